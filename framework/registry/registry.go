@@ -1,0 +1,70 @@
+package registry
+
+import (
+	"context"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+)
+
+// Registrar publishes this process's instance to discovery.
+//
+// Register returns once the instance is published (or ctx ends); from then
+// on the backend keeps it published (lease keepalives, TTL heartbeats,
+// re-registration after the backend forgets it) until Deregister. Deregister
+// withdraws the instance so clients stop picking it; it may be followed by
+// another Register (the readiness watchdog does this).
+type Registrar interface {
+	Register(ctx context.Context, inst Instance) error
+	Deregister(ctx context.Context, inst Instance) error
+}
+
+// Discovery turns a service name into a go-kit sd.Instancer whose events
+// carry Instance.String values. The Instancer is owned by the caller, who
+// must Stop it.
+type Discovery interface {
+	Instancer(ctx context.Context, service string) (sd.Instancer, error)
+}
+
+// Registry is a backend with both sides. Close releases everything the
+// backend holds (leases, sessions, client connections); it is idempotent.
+type Registry interface {
+	Registrar
+	Discovery
+	Close() error
+}
+
+// State is where a registrar stands with one instance.
+type State string
+
+// Registrar states, as shown in /readyz and metrics.
+const (
+	StateUnregistered State = "unregistered"
+	StateRegistered   State = "registered"
+	StateRetrying     State = "retrying"
+	StateWithdrawn    State = "withdrawn"
+)
+
+// Status is a registrar's view of its own registration.
+type Status struct {
+	State State `json:"state"`
+	// LastError is the most recent failure, kept after recovery for context.
+	LastError string    `json:"last_error,omitempty"`
+	Since     time.Time `json:"since"`
+	// Reregistrations counts how often the backend had to publish the
+	// instance again after losing it (lease loss, agent restart).
+	Reregistrations int `json:"reregistrations"`
+}
+
+// StatusReporter is implemented by registrars that can say whether their
+// registration is currently live; the lifecycle shows it in /readyz.
+type StatusReporter interface {
+	Status() Status
+}
+
+// ReadinessAware is implemented by registrars that push health to the
+// backend themselves (a Consul TTL check). The lifecycle hands them the
+// service's readiness so the backend sees what /readyz says.
+type ReadinessAware interface {
+	UseReadiness(ready func(ctx context.Context) error)
+}
