@@ -1,0 +1,51 @@
+// Package requestid carries a request's correlation ID through a context,
+// so the server that received X-Request-ID and every client call it makes
+// log and forward the same ID.
+package requestid
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+)
+
+// Header is the HTTP header that carries the ID between services.
+const Header = "X-Request-ID"
+
+// MaxLen bounds an ID accepted from a peer, so a hostile header cannot bloat
+// every log line.
+const MaxLen = 128
+
+type ctxKey struct{}
+
+// NewContext returns ctx carrying id.
+func NewContext(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, ctxKey{}, id)
+}
+
+// FromContext returns the ID carried by ctx, if any.
+func FromContext(ctx context.Context) (string, bool) {
+	id, ok := ctx.Value(ctxKey{}).(string)
+	return id, ok && id != ""
+}
+
+// New returns a fresh random ID (16 bytes, hex).
+func New() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// Valid reports whether an ID received from a peer is safe to reuse:
+// printable ASCII without spaces, at most MaxLen bytes.
+func Valid(id string) bool {
+	if id == "" || len(id) > MaxLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
