@@ -1,26 +1,51 @@
-// Package requestid carries a request's correlation ID through a context and
-// names the HTTP header it travels in, so a server that reads the header and
-// a client that writes it agree on both without depending on each other.
+// Package requestid carries a request's correlation ID through a context,
+// so the server that received X-Request-ID and every client call it makes
+// log and forward the same ID.
 package requestid
 
-import "context"
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+)
 
-// Header is the HTTP header that carries the request ID between services.
+// Header is the HTTP header that carries the ID between services.
 const Header = "X-Request-ID"
 
-// ctxKey is unexported so no other package can read or overwrite the value
-// except through this package's functions.
+// MaxLen bounds an ID accepted from a peer, so a hostile header cannot bloat
+// every log line.
+const MaxLen = 128
+
 type ctxKey struct{}
 
-// NewContext returns a copy of ctx carrying id. An empty id is stored as is;
-// FromContext then reports it as absent.
+// NewContext returns ctx carrying id.
 func NewContext(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, ctxKey{}, id)
 }
 
-// FromContext returns the request ID stored in ctx by NewContext. ok is false
-// when there is none (or it is empty), so callers never send an empty header.
-func FromContext(ctx context.Context) (id string, ok bool) {
-	id, _ = ctx.Value(ctxKey{}).(string)
-	return id, id != ""
+// FromContext returns the ID carried by ctx, if any.
+func FromContext(ctx context.Context) (string, bool) {
+	id, ok := ctx.Value(ctxKey{}).(string)
+	return id, ok && id != ""
+}
+
+// New returns a fresh random ID (16 bytes, hex).
+func New() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// Valid reports whether an ID received from a peer is safe to reuse:
+// printable ASCII without spaces, at most MaxLen bytes.
+func Valid(id string) bool {
+	if id == "" || len(id) > MaxLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
 }

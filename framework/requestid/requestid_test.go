@@ -2,23 +2,31 @@ package requestid
 
 import (
 	"context"
+	"strings"
 	"testing"
 )
 
-func TestFromContext_ReturnsIDStoredByNewContext(t *testing.T) {
-	ctx := NewContext(context.Background(), "abc-123")
-	if id, ok := FromContext(ctx); !ok || id != "abc-123" {
-		t.Fatalf("FromContext = %q, %v; want abc-123, true", id, ok)
+func TestContextRoundTrip(t *testing.T) {
+	if _, ok := FromContext(context.Background()); ok {
+		t.Fatal("empty context has an ID")
+	}
+	ctx := NewContext(context.Background(), "abc")
+	if id, ok := FromContext(ctx); !ok || id != "abc" {
+		t.Fatalf("FromContext = %q, %v", id, ok)
 	}
 }
 
-func TestFromContext_ReportsAbsentForMissingOrEmptyID(t *testing.T) {
-	for name, ctx := range map[string]context.Context{
-		"missing": context.Background(),
-		"empty":   NewContext(context.Background(), ""),
+func TestValid_RejectsHostileIDs(t *testing.T) {
+	for id, want := range map[string]bool{
+		"abc-123":                     true,
+		New():                         true,
+		"":                            false,
+		"has space":                   false,
+		"new\nline":                   false,
+		strings.Repeat("x", MaxLen+1): false,
 	} {
-		if id, ok := FromContext(ctx); ok || id != "" {
-			t.Errorf("%s: FromContext = %q, %v; want \"\", false", name, id, ok)
+		if got := Valid(id); got != want {
+			t.Errorf("Valid(%q) = %v, want %v", id, got, want)
 		}
 	}
 }
