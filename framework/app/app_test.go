@@ -1,0 +1,487 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/memory"
+)
+
+// journal is one ordered record of phases (from the log) and registry
+// calls, so tests can assert what happened before what.
+type journal struct {
+	mu      sync.Mutex
+	entries []string
+}
+
+func (j *journal) add(s string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.entries = append(j.entries, s)
+}
+
+func (j *journal) list() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.entries)
+}
+
+// Log implements log.Logger: it records "phase:<name>" for phase lines.
+func (j *journal) Log(kv ...any) error {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i] == "phase" {
+			j.add(fmt.Sprint("phase:", kv[i+1]))
+		}
+	}
+	return nil
+}
+
+// recorder is a memory registry that writes its calls into the journal.
+type recorder struct {
+	*memory.Registry
+	j *journal
+}
+
+func (r recorder) Register(ctx context.Context, i registry.Instance) error {
+	r.j.add("registry:register")
+	return r.Registry.Register(ctx, i)
+}
+
+func (r recorder) Deregister(ctx context.Context, i registry.Instance) error {
+	r.j.add("registry:deregister")
+	return r.Registry.Deregister(ctx, i)
+}
+
+func (r recorder) Close() error {
+	r.j.add("registry:close")
+	return r.Registry.Close()
+}
+
+func indexOf(list []string, s string) int { return slices.Index(list, s) }
+
+func testOptions(j *journal, extra ...Option) []Option {
+	return append([]Option{
+		WithListen("127.0.0.1:0"),
+		WithLogger(j),
+		WithGracePeriod(0),
+		WithSignals(false),
+		WithSelfCheckTimeout(2 * time.Second),
+	}, extra...)
+}
+
+func okHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"ok":true}`) })
+}
+
+// start runs a in the background and waits until it is ready.
+func start(t *testing.T, a *App, ctx context.Context) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	select {
+	case <-a.Ready():
+	case err := <-done:
+		t.Fatalf("Run returned before ready: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready within 10s")
+	}
+	return done
+}
+
+func wait(t *testing.T, done <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return within 20s")
+		return nil
+	}
+}
+
+func TestRun_PhasesInOrderRegisterAfterSelfCheckReleaseLast(t *testing.T) {
+	j := &journal{}
+	reg := recorder{memory.New(), j}
+	a, err := New("orders", okHandler(), reg, testOptions(j)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := start(t, a, ctx)
+	if got := reg.Instances("orders"); len(got) != 1 || got[0].HostPort() != a.Instance().HostPort() {
+		t.Fatalf("registered %+v", got)
+	}
+	cancel()
+	if err := wait(t, done); err != nil {
+		t.Fatalf("Run = %v, want nil after a clean shutdown", err)
+	}
+	want := []string{"phase:listen", "phase:serve", "phase:selfcheck", "registry:register", "phase:register", "phase:run",
+		"registry:deregister", "phase:withdraw", "phase:grace", "phase:drain", "registry:close", "phase:release", "phase:exit"}
+	if got := j.list(); !slices.Equal(got, want) {
+		t.Fatalf("journal\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestShutdown_InFlightCompletesReadyz503DuringGraceNewRequestsRefused(t *testing.T) {
+	j := &journal{}
+	reg := memory.New()
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		io.WriteString(w, "done")
+	})
+	mux.HandleFunc("/fast", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fast") })
+	a, err := New("slowsvc", mux, reg, testOptions(j, WithGracePeriod(600*time.Millisecond), WithDrainTimeout(10*time.Second))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := start(t, a, ctx)
+	base := a.Instance().BaseURL()
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+
+	if st := status(t, fresh, base+"/readyz"); st != 200 {
+		t.Fatalf("readyz before shutdown = %d", st)
+	}
+	type result struct {
+		code int
+		body string
+		err  error
+	}
+	slow := make(chan result, 1)
+	go func() {
+		resp, err := fresh.Get(base + "/slow")
+		if err != nil {
+			slow <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		slow <- result{code: resp.StatusCode, body: string(b)}
+	}()
+	<-entered
+	cancel() // like SIGTERM
+
+	// Grace: withdrawn and 503 on readiness, but still serving.
+	deadline := time.Now().Add(2 * time.Second)
+	for status(t, fresh, base+"/readyz") != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("readyz never turned 503")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(reg.Instances("slowsvc")); n != 0 {
+		t.Fatalf("still %d instance(s) in discovery during grace", n)
+	}
+	if st := status(t, fresh, base+"/fast"); st != 200 {
+		t.Fatalf("request during grace = %d, want 200", st)
+	}
+
+	// Drain: the listener closes, so new connections are refused while the
+	// in-flight request is still running.
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		_, err := fresh.Get(base + "/fast")
+		if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("new requests still accepted during drain (last err %v)", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(release)
+	r := <-slow
+	if r.err != nil || r.code != 200 || r.body != "done" {
+		t.Fatalf("in-flight request = %+v, want 200 done", r)
+	}
+	if err := wait(t, done); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+}
+
+func status(t *testing.T, c *http.Client, url string) int {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		return -1
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestRun_WrongAdvertisedAddressFailsNamingItAndNeverRegisters(t *testing.T) {
+	// A port that refuses connections.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+
+	// A port answered by another process's /healthz.
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSrv := &http.Server{Handler: okHandler(), ReadHeaderTimeout: time.Second}
+	go otherSrv.Serve(other)
+	defer otherSrv.Close()
+
+	for name, tc := range map[string]struct{ adv, want string }{
+		"refused":       {dead, "connection refused"},
+		"other process": {other.Addr().String(), "another process"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			j := &journal{}
+			reg := recorder{memory.New(), j}
+			a, err := New("svc", okHandler(), reg, testOptions(j, WithAdvertise(tc.adv), WithSelfCheckTimeout(400*time.Millisecond))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = a.Run(context.Background())
+			if !errors.Is(err, ErrSelfCheck) || !strings.Contains(err.Error(), tc.adv) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Run = %v; want ErrSelfCheck naming %s and %q", err, tc.adv, tc.want)
+			}
+			if indexOf(j.list(), "registry:register") >= 0 {
+				t.Fatalf("registered despite failed self-check: %v", j.list())
+			}
+		})
+	}
+}
+
+func TestRun_SelfCheckOffSkipsIt(t *testing.T) {
+	j := &journal{}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	a, err := New("svc", okHandler(), memory.New(), testOptions(j, WithAdvertise(dead), WithSelfCheck(false))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := start(t, a, ctx)
+	cancel()
+	if err := wait(t, done); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRun_AdvertisedPortFollowsRealPort(t *testing.T) {
+	j := &journal{}
+	a, err := New("svc", okHandler(), memory.New(), testOptions(j, WithAdvertise("127.0.0.1"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := start(t, a, ctx)
+	inst := a.Instance()
+	if inst.Port == 0 || inst.ID != registry.DefaultID("svc", "127.0.0.1", inst.Port) {
+		t.Fatalf("instance %+v", inst)
+	}
+	cancel()
+	wait(t, done)
+}
+
+func TestRun_SIGTERMShutsDownCleanlyAndSecondSignalForces(t *testing.T) {
+	t.Run("one signal", func(t *testing.T) {
+		j := &journal{}
+		a, err := New("svc", okHandler(), memory.New(), testOptions(j, WithSignals(true))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := start(t, a, context.Background())
+		syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
+		if err := wait(t, done); err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+	})
+	t.Run("second signal", func(t *testing.T) {
+		j := &journal{}
+		entered := make(chan struct{})
+		block := make(chan struct{})
+		defer close(block)
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { close(entered); <-block })
+		a, err := New("svc", h, memory.New(), testOptions(j, WithSignals(true), WithGracePeriod(30*time.Second))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := start(t, a, context.Background())
+		go http.Get(a.Instance().BaseURL() + "/hang")
+		<-entered
+		syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
+		// Wait until the first signal is being handled (withdraw logged).
+		deadline := time.Now().Add(5 * time.Second)
+		for indexOf(j.list(), "phase:grace") < 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		start := time.Now()
+		syscall.Kill(syscall.Getpid(), syscall.SIGINT)
+		err = wait(t, done)
+		if !errors.Is(err, ErrForced) {
+			t.Fatalf("Run = %v, want ErrForced", err)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Fatalf("forced exit took %s", took)
+		}
+	})
+}
+
+func TestRun_ReadyzShowsPerCheckDetail(t *testing.T) {
+	j := &journal{}
+	var dbDown atomic.Bool
+	a, err := New("svc", okHandler(), memory.New(), testOptions(j,
+		WithReadinessCheck("db", func(context.Context) error {
+			if dbDown.Load() {
+				return errors.New("db unreachable")
+			}
+			return nil
+		}),
+		WithWatchdog(time.Hour, 3))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := start(t, a, ctx)
+	defer func() { cancel(); wait(t, done) }()
+	body := readyz(t, a)
+	for _, name := range []string{"registered", "draining", "db"} {
+		if !body.Checks[name].OK {
+			t.Fatalf("check %s not ok: %+v", name, body)
+		}
+	}
+	dbDown.Store(true)
+	body = readyz(t, a)
+	if body.Status != "fail" || body.Checks["db"].OK || body.Checks["db"].Detail != "db unreachable" {
+		t.Fatalf("readyz %+v", body)
+	}
+}
+
+type readyBody struct {
+	Status string `json:"status"`
+	Checks map[string]struct {
+		OK     bool   `json:"ok"`
+		Detail string `json:"detail"`
+	} `json:"checks"`
+}
+
+func readyz(t *testing.T, a *App) readyBody {
+	t.Helper()
+	resp, err := http.Get(a.Instance().BaseURL() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b readyBody
+	if err := json.NewDecoder(resp.Body).Decode(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestWatchdog_WithdrawsAfterNFailuresAndRestores(t *testing.T) {
+	j := &journal{}
+	reg := memory.New()
+	var down atomic.Bool
+	a, err := New("svc", okHandler(), reg, testOptions(j,
+		WithReadinessCheck("dep", func(context.Context) error {
+			if down.Load() {
+				return errors.New("dependency dead")
+			}
+			return nil
+		}),
+		WithWatchdog(20*time.Millisecond, 3))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := start(t, a, ctx)
+	defer func() { cancel(); wait(t, done) }()
+
+	waitFor(t, "registered", func() bool { return len(reg.Instances("svc")) == 1 })
+	down.Store(true)
+	waitFor(t, "withdrawn", func() bool { return len(reg.Instances("svc")) == 0 })
+	if b := readyz(t, a); b.Checks["registered"].OK {
+		t.Fatalf("readyz says registered while withdrawn: %+v", b)
+	}
+	down.Store(false)
+	waitFor(t, "restored", func() bool { return len(reg.Instances("svc")) == 1 })
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not %s within 5s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestNew_RejectsBadInput(t *testing.T) {
+	reg := memory.New()
+	for name, tc := range map[string]struct {
+		svc string
+		h   http.Handler
+		reg registry.Registry
+		opt []Option
+	}{
+		"bad name":   {"Bad Name", okHandler(), reg, nil},
+		"nil h":      {"svc", nil, reg, nil},
+		"nil reg":    {"svc", okHandler(), nil, nil},
+		"neg weight": {"svc", okHandler(), reg, []Option{WithWeight(-1)}},
+	} {
+		if _, err := New(tc.svc, tc.h, tc.reg, tc.opt...); err == nil {
+			t.Errorf("%s: New succeeded", name)
+		}
+	}
+}
+
+func TestRun_TwiceIsAnError(t *testing.T) {
+	j := &journal{}
+	a, _ := New("svc", okHandler(), memory.New(), testOptions(j)...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := start(t, a, ctx)
+	if err := a.Run(ctx); !errors.Is(err, ErrAlreadyRun) {
+		t.Fatalf("second Run = %v", err)
+	}
+	cancel()
+	wait(t, done)
+}
+
+func TestRun_RegistrationConflictFailsStartup(t *testing.T) {
+	reg := memory.New()
+	j := &journal{}
+	// Another live process holds the ID at a different address.
+	a, _ := New("svc", okHandler(), reg, testOptions(j, WithID("fixed"))...)
+	other := registry.Instance{ID: "fixed", Name: "svc", Address: "127.0.0.2", Port: 1}
+	if err := reg.Register(context.Background(), other); err != nil {
+		t.Fatal(err)
+	}
+	err := a.Run(context.Background())
+	if !errors.Is(err, ErrRegister) || !errors.Is(err, registry.ErrConflict) {
+		t.Fatalf("Run = %v", err)
+	}
+}
+
+var _ log.Logger = (*journal)(nil)

@@ -1,0 +1,175 @@
+// Package health runs named checks and serves their results as JSON, the
+// way load balancers and orchestrators probe a service: 200 when every
+// check passes, 503 with per-check detail when one fails.
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Check reports a problem as an error; nil means healthy. It must honour
+// ctx: a check that outlives its timeout is reported as failed.
+type Check func(ctx context.Context) error
+
+// Result is one check's outcome.
+type Result struct {
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+	TookMS int64  `json:"took_ms"`
+}
+
+// Report is the body of a health response.
+type Report struct {
+	Status string            `json:"status"` // "ok" or "fail"
+	Checks map[string]Result `json:"checks"`
+}
+
+// OK reports whether every check passed.
+func (r Report) OK() bool { return r.Status == "ok" }
+
+// Failed returns the names of the failed checks, sorted.
+func (r Report) Failed() []string {
+	var out []string
+	for n, c := range r.Checks {
+		if !c.OK {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// DefaultTimeout bounds each check when the Set sets none.
+const DefaultTimeout = 2 * time.Second
+
+// Set is a named collection of checks, safe for concurrent use.
+type Set struct {
+	timeout time.Duration
+	mu      sync.RWMutex
+	checks  map[string]Check
+}
+
+// NewSet returns an empty set whose checks each get at most timeout
+// (DefaultTimeout when ≤ 0).
+func NewSet(timeout time.Duration) *Set {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &Set{timeout: timeout, checks: map[string]Check{}}
+}
+
+// Add registers (or replaces) a check.
+func (s *Set) Add(name string, c Check) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks[name] = c
+}
+
+// Names returns the registered check names, sorted.
+func (s *Set) Names() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.checks))
+	for n := range s.checks {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Run runs every check concurrently, each bounded by the set's timeout.
+func (s *Set) Run(ctx context.Context) Report {
+	s.mu.RLock()
+	checks := make(map[string]Check, len(s.checks))
+	for n, c := range s.checks {
+		checks[n] = c
+	}
+	s.mu.RUnlock()
+
+	type named struct {
+		name string
+		res  Result
+	}
+	out := make(chan named, len(checks)) // buffered: a check that overruns never blocks
+	for n, c := range checks {
+		go func() {
+			cctx, cancel := context.WithTimeout(ctx, s.timeout)
+			defer cancel()
+			start := time.Now()
+			err := runCheck(cctx, c)
+			res := Result{OK: err == nil, TookMS: time.Since(start).Milliseconds()}
+			if err != nil {
+				res.Detail = err.Error()
+			}
+			out <- named{n, res}
+		}()
+	}
+	rep := Report{Status: "ok", Checks: make(map[string]Result, len(checks))}
+	deadline := time.NewTimer(s.timeout + 100*time.Millisecond)
+	defer deadline.Stop()
+	for range len(checks) {
+		select {
+		case r := <-out:
+			rep.Checks[r.name] = r.res
+		case <-deadline.C:
+			// A check ignored its context; report it instead of waiting.
+			for n := range checks {
+				if _, done := rep.Checks[n]; !done {
+					rep.Checks[n] = Result{Detail: fmt.Sprintf("timed out after %s", s.timeout), TookMS: s.timeout.Milliseconds()}
+				}
+			}
+			goto done
+		}
+	}
+done:
+	for _, r := range rep.Checks {
+		if !r.OK {
+			rep.Status = "fail"
+		}
+	}
+	return rep
+}
+
+// runCheck turns a panicking check into a failure.
+func runCheck(ctx context.Context, c Check) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("check panicked: %v", p)
+		}
+	}()
+	if err := c(ctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			return fmt.Errorf("timed out: %w", err)
+		}
+		return err
+	}
+	return nil
+}
+
+// Handler serves the set: 200 with the report when every check passes,
+// 503 otherwise. extra, if non-nil, adds fields (service, version) to the
+// body; it is called per request.
+func Handler(s *Set, extra func(http.Header) map[string]any) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rep := s.Run(r.Context())
+		body := map[string]any{"status": rep.Status, "checks": rep.Checks}
+		if extra != nil {
+			for k, v := range extra(w.Header()) {
+				body[k] = v
+			}
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if !rep.OK() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(body)
+	})
+}

@@ -1,0 +1,94 @@
+// Package svcerr gives business errors a Kind that transports map to a
+// status, so the service layer stays free of HTTP while callers on the other
+// side of the wire still get a precise, checkable error.
+//
+// A service declares its errors once:
+//
+//	// ErrUserNotFound means no user has the ID; callers should not retry.
+//	var ErrUserNotFound = svcerr.New(svcerr.NotFound, "user_not_found", "user not found")
+//
+// and returns them wrapped with context: fmt.Errorf("get %q: %w", id, ErrUserNotFound).
+// errors.Is(err, ErrUserNotFound) then works in the service, in the HTTP
+// server (which answers 404 {"error": "...", "code": "user_not_found"}), and
+// in a Warren client on the other side, which rebuilds an *Error with the
+// same Kind and Code.
+package svcerr
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies an error by what the caller should do about it.
+type Kind string
+
+// Kinds. Unavailable and DeadlineExceeded are the only ones a client may
+// retry; the others describe the request, not the server's health.
+const (
+	InvalidArgument    Kind = "invalid_argument"
+	NotFound           Kind = "not_found"
+	AlreadyExists      Kind = "already_exists"
+	FailedPrecondition Kind = "failed_precondition"
+	Unauthenticated    Kind = "unauthenticated"
+	PermissionDenied   Kind = "permission_denied"
+	TooLarge           Kind = "too_large"
+	Unavailable        Kind = "unavailable"
+	DeadlineExceeded   Kind = "deadline_exceeded"
+	Internal           Kind = "internal"
+)
+
+// Error is a business error with a Kind, a stable machine-readable Code and
+// a human-readable Message.
+type Error struct {
+	Kind    Kind
+	Code    string
+	Message string
+	// Err is an optional cause, reachable with errors.Unwrap.
+	Err error
+}
+
+// New returns an *Error. Code defaults to the Kind.
+func New(kind Kind, code, message string) *Error {
+	if code == "" {
+		code = string(kind)
+	}
+	return &Error{Kind: kind, Code: code, Message: message}
+}
+
+// Errorf returns an *Error of the given kind whose message is formatted;
+// %w in format makes the argument the cause.
+func Errorf(kind Kind, code, format string, args ...any) *Error {
+	err := fmt.Errorf(format, args...)
+	e := New(kind, code, err.Error())
+	e.Err = errors.Unwrap(err)
+	return e
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return e.Code
+	}
+	return e.Message
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is makes errors.Is match on Kind and Code, so an error rebuilt from a
+// peer's response matches the sentinel the peer's service declared.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	if !ok {
+		return false
+	}
+	return e.Kind == t.Kind && e.Code == t.Code
+}
+
+// KindOf returns the Kind of the first *Error in err's chain, or Internal.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Internal
+}
