@@ -1,0 +1,47 @@
+package httptransport
+
+import (
+	"net/http"
+	"net/http/httptest"
+)
+
+// Router is a net/http ServeMux (method and path patterns such as
+// "GET /users/{id}") whose unknown-route and wrong-method answers are JSON
+// error bodies like every other error, with the Allow header kept on 405.
+type Router struct {
+	mux *http.ServeMux
+}
+
+// NewRouter returns an empty router.
+func NewRouter() *Router { return &Router{mux: http.NewServeMux()} }
+
+// Handle registers h for pattern ("POST /users", "GET /users/{id}").
+func (rt *Router) Handle(pattern string, h http.Handler) { rt.mux.Handle(pattern, h) }
+
+// ServeHTTP implements http.Handler.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := rt.mux.Handler(r)
+	if pattern != "" {
+		rt.mux.ServeHTTP(w, r) // sets path values, which mux.Handler does not
+		return
+	}
+	// No pattern: the mux's own 404, 405 or redirect. Let it decide, then
+	// speak JSON for the errors.
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	switch rec.Code {
+	case http.StatusNotFound:
+		writeJSONError(w, http.StatusNotFound, ErrorBody{Error: "no route for " + r.Method + " " + r.URL.Path, Code: "route_not_found"})
+	case http.StatusMethodNotAllowed:
+		if allow := rec.Header().Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		writeJSONError(w, http.StatusMethodNotAllowed, ErrorBody{Error: "method " + r.Method + " not allowed on " + r.URL.Path, Code: "method_not_allowed"})
+	default:
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	}
+}

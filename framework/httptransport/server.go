@@ -1,0 +1,31 @@
+package httptransport
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/go-kit/kit/endpoint"
+	"github.com/go-kit/kit/transport"
+	kithttp "github.com/go-kit/kit/transport/http"
+	"github.com/go-kit/log"
+)
+
+// NewServer returns a go-kit HTTP server for one endpoint with Warren's
+// error encoder. Errors the encoder logs (5xx) are not logged a second
+// time by go-kit's error handler.
+func NewServer(e endpoint.Endpoint, dec kithttp.DecodeRequestFunc, enc kithttp.EncodeResponseFunc, logger log.Logger, opts ...kithttp.ServerOption) *kithttp.Server {
+	base := []kithttp.ServerOption{
+		kithttp.ServerErrorEncoder(ErrorEncoder(logger)),
+		kithttp.ServerErrorHandler(transport.ErrorHandlerFunc(func(context.Context, error) {})),
+	}
+	return kithttp.NewServer(e, dec, enc, append(base, opts...)...)
+}
+
+// Handler wraps h with the middleware every Warren server gets, outermost
+// first: request ID, access log, panic recovery, body limit.
+func Handler(h http.Handler, logger log.Logger, maxBody int64) http.Handler {
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBody
+	}
+	return Chain(h, RequestID(), AccessLog(logger), Recover(logger), LimitBody(maxBody))
+}
