@@ -1,0 +1,257 @@
+// Package consul is the Consul registry backend: a registry.Registry that
+// registers instances with the local Consul agent and discovers them through
+// blocking health queries.
+//
+// # Registering
+//
+// Register calls the agent's service-register endpoint with the instance's
+// ID, name, address, port and tags; Meta carries version, zone, weight,
+// scheme and the instance's Metadata. Each service gets one check:
+//
+//   - a TTL check (default, WithTTLCheck): the Registry sends the service's
+//     readiness (UseReadiness) to the agent every TTL/3, "passing" when it
+//     returns nil and "critical" with the error text otherwise. A process that
+//     stops heartbeating turns critical after one TTL.
+//   - an HTTP check (WithHTTPCheck): the agent GETs BaseURL()+"/healthz".
+//
+// Both set DeregisterCriticalServiceAfter, so Consul reaps instances that
+// stay critical (a crashed process).
+//
+// Register returns once the agent has accepted the instance. From then on a
+// goroutine owned by the Registry keeps it registered: when the agent
+// answers that it does not know the check or service (it restarted, or an
+// operator deregistered it), the instance is registered again at once; when
+// the agent cannot be reached, the Registry retries forever with jittered
+// backoff. Status reports where it stands and how often it had to
+// re-register. Deregister stops that goroutine and withdraws the instance;
+// Register may be called again afterwards.
+//
+// # Discovering
+//
+// Instancer and NewInstancer return an sd.Instancer fed by a goroutine that
+// runs blocking Health().Service queries for passing instances. Events carry
+// registry.Instance strings with the Consul datacenter in Metadata["dc"].
+// When a query fails the instancer publishes the last good set together
+// with the error, backs off with jitter and tries again. Stop ends the
+// goroutine; Close stops every instancer the Registry made.
+package consul
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/hashicorp/consul/api"
+	"github.com/hashicorp/go-cleanhttp"
+
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// ErrClosed is returned by every call made after Close.
+var ErrClosed = errors.New("consul registry: closed")
+
+// Registry is a Consul-backed registry.Registry. Make one with New and Close
+// it when done; Close stops every goroutine it started.
+type Registry struct {
+	cfg       config
+	client    *api.Client
+	transport *http.Transport
+	logger    log.Logger
+
+	// ctx is the parent of every background goroutine; cancel ends them.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// paused stops TTL heartbeats without stopping anything else. Tests use
+	// it to play a frozen process.
+	paused atomic.Bool
+
+	mu         sync.Mutex
+	closed     bool
+	ready      func(context.Context) error
+	regs       map[string]*registration // by instance ID
+	instancers map[*Instancer]struct{}
+	current    *registration // the most recent Register, for Status
+	status     registry.Status
+	reregs     int
+}
+
+var (
+	_ registry.Registry       = (*Registry)(nil)
+	_ registry.StatusReporter = (*Registry)(nil)
+	_ registry.ReadinessAware = (*Registry)(nil)
+)
+
+// New returns a Registry talking to the agent chosen by the options. It does
+// not contact the agent, so it succeeds while the agent is down; ctx is only
+// checked, the Registry's background work lives until Close.
+func New(ctx context.Context, opts ...Option) (*Registry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("consul: new: %w", err)
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.check == CheckTTL && cfg.ttl < 3*time.Millisecond {
+		return nil, fmt.Errorf("consul: new: TTL %s is too short", cfg.ttl)
+	}
+
+	acfg := &api.Config{
+		Address:    cfg.address,
+		Scheme:     cfg.scheme,
+		Datacenter: cfg.datacenter,
+		Token:      cfg.token,
+		TLSConfig: api.TLSConfig{
+			Address:            cfg.tls.ServerName,
+			CAFile:             cfg.tls.CAFile,
+			CertFile:           cfg.tls.CertFile,
+			KeyFile:            cfg.tls.KeyFile,
+			InsecureSkipVerify: cfg.tls.InsecureSkipVerify,
+		},
+	}
+	if acfg.Scheme == "" {
+		acfg.Scheme = "http"
+		if strings.HasPrefix(cfg.address, "https://") {
+			acfg.Scheme = "https"
+		}
+	}
+	transport := cleanhttp.DefaultPooledTransport()
+	tlsConf, err := api.SetupTLSConfig(&acfg.TLSConfig)
+	if err != nil {
+		return nil, fmt.Errorf("consul: new: TLS: %w", err)
+	}
+	transport.TLSClientConfig = tlsConf
+	var rt http.RoundTripper = transport
+	if cfg.wrapRT != nil {
+		rt = cfg.wrapRT(rt)
+	}
+	acfg.Transport = transport
+	acfg.HttpClient = &http.Client{Transport: rt}
+	client, err := api.NewClient(acfg)
+	if err != nil {
+		return nil, fmt.Errorf("consul: new: %w", err)
+	}
+
+	bg, cancel := context.WithCancel(context.Background())
+	return &Registry{
+		cfg:        cfg,
+		client:     client,
+		transport:  transport,
+		logger:     log.With(cfg.logger, "component", "consul"),
+		ctx:        bg,
+		cancel:     cancel,
+		regs:       map[string]*registration{},
+		instancers: map[*Instancer]struct{}{},
+		status:     registry.Status{State: registry.StateUnregistered, Since: time.Now()},
+	}, nil
+}
+
+// Client returns the underlying Consul API client, for callers that need an
+// endpoint this package does not wrap.
+func (r *Registry) Client() *api.Client { return r.client }
+
+// UseReadiness implements registry.ReadinessAware: with a TTL check the
+// heartbeat reports passing when ready returns nil and critical with its
+// error text otherwise. A nil ready means always ready.
+func (r *Registry) UseReadiness(ready func(ctx context.Context) error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ready = ready
+}
+
+// Status implements registry.StatusReporter. It describes the instance
+// given to the most recent Register; Reregistrations counts re-registrations
+// of every instance over the Registry's life.
+func (r *Registry) Status() registry.Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.status
+	s.Reregistrations = r.reregs
+	return s
+}
+
+// Close stops every heartbeat and instancer goroutine, deregisters the
+// instances still registered (all within the deregister timeout) and
+// releases idle connections. It is idempotent; calls after the first
+// return nil.
+func (r *Registry) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	regs := r.regs
+	r.regs = map[string]*registration{}
+	insts := r.instancers
+	r.instancers = map[*Instancer]struct{}{}
+	r.mu.Unlock()
+
+	for in := range insts {
+		in.Stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.deregTimeout)
+	defer cancel()
+	var errs []error
+	for _, reg := range regs {
+		reg.stop()
+		if err := r.deregister(ctx, reg.inst.ID); err != nil {
+			errs = append(errs, fmt.Errorf("consul: close: deregister %s: %w", reg.inst.ID, err))
+		}
+		r.setStatus(reg, registry.StateWithdrawn, nil)
+	}
+	r.cancel()
+	r.wg.Wait()
+	r.transport.CloseIdleConnections()
+	return errors.Join(errs...)
+}
+
+// setStatus records the state of reg if it is the current registration.
+// A nil err keeps the previous LastError for context.
+func (r *Registry) setStatus(reg *registration, state registry.State, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if reg != r.current {
+		return
+	}
+	if r.status.State != state {
+		r.status.State = state
+		r.status.Since = time.Now()
+	}
+	if err != nil {
+		r.status.LastError = err.Error()
+	}
+}
+
+func (r *Registry) logErr(msg string, keyvals ...any) {
+	level.Warn(r.logger).Log(append([]any{"msg", msg}, keyvals...)...)
+}
+
+func (r *Registry) logInfo(msg string, keyvals ...any) {
+	level.Info(r.logger).Log(append([]any{"msg", msg}, keyvals...)...)
+}
+
+// statusCode returns the HTTP status of an agent error, or 0.
+func statusCode(err error) int {
+	var se api.StatusError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
+}
+
+// Instancer implements registry.Discovery with the Registry's defaults; see
+// NewInstancer for per-instancer options.
+func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
+	return r.NewInstancer(ctx, service)
+}

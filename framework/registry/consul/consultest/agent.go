@@ -1,0 +1,345 @@
+// Package consultest runs a real Consul agent in -dev mode for tests and
+// benchmarks. The agent binds 127.0.0.1 only, on free ports chosen when the
+// Agent is made, keeps its state in memory, and can be stopped and started
+// again on the same ports to play an agent restart.
+//
+// The binary is looked up in this order: $WARREN_CONSUL_BIN, bin/consul in
+// the module root (found by walking up from the working directory to a
+// go.mod next to bin/consul), then consul on $PATH. `make bin/consul` builds
+// it from test/tools/consul.
+package consultest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ErrNoBinary is returned (wrapped) when no consul binary can be found.
+var ErrNoBinary = errors.New("consul binary not found: run `make bin/consul` (or set WARREN_CONSUL_BIN)")
+
+// SkipEnv names the variable that, set to 1, lets test packages skip
+// Consul tests instead of failing when no agent can be started.
+const SkipEnv = "WARREN_SKIP_CONSUL"
+
+// Skipped reports whether $WARREN_SKIP_CONSUL is 1.
+func Skipped() bool { return os.Getenv(SkipEnv) == "1" }
+
+// Binary returns the path of the consul binary, or an error wrapping
+// ErrNoBinary.
+func Binary() (string, error) {
+	if p := os.Getenv("WARREN_CONSUL_BIN"); p != "" {
+		if isExecutable(p) {
+			return p, nil
+		}
+		return "", fmt.Errorf("%w: WARREN_CONSUL_BIN=%s is not an executable file", ErrNoBinary, p)
+	}
+	if dir, err := os.Getwd(); err == nil {
+		for {
+			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+				if p := filepath.Join(dir, "bin", "consul"); isExecutable(p) {
+					return p, nil
+				}
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	if p, err := exec.LookPath("consul"); err == nil {
+		return p, nil
+	}
+	return "", ErrNoBinary
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+}
+
+// Ports are the agent's listening ports, all on 127.0.0.1.
+type Ports struct {
+	HTTP, DNS, SerfLAN, SerfWAN, Server, GRPC int
+}
+
+// Agent is one dev-mode Consul agent process. Its methods are safe for
+// concurrent use.
+type Agent struct {
+	bin   string
+	dir   string
+	ports Ports
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	log     *lockedBuffer
+	closed  bool
+	started int
+}
+
+// New finds the binary, picks free ports and writes the agent's config,
+// without starting it. Close removes everything.
+func New() (*Agent, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	ports, err := freePorts()
+	if err != nil {
+		return nil, fmt.Errorf("consultest: ports: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "warren-consul-")
+	if err != nil {
+		return nil, fmt.Errorf("consultest: %w", err)
+	}
+	a := &Agent{bin: bin, dir: dir, ports: ports}
+	if err := os.WriteFile(a.configPath(), []byte(a.config()), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("consultest: %w", err)
+	}
+	return a, nil
+}
+
+// Start is New followed by Agent.Start.
+func Start(ctx context.Context) (*Agent, error) {
+	a, err := New()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Start(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Addr is the agent's HTTP address, "127.0.0.1:port".
+func (a *Agent) Addr() string { return fmt.Sprintf("127.0.0.1:%d", a.ports.HTTP) }
+
+// Ports returns the agent's ports.
+func (a *Agent) Ports() Ports { return a.ports }
+
+// Log returns what the agent printed so far (all runs).
+func (a *Agent) Log() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.log == nil {
+		return ""
+	}
+	return a.log.String()
+}
+
+func (a *Agent) configPath() string { return filepath.Join(a.dir, "agent.hcl") }
+
+func (a *Agent) config() string {
+	p := a.ports
+	return fmt.Sprintf(`bind_addr = "127.0.0.1"
+client_addr = "127.0.0.1"
+advertise_addr = "127.0.0.1"
+disable_update_check = true
+log_level = "warn"
+ports {
+  http = %d
+  https = -1
+  dns = %d
+  serf_lan = %d
+  serf_wan = %d
+  server = %d
+  grpc = %d
+  grpc_tls = -1
+}
+ui_config {
+  enabled = false
+}
+`, p.HTTP, p.DNS, p.SerfLAN, p.SerfWAN, p.Server, p.GRPC)
+}
+
+// Start launches the agent and waits until it has elected itself leader.
+// Starting a running agent is an error. Each start is a fresh -dev agent:
+// nothing registered before a Stop survives it.
+func (a *Agent) Start(ctx context.Context) error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return errors.New("consultest: agent closed")
+	}
+	if a.cmd != nil {
+		a.mu.Unlock()
+		return errors.New("consultest: agent already running")
+	}
+	a.started++
+	if a.log == nil {
+		a.log = &lockedBuffer{}
+	}
+	fmt.Fprintf(a.log, "=== consultest: start #%d ===\n", a.started)
+	cmd := exec.Command(a.bin, "agent", "-dev",
+		"-node", fmt.Sprintf("warren-test-%d", a.ports.HTTP),
+		"-config-file", a.configPath())
+	cmd.Dir = a.dir
+	cmd.Stdout = a.log
+	cmd.Stderr = a.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		a.mu.Unlock()
+		return fmt.Errorf("consultest: start %s: %w", a.bin, err)
+	}
+	exited := make(chan struct{})
+	go func() { // owned by the Agent: ends when the process does
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	a.cmd, a.exited = cmd, exited
+	a.mu.Unlock()
+
+	if err := a.waitLeader(ctx, exited); err != nil {
+		a.Stop()
+		return fmt.Errorf("consultest: agent did not become ready: %w\n%s", err, tail(a.Log(), 2000))
+	}
+	return nil
+}
+
+// waitLeader polls /v1/status/leader until it names a leader.
+func (a *Agent) waitLeader(ctx context.Context, exited <-chan struct{}) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	url := "http://" + a.Addr() + "/v1/status/leader"
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := client.Do(req); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && strings.Trim(strings.TrimSpace(string(b)), `"`) != "" {
+				return nil
+			}
+		}
+		select {
+		case <-exited:
+			return errors.New("agent exited")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Stop ends the agent (SIGTERM, then SIGKILL after 5s) and waits for it.
+// Stopping a stopped agent does nothing.
+func (a *Agent) Stop() error {
+	a.mu.Lock()
+	cmd, exited := a.cmd, a.exited
+	a.cmd, a.exited = nil, nil
+	a.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	}
+	return nil
+}
+
+// Kill ends the agent at once with SIGKILL, as a crash would.
+func (a *Agent) Kill() {
+	a.mu.Lock()
+	cmd, exited := a.cmd, a.exited
+	a.cmd, a.exited = nil, nil
+	a.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-exited
+}
+
+// Restart stops the agent and starts a fresh one on the same ports.
+func (a *Agent) Restart(ctx context.Context) error {
+	a.Stop()
+	return a.Start(ctx)
+}
+
+// Close stops the agent and removes its directory. It is idempotent.
+func (a *Agent) Close() error {
+	a.Stop()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	return os.RemoveAll(a.dir)
+}
+
+// freePorts picks six distinct ports free for both TCP and UDP on
+// 127.0.0.1 (serf and DNS listen on both). Another process could take one
+// before the agent starts; the window is small.
+func freePorts() (Ports, error) {
+	var got []int
+	var hold []io.Closer
+	defer func() {
+		for _, c := range hold {
+			c.Close()
+		}
+	}()
+	for tries := 0; len(got) < 6 && tries < 100; tries++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return Ports{}, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			l.Close()
+			continue
+		}
+		hold = append(hold, l, u)
+		got = append(got, port)
+	}
+	if len(got) < 6 {
+		return Ports{}, errors.New("could not find six free ports")
+	}
+	return Ports{HTTP: got[0], DNS: got[1], SerfLAN: got[2], SerfWAN: got[3], Server: got[4], GRPC: got[5]}, nil
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+// lockedBuffer collects the agent's output; the process writes it from
+// exec's copying goroutines while tests read it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,210 @@
+package consul
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/go-kit/kit/sd"
+	"github.com/hashicorp/consul/api"
+	"golang.org/x/time/rate"
+
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// Instancer is a go-kit sd.Instancer over one Consul service. A goroutine
+// runs blocking health queries for the service's passing instances and
+// publishes each new set to the embedded Cache. Subscribers registered with
+// Register get the current set at once and every change after; like
+// go-kit's instancers, sends are synchronous, so a subscriber must keep
+// reading until it has called Deregister.
+//
+// When a query fails, subscribers get an event with the error and the last
+// good set (empty if there never was one); the instancer retries with
+// jittered backoff and publishes a clean event once the agent answers again.
+// Nothing closes the channels; Stop ends the goroutine.
+type Instancer struct {
+	*registry.Cache
+
+	r       *Registry
+	service string
+	cfg     instancerConfig
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+var _ sd.Instancer = (*Instancer)(nil)
+
+// NewInstancer starts discovering service. It returns at once, without
+// waiting for the agent; the first event arrives when the first query
+// answers (or fails). ctx is only checked: the instancer lives until Stop or
+// the Registry's Close.
+func (r *Registry) NewInstancer(ctx context.Context, service string, opts ...InstancerOption) (*Instancer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("consul: instancer %s: %w", service, err)
+	}
+	if service == "" {
+		return nil, fmt.Errorf("consul: instancer: %w: empty service name", registry.ErrInvalidInstance)
+	}
+	cfg := instancerConfig{datacenter: r.cfg.datacenter, allowStale: r.cfg.allowStale}
+	for _, o := range opts {
+		o(&cfg)
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	ictx, cancel := context.WithCancel(r.ctx)
+	in := &Instancer{
+		Cache:   registry.NewCache(),
+		r:       r,
+		service: service,
+		cfg:     cfg,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+	}
+	r.instancers[in] = struct{}{}
+	r.wg.Add(1)
+	go in.loop(ictx)
+	return in, nil
+}
+
+// Stop ends the query goroutine and waits for it, cancelling any query in
+// flight. It is idempotent. Subscribers keep the last event they got.
+func (in *Instancer) Stop() {
+	in.once.Do(func() {
+		in.cancel()
+		<-in.done
+		in.r.mu.Lock()
+		delete(in.r.instancers, in)
+		in.r.mu.Unlock()
+	})
+}
+
+// loop is the instancer's only goroutine. It is rate-limited, so no answer
+// from the agent can make it spin, and every query has a deadline.
+func (in *Instancer) loop(ctx context.Context) {
+	defer in.r.wg.Done()
+	defer close(in.done)
+
+	r := in.r
+	limiter := rate.NewLimiter(rate.Limit(r.cfg.queryRate), r.cfg.queryBurst)
+	bo := newBackoff(r.cfg.backoffMin, r.cfg.backoffMax)
+	var (
+		index    uint64
+		lastGood []string
+	)
+	for {
+		if err := limiter.Wait(ctx); err != nil {
+			return
+		}
+		entries, meta, err := in.query(ctx, index)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			err = fmt.Errorf("consul: discover %s: %w", in.service, err)
+			r.logErr("discovery query failed; keeping last good set", "service", in.service, "err", err)
+			in.Update(sd.Event{Instances: lastGood, Err: err})
+			if !sleep(ctx, bo.next()) {
+				return
+			}
+			continue
+		}
+		bo.reset()
+		index = nextIndex(index, meta.LastIndex)
+		lastGood = in.instances(entries)
+		in.Update(sd.Event{Instances: lastGood})
+	}
+}
+
+// nextIndex applies Consul's blocking-query rules: an index that goes
+// backwards (servers restarted or restored a snapshot) means start over
+// with a non-blocking read; an index of 0 would never block, so it is
+// treated as 1.
+func nextIndex(prev, got uint64) uint64 {
+	switch {
+	case got < prev:
+		return 0
+	case got == 0:
+		return 1
+	default:
+		return got
+	}
+}
+
+// query runs one blocking health query. Its deadline is the wait time plus
+// Consul's up-to-1/16 jitter plus the request timeout.
+func (in *Instancer) query(ctx context.Context, index uint64) ([]*api.ServiceEntry, *api.QueryMeta, error) {
+	wait := in.r.cfg.waitTime
+	ctx, cancel := context.WithTimeout(ctx, wait+wait/16+in.r.cfg.requestTimeout)
+	defer cancel()
+	q := &api.QueryOptions{
+		Datacenter: in.cfg.datacenter,
+		AllowStale: in.cfg.allowStale,
+		WaitIndex:  index,
+		WaitTime:   wait,
+	}
+	return in.r.client.Health().ServiceMultipleTags(in.service, in.cfg.tags, true, q.WithContext(ctx))
+}
+
+// instances renders health entries as registry.Instance strings. Entries
+// that do not make a valid instance (no address, say) are skipped.
+func (in *Instancer) instances(entries []*api.ServiceEntry) []string {
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		inst, ok := toInstance(e)
+		if err := inst.Validate(); !ok || err != nil {
+			in.r.logErr("skipping unusable instance", "service", in.service, "err", err)
+			continue
+		}
+		out = append(out, inst.String())
+	}
+	return out
+}
+
+// toInstance is the inverse of serviceDefinition, plus the datacenter.
+func toInstance(e *api.ServiceEntry) (registry.Instance, bool) {
+	if e == nil || e.Service == nil {
+		return registry.Instance{}, false
+	}
+	s := e.Service
+	inst := registry.Instance{ID: s.ID, Name: s.Service, Address: s.Address, Port: s.Port}
+	if len(s.Tags) > 0 {
+		inst.Tags = append([]string(nil), s.Tags...)
+	}
+	if inst.Address == "" && e.Node != nil {
+		inst.Address = e.Node.Address
+	}
+	md := map[string]string{}
+	for k, v := range s.Meta {
+		switch k {
+		case metaVersion:
+			inst.Version = v
+		case metaZone:
+			inst.Zone = v
+		case metaWeight:
+			if w, err := strconv.Atoi(v); err == nil && w > 0 {
+				inst.Weight = w
+			}
+		case metaScheme:
+			if v != "http" {
+				inst.Scheme = v
+			}
+		default:
+			md[k] = v
+		}
+	}
+	if e.Node != nil && e.Node.Datacenter != "" {
+		md[metaDC] = e.Node.Datacenter
+	}
+	if len(md) > 0 {
+		inst.Metadata = md
+	}
+	return inst, true
+}
