@@ -56,7 +56,9 @@ type suite struct {
 }
 
 // suites lists every measurement, in the order the table prints them.
-var suites = []suite{}
+var suites = []suite{
+	{"consul-propagation", benchConsulPropagation},
+}
 
 func main() {
 	only := flag.String("only", "", "run only suites whose name contains this")
