@@ -374,6 +374,29 @@ func TestRegister_RefusesInvalidInstancesBeforeCallingTheAgent(t *testing.T) {
 	}
 }
 
+func TestRegister_RetryingWhileAgentDownEndsOnClose(t *testing.T) {
+	r, err := New(context.Background(), WithAddress("127.0.0.1:1"), WithRetryBackoff(10*time.Millisecond, 50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- r.Register(context.Background(), registry.Instance{ID: "x", Name: "svc", Address: "127.0.0.1", Port: 1})
+	}()
+	waitState(t, r, registry.StateRetrying, 5*time.Second)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Register = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Register kept retrying after Close")
+	}
+}
+
 func TestNextIndex_FollowsBlockingQueryRules(t *testing.T) {
 	cases := []struct{ prev, got, want uint64 }{
 		{0, 10, 10},

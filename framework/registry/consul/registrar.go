@@ -55,11 +55,13 @@ func (g *registration) stop() {
 
 // Register publishes inst with the agent and returns once the agent has
 // accepted it. While the agent cannot be reached it retries with jittered
-// backoff until ctx ends; requests the agent refuses (400, 403) fail at
-// once. Registering an ID the Registry already holds replaces it.
+// backoff until ctx ends or the Registry is closed (ErrClosed); requests
+// the agent refuses (400, 403) fail at once. Registering an ID the Registry
+// already holds replaces it.
 //
 // After Register returns nil the Registry keeps inst registered until
-// Deregister or Close.
+// Deregister or Close. Register and Deregister of the same instance are not
+// ordered against each other: call them in sequence.
 func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	if err := validate(inst); err != nil {
 		return fmt.Errorf("consul: register: %w", err)
@@ -81,11 +83,20 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		old.stop() // its heartbeat must not race the new definition
 	}
 
+	// Close ends the retries too, not only the caller's ctx.
+	callerCtx := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(r.ctx, cancel)()
+
 	bo := newBackoff(r.cfg.backoffMin, r.cfg.backoffMax)
 	for {
 		err := r.register(ctx, reg)
 		if err == nil {
 			break
+		}
+		if r.ctx.Err() != nil && callerCtx.Err() == nil {
+			return ErrClosed
 		}
 		if ctx.Err() != nil {
 			r.setStatus(reg, registry.StateUnregistered, err)
@@ -98,6 +109,10 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		r.setStatus(reg, registry.StateRetrying, err)
 		r.logErr("register failed; retrying", "id", inst.ID, "err", err)
 		if !sleep(ctx, bo.next()) {
+			if callerCtx.Err() == nil {
+				return ErrClosed
+			}
+			r.setStatus(reg, registry.StateUnregistered, err)
 			return fmt.Errorf("consul: register %s: %w (last error: %w)", inst.ID, ctx.Err(), err)
 		}
 	}
