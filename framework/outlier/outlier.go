@@ -1,0 +1,305 @@
+// Package outlier ejects misbehaving instances from load balancing.
+//
+// Each instance gets a Breaker. After a run of consecutive failures the
+// breaker opens and the instance is ejected for a cooldown; when the cooldown
+// ends one probe request is let through (half-open). A good probe closes the
+// breaker, a bad one ejects the instance again for twice as long (capped).
+//
+// All breakers of one service share a Detector, which enforces the panic
+// threshold: ejection never takes more than MaxEjectionPercent of the set out
+// of rotation and always leaves at least one instance in, because sending
+// traffic to a sick instance beats sending it nowhere.
+package outlier
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// State is where a breaker stands.
+type State int32
+
+// Breaker states.
+const (
+	// Closed: the instance takes traffic.
+	Closed State = iota
+	// Open: the instance is ejected until its cooldown ends.
+	Open
+	// HalfOpen: the cooldown ended; one probe at a time decides.
+	HalfOpen
+)
+
+func (s State) String() string {
+	switch s {
+	case Closed:
+		return "closed"
+	case Open:
+		return "open"
+	case HalfOpen:
+		return "half-open"
+	}
+	return "unknown"
+}
+
+// Detector holds the shared settings and the ejection count of one service.
+type Detector struct {
+	consecutive  int
+	cooldown     time.Duration
+	maxCooldown  time.Duration
+	maxPercent   int
+	probeTimeout time.Duration
+	now          func() time.Time
+
+	mu      sync.Mutex
+	total   int // live breakers
+	ejected int // breakers not Closed
+}
+
+// Option configures a Detector.
+type Option func(*Detector)
+
+// ConsecutiveFailures sets how many failures in a row eject an instance
+// (default 5).
+func ConsecutiveFailures(n int) Option {
+	return func(d *Detector) {
+		if n > 0 {
+			d.consecutive = n
+		}
+	}
+}
+
+// Cooldown sets the first ejection time (default 10s) and its cap after
+// repeated ejections double it (default 5m).
+func Cooldown(base, maxCooldown time.Duration) Option {
+	return func(d *Detector) {
+		if base > 0 {
+			d.cooldown = base
+		}
+		if maxCooldown >= d.cooldown {
+			d.maxCooldown = maxCooldown
+		}
+	}
+}
+
+// MaxEjectionPercent caps the share of instances ejected at once (default
+// 50). At least one instance always stays in rotation whatever the value.
+func MaxEjectionPercent(p int) Option {
+	return func(d *Detector) {
+		if p >= 0 && p <= 100 {
+			d.maxPercent = p
+		}
+	}
+}
+
+// ProbeTimeout is how long a half-open probe may stay unanswered before
+// another request may probe (default 5s). It covers probes that a balancer
+// claimed but never sent and calls that never report back.
+func ProbeTimeout(d time.Duration) Option {
+	return func(x *Detector) {
+		if d > 0 {
+			x.probeTimeout = d
+		}
+	}
+}
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option { return func(d *Detector) { d.now = now } }
+
+// New returns a Detector.
+func New(opts ...Option) *Detector {
+	d := &Detector{
+		consecutive:  5,
+		cooldown:     10 * time.Second,
+		maxCooldown:  5 * time.Minute,
+		maxPercent:   50,
+		probeTimeout: 5 * time.Second,
+		now:          time.Now,
+	}
+	for _, o := range opts {
+		o(d)
+	}
+	if d.maxCooldown < d.cooldown {
+		d.maxCooldown = d.cooldown
+	}
+	return d
+}
+
+// Ejected returns how many of the detector's instances are out of rotation
+// (open or half-open) and how many there are.
+func (d *Detector) Ejected() (ejected, total int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ejected, d.total
+}
+
+// NewBreaker returns a closed breaker for a new instance. Call Release when
+// the instance leaves the set so the panic threshold counts only live ones.
+func (d *Detector) NewBreaker() *Breaker {
+	d.mu.Lock()
+	d.total++
+	d.mu.Unlock()
+	return &Breaker{d: d}
+}
+
+// tryEject reserves an ejection slot if the panic threshold allows it.
+func (d *Detector) tryEject() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ejected+1 > d.total*d.maxPercent/100 || d.total-d.ejected <= 1 {
+		return false
+	}
+	d.ejected++
+	return true
+}
+
+func (d *Detector) readmit() {
+	d.mu.Lock()
+	d.ejected--
+	d.mu.Unlock()
+}
+
+// Breaker is the ejection state of one instance. Its methods are safe for
+// concurrent use; the healthy path (Allow on a closed breaker, Record of a
+// success) touches only atomics.
+type Breaker struct {
+	d        *Detector
+	state    atomic.Int32
+	failures atomic.Int32 // consecutive, while closed
+
+	mu        sync.Mutex
+	until     time.Time // end of the current ejection
+	ejections int       // in a row, for the doubling cooldown
+	probeAt   time.Time // when the current half-open probe was let through
+	released  bool
+}
+
+// State returns the breaker's state. An Open breaker whose cooldown has
+// passed reports Open until a request asks Allow.
+func (b *Breaker) State() State { return State(b.state.Load()) }
+
+// Ejected reports whether the instance is out of rotation now without
+// claiming anything: true while open and cooling down, or half-open with a
+// probe in flight. Balancers use it to count healthy instances.
+func (b *Breaker) Ejected() bool {
+	if State(b.state.Load()) == Closed {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.d.now()
+	switch State(b.state.Load()) {
+	case Open:
+		return now.Before(b.until)
+	case HalfOpen:
+		return now.Sub(b.probeAt) < b.d.probeTimeout
+	}
+	return false
+}
+
+// Allow reports whether a request may go to the instance now. On a breaker
+// whose cooldown has ended it lets exactly one probe through (per
+// ProbeTimeout), so call it only for an instance you are about to use.
+func (b *Breaker) Allow() bool {
+	if State(b.state.Load()) == Closed {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.d.now()
+	switch State(b.state.Load()) {
+	case Closed:
+		return true
+	case Open:
+		if now.Before(b.until) {
+			return false
+		}
+		b.state.Store(int32(HalfOpen))
+		b.probeAt = now
+		return true
+	default: // HalfOpen
+		if now.Sub(b.probeAt) < b.d.probeTimeout {
+			return false
+		}
+		b.probeAt = now // the previous probe never reported; try again
+		return true
+	}
+}
+
+// Record reports the outcome of one request. failed should be true only for
+// failures that say something about the instance (refused connections,
+// timeouts, 5xx), not for a caller's bad request.
+func (b *Breaker) Record(failed bool) {
+	st := State(b.state.Load())
+	if st == Closed {
+		if !failed {
+			if b.failures.Load() != 0 {
+				b.failures.Store(0)
+			}
+			return
+		}
+		if int(b.failures.Add(1)) < b.d.consecutive {
+			return
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.released {
+		return
+	}
+	now := b.d.now()
+	switch State(b.state.Load()) {
+	case Closed:
+		if !failed || int(b.failures.Load()) < b.d.consecutive {
+			return // another goroutine got here first
+		}
+		if !b.d.tryEject() {
+			// Panic threshold: keep the instance in, but start counting
+			// again so the next run of failures asks once more.
+			b.failures.Store(0)
+			return
+		}
+		b.ejectLocked(now)
+	case HalfOpen:
+		if failed {
+			b.ejectLocked(now)
+			return
+		}
+		b.state.Store(int32(Closed))
+		b.failures.Store(0)
+		b.ejections = 0
+		b.d.readmit()
+	case Open:
+		// A request sent before the ejection finished late; it says
+		// nothing new.
+	}
+}
+
+// ejectLocked opens the breaker; the ejection slot is already counted.
+func (b *Breaker) ejectLocked(now time.Time) {
+	cd := b.d.cooldown << min(b.ejections, 16)
+	if cd > b.d.maxCooldown || cd <= 0 {
+		cd = b.d.maxCooldown
+	}
+	b.ejections++
+	b.until = now.Add(cd)
+	b.failures.Store(0)
+	b.state.Store(int32(Open))
+}
+
+// Release removes the breaker from its detector's counts; call it when the
+// instance leaves discovery. It is idempotent.
+func (b *Breaker) Release() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.released {
+		return
+	}
+	b.released = true
+	b.d.mu.Lock()
+	b.d.total--
+	if State(b.state.Load()) != Closed {
+		b.d.ejected--
+	}
+	b.d.mu.Unlock()
+}

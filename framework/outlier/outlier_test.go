@@ -1,0 +1,142 @@
+package outlier
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func newClock() *clock                   { return &clock{t: time.Unix(1000, 0)} }
+func fail(b *Breaker, n int) {
+	for range n {
+		b.Record(true)
+	}
+}
+func breakers(d *Detector, n int) []*Breaker {
+	out := make([]*Breaker, n)
+	for i := range out {
+		out[i] = d.NewBreaker()
+	}
+	return out
+}
+
+func TestBreaker_EjectsAfterConsecutiveFailuresOnly(t *testing.T) {
+	d := New(ConsecutiveFailures(3))
+	b := breakers(d, 4)[0]
+	fail(b, 2)
+	b.Record(false) // a success resets the run
+	fail(b, 2)
+	if b.State() != Closed {
+		t.Fatalf("state %s after non-consecutive failures", b.State())
+	}
+	fail(b, 1)
+	if b.State() != Open || b.Allow() || !b.Ejected() {
+		t.Fatalf("state %s after 3 consecutive failures; want open and refusing", b.State())
+	}
+}
+
+func TestBreaker_LetsOneProbeThroughAfterCooldownAndClosesOnSuccess(t *testing.T) {
+	c := newClock()
+	d := New(ConsecutiveFailures(1), Cooldown(time.Second, time.Minute), WithClock(c.now))
+	b := breakers(d, 2)[0]
+	fail(b, 1)
+	c.advance(999 * time.Millisecond)
+	if b.Allow() {
+		t.Fatal("allowed during cooldown")
+	}
+	c.advance(time.Millisecond)
+	if !b.Allow() {
+		t.Fatal("probe refused after cooldown")
+	}
+	if b.State() != HalfOpen || b.Allow() {
+		t.Fatalf("state %s: a second probe was let through", b.State())
+	}
+	b.Record(false)
+	if b.State() != Closed || !b.Allow() {
+		t.Fatalf("state %s after a good probe", b.State())
+	}
+	if e, _ := d.Ejected(); e != 0 {
+		t.Fatalf("detector still counts %d ejected", e)
+	}
+}
+
+func TestBreaker_FailedProbeDoublesTheCooldownUpToTheCap(t *testing.T) {
+	c := newClock()
+	d := New(ConsecutiveFailures(1), Cooldown(time.Second, 3*time.Second), WithClock(c.now))
+	b := breakers(d, 2)[0]
+	fail(b, 1) // first ejection: 1s
+	c.advance(time.Second)
+	for _, want := range []time.Duration{2 * time.Second, 3 * time.Second, 3 * time.Second} {
+		if !b.Allow() {
+			t.Fatal("probe refused")
+		}
+		b.Record(true) // failed probe: eject again
+		c.advance(want - time.Millisecond)
+		if b.Allow() {
+			t.Fatalf("allowed before the %s cooldown ended", want)
+		}
+		c.advance(time.Millisecond)
+	}
+}
+
+func TestBreaker_UnansweredProbeIsRetriedAfterProbeTimeout(t *testing.T) {
+	c := newClock()
+	d := New(ConsecutiveFailures(1), Cooldown(time.Second, time.Second), ProbeTimeout(time.Second), WithClock(c.now))
+	b := breakers(d, 2)[0]
+	fail(b, 1)
+	c.advance(time.Second)
+	if !b.Allow() || b.Allow() {
+		t.Fatal("want exactly one probe")
+	}
+	c.advance(time.Second)
+	if !b.Allow() {
+		t.Fatal("no new probe after the first went unanswered")
+	}
+}
+
+func TestDetector_NeverEjectsMoreThanMaxPercentAndKeepsOne(t *testing.T) {
+	cases := []struct {
+		n, percent, want int
+	}{
+		{n: 4, percent: 50, want: 2},
+		{n: 3, percent: 50, want: 1},
+		{n: 2, percent: 50, want: 1},
+		{n: 1, percent: 50, want: 0},
+		{n: 3, percent: 100, want: 2},
+	}
+	for _, tc := range cases {
+		d := New(ConsecutiveFailures(1), MaxEjectionPercent(tc.percent))
+		for _, b := range breakers(d, tc.n) {
+			fail(b, 3)
+		}
+		if got, _ := d.Ejected(); got != tc.want {
+			t.Errorf("%d instances at %d%%: %d ejected, want %d", tc.n, tc.percent, got, tc.want)
+		}
+	}
+}
+
+func TestBreaker_ReleaseFreesTheEjectionSlot(t *testing.T) {
+	d := New(ConsecutiveFailures(1))
+	bs := breakers(d, 3)
+	fail(bs[0], 1)
+	fail(bs[1], 1)
+	if bs[1].State() != Closed {
+		t.Fatal("second ejection beyond 50% of 3")
+	}
+	bs[0].Release()
+	bs[0].Release()
+	if e, total := d.Ejected(); e != 0 || total != 2 {
+		t.Fatalf("after Release: %d ejected of %d", e, total)
+	}
+	fail(bs[1], 1)
+	if bs[1].State() != Open {
+		t.Fatal("slot not freed by Release")
+	}
+}
