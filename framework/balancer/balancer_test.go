@@ -1,0 +1,347 @@
+package balancer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/outlier"
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+func nop(context.Context, any) (any, error) { return nil, nil }
+
+type closeCounter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *closeCounter) Close() error { c.mu.Lock(); c.n++; c.mu.Unlock(); return nil }
+func (c *closeCounter) count() int   { c.mu.Lock(); defer c.mu.Unlock(); return c.n }
+
+// targets makes n targets in zone z (index i gets port 10000+i).
+func targets(t *testing.T, d *outlier.Detector, zones ...string) []*Target {
+	t.Helper()
+	var ts []*Target
+	for i, z := range zones {
+		inst := registry.Instance{ID: fmt.Sprintf("svc-%d", i), Name: "svc", Address: "127.0.0.1", Port: 10000 + i, Zone: z}
+		var opts []TargetOption
+		if d != nil {
+			opts = append(opts, WithBreaker(d.NewBreaker()))
+		}
+		tg, err := NewTarget(inst.String(), nop, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, tg)
+	}
+	return ts
+}
+
+func all() map[string]func() Balancer {
+	return map[string]func() Balancer{
+		"round-robin": func() Balancer { return NewRoundRobin() },
+		"random":      func() Balancer { return NewRandom() },
+		"p2c":         func() Balancer { return NewP2C() },
+		"hash":        func() Balancer { return NewConsistentHash() },
+		"zone":        func() Balancer { return NewZoneAware("a") },
+		"weighted":    func() Balancer { return NewWeighted() },
+	}
+}
+
+func eject(t *testing.T, tg *Target) {
+	t.Helper()
+	for range 5 {
+		tg.Breaker().Record(true)
+	}
+	if !tg.Ejected() {
+		t.Fatalf("%s not ejected", tg.ID)
+	}
+}
+
+func TestBalancers_ReturnErrNoEndpointsForEmptySet(t *testing.T) {
+	for name, mk := range all() {
+		b := mk()
+		if _, err := b.Pick(context.Background(), nil); err != ErrNoEndpoints {
+			t.Errorf("%s: before Update err = %v", name, err)
+		}
+		b.Update(nil)
+		if _, err := b.Pick(context.Background(), nil); err != ErrNoEndpoints {
+			t.Errorf("%s: empty set err = %v", name, err)
+		}
+	}
+}
+
+func TestBalancers_NeverPickTheAvoidedTargetWhenOthersExist(t *testing.T) {
+	for name, mk := range all() {
+		ts := targets(t, nil, "a", "a", "b")
+		b := mk()
+		b.Update(ts)
+		ctx := WithKey(context.Background(), "some-key")
+		for i := range 300 {
+			avoid := ts[i%3]
+			got, err := b.Pick(ctx, avoid)
+			if err != nil || got == avoid {
+				t.Fatalf("%s: Pick(avoid %s) = %v, %v", name, avoid.ID, got, err)
+			}
+		}
+	}
+}
+
+func TestBalancers_ReturnTheAvoidedTargetWhenItIsTheOnlyOne(t *testing.T) {
+	for name, mk := range all() {
+		ts := targets(t, nil, "a")
+		b := mk()
+		b.Update(ts)
+		if got, err := b.Pick(context.Background(), ts[0]); err != nil || got != ts[0] {
+			t.Errorf("%s: Pick = %v, %v", name, got, err)
+		}
+	}
+}
+
+func TestBalancers_SkipEjectedTargets(t *testing.T) {
+	for name, mk := range all() {
+		d := outlier.New(outlier.Cooldown(time.Hour, time.Hour))
+		ts := targets(t, d, "a", "a", "a", "a")
+		eject(t, ts[1])
+		b := mk()
+		b.Update(ts)
+		ctx := WithKey(context.Background(), "k")
+		for i := range 200 {
+			ctx := WithKey(ctx, fmt.Sprint(i))
+			got, _ := b.Pick(ctx, nil)
+			if got == ts[1] {
+				t.Fatalf("%s: picked ejected target", name)
+			}
+		}
+	}
+}
+
+func TestBalancers_FallBackToEjectedTargetsRatherThanNothing(t *testing.T) {
+	for name, mk := range all() {
+		// 100% allowed ejection so both can be out; the detector normally
+		// keeps one in, this checks the balancers' own fallback.
+		d := outlier.New(outlier.MaxEjectionPercent(100), outlier.Cooldown(time.Hour, time.Hour))
+		ts := targets(t, d, "a", "a", "a")
+		eject(t, ts[0])
+		eject(t, ts[1])
+		ts[2].Breaker().Release() // leaves total 2 ejected of 2
+		b := mk()
+		b.Update(ts[:2])
+		got, err := b.Pick(context.Background(), nil)
+		if err != nil || got == nil {
+			t.Errorf("%s: Pick = %v, %v; want an ejected target", name, got, err)
+		}
+	}
+}
+
+func TestBalancers_RaceFreeUnderConcurrentPicksAndUpdates(t *testing.T) {
+	for name, mk := range all() {
+		b := mk()
+		a := targets(t, outlier.New(), "a", "a", "b", "b")
+		b.Update(a)
+		var wg sync.WaitGroup
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		for g := range 8 {
+			wg.Go(func() {
+				ctx := WithKey(ctx, fmt.Sprint(g))
+				var last *Target
+				for i := 0; i < 20000 && ctx.Err() == nil; i++ {
+					got, err := b.Pick(ctx, last)
+					if err != nil {
+						t.Errorf("%s: %v", name, err)
+						return
+					}
+					_, _ = got.Call(ctx, nil)
+					last = got
+				}
+			})
+		}
+		for i := 0; i < 200 && ctx.Err() == nil; i++ {
+			b.Update(a[:1+i%4])
+		}
+		wg.Wait()
+		cancel()
+	}
+}
+
+func TestRoundRobin_SpreadsRequestsEvenly(t *testing.T) {
+	ts := targets(t, nil, "", "", "")
+	b := NewRoundRobin()
+	b.Update(ts)
+	counts := map[*Target]int{}
+	for range 300 {
+		got, _ := b.Pick(context.Background(), nil)
+		counts[got]++
+	}
+	for _, tg := range ts {
+		if counts[tg] != 100 {
+			t.Errorf("%s got %d of 300", tg.ID, counts[tg])
+		}
+	}
+}
+
+func TestWeighted_SharesFollowInstanceWeights(t *testing.T) {
+	var ts []*Target
+	for i, w := range []int{100, 300, 50} {
+		inst := registry.Instance{ID: fmt.Sprint(i), Name: "s", Address: "127.0.0.1", Port: 1 + i, Weight: w}
+		tg, err := NewTarget(inst.String(), nop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, tg)
+	}
+	b := NewWeighted()
+	b.Update(ts)
+	counts := map[*Target]int{}
+	for range 900 { // 100 cycles of 2+6+1
+		got, _ := b.Pick(context.Background(), nil)
+		counts[got]++
+	}
+	if counts[ts[0]] != 200 || counts[ts[1]] != 600 || counts[ts[2]] != 100 {
+		t.Errorf("counts = %d/%d/%d, want 200/600/100", counts[ts[0]], counts[ts[1]], counts[ts[2]])
+	}
+}
+
+func TestConsistentHash_SameKeyGoesToSameTarget(t *testing.T) {
+	ts := targets(t, nil, "", "", "", "")
+	b := NewConsistentHash()
+	b.Update(ts)
+	for k := range 100 {
+		ctx := WithKey(context.Background(), fmt.Sprint("user-", k))
+		first, _ := b.Pick(ctx, nil)
+		for range 5 {
+			if got, _ := b.Pick(ctx, nil); got != first {
+				t.Fatalf("key %d moved from %s to %s", k, first.ID, got.ID)
+			}
+		}
+	}
+}
+
+func TestConsistentHash_MovesAtMostOneNthOfKeysWhenOneOfNLeaves(t *testing.T) {
+	const n, keys = 5, 10000
+	ts := targets(t, nil, "", "", "", "", "")
+	b := NewConsistentHash()
+	b.Update(ts)
+	before := make([]string, keys)
+	for k := range keys {
+		got, _ := b.Pick(WithKey(context.Background(), fmt.Sprint("key-", k)), nil)
+		before[k] = got.ID
+	}
+	b.Update(append(append([]*Target(nil), ts[:2]...), ts[3:]...)) // ts[2] leaves
+	moved, owned := 0, 0
+	for k := range keys {
+		got, _ := b.Pick(WithKey(context.Background(), fmt.Sprint("key-", k)), nil)
+		if before[k] == ts[2].ID {
+			owned++
+		}
+		if got.ID != before[k] {
+			moved++
+			if before[k] != ts[2].ID {
+				t.Fatalf("key-%d moved between surviving instances", k)
+			}
+		}
+	}
+	limit := keys/n + keys*5/100
+	t.Logf("moved %d of %d keys (leaver owned %d), limit %d", moved, keys, owned, limit)
+	if moved > limit || moved != owned {
+		t.Errorf("moved %d keys, want ≤ %d and == %d owned by the leaver", moved, limit, owned)
+	}
+}
+
+func TestZoneAware_KeepsAllTrafficLocalWhileLocalIsHealthy(t *testing.T) {
+	d := outlier.New()
+	ts := targets(t, d, "a", "a", "b", "b", "c")
+	b := NewZoneAware("a")
+	b.Update(ts)
+	for range 1000 {
+		got, _ := b.Pick(context.Background(), nil)
+		if got.Instance.Zone != "a" {
+			t.Fatalf("picked %s in zone %s", got.ID, got.Instance.Zone)
+		}
+	}
+}
+
+func TestZoneAware_SpillsToOtherZonesBelowMinHealthy(t *testing.T) {
+	d := outlier.New(outlier.Cooldown(time.Hour, time.Hour))
+	ts := targets(t, d, "a", "a", "b", "b", "c")
+	b := NewZoneAware("a", MinHealthy(2))
+	b.Update(ts)
+	eject(t, ts[0])
+	remote := 0
+	for range 100 {
+		got, _ := b.Pick(context.Background(), nil)
+		if got == ts[0] {
+			t.Fatal("picked the ejected local instance")
+		}
+		if got.Instance.Zone != "a" {
+			remote++
+		}
+	}
+	if remote == 0 {
+		t.Error("no spill-over with 1 healthy local instance and MinHealthy 2")
+	}
+}
+
+func TestZoneAware_RetriesAwayFromTheOnlyLocalInstance(t *testing.T) {
+	ts := targets(t, nil, "a", "b")
+	b := NewZoneAware("a")
+	b.Update(ts)
+	if got, _ := b.Pick(context.Background(), ts[0]); got != ts[1] {
+		t.Errorf("Pick(avoid local) = %s, want the remote instance", got.ID)
+	}
+}
+
+func TestP2C_SendsLessToTheSlowerAndBusierTarget(t *testing.T) {
+	ts := targets(t, nil, "", "")
+	ts[0].Endpoint = func(context.Context, any) (any, error) { time.Sleep(5 * time.Millisecond); return nil, nil }
+	b := NewP2C()
+	b.Update(ts)
+	counts := map[*Target]int{}
+	for range 200 {
+		got, _ := b.Pick(context.Background(), nil)
+		counts[got]++
+		_, _ = got.Call(context.Background(), nil)
+	}
+	if counts[ts[0]] >= counts[ts[1]]/4 {
+		t.Errorf("slow target got %d, fast %d", counts[ts[0]], counts[ts[1]])
+	}
+}
+
+func TestTarget_ClosesOnlyAfterInFlightCallsFinish(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	cc := &closeCounter{}
+	inst := registry.Instance{ID: "x", Name: "s", Address: "127.0.0.1", Port: 1}
+	tg, err := NewTarget(inst.String(), func(context.Context, any) (any, error) {
+		close(started)
+		<-release
+		return "ok", nil
+	}, WithCloser(cc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := tg.Call(context.Background(), nil); done <- err }()
+	<-started
+	tg.Retire()
+	if cc.count() != 0 || tg.Closed() {
+		t.Fatal("closed while a call was in flight")
+	}
+	if _, err := tg.Call(context.Background(), nil); err != ErrRetired {
+		t.Fatalf("call after Retire: %v, want ErrRetired", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("in-flight call failed: %v", err)
+	}
+	if cc.count() != 1 || !tg.Closed() {
+		t.Fatalf("closer ran %d times after the last call", cc.count())
+	}
+	tg.Retire()
+	if cc.count() != 1 {
+		t.Fatal("second Retire closed again")
+	}
+}

@@ -1,0 +1,156 @@
+package balancer
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"sync/atomic"
+
+	"github.com/go-kit/kit/endpoint"
+	"github.com/go-kit/kit/sd/lb"
+)
+
+// scan returns the first target from start on (wrapping) that is not avoid
+// and may take traffic. If none may, it returns avoid when avoid may, and
+// otherwise ts[start] (or its successor when that is avoid): ejection never
+// leaves a caller with nothing while targets exist.
+func scan(ts []*Target, start int, avoid *Target) *Target {
+	n := len(ts)
+	for i := range n {
+		if t := ts[(start+i)%n]; t != avoid && t.Allow() {
+			return t
+		}
+	}
+	if avoid != nil && slices.Contains(ts, avoid) && avoid.Allow() {
+		return avoid
+	}
+	if t := ts[start%n]; t != avoid || n == 1 {
+		return t
+	}
+	return ts[(start+1)%n]
+}
+
+// set holds an immutable target slice for lock-free reads.
+type set struct{ p atomic.Pointer[[]*Target] }
+
+func (s *set) store(ts []*Target) {
+	c := slices.Clone(ts)
+	s.p.Store(&c)
+}
+
+func (s *set) load() []*Target {
+	if p := s.p.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// RoundRobin sends requests to targets in turn.
+type RoundRobin struct {
+	set
+	next atomic.Uint64
+}
+
+// NewRoundRobin returns a round-robin balancer.
+func NewRoundRobin() *RoundRobin { return &RoundRobin{} }
+
+// Update implements Balancer.
+func (b *RoundRobin) Update(ts []*Target) { b.store(ts) }
+
+// Pick implements Balancer.
+func (b *RoundRobin) Pick(_ context.Context, avoid *Target) (*Target, error) {
+	ts := b.load()
+	if len(ts) == 0 {
+		return nil, ErrNoEndpoints
+	}
+	return scan(ts, int((b.next.Add(1)-1)%uint64(len(ts))), avoid), nil
+}
+
+// Random sends each request to a uniformly random target. It uses
+// math/rand/v2's global source, which is safe for concurrent use, unlike
+// go-kit's lb.NewRandom that shares one *rand.Rand.
+type Random struct{ set }
+
+// NewRandom returns a random balancer.
+func NewRandom() *Random { return &Random{} }
+
+// Update implements Balancer.
+func (b *Random) Update(ts []*Target) { b.store(ts) }
+
+// Pick implements Balancer.
+func (b *Random) Pick(_ context.Context, avoid *Target) (*Target, error) {
+	ts := b.load()
+	if len(ts) == 0 {
+		return nil, ErrNoEndpoints
+	}
+	return scan(ts, rand.IntN(len(ts)), avoid), nil
+}
+
+// P2C picks two random targets and sends the request to the less loaded,
+// load being latency EWMA × (in-flight + 1) as in Finagle's and Linkerd's
+// "peak EWMA". Slow or busy instances get less traffic without any one
+// instance being flooded, as "always least loaded" would do.
+type P2C struct{ set }
+
+// NewP2C returns a power-of-two-choices balancer.
+func NewP2C() *P2C { return &P2C{} }
+
+// Update implements Balancer.
+func (b *P2C) Update(ts []*Target) { b.store(ts) }
+
+func cost(t *Target) float64 {
+	// The 1µs floor makes in-flight count decide between targets that have
+	// no latency sample yet.
+	return (float64(t.Latency()) + 1e3) * float64(t.InFlight()+1)
+}
+
+// Pick implements Balancer.
+func (b *P2C) Pick(_ context.Context, avoid *Target) (*Target, error) {
+	ts := b.load()
+	n := len(ts)
+	switch n {
+	case 0:
+		return nil, ErrNoEndpoints
+	case 1:
+		return scan(ts, 0, avoid), nil
+	}
+	i := rand.IntN(n)
+	j := rand.IntN(n - 1)
+	if j >= i {
+		j++
+	}
+	a, c := ts[i], ts[j]
+	okA := a != avoid && !a.Ejected()
+	okC := c != avoid && !c.Ejected()
+	switch {
+	case okA && okC:
+		if cost(c) < cost(a) {
+			a, c = c, a
+			i = j
+		}
+	case okC:
+		a, i = c, j
+	case !okA:
+		return scan(ts, i, avoid), nil
+	}
+	if a.Allow() {
+		return a, nil
+	}
+	return scan(ts, i, avoid), nil
+}
+
+// GoKit adapts a Balancer to go-kit's lb.Balancer, so lb.Retry or any
+// go-kit middleware can sit on top. The endpoint it returns goes through
+// Target.Call, keeping load and health figures. go-kit's interface has no
+// context at pick time, so a ConsistentHash balancer behind it sees no key.
+func GoKit(b Balancer) lb.Balancer { return gokit{b} }
+
+type gokit struct{ b Balancer }
+
+func (g gokit) Endpoint() (endpoint.Endpoint, error) {
+	t, err := g.b.Pick(context.Background(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return t.Call, nil
+}

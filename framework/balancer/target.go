@@ -1,0 +1,232 @@
+// Package balancer picks which instance of a service takes a request.
+//
+// The endpointer keeps one Target per discovered instance and hands the
+// current set to a Balancer with Update; callers then ask Pick for each
+// attempt. Every balancer here is safe for concurrent use, lock-free on the
+// pick path, respects outlier ejection (Target.Allow) and an instance to
+// avoid (the one the previous attempt failed on), and falls back to ejected
+// instances rather than return nothing while instances exist.
+//
+// Pick one by the traffic:
+//
+//   - RoundRobin: equal instances, equal requests. The default.
+//   - Random: like RoundRobin without shared counter (go-kit's random
+//     balancer shares a *rand.Rand across goroutines; this one does not).
+//   - P2C: instances of unequal speed or requests of unequal cost; sends
+//     less to the slow and the busy (power of two choices over EWMA latency
+//     times in-flight requests).
+//   - ConsistentHash: requests with a key (user ID, cart ID) that should land
+//     on the same instance, for its caches; only ~1/N of keys move when one
+//     of N instances leaves.
+//   - ZoneAware: instances in several zones; keeps traffic in the caller's
+//     zone while enough local instances are healthy.
+//   - Weighted: instances of unequal size, by their registry weight.
+package balancer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/kit/endpoint"
+	"github.com/go-kit/kit/sd/lb"
+
+	"github.com/warren-mesh/warren/framework/outlier"
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// ErrNoEndpoints is returned by Pick when the set is empty. It is go-kit's
+// lb.ErrNoEndpoints value, so code written against go-kit matches it.
+var ErrNoEndpoints = lb.ErrNoEndpoints
+
+// ErrRetired is returned by Target.Call when the instance left discovery
+// between the pick and the call; the caller should pick again. The request
+// was not sent.
+var ErrRetired = errors.New("balancer: instance left discovery")
+
+// Balancer chooses a target per request.
+type Balancer interface {
+	// Update replaces the target set. It is called from one goroutine (the
+	// endpointer's) whenever discovery changes, never concurrently with
+	// itself; Pick may run concurrently with it.
+	Update(targets []*Target)
+	// Pick returns the target for one attempt. avoid, if not nil, is skipped
+	// unless it is the only target that may take traffic.
+	Pick(ctx context.Context, avoid *Target) (*Target, error)
+}
+
+// Target is one instance as the balancers see it: its identity, its parsed
+// registry record, the go-kit endpoint that calls it, and the load and
+// health figures the balancers read.
+type Target struct {
+	// ID is the instance string discovery delivered; unique in a set.
+	ID string
+	// Instance is registry.ParseInstance(ID): zone, weight, metadata.
+	Instance registry.Instance
+	// Endpoint calls the instance. Use Call, which keeps the figures.
+	Endpoint endpoint.Endpoint
+
+	breaker *outlier.Breaker
+	failed  func(error) bool
+	closer  io.Closer
+	born    time.Time
+
+	inflight  atomic.Int64
+	retired   atomic.Bool
+	closeOnce sync.Once
+	closed    atomic.Bool
+	ewmaNanos atomic.Int64 // latency EWMA
+	lastNanos atomic.Int64 // since born, of the last EWMA update
+}
+
+// TargetOption configures a Target.
+type TargetOption func(*Target)
+
+// WithBreaker attaches an outlier breaker; Call records into it and Allow
+// consults it.
+func WithBreaker(b *outlier.Breaker) TargetOption { return func(t *Target) { t.breaker = b } }
+
+// WithFailure sets which call errors count against the instance's health
+// (default: every non-nil error).
+func WithFailure(f func(error) bool) TargetOption { return func(t *Target) { t.failed = f } }
+
+// WithCloser sets what Retire closes once in-flight calls have finished.
+func WithCloser(c io.Closer) TargetOption { return func(t *Target) { t.closer = c } }
+
+// NewTarget parses the instance string and wraps the endpoint.
+func NewTarget(id string, ep endpoint.Endpoint, opts ...TargetOption) (*Target, error) {
+	inst, err := registry.ParseInstance(id)
+	if err != nil {
+		return nil, err
+	}
+	t := &Target{ID: id, Instance: inst, Endpoint: ep, born: time.Now()}
+	for _, o := range opts {
+		o(t)
+	}
+	if t.failed == nil {
+		t.failed = func(err error) bool { return err != nil }
+	}
+	return t, nil
+}
+
+// Call invokes the endpoint, counting it in flight and recording its
+// latency and health. It returns ErrRetired without calling when the target
+// has left the set.
+func (t *Target) Call(ctx context.Context, req any) (any, error) {
+	// Dekker-style handshake with Retire (both sides use sequentially
+	// consistent atomics): either we see retired and back out, or Retire
+	// sees our in-flight count and leaves the close to our release.
+	t.inflight.Add(1)
+	if t.retired.Load() {
+		t.release()
+		return nil, ErrRetired
+	}
+	start := time.Now()
+	resp, err := t.Endpoint(ctx, req)
+	end := time.Now()
+	failed := err != nil && t.failed(err)
+	t.observe(start, end, failed)
+	if t.breaker != nil {
+		t.breaker.Record(failed)
+	}
+	t.release()
+	return resp, err
+}
+
+func (t *Target) release() {
+	if t.inflight.Add(-1) == 0 && t.retired.Load() {
+		t.close()
+	}
+}
+
+// Retire takes the target out of service: new Calls get ErrRetired, and
+// the closer runs once the calls in flight have finished (at once if none
+// are). It is idempotent and never blocks.
+func (t *Target) Retire() {
+	if t.retired.Swap(true) {
+		return
+	}
+	if t.breaker != nil {
+		t.breaker.Release()
+	}
+	if t.inflight.Load() == 0 {
+		t.close()
+	}
+}
+
+func (t *Target) close() {
+	t.closeOnce.Do(func() {
+		if t.closer != nil {
+			// Nobody is left to act on a close error: the instance is gone
+			// from discovery and its last call has returned.
+			_ = t.closer.Close()
+		}
+		t.closed.Store(true)
+	})
+}
+
+// Closed reports whether the target's closer has run.
+func (t *Target) Closed() bool { return t.closed.Load() }
+
+// Retired reports whether the target has left the set.
+func (t *Target) Retired() bool { return t.retired.Load() }
+
+// InFlight returns the number of calls running now.
+func (t *Target) InFlight() int64 { return t.inflight.Load() }
+
+// Allow reports whether the target may take a request, claiming its
+// half-open probe if it has one. Balancers call it only for the target they
+// return.
+func (t *Target) Allow() bool { return t.breaker == nil || t.breaker.Allow() }
+
+// Ejected reports, without side effects, whether the outlier detector has
+// the target out of rotation.
+func (t *Target) Ejected() bool { return t.breaker != nil && t.breaker.Ejected() }
+
+// Breaker returns the attached breaker, or nil.
+func (t *Target) Breaker() *outlier.Breaker { return t.breaker }
+
+// ewmaTau is the EWMA's time constant: a sample's weight halves every
+// ~0.7·tau, and an idle target's cost decays on the same scale so it gets
+// tried again rather than starve on one old slow sample.
+const ewmaTau = time.Second
+
+// failurePenalty is the latency recorded for a failed call, so an instance
+// that fails fast does not look fast to P2C.
+const failurePenalty = time.Second
+
+func (t *Target) observe(start, end time.Time, failed bool) {
+	rtt := end.Sub(start)
+	if failed && rtt < failurePenalty {
+		rtt = failurePenalty
+	}
+	now := int64(end.Sub(t.born))
+	last := t.lastNanos.Swap(now)
+	old := t.ewmaNanos.Load()
+	if old == 0 {
+		t.ewmaNanos.Store(int64(rtt))
+		return
+	}
+	w := math.Exp(-float64(now-last) / float64(ewmaTau))
+	// Concurrent observers may overwrite each other's update; the EWMA is
+	// an estimate and losing an occasional sample is cheaper than a lock.
+	t.ewmaNanos.Store(int64(float64(old)*w + float64(rtt)*(1-w)))
+}
+
+// Latency returns the target's latency EWMA, decayed towards zero by the
+// time since the last sample.
+func (t *Target) Latency() time.Duration {
+	v := t.ewmaNanos.Load()
+	if v == 0 {
+		return 0
+	}
+	idle := time.Since(t.born) - time.Duration(t.lastNanos.Load())
+	if idle <= 0 {
+		return time.Duration(v)
+	}
+	return time.Duration(float64(v) * math.Exp(-float64(idle)/float64(ewmaTau)))
+}
