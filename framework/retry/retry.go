@@ -1,0 +1,289 @@
+// Package retry runs a call again when it failed in a way another attempt
+// can fix, without turning an outage into a retry storm.
+//
+// It replaces go-kit's lb.Retry, which shares one timeout across all
+// attempts, retries at once with no backoff, reports a bare context error
+// when that timeout fires (dropping the attempts' errors), has no Unwrap,
+// and starts a goroutine per attempt. Here:
+//
+//   - each attempt gets its own timeout (if set) inside the caller's ctx,
+//     whose deadline bounds the whole call;
+//   - attempts are spaced by exponential backoff with jitter;
+//   - a Budget shared by all calls of a client caps retries to a ratio of
+//     requests, so a dead dependency sees ~1.2× load, not 3×;
+//   - only failures that another attempt can fix are retried, and a call
+//     that may have been applied is retried only if it is idempotent;
+//   - the returned error wraps every attempt's error (errors.Is/As work);
+//   - no goroutines; one timer per backoff, none on the happy path.
+package retry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Class says whether another attempt may fix a failure.
+type Class int
+
+const (
+	// Fatal failures are not retried: the answer would be the same, or
+	// the caller gave up (its context ended).
+	Fatal Class = iota
+	// Unprocessed failures happened before the server could act on the
+	// request (connection refused, dial error, 503 from a draining
+	// server): any request may be retried.
+	Unprocessed
+	// MaybeProcessed failures may have happened after the server acted
+	// (connection reset mid-call, 502, 504, attempt timeout): only
+	// idempotent requests are retried.
+	MaybeProcessed
+)
+
+func (c Class) String() string {
+	switch c {
+	case Unprocessed:
+		return "unprocessed"
+	case MaybeProcessed:
+		return "maybe-processed"
+	}
+	return "fatal"
+}
+
+// Classer is implemented by errors that know their own Class; Classify
+// asks it first (through errors.As, so wrapping is fine).
+type Classer interface {
+	RetryClass() Class
+}
+
+// ErrAttemptTimeout is wrapped into an attempt's error when its own
+// timeout, not the caller's deadline, ended it.
+var ErrAttemptTimeout = errors.New("attempt timed out")
+
+// ErrBudgetExhausted is wrapped into the final error when a retry was
+// wanted but the budget had no token for it.
+var ErrBudgetExhausted = errors.New("retry budget exhausted")
+
+// Classify is the default classifier for network calls.
+func Classify(err error) Class {
+	var c Classer
+	var op *net.OpError
+	switch {
+	case err == nil:
+		return Fatal
+	case errors.As(err, &c):
+		return c.RetryClass()
+	case errors.Is(err, ErrAttemptTimeout):
+		return MaybeProcessed
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return Fatal // the caller's context, not ours
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return Unprocessed
+	case errors.As(err, &op) && op.Op == "dial":
+		return Unprocessed
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return MaybeProcessed
+	}
+	return Fatal
+}
+
+// Policy decides whether and when to try again. Create one per client
+// (it holds the budget) and share it between goroutines.
+type Policy struct {
+	maxAttempts int
+	perAttempt  time.Duration
+	base, cap   time.Duration
+	budget      *Budget
+	classify    func(error) Class
+}
+
+// Option configures a Policy.
+type Option func(*Policy)
+
+// MaxAttempts sets the number of attempts including the first (default 3;
+// 1 disables retries).
+func MaxAttempts(n int) Option {
+	return func(p *Policy) {
+		if n > 0 {
+			p.maxAttempts = n
+		}
+	}
+}
+
+// PerAttemptTimeout bounds each attempt (default 0: only the caller's
+// context bounds it). Set it to survive hung instances: the attempt is
+// abandoned and retried elsewhere while the caller's deadline still allows.
+func PerAttemptTimeout(d time.Duration) Option {
+	return func(p *Policy) { p.perAttempt = max(d, 0) }
+}
+
+// Backoff sets the delay before retry n: a random duration between half
+// and all of min(base·2ⁿ⁻¹, cap). Defaults 10ms and 500ms.
+func Backoff(base, cap time.Duration) Option {
+	return func(p *Policy) {
+		if base > 0 {
+			p.base = base
+		}
+		if cap >= p.base {
+			p.cap = cap
+		}
+	}
+}
+
+// WithBudget sets the retry budget (default NewBudget(0.2, 10)); nil
+// removes the cap.
+func WithBudget(b *Budget) Option { return func(p *Policy) { p.budget = b } }
+
+// WithClassifier replaces Classify.
+func WithClassifier(f func(error) Class) Option { return func(p *Policy) { p.classify = f } }
+
+// New returns a Policy.
+func New(opts ...Option) *Policy {
+	p := &Policy{
+		maxAttempts: 3,
+		base:        10 * time.Millisecond,
+		cap:         500 * time.Millisecond,
+		budget:      NewBudget(0.2, 10),
+		classify:    Classify,
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	if p.cap < p.base {
+		p.cap = p.base
+	}
+	return p
+}
+
+// Budget returns the policy's budget (nil if none).
+func (p *Policy) Budget() *Budget { return p.budget }
+
+// Do calls attempt until it succeeds, fails in a way that should not be
+// retried, runs out of attempts or budget, or ctx ends. attempt gets a
+// context bounded by the per-attempt timeout and the attempt number (from
+// 1). idempotent says whether a MaybeProcessed failure may be retried.
+//
+// The error is the attempt's own when there was one attempt, and an *Error
+// wrapping every attempt's error otherwise or when Do gave up early.
+func (p *Policy) Do(ctx context.Context, idempotent bool, attempt func(ctx context.Context, n int) error) error {
+	if p.budget != nil {
+		p.budget.Deposit()
+	}
+	var errs []error
+	for n := 1; ; n++ {
+		err := p.try(ctx, n, attempt)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+		switch p.classify(err) {
+		case Fatal:
+			return finish(errs, nil)
+		case MaybeProcessed:
+			if !idempotent {
+				return finish(errs, nil)
+			}
+		}
+		if n >= p.maxAttempts {
+			return finish(errs, nil)
+		}
+		if err := ctx.Err(); err != nil {
+			return finish(errs, err)
+		}
+		if p.budget != nil && !p.budget.Withdraw() {
+			return finish(errs, ErrBudgetExhausted)
+		}
+		d := p.backoff(n)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+			// Sleeping would only run into the deadline.
+			return finish(errs, context.DeadlineExceeded)
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return finish(errs, ctx.Err())
+		}
+	}
+}
+
+func (p *Policy) try(ctx context.Context, n int, attempt func(context.Context, int) error) error {
+	if p.perAttempt <= 0 {
+		return attempt(ctx, n)
+	}
+	actx, cancel := context.WithTimeout(ctx, p.perAttempt)
+	defer cancel()
+	err := attempt(actx, n)
+	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return &timeoutError{d: p.perAttempt, err: err}
+	}
+	return err
+}
+
+func (p *Policy) backoff(n int) time.Duration {
+	d := p.cap
+	if n-1 < 32 {
+		d = min(p.cap, p.base<<(n-1))
+	}
+	half := d / 2
+	return half + time.Duration(rand.Int64N(int64(d-half)+1))
+}
+
+// timeoutError marks an attempt ended by its own timeout. It matches
+// ErrAttemptTimeout and still unwraps to what the call returned.
+type timeoutError struct {
+	d   time.Duration
+	err error
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("attempt timed out after %s: %v", e.d, e.err)
+}
+
+func (e *timeoutError) Unwrap() []error { return []error{ErrAttemptTimeout, e.err} }
+
+// Error is the failure of a retried call.
+type Error struct {
+	// Attempts holds each attempt's error, in order.
+	Attempts []error
+	// Stopped is why Do stopped early, if it did: ErrBudgetExhausted or the
+	// context's error. Nil when the attempts ran out or the last failure
+	// was not retryable.
+	Stopped error
+}
+
+func finish(errs []error, stopped error) error {
+	if len(errs) == 1 && stopped == nil {
+		return errs[0]
+	}
+	return &Error{Attempts: errs, Stopped: stopped}
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d attempts failed", len(e.Attempts))
+	if e.Stopped != nil {
+		fmt.Fprintf(&b, " (stopped: %v)", e.Stopped)
+	}
+	for i, err := range e.Attempts {
+		fmt.Fprintf(&b, "; #%d: %v", i+1, err)
+	}
+	return b.String()
+}
+
+// Unwrap returns every attempt's error and the stop reason, so errors.Is
+// and errors.As look through all of them.
+func (e *Error) Unwrap() []error {
+	if e.Stopped == nil {
+		return e.Attempts
+	}
+	return append(append([]error(nil), e.Attempts...), e.Stopped)
+}

@@ -1,0 +1,217 @@
+package retry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+type classed struct{ c Class }
+
+func (e classed) Error() string     { return "classed " + e.c.String() }
+func (e classed) RetryClass() Class { return e.c }
+
+func fast(opts ...Option) *Policy {
+	return New(append([]Option{Backoff(time.Microsecond, time.Microsecond), WithBudget(nil)}, opts...)...)
+}
+
+func TestDo_RetriesByClassAndIdempotency(t *testing.T) {
+	cases := []struct {
+		name       string
+		class      Class
+		idempotent bool
+		attempts   int
+	}{
+		{"unprocessed, not idempotent", Unprocessed, false, 3},
+		{"maybe-processed, idempotent", MaybeProcessed, true, 3},
+		{"maybe-processed, not idempotent", MaybeProcessed, false, 1},
+		{"fatal, idempotent", Fatal, true, 1},
+	}
+	for _, tc := range cases {
+		n := 0
+		err := fast().Do(context.Background(), tc.idempotent, func(context.Context, int) error {
+			n++
+			return classed{tc.class}
+		})
+		if n != tc.attempts || err == nil {
+			t.Errorf("%s: %d attempts (err %v), want %d", tc.name, n, err, tc.attempts)
+		}
+	}
+}
+
+func TestDo_ReturnsAtFirstSuccess(t *testing.T) {
+	n := 0
+	err := fast(MaxAttempts(5)).Do(context.Background(), true, func(_ context.Context, i int) error {
+		n++
+		if i < 3 {
+			return classed{Unprocessed}
+		}
+		return nil
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("err %v after %d attempts", err, n)
+	}
+}
+
+func TestDo_FinalErrorWrapsEveryAttempt(t *testing.T) {
+	errs := []error{errors.New("first"), errors.New("second"), errors.New("third")}
+	err := fast(WithClassifier(func(error) Class { return Unprocessed })).Do(context.Background(), false,
+		func(_ context.Context, n int) error { return fmt.Errorf("attempt: %w", errs[n-1]) })
+	var re *Error
+	if !errors.As(err, &re) || len(re.Attempts) != 3 {
+		t.Fatalf("err = %v, want *Error with 3 attempts", err)
+	}
+	for _, e := range errs {
+		if !errors.Is(err, e) {
+			t.Errorf("errors.Is(err, %v) = false", e)
+		}
+	}
+}
+
+func TestDo_SingleAttemptErrorIsReturnedAsIs(t *testing.T) {
+	want := classed{Fatal}
+	err := fast().Do(context.Background(), true, func(context.Context, int) error { return want })
+	if err != error(want) {
+		t.Fatalf("err = %#v", err)
+	}
+}
+
+func TestDo_PerAttemptTimeoutAbandonsHungAttemptAndRetries(t *testing.T) {
+	start := time.Now()
+	err := fast(PerAttemptTimeout(20*time.Millisecond)).Do(context.Background(), true, func(ctx context.Context, n int) error {
+		if n == 1 {
+			<-ctx.Done() // hung instance
+			return ctx.Err()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("took %s", d)
+	}
+}
+
+func TestDo_PerAttemptTimeoutErrorMatchesErrAttemptTimeout(t *testing.T) {
+	err := fast(PerAttemptTimeout(time.Millisecond), MaxAttempts(2)).Do(context.Background(), true, func(ctx context.Context, _ int) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if !errors.Is(err, ErrAttemptTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v; want ErrAttemptTimeout wrapping the call's error", err)
+	}
+}
+
+func TestDo_CallerDeadlineIsNotRetried(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	n := 0
+	err := fast(PerAttemptTimeout(time.Second)).Do(ctx, true, func(ctx context.Context, _ int) error {
+		n++
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if n != 1 || errors.Is(err, ErrAttemptTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("%d attempts, err %v", n, err)
+	}
+}
+
+func TestDo_GivesUpWhenBackoffWouldOutliveTheDeadline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := New(Backoff(time.Second, time.Second), WithBudget(nil)).Do(ctx, true, func(context.Context, int) error {
+		return classed{Unprocessed}
+	})
+	var re *Error
+	if !errors.As(err, &re) || !errors.Is(re.Stopped, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+	if time.Since(start) > 40*time.Millisecond {
+		t.Fatalf("slept into the deadline: %s", time.Since(start))
+	}
+}
+
+func TestBackoff_GrowsExponentiallyWithJitterUpToCap(t *testing.T) {
+	p := New(Backoff(10*time.Millisecond, 80*time.Millisecond))
+	for n, hi := range map[int]time.Duration{1: 10, 2: 20, 3: 40, 4: 80, 5: 80, 40: 80} {
+		hi *= time.Millisecond
+		seen := map[time.Duration]bool{}
+		for range 200 {
+			d := p.backoff(n)
+			if d < hi/2 || d > hi {
+				t.Fatalf("backoff(%d) = %s, want in [%s, %s]", n, d, hi/2, hi)
+			}
+			seen[d] = true
+		}
+		if len(seen) < 10 {
+			t.Errorf("backoff(%d) has %d distinct values: no jitter", n, len(seen))
+		}
+	}
+}
+
+func TestBudget_CapsRetriesAtRatioOfRequestsPlusBurst(t *testing.T) {
+	b := NewBudget(0.2, 5)
+	p := New(Backoff(time.Microsecond, time.Microsecond), WithBudget(b), MaxAttempts(3))
+	const requests = 500
+	var mu sync.Mutex
+	attempts := 0
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range requests / 4 {
+				_ = p.Do(context.Background(), true, func(context.Context, int) error {
+					mu.Lock()
+					attempts++
+					mu.Unlock()
+					return classed{Unprocessed}
+				})
+			}
+		})
+	}
+	wg.Wait()
+	retries := attempts - requests
+	limit := requests/5 + 5
+	granted, refused := b.Stats()
+	t.Logf("%d requests, %d retries (limit %d), budget granted %d refused %d", requests, retries, limit, granted, refused)
+	if retries > limit || retries < limit-2 || int64(retries) != granted {
+		t.Fatalf("retries = %d, want ≤ %d and close to it (granted %d)", retries, limit, granted)
+	}
+}
+
+func TestClassify_NetworkFailures(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, refused := http.Get("http://" + addr + "/")
+	cases := []struct {
+		name string
+		err  error
+		want Class
+	}{
+		{"refused (real dial)", refused, Unprocessed},
+		{"reset", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, MaybeProcessed},
+		{"eof", fmt.Errorf("x: %w", io.EOF), MaybeProcessed},
+		{"attempt timeout", &timeoutError{err: context.DeadlineExceeded}, MaybeProcessed},
+		{"caller deadline", context.DeadlineExceeded, Fatal},
+		{"caller cancel", fmt.Errorf("x: %w", context.Canceled), Fatal},
+		{"other", errors.New("boom"), Fatal},
+		{"own class wins", fmt.Errorf("wrapped: %w", classed{Unprocessed}), Unprocessed},
+	}
+	for _, tc := range cases {
+		if got := Classify(tc.err); got != tc.want {
+			t.Errorf("%s: Classify(%v) = %s, want %s", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
