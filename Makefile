@@ -8,6 +8,10 @@ GO    ?= go
 # 10-minute default on a 2-core machine.
 TEST_TIMEOUT ?= 25m
 
+# bin/consul: a real Consul agent for the tests, built once (about 5 minutes
+# on 2 cores) from test/tools/consul and reused; a consul on PATH is copied.
+include mk/consul.mk
+
 .PHONY: all build test vet fmt-check unit bench up clean help
 
 all: build
@@ -28,10 +32,10 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-test: fmt-check vet
+test: fmt-check vet bin/consul
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 
-bench:
+bench: bin/consul
 	$(GO) run ./bench
 
 clean:
