@@ -1,0 +1,388 @@
+// Package snapshot keeps a service's last good instance set on disk, so a
+// client that starts while the registry is unreachable can still call the
+// service at once, from the instances it saw last time.
+//
+// An Instancer wraps a live sd.Instancer: every good set it delivers is
+// passed on and written to a small JSON file (temp file + rename, so a
+// crash never leaves half a file). At start the file, if any, is served
+// straight away and marked stale (logged, and shown by State) until the
+// registry answers; from then on the registry's sets win.
+//
+// Discovery wraps a registry.Discovery the same way for every service, and
+// also covers a registry that cannot even be asked at start: it serves the
+// snapshot and keeps trying to connect in the background.
+package snapshot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// fileVersion is the schema version of the file; a file with another
+// version is ignored rather than guessed at.
+const fileVersion = 1
+
+type file struct {
+	V         int       `json:"v"`
+	Service   string    `json:"service"`
+	Written   time.Time `json:"written"`
+	Instances []string  `json:"instances"`
+}
+
+// Source says where the instances being served come from.
+type Source string
+
+// Sources.
+const (
+	SourceNone     Source = "none"     // nothing known yet
+	SourceSnapshot Source = "snapshot" // the file: stale
+	SourceRegistry Source = "registry" // the live registry
+)
+
+// State is what an Instancer is serving, for /readyz and debugging.
+type State struct {
+	Source    Source    `json:"source"`
+	Stale     bool      `json:"stale"`
+	Instances int       `json:"instances"`
+	Since     time.Time `json:"since"`
+	// SnapshotWritten is when the served or last written file was written.
+	SnapshotWritten time.Time `json:"snapshot_written,omitzero"`
+	// LastError is the latest registry or file error, kept for context.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Instancer is an sd.Instancer that falls back to the snapshot file.
+//
+// It owns two goroutines: one connects to the registry (at once when the
+// wrapped instancer is given, with backoff when it must be created), one
+// reads the registry's events. Stop ends both, deregisters from and stops
+// the wrapped instancer. Stop is idempotent.
+type Instancer struct {
+	*registry.Cache
+
+	path, service string
+	logger        log.Logger
+	minWait       time.Duration
+	maxWait       time.Duration
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	events   chan sd.Event
+	recvStop chan struct{}
+	recvDone chan struct{}
+	connDone chan struct{}
+	stopOnce sync.Once
+
+	mu      sync.Mutex
+	inner   sd.Instancer
+	state   State
+	written []string // last set on disk
+}
+
+// Option configures an Instancer or Discovery.
+type Option func(*Instancer)
+
+// WithLogger sets where stale-mode and write errors are logged (default
+// nowhere).
+func WithLogger(l log.Logger) Option { return func(s *Instancer) { s.logger = l } }
+
+// ReconnectBackoff sets the delays between attempts to create the
+// registry's instancer when Discovery could not at start (default 100ms
+// doubling to 10s).
+func ReconnectBackoff(minWait, maxWait time.Duration) Option {
+	return func(s *Instancer) {
+		if minWait > 0 {
+			s.minWait = minWait
+		}
+		if maxWait >= s.minWait {
+			s.maxWait = maxWait
+		}
+	}
+}
+
+// New wraps inner, keeping its sets in the file at path. The Instancer
+// takes ownership of inner: its Stop stops inner.
+func New(inner sd.Instancer, path string, opts ...Option) *Instancer {
+	s := newInstancer(path, "", opts)
+	s.start(func(context.Context) (sd.Instancer, error) { return inner, nil })
+	return s
+}
+
+func newInstancer(path, service string, opts []Option) *Instancer {
+	s := &Instancer{
+		Cache:    registry.NewCache(),
+		path:     path,
+		service:  service,
+		logger:   log.NewNopLogger(),
+		minWait:  100 * time.Millisecond,
+		maxWait:  10 * time.Second,
+		events:   make(chan sd.Event),
+		recvStop: make(chan struct{}),
+		recvDone: make(chan struct{}),
+		connDone: make(chan struct{}),
+		state:    State{Source: SourceNone, Since: time.Now()},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.loadFile()
+	return s
+}
+
+// loadFile serves the snapshot, if there is a usable one.
+func (s *Instancer) loadFile() bool {
+	f, err := readFile(s.path)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			level.Warn(s.logger).Log("msg", "ignoring unreadable instance snapshot", "path", s.path, "err", err)
+			s.state.LastError = err.Error()
+		}
+		return false
+	}
+	if s.service == "" {
+		s.service = f.Service
+	}
+	s.written = f.Instances
+	s.state = State{Source: SourceSnapshot, Stale: true, Instances: len(f.Instances), Since: time.Now(), SnapshotWritten: f.Written}
+	level.Warn(s.logger).Log("msg", "serving stale instance snapshot until the registry answers",
+		"service", s.service, "path", s.path, "instances", len(f.Instances), "written", f.Written)
+	s.Update(sd.Event{Instances: f.Instances})
+	return true
+}
+
+func (s *Instancer) start(connect func(context.Context) (sd.Instancer, error)) {
+	go s.receive()
+	go s.connect(connect)
+}
+
+func (s *Instancer) connect(connect func(context.Context) (sd.Instancer, error)) {
+	defer close(s.connDone)
+	wait := s.minWait
+	for {
+		inner, err := connect(s.ctx)
+		if err == nil {
+			s.mu.Lock()
+			s.inner = inner
+			s.mu.Unlock()
+			// Register sends the current set synchronously; receive is
+			// already running to take it.
+			inner.Register(s.events)
+			return
+		}
+		s.noteError(err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			t.Stop()
+			return
+		}
+		wait = min(2*wait, s.maxWait)
+	}
+}
+
+func (s *Instancer) receive() {
+	defer close(s.recvDone)
+	for {
+		select {
+		case ev := <-s.events:
+			s.handle(ev)
+		case <-s.recvStop:
+			return
+		}
+	}
+}
+
+func (s *Instancer) handle(ev sd.Event) {
+	s.mu.Lock()
+	stale := s.state.Stale
+	s.mu.Unlock()
+	if ev.Err != nil {
+		s.noteError(ev.Err)
+		if stale {
+			return // keep serving the snapshot; the error says nothing new
+		}
+		s.Update(ev)
+		return
+	}
+	s.mu.Lock()
+	if stale {
+		level.Info(s.logger).Log("msg", "registry answered; leaving stale snapshot", "service", s.service, "instances", len(ev.Instances))
+	}
+	s.state.Source, s.state.Stale, s.state.Instances = SourceRegistry, false, len(ev.Instances)
+	if stale || s.state.Since.IsZero() {
+		s.state.Since = time.Now()
+	}
+	s.mu.Unlock()
+	s.Update(ev)
+	s.save(ev.Instances)
+}
+
+func (s *Instancer) noteError(err error) {
+	s.mu.Lock()
+	s.state.LastError = err.Error()
+	stale := s.state.Stale
+	s.mu.Unlock()
+	if stale {
+		level.Warn(s.logger).Log("msg", "registry unreachable; serving stale snapshot", "service", s.service, "err", err)
+	} else {
+		level.Warn(s.logger).Log("msg", "registry error", "service", s.service, "err", err)
+	}
+}
+
+// save writes a good, non-empty set that differs from the file. An empty
+// set is not written: it is a poor thing to fall back to.
+func (s *Instancer) save(instances []string) {
+	set := slices.Sorted(slices.Values(instances))
+	s.mu.Lock()
+	same := slices.Equal(set, s.written)
+	s.mu.Unlock()
+	if len(set) == 0 || same {
+		return
+	}
+	now := time.Now()
+	if err := writeFile(s.path, file{V: fileVersion, Service: s.service, Written: now.UTC(), Instances: set}); err != nil {
+		level.Error(s.logger).Log("msg", "cannot write instance snapshot", "path", s.path, "err", err)
+		s.mu.Lock()
+		s.state.LastError = err.Error()
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Lock()
+	s.written = set
+	s.state.SnapshotWritten = now
+	s.mu.Unlock()
+}
+
+// State returns what the Instancer is serving.
+func (s *Instancer) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// Stop implements sd.Instancer.
+func (s *Instancer) Stop() {
+	s.stopOnce.Do(func() {
+		s.cancel()
+		<-s.connDone
+		s.mu.Lock()
+		inner := s.inner
+		s.mu.Unlock()
+		if inner != nil {
+			// receive is still reading, so a send in flight completes.
+			inner.Deregister(s.events)
+		}
+		close(s.recvStop)
+		<-s.recvDone
+		if inner != nil {
+			inner.Stop()
+		}
+	})
+}
+
+func readFile(path string) (file, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return file{}, err
+	}
+	var f file
+	if err := json.Unmarshal(b, &f); err != nil {
+		return file{}, fmt.Errorf("snapshot %s: %w", path, err)
+	}
+	if f.V != fileVersion {
+		return file{}, fmt.Errorf("snapshot %s: version %d, want %d", path, f.V, fileVersion)
+	}
+	good := f.Instances[:0]
+	for _, in := range f.Instances {
+		if _, err := registry.ParseInstance(in); err == nil {
+			good = append(good, in)
+		}
+	}
+	if len(good) == 0 {
+		return file{}, fmt.Errorf("snapshot %s: no usable instances", path)
+	}
+	f.Instances = good
+	return f, nil
+}
+
+// writeFile replaces path atomically: readers see the old file or the new
+// one, never a torn write, even if the process dies half way.
+func writeFile(path string, f file) error {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Discovery wraps d so every service's instancer keeps a snapshot in dir
+// (one file per service, <dir>/<service>.json).
+//
+// When d cannot create an instancer and a snapshot exists, Instancer
+// returns one serving the snapshot that keeps retrying d in the background;
+// with no snapshot it returns d's error, as d would.
+func Discovery(d registry.Discovery, dir string, opts ...Option) registry.Discovery {
+	return discovery{d: d, dir: dir, opts: opts}
+}
+
+type discovery struct {
+	d    registry.Discovery
+	dir  string
+	opts []Option
+}
+
+func (x discovery) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
+	if !registry.ValidName(service) {
+		return nil, fmt.Errorf("%w: service name %q", registry.ErrInvalidInstance, service)
+	}
+	path := filepath.Join(x.dir, service+".json")
+	inner, err := x.d.Instancer(ctx, service)
+	if err == nil {
+		s := newInstancer(path, service, x.opts)
+		s.start(func(context.Context) (sd.Instancer, error) { return inner, nil })
+		return s, nil
+	}
+	s := newInstancer(path, service, x.opts)
+	if !s.State().Stale {
+		s.cancel()
+		return nil, err
+	}
+	s.noteError(err)
+	s.start(func(ctx context.Context) (sd.Instancer, error) { return x.d.Instancer(ctx, service) })
+	return s, nil
+}

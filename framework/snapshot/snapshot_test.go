@@ -1,0 +1,199 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log"
+
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/memory"
+)
+
+func inst(port int) registry.Instance {
+	return registry.Instance{ID: registry.DefaultID("user", "127.0.0.1", port), Name: "user", Address: "127.0.0.1", Port: port}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// subscriber collects events from an instancer.
+type subscriber struct {
+	ch   chan sd.Event
+	mu   sync.Mutex
+	last sd.Event
+	n    int
+	done chan struct{}
+}
+
+func subscribe(t *testing.T, src sd.Instancer) *subscriber {
+	s := &subscriber{ch: make(chan sd.Event), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for ev := range s.ch {
+			s.mu.Lock()
+			s.last, s.n = ev, s.n+1
+			s.mu.Unlock()
+		}
+	}()
+	src.Register(s.ch)
+	t.Cleanup(func() { src.Deregister(s.ch); close(s.ch); <-s.done })
+	return s
+}
+
+func (s *subscriber) instances() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last.Instances
+}
+
+func writeSnapshot(t *testing.T, path string, instances ...string) {
+	t.Helper()
+	if err := writeFile(path, file{V: fileVersion, Service: "user", Written: time.Now(), Instances: instances}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// silent is an instancer whose registry never answers.
+type silent struct{}
+
+func (silent) Register(chan<- sd.Event)   {}
+func (silent) Deregister(chan<- sd.Event) {}
+func (silent) Stop()                      {}
+
+func TestInstancer_WritesEachGoodSetAtomicallyToTheFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "user.json")
+	reg := memory.New()
+	defer reg.Close()
+	inner, _ := reg.Instancer(context.Background(), "user")
+	s := New(inner, path)
+	defer s.Stop()
+	sub := subscribe(t, s)
+	_ = reg.Register(context.Background(), inst(1))
+	_ = reg.Register(context.Background(), inst(2))
+	waitFor(t, "two instances", func() bool { return len(sub.instances()) == 2 })
+	waitFor(t, "file with two instances", func() bool {
+		f, err := readFile(path)
+		return err == nil && len(f.Instances) == 2
+	})
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("dir holds %d entries (temp files left?)", len(entries))
+	}
+	if st := s.State(); st.Stale || st.Source != SourceRegistry {
+		t.Fatalf("state %+v", st)
+	}
+}
+
+func TestInstancer_ServesSnapshotAtOnceAndMarksItStaleWhileRegistryIsSilent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user.json")
+	want := []string{inst(1).String(), inst(2).String()}
+	writeSnapshot(t, path, want...)
+	var logs bytes.Buffer
+	s := New(silent{}, path, WithLogger(log.NewLogfmtLogger(log.NewSyncWriter(&logs))))
+	defer s.Stop()
+	sub := subscribe(t, s)
+	waitFor(t, "snapshot set", func() bool { return slices.Equal(sub.instances(), want) })
+	st := s.State()
+	if !st.Stale || st.Source != SourceSnapshot || st.Instances != 2 {
+		t.Fatalf("state %+v, want stale snapshot", st)
+	}
+	if !strings.Contains(logs.String(), "stale") {
+		t.Fatalf("no stale warning logged: %q", logs.String())
+	}
+}
+
+func TestInstancer_RegistryAnswerReplacesTheSnapshot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user.json")
+	writeSnapshot(t, path, inst(1).String())
+	reg := memory.New()
+	defer reg.Close()
+	_ = reg.Register(context.Background(), inst(7))
+	inner, _ := reg.Instancer(context.Background(), "user")
+	s := New(inner, path)
+	defer s.Stop()
+	sub := subscribe(t, s)
+	waitFor(t, "live set", func() bool { return slices.Equal(sub.instances(), []string{inst(7).String()}) })
+	waitFor(t, "file rewritten", func() bool {
+		f, err := readFile(path)
+		return err == nil && slices.Equal(f.Instances, []string{inst(7).String()})
+	})
+	if st := s.State(); st.Stale {
+		t.Fatalf("still stale: %+v", st)
+	}
+}
+
+func TestInstancer_IgnoresCorruptSnapshot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user.json")
+	if err := os.WriteFile(path, []byte(`{"v":1,"instances":["garbage"`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := New(silent{}, path)
+	defer s.Stop()
+	if st := s.State(); st.Source != SourceNone || st.LastError == "" {
+		t.Fatalf("state %+v, want nothing served and the error kept", st)
+	}
+}
+
+// flaky fails to create instancers until up is set.
+type flaky struct {
+	up    atomic.Bool
+	tries atomic.Int32
+	reg   *memory.Registry
+}
+
+func (f *flaky) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
+	f.tries.Add(1)
+	if !f.up.Load() {
+		return nil, errors.New("dial registry: connection refused")
+	}
+	return f.reg.Instancer(ctx, service)
+}
+
+func TestDiscovery_ServesSnapshotWhileRegistryIsDownThenSwitchesWhenItAnswers(t *testing.T) {
+	dir := t.TempDir()
+	writeSnapshot(t, filepath.Join(dir, "user.json"), inst(1).String())
+	reg := memory.New()
+	defer reg.Close()
+	_ = reg.Register(context.Background(), inst(9))
+	f := &flaky{reg: reg}
+	src, err := Discovery(f, dir, ReconnectBackoff(time.Millisecond, 5*time.Millisecond)).Instancer(context.Background(), "user")
+	if err != nil {
+		t.Fatalf("Instancer with registry down and a snapshot: %v", err)
+	}
+	defer src.Stop()
+	sub := subscribe(t, src)
+	waitFor(t, "snapshot set", func() bool { return slices.Equal(sub.instances(), []string{inst(1).String()}) })
+	waitFor(t, "reconnect attempts", func() bool { return f.tries.Load() >= 3 })
+	f.up.Store(true)
+	waitFor(t, "live set", func() bool { return slices.Equal(sub.instances(), []string{inst(9).String()}) })
+	if st := src.(*Instancer).State(); st.Stale || st.Source != SourceRegistry {
+		t.Fatalf("state %+v", st)
+	}
+}
+
+func TestDiscovery_ReturnsRegistryErrorWhenThereIsNoSnapshot(t *testing.T) {
+	f := &flaky{}
+	if _, err := Discovery(f, t.TempDir()).Instancer(context.Background(), "user"); err == nil {
+		t.Fatal("want the registry's error")
+	}
+}
