@@ -438,11 +438,18 @@ func (a *App) drain(force context.Context) error {
 }
 
 // release is phase 9: last, so the registration outlives every request
-// that might still have been routed to us.
+// that might still have been routed to us. The service's own closers
+// (clients of other services) go first, then the registry.
 func (a *App) release() {
 	start := time.Now()
 	done := make(chan error, 1)
-	go func() { done <- a.registry.Close() }() // bounded below; a hung backend cannot hold the exit
+	go func() { // bounded below; a hung backend cannot hold the exit
+		var errs []error
+		for i := len(a.opts.closers) - 1; i >= 0; i-- {
+			errs = append(errs, a.opts.closers[i].Close())
+		}
+		done <- errors.Join(append(errs, a.registry.Close())...)
+	}()
 	var err error
 	select {
 	case err = <-done:

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"io"
 	"net/http"
 	"time"
 
@@ -43,6 +44,7 @@ type options struct {
 	maxBody          int64
 	readHeader, idle time.Duration
 	middleware       []func(http.Handler) http.Handler
+	closers          []io.Closer
 }
 
 func defaults() options {
@@ -144,3 +146,9 @@ func WithMaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n 
 func WithHTTPMiddleware(mw ...func(http.Handler) http.Handler) Option {
 	return func(o *options) { o.middleware = append(o.middleware, mw...) }
 }
+
+// WithCloser adds something the service owns (a client of another
+// service, a database pool) to close in the release phase: after in-flight
+// requests have drained, before the registry is closed. Closers run in the
+// reverse order they were added.
+func WithCloser(c io.Closer) Option { return func(o *options) { o.closers = append(o.closers, c) } }

@@ -68,6 +68,7 @@ type Config struct {
 	MaxBodyBytes int64
 
 	SnapshotDir string
+	DataDir     string
 
 	LogFormat string // logfmt or json
 	LogLevel  string // debug, info, warn, error
@@ -151,6 +152,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "how long in-flight requests get to finish on shutdown")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "request body limit in bytes")
 	fs.StringVar(&c.SnapshotDir, "snapshot-dir", c.SnapshotDir, "directory for last-known-good discovery snapshots (empty: off)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the service's own data, if it keeps any (empty: memory)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: logfmt or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 }

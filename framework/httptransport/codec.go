@@ -20,6 +20,12 @@ const DefaultMaxBody = 1 << 20
 // the method expects; it answers 400.
 var ErrMalformedJSON = svcerr.New(svcerr.InvalidArgument, "malformed_json", "malformed JSON")
 
+// ErrBadParameter is the (wrapped) error for a path or query parameter of
+// the wrong type; it answers 400 naming the parameter.
+var ErrBadParameter = svcerr.New(svcerr.InvalidArgument, "bad_parameter", "bad parameter")
+
+func marshal(v any) ([]byte, error) { return json.Marshal(v) }
+
 // DecodeJSON returns a go-kit DecodeRequestFunc that reads the body into a
 // new T. An empty body gives the zero T (so GET routes share the decoder);
 // trailing data after the JSON value is malformed. The body is limited by

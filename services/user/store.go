@@ -1,0 +1,140 @@
+package user
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/warren-mesh/warren/services/internal/jsondir"
+)
+
+// Store keeps users. IDs sort in creation order.
+type Store interface {
+	Create(ctx context.Context, u User) error
+	Get(ctx context.Context, id string) (User, error)
+	// List returns up to limit users with IDs after the given one.
+	List(ctx context.Context, after string, limit int) ([]User, error)
+}
+
+// newID returns a time-ordered unique ID: u-<unix nanos hex>-<random>.
+func newID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("u-%x-%s", time.Now().UnixNano(), hex.EncodeToString(b[:]))
+}
+
+// MemoryStore is a Store in this process's memory.
+type MemoryStore struct {
+	mu    sync.RWMutex
+	users map[string]User
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore { return &MemoryStore{users: map[string]User{}} }
+
+// Create implements Store.
+func (m *MemoryStore) Create(_ context.Context, u User) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, other := range m.users {
+		if other.Email == u.Email {
+			return fmt.Errorf("%q: %w", u.Email, ErrEmailTaken)
+		}
+	}
+	m.users[u.ID] = u
+	return nil
+}
+
+// Get implements Store.
+func (m *MemoryStore) Get(_ context.Context, id string) (User, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	u, ok := m.users[id]
+	if !ok {
+		return User{}, ErrNotFound
+	}
+	return u, nil
+}
+
+// List implements Store.
+func (m *MemoryStore) List(_ context.Context, after string, limit int) ([]User, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []User
+	for _, u := range m.users {
+		if u.ID > after {
+			out = append(out, u)
+		}
+	}
+	slices.SortFunc(out, func(a, b User) int { return strings.Compare(a.ID, b.ID) })
+	return out[:min(limit, len(out))], nil
+}
+
+// DirStore keeps users as JSON files in a directory (jsondir), so several
+// instances of the service on one machine see the same users: the demo
+// mesh runs two user instances behind one balancer.
+type DirStore struct {
+	d *jsondir.Dir[User]
+}
+
+// NewDirStore returns a store in dir, creating it.
+func NewDirStore(dir string) (*DirStore, error) {
+	d, err := jsondir.Open[User](dir)
+	if err != nil {
+		return nil, fmt.Errorf("user store: %w", err)
+	}
+	return &DirStore{d: d}, nil
+}
+
+// Create implements Store. The email address is claimed first (O_EXCL), so
+// two instances cannot both take one address.
+func (s *DirStore) Create(_ context.Context, u User) error {
+	key := hex.EncodeToString([]byte(u.Email))
+	if err := s.d.Claim(key); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%q: %w", u.Email, ErrEmailTaken)
+		}
+		return fmt.Errorf("user store: %w", err)
+	}
+	if err := s.d.Put(u.ID, u); err != nil {
+		s.d.Release(key)
+		return fmt.Errorf("user store: %w", err)
+	}
+	return nil
+}
+
+// Get implements Store.
+func (s *DirStore) Get(_ context.Context, id string) (User, error) {
+	u, err := s.d.Get(id)
+	if errors.Is(err, fs.ErrNotExist) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("user store: %w", err)
+	}
+	return u, nil
+}
+
+// List implements Store.
+func (s *DirStore) List(ctx context.Context, after string, limit int) ([]User, error) {
+	ids, err := s.d.IDs(after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("user store: %w", err)
+	}
+	out := make([]User, 0, len(ids))
+	for _, id := range ids {
+		u, err := s.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
