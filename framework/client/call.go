@@ -1,0 +1,199 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/go-kit/kit/endpoint"
+
+	"github.com/warren-mesh/warren/framework/balancer"
+	"github.com/warren-mesh/warren/framework/endpointer"
+	"github.com/warren-mesh/warren/framework/requestid"
+)
+
+// CallOption adjusts one call.
+type CallOption func(*request)
+
+// Idempotent declares that the call may be applied twice without harm, so
+// it is retried on any retryable failure, including those after which the
+// server may have acted (reset connections, timeouts, 502, 504). GET, HEAD
+// and OPTIONS are idempotent already; anything else is retried only when
+// the request surely did not reach the service (refused or failed dial,
+// 503 from a draining server).
+func Idempotent() CallOption { return func(r *request) { r.idempotent = true } }
+
+// HashKey routes the call by key under a balancer.ConsistentHash balancer.
+// It is the same as passing a context made with balancer.WithKey.
+func HashKey(key string) CallOption { return func(r *request) { r.key, r.hasKey = key, true } }
+
+// Header sets a request header.
+func Header(key, value string) CallOption {
+	return func(r *request) {
+		if r.header == nil {
+			r.header = http.Header{}
+		}
+		r.header.Set(key, value)
+	}
+}
+
+// request is one call as it goes to an instance's endpoint; it is built
+// once and reused by every attempt.
+type request struct {
+	method     string
+	path       string
+	body       []byte
+	out        any
+	header     http.Header
+	idempotent bool
+	key        string
+	hasKey     bool
+}
+
+// Call sends req as JSON with method to path on one instance of the
+// service and decodes the JSON answer into a Resp. GET and HEAD send no
+// body (put parameters in the path). A non-2xx answer is an *Error; retried
+// failures are a *retry.Error wrapping each attempt's error.
+func Call[Req, Resp any](ctx context.Context, c *Client, method, path string, req Req, opts ...CallOption) (Resp, error) {
+	var resp Resp
+	err := c.Invoke(ctx, method, path, req, &resp, opts...)
+	return resp, err
+}
+
+// Endpoint returns a go-kit endpoint for one method, for code that wants
+// go-kit middleware around each method. Its request must be a Req and its
+// response is a Resp.
+func Endpoint[Req, Resp any](c *Client, method, path string, opts ...CallOption) endpoint.Endpoint {
+	return func(ctx context.Context, r any) (any, error) {
+		req, ok := r.(Req)
+		if !ok {
+			return nil, fmt.Errorf("client %s %s %s: request is %T, want %T", c.service, method, path, r, req)
+		}
+		return Call[Req, Resp](ctx, c, method, path, req, opts...)
+	}
+}
+
+// Invoke is Call without type parameters: in is encoded as the JSON body
+// (unless the method is GET or HEAD, or in is nil) and the answer is
+// decoded into out (unless out is nil or the answer has no body).
+func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, opts ...CallOption) error {
+	r := &request{method: method, path: path, out: out}
+	for _, o := range opts {
+		o(r)
+	}
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		r.idempotent = true
+	}
+	if in != nil && method != http.MethodGet && method != http.MethodHead {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("client %s: encode request: %w", c.service, err)
+		}
+		r.body = b
+	}
+	if r.hasKey {
+		ctx = balancer.WithKey(ctx, r.key)
+	}
+	var last *balancer.Target
+	return c.policy.Do(ctx, r.idempotent, func(ctx context.Context, _ int) error {
+		return c.attempt(ctx, r, &last)
+	})
+}
+
+// attempt makes one attempt on an instance other than the previous
+// attempt's (when there is another).
+func (c *Client) attempt(ctx context.Context, r *request, last **balancer.Target) error {
+	// An instance that leaves discovery between pick and call is skipped
+	// without sending anything; a few re-picks cover a rolling restart.
+	for range 4 {
+		t, err := c.bal.Pick(ctx, *last)
+		if errors.Is(err, balancer.ErrNoEndpoints) {
+			t, err = c.pickAfterDiscovery(ctx, *last)
+		}
+		if err != nil {
+			return err
+		}
+		*last = t
+		_, err = t.Call(ctx, r)
+		if err != balancer.ErrRetired {
+			return err
+		}
+	}
+	return fmt.Errorf("client %s: %w", c.service, balancer.ErrNoEndpoints)
+}
+
+// pickAfterDiscovery waits for discovery's first answer, so a call made
+// right after New does not fail on a set that is still being filled.
+func (c *Client) pickAfterDiscovery(ctx context.Context, avoid *balancer.Target) (*balancer.Target, error) {
+	select {
+	case <-c.ep.Ready():
+	default:
+		if err := c.ep.Wait(ctx); err != nil {
+			if errors.Is(err, endpointer.ErrClosed) {
+				return nil, ErrClosed
+			}
+			return nil, fmt.Errorf("client %s: waiting for discovery: %w", c.service, err)
+		}
+	}
+	t, err := c.bal.Pick(ctx, avoid)
+	if err != nil {
+		return nil, fmt.Errorf("client %s: %w", c.service, err)
+	}
+	return t, nil
+}
+
+// instanceHTTP calls one instance over its own transport.
+type instanceHTTP struct {
+	base, addr string
+	maxBody    int64
+	hc         *http.Client
+}
+
+func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
+	r := x.(*request)
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	hr, err := http.NewRequestWithContext(ctx, r.method, h.base+r.path, body)
+	if err != nil {
+		return nil, &decodeErr{err} // a bad path: the same on every instance
+	}
+	for k, v := range r.header {
+		hr.Header[k] = v
+	}
+	if r.body != nil {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	hr.Header.Set("Accept", "application/json")
+	if id, ok := requestid.FromContext(ctx); ok {
+		hr.Header.Set(requestid.Header, id)
+	}
+	resp, err := h.hc.Do(hr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, h.maxBody+1))
+	if err != nil {
+		return nil, err // cut off mid-body: retryable like a reset
+	}
+	if int64(len(b)) > h.maxBody {
+		return nil, fmt.Errorf("%s %s: %w (limit %d)", r.method, r.path, ErrResponseTooLarge, h.maxBody)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, decodeError(resp.StatusCode, b, h.addr)
+	}
+	if r.out != nil && len(bytes.TrimSpace(b)) > 0 && resp.StatusCode != http.StatusNoContent {
+		if err := json.Unmarshal(b, r.out); err != nil {
+			return nil, &decodeErr{fmt.Errorf("%s %s from %s: %w", r.method, strings.SplitN(r.path, "?", 2)[0], h.addr, err)}
+		}
+	}
+	return nil, nil
+}

@@ -1,0 +1,272 @@
+// Package client calls other Warren services: discovery, load balancing,
+// retries with a budget, outlier ejection and an optional on-disk snapshot
+// of the last good instance set, behind a typed call:
+//
+//	users, err := client.New(ctx, reg, "user")
+//	...
+//	u, err := client.Call[GetUserRequest, User](ctx, users, "GET", "/users/"+id, GetUserRequest{})
+//
+// A Client holds one HTTP transport per instance (connections are reused
+// and an instance's connections close when it leaves discovery and its last
+// call returns) and is safe for concurrent use. Close it when done.
+//
+// Server errors come back as *Error with the status and the server's
+// {"error", "code"}; retried calls fail with a *retry.Error wrapping every
+// attempt, so errors.As(err, &clientErr) works either way.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-kit/kit/endpoint"
+	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log"
+
+	"github.com/warren-mesh/warren/framework/balancer"
+	"github.com/warren-mesh/warren/framework/endpointer"
+	"github.com/warren-mesh/warren/framework/outlier"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/framework/snapshot"
+)
+
+// ErrClosed is returned by calls on a closed Client.
+var ErrClosed = errors.New("client: closed")
+
+// Client calls one service.
+type Client struct {
+	service  string
+	src      sd.Instancer
+	ownsSrc  bool
+	ep       *endpointer.Endpointer
+	bal      balancer.Balancer
+	detector *outlier.Detector
+	policy   *retry.Policy
+	maxBody  int64
+
+	closeOnce sync.Once
+}
+
+type config struct {
+	bal          balancer.Balancer
+	policy       *retry.Policy
+	retryOpts    []retry.Option
+	outlierOpts  []outlier.Option
+	noOutlier    bool
+	newTransport func() *http.Transport
+	logger       log.Logger
+	snapshotDir  string
+	maxBody      int64
+}
+
+// Option configures a Client.
+type Option func(*config)
+
+// WithBalancer sets the balancer (default balancer.NewP2C(): least loaded
+// of two random instances, which routes around slow instances on its own).
+// A balancer serves one client; do not share it.
+func WithBalancer(b balancer.Balancer) Option { return func(c *config) { c.bal = b } }
+
+// WithRetry adds retry options to the defaults (3 attempts, 10ms–500ms
+// backoff, budget 20% + 10, no per-attempt timeout).
+func WithRetry(opts ...retry.Option) Option {
+	return func(c *config) { c.retryOpts = append(c.retryOpts, opts...) }
+}
+
+// WithRetryPolicy uses p as is, for sharing one budget between clients.
+func WithRetryPolicy(p *retry.Policy) Option { return func(c *config) { c.policy = p } }
+
+// WithOutlier adds outlier ejection options to the defaults (5 consecutive
+// failures, 10s cooldown doubling to 5m, at most 50% ejected).
+func WithOutlier(opts ...outlier.Option) Option {
+	return func(c *config) { c.outlierOpts = append(c.outlierOpts, opts...) }
+}
+
+// WithoutOutlier disables outlier ejection.
+func WithoutOutlier() Option { return func(c *config) { c.noOutlier = true } }
+
+// WithTransport sets how each instance's transport is made (default:
+// DefaultTransport). It is called once per instance.
+func WithTransport(f func() *http.Transport) Option { return func(c *config) { c.newTransport = f } }
+
+// WithLogger sets where discovery and snapshot trouble is logged (default
+// nowhere).
+func WithLogger(l log.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithSnapshot keeps the last good instance set in dir/<service>.json and
+// serves it when the registry cannot be reached at start (see package
+// snapshot). Only New uses it; NewFromInstancer takes the instancer as is.
+func WithSnapshot(dir string) Option { return func(c *config) { c.snapshotDir = dir } }
+
+// MaxResponseBytes bounds a response body (default 16 MiB).
+func MaxResponseBytes(n int64) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxBody = n
+		}
+	}
+}
+
+// DefaultTransport returns the per-instance transport used unless
+// WithTransport says otherwise: no proxy (calls stay inside the mesh), 2s
+// dial timeout (a dial failure is safe to retry for any method), and enough
+// idle connections per instance that a busy client does not re-dial.
+func DefaultTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 128,
+		IdleConnTimeout:     90 * time.Second,
+	}
+}
+
+// New returns a client of service, found through d.
+func New(ctx context.Context, d registry.Discovery, service string, opts ...Option) (*Client, error) {
+	cfg := newConfig(opts)
+	if cfg.snapshotDir != "" {
+		d = snapshot.Discovery(d, cfg.snapshotDir, snapshot.WithLogger(cfg.logger))
+	}
+	src, err := d.Instancer(ctx, service)
+	if err != nil {
+		return nil, fmt.Errorf("client %s: %w", service, err)
+	}
+	c := build(src, service, cfg)
+	c.ownsSrc = true
+	return c, nil
+}
+
+// NewFromInstancer returns a client of service over any go-kit instancer
+// (sd.FixedInstancer for a static list). The caller keeps ownership of src.
+func NewFromInstancer(src sd.Instancer, service string, opts ...Option) *Client {
+	return build(src, service, newConfig(opts))
+}
+
+func newConfig(opts []Option) config {
+	cfg := config{newTransport: DefaultTransport, logger: log.NewNopLogger(), maxBody: 16 << 20}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
+func build(src sd.Instancer, service string, cfg config) *Client {
+	c := &Client{service: service, src: src, bal: cfg.bal, policy: cfg.policy, maxBody: cfg.maxBody}
+	if c.bal == nil {
+		c.bal = balancer.NewP2C()
+	}
+	if c.policy == nil {
+		c.policy = retry.New(append([]retry.Option{retry.WithClassifier(classify)}, cfg.retryOpts...)...)
+	}
+	epOpts := []endpointer.Option{
+		endpointer.WithBalancer(c.bal),
+		endpointer.WithFailure(instanceFailure),
+		endpointer.WithLogger(log.With(cfg.logger, "service", service)),
+	}
+	if !cfg.noOutlier {
+		c.detector = outlier.New(cfg.outlierOpts...)
+		epOpts = append(epOpts, endpointer.WithDetector(c.detector))
+	}
+	c.ep = endpointer.New(src, factory(cfg.newTransport, c.maxBody), epOpts...)
+	return c
+}
+
+// classify adds the client's own errors to retry.Classify.
+func classify(err error) retry.Class {
+	if errors.Is(err, balancer.ErrNoEndpoints) {
+		return retry.Unprocessed // discovery may fill the set before the next attempt
+	}
+	return retry.Classify(err)
+}
+
+// instanceFailure says which errors count against an instance's health:
+// transport failures, timeouts and 5xx answers, not the caller cancelling,
+// 4xx answers or bodies the client could not decode.
+func instanceFailure(err error) bool {
+	var se *Error
+	var de *decodeErr
+	switch {
+	case errors.As(err, &se):
+		return se.Status >= 500
+	case errors.As(err, &de), errors.Is(err, context.Canceled), errors.Is(err, ErrResponseTooLarge):
+		return false
+	}
+	return true
+}
+
+// factory builds one transport per instance; its closer drops the
+// instance's idle connections once the endpointer has retired it.
+func factory(newTransport func() *http.Transport, maxBody int64) sd.Factory {
+	return func(instance string) (endpoint.Endpoint, io.Closer, error) {
+		inst, err := registry.ParseInstance(instance)
+		if err != nil {
+			return nil, nil, err
+		}
+		tr := newTransport()
+		h := &instanceHTTP{
+			base:    inst.BaseURL(),
+			addr:    inst.HostPort(),
+			maxBody: maxBody,
+			hc: &http.Client{
+				Transport: tr,
+				// A service answer is the answer; following a redirect to
+				// somewhere outside discovery is not a client's call.
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			},
+		}
+		return h.call, closerFunc(func() error { tr.CloseIdleConnections(); return nil }), nil
+	}
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// Close stops discovery and closes every instance's connections once its
+// calls in flight have returned. It is idempotent.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.ep.Close()
+		if c.ownsSrc {
+			c.src.Stop()
+		}
+	})
+	return nil
+}
+
+// State is a client's view of its service, for /readyz and debugging.
+type State struct {
+	Service   string `json:"service"`
+	Instances int    `json:"instances"`
+	Ejected   int    `json:"ejected"`
+	// Retries and RetriesRefused count the budget's decisions.
+	Retries        int64 `json:"retries"`
+	RetriesRefused int64 `json:"retries_refused"`
+	// Snapshot is set when the instances come through a snapshot wrapper.
+	Snapshot *snapshot.State `json:"snapshot,omitempty"`
+}
+
+// State returns the client's current view.
+func (c *Client) State() State {
+	s := State{Service: c.service, Instances: len(c.ep.Targets())}
+	if c.detector != nil {
+		s.Ejected, _ = c.detector.Ejected()
+	}
+	if b := c.policy.Budget(); b != nil {
+		s.Retries, s.RetriesRefused = b.Stats()
+	}
+	if si, ok := c.src.(interface{ State() snapshot.State }); ok {
+		st := si.State()
+		s.Snapshot = &st
+	}
+	return s
+}
+
+// Targets returns the current instances with their load and health, for
+// debugging and tests. Do not modify the slice.
+func (c *Client) Targets() []*balancer.Target { return c.ep.Targets() }

@@ -1,0 +1,672 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+
+	"github.com/warren-mesh/warren/framework/balancer"
+	"github.com/warren-mesh/warren/framework/outlier"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/memory"
+	"github.com/warren-mesh/warren/framework/requestid"
+	"github.com/warren-mesh/warren/framework/retry"
+)
+
+type echoReq struct {
+	N int `json:"n"`
+}
+
+type echoResp struct {
+	N         int    `json:"n"`
+	From      string `json:"from"`
+	RequestID string `json:"request_id"`
+}
+
+// Backend behaviours.
+const (
+	modeOK int32 = iota
+	mode503
+	mode500
+	mode502
+	mode404
+)
+
+// backend is a real HTTP server on loopback whose behaviour a test can
+// switch while it runs.
+type backend struct {
+	inst   registry.Instance
+	srv    *http.Server
+	hits   atomic.Int64
+	mode   atomic.Int32
+	delay  atomic.Int64
+	served chan struct{}
+	log    *hitLog
+}
+
+// hitLog records, across backends, which backend served each request in
+// arrival order.
+type hitLog struct {
+	mu   sync.Mutex
+	hits []string
+}
+
+func (l *hitLog) add(id string) {
+	if l != nil {
+		l.mu.Lock()
+		l.hits = append(l.hits, id)
+		l.mu.Unlock()
+	}
+}
+
+func startBackend(t *testing.T, zone string, log *hitLog) *backend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	b := &backend{
+		inst:   registry.Instance{ID: registry.DefaultID("echo", "127.0.0.1", port), Name: "echo", Address: "127.0.0.1", Port: port, Zone: zone},
+		served: make(chan struct{}),
+		log:    log,
+	}
+	b.srv = &http.Server{Handler: http.HandlerFunc(b.serve), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		defer close(b.served)
+		_ = b.srv.Serve(ln)
+	}()
+	t.Cleanup(b.kill)
+	return b
+}
+
+func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
+	b.hits.Add(1)
+	b.log.add(b.inst.ID)
+	if d := time.Duration(b.delay.Load()); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	switch b.mode.Load() {
+	case mode503:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error":"draining","code":"unavailable"}`))
+		return
+	case mode500:
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"error":"internal error","code":"internal"}`))
+		return
+	case mode502:
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte(`<html>bad gateway</html>`))
+		return
+	case mode404:
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":"user 7 not found","code":"user_not_found"}`))
+		return
+	}
+	var in echoReq
+	if r.Method != http.MethodGet {
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+	}
+	_ = json.NewEncoder(w).Encode(echoResp{N: in.N, From: b.inst.ID, RequestID: r.Header.Get(requestid.Header)})
+}
+
+// kill stops the process abruptly: listener and every connection closed,
+// nothing deregistered (a crash).
+func (b *backend) kill() {
+	_ = b.srv.Close()
+	<-b.served
+}
+
+// hung is a listener that accepts connections and never answers.
+type hung struct {
+	inst registry.Instance
+	ln   net.Listener
+	mu   sync.Mutex
+	conn []net.Conn
+	done chan struct{}
+}
+
+func startHung(t *testing.T) *hung {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	h := &hung{ln: ln, done: make(chan struct{}),
+		inst: registry.Instance{ID: registry.DefaultID("echo", "127.0.0.1", port), Name: "echo", Address: "127.0.0.1", Port: port}}
+	go func() {
+		defer close(h.done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			h.mu.Lock()
+			h.conn = append(h.conn, c)
+			h.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-h.done
+		h.mu.Lock()
+		for _, c := range h.conn {
+			c.Close()
+		}
+		h.mu.Unlock()
+	})
+	return h
+}
+
+func newRegistry(t *testing.T, insts ...registry.Instance) *memory.Registry {
+	t.Helper()
+	reg := memory.New()
+	t.Cleanup(func() { reg.Close() })
+	for _, in := range insts {
+		if err := reg.Register(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return reg
+}
+
+func newClient(t *testing.T, d registry.Discovery, opts ...Option) *Client {
+	t.Helper()
+	c, err := New(context.Background(), d, "echo", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// load runs calls from workers goroutines until n calls are done or d has
+// passed, and returns every error and latency.
+func load(workers, n int, d time.Duration, call func(i int) error) (errs []error, lat []time.Duration) {
+	return loadUntil(context.Background(), workers, n, d, call)
+}
+
+// loadUntil is load that also stops when ctx ends.
+func loadUntil(ctx context.Context, workers, n int, d time.Duration, call func(i int) error) (errs []error, lat []time.Duration) {
+	var mu sync.Mutex
+	var next atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || time.Now().After(deadline) || ctx.Err() != nil {
+					return
+				}
+				start := time.Now()
+				err := call(i)
+				el := time.Since(start)
+				mu.Lock()
+				lat = append(lat, el)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errs, lat
+}
+
+func p99(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[max(0, len(s)*99/100-1)]
+}
+
+func get(c *Client) func(int) error {
+	return func(i int) error {
+		_, err := Call[echoReq, echoResp](context.Background(), c, "GET", fmt.Sprintf("/echo?i=%d", i), echoReq{})
+		return err
+	}
+}
+
+func TestCall_DecodesResponseAndPropagatesRequestID(t *testing.T) {
+	b := startBackend(t, "", nil)
+	c := newClient(t, newRegistry(t, b.inst))
+	ctx := requestid.NewContext(context.Background(), "req-42")
+	got, err := Call[echoReq, echoResp](ctx, c, "POST", "/echo", echoReq{N: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.N != 7 || got.From != b.inst.ID || got.RequestID != "req-42" {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestCall_ServerErrorComesBackAsTypedErrorWithoutRetry(t *testing.T) {
+	b := startBackend(t, "", nil)
+	b.mode.Store(mode404)
+	c := newClient(t, newRegistry(t, b.inst))
+	_, err := Call[echoReq, echoResp](context.Background(), c, "GET", "/users/7", echoReq{})
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v (%T), want *Error", err, err)
+	}
+	if ce.Status != 404 || ce.Code != "user_not_found" || ce.Message != "user 7 not found" || ce.Instance != b.inst.HostPort() {
+		t.Fatalf("error = %+v", ce)
+	}
+	if h := b.hits.Load(); h != 1 {
+		t.Fatalf("404 was sent %d times, want once", h)
+	}
+}
+
+func TestCall_NonJSONErrorBodyKeepsStatus(t *testing.T) {
+	b := startBackend(t, "", nil)
+	b.mode.Store(mode502)
+	c := newClient(t, newRegistry(t, b.inst), WithRetry(retry.MaxAttempts(1)))
+	_, err := Call[echoReq, echoResp](context.Background(), c, "GET", "/", echoReq{})
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Status != 502 || ce.Code != "" || ce.Message != "Bad Gateway" {
+		t.Fatalf("err = %#v", err)
+	}
+}
+
+func TestCall_NonIdempotentPostIsRetriedOnlyWhenSurelyUnprocessed(t *testing.T) {
+	cases := []struct {
+		name string
+		mode int32
+		opts []CallOption
+		hits int64
+	}{
+		{"502 may have been processed", mode502, nil, 1},
+		{"502 declared idempotent", mode502, []CallOption{Idempotent()}, 3},
+		{"503 from a draining server", mode503, nil, 3},
+		{"500 is the answer", mode500, []CallOption{Idempotent()}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var bs []*backend
+			var insts []registry.Instance
+			for range 3 {
+				b := startBackend(t, "", nil)
+				b.mode.Store(tc.mode)
+				bs = append(bs, b)
+				insts = append(insts, b.inst)
+			}
+			c := newClient(t, newRegistry(t, insts...), WithoutOutlier(), WithRetry(retry.Backoff(time.Millisecond, time.Millisecond)))
+			_, err := Call[echoReq, echoResp](context.Background(), c, "POST", "/echo", echoReq{N: 1}, tc.opts...)
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			var total int64
+			for _, b := range bs {
+				total += b.hits.Load()
+			}
+			if total != tc.hits {
+				t.Fatalf("%d attempts, want %d (err %v)", total, tc.hits, err)
+			}
+		})
+	}
+}
+
+func TestCall_RetryNeverHitsTheSameInstanceTwiceInARow(t *testing.T) {
+	log := &hitLog{}
+	var insts []registry.Instance
+	for range 3 {
+		b := startBackend(t, "", log)
+		b.mode.Store(mode503)
+		insts = append(insts, b.inst)
+	}
+	for name, bal := range map[string]balancer.Balancer{
+		"p2c": balancer.NewP2C(), "random": balancer.NewRandom(), "hash": balancer.NewConsistentHash(),
+	} {
+		log.mu.Lock()
+		log.hits = nil
+		log.mu.Unlock()
+		c := newClient(t, newRegistry(t, insts...), WithBalancer(bal), WithoutOutlier(),
+			WithRetry(retry.MaxAttempts(3), retry.Backoff(time.Microsecond, time.Microsecond), retry.WithBudget(nil)))
+		for i := range 20 {
+			_, _ = Call[echoReq, echoResp](context.Background(), c, "GET", "/", echoReq{}, HashKey(fmt.Sprint(i)))
+		}
+		log.mu.Lock()
+		hits := slices.Clone(log.hits)
+		log.mu.Unlock()
+		if len(hits) != 60 {
+			t.Fatalf("%s: %d attempts, want 60", name, len(hits))
+		}
+		for i := 0; i < len(hits); i += 3 {
+			if hits[i] == hits[i+1] || hits[i+1] == hits[i+2] {
+				t.Fatalf("%s: request %d attempts went to %v", name, i/3, hits[i:i+3])
+			}
+		}
+	}
+}
+
+func TestClient_BackendKilledMidLoadCausesNoClientErrors(t *testing.T) {
+	var bs []*backend
+	var insts []registry.Instance
+	for range 3 {
+		b := startBackend(t, "", nil)
+		bs = append(bs, b)
+		insts = append(insts, b.inst)
+	}
+	c := newClient(t, newRegistry(t, insts...), WithBalancer(balancer.NewRoundRobin()))
+	var killed sync.Once
+	errs, lat := load(8, 6000, 10*time.Second, func(i int) error {
+		if i == 1500 {
+			killed.Do(func() { go bs[1].kill() }) // crash: no deregistration
+		}
+		return get(c)(i)
+	})
+	for i, err := range errs {
+		if i < 5 {
+			t.Errorf("client error: %v", err)
+		}
+	}
+	if len(errs) > 0 {
+		t.Fatalf("%d client errors of %d calls", len(errs), len(lat))
+	}
+	st := c.State()
+	t.Logf("%d calls, retries %d, ejected %d, p99 %s", len(lat), st.Retries, st.Ejected, p99(lat))
+	if st.Ejected != 1 {
+		t.Errorf("killed backend not ejected: %+v", st)
+	}
+}
+
+func TestClient_RollingRestartCausesNoClientErrors(t *testing.T) {
+	var insts []registry.Instance
+	var bs []*backend
+	for range 3 {
+		b := startBackend(t, "", nil)
+		bs = append(bs, b)
+		insts = append(insts, b.inst)
+	}
+	reg := newRegistry(t, insts...)
+	c := newClient(t, reg)
+	ctx, cancel := context.WithCancel(context.Background())
+	restarts := make(chan error, 1)
+	go func() {
+		defer cancel()
+		for _, old := range bs {
+			// What a lifecycle does: deregister, let clients notice, drain
+			// in-flight requests, stop; the replacement comes up elsewhere.
+			if err := reg.Deregister(context.Background(), old.inst); err != nil {
+				restarts <- err
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+			sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = old.srv.Shutdown(sctx)
+			scancel()
+			nb := startBackend(t, "", nil)
+			if err := reg.Register(context.Background(), nb.inst); err != nil {
+				restarts <- err
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		restarts <- nil
+	}()
+	errs, lat := loadUntil(ctx, 8, 1_000_000, 10*time.Second, func(i int) error {
+		_, err := Call[echoReq, echoResp](context.Background(), c, "POST", "/echo", echoReq{N: i})
+		return err
+	})
+	if err := <-restarts; err != nil {
+		t.Fatal(err)
+	}
+	if len(errs) > 0 {
+		t.Fatalf("%d client errors of %d calls, first: %v", len(errs), len(lat), errs[0])
+	}
+	t.Logf("%d calls through 3 restarts, 0 errors", len(lat))
+}
+
+func TestClient_HungBackendIsCutOffByPerAttemptTimeout(t *testing.T) {
+	const perAttempt = 100 * time.Millisecond
+	h := startHung(t)
+	a, b := startBackend(t, "", nil), startBackend(t, "", nil)
+	c := newClient(t, newRegistry(t, h.inst, a.inst, b.inst),
+		WithBalancer(balancer.NewRoundRobin()), WithRetry(retry.PerAttemptTimeout(perAttempt)))
+	errs, lat := load(4, 400, 20*time.Second, get(c))
+	if len(errs) > 0 {
+		t.Fatalf("%d errors of %d, first: %v", len(errs), len(lat), errs[0])
+	}
+	slowest := slices.Max(lat)
+	t.Logf("%d calls, p99 %s, max %s, ejected %d", len(lat), p99(lat), slowest, c.State().Ejected)
+	// One timed-out attempt plus a backoff (≤ 10ms) and a fast retry; the
+	// margin covers a loaded CI machine.
+	if limit := perAttempt + 250*time.Millisecond; p99(lat) > limit || slowest > 2*limit {
+		t.Fatalf("p99 %s / max %s, want ≤ %s / %s", p99(lat), slowest, limit, 2*limit)
+	}
+}
+
+func TestClient_FailingBackendIsEjectedThenReadmittedAfterRecovery(t *testing.T) {
+	const cooldown = 300 * time.Millisecond
+	bad, a, b := startBackend(t, "", nil), startBackend(t, "", nil), startBackend(t, "", nil)
+	bad.mode.Store(mode500)
+	c := newClient(t, newRegistry(t, bad.inst, a.inst, b.inst), WithBalancer(balancer.NewRoundRobin()),
+		WithOutlier(outlier.ConsecutiveFailures(3), outlier.Cooldown(cooldown, cooldown)))
+	call := func() error {
+		_, err := Call[echoReq, echoResp](context.Background(), c, "GET", "/", echoReq{})
+		return err
+	}
+	badTarget := func() *balancer.Target {
+		for _, t := range c.Targets() {
+			if t.Instance.ID == bad.inst.ID {
+				return t
+			}
+		}
+		return nil
+	}
+	for i := 0; ; i++ {
+		_ = call() // 500s are answers, not retried: the caller sees them until ejection
+		if badTarget().Breaker().State() != outlier.Closed {
+			break
+		}
+		if i > 100 {
+			t.Fatal("not ejected after 100 calls")
+		}
+	}
+	ejectedAt := time.Now()
+	before := bad.hits.Load()
+	for range 30 {
+		if err := call(); err != nil {
+			t.Fatalf("call with bad instance ejected: %v", err)
+		}
+	}
+	if time.Since(ejectedAt) < cooldown && bad.hits.Load() != before {
+		t.Fatalf("ejected backend got %d requests during its cooldown", bad.hits.Load()-before)
+	}
+
+	bad.mode.Store(modeOK)
+	deadline := time.Now().Add(5 * time.Second)
+	for badTarget().Breaker().State() != outlier.Closed || bad.hits.Load() < before+5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not readmitted: state %s, hits %d", badTarget().Breaker().State(), bad.hits.Load()-before)
+		}
+		if err := call(); err != nil {
+			t.Fatalf("call during readmission: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if e := c.State().Ejected; e != 0 {
+		t.Fatalf("%d still ejected", e)
+	}
+}
+
+func TestClient_RetryBudgetCapsRetriesDuringAnOutage(t *testing.T) {
+	const requests, ratio, burst = 300, 0.2, 5
+	var bs []*backend
+	var insts []registry.Instance
+	for range 3 {
+		b := startBackend(t, "", nil)
+		b.mode.Store(mode503)
+		bs = append(bs, b)
+		insts = append(insts, b.inst)
+	}
+	c := newClient(t, newRegistry(t, insts...), WithoutOutlier(),
+		WithRetry(retry.MaxAttempts(3), retry.Backoff(time.Microsecond, time.Microsecond), retry.WithBudget(retry.NewBudget(ratio, burst))))
+	errs, _ := load(4, requests, 20*time.Second, get(c))
+	var attempts int64
+	for _, b := range bs {
+		attempts += b.hits.Load()
+	}
+	retries := attempts - requests
+	limit := int64(requests*ratio) + burst
+	t.Logf("%d requests, %d attempts, %d retries (limit %d; without a budget %d)", requests, attempts, retries, limit, 2*requests)
+	if len(errs) != requests {
+		t.Fatalf("%d errors, want every request to fail", len(errs))
+	}
+	if retries > limit || retries < limit-3 {
+		t.Fatalf("%d retries, want ≤ %d and close to it", retries, limit)
+	}
+	if !errors.Is(errs[len(errs)-1], retry.ErrBudgetExhausted) {
+		t.Errorf("last error does not say the budget ran out: %v", errs[len(errs)-1])
+	}
+}
+
+func TestClient_ConsistentHashSendsAKeyToOneBackend(t *testing.T) {
+	var insts []registry.Instance
+	for range 4 {
+		insts = append(insts, startBackend(t, "", nil).inst)
+	}
+	c := newClient(t, newRegistry(t, insts...), WithBalancer(balancer.NewConsistentHash()))
+	for k := range 20 {
+		var first string
+		for range 5 {
+			got, err := Call[echoReq, echoResp](context.Background(), c, "GET", "/", echoReq{}, HashKey(fmt.Sprint("cart-", k)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first == "" {
+				first = got.From
+			} else if got.From != first {
+				t.Fatalf("key %d served by %s and %s", k, first, got.From)
+			}
+		}
+	}
+}
+
+func TestClient_ZoneAwareKeepsAllTrafficLocalWhileLocalIsHealthy(t *testing.T) {
+	var local, remote []*backend
+	var insts []registry.Instance
+	for _, z := range []string{"a", "a", "b", "b", "b"} {
+		b := startBackend(t, z, nil)
+		insts = append(insts, b.inst)
+		if z == "a" {
+			local = append(local, b)
+		} else {
+			remote = append(remote, b)
+		}
+	}
+	c := newClient(t, newRegistry(t, insts...), WithBalancer(balancer.NewZoneAware("a")))
+	errs, lat := load(4, 400, 10*time.Second, get(c))
+	if len(errs) > 0 {
+		t.Fatal(errs[0])
+	}
+	for _, b := range remote {
+		if h := b.hits.Load(); h != 0 {
+			t.Fatalf("remote backend got %d of %d requests", h, len(lat))
+		}
+	}
+	for _, b := range local {
+		if b.hits.Load() == 0 {
+			t.Fatal("a local backend got nothing")
+		}
+	}
+}
+
+func TestClient_P2CSendsLessTrafficToASlowInstanceThanRoundRobin(t *testing.T) {
+	share := func(bal balancer.Balancer) float64 {
+		slow, a, b := startBackend(t, "", nil), startBackend(t, "", nil), startBackend(t, "", nil)
+		slow.delay.Store(int64(10 * time.Millisecond))
+		c := newClient(t, newRegistry(t, slow.inst, a.inst, b.inst), WithBalancer(bal))
+		errs, lat := load(8, 600, 20*time.Second, get(c))
+		if len(errs) > 0 {
+			t.Fatal(errs[0])
+		}
+		return float64(slow.hits.Load()) / float64(len(lat))
+	}
+	rr, p2c := share(balancer.NewRoundRobin()), share(balancer.NewP2C())
+	t.Logf("slow instance's share: round robin %.1f%%, P2C %.1f%%", 100*rr, 100*p2c)
+	if p2c > rr/2 {
+		t.Fatalf("P2C sent %.1f%% to the slow instance, round robin %.1f%%: want less than half", 100*p2c, 100*rr)
+	}
+}
+
+// down is a registry that cannot be reached.
+type down struct{}
+
+func (down) Instancer(context.Context, string) (sd.Instancer, error) {
+	return nil, errors.New("dial tcp 127.0.0.1:8500: connect: connection refused")
+}
+
+func TestClient_FirstCallSucceedsFromSnapshotWhenRegistryIsDownAtStart(t *testing.T) {
+	dir := t.TempDir()
+	b := startBackend(t, "", nil)
+	{
+		// A previous run, registry up: it leaves a snapshot behind.
+		c := newClient(t, newRegistry(t, b.inst), WithSnapshot(dir))
+		if _, err := Call[echoReq, echoResp](context.Background(), c, "GET", "/", echoReq{}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for c.State().Snapshot.SnapshotWritten.IsZero() {
+			if time.Now().After(deadline) {
+				t.Fatal("snapshot not written")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		c.Close()
+	}
+	c := newClient(t, down{}, WithSnapshot(dir))
+	got, err := Call[echoReq, echoResp](context.Background(), c, "GET", "/", echoReq{})
+	if err != nil || got.From != b.inst.ID {
+		t.Fatalf("first call with registry down: %+v, %v", got, err)
+	}
+	if st := c.State().Snapshot; st == nil || !st.Stale {
+		t.Fatalf("snapshot state %+v, want stale", st)
+	}
+}
+
+func TestClient_CloseIsIdempotentAndLaterCallsFail(t *testing.T) {
+	b := startBackend(t, "", nil)
+	c := newClient(t, newRegistry(t, b.inst))
+	if _, err := Call[echoReq, echoResp](context.Background(), c, "GET", "/", echoReq{}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := Call[echoReq, echoResp](ctx, c, "GET", "/", echoReq{}); err == nil {
+		t.Fatal("call after Close succeeded")
+	}
+}
+
+func TestClient_WorksOverAFixedInstancer(t *testing.T) {
+	b := startBackend(t, "", nil)
+	c := NewFromInstancer(sd.FixedInstancer{b.inst.HostPort()}, "echo")
+	defer c.Close()
+	ep := Endpoint[echoReq, echoResp](c, "POST", "/echo")
+	got, err := ep(context.Background(), echoReq{N: 3})
+	if err != nil || got.(echoResp).N != 3 {
+		t.Fatalf("go-kit endpoint over FixedInstancer: %v, %v", got, err)
+	}
+}

@@ -1,0 +1,19 @@
+package client
+
+import (
+	"github.com/warren-mesh/warren/framework/httptransport"
+	"github.com/warren-mesh/warren/framework/svcerr"
+)
+
+// Unwrap rebuilds the peer's business error: a 404 with code
+// "user_not_found" unwraps to a *svcerr.Error of kind NotFound and that
+// code, so errors.Is(err, user.ErrNotFound) holds on the caller's side just
+// as it did in the user service, and svcerr.KindOf(err) tells the kind.
+func (e *Error) Unwrap() error {
+	code := e.Code
+	kind := httptransport.KindForStatus(e.Status)
+	if code == "" {
+		code = string(kind)
+	}
+	return &svcerr.Error{Kind: kind, Code: code, Message: e.Message}
+}
