@@ -1,0 +1,180 @@
+// Package order is the demo mesh's order service. Creating an order looks
+// the user up in the user service through discovery (typed client,
+// balancer, retries), so it shows what a call across the mesh looks like
+// and how its failures read. *_gen.go files are written by svcgen.
+package order
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/svcerr"
+	"github.com/warren-mesh/warren/services/user"
+)
+
+// Service is the order service's API.
+type Service interface {
+	// Create places an order for an existing user.
+	//warren:http POST /orders 201
+	Create(ctx context.Context, req CreateRequest) (Order, error)
+	// Get returns one order by ID.
+	//warren:http GET /orders/{id}
+	Get(ctx context.Context, req GetRequest) (Order, error)
+	// List returns orders in creation order, optionally of one user.
+	//warren:http GET /orders
+	List(ctx context.Context, req ListRequest) (ListResponse, error)
+}
+
+// Item is one line of an order.
+type Item struct {
+	SKU        string `json:"sku"`
+	Quantity   int    `json:"quantity"`
+	PriceCents int64  `json:"price_cents"`
+}
+
+// Order is a placed order.
+type Order struct {
+	ID         string    `json:"id"`
+	UserID     string    `json:"user_id"`
+	UserName   string    `json:"user_name"`
+	Items      []Item    `json:"items"`
+	TotalCents int64     `json:"total_cents"`
+	Created    time.Time `json:"created"`
+}
+
+// CreateRequest is the input of Create.
+type CreateRequest struct {
+	UserID string `json:"user_id"`
+	Items  []Item `json:"items"`
+}
+
+// GetRequest is the input of Get.
+type GetRequest struct {
+	ID string `json:"id"`
+}
+
+// ListRequest is the input of List.
+type ListRequest struct {
+	UserID string `json:"user_id"`
+	Limit  int    `json:"limit"`
+	After  string `json:"after"`
+}
+
+// ListResponse is one page of orders.
+type ListResponse struct {
+	Orders []Order `json:"orders"`
+	Next   string  `json:"next,omitempty"`
+}
+
+// Errors callers can check with errors.Is.
+var (
+	// ErrNotFound means no order has the ID.
+	ErrNotFound = svcerr.New(svcerr.NotFound, "order_not_found", "order not found")
+	// ErrInvalid means the request breaks a rule; the message says which.
+	ErrInvalid = svcerr.New(svcerr.InvalidArgument, "invalid_order", "invalid order")
+	// ErrUnknownUser means the order names a user the user service does
+	// not know. Not worth retrying.
+	ErrUnknownUser = svcerr.New(svcerr.FailedPrecondition, "unknown_user", "unknown user")
+	// ErrUserServiceUnavailable means no user instance could answer, after
+	// retries; the order was not placed and may be retried later.
+	ErrUserServiceUnavailable = svcerr.New(svcerr.Unavailable, "user_service_unavailable", "user service unavailable")
+)
+
+// Users is what the order service needs of the user service; the
+// generated *user.Client implements it, and tests can pass a fake.
+type Users interface {
+	Get(ctx context.Context, req user.GetRequest) (user.User, error)
+}
+
+// OrderService implements Service.
+type OrderService struct {
+	users Users
+	store Store
+	now   func() time.Time
+}
+
+// New returns the service.
+func New(users Users, store Store) *OrderService {
+	return &OrderService{users: users, store: store, now: time.Now}
+}
+
+var _ Service = (*OrderService)(nil)
+
+// Create checks the items, looks the user up and stores the order.
+func (s *OrderService) Create(ctx context.Context, req CreateRequest) (Order, error) {
+	req.UserID = strings.TrimSpace(req.UserID)
+	var problems []string
+	if req.UserID == "" {
+		problems = append(problems, "user_id must not be empty")
+	}
+	if len(req.Items) == 0 {
+		problems = append(problems, "an order needs at least one item")
+	}
+	var total int64
+	for i, it := range req.Items {
+		switch {
+		case strings.TrimSpace(it.SKU) == "":
+			problems = append(problems, fmt.Sprintf("item %d: sku must not be empty", i+1))
+		case it.Quantity < 1 || it.Quantity > 1000:
+			problems = append(problems, fmt.Sprintf("item %d (%s): quantity %d is out of range 1..1000", i+1, it.SKU, it.Quantity))
+		case it.PriceCents < 0:
+			problems = append(problems, fmt.Sprintf("item %d (%s): price_cents %d is negative", i+1, it.SKU, it.PriceCents))
+		}
+		total += int64(it.Quantity) * it.PriceCents
+	}
+	if len(problems) > 0 {
+		return Order{}, svcerr.Errorf(svcerr.InvalidArgument, ErrInvalid.Code, "invalid order: %s", strings.Join(problems, "; "))
+	}
+
+	u, err := s.users.Get(ctx, user.GetRequest{ID: req.UserID})
+	switch {
+	case errors.Is(err, user.ErrNotFound):
+		return Order{}, svcerr.Errorf(svcerr.FailedPrecondition, ErrUnknownUser.Code, "user %q does not exist", req.UserID)
+	case err != nil:
+		return Order{}, svcerr.Errorf(svcerr.Unavailable, ErrUserServiceUnavailable.Code, "user service unavailable, order not placed: %w", err)
+	}
+
+	o := Order{ID: newID(), UserID: u.ID, UserName: u.Name, Items: req.Items, TotalCents: total, Created: s.now().UTC()}
+	if err := s.store.Create(ctx, o); err != nil {
+		return Order{}, fmt.Errorf("create order: %w", err)
+	}
+	return o, nil
+}
+
+// Get returns the order with req.ID.
+func (s *OrderService) Get(ctx context.Context, req GetRequest) (Order, error) {
+	if req.ID == "" {
+		return Order{}, svcerr.Errorf(svcerr.InvalidArgument, ErrInvalid.Code, "invalid order: id must not be empty")
+	}
+	o, err := s.store.Get(ctx, req.ID)
+	if err != nil {
+		return Order{}, fmt.Errorf("order %q: %w", req.ID, err)
+	}
+	return o, nil
+}
+
+// List returns a page of orders.
+func (s *OrderService) List(ctx context.Context, req ListRequest) (ListResponse, error) {
+	switch {
+	case req.Limit < 0 || req.Limit > 500:
+		return ListResponse{}, svcerr.Errorf(svcerr.InvalidArgument, ErrInvalid.Code, "invalid order: limit %d is out of range 0..500", req.Limit)
+	case req.Limit == 0:
+		req.Limit = 50
+	}
+	orders, err := s.store.List(ctx, req.UserID, req.After, req.Limit+1)
+	if err != nil {
+		return ListResponse{}, fmt.Errorf("list orders: %w", err)
+	}
+	resp := ListResponse{Orders: orders}
+	if len(orders) > req.Limit {
+		resp.Orders = orders[:req.Limit]
+		resp.Next = resp.Orders[req.Limit-1].ID
+	}
+	if resp.Orders == nil {
+		resp.Orders = []Order{}
+	}
+	return resp, nil
+}

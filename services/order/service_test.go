@@ -1,0 +1,120 @@
+package order
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/warren-mesh/warren/framework/svcerr"
+	"github.com/warren-mesh/warren/services/user"
+)
+
+// fakeUsers answers Get from a map, or fails with err when set.
+type fakeUsers struct {
+	users map[string]user.User
+	err   error
+}
+
+func (f fakeUsers) Get(_ context.Context, req user.GetRequest) (user.User, error) {
+	if f.err != nil {
+		return user.User{}, f.err
+	}
+	u, ok := f.users[req.ID]
+	if !ok {
+		return user.User{}, fmt.Errorf("user %q: %w", req.ID, user.ErrNotFound)
+	}
+	return u, nil
+}
+
+var ada = user.User{ID: "u-1", Name: "Ada"}
+
+func TestCreate_ForKnownUserTotalsItems(t *testing.T) {
+	s := New(fakeUsers{users: map[string]user.User{"u-1": ada}}, NewMemoryStore())
+	o, err := s.Create(context.Background(), CreateRequest{UserID: "u-1", Items: []Item{{SKU: "book", Quantity: 2, PriceCents: 1250}, {SKU: "pen", Quantity: 1, PriceCents: 99}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.TotalCents != 2599 || o.UserName != "Ada" || o.ID == "" {
+		t.Fatalf("order %+v", o)
+	}
+	got, err := s.Get(context.Background(), GetRequest{ID: o.ID})
+	if err != nil || got.ID != o.ID {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+}
+
+func TestCreate_UnknownUserIsAClearFailedPrecondition(t *testing.T) {
+	s := New(fakeUsers{users: map[string]user.User{}}, NewMemoryStore())
+	_, err := s.Create(context.Background(), CreateRequest{UserID: "u-404", Items: []Item{{SKU: "a", Quantity: 1}}})
+	if !errors.Is(err, ErrUnknownUser) || !strings.Contains(err.Error(), `user "u-404" does not exist`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestCreate_UserServiceDownIsUnavailableAndNothingStored(t *testing.T) {
+	store := NewMemoryStore()
+	s := New(fakeUsers{err: errors.New("dial tcp 127.0.0.1:1: connection refused")}, store)
+	_, err := s.Create(context.Background(), CreateRequest{UserID: "u-1", Items: []Item{{SKU: "a", Quantity: 1}}})
+	if !errors.Is(err, ErrUserServiceUnavailable) || svcerr.KindOf(err) != svcerr.Unavailable || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("err = %v", err)
+	}
+	if page, _ := s.List(context.Background(), ListRequest{}); len(page.Orders) != 0 {
+		t.Fatalf("stored %d orders", len(page.Orders))
+	}
+}
+
+func TestCreate_InvalidOrderNamesEveryProblem(t *testing.T) {
+	s := New(fakeUsers{}, NewMemoryStore())
+	_, err := s.Create(context.Background(), CreateRequest{Items: []Item{{SKU: "", Quantity: 1}, {SKU: "x", Quantity: 0}, {SKU: "y", Quantity: 1, PriceCents: -5}}})
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{"user_id must not be empty", "item 1: sku", "item 2 (x): quantity 0", "item 3 (y): price_cents -5"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q lacks %q", err, want)
+		}
+	}
+}
+
+func TestList_FiltersByUserAndPages(t *testing.T) {
+	dir, err := NewDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, st := range map[string]Store{"memory": NewMemoryStore(), "dir": dir} {
+		t.Run(name, func(t *testing.T) {
+			users := fakeUsers{users: map[string]user.User{"u-1": ada, "u-2": {ID: "u-2", Name: "Bob"}}}
+			s := New(users, st)
+			ctx := context.Background()
+			for i := range 6 {
+				uid := []string{"u-1", "u-2"}[i%2]
+				if _, err := s.Create(ctx, CreateRequest{UserID: uid, Items: []Item{{SKU: "a", Quantity: 1}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got int
+			req := ListRequest{UserID: "u-2", Limit: 2}
+			for range 10 {
+				page, err := s.List(ctx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, o := range page.Orders {
+					if o.UserID != "u-2" {
+						t.Fatalf("order of %s in u-2's list", o.UserID)
+					}
+				}
+				got += len(page.Orders)
+				if page.Next == "" {
+					break
+				}
+				req.After = page.Next
+			}
+			if got != 3 {
+				t.Fatalf("listed %d orders of u-2, want 3", got)
+			}
+		})
+	}
+}

@@ -1,0 +1,134 @@
+package order
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/warren-mesh/warren/services/internal/jsondir"
+)
+
+// Store keeps orders. IDs sort in creation order.
+type Store interface {
+	Create(ctx context.Context, o Order) error
+	Get(ctx context.Context, id string) (Order, error)
+	// List returns up to limit orders with IDs after the given one, of
+	// userID when it is not empty.
+	List(ctx context.Context, userID, after string, limit int) ([]Order, error)
+}
+
+func newID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("o-%x-%s", time.Now().UnixNano(), hex.EncodeToString(b[:]))
+}
+
+// MemoryStore is a Store in this process's memory.
+type MemoryStore struct {
+	mu     sync.RWMutex
+	orders map[string]Order
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore { return &MemoryStore{orders: map[string]Order{}} }
+
+// Create implements Store.
+func (m *MemoryStore) Create(_ context.Context, o Order) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.orders[o.ID] = o
+	return nil
+}
+
+// Get implements Store.
+func (m *MemoryStore) Get(_ context.Context, id string) (Order, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	o, ok := m.orders[id]
+	if !ok {
+		return Order{}, ErrNotFound
+	}
+	return o, nil
+}
+
+// List implements Store.
+func (m *MemoryStore) List(_ context.Context, userID, after string, limit int) ([]Order, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []Order
+	for _, o := range m.orders {
+		if o.ID > after && (userID == "" || o.UserID == userID) {
+			out = append(out, o)
+		}
+	}
+	slices.SortFunc(out, func(a, b Order) int { return strings.Compare(a.ID, b.ID) })
+	return out[:min(limit, len(out))], nil
+}
+
+// DirStore keeps orders as JSON files in a directory shared by the mesh's
+// order instances.
+type DirStore struct {
+	d *jsondir.Dir[Order]
+}
+
+// NewDirStore returns a store in dir, creating it.
+func NewDirStore(dir string) (*DirStore, error) {
+	d, err := jsondir.Open[Order](dir)
+	if err != nil {
+		return nil, fmt.Errorf("order store: %w", err)
+	}
+	return &DirStore{d: d}, nil
+}
+
+// Create implements Store.
+func (s *DirStore) Create(_ context.Context, o Order) error {
+	if err := s.d.Put(o.ID, o); err != nil {
+		return fmt.Errorf("order store: %w", err)
+	}
+	return nil
+}
+
+// Get implements Store.
+func (s *DirStore) Get(_ context.Context, id string) (Order, error) {
+	o, err := s.d.Get(id)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Order{}, ErrNotFound
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("order store: %w", err)
+	}
+	return o, nil
+}
+
+// List implements Store. Filtering by user reads every order after the
+// cursor: fine for a demo store.
+func (s *DirStore) List(ctx context.Context, userID, after string, limit int) ([]Order, error) {
+	var out []Order
+	for len(out) < limit {
+		ids, err := s.d.IDs(after, limit)
+		if err != nil {
+			return nil, fmt.Errorf("order store: %w", err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		for _, id := range ids {
+			o, err := s.Get(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if (userID == "" || o.UserID == userID) && len(out) < limit {
+				out = append(out, o)
+			}
+		}
+		after = ids[len(ids)-1]
+	}
+	return out, nil
+}
