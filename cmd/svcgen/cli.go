@@ -1,0 +1,566 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/warren-mesh/warren/cmd/svcgen/internal/gen"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // the service has problems, or a file could not be written
+	exitUsage   = 2 // the command line is wrong
+	docsPointer = "docs/svcgen.md"
+)
+
+const usage = `svcgen writes the endpoint, HTTP transport and client code of Warren
+services from their Service interface, so you write business methods only.
+
+Usage:
+  svcgen new NAME [--port N] [--registry etcd|consul] [--methods "A,B"] [--dry-run]
+  svcgen gen [NAME | ./services/NAME]... [--dry-run]
+  svcgen list
+  svcgen help [COMMAND]
+
+Commands:
+  new    create services/NAME: service.go (yours), generated *_gen.go files,
+         cmd/NAME/main.go and tests
+  gen    rewrite the *_gen.go files of the named services (all when none is
+         named) from service.go, appending stubs for methods the
+         implementation lacks; never touches anything else
+  list   show the services and their routes
+
+Every command takes --root DIR (default: the nearest directory above the
+working directory with a go.mod). "svcgen COMMAND --help" shows a command's
+flags; ` + docsPointer + ` has the details.
+
+Exit status: 0 done, 1 the service has problems (listed as file:line) or a
+file could not be written, 2 the command line is wrong.
+`
+
+// errUsage marks an error whose message is about the command line.
+type errUsage struct{ msg string }
+
+func (e errUsage) Error() string { return e.msg }
+
+func usageErr(format string, args ...any) error { return errUsage{fmt.Sprintf(format, args...)} }
+
+// cli is one invocation.
+type cli struct {
+	stdout, stderr io.Writer
+	wd             string
+}
+
+// run runs svcgen with args (without the program name) and returns the
+// exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	wd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintf(stderr, "svcgen: %v\n", err)
+		return exitFailed
+	}
+	c := &cli{stdout: stdout, stderr: stderr, wd: wd}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "new":
+		err = c.new(rest)
+	case "gen":
+		err = c.gen(rest)
+	case "list":
+		err = c.list(rest)
+	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 && rest[0] != "help" {
+			return run([]string{rest[0], "--help"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "svcgen: unknown command %q; the commands are new, gen, list and help (svcgen help)\n", cmd)
+		return exitUsage
+	}
+	var ue errUsage
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "svcgen %s: %v\nRun `svcgen %s --help` for usage.\n", cmd, err, cmd)
+		return exitUsage
+	}
+	var probs gen.Problems
+	if errors.As(err, &probs) {
+		fmt.Fprintf(stderr, "svcgen %s: nothing was written; fix these first:\n", cmd)
+		for _, p := range probs {
+			fmt.Fprintf(stderr, "  %s\n", p)
+		}
+		fmt.Fprintf(stderr, "Supported signatures and annotations: %s\n", docsPointer)
+		return exitFailed
+	}
+	fmt.Fprintf(stderr, "svcgen %s: %v\n", cmd, err)
+	return exitFailed
+}
+
+// flags builds a command's flag set with --root and its usage text.
+func (c *cli) flags(name, synopsis, about string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("svcgen "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	root := fs.String("root", "", "repository root (default: nearest directory with a go.mod above the working directory)")
+	fs.Usage = func() {
+		fmt.Fprintf(c.stdout, "Usage: svcgen %s %s\n\n%s\n\nFlags:\n", name, synopsis, about)
+		fs.SetOutput(c.stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs, root
+}
+
+// parse parses flags that may come before, between or after the
+// positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.Usage()
+				return nil, err
+			}
+			return nil, usageErr("%v", err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+}
+
+// repo is the repository svcgen works in.
+type repo struct {
+	root, module string
+}
+
+func (c *cli) repo(flagRoot string) (repo, error) {
+	root := flagRoot
+	if root == "" {
+		for dir := c.wd; ; dir = filepath.Dir(dir) {
+			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+				root = dir
+				break
+			}
+			if filepath.Dir(dir) == dir {
+				return repo{}, fmt.Errorf("no go.mod in %s or above it; run svcgen inside the repository or pass --root", c.wd)
+			}
+		}
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return repo{}, err
+	}
+	b, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		return repo{}, fmt.Errorf("read the module: %w", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if m, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "module "); ok {
+			return repo{root: root, module: strings.Trim(strings.TrimSpace(m), `"`)}, nil
+		}
+	}
+	return repo{}, fmt.Errorf("%s has no module line", filepath.Join(root, "go.mod"))
+}
+
+func (c *cli) new(args []string) error {
+	fs, rootFlag := c.flags("new", "NAME [flags]",
+		"Creates services/NAME with service.go (the Service interface and its\nimplementation, yours to edit), the generated *_gen.go files,\ncmd/NAME/main.go and tests (a unit test and a conformance test against a\nreal embedded etcd). NAME is lower-case letters, digits and dashes.")
+	port := fs.Int("port", 0, "default listen port of the generated main (0: the framework's :8080); --listen and WARREN_LISTEN still win")
+	reg := fs.String("registry", "", "default registry of the generated main: etcd or consul (empty: the framework's, etcd); --registry and WARREN_REGISTRY still win")
+	methods := fs.String("methods", "", `more methods besides the example Hello, comma- or space-separated ("Charge,Refund"); each gets request and response types and a stub`)
+	dry := fs.Bool("dry-run", false, "print what would be written and write nothing")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 0:
+		return usageErr("missing the service name (svcgen new payment)")
+	case len(pos) > 1:
+		return usageErr("one service at a time; got %q", pos)
+	case *port < 0 || *port > 65535:
+		return usageErr("--port %d: want 1…65535", *port)
+	case *reg != "" && *reg != "etcd" && *reg != "consul":
+		return usageErr("--registry %q: want etcd or consul", *reg)
+	}
+	name := pos[0]
+	if _, err := gen.PackageName(name); err != nil {
+		return usageErr("%v", err)
+	}
+	var ms []string
+	for _, m := range strings.FieldsFunc(*methods, func(r rune) bool { return r == ',' || r == ' ' }) {
+		mn, err := gen.MethodName(m)
+		if err != nil {
+			return usageErr("--methods: %v", err)
+		}
+		if mn == "Hello" || slices.Contains(ms, mn) {
+			return usageErr("--methods: %s is listed twice (Hello is the example method, always there)", mn)
+		}
+		ms = append(ms, mn)
+	}
+	r, err := c.repo(*rootFlag)
+	if err != nil {
+		return err
+	}
+	rel := "services/" + name
+	dir := filepath.Join(r.root, "services", name)
+	if _, err := os.Lstat(dir); err == nil {
+		return fmt.Errorf("%s already exists; svcgen new never touches an existing service. To regenerate its code after changing service.go, run `svcgen gen %s`", rel, name)
+	}
+	files, err := gen.New(gen.NewOptions{Name: name, Module: r.module, Registry: *reg, Port: *port, Methods: ms})
+	if err != nil {
+		return err
+	}
+	paths := slices.Sorted(mapKeys(files))
+	if *dry {
+		for _, p := range paths {
+			fmt.Fprintf(c.stdout, "=== %s (would create, %d bytes)\n%s", p, len(files[p]), files[p])
+		}
+		fmt.Fprintf(c.stdout, "dry run: nothing was written\n")
+		return nil
+	}
+	if err := createDir(r.root, rel, files); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "created %s:\n", rel)
+	for _, p := range paths {
+		fmt.Fprintf(c.stdout, "  %s\n", p)
+	}
+	fmt.Fprintf(c.stdout, "Next:\n  go test ./%s/...\n  edit %s/service.go, then: svcgen gen %s\n", rel, rel, name)
+	return nil
+}
+
+// createDir writes files (paths relative to root, all under rel) into a
+// temporary directory beside rel and renames it into place, so a failure
+// leaves no half-made service.
+func createDir(root, rel string, files map[string][]byte) error {
+	final := filepath.Join(root, filepath.FromSlash(rel))
+	parent := filepath.Dir(final)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(parent, ".svcgen-"+filepath.Base(final)+"-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // a no-op after the rename
+	for p, b := range files {
+		sub, ok := strings.CutPrefix(p, rel+"/")
+		if !ok {
+			return fmt.Errorf("svcgen bug: %s is outside %s", p, rel)
+		}
+		dst := filepath.Join(tmp, filepath.FromSlash(sub))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			return err
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("move the new service into place: %w", err)
+	}
+	return nil
+}
+
+// target is one service gen works on.
+type target struct {
+	name, rel, dir string
+}
+
+func (c *cli) targets(r repo, args []string) ([]target, error) {
+	services := filepath.Join(r.root, "services")
+	if len(args) == 0 {
+		// Inside a service directory: that service; elsewhere: all.
+		if rel, err := filepath.Rel(services, c.wd); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+			args = []string{filepath.Join(services, strings.Split(filepath.ToSlash(rel), "/")[0])}
+		} else {
+			matches, _ := filepath.Glob(filepath.Join(services, "*", "service.go"))
+			if len(matches) == 0 {
+				return nil, fmt.Errorf("no services in %s (a service is services/NAME/service.go); create one with `svcgen new NAME`", services)
+			}
+			for _, m := range matches {
+				args = append(args, filepath.Dir(m))
+			}
+		}
+	}
+	var out []target
+	for _, a := range args {
+		dir := a
+		if !strings.ContainsAny(a, `/\`) && a != "." && a != ".." {
+			dir = filepath.Join(services, a)
+		} else if !filepath.IsAbs(a) {
+			dir = filepath.Join(c.wd, a)
+		}
+		dir = filepath.Clean(dir)
+		if filepath.Dir(dir) != services {
+			return nil, usageErr("%s is not a service directory; want NAME or ./services/NAME", a)
+		}
+		name := filepath.Base(dir)
+		rel := "services/" + name
+		if _, err := os.Stat(filepath.Join(dir, "service.go")); err != nil {
+			if _, derr := os.Stat(dir); derr != nil {
+				return nil, fmt.Errorf("no service %s: %s does not exist; create it with `svcgen new %s`", name, rel, name)
+			}
+			return nil, fmt.Errorf("%s has no service.go: svcgen reads the Service interface from services/NAME/service.go", rel)
+		}
+		out = append(out, target{name: name, rel: rel, dir: dir})
+	}
+	return out, nil
+}
+
+// readGo returns the Go files of dir by name.
+func readGo(dir string) (map[string][]byte, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".go") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		files[e.Name()] = b
+	}
+	return files, nil
+}
+
+func (c *cli) gen(args []string) error {
+	fs, rootFlag := c.flags("gen", "[NAME | ./services/NAME]... [flags]",
+		"Reads each service's Service interface (services/NAME/service.go) and\nrewrites only its generated files: "+strings.Join(gen.GeneratedFiles, ", ")+".\nA method the implementation lacks gets a stub appended to your file;\nnothing of yours is changed or deleted. Running it twice changes nothing.\nWith no NAME: the service of the working directory, or every service.")
+	dry := fs.Bool("dry-run", false, "print what would be written and write nothing")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	r, err := c.repo(*rootFlag)
+	if err != nil {
+		return err
+	}
+	ts, err := c.targets(r, pos)
+	if err != nil {
+		return err
+	}
+	// Everything is generated before anything is written.
+	type result struct {
+		t      target
+		out    *gen.Output
+		writes map[string][]byte // changed files
+		old    map[string][]byte
+	}
+	var results []result
+	var probs gen.Problems
+	for _, t := range ts {
+		files, err := readGo(t.dir)
+		if err != nil {
+			return err
+		}
+		out, err := gen.Generate(t.rel, t.name, r.module, files)
+		var ps gen.Problems
+		if errors.As(err, &ps) {
+			probs = append(probs, ps...)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		res := result{t: t, out: out, writes: map[string][]byte{}, old: files}
+		for fn, b := range out.Files {
+			if !bytes.Equal(files[fn], b) {
+				res.writes[fn] = b
+			}
+		}
+		results = append(results, res)
+	}
+	if len(probs) > 0 {
+		return probs
+	}
+	var writes []fileWrite
+	for _, res := range results {
+		for _, fn := range slices.Sorted(mapKeys(res.writes)) {
+			writes = append(writes, fileWrite{path: filepath.Join(res.t.dir, fn), data: res.writes[fn]})
+		}
+	}
+	if !*dry {
+		if err := commit(writes); err != nil {
+			return err
+		}
+	}
+	verb := map[bool]string{false: "wrote", true: "would write"}[*dry]
+	for _, res := range results {
+		for _, n := range res.out.Notes {
+			fmt.Fprintf(c.stderr, "svcgen gen: note: %s\n", n)
+		}
+		if len(res.writes) == 0 {
+			fmt.Fprintf(c.stdout, "%s: up to date\n", res.t.rel)
+			continue
+		}
+		for _, fn := range slices.Sorted(mapKeys(res.writes)) {
+			path := res.t.rel + "/" + fn
+			if text, ok := res.out.Appended[fn]; ok {
+				fmt.Fprintf(c.stdout, "%s: %s %s: appended for you to fill in:\n%s", res.t.rel, verb, path, indent(text))
+				continue
+			}
+			what := "update"
+			if _, existed := res.old[fn]; !existed {
+				what = "create"
+			}
+			fmt.Fprintf(c.stdout, "%s: %s %s (%s)\n", res.t.rel, verb, path, what)
+			if *dry {
+				fmt.Fprintf(c.stdout, "=== %s\n%s", path, res.writes[fn])
+			}
+		}
+	}
+	if *dry {
+		fmt.Fprintf(c.stdout, "dry run: nothing was written\n")
+	}
+	return nil
+}
+
+func indent(b []byte) string {
+	var sb strings.Builder
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if strings.TrimSpace(l) != "" {
+			sb.WriteString("    ")
+		}
+		sb.WriteString(l)
+	}
+	return sb.String()
+}
+
+// fileWrite is one file gen replaces.
+type fileWrite struct {
+	path string
+	data []byte
+}
+
+// commit writes every file to a temporary file beside it first and then
+// renames them all, so a failed write changes nothing.
+func commit(writes []fileWrite) error {
+	tmps := make([]string, len(writes))
+	cleanup := func() {
+		for _, t := range tmps {
+			if t != "" {
+				os.Remove(t)
+			}
+		}
+	}
+	for i, w := range writes {
+		f, err := os.CreateTemp(filepath.Dir(w.path), ".svcgen-*.tmp")
+		if err != nil {
+			cleanup()
+			return err
+		}
+		tmps[i] = f.Name()
+		_, werr := f.Write(w.data)
+		if err := errors.Join(werr, f.Chmod(0o644), f.Close()); err != nil {
+			cleanup()
+			return fmt.Errorf("write %s: %w", w.path, err)
+		}
+	}
+	for i, w := range writes {
+		if err := os.Rename(tmps[i], w.path); err != nil {
+			cleanup()
+			return fmt.Errorf("replace %s: %w", w.path, err)
+		}
+		tmps[i] = ""
+	}
+	return nil
+}
+
+func (c *cli) list(args []string) error {
+	fs, rootFlag := c.flags("list", "[flags]", "Lists every service under services/ with its methods and routes.")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("list takes no arguments; got %q", pos)
+	}
+	r, err := c.repo(*rootFlag)
+	if err != nil {
+		return err
+	}
+	matches, _ := filepath.Glob(filepath.Join(r.root, "services", "*", "service.go"))
+	if len(matches) == 0 {
+		fmt.Fprintf(c.stdout, "no services yet; create one with `svcgen new NAME`\n")
+		return nil
+	}
+	var probs gen.Problems
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	for _, m := range matches {
+		dir := filepath.Dir(m)
+		name := filepath.Base(dir)
+		files, err := readGo(dir)
+		if err != nil {
+			return err
+		}
+		svc, err := gen.Load("services/"+name, name, r.module, files)
+		var ps gen.Problems
+		if errors.As(err, &ps) {
+			probs = append(probs, ps...)
+			fmt.Fprintf(tw, "%s\t(services/%s: has problems, see below)\n", name, name)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%s\tservices/%s\t\t\n", name, name)
+		for _, m := range svc.Methods {
+			extra := ""
+			if m.Status != 0 {
+				extra = fmt.Sprintf("→ %d", m.Status)
+			}
+			if m.Idempotent {
+				extra = strings.TrimSpace(extra + " idempotent")
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", m.Name, m.Pattern(), m.Req+" → "+m.Resp, extra)
+		}
+	}
+	tw.Flush()
+	if len(probs) > 0 {
+		return probs
+	}
+	return nil
+}
+
+func mapKeys[V any](m map[string]V) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}

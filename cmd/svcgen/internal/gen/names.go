@@ -1,0 +1,131 @@
+package gen
+
+import (
+	"fmt"
+	"go/token"
+	"strings"
+	"unicode"
+
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// reservedNames cannot name a service: directories of the repository, or
+// packages whose name the generated code already uses for an import.
+var reservedNames = map[string]string{
+	"framework":     "is the framework's directory",
+	"internal":      "has a special meaning to the go command",
+	"cmd":           "is the commands' directory",
+	"templates":     "is svcgen's template directory",
+	"testdata":      "is ignored by the go command",
+	"vendor":        "has a special meaning to the go command",
+	"main":          "cannot be imported",
+	"context":       "clashes with the standard package the generated code imports",
+	"http":          "clashes with net/http, which the generated code imports",
+	"url":           "clashes with net/url, which the generated code imports",
+	"strconv":       "clashes with the standard package the generated code imports",
+	"errors":        "clashes with the standard package the generated tests import",
+	"strings":       "clashes with the standard package the generated code imports",
+	"testing":       "clashes with the standard package the generated tests import",
+	"time":          "clashes with the standard package the generated tests import",
+	"os":            "clashes with the standard package the generated main imports",
+	"log":           "clashes with go-kit's log, which the generated code imports",
+	"endpoint":      "clashes with go-kit's endpoint, which the generated code imports",
+	"client":        "clashes with framework/client, which the generated code imports",
+	"registry":      "clashes with framework/registry, which the generated code imports",
+	"httptransport": "clashes with framework/httptransport, which the generated code imports",
+	"bootstrap":     "clashes with framework/bootstrap, which the generated main imports",
+	"svcerr":        "clashes with framework/svcerr, which the generated code imports",
+	"servicetest":   "clashes with framework/servicetest, which the generated tests import",
+}
+
+// predeclared are Go's predeclared identifiers; a package of that name
+// would shadow them in its own importers.
+var predeclared = map[string]bool{
+	"any": true, "bool": true, "byte": true, "comparable": true, "complex64": true, "complex128": true,
+	"error": true, "float32": true, "float64": true, "int": true, "int8": true, "int16": true,
+	"int32": true, "int64": true, "rune": true, "string": true, "uint": true, "uint8": true,
+	"uint16": true, "uint32": true, "uint64": true, "uintptr": true, "true": true, "false": true,
+	"iota": true, "nil": true, "append": true, "cap": true, "clear": true, "close": true,
+	"complex": true, "copy": true, "delete": true, "imag": true, "len": true, "make": true,
+	"max": true, "min": true, "new": true, "panic": true, "print": true, "println": true,
+	"real": true, "recover": true,
+}
+
+// PackageName checks a service name and returns its Go package name: the
+// name without dashes ("fraud-check" → fraudcheck). The error says what is
+// wrong and what would be accepted.
+func PackageName(name string) (string, error) {
+	if !registry.ValidName(name) {
+		return "", fmt.Errorf("service name %q is not valid: use 1 to 63 lower-case letters, digits and dashes, starting with a letter (e.g. payment, fraud-check)", name)
+	}
+	pkg := strings.ReplaceAll(name, "-", "")
+	if why, ok := reservedNames[name]; ok {
+		return "", fmt.Errorf("service name %q is reserved: it %s; pick another name", name, why)
+	}
+	if why, ok := reservedNames[pkg]; ok {
+		return "", fmt.Errorf("service name %q maps to Go package %s, which %s; pick another name", name, pkg, why)
+	}
+	switch {
+	case !token.IsIdentifier(pkg):
+		return "", fmt.Errorf("service name %q maps to %q, which is not a Go identifier; pick another name", name, pkg)
+	case token.IsKeyword(pkg):
+		return "", fmt.Errorf("service name %q maps to Go package %s, which is a Go keyword; pick another name", name, pkg)
+	case predeclared[pkg]:
+		return "", fmt.Errorf("service name %q maps to Go package %s, which would shadow Go's predeclared %s; pick another name", name, pkg, pkg)
+	}
+	return pkg, nil
+}
+
+// TypeName is name in CamelCase: "fraud-check" → FraudCheck.
+func TypeName(name string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(name, "-") {
+		if part == "" {
+			continue
+		}
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String()
+}
+
+// Kebab turns a method name into a path segment: GetBalance → get-balance,
+// CreateHTTPServer → create-http-server.
+func Kebab(s string) string {
+	rs := []rune(s)
+	var b strings.Builder
+	for i, r := range rs {
+		if unicode.IsUpper(r) && i > 0 {
+			prev := rs[i-1]
+			nextLower := i+1 < len(rs) && unicode.IsLower(rs[i+1])
+			if unicode.IsLower(prev) || unicode.IsDigit(prev) || (unicode.IsUpper(prev) && nextLower) {
+				b.WriteByte('-')
+			}
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+// snake is name with dashes as underscores, for error codes.
+func snake(name string) string { return strings.ReplaceAll(name, "-", "_") }
+
+// MethodName checks a method name given to `svcgen new --methods` and
+// returns it exported ("refund" → Refund).
+func MethodName(s string) (string, error) {
+	if s == "" || !token.IsIdentifier(s) {
+		return "", fmt.Errorf("method %q is not a Go identifier", s)
+	}
+	m := strings.ToUpper(s[:1]) + s[1:]
+	if !token.IsExported(m) {
+		return "", fmt.Errorf("method %q must start with a letter", s)
+	}
+	if reservedMethods[m] != "" {
+		return "", fmt.Errorf("method %s: %s", m, reservedMethods[m])
+	}
+	return m, nil
+}
+
+// reservedMethods cannot be Service methods.
+var reservedMethods = map[string]string{
+	"Close": "the generated Client has a Close method of its own; name the method differently",
+}

@@ -1,0 +1,183 @@
+package gen
+
+import (
+	"bytes"
+	"fmt"
+	"go/format"
+	"path"
+	"slices"
+	"strings"
+	"text/template"
+
+	"github.com/warren-mesh/warren/templates"
+)
+
+var tmpl = template.Must(template.New("svcgen").ParseFS(templates.FS, "*.tmpl"))
+
+// GeneratedFiles are the files `svcgen gen` rewrites in a service
+// directory. Nothing else is ever rewritten.
+var GeneratedFiles = []string{"endpoint_gen.go", "transport_gen.go", "client_gen.go"}
+
+// render executes one template and gofmts the result.
+func render(name string, data any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&b, name, data); err != nil {
+		return nil, fmt.Errorf("svcgen: template %s: %w", name, err)
+	}
+	out, err := format.Source(b.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("svcgen: template %s produced invalid Go (a svcgen bug; please report it with your service.go): %w\n%s", name, err, b.Bytes())
+	}
+	return out, nil
+}
+
+// Render returns the generated files of svc, by file name.
+func Render(svc *Service) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for _, fn := range GeneratedFiles {
+		b, err := render(fn+".tmpl", svc)
+		if err != nil {
+			return nil, err
+		}
+		out[fn] = b
+	}
+	return out, nil
+}
+
+// appendText is what gen appends to the user's file: new types and
+// method stubs, formatted as gofmt would.
+func (svc *Service) appendText() ([]byte, error) {
+	if len(svc.types) == 0 && len(svc.stubs) == 0 {
+		return nil, nil
+	}
+	var b bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&b, "stub.go.tmpl", map[string]any{"Types": svc.types, "Stubs": svc.stubs}); err != nil {
+		return nil, fmt.Errorf("svcgen: template stub.go.tmpl: %w", err)
+	}
+	text := strings.TrimLeft(b.String(), "\n")
+	src, err := format.Source([]byte("package p\n\n" + text))
+	if err != nil {
+		return nil, fmt.Errorf("svcgen: stub template produced invalid Go (a svcgen bug): %w\n%s", err, text)
+	}
+	return bytes.TrimPrefix(src, []byte("package p\n\n")), nil
+}
+
+// Output is what gen leaves in one service directory.
+type Output struct {
+	Service *Service
+	// Files holds the full new content of every file gen writes, by file
+	// name: the generated files and, when it gained stubs or types, the
+	// user's file.
+	Files map[string][]byte
+	// Appended is the text added to a user file, by file name.
+	Appended map[string][]byte
+	// Notes are things the user should know that are not errors.
+	Notes []string
+}
+
+// Generate reads a service's files (name → content, as in the directory)
+// and returns everything gen writes. dir is the directory as messages
+// show it (services/user).
+func Generate(dir, name, module string, files map[string][]byte) (*Output, error) {
+	var probs Problems
+	for _, fn := range GeneratedFiles {
+		if b, ok := files[fn]; ok && !bytes.HasPrefix(b, []byte(generatedHeader)) {
+			probs = append(probs, Problem{Pos: position(path.Join(dir, fn), 1),
+				Msg: fmt.Sprintf("this file does not start with %q, so it is not svcgen's to rewrite; rename it (svcgen writes %s)", strings.TrimSpace(generatedHeader), strings.Join(GeneratedFiles, ", "))})
+		}
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	svc, err := Load(dir, name, module, files)
+	if err != nil {
+		return nil, err
+	}
+	out := &Output{Service: svc, Files: map[string][]byte{}, Appended: map[string][]byte{}, Notes: svc.notes}
+	gen, err := Render(svc)
+	if err != nil {
+		return nil, err
+	}
+	for fn, b := range gen {
+		out.Files[fn] = b
+	}
+	text, err := svc.appendText()
+	if err != nil {
+		return nil, err
+	}
+	if text != nil {
+		old := files[svc.appendFile]
+		nb := slices.Clone(old)
+		if len(nb) > 0 && nb[len(nb)-1] != '\n' {
+			nb = append(nb, '\n')
+		}
+		nb = append(nb, '\n')
+		nb = append(nb, text...)
+		out.Files[svc.appendFile] = nb
+		out.Appended[svc.appendFile] = text
+	}
+	return out, nil
+}
+
+// NewOptions are the choices of `svcgen new`.
+type NewOptions struct {
+	Name     string
+	Module   string
+	Registry string   // default registry of the generated main ("" : bootstrap's)
+	Port     int      // default listen port (0: bootstrap's)
+	Methods  []string // methods beyond the example, already checked with MethodName
+}
+
+type defaultSetting struct{ Key, Value string }
+
+// New returns every file of a new service, by path relative to the
+// repository root (services/NAME/…).
+func New(o NewOptions) (map[string][]byte, error) {
+	pkg, err := PackageName(o.Name)
+	if err != nil {
+		return nil, err
+	}
+	var defaults []defaultSetting
+	if o.Port != 0 {
+		defaults = append(defaults, defaultSetting{"WARREN_LISTEN", fmt.Sprintf(":%d", o.Port)})
+	}
+	if o.Registry != "" {
+		defaults = append(defaults, defaultSetting{"WARREN_REGISTRY", o.Registry})
+	}
+	data := map[string]any{
+		"Name":       o.Name,
+		"Package":    pkg,
+		"Module":     o.Module,
+		"ImportPath": o.Module + "/services/" + o.Name,
+		"Impl":       TypeName(o.Name) + "Service",
+		"Snake":      snake(o.Name),
+		"Methods":    o.Methods,
+		"Defaults":   defaults,
+	}
+	dir := "services/" + o.Name
+	files := map[string][]byte{}
+	for tmplName, fn := range map[string]string{
+		"service.go.tmpl":          "service.go",
+		"service_test.go.tmpl":     "service_test.go",
+		"conformance_test.go.tmpl": "conformance_test.go",
+		"main.go.tmpl":             "cmd/" + o.Name + "/main.go",
+	} {
+		b, err := render(tmplName, data)
+		if err != nil {
+			return nil, err
+		}
+		files[fn] = b
+	}
+	g, err := Generate(dir, o.Name, o.Module, map[string][]byte{"service.go": files["service.go"]})
+	if err != nil {
+		return nil, fmt.Errorf("svcgen: the new service does not generate (a svcgen bug): %w", err)
+	}
+	for fn, b := range g.Files {
+		files[fn] = b
+	}
+	out := map[string][]byte{}
+	for fn, b := range files {
+		out[dir+"/"+fn] = b
+	}
+	return out, nil
+}

@@ -1,0 +1,73 @@
+package servicetest_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+
+	"github.com/warren-mesh/warren/framework/client"
+	"github.com/warren-mesh/warren/framework/servicetest"
+)
+
+func TestMain(m *testing.M) { servicetest.Main(m) }
+
+type pong struct {
+	Path string `json:"path"`
+}
+
+func TestStart_InstanceIsReachableThroughDiscovery(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"path":"` + r.URL.Path + `"}`))
+	})
+	d := servicetest.Start(t, "pinger", h)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.New(ctx, d, "pinger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := client.Call[struct{}, pong](ctx, c, "GET", "/ping", struct{}{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Path != "/ping" {
+		t.Fatalf("path = %q", got.Path)
+	}
+}
+
+func TestStart_TestsDoNotSeeEachOthersInstances(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	d1 := servicetest.Start(t, "same", h)
+	servicetest.Start(t, "same", h) // registered before d1 lists: it would show
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	in, err := d1.Instancer(ctx, "same")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Stop()
+	ch := make(chan sd.Event, 16)
+	in.Register(ch)
+	defer in.Deregister(ch)
+	for {
+		select {
+		case ev := <-ch:
+			if ev.Err != nil || len(ev.Instances) == 0 {
+				continue
+			}
+			if len(ev.Instances) != 1 {
+				t.Fatalf("instances = %v, want only this Start's own", ev.Instances)
+			}
+			return
+		case <-ctx.Done():
+			t.Fatal("no instance discovered")
+		}
+	}
+}
