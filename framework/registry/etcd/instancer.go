@@ -1,0 +1,394 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/connectivity"
+
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// Reasons a watch ends other than an etcd error; each leads to a re-list.
+var (
+	errConnChanged    = errors.New("connection to etcd lost or re-established")
+	errDisconnected   = errors.New("connection to etcd lost")
+	errClusterChanged = errors.New("etcd cluster ID changed")
+	errRevisionBack   = errors.New("etcd revision went backwards (restored from a snapshot?)")
+	errWatchClosed    = errors.New("watch channel closed")
+)
+
+// Instancer is a go-kit sd.Instancer of one service, kept current from
+// etcd. Events carry registry.Instance.String values; on errors an event
+// carries the last good set together with the error.
+//
+// One goroutine (plus a connection monitor) owned by the Instancer does all
+// the work; Stop ends both and closes the Instancer's own etcd client.
+type Instancer struct {
+	cache   *registry.Cache
+	cfg     config
+	service string
+	prefix  string
+	cli     *clientv3.Client
+	logger  log.Logger
+	onStop  func(*Instancer)
+
+	cancel   context.CancelFunc
+	done     chan struct{}
+	stopOnce sync.Once
+
+	// Owned by the run goroutine.
+	set       map[string]string // key → Instance.String()
+	rev       int64             // revision the set is current at
+	clusterID uint64
+	listed    bool
+}
+
+var _ sd.Instancer = (*Instancer)(nil)
+
+// newInstancer starts an instancer and waits for its first listing until
+// the initial wait or ctx's deadline, whichever is sooner.
+func newInstancer(ctx context.Context, cfg config, service, prefix string, onStop func(*Instancer)) (*Instancer, error) {
+	cc, err := cfg.clientConfig()
+	if err != nil {
+		return nil, err
+	}
+	cli, err := clientv3.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("etcd: instancer client for %s: %w", service, err)
+	}
+	in := &Instancer{
+		cache:   registry.NewCache(),
+		cfg:     cfg,
+		service: service,
+		prefix:  prefix,
+		cli:     cli,
+		logger:  log.With(cfg.logger, "service", service),
+		onStop:  onStop,
+		done:    make(chan struct{}),
+		set:     map[string]string{},
+	}
+	deadline := time.Now().Add(cfg.initialWait)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	in.cancel = cancel
+	// The first listing ends at the deadline or when ctx ends, so the
+	// constructor returns with its outcome (set or error) already
+	// published; the timer is only a backstop.
+	firstCtx, cancelFirst := context.WithDeadline(runCtx, deadline)
+	defer context.AfterFunc(ctx, cancelFirst)()
+	first := make(chan struct{})
+	go in.run(runCtx, firstCtx, cancelFirst, first)
+
+	t := time.NewTimer(time.Until(deadline) + time.Second)
+	defer t.Stop()
+	select {
+	case <-first:
+	case <-t.C:
+	}
+	return in, nil
+}
+
+// Register implements sd.Instancer.
+func (in *Instancer) Register(ch chan<- sd.Event) { in.cache.Register(ch) }
+
+// Deregister implements sd.Instancer.
+func (in *Instancer) Deregister(ch chan<- sd.Event) { in.cache.Deregister(ch) }
+
+// State returns the current event: the set and the error, if any.
+func (in *Instancer) State() sd.Event { return in.cache.State() }
+
+// Stop ends the watch and every goroutine of the Instancer and closes its
+// client. Subscribers keep the last state. It is idempotent.
+func (in *Instancer) Stop() {
+	in.stopOnce.Do(func() {
+		in.cancel()
+		<-in.done
+		in.cli.Close()
+		if in.onStop != nil {
+			in.onStop(in)
+		}
+	})
+}
+
+// run lists and watches until ctx ends. The first listing attempt uses
+// firstCtx (bounded by the constructor's deadline); first is closed after it.
+func (in *Instancer) run(ctx, firstCtx context.Context, cancelFirst context.CancelFunc, first chan struct{}) {
+	defer close(in.done)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	connChanged := make(chan struct{}, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		in.monitorConnection(ctx, connChanged)
+	}()
+
+	bo := newBackoff(in.cfg.backoffMin, in.cfg.backoffMax)
+	for {
+		// A reconnect signalled before this listing is covered by it.
+		select {
+		case <-connChanged:
+		default:
+		}
+		var err error
+		if first != nil {
+			err = in.list(firstCtx)
+			cancelFirst()
+			close(first)
+			first = nil
+		} else {
+			lctx, cancel := context.WithTimeout(ctx, in.cfg.requestTimeout)
+			err = in.list(lctx)
+			cancel()
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			in.fail(err)
+			if !sleep(ctx, bo.next()) {
+				return
+			}
+			continue
+		}
+		if hook := in.cfg.testHookBeforeWatch; hook != nil {
+			hook()
+		}
+		started := time.Now()
+		reason := in.watch(ctx, connChanged)
+		if ctx.Err() != nil {
+			return
+		}
+		level.Info(in.logger).Log("msg", "watch ended, re-listing", "rev", in.rev, "reason", reason)
+		if errors.Is(reason, errConnChanged) && in.cli.ActiveConnection().GetState() != connectivity.Ready {
+			// The client would resume the watch by itself once etcd is
+			// back, but until then subscribers should know the set may be
+			// stale.
+			in.fail(errDisconnected)
+		}
+		switch {
+		case errors.Is(reason, rpctypes.ErrCompacted):
+			// One-off by nature: the next watch starts at a fresh revision.
+		case time.Since(started) < time.Second:
+			// A watch that fails at once would otherwise spin list/watch.
+			if !sleep(ctx, bo.next()) {
+				return
+			}
+		default:
+			bo.reset()
+		}
+	}
+}
+
+// list reads the whole prefix and makes it the set, publishing the
+// difference (the cache drops an unchanged set).
+func (in *Instancer) list(ctx context.Context) error {
+	resp, err := in.cli.Get(ctx, in.prefix, clientv3.WithPrefix())
+	if err != nil {
+		return fmt.Errorf("etcd: list %s: %w", in.prefix, err)
+	}
+	h := resp.Header
+	if in.listed && h.ClusterId != in.clusterID {
+		level.Warn(in.logger).Log("msg", "etcd cluster ID changed; set rebuilt from a full listing",
+			"old", fmt.Sprintf("%x", in.clusterID), "new", fmt.Sprintf("%x", h.ClusterId))
+	} else if in.listed && h.Revision < in.rev {
+		level.Warn(in.logger).Log("msg", "etcd revision went backwards; set rebuilt from a full listing",
+			"old", in.rev, "new", h.Revision)
+	}
+	next := make(map[string]string, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		if s, ok := in.decode(kv.Key, kv.Value); ok {
+			next[string(kv.Key)] = s
+		}
+	}
+	if in.listed {
+		if n := diffCount(in.set, next); n > 0 {
+			level.Info(in.logger).Log("msg", "re-listing found changes", "changed", n, "rev", h.Revision)
+		}
+	}
+	in.set, in.rev, in.clusterID, in.listed = next, h.Revision, h.ClusterId, true
+	in.publish(nil)
+	return nil
+}
+
+// watch applies changes from rev+1 on until the watch ends, and returns
+// why it ended (nil when ctx ended).
+func (in *Instancer) watch(ctx context.Context, connChanged <-chan struct{}) error {
+	// WithRequireLeader: a member cut off from the leader would serve a
+	// silently stale stream; with it the watch is cancelled and we re-list
+	// from a member that has one.
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	// Helper goroutines end once wctx is cancelled; wait for them.
+	var helpers sync.WaitGroup
+	defer helpers.Wait()
+	defer cancel()
+	var wch clientv3.WatchChan
+	pending := watchAsync(wctx, in.cli, in.prefix, clientv3.WithPrefix(), clientv3.WithRev(in.rev+1), clientv3.WithProgressNotify())
+	defer func() {
+		cancel()
+		if pending != nil {
+			<-pending
+		}
+	}()
+	tick := time.NewTicker(in.cfg.progressInterval)
+	defer tick.Stop()
+	var progressBusy atomic.Bool
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-connChanged:
+			return errConnChanged
+		case wch = <-pending:
+			pending = nil
+		case <-tick.C:
+			// The progress report carries a header; a new cluster ID or a
+			// lower revision in it means etcd was replaced under us. Like
+			// Watch, the request blocks while the stream is down, so it runs
+			// aside; a failed one is simply tried again at the next tick.
+			if wch == nil || !progressBusy.CompareAndSwap(false, true) {
+				continue
+			}
+			helpers.Add(1)
+			go func() {
+				defer helpers.Done()
+				defer progressBusy.Store(false)
+				pctx, pcancel := context.WithTimeout(wctx, in.cfg.requestTimeout)
+				defer pcancel()
+				in.cli.RequestProgress(pctx)
+			}()
+		case wr, ok := <-wch:
+			if !ok {
+				return errWatchClosed
+			}
+			if wr.CompactRevision != 0 {
+				return fmt.Errorf("%w (at %d, we were at %d)", rpctypes.ErrCompacted, wr.CompactRevision, in.rev)
+			}
+			if err := wr.Err(); err != nil {
+				return err
+			}
+			if h := wr.Header; h.ClusterId != 0 && h.ClusterId != in.clusterID {
+				return errClusterChanged
+			} else if h.Revision != 0 && h.Revision < in.rev {
+				return errRevisionBack
+			}
+			changed := false
+			for _, ev := range wr.Events {
+				changed = in.apply(ev) || changed
+			}
+			if wr.Header.Revision > in.rev {
+				in.rev = wr.Header.Revision
+			}
+			if changed {
+				in.publish(nil)
+			}
+		}
+	}
+}
+
+// apply applies one event to the set in O(1) and reports whether the set
+// changed.
+func (in *Instancer) apply(ev *clientv3.Event) bool {
+	key := string(ev.Kv.Key)
+	old, had := in.set[key]
+	if ev.Type == mvccpb.PUT {
+		if s, ok := in.decode(ev.Kv.Key, ev.Kv.Value); ok {
+			in.set[key] = s
+			return !had || old != s
+		}
+		// An unreadable overwrite withdraws what was there.
+	}
+	delete(in.set, key)
+	return had
+}
+
+// decode turns a stored record into the instance string, or reports (and
+// logs) why it is skipped.
+func (in *Instancer) decode(key, value []byte) (string, bool) {
+	id := strings.TrimPrefix(string(key), in.prefix)
+	inst, err := registry.DecodeRecord(value)
+	switch {
+	case err != nil:
+	case inst.ID != id || inst.Name != in.service:
+		err = fmt.Errorf("record for %s/%s does not match its key", inst.Name, inst.ID)
+	}
+	if err != nil {
+		level.Warn(in.logger).Log("msg", "skipping unreadable record", "key", string(key), "err", err)
+		return "", false
+	}
+	return inst.String(), true
+}
+
+// publish sends the current set, with err if reads are failing.
+func (in *Instancer) publish(err error) {
+	insts := make([]string, 0, len(in.set))
+	for _, s := range in.set {
+		insts = append(insts, s)
+	}
+	in.cache.Update(sd.Event{Instances: insts, Err: err})
+}
+
+// fail keeps serving the last good set, now with the error beside it.
+func (in *Instancer) fail(err error) {
+	level.Warn(in.logger).Log("msg", "cannot read etcd; keeping last good set", "instances", len(in.set), "err", err)
+	in.publish(err)
+}
+
+// monitorConnection signals changed when the client's connection is lost
+// and again when it is ready after a loss: a loss so subscribers hear of it
+// now, and a recovery because a watch the client resumed by itself may have
+// crossed a restore or a switch to another cluster.
+func (in *Instancer) monitorConnection(ctx context.Context, changed chan<- struct{}) {
+	signal := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	conn := in.cli.ActiveConnection()
+	state := conn.GetState()
+	wasReady, lost := state == connectivity.Ready, false
+	for conn.WaitForStateChange(ctx, state) {
+		state = conn.GetState()
+		switch {
+		case state != connectivity.Ready && wasReady && !lost:
+			lost = true
+			signal()
+		case state == connectivity.Ready && lost:
+			lost = false
+			signal()
+		}
+		if state == connectivity.Ready {
+			wasReady = true
+		}
+	}
+}
+
+func diffCount(a, b map[string]string) int {
+	n := 0
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			n++
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			n++
+		}
+	}
+	return n
+}

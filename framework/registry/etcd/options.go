@@ -1,0 +1,213 @@
+package etcd
+
+import (
+	"crypto/tls"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
+)
+
+// Defaults, chosen so that a lost etcd is noticed within seconds and a lost
+// registration is back within one TTL of etcd being reachable again.
+const (
+	DefaultPrefix           = "warren"
+	DefaultTTL              = 10 * time.Second
+	DefaultDialTimeout      = 5 * time.Second
+	DefaultRequestTimeout   = 5 * time.Second
+	DefaultKeepAliveTime    = 5 * time.Second // etcd refuses client pings more often than every 5 s
+	DefaultKeepAliveTimeout = 3 * time.Second
+	DefaultBackoffMin       = 200 * time.Millisecond
+	DefaultBackoffMax       = 5 * time.Second
+	DefaultInitialWait      = 3 * time.Second
+	DefaultProgressInterval = time.Minute
+	DefaultCloseTimeout     = 3 * time.Second
+)
+
+// Option configures a Registry.
+type Option func(*config)
+
+type config struct {
+	endpoints        []string
+	dialTimeout      time.Duration
+	requestTimeout   time.Duration
+	keepAliveTime    time.Duration
+	keepAliveTimeout time.Duration
+	tls              *tls.Config
+	tlsFiles         *transport.TLSInfo
+	username         string
+	password         string
+	prefix           string
+	ttl              time.Duration
+	logger           log.Logger
+	backoffMin       time.Duration
+	backoffMax       time.Duration
+	initialWait      time.Duration
+	progressInterval time.Duration
+	closeTimeout     time.Duration
+
+	// testHookBeforeWatch, when set, runs in an instancer between a full
+	// listing and the watch that follows it (tests force compaction there).
+	testHookBeforeWatch func()
+}
+
+func defaultConfig() config {
+	return config{
+		endpoints:        []string{"127.0.0.1:2379"},
+		dialTimeout:      DefaultDialTimeout,
+		requestTimeout:   DefaultRequestTimeout,
+		keepAliveTime:    DefaultKeepAliveTime,
+		keepAliveTimeout: DefaultKeepAliveTimeout,
+		prefix:           DefaultPrefix,
+		ttl:              DefaultTTL,
+		logger:           log.NewNopLogger(),
+		backoffMin:       DefaultBackoffMin,
+		backoffMax:       DefaultBackoffMax,
+		initialWait:      DefaultInitialWait,
+		progressInterval: DefaultProgressInterval,
+		closeTimeout:     DefaultCloseTimeout,
+	}
+}
+
+// WithEndpoints sets the etcd client endpoints ("host:port" or URLs).
+// Default "127.0.0.1:2379".
+func WithEndpoints(endpoints ...string) Option {
+	return func(c *config) { c.endpoints = endpoints }
+}
+
+// WithDialTimeout bounds establishing a connection. Default 5 s.
+func WithDialTimeout(d time.Duration) Option { return func(c *config) { c.dialTimeout = d } }
+
+// WithRequestTimeout bounds each single request (grant, put, get, revoke).
+// Default 5 s.
+func WithRequestTimeout(d time.Duration) Option { return func(c *config) { c.requestTimeout = d } }
+
+// WithDialKeepAlive sets the gRPC keepalive ping interval and how long to
+// wait for its answer, so a half-open connection (peer gone without a FIN)
+// is noticed in time+timeout. etcd servers reject pings more often than
+// every 5 s by default. Default 5 s and 3 s.
+func WithDialKeepAlive(interval, timeout time.Duration) Option {
+	return func(c *config) { c.keepAliveTime, c.keepAliveTimeout = interval, timeout }
+}
+
+// WithTLS uses cfg for client connections.
+func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
+
+// WithTLSFiles loads a client certificate and key and a trusted CA bundle
+// from files (PEM). Any of them may be empty; New reports a load error.
+func WithTLSFiles(caFile, certFile, keyFile string) Option {
+	return func(c *config) {
+		c.tlsFiles = &transport.TLSInfo{TrustedCAFile: caFile, CertFile: certFile, KeyFile: keyFile}
+	}
+}
+
+// WithAuth authenticates with etcd's user/password auth.
+func WithAuth(username, password string) Option {
+	return func(c *config) { c.username, c.password = username, password }
+}
+
+// WithPrefix sets the first key segment: keys are
+// /<prefix>/services/<name>/<id>. Default "warren". Leading and trailing
+// slashes are ignored.
+func WithPrefix(p string) Option { return func(c *config) { c.prefix = strings.Trim(p, "/") } }
+
+// WithTTL sets the lease TTL of registrations: how long a dead process
+// stays visible. etcd counts in whole seconds (rounded up) and enforces a
+// minimum of about 1.5 election timeouts. Default 10 s.
+func WithTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
+
+// WithLogger sets the go-kit logger for warnings (garbage records, lost
+// leases, reconnects). Default: discard.
+func WithLogger(l log.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithBackoff sets the bounds of the jittered exponential backoff used
+// between failed attempts (re-registration, re-listing, reconnecting).
+// Default 200 ms to 5 s.
+func WithBackoff(lowest, highest time.Duration) Option {
+	return func(c *config) { c.backoffMin, c.backoffMax = lowest, highest }
+}
+
+// WithInitialWait bounds how long Instancer waits for the first listing
+// before returning with an empty set (which fills when etcd answers).
+// Default 3 s; a shorter deadline on the ctx passed to Instancer wins.
+func WithInitialWait(d time.Duration) Option { return func(c *config) { c.initialWait = d } }
+
+// WithProgressInterval sets how often an idle instancer asks etcd for a
+// watch progress report, to notice a cluster that was replaced or restored
+// from a snapshot (new cluster ID, revision gone back). Default 1 min.
+func WithProgressInterval(d time.Duration) Option {
+	return func(c *config) { c.progressInterval = d }
+}
+
+// WithCloseTimeout bounds the lease revocation done by Deregister and
+// Close when their ctx has no earlier deadline. Default 3 s.
+func WithCloseTimeout(d time.Duration) Option { return func(c *config) { c.closeTimeout = d } }
+
+func (c *config) validate() error {
+	switch {
+	case len(c.endpoints) == 0:
+		return fmt.Errorf("etcd: no endpoints")
+	case c.prefix == "":
+		return fmt.Errorf("etcd: empty key prefix")
+	case c.ttl < time.Second:
+		return fmt.Errorf("etcd: TTL %s below etcd's 1 s granularity", c.ttl)
+	case c.backoffMin <= 0 || c.backoffMax < c.backoffMin:
+		return fmt.Errorf("etcd: bad backoff bounds %s..%s", c.backoffMin, c.backoffMax)
+	case c.initialWait <= 0 || c.progressInterval <= 0 || c.requestTimeout <= 0 || c.closeTimeout <= 0:
+		return fmt.Errorf("etcd: timeouts and intervals must be positive")
+	case c.logger == nil:
+		return fmt.Errorf("etcd: nil logger")
+	}
+	return nil
+}
+
+// ttlSeconds is the lease TTL in whole seconds, rounded up.
+func (c *config) ttlSeconds() int64 {
+	return int64((c.ttl + time.Second - 1) / time.Second)
+}
+
+// clientConfig builds the clientv3 configuration shared by every client the
+// registry opens. Each side gets its own client (see Registry).
+func (c *config) clientConfig() (clientv3.Config, error) {
+	tlsCfg := c.tls
+	if tlsCfg == nil && c.tlsFiles != nil {
+		var err error
+		if tlsCfg, err = c.tlsFiles.ClientConfig(); err != nil {
+			return clientv3.Config{}, fmt.Errorf("etcd: load TLS files: %w", err)
+		}
+	}
+	return clientv3.Config{
+		Endpoints:            c.endpoints,
+		DialTimeout:          c.dialTimeout,
+		DialKeepAliveTime:    c.keepAliveTime,
+		DialKeepAliveTimeout: c.keepAliveTimeout,
+		// PermitWithoutStream stays false: etcd answers pings on a
+		// connection without streams with GOAWAY, and our connections always
+		// carry a watch or keepalive stream while they matter.
+		TLS:      tlsCfg,
+		Username: c.username,
+		Password: c.password,
+		// The client's own zap logging would duplicate ours (and speaks
+		// zap); what matters reaches Status, events and the go-kit logger.
+		Logger: zap.NewNop(),
+		DialOptions: []grpc.DialOption{
+			// gRPC's default reconnect backoff grows to 120 s; after a long
+			// outage that would keep us away from a healthy etcd for minutes.
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff: grpcbackoff.Config{
+					BaseDelay:  c.backoffMin,
+					Multiplier: 1.6,
+					Jitter:     0.2,
+					MaxDelay:   c.backoffMax,
+				},
+				MinConnectTimeout: c.dialTimeout,
+			}),
+		},
+	}, nil
+}

@@ -1,0 +1,343 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log/level"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// ErrClosed is returned by every call after Close.
+var ErrClosed = errors.New("etcd registry: closed")
+
+// Registry is the etcd registry.Registry. Create it with New; it is safe
+// for concurrent use.
+type Registry struct {
+	cfg config
+	// cli is the registrar side's own client; each instancer has another.
+	cli *clientv3.Client
+
+	// opMu serialises Register and Deregister so replacing or withdrawing a
+	// registration never races with another call for the same key.
+	opMu sync.Mutex
+
+	mu         sync.Mutex
+	closed     bool
+	regs       map[string]*registration // key → live registration
+	instancers map[*Instancer]struct{}
+	status     registry.Status
+}
+
+var (
+	_ registry.Registry       = (*Registry)(nil)
+	_ registry.StatusReporter = (*Registry)(nil)
+)
+
+// New returns a Registry. It does not wait for etcd: Register blocks until
+// the record is published and Instancer fills its set when etcd answers, so
+// a service can start while etcd is still coming up. ctx is not retained.
+func New(ctx context.Context, opts ...Option) (*Registry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cc, err := cfg.clientConfig()
+	if err != nil {
+		return nil, err
+	}
+	cli, err := clientv3.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("etcd: registrar client: %w", err)
+	}
+	return &Registry{
+		cfg:        cfg,
+		cli:        cli,
+		regs:       map[string]*registration{},
+		instancers: map[*Instancer]struct{}{},
+		status:     registry.Status{State: registry.StateUnregistered, Since: time.Now()},
+	}, nil
+}
+
+// servicePrefix is the key prefix of one service, with the trailing slash
+// so "user" never matches "user-admin".
+func (r *Registry) servicePrefix(service string) string {
+	return "/" + r.cfg.prefix + "/services/" + service + "/"
+}
+
+func (r *Registry) key(inst registry.Instance) string {
+	return r.servicePrefix(inst.Name) + inst.ID
+}
+
+// Register publishes inst and returns once it is written (or ctx ends, or
+// the ID is held by another live address: registry.ErrConflict). From then
+// on a loop owned by the Registry keeps it published until Deregister or
+// Close. Registering the same instance again is a no-op while it is
+// registered; registering a changed record for the same ID replaces it
+// without a gap.
+//
+// If ctx ends before the first write succeeds, Register gives up (nothing
+// keeps trying) and returns an error wrapping ctx's error and the last etcd
+// error.
+func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
+	val, err := registry.EncodeRecord(inst)
+	if err != nil {
+		return err
+	}
+	key := r.key(inst)
+
+	r.opMu.Lock()
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.opMu.Unlock()
+		return ErrClosed
+	}
+	old := r.regs[key]
+	if old != nil && old.val == string(val) && old.state == registry.StateRegistered {
+		r.mu.Unlock()
+		r.opMu.Unlock()
+		return nil
+	}
+	r.mu.Unlock()
+	g := newRegistration(r, inst, key, string(val))
+	if old != nil {
+		// The new registration inherits the old lease as its own, so the
+		// claim below may overwrite our own previous record in place.
+		old.stop()
+		g.lease = old.currentLease()
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.opMu.Unlock()
+		return ErrClosed
+	}
+	r.regs[key] = g
+	r.recomputeLocked(nil)
+	r.mu.Unlock()
+	g.start()
+	r.opMu.Unlock()
+
+	var werr error
+	select {
+	case werr = <-g.ready:
+		if werr == nil {
+			return nil
+		}
+	case <-ctx.Done():
+		werr = fmt.Errorf("etcd: register %s: %w (last error: %v)", key, ctx.Err(), g.lastError())
+	}
+	r.opMu.Lock()
+	defer r.opMu.Unlock()
+	r.mu.Lock()
+	if r.regs[key] == g {
+		delete(r.regs, key)
+		r.status.LastError = werr.Error()
+		r.recomputeLocked(nil)
+	}
+	r.mu.Unlock()
+	g.stop()
+	return werr
+}
+
+// Deregister withdraws inst by revoking the lease that holds its record,
+// which deletes the key only if it is still ours. It waits at most until
+// ctx ends or the close timeout (default 3 s); if etcd cannot be reached in
+// that time the record disappears when the lease expires, one TTL later.
+// Withdrawing an instance that is not registered here is not an error.
+func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error {
+	key := r.key(inst)
+	r.opMu.Lock()
+	r.mu.Lock()
+	g := r.regs[key]
+	delete(r.regs, key)
+	if g != nil && len(r.regs) == 0 {
+		r.setStateLocked(registry.StateWithdrawn)
+	}
+	r.recomputeLocked(nil)
+	r.mu.Unlock()
+	if g != nil {
+		g.stop()
+	}
+	r.opMu.Unlock()
+	if g == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.closeTimeout)
+	defer cancel()
+	return r.revoke(ctx, g.currentLease())
+}
+
+// revoke revokes a lease; a lease that is already gone is not an error.
+func (r *Registry) revoke(ctx context.Context, id clientv3.LeaseID) error {
+	if id == clientv3.NoLease {
+		return nil
+	}
+	if _, err := r.cli.Revoke(ctx, id); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return fmt.Errorf("etcd: revoke lease %x: %w", int64(id), err)
+	}
+	return nil
+}
+
+// Instancer returns an sd.Instancer of service, with its own etcd client.
+// It returns once the first listing is in, or after the initial wait
+// (default 3 s, or ctx's deadline if sooner) with an empty set and an error
+// event if etcd did not answer; the set fills when it does. The caller must
+// Stop it; Close stops any still running.
+func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
+	return r.NewInstancer(ctx, service)
+}
+
+// NewInstancer is Instancer with the concrete type, for callers that want
+// State or a typed Stop.
+func (r *Registry) NewInstancer(ctx context.Context, service string) (*Instancer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !registry.ValidName(service) {
+		return nil, fmt.Errorf("%w: service name %q", registry.ErrInvalidInstance, service)
+	}
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	in, err := newInstancer(ctx, r.cfg, service, r.servicePrefix(service), r.forget)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		in.Stop()
+		return nil, ErrClosed
+	}
+	r.instancers[in] = struct{}{}
+	r.mu.Unlock()
+	return in, nil
+}
+
+func (r *Registry) forget(in *Instancer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.instancers, in)
+}
+
+// Close revokes every lease this Registry holds (bounded by the close
+// timeout), stops its loops and instancers and closes its clients. It is
+// idempotent.
+func (r *Registry) Close() error { return r.close(true) }
+
+// close is Close; revoke=false abandons the leases as a killed process
+// would (tests use it to check that records expire).
+func (r *Registry) close(revoke bool) error {
+	r.opMu.Lock()
+	defer r.opMu.Unlock()
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	regs := r.regs
+	r.regs = map[string]*registration{}
+	instancers := r.instancers
+	r.instancers = map[*Instancer]struct{}{}
+	r.setStateLocked(registry.StateWithdrawn)
+	r.mu.Unlock()
+
+	var errs []error
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.closeTimeout)
+	defer cancel()
+	for _, g := range regs {
+		g.stop()
+		if revoke {
+			errs = append(errs, r.revoke(ctx, g.currentLease()))
+		}
+	}
+	for in := range instancers {
+		in.Stop()
+	}
+	if err := r.cli.Close(); err != nil && !errors.Is(err, context.Canceled) {
+		errs = append(errs, fmt.Errorf("etcd: close client: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Status implements registry.StatusReporter. With several registrations
+// the worst state wins (retrying, then unregistered, then registered);
+// Reregistrations is the total.
+func (r *Registry) Status() registry.Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status
+}
+
+// report records a registration's state change and recomputes the
+// aggregate status. Reports from a registration that has been replaced or
+// withdrawn are ignored.
+func (r *Registry) report(g *registration, state registry.State, err error, reregistered bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.regs[g.key] != g {
+		return
+	}
+	g.state = state
+	if reregistered {
+		r.status.Reregistrations++
+	}
+	if state == registry.StateWithdrawn {
+		delete(r.regs, g.key)
+		if len(r.regs) == 0 {
+			r.setStateLocked(registry.StateWithdrawn)
+		}
+	}
+	r.recomputeLocked(err)
+}
+
+func (r *Registry) recomputeLocked(err error) {
+	if err != nil {
+		r.status.LastError = err.Error()
+	}
+	if len(r.regs) == 0 {
+		return
+	}
+	agg := registry.StateRegistered
+	for _, g := range r.regs {
+		switch g.state {
+		case registry.StateRetrying:
+			agg = registry.StateRetrying
+		case registry.StateUnregistered:
+			if agg != registry.StateRetrying {
+				agg = registry.StateUnregistered
+			}
+		}
+	}
+	r.setStateLocked(agg)
+}
+
+func (r *Registry) setStateLocked(s registry.State) {
+	if r.status.State != s {
+		r.status.State = s
+		r.status.Since = time.Now()
+	}
+}
+
+func (r *Registry) logWarn(keyvals ...any) {
+	level.Warn(r.cfg.logger).Log(keyvals...)
+}
