@@ -170,16 +170,24 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	}
 	r.recomputeLocked(nil)
 	r.mu.Unlock()
-	if g != nil {
-		g.stop()
-	}
-	r.opMu.Unlock()
+	defer r.opMu.Unlock()
 	if g == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.closeTimeout)
 	defer cancel()
-	return r.revoke(ctx, g.currentLease())
+	// Revoke right after telling the loop to stop rather than after it has
+	// stopped: clients stop picking us one loop shutdown sooner. A cancelled
+	// loop never re-publishes (it checks its ctx after every wake-up), and a
+	// write it had in flight is revoked by publish itself or caught below.
+	g.cancel()
+	lease := g.currentLease()
+	err := r.revoke(ctx, lease)
+	g.stop()
+	if last := g.currentLease(); last != lease {
+		err = errors.Join(err, r.revoke(ctx, last))
+	}
+	return err
 }
 
 // revoke revokes a lease; a lease that is already gone is not an error.
