@@ -58,6 +58,7 @@ type suite struct {
 // suites lists every measurement, in the order the table prints them.
 var suites = []suite{
 	{"consul-propagation", benchConsulPropagation},
+	{"etcd-propagation", benchEtcdPropagation},
 	{"request-path", benchRequestPath},
 }
 
