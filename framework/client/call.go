@@ -171,7 +171,6 @@ func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
 	if r.body != nil {
 		hr.Header.Set("Content-Type", "application/json")
 	}
-	hr.Header.Set("Accept", "application/json")
 	if id, ok := requestid.FromContext(ctx); ok {
 		hr.Header.Set(requestid.Header, id)
 	}
