@@ -318,6 +318,9 @@ func (c *cli) targets(r repo, args []string) ([]target, error) {
 			dir = filepath.Join(services, a)
 		} else if !filepath.IsAbs(a) {
 			dir = filepath.Join(c.wd, a)
+			if filepath.Dir(filepath.Clean(dir)) != services {
+				dir = filepath.Join(r.root, a) // ./services/NAME from the root
+			}
 		}
 		dir = filepath.Clean(dir)
 		if filepath.Dir(dir) != services {

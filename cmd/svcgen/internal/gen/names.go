@@ -66,10 +66,10 @@ func PackageName(name string) (string, error) {
 		return "", fmt.Errorf("service name %q maps to Go package %s, which %s; pick another name", name, pkg, why)
 	}
 	switch {
-	case !token.IsIdentifier(pkg):
-		return "", fmt.Errorf("service name %q maps to %q, which is not a Go identifier; pick another name", name, pkg)
 	case token.IsKeyword(pkg):
 		return "", fmt.Errorf("service name %q maps to Go package %s, which is a Go keyword; pick another name", name, pkg)
+	case !token.IsIdentifier(pkg):
+		return "", fmt.Errorf("service name %q maps to %q, which is not a Go identifier; pick another name", name, pkg)
 	case predeclared[pkg]:
 		return "", fmt.Errorf("service name %q maps to Go package %s, which would shadow Go's predeclared %s; pick another name", name, pkg, pkg)
 	}
