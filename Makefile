@@ -12,7 +12,9 @@ TEST_TIMEOUT ?= 25m
 # on 2 cores) from test/tools/consul and reused; a consul on PATH is copied.
 include mk/consul.mk
 
-.PHONY: all build test vet fmt-check unit bench up clean help
+.PHONY: all build test vet fmt-check unit bench up clean help fuzz
+
+REGISTRY ?= etcd
 
 all: build
 
@@ -34,9 +36,33 @@ vet:
 
 test: fmt-check vet bin/consul
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
+
+# Fuzz targets: package and name. `make fuzz FUZZTIME=30s` for a long run;
+# make test runs each briefly. Crashers land in testdata/fuzz and become
+# regression seeds.
+FUZZ_TARGETS := \
+	./framework/registry:FuzzDecodeRecord \
+	./framework/registry:FuzzParseInstance \
+	./framework/httptransport:FuzzDecodeJSONBody \
+	./framework/httptransport:FuzzDecodeQueryAndPath
+FUZZTIME      ?= 30s
+TEST_FUZZTIME ?= 5s
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
 
 bench: bin/consul
 	$(GO) run ./bench
 
+# The demo mesh: embedded etcd (no install), or REGISTRY=consul.
+up:
+	@if [ "$(REGISTRY)" = consul ]; then $(MAKE) --no-print-directory bin/consul; fi
+	$(GO) run ./cmd/meshup -registry $(REGISTRY)
+
 clean:
-	rm -rf bin
+	rm -rf bin .warren

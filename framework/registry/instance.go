@@ -245,5 +245,13 @@ func DecodeRecord(b []byte) (Instance, error) {
 	if err := r.Instance.Validate(); err != nil {
 		return Instance{}, err
 	}
+	// "tags": [] and no tags are the same instance; keep one form so
+	// decoded records compare equal (found by FuzzDecodeRecord).
+	if len(r.Instance.Tags) == 0 {
+		r.Instance.Tags = nil
+	}
+	if len(r.Instance.Metadata) == 0 {
+		r.Instance.Metadata = nil
+	}
 	return r.Instance, nil
 }

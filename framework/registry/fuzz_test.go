@@ -1,0 +1,67 @@
+package registry
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+// FuzzDecodeRecord: any bytes under the etcd prefix either decode to a
+// valid instance that survives a round trip, or fail with
+// ErrInvalidInstance. Never a panic.
+func FuzzDecodeRecord(f *testing.F) {
+	good, _ := EncodeRecord(Instance{ID: "user-1", Name: "user", Address: "::1", Port: 80, Zone: "a", Tags: []string{"x"}, Metadata: map[string]string{"k": "v"}})
+	for _, s := range [][]byte{good, nil, []byte("{}"), []byte(`{"v":1}`), []byte(`{"v":1,"instance":{"id":"a","name":"b","address":"h","port":65536}}`), []byte("\xff\x00")} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		inst, err := DecodeRecord(b)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidInstance) {
+				t.Fatalf("error does not wrap ErrInvalidInstance: %v", err)
+			}
+			return
+		}
+		if err := inst.Validate(); err != nil {
+			t.Fatalf("decoded an invalid instance: %v", err)
+		}
+		again, err := EncodeRecord(inst)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		back, err := DecodeRecord(again)
+		if err != nil || !reflect.DeepEqual(back, inst) {
+			t.Fatalf("round trip: %+v vs %+v (%v)", back, inst, err)
+		}
+	})
+}
+
+// FuzzParseInstance: instance strings from any backend parse or fail
+// cleanly; a parsed instance renders to a string that parses back the same.
+func FuzzParseInstance(f *testing.F) {
+	for _, s := range []string{
+		Instance{ID: "a", Name: "svc", Address: "127.0.0.1", Port: 8080, Metadata: map[string]string{"m": "1"}}.String(),
+		"http://[::1]:80/?id=x&tag=a&tag=b&m.k=v", "10.0.0.1:80", "http://h:1/?weight=-1", "://", "http://%zz",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		inst, err := ParseInstance(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidInstance) {
+				t.Fatalf("error does not wrap ErrInvalidInstance: %v", err)
+			}
+			return
+		}
+		if inst.Validate() != nil {
+			return // parseable but not publishable (no name): fine for a reader
+		}
+		back, err := ParseInstance(inst.String())
+		if err != nil {
+			t.Fatalf("re-parse of %q: %v", inst.String(), err)
+		}
+		if back.HostPort() != inst.HostPort() || back.ID != inst.ID || back.Zone != inst.Zone {
+			t.Fatalf("round trip changed %+v to %+v", inst, back)
+		}
+	})
+}
