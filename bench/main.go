@@ -60,6 +60,7 @@ var suites = []suite{
 	{"consul-propagation", benchConsulPropagation},
 	{"etcd-propagation", benchEtcdPropagation},
 	{"request-path", benchRequestPath},
+	{"svcgen", benchSvcgen},
 }
 
 func main() {
