@@ -521,7 +521,8 @@ func (c *cli) list(args []string) error {
 		return nil
 	}
 	var probs gen.Problems
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	for _, m := range matches {
 		dir := filepath.Dir(m)
 		name := filepath.Base(dir)
@@ -539,7 +540,7 @@ func (c *cli) list(args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "%s\tservices/%s\t\t\n", name, name)
+		fmt.Fprintf(tw, "%s\tservices/%s\n", name, name)
 		for _, m := range svc.Methods {
 			extra := ""
 			if m.Status != 0 {
@@ -552,6 +553,9 @@ func (c *cli) list(args []string) error {
 		}
 	}
 	tw.Flush()
+	for _, l := range strings.SplitAfter(buf.String(), "\n") {
+		fmt.Fprint(c.stdout, strings.TrimRight(l, " \n")+strings.Repeat("\n", strings.Count(l, "\n")))
+	}
 	if len(probs) > 0 {
 		return probs
 	}
