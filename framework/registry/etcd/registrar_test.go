@@ -407,3 +407,55 @@ func TestRegistrar_RegisterGivesUpWhenCtxEndsWhileEtcdIsDown(t *testing.T) {
 		t.Fatal("abandoned registration still tracked")
 	}
 }
+
+func TestRegistrar_RegisterReturnsWhenClosedWhileWaitingForEtcd(t *testing.T) {
+	srv, err := embedetcd.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	reg, _ := newTestRegistry(t, srv, testPrefix(t))
+	errc := make(chan error, 1)
+	go func() { errc <- reg.Register(testCtx(t), testInstance(8080)) }()
+	waitFor(t, 4*time.Second, "register retrying", func() bool { return reg.Status().State == registry.StateRetrying })
+	if err := reg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("Register succeeded with etcd down")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Register still blocked after Close")
+	}
+}
+
+func TestRegistrar_KeepsLeaseThroughEtcdRestartShorterThanTTL(t *testing.T) {
+	srv, err := embedetcd.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	reg, _ := newTestRegistry(t, srv, testPrefix(t), WithTTL(5*time.Second))
+	ctx := testCtx(t)
+	inst := testInstance(8080)
+	if err := reg.Register(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	lease := reg.leaseFor(reg.key(inst))
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	raw := rawClient(t, srv)
+	time.Sleep(2 * time.Second) // several keepalive rounds on the new server
+	if l := leaseOf(t, raw, reg.key(inst)); l != int64(lease) {
+		t.Fatalf("key lease %x, want the original %x", l, int64(lease))
+	}
+	if st := reg.Status(); st.State != registry.StateRegistered || st.Reregistrations != 0 {
+		t.Fatalf("status %+v, want registered with no re-registration", st)
+	}
+}

@@ -138,6 +138,17 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		if werr == nil {
 			return nil
 		}
+	case <-g.done:
+		// Stopped by a concurrent Deregister or Close; it may still have
+		// managed to report first.
+		select {
+		case werr = <-g.ready:
+			if werr == nil {
+				werr = fmt.Errorf("etcd: register %s: withdrawn right after publishing", key)
+			}
+		default:
+			werr = fmt.Errorf("etcd: register %s: withdrawn or closed before it was published", key)
+		}
 	case <-ctx.Done():
 		werr = fmt.Errorf("etcd: register %s: %w (last error: %v)", key, ctx.Err(), g.lastError())
 	}
@@ -207,7 +218,11 @@ func (r *Registry) revoke(ctx context.Context, id clientv3.LeaseID) error {
 // event if etcd did not answer; the set fills when it does. The caller must
 // Stop it; Close stops any still running.
 func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
-	return r.NewInstancer(ctx, service)
+	in, err := r.NewInstancer(ctx, service)
+	if err != nil {
+		return nil, err // not a typed nil inside the interface
+	}
+	return in, nil
 }
 
 // NewInstancer is Instancer with the concrete type, for callers that want
