@@ -14,7 +14,6 @@ import (
 	"github.com/warren-mesh/warren/services/user"
 )
 
-
 // run starts a on 127.0.0.1:0 and stops it at cleanup.
 func run(t *testing.T, a *app.App) {
 	t.Helper()

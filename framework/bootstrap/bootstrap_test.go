@@ -1,0 +1,99 @@
+package bootstrap
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func hello(ctx context.Context, d *Deps) (http.Handler, error) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") }), nil
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	return p
+}
+
+func TestRun_HelpAndBadFlagsExitCodes(t *testing.T) {
+	var out bytes.Buffer
+	if code := Run(context.Background(), "svc", "1", []string{"--help"}, &out, hello); code != 0 || !strings.Contains(out.String(), "WARREN_LISTEN") {
+		t.Fatalf("--help: code %d\n%s", code, out.String())
+	}
+	out.Reset()
+	if code := Run(context.Background(), "svc", "1", []string{"--registry", "zk"}, &out, hello); code != 2 || !strings.Contains(out.String(), "--registry") {
+		t.Fatalf("bad flag: code %d\n%s", code, out.String())
+	}
+}
+
+func TestRun_ServesUntilCancelledAndHealthcheckProbesIt(t *testing.T) {
+	port := freePort(t)
+	args := []string{"--registry", "memory", "--listen", "127.0.0.1:" + port, "--grace", "0s"}
+	out := &syncBuf{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, "svc", "1", args, out, hello) }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for Run(context.Background(), "svc", "1", append([]string{"healthcheck"}, args...), io.Discard, nil) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("healthcheck never passed\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := http.Get("http://127.0.0.1:" + port + "/anything")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "hi" {
+		t.Fatalf("body %q", b)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit code %d\n%s", code, out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not stop")
+	}
+	if code := Run(context.Background(), "svc", "1", append([]string{"healthcheck"}, args...), io.Discard, nil); code != 1 {
+		t.Fatalf("healthcheck of a stopped service = %d, want 1", code)
+	}
+	for _, phase := range []string{"phase=listen", "phase=register", "phase=release", "phase=exit"} {
+		if !strings.Contains(out.String(), phase) {
+			t.Errorf("log lacks %s", phase)
+		}
+	}
+}

@@ -1,0 +1,506 @@
+// Package devmesh runs the demo mesh on one machine: a registry (an
+// embedded etcd, or a Consul agent in -dev mode), two instances of every
+// service under services/ as real OS processes, a wait until every instance
+// is registered and ready, and an ordered shutdown (services drain and
+// deregister, then the registry stops). `make up` and the end-to-end test
+// both run it, so the test exercises exactly what a user runs.
+package devmesh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+
+	"github.com/warren-mesh/warren/framework/embedetcd"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/consul"
+	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
+	"github.com/warren-mesh/warren/framework/registry/etcd"
+)
+
+// Config says what to run.
+type Config struct {
+	// Root is the module root (the directory with go.mod and services/).
+	Root string
+	// Registry is "etcd" (default) or "consul".
+	Registry string
+	// Instances per service; default 2.
+	Instances int
+	// Zones are assigned to instances round robin; default zone-a, zone-b.
+	Zones []string
+	// Out receives the prefixed logs of every process and the launcher's
+	// own lines; default os.Stdout.
+	Out io.Writer
+	// Color prefixes each service's lines in its own ANSI color.
+	Color bool
+	// StateDir holds binaries, data and snapshots; default Root/.warren.
+	StateDir string
+	// ReadyTimeout bounds the wait for every instance; default 60 s.
+	ReadyTimeout time.Duration
+	// Grace is each service's --grace; default 1 s.
+	Grace time.Duration
+	// TTL is the etcd lease / Consul check TTL; default 5 s.
+	TTL time.Duration
+}
+
+// Instance is one running service process.
+type Instance struct {
+	Service string
+	Index   int // 1-based
+	Zone    string
+	// Registered is filled from discovery once the instance is up.
+	Registered registry.Instance
+
+	cmd    *exec.Cmd
+	exited chan struct{}
+	err    error
+}
+
+// Mesh is a running mesh.
+type Mesh struct {
+	cfg       Config
+	services  []string
+	instances []*Instance
+	etcd      *embedetcd.Server
+	consul    *consultest.Agent
+	disc      registry.Registry
+	outMu     sync.Mutex // one line at a time on cfg.Out
+	stopOnce  sync.Once
+	stopErr   error
+}
+
+// ServiceDirs lists the services under root/services that have a main
+// package at services/NAME/cmd/NAME.
+func ServiceDirs(root string) ([]string, error) {
+	matches, err := filepath.Glob(filepath.Join(root, "services", "*", "cmd", "*", "main.go"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range matches {
+		cmdDir := filepath.Dir(m)
+		name := filepath.Base(cmdDir)
+		if filepath.Base(filepath.Dir(filepath.Dir(cmdDir))) == name && registry.ValidName(name) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("devmesh: no services/NAME/cmd/NAME/main.go under %s", root)
+	}
+	return out, nil
+}
+
+// Start builds every service, starts the registry and the instances, and
+// returns once all are registered and ready. On error everything started
+// is stopped.
+func Start(ctx context.Context, cfg Config) (*Mesh, error) {
+	cfg = withDefaults(cfg)
+	m := &Mesh{cfg: cfg}
+	ok := false
+	defer func() {
+		if !ok {
+			m.Stop()
+		}
+	}()
+	var err error
+	if m.services, err = ServiceDirs(cfg.Root); err != nil {
+		return nil, err
+	}
+	if err := m.build(ctx); err != nil {
+		return nil, err
+	}
+	if err := m.startRegistry(ctx); err != nil {
+		return nil, err
+	}
+	if err := os.RemoveAll(filepath.Join(cfg.StateDir, "data")); err != nil {
+		return nil, fmt.Errorf("devmesh: clear demo data: %w", err)
+	}
+	for _, svc := range m.services {
+		for i := 1; i <= cfg.Instances; i++ {
+			if err := m.startInstance(svc, i); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := m.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return m, nil
+}
+
+func withDefaults(c Config) Config {
+	if c.Registry == "" {
+		c.Registry = "etcd"
+	}
+	if c.Instances <= 0 {
+		c.Instances = 2
+	}
+	if len(c.Zones) == 0 {
+		c.Zones = []string{"zone-a", "zone-b"}
+	}
+	if c.Out == nil {
+		c.Out = os.Stdout
+	}
+	if c.StateDir == "" {
+		c.StateDir = filepath.Join(c.Root, ".warren")
+	}
+	if c.ReadyTimeout <= 0 {
+		c.ReadyTimeout = 60 * time.Second
+	}
+	if c.Grace <= 0 {
+		c.Grace = time.Second
+	}
+	if c.TTL <= 0 {
+		c.TTL = 5 * time.Second
+	}
+	return c
+}
+
+// logf writes one launcher line.
+func (m *Mesh) logf(format string, args ...any) {
+	m.outMu.Lock()
+	defer m.outMu.Unlock()
+	fmt.Fprintf(m.cfg.Out, "%s "+format+"\n", append([]any{m.paint("mesh", "   mesh |")}, args...)...)
+}
+
+// build compiles every service in one go build.
+func (m *Mesh) build(ctx context.Context) error {
+	bin := filepath.Join(m.cfg.StateDir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return fmt.Errorf("devmesh: %w", err)
+	}
+	args := []string{"build", "-o", bin + string(filepath.Separator)}
+	for _, s := range m.services {
+		args = append(args, "./services/"+s+"/cmd/"+s)
+	}
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = m.cfg.Root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("devmesh: go build: %w\n%s", err, out)
+	}
+	m.logf("built %s in %s", strings.Join(m.services, ", "), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (m *Mesh) startRegistry(ctx context.Context) error {
+	switch m.cfg.Registry {
+	case "etcd":
+		dir := filepath.Join(m.cfg.StateDir, "etcd")
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("devmesh: %w", err)
+		}
+		srv, err := embedetcd.Start(embedetcd.WithDir(dir))
+		if err != nil {
+			return fmt.Errorf("devmesh: embedded etcd: %w", err)
+		}
+		m.etcd = srv
+		m.logf("etcd (embedded) listening on %s", strings.Join(srv.Endpoints(), ","))
+		r, err := etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...))
+		if err != nil {
+			return fmt.Errorf("devmesh: etcd client: %w", err)
+		}
+		m.disc = r
+	case "consul":
+		a, err := consultest.Start(ctx)
+		if err != nil {
+			return fmt.Errorf("devmesh: consul agent: %w", err)
+		}
+		m.consul = a
+		m.logf("consul agent (-dev) listening on %s", a.Addr())
+		r, err := consul.New(ctx, consul.WithAddress(a.Addr()))
+		if err != nil {
+			return fmt.Errorf("devmesh: consul client: %w", err)
+		}
+		m.disc = r
+	default:
+		return fmt.Errorf("devmesh: registry %q: want etcd or consul", m.cfg.Registry)
+	}
+	return nil
+}
+
+// registryEnv is what every service process is told about the registry.
+func (m *Mesh) registryEnv() []string {
+	if m.etcd != nil {
+		return []string{
+			"WARREN_REGISTRY=etcd",
+			"WARREN_ETCD_ENDPOINTS=" + strings.Join(m.etcd.Endpoints(), ","),
+			"WARREN_ETCD_TTL=" + m.cfg.TTL.String(),
+		}
+	}
+	return []string{
+		"WARREN_REGISTRY=consul",
+		"WARREN_CONSUL_ADDR=" + m.consul.Addr(),
+		"WARREN_CONSUL_TTL=" + m.cfg.TTL.String(),
+	}
+}
+
+func (m *Mesh) startInstance(svc string, i int) error {
+	zone := m.cfg.Zones[(i-1)%len(m.cfg.Zones)]
+	inst := &Instance{Service: svc, Index: i, Zone: zone, exited: make(chan struct{})}
+	cmd := exec.Command(filepath.Join(m.cfg.StateDir, "bin", svc))
+	cmd.Dir = m.cfg.Root
+	cmd.Env = append(os.Environ(), m.registryEnv()...)
+	cmd.Env = append(cmd.Env,
+		"WARREN_ID="+inst.ID(),
+		"WARREN_LISTEN=127.0.0.1:0",
+		"WARREN_ADVERTISE=127.0.0.1",
+		"WARREN_ZONE="+zone,
+		"WARREN_GRACE="+m.cfg.Grace.String(),
+		"WARREN_DATA_DIR="+filepath.Join(m.cfg.StateDir, "data", svc),
+		"WARREN_SNAPSHOT_DIR="+filepath.Join(m.cfg.StateDir, "snapshots", fmt.Sprintf("%s-%d", svc, i)),
+	)
+	prefix := m.paint(svc, fmt.Sprintf("%7s |", fmt.Sprintf("%s-%d", svc, i)))
+	w := &prefixWriter{out: m.cfg.Out, outMu: &m.outMu, prefix: prefix + " "}
+	cmd.Stdout, cmd.Stderr = w, w
+	// Own process group: a terminal's Ctrl-C reaches only the launcher,
+	// which then stops the services in order. Pdeathsig: if the launcher
+	// dies, so do they.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("devmesh: start %s-%d: %w", svc, i, err)
+	}
+	inst.cmd = cmd
+	go func() { // owned by the instance: ends when the process exits
+		inst.err = cmd.Wait()
+		w.flush()
+		close(inst.exited)
+	}()
+	m.instances = append(m.instances, inst)
+	return nil
+}
+
+// waitReady watches discovery until every service has its instances, then
+// checks each one's /readyz.
+func (m *Mesh) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.ReadyTimeout)
+	defer cancel()
+	for _, svc := range m.services {
+		insts, err := m.waitInstances(ctx, svc, m.cfg.Instances)
+		if err != nil {
+			return err
+		}
+		for _, ri := range insts {
+			for _, in := range m.instances {
+				if in.ID() == ri.ID {
+					in.Registered = ri
+				}
+			}
+		}
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	for _, in := range m.instances {
+		for {
+			if st := m.readyz(ctx, client, in); st == http.StatusOK {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("devmesh: %s-%d not ready: %w", in.Service, in.Index, ctx.Err())
+			case <-in.exited:
+				return fmt.Errorf("devmesh: %s-%d exited: %v", in.Service, in.Index, in.err)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// ID is the instance ID the launcher gives the process: service-index.
+func (in *Instance) ID() string { return fmt.Sprintf("%s-%d", in.Service, in.Index) }
+
+// waitInstances waits until discovery shows n instances of svc.
+func (m *Mesh) waitInstances(ctx context.Context, svc string, n int) ([]registry.Instance, error) {
+	ins, err := m.disc.Instancer(ctx, svc)
+	if err != nil {
+		return nil, fmt.Errorf("devmesh: watch %s: %w", svc, err)
+	}
+	defer ins.Stop()
+	ch := make(chan sd.Event, 1)
+	ins.Register(ch)
+	defer func() {
+		go func() { // drain while Deregister runs: the cache sends synchronously
+			for range ch {
+			}
+		}()
+		ins.Deregister(ch)
+		close(ch)
+	}()
+	for {
+		select {
+		case ev := <-ch:
+			if len(ev.Instances) >= n && ev.Err == nil {
+				var out []registry.Instance
+				for _, s := range ev.Instances {
+					if ri, err := registry.ParseInstance(s); err == nil {
+						out = append(out, ri)
+					}
+				}
+				return out, nil
+			}
+		case <-ctx.Done():
+			return nil, fmt.Errorf("devmesh: %s: fewer than %d instances registered: %w", svc, n, ctx.Err())
+		}
+		for _, in := range m.instances {
+			select {
+			case <-in.exited:
+				return nil, fmt.Errorf("devmesh: %s-%d exited: %v", in.Service, in.Index, in.err)
+			default:
+			}
+		}
+	}
+}
+
+func (m *Mesh) readyz(ctx context.Context, c *http.Client, in *Instance) int {
+	if in.Registered.ID == "" {
+		return 0
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.Registered.BaseURL()+"/readyz", nil)
+	if err != nil {
+		return 0
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Services returns the service names, sorted.
+func (m *Mesh) Services() []string { return append([]string(nil), m.services...) }
+
+// Instances returns the running instances.
+func (m *Mesh) Instances() []*Instance { return append([]*Instance(nil), m.instances...) }
+
+// Instance returns instance i (1-based) of svc, or nil.
+func (m *Mesh) Instance(svc string, i int) *Instance {
+	for _, in := range m.instances {
+		if in.Service == svc && in.Index == i {
+			return in
+		}
+	}
+	return nil
+}
+
+// Discovery returns the launcher's own registry client.
+func (m *Mesh) Discovery() registry.Discovery { return m.disc }
+
+// Kill sends SIGKILL to an instance (for fault demos and tests).
+func (m *Mesh) Kill(in *Instance) error {
+	if err := in.cmd.Process.Kill(); err != nil {
+		return err
+	}
+	<-in.exited
+	return nil
+}
+
+// Exited is closed when the instance's process has exited.
+func (in *Instance) Exited() <-chan struct{} { return in.exited }
+
+// Pid is the instance's process ID.
+func (in *Instance) Pid() int { return in.cmd.Process.Pid }
+
+// Stop stops the services (SIGTERM: they withdraw, drain and deregister),
+// checks that no registration is left, then stops the registry. It is
+// idempotent and returns the first problem it met.
+func (m *Mesh) Stop() error {
+	m.stopOnce.Do(func() { m.stopErr = m.stop() })
+	return m.stopErr
+}
+
+func (m *Mesh) stop() error {
+	var errs []error
+	if len(m.instances) > 0 {
+		m.logf("stopping %d instance(s): SIGTERM, drain, deregister", len(m.instances))
+	}
+	for _, in := range m.instances {
+		select {
+		case <-in.exited:
+		default:
+			_ = in.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	for _, in := range m.instances {
+		select {
+		case <-in.exited:
+		case <-time.After(m.cfg.Grace + 20*time.Second):
+			_ = in.cmd.Process.Kill()
+			<-in.exited
+			errs = append(errs, fmt.Errorf("%s-%d did not stop in time; killed", in.Service, in.Index))
+		}
+	}
+	if m.disc != nil {
+		if left := m.leftovers(); len(left) > 0 {
+			errs = append(errs, fmt.Errorf("registrations left behind: %s", strings.Join(left, ", ")))
+		} else if len(m.instances) > 0 {
+			m.logf("all instances stopped; no registration left")
+		}
+		m.disc.Close()
+	}
+	if m.etcd != nil {
+		errs = append(errs, m.etcd.Close())
+		m.logf("etcd stopped")
+	}
+	if m.consul != nil {
+		errs = append(errs, m.consul.Close())
+		m.logf("consul agent stopped")
+	}
+	return errors.Join(errs...)
+}
+
+// leftovers lists instances still in discovery, skipping those that were
+// killed (their records expire by TTL, as designed).
+func (m *Mesh) leftovers() []string {
+	killed := map[string]bool{}
+	for _, in := range m.instances {
+		if ws, ok := in.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			killed[in.ID()] = true
+		}
+	}
+	var left []string
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, svc := range m.services {
+		ins, err := m.disc.Instancer(ctx, svc)
+		if err != nil {
+			left = append(left, fmt.Sprintf("%s (cannot check: %v)", svc, err))
+			continue
+		}
+		ch := make(chan sd.Event, 1)
+		ins.Register(ch)
+		select {
+		case ev := <-ch:
+			for _, s := range ev.Instances {
+				if ri, err := registry.ParseInstance(s); err == nil && !killed[ri.ID] {
+					left = append(left, ri.ID)
+				}
+			}
+		case <-ctx.Done():
+		}
+		go func() {
+			for range ch {
+			}
+		}()
+		ins.Deregister(ch)
+		ins.Stop()
+		close(ch)
+	}
+	return left
+}

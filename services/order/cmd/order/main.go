@@ -1,0 +1,40 @@
+// Command order runs the order service. `order --help` lists every setting.
+package main
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/warren-mesh/warren/framework/bootstrap"
+	"github.com/warren-mesh/warren/services/order"
+	"github.com/warren-mesh/warren/services/user"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	bootstrap.Main(order.ServiceName, version, func(ctx context.Context, d *bootstrap.Deps) (http.Handler, error) {
+		// The user service is found through discovery. Readiness does not
+		// depend on it: an order instance that cannot reach users still
+		// serves reads, and failing readiness would cascade one outage
+		// into two.
+		users, err := user.NewClient(ctx, d.Discovery, d.ClientOptions()...)
+		if err != nil {
+			return nil, err
+		}
+		d.OnClose(users)
+
+		var store order.Store = order.NewMemoryStore()
+		if d.Config.DataDir != "" {
+			s, err := order.NewDirStore(d.Config.DataDir)
+			if err != nil {
+				users.Close()
+				return nil, err
+			}
+			store = s
+		}
+		svc := order.New(users, store)
+		return order.NewHTTPHandler(order.MakeEndpoints(svc), d.Logger), nil
+	})
+}

@@ -1,0 +1,28 @@
+// Command user runs the user service. `user --help` lists every setting.
+package main
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/warren-mesh/warren/framework/bootstrap"
+	"github.com/warren-mesh/warren/services/user"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	bootstrap.Main(user.ServiceName, version, func(ctx context.Context, d *bootstrap.Deps) (http.Handler, error) {
+		var store user.Store = user.NewMemoryStore()
+		if d.Config.DataDir != "" {
+			s, err := user.NewDirStore(d.Config.DataDir)
+			if err != nil {
+				return nil, err
+			}
+			store = s
+		}
+		svc := user.New(store)
+		return user.NewHTTPHandler(user.MakeEndpoints(svc), d.Logger), nil
+	})
+}
