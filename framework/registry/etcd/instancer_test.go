@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"context"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -227,5 +228,55 @@ func TestInstancer_DoesNotSeeServicesSharingANamePrefix(t *testing.T) {
 	}
 	if !hasExactly(in, user) {
 		t.Fatalf("set %v", in.State())
+	}
+}
+
+func TestInstancer_ResyncsWhenEtcdComesBackWithOlderRevision(t *testing.T) {
+	srv, err := embedetcd.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	prefix := testPrefix(t)
+	r, logs := newTestRegistry(t, srv, prefix)
+	reg, _ := newTestRegistry(t, srv, prefix)
+	raw := rawClient(t, srv)
+	ctx := testCtx(t)
+	gone, kept := testInstance(8080), testInstance(8081)
+	// Push the revision well past what the new store will reach.
+	for range 20 {
+		putRecord(t, raw, r, gone)
+	}
+	if err := reg.Register(ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	in, err := r.NewInstancer(ctx, "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasExactly(in, gone, kept) {
+		t.Fatalf("initial set %v", in.State())
+	}
+
+	// Same endpoints, same cluster ID, but an empty store at revision 1: what
+	// a restore from an old snapshot looks like to a client. A watch resumed
+	// at our old revision would wait there silently.
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(srv.Dir()); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The registrar restores its own record (its lease is unknown to the
+	// new store); the other record is gone for good.
+	waitFor(t, testTTL+3*time.Second, "set is {kept} again", func() bool { return hasExactly(in, kept) })
+	later := testInstance(8082)
+	putRecord(t, raw, r, later)
+	waitFor(t, 2*time.Second, "change after the restore seen", func() bool { return hasExactly(in, kept, later) })
+	if !contains(logs.String(), "revision went backwards") {
+		t.Fatalf("expected the lower revision to be noticed:\n%s", logs)
 	}
 }
