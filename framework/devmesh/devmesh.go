@@ -125,8 +125,12 @@ func Start(ctx context.Context, cfg Config) (*Mesh, error) {
 	if err := m.startRegistry(ctx); err != nil {
 		return nil, err
 	}
-	if err := os.RemoveAll(filepath.Join(cfg.StateDir, "data")); err != nil {
-		return nil, fmt.Errorf("devmesh: clear demo data: %w", err)
+	// Each run starts clean: demo data, and snapshots that would point at
+	// the previous run's ports.
+	for _, d := range []string{"data", "snapshots"} {
+		if err := os.RemoveAll(filepath.Join(cfg.StateDir, d)); err != nil {
+			return nil, fmt.Errorf("devmesh: clear %s: %w", d, err)
+		}
 	}
 	for _, svc := range m.services {
 		for i := 1; i <= cfg.Instances; i++ {
