@@ -29,8 +29,9 @@
 // address is taken over at once, since it can only be a previous run of this
 // process whose lease has not expired yet.
 //
-// Deregister and Close revoke the process's own lease, which deletes the key
-// only while that lease still holds it: an old process shutting down after a
+// Deregister deletes the key in a transaction guarded by the process's own
+// lease and then revokes the lease; Close revokes it. Either way the key goes
+// only while our lease still holds it: an old process shutting down after a
 // new one took over its ID never deletes the newer record.
 //
 // # Instancer

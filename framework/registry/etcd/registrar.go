@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -35,6 +36,10 @@ type registration struct {
 	ready  chan error
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// withdrawing is set by Deregister just before it revokes our lease,
+	// so the loop does not take the deletion for a loss.
+	withdrawing atomic.Bool
 
 	mu      sync.Mutex
 	lease   clientv3.LeaseID // lease that holds, or last held, our key
@@ -118,7 +123,7 @@ func (g *registration) keep(ctx context.Context, rev int64) {
 	bo := newBackoff(g.r.cfg.backoffMin, g.r.cfg.backoffMax)
 	for {
 		reason := g.hold(ctx, rev)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || g.withdrawing.Load() {
 			return
 		}
 		if errors.Is(reason, errSuperseded) {
@@ -137,7 +142,7 @@ func (g *registration) keep(ctx context.Context, rev int64) {
 			if rev, err = g.publish(ctx); err == nil {
 				break
 			}
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || g.withdrawing.Load() {
 				return
 			}
 			// A conflict here is retried too: the other holder may be gone

@@ -203,36 +203,47 @@ func TestRegistrar_RefusesSameIDFromDifferentAddressNamingBoth(t *testing.T) {
 }
 
 func TestRegistrar_OldProcessDeregisterKeepsNewerRecord(t *testing.T) {
-	prefix := testPrefix(t)
-	old, _ := newTestRegistry(t, shared, prefix)
-	ctx := testCtx(t)
-	inst := testInstance(8080)
-	if err := old.Register(ctx, inst); err != nil {
-		t.Fatal(err)
-	}
-	newer, _ := newTestRegistry(t, shared, prefix)
-	if err := newer.Register(ctx, inst); err != nil {
-		t.Fatal(err)
-	}
-	raw := rawClient(t, shared)
-	key := old.key(inst)
-	newLease := leaseOf(t, raw, key)
-
-	// The old process notices it was superseded and does not fight back.
-	waitFor(t, 2*time.Second, "old registrar withdrawn", func() bool {
-		return old.Status().State == registry.StateWithdrawn
-	})
-	if err := old.Deregister(ctx, inst); err != nil {
-		t.Fatal(err)
-	}
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if l := leaseOf(t, raw, key); l != newLease {
-		t.Fatalf("old process's shutdown changed the key: lease %x, want %x", l, newLease)
-	}
-	if st := newer.Status(); st.State != registry.StateRegistered || st.Reregistrations != 0 {
-		t.Fatalf("newer registrar status %+v", st)
+	for _, tc := range []struct {
+		name string
+		// waitSuperseded lets the old registrar notice the takeover first;
+		// without it Deregister usually runs before, and the guard on its
+		// delete is what protects the newer record.
+		waitSuperseded bool
+	}{{"after noticing the takeover", true}, {"before noticing the takeover", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := testPrefix(t)
+			old, _ := newTestRegistry(t, shared, prefix)
+			ctx := testCtx(t)
+			inst := testInstance(8080)
+			if err := old.Register(ctx, inst); err != nil {
+				t.Fatal(err)
+			}
+			newer, _ := newTestRegistry(t, shared, prefix)
+			if err := newer.Register(ctx, inst); err != nil {
+				t.Fatal(err)
+			}
+			raw := rawClient(t, shared)
+			key := old.key(inst)
+			newLease := leaseOf(t, raw, key)
+			if tc.waitSuperseded {
+				// The old process does not fight back.
+				waitFor(t, 2*time.Second, "old registrar withdrawn", func() bool {
+					return old.Status().State == registry.StateWithdrawn
+				})
+			}
+			if err := old.Deregister(ctx, inst); err != nil {
+				t.Fatal(err)
+			}
+			if err := old.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if l := leaseOf(t, raw, key); l != newLease {
+				t.Fatalf("old process's shutdown changed the key: lease %x, want %x", l, newLease)
+			}
+			if st := newer.Status(); st.State != registry.StateRegistered || st.Reregistrations != 0 {
+				t.Fatalf("newer registrar status %+v", st)
+			}
+		})
 	}
 }
 

@@ -25,6 +25,10 @@ type Registry struct {
 	// cli is the registrar side's own client; each instancer has another.
 	cli *clientv3.Client
 
+	// wg tracks goroutines Deregister leaves behind; Close waits for them
+	// before closing the client they use.
+	wg sync.WaitGroup
+
 	// opMu serialises Register and Deregister so replacing or withdrawing a
 	// registration never races with another call for the same key.
 	opMu sync.Mutex
@@ -165,10 +169,11 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	return werr
 }
 
-// Deregister withdraws inst by revoking the lease that holds its record,
-// which deletes the key only if it is still ours. It waits at most until
-// ctx ends or the close timeout (default 3 s); if etcd cannot be reached in
-// that time the record disappears when the lease expires, one TTL later.
+// Deregister withdraws inst: it deletes the record in a transaction guarded
+// by our lease, so a newer registration of the same ID (another process
+// that took it over) is never deleted, and then revokes the lease. It waits
+// at most until ctx ends or the close timeout (default 3 s); if etcd cannot
+// be reached the record disappears when the lease expires, one TTL later.
 // Withdrawing an instance that is not registered here is not an error.
 func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error {
 	key := r.key(inst)
@@ -187,17 +192,42 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.closeTimeout)
 	defer cancel()
-	// Revoke right after telling the loop to stop rather than after it has
-	// stopped: clients stop picking us one loop shutdown sooner. A cancelled
-	// loop never re-publishes (it checks its ctx after every wake-up), and a
-	// write it had in flight is revoked by publish itself or caught below.
-	g.cancel()
+	// The delete goes first, as the one write clients wait for; the loop's
+	// shutdown (cancelling keepalive and watch) and the revoke come after,
+	// off that path. withdrawing keeps the loop from taking the deletion
+	// for a loss and re-publishing.
+	g.withdrawing.Store(true)
 	lease := g.currentLease()
-	err := r.revoke(ctx, lease)
-	g.stop()
-	if last := g.currentLease(); last != lease {
-		err = errors.Join(err, r.revoke(ctx, last))
+	var err error
+	if lease != clientv3.NoLease {
+		_, err = r.cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.LeaseValue(key), "=", lease)).
+			Then(clientv3.OpDelete(key)).
+			Commit()
+		if err != nil {
+			err = fmt.Errorf("etcd: delete %s: %w", key, err)
+		}
 	}
+	g.cancel()
+	// A goroutine owned by the Registry (Close waits for it) lets the loop
+	// end, then revokes our lease and any the loop took in its last moment
+	// (a re-registration in flight), which removes that record too.
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		<-g.done
+		rctx, cancel := context.WithTimeout(context.Background(), r.cfg.closeTimeout)
+		defer cancel()
+		leases := []clientv3.LeaseID{lease}
+		if last := g.currentLease(); last != lease {
+			leases = append(leases, last)
+		}
+		for _, l := range leases {
+			if err := r.revoke(rctx, l); err != nil {
+				r.logWarn("msg", "revoke after deregister", "key", key, "err", err)
+			}
+		}
+	}()
 	return err
 }
 
@@ -296,6 +326,7 @@ func (r *Registry) close(revoke bool) error {
 	for in := range instancers {
 		in.Stop()
 	}
+	r.wg.Wait()
 	if err := r.cli.Close(); err != nil && !errors.Is(err, context.Canceled) {
 		errs = append(errs, fmt.Errorf("etcd: close client: %w", err))
 	}
