@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -53,6 +54,12 @@ type Config struct {
 	Grace time.Duration
 	// TTL is the etcd lease / Consul check TTL; default 5 s.
 	TTL time.Duration
+	// Services limits the mesh to these services; default every service
+	// under services/.
+	Services []string
+	// BinDir holds service binaries already built by Build; Start then
+	// does not build. Default: build into StateDir/bin.
+	BinDir string
 }
 
 // Instance is one running service process.
@@ -63,6 +70,8 @@ type Instance struct {
 	// Registered is filled from discovery once the instance is up.
 	Registered registry.Instance
 
+	id     string
+	env    []string // extra environment, kept for Restart
 	cmd    *exec.Cmd
 	exited chan struct{}
 	err    error
@@ -77,6 +86,7 @@ type Mesh struct {
 	consul    *consultest.Agent
 	disc      registry.Registry
 	outMu     sync.Mutex // one line at a time on cfg.Out
+	instMu    sync.Mutex // guards instances after Start
 	stopOnce  sync.Once
 	stopErr   error
 }
@@ -115,12 +125,25 @@ func Start(ctx context.Context, cfg Config) (*Mesh, error) {
 			m.Stop()
 		}
 	}()
-	var err error
-	if m.services, err = ServiceDirs(cfg.Root); err != nil {
+	all, err := ServiceDirs(cfg.Root)
+	if err != nil {
 		return nil, err
 	}
-	if err := m.build(ctx); err != nil {
-		return nil, err
+	m.services = all
+	if len(cfg.Services) > 0 {
+		m.services = nil
+		for _, s := range cfg.Services {
+			if !slices.Contains(all, s) {
+				return nil, fmt.Errorf("devmesh: no service %q under %s/services", s, cfg.Root)
+			}
+			m.services = append(m.services, s)
+		}
+	}
+	if cfg.BinDir == "" {
+		m.cfg.BinDir = filepath.Join(cfg.StateDir, "bin")
+		if err := m.build(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := m.startRegistry(ctx); err != nil {
 		return nil, err
@@ -134,7 +157,7 @@ func Start(ctx context.Context, cfg Config) (*Mesh, error) {
 	}
 	for _, svc := range m.services {
 		for i := 1; i <= cfg.Instances; i++ {
-			if err := m.startInstance(svc, i); err != nil {
+			if _, err := m.startInstance(svc, i, nil); err != nil {
 				return nil, err
 			}
 		}
@@ -183,22 +206,38 @@ func (m *Mesh) logf(format string, args ...any) {
 
 // build compiles every service in one go build.
 func (m *Mesh) build(ctx context.Context) error {
-	bin := filepath.Join(m.cfg.StateDir, "bin")
+	start := time.Now()
+	if err := buildServices(ctx, m.cfg.Root, m.cfg.BinDir, m.services); err != nil {
+		return err
+	}
+	m.logf("built %s in %s", strings.Join(m.services, ", "), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// Build compiles every service under root/services into binDir, for
+// Config.BinDir: tests that start many meshes build once.
+func Build(ctx context.Context, root, binDir string) error {
+	services, err := ServiceDirs(root)
+	if err != nil {
+		return err
+	}
+	return buildServices(ctx, root, binDir, services)
+}
+
+func buildServices(ctx context.Context, root, bin string, services []string) error {
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return fmt.Errorf("devmesh: %w", err)
 	}
 	args := []string{"build", "-o", bin + string(filepath.Separator)}
-	for _, s := range m.services {
+	for _, s := range services {
 		args = append(args, "./services/"+s+"/cmd/"+s)
 	}
-	start := time.Now()
 	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = m.cfg.Root
+	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("devmesh: go build: %w\n%s", err, out)
 	}
-	m.logf("built %s in %s", strings.Join(m.services, ", "), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -254,10 +293,17 @@ func (m *Mesh) registryEnv() []string {
 	}
 }
 
-func (m *Mesh) startInstance(svc string, i int) error {
+// startInstance starts instance i of svc; env is added last, so it
+// overrides the launcher's variables.
+func (m *Mesh) startInstance(svc string, i int, env []string) (*Instance, error) {
 	zone := m.cfg.Zones[(i-1)%len(m.cfg.Zones)]
-	inst := &Instance{Service: svc, Index: i, Zone: zone, exited: make(chan struct{})}
-	cmd := exec.Command(filepath.Join(m.cfg.StateDir, "bin", svc))
+	inst := &Instance{Service: svc, Index: i, Zone: zone, id: fmt.Sprintf("%s-%d", svc, i), env: env, exited: make(chan struct{})}
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "WARREN_ID="); ok {
+			inst.id = v
+		}
+	}
+	cmd := exec.Command(filepath.Join(m.cfg.BinDir, svc))
 	cmd.Dir = m.cfg.Root
 	cmd.Env = append(os.Environ(), m.registryEnv()...)
 	cmd.Env = append(cmd.Env,
@@ -269,6 +315,7 @@ func (m *Mesh) startInstance(svc string, i int) error {
 		"WARREN_DATA_DIR="+filepath.Join(m.cfg.StateDir, "data", svc),
 		"WARREN_SNAPSHOT_DIR="+filepath.Join(m.cfg.StateDir, "snapshots", fmt.Sprintf("%s-%d", svc, i)),
 	)
+	cmd.Env = append(cmd.Env, env...)
 	prefix := m.paint(svc, fmt.Sprintf("%7s |", fmt.Sprintf("%s-%d", svc, i)))
 	w := &prefixWriter{out: m.cfg.Out, outMu: &m.outMu, prefix: prefix + " "}
 	cmd.Stdout, cmd.Stderr = w, w
@@ -277,7 +324,7 @@ func (m *Mesh) startInstance(svc string, i int) error {
 	// dies, so do they.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("devmesh: start %s-%d: %w", svc, i, err)
+		return nil, fmt.Errorf("devmesh: start %s-%d: %w", svc, i, err)
 	}
 	inst.cmd = cmd
 	go func() { // owned by the instance: ends when the process exits
@@ -285,8 +332,10 @@ func (m *Mesh) startInstance(svc string, i int) error {
 		w.flush()
 		close(inst.exited)
 	}()
+	m.instMu.Lock()
 	m.instances = append(m.instances, inst)
-	return nil
+	m.instMu.Unlock()
+	return inst, nil
 }
 
 // waitReady watches discovery until every service has its instances, then
@@ -300,7 +349,7 @@ func (m *Mesh) waitReady(ctx context.Context) error {
 			return err
 		}
 		for _, ri := range insts {
-			for _, in := range m.instances {
+			for _, in := range m.Instances() {
 				if in.ID() == ri.ID {
 					in.Registered = ri
 				}
@@ -308,7 +357,7 @@ func (m *Mesh) waitReady(ctx context.Context) error {
 		}
 	}
 	client := &http.Client{Timeout: 2 * time.Second}
-	for _, in := range m.instances {
+	for _, in := range m.Instances() {
 		for {
 			if st := m.readyz(ctx, client, in); st == http.StatusOK {
 				break
@@ -325,8 +374,9 @@ func (m *Mesh) waitReady(ctx context.Context) error {
 	return nil
 }
 
-// ID is the instance ID the launcher gives the process: service-index.
-func (in *Instance) ID() string { return fmt.Sprintf("%s-%d", in.Service, in.Index) }
+// ID is the instance ID the launcher gives the process: service-index,
+// unless its extra environment sets WARREN_ID.
+func (in *Instance) ID() string { return in.id }
 
 // waitInstances waits until discovery shows n instances of svc.
 func (m *Mesh) waitInstances(ctx context.Context, svc string, n int) ([]registry.Instance, error) {
@@ -360,7 +410,7 @@ func (m *Mesh) waitInstances(ctx context.Context, svc string, n int) ([]registry
 		case <-ctx.Done():
 			return nil, fmt.Errorf("devmesh: %s: fewer than %d instances registered: %w", svc, n, ctx.Err())
 		}
-		for _, in := range m.instances {
+		for _, in := range m.Instances() {
 			select {
 			case <-in.exited:
 				return nil, fmt.Errorf("devmesh: %s-%d exited: %v", in.Service, in.Index, in.err)
@@ -390,13 +440,20 @@ func (m *Mesh) readyz(ctx context.Context, c *http.Client, in *Instance) int {
 // Services returns the service names, sorted.
 func (m *Mesh) Services() []string { return append([]string(nil), m.services...) }
 
-// Instances returns the running instances.
-func (m *Mesh) Instances() []*Instance { return append([]*Instance(nil), m.instances...) }
+// Instances returns every instance started, in start order (a restarted
+// instance appears once per process).
+func (m *Mesh) Instances() []*Instance {
+	m.instMu.Lock()
+	defer m.instMu.Unlock()
+	return append([]*Instance(nil), m.instances...)
+}
 
-// Instance returns instance i (1-based) of svc, or nil.
+// Instance returns the latest process of instance i (1-based) of svc, or
+// nil.
 func (m *Mesh) Instance(svc string, i int) *Instance {
-	for _, in := range m.instances {
-		if in.Service == svc && in.Index == i {
+	insts := m.Instances()
+	for j := len(insts) - 1; j >= 0; j-- {
+		if in := insts[j]; in.Service == svc && in.Index == i {
 			return in
 		}
 	}
@@ -431,17 +488,19 @@ func (m *Mesh) Stop() error {
 
 func (m *Mesh) stop() error {
 	var errs []error
-	if len(m.instances) > 0 {
-		m.logf("stopping %d instance(s): SIGTERM, drain, deregister", len(m.instances))
+	instances := m.Instances()
+	if len(instances) > 0 {
+		m.logf("stopping %d instance(s): SIGTERM, drain, deregister", len(instances))
 	}
-	for _, in := range m.instances {
+	for _, in := range instances {
 		select {
 		case <-in.exited:
 		default:
 			_ = in.cmd.Process.Signal(syscall.SIGTERM)
+			_ = in.cmd.Process.Signal(syscall.SIGCONT) // a stopped (SIGSTOP) process must run to exit
 		}
 	}
-	for _, in := range m.instances {
+	for _, in := range instances {
 		select {
 		case <-in.exited:
 		case <-time.After(m.cfg.Grace + 20*time.Second):
@@ -453,7 +512,7 @@ func (m *Mesh) stop() error {
 	if m.disc != nil {
 		if left := m.leftovers(); len(left) > 0 {
 			errs = append(errs, fmt.Errorf("registrations left behind: %s", strings.Join(left, ", ")))
-		} else if len(m.instances) > 0 {
+		} else if len(instances) > 0 {
 			m.logf("all instances stopped; no registration left")
 		}
 		m.disc.Close()
@@ -473,10 +532,9 @@ func (m *Mesh) stop() error {
 // killed (their records expire by TTL, as designed).
 func (m *Mesh) leftovers() []string {
 	killed := map[string]bool{}
-	for _, in := range m.instances {
-		if ws, ok := in.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-			killed[in.ID()] = true
-		}
+	for _, in := range m.Instances() { // the latest process of an ID decides
+		ws, ok := in.cmd.ProcessState.Sys().(syscall.WaitStatus)
+		killed[in.ID()] = ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 	}
 	var left []string
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -17,7 +17,7 @@ func (m *Mesh) PrintSummary(w io.Writer) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tINSTANCE ID\tADDRESS\tZONE\tSTATE")
-	for _, in := range m.instances {
+	for _, in := range m.Instances() {
 		state := "ready"
 		if st := m.readyz(context.Background(), client, in); st != http.StatusOK {
 			state = fmt.Sprintf("not ready (%d)", st)

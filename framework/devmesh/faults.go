@@ -1,0 +1,153 @@
+package devmesh
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+
+	"github.com/warren-mesh/warren/framework/embedetcd"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
+)
+
+// This file holds the hooks fault tests and benchmarks use to break a
+// running mesh the way production breaks: signals to one process, extra
+// instances with their own settings, restarts, and the registry itself.
+
+// Etcd returns the embedded etcd server (nil on Consul), so a test can
+// Stop and Start it under the running services.
+func (m *Mesh) Etcd() *embedetcd.Server { return m.etcd }
+
+// Consul returns the Consul agent (nil on etcd), so a test can restart it.
+func (m *Mesh) Consul() *consultest.Agent { return m.consul }
+
+// TTL is the etcd lease / Consul check TTL the services were given.
+func (m *Mesh) TTL() time.Duration { return m.cfg.TTL }
+
+// Signal sends sig to the instance's process: SIGSTOP hangs it (its
+// sockets still accept, nothing answers), SIGCONT resumes it, SIGTERM
+// starts its ordered shutdown.
+func (m *Mesh) Signal(in *Instance, sig syscall.Signal) error {
+	select {
+	case <-in.exited:
+		return fmt.Errorf("devmesh: %s (pid %d) has exited", in.ID(), in.Pid())
+	default:
+	}
+	return in.cmd.Process.Signal(sig)
+}
+
+// Err is how the process ended (nil while running or after exit 0).
+func (in *Instance) Err() error {
+	select {
+	case <-in.exited:
+		return in.err
+	default:
+		return nil
+	}
+}
+
+// InstanceOptions adjust one instance started by StartInstance.
+type InstanceOptions struct {
+	// Env is added after the launcher's own WARREN_* variables and so
+	// overrides them: WARREN_ADVERTISE=127.0.0.1:port to publish a proxy's
+	// address, WARREN_LISTEN for a fixed port, WARREN_ID for a chosen ID.
+	Env []string
+}
+
+// StartInstance starts one more instance of svc, numbered after the
+// highest index so far, and returns without waiting; WaitReady waits.
+func (m *Mesh) StartInstance(svc string, opts InstanceOptions) (*Instance, error) {
+	next := 1
+	for _, in := range m.Instances() {
+		if in.Service == svc && in.Index >= next {
+			next = in.Index + 1
+		}
+	}
+	return m.startInstance(svc, next, opts.Env)
+}
+
+// WaitReady waits until discovery lists the instance's ID and its /readyz
+// answers 200, and fills in.Registered. It fails at once if the process
+// exits meanwhile.
+func (m *Mesh) WaitReady(ctx context.Context, in *Instance) error {
+	ri, err := m.waitListed(ctx, in)
+	if err != nil {
+		return err
+	}
+	in.Registered = ri
+	client := &http.Client{Timeout: 2 * time.Second}
+	for m.readyz(ctx, client, in) != http.StatusOK {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("devmesh: %s not ready: %w", in.ID(), ctx.Err())
+		case <-in.exited:
+			return fmt.Errorf("devmesh: %s exited: %v", in.ID(), in.err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// waitListed waits until discovery lists the instance's ID, from a
+// process that is still running.
+func (m *Mesh) waitListed(ctx context.Context, in *Instance) (registry.Instance, error) {
+	ins, err := m.disc.Instancer(ctx, in.Service)
+	if err != nil {
+		return registry.Instance{}, fmt.Errorf("devmesh: watch %s: %w", in.Service, err)
+	}
+	defer ins.Stop()
+	ch := make(chan sd.Event, 1)
+	ins.Register(ch)
+	defer func() {
+		go func() { // drain while Deregister runs: the cache sends synchronously
+			for range ch {
+			}
+		}()
+		ins.Deregister(ch)
+		close(ch)
+	}()
+	for {
+		select {
+		case ev := <-ch:
+			for _, s := range ev.Instances {
+				if ri, err := registry.ParseInstance(s); err == nil && ri.ID == in.ID() {
+					return ri, nil
+				}
+			}
+		case <-in.exited:
+			return registry.Instance{}, fmt.Errorf("devmesh: %s exited: %v", in.ID(), in.err)
+		case <-ctx.Done():
+			return registry.Instance{}, fmt.Errorf("devmesh: %s not registered: %w", in.ID(), ctx.Err())
+		}
+	}
+}
+
+// Restart stops the instance with SIGTERM (it withdraws, drains and
+// deregisters), waits for it to exit, then starts a new process with the
+// same index, ID and extra environment and waits until it is ready. The
+// new process listens on a new port unless the environment fixes one.
+func (m *Mesh) Restart(ctx context.Context, in *Instance) (*Instance, error) {
+	if err := m.Signal(in, syscall.SIGTERM); err != nil {
+		return nil, err
+	}
+	select {
+	case <-in.exited:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("devmesh: %s did not exit: %w", in.ID(), ctx.Err())
+	}
+	if in.err != nil {
+		return nil, fmt.Errorf("devmesh: %s exited uncleanly after SIGTERM: %w", in.ID(), in.err)
+	}
+	next, err := m.startInstance(in.Service, in.Index, in.env)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.WaitReady(ctx, next); err != nil {
+		return nil, err
+	}
+	return next, nil
+}
