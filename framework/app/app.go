@@ -20,6 +20,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -84,6 +85,7 @@ type App struct {
 	mu       sync.Mutex
 	ln       net.Listener
 	srv      *http.Server
+	debug    *debugServer
 	inst     registry.Instance
 	served   chan struct{} // closed when the serve goroutine returns
 	serveErr error         // why it returned; read after served is closed
@@ -138,6 +140,17 @@ func New(name string, handler http.Handler, reg registry.Registry, opts ...Optio
 // Ready is closed once the instance is registered and serving.
 func (a *App) Ready() <-chan struct{} { return a.readyCh }
 
+// DebugAddr returns the debug listener's address, "" when there is none
+// (valid once Run has passed the listen phase, e.g. after Ready).
+func (a *App) DebugAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.debug == nil {
+		return ""
+	}
+	return a.debug.ln.Addr().String()
+}
+
 // Instance returns the published instance (valid after Ready).
 func (a *App) Instance() registry.Instance {
 	a.mu.Lock()
@@ -184,10 +197,24 @@ func (a *App) listen() error {
 		ln.Close()
 		return err
 	}
+	if a.opts.tls != nil {
+		ln = tls.NewListener(ln, a.opts.tls)
+	}
+	var dbg *debugServer
+	if a.opts.debugHandler != nil {
+		if dbg, err = startDebug(a.opts.debugAddr, a.opts.debugHandler, a.opts.readHeader, a.opts.idle); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	a.mu.Lock()
-	a.ln, a.inst = ln, inst
+	a.ln, a.inst, a.debug = ln, inst, dbg
 	a.mu.Unlock()
-	level.Info(a.logger).Log("phase", "listen", "addr", ln.Addr().String(), "advertise", inst.HostPort())
+	kv := []any{"phase", "listen", "addr", ln.Addr().String(), "advertise", inst.BaseURL()}
+	if dbg != nil {
+		kv = append(kv, "debug", "http://"+dbg.ln.Addr().String()+"/metrics")
+	}
+	level.Info(a.logger).Log(kv...)
 	return nil
 }
 
@@ -244,7 +271,7 @@ func (a *App) selfCheck(ctx context.Context) error {
 	url := inst.BaseURL() + "/healthz"
 	ctx, cancel := context.WithTimeout(ctx, a.opts.selfCheckTimeout)
 	defer cancel()
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil, TLSClientConfig: a.selfCheckTLS()}}
 	start := time.Now()
 	var lastErr error
 	for attempt := 1; ; attempt++ {
@@ -260,6 +287,24 @@ func (a *App) selfCheck(ctx context.Context) error {
 				ErrSelfCheck, inst.HostPort(), a.ln.Addr(), a.opts.selfCheckTimeout, lastErr)
 		case <-time.After(min(50*time.Millisecond*time.Duration(attempt), 500*time.Millisecond)):
 		}
+	}
+}
+
+// selfCheckTLS is the self-check's client TLS configuration (nil for
+// plain HTTP); see WithSelfCheckTLS.
+func (a *App) selfCheckTLS() *tls.Config {
+	switch {
+	case a.opts.tls == nil:
+		return nil
+	case a.opts.selfCheckTLS != nil:
+		return a.opts.selfCheckTLS
+	}
+	return &tls.Config{
+		GetClientCertificate: selfCert(a.opts.tls),
+		// The nonce, not the certificate, proves that this process
+		// answered; see WithSelfCheckTLS.
+		InsecureSkipVerify: true, //nolint:gosec // identity is checked by the nonce
+		MinVersion:         tls.VersionTLS12,
 	}
 }
 
@@ -379,6 +424,7 @@ func (a *App) shutdown(cause stopCause, sigs <-chan os.Signal) error {
 	a.grace(force)
 	drainErr := a.drain(force)
 	a.release()
+	a.stopDebug()
 	forced()
 
 	var err error
@@ -467,6 +513,18 @@ func (a *App) abort() {
 		<-a.served
 	}
 	a.release()
+	a.stopDebug()
+}
+
+// stopDebug closes the debug listener, last, so a scrape can watch the
+// whole shutdown.
+func (a *App) stopDebug() {
+	a.mu.Lock()
+	dbg := a.debug
+	a.mu.Unlock()
+	if dbg != nil {
+		dbg.close()
+	}
 }
 
 // watchdog withdraws the instance after watchdogFailures consecutive
@@ -590,6 +648,9 @@ func (a *App) instanceFor(addr *net.TCPAddr) (registry.Instance, error) {
 		ID: id, Name: a.name, Address: host, Port: port,
 		Version: a.opts.version, Zone: a.opts.zone, Weight: a.opts.weight,
 		Tags: a.opts.tags, Metadata: a.opts.metadata,
+	}
+	if a.opts.tls != nil {
+		inst.Scheme = "https"
 	}
 	if err := inst.Validate(); err != nil {
 		return registry.Instance{}, fmt.Errorf("app: %w", err)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"crypto/tls"
 	"io"
 	"net/http"
 	"time"
@@ -45,6 +46,10 @@ type options struct {
 	readHeader, idle time.Duration
 	middleware       []func(http.Handler) http.Handler
 	closers          []io.Closer
+
+	tls, selfCheckTLS *tls.Config
+	debugAddr         string
+	debugHandler      http.Handler
 }
 
 func defaults() options {
@@ -145,6 +150,29 @@ func WithMaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n 
 // innermost first; metrics and tracing hook in here.
 func WithHTTPMiddleware(mw ...func(http.Handler) http.Handler) Option {
 	return func(o *options) { o.middleware = append(o.middleware, mw...) }
+}
+
+// WithTLS serves HTTPS with cfg and publishes the instance with scheme
+// https, so clients call it over TLS. For mutual TLS set cfg.ClientAuth to
+// tls.RequireAndVerifyClientCert and cfg.ClientCAs to the CA that signs the
+// callers' certificates: a caller without one is refused in the handshake
+// (health endpoints included; probe with `SERVICE healthcheck`, which
+// presents the service's own certificate). See docs/security.md.
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
+
+// WithSelfCheckTLS sets the TLS configuration of the self-check's request
+// to the advertised address. Default: present the server's own
+// certificate and do not verify the answer's, since the self-check proves
+// who answered with a per-process nonce, not with the certificate.
+func WithSelfCheckTLS(cfg *tls.Config) Option { return func(o *options) { o.selfCheckTLS = cfg } }
+
+// WithDebugListener serves h on a listener of its own at addr (port 0
+// picks one) from the listen phase until the process ends: /metrics and
+// /debug/pprof/* (metrics.Handler). It is not published to discovery; keep
+// it on loopback or an admin network. The address is logged in the listen
+// phase and returned by App.DebugAddr.
+func WithDebugListener(addr string, h http.Handler) Option {
+	return func(o *options) { o.debugAddr, o.debugHandler = addr, h }
 }
 
 // WithCloser adds something the service owns (a client of another

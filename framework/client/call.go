@@ -15,6 +15,7 @@ import (
 	"github.com/warren-mesh/warren/framework/balancer"
 	"github.com/warren-mesh/warren/framework/endpointer"
 	"github.com/warren-mesh/warren/framework/requestid"
+	"github.com/warren-mesh/warren/framework/retry"
 )
 
 // CallOption adjusts one call.
@@ -101,9 +102,16 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		ctx = balancer.WithKey(ctx, r.key)
 	}
 	var last *balancer.Target
-	return c.policy.Do(ctx, r.idempotent, func(ctx context.Context, _ int) error {
+	err := c.policy.Do(ctx, r.idempotent, func(ctx context.Context, n int) error {
+		if n > 1 {
+			c.obs.Retried(c.service)
+		}
 		return c.attempt(ctx, r, &last)
 	})
+	if err != nil && errors.Is(err, retry.ErrBudgetExhausted) {
+		c.obs.RetryBudgetExhausted(c.service)
+	}
+	return err
 }
 
 // attempt makes one attempt on an instance other than the previous
@@ -122,6 +130,7 @@ func (c *Client) attempt(ctx context.Context, r *request, last **balancer.Target
 		*last = t
 		_, err = t.Call(ctx, r)
 		if err != balancer.ErrRetired {
+			c.obs.Picked(c.service, t.Instance.ID)
 			return err
 		}
 	}

@@ -17,6 +17,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,7 @@ type Client struct {
 	detector *outlier.Detector
 	policy   *retry.Policy
 	maxBody  int64
+	obs      Observer
 
 	closeOnce sync.Once
 }
@@ -61,6 +63,9 @@ type config struct {
 	outlierOpts  []outlier.Option
 	noOutlier    bool
 	newTransport func() *http.Transport
+	wrapRT       func(http.RoundTripper) http.RoundTripper
+	tls          *tls.Config
+	obs          Observer
 	logger       log.Logger
 	snapshotDir  string
 	maxBody      int64
@@ -95,6 +100,30 @@ func WithoutOutlier() Option { return func(c *config) { c.noOutlier = true } }
 // WithTransport sets how each instance's transport is made (default:
 // DefaultTransport). It is called once per instance.
 func WithTransport(f func() *http.Transport) Option { return func(c *config) { c.newTransport = f } }
+
+// WithRoundTripper wraps each instance's transport, for tracing or
+// auth headers: wrap gets the transport WithTransport made and returns what
+// the client sends through. Several wrappers apply in order, the last one
+// outermost.
+func WithRoundTripper(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(c *config) {
+		if prev := c.wrapRT; prev != nil {
+			c.wrapRT = func(rt http.RoundTripper) http.RoundTripper { return wrap(prev(rt)) }
+			return
+		}
+		c.wrapRT = wrap
+	}
+}
+
+// WithTLS sets the TLS configuration of every instance's transport (unless
+// the transport WithTransport makes has its own): the CA that verifies the
+// services and, for mTLS, the client certificate. Instances that publish
+// the scheme https are called over TLS; see docs/security.md.
+func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
+
+// WithObserver reports picks, retries, budget refusals and breaker
+// changes to o (package metrics has a Prometheus one). Default: none.
+func WithObserver(o Observer) Option { return func(c *config) { c.obs = o } }
 
 // WithLogger sets where discovery and snapshot trouble is logged (default
 // nowhere).
@@ -148,15 +177,18 @@ func NewFromInstancer(src sd.Instancer, service string, opts ...Option) *Client 
 }
 
 func newConfig(opts []Option) config {
-	cfg := config{newTransport: DefaultTransport, logger: log.NewNopLogger(), maxBody: 16 << 20}
+	cfg := config{newTransport: DefaultTransport, logger: log.NewNopLogger(), maxBody: 16 << 20, obs: NopObserver{}}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.obs == nil {
+		cfg.obs = NopObserver{}
 	}
 	return cfg
 }
 
 func build(src sd.Instancer, service string, cfg config) *Client {
-	c := &Client{service: service, src: src, bal: cfg.bal, policy: cfg.policy, maxBody: cfg.maxBody}
+	c := &Client{service: service, src: src, bal: cfg.bal, policy: cfg.policy, maxBody: cfg.maxBody, obs: cfg.obs}
 	if c.bal == nil {
 		c.bal = balancer.NewP2C()
 	}
@@ -169,10 +201,11 @@ func build(src sd.Instancer, service string, cfg config) *Client {
 		endpointer.WithLogger(log.With(cfg.logger, "service", service)),
 	}
 	if !cfg.noOutlier {
-		c.detector = outlier.New(cfg.outlierOpts...)
+		oopts := append([]outlier.Option{outlier.WithObserver(breakerObserver{service, cfg.obs})}, cfg.outlierOpts...)
+		c.detector = outlier.New(oopts...)
 		epOpts = append(epOpts, endpointer.WithDetector(c.detector))
 	}
-	c.ep = endpointer.New(src, factory(cfg.newTransport, c.maxBody), epOpts...)
+	c.ep = endpointer.New(src, factory(cfg, c.maxBody), epOpts...)
 	return c
 }
 
@@ -201,19 +234,26 @@ func instanceFailure(err error) bool {
 
 // factory builds one transport per instance; its closer drops the
 // instance's idle connections once the endpointer has retired it.
-func factory(newTransport func() *http.Transport, maxBody int64) sd.Factory {
+func factory(cfg config, maxBody int64) sd.Factory {
 	return func(instance string) (endpoint.Endpoint, io.Closer, error) {
 		inst, err := registry.ParseInstance(instance)
 		if err != nil {
 			return nil, nil, err
 		}
-		tr := newTransport()
+		tr := cfg.newTransport()
+		if cfg.tls != nil && tr.TLSClientConfig == nil {
+			tr.TLSClientConfig = cfg.tls.Clone()
+		}
+		var rt http.RoundTripper = tr
+		if cfg.wrapRT != nil {
+			rt = cfg.wrapRT(tr)
+		}
 		h := &instanceHTTP{
 			base:    inst.BaseURL(),
 			addr:    inst.HostPort(),
 			maxBody: maxBody,
 			hc: &http.Client{
-				Transport: tr,
+				Transport: rt,
 				// A service answer is the answer; following a redirect to
 				// somewhere outside discovery is not a client's call.
 				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

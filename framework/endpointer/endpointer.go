@@ -157,7 +157,7 @@ func (e *Endpointer) build(id string) (*balancer.Target, error) {
 	}
 	var br *outlier.Breaker
 	if e.detector != nil {
-		br = e.detector.NewBreaker()
+		br = e.detector.NewBreaker(outlier.ForInstance(id))
 		opts = append(opts, balancer.WithBreaker(br))
 	}
 	t, err := balancer.NewTarget(id, ep, opts...)

@@ -8,6 +8,7 @@ import (
 // Router is a net/http ServeMux (method and path patterns such as
 // "GET /users/{id}") whose unknown-route and wrong-method answers are JSON
 // error bodies like every other error, with the Allow header kept on 405.
+// It records the matched pattern for middleware outside it (WithRouteSlot).
 type Router struct {
 	mux *http.ServeMux
 }
@@ -22,9 +23,11 @@ func (rt *Router) Handle(pattern string, h http.Handler) { rt.mux.Handle(pattern
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, pattern := rt.mux.Handler(r)
 	if pattern != "" {
+		recordRoute(r.Context(), pattern)
 		rt.mux.ServeHTTP(w, r) // sets path values, which mux.Handler does not
 		return
 	}
+	recordRoute(r.Context(), UnmatchedRoute)
 	// No pattern: the mux's own 404, 405 or redirect. Let it decide, then
 	// speak JSON for the errors.
 	rec := httptest.NewRecorder()

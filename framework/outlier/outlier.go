@@ -50,6 +50,7 @@ type Detector struct {
 	maxPercent   int
 	probeTimeout time.Duration
 	now          func() time.Time
+	observer     Observer
 
 	mu      sync.Mutex
 	total   int // live breakers
@@ -103,6 +104,20 @@ func ProbeTimeout(d time.Duration) Option {
 	}
 }
 
+// Observer hears every breaker transition of a Detector (metrics use it).
+// Calls are made with the breaker's lock held: they must be quick and must
+// not call back into the breaker.
+type Observer interface {
+	// BreakerChanged reports that instance's breaker moved from one state
+	// to another; to == Open is an ejection.
+	BreakerChanged(instance string, from, to State)
+	// BreakerReleased reports that instance left the set in state last.
+	BreakerReleased(instance string, last State)
+}
+
+// WithObserver reports breaker transitions to o (default: none).
+func WithObserver(o Observer) Option { return func(d *Detector) { d.observer = o } }
+
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option { return func(d *Detector) { d.now = now } }
 
@@ -133,13 +148,24 @@ func (d *Detector) Ejected() (ejected, total int) {
 	return d.ejected, d.total
 }
 
+// BreakerOption configures one Breaker.
+type BreakerOption func(*Breaker)
+
+// ForInstance names the instance the breaker guards, as the Observer sees
+// it.
+func ForInstance(id string) BreakerOption { return func(b *Breaker) { b.instance = id } }
+
 // NewBreaker returns a closed breaker for a new instance. Call Release when
 // the instance leaves the set so the panic threshold counts only live ones.
-func (d *Detector) NewBreaker() *Breaker {
+func (d *Detector) NewBreaker(opts ...BreakerOption) *Breaker {
 	d.mu.Lock()
 	d.total++
 	d.mu.Unlock()
-	return &Breaker{d: d}
+	b := &Breaker{d: d}
+	for _, o := range opts {
+		o(b)
+	}
+	return b
 }
 
 // tryEject reserves an ejection slot if the panic threshold allows it.
@@ -164,6 +190,7 @@ func (d *Detector) readmit() {
 // success) touches only atomics.
 type Breaker struct {
 	d        *Detector
+	instance string
 	state    atomic.Int32
 	failures atomic.Int32 // consecutive, while closed
 
@@ -214,7 +241,7 @@ func (b *Breaker) Allow() bool {
 		if now.Before(b.until) {
 			return false
 		}
-		b.state.Store(int32(HalfOpen))
+		b.setLocked(HalfOpen)
 		b.probeAt = now
 		return true
 	default: // HalfOpen
@@ -265,7 +292,7 @@ func (b *Breaker) Record(failed bool) {
 			b.ejectLocked(now)
 			return
 		}
-		b.state.Store(int32(Closed))
+		b.setLocked(Closed)
 		b.failures.Store(0)
 		b.ejections = 0
 		b.d.readmit()
@@ -284,7 +311,15 @@ func (b *Breaker) ejectLocked(now time.Time) {
 	b.ejections++
 	b.until = now.Add(cd)
 	b.failures.Store(0)
-	b.state.Store(int32(Open))
+	b.setLocked(Open)
+}
+
+// setLocked moves the breaker to state to and tells the observer.
+func (b *Breaker) setLocked(to State) {
+	from := State(b.state.Swap(int32(to)))
+	if o := b.d.observer; o != nil && from != to {
+		o.BreakerChanged(b.instance, from, to)
+	}
 }
 
 // Release removes the breaker from its detector's counts; call it when the
@@ -296,6 +331,9 @@ func (b *Breaker) Release() {
 		return
 	}
 	b.released = true
+	if o := b.d.observer; o != nil {
+		o.BreakerReleased(b.instance, State(b.state.Load()))
+	}
 	b.d.mu.Lock()
 	b.d.total--
 	if State(b.state.Load()) != Closed {

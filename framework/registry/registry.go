@@ -68,3 +68,25 @@ type StatusReporter interface {
 type ReadinessAware interface {
 	UseReadiness(ready func(ctx context.Context) error)
 }
+
+// Observer hears what a backend's instancers see, for metrics (package
+// metrics has a Prometheus one). Methods are called from the instancers'
+// goroutines, concurrently: they must be quick.
+type Observer interface {
+	// WatchRestarted reports that the watch of service (etcd) or its
+	// blocking-query loop (Consul) broke off and starts over from a full
+	// read, and why.
+	WatchRestarted(service string, reason error)
+	// Instances reports how many instances of service an instancer
+	// publishes now.
+	Instances(service string, n int)
+}
+
+// NopObserver ignores everything.
+type NopObserver struct{}
+
+// WatchRestarted implements Observer.
+func (NopObserver) WatchRestarted(string, error) {}
+
+// Instances implements Observer.
+func (NopObserver) Instances(string, int) {}

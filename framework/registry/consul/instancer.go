@@ -2,6 +2,7 @@ package consul
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -111,17 +112,24 @@ func (in *Instancer) loop(ctx context.Context) {
 			err = fmt.Errorf("consul: discover %s: %w", in.service, err)
 			r.logErr("discovery query failed; keeping last good set", "service", in.service, "err", err)
 			in.Update(sd.Event{Instances: lastGood, Err: err})
+			r.cfg.observer.WatchRestarted(in.service, err)
 			if !sleep(ctx, bo.next()) {
 				return
 			}
 			continue
 		}
 		bo.reset()
-		index = nextIndex(index, meta.LastIndex)
+		if index = nextIndex(index, meta.LastIndex); index == 0 {
+			r.cfg.observer.WatchRestarted(in.service, errIndexBack)
+		}
 		lastGood = in.instances(entries)
 		in.Update(sd.Event{Instances: lastGood})
+		r.cfg.observer.Instances(in.service, len(lastGood))
 	}
 }
+
+// errIndexBack is the restart reason when Consul's index went backwards.
+var errIndexBack = errors.New("consul index went backwards (servers restarted or restored)")
 
 // nextIndex applies Consul's blocking-query rules: an index that goes
 // backwards (servers restarted or restored a snapshot) means start over

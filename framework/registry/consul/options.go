@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+
+	"github.com/warren-mesh/warren/framework/registry"
 )
 
 // Option configures a Registry built by New.
@@ -32,6 +34,7 @@ type config struct {
 	token      string
 	tls        TLSConfig
 	logger     log.Logger
+	observer   registry.Observer
 	wrapRT     func(http.RoundTripper) http.RoundTripper
 
 	check          CheckKind
@@ -56,6 +59,7 @@ func defaultConfig() config {
 	return config{
 		address:        "127.0.0.1:8500",
 		logger:         log.NewNopLogger(),
+		observer:       registry.NopObserver{},
 		check:          CheckTTL,
 		ttl:            10 * time.Second,
 		httpInterval:   10 * time.Second,
@@ -112,6 +116,17 @@ func WithLogger(l log.Logger) Option {
 	return func(c *config) {
 		if l != nil {
 			c.logger = l
+		}
+	}
+}
+
+// WithObserver reports restarts of the blocking-query loops and instance
+// counts of every instancer to o (package metrics has a Prometheus one).
+// Default: none.
+func WithObserver(o registry.Observer) Option {
+	return func(c *config) {
+		if o != nil {
+			c.observer = o
 		}
 	}
 }

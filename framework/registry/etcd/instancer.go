@@ -174,6 +174,7 @@ func (in *Instancer) run(ctx, firstCtx context.Context, cancelFirst context.Canc
 			return
 		}
 		level.Info(in.logger).Log("msg", "watch ended, re-listing", "rev", in.rev, "reason", reason)
+		in.cfg.observer.WatchRestarted(in.service, reason)
 		if errors.Is(reason, errConnChanged) && in.cli.ActiveConnection().GetState() != connectivity.Ready {
 			// The client would resume the watch by itself once etcd is
 			// back, but until then subscribers should know the set may be
@@ -340,6 +341,7 @@ func (in *Instancer) publish(err error) {
 		insts = append(insts, s)
 	}
 	in.cache.Update(sd.Event{Instances: insts, Err: err})
+	in.cfg.observer.Instances(in.service, len(insts))
 }
 
 // fail keeps serving the last good set, now with the error beside it.

@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
+
+	"github.com/warren-mesh/warren/framework/registry"
 )
 
 // Defaults, chosen so that a lost etcd is noticed within seconds and a lost
@@ -46,6 +48,7 @@ type config struct {
 	prefix           string
 	ttl              time.Duration
 	logger           log.Logger
+	observer         registry.Observer
 	backoffMin       time.Duration
 	backoffMax       time.Duration
 	initialWait      time.Duration
@@ -67,6 +70,7 @@ func defaultConfig() config {
 		prefix:           DefaultPrefix,
 		ttl:              DefaultTTL,
 		logger:           log.NewNopLogger(),
+		observer:         registry.NopObserver{},
 		backoffMin:       DefaultBackoffMin,
 		backoffMax:       DefaultBackoffMax,
 		initialWait:      DefaultInitialWait,
@@ -125,6 +129,16 @@ func WithTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
 // WithLogger sets the go-kit logger for warnings (garbage records, lost
 // leases, reconnects). Default: discard.
 func WithLogger(l log.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithObserver reports watch restarts and instance counts of every
+// instancer to o (package metrics has a Prometheus one). Default: none.
+func WithObserver(o registry.Observer) Option {
+	return func(c *config) {
+		if o != nil {
+			c.observer = o
+		}
+	}
+}
 
 // WithBackoff sets the bounds of the jittered exponential backoff used
 // between failed attempts (re-registration, re-listing, reconnecting).

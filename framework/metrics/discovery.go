@@ -1,0 +1,77 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// Discovery is a registry.Observer that keeps the discovery series.
+type Discovery struct {
+	restarts  *prometheus.CounterVec
+	instances *prometheus.GaugeVec
+}
+
+var _ registry.Observer = (*Discovery)(nil)
+
+// NewDiscovery registers the discovery series on r.
+func NewDiscovery(r prometheus.Registerer) *Discovery {
+	m := &Discovery{
+		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "registry", Name: "watch_restarts_total",
+			Help: "Times the watch (etcd) or blocking-query loop (Consul) of a service broke off and started over.",
+		}, []string{"service"}),
+		instances: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "registry", Name: "instances",
+			Help: "Instances of a service that discovery shows now.",
+		}, []string{"service"}),
+	}
+	r.MustRegister(m.restarts, m.instances)
+	return m
+}
+
+// WatchRestarted implements registry.Observer.
+func (m *Discovery) WatchRestarted(service string, _ error) {
+	m.restarts.WithLabelValues(service).Inc()
+}
+
+// Instances implements registry.Observer.
+func (m *Discovery) Instances(service string, n int) {
+	m.instances.WithLabelValues(service).Set(float64(n))
+}
+
+// registration reads a registrar's Status at scrape time.
+type registration struct {
+	sr                 registry.StatusReporter
+	registered, reregs *prometheus.Desc
+}
+
+// RegisterStatus adds this process's registration, read from sr at each
+// scrape, to r: warren_registry_registered (1 while the backend holds the
+// instance) and warren_registry_reregistrations_total, labelled with the
+// service name.
+func RegisterStatus(r prometheus.Registerer, service string, sr registry.StatusReporter) {
+	labels := prometheus.Labels{"service": service}
+	r.MustRegister(&registration{
+		sr: sr,
+		registered: prometheus.NewDesc(Namespace+"_registry_registered",
+			"1 while this process's instance is registered with the backend, else 0 (retrying, withdrawn).", nil, labels),
+		reregs: prometheus.NewDesc(Namespace+"_registry_reregistrations_total",
+			"Times the backend lost this process's instance and it was registered again.", nil, labels),
+	})
+}
+
+func (c *registration) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.registered
+	ch <- c.reregs
+}
+
+func (c *registration) Collect(ch chan<- prometheus.Metric) {
+	st := c.sr.Status()
+	v := 0.0
+	if st.State == registry.StateRegistered {
+		v = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.registered, prometheus.GaugeValue, v)
+	ch <- prometheus.MustNewConstMetric(c.reregs, prometheus.CounterValue, float64(st.Reregistrations))
+}

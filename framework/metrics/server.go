@@ -1,0 +1,123 @@
+package metrics
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/warren-mesh/warren/framework/httptransport"
+)
+
+// Server counts and times the requests a service answers.
+type Server struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+}
+
+// NewServer registers the server series on r.
+func NewServer(r prometheus.Registerer) *Server {
+	s := &Server{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "http_server", Name: "requests_total",
+			Help: "Requests answered, by method, route pattern and status code.",
+		}, []string{"method", "route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Subsystem: "http_server", Name: "request_duration_seconds",
+			Help:    "Time from request to the handler's return, by method and route pattern.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "http_server", Name: "in_flight_requests",
+			Help: "Requests being served now.",
+		}),
+	}
+	r.MustRegister(s.requests, s.duration, s.inFlight)
+	return s
+}
+
+// Middleware instruments next, which must route with an
+// httptransport.Router (the generated transports do) for the route label;
+// requests no route matched are counted under route "unmatched".
+func (s *Server) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = httptransport.WithRouteSlot(r)
+		s.inFlight.Inc()
+		start := time.Now()
+		rw := &codeWriter{ResponseWriter: w}
+		defer func() {
+			s.inFlight.Dec()
+			method, route := splitPattern(r.Method, httptransport.RouteOf(r.Context()))
+			s.duration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+			s.requests.WithLabelValues(method, route, strconv.Itoa(rw.status())).Inc()
+		}()
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// splitPattern turns "GET /users/{id}" into its method and path. A pattern
+// without a method keeps the request's; no pattern is "unmatched".
+func splitPattern(reqMethod, pattern string) (method, route string) {
+	if pattern == "" {
+		return reqMethod, httptransport.UnmatchedRoute
+	}
+	if m, p, ok := strings.Cut(pattern, " "); ok {
+		return m, strings.TrimSpace(p)
+	}
+	if pattern == httptransport.UnmatchedRoute {
+		// Keep the label set small: stray methods are one value too.
+		return "other", pattern
+	}
+	return reqMethod, pattern
+}
+
+// codeWriter records the status code.
+type codeWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *codeWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *codeWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *codeWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *codeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush keeps streaming handlers working.
+func (w *codeWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Hijack keeps connection-upgrading handlers working.
+func (w *codeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if h, ok := w.ResponseWriter.(http.Hijacker); ok {
+		return h.Hijack()
+	}
+	return nil, nil, errors.New("metrics: response writer does not support hijacking")
+}
