@@ -23,14 +23,19 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/warren-mesh/warren/framework/app"
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/config"
+	"github.com/warren-mesh/warren/framework/metrics"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/consul"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
 	"github.com/warren-mesh/warren/framework/registry/memory"
+	"github.com/warren-mesh/warren/framework/tlsconf"
+	"github.com/warren-mesh/warren/framework/tracing"
 )
 
 // Deps is what a service's build function gets.
@@ -42,16 +47,27 @@ type Deps struct {
 	// AppOptions are added to the lifecycle's options (readiness checks, a
 	// watchdog setting, middleware).
 	AppOptions []app.Option
+	// Metrics is the process's Prometheus registry, served on the debug
+	// listener; nil without --debug-listen. A service may add its own
+	// series to it.
+	Metrics *prometheus.Registry
+	// TracerProvider makes the process's spans; a no-op provider (which
+	// still passes trace context on) when no exporter is configured.
+	TracerProvider trace.TracerProvider
+
+	clientOpts []client.Option // metrics, tracing and TLS of calls
 }
 
 // ClientOptions returns the client options the configuration implies: the
-// logger and, with --snapshot-dir, the last-known-good snapshot.
+// logger, with --snapshot-dir the last-known-good snapshot, and the
+// process's metrics, tracing and TLS (docs/observability.md,
+// docs/security.md).
 func (d *Deps) ClientOptions() []client.Option {
 	opts := []client.Option{client.WithLogger(d.Logger)}
 	if d.Config.SnapshotDir != "" {
 		opts = append(opts, client.WithSnapshot(d.Config.SnapshotDir))
 	}
-	return opts
+	return append(opts, d.clientOpts...)
 }
 
 // OnClose has c closed in the release phase, after in-flight requests
@@ -83,19 +99,78 @@ func Run(ctx context.Context, service, version string, args []string, logOut io.
 		return 2
 	}
 	logger := cfg.Logger(logOut)
-	if err := run(ctx, cfg, logger, build); err != nil {
+	if err := run(ctx, cfg, logOut, logger, build); err != nil {
 		level.Error(logger).Log("svc", service, "msg", "exit", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func run(ctx context.Context, cfg config.Config, logger log.Logger, build BuildFunc) error {
-	reg, err := OpenRegistry(ctx, cfg, logger)
+func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Logger, build BuildFunc) error {
+	deps := &Deps{Config: cfg, Logger: log.With(logger, "svc", cfg.Service)}
+	var regObs registry.Observer
+	{ // metrics, served with pprof on the debug listener
+		if cfg.DebugListen != "" {
+			deps.Metrics = metrics.NewRegistry()
+			deps.AppOptions = append(deps.AppOptions,
+				app.WithDebugListener(cfg.DebugListen, metrics.Handler(deps.Metrics)),
+				app.WithHTTPMiddleware(metrics.NewServer(deps.Metrics).Middleware))
+			deps.clientOpts = append(deps.clientOpts, client.WithObserver(metrics.NewClient(deps.Metrics)))
+			regObs = metrics.NewDiscovery(deps.Metrics)
+		}
+	}
+	{ // tracing: spans for served requests and for calls, W3C propagation
+		var stdout io.Writer
+		if cfg.TraceStdout {
+			stdout = logOut
+		}
+		tp, shutdown, err := tracing.NewProvider(ctx, tracing.Config{
+			Service: cfg.Service, Version: cfg.Version, InstanceID: cfg.ID,
+			OTLPEndpoint: cfg.OTLPEndpoint, Stdout: stdout,
+		})
+		if err != nil {
+			return err
+		}
+		defer func() { // after the lifecycle: flush what the drain produced
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := shutdown(sctx); err != nil {
+				level.Warn(logger).Log("svc", cfg.Service, "msg", "trace export on exit", "err", err)
+			}
+		}()
+		prop := tracing.Propagator()
+		deps.TracerProvider = tp
+		deps.AppOptions = append(deps.AppOptions, app.WithHTTPMiddleware(tracing.Server(tp, prop)))
+		deps.clientOpts = append(deps.clientOpts, client.WithRoundTripper(tracing.Transport(tp, prop)))
+	}
+	{ // TLS between services: HTTPS, mTLS with --tls-client-ca
+		ca := cfg.TLSCA
+		if ca == "" {
+			ca = cfg.TLSClientCA
+		}
+		if cfg.TLSCert != "" || ca != "" {
+			cli, err := tlsconf.Client(ca, cfg.TLSCert, cfg.TLSKey)
+			if err != nil {
+				return err
+			}
+			deps.clientOpts = append(deps.clientOpts, client.WithTLS(cli))
+			if cfg.TLSCert != "" {
+				srv, err := tlsconf.Server(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA)
+				if err != nil {
+					return err
+				}
+				deps.AppOptions = append(deps.AppOptions, app.WithTLS(srv), app.WithSelfCheckTLS(cli))
+			}
+		}
+	}
+	reg, err := openRegistry(ctx, cfg, logger, regObs)
 	if err != nil {
 		return err
 	}
-	deps := &Deps{Config: cfg, Logger: log.With(logger, "svc", cfg.Service), Discovery: reg}
+	deps.Discovery = reg
+	if sr, ok := reg.(registry.StatusReporter); ok && deps.Metrics != nil {
+		metrics.RegisterStatus(deps.Metrics, cfg.Service, sr)
+	}
 	h, err := build(ctx, deps)
 	if err != nil {
 		reg.Close()
@@ -112,7 +187,10 @@ func run(ctx context.Context, cfg config.Config, logger log.Logger, build BuildF
 
 // healthcheck is `SERVICE healthcheck [flags]`: GET /readyz on the
 // configured listen port of this host, exit 0 when ready. Container images
-// without a shell or curl use it as their HEALTHCHECK.
+// without a shell or curl use it as their HEALTHCHECK. With --tls-cert it
+// speaks HTTPS and presents that certificate, so it passes a server that
+// requires client certificates; the server's certificate is not verified
+// (it is this host's own service on loopback).
 func healthcheck(ctx context.Context, service, version string, args []string, out io.Writer) int {
 	cfg, err := config.Parse(service, version, args, out)
 	if err != nil {
@@ -126,12 +204,22 @@ func healthcheck(ctx context.Context, service, version string, args []string, ou
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort("127.0.0.1", port)+"/readyz", nil)
+	scheme, hc := "http", &http.Client{}
+	if cfg.TLSCert != "" {
+		tc, err := tlsconf.Client("", cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			fmt.Fprintf(out, "%s healthcheck: %v\n", service, err)
+			return 2
+		}
+		tc.InsecureSkipVerify = true //nolint:gosec // our own process on loopback
+		scheme, hc = "https", &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+net.JoinHostPort("127.0.0.1", port)+"/readyz", nil)
 	if err != nil {
 		fmt.Fprintf(out, "%s healthcheck: %v\n", service, err)
 		return 1
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		fmt.Fprintf(out, "%s healthcheck: %v\n", service, err)
 		return 1
@@ -147,6 +235,11 @@ func healthcheck(ctx context.Context, service, version string, args []string, ou
 
 // OpenRegistry connects to the registry cfg names.
 func OpenRegistry(ctx context.Context, cfg config.Config, logger log.Logger) (registry.Registry, error) {
+	return openRegistry(ctx, cfg, logger, nil)
+}
+
+// openRegistry is OpenRegistry reporting discovery to obs (nil: nowhere).
+func openRegistry(ctx context.Context, cfg config.Config, logger log.Logger, obs registry.Observer) (registry.Registry, error) {
 	logger = log.With(logger, "svc", cfg.Service, "registry", cfg.Registry)
 	switch cfg.Registry {
 	case "memory":
@@ -158,6 +251,7 @@ func OpenRegistry(ctx context.Context, cfg config.Config, logger log.Logger) (re
 			etcd.WithTTL(cfg.EtcdTTL),
 			etcd.WithDialTimeout(cfg.EtcdDialTimeout),
 			etcd.WithLogger(logger),
+			etcd.WithObserver(obs),
 		}
 		if cfg.EtcdCA != "" || cfg.EtcdCert != "" {
 			opts = append(opts, etcd.WithTLSFiles(cfg.EtcdCA, cfg.EtcdCert, cfg.EtcdKey))
@@ -174,6 +268,7 @@ func OpenRegistry(ctx context.Context, cfg config.Config, logger log.Logger) (re
 		opts := []consul.Option{
 			consul.WithAddress(cfg.ConsulAddr),
 			consul.WithLogger(logger),
+			consul.WithObserver(obs),
 		}
 		if cfg.ConsulToken != "" {
 			opts = append(opts, consul.WithToken(cfg.ConsulToken))

@@ -70,6 +70,17 @@ type Config struct {
 	SnapshotDir string
 	DataDir     string
 
+	// Observability (docs/observability.md).
+	DebugListen  string // /metrics and /debug/pprof; empty: off
+	OTLPEndpoint string // OTLP/gRPC trace collector; empty: off
+	TraceStdout  bool   // spans as JSON lines on the log output
+
+	// Service-to-service TLS (docs/security.md).
+	TLSCert     string // serve HTTPS with this certificate…
+	TLSKey      string // …and key; also the client certificate for calls
+	TLSClientCA string // require client certificates signed by this CA (mTLS)
+	TLSCA       string // verify called services against this CA (default TLSClientCA)
+
 	LogFormat string // logfmt or json
 	LogLevel  string // debug, info, warn, error
 }
@@ -153,6 +164,13 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "request body limit in bytes")
 	fs.StringVar(&c.SnapshotDir, "snapshot-dir", c.SnapshotDir, "directory for last-known-good discovery snapshots (empty: off)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the service's own data, if it keeps any (empty: memory)")
+	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "debug listener host:port for /metrics and /debug/pprof (empty: off; keep it on loopback or an admin network)")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint, "OTLP/gRPC trace collector: http://host:4317 (plaintext), https://host:4317 or host:4317 (TLS); empty: off")
+	fs.BoolVar(&c.TraceStdout, "trace-stdout", c.TraceStdout, "write every span as a JSON line to the log output (demo)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve HTTPS with this certificate file (PEM); also presented when calling services that require client certificates")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "key file of --tls-cert")
+	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "require client certificates signed by this CA file (mutual TLS)")
+	fs.StringVar(&c.TLSCA, "tls-ca", c.TLSCA, "verify called services' certificates against this CA file (default: --tls-client-ca, else the system roots)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: logfmt or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 }
@@ -198,6 +216,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: --max-body-bytes %d: must be positive", c.MaxBodyBytes)
 	case c.LogFormat != "logfmt" && c.LogFormat != "json":
 		return fmt.Errorf("config: --log-format %q: want logfmt or json", c.LogFormat)
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return errors.New("config: --tls-cert and --tls-key go together")
+	case c.TLSClientCA != "" && c.TLSCert == "":
+		return errors.New("config: --tls-client-ca needs --tls-cert and --tls-key (a server that asks for client certificates must speak TLS)")
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err

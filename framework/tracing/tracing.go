@@ -1,0 +1,146 @@
+// Package tracing is Warren's OpenTelemetry wiring: HTTP middleware that
+// starts a server span per request, a RoundTripper wrapper that starts a
+// client span per attempt, both propagating W3C traceparent, and a
+// TracerProvider with the exporters the configuration names.
+//
+// Nothing here reads or sets OpenTelemetry's global provider or
+// propagator: providers and propagators are passed in, so a library user
+// keeps control of the process's globals. With tracing off, pass a no-op
+// provider (NewProvider returns one): incoming trace context still flows
+// through to outgoing calls, so one service without an exporter does not
+// break a trace that crosses it.
+package tracing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/warren-mesh/warren/framework/httptransport"
+)
+
+// Propagator is W3C trace context (traceparent, tracestate) and baggage.
+func Propagator() propagation.TextMapPropagator {
+	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+}
+
+// Server returns middleware that continues the caller's trace (or starts
+// one) with a server span per request, named after the route pattern
+// ("GET /users/{id}") once the Router has matched it.
+func Server(tp trace.TracerProvider, prop propagation.TextMapPropagator) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		named := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r)
+			if route := httptransport.RouteOf(r.Context()); route != "" {
+				span := trace.SpanFromContext(r.Context())
+				span.SetName(route)
+				if _, path, ok := strings.Cut(route, " "); ok {
+					span.SetAttributes(attribute.String("http.route", path))
+				}
+			}
+		})
+		h := otelhttp.NewHandler(named, "server",
+			otelhttp.WithTracerProvider(tp),
+			otelhttp.WithPropagators(prop),
+			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+			// Called at the start (no route yet: the method) and again
+			// after the handler, when the Router has recorded the route.
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+				if route := httptransport.RouteOf(r.Context()); route != "" {
+					return route
+				}
+				return r.Method
+			}),
+		)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(w, httptransport.WithRouteSlot(r))
+		})
+	}
+}
+
+// Transport returns a RoundTripper wrapper (client.WithRoundTripper) that
+// starts a client span per request and sends the trace context along.
+func Transport(tp trace.TracerProvider, prop propagation.TextMapPropagator) func(http.RoundTripper) http.RoundTripper {
+	return func(rt http.RoundTripper) http.RoundTripper {
+		return otelhttp.NewTransport(rt,
+			otelhttp.WithTracerProvider(tp),
+			otelhttp.WithPropagators(prop),
+			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "call " + r.Method }),
+		)
+	}
+}
+
+// Config says where spans go. Both exporters may be on at once.
+type Config struct {
+	Service, Version, InstanceID string
+	// OTLPEndpoint is an OTLP/gRPC collector: "http://host:4317" for
+	// plaintext, "https://host:4317" or "host:4317" for TLS. Empty: off.
+	// The exporter also reads the standard OTEL_EXPORTER_OTLP_* variables
+	// (headers carrying API keys belong there, not on a command line).
+	OTLPEndpoint string
+	// Stdout, when not nil, gets each span as one JSON line when it ends.
+	Stdout io.Writer
+}
+
+// NewProvider returns the provider cfg asks for and its shutdown, which
+// flushes spans not yet exported. With no exporter it returns a no-op
+// provider (which still propagates incoming context) and a no-op shutdown.
+func NewProvider(ctx context.Context, cfg Config) (trace.TracerProvider, func(context.Context) error, error) {
+	if cfg.OTLPEndpoint == "" && cfg.Stdout == nil {
+		return noop.NewTracerProvider(), func(context.Context) error { return nil }, nil
+	}
+	attrs := []attribute.KeyValue{attribute.String("service.name", cfg.Service)}
+	if cfg.Version != "" {
+		attrs = append(attrs, attribute.String("service.version", cfg.Version))
+	}
+	if cfg.InstanceID != "" {
+		attrs = append(attrs, attribute.String("service.instance.id", cfg.InstanceID))
+	}
+	opts := []sdktrace.TracerProviderOption{
+		sdktrace.WithResource(resource.NewSchemaless(attrs...)),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
+	}
+	if cfg.OTLPEndpoint != "" {
+		var eo []otlptracegrpc.Option
+		if strings.Contains(cfg.OTLPEndpoint, "://") {
+			eo = append(eo, otlptracegrpc.WithEndpointURL(cfg.OTLPEndpoint))
+		} else {
+			eo = append(eo, otlptracegrpc.WithEndpoint(cfg.OTLPEndpoint))
+		}
+		exp, err := otlptracegrpc.New(ctx, eo...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tracing: OTLP exporter for %s: %w", cfg.OTLPEndpoint, err)
+		}
+		opts = append(opts, sdktrace.WithBatcher(exp))
+	}
+	if cfg.Stdout != nil {
+		exp, err := stdouttrace.New(stdouttrace.WithWriter(cfg.Stdout))
+		if err != nil {
+			return nil, nil, fmt.Errorf("tracing: stdout exporter: %w", err)
+		}
+		// Synchronous, so the demo shows a span the moment it ends.
+		opts = append(opts, sdktrace.WithSyncer(exp))
+	}
+	tp := sdktrace.NewTracerProvider(opts...)
+	return tp, func(ctx context.Context) error {
+		if err := tp.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("tracing: shutdown: %w", err)
+		}
+		return nil
+	}, nil
+}
