@@ -310,6 +310,9 @@ func (m *Mesh) startInstance(svc string, i int, env []string) (*Instance, error)
 		"WARREN_ID="+inst.ID(),
 		"WARREN_LISTEN=127.0.0.1:0",
 		"WARREN_ADVERTISE=127.0.0.1",
+		// Metrics and pprof on a free loopback port; each service logs the
+		// address in its listen line (docs/observability.md).
+		"WARREN_DEBUG_LISTEN=127.0.0.1:0",
 		"WARREN_ZONE="+zone,
 		"WARREN_GRACE="+m.cfg.Grace.String(),
 		"WARREN_DATA_DIR="+filepath.Join(m.cfg.StateDir, "data", svc),
