@@ -1,0 +1,117 @@
+package etcd
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+
+	"github.com/warren-mesh/warren/framework/embedetcd"
+	"github.com/warren-mesh/warren/framework/tlsconf"
+	"github.com/warren-mesh/warren/framework/tlsconf/tlstest"
+)
+
+// TestRegistry_TLSAndAuth runs an etcd that requires client certificates
+// (TLS) and user/password auth with a role limited to the registry's
+// prefix, and checks that our registry with the CA, a certificate and the
+// password registers and discovers, and that every registry lacking one of
+// them is refused.
+func TestRegistry_TLSAndAuth(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	server, clientCert := ca.Issue("etcd"), ca.Issue("warren-client") // no etcd user has that CN
+	srv, err := embedetcd.Start(embedetcd.WithDir(t.TempDir()), embedetcd.WithConfig(func(c *embed.Config) {
+		c.ListenClientUrls[0].Scheme = "https"
+		c.AdvertiseClientUrls[0].Scheme = "https"
+		c.ClientTLSInfo = transport.TLSInfo{
+			CertFile: server.CertFile, KeyFile: server.KeyFile,
+			TrustedCAFile: ca.CertFile, ClientCertAuth: true,
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+
+	ctx := testCtx(t)
+	prefix := testPrefix(t)
+	{ // users and roles, then auth on
+		tc, err := tlsconf.Client(ca.CertFile, clientCert.CertFile, clientCert.KeyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), TLS: tc, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close()
+		steps := []func() error{
+			func() error { _, err := admin.RoleAdd(ctx, "root"); return err },
+			func() error { _, err := admin.UserAdd(ctx, "root", "root-pw"); return err },
+			func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err },
+			func() error { _, err := admin.RoleAdd(ctx, "warren"); return err },
+			func() error {
+				key := "/" + prefix + "/"
+				_, err := admin.RoleGrantPermission(ctx, "warren", key, clientv3.GetPrefixRangeEnd(key), clientv3.PermissionType(clientv3.PermReadWrite))
+				return err
+			},
+			func() error { _, err := admin.UserAdd(ctx, "svc", "svc-pw"); return err },
+			func() error { _, err := admin.UserGrantRole(ctx, "svc", "warren"); return err },
+			func() error { _, err := admin.AuthEnable(ctx); return err },
+		}
+		for i, step := range steps {
+			if err := step(); err != nil {
+				t.Fatalf("etcd auth setup step %d: %v", i, err)
+			}
+		}
+	}
+
+	inst := testInstance(4242)
+	// tryRegister fails in New (a client with a user name authenticates
+	// while connecting) or in Register.
+	tryRegister := func(opts ...Option) error {
+		base := []Option{WithEndpoints(srv.Endpoints()...), WithPrefix(prefix), WithTTL(testTTL), WithDialTimeout(2 * time.Second), WithRequestTimeout(2 * time.Second)}
+		r, err := New(ctx, append(base, opts...)...)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		if err = r.Register(rctx, inst); err == nil {
+			r.Deregister(ctx, inst)
+		}
+		return err
+	}
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"plain connection", []Option{WithAuth("svc", "svc-pw")}},
+		{"CA but no client certificate", []Option{WithTLSFiles(ca.CertFile, "", ""), WithAuth("svc", "svc-pw")}},
+		{"certificate but no password", []Option{WithTLSFiles(ca.CertFile, clientCert.CertFile, clientCert.KeyFile)}},
+		{"certificate and a wrong password", []Option{WithTLSFiles(ca.CertFile, clientCert.CertFile, clientCert.KeyFile), WithAuth("svc", "nope")}},
+	} {
+		if err := tryRegister(tc.opts...); err == nil {
+			t.Errorf("%s: registered, want refused", tc.name)
+		} else {
+			t.Logf("%s: refused: %v", tc.name, err)
+		}
+	}
+
+	// Everything given: register and discover.
+	r, _ := newTestRegistry(t, srv, prefix,
+		WithTLSFiles(ca.CertFile, clientCert.CertFile, clientCert.KeyFile), WithAuth("svc", "svc-pw"))
+	if err := r.Register(ctx, inst); err != nil {
+		t.Fatalf("register over TLS with auth: %v", err)
+	}
+	in, err := r.Instancer(ctx, "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Stop()
+	waitFor(t, 5*time.Second, "the instance in discovery", func() bool { return hasExactly(in.(*Instancer), inst) })
+}
