@@ -81,6 +81,7 @@ type Agent struct {
 	bin   string
 	dir   string
 	ports Ports
+	extra string // HCL appended to the generated config
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -90,9 +91,24 @@ type Agent struct {
 	started int
 }
 
+// Option configures an Agent.
+type Option func(*Agent)
+
+// WithExtraConfig appends hcl to the agent's configuration, e.g. an acl
+// block:
+//
+//	acl {
+//	  enabled = true
+//	  default_policy = "deny"
+//	  tokens { initial_management = "<uuid>" }
+//	}
+//
+// The ports and bind addresses are the package's; do not set them here.
+func WithExtraConfig(hcl string) Option { return func(a *Agent) { a.extra = hcl } }
+
 // New finds the binary, picks free ports and writes the agent's config,
 // without starting it. Close removes everything.
-func New() (*Agent, error) {
+func New(opts ...Option) (*Agent, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
@@ -106,6 +122,9 @@ func New() (*Agent, error) {
 		return nil, fmt.Errorf("consultest: %w", err)
 	}
 	a := &Agent{bin: bin, dir: dir, ports: ports}
+	for _, o := range opts {
+		o(a)
+	}
 	if err := os.WriteFile(a.configPath(), []byte(a.config()), 0o600); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("consultest: %w", err)
@@ -114,8 +133,8 @@ func New() (*Agent, error) {
 }
 
 // Start is New followed by Agent.Start.
-func Start(ctx context.Context) (*Agent, error) {
-	a, err := New()
+func Start(ctx context.Context, opts ...Option) (*Agent, error) {
+	a, err := New(opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +183,7 @@ ports {
 ui_config {
   enabled = false
 }
-`, p.HTTP, p.DNS, p.SerfLAN, p.SerfWAN, p.Server, p.GRPC)
+`, p.HTTP, p.DNS, p.SerfLAN, p.SerfWAN, p.Server, p.GRPC) + a.extra + "\n"
 }
 
 // Start launches the agent and waits until it has elected itself leader.

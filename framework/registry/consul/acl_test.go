@@ -1,0 +1,115 @@
+package consul
+
+import (
+	"crypto/rand"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log"
+
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
+)
+
+// TestRegistry_ACLTokenRequired runs an agent with ACLs on and a deny-all
+// default policy, and checks that a registry with the management token
+// registers and discovers, that one without a token (or with a made-up
+// one) is refused, and that the token shows up in neither the Status
+// /readyz reports nor the log.
+func TestRegistry_ACLTokenRequired(t *testing.T) {
+	needAgent(t)
+	token := uuid(t)
+	a, err := consultest.New(consultest.WithExtraConfig(fmt.Sprintf(`
+acl {
+  enabled = true
+  default_policy = "deny"
+  down_policy = "deny"
+  tokens {
+    initial_management = %q
+    agent = %q
+  }
+}
+`, token, token)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent log:\n%s", a.Log())
+		}
+		a.Close()
+	})
+	if err := a.Start(ctxT(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+
+	inst := registry.Instance{ID: "acl-1", Name: "acl", Address: "127.0.0.1", Port: 4321}
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"no token", nil},
+		{"unknown token", []Option{WithToken(uuid(t))}},
+	} {
+		r := newRegistry(t, a.Addr(), tc.opts...)
+		err := r.Register(ctxT(t, 5*time.Second), inst)
+		if err == nil {
+			t.Errorf("%s: registered, want refused", tc.name)
+			continue
+		}
+		t.Logf("%s: refused: %v", tc.name, err)
+	}
+
+	logs := &lockedLog{}
+	r := newRegistry(t, a.Addr(), WithToken(token), WithLogger(log.NewLogfmtLogger(log.NewSyncWriter(logs))))
+	if err := r.Register(ctxT(t, 10*time.Second), inst); err != nil {
+		t.Fatalf("register with the management token: %v", err)
+	}
+	rec := record(t, newInstancer(t, r, "acl"))
+	rec.waitFor(t, 10*time.Second, "the instance in discovery", has("acl-1"))
+
+	// A reader without a token sees nothing: discovery is protected too.
+	anon := newRegistry(t, a.Addr())
+	arec := record(t, newInstancer(t, anon, "acl"))
+	ev, _ := arec.waitFor(t, 10*time.Second, "an answer to the anonymous query", func(sd.Event) bool { return true })
+	if _, ok := byID(ev, "acl-1"); ok {
+		t.Error("an anonymous instancer sees the instance")
+	}
+
+	st := r.Status()
+	if strings.Contains(fmt.Sprintf("%+v", st), token) || strings.Contains(logs.String(), token) {
+		t.Error("the token appears in Status or the log")
+	}
+}
+
+func uuid(t *testing.T) string {
+	t.Helper()
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
