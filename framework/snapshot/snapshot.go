@@ -77,6 +77,7 @@ type Instancer struct {
 	logger        log.Logger
 	minWait       time.Duration
 	maxWait       time.Duration
+	connectWait   time.Duration
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -84,6 +85,8 @@ type Instancer struct {
 	recvStop chan struct{}
 	recvDone chan struct{}
 	connDone chan struct{}
+	live     chan struct{} // closed by the registry's first good set
+	liveOnce sync.Once
 	stopOnce sync.Once
 
 	mu      sync.Mutex
@@ -113,6 +116,19 @@ func ReconnectBackoff(minWait, maxWait time.Duration) Option {
 	}
 }
 
+// ConnectWait sets how long Discovery waits for the registry's first set
+// before serving the snapshot instead, when there is one (default 250ms).
+// A reachable registry answers well within it, so the caller starts from
+// the live set; an unreachable one costs the caller only this long, not
+// the registry client's own start-up wait (etcd's WithInitialWait, 3 s).
+func ConnectWait(d time.Duration) Option {
+	return func(s *Instancer) {
+		if d >= 0 {
+			s.connectWait = d
+		}
+	}
+}
+
 // New wraps inner, keeping its sets in the file at path. The Instancer
 // takes ownership of inner: its Stop stops inner.
 func New(inner sd.Instancer, path string, opts ...Option) *Instancer {
@@ -123,17 +139,19 @@ func New(inner sd.Instancer, path string, opts ...Option) *Instancer {
 
 func newInstancer(path, service string, opts []Option) *Instancer {
 	s := &Instancer{
-		Cache:    registry.NewCache(),
-		path:     path,
-		service:  service,
-		logger:   log.NewNopLogger(),
-		minWait:  100 * time.Millisecond,
-		maxWait:  10 * time.Second,
-		events:   make(chan sd.Event),
-		recvStop: make(chan struct{}),
-		recvDone: make(chan struct{}),
-		connDone: make(chan struct{}),
-		state:    State{Source: SourceNone, Since: time.Now()},
+		Cache:       registry.NewCache(),
+		path:        path,
+		service:     service,
+		logger:      log.NewNopLogger(),
+		minWait:     100 * time.Millisecond,
+		connectWait: 250 * time.Millisecond,
+		maxWait:     10 * time.Second,
+		live:        make(chan struct{}),
+		events:      make(chan sd.Event),
+		recvStop:    make(chan struct{}),
+		recvDone:    make(chan struct{}),
+		connDone:    make(chan struct{}),
+		state:       State{Source: SourceNone, Since: time.Now()},
 	}
 	for _, o := range opts {
 		o(s)
@@ -228,6 +246,7 @@ func (s *Instancer) handle(ev sd.Event) {
 		s.state.Since = time.Now()
 	}
 	s.mu.Unlock()
+	s.liveOnce.Do(func() { close(s.live) })
 	s.Update(ev)
 	s.save(ev.Instances)
 }
@@ -353,9 +372,12 @@ func writeFile(path string, f file) error {
 // Discovery wraps d so every service's instancer keeps a snapshot in dir
 // (one file per service, <dir>/<service>.json).
 //
-// When d cannot create an instancer and a snapshot exists, Instancer
-// returns one serving the snapshot that keeps retrying d in the background;
-// with no snapshot it returns d's error, as d would.
+// When a snapshot exists, Instancer creates d's instancer in the
+// background (retrying it until it works) and returns as soon as d has
+// answered, or after ConnectWait: a registry that is down or slow to
+// answer never holds the caller up longer than that, and the snapshot is
+// served until d answers. With no snapshot it returns d's instancer or
+// error, as d would.
 func Discovery(d registry.Discovery, dir string, opts ...Option) registry.Discovery {
 	return discovery{d: d, dir: dir, opts: opts}
 }
@@ -371,18 +393,29 @@ func (x discovery) Instancer(ctx context.Context, service string) (sd.Instancer,
 		return nil, fmt.Errorf("%w: service name %q", registry.ErrInvalidInstance, service)
 	}
 	path := filepath.Join(x.dir, service+".json")
-	inner, err := x.d.Instancer(ctx, service)
-	if err == nil {
-		s := newInstancer(path, service, x.opts)
+	s := newInstancer(path, service, x.opts)
+	if !s.State().Stale {
+		// No snapshot: the registry's answer, or its error, is all there is.
+		inner, err := x.d.Instancer(ctx, service)
+		if err != nil {
+			s.cancel()
+			return nil, err
+		}
 		s.start(func(context.Context) (sd.Instancer, error) { return inner, nil })
 		return s, nil
 	}
-	s := newInstancer(path, service, x.opts)
-	if !s.State().Stale {
-		s.cancel()
-		return nil, err
-	}
-	s.noteError(err)
+	// A snapshot is served. Creating the registry's instancer may block for
+	// as long as the registry is unreachable (etcd's waits for its first
+	// listing), so it runs in the background, retried until it works; a
+	// registry that answers within connectWait still hands the caller the
+	// live set from the start.
 	s.start(func(ctx context.Context) (sd.Instancer, error) { return x.d.Instancer(ctx, service) })
+	t := time.NewTimer(s.connectWait)
+	defer t.Stop()
+	select {
+	case <-s.live:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 	return s, nil
 }

@@ -197,3 +197,49 @@ func TestDiscovery_ReturnsRegistryErrorWhenThereIsNoSnapshot(t *testing.T) {
 		t.Fatal("want the registry's error")
 	}
 }
+
+// slowDiscovery takes a while to create an instancer, as etcd's does
+// while etcd is down (it waits WithInitialWait for a first listing), and
+// then hands back one that never answers.
+type slowDiscovery struct{ wait time.Duration }
+
+func (d slowDiscovery) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
+	select {
+	case <-time.After(d.wait):
+	case <-ctx.Done():
+	}
+	return silent{}, nil
+}
+
+func TestDiscovery_ServesSnapshotAtOnceWhileTheRegistryIsSlowToAnswer(t *testing.T) {
+	dir := t.TempDir()
+	writeSnapshot(t, filepath.Join(dir, "user.json"), inst(1).String())
+	start := time.Now()
+	src, err := Discovery(slowDiscovery{wait: 3 * time.Second}, dir, ConnectWait(50*time.Millisecond)).Instancer(context.Background(), "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	defer src.Stop()
+	if took > time.Second {
+		t.Fatalf("Instancer took %s with a snapshot on disk; want about ConnectWait", took)
+	}
+	sub := subscribe(t, src)
+	waitFor(t, "snapshot set", func() bool { return slices.Equal(sub.instances(), []string{inst(1).String()}) })
+}
+
+func TestDiscovery_WithSnapshotStartsFromTheLiveSetWhenTheRegistryAnswers(t *testing.T) {
+	dir := t.TempDir()
+	writeSnapshot(t, filepath.Join(dir, "user.json"), inst(1).String())
+	reg := memory.New()
+	defer reg.Close()
+	_ = reg.Register(context.Background(), inst(9))
+	src, err := Discovery(reg, dir, ConnectWait(5*time.Second)).Instancer(context.Background(), "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Stop()
+	if st := src.(*Instancer).State(); st.Stale || st.Source != SourceRegistry {
+		t.Fatalf("state %+v when Instancer returned; want the registry's set", st)
+	}
+}
