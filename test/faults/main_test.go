@@ -138,10 +138,20 @@ func startMesh(t *testing.T, reg string, services ...string) *mesh {
 			t.Errorf("stop mesh: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("mesh output:\n%s", tail(out.String(), 20000))
+			t.Logf("mesh output (access log left out):\n%s", tail(withoutAccessLog(out.String()), 20000))
 		}
 	})
 	return &mesh{Mesh: m, out: out}
+}
+
+func withoutAccessLog(s string) string {
+	var keep []string
+	for _, line := range strings.Split(s, "\n") {
+		if !strings.Contains(line, "msg=access") {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 func tail(s string, n int) string {
