@@ -59,6 +59,7 @@ type suite struct {
 var suites = []suite{
 	{"consul-propagation", benchConsulPropagation},
 	{"etcd-propagation", benchEtcdPropagation},
+	{"faults", benchFaults},
 	{"request-path", benchRequestPath},
 	{"svcgen", benchSvcgen},
 }

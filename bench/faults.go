@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+
+	"github.com/warren-mesh/warren/framework/client"
+	"github.com/warren-mesh/warren/framework/devmesh"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/services/user"
+	"github.com/warren-mesh/warren/test/faults"
+)
+
+// Settings of the faults suite, the same as the fault tests' (test/faults).
+const (
+	faultTTL        = 3 * time.Second
+	faultGrace      = time.Second
+	faultRate       = 200 // calls per second
+	faultPerAttempt = 200 * time.Millisecond
+	startSamples    = 5
+)
+
+// benchFaults measures, on a real mesh of demo service processes (user,
+// two instances) for etcd and then Consul: the idle memory of a service
+// process, the time from exec to registered, the errors a client sees
+// during a rolling restart and during a SIGKILL under load, and how long a
+// killed instance stays in discovery.
+func benchFaults(ctx context.Context, rep *report) error {
+	bin, err := os.MkdirTemp("", "bench-faults-bin-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bin)
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if err := devmesh.Build(ctx, root, bin); err != nil {
+		return err
+	}
+	for _, reg := range []string{"etcd", "consul"} {
+		if err := faultsOn(ctx, rep, root, bin, reg); err != nil {
+			return fmt.Errorf("%s: %w", reg, err)
+		}
+	}
+	return nil
+}
+
+func faultsOn(ctx context.Context, rep *report, root, bin, reg string) error {
+	suite := "faults-" + reg
+	state, err := os.MkdirTemp("", "bench-faults-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(state)
+	m, err := devmesh.Start(ctx, devmesh.Config{
+		Root: root, Registry: reg, StateDir: state, BinDir: bin, Out: io.Discard,
+		TTL: faultTTL, Grace: faultGrace, Services: []string{"user"},
+	})
+	if err != nil {
+		return err
+	}
+	defer m.Stop()
+
+	// Idle memory: a second after start, no traffic.
+	time.Sleep(time.Second)
+	rss, err := vmRSS(m.Instance("user", 1).Pid())
+	if err != nil {
+		return err
+	}
+	rep.add(row{Suite: suite, Metric: "idle RSS of a service process", Value: float64(rss) / 1024, Unit: "MiB",
+		Note: "demo user service, VmRSS after start, no traffic"})
+
+	// Start → registered: exec to the instance in a watcher's set.
+	ins, err := m.Discovery().Instancer(ctx, "user")
+	if err != nil {
+		return err
+	}
+	defer ins.Stop()
+	sub := subscribe(ins)
+	defer sub.close()
+	var starts []time.Duration
+	for range startSamples {
+		began := time.Now()
+		in, err := m.StartInstance("user", devmesh.InstanceOptions{})
+		if err != nil {
+			return err
+		}
+		if err := sub.await(ctx, func(ev sd.Event) bool { return listed(ev, in.ID()) }); err != nil {
+			return fmt.Errorf("%s not registered: %w", in.ID(), err)
+		}
+		starts = append(starts, time.Since(began))
+		if err := m.Signal(in, syscall.SIGTERM); err != nil {
+			return err
+		}
+		<-in.Exited()
+		if err := sub.await(ctx, func(ev sd.Event) bool { return !listed(ev, in.ID()) }); err != nil {
+			return err
+		}
+	}
+	slices.Sort(starts)
+	rep.add(row{Suite: suite, Metric: "start → registered (median)", Value: ms(starts[len(starts)/2]), Unit: "ms",
+		Note: fmt.Sprintf("exec → listen, self-check, register → in a watcher's set; %d starts, max %s", len(starts), starts[len(starts)-1].Round(time.Millisecond))})
+
+	// The load client: typed user client, per-attempt timeout, GETs.
+	uc, err := user.NewClient(ctx, m.Discovery(), client.WithRetry(retry.PerAttemptTimeout(faultPerAttempt)))
+	if err != nil {
+		return err
+	}
+	defer uc.Close()
+	u, err := uc.Create(ctx, user.CreateRequest{Name: "Bench", Email: fmt.Sprintf("bench-%d@example.com", time.Now().UnixNano())})
+	if err != nil {
+		return err
+	}
+	get := func(ctx context.Context) error {
+		_, err := uc.Get(ctx, user.GetRequest{ID: u.ID})
+		return err
+	}
+
+	// Rolling restart of both instances under load.
+	run := faults.Load{Rate: faultRate, Duration: time.Minute}.Start(ctx, get)
+	time.Sleep(time.Second)
+	for _, i := range []int{1, 2} {
+		if _, err := m.Restart(ctx, m.Instance("user", i)); err != nil {
+			run.Stop()
+			run.Wait()
+			return err
+		}
+	}
+	time.Sleep(time.Second)
+	run.Stop()
+	res := run.Wait()
+	rep.judged(row{Suite: suite, Metric: "errors during a rolling restart", Value: float64(res.Errors()), Unit: "calls",
+		Goal: "0", Note: fmt.Sprintf("%d/%d GETs at %d/s, 2 instances SIGTERM + new; p99 %s", res.Errors(), res.Total(), faultRate, res.Percentile(99).Round(10*time.Microsecond))},
+		res.Errors() == 0)
+
+	// SIGKILL under load: errors, and how long the dead instance stays
+	// listed. A fresh subscription starts from the current set.
+	victim := m.Instance("user", 1)
+	kill := subscribe(ins)
+	defer kill.close()
+	if err := kill.await(ctx, func(ev sd.Event) bool { return listed(ev, victim.ID()) }); err != nil {
+		return err
+	}
+	run = faults.Load{Rate: faultRate, Duration: time.Minute}.Start(ctx, get)
+	time.Sleep(2 * time.Second)
+	killed := time.Now()
+	if err := m.Kill(victim); err != nil {
+		run.Stop()
+		run.Wait()
+		return err
+	}
+	err = kill.await(ctx, func(ev sd.Event) bool { return !listed(ev, victim.ID()) })
+	removal := time.Since(killed)
+	time.Sleep(time.Second)
+	run.Stop()
+	res = run.Wait()
+	if err != nil {
+		return fmt.Errorf("killed instance never left discovery: %w", err)
+	}
+	rep.judged(row{Suite: suite, Metric: "crash → removed from discovery", Value: removal.Seconds(), Unit: "s",
+		Goal: "≤ TTL + 1 s", Note: fmt.Sprintf("SIGKILL, TTL %s", faultTTL)}, removal <= faultTTL+time.Second)
+	rep.judged(row{Suite: suite, Metric: "errors during a crash", Value: float64(res.Errors()), Unit: "calls",
+		Goal: "0", Note: fmt.Sprintf("%d/%d GETs at %d/s around a SIGKILL; p99 %s", res.Errors(), res.Total(), faultRate, res.Percentile(99).Round(10*time.Microsecond))},
+		res.Errors() == 0)
+	return nil
+}
+
+// listed reports whether the event's set holds the instance ID.
+func listed(ev sd.Event, id string) bool {
+	for _, s := range ev.Instances {
+		if ri, err := registry.ParseInstance(s); err == nil && ri.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// vmRSS reads a process's resident set size in KiB from /proc.
+func vmRSS(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
