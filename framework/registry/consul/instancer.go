@@ -113,6 +113,11 @@ func (in *Instancer) loop(ctx context.Context) {
 			r.logErr("discovery query failed; keeping last good set", "service", in.service, "err", err)
 			in.Update(sd.Event{Instances: lastGood, Err: err})
 			r.cfg.observer.WatchRestarted(in.service, err)
+			// Start over with a non-blocking read: an agent that restarted
+			// meanwhile counts its index from scratch, and a blocking query
+			// with our old, higher index would wait out the whole wait time
+			// before showing what changed.
+			index = 0
 			if !sleep(ctx, bo.next()) {
 				return
 			}
