@@ -6,12 +6,16 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/warren-mesh/warren/framework/devmesh"
 )
 
 // Scenario 11. The Consul agent restarts under load (a fresh -dev agent:
 // nothing registered survives): every service is back in the passing set
-// within TTL + 2 s of the agent serving again, and the client, serving
-// from its cached set meanwhile, sees no error.
+// within TTL + 2 s of the agent serving again, the client, serving from
+// its cached set meanwhile, sees no error, and its discovery is live again
+// afterwards: an instance started after the restart is in its set within
+// 2 s (an instancer stuck on the old agent's index would miss it).
 func TestConsulAgentRestart_BackInPassingSetWithinTTLPlus2s_NoClientErrors(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: restarts the Consul agent")
@@ -37,6 +41,7 @@ func TestConsulAgentRestart_BackInPassingSetWithinTTLPlus2s_NoClientErrors(t *te
 	if !passing() {
 		t.Fatal("user-1 and user-2 not passing before the restart")
 	}
+	w := watchSet(t, m.Discovery(), "user")
 	l := newUserLoad(t, m.Discovery())
 	run := l.start(60 * time.Second)
 	time.Sleep(time.Second)
@@ -61,6 +66,21 @@ func TestConsulAgentRestart_BackInPassingSetWithinTTLPlus2s_NoClientErrors(t *te
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	var seen time.Duration
+	var seenErr error
+	if !at.IsZero() {
+		third, err := m.StartInstance("user", devmesh.InstanceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		started := time.Now()
+		if err := m.WaitReady(ctx, third); err != nil {
+			t.Fatal(err)
+		}
+		var when time.Time
+		when, seenErr = w.await(started, 10*time.Second, has(third.ID()))
+		seen = when.Sub(started)
+	}
 	time.Sleep(time.Second)
 	run.Stop()
 	res := run.Wait()
@@ -68,8 +88,13 @@ func TestConsulAgentRestart_BackInPassingSetWithinTTLPlus2s_NoClientErrors(t *te
 		t.Fatal("user-1 and user-2 not back in the passing set within 30s of the agent serving")
 	}
 	took := at.Sub(back)
-	t.Logf("consul agent restart (down %.1fs): both instances passing %.2fs after the agent served again (TTL %s); load %s",
-		back.Sub(down).Seconds(), took.Seconds(), ttl, res)
+	t.Logf("consul agent restart (down %.1fs): both instances passing %.2fs after the agent served again (TTL %s); an instance started after it was in the client's set %.2fs after exec; load %s",
+		back.Sub(down).Seconds(), took.Seconds(), ttl, seen.Seconds(), res)
+	if seenErr != nil {
+		t.Errorf("the client's discovery did not see an instance started after the agent restart: %v", seenErr)
+	} else if seen > 2*time.Second {
+		t.Errorf("an instance started after the restart reached the client's set after %s; want ≤ 2s", seen.Round(time.Millisecond))
+	}
 	checkNoErrors(t, "consul agent restart", res)
 	if took > ttl+2*time.Second {
 		t.Errorf("back in the passing set after %s; want ≤ TTL + 2s = %s", took.Round(time.Millisecond), ttl+2*time.Second)
