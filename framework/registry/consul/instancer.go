@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/go-kit/kit/sd"
 	"github.com/hashicorp/consul/api"
@@ -99,12 +100,24 @@ func (in *Instancer) loop(ctx context.Context) {
 	var (
 		index    uint64
 		lastGood []string
+		afterErr bool
 	)
 	for {
 		if err := limiter.Wait(ctx); err != nil {
 			return
 		}
-		entries, meta, err := in.query(ctx, index)
+		wait := r.cfg.waitTime
+		if afterErr {
+			// The agent may have restarted meanwhile and count its index
+			// from scratch: a query with our old, higher index would then
+			// block for the whole wait time. Bound it by the time instances
+			// take to register again (one TTL or check interval), so we
+			// keep the last good set while they do and then see them,
+			// rather than either waiting a minute or publishing the
+			// restarted agent's empty set.
+			wait = min(wait, r.reregisterWindow())
+		}
+		entries, meta, err := in.query(ctx, index, wait)
 		if ctx.Err() != nil {
 			return
 		}
@@ -113,17 +126,14 @@ func (in *Instancer) loop(ctx context.Context) {
 			r.logErr("discovery query failed; keeping last good set", "service", in.service, "err", err)
 			in.Update(sd.Event{Instances: lastGood, Err: err})
 			r.cfg.observer.WatchRestarted(in.service, err)
-			// Start over with a non-blocking read: an agent that restarted
-			// meanwhile counts its index from scratch, and a blocking query
-			// with our old, higher index would wait out the whole wait time
-			// before showing what changed.
-			index = 0
+			afterErr = true
 			if !sleep(ctx, bo.next()) {
 				return
 			}
 			continue
 		}
 		bo.reset()
+		afterErr = false
 		if index = nextIndex(index, meta.LastIndex); index == 0 {
 			r.cfg.observer.WatchRestarted(in.service, errIndexBack)
 		}
@@ -131,6 +141,16 @@ func (in *Instancer) loop(ctx context.Context) {
 		in.Update(sd.Event{Instances: lastGood})
 		r.cfg.observer.Instances(in.service, len(lastGood))
 	}
+}
+
+// reregisterWindow is how long registrars take to notice an agent that
+// forgot them and register again: a TTL heartbeat or an HTTP check-interval
+// poll, plus a second.
+func (r *Registry) reregisterWindow() time.Duration {
+	if r.cfg.check == CheckHTTP {
+		return r.cfg.httpInterval + time.Second
+	}
+	return r.cfg.ttl + time.Second
 }
 
 // errIndexBack is the restart reason when Consul's index went backwards.
@@ -153,8 +173,7 @@ func nextIndex(prev, got uint64) uint64 {
 
 // query runs one blocking health query. Its deadline is the wait time plus
 // Consul's up-to-1/16 jitter plus the request timeout.
-func (in *Instancer) query(ctx context.Context, index uint64) ([]*api.ServiceEntry, *api.QueryMeta, error) {
-	wait := in.r.cfg.waitTime
+func (in *Instancer) query(ctx context.Context, index uint64, wait time.Duration) ([]*api.ServiceEntry, *api.QueryMeta, error) {
 	ctx, cancel := context.WithTimeout(ctx, wait+wait/16+in.r.cfg.requestTimeout)
 	defer cancel()
 	q := &api.QueryOptions{
