@@ -412,18 +412,3 @@ func TestNextIndex_FollowsBlockingQueryRules(t *testing.T) {
 		}
 	}
 }
-
-func TestBackoff_StaysWithinBoundsAndResets(t *testing.T) {
-	b := newBackoff(100*time.Millisecond, time.Second)
-	for i := range 20 {
-		d := b.next()
-		step := min(100*time.Millisecond<<i, time.Second)
-		if d < step/2 || d > step {
-			t.Fatalf("attempt %d: %s outside [%s, %s]", i, d, step/2, step)
-		}
-	}
-	b.reset()
-	if d := b.next(); d > 100*time.Millisecond {
-		t.Fatalf("after reset: %s", d)
-	}
-}

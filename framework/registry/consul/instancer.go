@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"golang.org/x/time/rate"
 
+	"github.com/warren-mesh/warren/framework/backoff"
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
@@ -96,7 +97,7 @@ func (in *Instancer) loop(ctx context.Context) {
 
 	r := in.r
 	limiter := rate.NewLimiter(rate.Limit(r.cfg.queryRate), r.cfg.queryBurst)
-	bo := newBackoff(r.cfg.backoffMin, r.cfg.backoffMax)
+	bo := backoff.New(r.cfg.backoffMin, r.cfg.backoffMax)
 	var (
 		index    uint64
 		lastGood []string
@@ -127,12 +128,12 @@ func (in *Instancer) loop(ctx context.Context) {
 			in.Update(sd.Event{Instances: lastGood, Err: err})
 			r.cfg.observer.WatchRestarted(in.service, err)
 			afterErr = true
-			if !sleep(ctx, bo.next()) {
+			if !backoff.Sleep(ctx, bo.Next()) {
 				return
 			}
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		afterErr = false
 		if index = nextIndex(index, meta.LastIndex); index == 0 {
 			r.cfg.observer.WatchRestarted(in.service, errIndexBack)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/warren-mesh/warren/framework/backoff"
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
@@ -89,7 +90,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	defer cancel()
 	defer context.AfterFunc(r.ctx, cancel)()
 
-	bo := newBackoff(r.cfg.backoffMin, r.cfg.backoffMax)
+	bo := backoff.New(r.cfg.backoffMin, r.cfg.backoffMax)
 	for {
 		err := r.register(ctx, reg)
 		if err == nil {
@@ -108,7 +109,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		}
 		r.setStatus(reg, registry.StateRetrying, err)
 		r.logErr("register failed; retrying", "id", inst.ID, "err", err)
-		if !sleep(ctx, bo.next()) {
+		if !backoff.Sleep(ctx, bo.Next()) {
 			if callerCtx.Err() == nil {
 				return ErrClosed
 			}
@@ -179,7 +180,7 @@ func (r *Registry) keep(ctx context.Context, reg *registration) {
 	defer close(reg.done)
 
 	interval := r.beatInterval()
-	bo := newBackoff(r.cfg.backoffMin, min(r.cfg.backoffMax, interval))
+	bo := backoff.New(r.cfg.backoffMin, min(r.cfg.backoffMax, interval))
 	t := time.NewTimer(interval)
 	defer t.Stop()
 	for {
@@ -207,10 +208,10 @@ func (r *Registry) keep(ctx context.Context, reg *registration) {
 		if err != nil {
 			r.setStatus(reg, registry.StateRetrying, err)
 			r.logErr("keeping instance registered failed; retrying", "id", reg.inst.ID, "err", err)
-			t.Reset(bo.next())
+			t.Reset(bo.Next())
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		r.setStatus(reg, registry.StateRegistered, nil)
 		t.Reset(interval)
 	}

@@ -17,6 +17,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/connectivity"
 
+	"github.com/warren-mesh/warren/framework/backoff"
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
@@ -137,7 +138,7 @@ func (in *Instancer) run(ctx, firstCtx context.Context, cancelFirst context.Canc
 		in.monitorConnection(ctx, connChanged)
 	}()
 
-	bo := newBackoff(in.cfg.backoffMin, in.cfg.backoffMax)
+	bo := backoff.New(in.cfg.backoffMin, in.cfg.backoffMax)
 	for {
 		// A reconnect signalled before this listing is covered by it.
 		select {
@@ -160,7 +161,7 @@ func (in *Instancer) run(ctx, firstCtx context.Context, cancelFirst context.Canc
 				return
 			}
 			in.fail(err)
-			if !sleep(ctx, bo.next()) {
+			if !backoff.Sleep(ctx, bo.Next()) {
 				return
 			}
 			continue
@@ -186,11 +187,11 @@ func (in *Instancer) run(ctx, firstCtx context.Context, cancelFirst context.Canc
 			// One-off by nature: the next watch starts at a fresh revision.
 		case time.Since(started) < time.Second:
 			// A watch that fails at once would otherwise spin list/watch.
-			if !sleep(ctx, bo.next()) {
+			if !backoff.Sleep(ctx, bo.Next()) {
 				return
 			}
 		default:
-			bo.reset()
+			bo.Reset()
 		}
 	}
 }

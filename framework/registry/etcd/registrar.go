@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/warren-mesh/warren/framework/backoff"
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
@@ -93,7 +93,7 @@ func (g *registration) failed(err error) {
 // published again, with backoff, until ctx ends.
 func (g *registration) run(ctx context.Context) {
 	defer close(g.done)
-	bo := newBackoff(g.r.cfg.backoffMin, g.r.cfg.backoffMax)
+	bo := backoff.New(g.r.cfg.backoffMin, g.r.cfg.backoffMax)
 	for {
 		rev, err := g.publish(ctx)
 		if err == nil {
@@ -111,7 +111,7 @@ func (g *registration) run(ctx context.Context) {
 			return
 		}
 		g.failed(err)
-		if !sleep(ctx, bo.next()) {
+		if !backoff.Sleep(ctx, bo.Next()) {
 			return
 		}
 	}
@@ -120,7 +120,7 @@ func (g *registration) run(ctx context.Context) {
 // keep holds the published record until ctx ends, publishing it again
 // every time it is lost. rev is the revision of the last write.
 func (g *registration) keep(ctx context.Context, rev int64) {
-	bo := newBackoff(g.r.cfg.backoffMin, g.r.cfg.backoffMax)
+	bo := backoff.New(g.r.cfg.backoffMin, g.r.cfg.backoffMax)
 	for {
 		reason := g.hold(ctx, rev)
 		if ctx.Err() != nil || g.withdrawing.Load() {
@@ -136,7 +136,7 @@ func (g *registration) keep(ctx context.Context, rev int64) {
 		}
 		g.r.logWarn("msg", "registration lost, re-registering", "key", g.key, "err", reason)
 		g.failed(reason)
-		bo.reset()
+		bo.Reset()
 		for {
 			var err error
 			if rev, err = g.publish(ctx); err == nil {
@@ -148,7 +148,7 @@ func (g *registration) keep(ctx context.Context, rev int64) {
 			// A conflict here is retried too: the other holder may be gone
 			// when its lease expires, and the record is ours to restore.
 			g.failed(err)
-			if !sleep(ctx, bo.next()) {
+			if !backoff.Sleep(ctx, bo.Next()) {
 				return
 			}
 		}
@@ -182,7 +182,7 @@ func (g *registration) hold(ctx context.Context, rev int64) error {
 		}
 	}()
 	var rewatch <-chan time.Time
-	bo := newBackoff(g.r.cfg.backoffMin, g.r.cfg.backoffMax)
+	bo := backoff.New(g.r.cfg.backoffMin, g.r.cfg.backoffMax)
 	for {
 		select {
 		case <-ctx.Done():
@@ -195,7 +195,7 @@ func (g *registration) hold(ctx context.Context, rev int64) error {
 			pending = nil
 		case wr, ok := <-wch:
 			if !ok || wr.Err() != nil {
-				wch, rewatch = nil, time.After(bo.next())
+				wch, rewatch = nil, time.After(bo.Next())
 				continue
 			}
 			for _, ev := range wr.Events {
@@ -211,7 +211,7 @@ func (g *registration) hold(ctx context.Context, rev int64) error {
 			resp, err := g.r.cli.Get(rctx, g.key)
 			rcancel()
 			if err != nil {
-				rewatch = time.After(bo.next())
+				rewatch = time.After(bo.Next())
 				continue
 			}
 			if len(resp.Kvs) == 0 {
@@ -220,7 +220,7 @@ func (g *registration) hold(ctx context.Context, rev int64) error {
 			if err := g.stillOurs(lease, resp.Kvs[0].Lease, resp.Kvs[0].Value); err != nil {
 				return err
 			}
-			bo.reset()
+			bo.Reset()
 			rewatch = nil
 			pending = watchAsync(hctx, g.r.cli, g.key, clientv3.WithRev(resp.Header.Revision+1))
 		}
@@ -334,37 +334,4 @@ func watchAsync(ctx context.Context, cli *clientv3.Client, key string, opts ...c
 	out := make(chan clientv3.WatchChan, 1)
 	go func() { out <- cli.Watch(ctx, key, opts...) }()
 	return out
-}
-
-// backoff is capped exponential backoff with jitter, so many instances
-// that lost etcd together do not come back in lockstep.
-type backoff struct {
-	lo, hi, cur time.Duration
-}
-
-func newBackoff(lo, hi time.Duration) *backoff { return &backoff{lo: lo, hi: hi} }
-
-func (b *backoff) reset() { b.cur = 0 }
-
-// next returns a wait in [cur/2, cur], with cur doubling from lo up to hi.
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.lo
-	} else {
-		b.cur = min(b.cur*2, b.hi)
-	}
-	half := b.cur / 2
-	return half + rand.N(b.cur-half+1)
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -1,0 +1,52 @@
+// Package backoff spaces out retries that go on forever (a registrar
+// re-registering, an instancer re-connecting): capped exponential growth
+// with "equal jitter", so processes that lost the registry together do not
+// come back in lockstep, and none comes back sooner than half a step.
+package backoff
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+)
+
+// Backoff yields the waits of one failure sequence. It is not safe for
+// concurrent use; each retry loop owns one.
+type Backoff struct {
+	min, max, step time.Duration
+}
+
+// New returns a backoff whose step doubles from min up to max.
+func New(min, max time.Duration) *Backoff {
+	if max < min {
+		max = min
+	}
+	return &Backoff{min: min, max: max}
+}
+
+// Next returns the wait before the next attempt — a random duration in
+// [step/2, step] — and grows the step.
+func (b *Backoff) Next() time.Duration {
+	if b.step == 0 {
+		b.step = b.min
+	} else {
+		b.step = min(b.step*2, b.max)
+	}
+	half := b.step / 2
+	return half + rand.N(b.step-half+1)
+}
+
+// Reset starts the next failure sequence from min again.
+func (b *Backoff) Reset() { b.step = 0 }
+
+// Sleep waits d or until ctx ends; it reports whether the whole d passed.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

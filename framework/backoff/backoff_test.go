@@ -1,0 +1,43 @@
+package backoff
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestNext_GrowsWithinBoundsAndResets(t *testing.T) {
+	b := New(10*time.Millisecond, 80*time.Millisecond)
+	steps := []time.Duration{10, 20, 40, 80, 80, 80}
+	for round := range 50 {
+		b.Reset()
+		for i, s := range steps {
+			step := s * time.Millisecond
+			if d := b.Next(); d < step/2 || d > step {
+				t.Fatalf("round %d wait %d = %s, want in [%s, %s]", round, i, d, step/2, step)
+			}
+		}
+	}
+}
+
+func TestNext_SpreadsWaits(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	for range 100 {
+		b := New(time.Second, time.Second)
+		seen[b.Next()] = true
+	}
+	if len(seen) < 50 {
+		t.Fatalf("only %d distinct waits out of 100: no jitter", len(seen))
+	}
+}
+
+func TestSleep_EndsWithContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if Sleep(ctx, time.Hour) {
+		t.Fatal("Sleep reported a full wait after cancel")
+	}
+	if !Sleep(context.Background(), time.Millisecond) {
+		t.Fatal("Sleep cut short")
+	}
+}
