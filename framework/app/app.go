@@ -24,6 +24,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -207,15 +208,38 @@ func (a *App) listen() error {
 			return err
 		}
 	}
+	if dbg != nil {
+		// Published with the instance, so Prometheus (or make up) can find
+		// every scrape target through the same discovery as the traffic.
+		inst.Metadata = maps.Clone(inst.Metadata)
+		if inst.Metadata == nil {
+			inst.Metadata = map[string]string{}
+		}
+		inst.Metadata[MetricsMetadataKey] = "http://" + debugHostPort(dbg.ln.Addr().(*net.TCPAddr), inst.Address) + "/metrics"
+	}
 	a.mu.Lock()
 	a.ln, a.inst, a.debug = ln, inst, dbg
 	a.mu.Unlock()
 	kv := []any{"phase", "listen", "addr", ln.Addr().String(), "advertise", inst.BaseURL()}
 	if dbg != nil {
-		kv = append(kv, "debug", "http://"+dbg.ln.Addr().String()+"/metrics")
+		kv = append(kv, "debug", inst.Metadata[MetricsMetadataKey])
 	}
 	level.Info(a.logger).Log(kv...)
 	return nil
+}
+
+// MetricsMetadataKey is the instance metadata key under which a service
+// with a debug listener publishes its /metrics URL.
+const MetricsMetadataKey = "metrics"
+
+// debugHostPort is the debug listener's address as others reach it: its
+// own IP when bound to one, else the advertised host.
+func debugHostPort(addr *net.TCPAddr, advertised string) string {
+	host := advertised
+	if !addr.IP.IsUnspecified() {
+		host = addr.IP.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(addr.Port))
 }
 
 // serve is phase 2: the server answers from here on, so the self-check

@@ -485,3 +485,41 @@ func TestRun_RegistrationConflictFailsStartup(t *testing.T) {
 }
 
 var _ log.Logger = (*journal)(nil)
+
+func TestRun_DebugListenerIsPublishedAsMetricsMetadata(t *testing.T) {
+	j := &journal{}
+	reg := memory.New()
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "warren_up 1\n") })
+	a, err := New("svc", okHandler(), reg, testOptions(j, WithDebugListener("127.0.0.1:0", metrics), WithMetadata(map[string]string{"team": "x"}))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := start(t, a, ctx)
+	defer func() { cancel(); wait(t, done) }()
+	got := reg.Instances("svc")
+	if len(got) != 1 || got[0].Metadata["team"] != "x" {
+		t.Fatalf("registered %+v", got)
+	}
+	url := got[0].Metadata[MetricsMetadataKey]
+	if !strings.HasPrefix(url, "http://127.0.0.1:") || !strings.HasSuffix(url, "/metrics") {
+		t.Fatalf("metrics metadata %q", url)
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s = %d", url, resp.StatusCode)
+	}
+}
+
+func TestDebugHostPort_UsesAdvertisedHostForWildcardBinds(t *testing.T) {
+	if got := debugHostPort(&net.TCPAddr{IP: net.IPv4zero, Port: 9090}, "10.0.0.7"); got != "10.0.0.7:9090" {
+		t.Fatalf("wildcard: %s", got)
+	}
+	if got := debugHostPort(&net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 9090}, "10.0.0.7"); got != "127.0.0.1:9090" {
+		t.Fatalf("specific: %s", got)
+	}
+}

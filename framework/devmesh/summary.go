@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"text/tabwriter"
 	"time"
+
+	"github.com/warren-mesh/warren/framework/app"
 )
 
 // PrintSummary writes the instance table and the demo's curl commands.
@@ -16,13 +18,17 @@ func (m *Mesh) PrintSummary(w io.Writer) {
 	client := &http.Client{Timeout: 2 * time.Second}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tINSTANCE ID\tADDRESS\tZONE\tSTATE")
+	fmt.Fprintln(tw, "SERVICE\tINSTANCE ID\tADDRESS\tZONE\tSTATE\tMETRICS")
 	for _, in := range m.Instances() {
 		state := "ready"
 		if st := m.readyz(context.Background(), client, in); st != http.StatusOK {
 			state = fmt.Sprintf("not ready (%d)", st)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.Service, in.Registered.ID, in.Registered.HostPort(), in.Zone, state)
+		metrics := in.Registered.Metadata[app.MetricsMetadataKey]
+		if metrics == "" {
+			metrics = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Service, in.Registered.ID, in.Registered.HostPort(), in.Zone, state, metrics)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nregistry: %s — every instance above is registered and ready.\n", m.cfg.Registry)
