@@ -34,6 +34,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry/consul"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
 	"github.com/warren-mesh/warren/framework/registry/memory"
+	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/tlsconf"
 	"github.com/warren-mesh/warren/framework/tracing"
 )
@@ -59,11 +60,15 @@ type Deps struct {
 }
 
 // ClientOptions returns the client options the configuration implies: the
-// logger, with --snapshot-dir the last-known-good snapshot, and the
+// logger, the per-attempt timeout (--client-attempt-timeout, default 2 s),
+// with --snapshot-dir the last-known-good snapshot, and the
 // process's metrics, tracing and TLS (docs/observability.md,
 // docs/security.md).
 func (d *Deps) ClientOptions() []client.Option {
 	opts := []client.Option{client.WithLogger(d.Logger)}
+	if d.Config.ClientAttemptTimeout > 0 {
+		opts = append(opts, client.WithRetry(retry.PerAttemptTimeout(d.Config.ClientAttemptTimeout)))
+	}
 	if d.Config.SnapshotDir != "" {
 		opts = append(opts, client.WithSnapshot(d.Config.SnapshotDir))
 	}

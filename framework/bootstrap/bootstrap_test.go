@@ -3,13 +3,23 @@ package bootstrap
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log"
+
+	"github.com/warren-mesh/warren/framework/client"
+	"github.com/warren-mesh/warren/framework/config"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/retry"
 )
 
 type syncBuf struct {
@@ -95,5 +105,33 @@ func TestRun_ServesUntilCancelledAndHealthcheckProbesIt(t *testing.T) {
 		if !strings.Contains(out.String(), phase) {
 			t.Errorf("log lacks %s", phase)
 		}
+	}
+}
+
+func TestClientOptions_AttemptTimeoutCutsOffAHungInstance(t *testing.T) {
+	block := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	defer close(block)
+
+	cfg := config.Default("caller", "")
+	cfg.ClientAttemptTimeout = 100 * time.Millisecond
+	d := &Deps{Config: cfg, Logger: log.NewNopLogger()}
+	inst := registry.Instance{ID: "hung", Name: "callee", Address: "127.0.0.1", Port: hung.Listener.Addr().(*net.TCPAddr).Port}
+	c := client.NewFromInstancer(sd.FixedInstancer{inst.String()}, "callee", d.ClientOptions()...)
+	defer c.Close()
+
+	start := time.Now()
+	_, err := client.Call[struct{}, struct{}](context.Background(), c, "GET", "/x", struct{}{})
+	if !errors.Is(err, retry.ErrAttemptTimeout) {
+		t.Fatalf("err = %v, want a per-attempt timeout", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("call took %s despite a 100ms attempt timeout", took)
 	}
 }

@@ -68,7 +68,11 @@ type Config struct {
 	MaxBodyBytes int64
 
 	SnapshotDir string
-	DataDir     string
+	// ClientAttemptTimeout bounds each attempt of a call to another
+	// service, so a hung instance costs one timeout and a retry elsewhere
+	// instead of the caller's whole deadline. 0 turns it off.
+	ClientAttemptTimeout time.Duration
+	DataDir              string
 
 	// Observability (docs/observability.md).
 	DebugListen  string // /metrics and /debug/pprof; empty: off
@@ -108,23 +112,24 @@ func (s stringList) Set(v string) error {
 // Default returns the configuration used when no flag or variable is set.
 func Default(service, version string) Config {
 	return Config{
-		Service:         service,
-		Version:         version,
-		Listen:          ":8080",
-		SelfCheck:       true,
-		Registry:        "etcd",
-		EtcdEndpoints:   []string{"127.0.0.1:2379"},
-		EtcdPrefix:      "warren",
-		EtcdTTL:         10 * time.Second,
-		EtcdDialTimeout: 5 * time.Second,
-		ConsulAddr:      "127.0.0.1:8500",
-		ConsulCheck:     "ttl",
-		ConsulTTL:       10 * time.Second,
-		Grace:           app.DefaultGracePeriod,
-		DrainTimeout:    app.DefaultDrainTimeout,
-		MaxBodyBytes:    1 << 20,
-		LogFormat:       "logfmt",
-		LogLevel:        "info",
+		Service:              service,
+		Version:              version,
+		Listen:               ":8080",
+		SelfCheck:            true,
+		Registry:             "etcd",
+		EtcdEndpoints:        []string{"127.0.0.1:2379"},
+		EtcdPrefix:           "warren",
+		EtcdTTL:              10 * time.Second,
+		EtcdDialTimeout:      5 * time.Second,
+		ConsulAddr:           "127.0.0.1:8500",
+		ConsulCheck:          "ttl",
+		ConsulTTL:            10 * time.Second,
+		Grace:                app.DefaultGracePeriod,
+		DrainTimeout:         app.DefaultDrainTimeout,
+		MaxBodyBytes:         1 << 20,
+		ClientAttemptTimeout: 2 * time.Second,
+		LogFormat:            "logfmt",
+		LogLevel:             "info",
 	}
 }
 
@@ -162,6 +167,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "keep serving this long after withdrawing from discovery on shutdown")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "how long in-flight requests get to finish on shutdown")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "request body limit in bytes")
+	fs.DurationVar(&c.ClientAttemptTimeout, "client-attempt-timeout", c.ClientAttemptTimeout, "per-attempt timeout of calls to other services; a hung instance is retried elsewhere (0: off)")
 	fs.StringVar(&c.SnapshotDir, "snapshot-dir", c.SnapshotDir, "directory for last-known-good discovery snapshots (empty: off)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the service's own data, if it keeps any (empty: memory)")
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "debug listener host:port for /metrics and /debug/pprof (empty: off; keep it on loopback or an admin network)")
@@ -212,6 +218,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: --weight %d: must not be negative", c.Weight)
 	case c.Grace < 0 || c.DrainTimeout < 0:
 		return errors.New("config: --grace and --drain-timeout must not be negative")
+	case c.ClientAttemptTimeout < 0:
+		return fmt.Errorf("config: --client-attempt-timeout %s: must not be negative", c.ClientAttemptTimeout)
 	case c.MaxBodyBytes <= 0:
 		return fmt.Errorf("config: --max-body-bytes %d: must be positive", c.MaxBodyBytes)
 	case c.LogFormat != "logfmt" && c.LogFormat != "json":

@@ -19,7 +19,8 @@ func TestParse_FlagsBeatEnvironmentBeatsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Listen != "127.0.0.1:0" || c.Zone != "eu-1" || strings.Join(c.EtcdEndpoints, "|") != "a:1|b:2" ||
-		strings.Join(c.Tags, "|") != "x|y" || c.EtcdTTL != 10*time.Second || c.Service != "user" {
+		strings.Join(c.Tags, "|") != "x|y" || c.EtcdTTL != 10*time.Second || c.Service != "user" ||
+		c.ClientAttemptTimeout != 2*time.Second {
 		t.Fatalf("config %+v", c)
 	}
 }
@@ -39,16 +40,17 @@ func TestParse_HelpListsEveryFlagWithItsVariable(t *testing.T) {
 
 func TestParse_BadValuesGetClearErrors(t *testing.T) {
 	for args, want := range map[string]string{
-		"--registry=zookeeper":  "--registry",
-		"--etcd-ttl=100ms":      "--etcd-ttl",
-		"--log-format=xml":      "--log-format",
-		"--log-level=loud":      "--log-level",
-		"--consul-check=tcp":    "--consul-check",
-		"--weight=-2":           "--weight",
-		"--max-body-bytes=0":    "--max-body-bytes",
-		"--grace=soon":          "grace",
-		"--no-such-flag":        "no-such-flag",
-		"--listen=:1 extra-arg": "unexpected arguments",
+		"--registry=zookeeper":         "--registry",
+		"--etcd-ttl=100ms":             "--etcd-ttl",
+		"--log-format=xml":             "--log-format",
+		"--log-level=loud":             "--log-level",
+		"--consul-check=tcp":           "--consul-check",
+		"--weight=-2":                  "--weight",
+		"--max-body-bytes=0":           "--max-body-bytes",
+		"--client-attempt-timeout=-1s": "--client-attempt-timeout",
+		"--grace=soon":                 "grace",
+		"--no-such-flag":               "no-such-flag",
+		"--listen=:1 extra-arg":        "unexpected arguments",
 	} {
 		_, err := Parse("user", "", strings.Fields(args), &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), want) {
