@@ -381,11 +381,16 @@ func (m *Mesh) waitReady(ctx context.Context) error {
 // unless its extra environment sets WARREN_ID.
 func (in *Instance) ID() string { return in.id }
 
-// waitInstances waits until discovery shows n instances of svc.
-func (m *Mesh) waitInstances(ctx context.Context, svc string, n int) ([]registry.Instance, error) {
+// errExited is returned by watchUntil when the watched process exits.
+var errExited = errors.New("process exited")
+
+// watchUntil subscribes to svc in discovery and returns the first event
+// for which done says so (or done's error). It gives up when ctx ends or
+// exited (may be nil) closes. The subscription is undone before it returns.
+func (m *Mesh) watchUntil(ctx context.Context, svc string, exited <-chan struct{}, done func(sd.Event) (bool, error)) (sd.Event, error) {
 	ins, err := m.disc.Instancer(ctx, svc)
 	if err != nil {
-		return nil, fmt.Errorf("devmesh: watch %s: %w", svc, err)
+		return sd.Event{}, fmt.Errorf("devmesh: watch %s: %w", svc, err)
 	}
 	defer ins.Stop()
 	ch := make(chan sd.Event, 1)
@@ -401,26 +406,49 @@ func (m *Mesh) waitInstances(ctx context.Context, svc string, n int) ([]registry
 	for {
 		select {
 		case ev := <-ch:
-			if len(ev.Instances) >= n && ev.Err == nil {
-				var out []registry.Instance
-				for _, s := range ev.Instances {
-					if ri, err := registry.ParseInstance(s); err == nil {
-						out = append(out, ri)
-					}
-				}
-				return out, nil
+			ok, err := done(ev)
+			if err != nil || ok {
+				return ev, err
 			}
+		case <-exited:
+			return sd.Event{}, errExited
 		case <-ctx.Done():
-			return nil, fmt.Errorf("devmesh: %s: fewer than %d instances registered: %w", svc, n, ctx.Err())
+			return sd.Event{}, ctx.Err()
 		}
+	}
+}
+
+// parseAll returns the instances of an event that parse.
+func parseAll(ev sd.Event) []registry.Instance {
+	var out []registry.Instance
+	for _, s := range ev.Instances {
+		if ri, err := registry.ParseInstance(s); err == nil {
+			out = append(out, ri)
+		}
+	}
+	return out
+}
+
+// waitInstances waits until discovery shows n instances of svc, failing
+// as soon as one of the mesh's processes exits.
+func (m *Mesh) waitInstances(ctx context.Context, svc string, n int) ([]registry.Instance, error) {
+	ev, err := m.watchUntil(ctx, svc, nil, func(ev sd.Event) (bool, error) {
 		for _, in := range m.Instances() {
 			select {
 			case <-in.exited:
-				return nil, fmt.Errorf("devmesh: %s-%d exited: %v", in.Service, in.Index, in.err)
+				return false, fmt.Errorf("devmesh: %s-%d exited: %v", in.Service, in.Index, in.err)
 			default:
 			}
 		}
+		return len(ev.Instances) >= n && ev.Err == nil, nil
+	})
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return nil, fmt.Errorf("devmesh: %s: fewer than %d instances registered: %w", svc, n, err)
 	}
+	if err != nil {
+		return nil, err
+	}
+	return parseAll(ev), nil
 }
 
 func (m *Mesh) readyz(ctx context.Context, c *http.Client, in *Instance) int {
@@ -543,29 +571,19 @@ func (m *Mesh) leftovers() []string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, svc := range m.services {
-		ins, err := m.disc.Instancer(ctx, svc)
+		ev, err := m.watchUntil(ctx, svc, nil, func(sd.Event) (bool, error) { return true, nil })
+		if errors.Is(err, context.DeadlineExceeded) {
+			continue // no answer in time: nothing seen to report
+		}
 		if err != nil {
 			left = append(left, fmt.Sprintf("%s (cannot check: %v)", svc, err))
 			continue
 		}
-		ch := make(chan sd.Event, 1)
-		ins.Register(ch)
-		select {
-		case ev := <-ch:
-			for _, s := range ev.Instances {
-				if ri, err := registry.ParseInstance(s); err == nil && !killed[ri.ID] {
-					left = append(left, ri.ID)
-				}
+		for _, ri := range parseAll(ev) {
+			if !killed[ri.ID] {
+				left = append(left, ri.ID)
 			}
-		case <-ctx.Done():
 		}
-		go func() {
-			for range ch {
-			}
-		}()
-		ins.Deregister(ch)
-		ins.Stop()
-		close(ch)
 	}
 	return left
 }

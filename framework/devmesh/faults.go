@@ -2,6 +2,7 @@ package devmesh
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"syscall"
@@ -95,35 +96,23 @@ func (m *Mesh) WaitReady(ctx context.Context, in *Instance) error {
 // waitListed waits until discovery lists the instance's ID, from a
 // process that is still running.
 func (m *Mesh) waitListed(ctx context.Context, in *Instance) (registry.Instance, error) {
-	ins, err := m.disc.Instancer(ctx, in.Service)
-	if err != nil {
-		return registry.Instance{}, fmt.Errorf("devmesh: watch %s: %w", in.Service, err)
-	}
-	defer ins.Stop()
-	ch := make(chan sd.Event, 1)
-	ins.Register(ch)
-	defer func() {
-		go func() { // drain while Deregister runs: the cache sends synchronously
-			for range ch {
+	var found registry.Instance
+	_, err := m.watchUntil(ctx, in.Service, in.exited, func(ev sd.Event) (bool, error) {
+		for _, ri := range parseAll(ev) {
+			if ri.ID == in.ID() {
+				found = ri
+				return true, nil
 			}
-		}()
-		ins.Deregister(ch)
-		close(ch)
-	}()
-	for {
-		select {
-		case ev := <-ch:
-			for _, s := range ev.Instances {
-				if ri, err := registry.ParseInstance(s); err == nil && ri.ID == in.ID() {
-					return ri, nil
-				}
-			}
-		case <-in.exited:
-			return registry.Instance{}, fmt.Errorf("devmesh: %s exited: %v", in.ID(), in.err)
-		case <-ctx.Done():
-			return registry.Instance{}, fmt.Errorf("devmesh: %s not registered: %w", in.ID(), ctx.Err())
 		}
+		return false, nil
+	})
+	switch {
+	case errors.Is(err, errExited):
+		return registry.Instance{}, fmt.Errorf("devmesh: %s exited: %v", in.ID(), in.err)
+	case err != nil:
+		return registry.Instance{}, fmt.Errorf("devmesh: %s not registered: %w", in.ID(), err)
 	}
+	return found, nil
 }
 
 // Restart stops the instance with SIGTERM (it withdraws, drains and
