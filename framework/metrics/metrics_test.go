@@ -21,6 +21,7 @@ import (
 	"github.com/warren-mesh/warren/framework/outlier"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
 	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/framework/servicetest"
 )
 
 // TestMetrics_SeriesAfterTraffic runs a "front" service that calls two
@@ -58,8 +59,8 @@ func TestMetrics_SeriesAfterTraffic(t *testing.T) {
 		}))
 		return r
 	}
-	run(t, newApp(t, "echo", echo(http.StatusOK), newReg(), append(base, app.WithID("echo-good"))...))
-	run(t, newApp(t, "echo", echo(http.StatusServiceUnavailable), newReg(), append(base, app.WithID("echo-bad"))...))
+	servicetest.Run(t, newApp(t, "echo", echo(http.StatusOK), newReg(), append(base, app.WithID("echo-good"))...))
+	servicetest.Run(t, newApp(t, "echo", echo(http.StatusServiceUnavailable), newReg(), append(base, app.WithID("echo-bad"))...))
 
 	frontReg := newReg()
 	metrics.RegisterStatus(prom, "front", frontReg)
@@ -83,7 +84,7 @@ func TestMetrics_SeriesAfterTraffic(t *testing.T) {
 	fa := newApp(t, "front", front, frontReg, append(base, app.WithID("front-1"),
 		app.WithDebugListener("127.0.0.1:0", metrics.Handler(prom)),
 		app.WithHTTPMiddleware(metrics.NewServer(prom).Middleware))...)
-	run(t, fa)
+	servicetest.Run(t, fa)
 	waitFor(t, "both echo instances in the client", func() bool { return len(echoes.Targets()) == 2 })
 
 	frontURL := fa.Instance().BaseURL()
@@ -146,29 +147,6 @@ func newApp(t *testing.T, name string, h http.Handler, reg *etcd.Registry, opts 
 		t.Fatal(err)
 	}
 	return a
-}
-
-// run starts a and stops it at cleanup.
-func run(t *testing.T, a *app.App) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	select {
-	case <-a.Ready():
-	case err := <-done:
-		t.Fatalf("start: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("not ready")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("did not stop")
-		}
-	})
 }
 
 func get(t *testing.T, url string) string {

@@ -101,6 +101,15 @@ func Start(t testing.TB, name string, handler http.Handler, opts ...app.Option) 
 	if err != nil {
 		t.Fatalf("servicetest: %v", err)
 	}
+	Run(t, a)
+	return disc
+}
+
+// Run runs a built App until the test ends: it returns once the instance
+// is registered and ready, and at cleanup cancels it and fails the test
+// unless it stops cleanly in time.
+func Run(t testing.TB, a *app.App) {
+	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -109,10 +118,10 @@ func Start(t testing.TB, name string, handler http.Handler, opts ...app.Option) 
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("servicetest: %s did not stop cleanly: %v", name, err)
+				t.Errorf("servicetest: %s did not stop cleanly: %v", a.Instance().Name, err)
 			}
 		case <-time.After(startTimeout):
-			t.Errorf("servicetest: %s still running %s after the test ended", name, startTimeout)
+			t.Errorf("servicetest: %s still running %s after the test ended", a.Instance().Name, startTimeout)
 		}
 	})
 
@@ -120,9 +129,8 @@ func Start(t testing.TB, name string, handler http.Handler, opts ...app.Option) 
 	case <-a.Ready():
 	case err := <-done:
 		done <- err // for the cleanup
-		t.Fatalf("servicetest: %s stopped before it was ready: %v", name, err)
+		t.Fatalf("servicetest: app stopped before it was ready: %v", err)
 	case <-time.After(startTimeout):
-		t.Fatalf("servicetest: %s not registered after %s", name, startTimeout)
+		t.Fatalf("servicetest: app not registered after %s", startTimeout)
 	}
-	return disc
 }

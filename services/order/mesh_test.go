@@ -10,32 +10,10 @@ import (
 
 	"github.com/warren-mesh/warren/framework/app"
 	"github.com/warren-mesh/warren/framework/registry/memory"
+	"github.com/warren-mesh/warren/framework/servicetest"
 	"github.com/warren-mesh/warren/framework/svcerr"
 	"github.com/warren-mesh/warren/services/user"
 )
-
-// run starts a on 127.0.0.1:0 and stops it at cleanup.
-func run(t *testing.T, a *app.App) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	select {
-	case <-a.Ready():
-	case err := <-done:
-		t.Fatalf("start: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("not ready")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("did not stop")
-		}
-	})
-}
 
 // sharedRegistry keeps the memory registry open when an App closes it, so
 // several apps and clients can share it in one test.
@@ -53,7 +31,7 @@ func TestOrderCallsUserThroughDiscovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, ua)
+	servicetest.Run(t, ua)
 
 	uc, err := user.NewClient(ctx, reg)
 	if err != nil {
@@ -64,7 +42,7 @@ func TestOrderCallsUserThroughDiscovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, oa)
+	servicetest.Run(t, oa)
 
 	oc, err := NewClient(ctx, reg)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/warren-mesh/warren/framework/app"
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/registry/memory"
+	"github.com/warren-mesh/warren/framework/servicetest"
 	"github.com/warren-mesh/warren/framework/tracing"
 	"github.com/warren-mesh/warren/services/user"
 )
@@ -43,7 +44,7 @@ func TestTrace_StartedAtOrderContinuesInUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, ua)
+	servicetest.Run(t, ua)
 	ada, err := users.Create(ctx, user.CreateRequest{Name: "Ada", Email: "ada@example.com"})
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +60,7 @@ func TestTrace_StartedAtOrderContinuesInUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, oa)
+	servicetest.Run(t, oa)
 
 	body := `{"user_id":"` + ada.ID + `","items":[{"sku":"book","quantity":1,"price_cents":500}]}`
 	resp, err := http.Post(oa.Instance().BaseURL()+"/orders", "application/json", strings.NewReader(body))
