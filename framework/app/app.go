@@ -76,6 +76,7 @@ type App struct {
 	nonce    string
 
 	live, ready *health.Set
+	own         *health.Set // the service's own readiness checks only
 
 	started    atomic.Bool
 	draining   atomic.Bool
@@ -124,6 +125,7 @@ func New(name string, handler http.Handler, reg registry.Registry, opts ...Optio
 		nonce:    hex.EncodeToString(nb[:]),
 		live:     health.NewSet(0),
 		ready:    health.NewSet(0),
+		own:      health.NewSet(0),
 		served:   make(chan struct{}),
 		readyCh:  make(chan struct{}),
 	}
@@ -131,6 +133,7 @@ func New(name string, handler http.Handler, reg registry.Registry, opts ...Optio
 	a.ready.Add("draining", a.checkDraining)
 	for n, c := range o.readiness {
 		a.ready.Add(n, c)
+		a.own.Add(n, c)
 	}
 	if ra, ok := reg.(registry.ReadinessAware); ok {
 		ra.UseReadiness(a.ownReadiness)
@@ -613,11 +616,7 @@ func (a *App) ownReadiness(ctx context.Context) error {
 	if a.draining.Load() {
 		return errors.New("draining")
 	}
-	set := health.NewSet(0)
-	for n, c := range a.opts.readiness {
-		set.Add(n, c)
-	}
-	if rep := set.Run(ctx); !rep.OK() {
+	if rep := a.own.Run(ctx); !rep.OK() {
 		failed := rep.Failed()
 		return fmt.Errorf("readiness check %q failed: %s", failed[0], rep.Checks[failed[0]].Detail)
 	}
