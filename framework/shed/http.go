@@ -1,0 +1,130 @@
+package shed
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/svcerr"
+)
+
+// Code is the error code of an overload answer, in the JSON error body
+// Warren servers write: {"error": "...", "code": "overloaded"}. A Warren
+// client rebuilds it as svcerr.ErrOverloaded.
+const Code = svcerr.CodeOverloaded
+
+// DefaultExempt lists the routes Middleware never sheds unless told
+// otherwise: liveness and readiness must answer under any load, or an
+// orchestrator would restart or withdraw a busy instance.
+var DefaultExempt = []string{"GET /healthz", "GET /readyz"}
+
+// HTTPOption configures Middleware.
+type HTTPOption func(*httpSettings)
+
+type httpSettings struct {
+	exempt     []string
+	retryAfter time.Duration
+	onShed     func(r *http.Request, why Reason)
+}
+
+// WithExempt adds routes that are never shed, as net/http ServeMux
+// patterns ("GET /admin/", "POST /payments/{id}/refund"): the per-route
+// opt-out, for work that must not be refused (a payment's second step, a
+// cheap cached read that relieves load).
+func WithExempt(patterns ...string) HTTPOption {
+	return func(s *httpSettings) { s.exempt = append(s.exempt, patterns...) }
+}
+
+// WithRetryAfter sets the Retry-After of overload answers (default 1s,
+// HTTP's smallest). It tells callers how long to leave this instance
+// alone; Warren's client tries another instance at once.
+func WithRetryAfter(d time.Duration) HTTPOption {
+	return func(s *httpSettings) {
+		if d >= time.Second {
+			s.retryAfter = d
+		}
+	}
+}
+
+// WithOnShed calls f for every refused request (for logs; keep it quick:
+// it runs on the path that must stay cheap).
+func WithOnShed(f func(r *http.Request, why Reason)) HTTPOption {
+	return func(s *httpSettings) { s.onShed = f }
+}
+
+// Middleware returns net/http middleware that asks l about every request
+// except the exempt routes (DefaultExempt and WithExempt) and answers the
+// refused ones at once with 503, Retry-After and the body
+// {"error": "server overloaded, try another instance", "code": "overloaded"}.
+// A request whose caller has already gone is dropped unanswered.
+//
+// Put it outermost, so a refused request costs no decoding or logging. An
+// invalid or conflicting pattern is an error.
+func Middleware(l *Limiter, opts ...HTTPOption) (func(http.Handler) http.Handler, error) {
+	s := httpSettings{retryAfter: time.Second}
+	for _, o := range opts {
+		o(&s)
+	}
+	exempt, err := exemptMux(append(append([]string(nil), DefaultExempt...), s.exempt...))
+	if err != nil {
+		return nil, err
+	}
+	retryAfter := strconv.Itoa(int(s.retryAfter / time.Second))
+	body := []byte(`{"error":"` + svcerr.ErrOverloaded.Message + `","code":"` + Code + `"}` + "\n")
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, pattern := exempt.Handler(r); pattern != "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if r.Context().Err() != nil {
+				return // the caller left; nobody would read an answer
+			}
+			tok, why := l.Acquire()
+			if why != Admitted {
+				if s.onShed != nil {
+					s.onShed(r, why)
+				}
+				h := w.Header()
+				h.Set("Retry-After", retryAfter)
+				h.Set("Content-Type", "application/json; charset=utf-8")
+				h.Set("X-Content-Type-Options", "nosniff")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write(body)
+				return
+			}
+			defer tok.Release()
+			next.ServeHTTP(w, r)
+		})
+	}, nil
+}
+
+// exemptMux builds a ServeMux holding the exempt patterns, so they match
+// exactly as the service's routes do. Duplicates are dropped; ServeMux
+// panics on a bad or conflicting pattern, which becomes an error here.
+func exemptMux(patterns []string) (mux *http.ServeMux, err error) {
+	mux = http.NewServeMux()
+	seen := map[string]bool{}
+	nop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	for _, p := range patterns {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		if err := register(mux, p, nop); err != nil {
+			return nil, err
+		}
+	}
+	return mux, nil
+}
+
+func register(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("shed: exempt route %q: %v", pattern, p)
+		}
+	}()
+	mux.Handle(pattern, h)
+	return nil
+}

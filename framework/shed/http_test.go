@@ -1,0 +1,160 @@
+package shed
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// held serves a handler that blocks until release is closed, so a test can
+// keep the limiter full.
+func held(t *testing.T, s testServer, path string) (release func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.l.Stats().InFlight < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the held request never got in flight")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	var once atomic.Bool
+	return func() {
+		if once.CompareAndSwap(false, true) {
+			close(s.hold)
+			<-done
+		}
+	}
+}
+
+type testServer struct {
+	l      *Limiter
+	h      http.Handler
+	served *atomic.Int64
+	hold   chan struct{}
+}
+
+// fullServer returns a limiter with room for one request and a handler
+// behind its middleware: /slow blocks until released, the rest answer 200.
+func fullServer(t *testing.T, opts ...HTTPOption) testServer {
+	t.Helper()
+	l := New(WithQueueProbe(nil), WithLimits(1, 1, 1))
+	mw, err := Middleware(l, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testServer{l: l, served: new(atomic.Int64), hold: make(chan struct{})}
+	s.h = mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.served.Add(1)
+		if r.URL.Path == "/slow" {
+			<-s.hold
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	return s
+}
+
+func TestMiddleware_OverloadAnswerIs503WithRetryAfterAndCode(t *testing.T) {
+	s := fullServer(t)
+	l, h, served := s.l, s.h, s.served
+	release := held(t, s, "/slow")
+	defer release()
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/users/1", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503", rec.Code)
+	}
+	if ra := rec.Header().Get("Retry-After"); ra != "1" {
+		t.Fatalf("Retry-After = %q, want 1", ra)
+	}
+	var body struct{ Error, Code string }
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Code != Code || body.Error == "" {
+		t.Fatalf("body %q (%v), want a JSON error with code %q", rec.Body.String(), err, Code)
+	}
+	if n := served.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want 1 (the held request only)", n)
+	}
+	if st := l.Stats(); st.ShedLimit != 1 {
+		t.Fatalf("stats = %+v, want one shed by limit", st)
+	}
+}
+
+func TestMiddleware_HealthAndReadinessNeverShed(t *testing.T) {
+	s := fullServer(t)
+	l, h := s.l, s.h
+	release := held(t, s, "/slow")
+	defer release()
+	for _, path := range []string{"/healthz", "/readyz"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s on a full instance: status %d, want 200", path, rec.Code)
+		}
+	}
+	if st := l.Stats(); st.ShedLimit != 0 || st.Admitted != 1 {
+		t.Fatalf("stats = %+v: health probes must bypass the limiter", st)
+	}
+}
+
+func TestMiddleware_ExemptRouteNeverShed(t *testing.T) {
+	s := fullServer(t, WithExempt("POST /payments/{id}/capture"))
+	h := s.h
+	release := held(t, s, "/slow")
+	defer release()
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/payments/42/capture", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("exempt route on a full instance: status %d, want 200", rec.Code)
+	}
+	// Same path, other method: not exempt.
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/payments/42/capture", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("GET on a POST-only exemption: status %d, want 503", rec.Code)
+	}
+}
+
+func TestMiddleware_AdmitsAgainOnceRoomIsMade(t *testing.T) {
+	s := fullServer(t)
+	l, h := s.l, s.h
+	release := held(t, s, "/slow")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d while full, want 503", rec.Code)
+	}
+	release()
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status = %d after the held request finished, want 200", rec.Code)
+	}
+	if n := l.Stats().InFlight; n != 0 {
+		t.Fatalf("in flight = %d after every request returned, want 0", n)
+	}
+}
+
+func TestMiddleware_BadExemptPatternIsAnError(t *testing.T) {
+	l := New(WithQueueProbe(nil))
+	for _, p := range []string{"GET /a/{", "GET /healthz"} {
+		_, err := Middleware(l, WithExempt(p, p))
+		if p == "GET /healthz" {
+			if err != nil {
+				t.Fatalf("a duplicate of a default exemption: %v, want it accepted", err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Fatalf("pattern %q accepted, want an error", p)
+		}
+	}
+}

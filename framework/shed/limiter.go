@@ -1,0 +1,334 @@
+// Package shed keeps an instance fast under overload by refusing, at once,
+// the requests it cannot serve in time, so its callers can take them to an
+// instance that can.
+//
+// A Limiter admits a request unless one of two signals says the instance
+// is full:
+//
+//   - The CPU queue. Every request is a goroutine; when more arrive than
+//     the CPUs can run, they wait in the Go runtime's run queue, and that
+//     wait is most of the latency a CPU-bound server adds under load. The
+//     limiter reads the runtime's scheduling latency (RuntimeProbe) every
+//     few milliseconds and, while it stays above a target and the queue is
+//     the process's own, refuses a share of requests that grows with the
+//     excess (a PIE-style controller, RFC 8033).
+//   - The in-flight limit. Requests that wait on something else (a
+//     database, a lock, another service) pile up in flight instead; the
+//     limit on them adapts like Netflix's Gradient2: it grows while each
+//     window's latency stays within a tolerance of its long-run level and
+//     shrinks in proportion when it does not.
+//
+// Refusing is cheap (no decoding, no handler) and immediate, and the
+// answer says "overloaded, try elsewhere" (Middleware: 503 with
+// Retry-After and code "overloaded"), which Warren's client retries on
+// another instance without counting it against this one's health.
+//
+// The limiter starts no goroutines: the request that finds a reading due
+// takes it. docs/overload.md explains the choice and the settings.
+package shed
+
+import (
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Reason says why Acquire refused a request.
+type Reason string
+
+// Reasons.
+const (
+	// Admitted: not refused.
+	Admitted Reason = ""
+	// ReasonQueue: the CPU run queue is past its target delay.
+	ReasonQueue Reason = "queue"
+	// ReasonLimit: requests in flight reached the adaptive limit.
+	ReasonLimit Reason = "limit"
+)
+
+// Limiter decides, per request, whether the instance takes it on. It is
+// safe for concurrent use; one Limiter serves one instance (all its
+// routes), since they share the CPUs.
+type Limiter struct {
+	now        func() time.Time
+	rand       func() float64
+	probe      QueueProbe
+	window     time.Duration
+	minSamples int64
+	interval   time.Duration
+
+	inflight  atomic.Int64
+	limit     atomic.Int64
+	dropBits  atomic.Uint64 // float64 refusal probability
+	delay     atomic.Int64  // last queue delay, ns
+	admitted  atomic.Uint64
+	shedQueue atomic.Uint64
+	shedLimit atomic.Uint64
+
+	winSum   atomic.Int64 // ns of latency in the current window
+	winCount atomic.Int64
+	winPeak  atomic.Int64
+	winStart atomic.Int64 // unix ns
+	probeAt  atomic.Int64 // unix ns of the last queue reading
+
+	gmu  sync.Mutex // held by the request closing a window
+	grad gradient
+	qmu  sync.Mutex // held by the request taking a queue reading
+	qc   queueControl
+}
+
+type settings struct {
+	initial, min, max int
+	tolerance         float64
+	window            time.Duration
+	minSamples        int
+	probe             QueueProbe
+	noProbe           bool
+	interval          time.Duration
+	target            time.Duration
+	minRunnable       int
+	maxDrop           float64
+	now               func() time.Time
+	rand              func() float64
+}
+
+// Option configures a Limiter. Out-of-range values are ignored.
+type Option func(*settings)
+
+// WithLimits sets the in-flight limit's start, floor and ceiling (default
+// 200, 10, 2000). The floor keeps a few slow requests from starving an
+// instance; the ceiling bounds memory under a flood of slow requests.
+func WithLimits(initial, min, max int) Option {
+	return func(s *settings) {
+		if min >= 1 && max >= min && initial >= min && initial <= max {
+			s.initial, s.min, s.max = initial, min, max
+		}
+	}
+}
+
+// WithTolerance sets how many times its long-run level a window's latency
+// may reach before the in-flight limit shrinks (default 2).
+func WithTolerance(f float64) Option {
+	return func(s *settings) {
+		if f >= 1 {
+			s.tolerance = f
+		}
+	}
+}
+
+// WithWindow sets how often the in-flight limit adapts: after d and at
+// least minSamples finished requests (default 100ms, 10).
+func WithWindow(d time.Duration, minSamples int) Option {
+	return func(s *settings) {
+		if d > 0 && minSamples >= 1 {
+			s.window, s.minSamples = d, minSamples
+		}
+	}
+}
+
+// WithQueueTarget sets the CPU queueing delay above which requests are
+// refused (default 5ms, read every 20ms). It is a 90th percentile of the
+// runtime's scheduling latency; an idle Go process reads tens of
+// microseconds.
+func WithQueueTarget(target, every time.Duration) Option {
+	return func(s *settings) {
+		if target > 0 && every > 0 {
+			s.target, s.interval = target, every
+		}
+	}
+}
+
+// WithMinRunnable sets how many goroutines must be waiting to run, on
+// average, before the queue signal counts (default 4 × GOMAXPROCS). Below
+// it a high scheduling latency means other processes have the CPU, and
+// refusing this one's few requests would not help.
+func WithMinRunnable(n int) Option {
+	return func(s *settings) {
+		if n >= 1 {
+			s.minRunnable = n
+		}
+	}
+}
+
+// WithMaxDrop caps the share of requests the queue signal refuses (default
+// 0.98), so some traffic always gets through to show the overload is over.
+func WithMaxDrop(p float64) Option {
+	return func(s *settings) {
+		if p > 0 && p <= 1 {
+			s.maxDrop = p
+		}
+	}
+}
+
+// WithQueueProbe replaces RuntimeProbe; nil turns the queue signal off,
+// leaving only the in-flight limit.
+func WithQueueProbe(p QueueProbe) Option {
+	return func(s *settings) { s.probe, s.noProbe = p, p == nil }
+}
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option {
+	return func(s *settings) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
+// New returns a Limiter with safe defaults: an in-flight limit that starts
+// at 200 and a 5ms CPU queue target.
+func New(opts ...Option) *Limiter {
+	s := settings{
+		initial: 200, min: 10, max: 2000,
+		tolerance: 2,
+		window:    100 * time.Millisecond, minSamples: 10,
+		interval: 20 * time.Millisecond, target: 5 * time.Millisecond,
+		minRunnable: 4 * runtime.GOMAXPROCS(0),
+		maxDrop:     0.98,
+		now:         time.Now,
+		rand:        rand.Float64,
+	}
+	for _, o := range opts {
+		o(&s)
+	}
+	if s.probe == nil && !s.noProbe {
+		s.probe = RuntimeProbe()
+	}
+	l := &Limiter{
+		now: s.now, rand: s.rand, probe: s.probe,
+		window: s.window, minSamples: int64(s.minSamples), interval: s.interval,
+		grad: newGradient(s.initial, s.min, s.max, s.tolerance),
+		qc:   newQueueControl(s.target, s.minRunnable, s.maxDrop),
+	}
+	l.limit.Store(int64(s.initial))
+	t := s.now().UnixNano()
+	l.winStart.Store(t)
+	l.probeAt.Store(t)
+	if l.probe != nil {
+		l.probe() // the first reading only sets the baseline
+	}
+	return l
+}
+
+// Token is an admitted request. Call Release exactly once when it is done.
+type Token struct {
+	l     *Limiter
+	start time.Time
+}
+
+// Acquire decides on one request: Admitted with a Token to Release, or
+// the Reason it was refused (the Token is then inert).
+func (l *Limiter) Acquire() (Token, Reason) {
+	now := l.now()
+	l.readQueue(now)
+	if p := math.Float64frombits(l.dropBits.Load()); p > 0 && l.rand() < p {
+		l.shedQueue.Add(1)
+		return Token{}, ReasonQueue
+	}
+	n := l.inflight.Add(1)
+	if n > l.limit.Load() {
+		l.inflight.Add(-1)
+		l.shedLimit.Add(1)
+		return Token{}, ReasonLimit
+	}
+	for {
+		p := l.winPeak.Load()
+		if n <= p || l.winPeak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	l.admitted.Add(1)
+	return Token{l: l, start: now}, Admitted
+}
+
+// Release ends the request and records its latency. Releasing a refused
+// request's Token does nothing.
+func (t Token) Release() {
+	if t.l == nil {
+		return
+	}
+	now := t.l.now()
+	t.l.inflight.Add(-1)
+	t.l.record(now, now.Sub(t.start))
+}
+
+// record adds a latency sample and closes the window when it is due.
+func (l *Limiter) record(now time.Time, rtt time.Duration) {
+	l.winSum.Add(int64(rtt))
+	c := l.winCount.Add(1)
+	start := l.winStart.Load()
+	if now.UnixNano()-start < int64(l.window) || c < l.minSamples {
+		return
+	}
+	if !l.gmu.TryLock() {
+		return // another request is closing this window
+	}
+	defer l.gmu.Unlock()
+	if l.winStart.Load() != start {
+		return
+	}
+	cnt := l.winCount.Swap(0)
+	sum := l.winSum.Swap(0)
+	peak := l.winPeak.Swap(l.inflight.Load())
+	l.winStart.Store(now.UnixNano())
+	if cnt <= 0 {
+		return
+	}
+	lim := l.grad.update(time.Duration(sum/cnt), peak)
+	l.limit.Store(max(1, int64(math.Round(lim))))
+}
+
+// readQueue takes a queue reading when one is due.
+func (l *Limiter) readQueue(now time.Time) {
+	if l.probe == nil {
+		return
+	}
+	last := l.probeAt.Load()
+	elapsed := now.UnixNano() - last
+	if elapsed < int64(l.interval) || !l.probeAt.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	if !l.qmu.TryLock() {
+		return
+	}
+	defer l.qmu.Unlock()
+	r := l.probe()
+	// Idle time counts towards relaxing: after a quiet spell the first
+	// requests should not meet the refusal rate of the last overload.
+	steps := min(float64(elapsed)/float64(l.interval), 100)
+	p := l.qc.update(r, steps)
+	l.delay.Store(int64(r.Delay))
+	l.dropBits.Store(math.Float64bits(p))
+}
+
+// Stats is a Limiter's state, for metrics.
+type Stats struct {
+	// Admitted, ShedQueue and ShedLimit count decisions since New.
+	Admitted  uint64
+	ShedQueue uint64
+	ShedLimit uint64
+	// InFlight is the number of admitted requests not yet released.
+	InFlight int64
+	// Limit is the current in-flight limit.
+	Limit int64
+	// DropProbability is the share of requests the queue signal refuses now.
+	DropProbability float64
+	// QueueDelay is the last CPU queueing delay read.
+	QueueDelay time.Duration
+}
+
+// Stats returns the current state.
+func (l *Limiter) Stats() Stats {
+	return Stats{
+		Admitted:        l.admitted.Load(),
+		ShedQueue:       l.shedQueue.Load(),
+		ShedLimit:       l.shedLimit.Load(),
+		InFlight:        l.inflight.Load(),
+		Limit:           l.limit.Load(),
+		DropProbability: math.Float64frombits(l.dropBits.Load()),
+		QueueDelay:      time.Duration(l.delay.Load()),
+	}
+}

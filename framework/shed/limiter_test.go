@@ -1,0 +1,268 @@
+package shed
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is a settable clock for the limiter.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func TestLimiter_ShedsWhenInFlightReachesLimit(t *testing.T) {
+	l := New(WithQueueProbe(nil), WithLimits(3, 3, 3))
+	var toks []Token
+	for i := range 3 {
+		tok, why := l.Acquire()
+		if why != Admitted {
+			t.Fatalf("request %d refused (%s) below the limit", i+1, why)
+		}
+		toks = append(toks, tok)
+	}
+	if _, why := l.Acquire(); why != ReasonLimit {
+		t.Fatalf("4th request with 3 in flight and limit 3: got %q, want %q", why, ReasonLimit)
+	}
+	toks[0].Release()
+	if tok, why := l.Acquire(); why != Admitted {
+		t.Fatalf("after a release: got %q, want admitted", why)
+	} else {
+		tok.Release()
+	}
+	for _, tok := range toks[1:] {
+		tok.Release()
+	}
+	st := l.Stats()
+	if st.Admitted != 4 || st.ShedLimit != 1 || st.ShedQueue != 0 || st.InFlight != 0 || st.Limit != 3 {
+		t.Fatalf("stats = %+v, want 4 admitted, 1 shed by limit, none in flight, limit 3", st)
+	}
+}
+
+func TestLimiter_RefusedTokenReleaseIsInert(t *testing.T) {
+	l := New(WithQueueProbe(nil), WithLimits(1, 1, 1))
+	held, _ := l.Acquire()
+	refused, why := l.Acquire()
+	if why != ReasonLimit {
+		t.Fatalf("got %q, want limit", why)
+	}
+	refused.Release()
+	if n := l.Stats().InFlight; n != 1 {
+		t.Fatalf("in flight after releasing a refused token = %d, want 1", n)
+	}
+	held.Release()
+}
+
+// runWindow holds the limiter full for rtt: it admits as many requests as
+// the limit allows, moves the clock on and releases them, which closes
+// one window whose mean latency is rtt.
+func runWindow(t *testing.T, l *Limiter, clk *fakeClock, rtt time.Duration) {
+	t.Helper()
+	var toks []Token
+	for {
+		tok, why := l.Acquire()
+		if why != Admitted {
+			break
+		}
+		toks = append(toks, tok)
+	}
+	clk.Add(rtt)
+	for _, tok := range toks {
+		tok.Release()
+	}
+}
+
+func TestLimiter_LimitFallsWhenLatencyRisesAndRecovers(t *testing.T) {
+	clk := newFakeClock()
+	l := New(WithQueueProbe(nil), WithClock(clk.Now), WithLimits(50, 5, 500), WithWindow(time.Millisecond, 1))
+	for range 30 {
+		runWindow(t, l, clk, 2*time.Millisecond)
+	}
+	steady := l.Stats().Limit
+	if steady <= 50 {
+		t.Fatalf("limit after 30 windows at steady latency = %d, want it grown above the initial 50", steady)
+	}
+	for range 30 {
+		runWindow(t, l, clk, 20*time.Millisecond)
+	}
+	slow := l.Stats().Limit
+	if slow > steady/2 {
+		t.Fatalf("limit after latency rose 10× = %d, want at most half of %d", slow, steady)
+	}
+	for range 60 {
+		runWindow(t, l, clk, 2*time.Millisecond)
+	}
+	if rec := l.Stats().Limit; rec <= slow*2 {
+		t.Fatalf("limit after latency came back = %d, want it recovered well above %d", rec, slow)
+	}
+}
+
+func TestLimiter_LimitStaysWithinBounds(t *testing.T) {
+	clk := newFakeClock()
+	l := New(WithQueueProbe(nil), WithClock(clk.Now), WithLimits(20, 10, 40), WithWindow(time.Millisecond, 1))
+	for range 100 {
+		runWindow(t, l, clk, time.Millisecond)
+	}
+	if n := l.Stats().Limit; n != 40 {
+		t.Fatalf("limit under flat latency = %d, want the ceiling 40", n)
+	}
+	// A sudden 1000× rise: the limit falls to its floor long before the
+	// long-run level catches up.
+	for range 40 {
+		runWindow(t, l, clk, time.Second)
+	}
+	if n := l.Stats().Limit; n != 10 {
+		t.Fatalf("limit after latency rose 1000× = %d, want the floor 10", n)
+	}
+}
+
+func TestLimiter_AppLimitedWindowsDoNotMoveTheLimit(t *testing.T) {
+	clk := newFakeClock()
+	l := New(WithQueueProbe(nil), WithClock(clk.Now), WithLimits(100, 10, 1000), WithWindow(time.Millisecond, 1))
+	// One request at a time, each slower than the last: far below the
+	// limit, so latency says nothing about it.
+	for i := range 50 {
+		tok, _ := l.Acquire()
+		clk.Add(time.Duration(i+1) * time.Millisecond)
+		tok.Release()
+	}
+	if n := l.Stats().Limit; n != 100 {
+		t.Fatalf("limit after app-limited windows = %d, want 100 unchanged", n)
+	}
+}
+
+// probeFunc is a settable QueueProbe.
+type probeFunc struct {
+	mu sync.Mutex
+	r  QueueReading
+}
+
+func (p *probeFunc) set(r QueueReading) {
+	p.mu.Lock()
+	p.r = r
+	p.mu.Unlock()
+}
+
+func (p *probeFunc) read() QueueReading {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.r
+}
+
+func TestLimiter_QueueDelayShedsThenRelaxes(t *testing.T) {
+	clk := newFakeClock()
+	probe := &probeFunc{}
+	l := New(WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(5*time.Millisecond, time.Millisecond),
+		WithMinRunnable(8), WithMaxDrop(1))
+
+	// Calm: nothing refused.
+	for range 50 {
+		clk.Add(time.Millisecond)
+		tok, why := l.Acquire()
+		if why != Admitted {
+			t.Fatalf("refused (%s) with an empty queue", why)
+		}
+		tok.Release()
+	}
+	// Overload: 10× the target delay with a long queue of our own.
+	probe.set(QueueReading{Delay: 50 * time.Millisecond, Runnable: 200})
+	shed := 0
+	for range 200 {
+		clk.Add(time.Millisecond)
+		if tok, why := l.Acquire(); why == ReasonQueue {
+			shed++
+		} else {
+			tok.Release()
+		}
+	}
+	if shed == 0 || l.Stats().DropProbability != 1 {
+		t.Fatalf("under overload: %d of 200 shed, drop probability %v; want shedding up to the cap 1", shed, l.Stats().DropProbability)
+	}
+	if st := l.Stats(); st.ShedQueue != uint64(shed) || st.QueueDelay != 50*time.Millisecond {
+		t.Fatalf("stats = %+v, want %d shed by queue and the last delay 50ms", st, shed)
+	}
+	// Back to calm: the refusal rate falls to zero.
+	probe.set(QueueReading{Delay: 100 * time.Microsecond, Runnable: 1})
+	for range 300 {
+		clk.Add(time.Millisecond)
+		if tok, why := l.Acquire(); why == Admitted {
+			tok.Release()
+		}
+	}
+	if p := l.Stats().DropProbability; p != 0 {
+		t.Fatalf("drop probability after the queue emptied = %v, want 0", p)
+	}
+}
+
+func TestLimiter_QueueDelayWithoutOwnQueueDoesNotShed(t *testing.T) {
+	clk := newFakeClock()
+	// Other processes hog the CPU: a long scheduling delay, but only a
+	// goroutine or two of ours waiting.
+	probe := &probeFunc{r: QueueReading{Delay: 200 * time.Millisecond, Runnable: 1}}
+	l := New(WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(5*time.Millisecond, time.Millisecond),
+		WithMinRunnable(8), WithMaxDrop(1))
+	for range 200 {
+		clk.Add(time.Millisecond)
+		tok, why := l.Acquire()
+		if why != Admitted {
+			t.Fatalf("refused (%s) though the queue is not the process's own", why)
+		}
+		tok.Release()
+	}
+}
+
+func TestLimiter_IdleTimeRelaxesAtOnce(t *testing.T) {
+	clk := newFakeClock()
+	probe := &probeFunc{r: QueueReading{Delay: 50 * time.Millisecond, Runnable: 200}}
+	l := New(WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(5*time.Millisecond, time.Millisecond),
+		WithMinRunnable(8), WithMaxDrop(1))
+	for range 100 {
+		clk.Add(time.Millisecond)
+		if tok, why := l.Acquire(); why == Admitted {
+			tok.Release()
+		}
+	}
+	if p := l.Stats().DropProbability; p != 1 {
+		t.Fatalf("drop probability under overload = %v, want 1", p)
+	}
+	probe.set(QueueReading{})
+	clk.Add(10 * time.Second)
+	tok, why := l.Acquire()
+	if why != Admitted {
+		t.Fatalf("first request after 10s of quiet refused (%s)", why)
+	}
+	tok.Release()
+}
+
+func TestRuntimeProbe_ReadsTheScheduler(t *testing.T) {
+	p := RuntimeProbe()
+	p()
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() { defer wg.Done(); time.Sleep(time.Millisecond) }()
+	}
+	wg.Wait()
+	r := p()
+	if r.Delay < 0 || r.Runnable < 0 {
+		t.Fatalf("reading %+v: negative figures", r)
+	}
+	if r.Delay > time.Minute {
+		t.Fatalf("reading %+v: delay beyond reason", r)
+	}
+}
