@@ -1,0 +1,59 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/warren-mesh/warren/framework/shed"
+)
+
+// Shed exports a load shedder's decisions and state, read at scrape time.
+type Shed struct {
+	l         *shed.Limiter
+	decisions *prometheus.Desc
+	limit     *prometheus.Desc
+	inFlight  *prometheus.Desc
+	drop      *prometheus.Desc
+	delay     *prometheus.Desc
+}
+
+// NewShed registers l's series on r:
+//
+//	warren_shed_requests_total{outcome="admitted|shed_queue|shed_limit"}
+//	warren_shed_limit, warren_shed_in_flight,
+//	warren_shed_drop_probability, warren_shed_queue_delay_seconds
+func NewShed(r prometheus.Registerer, l *shed.Limiter) *Shed {
+	name := func(n string) string { return prometheus.BuildFQName(Namespace, "shed", n) }
+	s := &Shed{
+		l: l,
+		decisions: prometheus.NewDesc(name("requests_total"),
+			"Requests the load shedder decided on, by outcome: admitted, shed_queue (CPU queue past its target delay), shed_limit (in-flight limit reached).",
+			[]string{"outcome"}, nil),
+		limit:    prometheus.NewDesc(name("limit"), "Current adaptive limit on requests in flight.", nil, nil),
+		inFlight: prometheus.NewDesc(name("in_flight"), "Admitted requests not yet answered.", nil, nil),
+		drop:     prometheus.NewDesc(name("drop_probability"), "Share of requests the CPU queue signal refuses now (0 when not overloaded).", nil, nil),
+		delay:    prometheus.NewDesc(name("queue_delay_seconds"), "Last CPU queueing delay read (90th percentile of Go scheduling latency).", nil, nil),
+	}
+	r.MustRegister(s)
+	return s
+}
+
+// Describe implements prometheus.Collector.
+func (s *Shed) Describe(ch chan<- *prometheus.Desc) {
+	ch <- s.decisions
+	ch <- s.limit
+	ch <- s.inFlight
+	ch <- s.drop
+	ch <- s.delay
+}
+
+// Collect implements prometheus.Collector.
+func (s *Shed) Collect(ch chan<- prometheus.Metric) {
+	st := s.l.Stats()
+	ch <- prometheus.MustNewConstMetric(s.decisions, prometheus.CounterValue, float64(st.Admitted), "admitted")
+	ch <- prometheus.MustNewConstMetric(s.decisions, prometheus.CounterValue, float64(st.ShedQueue), "shed_queue")
+	ch <- prometheus.MustNewConstMetric(s.decisions, prometheus.CounterValue, float64(st.ShedLimit), "shed_limit")
+	ch <- prometheus.MustNewConstMetric(s.limit, prometheus.GaugeValue, float64(st.Limit))
+	ch <- prometheus.MustNewConstMetric(s.inFlight, prometheus.GaugeValue, float64(st.InFlight))
+	ch <- prometheus.MustNewConstMetric(s.drop, prometheus.GaugeValue, st.DropProbability)
+	ch <- prometheus.MustNewConstMetric(s.delay, prometheus.GaugeValue, st.QueueDelay.Seconds())
+}
