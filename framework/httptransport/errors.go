@@ -32,6 +32,7 @@ var kindStatus = map[svcerr.Kind]int{
 	svcerr.Unauthenticated:    http.StatusUnauthorized,
 	svcerr.PermissionDenied:   http.StatusForbidden,
 	svcerr.TooLarge:           http.StatusRequestEntityTooLarge,
+	svcerr.ResourceExhausted:  http.StatusTooManyRequests,
 	svcerr.Unavailable:        http.StatusServiceUnavailable,
 	svcerr.DeadlineExceeded:   http.StatusGatewayTimeout,
 	svcerr.Internal:           http.StatusInternalServerError,

@@ -62,6 +62,18 @@ type Classer interface {
 	RetryClass() Class
 }
 
+// Delayer is implemented by errors that name the earliest time another
+// attempt may be made (an HTTP 429's Retry-After). Do waits at least that
+// long, and gives up instead when the delay is over MaxServerDelay or runs
+// past the caller's deadline.
+type Delayer interface {
+	RetryDelay() time.Duration
+}
+
+// MaxServerDelay is the longest server-named delay Do waits out; past it
+// the caller gets the error and decides.
+const MaxServerDelay = 10 * time.Second
+
 // ErrAttemptTimeout is wrapped into an attempt's error when its own
 // timeout, not the caller's deadline, ended it.
 var ErrAttemptTimeout = errors.New("attempt timed out")
@@ -197,10 +209,16 @@ func (p *Policy) Do(ctx context.Context, idempotent bool, attempt func(ctx conte
 		if err := ctx.Err(); err != nil {
 			return finish(errs, err)
 		}
+		var serverDelay time.Duration
+		if dr := Delayer(nil); errors.As(err, &dr) {
+			if serverDelay = dr.RetryDelay(); serverDelay > MaxServerDelay {
+				return finish(errs, nil)
+			}
+		}
 		if p.budget != nil && !p.budget.Withdraw() {
 			return finish(errs, ErrBudgetExhausted)
 		}
-		d := p.backoff(n)
+		d := max(p.backoff(n), serverDelay)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 			// Sleeping would only run into the deadline.
 			return finish(errs, context.DeadlineExceeded)

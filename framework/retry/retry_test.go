@@ -215,3 +215,45 @@ func TestClassify_NetworkFailures(t *testing.T) {
 		}
 	}
 }
+
+type delayed struct{ d time.Duration }
+
+func (e delayed) Error() string             { return "slow down" }
+func (e delayed) RetryClass() Class         { return Unprocessed }
+func (e delayed) RetryDelay() time.Duration { return e.d }
+
+func TestDo_WaitsAtLeastTheServerNamedDelay(t *testing.T) {
+	const wait = 60 * time.Millisecond
+	var times []time.Time
+	err := fast(MaxAttempts(2)).Do(context.Background(), false, func(context.Context, int) error {
+		times = append(times, time.Now())
+		return delayed{wait}
+	})
+	if err == nil || len(times) != 2 {
+		t.Fatalf("attempts = %d, err %v; want 2 attempts and an error", len(times), err)
+	}
+	if gap := times[1].Sub(times[0]); gap < wait {
+		t.Fatalf("second attempt %v after the first, want at least the server's %v", gap, wait)
+	}
+}
+
+func TestDo_ServerDelayBeyondMaxOrDeadlineIsNotWaited(t *testing.T) {
+	n := 0
+	err := fast().Do(context.Background(), true, func(context.Context, int) error {
+		n++
+		return delayed{MaxServerDelay + time.Second}
+	})
+	if n != 1 || !errors.As(err, new(delayed)) {
+		t.Fatalf("attempts = %d, err %v; want one attempt and its error", n, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	n = 0
+	err = fast().Do(ctx, true, func(context.Context, int) error {
+		n++
+		return delayed{5 * time.Second}
+	})
+	if n != 1 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("attempts = %d, err %v; want one attempt, stopped by the deadline", n, err)
+	}
+}

@@ -22,8 +22,9 @@ import (
 // Kind classifies an error by what the caller should do about it.
 type Kind string
 
-// Kinds. Unavailable and DeadlineExceeded are the only ones a client may
-// retry; the others describe the request, not the server's health.
+// Kinds. Unavailable and DeadlineExceeded are the ones a client may retry
+// on its own; ResourceExhausted it may retry after the time the server
+// names; the others describe the request, not the server's health.
 const (
 	InvalidArgument    Kind = "invalid_argument"
 	NotFound           Kind = "not_found"
@@ -32,10 +33,23 @@ const (
 	Unauthenticated    Kind = "unauthenticated"
 	PermissionDenied   Kind = "permission_denied"
 	TooLarge           Kind = "too_large"
-	Unavailable        Kind = "unavailable"
-	DeadlineExceeded   Kind = "deadline_exceeded"
-	Internal           Kind = "internal"
+	// ResourceExhausted: the caller ran out of a quota or hit a rate limit
+	// (HTTP 429); retry no sooner than the server's Retry-After.
+	ResourceExhausted Kind = "resource_exhausted"
+	Unavailable       Kind = "unavailable"
+	DeadlineExceeded  Kind = "deadline_exceeded"
+	Internal          Kind = "internal"
 )
+
+// CodeOverloaded is the code of ErrOverloaded.
+const CodeOverloaded = "overloaded"
+
+// ErrOverloaded is what an instance answers when its load shedder refuses
+// a request (package shed): the instance is full, not broken, and did not
+// act on the request, so a caller should try another instance at once and
+// leave this one alone for a moment. errors.Is(err, svcerr.ErrOverloaded)
+// holds on the caller's side.
+var ErrOverloaded = New(Unavailable, CodeOverloaded, "server overloaded, try another instance")
 
 // Error is a business error with a Kind, a stable machine-readable Code and
 // a human-readable Message.
