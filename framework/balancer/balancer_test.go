@@ -345,3 +345,72 @@ func TestTarget_ClosesOnlyAfterInFlightCallsFinish(t *testing.T) {
 		t.Fatal("second Retire closed again")
 	}
 }
+
+// overloaded is an overload answer asking to be left alone for hold.
+type overloaded struct{ hold time.Duration }
+
+func (e overloaded) Error() string               { return "overloaded" }
+func (e overloaded) OverloadHold() time.Duration { return e.hold }
+
+func TestTarget_OverloadAnswerHoldsTheTargetWithoutCountingAFailure(t *testing.T) {
+	d := outlier.New(outlier.ConsecutiveFailures(2))
+	ts := targets(t, d, "", "")
+	shedding, healthy := ts[0], ts[1]
+	shedding.Endpoint = func(context.Context, any) (any, error) { return nil, overloaded{time.Minute} }
+
+	for range 5 {
+		if _, err := shedding.Call(context.Background(), nil); err == nil {
+			t.Fatal("want the overload answer")
+		}
+	}
+	if !shedding.Held() || shedding.Allow() {
+		t.Fatal("target that answered overloaded is not held")
+	}
+	if st := shedding.Breaker().State(); st != outlier.Closed {
+		t.Fatalf("breaker %s after 5 overload answers with 2 failures to eject: overload counted as failure", st)
+	}
+	if shedding.Latency() != 0 {
+		t.Fatalf("latency %v recorded from overload answers, want none (a quick refusal is not speed)", shedding.Latency())
+	}
+	if healthy.Held() {
+		t.Fatal("the other target is held")
+	}
+	for name, mk := range all() {
+		if name == "hash" {
+			continue // a key's owner is kept; ConsistentHash moves only ejected keys
+		}
+		b := mk()
+		b.Update(ts)
+		for range 50 {
+			got, err := b.Pick(context.Background(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got == shedding {
+				t.Fatalf("%s picked the held target while another was free", name)
+			}
+		}
+	}
+}
+
+func TestTarget_HoldEndsAndAZeroHoldIsAnOrdinaryError(t *testing.T) {
+	ts := targets(t, nil, "")
+	tg := ts[0]
+	tg.Endpoint = func(context.Context, any) (any, error) { return nil, overloaded{20 * time.Millisecond} }
+	tg.Call(context.Background(), nil)
+	if !tg.Held() {
+		t.Fatal("not held after an overload answer")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for tg.Held() {
+		if time.Now().After(deadline) {
+			t.Fatal("a 20ms hold did not end in 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	tg.Endpoint = func(context.Context, any) (any, error) { return nil, overloaded{0} }
+	tg.Call(context.Background(), nil)
+	if tg.Held() {
+		t.Fatal("held after an error with no hold")
+	}
+}

@@ -81,6 +81,15 @@ type Target struct {
 	closed    atomic.Bool
 	ewmaNanos atomic.Int64 // latency EWMA
 	lastNanos atomic.Int64 // since born, of the last EWMA update
+	holdUntil atomic.Int64 // since born: no new picks before, after an overload answer
+}
+
+// Overloaded is implemented by errors that say the instance refused the
+// request because it is overloaded (a load shedder's answer): not a
+// failure of the instance, but a request to leave it alone for
+// OverloadHold. A zero hold means the error is not an overload answer.
+type Overloaded interface {
+	OverloadHold() time.Duration
 }
 
 // TargetOption configures a Target.
@@ -128,6 +137,20 @@ func (t *Target) Call(ctx context.Context, req any) (any, error) {
 	start := time.Now()
 	resp, err := t.Endpoint(ctx, req)
 	end := time.Now()
+	var ov Overloaded
+	if err != nil && errors.As(err, &ov) {
+		if hold := ov.OverloadHold(); hold > 0 {
+			// The instance is alive and said so at once: hold it out of
+			// picks for a while, and neither count a failure nor take the
+			// quick refusal as a sign of speed.
+			t.holdUntil.Store(int64(end.Add(hold).Sub(t.born)))
+			if t.breaker != nil {
+				t.breaker.Record(false)
+			}
+			t.release()
+			return resp, err
+		}
+	}
 	failed := err != nil && t.failed(err)
 	t.observe(start, end, failed)
 	if t.breaker != nil {
@@ -180,12 +203,24 @@ func (t *Target) InFlight() int64 { return t.inflight.Load() }
 
 // Allow reports whether the target may take a request, claiming its
 // half-open probe if it has one. Balancers call it only for the target they
-// return.
-func (t *Target) Allow() bool { return t.breaker == nil || t.breaker.Allow() }
+// return. A target holding off after an overload answer is not allowed.
+func (t *Target) Allow() bool {
+	return !t.Held() && (t.breaker == nil || t.breaker.Allow())
+}
 
-// Ejected reports, without side effects, whether the outlier detector has
-// the target out of rotation.
-func (t *Target) Ejected() bool { return t.breaker != nil && t.breaker.Ejected() }
+// Ejected reports, without side effects, whether the target is out of
+// rotation: ejected by the outlier detector or held off after an overload
+// answer.
+func (t *Target) Ejected() bool {
+	return t.Held() || (t.breaker != nil && t.breaker.Ejected())
+}
+
+// Held reports whether the target answered "overloaded" recently enough
+// that it is still left alone (see Overloaded).
+func (t *Target) Held() bool {
+	h := t.holdUntil.Load()
+	return h != 0 && time.Since(t.born) < time.Duration(h)
+}
 
 // Breaker returns the attached breaker, or nil.
 func (t *Target) Breaker() *outlier.Breaker { return t.breaker }
