@@ -13,6 +13,7 @@ import (
 	"github.com/go-kit/kit/endpoint"
 
 	"github.com/warren-mesh/warren/framework/balancer"
+	"github.com/warren-mesh/warren/framework/climit"
 	"github.com/warren-mesh/warren/framework/endpointer"
 	"github.com/warren-mesh/warren/framework/requestid"
 	"github.com/warren-mesh/warren/framework/retry"
@@ -82,7 +83,7 @@ func Endpoint[Req, Resp any](c *Client, method, path string, opts ...CallOption)
 // Invoke is Call without type parameters: in is encoded as the JSON body
 // (unless the method is GET or HEAD, or in is nil) and the answer is
 // decoded into out (unless out is nil or the answer has no body).
-func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, opts ...CallOption) error {
+func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, opts ...CallOption) (err error) {
 	r := &request{method: method, path: path, out: out}
 	for _, o := range opts {
 		o(r)
@@ -101,8 +102,15 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 	if r.hasKey {
 		ctx = balancer.WithKey(ctx, r.key)
 	}
+	if c.limiter != nil {
+		tok, ok := c.limiter.Acquire()
+		if !ok {
+			return fmt.Errorf("client %s: %w", c.service, climit.ErrLimited)
+		}
+		defer func() { tok.Release(climit.Classify(err)) }()
+	}
 	var last *balancer.Target
-	err := c.policy.Do(ctx, r.idempotent, func(ctx context.Context, n int) error {
+	err = c.policy.Do(ctx, r.idempotent, func(ctx context.Context, n int) error {
 		if n > 1 {
 			c.obs.Retried(c.service)
 		}
@@ -196,7 +204,7 @@ func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
 		return nil, fmt.Errorf("%s %s: %w (limit %d)", r.method, r.path, ErrResponseTooLarge, h.maxBody)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, decodeError(resp.StatusCode, b, h.addr)
+		return nil, decodeError(resp.StatusCode, resp.Header, b, h.addr)
 	}
 	if r.out != nil && len(bytes.TrimSpace(b)) > 0 && resp.StatusCode != http.StatusNoContent {
 		if err := json.Unmarshal(b, r.out); err != nil {

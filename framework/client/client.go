@@ -31,6 +31,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/warren-mesh/warren/framework/balancer"
+	"github.com/warren-mesh/warren/framework/climit"
 	"github.com/warren-mesh/warren/framework/endpointer"
 	"github.com/warren-mesh/warren/framework/outlier"
 	"github.com/warren-mesh/warren/framework/registry"
@@ -52,6 +53,7 @@ type Client struct {
 	policy   *retry.Policy
 	maxBody  int64
 	obs      Observer
+	limiter  *climit.Limiter
 
 	closeOnce sync.Once
 }
@@ -69,6 +71,8 @@ type config struct {
 	logger       log.Logger
 	snapshotDir  string
 	maxBody      int64
+	limitOpts    []climit.Option
+	noLimit      bool
 }
 
 // Option configures a Client.
@@ -96,6 +100,18 @@ func WithOutlier(opts ...outlier.Option) Option {
 
 // WithoutOutlier disables outlier ejection.
 func WithoutOutlier() Option { return func(c *config) { c.noOutlier = true } }
+
+// WithConcurrencyLimit adds options to the client's adaptive limit on
+// calls in flight to the service (package climit; default: start 500,
+// floor 20, ceiling 5000, cut by 10% at most every 100ms while calls fail
+// as overloaded or time out). Calls over the limit fail at once with
+// climit.ErrLimited.
+func WithConcurrencyLimit(opts ...climit.Option) Option {
+	return func(c *config) { c.limitOpts = append(c.limitOpts, opts...) }
+}
+
+// WithoutConcurrencyLimit turns the adaptive limit off.
+func WithoutConcurrencyLimit() Option { return func(c *config) { c.noLimit = true } }
 
 // WithTransport sets how each instance's transport is made (default:
 // DefaultTransport). It is called once per instance.
@@ -192,6 +208,9 @@ func build(src sd.Instancer, service string, cfg config) *Client {
 	if c.bal == nil {
 		c.bal = balancer.NewP2C()
 	}
+	if !cfg.noLimit {
+		c.limiter = climit.New(cfg.limitOpts...)
+	}
 	if c.policy == nil {
 		c.policy = retry.New(append([]retry.Option{retry.WithClassifier(classify)}, cfg.retryOpts...)...)
 	}
@@ -219,13 +238,14 @@ func classify(err error) retry.Class {
 
 // instanceFailure says which errors count against an instance's health:
 // transport failures, timeouts and 5xx answers, not the caller cancelling,
-// 4xx answers or bodies the client could not decode.
+// 4xx answers, overload answers (the instance is full, not broken) or
+// bodies the client could not decode.
 func instanceFailure(err error) bool {
 	var se *Error
 	var de *decodeErr
 	switch {
 	case errors.As(err, &se):
-		return se.Status >= 500
+		return se.Status >= 500 && !se.Overloaded()
 	case errors.As(err, &de), errors.Is(err, context.Canceled), errors.Is(err, ErrResponseTooLarge):
 		return false
 	}
@@ -287,6 +307,10 @@ type State struct {
 	// Retries and RetriesRefused count the budget's decisions.
 	Retries        int64 `json:"retries"`
 	RetriesRefused int64 `json:"retries_refused"`
+	// Limit and Limited are the adaptive concurrency limit and how many
+	// calls it refused (zero without a limit).
+	Limit   int64  `json:"limit,omitempty"`
+	Limited uint64 `json:"limited,omitempty"`
 	// Snapshot is set when the instances come through a snapshot wrapper.
 	Snapshot *snapshot.State `json:"snapshot,omitempty"`
 }
@@ -299,6 +323,10 @@ func (c *Client) State() State {
 	}
 	if b := c.policy.Budget(); b != nil {
 		s.Retries, s.RetriesRefused = b.Stats()
+	}
+	if c.limiter != nil {
+		ls := c.limiter.Stats()
+		s.Limit, s.Limited = ls.Limit, ls.Limited
 	}
 	if si, ok := c.src.(interface{ State() snapshot.State }); ok {
 		st := si.State()

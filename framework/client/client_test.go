@@ -40,6 +40,8 @@ const (
 	mode500
 	mode502
 	mode404
+	modeOverloaded
+	modeTooMany // one 429 with Retry-After: 1, then OK
 )
 
 // backend is a real HTTP server on loopback whose behaviour a test can
@@ -113,6 +115,17 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	case mode502:
 		w.WriteHeader(http.StatusBadGateway)
 		_, _ = w.Write([]byte(`<html>bad gateway</html>`))
+		return
+	case modeOverloaded:
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error":"server overloaded, try another instance","code":"overloaded"}`))
+		return
+	case modeTooMany:
+		b.mode.Store(modeOK)
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write([]byte(`{"error":"slow down","code":"rate_limited"}`))
 		return
 	case mode404:
 		w.WriteHeader(http.StatusNotFound)

@@ -4,10 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/framework/svcerr"
 )
 
 // Error is an error response from the called service: a non-2xx status
@@ -22,6 +26,8 @@ type Error struct {
 	Message string
 	// Instance is the host:port that answered.
 	Instance string
+	// RetryAfter is the answer's Retry-After, if it had one.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -38,17 +44,72 @@ func (e *Error) Error() string {
 
 // RetryClass implements retry.Classer. A 503 means the server did not take
 // the request on (overloaded or draining before shutdown), so any request
-// may go elsewhere; 502 and 504 come from a proxy or a deadline that may
-// have cut the work off half way, so only idempotent requests are retried.
-// Everything else describes the request, not the instance.
+// may go elsewhere; a 429 (a rate limit or quota) is refused before any
+// work too, and is retried no sooner than its Retry-After (RetryDelay); 502
+// and 504 come from a proxy or a deadline that may have cut the work off
+// half way, so only idempotent requests are retried. Everything else
+// describes the request, not the instance.
 func (e *Error) RetryClass() retry.Class {
 	switch e.Status {
-	case http.StatusServiceUnavailable:
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 		return retry.Unprocessed
 	case http.StatusBadGateway, http.StatusGatewayTimeout:
 		return retry.MaybeProcessed
 	}
 	return retry.Fatal
+}
+
+// RetryDelay implements retry.Delayer: a 429 is retried no sooner than
+// its Retry-After. A 503's Retry-After is about the instance, not the call
+// (see OverloadHold): the retry goes to another instance at once.
+func (e *Error) RetryDelay() time.Duration {
+	if e.Status == http.StatusTooManyRequests {
+		return e.RetryAfter
+	}
+	return 0
+}
+
+// Overloaded reports whether the answer is a load shedder's "overloaded,
+// try another instance" (503 with code "overloaded").
+func (e *Error) Overloaded() bool {
+	return e.Status == http.StatusServiceUnavailable && e.Code == svcerr.CodeOverloaded
+}
+
+// maxOverloadHold bounds how long one overload answer keeps an instance
+// out of picks: long enough for the instance's queue to drain, short
+// enough that its capacity is not wasted when every caller backs off.
+const maxOverloadHold = time.Second
+
+// OverloadHold implements balancer.Overloaded: an overloaded instance is
+// left alone for a random time between half and all of its Retry-After
+// (capped at 1s; 1s when absent), so callers that were refused together do
+// not return together.
+func (e *Error) OverloadHold() time.Duration {
+	if !e.Overloaded() {
+		return 0
+	}
+	d := maxOverloadHold
+	if e.RetryAfter > 0 && e.RetryAfter < d {
+		d = e.RetryAfter
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return time.Duration(min(s, 3600)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), time.Hour)
+	}
+	return 0
 }
 
 // errorBody is the JSON shape framework/httptransport writes.
@@ -57,8 +118,8 @@ type errorBody struct {
 	Code  string `json:"code"`
 }
 
-func decodeError(status int, body []byte, instance string) *Error {
-	e := &Error{Status: status, Instance: instance}
+func decodeError(status int, header http.Header, body []byte, instance string) *Error {
+	e := &Error{Status: status, Instance: instance, RetryAfter: parseRetryAfter(header.Get("Retry-After"), time.Now())}
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil && (eb.Error != "" || eb.Code != "") {
 		e.Code, e.Message = eb.Code, eb.Error

@@ -1,0 +1,141 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/climit"
+	"github.com/warren-mesh/warren/framework/outlier"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/framework/svcerr"
+)
+
+func TestClient_OverloadAnswerIsRetriedElsewhereAndNotCountedAsFailure(t *testing.T) {
+	shedding, healthy := startBackend(t, "", nil), startBackend(t, "", nil)
+	shedding.mode.Store(modeOverloaded)
+	// Ejection after 2 failures: were overload answers failures, the
+	// shedding instance would be ejected within a few calls.
+	c := newClient(t, newRegistry(t, shedding.inst, healthy.inst), WithOutlier(outlier.ConsecutiveFailures(2)))
+	const workers, calls = 4, 300
+	start := time.Now()
+	errs, _ := load(workers, calls, 60*time.Second, func(i int) error {
+		if i%3 == 0 {
+			// Not idempotent: retried only because an overload answer
+			// says the request was not acted on.
+			_, err := Call[echoReq, echoResp](context.Background(), c, "POST", "/echo", echoReq{N: i})
+			return err
+		}
+		return get(c)(i)
+	})
+	elapsed := time.Since(start)
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d calls failed with one of two instances shedding; first: %v", len(errs), calls, errs[0])
+	}
+	if ej, _ := c.detector.Ejected(); ej != 0 {
+		t.Fatalf("%d instances ejected: an overload answer counted against the instance", ej)
+	}
+	for _, tg := range c.Targets() {
+		if b := tg.Breaker(); b != nil && b.State().String() != "closed" {
+			t.Fatalf("breaker of %s is %s", tg.Instance.ID, b.State())
+		}
+	}
+	// Each overload answer holds the instance for at least 0.5s, during
+	// which only calls already picked can reach it.
+	limit := int64(workers) * (int64(elapsed/(500*time.Millisecond)) + 1)
+	t.Logf("%d calls in %v: shedding instance hit %d times (bound %d), healthy %d", calls, elapsed, shedding.hits.Load(), limit, healthy.hits.Load())
+	if h := shedding.hits.Load(); h > limit {
+		t.Fatalf("shedding instance hit %d times in %v, want ≤ %d: the balancer does not back off from it", h, elapsed, limit)
+	}
+}
+
+func TestClient_EveryInstanceOverloadedFailsWithinBudgetAndLowersTheLimit(t *testing.T) {
+	var insts []registry.Instance
+	var bs []*backend
+	for range 2 {
+		b := startBackend(t, "", nil)
+		b.mode.Store(modeOverloaded)
+		bs = append(bs, b)
+		insts = append(insts, b.inst)
+	}
+	const calls, ratio, burst = 200, 0.2, 5
+	c := newClient(t, newRegistry(t, insts...),
+		WithRetry(retry.MaxAttempts(3), retry.Backoff(time.Microsecond, time.Microsecond), retry.WithBudget(retry.NewBudget(ratio, burst))),
+		WithConcurrencyLimit(climit.WithLimits(100, 2, 100), climit.WithBackoff(0.5, 0)))
+	errs, _ := load(4, calls, 60*time.Second, get(c))
+	var attempts int64
+	for _, b := range bs {
+		attempts += b.hits.Load()
+	}
+	limited := 0
+	for _, err := range errs {
+		switch {
+		case errors.Is(err, climit.ErrLimited):
+			limited++
+		case !errors.Is(err, svcerr.ErrOverloaded):
+			t.Fatalf("error %v: want the overload answer or the client's limit", err)
+		}
+	}
+	t.Logf("%d calls: %d errors (%d refused by the client's limit), %d attempts reached the service", calls, len(errs), limited, attempts)
+	if len(errs) != calls {
+		t.Fatalf("%d errors, want every call to fail", len(errs))
+	}
+	// No retry storm: at most one attempt per call that was let through,
+	// plus what the budget allows.
+	if max := int64(calls) + int64(calls*ratio) + burst; attempts > max {
+		t.Fatalf("%d attempts for %d calls, want ≤ %d", attempts, calls, max)
+	}
+	if st := c.State(); st.Limit >= 100 {
+		t.Fatalf("client limit %d after every call was refused as overloaded, want it cut below 100", st.Limit)
+	}
+}
+
+func TestError_OverloadAndRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for v, want := range map[string]time.Duration{
+		"": 0, "2": 2 * time.Second, "-1": 0, "soon": 0,
+		now.Add(3 * time.Second).Format(http.TimeFormat): 3 * time.Second,
+		now.Add(-time.Minute).Format(http.TimeFormat):    0,
+	} {
+		if got := parseRetryAfter(v, now); got != want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", v, got, want)
+		}
+	}
+	shed := decodeError(503, http.Header{"Retry-After": {"1"}}, []byte(`{"error":"x","code":"overloaded"}`), "h:1")
+	if !shed.Overloaded() || !errors.Is(shed, svcerr.ErrOverloaded) || shed.RetryDelay() != 0 {
+		t.Fatalf("503 overloaded: Overloaded %v, Is ErrOverloaded %v, RetryDelay %v", shed.Overloaded(), errors.Is(shed, svcerr.ErrOverloaded), shed.RetryDelay())
+	}
+	for range 100 {
+		if h := shed.OverloadHold(); h < 500*time.Millisecond || h > time.Second {
+			t.Fatalf("hold %v, want within [0.5s, 1s]", h)
+		}
+	}
+	if instanceFailure(shed) {
+		t.Fatal("an overload answer counts against the instance")
+	}
+	draining := decodeError(503, http.Header{}, []byte(`{"error":"draining","code":"unavailable"}`), "h:1")
+	if draining.Overloaded() || draining.OverloadHold() != 0 || !instanceFailure(draining) {
+		t.Fatal("a plain 503 is taken for an overload answer")
+	}
+	limited := decodeError(429, http.Header{"Retry-After": {"2"}}, []byte(`{"error":"slow down","code":"rate_limited"}`), "h:1")
+	if limited.RetryClass() != retry.Unprocessed || limited.RetryDelay() != 2*time.Second || svcerr.KindOf(limited) != svcerr.ResourceExhausted {
+		t.Fatalf("429: class %v, delay %v, kind %v", limited.RetryClass(), limited.RetryDelay(), svcerr.KindOf(limited))
+	}
+}
+
+func TestCall_TooManyRequestsIsRetriedAfterRetryAfter(t *testing.T) {
+	b := startBackend(t, "", nil)
+	b.mode.Store(modeTooMany)
+	c := newClient(t, newRegistry(t, b.inst), WithRetry(retry.MaxAttempts(2)))
+	start := time.Now()
+	_, err := Call[echoReq, echoResp](context.Background(), c, "POST", "/echo", echoReq{N: 1})
+	if err != nil {
+		t.Fatalf("call after one 429: %v", err)
+	}
+	if el := time.Since(start); el < time.Second || b.hits.Load() != 2 {
+		t.Fatalf("%d attempts in %v, want 2 with the Retry-After second between them", b.hits.Load(), el)
+	}
+}

@@ -1,0 +1,202 @@
+// Package climit caps how many calls a client has in flight to one
+// service, adapting the cap to what the service can take (AIMD, as TCP
+// does with its window): each call that succeeds while the cap was nearly
+// used raises it a little; a call the service refused as overloaded, or
+// that ran out of time, cuts it by a fraction. Calls over the cap fail at
+// once with ErrLimited instead of joining a queue at a service that is
+// already behind, which is when a caller's fallback should answer.
+//
+// The server side (package shed) protects one instance from all callers;
+// this protects a service, all instances together, from one caller's
+// surge: when every instance sheds, the caller backs off as a whole.
+package climit
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/kit/endpoint"
+
+	"github.com/warren-mesh/warren/framework/svcerr"
+)
+
+// ErrLimited is returned, without calling the service, when the client's
+// calls in flight to it are at the limit: the service has been answering
+// "overloaded" or too slowly. It is not retried; fall back or fail fast.
+var ErrLimited = svcerr.New(svcerr.Unavailable, "client_limited", "too many calls in flight to an overloaded service")
+
+// Outcome is how a call ended, as far as the limit is concerned.
+type Outcome int
+
+const (
+	// Success: the service answered. Raises the limit when it was in use.
+	Success Outcome = iota
+	// Dropped: the service refused the call as overloaded or it timed
+	// out. Cuts the limit.
+	Dropped
+	// Ignored: the call says nothing about the service's capacity (a
+	// 4xx, the caller cancelling).
+	Ignored
+)
+
+// Limiter is an adaptive limit on calls in flight. It is safe for
+// concurrent use; use one per called service.
+type Limiter struct {
+	min, max float64
+	backoff  float64
+	cooldown time.Duration
+	now      func() time.Time
+
+	inflight atomic.Int64
+	limit    atomic.Int64
+	limited  atomic.Uint64
+
+	mu       sync.Mutex
+	est      float64
+	lastDrop time.Time
+}
+
+type settings struct {
+	initial, min, max int
+	backoff           float64
+	cooldown          time.Duration
+	now               func() time.Time
+}
+
+// Option configures a Limiter. Out-of-range values are ignored.
+type Option func(*settings)
+
+// WithLimits sets the limit's start, floor and ceiling (default 500, 20,
+// 5000): generous, so a healthy service never meets it.
+func WithLimits(initial, min, max int) Option {
+	return func(s *settings) {
+		if min >= 1 && max >= min && initial >= min && initial <= max {
+			s.initial, s.min, s.max = initial, min, max
+		}
+	}
+}
+
+// WithBackoff sets the factor a drop multiplies the limit by (default 0.9)
+// and the least time between two cuts (default 100ms), so a burst of
+// refusals that all answer one overload cuts once, not fifty times.
+func WithBackoff(factor float64, cooldown time.Duration) Option {
+	return func(s *settings) {
+		if factor > 0 && factor < 1 && cooldown >= 0 {
+			s.backoff, s.cooldown = factor, cooldown
+		}
+	}
+}
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option {
+	return func(s *settings) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
+// New returns a Limiter.
+func New(opts ...Option) *Limiter {
+	s := settings{initial: 500, min: 20, max: 5000, backoff: 0.9, cooldown: 100 * time.Millisecond, now: time.Now}
+	for _, o := range opts {
+		o(&s)
+	}
+	l := &Limiter{min: float64(s.min), max: float64(s.max), backoff: s.backoff, cooldown: s.cooldown, now: s.now, est: float64(s.initial)}
+	l.limit.Store(int64(s.initial))
+	return l
+}
+
+// Token is an admitted call; Release it exactly once with its Outcome.
+type Token struct {
+	l        *Limiter
+	inflight int64
+}
+
+// Acquire admits a call, or returns false when the limit is reached.
+func (l *Limiter) Acquire() (Token, bool) {
+	n := l.inflight.Add(1)
+	if n > l.limit.Load() {
+		l.inflight.Add(-1)
+		l.limited.Add(1)
+		return Token{}, false
+	}
+	return Token{l: l, inflight: n}, true
+}
+
+// Release ends the call.
+func (t Token) Release(o Outcome) {
+	l := t.l
+	if l == nil {
+		return
+	}
+	l.inflight.Add(-1)
+	switch o {
+	case Success:
+		if float64(t.inflight) < l.est/2 {
+			return // far below the limit: says nothing about it
+		}
+		l.mu.Lock()
+		l.est = math.Min(l.max, l.est+1/l.est)
+		l.limit.Store(int64(l.est))
+		l.mu.Unlock()
+	case Dropped:
+		now := l.now()
+		l.mu.Lock()
+		if l.lastDrop.IsZero() || now.Sub(l.lastDrop) >= l.cooldown {
+			l.lastDrop = now
+			l.est = math.Max(l.min, l.est*l.backoff)
+			l.limit.Store(int64(l.est))
+		}
+		l.mu.Unlock()
+	}
+}
+
+// Stats is a Limiter's state.
+type Stats struct {
+	Limit    int64
+	InFlight int64
+	// Limited counts calls refused with ErrLimited.
+	Limited uint64
+}
+
+// Stats returns the current state.
+func (l *Limiter) Stats() Stats {
+	return Stats{Limit: l.limit.Load(), InFlight: l.inflight.Load(), Limited: l.limited.Load()}
+}
+
+// Classify is the default way to tell a call's Outcome from its error:
+// nil is Success; an overload answer (errors.Is svcerr.ErrOverloaded) or
+// a deadline is Dropped; anything else is Ignored.
+func Classify(err error) Outcome {
+	switch {
+	case err == nil:
+		return Success
+	case errors.Is(err, svcerr.ErrOverloaded), errors.Is(err, context.DeadlineExceeded):
+		return Dropped
+	}
+	return Ignored
+}
+
+// Middleware limits calls through an endpoint; classify tells the Outcome
+// from the error (nil: Classify).
+func Middleware(l *Limiter, classify func(error) Outcome) endpoint.Middleware {
+	if classify == nil {
+		classify = Classify
+	}
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, req any) (any, error) {
+			tok, ok := l.Acquire()
+			if !ok {
+				return nil, ErrLimited
+			}
+			resp, err := next(ctx, req)
+			tok.Release(classify(err))
+			return resp, err
+		}
+	}
+}

@@ -1,0 +1,137 @@
+package climit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/svcerr"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func TestLimiter_RefusesPastTheLimit(t *testing.T) {
+	l := New(WithLimits(2, 2, 10))
+	a, okA := l.Acquire()
+	b, okB := l.Acquire()
+	if !okA || !okB {
+		t.Fatal("calls under the limit refused")
+	}
+	if _, ok := l.Acquire(); ok {
+		t.Fatal("third call with limit 2 admitted")
+	}
+	a.Release(Ignored)
+	if c, ok := l.Acquire(); !ok {
+		t.Fatal("call after a release refused")
+	} else {
+		c.Release(Ignored)
+	}
+	b.Release(Ignored)
+	if st := l.Stats(); st.Limited != 1 || st.InFlight != 0 || st.Limit != 2 {
+		t.Fatalf("stats %+v, want 1 limited, none in flight, limit 2", st)
+	}
+}
+
+func TestLimiter_DropsCutOncePerCooldownAndSuccessesRaise(t *testing.T) {
+	clk := &clock{t: time.Unix(1, 0)}
+	l := New(WithLimits(100, 10, 200), WithBackoff(0.5, time.Second), WithClock(clk.now))
+	// Fifty refusals at one moment are one overload: one cut.
+	for range 50 {
+		tok, _ := l.Acquire()
+		tok.Release(Dropped)
+	}
+	if n := l.Stats().Limit; n != 50 {
+		t.Fatalf("limit after a burst of drops = %d, want 50 (one cut by half)", n)
+	}
+	clk.t = clk.t.Add(time.Second)
+	tok, _ := l.Acquire()
+	tok.Release(Dropped)
+	if n := l.Stats().Limit; n != 25 {
+		t.Fatalf("limit after a drop past the cooldown = %d, want 25", n)
+	}
+	for range 20 {
+		clk.t = clk.t.Add(time.Second)
+		tok, _ := l.Acquire()
+		tok.Release(Dropped)
+	}
+	if n := l.Stats().Limit; n != 10 {
+		t.Fatalf("limit after many drops = %d, want the floor 10", n)
+	}
+	// Successes with the limit in use raise it again, one per limit's
+	// worth of calls.
+	for range 100 {
+		var toks []Token
+		for {
+			tok, ok := l.Acquire()
+			if !ok {
+				break
+			}
+			toks = append(toks, tok)
+		}
+		for _, tok := range toks {
+			tok.Release(Success)
+		}
+	}
+	if n := l.Stats().Limit; n < 50 {
+		t.Fatalf("limit after 100 full rounds of successes = %d, want it well above the floor", n)
+	}
+}
+
+func TestLimiter_SuccessFarBelowTheLimitDoesNotRaiseIt(t *testing.T) {
+	l := New(WithLimits(100, 10, 1000))
+	for range 1000 {
+		tok, _ := l.Acquire()
+		tok.Release(Success)
+	}
+	if n := l.Stats().Limit; n != 100 {
+		t.Fatalf("limit after one-at-a-time calls = %d, want 100 unchanged", n)
+	}
+}
+
+func TestMiddleware_OverloadedServiceCutsTheLimitThenCallsFailFast(t *testing.T) {
+	clk := &clock{t: time.Unix(1, 0)}
+	l := New(WithLimits(4, 1, 4), WithBackoff(0.5, 0), WithClock(clk.now))
+	calls := 0
+	overloaded := func(context.Context, any) (any, error) {
+		calls++
+		return nil, fmt.Errorf("user: %w", svcerr.ErrOverloaded)
+	}
+	ep := Middleware(l, nil)(overloaded)
+	for range 3 {
+		ep(context.Background(), nil)
+	}
+	if n := l.Stats().Limit; n != 1 {
+		t.Fatalf("limit after 3 overload answers = %d, want the floor 1", n)
+	}
+	// Hold the one slot; the next call fails without reaching the service.
+	tok, _ := l.Acquire()
+	before := calls
+	_, err := ep(context.Background(), nil)
+	if !errors.Is(err, ErrLimited) || calls != before {
+		t.Fatalf("err %v, calls %d→%d; want ErrLimited without a call", err, before, calls)
+	}
+	tok.Release(Ignored)
+}
+
+func TestClassify(t *testing.T) {
+	cases := []struct {
+		err  error
+		want Outcome
+	}{
+		{nil, Success},
+		{fmt.Errorf("x: %w", svcerr.ErrOverloaded), Dropped},
+		{&svcerr.Error{Kind: svcerr.Unavailable, Code: svcerr.CodeOverloaded}, Dropped},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), Dropped},
+		{svcerr.New(svcerr.NotFound, "nope", ""), Ignored},
+		{context.Canceled, Ignored},
+	}
+	for _, tc := range cases {
+		if got := Classify(tc.err); got != tc.want {
+			t.Errorf("Classify(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
