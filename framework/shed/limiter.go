@@ -8,10 +8,10 @@
 //   - The CPU queue. Every request is a goroutine; when more arrive than
 //     the CPUs can run, they wait in the Go runtime's run queue, and that
 //     wait is most of the latency a CPU-bound server adds under load. The
-//     limiter reads the runtime's scheduling latency (RuntimeProbe) every
-//     few milliseconds and, while it stays above a target and the queue is
-//     the process's own, refuses a share of requests that grows with the
-//     excess (a PIE-style controller, RFC 8033).
+//     limiter reads the run queue (RuntimeProbe) every few milliseconds
+//     and, while it is longer than a few goroutines per CPU and they wait
+//     more than a millisecond, refuses a share of requests that grows with
+//     the excess (a PIE-style controller, RFC 8033).
 //   - The in-flight limit. Requests that wait on something else (a
 //     database, a lock, another service) pile up in flight instead; the
 //     limit on them adapts like Netflix's Gradient2: it grows while each
@@ -88,8 +88,8 @@ type settings struct {
 	probe             QueueProbe
 	noProbe           bool
 	interval          time.Duration
-	target            time.Duration
-	minRunnable       int
+	perCPU            int
+	minDelay          time.Duration
 	maxDrop           float64
 	now               func() time.Time
 	rand              func() float64
@@ -129,26 +129,24 @@ func WithWindow(d time.Duration, minSamples int) Option {
 	}
 }
 
-// WithQueueTarget sets the CPU queueing delay above which requests are
-// refused (default 5ms, read every 20ms). It is a 90th percentile of the
-// runtime's scheduling latency; an idle Go process reads tens of
-// microseconds.
-func WithQueueTarget(target, every time.Duration) Option {
+// WithQueueTarget sets the CPU run queue the limiter keeps to: it refuses
+// a growing share of requests while more than perCPU × GOMAXPROCS
+// goroutines wait to run (default 8 per CPU, read every 20ms).
+func WithQueueTarget(perCPU int, every time.Duration) Option {
 	return func(s *settings) {
-		if target > 0 && every > 0 {
-			s.target, s.interval = target, every
+		if perCPU >= 1 && every > 0 {
+			s.perCPU, s.interval = perCPU, every
 		}
 	}
 }
 
-// WithMinRunnable sets how many goroutines must be waiting to run, on
-// average, before the queue signal counts (default 4 × GOMAXPROCS). Below
-// it a high scheduling latency means other processes have the CPU, and
-// refusing this one's few requests would not help.
-func WithMinRunnable(n int) Option {
+// WithMinQueueDelay sets how long goroutines must wait to run before a
+// long queue counts (default 1ms): many runnable goroutines that each run
+// at once are no backlog.
+func WithMinQueueDelay(d time.Duration) Option {
 	return func(s *settings) {
-		if n >= 1 {
-			s.minRunnable = n
+		if d >= 0 {
+			s.minDelay = d
 		}
 	}
 }
@@ -179,15 +177,14 @@ func WithClock(now func() time.Time) Option {
 }
 
 // New returns a Limiter with safe defaults: an in-flight limit that starts
-// at 200 and a 5ms CPU queue target.
+// at 200 and a run queue target of 8 goroutines per CPU.
 func New(opts ...Option) *Limiter {
 	s := settings{
 		initial: 200, min: 10, max: 2000,
 		tolerance: 2,
 		window:    100 * time.Millisecond, minSamples: 10,
-		interval: 20 * time.Millisecond, target: 5 * time.Millisecond,
-		minRunnable: 4 * runtime.GOMAXPROCS(0),
-		maxDrop:     0.98,
+		interval: 20 * time.Millisecond, perCPU: 8, minDelay: time.Millisecond,
+		maxDrop: 0.98,
 		now:         time.Now,
 		rand:        rand.Float64,
 	}
@@ -201,7 +198,7 @@ func New(opts ...Option) *Limiter {
 		now: s.now, rand: s.rand, probe: s.probe,
 		window: s.window, minSamples: int64(s.minSamples), interval: s.interval,
 		grad: newGradient(s.initial, s.min, s.max, s.tolerance),
-		qc:   newQueueControl(s.target, s.minRunnable, s.maxDrop),
+		qc:   newQueueControl(s.perCPU*runtime.GOMAXPROCS(0), s.minDelay, s.maxDrop),
 	}
 	l.limit.Store(int64(s.initial))
 	t := s.now().UnixNano()

@@ -1,6 +1,7 @@
 package shed
 
 import (
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -164,11 +165,13 @@ func (p *probeFunc) read() QueueReading {
 	return p.r
 }
 
-func TestLimiter_QueueDelayShedsThenRelaxes(t *testing.T) {
+// long is a run queue far past the target of 4 per CPU.
+var long = 100 * runtime.GOMAXPROCS(0)
+
+func TestLimiter_LongRunQueueShedsThenRelaxes(t *testing.T) {
 	clk := newFakeClock()
 	probe := &probeFunc{}
-	l := New(WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(5*time.Millisecond, time.Millisecond),
-		WithMinRunnable(8), WithMaxDrop(1))
+	l := New(WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(4, time.Millisecond), WithMaxDrop(1))
 
 	// Calm: nothing refused.
 	for range 50 {
@@ -179,8 +182,8 @@ func TestLimiter_QueueDelayShedsThenRelaxes(t *testing.T) {
 		}
 		tok.Release()
 	}
-	// Overload: 10× the target delay with a long queue of our own.
-	probe.set(QueueReading{Delay: 50 * time.Millisecond, Runnable: 200})
+	// Overload: a long queue of our own, waiting 50ms to run.
+	probe.set(QueueReading{Delay: 50 * time.Millisecond, Runnable: long})
 	shed := 0
 	for range 200 {
 		clk.Add(time.Millisecond)
@@ -209,28 +212,32 @@ func TestLimiter_QueueDelayShedsThenRelaxes(t *testing.T) {
 	}
 }
 
-func TestLimiter_QueueDelayWithoutOwnQueueDoesNotShed(t *testing.T) {
-	clk := newFakeClock()
-	// Other processes hog the CPU: a long scheduling delay, but only a
-	// goroutine or two of ours waiting.
-	probe := &probeFunc{r: QueueReading{Delay: 200 * time.Millisecond, Runnable: 1}}
-	l := New(WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(5*time.Millisecond, time.Millisecond),
-		WithMinRunnable(8), WithMaxDrop(1))
-	for range 200 {
-		clk.Add(time.Millisecond)
-		tok, why := l.Acquire()
-		if why != Admitted {
-			t.Fatalf("refused (%s) though the queue is not the process's own", why)
+func TestLimiter_QueueThatIsNotABacklogDoesNotShed(t *testing.T) {
+	for name, r := range map[string]QueueReading{
+		// Other processes hog the CPU: a long scheduling delay, but only
+		// a goroutine of ours waiting. Refusing ours would not help.
+		"delay without a queue of our own": {Delay: 200 * time.Millisecond, Runnable: 1},
+		// Many goroutines runnable, but each runs at once.
+		"queue without delay": {Delay: 10 * time.Microsecond, Runnable: long},
+	} {
+		clk := newFakeClock()
+		probe := &probeFunc{r: r}
+		l := New(WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(4, time.Millisecond), WithMaxDrop(1))
+		for range 200 {
+			clk.Add(time.Millisecond)
+			tok, why := l.Acquire()
+			if why != Admitted {
+				t.Fatalf("%s: refused (%s)", name, why)
+			}
+			tok.Release()
 		}
-		tok.Release()
 	}
 }
 
 func TestLimiter_IdleTimeRelaxesAtOnce(t *testing.T) {
 	clk := newFakeClock()
-	probe := &probeFunc{r: QueueReading{Delay: 50 * time.Millisecond, Runnable: 200}}
-	l := New(WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(5*time.Millisecond, time.Millisecond),
-		WithMinRunnable(8), WithMaxDrop(1))
+	probe := &probeFunc{r: QueueReading{Delay: 50 * time.Millisecond, Runnable: long}}
+	l := New(WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(4, time.Millisecond), WithMaxDrop(1))
 	for range 100 {
 		clk.Add(time.Millisecond)
 		if tok, why := l.Acquire(); why == Admitted {

@@ -2,7 +2,6 @@ package shed
 
 import (
 	"math"
-	"runtime"
 	"runtime/metrics"
 	"time"
 )
@@ -74,41 +73,42 @@ func RuntimeProbe() QueueProbe {
 }
 
 // queueControl turns queue readings into a probability of refusing a
-// request, like the PIE queue manager (RFC 8033): while the queueing delay
-// stays above target and the queue is the process's own (enough goroutines
-// waiting), the probability rises in proportion to how far above; once the
-// delay is back under half the target it falls again, more slowly, so the
-// callers it turned away can come back without a stampede.
+// request, like the PIE queue manager (RFC 8033) but on the length of the
+// process's run queue: while more goroutines wait to run than the target
+// (and they wait long enough to matter), the probability rises in
+// proportion to the excess; once the queue is under half the target it
+// falls again, more slowly, so the callers it turned away can come back
+// without a stampede.
 //
-// Requiring a queue of our own keeps an idle instance on a busy machine
-// (other processes taking the CPU) from refusing the little work it gets.
+// Length, not delay, is the target because the delay also grows when
+// other processes take the CPU, and refusing this process's requests does
+// not shorten that; the length is this process's own backlog, which
+// refusing does shorten. Admitted latency then stays within a small
+// multiple of what the same machine gives a lightly loaded server.
 type queueControl struct {
-	target      time.Duration
-	minRunnable float64
-	maxDrop     float64
-	up, down    float64
+	target   float64 // runnable goroutines
+	minDelay time.Duration
+	maxDrop  float64
+	up, down float64
 
 	runnable float64 // EWMA of Runnable
 	p        float64
 }
 
-func newQueueControl(target time.Duration, minRunnable int, maxDrop float64) queueControl {
-	if minRunnable <= 0 {
-		minRunnable = 4 * runtime.GOMAXPROCS(0)
-	}
-	return queueControl{target: target, minRunnable: float64(minRunnable), maxDrop: maxDrop, up: 0.02, down: 0.01}
+func newQueueControl(target int, minDelay time.Duration, maxDrop float64) queueControl {
+	return queueControl{target: float64(target), minDelay: minDelay, maxDrop: maxDrop, up: 0.02, down: 0.01}
 }
 
 // update folds one reading in and returns the drop probability. steps is
 // how many intervals the reading covers (more than one after a quiet
 // spell); relaxing goes that many steps at once.
 func (q *queueControl) update(r QueueReading, steps float64) float64 {
-	q.runnable = 0.7*q.runnable + 0.3*float64(r.Runnable)
+	q.runnable = 0.5*q.runnable + 0.5*float64(r.Runnable)
 	switch {
-	case r.Delay > q.target && q.runnable >= q.minRunnable:
-		over := math.Min(float64(r.Delay)/float64(q.target), 5)
+	case q.runnable > q.target && r.Delay >= q.minDelay:
+		over := math.Min(q.runnable/q.target, 5)
 		q.p = math.Min(q.maxDrop, q.p+q.up*over)
-	case r.Delay <= q.target/2 || q.runnable < q.minRunnable:
+	case q.runnable <= q.target/2 || r.Delay < q.minDelay/2:
 		q.p = math.Max(0, q.p-q.down*max(steps, 1))
 	}
 	return q.p
