@@ -60,11 +60,16 @@ var suites = []suite{
 	{"consul-propagation", benchConsulPropagation},
 	{"etcd-propagation", benchEtcdPropagation},
 	{"faults", benchFaults},
+	{"overload", benchOverload},
 	{"request-path", benchRequestPath},
 	{"svcgen", benchSvcgen},
 }
 
 func main() {
+	if mode := os.Getenv(overloadServerEnv); mode != "" {
+		serveOverload(mode) // the overload suite's server process
+		return
+	}
 	only := flag.String("only", "", "run only suites whose name contains this")
 	out := flag.String("json", "bench/results.json", "write the table as JSON here (empty: don't)")
 	flag.Parse()

@@ -77,20 +77,21 @@ func (e *Error) Overloaded() bool {
 
 // maxOverloadHold bounds how long one overload answer keeps an instance
 // out of picks: long enough for the instance's queue to drain, short
-// enough that its capacity is not wasted when every caller backs off.
-const maxOverloadHold = time.Second
+// enough that its capacity is not wasted when every caller backs off. A
+// shedder lengthens its Retry-After (1s to 5s) as its overload deepens.
+const maxOverloadHold = 5 * time.Second
 
 // OverloadHold implements balancer.Overloaded: an overloaded instance is
 // left alone for a random time between half and all of its Retry-After
-// (capped at 1s; 1s when absent), so callers that were refused together do
+// (capped at 5s; 1s when absent), so callers that were refused together do
 // not return together.
 func (e *Error) OverloadHold() time.Duration {
 	if !e.Overloaded() {
 		return 0
 	}
-	d := maxOverloadHold
-	if e.RetryAfter > 0 && e.RetryAfter < d {
-		d = e.RetryAfter
+	d := min(e.RetryAfter, maxOverloadHold)
+	if d <= 0 {
+		d = time.Second
 	}
 	return d/2 + rand.N(d/2+1)
 }

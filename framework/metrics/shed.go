@@ -12,15 +12,18 @@ type Shed struct {
 	decisions *prometheus.Desc
 	limit     *prometheus.Desc
 	inFlight  *prometheus.Desc
-	drop      *prometheus.Desc
+	queueLen  *prometheus.Desc
+	queueTgt  *prometheus.Desc
 	delay     *prometheus.Desc
+	ratio     *prometheus.Desc
 }
 
 // NewShed registers l's series on r:
 //
 //	warren_shed_requests_total{outcome="admitted|shed_queue|shed_limit"}
 //	warren_shed_limit, warren_shed_in_flight,
-//	warren_shed_drop_probability, warren_shed_queue_delay_seconds
+//	warren_shed_queue_length, warren_shed_queue_target,
+//	warren_shed_queue_delay_seconds, warren_shed_ratio
 func NewShed(r prometheus.Registerer, l *shed.Limiter) *Shed {
 	name := func(n string) string { return prometheus.BuildFQName(Namespace, "shed", n) }
 	s := &Shed{
@@ -30,8 +33,10 @@ func NewShed(r prometheus.Registerer, l *shed.Limiter) *Shed {
 			[]string{"outcome"}, nil),
 		limit:    prometheus.NewDesc(name("limit"), "Current adaptive limit on requests in flight.", nil, nil),
 		inFlight: prometheus.NewDesc(name("in_flight"), "Admitted requests not yet answered.", nil, nil),
-		drop:     prometheus.NewDesc(name("drop_probability"), "Share of requests the CPU queue signal refuses now (0 when not overloaded).", nil, nil),
-		delay:    prometheus.NewDesc(name("queue_delay_seconds"), "Last CPU queueing delay read (90th percentile of Go scheduling latency).", nil, nil),
+		ratio:    prometheus.NewDesc(name("ratio"), "Share of requests shed lately (a few hundred milliseconds' average); sets the Retry-After of overload answers.", nil, nil),
+		queueLen: prometheus.NewDesc(name("queue_length"), "Goroutines waiting to run at the last reading of the CPU run queue.", nil, nil),
+		queueTgt: prometheus.NewDesc(name("queue_target"), "Run queue length above which requests are shed.", nil, nil),
+		delay:    prometheus.NewDesc(name("queue_delay_seconds"), "CPU queueing delay at the last reading (90th percentile of Go scheduling latency since the one before).", nil, nil),
 	}
 	r.MustRegister(s)
 	return s
@@ -42,8 +47,10 @@ func (s *Shed) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.decisions
 	ch <- s.limit
 	ch <- s.inFlight
-	ch <- s.drop
+	ch <- s.queueLen
+	ch <- s.queueTgt
 	ch <- s.delay
+	ch <- s.ratio
 }
 
 // Collect implements prometheus.Collector.
@@ -54,6 +61,8 @@ func (s *Shed) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(s.decisions, prometheus.CounterValue, float64(st.ShedLimit), "shed_limit")
 	ch <- prometheus.MustNewConstMetric(s.limit, prometheus.GaugeValue, float64(st.Limit))
 	ch <- prometheus.MustNewConstMetric(s.inFlight, prometheus.GaugeValue, float64(st.InFlight))
-	ch <- prometheus.MustNewConstMetric(s.drop, prometheus.GaugeValue, st.DropProbability)
+	ch <- prometheus.MustNewConstMetric(s.queueLen, prometheus.GaugeValue, float64(st.QueueLength))
+	ch <- prometheus.MustNewConstMetric(s.queueTgt, prometheus.GaugeValue, float64(st.QueueTarget))
 	ch <- prometheus.MustNewConstMetric(s.delay, prometheus.GaugeValue, st.QueueDelay.Seconds())
+	ch <- prometheus.MustNewConstMetric(s.ratio, prometheus.GaugeValue, st.ShedRatio)
 }

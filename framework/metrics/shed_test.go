@@ -49,7 +49,7 @@ func TestShed_SeriesFollowTheLimiter(t *testing.T) {
 		"warren_shed_requests_total{outcome=shed_queue}": 0,
 		"warren_shed_limit":                              2,
 		"warren_shed_in_flight":                          2,
-		"warren_shed_drop_probability":                   0,
+		"warren_shed_queue_length":                       0,
 		"warren_shed_queue_delay_seconds":                0,
 	}
 	got := shedSeries(t, reg)

@@ -2,6 +2,7 @@ package shed
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -23,9 +24,10 @@ var DefaultExempt = []string{"GET /healthz", "GET /readyz"}
 type HTTPOption func(*httpSettings)
 
 type httpSettings struct {
-	exempt     []string
-	retryAfter time.Duration
-	onShed     func(r *http.Request, why Reason)
+	exempt        []string
+	retryAfter    time.Duration
+	maxRetryAfter time.Duration
+	onShed        func(r *http.Request, why Reason)
 }
 
 // WithExempt adds routes that are never shed, as net/http ServeMux
@@ -36,13 +38,17 @@ func WithExempt(patterns ...string) HTTPOption {
 	return func(s *httpSettings) { s.exempt = append(s.exempt, patterns...) }
 }
 
-// WithRetryAfter sets the Retry-After of overload answers (default 1s,
-// HTTP's smallest). It tells callers how long to leave this instance
-// alone; Warren's client tries another instance at once.
-func WithRetryAfter(d time.Duration) HTTPOption {
+// WithRetryAfter sets the Retry-After range of overload answers (default
+// 1s, HTTP's smallest, to 5s): it grows from min to max with the share of
+// requests the instance has been shedding lately (Limiter.ShedRatio), so
+// that under a deep overload the callers it turns away stay away long
+// enough for their returns not to be a load of their own. It tells callers
+// how long to leave this instance alone; Warren's client tries another
+// instance at once.
+func WithRetryAfter(min, max time.Duration) HTTPOption {
 	return func(s *httpSettings) {
-		if d >= time.Second {
-			s.retryAfter = d
+		if min >= time.Second && max >= min {
+			s.retryAfter, s.maxRetryAfter = min, max
 		}
 	}
 }
@@ -62,7 +68,7 @@ func WithOnShed(f func(r *http.Request, why Reason)) HTTPOption {
 // Put it outermost, so a refused request costs no decoding or logging. An
 // invalid or conflicting pattern is an error.
 func Middleware(l *Limiter, opts ...HTTPOption) (func(http.Handler) http.Handler, error) {
-	s := httpSettings{retryAfter: time.Second}
+	s := httpSettings{retryAfter: time.Second, maxRetryAfter: 5 * time.Second}
 	for _, o := range opts {
 		o(&s)
 	}
@@ -70,7 +76,7 @@ func Middleware(l *Limiter, opts ...HTTPOption) (func(http.Handler) http.Handler
 	if err != nil {
 		return nil, err
 	}
-	retryAfter := strconv.Itoa(int(s.retryAfter / time.Second))
+	minRA, spanRA := s.retryAfter.Seconds(), (s.maxRetryAfter - s.retryAfter).Seconds()
 	body := []byte(`{"error":"` + svcerr.ErrOverloaded.Message + `","code":"` + Code + `"}` + "\n")
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -87,7 +93,7 @@ func Middleware(l *Limiter, opts ...HTTPOption) (func(http.Handler) http.Handler
 					s.onShed(r, why)
 				}
 				h := w.Header()
-				h.Set("Retry-After", retryAfter)
+				h.Set("Retry-After", strconv.Itoa(int(math.Round(minRA+spanRA*l.ShedRatio()))))
 				h.Set("Content-Type", "application/json; charset=utf-8")
 				h.Set("X-Content-Type-Options", "nosniff")
 				w.WriteHeader(http.StatusServiceUnavailable)

@@ -158,3 +158,34 @@ func TestMiddleware_BadExemptPatternIsAnError(t *testing.T) {
 		}
 	}
 }
+
+func TestMiddleware_RetryAfterGrowsWithTheShareShed(t *testing.T) {
+	clk := newFakeClock()
+	l := New(WithQueueProbe(nil), WithLimits(1, 1, 1), WithClock(clk.Now))
+	mw, err := Middleware(l, WithRetryAfter(time.Second, 5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	held, _ := l.Acquire() // the instance is full from here on
+	defer held.Release()
+	var first, last string
+	for i := range 100 {
+		clk.Add(10 * time.Millisecond)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("status %d while full, want 503", rec.Code)
+		}
+		if i == 0 {
+			first = rec.Header().Get("Retry-After")
+		}
+		last = rec.Header().Get("Retry-After")
+	}
+	if first != "1" || last != "5" {
+		t.Fatalf("Retry-After went %s → %s while every request was shed, want 1 → 5", first, last)
+	}
+	if r := l.Stats().ShedRatio; r < 0.9 {
+		t.Fatalf("shed ratio %v with every request shed, want near 1", r)
+	}
+}

@@ -8,10 +8,9 @@
 //   - The CPU queue. Every request is a goroutine; when more arrive than
 //     the CPUs can run, they wait in the Go runtime's run queue, and that
 //     wait is most of the latency a CPU-bound server adds under load. The
-//     limiter reads the run queue (RuntimeProbe) every few milliseconds
-//     and, while it is longer than a few goroutines per CPU and they wait
-//     more than a millisecond, refuses a share of requests that grows with
-//     the excess (a PIE-style controller, RFC 8033).
+//     limiter reads the run queue (RuntimeProbe) every millisecond and,
+//     while it is longer than a few goroutines per CPU and they wait more
+//     than a millisecond, refuses the requests that arrive.
 //   - The in-flight limit. Requests that wait on something else (a
 //     database, a lock, another service) pile up in flight instead; the
 //     limit on them adapts like Netflix's Gradient2: it grows while each
@@ -29,7 +28,6 @@ package shed
 
 import (
 	"math"
-	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -54,7 +52,6 @@ const (
 // routes), since they share the CPUs.
 type Limiter struct {
 	now        func() time.Time
-	rand       func() float64
 	probe      QueueProbe
 	window     time.Duration
 	minSamples int64
@@ -62,8 +59,9 @@ type Limiter struct {
 
 	inflight  atomic.Int64
 	limit     atomic.Int64
-	dropBits  atomic.Uint64 // float64 refusal probability
-	delay     atomic.Int64  // last queue delay, ns
+	backlog   atomic.Bool  // the run queue is past its target
+	queueLen  atomic.Int64 // last run queue length read
+	delay     atomic.Int64 // last queue delay read, ns
 	admitted  atomic.Uint64
 	shedQueue atomic.Uint64
 	shedLimit atomic.Uint64
@@ -73,6 +71,12 @@ type Limiter struct {
 	winPeak  atomic.Int64
 	winStart atomic.Int64 // unix ns
 	probeAt  atomic.Int64 // unix ns of the last queue reading
+
+	ratioAt   atomic.Int64  // unix ns of the last shed ratio update
+	ratioBits atomic.Uint64 // float64 EWMA of the share of requests shed
+	ratioMu   sync.Mutex
+	ratioAdm  uint64 // counters at the last update
+	ratioShed uint64
 
 	gmu  sync.Mutex // held by the request closing a window
 	grad gradient
@@ -90,9 +94,7 @@ type settings struct {
 	interval          time.Duration
 	perCPU            int
 	minDelay          time.Duration
-	maxDrop           float64
 	now               func() time.Time
-	rand              func() float64
 }
 
 // Option configures a Limiter. Out-of-range values are ignored.
@@ -130,8 +132,8 @@ func WithWindow(d time.Duration, minSamples int) Option {
 }
 
 // WithQueueTarget sets the CPU run queue the limiter keeps to: it refuses
-// a growing share of requests while more than perCPU × GOMAXPROCS
-// goroutines wait to run (default 8 per CPU, read every 20ms).
+// requests while more than perCPU × GOMAXPROCS
+// goroutines wait to run (default 8 per CPU, read every millisecond).
 func WithQueueTarget(perCPU int, every time.Duration) Option {
 	return func(s *settings) {
 		if perCPU >= 1 && every > 0 {
@@ -147,16 +149,6 @@ func WithMinQueueDelay(d time.Duration) Option {
 	return func(s *settings) {
 		if d >= 0 {
 			s.minDelay = d
-		}
-	}
-}
-
-// WithMaxDrop caps the share of requests the queue signal refuses (default
-// 0.98), so some traffic always gets through to show the overload is over.
-func WithMaxDrop(p float64) Option {
-	return func(s *settings) {
-		if p > 0 && p <= 1 {
-			s.maxDrop = p
 		}
 	}
 }
@@ -183,10 +175,8 @@ func New(opts ...Option) *Limiter {
 		initial: 200, min: 10, max: 2000,
 		tolerance: 2,
 		window:    100 * time.Millisecond, minSamples: 10,
-		interval: 20 * time.Millisecond, perCPU: 8, minDelay: time.Millisecond,
-		maxDrop: 0.98,
-		now:         time.Now,
-		rand:        rand.Float64,
+		interval: time.Millisecond, perCPU: 8, minDelay: time.Millisecond,
+		now: time.Now,
 	}
 	for _, o := range opts {
 		o(&s)
@@ -195,15 +185,16 @@ func New(opts ...Option) *Limiter {
 		s.probe = RuntimeProbe()
 	}
 	l := &Limiter{
-		now: s.now, rand: s.rand, probe: s.probe,
+		now: s.now, probe: s.probe,
 		window: s.window, minSamples: int64(s.minSamples), interval: s.interval,
 		grad: newGradient(s.initial, s.min, s.max, s.tolerance),
-		qc:   newQueueControl(s.perCPU*runtime.GOMAXPROCS(0), s.minDelay, s.maxDrop),
+		qc:   newQueueControl(s.perCPU*runtime.GOMAXPROCS(0), s.minDelay),
 	}
 	l.limit.Store(int64(s.initial))
 	t := s.now().UnixNano()
 	l.winStart.Store(t)
 	l.probeAt.Store(t)
+	l.ratioAt.Store(t)
 	if l.probe != nil {
 		l.probe() // the first reading only sets the baseline
 	}
@@ -221,7 +212,8 @@ type Token struct {
 func (l *Limiter) Acquire() (Token, Reason) {
 	now := l.now()
 	l.readQueue(now)
-	if p := math.Float64frombits(l.dropBits.Load()); p > 0 && l.rand() < p {
+	l.updateRatio(now)
+	if l.backlog.Load() {
 		l.shedQueue.Add(1)
 		return Token{}, ReasonQueue
 	}
@@ -278,14 +270,43 @@ func (l *Limiter) record(now time.Time, rtt time.Duration) {
 	l.limit.Store(max(1, int64(math.Round(lim))))
 }
 
+// ratioEvery is how often the shed ratio is updated.
+const ratioEvery = 100 * time.Millisecond
+
+// updateRatio folds the last interval's decisions into the shed ratio.
+func (l *Limiter) updateRatio(now time.Time) {
+	last := l.ratioAt.Load()
+	if now.UnixNano()-last < int64(ratioEvery) || !l.ratioAt.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	if !l.ratioMu.TryLock() {
+		return
+	}
+	defer l.ratioMu.Unlock()
+	adm, shed := l.admitted.Load(), l.shedQueue.Load()+l.shedLimit.Load()
+	da, ds := adm-l.ratioAdm, shed-l.ratioShed
+	l.ratioAdm, l.ratioShed = adm, shed
+	cur := 0.0
+	if da+ds > 0 {
+		cur = float64(ds) / float64(da+ds)
+	}
+	// Idle intervals count as shedding nothing.
+	w := math.Pow(0.5, float64(now.UnixNano()-last)/float64(ratioEvery))
+	old := math.Float64frombits(l.ratioBits.Load())
+	l.ratioBits.Store(math.Float64bits(old*w + cur*(1-w)))
+}
+
+// ShedRatio is the share of requests shed lately (an average over about
+// the last few hundred milliseconds), from 0 to 1.
+func (l *Limiter) ShedRatio() float64 { return math.Float64frombits(l.ratioBits.Load()) }
+
 // readQueue takes a queue reading when one is due.
 func (l *Limiter) readQueue(now time.Time) {
 	if l.probe == nil {
 		return
 	}
 	last := l.probeAt.Load()
-	elapsed := now.UnixNano() - last
-	if elapsed < int64(l.interval) || !l.probeAt.CompareAndSwap(last, now.UnixNano()) {
+	if now.UnixNano()-last < int64(l.interval) || !l.probeAt.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
 	if !l.qmu.TryLock() {
@@ -293,12 +314,9 @@ func (l *Limiter) readQueue(now time.Time) {
 	}
 	defer l.qmu.Unlock()
 	r := l.probe()
-	// Idle time counts towards relaxing: after a quiet spell the first
-	// requests should not meet the refusal rate of the last overload.
-	steps := min(float64(elapsed)/float64(l.interval), 100)
-	p := l.qc.update(r, steps)
+	l.backlog.Store(l.qc.update(r))
+	l.queueLen.Store(int64(r.Runnable))
 	l.delay.Store(int64(r.Delay))
-	l.dropBits.Store(math.Float64bits(p))
 }
 
 // Stats is a Limiter's state, for metrics.
@@ -311,21 +329,30 @@ type Stats struct {
 	InFlight int64
 	// Limit is the current in-flight limit.
 	Limit int64
-	// DropProbability is the share of requests the queue signal refuses now.
-	DropProbability float64
-	// QueueDelay is the last CPU queueing delay read.
-	QueueDelay time.Duration
+	// Backlog says whether the run queue is past its target now (requests
+	// are being refused for it).
+	Backlog bool
+	// QueueLength and QueueDelay are the last run queue reading.
+	QueueLength int64
+	QueueDelay  time.Duration
+	// QueueTarget is the run queue length refusals start above.
+	QueueTarget int64
+	// ShedRatio is ShedRatio().
+	ShedRatio float64
 }
 
 // Stats returns the current state.
 func (l *Limiter) Stats() Stats {
 	return Stats{
-		Admitted:        l.admitted.Load(),
-		ShedQueue:       l.shedQueue.Load(),
-		ShedLimit:       l.shedLimit.Load(),
-		InFlight:        l.inflight.Load(),
-		Limit:           l.limit.Load(),
-		DropProbability: math.Float64frombits(l.dropBits.Load()),
-		QueueDelay:      time.Duration(l.delay.Load()),
+		Admitted:    l.admitted.Load(),
+		ShedQueue:   l.shedQueue.Load(),
+		ShedLimit:   l.shedLimit.Load(),
+		InFlight:    l.inflight.Load(),
+		Limit:       l.limit.Load(),
+		Backlog:     l.backlog.Load(),
+		QueueLength: l.queueLen.Load(),
+		QueueDelay:  time.Duration(l.delay.Load()),
+		QueueTarget: int64(l.qc.target),
+		ShedRatio:   l.ShedRatio(),
 	}
 }

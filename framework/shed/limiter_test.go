@@ -171,44 +171,42 @@ var long = 100 * runtime.GOMAXPROCS(0)
 func TestLimiter_LongRunQueueShedsThenRelaxes(t *testing.T) {
 	clk := newFakeClock()
 	probe := &probeFunc{}
-	l := New(WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(4, time.Millisecond), WithMaxDrop(1))
-
-	// Calm: nothing refused.
-	for range 50 {
+	l := New(WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(4, time.Millisecond))
+	step := func() Reason {
 		clk.Add(time.Millisecond)
 		tok, why := l.Acquire()
-		if why != Admitted {
+		tok.Release()
+		return why
+	}
+
+	for range 50 {
+		if why := step(); why != Admitted {
 			t.Fatalf("refused (%s) with an empty queue", why)
 		}
-		tok.Release()
 	}
 	// Overload: a long queue of our own, waiting 50ms to run.
 	probe.set(QueueReading{Delay: 50 * time.Millisecond, Runnable: long})
 	shed := 0
-	for range 200 {
-		clk.Add(time.Millisecond)
-		if tok, why := l.Acquire(); why == ReasonQueue {
+	for range 100 {
+		if step() == ReasonQueue {
 			shed++
-		} else {
-			tok.Release()
 		}
 	}
-	if shed == 0 || l.Stats().DropProbability != 1 {
-		t.Fatalf("under overload: %d of 200 shed, drop probability %v; want shedding up to the cap 1", shed, l.Stats().DropProbability)
+	// The smoothed delay passes 1ms on the first reading; every request
+	// after it meets the backlog.
+	if shed < 99 || !l.Stats().Backlog {
+		t.Fatalf("under overload: %d of 100 shed, backlog %v; want all but the first", shed, l.Stats().Backlog)
 	}
-	if st := l.Stats(); st.ShedQueue != uint64(shed) || st.QueueDelay != 50*time.Millisecond {
-		t.Fatalf("stats = %+v, want %d shed by queue and the last delay 50ms", st, shed)
+	if st := l.Stats(); st.ShedQueue != uint64(shed) || st.QueueDelay != 50*time.Millisecond || st.QueueLength != int64(long) {
+		t.Fatalf("stats = %+v, want %d shed by queue and the last reading", st, shed)
 	}
-	// Back to calm: the refusal rate falls to zero.
-	probe.set(QueueReading{Delay: 100 * time.Microsecond, Runnable: 1})
-	for range 300 {
-		clk.Add(time.Millisecond)
-		if tok, why := l.Acquire(); why == Admitted {
-			tok.Release()
+	// The queue drains: the next reading admits again.
+	probe.set(QueueReading{Delay: 50 * time.Millisecond, Runnable: 1})
+	step()
+	for range 50 {
+		if why := step(); why != Admitted {
+			t.Fatalf("refused (%s) after the queue drained", why)
 		}
-	}
-	if p := l.Stats().DropProbability; p != 0 {
-		t.Fatalf("drop probability after the queue emptied = %v, want 0", p)
 	}
 }
 
@@ -222,7 +220,7 @@ func TestLimiter_QueueThatIsNotABacklogDoesNotShed(t *testing.T) {
 	} {
 		clk := newFakeClock()
 		probe := &probeFunc{r: r}
-		l := New(WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(4, time.Millisecond), WithMaxDrop(1))
+		l := New(WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(4, time.Millisecond))
 		for range 200 {
 			clk.Add(time.Millisecond)
 			tok, why := l.Acquire()
@@ -232,28 +230,6 @@ func TestLimiter_QueueThatIsNotABacklogDoesNotShed(t *testing.T) {
 			tok.Release()
 		}
 	}
-}
-
-func TestLimiter_IdleTimeRelaxesAtOnce(t *testing.T) {
-	clk := newFakeClock()
-	probe := &probeFunc{r: QueueReading{Delay: 50 * time.Millisecond, Runnable: long}}
-	l := New(WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(4, time.Millisecond), WithMaxDrop(1))
-	for range 100 {
-		clk.Add(time.Millisecond)
-		if tok, why := l.Acquire(); why == Admitted {
-			tok.Release()
-		}
-	}
-	if p := l.Stats().DropProbability; p != 1 {
-		t.Fatalf("drop probability under overload = %v, want 1", p)
-	}
-	probe.set(QueueReading{})
-	clk.Add(10 * time.Second)
-	tok, why := l.Acquire()
-	if why != Admitted {
-		t.Fatalf("first request after 10s of quiet refused (%s)", why)
-	}
-	tok.Release()
 }
 
 func TestRuntimeProbe_ReadsTheScheduler(t *testing.T) {

@@ -72,13 +72,13 @@ func RuntimeProbe() QueueProbe {
 	}
 }
 
-// queueControl turns queue readings into a probability of refusing a
-// request, like the PIE queue manager (RFC 8033) but on the length of the
-// process's run queue: while more goroutines wait to run than the target
-// (and they wait long enough to matter), the probability rises in
-// proportion to the excess; once the queue is under half the target it
-// falls again, more slowly, so the callers it turned away can come back
-// without a stampede.
+// queueControl decides from queue readings whether the run queue is a
+// backlog worth refusing work for: more goroutines waiting to run than the
+// target, while they wait long enough to matter (a smoothed scheduling
+// delay of at least minDelay). It is a threshold, not a probability: a
+// request that arrives while the queue is short is always admitted, so the
+// instance never turns work away while it has room, and one that arrives
+// into a backlog is always refused, so a burst is cut at the target.
 //
 // Length, not delay, is the target because the delay also grows when
 // other processes take the CPU, and refusing this process's requests does
@@ -86,30 +86,18 @@ func RuntimeProbe() QueueProbe {
 // refusing does shorten. Admitted latency then stays within a small
 // multiple of what the same machine gives a lightly loaded server.
 type queueControl struct {
-	target   float64 // runnable goroutines
+	target   int // runnable goroutines
 	minDelay time.Duration
-	maxDrop  float64
-	up, down float64
 
-	runnable float64 // EWMA of Runnable
-	p        float64
+	delay float64 // EWMA of Delay, ns
 }
 
-func newQueueControl(target int, minDelay time.Duration, maxDrop float64) queueControl {
-	return queueControl{target: float64(target), minDelay: minDelay, maxDrop: maxDrop, up: 0.02, down: 0.01}
+func newQueueControl(target int, minDelay time.Duration) queueControl {
+	return queueControl{target: target, minDelay: minDelay}
 }
 
-// update folds one reading in and returns the drop probability. steps is
-// how many intervals the reading covers (more than one after a quiet
-// spell); relaxing goes that many steps at once.
-func (q *queueControl) update(r QueueReading, steps float64) float64 {
-	q.runnable = 0.5*q.runnable + 0.5*float64(r.Runnable)
-	switch {
-	case q.runnable > q.target && r.Delay >= q.minDelay:
-		over := math.Min(q.runnable/q.target, 5)
-		q.p = math.Min(q.maxDrop, q.p+q.up*over)
-	case q.runnable <= q.target/2 || r.Delay < q.minDelay/2:
-		q.p = math.Max(0, q.p-q.down*max(steps, 1))
-	}
-	return q.p
+// update folds one reading in and reports whether the queue is a backlog.
+func (q *queueControl) update(r QueueReading) bool {
+	q.delay = 0.9*q.delay + 0.1*float64(r.Delay)
+	return r.Runnable > q.target && q.delay >= float64(q.minDelay)
 }
