@@ -89,8 +89,19 @@ func (in *Instancer) Stop() {
 	})
 }
 
-// loop is the instancer's only goroutine. It is rate-limited, so no answer
-// from the agent can make it spin, and every query has a deadline.
+// loop is the instancer's only goroutine. Every query has a deadline, and
+// every query except the one right after a change is rate-limited, so no
+// answer from the agent can make it spin.
+//
+// Consul's blocking-query guidance asks clients to rate-limit because an
+// answer is no proof of a change: the wait ran out, the index went
+// backwards (reset to 0, a non-blocking read) or was 0, or the query
+// failed. Each of those takes a token from the limiter before the next
+// query. An answer with a higher index than the one we waited on is a
+// write Consul committed for this service; the query after it is how the
+// next change arrives, so it goes at once. Limiting it too would delay
+// every change that follows another within one token interval (under
+// churn, a rolling deploy, by up to that whole interval).
 func (in *Instancer) loop(ctx context.Context) {
 	defer in.r.wg.Done()
 	defer close(in.done)
@@ -102,11 +113,16 @@ func (in *Instancer) loop(ctx context.Context) {
 		index    uint64
 		lastGood []string
 		afterErr bool
+		synced   bool // an answer arrived since the start
+		advanced bool // the last answer was a change: see below
 	)
 	for {
-		if err := limiter.Wait(ctx); err != nil {
-			return
+		if !advanced {
+			if err := limiter.Wait(ctx); err != nil {
+				return
+			}
 		}
+		advanced = false
 		wait := r.cfg.waitTime
 		if afterErr {
 			// The agent may have restarted meanwhile and count its index
@@ -135,6 +151,12 @@ func (in *Instancer) loop(ctx context.Context) {
 		}
 		bo.Reset()
 		afterErr = false
+		// A change is a higher index than the one we waited on. The first
+		// answer is one too (the set went from unknown to known), but the
+		// read that follows an index reset is not: were it, an index that
+		// kept going backwards would buy two queries per token.
+		advanced = meta.LastIndex > index && (index > 0 || !synced)
+		synced = true
 		if index = nextIndex(index, meta.LastIndex); index == 0 {
 			r.cfg.observer.WatchRestarted(in.service, errIndexBack)
 		}

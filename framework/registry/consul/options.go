@@ -209,9 +209,13 @@ func WithWaitTime(d time.Duration) Option {
 // queries: more scalable, possibly slightly behind.
 func WithAllowStale(stale bool) Option { return func(c *config) { c.allowStale = stale } }
 
-// WithQueryRate limits each instancer to perQuery blocking queries per second
-// with the given burst (default 10/s, burst 5), so a misbehaving index cannot
-// make it spin.
+// WithQueryRate limits, per instancer, the queries that follow an answer
+// without a change (the wait ran out, an error, an index that did not move,
+// went backwards or was 0) to perSecond, with the given burst (default
+// 10/s, burst 5), so no answer of the agent can make the instancer spin.
+// The query that follows an answer with a new index is never delayed: a
+// change that comes right after another reaches subscribers as fast as the
+// first.
 func WithQueryRate(perSecond float64, burst int) Option {
 	return func(c *config) {
 		if perSecond > 0 {
