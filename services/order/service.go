@@ -1,7 +1,10 @@
 // Package order is the demo mesh's order service. Creating an order looks
 // the user up in the user service through discovery (typed client,
 // balancer, retries), so it shows what a call across the mesh looks like
-// and how its failures read. *_gen.go files are written by svcgen.
+// and how its failures read; reading orders looks up the users' current
+// names and, in cmd/order, degrades to orders without names when the user
+// service is down (a client fallback, docs/overload.md). *_gen.go files are
+// written by svcgen.
 package order
 
 import (
@@ -20,10 +23,11 @@ type Service interface {
 	// Create places an order for an existing user.
 	//warren:http POST /orders 201
 	Create(ctx context.Context, req CreateRequest) (Order, error)
-	// Get returns one order by ID.
+	// Get returns one order by ID, with the user's current name.
 	//warren:http GET /orders/{id}
 	Get(ctx context.Context, req GetRequest) (Order, error)
-	// List returns orders in creation order, optionally of one user.
+	// List returns orders in creation order, optionally of one user, with
+	// the users' current names.
 	//warren:http GET /orders
 	List(ctx context.Context, req ListRequest) (ListResponse, error)
 }
@@ -37,8 +41,10 @@ type Item struct {
 
 // Order is a placed order.
 type Order struct {
-	ID         string    `json:"id"`
-	UserID     string    `json:"user_id"`
+	ID     string `json:"id"`
+	UserID string `json:"user_id"`
+	// UserName is the user's current name; empty when the user no longer
+	// exists or the user service could not say.
 	UserName   string    `json:"user_name"`
 	Items      []Item    `json:"items"`
 	TotalCents int64     `json:"total_cents"`
@@ -92,13 +98,28 @@ type Users interface {
 // OrderService implements Service.
 type OrderService struct {
 	users Users
+	names Users
 	store Store
 	now   func() time.Time
 }
 
+// Option configures the service.
+type Option func(*OrderService)
+
+// WithNames sets where Get and List look up the current user names
+// (default: users). cmd/order passes the user client with a fallback that
+// answers a user without a name when the user service is down, so reads
+// degrade (orders without names) instead of failing, while Create still
+// refuses to place an order for a user it cannot check.
+func WithNames(names Users) Option { return func(s *OrderService) { s.names = names } }
+
 // New returns the service.
-func New(users Users, store Store) *OrderService {
-	return &OrderService{users: users, store: store, now: time.Now}
+func New(users Users, store Store, opts ...Option) *OrderService {
+	s := &OrderService{users: users, names: users, store: store, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 var _ Service = (*OrderService)(nil)
@@ -153,7 +174,35 @@ func (s *OrderService) Get(ctx context.Context, req GetRequest) (Order, error) {
 	if err != nil {
 		return Order{}, fmt.Errorf("order %q: %w", req.ID, err)
 	}
-	return o, nil
+	orders := []Order{o}
+	if err := s.fillNames(ctx, orders); err != nil {
+		return Order{}, err
+	}
+	return orders[0], nil
+}
+
+// fillNames sets each order's UserName to the user's current name, one
+// lookup per distinct user. A user that no longer exists leaves the name
+// empty; a user service that cannot answer fails the read, unless the
+// names lookup degrades (WithNames).
+func (s *OrderService) fillNames(ctx context.Context, orders []Order) error {
+	names := map[string]string{}
+	for i, o := range orders {
+		name, ok := names[o.UserID]
+		if !ok {
+			u, err := s.names.Get(ctx, user.GetRequest{ID: o.UserID})
+			switch {
+			case errors.Is(err, user.ErrNotFound):
+			case err != nil:
+				return svcerr.Errorf(svcerr.Unavailable, ErrUserServiceUnavailable.Code, "user service unavailable, cannot name the orders' users: %w", err)
+			default:
+				name = u.Name
+			}
+			names[o.UserID] = name
+		}
+		orders[i].UserName = name
+	}
+	return nil
 }
 
 // List returns a page of orders.
@@ -175,6 +224,9 @@ func (s *OrderService) List(ctx context.Context, req ListRequest) (ListResponse,
 	}
 	if resp.Orders == nil {
 		resp.Orders = []Order{}
+	}
+	if err := s.fillNames(ctx, resp.Orders); err != nil {
+		return ListResponse{}, err
 	}
 	return resp, nil
 }

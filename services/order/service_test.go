@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/warren-mesh/warren/framework/fallback"
 	"github.com/warren-mesh/warren/framework/svcerr"
 	"github.com/warren-mesh/warren/services/user"
 )
@@ -116,5 +117,37 @@ func TestList_FiltersByUserAndPages(t *testing.T) {
 				t.Fatalf("listed %d orders of u-2, want 3", got)
 			}
 		})
+	}
+}
+
+// usersFunc adapts a function to Users.
+type usersFunc func(context.Context, user.GetRequest) (user.User, error)
+
+func (f usersFunc) Get(ctx context.Context, req user.GetRequest) (user.User, error) { return f(ctx, req) }
+
+func TestRead_NamesAreCurrentAndDegradeOnlyThroughTheFallback(t *testing.T) {
+	store := NewMemoryStore()
+	users := fakeUsers{users: map[string]user.User{"u-1": ada}}
+	o, err := New(users, store).Create(context.Background(), CreateRequest{UserID: "u-1", Items: []Item{{SKU: "a", Quantity: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	renamed := fakeUsers{users: map[string]user.User{"u-1": {ID: "u-1", Name: "Ada L."}}}
+	if got, err := New(users, store, WithNames(renamed)).Get(context.Background(), GetRequest{ID: o.ID}); err != nil || got.UserName != "Ada L." {
+		t.Fatalf("Get after a rename: %+v, %v; want the current name", got, err)
+	}
+
+	down := fakeUsers{err: svcerr.New(svcerr.Unavailable, "", "3 attempts failed")}
+	if _, err := New(users, store, WithNames(down)).List(context.Background(), ListRequest{}); !errors.Is(err, ErrUserServiceUnavailable) {
+		t.Fatalf("List with the user service down and no fallback: %v, want ErrUserServiceUnavailable", err)
+	}
+	degraded := usersFunc(func(ctx context.Context, req user.GetRequest) (user.User, error) {
+		return fallback.Call(ctx, req, down.Get, func(_ context.Context, r user.GetRequest, _ error) (user.User, error) {
+			return user.User{ID: r.ID}, nil
+		})
+	})
+	page, err := New(users, store, WithNames(degraded)).List(context.Background(), ListRequest{})
+	if err != nil || len(page.Orders) != 1 || page.Orders[0].UserName != "" || page.Orders[0].UserID != "u-1" {
+		t.Fatalf("List through the fallback: %+v, %v; want the order without a name", page, err)
 	}
 }
