@@ -34,10 +34,12 @@ import (
 // client does, balancer.Overloaded; the shedder sends 1s to 5s, longer as
 // more is shed) before its next request. Goodput counts
 // 200s; latency percentiles are of admitted (200) requests; "shed" is the
-// caller-observed time of overload answers.
+// caller-observed time of overload answers. Callers arrive over the first
+// half second and the first 2s are not measured, so the rows are steady
+// state.
 const (
 	overloadServerEnv = "WARREN_BENCH_OVERLOAD_SERVER" // "on"/"off": run as the server
-	overloadWarmup    = time.Second
+	overloadWarmup    = 2 * time.Second
 	overloadMeasure   = 3 * time.Second
 	overloadDeadline  = 2 * time.Second
 )
@@ -205,6 +207,9 @@ func driveOverload(ctx context.Context, url string, n int) (overloadResult, erro
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
+			// Callers arrive over the first half second, as load ramps in
+			// practice, rather than as one dial storm.
+			time.Sleep(rand.N(500 * time.Millisecond))
 			var ok, shedLat []time.Duration
 			errs, past := 0, 0
 			first := ""
