@@ -17,6 +17,8 @@ import (
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/devmesh"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/consul/consuldev"
+	"github.com/warren-mesh/warren/framework/registry/etcd/etcddev"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/services/user"
 	"github.com/warren-mesh/warren/test/faults"
@@ -66,7 +68,8 @@ func faultsOn(ctx context.Context, rep *report, root, bin, reg string) error {
 	defer os.RemoveAll(state)
 	m, err := devmesh.Start(ctx, devmesh.Config{
 		Root: root, Registry: reg, StateDir: state, BinDir: bin, Out: io.Discard,
-		TTL: faultTTL, Grace: faultGrace, Services: []string{"user"},
+		Backends: []devmesh.Backend{etcddev.Backend(), consuldev.Backend()},
+		TTL:      faultTTL, Grace: faultGrace, Services: []string{"user"},
 	})
 	if err != nil {
 		return err

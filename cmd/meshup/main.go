@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/devmesh"
+	"github.com/warren-mesh/warren/framework/registry/consul/consuldev"
+	"github.com/warren-mesh/warren/framework/registry/etcd/etcddev"
 )
 
 func main() {
@@ -31,8 +33,10 @@ func main() {
 
 	start := time.Now()
 	m, err := devmesh.Start(ctx, devmesh.Config{
-		Root:      root,
-		Registry:  *reg,
+		Root:     root,
+		Registry: *reg,
+		// The registries `make up` can run; add a backend's dev server here.
+		Backends:  []devmesh.Backend{etcddev.Backend(), consuldev.Backend()},
 		Instances: *n,
 		Out:       os.Stdout,
 		Color:     isTerminal(os.Stdout) && os.Getenv("NO_COLOR") == "",

@@ -7,8 +7,11 @@
 //		bootstrap.Main("payment", version, func(ctx context.Context, d *bootstrap.Deps) (http.Handler, error) {
 //			svc := payment.New()
 //			return payment.NewHTTPHandler(payment.MakeEndpoints(svc), d.Logger), nil
-//		})
+//		}, bootstrap.WithRegistries(etcd.Backend(), consul.Backend(), memory.Backend()))
 //	}
+//
+// The registry backends are values the main passes in (registry.Backend):
+// bootstrap finds the one --registry names in that list and imports none.
 package bootstrap
 
 import (
@@ -31,9 +34,6 @@ import (
 	"github.com/warren-mesh/warren/framework/config"
 	"github.com/warren-mesh/warren/framework/metrics"
 	"github.com/warren-mesh/warren/framework/registry"
-	"github.com/warren-mesh/warren/framework/registry/consul"
-	"github.com/warren-mesh/warren/framework/registry/etcd"
-	"github.com/warren-mesh/warren/framework/registry/memory"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/tlsconf"
 	"github.com/warren-mesh/warren/framework/tracing"
@@ -83,19 +83,36 @@ func (d *Deps) OnClose(c io.Closer) { d.AppOptions = append(d.AppOptions, app.Wi
 // is abandoned.
 type BuildFunc func(ctx context.Context, d *Deps) (http.Handler, error)
 
+// Option configures Main and Run.
+type Option func(*options)
+
+type options struct {
+	registries registry.Backends
+}
+
+// WithRegistries lists the registry backends the program links in; the
+// first is the default of --registry. Without it no registry can be opened.
+func WithRegistries(backends ...registry.Backend) Option {
+	return func(o *options) { o.registries = append(o.registries, backends...) }
+}
+
 // Main runs the service and exits: 0 after a clean shutdown or --help,
 // 2 for bad configuration, 1 for anything else.
-func Main(service, version string, build BuildFunc) {
-	os.Exit(Run(context.Background(), service, version, os.Args[1:], os.Stderr, build))
+func Main(service, version string, build BuildFunc, opts ...Option) {
+	os.Exit(Run(context.Background(), service, version, os.Args[1:], os.Stderr, build, opts...))
 }
 
 // Run is Main without the exit, for tests and embedders; it returns the
 // exit code. Logs go to logOut.
-func Run(ctx context.Context, service, version string, args []string, logOut io.Writer, build BuildFunc) int {
-	if len(args) > 0 && args[0] == "healthcheck" {
-		return healthcheck(ctx, service, version, args[1:], logOut)
+func Run(ctx context.Context, service, version string, args []string, logOut io.Writer, build BuildFunc, opts ...Option) int {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
-	cfg, err := config.Parse(service, version, args, logOut)
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck(ctx, service, version, o.registries, args[1:], logOut)
+	}
+	cfg, err := config.Parse(service, version, o.registries, args, logOut)
 	switch {
 	case errors.Is(err, config.ErrHelp):
 		return 0
@@ -170,7 +187,7 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 	}
 	reg, err := openRegistry(ctx, cfg, logger, regObs)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s registry: %w", cfg.Registry, err)
 	}
 	deps.Discovery = reg
 	if sr, ok := reg.(registry.StatusReporter); ok && deps.Metrics != nil {
@@ -196,8 +213,8 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 // speaks HTTPS and presents that certificate, so it passes a server that
 // requires client certificates; the server's certificate is not verified
 // (it is this host's own service on loopback).
-func healthcheck(ctx context.Context, service, version string, args []string, out io.Writer) int {
-	cfg, err := config.Parse(service, version, args, out)
+func healthcheck(ctx context.Context, service, version string, registries registry.Backends, args []string, out io.Writer) int {
+	cfg, err := config.Parse(service, version, registries, args, out)
 	if err != nil {
 		fmt.Fprintf(out, "%s healthcheck: %v\n", service, err)
 		return 2
@@ -245,55 +262,8 @@ func OpenRegistry(ctx context.Context, cfg config.Config, logger log.Logger) (re
 
 // openRegistry is OpenRegistry reporting discovery to obs (nil: nowhere).
 func openRegistry(ctx context.Context, cfg config.Config, logger log.Logger, obs registry.Observer) (registry.Registry, error) {
-	logger = log.With(logger, "svc", cfg.Service, "registry", cfg.Registry)
-	switch cfg.Registry {
-	case "memory":
-		return memory.New(), nil
-	case "etcd":
-		opts := []etcd.Option{
-			etcd.WithEndpoints(cfg.EtcdEndpoints...),
-			etcd.WithPrefix(cfg.EtcdPrefix),
-			etcd.WithTTL(cfg.EtcdTTL),
-			etcd.WithDialTimeout(cfg.EtcdDialTimeout),
-			etcd.WithLogger(logger),
-			etcd.WithObserver(obs),
-		}
-		if cfg.EtcdCA != "" || cfg.EtcdCert != "" {
-			opts = append(opts, etcd.WithTLSFiles(cfg.EtcdCA, cfg.EtcdCert, cfg.EtcdKey))
-		}
-		if cfg.EtcdUsername != "" {
-			opts = append(opts, etcd.WithAuth(cfg.EtcdUsername, cfg.EtcdPassword))
-		}
-		r, err := etcd.New(ctx, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("etcd registry at %v: %w", cfg.EtcdEndpoints, err)
-		}
-		return r, nil
-	case "consul":
-		opts := []consul.Option{
-			consul.WithAddress(cfg.ConsulAddr),
-			consul.WithLogger(logger),
-			consul.WithObserver(obs),
-		}
-		if cfg.ConsulToken != "" {
-			opts = append(opts, consul.WithToken(cfg.ConsulToken))
-		}
-		if cfg.ConsulDatacenter != "" {
-			opts = append(opts, consul.WithDatacenter(cfg.ConsulDatacenter))
-		}
-		if cfg.ConsulCA != "" || cfg.ConsulCert != "" {
-			opts = append(opts, consul.WithScheme("https"), consul.WithTLS(consul.TLSConfig{CAFile: cfg.ConsulCA, CertFile: cfg.ConsulCert, KeyFile: cfg.ConsulKey}))
-		}
-		if cfg.ConsulCheck == "http" {
-			opts = append(opts, consul.WithHTTPCheck(cfg.ConsulTTL, cfg.ConsulTTL/2))
-		} else {
-			opts = append(opts, consul.WithTTLCheck(cfg.ConsulTTL))
-		}
-		r, err := consul.New(ctx, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("consul registry at %s: %w", cfg.ConsulAddr, err)
-		}
-		return r, nil
-	}
-	return nil, fmt.Errorf("unknown registry %q", cfg.Registry)
+	return cfg.OpenRegistry(ctx, registry.OpenOptions{
+		Logger:   log.With(logger, "svc", cfg.Service, "registry", cfg.Registry),
+		Observer: obs,
+	})
 }

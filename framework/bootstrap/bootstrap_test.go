@@ -20,7 +20,12 @@ import (
 	"github.com/warren-mesh/warren/framework/config"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/internal/toyregistry"
 )
+
+// toys lists the only backend these tests link in: a toy that lives in its
+// own package, as a third-party backend would.
+var toys = WithRegistries(toyregistry.Backend())
 
 type syncBuf struct {
 	mu sync.Mutex
@@ -56,25 +61,52 @@ func freePort(t *testing.T) string {
 
 func TestRun_HelpAndBadFlagsExitCodes(t *testing.T) {
 	var out bytes.Buffer
-	if code := Run(context.Background(), "svc", "1", []string{"--help"}, &out, hello); code != 0 || !strings.Contains(out.String(), "WARREN_LISTEN") {
+	if code := Run(context.Background(), "svc", "1", []string{"--help"}, &out, hello, toys); code != 0 || !strings.Contains(out.String(), "WARREN_LISTEN") {
 		t.Fatalf("--help: code %d\n%s", code, out.String())
 	}
 	out.Reset()
-	if code := Run(context.Background(), "svc", "1", []string{"--registry", "zk"}, &out, hello); code != 2 || !strings.Contains(out.String(), "--registry") {
+	if code := Run(context.Background(), "svc", "1", []string{"--registry", "zk"}, &out, hello, toys); code != 2 || !strings.Contains(out.String(), "--registry") {
 		t.Fatalf("bad flag: code %d\n%s", code, out.String())
+	}
+}
+
+func TestRun_OpensTheBackendTheRegistryFlagNamesWithItsOwnFlags(t *testing.T) {
+	args := []string{"--registry", "toy", "--toy-label", "from-flag", "--listen", "127.0.0.1:0", "--grace", "0s"}
+	var label string
+	errStop := errors.New("seen")
+	build := func(ctx context.Context, d *Deps) (http.Handler, error) {
+		if r, ok := d.Discovery.(*toyregistry.Registry); ok {
+			label = r.Label
+		}
+		return nil, errStop
+	}
+	var out bytes.Buffer
+	if code := Run(context.Background(), "svc", "1", args, &out, build, toys); code != 1 || !strings.Contains(out.String(), "seen") {
+		t.Fatalf("code %d\n%s", code, out.String())
+	}
+	if label != "from-flag" {
+		t.Fatalf("build got registry label %q, want the toy backend opened with --toy-label", label)
+	}
+	out.Reset()
+	if code := Run(context.Background(), "svc", "1", []string{"--registry", "toy", "--toy-label", ""}, &out, build, toys); code != 2 || !strings.Contains(out.String(), "--toy-label") {
+		t.Fatalf("bad backend flag: code %d\n%s", code, out.String())
+	}
+	out.Reset()
+	if code := Run(context.Background(), "svc", "1", []string{"--registry", "toy"}, &out, build); code != 2 || !strings.Contains(out.String(), "no registry backend") {
+		t.Fatalf("no backends listed: code %d\n%s", code, out.String())
 	}
 }
 
 func TestRun_ServesUntilCancelledAndHealthcheckProbesIt(t *testing.T) {
 	port := freePort(t)
-	args := []string{"--registry", "memory", "--listen", "127.0.0.1:" + port, "--grace", "0s"}
+	args := []string{"--registry", "toy", "--listen", "127.0.0.1:" + port, "--grace", "0s"}
 	out := &syncBuf{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- Run(ctx, "svc", "1", args, out, hello) }()
+	go func() { done <- Run(ctx, "svc", "1", args, out, hello, toys) }()
 
 	deadline := time.Now().Add(10 * time.Second)
-	for Run(context.Background(), "svc", "1", append([]string{"healthcheck"}, args...), io.Discard, nil) != 0 {
+	for Run(context.Background(), "svc", "1", append([]string{"healthcheck"}, args...), io.Discard, nil, toys) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("healthcheck never passed\n%s", out)
 		}
@@ -98,7 +130,7 @@ func TestRun_ServesUntilCancelledAndHealthcheckProbesIt(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("did not stop")
 	}
-	if code := Run(context.Background(), "svc", "1", append([]string{"healthcheck"}, args...), io.Discard, nil); code != 1 {
+	if code := Run(context.Background(), "svc", "1", append([]string{"healthcheck"}, args...), io.Discard, nil, toys); code != 1 {
 		t.Fatalf("healthcheck of a stopped service = %d, want 1", code)
 	}
 	for _, phase := range []string{"phase=listen", "phase=register", "phase=release", "phase=exit"} {

@@ -25,7 +25,7 @@ func start(t *testing.T, args []string, build BuildFunc) *syncBuf {
 	out := &syncBuf{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- Run(ctx, "svc", "1", args, out, build) }()
+	go func() { done <- Run(ctx, "svc", "1", args, out, build, toys) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -49,7 +49,7 @@ func start(t *testing.T, args []string, build BuildFunc) *syncBuf {
 
 func TestRun_DebugListenerServesMetricsAndTraceStdoutPrintsSpans(t *testing.T) {
 	port := freePort(t)
-	args := []string{"--registry", "memory", "--listen", "127.0.0.1:" + port, "--grace", "0s",
+	args := []string{"--registry", "toy", "--listen", "127.0.0.1:" + port, "--grace", "0s",
 		"--debug-listen", "127.0.0.1:0", "--trace-stdout"}
 	out := start(t, args, hello)
 
@@ -90,7 +90,7 @@ func TestRun_MutualTLSRefusesClientsWithoutCertificate(t *testing.T) {
 	ca := tlstest.NewCA(t)
 	srv, cli := ca.Issue("svc"), ca.Issue("caller")
 	port := freePort(t)
-	args := []string{"--registry", "memory", "--listen", "127.0.0.1:" + port, "--grace", "0s",
+	args := []string{"--registry", "toy", "--listen", "127.0.0.1:" + port, "--grace", "0s",
 		"--tls-cert", srv.CertFile, "--tls-key", srv.KeyFile, "--tls-client-ca", ca.CertFile}
 	var disc registry.Discovery
 	build := func(ctx context.Context, d *Deps) (http.Handler, error) {
@@ -114,7 +114,7 @@ func TestRun_MutualTLSRefusesClientsWithoutCertificate(t *testing.T) {
 	if len(ev.Instances) != 1 || !strings.HasPrefix(ev.Instances[0], "https://") {
 		t.Fatalf("published %v, want one https instance", ev.Instances)
 	}
-	if code := Run(context.Background(), "svc", "1", append([]string{"healthcheck"}, args...), io.Discard, nil); code != 0 {
+	if code := Run(context.Background(), "svc", "1", append([]string{"healthcheck"}, args...), io.Discard, nil, toys); code != 0 {
 		t.Errorf("healthcheck over mTLS = %d, want 0", code)
 	}
 

@@ -2,14 +2,18 @@
 // environment variables (flags win), using peterbourgon/ff, and turns them
 // into a logger and lifecycle options. `--help` lists every flag with its
 // variable and default.
+//
+// Registry backends bring their own flags (registry.Backend): config binds
+// the flags of every backend the program lists and keeps the parsed
+// settings of the one --registry names. It imports no backend.
 package config
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,10 +23,11 @@ import (
 	"github.com/peterbourgon/ff/v3"
 
 	"github.com/warren-mesh/warren/framework/app"
+	"github.com/warren-mesh/warren/framework/registry"
 )
 
-// EnvPrefix prefixes every environment variable: --etcd-endpoints is
-// WARREN_ETCD_ENDPOINTS.
+// EnvPrefix prefixes every environment variable: --listen is
+// WARREN_LISTEN, a backend's --etcd-endpoints is WARREN_ETCD_ENDPOINTS.
 const EnvPrefix = "WARREN"
 
 // ErrHelp is returned by Parse when --help was asked for; the usage has
@@ -42,26 +47,12 @@ type Config struct {
 	Tags      []string
 	SelfCheck bool
 
-	Registry string // etcd, consul or memory
-
-	EtcdEndpoints   []string
-	EtcdPrefix      string
-	EtcdTTL         time.Duration
-	EtcdDialTimeout time.Duration
-	EtcdCA          string
-	EtcdCert        string
-	EtcdKey         string
-	EtcdUsername    string
-	EtcdPassword    string
-
-	ConsulAddr       string
-	ConsulToken      string
-	ConsulDatacenter string
-	ConsulCheck      string // ttl or http
-	ConsulTTL        time.Duration
-	ConsulCA         string
-	ConsulCert       string
-	ConsulKey        string
+	// Registry names the registry backend (--registry); default: the
+	// first backend the program lists.
+	Registry string
+	// RegistrySettings are the parsed flags of the backend Registry names;
+	// set by Parse. Open the registry with OpenRegistry.
+	RegistrySettings registry.Settings
 
 	Grace        time.Duration
 	DrainTimeout time.Duration
@@ -89,26 +80,6 @@ type Config struct {
 	LogLevel  string // debug, info, warn, error
 }
 
-// stringList is a comma-separated flag value.
-type stringList struct{ p *[]string }
-
-func (s stringList) String() string {
-	if s.p == nil {
-		return ""
-	}
-	return strings.Join(*s.p, ",")
-}
-
-func (s stringList) Set(v string) error {
-	*s.p = nil
-	for _, part := range strings.Split(v, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			*s.p = append(*s.p, part)
-		}
-	}
-	return nil
-}
-
 // Default returns the configuration used when no flag or variable is set.
 func Default(service, version string) Config {
 	return Config{
@@ -116,14 +87,6 @@ func Default(service, version string) Config {
 		Version:              version,
 		Listen:               ":8080",
 		SelfCheck:            true,
-		Registry:             "etcd",
-		EtcdEndpoints:        []string{"127.0.0.1:2379"},
-		EtcdPrefix:           "warren",
-		EtcdTTL:              10 * time.Second,
-		EtcdDialTimeout:      5 * time.Second,
-		ConsulAddr:           "127.0.0.1:8500",
-		ConsulCheck:          "ttl",
-		ConsulTTL:            10 * time.Second,
 		Grace:                app.DefaultGracePeriod,
 		DrainTimeout:         app.DefaultDrainTimeout,
 		MaxBodyBytes:         1 << 20,
@@ -133,7 +96,8 @@ func Default(service, version string) Config {
 	}
 }
 
-// Bind adds the flags to fs, with c's current values as defaults.
+// Bind adds the core flags to fs, with c's current values as defaults.
+// Backends' flags are bound by Parse.
 func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Version, "version", c.Version, "version published with the instance")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "listen address host:port (port 0 picks a free port)")
@@ -141,28 +105,8 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.ID, "id", c.ID, "instance ID (default name-host-port, stable across restarts)")
 	fs.StringVar(&c.Zone, "zone", c.Zone, "zone published with the instance, for zone-aware balancing")
 	fs.IntVar(&c.Weight, "weight", c.Weight, "balancing weight (default 100)")
-	fs.Var(stringList{&c.Tags}, "tags", "comma-separated tags published with the instance")
+	fs.Var(registry.ListFlag{P: &c.Tags}, "tags", "comma-separated tags published with the instance")
 	fs.BoolVar(&c.SelfCheck, "self-check", c.SelfCheck, "check the advertised address reaches this process before registering (turn off without hairpin routing)")
-	fs.StringVar(&c.Registry, "registry", c.Registry, "service registry: etcd, consul or memory (memory: this process only)")
-
-	fs.Var(stringList{&c.EtcdEndpoints}, "etcd-endpoints", "comma-separated etcd endpoints")
-	fs.StringVar(&c.EtcdPrefix, "etcd-prefix", c.EtcdPrefix, "etcd key prefix")
-	fs.DurationVar(&c.EtcdTTL, "etcd-ttl", c.EtcdTTL, "etcd lease TTL: how long a dead process stays visible")
-	fs.DurationVar(&c.EtcdDialTimeout, "etcd-dial-timeout", c.EtcdDialTimeout, "etcd dial timeout")
-	fs.StringVar(&c.EtcdCA, "etcd-ca", c.EtcdCA, "etcd CA certificate file (enables TLS)")
-	fs.StringVar(&c.EtcdCert, "etcd-cert", c.EtcdCert, "etcd client certificate file")
-	fs.StringVar(&c.EtcdKey, "etcd-key", c.EtcdKey, "etcd client key file")
-	fs.StringVar(&c.EtcdUsername, "etcd-username", c.EtcdUsername, "etcd user name")
-	fs.StringVar(&c.EtcdPassword, "etcd-password", c.EtcdPassword, "etcd password (prefer the environment variable; never logged)")
-
-	fs.StringVar(&c.ConsulAddr, "consul-addr", c.ConsulAddr, "Consul agent address host:port or URL")
-	fs.StringVar(&c.ConsulToken, "consul-token", c.ConsulToken, "Consul ACL token (prefer the environment variable; never logged)")
-	fs.StringVar(&c.ConsulDatacenter, "consul-datacenter", c.ConsulDatacenter, "Consul datacenter (default: the agent's)")
-	fs.StringVar(&c.ConsulCheck, "consul-check", c.ConsulCheck, "Consul health check: ttl (heartbeat from readiness) or http (agent polls /healthz)")
-	fs.DurationVar(&c.ConsulTTL, "consul-ttl", c.ConsulTTL, "Consul TTL check period")
-	fs.StringVar(&c.ConsulCA, "consul-ca", c.ConsulCA, "Consul CA certificate file (enables HTTPS)")
-	fs.StringVar(&c.ConsulCert, "consul-cert", c.ConsulCert, "Consul client certificate file")
-	fs.StringVar(&c.ConsulKey, "consul-key", c.ConsulKey, "Consul client key file")
 
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "keep serving this long after withdrawing from discovery on shutdown")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "how long in-flight requests get to finish on shutdown")
@@ -181,13 +125,23 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 }
 
-// Parse reads args and the environment into a Config for service. Output
-// (usage on --help or error) goes to out.
-func Parse(service, version string, args []string, out io.Writer) (Config, error) {
+// Parse reads args and the environment into a Config for service. backends
+// are the registry backends the program links in: --registry picks one of
+// them (default: the first) and the flags of all of them are accepted.
+// Output (usage on --help or error) goes to out.
+func Parse(service, version string, backends registry.Backends, args []string, out io.Writer) (Config, error) {
 	c := Default(service, version)
 	fs := flag.NewFlagSet(service, flag.ContinueOnError)
 	fs.SetOutput(out)
 	c.Bind(fs)
+	if len(backends) > 0 {
+		c.Registry = backends[0].Name
+	}
+	fs.StringVar(&c.Registry, "registry", c.Registry, registryUsage(backends))
+	settings, err := backends.BindAll(fs)
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
 	fs.Usage = func() { Usage(out, service, fs) }
 	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -198,22 +152,37 @@ func Parse(service, version string, args []string, out io.Writer) (Config, error
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("config: unexpected arguments %q", fs.Args())
 	}
+	if _, err := backends.Lookup(c.Registry); err != nil {
+		return c, fmt.Errorf("config: --registry: %w", err)
+	}
+	c.RegistrySettings = settings[c.Registry]
 	return c, c.Validate()
 }
 
-// Validate reports the first setting that cannot work.
+func registryUsage(backends registry.Backends) string {
+	var b strings.Builder
+	b.WriteString("service registry: ")
+	b.WriteString(backends.Names())
+	for i, be := range backends {
+		if i == 0 {
+			b.WriteString(" (")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(be.Name + ": " + be.Usage)
+		if i == len(backends)-1 {
+			b.WriteString(")")
+		}
+	}
+	return b.String()
+}
+
+// Validate reports the first setting that cannot work, the selected
+// registry backend's included.
 func (c Config) Validate() error {
 	switch {
-	case c.Registry != "etcd" && c.Registry != "consul" && c.Registry != "memory":
-		return fmt.Errorf("config: --registry %q: want etcd, consul or memory", c.Registry)
-	case c.Registry == "etcd" && len(c.EtcdEndpoints) == 0:
-		return errors.New("config: --etcd-endpoints is empty")
-	case c.EtcdTTL < time.Second:
-		return fmt.Errorf("config: --etcd-ttl %s: must be at least 1s", c.EtcdTTL)
-	case c.ConsulCheck != "ttl" && c.ConsulCheck != "http":
-		return fmt.Errorf("config: --consul-check %q: want ttl or http", c.ConsulCheck)
-	case c.ConsulTTL < time.Second:
-		return fmt.Errorf("config: --consul-ttl %s: must be at least 1s", c.ConsulTTL)
+	case c.RegistrySettings == nil:
+		return fmt.Errorf("config: --registry %q: no settings for it (use Parse)", c.Registry)
 	case c.Weight < 0:
 		return fmt.Errorf("config: --weight %d: must not be negative", c.Weight)
 	case c.Grace < 0 || c.DrainTimeout < 0:
@@ -229,10 +198,22 @@ func (c Config) Validate() error {
 	case c.TLSClientCA != "" && c.TLSCert == "":
 		return errors.New("config: --tls-client-ca needs --tls-cert and --tls-key (a server that asks for client certificates must speak TLS)")
 	}
+	if err := c.RegistrySettings.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
 	}
 	return nil
+}
+
+// OpenRegistry opens the registry backend the configuration names, with its
+// parsed settings.
+func (c Config) OpenRegistry(ctx context.Context, o registry.OpenOptions) (registry.Registry, error) {
+	if c.RegistrySettings == nil {
+		return nil, fmt.Errorf("config: --registry %q: no settings for it (use Parse)", c.Registry)
+	}
+	return c.RegistrySettings.Open(ctx, o)
 }
 
 // EnvName returns the environment variable for a flag name.
@@ -317,11 +298,4 @@ func (c Config) AppOptions(logger log.Logger) []app.Option {
 		opts = append(opts, app.WithTags(c.Tags...))
 	}
 	return opts
-}
-
-// Redacted returns a copy safe to log: secrets replaced.
-func (c Config) Redacted() Config {
-	c.EtcdPassword = redact(c.EtcdPassword)
-	c.ConsulToken = redact(c.ConsulToken)
-	return c
 }

@@ -2,36 +2,115 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-kit/log/level"
+
+	"github.com/warren-mesh/warren/framework/registry"
 )
+
+// toySettings is a backend's settings as config sees them: flags bound by
+// the backend, validated and opened by it.
+type toySettings struct {
+	endpoints []string
+	ttl       time.Duration
+	secret    string
+}
+
+func (s *toySettings) Validate() error {
+	if s.ttl < time.Second {
+		return fmt.Errorf("--toy-ttl %s: must be at least 1s", s.ttl)
+	}
+	return nil
+}
+
+func (s *toySettings) Open(context.Context, registry.OpenOptions) (registry.Registry, error) {
+	return nil, errors.New("toy: not for opening")
+}
+
+func toyBackend(name string) registry.Backend {
+	return registry.Backend{Name: name, Usage: name + " for tests", Bind: func(fs *flag.FlagSet) registry.Settings {
+		s := &toySettings{endpoints: []string{"127.0.0.1:1"}, ttl: 10 * time.Second}
+		fs.Var(registry.ListFlag{P: &s.endpoints}, name+"-endpoints", "endpoints")
+		fs.DurationVar(&s.ttl, name+"-ttl", s.ttl, "ttl")
+		fs.StringVar(&s.secret, name+"-token", "", "a secret")
+		return s
+	}}
+}
+
+var backends = registry.Backends{toyBackend("toy"), toyBackend("other")}
 
 func TestParse_FlagsBeatEnvironmentBeatsDefaults(t *testing.T) {
 	t.Setenv("WARREN_ZONE", "eu-1")
 	t.Setenv("WARREN_LISTEN", "127.0.0.1:9000")
-	t.Setenv("WARREN_ETCD_ENDPOINTS", "a:1, b:2")
-	c, err := Parse("user", "1.0", []string{"--listen", "127.0.0.1:0", "--tags", "x,y"}, &bytes.Buffer{})
+	t.Setenv("WARREN_TOY_ENDPOINTS", "a:1, b:2")
+	c, err := Parse("user", "1.0", backends, []string{"--listen", "127.0.0.1:0", "--tags", "x,y", "--toy-ttl", "3s"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:0" || c.Zone != "eu-1" || strings.Join(c.EtcdEndpoints, "|") != "a:1|b:2" ||
-		strings.Join(c.Tags, "|") != "x|y" || c.EtcdTTL != 10*time.Second || c.Service != "user" ||
+	toy, _ := c.RegistrySettings.(*toySettings)
+	if c.Listen != "127.0.0.1:0" || c.Zone != "eu-1" || c.Registry != "toy" || toy == nil ||
+		strings.Join(toy.endpoints, "|") != "a:1|b:2" || toy.ttl != 3*time.Second ||
+		strings.Join(c.Tags, "|") != "x|y" || c.Service != "user" ||
 		c.ClientAttemptTimeout != 2*time.Second {
 		t.Fatalf("config %+v", c)
 	}
 }
 
+func TestParse_RegistryPicksTheBackendByName(t *testing.T) {
+	t.Setenv("WARREN_REGISTRY", "other")
+	c, err := Parse("user", "", backends, []string{"--other-ttl=2s", "--toy-ttl=5s"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := c.RegistrySettings.(*toySettings); c.Registry != "other" || !ok || s.ttl != 2*time.Second {
+		t.Fatalf("registry %q settings %+v", c.Registry, c.RegistrySettings)
+	}
+	// Only the selected backend is validated: a bad value of another one
+	// does not stop the process.
+	if _, err := Parse("user", "", backends, []string{"--registry=other", "--toy-ttl=1ms"}, &bytes.Buffer{}); err != nil {
+		t.Fatalf("bad flag of an unselected backend: %v", err)
+	}
+}
+
+func TestParse_BackendListProblemsAreErrorsNotPanics(t *testing.T) {
+	clash := registry.Backend{Name: "log", Bind: func(fs *flag.FlagSet) registry.Settings {
+		fs.String("log-level", "", "collides with the core flag")
+		return &toySettings{ttl: time.Second}
+	}}
+	stray := registry.Backend{Name: "zk", Bind: func(fs *flag.FlagSet) registry.Settings {
+		fs.String("servers", "", "outside the zk- namespace")
+		return &toySettings{ttl: time.Second}
+	}}
+	for name, list := range map[string]registry.Backends{
+		"clash":     {clash},
+		"stray":     {stray},
+		"duplicate": {toyBackend("toy"), toyBackend("toy")},
+		"bad name":  {toyBackend("Toy")},
+	} {
+		if _, err := Parse("user", "", list, nil, &bytes.Buffer{}); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	_, err := Parse("user", "", nil, nil, &bytes.Buffer{})
+	if !errors.Is(err, registry.ErrUnknownBackend) || !strings.Contains(err.Error(), "no registry backend") {
+		t.Errorf("no backends: err = %v", err)
+	}
+}
+
 func TestParse_HelpListsEveryFlagWithItsVariable(t *testing.T) {
 	var out bytes.Buffer
-	_, err := Parse("user", "1.0", []string{"--help"}, &out)
+	_, err := Parse("user", "1.0", backends, []string{"--help"}, &out)
 	if !errors.Is(err, ErrHelp) {
 		t.Fatalf("err = %v", err)
 	}
-	for _, want := range []string{"--listen", "WARREN_LISTEN", "--etcd-endpoints", "WARREN_ETCD_ENDPOINTS", "WARREN_CONSUL_TOKEN", "--grace"} {
+	for _, want := range []string{"--listen", "WARREN_LISTEN", "--toy-endpoints", "WARREN_TOY_ENDPOINTS", "WARREN_OTHER_TOKEN", "--grace", "toy or other"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, out.String())
 		}
@@ -41,10 +120,9 @@ func TestParse_HelpListsEveryFlagWithItsVariable(t *testing.T) {
 func TestParse_BadValuesGetClearErrors(t *testing.T) {
 	for args, want := range map[string]string{
 		"--registry=zookeeper":         "--registry",
-		"--etcd-ttl=100ms":             "--etcd-ttl",
+		"--toy-ttl=100ms":              "--toy-ttl",
 		"--log-format=xml":             "--log-format",
 		"--log-level=loud":             "--log-level",
-		"--consul-check=tcp":           "--consul-check",
 		"--weight=-2":                  "--weight",
 		"--max-body-bytes=0":           "--max-body-bytes",
 		"--client-attempt-timeout=-1s": "--client-attempt-timeout",
@@ -52,19 +130,10 @@ func TestParse_BadValuesGetClearErrors(t *testing.T) {
 		"--no-such-flag":               "no-such-flag",
 		"--listen=:1 extra-arg":        "unexpected arguments",
 	} {
-		_, err := Parse("user", "", strings.Fields(args), &bytes.Buffer{})
+		_, err := Parse("user", "", backends, strings.Fields(args), &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want it to mention %q", args, err, want)
 		}
-	}
-}
-
-func TestRedacted_HidesSecrets(t *testing.T) {
-	c := Default("x", "")
-	c.EtcdPassword, c.ConsulToken = "hunter2", "s3cr3t"
-	r := c.Redacted()
-	if strings.Contains(r.EtcdPassword+r.ConsulToken, "hunter2") || strings.Contains(r.ConsulToken, "s3cr3t") {
-		t.Fatalf("%+v", r)
 	}
 }
 

@@ -1,14 +1,20 @@
-// Package devmesh runs the demo mesh on one machine: a registry (an
-// embedded etcd, or a Consul agent in -dev mode), two instances of every
-// service under services/ as real OS processes, a wait until every instance
-// is registered and ready, and an ordered shutdown (services drain and
-// deregister, then the registry stops). `make up` and the end-to-end test
-// both run it, so the test exercises exactly what a user runs.
+// Package devmesh runs the demo mesh on one machine: a registry server, two
+// instances of every service under services/ as real OS processes, a wait
+// until every instance is registered and ready, and an ordered shutdown
+// (services drain and deregister, then the registry stops). `make up` and
+// the end-to-end test both run it, so the test exercises exactly what a
+// user runs.
+//
+// The registry is found by name among the Backends the caller lists
+// (Config.Backends); each backend's dev-server package (etcddev for an
+// embedded etcd, consuldev for a Consul agent in -dev mode) supplies one.
+// devmesh itself contains no per-backend code.
 package devmesh
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,18 +30,41 @@ import (
 
 	"github.com/go-kit/kit/sd"
 
-	"github.com/warren-mesh/warren/framework/embedetcd"
+	"github.com/warren-mesh/warren/framework/config"
 	"github.com/warren-mesh/warren/framework/registry"
-	"github.com/warren-mesh/warren/framework/registry/consul"
-	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
-	"github.com/warren-mesh/warren/framework/registry/etcd"
 )
+
+// Backend is a registry the mesh can run: the backend itself, with which
+// the launcher opens its own client exactly as a service process does, and
+// a way to start a throwaway server of it.
+type Backend struct {
+	Registry registry.Backend
+	// Start runs a fresh server for the mesh, keeping any state under dir
+	// (which it may create), and returns once the server answers.
+	Start func(ctx context.Context, dir string) (Server, error)
+}
+
+// Server is a registry server the mesh runs.
+type Server interface {
+	// Flags tell a service how to reach the server, as values of the
+	// backend's own flags by flag name ("etcd-endpoints": "127.0.0.1:2379").
+	// ttl is how long a dead instance may stay visible (a lease or check
+	// TTL). The mesh passes them to services as WARREN_* variables and
+	// opens its own client with them.
+	Flags(ttl time.Duration) map[string]string
+	// String says what runs where, for the launcher's log.
+	String() string
+	// Close stops the server and removes its state. It is idempotent.
+	Close() error
+}
 
 // Config says what to run.
 type Config struct {
 	// Root is the module root (the directory with go.mod and services/).
 	Root string
-	// Registry is "etcd" (default) or "consul".
+	// Backends are the registries the mesh can run.
+	Backends []Backend
+	// Registry names the one to run; default: the first of Backends.
 	Registry string
 	// Instances per service; default 2.
 	Instances int
@@ -82,8 +111,7 @@ type Mesh struct {
 	cfg       Config
 	services  []string
 	instances []*Instance
-	etcd      *embedetcd.Server
-	consul    *consultest.Agent
+	server    Server
 	disc      registry.Registry
 	outMu     sync.Mutex // one line at a time on cfg.Out
 	instMu    sync.Mutex // guards instances after Start
@@ -170,8 +198,8 @@ func Start(ctx context.Context, cfg Config) (*Mesh, error) {
 }
 
 func withDefaults(c Config) Config {
-	if c.Registry == "" {
-		c.Registry = "etcd"
+	if c.Registry == "" && len(c.Backends) > 0 {
+		c.Registry = c.Backends[0].Registry.Name
 	}
 	if c.Instances <= 0 {
 		c.Instances = 2
@@ -242,55 +270,73 @@ func buildServices(ctx context.Context, root, bin string, services []string) err
 }
 
 func (m *Mesh) startRegistry(ctx context.Context) error {
-	switch m.cfg.Registry {
-	case "etcd":
-		dir := filepath.Join(m.cfg.StateDir, "etcd")
-		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("devmesh: %w", err)
-		}
-		srv, err := embedetcd.Start(embedetcd.WithDir(dir))
-		if err != nil {
-			return fmt.Errorf("devmesh: embedded etcd: %w", err)
-		}
-		m.etcd = srv
-		m.logf("etcd (embedded) listening on %s", strings.Join(srv.Endpoints(), ","))
-		r, err := etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...))
-		if err != nil {
-			return fmt.Errorf("devmesh: etcd client: %w", err)
-		}
-		m.disc = r
-	case "consul":
-		a, err := consultest.Start(ctx)
-		if err != nil {
-			return fmt.Errorf("devmesh: consul agent: %w", err)
-		}
-		m.consul = a
-		m.logf("consul agent (-dev) listening on %s", a.Addr())
-		r, err := consul.New(ctx, consul.WithAddress(a.Addr()))
-		if err != nil {
-			return fmt.Errorf("devmesh: consul client: %w", err)
-		}
-		m.disc = r
-	default:
-		return fmt.Errorf("devmesh: registry %q: want etcd or consul", m.cfg.Registry)
+	be, err := m.backend()
+	if err != nil {
+		return err
 	}
+	dir := filepath.Join(m.cfg.StateDir, be.Registry.Name)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("devmesh: %w", err)
+	}
+	srv, err := be.Start(ctx, dir)
+	if err != nil {
+		return fmt.Errorf("devmesh: start %s: %w", be.Registry.Name, err)
+	}
+	m.server = srv
+	m.logf("%s", srv)
+	r, err := openClient(ctx, be.Registry, srv.Flags(m.cfg.TTL))
+	if err != nil {
+		return fmt.Errorf("devmesh: %s client: %w", be.Registry.Name, err)
+	}
+	m.disc = r
 	return nil
+}
+
+// backend finds the configured registry among the listed backends.
+func (m *Mesh) backend() (Backend, error) {
+	var names registry.Backends
+	for _, b := range m.cfg.Backends {
+		if b.Registry.Name == m.cfg.Registry {
+			if b.Start == nil {
+				return Backend{}, fmt.Errorf("devmesh: registry %q has no dev server", m.cfg.Registry)
+			}
+			return b, nil
+		}
+		names = append(names, b.Registry)
+	}
+	_, err := names.Lookup(m.cfg.Registry)
+	return Backend{}, fmt.Errorf("devmesh: %w", err)
+}
+
+// openClient opens be with the flag values a service would get, so the
+// launcher sees the registry exactly as the services do.
+func openClient(ctx context.Context, be registry.Backend, flags map[string]string) (registry.Registry, error) {
+	fs := flag.NewFlagSet(be.Name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	settings, err := registry.Backends{be}.BindAll(fs)
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range flags {
+		if err := fs.Set(name, v); err != nil {
+			return nil, fmt.Errorf("--%s: %w", name, err)
+		}
+	}
+	s := settings[be.Name]
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return s.Open(ctx, registry.OpenOptions{})
 }
 
 // registryEnv is what every service process is told about the registry.
 func (m *Mesh) registryEnv() []string {
-	if m.etcd != nil {
-		return []string{
-			"WARREN_REGISTRY=etcd",
-			"WARREN_ETCD_ENDPOINTS=" + strings.Join(m.etcd.Endpoints(), ","),
-			"WARREN_ETCD_TTL=" + m.cfg.TTL.String(),
-		}
+	env := []string{config.EnvName("registry") + "=" + m.cfg.Registry}
+	for name, v := range m.server.Flags(m.cfg.TTL) {
+		env = append(env, config.EnvName(name)+"="+v)
 	}
-	return []string{
-		"WARREN_REGISTRY=consul",
-		"WARREN_CONSUL_ADDR=" + m.consul.Addr(),
-		"WARREN_CONSUL_TTL=" + m.cfg.TTL.String(),
-	}
+	sort.Strings(env)
+	return env
 }
 
 // startInstance starts instance i of svc; env is added last, so it
@@ -548,13 +594,9 @@ func (m *Mesh) stop() error {
 		}
 		m.disc.Close()
 	}
-	if m.etcd != nil {
-		errs = append(errs, m.etcd.Close())
-		m.logf("etcd stopped")
-	}
-	if m.consul != nil {
-		errs = append(errs, m.consul.Close())
-		m.logf("consul agent stopped")
+	if m.server != nil {
+		errs = append(errs, m.server.Close())
+		m.logf("%s registry stopped", m.cfg.Registry)
 	}
 	return errors.Join(errs...)
 }

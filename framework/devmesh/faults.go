@@ -10,21 +10,17 @@ import (
 
 	"github.com/go-kit/kit/sd"
 
-	"github.com/warren-mesh/warren/framework/embedetcd"
 	"github.com/warren-mesh/warren/framework/registry"
-	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
 )
 
 // This file holds the hooks fault tests and benchmarks use to break a
 // running mesh the way production breaks: signals to one process, extra
 // instances with their own settings, restarts, and the registry itself.
 
-// Etcd returns the embedded etcd server (nil on Consul), so a test can
-// Stop and Start it under the running services.
-func (m *Mesh) Etcd() *embedetcd.Server { return m.etcd }
-
-// Consul returns the Consul agent (nil on etcd), so a test can restart it.
-func (m *Mesh) Consul() *consultest.Agent { return m.consul }
+// Server returns the registry server the mesh runs, so a test can stop and
+// start it under the running services: assert it to the backend's dev
+// server type (*etcddev.Server, *consuldev.Server).
+func (m *Mesh) Server() Server { return m.server }
 
 // TTL is the etcd lease / Consul check TTL the services were given.
 func (m *Mesh) TTL() time.Duration { return m.cfg.TTL }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/devmesh"
+	"github.com/warren-mesh/warren/framework/registry/etcd/etcddev"
 )
 
 // syncBuffer collects the mesh's output for the failure message.
@@ -79,7 +80,10 @@ func TestMesh_DemoFlowSurvivesAUserInstanceKillAndStopsClean(t *testing.T) {
 	out := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	m, err := devmesh.Start(ctx, devmesh.Config{Root: moduleRoot(t), StateDir: t.TempDir(), Out: out, TTL: 3 * time.Second})
+	m, err := devmesh.Start(ctx, devmesh.Config{
+		Root: moduleRoot(t), StateDir: t.TempDir(), Out: out, TTL: 3 * time.Second,
+		Backends: []devmesh.Backend{etcddev.Backend()},
+	})
 	if err != nil {
 		t.Fatalf("start: %v\n%s", err, out)
 	}

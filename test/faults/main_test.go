@@ -20,7 +20,9 @@ import (
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/devmesh"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/consul/consuldev"
 	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
+	"github.com/warren-mesh/warren/framework/registry/etcd/etcddev"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/services/user"
 )
@@ -108,6 +110,12 @@ type mesh struct {
 	out *syncBuffer
 }
 
+// Etcd is the mesh's embedded etcd (the test fails on a Consul mesh).
+func (m *mesh) Etcd() *etcddev.Server { return m.Server().(*etcddev.Server) }
+
+// Consul is the mesh's Consul agent (the test fails on an etcd mesh).
+func (m *mesh) Consul() *consuldev.Server { return m.Server().(*consuldev.Server) }
+
 // startMesh starts the registry and two instances of each service (user
 // only, unless services says otherwise), stopped when the test ends.
 func startMesh(t *testing.T, reg string, services ...string) *mesh {
@@ -128,7 +136,8 @@ func startMesh(t *testing.T, reg string, services ...string) *mesh {
 	defer cancel()
 	m, err := devmesh.Start(ctx, devmesh.Config{
 		Root: root, Registry: reg, StateDir: t.TempDir(), BinDir: binDir, Out: out,
-		TTL: ttl, Grace: grace, Services: services,
+		Backends: []devmesh.Backend{etcddev.Backend(), consuldev.Backend()},
+		TTL:      ttl, Grace: grace, Services: services,
 	})
 	if err != nil {
 		t.Fatalf("start mesh: %v\n%s", err, out)

@@ -127,8 +127,14 @@ func WithPrefix(p string) Option { return func(c *config) { c.prefix = strings.T
 func WithTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
 
 // WithLogger sets the go-kit logger for warnings (garbage records, lost
-// leases, reconnects). Default: discard.
-func WithLogger(l log.Logger) Option { return func(c *config) { c.logger = l } }
+// leases, reconnects). Default (and nil): discard.
+func WithLogger(l log.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
 
 // WithObserver reports watch restarts and instance counts of every
 // instancer to o (package metrics has a Prometheus one). Default: none.

@@ -6,6 +6,9 @@ import (
 	"net/http"
 
 	"github.com/warren-mesh/warren/framework/bootstrap"
+	"github.com/warren-mesh/warren/framework/registry/consul"
+	"github.com/warren-mesh/warren/framework/registry/etcd"
+	"github.com/warren-mesh/warren/framework/registry/memory"
 	"github.com/warren-mesh/warren/services/order"
 	"github.com/warren-mesh/warren/services/user"
 )
@@ -14,6 +17,9 @@ import (
 var version = "dev"
 
 func main() {
+	// Registry backends this binary can use: --registry=NAME picks one,
+	// the first is the default. Add or drop a backend here.
+	registries := bootstrap.WithRegistries(etcd.Backend(), consul.Backend(), memory.Backend())
 	bootstrap.Main(order.ServiceName, version, func(ctx context.Context, d *bootstrap.Deps) (http.Handler, error) {
 		// The user service is found through discovery. Readiness does not
 		// depend on it: an order instance that cannot reach users still
@@ -36,5 +42,5 @@ func main() {
 		}
 		svc := order.New(users, store)
 		return order.NewHTTPHandler(order.MakeEndpoints(svc), d.Logger), nil
-	})
+	}, registries)
 }

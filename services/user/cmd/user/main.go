@@ -6,6 +6,9 @@ import (
 	"net/http"
 
 	"github.com/warren-mesh/warren/framework/bootstrap"
+	"github.com/warren-mesh/warren/framework/registry/consul"
+	"github.com/warren-mesh/warren/framework/registry/etcd"
+	"github.com/warren-mesh/warren/framework/registry/memory"
 	"github.com/warren-mesh/warren/services/user"
 )
 
@@ -13,6 +16,9 @@ import (
 var version = "dev"
 
 func main() {
+	// Registry backends this binary can use: --registry=NAME picks one,
+	// the first is the default. Add or drop a backend here.
+	registries := bootstrap.WithRegistries(etcd.Backend(), consul.Backend(), memory.Backend())
 	bootstrap.Main(user.ServiceName, version, func(ctx context.Context, d *bootstrap.Deps) (http.Handler, error) {
 		var store user.Store = user.NewMemoryStore()
 		if d.Config.DataDir != "" {
@@ -24,5 +30,5 @@ func main() {
 		}
 		svc := user.New(store)
 		return user.NewHTTPHandler(user.MakeEndpoints(svc), d.Logger), nil
-	})
+	}, registries)
 }

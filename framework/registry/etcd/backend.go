@@ -1,0 +1,105 @@
+package etcd
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// Name is the etcd backend's name: --registry=etcd.
+const Name = "etcd"
+
+// Backend returns the etcd backend for a main's list of registries
+// (bootstrap.WithRegistries). Its flags, each also a WARREN_ETCD_…
+// variable: --etcd-endpoints, --etcd-prefix, --etcd-ttl,
+// --etcd-dial-timeout, --etcd-ca, --etcd-cert, --etcd-key,
+// --etcd-username, --etcd-password.
+func Backend() registry.Backend {
+	return registry.Backend{
+		Name:  Name,
+		Usage: "etcd v3 (leases and watches)",
+		Bind:  bindFlags,
+	}
+}
+
+// settings are the etcd backend's flags.
+type settings struct {
+	endpoints   []string
+	prefix      string
+	ttl         time.Duration
+	dialTimeout time.Duration
+	ca          string
+	cert        string
+	key         string
+	username    string
+	password    string
+}
+
+func bindFlags(fs *flag.FlagSet) registry.Settings {
+	s := &settings{
+		endpoints:   []string{"127.0.0.1:2379"},
+		prefix:      DefaultPrefix,
+		ttl:         DefaultTTL,
+		dialTimeout: DefaultDialTimeout,
+	}
+	fs.Var(registry.ListFlag{P: &s.endpoints}, "etcd-endpoints", "comma-separated etcd endpoints")
+	fs.StringVar(&s.prefix, "etcd-prefix", s.prefix, "etcd key prefix")
+	fs.DurationVar(&s.ttl, "etcd-ttl", s.ttl, "etcd lease TTL: how long a dead process stays visible")
+	fs.DurationVar(&s.dialTimeout, "etcd-dial-timeout", s.dialTimeout, "etcd dial timeout")
+	fs.StringVar(&s.ca, "etcd-ca", s.ca, "etcd CA certificate file (enables TLS)")
+	fs.StringVar(&s.cert, "etcd-cert", s.cert, "etcd client certificate file")
+	fs.StringVar(&s.key, "etcd-key", s.key, "etcd client key file")
+	fs.StringVar(&s.username, "etcd-username", s.username, "etcd user name")
+	fs.StringVar(&s.password, "etcd-password", s.password, "etcd password (prefer the environment variable; never logged)")
+	return s
+}
+
+func (s *settings) Validate() error {
+	switch {
+	case len(s.endpoints) == 0:
+		return fmt.Errorf("--etcd-endpoints is empty")
+	case s.ttl < time.Second:
+		return fmt.Errorf("--etcd-ttl %s: must be at least 1s", s.ttl)
+	case s.dialTimeout <= 0:
+		return fmt.Errorf("--etcd-dial-timeout %s: must be positive", s.dialTimeout)
+	case (s.cert == "") != (s.key == ""):
+		return fmt.Errorf("--etcd-cert and --etcd-key go together")
+	}
+	return nil
+}
+
+func (s *settings) Open(ctx context.Context, o registry.OpenOptions) (registry.Registry, error) {
+	opts := []Option{
+		WithEndpoints(s.endpoints...),
+		WithPrefix(s.prefix),
+		WithTTL(s.ttl),
+		WithDialTimeout(s.dialTimeout),
+		WithLogger(o.Logger),
+		WithObserver(o.Observer),
+	}
+	if s.ca != "" || s.cert != "" {
+		opts = append(opts, WithTLSFiles(s.ca, s.cert, s.key))
+	}
+	if s.username != "" {
+		opts = append(opts, WithAuth(s.username, s.password))
+	}
+	r, err := New(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("etcd registry at %v: %w", s.endpoints, err)
+	}
+	return r, nil
+}
+
+// String shows the settings with the password redacted, so logging a
+// configuration never leaks it.
+func (s *settings) String() string {
+	pw := ""
+	if s.password != "" {
+		pw = "(set)"
+	}
+	return fmt.Sprintf("etcd{endpoints=%v prefix=%s ttl=%s dial-timeout=%s ca=%q cert=%q key=%q username=%q password=%s}",
+		s.endpoints, s.prefix, s.ttl, s.dialTimeout, s.ca, s.cert, s.key, s.username, pw)
+}

@@ -1,0 +1,65 @@
+package etcd
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+func parseBackend(t *testing.T, args ...string) registry.Settings {
+	t.Helper()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	all, err := registry.Backends{Backend()}.BindAll(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return all[Name]
+}
+
+func TestBackend_OpensARegistryFromItsFlags(t *testing.T) {
+	prefix := testPrefix(t)
+	s := parseBackend(t, "--etcd-endpoints="+strings.Join(shared.Endpoints(), ","), "--etcd-prefix="+prefix, "--etcd-ttl=2s")
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Open(testCtx(t), registry.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Register(testCtx(t), testInstance(8080)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := rawClient(t, shared).Get(context.Background(), "/"+prefix+"/services/", clientv3.WithPrefix())
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("keys under the flag's prefix: %v, %v", resp, err)
+	}
+}
+
+func TestBackend_BadFlagsAreNamedAndSecretsNeverPrinted(t *testing.T) {
+	for args, want := range map[string]string{
+		"--etcd-ttl=100ms":       "--etcd-ttl",
+		"--etcd-endpoints=,":     "--etcd-endpoints",
+		"--etcd-cert=c.pem":      "--etcd-key",
+		"--etcd-dial-timeout=0s": "--etcd-dial-timeout",
+	} {
+		if err := parseBackend(t, args).Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want it to name %s", args, err, want)
+		}
+	}
+	s := parseBackend(t, "--etcd-username=ada", "--etcd-password=hunter2")
+	if got := fmt.Sprintf("%v %+v", s, s); strings.Contains(got, "hunter2") || !strings.Contains(got, "ada") {
+		t.Fatalf("settings print as %s", got)
+	}
+}
