@@ -19,8 +19,8 @@ import (
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/config"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/registrytest/toyregistry"
 	"github.com/warren-mesh/warren/framework/retry"
-	"github.com/warren-mesh/warren/internal/toyregistry"
 )
 
 // toys lists the only backend these tests link in: a toy that lives in its

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry"
-	"github.com/warren-mesh/warren/internal/toyregistry"
+	"github.com/warren-mesh/warren/framework/registry/registrytest/toyregistry"
 )
 
 // toyServer is a dev server of the toy backend: nothing runs, it only

@@ -20,6 +20,10 @@ var ErrInvalidInstance = errors.New("invalid instance")
 // the same instance ID with a different address.
 var ErrConflict = errors.New("instance ID conflict")
 
+// ErrClosed is returned (wrapped) by Register and Instancer of a Registry
+// that was closed. Every backend returns this one value.
+var ErrClosed = errors.New("registry closed")
+
 // DefaultWeight is the weight of an instance that does not set one.
 const DefaultWeight = 100
 

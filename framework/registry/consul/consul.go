@@ -55,8 +55,9 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
-// ErrClosed is returned by every call made after Close.
-var ErrClosed = errors.New("consul registry: closed")
+// ErrClosed is registry.ErrClosed, returned by Register and Instancer after
+// Close; kept here so existing errors.Is checks still match.
+var ErrClosed = registry.ErrClosed
 
 // Registry is a Consul-backed registry.Registry. Make one with New and Close
 // it when done; Close stops every goroutine it started.

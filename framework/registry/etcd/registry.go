@@ -15,8 +15,9 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
-// ErrClosed is returned by every call after Close.
-var ErrClosed = errors.New("etcd registry: closed")
+// ErrClosed is registry.ErrClosed, returned by Register and Instancer after
+// Close; kept here so existing errors.Is checks still match.
+var ErrClosed = registry.ErrClosed
 
 // Registry is the etcd registry.Registry. Create it with New; it is safe
 // for concurrent use.

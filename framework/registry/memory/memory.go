@@ -1,11 +1,17 @@
 // Package memory is an in-process registry backend. It is real enough for
 // unit tests of everything above discovery (lifecycle, clients, balancers)
 // and for single-process demos; it shares nothing across processes.
+//
+// A Server holds the instances; each Registry is one client of it, as a
+// process is a client of etcd or Consul, and follows the same contract
+// (docs/registry.md): an ID held by one Registry is refused to another at a
+// different address (registry.ErrConflict) and taken over at the same
+// address; Close withdraws only what that Registry holds. New gives a
+// Registry with a Server of its own.
 package memory
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -15,32 +21,55 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
-// ErrClosed is returned by every call after Close.
-var ErrClosed = errors.New("memory registry: closed")
+// ErrClosed is registry.ErrClosed, returned by Register and Instancer after
+// Close.
+var ErrClosed = registry.ErrClosed
 
-// Registry is an in-memory registry.Registry. The zero value is not usable;
-// call New.
-type Registry struct {
+// Server is the shared state several Registries see: what a registry
+// server is to its clients.
+type Server struct {
 	mu       sync.Mutex
-	closed   bool
-	services map[string]map[string]registry.Instance // name → id → instance
+	services map[string]map[string]entry // name → id → entry
 	caches   map[string]*registry.Cache
-	status   registry.Status
 }
 
-var _ registry.Registry = (*Registry)(nil)
-
-// New returns an empty registry.
-func New() *Registry {
-	return &Registry{
-		services: map[string]map[string]registry.Instance{},
-		caches:   map[string]*registry.Cache{},
-		status:   registry.Status{State: registry.StateUnregistered, Since: time.Now()},
-	}
+type entry struct {
+	inst  registry.Instance
+	owner *Registry
 }
 
-// Register publishes inst. Registering the same ID again with the same
-// address replaces it; a different address is refused with ErrConflict.
+// NewServer returns an empty Server.
+func NewServer() *Server {
+	return &Server{services: map[string]map[string]entry{}, caches: map[string]*registry.Cache{}}
+}
+
+// Registry returns a new client of the server.
+func (s *Server) Registry() *Registry {
+	return &Registry{srv: s, status: registry.Status{State: registry.StateUnregistered, Since: time.Now()}}
+}
+
+// Registry is one client of a Server. The zero value is not usable; call
+// New or Server.Registry.
+type Registry struct {
+	srv *Server
+
+	// Guarded by srv.mu.
+	closed bool
+	held   int // instances this Registry holds
+	status registry.Status
+}
+
+var (
+	_ registry.Registry       = (*Registry)(nil)
+	_ registry.StatusReporter = (*Registry)(nil)
+)
+
+// New returns a Registry with a server of its own.
+func New() *Registry { return NewServer().Registry() }
+
+// Register publishes inst. Registering an ID this Registry holds replaces
+// it; an ID another Registry holds is taken over at the same address and
+// refused with registry.ErrConflict at a different one.
 func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -48,55 +77,93 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	if err := inst.Validate(); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	s := r.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if r.closed {
 		return ErrClosed
 	}
-	set := r.services[inst.Name]
+	set := s.services[inst.Name]
 	if set == nil {
-		set = map[string]registry.Instance{}
-		r.services[inst.Name] = set
+		set = map[string]entry{}
+		s.services[inst.Name] = set
 	}
-	if old, ok := set[inst.ID]; ok && old.HostPort() != inst.HostPort() {
-		return fmt.Errorf("%w: %s is held by %s, refused for %s", registry.ErrConflict, inst.ID, old.HostPort(), inst.HostPort())
+	old, had := set[inst.ID]
+	if had && old.owner != r && old.inst.HostPort() != inst.HostPort() {
+		err := fmt.Errorf("%w: %s is held by %s, refused for %s", registry.ErrConflict, inst.ID, old.inst.HostPort(), inst.HostPort())
+		r.status.LastError = err.Error()
+		return err
 	}
-	set[inst.ID] = inst
-	r.status = registry.Status{State: registry.StateRegistered, Since: time.Now()}
-	r.publishLocked(inst.Name)
+	if had {
+		old.owner.held--
+		if old.owner != r {
+			old.owner.setStateLocked(old.owner.stateAfterLoss())
+		}
+	}
+	set[inst.ID] = entry{inst: inst, owner: r}
+	r.held++
+	r.setStateLocked(registry.StateRegistered)
+	s.publishLocked(inst.Name)
 	return nil
 }
 
-// Deregister withdraws inst. Withdrawing an unknown instance is not an error.
+// Deregister withdraws inst if this Registry holds it. Withdrawing an
+// instance it does not hold is not an error, and neither is withdrawing
+// after Close (everything is withdrawn then).
 func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	s := r.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if r.closed {
-		return ErrClosed
+		return nil
 	}
-	delete(r.services[inst.Name], inst.ID)
-	r.status = registry.Status{State: registry.StateWithdrawn, Since: time.Now()}
-	r.publishLocked(inst.Name)
+	if e, ok := s.services[inst.Name][inst.ID]; ok && e.owner == r {
+		delete(s.services[inst.Name], inst.ID)
+		r.held--
+		if r.held == 0 {
+			r.setStateLocked(registry.StateWithdrawn)
+		}
+		s.publishLocked(inst.Name)
+	}
 	return nil
 }
 
-// Status implements registry.StatusReporter (for the last call made).
+// stateAfterLoss is the state of a Registry whose instance another took
+// over: registered while it holds others, withdrawn otherwise.
+func (r *Registry) stateAfterLoss() registry.State {
+	if r.held > 0 {
+		return registry.StateRegistered
+	}
+	return registry.StateWithdrawn
+}
+
+func (r *Registry) setStateLocked(st registry.State) {
+	if r.status.State != st {
+		r.status.State = st
+		r.status.Since = time.Now()
+	}
+}
+
+// Status implements registry.StatusReporter: registered while this
+// Registry holds any instance, withdrawn after it held some and holds none.
 func (r *Registry) Status() registry.Status {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.srv.mu.Lock()
+	defer r.srv.mu.Unlock()
 	return r.status
 }
 
-// Instances returns the published instances of a service.
+// Instances returns the published instances of a service, whoever holds
+// them.
 func (r *Registry) Instances(service string) []registry.Instance {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]registry.Instance, 0, len(r.services[service]))
-	for _, inst := range r.services[service] {
-		out = append(out, inst)
+	s := r.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]registry.Instance, 0, len(s.services[service]))
+	for _, e := range s.services[service] {
+		out = append(out, e.inst)
 	}
 	return out
 }
@@ -107,55 +174,69 @@ func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if !registry.ValidName(service) {
+		return nil, fmt.Errorf("%w: service name %q", registry.ErrInvalidInstance, service)
+	}
+	s := r.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if r.closed {
 		return nil, ErrClosed
 	}
-	r.cacheLocked(service)
-	return &instancer{Cache: r.caches[service]}, nil
+	return instancer{Cache: s.cacheLocked(service)}, nil
 }
 
-// Close drops all registrations. It is idempotent.
+// Close withdraws every instance this Registry holds. It is idempotent.
 func (r *Registry) Close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	s := r.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if r.closed {
 		return nil
 	}
 	r.closed = true
-	for name := range r.services {
-		delete(r.services, name)
-		r.publishLocked(name)
+	for name, set := range s.services {
+		changed := false
+		for id, e := range set {
+			if e.owner == r {
+				delete(set, id)
+				changed = true
+			}
+		}
+		if changed {
+			s.publishLocked(name)
+		}
 	}
+	r.held = 0
+	r.setStateLocked(registry.StateWithdrawn)
 	return nil
 }
 
-func (r *Registry) cacheLocked(service string) *registry.Cache {
-	c := r.caches[service]
+func (s *Server) cacheLocked(service string) *registry.Cache {
+	c := s.caches[service]
 	if c == nil {
 		c = registry.NewCache()
-		r.caches[service] = c
-		r.fillLocked(service, c)
+		s.caches[service] = c
+		s.fillLocked(service, c)
 	}
 	return c
 }
 
-func (r *Registry) publishLocked(service string) {
-	if c := r.caches[service]; c != nil {
-		r.fillLocked(service, c)
+func (s *Server) publishLocked(service string) {
+	if c := s.caches[service]; c != nil {
+		s.fillLocked(service, c)
 	}
 }
 
-func (r *Registry) fillLocked(service string, c *registry.Cache) {
-	set := make([]string, 0, len(r.services[service]))
-	for _, inst := range r.services[service] {
-		set = append(set, inst.String())
+func (s *Server) fillLocked(service string, c *registry.Cache) {
+	set := make([]string, 0, len(s.services[service]))
+	for _, e := range s.services[service] {
+		set = append(set, e.inst.String())
 	}
 	c.Update(sd.Event{Instances: set})
 }
 
-// instancer gives each caller its own Stop.
+// instancer gives each caller its own (no-op) Stop.
 type instancer struct {
 	*registry.Cache
 }

@@ -52,7 +52,8 @@ func TestRegistry_InstancerSeesRegisterAndDeregister(t *testing.T) {
 }
 
 func TestRegistry_ConflictInvalidAndClosed(t *testing.T) {
-	r := New()
+	srv := NewServer()
+	r, other := srv.Registry(), srv.Registry()
 	ctx := context.Background()
 	a := registry.Instance{ID: "a", Name: "svc", Address: "127.0.0.1", Port: 1}
 	if err := r.Register(ctx, a); err != nil {
@@ -63,8 +64,11 @@ func TestRegistry_ConflictInvalidAndClosed(t *testing.T) {
 	}
 	b := a
 	b.Port = 2
-	if err := r.Register(ctx, b); !errors.Is(err, registry.ErrConflict) {
+	if err := other.Register(ctx, b); !errors.Is(err, registry.ErrConflict) {
 		t.Fatalf("conflict: %v", err)
+	}
+	if err := r.Register(ctx, b); err != nil {
+		t.Fatalf("the holder moving its own instance: %v", err)
 	}
 	if err := r.Register(ctx, registry.Instance{Name: "svc"}); !errors.Is(err, registry.ErrInvalidInstance) {
 		t.Fatalf("invalid: %v", err)
