@@ -1,0 +1,54 @@
+package etcd
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+
+	"github.com/warren-mesh/warren/framework/embedetcd"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/registrytest"
+)
+
+// TestConformance runs the registry suite against an embedded etcd of its
+// own (the restart case stops and starts it on the same ports and data).
+func TestConformance(t *testing.T) {
+	srv, err := embedetcd.Start(embedetcd.WithDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	prefix := testPrefix(t)
+	registrytest.Run(t, registrytest.Harness{
+		Open: func(t testing.TB) registry.Registry {
+			logs := &logBuf{}
+			r, err := New(context.Background(),
+				WithEndpoints(srv.Endpoints()...),
+				WithPrefix(prefix),
+				WithTTL(testTTL),
+				WithBackoff(50*time.Millisecond, 500*time.Millisecond),
+				WithDialTimeout(5*time.Second),
+				WithRequestTimeout(5*time.Second),
+				WithLogger(log.NewLogfmtLogger(logs)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("registry log:\n%s", logs)
+				}
+			})
+			return r
+		},
+		Restart: func(t testing.TB) {
+			if err := srv.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Start(); err != nil {
+				t.Fatal(err)
+			}
+		},
+	})
+}
