@@ -30,13 +30,17 @@ func TestRegistry_TLSAndAuth(t *testing.T) {
 			CertFile: server.CertFile, KeyFile: server.KeyFile,
 			TrustedCAFile: ca.CertFile, ClientCertAuth: true,
 		}
+		// bcrypt's default cost takes seconds per password under -race on
+		// a loaded machine; the test is about who gets in, not hashing.
+		c.BcryptCost = 4 // bcrypt.MinCost
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
 
-	ctx := testCtx(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
 	prefix := testPrefix(t)
 	{ // users and roles, then auth on
 		tc, err := tlsconf.Client(ca.CertFile, clientCert.CertFile, clientCert.KeyFile)
