@@ -79,9 +79,9 @@ type Registry struct {
 	mu         sync.Mutex
 	closed     bool
 	ready      func(context.Context) error
-	regs       map[string]*registration // by instance ID
+	regs       map[string]*registration // by instance ID, from the start of Register
+	ops        map[string]*op           // the Register or Deregister running per ID
 	instancers map[*Instancer]struct{}
-	current    *registration // the most recent Register, for Status
 	status     registry.Status
 	reregs     int
 }
@@ -152,6 +152,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		ctx:        bg,
 		cancel:     cancel,
 		regs:       map[string]*registration{},
+		ops:        map[string]*op{},
 		instancers: map[*Instancer]struct{}{},
 		status:     registry.Status{State: registry.StateUnregistered, Since: time.Now()},
 	}, nil
@@ -170,9 +171,10 @@ func (r *Registry) UseReadiness(ready func(ctx context.Context) error) {
 	r.ready = ready
 }
 
-// Status implements registry.StatusReporter. It describes the instance
-// given to the most recent Register; Reregistrations counts re-registrations
-// of every instance over the Registry's life.
+// Status implements registry.StatusReporter. With several registrations
+// the worst state wins (retrying, then unregistered, then registered);
+// withdrawn once every instance was deregistered; Reregistrations counts
+// re-registrations of every instance over the Registry's life.
 func (r *Registry) Status() registry.Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -204,33 +206,65 @@ func (r *Registry) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.deregTimeout)
 	defer cancel()
 	var errs []error
+	r.cancel() // ends every Register still retrying, with ErrClosed
 	for _, reg := range regs {
+		if reg.cancel == nil {
+			continue // a Register still waiting for the agent: it ends with ErrClosed
+		}
 		reg.stop()
 		if err := r.deregister(ctx, reg.inst.ID); err != nil {
 			errs = append(errs, fmt.Errorf("consul: close: deregister %s: %w", reg.inst.ID, err))
 		}
-		r.setStatus(reg, registry.StateWithdrawn, nil)
 	}
-	r.cancel()
+	r.mu.Lock()
+	r.setStateLocked(registry.StateWithdrawn)
+	r.mu.Unlock()
 	r.wg.Wait()
 	r.transport.CloseIdleConnections()
 	return errors.Join(errs...)
 }
 
-// setStatus records the state of reg if it is the current registration.
-// A nil err keeps the previous LastError for context.
+// setStatus records the state of reg, if it is still the registration of
+// its ID, and recomputes the Registry's status. A nil err keeps the
+// previous LastError for context.
 func (r *Registry) setStatus(reg *registration, state registry.State, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if reg != r.current {
-		return
-	}
-	if r.status.State != state {
-		r.status.State = state
-		r.status.Since = time.Now()
-	}
 	if err != nil {
 		r.status.LastError = err.Error()
+	}
+	if r.regs[reg.inst.ID] != reg {
+		return
+	}
+	reg.state = state
+	r.recomputeLocked()
+}
+
+// recomputeLocked sets the state from every registration: the worst wins.
+// With none it keeps the state it has (unregistered before the first
+// Register, withdrawn after the last Deregister).
+func (r *Registry) recomputeLocked() {
+	if len(r.regs) == 0 {
+		return
+	}
+	agg := registry.StateRegistered
+	for _, g := range r.regs {
+		switch g.state {
+		case registry.StateRetrying:
+			agg = registry.StateRetrying
+		case registry.StateUnregistered:
+			if agg != registry.StateRetrying {
+				agg = registry.StateUnregistered
+			}
+		}
+	}
+	r.setStateLocked(agg)
+}
+
+func (r *Registry) setStateLocked(s registry.State) {
+	if r.status.State != s {
+		r.status.State = s
+		r.status.Since = time.Now()
 	}
 }
 
@@ -254,5 +288,9 @@ func statusCode(err error) int {
 // Instancer implements registry.Discovery with the Registry's defaults; see
 // NewInstancer for per-instancer options.
 func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
-	return r.NewInstancer(ctx, service)
+	in, err := r.NewInstancer(ctx, service)
+	if err != nil {
+		return nil, err // not a typed nil inside the interface
+	}
+	return in, nil
 }

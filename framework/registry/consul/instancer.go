@@ -49,8 +49,8 @@ func (r *Registry) NewInstancer(ctx context.Context, service string, opts ...Ins
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("consul: instancer %s: %w", service, err)
 	}
-	if service == "" {
-		return nil, fmt.Errorf("consul: instancer: %w: empty service name", registry.ErrInvalidInstance)
+	if !registry.ValidName(service) {
+		return nil, fmt.Errorf("consul: instancer: %w: service name %q", registry.ErrInvalidInstance, service)
 	}
 	cfg := instancerConfig{datacenter: r.cfg.datacenter, allowStale: r.cfg.allowStale}
 	for _, o := range opts {

@@ -2,8 +2,10 @@ package consul
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -40,35 +42,97 @@ const (
 	maxMetaPairs    = 64
 )
 
-// registration is one instance the Registry keeps registered. Its keep
-// goroutine is stopped by stop, which waits for it to return.
+// registration is one instance the Registry keeps registered. It is in
+// Registry.regs from the start of its Register; its keep goroutine, started
+// once the agent has accepted it, is stopped by stop, which waits for it.
 type registration struct {
 	inst    registry.Instance
 	checkID string
+	state   registry.State // guarded by Registry.mu
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
 
+// stop ends the keep goroutine, if it was started. Idempotent.
 func (g *registration) stop() {
+	if g.cancel == nil {
+		return
+	}
 	g.cancel()
 	<-g.done
+}
+
+// op is the Register or Deregister running for one ID. Calls for one ID
+// run one at a time, the newest winning: a new call preempts a Register
+// still waiting for the agent (it returns an error) and waits for the
+// running call to finish, so a Deregister never races the Register before
+// it and leaves no instance registered behind its back.
+type op struct {
+	preempt func() // nil: the op runs to its end (Deregister)
+	done    chan struct{}
+}
+
+// errPreempted ends a Register that a later call for the same ID replaced.
+var errPreempted = errors.New("withdrawn or replaced before it was published")
+
+// beginOp waits until no other call for id runs, preempting a waiting
+// Register, and makes the caller's call the running one. The returned
+// func ends it.
+func (r *Registry) beginOp(id string, preempt func()) (end func()) {
+	me := &op{preempt: preempt, done: make(chan struct{})}
+	r.mu.Lock()
+	for {
+		prev := r.ops[id]
+		if prev == nil {
+			break
+		}
+		if prev.preempt != nil {
+			prev.preempt()
+		}
+		r.mu.Unlock()
+		<-prev.done
+		r.mu.Lock()
+	}
+	r.ops[id] = me
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		if r.ops[id] == me {
+			delete(r.ops, id)
+		}
+		r.mu.Unlock()
+		close(me.done)
+	}
 }
 
 // Register publishes inst with the agent and returns once the agent has
 // accepted it. While the agent cannot be reached it retries with jittered
 // backoff until ctx ends or the Registry is closed (ErrClosed); requests
 // the agent refuses (400, 403) fail at once. Registering an ID the Registry
-// already holds replaces it.
+// already holds replaces it. An ID the agent holds for another live
+// instance at a different address is refused with registry.ErrConflict (a
+// holder whose check is critical for any reason but its own "not ready"
+// report is taken for dead and replaced).
 //
 // After Register returns nil the Registry keeps inst registered until
-// Deregister or Close. Register and Deregister of the same instance are not
-// ordered against each other: call them in sequence.
+// Deregister or Close. Register and Deregister of one ID are serialised:
+// a Deregister that comes while Register still waits for the agent ends
+// that Register with an error, and the instance is not left registered.
 func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	if err := validate(inst); err != nil {
 		return fmt.Errorf("consul: register: %w", err)
 	}
 	inst = cloneInstance(inst)
-	reg := &registration{inst: inst, checkID: "service:" + inst.ID}
+	reg := &registration{inst: inst, checkID: "service:" + inst.ID, state: registry.StateUnregistered}
+
+	// Close ends the retries too, not only the caller's ctx, and so does a
+	// later call for the same ID.
+	callerCtx := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer context.AfterFunc(r.ctx, func() { cancel(ErrClosed) })()
+	end := r.beginOp(inst.ID, func() { cancel(errPreempted) })
+	defer end()
 
 	r.mu.Lock()
 	if r.closed {
@@ -76,45 +140,56 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		return ErrClosed
 	}
 	old := r.regs[inst.ID]
-	delete(r.regs, inst.ID)
-	r.current = reg
-	r.status = registry.Status{State: registry.StateUnregistered, Since: time.Now()}
+	r.regs[inst.ID] = reg
+	r.recomputeLocked()
 	r.mu.Unlock()
 	if old != nil {
 		old.stop() // its heartbeat must not race the new definition
 	}
 
-	// Close ends the retries too, not only the caller's ctx.
-	callerCtx := ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(r.ctx, cancel)()
+	// fail ends an unsuccessful Register: the registration goes, and so
+	// does the state it held.
+	fail := func(err error) error {
+		r.mu.Lock()
+		r.status.LastError = err.Error()
+		if r.regs[inst.ID] == reg {
+			delete(r.regs, inst.ID)
+			r.recomputeLocked()
+		}
+		r.mu.Unlock()
+		return err
+	}
+	ended := func(last error) error {
+		switch cause := context.Cause(ctx); {
+		case callerCtx.Err() != nil:
+			return fail(fmt.Errorf("consul: register %s: %w (last error: %w)", inst.ID, callerCtx.Err(), last))
+		case errors.Is(cause, ErrClosed):
+			return ErrClosed
+		default:
+			return fail(fmt.Errorf("consul: register %s: %w", inst.ID, cause))
+		}
+	}
 
 	bo := backoff.New(r.cfg.backoffMin, r.cfg.backoffMax)
+	claimed := old != nil // our own ID: moving or refreshing it is no conflict
 	for {
-		err := r.register(ctx, reg)
+		err := r.claim(ctx, reg, claimed)
 		if err == nil {
 			break
 		}
-		if r.ctx.Err() != nil && callerCtx.Err() == nil {
-			return ErrClosed
-		}
 		if ctx.Err() != nil {
-			r.setStatus(reg, registry.StateUnregistered, err)
-			return fmt.Errorf("consul: register %s: %w (last error: %w)", inst.ID, ctx.Err(), err)
+			return ended(err)
+		}
+		if errors.Is(err, registry.ErrConflict) {
+			return fail(fmt.Errorf("consul: register: %w", err))
 		}
 		if permanent(err) {
-			r.setStatus(reg, registry.StateUnregistered, err)
-			return fmt.Errorf("consul: register %s: %w", inst.ID, err)
+			return fail(fmt.Errorf("consul: register %s: %w", inst.ID, err))
 		}
 		r.setStatus(reg, registry.StateRetrying, err)
 		r.logErr("register failed; retrying", "id", inst.ID, "err", err)
 		if !backoff.Sleep(ctx, bo.Next()) {
-			if callerCtx.Err() == nil {
-				return ErrClosed
-			}
-			r.setStatus(reg, registry.StateUnregistered, err)
-			return fmt.Errorf("consul: register %s: %w (last error: %w)", inst.ID, ctx.Err(), err)
+			return ended(err)
 		}
 	}
 
@@ -126,47 +201,98 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		_ = r.deregister(dctx, inst.ID)
 		return ErrClosed
 	}
-	prev := r.regs[inst.ID] // a concurrent Register of the same ID
-	r.regs[inst.ID] = reg
-	kctx, cancel := context.WithCancel(r.ctx)
-	reg.cancel, reg.done = cancel, make(chan struct{})
+	kctx, kcancel := context.WithCancel(r.ctx)
+	reg.cancel, reg.done = kcancel, make(chan struct{})
 	r.wg.Add(1)
 	go r.keep(kctx, reg)
 	r.mu.Unlock()
-	if prev != nil {
-		prev.stop()
-	}
 	r.setStatus(reg, registry.StateRegistered, nil)
 	return nil
 }
 
+// claim makes one attempt at the first registration: unless the ID is
+// already ours, it checks that no live instance at another address holds
+// it, then registers.
+func (r *Registry) claim(ctx context.Context, reg *registration, ours bool) error {
+	if !ours {
+		if err := r.checkConflict(ctx, reg.inst); err != nil {
+			return err
+		}
+	}
+	return r.register(ctx, reg)
+}
+
+// checkConflict asks the agent who holds inst.ID. Nobody, the same
+// address, or a holder whose check is critical for another reason than
+// its own "not ready" heartbeat (TTL expired, HTTP check failing: the
+// process is gone) is no conflict. The check and the register that
+// follows are two calls: two processes claiming one ID in the same moment
+// can both pass it (Consul has no compare-and-set for agent services).
+func (r *Registry) checkConflict(ctx context.Context, inst registry.Instance) error {
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout)
+	defer cancel()
+	status, info, err := r.client.Agent().AgentHealthServiceByIDOpts(inst.ID, (&api.QueryOptions{}).WithContext(cctx))
+	if err != nil {
+		return err
+	}
+	if info == nil || info.Service == nil {
+		return nil // not registered on this agent
+	}
+	held := info.Service
+	if held.Address == inst.Address && held.Port == inst.Port {
+		return nil
+	}
+	if status == api.HealthCritical && !reportsNotReady(info.Checks) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is held by %s (%s), refused for %s", registry.ErrConflict, inst.ID,
+		net.JoinHostPort(held.Address, strconv.Itoa(held.Port)), status, inst.HostPort())
+}
+
+// reportsNotReady reports whether a critical check is a live process
+// saying it is not ready (our TTL heartbeat's output), not a dead one.
+func reportsNotReady(checks api.HealthChecks) bool {
+	for _, c := range checks {
+		if c.Status == api.HealthCritical && strings.HasPrefix(c.Output, notReadyPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
 // Deregister stops keeping inst registered and withdraws it from the agent,
 // bounded by ctx and the deregister timeout. Withdrawing an instance the
-// agent does not know is not an error. Register may follow.
+// agent does not know is not an error, and neither is withdrawing after
+// Close (Close withdrew everything). Register may follow.
 func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error {
+	end := r.beginOp(inst.ID, nil)
+	defer end()
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return ErrClosed
+		return nil
 	}
 	reg := r.regs[inst.ID]
 	delete(r.regs, inst.ID)
-	if reg == nil && r.current != nil && r.current.inst.ID == inst.ID {
-		reg = r.current // deregistering again: still report on it
+	if reg != nil {
+		if len(r.regs) == 0 {
+			r.setStateLocked(registry.StateWithdrawn)
+		}
+		r.recomputeLocked()
 	}
 	r.mu.Unlock()
-	if reg != nil && reg.cancel != nil {
+	if reg != nil {
 		reg.stop()
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.deregTimeout)
 	defer cancel()
-	err := r.deregister(ctx, inst.ID)
-	if reg != nil {
-		r.setStatus(reg, registry.StateWithdrawn, err)
-	}
-	if err != nil {
-		return fmt.Errorf("consul: deregister %s: %w", inst.ID, err)
+	if err := r.deregister(ctx, inst.ID); err != nil {
+		err = fmt.Errorf("consul: deregister %s: %w", inst.ID, err)
+		r.mu.Lock()
+		r.status.LastError = err.Error()
+		r.mu.Unlock()
+		return err
 	}
 	return nil
 }
@@ -239,6 +365,10 @@ func (r *Registry) beat(ctx context.Context, reg *registration) error {
 	return r.client.Agent().UpdateTTLOpts(reg.checkID, output, status, (&api.QueryOptions{}).WithContext(cctx))
 }
 
+// notReadyPrefix starts the output of a TTL check a live, unready process
+// reports; checkConflict tells it from a dead holder by it.
+const notReadyPrefix = "not ready: "
+
 // health asks the service's readiness, bounded by one heartbeat interval.
 func (r *Registry) health(ctx context.Context) (status, output string) {
 	r.mu.Lock()
@@ -250,7 +380,7 @@ func (r *Registry) health(ctx context.Context) (status, output string) {
 	ctx, cancel := context.WithTimeout(ctx, r.beatInterval())
 	defer cancel()
 	if err := ready(ctx); err != nil {
-		return api.HealthCritical, "not ready: " + err.Error()
+		return api.HealthCritical, notReadyPrefix + err.Error()
 	}
 	return api.HealthPassing, "ready"
 }
