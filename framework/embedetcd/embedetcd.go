@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -78,6 +79,9 @@ type Server struct {
 	etcd   *embed.Etcd
 	door   *frontDoor
 	closed bool
+	// accepted counts client connections through the front door, over
+	// every run, so a test can count how many connections clients open.
+	accepted atomic.Int64
 }
 
 // New prepares a Server (data dir and ports) without starting etcd, so a
@@ -121,6 +125,10 @@ func Start(opts ...Option) (*Server, error) {
 // same across Stop and Start.
 func (s *Server) Endpoints() []string { return []string{s.front} }
 
+// Accepted returns how many client connections the Server has accepted
+// since New, over every Start: a test of connection sharing counts them.
+func (s *Server) Accepted() int64 { return s.accepted.Load() }
+
 // Dir returns the data directory.
 func (s *Server) Dir() string { return s.opts.dir }
 
@@ -157,7 +165,7 @@ func (s *Server) Start() error {
 		e.Close()
 		return fmt.Errorf("embedetcd: not ready within %s", s.opts.startTimeout)
 	}
-	door, err := openFrontDoor(s.front, s.client)
+	door, err := openFrontDoor(s.front, s.client, &s.accepted)
 	if err != nil {
 		e.Close()
 		return err
@@ -271,15 +279,16 @@ func freePorts(n int) ([]string, error) {
 // frontDoor forwards TCP connections from the public client port to etcd's
 // own listener, and can cut them all at once.
 type frontDoor struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	ln       net.Listener
+	target   string
+	accepted *atomic.Int64
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	closed   bool
+	wg       sync.WaitGroup
 }
 
-func openFrontDoor(addr, target string) (*frontDoor, error) {
+func openFrontDoor(addr, target string, accepted *atomic.Int64) (*frontDoor, error) {
 	var ln net.Listener
 	var err error
 	// The port was ours a moment ago; retry briefly in case the kernel has
@@ -293,7 +302,7 @@ func openFrontDoor(addr, target string) (*frontDoor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedetcd: listen %s: %w", addr, err)
 	}
-	d := &frontDoor{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	d := &frontDoor{ln: ln, target: target, conns: map[net.Conn]struct{}{}, accepted: accepted}
 	d.wg.Add(1)
 	go d.accept()
 	return d, nil
@@ -306,6 +315,7 @@ func (d *frontDoor) accept() {
 		if err != nil {
 			return // listener closed by close()
 		}
+		d.accepted.Add(1)
 		up, err := net.DialTimeout("tcp", d.target, 2*time.Second)
 		if err != nil {
 			c.Close()

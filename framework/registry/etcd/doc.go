@@ -45,12 +45,17 @@
 // cannot be read the instancer keeps serving the last good set, sent with
 // the error. Unreadable records are skipped with a logged warning.
 //
-// # Clients
+// # One client
 //
-// The registrar side and every instancer each use their own clientv3.Client.
-// go-kit's sd/etcdv3 shares one client between registrar and watcher, and
-// its Register and Deregister close that client's watcher under a running
-// instancer, which then never sees another change; separate
-// clients also keep one side's reconnect backoff, stream resets and slow
-// calls from stalling the other. Connections cost one TCP connection each.
+// The registrar and every instancer of a Registry share one
+// clientv3.Client: one TCP connection, one TLS handshake, one auth token,
+// and one goroutine watching the connection (which tells every instancer
+// when it is lost and when it is back, so each re-lists). A process has one
+// Registry (bootstrap opens it), so it holds one etcd connection however
+// many services it calls; WithClient shares a caller's client between
+// several Registries too. gRPC multiplexes the watch and keepalive streams
+// over that connection. go-kit's sd/etcdv3 also shares a client, but its
+// Register and Deregister close the client's watcher under a running
+// instancer, which then never sees another change; here nothing but Close
+// touches the client, and Stop of an instancer only ends its own watch.
 package etcd

@@ -34,14 +34,16 @@ var (
 // etcd. Events carry registry.Instance.String values; on errors an event
 // carries the last good set together with the error.
 //
-// One goroutine (plus a connection monitor) owned by the Instancer does all
-// the work; Stop ends both and closes the Instancer's own etcd client.
+// One goroutine owned by the Instancer does all the work, over the
+// Registry's one etcd client and told of connection changes by the
+// Registry's one connection monitor; Stop ends it.
 type Instancer struct {
 	cache   *registry.Cache
 	cfg     config
 	service string
 	prefix  string
 	cli     *clientv3.Client
+	conn    *connMonitor
 	logger  log.Logger
 	onStop  func(*Instancer)
 
@@ -60,21 +62,14 @@ var _ sd.Instancer = (*Instancer)(nil)
 
 // newInstancer starts an instancer and waits for its first listing until
 // the initial wait or ctx's deadline, whichever is sooner.
-func newInstancer(ctx context.Context, cfg config, service, prefix string, onStop func(*Instancer)) (*Instancer, error) {
-	cc, err := cfg.clientConfig()
-	if err != nil {
-		return nil, err
-	}
-	cli, err := clientv3.New(cc)
-	if err != nil {
-		return nil, fmt.Errorf("etcd: instancer client for %s: %w", service, err)
-	}
+func newInstancer(ctx context.Context, cfg config, cli *clientv3.Client, conn *connMonitor, service, prefix string, onStop func(*Instancer)) *Instancer {
 	in := &Instancer{
 		cache:   registry.NewCache(),
 		cfg:     cfg,
 		service: service,
 		prefix:  prefix,
 		cli:     cli,
+		conn:    conn,
 		logger:  log.With(cfg.logger, "service", service),
 		onStop:  onStop,
 		done:    make(chan struct{}),
@@ -100,7 +95,7 @@ func newInstancer(ctx context.Context, cfg config, service, prefix string, onSto
 	case <-first:
 	case <-t.C:
 	}
-	return in, nil
+	return in
 }
 
 // Register implements sd.Instancer.
@@ -112,13 +107,13 @@ func (in *Instancer) Deregister(ch chan<- sd.Event) { in.cache.Deregister(ch) }
 // State returns the current event: the set and the error, if any.
 func (in *Instancer) State() sd.Event { return in.cache.State() }
 
-// Stop ends the watch and every goroutine of the Instancer and closes its
-// client. Subscribers keep the last state. It is idempotent.
+// Stop ends the watch and the Instancer's goroutine. The client is the
+// Registry's and stays open. Subscribers keep the last state. It is
+// idempotent.
 func (in *Instancer) Stop() {
 	in.stopOnce.Do(func() {
 		in.cancel()
 		<-in.done
-		in.cli.Close()
 		if in.onStop != nil {
 			in.onStop(in)
 		}
@@ -129,14 +124,8 @@ func (in *Instancer) Stop() {
 // firstCtx (bounded by the constructor's deadline); first is closed after it.
 func (in *Instancer) run(ctx, firstCtx context.Context, cancelFirst context.CancelFunc, first chan struct{}) {
 	defer close(in.done)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	connChanged := make(chan struct{}, 1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		in.monitorConnection(ctx, connChanged)
-	}()
+	connChanged, unsubscribe := in.conn.subscribe()
+	defer unsubscribe()
 
 	bo := backoff.New(in.cfg.backoffMin, in.cfg.backoffMax)
 	for {
@@ -349,36 +338,6 @@ func (in *Instancer) publish(err error) {
 func (in *Instancer) fail(err error) {
 	level.Warn(in.logger).Log("msg", "cannot read etcd; keeping last good set", "instances", len(in.set), "err", err)
 	in.publish(err)
-}
-
-// monitorConnection signals changed when the client's connection is lost
-// and again when it is ready after a loss: a loss so subscribers hear of it
-// now, and a recovery because a watch the client resumed by itself may have
-// crossed a restore or a switch to another cluster.
-func (in *Instancer) monitorConnection(ctx context.Context, changed chan<- struct{}) {
-	signal := func() {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	}
-	conn := in.cli.ActiveConnection()
-	state := conn.GetState()
-	wasReady, lost := state == connectivity.Ready, false
-	for conn.WaitForStateChange(ctx, state) {
-		state = conn.GetState()
-		switch {
-		case state != connectivity.Ready && wasReady && !lost:
-			lost = true
-			signal()
-		case state == connectivity.Ready && lost:
-			lost = false
-			signal()
-		}
-		if state == connectivity.Ready {
-			wasReady = true
-		}
-	}
 }
 
 func diffCount(a, b map[string]string) int {

@@ -55,6 +55,8 @@ type config struct {
 	progressInterval time.Duration
 	closeTimeout     time.Duration
 
+	client *clientv3.Client // from WithClient; not closed by the Registry
+
 	// testHookBeforeWatch, when set, runs in an instancer between a full
 	// listing and the watch that follows it (tests force compaction there).
 	testHookBeforeWatch func()
@@ -84,6 +86,12 @@ func defaultConfig() config {
 func WithEndpoints(endpoints ...string) Option {
 	return func(c *config) { c.endpoints = endpoints }
 }
+
+// WithClient makes the Registry use cli instead of opening its own, so
+// several Registries of one process (other key prefixes, say) share one
+// connection. The Registry does not close cli; the endpoint, dial, TLS and
+// auth options are then ignored.
+func WithClient(cli *clientv3.Client) Option { return func(c *config) { c.client = cli } }
 
 // WithDialTimeout bounds establishing a connection. Default 5 s.
 func WithDialTimeout(d time.Duration) Option { return func(c *config) { c.dialTimeout = d } }
@@ -192,8 +200,7 @@ func (c *config) ttlSeconds() int64 {
 	return int64((c.ttl + time.Second - 1) / time.Second)
 }
 
-// clientConfig builds the clientv3 configuration shared by every client the
-// registry opens. Each side gets its own client (see Registry).
+// clientConfig builds the configuration of the Registry's one client.
 func (c *config) clientConfig() (clientv3.Config, error) {
 	tlsCfg := c.tls
 	if tlsCfg == nil && c.tlsFiles != nil {

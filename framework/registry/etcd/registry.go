@@ -23,8 +23,11 @@ var ErrClosed = registry.ErrClosed
 // for concurrent use.
 type Registry struct {
 	cfg config
-	// cli is the registrar side's own client; each instancer has another.
-	cli *clientv3.Client
+	// cli is the one client of the process's registrar and every
+	// instancer; conn is its one connection monitor.
+	cli     *clientv3.Client
+	ownsCli bool
+	conn    *connMonitor
 
 	// wg tracks goroutines Deregister leaves behind; Close waits for them
 	// before closing the client they use.
@@ -60,17 +63,22 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	cc, err := cfg.clientConfig()
-	if err != nil {
-		return nil, err
-	}
-	cli, err := clientv3.New(cc)
-	if err != nil {
-		return nil, fmt.Errorf("etcd: registrar client: %w", err)
+	cli, owns := cfg.client, false
+	if cli == nil {
+		cc, err := cfg.clientConfig()
+		if err != nil {
+			return nil, err
+		}
+		if cli, err = clientv3.New(cc); err != nil {
+			return nil, fmt.Errorf("etcd: client: %w", err)
+		}
+		owns = true
 	}
 	return &Registry{
 		cfg:        cfg,
 		cli:        cli,
+		ownsCli:    owns,
+		conn:       startConnMonitor(cli),
 		regs:       map[string]*registration{},
 		instancers: map[*Instancer]struct{}{},
 		status:     registry.Status{State: registry.StateUnregistered, Since: time.Now()},
@@ -243,7 +251,8 @@ func (r *Registry) revoke(ctx context.Context, id clientv3.LeaseID) error {
 	return nil
 }
 
-// Instancer returns an sd.Instancer of service, with its own etcd client.
+// Instancer returns an sd.Instancer of service over the Registry's etcd
+// client (one connection for the registrar and every instancer).
 // It returns once the first listing is in, or after the initial wait
 // (default 3 s, or ctx's deadline if sooner) with an empty set and an error
 // event if etcd did not answer; the set fills when it does. The caller must
@@ -271,10 +280,7 @@ func (r *Registry) NewInstancer(ctx context.Context, service string) (*Instancer
 	if closed {
 		return nil, ErrClosed
 	}
-	in, err := newInstancer(ctx, r.cfg, service, r.servicePrefix(service), r.forget)
-	if err != nil {
-		return nil, err
-	}
+	in := newInstancer(ctx, r.cfg, r.cli, r.conn, service, r.servicePrefix(service), r.forget)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -293,8 +299,8 @@ func (r *Registry) forget(in *Instancer) {
 }
 
 // Close revokes every lease this Registry holds (bounded by the close
-// timeout), stops its loops and instancers and closes its clients. It is
-// idempotent.
+// timeout), stops its loops, instancers and connection monitor, and closes
+// its client (unless it came from WithClient). It is idempotent.
 func (r *Registry) Close() error { return r.close(true) }
 
 // close is Close; revoke=false abandons the leases as a killed process
@@ -328,8 +334,11 @@ func (r *Registry) close(revoke bool) error {
 		in.Stop()
 	}
 	r.wg.Wait()
-	if err := r.cli.Close(); err != nil && !errors.Is(err, context.Canceled) {
-		errs = append(errs, fmt.Errorf("etcd: close client: %w", err))
+	r.conn.stop()
+	if r.ownsCli {
+		if err := r.cli.Close(); err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, fmt.Errorf("etcd: close client: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,82 @@
+package etcd
+
+import (
+	"context"
+	"sync"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/connectivity"
+)
+
+// connMonitor watches the Registry's one etcd connection and tells every
+// subscribed instancer when it is lost and when it is ready again after a
+// loss: a loss so subscribers hear of it now, and a recovery because a
+// watch the client resumed by itself may have crossed a restore or a
+// switch to another cluster. One goroutine serves every instancer of the
+// Registry; the Registry starts it and Close stops it.
+type connMonitor struct {
+	mu   sync.Mutex
+	subs map[chan struct{}]struct{}
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startConnMonitor(cli *clientv3.Client) *connMonitor {
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &connMonitor{subs: map[chan struct{}]struct{}{}, cancel: cancel, done: make(chan struct{})}
+	go m.run(ctx, cli)
+	return m
+}
+
+// subscribe returns a channel that receives (buffered, coalesced) a value
+// on every loss and recovery; unsubscribe with the returned func.
+func (m *connMonitor) subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	m.mu.Lock()
+	m.subs[ch] = struct{}{}
+	m.mu.Unlock()
+	return ch, func() {
+		m.mu.Lock()
+		delete(m.subs, ch)
+		m.mu.Unlock()
+	}
+}
+
+// stop ends the goroutine and waits for it. Idempotent.
+func (m *connMonitor) stop() {
+	m.cancel()
+	<-m.done
+}
+
+func (m *connMonitor) signal() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for ch := range m.subs {
+		select {
+		case ch <- struct{}{}:
+		default: // one pending signal is as good as two
+		}
+	}
+}
+
+func (m *connMonitor) run(ctx context.Context, cli *clientv3.Client) {
+	defer close(m.done)
+	conn := cli.ActiveConnection()
+	state := conn.GetState()
+	wasReady, lost := state == connectivity.Ready, false
+	for conn.WaitForStateChange(ctx, state) {
+		state = conn.GetState()
+		switch {
+		case state != connectivity.Ready && wasReady && !lost:
+			lost = true
+			m.signal()
+		case state == connectivity.Ready && lost:
+			lost = false
+			m.signal()
+		}
+		if state == connectivity.Ready {
+			wasReady = true
+		}
+	}
+}
