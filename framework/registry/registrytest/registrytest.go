@@ -168,7 +168,7 @@ func (s *suite) registerIsVisibleWithEveryField(t *testing.T) {
 	w := s.watch(t, b, svc)
 	inst := Sample(svc, 1, 20001)
 	s.register(t, a, inst)
-	ev := w.waitFor(t, "the sample instance with every field", func(ev Event) bool {
+	ev := w.waitFor(t, "the sample instance with every field", func(ev event) bool {
 		got, ok := ev.byID(inst.ID)
 		return ok && ev.Err == nil && s.same(got, inst)
 	})
@@ -211,7 +211,7 @@ func (s *suite) reRegisterReplaces(t *testing.T) {
 	changed := inst
 	changed.Version, changed.Zone, changed.Weight = "2.0.0", "zone-c", 7
 	s.register(t, a, changed)
-	w.waitFor(t, "the changed record in place of the old one", func(ev Event) bool {
+	w.waitFor(t, "the changed record in place of the old one", func(ev event) bool {
 		got, ok := ev.byID(inst.ID)
 		return ok && ev.Err == nil && len(ev.Instances) == 1 && s.same(got, changed)
 	})
@@ -229,7 +229,7 @@ func (s *suite) sameAddressTakesOver(t *testing.T) {
 	next := inst
 	next.Version = "2.0.0"
 	s.register(t, fresh, next)
-	isNext := func(ev Event) bool {
+	isNext := func(ev event) bool {
 		got, ok := ev.byID(inst.ID)
 		return ok && ev.Err == nil && len(ev.Instances) == 1 && s.same(got, next)
 	}
@@ -265,7 +265,7 @@ func (s *suite) otherAddressConflicts(t *testing.T) {
 		t.Errorf("holder's Status = %+v, want registered", st)
 	}
 	// The refusal changed nothing: the holder's record stays, at its port.
-	w.waitFor(t, "the holder's record unchanged", func(ev Event) bool {
+	w.waitFor(t, "the holder's record unchanged", func(ev event) bool {
 		got, ok := ev.byID(inst.ID)
 		return ok && ev.Err == nil && len(ev.Instances) == 1 && s.same(got, inst)
 	})
@@ -273,7 +273,7 @@ func (s *suite) otherAddressConflicts(t *testing.T) {
 	s.deregister(t, holder, inst)
 	w.waitFor(t, "no instance", w.exactly())
 	s.register(t, intruder, other)
-	w.waitFor(t, "the other address now", func(ev Event) bool {
+	w.waitFor(t, "the other address now", func(ev event) bool {
 		got, ok := ev.byID(inst.ID)
 		return ok && ev.Err == nil && got.Port == other.Port
 	})
@@ -456,7 +456,7 @@ func (s *suite) survivesRestart(t *testing.T) {
 	s.register(t, r, inst)
 	w.waitFor(t, "the instance", w.exactly(inst.ID))
 	s.h.Restart(t)
-	w.waitFor(t, "the instance again after the restart, with no error", func(ev Event) bool {
+	w.waitFor(t, "the instance again after the restart, with no error", func(ev event) bool {
 		got, ok := ev.byID(inst.ID)
 		return ok && ev.Err == nil && len(ev.Instances) == 1 && s.same(got, inst)
 	})

@@ -11,11 +11,11 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
-// Event is an sd.Event as a watcher saw it.
-type Event struct{ sd.Event }
+// event is an sd.Event as a watcher saw it.
+type event struct{ sd.Event }
 
 // byID returns the parsed instance with the given ID.
-func (ev Event) byID(id string) (registry.Instance, bool) {
+func (ev event) byID(id string) (registry.Instance, bool) {
 	for _, s := range ev.Instances {
 		if inst, err := registry.ParseInstance(s); err == nil && inst.ID == id {
 			return inst, true
@@ -25,7 +25,7 @@ func (ev Event) byID(id string) (registry.Instance, bool) {
 }
 
 // ids returns the sorted IDs of the event's instances (never nil).
-func (ev Event) ids() []string {
+func (ev event) ids() []string {
 	out := []string{}
 	for _, s := range ev.Instances {
 		if inst, err := registry.ParseInstance(s); err == nil {
@@ -43,7 +43,7 @@ func (ev Event) ids() []string {
 type watcher struct {
 	timeout time.Duration
 	mu      sync.Mutex
-	events  []Event
+	events  []event
 	changed chan struct{} // closed and replaced on every event
 }
 
@@ -64,7 +64,7 @@ func (s *suite) watch(t *testing.T, r registry.Registry, service string) *watche
 			select {
 			case ev := <-ch:
 				w.mu.Lock()
-				w.events = append(w.events, Event{ev})
+				w.events = append(w.events, event{ev})
 				close(w.changed)
 				w.changed = make(chan struct{})
 				w.mu.Unlock()
@@ -84,20 +84,20 @@ func (s *suite) watch(t *testing.T, r registry.Registry, service string) *watche
 }
 
 // history returns every event so far.
-func (w *watcher) history() []Event {
+func (w *watcher) history() []event {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.events)
 }
 
 // waitFor waits until the latest event satisfies ok and returns it.
-func (w *watcher) waitFor(t *testing.T, what string, ok func(Event) bool) Event {
+func (w *watcher) waitFor(t *testing.T, what string, ok func(event) bool) event {
 	t.Helper()
 	deadline := time.NewTimer(w.timeout)
 	defer deadline.Stop()
 	for {
 		w.mu.Lock()
-		var last Event
+		var last event
 		n := len(w.events)
 		if n > 0 {
 			last = w.events[n-1]
@@ -116,10 +116,10 @@ func (w *watcher) waitFor(t *testing.T, what string, ok func(Event) bool) Event 
 }
 
 // exactly matches an error-free event whose instances have exactly ids.
-func (w *watcher) exactly(ids ...string) func(Event) bool {
+func (w *watcher) exactly(ids ...string) func(event) bool {
 	want := slices.Sorted(slices.Values(ids))
 	if want == nil {
 		want = []string{}
 	}
-	return func(ev Event) bool { return ev.Err == nil && slices.Equal(ev.ids(), want) }
+	return func(ev event) bool { return ev.Err == nil && slices.Equal(ev.ids(), want) }
 }
