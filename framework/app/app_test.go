@@ -470,15 +470,18 @@ func TestRun_TwiceIsAnError(t *testing.T) {
 }
 
 func TestRun_RegistrationConflictFailsStartup(t *testing.T) {
-	reg := memory.New()
+	srv := memory.NewServer()
 	j := &journal{}
-	// Another live process holds the ID at a different address.
-	a, _ := New("svc", okHandler(), reg, testOptions(j, WithID("fixed"))...)
+	// Another live process (another client of the registry) holds the ID
+	// at a different address.
+	a, _ := New("svc", okHandler(), srv.Registry(), testOptions(j, WithID("fixed"))...)
 	other := registry.Instance{ID: "fixed", Name: "svc", Address: "127.0.0.2", Port: 1}
-	if err := reg.Register(context.Background(), other); err != nil {
+	if err := srv.Registry().Register(context.Background(), other); err != nil {
 		t.Fatal(err)
 	}
-	err := a.Run(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := a.Run(ctx)
 	if !errors.Is(err, ErrRegister) || !errors.Is(err, registry.ErrConflict) {
 		t.Fatalf("Run = %v", err)
 	}
