@@ -196,16 +196,24 @@ func overloadMode(ctx context.Context, exe, mode string) ([]overloadResult, shed
 // driveOverload runs n callers for warm-up plus measurement and returns
 // what was measured.
 func driveOverload(ctx context.Context, url string, n int) (overloadResult, error) {
-	tr := &http.Transport{MaxIdleConnsPerHost: n + 16, IdleConnTimeout: 30 * time.Second}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr}
+	// One transport per 16 callers, as if they were separate client
+	// processes: a single http.Transport's idle-connection pool is one
+	// mutex, and 2048 goroutines contending on it measure the load
+	// generator, not the server.
+	var hcs []*http.Client
+	for range (n + 15) / 16 {
+		tr := &http.Transport{MaxIdleConnsPerHost: 32, IdleConnTimeout: 30 * time.Second}
+		defer tr.CloseIdleConnections()
+		hcs = append(hcs, &http.Client{Transport: tr})
+	}
 	start := time.Now()
 	from, until := start.Add(overloadWarmup), start.Add(overloadWarmup+overloadMeasure)
 	var mu sync.Mutex
 	res := overloadResult{callers: n, elapsed: overloadMeasure}
 	var stopped atomic.Bool
 	var wg sync.WaitGroup
-	for range n {
+	for i := range n {
+		hc := hcs[i/16]
 		wg.Go(func() {
 			// Callers arrive over the first half second, as load ramps in
 			// practice, rather than as one dial storm.
