@@ -103,8 +103,14 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.check == CheckTTL && cfg.ttl < 3*time.Millisecond {
-		return nil, fmt.Errorf("consul: new: TTL %s is too short", cfg.ttl)
+	for i, c := range cfg.checks {
+		if c.Kind == CheckHTTP && c.Path == "" && cfg.healthPath != "" {
+			c.Path = cfg.healthPath
+		}
+		cfg.checks[i] = c.withDefaults()
+	}
+	if err := validateChecks(cfg.checks); err != nil {
+		return nil, fmt.Errorf("consul: new: %w", err)
 	}
 
 	acfg := &api.Config{

@@ -167,13 +167,13 @@ func (in *Instancer) loop(ctx context.Context) {
 }
 
 // reregisterWindow is how long registrars take to notice an agent that
-// forgot them and register again: a TTL heartbeat or an HTTP check-interval
-// poll, plus a second.
+// forgot them and register again: a TTL, or without a TTL check one
+// check-interval poll, plus a second.
 func (r *Registry) reregisterWindow() time.Duration {
-	if r.cfg.check == CheckHTTP {
-		return r.cfg.httpInterval + time.Second
+	if ttl, ok := r.cfg.ttlCheck(); ok {
+		return ttl.TTL + time.Second
 	}
-	return r.cfg.ttl + time.Second
+	return r.cfg.probeInterval() + time.Second
 }
 
 // errIndexBack is the restart reason when Consul's index went backwards.

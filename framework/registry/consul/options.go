@@ -2,6 +2,7 @@ package consul
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/go-kit/log"
@@ -11,19 +12,6 @@ import (
 
 // Option configures a Registry built by New.
 type Option func(*config)
-
-// CheckKind says how Consul learns that an instance is healthy.
-type CheckKind int
-
-const (
-	// CheckTTL is a TTL check: the Registry reports the service's readiness
-	// to the agent every TTL/3. A frozen process stops reporting and its
-	// instance turns critical after one TTL.
-	CheckTTL CheckKind = iota
-	// CheckHTTP is an HTTP check: the agent itself GETs the instance's
-	// /healthz every interval.
-	CheckHTTP
-)
 
 // config is everything New and NewInstancer read. Zero values are replaced
 // by the defaults in defaultConfig.
@@ -37,11 +25,8 @@ type config struct {
 	observer   registry.Observer
 	wrapRT     func(http.RoundTripper) http.RoundTripper
 
-	check          CheckKind
-	ttl            time.Duration
-	httpInterval   time.Duration
-	httpTimeout    time.Duration
-	healthPath     string
+	checks         []Check
+	healthPath     string // WithHealthPath: applied by New to HTTP checks without a Path
 	deregCritical  time.Duration
 	deregTimeout   time.Duration
 	requestTimeout time.Duration
@@ -60,11 +45,7 @@ func defaultConfig() config {
 		address:        "127.0.0.1:8500",
 		logger:         log.NewNopLogger(),
 		observer:       registry.NopObserver{},
-		check:          CheckTTL,
-		ttl:            10 * time.Second,
-		httpInterval:   10 * time.Second,
-		httpTimeout:    2 * time.Second,
-		healthPath:     "/healthz",
+		checks:         []Check{{Kind: CheckTTL}},
 		deregCritical:  time.Minute,
 		deregTimeout:   5 * time.Second,
 		requestTimeout: 5 * time.Second,
@@ -137,35 +118,32 @@ func WithTransport(wrap func(http.RoundTripper) http.RoundTripper) Option {
 	return func(c *config) { c.wrapRT = wrap }
 }
 
-// WithTTLCheck registers instances with a TTL check of the given TTL (the
+// WithChecks sets the checks registered with every instance, replacing
+// the default single TTL check. Each kind may appear once; a zero field
+// takes its default (see Check). With a TTL check among them the Registry
+// heartbeats it; without one it polls the agent every (shortest) check
+// interval to re-register an instance the agent has forgotten.
+func WithChecks(checks ...Check) Option {
+	return func(c *config) { c.checks = slices.Clone(checks) }
+}
+
+// WithTTLCheck registers instances with one TTL check of the given TTL (the
 // default, 10s). The Registry updates it every ttl/3 with the service's
-// readiness (see UseReadiness).
+// readiness (see UseReadiness). Shorthand for WithChecks(Check{Kind:
+// CheckTTL, TTL: ttl}).
 func WithTTLCheck(ttl time.Duration) Option {
-	return func(c *config) {
-		c.check = CheckTTL
-		if ttl > 0 {
-			c.ttl = ttl
-		}
-	}
+	return WithChecks(Check{Kind: CheckTTL, TTL: ttl})
 }
 
-// WithHTTPCheck registers instances with an HTTP check that the agent runs
-// against BaseURL()+"/healthz" every interval, failing after timeout. The
-// Registry then polls the agent every interval to re-register the service
-// if the agent has forgotten it.
+// WithHTTPCheck registers instances with one HTTP check that the agent runs
+// against the instance's HTTP endpoint + "/healthz" every interval, failing
+// after timeout. Shorthand for WithChecks(Check{Kind: CheckHTTP, ...}).
 func WithHTTPCheck(interval, timeout time.Duration) Option {
-	return func(c *config) {
-		c.check = CheckHTTP
-		if interval > 0 {
-			c.httpInterval = interval
-		}
-		if timeout > 0 {
-			c.httpTimeout = timeout
-		}
-	}
+	return WithChecks(Check{Kind: CheckHTTP, Interval: interval, Timeout: timeout})
 }
 
-// WithHealthPath changes the path of the HTTP check (default "/healthz").
+// WithHealthPath changes the path of HTTP checks that set none (default
+// "/healthz").
 func WithHealthPath(path string) Option { return func(c *config) { c.healthPath = path } }
 
 // WithDeregisterCriticalAfter sets DeregisterCriticalServiceAfter: how long

@@ -122,6 +122,9 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	if err := validate(inst); err != nil {
 		return fmt.Errorf("consul: register: %w", err)
 	}
+	if _, err := r.cfg.checkDefinitions(inst, "", ""); err != nil {
+		return fmt.Errorf("consul: register: %w", err)
+	}
 	inst = cloneInstance(inst)
 	reg := &registration{inst: inst, checkID: "service:" + inst.ID, state: registry.StateUnregistered}
 
@@ -297,8 +300,8 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	return nil
 }
 
-// keep heartbeats the TTL check (or, with an HTTP check, polls the agent for
-// the service) and registers reg again whenever the agent has forgotten it.
+// keep heartbeats the TTL check (or, without one, polls the agent for the
+// service) and registers reg again whenever the agent has forgotten it.
 // Failed calls are retried with backoff capped at the heartbeat interval, so
 // an agent that comes back sees the instance within one interval.
 func (r *Registry) keep(ctx context.Context, reg *registration) {
@@ -315,7 +318,7 @@ func (r *Registry) keep(ctx context.Context, reg *registration) {
 			return
 		case <-t.C:
 		}
-		if r.cfg.check == CheckTTL && r.paused.Load() {
+		if _, ttl := r.cfg.ttlCheck(); ttl && r.paused.Load() {
 			t.Reset(interval)
 			continue
 		}
@@ -344,16 +347,16 @@ func (r *Registry) keep(ctx context.Context, reg *registration) {
 }
 
 func (r *Registry) beatInterval() time.Duration {
-	if r.cfg.check == CheckHTTP {
-		return r.cfg.httpInterval
+	if ttl, ok := r.cfg.ttlCheck(); ok {
+		return ttl.TTL / 3
 	}
-	return r.cfg.ttl / 3
+	return r.cfg.probeInterval()
 }
 
-// beat makes one keep-alive call: a TTL update, or a look-up of the service
-// on the agent for HTTP checks.
+// beat makes one keep-alive call: a TTL update, or without a TTL check a
+// look-up of the service on the agent.
 func (r *Registry) beat(ctx context.Context, reg *registration) error {
-	if r.cfg.check == CheckHTTP {
+	if _, ok := r.cfg.ttlCheck(); !ok {
 		cctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout)
 		defer cancel()
 		_, _, err := r.client.Agent().Service(reg.inst.ID, (&api.QueryOptions{}).WithContext(cctx))
@@ -388,7 +391,7 @@ func (r *Registry) health(ctx context.Context) (status, output string) {
 // register makes one service-register call.
 func (r *Registry) register(ctx context.Context, reg *registration) error {
 	var status, output string
-	if r.cfg.check == CheckTTL {
+	if _, ok := r.cfg.ttlCheck(); ok {
 		status, output = r.health(ctx)
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout)
@@ -426,23 +429,8 @@ func (r *Registry) serviceDefinition(reg *registration, status, output string) *
 	if inst.Scheme != "" {
 		meta[metaScheme] = inst.Scheme
 	}
-	check := &api.AgentServiceCheck{CheckID: reg.checkID}
-	if r.cfg.deregCritical > 0 {
-		check.DeregisterCriticalServiceAfter = r.cfg.deregCritical.String()
-	}
-	switch r.cfg.check {
-	case CheckHTTP:
-		check.Name = "warren " + r.cfg.healthPath
-		check.HTTP = inst.BaseURL() + r.cfg.healthPath
-		check.Method = http.MethodGet
-		check.Interval = r.cfg.httpInterval.String()
-		check.Timeout = r.cfg.httpTimeout.String()
-	default:
-		check.Name = "warren readiness"
-		check.TTL = r.cfg.ttl.String()
-		check.Status = status
-		check.Notes = output
-	}
+	// Register has checked that inst can carry the checks.
+	checks, _ := r.cfg.checkDefinitions(inst, status, output)
 	return &api.AgentServiceRegistration{
 		ID:      inst.ID,
 		Name:    inst.Name,
@@ -451,7 +439,7 @@ func (r *Registry) serviceDefinition(reg *registration, status, output string) *
 		Port:    inst.Port,
 		Meta:    meta,
 		Weights: &api.AgentWeights{Passing: inst.EffectiveWeight(), Warning: 1},
-		Check:   check,
+		Checks:  checks,
 	}
 }
 
