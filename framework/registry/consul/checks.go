@@ -250,3 +250,26 @@ func (c *config) probeInterval() time.Duration {
 	}
 	return d
 }
+
+// ChecksFor builds the check list of a --consul-check value: the kinds
+// (ParseCheckKinds) with the given TTL, interval, timeout and TLS. It
+// validates the result as New would, so a command line fails before
+// anything starts.
+func ChecksFor(kinds string, ttl, interval, timeout time.Duration, tls CheckTLS) ([]Check, error) {
+	ks, err := ParseCheckKinds(kinds)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Check, 0, len(ks))
+	for _, k := range ks {
+		c := Check{Kind: k, TTL: ttl, Interval: interval, Timeout: timeout}
+		if k == CheckHTTP || k == CheckGRPC {
+			c.TLS = tls
+		}
+		out = append(out, c.withDefaults())
+	}
+	if err := validateChecks(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
