@@ -15,7 +15,10 @@ const Name = "consul"
 // Backend returns the Consul backend for a main's list of registries
 // (bootstrap.WithRegistries). Its flags, each also a WARREN_CONSUL_…
 // variable: --consul-addr, --consul-token, --consul-datacenter,
-// --consul-check, --consul-ttl, --consul-ca, --consul-cert, --consul-key.
+// --consul-check, --consul-ttl, --consul-check-interval,
+// --consul-check-timeout, --consul-deregister-critical-after,
+// --consul-check-tls-server-name, --consul-check-tls-skip-verify,
+// --consul-ca, --consul-cert, --consul-key.
 func Backend() registry.Backend {
 	return registry.Backend{
 		Name:  Name,
@@ -29,20 +32,30 @@ type settings struct {
 	addr       string
 	token      string
 	datacenter string
-	check      string // ttl or http
+	check      string // list of ttl, http, tcp, grpc
 	ttl        time.Duration
+	interval   time.Duration // http, tcp, grpc checks
+	timeout    time.Duration
+	deregAfter time.Duration
+	checkTLS   CheckTLS
 	ca         string
 	cert       string
 	key        string
 }
 
 func bindFlags(fs *flag.FlagSet) registry.Settings {
-	s := &settings{addr: "127.0.0.1:8500", check: "ttl", ttl: 10 * time.Second}
+	s := &settings{addr: "127.0.0.1:8500", check: "ttl", ttl: DefaultCheckTTL,
+		interval: DefaultCheckInterval, timeout: DefaultCheckTimeout, deregAfter: time.Minute}
 	fs.StringVar(&s.addr, "consul-addr", s.addr, "Consul agent address host:port or URL")
 	fs.StringVar(&s.token, "consul-token", s.token, "Consul ACL token (prefer the environment variable; never logged)")
 	fs.StringVar(&s.datacenter, "consul-datacenter", s.datacenter, "Consul datacenter (default: the agent's)")
-	fs.StringVar(&s.check, "consul-check", s.check, "Consul health check: ttl (heartbeat from readiness) or http (agent polls /healthz)")
+	fs.StringVar(&s.check, "consul-check", s.check, "Consul health checks, comma-separated: ttl (heartbeat from readiness), http (agent GETs /healthz), tcp (agent connects), grpc (agent asks grpc.health.v1)")
 	fs.DurationVar(&s.ttl, "consul-ttl", s.ttl, "Consul TTL check period")
+	fs.DurationVar(&s.interval, "consul-check-interval", s.interval, "how often the agent runs http, tcp and grpc checks")
+	fs.DurationVar(&s.timeout, "consul-check-timeout", s.timeout, "how long one http, tcp or grpc check may take")
+	fs.DurationVar(&s.deregAfter, "consul-deregister-critical-after", s.deregAfter, "Consul removes an instance whose check stayed critical this long (0: never)")
+	fs.StringVar(&s.checkTLS.ServerName, "consul-check-tls-server-name", s.checkTLS.ServerName, "name the agent verifies in the instance's certificate in https and grpcs checks (default: the host it dials)")
+	fs.BoolVar(&s.checkTLS.SkipVerify, "consul-check-tls-skip-verify", s.checkTLS.SkipVerify, "let https and grpcs checks accept any certificate")
 	fs.StringVar(&s.ca, "consul-ca", s.ca, "Consul CA certificate file (enables HTTPS)")
 	fs.StringVar(&s.cert, "consul-cert", s.cert, "Consul client certificate file")
 	fs.StringVar(&s.key, "consul-key", s.key, "Consul client key file")
@@ -53,14 +66,26 @@ func (s *settings) Validate() error {
 	switch {
 	case s.addr == "":
 		return fmt.Errorf("--consul-addr is empty")
-	case s.check != "ttl" && s.check != "http":
-		return fmt.Errorf("--consul-check %q: want ttl or http", s.check)
 	case s.ttl < time.Second:
 		return fmt.Errorf("--consul-ttl %s: must be at least 1s", s.ttl)
+	case s.interval < time.Second:
+		return fmt.Errorf("--consul-check-interval %s: must be at least 1s (Consul runs checks at most once a second)", s.interval)
+	case s.timeout <= 0 || s.timeout > s.interval:
+		return fmt.Errorf("--consul-check-timeout %s: must be above 0 and at most --consul-check-interval (%s)", s.timeout, s.interval)
+	case s.deregAfter < 0:
+		return fmt.Errorf("--consul-deregister-critical-after %s: must not be negative", s.deregAfter)
 	case (s.cert == "") != (s.key == ""):
 		return fmt.Errorf("--consul-cert and --consul-key go together")
 	}
+	if _, err := s.checks(); err != nil {
+		return fmt.Errorf("--consul-check %q: %w", s.check, err)
+	}
 	return nil
+}
+
+// checks is the check list the flags describe.
+func (s *settings) checks() ([]Check, error) {
+	return ChecksFor(s.check, s.ttl, s.interval, s.timeout, s.checkTLS)
 }
 
 func (s *settings) Open(ctx context.Context, o registry.OpenOptions) (registry.Registry, error) {
@@ -78,11 +103,11 @@ func (s *settings) Open(ctx context.Context, o registry.OpenOptions) (registry.R
 	if s.ca != "" || s.cert != "" {
 		opts = append(opts, WithTLS(TLSConfig{CAFile: s.ca, CertFile: s.cert, KeyFile: s.key}))
 	}
-	if s.check == "http" {
-		opts = append(opts, WithHTTPCheck(s.ttl, s.ttl/2))
-	} else {
-		opts = append(opts, WithTTLCheck(s.ttl))
+	checks, err := s.checks()
+	if err != nil {
+		return nil, fmt.Errorf("consul registry: --consul-check %q: %w", s.check, err)
 	}
+	opts = append(opts, WithChecks(checks...), WithDeregisterCriticalAfter(s.deregAfter))
 	r, err := New(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("consul registry at %s: %w", s.addr, err)
@@ -97,6 +122,6 @@ func (s *settings) String() string {
 	if s.token != "" {
 		tok = "(set)"
 	}
-	return fmt.Sprintf("consul{addr=%s token=%s datacenter=%q check=%s ttl=%s ca=%q cert=%q key=%q}",
-		s.addr, tok, s.datacenter, s.check, s.ttl, s.ca, s.cert, s.key)
+	return fmt.Sprintf("consul{addr=%s token=%s datacenter=%q check=%s ttl=%s interval=%s timeout=%s deregister-critical-after=%s check-tls=%+v ca=%q cert=%q key=%q}",
+		s.addr, tok, s.datacenter, s.check, s.ttl, s.interval, s.timeout, s.deregAfter, s.checkTLS, s.ca, s.cert, s.key)
 }

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,8 +41,8 @@ func TestBackend_OpensARegistryFromItsFlags(t *testing.T) {
 	if err := r.Register(ctxT(t, 20*time.Second), inst); err != nil {
 		t.Fatal(err)
 	}
-	if r.(*Registry).cfg.ttl != 3*time.Second {
-		t.Fatalf("ttl %s, want --consul-ttl", r.(*Registry).cfg.ttl)
+	if ttl, ok := r.(*Registry).cfg.ttlCheck(); !ok || ttl.TTL != 3*time.Second {
+		t.Fatalf("ttl check %+v, %v; want one with --consul-ttl", ttl, ok)
 	}
 	svcs, err := r.(*Registry).Client().Agent().Services()
 	if err != nil || svcs[inst.ID] == nil {
@@ -51,10 +52,15 @@ func TestBackend_OpensARegistryFromItsFlags(t *testing.T) {
 
 func TestBackend_BadFlagsAreNamedAndSecretsNeverPrinted(t *testing.T) {
 	for args, want := range map[string]string{
-		"--consul-ttl=100ms":  "--consul-ttl",
-		"--consul-check=tcp":  "--consul-check",
-		"--consul-addr=":      "--consul-addr",
-		"--consul-cert=c.pem": "--consul-key",
+		"--consul-ttl=100ms":                     "--consul-ttl",
+		"--consul-check=script":                  "--consul-check",
+		"--consul-check=ttl,ttl":                 "--consul-check",
+		"--consul-check=":                        "--consul-check",
+		"--consul-check-interval=500ms":          "--consul-check-interval",
+		"--consul-check-timeout=11s":             "--consul-check-timeout",
+		"--consul-deregister-critical-after=-1s": "--consul-deregister-critical-after",
+		"--consul-addr=":                         "--consul-addr",
+		"--consul-cert=c.pem":                    "--consul-key",
 	} {
 		if err := parseBackend(t, args).Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want it to name %s", args, err, want)
@@ -63,5 +69,59 @@ func TestBackend_BadFlagsAreNamedAndSecretsNeverPrinted(t *testing.T) {
 	s := parseBackend(t, "--consul-token=s3cr3t", "--consul-datacenter=dc9")
 	if got := fmt.Sprintf("%v %+v", s, s); strings.Contains(got, "s3cr3t") || !strings.Contains(got, "dc9") {
 		t.Fatalf("settings print as %s", got)
+	}
+}
+
+func TestBackend_CheckFlagsReachTheAgent(t *testing.T) {
+	a := needAgent(t)
+	srv := startCheckedServer(t, CheckTCP)
+	s := parseBackend(t, "--consul-addr="+a.Addr(), "--consul-check=ttl, tcp", "--consul-ttl=3s",
+		"--consul-check-interval=2s", "--consul-check-timeout=1s", "--consul-deregister-critical-after=90s",
+		"--consul-check-tls-server-name=svc.internal", "--consul-check-tls-skip-verify")
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Open(ctxT(t, 20*time.Second), registry.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	want := []Check{
+		{Kind: CheckTTL, TTL: 3 * time.Second, Interval: 2 * time.Second, Timeout: time.Second, Path: DefaultHealthPath},
+		{Kind: CheckTCP, TTL: 3 * time.Second, Interval: 2 * time.Second, Timeout: time.Second, Path: DefaultHealthPath},
+	}
+	cfg := r.(*Registry).cfg
+	if !slices.Equal(cfg.checks, want) || cfg.deregCritical != 90*time.Second {
+		t.Fatalf("checks %+v, deregister after %s; want %+v, 90s", cfg.checks, cfg.deregCritical, want)
+	}
+	inst := srv.instance("backend-checks-1", "backend-checks")
+	if err := r.Register(ctxT(t, 20*time.Second), inst); err != nil {
+		t.Fatal(err)
+	}
+	checks, err := r.(*Registry).Client().Agent().Checks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, typ := range map[string]string{checkID(inst.ID, CheckTTL): "ttl", checkID(inst.ID, CheckTCP): "tcp"} {
+		if c := checks[id]; c == nil || c.Type != typ {
+			t.Errorf("agent check %s = %+v, want type %s", id, c, typ)
+		}
+	}
+	waitCheck(t, r.(*Registry), inst.Name, checkID(inst.ID, CheckTCP), "passing")
+
+	// TLS settings go to the kinds that use them.
+	s = parseBackend(t, "--consul-check=http,grpc,tcp", "--consul-check-tls-server-name=svc.internal", "--consul-check-tls-skip-verify")
+	cs, err := s.(*settings).checks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		wantTLS := CheckTLS{}
+		if c.Kind != CheckTCP {
+			wantTLS = CheckTLS{ServerName: "svc.internal", SkipVerify: true}
+		}
+		if c.TLS != wantTLS {
+			t.Errorf("%s check TLS = %+v, want %+v", c.Kind, c.TLS, wantTLS)
+		}
 	}
 }
