@@ -76,7 +76,7 @@ func TestNew_RefusesUnusableChecks(t *testing.T) {
 // TestRegistry_FrozenProcessLeavesPassingSetWithinTTL.)
 func TestRegistry_EachAgentCheckKindFollowsTheInstance(t *testing.T) {
 	a := needAgent(t)
-	for _, kind := range []CheckKind{CheckHTTP, CheckTCP, CheckGRPC} {
+	for _, kind := range []CheckKind{CheckHTTP, CheckTCP} {
 		t.Run(kind.String(), func(t *testing.T) {
 			srv := startCheckedServer(t, kind)
 			r := newRegistry(t, a.Addr(), WithChecks(Check{Kind: kind, Interval: time.Second, Timeout: time.Second}))
@@ -104,6 +104,23 @@ func TestRegistry_EachAgentCheckKindFollowsTheInstance(t *testing.T) {
 			rec.waitFor(t, 10*time.Second, "passing once it is back", has(inst.ID))
 			waitCheck(t, r, inst.Name, id, api.HealthPassing)
 		})
+	}
+}
+
+// TestRegister_GRPCCheckNeedsAGRPCEndpoint: an instance without a gRPC
+// endpoint cannot carry a gRPC check; Register says so before calling the
+// agent.
+func TestRegister_GRPCCheckNeedsAGRPCEndpoint(t *testing.T) {
+	counter := &countingTransport{}
+	r := newRegistry(t, "127.0.0.1:1", WithChecks(Check{Kind: CheckGRPC}),
+		WithTransport(func(next http.RoundTripper) http.RoundTripper { counter.next = next; return counter }))
+	inst := registry.Instance{ID: "no-grpc-1", Name: "no-grpc", Address: "127.0.0.1", Port: 8080}
+	err := r.Register(ctxT(t, 5*time.Second), inst)
+	if !errors.Is(err, registry.ErrInvalidInstance) || !strings.Contains(err.Error(), "grpcs endpoint") {
+		t.Fatalf("Register = %v; want ErrInvalidInstance naming the missing grpc endpoint", err)
+	}
+	if n := counter.n.Load(); n != 0 {
+		t.Fatalf("%d agent requests for an instance that cannot be registered", n)
 	}
 }
 
