@@ -89,6 +89,10 @@ var (
 	ErrUserServiceUnavailable = svcerr.New(svcerr.Unavailable, "user_service_unavailable", "user service unavailable")
 )
 
+// MaxIDLen is the longest order ID accepted (400 beyond it); IDs this
+// service makes are 27 bytes.
+const MaxIDLen = 128
+
 // Users is what the order service needs of the user service; the
 // generated *user.Client implements it, and tests can pass a fake.
 type Users interface {
@@ -128,8 +132,11 @@ var _ Service = (*OrderService)(nil)
 func (s *OrderService) Create(ctx context.Context, req CreateRequest) (Order, error) {
 	req.UserID = strings.TrimSpace(req.UserID)
 	var problems []string
-	if req.UserID == "" {
+	switch n := len(req.UserID); {
+	case n == 0:
 		problems = append(problems, "user_id must not be empty")
+	case n > user.MaxIDLen:
+		problems = append(problems, fmt.Sprintf("user_id is %d bytes long, at most %d are allowed", n, user.MaxIDLen))
 	}
 	if len(req.Items) == 0 {
 		problems = append(problems, "an order needs at least one item")
@@ -152,7 +159,9 @@ func (s *OrderService) Create(ctx context.Context, req CreateRequest) (Order, er
 
 	u, err := s.users.Get(ctx, user.GetRequest{ID: req.UserID})
 	switch {
-	case errors.Is(err, user.ErrNotFound):
+	case errors.Is(err, user.ErrNotFound), errors.Is(err, user.ErrInvalid):
+		// The user service refused the ID itself: the caller's input, not
+		// an outage.
 		return Order{}, svcerr.Errorf(svcerr.FailedPrecondition, ErrUnknownUser.Code, "user %q does not exist", req.UserID)
 	case err != nil:
 		return Order{}, svcerr.Errorf(svcerr.Unavailable, ErrUserServiceUnavailable.Code, "user service unavailable, order not placed: %w", err)
@@ -167,8 +176,11 @@ func (s *OrderService) Create(ctx context.Context, req CreateRequest) (Order, er
 
 // Get returns the order with req.ID.
 func (s *OrderService) Get(ctx context.Context, req GetRequest) (Order, error) {
-	if req.ID == "" {
+	switch n := len(req.ID); {
+	case n == 0:
 		return Order{}, svcerr.Errorf(svcerr.InvalidArgument, ErrInvalid.Code, "invalid order: id must not be empty")
+	case n > MaxIDLen:
+		return Order{}, svcerr.Errorf(svcerr.InvalidArgument, ErrInvalid.Code, "invalid order: id is %d bytes long, at most %d are allowed", n, MaxIDLen)
 	}
 	o, err := s.store.Get(ctx, req.ID)
 	if err != nil {

@@ -80,7 +80,7 @@ func TestCreate_InvalidOrderNamesEveryProblem(t *testing.T) {
 }
 
 func TestList_FiltersByUserAndPages(t *testing.T) {
-	dir, err := NewDirStore(t.TempDir())
+	dir, err := NewDirStore(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,9 @@ func TestList_FiltersByUserAndPages(t *testing.T) {
 // usersFunc adapts a function to Users.
 type usersFunc func(context.Context, user.GetRequest) (user.User, error)
 
-func (f usersFunc) Get(ctx context.Context, req user.GetRequest) (user.User, error) { return f(ctx, req) }
+func (f usersFunc) Get(ctx context.Context, req user.GetRequest) (user.User, error) {
+	return f(ctx, req)
+}
 
 func TestRead_NamesAreCurrentAndDegradeOnlyThroughTheFallback(t *testing.T) {
 	store := NewMemoryStore()
@@ -149,5 +151,23 @@ func TestRead_NamesAreCurrentAndDegradeOnlyThroughTheFallback(t *testing.T) {
 	page, err := New(users, store, WithNames(degraded)).List(context.Background(), ListRequest{})
 	if err != nil || len(page.Orders) != 1 || page.Orders[0].UserName != "" || page.Orders[0].UserID != "u-1" {
 		t.Fatalf("List through the fallback: %+v, %v; want the order without a name", page, err)
+	}
+}
+
+// IDs a client sends are limited before they reach a store or another
+// service, and a user ID the user service refuses is the caller's fault
+// (422 unknown user), not an outage (503).
+func TestCreateGet_OverlongOrRefusedIDsAreClientErrors(t *testing.T) {
+	s := New(fakeUsers{err: fmt.Errorf("user: %w", user.ErrInvalid)}, NewMemoryStore())
+	ctx := context.Background()
+	long := strings.Repeat("u", 300)
+	if _, err := s.Create(ctx, CreateRequest{UserID: long, Items: []Item{{SKU: "a", Quantity: 1}}}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "at most 128") {
+		t.Errorf("300-byte user_id: %v", err)
+	}
+	if _, err := s.Get(ctx, GetRequest{ID: long}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("300-byte id: %v", err)
+	}
+	if _, err := s.Create(ctx, CreateRequest{UserID: "x\x00y", Items: []Item{{SKU: "a", Quantity: 1}}}); !errors.Is(err, ErrUnknownUser) {
+		t.Errorf("user ID refused by the user service: %v, want ErrUnknownUser", err)
 	}
 }

@@ -73,6 +73,16 @@ var (
 	ErrEmailTaken = svcerr.New(svcerr.AlreadyExists, "email_taken", "email address already registered")
 )
 
+// Input limits. Longer input answers ErrInvalid (400) before it reaches a
+// store, whose keys and file names have limits of their own.
+const (
+	// MaxIDLen is the longest user ID accepted; IDs this service makes are
+	// 27 bytes.
+	MaxIDLen = 128
+	// MaxEmailLen is the longest email address (RFC 5321's path limit).
+	MaxEmailLen = 254
+)
+
 // UserService implements Service on a Store.
 type UserService struct {
 	store Store
@@ -99,6 +109,8 @@ func (s *UserService) Create(ctx context.Context, req CreateRequest) (User, erro
 	}
 	if req.Email == "" {
 		problems = append(problems, "email must not be empty")
+	} else if n := len(req.Email); n > MaxEmailLen {
+		problems = append(problems, fmt.Sprintf("email is %d bytes long, at most %d are allowed", n, MaxEmailLen))
 	} else if a, err := mail.ParseAddress(req.Email); err != nil || a.Address != req.Email {
 		problems = append(problems, fmt.Sprintf("email %q is not an email address", req.Email))
 	}
@@ -114,8 +126,11 @@ func (s *UserService) Create(ctx context.Context, req CreateRequest) (User, erro
 
 // Get returns the user with req.ID.
 func (s *UserService) Get(ctx context.Context, req GetRequest) (User, error) {
-	if req.ID == "" {
+	switch n := len(req.ID); {
+	case n == 0:
 		return User{}, invalid("id must not be empty")
+	case n > MaxIDLen:
+		return User{}, invalid(fmt.Sprintf("id is %d bytes long, at most %d are allowed", n, MaxIDLen))
 	}
 	u, err := s.store.Get(ctx, req.ID)
 	if err != nil {

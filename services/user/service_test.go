@@ -8,7 +8,7 @@ import (
 )
 
 func stores(t *testing.T) map[string]Store {
-	dir, err := NewDirStore(t.TempDir())
+	dir, err := NewDirStore(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

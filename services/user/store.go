@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-kit/log"
+
 	"github.com/warren-mesh/warren/services/internal/jsondir"
 )
 
@@ -84,27 +86,24 @@ type DirStore struct {
 	d *jsondir.Dir[User]
 }
 
-// NewDirStore returns a store in dir, creating it.
-func NewDirStore(dir string) (*DirStore, error) {
-	d, err := jsondir.Open[User](dir)
+// NewDirStore returns a store in dir, creating it; unreadable records and
+// repairs after a crash are logged to logger (nil: nowhere).
+func NewDirStore(dir string, logger log.Logger) (*DirStore, error) {
+	d, err := jsondir.Open[User](dir, jsondir.WithLogger(logger))
 	if err != nil {
 		return nil, fmt.Errorf("user store: %w", err)
 	}
 	return &DirStore{d: d}, nil
 }
 
-// Create implements Store. The email address is claimed first (O_EXCL), so
-// two instances cannot both take one address.
+// Create implements Store. The email address is claimed together with the
+// record (jsondir.PutUnique), so two instances cannot both take one address
+// and a crash mid-write cannot leave the address taken by nobody.
 func (s *DirStore) Create(_ context.Context, u User) error {
-	key := hex.EncodeToString([]byte(u.Email))
-	if err := s.d.Claim(key); err != nil {
+	if err := s.d.PutUnique(u.Email, u.ID, u); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%q: %w", u.Email, ErrEmailTaken)
 		}
-		return fmt.Errorf("user store: %w", err)
-	}
-	if err := s.d.Put(u.ID, u); err != nil {
-		s.d.Release(key)
 		return fmt.Errorf("user store: %w", err)
 	}
 	return nil
@@ -122,19 +121,11 @@ func (s *DirStore) Get(_ context.Context, id string) (User, error) {
 	return u, nil
 }
 
-// List implements Store.
-func (s *DirStore) List(ctx context.Context, after string, limit int) ([]User, error) {
-	ids, err := s.d.IDs(after, limit)
+// List implements Store. Unreadable records are skipped (and logged).
+func (s *DirStore) List(_ context.Context, after string, limit int) ([]User, error) {
+	users, err := s.d.List(after, limit, nil)
 	if err != nil {
 		return nil, fmt.Errorf("user store: %w", err)
 	}
-	out := make([]User, 0, len(ids))
-	for _, id := range ids {
-		u, err := s.Get(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, nil
+	return users, nil
 }

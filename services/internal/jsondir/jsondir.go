@@ -1,11 +1,23 @@
-// Package jsondir stores JSON records as one file each in a directory,
-// written atomically (temp file + rename), so several processes on one
-// machine — or sharing a volume — see the same records. The demo mesh runs
-// two instances of every service, and each instance must find what the
-// other stored.
+// Package jsondir stores JSON records as one file each in a directory, so
+// several processes on one machine — or sharing a volume — see the same
+// records. The demo mesh runs two instances of every service, and each
+// instance must find what the other stored.
+//
+// Durability: a record is written to a temporary file, fsynced, renamed
+// over its name and the directory is fsynced, so an acknowledged write
+// survives a power loss and a reader never sees a half-written record.
+//
+// Uniqueness: PutUnique claims a key (an email address) with a claim file
+// that carries the whole record, created atomically (hard link of a
+// complete, fsynced file) before the record itself is written. A crash
+// between the two leaves a claim that still says what to write: Open rolls
+// such claims forward, and so does a later PutUnique that runs into one,
+// so a claim is never orphaned.
 package jsondir
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,30 +26,89 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 )
 
-// ErrBadID is returned for IDs that could name a path outside the store.
+// MaxIDLen is the longest record ID in bytes; with the ".json" suffix the
+// file name stays far below every file system's 255-byte limit.
+const MaxIDLen = 128
+
+// ErrBadID is returned for IDs that could not name a record file: empty,
+// longer than MaxIDLen, starting with a dot, or holding anything but ASCII
+// letters, digits, '-', '_' and '.'.
 var ErrBadID = errors.New("jsondir: bad record ID")
 
-// Dir holds records of type T.
-type Dir[T any] struct{ dir string }
+const (
+	claimPrefix = ".claim-"
+	tmpPrefix   = ".tmp-"
+)
 
-// Open returns the store in dir, creating the directory.
-func Open[T any](dir string) (*Dir[T], error) {
+// Dir holds records of type T.
+type Dir[T any] struct {
+	dir    string
+	logger log.Logger
+	// sync is (*os.File).Sync; tests replace it to see what is synced.
+	sync func(*os.File) error
+}
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct{ logger log.Logger }
+
+// WithLogger sets where skipped records and repairs are reported (default:
+// nowhere).
+func WithLogger(l log.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	}
+}
+
+// Open returns the store in dir, creating the directory, and finishes any
+// write a crash interrupted (see the package comment).
+func Open[T any](dir string, opts ...Option) (*Dir[T], error) {
+	o := options{logger: log.NewNopLogger()}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("jsondir: %w", err)
 	}
-	return &Dir[T]{dir: dir}, nil
+	d := &Dir[T]{dir: dir, logger: o.logger, sync: (*os.File).Sync}
+	if err := d.repair(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// ValidID reports whether id can name a record (see ErrBadID).
+func ValidID(id string) bool {
+	if id == "" || len(id) > MaxIDLen || id[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func (d *Dir[T]) path(id string) (string, error) {
-	if id == "" || strings.ContainsAny(id, `/\`) || strings.HasPrefix(id, ".") {
-		return "", fmt.Errorf("%w: %q", ErrBadID, id)
+	if !ValidID(id) {
+		return "", fmt.Errorf("%w: %.*q", ErrBadID, MaxIDLen, id)
 	}
 	return filepath.Join(d.dir, id+".json"), nil
 }
 
-// Put writes v under id, replacing any earlier record atomically.
+// Put writes v under id, replacing any earlier record atomically and
+// durably.
 func (d *Dir[T]) Put(id string, v T) error {
 	p, err := d.path(id)
 	if err != nil {
@@ -47,20 +118,152 @@ func (d *Dir[T]) Put(id string, v T) error {
 	if err != nil {
 		return fmt.Errorf("jsondir: %w", err)
 	}
-	tmp, err := os.CreateTemp(d.dir, ".tmp-*")
+	tmp, err := d.writeTemp(b)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("jsondir: %w", err)
+	}
+	return d.syncDir()
+}
+
+// claim is the content of a claim file: the record it guards, so a claim
+// left by a crash can be completed.
+type claim struct {
+	ID     string          `json:"id"`
+	Record json.RawMessage `json:"record"`
+}
+
+// PutUnique writes v under id if no other record holds key, once across
+// every process sharing the directory; a taken key is an error wrapping
+// fs.ErrExist. Use it for uniqueness (an email address). Keys may be any
+// string: claim files are named by the key's SHA-256.
+func (d *Dir[T]) PutUnique(key, id string, v T) error {
+	if _, err := d.path(id); err != nil {
+		return err
+	}
+	rec, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("jsondir: %w", err)
 	}
-	_, werr := tmp.Write(b)
-	if err := errors.Join(werr, tmp.Close(), os.Rename(tmp.Name(), p)); err != nil {
-		os.Remove(tmp.Name())
+	b, err := json.Marshal(claim{ID: id, Record: rec})
+	if err != nil {
 		return fmt.Errorf("jsondir: %w", err)
+	}
+	tmp, err := d.writeTemp(b)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	cp := d.claimPath(key)
+	// Link, unlike rename, fails when the name exists: the claim appears
+	// atomically, complete, or not at all.
+	if err := os.Link(tmp, cp); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			d.complete(cp) // a crashed writer's claim: finish its record
+			return fmt.Errorf("jsondir: key taken: %w", fs.ErrExist)
+		}
+		return fmt.Errorf("jsondir: claim: %w", err)
+	}
+	if err := d.syncDir(); err != nil {
+		os.Remove(cp)
+		return err
+	}
+	if err := d.Put(id, v); err != nil {
+		os.Remove(cp) // not acknowledged: give the key back
+		return err
 	}
 	return nil
 }
 
-// Get reads the record id; a missing one is an error wrapping
-// fs.ErrNotExist.
+// complete writes the record a claim file carries if it is missing.
+func (d *Dir[T]) complete(claimPath string) {
+	b, err := os.ReadFile(claimPath)
+	if err != nil || len(b) == 0 {
+		return // released meanwhile, or an empty claim of an older version
+	}
+	var c claim
+	var v T
+	if err := json.Unmarshal(b, &c); err != nil || json.Unmarshal(c.Record, &v) != nil {
+		level.Warn(d.logger).Log("msg", "unreadable claim file left alone", "file", claimPath, "err", err)
+		return
+	}
+	p, err := d.path(c.ID)
+	if err != nil {
+		level.Warn(d.logger).Log("msg", "claim file names a bad record ID", "file", claimPath, "err", err)
+		return
+	}
+	if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err := d.Put(c.ID, v); err != nil {
+		level.Warn(d.logger).Log("msg", "cannot complete the record of a claim", "id", c.ID, "err", err)
+		return
+	}
+	level.Info(d.logger).Log("msg", "completed a record whose write was interrupted", "id", c.ID)
+}
+
+// repair completes the records of claims left by a crash and removes
+// temporary files of interrupted writes that are old enough not to be in
+// flight in another process.
+func (d *Dir[T]) repair() error {
+	entries, err := os.ReadDir(d.dir)
+	if err != nil {
+		return fmt.Errorf("jsondir: %w", err)
+	}
+	for _, e := range entries {
+		p := filepath.Join(d.dir, e.Name())
+		switch {
+		case strings.HasPrefix(e.Name(), claimPrefix):
+			d.complete(p)
+		case strings.HasPrefix(e.Name(), tmpPrefix):
+			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleTemp {
+				os.Remove(p)
+			}
+		}
+	}
+	return nil
+}
+
+// staleTemp is the age after which a temporary file is a crashed write's
+// leftover rather than another process's write in flight.
+const staleTemp = time.Hour
+
+func (d *Dir[T]) claimPath(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(d.dir, claimPrefix+hex.EncodeToString(sum[:]))
+}
+
+// writeTemp writes b to a new fsynced temporary file and returns its name.
+func (d *Dir[T]) writeTemp(b []byte) (string, error) {
+	f, err := os.CreateTemp(d.dir, tmpPrefix+"*")
+	if err != nil {
+		return "", fmt.Errorf("jsondir: %w", err)
+	}
+	_, werr := f.Write(b)
+	if err := errors.Join(werr, d.sync(f), f.Close()); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("jsondir: %w", err)
+	}
+	return f.Name(), nil
+}
+
+// syncDir makes renames and links in the directory durable.
+func (d *Dir[T]) syncDir() error {
+	f, err := os.Open(d.dir)
+	if err != nil {
+		return fmt.Errorf("jsondir: %w", err)
+	}
+	if err := errors.Join(d.sync(f), f.Close()); err != nil {
+		return fmt.Errorf("jsondir: sync directory: %w", err)
+	}
+	return nil
+}
+
+// Get reads the record id; a missing one, or an ID no record can have, is
+// an error wrapping fs.ErrNotExist.
 func (d *Dir[T]) Get(id string) (T, error) {
 	var v T
 	p, err := d.path(id)
@@ -85,7 +288,7 @@ func (d *Dir[T]) IDs(after string, limit int) ([]string, error) {
 	}
 	var ids []string
 	for _, e := range entries {
-		if id, ok := strings.CutSuffix(e.Name(), ".json"); ok && !strings.HasPrefix(id, ".") && id > after {
+		if id, ok := strings.CutSuffix(e.Name(), ".json"); ok && ValidID(id) && id > after {
 			ids = append(ids, id)
 		}
 	}
@@ -93,16 +296,34 @@ func (d *Dir[T]) IDs(after string, limit int) ([]string, error) {
 	return ids[:min(limit, len(ids))], nil
 }
 
-// Claim takes key for good, once across every process sharing the
-// directory (O_EXCL); a taken key is an error wrapping fs.ErrExist. Use it
-// for uniqueness (an email address).
-func (d *Dir[T]) Claim(key string) error {
-	f, err := os.OpenFile(filepath.Join(d.dir, ".claim-"+key), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("jsondir: claim: %w", err)
+// List returns up to limit records with IDs greater than after, in ID
+// order, that keep accepts (nil keeps all). A record that cannot be read
+// or decoded is skipped and logged, so one bad file does not fail every
+// page that includes it.
+func (d *Dir[T]) List(after string, limit int, keep func(T) bool) ([]T, error) {
+	var out []T
+	for len(out) < limit {
+		ids, err := d.IDs(after, limit)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			break
+		}
+		for _, id := range ids {
+			v, err := d.Get(id)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				continue // removed since the directory was read
+			case err != nil:
+				level.Warn(d.logger).Log("msg", "skipped unreadable record", "id", id, "err", err)
+				continue
+			}
+			if (keep == nil || keep(v)) && len(out) < limit {
+				out = append(out, v)
+			}
+		}
+		after = ids[len(ids)-1]
 	}
-	return f.Close()
+	return out, nil
 }
-
-// Release gives up a claim (after a failed Put).
-func (d *Dir[T]) Release(key string) { os.Remove(filepath.Join(d.dir, ".claim-"+key)) }

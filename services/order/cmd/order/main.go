@@ -33,7 +33,7 @@ func main() {
 
 		var store order.Store = order.NewMemoryStore()
 		if d.Config.DataDir != "" {
-			s, err := order.NewDirStore(d.Config.DataDir)
+			s, err := order.NewDirStore(d.Config.DataDir, d.Logger)
 			if err != nil {
 				users.Close()
 				return nil, err

@@ -22,7 +22,7 @@ func main() {
 	bootstrap.Main(user.ServiceName, version, func(ctx context.Context, d *bootstrap.Deps) (http.Handler, error) {
 		var store user.Store = user.NewMemoryStore()
 		if d.Config.DataDir != "" {
-			s, err := user.NewDirStore(d.Config.DataDir)
+			s, err := user.NewDirStore(d.Config.DataDir, d.Logger)
 			if err != nil {
 				return nil, err
 			}
