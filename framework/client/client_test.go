@@ -253,9 +253,16 @@ func p99(ds []time.Duration) time.Duration {
 	return s[max(0, len(s)*99/100-1)]
 }
 
+// callDeadline bounds every call a test makes, so a broken mechanism (a
+// per-attempt timeout that no longer fires) fails the test instead of
+// hanging it; it is far above any healthy call on a loaded machine.
+const callDeadline = 10 * time.Second
+
 func get(c *Client) func(int) error {
 	return func(i int) error {
-		_, err := Call[echoReq, echoResp](context.Background(), c, "GET", fmt.Sprintf("/echo?i=%d", i), echoReq{})
+		ctx, cancel := context.WithTimeout(context.Background(), callDeadline)
+		defer cancel()
+		_, err := Call[echoReq, echoResp](ctx, c, "GET", fmt.Sprintf("/echo?i=%d", i), echoReq{})
 		return err
 	}
 }
@@ -460,12 +467,19 @@ func TestClient_HungBackendIsCutOffByPerAttemptTimeout(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("%d errors of %d, first: %v", len(errs), len(lat), errs[0])
 	}
-	t.Logf("%d calls, p99 %s, max %s, ejected %d", len(lat), p99(lat), slices.Max(lat), c.State().Ejected)
-	// Only the calls that met the hung instance before its ejection wait
-	// out a timeout (one attempt, then a fast retry elsewhere); the margin
-	// covers a loaded 2-core machine running -race.
-	if limit := perAttempt + 250*time.Millisecond; p99(lat) > limit {
-		t.Fatalf("p99 %s, want ≤ %s", p99(lat), limit)
+	h.mu.Lock()
+	hungAttempts := len(h.conn) // a hung connection is never reused: one per attempt
+	h.mu.Unlock()
+	t.Logf("%d calls, p99 %s, max %s, ejected %d, attempts on the hung instance %d", len(lat), p99(lat), slices.Max(lat), c.State().Ejected, hungAttempts)
+	// Judged by counts, not latency: every call succeeded within its
+	// deadline (the hung attempt was cut off and retried elsewhere), and the
+	// hung instance was ejected after a handful of attempts instead of
+	// taking its round-robin third of 1000 calls.
+	if len(lat) < 100 {
+		t.Fatalf("only %d calls in 20s", len(lat))
+	}
+	if c.State().Ejected < 1 || hungAttempts > 50 {
+		t.Fatalf("ejected %d, %d attempts reached the hung instance; want it ejected after a few", c.State().Ejected, hungAttempts)
 	}
 }
 

@@ -77,7 +77,7 @@ func TestRegistry_TLSAndAuth(t *testing.T) {
 	// tryRegister fails in New (a client with a user name authenticates
 	// while connecting) or in Register.
 	tryRegister := func(opts ...Option) error {
-		base := []Option{WithEndpoints(srv.Endpoints()...), WithPrefix(prefix), WithTTL(testTTL), WithDialTimeout(2 * time.Second), WithRequestTimeout(2 * time.Second)}
+		base := []Option{WithEndpoints(srv.Endpoints()...), WithPrefix(prefix), WithTTL(testTTL), WithDialTimeout(3 * time.Second), WithRequestTimeout(3 * time.Second)}
 		r, err := New(ctx, append(base, opts...)...)
 		if err != nil {
 			return err
@@ -107,8 +107,11 @@ func TestRegistry_TLSAndAuth(t *testing.T) {
 	}
 
 	// Everything given: register and discover.
+	// Generous timeouts: a refusal above may be a timeout, success here
+	// must not depend on the machine's load.
 	r, _ := newTestRegistry(t, srv, prefix,
-		WithTLSFiles(ca.CertFile, clientCert.CertFile, clientCert.KeyFile), WithAuth("svc", "svc-pw"))
+		WithTLSFiles(ca.CertFile, clientCert.CertFile, clientCert.KeyFile), WithAuth("svc", "svc-pw"),
+		WithDialTimeout(15*time.Second), WithRequestTimeout(15*time.Second))
 	if err := r.Register(ctx, inst); err != nil {
 		t.Fatalf("register over TLS with auth: %v", err)
 	}
