@@ -95,7 +95,7 @@ func TestConsulAgentRestart_BackInPassingSetWithinTTLPlus2s_NoClientErrors(t *te
 	} else if seen > 2*time.Second {
 		t.Errorf("an instance started after the restart reached the client's set after %s; want ≤ 2s", seen.Round(time.Millisecond))
 	}
-	checkNoErrors(t, "consul agent restart", res)
+	checkNoErrors(t, "consul agent restart", res, 2*time.Second)
 	if took > ttl+2*time.Second {
 		t.Errorf("back in the passing set after %s; want ≤ TTL + 2s = %s", took.Round(time.Millisecond), ttl+2*time.Second)
 	}

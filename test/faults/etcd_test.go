@@ -105,7 +105,7 @@ func TestEtcdRestart_ReRegisteredWithinTTLPlus2s_NoClientErrors(t *testing.T) {
 	}
 	took := at.Sub(back)
 	t.Logf("etcd restart: every instance registered %.2fs after etcd served again (TTL %s); load %s", took.Seconds(), ttl, res)
-	checkNoErrors(t, "etcd restart", res)
+	checkNoErrors(t, "etcd restart", res, 6*time.Second)
 	if took > ttl+2*time.Second {
 		t.Errorf("re-registered after %s; want ≤ TTL + 2s = %s", took.Round(time.Millisecond), ttl+2*time.Second)
 	}
@@ -157,7 +157,7 @@ func TestEtcdDownFor3TTL_CallsKeepSucceeding_ReRegisteredAfter(t *testing.T) {
 	took := at.Sub(back)
 	t.Logf("etcd down %s: %d/%d calls failed while down, %d/2 instances reported not registered; re-registered %.2fs after etcd was back; load %s",
 		back.Sub(down).Round(100*time.Millisecond), downErrs, downTotal, notReady, took.Seconds(), res)
-	checkNoErrors(t, "etcd down for 3 × TTL", res)
+	checkNoErrors(t, "etcd down for 3 × TTL", res, 10*time.Second)
 	if notReady != 2 {
 		t.Errorf("%d of 2 instances noticed the lost registration on /readyz; want 2", notReady)
 	}
@@ -182,7 +182,7 @@ func TestLeaseRevokedByOperator_ReRegisteredWithin2s(t *testing.T) {
 	run := l.start(4 * time.Second)
 	time.Sleep(time.Second)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	key := userPrefix + m.Instance("user", 1).ID()
 	resp, err := cli.Get(ctx, key)
@@ -197,17 +197,23 @@ func TestLeaseRevokedByOperator_ReRegisteredWithin2s(t *testing.T) {
 	}
 	var back time.Time
 	var newLease int64
+	giveUp := time.NewTimer(10 * time.Second)
+	defer giveUp.Stop()
 wait:
 	for {
 		select {
-		case wr := <-wch:
+		case wr, ok := <-wch:
+			if !ok || wr.Err() != nil {
+				t.Errorf("watch on %s ended: %v", key, wr.Err()) // a closed channel would spin forever
+				break wait
+			}
 			for _, ev := range wr.Events {
 				if ev.Type == clientv3.EventTypePut {
 					back, newLease = time.Now(), ev.Kv.Lease
 					break wait
 				}
 			}
-		case <-time.After(10 * time.Second):
+		case <-giveUp.C:
 			break wait
 		}
 	}
@@ -217,7 +223,7 @@ wait:
 	}
 	took := back.Sub(revoked)
 	t.Logf("lease revoked: %s re-registered after %s under a new lease (%x → %x); load %s", key, took.Round(100*time.Microsecond), oldLease, newLease, res)
-	checkNoErrors(t, "lease revoked", res)
+	checkNoErrors(t, "lease revoked", res, 4*time.Second)
 	if newLease == oldLease {
 		t.Errorf("re-registered under the revoked lease %x", oldLease)
 	}
@@ -380,7 +386,7 @@ func TestRegistryDownAtClientStart_SnapshotServesAtOnce_LiveOnceUp(t *testing.T)
 	}).Wait()
 	t.Logf("etcd down at client start: with snapshot first call OK %s after New; without, New took %s, calls failed (%v) until %.2fs after etcd served; then %s",
 		snapFirst.Round(100*time.Microsecond), plainNew.Round(time.Millisecond), shortErr(downErr), firstOK.Seconds(), res)
-	checkNoErrors(t, "client started while etcd was down, after etcd came up", res)
+	checkNoErrors(t, "client started while etcd was down, after etcd came up", res, 2*time.Second)
 	if snapFirst > time.Second {
 		t.Errorf("with snapshot the first call took %s; want at once (≤ 1s)", snapFirst)
 	}
@@ -459,7 +465,7 @@ func TestGarbageAndDuplicateID_IgnoredLoggedNoCrash(t *testing.T) {
 	res := run.Wait()
 
 	t.Logf("garbage and a duplicate ID under load: %s; duplicate exited: %v", res, dup.Err())
-	checkNoErrors(t, "garbage in the registry", res)
+	checkNoErrors(t, "garbage in the registry", res, 2*time.Second)
 	if dup.Err() == nil {
 		t.Error("the duplicate of user-1 exited 0; want a refusal")
 	}

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/devmesh"
+	"github.com/warren-mesh/warren/framework/registry"
 )
 
 // Scenario 1. An instance killed with SIGKILL under load (no goodbye: its
@@ -45,14 +47,27 @@ func TestInstanceKill_NoClientErrors_RemovedWithinTTLPlus1s(t *testing.T) {
 			if err != nil {
 				t.Fatalf("user-1 still in discovery after SIGKILL: %v", err)
 			}
-			t.Logf("%s: removed from discovery %.2fs after SIGKILL (TTL %s); load %s", reg, removal.Seconds(), ttl, res)
-			checkNoErrors(t, "SIGKILL under load", res)
+			dead := l.att.host(m.Instance("user", 1).Registered.HostPort())
+			t.Logf("%s: removed from discovery %.2fs after SIGKILL (TTL %s); load %s; attempts: %s", reg, removal.Seconds(), ttl, res, l.att)
+			checkNoErrors(t, "SIGKILL under load", res, 5*time.Second)
+			// Refused connections fail fast, so P2C (which prefers the
+			// quick) would keep choosing the dead instance until its record
+			// expires — about half of ~600 attempts — were it not ejected
+			// after outlier.ConsecutiveFailures (5) failures in a row.
+			if failed := dead.Failed + dead.TimedOut; failed > maxFailedAttemptsAfterKill {
+				t.Errorf("%d attempts failed on the killed instance before it left discovery; want ≤ %d (ejection)", failed, maxFailedAttemptsAfterKill)
+			}
 			if removal > ttl+time.Second {
 				t.Errorf("removal took %s; want ≤ TTL + 1s = %s", removal.Round(time.Millisecond), ttl+time.Second)
 			}
 		})
 	}
 }
+
+// maxFailedAttemptsAfterKill bounds the attempts lost on a SIGKILLed
+// instance: those in flight when it died, plus the consecutive failures
+// that eject it, with room for a loaded machine's in-flight pile-up.
+const maxFailedAttemptsAfterKill = 40
 
 // Scenario 2. An instance hung with SIGSTOP (the kernel still accepts its
 // connections; nothing answers) costs no error, and the load's p99 stays
@@ -78,14 +93,22 @@ func TestInstanceHang_NoClientErrors_P99WithinTwicePerAttemptTimeout(t *testing.
 			slow++
 		}
 	}
-	t.Logf("SIGSTOP under load: %s; %d calls waited out a per-attempt timeout (%s)", res, slow, perAttempt)
-	checkNoErrors(t, "SIGSTOP under load", res)
+	hung := m.Instance("user", 1)
+	t.Logf("SIGSTOP under load: %s; %d calls waited out a per-attempt timeout (%s); attempts: %s; ejections of %s: %d",
+		res, slow, perAttempt, l.att, hung.ID(), l.att.ejections(hung.ID()))
+	checkNoErrors(t, "SIGSTOP under load", res, 8*time.Second)
+	// P2C's latency EWMA alone steers most calls away from a hung instance
+	// but forgets within seconds and tries it again; ejection takes it out
+	// for a cooldown. Judged by what the client did, not by latency.
+	if l.att.ejections(hung.ID()) == 0 {
+		t.Errorf("the hung instance %s was never ejected", hung.ID())
+	}
 	if p99 := res.Percentile(99); p99 > 2*perAttempt {
 		t.Errorf("p99 %s; want ≤ 2 × per-attempt timeout = %s", p99, 2*perAttempt)
 	}
 }
 
-// Scenario 3. An instance 10× slower than the others (a third instance
+// Scenario 3. An instance ≥ 10× slower than the others (a third instance
 // whose advertised address is a proxy that delays every answer, so the
 // real process is slow as its clients see it) gets less than 20% of the
 // traffic under P2C, where round robin would give it a third.
@@ -94,7 +117,13 @@ func TestSlowInstance_P2CSendsItUnder20Percent(t *testing.T) {
 	l0 := newUserLoad(t, m.Discovery())
 
 	healthy := directLatency(t, m.Instance("user", 1).Registered.BaseURL()+"/users/"+l0.id, 50)
-	delay := max(20*time.Millisecond, 10*healthy)
+	// 10× the healthy latency measured on a quiet moment is not 10× under
+	// the load that follows on a busy machine (healthy answers slow down
+	// with the CPU, the proxy's delay does not), and P2C's preference
+	// follows the ratio it meets: at 20 ms it got 26.8% once. 100 ms keeps
+	// the slow instance ≥ 10× slower whatever the load, and under the
+	// per-attempt timeout, so it stays a slow instance, not a failing one.
+	delay := max(100*time.Millisecond, 10*healthy)
 
 	port := freePort(t)
 	proxy, err := NewProxy(fmt.Sprintf("127.0.0.1:%d", port), []byte("GET /users/"))
@@ -129,7 +158,7 @@ func TestSlowInstance_P2CSendsItUnder20Percent(t *testing.T) {
 	share := float64(sent) / float64(res.Total())
 	t.Logf("slow instance (%s vs healthy %s, %.0f×) got %d of %d calls = %.1f%%; load %s",
 		slowLat.Round(100*time.Microsecond), healthy.Round(10*time.Microsecond), float64(slowLat)/float64(healthy), sent, res.Total(), 100*share, res)
-	checkNoErrors(t, "slow instance", res)
+	checkNoErrors(t, "slow instance", res, 10*time.Second)
 	if slowLat < 10*healthy {
 		t.Errorf("the slow instance answers in %s, less than 10× the healthy %s: the setup is wrong", slowLat, healthy)
 	}
@@ -173,7 +202,7 @@ func freePort(t *testing.T) int {
 // Scenario 4. A rolling restart of every instance — SIGTERM (withdraw,
 // grace, drain, deregister), then a new process on a new port, one
 // instance at a time — costs the client no error.
-func TestRollingRestart_NoClientErrors(t *testing.T) {
+func TestRollingRestart_NoFailedAttempts(t *testing.T) {
 	m := startMesh(t, "etcd")
 	w := watchSet(t, m.Discovery(), "user")
 	l := newUserLoad(t, m.Discovery())
@@ -182,14 +211,17 @@ func TestRollingRestart_NoClientErrors(t *testing.T) {
 		in := m.Instance("user", i)
 		old[in.ID()] = in.Registered.HostPort()
 	}
-	run := l.start(60 * time.Second)
+	run := l.start(90 * time.Second)
 	time.Sleep(time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 75*time.Second)
 	defer cancel()
 	began := time.Now()
 	var took []string
-	for _, i := range []int{1, 2} {
+	var margins []time.Duration
+	for _, i := range []int{1, 2, 1, 2} {
 		start := time.Now()
+		addr := m.Instance("user", i).Registered.HostPort()
+		closed := probeUntilRefused(ctx, addr)
 		next, err := m.Restart(ctx, m.Instance("user", i))
 		if err != nil {
 			run.Stop()
@@ -197,17 +229,73 @@ func TestRollingRestart_NoClientErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		took = append(took, fmt.Sprintf("%s %.1fs", next.ID(), time.Since(start).Seconds()))
+		// The client's discovery must drop the old address well before the
+		// old process stops accepting: that lead is the grace period,
+		// minus the withdrawal's propagation. Failed attempts alone show a
+		// missing grace only by luck — its window is a few ms, about one
+		// call at this rate — so the order is checked for each restart.
+		gone, ok := w.firstSince(start, func(set map[string]registry.Instance) bool {
+			for _, ri := range set {
+				if ri.HostPort() == addr {
+					return false
+				}
+			}
+			return true
+		})
+		refused := <-closed
+		switch {
+		case !ok:
+			t.Errorf("restart %d: the client's set never dropped %s", len(took), addr)
+		case refused.IsZero():
+			t.Errorf("restart %d: %s never refused a connection", len(took), addr)
+		default:
+			margins = append(margins, refused.Sub(gone))
+		}
 	}
 	total := time.Since(began)
 	time.Sleep(time.Second)
 	run.Stop()
 	res := run.Wait()
-	t.Logf("rolling restart of 2 instances in %.1fs (%v); load %s", total.Seconds(), took, res)
-	checkNoErrors(t, "rolling restart", res)
+	t.Logf("rolling restart, 2 rounds of 2 instances in %.1fs (%v); load %s; attempts: %s", total.Seconds(), took, res, l.att)
+	checkNoErrors(t, "rolling restart", res, 5*time.Second)
+	t.Logf("the client dropped each old address this long before its listener closed: %v (grace %s)", margins, grace)
+	for i, d := range margins {
+		if d < grace/2 {
+			t.Errorf("restart %d: the old listener closed %s after the client dropped its address; want ≥ grace/2 = %s (withdraw, then grace, then drain)", i+1, d, grace/2)
+		}
+	}
+	// withdraw → grace → drain: no attempt may meet a closed listener, a
+	// reset or a 503, even one the client's retry would hide.
+	checkNoFailedAttempts(t, "rolling restart", l.att)
 	set := w.current()
 	for id, addr := range old {
 		if ri, ok := set[id]; !ok || ri.HostPort() == addr {
 			t.Errorf("%s: want the new process in discovery, have %v", id, w.last())
 		}
 	}
+}
+
+// probeUntilRefused dials addr every 5 ms and sends the moment a dial was
+// first refused (zero if ctx ended first).
+func probeUntilRefused(ctx context.Context, addr string) <-chan time.Time {
+	out := make(chan time.Time, 1)
+	go func() { // owned by the caller, who receives once; ends with ctx
+		d := net.Dialer{Timeout: time.Second}
+		for {
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err == nil {
+				c.Close()
+			} else if errors.Is(err, syscall.ECONNREFUSED) {
+				out <- time.Now()
+				return
+			}
+			select {
+			case <-ctx.Done():
+				out <- time.Time{}
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	return out
 }

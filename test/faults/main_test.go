@@ -30,11 +30,17 @@ import (
 // Settings every scenario shares: short enough to keep the suite fast,
 // long enough that a loaded 2-core machine does not trip them by itself.
 const (
-	ttl        = 3 * time.Second        // etcd lease / Consul check TTL of every service
-	grace      = time.Second            // each service's --grace
-	rate       = 200                    // calls per second of every load
-	perAttempt = 200 * time.Millisecond // the load client's per-attempt timeout
+	ttl        = 3 * time.Second // etcd lease / Consul check TTL of every service
+	grace      = time.Second     // each service's --grace
+	rate       = 200             // calls per second of every load
+	perAttempt = time.Second     // the load client's per-attempt timeout
 )
+
+// perAttempt was 200 ms: on a loaded 2-core machine under -race a healthy
+// instance sometimes took longer, every call in flight timed out at once,
+// and the retry budget ran dry (25 of 3938 calls failed in the etcd-down
+// scenario before etcd was even stopped). A second is far above any
+// healthy answer and still far below the calls' 5 s bound.
 
 var (
 	root   string // module root
@@ -172,17 +178,20 @@ func tail(s string, n int) string {
 
 // userLoad is the typed user client the load goes through (per-attempt
 // timeout perAttempt, otherwise the defaults: P2C, 3 attempts, budget,
-// outlier ejection) and the ID of a user every Get reads.
+// outlier ejection), the ID of a user every Get reads, and the count of
+// every HTTP attempt the client made.
 type userLoad struct {
-	c  *user.Client
-	id string
+	c   *user.Client
+	id  string
+	att *attempts
 }
 
 func newUserLoad(t *testing.T, d registry.Discovery, opts ...client.Option) *userLoad {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	opts = append([]client.Option{client.WithRetry(retry.PerAttemptTimeout(perAttempt))}, opts...)
+	att := newAttempts()
+	opts = append([]client.Option{client.WithRetry(retry.PerAttemptTimeout(perAttempt)), client.WithRoundTripper(att.wrap), client.WithObserver(att)}, opts...)
 	c, err := user.NewClient(ctx, d, opts...)
 	if err != nil {
 		t.Fatalf("user client: %v", err)
@@ -192,7 +201,7 @@ func newUserLoad(t *testing.T, d registry.Discovery, opts ...client.Option) *use
 	if err != nil {
 		t.Fatalf("create the user the load reads: %v", err)
 	}
-	return &userLoad{c: c, id: u.ID}
+	return &userLoad{c: c, id: u.ID, att: att}
 }
 
 // get is the load's call: GET /users/{id}, idempotent, so the client may
@@ -209,9 +218,14 @@ func (l *userLoad) start(d time.Duration) *Run {
 	return Load{Rate: rate, Duration: d}.Start(context.Background(), l.get)
 }
 
-// checkNoErrors fails the test if any call of res failed.
-func checkNoErrors(t *testing.T, what string, res Result) {
+// checkNoErrors fails the test if any call of res failed, or if fewer
+// than half the calls a load at rate would send in atLeast were sent: zero
+// errors out of too few calls proves nothing.
+func checkNoErrors(t *testing.T, what string, res Result, atLeast time.Duration) {
 	t.Helper()
+	if min := int(rate * atLeast / time.Second / 2); res.Total() < min {
+		t.Errorf("%s: only %d calls sent; want ≥ %d (half of %s at %d/s) for the zero-error criterion to mean something", what, res.Total(), min, atLeast, rate)
+	}
 	if n := res.Errors(); n > 0 {
 		t.Errorf("%s: %d of %d calls failed; want 0. First: %s", what, n, res.Total(), strings.Join(res.FirstErrors(5), "; "))
 	}

@@ -1,0 +1,154 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/warren-mesh/warren/framework/client"
+	"github.com/warren-mesh/warren/framework/outlier"
+)
+
+// attempts counts the HTTP attempts a load's client sends, per instance
+// (host:port) and outcome. It sits below the client's retries, so a call
+// that succeeded on its second try shows here as one failed attempt: the
+// failures that retries hide from the caller's error count.
+type attempts struct {
+	client.NopObserver // and the client's observer: ejections by ID
+
+	mu      sync.Mutex
+	byHost  map[string]*hostAttempts
+	ejected map[string]int
+}
+
+// BreakerChanged implements client.Observer.
+func (a *attempts) BreakerChanged(_, instance string, _, to outlier.State) {
+	if to == outlier.Open {
+		a.mu.Lock()
+		a.ejected[instance]++
+		a.mu.Unlock()
+	}
+}
+
+// ejections is how often the client ejected the instance with id.
+func (a *attempts) ejections(id string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ejected[id]
+}
+
+// hostAttempts is what one instance was sent.
+type hostAttempts struct {
+	Total int
+	// Failed attempts: no answer (refused, reset, closed) or a 5xx.
+	Failed int
+	// TimedOut attempts were abandoned by the per-attempt timeout or the
+	// call's deadline: a hung instance, or a machine too loaded to answer
+	// in time. They are kept apart from Failed because on a loaded CI
+	// machine they measure speed, not the lifecycle.
+	TimedOut int
+	first    []string
+}
+
+func newAttempts() *attempts {
+	return &attempts{byHost: map[string]*hostAttempts{}, ejected: map[string]int{}}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// wrap is the client.WithRoundTripper hook.
+func (a *attempts) wrap(next http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(r)
+		a.record(r, resp, err)
+		return resp, err
+	})
+}
+
+func (a *attempts) record(r *http.Request, resp *http.Response, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	h := a.byHost[r.URL.Host]
+	if h == nil {
+		h = &hostAttempts{}
+		a.byHost[r.URL.Host] = h
+	}
+	h.Total++
+	var what string
+	switch {
+	case err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || r.Context().Err() != nil):
+		h.TimedOut++
+		return
+	case err != nil:
+		what = err.Error()
+	case resp.StatusCode >= 500:
+		what = fmt.Sprintf("status %d", resp.StatusCode)
+	default:
+		return
+	}
+	h.Failed++
+	if len(h.first) < 3 {
+		h.first = append(h.first, what)
+	}
+}
+
+// total sums every instance.
+func (a *attempts) total() hostAttempts {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var t hostAttempts
+	for _, h := range a.byHost {
+		t.Total += h.Total
+		t.Failed += h.Failed
+		t.TimedOut += h.TimedOut
+	}
+	return t
+}
+
+// host returns what one instance was sent.
+func (a *attempts) host(hostPort string) hostAttempts {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if h := a.byHost[hostPort]; h != nil {
+		return *h
+	}
+	return hostAttempts{}
+}
+
+// String lists every instance's counts and its first failures.
+func (a *attempts) String() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	hosts := make([]string, 0, len(a.byHost))
+	for h := range a.byHost {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	var b strings.Builder
+	for _, host := range hosts {
+		h := a.byHost[host]
+		fmt.Fprintf(&b, "%s: %d attempts, %d failed, %d timed out", host, h.Total, h.Failed, h.TimedOut)
+		if len(h.first) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(h.first, "; "))
+		}
+		b.WriteString("; ")
+	}
+	return strings.TrimSuffix(b.String(), "; ")
+}
+
+// checkNoFailedAttempts fails the test if any attempt of the load failed,
+// retried or not. Timed-out attempts are reported, not counted: on a
+// loaded machine they measure speed.
+func checkNoFailedAttempts(t *testing.T, what string, a *attempts) {
+	t.Helper()
+	if tot := a.total(); tot.Failed > 0 {
+		t.Errorf("%s: %d of %d attempts failed (retried, so no caller saw them); want 0. %s", what, tot.Failed, tot.Total, a)
+	}
+}
