@@ -263,3 +263,18 @@ func TestDo_ServerDelayBeyondMaxOrDeadlineIsNotWaited(t *testing.T) {
 		t.Fatalf("attempts = %d, err %v; want one attempt, stopped by the deadline", n, err)
 	}
 }
+
+// The documented default budget: 20% of requests plus a burst of 10. A
+// client that only ever fails gets exactly 10 retries for its first 5
+// calls (the burst), then one per 5 calls (the ratio): 30 for 105 calls.
+func TestNew_DefaultBudgetIs20PercentOfRequestsPlusABurstOf10(t *testing.T) {
+	p := New(Backoff(time.Microsecond, time.Microsecond), MaxAttempts(3))
+	const calls = 105
+	for range calls {
+		_ = p.Do(testCtx(t), true, func(context.Context, int) error { return classed{Unprocessed} })
+	}
+	granted, _ := p.Budget().Stats()
+	if granted != 30 {
+		t.Fatalf("default budget granted %d retries for %d failing calls; want 30 (burst 10 + 20%% of the 100 after it)", granted, calls)
+	}
+}

@@ -243,3 +243,27 @@ func TestDiscovery_WithSnapshotStartsFromTheLiveSetWhenTheRegistryAnswers(t *tes
 		t.Fatalf("state %+v when Instancer returned; want the registry's set", st)
 	}
 }
+
+// A good answer with no instances is served (the registry says so) but
+// never written: the file keeps the last non-empty set, which is what a
+// client restarted during the outage that emptied the registry needs.
+func TestInstancer_NeverWritesAnEmptySetToTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user.json")
+	s := New(silent{}, path)
+	defer s.Stop()
+	sub := subscribe(t, s)
+	two := []string{inst(1).String(), inst(2).String()}
+	s.handle(sd.Event{Instances: two})
+	if f, err := readFile(path); err != nil || !slices.Equal(f.Instances, two) {
+		t.Fatalf("file after a set of two = %+v, %v", f, err)
+	}
+	s.handle(sd.Event{Instances: []string{}})
+	waitFor(t, "the empty set served", func() bool {
+		sub.mu.Lock()
+		defer sub.mu.Unlock()
+		return sub.n > 0 && sub.last.Instances != nil && len(sub.last.Instances) == 0
+	})
+	if f, err := readFile(path); err != nil || !slices.Equal(f.Instances, two) {
+		t.Fatalf("file after an empty set = %+v, %v; want the last non-empty set kept", f, err)
+	}
+}

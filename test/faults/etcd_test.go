@@ -528,7 +528,7 @@ func TestThunderingHerd_200ReRegistrationsSpreadOver1s_AllSucceed(t *testing.T) 
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	regs := make([]*etcd.Registry, n)
 	defer func() {
@@ -561,7 +561,12 @@ func TestThunderingHerd_200ReRegistrationsSpreadOver1s_AllSucceed(t *testing.T) 
 	}
 	back := time.Now()
 	var at []time.Duration
-	deadline := time.Now().Add(45 * time.Second)
+	// Generous: the embedded etcd runs in this -race test process, and
+	// beside other test packages on 2 cores 200 clients took more than 45 s
+	// (11 of 200 back by then); alone they take about 16 s. The criterion
+	// is that all come back, spread out, not how fast.
+	const allBack = 150 * time.Second
+	deadline := time.Now().Add(allBack)
 	for time.Now().Before(deadline) {
 		at = at[:0]
 		for _, r := range regs {
@@ -580,7 +585,7 @@ func TestThunderingHerd_200ReRegistrationsSpreadOver1s_AllSucceed(t *testing.T) 
 		t.Fatal(err)
 	}
 	if len(at) != n {
-		t.Fatalf("%d of %d registrars re-registered within 45s of etcd coming back", len(at), n)
+		t.Fatalf("%d of %d registrars re-registered within %s of etcd coming back", len(at), n, allBack)
 	}
 	slices.Sort(at)
 	spread := at[n-1] - at[0]

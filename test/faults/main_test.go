@@ -33,14 +33,16 @@ const (
 	ttl        = 3 * time.Second // etcd lease / Consul check TTL of every service
 	grace      = time.Second     // each service's --grace
 	rate       = 200             // calls per second of every load
-	perAttempt = time.Second     // the load client's per-attempt timeout
+	perAttempt = 2 * time.Second // the load client's per-attempt timeout
 )
 
 // perAttempt was 200 ms: on a loaded 2-core machine under -race a healthy
 // instance sometimes took longer, every call in flight timed out at once,
 // and the retry budget ran dry (25 of 3938 calls failed in the etcd-down
-// scenario before etcd was even stopped). A second is far above any
-// healthy answer and still far below the calls' 5 s bound.
+// scenario before etcd was even stopped). 1 s still failed once with the
+// machine so loaded that the median call took 401 ms. 2 s (the services'
+// own --client-attempt-timeout default) is far above any healthy answer
+// and leaves room for a retry within the calls' 5 s bound.
 
 var (
 	root   string // module root

@@ -41,9 +41,10 @@ type registration struct {
 	// so the loop does not take the deletion for a loss.
 	withdrawing atomic.Bool
 
-	mu      sync.Mutex
-	lease   clientv3.LeaseID // lease that holds, or last held, our key
-	lastErr error
+	mu       sync.Mutex
+	lease    clientv3.LeaseID // lease that holds, or last held, our key
+	lastErr  error
+	failures int // failed publish attempts, for the log
 }
 
 func newRegistration(r *Registry, inst registry.Instance, key, val string) *registration {
@@ -89,6 +90,22 @@ func (g *registration) failed(err error) {
 	g.r.report(g, registry.StateRetrying, err, false)
 }
 
+// retry records a failed attempt to publish, logs it with the wait before
+// the next one, and waits; false means ctx ended. Every attempt is logged:
+// the backoff caps the rate (one line per backoffMax at worst), and an
+// operator watching a registration that does not come back wants to see
+// it trying, and when it tries next.
+func (g *registration) retry(ctx context.Context, bo *backoff.Backoff, err error) bool {
+	wait := bo.Next()
+	g.mu.Lock()
+	g.failures++
+	n := g.failures
+	g.mu.Unlock()
+	g.r.logWarn("msg", "registration attempt failed", "key", g.key, "failures", n, "retry_in", wait, "err", err)
+	g.failed(err)
+	return backoff.Sleep(ctx, wait)
+}
+
 // run publishes the record, then holds it: whenever it is lost it is
 // published again, with backoff, until ctx ends.
 func (g *registration) run(ctx context.Context) {
@@ -110,8 +127,7 @@ func (g *registration) run(ctx context.Context) {
 			g.ready <- err
 			return
 		}
-		g.failed(err)
-		if !backoff.Sleep(ctx, bo.Next()) {
+		if !g.retry(ctx, bo, err) {
 			return
 		}
 	}
@@ -147,8 +163,7 @@ func (g *registration) keep(ctx context.Context, rev int64) {
 			}
 			// A conflict here is retried too: the other holder may be gone
 			// when its lease expires, and the record is ours to restore.
-			g.failed(err)
-			if !backoff.Sleep(ctx, bo.Next()) {
+			if !g.retry(ctx, bo, err) {
 				return
 			}
 		}
