@@ -469,6 +469,10 @@ func TestGarbageAndDuplicateID_IgnoredLoggedNoCrash(t *testing.T) {
 	if dup.Err() == nil {
 		t.Error("the duplicate of user-1 exited 0; want a refusal")
 	}
+	// The launcher says so when it happens (make up's user sees it at once).
+	if !strings.Contains(m.out.String(), first.ID+" exited unexpectedly") {
+		t.Errorf("the launcher did not report the duplicate's exit as it happened")
+	}
 	dupLines := linesWith(m.out.String(), fmt.Sprintf("user-%d |", dup.Index))
 	if !strings.Contains(dupLines, "conflict") || !strings.Contains(dupLines, first.HostPort()) {
 		t.Errorf("the duplicate's output does not name the conflict and the holder %s:\n%s", first.HostPort(), dupLines)

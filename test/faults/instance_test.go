@@ -69,6 +69,10 @@ func TestInstanceKill_NoClientErrors_RemovedWithinTTLPlus1s(t *testing.T) {
 // that eject it, with room for a loaded machine's in-flight pile-up.
 const maxFailedAttemptsAfterKill = 40
 
+// maxAttemptsOnHung bounds the attempts a SIGSTOPped instance swallows
+// during the hang scenario.
+const maxAttemptsOnHung = 20
+
 // Scenario 2. An instance hung with SIGSTOP (the kernel still accepts its
 // connections; nothing answers) costs no error, and the load's p99 stays
 // within 2 × the client's per-attempt timeout: a hung attempt is
@@ -97,11 +101,13 @@ func TestInstanceHang_NoClientErrors_P99WithinTwicePerAttemptTimeout(t *testing.
 	t.Logf("SIGSTOP under load: %s; %d calls waited out a per-attempt timeout (%s); attempts: %s; ejections of %s: %d",
 		res, slow, perAttempt, l.att, hung.ID(), l.att.ejections(hung.ID()))
 	checkNoErrors(t, "SIGSTOP under load", res, 8*time.Second)
-	// P2C's latency EWMA alone steers most calls away from a hung instance
-	// but forgets within seconds and tries it again; ejection takes it out
-	// for a cooldown. Judged by what the client did, not by latency.
-	if l.att.ejections(hung.ID()) == 0 {
-		t.Errorf("the hung instance %s was never ejected", hung.ID())
+	// P2C's latency estimate alone steers most calls away from a hung
+	// instance but forgets it within seconds (it decays while attempts are
+	// outstanding) and tries again; ejection takes it out for a cooldown.
+	// Judged by what the client did, not by latency: with ejection 3–10
+	// attempts met the hung instance, without it 30.
+	if lost := l.att.host(hung.Registered.HostPort()).TimedOut; lost > maxAttemptsOnHung {
+		t.Errorf("%d attempts waited out a timeout on the hung instance %s; want ≤ %d (outlier ejection)", lost, hung.ID(), maxAttemptsOnHung)
 	}
 	if p99 := res.Percentile(99); p99 > 2*perAttempt {
 		t.Errorf("p99 %s; want ≤ 2 × per-attempt timeout = %s", p99, 2*perAttempt)

@@ -33,16 +33,17 @@ const (
 	ttl        = 3 * time.Second // etcd lease / Consul check TTL of every service
 	grace      = time.Second     // each service's --grace
 	rate       = 200             // calls per second of every load
-	perAttempt = 2 * time.Second // the load client's per-attempt timeout
+	perAttempt = time.Second     // the load client's per-attempt timeout
 )
 
 // perAttempt was 200 ms: on a loaded 2-core machine under -race a healthy
 // instance sometimes took longer, every call in flight timed out at once,
 // and the retry budget ran dry (25 of 3938 calls failed in the etcd-down
-// scenario before etcd was even stopped). 1 s still failed once with the
-// machine so loaded that the median call took 401 ms. 2 s (the services'
-// own --client-attempt-timeout default) is far above any healthy answer
-// and leaves room for a retry within the calls' 5 s bound.
+// scenario before etcd was even stopped). Not longer than 1 s either: P2C
+// keeps sending to a hung instance until its attempts time out (its
+// latency estimate decays while they are outstanding), so the pile-up that
+// then needs retrying grows with the timeout; at 2 s it was ~50 attempts,
+// beyond the retry budget's burst of 10 (13 of 1600 calls failed).
 
 var (
 	root   string // module root
