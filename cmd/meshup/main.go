@@ -21,40 +21,70 @@ import (
 func main() {
 	reg := flag.String("registry", envOr("REGISTRY", "etcd"), "registry: etcd (embedded) or consul (bin/consul or PATH)")
 	n := flag.Int("instances", 2, "instances per service")
+	state := flag.String("state", "", "state directory (registry data, demo data, binaries); default ./.warren. One mesh per directory")
 	flag.Parse()
+	os.Exit(run(*reg, *n, *state))
+}
 
+// run is main without os.Exit, so the terminal is given back on every
+// path.
+func run(reg string, n int, state string) int {
 	root, err := os.Getwd()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "meshup:", err)
-		os.Exit(1)
+		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	restore := foreground()
+	defer restore()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	go func() { // owned by run (ends with done): the first signal stops the mesh, a second ends the launcher
+		for n := 0; ; n++ {
+			select {
+			case <-sigs:
+			case <-done:
+				return
+			}
+			if n == 0 {
+				cancel()
+				continue
+			}
+			fmt.Fprintln(os.Stderr, "\nmeshup: second signal, killing the services")
+			restore()
+			os.Exit(130) // the services die with the launcher (Pdeathsig)
+		}
+	}()
 
 	start := time.Now()
 	m, err := devmesh.Start(ctx, devmesh.Config{
 		Root:     root,
-		Registry: *reg,
+		Registry: reg,
 		// The registries `make up` can run; add a backend's dev server here.
 		Backends:  []devmesh.Backend{etcddev.Backend(), consuldev.Backend()},
-		Instances: *n,
+		Instances: n,
+		StateDir:  state,
 		Out:       os.Stdout,
 		Color:     isTerminal(os.Stdout) && os.Getenv("NO_COLOR") == "",
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "meshup:", err)
-		os.Exit(1)
+		return 1
 	}
 	m.PrintSummary(os.Stdout)
 	fmt.Printf("(up in %s)\n\n", time.Since(start).Round(100*time.Millisecond))
 
 	<-ctx.Done()
-	stop() // a second Ctrl-C now kills the launcher (and, by Pdeathsig, the services)
 	fmt.Println()
 	if err := m.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "meshup:", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 func envOr(k, def string) string {

@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -104,6 +105,9 @@ type Instance struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	err    error
+	// ending is set when the launcher itself ends the process (Kill,
+	// SIGTERM, Stop), so only other exits are reported as deaths.
+	ending atomic.Bool
 }
 
 // Mesh is a running mesh.
@@ -117,6 +121,8 @@ type Mesh struct {
 	instMu    sync.Mutex // guards instances after Start
 	stopOnce  sync.Once
 	stopErr   error
+	stopping  atomic.Bool // set when Stop begins: exits after it are expected
+	unlock    func()      // releases the state directory
 }
 
 // ServiceDirs lists the services under root/services that have a main
@@ -146,7 +152,13 @@ func ServiceDirs(root string) ([]string, error) {
 // is stopped.
 func Start(ctx context.Context, cfg Config) (*Mesh, error) {
 	cfg = withDefaults(cfg)
-	m := &Mesh{cfg: cfg}
+	// First of all: everything below writes under StateDir, and the
+	// registry and data of a mesh already running there must not be wiped.
+	unlock, err := lockStateDir(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	m := &Mesh{cfg: cfg, unlock: unlock}
 	ok := false
 	defer func() {
 		if !ok {
@@ -380,6 +392,11 @@ func (m *Mesh) startInstance(svc string, i int, env []string) (*Instance, error)
 		inst.err = cmd.Wait()
 		w.flush()
 		close(inst.exited)
+		if !inst.ending.Load() && !m.stopping.Load() {
+			// Said when it happens, not first at Ctrl-C: the mesh runs on
+			// with one instance fewer, and the user should know now.
+			m.logf("%s exited unexpectedly (%s); not restarted, the mesh runs on without it", inst.ID(), exitReason(inst.err))
+		}
 	}()
 	m.instMu.Lock()
 	m.instances = append(m.instances, inst)
@@ -542,6 +559,7 @@ func (m *Mesh) Discovery() registry.Discovery { return m.disc }
 
 // Kill sends SIGKILL to an instance (for fault demos and tests).
 func (m *Mesh) Kill(in *Instance) error {
+	in.ending.Store(true)
 	if err := in.cmd.Process.Kill(); err != nil {
 		return err
 	}
@@ -564,20 +582,29 @@ func (m *Mesh) Stop() error {
 }
 
 func (m *Mesh) stop() error {
+	m.stopping.Store(true)
+	if m.unlock != nil {
+		defer m.unlock()
+	}
 	var errs []error
 	instances := m.Instances()
-	if len(instances) > 0 {
-		m.logf("stopping %d instance(s): SIGTERM, drain, deregister", len(instances))
-	}
+	var running []*Instance
 	for _, in := range instances {
 		select {
 		case <-in.exited:
 		default:
-			_ = in.cmd.Process.Signal(syscall.SIGTERM)
-			_ = in.cmd.Process.Signal(syscall.SIGCONT) // a stopped (SIGSTOP) process must run to exit
+			running = append(running, in)
 		}
 	}
-	for _, in := range instances {
+	if len(running) > 0 {
+		m.logf("stopping %d instance(s): SIGTERM, drain, deregister", len(running))
+	}
+	for _, in := range running {
+		in.ending.Store(true)
+		_ = in.cmd.Process.Signal(syscall.SIGTERM)
+		_ = in.cmd.Process.Signal(syscall.SIGCONT) // a stopped (SIGSTOP) process must run to exit
+	}
+	for _, in := range running {
 		select {
 		case <-in.exited:
 		case <-time.After(m.cfg.Grace + 20*time.Second):
@@ -589,7 +616,7 @@ func (m *Mesh) stop() error {
 	if m.disc != nil {
 		if left := m.leftovers(); len(left) > 0 {
 			errs = append(errs, fmt.Errorf("registrations left behind: %s", strings.Join(left, ", ")))
-		} else if len(instances) > 0 {
+		} else if len(running) > 0 {
 			m.logf("all instances stopped; no registration left")
 		}
 		m.disc.Close()
@@ -628,4 +655,12 @@ func (m *Mesh) leftovers() []string {
 		}
 	}
 	return left
+}
+
+// exitReason says how a process ended, for the launcher's log.
+func exitReason(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
 }

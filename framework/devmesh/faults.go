@@ -34,6 +34,9 @@ func (m *Mesh) Signal(in *Instance, sig syscall.Signal) error {
 		return fmt.Errorf("devmesh: %s (pid %d) has exited", in.ID(), in.Pid())
 	default:
 	}
+	if sig == syscall.SIGTERM || sig == syscall.SIGKILL || sig == syscall.SIGINT {
+		in.ending.Store(true)
+	}
 	return in.cmd.Process.Signal(sig)
 }
 
