@@ -7,6 +7,9 @@
 # CONSUL_FROM_PATH=0, it is built from test/tools/consul (a separate module
 # pinning hashicorp/consul; takes several minutes on 2 cores). Make only
 # redoes this when bin/consul is missing or older than that module.
+#
+# It is built static (CGO_ENABLED=0): the compose deployment copies it into
+# a FROM-scratch image (deploy/compose), where no libc exists.
 
 GO               ?= go
 CONSUL_FROM_PATH ?= 1
@@ -21,5 +24,5 @@ bin/consul: $(CONSUL_TOOL_DIR)/go.mod $(CONSUL_TOOL_DIR)/main.go
 		cp -f "$$path_consul" bin/consul && touch bin/consul; \
 	else \
 		echo "building bin/consul from $(CONSUL_TOOL_DIR) (takes a few minutes)"; \
-		cd $(CONSUL_TOOL_DIR) && $(GO) build -o ../../../bin/consul . ; \
+		cd $(CONSUL_TOOL_DIR) && CGO_ENABLED=0 $(GO) build -o ../../../bin/consul . ; \
 	fi
