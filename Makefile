@@ -12,6 +12,10 @@ TEST_TIMEOUT ?= 25m
 # on 2 cores) from test/tools/consul and reused; a consul on PATH is copied.
 include mk/consul.mk
 
+# The compose deployment under podman: compose-up, compose-down and the
+# compose test (make test runs it after the other packages).
+include mk/compose.mk
+
 .PHONY: all build test vet fmt-check unit bench up clean help fuzz
 
 REGISTRY ?= etcd
@@ -23,6 +27,7 @@ help:
 	@echo "make test      gofmt check, go vet, go test -race on everything"
 	@echo "make bench     measure the speed and memory targets (bench/results.json)"
 	@echo "make build     build every package and command"
+	@echo "make compose-up / compose-down   the demo mesh in containers (podman; REGISTRY=consul)"
 
 build:
 	$(GO) build ./...
@@ -33,9 +38,14 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags compose ./test/compose
 
-test: fmt-check vet bin/consul
+# The compose test (tag compose) runs on its own after the other packages:
+# it builds images and runs two container stacks, and is given its own
+# timeout instead of competing with the race-enabled suite for 2 cores.
+test: fmt-check vet bin/consul compose-deps
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory compose-test
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 # Fuzz targets: package and name. `make fuzz FUZZTIME=30s` for a long run;
