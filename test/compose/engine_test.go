@@ -61,6 +61,18 @@ func newEngine(t *testing.T) *engine {
 	if err := os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// with-podman.sh makes its socket directory under TMPDIR: a process
+	// still naming this directory after the test is a leaked service.
+	run := filepath.Join(dir, "run")
+	if err := os.Mkdir(run, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, p := range processesNaming(run) {
+			t.Errorf("left running: pid %d: %s", p.pid, p.cmdline)
+			_ = syscall.Kill(p.pid, syscall.SIGKILL)
+		}
+	})
 	tag := uniqueName("t")
 	return &engine{
 		root: root,
@@ -69,8 +81,34 @@ func newEngine(t *testing.T) *engine {
 			"CONTAINERS_CONF=" + conf,
 			"WARREN_IMAGE_CONTEXT=" + filepath.Join(dir, "image"),
 			"WARREN_TAG=" + tag,
+			"TMPDIR=" + run,
 		},
 	}
+}
+
+type process struct {
+	pid     int
+	cmdline string
+}
+
+// processesNaming lists the processes whose command line contains s.
+func processesNaming(s string) []process {
+	var ps []process
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		if cmd := strings.ReplaceAll(string(b), "\x00", " "); strings.Contains(cmd, s) {
+			ps = append(ps, process{pid, cmd})
+		}
+	}
+	return ps
 }
 
 // run runs a command in the repository root, bounded by ctx and by limit.
@@ -132,6 +170,7 @@ type stack struct {
 	project string
 	profile profile
 	files   []string // compose files after compose.yaml (overrides)
+	clean   bool     // down ran and left nothing: no cleanup needed
 }
 
 func newStack(e *engine, p profile, files ...string) *stack {
@@ -163,6 +202,39 @@ func (s *stack) waitHealthy(ctx context.Context) error {
 	_, err := s.e.run(ctx, 5*time.Minute, []string{"COMPOSE_PROJECT_NAME=" + s.project, "WAIT_HEALTHY_TIMEOUT=240"},
 		"deploy/compose/with-podman.sh", "--wait-healthy", "true")
 	return err
+}
+
+// dumpLogs logs each container's state and last lines, for a failed test.
+func (s *stack) dumpLogs(ctx context.Context, t *testing.T) {
+	cs, err := s.containers(ctx)
+	if err != nil {
+		t.Logf("containers: %v", err)
+		return
+	}
+	for _, c := range cs {
+		logs, _ := s.e.podman(ctx, "logs", "--tail", "30", c.ID)
+		t.Logf("%s (%s, health %q, exit %d, restarts %d) last logs:\n%s", c.Name, c.State.Status, c.health(), c.State.ExitCode, c.RestartCount, logs)
+	}
+}
+
+// downAndCheck runs down and then looks for anything of the project left.
+// After a failure it first logs what the containers said.
+func (s *stack) downAndCheck(ctx context.Context, t *testing.T) {
+	t.Helper()
+	if t.Failed() {
+		s.dumpLogs(ctx, t)
+	}
+	if err := s.down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	left, err := s.leftovers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Fatalf("down left behind: %v", left)
+	}
+	s.clean = true
 }
 
 func (s *stack) down(ctx context.Context) error {
@@ -323,15 +395,13 @@ func (s *stack) forceRemove(ctx context.Context) error {
 // the test's may be spent.
 func (s *stack) cleanup(t *testing.T) {
 	t.Cleanup(func() {
+		if s.clean {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		if t.Failed() {
-			if cs, err := s.containers(ctx); err == nil {
-				for _, c := range cs {
-					logs, _ := s.e.podman(ctx, "logs", "--tail", "30", c.ID)
-					t.Logf("%s (%s, health %q, exit %d, restarts %d) last logs:\n%s", c.Name, c.State.Status, c.health(), c.State.ExitCode, c.RestartCount, logs)
-				}
-			}
+			s.dumpLogs(ctx, t)
 		}
 		if err := s.down(ctx); err != nil {
 			t.Logf("cleanup: %v", err)

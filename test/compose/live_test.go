@@ -182,17 +182,8 @@ func runProfile(ctx context.Context, t *testing.T, e *engine, p profile, timings
 	timings[p.name+"/stop"] = time.Since(t0)
 
 	t0 = time.Now()
-	if err := s.down(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s.downAndCheck(ctx, t)
 	timings[p.name+"/down"] = time.Since(t0)
-	left, err := s.leftovers(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(left) > 0 {
-		t.Errorf("down left behind: %v", left)
-	}
 }
 
 // checkContainers: the registry and two replicas of each service, all
@@ -396,16 +387,7 @@ func brokenHealthcheckFails(ctx context.Context, t *testing.T, e *engine, svc st
 		t.Fatalf("up failed, but not because %s is unhealthy: %v", svc, err)
 	}
 	t.Logf("broken %s health check: up failed after %s, as it must: %s", svc, time.Since(t0).Round(time.Second), lastLine(out))
-	if err := s.down(ctx); err != nil {
-		t.Fatal(err)
-	}
-	left, err := s.leftovers(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(left) > 0 {
-		t.Errorf("down left behind: %v", left)
-	}
+	s.downAndCheck(ctx, t)
 }
 
 func lastLine(s string) string {
