@@ -29,7 +29,7 @@ done
 # A binary linked against libc cannot start in a FROM-scratch image, and
 # the error would only show at `up` ("no such file or directory").
 if ! "$GO" version -m "$CONSUL" | grep -q 'CGO_ENABLED=0'; then
-	echo "stage.sh: $CONSUL is not a static (CGO_ENABLED=0) Go binary; rebuild it with make bin/consul" >&2
+	echo "stage.sh: $CONSUL is not a static (CGO_ENABLED=0) Go binary; rebuild it: rm bin/consul && make bin/consul" >&2
 	exit 1
 fi
 
