@@ -77,7 +77,7 @@ func benchRequestPath(ctx context.Context, rep *report) error {
 		served.Go(func() { _ = srv.Serve(ln) })
 		port := ln.Addr().(*net.TCPAddr).Port
 		instances = append(instances, registry.Instance{
-			ID: registry.DefaultID("bench", "127.0.0.1", port), Name: "bench", Address: "127.0.0.1", Port: port,
+			ID: registry.DefaultID("bench", "127.0.0.1", port), Name: "bench", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", port)},
 		}.String())
 	}
 

@@ -87,7 +87,7 @@ func etcdPropagation(ctx context.Context, rep *report, srv *embedetcd.Server) er
 	sub := subscribe(in)
 	defer sub.close()
 
-	inst := registry.Instance{ID: "bench-prop-1", Name: "bench-prop", Address: "127.0.0.1", Port: 8080}
+	inst := registry.Instance{ID: "bench-prop-1", Name: "bench-prop", Endpoints: []string{"http://127.0.0.1:8080"}}
 	want := inst.String()
 	if err := sub.await(ctx, func(ev sd.Event) bool { return ev.Err == nil && !slices.Contains(ev.Instances, want) }); err != nil {
 		return err
@@ -194,11 +194,11 @@ func etcdScale(ctx context.Context, rep *report, srv *embedetcd.Server, n int) e
 	insts := make([]registry.Instance, n)
 	var ops []clientv3.Op
 	for i := range insts {
+		host := "10.0." + strconv.Itoa(i/250) + "." + strconv.Itoa(i%250+1)
 		insts[i] = registry.Instance{
-			Name: service, Address: "10.0." + strconv.Itoa(i/250) + "." + strconv.Itoa(i%250+1), Port: 8080,
+			ID: registry.DefaultID(service, host, 8080), Name: service, Endpoints: []string{registry.EndpointURL("http", host, 8080)},
 			Zone: "zone-" + strconv.Itoa(i%3), Metadata: map[string]string{"build": "1"},
 		}
-		insts[i].ID = registry.DefaultID(service, insts[i].Address, insts[i].Port)
 		b, err := registry.EncodeRecord(insts[i])
 		if err != nil {
 			return err

@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -218,12 +219,12 @@ func (a *App) listen() error {
 		if inst.Metadata == nil {
 			inst.Metadata = map[string]string{}
 		}
-		inst.Metadata[MetricsMetadataKey] = "http://" + debugHostPort(dbg.ln.Addr().(*net.TCPAddr), inst.Address) + "/metrics"
+		inst.Metadata[MetricsMetadataKey] = "http://" + debugHostPort(dbg.ln.Addr().(*net.TCPAddr), inst.Host()) + "/metrics"
 	}
 	a.mu.Lock()
 	a.ln, a.inst, a.debug = ln, inst, dbg
 	a.mu.Unlock()
-	kv := []any{"phase", "listen", "addr", ln.Addr().String(), "advertise", inst.BaseURL()}
+	kv := []any{"phase", "listen", "addr", ln.Addr().String(), "advertise", strings.Join(inst.Endpoints, ",")}
 	if dbg != nil {
 		kv = append(kv, "debug", inst.Metadata[MetricsMetadataKey])
 	}
@@ -295,7 +296,7 @@ func (a *App) selfCheck(ctx context.Context) error {
 		return nil
 	}
 	inst := a.Instance()
-	url := inst.BaseURL() + "/healthz"
+	url := inst.Endpoints[0] + "/healthz"
 	ctx, cancel := context.WithTimeout(ctx, a.opts.selfCheckTimeout)
 	defer cancel()
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil, TLSClientConfig: a.selfCheckTLS()}}
@@ -663,17 +664,18 @@ func (a *App) instanceFor(addr *net.TCPAddr) (registry.Instance, error) {
 	if err != nil {
 		return registry.Instance{}, err
 	}
+	scheme := "http"
+	if a.opts.tls != nil {
+		scheme = "https"
+	}
 	id := a.opts.id
 	if id == "" {
 		id = registry.DefaultID(a.name, host, port)
 	}
 	inst := registry.Instance{
-		ID: id, Name: a.name, Address: host, Port: port,
+		ID: id, Name: a.name, Endpoints: []string{registry.EndpointURL(scheme, host, port)},
 		Version: a.opts.version, Zone: a.opts.zone, Weight: a.opts.weight,
 		Tags: a.opts.tags, Metadata: a.opts.metadata,
-	}
-	if a.opts.tls != nil {
-		inst.Scheme = "https"
 	}
 	if err := inst.Validate(); err != nil {
 		return registry.Instance{}, fmt.Errorf("app: %w", err)

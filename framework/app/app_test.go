@@ -155,7 +155,7 @@ func TestShutdown_InFlightCompletesReadyz503DuringGraceNewRequestsRefused(t *tes
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := start(t, a, ctx)
-	base := a.Instance().BaseURL()
+	base := a.Instance().Endpoints[0]
 	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
 
 	if st := status(t, fresh, base+"/readyz"); st != 200 {
@@ -299,7 +299,8 @@ func TestRun_AdvertisedPortFollowsRealPort(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := start(t, a, ctx)
 	inst := a.Instance()
-	if inst.Port == 0 || inst.ID != registry.DefaultID("svc", "127.0.0.1", inst.Port) {
+	_, _, port, err := registry.ParseEndpoint(inst.Endpoints[0])
+	if err != nil || inst.ID != registry.DefaultID("svc", "127.0.0.1", port) {
 		t.Fatalf("instance %+v", inst)
 	}
 	cancel()
@@ -330,7 +331,7 @@ func TestRun_SIGTERMShutsDownCleanlyAndSecondSignalForces(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := start(t, a, context.Background())
-		go http.Get(a.Instance().BaseURL() + "/hang")
+		go http.Get(a.Instance().Endpoints[0] + "/hang")
 		<-entered
 		syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
 		// Wait until the first signal is being handled (withdraw logged).
@@ -390,7 +391,7 @@ type readyBody struct {
 
 func readyz(t *testing.T, a *App) readyBody {
 	t.Helper()
-	resp, err := http.Get(a.Instance().BaseURL() + "/readyz")
+	resp, err := http.Get(a.Instance().Endpoints[0] + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +480,7 @@ func TestRun_RegistrationConflictFailsStartup(t *testing.T) {
 	// Another live process (another client of the registry) holds the ID
 	// at a different address.
 	a, _ := New("svc", okHandler(), srv.Registry(), testOptions(j, WithID("fixed"))...)
-	other := registry.Instance{ID: "fixed", Name: "svc", Address: "127.0.0.2", Port: 1}
+	other := registry.Instance{ID: "fixed", Name: "svc", Endpoints: []string{"http://127.0.0.2:1"}}
 	if err := srv.Registry().Register(context.Background(), other); err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func targets(t *testing.T, d *outlier.Detector, zones ...string) []*Target {
 	t.Helper()
 	var ts []*Target
 	for i, z := range zones {
-		inst := registry.Instance{ID: fmt.Sprintf("svc-%d", i), Name: "svc", Address: "127.0.0.1", Port: 10000 + i, Zone: z}
+		inst := registry.Instance{ID: fmt.Sprintf("svc-%d", i), Name: "svc", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", 10000+i)}, Zone: z}
 		var opts []TargetOption
 		if d != nil {
 			opts = append(opts, WithBreaker(d.NewBreaker()))
@@ -186,7 +186,7 @@ func TestRoundRobin_SpreadsRequestsEvenly(t *testing.T) {
 func TestWeighted_SharesFollowInstanceWeights(t *testing.T) {
 	var ts []*Target
 	for i, w := range []int{100, 300, 50} {
-		inst := registry.Instance{ID: fmt.Sprint(i), Name: "s", Address: "127.0.0.1", Port: 1 + i, Weight: w}
+		inst := registry.Instance{ID: fmt.Sprint(i), Name: "s", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", 1+i)}, Weight: w}
 		tg, err := NewTarget(inst.String(), nop)
 		if err != nil {
 			t.Fatal(err)
@@ -314,7 +314,7 @@ func TestTarget_ClosesOnlyAfterInFlightCallsFinish(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{})
 	cc := &closeCounter{}
-	inst := registry.Instance{ID: "x", Name: "s", Address: "127.0.0.1", Port: 1}
+	inst := registry.Instance{ID: "x", Name: "s", Endpoints: []string{"http://127.0.0.1:1"}}
 	tg, err := NewTarget(inst.String(), func(context.Context, any) (any, error) {
 		close(started)
 		<-release

@@ -23,6 +23,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -260,6 +261,12 @@ func factory(cfg config, maxBody int64) sd.Factory {
 		if err != nil {
 			return nil, nil, err
 		}
+		// The endpoint of the transport this client speaks; an instance
+		// serving only others (gRPC) is not a target for it.
+		base, ok := inst.Endpoint("http", "https")
+		if !ok {
+			return nil, nil, fmt.Errorf("%w: %s serves no HTTP endpoint (has %v)", registry.ErrInvalidInstance, inst.ID, inst.Endpoints)
+		}
 		tr := cfg.newTransport()
 		if cfg.tls != nil && tr.TLSClientConfig == nil {
 			tr.TLSClientConfig = cfg.tls.Clone()
@@ -269,8 +276,8 @@ func factory(cfg config, maxBody int64) sd.Factory {
 			rt = cfg.wrapRT(tr)
 		}
 		h := &instanceHTTP{
-			base:    inst.BaseURL(),
-			addr:    inst.HostPort(),
+			base:    base,
+			addr:    strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://"),
 			maxBody: maxBody,
 			hc: &http.Client{
 				Transport: rt,

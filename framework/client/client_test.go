@@ -79,7 +79,7 @@ func startBackend(t *testing.T, zone string, log *hitLog) *backend {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	b := &backend{
-		inst:   registry.Instance{ID: registry.DefaultID("echo", "127.0.0.1", port), Name: "echo", Address: "127.0.0.1", Port: port, Zone: zone},
+		inst:   registry.Instance{ID: registry.DefaultID("echo", "127.0.0.1", port), Name: "echo", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", port)}, Zone: zone},
 		served: make(chan struct{}),
 		log:    log,
 	}
@@ -165,7 +165,7 @@ func startHung(t *testing.T) *hung {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	h := &hung{ln: ln, done: make(chan struct{}),
-		inst: registry.Instance{ID: registry.DefaultID("echo", "127.0.0.1", port), Name: "echo", Address: "127.0.0.1", Port: port}}
+		inst: registry.Instance{ID: registry.DefaultID("echo", "127.0.0.1", port), Name: "echo", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", port)}}}
 	go func() {
 		defer close(h.done)
 		for {

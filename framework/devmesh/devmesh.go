@@ -518,7 +518,7 @@ func (m *Mesh) readyz(ctx context.Context, c *http.Client, in *Instance) int {
 	if in.Registered.ID == "" {
 		return 0
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.Registered.BaseURL()+"/readyz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, httpURL(in.Registered)+"/readyz", nil)
 	if err != nil {
 		return 0
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/app"
+	"github.com/warren-mesh/warren/framework/registry"
 )
 
 // PrintSummary writes the instance table and the demo's curl commands.
@@ -38,7 +39,7 @@ func (m *Mesh) PrintSummary(w io.Writer) {
 		fmt.Fprintln(w, "\nPress Ctrl-C to stop the mesh.")
 		return
 	}
-	userURL, orderURL := u.Registered.BaseURL(), o.Registered.BaseURL()
+	userURL, orderURL := httpURL(u.Registered), httpURL(o.Registered)
 	fmt.Fprintf(w, `
 Try the demo flow (paste each line into another terminal):
 
@@ -53,4 +54,10 @@ Try the demo flow (paste each line into another terminal):
 
 Press Ctrl-C to stop: services withdraw, drain and deregister, then the registry stops.
 `, userURL, orderURL)
+}
+
+// httpURL is the instance's HTTP(S) endpoint, "" when it serves none.
+func httpURL(inst registry.Instance) string {
+	ep, _ := inst.Endpoint("http", "https")
+	return ep
 }

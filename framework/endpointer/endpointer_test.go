@@ -64,7 +64,7 @@ type closer func() error
 func (c closer) Close() error { return c() }
 
 func inst(port int) registry.Instance {
-	return registry.Instance{ID: registry.DefaultID("svc", "127.0.0.1", port), Name: "svc", Address: "127.0.0.1", Port: port}
+	return registry.Instance{ID: registry.DefaultID("svc", "127.0.0.1", port), Name: "svc", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", port)}}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

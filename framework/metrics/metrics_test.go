@@ -87,7 +87,7 @@ func TestMetrics_SeriesAfterTraffic(t *testing.T) {
 	servicetest.Run(t, fa)
 	waitFor(t, "both echo instances in the client", func() bool { return len(echoes.Targets()) == 2 })
 
-	frontURL := fa.Instance().BaseURL()
+	frontURL := fa.Instance().Endpoints[0]
 	for i := range 20 {
 		get(t, frontURL+"/call/"+strconv.Itoa(i))
 	}

@@ -10,8 +10,8 @@ import (
 // valid instance that survives a round trip, or fail with
 // ErrInvalidInstance. Never a panic.
 func FuzzDecodeRecord(f *testing.F) {
-	good, _ := EncodeRecord(Instance{ID: "user-1", Name: "user", Address: "::1", Port: 80, Zone: "a", Tags: []string{"x"}, Metadata: map[string]string{"k": "v"}})
-	for _, s := range [][]byte{good, nil, []byte("{}"), []byte(`{"v":1}`), []byte(`{"v":1,"instance":{"id":"a","name":"b","address":"h","port":65536}}`), []byte("\xff\x00")} {
+	good, _ := EncodeRecord(Instance{ID: "user-1", Name: "user", Endpoints: []string{"http://[::1]:80", "grpc://[::1]:81"}, Zone: "a", Tags: []string{"x"}, Metadata: map[string]string{"k": "v"}})
+	for _, s := range [][]byte{good, nil, []byte("{}"), []byte(`{"v":1}`), []byte(`{"v":1,"instance":{"id":"a","name":"b","address":"h","port":65536}}`), []byte(`{"v":1,"instance":{"id":"a","name":"b","endpoints":["grpc://h:1"]}}`), []byte("\xff\x00")} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -40,7 +40,8 @@ func FuzzDecodeRecord(f *testing.F) {
 // cleanly; a parsed instance renders to a string that parses back the same.
 func FuzzParseInstance(f *testing.F) {
 	for _, s := range []string{
-		Instance{ID: "a", Name: "svc", Address: "127.0.0.1", Port: 8080, Metadata: map[string]string{"m": "1"}}.String(),
+		Instance{ID: "a", Name: "svc", Endpoints: []string{"http://127.0.0.1:8080", "grpc://127.0.0.1:9"}, Metadata: map[string]string{"m": "1"}}.String(),
+		"grpc://h:1/?ep=http%3A%2F%2Fh%3A2&ep=x",
 		"http://[::1]:80/?id=x&tag=a&tag=b&m.k=v", "10.0.0.1:80", "http://h:1/?weight=-1", "://", "http://%zz",
 	} {
 		f.Add(s)
@@ -60,7 +61,7 @@ func FuzzParseInstance(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-parse of %q: %v", inst.String(), err)
 		}
-		if back.HostPort() != inst.HostPort() || back.ID != inst.ID || back.Zone != inst.Zone {
+		if !reflect.DeepEqual(back.Endpoints, inst.Endpoints) || back.ID != inst.ID || back.Zone != inst.Zone {
 			t.Fatalf("round trip changed %+v to %+v", inst, back)
 		}
 	})

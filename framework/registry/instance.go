@@ -1,12 +1,12 @@
 package registry
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,20 +34,27 @@ type Instance struct {
 	ID string `json:"id"`
 	// Name is the service name ("user", "order").
 	Name string `json:"name"`
-	// Address is the advertised host or IP, without a port.
-	Address string `json:"address"`
-	// Port is the advertised TCP port.
-	Port int `json:"port"`
-	// Scheme is "http" (the default) or "https".
-	Scheme   string            `json:"scheme,omitempty"`
-	Version  string            `json:"version,omitempty"`
-	Zone     string            `json:"zone,omitempty"`
-	Weight   int               `json:"weight,omitempty"`
-	Tags     []string          `json:"tags,omitempty"`
-	Metadata map[string]string `json:"metadata,omitempty"`
+	// Endpoints holds one URL per transport the instance serves, in the
+	// order the process declared its transports:
+	//
+	//	http://10.0.0.7:8080   https://…   grpc://10.0.0.7:9090   grpcs://…
+	//
+	// Each is exactly scheme://host:port (see ParseEndpoint); the scheme
+	// names the transport, and an instance has at most one endpoint per
+	// scheme. A client picks the endpoint of the transport it speaks with
+	// Endpoint.
+	Endpoints []string          `json:"endpoints"`
+	Version   string            `json:"version,omitempty"`
+	Zone      string            `json:"zone,omitempty"`
+	Weight    int               `json:"weight,omitempty"`
+	Tags      []string          `json:"tags,omitempty"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
 }
 
-var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+var (
+	nameRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	schemeRE = regexp.MustCompile(`^[a-z][a-z0-9+.-]{0,31}$`)
+)
 
 // ValidName reports whether s is usable as a service name: lower-case
 // letters, digits and dashes, starting with a letter, at most 63 characters
@@ -61,9 +68,79 @@ func DefaultID(name, host string, port int) string {
 	return fmt.Sprintf("%s-%s-%d", name, h, port)
 }
 
-// HostPort returns "host:port", with brackets around IPv6 addresses.
+// EndpointURL renders one endpoint, e.g. EndpointURL("grpc", "::1", 9090)
+// is "grpc://[::1]:9090".
+func EndpointURL(scheme, host string, port int) string {
+	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// ParseEndpoint splits an endpoint "scheme://host:port" into its parts.
+// Anything else (a path, a query, user info, a missing port) is refused
+// with an error wrapping ErrInvalidInstance.
+func ParseEndpoint(ep string) (scheme, host string, port int, err error) {
+	scheme, hp, ok := strings.Cut(ep, "://")
+	if !ok || !schemeRE.MatchString(scheme) {
+		return "", "", 0, fmt.Errorf("%w: endpoint %q: want scheme://host:port with a lower-case scheme", ErrInvalidInstance, ep)
+	}
+	if strings.ContainsAny(hp, "/?#@, \t\r\n") {
+		return "", "", 0, fmt.Errorf("%w: endpoint %q: want scheme://host:port and nothing else", ErrInvalidInstance, ep)
+	}
+	host, port, err = splitHostPort(hp)
+	if err != nil {
+		return "", "", 0, fmt.Errorf("%w: endpoint %q: %w", ErrInvalidInstance, ep, err)
+	}
+	if host == "" || strings.ContainsAny(host, "[]") {
+		return "", "", 0, fmt.Errorf("%w: endpoint %q: empty or malformed host", ErrInvalidInstance, ep)
+	}
+	// One spelling per endpoint, so equal instances compare equal.
+	if canon := EndpointURL(scheme, host, port); canon != ep {
+		return "", "", 0, fmt.Errorf("%w: endpoint %q: write it as %q", ErrInvalidInstance, ep, canon)
+	}
+	return scheme, host, port, nil
+}
+
+// Endpoint returns the first endpoint whose scheme is one of schemes, the
+// one a client speaking that transport calls: an HTTP client asks for
+// Endpoint("http", "https"), a gRPC one for Endpoint("grpc", "grpcs").
+func (i Instance) Endpoint(schemes ...string) (string, bool) {
+	for _, ep := range i.Endpoints {
+		s, _, ok := strings.Cut(ep, "://")
+		if ok && slices.Contains(schemes, s) {
+			return ep, true
+		}
+	}
+	return "", false
+}
+
+// primary is the endpoint that stands for the instance's address: the
+// HTTP one when there is one (what round-1 records and Consul's single
+// address carry), else the first.
+func (i Instance) primary() string {
+	if ep, ok := i.Endpoint("http", "https"); ok {
+		return ep
+	}
+	if len(i.Endpoints) > 0 {
+		return i.Endpoints[0]
+	}
+	return ""
+}
+
+// HostPort returns "host:port" of the instance's primary endpoint (the
+// HTTP one when there is one, else the first), with brackets around IPv6
+// addresses. Backends compare it to tell a restart of the same process
+// (same address: it takes over its ID) from another process (ErrConflict).
 func (i Instance) HostPort() string {
-	return net.JoinHostPort(i.Address, strconv.Itoa(i.Port))
+	_, hp, _ := strings.Cut(i.primary(), "://")
+	return hp
+}
+
+// Host returns the host of the primary endpoint (see HostPort).
+func (i Instance) Host() string {
+	h, _, err := net.SplitHostPort(i.HostPort())
+	if err != nil {
+		return ""
+	}
+	return h
 }
 
 // EffectiveWeight returns Weight, or DefaultWeight when it is not set.
@@ -84,16 +161,21 @@ func (i Instance) Validate() error {
 		return fmt.Errorf("%w: %s: empty instance ID", ErrInvalidInstance, i.Name)
 	case strings.ContainsAny(i.ID, "/ \t\n"):
 		return fmt.Errorf("%w: instance ID %q must not contain '/' or spaces", ErrInvalidInstance, i.ID)
-	case i.Address == "":
-		return fmt.Errorf("%w: %s: empty address", ErrInvalidInstance, i.ID)
-	case strings.ContainsAny(i.Address, "/ ") || strings.HasPrefix(i.Address, "["):
-		return fmt.Errorf("%w: %s: address %q must be a bare host or IP", ErrInvalidInstance, i.ID, i.Address)
-	case i.Port <= 0 || i.Port > 65535:
-		return fmt.Errorf("%w: %s: port %d out of range", ErrInvalidInstance, i.ID, i.Port)
-	case i.Scheme != "" && i.Scheme != "http" && i.Scheme != "https":
-		return fmt.Errorf("%w: %s: scheme %q is not http or https", ErrInvalidInstance, i.ID, i.Scheme)
+	case len(i.Endpoints) == 0:
+		return fmt.Errorf("%w: %s: no endpoints", ErrInvalidInstance, i.ID)
 	case i.Weight < 0:
 		return fmt.Errorf("%w: %s: negative weight %d", ErrInvalidInstance, i.ID, i.Weight)
+	}
+	seen := make(map[string]bool, len(i.Endpoints))
+	for _, ep := range i.Endpoints {
+		scheme, _, _, err := ParseEndpoint(ep)
+		if err != nil {
+			return fmt.Errorf("%s: %w", i.ID, err)
+		}
+		if seen[scheme] {
+			return fmt.Errorf("%w: %s: two %s endpoints; publish one per transport", ErrInvalidInstance, i.ID, scheme)
+		}
+		seen[scheme] = true
 	}
 	return nil
 }
@@ -101,21 +183,24 @@ func (i Instance) Validate() error {
 // Reserved query keys of the instance string; metadata keys are prefixed
 // with "m." so they can never collide with them.
 const (
-	qID      = "id"
-	qName    = "name"
-	qVersion = "version"
-	qZone    = "zone"
-	qWeight  = "weight"
-	qTag     = "tag"
-	qMeta    = "m."
+	qID       = "id"
+	qName     = "name"
+	qVersion  = "version"
+	qZone     = "zone"
+	qWeight   = "weight"
+	qTag      = "tag"
+	qEndpoint = "ep"
+	qMeta     = "m."
 )
 
-// String renders the instance as the string handed to go-kit:
+// String renders the instance as the string handed to go-kit: the first
+// endpoint, then every other field as a query, further endpoints as "ep":
 //
-//	http://127.0.0.1:8080/?id=user-127.0.0.1-8080&name=user&tag=a&m.k=v&version=1.0&weight=100&zone=a
+//	http://127.0.0.1:8080/?ep=grpc%3A%2F%2F127.0.0.1%3A9090&id=user-1&name=user&weight=100
 //
 // It is deterministic (sorted keys), so equal instances give equal strings and
-// go-kit's endpoint cache does not churn.
+// go-kit's endpoint cache does not churn. An instance with one HTTP endpoint
+// renders exactly as round 1 did, so snapshot files written then still load.
 func (i Instance) String() string {
 	q := url.Values{}
 	q.Set(qID, i.ID)
@@ -135,33 +220,26 @@ func (i Instance) String() string {
 	for k, v := range i.Metadata {
 		q.Set(qMeta+k, v)
 	}
-	scheme := i.Scheme
-	if scheme == "" {
-		scheme = "http"
+	base := ""
+	if len(i.Endpoints) > 0 {
+		base = i.Endpoints[0]
+		for _, ep := range i.Endpoints[1:] {
+			q.Add(qEndpoint, ep)
+		}
 	}
-	u := url.URL{Scheme: scheme, Host: i.HostPort(), Path: "/", RawQuery: q.Encode()}
-	return u.String()
-}
-
-// BaseURL returns the scheme and host of the instance, e.g. "http://[::1]:8080".
-func (i Instance) BaseURL() string {
-	scheme := i.Scheme
-	if scheme == "" {
-		scheme = "http"
-	}
-	return scheme + "://" + i.HostPort()
+	return base + "/?" + q.Encode()
 }
 
 // ParseInstance is the inverse of Instance.String. A bare "host:port" is
 // also accepted (as go-kit's own instancers produce), giving an Instance
-// whose ID is the host:port.
+// with the one endpoint http://host:port whose ID is the host:port.
 func ParseInstance(s string) (Instance, error) {
 	if !strings.Contains(s, "://") {
 		host, port, err := splitHostPort(s)
 		if err != nil {
 			return Instance{}, fmt.Errorf("%w: %q: %w", ErrInvalidInstance, s, err)
 		}
-		return Instance{ID: s, Address: host, Port: port}, nil
+		return Instance{ID: s, Endpoints: []string{EndpointURL("http", host, port)}}, nil
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -173,16 +251,17 @@ func ParseInstance(s string) (Instance, error) {
 	}
 	q := u.Query()
 	inst := Instance{
-		ID:      q.Get(qID),
-		Name:    q.Get(qName),
-		Address: host,
-		Port:    port,
-		Version: q.Get(qVersion),
-		Zone:    q.Get(qZone),
-		Tags:    q[qTag],
+		ID:        q.Get(qID),
+		Name:      q.Get(qName),
+		Endpoints: append([]string{EndpointURL(u.Scheme, host, port)}, q[qEndpoint]...),
+		Version:   q.Get(qVersion),
+		Zone:      q.Get(qZone),
+		Tags:      q[qTag],
 	}
-	if u.Scheme != "http" {
-		inst.Scheme = u.Scheme
+	for _, ep := range inst.Endpoints {
+		if _, _, _, err := ParseEndpoint(ep); err != nil {
+			return Instance{}, fmt.Errorf("%q: %w", s, err)
+		}
 	}
 	if w := q.Get(qWeight); w != "" {
 		n, err := strconv.Atoi(w)
@@ -215,47 +294,4 @@ func splitHostPort(hp string) (string, int, error) {
 		return "", 0, fmt.Errorf("bad port %q", p)
 	}
 	return host, port, nil
-}
-
-// recordVersion is the schema version of the stored JSON record. Readers
-// refuse versions they do not know rather than guess.
-const recordVersion = 1
-
-type record struct {
-	V        int      `json:"v"`
-	Instance Instance `json:"instance"`
-}
-
-// EncodeRecord renders the versioned JSON record that key-value backends
-// (etcd) store for an instance.
-func EncodeRecord(i Instance) ([]byte, error) {
-	if err := i.Validate(); err != nil {
-		return nil, err
-	}
-	return json.Marshal(record{V: recordVersion, Instance: i})
-}
-
-// DecodeRecord parses and validates a record written by EncodeRecord.
-// Garbage, unknown versions and invalid instances give an error wrapping
-// ErrInvalidInstance.
-func DecodeRecord(b []byte) (Instance, error) {
-	var r record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return Instance{}, fmt.Errorf("%w: record: %w", ErrInvalidInstance, err)
-	}
-	if r.V != recordVersion {
-		return Instance{}, fmt.Errorf("%w: record version %d, want %d", ErrInvalidInstance, r.V, recordVersion)
-	}
-	if err := r.Instance.Validate(); err != nil {
-		return Instance{}, err
-	}
-	// "tags": [] and no tags are the same instance; keep one form so
-	// decoded records compare equal (found by FuzzDecodeRecord).
-	if len(r.Instance.Tags) == 0 {
-		r.Instance.Tags = nil
-	}
-	if len(r.Instance.Metadata) == 0 {
-		r.Instance.Metadata = nil
-	}
-	return r.Instance, nil
 }

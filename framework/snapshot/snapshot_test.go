@@ -21,7 +21,7 @@ import (
 )
 
 func inst(port int) registry.Instance {
-	return registry.Instance{ID: registry.DefaultID("user", "127.0.0.1", port), Name: "user", Address: "127.0.0.1", Port: port}
+	return registry.Instance{ID: registry.DefaultID("user", "127.0.0.1", port), Name: "user", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", port)}}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

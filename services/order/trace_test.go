@@ -63,7 +63,7 @@ func TestTrace_StartedAtOrderContinuesInUser(t *testing.T) {
 	servicetest.Run(t, oa)
 
 	body := `{"user_id":"` + ada.ID + `","items":[{"sku":"book","quantity":1,"price_cents":500}]}`
-	resp, err := http.Post(oa.Instance().BaseURL()+"/orders", "application/json", strings.NewReader(body))
+	resp, err := http.Post(oa.Instance().Endpoints[0]+"/orders", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,8 +104,8 @@ func TestMesh_DemoFlowSurvivesAUserInstanceKillAndStopsClean(t *testing.T) {
 		}
 	}
 
-	userURL := m.Instance("user", 1).Registered.BaseURL()
-	orderURL := m.Instance("order", 1).Registered.BaseURL()
+	userURL := m.Instance("user", 1).Registered.Endpoints[0]
+	orderURL := m.Instance("order", 1).Registered.Endpoints[0]
 
 	// Step 1 of the printed flow: create a user.
 	var u struct{ ID, Name string }
@@ -123,7 +123,7 @@ func TestMesh_DemoFlowSurvivesAUserInstanceKillAndStopsClean(t *testing.T) {
 		t.Fatalf("create order: %d %+v", st, o)
 	}
 	// Step 3: list from the other order instance (shared demo store).
-	resp, err := http.Get(m.Instance("order", 2).Registered.BaseURL() + "/orders?user_id=" + u.ID)
+	resp, err := http.Get(m.Instance("order", 2).Registered.Endpoints[0] + "/orders?user_id=" + u.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

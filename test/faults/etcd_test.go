@@ -51,7 +51,7 @@ func registered(cli *clientv3.Client, m *mesh, idx ...int) bool {
 	}
 	for _, i := range idx {
 		in := m.Instance("user", i)
-		if !keys[userPrefix+in.ID()] || readyz(in.Registered.BaseURL()) != http.StatusOK {
+		if !keys[userPrefix+in.ID()] || readyz(in.Registered.Endpoints[0]) != http.StatusOK {
 			return false
 		}
 	}
@@ -133,7 +133,7 @@ func TestEtcdDownFor3TTL_CallsKeepSucceeding_ReRegisteredAfter(t *testing.T) {
 	// Meanwhile the instances know their registration is lost.
 	notReady := 0
 	for _, i := range []int{1, 2} {
-		if readyz(m.Instance("user", i).Registered.BaseURL()) != http.StatusOK {
+		if readyz(m.Instance("user", i).Registered.Endpoints[0]) != http.StatusOK {
 			notReady++
 		}
 	}
@@ -497,7 +497,7 @@ func TestGarbageAndDuplicateID_IgnoredLoggedNoCrash(t *testing.T) {
 	}
 	// order reads user through discovery: it still finds users.
 	body := fmt.Sprintf(`{"user_id":%q,"items":[{"sku":"book","quantity":1,"price_cents":100}]}`, l.id)
-	resp, err := http.Post(m.Instance("order", 1).Registered.BaseURL()+"/orders", "application/json", strings.NewReader(body))
+	resp, err := http.Post(m.Instance("order", 1).Registered.Endpoints[0]+"/orders", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,7 +550,7 @@ func TestThunderingHerd_200ReRegistrationsSpreadOver1s_AllSucceed(t *testing.T) 
 			t.Fatal(err)
 		}
 		regs[i] = r
-		inst := registry.Instance{ID: fmt.Sprintf("herd-%03d", i), Name: "herd", Address: "127.0.0.1", Port: 20000 + i}
+		inst := registry.Instance{ID: fmt.Sprintf("herd-%03d", i), Name: "herd", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", 20000+i)}}
 		if err := r.Register(ctx, inst); err != nil {
 			t.Fatal(err)
 		}

@@ -122,7 +122,7 @@ func TestSlowInstance_P2CSendsItUnder20Percent(t *testing.T) {
 	m := startMesh(t, "etcd")
 	l0 := newUserLoad(t, m.Discovery())
 
-	healthy := directLatency(t, m.Instance("user", 1).Registered.BaseURL()+"/users/"+l0.id, 50)
+	healthy := directLatency(t, m.Instance("user", 1).Registered.Endpoints[0]+"/users/"+l0.id, 50)
 	// 10× the healthy latency measured on a quiet moment is not 10× under
 	// the load that follows on a busy machine (healthy answers slow down
 	// with the CPU, the proxy's delay does not), and P2C's preference
@@ -159,7 +159,7 @@ func TestSlowInstance_P2CSendsItUnder20Percent(t *testing.T) {
 	before := proxy.Matched()
 	res := l.start(10 * time.Second).Wait()
 	sent := proxy.Matched() - before
-	slowLat := directLatency(t, slow.Registered.BaseURL()+"/users/"+l.id, 5)
+	slowLat := directLatency(t, slow.Registered.Endpoints[0]+"/users/"+l.id, 5)
 
 	share := float64(sent) / float64(res.Total())
 	t.Logf("slow instance (%s vs healthy %s, %.0f×) got %d of %d calls = %.1f%%; load %s",

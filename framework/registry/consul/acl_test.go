@@ -47,7 +47,7 @@ acl {
 		t.Fatal(err)
 	}
 
-	inst := registry.Instance{ID: "acl-1", Name: "acl", Address: "127.0.0.1", Port: 4321}
+	inst := registry.Instance{ID: "acl-1", Name: "acl", Endpoints: []string{"http://127.0.0.1:4321"}}
 	for _, tc := range []struct {
 		name string
 		opts []Option

@@ -37,7 +37,7 @@ func TestBackend_OpensARegistryFromItsFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	inst := registry.Instance{ID: "backend-flags-1", Name: "backend-flags", Address: "127.0.0.1", Port: 8080}
+	inst := registry.Instance{ID: "backend-flags-1", Name: "backend-flags", Endpoints: []string{"http://127.0.0.1:8080"}}
 	if err := r.Register(ctxT(t, 20*time.Second), inst); err != nil {
 		t.Fatal(err)
 	}

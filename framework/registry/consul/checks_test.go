@@ -114,7 +114,7 @@ func TestRegister_GRPCCheckNeedsAGRPCEndpoint(t *testing.T) {
 	counter := &countingTransport{}
 	r := newRegistry(t, "127.0.0.1:1", WithChecks(Check{Kind: CheckGRPC}),
 		WithTransport(func(next http.RoundTripper) http.RoundTripper { counter.next = next; return counter }))
-	inst := registry.Instance{ID: "no-grpc-1", Name: "no-grpc", Address: "127.0.0.1", Port: 8080}
+	inst := registry.Instance{ID: "no-grpc-1", Name: "no-grpc", Endpoints: []string{"http://127.0.0.1:8080"}}
 	err := r.Register(ctxT(t, 5*time.Second), inst)
 	if !errors.Is(err, registry.ErrInvalidInstance) || !strings.Contains(err.Error(), "grpcs endpoint") {
 		t.Fatalf("Register = %v; want ErrInvalidInstance naming the missing grpc endpoint", err)
@@ -305,5 +305,5 @@ func (s *checkedServer) instance(id, name string) registry.Instance {
 // testInstance is an instance serving scheme on host:port.
 func testInstance(id, name, scheme, host, port string) registry.Instance {
 	p, _ := strconv.Atoi(port)
-	return registry.Instance{ID: id, Name: name, Address: host, Port: p, Scheme: scheme}
+	return registry.Instance{ID: id, Name: name, Endpoints: []string{registry.EndpointURL(scheme, host, p)}}
 }

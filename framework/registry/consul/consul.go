@@ -12,7 +12,7 @@
 //     readiness (UseReadiness) to the agent every TTL/3, "passing" when it
 //     returns nil and "critical" with the error text otherwise. A process that
 //     stops heartbeating turns critical after one TTL.
-//   - an HTTP check (WithHTTPCheck): the agent GETs BaseURL()+"/healthz".
+//   - an HTTP check (WithHTTPCheck): the agent GETs the HTTP endpoint's /healthz (a TCP check without one).
 //
 // Both set DeregisterCriticalServiceAfter, so Consul reaps instances that
 // stay critical (a crashed process).

@@ -26,7 +26,7 @@ func TestRegistry_RegisteredInstanceIsVisibleWithMetaAndTagsThenGoneAfterDeregis
 	a := needAgent(t)
 	r := newRegistry(t, a.Addr(), WithTTLCheck(testTTL))
 	inst := registry.Instance{
-		ID: "meta-1", Name: "meta-svc", Address: "127.0.0.1", Port: 8081, Scheme: "https",
+		ID: "meta-1", Name: "meta-svc", Endpoints: []string{"https://127.0.0.1:8081", "grpc://127.0.0.1:9081"},
 		Version: "1.2.3", Zone: "eu-1", Weight: 7, Tags: []string{"b", "a"},
 		Metadata: map[string]string{"build": "abc", "team_x": "core-1"},
 	}
@@ -62,7 +62,7 @@ func TestRegistry_RegisteredInstanceIsVisibleWithMetaAndTagsThenGoneAfterDeregis
 func TestRegistry_FrozenProcessLeavesPassingSetWithinTTL(t *testing.T) {
 	a := needAgent(t)
 	r := newRegistry(t, a.Addr(), WithTTLCheck(testTTL))
-	inst := registry.Instance{ID: "frozen-1", Name: "frozen-svc", Address: "127.0.0.1", Port: 8082}
+	inst := registry.Instance{ID: "frozen-1", Name: "frozen-svc", Endpoints: []string{"http://127.0.0.1:8082"}}
 	rec := record(t, newInstancer(t, r, inst.Name))
 	if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func TestRegistry_ReportsReadinessThroughTTLCheck(t *testing.T) {
 		}
 		return nil
 	})
-	inst := registry.Instance{ID: "ready-1", Name: "ready-svc", Address: "127.0.0.1", Port: 8083}
+	inst := registry.Instance{ID: "ready-1", Name: "ready-svc", Endpoints: []string{"http://127.0.0.1:8083"}}
 	rec := record(t, newInstancer(t, r, inst.Name))
 	if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestRegistry_ReRegistersAfterAgentRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRegistry(t, a.Addr(), WithTTLCheck(testTTL), WithRequestTimeout(time.Second))
-	inst := registry.Instance{ID: "restart-1", Name: "restart-svc", Address: "127.0.0.1", Port: 8084, Version: "9"}
+	inst := registry.Instance{ID: "restart-1", Name: "restart-svc", Endpoints: []string{"http://127.0.0.1:8084"}, Version: "9"}
 	rec := record(t, newInstancer(t, r, inst.Name))
 	if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 		t.Fatal(err)
@@ -179,7 +179,7 @@ func TestInstancer_FillsOnceAgentComesUpWithoutBusyLoop(t *testing.T) {
 	rec := record(t, in)
 	rec.waitFor(t, 2*time.Second, "an error event", func(ev sd.Event) bool { return ev.Err != nil })
 
-	inst := registry.Instance{ID: "late-1", Name: "late-svc", Address: "127.0.0.1", Port: 8085}
+	inst := registry.Instance{ID: "late-1", Name: "late-svc", Endpoints: []string{"http://127.0.0.1:8085"}}
 	err := r.Register(ctxT(t, 300*time.Millisecond), inst)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "connect") {
 		t.Fatalf("Register with the agent down = %v; want the deadline and the connection error", err)
@@ -207,7 +207,7 @@ func TestInstancer_KeepsOnlyInstancesWithEveryTag(t *testing.T) {
 	a := needAgent(t)
 	r := newRegistry(t, a.Addr(), WithTTLCheck(testTTL))
 	for i, tags := range [][]string{{"a", "b"}, {"a"}, {"b"}, {"b", "c", "a"}, nil} {
-		inst := registry.Instance{ID: "tag-" + strconv.Itoa(i), Name: "tag-svc", Address: "127.0.0.1", Port: 9000 + i, Tags: tags}
+		inst := registry.Instance{ID: "tag-" + strconv.Itoa(i), Name: "tag-svc", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", 9000+i)}, Tags: tags}
 		if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +231,7 @@ func TestInstancer_KeepsOnlyInstancesWithEveryTag(t *testing.T) {
 func TestInstancer_RendersIPv6AddressBracketed(t *testing.T) {
 	a := needAgent(t)
 	r := newRegistry(t, a.Addr(), WithTTLCheck(testTTL))
-	inst := registry.Instance{ID: "v6-1", Name: "v6-svc", Address: "::1", Port: 8086}
+	inst := registry.Instance{ID: "v6-1", Name: "v6-svc", Endpoints: []string{"http://[::1]:8086"}}
 	rec := record(t, newInstancer(t, r, inst.Name))
 	if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 		t.Fatal(err)
@@ -241,7 +241,7 @@ func TestInstancer_RendersIPv6AddressBracketed(t *testing.T) {
 		t.Fatalf("instances = %v; want one at http://[::1]:8086/", ev.Instances)
 	}
 	got, err := registry.ParseInstance(ev.Instances[0])
-	if err != nil || got.Address != "::1" || got.HostPort() != "[::1]:8086" {
+	if err != nil || got.Host() != "::1" || got.HostPort() != "[::1]:8086" {
 		t.Fatalf("ParseInstance = %+v, %v", got, err)
 	}
 }
@@ -261,7 +261,7 @@ func TestRegistry_HTTPCheckFollowsHealthz(t *testing.T) {
 	p, _ := strconv.Atoi(port)
 
 	r := newRegistry(t, a.Addr(), WithHTTPCheck(time.Second, time.Second))
-	inst := registry.Instance{ID: "http-1", Name: "http-svc", Address: host, Port: p}
+	inst := registry.Instance{ID: "http-1", Name: "http-svc", Endpoints: []string{registry.EndpointURL("http", host, p)}}
 	rec := record(t, newInstancer(t, r, inst.Name))
 	if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 		t.Fatal(err)
@@ -284,7 +284,7 @@ func TestRegistry_HTTPCheckFollowsHealthz(t *testing.T) {
 func TestRegistry_DeregisterThenRegisterAgain(t *testing.T) {
 	a := needAgent(t)
 	r := newRegistry(t, a.Addr(), WithTTLCheck(testTTL))
-	inst := registry.Instance{ID: "again-1", Name: "again-svc", Address: "127.0.0.1", Port: 8087}
+	inst := registry.Instance{ID: "again-1", Name: "again-svc", Endpoints: []string{"http://127.0.0.1:8087"}}
 	rec := record(t, newInstancer(t, r, inst.Name))
 	for round := range 2 {
 		if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
@@ -312,7 +312,7 @@ func TestRegistry_CloseDeregistersStopsEverythingAndIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst := registry.Instance{ID: "close-1", Name: "close-svc", Address: "127.0.0.1", Port: 8088}
+	inst := registry.Instance{ID: "close-1", Name: "close-svc", Endpoints: []string{"http://127.0.0.1:8088"}}
 	if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 		t.Fatal(err)
 	}
@@ -353,9 +353,9 @@ func TestRegistry_CloseDeregistersStopsEverythingAndIsIdempotent(t *testing.T) {
 func TestRegister_RefusesInvalidInstancesBeforeCallingTheAgent(t *testing.T) {
 	counter := &countingTransport{}
 	r := newRegistry(t, "127.0.0.1:1", WithTransport(func(next http.RoundTripper) http.RoundTripper { counter.next = next; return counter }))
-	ok := registry.Instance{ID: "x", Name: "svc", Address: "127.0.0.1", Port: 1}
+	ok := registry.Instance{ID: "x", Name: "svc", Endpoints: []string{"http://127.0.0.1:1"}}
 	bad := map[string]func(*registry.Instance){
-		"invalid instance": func(i *registry.Instance) { i.Port = 0 },
+		"invalid instance": func(i *registry.Instance) { i.Endpoints = []string{"http://127.0.0.1:0"} },
 		"reserved key":     func(i *registry.Instance) { i.Metadata = map[string]string{"version": "2"} },
 		"dc key":           func(i *registry.Instance) { i.Metadata = map[string]string{"dc": "x"} },
 		"bad key":          func(i *registry.Instance) { i.Metadata = map[string]string{"sp ace": "x"} },
@@ -381,7 +381,7 @@ func TestRegister_RetryingWhileAgentDownEndsOnClose(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- r.Register(context.Background(), registry.Instance{ID: "x", Name: "svc", Address: "127.0.0.1", Port: 1})
+		done <- r.Register(context.Background(), registry.Instance{ID: "x", Name: "svc", Endpoints: []string{"http://127.0.0.1:1"}})
 	}()
 	waitState(t, r, registry.StateRetrying, 5*time.Second)
 	if err := r.Close(); err != nil {

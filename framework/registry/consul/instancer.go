@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -213,53 +212,15 @@ func (in *Instancer) query(ctx context.Context, index uint64, wait time.Duration
 func (in *Instancer) instances(entries []*api.ServiceEntry) []string {
 	out := make([]string, 0, len(entries))
 	for _, e := range entries {
-		inst, ok := toInstance(e)
-		if err := inst.Validate(); !ok || err != nil {
+		inst, err := toInstance(e)
+		if err == nil {
+			err = inst.Validate()
+		}
+		if err != nil {
 			in.r.logErr("skipping unusable instance", "service", in.service, "err", err)
 			continue
 		}
 		out = append(out, inst.String())
 	}
 	return out
-}
-
-// toInstance is the inverse of serviceDefinition, plus the datacenter.
-func toInstance(e *api.ServiceEntry) (registry.Instance, bool) {
-	if e == nil || e.Service == nil {
-		return registry.Instance{}, false
-	}
-	s := e.Service
-	inst := registry.Instance{ID: s.ID, Name: s.Service, Address: s.Address, Port: s.Port}
-	if len(s.Tags) > 0 {
-		inst.Tags = append([]string(nil), s.Tags...)
-	}
-	if inst.Address == "" && e.Node != nil {
-		inst.Address = e.Node.Address
-	}
-	md := map[string]string{}
-	for k, v := range s.Meta {
-		switch k {
-		case metaVersion:
-			inst.Version = v
-		case metaZone:
-			inst.Zone = v
-		case metaWeight:
-			if w, err := strconv.Atoi(v); err == nil && w > 0 {
-				inst.Weight = w
-			}
-		case metaScheme:
-			if v != "http" {
-				inst.Scheme = v
-			}
-		default:
-			md[k] = v
-		}
-	}
-	if e.Node != nil && e.Node.Datacenter != "" {
-		md[metaDC] = e.Node.Datacenter
-	}
-	if len(md) > 0 {
-		inst.Metadata = md
-	}
-	return inst, true
 }

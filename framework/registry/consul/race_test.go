@@ -41,7 +41,7 @@ func TestRegistry_DeregisterDuringRegisterLeavesNothingRegistered(t *testing.T) 
 	hold := &holdRegister{arrived: make(chan struct{}), release: make(chan struct{})}
 	r := newRegistry(t, a.Addr(), WithTTLCheck(3*time.Second),
 		WithTransport(func(next http.RoundTripper) http.RoundTripper { hold.next = next; return hold }))
-	inst := registry.Instance{ID: "race-1", Name: "race", Address: "127.0.0.1", Port: 8080}
+	inst := registry.Instance{ID: "race-1", Name: "race", Endpoints: []string{"http://127.0.0.1:8080"}}
 
 	regErr := make(chan error, 1)
 	go func() { regErr <- r.Register(ctxT(t, 20*time.Second), inst) }()

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,29 +16,6 @@ import (
 
 	"github.com/warren-mesh/warren/framework/backoff"
 	"github.com/warren-mesh/warren/framework/registry"
-)
-
-// Meta keys the Registry writes next to the instance's own Metadata. They
-// are reserved: an instance whose Metadata uses one is refused.
-const (
-	metaVersion = "version"
-	metaZone    = "zone"
-	metaWeight  = "weight"
-	metaScheme  = "scheme"
-	// metaDC is never stored; instancers add it to Metadata from the node's
-	// datacenter.
-	metaDC = "dc"
-)
-
-var reservedMeta = []string{metaVersion, metaZone, metaWeight, metaScheme, metaDC}
-
-// Consul's own limits on service meta (agent/structs.ValidateServiceMetadata).
-var metaKeyRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
-
-const (
-	maxMetaKeyLen   = 128
-	maxMetaValueLen = 512
-	maxMetaPairs    = 64
 )
 
 // registration is one instance the Registry keeps registered. It is in
@@ -242,7 +218,7 @@ func (r *Registry) checkConflict(ctx context.Context, inst registry.Instance) er
 		return nil // not registered on this agent
 	}
 	held := info.Service
-	if held.Address == inst.Address && held.Port == inst.Port {
+	if host, port := hostPort(inst.HostPort()); held.Address == host && held.Port == port {
 		return nil
 	}
 	if status == api.HealthCritical && !reportsNotReady(info.Checks) {
@@ -412,59 +388,10 @@ func (r *Registry) deregister(ctx context.Context, id string) error {
 // serviceDefinition renders reg for the agent. status and output are the
 // initial state of a TTL check, so a ready instance is passing at once.
 func (r *Registry) serviceDefinition(reg *registration, status, output string) *api.AgentServiceRegistration {
-	inst := reg.inst
-	meta := maps.Clone(inst.Metadata)
-	if meta == nil {
-		meta = map[string]string{}
-	}
-	if inst.Version != "" {
-		meta[metaVersion] = inst.Version
-	}
-	if inst.Zone != "" {
-		meta[metaZone] = inst.Zone
-	}
-	if inst.Weight > 0 {
-		meta[metaWeight] = strconv.Itoa(inst.Weight)
-	}
-	if inst.Scheme != "" {
-		meta[metaScheme] = inst.Scheme
-	}
+	def := serviceRegistration(reg.inst)
 	// Register has checked that inst can carry the checks.
-	checks, _ := r.cfg.checkDefinitions(inst, status, output)
-	return &api.AgentServiceRegistration{
-		ID:      inst.ID,
-		Name:    inst.Name,
-		Tags:    slices.Clone(inst.Tags),
-		Address: inst.Address,
-		Port:    inst.Port,
-		Meta:    meta,
-		Weights: &api.AgentWeights{Passing: inst.EffectiveWeight(), Warning: 1},
-		Checks:  checks,
-	}
-}
-
-// validate checks inst and the Consul limits on its metadata, so a bad
-// instance fails here with ErrInvalidInstance rather than at the agent.
-func validate(inst registry.Instance) error {
-	if err := inst.Validate(); err != nil {
-		return err
-	}
-	if len(inst.Metadata)+len(reservedMeta) > maxMetaPairs {
-		return fmt.Errorf("%w: %s: more than %d metadata keys", registry.ErrInvalidInstance, inst.ID, maxMetaPairs-len(reservedMeta))
-	}
-	for k, v := range inst.Metadata {
-		switch {
-		case slices.Contains(reservedMeta, k):
-			return fmt.Errorf("%w: %s: metadata key %q is reserved by the consul backend", registry.ErrInvalidInstance, inst.ID, k)
-		case len(k) > maxMetaKeyLen || !metaKeyRE.MatchString(k):
-			return fmt.Errorf("%w: %s: metadata key %q must match %s and be at most %d bytes", registry.ErrInvalidInstance, inst.ID, k, metaKeyRE, maxMetaKeyLen)
-		case strings.HasPrefix(strings.ToLower(k), "consul-"):
-			return fmt.Errorf("%w: %s: metadata key %q uses Consul's reserved prefix", registry.ErrInvalidInstance, inst.ID, k)
-		case len(v) > maxMetaValueLen:
-			return fmt.Errorf("%w: %s: metadata value of %q longer than %d bytes", registry.ErrInvalidInstance, inst.ID, k, maxMetaValueLen)
-		}
-	}
-	return nil
+	def.Checks, _ = r.cfg.checkDefinitions(reg.inst, status, output)
+	return def
 }
 
 func cloneInstance(i registry.Instance) registry.Instance {

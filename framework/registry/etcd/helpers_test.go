@@ -122,10 +122,9 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 
 func testInstance(port int) registry.Instance {
 	return registry.Instance{
-		ID:      registry.DefaultID("user", "127.0.0.1", port),
-		Name:    "user",
-		Address: "127.0.0.1",
-		Port:    port,
+		ID:        registry.DefaultID("user", "127.0.0.1", port),
+		Name:      "user",
+		Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", port)},
 	}
 }
 

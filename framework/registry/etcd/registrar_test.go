@@ -67,7 +67,7 @@ func TestRegistry_RegisterIsVisibleOnAnotherClientWithMetadataAndDeregisterRemov
 func TestRegistrar_RefusesInvalidInstance(t *testing.T) {
 	reg, _ := newTestRegistry(t, shared, testPrefix(t))
 	bad := testInstance(8080)
-	bad.Port = 0
+	bad.Endpoints = nil
 	if err := reg.Register(testCtx(t), bad); !errors.Is(err, registry.ErrInvalidInstance) {
 		t.Fatalf("Register(invalid) = %v", err)
 	}
@@ -186,7 +186,7 @@ func TestRegistrar_RefusesSameIDFromDifferentAddressNamingBoth(t *testing.T) {
 	lease := leaseOf(t, raw, key)
 
 	impostor := inst
-	impostor.Port = 9090 // same ID, different address
+	impostor.Endpoints = []string{"http://127.0.0.1:9090"} // same ID, different address
 	err := second.Register(ctx, impostor)
 	if !errors.Is(err, registry.ErrConflict) {
 		t.Fatalf("Register(same ID, other address) = %v, want ErrConflict", err)

@@ -34,7 +34,7 @@ func TestRegistry_InstancerSeesRegisterAndDeregister(t *testing.T) {
 	if ev := next(); len(ev.Instances) != 0 {
 		t.Fatalf("initial %v", ev.Instances)
 	}
-	inst := registry.Instance{ID: "a", Name: "svc", Address: "127.0.0.1", Port: 1, Metadata: map[string]string{"k": "v"}}
+	inst := registry.Instance{ID: "a", Name: "svc", Endpoints: []string{"http://127.0.0.1:1"}, Metadata: map[string]string{"k": "v"}}
 	if err := r.Register(ctx, inst); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestRegistry_ConflictInvalidAndClosed(t *testing.T) {
 	srv := NewServer()
 	r, other := srv.Registry(), srv.Registry()
 	ctx := context.Background()
-	a := registry.Instance{ID: "a", Name: "svc", Address: "127.0.0.1", Port: 1}
+	a := registry.Instance{ID: "a", Name: "svc", Endpoints: []string{"http://127.0.0.1:1"}}
 	if err := r.Register(ctx, a); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestRegistry_ConflictInvalidAndClosed(t *testing.T) {
 		t.Fatalf("same address again: %v", err)
 	}
 	b := a
-	b.Port = 2
+	b.Endpoints = []string{"http://127.0.0.1:2"}
 	if err := other.Register(ctx, b); !errors.Is(err, registry.ErrConflict) {
 		t.Fatalf("conflict: %v", err)
 	}

@@ -86,14 +86,16 @@ func (s *suite) service() string {
 }
 
 // Sample returns an instance with every field set, as the suite registers
-// it: the fields must all come back from discovery unchanged.
+// it: the fields must all come back from discovery unchanged. It serves two
+// transports (HTTPS and gRPC on port), so backends keep every endpoint.
 func Sample(service string, n, port int) registry.Instance {
 	return registry.Instance{
-		ID:       fmt.Sprintf("%s-%d", service, n),
-		Name:     service,
-		Address:  "127.0.0.1",
-		Port:     port,
-		Scheme:   "https",
+		ID:   fmt.Sprintf("%s-%d", service, n),
+		Name: service,
+		Endpoints: []string{
+			registry.EndpointURL("https", "127.0.0.1", port),
+			registry.EndpointURL("grpc", "127.0.0.1", port),
+		},
 		Version:  "1.2.3",
 		Zone:     "zone-b",
 		Weight:   42,
@@ -253,7 +255,7 @@ func (s *suite) otherAddressConflicts(t *testing.T) {
 	s.register(t, holder, inst)
 	w.waitFor(t, "the holder's record", w.exactly(inst.ID))
 	other := inst
-	other.Port = 20002
+	other.Endpoints = Sample(svc, 1, 20002).Endpoints
 	err := intruder.Register(s.ctx(t), other)
 	if !errors.Is(err, registry.ErrConflict) {
 		t.Fatalf("Register of a held ID at another address: err = %v, want registry.ErrConflict", err)
@@ -275,7 +277,7 @@ func (s *suite) otherAddressConflicts(t *testing.T) {
 	s.register(t, intruder, other)
 	w.waitFor(t, "the other address now", func(ev event) bool {
 		got, ok := ev.byID(inst.ID)
-		return ok && ev.Err == nil && got.Port == other.Port
+		return ok && ev.Err == nil && got.HostPort() == other.HostPort()
 	})
 }
 

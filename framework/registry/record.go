@@ -1,0 +1,121 @@
+package registry
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// recordVersion is the schema version of the stored JSON record. Readers
+// refuse versions they do not know rather than guess.
+//
+// Endpoints were added to version 1 without a new version number, on
+// purpose: a record keeps the round-1 fields address, port and scheme for
+// its HTTP endpoint, so processes still running round-1 code keep reading
+// records written by new ones during a rolling upgrade (they ignore the
+// endpoints they cannot speak), and records written by round 1, which have
+// no endpoints, decode to an instance with that one HTTP endpoint.
+const recordVersion = 1
+
+type record struct {
+	V        int            `json:"v"`
+	Instance storedInstance `json:"instance"`
+}
+
+// storedInstance is Instance as stored: Instance's fields plus the round-1
+// address fields.
+type storedInstance struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Endpoints []string          `json:"endpoints,omitempty"`
+	Address   string            `json:"address,omitempty"`
+	Port      int               `json:"port,omitempty"`
+	Scheme    string            `json:"scheme,omitempty"`
+	Version   string            `json:"version,omitempty"`
+	Zone      string            `json:"zone,omitempty"`
+	Weight    int               `json:"weight,omitempty"`
+	Tags      []string          `json:"tags,omitempty"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+}
+
+// EncodeRecord renders the versioned JSON record that key-value backends
+// (etcd) store for an instance.
+func EncodeRecord(i Instance) ([]byte, error) {
+	if err := i.Validate(); err != nil {
+		return nil, err
+	}
+	s := storedInstance{
+		ID: i.ID, Name: i.Name, Endpoints: i.Endpoints,
+		Version: i.Version, Zone: i.Zone, Weight: i.Weight, Tags: i.Tags, Metadata: i.Metadata,
+	}
+	if ep, ok := i.Endpoint("http", "https"); ok {
+		scheme, host, port, _ := ParseEndpoint(ep) // valid: checked above
+		s.Address, s.Port = host, port
+		if scheme != "http" {
+			s.Scheme = scheme
+		}
+	}
+	return json.Marshal(record{V: recordVersion, Instance: s})
+}
+
+// DecodeRecord parses and validates a record written by EncodeRecord or by
+// round 1. Garbage, unknown versions and invalid instances give an error
+// wrapping ErrInvalidInstance.
+func DecodeRecord(b []byte) (Instance, error) {
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Instance{}, fmt.Errorf("%w: record: %w", ErrInvalidInstance, err)
+	}
+	if r.V != recordVersion {
+		return Instance{}, fmt.Errorf("%w: record version %d, want %d", ErrInvalidInstance, r.V, recordVersion)
+	}
+	s := r.Instance
+	inst := Instance{
+		ID: s.ID, Name: s.Name, Endpoints: s.Endpoints,
+		Version: s.Version, Zone: s.Zone, Weight: s.Weight, Tags: s.Tags, Metadata: s.Metadata,
+	}
+	if len(inst.Endpoints) == 0 {
+		ep, err := LegacyEndpoint(s.Scheme, s.Address, s.Port)
+		if err != nil {
+			return Instance{}, fmt.Errorf("%s: %w", s.ID, err)
+		}
+		inst.Endpoints = []string{ep}
+	}
+	if err := inst.Validate(); err != nil {
+		return Instance{}, err
+	}
+	// "tags": [] and no tags are the same instance; keep one form so
+	// decoded records compare equal (found by FuzzDecodeRecord).
+	if len(inst.Tags) == 0 {
+		inst.Tags = nil
+	}
+	if len(inst.Metadata) == 0 {
+		inst.Metadata = nil
+	}
+	return inst, nil
+}
+
+// LegacyEndpoint turns the round-1 address fields (one scheme, "http" when
+// empty, one host, one port) into an endpoint, for backends that read
+// records written before instances carried endpoints.
+func LegacyEndpoint(scheme, address string, port int) (string, error) {
+	switch {
+	case scheme == "":
+		scheme = "http"
+	case scheme != "http" && scheme != "https":
+		return "", fmt.Errorf("%w: scheme %q is not http or https", ErrInvalidInstance, scheme)
+	}
+	switch {
+	case address == "":
+		return "", fmt.Errorf("%w: empty address", ErrInvalidInstance)
+	case strings.ContainsAny(address, "/ []"):
+		return "", fmt.Errorf("%w: address %q must be a bare host or IP", ErrInvalidInstance, address)
+	case port <= 0 || port > 65535:
+		return "", fmt.Errorf("%w: port %d out of range", ErrInvalidInstance, port)
+	}
+	ep := EndpointURL(scheme, address, port)
+	if _, _, _, err := ParseEndpoint(ep); err != nil {
+		return "", err
+	}
+	return ep, nil
+}
