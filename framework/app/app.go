@@ -1,26 +1,31 @@
-// Package app runs a Warren service's lifecycle. Run goes through the
-// phases in order, each a named method in this file:
+// Package app runs a Warren service's lifecycle over any number of
+// transports (transport.Server: HTTP first, gRPC next). Run goes through
+// the phases in order, each a named method in this file, each applied to
+// every transport before the next phase starts:
 //
-//  1. listen      bind the listen address (port 0 allowed)
-//  2. serve       start answering HTTP: /healthz, /readyz and the service
-//  3. selfcheck   GET /healthz through the advertised address and check the
-//     answer came from this process, so a wrong address fails start-up
-//     instead of publishing an instance nobody can reach
-//  4. register    publish the instance; readiness turns green
-//  5. run         until SIGTERM/SIGINT or ctx ends (watchdog meanwhile)
+//  1. listen      bind every transport (port 0 allowed)
+//  2. serve       every transport answers: health, the service
+//  3. selfcheck   reach each advertised endpoint and check the answer came
+//     from this process, so a wrong address fails start-up instead of
+//     publishing an instance nobody can reach
+//  4. register    publish the instance once, with every endpoint;
+//     readiness turns green
+//  5. run         until SIGTERM/SIGINT or ctx ends (watchdog meanwhile);
+//     each transport is an oklog/run actor: one failing ends the phase
 //  6. withdraw    readiness 503 and deregister, so clients stop picking us
 //  7. grace       keep serving while the withdrawal propagates
-//  8. drain       http.Server.Shutdown: finish in-flight requests
-//  9. release     close the registry (revoke leases, close clients)
+//  8. drain       every transport finishes its in-flight calls, together,
+//     within the drain timeout
+//  9. release     close the service's closers, then the registry
 //
-// A second signal during 6–8 forces exit. See docs/lifecycle.md for why the
-// order is what it is.
+// A second signal during 6–8 forces exit. A start-up that fails in phases
+// 1–4 closes the transports, the closers and the registry before Run
+// returns. See docs/lifecycle.md for why the order is what it is.
 package app
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,7 +34,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,37 +44,35 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/oklog/run"
 
+	"github.com/warren-mesh/warren/framework/backoff"
 	"github.com/warren-mesh/warren/framework/health"
-	"github.com/warren-mesh/warren/framework/httptransport"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/transport"
+	"github.com/warren-mesh/warren/framework/transport/httpserver"
 )
 
 // Errors Run can return; each is wrapped with detail.
 var (
 	// ErrAlreadyRun means Run was called a second time on one App.
 	ErrAlreadyRun = errors.New("app: Run called twice")
-	// ErrSelfCheck means the advertised address did not reach this process.
+	// ErrSelfCheck means an advertised endpoint did not reach this process.
 	ErrSelfCheck = errors.New("self-check failed")
 	// ErrRegister means the first registration failed.
 	ErrRegister = errors.New("registration failed")
 	// ErrForced means a second signal cut the graceful shutdown short.
 	ErrForced = errors.New("forced exit on second signal")
-	// ErrDrainTimeout means in-flight requests were still running when the
-	// drain timeout ran out; their connections were closed.
-	ErrDrainTimeout = errors.New("drain timed out")
-	// ErrServe means the HTTP server stopped on its own.
-	ErrServe = errors.New("http server failed")
+	// ErrDrainTimeout means in-flight calls were still running when the
+	// drain timeout ran out; their connections were closed. It is
+	// transport.ErrDrainTimeout.
+	ErrDrainTimeout = transport.ErrDrainTimeout
+	// ErrServe means a transport stopped serving on its own.
+	ErrServe = errors.New("transport server failed")
 )
-
-// selfCheckHeader carries a per-process nonce: the health handler echoes
-// it, so the self-check proves the advertised address reaches this very
-// process and not another one that happens to answer there.
-const selfCheckHeader = "X-Warren-Selfcheck"
 
 // App is one service process. Build it with New and call Run once.
 type App struct {
 	name     string
-	handler  http.Handler
+	servers  []transport.Server
 	registry registry.Registry
 	opts     options
 	logger   log.Logger
@@ -83,43 +85,57 @@ type App struct {
 	draining   atomic.Bool
 	registered atomic.Bool // our view, for registries without StatusReporter
 	withdrawn  atomic.Bool // set by the watchdog
-	inFlight   atomic.Int64
 
-	mu       sync.Mutex
-	ln       net.Listener
-	srv      *http.Server
-	debug    *debugServer
-	inst     registry.Instance
-	served   chan struct{} // closed when the serve goroutine returns
-	serveErr error         // why it returned; read after served is closed
-	readyCh  chan struct{}
+	mu      sync.Mutex
+	addrs   []net.Addr // bound address per server, after listen
+	served  []chan struct{}
+	errs    []error // why server i's Serve returned; read after served[i] closes
+	serving bool
+	debug   *debugServer
+	inst    registry.Instance
+	readyCh chan struct{}
 }
 
-// New declares a service. name must be a valid service name
-// (registry.ValidName); handler serves everything but /healthz and /readyz;
-// reg is owned by the App from here on: Run closes it in its last phase.
+// New declares a service served over HTTP by handler (everything but
+// /healthz and /readyz; see package transport/httpserver) and over every
+// transport added with WithServer. handler may be nil when WithServer
+// gives the transports. reg is owned by the App from here on: Run closes
+// it in its last phase, and so does a failed start-up.
 func New(name string, handler http.Handler, reg registry.Registry, opts ...Option) (*App, error) {
 	if !registry.ValidName(name) {
 		return nil, fmt.Errorf("app: service name %q: %w", name, registry.ErrInvalidInstance)
 	}
-	if handler == nil {
-		return nil, errors.New("app: nil handler")
-	}
 	if reg == nil {
 		return nil, errors.New("app: nil registry")
 	}
-	o := defaults()
-	for _, opt := range opts {
-		opt(&o)
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
 	}
-	if o.weight < 0 {
-		return nil, fmt.Errorf("app: negative weight %d", o.weight)
+	var servers []transport.Server
+	if handler != nil {
+		hs, err := httpserver.New(handler, o.httpOptions()...)
+		if err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+		servers = append(servers, hs)
+	}
+	servers = append(servers, o.servers...)
+	if len(servers) == 0 {
+		return nil, errors.New("app: no transport: give a handler or WithServer")
+	}
+	schemes := map[string]bool{}
+	for _, s := range servers {
+		if schemes[s.Scheme()] {
+			return nil, fmt.Errorf("app: two transports with scheme %q; an instance publishes one endpoint per scheme", s.Scheme())
+		}
+		schemes[s.Scheme()] = true
 	}
 	var nb [8]byte
 	_, _ = rand.Read(nb[:])
 	a := &App{
 		name:     name,
-		handler:  handler,
+		servers:  servers,
 		registry: reg,
 		opts:     o,
 		logger:   log.With(o.logger, "svc", name),
@@ -127,7 +143,6 @@ func New(name string, handler http.Handler, reg registry.Registry, opts ...Optio
 		live:     health.NewSet(0),
 		ready:    health.NewSet(0),
 		own:      health.NewSet(0),
-		served:   make(chan struct{}),
 		readyCh:  make(chan struct{}),
 	}
 	a.ready.Add("registered", a.checkRegistered)
@@ -176,6 +191,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	if err := a.listen(); err != nil {
+		a.abort()
 		return err
 	}
 	a.serve()
@@ -191,28 +207,44 @@ func (a *App) Run(ctx context.Context) error {
 	return a.shutdown(cause, sigs)
 }
 
-// listen is phase 1.
+// host is what every transport gets before it listens.
+func (a *App) host() transport.Host {
+	return transport.Host{
+		Service: a.name, Version: a.opts.version, Nonce: a.nonce,
+		InstanceID: func() string { return a.Instance().ID },
+		Live:       a.live, Ready: a.ready, Logger: a.logger,
+	}
+}
+
+// listen is phase 1: every transport binds, then the instance is built
+// from the bound addresses.
 func (a *App) listen() error {
-	ln, err := net.Listen("tcp", a.opts.listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", a.opts.listen, err)
+	h := a.host()
+	addrs := make([]net.Addr, 0, len(a.servers))
+	defer func() { // the transports that did bind are closed by abort
+		a.mu.Lock()
+		a.addrs = addrs
+		a.mu.Unlock()
+	}()
+	for _, s := range a.servers {
+		addr, err := s.Listen(h)
+		if err != nil {
+			return err
+		}
+		addrs = append(addrs, addr)
+		if _, ok := addr.(*net.TCPAddr); !ok {
+			return fmt.Errorf("app: %s transport bound %s, not a TCP address", s.Scheme(), addr)
+		}
 	}
-	inst, err := a.instanceFor(ln.Addr().(*net.TCPAddr))
+	inst, err := a.instanceFor(addrs)
 	if err != nil {
-		ln.Close()
 		return err
-	}
-	if a.opts.tls != nil {
-		ln = tls.NewListener(ln, a.opts.tls)
 	}
 	var dbg *debugServer
 	if a.opts.debugHandler != nil {
-		if dbg, err = startDebug(a.opts.debugAddr, a.opts.debugHandler, a.opts.readHeader, a.opts.idle); err != nil {
-			ln.Close()
+		if dbg, err = startDebug(a.opts.debugAddr, a.opts.debugHandler, a.opts.readHeader, a.opts.idle, a.logger); err != nil {
 			return err
 		}
-	}
-	if dbg != nil {
 		// Published with the instance, so Prometheus (or make up) can find
 		// every scrape target through the same discovery as the traffic.
 		inst.Metadata = maps.Clone(inst.Metadata)
@@ -222,9 +254,13 @@ func (a *App) listen() error {
 		inst.Metadata[MetricsMetadataKey] = "http://" + debugHostPort(dbg.ln.Addr().(*net.TCPAddr), inst.Host()) + "/metrics"
 	}
 	a.mu.Lock()
-	a.ln, a.inst, a.debug = ln, inst, dbg
+	a.inst, a.debug = inst, dbg
 	a.mu.Unlock()
-	kv := []any{"phase", "listen", "addr", ln.Addr().String(), "advertise", strings.Join(inst.Endpoints, ",")}
+	bound := make([]string, len(addrs))
+	for i, addr := range addrs {
+		bound[i] = addr.String()
+	}
+	kv := []any{"phase", "listen", "addr", strings.Join(bound, ","), "advertise", strings.Join(inst.Endpoints, ",")}
 	if dbg != nil {
 		kv = append(kv, "debug", inst.Metadata[MetricsMetadataKey])
 	}
@@ -232,169 +268,97 @@ func (a *App) listen() error {
 	return nil
 }
 
-// MetricsMetadataKey is the instance metadata key under which a service
-// with a debug listener publishes its /metrics URL.
-const MetricsMetadataKey = "metrics"
-
-// debugHostPort is the debug listener's address as others reach it: its
-// own IP when bound to one, else the advertised host.
-func debugHostPort(addr *net.TCPAddr, advertised string) string {
-	host := advertised
-	if !addr.IP.IsUnspecified() {
-		host = addr.IP.String()
-	}
-	return net.JoinHostPort(host, strconv.Itoa(addr.Port))
-}
-
-// serve is phase 2: the server answers from here on, so the self-check
-// and the registry's HTTP checks can reach /healthz.
+// serve is phase 2: every transport answers from here on, so the
+// self-check and the registry's checks can reach it. Each Serve runs in a
+// goroutine owned by the App, which ends when the transport is shut down
+// or closed.
 func (a *App) serve() {
-	mux := http.NewServeMux()
-	extra := func(h http.Header) map[string]any {
-		return map[string]any{"service": a.name, "version": a.opts.version, "instance": a.inst.ID}
-	}
-	live := health.Handler(a.live, extra)
-	mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(selfCheckHeader) != "" {
-			w.Header().Set(selfCheckHeader, a.nonce)
-		}
-		live.ServeHTTP(w, r)
-	}))
-	mux.Handle("GET /readyz", health.Handler(a.ready, extra))
-	var svc http.Handler = a.handler
-	for _, mw := range a.opts.middleware {
-		svc = mw(svc)
-	}
-	mux.Handle("/", a.countInFlight(svc))
-
-	srv := &http.Server{
-		Handler:           httptransport.Handler(mux, a.logger, a.opts.maxBody),
-		ReadHeaderTimeout: a.opts.readHeader,
-		IdleTimeout:       a.opts.idle,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          nil,
-	}
 	a.mu.Lock()
-	a.srv = srv
-	ln := a.ln
+	a.served = make([]chan struct{}, len(a.servers))
+	a.errs = make([]error, len(a.servers))
+	a.serving = true
 	a.mu.Unlock()
-	go func() { // owned by the App: ends when srv is shut down or closed
-		err := srv.Serve(ln)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-		a.serveErr = err
-		close(a.served)
-	}()
-	level.Info(a.logger).Log("phase", "serve", "health", "/healthz", "ready", "/readyz")
+	for i, s := range a.servers {
+		a.served[i] = make(chan struct{})
+		go func() {
+			defer close(a.served[i])
+			a.errs[i] = s.Serve()
+		}()
+	}
+	level.Info(a.logger).Log("phase", "serve", "transports", strings.Join(a.schemes(), ","))
 }
 
-// selfCheck is phase 3.
+// selfCheck is phase 3: each transport probes its own advertised endpoint
+// until the answer carries this process's nonce, all within one timeout.
 func (a *App) selfCheck(ctx context.Context) error {
 	if !a.opts.selfCheck {
 		level.Info(a.logger).Log("phase", "selfcheck", "skipped", "disabled by option")
 		return nil
 	}
 	inst := a.Instance()
-	url := inst.Endpoints[0] + "/healthz"
 	ctx, cancel := context.WithTimeout(ctx, a.opts.selfCheckTimeout)
 	defer cancel()
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil, TLSClientConfig: a.selfCheckTLS()}}
 	start := time.Now()
-	var lastErr error
-	for attempt := 1; ; attempt++ {
-		lastErr = a.probe(ctx, client, url)
-		if lastErr == nil {
-			level.Info(a.logger).Log("phase", "selfcheck", "url", url, "took", time.Since(start).Round(time.Microsecond), "attempts", attempt)
-			return nil
+	for i, s := range a.servers {
+		ep := inst.Endpoints[i]
+		// Quick at first, at most twice a second, while the transport
+		// comes up or the network learns the route.
+		b := backoff.New(50*time.Millisecond, 500*time.Millisecond)
+		for {
+			lastErr := s.Probe(ctx, ep)
+			if lastErr == nil {
+				break
+			}
+			if !backoff.Sleep(ctx, b.Next()) {
+				return fmt.Errorf("%w: advertised endpoint %s did not reach this process (listening on %s) within %s: %w; "+
+					"set the advertised address to one that reaches this process, or turn the self-check off on networks without hairpin routing",
+					ErrSelfCheck, ep, a.addrs[i], a.opts.selfCheckTimeout, lastErr)
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: advertised address %s did not reach this process (listening on %s) within %s: %w; "+
-				"set the advertised address to one that reaches this process, or turn the self-check off on networks without hairpin routing",
-				ErrSelfCheck, inst.HostPort(), a.ln.Addr(), a.opts.selfCheckTimeout, lastErr)
-		case <-time.After(min(50*time.Millisecond*time.Duration(attempt), 500*time.Millisecond)):
-		}
 	}
-}
-
-// selfCheckTLS is the self-check's client TLS configuration (nil for
-// plain HTTP); see WithSelfCheckTLS.
-func (a *App) selfCheckTLS() *tls.Config {
-	switch {
-	case a.opts.tls == nil:
-		return nil
-	case a.opts.selfCheckTLS != nil:
-		return a.opts.selfCheckTLS
-	}
-	return &tls.Config{
-		GetClientCertificate: selfCert(a.opts.tls),
-		// The nonce, not the certificate, proves that this process
-		// answered; see WithSelfCheckTLS.
-		InsecureSkipVerify: true, //nolint:gosec // identity is checked by the nonce
-		MinVersion:         tls.VersionTLS12,
-	}
-}
-
-func (a *App) probe(ctx context.Context, client *http.Client, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set(selfCheckHeader, "1")
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	switch {
-	case resp.StatusCode != http.StatusOK:
-		return fmt.Errorf("GET %s answered %s", url, resp.Status)
-	case resp.Header.Get(selfCheckHeader) != a.nonce:
-		return fmt.Errorf("GET %s was answered by another process", url)
-	}
+	level.Info(a.logger).Log("phase", "selfcheck", "endpoints", strings.Join(inst.Endpoints, ","), "took", time.Since(start).Round(time.Microsecond))
 	return nil
 }
 
-// register is phase 4.
+// register is phase 4: one registration, with every endpoint.
 func (a *App) register(ctx context.Context) error {
 	inst := a.Instance()
 	ctx, cancel := context.WithTimeout(ctx, a.opts.registerTimeout)
 	defer cancel()
 	start := time.Now()
 	if err := a.registry.Register(ctx, inst); err != nil {
-		return fmt.Errorf("%w: %s at %s: %w", ErrRegister, inst.ID, inst.HostPort(), err)
+		return fmt.Errorf("%w: %s at %s: %w", ErrRegister, inst.ID, strings.Join(inst.Endpoints, ","), err)
 	}
 	a.registered.Store(true)
 	close(a.readyCh)
-	level.Info(a.logger).Log("phase", "register", "id", inst.ID, "addr", inst.HostPort(), "took", time.Since(start).Round(time.Microsecond))
+	level.Info(a.logger).Log("phase", "register", "id", inst.ID, "endpoints", strings.Join(inst.Endpoints, ","), "took", time.Since(start).Round(time.Microsecond))
 	return nil
 }
 
 // stopCause says why phase 5 ended.
 type stopCause struct {
 	reason string
-	err    error // non-nil when the server failed on its own
+	err    error // non-nil when a transport failed on its own
 }
 
-// runUntilStopped is phase 5: an oklog/run group of the server, the
-// watchdog, the signal handler and the caller's context; the first to
-// return ends the phase.
+// runUntilStopped is phase 5: an oklog/run group with one actor per
+// transport, the watchdog, the signal handler and the caller's context;
+// the first to return ends the phase.
 func (a *App) runUntilStopped(ctx context.Context, sigs <-chan os.Signal) stopCause {
 	var g run.Group
 	var cause stopCause
 	var once sync.Once
 	set := func(c stopCause) { once.Do(func() { cause = c }) }
-	{ // the server, until it fails on its own
+	for i, s := range a.servers { // each transport, until it fails on its own
 		stop := make(chan struct{})
 		g.Add(func() error {
 			select {
-			case <-a.served:
-				err := a.serveErr
+			case <-a.served[i]:
+				err := a.errs[i]
 				if err == nil {
 					err = errors.New("closed unexpectedly")
 				}
-				set(stopCause{reason: "server stopped", err: fmt.Errorf("%w: %w", ErrServe, err)})
+				set(stopCause{reason: s.Scheme() + " server stopped", err: fmt.Errorf("%w: %s: %w", ErrServe, s.Scheme(), err)})
 				return err
 			case <-stop:
 				return nil
@@ -451,7 +415,7 @@ func (a *App) shutdown(cause stopCause, sigs <-chan os.Signal) error {
 	a.withdraw(force, cause.reason)
 	a.grace(force)
 	drainErr := a.drain(force)
-	a.release()
+	releaseErr := a.release()
 	a.stopDebug()
 	forced()
 
@@ -463,6 +427,8 @@ func (a *App) shutdown(cause stopCause, sigs <-chan os.Signal) error {
 		err = cause.err
 	case drainErr != nil:
 		err = drainErr
+	case releaseErr != nil:
+		err = releaseErr
 	}
 	level.Info(a.logger).Log("phase", "exit", "err", errString(err))
 	return err
@@ -494,27 +460,33 @@ func (a *App) grace(force context.Context) {
 	}
 }
 
-// drain is phase 8.
+// drain is phase 8: every transport drains at once, within one timeout.
 func (a *App) drain(force context.Context) error {
 	start := time.Now()
-	inFlight := a.inFlight.Load()
 	ctx, cancel := context.WithTimeout(force, a.opts.drain)
 	defer cancel()
-	err := a.srv.Shutdown(ctx)
-	if err != nil {
-		left := a.inFlight.Load()
-		a.srv.Close()
-		err = fmt.Errorf("%w: %d request(s) still in flight after %s: %w", ErrDrainTimeout, left, time.Since(start).Round(time.Millisecond), err)
+	errs := make([]error, len(a.servers))
+	var wg sync.WaitGroup
+	for i, s := range a.servers {
+		wg.Add(1)
+		go func() { // bounded by ctx: Shutdown returns when it ends
+			defer wg.Done()
+			if err := s.Shutdown(ctx); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", s.Scheme(), err)
+			}
+			<-a.served[i] // its Serve goroutine has returned
+		}()
 	}
-	<-a.served // the serve goroutine has returned
-	level.Info(a.logger).Log("phase", "drain", "in_flight_at_start", inFlight, "took", time.Since(start).Round(time.Microsecond), "err", errString(err))
+	wg.Wait()
+	err := errors.Join(errs...)
+	level.Info(a.logger).Log("phase", "drain", "took", time.Since(start).Round(time.Microsecond), "err", errString(err))
 	return err
 }
 
 // release is phase 9: last, so the registration outlives every request
 // that might still have been routed to us. The service's own closers
-// (clients of other services) go first, then the registry.
-func (a *App) release() {
+// (clients of other services) go first, in reverse order, then the registry.
+func (a *App) release() error {
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() { // bounded below; a hung backend cannot hold the exit
@@ -528,19 +500,28 @@ func (a *App) release() {
 	select {
 	case err = <-done:
 	case <-time.After(a.opts.releaseTimeout):
-		err = fmt.Errorf("registry close did not return within %s", a.opts.releaseTimeout)
+		err = fmt.Errorf("release: closers and registry did not return within %s", a.opts.releaseTimeout)
 	}
 	level.Info(a.logger).Log("phase", "release", "took", time.Since(start).Round(time.Microsecond), "err", errString(err))
+	return err
 }
 
-// abort undoes a failed start-up: stop serving and close the registry.
+// abort undoes a failed start-up: close every transport (those that did
+// not listen yet close as a no-op), then the closers and the registry.
 func (a *App) abort() {
 	a.draining.Store(true)
-	if a.srv != nil {
-		a.srv.Close()
-		<-a.served
+	for _, s := range a.servers {
+		_ = s.Close()
 	}
-	a.release()
+	a.mu.Lock()
+	serving, served := a.serving, a.served
+	a.mu.Unlock()
+	if serving {
+		for _, ch := range served {
+			<-ch
+		}
+	}
+	_ = a.release() // logged by release; Run returns the start-up error
 	a.stopDebug()
 }
 
@@ -555,73 +536,12 @@ func (a *App) stopDebug() {
 	}
 }
 
-// watchdog withdraws the instance after watchdogFailures consecutive
-// failures of the service's own readiness checks and registers it again
-// once they pass, so a deadlocked handler or a dead dependency stops
-// attracting traffic without a restart.
-func (a *App) watchdog(ctx context.Context) {
-	t := time.NewTicker(a.opts.watchdogInterval)
-	defer t.Stop()
-	fails := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if a.draining.Load() {
-			return
-		}
-		err := a.ownReadiness(ctx)
-		switch {
-		case err != nil:
-			fails++
-			if fails == a.opts.watchdogFailures && !a.withdrawn.Load() {
-				a.watchdogWithdraw(ctx, err)
-			}
-		case a.withdrawn.Load():
-			fails = 0
-			a.watchdogRestore(ctx)
-		default:
-			fails = 0
-		}
+func (a *App) schemes() []string {
+	out := make([]string, len(a.servers))
+	for i, s := range a.servers {
+		out[i] = s.Scheme()
 	}
-}
-
-func (a *App) watchdogWithdraw(ctx context.Context, cause error) {
-	inst := a.Instance()
-	c, cancel := context.WithTimeout(ctx, a.opts.withdrawTimeout)
-	defer cancel()
-	err := a.registry.Deregister(c, inst)
-	a.withdrawn.Store(true)
-	a.registered.Store(false)
-	level.Warn(a.logger).Log("msg", "watchdog withdrew instance", "failures", a.opts.watchdogFailures, "cause", cause, "err", errString(err))
-}
-
-func (a *App) watchdogRestore(ctx context.Context) {
-	inst := a.Instance()
-	c, cancel := context.WithTimeout(ctx, a.opts.registerTimeout)
-	defer cancel()
-	if err := a.registry.Register(c, inst); err != nil {
-		level.Warn(a.logger).Log("msg", "watchdog could not register again", "err", err)
-		return
-	}
-	a.withdrawn.Store(false)
-	a.registered.Store(true)
-	level.Info(a.logger).Log("msg", "watchdog restored instance", "id", inst.ID)
-}
-
-// ownReadiness runs the service's own checks plus draining: what the
-// service says about itself, without the registration (which depends on it).
-func (a *App) ownReadiness(ctx context.Context) error {
-	if a.draining.Load() {
-		return errors.New("draining")
-	}
-	if rep := a.own.Run(ctx); !rep.OK() {
-		failed := rep.Failed()
-		return fmt.Errorf("readiness check %q failed: %s", failed[0], rep.Checks[failed[0]].Detail)
-	}
-	return nil
+	return out
 }
 
 func (a *App) checkRegistered(context.Context) error {
@@ -647,85 +567,6 @@ func (a *App) checkDraining(context.Context) error {
 		return errors.New("draining: shutting down")
 	}
 	return nil
-}
-
-func (a *App) countInFlight(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.inFlight.Add(1)
-		defer a.inFlight.Add(-1)
-		h.ServeHTTP(w, r)
-	})
-}
-
-// instanceFor builds the published instance from the options and the real
-// listen address.
-func (a *App) instanceFor(addr *net.TCPAddr) (registry.Instance, error) {
-	host, port, err := advertised(a.opts.advertise, addr)
-	if err != nil {
-		return registry.Instance{}, err
-	}
-	scheme := "http"
-	if a.opts.tls != nil {
-		scheme = "https"
-	}
-	id := a.opts.id
-	if id == "" {
-		id = registry.DefaultID(a.name, host, port)
-	}
-	inst := registry.Instance{
-		ID: id, Name: a.name, Endpoints: []string{registry.EndpointURL(scheme, host, port)},
-		Version: a.opts.version, Zone: a.opts.zone, Weight: a.opts.weight,
-		Tags: a.opts.tags, Metadata: a.opts.metadata,
-	}
-	if err := inst.Validate(); err != nil {
-		return registry.Instance{}, fmt.Errorf("app: %w", err)
-	}
-	return inst, nil
-}
-
-// advertised resolves the advertised host and port.
-func advertised(adv string, addr *net.TCPAddr) (string, int, error) {
-	host, port := "", 0
-	if adv != "" {
-		h, p, err := net.SplitHostPort(adv)
-		if err != nil {
-			h, p = adv, "" // a bare host (or IPv6 literal) without a port
-		}
-		host = h
-		if p != "" {
-			n, err := strconv.Atoi(p)
-			if err != nil || n < 0 || n > 65535 {
-				return "", 0, fmt.Errorf("app: advertised address %q: bad port %q", adv, p)
-			}
-			port = n
-		}
-	}
-	if port == 0 {
-		port = addr.Port
-	}
-	if host == "" {
-		if !addr.IP.IsUnspecified() {
-			host = addr.IP.String()
-		} else {
-			host = firstInterfaceAddr()
-		}
-	}
-	return host, port, nil
-}
-
-// firstInterfaceAddr is the default advertised host of a process listening
-// on all interfaces: the first non-loopback unicast IPv4 address, else
-// loopback (a single machine).
-func firstInterfaceAddr() string {
-	addrs, err := net.InterfaceAddrs()
-	if err == nil {
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil && ipn.IP.IsGlobalUnicast() {
-				return ipn.IP.String()
-			}
-		}
-	}
-	return "127.0.0.1"
 }
 
 func errString(err error) string {

@@ -1,12 +1,14 @@
 package app
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 )
 
 // debugServer is the debug listener (WithDebugListener): its own
@@ -17,7 +19,7 @@ type debugServer struct {
 	served chan struct{}
 }
 
-func startDebug(addr string, h http.Handler, readHeader, idle time.Duration) (*debugServer, error) {
+func startDebug(addr string, h http.Handler, readHeader, idle time.Duration, logger log.Logger) (*debugServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("debug listener on %s: %w", addr, err)
@@ -34,8 +36,10 @@ func startDebug(addr string, h http.Handler, readHeader, idle time.Duration) (*d
 	}
 	go func() {
 		defer close(d.served)
+		// The debug listener is best effort: the service goes on without
+		// it, but says so.
 		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			_ = err // the debug listener is best effort; the service goes on
+			level.Error(logger).Log("msg", "debug listener stopped; /metrics and pprof are gone", "addr", ln.Addr(), "err", err)
 		}
 	}()
 	return d, nil
@@ -44,18 +48,4 @@ func startDebug(addr string, h http.Handler, readHeader, idle time.Duration) (*d
 func (d *debugServer) close() {
 	d.srv.Close()
 	<-d.served
-}
-
-// selfCert presents the server's own certificate to a server that asks for
-// one (mTLS), whatever CA names it accepts.
-func selfCert(cfg *tls.Config) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-	return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		switch {
-		case len(cfg.Certificates) > 0:
-			return &cfg.Certificates[0], nil
-		case cfg.GetCertificate != nil:
-			return cfg.GetCertificate(&tls.ClientHelloInfo{})
-		}
-		return &tls.Certificate{}, nil
-	}
 }

@@ -2,6 +2,8 @@ package app
 
 import (
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -9,6 +11,8 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/warren-mesh/warren/framework/health"
+	"github.com/warren-mesh/warren/framework/transport"
+	"github.com/warren-mesh/warren/framework/transport/httpserver"
 )
 
 // Defaults. The propagation grace is how long clients need to see a
@@ -22,8 +26,8 @@ const (
 	DefaultReleaseTimeout   = 5 * time.Second
 	DefaultWatchdogInterval = 5 * time.Second
 	DefaultWatchdogFailures = 3
-	DefaultReadHeaderTime   = 5 * time.Second
-	DefaultIdleTimeout      = 90 * time.Second
+	DefaultReadHeaderTime   = httpserver.DefaultReadHeaderTimeout
+	DefaultIdleTimeout      = httpserver.DefaultIdleTimeout
 )
 
 type options struct {
@@ -42,19 +46,26 @@ type options struct {
 	watchdogInterval time.Duration
 	watchdogFailures int
 	readiness        map[string]health.Check
-	maxBody          int64
-	readHeader, idle time.Duration
-	middleware       []func(http.Handler) http.Handler
 	closers          []io.Closer
+	servers          []transport.Server
 
+	// The HTTP server New builds from its handler.
+	maxBody           int64
+	readHeader, idle  time.Duration
+	middleware        []func(http.Handler) http.Handler
 	tls, selfCheckTLS *tls.Config
-	debugAddr         string
-	debugHandler      http.Handler
+
+	debugAddr    string
+	debugHandler http.Handler
 }
 
-func defaults() options {
-	return options{
-		listen:           ":8080",
+// Option configures an App. An option given a bad value makes New fail
+// with an error that names it.
+type Option func(*options) error
+
+func newOptions(opts []Option) (options, error) {
+	o := options{
+		listen:           httpserver.DefaultAddr,
 		logger:           log.NewNopLogger(),
 		grace:            DefaultGracePeriod,
 		drain:            DefaultDrainTimeout,
@@ -70,113 +81,256 @@ func defaults() options {
 		readHeader:       DefaultReadHeaderTime,
 		idle:             DefaultIdleTimeout,
 	}
+	for _, opt := range opts {
+		if opt == nil {
+			return o, errors.New("app: nil option")
+		}
+		if err := opt(&o); err != nil {
+			return o, fmt.Errorf("app: %w", err)
+		}
+	}
+	return o, nil
 }
 
-// Option configures an App.
-type Option func(*options)
+// httpOptions configure the HTTP server New builds from its handler.
+func (o options) httpOptions() []httpserver.Option {
+	opts := []httpserver.Option{
+		httpserver.WithAddr(o.listen),
+		httpserver.WithMaxBodyBytes(o.maxBody),
+		httpserver.WithTimeouts(o.readHeader, o.idle),
+		httpserver.WithMiddleware(o.middleware...),
+	}
+	if o.tls != nil {
+		opts = append(opts, httpserver.WithTLS(o.tls), httpserver.WithSelfCheckTLS(o.selfCheckTLS))
+	}
+	return opts
+}
+
+func positive(name string, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%s must be positive, got %s", name, d)
+	}
+	return nil
+}
+
+func nonNegative(name string, d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("%s must not be negative, got %s", name, d)
+	}
+	return nil
+}
+
+// WithServer adds a transport (gRPC, say) next to the HTTP server New
+// builds from its handler. Transports are listened, served, checked and
+// drained in the order given, the HTTP one first, and each publishes one
+// endpoint of the instance in that order.
+func WithServer(s transport.Server) Option {
+	return func(o *options) error {
+		if s == nil {
+			return errors.New("WithServer: nil server")
+		}
+		o.servers = append(o.servers, s)
+		return nil
+	}
+}
 
 // WithVersion sets the version published with the instance.
-func WithVersion(v string) Option { return func(o *options) { o.version = v } }
+func WithVersion(v string) Option { return func(o *options) error { o.version = v; return nil } }
 
-// WithListen sets the listen address ("host:port"; port 0 picks a free
-// one). Default ":8080".
-func WithListen(addr string) Option { return func(o *options) { o.listen = addr } }
+// WithListen sets the HTTP server's listen address ("host:port"; port 0
+// picks a free one). Default ":8080".
+func WithListen(addr string) Option {
+	return func(o *options) error {
+		if addr == "" {
+			return errors.New("WithListen: empty address")
+		}
+		o.listen = addr
+		return nil
+	}
+}
 
 // WithAdvertise sets the address published to discovery: "host",
-// "host:port" or "host:0". Without a port (or port 0) the real listen port
-// is used. Default: the listen host when it is a specific address, else the
+// "host:port" or "host:0". The host applies to every transport; a port
+// applies to the first transport only (the HTTP one), others publish their
+// real listen port, as does the first without a port (or with port 0).
+// Default host: the listen host when it is a specific address, else the
 // first non-loopback interface address.
-func WithAdvertise(addr string) Option { return func(o *options) { o.advertise = addr } }
+func WithAdvertise(addr string) Option { return func(o *options) error { o.advertise = addr; return nil } }
 
-// WithID overrides the instance ID (default name-host-port, stable across
-// restarts so a restarted process replaces its own record).
-func WithID(id string) Option { return func(o *options) { o.id = id } }
+// WithID overrides the instance ID (default name-host-port of the first
+// transport, stable across restarts so a restarted process replaces its
+// own record).
+func WithID(id string) Option { return func(o *options) error { o.id = id; return nil } }
 
 // WithZone sets the zone published with the instance (zone-aware balancing).
-func WithZone(z string) Option { return func(o *options) { o.zone = z } }
+func WithZone(z string) Option { return func(o *options) error { o.zone = z; return nil } }
 
 // WithWeight sets the balancing weight published with the instance.
-func WithWeight(w int) Option { return func(o *options) { o.weight = w } }
+func WithWeight(w int) Option {
+	return func(o *options) error {
+		if w < 0 {
+			return fmt.Errorf("WithWeight: negative weight %d", w)
+		}
+		o.weight = w
+		return nil
+	}
+}
 
 // WithTags sets the tags published with the instance.
-func WithTags(tags ...string) Option { return func(o *options) { o.tags = tags } }
+func WithTags(tags ...string) Option { return func(o *options) error { o.tags = tags; return nil } }
 
 // WithMetadata sets free-form metadata published with the instance.
-func WithMetadata(md map[string]string) Option { return func(o *options) { o.metadata = md } }
+func WithMetadata(md map[string]string) Option {
+	return func(o *options) error { o.metadata = md; return nil }
+}
 
 // WithLogger sets the logger; every phase logs one line to it.
-func WithLogger(l log.Logger) Option { return func(o *options) { o.logger = l } }
+func WithLogger(l log.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("WithLogger: nil logger")
+		}
+		o.logger = l
+		return nil
+	}
+}
 
 // WithGracePeriod sets how long the service keeps serving after it has
 // withdrawn from discovery, so clients see the withdrawal before the
-// listener closes. 0 in tests.
-func WithGracePeriod(d time.Duration) Option { return func(o *options) { o.grace = d } }
+// listeners close. 0 in tests.
+func WithGracePeriod(d time.Duration) Option {
+	return func(o *options) error { o.grace = d; return nonNegative("WithGracePeriod", d) }
+}
 
-// WithDrainTimeout bounds how long in-flight requests get to finish.
-func WithDrainTimeout(d time.Duration) Option { return func(o *options) { o.drain = d } }
+// WithDrainTimeout bounds how long in-flight calls get to finish, on every
+// transport together.
+func WithDrainTimeout(d time.Duration) Option {
+	return func(o *options) error { o.drain = d; return positive("WithDrainTimeout", d) }
+}
 
 // WithSelfCheck turns the pre-registration self-check on (default) or off.
 // Turn it off only on networks where a process cannot reach its own
 // advertised address (no hairpin routing).
-func WithSelfCheck(on bool) Option { return func(o *options) { o.selfCheck = on } }
+func WithSelfCheck(on bool) Option { return func(o *options) error { o.selfCheck = on; return nil } }
 
-// WithSelfCheckTimeout bounds the self-check.
-func WithSelfCheckTimeout(d time.Duration) Option { return func(o *options) { o.selfCheckTimeout = d } }
+// WithSelfCheckTimeout bounds the self-check of every transport together.
+func WithSelfCheckTimeout(d time.Duration) Option {
+	return func(o *options) error { o.selfCheckTimeout = d; return positive("WithSelfCheckTimeout", d) }
+}
 
 // WithRegisterTimeout bounds the first registration.
-func WithRegisterTimeout(d time.Duration) Option { return func(o *options) { o.registerTimeout = d } }
+func WithRegisterTimeout(d time.Duration) Option {
+	return func(o *options) error { o.registerTimeout = d; return positive("WithRegisterTimeout", d) }
+}
 
 // WithSignals makes Run handle SIGINT and SIGTERM (default true). Embedders
 // that own signal handling turn it off and cancel Run's context instead.
-func WithSignals(on bool) Option { return func(o *options) { o.signals = on } }
+func WithSignals(on bool) Option { return func(o *options) error { o.signals = on; return nil } }
 
 // WithReadinessCheck adds a named readiness check (a dependency, a queue).
 // The watchdog withdraws the instance from discovery when these fail.
 func WithReadinessCheck(name string, c health.Check) Option {
-	return func(o *options) { o.readiness[name] = c }
+	return func(o *options) error {
+		if name == "" || c == nil {
+			return errors.New("WithReadinessCheck: empty name or nil check")
+		}
+		o.readiness[name] = c
+		return nil
+	}
 }
 
 // WithWatchdog sets how often readiness checks run in the background and
 // how many consecutive failures withdraw the instance. failures ≤ 0 turns
-// the watchdog off.
+// the watchdog off; otherwise interval must be positive.
 func WithWatchdog(interval time.Duration, failures int) Option {
-	return func(o *options) { o.watchdogInterval, o.watchdogFailures = interval, failures }
+	return func(o *options) error {
+		if failures > 0 && interval <= 0 {
+			return fmt.Errorf("WithWatchdog: interval must be positive, got %s (failures ≤ 0 turns the watchdog off)", interval)
+		}
+		o.watchdogInterval, o.watchdogFailures = interval, failures
+		return nil
+	}
 }
 
-// WithMaxBodyBytes sets the request body limit (default 1 MiB).
-func WithMaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n } }
+// WithMaxBodyBytes sets the HTTP request body limit (default 1 MiB).
+func WithMaxBodyBytes(n int64) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("WithMaxBodyBytes: negative limit %d", n)
+		}
+		o.maxBody = n
+		return nil
+	}
+}
 
-// WithHTTPMiddleware wraps the service handler (not the health endpoints),
-// innermost first; metrics and tracing hook in here.
+// WithHTTPTimeouts sets the HTTP server's header read timeout and idle
+// keep-alive timeout (defaults 5s and 90s); the debug listener uses them
+// too.
+func WithHTTPTimeouts(readHeader, idle time.Duration) Option {
+	return func(o *options) error {
+		o.readHeader, o.idle = readHeader, idle
+		return errors.Join(positive("WithHTTPTimeouts read header", readHeader), positive("WithHTTPTimeouts idle", idle))
+	}
+}
+
+// WithHTTPMiddleware wraps the HTTP service handler (not the health
+// endpoints), innermost first; metrics and tracing hook in here.
 func WithHTTPMiddleware(mw ...func(http.Handler) http.Handler) Option {
-	return func(o *options) { o.middleware = append(o.middleware, mw...) }
+	return func(o *options) error {
+		for _, m := range mw {
+			if m == nil {
+				return errors.New("WithHTTPMiddleware: nil middleware")
+			}
+		}
+		o.middleware = append(o.middleware, mw...)
+		return nil
+	}
 }
 
-// WithTLS serves HTTPS with cfg and publishes the instance with scheme
-// https, so clients call it over TLS. For mutual TLS set cfg.ClientAuth to
+// WithTLS serves HTTPS with cfg and publishes the HTTP endpoint as https,
+// so clients call it over TLS. For mutual TLS set cfg.ClientAuth to
 // tls.RequireAndVerifyClientCert and cfg.ClientCAs to the CA that signs the
 // callers' certificates: a caller without one is refused in the handshake
 // (health endpoints included; probe with `SERVICE healthcheck`, which
 // presents the service's own certificate). See docs/security.md.
-func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
+func WithTLS(cfg *tls.Config) Option { return func(o *options) error { o.tls = cfg; return nil } }
 
 // WithSelfCheckTLS sets the TLS configuration of the self-check's request
-// to the advertised address. Default: present the server's own
+// to the advertised HTTPS endpoint. Default: present the server's own
 // certificate and do not verify the answer's, since the self-check proves
 // who answered with a per-process nonce, not with the certificate.
-func WithSelfCheckTLS(cfg *tls.Config) Option { return func(o *options) { o.selfCheckTLS = cfg } }
+func WithSelfCheckTLS(cfg *tls.Config) Option {
+	return func(o *options) error { o.selfCheckTLS = cfg; return nil }
+}
 
 // WithDebugListener serves h on a listener of its own at addr (port 0
 // picks one) from the listen phase until the process ends: /metrics and
-// /debug/pprof/* (metrics.Handler). It is not published to discovery; keep
-// it on loopback or an admin network. The address is logged in the listen
-// phase and returned by App.DebugAddr.
+// /debug/pprof/* (metrics.Handler). It is not a transport and gets no
+// endpoint of the instance; its /metrics URL is published in the
+// instance's metadata under MetricsMetadataKey ("metrics") so scrapers
+// find it through discovery, which is also why it must listen where the
+// scraper can reach it: keep it on an admin network, not the internet.
+// The address is logged in the listen phase and returned by App.DebugAddr.
 func WithDebugListener(addr string, h http.Handler) Option {
-	return func(o *options) { o.debugAddr, o.debugHandler = addr, h }
+	return func(o *options) error {
+		if h == nil {
+			return errors.New("WithDebugListener: nil handler")
+		}
+		o.debugAddr, o.debugHandler = addr, h
+		return nil
+	}
 }
 
 // WithCloser adds something the service owns (a client of another
 // service, a database pool) to close in the release phase: after in-flight
-// requests have drained, before the registry is closed. Closers run in the
-// reverse order they were added.
-func WithCloser(c io.Closer) Option { return func(o *options) { o.closers = append(o.closers, c) } }
+// calls have drained, before the registry is closed. Closers run in the
+// reverse order they were added, also when start-up fails.
+func WithCloser(c io.Closer) Option {
+	return func(o *options) error {
+		if c == nil {
+			return errors.New("WithCloser: nil closer")
+		}
+		o.closers = append(o.closers, c)
+		return nil
+	}
+}

@@ -1,12 +1,12 @@
 // Package bootstrap is what a service's main needs and nothing more: read
 // the configuration (flags and WARREN_* variables), build the logger and
-// the registry the configuration names, let the service build its HTTP
-// handler, and run the lifecycle. A generated main is one call:
+// the registry the configuration names, let the service build its
+// transports, and run the lifecycle. A generated main is one call:
 //
 //	func main() {
-//		bootstrap.Main("payment", version, func(ctx context.Context, d *bootstrap.Deps) (http.Handler, error) {
+//		bootstrap.Main("payment", version, func(ctx context.Context, d *bootstrap.Deps) (bootstrap.Transports, error) {
 //			svc := payment.New()
-//			return payment.NewHTTPHandler(payment.MakeEndpoints(svc), d.Logger), nil
+//			return bootstrap.HTTP(payment.NewHTTPHandler(payment.MakeEndpoints(svc), d.Logger)), nil
 //		}, bootstrap.WithRegistries(etcd.Backend(), consul.Backend(), memory.Backend()))
 //	}
 //
@@ -37,6 +37,7 @@ import (
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/tlsconf"
 	"github.com/warren-mesh/warren/framework/tracing"
+	"github.com/warren-mesh/warren/framework/transport"
 )
 
 // Deps is what a service's build function gets.
@@ -57,6 +58,7 @@ type Deps struct {
 	TracerProvider trace.TracerProvider
 
 	clientOpts []client.Option // metrics, tracing and TLS of calls
+	closers    []io.Closer     // OnClose, in order
 }
 
 // ClientOptions returns the client options the configuration implies: the
@@ -76,12 +78,28 @@ func (d *Deps) ClientOptions() []client.Option {
 }
 
 // OnClose has c closed in the release phase, after in-flight requests
-// drained and before the registration is released.
-func (d *Deps) OnClose(c io.Closer) { d.AppOptions = append(d.AppOptions, app.WithCloser(c)) }
+// drained and before the registration is released; closers run in the
+// reverse order they were added. They are closed as well when start-up
+// fails, also when the build function itself returns an error, so a build
+// function never closes what it handed to OnClose.
+func (d *Deps) OnClose(c io.Closer) { d.closers = append(d.closers, c) }
 
-// BuildFunc builds the service's handler. The context ends when start-up
-// is abandoned.
-type BuildFunc func(ctx context.Context, d *Deps) (http.Handler, error)
+// Transports is what a service serves on: its HTTP handler (served with
+// the health endpoints, the configured listen address, TLS, metrics and
+// tracing) and any other transport servers (gRPC), published together as
+// one instance with one endpoint each.
+type Transports struct {
+	HTTP    http.Handler
+	Servers []transport.Server
+}
+
+// HTTP returns the Transports of a service served over HTTP only: the
+// common case, one line in a main.
+func HTTP(h http.Handler) Transports { return Transports{HTTP: h} }
+
+// BuildFunc builds the service's transports. The context ends when
+// start-up is abandoned.
+type BuildFunc func(ctx context.Context, d *Deps) (Transports, error)
 
 // Option configures Main and Run.
 type Option func(*options)
@@ -193,18 +211,37 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 	if sr, ok := reg.(registry.StatusReporter); ok && deps.Metrics != nil {
 		metrics.RegisterStatus(deps.Metrics, cfg.Service, sr)
 	}
-	h, err := build(ctx, deps)
+	ts, err := build(ctx, deps)
 	if err != nil {
-		reg.Close()
-		return fmt.Errorf("build %s: %w", cfg.Service, err)
+		return errors.Join(fmt.Errorf("build %s: %w", cfg.Service, err), closeAll(deps.closers, reg))
 	}
 	opts := append(cfg.AppOptions(logger), deps.AppOptions...)
-	a, err := app.New(cfg.Service, h, reg, opts...)
-	if err != nil {
-		reg.Close()
-		return err
+	for _, s := range ts.Servers {
+		opts = append(opts, app.WithServer(s))
 	}
-	return a.Run(ctx)
+	for _, c := range deps.closers {
+		opts = append(opts, app.WithCloser(c))
+	}
+	a, err := app.New(cfg.Service, ts.HTTP, reg, opts...)
+	if err != nil {
+		return errors.Join(err, closeAll(deps.closers, reg))
+	}
+	return a.Run(ctx) // from here the App closes them, also when start-up fails
+}
+
+// closeAll closes what a failed start-up leaves behind: the closers in
+// reverse order, then the registry, and reports every failure.
+func closeAll(closers []io.Closer, reg io.Closer) error {
+	var errs []error
+	for i := len(closers) - 1; i >= 0; i-- {
+		if err := closers[i].Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close on failed start-up: %w", err))
+		}
+	}
+	if err := reg.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close registry on failed start-up: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // healthcheck is `SERVICE healthcheck [flags]`: GET /readyz on the

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -44,8 +45,8 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-func hello(ctx context.Context, d *Deps) (http.Handler, error) {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") }), nil
+func hello(ctx context.Context, d *Deps) (Transports, error) {
+	return HTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") })), nil
 }
 
 func freePort(t *testing.T) string {
@@ -74,11 +75,11 @@ func TestRun_OpensTheBackendTheRegistryFlagNamesWithItsOwnFlags(t *testing.T) {
 	args := []string{"--registry", "toy", "--toy-label", "from-flag", "--listen", "127.0.0.1:0", "--grace", "0s"}
 	var label string
 	errStop := errors.New("seen")
-	build := func(ctx context.Context, d *Deps) (http.Handler, error) {
+	build := func(ctx context.Context, d *Deps) (Transports, error) {
 		if r, ok := d.Discovery.(*toyregistry.Registry); ok {
 			label = r.Label
 		}
-		return nil, errStop
+		return Transports{}, errStop
 	}
 	var out bytes.Buffer
 	if code := Run(context.Background(), "svc", "1", args, &out, build, toys); code != 1 || !strings.Contains(out.String(), "seen") {
@@ -165,5 +166,34 @@ func TestClientOptions_AttemptTimeoutCutsOffAHungInstance(t *testing.T) {
 	_, err := client.Call[struct{}, struct{}](ctx, c, "GET", "/x", struct{}{})
 	if !errors.Is(err, retry.ErrAttemptTimeout) {
 		t.Fatalf("err = %v, want a per-attempt timeout", err)
+	}
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// What a build function handed to OnClose is closed when the build then
+// fails (round 1 leaked it; order's main closed its client by hand), and
+// the failure to close is reported, not swallowed.
+func TestRun_BuildErrorClosesWhatOnCloseGot(t *testing.T) {
+	var closed []string
+	build := func(ctx context.Context, d *Deps) (Transports, error) {
+		d.OnClose(closerFunc(func() error { closed = append(closed, "first"); return nil }))
+		d.OnClose(closerFunc(func() error { closed = append(closed, "second"); return errors.New("stuck") }))
+		return Transports{}, errors.New("no database")
+	}
+	var out syncBuf
+	code := Run(context.Background(), "svc", "1", []string{"--registry", "memory", "--listen", "127.0.0.1:0"}, &out, build)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if !slices.Equal(closed, []string{"second", "first"}) {
+		t.Fatalf("closed %v, want both in reverse order", closed)
+	}
+	for _, want := range []string{"no database", "stuck"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -93,7 +93,7 @@ func TestRun_MutualTLSRefusesClientsWithoutCertificate(t *testing.T) {
 	args := []string{"--registry", "toy", "--listen", "127.0.0.1:" + port, "--grace", "0s",
 		"--tls-cert", srv.CertFile, "--tls-key", srv.KeyFile, "--tls-client-ca", ca.CertFile}
 	var disc registry.Discovery
-	build := func(ctx context.Context, d *Deps) (http.Handler, error) {
+	build := func(ctx context.Context, d *Deps) (Transports, error) {
 		disc = d.Discovery
 		return hello(ctx, d)
 	}

@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/warren-mesh/warren/framework/bootstrap"
 	"github.com/warren-mesh/warren/framework/registry/consul"
@@ -20,14 +19,15 @@ func main() {
 	// Registry backends this binary can use: --registry=NAME picks one,
 	// the first is the default. Add or drop a backend here.
 	registries := bootstrap.WithRegistries(etcd.Backend(), consul.Backend(), memory.Backend())
-	bootstrap.Main(order.ServiceName, version, func(ctx context.Context, d *bootstrap.Deps) (http.Handler, error) {
+	bootstrap.Main(order.ServiceName, version, func(ctx context.Context, d *bootstrap.Deps) (bootstrap.Transports, error) {
 		// The user service is found through discovery. Readiness does not
 		// depend on it: an order instance that cannot reach users still
 		// serves reads, and failing readiness would cascade one outage
 		// into two.
+		// Closed on shutdown, and by bootstrap if the build fails below.
 		users, err := user.NewClient(ctx, d.Discovery, d.ClientOptions()...)
 		if err != nil {
-			return nil, err
+			return bootstrap.Transports{}, err
 		}
 		d.OnClose(users)
 
@@ -35,12 +35,11 @@ func main() {
 		if d.Config.DataDir != "" {
 			s, err := order.NewDirStore(d.Config.DataDir, d.Logger)
 			if err != nil {
-				users.Close()
-				return nil, err
+				return bootstrap.Transports{}, err
 			}
 			store = s
 		}
 		svc := order.New(users, store)
-		return order.NewHTTPHandler(order.MakeEndpoints(svc), d.Logger), nil
+		return bootstrap.HTTP(order.NewHTTPHandler(order.MakeEndpoints(svc), d.Logger)), nil
 	}, registries)
 }

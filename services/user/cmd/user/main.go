@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/warren-mesh/warren/framework/bootstrap"
 	"github.com/warren-mesh/warren/framework/registry/consul"
@@ -19,16 +18,16 @@ func main() {
 	// Registry backends this binary can use: --registry=NAME picks one,
 	// the first is the default. Add or drop a backend here.
 	registries := bootstrap.WithRegistries(etcd.Backend(), consul.Backend(), memory.Backend())
-	bootstrap.Main(user.ServiceName, version, func(ctx context.Context, d *bootstrap.Deps) (http.Handler, error) {
+	bootstrap.Main(user.ServiceName, version, func(ctx context.Context, d *bootstrap.Deps) (bootstrap.Transports, error) {
 		var store user.Store = user.NewMemoryStore()
 		if d.Config.DataDir != "" {
 			s, err := user.NewDirStore(d.Config.DataDir, d.Logger)
 			if err != nil {
-				return nil, err
+				return bootstrap.Transports{}, err
 			}
 			store = s
 		}
 		svc := user.New(store)
-		return user.NewHTTPHandler(user.MakeEndpoints(svc), d.Logger), nil
+		return bootstrap.HTTP(user.NewHTTPHandler(user.MakeEndpoints(svc), d.Logger)), nil
 	}, registries)
 }

@@ -1,0 +1,79 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-kit/log/level"
+)
+
+// watchdog withdraws the instance after watchdogFailures consecutive
+// failures of the service's own readiness checks and registers it again
+// once they pass, so a deadlocked handler or a dead dependency stops
+// attracting traffic without a restart.
+func (a *App) watchdog(ctx context.Context) {
+	t := time.NewTicker(a.opts.watchdogInterval)
+	defer t.Stop()
+	fails := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if a.draining.Load() {
+			return
+		}
+		err := a.ownReadiness(ctx)
+		switch {
+		case err != nil:
+			fails++
+			if fails == a.opts.watchdogFailures && !a.withdrawn.Load() {
+				a.watchdogWithdraw(ctx, err)
+			}
+		case a.withdrawn.Load():
+			fails = 0
+			a.watchdogRestore(ctx)
+		default:
+			fails = 0
+		}
+	}
+}
+
+func (a *App) watchdogWithdraw(ctx context.Context, cause error) {
+	inst := a.Instance()
+	c, cancel := context.WithTimeout(ctx, a.opts.withdrawTimeout)
+	defer cancel()
+	err := a.registry.Deregister(c, inst)
+	a.withdrawn.Store(true)
+	a.registered.Store(false)
+	level.Warn(a.logger).Log("msg", "watchdog withdrew instance", "failures", a.opts.watchdogFailures, "cause", cause, "err", errString(err))
+}
+
+func (a *App) watchdogRestore(ctx context.Context) {
+	inst := a.Instance()
+	c, cancel := context.WithTimeout(ctx, a.opts.registerTimeout)
+	defer cancel()
+	if err := a.registry.Register(c, inst); err != nil {
+		level.Warn(a.logger).Log("msg", "watchdog could not register again", "err", err)
+		return
+	}
+	a.withdrawn.Store(false)
+	a.registered.Store(true)
+	level.Info(a.logger).Log("msg", "watchdog restored instance", "id", inst.ID)
+}
+
+// ownReadiness runs the service's own checks plus draining: what the
+// service says about itself, without the registration (which depends on it).
+func (a *App) ownReadiness(ctx context.Context) error {
+	if a.draining.Load() {
+		return errors.New("draining")
+	}
+	if rep := a.own.Run(ctx); !rep.OK() {
+		failed := rep.Failed()
+		return fmt.Errorf("readiness check %q failed: %s", failed[0], rep.Checks[failed[0]].Detail)
+	}
+	return nil
+}

@@ -1,0 +1,248 @@
+// Package httpserver is the HTTP transport.Server: the service's handler
+// behind Warren's HTTP conventions (package httptransport: request IDs,
+// panics to 500, body limits, JSON errors), next to the health endpoints
+//
+//	GET /healthz   liveness; answers a self-check probe with the nonce
+//	GET /readyz    readiness, 503 while not registered or draining
+//
+// over plain HTTP or TLS (WithTLS, published as https). The App builds one
+// from its handler; a service with more transports hands the App others.
+package httpserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/health"
+	"github.com/warren-mesh/warren/framework/httptransport"
+	"github.com/warren-mesh/warren/framework/transport"
+)
+
+// SelfCheckHeader carries the nonce: a probe sends it, /healthz echoes the
+// process's nonce in it.
+const SelfCheckHeader = "X-Warren-Selfcheck"
+
+// Defaults.
+const (
+	DefaultAddr              = ":8080"
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultIdleTimeout       = 90 * time.Second
+)
+
+// Server serves one http.Handler; see the package doc.
+type Server struct {
+	handler http.Handler
+	o       options
+
+	mu       sync.Mutex
+	ln       net.Listener
+	srv      *http.Server
+	closed   bool
+	inFlight atomic.Int64
+	probeCl  *http.Client
+	nonce    string // set by Listen, read by Probe after it
+}
+
+var _ transport.Server = (*Server)(nil)
+
+// New returns a server of h (everything but /healthz and /readyz).
+func New(h http.Handler, opts ...Option) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("httpserver: nil handler")
+	}
+	o := options{addr: DefaultAddr, readHeader: DefaultReadHeaderTimeout, idle: DefaultIdleTimeout}
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, errors.New("httpserver: nil option")
+		}
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("httpserver: %w", err)
+		}
+	}
+	s := &Server{handler: h, o: o}
+	s.probeCl = &http.Client{
+		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil, TLSClientConfig: s.selfCheckTLS()},
+		// The answer must come from this address, not from a redirect.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return s, nil
+}
+
+// Scheme is "https" with WithTLS, else "http".
+func (s *Server) Scheme() string {
+	if s.o.tls != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// Listen binds the address (WithAddr) and builds the server around h.
+func (s *Server) Listen(h transport.Host) (net.Addr, error) {
+	ln, err := net.Listen("tcp", s.o.addr)
+	if err != nil {
+		return nil, fmt.Errorf("http: listen on %s: %w", s.o.addr, err)
+	}
+	addr := ln.Addr()
+	if s.o.tls != nil {
+		ln = tls.NewListener(ln, s.o.tls)
+	}
+	mux := http.NewServeMux()
+	extra := func(http.Header) map[string]any {
+		id := ""
+		if h.InstanceID != nil {
+			id = h.InstanceID()
+		}
+		return map[string]any{"service": h.Service, "version": h.Version, "instance": id}
+	}
+	live := health.Handler(h.Live, extra)
+	mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(SelfCheckHeader) != "" {
+			w.Header().Set(SelfCheckHeader, h.Nonce)
+		}
+		live.ServeHTTP(w, r)
+	}))
+	mux.Handle("GET /readyz", health.Handler(h.Ready, extra))
+	svc := s.handler
+	for _, mw := range s.o.middleware {
+		svc = mw(svc)
+	}
+	mux.Handle("/", s.countInFlight(svc))
+	srv := &http.Server{
+		Handler:           httptransport.Handler(mux, h.Logger, s.o.maxBody),
+		ReadHeaderTimeout: s.o.readHeader,
+		IdleTimeout:       s.o.idle,
+		MaxHeaderBytes:    64 << 10,
+	}
+	s.mu.Lock()
+	s.ln, s.srv = ln, srv
+	s.nonce = h.Nonce
+	s.mu.Unlock()
+	return addr, nil
+}
+
+// Serve answers until Shutdown or Close, then returns nil.
+func (s *Server) Serve() error {
+	s.mu.Lock()
+	srv, ln, closed := s.srv, s.ln, s.closed
+	s.mu.Unlock()
+	if srv == nil {
+		return errors.New("http: Serve before Listen")
+	}
+	if closed {
+		return nil
+	}
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Probe GETs endpoint/healthz with the self-check header and checks the
+// answer is 200 and carries this process's nonce.
+func (s *Server) Probe(ctx context.Context, endpoint string) error {
+	url := endpoint + "/healthz"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(SelfCheckHeader, "1")
+	resp, err := s.probeCl.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("GET %s answered %s", url, resp.Status)
+	case resp.Header.Get(SelfCheckHeader) != s.nonce:
+		return fmt.Errorf("GET %s was answered by another process", url)
+	}
+	return nil
+}
+
+// Shutdown is http.Server.Shutdown bounded by ctx; what is still running
+// when ctx ends is closed and reported with ErrDrainTimeout.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	start := time.Now()
+	if err := srv.Shutdown(ctx); err != nil {
+		left := s.inFlight.Load()
+		srv.Close()
+		return fmt.Errorf("%w: %d HTTP request(s) still in flight after %s: %w",
+			transport.ErrDrainTimeout, left, time.Since(start).Round(time.Millisecond), err)
+	}
+	return nil
+}
+
+// Close stops at once. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.probeCl.CloseIdleConnections()
+	switch {
+	case s.srv != nil:
+		return s.srv.Close() // closes the listener too
+	case s.ln != nil:
+		return s.ln.Close()
+	}
+	return nil
+}
+
+// InFlight is the number of service requests being handled now.
+func (s *Server) InFlight() int64 { return s.inFlight.Load() }
+
+func (s *Server) countInFlight(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inFlight.Add(1)
+		defer s.inFlight.Add(-1)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// selfCheckTLS is the probe's client TLS configuration (nil for plain
+// HTTP); see WithSelfCheckTLS.
+func (s *Server) selfCheckTLS() *tls.Config {
+	switch {
+	case s.o.tls == nil:
+		return nil
+	case s.o.selfCheckTLS != nil:
+		return s.o.selfCheckTLS
+	}
+	return &tls.Config{
+		GetClientCertificate: selfCert(s.o.tls),
+		// The nonce, not the certificate, proves that this process
+		// answered; see WithSelfCheckTLS.
+		InsecureSkipVerify: true, //nolint:gosec // identity is checked by the nonce
+		MinVersion:         tls.VersionTLS12,
+	}
+}
+
+// selfCert presents the server's own certificate to a server that asks for
+// one (mTLS), whatever CA names it accepts.
+func selfCert(cfg *tls.Config) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		switch {
+		case len(cfg.Certificates) > 0:
+			return &cfg.Certificates[0], nil
+		case cfg.GetCertificate != nil:
+			return cfg.GetCertificate(&tls.ClientHelloInfo{})
+		}
+		return &tls.Certificate{}, nil
+	}
+}

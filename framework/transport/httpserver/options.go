@@ -1,0 +1,86 @@
+package httpserver
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+type options struct {
+	addr              string
+	tls, selfCheckTLS *tls.Config
+	maxBody           int64
+	readHeader, idle  time.Duration
+	middleware        []func(http.Handler) http.Handler
+}
+
+// Option configures a Server. An option with a bad value makes New fail.
+type Option func(*options) error
+
+// WithAddr sets the listen address ("host:port"; port 0 picks a free
+// one). Default ":8080".
+func WithAddr(addr string) Option {
+	return func(o *options) error {
+		if addr == "" {
+			return errors.New("empty listen address")
+		}
+		o.addr = addr
+		return nil
+	}
+}
+
+// WithTLS serves HTTPS with cfg and publishes the endpoint as https. For
+// mutual TLS set cfg.ClientAuth to tls.RequireAndVerifyClientCert and
+// cfg.ClientCAs to the CA of the callers' certificates: a caller without
+// one is refused in the handshake, health endpoints included.
+func WithTLS(cfg *tls.Config) Option {
+	return func(o *options) error { o.tls = cfg; return nil }
+}
+
+// WithSelfCheckTLS sets the TLS configuration of the self-check's request.
+// Default: present the server's own certificate and do not verify the
+// answer's, since the self-check proves who answered with the nonce, not
+// with the certificate.
+func WithSelfCheckTLS(cfg *tls.Config) Option {
+	return func(o *options) error { o.selfCheckTLS = cfg; return nil }
+}
+
+// WithMaxBodyBytes sets the request body limit (0: httptransport's
+// default of 1 MiB).
+func WithMaxBodyBytes(n int64) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("negative body limit %d", n)
+		}
+		o.maxBody = n
+		return nil
+	}
+}
+
+// WithMiddleware wraps the service handler (not the health endpoints),
+// innermost first; metrics and tracing hook in here.
+func WithMiddleware(mw ...func(http.Handler) http.Handler) Option {
+	return func(o *options) error {
+		for _, m := range mw {
+			if m == nil {
+				return errors.New("nil middleware")
+			}
+		}
+		o.middleware = append(o.middleware, mw...)
+		return nil
+	}
+}
+
+// WithTimeouts sets the time to read a request's headers and how long an
+// idle keep-alive connection stays open (defaults 5s and 90s).
+func WithTimeouts(readHeader, idle time.Duration) Option {
+	return func(o *options) error {
+		if readHeader <= 0 || idle <= 0 {
+			return fmt.Errorf("timeouts must be positive (read header %s, idle %s)", readHeader, idle)
+		}
+		o.readHeader, o.idle = readHeader, idle
+		return nil
+	}
+}
