@@ -155,7 +155,9 @@ func WithListen(addr string) Option {
 // real listen port, as does the first without a port (or with port 0).
 // Default host: the listen host when it is a specific address, else the
 // first non-loopback interface address.
-func WithAdvertise(addr string) Option { return func(o *options) error { o.advertise = addr; return nil } }
+func WithAdvertise(addr string) Option {
+	return func(o *options) error { o.advertise = addr; return nil }
+}
 
 // WithID overrides the instance ID (default name-host-port of the first
 // transport, stable across restarts so a restarted process replaces its
