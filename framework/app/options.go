@@ -207,7 +207,7 @@ func WithGracePeriod(d time.Duration) Option {
 // WithDrainTimeout bounds how long in-flight calls get to finish, on every
 // transport together.
 func WithDrainTimeout(d time.Duration) Option {
-	return func(o *options) error { o.drain = d; return positive("WithDrainTimeout", d) }
+	return func(o *options) error { o.drain = d; return nonNegative("WithDrainTimeout", d) }
 }
 
 // WithSelfCheck turns the pre-registration self-check on (default) or off.

@@ -215,7 +215,7 @@ func TestNew_RefusesAWatchdogWithoutInterval(t *testing.T) {
 func TestNew_RefusesBadOptionValues(t *testing.T) {
 	for name, o := range map[string]Option{
 		"WithWeight":           WithWeight(-1),
-		"WithDrainTimeout":     WithDrainTimeout(0),
+		"WithDrainTimeout":     WithDrainTimeout(-1),
 		"WithSelfCheckTimeout": WithSelfCheckTimeout(-1),
 		"WithGracePeriod":      WithGracePeriod(-1),
 		"WithServer":           WithServer(nil),
