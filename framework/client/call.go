@@ -58,8 +58,9 @@ type request struct {
 }
 
 // Call sends req as JSON with method to path on one instance of the
-// service and decodes the JSON answer into a Resp. GET and HEAD send no
-// body (put parameters in the path). A non-2xx answer is an *Error; retried
+// service and decodes the JSON answer into a Resp. GET, HEAD, DELETE and
+// OPTIONS send no body (Warren servers read their parameters from the path
+// and query, which generated clients fill in). A non-2xx answer is an *Error; retried
 // failures are a *retry.Error wrapping each attempt's error.
 func Call[Req, Resp any](ctx context.Context, c *Client, method, path string, req Req, opts ...CallOption) (Resp, error) {
 	var resp Resp
@@ -67,21 +68,33 @@ func Call[Req, Resp any](ctx context.Context, c *Client, method, path string, re
 	return resp, err
 }
 
-// Endpoint returns a go-kit endpoint for one method, for code that wants
-// go-kit middleware around each method. Its request must be a Req and its
-// response is a Resp.
-func Endpoint[Req, Resp any](c *Client, method, path string, opts ...CallOption) endpoint.Endpoint {
+// NewEndpoint returns the go-kit endpoint of one method of the service,
+// the factory generated clients build their per-method endpoints from
+// (MakeHTTPClientEndpoints): its request must be a Req, sent with method to
+// path(req) as Call sends it; its response is the Resp the answer decodes
+// to. Endpoint middleware wraps it like any go-kit endpoint.
+func NewEndpoint[Req, Resp any](c *Client, method string, path func(Req) string, opts ...CallOption) endpoint.Endpoint {
 	return func(ctx context.Context, r any) (any, error) {
 		req, ok := r.(Req)
 		if !ok {
-			return nil, fmt.Errorf("client %s %s %s: request is %T, want %T", c.service, method, path, r, req)
+			return nil, fmt.Errorf("client %s %s: request is %T, want %T", c.service, method, r, req)
 		}
-		return Call[Req, Resp](ctx, c, method, path, req, opts...)
+		resp, err := Call[Req, Resp](ctx, c, method, path(req), req, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return resp, nil
 	}
 }
 
+// Endpoint is NewEndpoint for a method whose path does not depend on the
+// request.
+func Endpoint[Req, Resp any](c *Client, method, path string, opts ...CallOption) endpoint.Endpoint {
+	return NewEndpoint[Req, Resp](c, method, func(Req) string { return path }, opts...)
+}
+
 // Invoke is Call without type parameters: in is encoded as the JSON body
-// (unless the method is GET or HEAD, or in is nil) and the answer is
+// (unless the method is GET, HEAD, DELETE or OPTIONS, or in is nil) and the answer is
 // decoded into out (unless out is nil or the answer has no body).
 func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, opts ...CallOption) (err error) {
 	r := &request{method: method, path: path, out: out}
@@ -92,7 +105,7 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		r.idempotent = true
 	}
-	if in != nil && method != http.MethodGet && method != http.MethodHead {
+	if in != nil && sendsBody(method) {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("client %s: encode request: %w", c.service, err)
@@ -212,4 +225,14 @@ func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
 		}
 	}
 	return nil, nil
+}
+
+// sendsBody reports whether a call with method carries in as its body:
+// only the methods whose Warren server decodes a body.
+func sendsBody(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions:
+		return false
+	}
+	return true
 }

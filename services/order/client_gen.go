@@ -4,8 +4,7 @@ package order
 
 import (
 	"context"
-	"net/url"
-	"strconv"
+	"io"
 
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/registry"
@@ -14,53 +13,76 @@ import (
 // ServiceName is the name the service registers under.
 const ServiceName = "order"
 
-// Client calls the order service through discovery, with client-side
-// balancing, retries and outlier ejection. It implements Service, so a
-// caller can depend on the interface and take either.
+// Client calls the order service through one go-kit endpoint per method,
+// the mirror of MakeEndpoints, so endpoint middleware (a breaker, a rate
+// limit) wraps a client method exactly as it wraps a server one. It
+// implements Service, so a caller can depend on the interface and take
+// either.
 type Client struct {
-	c *client.Client
+	e      Endpoints
+	closer io.Closer
 }
 
 var _ Service = (*Client)(nil)
 
-// NewClient returns a client that finds order instances through d.
+// NewClient returns a client that finds order instances through d and
+// calls their HTTP endpoints with client-side balancing, retries and
+// outlier ejection. To wrap methods in middleware, build the endpoints
+// yourself:
+//
+//	c, err := client.New(ctx, d, order.ServiceName, opts...)
+//	e := order.MakeHTTPClientEndpoints(c)
+//	e.Create = breaker(e.Create)
+//	cli := order.NewClientFromEndpoints(e, c)
 func NewClient(ctx context.Context, d registry.Discovery, opts ...client.Option) (*Client, error) {
 	c, err := client.New(ctx, d, ServiceName, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{c: c}, nil
+	return NewClientFromEndpoints(MakeHTTPClientEndpoints(c), c), nil
 }
 
-// Close releases the client's connections and discovery watch.
-func (c *Client) Close() error { return c.c.Close() }
+// NewClientFromEndpoints returns a client calling e; Close closes closer
+// (the client.Client the endpoints call through; nil: nothing to close).
+func NewClientFromEndpoints(e Endpoints, closer io.Closer) *Client {
+	return &Client{e: e, closer: closer}
+}
 
-// Create calls POST /orders.
+// Close releases the client's connections and discovery watch. It is
+// idempotent.
+func (c *Client) Close() error {
+	if c.closer == nil {
+		return nil
+	}
+	return c.closer.Close()
+}
+
+// Create calls the Create endpoint.
 func (c *Client) Create(ctx context.Context, req CreateRequest) (Order, error) {
-	return client.Call[CreateRequest, Order](ctx, c.c, "POST", "/orders", req)
+	resp, err := c.e.Create(ctx, req)
+	if err != nil {
+		var zero Order
+		return zero, err
+	}
+	return resp.(Order), nil
 }
 
-// Get calls GET /orders/{id}.
+// Get calls the Get endpoint.
 func (c *Client) Get(ctx context.Context, req GetRequest) (Order, error) {
-	path := "/orders/" + url.PathEscape(req.ID)
-	return client.Call[GetRequest, Order](ctx, c.c, "GET", path, req)
+	resp, err := c.e.Get(ctx, req)
+	if err != nil {
+		var zero Order
+		return zero, err
+	}
+	return resp.(Order), nil
 }
 
-// List calls GET /orders.
+// List calls the List endpoint.
 func (c *Client) List(ctx context.Context, req ListRequest) (ListResponse, error) {
-	q := url.Values{}
-	if req.UserID != "" {
-		q.Set("user_id", req.UserID)
+	resp, err := c.e.List(ctx, req)
+	if err != nil {
+		var zero ListResponse
+		return zero, err
 	}
-	if req.Limit != 0 {
-		q.Set("limit", strconv.FormatInt(int64(req.Limit), 10))
-	}
-	if req.After != "" {
-		q.Set("after", req.After)
-	}
-	path := "/orders"
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	return client.Call[ListRequest, ListResponse](ctx, c.c, "GET", path, req)
+	return resp.(ListResponse), nil
 }

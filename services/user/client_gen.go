@@ -4,8 +4,7 @@ package user
 
 import (
 	"context"
-	"net/url"
-	"strconv"
+	"io"
 
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/registry"
@@ -14,50 +13,76 @@ import (
 // ServiceName is the name the service registers under.
 const ServiceName = "user"
 
-// Client calls the user service through discovery, with client-side
-// balancing, retries and outlier ejection. It implements Service, so a
-// caller can depend on the interface and take either.
+// Client calls the user service through one go-kit endpoint per method,
+// the mirror of MakeEndpoints, so endpoint middleware (a breaker, a rate
+// limit) wraps a client method exactly as it wraps a server one. It
+// implements Service, so a caller can depend on the interface and take
+// either.
 type Client struct {
-	c *client.Client
+	e      Endpoints
+	closer io.Closer
 }
 
 var _ Service = (*Client)(nil)
 
-// NewClient returns a client that finds user instances through d.
+// NewClient returns a client that finds user instances through d and
+// calls their HTTP endpoints with client-side balancing, retries and
+// outlier ejection. To wrap methods in middleware, build the endpoints
+// yourself:
+//
+//	c, err := client.New(ctx, d, user.ServiceName, opts...)
+//	e := user.MakeHTTPClientEndpoints(c)
+//	e.Create = breaker(e.Create)
+//	cli := user.NewClientFromEndpoints(e, c)
 func NewClient(ctx context.Context, d registry.Discovery, opts ...client.Option) (*Client, error) {
 	c, err := client.New(ctx, d, ServiceName, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{c: c}, nil
+	return NewClientFromEndpoints(MakeHTTPClientEndpoints(c), c), nil
 }
 
-// Close releases the client's connections and discovery watch.
-func (c *Client) Close() error { return c.c.Close() }
+// NewClientFromEndpoints returns a client calling e; Close closes closer
+// (the client.Client the endpoints call through; nil: nothing to close).
+func NewClientFromEndpoints(e Endpoints, closer io.Closer) *Client {
+	return &Client{e: e, closer: closer}
+}
 
-// Create calls POST /users.
+// Close releases the client's connections and discovery watch. It is
+// idempotent.
+func (c *Client) Close() error {
+	if c.closer == nil {
+		return nil
+	}
+	return c.closer.Close()
+}
+
+// Create calls the Create endpoint.
 func (c *Client) Create(ctx context.Context, req CreateRequest) (User, error) {
-	return client.Call[CreateRequest, User](ctx, c.c, "POST", "/users", req)
+	resp, err := c.e.Create(ctx, req)
+	if err != nil {
+		var zero User
+		return zero, err
+	}
+	return resp.(User), nil
 }
 
-// Get calls GET /users/{id}.
+// Get calls the Get endpoint.
 func (c *Client) Get(ctx context.Context, req GetRequest) (User, error) {
-	path := "/users/" + url.PathEscape(req.ID)
-	return client.Call[GetRequest, User](ctx, c.c, "GET", path, req)
+	resp, err := c.e.Get(ctx, req)
+	if err != nil {
+		var zero User
+		return zero, err
+	}
+	return resp.(User), nil
 }
 
-// List calls GET /users.
+// List calls the List endpoint.
 func (c *Client) List(ctx context.Context, req ListRequest) (ListResponse, error) {
-	q := url.Values{}
-	if req.Limit != 0 {
-		q.Set("limit", strconv.FormatInt(int64(req.Limit), 10))
+	resp, err := c.e.List(ctx, req)
+	if err != nil {
+		var zero ListResponse
+		return zero, err
 	}
-	if req.After != "" {
-		q.Set("after", req.After)
-	}
-	path := "/users"
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	return client.Call[ListRequest, ListResponse](ctx, c.c, "GET", path, req)
+	return resp.(ListResponse), nil
 }

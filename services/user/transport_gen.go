@@ -5,9 +5,13 @@ package user
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"strconv"
 
+	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/log"
 
+	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/httptransport"
 )
 
@@ -24,6 +28,23 @@ func NewHTTPHandler(e Endpoints, logger log.Logger) http.Handler {
 	return r
 }
 
+// MakeHTTPClientEndpoints returns one endpoint per method that calls the
+// service's HTTP API through c, each wrapped in mw (outermost first): the
+// client mirror of MakeEndpoints.
+func MakeHTTPClientEndpoints(c *client.Client, mw ...endpoint.Middleware) Endpoints {
+	wrap := func(e endpoint.Endpoint) endpoint.Endpoint {
+		for i := len(mw) - 1; i >= 0; i-- {
+			e = mw[i](e)
+		}
+		return e
+	}
+	return Endpoints{
+		Create: wrap(client.NewEndpoint[CreateRequest, User](c, "POST", encodeCreatePath)),
+		Get:    wrap(client.NewEndpoint[GetRequest, User](c, "GET", encodeGetPath)),
+		List:   wrap(client.NewEndpoint[ListRequest, ListResponse](c, "GET", encodeListPath)),
+	}
+}
+
 func decodeCreateRequest(ctx context.Context, r *http.Request) (any, error) {
 	var req CreateRequest
 	if err := httptransport.DecodeBody(r, &req); err != nil {
@@ -31,6 +52,9 @@ func decodeCreateRequest(ctx context.Context, r *http.Request) (any, error) {
 	}
 	return req, nil
 }
+
+// encodeCreatePath is the path (and query) of a Create call: POST /users.
+func encodeCreatePath(CreateRequest) string { return "/users" }
 
 func decodeGetRequest(ctx context.Context, r *http.Request) (any, error) {
 	var req GetRequest
@@ -43,10 +67,31 @@ func decodeGetRequest(ctx context.Context, r *http.Request) (any, error) {
 	return req, nil
 }
 
+// encodeGetPath is the path (and query) of a Get call: GET /users/{id}.
+func encodeGetPath(req GetRequest) string {
+	return "/users/" + url.PathEscape(req.ID)
+}
+
 func decodeListRequest(ctx context.Context, r *http.Request) (any, error) {
 	var req ListRequest
 	if err := httptransport.DecodeQuery(r, &req); err != nil {
 		return nil, err
 	}
 	return req, nil
+}
+
+// encodeListPath is the path (and query) of a List call: GET /users.
+func encodeListPath(req ListRequest) string {
+	q := url.Values{}
+	if req.Limit != 0 {
+		q.Set("limit", strconv.FormatInt(int64(req.Limit), 10))
+	}
+	if req.After != "" {
+		q.Set("after", req.After)
+	}
+	path := "/users"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return path
 }
