@@ -97,6 +97,9 @@ func Endpoint[Req, Resp any](c *Client, method, path string, opts ...CallOption)
 // (unless the method is GET, HEAD, DELETE or OPTIONS, or in is nil) and the answer is
 // decoded into out (unless out is nil or the answer has no body).
 func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, opts ...CallOption) (err error) {
+	if c.closed.Load() {
+		return fmt.Errorf("client %s: %w", c.service, ErrClosed)
+	}
 	r := &request{method: method, path: path, out: out}
 	for _, o := range opts {
 		o(r)
@@ -141,6 +144,9 @@ func (c *Client) attempt(ctx context.Context, r *request, last **balancer.Target
 	// An instance that leaves discovery between pick and call is skipped
 	// without sending anything; a few re-picks cover a rolling restart.
 	for range 4 {
+		if c.closed.Load() { // closed between attempts: no more of them
+			return fmt.Errorf("client %s: %w", c.service, ErrClosed)
+		}
 		t, err := c.bal.Pick(ctx, *last)
 		if errors.Is(err, balancer.ErrNoEndpoints) {
 			t, err = c.pickAfterDiscovery(ctx, *last)

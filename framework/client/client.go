@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
@@ -57,6 +58,7 @@ type Client struct {
 	limiter  *climit.Limiter
 
 	closeOnce sync.Once
+	closed    atomic.Bool
 }
 
 type config struct {
@@ -298,6 +300,7 @@ func (f closerFunc) Close() error { return f() }
 // calls in flight have returned. It is idempotent.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
+		c.closed.Store(true)
 		c.ep.Close()
 		if c.ownsSrc {
 			c.src.Stop()
