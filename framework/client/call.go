@@ -157,7 +157,6 @@ func (c *Client) attempt(ctx context.Context, r *request, last **balancer.Target
 		*last = t
 		_, err = t.Call(ctx, r)
 		if err != balancer.ErrRetired {
-			c.obs.Picked(c.service, t.Instance.ID)
 			return err
 		}
 	}
@@ -189,9 +188,16 @@ type instanceHTTP struct {
 	base, addr string
 	maxBody    int64
 	hc         *http.Client
+	obs        Observer
+	service    string
+	id         string // the instance's registry ID
 }
 
 func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
+	// Counted here, inside the target's in-flight window, so it can never
+	// come after the instance's InstanceReleased (which its closer sends
+	// once the last call has returned).
+	h.obs.Picked(h.service, h.id)
 	r := x.(*request)
 	var body io.Reader
 	if r.body != nil {

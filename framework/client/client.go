@@ -227,7 +227,7 @@ func build(src sd.Instancer, service string, cfg config) *Client {
 		c.detector = outlier.New(oopts...)
 		epOpts = append(epOpts, endpointer.WithDetector(c.detector))
 	}
-	c.ep = endpointer.New(src, factory(cfg, c.maxBody), epOpts...)
+	c.ep = endpointer.New(src, factory(cfg, service, c.maxBody), epOpts...)
 	return c
 }
 
@@ -256,8 +256,9 @@ func instanceFailure(err error) bool {
 }
 
 // factory builds one transport per instance; its closer drops the
-// instance's idle connections once the endpointer has retired it.
-func factory(cfg config, maxBody int64) sd.Factory {
+// instance's idle connections and reports the release once the endpointer
+// has retired it and its last call has returned.
+func factory(cfg config, service string, maxBody int64) sd.Factory {
 	return func(instance string) (endpoint.Endpoint, io.Closer, error) {
 		inst, err := registry.ParseInstance(instance)
 		if err != nil {
@@ -281,6 +282,9 @@ func factory(cfg config, maxBody int64) sd.Factory {
 			base:    base,
 			addr:    strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://"),
 			maxBody: maxBody,
+			obs:     cfg.obs,
+			service: service,
+			id:      inst.ID,
 			hc: &http.Client{
 				Transport: rt,
 				// A service answer is the answer; following a redirect to
@@ -288,7 +292,11 @@ func factory(cfg config, maxBody int64) sd.Factory {
 				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			},
 		}
-		return h.call, closerFunc(func() error { tr.CloseIdleConnections(); return nil }), nil
+		return h.call, closerFunc(func() error {
+			tr.CloseIdleConnections()
+			cfg.obs.InstanceReleased(service, inst.ID)
+			return nil
+		}), nil
 	}
 }
 

@@ -3,7 +3,11 @@ package client
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // A call on a closed Client fails at once with ErrClosed: no attempt, no
@@ -32,5 +36,60 @@ func TestClient_CallAfterCloseReturnsErrClosedAtOnce(t *testing.T) {
 	}
 	if err := c.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// releaseLog records the observer calls of one client.
+type releaseLog struct {
+	NopObserver
+	mu     sync.Mutex
+	events []string
+}
+
+func (l *releaseLog) Picked(_, instance string) { l.add("picked " + instance) }
+
+func (l *releaseLog) InstanceReleased(_, instance string) { l.add("released " + instance) }
+
+func (l *releaseLog) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, s)
+}
+
+func (l *releaseLog) list() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.events)
+}
+
+// An instance that leaves discovery is reported released once, after its
+// last pick, with outlier ejection on or off, so per-instance metric
+// series can be deleted.
+func TestClient_ReportsAnInstanceReleasedOnceAfterItsLastPick(t *testing.T) {
+	for _, opts := range [][]Option{nil, {WithoutOutlier()}} {
+		b := startBackend(t, "", nil)
+		reg := newRegistry(t, b.inst)
+		obs := &releaseLog{}
+		c := newClient(t, reg, append(opts, WithObserver(obs))...)
+		for range 3 {
+			if err := c.Invoke(context.Background(), "GET", "/x", nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := reg.Deregister(context.Background(), b.inst); err != nil {
+			t.Fatal(err)
+		}
+		released := "released " + b.inst.ID
+		deadline := time.Now().Add(10 * time.Second)
+		for !slices.Contains(obs.list(), released) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no release within 10s: %v", obs.list())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		ev := obs.list()
+		if slices.Index(ev, released) != len(ev)-1 || strings.Count(strings.Join(ev, "\n"), released) != 1 {
+			t.Fatalf("events %v: want the release once, last", ev)
+		}
 	}
 }

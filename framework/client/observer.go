@@ -19,8 +19,10 @@ type Observer interface {
 	// BreakerChanged reports that instance's outlier breaker moved from one
 	// state to another; to == outlier.Open is an ejection.
 	BreakerChanged(service, instance string, from, to outlier.State)
-	// BreakerReleased reports that instance left the client's set.
-	BreakerReleased(service, instance string)
+	// InstanceReleased reports that instance left the client's set and its
+	// last call has returned: nothing more is reported for it, so its
+	// per-instance state (metric series) can go.
+	InstanceReleased(service, instance string)
 }
 
 // NopObserver ignores everything.
@@ -38,8 +40,8 @@ func (NopObserver) RetryBudgetExhausted(string) {}
 // BreakerChanged implements Observer.
 func (NopObserver) BreakerChanged(string, string, outlier.State, outlier.State) {}
 
-// BreakerReleased implements Observer.
-func (NopObserver) BreakerReleased(string, string) {}
+// InstanceReleased implements Observer.
+func (NopObserver) InstanceReleased(string, string) {}
 
 // breakerObserver adapts an Observer to the outlier detector of one
 // service, turning instance strings into IDs.
@@ -52,9 +54,9 @@ func (b breakerObserver) BreakerChanged(instance string, from, to outlier.State)
 	b.obs.BreakerChanged(b.service, instanceID(instance), from, to)
 }
 
-func (b breakerObserver) BreakerReleased(instance string, _ outlier.State) {
-	b.obs.BreakerReleased(b.service, instanceID(instance))
-}
+// BreakerReleased is not passed on: the instance's release is reported
+// once, by its transport's closer, after its last call (InstanceReleased).
+func (b breakerObserver) BreakerReleased(string, outlier.State) {}
 
 func instanceID(s string) string {
 	if inst, err := registry.ParseInstance(s); err == nil {

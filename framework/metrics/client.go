@@ -66,8 +66,10 @@ func (c *Client) BreakerChanged(service, instance string, _, to outlier.State) {
 	c.breakerSet.WithLabelValues(service, instance).Set(float64(to))
 }
 
-// BreakerReleased implements client.Observer: the instance's breaker series
-// goes with it.
-func (c *Client) BreakerReleased(service, instance string) {
+// InstanceReleased implements client.Observer: the instance's series go
+// with it, so a mesh that replaces instances all day keeps a bounded set.
+func (c *Client) InstanceReleased(service, instance string) {
+	c.picks.DeleteLabelValues(service, instance)
+	c.ejections.DeleteLabelValues(service, instance)
 	c.breakerSet.DeleteLabelValues(service, instance)
 }

@@ -62,10 +62,12 @@ func (s *Server) Middleware(next http.Handler) http.Handler {
 }
 
 // splitPattern turns "GET /users/{id}" into its method and path. A pattern
-// without a method keeps the request's; no pattern is "unmatched".
+// without a method keeps the request's; no pattern is "unmatched". A
+// request's method is a label value only when it is a standard one: any
+// client can send "BREW", and every such word would be a series forever.
 func splitPattern(reqMethod, pattern string) (method, route string) {
 	if pattern == "" {
-		return reqMethod, httptransport.UnmatchedRoute
+		return knownMethod(reqMethod), httptransport.UnmatchedRoute
 	}
 	if m, p, ok := strings.Cut(pattern, " "); ok {
 		return m, strings.TrimSpace(p)
@@ -74,7 +76,16 @@ func splitPattern(reqMethod, pattern string) (method, route string) {
 		// Keep the label set small: stray methods are one value too.
 		return "other", pattern
 	}
-	return reqMethod, pattern
+	return knownMethod(reqMethod), pattern
+}
+
+func knownMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // codeWriter records the status code.

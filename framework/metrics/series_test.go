@@ -1,0 +1,76 @@
+package metrics
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/warren-mesh/warren/framework/httptransport"
+	"github.com/warren-mesh/warren/framework/outlier"
+)
+
+// series lists "name{label=value,…}" of every series r holds.
+func series(t *testing.T, r *prometheus.Registry) []string {
+	t.Helper()
+	mfs, err := r.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var ls []string
+			for _, lp := range m.GetLabel() {
+				ls = append(ls, lp.GetName()+"="+lp.GetValue())
+			}
+			out = append(out, mf.GetName()+"{"+strings.Join(ls, ",")+"}")
+		}
+	}
+	return out
+}
+
+// Methods nobody routes are one label value, not one per word a client
+// makes up.
+func TestServer_UnknownMethodsShareOneLabelValue(t *testing.T) {
+	r := prometheus.NewRegistry()
+	router := httptransport.NewRouter()
+	router.Handle("/any", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	h := NewServer(r).Middleware(router)
+	for _, m := range []string{"BREW", "X-" + strings.Repeat("A", 40), "GET"} {
+		for _, path := range []string{"/any", "/nowhere"} {
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(m, path, nil))
+		}
+	}
+	for _, s := range series(t, r) {
+		if strings.Contains(s, "BREW") || strings.Contains(s, "X-AAA") {
+			t.Errorf("series %s carries a made-up method", s)
+		}
+	}
+	joined := strings.Join(series(t, r), " ")
+	for _, want := range []string{"method=other,route=/any", "method=GET,route=/any"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("no series with %s in %s", want, joined)
+		}
+	}
+}
+
+// An instance's picks, ejections and breaker series go when it leaves.
+func TestClient_InstanceReleasedDeletesItsSeries(t *testing.T) {
+	r := prometheus.NewRegistry()
+	c := NewClient(r)
+	c.Picked("echo", "a")
+	c.Picked("echo", "b")
+	c.BreakerChanged("echo", "a", outlier.Closed, outlier.Open)
+	c.InstanceReleased("echo", "a")
+	for _, s := range series(t, r) {
+		if strings.Contains(s, "instance=a") {
+			t.Errorf("series %s outlived its instance", s)
+		}
+	}
+	if !strings.Contains(strings.Join(series(t, r), " "), "instance=b") {
+		t.Error("the other instance's series went too")
+	}
+}
