@@ -143,13 +143,14 @@ type RefundResponse struct {
 	if !strings.HasSuffix(appended, stub) || strings.Count(appended, "func ") != 1 || strings.Contains(appended, "type ") {
 		t.Fatalf("appended more or other than the Refund stub:\n%s", appended)
 	}
-	for fn, want := range map[string]string{
-		"transport_gen.go": `r.Handle("POST /payments/{id}/refund", httptransport.NewServer(e.Refund, decodeRefundRequest, httptransport.EncodeJSONStatus(202), logger))`,
-		"client_gen.go":    `return client.Call[RefundRequest, RefundResponse](ctx, c.c, "POST", path, req, client.Idempotent())`,
-		"endpoint_gen.go":  "return s.Refund(ctx, req.(RefundRequest))",
+	for _, w := range []struct{ file, text string }{
+		{"transport_gen.go", `r.Handle("POST /payments/{id}/refund", httptransport.NewServer(e.Refund, decodeRefundRequest, httptransport.EncodeJSONStatus(202), logger))`},
+		{"transport_gen.go", `Refund: wrap(client.NewEndpoint[RefundRequest, RefundResponse](c, "POST", encodeRefundPath, client.Idempotent())),`},
+		{"client_gen.go", "resp, err := c.e.Refund(ctx, req)"},
+		{"endpoint_gen.go", "return s.Refund(ctx, req.(RefundRequest))"},
 	} {
-		if b, _ := os.ReadFile(filepath.Join(dir, fn)); !strings.Contains(string(b), want) {
-			t.Errorf("%s lacks %s", fn, want)
+		if b, _ := os.ReadFile(filepath.Join(dir, w.file)); !strings.Contains(string(b), w.text) {
+			t.Errorf("%s lacks %s", w.file, w.text)
 		}
 	}
 

@@ -69,6 +69,11 @@ var (
 	ErrServe = errors.New("transport server failed")
 )
 
+// ReadinessCacheAge is how long a run of the service's own readiness checks
+// is reused: /readyz probes, the watchdog and a registry's heartbeat within
+// it share one run. registered and draining are never cached.
+const ReadinessCacheAge = time.Second
+
 // App is one service process. Build it with New and call Run once.
 type App struct {
 	name     string
@@ -142,15 +147,15 @@ func New(name string, handler http.Handler, reg registry.Registry, opts ...Optio
 		nonce:    hex.EncodeToString(nb[:]),
 		live:     health.NewSet(0),
 		ready:    health.NewSet(0),
-		own:      health.NewSet(0),
+		own:      health.NewSet(0, health.CacheFor(ReadinessCacheAge)),
 		readyCh:  make(chan struct{}),
 	}
 	a.ready.Add("registered", a.checkRegistered)
 	a.ready.Add("draining", a.checkDraining)
 	for n, c := range o.readiness {
-		a.ready.Add(n, c)
 		a.own.Add(n, c)
 	}
+	a.ready.Include(a.own)
 	if ra, ok := reg.(registry.ReadinessAware); ok {
 		ra.UseReadiness(a.ownReadiness)
 	}

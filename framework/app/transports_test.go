@@ -8,6 +8,8 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,5 +228,38 @@ func TestNew_RefusesBadOptionValues(t *testing.T) {
 		if _, err := New("opt", okHandler(), memory.New(), o); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: New = %v, want an error naming it", name, err)
 		}
+	}
+}
+
+// Probes, the watchdog and a registry heartbeat arriving together share
+// one run of the service's own checks (round 1 ran every check, in a
+// goroutine each, for each of them), while draining shows at once.
+func TestReadiness_ServesOneCachedRunOfTheServicesChecks(t *testing.T) {
+	j := &journal{}
+	var runs atomic.Int64
+	a, err := New("cached", okHandler(), memory.New(), testOptions(j,
+		WithReadinessCheck("db", func(context.Context) error { runs.Add(1); return nil }),
+		WithWatchdog(time.Hour, 3))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := start(t, a, ctx)
+	defer func() { cancel(); wait(t, done) }()
+	before := runs.Load()
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(2)
+		go func() { defer wg.Done(); readyz(t, a) }()
+		go func() { defer wg.Done(); _ = a.ownReadiness(context.Background()) }()
+	}
+	wg.Wait()
+	// 40 asks; at most one run per ReadinessCacheAge window they spanned.
+	if n := runs.Load() - before; n > 2 {
+		t.Fatalf("40 readiness asks ran the check %d times, want one run shared (two if a cache window ended)", n)
+	}
+	a.draining.Store(true)
+	if body := readyz(t, a); body.Checks["draining"].OK {
+		t.Fatalf("draining not shown at once: %+v", body)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -52,17 +53,46 @@ const DefaultTimeout = 2 * time.Second
 // Set is a named collection of checks, safe for concurrent use.
 type Set struct {
 	timeout time.Duration
+	maxAge  time.Duration
 	mu      sync.RWMutex
 	checks  map[string]Check
+	include []*Set
+
+	cmu     sync.Mutex
+	last    Report
+	lastAt  time.Time
+	running chan struct{} // closed when the shared run in progress ends
 }
+
+// SetOption configures a Set.
+type SetOption func(*Set)
+
+// CacheFor makes Run serve the last report while it is younger than d, and
+// makes concurrent Runs share one run of the checks: a burst of probes, the
+// watchdog and a registry heartbeat together cost one run per d, not one
+// run (and one goroutine per check) each.
+func CacheFor(d time.Duration) SetOption { return func(s *Set) { s.maxAge = d } }
 
 // NewSet returns an empty set whose checks each get at most timeout
 // (DefaultTimeout when ≤ 0).
-func NewSet(timeout time.Duration) *Set {
+func NewSet(timeout time.Duration, opts ...SetOption) *Set {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	return &Set{timeout: timeout, checks: map[string]Check{}}
+	s := &Set{timeout: timeout, checks: map[string]Check{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Include adds o's checks to s's reports. o runs them (from its cache, when
+// it has one), so a set of cheap live checks can include a cached set of
+// expensive ones.
+func (s *Set) Include(o *Set) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.include = append(s.include, o)
 }
 
 // Add registers (or replaces) a check.
@@ -72,7 +102,7 @@ func (s *Set) Add(name string, c Check) {
 	s.checks[name] = c
 }
 
-// Names returns the registered check names, sorted.
+// Names returns the registered check names (included sets' too), sorted.
 func (s *Set) Names() []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -80,12 +110,73 @@ func (s *Set) Names() []string {
 	for n := range s.checks {
 		out = append(out, n)
 	}
+	for _, o := range s.include {
+		out = append(out, o.Names()...)
+	}
 	slices.Sort(out)
 	return out
 }
 
-// Run runs every check concurrently, each bounded by the set's timeout.
+// Run runs every check concurrently, each bounded by the set's timeout, and
+// merges in the reports of included sets. With CacheFor it serves the last
+// report while fresh. The report's Checks map is the caller's.
 func (s *Set) Run(ctx context.Context) Report {
+	if s.maxAge <= 0 {
+		return s.runAll(ctx)
+	}
+	s.cmu.Lock()
+	if !s.lastAt.IsZero() && time.Since(s.lastAt) < s.maxAge {
+		rep := s.last.clone()
+		s.cmu.Unlock()
+		return rep
+	}
+	if ch := s.running; ch != nil { // someone is running them: share it
+		s.cmu.Unlock()
+		select {
+		case <-ch:
+			s.cmu.Lock()
+			defer s.cmu.Unlock()
+			return s.last.clone()
+		case <-ctx.Done():
+			return Report{Status: "fail", Checks: map[string]Result{"checks": {Detail: "gave up waiting: " + ctx.Err().Error()}}}
+		}
+	}
+	ch := make(chan struct{})
+	s.running = ch
+	s.cmu.Unlock()
+	// Shared by every waiter, so not cut short by this caller's context;
+	// each check is still bounded by the set's timeout.
+	rep := s.runAll(context.WithoutCancel(ctx))
+	s.cmu.Lock()
+	s.last, s.lastAt, s.running = rep, time.Now(), nil
+	close(ch)
+	s.cmu.Unlock()
+	return rep.clone()
+}
+
+func (r Report) clone() Report {
+	r.Checks = maps.Clone(r.Checks)
+	return r
+}
+
+func (s *Set) runAll(ctx context.Context) Report {
+	s.mu.RLock()
+	include := slices.Clone(s.include)
+	s.mu.RUnlock()
+	rep := s.run(ctx)
+	for _, o := range include {
+		for n, r := range o.Run(ctx).Checks {
+			rep.Checks[n] = r
+			if !r.OK {
+				rep.Status = "fail"
+			}
+		}
+	}
+	return rep
+}
+
+// run runs the set's own checks.
+func (s *Set) run(ctx context.Context) Report {
 	s.mu.RLock()
 	checks := make(map[string]Check, len(s.checks))
 	for n, c := range s.checks {
