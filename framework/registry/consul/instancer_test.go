@@ -37,7 +37,7 @@ func TestInstancer_BackToBackChangesAreNotRateLimited(t *testing.T) {
 	const n = 4 // instances; 2n changes back to back
 	insts := make([]registry.Instance, n)
 	for i := range insts {
-		insts[i] = registry.Instance{ID: "burst-" + strconv.Itoa(i), Name: "burst-svc", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", 9100 + i)}}
+		insts[i] = registry.Instance{ID: "burst-" + strconv.Itoa(i), Name: "burst-svc", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", 9100+i)}}
 	}
 	change := func(what string, do func() error, ok func(sd.Event) bool) {
 		t.Helper()
