@@ -1,5 +1,7 @@
-// Package backoff spaces out retries that go on forever (a registrar
-// re-registering, an instancer re-connecting): capped exponential growth
+// Package backoff spaces out retries: those that go on forever (a
+// registrar re-registering, an instancer or snapshot re-connecting, the
+// lifecycle's self-check) and a call's few attempts (retry): capped
+// exponential growth
 // with "equal jitter", so processes that lost the registry together do not
 // come back in lockstep, and none comes back sooner than half a step.
 package backoff
@@ -32,8 +34,35 @@ func (b *Backoff) Next() time.Duration {
 	} else {
 		b.step = min(b.step*2, b.max)
 	}
-	half := b.step / 2
-	return half + rand.N(b.step-half+1)
+	return jitter(b.step)
+}
+
+// Nth returns the wait before retry n (1 for the first) of a sequence
+// whose step doubles from minWait up to maxWait: what the n-th Next of
+// New(minWait, maxWait) returns, for loops that count their attempts
+// (retry) instead of keeping a Backoff.
+func Nth(minWait, maxWait time.Duration, n int) time.Duration {
+	maxWait = max(maxWait, minWait)
+	step := maxWait
+	if n < 1 {
+		n = 1
+	}
+	if n-1 < 32 {
+		step = min(maxWait, minWait<<(n-1))
+	}
+	if step <= 0 { // minWait<<(n-1) overflowed
+		step = maxWait
+	}
+	return jitter(step)
+}
+
+// jitter is "equal jitter": a random duration in [step/2, step].
+func jitter(step time.Duration) time.Duration {
+	if step <= 0 {
+		return 0
+	}
+	half := step / 2
+	return half + rand.N(step-half+1)
 }
 
 // Reset starts the next failure sequence from min again.

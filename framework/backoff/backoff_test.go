@@ -41,3 +41,17 @@ func TestSleep_EndsWithContext(t *testing.T) {
 		t.Fatal("Sleep cut short")
 	}
 }
+
+func TestNth_IsTheNthNextWithoutState(t *testing.T) {
+	const lo, hi = 10 * time.Millisecond, 80 * time.Millisecond
+	for n, step := range map[int]time.Duration{0: lo, 1: lo, 2: 2 * lo, 3: 4 * lo, 4: hi, 40: hi, 100: hi} {
+		for range 50 {
+			if d := Nth(lo, hi, n); d < step/2 || d > step {
+				t.Fatalf("Nth(%d) = %s, want within [%s, %s]", n, d, step/2, step)
+			}
+		}
+	}
+	if d := Nth(hi, lo, 1); d < hi/2 || d > hi {
+		t.Fatalf("max below min: Nth = %s, want within [%s, %s]", d, hi/2, hi)
+	}
+}

@@ -22,11 +22,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/warren-mesh/warren/framework/backoff"
 )
 
 // Class says whether another attempt may fix a failure.
@@ -246,14 +247,7 @@ func (p *Policy) try(ctx context.Context, n int, attempt func(context.Context, i
 	return err
 }
 
-func (p *Policy) backoff(n int) time.Duration {
-	d := p.cap
-	if n-1 < 32 {
-		d = min(p.cap, p.base<<(n-1))
-	}
-	half := d / 2
-	return half + time.Duration(rand.Int64N(int64(d-half)+1))
-}
+func (p *Policy) backoff(n int) time.Duration { return backoff.Nth(p.base, p.cap, n) }
 
 // timeoutError marks an attempt ended by its own timeout. It matches
 // ErrAttemptTimeout and still unwraps to what the call returned.

@@ -28,6 +28,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/warren-mesh/warren/framework/backoff"
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
@@ -189,7 +190,7 @@ func (s *Instancer) start(connect func(context.Context) (sd.Instancer, error)) {
 
 func (s *Instancer) connect(connect func(context.Context) (sd.Instancer, error)) {
 	defer close(s.connDone)
-	wait := s.minWait
+	bo := backoff.New(s.minWait, s.maxWait)
 	for {
 		inner, err := connect(s.ctx)
 		if err == nil {
@@ -202,14 +203,9 @@ func (s *Instancer) connect(connect func(context.Context) (sd.Instancer, error))
 			return
 		}
 		s.noteError(err)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-s.ctx.Done():
-			t.Stop()
+		if !backoff.Sleep(s.ctx, bo.Next()) {
 			return
 		}
-		wait = min(2*wait, s.maxWait)
 	}
 }
 
