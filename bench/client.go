@@ -81,12 +81,25 @@ func benchRequestPath(ctx context.Context, rep *report) error {
 		}.String())
 	}
 
-	ours := client.NewFromInstancer(sd.FixedInstancer(instances), "bench")
-	defer ours.Close()
-	oursCall := func(ctx context.Context, req benchReq) (benchResp, error) {
-		return client.Call[benchReq, benchResp](ctx, ours, "POST", "/echo", req)
+	ours, err := client.NewFromInstancer(sd.FixedInstancer(instances), "bench")
+	if err != nil {
+		return err
 	}
-	timed := client.NewFromInstancer(sd.FixedInstancer(instances), "bench", client.WithRetry(retry.PerAttemptTimeout(time.Second)))
+	defer ours.Close()
+	// The path a generated client takes: its method's go-kit endpoint, made
+	// by the HTTP transport's factory.
+	oursEndpoint := client.NewEndpoint[benchReq, benchResp](ours, "POST", func(benchReq) string { return "/echo" })
+	oursCall := func(ctx context.Context, req benchReq) (benchResp, error) {
+		resp, err := oursEndpoint(ctx, req)
+		if err != nil {
+			return benchResp{}, err
+		}
+		return resp.(benchResp), nil
+	}
+	timed, err := client.NewFromInstancer(sd.FixedInstancer(instances), "bench", client.WithRetry(retry.WithPerAttemptTimeout(time.Second)))
+	if err != nil {
+		return err
+	}
 	defer timed.Close()
 	timedCall := func(ctx context.Context, req benchReq) (benchResp, error) {
 		return client.Call[benchReq, benchResp](ctx, timed, "POST", "/echo", req)

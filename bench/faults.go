@@ -117,7 +117,7 @@ func faultsOn(ctx context.Context, rep *report, root, bin, reg string) error {
 		Note: fmt.Sprintf("exec → listen, self-check, register → in a watcher's set; %d starts, max %s", len(starts), starts[len(starts)-1].Round(time.Millisecond))})
 
 	// The load client: typed user client, per-attempt timeout, GETs.
-	uc, err := user.NewClient(ctx, m.Discovery(), client.WithRetry(retry.PerAttemptTimeout(faultPerAttempt)))
+	uc, err := user.NewClient(ctx, m.Discovery(), client.WithRetry(retry.WithPerAttemptTimeout(faultPerAttempt)))
 	if err != nil {
 		return err
 	}

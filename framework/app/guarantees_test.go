@@ -94,7 +94,7 @@ func (r *readyzProbe) Deregister(ctx context.Context, i registry.Instance) error
 func TestShutdown_ReadyzIs503BeforeDeregistration(t *testing.T) {
 	j := &journal{}
 	var a *App
-	reg := &readyzProbe{Registry: memory.New(), base: func() string { return a.Instance().BaseURL() }}
+	reg := &readyzProbe{Registry: memory.New(), base: func() string { return a.Instance().Endpoints[0] }}
 	a, err := New("svc", okHandler(), reg, testOptions(j)...)
 	if err != nil {
 		t.Fatal(err)

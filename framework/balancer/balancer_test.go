@@ -103,7 +103,7 @@ func TestBalancers_ReturnTheAvoidedTargetWhenItIsTheOnlyOne(t *testing.T) {
 
 func TestBalancers_SkipEjectedTargets(t *testing.T) {
 	for name, mk := range all() {
-		d := outlier.New(outlier.Cooldown(time.Hour, time.Hour))
+		d := must(outlier.New(outlier.WithCooldown(time.Hour, time.Hour)))
 		ts := targets(t, d, "a", "a", "a", "a")
 		eject(t, ts[1])
 		b := mk()
@@ -123,7 +123,7 @@ func TestBalancers_FallBackToEjectedTargetsRatherThanNothing(t *testing.T) {
 	for name, mk := range all() {
 		// 100% allowed ejection so both can be out; the detector normally
 		// keeps one in, this checks the balancers' own fallback.
-		d := outlier.New(outlier.MaxEjectionPercent(100), outlier.Cooldown(time.Hour, time.Hour))
+		d := must(outlier.New(outlier.WithMaxEjectionPercent(100), outlier.WithCooldown(time.Hour, time.Hour)))
 		ts := targets(t, d, "a", "a", "a")
 		eject(t, ts[0])
 		eject(t, ts[1])
@@ -140,7 +140,7 @@ func TestBalancers_FallBackToEjectedTargetsRatherThanNothing(t *testing.T) {
 func TestBalancers_RaceFreeUnderConcurrentPicksAndUpdates(t *testing.T) {
 	for name, mk := range all() {
 		b := mk()
-		a := targets(t, outlier.New(), "a", "a", "b", "b")
+		a := targets(t, must(outlier.New()), "a", "a", "b", "b")
 		b.Update(a)
 		var wg sync.WaitGroup
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -252,7 +252,7 @@ func TestConsistentHash_MovesAtMostOneNthOfKeysWhenOneOfNLeaves(t *testing.T) {
 }
 
 func TestZoneAware_KeepsAllTrafficLocalWhileLocalIsHealthy(t *testing.T) {
-	d := outlier.New()
+	d := must(outlier.New())
 	ts := targets(t, d, "a", "a", "b", "b", "c")
 	b := NewZoneAware("a")
 	b.Update(ts)
@@ -265,7 +265,7 @@ func TestZoneAware_KeepsAllTrafficLocalWhileLocalIsHealthy(t *testing.T) {
 }
 
 func TestZoneAware_SpillsToOtherZonesBelowMinHealthy(t *testing.T) {
-	d := outlier.New(outlier.Cooldown(time.Hour, time.Hour))
+	d := must(outlier.New(outlier.WithCooldown(time.Hour, time.Hour)))
 	ts := targets(t, d, "a", "a", "b", "b", "c")
 	b := NewZoneAware("a", MinHealthy(2))
 	b.Update(ts)
@@ -353,7 +353,7 @@ func (e overloaded) Error() string               { return "overloaded" }
 func (e overloaded) OverloadHold() time.Duration { return e.hold }
 
 func TestTarget_OverloadAnswerHoldsTheTargetWithoutCountingAFailure(t *testing.T) {
-	d := outlier.New(outlier.ConsecutiveFailures(2))
+	d := must(outlier.New(outlier.WithConsecutiveFailures(2)))
 	ts := targets(t, d, "", "")
 	shedding, healthy := ts[0], ts[1]
 	shedding.Endpoint = func(context.Context, any) (any, error) { return nil, overloaded{time.Minute} }

@@ -69,7 +69,7 @@ type Deps struct {
 func (d *Deps) ClientOptions() []client.Option {
 	opts := []client.Option{client.WithLogger(d.Logger)}
 	if d.Config.ClientAttemptTimeout > 0 {
-		opts = append(opts, client.WithRetry(retry.PerAttemptTimeout(d.Config.ClientAttemptTimeout)))
+		opts = append(opts, client.WithRetry(retry.WithPerAttemptTimeout(d.Config.ClientAttemptTimeout)))
 	}
 	if d.Config.SnapshotDir != "" {
 		opts = append(opts, client.WithSnapshot(d.Config.SnapshotDir))

@@ -156,7 +156,7 @@ func TestClientOptions_AttemptTimeoutCutsOffAHungInstance(t *testing.T) {
 	cfg.ClientAttemptTimeout = 100 * time.Millisecond
 	d := &Deps{Config: cfg, Logger: log.NewNopLogger()}
 	inst := registry.Instance{ID: "hung", Name: "callee", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", hung.Listener.Addr().(*net.TCPAddr).Port)}}
-	c := client.NewFromInstancer(sd.FixedInstancer{inst.String()}, "callee", d.ClientOptions()...)
+	c := must(client.NewFromInstancer(sd.FixedInstancer{inst.String()}, "callee", d.ClientOptions()...))
 	defer c.Close()
 
 	// The call's own deadline only keeps a broken attempt timeout from

@@ -25,7 +25,7 @@ func TestInvoke_SendsABodyOnlyWhereTheServerReadsOne(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	c := NewFromInstancer(sd.FixedInstancer{strings.TrimPrefix(srv.URL, "http://")}, "svc", WithoutOutlier())
+	c := must(NewFromInstancer(sd.FixedInstancer{strings.TrimPrefix(srv.URL, "http://")}, "svc", WithoutOutlier()))
 	defer c.Close()
 	in := map[string]int{"id": 7}
 	for _, m := range []string{http.MethodGet, http.MethodDelete, http.MethodOptions, http.MethodPost, http.MethodPut, http.MethodPatch} {

@@ -78,31 +78,48 @@ type config struct {
 	noLimit      bool
 }
 
-// Option configures a Client.
-type Option func(*config)
+// Option configures a Client. An option given a bad value makes New (and
+// NewFromInstancer) fail with an error that names it.
+type Option func(*config) error
 
 // WithBalancer sets the balancer (default balancer.NewP2C(): least loaded
 // of two random instances, which routes around slow instances on its own).
 // A balancer serves one client; do not share it.
-func WithBalancer(b balancer.Balancer) Option { return func(c *config) { c.bal = b } }
+func WithBalancer(b balancer.Balancer) Option {
+	return func(c *config) error {
+		if b == nil {
+			return errors.New("client.WithBalancer(nil)")
+		}
+		c.bal = b
+		return nil
+	}
+}
 
 // WithRetry adds retry options to the defaults (3 attempts, 10ms–500ms
 // backoff, budget 20% + 10, no per-attempt timeout).
 func WithRetry(opts ...retry.Option) Option {
-	return func(c *config) { c.retryOpts = append(c.retryOpts, opts...) }
+	return func(c *config) error { c.retryOpts = append(c.retryOpts, opts...); return nil }
 }
 
 // WithRetryPolicy uses p as is, for sharing one budget between clients.
-func WithRetryPolicy(p *retry.Policy) Option { return func(c *config) { c.policy = p } }
+func WithRetryPolicy(p *retry.Policy) Option {
+	return func(c *config) error {
+		if p == nil {
+			return errors.New("client.WithRetryPolicy(nil)")
+		}
+		c.policy = p
+		return nil
+	}
+}
 
 // WithOutlier adds outlier ejection options to the defaults (5 consecutive
 // failures, 10s cooldown doubling to 5m, at most 50% ejected).
 func WithOutlier(opts ...outlier.Option) Option {
-	return func(c *config) { c.outlierOpts = append(c.outlierOpts, opts...) }
+	return func(c *config) error { c.outlierOpts = append(c.outlierOpts, opts...); return nil }
 }
 
 // WithoutOutlier disables outlier ejection.
-func WithoutOutlier() Option { return func(c *config) { c.noOutlier = true } }
+func WithoutOutlier() Option { return func(c *config) error { c.noOutlier = true; return nil } }
 
 // WithConcurrencyLimit adds options to the client's adaptive limit on
 // calls in flight to the service (package climit; default: start 500,
@@ -110,55 +127,93 @@ func WithoutOutlier() Option { return func(c *config) { c.noOutlier = true } }
 // as overloaded or time out). Calls over the limit fail at once with
 // climit.ErrLimited.
 func WithConcurrencyLimit(opts ...climit.Option) Option {
-	return func(c *config) { c.limitOpts = append(c.limitOpts, opts...) }
+	return func(c *config) error { c.limitOpts = append(c.limitOpts, opts...); return nil }
 }
 
 // WithoutConcurrencyLimit turns the adaptive limit off.
-func WithoutConcurrencyLimit() Option { return func(c *config) { c.noLimit = true } }
+func WithoutConcurrencyLimit() Option { return func(c *config) error { c.noLimit = true; return nil } }
 
 // WithTransport sets how each instance's transport is made (default:
 // DefaultTransport). It is called once per instance.
-func WithTransport(f func() *http.Transport) Option { return func(c *config) { c.newTransport = f } }
+func WithTransport(f func() *http.Transport) Option {
+	return func(c *config) error {
+		if f == nil {
+			return errors.New("client.WithTransport(nil)")
+		}
+		c.newTransport = f
+		return nil
+	}
+}
 
 // WithRoundTripper wraps each instance's transport, for tracing or
 // auth headers: wrap gets the transport WithTransport made and returns what
 // the client sends through. Several wrappers apply in order, the last one
 // outermost.
 func WithRoundTripper(wrap func(http.RoundTripper) http.RoundTripper) Option {
-	return func(c *config) {
+	return func(c *config) error {
+		if wrap == nil {
+			return errors.New("client.WithRoundTripper(nil)")
+		}
 		if prev := c.wrapRT; prev != nil {
 			c.wrapRT = func(rt http.RoundTripper) http.RoundTripper { return wrap(prev(rt)) }
-			return
+			return nil
 		}
 		c.wrapRT = wrap
+		return nil
 	}
 }
 
 // WithTLS sets the TLS configuration of every instance's transport (unless
 // the transport WithTransport makes has its own): the CA that verifies the
 // services and, for mTLS, the client certificate. Instances that publish
-// the scheme https are called over TLS; see docs/security.md.
-func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
+// an https endpoint are called over TLS; see docs/security.md.
+func WithTLS(cfg *tls.Config) Option { return func(c *config) error { c.tls = cfg; return nil } }
 
 // WithObserver reports picks, retries, budget refusals and breaker
 // changes to o (package metrics has a Prometheus one). Default: none.
-func WithObserver(o Observer) Option { return func(c *config) { c.obs = o } }
+func WithObserver(o Observer) Option {
+	return func(c *config) error {
+		if o == nil {
+			return errors.New("client.WithObserver(nil)")
+		}
+		c.obs = o
+		return nil
+	}
+}
 
 // WithLogger sets where discovery and snapshot trouble is logged (default
 // nowhere).
-func WithLogger(l log.Logger) Option { return func(c *config) { c.logger = l } }
+func WithLogger(l log.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("client.WithLogger(nil)")
+		}
+		c.logger = l
+		return nil
+	}
+}
 
 // WithSnapshot keeps the last good instance set in dir/<service>.json and
 // serves it when the registry cannot be reached at start (see package
 // snapshot). Only New uses it; NewFromInstancer takes the instancer as is.
-func WithSnapshot(dir string) Option { return func(c *config) { c.snapshotDir = dir } }
-
-// MaxResponseBytes bounds a response body (default 16 MiB).
-func MaxResponseBytes(n int64) Option {
-	return func(c *config) {
-		if n > 0 {
-			c.maxBody = n
+func WithSnapshot(dir string) Option {
+	return func(c *config) error {
+		if dir == "" {
+			return errors.New(`client.WithSnapshot(""): no directory`)
 		}
+		c.snapshotDir = dir
+		return nil
+	}
+}
+
+// WithMaxResponseBytes bounds a response body (default 16 MiB).
+func WithMaxResponseBytes(n int64) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("client.WithMaxResponseBytes(%d): must be positive", n)
+		}
+		c.maxBody = n
+		return nil
 	}
 }
 
@@ -176,7 +231,10 @@ func DefaultTransport() *http.Transport {
 
 // New returns a client of service, found through d.
 func New(ctx context.Context, d registry.Discovery, service string, opts ...Option) (*Client, error) {
-	cfg := newConfig(opts)
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("client %s: %w", service, err)
+	}
 	if cfg.snapshotDir != "" {
 		d = snapshot.Discovery(d, cfg.snapshotDir, snapshot.WithLogger(cfg.logger))
 	}
@@ -184,51 +242,77 @@ func New(ctx context.Context, d registry.Discovery, service string, opts ...Opti
 	if err != nil {
 		return nil, fmt.Errorf("client %s: %w", service, err)
 	}
-	c := build(src, service, cfg)
+	c, err := build(src, service, cfg)
+	if err != nil {
+		src.Stop()
+		return nil, fmt.Errorf("client %s: %w", service, err)
+	}
 	c.ownsSrc = true
 	return c, nil
 }
 
 // NewFromInstancer returns a client of service over any go-kit instancer
 // (sd.FixedInstancer for a static list). The caller keeps ownership of src.
-func NewFromInstancer(src sd.Instancer, service string, opts ...Option) *Client {
-	return build(src, service, newConfig(opts))
+func NewFromInstancer(src sd.Instancer, service string, opts ...Option) (*Client, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("client %s: %w", service, err)
+	}
+	c, err := build(src, service, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client %s: %w", service, err)
+	}
+	return c, nil
 }
 
-func newConfig(opts []Option) config {
+func newConfig(opts []Option) (config, error) {
 	cfg := config{newTransport: DefaultTransport, logger: log.NewNopLogger(), maxBody: 16 << 20, obs: NopObserver{}}
 	for _, o := range opts {
-		o(&cfg)
+		if o == nil {
+			return cfg, errors.New("nil option")
+		}
+		if err := o(&cfg); err != nil {
+			return cfg, err
+		}
 	}
-	if cfg.obs == nil {
-		cfg.obs = NopObserver{}
-	}
-	return cfg
+	return cfg, nil
 }
 
-func build(src sd.Instancer, service string, cfg config) *Client {
+// build validates the retry and outlier options before it starts
+// anything, so a bad value leaves nothing running.
+func build(src sd.Instancer, service string, cfg config) (*Client, error) {
 	c := &Client{service: service, src: src, bal: cfg.bal, policy: cfg.policy, maxBody: cfg.maxBody, obs: cfg.obs}
+	if c.policy == nil {
+		p, err := retry.New(append([]retry.Option{retry.WithClassifier(classify)}, cfg.retryOpts...)...)
+		if err != nil {
+			return nil, err
+		}
+		c.policy = p
+	}
+	if !cfg.noOutlier {
+		oopts := append([]outlier.Option{outlier.WithObserver(breakerObserver{service, cfg.obs})}, cfg.outlierOpts...)
+		d, err := outlier.New(oopts...)
+		if err != nil {
+			return nil, err
+		}
+		c.detector = d
+	}
 	if c.bal == nil {
 		c.bal = balancer.NewP2C()
 	}
 	if !cfg.noLimit {
 		c.limiter = climit.New(cfg.limitOpts...)
 	}
-	if c.policy == nil {
-		c.policy = retry.New(append([]retry.Option{retry.WithClassifier(classify)}, cfg.retryOpts...)...)
-	}
 	epOpts := []endpointer.Option{
 		endpointer.WithBalancer(c.bal),
 		endpointer.WithFailure(instanceFailure),
 		endpointer.WithLogger(log.With(cfg.logger, "service", service)),
 	}
-	if !cfg.noOutlier {
-		oopts := append([]outlier.Option{outlier.WithObserver(breakerObserver{service, cfg.obs})}, cfg.outlierOpts...)
-		c.detector = outlier.New(oopts...)
+	if c.detector != nil {
 		epOpts = append(epOpts, endpointer.WithDetector(c.detector))
 	}
 	c.ep = endpointer.New(src, factory(cfg, service, c.maxBody), epOpts...)
-	return c
+	return c, nil
 }
 
 // classify adds the client's own errors to retry.Classify.

@@ -300,7 +300,7 @@ func TestCall_ServerErrorComesBackAsTypedErrorWithoutRetry(t *testing.T) {
 func TestCall_NonJSONErrorBodyKeepsStatus(t *testing.T) {
 	b := startBackend(t, "", nil)
 	b.mode.Store(mode502)
-	c := newClient(t, newRegistry(t, b.inst), WithRetry(retry.MaxAttempts(1)))
+	c := newClient(t, newRegistry(t, b.inst), WithRetry(retry.WithMaxAttempts(1)))
 	_, err := Call[echoReq, echoResp](context.Background(), c, "GET", "/", echoReq{})
 	var ce *Error
 	if !errors.As(err, &ce) || ce.Status != 502 || ce.Code != "" || ce.Message != "Bad Gateway" {
@@ -330,7 +330,7 @@ func TestCall_NonIdempotentPostIsRetriedOnlyWhenSurelyUnprocessed(t *testing.T) 
 				bs = append(bs, b)
 				insts = append(insts, b.inst)
 			}
-			c := newClient(t, newRegistry(t, insts...), WithoutOutlier(), WithRetry(retry.Backoff(time.Millisecond, time.Millisecond)))
+			c := newClient(t, newRegistry(t, insts...), WithoutOutlier(), WithRetry(retry.WithBackoff(time.Millisecond, time.Millisecond)))
 			_, err := Call[echoReq, echoResp](context.Background(), c, "POST", "/echo", echoReq{N: 1}, tc.opts...)
 			if err == nil {
 				t.Fatal("want an error")
@@ -361,7 +361,7 @@ func TestCall_RetryNeverHitsTheSameInstanceTwiceInARow(t *testing.T) {
 		log.hits = nil
 		log.mu.Unlock()
 		c := newClient(t, newRegistry(t, insts...), WithBalancer(bal), WithoutOutlier(),
-			WithRetry(retry.MaxAttempts(3), retry.Backoff(time.Microsecond, time.Microsecond), retry.WithBudget(nil)))
+			WithRetry(retry.WithMaxAttempts(3), retry.WithBackoff(time.Microsecond, time.Microsecond), retry.WithBudget(nil)))
 		for i := range 20 {
 			_, _ = Call[echoReq, echoResp](context.Background(), c, "GET", "/", echoReq{}, HashKey(fmt.Sprint(i)))
 		}
@@ -462,7 +462,7 @@ func TestClient_HungBackendIsCutOffByPerAttemptTimeout(t *testing.T) {
 	h := startHung(t)
 	a, b := startBackend(t, "", nil), startBackend(t, "", nil)
 	c := newClient(t, newRegistry(t, h.inst, a.inst, b.inst),
-		WithBalancer(balancer.NewRoundRobin()), WithRetry(retry.PerAttemptTimeout(perAttempt)))
+		WithBalancer(balancer.NewRoundRobin()), WithRetry(retry.WithPerAttemptTimeout(perAttempt)))
 	errs, lat := load(4, 1000, 20*time.Second, get(c))
 	if len(errs) > 0 {
 		t.Fatalf("%d errors of %d, first: %v", len(errs), len(lat), errs[0])
@@ -488,7 +488,7 @@ func TestClient_FailingBackendIsEjectedThenReadmittedAfterRecovery(t *testing.T)
 	bad, a, b := startBackend(t, "", nil), startBackend(t, "", nil), startBackend(t, "", nil)
 	bad.mode.Store(mode500)
 	c := newClient(t, newRegistry(t, bad.inst, a.inst, b.inst), WithBalancer(balancer.NewRoundRobin()),
-		WithOutlier(outlier.ConsecutiveFailures(3), outlier.Cooldown(cooldown, cooldown)))
+		WithOutlier(outlier.WithConsecutiveFailures(3), outlier.WithCooldown(cooldown, cooldown)))
 	call := func() error {
 		_, err := Call[echoReq, echoResp](context.Background(), c, "GET", "/", echoReq{})
 		return err
@@ -548,7 +548,7 @@ func TestClient_RetryBudgetCapsRetriesDuringAnOutage(t *testing.T) {
 		insts = append(insts, b.inst)
 	}
 	c := newClient(t, newRegistry(t, insts...), WithoutOutlier(),
-		WithRetry(retry.MaxAttempts(3), retry.Backoff(time.Microsecond, time.Microsecond), retry.WithBudget(retry.NewBudget(ratio, burst))))
+		WithRetry(retry.WithMaxAttempts(3), retry.WithBackoff(time.Microsecond, time.Microsecond), retry.WithBudget(retry.NewBudget(ratio, burst))))
 	errs, _ := load(4, requests, 20*time.Second, get(c))
 	var attempts int64
 	for _, b := range bs {
@@ -689,7 +689,7 @@ func TestClient_CloseIsIdempotentAndLaterCallsFail(t *testing.T) {
 
 func TestClient_WorksOverAFixedInstancer(t *testing.T) {
 	b := startBackend(t, "", nil)
-	c := NewFromInstancer(sd.FixedInstancer{b.inst.HostPort()}, "echo")
+	c := must(NewFromInstancer(sd.FixedInstancer{b.inst.HostPort()}, "echo"))
 	defer c.Close()
 	ep := Endpoint[echoReq, echoResp](c, "POST", "/echo")
 	got, err := ep(context.Background(), echoReq{N: 3})

@@ -19,7 +19,7 @@ func TestClient_OverloadAnswerIsRetriedElsewhereAndNotCountedAsFailure(t *testin
 	shedding.mode.Store(modeOverloaded)
 	// Ejection after 2 failures: were overload answers failures, the
 	// shedding instance would be ejected within a few calls.
-	c := newClient(t, newRegistry(t, shedding.inst, healthy.inst), WithOutlier(outlier.ConsecutiveFailures(2)))
+	c := newClient(t, newRegistry(t, shedding.inst, healthy.inst), WithOutlier(outlier.WithConsecutiveFailures(2)))
 	const workers, calls = 4, 300
 	start := time.Now()
 	errs, _ := load(workers, calls, 60*time.Second, func(i int) error {
@@ -63,7 +63,7 @@ func TestClient_EveryInstanceOverloadedFailsWithinBudgetAndLowersTheLimit(t *tes
 	}
 	const calls, ratio, burst = 200, 0.2, 5
 	c := newClient(t, newRegistry(t, insts...),
-		WithRetry(retry.MaxAttempts(3), retry.Backoff(time.Microsecond, time.Microsecond), retry.WithBudget(retry.NewBudget(ratio, burst))),
+		WithRetry(retry.WithMaxAttempts(3), retry.WithBackoff(time.Microsecond, time.Microsecond), retry.WithBudget(retry.NewBudget(ratio, burst))),
 		WithConcurrencyLimit(climit.WithLimits(100, 2, 100), climit.WithBackoff(0.5, 0)))
 	errs, _ := load(4, calls, 60*time.Second, get(c))
 	var attempts int64
@@ -129,7 +129,7 @@ func TestError_OverloadAndRetryAfter(t *testing.T) {
 func TestCall_TooManyRequestsIsRetriedAfterRetryAfter(t *testing.T) {
 	b := startBackend(t, "", nil)
 	b.mode.Store(modeTooMany)
-	c := newClient(t, newRegistry(t, b.inst), WithRetry(retry.MaxAttempts(2)))
+	c := newClient(t, newRegistry(t, b.inst), WithRetry(retry.WithMaxAttempts(2)))
 	start := time.Now()
 	_, err := Call[echoReq, echoResp](context.Background(), c, "POST", "/echo", echoReq{N: 1})
 	if err != nil {

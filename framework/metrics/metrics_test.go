@@ -67,8 +67,8 @@ func TestMetrics_SeriesAfterTraffic(t *testing.T) {
 	echoes, err := client.New(ctx, frontReg, "echo",
 		client.WithObserver(clientMetrics),
 		client.WithBalancer(balancer.NewRoundRobin()),
-		client.WithOutlier(outlier.ConsecutiveFailures(2)),
-		client.WithRetry(retry.WithBudget(retry.NewBudget(0, 1)), retry.Backoff(time.Millisecond, time.Millisecond)))
+		client.WithOutlier(outlier.WithConsecutiveFailures(2)),
+		client.WithRetry(retry.WithBudget(retry.NewBudget(0, 1)), retry.WithBackoff(time.Millisecond, time.Millisecond)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@
 package outlier
 
 import (
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,50 +59,57 @@ type Detector struct {
 	ejected int // breakers not Closed
 }
 
-// Option configures a Detector.
-type Option func(*Detector)
+// Option configures a Detector. An option given a bad value makes New fail
+// with an error that names it.
+type Option func(*Detector) error
 
-// ConsecutiveFailures sets how many failures in a row eject an instance
-// (default 5).
-func ConsecutiveFailures(n int) Option {
-	return func(d *Detector) {
-		if n > 0 {
-			d.consecutive = n
+// WithConsecutiveFailures sets how many failures in a row eject an
+// instance (default 5).
+func WithConsecutiveFailures(n int) Option {
+	return func(d *Detector) error {
+		if n < 1 {
+			return fmt.Errorf("outlier.WithConsecutiveFailures(%d): at least 1", n)
 		}
+		d.consecutive = n
+		return nil
 	}
 }
 
-// Cooldown sets the first ejection time (default 10s) and its cap after
-// repeated ejections double it (default 5m).
-func Cooldown(base, maxCooldown time.Duration) Option {
-	return func(d *Detector) {
-		if base > 0 {
-			d.cooldown = base
+// WithCooldown sets the first ejection time (default 10s) and its cap
+// after repeated ejections double it (default 5m).
+func WithCooldown(base, maxCooldown time.Duration) Option {
+	return func(d *Detector) error {
+		if base <= 0 || maxCooldown < base {
+			return fmt.Errorf("outlier.WithCooldown(%s, %s): want 0 < base ≤ max", base, maxCooldown)
 		}
-		if maxCooldown >= d.cooldown {
-			d.maxCooldown = maxCooldown
-		}
+		d.cooldown, d.maxCooldown = base, maxCooldown
+		return nil
 	}
 }
 
-// MaxEjectionPercent caps the share of instances ejected at once (default
-// 50). At least one instance always stays in rotation whatever the value.
-func MaxEjectionPercent(p int) Option {
-	return func(d *Detector) {
-		if p >= 0 && p <= 100 {
-			d.maxPercent = p
+// WithMaxEjectionPercent caps the share of instances ejected at once
+// (default 50). At least one instance always stays in rotation whatever
+// the value.
+func WithMaxEjectionPercent(p int) Option {
+	return func(d *Detector) error {
+		if p < 0 || p > 100 {
+			return fmt.Errorf("outlier.WithMaxEjectionPercent(%d): want 0–100", p)
 		}
+		d.maxPercent = p
+		return nil
 	}
 }
 
-// ProbeTimeout is how long a half-open probe may stay unanswered before
-// another request may probe (default 5s). It covers probes that a balancer
-// claimed but never sent and calls that never report back.
-func ProbeTimeout(d time.Duration) Option {
-	return func(x *Detector) {
-		if d > 0 {
-			x.probeTimeout = d
+// WithProbeTimeout is how long a half-open probe may stay unanswered
+// before another request may probe (default 5s). It covers probes that a
+// balancer claimed but never sent and calls that never report back.
+func WithProbeTimeout(d time.Duration) Option {
+	return func(x *Detector) error {
+		if d <= 0 {
+			return fmt.Errorf("outlier.WithProbeTimeout(%s): must be positive", d)
 		}
+		x.probeTimeout = d
+		return nil
 	}
 }
 
@@ -116,13 +125,21 @@ type Observer interface {
 }
 
 // WithObserver reports breaker transitions to o (default: none).
-func WithObserver(o Observer) Option { return func(d *Detector) { d.observer = o } }
+func WithObserver(o Observer) Option { return func(d *Detector) error { d.observer = o; return nil } }
 
 // WithClock replaces time.Now, for tests.
-func WithClock(now func() time.Time) Option { return func(d *Detector) { d.now = now } }
+func WithClock(now func() time.Time) Option {
+	return func(d *Detector) error {
+		if now == nil {
+			return errors.New("outlier.WithClock(nil)")
+		}
+		d.now = now
+		return nil
+	}
+}
 
-// New returns a Detector.
-func New(opts ...Option) *Detector {
+// New returns a Detector, or the first option's complaint about its value.
+func New(opts ...Option) (*Detector, error) {
 	d := &Detector{
 		consecutive:  5,
 		cooldown:     10 * time.Second,
@@ -132,12 +149,14 @@ func New(opts ...Option) *Detector {
 		now:          time.Now,
 	}
 	for _, o := range opts {
-		o(d)
+		if o == nil {
+			return nil, errors.New("outlier: nil option")
+		}
+		if err := o(d); err != nil {
+			return nil, err
+		}
 	}
-	if d.maxCooldown < d.cooldown {
-		d.maxCooldown = d.cooldown
-	}
-	return d
+	return d, nil
 }
 
 // Ejected returns how many of the detector's instances are out of rotation

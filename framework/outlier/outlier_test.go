@@ -28,7 +28,7 @@ func breakers(d *Detector, n int) []*Breaker {
 }
 
 func TestBreaker_EjectsAfterConsecutiveFailuresOnly(t *testing.T) {
-	d := New(ConsecutiveFailures(3))
+	d := must(New(WithConsecutiveFailures(3)))
 	b := breakers(d, 4)[0]
 	fail(b, 2)
 	b.Record(false) // a success resets the run
@@ -44,7 +44,7 @@ func TestBreaker_EjectsAfterConsecutiveFailuresOnly(t *testing.T) {
 
 func TestBreaker_LetsOneProbeThroughAfterCooldownAndClosesOnSuccess(t *testing.T) {
 	c := newClock()
-	d := New(ConsecutiveFailures(1), Cooldown(time.Second, time.Minute), WithClock(c.now))
+	d := must(New(WithConsecutiveFailures(1), WithCooldown(time.Second, time.Minute), WithClock(c.now)))
 	b := breakers(d, 2)[0]
 	fail(b, 1)
 	c.advance(999 * time.Millisecond)
@@ -69,7 +69,7 @@ func TestBreaker_LetsOneProbeThroughAfterCooldownAndClosesOnSuccess(t *testing.T
 
 func TestBreaker_FailedProbeDoublesTheCooldownUpToTheCap(t *testing.T) {
 	c := newClock()
-	d := New(ConsecutiveFailures(1), Cooldown(time.Second, 3*time.Second), WithClock(c.now))
+	d := must(New(WithConsecutiveFailures(1), WithCooldown(time.Second, 3*time.Second), WithClock(c.now)))
 	b := breakers(d, 2)[0]
 	fail(b, 1) // first ejection: 1s
 	c.advance(time.Second)
@@ -88,7 +88,7 @@ func TestBreaker_FailedProbeDoublesTheCooldownUpToTheCap(t *testing.T) {
 
 func TestBreaker_UnansweredProbeIsRetriedAfterProbeTimeout(t *testing.T) {
 	c := newClock()
-	d := New(ConsecutiveFailures(1), Cooldown(time.Second, time.Second), ProbeTimeout(time.Second), WithClock(c.now))
+	d := must(New(WithConsecutiveFailures(1), WithCooldown(time.Second, time.Second), WithProbeTimeout(time.Second), WithClock(c.now)))
 	b := breakers(d, 2)[0]
 	fail(b, 1)
 	c.advance(time.Second)
@@ -112,7 +112,7 @@ func TestDetector_NeverEjectsMoreThanMaxPercentAndKeepsOne(t *testing.T) {
 		{n: 3, percent: 100, want: 2},
 	}
 	for _, tc := range cases {
-		d := New(ConsecutiveFailures(1), MaxEjectionPercent(tc.percent))
+		d := must(New(WithConsecutiveFailures(1), WithMaxEjectionPercent(tc.percent)))
 		for _, b := range breakers(d, tc.n) {
 			fail(b, 3)
 		}
@@ -123,7 +123,7 @@ func TestDetector_NeverEjectsMoreThanMaxPercentAndKeepsOne(t *testing.T) {
 }
 
 func TestBreaker_ReleaseFreesTheEjectionSlot(t *testing.T) {
-	d := New(ConsecutiveFailures(1))
+	d := must(New(WithConsecutiveFailures(1)))
 	bs := breakers(d, 3)
 	fail(bs[0], 1)
 	fail(bs[1], 1)

@@ -117,48 +117,64 @@ type Policy struct {
 	classify    func(error) Class
 }
 
-// Option configures a Policy.
-type Option func(*Policy)
+// Option configures a Policy. An option given a bad value makes New fail
+// with an error that names it.
+type Option func(*Policy) error
 
-// MaxAttempts sets the number of attempts including the first (default 3;
-// 1 disables retries).
-func MaxAttempts(n int) Option {
-	return func(p *Policy) {
-		if n > 0 {
-			p.maxAttempts = n
+// WithMaxAttempts sets the number of attempts including the first
+// (default 3; 1 disables retries).
+func WithMaxAttempts(n int) Option {
+	return func(p *Policy) error {
+		if n < 1 {
+			return fmt.Errorf("retry.WithMaxAttempts(%d): at least 1", n)
 		}
+		p.maxAttempts = n
+		return nil
 	}
 }
 
-// PerAttemptTimeout bounds each attempt (default 0: only the caller's
+// WithPerAttemptTimeout bounds each attempt (default 0: only the caller's
 // context bounds it). Set it to survive hung instances: the attempt is
 // abandoned and retried elsewhere while the caller's deadline still allows.
-func PerAttemptTimeout(d time.Duration) Option {
-	return func(p *Policy) { p.perAttempt = max(d, 0) }
+func WithPerAttemptTimeout(d time.Duration) Option {
+	return func(p *Policy) error {
+		if d < 0 {
+			return fmt.Errorf("retry.WithPerAttemptTimeout(%s): must not be negative", d)
+		}
+		p.perAttempt = d
+		return nil
+	}
 }
 
-// Backoff sets the delay before retry n: a random duration between half
-// and all of min(base·2ⁿ⁻¹, cap). Defaults 10ms and 500ms.
-func Backoff(base, cap time.Duration) Option {
-	return func(p *Policy) {
-		if base > 0 {
-			p.base = base
+// WithBackoff sets the delay before retry n: a random duration between
+// half and all of min(base·2ⁿ⁻¹, cap). Defaults 10ms and 500ms.
+func WithBackoff(base, cap time.Duration) Option {
+	return func(p *Policy) error {
+		if base <= 0 || cap < base {
+			return fmt.Errorf("retry.WithBackoff(%s, %s): want 0 < base ≤ cap", base, cap)
 		}
-		if cap >= p.base {
-			p.cap = cap
-		}
+		p.base, p.cap = base, cap
+		return nil
 	}
 }
 
 // WithBudget sets the retry budget (default NewBudget(0.2, 10)); nil
 // removes the cap.
-func WithBudget(b *Budget) Option { return func(p *Policy) { p.budget = b } }
+func WithBudget(b *Budget) Option { return func(p *Policy) error { p.budget = b; return nil } }
 
 // WithClassifier replaces Classify.
-func WithClassifier(f func(error) Class) Option { return func(p *Policy) { p.classify = f } }
+func WithClassifier(f func(error) Class) Option {
+	return func(p *Policy) error {
+		if f == nil {
+			return errors.New("retry.WithClassifier(nil)")
+		}
+		p.classify = f
+		return nil
+	}
+}
 
-// New returns a Policy.
-func New(opts ...Option) *Policy {
+// New returns a Policy, or the first option's complaint about its value.
+func New(opts ...Option) (*Policy, error) {
 	p := &Policy{
 		maxAttempts: 3,
 		base:        10 * time.Millisecond,
@@ -167,12 +183,14 @@ func New(opts ...Option) *Policy {
 		classify:    Classify,
 	}
 	for _, o := range opts {
-		o(p)
+		if o == nil {
+			return nil, errors.New("retry: nil option")
+		}
+		if err := o(p); err != nil {
+			return nil, err
+		}
 	}
-	if p.cap < p.base {
-		p.cap = p.base
-	}
-	return p
+	return p, nil
 }
 
 // Budget returns the policy's budget (nil if none).

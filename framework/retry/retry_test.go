@@ -19,7 +19,7 @@ func (e classed) Error() string     { return "classed " + e.c.String() }
 func (e classed) RetryClass() Class { return e.c }
 
 func fast(opts ...Option) *Policy {
-	return New(append([]Option{Backoff(time.Microsecond, time.Microsecond), WithBudget(nil)}, opts...)...)
+	return must(New(append([]Option{WithBackoff(time.Microsecond, time.Microsecond), WithBudget(nil)}, opts...)...))
 }
 
 func TestDo_RetriesByClassAndIdempotency(t *testing.T) {
@@ -48,7 +48,7 @@ func TestDo_RetriesByClassAndIdempotency(t *testing.T) {
 
 func TestDo_ReturnsAtFirstSuccess(t *testing.T) {
 	n := 0
-	err := fast(MaxAttempts(5)).Do(context.Background(), true, func(_ context.Context, i int) error {
+	err := fast(WithMaxAttempts(5)).Do(context.Background(), true, func(_ context.Context, i int) error {
 		n++
 		if i < 3 {
 			return classed{Unprocessed}
@@ -93,7 +93,7 @@ func testCtx(t *testing.T) context.Context {
 
 func TestDo_PerAttemptTimeoutAbandonsHungAttemptAndRetries(t *testing.T) {
 	attempts := 0
-	err := fast(PerAttemptTimeout(20*time.Millisecond)).Do(testCtx(t), true, func(ctx context.Context, n int) error {
+	err := fast(WithPerAttemptTimeout(20*time.Millisecond)).Do(testCtx(t), true, func(ctx context.Context, n int) error {
 		attempts++
 		if n == 1 {
 			<-ctx.Done() // hung instance
@@ -107,7 +107,7 @@ func TestDo_PerAttemptTimeoutAbandonsHungAttemptAndRetries(t *testing.T) {
 }
 
 func TestDo_PerAttemptTimeoutErrorMatchesErrAttemptTimeout(t *testing.T) {
-	err := fast(PerAttemptTimeout(time.Millisecond), MaxAttempts(2)).Do(testCtx(t), true, func(ctx context.Context, _ int) error {
+	err := fast(WithPerAttemptTimeout(time.Millisecond), WithMaxAttempts(2)).Do(testCtx(t), true, func(ctx context.Context, _ int) error {
 		<-ctx.Done()
 		return ctx.Err()
 	})
@@ -120,7 +120,7 @@ func TestDo_CallerDeadlineIsNotRetried(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
 	n := 0
-	err := fast(PerAttemptTimeout(time.Second)).Do(ctx, true, func(ctx context.Context, _ int) error {
+	err := fast(WithPerAttemptTimeout(time.Second)).Do(ctx, true, func(ctx context.Context, _ int) error {
 		n++
 		<-ctx.Done()
 		return ctx.Err()
@@ -134,7 +134,7 @@ func TestDo_GivesUpWhenBackoffWouldOutliveTheDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err := New(Backoff(time.Second, time.Second), WithBudget(nil)).Do(ctx, true, func(context.Context, int) error {
+	err := must(New(WithBackoff(time.Second, time.Second), WithBudget(nil))).Do(ctx, true, func(context.Context, int) error {
 		return classed{Unprocessed}
 	})
 	var re *Error
@@ -147,7 +147,7 @@ func TestDo_GivesUpWhenBackoffWouldOutliveTheDeadline(t *testing.T) {
 }
 
 func TestBackoff_GrowsExponentiallyWithJitterUpToCap(t *testing.T) {
-	p := New(Backoff(10*time.Millisecond, 80*time.Millisecond))
+	p := must(New(WithBackoff(10*time.Millisecond, 80*time.Millisecond)))
 	for n, hi := range map[int]time.Duration{1: 10, 2: 20, 3: 40, 4: 80, 5: 80, 40: 80} {
 		hi *= time.Millisecond
 		seen := map[time.Duration]bool{}
@@ -166,7 +166,7 @@ func TestBackoff_GrowsExponentiallyWithJitterUpToCap(t *testing.T) {
 
 func TestBudget_CapsRetriesAtRatioOfRequestsPlusBurst(t *testing.T) {
 	b := NewBudget(0.2, 5)
-	p := New(Backoff(time.Microsecond, time.Microsecond), WithBudget(b), MaxAttempts(3))
+	p := must(New(WithBackoff(time.Microsecond, time.Microsecond), WithBudget(b), WithMaxAttempts(3)))
 	const requests = 500
 	var mu sync.Mutex
 	attempts := 0
@@ -231,7 +231,7 @@ func (e delayed) RetryDelay() time.Duration { return e.d }
 func TestDo_WaitsAtLeastTheServerNamedDelay(t *testing.T) {
 	const wait = 60 * time.Millisecond
 	var times []time.Time
-	err := fast(MaxAttempts(2)).Do(context.Background(), false, func(context.Context, int) error {
+	err := fast(WithMaxAttempts(2)).Do(context.Background(), false, func(context.Context, int) error {
 		times = append(times, time.Now())
 		return delayed{wait}
 	})
@@ -268,7 +268,7 @@ func TestDo_ServerDelayBeyondMaxOrDeadlineIsNotWaited(t *testing.T) {
 // client that only ever fails gets exactly 10 retries for its first 5
 // calls (the burst), then one per 5 calls (the ratio): 30 for 105 calls.
 func TestNew_DefaultBudgetIs20PercentOfRequestsPlusABurstOf10(t *testing.T) {
-	p := New(Backoff(time.Microsecond, time.Microsecond), MaxAttempts(3))
+	p := must(New(WithBackoff(time.Microsecond, time.Microsecond), WithMaxAttempts(3)))
 	const calls = 105
 	for range calls {
 		_ = p.Do(testCtx(t), true, func(context.Context, int) error { return classed{Unprocessed} })

@@ -96,49 +96,62 @@ type Instancer struct {
 	written []string // last set on disk
 }
 
-// Option configures an Instancer or Discovery.
-type Option func(*Instancer)
+// Option configures an Instancer or Discovery. An option given a bad value
+// makes New (or Discovery's Instancer) fail with an error that names it.
+type Option func(*Instancer) error
 
 // WithLogger sets where stale-mode and write errors are logged (default
 // nowhere).
-func WithLogger(l log.Logger) Option { return func(s *Instancer) { s.logger = l } }
-
-// ReconnectBackoff sets the delays between attempts to create the
-// registry's instancer when Discovery could not at start (default 100ms
-// doubling to 10s).
-func ReconnectBackoff(minWait, maxWait time.Duration) Option {
-	return func(s *Instancer) {
-		if minWait > 0 {
-			s.minWait = minWait
+func WithLogger(l log.Logger) Option {
+	return func(s *Instancer) error {
+		if l == nil {
+			return errors.New("snapshot.WithLogger(nil)")
 		}
-		if maxWait >= s.minWait {
-			s.maxWait = maxWait
-		}
+		s.logger = l
+		return nil
 	}
 }
 
-// ConnectWait sets how long Discovery waits for the registry's first set
+// WithReconnectBackoff sets the delays between attempts to create the
+// registry's instancer when Discovery could not at start (default 100ms
+// doubling to 10s).
+func WithReconnectBackoff(minWait, maxWait time.Duration) Option {
+	return func(s *Instancer) error {
+		if minWait <= 0 || maxWait < minWait {
+			return fmt.Errorf("snapshot.WithReconnectBackoff(%s, %s): want 0 < min ≤ max", minWait, maxWait)
+		}
+		s.minWait, s.maxWait = minWait, maxWait
+		return nil
+	}
+}
+
+// WithConnectWait sets how long Discovery waits for the registry's first set
 // before serving the snapshot instead, when there is one (default 250ms).
 // A reachable registry answers well within it, so the caller starts from
 // the live set; an unreachable one costs the caller only this long, not
 // the registry client's own start-up wait (etcd's WithInitialWait, 3 s).
-func ConnectWait(d time.Duration) Option {
-	return func(s *Instancer) {
-		if d >= 0 {
-			s.connectWait = d
+func WithConnectWait(d time.Duration) Option {
+	return func(s *Instancer) error {
+		if d < 0 {
+			return fmt.Errorf("snapshot.WithConnectWait(%s): must not be negative", d)
 		}
+		s.connectWait = d
+		return nil
 	}
 }
 
 // New wraps inner, keeping its sets in the file at path. The Instancer
 // takes ownership of inner: its Stop stops inner.
-func New(inner sd.Instancer, path string, opts ...Option) *Instancer {
-	s := newInstancer(path, "", opts)
+func New(inner sd.Instancer, path string, opts ...Option) (*Instancer, error) {
+	s, err := newInstancer(path, "", opts)
+	if err != nil {
+		return nil, err
+	}
 	s.start(func(context.Context) (sd.Instancer, error) { return inner, nil })
-	return s
+	return s, nil
 }
 
-func newInstancer(path, service string, opts []Option) *Instancer {
+func newInstancer(path, service string, opts []Option) (*Instancer, error) {
 	s := &Instancer{
 		Cache:       registry.NewCache(),
 		path:        path,
@@ -155,11 +168,16 @@ func newInstancer(path, service string, opts []Option) *Instancer {
 		state:       State{Source: SourceNone, Since: time.Now()},
 	}
 	for _, o := range opts {
-		o(s)
+		if o == nil {
+			return nil, errors.New("snapshot: nil option")
+		}
+		if err := o(s); err != nil {
+			return nil, err
+		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.loadFile()
-	return s
+	return s, nil
 }
 
 // loadFile serves the snapshot, if there is a usable one.
@@ -370,7 +388,7 @@ func writeFile(path string, f file) error {
 //
 // When a snapshot exists, Instancer creates d's instancer in the
 // background (retrying it until it works) and returns as soon as d has
-// answered, or after ConnectWait: a registry that is down or slow to
+// answered, or after WithConnectWait: a registry that is down or slow to
 // answer never holds the caller up longer than that, and the snapshot is
 // served until d answers. With no snapshot it returns d's instancer or
 // error, as d would.
@@ -389,7 +407,10 @@ func (x discovery) Instancer(ctx context.Context, service string) (sd.Instancer,
 		return nil, fmt.Errorf("%w: service name %q", registry.ErrInvalidInstance, service)
 	}
 	path := filepath.Join(x.dir, service+".json")
-	s := newInstancer(path, service, x.opts)
+	s, err := newInstancer(path, service, x.opts)
+	if err != nil {
+		return nil, err
+	}
 	if !s.State().Stale {
 		// No snapshot: the registry's answer, or its error, is all there is.
 		inner, err := x.d.Instancer(ctx, service)

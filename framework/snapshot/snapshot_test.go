@@ -85,7 +85,7 @@ func TestInstancer_WritesEachGoodSetAtomicallyToTheFile(t *testing.T) {
 	reg := memory.New()
 	defer reg.Close()
 	inner, _ := reg.Instancer(context.Background(), "user")
-	s := New(inner, path)
+	s := must(New(inner, path))
 	defer s.Stop()
 	sub := subscribe(t, s)
 	_ = reg.Register(context.Background(), inst(1))
@@ -109,7 +109,7 @@ func TestInstancer_ServesSnapshotAtOnceAndMarksItStaleWhileRegistryIsSilent(t *t
 	want := []string{inst(1).String(), inst(2).String()}
 	writeSnapshot(t, path, want...)
 	var logs bytes.Buffer
-	s := New(silent{}, path, WithLogger(log.NewLogfmtLogger(log.NewSyncWriter(&logs))))
+	s := must(New(silent{}, path, WithLogger(log.NewLogfmtLogger(log.NewSyncWriter(&logs)))))
 	defer s.Stop()
 	sub := subscribe(t, s)
 	waitFor(t, "snapshot set", func() bool { return slices.Equal(sub.instances(), want) })
@@ -129,7 +129,7 @@ func TestInstancer_RegistryAnswerReplacesTheSnapshot(t *testing.T) {
 	defer reg.Close()
 	_ = reg.Register(context.Background(), inst(7))
 	inner, _ := reg.Instancer(context.Background(), "user")
-	s := New(inner, path)
+	s := must(New(inner, path))
 	defer s.Stop()
 	sub := subscribe(t, s)
 	waitFor(t, "live set", func() bool { return slices.Equal(sub.instances(), []string{inst(7).String()}) })
@@ -147,7 +147,7 @@ func TestInstancer_IgnoresCorruptSnapshot(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`{"v":1,"instances":["garbage"`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := New(silent{}, path)
+	s := must(New(silent{}, path))
 	defer s.Stop()
 	if st := s.State(); st.Source != SourceNone || st.LastError == "" {
 		t.Fatalf("state %+v, want nothing served and the error kept", st)
@@ -176,7 +176,7 @@ func TestDiscovery_ServesSnapshotWhileRegistryIsDownThenSwitchesWhenItAnswers(t 
 	defer reg.Close()
 	_ = reg.Register(context.Background(), inst(9))
 	f := &flaky{reg: reg}
-	src, err := Discovery(f, dir, ReconnectBackoff(time.Millisecond, 5*time.Millisecond)).Instancer(context.Background(), "user")
+	src, err := Discovery(f, dir, WithReconnectBackoff(time.Millisecond, 5*time.Millisecond)).Instancer(context.Background(), "user")
 	if err != nil {
 		t.Fatalf("Instancer with registry down and a snapshot: %v", err)
 	}
@@ -215,7 +215,7 @@ func TestDiscovery_ServesSnapshotAtOnceWhileTheRegistryIsSlowToAnswer(t *testing
 	dir := t.TempDir()
 	writeSnapshot(t, filepath.Join(dir, "user.json"), inst(1).String())
 	start := time.Now()
-	src, err := Discovery(slowDiscovery{wait: 3 * time.Second}, dir, ConnectWait(50*time.Millisecond)).Instancer(context.Background(), "user")
+	src, err := Discovery(slowDiscovery{wait: 3 * time.Second}, dir, WithConnectWait(50*time.Millisecond)).Instancer(context.Background(), "user")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestDiscovery_WithSnapshotStartsFromTheLiveSetWhenTheRegistryAnswers(t *tes
 	reg := memory.New()
 	defer reg.Close()
 	_ = reg.Register(context.Background(), inst(9))
-	src, err := Discovery(reg, dir, ConnectWait(5*time.Second)).Instancer(context.Background(), "user")
+	src, err := Discovery(reg, dir, WithConnectWait(5*time.Second)).Instancer(context.Background(), "user")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestDiscovery_WithSnapshotStartsFromTheLiveSetWhenTheRegistryAnswers(t *tes
 // client restarted during the outage that emptied the registry needs.
 func TestInstancer_NeverWritesAnEmptySetToTheFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "user.json")
-	s := New(silent{}, path)
+	s := must(New(silent{}, path))
 	defer s.Stop()
 	sub := subscribe(t, s)
 	two := []string{inst(1).String(), inst(2).String()}

@@ -20,7 +20,7 @@ import (
 func TestClient_PerMethodMiddlewareWrapsOnlyItsMethod(t *testing.T) {
 	srv := httptest.NewServer(NewHTTPHandler(MakeEndpoints(New(NewMemoryStore())), log.NewNopLogger()))
 	defer srv.Close()
-	c := client.NewFromInstancer(sd.FixedInstancer{strings.TrimPrefix(srv.URL, "http://")}, ServiceName)
+	c := must(client.NewFromInstancer(sd.FixedInstancer{strings.TrimPrefix(srv.URL, "http://")}, ServiceName))
 	var gets, all atomic.Int64
 	count := func(n *atomic.Int64) endpoint.Middleware {
 		return func(next endpoint.Endpoint) endpoint.Endpoint {

@@ -334,7 +334,7 @@ func TestRegistryDownAtClientStart_SnapshotServesAtOnce_LiveOnceUp(t *testing.T)
 		t.Cleanup(func() { r.Close() })
 		return r
 	}
-	opts := client.WithRetry(retry.PerAttemptTimeout(perAttempt))
+	opts := client.WithRetry(retry.WithPerAttemptTimeout(perAttempt))
 
 	start := time.Now()
 	snapped, err := user.NewClient(ctx, fresh(), opts, client.WithSnapshot(snapDir))

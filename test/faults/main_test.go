@@ -194,7 +194,7 @@ func newUserLoad(t *testing.T, d registry.Discovery, opts ...client.Option) *use
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	att := newAttempts()
-	opts = append([]client.Option{client.WithRetry(retry.PerAttemptTimeout(perAttempt)), client.WithRoundTripper(att.wrap), client.WithObserver(att)}, opts...)
+	opts = append([]client.Option{client.WithRetry(retry.WithPerAttemptTimeout(perAttempt)), client.WithRoundTripper(att.wrap), client.WithObserver(att)}, opts...)
 	c, err := user.NewClient(ctx, d, opts...)
 	if err != nil {
 		t.Fatalf("user client: %v", err)

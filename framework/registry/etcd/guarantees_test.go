@@ -32,7 +32,7 @@ func TestRegistrar_RetriesForeverWithCappedJitteredBackoff(t *testing.T) {
 	key := reg.key(inst)
 
 	other := inst
-	other.Port = 9090
+	other.Endpoints = []string{"http://127.0.0.1:9090"}
 	rec, err := registry.EncodeRecord(other)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,37 @@
+package client
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+
+	"github.com/warren-mesh/warren/framework/outlier"
+	"github.com/warren-mesh/warren/framework/registry/memory"
+	"github.com/warren-mesh/warren/framework/retry"
+)
+
+// Bad option values, the client's own and those of the retry and outlier
+// options it takes, fail New and NewFromInstancer with an error naming the
+// option; nothing is left running.
+func TestNew_RefusesBadOptionValues(t *testing.T) {
+	reg := memory.New()
+	defer reg.Close()
+	for name, o := range map[string]Option{
+		"client.WithMaxResponseBytes":     WithMaxResponseBytes(0),
+		"client.WithBalancer":             WithBalancer(nil),
+		"client.WithSnapshot":             WithSnapshot(""),
+		"retry.WithMaxAttempts":           WithRetry(retry.WithMaxAttempts(0)),
+		"outlier.WithConsecutiveFailures": WithOutlier(outlier.WithConsecutiveFailures(-1)),
+		"outlier.WithCooldown":            WithOutlier(outlier.WithCooldown(time.Minute, time.Second)),
+	} {
+		if _, err := New(context.Background(), reg, "svc", o); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: New = %v, want an error naming it", name, err)
+		}
+		if _, err := NewFromInstancer(sd.FixedInstancer{}, "svc", o); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: NewFromInstancer = %v, want an error naming it", name, err)
+		}
+	}
+}
