@@ -184,7 +184,7 @@ func TestRun_BuildErrorClosesWhatOnCloseGot(t *testing.T) {
 		return Transports{}, errors.New("no database")
 	}
 	var out syncBuf
-	code := Run(context.Background(), "svc", "1", []string{"--registry", "memory", "--listen", "127.0.0.1:0"}, &out, build)
+	code := Run(context.Background(), "svc", "1", []string{"--registry", "toy", "--listen", "127.0.0.1:0"}, &out, build, toys)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
