@@ -73,7 +73,8 @@ func TestNew_RefusesUnusableChecks(t *testing.T) {
 // with one agent-run check of each kind, stops the server behind it and
 // starts it again on the same port: the check turns critical and passing
 // again, and the instancer's passing set follows. (TTL checks: see
-// TestRegistry_FrozenProcessLeavesPassingSetWithinTTL.)
+// TestRegistry_FrozenProcessLeavesPassingSetWithinTTL; gRPC checks:
+// TestRegistry_GRPCCheckFollowsTheHealthServer.)
 func TestRegistry_EachAgentCheckKindFollowsTheInstance(t *testing.T) {
 	a := needAgent(t)
 	for _, kind := range []CheckKind{CheckHTTP, CheckTCP} {
@@ -88,14 +89,6 @@ func TestRegistry_EachAgentCheckKindFollowsTheInstance(t *testing.T) {
 			id := checkID(inst.ID, kind)
 			rec.waitFor(t, 10*time.Second, "passing", has(inst.ID))
 			waitCheck(t, r, inst.Name, id, api.HealthPassing)
-
-			if kind == CheckGRPC {
-				srv.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-				rec.waitFor(t, 10*time.Second, "critical while NOT_SERVING", hasNot(inst.ID))
-				waitCheck(t, r, inst.Name, id, api.HealthCritical)
-				srv.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-				rec.waitFor(t, 10*time.Second, "passing when SERVING again", has(inst.ID))
-			}
 
 			srv.down()
 			rec.waitFor(t, 10*time.Second, "critical once the server stopped", hasNot(inst.ID))

@@ -48,9 +48,10 @@ func TestRegistry_CheckTLSOptionsReachTheAgent(t *testing.T) {
 // TestRegistry_MTLSInstanceIsProbedOnlyByAnAgentWithTLSForChecks serves
 // an instance that requires client certificates. An agent without
 // enable_agent_tls_for_checks has none to show: its HTTP check stays
-// critical, while a TCP check (a bare connect) passes. An agent with
-// enable_agent_tls_for_checks and a certificate from the mesh CA passes
-// the HTTP check, verifying the instance against that CA.
+// critical, and so does its gRPC check of a grpcs endpoint, while a TCP
+// check (a bare connect) passes. An agent with enable_agent_tls_for_checks
+// and a certificate from the mesh CA passes the HTTP and gRPC checks,
+// verifying the instance against that CA.
 func TestRegistry_MTLSInstanceIsProbedOnlyByAnAgentWithTLSForChecks(t *testing.T) {
 	shared := needAgent(t)
 	ca := tlstest.NewCA(t)
@@ -60,6 +61,7 @@ func TestRegistry_MTLSInstanceIsProbedOnlyByAnAgentWithTLSForChecks(t *testing.T
 		t.Fatal(err)
 	}
 	httpSrv := startTLSCheckedServer(t, CheckHTTP, conf)
+	grpcSrv := startTLSCheckedServer(t, CheckGRPC, conf)
 
 	plain := newRegistry(t, shared.Addr(), WithChecks(
 		Check{Kind: CheckHTTP, Interval: time.Second, Timeout: time.Second, TLS: CheckTLS{SkipVerify: true}},
@@ -71,6 +73,14 @@ func TestRegistry_MTLSInstanceIsProbedOnlyByAnAgentWithTLSForChecks(t *testing.T
 	}
 	waitCheck(t, plain, inst.Name, checkID(inst.ID, CheckTCP), api.HealthPassing)
 	waitCheckOutput(t, plain, checkID(inst.ID, CheckHTTP), api.HealthCritical)
+	plainGRPC := newRegistry(t, shared.Addr(), WithChecks(
+		Check{Kind: CheckGRPC, Interval: time.Second, Timeout: time.Second, TLS: CheckTLS{SkipVerify: true}},
+	))
+	ginst := grpcSrv.instance("mtls-plain-grpc", "mtls-plain-grpc")
+	if err := plainGRPC.Register(ctxT(t, 5*time.Second), ginst); err != nil {
+		t.Fatal(err)
+	}
+	waitCheckOutput(t, plainGRPC, checkID(ginst.ID, CheckGRPC), api.HealthCritical)
 
 	withTLS, err := consultest.New(consultest.WithExtraConfig(fmt.Sprintf(`
 enable_agent_tls_for_checks = true
@@ -102,6 +112,12 @@ tls {
 		t.Fatal(err)
 	}
 	rec.waitFor(t, 10*time.Second, "passing through the agent's client certificate", has(inst.ID))
+	rg := newRegistry(t, withTLS.Addr(), WithChecks(Check{Kind: CheckGRPC, Interval: time.Second, Timeout: time.Second}))
+	ginst = grpcSrv.instance("mtls-agent-tls-grpc", "mtls-agent-tls-grpc")
+	if err := rg.Register(ctxT(t, 5*time.Second), ginst); err != nil {
+		t.Fatal(err)
+	}
+	waitCheckOutput(t, rg, checkID(ginst.ID, CheckGRPC), api.HealthPassing)
 
 	// TLS.ServerName is the name verified: the certificate names localhost
 	// and 127.0.0.1, not another host.

@@ -6,16 +6,22 @@
 //
 // Register calls the agent's service-register endpoint with the instance's
 // ID, name, address, port and tags; Meta carries version, zone, weight,
-// scheme and the instance's Metadata. Each service gets one check:
+// scheme and the instance's Metadata. Each instance gets the checks given to
+// WithChecks (default: one TTL check), at most one of each kind:
 //
-//   - a TTL check (default, WithTTLCheck): the Registry sends the service's
+//   - TTL (CheckTTL, WithTTLCheck): the Registry sends the service's
 //     readiness (UseReadiness) to the agent every TTL/3, "passing" when it
 //     returns nil and "critical" with the error text otherwise. A process that
 //     stops heartbeating turns critical after one TTL.
-//   - an HTTP check (WithHTTPCheck): the agent GETs the HTTP endpoint's /healthz (a TCP check without one).
+//   - HTTP (CheckHTTP, WithHTTPCheck): the agent GETs the instance's HTTP
+//     endpoint + /healthz.
+//   - TCP (CheckTCP): the agent connects to the instance's address.
+//   - gRPC (CheckGRPC): the agent asks grpc.health.v1 on the instance's gRPC
+//     endpoint.
 //
-// Both set DeregisterCriticalServiceAfter, so Consul reaps instances that
-// stay critical (a crashed process).
+// An instance without the endpoint a check needs is refused by Register.
+// Every check sets DeregisterCriticalServiceAfter, so Consul reaps instances
+// that stay critical (a crashed process). Script checks are not offered.
 //
 // Register returns once the agent has accepted the instance. From then on a
 // goroutine owned by the Registry keeps it registered: when the agent
