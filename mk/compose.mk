@@ -29,14 +29,16 @@ COMPOSE_CMD := docker-compose -f deploy/compose/compose.yaml
 
 .PHONY: compose-deps compose-context compose-images compose-up compose-down compose-test
 
-# podman, runc and docker-compose from Debian, installed when one is missing
-# (needs root; CI runs as root on a fresh machine).
+# podman, runc and docker-compose from Debian (and the CA bundle the images
+# copy), installed when one is missing (needs root; CI runs as root on a
+# fresh machine).
 compose-deps:
 	@missing=; for p in $(COMPOSE_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	[ -f /etc/ssl/certs/ca-certificates.crt ] || missing="$$missing ca-certificates"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then echo "compose: missing$$missing; install them (apt-get install$$missing) or run as root" >&2; exit 1; fi; \
 		echo "compose: installing$$missing"; \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(COMPOSE_PACKAGES); \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(COMPOSE_PACKAGES) ca-certificates; \
 	fi
 
 compose-context: bin/consul
