@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/kit/sd"
@@ -73,7 +75,9 @@ func benchConsulPropagation(ctx context.Context, rep *report) error {
 	if err != nil {
 		return err
 	}
-	reg, err := consul.New(ctx, consul.WithAddress(agent.Addr()))
+	queries := &queryCounter{}
+	reg, err := consul.New(ctx, consul.WithAddress(agent.Addr()),
+		consul.WithTransport(func(next http.RoundTripper) http.RoundTripper { queries.next = next; return queries }))
 	if err != nil {
 		return err
 	}
@@ -140,6 +144,7 @@ func benchConsulPropagation(ctx context.Context, rep *report) error {
 	}
 
 	// Back to back: each consumer in turn makes a burst of changes.
+	q0 := queries.n.Load()
 	for round := range consulSamples * 2 / consulBurst {
 		for k := range consumers {
 			c := consumers[(round+k)%len(consumers)]
@@ -155,6 +160,7 @@ func benchConsulPropagation(ctx context.Context, rep *report) error {
 			b2b[c.name].cpu += processCPU() - cpu0
 		}
 	}
+	warrenQueries := queries.n.Load() - q0
 	// Spaced: every consumer makes one change, then all wait.
 	for i := range consulSpacedSamples * 2 {
 		up := i%2 == 0
@@ -198,6 +204,9 @@ func benchConsulPropagation(ctx context.Context, rep *report) error {
 				// The other consumers sit in blocking queries meanwhile, so
 				// this is the driver (the same for all) plus the consumer:
 				// a figure that barely moves with other load.
+				rep.add(row{Suite: suite, Metric: "back to back queries per change (warren)",
+					Value: float64(warrenQueries) / float64(2*consulSamples), Unit: "×",
+					Note: "health queries Warren sent / changes; 1 = none waited for a token or repeated"})
 				for _, c := range consumers {
 					n := len(p.t[c.name].up) + len(p.t[c.name].down)
 					rep.add(row{Suite: suite, Metric: fmt.Sprintf("back to back process CPU per change (%s)", c.name),
@@ -339,4 +348,17 @@ func consulFloor(ctx context.Context, client *api.Client, service string) *consu
 		cancel()
 		<-done
 	}}
+}
+
+// queryCounter counts the health queries an instancer sends.
+type queryCounter struct {
+	n    atomic.Int64
+	next http.RoundTripper
+}
+
+func (q *queryCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasPrefix(req.URL.Path, "/v1/health/service/") {
+		q.n.Add(1)
+	}
+	return q.next.RoundTrip(req)
 }
