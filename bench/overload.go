@@ -61,7 +61,11 @@ func serveOverload(mode string) {
 	h := httptransport.Handler(user.NewHTTPHandler(user.MakeEndpoints(svc), nop), nop, 0)
 	var lim *shed.Limiter
 	if mode == "on" {
-		lim = shed.New()
+		var err error
+		if lim, err = shed.New(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 		mw, err := shed.Middleware(lim)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -278,7 +278,7 @@ func newConfig(opts []Option) (config, error) {
 	return cfg, nil
 }
 
-// build validates the retry and outlier options before it starts
+// build validates the retry, outlier and limit options before it starts
 // anything, so a bad value leaves nothing running.
 func build(src sd.Instancer, service string, cfg config) (*Client, error) {
 	c := &Client{service: service, src: src, bal: cfg.bal, policy: cfg.policy, maxBody: cfg.maxBody, obs: cfg.obs}
@@ -301,7 +301,11 @@ func build(src sd.Instancer, service string, cfg config) (*Client, error) {
 		c.bal = balancer.NewP2C()
 	}
 	if !cfg.noLimit {
-		c.limiter = climit.New(cfg.limitOpts...)
+		l, err := climit.New(cfg.limitOpts...)
+		if err != nil {
+			return nil, err
+		}
+		c.limiter = l
 	}
 	epOpts := []endpointer.Option{
 		endpointer.WithBalancer(c.bal),

@@ -14,6 +14,7 @@ package climit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -67,16 +68,19 @@ type settings struct {
 	now               func() time.Time
 }
 
-// Option configures a Limiter. Out-of-range values are ignored.
-type Option func(*settings)
+// Option configures a Limiter. An option given a bad value makes New fail
+// with an error that names it.
+type Option func(*settings) error
 
 // WithLimits sets the limit's start, floor and ceiling (default 500, 20,
 // 5000): generous, so a healthy service never meets it.
 func WithLimits(initial, min, max int) Option {
-	return func(s *settings) {
-		if min >= 1 && max >= min && initial >= min && initial <= max {
-			s.initial, s.min, s.max = initial, min, max
+	return func(s *settings) error {
+		if min < 1 || max < min || initial < min || initial > max {
+			return fmt.Errorf("climit.WithLimits(%d, %d, %d): want 1 ≤ min ≤ initial ≤ max", initial, min, max)
 		}
+		s.initial, s.min, s.max = initial, min, max
+		return nil
 	}
 }
 
@@ -84,31 +88,40 @@ func WithLimits(initial, min, max int) Option {
 // and the least time between two cuts (default 100ms), so a burst of
 // refusals that all answer one overload cuts once, not fifty times.
 func WithBackoff(factor float64, cooldown time.Duration) Option {
-	return func(s *settings) {
-		if factor > 0 && factor < 1 && cooldown >= 0 {
-			s.backoff, s.cooldown = factor, cooldown
+	return func(s *settings) error {
+		if !(factor > 0 && factor < 1) || cooldown < 0 {
+			return fmt.Errorf("climit.WithBackoff(%v, %s): want 0 < factor < 1 and a cooldown ≥ 0", factor, cooldown)
 		}
+		s.backoff, s.cooldown = factor, cooldown
+		return nil
 	}
 }
 
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option {
-	return func(s *settings) {
-		if now != nil {
-			s.now = now
+	return func(s *settings) error {
+		if now == nil {
+			return errors.New("climit.WithClock(nil)")
 		}
+		s.now = now
+		return nil
 	}
 }
 
 // New returns a Limiter.
-func New(opts ...Option) *Limiter {
+func New(opts ...Option) (*Limiter, error) {
 	s := settings{initial: 500, min: 20, max: 5000, backoff: 0.9, cooldown: 100 * time.Millisecond, now: time.Now}
 	for _, o := range opts {
-		o(&s)
+		if o == nil {
+			return nil, errors.New("climit: nil option")
+		}
+		if err := o(&s); err != nil {
+			return nil, err
+		}
 	}
 	l := &Limiter{min: float64(s.min), max: float64(s.max), backoff: s.backoff, cooldown: s.cooldown, now: s.now, est: float64(s.initial)}
 	l.limit.Store(int64(s.initial))
-	return l
+	return l, nil
 }
 
 // Token is an admitted call; Release it exactly once with its Outcome.

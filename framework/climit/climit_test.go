@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time { return c.t }
 
 func TestLimiter_RefusesPastTheLimit(t *testing.T) {
-	l := New(WithLimits(2, 2, 10))
+	l := mustNew(t, WithLimits(2, 2, 10))
 	a, okA := l.Acquire()
 	b, okB := l.Acquire()
 	if !okA || !okB {
@@ -38,7 +39,7 @@ func TestLimiter_RefusesPastTheLimit(t *testing.T) {
 
 func TestLimiter_DropsCutOncePerCooldownAndSuccessesRaise(t *testing.T) {
 	clk := &clock{t: time.Unix(1, 0)}
-	l := New(WithLimits(100, 10, 200), WithBackoff(0.5, time.Second), WithClock(clk.now))
+	l := mustNew(t, WithLimits(100, 10, 200), WithBackoff(0.5, time.Second), WithClock(clk.now))
 	// Fifty refusals at one moment are one overload: one cut.
 	for range 50 {
 		tok, _ := l.Acquire()
@@ -82,7 +83,7 @@ func TestLimiter_DropsCutOncePerCooldownAndSuccessesRaise(t *testing.T) {
 }
 
 func TestLimiter_SuccessFarBelowTheLimitDoesNotRaiseIt(t *testing.T) {
-	l := New(WithLimits(100, 10, 1000))
+	l := mustNew(t, WithLimits(100, 10, 1000))
 	for range 1000 {
 		tok, _ := l.Acquire()
 		tok.Release(Success)
@@ -94,7 +95,7 @@ func TestLimiter_SuccessFarBelowTheLimitDoesNotRaiseIt(t *testing.T) {
 
 func TestMiddleware_OverloadedServiceCutsTheLimitThenCallsFailFast(t *testing.T) {
 	clk := &clock{t: time.Unix(1, 0)}
-	l := New(WithLimits(4, 1, 4), WithBackoff(0.5, 0), WithClock(clk.now))
+	l := mustNew(t, WithLimits(4, 1, 4), WithBackoff(0.5, 0), WithClock(clk.now))
 	calls := 0
 	overloaded := func(context.Context, any) (any, error) {
 		calls++
@@ -132,6 +133,27 @@ func TestClassify(t *testing.T) {
 	for _, tc := range cases {
 		if got := Classify(tc.err); got != tc.want {
 			t.Errorf("Classify(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+func mustNew(t testing.TB, opts ...Option) *Limiter {
+	t.Helper()
+	l, err := New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestNew_BadOptionIsAnErrorNamingIt(t *testing.T) {
+	for name, o := range map[string]Option{
+		"climit.WithLimits":  WithLimits(1, 2, 3),
+		"climit.WithBackoff": WithBackoff(1.5, 0),
+		"climit.WithClock":   WithClock(nil),
+	} {
+		if _, err := New(o); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s with a bad value: %v, want an error naming it", name, err)
 		}
 	}
 }

@@ -36,7 +36,10 @@ func shedSeries(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 }
 
 func TestShed_SeriesFollowTheLimiter(t *testing.T) {
-	l := shed.New(shed.WithQueueProbe(nil), shed.WithLimits(2, 2, 2))
+	l, err := shed.New(shed.WithQueueProbe(nil), shed.WithLimits(2, 2, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
 	reg := prometheus.NewRegistry()
 	metrics.NewShed(reg, l)
 

@@ -1,6 +1,7 @@
 package shed
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -20,8 +21,9 @@ const Code = svcerr.CodeOverloaded
 // orchestrator would restart or withdraw a busy instance.
 var DefaultExempt = []string{"GET /healthz", "GET /readyz"}
 
-// HTTPOption configures Middleware.
-type HTTPOption func(*httpSettings)
+// HTTPOption configures Middleware. An option given a bad value makes
+// Middleware fail with an error that names it.
+type HTTPOption func(*httpSettings) error
 
 type httpSettings struct {
 	exempt        []string
@@ -35,7 +37,7 @@ type httpSettings struct {
 // opt-out, for work that must not be refused (a payment's second step, a
 // cheap cached read that relieves load).
 func WithExempt(patterns ...string) HTTPOption {
-	return func(s *httpSettings) { s.exempt = append(s.exempt, patterns...) }
+	return func(s *httpSettings) error { s.exempt = append(s.exempt, patterns...); return nil }
 }
 
 // WithRetryAfter sets the Retry-After range of overload answers (default
@@ -46,17 +48,19 @@ func WithExempt(patterns ...string) HTTPOption {
 // how long to leave this instance alone; Warren's client tries another
 // instance at once.
 func WithRetryAfter(min, max time.Duration) HTTPOption {
-	return func(s *httpSettings) {
-		if min >= time.Second && max >= min {
-			s.retryAfter, s.maxRetryAfter = min, max
+	return func(s *httpSettings) error {
+		if min < time.Second || max < min {
+			return fmt.Errorf("shed.WithRetryAfter(%s, %s): want 1s ≤ min ≤ max", min, max)
 		}
+		s.retryAfter, s.maxRetryAfter = min, max
+		return nil
 	}
 }
 
 // WithOnShed calls f for every refused request (for logs; keep it quick:
 // it runs on the path that must stay cheap).
 func WithOnShed(f func(r *http.Request, why Reason)) HTTPOption {
-	return func(s *httpSettings) { s.onShed = f }
+	return func(s *httpSettings) error { s.onShed = f; return nil }
 }
 
 // Middleware returns net/http middleware that asks l about every request
@@ -70,7 +74,12 @@ func WithOnShed(f func(r *http.Request, why Reason)) HTTPOption {
 func Middleware(l *Limiter, opts ...HTTPOption) (func(http.Handler) http.Handler, error) {
 	s := httpSettings{retryAfter: time.Second, maxRetryAfter: 5 * time.Second}
 	for _, o := range opts {
-		o(&s)
+		if o == nil {
+			return nil, errors.New("shed: nil HTTP option")
+		}
+		if err := o(&s); err != nil {
+			return nil, err
+		}
 	}
 	exempt, err := exemptMux(append(append([]string(nil), DefaultExempt...), s.exempt...))
 	if err != nil {

@@ -45,7 +45,7 @@ type testServer struct {
 // behind its middleware: /slow blocks until released, the rest answer 200.
 func fullServer(t *testing.T, opts ...HTTPOption) testServer {
 	t.Helper()
-	l := New(WithQueueProbe(nil), WithLimits(1, 1, 1))
+	l := mustNew(t, WithQueueProbe(nil), WithLimits(1, 1, 1))
 	mw, err := Middleware(l, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +144,7 @@ func TestMiddleware_AdmitsAgainOnceRoomIsMade(t *testing.T) {
 }
 
 func TestMiddleware_BadExemptPatternIsAnError(t *testing.T) {
-	l := New(WithQueueProbe(nil))
+	l := mustNew(t, WithQueueProbe(nil))
 	for _, p := range []string{"GET /a/{", "GET /healthz"} {
 		_, err := Middleware(l, WithExempt(p, p))
 		if p == "GET /healthz" {
@@ -161,7 +161,7 @@ func TestMiddleware_BadExemptPatternIsAnError(t *testing.T) {
 
 func TestMiddleware_RetryAfterGrowsWithTheShareShed(t *testing.T) {
 	clk := newFakeClock()
-	l := New(WithQueueProbe(nil), WithLimits(1, 1, 1), WithClock(clk.Now))
+	l := mustNew(t, WithQueueProbe(nil), WithLimits(1, 1, 1), WithClock(clk.Now))
 	mw, err := Middleware(l, WithRetryAfter(time.Second, 5*time.Second))
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,8 @@
 package shed
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"runtime"
 	"sync"
@@ -97,48 +99,57 @@ type settings struct {
 	now               func() time.Time
 }
 
-// Option configures a Limiter. Out-of-range values are ignored.
-type Option func(*settings)
+// Option configures a Limiter. An option given a bad value makes New fail
+// with an error that names it.
+type Option func(*settings) error
 
 // WithLimits sets the in-flight limit's start, floor and ceiling (default
 // 200, 10, 2000). The floor keeps a few slow requests from starving an
 // instance; the ceiling bounds memory under a flood of slow requests.
 func WithLimits(initial, min, max int) Option {
-	return func(s *settings) {
-		if min >= 1 && max >= min && initial >= min && initial <= max {
-			s.initial, s.min, s.max = initial, min, max
+	return func(s *settings) error {
+		if min < 1 || max < min || initial < min || initial > max {
+			return fmt.Errorf("shed.WithLimits(%d, %d, %d): want 1 ≤ min ≤ initial ≤ max", initial, min, max)
 		}
+		s.initial, s.min, s.max = initial, min, max
+		return nil
 	}
 }
 
 // WithTolerance sets how many times its long-run level a window's latency
 // may reach before the in-flight limit shrinks (default 2).
 func WithTolerance(f float64) Option {
-	return func(s *settings) {
-		if f >= 1 {
-			s.tolerance = f
+	return func(s *settings) error {
+		if !(f >= 1) {
+			return fmt.Errorf("shed.WithTolerance(%v): want at least 1", f)
 		}
+		s.tolerance = f
+		return nil
 	}
 }
 
 // WithWindow sets how often the in-flight limit adapts: after d and at
 // least minSamples finished requests (default 100ms, 10).
 func WithWindow(d time.Duration, minSamples int) Option {
-	return func(s *settings) {
-		if d > 0 && minSamples >= 1 {
-			s.window, s.minSamples = d, minSamples
+	return func(s *settings) error {
+		if d <= 0 || minSamples < 1 {
+			return fmt.Errorf("shed.WithWindow(%s, %d): want a positive window and at least 1 sample", d, minSamples)
 		}
+		s.window, s.minSamples = d, minSamples
+		return nil
 	}
 }
 
 // WithQueueTarget sets the CPU run queue the limiter keeps to: it refuses
-// requests while more than perCPU × GOMAXPROCS
-// goroutines wait to run (default 8 per CPU, read every millisecond).
+// requests while more than perCPU × GOMAXPROCS goroutines wait to run
+// (default 8 per CPU, read every millisecond).
 func WithQueueTarget(perCPU int, every time.Duration) Option {
-	return func(s *settings) {
-		if perCPU >= 1 && every > 0 {
-			s.perCPU, s.interval = perCPU, every
+	return func(s *settings) error {
+		if perCPU < 1 || every <= 0 {
+			return fmt.Errorf("shed.WithQueueTarget(%d, %s): want at least 1 per CPU and a positive interval", perCPU, every)
 		}
+		s.perCPU, s.interval = perCPU, every
+		return nil
 	}
 }
 
@@ -146,31 +157,35 @@ func WithQueueTarget(perCPU int, every time.Duration) Option {
 // long queue counts (default 1ms): many runnable goroutines that each run
 // at once are no backlog.
 func WithMinQueueDelay(d time.Duration) Option {
-	return func(s *settings) {
-		if d >= 0 {
-			s.minDelay = d
+	return func(s *settings) error {
+		if d < 0 {
+			return fmt.Errorf("shed.WithMinQueueDelay(%s): negative", d)
 		}
+		s.minDelay = d
+		return nil
 	}
 }
 
 // WithQueueProbe replaces RuntimeProbe; nil turns the queue signal off,
 // leaving only the in-flight limit.
 func WithQueueProbe(p QueueProbe) Option {
-	return func(s *settings) { s.probe, s.noProbe = p, p == nil }
+	return func(s *settings) error { s.probe, s.noProbe = p, p == nil; return nil }
 }
 
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option {
-	return func(s *settings) {
-		if now != nil {
-			s.now = now
+	return func(s *settings) error {
+		if now == nil {
+			return errors.New("shed.WithClock(nil)")
 		}
+		s.now = now
+		return nil
 	}
 }
 
 // New returns a Limiter with safe defaults: an in-flight limit that starts
 // at 200 and a run queue target of 8 goroutines per CPU.
-func New(opts ...Option) *Limiter {
+func New(opts ...Option) (*Limiter, error) {
 	s := settings{
 		initial: 200, min: 10, max: 2000,
 		tolerance: 2,
@@ -179,7 +194,12 @@ func New(opts ...Option) *Limiter {
 		now: time.Now,
 	}
 	for _, o := range opts {
-		o(&s)
+		if o == nil {
+			return nil, errors.New("shed: nil option")
+		}
+		if err := o(&s); err != nil {
+			return nil, err
+		}
 	}
 	if s.probe == nil && !s.noProbe {
 		s.probe = RuntimeProbe()
@@ -198,7 +218,7 @@ func New(opts ...Option) *Limiter {
 	if l.probe != nil {
 		l.probe() // the first reading only sets the baseline
 	}
-	return l
+	return l, nil
 }
 
 // Token is an admitted request. Call Release exactly once when it is done.

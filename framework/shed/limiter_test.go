@@ -2,6 +2,7 @@ package shed
 
 import (
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func (c *fakeClock) Add(d time.Duration) {
 }
 
 func TestLimiter_ShedsWhenInFlightReachesLimit(t *testing.T) {
-	l := New(WithQueueProbe(nil), WithLimits(3, 3, 3))
+	l := mustNew(t, WithQueueProbe(nil), WithLimits(3, 3, 3))
 	var toks []Token
 	for i := range 3 {
 		tok, why := l.Acquire()
@@ -56,7 +57,7 @@ func TestLimiter_ShedsWhenInFlightReachesLimit(t *testing.T) {
 }
 
 func TestLimiter_RefusedTokenReleaseIsInert(t *testing.T) {
-	l := New(WithQueueProbe(nil), WithLimits(1, 1, 1))
+	l := mustNew(t, WithQueueProbe(nil), WithLimits(1, 1, 1))
 	held, _ := l.Acquire()
 	refused, why := l.Acquire()
 	if why != ReasonLimit {
@@ -90,7 +91,7 @@ func runWindow(t *testing.T, l *Limiter, clk *fakeClock, rtt time.Duration) {
 
 func TestLimiter_LimitFallsWhenLatencyRisesAndRecovers(t *testing.T) {
 	clk := newFakeClock()
-	l := New(WithQueueProbe(nil), WithClock(clk.Now), WithLimits(50, 5, 500), WithWindow(time.Millisecond, 1))
+	l := mustNew(t, WithQueueProbe(nil), WithClock(clk.Now), WithLimits(50, 5, 500), WithWindow(time.Millisecond, 1))
 	for range 30 {
 		runWindow(t, l, clk, 2*time.Millisecond)
 	}
@@ -115,7 +116,7 @@ func TestLimiter_LimitFallsWhenLatencyRisesAndRecovers(t *testing.T) {
 
 func TestLimiter_LimitStaysWithinBounds(t *testing.T) {
 	clk := newFakeClock()
-	l := New(WithQueueProbe(nil), WithClock(clk.Now), WithLimits(20, 10, 40), WithWindow(time.Millisecond, 1))
+	l := mustNew(t, WithQueueProbe(nil), WithClock(clk.Now), WithLimits(20, 10, 40), WithWindow(time.Millisecond, 1))
 	for range 100 {
 		runWindow(t, l, clk, time.Millisecond)
 	}
@@ -134,7 +135,7 @@ func TestLimiter_LimitStaysWithinBounds(t *testing.T) {
 
 func TestLimiter_AppLimitedWindowsDoNotMoveTheLimit(t *testing.T) {
 	clk := newFakeClock()
-	l := New(WithQueueProbe(nil), WithClock(clk.Now), WithLimits(100, 10, 1000), WithWindow(time.Millisecond, 1))
+	l := mustNew(t, WithQueueProbe(nil), WithClock(clk.Now), WithLimits(100, 10, 1000), WithWindow(time.Millisecond, 1))
 	// One request at a time, each slower than the last: far below the
 	// limit, so latency says nothing about it.
 	for i := range 50 {
@@ -171,7 +172,7 @@ var long = 100 * runtime.GOMAXPROCS(0)
 func TestLimiter_LongRunQueueShedsThenRelaxes(t *testing.T) {
 	clk := newFakeClock()
 	probe := &probeFunc{}
-	l := New(WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(4, time.Millisecond))
+	l := mustNew(t, WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(4, time.Millisecond))
 	step := func() Reason {
 		clk.Add(time.Millisecond)
 		tok, why := l.Acquire()
@@ -220,7 +221,7 @@ func TestLimiter_QueueThatIsNotABacklogDoesNotShed(t *testing.T) {
 	} {
 		clk := newFakeClock()
 		probe := &probeFunc{r: r}
-		l := New(WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(4, time.Millisecond))
+		l := mustNew(t, WithClock(clk.Now), WithQueueProbe(probe.read), WithQueueTarget(4, time.Millisecond))
 		for range 200 {
 			clk.Add(time.Millisecond)
 			tok, why := l.Acquire()
@@ -247,5 +248,32 @@ func TestRuntimeProbe_ReadsTheScheduler(t *testing.T) {
 	}
 	if r.Delay > time.Minute {
 		t.Fatalf("reading %+v: delay beyond reason", r)
+	}
+}
+
+func mustNew(t testing.TB, opts ...Option) *Limiter {
+	t.Helper()
+	l, err := New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestNew_BadOptionIsAnErrorNamingIt(t *testing.T) {
+	for name, o := range map[string]Option{
+		"shed.WithLimits":        WithLimits(10, 20, 30),
+		"shed.WithTolerance":     WithTolerance(0.5),
+		"shed.WithWindow":        WithWindow(0, 1),
+		"shed.WithQueueTarget":   WithQueueTarget(0, time.Millisecond),
+		"shed.WithMinQueueDelay": WithMinQueueDelay(-time.Second),
+		"shed.WithClock":         WithClock(nil),
+	} {
+		if _, err := New(o); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s with a bad value: %v, want an error naming it", name, err)
+		}
+	}
+	if _, err := Middleware(mustNew(t), WithRetryAfter(0, time.Second)); err == nil || !strings.Contains(err.Error(), "shed.WithRetryAfter") {
+		t.Errorf("WithRetryAfter(0, 1s): %v, want an error naming it", err)
 	}
 }
