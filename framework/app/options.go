@@ -11,6 +11,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/warren-mesh/warren/framework/health"
+	"github.com/warren-mesh/warren/framework/shed"
 	"github.com/warren-mesh/warren/framework/transport"
 	"github.com/warren-mesh/warren/framework/transport/httpserver"
 )
@@ -54,6 +55,9 @@ type options struct {
 	readHeader, idle  time.Duration
 	middleware        []func(http.Handler) http.Handler
 	tls, selfCheckTLS *tls.Config
+	shedder           *shed.Limiter
+	shedOpts          []shed.HTTPOption
+	noShed            bool
 
 	debugAddr    string
 	debugHandler http.Handler
@@ -102,6 +106,11 @@ func (o options) httpOptions() []httpserver.Option {
 	}
 	if o.tls != nil {
 		opts = append(opts, httpserver.WithTLS(o.tls), httpserver.WithSelfCheckTLS(o.selfCheckTLS))
+	}
+	if o.noShed {
+		opts = append(opts, httpserver.WithoutShedding())
+	} else {
+		opts = append(opts, httpserver.WithShedding(o.shedder, o.shedOpts...))
 	}
 	return opts
 }
@@ -287,6 +296,22 @@ func WithHTTPMiddleware(mw ...func(http.Handler) http.Handler) Option {
 		o.middleware = append(o.middleware, mw...)
 		return nil
 	}
+}
+
+// WithShedding sets the HTTP server's load shedder and its options (routes
+// never shed: shed.WithExempt("POST /payments/{id}/capture")). l may be nil
+// to keep the default limiter with these options. Without this option the
+// server sheds with shed.New()'s defaults; see docs/overload.md.
+func WithShedding(l *shed.Limiter, opts ...shed.HTTPOption) Option {
+	return func(o *options) error {
+		o.shedder, o.shedOpts, o.noShed = l, opts, false
+		return nil
+	}
+}
+
+// WithoutShedding turns the HTTP server's load shedding off.
+func WithoutShedding() Option {
+	return func(o *options) error { o.shedder, o.shedOpts, o.noShed = nil, nil, true; return nil }
 }
 
 // WithTLS serves HTTPS with cfg and publishes the HTTP endpoint as https,

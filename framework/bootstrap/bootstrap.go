@@ -35,6 +35,7 @@ import (
 	"github.com/warren-mesh/warren/framework/metrics"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/framework/shed"
 	"github.com/warren-mesh/warren/framework/tlsconf"
 	"github.com/warren-mesh/warren/framework/tracing"
 	"github.com/warren-mesh/warren/framework/transport"
@@ -56,6 +57,10 @@ type Deps struct {
 	// TracerProvider makes the process's spans; a no-op provider (which
 	// still passes trace context on) when no exporter is configured.
 	TracerProvider trace.TracerProvider
+	// Shedder is the HTTP server's load shedder, nil with
+	// --load-shedding=false. To exempt routes, add
+	// app.WithShedding(d.Shedder, shed.WithExempt("POST /x")) to AppOptions.
+	Shedder *shed.Limiter
 
 	clientOpts []client.Option // metrics, tracing and TLS of calls
 	closers    []io.Closer     // OnClose, in order
@@ -157,6 +162,21 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 				app.WithHTTPMiddleware(metrics.NewServer(deps.Metrics).Middleware))
 			deps.clientOpts = append(deps.clientOpts, client.WithObserver(metrics.NewClient(deps.Metrics)))
 			regObs = metrics.NewDiscovery(deps.Metrics)
+		}
+	}
+	{ // load shedding: refuse at once what the instance cannot serve in time
+		if cfg.LoadShedding {
+			l, err := shed.New()
+			if err != nil {
+				return err
+			}
+			deps.Shedder = l
+			deps.AppOptions = append(deps.AppOptions, app.WithShedding(deps.Shedder))
+			if deps.Metrics != nil {
+				metrics.NewShed(deps.Metrics, deps.Shedder)
+			}
+		} else {
+			deps.AppOptions = append(deps.AppOptions, app.WithoutShedding())
 		}
 	}
 	{ // tracing: spans for served requests and for calls, W3C propagation

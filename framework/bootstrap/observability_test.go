@@ -71,6 +71,8 @@ func TestRun_DebugListenerServesMetricsAndTraceStdoutPrintsSpans(t *testing.T) {
 	for _, want := range []string{
 		`warren_http_server_requests_total{code="200",method="GET",route="unmatched"} 1`,
 		`warren_registry_registered{service="svc"} 1`,
+		`warren_shed_requests_total{outcome="admitted"} 1`, // shedding on by default; probes exempt
+		`warren_shed_limit `,
 		`go_goroutines `,
 	} {
 		if !strings.Contains(string(b), want) {

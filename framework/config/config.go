@@ -46,6 +46,9 @@ type Config struct {
 	Weight    int
 	Tags      []string
 	SelfCheck bool
+	// LoadShedding refuses, with 503 overloaded, requests the instance
+	// cannot serve in time (docs/overload.md). Default on.
+	LoadShedding bool
 
 	// Registry names the registry backend (--registry); default: the
 	// first backend the program lists.
@@ -87,6 +90,7 @@ func Default(service, version string) Config {
 		Version:              version,
 		Listen:               ":8080",
 		SelfCheck:            true,
+		LoadShedding:         true,
 		Grace:                app.DefaultGracePeriod,
 		DrainTimeout:         app.DefaultDrainTimeout,
 		MaxBodyBytes:         1 << 20,
@@ -107,6 +111,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.Weight, "weight", c.Weight, "balancing weight (default 100)")
 	fs.Var(registry.ListFlag{P: &c.Tags}, "tags", "comma-separated tags published with the instance")
 	fs.BoolVar(&c.SelfCheck, "self-check", c.SelfCheck, "check the advertised address reaches this process before registering (turn off without hairpin routing)")
+	fs.BoolVar(&c.LoadShedding, "load-shedding", c.LoadShedding, "answer 503 overloaded at once to requests the instance cannot serve in time, so callers go elsewhere (docs/overload.md)")
 
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "keep serving this long after withdrawing from discovery on shutdown")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "how long in-flight requests get to finish on shutdown")

@@ -5,8 +5,10 @@
 //	GET /healthz   liveness; answers a self-check probe with the nonce
 //	GET /readyz    readiness, 503 while not registered or draining
 //
-// over plain HTTP or TLS (WithTLS, published as https). The App builds one
-// from its handler; a service with more transports hands the App others.
+// over plain HTTP or TLS (WithTLS, published as https), with adaptive load
+// shedding in front of the service (WithShedding, on by default; see
+// docs/overload.md). The App builds one from its handler; a service with
+// more transports hands the App others.
 package httpserver
 
 import (
@@ -22,6 +24,7 @@ import (
 
 	"github.com/warren-mesh/warren/framework/health"
 	"github.com/warren-mesh/warren/framework/httptransport"
+	"github.com/warren-mesh/warren/framework/shed"
 	"github.com/warren-mesh/warren/framework/transport"
 )
 
@@ -48,6 +51,7 @@ type Server struct {
 	inFlight atomic.Int64
 	probeCl  *http.Client
 	nonce    string // set by Listen, read by Probe after it
+	shedMW   func(http.Handler) http.Handler
 }
 
 var _ transport.Server = (*Server)(nil)
@@ -67,6 +71,20 @@ func New(h http.Handler, opts ...Option) (*Server, error) {
 		}
 	}
 	s := &Server{handler: h, o: o}
+	if !o.noShed {
+		if s.o.shedder == nil {
+			l, err := shed.New()
+			if err != nil {
+				return nil, fmt.Errorf("httpserver: %w", err)
+			}
+			s.o.shedder = l
+		}
+		mw, err := shed.Middleware(s.o.shedder, o.shedOpts...)
+		if err != nil {
+			return nil, fmt.Errorf("httpserver: %w", err)
+		}
+		s.shedMW = mw
+	}
 	s.probeCl = &http.Client{
 		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil, TLSClientConfig: s.selfCheckTLS()},
 		// The answer must come from this address, not from a redirect.
@@ -114,8 +132,14 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 		svc = mw(svc)
 	}
 	mux.Handle("/", s.countInFlight(svc))
+	root := httptransport.Handler(mux, h.Logger, s.o.maxBody)
+	if s.shedMW != nil {
+		// Outermost, so a refusal costs no decoding, logging or metrics;
+		// /healthz and /readyz are exempt (shed.DefaultExempt).
+		root = s.shedMW(root)
+	}
 	srv := &http.Server{
-		Handler:           httptransport.Handler(mux, h.Logger, s.o.maxBody),
+		Handler:           root,
 		ReadHeaderTimeout: s.o.readHeader,
 		IdleTimeout:       s.o.idle,
 		MaxHeaderBytes:    64 << 10,
@@ -203,6 +227,9 @@ func (s *Server) Close() error {
 	}
 	return nil
 }
+
+// Shedder returns the server's load shedder, nil with WithoutShedding.
+func (s *Server) Shedder() *shed.Limiter { return s.o.shedder }
 
 // InFlight is the number of service requests being handled now.
 func (s *Server) InFlight() int64 { return s.inFlight.Load() }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/warren-mesh/warren/framework/shed"
 )
 
 type options struct {
@@ -14,6 +16,9 @@ type options struct {
 	maxBody           int64
 	readHeader, idle  time.Duration
 	middleware        []func(http.Handler) http.Handler
+	shedder           *shed.Limiter
+	shedOpts          []shed.HTTPOption
+	noShed            bool
 }
 
 // Option configures a Server. An option with a bad value makes New fail.
@@ -71,6 +76,24 @@ func WithMiddleware(mw ...func(http.Handler) http.Handler) Option {
 		o.middleware = append(o.middleware, mw...)
 		return nil
 	}
+}
+
+// WithShedding sets the server's load shedder (package shed; nil: one
+// with shed.New()'s defaults) and its HTTP options (routes never shed,
+// Retry-After). Without it every server sheds with the defaults; pass a
+// Limiter of your own to read its Stats (metrics.NewShed). Health and
+// readiness are never shed.
+func WithShedding(l *shed.Limiter, opts ...shed.HTTPOption) Option {
+	return func(o *options) error {
+		o.shedder, o.shedOpts, o.noShed = l, opts, false
+		return nil
+	}
+}
+
+// WithoutShedding turns load shedding off: the server queues whatever
+// arrives, as net/http does.
+func WithoutShedding() Option {
+	return func(o *options) error { o.shedder, o.noShed = nil, true; return nil }
 }
 
 // WithTimeouts sets the time to read a request's headers and how long an
