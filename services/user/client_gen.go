@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/warren-mesh/warren/framework/client"
+	"github.com/warren-mesh/warren/framework/fallback"
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
@@ -85,4 +86,33 @@ func (c *Client) List(ctx context.Context, req ListRequest) (ListResponse, error
 		return zero, err
 	}
 	return resp.(ListResponse), nil
+}
+
+// Fallbacks answer for methods whose call failed because the user
+// service could not answer — down, overloaded, too slow, or refused by the
+// client's own concurrency limit (fallback.Degradable) — after retries.
+// They never see business errors (not found, invalid). A nil field falls
+// through to the error. See docs/overload.md.
+type Fallbacks struct {
+	Create fallback.Func[CreateRequest, User]
+	Get    fallback.Func[GetRequest, User]
+	List   fallback.Func[ListRequest, ListResponse]
+}
+
+// WithFallbacks returns a client that calls through c's endpoints and
+// connections and answers through fb when a call fails degradably. Use it
+// for the calls that may degrade and c for those that must not; Close c,
+// not the copy (its Close does nothing).
+func (c *Client) WithFallbacks(fb Fallbacks) *Client {
+	e := c.e
+	if fb.Create != nil {
+		e.Create = fallback.Middleware(fb.Create)(e.Create)
+	}
+	if fb.Get != nil {
+		e.Get = fallback.Middleware(fb.Get)(e.Get)
+	}
+	if fb.List != nil {
+		e.List = fallback.Middleware(fb.List)(e.List)
+	}
+	return &Client{e: e}
 }
