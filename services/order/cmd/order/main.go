@@ -39,7 +39,17 @@ func main() {
 			}
 			store = s
 		}
-		svc := order.New(users, store)
+		// Reading orders names their users; when the user service cannot
+		// answer (down, every instance overloaded), a fallback answers a
+		// user without a name, so order lists orders without names
+		// instead of failing. Create keeps the strict client: an order
+		// for a user nobody could check is not placed.
+		names := users.WithFallbacks(user.Fallbacks{
+			Get: func(_ context.Context, req user.GetRequest, _ error) (user.User, error) {
+				return user.User{ID: req.ID}, nil
+			},
+		})
+		svc := order.New(users, store, order.WithNames(names))
 		return bootstrap.HTTP(order.NewHTTPHandler(order.MakeEndpoints(svc), d.Logger)), nil
 	}, registries)
 }
