@@ -19,8 +19,13 @@ import (
 // slot a test can take to pin the instance busy. The run-queue signal is
 // off: it is process-wide, and the instances here share one process (it
 // has tests of its own in package shed).
-func pinnable() *shed.Limiter {
-	return shed.New(shed.WithQueueProbe(nil), shed.WithLimits(1, 1, 1))
+func pinnable(t *testing.T) *shed.Limiter {
+	t.Helper()
+	l, err := shed.New(shed.WithQueueProbe(nil), shed.WithLimits(1, 1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 // The mesh test: two user instances, one pinned busy, and order's
@@ -36,7 +41,7 @@ func TestOverload_OneUserInstanceBusyNoErrorsBothBusyOrderDegrades(t *testing.T)
 	users := user.New(user.NewMemoryStore()) // both instances share it
 	var lims []*shed.Limiter
 	for range 2 {
-		lim := pinnable()
+		lim := pinnable(t)
 		lims = append(lims, lim)
 		ua, err := app.New("user", user.NewHTTPHandler(user.MakeEndpoints(users), log.NewNopLogger()), sharedRegistry{reg},
 			append(opts, app.WithShedding(lim))...)
@@ -55,8 +60,12 @@ func TestOverload_OneUserInstanceBusyNoErrorsBothBusyOrderDegrades(t *testing.T)
 		return user.User{ID: req.ID}, nil
 	}})
 	svc := New(uc, NewMemoryStore(), WithNames(names))
+	orderLim, err := shed.New(shed.WithQueueProbe(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
 	oa, err := app.New("order", NewHTTPHandler(MakeEndpoints(svc), log.NewNopLogger()), sharedRegistry{reg},
-		append(opts, app.WithShedding(shed.New(shed.WithQueueProbe(nil))))...)
+		append(opts, app.WithShedding(orderLim))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,8 +81,8 @@ func TestClient_FallbackAnswersOnlyForItsMethodWhenTheServiceCannot(t *testing.T
 		h.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	c := client.NewFromInstancer(sd.FixedInstancer{strings.TrimPrefix(srv.URL, "http://")}, ServiceName,
-		client.WithRetry(retry.Backoff(time.Millisecond, time.Millisecond)))
+	c := must(client.NewFromInstancer(sd.FixedInstancer{strings.TrimPrefix(srv.URL, "http://")}, ServiceName,
+		client.WithRetry(retry.WithBackoff(time.Millisecond, time.Millisecond))))
 	strict := NewClientFromEndpoints(MakeHTTPClientEndpoints(c), c)
 	defer strict.Close()
 	degraded := strict.WithFallbacks(Fallbacks{Get: func(_ context.Context, req GetRequest, err error) (User, error) {
