@@ -138,18 +138,24 @@ func (in *Instancer) run(ctx, firstCtx context.Context, cancelFirst context.Canc
 		if first != nil {
 			err = in.list(firstCtx)
 			cancelFirst()
-			close(first)
-			first = nil
 		} else {
 			lctx, cancel := context.WithTimeout(ctx, in.cfg.requestTimeout)
 			err = in.list(lctx)
 			cancel()
 		}
+		if err != nil && ctx.Err() == nil {
+			in.fail(err)
+		}
+		if first != nil {
+			// Only now: the constructor returns with the outcome of the
+			// first listing, set or error, already published.
+			close(first)
+			first = nil
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			in.fail(err)
 			if !backoff.Sleep(ctx, bo.Next()) {
 				return
 			}
