@@ -14,7 +14,6 @@ import (
 
 	"github.com/warren-mesh/warren/framework/balancer"
 	"github.com/warren-mesh/warren/framework/climit"
-	"github.com/warren-mesh/warren/framework/endpointer"
 	"github.com/warren-mesh/warren/framework/requestid"
 	"github.com/warren-mesh/warren/framework/retry"
 )
@@ -170,8 +169,8 @@ func (c *Client) pickAfterDiscovery(ctx context.Context, avoid *balancer.Target)
 	case <-c.ep.Ready():
 	default:
 		if err := c.ep.Wait(ctx); err != nil {
-			if errors.Is(err, endpointer.ErrClosed) {
-				return nil, ErrClosed
+			if errors.Is(err, ErrClosed) {
+				return nil, fmt.Errorf("client %s: %w", c.service, ErrClosed)
 			}
 			return nil, fmt.Errorf("client %s: waiting for discovery: %w", c.service, err)
 		}

@@ -41,8 +41,9 @@ import (
 	"github.com/warren-mesh/warren/framework/snapshot"
 )
 
-// ErrClosed is returned by calls on a closed Client.
-var ErrClosed = errors.New("client: closed")
+// ErrClosed is returned (wrapped) by calls on a closed Client. It is
+// registry.ErrClosed, Warren's one "used after Close" error.
+var ErrClosed = registry.ErrClosed
 
 // Client calls one service.
 type Client struct {

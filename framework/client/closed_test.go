@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/warren-mesh/warren/framework/registry"
 )
 
 // A call on a closed Client fails at once with ErrClosed: no attempt, no
@@ -24,8 +26,8 @@ func TestClient_CallAfterCloseReturnsErrClosedAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := c.Invoke(context.Background(), "GET", "/x", nil, nil)
-	if !errors.Is(err, ErrClosed) {
-		t.Fatalf("call after Close = %v, want ErrClosed", err)
+	if !errors.Is(err, ErrClosed) || !errors.Is(err, registry.ErrClosed) {
+		t.Fatalf("call after Close = %v, want ErrClosed (registry.ErrClosed, the one closed error)", err)
 	}
 	after := c.State()
 	if after.Retries != before.Retries || after.RetriesRefused != before.RetriesRefused {

@@ -18,7 +18,6 @@
 package embedetcd
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,10 +29,13 @@ import (
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/warren-mesh/warren/framework/registry"
 )
 
-// ErrClosed is returned by Start after Close.
-var ErrClosed = errors.New("embedetcd: server closed")
+// ErrClosed is returned (wrapped) by Start after Close. It is
+// registry.ErrClosed, Warren's one "used after Close" error.
+var ErrClosed = registry.ErrClosed
 
 // Option configures a Server.
 type Option func(*options)
@@ -145,7 +147,7 @@ func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrClosed
+		return fmt.Errorf("embedetcd: %w", ErrClosed)
 	}
 	if s.etcd != nil {
 		return nil

@@ -9,6 +9,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/warren-mesh/warren/framework/registry"
 )
 
 func newClient(t *testing.T, s *Server) *clientv3.Client {
@@ -79,7 +81,7 @@ func TestServer_CloseIsIdempotentAndRemovesTempDir(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("temp dir %s still there: %v", dir, err)
 	}
-	if err := s.Start(); !errors.Is(err, ErrClosed) {
+	if err := s.Start(); !errors.Is(err, ErrClosed) || !errors.Is(err, registry.ErrClosed) {
 		t.Fatalf("Start after Close = %v", err)
 	}
 }

@@ -12,7 +12,7 @@ package endpointer
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,10 +23,12 @@ import (
 
 	"github.com/warren-mesh/warren/framework/balancer"
 	"github.com/warren-mesh/warren/framework/outlier"
+	"github.com/warren-mesh/warren/framework/registry"
 )
 
-// ErrClosed is returned by Endpoints and Wait after Close.
-var ErrClosed = errors.New("endpointer: closed")
+// ErrClosed is returned (wrapped) by Endpoints and Wait after Close. It is
+// registry.ErrClosed, Warren's one "used after Close" error.
+var ErrClosed = registry.ErrClosed
 
 // Endpointer keeps the target set of one service.
 //
@@ -215,7 +217,7 @@ func (e *Endpointer) Endpoints() ([]endpoint.Endpoint, error) {
 	closed := e.closed
 	e.mu.Unlock()
 	if closed {
-		return nil, ErrClosed
+		return nil, fmt.Errorf("endpointer: %w", ErrClosed)
 	}
 	ts := e.Targets()
 	eps := make([]endpoint.Endpoint, len(ts))
@@ -235,7 +237,7 @@ func (e *Endpointer) Wait(ctx context.Context) error {
 	case <-e.ready:
 		return nil
 	case <-e.stop:
-		return ErrClosed
+		return fmt.Errorf("endpointer: %w", ErrClosed)
 	case <-ctx.Done():
 		return ctx.Err()
 	}

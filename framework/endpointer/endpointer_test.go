@@ -148,7 +148,7 @@ func TestEndpointer_CloseClosesEveryInstanceAndIsIdempotent(t *testing.T) {
 			t.Errorf("instance %d closed %d times", p, closed)
 		}
 	}
-	if _, err := e.Endpoints(); !errors.Is(err, ErrClosed) {
+	if _, err := e.Endpoints(); !errors.Is(err, ErrClosed) || !errors.Is(err, registry.ErrClosed) {
 		t.Errorf("Endpoints after Close: %v", err)
 	}
 	// The registry can still publish; the closed endpointer must not care.

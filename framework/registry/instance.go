@@ -20,9 +20,12 @@ var ErrInvalidInstance = errors.New("invalid instance")
 // the same instance ID with a different address.
 var ErrConflict = errors.New("instance ID conflict")
 
-// ErrClosed is returned (wrapped) by Register and Instancer of a Registry
-// that was closed. Every backend returns this one value.
-var ErrClosed = errors.New("registry closed")
+// ErrClosed is Warren's one "used after Close" error: returned (wrapped)
+// by Register and Instancer of a closed Registry (every backend), by calls
+// on a closed client.Client, by a closed endpointer and by the embedded
+// etcd after Close. Check it with errors.Is; the wrapping says what was
+// closed.
+var ErrClosed = errors.New("closed")
 
 // DefaultWeight is the weight of an instance that does not set one.
 const DefaultWeight = 100
