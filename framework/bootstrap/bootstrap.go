@@ -111,12 +111,21 @@ type Option func(*options)
 
 type options struct {
 	registries registry.Backends
+	defaults   []config.FlagDefault
 }
 
 // WithRegistries lists the registry backends the program links in; the
 // first is the default of --registry. Without it no registry can be opened.
 func WithRegistries(backends ...registry.Backend) Option {
 	return func(o *options) { o.registries = append(o.registries, backends...) }
+}
+
+// WithDefault sets the program's own default for a flag (its name without
+// dashes: "listen", "registry"): the WARREN_* variable and the flag still
+// win, and --help shows it. A generated main records the choices of
+// `svcgen new --port/--registry` this way, not by setting variables.
+func WithDefault(flag, value string) Option {
+	return func(o *options) { o.defaults = append(o.defaults, config.FlagDefault{Flag: flag, Value: value}) }
 }
 
 // Main runs the service and exits: 0 after a clean shutdown or --help,
@@ -133,9 +142,9 @@ func Run(ctx context.Context, service, version string, args []string, logOut io.
 		opt(&o)
 	}
 	if len(args) > 0 && args[0] == "healthcheck" {
-		return healthcheck(ctx, service, version, o.registries, args[1:], logOut)
+		return healthcheck(ctx, service, version, o, args[1:], logOut)
 	}
-	cfg, err := config.Parse(service, version, o.registries, args, logOut)
+	cfg, err := config.Parse(service, version, o.registries, args, logOut, o.defaults...)
 	switch {
 	case errors.Is(err, config.ErrHelp):
 		return 0
@@ -270,8 +279,10 @@ func closeAll(closers []io.Closer, reg io.Closer) error {
 // speaks HTTPS and presents that certificate, so it passes a server that
 // requires client certificates; the server's certificate is not verified
 // (it is this host's own service on loopback).
-func healthcheck(ctx context.Context, service, version string, registries registry.Backends, args []string, out io.Writer) int {
-	cfg, err := config.Parse(service, version, registries, args, out)
+func healthcheck(ctx context.Context, service, version string, o options, args []string, out io.Writer) int {
+	// The same defaults as the service, so it probes the port the
+	// service listens on.
+	cfg, err := config.Parse(service, version, o.registries, args, out, o.defaults...)
 	if err != nil {
 		fmt.Fprintf(out, "%s healthcheck: %v\n", service, err)
 		return 2

@@ -134,7 +134,11 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 // are the registry backends the program links in: --registry picks one of
 // them (default: the first) and the flags of all of them are accepted.
 // Output (usage on --help or error) goes to out.
-func Parse(service, version string, backends registry.Backends, args []string, out io.Writer) (Config, error) {
+//
+// defaults replace built-in flag defaults (a main's own choices, such as
+// the port `svcgen new --port` picked): the WARREN_* variable and the flag
+// still win over them, and --help shows them as the defaults.
+func Parse(service, version string, backends registry.Backends, args []string, out io.Writer, defaults ...FlagDefault) (Config, error) {
 	c := Default(service, version)
 	fs := flag.NewFlagSet(service, flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -146,6 +150,16 @@ func Parse(service, version string, backends registry.Backends, args []string, o
 	settings, err := backends.BindAll(fs)
 	if err != nil {
 		return c, fmt.Errorf("config: %w", err)
+	}
+	for _, d := range defaults {
+		f := fs.Lookup(d.Flag)
+		if f == nil {
+			return c, fmt.Errorf("config: default for --%s: no such flag", d.Flag)
+		}
+		if err := f.Value.Set(d.Value); err != nil {
+			return c, fmt.Errorf("config: default for --%s: %w", d.Flag, err)
+		}
+		f.DefValue = d.Value
 	}
 	fs.Usage = func() { Usage(out, service, fs) }
 	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix)); err != nil {
@@ -163,6 +177,9 @@ func Parse(service, version string, backends registry.Backends, args []string, o
 	c.RegistrySettings = settings[c.Registry]
 	return c, c.Validate()
 }
+
+// FlagDefault is a program's own default for one flag (its name without dashes).
+type FlagDefault struct{ Flag, Value string }
 
 func registryUsage(backends registry.Backends) string {
 	var b strings.Builder

@@ -151,3 +151,28 @@ func TestLogger_JSONAndLevelFilter(t *testing.T) {
 		t.Fatalf("json warn line: %s", buf.String())
 	}
 }
+
+// A program's own defaults (what `svcgen new --port` records in a main)
+// lose to the variable, which loses to the flag; --help shows them; a
+// default for a flag that does not exist is an error, not ignored.
+func TestParse_ProgramDefaultsLoseToVariableAndFlag(t *testing.T) {
+	defs := []FlagDefault{{Flag: "listen", Value: ":9999"}, {Flag: "registry", Value: "other"}}
+	c, err := Parse("user", "1", backends, nil, &bytes.Buffer{}, defs...)
+	if err != nil || c.Listen != ":9999" || c.Registry != "other" {
+		t.Fatalf("defaults: listen %q registry %q, %v", c.Listen, c.Registry, err)
+	}
+	t.Setenv("WARREN_LISTEN", ":7777")
+	if c, err = Parse("user", "1", backends, nil, &bytes.Buffer{}, defs...); err != nil || c.Listen != ":7777" {
+		t.Fatalf("variable over default: listen %q, %v", c.Listen, err)
+	}
+	if c, err = Parse("user", "1", backends, []string{"--listen", ":5555"}, &bytes.Buffer{}, defs...); err != nil || c.Listen != ":5555" {
+		t.Fatalf("flag over variable: listen %q, %v", c.Listen, err)
+	}
+	var help bytes.Buffer
+	if _, err := Parse("user", "1", backends, []string{"--help"}, &help, defs...); !errors.Is(err, ErrHelp) || !strings.Contains(help.String(), ":9999") {
+		t.Fatalf("--help (%v) does not show the program's default:\n%s", err, help.String())
+	}
+	if _, err := Parse("user", "1", backends, nil, &bytes.Buffer{}, FlagDefault{Flag: "no-such-flag", Value: "x"}); err == nil {
+		t.Fatal("a default for an unknown flag was accepted")
+	}
+}

@@ -139,10 +139,10 @@ func New(o NewOptions) (map[string][]byte, error) {
 	}
 	var defaults []defaultSetting
 	if o.Port != 0 {
-		defaults = append(defaults, defaultSetting{"WARREN_LISTEN", fmt.Sprintf(":%d", o.Port)})
+		defaults = append(defaults, defaultSetting{"listen", fmt.Sprintf(":%d", o.Port)})
 	}
 	if o.Registry != "" {
-		defaults = append(defaults, defaultSetting{"WARREN_REGISTRY", o.Registry})
+		defaults = append(defaults, defaultSetting{"registry", o.Registry})
 	}
 	data := map[string]any{
 		"Name":       o.Name,
