@@ -45,8 +45,8 @@ func all() map[string]func() Balancer {
 		"round-robin": func() Balancer { return NewRoundRobin() },
 		"random":      func() Balancer { return NewRandom() },
 		"p2c":         func() Balancer { return NewP2C() },
-		"hash":        func() Balancer { return NewConsistentHash() },
-		"zone":        func() Balancer { return NewZoneAware("a") },
+		"hash":        func() Balancer { return must(NewConsistentHash()) },
+		"zone":        func() Balancer { return must(NewZoneAware("a")) },
 		"weighted":    func() Balancer { return NewWeighted() },
 	}
 }
@@ -207,7 +207,7 @@ func TestWeighted_SharesFollowInstanceWeights(t *testing.T) {
 
 func TestConsistentHash_SameKeyGoesToSameTarget(t *testing.T) {
 	ts := targets(t, nil, "", "", "", "")
-	b := NewConsistentHash()
+	b := must(NewConsistentHash())
 	b.Update(ts)
 	for k := range 100 {
 		ctx := WithKey(context.Background(), fmt.Sprint("user-", k))
@@ -223,7 +223,7 @@ func TestConsistentHash_SameKeyGoesToSameTarget(t *testing.T) {
 func TestConsistentHash_MovesAtMostOneNthOfKeysWhenOneOfNLeaves(t *testing.T) {
 	const n, keys = 5, 10000
 	ts := targets(t, nil, "", "", "", "", "")
-	b := NewConsistentHash()
+	b := must(NewConsistentHash())
 	b.Update(ts)
 	before := make([]string, keys)
 	for k := range keys {
@@ -254,7 +254,7 @@ func TestConsistentHash_MovesAtMostOneNthOfKeysWhenOneOfNLeaves(t *testing.T) {
 func TestZoneAware_KeepsAllTrafficLocalWhileLocalIsHealthy(t *testing.T) {
 	d := must(outlier.New())
 	ts := targets(t, d, "a", "a", "b", "b", "c")
-	b := NewZoneAware("a")
+	b := must(NewZoneAware("a"))
 	b.Update(ts)
 	for range 1000 {
 		got, _ := b.Pick(context.Background(), nil)
@@ -267,7 +267,7 @@ func TestZoneAware_KeepsAllTrafficLocalWhileLocalIsHealthy(t *testing.T) {
 func TestZoneAware_SpillsToOtherZonesBelowMinHealthy(t *testing.T) {
 	d := must(outlier.New(outlier.WithCooldown(time.Hour, time.Hour)))
 	ts := targets(t, d, "a", "a", "b", "b", "c")
-	b := NewZoneAware("a", MinHealthy(2))
+	b := must(NewZoneAware("a", WithMinHealthy(2)))
 	b.Update(ts)
 	eject(t, ts[0])
 	remote := 0
@@ -287,7 +287,7 @@ func TestZoneAware_SpillsToOtherZonesBelowMinHealthy(t *testing.T) {
 
 func TestZoneAware_RetriesAwayFromTheOnlyLocalInstance(t *testing.T) {
 	ts := targets(t, nil, "a", "b")
-	b := NewZoneAware("a")
+	b := must(NewZoneAware("a"))
 	b.Update(ts)
 	if got, _ := b.Pick(context.Background(), ts[0]); got != ts[1] {
 		t.Errorf("Pick(avoid local) = %s, want the remote instance", got.ID)

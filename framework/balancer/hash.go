@@ -2,6 +2,8 @@ package balancer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -38,31 +40,46 @@ type ring struct {
 	owner  []int32
 }
 
-// HashOption configures ConsistentHash.
-type HashOption func(*ConsistentHash)
+// HashOption configures ConsistentHash. An option given a bad value makes
+// NewConsistentHash fail with an error that names it.
+type HashOption func(*ConsistentHash) error
 
-// VirtualNodes sets ring points per instance (default 160): more points,
-// evener spread, bigger ring.
-func VirtualNodes(n int) HashOption {
-	return func(h *ConsistentHash) {
-		if n > 0 {
-			h.vnodes = n
+// WithVirtualNodes sets ring points per instance (default 160): more
+// points, evener spread, bigger ring.
+func WithVirtualNodes(n int) HashOption {
+	return func(h *ConsistentHash) error {
+		if n < 1 {
+			return fmt.Errorf("balancer.WithVirtualNodes(%d): at least 1", n)
 		}
+		h.vnodes = n
+		return nil
 	}
 }
 
-// KeyFunc sets where the key comes from (default KeyFromContext).
-func KeyFunc(f func(context.Context) (string, bool)) HashOption {
-	return func(h *ConsistentHash) { h.key = f }
+// WithKeyFunc sets where the key comes from (default KeyFromContext).
+func WithKeyFunc(f func(context.Context) (string, bool)) HashOption {
+	return func(h *ConsistentHash) error {
+		if f == nil {
+			return errors.New("balancer.WithKeyFunc(nil)")
+		}
+		h.key = f
+		return nil
+	}
 }
 
-// NewConsistentHash returns a consistent-hashing balancer.
-func NewConsistentHash(opts ...HashOption) *ConsistentHash {
+// NewConsistentHash returns a consistent-hashing balancer, or the first
+// option's complaint about its value.
+func NewConsistentHash(opts ...HashOption) (*ConsistentHash, error) {
 	h := &ConsistentHash{vnodes: 160, key: KeyFromContext}
 	for _, o := range opts {
-		o(h)
+		if o == nil {
+			return nil, errors.New("balancer: nil HashOption")
+		}
+		if err := o(h); err != nil {
+			return nil, err
+		}
 	}
-	return h
+	return h, nil
 }
 
 // Update implements Balancer.

@@ -2,6 +2,8 @@ package balancer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync/atomic"
 )
 
@@ -17,35 +19,51 @@ type ZoneAware struct {
 	remote     atomic.Bool
 }
 
-// ZoneOption configures ZoneAware.
-type ZoneOption func(*ZoneAware)
+// ZoneOption configures ZoneAware. An option given a bad value makes
+// NewZoneAware fail with an error that names it.
+type ZoneOption func(*ZoneAware) error
 
-// MinHealthy sets how many local instances must be in rotation to keep
+// WithMinHealthy sets how many local instances must be in rotation to keep
 // traffic local (default 1).
-func MinHealthy(n int) ZoneOption {
-	return func(z *ZoneAware) {
-		if n > 0 {
-			z.minHealthy = n
+func WithMinHealthy(n int) ZoneOption {
+	return func(z *ZoneAware) error {
+		if n < 1 {
+			return fmt.Errorf("balancer.WithMinHealthy(%d): at least 1", n)
 		}
+		z.minHealthy = n
+		return nil
 	}
 }
 
-// Within sets the balancer constructor used inside each group (default
-// NewRoundRobin). It is called twice: once for local, once for all.
-func Within(newBalancer func() Balancer) ZoneOption {
-	return func(z *ZoneAware) { z.local, z.all = newBalancer(), newBalancer() }
+// WithGroupBalancer sets the balancer constructor used inside each group
+// (default NewRoundRobin). It is called twice: once for local, once for
+// all.
+func WithGroupBalancer(newBalancer func() Balancer) ZoneOption {
+	return func(z *ZoneAware) error {
+		if newBalancer == nil {
+			return errors.New("balancer.WithGroupBalancer(nil)")
+		}
+		z.local, z.all = newBalancer(), newBalancer()
+		return nil
+	}
 }
 
-// NewZoneAware returns a zone-aware balancer for a caller in zone.
-func NewZoneAware(zone string, opts ...ZoneOption) *ZoneAware {
+// NewZoneAware returns a zone-aware balancer for a caller in zone, or the
+// first option's complaint about its value.
+func NewZoneAware(zone string, opts ...ZoneOption) (*ZoneAware, error) {
 	z := &ZoneAware{zone: zone, minHealthy: 1}
 	for _, o := range opts {
-		o(z)
+		if o == nil {
+			return nil, errors.New("balancer: nil ZoneOption")
+		}
+		if err := o(z); err != nil {
+			return nil, err
+		}
 	}
 	if z.local == nil {
 		z.local, z.all = NewRoundRobin(), NewRoundRobin()
 	}
-	return z
+	return z, nil
 }
 
 // Update implements Balancer.

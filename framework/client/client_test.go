@@ -355,7 +355,7 @@ func TestCall_RetryNeverHitsTheSameInstanceTwiceInARow(t *testing.T) {
 		insts = append(insts, b.inst)
 	}
 	for name, bal := range map[string]balancer.Balancer{
-		"p2c": balancer.NewP2C(), "random": balancer.NewRandom(), "hash": balancer.NewConsistentHash(),
+		"p2c": balancer.NewP2C(), "random": balancer.NewRandom(), "hash": must(balancer.NewConsistentHash()),
 	} {
 		log.mu.Lock()
 		log.hits = nil
@@ -573,7 +573,7 @@ func TestClient_ConsistentHashSendsAKeyToOneBackend(t *testing.T) {
 	for range 4 {
 		insts = append(insts, startBackend(t, "", nil).inst)
 	}
-	c := newClient(t, newRegistry(t, insts...), WithBalancer(balancer.NewConsistentHash()))
+	c := newClient(t, newRegistry(t, insts...), WithBalancer(must(balancer.NewConsistentHash())))
 	for k := range 20 {
 		var first string
 		for range 5 {
@@ -602,7 +602,7 @@ func TestClient_ZoneAwareKeepsAllTrafficLocalWhileLocalIsHealthy(t *testing.T) {
 			remote = append(remote, b)
 		}
 	}
-	c := newClient(t, newRegistry(t, insts...), WithBalancer(balancer.NewZoneAware("a")))
+	c := newClient(t, newRegistry(t, insts...), WithBalancer(must(balancer.NewZoneAware("a"))))
 	errs, lat := load(4, 400, 10*time.Second, get(c))
 	if len(errs) > 0 {
 		t.Fatal(errs[0])
