@@ -150,12 +150,13 @@ func (t Token) Release(o Outcome) {
 	l.inflight.Add(-1)
 	switch o {
 	case Success:
-		if float64(t.inflight) < l.est/2 {
-			return // far below the limit: says nothing about it
-		}
 		l.mu.Lock()
-		l.est = math.Min(l.max, l.est+1/l.est)
-		l.limit.Store(int64(l.est))
+		// Far below the limit, a success says nothing about it. est is read
+		// under mu: Dropped writes it concurrently.
+		if float64(t.inflight) >= l.est/2 {
+			l.est = math.Min(l.max, l.est+1/l.est)
+			l.limit.Store(int64(l.est))
+		}
 		l.mu.Unlock()
 	case Dropped:
 		now := l.now()

@@ -157,3 +157,36 @@ func TestNew_BadOptionIsAnErrorNamingIt(t *testing.T) {
 		}
 	}
 }
+
+// Successes and drops released from many goroutines at once: under -race
+// this fails if Release reads the estimate outside its lock.
+func TestLimiter_ConcurrentReleasesAreSafe(t *testing.T) {
+	l := mustNew(t, WithLimits(40, 20, 100), WithBackoff(0.9, 0))
+	done := make(chan struct{})
+	for g := 0; g < 8; g++ {
+		go func(g int) {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < 500; i++ {
+				tok, ok := l.Acquire()
+				if !ok {
+					continue
+				}
+				if (g+i)%7 == 0 {
+					tok.Release(Dropped)
+				} else {
+					tok.Release(Success)
+				}
+			}
+		}(g)
+	}
+	for g := 0; g < 8; g++ {
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("releases did not finish within 30s")
+		}
+	}
+	if st := l.Stats(); st.InFlight != 0 || st.Limit < 20 || st.Limit > 100 {
+		t.Fatalf("stats %+v, want nothing in flight and a limit within [20, 100]", st)
+	}
+}
