@@ -180,7 +180,10 @@ func (i Instance) Validate() error {
 		}
 		seen[scheme] = true
 	}
-	return nil
+	if err := i.checkLimits(); err != nil {
+		return err
+	}
+	return i.checkCarriable()
 }
 
 // Reserved query keys of the instance string; metadata keys are prefixed

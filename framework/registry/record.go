@@ -55,13 +55,20 @@ func EncodeRecord(i Instance) ([]byte, error) {
 			s.Scheme = scheme
 		}
 	}
-	return json.Marshal(record{V: recordVersion, Instance: s})
+	b, err := json.Marshal(record{V: recordVersion, Instance: s})
+	if err == nil && len(b) > MaxRecordSize {
+		return nil, fmt.Errorf("%w: %s: record of %d bytes, at most %d", ErrInvalidInstance, i.ID, len(b), MaxRecordSize)
+	}
+	return b, err
 }
 
 // DecodeRecord parses and validates a record written by EncodeRecord or by
 // round 1. Garbage, unknown versions and invalid instances give an error
 // wrapping ErrInvalidInstance.
 func DecodeRecord(b []byte) (Instance, error) {
+	if len(b) > MaxRecordSize {
+		return Instance{}, fmt.Errorf("%w: record of %d bytes, at most %d", ErrInvalidInstance, len(b), MaxRecordSize)
+	}
 	var r record
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Instance{}, fmt.Errorf("%w: record: %w", ErrInvalidInstance, err)

@@ -1,0 +1,96 @@
+package registry
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Limits on what an instance may carry. A registry holds every instance
+// of every service and each client reads all of one service's, so one
+// oversized record costs every reader; a record over these limits is
+// refused when registered and skipped when read.
+const (
+	// MaxRecordSize bounds an encoded record (EncodeRecord) and what
+	// DecodeRecord reads.
+	MaxRecordSize = 16 << 10
+	// MaxMetadata bounds the number of metadata entries, MaxMetadataKey
+	// and MaxMetadataValue the bytes of each key and value.
+	MaxMetadata      = 64
+	MaxMetadataKey   = 128
+	MaxMetadataValue = 1024
+	// MaxTags bounds the number of tags, MaxTagLen the bytes of each.
+	MaxTags   = 64
+	MaxTagLen = 128
+	// MaxFieldLen bounds the instance ID, each endpoint, the version and
+	// the zone.
+	MaxFieldLen = 253
+)
+
+// MaxEndpoints bounds the endpoints of one instance (one per transport).
+const MaxEndpoints = 16
+
+// checkLimits reports the first field over its limit.
+func (i Instance) checkLimits() error {
+	for name, v := range map[string]string{"instance ID": i.ID, "version": i.Version, "zone": i.Zone} {
+		if len(v) > MaxFieldLen {
+			return fmt.Errorf("%w: %s is %d bytes, at most %d", ErrInvalidInstance, name, len(v), MaxFieldLen)
+		}
+	}
+	if len(i.Endpoints) > MaxEndpoints {
+		return fmt.Errorf("%w: %s: %d endpoints, at most %d", ErrInvalidInstance, i.ID, len(i.Endpoints), MaxEndpoints)
+	}
+	for _, ep := range i.Endpoints {
+		if len(ep) > MaxFieldLen {
+			return fmt.Errorf("%w: %s: endpoint of %d bytes, at most %d", ErrInvalidInstance, i.ID, len(ep), MaxFieldLen)
+		}
+	}
+	if len(i.Tags) > MaxTags {
+		return fmt.Errorf("%w: %s: %d tags, at most %d", ErrInvalidInstance, i.ID, len(i.Tags), MaxTags)
+	}
+	for _, t := range i.Tags {
+		if len(t) > MaxTagLen {
+			return fmt.Errorf("%w: %s: tag of %d bytes, at most %d", ErrInvalidInstance, i.ID, len(t), MaxTagLen)
+		}
+	}
+	if len(i.Metadata) > MaxMetadata {
+		return fmt.Errorf("%w: %s: %d metadata entries, at most %d", ErrInvalidInstance, i.ID, len(i.Metadata), MaxMetadata)
+	}
+	for k, v := range i.Metadata {
+		switch {
+		case k == "" || len(k) > MaxMetadataKey:
+			return fmt.Errorf("%w: %s: metadata key of %d bytes, want 1..%d", ErrInvalidInstance, i.ID, len(k), MaxMetadataKey)
+		case len(v) > MaxMetadataValue:
+			return fmt.Errorf("%w: %s: metadata %q is %d bytes, at most %d", ErrInvalidInstance, i.ID, k, len(v), MaxMetadataValue)
+		}
+	}
+	return nil
+}
+
+// checkCarriable reports fields the instance string (String, which go-kit
+// hands to every client) would not give back as they are: a host with a
+// control character, or anything the URL form cannot carry, would be
+// counted as registered and then skipped — or misread — by every client.
+// The test is the round trip itself, so no character list can fall
+// behind the parser.
+func (i Instance) checkCarriable() error {
+	ctl := func(r rune) bool { return r < 0x20 || r == 0x7f }
+	if strings.ContainsFunc(i.ID+i.Name+i.Version+i.Zone+strings.Join(i.Endpoints, ""), ctl) {
+		return fmt.Errorf("%w: %q: control character in a field", ErrInvalidInstance, i.ID)
+	}
+	got, err := ParseInstance(i.String())
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %s: cannot be carried in an instance string: %w", ErrInvalidInstance, i.ID, err)
+	case !slices.Equal(got.Endpoints, i.Endpoints):
+		return fmt.Errorf("%w: %s: endpoints %v read back as %v", ErrInvalidInstance, i.ID, i.Endpoints, got.Endpoints)
+	case got.ID != i.ID || got.Name != i.Name || got.Version != i.Version || got.Zone != i.Zone:
+		return fmt.Errorf("%w: %s: a field does not read back from the instance string", ErrInvalidInstance, i.ID)
+	}
+	for k, v := range i.Metadata {
+		if got.Metadata[k] != v {
+			return fmt.Errorf("%w: %s: metadata %q does not read back from the instance string", ErrInvalidInstance, i.ID, k)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,79 @@
+package registry
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestValidate_RejectsAddressesTheInstanceStringCannotCarry(t *testing.T) {
+	ok := Instance{ID: "u1", Name: "user", Endpoints: []string{"http://127.0.0.1:80"}}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{"evil.com#x", "a?b=c", "user@evil.com", "a\x00b", "a\nb", "a\\b"} {
+		bad := ok
+		bad.Endpoints = []string{"http://" + addr + ":80"}
+		err := bad.Validate()
+		if !errors.Is(err, ErrInvalidInstance) {
+			t.Errorf("Validate(address %q) = %v; want ErrInvalidInstance", addr, err)
+			continue
+		}
+		if _, err := EncodeRecord(bad); !errors.Is(err, ErrInvalidInstance) {
+			t.Errorf("EncodeRecord(address %q) = %v", addr, err)
+		}
+	}
+	ctl := ok
+	ctl.Zone = "a\x01"
+	if err := ctl.Validate(); !errors.Is(err, ErrInvalidInstance) {
+		t.Errorf("control character in zone: %v", err)
+	}
+	for _, good := range []string{"[::1]", "[fe80::1]", "my-host.example.com", "10.0.0.1"} {
+		g := ok
+		g.Endpoints = []string{"http://" + good + ":80"}
+		if err := g.Validate(); err != nil {
+			t.Errorf("Validate(address %q) = %v", good, err)
+		}
+	}
+}
+
+// A record with a megabyte of metadata was accepted and then read by every
+// client of the service on every re-list.
+func TestRecord_SizeAndMetadataLimits(t *testing.T) {
+	base := Instance{ID: "u1", Name: "user", Endpoints: []string{"http://127.0.0.1:80"}}
+	cases := map[string]func(*Instance){
+		"1 MB metadata value": func(i *Instance) { i.Metadata = map[string]string{"k": strings.Repeat("x", 1<<20)} },
+		"too many entries": func(i *Instance) {
+			i.Metadata = map[string]string{}
+			for n := range MaxMetadata + 1 {
+				i.Metadata[strings.Repeat("k", n+1)] = "v"
+			}
+		},
+		"long key":      func(i *Instance) { i.Metadata = map[string]string{strings.Repeat("k", MaxMetadataKey+1): "v"} },
+		"too many tags": func(i *Instance) { i.Tags = make([]string, MaxTags+1) },
+		"long tag":      func(i *Instance) { i.Tags = []string{strings.Repeat("t", MaxTagLen+1)} },
+		"long ID":       func(i *Instance) { i.ID = strings.Repeat("i", MaxFieldLen+1) },
+		"under the per-entry limits, over the record limit": func(i *Instance) {
+			i.Metadata = map[string]string{}
+			for n := range 20 {
+				i.Metadata[strings.Repeat("k", n+1)] = strings.Repeat("v", MaxMetadataValue)
+			}
+		},
+	}
+	for name, mutate := range cases {
+		in := base
+		mutate(&in)
+		if _, err := EncodeRecord(in); !errors.Is(err, ErrInvalidInstance) {
+			t.Errorf("%s: EncodeRecord = %v; want ErrInvalidInstance", name, err)
+		}
+	}
+	big := `{"v":1,"instance":{"id":"u1","name":"user","endpoints":["http://127.0.0.1:80"],"metadata":{"k":"` + strings.Repeat("x", MaxRecordSize) + `"}}}`
+	if _, err := DecodeRecord([]byte(big)); !errors.Is(err, ErrInvalidInstance) || !strings.Contains(err.Error(), "at most") {
+		t.Errorf("DecodeRecord of %d bytes = %v; want refused by size", len(big), err)
+	}
+	full := base
+	full.Metadata = map[string]string{"a": strings.Repeat("v", MaxMetadataValue)}
+	if _, err := EncodeRecord(full); err != nil {
+		t.Errorf("a record within every limit: %v", err)
+	}
+}
