@@ -192,6 +192,13 @@ func etcdScale(ctx context.Context, rep *report, srv *embedetcd.Server, n int) e
 	defer writer.Close()
 	prefix := "/bench/services/" + service + "/"
 	insts := make([]registry.Instance, n)
+	// Under a lease, as a registrar writes them: Warren's instancer skips
+	// records without one.
+	lease, err := writer.Grant(ctx, 3600)
+	if err != nil {
+		return err
+	}
+	defer writer.Revoke(context.WithoutCancel(ctx), lease.ID)
 	var ops []clientv3.Op
 	for i := range insts {
 		host := "10.0." + strconv.Itoa(i/250) + "." + strconv.Itoa(i%250+1)
@@ -203,7 +210,7 @@ func etcdScale(ctx context.Context, rep *report, srv *embedetcd.Server, n int) e
 		if err != nil {
 			return err
 		}
-		ops = append(ops, clientv3.OpPut(prefix+insts[i].ID, string(b)))
+		ops = append(ops, clientv3.OpPut(prefix+insts[i].ID, string(b), clientv3.WithLease(lease.ID)))
 		if len(ops) == 128 || i == n-1 { // etcd's default max ops per txn
 			if _, err := writer.Txn(ctx).Then(ops...).Commit(); err != nil {
 				return err
@@ -224,7 +231,7 @@ func etcdScale(ctx context.Context, rep *report, srv *embedetcd.Server, n int) e
 		if err != nil {
 			return "", "", err
 		}
-		_, err = writer.Put(ctx, prefix+inst.ID, string(b))
+		_, err = writer.Put(ctx, prefix+inst.ID, string(b), clientv3.WithLease(lease.ID))
 		return string(b), inst.String(), err
 	}
 

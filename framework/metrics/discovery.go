@@ -10,6 +10,7 @@ import (
 type Discovery struct {
 	restarts  *prometheus.CounterVec
 	instances *prometheus.GaugeVec
+	skipped   *prometheus.GaugeVec
 }
 
 var _ registry.Observer = (*Discovery)(nil)
@@ -25,8 +26,12 @@ func NewDiscovery(r prometheus.Registerer) *Discovery {
 			Namespace: Namespace, Subsystem: "registry", Name: "instances",
 			Help: "Instances of a service that discovery shows now.",
 		}, []string{"service"}),
+		skipped: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "registry", Name: "skipped_records",
+			Help: "Records under a service's prefix that discovery does not serve (unreadable, mismatched, too large, without a lease).",
+		}, []string{"service"}),
 	}
-	r.MustRegister(m.restarts, m.instances)
+	r.MustRegister(m.restarts, m.instances, m.skipped)
 	return m
 }
 
@@ -38,6 +43,11 @@ func (m *Discovery) WatchRestarted(service string, _ error) {
 // Instances implements registry.Observer.
 func (m *Discovery) Instances(service string, n int) {
 	m.instances.WithLabelValues(service).Set(float64(n))
+}
+
+// Skipped implements registry.Observer.
+func (m *Discovery) Skipped(service string, n int) {
+	m.skipped.WithLabelValues(service).Set(float64(n))
 }
 
 // registration reads a registrar's Status at scrape time.

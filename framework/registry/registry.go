@@ -80,6 +80,10 @@ type Observer interface {
 	// Instances reports how many instances of service an instancer
 	// publishes now.
 	Instances(service string, n int)
+	// Skipped reports how many records under service's prefix an
+	// instancer does not serve now (unreadable, mismatched, too large, not
+	// kept alive). Their details are logged once per full read.
+	Skipped(service string, n int)
 }
 
 // NopObserver ignores everything.
@@ -90,3 +94,6 @@ func (NopObserver) WatchRestarted(string, error) {}
 
 // Instances implements Observer.
 func (NopObserver) Instances(string, int) {}
+
+// Skipped implements Observer.
+func (NopObserver) Skipped(string, int) {}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,7 @@ type Instancer struct {
 
 	// Owned by the run goroutine.
 	set       map[string]string // key → Instance.String()
+	skipped   map[string]error  // keys under the prefix not served, and why
 	rev       int64             // revision the set is current at
 	clusterID uint64
 	listed    bool
@@ -207,11 +209,16 @@ func (in *Instancer) list(ctx context.Context) error {
 			"old", in.rev, "new", h.Revision)
 	}
 	next := make(map[string]string, len(resp.Kvs))
+	skipped := map[string]error{}
 	for _, kv := range resp.Kvs {
-		if s, ok := in.decode(kv.Key, kv.Value); ok {
+		if s, err := in.decode(kv); err != nil {
+			skipped[string(kv.Key)] = err
+		} else {
 			next[string(kv.Key)] = s
 		}
 	}
+	in.skipped = skipped
+	in.reportSkipped()
 	if in.listed {
 		if n := diffCount(in.set, next); n > 0 {
 			level.Info(in.logger).Log("msg", "re-listing found changes", "changed", n, "rev", h.Revision)
@@ -302,32 +309,69 @@ func (in *Instancer) watch(ctx context.Context, connChanged <-chan struct{}) err
 func (in *Instancer) apply(ev *clientv3.Event) bool {
 	key := string(ev.Kv.Key)
 	old, had := in.set[key]
+	_, wasSkipped := in.skipped[key]
+	delete(in.skipped, key)
 	if ev.Type == mvccpb.PUT {
-		if s, ok := in.decode(ev.Kv.Key, ev.Kv.Value); ok {
+		s, err := in.decode(ev.Kv)
+		if err == nil {
 			in.set[key] = s
+			if wasSkipped {
+				in.cfg.observer.Skipped(in.service, len(in.skipped))
+			}
 			return !had || old != s
 		}
-		// An unreadable overwrite withdraws what was there.
+		// An unusable overwrite withdraws what was there. One line per
+		// such write: the rate is the writer's, not once per re-list.
+		in.skipped[key] = err
+		level.Warn(in.logger).Log("msg", "skipping record", "key", key, "err", err)
+		in.cfg.observer.Skipped(in.service, len(in.skipped))
+	} else if wasSkipped {
+		in.cfg.observer.Skipped(in.service, len(in.skipped))
 	}
 	delete(in.set, key)
 	return had
 }
 
-// decode turns a stored record into the instance string, or reports (and
-// logs) why it is skipped.
-func (in *Instancer) decode(key, value []byte) (string, bool) {
-	id := strings.TrimPrefix(string(key), in.prefix)
-	inst, err := registry.DecodeRecord(value)
+// errNoLease marks a record without a lease: registrars always attach
+// one, so such a record was written by hand or by another tool, would
+// never expire, and may point anywhere. It is never routed to; the
+// instance's own registrar replaces it.
+var errNoLease = errors.New("record has no lease (not written by a registrar; it would never expire)")
+
+// decode turns a stored record into the instance string, or says why it
+// is not served.
+func (in *Instancer) decode(kv *mvccpb.KeyValue) (string, error) {
+	id := strings.TrimPrefix(string(kv.Key), in.prefix)
+	inst, err := registry.DecodeRecord(kv.Value)
 	switch {
 	case err != nil:
+		return "", err
 	case inst.ID != id || inst.Name != in.service:
-		err = fmt.Errorf("record for %s/%s does not match its key", inst.Name, inst.ID)
+		return "", fmt.Errorf("record for %s/%s does not match its key", inst.Name, inst.ID)
+	case kv.Lease == 0:
+		return "", errNoLease
 	}
-	if err != nil {
-		level.Warn(in.logger).Log("msg", "skipping unreadable record", "key", string(key), "err", err)
-		return "", false
+	return inst.String(), nil
+}
+
+// reportSkipped logs the records a listing skipped in one line — a
+// prefix full of junk costs one line per re-list, not one per key — and
+// reports their count to the observer (a metric).
+func (in *Instancer) reportSkipped() {
+	in.cfg.observer.Skipped(in.service, len(in.skipped))
+	if len(in.skipped) == 0 {
+		return
 	}
-	return inst.String(), true
+	keys := make([]string, 0, len(in.skipped))
+	for k := range in.skipped {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var examples []string
+	for _, k := range keys[:min(3, len(keys))] {
+		examples = append(examples, fmt.Sprintf("%s: %v", k, in.skipped[k]))
+	}
+	level.Warn(in.logger).Log("msg", "skipped records that are not usable instances", "skipped", len(keys), "examples", strings.Join(examples, "; "))
 }
 
 // publish sends the current set, with err if reads are failing.

@@ -247,6 +247,10 @@ func (g *registration) stillOurs(lease clientv3.LeaseID, holder int64, value []b
 	if clientv3.LeaseID(holder) == lease {
 		return nil
 	}
+	if holder == 0 {
+		// Not a newer run of ours (that would hold a lease): take it back.
+		return errors.New("record overwritten without a lease")
+	}
 	if other, err := registry.DecodeRecord(value); err == nil && other.HostPort() == g.inst.HostPort() {
 		return fmt.Errorf("%w (lease %x)", errSuperseded, holder)
 	}
@@ -324,6 +328,14 @@ func (g *registration) mayReplace(holder int64, value []byte) error {
 	old, err := registry.DecodeRecord(value)
 	if err != nil {
 		g.r.logWarn("msg", "replacing unreadable record", "key", g.key, "err", err)
+		return nil
+	}
+	if holder == 0 {
+		// No lease: not a registrar's record (they always have one), so no
+		// live process holds it, and it would never expire — waiting for
+		// it would keep this instance out of discovery for good, and
+		// instancers do not route to it. Take the key over, loudly.
+		g.r.logWarn("msg", "replacing a record without a lease", "key", g.key, "its_address", old.HostPort(), "ours", g.inst.HostPort())
 		return nil
 	}
 	if old.HostPort() == g.inst.HostPort() {
