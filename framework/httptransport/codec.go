@@ -49,7 +49,7 @@ func decodeBody(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		switch {
-		case errors.As(err, &tooBig):
+		case errors.As(err, &tooBig), errors.Is(err, ErrBodyTimeout):
 			return err
 		case errors.Is(err, io.EOF):
 			return nil // empty body: zero value
@@ -58,7 +58,7 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		if errors.As(err, &tooBig) || errors.Is(err, ErrBodyTimeout) {
 			return err
 		}
 		return fmt.Errorf("%w: trailing data after the JSON value", ErrMalformedJSON)

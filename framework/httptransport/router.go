@@ -41,6 +41,16 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSONError(w, http.StatusMethodNotAllowed, ErrorBody{Error: "method " + r.Method + " not allowed on " + r.URL.Path, Code: "method_not_allowed"})
 	default:
+		// The mux's path cleaning ("//", "..", a missing trailing slash)
+		// redirects with a small HTML body; keep the status and Location
+		// (a client that follows redirects still gets there) and speak JSON
+		// like every other answer that is not the service's own.
+		loc := rec.Header().Get("Location")
+		if rec.Code >= 300 && rec.Code < 400 && loc != "" {
+			w.Header().Set("Location", loc)
+			writeJSONError(w, rec.Code, ErrorBody{Error: "the canonical path of " + r.URL.Path + " is " + loc, Code: "redirect"})
+			return
+		}
 		for k, v := range rec.Header() {
 			w.Header()[k] = v
 		}

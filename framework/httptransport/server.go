@@ -3,6 +3,7 @@ package httptransport
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/kit/transport"
@@ -22,10 +23,34 @@ func NewServer(e endpoint.Endpoint, dec kithttp.DecodeRequestFunc, enc kithttp.E
 }
 
 // Handler wraps h with the middleware every Warren server gets, outermost
-// first: request ID, access log, panic recovery, body limit.
-func Handler(h http.Handler, logger log.Logger, maxBody int64) http.Handler {
+// first: request ID, access log, panic recovery, body read limits (time),
+// body limit (size).
+func Handler(h http.Handler, logger log.Logger, maxBody int64, opts ...HandlerOption) http.Handler {
+	o := handlerOptions{bodyTimeout: DefaultBodyTimeout, bodyIdle: DefaultBodyIdleTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBody
 	}
-	return Chain(h, RequestID(), AccessLog(logger), Recover(logger), LimitBody(maxBody))
+	return Chain(h, RequestID(), AccessLog(logger), Recover(logger), BodyTimeouts(o.bodyTimeout, o.bodyIdle), LimitBody(maxBody))
+}
+
+// HandlerOption configures Handler.
+type HandlerOption func(*handlerOptions)
+
+type handlerOptions struct{ bodyTimeout, bodyIdle time.Duration }
+
+// WithBodyTimeouts sets the body read limits (default DefaultBodyTimeout,
+// DefaultBodyIdleTimeout; see BodyTimeouts). Zero turns a limit off;
+// negative values keep the default.
+func WithBodyTimeouts(total, idle time.Duration) HandlerOption {
+	return func(o *handlerOptions) {
+		if total >= 0 {
+			o.bodyTimeout = total
+		}
+		if idle >= 0 {
+			o.bodyIdle = idle
+		}
+	}
 }
