@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+
+	"github.com/warren-mesh/warren/framework/httptransport"
 )
 
 // debugServer is the debug listener (WithDebugListener): its own
@@ -38,7 +40,7 @@ func startDebug(addr string, h http.Handler, readHeader, idle time.Duration, log
 		defer close(d.served)
 		// The debug listener is best effort: the service goes on without
 		// it, but says so.
-		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := d.srv.Serve(httptransport.JSONErrors(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			level.Error(logger).Log("msg", "debug listener stopped; /metrics and pprof are gone", "addr", ln.Addr(), "err", err)
 		}
 	}()

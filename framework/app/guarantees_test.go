@@ -1,13 +1,18 @@
 package app
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/warren-mesh/warren/framework/httptransport"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/memory"
 )
@@ -109,5 +114,61 @@ func TestShutdown_ReadyzIs503BeforeDeregistration(t *testing.T) {
 	defer reg.mu.Unlock()
 	if reg.status != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz answered %d while the instance was being deregistered; want 503", reg.status)
+	}
+}
+
+// A client that stopped sending its body does not hold the drain: with
+// only such a client left, shutdown ends in time and Run returns nil (it
+// waited out the drain timeout and failed before body limits). net/http's
+// own refusals are JSON on the App's listener too.
+func TestShutdown_AStalledBodyDoesNotHoldTheDrain(t *testing.T) {
+	j := &journal{}
+	mux := http.NewServeMux()
+	entered := make(chan struct{}, 1)
+	mux.HandleFunc("POST /upload", func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			httptransport.WriteError(w, err)
+			return
+		}
+	})
+	a, err := New("svc", mux, memory.New(), testOptions(j, WithDrainTimeout(20*time.Second), WithBodyTimeouts(2*time.Second, 500*time.Millisecond))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := start(t, a, ctx)
+	addr := a.Instance().HostPort()
+
+	big, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	big.SetDeadline(time.Now().Add(20 * time.Second))
+	fmt.Fprintf(big, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", strings.Repeat("a", 80<<10))
+	resp, err := http.ReadResponse(bufio.NewReader(big), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("oversized headers: %d %s; want 431 JSON", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+
+	stalled, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	fmt.Fprint(stalled, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nsome but not all")
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upload never reached its handler")
+	}
+	cancel()
+	if err := wait(t, done); err != nil {
+		t.Fatalf("Run with only a stalled client left = %v; want nil", err)
 	}
 }

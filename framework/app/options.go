@@ -51,13 +51,17 @@ type options struct {
 	servers          []transport.Server
 
 	// The HTTP server New builds from its handler.
-	maxBody           int64
-	readHeader, idle  time.Duration
-	middleware        []func(http.Handler) http.Handler
-	tls, selfCheckTLS *tls.Config
-	shedder           *shed.Limiter
-	shedOpts          []shed.HTTPOption
-	noShed            bool
+	maxBody int64
+	// Body read limits for the HTTP server; httpserver's defaults unless
+	// WithBodyTimeouts was given.
+	bodyTimeout, bodyIdle time.Duration
+	bodySet               bool
+	readHeader, idle      time.Duration
+	middleware            []func(http.Handler) http.Handler
+	tls, selfCheckTLS     *tls.Config
+	shedder               *shed.Limiter
+	shedOpts              []shed.HTTPOption
+	noShed                bool
 
 	debugAddr    string
 	debugHandler http.Handler
@@ -103,6 +107,9 @@ func (o options) httpOptions() []httpserver.Option {
 		httpserver.WithMaxBodyBytes(o.maxBody),
 		httpserver.WithTimeouts(o.readHeader, o.idle),
 		httpserver.WithMiddleware(o.middleware...),
+	}
+	if o.bodySet {
+		opts = append(opts, httpserver.WithBodyTimeouts(o.bodyTimeout, o.bodyIdle))
 	}
 	if o.tls != nil {
 		opts = append(opts, httpserver.WithTLS(o.tls), httpserver.WithSelfCheckTLS(o.selfCheckTLS))
@@ -259,6 +266,19 @@ func WithWatchdog(interval time.Duration, failures int) Option {
 			return fmt.Errorf("WithWatchdog: interval must be positive, got %s (failures ≤ 0 turns the watchdog off)", interval)
 		}
 		o.watchdogInterval, o.watchdogFailures = interval, failures
+		return nil
+	}
+}
+
+// WithBodyTimeouts bounds reading each HTTP request body: in all, and
+// each wait for more bytes (defaults 30s and 10s; 0 turns one off). A
+// client that stops sending gets 408 and never holds the drain.
+func WithBodyTimeouts(total, idle time.Duration) Option {
+	return func(o *options) error {
+		if total < 0 || idle < 0 {
+			return fmt.Errorf("WithBodyTimeouts: negative timeout (%s in all, %s idle)", total, idle)
+		}
+		o.bodyTimeout, o.bodyIdle, o.bodySet = total, idle, true
 		return nil
 	}
 }

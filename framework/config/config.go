@@ -23,6 +23,7 @@ import (
 	"github.com/peterbourgon/ff/v3"
 
 	"github.com/warren-mesh/warren/framework/app"
+	"github.com/warren-mesh/warren/framework/httptransport"
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
@@ -60,6 +61,10 @@ type Config struct {
 	Grace        time.Duration
 	DrainTimeout time.Duration
 	MaxBodyBytes int64
+	// BodyTimeout and BodyIdleTimeout bound reading a request body (in
+	// all, and between reads); 0 turns one off.
+	BodyTimeout     time.Duration
+	BodyIdleTimeout time.Duration
 
 	SnapshotDir string
 	// ClientAttemptTimeout bounds each attempt of a call to another
@@ -94,6 +99,8 @@ func Default(service, version string) Config {
 		Grace:                app.DefaultGracePeriod,
 		DrainTimeout:         app.DefaultDrainTimeout,
 		MaxBodyBytes:         1 << 20,
+		BodyTimeout:          httptransport.DefaultBodyTimeout,
+		BodyIdleTimeout:      httptransport.DefaultBodyIdleTimeout,
 		ClientAttemptTimeout: 2 * time.Second,
 		LogFormat:            "logfmt",
 		LogLevel:             "info",
@@ -116,6 +123,8 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "keep serving this long after withdrawing from discovery on shutdown")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "how long in-flight requests get to finish on shutdown")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "request body limit in bytes")
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "a request body must arrive within this (408 otherwise; 0: no limit)")
+	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", c.BodyIdleTimeout, "longest wait for more of a request body (408 otherwise; 0: no limit)")
 	fs.DurationVar(&c.ClientAttemptTimeout, "client-attempt-timeout", c.ClientAttemptTimeout, "per-attempt timeout of calls to other services; a hung instance is retried elsewhere (0: off)")
 	fs.StringVar(&c.SnapshotDir, "snapshot-dir", c.SnapshotDir, "directory for last-known-good discovery snapshots (empty: off)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the service's own data, if it keeps any (empty: memory)")
@@ -211,6 +220,8 @@ func (c Config) Validate() error {
 		return errors.New("config: --grace and --drain-timeout must not be negative")
 	case c.ClientAttemptTimeout < 0:
 		return fmt.Errorf("config: --client-attempt-timeout %s: must not be negative", c.ClientAttemptTimeout)
+	case c.BodyTimeout < 0 || c.BodyIdleTimeout < 0:
+		return errors.New("config: --body-timeout and --body-idle-timeout must not be negative")
 	case c.MaxBodyBytes <= 0:
 		return fmt.Errorf("config: --max-body-bytes %d: must be positive", c.MaxBodyBytes)
 	case c.LogFormat != "logfmt" && c.LogFormat != "json":
@@ -303,6 +314,7 @@ func (c Config) AppOptions(logger log.Logger) []app.Option {
 		app.WithDrainTimeout(c.DrainTimeout),
 		app.WithSelfCheck(c.SelfCheck),
 		app.WithMaxBodyBytes(c.MaxBodyBytes),
+		app.WithBodyTimeouts(c.BodyTimeout, c.BodyIdleTimeout),
 	}
 	if c.Advertise != "" {
 		opts = append(opts, app.WithAdvertise(c.Advertise))

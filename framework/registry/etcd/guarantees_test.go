@@ -122,7 +122,7 @@ func TestInstancer_SkippedRecordsAreOneLinePerListingAndAMetric_LeaselessNeverRo
 		ops = ops[n:]
 	}
 	elsewhere := hijacked
-	elsewhere.Address = "10.9.9.9" // the instance's ID, someone else's address, no lease
+	elsewhere.Endpoints = []string{"http://10.9.9.9:8081"} // the instance's ID, someone else's address, no lease
 	if _, err := raw.Put(ctx, r.key(hijacked), mustRecord(t, elsewhere)); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestRegistrar_TakesOverALeaselessRecordAtItsKey(t *testing.T) {
 	ctx := testCtx(t)
 	inst := testInstance(8080)
 	elsewhere := inst
-	elsewhere.Address = "10.9.9.9"
+	elsewhere.Endpoints = []string{"http://10.9.9.9:8080"}
 	key := reg.key(inst)
 	if _, err := raw.Put(ctx, key, mustRecord(t, elsewhere)); err != nil {
 		t.Fatal(err)
@@ -178,9 +178,9 @@ func TestRegistrar_TakesOverALeaselessRecordAtItsKey(t *testing.T) {
 	if !contains(logs.String(), "replacing a record without a lease", "10.9.9.9") {
 		t.Fatalf("the takeover was not logged naming the old address:\n%s", logs)
 	}
-	for _, addr := range []string{"10.9.9.9", inst.Address} { // another address, and ours
+	for _, addr := range []string{"10.9.9.9", "127.0.0.1"} { // another address, and ours
 		over := inst
-		over.Address = addr
+		over.Endpoints = []string{"http://" + addr + ":8080"}
 		if _, err := raw.Put(ctx, key, mustRecord(t, over)); err != nil {
 			t.Fatal(err)
 		}

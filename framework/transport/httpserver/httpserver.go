@@ -61,7 +61,8 @@ func New(h http.Handler, opts ...Option) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("httpserver: nil handler")
 	}
-	o := options{addr: DefaultAddr, readHeader: DefaultReadHeaderTimeout, idle: DefaultIdleTimeout}
+	o := options{addr: DefaultAddr, readHeader: DefaultReadHeaderTimeout, idle: DefaultIdleTimeout,
+		body: httptransport.DefaultBodyTimeout, bodyIdle: httptransport.DefaultBodyIdleTimeout}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, errors.New("httpserver: nil option")
@@ -132,7 +133,7 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 		svc = mw(svc)
 	}
 	mux.Handle("/", s.countInFlight(svc))
-	root := httptransport.Handler(mux, h.Logger, s.o.maxBody)
+	root := httptransport.Handler(mux, h.Logger, s.o.maxBody, httptransport.WithBodyTimeouts(s.o.body, s.o.bodyIdle))
 	if s.shedMW != nil {
 		// Outermost, so a refusal costs no decoding, logging or metrics;
 		// /healthz and /readyz are exempt (shed.DefaultExempt).
@@ -162,7 +163,8 @@ func (s *Server) Serve() error {
 	if closed {
 		return nil
 	}
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	// JSONErrors: net/http's own 400/431 answers are JSON like every other.
+	if err := srv.Serve(httptransport.JSONErrors(ln)); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

@@ -15,6 +15,7 @@ type options struct {
 	tls, selfCheckTLS *tls.Config
 	maxBody           int64
 	readHeader, idle  time.Duration
+	body, bodyIdle    time.Duration
 	middleware        []func(http.Handler) http.Handler
 	shedder           *shed.Limiter
 	shedOpts          []shed.HTTPOption
@@ -104,6 +105,20 @@ func WithTimeouts(readHeader, idle time.Duration) Option {
 			return fmt.Errorf("timeouts must be positive (read header %s, idle %s)", readHeader, idle)
 		}
 		o.readHeader, o.idle = readHeader, idle
+		return nil
+	}
+}
+
+// WithBodyTimeouts bounds reading each request body: in all, and each wait
+// for more bytes (defaults httptransport.DefaultBodyTimeout, 30s, and
+// DefaultBodyIdleTimeout, 10s; 0 turns one off). A client that stops
+// sending gets 408 and never holds the drain at shutdown.
+func WithBodyTimeouts(total, idle time.Duration) Option {
+	return func(o *options) error {
+		if total < 0 || idle < 0 {
+			return fmt.Errorf("negative body timeouts (%s in all, %s idle)", total, idle)
+		}
+		o.body, o.bodyIdle = total, idle
 		return nil
 	}
 }
