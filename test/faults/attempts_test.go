@@ -52,7 +52,11 @@ type hostAttempts struct {
 	// in time. They are kept apart from Failed because on a loaded CI
 	// machine they measure speed, not the lifecycle.
 	TimedOut int
-	first    []string
+	// Shed attempts were refused by the instance's load shedder (503 or
+	// 429 with Retry-After): the machine's load, not the lifecycle; the
+	// client retries them elsewhere.
+	Shed  int
+	first []string
 }
 
 func newAttempts() *attempts {
@@ -88,6 +92,9 @@ func (a *attempts) record(r *http.Request, resp *http.Response, err error) {
 		return
 	case err != nil:
 		what = err.Error()
+	case (resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests) && resp.Header.Get("Retry-After") != "":
+		h.Shed++
+		return
 	case resp.StatusCode >= 500:
 		what = fmt.Sprintf("status %d", resp.StatusCode)
 	default:
@@ -108,6 +115,7 @@ func (a *attempts) total() hostAttempts {
 		t.Total += h.Total
 		t.Failed += h.Failed
 		t.TimedOut += h.TimedOut
+		t.Shed += h.Shed
 	}
 	return t
 }
@@ -134,7 +142,7 @@ func (a *attempts) String() string {
 	var b strings.Builder
 	for _, host := range hosts {
 		h := a.byHost[host]
-		fmt.Fprintf(&b, "%s: %d attempts, %d failed, %d timed out", host, h.Total, h.Failed, h.TimedOut)
+		fmt.Fprintf(&b, "%s: %d attempts, %d failed, %d timed out, %d shed", host, h.Total, h.Failed, h.TimedOut, h.Shed)
 		if len(h.first) > 0 {
 			fmt.Fprintf(&b, " (%s)", strings.Join(h.first, "; "))
 		}
