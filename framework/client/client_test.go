@@ -431,7 +431,15 @@ func TestClient_RollingRestartCausesNoClientErrors(t *testing.T) {
 				restarts <- err
 				return
 			}
-			time.Sleep(50 * time.Millisecond)
+			// Withdrawal propagates: wait until the client has seen it,
+			// not a fixed sleep a loaded machine may outrun; then a grace
+			// period for calls that picked the old instance just before,
+			// as the lifecycle's --grace does.
+			if err := waitInstances(c, 2, 10*time.Second); err != nil {
+				restarts <- err
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
 			sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = old.srv.Shutdown(sctx)
 			scancel()
@@ -440,7 +448,10 @@ func TestClient_RollingRestartCausesNoClientErrors(t *testing.T) {
 				restarts <- err
 				return
 			}
-			time.Sleep(50 * time.Millisecond)
+			if err := waitInstances(c, 3, 10*time.Second); err != nil {
+				restarts <- err
+				return
+			}
 		}
 		restarts <- nil
 	}()
@@ -455,6 +466,19 @@ func TestClient_RollingRestartCausesNoClientErrors(t *testing.T) {
 		t.Fatalf("%d client errors of %d calls, first: %v", len(errs), len(lat), errs[0])
 	}
 	t.Logf("%d calls through 3 restarts, 0 errors", len(lat))
+}
+
+// waitInstances polls until the client picks among n instances, or fails
+// after timeout.
+func waitInstances(c *Client, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for c.State().Instances != n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("client has %d instances after %s, want %d", c.State().Instances, timeout, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil
 }
 
 func TestClient_HungBackendIsCutOffByPerAttemptTimeout(t *testing.T) {
