@@ -173,14 +173,16 @@ func TestInstancer_FillsOnceAgentComesUpWithoutBusyLoop(t *testing.T) {
 
 	start := time.Now()
 	in := newInstancer(t, r, "late-svc")
-	if d := time.Since(start); d > 100*time.Millisecond {
+	// A constructor that waited for the agent would never return here;
+	// the bound is generous for a loaded machine.
+	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("NewInstancer took %s with the agent down", d)
 	}
 	rec := record(t, in)
-	rec.waitFor(t, 2*time.Second, "an error event", func(ev sd.Event) bool { return ev.Err != nil })
+	rec.waitFor(t, 5*time.Second, "an error event", func(ev sd.Event) bool { return ev.Err != nil })
 
 	inst := registry.Instance{ID: "late-1", Name: "late-svc", Endpoints: []string{"http://127.0.0.1:8085"}}
-	err := r.Register(ctxT(t, 300*time.Millisecond), inst)
+	err := r.Register(ctxT(t, time.Second), inst)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "connect") {
 		t.Fatalf("Register with the agent down = %v; want the deadline and the connection error", err)
 	}
