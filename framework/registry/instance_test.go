@@ -205,3 +205,18 @@ func TestDefaultID_IsStableAndKeySafe(t *testing.T) {
 		t.Fatal("not stable")
 	}
 }
+
+func TestWorst_RetryingOverUnregisteredOverTheRest(t *testing.T) {
+	cases := []struct{ a, b, want State }{
+		{StateRegistered, StateRetrying, StateRetrying},
+		{StateRetrying, StateUnregistered, StateRetrying},
+		{StateRegistered, StateUnregistered, StateUnregistered},
+		{StateUnregistered, StateWithdrawn, StateUnregistered},
+		{StateRegistered, StateWithdrawn, StateRegistered},
+	}
+	for _, c := range cases {
+		if got := Worst(c.a, c.b); got != c.want {
+			t.Errorf("Worst(%s, %s) = %s, want %s", c.a, c.b, got, c.want)
+		}
+	}
+}

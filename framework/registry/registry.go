@@ -45,6 +45,26 @@ const (
 	StateWithdrawn    State = "withdrawn"
 )
 
+// Worst returns the worse of two registration states, as a Registry that
+// holds several registrations reports them (the conformance suite's Status
+// rule): retrying is worse than unregistered, which is worse than anything
+// else; on a tie a wins.
+func Worst(a, b State) State {
+	rank := func(s State) int {
+		switch s {
+		case StateRetrying:
+			return 2
+		case StateUnregistered:
+			return 1
+		}
+		return 0
+	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
+}
+
 // Status is a registrar's view of its own registration.
 type Status struct {
 	State State `json:"state"`

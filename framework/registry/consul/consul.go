@@ -261,14 +261,7 @@ func (r *Registry) recomputeLocked() {
 	}
 	agg := registry.StateRegistered
 	for _, g := range r.regs {
-		switch g.state {
-		case registry.StateRetrying:
-			agg = registry.StateRetrying
-		case registry.StateUnregistered:
-			if agg != registry.StateRetrying {
-				agg = registry.StateUnregistered
-			}
-		}
+		agg = registry.Worst(agg, g.state)
 	}
 	r.setStateLocked(agg)
 }

@@ -383,14 +383,7 @@ func (r *Registry) recomputeLocked(err error) {
 	}
 	agg := registry.StateRegistered
 	for _, g := range r.regs {
-		switch g.state {
-		case registry.StateRetrying:
-			agg = registry.StateRetrying
-		case registry.StateUnregistered:
-			if agg != registry.StateRetrying {
-				agg = registry.StateUnregistered
-			}
-		}
+		agg = registry.Worst(agg, g.state)
 	}
 	r.setStateLocked(agg)
 }
