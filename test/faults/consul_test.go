@@ -98,8 +98,11 @@ func TestConsulAgentRestart_BackInPassingSetWithinTTLPlus2s_NoClientErrors(t *te
 		back.Sub(down).Seconds(), took.Seconds(), ttl, seen.Seconds(), res)
 	if seenErr != nil {
 		t.Errorf("the client's discovery did not see an instance started after the agent restart: %v", seenErr)
-	} else if seen > 2*time.Second {
-		t.Errorf("an instance started after the restart reached the client's set after %s; want ≤ 2s", seen.Round(time.Millisecond))
+	} else if seen > ttl+2*time.Second {
+		// The round-1 bug this guards stalled for a whole blocking-query
+		// wait (minutes); after an error the instancer's wait is capped at
+		// TTL + 1 s, which a restart under load can meet (3.45 s seen).
+		t.Errorf("an instance started after the restart reached the client's set after %s; want ≤ TTL + 2s = %s", seen.Round(time.Millisecond), ttl+2*time.Second)
 	}
 	checkNoErrors(t, "consul agent restart", res, 2*time.Second)
 	if took > ttl+2*time.Second {
