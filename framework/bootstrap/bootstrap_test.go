@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,28 +21,12 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/registrytest/toyregistry"
 	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 // toys lists the only backend these tests link in: a toy that lives in its
 // own package, as a third-party backend would.
 var toys = WithRegistries(toyregistry.Backend())
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func hello(ctx context.Context, d *Deps) (Transports, error) {
 	return HTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") })), nil
@@ -101,7 +84,7 @@ func TestRun_OpensTheBackendTheRegistryFlagNamesWithItsOwnFlags(t *testing.T) {
 func TestRun_ServesUntilCancelledAndHealthcheckProbesIt(t *testing.T) {
 	port := freePort(t)
 	args := []string{"--registry", "toy", "--listen", "127.0.0.1:" + port, "--grace", "0s"}
-	out := &syncBuf{}
+	out := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- Run(ctx, "svc", "1", args, out, hello, toys) }()
@@ -183,7 +166,7 @@ func TestRun_BuildErrorClosesWhatOnCloseGot(t *testing.T) {
 		d.OnClose(closerFunc(func() error { closed = append(closed, "second"); return errors.New("stuck") }))
 		return Transports{}, errors.New("no database")
 	}
-	var out syncBuf
+	var out syncbuf.Buffer
 	code := Run(context.Background(), "svc", "1", []string{"--registry", "toy", "--listen", "127.0.0.1:0"}, &out, build, toys)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)

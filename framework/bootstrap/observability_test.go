@@ -17,12 +17,13 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/tlsconf"
 	"github.com/warren-mesh/warren/framework/tlsconf/tlstest"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 // start runs svc with args until the test ends and returns its log.
-func start(t *testing.T, args []string, build BuildFunc) *syncBuf {
+func start(t *testing.T, args []string, build BuildFunc) *syncbuf.Buffer {
 	t.Helper()
-	out := &syncBuf{}
+	out := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- Run(ctx, "svc", "1", args, out, build, toys) }()

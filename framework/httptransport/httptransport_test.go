@@ -1,7 +1,6 @@
 package httptransport
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,13 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/go-kit/log"
 
 	"github.com/warren-mesh/warren/framework/requestid"
 	"github.com/warren-mesh/warren/framework/svcerr"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 type createReq struct {
@@ -25,27 +24,9 @@ type createReq struct {
 
 var errExists = svcerr.New(svcerr.AlreadyExists, "user_exists", "user already exists")
 
-// logBuf is a concurrency-safe log sink.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newTestServer(t *testing.T, maxBody int64) (*httptest.Server, *logBuf) {
+func newTestServer(t *testing.T, maxBody int64) (*httptest.Server, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &logBuf{}
+	logs := &syncbuf.Buffer{}
 	logger := log.NewLogfmtLogger(logs)
 	rt := NewRouter()
 	rt.Handle("POST /users", NewServer(func(ctx context.Context, req any) (any, error) {

@@ -13,32 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/devmesh"
 	"github.com/warren-mesh/warren/framework/registry/etcd/etcddev"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
-
-// syncBuffer collects the mesh's output for the failure message.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func moduleRoot(t *testing.T) string {
 	t.Helper()
@@ -77,7 +59,7 @@ func TestMesh_DemoFlowSurvivesAUserInstanceKillAndStopsClean(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the whole mesh")
 	}
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	m, err := devmesh.Start(ctx, devmesh.Config{

@@ -20,6 +20,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
 	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 	"github.com/warren-mesh/warren/services/user"
 )
 
@@ -247,7 +248,7 @@ func TestWatchCompaction_NoMissedChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	reg, err := etcd.New(ctx, etcd.WithEndpoints(proxy.Addr()), etcd.WithLogger(testLogger(logs)))
@@ -423,7 +424,7 @@ func waitFile(t *testing.T, path string) {
 func TestGarbageAndDuplicateID_IgnoredLoggedNoCrash(t *testing.T) {
 	m := startMesh(t, "etcd", "user", "order")
 	cli := rawEtcd(t, m.Etcd().Endpoints())
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	reg, err := etcd.New(ctx, etcd.WithEndpoints(m.Etcd().Endpoints()...), etcd.WithLogger(testLogger(logs)))

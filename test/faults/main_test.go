@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
 	"github.com/warren-mesh/warren/framework/registry/etcd/etcddev"
 	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 	"github.com/warren-mesh/warren/services/user"
 )
 
@@ -95,28 +95,10 @@ func moduleRoot() (string, error) {
 	return "", fmt.Errorf("no go.mod above %s", dir)
 }
 
-// syncBuffer collects a mesh's output, shown when a test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // mesh is a running devmesh with its output.
 type mesh struct {
 	*devmesh.Mesh
-	out *syncBuffer
+	out *syncbuf.Buffer
 }
 
 // Etcd is the mesh's embedded etcd (the test fails on a Consul mesh).
@@ -140,7 +122,7 @@ func startMesh(t *testing.T, reg string, services ...string) *mesh {
 	if len(services) == 0 {
 		services = []string{"user"}
 	}
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	m, err := devmesh.Start(ctx, devmesh.Config{
@@ -394,4 +376,4 @@ func readyz(baseURL string) int {
 }
 
 // testLogger sends go-kit log lines to a buffer the test can search.
-func testLogger(buf *syncBuffer) log.Logger { return log.NewLogfmtLogger(log.NewSyncWriter(buf)) }
+func testLogger(buf *syncbuf.Buffer) log.Logger { return log.NewLogfmtLogger(log.NewSyncWriter(buf)) }

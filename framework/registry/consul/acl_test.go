@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 // TestRegistry_ACLTokenRequired runs an agent with ACLs on and a deny-all
@@ -64,7 +64,7 @@ acl {
 		t.Logf("%s: refused: %v", tc.name, err)
 	}
 
-	logs := &lockedLog{}
+	logs := &syncbuf.Buffer{}
 	r := newRegistry(t, a.Addr(), WithToken(token), WithLogger(log.NewLogfmtLogger(log.NewSyncWriter(logs))))
 	if err := r.Register(ctxT(t, 10*time.Second), inst); err != nil {
 		t.Fatalf("register with the management token: %v", err)
@@ -95,21 +95,4 @@ func uuid(t *testing.T) string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/warren-mesh/warren/framework/embedetcd"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/registrytest"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 // TestConformance runs the registry suite against an embedded etcd of its
@@ -23,7 +24,7 @@ func TestConformance(t *testing.T) {
 	prefix := testPrefix(t)
 	registrytest.Run(t, registrytest.Harness{
 		Open: func(t testing.TB) registry.Registry {
-			logs := &logBuf{}
+			logs := &syncbuf.Buffer{}
 			r, err := New(context.Background(),
 				WithEndpoints(srv.Endpoints()...),
 				WithPrefix(prefix),

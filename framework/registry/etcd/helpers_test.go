@@ -1,13 +1,11 @@
 package etcd
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/warren-mesh/warren/framework/embedetcd"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 // shared is the package's etcd; tests that stop etcd start their own.
@@ -37,24 +36,6 @@ func TestMain(m *testing.M) {
 
 const testTTL = 2 * time.Second
 
-// logBuf is a go-kit log sink tests can read.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 var prefixSeq atomic.Int64
 
 // testPrefix gives each test its own key space on the shared etcd.
@@ -65,9 +46,9 @@ func testPrefix(t *testing.T) string {
 
 // newTestRegistry returns a Registry on srv with short timings; it is
 // closed when the test ends and its log is shown if the test failed.
-func newTestRegistry(t *testing.T, srv *embedetcd.Server, prefix string, opts ...Option) (*Registry, *logBuf) {
+func newTestRegistry(t *testing.T, srv *embedetcd.Server, prefix string, opts ...Option) (*Registry, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &logBuf{}
+	logs := &syncbuf.Buffer{}
 	base := []Option{
 		WithEndpoints(srv.Endpoints()...),
 		WithPrefix(prefix),

@@ -1,16 +1,16 @@
 package jsondir
 
 import (
-	"bytes"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/go-kit/log"
+
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 type rec struct{ N int }
@@ -142,26 +142,9 @@ func boolStr(b bool) string {
 	return "false"
 }
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestDir_ListSkipsAndLogsUnreadableRecords(t *testing.T) {
 	dir := t.TempDir()
-	var logs lockedBuf
+	var logs syncbuf.Buffer
 	d := open(t, dir, WithLogger(log.NewLogfmtLogger(&logs)))
 	for i, id := range []string{"a", "b", "c", "d"} {
 		if err := d.Put(id, rec{i}); err != nil {

@@ -10,7 +10,6 @@
 package consultest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +23,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 // ErrNoBinary is returned (wrapped) when no consul binary can be found.
@@ -86,7 +87,7 @@ type Agent struct {
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	exited  chan struct{}
-	log     *lockedBuffer
+	log     *syncbuf.Buffer
 	closed  bool
 	started int
 }
@@ -201,7 +202,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	a.started++
 	if a.log == nil {
-		a.log = &lockedBuffer{}
+		a.log = &syncbuf.Buffer{}
 	}
 	fmt.Fprintf(a.log, "=== consultest: start #%d ===\n", a.started)
 	cmd := exec.Command(a.bin, "agent", "-dev",
@@ -342,23 +343,4 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "..." + s[len(s)-n:]
-}
-
-// lockedBuffer collects the agent's output; the process writes it from
-// exec's copying goroutines while tests read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
