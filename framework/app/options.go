@@ -50,18 +50,10 @@ type options struct {
 	closers          []io.Closer
 	servers          []transport.Server
 
-	// The HTTP server New builds from its handler.
-	maxBody int64
-	// Body read limits for the HTTP server; httpserver's defaults unless
-	// WithBodyTimeouts was given.
-	bodyTimeout, bodyIdle time.Duration
-	bodySet               bool
-	readHeader, idle      time.Duration
-	middleware            []func(http.Handler) http.Handler
-	tls, selfCheckTLS     *tls.Config
-	shedder               *shed.Limiter
-	shedOpts              []shed.HTTPOption
-	noShed                bool
+	// The HTTP server New builds from its handler: its options as given,
+	// and the timeouts the debug listener shares with it.
+	http             []httpserver.Option
+	readHeader, idle time.Duration
 
 	debugAddr    string
 	debugHandler http.Handler
@@ -102,24 +94,19 @@ func newOptions(opts []Option) (options, error) {
 
 // httpOptions configure the HTTP server New builds from its handler.
 func (o options) httpOptions() []httpserver.Option {
-	opts := []httpserver.Option{
-		httpserver.WithAddr(o.listen),
-		httpserver.WithMaxBodyBytes(o.maxBody),
-		httpserver.WithTimeouts(o.readHeader, o.idle),
-		httpserver.WithMiddleware(o.middleware...),
+	return append([]httpserver.Option{httpserver.WithAddr(o.listen)}, o.http...)
+}
+
+// forward passes an HTTP server option through, checked where it is given
+// so that its error names the App option.
+func forward(name string, opt httpserver.Option) Option {
+	return func(o *options) error {
+		if err := httpserver.CheckOptions(opt); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		o.http = append(o.http, opt)
+		return nil
 	}
-	if o.bodySet {
-		opts = append(opts, httpserver.WithBodyTimeouts(o.bodyTimeout, o.bodyIdle))
-	}
-	if o.tls != nil {
-		opts = append(opts, httpserver.WithTLS(o.tls), httpserver.WithSelfCheckTLS(o.selfCheckTLS))
-	}
-	if o.noShed {
-		opts = append(opts, httpserver.WithoutShedding())
-	} else {
-		opts = append(opts, httpserver.WithShedding(o.shedder, o.shedOpts...))
-	}
-	return opts
 }
 
 func positive(name string, d time.Duration) error {
@@ -274,48 +261,32 @@ func WithWatchdog(interval time.Duration, failures int) Option {
 // each wait for more bytes (defaults 30s and 10s; 0 turns one off). A
 // client that stops sending gets 408 and never holds the drain.
 func WithBodyTimeouts(total, idle time.Duration) Option {
-	return func(o *options) error {
-		if total < 0 || idle < 0 {
-			return fmt.Errorf("WithBodyTimeouts: negative timeout (%s in all, %s idle)", total, idle)
-		}
-		o.bodyTimeout, o.bodyIdle, o.bodySet = total, idle, true
-		return nil
-	}
+	return forward("WithBodyTimeouts", httpserver.WithBodyTimeouts(total, idle))
 }
 
 // WithMaxBodyBytes sets the HTTP request body limit (default 1 MiB).
 func WithMaxBodyBytes(n int64) Option {
-	return func(o *options) error {
-		if n < 0 {
-			return fmt.Errorf("WithMaxBodyBytes: negative limit %d", n)
-		}
-		o.maxBody = n
-		return nil
-	}
+	return forward("WithMaxBodyBytes", httpserver.WithMaxBodyBytes(n))
 }
 
 // WithHTTPTimeouts sets the HTTP server's header read timeout and idle
 // keep-alive timeout (defaults 5s and 90s); the debug listener uses them
 // too.
 func WithHTTPTimeouts(readHeader, idle time.Duration) Option {
+	fwd := forward("WithHTTPTimeouts", httpserver.WithTimeouts(readHeader, idle))
 	return func(o *options) error {
+		if err := fwd(o); err != nil {
+			return err
+		}
 		o.readHeader, o.idle = readHeader, idle
-		return errors.Join(positive("WithHTTPTimeouts read header", readHeader), positive("WithHTTPTimeouts idle", idle))
+		return nil
 	}
 }
 
 // WithHTTPMiddleware wraps the HTTP service handler (not the health
 // endpoints), innermost first; metrics and tracing hook in here.
 func WithHTTPMiddleware(mw ...func(http.Handler) http.Handler) Option {
-	return func(o *options) error {
-		for _, m := range mw {
-			if m == nil {
-				return errors.New("WithHTTPMiddleware: nil middleware")
-			}
-		}
-		o.middleware = append(o.middleware, mw...)
-		return nil
-	}
+	return forward("WithHTTPMiddleware", httpserver.WithMiddleware(mw...))
 }
 
 // WithShedding sets the HTTP server's load shedder and its options (routes
@@ -323,16 +294,11 @@ func WithHTTPMiddleware(mw ...func(http.Handler) http.Handler) Option {
 // to keep the default limiter with these options. Without this option the
 // server sheds with shed.New()'s defaults; see docs/overload.md.
 func WithShedding(l *shed.Limiter, opts ...shed.HTTPOption) Option {
-	return func(o *options) error {
-		o.shedder, o.shedOpts, o.noShed = l, opts, false
-		return nil
-	}
+	return forward("WithShedding", httpserver.WithShedding(l, opts...))
 }
 
 // WithoutShedding turns the HTTP server's load shedding off.
-func WithoutShedding() Option {
-	return func(o *options) error { o.shedder, o.shedOpts, o.noShed = nil, nil, true; return nil }
-}
+func WithoutShedding() Option { return forward("WithoutShedding", httpserver.WithoutShedding()) }
 
 // WithTLS serves HTTPS with cfg and publishes the HTTP endpoint as https,
 // so clients call it over TLS. For mutual TLS set cfg.ClientAuth to
@@ -340,14 +306,14 @@ func WithoutShedding() Option {
 // callers' certificates: a caller without one is refused in the handshake
 // (health endpoints included; probe with `SERVICE healthcheck`, which
 // presents the service's own certificate). See docs/security.md.
-func WithTLS(cfg *tls.Config) Option { return func(o *options) error { o.tls = cfg; return nil } }
+func WithTLS(cfg *tls.Config) Option { return forward("WithTLS", httpserver.WithTLS(cfg)) }
 
 // WithSelfCheckTLS sets the TLS configuration of the self-check's request
 // to the advertised HTTPS endpoint. Default: present the server's own
 // certificate and do not verify the answer's, since the self-check proves
 // who answered with a per-process nonce, not with the certificate.
 func WithSelfCheckTLS(cfg *tls.Config) Option {
-	return func(o *options) error { o.selfCheckTLS = cfg; return nil }
+	return forward("WithSelfCheckTLS", httpserver.WithSelfCheckTLS(cfg))
 }
 
 // WithDebugListener serves h on a listener of its own at addr (port 0

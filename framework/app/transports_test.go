@@ -224,6 +224,9 @@ func TestNew_RefusesBadOptionValues(t *testing.T) {
 		"WithCloser":           WithCloser(nil),
 		"WithLogger":           WithLogger(nil),
 		"WithHTTPTimeouts":     WithHTTPTimeouts(0, time.Second),
+		"WithBodyTimeouts":     WithBodyTimeouts(-time.Second, 0),
+		"WithMaxBodyBytes":     WithMaxBodyBytes(-1),
+		"WithHTTPMiddleware":   WithHTTPMiddleware(nil),
 	} {
 		if _, err := New("opt", okHandler(), memory.New(), o); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: New = %v, want an error naming it", name, err)

@@ -61,15 +61,9 @@ func New(h http.Handler, opts ...Option) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("httpserver: nil handler")
 	}
-	o := options{addr: DefaultAddr, readHeader: DefaultReadHeaderTimeout, idle: DefaultIdleTimeout,
-		body: httptransport.DefaultBodyTimeout, bodyIdle: httptransport.DefaultBodyIdleTimeout}
-	for _, opt := range opts {
-		if opt == nil {
-			return nil, errors.New("httpserver: nil option")
-		}
-		if err := opt(&o); err != nil {
-			return nil, fmt.Errorf("httpserver: %w", err)
-		}
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
 	}
 	s := &Server{handler: h, o: o}
 	if !o.noShed {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/warren-mesh/warren/framework/httptransport"
 	"github.com/warren-mesh/warren/framework/shed"
 )
 
@@ -24,6 +25,28 @@ type options struct {
 
 // Option configures a Server. An option with a bad value makes New fail.
 type Option func(*options) error
+
+func newOptions(opts []Option) (options, error) {
+	o := options{addr: DefaultAddr, readHeader: DefaultReadHeaderTimeout, idle: DefaultIdleTimeout,
+		body: httptransport.DefaultBodyTimeout, bodyIdle: httptransport.DefaultBodyIdleTimeout}
+	for _, opt := range opts {
+		if opt == nil {
+			return o, errors.New("httpserver: nil option")
+		}
+		if err := opt(&o); err != nil {
+			return o, fmt.Errorf("httpserver: %w", err)
+		}
+	}
+	return o, nil
+}
+
+// CheckOptions reports what New would say of opts' values without
+// building a Server, so that a caller composing options (the App) can
+// refuse a bad one where it is given.
+func CheckOptions(opts ...Option) error {
+	_, err := newOptions(opts)
+	return err
+}
 
 // WithAddr sets the listen address ("host:port"; port 0 picks a free
 // one). Default ":8080".
