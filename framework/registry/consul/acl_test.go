@@ -12,6 +12,7 @@ import (
 
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
+	"github.com/warren-mesh/warren/framework/registry/registrytest"
 	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
@@ -69,14 +70,14 @@ acl {
 	if err := r.Register(ctxT(t, 10*time.Second), inst); err != nil {
 		t.Fatalf("register with the management token: %v", err)
 	}
-	rec := record(t, newInstancer(t, r, "acl"))
-	rec.waitFor(t, 10*time.Second, "the instance in discovery", has("acl-1"))
+	rec := registrytest.Record(t, newInstancer(t, r, "acl"))
+	rec.WaitFor(t, 10*time.Second, "the instance in discovery", registrytest.Has("acl-1"))
 
 	// A reader without a token sees nothing: discovery is protected too.
 	anon := newRegistry(t, a.Addr())
-	arec := record(t, newInstancer(t, anon, "acl"))
-	ev, _ := arec.waitFor(t, 10*time.Second, "an answer to the anonymous query", func(sd.Event) bool { return true })
-	if _, ok := byID(ev, "acl-1"); ok {
+	arec := registrytest.Record(t, newInstancer(t, anon, "acl"))
+	ev, _ := arec.WaitFor(t, 10*time.Second, "an answer to the anonymous query", func(sd.Event) bool { return true })
+	if _, ok := registrytest.ByID(ev, "acl-1"); ok {
 		t.Error("an anonymous instancer sees the instance")
 	}
 

@@ -22,6 +22,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/registrytest"
 )
 
 func TestParseCheckKinds(t *testing.T) {
@@ -82,19 +83,19 @@ func TestRegistry_EachAgentCheckKindFollowsTheInstance(t *testing.T) {
 			srv := startCheckedServer(t, kind)
 			r := newRegistry(t, a.Addr(), WithChecks(Check{Kind: kind, Interval: time.Second, Timeout: time.Second}))
 			inst := srv.instance("kind-"+kind.String()+"-1", "kind-"+kind.String())
-			rec := record(t, newInstancer(t, r, inst.Name))
+			rec := registrytest.Record(t, newInstancer(t, r, inst.Name))
 			if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 				t.Fatal(err)
 			}
 			id := checkID(inst.ID, kind)
-			rec.waitFor(t, 10*time.Second, "passing", has(inst.ID))
+			rec.WaitFor(t, 10*time.Second, "passing", registrytest.Has(inst.ID))
 			waitCheck(t, r, inst.Name, id, api.HealthPassing)
 
 			srv.down()
-			rec.waitFor(t, 10*time.Second, "critical once the server stopped", hasNot(inst.ID))
+			rec.WaitFor(t, 10*time.Second, "critical once the server stopped", registrytest.Lacks(inst.ID))
 			waitCheck(t, r, inst.Name, id, api.HealthCritical)
 			srv.up()
-			rec.waitFor(t, 10*time.Second, "passing once it is back", has(inst.ID))
+			rec.WaitFor(t, 10*time.Second, "passing once it is back", registrytest.Has(inst.ID))
 			waitCheck(t, r, inst.Name, id, api.HealthPassing)
 		})
 	}
@@ -128,11 +129,11 @@ func TestRegistry_SeveralChecksPerInstance(t *testing.T) {
 		Check{Kind: CheckTCP, Interval: time.Second, Timeout: time.Second},
 	), WithDeregisterCriticalAfter(90*time.Second))
 	inst := srv.instance("multi-1", "multi-svc")
-	rec := record(t, newInstancer(t, r, inst.Name))
+	rec := registrytest.Record(t, newInstancer(t, r, inst.Name))
 	if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitFor(t, 10*time.Second, "passing", has(inst.ID))
+	rec.WaitFor(t, 10*time.Second, "passing", registrytest.Has(inst.ID))
 	checks, _, err := r.Client().Health().Checks(inst.Name, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -146,13 +147,13 @@ func TestRegistry_SeveralChecksPerInstance(t *testing.T) {
 		t.Fatalf("checks on the agent = %v, want %v", got, want)
 	}
 	srv.down() // TTL still heartbeating; TCP fails
-	rec.waitFor(t, 10*time.Second, "out while TCP fails", hasNot(inst.ID))
+	rec.WaitFor(t, 10*time.Second, "out while TCP fails", registrytest.Lacks(inst.ID))
 	srv.up()
-	rec.waitFor(t, 10*time.Second, "back when TCP passes", has(inst.ID))
+	rec.WaitFor(t, 10*time.Second, "back when TCP passes", registrytest.Has(inst.ID))
 	r.paused.Store(true) // TCP passing; TTL expires
-	rec.waitFor(t, testTTL+5*time.Second, "out while the TTL expires", hasNot(inst.ID))
+	rec.WaitFor(t, testTTL+5*time.Second, "out while the TTL expires", registrytest.Lacks(inst.ID))
 	r.paused.Store(false)
-	rec.waitFor(t, 10*time.Second, "back with heartbeats", has(inst.ID))
+	rec.WaitFor(t, 10*time.Second, "back with heartbeats", registrytest.Has(inst.ID))
 }
 
 func waitCheck(t *testing.T, r *Registry, service, id, status string) {

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
+	"github.com/warren-mesh/warren/framework/registry/registrytest"
 	"github.com/warren-mesh/warren/framework/tlsconf"
 	"github.com/warren-mesh/warren/framework/tlsconf/tlstest"
 )
@@ -107,11 +108,11 @@ tls {
 	}
 	r := newRegistry(t, withTLS.Addr(), WithChecks(Check{Kind: CheckHTTP, Interval: time.Second, Timeout: time.Second}))
 	inst = httpSrv.instance("mtls-agent-tls", "mtls-agent-tls")
-	rec := record(t, newInstancer(t, r, inst.Name))
+	rec := registrytest.Record(t, newInstancer(t, r, inst.Name))
 	if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitFor(t, 10*time.Second, "passing through the agent's client certificate", has(inst.ID))
+	rec.WaitFor(t, 10*time.Second, "passing through the agent's client certificate", registrytest.Has(inst.ID))
 	rg := newRegistry(t, withTLS.Addr(), WithChecks(Check{Kind: CheckGRPC, Interval: time.Second, Timeout: time.Second}))
 	ginst = grpcSrv.instance("mtls-agent-tls-grpc", "mtls-agent-tls-grpc")
 	if err := rg.Register(ctxT(t, 5*time.Second), ginst); err != nil {

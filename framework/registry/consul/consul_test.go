@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/registrytest"
 )
 
 const testTTL = 2 * time.Second
@@ -30,16 +31,16 @@ func TestRegistry_RegisteredInstanceIsVisibleWithMetaAndTagsThenGoneAfterDeregis
 		Version: "1.2.3", Zone: "eu-1", Weight: 7, Tags: []string{"b", "a"},
 		Metadata: map[string]string{"build": "abc", "team_x": "core-1"},
 	}
-	rec := record(t, newInstancer(t, r, inst.Name))
+	rec := registrytest.Record(t, newInstancer(t, r, inst.Name))
 	if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 		t.Fatal(err)
 	}
 	if s := r.Status(); s.State != registry.StateRegistered {
 		t.Fatalf("status after Register = %+v", s)
 	}
-	ev, took := rec.waitFor(t, 5*time.Second, "meta-1 is passing", has(inst.ID))
+	ev, took := rec.WaitFor(t, 5*time.Second, "meta-1 is passing", registrytest.Has(inst.ID))
 	t.Logf("visible after %s", took)
-	got, _ := byID(ev, inst.ID)
+	got, _ := registrytest.ByID(ev, inst.ID)
 	want := inst
 	want.Tags = []string{"a", "b"}
 	want.Metadata = map[string]string{"build": "abc", "team_x": "core-1", "dc": "dc1"}
@@ -50,7 +51,7 @@ func TestRegistry_RegisteredInstanceIsVisibleWithMetaAndTagsThenGoneAfterDeregis
 	if err := r.Deregister(ctxT(t, 5*time.Second), inst); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitFor(t, 5*time.Second, "meta-1 is gone", hasNot(inst.ID))
+	rec.WaitFor(t, 5*time.Second, "meta-1 is gone", registrytest.Lacks(inst.ID))
 	if s := r.Status(); s.State != registry.StateWithdrawn {
 		t.Fatalf("status after Deregister = %+v", s)
 	}
@@ -63,24 +64,24 @@ func TestRegistry_FrozenProcessLeavesPassingSetWithinTTL(t *testing.T) {
 	a := needAgent(t)
 	r := newRegistry(t, a.Addr(), WithTTLCheck(testTTL))
 	inst := registry.Instance{ID: "frozen-1", Name: "frozen-svc", Endpoints: []string{"http://127.0.0.1:8082"}}
-	rec := record(t, newInstancer(t, r, inst.Name))
+	rec := registrytest.Record(t, newInstancer(t, r, inst.Name))
 	if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitFor(t, 5*time.Second, "frozen-1 is passing", has(inst.ID))
+	rec.WaitFor(t, 5*time.Second, "frozen-1 is passing", registrytest.Has(inst.ID))
 	// Stay registered for a few heartbeats first: the check must not expire
 	// while the process is alive.
 	time.Sleep(testTTL + testTTL/2)
-	if ev, _ := rec.waitFor(t, time.Second, "any event", func(sd.Event) bool { return true }); !has(inst.ID)(ev) {
+	if ev, _ := rec.WaitFor(t, time.Second, "any event", func(sd.Event) bool { return true }); !registrytest.Has(inst.ID)(ev) {
 		t.Fatalf("a heartbeating instance left the passing set: %v %v", ev.Instances, ev.Err)
 	}
 
 	r.paused.Store(true) // the process freezes: no more heartbeats
-	_, took := rec.waitFor(t, testTTL+time.Second, "frozen-1 left the passing set", hasNot(inst.ID))
+	_, took := rec.WaitFor(t, testTTL+time.Second, "frozen-1 left the passing set", registrytest.Lacks(inst.ID))
 	t.Logf("left the passing set %s after the heartbeat stopped (TTL %s)", took, testTTL)
 
 	r.paused.Store(false)
-	rec.waitFor(t, testTTL, "frozen-1 is passing again", has(inst.ID))
+	rec.WaitFor(t, testTTL, "frozen-1 is passing again", registrytest.Has(inst.ID))
 }
 
 func TestRegistry_ReportsReadinessThroughTTLCheck(t *testing.T) {
@@ -94,21 +95,21 @@ func TestRegistry_ReportsReadinessThroughTTLCheck(t *testing.T) {
 		return nil
 	})
 	inst := registry.Instance{ID: "ready-1", Name: "ready-svc", Endpoints: []string{"http://127.0.0.1:8083"}}
-	rec := record(t, newInstancer(t, r, inst.Name))
+	rec := registrytest.Record(t, newInstancer(t, r, inst.Name))
 	if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitFor(t, 5*time.Second, "ready-1 is passing", has(inst.ID))
+	rec.WaitFor(t, 5*time.Second, "ready-1 is passing", registrytest.Has(inst.ID))
 
 	notReady.Store(true)
-	rec.waitFor(t, testTTL, "ready-1 is critical", hasNot(inst.ID))
+	rec.WaitFor(t, testTTL, "ready-1 is critical", registrytest.Lacks(inst.ID))
 	checks, _, err := r.Client().Health().Checks(inst.Name, nil)
 	if err != nil || len(checks) != 1 || checks[0].Status != api.HealthCritical || !strings.Contains(checks[0].Output, "database down") {
 		t.Fatalf("checks = %+v, %v; want one critical check saying why", checks, err)
 	}
 
 	notReady.Store(false)
-	rec.waitFor(t, testTTL, "ready-1 is passing again", has(inst.ID))
+	rec.WaitFor(t, testTTL, "ready-1 is passing again", registrytest.Has(inst.ID))
 }
 
 func TestRegistry_ReRegistersAfterAgentRestart(t *testing.T) {
@@ -118,15 +119,15 @@ func TestRegistry_ReRegistersAfterAgentRestart(t *testing.T) {
 	}
 	r := newRegistry(t, a.Addr(), WithTTLCheck(testTTL), WithRequestTimeout(time.Second))
 	inst := registry.Instance{ID: "restart-1", Name: "restart-svc", Endpoints: []string{"http://127.0.0.1:8084"}, Version: "9"}
-	rec := record(t, newInstancer(t, r, inst.Name))
+	rec := registrytest.Record(t, newInstancer(t, r, inst.Name))
 	if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitFor(t, 5*time.Second, "restart-1 is passing", has(inst.ID))
+	rec.WaitFor(t, 5*time.Second, "restart-1 is passing", registrytest.Has(inst.ID))
 
 	a.Kill()
-	ev, _ := rec.waitFor(t, 5*time.Second, "an error event", func(ev sd.Event) bool { return ev.Err != nil })
-	if _, ok := byID(ev, inst.ID); !ok {
+	ev, _ := rec.WaitFor(t, 5*time.Second, "an error event", func(ev sd.Event) bool { return ev.Err != nil })
+	if _, ok := registrytest.ByID(ev, inst.ID); !ok {
 		t.Fatalf("error event %v dropped the last good set %v", ev.Err, ev.Instances)
 	}
 	waitState(t, r, registry.StateRetrying, 5*time.Second)
@@ -147,7 +148,7 @@ func TestRegistry_ReRegistersAfterAgentRestart(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("registered again %s after the agent came back", time.Since(up).Round(time.Millisecond))
-	rec.waitFor(t, 5*time.Second, "the instancer sees restart-1 again", has(inst.ID))
+	rec.WaitFor(t, 5*time.Second, "the instancer sees restart-1 again", registrytest.Has(inst.ID))
 	waitState(t, r, registry.StateRegistered, time.Second)
 	if s := r.Status(); s.Reregistrations != 1 || s.LastError == "" {
 		t.Fatalf("status = %+v; want 1 re-registration and the last error kept", s)
@@ -178,8 +179,8 @@ func TestInstancer_FillsOnceAgentComesUpWithoutBusyLoop(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("NewInstancer took %s with the agent down", d)
 	}
-	rec := record(t, in)
-	rec.waitFor(t, 5*time.Second, "an error event", func(ev sd.Event) bool { return ev.Err != nil })
+	rec := registrytest.Record(t, in)
+	rec.WaitFor(t, 5*time.Second, "an error event", func(ev sd.Event) bool { return ev.Err != nil })
 
 	inst := registry.Instance{ID: "late-1", Name: "late-svc", Endpoints: []string{"http://127.0.0.1:8085"}}
 	err := r.Register(ctxT(t, time.Second), inst)
@@ -201,7 +202,7 @@ func TestInstancer_FillsOnceAgentComesUpWithoutBusyLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The instancer is backing off (at most 1s here); it must find the set.
-	_, took := rec.waitFor(t, 5*time.Second, "late-1 is visible", has(inst.ID))
+	_, took := rec.WaitFor(t, 5*time.Second, "late-1 is visible", registrytest.Has(inst.ID))
 	t.Logf("visible %s after Register", took)
 }
 
@@ -224,9 +225,9 @@ func TestInstancer_KeepsOnlyInstancesWithEveryTag(t *testing.T) {
 		{nil, []string{"tag-0", "tag-1", "tag-2", "tag-3", "tag-4"}},
 	}
 	for _, c := range cases {
-		rec := record(t, newInstancer(t, r, "tag-svc", Tags(c.tags...)))
-		rec.waitFor(t, 5*time.Second, "tags "+strings.Join(c.tags, ",")+" select "+strings.Join(c.want, ","),
-			func(ev sd.Event) bool { return ev.Err == nil && slices.Equal(ids(ev), c.want) })
+		rec := registrytest.Record(t, newInstancer(t, r, "tag-svc", Tags(c.tags...)))
+		rec.WaitFor(t, 5*time.Second, "tags "+strings.Join(c.tags, ",")+" select "+strings.Join(c.want, ","),
+			func(ev sd.Event) bool { return ev.Err == nil && slices.Equal(registrytest.IDs(ev), c.want) })
 	}
 }
 
@@ -234,11 +235,11 @@ func TestInstancer_RendersIPv6AddressBracketed(t *testing.T) {
 	a := needAgent(t)
 	r := newRegistry(t, a.Addr(), WithTTLCheck(testTTL))
 	inst := registry.Instance{ID: "v6-1", Name: "v6-svc", Endpoints: []string{"http://[::1]:8086"}}
-	rec := record(t, newInstancer(t, r, inst.Name))
+	rec := registrytest.Record(t, newInstancer(t, r, inst.Name))
 	if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 		t.Fatal(err)
 	}
-	ev, _ := rec.waitFor(t, 5*time.Second, "v6-1 is passing", has(inst.ID))
+	ev, _ := rec.WaitFor(t, 5*time.Second, "v6-1 is passing", registrytest.Has(inst.ID))
 	if len(ev.Instances) != 1 || !strings.HasPrefix(ev.Instances[0], "http://[::1]:8086/") {
 		t.Fatalf("instances = %v; want one at http://[::1]:8086/", ev.Instances)
 	}
@@ -264,20 +265,20 @@ func TestRegistry_HTTPCheckFollowsHealthz(t *testing.T) {
 
 	r := newRegistry(t, a.Addr(), WithHTTPCheck(time.Second, time.Second))
 	inst := registry.Instance{ID: "http-1", Name: "http-svc", Endpoints: []string{registry.EndpointURL("http", host, p)}}
-	rec := record(t, newInstancer(t, r, inst.Name))
+	rec := registrytest.Record(t, newInstancer(t, r, inst.Name))
 	if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitFor(t, 5*time.Second, "http-1 is passing", has(inst.ID))
+	rec.WaitFor(t, 5*time.Second, "http-1 is passing", registrytest.Has(inst.ID))
 	sick.Store(true)
-	rec.waitFor(t, 5*time.Second, "http-1 is critical", hasNot(inst.ID))
+	rec.WaitFor(t, 5*time.Second, "http-1 is critical", registrytest.Lacks(inst.ID))
 
 	// The agent forgets the service: the Registry notices and registers it again.
 	sick.Store(false)
 	if err := r.Client().Agent().ServiceDeregister(inst.ID); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitFor(t, 5*time.Second, "http-1 is back", has(inst.ID))
+	rec.WaitFor(t, 5*time.Second, "http-1 is back", registrytest.Has(inst.ID))
 	if s := r.Status(); s.Reregistrations != 1 {
 		t.Fatalf("status = %+v, want 1 re-registration", s)
 	}
@@ -287,16 +288,16 @@ func TestRegistry_DeregisterThenRegisterAgain(t *testing.T) {
 	a := needAgent(t)
 	r := newRegistry(t, a.Addr(), WithTTLCheck(testTTL))
 	inst := registry.Instance{ID: "again-1", Name: "again-svc", Endpoints: []string{"http://127.0.0.1:8087"}}
-	rec := record(t, newInstancer(t, r, inst.Name))
+	rec := registrytest.Record(t, newInstancer(t, r, inst.Name))
 	for round := range 2 {
 		if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 			t.Fatal(err)
 		}
-		rec.waitFor(t, 5*time.Second, "registered, round "+strconv.Itoa(round), has(inst.ID))
+		rec.WaitFor(t, 5*time.Second, "registered, round "+strconv.Itoa(round), registrytest.Has(inst.ID))
 		if err := r.Deregister(ctxT(t, 5*time.Second), inst); err != nil {
 			t.Fatal(err)
 		}
-		rec.waitFor(t, 5*time.Second, "withdrawn, round "+strconv.Itoa(round), hasNot(inst.ID))
+		rec.WaitFor(t, 5*time.Second, "withdrawn, round "+strconv.Itoa(round), registrytest.Lacks(inst.ID))
 	}
 	// Withdrawn means withdrawn: no heartbeat brings it back.
 	time.Sleep(testTTL / 2)

@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/warren-mesh/warren/framework/registry/registrytest"
 )
 
 // TestRegistry_GRPCCheckFollowsTheHealthServer registers an instance
@@ -19,7 +21,7 @@ func TestRegistry_GRPCCheckFollowsTheHealthServer(t *testing.T) {
 	srv := startCheckedServer(t, CheckGRPC)
 	r := newRegistry(t, a.Addr(), WithChecks(Check{Kind: CheckGRPC, Interval: time.Second, Timeout: time.Second}))
 	inst := srv.instance("grpc-1", "grpc-svc")
-	rec := record(t, newInstancer(t, r, inst.Name))
+	rec := registrytest.Record(t, newInstancer(t, r, inst.Name))
 	if err := r.Register(ctxT(t, 5*time.Second), inst); err != nil {
 		t.Fatal(err)
 	}
@@ -38,9 +40,9 @@ func TestRegistry_GRPCCheckFollowsTheHealthServer(t *testing.T) {
 	for _, s := range steps {
 		s.do()
 		if s.status == api.HealthPassing {
-			rec.waitFor(t, 10*time.Second, s.what+": in the passing set", has(inst.ID))
+			rec.WaitFor(t, 10*time.Second, s.what+": in the passing set", registrytest.Has(inst.ID))
 		} else {
-			rec.waitFor(t, 10*time.Second, s.what+": out of the passing set", hasNot(inst.ID))
+			rec.WaitFor(t, 10*time.Second, s.what+": out of the passing set", registrytest.Lacks(inst.ID))
 		}
 		waitCheckOutput(t, r, id, s.status)
 	}

@@ -5,15 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/go-kit/kit/sd"
-
-	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
 )
 
@@ -86,95 +81,6 @@ func newInstancer(t *testing.T, r *Registry, service string, opts ...InstancerOp
 	}
 	t.Cleanup(in.Stop)
 	return in
-}
-
-// recorder subscribes to an instancer and keeps the latest event, reading
-// the channel all the time as sd.Instancer requires.
-type recorder struct {
-	mu      sync.Mutex
-	last    sd.Event
-	events  int
-	changed chan struct{} // closed and replaced on every event
-}
-
-func record(t *testing.T, in sd.Instancer) *recorder {
-	t.Helper()
-	rec := &recorder{changed: make(chan struct{})}
-	ch := make(chan sd.Event)
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case ev := <-ch:
-				rec.mu.Lock()
-				rec.last, rec.events = ev, rec.events+1
-				close(rec.changed)
-				rec.changed = make(chan struct{})
-				rec.mu.Unlock()
-			case <-stop:
-				return
-			}
-		}
-	}()
-	in.Register(ch)
-	t.Cleanup(func() {
-		in.Deregister(ch)
-		close(stop)
-		<-done
-	})
-	return rec
-}
-
-// waitFor waits up to d for an event satisfying ok and returns it with the
-// time it took.
-func (rec *recorder) waitFor(t *testing.T, d time.Duration, what string, ok func(sd.Event) bool) (sd.Event, time.Duration) {
-	t.Helper()
-	start := time.Now()
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	for {
-		rec.mu.Lock()
-		ev, changed, n := rec.last, rec.changed, rec.events
-		rec.mu.Unlock()
-		if n > 0 && ok(ev) {
-			return ev, time.Since(start)
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("after %s: no event where %s; last event (%d so far): %v %v", d, what, n, ev.Instances, ev.Err)
-		}
-	}
-}
-
-// byID returns the parsed instance with the given ID from an event.
-func byID(ev sd.Event, id string) (registry.Instance, bool) {
-	for _, s := range ev.Instances {
-		if inst, err := registry.ParseInstance(s); err == nil && inst.ID == id {
-			return inst, true
-		}
-	}
-	return registry.Instance{}, false
-}
-
-func has(id string) func(sd.Event) bool {
-	return func(ev sd.Event) bool { _, ok := byID(ev, id); return ok && ev.Err == nil }
-}
-
-func hasNot(id string) func(sd.Event) bool {
-	return func(ev sd.Event) bool { _, ok := byID(ev, id); return !ok && ev.Err == nil }
-}
-
-func ids(ev sd.Event) []string {
-	var out []string
-	for _, s := range ev.Instances {
-		if inst, err := registry.ParseInstance(s); err == nil {
-			out = append(out, inst.ID)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // countingTransport counts the requests that reach the network.

@@ -17,6 +17,7 @@ import (
 	"github.com/go-kit/kit/sd"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/registrytest"
 )
 
 // TestInstancer_BackToBackChangesAreNotRateLimited registers and withdraws
@@ -31,8 +32,8 @@ func TestInstancer_BackToBackChangesAreNotRateLimited(t *testing.T) {
 	// still delivers an unlimited one within it.
 	const bound = tokenInterval / 4
 	r := newRegistry(t, a.Addr(), WithTTLCheck(testTTL), WithQueryRate(float64(time.Second)/float64(tokenInterval), 1))
-	rec := record(t, newInstancer(t, r, "burst-svc"))
-	rec.waitFor(t, 5*time.Second, "the first, empty set", func(ev sd.Event) bool { return ev.Err == nil && len(ev.Instances) == 0 })
+	rec := registrytest.Record(t, newInstancer(t, r, "burst-svc"))
+	rec.WaitFor(t, 5*time.Second, "the first, empty set", func(ev sd.Event) bool { return ev.Err == nil && len(ev.Instances) == 0 })
 
 	const n = 4 // instances; 2n changes back to back
 	insts := make([]registry.Instance, n)
@@ -45,7 +46,7 @@ func TestInstancer_BackToBackChangesAreNotRateLimited(t *testing.T) {
 		if err := do(); err != nil {
 			t.Fatal(err)
 		}
-		rec.waitFor(t, bound, what, ok)
+		rec.WaitFor(t, bound, what, ok)
 		if took := time.Since(start); took > bound {
 			t.Fatalf("%s took %s; want < %s (token interval %s)", what, took, bound, tokenInterval)
 		} else {
@@ -53,10 +54,10 @@ func TestInstancer_BackToBackChangesAreNotRateLimited(t *testing.T) {
 		}
 	}
 	for _, inst := range insts {
-		change("register "+inst.ID, func() error { return r.Register(ctxT(t, 5*time.Second), inst) }, has(inst.ID))
+		change("register "+inst.ID, func() error { return r.Register(ctxT(t, 5*time.Second), inst) }, registrytest.Has(inst.ID))
 	}
 	for _, inst := range insts {
-		change("deregister "+inst.ID, func() error { return r.Deregister(ctxT(t, 5*time.Second), inst) }, hasNot(inst.ID))
+		change("deregister "+inst.ID, func() error { return r.Deregister(ctxT(t, 5*time.Second), inst) }, registrytest.Lacks(inst.ID))
 	}
 }
 

@@ -2,7 +2,6 @@ package registrytest
 
 import (
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,105 +13,43 @@ import (
 // event is an sd.Event as a watcher saw it.
 type event struct{ sd.Event }
 
-// byID returns the parsed instance with the given ID.
-func (ev event) byID(id string) (registry.Instance, bool) {
-	for _, s := range ev.Instances {
-		if inst, err := registry.ParseInstance(s); err == nil && inst.ID == id {
-			return inst, true
-		}
-	}
-	return registry.Instance{}, false
-}
+func (ev event) byID(id string) (registry.Instance, bool) { return ByID(ev.Event, id) }
 
-// ids returns the sorted IDs of the event's instances (never nil).
-func (ev event) ids() []string {
-	out := []string{}
-	for _, s := range ev.Instances {
-		if inst, err := registry.ParseInstance(s); err == nil {
-			out = append(out, inst.ID)
-		} else {
-			out = append(out, "unparseable:"+s)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
+func (ev event) ids() []string { return IDs(ev.Event) }
 
-// watcher subscribes to one service and keeps every event, reading its
-// channel all the time as sd.Instancer requires.
+// watcher records every event of one service's instancer; its waits are
+// bounded by the harness's timeout.
 type watcher struct {
 	timeout time.Duration
-	mu      sync.Mutex
-	events  []event
-	changed chan struct{} // closed and replaced on every event
+	rec     *Recorder
 }
 
 // watch opens an instancer of service on r and records its events until
-// the test ends.
+// the test ends, then stops the instancer.
 func (s *suite) watch(t *testing.T, r registry.Registry, service string) *watcher {
 	t.Helper()
 	in, err := r.Instancer(s.ctx(t), service)
 	if err != nil {
 		t.Fatalf("Instancer(%s): %v", service, err)
 	}
-	w := &watcher{timeout: s.h.Timeout, changed: make(chan struct{})}
-	ch := make(chan sd.Event)
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case ev := <-ch:
-				w.mu.Lock()
-				w.events = append(w.events, event{ev})
-				close(w.changed)
-				w.changed = make(chan struct{})
-				w.mu.Unlock()
-			case <-stop:
-				return
-			}
-		}
-	}()
-	in.Register(ch)
-	t.Cleanup(func() {
-		in.Deregister(ch)
-		close(stop)
-		<-done
-		in.Stop()
-	})
-	return w
+	t.Cleanup(in.Stop) // runs after the Recorder's cleanup deregisters
+	return &watcher{timeout: s.h.Timeout, rec: Record(t, in)}
 }
 
 // history returns every event so far.
 func (w *watcher) history() []event {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.events)
+	var out []event
+	for _, ev := range w.rec.Events() {
+		out = append(out, event{ev})
+	}
+	return out
 }
 
 // waitFor waits until the latest event satisfies ok and returns it.
 func (w *watcher) waitFor(t *testing.T, what string, ok func(event) bool) event {
 	t.Helper()
-	deadline := time.NewTimer(w.timeout)
-	defer deadline.Stop()
-	for {
-		w.mu.Lock()
-		var last event
-		n := len(w.events)
-		if n > 0 {
-			last = w.events[n-1]
-		}
-		changed := w.changed
-		w.mu.Unlock()
-		if n > 0 && ok(last) {
-			return last
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("after %s: no event with %s; last of %d events: %v (err %v)", w.timeout, what, n, last.Instances, last.Err)
-		}
-	}
+	ev, _ := w.rec.WaitFor(t, w.timeout, what, func(ev sd.Event) bool { return ok(event{ev}) })
+	return event{ev}
 }
 
 // exactly matches an error-free event whose instances have exactly ids.
