@@ -8,7 +8,8 @@ package templates
 
 import "embed"
 
-// FS holds every *.tmpl file of this directory.
+// FS holds every *.tmpl file of this directory and of its per-transport
+// directories (http/, …).
 //
-//go:embed *.tmpl
+//go:embed *.tmpl */*.tmpl
 var FS embed.FS

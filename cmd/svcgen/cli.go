@@ -138,8 +138,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
-				return nil, err
+				return nil, err // fs.Parse has printed the usage
 			}
 			return nil, usageErr("%v", err)
 		}
@@ -361,7 +360,7 @@ func readGo(dir string) (map[string][]byte, error) {
 
 func (c *cli) gen(args []string) error {
 	fs, rootFlag := c.flags("gen", "[NAME | ./services/NAME]... [flags]",
-		"Reads each service's Service interface (services/NAME/service.go) and\nrewrites only its generated files: "+strings.Join(gen.GeneratedFiles, ", ")+".\nA method the implementation lacks gets a stub appended to your file;\nnothing of yours is changed or deleted. Running it twice changes nothing.\nWith no NAME: the service of the working directory, or every service.")
+		"Reads each service's Service interface (services/NAME/service.go) and\nrewrites only its generated files: "+strings.Join(gen.GeneratedFiles(), ", ")+".\nA method the implementation lacks gets a stub appended to your file;\nnothing of yours is changed or deleted. Running it twice changes nothing.\nWith no NAME: the service of the working directory, or every service.")
 	dry := fs.Bool("dry-run", false, "print what would be written and write nothing")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -543,13 +542,18 @@ func (c *cli) list(args []string) error {
 		fmt.Fprintf(tw, "%s\tservices/%s\n", name, name)
 		for _, m := range svc.Methods {
 			extra := ""
-			if m.Status != 0 {
-				extra = fmt.Sprintf("→ %d", m.Status)
+			switch {
+			case m.Idempotent:
+				extra = "idempotent"
+			case m.NoRetry:
+				extra = "noretry"
 			}
-			if m.Idempotent {
-				extra = strings.TrimSpace(extra + " idempotent")
+			routes := svc.Routes(m.Name)
+			var rs []string
+			for _, t := range slices.Sorted(mapKeys(routes)) {
+				rs = append(rs, routes[t])
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", m.Name, m.Pattern(), m.Req+" → "+m.Resp, extra)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", m.Name, strings.Join(rs, ", "), m.Req+" → "+m.Resp, extra)
 		}
 	}
 	tw.Flush()

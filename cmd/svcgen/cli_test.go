@@ -64,10 +64,10 @@ func sameFiles(t *testing.T, before, after map[string]string) {
 }
 
 func TestHelp_EveryCommandHasOneAndExitsZero(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"--help"}, {"new", "--help"}, {"gen", "-h"}, {"list", "--help"}, {"help", "gen"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"new", "--help"}, {"gen", "--help"}, {"gen", "-h"}, {"list", "--help"}, {"help", "gen"}, {"help", "new"}} {
 		code, out, _ := runCLI(t, args...)
-		if code != 0 || !strings.Contains(out, "svcgen") || !strings.Contains(out, "Usage") {
-			t.Errorf("svcgen %v: exit %d, output %q", args, code, out)
+		if code != 0 || !strings.Contains(out, "svcgen") || strings.Count(out, "Usage") != 1 {
+			t.Errorf("svcgen %v: exit %d, output %q; want exit 0 and the usage once", args, code, out)
 		}
 	}
 }

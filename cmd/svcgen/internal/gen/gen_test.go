@@ -158,3 +158,60 @@ func TestNew_GoldenFiles(t *testing.T) {
 	golden(t, "new-plain/main.go", plain["services/fraud-check/cmd/fraud-check/main.go"])
 	golden(t, "new-plain/service.go", plain["services/fraud-check/service.go"])
 }
+
+// TestNew_MethodsGetTheRouteTheirNameCallsFor: `svcgen new --methods`
+// gives Get, List, Delete and Update REST routes (Delete and Update
+// idempotent) and every other name POST /kebab-name.
+func TestNew_MethodsGetTheRouteTheirNameCallsFor(t *testing.T) {
+	files, err := New(NewOptions{Name: "payment", Module: "example.com/shop",
+		Methods: []string{"Get", "List", "Delete", "Update", "GetInvoice", "ListInvoices", "Getaway", "Charge"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := Load("services/payment", "payment", "example.com/shop", map[string][]byte{"service.go": files["services/payment/service.go"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"Get": "GET /payment/{id}", "List": "GET /payment", "Delete": "DELETE /payment/{id}",
+		"Update": "PUT /payment/{id}", "GetInvoice": "GET /invoice/{id}", "ListInvoices": "GET /invoices",
+		"Getaway": "POST /getaway", "Charge": "POST /charge",
+	}
+	for _, m := range svc.Methods {
+		if w, ok := want[m.Name]; ok {
+			if got := svc.Routes(m.Name)["http"]; got != w {
+				t.Errorf("%s: route %q, want %q", m.Name, got, w)
+			}
+			if idem := m.Name == "Delete" || m.Name == "Update"; m.Idempotent != idem {
+				t.Errorf("%s: idempotent %v, want %v", m.Name, m.Idempotent, idem)
+			}
+		}
+	}
+	// The appended request types carry the path parameter.
+	if !bytes.Contains(files["services/payment/service.go"], []byte("type GetRequest struct {\n\tID string `json:\"id\"`\n}")) {
+		t.Errorf("GetRequest has no ID field:\n%s", files["services/payment/service.go"])
+	}
+}
+
+// TestGenerate_FrameworkImportedByItsOwnPath: a service in another module
+// imports the framework as github.com/warren-mesh/warren, never by the
+// user's module path.
+func TestGenerate_FrameworkImportedByItsOwnPath(t *testing.T) {
+	files, err := New(NewOptions{Name: "payment", Module: "example.com/shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, b := range files {
+		if bytes.Contains(b, []byte(`"example.com/shop/framework`)) {
+			t.Errorf("%s imports the framework by the user's module path", p)
+		}
+		if (strings.HasSuffix(p, "client_gen.go") || strings.HasSuffix(p, "transport_gen.go")) && !bytes.Contains(b, []byte(`"github.com/warren-mesh/warren/framework/`)) {
+			t.Errorf("%s does not import the framework", p)
+		}
+	}
+	for _, p := range []string{"services/payment/cmd/payment/main.go", "services/payment/conformance_test.go"} {
+		if !bytes.Contains(files[p], []byte(`"example.com/shop/services/payment"`)) {
+			t.Errorf("%s does not import the service by the user's module path", p)
+		}
+	}
+}

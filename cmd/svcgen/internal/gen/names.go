@@ -55,8 +55,16 @@ var predeclared = map[string]bool{
 // name without dashes ("fraud-check" → fraudcheck). The error says what is
 // wrong and what would be accepted.
 func PackageName(name string) (string, error) {
-	if !registry.ValidName(name) {
-		return "", fmt.Errorf("service name %q is not valid: use 1 to 63 lower-case letters, digits and dashes, starting with a letter (e.g. payment, fraud-check)", name)
+	const rule = "use 1 to 63 lower-case letters, digits and single dashes, starting with a letter and ending with a letter or digit (an RFC 1123 DNS label, e.g. payment, fraud-check)"
+	switch {
+	case !registry.ValidName(name):
+		return "", fmt.Errorf("service name %q is not valid: %s", name, rule)
+	case strings.HasSuffix(name, "-"):
+		return "", fmt.Errorf("service name %q ends with a dash, which a DNS label may not: %s", name, rule)
+	case strings.Contains(name, "--"):
+		// Valid in RFC 1123, but reserved for encodings (xn--) and lost in
+		// the Go names: a--b and a-b would both be package ab, type AB.
+		return "", fmt.Errorf("service name %q has two dashes in a row: %s", name, rule)
 	}
 	pkg := strings.ReplaceAll(name, "-", "")
 	if why, ok := reservedNames[name]; ok {
@@ -128,4 +136,52 @@ func MethodName(s string) (string, error) {
 // reservedMethods cannot be Service methods.
 var reservedMethods = map[string]string{
 	"Close": "the generated Client has a Close method of its own; name the method differently",
+}
+
+// verbRoutes are the routes `svcgen new --methods` gives a method whose
+// name starts with a CRUD verb; any other method gets gen's default,
+// POST /kebab-name.
+var verbRoutes = []struct {
+	verb, method string
+	item         bool // addresses one item: /resource/{id}
+	idempotent   bool
+}{
+	{"Get", "GET", true, false},
+	{"List", "GET", false, false},
+	{"Delete", "DELETE", true, true},
+	{"Update", "PUT", true, true},
+}
+
+// newMethod is a method `svcgen new --methods` writes into service.go,
+// with the annotation lines its name calls for.
+type newMethod struct {
+	Name        string
+	Annotations []string
+}
+
+// defaultRoute returns the annotation lines of a new method: Get, List,
+// Delete and Update (alone or followed by a resource: GetInvoice,
+// ListInvoices) get REST routes on the resource (the service's name when
+// the method names none); the others none (POST /kebab-name).
+func defaultRoute(method, service string) []string {
+	for _, v := range verbRoutes {
+		rest, ok := strings.CutPrefix(method, v.verb)
+		if !ok || (rest != "" && !unicode.IsUpper(rune(rest[0]))) {
+			continue
+		}
+		resource := service
+		if rest != "" {
+			resource = Kebab(rest)
+		}
+		path := "/" + resource
+		if v.item {
+			path += "/{id}"
+		}
+		lines := []string{"//warren:http " + v.method + " " + path}
+		if v.idempotent {
+			lines = append(lines, "//warren:idempotent")
+		}
+		return lines
+	}
+	return nil
 }

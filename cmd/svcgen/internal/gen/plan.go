@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/types"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -18,8 +19,11 @@ type stub struct {
 // names it and the package does not declare it.
 type newType struct {
 	Name, Role, Method string
-	Fields             []PathParam
+	Fields             []stubField // string fields a transport needs
 }
+
+// stubField is a string field of an appended request type.
+type stubField struct{ Name, Field string }
 
 // plan works out what gen appends to the user's code: missing request and
 // response types, and stubs for methods the implementation lacks.
@@ -33,7 +37,15 @@ func (s *source) plan(svc *Service, ifaceFile string) {
 			declared[t] = true
 			nt := newType{Name: t, Role: "output", Method: m.Name}
 			if i == 0 {
-				nt.Role, nt.Fields = "input", m.PathParams
+				nt.Role = "input"
+				for _, tr := range svc.transports {
+					for _, f := range tr.RequestFields(m.Name) {
+						sf := stubField{Name: f, Field: exportedField(f)}
+						if !slices.Contains(nt.Fields, sf) {
+							nt.Fields = append(nt.Fields, sf)
+						}
+					}
+				}
 			}
 			svc.types = append(svc.types, nt)
 		}

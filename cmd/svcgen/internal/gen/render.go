@@ -2,6 +2,7 @@ package gen
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"go/format"
 	"path"
@@ -14,14 +15,16 @@ import (
 
 var tmpl = template.Must(template.New("svcgen").ParseFS(templates.FS, "*.tmpl"))
 
-// GeneratedFiles are the files `svcgen gen` rewrites in a service
-// directory. Nothing else is ever rewritten.
-var GeneratedFiles = []string{"endpoint_gen.go", "transport_gen.go", "client_gen.go"}
+// transport is one emitter's prepared view of a service.
+type transport struct {
+	emitter Emitter
+	Transport
+}
 
-// render executes one template and gofmts the result.
-func render(name string, data any) ([]byte, error) {
+// execute runs one template of t and gofmts the result.
+func execute(t *template.Template, name string, data any) ([]byte, error) {
 	var b bytes.Buffer
-	if err := tmpl.ExecuteTemplate(&b, name, data); err != nil {
+	if err := t.ExecuteTemplate(&b, name, data); err != nil {
 		return nil, fmt.Errorf("svcgen: template %s: %w", name, err)
 	}
 	out, err := format.Source(b.Bytes())
@@ -31,17 +34,40 @@ func render(name string, data any) ([]byte, error) {
 	return out, nil
 }
 
-// Render returns the generated files of svc, by file name.
+// render executes one of the core templates.
+func render(name string, data any) ([]byte, error) { return execute(tmpl, name, data) }
+
+// Render returns the generated files of svc, by file name: the core
+// files and one per transport.
 func Render(svc *Service) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	for _, fn := range GeneratedFiles {
+	for _, fn := range coreFiles {
 		b, err := render(fn+".tmpl", svc)
 		if err != nil {
 			return nil, err
 		}
 		out[fn] = b
 	}
+	for _, t := range svc.transports {
+		b, err := t.Render()
+		if err != nil {
+			return nil, err
+		}
+		out[t.emitter.File()] = b
+	}
 	return out, nil
+}
+
+// Routes says how each transport addresses a method, by transport name
+// ("http": "GET /users/{id}").
+func (svc *Service) Routes(method string) map[string]string {
+	out := map[string]string{}
+	for _, t := range svc.transports {
+		if r := t.Route(method); r != "" {
+			out[t.emitter.Name()] = r
+		}
+	}
+	return out
 }
 
 // appendText is what gen appends to the user's file: new types and
@@ -80,10 +106,10 @@ type Output struct {
 // show it (services/user).
 func Generate(dir, name, module string, files map[string][]byte) (*Output, error) {
 	var probs Problems
-	for _, fn := range GeneratedFiles {
+	for _, fn := range GeneratedFiles() {
 		if b, ok := files[fn]; ok && !bytes.HasPrefix(b, []byte(generatedHeader)) {
 			probs = append(probs, Problem{Pos: position(path.Join(dir, fn), 1),
-				Msg: fmt.Sprintf("this file does not start with %q, so it is not svcgen's to rewrite; rename it (svcgen writes %s)", strings.TrimSpace(generatedHeader), strings.Join(GeneratedFiles, ", "))})
+				Msg: fmt.Sprintf("this file does not start with %q, so it is not svcgen's to rewrite; rename it (svcgen writes %s)", strings.TrimSpace(generatedHeader), strings.Join(GeneratedFiles(), ", "))})
 		}
 	}
 	if len(probs) > 0 {
@@ -128,6 +154,14 @@ type NewOptions struct {
 	Methods  []string // methods beyond the example, already checked with MethodName
 }
 
+func newMethods(names []string, service string) []newMethod {
+	var out []newMethod
+	for _, n := range names {
+		out = append(out, newMethod{Name: n, Annotations: defaultRoute(n, service)})
+	}
+	return out
+}
+
 type defaultSetting struct{ Key, Value string }
 
 // New returns every file of a new service, by path relative to the
@@ -148,10 +182,11 @@ func New(o NewOptions) (map[string][]byte, error) {
 		"Name":       o.Name,
 		"Package":    pkg,
 		"Module":     o.Module,
+		"Framework":  FrameworkModule,
 		"ImportPath": o.Module + "/services/" + o.Name,
 		"Impl":       TypeName(o.Name) + "Service",
 		"Snake":      snake(o.Name),
-		"Methods":    o.Methods,
+		"Methods":    newMethods(o.Methods, o.Name),
 		"Defaults":   defaults,
 	}
 	dir := "services/" + o.Name
@@ -169,6 +204,10 @@ func New(o NewOptions) (map[string][]byte, error) {
 		files[fn] = b
 	}
 	g, err := Generate(dir, o.Name, o.Module, map[string][]byte{"service.go": files["service.go"]})
+	var probs Problems
+	if errors.As(err, &probs) {
+		return nil, probs // methods whose default routes conflict, say
+	}
 	if err != nil {
 		return nil, fmt.Errorf("svcgen: the new service does not generate (a svcgen bug): %w", err)
 	}

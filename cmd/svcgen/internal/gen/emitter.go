@@ -1,0 +1,59 @@
+package gen
+
+// An Emitter is one transport's part of svcgen: it owns the //warren:KEY
+// annotation lines named after it, checks a service for its transport and
+// renders one generated file. Adding a transport to svcgen is one Emitter
+// (a file of this package and its template) listed in Emitters; the
+// loader, the endpoint and client files and the CLI do not change.
+type Emitter interface {
+	// Name is the transport's name and the key of its annotations:
+	// "http" owns //warren:http lines.
+	Name() string
+	// File is the file it writes in the service directory
+	// ("transport_gen.go"); svcgen rewrites it on every gen.
+	File() string
+	// Prepare checks svc for the transport, reading each method's
+	// Annotations[Name()] and the request types through pkg. Problems
+	// carry the position of what is wrong.
+	Prepare(svc *Service, pkg *Package) (Transport, Problems)
+}
+
+// Transport is an Emitter's view of one service, checked and ready to
+// render.
+type Transport interface {
+	// Declares lists the top-level names its file declares, so svcgen
+	// refuses user code that declares them too.
+	Declares() []string
+	// Route is how `svcgen list` shows a method ("GET /users/{id}").
+	Route(method string) string
+	// RequestFields are the string fields a request type svcgen appends
+	// for method must have (an HTTP route's path parameters), by json
+	// name.
+	RequestFields(method string) []string
+	// Client names the transport's client side, or is zero when it has
+	// none.
+	Client() ClientTransport
+	// Render returns the file's content, gofmt'd.
+	Render() ([]byte, error)
+}
+
+// Emitters are the transports svcgen generates, in the order their files
+// and client sides are considered; the first with a client side is the
+// generated Client's default.
+func Emitters() []Emitter {
+	return []Emitter{HTTPEmitter{}}
+}
+
+// coreFiles are the transport-neutral generated files.
+var coreFiles = []string{"endpoint_gen.go", "client_gen.go"}
+
+// GeneratedFiles are the files `svcgen gen` rewrites in a service
+// directory: the core files and one per transport. Nothing else is ever
+// rewritten.
+func GeneratedFiles() []string {
+	out := append([]string(nil), coreFiles...)
+	for _, e := range Emitters() {
+		out = append(out, e.File())
+	}
+	return out
+}

@@ -1,0 +1,115 @@
+package gen
+
+import (
+	"cmp"
+	"fmt"
+	"go/token"
+	"slices"
+	"strings"
+)
+
+// FrameworkModule is the module path generated code imports the framework
+// by. It is Warren's, whatever module the service lives in: a service in
+// example.com/shop imports github.com/warren-mesh/warren/framework/client.
+const FrameworkModule = "github.com/warren-mesh/warren"
+
+// Service is what svcgen knows about one service, transport-neutral: the
+// model every emitter renders from.
+type Service struct {
+	Name    string // registry name: "user", "fraud-check"
+	Package string // Go package name: "user", "fraudcheck"
+	// Module is the module the service lives in (the user's); the
+	// framework is imported by FrameworkModule.
+	Module  string
+	Methods []*Method
+
+	// NotImplemented: emit errNotImplemented for the stubs.
+	NotImplemented bool
+	// Client is the transport the generated Client calls through by
+	// default: the first emitter with a client side.
+	Client ClientTransport
+
+	transports []transport // prepared by each emitter, in Emitters order
+
+	// What gen appends to a user file, when anything.
+	appendFile string
+	stubs      []stub
+	types      []newType
+	notes      []string // said to the user, not errors
+}
+
+// Framework is FrameworkModule, for the templates.
+func (*Service) Framework() string { return FrameworkModule }
+
+// ClientTransport names the client side of one transport, for the Client
+// template.
+type ClientTransport struct {
+	Name      string // "HTTP"
+	Endpoints string // "MakeHTTPClientEndpoints"
+}
+
+// Method is one Service method, as the interface declares it.
+type Method struct {
+	Name      string
+	Req, Resp string
+	// Idempotent (//warren:idempotent): the client retries it even after
+	// failures where the server may have acted.
+	Idempotent bool
+	// NoRetry (//warren:noretry): the client never retries it.
+	NoRetry bool
+	Pos     token.Position
+	// Annotations are the //warren:KEY lines an emitter owns, by KEY.
+	Annotations map[string][]Annotation
+}
+
+// Annotation is one //warren:KEY line of a method's doc comment.
+type Annotation struct {
+	Pos  token.Position
+	Text string   // the whole comment
+	Args []string // the fields after KEY
+}
+
+// Problem is one reason svcgen cannot generate a service.
+type Problem struct {
+	Pos    token.Position
+	Method string
+	Msg    string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.Pos.IsValid() || p.Pos.Filename != "" {
+		b.WriteString(p.Pos.Filename)
+		if p.Pos.Line > 0 {
+			fmt.Fprintf(&b, ":%d", p.Pos.Line)
+		}
+		b.WriteString(": ")
+	}
+	if p.Method != "" {
+		b.WriteString(p.Method + ": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Problems is every problem found in a service; svcgen writes nothing when
+// there is one.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// sorted returns the problems by file, line and column, each once.
+func (ps Problems) sorted() Problems {
+	out := slices.Clone(ps)
+	slices.SortStableFunc(out, func(a, b Problem) int {
+		return cmp.Or(cmp.Compare(a.Pos.Filename, b.Pos.Filename), cmp.Compare(a.Pos.Line, b.Pos.Line),
+			cmp.Compare(a.Pos.Column, b.Pos.Column))
+	})
+	return slices.CompactFunc(out, func(a, b Problem) bool { return a.String() == b.String() })
+}

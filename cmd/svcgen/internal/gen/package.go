@@ -1,0 +1,135 @@
+package gen
+
+import (
+	"go/ast"
+	"go/token"
+	"strconv"
+	"strings"
+)
+
+// Package is what an Emitter may ask about the service's source: the
+// fields of its request and response types.
+type Package struct{ s *source }
+
+// Kind is what a transport can do with a field's type.
+type Kind int
+
+// Kinds of fields.
+const (
+	KindOther Kind = iota
+	KindString
+	KindInt
+	KindUint
+	KindFloat
+	KindBool
+	KindSlice // of a scalar kind, in Elem
+)
+
+// Field is one exported, JSON-visible field of a struct type.
+type Field struct {
+	JSON, Name string // json name and Go name
+	Kind, Elem Kind
+	Exact      bool   // the type is exactly the predeclared one (string, not a named string)
+	Small      bool   // int8, int16, uint8, uint16
+	Type       string // as written
+	Embedded   bool
+	Pos        token.Position
+}
+
+// Exists reports whether the package declares the type (svcgen appends
+// the missing ones).
+func (p *Package) Exists(typeName string) bool {
+	_, ok := p.s.types[typeName]
+	return ok
+}
+
+// TypePos is where the type is declared.
+func (p *Package) TypePos(typeName string) token.Position {
+	if spec, ok := p.s.types[typeName]; ok {
+		return p.s.fset.Position(spec.Pos())
+	}
+	return token.Position{}
+}
+
+// Fields lists the JSON-visible fields of a struct type (nil when the
+// type does not exist yet).
+func (p *Package) Fields(typeName string) []Field {
+	s := p.s
+	spec, ok := s.types[typeName]
+	if !ok {
+		return nil
+	}
+	st, ok := s.underlying(spec.Type).(*ast.StructType)
+	if !ok {
+		return nil
+	}
+	var out []Field
+	for _, f := range st.Fields.List {
+		tag := ""
+		if f.Tag != nil {
+			if t, err := strconv.Unquote(f.Tag.Value); err == nil {
+				tag = reflectTagGet(t, "json")
+			}
+		}
+		if len(f.Names) == 0 {
+			out = append(out, Field{Name: exprString(f.Type), Type: exprString(f.Type), Pos: s.fset.Position(f.Pos()), Embedded: true})
+			continue
+		}
+		for _, n := range f.Names {
+			if !n.IsExported() {
+				continue
+			}
+			js, _, _ := strings.Cut(tag, ",")
+			if js == "-" && !strings.HasPrefix(tag, "-,") {
+				continue
+			}
+			if js == "" {
+				js = n.Name
+			}
+			fi := Field{JSON: js, Name: n.Name, Type: exprString(f.Type), Pos: s.fset.Position(n.Pos())}
+			fi.Kind, fi.Exact, fi.Small = s.kindOf(f.Type)
+			if at, ok := f.Type.(*ast.ArrayType); ok && at.Len == nil {
+				if ek, exact, _ := s.kindOf(at.Elt); ek != KindOther {
+					fi.Kind, fi.Elem, fi.Exact = KindSlice, ek, exact
+				}
+			}
+			out = append(out, fi)
+		}
+	}
+	return out
+}
+
+func (s *source) kindOf(e ast.Expr) (k Kind, exact, small bool) {
+	id, ok := e.(*ast.Ident)
+	if !ok {
+		return KindOther, false, false
+	}
+	if _, local := s.types[id.Name]; !local {
+		switch id.Name {
+		case "string":
+			return KindString, true, false
+		case "int", "int32", "int64", "rune":
+			return KindInt, true, false
+		case "int8", "int16":
+			return KindInt, true, true
+		case "uint", "uint32", "uint64":
+			return KindUint, true, false
+		case "uint8", "uint16", "byte":
+			return KindUint, true, true
+		case "float32", "float64":
+			return KindFloat, true, false
+		case "bool":
+			return KindBool, true, false
+		}
+		return KindOther, false, false
+	}
+	u := s.underlying(id)
+	if u == e {
+		return KindOther, false, false
+	}
+	k, _, small = s.kindOf(u)
+	if k == KindSlice {
+		return KindOther, false, false // named slices: keep it simple
+	}
+	return k, false, small
+}
