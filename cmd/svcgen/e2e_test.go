@@ -12,7 +12,7 @@ import (
 )
 
 // copyRepo copies what a service needs to build — go.mod, go.sum,
-// framework/, templates/, cmd/ — from this repository into a temporary
+// framework/, internal/, templates/, cmd/ — from this repository into a temporary
 // directory, and returns it.
 func copyRepo(t *testing.T) string {
 	t.Helper()
@@ -24,7 +24,7 @@ func copyRepo(t *testing.T) string {
 		t.Fatal(err)
 	}
 	dst := t.TempDir()
-	for _, name := range []string{"go.mod", "go.sum", "framework", "templates", "cmd"} {
+	for _, name := range []string{"go.mod", "go.sum", "framework", "internal", "templates", "cmd"} {
 		err := filepath.WalkDir(filepath.Join(src, name), func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
