@@ -82,6 +82,14 @@ type StatusReporter interface {
 	Status() Status
 }
 
+// Catalog is implemented by backends that can list the services they
+// hold, so operators' tools (`warren ls`, the mesh page) find every service
+// without being told the names. It reads only; names that are not valid
+// service names (ValidName) are left out, sorted otherwise.
+type Catalog interface {
+	Services(ctx context.Context) ([]string, error)
+}
+
 // ReadinessAware is implemented by registrars that push health to the
 // backend themselves (a Consul TTL check). The lifecycle hands them the
 // service's readiness so the backend sees what /readyz says.

@@ -13,6 +13,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -242,3 +243,27 @@ type instancer struct {
 }
 
 func (instancer) Stop() {}
+
+var _ registry.Catalog = (*Registry)(nil)
+
+// Services implements registry.Catalog: the services with at least one
+// published instance, sorted.
+func (r *Registry) Services(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s := r.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	out := make([]string, 0, len(s.services))
+	for name, set := range s.services {
+		if len(set) > 0 {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}

@@ -69,6 +69,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("CallsAfterClose", s.callsAfterClose)
 	t.Run("InstancerStopIsIdempotent", s.instancerStop)
 	t.Run("WatcherSeesChangesInOrder", s.watcherInOrder)
+	t.Run("CatalogListsServicesWithInstances", s.catalog)
 	if h.Restart != nil {
 		t.Run("RegistrationsSurviveAServerRestart", s.survivesRestart)
 	}
@@ -476,4 +477,48 @@ func (s *suite) survivesRestart(t *testing.T) {
 	w.waitFor(t, "both after the restart", w.exactly(inst.ID, two.ID))
 	s.deregister(t, r, inst)
 	w.waitFor(t, "only the second", w.exactly(two.ID))
+}
+
+// catalog checks registry.Catalog, for backends that implement it: a
+// service is listed once an instance of it is visible, and no longer once
+// its last instance is gone.
+func (s *suite) catalog(t *testing.T) {
+	a := s.open(t)
+	cat, ok := a.(registry.Catalog)
+	if !ok {
+		t.Skip("the backend is no registry.Catalog (optional)")
+	}
+	svc := s.service()
+	one := Sample(svc, 1, 20001)
+	listed := func() bool {
+		names, err := cat.Services(s.ctx(t))
+		if err != nil {
+			t.Fatalf("Services: %v", err)
+		}
+		if !slices.IsSorted(names) {
+			t.Fatalf("Services = %q: not sorted", names)
+		}
+		return slices.Contains(names, svc)
+	}
+	eventually := func(what string, want bool) {
+		t.Helper()
+		deadline := time.Now().Add(s.h.Timeout)
+		for listed() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("Services: %s within %s", what, s.h.Timeout)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if listed() {
+		t.Fatalf("Services lists %s before any instance registered", svc)
+	}
+	s.register(t, a, one)
+	eventually("the registered service is listed", true)
+	s.deregister(t, a, one)
+	eventually("the service without instances is no longer listed", false)
+	a.Close()
+	if _, err := cat.Services(context.Background()); !errors.Is(err, registry.ErrClosed) {
+		t.Errorf("Services after Close = %v, want registry.ErrClosed", err)
+	}
 }

@@ -1,0 +1,38 @@
+package consul
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+var _ registry.Catalog = (*Registry)(nil)
+
+// Services implements registry.Catalog: the catalog's service names (of
+// the configured datacenter) that are valid Warren service names, Consul's
+// own "consul" service left out.
+func (r *Registry) Services(ctx context.Context) ([]string, error) {
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	q := &api.QueryOptions{Datacenter: r.cfg.datacenter}
+	names, _, err := r.client.Catalog().Services(q.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("consul: list services: %w", err)
+	}
+	var out []string
+	for name := range names {
+		if name != "consul" && registry.ValidName(name) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
