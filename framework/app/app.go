@@ -327,7 +327,7 @@ func (a *App) selfCheck(ctx context.Context) error {
 
 // register is phase 4: one registration, with every endpoint.
 func (a *App) register(ctx context.Context) error {
-	inst := a.Instance()
+	inst := a.stampRegistered()
 	ctx, cancel := context.WithTimeout(ctx, a.opts.registerTimeout)
 	defer cancel()
 	start := time.Now()
@@ -338,6 +338,24 @@ func (a *App) register(ctx context.Context) error {
 	close(a.readyCh)
 	level.Info(a.logger).Log("phase", "register", "id", inst.ID, "endpoints", strings.Join(inst.Endpoints, ","), "took", time.Since(start).Round(time.Microsecond))
 	return nil
+}
+
+// stampRegistered records the time of the first registration in the
+// instance's metadata (RegisteredMetadataKey), for operators' tools, and
+// returns the instance to register. The watchdog's later registrations
+// keep it. A value the service set itself is kept.
+func (a *App) stampRegistered() registry.Instance {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.inst.Metadata[RegisteredMetadataKey]; !ok {
+		md := maps.Clone(a.inst.Metadata)
+		if md == nil {
+			md = map[string]string{}
+		}
+		md[RegisteredMetadataKey] = time.Now().UTC().Format(time.RFC3339)
+		a.inst.Metadata = md
+	}
+	return a.inst
 }
 
 // stopCause says why phase 5 ended.

@@ -12,6 +12,12 @@ import (
 // with a debug listener publishes its /metrics URL.
 const MetricsMetadataKey = "metrics"
 
+// RegisteredMetadataKey is the instance metadata key under which the App
+// publishes when it first registered (RFC 3339, UTC, whole seconds), so
+// `warren ls` and the mesh page can say how long an instance has been in
+// discovery.
+const RegisteredMetadataKey = "registered"
+
 // instanceFor builds the published instance from the options and the
 // transports' bound addresses: one endpoint per transport, in order.
 func (a *App) instanceFor(addrs []net.Addr) (registry.Instance, error) {
