@@ -1,0 +1,172 @@
+package meshview
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/app"
+	"github.com/warren-mesh/warren/framework/health"
+)
+
+// probeResult is what an instance's probes found; View.mu guards it.
+type probeResult struct {
+	checked   bool // at least one probe finished
+	reachable bool // the last /readyz got an answer
+	ready     Readiness
+	// metricsErr is the last scrape's failure, "" after a good one.
+	metricsErr string
+	// samples are the scrapes within the window (and one before it), oldest first.
+	samples []timedSample
+}
+
+type timedSample struct {
+	at time.Time
+	s  sample
+}
+
+// maxBody bounds what a probe reads from an instance.
+const maxBody = 4 << 20
+
+// probeLoop reads the instance's /readyz and /metrics every probeEvery
+// until ctx ends (the instance left discovery, or the view stopped).
+func (v *View) probeLoop(ctx context.Context, service, id string) {
+	// Spread the probes of many instances over the interval.
+	first := time.Duration(rand.Int64N(int64(v.cfg.probeEvery)/4 + 1))
+	t := time.NewTimer(first)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v.probeOnce(ctx, service, id)
+		t.Reset(v.cfg.probeEvery)
+	}
+}
+
+func (v *View) probeOnce(ctx context.Context, service, id string) {
+	v.mu.Lock()
+	s := v.services[service]
+	in := s.instances[id]
+	if in == nil {
+		v.mu.Unlock()
+		return
+	}
+	inst := in.inst
+	v.mu.Unlock()
+
+	rd := Readiness{At: v.cfg.now()}
+	if ep, ok := inst.Endpoint("http", "https"); ok {
+		v.readyz(ctx, ep, &rd)
+	} else {
+		rd.Error = "no HTTP endpoint to probe"
+	}
+	var smp sample
+	metricsErr := ""
+	if u := inst.Metadata[app.MetricsMetadataKey]; u != "" {
+		var err error
+		if smp, err = v.scrape(ctx, u); err != nil {
+			metricsErr = err.Error()
+		}
+	} else {
+		metricsErr = "no metrics URL published (start the service with --debug-listen)"
+	}
+	if ctx.Err() != nil {
+		return // the instance left while we probed: its result means nothing now
+	}
+	now := v.cfg.now()
+	var events []Event
+	v.mu.Lock()
+	if in = v.services[service].instances[id]; in == nil {
+		v.mu.Unlock()
+		return
+	}
+	p := &in.probe
+	p.checked, p.reachable, p.ready, p.metricsErr = true, rd.Reachable, rd, metricsErr
+	if metricsErr == "" {
+		if n := len(p.samples); n > 0 {
+			events = breakerEvents(now, id, p.samples[n-1].s, smp)
+		}
+		p.samples = append(p.samples, timedSample{now, smp})
+		// Keep one sample older than the window, the base of the rates.
+		for len(p.samples) > 2 && now.Sub(p.samples[1].at) > v.cfg.window {
+			p.samples = p.samples[1:]
+		}
+	}
+	v.mu.Unlock()
+	v.emit(events)
+}
+
+func (v *View) readyz(ctx context.Context, endpoint string, rd *Readiness) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/readyz", nil)
+	if err != nil {
+		rd.Error = err.Error()
+		return
+	}
+	resp, err := v.cfg.client.Do(req)
+	if err != nil {
+		rd.Error = err.Error()
+		return
+	}
+	defer resp.Body.Close()
+	rd.Reachable, rd.Status, rd.Ready = true, resp.StatusCode, resp.StatusCode == http.StatusOK
+	var rep health.Report
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&rep); err == nil {
+		rd.Checks = rep.Checks
+	}
+}
+
+func (v *View) scrape(ctx context.Context, url string) (sample, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return sample{}, err
+	}
+	resp, err := v.cfg.client.Do(req)
+	if err != nil {
+		return sample{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return sample{}, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return parseMetrics(io.LimitReader(resp.Body, maxBody))
+}
+
+// breakerEvents compares one caller's breakers between two scrapes: a
+// breaker that opened is an ejection, one that closed a restore.
+func breakerEvents(now time.Time, caller string, old, cur sample) []Event {
+	var out []Event
+	for svc, insts := range cur.breakers {
+		for id, st := range insts {
+			was := old.breakers[svc][id]
+			switch {
+			case st == 1 && was != 1:
+				out = append(out, Event{Time: now, Kind: KindEject, Service: svc, Instance: id, Detail: "ejected by " + caller + "'s outlier detection"})
+			case st == 0 && was != 0:
+				out = append(out, Event{Time: now, Kind: KindRestore, Service: svc, Instance: id, Detail: "back in " + caller + "'s rotation"})
+			}
+		}
+	}
+	return out
+}
+
+// traffic is the rates over the last window: from the oldest sample kept
+// to the newest.
+func (p *probeResult) traffic() *Traffic {
+	n := len(p.samples)
+	if n < 2 || p.metricsErr != "" {
+		return nil
+	}
+	old, cur := p.samples[0], p.samples[n-1]
+	t, ok := traffic(old.s, cur.s, cur.at.Sub(old.at).Seconds())
+	if !ok {
+		return nil
+	}
+	return &t
+}

@@ -1,0 +1,200 @@
+package meshview
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// The series a probe reads (docs/observability.md lists them all).
+const (
+	seriesRequests = "warren_http_server_requests_total"
+	seriesDuration = "warren_http_server_request_duration_seconds"
+	seriesPicks    = "warren_client_picks_total"
+	seriesRetries  = "warren_client_retries_total"
+	seriesRefused  = "warren_client_retry_budget_exhausted_total"
+	seriesBreaker  = "warren_client_breaker_state"
+)
+
+// sample is one scrape of an instance's /metrics, reduced to what the page
+// shows. Counters are totals since the process started.
+type sample struct {
+	requests, errors float64
+	// buckets are the cumulative latency histogram over every route,
+	// sorted by upper bound (the last is +Inf).
+	buckets []bucket
+	// clients are this process's calls to other services, by service.
+	clients map[string]clientCounters
+	// breakers are its outlier breakers: called service → instance → state
+	// (0 closed, 1 open, 2 half-open).
+	breakers map[string]map[string]int
+}
+
+type bucket struct{ upper, count float64 }
+
+type clientCounters struct{ picks, retries, refused float64 }
+
+// parseMetrics reads a Prometheus text exposition into a sample. Series
+// it does not know are ignored; a body that does not parse is an error.
+func parseMetrics(r io.Reader) (sample, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return sample{}, fmt.Errorf("metrics: %w", err)
+	}
+	s := sample{clients: map[string]clientCounters{}, breakers: map[string]map[string]int{}}
+	if f := fams[seriesRequests]; f != nil {
+		for _, m := range f.GetMetric() {
+			v := m.GetCounter().GetValue()
+			s.requests += v
+			if code, err := strconv.Atoi(label(m, "code")); err == nil && code >= 500 {
+				s.errors += v
+			}
+		}
+	}
+	if f := fams[seriesDuration]; f != nil {
+		byUpper := map[float64]float64{}
+		for _, m := range f.GetMetric() {
+			h := m.GetHistogram()
+			for _, b := range h.GetBucket() {
+				byUpper[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+			}
+			byUpper[math.Inf(1)] += float64(h.GetSampleCount())
+		}
+		for u, c := range byUpper {
+			s.buckets = append(s.buckets, bucket{u, c})
+		}
+		sort.Slice(s.buckets, func(i, j int) bool { return s.buckets[i].upper < s.buckets[j].upper })
+	}
+	add := func(name string, f func(*clientCounters, float64)) {
+		for _, m := range fams[name].GetMetric() {
+			svc := label(m, "service")
+			c := s.clients[svc]
+			f(&c, m.GetCounter().GetValue())
+			s.clients[svc] = c
+		}
+	}
+	add(seriesPicks, func(c *clientCounters, v float64) { c.picks += v })
+	add(seriesRetries, func(c *clientCounters, v float64) { c.retries += v })
+	add(seriesRefused, func(c *clientCounters, v float64) { c.refused += v })
+	for _, m := range fams[seriesBreaker].GetMetric() {
+		svc, inst := label(m, "service"), label(m, "instance")
+		if s.breakers[svc] == nil {
+			s.breakers[svc] = map[string]int{}
+		}
+		s.breakers[svc][inst] = int(m.GetGauge().GetValue())
+	}
+	return s, nil
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// traffic is what happened between two samples of one process, secs
+// apart; ok is false when there is nothing to compare (a single sample, or
+// counters that went back: the process restarted).
+func traffic(old, cur sample, secs float64) (t Traffic, ok bool) {
+	if secs <= 0 || cur.requests < old.requests {
+		return Traffic{}, false
+	}
+	n := cur.requests - old.requests
+	t.RequestsPerSec = round(n/secs, 2)
+	if n > 0 {
+		t.ErrorRatio = round((cur.errors-old.errors)/n, 4)
+	}
+	delta := histogramDelta(old.buckets, cur.buckets)
+	t.P50ms = quantileMS(0.5, delta)
+	t.P99ms = quantileMS(0.99, delta)
+	for svc, c := range cur.clients {
+		o := old.clients[svc]
+		if c.picks < o.picks {
+			continue
+		}
+		cs := ClientCalls{
+			Service:             svc,
+			AttemptsPerSec:      round((c.picks-o.picks)/secs, 2),
+			RetriesPerSec:       round((c.retries-o.retries)/secs, 2),
+			BudgetRefusedPerSec: round((c.refused-o.refused)/secs, 2),
+		}
+		if a := c.picks - o.picks; a > 0 {
+			cs.RetryRatio = round((c.retries-o.retries)/a, 4)
+		}
+		t.Calls = append(t.Calls, cs)
+	}
+	sort.Slice(t.Calls, func(i, j int) bool { return t.Calls[i].Service < t.Calls[j].Service })
+	return t, true
+}
+
+func histogramDelta(old, cur []bucket) []bucket {
+	prev := map[float64]float64{}
+	for _, b := range old {
+		prev[b.upper] = b.count
+	}
+	out := make([]bucket, 0, len(cur))
+	for _, b := range cur {
+		out = append(out, bucket{b.upper, b.count - prev[b.upper]})
+	}
+	return out
+}
+
+// quantileMS estimates the q-quantile in milliseconds from cumulative
+// buckets by linear interpolation inside the bucket, as Prometheus's
+// histogram_quantile does; nil when the buckets hold no observation.
+func quantileMS(q float64, buckets []bucket) *float64 {
+	if len(buckets) == 0 {
+		return nil
+	}
+	total := buckets[len(buckets)-1].count
+	if total <= 0 {
+		return nil
+	}
+	rank := q * total
+	lower, below := 0.0, 0.0
+	for _, b := range buckets {
+		if b.count >= rank {
+			if math.IsInf(b.upper, 1) {
+				v := round(lower*1000, 2) // past the last finite bound: report that bound
+				return &v
+			}
+			in := b.count - below
+			frac := 0.0
+			if in > 0 {
+				frac = (rank - below) / in
+			}
+			v := round((lower+(b.upper-lower)*frac)*1000, 2)
+			return &v
+		}
+		lower, below = b.upper, b.count
+	}
+	return nil
+}
+
+func round(v float64, places int) float64 {
+	p := math.Pow(10, float64(places))
+	return math.Round(v*p) / p
+}
+
+// breakerText names a breaker_state value.
+func breakerText(state int) string {
+	switch state {
+	case 0:
+		return "closed"
+	case 1:
+		return "open"
+	case 2:
+		return "half-open"
+	}
+	return "state " + strconv.Itoa(state)
+}

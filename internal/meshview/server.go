@@ -1,0 +1,127 @@
+package meshview
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"time"
+)
+
+//go:embed static
+var static embed.FS
+
+// HandlerOption configures Handler.
+type HandlerOption func(*handler)
+
+// WithMinInterval sets the shortest time between two pushes to one page
+// (default 250 ms): a burst of changes is sent as one state.
+func WithMinInterval(d time.Duration) HandlerOption { return func(h *handler) { h.minInterval = d } }
+
+// WithHeartbeat sets how often an idle event stream gets a comment line
+// (default 15 s), so proxies keep it open and a dead page is noticed.
+func WithHeartbeat(d time.Duration) HandlerOption { return func(h *handler) { h.heartbeat = d } }
+
+type handler struct {
+	v           *View
+	minInterval time.Duration
+	heartbeat   time.Duration
+}
+
+// Handler serves the page and its data:
+//
+//	GET /            the page (embedded; no external resources)
+//	GET /static/…    its script and style sheet
+//	GET /api/state   the current Snapshot as JSON
+//	GET /api/events  server-sent events: one "state" event with the whole
+//	                 Snapshot at once and after every change
+func Handler(v *View, opts ...HandlerOption) http.Handler {
+	h := &handler{v: v, minInterval: 250 * time.Millisecond, heartbeat: 15 * time.Second}
+	for _, o := range opts {
+		o(h)
+	}
+	sub, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // the embedded tree is part of the binary: cannot happen
+	}
+	mux := http.NewServeMux()
+	files := http.FileServerFS(sub)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", files))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, sub, "index.html")
+	})
+	mux.HandleFunc("GET /api/state", h.state)
+	mux.HandleFunc("GET /api/events", h.events)
+	return secure(mux)
+}
+
+// secure adds headers that keep the page to its own resources.
+func secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *handler) state(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(h.v.Snapshot())
+}
+
+// events streams the state: the whole Snapshot at once, then again after
+// each change, at most once per minInterval. The page never polls.
+func (h *handler) events(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	changed, unsubscribe := h.v.Subscribe()
+	defer unsubscribe()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	// A stream lives long: no server write deadline applies to it.
+	_ = rc.SetWriteDeadline(time.Time{})
+	send := func() error {
+		b, err := json.Marshal(h.v.Snapshot())
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(w, "event: state\ndata: %s\n\n", b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	if _, err := fmt.Fprint(w, "retry: 1000\n\n"); err != nil {
+		return
+	}
+	if err := send(); err != nil {
+		return
+	}
+	beat := time.NewTicker(h.heartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-beat.C:
+			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil || rc.Flush() != nil {
+				return
+			}
+		case <-changed:
+			if err := send(); err != nil {
+				return
+			}
+			// Coalesce a burst: whatever changes meanwhile goes in the next send.
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(h.minInterval):
+			}
+		}
+	}
+}

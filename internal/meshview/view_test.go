@@ -1,0 +1,319 @@
+package meshview
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/app"
+	"github.com/warren-mesh/warren/framework/health"
+	"github.com/warren-mesh/warren/framework/httptransport"
+	"github.com/warren-mesh/warren/framework/metrics"
+	"github.com/warren-mesh/warren/framework/outlier"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/memory"
+)
+
+// fakeInstance is a real HTTP server with a service's /readyz, and a
+// debug server with real Warren metrics series (package metrics).
+type fakeInstance struct {
+	svc, dbg *httptest.Server
+	client   *metrics.Client
+	inst     registry.Instance
+}
+
+func startInstance(t *testing.T, service, id, zone string) *fakeInstance {
+	t.Helper()
+	prom := metrics.NewRegistry()
+	router := httptransport.NewRouter()
+	router.Handle("GET /work/{n}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("n") == "fail" {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+		io.WriteString(w, "{}")
+	}))
+	ready := health.NewSet(time.Second)
+	ready.Add("registered", func(context.Context) error { return nil })
+	mux := http.NewServeMux()
+	mux.Handle("GET /readyz", health.Handler(ready, nil))
+	mux.Handle("/", metrics.NewServer(prom).Middleware(router))
+	f := &fakeInstance{svc: httptest.NewServer(mux), dbg: httptest.NewServer(metrics.Handler(prom)), client: metrics.NewClient(prom)}
+	t.Cleanup(f.svc.Close)
+	t.Cleanup(f.dbg.Close)
+	f.inst = registry.Instance{ID: id, Name: service, Endpoints: []string{f.svc.URL}, Zone: zone, Version: "1.0.0",
+		Metadata: map[string]string{app.MetricsMetadataKey: f.dbg.URL + "/metrics", app.RegisteredMetadataKey: "2026-12-02T08:00:00Z"}}
+	return f
+}
+
+func (f *fakeInstance) get(t *testing.T, path string) {
+	t.Helper()
+	resp, err := http.Get(f.svc.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}
+
+func runView(t *testing.T, d registry.Discovery, opts ...Option) *View {
+	t.Helper()
+	v, err := New(d, append([]Option{WithProbeEvery(100 * time.Millisecond), WithWindow(2 * time.Second), WithCatalogEvery(100 * time.Millisecond)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- v.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("View.Run did not return after its context ended")
+		}
+	})
+	return v
+}
+
+// eventually polls the view's snapshot until ok (bounded).
+func eventually(t *testing.T, v *View, what string, ok func(Snapshot) bool) Snapshot {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s := v.Snapshot()
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			b, _ := json.MarshalIndent(s, "", "  ")
+			t.Fatalf("timed out waiting for %s; view:\n%s", what, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func find(s Snapshot, service, id string) *Instance {
+	for _, svc := range s.Services {
+		if svc.Name == service {
+			for i := range svc.Instances {
+				if svc.Instances[i].ID == id {
+					return &svc.Instances[i]
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func hasEvent(s Snapshot, kind, service, id string) bool {
+	for _, e := range s.Events {
+		if e.Kind == kind && e.Service == service && e.Instance == id {
+			return true
+		}
+	}
+	return false
+}
+
+func TestView_RecordReadinessTrafficBreakersAndTimeline(t *testing.T) {
+	srv := memory.NewServer()
+	reg := srv.Registry()
+	defer reg.Close()
+	u1, u2 := startInstance(t, "user", "user-1", "zone-a"), startInstance(t, "user", "user-2", "zone-b")
+	o1 := startInstance(t, "order", "order-1", "zone-a")
+	ctx := context.Background()
+	for _, f := range []*fakeInstance{u1, u2, o1} {
+		if err := reg.Register(ctx, f.inst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The view is a separate client, and finds the services itself
+	// (memory is a registry.Catalog).
+	v := runView(t, srv.Registry(), WithRegistryName("memory"))
+
+	s := eventually(t, v, "three instances, probed", func(s Snapshot) bool {
+		a, b, c := find(s, "user", "user-1"), find(s, "user", "user-2"), find(s, "order", "order-1")
+		return a != nil && b != nil && c != nil && a.Readiness != nil && a.Readiness.Ready && c.Readiness != nil
+	})
+	got := find(s, "user", "user-1")
+	if got.Zone != "zone-a" || got.Version != "1.0.0" || got.Weight != registry.DefaultWeight || got.Endpoints[0] != u1.svc.URL ||
+		got.Registered.IsZero() || !got.Readiness.Checks["registered"].OK {
+		t.Errorf("user-1 = %+v", got)
+	}
+	if s.Registry != "memory" || !hasEvent(s, KindRegister, "user", "user-1") || !hasEvent(s, KindRegister, "order", "order-1") {
+		t.Errorf("snapshot %+v lacks the registry name or the register events", s)
+	}
+
+	// Traffic: one request in four fails. Rates need two scrapes around it.
+	for i := range 40 {
+		if i%4 == 0 {
+			u1.get(t, "/work/fail")
+		} else {
+			u1.get(t, "/work/ok")
+		}
+	}
+	s = eventually(t, v, "user-1's traffic", func(s Snapshot) bool {
+		tr := find(s, "user", "user-1").Traffic
+		return tr != nil && tr.RequestsPerSec > 0 && tr.ErrorRatio > 0.2 && tr.ErrorRatio < 0.3 && tr.P50ms != nil && tr.P99ms != nil
+	})
+
+	// order-1's client ejects user-2, as its outlier detector reports it.
+	o1.client.Picked("user", "user-2")
+	o1.client.BreakerChanged("user", "user-2", outlier.Closed, outlier.Open)
+	s = eventually(t, v, "user-2 ejected by order-1", func(s Snapshot) bool {
+		return find(s, "user", "user-2").Breakers["order-1"] == "open" && hasEvent(s, KindEject, "user", "user-2")
+	})
+	o1.client.BreakerChanged("user", "user-2", outlier.Open, outlier.Closed)
+	eventually(t, v, "user-2 restored", func(s Snapshot) bool {
+		return find(s, "user", "user-2").Breakers == nil && hasEvent(s, KindRestore, "user", "user-2")
+	})
+
+	// A withdrawal while the process answers, and a record that outlives
+	// its process.
+	if err := reg.Deregister(ctx, u2.inst); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, v, "user-2 withdrawn", func(s Snapshot) bool {
+		return find(s, "user", "user-2") == nil && hasEvent(s, KindWithdraw, "user", "user-2")
+	})
+	u1.svc.CloseClientConnections()
+	u1.svc.Close()
+	eventually(t, v, "user-1 unreachable", func(s Snapshot) bool {
+		r := find(s, "user", "user-1").Readiness
+		return r != nil && !r.Reachable
+	})
+	if err := reg.Deregister(ctx, u1.inst); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, v, "user-1 expired", func(s Snapshot) bool {
+		return find(s, "user", "user-1") == nil && hasEvent(s, KindExpire, "user", "user-1")
+	})
+}
+
+// noCatalog hides the memory backend's Catalog.
+type noCatalog struct{ registry.Discovery }
+
+func TestNew_ABackendWithoutCatalogNeedsServiceNames(t *testing.T) {
+	d := noCatalog{memory.New()}
+	if _, err := New(d); err == nil {
+		t.Fatal("New without services on a backend that cannot list them: no error")
+	}
+	if _, err := New(d, WithServices("Bad_Name")); err == nil {
+		t.Fatal("WithServices accepted an invalid name")
+	}
+	srv := memory.NewServer()
+	f := startInstance(t, "user", "user-1", "zone-a")
+	if err := srv.Registry().Register(context.Background(), f.inst); err != nil {
+		t.Fatal(err)
+	}
+	v := runView(t, noCatalog{srv.Registry()}, WithServices("user"))
+	eventually(t, v, "the named service", func(s Snapshot) bool { return find(s, "user", "user-1") != nil })
+}
+
+// sseReader reads "state" events from /api/events.
+func sseStates(t *testing.T, url string) (<-chan Snapshot, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	ch := make(chan Snapshot, 16)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // owned by the test: ends when the body is closed
+		defer wg.Done()
+		defer close(ch)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(nil, 1<<20)
+		event := ""
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: ") && event == "state":
+				var s Snapshot
+				if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &s) == nil {
+					select {
+					case ch <- s:
+					default: // the test reads the latest; dropping is fine
+					}
+				}
+			}
+		}
+	}()
+	return ch, func() { cancel(); resp.Body.Close(); wg.Wait() }
+}
+
+func TestHandler_StreamsStateAndServesOnlyItsOwnFiles(t *testing.T) {
+	srv := memory.NewServer()
+	v := runView(t, srv.Registry())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: Handler(v, WithMinInterval(10*time.Millisecond))}
+	go hs.Serve(ln)
+	defer hs.Close()
+	base := "http://" + ln.Addr().String()
+
+	states, stop := sseStates(t, base+"/api/events")
+	defer stop()
+	select {
+	case <-states:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no state event at once")
+	}
+	f := startInstance(t, "user", "user-1", "zone-a")
+	if err := srv.Registry().Register(context.Background(), f.inst); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(30 * time.Second)
+	for seen := false; !seen; {
+		select {
+		case s, ok := <-states:
+			if !ok {
+				t.Fatal("event stream ended")
+			}
+			seen = find(s, "user", "user-1") != nil
+		case <-deadline:
+			t.Fatal("the stream never pushed the new instance")
+		}
+	}
+
+	resp, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "<main") || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Errorf("GET / = %d, CSP %q", resp.StatusCode, resp.Header.Get("Content-Security-Policy"))
+	}
+	// No CDN, no remote font: every file refers to this server only.
+	remote := regexp.MustCompile(`(?i)(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?(https?:)?//|@import`)
+	fs.WalkDir(static, "static", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := static.ReadFile(path)
+		if m := remote.Find(b); m != nil {
+			t.Errorf("%s loads a remote resource: %q", path, m)
+		}
+		return nil
+	})
+}
