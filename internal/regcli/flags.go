@@ -1,0 +1,82 @@
+// Package regcli is the registry half of the `warren` command: `warren ls`
+// prints what discovery holds as a table, `warren watch` streams its
+// changes. Both open the registry with the flags and WARREN_* variables a
+// service takes (--registry and the backend's own), read only, and work
+// on every backend the command links in.
+package regcli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/peterbourgon/ff/v3"
+
+	"github.com/warren-mesh/warren/framework/config"
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// Registry is the registry part of a command line: --registry and every
+// backend's flags, bound to a flag set.
+type Registry struct {
+	backends registry.Backends
+	name     string
+	settings map[string]registry.Settings
+}
+
+// BindRegistry adds --registry (default: the first backend) and every
+// backend's own flags to fs.
+func BindRegistry(fs *flag.FlagSet, backends registry.Backends) (*Registry, error) {
+	if len(backends) == 0 {
+		return nil, errors.New("no registry backend linked in")
+	}
+	r := &Registry{backends: backends, name: backends[0].Name}
+	fs.StringVar(&r.name, "registry", r.name, "service registry: "+backends.Names())
+	s, err := backends.BindAll(fs)
+	if err != nil {
+		return nil, err
+	}
+	r.settings = s
+	return r, nil
+}
+
+// Name is the selected backend.
+func (r *Registry) Name() string { return r.name }
+
+// Open validates the selected backend's flags and connects. It registers
+// nothing: the caller only reads.
+func (r *Registry) Open(ctx context.Context) (registry.Registry, error) {
+	if _, err := r.backends.Lookup(r.name); err != nil {
+		return nil, usagef("--registry: %v", err)
+	}
+	s := r.settings[r.name]
+	if err := s.Validate(); err != nil {
+		return nil, usagef("%v", err)
+	}
+	return s.Open(ctx, registry.OpenOptions{})
+}
+
+// Parse parses args and the WARREN_* environment into fs, as a service
+// does (a flag wins over its variable). usage is the line before the flag
+// list on -h.
+func Parse(fs *flag.FlagSet, args []string, out io.Writer, usage string) error {
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "%s\n\nEvery flag can also be set with its WARREN_* variable (--etcd-endpoints: %s).\n\n", usage, config.EnvName("etcd-endpoints"))
+		fs.PrintDefaults()
+	}
+	return ff.Parse(fs, args, ff.WithEnvVarPrefix(config.EnvPrefix))
+}
+
+// Usage reports a bad command line: the message and exit code 2.
+type Usage struct{ Msg string }
+
+func (u Usage) Error() string { return u.Msg }
+
+// usagef returns a Usage error.
+func usagef(format string, args ...any) error {
+	return Usage{Msg: strings.TrimSpace(fmt.Sprintf(format, args...))}
+}

@@ -1,0 +1,154 @@
+package regcli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/app"
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// Env is what a subcommand gets from main.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Backends       registry.Backends
+	// Now is the clock of ages and event times; default time.Now.
+	Now func() time.Time
+}
+
+func (e Env) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// LsUsage is `warren ls`'s one-line summary.
+const LsUsage = "ls [SERVICE...]  list the instances discovery holds (every service when none is named)"
+
+// Ls is `warren ls [flags] [SERVICE...]`. It returns a Usage error for a
+// bad command line.
+func Ls(ctx context.Context, env Env, args []string) error {
+	fs := flag.NewFlagSet("warren ls", flag.ContinueOnError)
+	reg, err := BindRegistry(fs, env.Backends)
+	if err != nil {
+		return err
+	}
+	asJSON := fs.Bool("json", false, "print one JSON object per instance instead of a table")
+	timeout := fs.Duration("timeout", 10*time.Second, "give up when the registry has not answered by then")
+	if err := Parse(fs, args, env.Stderr, "Usage: warren ls [flags] [SERVICE...]\n\nLists every instance discovery holds, per service."); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%v", err)
+	}
+	services := fs.Args()
+	for _, s := range services {
+		if !registry.ValidName(s) {
+			return usagef("service %q: want a lower-case DNS label (letters, digits, dashes)", s)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	r, err := reg.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", reg.Name(), err)
+	}
+	defer r.Close()
+	if len(services) == 0 {
+		cat, ok := r.(registry.Catalog)
+		if !ok {
+			return usagef("the %s backend cannot list its services: name them (warren ls SERVICE...)", reg.Name())
+		}
+		if services, err = cat.Services(ctx); err != nil {
+			return err
+		}
+	}
+	return ls(ctx, env, r, services, *asJSON)
+}
+
+// ls prints the instances of services; a service discovery cannot read is
+// reported on stderr and fails the command once the others are printed.
+func ls(ctx context.Context, env Env, d registry.Discovery, services []string, asJSON bool) error {
+	var rows []registry.Instance
+	var failed []string
+	for _, svc := range services {
+		ev, err := current(ctx, d, svc)
+		if err == nil && ev.Err != nil && len(ev.Instances) == 0 {
+			err = ev.Err
+		}
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "warren ls: %s: %v\n", svc, err)
+			failed = append(failed, svc)
+			continue
+		}
+		var insts []registry.Instance
+		for _, s := range ev.Instances {
+			if inst, err := registry.ParseInstance(s); err == nil {
+				insts = append(insts, inst)
+			}
+		}
+		slices.SortFunc(insts, func(a, b registry.Instance) int { return strings.Compare(a.ID, b.ID) })
+		rows = append(rows, insts...)
+	}
+	if asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		for _, inst := range rows {
+			if err := enc.Encode(inst); err != nil {
+				return err
+			}
+		}
+	} else {
+		writeTable(env, rows)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("cannot read %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func writeTable(env Env, rows []registry.Instance) {
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tINSTANCE\tENDPOINTS\tZONE\tWEIGHT\tVERSION\tREGISTERED\tMETRICS")
+	for _, i := range rows {
+		w := i.Weight
+		if w == 0 {
+			w = registry.DefaultWeight
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", i.Name, i.ID, strings.Join(i.Endpoints, ","),
+			dash(i.Zone), w, dash(i.Version), age(env.now(), i.Metadata[app.RegisteredMetadataKey]), dash(i.Metadata[app.MetricsMetadataKey]))
+	}
+	tw.Flush()
+	if len(rows) == 0 {
+		fmt.Fprintln(env.Stdout, "(no instances)")
+	}
+}
+
+// age renders a registration time as "3m12s ago"; "-" when the record
+// carries none.
+func age(now time.Time, registered string) string {
+	t, err := time.Parse(time.RFC3339, registered)
+	if err != nil {
+		return "-"
+	}
+	d := now.Sub(t).Truncate(time.Second)
+	if d < 0 {
+		d = 0
+	}
+	return d.String() + " ago"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,228 @@
+package regcli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/app"
+	"github.com/warren-mesh/warren/framework/embedetcd"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/consul"
+	"github.com/warren-mesh/warren/framework/registry/etcd"
+	"github.com/warren-mesh/warren/framework/registry/memory"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// clock is the fixed time of the golden files.
+var clock = time.Date(2026, 12, 2, 8, 30, 0, 0, time.UTC)
+
+func inst(svc, id, port, zone, version string, registeredAgo time.Duration) registry.Instance {
+	md := map[string]string{app.RegisteredMetadataKey: clock.Add(-registeredAgo).Format(time.RFC3339)}
+	if svc == "user" {
+		md[app.MetricsMetadataKey] = "http://127.0.0.1:5" + port[1:] + "/metrics"
+	}
+	return registry.Instance{ID: id, Name: svc, Endpoints: []string{"http://127.0.0.1:" + port}, Zone: zone, Version: version, Metadata: md}
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to write it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
+	}
+}
+
+func env(out, errOut *bytes.Buffer) Env {
+	return Env{Stdout: out, Stderr: errOut, Now: func() time.Time { return clock }}
+}
+
+func register(t *testing.T, r registry.Registry, insts ...registry.Instance) {
+	t.Helper()
+	for _, i := range insts {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := r.Register(ctx, i)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestLs_TableAndJSON(t *testing.T) {
+	r := memory.New()
+	defer r.Close()
+	register(t, r,
+		inst("user", "user-2", "41002", "zone-b", "1.4.0", 90*time.Second),
+		inst("user", "user-1", "41001", "zone-a", "1.4.0", 2*time.Hour+3*time.Minute),
+		inst("order", "order-1", "42001", "", "", 5*time.Second))
+	ctx := context.Background()
+	for _, tc := range []struct {
+		file     string
+		services []string
+		json     bool
+	}{
+		{"ls-all.golden", []string{"order", "user"}, false},
+		{"ls-user.json.golden", []string{"user"}, true},
+		{"ls-none.golden", []string{"payment"}, false},
+	} {
+		var out, errOut bytes.Buffer
+		if err := ls(ctx, env(&out, &errOut), r, tc.services, tc.json); err != nil {
+			t.Fatalf("%s: %v (stderr %q)", tc.file, err, errOut.String())
+		}
+		golden(t, tc.file, out.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer written by the watch goroutine and read by
+// the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitLines waits (bounded) until out has n lines.
+func waitLines(t *testing.T, out *syncBuffer, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(out.String(), "\n") < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited for %d lines, have:\n%s", n, out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestWatch_StreamsPresentThenEveryChange(t *testing.T) {
+	for _, asJSON := range []bool{false, true} {
+		srv := memory.NewServer()
+		r, other := srv.Registry(), srv.Registry()
+		register(t, r, inst("user", "user-1", "41001", "zone-a", "1.4.0", time.Minute))
+		ctx, cancel := context.WithCancel(context.Background())
+		out := &syncBuffer{}
+		done := make(chan error, 1)
+		go func() {
+			done <- watch(ctx, Env{Stdout: out, Stderr: out, Now: func() time.Time { return clock }}, other, "user", asJSON)
+		}()
+		waitLines(t, out, 1)
+		register(t, r, inst("user", "user-2", "41002", "zone-b", "1.4.0", 0))
+		waitLines(t, out, 2)
+		register(t, r, inst("user", "user-2", "41002", "zone-b", "1.5.0", 0))
+		waitLines(t, out, 3)
+		if err := r.Deregister(ctx, inst("user", "user-1", "41001", "zone-a", "1.4.0", time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		waitLines(t, out, 4)
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("watch ended with %v, want nil on interrupt", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("watch did not end after its context")
+		}
+		name := "watch.golden"
+		if asJSON {
+			name = "watch.json.golden"
+		}
+		golden(t, name, out.String())
+		r.Close()
+		other.Close()
+	}
+}
+
+// TestLs_RealEtcdWithTheServicesFlagsAndVariables runs the command as a
+// user does against embedded etcd: flags, then the WARREN_* variables, and
+// without a service name (the backend lists its services).
+func TestLs_RealEtcdWithTheServicesFlagsAndVariables(t *testing.T) {
+	srv, err := embedetcd.Start(embedetcd.WithDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r, err := etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...), etcd.WithTTL(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	register(t, r, inst("user", "user-1", "41001", "zone-a", "1.4.0", time.Minute), inst("order", "order-1", "42001", "", "", 0))
+	backends := registry.Backends{etcd.Backend(), consul.Backend()}
+
+	var out, errOut bytes.Buffer
+	e := Env{Stdout: &out, Stderr: &errOut, Backends: backends}
+	if err := Ls(ctx, e, []string{"--registry=etcd", "--etcd-endpoints=" + strings.Join(srv.Endpoints(), ","), "user"}); err != nil {
+		t.Fatalf("ls: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "user-1") || strings.Contains(out.String(), "order-1") {
+		t.Errorf("warren ls user printed:\n%s", out.String())
+	}
+
+	out.Reset()
+	t.Setenv("WARREN_REGISTRY", "etcd")
+	t.Setenv("WARREN_ETCD_ENDPOINTS", strings.Join(srv.Endpoints(), ","))
+	if err := Ls(ctx, e, nil); err != nil {
+		t.Fatalf("ls with variables: %v\n%s", err, errOut.String())
+	}
+	for _, id := range []string{"user-1", "order-1"} {
+		if !strings.Contains(out.String(), id) {
+			t.Errorf("warren ls (every service) lacks %s:\n%s", id, out.String())
+		}
+	}
+}
+
+func TestCommands_RefuseBadCommandLinesAsUsage(t *testing.T) {
+	backends := registry.Backends{etcd.Backend(), consul.Backend()}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		run  func(context.Context, Env, []string) error
+		args []string
+	}{
+		{"ls bad service", Ls, []string{"Bad_Name"}},
+		{"ls unknown registry", Ls, []string{"--registry=nope", "user"}},
+		{"ls unknown flag", Ls, []string{"--nope"}},
+		{"ls bad backend flag", Ls, []string{"--etcd-ttl=-1s", "user"}},
+		{"watch no service", Watch, nil},
+		{"watch two services", Watch, []string{"a", "b"}},
+		{"page bad service", Page, []string{"Bad_Name"}},
+	} {
+		var out, errOut bytes.Buffer
+		err := tc.run(ctx, Env{Stdout: &out, Stderr: &errOut, Backends: backends}, tc.args)
+		var u Usage
+		if !errors.As(err, &u) {
+			t.Errorf("%s: err = %v, want a Usage error", tc.name, err)
+		}
+	}
+}

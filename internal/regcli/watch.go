@@ -1,0 +1,124 @@
+package regcli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/meshview"
+)
+
+// WatchUsage is `warren watch`'s one-line summary.
+const WatchUsage = "watch SERVICE    stream the changes discovery sees for one service (Ctrl-C ends)"
+
+// WatchLine is one line of `warren watch --json`.
+type WatchLine struct {
+	Time     time.Time          `json:"time"`
+	Kind     string             `json:"kind"` // present, register, update, withdraw, error, recovered
+	Service  string             `json:"service"`
+	Instance string             `json:"instance,omitempty"`
+	Detail   string             `json:"detail,omitempty"`
+	Record   *registry.Instance `json:"record,omitempty"`
+}
+
+// KindPresent marks the instances already registered when the watch began.
+const KindPresent = "present"
+
+// Watch is `warren watch [flags] SERVICE`: the instances present, then
+// one line per change, until ctx ends (nil then).
+func Watch(ctx context.Context, env Env, args []string) error {
+	fs := flag.NewFlagSet("warren watch", flag.ContinueOnError)
+	reg, err := BindRegistry(fs, env.Backends)
+	if err != nil {
+		return err
+	}
+	asJSON := fs.Bool("json", false, "print one JSON object per line, with the whole record")
+	if err := Parse(fs, args, env.Stderr, "Usage: warren watch [flags] SERVICE\n\nPrints the instances of SERVICE, then every change discovery sees, until interrupted."); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%v", err)
+	}
+	if fs.NArg() != 1 {
+		return usagef("warren watch takes one SERVICE, got %d arguments", fs.NArg())
+	}
+	svc := fs.Arg(0)
+	if !registry.ValidName(svc) {
+		return usagef("service %q: want a lower-case DNS label (letters, digits, dashes)", svc)
+	}
+	r, err := reg.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", reg.Name(), err)
+	}
+	defer r.Close()
+	return watch(ctx, env, r, svc, *asJSON)
+}
+
+func watch(ctx context.Context, env Env, d registry.Discovery, svc string, asJSON bool) error {
+	print := func(l WatchLine) error {
+		if asJSON {
+			return json.NewEncoder(env.Stdout).Encode(l)
+		}
+		id := l.Instance
+		if id == "" {
+			id = "-"
+		}
+		_, err := fmt.Fprintf(env.Stdout, "%s  %-9s  %s  %s  %s\n", l.Time.Format("15:04:05.000"), l.Kind, svc, id, l.Detail)
+		return err
+	}
+	var set map[string]registry.Instance
+	lastErr := ""
+	err := follow(ctx, d, svc, func(ev sd.Event) (bool, error) {
+		now := env.now()
+		if ev.Err != nil {
+			if msg := ev.Err.Error(); msg != lastErr {
+				lastErr = msg
+				if err := print(WatchLine{Time: now, Kind: meshview.KindError, Service: svc, Detail: msg}); err != nil {
+					return true, err
+				}
+			}
+			if len(ev.Instances) == 0 {
+				return false, nil // the backend keeps its last good set: so do we
+			}
+		} else if lastErr != "" {
+			lastErr = ""
+			if err := print(WatchLine{Time: now, Kind: meshview.KindRecovered, Service: svc, Detail: "discovery answers again"}); err != nil {
+				return true, err
+			}
+		}
+		first := set == nil
+		changes, next := meshview.Diff(set, ev.Instances)
+		set = next
+		for _, c := range changes {
+			l := WatchLine{Time: now, Kind: c.Kind, Service: svc, Detail: c.Detail()}
+			switch c.Kind {
+			case meshview.KindWithdraw:
+				l.Instance, l.Detail = c.Old.ID, "left discovery"
+			default:
+				l.Instance = c.New.ID
+				rec := c.New
+				l.Record = &rec
+				if first {
+					l.Kind = KindPresent
+				}
+			}
+			if err := print(l); err != nil {
+				return true, err
+			}
+		}
+		if first && len(changes) == 0 {
+			return false, print(WatchLine{Time: now, Kind: KindPresent, Service: svc, Detail: "no instances"})
+		}
+		return false, nil
+	})
+	if ctx.Err() != nil {
+		return nil // interrupted: the normal end of a watch
+	}
+	return err
+}
