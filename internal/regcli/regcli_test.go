@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry/consul"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
 	"github.com/warren-mesh/warren/framework/registry/memory"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -91,27 +91,8 @@ func TestLs_TableAndJSON(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer written by the watch goroutine and read by
-// the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitLines waits (bounded) until out has n lines.
-func waitLines(t *testing.T, out *syncBuffer, n int) {
+func waitLines(t *testing.T, out *syncbuf.Buffer, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for strings.Count(out.String(), "\n") < n {
@@ -128,7 +109,7 @@ func TestWatch_StreamsPresentThenEveryChange(t *testing.T) {
 		r, other := srv.Registry(), srv.Registry()
 		register(t, r, inst("user", "user-1", "41001", "zone-a", "1.4.0", time.Minute))
 		ctx, cancel := context.WithCancel(context.Background())
-		out := &syncBuffer{}
+		out := &syncbuf.Buffer{}
 		done := make(chan error, 1)
 		go func() {
 			done <- watch(ctx, Env{Stdout: out, Stderr: out, Now: func() time.Time { return clock }}, other, "user", asJSON)
