@@ -16,6 +16,9 @@ include mk/consul.mk
 # compose test (make test runs it after the other packages).
 include mk/compose.mk
 
+# nginx-light for the edge tests and `make up EDGE=nginx` (apt-get when missing).
+include mk/nginx.mk
+
 .PHONY: all build test vet fmt-check unit bench up clean help fuzz
 
 REGISTRY ?= etcd
@@ -43,7 +46,7 @@ vet:
 # The compose test (tag compose) runs on its own after the other packages:
 # it builds images and runs two container stacks, and is given its own
 # timeout instead of competing with the race-enabled suite for 2 cores.
-test: fmt-check vet bin/consul compose-deps
+test: fmt-check vet bin/consul compose-deps nginx
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory compose-test
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)

@@ -5,6 +5,7 @@
 //	warren ls [SERVICE...]    instances in discovery, as a table
 //	warren watch SERVICE      discovery changes, as a stream
 //	warren page               the live mesh page, read-only
+//	warren nginx              nginx upstreams that follow discovery
 //
 // Registry subcommands take the flags and WARREN_* variables services
 // take: --registry and the backend's own (--etcd-endpoints, --consul-addr…).
@@ -34,7 +35,7 @@ type command struct {
 // commands is the subcommand table: each group of subcommands has its own
 // file with a func returning its entries; add a group here.
 func commands() []command {
-	return registryCommands()
+	return append(registryCommands(), edgeCommands()...)
 }
 
 func main() {

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log/level"
+
+	"github.com/warren-mesh/warren/framework/edge"
+	"github.com/warren-mesh/warren/framework/edge/nginx"
+	"github.com/warren-mesh/warren/internal/regcli"
+)
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, "; ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+const nginxUsage = `Usage: warren nginx [flags]
+
+Keeps one nginx upstream per service in step with discovery: renders the
+upstreams file, checks it with nginx -t, reloads nginx, and keeps the last
+good file when nginx refuses a new one. --out writes the file for your
+nginx; --listen runs an nginx of warren's own in front of the mesh.`
+
+// runNginx is `warren nginx` (docs/edge.md, "nginx").
+func runNginx(ctx context.Context, env regcli.Env, args []string) error {
+	fs := flag.NewFlagSet("warren nginx", flag.ContinueOnError)
+	ef, err := bindEdge(fs, env)
+	if err != nil {
+		return err
+	}
+	var balance listFlag
+	out := fs.String("out", "", "upstreams file to write (your nginx includes it inside http {}); not with --listen")
+	tmpl := fs.String("template", "", "text/template file replacing the built-in upstreams template (docs/edge.md)")
+	fs.Var(&balance, "balance", "balancing method: METHOD for every service or SERVICE=METHOD; round_robin, least_conn, ip_hash, random, 'random two least_conn', 'hash KEY [consistent]' (repeatable)")
+	bin := fs.String("nginx", "nginx", "nginx binary")
+	prefix := fs.String("nginx-prefix", "", "nginx -p for validation and reload (default: nginx's own)")
+	conf := fs.String("nginx-conf", "", "nginx -c for validation and reload (default: nginx's own)")
+	listen := fs.String("listen", "", "run an nginx of warren's own on this host:port, proxying /NAME/… to NAME (127.0.0.1:0: a free port)")
+	dir := fs.String("dir", ".warren/edge-nginx", "with --listen: the nginx's configuration, logs and temporary files")
+	debounce := fs.Duration("debounce", 200*time.Millisecond, "how long discovery must stay quiet before a reload; keep debounce + reload time under the services' --grace")
+	maxDelay := fs.Duration("max-delay", time.Second, "longest a change waits while changes keep coming")
+	if err := parseEdge(fs, args, env, nginxUsage); err != nil {
+		return err
+	}
+	if (*out == "") == (*listen == "") {
+		return regcli.Usage{Msg: "give exactly one of --out (your nginx) and --listen (warren runs nginx)"}
+	}
+	ropts, err := renderOptions(*tmpl, balance)
+	if err != nil {
+		return err
+	}
+	r, err := nginx.NewRenderer(ropts...)
+	if err != nil {
+		return regcli.Usage{Msg: err.Error()}
+	}
+	logger, err := ef.logger(env.Stderr)
+	if err != nil {
+		return err
+	}
+	reg, services, err := ef.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	w, err := edge.NewWatcher(reg, services, edge.WithDebounce(*debounce), edge.WithMaxDelay(*maxDelay), edge.WithLogger(logger))
+	if err != nil {
+		return regcli.Usage{Msg: err.Error()}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var ctl nginx.Control = nginx.Command{Bin: *bin, Prefix: *prefix, Conf: *conf}
+	path := *out
+	var died atomic.Bool // our nginx exited on its own
+	if *listen != "" {
+		addr := *listen
+		if strings.HasSuffix(addr, ":0") {
+			addr = "" // Start picks a free port
+		}
+		proc, err := nginx.Start(ctx, nginx.ProcessConfig{Dir: *dir, Listen: addr, Services: services, Bin: *bin, Stderr: env.Stderr})
+		if err != nil {
+			return err
+		}
+		defer proc.Stop()
+		ctl, path = proc, proc.Upstreams()
+		fmt.Fprintf(env.Stdout, "nginx serving on %s: %s/NAME/… goes to service NAME (%s)\n", proc.URL(), proc.URL(), joinNames(services))
+		go func() { // owned by runNginx: ends with ctx (cancelled on return)
+			select {
+			case <-proc.Exited():
+				level.Error(logger).Log("msg", "nginx exited; stopping", "error_log", filepath.Join(*dir, "error.log"))
+				died.Store(true)
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	syncer, err := nginx.NewSyncer(path, r, ctl)
+	if err != nil {
+		return err
+	}
+	err = w.Run(ctx, func(ctx context.Context, snap edge.Snapshot) error {
+		if err := syncer.Apply(ctx, snap); err != nil {
+			return err
+		}
+		level.Info(logger).Log("msg", "upstreams applied", "file", path, "version", snap.Version, "instances", edge.Summary(snap), "reloads", syncer.Stats().Reloads)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if died.Load() {
+		return fmt.Errorf("nginx exited on its own (see %s)", filepath.Join(*dir, "error.log"))
+	}
+	return nil
+}
+
+// renderOptions reads --template and --balance.
+func renderOptions(tmplPath string, balance []string) ([]nginx.RenderOption, error) {
+	var opts []nginx.RenderOption
+	if tmplPath != "" {
+		b, err := os.ReadFile(tmplPath)
+		if err != nil {
+			return nil, regcli.Usage{Msg: fmt.Sprintf("--template: %v", err)}
+		}
+		opts = append(opts, nginx.WithTemplate(string(b)))
+	}
+	for _, b := range balance {
+		svc, method, ok := strings.Cut(b, "=")
+		if !ok {
+			svc, method = "", b
+		}
+		opts = append(opts, nginx.WithBalance(svc, method))
+	}
+	return opts, nil
+}

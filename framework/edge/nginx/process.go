@@ -1,0 +1,235 @@
+package nginx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"text/template"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/edge"
+)
+
+// ErrNoNginx is returned (wrapped) by Start when no nginx binary is found.
+var ErrNoNginx = errors.New("nginx binary not found (Debian: apt-get install nginx-light)")
+
+// ProcessConfig says how Start runs nginx.
+type ProcessConfig struct {
+	// Dir holds the configuration, the upstreams file, the pid file, logs
+	// and nginx's temporary directories; it is created if missing.
+	Dir string
+	// Listen is the address nginx serves on, host:port; default a free
+	// port on 127.0.0.1.
+	Listen string
+	// Services get a location each: /NAME/… goes to upstream NAME with the
+	// /NAME prefix removed.
+	Services []string
+	// Bin is the nginx binary; default "nginx" from PATH.
+	Bin string
+	// Stderr receives nginx's own output (default: discarded; the error
+	// log is Dir/error.log).
+	Stderr io.Writer
+}
+
+// Process is an nginx that Start runs. It implements Control by sending
+// its master SIGHUP.
+type Process struct {
+	cfg      ProcessConfig
+	conf     string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	stopOnce sync.Once
+}
+
+// mainConf is the configuration of an nginx that Start runs. Retries:
+// proxy_next_upstream sends a request that could not reach an instance
+// (refused or reset connection, timeout before an answer) to the next
+// one, so an instance that died before discovery caught up costs no
+// error at the client; non-idempotent requests (POST) are retried only if
+// nothing was sent yet, as nginx does by default.
+const mainConf = `# Written by warren: an nginx in front of the mesh.
+daemon off;
+master_process on;
+worker_processes 1;
+pid {{.Dir}}/nginx.pid;
+error_log {{.Dir}}/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path {{.Dir}}/tmp/body;
+    proxy_temp_path {{.Dir}}/tmp/proxy;
+    fastcgi_temp_path {{.Dir}}/tmp/fastcgi;
+    uwsgi_temp_path {{.Dir}}/tmp/uwsgi;
+    scgi_temp_path {{.Dir}}/tmp/scgi;
+
+    include {{.Dir}}/upstreams.conf;
+
+    proxy_next_upstream error timeout http_502 http_503;
+    proxy_next_upstream_tries 3;
+    proxy_connect_timeout 2s;
+    proxy_read_timeout 30s;
+    proxy_set_header Host $host;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+
+    server {
+        listen {{.Listen}};
+        location = /_edge/healthz { return 200 "ok\n"; }
+{{- range .Services}}
+        location /{{.}}/ { proxy_pass http://{{.}}/; }
+{{- end}}
+    }
+}
+`
+
+// Start writes the configuration (with an upstreams file of placeholders,
+// so nginx starts before discovery answers), starts nginx and waits until
+// it answers on Listen. Stop stops it.
+func Start(ctx context.Context, cfg ProcessConfig) (*Process, error) {
+	bin, err := exec.LookPath(binary(cfg.Bin))
+	if err != nil {
+		return nil, fmt.Errorf("nginx: %w: %w", ErrNoNginx, err)
+	}
+	cfg.Bin = bin
+	if cfg.Dir, err = filepath.Abs(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("nginx: %w", err)
+	}
+	if cfg.Listen == "" {
+		if cfg.Listen, err = freeAddr(); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range []string{"tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"} {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("nginx: %w", err)
+		}
+	}
+	r, err := NewRenderer()
+	if err != nil {
+		return nil, err
+	}
+	placeholders, err := r.Render(emptySnapshot(cfg.Services))
+	if err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(filepath.Join(cfg.Dir, "upstreams.conf"), placeholders); err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	if err := template.Must(template.New("nginx.conf").Parse(mainConf)).Execute(&b, cfg); err != nil {
+		return nil, fmt.Errorf("nginx: %w", err)
+	}
+	p := &Process{cfg: cfg, conf: filepath.Join(cfg.Dir, "nginx.conf"), exited: make(chan struct{})}
+	if err := writeAtomic(p.conf, []byte(b.String())); err != nil {
+		return nil, err
+	}
+	if err := p.command().Test(ctx); err != nil {
+		return nil, fmt.Errorf("nginx: %w: %w", ErrInvalidConfig, err)
+	}
+	p.cmd = exec.Command(bin, "-p", cfg.Dir, "-c", p.conf)
+	p.cmd.Stdout, p.cmd.Stderr = cfg.Stderr, cfg.Stderr
+	// Its own process group, and it dies with us: never an nginx left over.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("nginx: start: %w", err)
+	}
+	go func() { // owned by p: ends when nginx exits
+		p.cmd.Wait()
+		close(p.exited)
+	}()
+	if err := p.waitServing(ctx, 30*time.Second); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+func emptySnapshot(services []string) (snap edge.Snapshot) {
+	for _, s := range services {
+		snap.Services = append(snap.Services, edge.Service{Name: s})
+	}
+	return snap
+}
+
+func (p *Process) command() Command { return Command{Bin: p.cfg.Bin, Prefix: p.cfg.Dir, Conf: p.conf} }
+
+func (p *Process) waitServing(ctx context.Context, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	c := &http.Client{Timeout: 2 * time.Second}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL()+"/_edge/healthz", nil)
+		if resp, err := c.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-p.exited:
+			log, _ := os.ReadFile(filepath.Join(p.cfg.Dir, "error.log"))
+			return fmt.Errorf("nginx: exited at start: %s", strings.TrimSpace(string(log)))
+		case <-ctx.Done():
+			return fmt.Errorf("nginx: not serving on %s: %w", p.cfg.Listen, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// URL is where nginx serves: http://host:port.
+func (p *Process) URL() string { return "http://" + p.cfg.Listen }
+
+// Upstreams is the path of the upstreams file nginx includes.
+func (p *Process) Upstreams() string { return filepath.Join(p.cfg.Dir, "upstreams.conf") }
+
+// Pid is the nginx master's process ID.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Test implements Control: nginx -t on the process's configuration.
+func (p *Process) Test(ctx context.Context) error { return p.command().Test(ctx) }
+
+// Reload implements Control: SIGHUP to the master, which starts workers
+// with the new configuration and lets the old ones finish their requests.
+func (p *Process) Reload(ctx context.Context) error {
+	select {
+	case <-p.exited:
+		return errors.New("nginx: not running")
+	default:
+	}
+	return p.cmd.Process.Signal(syscall.SIGHUP)
+}
+
+// Exited is closed when nginx has exited.
+func (p *Process) Exited() <-chan struct{} { return p.exited }
+
+// Stop asks nginx to finish in-flight requests and exit (SIGQUIT), and
+// kills it after 10 s. It is idempotent.
+func (p *Process) Stop() error {
+	p.stopOnce.Do(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.exited
+		}
+	})
+	return nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("nginx: free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}

@@ -1,0 +1,198 @@
+package nginx
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/warren-mesh/warren/framework/edge"
+)
+
+// ErrInvalidConfig is returned (wrapped, with nginx's own message) when
+// nginx -t refuses a rendered file. The Syncer has put the last good file
+// back by then, so nginx keeps serving the previous set.
+var ErrInvalidConfig = errors.New("nginx refused the rendered config")
+
+// Control is how a Syncer reaches nginx.
+type Control interface {
+	// Test validates the whole configuration as it is on disk (nginx -t).
+	Test(ctx context.Context) error
+	// Reload makes the running nginx load it (nginx -s reload).
+	Reload(ctx context.Context) error
+}
+
+// Command controls an nginx through its binary: Test runs
+// `nginx -t -q [-p Prefix] [-c Conf]`, Reload `nginx -s reload` with the
+// same flags (which signals the master named by the config's pid file).
+type Command struct {
+	Bin    string // default "nginx" from PATH
+	Prefix string // -p; empty: nginx's compiled-in prefix
+	Conf   string // -c; empty: nginx's compiled-in nginx.conf
+}
+
+func (c Command) args(extra ...string) []string {
+	var a []string
+	if c.Prefix != "" {
+		a = append(a, "-p", c.Prefix)
+	}
+	if c.Conf != "" {
+		a = append(a, "-c", c.Conf)
+	}
+	return append(a, extra...)
+}
+
+func (c Command) run(ctx context.Context, extra ...string) error {
+	bin := binary(c.Bin)
+	out, err := exec.CommandContext(ctx, bin, c.args(extra...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w: %s", bin, strings.Join(extra, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// Test implements Control.
+func (c Command) Test(ctx context.Context) error { return c.run(ctx, "-t", "-q") }
+
+// Reload implements Control.
+func (c Command) Reload(ctx context.Context) error { return c.run(ctx, "-s", "reload") }
+
+// Syncer writes the upstreams file and has nginx load it. Apply is its
+// edge.Watcher apply function.
+type Syncer struct {
+	path string
+	r    *Renderer
+	ctl  Control
+
+	mu      sync.Mutex
+	applied []byte // the content nginx was last reloaded with
+	refused []byte // the last content nginx -t refused
+	refErr  error  // and why
+	stats   Stats
+}
+
+// Stats counts what a Syncer did.
+type Stats struct {
+	Reloads  int // successful reloads
+	Rejected int // renders nginx -t refused (the last good file was put back)
+	Failed   int // reloads or writes that failed
+}
+
+// NewSyncer returns a Syncer writing path (its directory must exist) with
+// r and reaching nginx through ctl.
+func NewSyncer(path string, r *Renderer, ctl Control) (*Syncer, error) {
+	if path == "" || r == nil || ctl == nil {
+		return nil, errors.New("nginx: NewSyncer needs a path, a renderer and a control")
+	}
+	if _, err := os.Stat(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("nginx: upstreams file: %w", err)
+	}
+	return &Syncer{path: path, r: r, ctl: ctl}, nil
+}
+
+// Stats returns the counts so far.
+func (s *Syncer) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Apply renders snap and, when the file changes, writes it atomically,
+// validates it with nginx -t and reloads nginx. If nginx refuses it, the
+// previous file is restored and the error wraps ErrInvalidConfig; nginx
+// keeps running the previous set.
+func (s *Syncer) Apply(ctx context.Context, snap edge.Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next, err := s.r.Render(snap)
+	if err != nil {
+		return err
+	}
+	if s.applied != nil && bytes.Equal(next, s.applied) {
+		return nil
+	}
+	if s.refused != nil && bytes.Equal(next, s.refused) {
+		return s.refErr // refused already: no second nginx -t for the same bytes
+	}
+	prev, err := os.ReadFile(s.path)
+	hadPrev := err == nil
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("nginx: read %s: %w", s.path, err)
+	}
+	if err := writeAtomic(s.path, next); err != nil {
+		s.stats.Failed++
+		return err
+	}
+	if err := s.ctl.Test(ctx); err != nil {
+		s.stats.Rejected++
+		var restore error
+		if hadPrev {
+			restore = writeAtomic(s.path, prev)
+		} else {
+			restore = os.Remove(s.path)
+		}
+		if restore != nil {
+			return fmt.Errorf("nginx: %w: %w; restoring the previous file also failed: %w", ErrInvalidConfig, err, restore)
+		}
+		s.refused, s.refErr = next, fmt.Errorf("nginx: %w (previous file kept): %w", ErrInvalidConfig, err)
+		return s.refErr
+	}
+	if err := s.ctl.Reload(ctx); err != nil {
+		s.stats.Failed++
+		return fmt.Errorf("nginx: reload: %w", err)
+	}
+	s.stats.Reloads++
+	s.applied = next
+	return nil
+}
+
+// writeAtomic replaces path with data: a temporary file in the same
+// directory, synced, then renamed over it, so nginx never reads half a
+// file.
+func writeAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("nginx: write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("nginx: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// binary resolves the nginx binary: name as given, "nginx" when empty, and
+// Debian's /usr/sbin/nginx when a bare "nginx" is not on PATH (a non-root
+// PATH often lacks /usr/sbin).
+func binary(name string) string {
+	if name == "" {
+		name = "nginx"
+	}
+	if name == "nginx" {
+		if _, err := exec.LookPath(name); err != nil {
+			if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+				return "/usr/sbin/nginx"
+			}
+		}
+	}
+	return name
+}
