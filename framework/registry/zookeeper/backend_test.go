@@ -1,0 +1,64 @@
+package zookeeper
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+func parseBackend(t *testing.T, args ...string) registry.Settings {
+	t.Helper()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	all, err := registry.Backends{Backend()}.BindAll(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return all[Name]
+}
+
+func TestBackend_OpensARegistryFromItsFlags(t *testing.T) {
+	root := testRoot(t)
+	s := parseBackend(t, "--zookeeper-servers="+shared.Addr(), "--zookeeper-root="+root, "--zookeeper-session-timeout=2s")
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Open(ctxFor(t, 30*time.Second), registry.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Register(ctxFor(t, 30*time.Second), testInstance("flags", 1)); err != nil {
+		t.Fatal(err)
+	}
+	kids, _, err := rawConn(t, shared.Addr()).Children(root + "/services/flags")
+	if err != nil || len(kids) != 1 || kids[0] != "flags-1" {
+		t.Fatalf("znodes under the flag's root: %v, %v", kids, err)
+	}
+}
+
+func TestBackend_BadFlagsAreNamedAndSecretsNeverPrinted(t *testing.T) {
+	for args, want := range map[string]string{
+		"--zookeeper-session-timeout=100ms": "--zookeeper-session-timeout",
+		"--zookeeper-servers=,":             "--zookeeper-servers",
+		"--zookeeper-cert=c.pem":            "--zookeeper-key",
+		"--zookeeper-root=warren":           "--zookeeper-root",
+		"--zookeeper-password=x":            "--zookeeper-username",
+	} {
+		if err := parseBackend(t, args).Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want it to name %s", args, err, want)
+		}
+	}
+	s := parseBackend(t, "--zookeeper-username=ada", "--zookeeper-password=hunter2")
+	if got := fmt.Sprintf("%v %+v", s, s); strings.Contains(got, "hunter2") || !strings.Contains(got, "ada") {
+		t.Fatalf("settings print as %s", got)
+	}
+}

@@ -1,0 +1,373 @@
+package zookeeper
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/warren-mesh/warren/framework/backoff"
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// errSuperseded ends a registration whose znode was taken over by another
+// session for the same address: a newer run of this instance owns it now,
+// and fighting back would make the two overwrite each other forever.
+var errSuperseded = errors.New("superseded by a newer registration of the same address")
+
+// registration keeps one instance published. Its loop goroutine is started
+// by start and ended by stop; the Registry owns both calls.
+type registration struct {
+	r    *Registry
+	inst registry.Instance
+	path string
+	val  []byte
+
+	// state is guarded by r.mu (the Registry aggregates it).
+	state registry.State
+
+	// ready receives the outcome of the first publish, exactly once unless
+	// the loop is stopped first.
+	ready  chan error
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// withdrawing is set by Deregister and Close before they delete the
+	// znode, so the loop does not take the deletion for a loss.
+	withdrawing atomic.Bool
+
+	mu       sync.Mutex
+	lastErr  error
+	failures int
+}
+
+func newRegistration(r *Registry, inst registry.Instance, p string, val []byte) *registration {
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &registration{
+		r: r, inst: inst, path: p, val: val,
+		state:  registry.StateUnregistered,
+		ready:  make(chan error, 1),
+		cancel: cancel,
+		done:   make(chan struct{}),
+	}
+	g.ctx = ctx
+	return g
+}
+
+func (g *registration) start() { go g.run(g.ctx) }
+
+// stop ends the loop and waits for it. It does not touch ZooKeeper.
+// Idempotent.
+func (g *registration) stop() {
+	g.cancel()
+	<-g.done
+}
+
+func (g *registration) lastError() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lastErr
+}
+
+func (g *registration) failed(err error) {
+	g.mu.Lock()
+	g.lastErr = err
+	g.mu.Unlock()
+	g.r.report(g, registry.StateRetrying, err, false)
+}
+
+// retry records a failed attempt, logs it with the wait before the next
+// one, and waits; false means ctx ended.
+func (g *registration) retry(ctx context.Context, bo *backoff.Backoff, err error) bool {
+	wait := bo.Next()
+	g.mu.Lock()
+	g.failures++
+	n := g.failures
+	g.mu.Unlock()
+	g.r.logWarn("msg", "registration attempt failed", "znode", g.path, "failures", n, "retry_in", wait, "err", err)
+	g.failed(err)
+	return backoff.Sleep(ctx, wait)
+}
+
+// run publishes the record, then holds it: whenever it is lost it is
+// published again, with backoff, until ctx ends.
+func (g *registration) run(ctx context.Context) {
+	defer close(g.done)
+	bo := backoff.New(g.r.cfg.backoffMin, g.r.cfg.backoffMax)
+	for {
+		_, err := g.publish(false)
+		if ctx.Err() != nil || g.withdrawing.Load() {
+			return
+		}
+		if err == nil {
+			g.r.report(g, registry.StateRegistered, nil, false)
+			g.ready <- nil
+			break
+		}
+		if errors.Is(err, registry.ErrConflict) {
+			g.ready <- err // refused on the first claim: the caller decides
+			return
+		}
+		if !g.retry(ctx, bo, err) {
+			return
+		}
+	}
+	g.keep(ctx)
+}
+
+// keep holds the published znode until ctx ends, publishing it again
+// every time it is lost.
+func (g *registration) keep(ctx context.Context) {
+	bo := backoff.New(g.r.cfg.backoffMin, g.r.cfg.backoffMax)
+	for {
+		reason := g.hold(ctx)
+		if ctx.Err() != nil || g.withdrawing.Load() {
+			return
+		}
+		if errors.Is(reason, errSuperseded) {
+			g.r.logWarn("msg", "registration superseded, not re-registering", "znode", g.path, "err", reason)
+			g.mu.Lock()
+			g.lastErr = reason
+			g.mu.Unlock()
+			g.r.report(g, registry.StateWithdrawn, reason, false)
+			return
+		}
+		if reason != nil {
+			g.r.logWarn("msg", "registration lost or in doubt, checking", "znode", g.path, "reason", reason)
+		}
+		bo.Reset()
+		for {
+			created, err := g.publish(true)
+			if ctx.Err() != nil || g.withdrawing.Load() {
+				return
+			}
+			if err == nil {
+				if created {
+					g.r.logWarn("msg", "re-registered", "znode", g.path)
+				}
+				g.r.report(g, registry.StateRegistered, nil, created)
+				break
+			}
+			if errors.Is(err, errSuperseded) {
+				g.r.logWarn("msg", "registration superseded, not re-registering", "znode", g.path, "err", err)
+				g.mu.Lock()
+				g.lastErr = err
+				g.mu.Unlock()
+				g.r.report(g, registry.StateWithdrawn, err, false)
+				return
+			}
+			if isConnErr(err) && !g.r.sess.lost() {
+				// The session, and so our znode, may well survive this
+				// outage: not a lost registration (yet).
+				if !backoff.Sleep(ctx, bo.Next()) {
+					return
+				}
+				continue
+			}
+			// A conflict here is retried too: the other holder's session
+			// may end, and the record is ours to restore.
+			if !g.retry(ctx, bo, err) {
+				return
+			}
+		}
+	}
+}
+
+// hold watches our own znode and the session until something needs a
+// look: the znode was deleted or changed, the session expired, or the
+// connection came back after a long outage. It returns why (nil when ctx
+// ends). While the connection is down but the session may still live
+// (ZooKeeper keeps it, and our znode, for the session timeout) it waits;
+// once the session timeout has passed without contact it reports
+// retrying, since the znode is then presumably gone.
+func (g *registration) hold(ctx context.Context) error {
+	sig, unsubscribe := g.r.sess.subscribe()
+	defer unsubscribe()
+	lostReported := false
+	for {
+		sessionID, connected, _ := g.r.sess.state()
+		var wch <-chan zk.Event
+		if connected {
+			exists, stat, ch, err := g.r.conn.ExistsW(g.path)
+			switch {
+			case err != nil && !isConnErr(err):
+				return fmt.Errorf("watch own znode: %w", err)
+			case err != nil:
+				// Disconnected meanwhile: wait for the session to say more.
+			case !exists:
+				return errors.New("znode missing")
+			default:
+				if err := g.stillOurs(stat, nil); err != nil {
+					return err
+				}
+				if lostReported {
+					return nil // back, and the znode survived: registered
+				}
+				wch = ch
+			}
+		}
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case ev := <-wch:
+				switch ev.Type {
+				case zk.EventNodeDeleted:
+					return errors.New("znode deleted (by hand, or its session ended)")
+				case zk.EventNotWatching:
+					return fmt.Errorf("watch ended: %v", ev.Err)
+				default:
+					return fmt.Errorf("znode changed (%s)", ev.Type)
+				}
+			case <-sig:
+				id, connected, _ := g.r.sess.state()
+				switch {
+				case connected && id != sessionID:
+					return errors.New("new ZooKeeper session: the old one expired with its ephemeral znodes")
+				case connected && wch == nil:
+					break wait // look at the znode now
+				case g.r.sess.lost() && !lostReported:
+					// ZooKeeper has surely expired the session by now (it
+					// cannot tell us while we cannot reach it): the znode
+					// is gone, and /readyz should say so.
+					lostReported = true
+					g.failed(fmt.Errorf("no contact with ZooKeeper for the session timeout (%s): the session and its znode are presumed expired", g.r.cfg.sessionTimeout))
+				}
+			}
+		}
+	}
+}
+
+// isConnErr reports errors that say nothing about our znode, only that
+// the connection is down (the session may live on).
+func isConnErr(err error) bool {
+	return errors.Is(err, zk.ErrNoServer) || errors.Is(err, zk.ErrConnectionClosed)
+}
+
+// stillOurs checks the znode at our path: nil if it is this session's
+// with our record. data is the znode's data, or nil when not read.
+func (g *registration) stillOurs(stat *zk.Stat, data []byte) error {
+	if stat.EphemeralOwner == g.r.conn.SessionID() {
+		if data != nil && !bytes.Equal(data, g.val) {
+			return errors.New("our znode's data was changed")
+		}
+		return nil
+	}
+	if data == nil {
+		var err error
+		if data, stat, err = g.r.conn.Get(g.path); err != nil {
+			return fmt.Errorf("read own znode: %w", err)
+		}
+		if stat.EphemeralOwner == g.r.conn.SessionID() {
+			return nil
+		}
+	}
+	if other, err := registry.DecodeRecord(data); err == nil && stat.EphemeralOwner != 0 && other.HostPort() == g.inst.HostPort() {
+		return fmt.Errorf("%w (session %x)", errSuperseded, stat.EphemeralOwner)
+	}
+	return fmt.Errorf("znode taken by session %x", stat.EphemeralOwner)
+}
+
+// publish makes our znode hold our record under this session: it creates
+// it (and its parents), rewrites our own znode's data if it differs, or
+// replaces a znode that may be replaced (see mayReplace). created reports
+// whether it wrote a new znode. reclaim is set when the znode was lost
+// after being published: another session's record of our address is then
+// a newer run of this instance, which keeps it (errSuperseded).
+func (g *registration) publish(reclaim bool) (created bool, err error) {
+	if err := g.r.ensureAuth(); err != nil {
+		return false, err
+	}
+	conn := g.r.conn
+	// Three rounds cover a znode that changes between our read and our
+	// write; more would mean someone is fighting us.
+	for range 3 {
+		_, err := conn.Create(g.path, g.val, zk.FlagEphemeral, g.r.acl)
+		if errors.Is(err, zk.ErrNoNode) {
+			if err := g.createParents(); err != nil {
+				return false, err
+			}
+			_, err = conn.Create(g.path, g.val, zk.FlagEphemeral, g.r.acl)
+		}
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, zk.ErrNodeExists) {
+			return false, fmt.Errorf("zookeeper: create %s: %w", g.path, err)
+		}
+		data, stat, err := conn.Get(g.path)
+		if errors.Is(err, zk.ErrNoNode) {
+			continue // gone between the create and the get
+		}
+		if err != nil {
+			return false, fmt.Errorf("zookeeper: read %s: %w", g.path, err)
+		}
+		if stat.EphemeralOwner == conn.SessionID() {
+			if bytes.Equal(data, g.val) {
+				return false, nil
+			}
+			// Our own znode with an older record: replace it in place, so
+			// watchers never see the instance missing.
+			if _, err := conn.Set(g.path, g.val, stat.Version); errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
+				continue
+			} else if err != nil {
+				return false, fmt.Errorf("zookeeper: update %s: %w", g.path, err)
+			}
+			return false, nil
+		}
+		if err := g.mayReplace(stat, data, reclaim); err != nil {
+			return false, err
+		}
+		if err := conn.Delete(g.path, stat.Version); err != nil && !errors.Is(err, zk.ErrNoNode) && !errors.Is(err, zk.ErrBadVersion) {
+			return false, fmt.Errorf("zookeeper: replace %s: %w", g.path, err)
+		}
+	}
+	return false, fmt.Errorf("zookeeper: %s kept changing while being claimed", g.path)
+}
+
+// mayReplace decides whether a znode of another session (or none) at our
+// path may be replaced.
+func (g *registration) mayReplace(stat *zk.Stat, data []byte, reclaim bool) error {
+	old, err := registry.DecodeRecord(data)
+	if err != nil {
+		g.r.logWarn("msg", "replacing unreadable record", "znode", g.path, "err", err)
+		return nil
+	}
+	if stat.EphemeralOwner == 0 {
+		// Not ephemeral: not a registrar's record, and it would never go
+		// away on its own; instancers do not route to it. Take it over,
+		// loudly.
+		g.r.logWarn("msg", "replacing a persistent record", "znode", g.path, "its_address", old.HostPort(), "ours", g.inst.HostPort())
+		return nil
+	}
+	if old.HostPort() == g.inst.HostPort() {
+		if reclaim {
+			return fmt.Errorf("%w (session %x)", errSuperseded, stat.EphemeralOwner)
+		}
+		return nil // a previous run on this address; it cannot still be serving
+	}
+	return fmt.Errorf("%w: %s is held by %s (session %x), refused for %s",
+		registry.ErrConflict, g.path, old.HostPort(), stat.EphemeralOwner, g.inst.HostPort())
+}
+
+// createParents creates the persistent znodes above ours, each at most
+// once (one that exists already is fine).
+func (g *registration) createParents() error {
+	dir := path.Dir(g.path)
+	p := ""
+	for _, part := range strings.Split(strings.Trim(dir, "/"), "/") {
+		p += "/" + part
+		if _, err := g.r.conn.Create(p, nil, 0, g.r.acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			return fmt.Errorf("zookeeper: create %s: %w", p, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,410 @@
+package zookeeper
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/go-zookeeper/zk"
+
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// Registry is the ZooKeeper registry.Registry. Create it with New; it is
+// safe for concurrent use.
+type Registry struct {
+	cfg  config
+	conn *zk.Conn
+	sess *session
+	acl  []zk.ACL
+
+	// opMu serialises Register and Deregister so replacing or withdrawing
+	// a registration never races with another call for the same znode.
+	opMu sync.Mutex
+
+	authMu sync.Mutex
+	authed bool
+
+	mu         sync.Mutex
+	closed     bool
+	regs       map[string]*registration // znode path → live registration
+	instancers map[*Instancer]struct{}
+	status     registry.Status
+}
+
+var (
+	_ registry.Registry       = (*Registry)(nil)
+	_ registry.StatusReporter = (*Registry)(nil)
+)
+
+// New returns a Registry with one ZooKeeper session for its registrar and
+// every instancer. It does not wait for ZooKeeper: the client connects in
+// the background (and reconnects forever), Register blocks until the
+// record is written, and an instancer fills its set when ZooKeeper
+// answers, so a service can start before its registry. ctx is not
+// retained.
+func New(ctx context.Context, opts ...Option) (*Registry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	r := &Registry{
+		cfg:        cfg,
+		sess:       newSession(cfg.sessionTimeout),
+		acl:        cfg.acls(),
+		regs:       map[string]*registration{},
+		instancers: map[*Instancer]struct{}{},
+		status:     registry.Status{State: registry.StateUnregistered, Since: time.Now()},
+	}
+	var (
+		connMu sync.Mutex
+		conn   *zk.Conn
+	)
+	getConn := func() *zk.Conn {
+		connMu.Lock()
+		defer connMu.Unlock()
+		return conn
+	}
+	c, _, err := zk.Connect(cfg.servers, cfg.sessionTimeout,
+		zk.WithDialer(cfg.dialer()),
+		zk.WithLogger(zkLogger{cfg.logger}),
+		zk.WithLogInfo(false),
+		// The event channel Connect returns drops events when nobody reads
+		// it; the callback sees every one.
+		zk.WithEventCallback(func(ev zk.Event) { r.sess.event(ev, getConn) }))
+	if err != nil {
+		return nil, fmt.Errorf("zookeeper: connect %v: %w", cfg.servers, err)
+	}
+	connMu.Lock()
+	conn = c
+	connMu.Unlock()
+	r.conn = c
+	r.sess.setID(c.SessionID())
+	return r, nil
+}
+
+// ensureAuth adds the digest credentials to the session once. AddAuth
+// needs a connection, which New does not wait for, so the first write
+// does it; from then on the client re-sends them on every reconnect and
+// new session by itself.
+func (r *Registry) ensureAuth() error {
+	if r.cfg.username == "" {
+		return nil
+	}
+	r.authMu.Lock()
+	defer r.authMu.Unlock()
+	if r.authed {
+		return nil
+	}
+	if err := r.conn.AddAuth("digest", []byte(r.cfg.username+":"+r.cfg.password)); err != nil {
+		return fmt.Errorf("zookeeper: digest auth as %q: %w", r.cfg.username, err)
+	}
+	r.authed = true
+	return nil
+}
+
+// servicePath is the parent znode of one service's instances.
+func (r *Registry) servicePath(service string) string {
+	return path.Join(r.cfg.root, "services", service)
+}
+
+func (r *Registry) nodePath(inst registry.Instance) string {
+	return path.Join(r.servicePath(inst.Name), inst.ID)
+}
+
+// Register publishes inst as an ephemeral znode and returns once it is
+// written (or ctx ends, or the ID is held by a live process at another
+// address: registry.ErrConflict). From then on a loop owned by the
+// Registry keeps it published until Deregister or Close: it re-creates the
+// znode after the session expires and after the znode is deleted by hand.
+// Registering the same instance again is a no-op; a changed record for the
+// same ID replaces the znode's data in place, with no gap.
+func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
+	val, err := registry.EncodeRecord(inst)
+	if err != nil {
+		return err
+	}
+	p := r.nodePath(inst)
+
+	r.opMu.Lock()
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.opMu.Unlock()
+		return registry.ErrClosed
+	}
+	old := r.regs[p]
+	if old != nil && bytes.Equal(old.val, val) && old.state == registry.StateRegistered {
+		r.mu.Unlock()
+		r.opMu.Unlock()
+		return nil
+	}
+	r.mu.Unlock()
+	if old != nil {
+		// The znode stays (it is this session's); the new registration
+		// overwrites its data in place.
+		old.stop()
+	}
+	g := newRegistration(r, inst, p, val)
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.opMu.Unlock()
+		return registry.ErrClosed
+	}
+	r.regs[p] = g
+	r.recomputeLocked(nil)
+	r.mu.Unlock()
+	g.start()
+	r.opMu.Unlock()
+
+	var werr error
+	select {
+	case werr = <-g.ready:
+		if werr == nil {
+			return nil
+		}
+	case <-g.done:
+		select {
+		case werr = <-g.ready:
+			if werr == nil {
+				werr = fmt.Errorf("zookeeper: register %s: withdrawn right after publishing", p)
+			}
+		default:
+			werr = fmt.Errorf("zookeeper: register %s: withdrawn or closed before it was published", p)
+		}
+	case <-ctx.Done():
+		werr = fmt.Errorf("zookeeper: register %s: %w (last error: %v)", p, ctx.Err(), g.lastError())
+	}
+	r.opMu.Lock()
+	defer r.opMu.Unlock()
+	r.mu.Lock()
+	if r.regs[p] == g {
+		delete(r.regs, p)
+		r.status.LastError = werr.Error()
+		r.recomputeLocked(nil)
+	}
+	r.mu.Unlock()
+	g.stop()
+	if !errors.Is(werr, registry.ErrConflict) {
+		// It may have been written after all; it must not outlive the
+		// failed call.
+		r.deleteOwn(p, r.cfg.closeTimeout)
+	}
+	return werr
+}
+
+// Deregister withdraws inst: it deletes the znode if this session owns it
+// (a newer process that took the ID over keeps its record). It waits at
+// most the close timeout; if ZooKeeper cannot be reached the znode goes
+// when the session ends. Withdrawing an instance that is not registered
+// here is not an error.
+func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error {
+	p := r.nodePath(inst)
+	r.opMu.Lock()
+	defer r.opMu.Unlock()
+	r.mu.Lock()
+	g := r.regs[p]
+	delete(r.regs, p)
+	if g != nil && len(r.regs) == 0 {
+		r.setStateLocked(registry.StateWithdrawn)
+	}
+	r.recomputeLocked(nil)
+	r.mu.Unlock()
+	if g == nil {
+		return nil
+	}
+	g.withdrawing.Store(true)
+	g.cancel()
+	timeout := r.cfg.closeTimeout
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
+		timeout = time.Until(d)
+	}
+	err := r.deleteOwn(p, timeout)
+	g.stop()
+	return err
+}
+
+// deleteOwn deletes the znode at p if this session owns it, trying until
+// timeout while ZooKeeper does not answer.
+func (r *Registry) deleteOwn(p string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for {
+		_, stat, err := r.conn.Get(p)
+		switch {
+		case errors.Is(err, zk.ErrNoNode):
+			return nil
+		case err == nil && stat.EphemeralOwner != r.conn.SessionID():
+			return nil // someone else's: a newer run of this instance
+		case err == nil:
+			err = r.conn.Delete(p, stat.Version)
+			if err == nil || errors.Is(err, zk.ErrNoNode) {
+				return nil
+			}
+			if errors.Is(err, zk.ErrBadVersion) {
+				continue // changed under us: look again
+			}
+		}
+		last = err
+		if errors.Is(err, zk.ErrClosing) || errors.Is(err, zk.ErrNoAuth) || time.Now().After(deadline) {
+			return fmt.Errorf("zookeeper: delete %s: %w", p, last)
+		}
+		time.Sleep(min(100*time.Millisecond, time.Until(deadline)+time.Millisecond))
+	}
+}
+
+// Instancer returns an sd.Instancer of service over the Registry's
+// session. It returns once the first listing is in, or after the initial
+// wait (default 3 s, or ctx's deadline if sooner) with an empty set and an
+// error event if ZooKeeper did not answer; the set fills when it does.
+// The caller must Stop it; Close stops any still running.
+func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
+	in, err := r.NewInstancer(ctx, service)
+	if err != nil {
+		return nil, err // not a typed nil inside the interface
+	}
+	return in, nil
+}
+
+// NewInstancer is Instancer with the concrete type.
+func (r *Registry) NewInstancer(ctx context.Context, service string) (*Instancer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !registry.ValidName(service) {
+		return nil, fmt.Errorf("%w: service name %q", registry.ErrInvalidInstance, service)
+	}
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return nil, registry.ErrClosed
+	}
+	in := newInstancer(ctx, r, service)
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		in.Stop()
+		return nil, registry.ErrClosed
+	}
+	r.instancers[in] = struct{}{}
+	r.mu.Unlock()
+	return in, nil
+}
+
+func (r *Registry) forget(in *Instancer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.instancers, in)
+}
+
+// Close deletes every znode this Registry holds (bounded by the close
+// timeout), stops its loops and instancers and closes the session, which
+// removes any ephemeral znode left. It is idempotent.
+func (r *Registry) Close() error {
+	r.opMu.Lock()
+	defer r.opMu.Unlock()
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	regs := r.regs
+	r.regs = map[string]*registration{}
+	instancers := r.instancers
+	r.instancers = map[*Instancer]struct{}{}
+	r.setStateLocked(registry.StateWithdrawn)
+	r.mu.Unlock()
+
+	var errs []error
+	for p, g := range regs {
+		g.withdrawing.Store(true)
+		g.stop()
+		if _, connected, _ := r.sess.state(); connected {
+			errs = append(errs, r.deleteOwn(p, r.cfg.closeTimeout))
+		}
+	}
+	for in := range instancers {
+		in.Stop()
+	}
+	r.sess.stop()
+	r.conn.Close()
+	return errors.Join(errs...)
+}
+
+// Status implements registry.StatusReporter: the worst state over every
+// registration (retrying, then unregistered, then registered), withdrawn
+// once all are withdrawn; Reregistrations is the total.
+func (r *Registry) Status() registry.Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status
+}
+
+// report records a registration's state change; reports from a
+// registration that has been replaced or withdrawn are ignored.
+func (r *Registry) report(g *registration, state registry.State, err error, reregistered bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.regs[g.path] != g {
+		return
+	}
+	g.state = state
+	if reregistered {
+		r.status.Reregistrations++
+	}
+	if state == registry.StateWithdrawn {
+		delete(r.regs, g.path)
+		if len(r.regs) == 0 {
+			r.setStateLocked(registry.StateWithdrawn)
+		}
+	}
+	r.recomputeLocked(err)
+}
+
+func (r *Registry) recomputeLocked(err error) {
+	if err != nil {
+		r.status.LastError = err.Error()
+	}
+	if len(r.regs) == 0 {
+		return
+	}
+	agg := registry.StateRegistered
+	for _, g := range r.regs {
+		agg = registry.Worst(agg, g.state)
+	}
+	r.setStateLocked(agg)
+}
+
+func (r *Registry) setStateLocked(s registry.State) {
+	if r.status.State != s {
+		r.status.State = s
+		r.status.Since = time.Now()
+	}
+}
+
+func (r *Registry) logWarn(keyvals ...any) { level.Warn(r.cfg.logger).Log(keyvals...) }
+
+// zkLogger hands the client library's messages to the go-kit logger at
+// debug level: connection churn is reported by Status and our own
+// warnings already.
+type zkLogger struct{ l log.Logger }
+
+func (z zkLogger) Printf(format string, args ...any) {
+	level.Debug(z.l).Log("msg", fmt.Sprintf(format, args...), "component", "zk")
+}
