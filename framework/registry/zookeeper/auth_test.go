@@ -61,4 +61,3 @@ func TestDigestAuth_OthersReadButCannotWrite(t *testing.T) {
 		t.Errorf("owner Status = %s, want withdrawn", got)
 	}
 }
-
