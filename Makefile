@@ -12,6 +12,10 @@ TEST_TIMEOUT ?= 25m
 # on 2 cores) from test/tools/consul and reused; a consul on PATH is copied.
 include mk/consul.mk
 
+# Debian's zookeeper package for the ZooKeeper backend's tests (apt-get,
+# skipped when installed).
+include mk/zookeeper.mk
+
 # The compose deployment under podman: compose-up, compose-down and the
 # compose test (make test runs it after the other packages).
 include mk/compose.mk
@@ -46,7 +50,7 @@ vet:
 # The compose test (tag compose) runs on its own after the other packages:
 # it builds images and runs two container stacks, and is given its own
 # timeout instead of competing with the race-enabled suite for 2 cores.
-test: fmt-check vet bin/consul compose-deps nginx
+test: fmt-check vet bin/consul zookeeper compose-deps nginx
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory compose-test
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)

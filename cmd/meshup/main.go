@@ -16,10 +16,11 @@ import (
 	"github.com/warren-mesh/warren/framework/devmesh"
 	"github.com/warren-mesh/warren/framework/registry/consul/consuldev"
 	"github.com/warren-mesh/warren/framework/registry/etcd/etcddev"
+	"github.com/warren-mesh/warren/framework/registry/zookeeper/zookeeperdev"
 )
 
 func main() {
-	reg := flag.String("registry", envOr("REGISTRY", "etcd"), "registry: etcd (embedded) or consul (bin/consul or PATH)")
+	reg := flag.String("registry", envOr("REGISTRY", "etcd"), "registry: etcd (embedded), consul (bin/consul or PATH) or zookeeper (Debian zookeeper package)")
 	n := flag.Int("instances", 2, "instances per service")
 	state := flag.String("state", "", "state directory (registry data, demo data, binaries); default ./.warren. One mesh per directory")
 	flag.Parse()
@@ -65,7 +66,7 @@ func run(reg string, n int, state string) int {
 		Root:     root,
 		Registry: reg,
 		// The registries `make up` can run; add a backend's dev server here.
-		Backends:  []devmesh.Backend{etcddev.Backend(), consuldev.Backend()},
+		Backends:  []devmesh.Backend{etcddev.Backend(), consuldev.Backend(), zookeeperdev.Backend()},
 		Instances: n,
 		StateDir:  state,
 		Out:       os.Stdout,

@@ -8,6 +8,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry/consul"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
 	"github.com/warren-mesh/warren/framework/registry/memory"
+	"github.com/warren-mesh/warren/framework/registry/zookeeper"
 	"github.com/warren-mesh/warren/services/order"
 	"github.com/warren-mesh/warren/services/user"
 )
@@ -18,7 +19,7 @@ var version = "dev"
 func main() {
 	// Registry backends this binary can use: --registry=NAME picks one,
 	// the first is the default. Add or drop a backend here.
-	registries := bootstrap.WithRegistries(etcd.Backend(), consul.Backend(), memory.Backend())
+	registries := bootstrap.WithRegistries(etcd.Backend(), consul.Backend(), zookeeper.Backend(), memory.Backend())
 	bootstrap.Main(order.ServiceName, version, func(ctx context.Context, d *bootstrap.Deps) (bootstrap.Transports, error) {
 		// The user service is found through discovery. Readiness does not
 		// depend on it: an order instance that cannot reach users still

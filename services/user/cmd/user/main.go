@@ -8,6 +8,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry/consul"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
 	"github.com/warren-mesh/warren/framework/registry/memory"
+	"github.com/warren-mesh/warren/framework/registry/zookeeper"
 	"github.com/warren-mesh/warren/services/user"
 )
 
@@ -17,7 +18,7 @@ var version = "dev"
 func main() {
 	// Registry backends this binary can use: --registry=NAME picks one,
 	// the first is the default. Add or drop a backend here.
-	registries := bootstrap.WithRegistries(etcd.Backend(), consul.Backend(), memory.Backend())
+	registries := bootstrap.WithRegistries(etcd.Backend(), consul.Backend(), zookeeper.Backend(), memory.Backend())
 	bootstrap.Main(user.ServiceName, version, func(ctx context.Context, d *bootstrap.Deps) (bootstrap.Transports, error) {
 		var store user.Store = user.NewMemoryStore()
 		if d.Config.DataDir != "" {
