@@ -232,8 +232,10 @@ func (g *registration) hold(ctx context.Context) error {
 				switch {
 				case connected && id != sessionID:
 					return errors.New("new ZooKeeper session: the old one expired with its ephemeral znodes")
-				case connected && wch == nil:
-					break wait // look at the znode now
+				case connected && (wch == nil || lostReported):
+					// Back within the session: look at the znode now (after
+					// a long outage it is in doubt even with a watch armed).
+					break wait
 				case g.r.sess.lost() && !lostReported:
 					// ZooKeeper has surely expired the session by now (it
 					// cannot tell us while we cannot reach it): the znode
