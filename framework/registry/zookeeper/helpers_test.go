@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/registrytest"
 	"github.com/warren-mesh/warren/framework/registry/zookeeper/zktest"
 )
 
@@ -135,93 +137,33 @@ func ctxFor(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// watcher records every event an instancer sends.
-type watcher struct {
-	mu     sync.Mutex
-	events []sd.Event
-	ch     chan sd.Event
-	done   chan struct{}
-}
+// watcher records an instancer's events (registrytest.Recorder).
+type watcher struct{ *registrytest.Recorder }
 
-func watch(t testing.TB, r *Registry, service string) *watcher {
+// watch opens an instancer of service on r and records its events; the
+// instancer stops when the test ends.
+func watch(t testing.TB, r *Registry, service string) watcher {
 	t.Helper()
 	in, err := r.NewInstancer(ctxFor(t, 30*time.Second), service)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &watcher{ch: make(chan sd.Event, 16), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		for ev := range w.ch {
-			w.mu.Lock()
-			w.events = append(w.events, ev)
-			w.mu.Unlock()
-		}
-	}()
-	in.Register(w.ch)
-	t.Cleanup(func() {
-		in.Deregister(w.ch)
-		in.Stop()
-		close(w.ch)
-		<-w.done
-	})
-	return w
-}
-
-func ids(ev sd.Event) []string {
-	var out []string
-	for _, s := range ev.Instances {
-		inst, err := registry.ParseInstance(s)
-		if err != nil {
-			out = append(out, "?"+s)
-			continue
-		}
-		out = append(out, inst.ID)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func (w *watcher) last() (sd.Event, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.events) == 0 {
-		return sd.Event{}, false
-	}
-	return w.events[len(w.events)-1], true
+	t.Cleanup(in.Stop)
+	return watcher{registrytest.Record(t, in)}
 }
 
 // await waits until the latest event satisfies ok, and returns when it
 // first saw it.
-func (w *watcher) await(t testing.TB, timeout time.Duration, what string, ok func(sd.Event) bool) time.Time {
+func (w watcher) await(t testing.TB, timeout time.Duration, what string, ok func(sd.Event) bool) time.Time {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if ev, have := w.last(); have && ok(ev) {
-			return time.Now()
-		}
-		if time.Now().After(deadline) {
-			ev, _ := w.last()
-			t.Fatalf("%s: not within %s; last event: ids %v err %v", what, timeout, ids(ev), ev.Err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	w.WaitFor(t, timeout, what, ok)
+	return time.Now()
 }
 
 func exactly(want ...string) func(sd.Event) bool {
+	want = append([]string{}, want...)
 	sort.Strings(want)
-	return func(ev sd.Event) bool {
-		got := ids(ev)
-		if len(got) != len(want) {
-			return false
-		}
-		for i := range got {
-			if got[i] != want[i] {
-				return false
-			}
-		}
-		return true
-	}
+	return func(ev sd.Event) bool { return slices.Equal(registrytest.IDs(ev), want) }
 }
 
 func noErr(f func(sd.Event) bool) func(sd.Event) bool {
