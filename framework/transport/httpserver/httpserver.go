@@ -25,6 +25,7 @@ import (
 	"github.com/warren-mesh/warren/framework/health"
 	"github.com/warren-mesh/warren/framework/httptransport"
 	"github.com/warren-mesh/warren/framework/shed"
+	"github.com/warren-mesh/warren/framework/tlsconf"
 	"github.com/warren-mesh/warren/framework/transport"
 )
 
@@ -247,25 +248,5 @@ func (s *Server) selfCheckTLS() *tls.Config {
 	case s.o.selfCheckTLS != nil:
 		return s.o.selfCheckTLS
 	}
-	return &tls.Config{
-		GetClientCertificate: selfCert(s.o.tls),
-		// The nonce, not the certificate, proves that this process
-		// answered; see WithSelfCheckTLS.
-		InsecureSkipVerify: true, //nolint:gosec // identity is checked by the nonce
-		MinVersion:         tls.VersionTLS12,
-	}
-}
-
-// selfCert presents the server's own certificate to a server that asks for
-// one (mTLS), whatever CA names it accepts.
-func selfCert(cfg *tls.Config) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-	return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		switch {
-		case len(cfg.Certificates) > 0:
-			return &cfg.Certificates[0], nil
-		case cfg.GetCertificate != nil:
-			return cfg.GetCertificate(&tls.ClientHelloInfo{})
-		}
-		return &tls.Certificate{}, nil
-	}
+	return tlsconf.SelfCheck(s.o.tls)
 }

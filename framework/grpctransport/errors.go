@@ -1,0 +1,168 @@
+package grpctransport
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/warren-mesh/warren/framework/svcerr"
+)
+
+// ErrorDomain is the domain of the google.rpc.ErrorInfo detail that
+// carries a Warren error's code (Reason) and kind (Metadata["kind"]).
+const ErrorDomain = "warren"
+
+var kindCode = map[svcerr.Kind]codes.Code{
+	svcerr.InvalidArgument:    codes.InvalidArgument,
+	svcerr.NotFound:           codes.NotFound,
+	svcerr.AlreadyExists:      codes.AlreadyExists,
+	svcerr.FailedPrecondition: codes.FailedPrecondition,
+	svcerr.Unauthenticated:    codes.Unauthenticated,
+	svcerr.PermissionDenied:   codes.PermissionDenied,
+	svcerr.TooLarge:           codes.ResourceExhausted,
+	svcerr.ResourceExhausted:  codes.ResourceExhausted,
+	svcerr.Unavailable:        codes.Unavailable,
+	svcerr.DeadlineExceeded:   codes.DeadlineExceeded,
+	svcerr.Internal:           codes.Internal,
+}
+
+// CodeForKind is the status code of an error of kind k (Internal for a
+// kind it does not know).
+func CodeForKind(k svcerr.Kind) codes.Code {
+	if c, ok := kindCode[k]; ok {
+		return c
+	}
+	return codes.Internal
+}
+
+// KindForCode is the inverse mapping, for statuses without Warren's
+// ErrorInfo (from a server in another language, or grpc-go's own):
+// codes without a kind of their own map to the nearest one.
+func KindForCode(c codes.Code) svcerr.Kind {
+	switch c {
+	case codes.InvalidArgument, codes.OutOfRange:
+		return svcerr.InvalidArgument
+	case codes.NotFound:
+		return svcerr.NotFound
+	case codes.AlreadyExists:
+		return svcerr.AlreadyExists
+	case codes.FailedPrecondition, codes.Aborted:
+		return svcerr.FailedPrecondition
+	case codes.Unauthenticated:
+		return svcerr.Unauthenticated
+	case codes.PermissionDenied:
+		return svcerr.PermissionDenied
+	case codes.ResourceExhausted:
+		return svcerr.ResourceExhausted
+	case codes.Unavailable:
+		return svcerr.Unavailable
+	case codes.DeadlineExceeded:
+		return svcerr.DeadlineExceeded
+	}
+	return svcerr.Internal
+}
+
+// Status returns the gRPC status a server answers err with. A
+// *svcerr.Error keeps its message (but an Internal one says only
+// "internal error", as over HTTP) and carries its code and kind in an
+// ErrorInfo; svcerr.ErrOverloaded becomes RESOURCE_EXHAUSTED; an error
+// that already is a status (from grpc-go, or a handler's status.Error)
+// passes as is; context errors become CANCELED and DEADLINE_EXCEEDED;
+// anything else is INTERNAL without its text, which the server logs.
+func Status(err error) *status.Status {
+	var se *svcerr.Error
+	var gs interface{ GRPCStatus() *status.Status }
+	switch {
+	case err == nil:
+		return status.New(codes.OK, "")
+	case errors.As(err, &se):
+		if se.Is(svcerr.ErrOverloaded) {
+			return overloadStatus(time.Second)
+		}
+		msg := err.Error()
+		if se.Kind == svcerr.Internal {
+			msg = "internal error"
+		}
+		return withInfo(status.New(CodeForKind(se.Kind), msg), se.Code, se.Kind)
+	case errors.As(err, &gs):
+		return gs.GRPCStatus()
+	case errors.Is(err, context.DeadlineExceeded):
+		return withInfo(status.New(codes.DeadlineExceeded, "deadline exceeded"), string(svcerr.DeadlineExceeded), svcerr.DeadlineExceeded)
+	case errors.Is(err, context.Canceled):
+		return status.New(codes.Canceled, "request canceled")
+	}
+	return withInfo(status.New(codes.Internal, "internal error"), string(svcerr.Internal), svcerr.Internal)
+}
+
+// OverloadStatus is a load shedder's refusal: RESOURCE_EXHAUSTED, reason
+// "overloaded" (kind unavailable, so it rebuilds as svcerr.ErrOverloaded)
+// and a RetryInfo of retryAfter, how long to leave this instance alone.
+func OverloadStatus(retryAfter time.Duration) *status.Status { return overloadStatus(retryAfter) }
+
+func overloadStatus(retryAfter time.Duration) *status.Status {
+	st := status.New(codes.ResourceExhausted, svcerr.ErrOverloaded.Message)
+	d, err := st.WithDetails(
+		&errdetails.ErrorInfo{Reason: svcerr.CodeOverloaded, Domain: ErrorDomain, Metadata: map[string]string{"kind": string(svcerr.Unavailable)}},
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)},
+	)
+	if err != nil {
+		return st
+	}
+	return d
+}
+
+func withInfo(st *status.Status, code string, kind svcerr.Kind) *status.Status {
+	d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: code, Domain: ErrorDomain, Metadata: map[string]string{"kind": string(kind)}})
+	if err != nil {
+		return st // details only fail to marshal on a broken proto runtime
+	}
+	return d
+}
+
+// FromStatus rebuilds the peer's business error from a status: Warren's
+// ErrorInfo gives the exact kind and code; without it the kind comes from
+// the status code (KindForCode) and the code is the kind.
+func FromStatus(st *status.Status) *svcerr.Error {
+	kind := KindForCode(st.Code())
+	code := string(kind)
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
+			if k := info.GetMetadata()["kind"]; k != "" {
+				kind = svcerr.Kind(k)
+			}
+			if info.GetReason() != "" {
+				code = info.GetReason()
+			}
+		}
+	}
+	return &svcerr.Error{Kind: kind, Code: code, Message: st.Message()}
+}
+
+// RetryAfter is the delay of the status's RetryInfo, 0 without one.
+func RetryAfter(st *status.Status) time.Duration {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			return max(ri.GetRetryDelay().AsDuration(), 0)
+		}
+	}
+	return 0
+}
+
+// Overloaded reports whether st is a load shedder's refusal (see
+// OverloadStatus).
+func Overloaded(st *status.Status) bool {
+	if st.Code() != codes.ResourceExhausted {
+		return false
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain && info.GetReason() == svcerr.CodeOverloaded {
+			return true
+		}
+	}
+	return false
+}

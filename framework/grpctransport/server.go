@@ -1,0 +1,64 @@
+package grpctransport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/warren-mesh/warren/framework/requestid"
+)
+
+// RequestIDKey is the metadata key of the request ID (gRPC metadata keys
+// are lower case; the value is requestid.Header's).
+var RequestIDKey = strings.ToLower(requestid.Header)
+
+var errPanic = errors.New("panic") // answered as INTERNAL; the panic is logged
+
+// UnaryServerInterceptor is Warren's outer layer of every unary call, the
+// gRPC twin of httptransport.Handler: it takes the caller's request ID (or
+// makes one) into the context and echoes it in the header, turns a panic
+// into INTERNAL, and answers every error as Status(err), logging the text
+// of the internal ones (which the caller is not shown) with the request
+// ID and method.
+func UnaryServerInterceptor(logger log.Logger) grpc.UnaryServerInterceptor {
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		id := ""
+		if md, ok := metadata.FromIncomingContext(ctx); ok {
+			if v := md.Get(RequestIDKey); len(v) > 0 && requestid.Valid(v[0]) {
+				id = v[0]
+			}
+		}
+		if id == "" {
+			id = requestid.New()
+		}
+		ctx = requestid.NewContext(ctx, id)
+		_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDKey, id)) // fails only outside a real call (tests calling the handler directly)
+		defer func() {
+			if p := recover(); p != nil {
+				level.Error(logger).Log("msg", "panic in gRPC handler", "method", info.FullMethod, "request_id", id,
+					"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				resp, err = nil, Status(errPanic).Err()
+			}
+		}()
+		resp, err = handler(ctx, req)
+		if err == nil {
+			return resp, nil
+		}
+		st := Status(err)
+		if st.Code() == codes.Internal || st.Code() == codes.Unknown {
+			level.Error(logger).Log("msg", "request failed", "method", info.FullMethod, "code", st.Code(), "request_id", id, "err", err)
+		}
+		return nil, st.Err()
+	}
+}

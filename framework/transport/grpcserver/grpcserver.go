@@ -1,0 +1,249 @@
+// Package grpcserver is the gRPC transport.Server: a grpc.Server the
+// service registers its gRPC services on, served next to grpc.health.v1,
+// whose answers come from the App's liveness and readiness (so a
+// withdrawing instance reports NOT_SERVING), behind Warren's interceptors
+// (load shedding, request IDs, panic recovery, svcerr kinds as status
+// codes; package grpctransport), over plain TCP or TLS (WithTLS, published
+// as grpcs). The App runs it through the same phases as HTTP: the
+// self-check is a health Check that must echo the process's nonce, and the
+// drain is GracefulStop bounded by the drain timeout, then Stop.
+//
+//	s, err := grpcserver.New(func(g *grpc.Server) { userpb.RegisterUserServer(g, user.NewGRPCServer(eps)) },
+//		grpcserver.WithAddr(":9090"))
+//	... app.New(name, handler, reg, app.WithServer(s))
+//
+// See docs/grpc.md.
+package grpcserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/warren-mesh/warren/framework/grpctransport"
+	"github.com/warren-mesh/warren/framework/shed"
+	"github.com/warren-mesh/warren/framework/tlsconf"
+	"github.com/warren-mesh/warren/framework/transport"
+)
+
+// DefaultAddr is the listen address unless WithAddr says otherwise.
+const DefaultAddr = ":9090"
+
+// Server serves gRPC; see the package doc.
+type Server struct {
+	register func(*grpc.Server)
+	o        options
+
+	mu       sync.Mutex
+	ln       net.Listener
+	srv      *grpc.Server
+	nonce    string
+	closed   bool
+	stop     chan struct{} // closed when shutting down: ends health watches
+	stopOnce sync.Once
+	inFlight atomic.Int64
+}
+
+var _ transport.Server = (*Server)(nil)
+
+// New returns a server on which register registers the service's gRPC
+// services (called once, in Listen).
+func New(register func(*grpc.Server), opts ...Option) (*Server, error) {
+	if register == nil {
+		return nil, errors.New("grpcserver: nil register function")
+	}
+	o := options{addr: DefaultAddr, watchEvery: time.Second}
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, errors.New("grpcserver: nil option")
+		}
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("grpcserver: %w", err)
+		}
+	}
+	if !o.noShed && o.shedder == nil {
+		l, err := shed.New()
+		if err != nil {
+			return nil, fmt.Errorf("grpcserver: %w", err)
+		}
+		o.shedder = l
+	}
+	return &Server{register: register, o: o, stop: make(chan struct{})}, nil
+}
+
+// Scheme is "grpcs" with WithTLS, else "grpc".
+func (s *Server) Scheme() string {
+	if s.o.tls != nil {
+		return "grpcs"
+	}
+	return "grpc"
+}
+
+// Listen binds the address and builds the grpc.Server: health, then the
+// service's own registrations.
+func (s *Server) Listen(h transport.Host) (net.Addr, error) {
+	var chain []grpc.UnaryServerInterceptor
+	if s.o.shedder != nil {
+		// Outermost, so a refusal costs nothing else.
+		in, err := shed.UnaryServerInterceptor(s.o.shedder, s.o.shedOpts...)
+		if err != nil {
+			return nil, fmt.Errorf("grpc: %w", err)
+		}
+		chain = append(chain, in)
+	}
+	chain = append(chain, s.countInFlight, grpctransport.UnaryServerInterceptor(h.Logger))
+	chain = append(chain, s.o.interceptors...)
+	sopts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(chain...)}, s.o.serverOpts...)
+	if s.o.tls != nil {
+		sopts = append(sopts, grpc.Creds(credentials.NewTLS(s.o.tls)))
+	}
+	ln, err := net.Listen("tcp", s.o.addr)
+	if err != nil {
+		return nil, fmt.Errorf("grpc: listen on %s: %w", s.o.addr, err)
+	}
+	srv := grpc.NewServer(sopts...)
+	healthpb.RegisterHealthServer(srv, &healthServer{host: h, every: s.o.watchEvery, stop: s.stop})
+	s.register(srv)
+	s.mu.Lock()
+	s.ln, s.srv, s.nonce = ln, srv, h.Nonce
+	s.mu.Unlock()
+	return ln.Addr(), nil
+}
+
+// Serve answers until Shutdown or Close, then returns nil.
+func (s *Server) Serve() error {
+	s.mu.Lock()
+	srv, ln, closed := s.srv, s.ln, s.closed
+	s.mu.Unlock()
+	if srv == nil {
+		return errors.New("grpc: Serve before Listen")
+	}
+	if closed {
+		return nil
+	}
+	// nil after Stop and GracefulStop; an error if it stopped on its own.
+	if err := srv.Serve(ln); !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}
+
+// Probe calls grpc.health.v1 Check (LivenessService) at endpoint with the
+// self-check key and checks that the answer is SERVING and its header
+// carries this process's nonce.
+func (s *Server) Probe(ctx context.Context, endpoint string) error {
+	target, ok := strings.CutPrefix(endpoint, s.Scheme()+"://")
+	if !ok {
+		return fmt.Errorf("grpc: endpoint %q is not %s://", endpoint, s.Scheme())
+	}
+	creds := insecure.NewCredentials()
+	if s.o.tls != nil {
+		cfg := s.o.selfCheckTLS
+		if cfg == nil {
+			cfg = tlsconf.SelfCheck(s.o.tls)
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	cc, err := grpc.NewClient("passthrough:///"+target, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return fmt.Errorf("grpc: self-check %s: %w", endpoint, err)
+	}
+	defer cc.Close()
+	var hdr metadata.MD
+	ctx = metadata.AppendToOutgoingContext(ctx, SelfCheckKey, "1")
+	resp, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{Service: LivenessService},
+		grpc.Header(&hdr))
+	switch {
+	case err != nil:
+		return fmt.Errorf("grpc health Check at %s: %w", endpoint, err)
+	case first(hdr.Get(SelfCheckKey)) != s.nonceValue():
+		return fmt.Errorf("grpc health Check at %s was answered by another process", endpoint)
+	case resp.GetStatus() != healthpb.HealthCheckResponse_SERVING:
+		return fmt.Errorf("grpc health Check at %s answered %s", endpoint, resp.GetStatus())
+	}
+	return nil
+}
+
+func (s *Server) nonceValue() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nonce
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+// Shutdown is GracefulStop bounded by ctx: the listener closes, health
+// watches end with NOT_SERVING, in-flight calls finish; what is still
+// running when ctx ends is cut by Stop and reported with ErrDrainTimeout.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	start := time.Now()
+	done := make(chan struct{})
+	go func() { srv.GracefulStop(); close(done) }() // ends when the calls do, or when Stop below cuts them
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		left := s.inFlight.Load()
+		srv.Stop()
+		<-done
+		return fmt.Errorf("%w: %d gRPC call(s) still in flight after %s: %w",
+			transport.ErrDrainTimeout, left, time.Since(start).Round(time.Millisecond), ctx.Err())
+	}
+}
+
+// Close stops at once. It is idempotent.
+func (s *Server) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	switch {
+	case s.srv != nil:
+		s.srv.Stop() // closes the listener too
+	case s.ln != nil:
+		return s.ln.Close()
+	}
+	return nil
+}
+
+// Shedder returns the server's load shedder, nil with WithoutShedding.
+func (s *Server) Shedder() *shed.Limiter { return s.o.shedder }
+
+// InFlight is the number of unary calls being handled now.
+func (s *Server) InFlight() int64 { return s.inFlight.Load() }
+
+// TLS returns the server's TLS configuration (nil for plain gRPC).
+func (s *Server) TLS() *tls.Config { return s.o.tls }
+
+func (s *Server) countInFlight(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	return h(ctx, req)
+}

@@ -1,0 +1,125 @@
+package grpcserver
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/warren-mesh/warren/framework/health"
+	"github.com/warren-mesh/warren/framework/transport"
+)
+
+// Health service names. "" (the server as a whole, what grpc-go's
+// health-checking client and Kubernetes' gRPC probes ask by default) and
+// the service's own name report readiness; LivenessService reports
+// liveness.
+const (
+	ReadinessService = "readiness"
+	LivenessService  = "liveness"
+)
+
+// SelfCheckKey is the metadata key of the self-check: a probe sends it on
+// a Check of LivenessService and the answer's header echoes the nonce.
+const SelfCheckKey = "x-warren-selfcheck"
+
+// healthServer is grpc.health.v1 over the App's health sets. Unlike
+// grpc-go's health.Server, whose statuses are set from outside, it runs
+// the checks when asked, so NOT_SERVING shows the moment the App starts
+// withdrawing (its "draining" check is never cached).
+type healthServer struct {
+	healthpb.UnimplementedHealthServer
+	host  transport.Host
+	every time.Duration
+	stop  <-chan struct{} // closed when the server starts shutting down
+}
+
+func (h *healthServer) set(service string) (*health.Set, bool) {
+	switch service {
+	case "", ReadinessService, h.host.Service:
+		return h.host.Ready, true
+	case LivenessService:
+		return h.host.Live, true
+	}
+	return nil, false
+}
+
+func (h *healthServer) status(ctx context.Context, service string) (healthpb.HealthCheckResponse_ServingStatus, error) {
+	set, ok := h.set(service)
+	if !ok {
+		return 0, status.Errorf(codes.NotFound, "unknown service %q (ask %q, %q, %q or %q)", service, "", h.host.Service, ReadinessService, LivenessService)
+	}
+	select {
+	case <-h.stop:
+		return healthpb.HealthCheckResponse_NOT_SERVING, nil
+	default:
+	}
+	if set == nil || set.Run(ctx).OK() {
+		return healthpb.HealthCheckResponse_SERVING, nil
+	}
+	return healthpb.HealthCheckResponse_NOT_SERVING, nil
+}
+
+func (h *healthServer) Check(ctx context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(SelfCheckKey)) > 0 {
+		_ = grpc.SetHeader(ctx, metadata.Pairs(SelfCheckKey, h.host.Nonce))
+	}
+	st, err := h.status(ctx, req.GetService())
+	if err != nil {
+		return nil, err
+	}
+	return &healthpb.HealthCheckResponse{Status: st}, nil
+}
+
+func (h *healthServer) List(ctx context.Context, _ *healthpb.HealthListRequest) (*healthpb.HealthListResponse, error) {
+	out := &healthpb.HealthListResponse{Statuses: map[string]*healthpb.HealthCheckResponse{}}
+	for _, name := range []string{"", h.host.Service, ReadinessService, LivenessService} {
+		st, err := h.status(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		out.Statuses[name] = &healthpb.HealthCheckResponse{Status: st}
+	}
+	return out, nil
+}
+
+// Watch sends the status now and on every change, re-evaluated every
+// interval; when the server starts shutting down it sends NOT_SERVING and
+// ends the stream, so watchers learn at once and GracefulStop is not held
+// up by streams that never end.
+func (h *healthServer) Watch(req *healthpb.HealthCheckRequest, stream grpc.ServerStreamingServer[healthpb.HealthCheckResponse]) error {
+	if _, ok := h.set(req.GetService()); !ok {
+		// As grpc-go's server: an unknown service is SERVICE_UNKNOWN, not an error.
+		return stream.Send(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVICE_UNKNOWN})
+	}
+	ctx := stream.Context()
+	t := time.NewTicker(h.every)
+	defer t.Stop()
+	last := healthpb.HealthCheckResponse_UNKNOWN
+	for {
+		st, err := h.status(ctx, req.GetService())
+		if err != nil {
+			return err
+		}
+		if st != last {
+			if err := stream.Send(&healthpb.HealthCheckResponse{Status: st}); err != nil {
+				return err
+			}
+			last = st
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-h.stop:
+			if last != healthpb.HealthCheckResponse_NOT_SERVING {
+				_ = stream.Send(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_NOT_SERVING})
+			}
+			return status.Error(codes.Unavailable, "server shutting down")
+		case <-t.C:
+		}
+	}
+}
