@@ -140,26 +140,33 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 // attempt makes one attempt on an instance other than the previous
 // attempt's (when there is another).
 func (c *Client) attempt(ctx context.Context, r *request, last **balancer.Target) error {
+	_, err := c.attemptAny(ctx, r, last)
+	return err
+}
+
+// attemptAny is attempt for any transport's request; it returns the
+// instance endpoint's response.
+func (c *Client) attemptAny(ctx context.Context, req any, last **balancer.Target) (any, error) {
 	// An instance that leaves discovery between pick and call is skipped
 	// without sending anything; a few re-picks cover a rolling restart.
 	for range 4 {
 		if c.closed.Load() { // closed between attempts: no more of them
-			return fmt.Errorf("client %s: %w", c.service, ErrClosed)
+			return nil, fmt.Errorf("client %s: %w", c.service, ErrClosed)
 		}
 		t, err := c.bal.Pick(ctx, *last)
 		if errors.Is(err, balancer.ErrNoEndpoints) {
 			t, err = c.pickAfterDiscovery(ctx, *last)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		*last = t
-		_, err = t.Call(ctx, r)
+		resp, err := t.Call(ctx, req)
 		if err != balancer.ErrRetired {
-			return err
+			return resp, err
 		}
 	}
-	return fmt.Errorf("client %s: %w", c.service, balancer.ErrNoEndpoints)
+	return nil, fmt.Errorf("client %s: %w", c.service, balancer.ErrNoEndpoints)
 }
 
 // pickAfterDiscovery waits for discovery's first answer, so a call made

@@ -77,6 +77,8 @@ type config struct {
 	maxBody      int64
 	limitOpts    []climit.Option
 	noLimit      bool
+
+	instanceFactory InstanceFactory
 }
 
 // Option configures a Client. An option given a bad value makes New (and
@@ -316,7 +318,11 @@ func build(src sd.Instancer, service string, cfg config) (*Client, error) {
 	if c.detector != nil {
 		epOpts = append(epOpts, endpointer.WithDetector(c.detector))
 	}
-	c.ep = endpointer.New(src, factory(cfg, service, c.maxBody), epOpts...)
+	f := factory(cfg, service, c.maxBody)
+	if cfg.instanceFactory != nil {
+		f = instanceFactory(cfg, service, cfg.instanceFactory)
+	}
+	c.ep = endpointer.New(src, f, epOpts...)
 	return c, nil
 }
 
@@ -335,7 +341,10 @@ func classify(err error) retry.Class {
 func instanceFailure(err error) bool {
 	var se *Error
 	var de *decodeErr
+	var tf InstanceFailure
 	switch {
+	case errors.As(err, &tf):
+		return tf.InstanceFailure()
 	case errors.As(err, &se):
 		return se.Status >= 500 && !se.Overloaded()
 	case errors.As(err, &de), errors.Is(err, context.Canceled), errors.Is(err, ErrResponseTooLarge):

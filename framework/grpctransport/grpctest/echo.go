@@ -9,6 +9,7 @@
 //	"sleep:<duration>"   waits that long (or until the call ends), then "ok"
 //	"fail:<kind>:<code>" a *svcerr.Error of that kind and code
 //	"panic"              panics
+//	"on:<id>:<request>"  as <request> on the server with that id, else as "id"
 //	anything else        echoed back
 package grpctest
 
@@ -45,6 +46,13 @@ func (e *Echo) Say(ctx context.Context, in string) (string, error) {
 	e.Calls.Add(1)
 	switch {
 	case in == "id":
+		return e.ID, nil
+	case strings.HasPrefix(in, "on:"):
+		id, rest, _ := strings.Cut(strings.TrimPrefix(in, "on:"), ":")
+		if id == e.ID {
+			e.Calls.Add(-1) // counted once, below
+			return e.Say(ctx, rest)
+		}
 		return e.ID, nil
 	case in == "panic":
 		panic("grpctest: asked to panic")

@@ -224,11 +224,15 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	switch {
-	case s.srv != nil:
-		s.srv.Stop() // closes the listener too
-	case s.ln != nil:
-		return s.ln.Close()
+	if s.srv != nil {
+		s.srv.Stop() // closes the listener if Serve has taken it
+	}
+	if s.ln != nil {
+		// Serve may not have started: close it here too, or connections
+		// would queue on a listener nobody accepts from.
+		if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
 	}
 	return nil
 }

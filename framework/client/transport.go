@@ -1,0 +1,120 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/go-kit/kit/endpoint"
+	"github.com/go-kit/kit/sd"
+
+	"github.com/warren-mesh/warren/framework/balancer"
+	"github.com/warren-mesh/warren/framework/climit"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/retry"
+)
+
+// InstanceFactory is the client side of a transport other than HTTP
+// (package grpcclient is one): it makes the endpoint that calls one
+// instance, from the instance's record (it picks the endpoint of its own
+// scheme, registry.Instance.Endpoint), and a closer the client runs once
+// the instance has left discovery and its last call has returned. The
+// endpoint gets whatever the transport passes to Client.Do.
+type InstanceFactory func(inst registry.Instance) (endpoint.Endpoint, io.Closer, error)
+
+// WithInstanceFactory makes the client call instances through f instead
+// of HTTP: discovery, balancing, retries, the budget, outlier ejection, the
+// concurrency limit and the snapshot stay the same. Such a client is used
+// through Do (by the transport's package); Call and Invoke speak HTTP only.
+func WithInstanceFactory(f InstanceFactory) Option {
+	return func(c *config) error {
+		if f == nil {
+			return errors.New("client.WithInstanceFactory(nil)")
+		}
+		c.instanceFactory = f
+		return nil
+	}
+}
+
+// InstanceFailure is implemented by errors that know whether they count
+// against the instance's health (outlier ejection, the balancer's view of
+// it): a transport's error type says so for its own statuses.
+type InstanceFailure interface {
+	InstanceFailure() bool
+}
+
+// Do sends req to one instance's endpoint, made by the client's
+// InstanceFactory, through the same machinery as Invoke: the concurrency
+// limit, the retry policy (idempotent says whether a failure after which
+// the server may have acted is retried) and the balancer, which avoids the
+// previous attempt's instance. It returns the endpoint's response.
+func (c *Client) Do(ctx context.Context, req any, idempotent bool) (resp any, err error) {
+	if c.closed.Load() {
+		return nil, fmt.Errorf("client %s: %w", c.service, ErrClosed)
+	}
+	if c.limiter != nil {
+		tok, ok := c.limiter.Acquire()
+		if !ok {
+			return nil, fmt.Errorf("client %s: %w", c.service, climit.ErrLimited)
+		}
+		defer func() { tok.Release(climit.Classify(err)) }()
+	}
+	var last *balancer.Target
+	err = c.policy.Do(ctx, idempotent, func(ctx context.Context, n int) error {
+		if n > 1 {
+			c.obs.Retried(c.service)
+		}
+		r, err := c.attemptAny(ctx, req, &last)
+		resp = r
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, retry.ErrBudgetExhausted) {
+			c.obs.RetryBudgetExhausted(c.service)
+		}
+		return nil, err
+	}
+	return resp, nil
+}
+
+// instanceFactory adapts f to the endpointer: it parses the instance and
+// reports picks and releases to the observer, as the HTTP factory does.
+func instanceFactory(cfg config, service string, f InstanceFactory) sd.Factory {
+	return func(instance string) (endpoint.Endpoint, io.Closer, error) {
+		inst, err := registry.ParseInstance(instance)
+		if err != nil {
+			return nil, nil, err
+		}
+		ep, closer, err := f(inst)
+		if err != nil {
+			return nil, nil, err
+		}
+		call := func(ctx context.Context, req any) (any, error) {
+			cfg.obs.Picked(service, inst.ID) // inside the target's in-flight window
+			return ep(ctx, req)
+		}
+		return call, closerFunc(func() error {
+			var err error
+			if closer != nil {
+				err = closer.Close()
+			}
+			cfg.obs.InstanceReleased(service, inst.ID)
+			return err
+		}), nil
+	}
+}
+
+// TLSOf returns the TLS configuration that opts set with WithTLS (nil if
+// none), so another transport's client given the same options (bootstrap's
+// Deps.ClientOptions) speaks TLS with the same CA and certificate.
+func TLSOf(opts ...Option) *tls.Config {
+	var c config
+	for _, o := range opts {
+		if o != nil {
+			_ = o(&c) // errors are New's to report
+		}
+	}
+	return c.tls
+}

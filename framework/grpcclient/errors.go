@@ -1,0 +1,134 @@
+package grpcclient
+
+import (
+	"context"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/warren-mesh/warren/framework/grpctransport"
+	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/framework/svcerr"
+)
+
+// Error is a failed gRPC call to one instance: the status, the instance
+// that answered (or failed to), and whether the call surely never reached
+// it. It unwraps to the peer's business error (grpctransport.FromStatus),
+// so errors.Is(err, user.ErrNotFound) and svcerr.KindOf hold on the
+// caller's side, and to context.DeadlineExceeded or context.Canceled for
+// those codes; status.Code(err) reads its code.
+type Error struct {
+	Status   *status.Status
+	Instance string // host:port
+	// NotSent is true when the call failed before a connection to the
+	// instance existed (it was in TRANSIENT_FAILURE, or the dial failed):
+	// the instance cannot have acted on it.
+	NotSent bool
+}
+
+func (e *Error) Error() string {
+	return e.Instance + ": " + e.Status.Code().String() + ": " + e.Status.Message()
+}
+
+// GRPCStatus makes status.Code and status.FromError work on e.
+func (e *Error) GRPCStatus() *status.Status { return e.Status }
+
+// Unwrap returns the rebuilt business error, plus the context error of a
+// CANCELED or DEADLINE_EXCEEDED status.
+func (e *Error) Unwrap() []error {
+	errs := []error{grpctransport.FromStatus(e.Status)}
+	switch e.Status.Code() {
+	case codes.DeadlineExceeded:
+		errs = append(errs, context.DeadlineExceeded)
+	case codes.Canceled:
+		errs = append(errs, context.Canceled)
+	}
+	return errs
+}
+
+func hasWarrenInfo(st *status.Status) bool {
+	for _, d := range st.Details() {
+		if i, ok := d.(interface{ GetDomain() string }); ok && i.GetDomain() == grpctransport.ErrorDomain {
+			return true
+		}
+	}
+	return false
+}
+
+// RetryClass implements retry.Classer:
+//
+//   - UNAVAILABLE is retried for any call when it surely was not sent (no
+//     connection, a failed dial) or when a Warren server said it (it did
+//     not act: draining, overloaded); a connection lost mid-call may have
+//     been acted on, so only idempotent calls are retried then;
+//   - RESOURCE_EXHAUSTED (an overload, or a quota with its RetryInfo, like
+//     HTTP 503 and 429) was refused before any work: retried for any call;
+//   - DEADLINE_EXCEEDED (an attempt's own timeout, or the server's) may
+//     have been acted on: idempotent calls only. The caller's own deadline
+//     ends the retries anyway;
+//   - every other code describes the request, not the instance: not
+//     retried.
+func (e *Error) RetryClass() retry.Class {
+	switch e.Status.Code() {
+	case codes.Unavailable:
+		if e.NotSent || hasWarrenInfo(e.Status) {
+			return retry.Unprocessed
+		}
+		return retry.MaybeProcessed
+	case codes.ResourceExhausted:
+		return retry.Unprocessed
+	case codes.DeadlineExceeded:
+		return retry.MaybeProcessed
+	}
+	return retry.Fatal
+}
+
+// RetryDelay implements retry.Delayer: a quota's RESOURCE_EXHAUSTED is
+// retried no sooner than its RetryInfo. An overload's RetryInfo is about
+// the instance (see OverloadHold): the retry goes elsewhere at once.
+func (e *Error) RetryDelay() time.Duration {
+	if e.Status.Code() == codes.ResourceExhausted && !grpctransport.Overloaded(e.Status) {
+		return grpctransport.RetryAfter(e.Status)
+	}
+	return 0
+}
+
+// OverloadHold implements balancer.Overloaded: an instance that refused a
+// call as overloaded is left alone for half to all of its RetryInfo
+// (capped at 5s; 1s without one), as with HTTP's 503.
+func (e *Error) OverloadHold() time.Duration {
+	if !grpctransport.Overloaded(e.Status) {
+		return 0
+	}
+	d := min(grpctransport.RetryAfter(e.Status), 5*time.Second)
+	if d <= 0 {
+		d = time.Second
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// InstanceFailure implements client.InstanceFailure: transport failures,
+// timeouts and server faults count against the instance; business
+// answers, overloads and the caller cancelling do not.
+func (e *Error) InstanceFailure() bool {
+	switch e.Status.Code() {
+	case codes.Unavailable:
+		return !grpctransport.Overloaded(e.Status) && grpctransport.FromStatus(e.Status).Code != svcerr.CodeOverloaded
+	case codes.DeadlineExceeded, codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
+		return true
+	}
+	return false
+}
+
+// notSentMessage recognises grpc-go's status for a call that never had a
+// connection: "connection error: desc = ..." is how it reports the failed
+// attempt to establish one (refused, dial error, no server preface), which
+// a call waiting for a connection fails with. A connection lost after the
+// call was sent reads otherwise ("error reading from server", "transport
+// is closing").
+func notSentMessage(msg string) bool {
+	return strings.HasPrefix(msg, "connection error:")
+}

@@ -1,0 +1,70 @@
+package grpcclient
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/warren-mesh/warren/framework/grpctransport"
+	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/framework/svcerr"
+)
+
+func TestError_Classification(t *testing.T) {
+	quota, _ := status.New(codes.ResourceExhausted, "quota").WithDetails()
+	for name, tc := range map[string]struct {
+		err             *Error
+		class           retry.Class
+		instanceFailure bool
+		hold, delay     bool
+	}{
+		"unavailable mid-call":   {&Error{Status: status.New(codes.Unavailable, "error reading from server: EOF")}, retry.MaybeProcessed, true, false, false},
+		"unavailable, not sent":  {&Error{Status: status.New(codes.Unavailable, "x"), NotSent: true}, retry.Unprocessed, true, false, false},
+		"server says draining":   {&Error{Status: grpctransport.Status(svcerr.New(svcerr.Unavailable, "draining", "shutting down"))}, retry.Unprocessed, true, false, false},
+		"overloaded":             {&Error{Status: grpctransport.OverloadStatus(2 * time.Second)}, retry.Unprocessed, false, true, false},
+		"quota with retry info":  {&Error{Status: withRetry(quota, 2*time.Second)}, retry.Unprocessed, false, false, true},
+		"deadline":               {&Error{Status: status.New(codes.DeadlineExceeded, "d")}, retry.MaybeProcessed, true, false, false},
+		"not found":              {&Error{Status: grpctransport.Status(svcerr.New(svcerr.NotFound, "nf", "m"))}, retry.Fatal, false, false, false},
+		"internal":               {&Error{Status: grpctransport.Status(errors.New("x"))}, retry.Fatal, true, false, false},
+		"canceled by the caller": {&Error{Status: status.New(codes.Canceled, "c")}, retry.Fatal, false, false, false},
+	} {
+		if got := tc.err.RetryClass(); got != tc.class {
+			t.Errorf("%s: RetryClass %s, want %s", name, got, tc.class)
+		}
+		if got := tc.err.InstanceFailure(); got != tc.instanceFailure {
+			t.Errorf("%s: InstanceFailure %v, want %v", name, got, tc.instanceFailure)
+		}
+		if got := tc.err.OverloadHold() > 0; got != tc.hold {
+			t.Errorf("%s: OverloadHold %s", name, tc.err.OverloadHold())
+		}
+		if got := tc.err.RetryDelay() > 0; got != tc.delay {
+			t.Errorf("%s: RetryDelay %s", name, tc.err.RetryDelay())
+		}
+	}
+	dl := &Error{Status: status.New(codes.DeadlineExceeded, "d")}
+	if !errors.Is(dl, context.DeadlineExceeded) || status.Code(dl) != codes.DeadlineExceeded {
+		t.Error("DEADLINE_EXCEEDED does not match context.DeadlineExceeded")
+	}
+	if !errors.Is(&Error{Status: grpctransport.OverloadStatus(time.Second)}, svcerr.ErrOverloaded) {
+		t.Error("an overload does not match svcerr.ErrOverloaded")
+	}
+	if !notSentMessage(`connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`) ||
+		notSentMessage("error reading from server: EOF") {
+		t.Error("notSentMessage misreads grpc-go's statuses")
+	}
+}
+
+func withRetry(st *status.Status, d time.Duration) *status.Status {
+	o := grpctransport.OverloadStatus(d) // borrow its RetryInfo, drop its ErrorInfo
+	p := st.Proto()
+	for _, a := range o.Proto().GetDetails() {
+		if a.GetTypeUrl() == "type.googleapis.com/google.rpc.RetryInfo" {
+			p.Details = append(p.Details, a)
+		}
+	}
+	return status.FromProto(p)
+}

@@ -1,0 +1,227 @@
+// Package grpcclient calls Warren services over gRPC with the same
+// machinery as the HTTP client (package client): discovery, the balancer
+// (P2C by default), retries with a budget and gRPC codes classified,
+// outlier ejection, the adaptive concurrency limit and the on-disk
+// snapshot. Each instance gets its own grpc.ClientConn to the endpoint it
+// publishes as grpc:// or grpcs:// (closed once the instance has left
+// discovery and its last call has returned); Warren's balancer, not
+// grpc-go's, picks the instance of every attempt.
+//
+//	users, err := grpcclient.New(ctx, reg, "user", grpcclient.WithClientOptions(d.ClientOptions()...))
+//	get := grpcclient.NewEndpoint(users, "/user.v1.User/Get", encodeGet, decodeUser, &userpb.User{}, grpcclient.Idempotent())
+//
+// Generated clients (svcgen's MakeGRPCClientEndpoints) build their
+// per-method endpoints this way; the go-kit grpctransport.Client of each
+// method is made once per instance. See docs/grpc.md.
+package grpcclient
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/go-kit/kit/endpoint"
+	"github.com/go-kit/kit/sd"
+	kitgrpc "github.com/go-kit/kit/transport/grpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/warren-mesh/warren/framework/client"
+	"github.com/warren-mesh/warren/framework/grpctransport"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/requestid"
+)
+
+// Client calls one service over gRPC. It is safe for concurrent use;
+// Close it when done.
+type Client struct {
+	*client.Client
+	service string
+}
+
+type config struct {
+	dialOpts   []grpc.DialOption
+	tls        *tls.Config
+	clientOpts []client.Option
+}
+
+// Option configures New.
+type Option func(*config) error
+
+// WithClientOptions passes options to the underlying client.Client
+// (balancer, retry, outlier, snapshot, logger, observer; WithTLS there is
+// used here too). bootstrap's Deps.ClientOptions() fit as they are.
+func WithClientOptions(opts ...client.Option) Option {
+	return func(c *config) error { c.clientOpts = append(c.clientOpts, opts...); return nil }
+}
+
+// WithDialOptions adds grpc.DialOptions to every instance's connection
+// (stats handlers for tracing, message size limits, keepalive).
+// Transport credentials come from the endpoint's scheme and WithTLS.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(c *config) error {
+		for _, o := range opts {
+			if o == nil {
+				return errors.New("grpcclient.WithDialOptions: nil option")
+			}
+		}
+		c.dialOpts = append(c.dialOpts, opts...)
+		return nil
+	}
+}
+
+// WithTLS sets the TLS configuration of connections to grpcs:// endpoints
+// (the CA that verifies the services and, for mTLS, the client
+// certificate). Default: client.WithTLS's, else the system roots.
+func WithTLS(cfg *tls.Config) Option {
+	return func(c *config) error {
+		if cfg == nil {
+			return errors.New("grpcclient.WithTLS(nil)")
+		}
+		c.tls = cfg
+		return nil
+	}
+}
+
+// New returns a gRPC client of service, found through d.
+func New(ctx context.Context, d registry.Discovery, service string, opts ...Option) (*Client, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("grpc client %s: %w", service, err)
+	}
+	c, err := client.New(ctx, d, service, append(cfg.clientOpts, client.WithInstanceFactory(cfg.factory))...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Client: c, service: service}, nil
+}
+
+func newConfig(opts []Option) (config, error) {
+	var cfg config
+	for _, o := range opts {
+		if o == nil {
+			return cfg, errors.New("nil option")
+		}
+		if err := o(&cfg); err != nil {
+			return cfg, err
+		}
+	}
+	if cfg.tls == nil {
+		cfg.tls = client.TLSOf(cfg.clientOpts...)
+	}
+	return cfg, nil
+}
+
+// NewFromInstancer returns a gRPC client of service over any go-kit
+// instancer (sd.FixedInstancer of instance strings for a static list). The
+// caller keeps ownership of src.
+func NewFromInstancer(src sd.Instancer, service string, opts ...Option) (*Client, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("grpc client %s: %w", service, err)
+	}
+	c, err := client.NewFromInstancer(src, service, append(cfg.clientOpts, client.WithInstanceFactory(cfg.factory))...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Client: c, service: service}, nil
+}
+
+// factory dials one instance: its grpc or grpcs endpoint, one ClientConn.
+func (cfg config) factory(inst registry.Instance) (endpoint.Endpoint, io.Closer, error) {
+	ep, ok := inst.Endpoint("grpc", "grpcs")
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: %s serves no gRPC endpoint (has %v)", registry.ErrInvalidInstance, inst.ID, inst.Endpoints)
+	}
+	scheme, addr, _ := cutScheme(ep)
+	creds := insecure.NewCredentials()
+	if scheme == "grpcs" {
+		tc := cfg.tls
+		if tc == nil {
+			tc = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		creds = credentials.NewTLS(tc.Clone())
+	}
+	// passthrough: the address is already resolved; no DNS, no resolver.
+	cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, cfg.dialOpts...)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("grpc client for %s: %w", ep, err)
+	}
+	ic := &instanceConn{cc: cc, addr: addr}
+	return ic.call, cc, nil
+}
+
+func cutScheme(ep string) (scheme, addr string, ok bool) {
+	for _, s := range []string{"grpc", "grpcs"} {
+		if a, found := strings.CutPrefix(ep, s+"://"); found {
+			return s, a, true
+		}
+	}
+	return "", ep, false
+}
+
+// instanceConn is one instance's connection and the go-kit client of each
+// method called on it so far.
+type instanceConn struct {
+	cc      *grpc.ClientConn
+	addr    string
+	methods sync.Map // *Method → endpoint.Endpoint
+}
+
+// call is what an endpoint made by NewEndpoint passes through Client.Do.
+type call struct {
+	m   *Method
+	req any
+}
+
+func (ic *instanceConn) call(ctx context.Context, x any) (any, error) {
+	c, ok := x.(*call)
+	if !ok {
+		return nil, fmt.Errorf("grpc client: request is %T; gRPC clients are called through their endpoints (NewEndpoint)", x)
+	}
+	ep, ok := ic.methods.Load(c.m)
+	if !ok {
+		ep, _ = ic.methods.LoadOrStore(c.m, c.m.kitClient(ic.cc).Endpoint())
+	}
+	before := ic.cc.GetState()
+	resp, err := ep.(endpoint.Endpoint)(ctx, c.req)
+	if err == nil {
+		return resp, nil
+	}
+	st, isStatus := status.FromError(err)
+	if !isStatus {
+		return nil, &encodingErr{err} // the method's encoder or decoder
+	}
+	return nil, &Error{
+		Status:   st,
+		Instance: ic.addr,
+		NotSent:  before == connectivity.TransientFailure || before == connectivity.Shutdown || notSentMessage(st.Message()),
+	}
+}
+
+// encodingErr is a request the method's encoder refused or an answer its
+// decoder could not read: the same on every instance, not retried, not
+// the instance's fault.
+type encodingErr struct{ err error }
+
+func (e *encodingErr) Error() string         { return "grpc client: " + e.err.Error() }
+func (e *encodingErr) Unwrap() error         { return e.err }
+func (e *encodingErr) InstanceFailure() bool { return false }
+
+// propagateRequestID sends the caller's request ID as metadata.
+func propagateRequestID(ctx context.Context, md *metadata.MD) context.Context {
+	if id, ok := requestid.FromContext(ctx); ok {
+		md.Set(grpctransport.RequestIDKey, id)
+	}
+	return ctx
+}
+
+var _ kitgrpc.ClientRequestFunc = propagateRequestID

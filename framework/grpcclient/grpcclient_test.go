@@ -1,0 +1,296 @@
+package grpcclient_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/warren-mesh/warren/framework/app"
+	"github.com/warren-mesh/warren/framework/client"
+	"github.com/warren-mesh/warren/framework/embedetcd"
+	"github.com/warren-mesh/warren/framework/grpcclient"
+	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
+	"github.com/warren-mesh/warren/framework/outlier"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/etcd"
+	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/framework/svcerr"
+	"github.com/warren-mesh/warren/framework/transport/grpcserver"
+)
+
+var etcdSrv *embedetcd.Server
+
+func TestMain(m *testing.M) {
+	s, err := embedetcd.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start etcd:", err)
+		os.Exit(1)
+	}
+	etcdSrv = s
+	code := m.Run()
+	s.Close()
+	os.Exit(code)
+}
+
+func openEtcd(t *testing.T) registry.Registry {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := etcd.New(ctx, etcd.WithEndpoints(etcdSrv.Endpoints()...), etcd.WithPrefix("grpcclient-"+strings.ReplaceAll(t.Name(), "/", "-")), etcd.WithTTL(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+type instance struct {
+	app  *app.App
+	echo *grpctest.Echo
+	stop context.CancelFunc
+	done chan error
+}
+
+// startApp runs an App serving HTTP and Echo over gRPC, registered in reg.
+func startApp(t *testing.T, reg registry.Registry, svc, id string) *instance {
+	t.Helper()
+	in := &instance{done: make(chan error, 1)}
+	gs, err := grpcserver.New(func(g *grpc.Server) { in.echo = grpctest.Register(g, id) }, grpcserver.WithAddr("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(svc, http.NotFoundHandler(), reg, app.WithServer(gs), app.WithListen("127.0.0.1:0"), app.WithID(id),
+		app.WithSignals(false), app.WithGracePeriod(0), app.WithSelfCheckTimeout(20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in.app, in.stop = a, cancel
+	go func() { in.done <- a.Run(ctx) }()
+	select {
+	case <-a.Ready():
+	case err := <-in.done:
+		t.Fatalf("%s: Run returned before ready: %v", id, err)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%s not ready within 60s", id)
+	}
+	t.Cleanup(in.shutdown)
+	return in
+}
+
+func (in *instance) shutdown() {
+	in.stop()
+	select {
+	case <-in.done:
+	case <-time.After(60 * time.Second):
+	}
+}
+
+func say(c *grpcclient.Client, opts ...grpcclient.EndpointOption) func(ctx context.Context, in string) (string, error) {
+	ep := grpcclient.NewEndpoint(c, grpctest.SayMethod,
+		func(_ context.Context, r any) (any, error) { return wrapperspb.String(r.(string)), nil },
+		func(_ context.Context, r any) (any, error) { return r.(*wrapperspb.StringValue).GetValue(), nil },
+		&wrapperspb.StringValue{}, opts...)
+	return func(ctx context.Context, in string) (string, error) {
+		out, err := ep(ctx, in)
+		if err != nil {
+			return "", err
+		}
+		return out.(string), nil
+	}
+}
+
+func newClient(t *testing.T, reg registry.Discovery, svc string, copts ...client.Option) *grpcclient.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := grpcclient.New(ctx, reg, svc, grpcclient.WithClientOptions(copts...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func waitInstances(t *testing.T, c *grpcclient.Client, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(c.Targets()) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("client sees %d instances after 30s, want %d", len(c.Targets()), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func ctx30(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Discovered through real etcd, every instance takes calls; a business
+// error comes back as the service's sentinel (errors.Is, svcerr.KindOf,
+// status.Code) after one attempt, and counts against no instance.
+func TestClient_BalancesOverDiscoveryAndRebuildsErrors(t *testing.T) {
+	reg := openEtcd(t)
+	for _, id := range []string{"a", "b", "c"} {
+		startApp(t, reg, "echo", id)
+	}
+	c := newClient(t, reg, "echo")
+	waitInstances(t, c, 3)
+	call := say(c, grpcclient.Idempotent())
+	seen := map[string]int{}
+	for range 150 {
+		id, err := call(ctx30(t), "id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[id]++
+	}
+	if len(seen) != 3 {
+		t.Fatalf("calls reached %v, want all three instances", seen)
+	}
+
+	sentinel := svcerr.New(svcerr.NotFound, "user_not_found", "user not found")
+	_, err := call(ctx30(t), "fail:not_found:user_not_found")
+	if !errors.Is(err, sentinel) || svcerr.KindOf(err) != svcerr.NotFound || status.Code(err) != codes.NotFound {
+		t.Fatalf("error %v: want errors.Is the sentinel, kind not_found, code NotFound", err)
+	}
+	var ge *grpcclient.Error
+	if !errors.As(err, &ge) || ge.Instance == "" {
+		t.Fatalf("error %#v is not a *grpcclient.Error naming the instance", err)
+	}
+	if st := c.State(); st.Retries != 0 || st.Ejected != 0 {
+		t.Fatalf("state after a business error %+v: want no retry, no ejection", st)
+	}
+}
+
+// A call that surely was not sent (the instance's port refuses) is retried
+// on another instance even when the method is not idempotent.
+func TestClient_RetriesUnsentCallsElsewhere(t *testing.T) {
+	live := startEcho(t, "live")
+	dead := startEcho(t, "dead")
+	dead.Close()
+	src := sd.FixedInstancer{live.instance("live"), dead.instance("dead")}
+	c, err := grpcclient.NewFromInstancer(src, "echo", grpcclient.WithClientOptions(client.WithoutOutlier()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	call := say(c) // not idempotent
+	for i := range 40 {
+		id, err := call(ctx30(t), "id")
+		if err != nil || id != "live" {
+			t.Fatalf("call %d = %q, %v; want every call answered by the live instance", i, id, err)
+		}
+	}
+	if st := c.State(); st.Retries == 0 {
+		t.Fatalf("state %+v: no call was retried, so none went to the dead instance", st)
+	}
+}
+
+// A hung instance: the per-attempt deadline ends the attempt and an
+// idempotent call is retried on another instance; a non-idempotent one is
+// not (the hung instance may have acted).
+func TestClient_DeadlineIsPerAttempt(t *testing.T) {
+	a, b := startEcho(t, "a"), startEcho(t, "b")
+	src := sd.FixedInstancer{a.instance("a"), b.instance("b")}
+	c, err := grpcclient.NewFromInstancer(src, "echo", grpcclient.WithClientOptions(
+		client.WithBalancer(newFirstPick()), client.WithoutOutlier(),
+		client.WithRetry(retry.WithPerAttemptTimeout(300*time.Millisecond))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := say(c, grpcclient.Idempotent())(ctx30(t), "on:a:sleep:1m")
+	if err != nil || got != "b" {
+		t.Fatalf("idempotent call with instance a hung = %q, %v; want b's answer", got, err)
+	}
+	_, err = say(c)(ctx30(t), "on:a:sleep:1m")
+	if !errors.Is(err, retry.ErrAttemptTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("non-idempotent call on the hung instance = %v; want the attempt timeout, not a retry", err)
+	}
+}
+
+// An instance failing with INTERNAL is ejected; business errors and
+// overloads would not be (TestClient_Balances… checks the former).
+func TestClient_EjectsAFailingInstance(t *testing.T) {
+	a, b := startEcho(t, "a"), startEcho(t, "b")
+	src := sd.FixedInstancer{a.instance("a"), b.instance("b")}
+	c, err := grpcclient.NewFromInstancer(src, "echo", grpcclient.WithClientOptions(
+		client.WithBalancer(newFirstPick()), client.WithOutlier(outlier.WithConsecutiveFailures(3))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	call := say(c, grpcclient.Idempotent())
+	for range 3 { // firstPick sends each to a until it is ejected
+		_, _ = call(ctx30(t), "on:a:fail:internal:broken")
+	}
+	if st := c.State(); st.Ejected != 1 {
+		t.Fatalf("state %+v: want instance a ejected", st)
+	}
+	for range 20 {
+		if id, err := call(ctx30(t), "on:a:fail:internal:broken"); err != nil || id != "b" {
+			t.Fatalf("with a ejected: %q, %v; want b", id, err)
+		}
+	}
+}
+
+// An overloaded instance (RESOURCE_EXHAUSTED, reason overloaded) is
+// retried elsewhere at once, even for a non-idempotent call.
+func TestClient_OverloadGoesElsewhere(t *testing.T) {
+	a, b := startEcho(t, "a"), startEcho(t, "b")
+	src := sd.FixedInstancer{a.instance("a"), b.instance("b")}
+	c, err := grpcclient.NewFromInstancer(src, "echo", grpcclient.WithClientOptions(client.WithBalancer(newFirstPick())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := say(c)(ctx30(t), "on:a:fail:unavailable:overloaded")
+	if err != nil || got != "b" {
+		t.Fatalf("call refused as overloaded by a = %q, %v; want b's answer", got, err)
+	}
+	if st := c.State(); st.Ejected != 0 {
+		t.Fatalf("an overload ejected an instance: %+v", st)
+	}
+}
+
+// With a snapshot, a client that starts while the registry cannot be
+// reached calls the instances it saw last time, over gRPC.
+func TestClient_SnapshotServesWhenTheRegistryIsDown(t *testing.T) {
+	reg := openEtcd(t)
+	startApp(t, reg, "echo", "a")
+	dir := t.TempDir()
+	c := newClient(t, reg, "echo", client.WithSnapshot(dir))
+	if _, err := say(c)(ctx30(t), "id"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "echo.json")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no snapshot written within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	down := newClient(t, unreachable{}, "echo", client.WithSnapshot(dir))
+	if id, err := say(down)(ctx30(t), "id"); err != nil || id != "a" {
+		t.Fatalf("call from the snapshot = %q, %v", id, err)
+	}
+}

@@ -1,0 +1,89 @@
+package grpcclient_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	"google.golang.org/grpc"
+
+	"github.com/warren-mesh/warren/framework/balancer"
+	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
+	"github.com/warren-mesh/warren/framework/health"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/transport"
+	"github.com/warren-mesh/warren/framework/transport/grpcserver"
+)
+
+// echoServer is a grpcserver outside an App, for tests over a fixed list.
+type echoServer struct {
+	*grpcserver.Server
+	ep string
+}
+
+func startEcho(t testingT, id string) *echoServer {
+	t.Helper()
+	s, err := grpcserver.New(func(g *grpc.Server) { grpctest.Register(g, id) }, grpcserver.WithAddr("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := s.Listen(transport.Host{Service: "echo", Nonce: id, Live: health.NewSet(time.Second), Ready: health.NewSet(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve() //nolint:errcheck // ends with Close below
+	t.Cleanup(func() { s.Close() })
+	return &echoServer{Server: s, ep: "grpc://" + addr.String()}
+}
+
+type testingT interface {
+	Helper()
+	Fatal(...any)
+	Cleanup(func())
+}
+
+func (s *echoServer) instance(id string) string {
+	return registry.Instance{ID: id, Name: "echo", Endpoints: []string{s.ep}}.String()
+}
+
+// firstPick picks the first target by ID that is not avoid and may take
+// traffic, so a test knows which instance an attempt goes to.
+type firstPick struct {
+	mu *sync.Mutex
+	ts *[]*balancer.Target
+}
+
+func newFirstPick() firstPick { return firstPick{&sync.Mutex{}, new([]*balancer.Target)} }
+
+func (f firstPick) Update(ts []*balancer.Target) {
+	s := slices.Clone(ts)
+	slices.SortFunc(s, func(a, b *balancer.Target) int { return strings.Compare(a.Instance.ID, b.Instance.ID) })
+	f.mu.Lock()
+	*f.ts = s
+	f.mu.Unlock()
+}
+
+func (f firstPick) Pick(_ context.Context, avoid *balancer.Target) (*balancer.Target, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range *f.ts {
+		if t != avoid && t.Allow() {
+			return t, nil
+		}
+	}
+	if len(*f.ts) == 0 {
+		return nil, balancer.ErrNoEndpoints
+	}
+	return (*f.ts)[0], nil
+}
+
+// unreachable is a registry that cannot be asked: every Instancer fails.
+type unreachable struct{}
+
+func (unreachable) Instancer(context.Context, string) (sd.Instancer, error) {
+	return nil, errors.New("registry unreachable")
+}
