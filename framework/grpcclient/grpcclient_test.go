@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,11 +62,14 @@ type instance struct {
 	echo *grpctest.Echo
 	stop context.CancelFunc
 	done chan error
+	once sync.Once
 }
 
-// startApp runs an App serving HTTP and Echo over gRPC, registered in reg.
-func startApp(t *testing.T, reg registry.Registry, svc, id string) *instance {
+// startApp runs an App serving HTTP and Echo over gRPC, over its own
+// registry connection (an App closes its registry when it exits).
+func startApp(t *testing.T, svc, id string) *instance {
 	t.Helper()
+	reg := openEtcd(t)
 	in := &instance{done: make(chan error, 1)}
 	gs, err := grpcserver.New(func(g *grpc.Server) { in.echo = grpctest.Register(g, id) }, grpcserver.WithAddr("127.0.0.1:0"))
 	if err != nil {
@@ -90,12 +94,15 @@ func startApp(t *testing.T, reg registry.Registry, svc, id string) *instance {
 	return in
 }
 
+// shutdown stops the App and waits for it; once.
 func (in *instance) shutdown() {
-	in.stop()
-	select {
-	case <-in.done:
-	case <-time.After(60 * time.Second):
-	}
+	in.once.Do(func() {
+		in.stop()
+		select {
+		case <-in.done:
+		case <-time.After(60 * time.Second):
+		}
+	})
 }
 
 func say(c *grpcclient.Client, opts ...grpcclient.EndpointOption) func(ctx context.Context, in string) (string, error) {
@@ -147,7 +154,7 @@ func ctx30(t *testing.T) context.Context {
 func TestClient_BalancesOverDiscoveryAndRebuildsErrors(t *testing.T) {
 	reg := openEtcd(t)
 	for _, id := range []string{"a", "b", "c"} {
-		startApp(t, reg, "echo", id)
+		startApp(t, "echo", id)
 	}
 	c := newClient(t, reg, "echo")
 	waitInstances(t, c, 3)
@@ -273,7 +280,7 @@ func TestClient_OverloadGoesElsewhere(t *testing.T) {
 // reached calls the instances it saw last time, over gRPC.
 func TestClient_SnapshotServesWhenTheRegistryIsDown(t *testing.T) {
 	reg := openEtcd(t)
-	startApp(t, reg, "echo", "a")
+	startApp(t, "echo", "a")
 	dir := t.TempDir()
 	c := newClient(t, reg, "echo", client.WithSnapshot(dir))
 	if _, err := say(c)(ctx30(t), "id"); err != nil {

@@ -1,0 +1,230 @@
+// Package grpcresolver lets a plain grpc-go client find Warren services:
+// a resolver.Builder for targets "warren:///<service>" backed by any
+// registry's Instancer (etcd, Consul, memory, a snapshot), so grpc-go's own
+// load balancing (round_robin, or a policy of your own) follows discovery.
+//
+//	b := grpcresolver.NewBuilder(reg)
+//	cc, err := grpc.NewClient("warren:///user",
+//		grpc.WithResolvers(b),
+//		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
+//		grpc.WithTransportCredentials(insecure.NewCredentials()))
+//
+// Each instance's grpc:// or grpcs:// endpoint becomes one resolver
+// endpoint; its registry record (zone, weight, version, metadata) rides in
+// the endpoint's and address's attributes for a custom balancer to read
+// with InstanceOf. Nothing is registered globally: pass the builder with
+// grpc.WithResolvers (or resolver.Register it yourself).
+//
+// This is the plain-grpc-go path. Warren's own client (package grpcclient)
+// adds retries with a budget, outlier ejection and P2C on top of the same
+// discovery; see docs/grpc.md.
+package grpcresolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	"google.golang.org/grpc/attributes"
+	"google.golang.org/grpc/resolver"
+
+	"github.com/warren-mesh/warren/framework/backoff"
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// Scheme is the target scheme: "warren:///<service>".
+const Scheme = "warren"
+
+// Builder builds resolvers over one registry.
+type Builder struct {
+	d       registry.Discovery
+	open    time.Duration
+	schemes []string
+}
+
+// Option configures a Builder.
+type Option func(*Builder) error
+
+// WithOpenTimeout bounds each attempt to open the service's Instancer
+// (default 10s); failed attempts are retried with backoff and reported to
+// the channel meanwhile.
+func WithOpenTimeout(d time.Duration) Option {
+	return func(b *Builder) error {
+		if d <= 0 {
+			return fmt.Errorf("grpcresolver.WithOpenTimeout(%s): must be positive", d)
+		}
+		b.open = d
+		return nil
+	}
+}
+
+// WithSchemes sets which endpoint schemes of an instance are used, in
+// order of preference (default "grpc", "grpcs"). A client dialling with
+// TLS credentials would pass "grpcs".
+func WithSchemes(schemes ...string) Option {
+	return func(b *Builder) error {
+		if len(schemes) == 0 {
+			return errors.New("grpcresolver.WithSchemes(): no scheme")
+		}
+		b.schemes = schemes
+		return nil
+	}
+}
+
+// NewBuilder returns a builder of "warren:///<service>" resolvers over d.
+func NewBuilder(d registry.Discovery, opts ...Option) (*Builder, error) {
+	if d == nil {
+		return nil, errors.New("grpcresolver: nil Discovery")
+	}
+	b := &Builder{d: d, open: 10 * time.Second, schemes: []string{"grpc", "grpcs"}}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("grpcresolver: nil option")
+		}
+		if err := o(b); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// Scheme implements resolver.Builder.
+func (b *Builder) Scheme() string { return Scheme }
+
+// Build implements resolver.Builder: it watches the service named by the
+// target's path. It does not block: the Instancer is opened by the
+// resolver's goroutine, so a registry that is slow to answer delays the
+// first call, not NewClient.
+func (b *Builder) Build(t resolver.Target, cc resolver.ClientConn, _ resolver.BuildOptions) (resolver.Resolver, error) {
+	service := strings.TrimPrefix(t.Endpoint(), "/")
+	if !registry.ValidName(service) {
+		return nil, fmt.Errorf("grpcresolver: target %q: %q is not a service name (want warren:///<service>)", t.URL.String(), service)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &warrenResolver{b: b, service: service, cc: cc, cancel: cancel, done: make(chan struct{})}
+	go r.run(ctx) // owned by r: Close cancels ctx and waits for it
+	return r, nil
+}
+
+type warrenResolver struct {
+	b       *Builder
+	service string
+	cc      resolver.ClientConn
+	cancel  context.CancelFunc
+	done    chan struct{}
+	once    sync.Once
+}
+
+// ResolveNow implements resolver.Resolver. Discovery pushes every change,
+// so there is nothing to poll.
+func (r *warrenResolver) ResolveNow(resolver.ResolveNowOptions) {}
+
+// Close implements resolver.Resolver: it stops the watch and waits for it.
+func (r *warrenResolver) Close() {
+	r.once.Do(func() {
+		r.cancel()
+		<-r.done
+	})
+}
+
+func (r *warrenResolver) run(ctx context.Context) {
+	defer close(r.done)
+	src, err := r.openInstancer(ctx)
+	if err != nil {
+		return // ctx ended
+	}
+	defer src.Stop()
+	// Read before registering: registries deliver the current set to a
+	// new subscriber synchronously.
+	events := make(chan sd.Event, 1)
+	reading := make(chan struct{})
+	go func() { // ends when events is closed below
+		defer close(reading)
+		for ev := range events {
+			r.update(ev)
+		}
+	}()
+	src.Register(events)
+	<-ctx.Done()
+	src.Deregister(events)
+	close(events)
+	<-reading
+}
+
+// openInstancer opens the service's Instancer, retrying with backoff and
+// telling the channel why it cannot resolve yet, until it works or ctx
+// ends.
+func (r *warrenResolver) openInstancer(ctx context.Context) (sd.Instancer, error) {
+	for n := 1; ; n++ {
+		octx, cancel := context.WithTimeout(ctx, r.b.open)
+		src, err := r.b.d.Instancer(octx, r.service)
+		cancel()
+		if err == nil {
+			return src, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		r.cc.ReportError(fmt.Errorf("warren resolver: discover %s: %w", r.service, err))
+		t := time.NewTimer(backoff.Nth(100*time.Millisecond, 5*time.Second, n))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (r *warrenResolver) update(ev sd.Event) {
+	if ev.Err != nil && len(ev.Instances) == 0 {
+		r.cc.ReportError(fmt.Errorf("warren resolver: discover %s: %w", r.service, ev.Err))
+		return
+	}
+	var st resolver.State
+	for _, s := range ev.Instances {
+		inst, err := registry.ParseInstance(s)
+		if err != nil {
+			continue // the registry logs records it cannot read
+		}
+		ep, ok := inst.Endpoint(r.b.schemes...)
+		if !ok {
+			continue // serves no gRPC (an HTTP-only instance)
+		}
+		_, hostport, _ := strings.Cut(ep, "://")
+		attrs := attributes.New(instanceKey{}, instanceAttr{inst: inst, s: s})
+		addr := resolver.Address{Addr: hostport, Attributes: attrs}
+		st.Addresses = append(st.Addresses, addr)
+		st.Endpoints = append(st.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{addr}, Attributes: attrs})
+	}
+	// An empty set is passed on too: the balancer fails calls fast instead
+	// of sending them to instances that have left.
+	_ = r.cc.UpdateState(st) // ErrBadResolverState for an empty set: the next event corrects it
+}
+
+type instanceKey struct{}
+
+// instanceAttr carries the record; attributes compare it by its instance
+// string, so an unchanged instance keeps its subchannel across updates.
+type instanceAttr struct {
+	inst registry.Instance
+	s    string
+}
+
+func (a instanceAttr) Equal(o any) bool {
+	b, ok := o.(instanceAttr)
+	return ok && a.s == b.s
+}
+
+// InstanceOf returns the registry record of a resolved address or
+// endpoint's attributes (zone, weight, version, tags, metadata), for a
+// custom balancer: InstanceOf(addr.Attributes) or
+// InstanceOf(endpoint.Attributes).
+func InstanceOf(a *attributes.Attributes) (registry.Instance, bool) {
+	v, ok := a.Value(instanceKey{}).(instanceAttr)
+	return v.inst, ok
+}

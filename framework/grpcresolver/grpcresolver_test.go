@@ -1,0 +1,325 @@
+package grpcresolver_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/warren-mesh/warren/framework/app"
+	"github.com/warren-mesh/warren/framework/embedetcd"
+	"github.com/warren-mesh/warren/framework/grpcresolver"
+	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/consul"
+	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
+	"github.com/warren-mesh/warren/framework/registry/etcd"
+	"github.com/warren-mesh/warren/framework/transport/grpcserver"
+)
+
+var (
+	etcdSrv     *embedetcd.Server
+	consulAgent *consultest.Agent
+)
+
+func TestMain(m *testing.M) {
+	s, err := embedetcd.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start etcd:", err)
+		os.Exit(1)
+	}
+	etcdSrv = s
+	if !consultest.Skipped() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		a, err := consultest.Start(ctx)
+		cancel()
+		if err != nil {
+			s.Close()
+			fmt.Fprintf(os.Stderr, "FAIL: these tests need a real Consul agent: %v\n(set %s=1 to skip them)\n", err, consultest.SkipEnv)
+			os.Exit(1)
+		}
+		consulAgent = a
+	}
+	code := m.Run()
+	if consulAgent != nil {
+		consulAgent.Close()
+	}
+	s.Close()
+	os.Exit(code)
+}
+
+func openRegistry(t *testing.T, name string) registry.Registry {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var (
+		r   registry.Registry
+		err error
+	)
+	switch name {
+	case "etcd":
+		r, err = etcd.New(ctx, etcd.WithEndpoints(etcdSrv.Endpoints()...), etcd.WithPrefix("resolver-"+strings.ReplaceAll(t.Name(), "/", "-")), etcd.WithTTL(5*time.Second))
+	case "consul":
+		if consulAgent == nil {
+			t.Skip("WARREN_SKIP_CONSUL=1")
+		}
+		r, err = consul.New(ctx, consul.WithAddress(consulAgent.Addr()))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+type instance struct {
+	stop context.CancelFunc
+	done chan error
+	once sync.Once
+}
+
+// startApp runs an App with its own connection to the registry named by
+// regName (an App closes its registry when it exits).
+func startApp(t *testing.T, regName, svc, id string, opts ...app.Option) *instance {
+	t.Helper()
+	reg := openRegistry(t, regName)
+	in := &instance{done: make(chan error, 1)}
+	gs, err := grpcserver.New(func(g *grpc.Server) { grpctest.Register(g, id) }, grpcserver.WithAddr("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(svc, http.NotFoundHandler(), reg, append([]app.Option{app.WithServer(gs), app.WithListen("127.0.0.1:0"), app.WithID(id),
+		app.WithSignals(false), app.WithGracePeriod(time.Second), app.WithSelfCheckTimeout(20 * time.Second)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in.stop = cancel
+	go func() { in.done <- a.Run(ctx) }()
+	select {
+	case <-a.Ready():
+	case err := <-in.done:
+		t.Fatalf("%s: Run returned before ready: %v", id, err)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%s not ready within 60s", id)
+	}
+	t.Cleanup(in.shutdown)
+	return in
+}
+
+// shutdown stops the App and waits for it; once.
+func (in *instance) shutdown() {
+	in.once.Do(func() {
+		in.stop()
+		select {
+		case <-in.done:
+		case <-time.After(60 * time.Second):
+		}
+	})
+}
+
+// seen makes up to max calls and returns the IDs that answered, stopping
+// early once want answered (nil: never).
+func seen(t *testing.T, cc *grpc.ClientConn, max int, want func(map[string]int) bool) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for range max {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		id, err := grpctest.Say(ctx, cc, "id")
+		cancel()
+		if err == nil {
+			got[id]++
+		}
+		if want != nil && want(got) {
+			return got
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return got
+}
+
+// A plain grpc-go client on warren:///echo with grpc's round_robin spreads
+// calls over every instance a real registry lists, drops one that leaves
+// and picks up one that joins.
+func TestResolver_PlainGRPCClientFollowsDiscovery(t *testing.T) {
+	for _, regName := range []string{"etcd", "consul"} {
+		t.Run(regName, func(t *testing.T) {
+			reg := openRegistry(t, regName)
+			svc := "resolved" + regName
+			a := startApp(t, regName, svc, "a")
+			startApp(t, regName, svc, "b")
+			startApp(t, regName, svc, "c")
+			b, err := grpcresolver.NewBuilder(reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc, err := grpc.NewClient("warren:///"+svc, grpc.WithResolvers(b),
+				grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
+				grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cc.Close()
+			all := func(ids ...string) func(map[string]int) bool {
+				return func(m map[string]int) bool {
+					for _, id := range ids {
+						if m[id] == 0 {
+							return false
+						}
+					}
+					return true
+				}
+			}
+			if got := seen(t, cc, 2000, all("a", "b", "c")); !all("a", "b", "c")(got) {
+				t.Fatalf("calls reached %v, want a, b and c", got)
+			}
+
+			a.shutdown()
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				got := seen(t, cc, 60, nil)
+				if got["a"] == 0 && got["b"] > 0 && got["c"] > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("60s after a left, calls still reach %v", got)
+				}
+			}
+			startApp(t, regName, svc, "d")
+			if got := seen(t, cc, 4000, all("d")); got["d"] == 0 {
+				t.Fatalf("calls after d joined reached %v, never d", got)
+			}
+		})
+	}
+}
+
+// recorder is a resolver.ClientConn that keeps what the resolver tells
+// the channel, to read the attributes a custom balancer would get.
+type recorder struct {
+	mu     sync.Mutex
+	states []resolver.State
+	errs   []error
+}
+
+func (r *recorder) UpdateState(s resolver.State) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.states = append(r.states, s)
+	return nil
+}
+
+func (r *recorder) ReportError(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs = append(r.errs, err)
+}
+
+func (r *recorder) NewAddress([]resolver.Address) {}
+
+func (r *recorder) ParseServiceConfig(string) *serviceconfig.ParseResult { return nil }
+
+func (r *recorder) last() (resolver.State, []error, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.states) == 0 {
+		return resolver.State{}, append([]error(nil), r.errs...), false
+	}
+	return r.states[len(r.states)-1], append([]error(nil), r.errs...), true
+}
+
+func target(svc string) resolver.Target {
+	return resolver.Target{URL: *mustURL("warren:///" + svc)}
+}
+
+// Zone, weight and metadata of each instance ride in the attributes of
+// its endpoint and address; HTTP-only instances are left out.
+func TestResolver_AttributesCarryTheRecord(t *testing.T) {
+	reg := openRegistry(t, "etcd")
+	startApp(t, "etcd", "attrs", "z", app.WithZone("eu-1"), app.WithWeight(7), app.WithMetadata(map[string]string{"shard": "3"}))
+	// An HTTP-only instance of the same service.
+	h, err := app.New("attrs", http.NotFoundHandler(), openRegistry(t, "etcd"), app.WithListen("127.0.0.1:0"), app.WithID("http-only"), app.WithSignals(false), app.WithGracePeriod(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hctx, hcancel := context.WithCancel(context.Background())
+	hdone := make(chan error, 1)
+	go func() { hdone <- h.Run(hctx) }()
+	defer func() { hcancel(); <-hdone }()
+	<-h.Ready()
+
+	b, _ := grpcresolver.NewBuilder(reg)
+	rec := &recorder{}
+	r, err := b.Build(target("attrs"), rec, resolver.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, _, ok := rec.last()
+		if ok && len(st.Endpoints) == 1 {
+			inst, found := grpcresolver.InstanceOf(st.Endpoints[0].Attributes)
+			if !found || inst.ID != "z" || inst.Zone != "eu-1" || inst.Weight != 7 || inst.Metadata["shard"] != "3" {
+				t.Fatalf("endpoint attributes carry %+v (found %v)", inst, found)
+			}
+			if a, _ := grpcresolver.InstanceOf(st.Addresses[0].Attributes); a.ID != "z" {
+				t.Fatal("address attributes do not carry the record")
+			}
+			if !strings.HasPrefix(st.Addresses[0].Addr, "127.0.0.1:") {
+				t.Fatalf("address %q", st.Addresses[0].Addr)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no state with exactly the gRPC instance within 30s: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.Close()
+	r.Close() // idempotent
+}
+
+// A registry that cannot be asked: the resolver tells the channel why and
+// keeps trying; Close stops it.
+func TestResolver_ReportsDiscoveryErrors(t *testing.T) {
+	b, _ := grpcresolver.NewBuilder(failing{}, grpcresolver.WithOpenTimeout(time.Second))
+	rec := &recorder{}
+	r, err := b.Build(target("x"), rec, resolver.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, errs, _ := rec.last(); len(errs) >= 2 && strings.Contains(errs[0].Error(), "registry down") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("discovery errors not reported twice within 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.Close()
+	if _, err := b.Build(target("Not A Name!"), rec, resolver.BuildOptions{}); err == nil {
+		t.Fatal("Build accepted an invalid service name")
+	}
+	if _, err := grpcresolver.NewBuilder(nil); err == nil {
+		t.Fatal("NewBuilder(nil) succeeded")
+	}
+}
+
+type failing struct{}
+
+func (failing) Instancer(context.Context, string) (sd.Instancer, error) {
+	return nil, errors.New("registry down")
+}
