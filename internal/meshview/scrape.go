@@ -62,10 +62,14 @@ func parseMetrics(r io.Reader) (sample, error) {
 		byUpper := map[float64]float64{}
 		for _, m := range f.GetMetric() {
 			h := m.GetHistogram()
+			hasInf := false
 			for _, b := range h.GetBucket() {
 				byUpper[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+				hasInf = hasInf || math.IsInf(b.GetUpperBound(), 1)
 			}
-			byUpper[math.Inf(1)] += float64(h.GetSampleCount())
+			if !hasInf { // the text format lists +Inf; other encoders may not
+				byUpper[math.Inf(1)] += float64(h.GetSampleCount())
+			}
 		}
 		for u, c := range byUpper {
 			s.buckets = append(s.buckets, bucket{u, c})

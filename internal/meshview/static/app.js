@@ -41,7 +41,7 @@
     const items = checks.map(([name, c]) =>
       el("li", {}, el("code", {}, name), " ", c.ok ? "ok" : "failing", c.detail ? ": " + c.detail : "", " (" + c.took_ms + " ms)"));
     if (r.error) items.push(el("li", {}, r.error));
-    return el("details", {}, el("summary", {}, b, " detail"), el("ul", {}, items));
+    return el("details", {}, el("summary", {}, b, el("span", { class: "sr-only" }, " show checks")), el("ul", {}, items));
   }
 
   function clientState(inst) {
@@ -62,12 +62,12 @@
     const regLabel = i.registered ? "" : " (first seen)";
     return el("tr", { "data-instance": i.id, "data-service": svc.name },
       el("th", { scope: "row" }, el("code", {}, i.id)),
-      el("td", {}, i.zone || "—"),
+      el("td", { class: "nowrap" }, i.zone || "—"),
       el("td", { class: "num" }, i.weight),
       el("td", {}, i.version || "—"),
       el("td", {}, i.endpoints.map((e) => el("div", {}, el("code", {}, e)))),
       el("td", {}, readiness(i.readiness)),
-      el("td", {}, el("time", { datetime: reg, title: new Date(reg).toString() }, fmtTime(reg)), " ", el("span", { class: "note" }, since(reg) + regLabel)),
+      el("td", { class: "nowrap" }, el("time", { datetime: reg, title: new Date(reg).toString() }, fmtTime(reg)), el("div", { class: "note" }, since(reg) + regLabel)),
       el("td", { class: "num" }, t ? fmtNum(t.rps, 1) : el("span", { title: i.metrics_error || "waiting for a second scrape" }, "—")),
       el("td", { class: "num" }, t ? fmtPct(t.error_ratio) : "—"),
       el("td", { class: "num" }, t ? fmtNum(t.p50_ms, 1) : "—"),
