@@ -23,13 +23,14 @@ func main() {
 	reg := flag.String("registry", envOr("REGISTRY", "etcd"), "registry: etcd (embedded), consul (bin/consul or PATH) or zookeeper (Debian zookeeper package)")
 	n := flag.Int("instances", 2, "instances per service")
 	state := flag.String("state", "", "state directory (registry data, demo data, binaries); default ./.warren. One mesh per directory")
+	page := flag.String("page", envOr("MESH_PAGE", "127.0.0.1:7070"), "address of the live mesh page (docs/mesh-page.md); a free port when taken; empty: no page")
 	flag.Parse()
-	os.Exit(run(*reg, *n, *state))
+	os.Exit(run(*reg, *n, *state, *page))
 }
 
 // run is main without os.Exit, so the terminal is given back on every
 // path.
-func run(reg string, n int, state string) int {
+func run(reg string, n int, state, page string) int {
 	root, err := os.Getwd()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "meshup:", err)
@@ -76,10 +77,22 @@ func run(reg string, n int, state string) int {
 		fmt.Fprintln(os.Stderr, "meshup:", err)
 		return 1
 	}
+	pageURL, stopPage := "", func() {}
+	if page != "" {
+		if pageURL, stopPage, err = startPage(ctx, m, reg, page); err != nil {
+			fmt.Fprintln(os.Stderr, "meshup:", err)
+			m.Stop()
+			return 1
+		}
+	}
 	m.PrintSummary(os.Stdout)
+	if pageURL != "" {
+		fmt.Printf("Mesh page (live: instances, readiness, traffic, client state, discovery events): %s\n", pageURL)
+	}
 	fmt.Printf("(up in %s)\n\n", time.Since(start).Round(100*time.Millisecond))
 
 	<-ctx.Done()
+	stopPage() // before the mesh stops: its registry client goes with it
 	fmt.Println()
 	if err := m.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "meshup:", err)
