@@ -23,6 +23,9 @@ include mk/compose.mk
 # nginx-light for the edge tests and `make up EDGE=nginx` (apt-get when missing).
 include mk/nginx.mk
 
+# Debian's chromium for the mesh page's browser test.
+include mk/chromium.mk
+
 .PHONY: all build test vet fmt-check unit bench up clean help fuzz
 
 REGISTRY ?= etcd
@@ -50,7 +53,7 @@ vet:
 # The compose test (tag compose) runs on its own after the other packages:
 # it builds images and runs two container stacks, and is given its own
 # timeout instead of competing with the race-enabled suite for 2 cores.
-test: fmt-check vet bin/consul zookeeper compose-deps nginx
+test: fmt-check vet bin/consul zookeeper compose-deps nginx chromium
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory compose-test
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
