@@ -351,5 +351,3 @@ const a11yScript = `(() => {
   }
   return out;
 })()`
-
-
