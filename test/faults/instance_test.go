@@ -17,13 +17,14 @@ import (
 )
 
 // Scenario 1. An instance killed with SIGKILL under load (no goodbye: its
-// record stays until the lease or check expires) costs the client no
+// record stays until the lease, check or ZooKeeper session expires —
+// the TTL is the session timeout there) costs the client no
 // error — refused connections and reset in-flight GETs are retried on the
 // other instance — and the instance leaves discovery within TTL + 1 s.
 func TestInstanceKill_NoClientErrors_RemovedWithinTTLPlus1s(t *testing.T) {
-	for _, reg := range []string{"etcd", "consul"} {
+	for _, reg := range []string{"etcd", "consul", "zookeeper"} {
 		t.Run(reg, func(t *testing.T) {
-			if reg == "consul" && testing.Short() {
+			if reg != "etcd" && testing.Short() {
 				t.Skip("-short: the etcd case covers the client side")
 			}
 			m := startMesh(t, reg)

@@ -22,6 +22,8 @@ import (
 	"github.com/warren-mesh/warren/framework/registry/consul/consuldev"
 	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
 	"github.com/warren-mesh/warren/framework/registry/etcd/etcddev"
+	"github.com/warren-mesh/warren/framework/registry/zookeeper/zktest"
+	"github.com/warren-mesh/warren/framework/registry/zookeeper/zookeeperdev"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/internal/syncbuf"
 	"github.com/warren-mesh/warren/services/user"
@@ -107,6 +109,9 @@ func (m *mesh) Etcd() *etcddev.Server { return m.Server().(*etcddev.Server) }
 // Consul is the mesh's Consul agent (the test fails on an etcd mesh).
 func (m *mesh) Consul() *consuldev.Server { return m.Server().(*consuldev.Server) }
 
+// ZooKeeper is the mesh's ZooKeeper (the test fails on another mesh).
+func (m *mesh) ZooKeeper() *zookeeperdev.Server { return m.Server().(*zookeeperdev.Server) }
+
 // startMesh starts the registry and two instances of each service (user
 // only, unless services says otherwise), stopped when the test ends.
 func startMesh(t *testing.T, reg string, services ...string) *mesh {
@@ -119,6 +124,11 @@ func startMesh(t *testing.T, reg string, services ...string) *mesh {
 			t.Fatalf("%v", err)
 		}
 	}
+	if reg == "zookeeper" {
+		if err := zktest.Installed(); err != nil {
+			t.Fatalf("%v", err)
+		}
+	}
 	if len(services) == 0 {
 		services = []string{"user"}
 	}
@@ -127,7 +137,7 @@ func startMesh(t *testing.T, reg string, services ...string) *mesh {
 	defer cancel()
 	m, err := devmesh.Start(ctx, devmesh.Config{
 		Root: root, Registry: reg, StateDir: t.TempDir(), BinDir: binDir, Out: out,
-		Backends: []devmesh.Backend{etcddev.Backend(), consuldev.Backend()},
+		Backends: []devmesh.Backend{etcddev.Backend(), consuldev.Backend(), zookeeperdev.Backend()},
 		TTL:      ttl, Grace: grace, Services: services,
 	})
 	if err != nil {
