@@ -19,7 +19,8 @@ import (
 // (framework/edge; docs/edge.md).
 func edgeCommands() []command {
 	return []command{
-		{"nginx", "nginx [flags]            nginx upstreams that follow discovery (your nginx, or one warren runs)", runNginx},
+		{"nginx", "nginx [flags]    nginx upstreams that follow discovery (your nginx, or one warren runs)", runNginx},
+		{"xds", "xds [flags]      an xDS control plane for Envoy and proxyless gRPC, following discovery", runXDS},
 	}
 }
 

@@ -6,6 +6,7 @@
 //	warren watch SERVICE      discovery changes, as a stream
 //	warren page               the live mesh page, read-only
 //	warren nginx              nginx upstreams that follow discovery
+//	warren xds                an xDS control plane that follows discovery
 //
 // Registry subcommands take the flags and WARREN_* variables services
 // take: --registry and the backend's own (--etcd-endpoints, --consul-addr…).

@@ -1,0 +1,128 @@
+package xds
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	bootstrap "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/warren-mesh/warren/framework/edge"
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+func TestResources_ZonesAreLocalitiesWeightedByTheirInstances(t *testing.T) {
+	snap := edge.Snapshot{Services: []edge.Service{{Name: "user", Instances: []registry.Instance{
+		{ID: "u1", Zone: "zone-a", Weight: 30, Endpoints: []string{"http://127.0.0.1:8001", "grpc://127.0.0.1:9001"}},
+		{ID: "u2", Zone: "zone-a", Endpoints: []string{"grpc://127.0.0.1:9002"}},
+		{ID: "u3", Zone: "zone-b", Weight: 50, Endpoints: []string{"grpc://127.0.0.1:9003"}},
+		{ID: "u4", Zone: "zone-b", Endpoints: []string{"http://127.0.0.1:8004"}}, // no gRPC endpoint
+	}}}}
+	res := resources(snap, group{schemes: []string{"grpc"}}, nil)
+	cla := res[resource.EndpointType][0].(*endpoint.ClusterLoadAssignment)
+	if cla.ClusterName != "user" || len(cla.Endpoints) != 2 {
+		t.Fatalf("load assignment %v: want cluster user with two localities", cla)
+	}
+	want := map[string]struct {
+		weight uint32
+		ports  []uint32
+	}{"zone-a": {130, []uint32{9001, 9002}}, "zone-b": {50, []uint32{9003}}}
+	for _, loc := range cla.Endpoints {
+		w := want[loc.Locality.GetZone()]
+		if loc.LoadBalancingWeight.GetValue() != w.weight || len(loc.LbEndpoints) != len(w.ports) {
+			t.Fatalf("locality %v: want weight %d and ports %v", loc, w.weight, w.ports)
+		}
+		for i, ep := range loc.LbEndpoints {
+			if got := ep.GetEndpoint().GetAddress().GetSocketAddress().GetPortValue(); got != w.ports[i] {
+				t.Fatalf("locality %s endpoint %d: port %d, want %d", loc.Locality.GetZone(), i, got, w.ports[i])
+			}
+		}
+	}
+	if l := res[resource.ListenerType]; len(l) != 1 || l[0].(*listener.Listener).GetName() != "user" || l[0].(*listener.Listener).GetApiListener() == nil {
+		t.Fatalf("gRPC clients get %v; want one API listener named user", l)
+	}
+
+	// Envoy: HTTP endpoints, one listener with an address, a route per service.
+	env := resources(snap, group{schemes: []string{"http"}, envoy: true}, socketAddress("127.0.0.1", 10000))
+	cla = env[resource.EndpointType][0].(*endpoint.ClusterLoadAssignment)
+	n := 0
+	for _, loc := range cla.Endpoints {
+		n += len(loc.LbEndpoints)
+	}
+	if n != 2 {
+		t.Fatalf("Envoy endpoints %v: want the two HTTP ones", cla)
+	}
+	if l := env[resource.ListenerType]; len(l) != 1 || l[0].(*listener.Listener).GetName() != EnvoyListener {
+		t.Fatalf("Envoy gets listeners %v", l)
+	}
+	for typ, rs := range env {
+		for _, r := range rs {
+			if v, ok := r.(interface{ ValidateAll() error }); ok {
+				if err := v.ValidateAll(); err != nil {
+					t.Errorf("%s: %v", typ, err)
+				}
+			}
+		}
+	}
+}
+
+func TestApply_ServesEnvoyAndGRPCNodesTheirOwnSnapshots(t *testing.T) {
+	s, err := New(WithEnvoyListen("127.0.0.1:10001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	if err := s.Apply(context.Background(), edge.Snapshot{Services: []edge.Service{{Name: "user"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for group, listener := range map[string]string{groupGRPC: "user", groupEnvoy: EnvoyListener} {
+		snap, err := s.cache.GetSnapshot(group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := snap.GetResources(resource.ListenerType)[listener]; !ok || snap.GetVersion(resource.ListenerType) != "1" {
+			t.Fatalf("%s nodes: no listener %q at version 1", group, listener)
+		}
+	}
+	if _, err := New(WithEnvoyListen("nowhere")); err == nil {
+		t.Fatal("a bad Envoy listener address was accepted")
+	}
+}
+
+func TestEnvoyBootstrap_PassesEnvoysProtoValidationAndPointsAtTheServer(t *testing.T) {
+	b, err := EnvoyBootstrap(BootstrapConfig{Server: "127.0.0.1:18000", Zone: "zone-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bs bootstrap.Bootstrap
+	if err := protojson.Unmarshal(b, &bs); err != nil {
+		t.Fatalf("the bootstrap does not read back: %v\n%s", err, b)
+	}
+	if err := bs.ValidateAll(); err != nil {
+		t.Fatal(err)
+	}
+	sa := bs.StaticResources.Clusters[0].LoadAssignment.Endpoints[0].LbEndpoints[0].GetEndpoint().Address.GetSocketAddress()
+	if sa.Address != "127.0.0.1" || sa.GetPortValue() != 18000 || bs.DynamicResources.GetLdsConfig().GetAds() == nil || bs.Node.Locality.Zone != "zone-a" {
+		t.Fatalf("bootstrap does not take LDS over ADS from 127.0.0.1:18000:\n%s", b)
+	}
+	if _, err := EnvoyBootstrap(BootstrapConfig{Server: "no-port"}); err == nil {
+		t.Fatal("a server without a port was accepted")
+	}
+	g, err := GRPCBootstrap(BootstrapConfig{Server: "127.0.0.1:18000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Servers []struct {
+			URI string `json:"server_uri"`
+		} `json:"xds_servers"`
+	}
+	if err := json.Unmarshal(g, &doc); err != nil || len(doc.Servers) != 1 || doc.Servers[0].URI != "127.0.0.1:18000" || !strings.Contains(string(g), `"insecure"`) {
+		t.Fatalf("gRPC bootstrap %s: %v", g, err)
+	}
+}
