@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -205,5 +207,68 @@ func TestCommands_RefuseBadCommandLinesAsUsage(t *testing.T) {
 		if !errors.As(err, &u) {
 			t.Errorf("%s: err = %v, want a Usage error", tc.name, err)
 		}
+	}
+}
+
+// TestPage_ServesARegistryReadOnlyUntilInterrupted runs `warren page`
+// against embedded etcd: it prints its URL, serves the state, registers
+// nothing, and ends cleanly on interrupt.
+func TestPage_ServesARegistryReadOnlyUntilInterrupted(t *testing.T) {
+	srv, err := embedetcd.Start(embedetcd.WithDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r, err := etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...), etcd.WithTTL(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	register(t, r, inst("user", "user-1", "41001", "zone-a", "1.4.0", time.Minute))
+
+	pctx, stop := context.WithCancel(ctx)
+	out := &syncbuf.Buffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Page(pctx, Env{Stdout: out, Stderr: out, Backends: registry.Backends{etcd.Backend()}},
+			[]string{"--etcd-endpoints=" + strings.Join(srv.Endpoints(), ","), "--page-listen=127.0.0.1:0"})
+	}()
+	waitLines(t, out, 1)
+	_, url, ok := strings.Cut(strings.TrimSpace(out.String()), "http://")
+	if !ok {
+		t.Fatalf("warren page printed %q, want its URL", out.String())
+	}
+	url = "http://" + strings.Fields(url)[0]
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url + "api/state")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), `"id": "user-1"`) && strings.Contains(string(b), `"registry": "etcd"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page never showed user-1:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Read-only: the only service in etcd is still the one registered above.
+	names, err := r.Services(ctx)
+	if err != nil || len(names) != 1 || names[0] != "user" {
+		t.Errorf("services after warren page: %q, %v", names, err)
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("warren page ended with %v, want nil on interrupt", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("warren page did not end after interrupt")
 	}
 }
