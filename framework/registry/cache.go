@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"slices"
 	"sync"
 
@@ -75,4 +76,32 @@ func sameEvent(a, b sd.Event) bool {
 		return false
 	}
 	return slices.Equal(a.Instances, b.Instances)
+}
+
+// Follow subscribes to ins and calls f with each event, from the current
+// state on, until f returns true or ctx ends (then it returns ctx's
+// error). The subscription is undone before it returns, with the channel
+// drained meanwhile, as synchronous senders (Cache, go-kit's) require. It
+// does not Stop ins.
+func Follow(ctx context.Context, ins sd.Instancer, f func(sd.Event) (stop bool)) error {
+	ch := make(chan sd.Event, 1)
+	ins.Register(ch)
+	defer func() {
+		go func() { // drain while Deregister runs
+			for range ch {
+			}
+		}()
+		ins.Deregister(ch)
+		close(ch)
+	}()
+	for {
+		select {
+		case ev := <-ch:
+			if f(ev) {
+				return nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

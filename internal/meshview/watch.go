@@ -56,24 +56,10 @@ func (v *View) runService(ctx context.Context, s *serviceState) {
 
 // follow reads one instancer's events until ctx ends.
 func (v *View) follow(ctx context.Context, wg *sync.WaitGroup, s *serviceState, ins sd.Instancer) {
-	ch := make(chan sd.Event, 1)
-	ins.Register(ch)
-	defer func() {
-		go func() { // drain while Deregister runs: caches send synchronously
-			for range ch {
-			}
-		}()
-		ins.Deregister(ch)
-		close(ch)
-	}()
-	for {
-		select {
-		case ev := <-ch:
-			v.apply(ctx, wg, s, ev, false)
-		case <-ctx.Done():
-			return
-		}
-	}
+	_ = registry.Follow(ctx, ins, func(ev sd.Event) bool {
+		v.apply(ctx, wg, s, ev, false)
+		return false
+	})
 }
 
 // apply turns one discovery event into the service's new state. An event

@@ -18,27 +18,16 @@ func follow(ctx context.Context, d registry.Discovery, service string, f func(sd
 		return fmt.Errorf("watch %s: %w", service, err)
 	}
 	defer ins.Stop()
-	ch := make(chan sd.Event, 1)
-	ins.Register(ch)
-	defer func() {
-		go func() { // drain while Deregister runs: caches send synchronously
-			for range ch {
-			}
-		}()
-		ins.Deregister(ch)
-		close(ch)
-	}()
-	for {
-		select {
-		case ev := <-ch:
-			stop, err := f(ev)
-			if err != nil || stop {
-				return err
-			}
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	var ferr error
+	err = registry.Follow(ctx, ins, func(ev sd.Event) bool {
+		stop, err := f(ev)
+		ferr = err
+		return stop || err != nil
+	})
+	if ferr != nil {
+		return ferr
 	}
+	return err
 }
 
 // current returns the service's instance set as discovery has it now: the

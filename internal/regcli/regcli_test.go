@@ -148,18 +148,9 @@ func TestWatch_StreamsPresentThenEveryChange(t *testing.T) {
 // user does against embedded etcd: flags, then the WARREN_* variables, and
 // without a service name (the backend lists its services).
 func TestLs_RealEtcdWithTheServicesFlagsAndVariables(t *testing.T) {
-	srv, err := embedetcd.Start(embedetcd.WithDir(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	r, err := etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...), etcd.WithTTL(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	srv, r := startEtcd(t, ctx)
 	register(t, r, inst("user", "user-1", "41001", "zone-a", "1.4.0", time.Minute), inst("order", "order-1", "42001", "", "", 0))
 	backends := registry.Backends{etcd.Backend(), consul.Backend()}
 
@@ -214,18 +205,9 @@ func TestCommands_RefuseBadCommandLinesAsUsage(t *testing.T) {
 // against embedded etcd: it prints its URL, serves the state, registers
 // nothing, and ends cleanly on interrupt.
 func TestPage_ServesARegistryReadOnlyUntilInterrupted(t *testing.T) {
-	srv, err := embedetcd.Start(embedetcd.WithDir(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	r, err := etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...), etcd.WithTTL(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	srv, r := startEtcd(t, ctx)
 	register(t, r, inst("user", "user-1", "41001", "zone-a", "1.4.0", time.Minute))
 
 	pctx, stop := context.WithCancel(ctx)
@@ -271,4 +253,21 @@ func TestPage_ServesARegistryReadOnlyUntilInterrupted(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("warren page did not end after interrupt")
 	}
+}
+
+// startEtcd runs an embedded etcd and a client of it, both closed at
+// cleanup.
+func startEtcd(t *testing.T, ctx context.Context) (*embedetcd.Server, *etcd.Registry) {
+	t.Helper()
+	srv, err := embedetcd.Start(embedetcd.WithDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	r, err := etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...), etcd.WithTTL(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return srv, r
 }

@@ -149,30 +149,22 @@ func waitGone(t *testing.T, d registry.Discovery, service, id string, timeout ti
 		t.Fatal(err)
 	}
 	defer ins.Stop()
-	ch := make(chan sd.Event, 1)
-	ins.Register(ch)
-	defer func() {
-		go func() {
-			for range ch {
-			}
-		}()
-		ins.Deregister(ch)
-		close(ch)
-	}()
-	for {
-		select {
-		case ev := <-ch:
-			present := slices.ContainsFunc(ev.Instances, func(s string) bool {
-				i, err := registry.ParseInstance(s)
-				return err == nil && i.ID == id
-			})
-			if !present && ev.Err == nil {
-				return time.Now()
-			}
-		case <-ctx.Done():
-			t.Fatalf("%s still in discovery after %s", id, timeout)
+	var at time.Time
+	err = registry.Follow(ctx, ins, func(ev sd.Event) bool {
+		present := slices.ContainsFunc(ev.Instances, func(s string) bool {
+			i, err := registry.ParseInstance(s)
+			return err == nil && i.ID == id
+		})
+		if !present && ev.Err == nil {
+			at = time.Now()
+			return true
 		}
+		return false
+	})
+	if err != nil {
+		t.Fatalf("%s still in discovery after %s", id, timeout)
 	}
+	return at
 }
 
 func row(id string) string { return fmt.Sprintf(`document.querySelector('tr[data-instance=%q]')`, id) }
