@@ -60,6 +60,8 @@ var suites = []suite{
 	{"consul-propagation", benchConsulPropagation},
 	{"etcd-propagation", benchEtcdPropagation},
 	{"faults", benchFaults},
+	{"grpc-path", benchGRPCPath},
+	{"grpc-resolver", benchGRPCResolver},
 	{"overload", benchOverload},
 	{"request-path", benchRequestPath},
 	{"svcgen", benchSvcgen},

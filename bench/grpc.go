@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/naming/endpoints"
+	etcdresolver "go.etcd.io/etcd/client/v3/naming/resolver"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/warren-mesh/warren/framework/embedetcd"
+	"github.com/warren-mesh/warren/framework/grpcclient"
+	"github.com/warren-mesh/warren/framework/grpcresolver"
+	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/etcd"
+)
+
+const roundRobinConfig = `{"loadBalancingConfig":[{"round_robin":{}}]}`
+
+// benchGRPCPath measures Warren's gRPC call path against the floor: the
+// same unary call (a StringValue echo) to 3 loopback grpc-go servers at
+// the same concurrency, through (1) grpcclient (P2C, retries with a budget,
+// ejection, the concurrency limit, a go-kit grpctransport.Client per
+// method and instance, a ClientConn per instance; its defaults) and (2) one raw grpc-go ClientConn with
+// round_robin over the same 3 addresses. Rounds alternate the contenders,
+// as the HTTP request-path suite does.
+func benchGRPCPath(ctx context.Context, rep *report) error {
+	var servers []*grpc.Server
+	var served sync.WaitGroup
+	var instances []string
+	var addrs []resolver.Address
+	defer func() {
+		for _, s := range servers {
+			s.Stop()
+		}
+		served.Wait()
+	}()
+	for i := range reqPathInstances {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		s := grpc.NewServer()
+		grpctest.Register(s, strconv.Itoa(i))
+		servers = append(servers, s)
+		served.Go(func() { _ = s.Serve(ln) })
+		port := ln.Addr().(*net.TCPAddr).Port
+		instances = append(instances, registry.Instance{
+			ID: registry.DefaultID("bench", "127.0.0.1", port), Name: "bench", Endpoints: []string{registry.EndpointURL("grpc", "127.0.0.1", port)},
+		}.String())
+		addrs = append(addrs, resolver.Address{Addr: ln.Addr().String()})
+	}
+
+	ours, err := grpcclient.NewFromInstancer(sd.FixedInstancer(instances), "bench")
+	if err != nil {
+		return err
+	}
+	defer ours.Close()
+	ep := grpcclient.NewEndpoint(ours, grpctest.SayMethod,
+		func(_ context.Context, r any) (any, error) { return wrapperspb.String(r.(string)), nil },
+		func(_ context.Context, r any) (any, error) { return r.(*wrapperspb.StringValue).GetValue(), nil },
+		&wrapperspb.StringValue{})
+	oursCall := func(ctx context.Context, req benchReq) (benchResp, error) {
+		out, err := ep(ctx, encodeBench(req))
+		if err != nil {
+			return benchResp{}, err
+		}
+		return decodeBench(out.(string))
+	}
+
+	mr := manual.NewBuilderWithScheme("bench")
+	mr.InitialState(resolver.State{Addresses: addrs})
+	raw, err := grpc.NewClient("bench:///bench", grpc.WithResolvers(mr), grpc.WithDefaultServiceConfig(roundRobinConfig),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer raw.Close()
+	rawCall := func(ctx context.Context, req benchReq) (benchResp, error) {
+		out, err := grpctest.Say(ctx, raw, encodeBench(req))
+		if err != nil {
+			return benchResp{}, err
+		}
+		return decodeBench(out)
+	}
+	if err := waitReady(ctx, raw); err != nil {
+		return err
+	}
+
+	type contender struct {
+		name   string
+		call   func(context.Context, benchReq) (benchResp, error)
+		res    loadResult
+		rounds []loadResult
+	}
+	cs := []*contender{{name: "warren-grpc", call: oursCall}, {name: "grpc-go round_robin", call: rawCall}}
+	text := strings.Repeat("x", reqPathPayload)
+	for round := range reqPathRounds {
+		for i := range cs {
+			c := cs[(round+i)%len(cs)]
+			if _, err := runLoad(ctx, c.call, text, reqPathWarmup); err != nil {
+				return fmt.Errorf("%s warm-up: %w", c.name, err)
+			}
+			r, err := runLoad(ctx, c.call, text, reqPathRound)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			c.res.add(r)
+			c.rounds = append(c.rounds, r)
+		}
+	}
+	const suite = "grpc-path"
+	note := fmt.Sprintf("%d loopback grpc-go servers, %d concurrent, %dB string, %d×%s", reqPathInstances, reqPathConcurrency, reqPathPayload, reqPathRounds, reqPathRound)
+	for i, c := range cs {
+		n := ""
+		if i == 0 {
+			n = note
+		}
+		rep.add(row{Suite: suite, Metric: c.name + " throughput", Value: c.res.rate(), Unit: "req/s", Note: n})
+		rep.add(row{Suite: suite, Metric: c.name + " p99", Value: ms(percentile(c.res.lat, 99)), Unit: "ms"})
+		rep.add(row{Suite: suite, Metric: c.name + " CPU per call", Value: c.res.cpuPerCall(), Unit: "µs", Note: "client + server, one process"})
+	}
+	w, base := cs[0], cs[1]
+	cpu := w.res.cpuPerCall() / base.res.cpuPerCall()
+	p99 := float64(percentile(w.res.lat, 99)) / float64(percentile(base.res.lat, 99))
+	rep.judged(row{Suite: suite, Metric: "warren/raw CPU per call", Value: cpu, Unit: "×", Goal: "≤ 1.05× raw", Note: "client + server CPU"}, cpu <= 1.05)
+	rep.add(row{Suite: suite, Metric: "warren/raw p99", Value: p99, Unit: "×", Note: "all rounds pooled"})
+	rep.add(row{Suite: suite, Metric: "warren/raw throughput", Value: medianRatio(w.rounds, base.rounds, func(l loadResult) float64 { return l.rate() }), Unit: "×", Note: "median of per-round ratios"})
+	for _, c := range cs {
+		if c.res.errs > 0 {
+			return fmt.Errorf("%s: %d call errors", c.name, c.res.errs)
+		}
+	}
+	return nil
+}
+
+func encodeBench(r benchReq) string { return strconv.Itoa(r.ID) + ":" + r.Text }
+
+func decodeBench(s string) (benchResp, error) {
+	id, text, ok := strings.Cut(s, ":")
+	n, err := strconv.Atoi(id)
+	if !ok || err != nil {
+		return benchResp{}, fmt.Errorf("bad echo %q", s)
+	}
+	return benchResp{ID: n, Text: text}, nil
+}
+
+// waitReady connects cc and waits until it is READY (round_robin only
+// uses READY subchannels; the first calls would otherwise wait).
+func waitReady(ctx context.Context, cc *grpc.ClientConn) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cc.Connect()
+	for s := cc.GetState(); s != connectivity.Ready; s = cc.GetState() {
+		if !cc.WaitForStateChange(ctx, s) {
+			return fmt.Errorf("gRPC connection not ready within 30s (%s)", s)
+		}
+	}
+	return nil
+}
+
+const resolverSamples = 30
+
+// benchGRPCResolver measures how long a new instance takes to get its
+// first call from a plain grpc-go client with round_robin: from the
+// registration's start to that call's answer, over one embedded etcd,
+// through (1) Warren's warren:/// resolver over the etcd registry (the
+// App's record; a lease, a watch) and (2) etcd's own naming resolver
+// (endpoints.Manager + etcd:///, go.etcd.io/etcd/client/v3/naming; the
+// endpoint under a lease, as a registration that must vanish with its
+// process needs). Each
+// sample is a fresh service the client has been waiting on with
+// WaitForReady, so both measure registry write → watch → resolver update →
+// subchannel connect → call.
+func benchGRPCResolver(ctx context.Context, rep *report) error {
+	srv, err := embedetcd.Start()
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	gs := grpc.NewServer()
+	grpctest.Register(gs, "new")
+	go func() { _ = gs.Serve(ln) }() // stopped below
+	defer gs.Stop()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	reg, err := etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...), etcd.WithPrefix("benchres"))
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	disc, err := etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...), etcd.WithPrefix("benchres"))
+	if err != nil {
+		return err
+	}
+	defer disc.Close()
+	wb, err := grpcresolver.NewBuilder(disc)
+	if err != nil {
+		return err
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	writer, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	defer writer.Close()
+	eb, err := etcdresolver.NewBuilder(cli)
+	if err != nil {
+		return err
+	}
+
+	// sample dials target, starts a call that waits for an instance, runs
+	// register and returns the time from register's start to the answer.
+	sample := func(target string, b resolver.Builder, register func() error) (total, write time.Duration, err error) {
+		cc, err := grpc.NewClient(target, grpc.WithResolvers(b), grpc.WithDefaultServiceConfig(roundRobinConfig),
+			grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return 0, 0, err
+		}
+		defer cc.Close()
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		answered := make(chan error, 1)
+		cc.Connect()
+		time.Sleep(50 * time.Millisecond) // the resolver has its (empty) first answer
+		start := time.Now()
+		go func() { _, err := grpctest.Say(cctx, cc, "id", grpc.WaitForReady(true)); answered <- err }()
+		if err := register(); err != nil {
+			return 0, 0, err
+		}
+		write = time.Since(start)
+		if err := <-answered; err != nil {
+			return 0, 0, err
+		}
+		return time.Since(start), write, nil
+	}
+	var ours, theirs, oursW, theirsW []time.Duration
+	for i := range resolverSamples + 3 { // 3 warm-ups
+		svc := fmt.Sprintf("prop-%d", i)
+		d1, w1, err := sample("warren:///"+svc, wb, func() error {
+			inst := registry.Instance{ID: svc + "-1", Name: svc, Endpoints: []string{registry.EndpointURL("grpc", "127.0.0.1", port)}}
+			return reg.Register(ctx, inst)
+		})
+		if err != nil {
+			return fmt.Errorf("warren resolver: %w", err)
+		}
+		em, err := endpoints.NewManager(writer, "etcdres/"+svc)
+		if err != nil {
+			return err
+		}
+		d2, w2, err := sample("etcd:///etcdres/"+svc, eb, func() error {
+			// With a lease, as a registration that must vanish with its
+			// process needs (Warren's record has one too).
+			l, err := writer.Grant(ctx, 10)
+			if err != nil {
+				return err
+			}
+			return em.AddEndpoint(ctx, "etcdres/"+svc+"/1", endpoints.Endpoint{Addr: ln.Addr().String()}, clientv3.WithLease(l.ID))
+		})
+		if err != nil {
+			return fmt.Errorf("etcd naming resolver: %w", err)
+		}
+		if i >= 3 {
+			ours, theirs = append(ours, d1), append(theirs, d2)
+			oursW, theirsW = append(oursW, w1), append(theirsW, w2)
+		}
+	}
+	const suite = "grpc-resolver"
+	note := fmt.Sprintf("register → first call answered, %d samples, embedded etcd, round_robin", resolverSamples)
+	rep.add(row{Suite: suite, Metric: "warren:/// median", Value: ms(percentile(ours, 50)), Unit: "ms", Note: note})
+	rep.add(row{Suite: suite, Metric: "warren:/// p99", Value: ms(percentile(ours, 99)), Unit: "ms"})
+	rep.add(row{Suite: suite, Metric: "warren:/// registration write median", Value: ms(percentile(oursW, 50)), Unit: "ms", Note: "Registrar.Register: lease, conflict check, put"})
+	rep.add(row{Suite: suite, Metric: "etcd naming median", Value: ms(percentile(theirs, 50)), Unit: "ms"})
+	rep.add(row{Suite: suite, Metric: "etcd naming registration write median", Value: ms(percentile(theirsW, 50)), Unit: "ms", Note: "Grant + AddEndpoint"})
+	rep.add(row{Suite: suite, Metric: "etcd naming p99", Value: ms(percentile(theirs, 99)), Unit: "ms"})
+	after := func(total, write []time.Duration) []time.Duration {
+		out := make([]time.Duration, len(total))
+		for i := range total {
+			out[i] = total[i] - write[i]
+		}
+		return out
+	}
+	oa, ta := percentile(after(ours, oursW), 50), percentile(after(theirs, theirsW), 50)
+	rep.add(row{Suite: suite, Metric: "warren/etcd naming, write's return → call", Value: float64(oa) / float64(ta), Unit: "×",
+		Note: fmt.Sprintf("watch → resolver → connect → call: %.2f vs %.2f ms", ms(oa), ms(ta))})
+	ratio := float64(percentile(ours, 50)) / float64(percentile(theirs, 50))
+	rep.judged(row{Suite: suite, Metric: "warren/etcd naming median", Value: ratio, Unit: "×", Goal: "≤ 1×"}, ratio <= 1)
+	return nil
+}
