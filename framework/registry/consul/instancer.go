@@ -48,8 +48,8 @@ func (r *Registry) NewInstancer(ctx context.Context, service string, opts ...Ins
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("consul: instancer %s: %w", service, err)
 	}
-	if !registry.ValidName(service) {
-		return nil, fmt.Errorf("consul: instancer: %w: service name %q", registry.ErrInvalidInstance, service)
+	if !discoverableName(service) {
+		return nil, fmt.Errorf("consul: instancer: %w: service name %q (want a Warren name or a dotted go-micro one)", registry.ErrInvalidInstance, service)
 	}
 	cfg := instancerConfig{datacenter: r.cfg.datacenter, allowStale: r.cfg.allowStale}
 	for _, o := range opts {
@@ -214,7 +214,7 @@ func (in *Instancer) instances(entries []*api.ServiceEntry) []string {
 	for _, e := range entries {
 		inst, err := toInstance(e)
 		if err == nil {
-			err = inst.Validate()
+			err = validateDiscovered(inst)
 		}
 		if err != nil {
 			in.r.logErr("skipping unusable instance", "service", in.service, "err", err)

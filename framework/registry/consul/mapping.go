@@ -105,7 +105,8 @@ func hostPort(hp string) (string, int) {
 	return h, n
 }
 
-// toInstance is the inverse of serviceRegistration, plus the datacenter.
+// toInstance is the inverse of serviceRegistration, plus the datacenter;
+// it also reads go-micro's registrations (gomicro.go).
 // A service registered by round 1 (no "endpoints" meta) gets the one
 // endpoint its address, port and scheme name, the node's address standing
 // in for an empty service address.
@@ -115,8 +116,18 @@ func toInstance(e *api.ServiceEntry) (registry.Instance, error) {
 	}
 	s := e.Service
 	inst := registry.Instance{ID: s.ID, Name: s.Service}
-	if len(s.Tags) > 0 {
-		inst.Tags = append([]string(nil), s.Tags...)
+	tags := s.Tags
+	// A service without Warren's "endpoints" meta may be go-micro's: its
+	// version, metadata and RPC endpoints ride in opaque tags (gomicro.go).
+	// Warren's own records are never read that way.
+	var micro goMicro
+	if _, warren := s.Meta[metaEndpoints]; !warren {
+		if micro = readGoMicroTags(s.Tags); micro.found {
+			tags = micro.rest
+		}
+	}
+	if len(tags) > 0 {
+		inst.Tags = append([]string(nil), tags...)
 	}
 	md := map[string]string{}
 	scheme := ""
@@ -140,16 +151,25 @@ func toInstance(e *api.ServiceEntry) (registry.Instance, error) {
 			md[k] = v
 		}
 	}
+	microScheme := ""
+	if micro.found {
+		microScheme = applyGoMicro(&inst, md, micro)
+	}
 	if len(inst.Endpoints) == 0 {
 		addr := s.Address
 		if addr == "" && e.Node != nil {
 			addr = e.Node.Address
 		}
-		ep, err := registry.LegacyEndpoint(scheme, addr, s.Port)
-		if err != nil {
-			return registry.Instance{}, fmt.Errorf("service %s: %w", s.ID, err)
+		if microScheme != "" && scheme == "" {
+			// go-micro's protocol (mucp, grpc, http) is the scheme.
+			inst.Endpoints = []string{registry.EndpointURL(microScheme, addr, s.Port)}
+		} else {
+			ep, err := registry.LegacyEndpoint(scheme, addr, s.Port)
+			if err != nil {
+				return registry.Instance{}, fmt.Errorf("service %s: %w", s.ID, err)
+			}
+			inst.Endpoints = []string{ep}
 		}
-		inst.Endpoints = []string{ep}
 	}
 	if e.Node != nil && e.Node.Datacenter != "" {
 		md[metaDC] = e.Node.Datacenter
