@@ -4,21 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-kit/kit/sd"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/warren-mesh/warren/framework/app"
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/embedetcd"
 	"github.com/warren-mesh/warren/framework/grpcclient"
@@ -28,6 +24,8 @@ import (
 	"github.com/warren-mesh/warren/framework/registry/etcd"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/svcerr"
+	"github.com/warren-mesh/warren/framework/tlsconf"
+	"github.com/warren-mesh/warren/framework/tlsconf/tlstest"
 	"github.com/warren-mesh/warren/framework/transport/grpcserver"
 )
 
@@ -57,52 +55,11 @@ func openEtcd(t *testing.T) registry.Registry {
 	return r
 }
 
-type instance struct {
-	app  *app.App
-	echo *grpctest.Echo
-	stop context.CancelFunc
-	done chan error
-	once sync.Once
-}
-
-// startApp runs an App serving HTTP and Echo over gRPC, over its own
-// registry connection (an App closes its registry when it exits).
-func startApp(t *testing.T, svc, id string) *instance {
+// startApp runs an App serving Echo over gRPC over its own registry
+// connection (an App closes its registry when it exits).
+func startApp(t *testing.T, svc, id string) *grpctest.App {
 	t.Helper()
-	reg := openEtcd(t)
-	in := &instance{done: make(chan error, 1)}
-	gs, err := grpcserver.New(func(g *grpc.Server) { in.echo = grpctest.Register(g, id) }, grpcserver.WithAddr("127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.New(svc, http.NotFoundHandler(), reg, app.WithServer(gs), app.WithListen("127.0.0.1:0"), app.WithID(id),
-		app.WithSignals(false), app.WithGracePeriod(0), app.WithSelfCheckTimeout(20*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	in.app, in.stop = a, cancel
-	go func() { in.done <- a.Run(ctx) }()
-	select {
-	case <-a.Ready():
-	case err := <-in.done:
-		t.Fatalf("%s: Run returned before ready: %v", id, err)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("%s not ready within 60s", id)
-	}
-	t.Cleanup(in.shutdown)
-	return in
-}
-
-// shutdown stops the App and waits for it; once.
-func (in *instance) shutdown() {
-	in.once.Do(func() {
-		in.stop()
-		select {
-		case <-in.done:
-		case <-time.After(60 * time.Second):
-		}
-	})
+	return grpctest.StartApp(t, openEtcd(t), svc, id)
 }
 
 func say(c *grpcclient.Client, opts ...grpcclient.EndpointOption) func(ctx context.Context, in string) (string, error) {
@@ -299,5 +256,45 @@ func TestClient_SnapshotServesWhenTheRegistryIsDown(t *testing.T) {
 	down := newClient(t, unreachable{}, "echo", client.WithSnapshot(dir))
 	if id, err := say(down)(ctx30(t), "id"); err != nil || id != "a" {
 		t.Fatalf("call from the snapshot = %q, %v", id, err)
+	}
+}
+
+// An instance publishing grpcs:// is called over TLS with the client's
+// configuration (here client.WithTLS among the client options, as
+// bootstrap passes it): with a certificate from the CA the mTLS server
+// serves the call; without one the handshake refuses it.
+func TestClient_MutualTLS(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	srv, cli := ca.Issue("server"), ca.Issue("client")
+	scfg, err := tlsconf.Server(srv.CertFile, srv.KeyFile, ca.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startEcho(t, "tls", grpcserver.WithTLS(scfg))
+	src := sd.FixedInstancer{s.instance("tls")}
+	withCert, err := tlsconf.Client(ca.CertFile, cli.CertFile, cli.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := grpcclient.NewFromInstancer(src, "echo", grpcclient.WithClientOptions(client.WithTLS(withCert)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if id, err := say(c)(ctx30(t), "id"); err != nil || id != "tls" {
+		t.Fatalf("call over mTLS = %q, %v", id, err)
+	}
+	noCert, err := tlsconf.Client(ca.CertFile, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare, err := grpcclient.NewFromInstancer(src, "echo", grpcclient.WithTLS(noCert),
+		grpcclient.WithClientOptions(client.WithoutOutlier(), client.WithRetry(retry.WithMaxAttempts(1))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Close()
+	if _, err := say(bare)(ctx30(t), "id"); err == nil {
+		t.Fatal("a client without a certificate was served")
 	}
 }

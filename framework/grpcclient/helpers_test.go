@@ -25,9 +25,9 @@ type echoServer struct {
 	ep string
 }
 
-func startEcho(t testingT, id string) *echoServer {
+func startEcho(t testingT, id string, opts ...grpcserver.Option) *echoServer {
 	t.Helper()
-	s, err := grpcserver.New(func(g *grpc.Server) { grpctest.Register(g, id) }, grpcserver.WithAddr("127.0.0.1:0"))
+	s, err := grpcserver.New(func(g *grpc.Server) { grpctest.Register(g, id) }, append([]grpcserver.Option{grpcserver.WithAddr("127.0.0.1:0")}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func startEcho(t testingT, id string) *echoServer {
 	}
 	go s.Serve() //nolint:errcheck // ends with Close below
 	t.Cleanup(func() { s.Close() })
-	return &echoServer{Server: s, ep: "grpc://" + addr.String()}
+	return &echoServer{Server: s, ep: s.Scheme() + "://" + addr.String()}
 }
 
 type testingT interface {

@@ -18,115 +18,34 @@ import (
 	"google.golang.org/grpc/serviceconfig"
 
 	"github.com/warren-mesh/warren/framework/app"
-	"github.com/warren-mesh/warren/framework/embedetcd"
 	"github.com/warren-mesh/warren/framework/grpcresolver"
 	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
 	"github.com/warren-mesh/warren/framework/registry"
-	"github.com/warren-mesh/warren/framework/registry/consul"
-	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
-	"github.com/warren-mesh/warren/framework/registry/etcd"
-	"github.com/warren-mesh/warren/framework/transport/grpcserver"
 )
 
-var (
-	etcdSrv     *embedetcd.Server
-	consulAgent *consultest.Agent
-)
+// regs are the real registries the tests run against: an embedded etcd
+// and a `consul agent -dev` (bin/consul), shared by the package.
+var regs *grpctest.Registries
 
 func TestMain(m *testing.M) {
-	s, err := embedetcd.Start()
+	r, err := grpctest.StartRegistries()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "start etcd:", err)
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		os.Exit(1)
 	}
-	etcdSrv = s
-	if !consultest.Skipped() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		a, err := consultest.Start(ctx)
-		cancel()
-		if err != nil {
-			s.Close()
-			fmt.Fprintf(os.Stderr, "FAIL: these tests need a real Consul agent: %v\n(set %s=1 to skip them)\n", err, consultest.SkipEnv)
-			os.Exit(1)
-		}
-		consulAgent = a
-	}
+	regs = r
 	code := m.Run()
-	if consulAgent != nil {
-		consulAgent.Close()
-	}
-	s.Close()
+	r.Close()
 	os.Exit(code)
 }
 
-func openRegistry(t *testing.T, name string) registry.Registry {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var (
-		r   registry.Registry
-		err error
-	)
-	switch name {
-	case "etcd":
-		r, err = etcd.New(ctx, etcd.WithEndpoints(etcdSrv.Endpoints()...), etcd.WithPrefix("resolver-"+strings.ReplaceAll(t.Name(), "/", "-")), etcd.WithTTL(5*time.Second))
-	case "consul":
-		if consulAgent == nil {
-			t.Skip("WARREN_SKIP_CONSUL=1")
-		}
-		r, err = consul.New(ctx, consul.WithAddress(consulAgent.Addr()))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
-}
-
-type instance struct {
-	stop context.CancelFunc
-	done chan error
-	once sync.Once
-}
+func openRegistry(t *testing.T, name string) registry.Registry { return regs.Open(t, name) }
 
 // startApp runs an App with its own connection to the registry named by
 // regName (an App closes its registry when it exits).
-func startApp(t *testing.T, regName, svc, id string, opts ...app.Option) *instance {
+func startApp(t *testing.T, regName, svc, id string, opts ...app.Option) *grpctest.App {
 	t.Helper()
-	reg := openRegistry(t, regName)
-	in := &instance{done: make(chan error, 1)}
-	gs, err := grpcserver.New(func(g *grpc.Server) { grpctest.Register(g, id) }, grpcserver.WithAddr("127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.New(svc, http.NotFoundHandler(), reg, append([]app.Option{app.WithServer(gs), app.WithListen("127.0.0.1:0"), app.WithID(id),
-		app.WithSignals(false), app.WithGracePeriod(time.Second), app.WithSelfCheckTimeout(20 * time.Second)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	in.stop = cancel
-	go func() { in.done <- a.Run(ctx) }()
-	select {
-	case <-a.Ready():
-	case err := <-in.done:
-		t.Fatalf("%s: Run returned before ready: %v", id, err)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("%s not ready within 60s", id)
-	}
-	t.Cleanup(in.shutdown)
-	return in
-}
-
-// shutdown stops the App and waits for it; once.
-func (in *instance) shutdown() {
-	in.once.Do(func() {
-		in.stop()
-		select {
-		case <-in.done:
-		case <-time.After(60 * time.Second):
-		}
-	})
+	return grpctest.StartApp(t, openRegistry(t, regName), svc, id, append([]app.Option{app.WithGracePeriod(time.Second)}, opts...)...)
 }
 
 // seen makes up to max calls and returns the IDs that answered, stopping
@@ -185,7 +104,9 @@ func TestResolver_PlainGRPCClientFollowsDiscovery(t *testing.T) {
 				t.Fatalf("calls reached %v, want a, b and c", got)
 			}
 
-			a.shutdown()
+			if err := a.Shutdown(); err != nil {
+				t.Fatalf("a: Run = %v", err)
+			}
 			deadline := time.Now().Add(60 * time.Second)
 			for {
 				got := seen(t, cc, 60, nil)

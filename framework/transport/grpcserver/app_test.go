@@ -16,34 +16,8 @@ import (
 	"github.com/warren-mesh/warren/framework/app"
 	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
 	"github.com/warren-mesh/warren/framework/registry"
-	"github.com/warren-mesh/warren/framework/registry/consul"
-	"github.com/warren-mesh/warren/framework/registry/etcd"
 	"github.com/warren-mesh/warren/framework/transport/grpcserver"
 )
-
-func openRegistry(t *testing.T, name string) registry.Registry {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var (
-		r   registry.Registry
-		err error
-	)
-	switch name {
-	case "etcd":
-		r, err = etcd.New(ctx, etcd.WithEndpoints(etcdSrv.Endpoints()...), etcd.WithPrefix("grpcserver-"+strings.ReplaceAll(t.Name(), "/", "-")), etcd.WithTTL(5*time.Second))
-	case "consul":
-		if consulAgent == nil {
-			t.Skipf("%s=1", "WARREN_SKIP_CONSUL")
-		}
-		r, err = consul.New(ctx, consul.WithAddress(consulAgent.Addr()))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
-}
 
 // The App publishes the gRPC endpoint with the HTTP one, in one record the
 // registry really stores; the published endpoint answers; during the grace
@@ -52,7 +26,7 @@ func openRegistry(t *testing.T, name string) registry.Registry {
 func TestApp_PublishesTheGRPCEndpointAndReportsNotServingDuringGrace(t *testing.T) {
 	for _, regName := range []string{"etcd", "consul"} {
 		t.Run(regName, func(t *testing.T) {
-			reg := openRegistry(t, regName)
+			reg := regs.Open(t, regName)
 			svc := "grpcsvc" + regName
 			var echo *grpctest.Echo
 			gs, err := grpcserver.New(func(g *grpc.Server) { echo = grpctest.Register(g, "one") }, grpcserver.WithAddr("127.0.0.1:0"))

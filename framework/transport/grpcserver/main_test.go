@@ -1,45 +1,25 @@
 package grpcserver_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
-	"github.com/warren-mesh/warren/framework/embedetcd"
-	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
+	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
 )
 
-// The App tests run against real registries: an embedded etcd and a
-// `consul agent -dev` (bin/consul), shared by the package's tests.
-var (
-	etcdSrv     *embedetcd.Server
-	consulAgent *consultest.Agent
-)
+// regs are the real registries the App tests run against: an embedded
+// etcd and a `consul agent -dev` (bin/consul), shared by the package.
+var regs *grpctest.Registries
 
 func TestMain(m *testing.M) {
-	s, err := embedetcd.Start()
+	r, err := grpctest.StartRegistries()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "start etcd:", err)
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		os.Exit(1)
 	}
-	etcdSrv = s
-	if !consultest.Skipped() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		a, err := consultest.Start(ctx)
-		cancel()
-		if err != nil {
-			s.Close()
-			fmt.Fprintf(os.Stderr, "FAIL: these tests need a real Consul agent: %v\n(set %s=1 to skip them)\n", err, consultest.SkipEnv)
-			os.Exit(1)
-		}
-		consulAgent = a
-	}
+	regs = r
 	code := m.Run()
-	if consulAgent != nil {
-		consulAgent.Close()
-	}
-	s.Close()
+	r.Close()
 	os.Exit(code)
 }
