@@ -14,7 +14,7 @@ const Name = "etcd"
 
 // Backend returns the etcd backend for a main's list of registries
 // (bootstrap.WithRegistries). Its flags, each also a WARREN_ETCD_…
-// variable: --etcd-endpoints, --etcd-prefix, --etcd-ttl,
+// variable: --etcd-endpoints, --etcd-prefix, --etcd-failover-prefixes, --etcd-ttl,
 // --etcd-dial-timeout, --etcd-ca, --etcd-cert, --etcd-key,
 // --etcd-username, --etcd-password.
 func Backend() registry.Backend {
@@ -29,6 +29,7 @@ func Backend() registry.Backend {
 type settings struct {
 	endpoints   []string
 	prefix      string
+	failover    []string
 	ttl         time.Duration
 	dialTimeout time.Duration
 	ca          string
@@ -46,7 +47,8 @@ func bindFlags(fs *flag.FlagSet) registry.Settings {
 		dialTimeout: DefaultDialTimeout,
 	}
 	fs.Var(registry.ListFlag{P: &s.endpoints}, "etcd-endpoints", "comma-separated etcd endpoints")
-	fs.StringVar(&s.prefix, "etcd-prefix", s.prefix, "etcd key prefix")
+	fs.StringVar(&s.prefix, "etcd-prefix", s.prefix, "etcd key prefix (one per region for regional failover)")
+	fs.Var(registry.ListFlag{P: &s.failover}, "etcd-failover-prefixes", "prefixes (other regions) to discover instances under, in order, while the own prefix has none")
 	fs.DurationVar(&s.ttl, "etcd-ttl", s.ttl, "etcd lease TTL: how long a dead process stays visible")
 	fs.DurationVar(&s.dialTimeout, "etcd-dial-timeout", s.dialTimeout, "etcd dial timeout")
 	fs.StringVar(&s.ca, "etcd-ca", s.ca, "etcd CA certificate file (enables TLS)")
@@ -75,6 +77,7 @@ func (s *settings) Open(ctx context.Context, o registry.OpenOptions) (registry.R
 	opts := []Option{
 		WithEndpoints(s.endpoints...),
 		WithPrefix(s.prefix),
+		WithFailoverPrefixes(s.failover...),
 		WithTTL(s.ttl),
 		WithDialTimeout(s.dialTimeout),
 		WithLogger(o.Logger),
@@ -100,6 +103,6 @@ func (s *settings) String() string {
 	if s.password != "" {
 		pw = "(set)"
 	}
-	return fmt.Sprintf("etcd{endpoints=%v prefix=%s ttl=%s dial-timeout=%s ca=%q cert=%q key=%q username=%q password=%s}",
-		s.endpoints, s.prefix, s.ttl, s.dialTimeout, s.ca, s.cert, s.key, s.username, pw)
+	return fmt.Sprintf("etcd{endpoints=%v prefix=%s failover-prefixes=%v ttl=%s dial-timeout=%s ca=%q cert=%q key=%q username=%q password=%s}",
+		s.endpoints, s.prefix, s.failover, s.ttl, s.dialTimeout, s.ca, s.cert, s.key, s.username, pw)
 }

@@ -196,7 +196,10 @@ func (in *Instancer) run(ctx, firstCtx context.Context, cancelFirst context.Canc
 // list reads the whole prefix and makes it the set, publishing the
 // difference (the cache drops an unchanged set).
 func (in *Instancer) list(ctx context.Context) error {
-	resp, err := in.cli.Get(ctx, in.prefix, clientv3.WithPrefix())
+	// WithRequireLeader: a member without a leader (cut off from the
+	// others, or mid-election) refuses at once instead of holding the read
+	// for the whole request timeout, and the client asks the next member.
+	resp, err := in.cli.Get(clientv3.WithRequireLeader(ctx), in.prefix, clientv3.WithPrefix())
 	if err != nil {
 		return fmt.Errorf("etcd: list %s: %w", in.prefix, err)
 	}

@@ -3,6 +3,7 @@ package etcd
 import (
 	"crypto/tls"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,7 @@ type config struct {
 	initialWait      time.Duration
 	progressInterval time.Duration
 	closeTimeout     time.Duration
+	failover         []string // prefixes Instancer falls back to, in order
 
 	client *clientv3.Client // from WithClient; not closed by the Registry
 
@@ -129,6 +131,21 @@ func WithAuth(username, password string) Option {
 // slashes are ignored.
 func WithPrefix(p string) Option { return func(c *config) { c.prefix = strings.Trim(p, "/") } }
 
+// WithFailoverPrefixes makes Instancer prefer the Registry's own prefix
+// (WithPrefix: one per region, "warren-eu") and fall back to the given
+// prefixes (other regions, "warren-us"), in order, while its own has no
+// instance of the service, and back as soon as it has one
+// (registry.Failover). Registrations stay under the own prefix.
+// NewInstancer is unaffected.
+func WithFailoverPrefixes(prefixes ...string) Option {
+	return func(c *config) {
+		c.failover = nil
+		for _, p := range prefixes {
+			c.failover = append(c.failover, strings.Trim(p, "/"))
+		}
+	}
+}
+
 // WithTTL sets the lease TTL of registrations: how long a dead process
 // stays visible. etcd counts in whole seconds (rounded up) and enforces a
 // minimum of about 1.5 election timeouts. Default 10 s.
@@ -181,8 +198,10 @@ func (c *config) validate() error {
 	switch {
 	case len(c.endpoints) == 0:
 		return fmt.Errorf("etcd: no endpoints")
-	case c.prefix == "":
+	case c.prefix == "" || slices.Contains(c.failover, ""):
 		return fmt.Errorf("etcd: empty key prefix")
+	case slices.Contains(c.failover, c.prefix):
+		return fmt.Errorf("etcd: failover prefix %q is the Registry's own", c.prefix)
 	case c.ttl < time.Second:
 		return fmt.Errorf("etcd: TTL %s below etcd's 1 s granularity", c.ttl)
 	case c.backoffMin <= 0 || c.backoffMax < c.backoffMin:

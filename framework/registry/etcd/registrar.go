@@ -263,7 +263,10 @@ func (g *registration) stillOurs(lease clientv3.LeaseID, holder int64, value []b
 // or one of the same address (a previous run of this process) is replaced.
 func (g *registration) publish(ctx context.Context) (int64, error) {
 	cli := g.r.cli
-	rctx, cancel := context.WithTimeout(ctx, g.r.cfg.requestTimeout)
+	// WithRequireLeader: a member without a leader (cut off, or
+	// mid-election) refuses at once instead of holding the write for the
+	// whole request timeout; the next attempt goes to another member.
+	rctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), g.r.cfg.requestTimeout)
 	defer cancel()
 	grant, err := cli.Grant(rctx, g.r.cfg.ttlSeconds())
 	if err != nil {

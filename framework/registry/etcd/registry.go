@@ -11,7 +11,10 @@ import (
 	"github.com/go-kit/log/level"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/warren-mesh/warren/framework/backoff"
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
@@ -88,7 +91,11 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 // servicePrefix is the key prefix of one service, with the trailing slash
 // so "user" never matches "user-admin".
 func (r *Registry) servicePrefix(service string) string {
-	return "/" + r.cfg.prefix + "/services/" + service + "/"
+	return servicePrefix(r.cfg.prefix, service)
+}
+
+func servicePrefix(prefix, service string) string {
+	return "/" + prefix + "/services/" + service + "/"
 }
 
 func (r *Registry) key(inst registry.Instance) string {
@@ -209,10 +216,13 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	lease := g.currentLease()
 	var err error
 	if lease != clientv3.NoLease {
-		_, err = r.cli.Txn(ctx).
-			If(clientv3.Compare(clientv3.LeaseValue(key), "=", lease)).
-			Then(clientv3.OpDelete(key)).
-			Commit()
+		err = r.withLeader(ctx, func(ctx context.Context) error {
+			_, err := r.cli.Txn(ctx).
+				If(clientv3.Compare(clientv3.LeaseValue(key), "=", lease)).
+				Then(clientv3.OpDelete(key)).
+				Commit()
+			return err
+		})
 		if err != nil {
 			err = fmt.Errorf("etcd: delete %s: %w", key, err)
 		}
@@ -240,12 +250,52 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	return err
 }
 
+// withLeader runs an idempotent write that must reach the leader until it
+// succeeds or ctx ends. Each attempt is bounded by the request timeout and
+// asks a member without a leader to refuse at once (WithRequireLeader); a
+// refused, timed-out or cut-off attempt is tried again, on the member the
+// client picks next. Without that, a write sent to a leader just cut off from
+// the others, or to a follower of a leader just killed, would hold the
+// whole deadline.
+func (r *Registry) withLeader(ctx context.Context, write func(context.Context) error) error {
+	bo := backoff.New(r.cfg.backoffMin, r.cfg.backoffMax)
+	for {
+		actx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), r.cfg.requestTimeout)
+		err := write(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !retryable(err) {
+			return err
+		}
+		if !backoff.Sleep(ctx, min(bo.Next(), 100*time.Millisecond)) {
+			return err
+		}
+	}
+}
+
+// retryable reports whether err is what a member that lost its leader
+// answers, an attempt that timed out on one, or a connection to a member
+// that went away mid-request (Unavailable): the write may be tried on
+// another member.
+func retryable(err error) bool {
+	switch {
+	case errors.Is(err, rpctypes.ErrNoLeader), errors.Is(err, rpctypes.ErrGRPCNoLeader),
+		errors.Is(err, context.DeadlineExceeded):
+		return true
+	}
+	c := status.Code(err)
+	return c == codes.DeadlineExceeded || c == codes.Unavailable
+}
+
 // revoke revokes a lease; a lease that is already gone is not an error.
 func (r *Registry) revoke(ctx context.Context, id clientv3.LeaseID) error {
 	if id == clientv3.NoLease {
 		return nil
 	}
-	if _, err := r.cli.Revoke(ctx, id); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+	err := r.withLeader(ctx, func(ctx context.Context) error {
+		_, err := r.cli.Revoke(ctx, id)
+		return err
+	})
+	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		return fmt.Errorf("etcd: revoke lease %x: %w", int64(id), err)
 	}
 	return nil
@@ -257,17 +307,38 @@ func (r *Registry) revoke(ctx context.Context, id clientv3.LeaseID) error {
 // (default 3 s, or ctx's deadline if sooner) with an empty set and an error
 // event if etcd did not answer; the set fills when it does. The caller must
 // Stop it; Close stops any still running.
+//
+// With WithFailoverPrefixes it follows the Registry's own prefix (its
+// region) first and the failover prefixes in order (registry.Failover).
 func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
 	in, err := r.NewInstancer(ctx, service)
 	if err != nil {
 		return nil, err // not a typed nil inside the interface
 	}
-	return in, nil
+	if len(r.cfg.failover) == 0 {
+		return in, nil
+	}
+	srcs := []sd.Instancer{in}
+	for _, p := range r.cfg.failover {
+		other, err := r.newInstancerAt(ctx, service, servicePrefix(p, service))
+		if err != nil {
+			for _, s := range srcs {
+				s.Stop()
+			}
+			return nil, err
+		}
+		srcs = append(srcs, other)
+	}
+	return registry.NewFailover(srcs...), nil
 }
 
 // NewInstancer is Instancer with the concrete type, for callers that want
 // State or a typed Stop.
 func (r *Registry) NewInstancer(ctx context.Context, service string) (*Instancer, error) {
+	return r.newInstancerAt(ctx, service, r.servicePrefix(service))
+}
+
+func (r *Registry) newInstancerAt(ctx context.Context, service, prefix string) (*Instancer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -280,7 +351,7 @@ func (r *Registry) NewInstancer(ctx context.Context, service string) (*Instancer
 	if closed {
 		return nil, ErrClosed
 	}
-	in := newInstancer(ctx, r.cfg, r.cli, r.conn, service, r.servicePrefix(service), r.forget)
+	in := newInstancer(ctx, r.cfg, r.cli, r.conn, service, prefix, r.forget)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
