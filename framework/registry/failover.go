@@ -1,0 +1,119 @@
+package registry
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/go-kit/kit/sd"
+)
+
+// Failover is an sd.Instancer over several sources in order of preference
+// (the local datacenter or region first): it publishes the set of the
+// first source that has at least one instance, and so fails over to the
+// next when the local one has none and back as soon as it has one again.
+// Consul's WithFailover builds one over an instancer per datacenter; with
+// etcd, one per region's prefix or cluster.
+//
+// A source's event with an error and its last good set counts as that
+// set (the error is passed on with it): a registry that cannot be read
+// is no reason to send traffic to another region. When no source has an
+// instance, the event is empty and carries every source's error.
+type Failover struct {
+	*Cache
+	srcs []sd.Instancer
+	chs  []chan sd.Event
+
+	pub    sync.Mutex
+	mu     sync.Mutex
+	latest []*sd.Event // nil until the source's first event
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+var _ sd.Instancer = (*Failover)(nil)
+
+// NewFailover follows srcs, most preferred first, and takes ownership of
+// them: Stop stops them too.
+func NewFailover(srcs ...sd.Instancer) *Failover {
+	f := &Failover{Cache: NewCache(), srcs: srcs, latest: make([]*sd.Event, len(srcs)), stop: make(chan struct{})}
+	for i, src := range srcs {
+		ch := make(chan sd.Event)
+		f.chs = append(f.chs, ch)
+		f.wg.Add(1)
+		go f.follow(i, ch) // owned by f: ends at Stop
+		src.Register(ch)   // sends at once: the reader runs already
+	}
+	return f
+}
+
+func (f *Failover) follow(i int, ch chan sd.Event) {
+	defer f.wg.Done()
+	for {
+		select {
+		case ev := <-ch:
+			// pub keeps picks and publications in one order; mu alone
+			// guards latest, so Active never waits for a subscriber.
+			f.pub.Lock()
+			f.mu.Lock()
+			f.latest[i] = &ev
+			out, ok := f.pickLocked()
+			f.mu.Unlock()
+			if ok {
+				f.Update(out)
+			}
+			f.pub.Unlock()
+		case <-f.stop:
+			return
+		}
+	}
+}
+
+// pickLocked returns the event to publish; false while no source has
+// reported yet.
+func (f *Failover) pickLocked() (sd.Event, bool) {
+	var errs []error
+	heard := false
+	for _, ev := range f.latest {
+		if ev == nil {
+			continue
+		}
+		heard = true
+		if len(ev.Instances) > 0 {
+			return *ev, true
+		}
+		if ev.Err != nil {
+			errs = append(errs, ev.Err)
+		}
+	}
+	return sd.Event{Err: errors.Join(errs...)}, heard
+}
+
+// Active is the index of the source whose set is published now, or -1
+// when none has an instance.
+func (f *Failover) Active() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, ev := range f.latest {
+		if ev != nil && len(ev.Instances) > 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// Stop unsubscribes from every source and stops them. Idempotent.
+func (f *Failover) Stop() {
+	f.once.Do(func() {
+		// Deregister while the readers still read: sends are synchronous.
+		for i, src := range f.srcs {
+			src.Deregister(f.chs[i])
+		}
+		close(f.stop)
+		f.wg.Wait()
+		for _, src := range f.srcs {
+			src.Stop()
+		}
+	})
+}
