@@ -5,18 +5,27 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+
+	"github.com/warren-mesh/warren/framework/registry"
 )
 
-// ZoneAware keeps traffic in the caller's zone: while at least MinHealthy
-// local instances are in rotation it picks among them only; below that it
-// spills over the whole set. Inside each group another balancer (round
+// ZoneAware keeps traffic close to the caller, in locality order zone →
+// region → anywhere: while at least MinHealthy instances of the caller's
+// zone are in rotation it picks among them only; below that, if a region
+// is set (WithRegion), among the instances of the caller's region while
+// enough of them are healthy; else over the whole set. Those thresholds
+// are the spill-over points. Inside each group another balancer (round
 // robin by default) does the picking.
 type ZoneAware struct {
 	zone       string
 	minHealthy int
-	local, all Balancer
-	locals     atomic.Pointer[[]*Target]
-	remote     atomic.Bool
+	region     string
+	regionMin  int
+	newGroup   func() Balancer
+
+	local, regional, all Balancer
+	locals, regionals    atomic.Pointer[[]*Target]
+	remote, outside      atomic.Bool // instances exist beyond the zone, the region
 }
 
 // ZoneOption configures ZoneAware. An option given a bad value makes
@@ -35,23 +44,51 @@ func WithMinHealthy(n int) ZoneOption {
 	}
 }
 
+// WithRegion adds the region tier: when the caller's zone has too few
+// healthy instances, traffic stays in region while at least minHealthy
+// of its instances are in rotation, and spills over to every instance
+// below that. An instance's region is RegionOf (its "region" metadata, or
+// the Consul datacenter it was found in).
+func WithRegion(region string, minHealthy int) ZoneOption {
+	return func(z *ZoneAware) error {
+		if region == "" {
+			return errors.New(`balancer.WithRegion(""): empty region`)
+		}
+		if minHealthy < 1 {
+			return fmt.Errorf("balancer.WithRegion(%q, %d): at least 1", region, minHealthy)
+		}
+		z.region, z.regionMin = region, minHealthy
+		return nil
+	}
+}
+
 // WithGroupBalancer sets the balancer constructor used inside each group
-// (default NewRoundRobin). It is called twice: once for local, once for
-// all.
+// (default NewRoundRobin). It is called once per group: zone, region (with
+// WithRegion) and all.
 func WithGroupBalancer(newBalancer func() Balancer) ZoneOption {
 	return func(z *ZoneAware) error {
 		if newBalancer == nil {
 			return errors.New("balancer.WithGroupBalancer(nil)")
 		}
-		z.local, z.all = newBalancer(), newBalancer()
+		z.newGroup = newBalancer
 		return nil
 	}
+}
+
+// RegionOf is the region of an instance for the region tier: its
+// Metadata["region"] (set it when registering, e.g. etcd), else
+// Metadata["dc"] (the Consul datacenter it was discovered in).
+func RegionOf(inst registry.Instance) string {
+	if r := inst.Metadata["region"]; r != "" {
+		return r
+	}
+	return inst.Metadata["dc"]
 }
 
 // NewZoneAware returns a zone-aware balancer for a caller in zone, or the
 // first option's complaint about its value.
 func NewZoneAware(zone string, opts ...ZoneOption) (*ZoneAware, error) {
-	z := &ZoneAware{zone: zone, minHealthy: 1}
+	z := &ZoneAware{zone: zone, minHealthy: 1, newGroup: func() Balancer { return NewRoundRobin() }}
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("balancer: nil ZoneOption")
@@ -60,37 +97,38 @@ func NewZoneAware(zone string, opts ...ZoneOption) (*ZoneAware, error) {
 			return nil, err
 		}
 	}
-	if z.local == nil {
-		z.local, z.all = NewRoundRobin(), NewRoundRobin()
+	z.local, z.all = z.newGroup(), z.newGroup()
+	if z.region != "" {
+		z.regional = z.newGroup()
 	}
 	return z, nil
 }
 
 // Update implements Balancer.
 func (z *ZoneAware) Update(ts []*Target) {
-	var local []*Target
+	var local, regional []*Target
 	for _, t := range ts {
 		if t.Instance.Zone == z.zone {
 			local = append(local, t)
+		}
+		if z.region != "" && RegionOf(t.Instance) == z.region {
+			regional = append(regional, t)
 		}
 	}
 	z.local.Update(local)
 	z.all.Update(ts)
 	z.locals.Store(&local)
 	z.remote.Store(len(local) < len(ts))
+	if z.regional != nil {
+		z.regional.Update(regional)
+		z.regionals.Store(&regional)
+		z.outside.Store(len(regional) < len(ts))
+	}
 }
 
 // Pick implements Balancer.
 func (z *ZoneAware) Pick(ctx context.Context, avoid *Target) (*Target, error) {
-	healthy := 0
-	if p := z.locals.Load(); p != nil {
-		for _, t := range *p {
-			if !t.Ejected() {
-				healthy++
-			}
-		}
-	}
-	if healthy >= z.minHealthy {
+	if healthy(z.locals.Load()) >= z.minHealthy {
 		t, err := z.local.Pick(ctx, avoid)
 		// A retry after the only healthy local instance failed goes
 		// elsewhere rather than straight back to it.
@@ -98,5 +136,24 @@ func (z *ZoneAware) Pick(ctx context.Context, avoid *Target) (*Target, error) {
 			return t, nil
 		}
 	}
+	if z.regional != nil && healthy(z.regionals.Load()) >= z.regionMin {
+		t, err := z.regional.Pick(ctx, avoid)
+		if err == nil && (t != avoid || !z.outside.Load()) {
+			return t, nil
+		}
+	}
 	return z.all.Pick(ctx, avoid)
+}
+
+// healthy counts the targets not ejected.
+func healthy(p *[]*Target) int {
+	n := 0
+	if p != nil {
+		for _, t := range *p {
+			if !t.Ejected() {
+				n++
+			}
+		}
+	}
+	return n
 }
