@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry"
@@ -14,7 +15,8 @@ const Name = "consul"
 
 // Backend returns the Consul backend for a main's list of registries
 // (bootstrap.WithRegistries). Its flags, each also a WARREN_CONSUL_…
-// variable: --consul-addr, --consul-token, --consul-datacenter,
+// variable: --consul-addr (several, comma-separated: own agent first),
+// --consul-failover-datacenters, --consul-token, --consul-datacenter,
 // --consul-check, --consul-ttl, --consul-check-interval,
 // --consul-check-timeout, --consul-deregister-critical-after,
 // --consul-check-tls-server-name, --consul-check-tls-skip-verify,
@@ -29,7 +31,8 @@ func Backend() registry.Backend {
 
 // settings are the Consul backend's flags.
 type settings struct {
-	addr       string
+	addrs      []string
+	failover   []string
 	token      string
 	datacenter string
 	check      string // list of ttl, http, tcp, grpc
@@ -44,9 +47,10 @@ type settings struct {
 }
 
 func bindFlags(fs *flag.FlagSet) registry.Settings {
-	s := &settings{addr: "127.0.0.1:8500", check: "ttl", ttl: DefaultCheckTTL,
+	s := &settings{addrs: []string{"127.0.0.1:8500"}, check: "ttl", ttl: DefaultCheckTTL,
 		interval: DefaultCheckInterval, timeout: DefaultCheckTimeout, deregAfter: time.Minute}
-	fs.StringVar(&s.addr, "consul-addr", s.addr, "Consul agent address host:port or URL")
+	fs.Var(registry.ListFlag{P: &s.addrs}, "consul-addr", "Consul agent addresses host:port or URL, comma-separated: the service's own agent first, then agents to fail over to")
+	fs.Var(registry.ListFlag{P: &s.failover}, "consul-failover-datacenters", "datacenters to discover instances in, in order, while the local one has no passing instance")
 	fs.StringVar(&s.token, "consul-token", s.token, "Consul ACL token (prefer the environment variable; never logged)")
 	fs.StringVar(&s.datacenter, "consul-datacenter", s.datacenter, "Consul datacenter (default: the agent's)")
 	fs.StringVar(&s.check, "consul-check", s.check, "Consul health checks, comma-separated: ttl (heartbeat from readiness), http (agent GETs /healthz), tcp (agent connects), grpc (agent asks grpc.health.v1)")
@@ -64,7 +68,7 @@ func bindFlags(fs *flag.FlagSet) registry.Settings {
 
 func (s *settings) Validate() error {
 	switch {
-	case s.addr == "":
+	case len(s.addrs) == 0:
 		return fmt.Errorf("--consul-addr is empty")
 	case s.ttl < time.Second:
 		return fmt.Errorf("--consul-ttl %s: must be at least 1s", s.ttl)
@@ -90,7 +94,7 @@ func (s *settings) checks() ([]Check, error) {
 
 func (s *settings) Open(ctx context.Context, o registry.OpenOptions) (registry.Registry, error) {
 	opts := []Option{
-		WithAddress(s.addr),
+		WithAddresses(s.addrs...),
 		WithLogger(o.Logger),
 		WithObserver(o.Observer),
 	}
@@ -99,6 +103,9 @@ func (s *settings) Open(ctx context.Context, o registry.OpenOptions) (registry.R
 	}
 	if s.datacenter != "" {
 		opts = append(opts, WithDatacenter(s.datacenter))
+	}
+	if len(s.failover) > 0 {
+		opts = append(opts, WithFailover(s.failover...))
 	}
 	if s.ca != "" || s.cert != "" {
 		opts = append(opts, WithTLS(TLSConfig{CAFile: s.ca, CertFile: s.cert, KeyFile: s.key}))
@@ -110,7 +117,7 @@ func (s *settings) Open(ctx context.Context, o registry.OpenOptions) (registry.R
 	opts = append(opts, WithChecks(checks...), WithDeregisterCriticalAfter(s.deregAfter))
 	r, err := New(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("consul registry at %s: %w", s.addr, err)
+		return nil, fmt.Errorf("consul registry at %s: %w", strings.Join(s.addrs, ","), err)
 	}
 	return r, nil
 }
@@ -122,6 +129,6 @@ func (s *settings) String() string {
 	if s.token != "" {
 		tok = "(set)"
 	}
-	return fmt.Sprintf("consul{addr=%s token=%s datacenter=%q check=%s ttl=%s interval=%s timeout=%s deregister-critical-after=%s check-tls=%+v ca=%q cert=%q key=%q}",
-		s.addr, tok, s.datacenter, s.check, s.ttl, s.interval, s.timeout, s.deregAfter, s.checkTLS, s.ca, s.cert, s.key)
+	return fmt.Sprintf("consul{addr=%s failover-datacenters=%s token=%s datacenter=%q check=%s ttl=%s interval=%s timeout=%s deregister-critical-after=%s check-tls=%+v ca=%q cert=%q key=%q}",
+		strings.Join(s.addrs, ","), strings.Join(s.failover, ","), tok, s.datacenter, s.check, s.ttl, s.interval, s.timeout, s.deregAfter, s.checkTLS, s.ca, s.cert, s.key)
 }

@@ -69,7 +69,7 @@ var ErrClosed = registry.ErrClosed
 // it when done; Close stops every goroutine it started.
 type Registry struct {
 	cfg       config
-	client    *api.Client
+	agents    []*api.Client // one per address; agents[0] is home
 	transport *http.Transport
 	logger    log.Logger
 
@@ -119,46 +119,56 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		return nil, fmt.Errorf("consul: new: %w", err)
 	}
 
-	acfg := &api.Config{
-		Address:    cfg.address,
-		Scheme:     cfg.scheme,
-		Datacenter: cfg.datacenter,
-		Token:      cfg.token,
-		TLSConfig: api.TLSConfig{
-			Address:            cfg.tls.ServerName,
-			CAFile:             cfg.tls.CAFile,
-			CertFile:           cfg.tls.CertFile,
-			KeyFile:            cfg.tls.KeyFile,
-			InsecureSkipVerify: cfg.tls.InsecureSkipVerify,
-		},
-	}
-	if acfg.Scheme == "" {
-		acfg.Scheme = "http"
-		if strings.HasPrefix(cfg.address, "https://") {
-			acfg.Scheme = "https"
-		}
+	if len(cfg.addresses) == 0 {
+		return nil, errors.New("consul: new: no agent address")
 	}
 	transport := cleanhttp.DefaultPooledTransport()
-	tlsConf, err := api.SetupTLSConfig(&acfg.TLSConfig)
-	if err != nil {
-		return nil, fmt.Errorf("consul: new: TLS: %w", err)
-	}
-	transport.TLSClientConfig = tlsConf
-	var rt http.RoundTripper = transport
-	if cfg.wrapRT != nil {
-		rt = cfg.wrapRT(rt)
-	}
-	acfg.Transport = transport
-	acfg.HttpClient = &http.Client{Transport: rt}
-	client, err := api.NewClient(acfg)
-	if err != nil {
-		return nil, fmt.Errorf("consul: new: %w", err)
+	var agents []*api.Client
+	for _, addr := range cfg.addresses {
+		if addr == "" {
+			return nil, errors.New("consul: new: empty agent address")
+		}
+		acfg := &api.Config{
+			Address:    addr,
+			Scheme:     cfg.scheme,
+			Datacenter: cfg.datacenter,
+			Token:      cfg.token,
+			TLSConfig: api.TLSConfig{
+				Address:            cfg.tls.ServerName,
+				CAFile:             cfg.tls.CAFile,
+				CertFile:           cfg.tls.CertFile,
+				KeyFile:            cfg.tls.KeyFile,
+				InsecureSkipVerify: cfg.tls.InsecureSkipVerify,
+			},
+		}
+		if acfg.Scheme == "" {
+			acfg.Scheme = "http"
+			if strings.HasPrefix(addr, "https://") {
+				acfg.Scheme = "https"
+			}
+		}
+		tlsConf, err := api.SetupTLSConfig(&acfg.TLSConfig)
+		if err != nil {
+			return nil, fmt.Errorf("consul: new: TLS: %w", err)
+		}
+		transport.TLSClientConfig = tlsConf // the same for every agent
+		var rt http.RoundTripper = transport
+		if cfg.wrapRT != nil {
+			rt = cfg.wrapRT(rt)
+		}
+		acfg.Transport = transport
+		acfg.HttpClient = &http.Client{Transport: rt}
+		client, err := api.NewClient(acfg)
+		if err != nil {
+			return nil, fmt.Errorf("consul: new: agent %s: %w", addr, err)
+		}
+		agents = append(agents, client)
 	}
 
 	bg, cancel := context.WithCancel(context.Background())
 	return &Registry{
 		cfg:        cfg,
-		client:     client,
+		agents:     agents,
 		transport:  transport,
 		logger:     log.With(cfg.logger, "component", "consul"),
 		ctx:        bg,
@@ -170,9 +180,9 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 	}, nil
 }
 
-// Client returns the underlying Consul API client, for callers that need an
-// endpoint this package does not wrap.
-func (r *Registry) Client() *api.Client { return r.client }
+// Client returns the Consul API client of the home agent (the first
+// address), for callers that need an endpoint this package does not wrap.
+func (r *Registry) Client() *api.Client { return r.agents[0] }
 
 // UseReadiness implements registry.ReadinessAware: with a TTL check the
 // heartbeat reports passing when ready returns nil and critical with its
@@ -224,7 +234,8 @@ func (r *Registry) Close() error {
 			continue // a Register still waiting for the agent: it ends with ErrClosed
 		}
 		reg.stop()
-		if err := r.deregister(ctx, reg.inst.ID); err != nil {
+		r.withdrawStale(ctx, reg)
+		if err := r.deregister(ctx, r.agents[reg.agent], reg.inst.ID); err != nil {
 			errs = append(errs, fmt.Errorf("consul: close: deregister %s: %w", reg.inst.ID, err))
 		}
 	}
@@ -292,10 +303,27 @@ func statusCode(err error) int {
 
 // Instancer implements registry.Discovery with the Registry's defaults; see
 // NewInstancer for per-instancer options.
+//
+// With WithFailover the instancer follows the local datacenter first and
+// the failover datacenters in order (registry.Failover).
 func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
 	in, err := r.NewInstancer(ctx, service)
 	if err != nil {
 		return nil, err // not a typed nil inside the interface
 	}
-	return in, nil
+	if len(r.cfg.failover) == 0 {
+		return in, nil
+	}
+	srcs := []sd.Instancer{in}
+	for _, dc := range r.cfg.failover {
+		other, err := r.NewInstancer(ctx, service, Datacenter(dc))
+		if err != nil {
+			for _, s := range srcs {
+				s.Stop()
+			}
+			return nil, err
+		}
+		srcs = append(srcs, other)
+	}
+	return registry.NewFailover(srcs...), nil
 }

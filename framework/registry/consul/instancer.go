@@ -114,6 +114,8 @@ func (in *Instancer) loop(ctx context.Context) {
 		afterErr bool
 		synced   bool // an answer arrived since the start
 		advanced bool // the last answer was a change: see below
+		agent    int  // the agent asked; moves on when it fails
+		failed   int  // queries failed in a row
 	)
 	for {
 		if !advanced {
@@ -133,11 +135,23 @@ func (in *Instancer) loop(ctx context.Context) {
 			// restarted agent's empty set.
 			wait = min(wait, r.reregisterWindow())
 		}
-		entries, meta, err := in.query(ctx, index, wait)
+		entries, meta, err := in.query(ctx, agent, index, wait)
 		if ctx.Err() != nil {
 			return
 		}
+		if err != nil && failed+1 < len(r.agents) {
+			// Another agent may answer: ask it at once, and publish the
+			// error only when every agent failed in a row. Indexes are the
+			// servers', the same through any agent of the datacenter.
+			r.logErr("discovery query failed; asking the next agent", "service", in.service,
+				"agent", r.cfg.addresses[agent], "err", err)
+			failed++
+			agent = (agent + 1) % len(r.agents)
+			continue
+		}
 		if err != nil {
+			failed = 0
+			agent = (agent + 1) % len(r.agents)
 			err = fmt.Errorf("consul: discover %s: %w", in.service, err)
 			r.logErr("discovery query failed; keeping last good set", "service", in.service, "err", err)
 			in.Update(sd.Event{Instances: lastGood, Err: err})
@@ -149,6 +163,7 @@ func (in *Instancer) loop(ctx context.Context) {
 			continue
 		}
 		bo.Reset()
+		failed = 0
 		afterErr = false
 		// A change is a higher index than the one we waited on. The first
 		// answer is one too (the set went from unknown to known), but the
@@ -195,7 +210,7 @@ func nextIndex(prev, got uint64) uint64 {
 
 // query runs one blocking health query. Its deadline is the wait time plus
 // Consul's up-to-1/16 jitter plus the request timeout.
-func (in *Instancer) query(ctx context.Context, index uint64, wait time.Duration) ([]*api.ServiceEntry, *api.QueryMeta, error) {
+func (in *Instancer) query(ctx context.Context, agent int, index uint64, wait time.Duration) ([]*api.ServiceEntry, *api.QueryMeta, error) {
 	ctx, cancel := context.WithTimeout(ctx, wait+wait/16+in.r.cfg.requestTimeout)
 	defer cancel()
 	q := &api.QueryOptions{
@@ -204,14 +219,23 @@ func (in *Instancer) query(ctx context.Context, index uint64, wait time.Duration
 		WaitIndex:  index,
 		WaitTime:   wait,
 	}
-	return in.r.client.Health().ServiceMultipleTags(in.service, in.cfg.tags, true, q.WithContext(ctx))
+	return in.r.agents[agent].Health().ServiceMultipleTags(in.service, in.cfg.tags, true, q.WithContext(ctx))
 }
 
 // instances renders health entries as registry.Instance strings. Entries
 // that do not make a valid instance (no address, say) are skipped.
 func (in *Instancer) instances(entries []*api.ServiceEntry) []string {
 	out := make([]string, 0, len(entries))
+	seen := make(map[string]bool, len(entries))
 	for _, e := range entries {
+		// One ID on two nodes: a registration that moved between agents
+		// (WithAddresses) is briefly passing on both. It is one instance.
+		if e.Service != nil {
+			if seen[e.Service.ID] {
+				continue
+			}
+			seen[e.Service.ID] = true
+		}
 		inst, err := toInstance(e)
 		if err == nil {
 			err = validateDiscovered(inst)

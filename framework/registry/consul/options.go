@@ -16,7 +16,7 @@ type Option func(*config)
 // config is everything New and NewInstancer read. Zero values are replaced
 // by the defaults in defaultConfig.
 type config struct {
-	address    string // host:port, or scheme://host:port
+	addresses  []string // host:port, or scheme://host:port; the first is home
 	scheme     string
 	datacenter string
 	token      string
@@ -38,11 +38,13 @@ type config struct {
 
 	backoffMin time.Duration
 	backoffMax time.Duration
+
+	failover []string // datacenters Instancer falls back to, in order
 }
 
 func defaultConfig() config {
 	return config{
-		address:        "127.0.0.1:8500",
+		addresses:      []string{"127.0.0.1:8500"},
 		logger:         log.NewNopLogger(),
 		observer:       registry.NopObserver{},
 		checks:         []Check{{Kind: CheckTTL}},
@@ -70,7 +72,16 @@ type TLSConfig struct {
 
 // WithAddress sets the agent's HTTP address, "host:port" or
 // "https://host:port". Default 127.0.0.1:8500.
-func WithAddress(addr string) Option { return func(c *config) { c.address = addr } }
+func WithAddress(addr string) Option { return func(c *config) { c.addresses = []string{addr} } }
+
+// WithAddresses sets several agents' HTTP addresses. The first is the
+// service's own agent (its home): registrations live there while it
+// answers. When it cannot be reached they move to the next agent that
+// answers and come back home once it does; instancers query whichever
+// agent answers. See docs/registry-consul.md, "Several agents".
+func WithAddresses(addrs ...string) Option {
+	return func(c *config) { c.addresses = slices.Clone(addrs) }
+}
 
 // WithScheme sets "http" or "https" for the agent's HTTP API.
 func WithScheme(scheme string) Option { return func(c *config) { c.scheme = scheme } }
@@ -181,6 +192,16 @@ func WithWaitTime(d time.Duration) Option {
 			c.waitTime = d
 		}
 	}
+}
+
+// WithFailover makes Instancer prefer the local datacenter (the agent's, or
+// WithDatacenter's) and fall back to dcs, in order, while the local one
+// has no passing instance of the service, and back as soon as it has one
+// (registry.Failover over one blocking query per datacenter; instances
+// carry their datacenter in Metadata["dc"]). The datacenters must be
+// joined over the WAN. NewInstancer is unaffected.
+func WithFailover(dcs ...string) Option {
+	return func(c *config) { c.failover = slices.Clone(dcs) }
 }
 
 // WithAllowStale lets any server, not only the leader, answer discovery

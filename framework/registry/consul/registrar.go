@@ -27,6 +27,13 @@ type registration struct {
 	state   registry.State // guarded by Registry.mu
 	cancel  context.CancelFunc
 	done    chan struct{}
+
+	// agent is the index of the agent holding the registration, and stale
+	// those that may still hold an older copy of it (they could not be
+	// reached when it moved). Written by Register and then only by the
+	// keep goroutine; read by Deregister and Close after stop.
+	agent int
+	stale []int
 }
 
 // stop ends the keep goroutine, if it was started. Idempotent.
@@ -124,6 +131,8 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	r.mu.Unlock()
 	if old != nil {
 		old.stop() // its heartbeat must not race the new definition
+		reg.agent = old.agent
+		reg.stale = old.stale
 	}
 
 	// fail ends an unsuccessful Register: the registration goes, and so
@@ -151,6 +160,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 
 	bo := backoff.New(r.cfg.backoffMin, r.cfg.backoffMax)
 	claimed := old != nil // our own ID: moving or refreshing it is no conflict
+	prev := reg.agent
 	for {
 		err := r.claim(ctx, reg, claimed)
 		if err == nil {
@@ -171,13 +181,16 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 			return ended(err)
 		}
 	}
+	if old != nil && reg.agent != prev {
+		reg.stale = addIndex(reg.stale, prev)
+	}
 
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		dctx, cancel := context.WithTimeout(context.Background(), r.cfg.deregTimeout)
 		defer cancel()
-		_ = r.deregister(dctx, inst.ID)
+		_ = r.deregister(dctx, r.agents[reg.agent], inst.ID)
 		return ErrClosed
 	}
 	kctx, kcancel := context.WithCancel(r.ctx)
@@ -191,14 +204,28 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 
 // claim makes one attempt at the first registration: unless the ID is
 // already ours, it checks that no live instance at another address holds
-// it, then registers.
+// it, then registers. It tries the home agent first and, while an agent
+// cannot be reached, the next one in order; reg.agent says who took it.
 func (r *Registry) claim(ctx context.Context, reg *registration, ours bool) error {
-	if !ours {
-		if err := r.checkConflict(ctx, reg.inst); err != nil {
+	var err error
+	for k, a := range r.agents {
+		if !ours {
+			if err = r.checkConflict(ctx, a, reg.inst); err != nil {
+				if unreachable(ctx, err) {
+					continue
+				}
+				return err
+			}
+		}
+		if err = r.register(ctx, a, reg); err == nil {
+			reg.agent = k
+			return nil
+		}
+		if !unreachable(ctx, err) {
 			return err
 		}
 	}
-	return r.register(ctx, reg)
+	return err
 }
 
 // checkConflict asks the agent who holds inst.ID. Nobody, the same
@@ -207,10 +234,10 @@ func (r *Registry) claim(ctx context.Context, reg *registration, ours bool) erro
 // process is gone) is no conflict. The check and the register that
 // follows are two calls: two processes claiming one ID in the same moment
 // can both pass it (Consul has no compare-and-set for agent services).
-func (r *Registry) checkConflict(ctx context.Context, inst registry.Instance) error {
+func (r *Registry) checkConflict(ctx context.Context, a *api.Client, inst registry.Instance) error {
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout)
 	defer cancel()
-	status, info, err := r.client.Agent().AgentHealthServiceByIDOpts(inst.ID, (&api.QueryOptions{}).WithContext(cctx))
+	status, info, err := a.Agent().AgentHealthServiceByIDOpts(inst.ID, (&api.QueryOptions{}).WithContext(cctx))
 	if err != nil {
 		return err
 	}
@@ -266,7 +293,12 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.deregTimeout)
 	defer cancel()
-	if err := r.deregister(ctx, inst.ID); err != nil {
+	at := 0
+	if reg != nil {
+		at = reg.agent
+		r.withdrawStale(ctx, reg)
+	}
+	if err := r.deregister(ctx, r.agents[at], inst.ID); err != nil {
 		err = fmt.Errorf("consul: deregister %s: %w", inst.ID, err)
 		r.mu.Lock()
 		r.status.LastError = err.Error()
@@ -298,17 +330,24 @@ func (r *Registry) keep(ctx context.Context, reg *registration) {
 			t.Reset(interval)
 			continue
 		}
-		err := r.beat(ctx, reg)
-		if lost(err) {
+		err := r.beat(ctx, r.agents[reg.agent], reg)
+		switch {
+		case lost(err):
 			r.logInfo("agent lost the instance; registering again", "id", reg.inst.ID, "err", err)
-			if err = r.register(ctx, reg); err == nil {
-				r.mu.Lock()
-				r.reregs++
-				r.mu.Unlock()
+			if err = r.register(ctx, r.agents[reg.agent], reg); err == nil {
+				r.countRereg()
+			}
+		case unreachable(ctx, err) && len(r.agents) > 1:
+			if err = r.failover(ctx, reg, err); err == nil {
+				r.countRereg()
 			}
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if err == nil {
+			r.goHome(ctx, reg)
+			r.withdrawStale(ctx, reg)
 		}
 		if err != nil {
 			r.setStatus(reg, registry.StateRetrying, err)
@@ -331,17 +370,17 @@ func (r *Registry) beatInterval() time.Duration {
 
 // beat makes one keep-alive call: a TTL update, or without a TTL check a
 // look-up of the service on the agent.
-func (r *Registry) beat(ctx context.Context, reg *registration) error {
+func (r *Registry) beat(ctx context.Context, a *api.Client, reg *registration) error {
 	if _, ok := r.cfg.ttlCheck(); !ok {
 		cctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout)
 		defer cancel()
-		_, _, err := r.client.Agent().Service(reg.inst.ID, (&api.QueryOptions{}).WithContext(cctx))
+		_, _, err := a.Agent().Service(reg.inst.ID, (&api.QueryOptions{}).WithContext(cctx))
 		return err
 	}
 	status, output := r.health(ctx)
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout)
 	defer cancel()
-	return r.client.Agent().UpdateTTLOpts(reg.checkID, output, status, (&api.QueryOptions{}).WithContext(cctx))
+	return a.Agent().UpdateTTLOpts(reg.checkID, output, status, (&api.QueryOptions{}).WithContext(cctx))
 }
 
 // notReadyPrefix starts the output of a TTL check a live, unready process
@@ -364,8 +403,8 @@ func (r *Registry) health(ctx context.Context) (status, output string) {
 	return api.HealthPassing, "ready"
 }
 
-// register makes one service-register call.
-func (r *Registry) register(ctx context.Context, reg *registration) error {
+// register makes one service-register call to agent a.
+func (r *Registry) register(ctx context.Context, a *api.Client, reg *registration) error {
 	var status, output string
 	if _, ok := r.cfg.ttlCheck(); ok {
 		status, output = r.health(ctx)
@@ -373,12 +412,13 @@ func (r *Registry) register(ctx context.Context, reg *registration) error {
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout)
 	defer cancel()
 	def := r.serviceDefinition(reg, status, output)
-	return r.client.Agent().ServiceRegisterOpts(def, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(cctx))
+	return a.Agent().ServiceRegisterOpts(def, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(cctx))
 }
 
-// deregister makes one service-deregister call; an unknown service is fine.
-func (r *Registry) deregister(ctx context.Context, id string) error {
-	err := r.client.Agent().ServiceDeregisterOpts(id, (&api.QueryOptions{}).WithContext(ctx))
+// deregister makes one service-deregister call to agent a; an unknown
+// service is fine.
+func (r *Registry) deregister(ctx context.Context, a *api.Client, id string) error {
+	err := a.Agent().ServiceDeregisterOpts(id, (&api.QueryOptions{}).WithContext(ctx))
 	if statusCode(err) == http.StatusNotFound {
 		return nil
 	}

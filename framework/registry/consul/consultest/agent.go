@@ -307,10 +307,19 @@ func (a *Agent) Close() error {
 	return os.RemoveAll(a.dir)
 }
 
-// freePorts picks six distinct ports free for both TCP and UDP on
-// 127.0.0.1 (serf and DNS listen on both). Another process could take one
-// before the agent starts; the window is small.
+// freePorts picks the six ports of one agent.
 func freePorts() (Ports, error) {
+	got, err := FreePorts(6)
+	if err != nil {
+		return Ports{}, err
+	}
+	return Ports{HTTP: got[0], DNS: got[1], SerfLAN: got[2], SerfWAN: got[3], Server: got[4], GRPC: got[5]}, nil
+}
+
+// FreePorts picks n distinct ports free for both TCP and UDP on 127.0.0.1
+// (serf and DNS listen on both). Another process could take one before the
+// agent starts; the window is small.
+func FreePorts(n int) ([]int, error) {
 	var got []int
 	var hold []io.Closer
 	defer func() {
@@ -318,10 +327,10 @@ func freePorts() (Ports, error) {
 			c.Close()
 		}
 	}()
-	for tries := 0; len(got) < 6 && tries < 100; tries++ {
+	for tries := 0; len(got) < n && tries < 20*n; tries++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return Ports{}, err
+			return nil, err
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
@@ -332,10 +341,10 @@ func freePorts() (Ports, error) {
 		hold = append(hold, l, u)
 		got = append(got, port)
 	}
-	if len(got) < 6 {
-		return Ports{}, errors.New("could not find six free ports")
+	if len(got) < n {
+		return nil, fmt.Errorf("could not find %d free ports", n)
 	}
-	return Ports{HTTP: got[0], DNS: got[1], SerfLAN: got[2], SerfWAN: got[3], Server: got[4], GRPC: got[5]}, nil
+	return got, nil
 }
 
 func tail(s string, n int) string {

@@ -1,0 +1,116 @@
+package consul
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// Several agents (WithAddresses). In Consul a registration belongs to the
+// agent it was made with: that agent runs its checks and syncs it to the
+// servers, and when the agent's node fails every service on it turns
+// critical. A Registry given several addresses keeps each registration on
+// its home agent (the first address) while that answers; when the agent
+// holding it cannot be reached it registers with the next agent that
+// answers, and moves back home once home answers again, withdrawing the
+// copy it leaves (or, if that agent is still unreachable, remembering to
+// withdraw it later: until then Consul shows that copy critical, never
+// passing, and reaps it after DeregisterCriticalServiceAfter).
+
+// unreachable reports whether err is a failure to reach the agent at all
+// (refused, reset, timed out) rather than an answer from it; only such an
+// error moves work to another agent. An error caused by ctx ending is
+// neither.
+func unreachable(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() == nil && statusCode(err) == 0 && !lost(err)
+}
+
+// failover registers reg with the next agent that takes it, after cause
+// made its agent unreachable. It returns the last error when none did.
+func (r *Registry) failover(ctx context.Context, reg *registration, cause error) error {
+	err := cause
+	for step := 1; step < len(r.agents); step++ {
+		k := (reg.agent + step) % len(r.agents)
+		if err = r.register(ctx, r.agents[k], reg); err != nil {
+			continue
+		}
+		r.logInfo("agent unreachable; registered with another agent", "id", reg.inst.ID,
+			"from", r.cfg.addresses[reg.agent], "to", r.cfg.addresses[k], "err", cause)
+		reg.stale = addIndex(reg.stale, reg.agent)
+		reg.agent = k
+		return nil
+	}
+	return err
+}
+
+// goHome moves reg back to the home agent when it lives elsewhere and home
+// answers again. The copy it leaves is withdrawn only once the servers
+// list the home copy as passing (an agent syncs a new registration to the
+// servers a moment later, and a restarted agent's node is failed until it
+// has rejoined): withdrawing it sooner would leave the instance listed
+// nowhere for that moment. Until then both copies exist, which
+// instancers list once (they dedupe by ID), and the next heartbeat tries
+// again.
+func (r *Registry) goHome(ctx context.Context, reg *registration) {
+	if reg.agent == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.probeTimeout())
+	defer cancel()
+	home := r.agents[0]
+	if r.register(cctx, home, reg) != nil {
+		return
+	}
+	node, err := home.Agent().NodeName()
+	if err != nil {
+		return
+	}
+	q := (&api.QueryOptions{Filter: fmt.Sprintf("Service.ID == %q", reg.inst.ID)}).WithContext(cctx)
+	entries, _, err := home.Health().Service(reg.inst.Name, "", true, q)
+	if err != nil || !slices.ContainsFunc(entries, func(e *api.ServiceEntry) bool {
+		return e.Node != nil && e.Node.Node == node
+	}) {
+		return
+	}
+	r.logInfo("home agent answers again; registration moved back", "id", reg.inst.ID,
+		"from", r.cfg.addresses[reg.agent], "to", r.cfg.addresses[0])
+	reg.stale = addIndex(reg.stale, reg.agent)
+	reg.agent = 0
+	r.withdrawStale(ctx, reg)
+}
+
+// withdrawStale withdraws the copies of reg left on agents it moved away
+// from, forgetting each once its agent answered.
+func (r *Registry) withdrawStale(ctx context.Context, reg *registration) {
+	reg.stale = slices.DeleteFunc(reg.stale, func(k int) bool {
+		if k == reg.agent {
+			return true
+		}
+		cctx, cancel := context.WithTimeout(ctx, r.probeTimeout())
+		defer cancel()
+		return r.deregister(cctx, r.agents[k], reg.inst.ID) == nil
+	})
+}
+
+// probeTimeout bounds the calls to agents other than the one holding a
+// registration, so an agent that swallows packets cannot delay the
+// heartbeat that keeps the registration passing.
+func (r *Registry) probeTimeout() time.Duration {
+	return min(r.cfg.requestTimeout, r.beatInterval()/3)
+}
+
+func (r *Registry) countRereg() {
+	r.mu.Lock()
+	r.reregs++
+	r.mu.Unlock()
+}
+
+func addIndex(s []int, k int) []int {
+	if slices.Contains(s, k) {
+		return s
+	}
+	return append(s, k)
+}

@@ -1,0 +1,344 @@
+// Package consulcluster runs a real Consul datacenter for tests and
+// benchmarks: server agents (Raft) and client agents from bin/consul, each
+// its own process group, joined over the LAN gossip pool; two such
+// datacenters can be joined over the WAN pool. Every agent binds 127.0.0.1
+// on free ports and keeps its data in a temporary directory, so a killed
+// agent restarts with the registrations it had, as on a real node.
+package consulcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
+)
+
+// Config describes one datacenter.
+type Config struct {
+	Datacenter string // default "dc1"
+	Servers    int    // default 3
+	Clients    int    // client agents, default 0
+	// JoinWAN lists serf WAN addresses of another datacenter's servers
+	// (its WANAddrs) to join over the WAN.
+	JoinWAN []string
+}
+
+// Agent is one Consul agent process.
+type Agent struct {
+	Name   string
+	Server bool
+	http   int
+	lan    int
+	wan    int
+	rpc    int
+	args   []string
+	log    string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// Addr is the agent's HTTP API address, "127.0.0.1:port".
+func (a *Agent) Addr() string { return fmt.Sprintf("127.0.0.1:%d", a.http) }
+
+// Cluster is one running datacenter.
+type Cluster struct {
+	DC      string
+	Servers []*Agent
+	Clients []*Agent
+	dir     string
+	bin     string
+	once    sync.Once
+}
+
+// Start runs the datacenter and waits (bounded by ctx) until it has a
+// leader and every agent is a live member of it.
+func Start(ctx context.Context, cfg Config) (*Cluster, error) {
+	if cfg.Datacenter == "" {
+		cfg.Datacenter = "dc1"
+	}
+	if cfg.Servers <= 0 {
+		cfg.Servers = 3
+	}
+	bin, err := consultest.Binary()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "warren-consulcluster-")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{DC: cfg.Datacenter, dir: dir, bin: bin}
+	n := cfg.Servers + cfg.Clients
+	ports, err := consultest.FreePorts(4 * n)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	var join []string
+	for i := range n {
+		a := &Agent{http: ports[4*i], lan: ports[4*i+1], wan: ports[4*i+2], rpc: ports[4*i+3], Server: i < cfg.Servers}
+		if a.Server {
+			a.Name = fmt.Sprintf("%s-s%d", c.DC, i)
+			c.Servers = append(c.Servers, a)
+			join = append(join, fmt.Sprintf("-retry-join=127.0.0.1:%d", a.lan))
+		} else {
+			a.Name = fmt.Sprintf("%s-c%d", c.DC, i-cfg.Servers)
+			c.Clients = append(c.Clients, a)
+		}
+	}
+	for _, a := range c.all() {
+		a.log = filepath.Join(dir, a.Name+".log")
+		a.args = []string{"agent", "-datacenter=" + c.DC, "-node=" + a.Name,
+			"-data-dir=" + filepath.Join(dir, a.Name), "-bind=127.0.0.1", "-advertise=127.0.0.1",
+			"-client=127.0.0.1", fmt.Sprintf("-http-port=%d", a.http), fmt.Sprintf("-serf-lan-port=%d", a.lan),
+			"-dns-port=-1", "-grpc-port=-1", "-grpc-tls-port=-1", "-retry-interval=1s", "-log-level=warn",
+			"-hcl=disable_update_check = true", "-hcl=performance { raft_multiplier = 1 }"}
+		a.args = append(a.args, join...)
+		if a.Server {
+			a.args = append(a.args, "-server", fmt.Sprintf("-bootstrap-expect=%d", cfg.Servers),
+				fmt.Sprintf("-serf-wan-port=%d", a.wan), fmt.Sprintf("-server-port=%d", a.rpc))
+			for _, w := range cfg.JoinWAN {
+				a.args = append(a.args, "-retry-join-wan="+w)
+			}
+		} else {
+			a.args = append(a.args, "-serf-wan-port=-1", fmt.Sprintf("-server-port=%d", a.rpc))
+		}
+		if err := c.Start(a); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	if err := c.WaitReady(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) all() []*Agent { return append(append([]*Agent{}, c.Servers...), c.Clients...) }
+
+// WANAddrs are the servers' serf WAN addresses, for another datacenter's
+// Config.JoinWAN.
+func (c *Cluster) WANAddrs() []string {
+	var out []string
+	for _, s := range c.Servers {
+		out = append(out, fmt.Sprintf("127.0.0.1:%d", s.wan))
+	}
+	return out
+}
+
+// Start starts a's process (after Kill, on its data) without waiting.
+func (c *Cluster) Start(a *Agent) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cmd != nil {
+		return fmt.Errorf("consulcluster: %s is running", a.Name)
+	}
+	logf, err := os.OpenFile(a.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(c.bin, a.args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("consulcluster: start %s: %w", a.Name, err)
+	}
+	exited := make(chan struct{})
+	go func() { // owned by the Agent: ends with the process
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	a.cmd, a.exited = cmd, exited
+	return nil
+}
+
+// Kill ends a with SIGKILL (a crash) and waits for it.
+func (c *Cluster) Kill(a *Agent) {
+	a.mu.Lock()
+	cmd, exited := a.cmd, a.exited
+	a.cmd, a.exited = nil, nil
+	a.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-exited
+}
+
+// Running reports whether a's process runs.
+func (a *Agent) Running() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cmd != nil
+}
+
+// Leader returns the server that leads the datacenter now.
+func (c *Cluster) Leader(ctx context.Context) (*Agent, error) {
+	for _, s := range c.Servers {
+		if !s.Running() {
+			continue
+		}
+		got, err := get(ctx, s.Addr(), "/v1/status/leader")
+		if err != nil {
+			continue
+		}
+		leader := strings.Trim(strings.TrimSpace(got), `"`)
+		for _, l := range c.Servers {
+			if leader == fmt.Sprintf("127.0.0.1:%d", l.rpc) {
+				return l, nil
+			}
+		}
+	}
+	return nil, errors.New("consulcluster: no leader")
+}
+
+// WaitReady waits until every running agent knows the leader and sees
+// every running agent as an alive LAN member.
+func (c *Cluster) WaitReady(ctx context.Context) error {
+	var last error
+	for {
+		if last = c.ready(ctx); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("consulcluster %s not ready: %w (last: %v)\n%s", c.DC, ctx.Err(), last, c.Logs(800))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) ready(ctx context.Context) error {
+	running := 0
+	for _, a := range c.all() {
+		if a.Running() {
+			running++
+		}
+	}
+	for _, a := range c.all() {
+		if !a.Running() {
+			continue
+		}
+		l, err := get(ctx, a.Addr(), "/v1/status/leader")
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.Name, err)
+		}
+		if strings.Trim(strings.TrimSpace(l), `"`) == "" {
+			return fmt.Errorf("%s: no leader", a.Name)
+		}
+		members, err := get(ctx, a.Addr(), "/v1/agent/members")
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.Name, err)
+		}
+		// Status 1 is alive; count the alive members by their marker.
+		if alive := strings.Count(members, `"Status":1`); alive < running {
+			return fmt.Errorf("%s sees %d alive members of %d", a.Name, alive, running)
+		}
+	}
+	return nil
+}
+
+// Logs returns the tail (n bytes each) of every agent's output.
+func (c *Cluster) Logs(n int) string {
+	var b strings.Builder
+	for _, a := range c.all() {
+		data, _ := os.ReadFile(a.log)
+		if len(data) > n {
+			data = data[len(data)-n:]
+		}
+		fmt.Fprintf(&b, "--- %s ---\n%s\n", a.Name, data)
+	}
+	return b.String()
+}
+
+// Close kills every agent and removes the data. Idempotent.
+func (c *Cluster) Close() {
+	c.once.Do(func() {
+		for _, a := range c.all() {
+			c.Kill(a)
+		}
+		_ = os.RemoveAll(c.dir)
+	})
+}
+
+func get(ctx context.Context, addr, path string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s: %s: %s", path, resp.Status, b)
+	}
+	return string(b), nil
+}
+
+// WaitDatacenters waits until the datacenter's servers know every one of
+// dcs over the WAN (the catalog lists them).
+func (c *Cluster) WaitDatacenters(ctx context.Context, dcs ...string) error {
+	for {
+		got, err := get(ctx, c.Servers[0].Addr(), "/v1/catalog/datacenters")
+		missing := ""
+		for _, dc := range dcs {
+			if err != nil || !strings.Contains(got, `"`+dc+`"`) {
+				missing = dc
+				break
+			}
+		}
+		if missing == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("consulcluster %s: datacenter %s not joined: %w (last: %s %v)", c.DC, missing, ctx.Err(), got, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// WaitNodeFailed waits until the servers have marked a's node failed
+// (its serfHealth check critical): from then on every service registered
+// with that agent is critical, never passing.
+func (c *Cluster) WaitNodeFailed(ctx context.Context, a *Agent) error {
+	for {
+		for _, s := range c.Servers {
+			if !s.Running() {
+				continue
+			}
+			got, err := get(ctx, s.Addr(), "/v1/health/node/"+a.Name)
+			if err == nil && strings.Contains(got, `"CheckID":"serfHealth"`) && strings.Contains(got, `"Status":"critical"`) {
+				return nil
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("consulcluster: node %s never marked failed: %w", a.Name, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
