@@ -15,7 +15,7 @@ const Name = "etcd"
 // Backend returns the etcd backend for a main's list of registries
 // (bootstrap.WithRegistries). Its flags, each also a WARREN_ETCD_…
 // variable: --etcd-endpoints, --etcd-prefix, --etcd-failover-prefixes, --etcd-ttl,
-// --etcd-dial-timeout, --etcd-ca, --etcd-cert, --etcd-key,
+// --etcd-dial-timeout, --etcd-request-timeout, --etcd-ca, --etcd-cert, --etcd-key,
 // --etcd-username, --etcd-password.
 func Backend() registry.Backend {
 	return registry.Backend{
@@ -32,6 +32,7 @@ type settings struct {
 	failover    []string
 	ttl         time.Duration
 	dialTimeout time.Duration
+	reqTimeout  time.Duration
 	ca          string
 	cert        string
 	key         string
@@ -45,12 +46,14 @@ func bindFlags(fs *flag.FlagSet) registry.Settings {
 		prefix:      DefaultPrefix,
 		ttl:         DefaultTTL,
 		dialTimeout: DefaultDialTimeout,
+		reqTimeout:  DefaultRequestTimeout,
 	}
 	fs.Var(registry.ListFlag{P: &s.endpoints}, "etcd-endpoints", "comma-separated etcd endpoints")
 	fs.StringVar(&s.prefix, "etcd-prefix", s.prefix, "etcd key prefix (one per region for regional failover)")
 	fs.Var(registry.ListFlag{P: &s.failover}, "etcd-failover-prefixes", "prefixes (other regions) to discover instances under, in order, while the own prefix has none")
 	fs.DurationVar(&s.ttl, "etcd-ttl", s.ttl, "etcd lease TTL: how long a dead process stays visible")
 	fs.DurationVar(&s.dialTimeout, "etcd-dial-timeout", s.dialTimeout, "etcd dial timeout")
+	fs.DurationVar(&s.reqTimeout, "etcd-request-timeout", s.reqTimeout, "bound on one etcd request attempt; on a cluster about 2x the election timeout, so an attempt stuck on a member that lost its leader is retried on another soon")
 	fs.StringVar(&s.ca, "etcd-ca", s.ca, "etcd CA certificate file (enables TLS)")
 	fs.StringVar(&s.cert, "etcd-cert", s.cert, "etcd client certificate file")
 	fs.StringVar(&s.key, "etcd-key", s.key, "etcd client key file")
@@ -67,6 +70,8 @@ func (s *settings) Validate() error {
 		return fmt.Errorf("--etcd-ttl %s: must be at least 1s", s.ttl)
 	case s.dialTimeout <= 0:
 		return fmt.Errorf("--etcd-dial-timeout %s: must be positive", s.dialTimeout)
+	case s.reqTimeout <= 0:
+		return fmt.Errorf("--etcd-request-timeout %s: must be positive", s.reqTimeout)
 	case (s.cert == "") != (s.key == ""):
 		return fmt.Errorf("--etcd-cert and --etcd-key go together")
 	}
@@ -80,6 +85,7 @@ func (s *settings) Open(ctx context.Context, o registry.OpenOptions) (registry.R
 		WithFailoverPrefixes(s.failover...),
 		WithTTL(s.ttl),
 		WithDialTimeout(s.dialTimeout),
+		WithRequestTimeout(s.reqTimeout),
 		WithLogger(o.Logger),
 		WithObserver(o.Observer),
 	}
@@ -103,6 +109,6 @@ func (s *settings) String() string {
 	if s.password != "" {
 		pw = "(set)"
 	}
-	return fmt.Sprintf("etcd{endpoints=%v prefix=%s failover-prefixes=%v ttl=%s dial-timeout=%s ca=%q cert=%q key=%q username=%q password=%s}",
-		s.endpoints, s.prefix, s.failover, s.ttl, s.dialTimeout, s.ca, s.cert, s.key, s.username, pw)
+	return fmt.Sprintf("etcd{endpoints=%v prefix=%s failover-prefixes=%v ttl=%s dial-timeout=%s request-timeout=%s ca=%q cert=%q key=%q username=%q password=%s}",
+		s.endpoints, s.prefix, s.failover, s.ttl, s.dialTimeout, s.reqTimeout, s.ca, s.cert, s.key, s.username, pw)
 }

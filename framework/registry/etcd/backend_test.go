@@ -49,10 +49,11 @@ func TestBackend_OpensARegistryFromItsFlags(t *testing.T) {
 
 func TestBackend_BadFlagsAreNamedAndSecretsNeverPrinted(t *testing.T) {
 	for args, want := range map[string]string{
-		"--etcd-ttl=100ms":       "--etcd-ttl",
-		"--etcd-endpoints=,":     "--etcd-endpoints",
-		"--etcd-cert=c.pem":      "--etcd-key",
-		"--etcd-dial-timeout=0s": "--etcd-dial-timeout",
+		"--etcd-ttl=100ms":          "--etcd-ttl",
+		"--etcd-endpoints=,":        "--etcd-endpoints",
+		"--etcd-cert=c.pem":         "--etcd-key",
+		"--etcd-dial-timeout=0s":    "--etcd-dial-timeout",
+		"--etcd-request-timeout=0s": "--etcd-request-timeout",
 	} {
 		if err := parseBackend(t, args).Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want it to name %s", args, err, want)
@@ -61,5 +62,32 @@ func TestBackend_BadFlagsAreNamedAndSecretsNeverPrinted(t *testing.T) {
 	s := parseBackend(t, "--etcd-username=ada", "--etcd-password=hunter2")
 	if got := fmt.Sprintf("%v %+v", s, s); strings.Contains(got, "hunter2") || !strings.Contains(got, "ada") {
 		t.Fatalf("settings print as %s", got)
+	}
+}
+
+// --etcd-failover-prefixes makes the Registry's instancers regional: the
+// own prefix first, then the others (registry.Failover).
+func TestBackend_FailoverPrefixesMakeARegionalInstancer(t *testing.T) {
+	prefix := testPrefix(t)
+	s := parseBackend(t, "--etcd-endpoints="+strings.Join(shared.Endpoints(), ","), "--etcd-prefix="+prefix+"-eu",
+		"--etcd-failover-prefixes="+prefix+"-us")
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Open(testCtx(t), registry.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	in, err := r.Instancer(testCtx(t), "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Stop()
+	if _, ok := in.(*registry.Failover); !ok {
+		t.Fatalf("Instancer is %T, want *registry.Failover", in)
+	}
+	if _, err := New(testCtx(t), WithPrefix("eu"), WithFailoverPrefixes("eu")); err == nil {
+		t.Fatal("a failover prefix equal to the own one was accepted")
 	}
 }

@@ -263,12 +263,18 @@ func (g *registration) stillOurs(lease clientv3.LeaseID, holder int64, value []b
 // or one of the same address (a previous run of this process) is replaced.
 func (g *registration) publish(ctx context.Context) (int64, error) {
 	cli := g.r.cli
-	// WithRequireLeader: a member without a leader (cut off, or
-	// mid-election) refuses at once instead of holding the write for the
-	// whole request timeout; the next attempt goes to another member.
-	rctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), g.r.cfg.requestTimeout)
-	defer cancel()
-	grant, err := cli.Grant(rctx, g.r.cfg.ttlSeconds())
+	// Each request may go to a member that lost its leader (cut off, or
+	// mid-election): it is tried on the next members before the whole
+	// claim counts as failed (Registry.tryLeader).
+	tries := len(cli.Endpoints()) + 1
+	call := func(req func(context.Context) error) error {
+		return g.r.tryLeader(ctx, tries, g.r.cfg.requestTimeout, req)
+	}
+	var grant *clientv3.LeaseGrantResponse
+	err := call(func(ctx context.Context) (err error) {
+		grant, err = cli.Grant(ctx, g.r.cfg.ttlSeconds())
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("etcd: grant lease for %s: %w", g.key, err)
 	}
@@ -283,14 +289,17 @@ func (g *registration) publish(ctx context.Context) (int64, error) {
 		}
 	}()
 	put := clientv3.OpPut(g.key, g.val, clientv3.WithLease(lease))
+	txn := func(cmp clientv3.Cmp, orElse ...clientv3.Op) (resp *clientv3.TxnResponse, err error) {
+		err = call(func(ctx context.Context) (err error) {
+			resp, err = cli.Txn(ctx).If(cmp).Then(put).Else(orElse...).Commit()
+			return err
+		})
+		return resp, err
+	}
 	// Three rounds cover a key that changes between our read and our write;
 	// more would mean someone is fighting us, which the caller should see.
 	for range 3 {
-		resp, err := cli.Txn(rctx).
-			If(clientv3.Compare(clientv3.CreateRevision(g.key), "=", 0)).
-			Then(put).
-			Else(clientv3.OpGet(g.key)).
-			Commit()
+		resp, err := txn(clientv3.Compare(clientv3.CreateRevision(g.key), "=", 0), clientv3.OpGet(g.key))
 		if err != nil {
 			return 0, fmt.Errorf("etcd: put %s: %w", g.key, err)
 		}
@@ -306,10 +315,7 @@ func (g *registration) publish(ctx context.Context) (int64, error) {
 		if err := g.mayReplace(kvs[0].Lease, kvs[0].Value); err != nil {
 			return 0, err
 		}
-		resp, err = cli.Txn(rctx).
-			If(clientv3.Compare(clientv3.ModRevision(g.key), "=", kvs[0].ModRevision)).
-			Then(put).
-			Commit()
+		resp, err = txn(clientv3.Compare(clientv3.ModRevision(g.key), "=", kvs[0].ModRevision))
 		if err != nil {
 			return 0, fmt.Errorf("etcd: put %s: %w", g.key, err)
 		}

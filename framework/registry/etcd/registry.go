@@ -251,19 +251,31 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 }
 
 // withLeader runs an idempotent write that must reach the leader until it
-// succeeds or ctx ends. Each attempt is bounded by the request timeout and
-// asks a member without a leader to refuse at once (WithRequireLeader); a
-// refused, timed-out or cut-off attempt is tried again, on the member the
-// client picks next. Without that, a write sent to a leader just cut off from
-// the others, or to a follower of a leader just killed, would hold the
-// whole deadline.
+// succeeds or ctx ends; see tryLeader.
+//
+// Its attempts are bounded by a third of the close timeout when that is
+// shorter than the request timeout, so Deregister and Close get at least
+// three tries, on three members, within their deadline.
 func (r *Registry) withLeader(ctx context.Context, write func(context.Context) error) error {
+	return r.tryLeader(ctx, 0, min(r.cfg.requestTimeout, r.cfg.closeTimeout/3), write)
+}
+
+// tryLeader runs a request that must reach the leader, at most attempts
+// times (0: until ctx ends). Each attempt is bounded by timeout and asks a member without a leader to refuse at once
+// (WithRequireLeader); a refused, timed-out or cut-off attempt is tried
+// again at once on the member the client picks next. Without that, a
+// request sent to a leader just cut off from the others, or to a follower
+// of a leader just killed, would hold the whole deadline. Retrying each
+// request, rather than a whole sequence of them, matters: the client
+// picks members in turn, so a sequence of as many requests as there are
+// members would send its n-th request to the same member every time.
+func (r *Registry) tryLeader(ctx context.Context, attempts int, timeout time.Duration, req func(context.Context) error) error {
 	bo := backoff.New(r.cfg.backoffMin, r.cfg.backoffMax)
-	for {
-		actx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), r.cfg.requestTimeout)
-		err := write(actx)
+	for n := 1; ; n++ {
+		actx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), timeout)
+		err := req(actx)
 		cancel()
-		if err == nil || ctx.Err() != nil || !retryable(err) {
+		if err == nil || ctx.Err() != nil || !retryable(err) || n == attempts {
 			return err
 		}
 		if !backoff.Sleep(ctx, min(bo.Next(), 100*time.Millisecond)) {
@@ -311,25 +323,23 @@ func (r *Registry) revoke(ctx context.Context, id clientv3.LeaseID) error {
 // With WithFailoverPrefixes it follows the Registry's own prefix (its
 // region) first and the failover prefixes in order (registry.Failover).
 func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
-	in, err := r.NewInstancer(ctx, service)
+	if len(r.cfg.failover) == 0 {
+		in, err := r.NewInstancer(ctx, service)
+		if err != nil {
+			return nil, err // not a typed nil inside the interface
+		}
+		return in, nil
+	}
+	f, err := registry.OpenFailover(1+len(r.cfg.failover), func(i int) (sd.Instancer, error) {
+		if i == 0 {
+			return r.NewInstancer(ctx, service)
+		}
+		return r.newInstancerAt(ctx, service, servicePrefix(r.cfg.failover[i-1], service))
+	})
 	if err != nil {
 		return nil, err // not a typed nil inside the interface
 	}
-	if len(r.cfg.failover) == 0 {
-		return in, nil
-	}
-	srcs := []sd.Instancer{in}
-	for _, p := range r.cfg.failover {
-		other, err := r.newInstancerAt(ctx, service, servicePrefix(p, service))
-		if err != nil {
-			for _, s := range srcs {
-				s.Stop()
-			}
-			return nil, err
-		}
-		srcs = append(srcs, other)
-	}
-	return registry.NewFailover(srcs...), nil
+	return f, nil
 }
 
 // NewInstancer is Instancer with the concrete type, for callers that want
