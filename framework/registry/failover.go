@@ -117,3 +117,21 @@ func (f *Failover) Stop() {
 		}
 	})
 }
+
+// OpenFailover opens n sources with open(0) (most preferred) to
+// open(n-1) and follows them with NewFailover. If one fails to open, the
+// ones already open are stopped and its error is returned.
+func OpenFailover(n int, open func(i int) (sd.Instancer, error)) (*Failover, error) {
+	var srcs []sd.Instancer
+	for i := range n {
+		src, err := open(i)
+		if err != nil {
+			for _, s := range srcs {
+				s.Stop()
+			}
+			return nil, err
+		}
+		srcs = append(srcs, src)
+	}
+	return NewFailover(srcs...), nil
+}

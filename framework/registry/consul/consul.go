@@ -307,23 +307,21 @@ func statusCode(err error) int {
 // With WithFailover the instancer follows the local datacenter first and
 // the failover datacenters in order (registry.Failover).
 func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
-	in, err := r.NewInstancer(ctx, service)
+	if len(r.cfg.failover) == 0 {
+		in, err := r.NewInstancer(ctx, service)
+		if err != nil {
+			return nil, err // not a typed nil inside the interface
+		}
+		return in, nil
+	}
+	f, err := registry.OpenFailover(1+len(r.cfg.failover), func(i int) (sd.Instancer, error) {
+		if i == 0 {
+			return r.NewInstancer(ctx, service)
+		}
+		return r.NewInstancer(ctx, service, Datacenter(r.cfg.failover[i-1]))
+	})
 	if err != nil {
 		return nil, err // not a typed nil inside the interface
 	}
-	if len(r.cfg.failover) == 0 {
-		return in, nil
-	}
-	srcs := []sd.Instancer{in}
-	for _, dc := range r.cfg.failover {
-		other, err := r.NewInstancer(ctx, service, Datacenter(dc))
-		if err != nil {
-			for _, s := range srcs {
-				s.Stop()
-			}
-			return nil, err
-		}
-		srcs = append(srcs, other)
-	}
-	return registry.NewFailover(srcs...), nil
+	return f, nil
 }
