@@ -17,6 +17,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/warren-mesh/warren/internal/etcdcluster"
 )
 
 // row is one measured figure. Goal is the target it is judged against, in
@@ -57,6 +59,7 @@ type suite struct {
 
 // suites lists every measurement, in the order the table prints them.
 var suites = []suite{
+	{"clusters", benchClusters},
 	{"consul-propagation", benchConsulPropagation},
 	{"etcd-propagation", benchEtcdPropagation},
 	{"faults", benchFaults},
@@ -68,6 +71,7 @@ var suites = []suite{
 }
 
 func main() {
+	etcdcluster.RunIfMember() // the clusters suite's etcd members are this program
 	if mode := os.Getenv(overloadServerEnv); mode != "" {
 		serveOverload(mode) // the overload suite's server process
 		return

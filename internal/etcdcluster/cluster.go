@@ -29,6 +29,7 @@ type Cluster struct {
 
 	mu      sync.Mutex
 	members []*member
+	cut     map[int]uint64 // slots partitioned, with the member ID cut off
 	closed  bool
 }
 
@@ -64,7 +65,7 @@ func Start(ctx context.Context, n int) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcdcluster: %w", err)
 	}
-	c := &Cluster{exe: exe, dir: dir, token: filepath.Base(dir), net: newNetwork()}
+	c := &Cluster{exe: exe, dir: dir, token: filepath.Base(dir), net: newNetwork(), cut: map[int]uint64{}}
 	var initial []string
 	for i := range n {
 		ports, err := freePorts(2)
@@ -238,7 +239,7 @@ func (c *Cluster) healthy(ctx context.Context) error {
 	}
 	gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err := c.admin.Get(gctx, "health")
+	_, err := c.admin.Get(clientv3.WithRequireLeader(gctx), "health")
 	return err
 }
 
@@ -267,9 +268,15 @@ func (c *Cluster) MemberID(ctx context.Context, i int) (uint64, error) {
 	c.mu.Lock()
 	name := c.members[i].name
 	c.mu.Unlock()
-	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	resp, err := c.admin.MemberList(lctx)
+	var resp *clientv3.MemberListResponse
+	// A member without a leader (cut off) refuses at once; ask another.
+	err := c.retry(lctx, func(ctx context.Context) error {
+		var err error
+		resp, err = c.admin.MemberList(clientv3.WithRequireLeader(ctx))
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("etcdcluster: member list: %w", err)
 	}
@@ -289,15 +296,21 @@ func (c *Cluster) Partition(ctx context.Context, i int) error {
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	c.cut[i] = id
+	c.mu.Unlock()
 	c.net.setCut(fmt.Sprintf("%x", id), true)
 	return nil
 }
 
 // Heal reconnects slot i.
 func (c *Cluster) Heal(ctx context.Context, i int) error {
-	id, err := c.MemberID(ctx, i)
-	if err != nil {
-		return err
+	c.mu.Lock()
+	id, ok := c.cut[i]
+	delete(c.cut, i)
+	c.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("etcdcluster: slot %d is not partitioned", i)
 	}
 	c.net.setCut(fmt.Sprintf("%x", id), false)
 	return nil

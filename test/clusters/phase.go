@@ -122,8 +122,12 @@ type Figures struct {
 }
 
 func (f Figures) String() string {
-	return fmt.Sprintf("%s: register %.2fs, routed %.2fs, errors %d/%d, duplicates %d, missing %d, re-registrations %d",
+	s := fmt.Sprintf("%s: register %.2fs, routed %.2fs, errors %d/%d, duplicates %d, missing %d, re-registrations %d",
 		f.Phase, f.Register.Seconds(), f.Routed.Seconds(), f.Errors, f.Calls, f.Duplicates, f.Missing, f.Reregistrations)
+	if f.FirstMissing != "" {
+		s += " (first missing: " + f.FirstMissing + ")"
+	}
+	return s
 }
 
 // Run drives one phase under a Rate req/s load: Break, register a new
