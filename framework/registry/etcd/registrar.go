@@ -264,9 +264,10 @@ func (g *registration) stillOurs(lease clientv3.LeaseID, holder int64, value []b
 func (g *registration) publish(ctx context.Context) (int64, error) {
 	cli := g.r.cli
 	// Each request may go to a member that lost its leader (cut off, or
-	// mid-election): it is tried on the next members before the whole
-	// claim counts as failed (Registry.tryLeader).
-	tries := len(cli.Endpoints()) + 1
+	// mid-election): it is tried once per endpoint, so on each member, before
+	// the whole claim counts as failed (Registry.tryLeader). With one
+	// endpoint that is one try: the registrar's own backoff retries.
+	tries := len(cli.Endpoints())
 	call := func(req func(context.Context) error) error {
 		return g.r.tryLeader(ctx, tries, g.r.cfg.requestTimeout, req)
 	}
