@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry"
-	"github.com/warren-mesh/warren/test/faults"
 )
 
 // runPhases runs each phase on m under its own 2-minute deadline and
@@ -72,7 +71,7 @@ func failoverAndBack(t *testing.T, ctx context.Context, env Env, d registry.Regi
 		t.Fatal(err)
 	}
 
-	run := faults.Load{Rate: Rate, Duration: 3 * time.Minute}.Start(ctx, Call(cl))
+	run := load(3*time.Minute).Start(ctx, Call(cl))
 	defer func() {
 		run.Stop()
 		res := run.Wait()

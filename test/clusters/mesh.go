@@ -29,6 +29,7 @@ import (
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/test/faults"
 )
 
 // Service is the name every backend registers under.
@@ -223,10 +224,19 @@ func (w *Watcher) WaitFor(ctx context.Context, ids ...string) error {
 	}
 }
 
-// NewClient is the calling side: a Warren client over in, with the
-// per-attempt timeout the fault suite uses (see test/faults).
+// NewClient is the calling side: a Warren client over in. Its attempts
+// may take 5 s: the backends answer at once, so an attempt that times out
+// measures a starved machine (etcd members replaying their logs beside
+// the test, under -race, at load 30 made 1 s attempts time out and the
+// retry budget run dry), not discovery, which is what these tests judge:
+// a wrong set shows as refused connections or no endpoints.
 func NewClient(in sd.Instancer) (*client.Client, error) {
-	return client.NewFromInstancer(in, Service, client.WithRetry(retry.WithPerAttemptTimeout(time.Second)))
+	return client.NewFromInstancer(in, Service, client.WithRetry(retry.WithPerAttemptTimeout(5*time.Second)))
+}
+
+// load is every test's load: Rate calls per second, each bounded by 20 s.
+func load(d time.Duration) faults.Load {
+	return faults.Load{Rate: Rate, Duration: d, Timeout: 20 * time.Second}
 }
 
 // Call is one GET /echo through c.

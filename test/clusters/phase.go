@@ -10,7 +10,6 @@ import (
 	"github.com/go-kit/kit/sd"
 
 	"github.com/warren-mesh/warren/framework/client"
-	"github.com/warren-mesh/warren/test/faults"
 )
 
 // Rate is the calls per second of every phase's load.
@@ -146,7 +145,7 @@ func (m *Mesh) Run(ctx context.Context, f Fault) (Figures, error) {
 	start := time.Now()
 	rereg := m.reregistrations()
 	at := start // the fault's time, once it happened
-	run := faults.Load{Rate: Rate, Duration: 2 * time.Minute}.Start(ctx, Call(m.Client))
+	run := load(2*time.Minute).Start(ctx, Call(m.Client))
 	finish := func(err error) (Figures, error) {
 		run.Stop()
 		res := run.Wait()

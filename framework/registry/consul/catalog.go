@@ -22,8 +22,14 @@ func (r *Registry) Services(ctx context.Context) ([]string, error) {
 	if closed {
 		return nil, ErrClosed
 	}
-	q := &api.QueryOptions{Datacenter: r.cfg.datacenter}
-	names, _, err := r.client.Catalog().Services(q.WithContext(ctx))
+	var names map[string][]string
+	var err error
+	for _, a := range r.agents { // the next agent when one cannot answer
+		q := &api.QueryOptions{Datacenter: r.cfg.datacenter}
+		if names, _, err = a.Catalog().Services(q.WithContext(ctx)); err == nil || ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("consul: list services: %w", err)
 	}
