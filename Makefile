@@ -26,6 +26,10 @@ include mk/nginx.mk
 # Debian's chromium for the mesh page's browser test.
 include mk/chromium.mk
 
+# bin/kube-apiserver, bin/kube-controller-manager, bin/helm: a real Kubernetes
+# control plane and Helm for the kubernetes registry and deploy/k8s tests.
+include mk/kube.mk
+
 .PHONY: all build test vet fmt-check unit bench up clean help fuzz
 
 REGISTRY ?= etcd
