@@ -21,6 +21,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,6 +48,11 @@ type Harness struct {
 	// Timeout bounds each wait for a change to become visible; default
 	// 30 s, generous for a loaded machine.
 	Timeout time.Duration
+	// Host is the address the suite's instances publish; default
+	// 127.0.0.1. The suite never dials it. A backend whose server refuses
+	// loopback addresses (Kubernetes, for Pod and EndpointSlice IPs) sets
+	// one from the documentation range 192.0.2.0/24.
+	Host string
 }
 
 // Run runs the whole suite as subtests of t.
@@ -103,6 +109,17 @@ func Sample(service string, n, port int) registry.Instance {
 		Tags:     []string{"blue", "canary"},
 		Metadata: map[string]string{"build": "abc-123", "team_x": "core"},
 	}
+}
+
+// sample is Sample at the Harness's Host.
+func (s *suite) sample(service string, n, port int) registry.Instance {
+	inst := Sample(service, n, port)
+	if s.h.Host != "" {
+		for i, ep := range inst.Endpoints {
+			inst.Endpoints[i] = strings.Replace(ep, "://127.0.0.1:", "://"+s.h.Host+":", 1)
+		}
+	}
+	return inst
 }
 
 func (s *suite) open(t *testing.T) registry.Registry {
@@ -169,7 +186,7 @@ func (s *suite) registerIsVisibleWithEveryField(t *testing.T) {
 	svc := s.service()
 	a, b := s.open(t), s.open(t)
 	w := s.watch(t, b, svc)
-	inst := Sample(svc, 1, 20001)
+	inst := s.sample(svc, 1, 20001)
 	s.register(t, a, inst)
 	ev := w.waitFor(t, "the sample instance with every field", func(ev event) bool {
 		got, ok := ev.byID(inst.ID)
@@ -190,14 +207,14 @@ func (s *suite) deregisterRemoves(t *testing.T) {
 	svc := s.service()
 	a, b := s.open(t), s.open(t)
 	w := s.watch(t, b, svc)
-	one, two := Sample(svc, 1, 20001), Sample(svc, 2, 20002)
+	one, two := s.sample(svc, 1, 20001), s.sample(svc, 2, 20002)
 	s.register(t, a, one)
 	s.register(t, a, two)
 	w.waitFor(t, "both instances", w.exactly(one.ID, two.ID))
 	s.deregister(t, a, one)
 	w.waitFor(t, "only the second", w.exactly(two.ID))
 	s.deregister(t, a, one) // again: not an error
-	unknown := Sample(svc, 9, 20009)
+	unknown := s.sample(svc, 9, 20009)
 	s.deregister(t, a, unknown) // never registered: not an error
 	s.deregister(t, a, two)
 	w.waitFor(t, "no instance", w.exactly())
@@ -207,7 +224,7 @@ func (s *suite) reRegisterReplaces(t *testing.T) {
 	svc := s.service()
 	a, b := s.open(t), s.open(t)
 	w := s.watch(t, b, svc)
-	inst := Sample(svc, 1, 20001)
+	inst := s.sample(svc, 1, 20001)
 	s.register(t, a, inst)
 	s.register(t, a, inst) // the same record again: a no-op
 	w.waitFor(t, "the instance", w.exactly(inst.ID))
@@ -224,7 +241,7 @@ func (s *suite) sameAddressTakesOver(t *testing.T) {
 	svc := s.service()
 	old, fresh, watcher := s.open(t), s.open(t), s.open(t)
 	w := s.watch(t, watcher, svc)
-	inst := Sample(svc, 1, 20001)
+	inst := s.sample(svc, 1, 20001)
 	s.register(t, old, inst)
 	w.waitFor(t, "the old process's record", w.exactly(inst.ID))
 	// A restarted process: same ID, same address, a new Registry; the old
@@ -252,11 +269,11 @@ func (s *suite) otherAddressConflicts(t *testing.T) {
 	svc := s.service()
 	holder, intruder, watcher := s.open(t), s.open(t), s.open(t)
 	w := s.watch(t, watcher, svc)
-	inst := Sample(svc, 1, 20001)
+	inst := s.sample(svc, 1, 20001)
 	s.register(t, holder, inst)
 	w.waitFor(t, "the holder's record", w.exactly(inst.ID))
 	other := inst
-	other.Endpoints = Sample(svc, 1, 20002).Endpoints
+	other.Endpoints = s.sample(svc, 1, 20002).Endpoints
 	err := intruder.Register(s.ctx(t), other)
 	if !errors.Is(err, registry.ErrConflict) {
 		t.Fatalf("Register of a held ID at another address: err = %v, want registry.ErrConflict", err)
@@ -301,7 +318,7 @@ func (s *suite) status(t *testing.T) {
 		}
 	}
 	wantState("before any Register", registry.StateUnregistered)
-	a, b := Sample(svc, 1, 20001), Sample(svc, 2, 20002)
+	a, b := s.sample(svc, 1, 20001), s.sample(svc, 2, 20002)
 	before := time.Now()
 	s.register(t, r, a)
 	wantState("after Register a", registry.StateRegistered)
@@ -326,7 +343,7 @@ func (s *suite) status(t *testing.T) {
 func (s *suite) invalidNames(t *testing.T) {
 	r := s.open(t)
 	for _, name := range []string{"", "Upper", "under_score", "has space", "-dash-first", "a/b"} {
-		inst := Sample("x", 1, 20001)
+		inst := s.sample("x", 1, 20001)
 		inst.Name = name
 		if err := r.Register(s.ctx(t), inst); !errors.Is(err, registry.ErrInvalidInstance) {
 			t.Errorf("Register with name %q: err = %v, want registry.ErrInvalidInstance", name, err)
@@ -339,7 +356,7 @@ func (s *suite) invalidNames(t *testing.T) {
 			t.Errorf("Instancer(%q) returned a non-nil sd.Instancer (%T) with its error", name, in)
 		}
 	}
-	bad := Sample(s.service(), 1, 0) // port 0: invalid instance, valid name
+	bad := s.sample(s.service(), 1, 0) // port 0: invalid instance, valid name
 	if err := r.Register(s.ctx(t), bad); !errors.Is(err, registry.ErrInvalidInstance) {
 		t.Errorf("Register with port 0: err = %v, want registry.ErrInvalidInstance", err)
 	}
@@ -349,7 +366,7 @@ func (s *suite) closeWithdraws(t *testing.T) {
 	svc := s.service()
 	r, watcher := s.open(t), s.open(t)
 	w := s.watch(t, watcher, svc)
-	one, two := Sample(svc, 1, 20001), Sample(svc, 2, 20002)
+	one, two := s.sample(svc, 1, 20001), s.sample(svc, 2, 20002)
 	s.register(t, r, one)
 	s.register(t, r, two)
 	w.waitFor(t, "both instances", w.exactly(one.ID, two.ID))
@@ -365,7 +382,7 @@ func (s *suite) closeWithdraws(t *testing.T) {
 func (s *suite) callsAfterClose(t *testing.T) {
 	svc := s.service()
 	r := s.open(t)
-	inst := Sample(svc, 1, 20001)
+	inst := s.sample(svc, 1, 20001)
 	s.register(t, r, inst)
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
@@ -424,7 +441,7 @@ func (s *suite) watcherInOrder(t *testing.T) {
 	r, watcher := s.open(t), s.open(t)
 	w := s.watch(t, watcher, svc)
 	w.waitFor(t, "the empty starting set", w.exactly())
-	a, b, c := Sample(svc, 1, 20001), Sample(svc, 2, 20002), Sample(svc, 3, 20003)
+	a, b, c := s.sample(svc, 1, 20001), s.sample(svc, 2, 20002), s.sample(svc, 3, 20003)
 	// The states the backend passes through, in order; a watcher may
 	// skip some (changes can be coalesced) but never go back.
 	states := [][]string{{}, {a.ID}, {a.ID, b.ID}, {b.ID}, {b.ID, c.ID}, {c.ID}}
@@ -455,7 +472,7 @@ func (s *suite) survivesRestart(t *testing.T) {
 	svc := s.service()
 	r, watcher := s.open(t), s.open(t)
 	w := s.watch(t, watcher, svc)
-	inst := Sample(svc, 1, 20001)
+	inst := s.sample(svc, 1, 20001)
 	s.register(t, r, inst)
 	w.waitFor(t, "the instance", w.exactly(inst.ID))
 	s.h.Restart(t)
@@ -472,7 +489,7 @@ func (s *suite) survivesRestart(t *testing.T) {
 	}
 	// The registrar still works: a second instance appears, a withdrawal
 	// disappears.
-	two := Sample(svc, 2, 20002)
+	two := s.sample(svc, 2, 20002)
 	s.register(t, r, two)
 	w.waitFor(t, "both after the restart", w.exactly(inst.ID, two.ID))
 	s.deregister(t, r, inst)
