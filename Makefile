@@ -57,7 +57,7 @@ vet:
 # The compose test (tag compose) runs on its own after the other packages:
 # it builds images and runs two container stacks, and is given its own
 # timeout instead of competing with the race-enabled suite for 2 cores.
-test: fmt-check vet bin/consul zookeeper compose-deps nginx chromium
+test: fmt-check vet bin/consul zookeeper compose-deps nginx chromium kube-deps
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory compose-test
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)

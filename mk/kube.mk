@@ -60,3 +60,16 @@ bin/helm: mk/kube.mk
 		mv -f "$(HELM_CACHED).gobin/helm" "$(HELM_CACHED)" && rm -rf "$(HELM_CACHED).gobin"; \
 	fi; \
 	cp -f "$(HELM_CACHED)" bin/helm.tmp && mv -f bin/helm.tmp bin/helm && touch bin/helm
+
+# dnsmasq (Debian's dnsmasq-base): the real DNS server the dnssrv instancer
+# is tested against. Installed with apt-get when missing (root, as in CI).
+.PHONY: dns-deps
+dns-deps:
+	@if command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ]; then :; else \
+		echo "installing dnsmasq-base (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 dnsmasq-base; \
+	fi
+
+# Everything the Kubernetes and DNS tests need; `make test` depends on it.
+.PHONY: kube-deps
+kube-deps: dns-deps

@@ -1,0 +1,366 @@
+// Package dnssrv discovers instances from DNS SRV records: a Kubernetes
+// headless Service's _port._tcp.service.namespace.svc.cluster.local, or
+// any other SRV name. An Instancer resolves the name, publishes the targets
+// of the lowest priority that has any (RFC 2782: higher priorities are
+// fallbacks), with their SRV weights as instance weights, and resolves
+// again when the answer's TTL runs out (clamped by WithTTLBounds). A name
+// with no SRV records (NXDOMAIN, as CoreDNS answers for a headless Service
+// without ready endpoints) is an empty set; a server that does not answer
+// is an error event carrying the last set.
+//
+// DNS carries addresses, ports, priorities and weights only: no zone,
+// version, tags or metadata, and no readiness beyond what the DNS server
+// publishes (CoreDNS lists only ready endpoints of a headless Service).
+// docs/kubernetes.md compares it with the EndpointSlice instancer.
+package dnssrv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/miekg/dns"
+
+	"github.com/warren-mesh/warren/framework/backoff"
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// Defaults of the options.
+const (
+	DefaultMinTTL  = time.Second
+	DefaultMaxTTL  = 30 * time.Second
+	DefaultTimeout = 2 * time.Second
+)
+
+// ErrNoAddress is the error of an event when SRV records exist but none
+// of their targets has an address.
+var ErrNoAddress = errors.New("dnssrv: no SRV target has an address")
+
+// Option configures an Instancer or a Discovery.
+type Option func(*config)
+
+type config struct {
+	server         string
+	service        string
+	scheme         string
+	minTTL, maxTTL time.Duration
+	timeout        time.Duration
+	logger         log.Logger
+}
+
+// WithServer sets the DNS server, host:port. Default: the first
+// nameserver of /etc/resolv.conf.
+func WithServer(addr string) Option { return func(c *config) { c.server = addr } }
+
+// WithService sets the Name of the published instances. Default: the
+// label after _port._proto in the SRV name (the Service of a Kubernetes
+// name).
+func WithService(name string) Option { return func(c *config) { c.service = name } }
+
+// WithScheme sets the endpoint scheme. Default: the SRV name's first label
+// without its underscore when it is http, https, grpc or grpcs (a
+// Kubernetes port name), else http.
+func WithScheme(s string) Option { return func(c *config) { c.scheme = s } }
+
+// WithTTLBounds clamps how long an answer is kept before resolving again:
+// a TTL of 0 (dnsmasq's default for local records) still waits min, a day
+// long TTL still re-resolves after max. Defaults 1 s and 30 s.
+func WithTTLBounds(min, max time.Duration) Option {
+	return func(c *config) { c.minTTL, c.maxTTL = min, max }
+}
+
+// WithTimeout bounds each query. Default 2 s.
+func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// WithLogger logs failed resolutions. Default: none.
+func WithLogger(l log.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := config{minTTL: DefaultMinTTL, maxTTL: DefaultMaxTTL, timeout: DefaultTimeout, logger: log.NewNopLogger()}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.server == "" {
+		cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+		if err != nil || len(cc.Servers) == 0 {
+			return c, fmt.Errorf("dnssrv: no DNS server given and none in /etc/resolv.conf: %v", err)
+		}
+		c.server = net.JoinHostPort(cc.Servers[0], cc.Port)
+	}
+	if _, _, err := net.SplitHostPort(c.server); err != nil {
+		return c, fmt.Errorf("dnssrv: server %q: want host:port: %w", c.server, err)
+	}
+	switch {
+	case c.minTTL <= 0 || c.maxTTL < c.minTTL:
+		return c, fmt.Errorf("dnssrv: TTL bounds [%s, %s]: want 0 < min <= max", c.minTTL, c.maxTTL)
+	case c.timeout <= 0:
+		return c, fmt.Errorf("dnssrv: timeout %s must be positive", c.timeout)
+	}
+	return c, nil
+}
+
+// Instancer is a go-kit sd.Instancer over one SRV name. Its goroutine
+// resolves the name, publishes the set to the embedded Cache (sends are
+// synchronous: a subscriber reads until it Deregisters) and sleeps for the
+// answer's TTL. A failed resolution publishes an event with the error and
+// the last good set and is retried with backoff up to MaxTTL.
+type Instancer struct {
+	*registry.Cache
+
+	name string
+	cfg  config
+	dc   *dns.Client
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+var _ sd.Instancer = (*Instancer)(nil)
+
+// NewInstancer starts resolving the SRV name. It returns at once; the
+// first event comes with the first answer.
+func NewInstancer(name string, opts ...Option) (*Instancer, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	name = dns.Fqdn(name)
+	if _, ok := dns.IsDomainName(name); !ok {
+		return nil, fmt.Errorf("dnssrv: %q is not a domain name", name)
+	}
+	labels := dns.SplitDomainName(name)
+	if cfg.service == "" && len(labels) >= 3 && strings.HasPrefix(labels[0], "_") && strings.HasPrefix(labels[1], "_") {
+		cfg.service = labels[2]
+	}
+	if !registry.ValidName(cfg.service) {
+		return nil, fmt.Errorf("dnssrv: %w: service name %q (set WithService)", registry.ErrInvalidInstance, cfg.service)
+	}
+	if cfg.scheme == "" {
+		cfg.scheme = "http"
+		if s := strings.TrimPrefix(labels[0], "_"); slices.Contains([]string{"http", "https", "grpc", "grpcs"}, s) {
+			cfg.scheme = s
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &Instancer{
+		Cache: registry.NewCache(), name: name, cfg: cfg,
+		dc:     &dns.Client{Net: "udp", Timeout: cfg.timeout},
+		cancel: cancel, done: make(chan struct{}),
+	}
+	go in.loop(ctx)
+	return in, nil
+}
+
+// Stop ends the goroutine and waits for it. It is idempotent.
+func (in *Instancer) Stop() {
+	in.once.Do(func() {
+		in.cancel()
+		<-in.done
+	})
+}
+
+func (in *Instancer) loop(ctx context.Context) {
+	defer close(in.done)
+	b := backoff.New(100*time.Millisecond, in.cfg.maxTTL)
+	var last []string
+	for {
+		set, ttl, err := in.resolve(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := in.clamp(ttl)
+		if err != nil {
+			level.Warn(in.cfg.logger).Log("msg", "SRV resolution failed", "name", in.name, "err", err)
+			in.Cache.Update(sd.Event{Instances: last, Err: err})
+			wait = b.Next()
+		} else {
+			b = backoff.New(100*time.Millisecond, in.cfg.maxTTL)
+			last = set
+			in.Cache.Update(sd.Event{Instances: set})
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (in *Instancer) clamp(ttl time.Duration) time.Duration {
+	return min(max(ttl, in.cfg.minTTL), in.cfg.maxTTL)
+}
+
+// resolve asks for the SRV records and the addresses of their targets,
+// and returns the instances of the lowest priority with any, and the
+// smallest TTL seen.
+func (in *Instancer) resolve(ctx context.Context) ([]string, time.Duration, error) {
+	resp, err := in.query(ctx, in.name, dns.TypeSRV)
+	if err != nil {
+		return nil, 0, err
+	}
+	ttl := time.Duration(-1)
+	seeTTL := func(rr dns.RR) {
+		if d := time.Duration(rr.Header().Ttl) * time.Second; ttl < 0 || d < ttl {
+			ttl = d
+		}
+	}
+	addrs := map[string][]string{}
+	for _, rr := range resp.Extra {
+		switch a := rr.(type) {
+		case *dns.A:
+			addrs[a.Hdr.Name] = append(addrs[a.Hdr.Name], a.A.String())
+		case *dns.AAAA:
+			addrs[a.Hdr.Name] = append(addrs[a.Hdr.Name], a.AAAA.String())
+		}
+	}
+	var srvs []*dns.SRV
+	for _, rr := range resp.Answer {
+		if s, ok := rr.(*dns.SRV); ok {
+			srvs = append(srvs, s)
+			seeTTL(s)
+		}
+	}
+	if len(srvs) == 0 {
+		// NXDOMAIN or no data: DNS says there are none (CoreDNS answers so
+		// for a headless Service without ready endpoints). Ask again after
+		// the negative TTL of the SOA, if the server sent one.
+		for _, rr := range resp.Ns {
+			if soa, ok := rr.(*dns.SOA); ok {
+				seeTTL(soa)
+				if d := time.Duration(soa.Minttl) * time.Second; d < ttl {
+					ttl = d
+				}
+			}
+		}
+		return nil, ttl, nil
+	}
+	// Targets without glue: ask for their addresses.
+	for _, s := range srvs {
+		if len(addrs[s.Target]) > 0 {
+			continue
+		}
+		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			r, err := in.query(ctx, s.Target, qt)
+			if err != nil {
+				return nil, 0, err
+			}
+			for _, rr := range r.Answer {
+				switch a := rr.(type) {
+				case *dns.A:
+					addrs[s.Target] = append(addrs[s.Target], a.A.String())
+					seeTTL(a)
+				case *dns.AAAA:
+					addrs[s.Target] = append(addrs[s.Target], a.AAAA.String())
+					seeTTL(a)
+				}
+			}
+		}
+	}
+	// The lowest priority whose targets have an address.
+	slices.SortFunc(srvs, func(a, b *dns.SRV) int { return int(a.Priority) - int(b.Priority) })
+	var group []*dns.SRV
+	for _, s := range srvs {
+		if len(addrs[s.Target]) == 0 {
+			continue
+		}
+		if len(group) > 0 && s.Priority != group[0].Priority {
+			break
+		}
+		group = append(group, s)
+	}
+	if len(group) == 0 {
+		return nil, ttl, fmt.Errorf("%w: %s", ErrNoAddress, in.name)
+	}
+	anyWeight := slices.ContainsFunc(group, func(s *dns.SRV) bool { return s.Weight > 0 })
+	var out []string
+	for _, s := range group {
+		ips := addrs[s.Target]
+		slices.Sort(ips)
+		w := int(s.Weight)
+		if anyWeight && w == 0 {
+			w = 1 // RFC 2782: weight 0 gets a very small share, not none
+		}
+		target := strings.TrimSuffix(s.Target, ".")
+		inst := registry.Instance{
+			ID:        target + ":" + strconv.Itoa(int(s.Port)),
+			Name:      in.cfg.service,
+			Endpoints: []string{registry.EndpointURL(in.cfg.scheme, ips[0], int(s.Port))},
+			Weight:    w,
+		}
+		if err := inst.Validate(); err != nil {
+			continue
+		}
+		out = append(out, inst.String())
+	}
+	return out, ttl, nil
+}
+
+// query sends one question, over TCP again when the UDP answer was
+// truncated.
+func (in *Instancer) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.SetEdns0(4096, false)
+	resp, _, err := in.dc.ExchangeContext(ctx, m, in.cfg.server)
+	if err == nil && resp.Truncated {
+		tcp := &dns.Client{Net: "tcp", Timeout: in.cfg.timeout}
+		resp, _, err = tcp.ExchangeContext(ctx, m, in.cfg.server)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dnssrv: %s %s: %w", dns.TypeToString[qtype], name, err)
+	}
+	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
+		return nil, fmt.Errorf("dnssrv: %s %s: %s", dns.TypeToString[qtype], name, dns.RcodeToString[resp.Rcode])
+	}
+	return resp, nil
+}
+
+// Discovery is a registry.Discovery over SRV names made from a template:
+// Instancer(ctx, "user") resolves fmt.Sprintf(template, "user").
+type Discovery struct {
+	template string
+	opts     []Option
+}
+
+// NewDiscovery returns a Discovery; template has one %s for the service,
+// e.g. "_http._tcp.%s.default.svc.cluster.local".
+func NewDiscovery(template string, opts ...Option) (*Discovery, error) {
+	if strings.Count(template, "%s") != 1 {
+		return nil, fmt.Errorf("dnssrv: template %q: want exactly one %%s for the service", template)
+	}
+	if _, err := newConfig(opts); err != nil {
+		return nil, err
+	}
+	return &Discovery{template: template, opts: opts}, nil
+}
+
+// Instancer implements registry.Discovery.
+func (d *Discovery) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !registry.ValidName(service) {
+		return nil, fmt.Errorf("dnssrv: %w: service name %q", registry.ErrInvalidInstance, service)
+	}
+	in, err := NewInstancer(fmt.Sprintf(d.template, service), append(slices.Clone(d.opts), WithService(service))...)
+	if err != nil {
+		return nil, err
+	}
+	return in, nil
+}
