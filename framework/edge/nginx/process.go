@@ -197,14 +197,51 @@ func (p *Process) Pid() int { return p.cmd.Process.Pid }
 func (p *Process) Test(ctx context.Context) error { return p.command().Test(ctx) }
 
 // Reload implements Control: SIGHUP to the master, which starts workers
-// with the new configuration and lets the old ones finish their requests.
+// with the new configuration and tells the old ones to stop accepting and
+// finish their requests. Reload returns once a new worker runs and the old
+// ones have exited (or 2 s after the new worker started, if an old one is
+// still finishing a long request), so the new upstreams are what new
+// connections get.
 func (p *Process) Reload(ctx context.Context) error {
 	select {
 	case <-p.exited:
 		return errors.New("nginx: not running")
 	default:
 	}
-	return p.cmd.Process.Signal(syscall.SIGHUP)
+	old := workers(p.Pid())
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		return fmt.Errorf("nginx: reload: %w", err)
+	}
+	if old == nil {
+		return nil // no /proc: cannot watch the workers change
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var started time.Time
+	for {
+		now := workers(p.Pid())
+		fresh, stale := false, false
+		for w := range now {
+			if old[w] {
+				stale = true
+			} else {
+				fresh = true
+			}
+		}
+		if fresh && started.IsZero() {
+			started = time.Now()
+		}
+		if fresh && (!stale || time.Since(started) > 2*time.Second) {
+			return nil
+		}
+		select {
+		case <-p.exited:
+			return errors.New("nginx: exited during reload")
+		case <-ctx.Done():
+			return fmt.Errorf("nginx: reload: no new worker process: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Exited is closed when nginx has exited.

@@ -115,7 +115,13 @@ func TestSyncer_RealNginxFollowsTheSetAndKeepsTheLastGoodConfig(t *testing.T) {
 	if err := apply(s, a); err != nil {
 		t.Fatal(err)
 	}
-	serves(t, url, "a")
+	// Reload returns once the old workers are gone: the very next
+	// requests get the new upstream, no waiting.
+	for range 20 {
+		if code, body := get(url); code != http.StatusOK || body != "a" {
+			t.Fatalf("right after Apply: %d %q; want a", code, body)
+		}
+	}
 	if err := apply(s, a, b); err != nil {
 		t.Fatal(err)
 	}
