@@ -37,7 +37,7 @@ REGISTRY ?= etcd
 all: build
 
 help:
-	@echo "make up        run the demo mesh (REGISTRY=consul for Consul)"
+	@echo "make up        run the demo mesh (REGISTRY=consul for Consul; EDGE=nginx puts nginx in front)"
 	@echo "make test      gofmt check, go vet, go test -race on everything"
 	@echo "make bench     measure the speed and memory targets (bench/results.json)"
 	@echo "make build     build every package and command"
@@ -86,7 +86,8 @@ bench: bin/consul
 # The demo mesh: embedded etcd (no install), or REGISTRY=consul.
 up:
 	@if [ "$(REGISTRY)" = consul ]; then $(MAKE) --no-print-directory bin/consul; fi
-	$(GO) run ./cmd/meshup -registry $(REGISTRY)
+	@if [ "$(EDGE)" = nginx ]; then $(MAKE) --no-print-directory nginx; fi
+	$(GO) run ./cmd/meshup -registry $(REGISTRY) -edge "$(EDGE)"
 
 clean:
 	rm -rf bin .warren

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -24,13 +25,14 @@ func main() {
 	n := flag.Int("instances", 2, "instances per service")
 	state := flag.String("state", "", "state directory (registry data, demo data, binaries); default ./.warren. One mesh per directory")
 	page := flag.String("page", envOr("MESH_PAGE", "127.0.0.1:7070"), "address of the live mesh page (docs/mesh-page.md); a free port when taken; empty: no page")
+	edgeKind := flag.String("edge", envOr("EDGE", ""), "a proxy in front of the mesh that follows discovery: nginx (Debian nginx-light; docs/edge.md); empty: none")
 	flag.Parse()
-	os.Exit(run(*reg, *n, *state, *page))
+	os.Exit(run(*reg, *n, *state, *page, *edgeKind))
 }
 
 // run is main without os.Exit, so the terminal is given back on every
 // path.
-func run(reg string, n int, state, page string) int {
+func run(reg string, n int, state, page, edgeKind string) int {
 	root, err := os.Getwd()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "meshup:", err)
@@ -85,13 +87,30 @@ func run(reg string, n int, state, page string) int {
 			return 1
 		}
 	}
+	edgeURL, stopEdge := "", func() {}
+	if edgeKind != "" {
+		dir := state
+		if dir == "" {
+			dir = filepath.Join(root, ".warren")
+		}
+		if edgeURL, stopEdge, err = startEdge(ctx, m, edgeKind, dir, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "meshup:", err)
+			stopPage()
+			m.Stop()
+			return 1
+		}
+	}
 	m.PrintSummary(os.Stdout)
+	if edgeURL != "" {
+		fmt.Printf("Edge (%s in front of the mesh, following discovery): %s  (%s/NAME/… reaches service NAME)\n", edgeKind, edgeURL, edgeURL)
+	}
 	if pageURL != "" {
 		fmt.Printf("Mesh page (live: instances, readiness, traffic, client state, discovery events): %s\n", pageURL)
 	}
 	fmt.Printf("(up in %s)\n\n", time.Since(start).Round(100*time.Millisecond))
 
 	<-ctx.Done()
+	stopEdge() // before the mesh stops: it reads discovery through the mesh's client
 	stopPage() // before the mesh stops: its registry client goes with it
 	fmt.Println()
 	if err := m.Stop(); err != nil {
