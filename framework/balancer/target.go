@@ -52,7 +52,8 @@ var ErrRetired = errors.New("balancer: instance left discovery")
 type Balancer interface {
 	// Update replaces the target set. It is called from one goroutine (the
 	// endpointer's) whenever discovery changes, never concurrently with
-	// itself; Pick may run concurrently with it.
+	// itself; Pick may run concurrently with it. The balancer may keep the
+	// slice: the caller must not modify it after.
 	Update(targets []*Target)
 	// Pick returns the target for one attempt. avoid, if not nil, is skipped
 	// unless it is the only target that may take traffic.
@@ -112,15 +113,23 @@ func NewTarget(id string, ep endpoint.Endpoint, opts ...TargetOption) (*Target, 
 	if err != nil {
 		return nil, err
 	}
+	return NewParsedTarget(id, inst, ep, opts...), nil
+}
+
+// NewParsedTarget is NewTarget for an instance string already parsed into
+// inst, which it trusts.
+func NewParsedTarget(id string, inst registry.Instance, ep endpoint.Endpoint, opts ...TargetOption) *Target {
 	t := &Target{ID: id, Instance: inst, Endpoint: ep, born: time.Now()}
 	for _, o := range opts {
 		o(t)
 	}
 	if t.failed == nil {
-		t.failed = func(err error) bool { return err != nil }
+		t.failed = anyError
 	}
-	return t, nil
+	return t
 }
+
+func anyError(err error) bool { return err != nil }
 
 // Call invokes the endpoint, counting it in flight and recording its
 // latency and health. It returns ErrRetired without calling when the target
@@ -154,7 +163,13 @@ func (t *Target) Call(ctx context.Context, req any) (any, error) {
 	failed := err != nil && t.failed(err)
 	t.observe(start, end, failed)
 	if t.breaker != nil {
-		t.breaker.Record(failed)
+		if failed && ctx.Err() == context.DeadlineExceeded {
+			// No answer before the attempt's deadline: the surest sign of
+			// a hung instance, which ejects it sooner.
+			t.breaker.RecordTimeout()
+		} else {
+			t.breaker.Record(failed)
+		}
 	}
 	t.release()
 	return resp, err

@@ -67,7 +67,8 @@ type Deps struct {
 }
 
 // ClientOptions returns the client options the configuration implies: the
-// logger, the per-attempt timeout (--client-attempt-timeout, default 2 s),
+// logger, a fixed per-attempt timeout if --client-attempt-timeout is set
+// (default: the client's adaptive deadline),
 // with --snapshot-dir the last-known-good snapshot, and the
 // process's metrics, tracing and TLS (docs/observability.md,
 // docs/security.md).

@@ -58,7 +58,7 @@ func TestParse_FlagsBeatEnvironmentBeatsDefaults(t *testing.T) {
 	if c.Listen != "127.0.0.1:0" || c.Zone != "eu-1" || c.Registry != "toy" || toy == nil ||
 		strings.Join(toy.endpoints, "|") != "a:1|b:2" || toy.ttl != 3*time.Second ||
 		strings.Join(c.Tags, "|") != "x|y" || c.Service != "user" ||
-		c.ClientAttemptTimeout != 2*time.Second {
+		c.ClientAttemptTimeout != 0 {
 		t.Fatalf("config %+v", c)
 	}
 }

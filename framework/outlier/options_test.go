@@ -9,6 +9,7 @@ import (
 func TestNew_RefusesBadOptionValues(t *testing.T) {
 	for name, o := range map[string]Option{
 		"WithConsecutiveFailures": WithConsecutiveFailures(0),
+		"WithConsecutiveTimeouts": WithConsecutiveTimeouts(0),
 		"WithCooldown":            WithCooldown(time.Minute, time.Second),
 		"WithMaxEjectionPercent":  WithMaxEjectionPercent(101),
 		"WithProbeTimeout":        WithProbeTimeout(0),

@@ -47,6 +47,7 @@ func (s State) String() string {
 // Detector holds the shared settings and the ejection count of one service.
 type Detector struct {
 	consecutive  int
+	timeouts     int
 	cooldown     time.Duration
 	maxCooldown  time.Duration
 	maxPercent   int
@@ -71,6 +72,21 @@ func WithConsecutiveFailures(n int) Option {
 			return fmt.Errorf("outlier.WithConsecutiveFailures(%d): at least 1", n)
 		}
 		d.consecutive = n
+		return nil
+	}
+}
+
+// WithConsecutiveTimeouts sets how many attempts in a row that got no
+// answer before their deadline eject an instance (default 2). It is lower
+// than WithConsecutiveFailures because a timeout is the costliest failure
+// (each one holds a caller for the whole deadline) and the surest sign of
+// a hung instance; a quick failure still counts towards both.
+func WithConsecutiveTimeouts(n int) Option {
+	return func(d *Detector) error {
+		if n < 1 {
+			return fmt.Errorf("outlier.WithConsecutiveTimeouts(%d): at least 1", n)
+		}
+		d.timeouts = n
 		return nil
 	}
 }
@@ -142,6 +158,7 @@ func WithClock(now func() time.Time) Option {
 func New(opts ...Option) (*Detector, error) {
 	d := &Detector{
 		consecutive:  5,
+		timeouts:     2,
 		cooldown:     10 * time.Second,
 		maxCooldown:  5 * time.Minute,
 		maxPercent:   50,
@@ -212,6 +229,7 @@ type Breaker struct {
 	instance string
 	state    atomic.Int32
 	failures atomic.Int32 // consecutive, while closed
+	timeouts atomic.Int32 // consecutive timeouts among them
 
 	mu        sync.Mutex
 	until     time.Time // end of the current ejection
@@ -275,16 +293,28 @@ func (b *Breaker) Allow() bool {
 // Record reports the outcome of one request. failed should be true only for
 // failures that say something about the instance (refused connections,
 // timeouts, 5xx), not for a caller's bad request.
-func (b *Breaker) Record(failed bool) {
+func (b *Breaker) Record(failed bool) { b.record(failed, false) }
+
+// RecordTimeout reports a request the instance did not answer before its
+// deadline: a failure that also counts towards WithConsecutiveTimeouts.
+func (b *Breaker) RecordTimeout() { b.record(true, true) }
+
+func (b *Breaker) record(failed, timeout bool) {
 	st := State(b.state.Load())
 	if st == Closed {
 		if !failed {
-			if b.failures.Load() != 0 {
+			if b.failures.Load() != 0 || b.timeouts.Load() != 0 {
 				b.failures.Store(0)
+				b.timeouts.Store(0)
 			}
 			return
 		}
-		if int(b.failures.Add(1)) < b.d.consecutive {
+		f := int(b.failures.Add(1))
+		t := int(b.timeouts.Load())
+		if timeout {
+			t = int(b.timeouts.Add(1))
+		}
+		if f < b.d.consecutive && t < b.d.timeouts {
 			return
 		}
 	}
@@ -296,13 +326,14 @@ func (b *Breaker) Record(failed bool) {
 	now := b.d.now()
 	switch State(b.state.Load()) {
 	case Closed:
-		if !failed || int(b.failures.Load()) < b.d.consecutive {
+		if !failed || (int(b.failures.Load()) < b.d.consecutive && int(b.timeouts.Load()) < b.d.timeouts) {
 			return // another goroutine got here first
 		}
 		if !b.d.tryEject() {
 			// Panic threshold: keep the instance in, but start counting
 			// again so the next run of failures asks once more.
 			b.failures.Store(0)
+			b.timeouts.Store(0)
 			return
 		}
 		b.ejectLocked(now)
@@ -313,6 +344,7 @@ func (b *Breaker) Record(failed bool) {
 		}
 		b.setLocked(Closed)
 		b.failures.Store(0)
+		b.timeouts.Store(0)
 		b.ejections = 0
 		b.d.readmit()
 	case Open:
@@ -330,6 +362,7 @@ func (b *Breaker) ejectLocked(now time.Time) {
 	b.ejections++
 	b.until = now.Add(cd)
 	b.failures.Store(0)
+	b.timeouts.Store(0)
 	b.setLocked(Open)
 }
 

@@ -140,3 +140,21 @@ func TestBreaker_ReleaseFreesTheEjectionSlot(t *testing.T) {
 		t.Fatal("slot not freed by Release")
 	}
 }
+
+// Two attempts in a row that got no answer before their deadline eject
+// the instance, before the five plain failures WithConsecutiveFailures
+// asks for; an answer between them starts the count again.
+func TestBreaker_EjectsAfterConsecutiveTimeouts(t *testing.T) {
+	d := must(New())
+	b := breakers(d, 4)[0]
+	b.RecordTimeout()
+	b.Record(false)
+	b.RecordTimeout()
+	if b.State() != Closed {
+		t.Fatalf("state %s after timeouts with an answer between them", b.State())
+	}
+	b.RecordTimeout()
+	if b.State() != Open || b.Allow() {
+		t.Fatalf("state %s after 2 consecutive timeouts; want open and refusing", b.State())
+	}
+}

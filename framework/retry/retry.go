@@ -6,8 +6,11 @@
 // when that timeout fires (dropping the attempts' errors), has no Unwrap,
 // and starts a goroutine per attempt. Here:
 //
-//   - each attempt gets its own timeout (if set) inside the caller's ctx,
-//     whose deadline bounds the whole call;
+//   - each attempt of a call that may be retried after a timeout gets its
+//     own deadline inside the caller's ctx (whose deadline bounds the whole
+//     call): by default one that adapts to the latency the policy observes
+//     (4 × p99, 25 ms–2 s), so a hung instance costs a few multiples of
+//     the normal p99 with no tuning;
 //   - attempts are spaced by exponential backoff with jitter;
 //   - a Budget shared by all calls of a client caps retries to a ratio of
 //     requests, so a dead dependency sees ~1.2× load, not 3×;
@@ -112,6 +115,8 @@ func Classify(err error) Class {
 type Policy struct {
 	maxAttempts int
 	perAttempt  time.Duration
+	adaptive    *adaptive
+	now         func() time.Time
 	base, cap   time.Duration
 	budget      *Budget
 	classify    func(error) Class
@@ -133,15 +138,51 @@ func WithMaxAttempts(n int) Option {
 	}
 }
 
-// WithPerAttemptTimeout bounds each attempt (default 0: only the caller's
-// context bounds it). Set it to survive hung instances: the attempt is
-// abandoned and retried elsewhere while the caller's deadline still allows.
+// WithPerAttemptTimeout bounds every attempt of every call by a fixed d,
+// in place of the adaptive deadline (0 restores it). A hung attempt is
+// abandoned and retried elsewhere while the caller's deadline allows.
 func WithPerAttemptTimeout(d time.Duration) Option {
 	return func(p *Policy) error {
 		if d < 0 {
 			return fmt.Errorf("retry.WithPerAttemptTimeout(%s): must not be negative", d)
 		}
 		p.perAttempt = d
+		return nil
+	}
+}
+
+// WithAdaptiveTimeout sets the adaptive per-attempt deadline, on by
+// default: an attempt of a call that may be retried after a timeout
+// (idempotent or keyed) is abandoned after multiple × the p99 of the
+// attempts seen in the last 10–20 s, clamped to [floor, cap]; the last
+// attempt, and every attempt until 20 have been seen, gets cap. Calls that
+// could not be retried after a timeout get no deadline from the policy: it
+// would only turn a slow success into a failure. Defaults 25 ms, 2 s, 4.
+func WithAdaptiveTimeout(floor, cap time.Duration, multiple float64) Option {
+	return func(p *Policy) error {
+		if floor <= 0 || cap < floor || multiple < 1 {
+			return fmt.Errorf("retry.WithAdaptiveTimeout(%s, %s, %g): want 0 < floor ≤ cap and multiple ≥ 1", floor, cap, multiple)
+		}
+		p.adaptive = newAdaptive(floor, cap, multiple, p.now)
+		return nil
+	}
+}
+
+// WithoutAdaptiveTimeout turns the adaptive deadline off: attempts are
+// bounded only by WithPerAttemptTimeout, if set, and the caller's context.
+func WithoutAdaptiveTimeout() Option { return func(p *Policy) error { p.adaptive = nil; return nil } }
+
+// WithClock replaces time.Now for the latency the adaptive deadline
+// learns from, for tests. Give it before WithAdaptiveTimeout.
+func WithClock(now func() time.Time) Option {
+	return func(p *Policy) error {
+		if now == nil {
+			return errors.New("retry.WithClock(nil)")
+		}
+		p.now = now
+		if p.adaptive != nil {
+			p.adaptive = newAdaptive(p.adaptive.floor, p.adaptive.cap, p.adaptive.multiple, now)
+		}
 		return nil
 	}
 }
@@ -181,7 +222,9 @@ func New(opts ...Option) (*Policy, error) {
 		cap:         500 * time.Millisecond,
 		budget:      NewBudget(0.2, 10),
 		classify:    Classify,
+		now:         time.Now,
 	}
+	p.adaptive = newAdaptive(DefaultAdaptiveFloor, DefaultAdaptiveCap, DefaultAdaptiveMultiple, p.now)
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("retry: nil option")
@@ -196,10 +239,23 @@ func New(opts ...Option) (*Policy, error) {
 // Budget returns the policy's budget (nil if none).
 func (p *Policy) Budget() *Budget { return p.budget }
 
+// AttemptTimeout returns the deadline the next attempt of a retryable call
+// would get: the fixed one if set, else the adaptive one, else 0 (none).
+func (p *Policy) AttemptTimeout() time.Duration {
+	switch {
+	case p.perAttempt > 0:
+		return p.perAttempt
+	case p.adaptive != nil:
+		return p.adaptive.timeout()
+	}
+	return 0
+}
+
 // Do calls attempt until it succeeds, fails in a way that should not be
 // retried, runs out of attempts or budget, or ctx ends. attempt gets a
-// context bounded by the per-attempt timeout and the attempt number (from
-// 1). idempotent says whether a MaybeProcessed failure may be retried.
+// context bounded by the per-attempt deadline and the attempt number (from
+// 1). idempotent says whether a MaybeProcessed failure (a timeout among
+// them) may be retried; only such calls get the adaptive deadline.
 //
 // The error is the attempt's own when there was one attempt, and an *Error
 // wrapping every attempt's error otherwise or when Do gave up early.
@@ -209,7 +265,7 @@ func (p *Policy) Do(ctx context.Context, idempotent bool, attempt func(ctx conte
 	}
 	var errs []error
 	for n := 1; ; n++ {
-		err := p.try(ctx, n, attempt)
+		err := p.try(ctx, n, p.timeoutFor(n, idempotent), attempt)
 		if err == nil {
 			return nil
 		}
@@ -252,17 +308,50 @@ func (p *Policy) Do(ctx context.Context, idempotent bool, attempt func(ctx conte
 	}
 }
 
-func (p *Policy) try(ctx context.Context, n int, attempt func(context.Context, int) error) error {
-	if p.perAttempt <= 0 {
-		return attempt(ctx, n)
+// timeoutFor is attempt n's own deadline (0: none).
+func (p *Policy) timeoutFor(n int, idempotent bool) time.Duration {
+	switch {
+	case p.perAttempt > 0:
+		return p.perAttempt
+	case p.adaptive == nil || !idempotent:
+		return 0
+	case n >= p.maxAttempts:
+		// Nothing would follow a timeout of the last attempt; it gets the
+		// cap, which only bounds a hung instance.
+		return p.adaptive.cap
 	}
-	actx, cancel := context.WithTimeout(ctx, p.perAttempt)
+	return p.adaptive.timeout()
+}
+
+func (p *Policy) try(ctx context.Context, n int, d time.Duration, attempt func(context.Context, int) error) error {
+	start := p.now()
+	if d <= 0 {
+		err := attempt(ctx, n)
+		p.observe(ctx, err, p.now().Sub(start), false)
+		return err
+	}
+	actx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	err := attempt(actx, n)
 	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
-		return &timeoutError{d: p.perAttempt, err: err}
+		p.observe(ctx, err, d, true)
+		return &timeoutError{d: d, err: err}
 	}
+	p.observe(ctx, err, p.now().Sub(start), false)
 	return err
+}
+
+// observe feeds the adaptive deadline the attempts that measured the
+// service: answers (errors classified Fatal while the caller's context is
+// live are answers such as a 4xx) and attempts its deadline cut off.
+// Refusals and resets are quick and say nothing about the service's speed.
+func (p *Policy) observe(ctx context.Context, err error, d time.Duration, timedOut bool) {
+	if p.adaptive == nil {
+		return
+	}
+	if timedOut || err == nil || (ctx.Err() == nil && p.classify(err) == Fatal) {
+		p.adaptive.observe(d)
+	}
 }
 
 func (p *Policy) backoff(n int) time.Duration { return backoff.Nth(p.base, p.cap, n) }

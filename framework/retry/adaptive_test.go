@@ -1,0 +1,132 @@
+package retry
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is advanced by the attempts themselves, so the latency the
+// policy learns is exact whatever the machine's load.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// teach runs n successful calls whose attempts take d on c.
+func teach(t *testing.T, p *Policy, c *fakeClock, n int, d time.Duration) {
+	t.Helper()
+	for range n {
+		if err := p.Do(testCtx(t), true, func(context.Context, int) error { c.advance(d); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.advance(adaptiveRefresh) // the deadline is recomputed at most this often
+}
+
+func adaptivePolicy(c *fakeClock, opts ...Option) *Policy {
+	return fast(append([]Option{WithClock(c.now)}, opts...)...)
+}
+
+// The deadline is 4 × the p99 of what the policy saw (read as the top of
+// its 25 % histogram bucket), the cap before it has seen 20 attempts, and
+// clamped to [25 ms, 2 s].
+func TestAdaptiveTimeout_FollowsObservedP99WithinFloorAndCap(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	p := adaptivePolicy(c)
+	if got := p.AttemptTimeout(); got != DefaultAdaptiveCap {
+		t.Fatalf("before any sample: %s, want the cap %s", got, DefaultAdaptiveCap)
+	}
+	teach(t, p, c, 200, 10*time.Millisecond)
+	if got := p.AttemptTimeout(); got < 40*time.Millisecond || got > 52*time.Millisecond {
+		t.Fatalf("after 200 attempts of 10ms: %s, want 4 × ~10ms", got)
+	}
+
+	c2 := &fakeClock{t: time.Unix(1000, 0)}
+	p2 := adaptivePolicy(c2)
+	teach(t, p2, c2, 200, 100*time.Microsecond)
+	if got := p2.AttemptTimeout(); got != DefaultAdaptiveFloor {
+		t.Fatalf("after attempts of 100µs: %s, want the floor %s", got, DefaultAdaptiveFloor)
+	}
+	c3 := &fakeClock{t: time.Unix(1000, 0)}
+	p3 := adaptivePolicy(c3)
+	teach(t, p3, c3, 200, time.Second)
+	if got := p3.AttemptTimeout(); got != DefaultAdaptiveCap {
+		t.Fatalf("after attempts of 1s: %s, want the cap %s", got, DefaultAdaptiveCap)
+	}
+}
+
+// An old latency level is forgotten within two 10 s windows.
+func TestAdaptiveTimeout_ForgetsOldLatency(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	p := adaptivePolicy(c)
+	teach(t, p, c, 100, 100*time.Millisecond) // 10 s of 100 ms
+	teach(t, p, c, 4000, 5*time.Millisecond)  // 20 s of 5 ms
+	if got := p.AttemptTimeout(); got > 30*time.Millisecond {
+		t.Fatalf("after 20 s of 5ms attempts: %s, want the old 100ms level forgotten", got)
+	}
+}
+
+// With no per-attempt timeout configured, a hung attempt of an idempotent
+// call is abandoned at the learned deadline and retried; the attempt's
+// context carries that deadline. A call that could not be retried after a
+// timeout gets none, and the last attempt gets the cap.
+func TestAdaptiveTimeout_AbandonsHungAttemptByDefault(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	p := adaptivePolicy(c)
+	teach(t, p, c, 200, 10*time.Millisecond)
+	learned := p.AttemptTimeout()
+
+	var deadlines []time.Duration
+	err := p.Do(testCtx(t), true, func(ctx context.Context, n int) error {
+		dl, ok := ctx.Deadline()
+		if !ok {
+			t.Fatalf("attempt %d has no deadline", n)
+		}
+		deadlines = append(deadlines, time.Until(dl))
+		if n == 1 {
+			<-ctx.Done() // hung
+			return ctx.Err()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Do = %v, want the second attempt's success", err)
+	}
+	if len(deadlines) != 2 || deadlines[0] > learned || deadlines[1] > learned {
+		t.Fatalf("attempt deadlines %v, want 2 within the learned %s", deadlines, learned)
+	}
+
+	var timedOut error
+	_ = p.Do(testCtx(t), true, func(ctx context.Context, n int) error {
+		if n < 3 {
+			<-ctx.Done()
+			timedOut = ctx.Err()
+			return ctx.Err()
+		}
+		dl, _ := ctx.Deadline()
+		if left := time.Until(dl); left <= learned {
+			t.Errorf("last attempt's deadline %s away, want the cap %s", left, DefaultAdaptiveCap)
+		}
+		return nil
+	})
+	if !errors.Is(timedOut, context.DeadlineExceeded) {
+		t.Fatalf("hung attempts ended with %v", timedOut)
+	}
+
+	_ = p.Do(context.Background(), false, func(ctx context.Context, _ int) error {
+		if _, ok := ctx.Deadline(); ok {
+			t.Error("a non-idempotent attempt got a deadline from the policy")
+		}
+		return nil
+	})
+}
