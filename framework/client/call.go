@@ -3,17 +3,22 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/go-kit/kit/endpoint"
 
 	"github.com/warren-mesh/warren/framework/balancer"
 	"github.com/warren-mesh/warren/framework/climit"
+	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/requestid"
 	"github.com/warren-mesh/warren/framework/retry"
 )
@@ -28,6 +33,16 @@ type CallOption func(*request)
 // the request surely did not reach the service (refused or failed dial,
 // 503 from a draining server).
 func Idempotent() CallOption { return func(r *request) { r.idempotent = true } }
+
+// Keyed makes the call safe to retry like an idempotent one: it gets one
+// idempotency key (package idempotency), sent on every attempt in the
+// Idempotency-Key header, and a service that wraps the method's effect in
+// idempotency.Do applies it once however many attempts reach it. Keyed
+// calls are retried after timeouts and resets, and get the adaptive
+// per-attempt deadline. Inside a keyed call being served, the key is
+// derived from the incoming one, so a retried upstream call repeats the
+// same downstream keys.
+func Keyed() CallOption { return func(r *request) { r.keyed = true } }
 
 // HashKey routes the call by key under a balancer.ConsistentHash balancer.
 // It is the same as passing a context made with balancer.WithKey.
@@ -52,6 +67,7 @@ type request struct {
 	out        any
 	header     http.Header
 	idempotent bool
+	keyed      bool
 	key        string
 	hasKey     bool
 }
@@ -117,6 +133,13 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 	if r.hasKey {
 		ctx = balancer.WithKey(ctx, r.key)
 	}
+	if r.keyed {
+		r.header = r.header.Clone()
+		if r.header == nil {
+			r.header = http.Header{}
+		}
+		r.header.Set(idempotency.Header, callKey(ctx, method, path))
+	}
 	if c.limiter != nil {
 		tok, ok := c.limiter.Acquire()
 		if !ok {
@@ -125,7 +148,7 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		defer func() { tok.Release(climit.Classify(err)) }()
 	}
 	var last *balancer.Target
-	err = c.policy.Do(ctx, r.idempotent, func(ctx context.Context, n int) error {
+	err = c.policy.Do(ctx, r.idempotent || r.keyed, func(ctx context.Context, n int) error {
 		if n > 1 {
 			c.obs.Retried(c.service)
 		}
@@ -193,7 +216,10 @@ func (c *Client) pickAfterDiscovery(ctx context.Context, avoid *balancer.Target)
 type instanceHTTP struct {
 	base, addr string
 	maxBody    int64
-	hc         *http.Client
+	cfg        *config
+	once       sync.Once
+	hc         atomic.Pointer[http.Client]
+	tr         atomic.Pointer[http.Transport]
 	obs        Observer
 	service    string
 	id         string // the instance's registry ID
@@ -205,13 +231,20 @@ func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
 	// once the last call has returned).
 	h.obs.Picked(h.service, h.id)
 	r := x.(*request)
-	var body io.Reader
-	if r.body != nil {
-		body = bytes.NewReader(r.body)
-	}
-	hr, err := http.NewRequestWithContext(ctx, r.method, h.base+r.path, body)
+	hr, err := http.NewRequestWithContext(ctx, r.method, h.base+r.path, nil)
 	if err != nil {
 		return nil, &decodeErr{err} // a bad path: the same on every instance
+	}
+	var sent *sentBody
+	if r.body != nil {
+		sent = &sentBody{Reader: bytes.NewReader(r.body)}
+		hr.Body, hr.ContentLength = sent, int64(len(r.body))
+		// net/http replays a request on a fresh connection when a reused
+		// one was closed under it; the replay's body counts as sent too.
+		hr.GetBody = func() (io.ReadCloser, error) {
+			sent.Reader = bytes.NewReader(r.body)
+			return sent, nil
+		}
 	}
 	for k, v := range r.header {
 		hr.Header[k] = v
@@ -222,8 +255,13 @@ func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
 	if id, ok := requestid.FromContext(ctx); ok {
 		hr.Header.Set(requestid.Header, id)
 	}
-	resp, err := h.hc.Do(hr)
+	resp, err := h.client().Do(hr)
 	if err != nil {
+		if sent != nil && !sent.read.Load() {
+			// The body never left: a Warren handler decodes the whole body
+			// before the method runs, so the service cannot have acted.
+			return nil, &unsentError{err}
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()
@@ -253,4 +291,47 @@ func sendsBody(method string) bool {
 		return false
 	}
 	return true
+}
+
+// sentBody is a request body that records whether the transport started
+// reading it.
+type sentBody struct {
+	*bytes.Reader
+	read atomic.Bool
+}
+
+func (b *sentBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	return b.Reader.Read(p)
+}
+
+func (b *sentBody) Close() error { return nil }
+
+// unsentError is a transport failure before any of the request's body was
+// written: retryable for every method.
+type unsentError struct{ err error }
+
+func (e *unsentError) Error() string { return e.err.Error() + " (request not sent)" }
+func (e *unsentError) Unwrap() error { return e.err }
+
+// RetryClass implements retry.Classer.
+func (e *unsentError) RetryClass() retry.Class {
+	if errors.Is(e.err, context.Canceled) {
+		return retry.Fatal // the caller gave up
+	}
+	// A deadline too: the attempt's own may be retried for any method, and
+	// the policy stops by itself when the caller's has passed.
+	return retry.Unprocessed
+}
+
+// callKey is the idempotency key of one logical call: derived from the key
+// of the call being served, if any, so a retried upstream call sends the
+// same key downstream; fresh otherwise.
+func callKey(ctx context.Context, method, path string) string {
+	in, ok := idempotency.FromContext(ctx)
+	if !ok {
+		return idempotency.NewKey()
+	}
+	sum := sha256.Sum256([]byte(in + "\x00" + method + " " + path))
+	return hex.EncodeToString(sum[:16])
 }

@@ -222,15 +222,23 @@ func WithMaxResponseBytes(n int64) Option {
 
 // DefaultTransport returns the per-instance transport used unless
 // WithTransport says otherwise: no proxy (calls stay inside the mesh), 2s
-// dial timeout (a dial failure is safe to retry for any method), and enough
-// idle connections per instance that a busy client does not re-dial.
+// dial timeout (a dial failure is safe to retry for any method), enough
+// idle connections per instance that a busy client does not re-dial, and
+// an idle timeout (DefaultIdleConnTimeout) shorter than the server's.
 func DefaultTransport() *http.Transport {
 	return &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 128,
-		IdleConnTimeout:     90 * time.Second,
+		IdleConnTimeout:     DefaultIdleConnTimeout,
 	}
 }
+
+// DefaultIdleConnTimeout is how long the client keeps an idle connection:
+// well under a Warren server's idle timeout (90 s), so the client closes an
+// idle connection before the server does. Were they equal, a request sent
+// on a connection the server was closing at that moment would fail with
+// EOF, and a POST that is not keyed could not be retried.
+const DefaultIdleConnTimeout = 45 * time.Second
 
 // New returns a client of service, found through d.
 func New(ctx context.Context, d registry.Discovery, service string, opts ...Option) (*Client, error) {
@@ -322,7 +330,8 @@ func build(src sd.Instancer, service string, cfg config) (*Client, error) {
 	if cfg.instanceFactory != nil {
 		f = instanceFactory(cfg, service, cfg.instanceFactory)
 	}
-	c.ep = endpointer.New(src, f, epOpts...)
+	epOpts = append(epOpts, endpointer.WithInstanceFactory(f))
+	c.ep = endpointer.New(src, nil, epOpts...)
 	return c, nil
 }
 
@@ -353,28 +362,18 @@ func instanceFailure(err error) bool {
 	return true
 }
 
-// factory builds one transport per instance; its closer drops the
-// instance's idle connections and reports the release once the endpointer
-// has retired it and its last call has returned.
-func factory(cfg config, service string, maxBody int64) sd.Factory {
-	return func(instance string) (endpoint.Endpoint, io.Closer, error) {
-		inst, err := registry.ParseInstance(instance)
-		if err != nil {
-			return nil, nil, err
-		}
+// factory makes one instance's endpoint. Its transport is created on the
+// instance's first call, not when discovery delivers it: a client of a
+// service with 10k instances that talks to a few holds a few transports.
+// Its closer drops the instance's idle connections and reports the release
+// once the endpointer has retired it and its last call has returned.
+func factory(cfg config, service string, maxBody int64) endpointer.InstanceFactory {
+	return func(inst registry.Instance) (endpoint.Endpoint, io.Closer, error) {
 		// The endpoint of the transport this client speaks; an instance
 		// serving only others (gRPC) is not a target for it.
 		base, ok := inst.Endpoint("http", "https")
 		if !ok {
 			return nil, nil, fmt.Errorf("%w: %s serves no HTTP endpoint (has %v)", registry.ErrInvalidInstance, inst.ID, inst.Endpoints)
-		}
-		tr := cfg.newTransport()
-		if cfg.tls != nil && tr.TLSClientConfig == nil {
-			tr.TLSClientConfig = cfg.tls.Clone()
-		}
-		var rt http.RoundTripper = tr
-		if cfg.wrapRT != nil {
-			rt = cfg.wrapRT(tr)
 		}
 		h := &instanceHTTP{
 			base:    base,
@@ -383,19 +382,41 @@ func factory(cfg config, service string, maxBody int64) sd.Factory {
 			obs:     cfg.obs,
 			service: service,
 			id:      inst.ID,
-			hc: &http.Client{
-				Transport: rt,
-				// A service answer is the answer; following a redirect to
-				// somewhere outside discovery is not a client's call.
-				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-			},
+			cfg:     &cfg,
 		}
 		return h.call, closerFunc(func() error {
-			tr.CloseIdleConnections()
+			if tr := h.tr.Load(); tr != nil {
+				tr.CloseIdleConnections()
+			}
 			cfg.obs.InstanceReleased(service, inst.ID)
 			return nil
 		}), nil
 	}
+}
+
+// client returns the instance's HTTP client, making it on first use.
+func (h *instanceHTTP) client() *http.Client {
+	if hc := h.hc.Load(); hc != nil {
+		return hc
+	}
+	h.once.Do(func() {
+		tr := h.cfg.newTransport()
+		if h.cfg.tls != nil && tr.TLSClientConfig == nil {
+			tr.TLSClientConfig = h.cfg.tls.Clone()
+		}
+		var rt http.RoundTripper = tr
+		if h.cfg.wrapRT != nil {
+			rt = h.cfg.wrapRT(tr)
+		}
+		h.tr.Store(tr)
+		h.hc.Store(&http.Client{
+			Transport: rt,
+			// A service answer is the answer; following a redirect to
+			// somewhere outside discovery is not a client's call.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		})
+	})
+	return h.hc.Load()
 }
 
 type closerFunc func() error

@@ -8,10 +8,10 @@ import (
 	"io"
 
 	"github.com/go-kit/kit/endpoint"
-	"github.com/go-kit/kit/sd"
 
 	"github.com/warren-mesh/warren/framework/balancer"
 	"github.com/warren-mesh/warren/framework/climit"
+	"github.com/warren-mesh/warren/framework/endpointer"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/retry"
 )
@@ -79,14 +79,10 @@ func (c *Client) Do(ctx context.Context, req any, idempotent bool) (resp any, er
 	return resp, nil
 }
 
-// instanceFactory adapts f to the endpointer: it parses the instance and
-// reports picks and releases to the observer, as the HTTP factory does.
-func instanceFactory(cfg config, service string, f InstanceFactory) sd.Factory {
-	return func(instance string) (endpoint.Endpoint, io.Closer, error) {
-		inst, err := registry.ParseInstance(instance)
-		if err != nil {
-			return nil, nil, err
-		}
+// instanceFactory adapts f to the endpointer (which parsed the instance)
+// and reports picks and releases to the observer, as the HTTP factory does.
+func instanceFactory(cfg config, service string, f InstanceFactory) endpointer.InstanceFactory {
+	return func(inst registry.Instance) (endpoint.Endpoint, io.Closer, error) {
 		ep, closer, err := f(inst)
 		if err != nil {
 			return nil, nil, err

@@ -12,6 +12,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/requestid"
 	"github.com/warren-mesh/warren/framework/svcerr"
 )
@@ -65,6 +66,28 @@ func RequestID() Middleware {
 			}
 			w.Header().Set(requestid.Header, id)
 			next.ServeHTTP(w, r.WithContext(requestid.NewContext(r.Context(), id)))
+		})
+	}
+}
+
+// IdempotencyKey puts the request's Idempotency-Key in the context
+// (idempotency.FromContext), where idempotency.Do finds it. A malformed
+// key is refused with 400: serving the call without it would give up the
+// protection the caller asked for.
+func IdempotencyKey() Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			key := r.Header.Get(idempotency.Header)
+			if key == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if !idempotency.Valid(key) {
+				WriteError(w, svcerr.Errorf(svcerr.InvalidArgument, "invalid_idempotency_key",
+					"%s must be 1 to %d printable ASCII characters without spaces", idempotency.Header, idempotency.MaxLen))
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(idempotency.NewContext(r.Context(), key)))
 		})
 	}
 }

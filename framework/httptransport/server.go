@@ -33,7 +33,7 @@ func Handler(h http.Handler, logger log.Logger, maxBody int64, opts ...HandlerOp
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBody
 	}
-	return Chain(h, RequestID(), AccessLog(logger), Recover(logger), BodyTimeouts(o.bodyTimeout, o.bodyIdle), LimitBody(maxBody))
+	return Chain(h, RequestID(), AccessLog(logger), Recover(logger), IdempotencyKey(), BodyTimeouts(o.bodyTimeout, o.bodyIdle), LimitBody(maxBody))
 }
 
 // HandlerOption configures Handler.

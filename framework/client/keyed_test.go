@@ -1,0 +1,215 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log"
+
+	"github.com/warren-mesh/warren/framework/balancer"
+	"github.com/warren-mesh/warren/framework/httptransport"
+	"github.com/warren-mesh/warren/framework/idempotency"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/transport/httpserver"
+)
+
+// keyedServer is a Warren HTTP handler whose POST /orders applies its
+// effect through idempotency.Do and, on the first request only, cuts the
+// connection after the effect instead of answering: the reset a caller
+// sees when an instance dies between acting and answering.
+type keyedServer struct {
+	effects atomic.Int64
+	mu      sync.Mutex
+	keys    []string
+	cut     atomic.Bool
+	store   *idempotency.MemoryStore
+}
+
+func startKeyed(t *testing.T) (*keyedServer, registry.Instance) {
+	t.Helper()
+	k := &keyedServer{store: idempotency.NewMemoryStore(time.Minute)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /orders", func(w http.ResponseWriter, r *http.Request) {
+		key, _ := idempotency.FromContext(r.Context())
+		k.mu.Lock()
+		k.keys = append(k.keys, key)
+		k.mu.Unlock()
+		out, err := idempotency.Do(r.Context(), k.store, "CreateOrder", func(context.Context) (echoResp, error) {
+			return echoResp{N: int(k.effects.Add(1))}, nil
+		})
+		if err != nil {
+			httptransport.WriteError(w, err)
+			return
+		}
+		if k.cut.CompareAndSwap(false, true) {
+			panic(http.ErrAbortHandler) // acted, then the connection drops
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	})
+	srv := httptest.NewServer(httptransport.Handler(mux, log.NewNopLogger(), 0))
+	t.Cleanup(srv.Close)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	return k, registry.Instance{ID: registry.DefaultID("orders", "127.0.0.1", port), Name: "orders", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", port)}}
+}
+
+// A keyed POST whose first attempt acted but lost its answer is retried
+// with the same key, and the service, deduplicating by it, acts once.
+// Without Keyed the same failure is not retried (the POST may have acted).
+func TestKeyed_SameKeyOnEveryAttempt_EffectAppliedOnce(t *testing.T) {
+	k, inst := startKeyed(t)
+	c := must(NewFromInstancer(sd.FixedInstancer{inst.String()}, "orders", WithoutOutlier()))
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	got, err := Call[echoReq, echoResp](ctx, c, "POST", "/orders", echoReq{N: 1}, Keyed())
+	if err != nil {
+		t.Fatalf("keyed POST: %v", err)
+	}
+	k.mu.Lock()
+	keys := append([]string(nil), k.keys...)
+	k.mu.Unlock()
+	if len(keys) != 2 || keys[0] == "" || keys[0] != keys[1] {
+		t.Fatalf("keys per attempt %q; want two attempts with one key", keys)
+	}
+	if n := k.effects.Load(); n != 1 || got.N != 1 {
+		t.Fatalf("effect applied %d times (answer %d); want once, answered from the saved result", n, got.N)
+	}
+
+	// A second logical call gets a key of its own.
+	k.cut.Store(true) // no more cuts
+	if _, err := Call[echoReq, echoResp](ctx, c, "POST", "/orders", echoReq{N: 2}, Keyed()); err != nil {
+		t.Fatal(err)
+	}
+	k.mu.Lock()
+	if k.keys[2] == k.keys[0] {
+		t.Errorf("second call reused the first call's key %q", k.keys[0])
+	}
+	k.mu.Unlock()
+
+	// Unkeyed: the reset after the effect is not retried.
+	k.cut.Store(false)
+	if _, err := Call[echoReq, echoResp](ctx, c, "POST", "/orders", echoReq{N: 3}); err == nil {
+		t.Fatal("an unkeyed POST whose connection was cut after the effect was retried")
+	}
+}
+
+// A call served under a key passes a key derived from it downstream, so a
+// retried upstream call repeats the same downstream key.
+func TestCallKey_DerivedFromIncomingKey(t *testing.T) {
+	in := idempotency.NewContext(context.Background(), "upstream-1")
+	a, b := callKey(in, "POST", "/users"), callKey(in, "POST", "/users")
+	if a != b || a == "upstream-1" || !idempotency.Valid(a) {
+		t.Fatalf("derived keys %q, %q; want one valid key, not the upstream's", a, b)
+	}
+	if callKey(in, "POST", "/orders") == a {
+		t.Fatal("another path got the same derived key")
+	}
+	if callKey(context.Background(), "POST", "/users") == callKey(context.Background(), "POST", "/users") {
+		t.Fatal("calls without an incoming key share a key")
+	}
+}
+
+// An attempt that failed before the transport read any of the request's
+// body never reached a handler: it is retried for a POST that is neither
+// idempotent nor keyed.
+func TestUnsentPOST_RetriedForEveryMethod(t *testing.T) {
+	b := startBackend(t, "", nil)
+	var failed atomic.Bool
+	c := must(NewFromInstancer(sd.FixedInstancer{b.inst.String()}, "echo", WithoutOutlier(),
+		WithRoundTripper(func(next http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if failed.CompareAndSwap(false, true) {
+					return nil, errors.New("connection reset before the request was written")
+				}
+				return next.RoundTrip(r)
+			})
+		})))
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := Call[echoReq, echoResp](ctx, c, "POST", "/", echoReq{N: 1}); err != nil {
+		t.Fatalf("POST after an unsent attempt: %v", err)
+	}
+	if b.hits.Load() != 1 {
+		t.Fatalf("backend served %d requests, want 1", b.hits.Load())
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// The client drops an idle connection before a Warren server would, so it
+// never sends on one the server is closing (the keep-alive race).
+func TestDefaultTransport_IdleTimeoutShorterThanServers(t *testing.T) {
+	if got := DefaultTransport().IdleConnTimeout; got <= 0 || got >= httpserver.DefaultIdleTimeout {
+		t.Fatalf("client idle timeout %s, server's %s: want 0 < client < server", got, httpserver.DefaultIdleTimeout)
+	}
+}
+
+// With no per-attempt timeout configured, a hung instance's attempts of
+// idempotent calls are cut off by the adaptive deadline and retried
+// elsewhere, and the instance is ejected after consecutive timeouts.
+func TestClient_HungBackendCutOffByAdaptiveDeadlineByDefault(t *testing.T) {
+	h := startHung(t)
+	a, b := startBackend(t, "", nil), startBackend(t, "", nil)
+	c := newClient(t, newRegistry(t, h.inst, a.inst, b.inst), WithBalancer(balancer.NewRoundRobin()))
+	// The call's own deadline (20 s) is far above the adaptive cap: every
+	// call succeeding means the hung attempts were abandoned early.
+	errs, lat := load(4, 600, 20*time.Second, func(int) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, err := Call[echoReq, echoResp](ctx, c, "GET", "/", echoReq{})
+		return err
+	})
+	if len(errs) > 0 {
+		t.Fatalf("%d errors of %d, first: %v", len(errs), len(lat), errs[0])
+	}
+	h.mu.Lock()
+	hungAttempts := len(h.conn)
+	h.mu.Unlock()
+	t.Logf("%d calls, p99 %s, attempt deadline now %s, ejected %d, attempts on the hung instance %d",
+		len(lat), p99(lat), c.policy.AttemptTimeout(), c.State().Ejected, hungAttempts)
+	if len(lat) < 50 {
+		t.Fatalf("only %d calls in 20s", len(lat))
+	}
+	if c.State().Ejected < 1 || hungAttempts > 30 {
+		t.Fatalf("ejected %d, %d attempts reached the hung instance; want it ejected after a few", c.State().Ejected, hungAttempts)
+	}
+}
+
+// An instance's transport is made on its first call, not when discovery
+// delivers it: a client of many instances that calls few holds few.
+func TestClient_TransportMadeOnFirstCall(t *testing.T) {
+	b := startBackend(t, "", nil)
+	insts := []registry.Instance{b.inst}
+	for i := range 50 {
+		insts = append(insts, registry.Instance{ID: fmt.Sprintf("idle-%d", i), Name: "echo", Endpoints: []string{registry.EndpointURL("http", "127.0.0.2", 9000+i)}})
+	}
+	var made atomic.Int64
+	c := newClient(t, newRegistry(t, insts...), WithBalancer(balancer.NewRoundRobin()),
+		WithTransport(func() *http.Transport { made.Add(1); return DefaultTransport() }))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.ep.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(c.Targets()); n != 51 || made.Load() != 0 {
+		t.Fatalf("%d targets, %d transports before any call; want 51 and 0", n, made.Load())
+	}
+	_, _ = Call[echoReq, echoResp](ctx, c, "GET", "/", echoReq{})
+	if n := made.Load(); n < 1 || n > 3 {
+		t.Fatalf("%d transports after one call of at most 3 attempts", n)
+	}
+}

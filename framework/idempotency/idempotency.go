@@ -1,0 +1,148 @@
+// Package idempotency makes non-idempotent calls safe to retry.
+//
+// A Warren client sends one key per logical call (client.Keyed), the same
+// on every attempt, in the Idempotency-Key header; the HTTP server puts it
+// in the request's context (FromContext); the service wraps the effect in
+// Do, backed by a Store in the service's own storage, so a retried attempt
+// whose first try did reach the handler gets the first outcome instead of
+// a second effect.
+//
+// The header name is the one net/http itself honours: a request that
+// carries it is replayed by the transport when a reused keep-alive
+// connection turns out to be closed before anything was read.
+package idempotency
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/svcerr"
+)
+
+// Header carries the key between services.
+const Header = "Idempotency-Key"
+
+// MaxLen bounds a key accepted from a peer.
+const MaxLen = 128
+
+type ctxKey struct{}
+
+// NewKey returns a fresh random key (16 bytes, hex).
+func NewKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// NewContext returns ctx carrying key.
+func NewContext(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, ctxKey{}, key)
+}
+
+// FromContext returns the key of the call being served, if it has one.
+func FromContext(ctx context.Context) (string, bool) {
+	k, ok := ctx.Value(ctxKey{}).(string)
+	return k, ok && k != ""
+}
+
+// Valid reports whether a key received from a peer is usable: printable
+// ASCII without spaces, 1 to MaxLen bytes.
+func Valid(key string) bool {
+	if key == "" || len(key) > MaxLen {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// State is what Claim found.
+type State int
+
+const (
+	// Claimed: the key was new (or its claim had expired); the caller now
+	// holds it and must Complete or Release it.
+	Claimed State = iota
+	// Done: the key's call finished; Claim returned its saved result.
+	Done
+	// Busy: another execution holds an unexpired claim on the key.
+	Busy
+)
+
+// Store keeps the outcome of keyed calls. Implement it over the service's
+// own storage (the database that holds the effect), so every instance of
+// the service sees the same keys. MemoryStore serves a single instance.
+type Store interface {
+	// Claim atomically takes key until the given time unless it is Done
+	// (then it returns the saved result) or held by an unexpired claim.
+	Claim(ctx context.Context, key string, until time.Time) (result []byte, st State, err error)
+	// Complete saves the result of key's call and ends the claim.
+	Complete(ctx context.Context, key string, result []byte) error
+	// Release gives the claim up without a result (the call failed), so a
+	// retry runs it again.
+	Release(ctx context.Context, key string) error
+}
+
+// ErrInProgress is answered while another attempt of the same keyed call
+// is running (HTTP 503 with this code): the client retries it after a
+// backoff, by when the first attempt's result is usually saved.
+var ErrInProgress = svcerr.New(svcerr.Unavailable, "idempotency_key_in_progress", "a call with this idempotency key is in progress")
+
+// DefaultClaimTTL is how long a claim holds before another attempt may
+// take it over: longer than the handler takes, shorter than a caller
+// waits. An instance that stops mid-call (SIGSTOP) holds its keys this long.
+const DefaultClaimTTL = 10 * time.Second
+
+// Do runs fn once per key: a call without a key just runs fn; a call
+// whose key is Done gets the saved result; one whose key is held gets
+// ErrInProgress. A failed fn releases the key, so business errors are
+// recomputed on a retry (they are deterministic) and transient ones get a
+// new chance. op scopes the key (the method's name), so one key cannot
+// return another method's result. Results are saved as JSON.
+func Do[T any](ctx context.Context, s Store, op string, fn func(context.Context) (T, error)) (T, error) {
+	var zero T
+	key, ok := FromContext(ctx)
+	if !ok {
+		return fn(ctx)
+	}
+	key = op + "/" + key
+	saved, st, err := s.Claim(ctx, key, time.Now().Add(DefaultClaimTTL))
+	switch {
+	case err != nil:
+		return zero, fmt.Errorf("idempotency: claim %s: %w", key, err)
+	case st == Busy:
+		return zero, ErrInProgress
+	case st == Done:
+		var out T
+		if err := json.Unmarshal(saved, &out); err != nil {
+			return zero, fmt.Errorf("idempotency: saved result of %s: %w", key, err)
+		}
+		return out, nil
+	}
+	out, err := fn(ctx)
+	// The claim is settled even when the caller went away: the effect (or
+	// its absence) is what a retry must see.
+	sctx := context.WithoutCancel(ctx)
+	if err != nil {
+		if rerr := s.Release(sctx, key); rerr != nil {
+			return zero, errors.Join(err, fmt.Errorf("idempotency: release %s: %w", key, rerr))
+		}
+		return zero, err
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return zero, fmt.Errorf("idempotency: encode result of %s: %w", key, err)
+	}
+	if err := s.Complete(sctx, key, b); err != nil {
+		return zero, fmt.Errorf("idempotency: complete %s: %w", key, err)
+	}
+	return out, nil
+}
