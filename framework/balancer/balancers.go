@@ -30,13 +30,13 @@ func scan(ts []*Target, start int, avoid *Target) *Target {
 	return ts[(start+1)%n]
 }
 
-// set holds an immutable target slice for lock-free reads.
+// set holds an immutable target slice for lock-free reads. It keeps the
+// slice Update was given without copying it: Update's contract is that the
+// caller never modifies it after (the endpointer makes a new one per
+// change), so a change costs no O(N) clone here.
 type set struct{ p atomic.Pointer[[]*Target] }
 
-func (s *set) store(ts []*Target) {
-	c := slices.Clone(ts)
-	s.p.Store(&c)
-}
+func (s *set) store(ts []*Target) { s.p.Store(&ts) }
 
 func (s *set) load() []*Target {
 	if p := s.p.Load(); p != nil {

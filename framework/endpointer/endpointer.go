@@ -13,7 +13,9 @@ package endpointer
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -39,12 +41,15 @@ var ErrClosed = registry.ErrClosed
 type Endpointer struct {
 	src      sd.Instancer
 	factory  sd.Factory
+	ifactory InstanceFactory
 	bal      balancer.Balancer
 	detector *outlier.Detector
 	failed   func(error) bool
 	logger   log.Logger
 
 	events chan sd.Event
+	deltas chan registry.Delta // used instead of events when src has deltas
+	dsrc   registry.DeltaInstancer
 	stop   chan struct{}
 	done   chan struct{}
 
@@ -64,6 +69,15 @@ type Option func(*Endpointer)
 
 // WithBalancer sets the balancer that gets every new set (default none).
 func WithBalancer(b balancer.Balancer) Option { return func(e *Endpointer) { e.bal = b } }
+
+// InstanceFactory is an sd.Factory that gets the instance already parsed,
+// so the string is parsed once per instance, not once here and once in
+// the factory.
+type InstanceFactory func(registry.Instance) (endpoint.Endpoint, io.Closer, error)
+
+// WithInstanceFactory builds endpoints with f instead of New's sd.Factory
+// (which may then be nil).
+func WithInstanceFactory(f InstanceFactory) Option { return func(e *Endpointer) { e.ifactory = f } }
 
 // WithDetector gives every target an outlier breaker from d (default none:
 // no ejection).
@@ -93,6 +107,13 @@ func New(src sd.Instancer, f sd.Factory, opts ...Option) *Endpointer {
 	}
 	// The goroutine must run before Register: instancers send the current
 	// set synchronously from inside it.
+	if ds, ok := src.(registry.DeltaInstancer); ok {
+		// Changes instead of whole sets: a change costs its own size.
+		e.dsrc, e.deltas = ds, make(chan registry.Delta)
+		go e.receive()
+		ds.RegisterDelta(e.deltas)
+		return e
+	}
 	go e.receive()
 	src.Register(e.events)
 	return e
@@ -104,10 +125,49 @@ func (e *Endpointer) receive() {
 		select {
 		case ev := <-e.events:
 			e.update(ev)
+		case d := <-e.deltas:
+			e.apply(d)
 		case <-e.stop:
 			return
 		}
 	}
+}
+
+// apply applies one change: O(change) map work plus one copy of the
+// target slice (8 bytes per instance) for the lock-free pickers.
+func (e *Endpointer) apply(d registry.Delta) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	if d.Err != nil {
+		e.logger.Log("msg", "discovery error; keeping last known instances", "instances", len(e.byID), "err", d.Err)
+	}
+	var gone, born []*balancer.Target
+	for _, id := range d.Removed {
+		if t, ok := e.byID[id]; ok {
+			delete(e.byID, id)
+			t.Retire()
+			gone = append(gone, t)
+		}
+	}
+	for _, id := range d.Added {
+		if _, ok := e.byID[id]; ok {
+			continue
+		}
+		t, err := e.build(id)
+		if err != nil {
+			e.logger.Log("msg", "skipping instance", "instance", id, "err", err)
+			continue
+		}
+		e.byID[id] = t
+		born = append(born, t)
+	}
+	if len(gone) > 0 || len(born) > 0 {
+		e.publishChangeLocked(gone, born)
+	}
+	e.markReady()
 }
 
 func (e *Endpointer) update(ev sd.Event) {
@@ -149,7 +209,17 @@ func (e *Endpointer) update(ev sd.Event) {
 }
 
 func (e *Endpointer) build(id string) (*balancer.Target, error) {
-	ep, closer, err := e.factory(id)
+	inst, err := registry.ParseInstance(id)
+	if err != nil {
+		return nil, err
+	}
+	var ep endpoint.Endpoint
+	var closer io.Closer
+	if e.ifactory != nil {
+		ep, closer, err = e.ifactory(inst)
+	} else {
+		ep, closer, err = e.factory(id)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -157,24 +227,10 @@ func (e *Endpointer) build(id string) (*balancer.Target, error) {
 	if e.failed != nil {
 		opts = append(opts, balancer.WithFailure(e.failed))
 	}
-	var br *outlier.Breaker
 	if e.detector != nil {
-		br = e.detector.NewBreaker(outlier.ForInstance(id))
-		opts = append(opts, balancer.WithBreaker(br))
+		opts = append(opts, balancer.WithBreaker(e.detector.NewBreaker(outlier.ForInstance(id))))
 	}
-	t, err := balancer.NewTarget(id, ep, opts...)
-	if err != nil {
-		// The factory accepted a string the registry cannot parse; undo
-		// what was built for it.
-		if closer != nil {
-			_ = closer.Close()
-		}
-		if br != nil {
-			br.Release()
-		}
-		return nil, err
-	}
-	return t, nil
+	return balancer.NewParsedTarget(id, inst, ep, opts...), nil
 }
 
 func (e *Endpointer) publishLocked() {
@@ -183,15 +239,42 @@ func (e *Endpointer) publishLocked() {
 		ts = append(ts, t)
 	}
 	// Sorted like go-kit's cache, so balancers see a stable order.
-	slices.SortFunc(ts, func(a, b *balancer.Target) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
+	slices.SortFunc(ts, byID)
+	e.storeLocked(ts)
+}
+
+// smallChange is the largest change applied by insertion into a copy of
+// the sorted slice; a larger one re-sorts.
+const smallChange = 32
+
+// publishChangeLocked publishes the set after gone left and born joined:
+// a copy of the sorted slice with each removed and inserted by binary
+// search, so the order stays that of publishLocked without a sort.
+func (e *Endpointer) publishChangeLocked(gone, born []*balancer.Target) {
+	cur := e.Targets()
+	if len(gone)+len(born) > smallChange {
+		e.publishLocked()
+		return
+	}
+	ts := make([]*balancer.Target, len(cur), len(cur)+len(born))
+	copy(ts, cur)
+	for _, t := range gone {
+		if i, ok := slices.BinarySearchFunc(ts, t, byID); ok {
+			ts = slices.Delete(ts, i, i+1)
 		}
-		return 0
-	})
+	}
+	for _, t := range born {
+		i, _ := slices.BinarySearchFunc(ts, t, byID)
+		ts = slices.Insert(ts, i, t)
+	}
+	e.storeLocked(ts)
+}
+
+func byID(a, b *balancer.Target) int { return strings.Compare(a.ID, b.ID) }
+
+// storeLocked makes ts the current set. ts is never modified after: the
+// balancer keeps it as is.
+func (e *Endpointer) storeLocked(ts []*balancer.Target) {
 	e.current.Store(&ts)
 	if e.bal != nil {
 		e.bal.Update(ts)
@@ -248,7 +331,11 @@ func (e *Endpointer) Wait(ctx context.Context) error {
 // idempotent and does not Stop the instancer, which the caller owns.
 func (e *Endpointer) Close() {
 	e.closeOnce.Do(func() {
-		e.src.Deregister(e.events)
+		if e.dsrc != nil {
+			e.dsrc.DeregisterDelta(e.deltas)
+		} else {
+			e.src.Deregister(e.events)
+		}
 		close(e.stop)
 		<-e.done
 		e.mu.Lock()

@@ -3,7 +3,11 @@ package endpointer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -213,3 +217,83 @@ func TestEndpointer_WorksUnderGoKitBalancersAndFeedsOurs(t *testing.T) {
 		t.Fatalf("balancer got no update: %v", err)
 	}
 }
+
+// Over a delta instancer, a change builds only the new instance's
+// endpoint, keeps every other target as it was, and publishes a set still
+// sorted by instance string, through many random joins and leaves.
+func TestEndpointer_DeltaChangeBuildsOnlyTheChangeAndKeepsOrder(t *testing.T) {
+	c := registry.NewCache()
+	var all []string
+	for i := range 300 {
+		all = append(all, registry.Instance{ID: fmt.Sprintf("i-%03d", i), Name: "svc", Endpoints: []string{fmt.Sprintf("http://10.0.%d.%d:80", i/200, i%200+1)}}.String())
+	}
+	c.Update(sd.Event{Instances: all[:200]})
+	rec := newRecorder()
+	e := New(deltaOnly{c}, rec.factory)
+	defer e.Close()
+	waitFor(t, "200 targets", func() bool { return len(e.Targets()) == 200 })
+	before := map[string]*balancer.Target{}
+	for _, tg := range e.Targets() {
+		before[tg.ID] = tg
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	live := map[string]bool{}
+	for _, s := range all[:200] {
+		live[s] = true
+	}
+	for range 200 {
+		s := all[rng.IntN(len(all))]
+		if live[s] {
+			c.Apply(nil, []string{s}, nil)
+		} else {
+			c.Apply([]string{s}, nil, nil)
+		}
+		live[s] = !live[s]
+	}
+	want := 0
+	for _, ok := range live {
+		if ok {
+			want++
+		}
+	}
+	waitFor(t, "the final set", func() bool { return len(e.Targets()) == want })
+	ts := e.Targets()
+	if !slices.IsSortedFunc(ts, func(a, b *balancer.Target) int { return strings.Compare(a.ID, b.ID) }) {
+		t.Fatal("targets not sorted after incremental changes")
+	}
+	for _, tg := range ts {
+		if !live[tg.ID] {
+			t.Fatalf("%s in the set but left discovery", tg.ID)
+		}
+		if b, ok := before[tg.ID]; ok && b != tg {
+			if built, _ := rec.counts(tg.ID); built == 1 {
+				t.Fatalf("%s replaced without leaving", tg.ID)
+			}
+		}
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, s := range all[:200] {
+		if rec.built[s] < 1 {
+			t.Fatalf("%s never built", s)
+		}
+	}
+	builds := 0
+	for _, n := range rec.built {
+		builds += n
+	}
+	// 200 at start plus one per join: never a rebuild of the whole set.
+	if joins := builds - 200; joins > 200 {
+		t.Fatalf("%d builds after start for 200 changes", joins)
+	}
+}
+
+// deltaOnly hides everything of a Cache but the instancer and delta
+// methods, so the test proves the endpointer takes the delta path.
+type deltaOnly struct{ c *registry.Cache }
+
+func (d deltaOnly) Register(chan<- sd.Event)                 { panic("full-set path used over a delta instancer") }
+func (d deltaOnly) Deregister(chan<- sd.Event)               {}
+func (d deltaOnly) Stop()                                    {}
+func (d deltaOnly) RegisterDelta(ch chan<- registry.Delta)   { d.c.RegisterDelta(ch) }
+func (d deltaOnly) DeregisterDelta(ch chan<- registry.Delta) { d.c.DeregisterDelta(ch) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -105,6 +106,13 @@ func (in *Instancer) Register(ch chan<- sd.Event) { in.cache.Register(ch) }
 
 // Deregister implements sd.Instancer.
 func (in *Instancer) Deregister(ch chan<- sd.Event) { in.cache.Deregister(ch) }
+
+// RegisterDelta implements registry.DeltaInstancer: a watch event costs
+// subscribers the size of the change, not of the set.
+func (in *Instancer) RegisterDelta(ch chan<- registry.Delta) { in.cache.RegisterDelta(ch) }
+
+// DeregisterDelta implements registry.DeltaInstancer.
+func (in *Instancer) DeregisterDelta(ch chan<- registry.Delta) { in.cache.DeregisterDelta(ch) }
 
 // State returns the current event: the set and the error, if any.
 func (in *Instancer) State() sd.Event { return in.cache.State() }
@@ -293,25 +301,46 @@ func (in *Instancer) watch(ctx context.Context, connChanged <-chan struct{}) err
 			} else if h.Revision != 0 && h.Revision < in.rev {
 				return errRevisionBack
 			}
-			changed := false
+			var added, removed []string
 			for _, ev := range wr.Events {
-				changed = in.apply(ev) || changed
+				// Net the batch: a value put and replaced (or deleted) within
+				// one response never reaches subscribers.
+				a, r := in.apply(ev)
+				if r != "" {
+					if i := slices.Index(added, r); i >= 0 {
+						added = slices.Delete(added, i, i+1)
+					} else {
+						removed = append(removed, r)
+					}
+				}
+				if a != "" {
+					if i := slices.Index(removed, a); i >= 0 {
+						removed = slices.Delete(removed, i, i+1)
+					} else {
+						added = append(added, a)
+					}
+				}
 			}
 			if wr.Header.Revision > in.rev {
 				in.rev = wr.Header.Revision
 			}
-			if changed {
-				in.publish(nil)
+			if len(added) > 0 || len(removed) > 0 {
+				// Only the change travels: O(events), not O(set).
+				in.cache.Apply(added, removed, nil)
+				in.cfg.observer.Instances(in.service, len(in.set))
 			}
 		}
 	}
 }
 
-// apply applies one event to the set in O(1) and reports whether the set
-// changed.
-func (in *Instancer) apply(ev *clientv3.Event) bool {
+// apply applies one event to the set in O(1) and returns the instance
+// string it added and the one it removed ("" for none).
+func (in *Instancer) apply(ev *clientv3.Event) (added, removed string) {
 	key := string(ev.Kv.Key)
 	old, had := in.set[key]
+	if had {
+		removed = old
+	}
 	_, wasSkipped := in.skipped[key]
 	delete(in.skipped, key)
 	if ev.Type == mvccpb.PUT {
@@ -321,7 +350,10 @@ func (in *Instancer) apply(ev *clientv3.Event) bool {
 			if wasSkipped {
 				in.cfg.observer.Skipped(in.service, len(in.skipped))
 			}
-			return !had || old != s
+			if had && old == s {
+				return "", ""
+			}
+			return s, removed
 		}
 		// An unusable overwrite withdraws what was there. One line per
 		// such write: the rate is the writer's, not once per re-list.
@@ -332,7 +364,7 @@ func (in *Instancer) apply(ev *clientv3.Event) bool {
 		in.cfg.observer.Skipped(in.service, len(in.skipped))
 	}
 	delete(in.set, key)
-	return had
+	return "", removed
 }
 
 // errNoLease marks a record without a lease: registrars always attach
