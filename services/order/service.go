@@ -14,13 +14,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/svcerr"
 	"github.com/warren-mesh/warren/services/user"
 )
 
 // Service is the order service's API.
 type Service interface {
-	// Create places an order for an existing user.
+	// Create places an order for an existing user. It is keyed: a retried
+	// call with the same idempotency key gets the first call's order, not
+	// a second order.
+	//warren:keyed
 	//warren:http POST /orders 201
 	Create(ctx context.Context, req CreateRequest) (Order, error)
 	// Get returns one order by ID, with the user's current name.
@@ -104,6 +108,7 @@ type OrderService struct {
 	users Users
 	names Users
 	store Store
+	keys  idempotency.Store
 	now   func() time.Time
 }
 
@@ -119,7 +124,11 @@ func WithNames(names Users) Option { return func(s *OrderService) { s.names = na
 
 // New returns the service.
 func New(users Users, store Store, opts ...Option) *OrderService {
-	s := &OrderService{users: users, names: users, store: store, now: time.Now}
+	keys, ok := store.(idempotency.Store)
+	if !ok {
+		keys = idempotency.NewMemoryStore(10 * time.Minute)
+	}
+	s := &OrderService{users: users, names: users, store: store, keys: keys, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -128,8 +137,13 @@ func New(users Users, store Store, opts ...Option) *OrderService {
 
 var _ Service = (*OrderService)(nil)
 
-// Create checks the items, looks the user up and stores the order.
+// Create checks the items, looks the user up and stores the order, once
+// per idempotency key.
 func (s *OrderService) Create(ctx context.Context, req CreateRequest) (Order, error) {
+	return idempotency.Do(ctx, s.keys, "order.Create", func(ctx context.Context) (Order, error) { return s.create(ctx, req) })
+}
+
+func (s *OrderService) create(ctx context.Context, req CreateRequest) (Order, error) {
 	req.UserID = strings.TrimSpace(req.UserID)
 	var problems []string
 	switch n := len(req.UserID); {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,9 @@ import (
 
 	"github.com/go-kit/log"
 
+	"github.com/warren-mesh/warren/framework/idempotency"
+
+	"github.com/warren-mesh/warren/services/internal/idemdir"
 	"github.com/warren-mesh/warren/services/internal/jsondir"
 )
 
@@ -32,14 +36,18 @@ func newID() string {
 	return fmt.Sprintf("o-%x-%s", time.Now().UnixNano(), hex.EncodeToString(b[:]))
 }
 
-// MemoryStore is a Store in this process's memory.
+// MemoryStore is a Store in this process's memory, and its
+// idempotency.Store.
 type MemoryStore struct {
+	*idempotency.MemoryStore
 	mu     sync.RWMutex
 	orders map[string]Order
 }
 
 // NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore { return &MemoryStore{orders: map[string]Order{}} }
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{MemoryStore: idempotency.NewMemoryStore(10 * time.Minute), orders: map[string]Order{}}
+}
 
 // Create implements Store.
 func (m *MemoryStore) Create(_ context.Context, o Order) error {
@@ -76,8 +84,12 @@ func (m *MemoryStore) List(_ context.Context, userID, after string, limit int) (
 
 // DirStore keeps orders as JSON files in a directory shared by the mesh's
 // order instances.
+//
+// It is also the service's idempotency.Store (keys in dir/.keys), so a
+// keyed Create retried on the other instance finds the first outcome.
 type DirStore struct {
 	d *jsondir.Dir[Order]
+	*idemdir.Store
 }
 
 // NewDirStore returns a store in dir, creating it; unreadable records and
@@ -87,7 +99,11 @@ func NewDirStore(dir string, logger log.Logger) (*DirStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("order store: %w", err)
 	}
-	return &DirStore{d: d}, nil
+	keys, err := idemdir.Open(filepath.Join(dir, ".keys"))
+	if err != nil {
+		return nil, fmt.Errorf("order store: %w", err)
+	}
+	return &DirStore{d: d, Store: keys}, nil
 }
 
 // Create implements Store.

@@ -12,13 +12,17 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/svcerr"
 )
 
 // Service is the user service's API. Each method becomes an endpoint, an
 // HTTP route (the warren:http line) and a client method.
 type Service interface {
-	// Create registers a new user.
+	// Create registers a new user. It is keyed: a retried call with the
+	// same idempotency key gets the first call's user, not a second user
+	// (or "email taken").
+	//warren:keyed
 	//warren:http POST /users 201
 	Create(ctx context.Context, req CreateRequest) (User, error)
 	// Get returns one user by ID.
@@ -86,18 +90,29 @@ const (
 // UserService implements Service on a Store.
 type UserService struct {
 	store Store
+	keys  idempotency.Store
 	now   func() time.Time
 }
 
-// New returns the service on store.
+// New returns the service on store. A store that is also an
+// idempotency.Store (both of this package's are) keeps the keys of Create
+// beside the users; otherwise they are kept in this process's memory.
 func New(store Store) *UserService {
-	return &UserService{store: store, now: time.Now}
+	keys, ok := store.(idempotency.Store)
+	if !ok {
+		keys = idempotency.NewMemoryStore(10 * time.Minute)
+	}
+	return &UserService{store: store, keys: keys, now: time.Now}
 }
 
 var _ Service = (*UserService)(nil)
 
-// Create validates and stores a new user.
+// Create validates and stores a new user, once per idempotency key.
 func (s *UserService) Create(ctx context.Context, req CreateRequest) (User, error) {
+	return idempotency.Do(ctx, s.keys, "user.Create", func(ctx context.Context) (User, error) { return s.create(ctx, req) })
+}
+
+func (s *UserService) create(ctx context.Context, req CreateRequest) (User, error) {
 	req.Name = strings.TrimSpace(req.Name)
 	req.Email = strings.TrimSpace(req.Email)
 	var problems []string

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,9 @@ import (
 
 	"github.com/go-kit/log"
 
+	"github.com/warren-mesh/warren/framework/idempotency"
+
+	"github.com/warren-mesh/warren/services/internal/idemdir"
 	"github.com/warren-mesh/warren/services/internal/jsondir"
 )
 
@@ -32,14 +36,18 @@ func newID() string {
 	return fmt.Sprintf("u-%x-%s", time.Now().UnixNano(), hex.EncodeToString(b[:]))
 }
 
-// MemoryStore is a Store in this process's memory.
+// MemoryStore is a Store in this process's memory, and its
+// idempotency.Store.
 type MemoryStore struct {
+	*idempotency.MemoryStore
 	mu    sync.RWMutex
 	users map[string]User
 }
 
 // NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore { return &MemoryStore{users: map[string]User{}} }
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{MemoryStore: idempotency.NewMemoryStore(10 * time.Minute), users: map[string]User{}}
+}
 
 // Create implements Store.
 func (m *MemoryStore) Create(_ context.Context, u User) error {
@@ -82,8 +90,12 @@ func (m *MemoryStore) List(_ context.Context, after string, limit int) ([]User, 
 // DirStore keeps users as JSON files in a directory (jsondir), so several
 // instances of the service on one machine see the same users: the demo
 // mesh runs two user instances behind one balancer.
+//
+// It is also the service's idempotency.Store (keys in dir/.keys), so a
+// keyed Create retried on the other instance finds the first outcome.
 type DirStore struct {
 	d *jsondir.Dir[User]
+	*idemdir.Store
 }
 
 // NewDirStore returns a store in dir, creating it; unreadable records and
@@ -93,7 +105,11 @@ func NewDirStore(dir string, logger log.Logger) (*DirStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("user store: %w", err)
 	}
-	return &DirStore{d: d}, nil
+	keys, err := idemdir.Open(filepath.Join(dir, ".keys"))
+	if err != nil {
+		return nil, fmt.Errorf("user store: %w", err)
+	}
+	return &DirStore{d: d, Store: keys}, nil
 }
 
 // Create implements Store. The email address is claimed together with the

@@ -39,7 +39,7 @@ func MakeHTTPClientEndpoints(c *client.Client, mw ...endpoint.Middleware) Endpoi
 		return e
 	}
 	return Endpoints{
-		Create: wrap(client.NewEndpoint[CreateRequest, User](c, "POST", encodeCreatePath)),
+		Create: wrap(client.NewEndpoint[CreateRequest, User](c, "POST", encodeCreatePath, client.Keyed())),
 		Get:    wrap(client.NewEndpoint[GetRequest, User](c, "GET", encodeGetPath)),
 		List:   wrap(client.NewEndpoint[ListRequest, ListResponse](c, "GET", encodeListPath)),
 	}

@@ -144,6 +144,8 @@ func (m *httpMethod) CallOpts() string {
 		return ", client.NoRetry()"
 	case m.Idempotent && m.Verb != http.MethodGet:
 		return ", client.Idempotent()"
+	case m.Keyed:
+		return ", client.Keyed()"
 	}
 	return ""
 }

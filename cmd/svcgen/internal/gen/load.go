@@ -302,6 +302,7 @@ func (s *source) underlying(e ast.Expr) ast.Expr {
 var coreAnnotations = map[string]string{
 	"idempotent": "`//warren:idempotent` (retried even after failures where the server may have acted)",
 	"noretry":    "`//warren:noretry` (never retried)",
+	"keyed":      "`//warren:keyed` (one idempotency key per call, retried like an idempotent call)",
 }
 
 // annotations reads the //warren: lines of a method's doc comment: the
@@ -336,10 +337,16 @@ func (s *source) annotations(m *Method, doc *ast.CommentGroup) bool {
 			m.Idempotent = true
 		case key == "noretry":
 			m.NoRetry = true
+		case key == "keyed":
+			m.Keyed = true
 		default:
 			s.problem(c.Pos(), m.Name, "unknown annotation %q; svcgen knows %s", c.Text, s.knownAnnotations())
 			ok = false
 		}
+	}
+	if m.Keyed && m.NoRetry {
+		s.problem(doc.Pos(), m.Name, "both //warren:keyed and //warren:noretry; a key makes retries safe, so keep one")
+		ok = false
 	}
 	if m.Idempotent && m.NoRetry {
 		s.problem(doc.Pos(), m.Name, "both //warren:idempotent and //warren:noretry; a method that is never retried needs no idempotency mark, so keep one")

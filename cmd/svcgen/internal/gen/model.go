@@ -55,6 +55,10 @@ type Method struct {
 	// Idempotent (//warren:idempotent): the client retries it even after
 	// failures where the server may have acted.
 	Idempotent bool
+	// Keyed (//warren:keyed): each call carries one idempotency key, the
+	// same on every attempt (client.Keyed), and is retried like an
+	// idempotent call.
+	Keyed bool
 	// NoRetry (//warren:noretry): the client never retries it.
 	NoRetry bool
 	Pos     token.Position

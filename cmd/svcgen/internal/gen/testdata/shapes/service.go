@@ -7,7 +7,8 @@ import (
 
 // Service exercises every route shape svcgen supports.
 type Service interface {
-	// Ping has no annotation: POST /ping.
+	// Ping has no route annotation: POST /ping; it is keyed.
+	//warren:keyed
 	Ping(ctx context.Context, req PingRequest) (PingResponse, error)
 	// Search puts every scalar kind in the query string.
 	//warren:http GET /accounts/{account}/search
