@@ -414,3 +414,36 @@ func TestTarget_HoldEndsAndAZeroHoldIsAnOrdinaryError(t *testing.T) {
 		t.Fatal("held after an error with no hold")
 	}
 }
+
+// A target's latency estimate decays while it is idle, but not while a
+// call is in flight: a hung instance, whose calls never complete, keeps
+// looking as slow as it was instead of drifting towards zero and drawing
+// every P2C pick.
+func TestTarget_LatencyDoesNotDecayWhileCallsAreInFlight(t *testing.T) {
+	ts := targets(t, nil, "", "")
+	hung, idle := ts[0], ts[1]
+	for _, tg := range ts {
+		tg.Endpoint = func(context.Context, any) (any, error) { time.Sleep(20 * time.Millisecond); return nil, nil }
+		if _, err := tg.Call(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, idleBefore := hung.Latency(), idle.Latency()
+	release := make(chan struct{})
+	hung.Endpoint = func(context.Context, any) (any, error) { <-release; return nil, nil }
+	done := make(chan struct{})
+	go func() { defer close(done); _, _ = hung.Call(context.Background(), nil) }()
+	for hung.InFlight() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // 1.5 τ: an idle estimate loses ~78%
+	got := hung.Latency()
+	close(release)
+	<-done
+	if got < before {
+		t.Fatalf("latency with a call in flight decayed from %s to %s", before, got)
+	}
+	if l := idle.Latency(); l >= idleBefore {
+		t.Fatalf("idle target's latency %s did not decay from %s", l, idleBefore)
+	}
+}

@@ -268,11 +268,17 @@ func (t *Target) observe(start, end time.Time, failed bool) {
 }
 
 // Latency returns the target's latency EWMA, decayed towards zero by the
-// time since the last sample.
+// time since the last sample while no call is in flight. Calls in flight
+// stop the decay: a hung instance, whose calls never complete, must not
+// come to look fast for want of samples (P2C would then pile every call on
+// it, each waiting out its deadline).
 func (t *Target) Latency() time.Duration {
 	v := t.ewmaNanos.Load()
 	if v == 0 {
 		return 0
+	}
+	if t.inflight.Load() > 0 {
+		return time.Duration(v)
 	}
 	idle := time.Since(t.born) - time.Duration(t.lastNanos.Load())
 	if idle <= 0 {

@@ -345,7 +345,8 @@ func classify(err error) retry.Class {
 
 // instanceFailure says which errors count against an instance's health:
 // transport failures, timeouts and 5xx answers, not the caller cancelling,
-// 4xx answers, overload answers (the instance is full, not broken) or
+// 4xx answers, overload answers (the instance is full, not broken),
+// "idempotency key in progress" answers (another attempt holds the key) or
 // bodies the client could not decode.
 func instanceFailure(err error) bool {
 	var se *Error
@@ -355,7 +356,7 @@ func instanceFailure(err error) bool {
 	case errors.As(err, &tf):
 		return tf.InstanceFailure()
 	case errors.As(err, &se):
-		return se.Status >= 500 && !se.Overloaded()
+		return se.Status >= 500 && !se.Overloaded() && !se.inProgress()
 	case errors.As(err, &de), errors.Is(err, context.Canceled), errors.Is(err, ErrResponseTooLarge):
 		return false
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/svcerr"
 )
@@ -63,10 +64,21 @@ func (e *Error) RetryClass() retry.Class {
 // its Retry-After. A 503's Retry-After is about the instance, not the call
 // (see OverloadHold): the retry goes to another instance at once.
 func (e *Error) RetryDelay() time.Duration {
-	if e.Status == http.StatusTooManyRequests {
+	switch {
+	case e.Status == http.StatusTooManyRequests:
 		return e.RetryAfter
+	case e.inProgress():
+		// Another attempt holds the key: its result, or the end of its
+		// claim if its instance stopped mid-call, comes within a claim's TTL.
+		return idempotency.DefaultClaimTTL
 	}
 	return 0
+}
+
+// inProgress reports whether the answer is "another attempt of this keyed
+// call holds its key" (idempotency.ErrInProgress).
+func (e *Error) inProgress() bool {
+	return e.Status == http.StatusServiceUnavailable && e.Code == idempotency.CodeInProgress
 }
 
 // Overloaded reports whether the answer is a load shedder's "overloaded,

@@ -213,3 +213,18 @@ func TestClient_TransportMadeOnFirstCall(t *testing.T) {
 		t.Fatalf("%d transports after one call of at most 3 attempts", n)
 	}
 }
+
+// "Another attempt holds this key" is retried after a claim's TTL and is
+// not held against the instance that said it.
+func TestInProgressAnswer_RetriedAfterClaimTTL_NotAnInstanceFailure(t *testing.T) {
+	e := &Error{Status: http.StatusServiceUnavailable, Code: idempotency.CodeInProgress}
+	if d := e.RetryDelay(); d != idempotency.DefaultClaimTTL {
+		t.Fatalf("retry delay %s, want the claim TTL %s", d, idempotency.DefaultClaimTTL)
+	}
+	if instanceFailure(e) {
+		t.Fatal("an in-progress answer counted against the instance")
+	}
+	if !instanceFailure(&Error{Status: http.StatusServiceUnavailable, Code: "unavailable"}) {
+		t.Fatal("a plain 503 no longer counts against the instance")
+	}
+}

@@ -91,15 +91,23 @@ type Store interface {
 	Release(ctx context.Context, key string) error
 }
 
+// CodeInProgress is the code of ErrInProgress.
+const CodeInProgress = "idempotency_key_in_progress"
+
 // ErrInProgress is answered while another attempt of the same keyed call
-// is running (HTTP 503 with this code): the client retries it after a
-// backoff, by when the first attempt's result is usually saved.
-var ErrInProgress = svcerr.New(svcerr.Unavailable, "idempotency_key_in_progress", "a call with this idempotency key is in progress")
+// holds the key (HTTP 503 with code CodeInProgress). A Warren client
+// retries it after DefaultClaimTTL, by when the first attempt has saved its
+// result or its claim has expired, and does not count it against the
+// instance.
+var ErrInProgress = svcerr.New(svcerr.Unavailable, CodeInProgress, "a call with this idempotency key is in progress")
 
 // DefaultClaimTTL is how long a claim holds before another attempt may
-// take it over: longer than the handler takes, shorter than a caller
-// waits. An instance that stops mid-call (SIGSTOP) holds its keys this long.
-const DefaultClaimTTL = 10 * time.Second
+// take it over: longer than the method's handler takes, short enough that
+// a caller's retry can wait it out when the instance holding it stopped
+// mid-call (SIGSTOP, a hang). A handler still running after it may apply
+// its effect a second time, so an effect that must be unique should also
+// be unique in the store (user.Create's email address is).
+const DefaultClaimTTL = 2 * time.Second
 
 // Do runs fn once per key: a call without a key just runs fn; a call
 // whose key is Done gets the saved result; one whose key is held gets
