@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,10 +18,10 @@ import (
 
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/devmesh"
+	"github.com/warren-mesh/warren/framework/outlier"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/consul/consuldev"
 	"github.com/warren-mesh/warren/framework/registry/etcd/etcddev"
-	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/services/user"
 	"github.com/warren-mesh/warren/test/faults"
 )
@@ -29,7 +31,6 @@ const (
 	faultTTL        = 3 * time.Second
 	faultGrace      = time.Second
 	faultRate       = 200 // calls per second
-	faultPerAttempt = 200 * time.Millisecond
 	startSamples    = 5
 )
 
@@ -116,8 +117,8 @@ func faultsOn(ctx context.Context, rep *report, root, bin, reg string) error {
 	rep.add(row{Suite: suite, Metric: "start → registered (median)", Value: ms(starts[len(starts)/2]), Unit: "ms",
 		Note: fmt.Sprintf("exec → listen, self-check, register → in a watcher's set; %d starts, max %s", len(starts), starts[len(starts)-1].Round(time.Millisecond))})
 
-	// The load client: typed user client, per-attempt timeout, GETs.
-	uc, err := user.NewClient(ctx, m.Discovery(), client.WithRetry(retry.WithPerAttemptTimeout(faultPerAttempt)))
+	// The load client: typed user client with default settings, GETs.
+	uc, err := user.NewClient(ctx, m.Discovery())
 	if err != nil {
 		return err
 	}
@@ -177,6 +178,84 @@ func faultsOn(ctx context.Context, rep *report, root, bin, reg string) error {
 	rep.judged(row{Suite: suite, Metric: "errors during a crash", Value: float64(res.Errors()), Unit: "calls",
 		Goal: "0", Note: fmt.Sprintf("%d/%d GETs at %d/s around a SIGKILL; p99 %s", res.Errors(), res.Total(), faultRate, res.Percentile(99).Round(10*time.Microsecond))},
 		res.Errors() == 0)
+	if _, err := m.Restart(ctx, victim); err != nil {
+		return err
+	}
+	return hangWithDefaults(ctx, rep, suite, m)
+}
+
+// ejections records when the client ejected each instance.
+type ejections struct {
+	client.NopObserver
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func (e *ejections) BreakerChanged(_, instance string, _, to outlier.State) {
+	if to != outlier.Open {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.at[instance]; !ok {
+		e.at[instance] = time.Now()
+	}
+}
+
+// hangWithDefaults hangs one instance (SIGSTOP: the kernel still accepts
+// its connections) under GETs and keyed POSTs (1 in 20) from a client with
+// default settings — no per-attempt timeout, only the adaptive deadline —
+// and reports the errors, the p99 beside the steady p99 before the hang,
+// and when the client ejected the hung instance.
+func hangWithDefaults(ctx context.Context, rep *report, suite string, m *devmesh.Mesh) error {
+	obs := &ejections{at: map[string]time.Time{}}
+	uc, err := user.NewClient(ctx, m.Discovery(), client.WithObserver(obs))
+	if err != nil {
+		return err
+	}
+	defer uc.Close()
+	u, err := uc.Create(ctx, user.CreateRequest{Name: "Bench", Email: fmt.Sprintf("hang-%d@example.com", time.Now().UnixNano())})
+	if err != nil {
+		return err
+	}
+	var n atomic.Int64
+	call := func(ctx context.Context) error {
+		i := n.Add(1)
+		if i%20 != 0 {
+			_, err := uc.Get(ctx, user.GetRequest{ID: u.ID})
+			return err
+		}
+		_, err := uc.Create(ctx, user.CreateRequest{Name: "Load", Email: fmt.Sprintf("hang-%d-%d@example.com", time.Now().UnixNano(), i)})
+		return err
+	}
+	steady := faults.Load{Rate: faultRate, Duration: 3 * time.Second}.Start(ctx, call).Wait()
+	run := faults.Load{Rate: faultRate, Duration: 8 * time.Second}.Start(ctx, call)
+	time.Sleep(time.Second)
+	hung := m.Instance("user", 1)
+	stopped := time.Now()
+	if err := m.Signal(hung, syscall.SIGSTOP); err != nil {
+		run.Stop()
+		run.Wait()
+		return err
+	}
+	res := run.Wait()
+	if err := m.Signal(hung, syscall.SIGCONT); err != nil {
+		return err
+	}
+	obs.mu.Lock()
+	ejectedAt, ejected := obs.at[hung.ID()]
+	obs.mu.Unlock()
+	note := fmt.Sprintf("%d/%d calls (19 GET : 1 keyed POST) at %d/s, 7 s of them with one of 2 instances SIGSTOPped; client defaults", res.Errors(), res.Total(), faultRate)
+	rep.judged(row{Suite: suite, Metric: "hung instance, client defaults: errors", Value: float64(res.Errors()), Unit: "calls", Goal: "0", Note: note}, res.Errors() == 0)
+	p99, sp99 := res.Percentile(99), steady.Percentile(99)
+	rep.judged(row{Suite: suite, Metric: "hung instance, client defaults: p99 / steady p99", Value: float64(p99) / float64(sp99), Unit: "×",
+		Goal: "≤ 10×", Note: fmt.Sprintf("p99 %s, steady p99 %s (3 s before the hang)", p99.Round(10*time.Microsecond), sp99.Round(10*time.Microsecond))}, p99 <= 10*sp99)
+	eject := -1.0
+	if ejected {
+		eject = ejectedAt.Sub(stopped).Seconds()
+	}
+	rep.judged(row{Suite: suite, Metric: "hung instance, client defaults: ejected after", Value: eject, Unit: "s", Goal: "≤ 1 s",
+		Note: "SIGSTOP → the client's breaker opens (-1: never)"}, ejected && eject <= 1)
 	return nil
 }
 

@@ -67,6 +67,7 @@ var suites = []suite{
 	{"grpc-resolver", benchGRPCResolver},
 	{"overload", benchOverload},
 	{"request-path", benchRequestPath},
+	{"scale", benchScale},
 	{"svcgen", benchSvcgen},
 }
 
