@@ -185,6 +185,12 @@ func (c *Client) attemptAny(ctx context.Context, req any, last **balancer.Target
 		}
 		*last = t
 		resp, err := t.Call(ctx, req)
+		if err != nil && err != balancer.ErrRetired && !instanceFailure(err) {
+			// The instance answered and is fine (another attempt holds the
+			// key, say): the next attempt need not avoid it, and must not
+			// be pushed back to the one that failed before it.
+			*last = nil
+		}
 		if err != balancer.ErrRetired {
 			return resp, err
 		}
