@@ -61,6 +61,7 @@ type suite struct {
 var suites = []suite{
 	{"clusters", benchClusters},
 	{"consul-propagation", benchConsulPropagation},
+	{"edge", benchEdge},
 	{"etcd-propagation", benchEtcdPropagation},
 	{"faults", benchFaults},
 	{"grpc-path", benchGRPCPath},
@@ -73,6 +74,10 @@ var suites = []suite{
 
 func main() {
 	etcdcluster.RunIfMember() // the clusters suite's etcd members are this program
+	if target := os.Getenv(xdsClientEnv); target != "" {
+		runXDSClient(target) // the edge suite's xDS client process
+		return
+	}
 	if mode := os.Getenv(overloadServerEnv); mode != "" {
 		serveOverload(mode) // the overload suite's server process
 		return

@@ -10,10 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warren-mesh/warren/framework/embedetcd"
 	"github.com/warren-mesh/warren/framework/registry"
-	"github.com/warren-mesh/warren/framework/registry/etcd"
-	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 func TestNginx_RefusesBadCommandLines(t *testing.T) {
@@ -35,18 +32,9 @@ func TestNginx_RefusesBadCommandLines(t *testing.T) {
 
 // warren nginx --listen runs nginx and follows an etcd registry.
 func TestNginx_ListenRunsNginxThatFollowsEtcd(t *testing.T) {
-	srv, err := embedetcd.Start(embedetcd.WithDir(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	reg, err := etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...), etcd.WithTTL(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
+	endpoints, reg := etcdForTest(t, ctx)
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,32 +44,15 @@ func TestNginx_ListenRunsNginxThatFollowsEtcd(t *testing.T) {
 	go hs.Serve(l) // owned by the test: Close below
 	defer hs.Close()
 
-	stdout, stderr := &syncbuf.Buffer{}, &syncbuf.Buffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"nginx", "--registry", "etcd", "--etcd-endpoints", strings.Join(srv.Endpoints(), ","),
-			"--services", "user", "--listen", "127.0.0.1:0", "--dir", t.TempDir(), "--debounce", "50ms"}, stdout, stderr)
-	}()
-	var url string
-	deadline := time.Now().Add(60 * time.Second)
-	for url == "" {
-		if f := strings.Fields(stdout.String()); len(f) > 3 {
-			url = strings.TrimSuffix(f[3], ":")
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("warren nginx exited %d: %s", code, stderr)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no URL within 60 s: %q %q", stdout, stderr)
-		}
-	}
+	cmd := start(ctx, "nginx", "--registry", "etcd", "--etcd-endpoints", endpoints,
+		"--services", "user", "--listen", "127.0.0.1:0", "--dir", t.TempDir(), "--debounce", "50ms")
+	url := strings.TrimSuffix(cmd.word(t, 3), ":")
 	inst := registry.Instance{ID: "user-1", Name: "user", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", l.Addr().(*net.TCPAddr).Port)}}
 	if err := reg.Register(ctx, inst); err != nil {
 		t.Fatal(err)
 	}
 	c := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if resp, err := c.Get(url + "/user/users/u-1"); err == nil {
 			b, _ := io.ReadAll(resp.Body)
@@ -91,19 +62,12 @@ func TestNginx_ListenRunsNginxThatFollowsEtcd(t *testing.T) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not route /user/ to the registered instance within 60 s; log:\n%s", stderr)
+			t.Fatalf("nginx did not route /user/ to the registered instance within 60 s; log:\n%s", cmd.stderr)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d after the signal; log:\n%s", code, stderr)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("warren nginx did not stop within 30 s of its context ending")
-	}
+	cmd.exit(t)
 	if resp, err := c.Get(url + "/_edge/healthz"); err == nil {
 		resp.Body.Close()
 		t.Fatal("nginx still answers after warren nginx returned")
