@@ -52,7 +52,8 @@
 //
 // WithDigestAuth authenticates the session with ZooKeeper's digest scheme
 // and creates znodes readable by everyone and writable by that user only.
-// WithTLS connects to a secureClientPort.
+// WithTLS connects to a secureClientPort (ZooKeeper's Netty connection
+// factory), mutual TLS with a client certificate.
 //
 // # One session
 //

@@ -170,7 +170,12 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.started++
 	fmt.Fprintf(s.log, "=== zktest: start #%d ===\n", s.started)
+	// The jar's manifest names its dependencies, but Debian's leaves out
+	// the Netty codec and resolver that the Netty connection factory (and
+	// so TLS) needs; they are in /usr/share/java all the same.
 	cp := strings.Join([]string{"/etc/zookeeper/conf", jar(),
+		"/usr/share/java/netty-codec.jar", "/usr/share/java/netty-resolver.jar",
+		"/usr/share/java/netty-transport-native-unix-common.jar",
 		"/usr/share/java/slf4j-log4j12.jar", "/usr/share/java/log4j-1.2.jar"}, ":")
 	cmd := exec.Command("java",
 		// A small, quick-starting JVM: the tests run many of them on 2 cores.
