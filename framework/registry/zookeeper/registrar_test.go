@@ -64,9 +64,13 @@ func TestZnodeDeletedByHand_RecreatedAtOnce(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	awaitState(t, r, registry.StateRegistered, 30*time.Second)
-	if n := r.Status().Reregistrations; n != 1 {
-		t.Errorf("Reregistrations = %d, want 1", n)
+	// The count follows the write (the registrar reports after ZooKeeper
+	// answered), so wait for it rather than read it once.
+	for deadline := time.Now().Add(30 * time.Second); r.Status().Reregistrations == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := r.Status(); st.Reregistrations != 1 || st.State != registry.StateRegistered {
+		t.Errorf("Status = %+v, want registered with 1 re-registration", st)
 	}
 	t.Logf("deleted by hand: re-created %s later", back.Round(time.Millisecond))
 	if back > 5*time.Second {

@@ -199,9 +199,9 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	}
 	r.mu.Unlock()
 	g.stop()
-	if !errors.Is(werr, registry.ErrConflict) {
+	if _, connected, _ := r.sess.state(); connected && !errors.Is(werr, registry.ErrConflict) {
 		// It may have been written after all; it must not outlive the
-		// failed call.
+		// failed call. (Unreachable, ZooKeeper removes it with the session.)
 		r.deleteOwn(p, r.cfg.closeTimeout)
 	}
 	return werr
