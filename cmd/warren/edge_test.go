@@ -6,10 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/warren-mesh/warren/framework/edge/nginx"
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
@@ -72,4 +75,53 @@ func TestNginx_ListenRunsNginxThatFollowsEtcd(t *testing.T) {
 		resp.Body.Close()
 		t.Fatal("nginx still answers after warren nginx returned")
 	}
+}
+
+// warren nginx --out writes the upstreams of an nginx it does not run and
+// reloads it through the nginx binary (nginx -t and -s reload with -p
+// and -c), as on a user's host.
+func TestNginx_OutDrivesAnNginxItDoesNotRun(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	endpoints, reg := etcdForTest(t, ctx)
+	p, err := nginx.Start(ctx, nginx.ProcessConfig{Dir: t.TempDir(), Services: []string{"user"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	dir := filepath.Dir(p.Upstreams())
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "user-1") })}
+	go hs.Serve(l) // owned by the test: Close below
+	defer hs.Close()
+	inst := registry.Instance{ID: "user-1", Name: "user", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", l.Addr().(*net.TCPAddr).Port)}}
+	if err := reg.Register(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	cmd := start(ctx, "nginx", "--registry", "etcd", "--etcd-endpoints", endpoints, "--services", "user",
+		"--out", p.Upstreams(), "--nginx-prefix", dir, "--nginx-conf", filepath.Join(dir, "nginx.conf"), "--balance", "least_conn")
+	c := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if resp, err := c.Get(p.URL() + "/user/"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) == "user-1" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the user's nginx was not reloaded with the instance within 60 s; log:\n%s", cmd.stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if b, _ := os.ReadFile(p.Upstreams()); !strings.Contains(string(b), "least_conn;") {
+		t.Fatalf("--balance least_conn not in the file:\n%s", b)
+	}
+	cancel()
+	cmd.exit(t)
 }
