@@ -142,7 +142,7 @@ func TestWatcher_ABurstOfChangesIsOneApply(t *testing.T) {
 	reg := srv.Registry()
 	defer reg.Close()
 	ctx := context.Background()
-	w, err := edge.NewWatcher(srv.Registry(), []string{"user"}, edge.WithDebounce(3*time.Second), edge.WithMaxDelay(30*time.Second))
+	w, err := edge.NewWatcher(srv.Registry(), []string{"user"}, edge.WithDebounce(5*time.Second), edge.WithMaxDelay(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
