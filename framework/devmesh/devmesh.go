@@ -664,3 +664,21 @@ func exitReason(err error) string {
 	}
 	return err.Error()
 }
+
+// FindRoot returns the module root for Config.Root: dir or the nearest
+// directory above it with a go.mod. Tests run in their package directory
+// and use it to find the mesh's services.
+func FindRoot(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("devmesh: %w", err)
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("devmesh: no go.mod at or above %s", abs)
+		}
+	}
+}

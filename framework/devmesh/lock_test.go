@@ -47,3 +47,19 @@ func TestStart_RefusesASecondMeshOnTheSameStateDirAndWipesNothing(t *testing.T) 
 	}
 	again()
 }
+
+func TestFindRoot_WalksUpToTheModule(t *testing.T) {
+	root, err := FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil || filepath.Base(filepath.Dir(root)) == "framework" {
+		t.Fatalf("FindRoot(.) = %s", root)
+	}
+	if again, err := FindRoot(filepath.Join(root, "framework", "devmesh")); err != nil || again != root {
+		t.Fatalf("FindRoot(framework/devmesh) = %s, %v; want %s", again, err, root)
+	}
+	if _, err := FindRoot(t.TempDir()); err == nil {
+		t.Fatal("FindRoot of a directory outside any module: no error")
+	}
+}

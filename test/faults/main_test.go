@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -83,19 +82,7 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for range 10 {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		dir = filepath.Dir(dir)
-	}
-	return "", fmt.Errorf("no go.mod above %s", dir)
-}
+func moduleRoot() (string, error) { return devmesh.FindRoot(".") }
 
 // mesh is a running devmesh with its output.
 type mesh struct {

@@ -35,18 +35,11 @@ import (
 
 func moduleRoot(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	root, err := devmesh.FindRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 10 {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		dir = filepath.Dir(dir)
-	}
-	t.Fatal("no go.mod above the test")
-	return ""
+	return root
 }
 
 // requestCounter counts the page's requests by path.
