@@ -17,10 +17,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
+	"github.com/warren-mesh/warren/internal/proc"
 )
 
 // Config describes one datacenter.
@@ -44,9 +44,8 @@ type Agent struct {
 	args   []string
 	log    string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
+	mu   sync.Mutex
+	proc *proc.Proc // nil while stopped
 }
 
 // Addr is the agent's HTTP API address, "127.0.0.1:port".
@@ -143,47 +142,33 @@ func (c *Cluster) WANAddrs() []string {
 func (c *Cluster) Start(a *Agent) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.cmd != nil {
+	if a.proc != nil {
 		return fmt.Errorf("consulcluster: %s is running", a.Name)
 	}
-	logf, err := os.OpenFile(a.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	p, err := proc.Start(exec.Command(c.bin, a.args...), a.log)
 	if err != nil {
-		return err
+		return fmt.Errorf("consulcluster: %s: %w", a.Name, err)
 	}
-	defer logf.Close()
-	cmd := exec.Command(c.bin, a.args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("consulcluster: start %s: %w", a.Name, err)
-	}
-	exited := make(chan struct{})
-	go func() { // owned by the Agent: ends with the process
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	a.cmd, a.exited = cmd, exited
+	a.proc = p
 	return nil
 }
 
 // Kill ends a with SIGKILL (a crash) and waits for it.
 func (c *Cluster) Kill(a *Agent) {
 	a.mu.Lock()
-	cmd, exited := a.cmd, a.exited
-	a.cmd, a.exited = nil, nil
+	p := a.proc
+	a.proc = nil
 	a.mu.Unlock()
-	if cmd == nil {
-		return
+	if p != nil {
+		p.Kill()
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-exited
 }
 
 // Running reports whether a's process runs.
 func (a *Agent) Running() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.cmd != nil
+	return a.proc != nil
 }
 
 // Leader returns the server that leads the datacenter now.

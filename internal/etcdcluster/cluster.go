@@ -11,11 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/warren-mesh/warren/internal/proc"
 )
 
 // Cluster is a running etcd cluster of member processes. Its methods are
@@ -46,8 +47,7 @@ type member struct {
 	state      string // initial-cluster-state for the next start
 	initial    string // initial-cluster for the next start
 
-	cmd    *exec.Cmd
-	exited chan struct{}
+	proc *proc.Proc // nil while stopped
 }
 
 func (m *member) dataDir(root string) string {
@@ -126,26 +126,14 @@ func (c *Cluster) start(m *member) error {
 		PeerListenURL: "http://" + m.peerAddr, PeerAdvertise: "http://" + m.proxyAddr,
 		InitialCluster: m.initial, State: m.state, Token: c.token,
 	})
-	logf, err := os.OpenFile(filepath.Join(c.dir, fmt.Sprintf("slot%d.log", m.slot)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("etcdcluster: %w", err)
-	}
-	defer logf.Close() // the child has its own descriptor
-	fmt.Fprintf(logf, "=== start %s ===\n", m.name)
 	cmd := exec.Command(c.exe)
 	cmd.Env = append(os.Environ(), EnvMember+"="+string(spec))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("etcdcluster: start %s: %w", m.name, err)
+	p, err := proc.Start(cmd, filepath.Join(c.dir, fmt.Sprintf("slot%d.log", m.slot)))
+	if err != nil {
+		return fmt.Errorf("etcdcluster: %s: %w", m.name, err)
 	}
-	exited := make(chan struct{})
-	go func() { // owned by the member slot: ends with the process
-		_ = cmd.Wait()
-		close(exited)
-	}()
 	c.mu.Lock()
-	m.cmd, m.exited = cmd, exited
+	m.proc = p
 	c.mu.Unlock()
 	return nil
 }
@@ -155,14 +143,12 @@ func (c *Cluster) start(m *member) error {
 func (c *Cluster) Kill(i int) {
 	c.mu.Lock()
 	m := c.members[i]
-	cmd, exited := m.cmd, m.exited
-	m.cmd, m.exited = nil, nil
+	p := m.proc
+	m.proc = nil
 	c.mu.Unlock()
-	if cmd == nil {
-		return
+	if p != nil {
+		p.Kill()
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-exited
 }
 
 // Restart starts slot i's process again on its data and ports (after
@@ -170,7 +156,7 @@ func (c *Cluster) Kill(i int) {
 func (c *Cluster) Restart(i int) error {
 	c.mu.Lock()
 	m := c.members[i]
-	running := m.cmd != nil
+	running := m.proc != nil
 	c.mu.Unlock()
 	if running {
 		return fmt.Errorf("etcdcluster: %s is running", m.name)
@@ -182,7 +168,7 @@ func (c *Cluster) Restart(i int) error {
 func (c *Cluster) Running(i int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.members[i].cmd != nil
+	return c.members[i].proc != nil
 }
 
 // Leader returns the slot of the current leader, as a running member that
