@@ -147,6 +147,7 @@ func (in *Instancer) loop(ctx context.Context) {
 				"agent", r.cfg.addresses[agent], "err", err)
 			failed++
 			agent = (agent + 1) % len(r.agents)
+			afterErr = true // bound the next wait, as after any failure
 			continue
 		}
 		if err != nil {
