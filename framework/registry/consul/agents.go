@@ -2,7 +2,9 @@ package consul
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"time"
 
@@ -26,6 +28,32 @@ import (
 // neither.
 func unreachable(ctx context.Context, err error) bool {
 	return err != nil && ctx.Err() == nil && statusCode(err) == 0 && !lost(err)
+}
+
+// gone decides whether the agent holding reg is gone, after a heartbeat
+// failed with err (unreachable). Nothing listening, or a connection cut,
+// is an agent gone. A timeout is not, at first: an agent keeps its local
+// state locked while it syncs with the servers, so during a leader
+// election its API can stall for seconds (measured: check updates past a
+// 2 s deadline at every election). Moving then would leave the home copy
+// to turn critical while the new one cannot be synced without a leader.
+// Only when calls have timed out for a whole check TTL — the home copy is
+// critical by then anyway — does the registration move.
+func (r *Registry) gone(reg *registration, err error) bool {
+	if !timedOut(err) {
+		return true
+	}
+	if reg.slowSince.IsZero() {
+		reg.slowSince = time.Now()
+	}
+	return time.Since(reg.slowSince) >= r.reregisterWindow()
+}
+
+// timedOut reports whether err is a call that ran out of time, as opposed
+// to one refused or cut.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // failover registers reg with the next agent that takes it, after cause

@@ -34,6 +34,9 @@ type registration struct {
 	// keep goroutine; read by Deregister and Close after stop.
 	agent int
 	stale []int
+	// slowSince is when calls to the agent began to time out (zero while
+	// they do not); see Registry.gone. Owned like agent.
+	slowSince time.Time
 }
 
 // stop ends the keep goroutine, if it was started. Idempotent.
@@ -337,10 +340,13 @@ func (r *Registry) keep(ctx context.Context, reg *registration) {
 			if err = r.register(ctx, r.agents[reg.agent], reg); err == nil {
 				r.countRereg()
 			}
-		case unreachable(ctx, err) && len(r.agents) > 1:
+		case unreachable(ctx, err) && len(r.agents) > 1 && r.gone(reg, err):
 			if err = r.failover(ctx, reg, err); err == nil {
 				r.countRereg()
 			}
+		}
+		if err == nil {
+			reg.slowSince = time.Time{}
 		}
 		if ctx.Err() != nil {
 			return
