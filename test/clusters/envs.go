@@ -33,10 +33,12 @@ func EtcdEnv(ctx context.Context, c *etcdcluster.Cluster) (Env, error) {
 	return Env{Open: open, Discovery: d}, nil
 }
 
-// ConsulOptions are every backend's settings: the agents (own first), a
-// 3 s TTL check (heartbeat every second), short retries.
+// ConsulOptions are every backend's settings: the agents (own first), the
+// default 10 s TTL check (heartbeat every 3.3 s), short retries. A 3 s TTL
+// flapped critical during leader elections on a loaded machine: the agent
+// stalls check updates while it cannot sync (docs/production.md).
 func ConsulOptions(addrs ...string) []consul.Option {
-	return []consul.Option{consul.WithAddresses(addrs...), consul.WithTTLCheck(3 * time.Second),
+	return []consul.Option{consul.WithAddresses(addrs...), consul.WithTTLCheck(10 * time.Second),
 		consul.WithRetryBackoff(100*time.Millisecond, time.Second), consul.WithRequestTimeout(2 * time.Second)}
 }
 
