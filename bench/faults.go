@@ -178,10 +178,15 @@ func faultsOn(ctx context.Context, rep *report, root, bin, reg string) error {
 	rep.judged(row{Suite: suite, Metric: "errors during a crash", Value: float64(res.Errors()), Unit: "calls",
 		Goal: "0", Note: fmt.Sprintf("%d/%d GETs at %d/s around a SIGKILL; p99 %s", res.Errors(), res.Total(), faultRate, res.Percentile(99).Round(10*time.Microsecond))},
 		res.Errors() == 0)
-	if _, err := m.Restart(ctx, victim); err != nil {
+	// A fresh second instance beside user-2 for the hang scenario.
+	fresh, err := m.StartInstance("user", devmesh.InstanceOptions{})
+	if err != nil {
 		return err
 	}
-	return hangWithDefaults(ctx, rep, suite, m)
+	if err := kill.await(ctx, func(ev sd.Event) bool { return listed(ev, fresh.ID()) }); err != nil {
+		return fmt.Errorf("%s not registered: %w", fresh.ID(), err)
+	}
+	return hangWithDefaults(ctx, rep, suite, m, m.Instance("user", 2))
 }
 
 // ejections records when the client ejected each instance.
@@ -207,7 +212,7 @@ func (e *ejections) BreakerChanged(_, instance string, _, to outlier.State) {
 // default settings — no per-attempt timeout, only the adaptive deadline —
 // and reports the errors, the p99 beside the steady p99 before the hang,
 // and when the client ejected the hung instance.
-func hangWithDefaults(ctx context.Context, rep *report, suite string, m *devmesh.Mesh) error {
+func hangWithDefaults(ctx context.Context, rep *report, suite string, m *devmesh.Mesh, hung *devmesh.Instance) error {
 	obs := &ejections{at: map[string]time.Time{}}
 	uc, err := user.NewClient(ctx, m.Discovery(), client.WithObserver(obs))
 	if err != nil {
@@ -231,7 +236,6 @@ func hangWithDefaults(ctx context.Context, rep *report, suite string, m *devmesh
 	steady := faults.Load{Rate: faultRate, Duration: 3 * time.Second}.Start(ctx, call).Wait()
 	run := faults.Load{Rate: faultRate, Duration: 8 * time.Second}.Start(ctx, call)
 	time.Sleep(time.Second)
-	hung := m.Instance("user", 1)
 	stopped := time.Now()
 	if err := m.Signal(hung, syscall.SIGSTOP); err != nil {
 		run.Stop()
