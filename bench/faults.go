@@ -28,10 +28,10 @@ import (
 
 // Settings of the faults suite, the same as the fault tests' (test/faults).
 const (
-	faultTTL        = 3 * time.Second
-	faultGrace      = time.Second
-	faultRate       = 200 // calls per second
-	startSamples    = 5
+	faultTTL     = 3 * time.Second
+	faultGrace   = time.Second
+	faultRate    = 200 // calls per second
+	startSamples = 5
 )
 
 // benchFaults measures, on a real mesh of demo service processes (user,

@@ -221,89 +221,90 @@ func changes(ctx context.Context, recs *scaleRecords, b *builds) ([]time.Duratio
 	return out, nil
 }
 
-func warrenScale(ctx context.Context, srv *embedetcd.Server, recs *scaleRecords) (scaleRound, error) {
+// measured runs one round: build, timed from its start, makes the system
+// and returns how many instances its endpointer holds and how to stop it;
+// b, when not nil, is the factory it built with, for the change figures.
+func measured(ctx context.Context, recs *scaleRecords, b *builds, build func() (count func() int, stop func(), err error)) (scaleRound, error) {
 	var r scaleRound
-	disc, err := etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...), etcd.WithPrefix("bench"), etcd.WithInitialWait(60*time.Second))
-	if err != nil {
-		return r, err
-	}
-	defer disc.Close()
-	b := &builds{}
 	before := heapInUse()
 	start := time.Now()
-	in, err := disc.NewInstancer(ctx, recs.service)
+	count, stop, err := build()
 	if err != nil {
 		return r, err
 	}
-	defer in.Stop()
-	e := endpointer.New(in, b.factory)
-	defer e.Close()
-	n := len(recs.insts)
-	if err := waitCount(ctx, n, func() int { return len(e.Targets()) }); err != nil {
+	defer stop()
+	if err := waitCount(ctx, len(recs.insts), count); err != nil {
 		return r, err
 	}
 	r.sync = time.Since(start)
 	r.heap = heapInUse() - min(before, heapInUse())
-	r.change, err = changes(ctx, recs, b)
+	if b != nil {
+		r.change, err = changes(ctx, recs, b)
+	}
 	return r, err
 }
 
+// warrenDiscovery is the etcd registry Warren's rounds discover through.
+func warrenDiscovery(ctx context.Context, srv *embedetcd.Server) (*etcd.Registry, error) {
+	return etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...), etcd.WithPrefix("bench"), etcd.WithInitialWait(60*time.Second))
+}
+
+func warrenScale(ctx context.Context, srv *embedetcd.Server, recs *scaleRecords) (scaleRound, error) {
+	disc, err := warrenDiscovery(ctx, srv)
+	if err != nil {
+		return scaleRound{}, err
+	}
+	defer disc.Close()
+	b := &builds{}
+	return measured(ctx, recs, b, func() (func() int, func(), error) {
+		in, err := disc.NewInstancer(ctx, recs.service)
+		if err != nil {
+			return nil, nil, err
+		}
+		e := endpointer.New(in, b.factory)
+		return func() int { return len(e.Targets()) }, func() { e.Close(); in.Stop() }, nil
+	})
+}
+
 func kitScale(ctx context.Context, srv *embedetcd.Server, recs *scaleRecords) (scaleRound, error) {
-	var r scaleRound
 	kctx, cancel := context.WithCancel(ctx)
 	defer cancel() // go-kit's client has no Close; its context ends it
 	cli, err := kitetcd.NewClient(kctx, srv.Endpoints(), kitetcd.ClientOptions{})
 	if err != nil {
-		return r, err
+		return scaleRound{}, err
 	}
 	b := &builds{}
-	before := heapInUse()
-	start := time.Now()
-	in, err := kitetcd.NewInstancer(cli, recs.prefix, log.NewNopLogger())
-	if err != nil {
-		return r, err
-	}
-	defer in.Stop()
-	e := sd.NewEndpointer(in, b.factory, log.NewNopLogger())
-	defer e.Close()
-	n := len(recs.insts)
-	if err := waitCount(ctx, n, func() int { eps, _ := e.Endpoints(); return len(eps) }); err != nil {
-		return r, err
-	}
-	r.sync = time.Since(start)
-	r.heap = heapInUse() - min(before, heapInUse())
-	r.change, err = changes(ctx, recs, b)
-	return r, err
+	return measured(ctx, recs, b, func() (func() int, func(), error) {
+		in, err := kitetcd.NewInstancer(cli, recs.prefix, log.NewNopLogger())
+		if err != nil {
+			return nil, nil, err
+		}
+		e := sd.NewEndpointer(in, b.factory, log.NewNopLogger())
+		return func() int { eps, _ := e.Endpoints(); return len(eps) }, func() { e.Close(); in.Stop() }, nil
+	})
 }
 
 // clientScale measures Warren's whole client over the instancer: the
 // endpointer, P2C, a breaker per instance, transports made on first use.
 // Its change figure is not taken (the client's factory is its own).
 func clientScale(ctx context.Context, srv *embedetcd.Server, recs *scaleRecords) (scaleRound, error) {
-	var r scaleRound
-	disc, err := etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...), etcd.WithPrefix("bench"), etcd.WithInitialWait(60*time.Second))
+	disc, err := warrenDiscovery(ctx, srv)
 	if err != nil {
-		return r, err
+		return scaleRound{}, err
 	}
 	defer disc.Close()
-	before := heapInUse()
-	start := time.Now()
-	in, err := disc.NewInstancer(ctx, recs.service)
-	if err != nil {
-		return r, err
-	}
-	defer in.Stop()
-	c, err := client.NewFromInstancer(in, recs.service)
-	if err != nil {
-		return r, err
-	}
-	defer c.Close()
-	if err := waitCount(ctx, len(recs.insts), func() int { return len(c.Targets()) }); err != nil {
-		return r, err
-	}
-	r.sync = time.Since(start)
-	r.heap = heapInUse() - min(before, heapInUse())
-	return r, nil
+	return measured(ctx, recs, nil, func() (func() int, func(), error) {
+		in, err := disc.NewInstancer(ctx, recs.service)
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := client.NewFromInstancer(in, recs.service)
+		if err != nil {
+			in.Stop()
+			return nil, nil, err
+		}
+		return func() int { return len(c.Targets()) }, func() { c.Close(); in.Stop() }, nil
+	})
 }
 
 // medianOf returns the median of f over rounds.
