@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-kit/kit/sd"
 
+	"github.com/warren-mesh/warren/framework/backoff"
 	"github.com/warren-mesh/warren/framework/client"
 )
 
@@ -251,13 +252,5 @@ func (m *Mesh) reregistrations() int {
 	return n
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
+// sleep waits d or until ctx ends; false if ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool { return backoff.Sleep(ctx, d) }
