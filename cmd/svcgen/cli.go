@@ -9,6 +9,7 @@ import (
 	"io"
 	"iter"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,14 +30,17 @@ const usage = `svcgen writes the endpoint, HTTP transport and client code of War
 services from their Service interface, so you write business methods only.
 
 Usage:
+  svcgen init MODULE [--dir DIR] [--warren VERSION | --replace PATH]
   svcgen new NAME [--port N] [--registry etcd|consul] [--methods "A,B"] [--dry-run]
   svcgen gen [NAME | ./services/NAME]... [--dry-run]
   svcgen list
   svcgen help [COMMAND]
 
 Commands:
+  init   create a project (a Go module) for Warren services: go.mod, a
+         Makefile with make up and make test, deploy/compose, a README
   new    create services/NAME: service.go (yours), generated *_gen.go files,
-         cmd/NAME/main.go and tests
+         cmd/NAME/main.go and tests; add NAME to deploy/compose
   gen    rewrite the *_gen.go files of the named services (all when none is
          named) from service.go, appending stubs for methods the
          implementation lacks; never touches anything else
@@ -61,6 +65,9 @@ func usageErr(format string, args ...any) error { return errUsage{fmt.Sprintf(fo
 type cli struct {
 	stdout, stderr io.Writer
 	wd             string
+	// lookPath finds a command on PATH (exec.LookPath), for the hints
+	// that name svcgen.
+	lookPath func(string) (string, error)
 }
 
 // run runs svcgen with args (without the program name) and returns the
@@ -71,13 +78,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "svcgen: %v\n", err)
 		return exitFailed
 	}
-	c := &cli{stdout: stdout, stderr: stderr, wd: wd}
+	c := &cli{stdout: stdout, stderr: stderr, wd: wd, lookPath: exec.LookPath}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
+	case "init":
+		err = c.init(rest)
 	case "new":
 		err = c.new(rest)
 	case "gen":
@@ -91,7 +100,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "svcgen: unknown command %q; the commands are new, gen, list and help (svcgen help)\n", cmd)
+		fmt.Fprintf(stderr, "svcgen: unknown command %q; the commands are init, new, gen, list and help (svcgen help)\n", cmd)
 		return exitUsage
 	}
 	var ue errUsage
@@ -242,15 +251,71 @@ func (c *cli) new(args []string) error {
 		fmt.Fprintf(c.stdout, "dry run: nothing was written\n")
 		return nil
 	}
+	deploys, err := deployEdits(r.root, name)
+	if err != nil {
+		return err
+	}
 	if err := createDir(r.root, rel, files); err != nil {
+		return err
+	}
+	if err := commit(deploys); err != nil {
+		os.RemoveAll(dir) // nothing half done: the service goes with its deploy entries
 		return err
 	}
 	fmt.Fprintf(c.stdout, "created %s:\n", rel)
 	for _, p := range paths {
 		fmt.Fprintf(c.stdout, "  %s\n", p)
 	}
-	fmt.Fprintf(c.stdout, "Next:\n  go test ./%s/...\n  edit %s/service.go, then: svcgen gen %s\n", rel, rel, name)
+	for _, w := range deploys {
+		p, _ := filepath.Rel(r.root, w.path)
+		fmt.Fprintf(c.stdout, "added %s to %s (profiles etcd and consul)\n", name, filepath.ToSlash(p))
+	}
+	self := c.self(r)
+	fmt.Fprintf(c.stdout, "Next:\n")
+	if r.module != gen.FrameworkModule {
+		fmt.Fprintf(c.stdout, "  go mod tidy\n")
+	}
+	fmt.Fprintf(c.stdout, "  go test ./%s/...\n  edit %s/service.go, then: %s gen %s\n", rel, rel, self, name)
 	return nil
+}
+
+// deployEdits adds a new service to the compose files of the repository
+// that have svcgen's marker; files without it are left alone.
+func deployEdits(root, name string) ([]fileWrite, error) {
+	var out []fileWrite
+	for _, f := range []string{"deploy/compose/compose.yaml", "deploy/compose/compose.public.yaml"} {
+		path := filepath.Join(root, filepath.FromSlash(f))
+		b, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		nb, ok, err := gen.AddToCompose(b, name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w; nothing was written", f, err)
+		}
+		if ok {
+			out = append(out, fileWrite{path: path, data: nb})
+		}
+	}
+	return out, nil
+}
+
+// self is how the user runs svcgen here, for hints: the command on PATH,
+// the module's tool, or go run.
+func (c *cli) self(r repo) string {
+	if _, err := c.lookPath("svcgen"); err == nil {
+		return "svcgen"
+	}
+	if b, err := os.ReadFile(filepath.Join(r.root, "go.mod")); err == nil && bytes.Contains(b, []byte(gen.FrameworkModule+"/cmd/svcgen")) {
+		return "go tool svcgen"
+	}
+	if r.module == gen.FrameworkModule {
+		return "go run ./cmd/svcgen"
+	}
+	return "go run " + gen.FrameworkModule + "/cmd/svcgen"
 }
 
 // createDir writes files (paths relative to root, all under rel) into a

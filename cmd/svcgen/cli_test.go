@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -64,7 +65,7 @@ func sameFiles(t *testing.T, before, after map[string]string) {
 }
 
 func TestHelp_EveryCommandHasOneAndExitsZero(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"--help"}, {"new", "--help"}, {"gen", "--help"}, {"gen", "-h"}, {"list", "--help"}, {"help", "gen"}, {"help", "new"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"new", "--help"}, {"gen", "--help"}, {"gen", "-h"}, {"list", "--help"}, {"help", "gen"}, {"help", "new"}, {"init", "--help"}, {"help", "init"}} {
 		code, out, _ := runCLI(t, args...)
 		if code != 0 || !strings.Contains(out, "svcgen") || strings.Count(out, "Usage") != 1 {
 			t.Errorf("svcgen %v: exit %d, output %q; want exit 0 and the usage once", args, code, out)
@@ -224,5 +225,145 @@ func TestList_ShowsServicesMethodsAndRoutes(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("list lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestInit_MistakesExitTwoAndWriteNothing(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "keep"), []byte("mine"), 0o644)
+	for _, c := range []struct {
+		args []string
+		want string
+		code int
+	}{
+		{[]string{"init"}, "missing the module path", exitUsage},
+		{[]string{"init", "a", "b"}, "one module at a time", exitUsage},
+		{[]string{"init", "Example..com/x", "--warren", "v0.1.0"}, `module path "Example..com/x"`, exitUsage},
+		{[]string{"init", "example.com/shop", "--warren", "latest"}, `Warren version "latest": want a module version`, exitUsage},
+		{[]string{"init", "example.com/shop", "--replace", filepath.Join(dir, "nowhere")}, "no go.mod there", exitUsage},
+		{[]string{"init", "example.com/shop", "--warren", "v0.1.0", "--dir", dir}, "exists and is not empty", exitFailed},
+	} {
+		code, _, errOut := runCLI(t, c.args...)
+		if code != c.code || !strings.Contains(errOut, c.want) {
+			t.Errorf("svcgen %v: exit %d, stderr %q; want exit %d and %q", c.args, code, errOut, c.code, c.want)
+		}
+	}
+	sameFiles(t, map[string]string{"keep": "mine"}, snapshot(t, dir))
+}
+
+func TestInit_WritesTheProjectWithTheRequestedVersion(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shop")
+	code, out, errOut := runCLI(t, "init", "example.com/shop", "--warren", "v0.4.0", "--dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	gomod, _ := os.ReadFile(filepath.Join(dir, "go.mod"))
+	for _, want := range []string{"module example.com/shop\n", "require github.com/warren-mesh/warren v0.4.0\n", "\tgithub.com/warren-mesh/warren/cmd/svcgen\n", "\tgithub.com/warren-mesh/warren/cmd/meshup\n"} {
+		if !strings.Contains(string(gomod), want) {
+			t.Errorf("go.mod lacks %q:\n%s", want, gomod)
+		}
+	}
+	if strings.Contains(string(gomod), "replace") {
+		t.Errorf("go.mod has a replace without --replace:\n%s", gomod)
+	}
+	mk, _ := os.ReadFile(filepath.Join(dir, "Makefile"))
+	if !strings.Contains(string(mk), "up:\n\t$(GO) tool meshup") || !strings.Contains(string(mk), "test:\n") {
+		t.Errorf("Makefile has no make up / make test:\n%s", mk)
+	}
+	if !strings.Contains(out, "go tool svcgen new payment") {
+		t.Errorf("init's hint does not say how to add a service:\n%s", out)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(dir)); len(entries) != 1 {
+		t.Errorf("init left more than the project beside it: %v", entries)
+	}
+}
+
+// TestNew_AddsTheServiceToComposeInBothProfiles runs svcgen new against a
+// copy of the repository's compose files: the service appears once per
+// registry profile, the files stay valid for docker-compose (when it is
+// installed), and a second service with the same name is refused.
+func TestNew_AddsTheServiceToComposeInBothProfiles(t *testing.T) {
+	root := fakeRoot(t)
+	cdir := filepath.Join(root, "deploy", "compose")
+	os.MkdirAll(cdir, 0o755)
+	for _, f := range []string{"compose.yaml", "compose.public.yaml"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "compose", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(cdir, f), b, 0o644)
+	}
+	code, out, errOut := runCLI(t, "new", "payment", "--root", root)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, f := range []string{"compose.yaml", "compose.public.yaml"} {
+		if !strings.Contains(out, "added payment to deploy/compose/"+f) {
+			t.Errorf("output does not report %s:\n%s", f, out)
+		}
+	}
+	compose, _ := os.ReadFile(filepath.Join(cdir, "compose.yaml"))
+	for _, want := range []string{
+		"  payment:\n    <<: *service\n    profiles: [etcd]\n    command: [\"payment\"]\n    environment:\n      <<: [*env, *etcd-env]\n",
+		"  payment-consul:\n    <<: *service\n    profiles: [consul]\n",
+		"test: [\"CMD\", \"payment\", \"healthcheck\"]",
+	} {
+		if !strings.Contains(string(compose), want) {
+			t.Errorf("compose.yaml lacks %q", want)
+		}
+	}
+	public, _ := os.ReadFile(filepath.Join(cdir, "compose.public.yaml"))
+	if !strings.Contains(string(public), "  payment:\n    build: *public-build\n  payment-consul:\n    build: *public-build\n") {
+		t.Errorf("compose.public.yaml lacks payment's builds:\n%s", public)
+	}
+	if dc, err := exec.LookPath("docker-compose"); err == nil {
+		cmd := exec.Command(dc, "-f", "compose.yaml", "-f", "compose.public.yaml", "--profile", "etcd", "--profile", "consul", "config", "--services")
+		cmd.Dir = cdir
+		cmd.Env = append(os.Environ(), "WARREN_IMAGE_CONTEXT="+t.TempDir())
+		got, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(got), "payment\n") || !strings.Contains(string(got), "payment-consul\n") {
+			t.Errorf("docker-compose config: %v\n%s", err, got)
+		}
+	} else {
+		t.Log("docker-compose not installed: the files' validity is not checked")
+	}
+	// The same name again (the service directory gone, the entries not).
+	os.RemoveAll(filepath.Join(root, "services", "payment"))
+	before := snapshot(t, root)
+	code, _, errOut = runCLI(t, "new", "payment", "--root", root)
+	if code != exitFailed || !strings.Contains(errOut, "already has a service payment") {
+		t.Errorf("second new: exit %d, stderr %q", code, errOut)
+	}
+	sameFiles(t, before, snapshot(t, root))
+}
+
+// TestNew_HintNamesACommandThatRuns: the "Next:" lines name svcgen as the
+// user can run it: on PATH, as the module's tool, or with go run.
+func TestNew_HintNamesACommandThatRuns(t *testing.T) {
+	notFound := func(string) (string, error) { return "", exec.ErrNotFound }
+	found := func(string) (string, error) { return "/usr/local/bin/svcgen", nil }
+	for _, c := range []struct {
+		name  string
+		gomod string
+		look  func(string) (string, error)
+		want  string
+	}{
+		{"on PATH", "module example.com/shop\n", found, "then: svcgen gen payment"},
+		{"a tool of the module", "module example.com/shop\n\ntool github.com/warren-mesh/warren/cmd/svcgen\n", notFound, "then: go tool svcgen gen payment"},
+		{"Warren's repository", "module github.com/warren-mesh/warren\n", notFound, "then: go run ./cmd/svcgen gen payment"},
+		{"elsewhere", "module example.com/shop\n", notFound, "then: go run github.com/warren-mesh/warren/cmd/svcgen gen payment"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			os.WriteFile(filepath.Join(root, "go.mod"), []byte(c.gomod), 0o644)
+			var out, errb bytes.Buffer
+			cl := &cli{stdout: &out, stderr: &errb, wd: root, lookPath: c.look}
+			if err := cl.new([]string{"payment"}); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), c.want) {
+				t.Errorf("hint:\n%s\nwant %q", out.String(), c.want)
+			}
+		})
 	}
 }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+
+	"github.com/warren-mesh/warren/cmd/svcgen/internal/gen"
+)
+
+func (c *cli) init(args []string) error {
+	fs, _ := c.flags("init", "MODULE [flags]",
+		"Creates a project for Warren services in a new directory: go.mod (the\nmodule MODULE, requiring Warren, with svcgen and meshup as tools), a\nMakefile (make up runs every service on an embedded etcd; make test),\ndeploy/compose (both registry profiles), a README and .gitignore. Then\n`go tool svcgen new NAME` inside it adds services.")
+	dir := fs.String("dir", "", "directory to create (default: the last element of MODULE, under the working directory); must not exist or be empty")
+	version := fs.String("warren", "", "Warren version to require, e.g. v0.4.0 (default: the version this svcgen was built from)")
+	replace := fs.String("replace", "", "path of a Warren checkout to use instead of a published version (a replace directive)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 0:
+		return usageErr("missing the module path (svcgen init example.com/shop)")
+	case len(pos) > 1:
+		return usageErr("one module at a time; got %q", pos)
+	}
+	mod := pos[0]
+	if *replace != "" {
+		abs, err := filepath.Abs(*replace)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(filepath.Join(abs, "go.mod")); err != nil {
+			return usageErr("--replace %s: no go.mod there; want the directory of a Warren checkout", *replace)
+		}
+		*replace = abs
+		if *version == "" {
+			*version = "v0.0.0-00010101000000-000000000000"
+		}
+	}
+	if *version == "" {
+		*version = ownVersion()
+		if *version == "" {
+			return usageErr("this svcgen was built from a checkout and does not know which Warren version to require; pass --warren vX.Y.Z, or --replace PATH to use a checkout")
+		}
+	}
+	target := *dir
+	if target == "" {
+		target = path.Base(mod)
+	}
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(c.wd, target)
+	}
+	files, err := gen.Init(gen.InitOptions{Module: mod, Version: *version, Replace: *replace})
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if entries, err := os.ReadDir(target); err == nil && len(entries) > 0 {
+		return fmt.Errorf("%s exists and is not empty; svcgen init creates a new project (pick another --dir)", target)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(target), ".svcgen-init-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // a no-op after the rename
+	for p, b := range files {
+		dst := filepath.Join(tmp, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			return err
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	os.Remove(target) // an empty directory given as --dir
+	if err := os.Rename(tmp, target); err != nil {
+		return fmt.Errorf("move the project into place: %w", err)
+	}
+	rel, err := filepath.Rel(c.wd, target)
+	if err != nil {
+		rel = target
+	}
+	fmt.Fprintf(c.stdout, "created %s (module %s):\n", rel, mod)
+	for _, p := range slices.Sorted(mapKeys(files)) {
+		fmt.Fprintf(c.stdout, "  %s\n", p)
+	}
+	fmt.Fprintf(c.stdout, "Next:\n  cd %s\n  go tool svcgen new payment\n  go mod tidy\n  make test\n  make up\n", rel)
+	return nil
+}
+
+// ownVersion is the Warren version this svcgen was built from: its own
+// module's when installed with `go install …@version`, or the required
+// one when run as a tool of another module; "" from a checkout.
+func ownVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	if bi.Main.Path == gen.FrameworkModule {
+		if v := bi.Main.Version; v != "" && v != "(devel)" {
+			return v
+		}
+		return ""
+	}
+	for _, d := range bi.Deps {
+		if d.Path == gen.FrameworkModule && d.Version != "" && d.Version != "(devel)" {
+			return d.Version
+		}
+	}
+	return ""
+}

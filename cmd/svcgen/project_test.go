@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestInit_FreshModuleOutsideTheRepositoryBuildsTestsAndRunsUp is the
+// promise of svcgen anywhere: in a module that is not Warren's (a
+// temporary directory, Warren replaced by this checkout, the module proxy
+// off), `svcgen init` and `svcgen new payment` give a project where
+// go mod tidy, go vet and go test pass, and whose `make up` starts payment
+// registered and ready.
+func TestInit_FreshModuleOutsideTheRepositoryBuildsTestsAndRunsUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a new module and runs its mesh; skipped with -short")
+	}
+	checkout, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj := filepath.Join(t.TempDir(), "shop")
+	code, out, errOut := runCLI(t, "init", "example.com/shop", "--dir", proj, "--replace", checkout)
+	if code != 0 {
+		t.Fatalf("svcgen init: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, f := range []string{"go.mod", "Makefile", "README.md", ".gitignore", "deploy/compose/compose.yaml", "deploy/compose/Dockerfile"} {
+		if _, err := os.Stat(filepath.Join(proj, f)); err != nil {
+			t.Errorf("init did not create %s: %v", f, err)
+		}
+	}
+	code, out, errOut = runCLI(t, "new", "payment", "--root", proj)
+	if code != 0 {
+		t.Fatalf("svcgen new: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "added payment to deploy/compose/compose.yaml") {
+		t.Errorf("new did not add payment to the project's compose file:\n%s", out)
+	}
+	b, err := os.ReadFile(filepath.Join(proj, "services", "payment", "client_gen.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"github.com/warren-mesh/warren/framework/client"`) || strings.Contains(string(b), "example.com/shop/framework") {
+		t.Fatalf("client_gen.go does not import the framework by its own path:\n%s", b)
+	}
+
+	// The checksum database is out of reach offline: the project starts
+	// from the checkout's go.sum (same modules, same hashes), which go mod
+	// tidy verifies the module cache against and prunes.
+	sum, err := os.ReadFile(filepath.Join(checkout, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proj, "go.sum"), sum, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// go mod tidy may write go.mod and go.sum, from the module cache only.
+	// It also records what the tests of dependencies import, at versions
+	// the network would supply and the offline cache may lack: with -e it
+	// goes on, and every error it reports must be such a test's import.
+	tidyOffline(t, proj)
+	goIn(t, proj, nil, "vet", "./...")
+	goIn(t, proj, nil, "test", "-count=1", "./...")
+	makeUp(t, proj, "payment")
+}
+
+// tidyOffline runs go mod tidy -e with the module proxy off and fails the
+// test on any error other than a dependency's test import that is not in
+// the module cache.
+func tidyOffline(t *testing.T, dir string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "mod", "tidy", "-e")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOPROXY=off", "GOTOOLCHAIN=local", "GOFLAGS=-mod=mod")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go mod tidy -e: %v\n%s", err, out)
+	}
+	// Each error is a chain "go: A imports\n\tB tested by\n\tB.test imports\n\tC: …".
+	for _, chain := range strings.Split(string(out), "\ngo: ") {
+		if !strings.Contains(chain, "module lookup disabled") && !strings.Contains(chain, "cannot find module") {
+			continue
+		}
+		if !strings.Contains(chain, " tested by\n") {
+			t.Fatalf("go mod tidy: an error outside the tests of dependencies:\n%s\n(all output:\n%s)", chain, out)
+		}
+	}
+}
+
+// goIn runs the go command in dir with the module proxy off.
+func goIn(t *testing.T, dir string, env []string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "GOPROXY=off", "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly"), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	t.Logf("go %s: %s", strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
+}
+
+var readyLine = regexp.MustCompile(`(?m)^(\S+)\s+\S+\s+127\.0\.0\.1:\d+\s+\S+\s+ready\b`)
+
+// makeUp runs the project's `make up`, waits for its summary (printed once
+// every instance is registered and ready), checks that service is in it,
+// and stops the mesh with SIGINT, as Ctrl-C would.
+func makeUp(t *testing.T, dir, service string) {
+	t.Helper()
+	cmd := exec.Command("make", "up")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOPROXY=off", "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly", "NO_COLOR=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); pw.Close() }() // owned by makeUp: ends when make does
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(60 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+			t.Errorf("make up did not stop within 60 s of SIGINT")
+		}
+	})
+	lines := make(chan string, 1024)
+	go func() { // owned by makeUp: ends when the pipe closes (make exited)
+		defer close(lines)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default: // nobody reads any more; keep draining
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	var log strings.Builder
+	ready := 0
+	deadline := time.After(8 * time.Minute) // a cold build of the launcher and the service on a loaded machine
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("make up ended before the mesh was up:\n%s", log.String())
+			}
+			log.WriteString(l + "\n")
+			if m := readyLine.FindStringSubmatch(l); m != nil && m[1] == service {
+				ready++
+			}
+			if strings.Contains(l, "every instance above is registered and ready") {
+				if ready == 0 {
+					t.Fatalf("the mesh is up without %s ready:\n%s", service, log.String())
+				}
+				t.Logf("make up: %d %s instances registered and ready", ready, service)
+				return
+			}
+		case <-deadline:
+			t.Fatalf("make up: the mesh was not up within 8 minutes:\n%s", log.String())
+		}
+	}
+}
