@@ -32,7 +32,7 @@ services from their Service interface, so you write business methods only.
 Usage:
   svcgen init MODULE [--dir DIR] [--warren VERSION | --replace PATH]
   svcgen new NAME [--port N] [--registry etcd|consul] [--methods "A,B"] [--dry-run]
-  svcgen gen [NAME | ./services/NAME]... [--dry-run]
+  svcgen gen [NAME | ./services/NAME]... [--dry-run] [--no-check]
   svcgen list
   svcgen help [COMMAND]
 
@@ -68,6 +68,10 @@ type cli struct {
 	// lookPath finds a command on PATH (exec.LookPath), for the hints
 	// that name svcgen.
 	lookPath func(string) (string, error)
+	// typecheck compiles the services gen wrote (the typecheck func);
+	// nil in tests of the CLI alone, whose fake repositories have no
+	// framework to compile against.
+	typecheck func(root string, rels []string) error
 }
 
 // run runs svcgen with args (without the program name) and returns the
@@ -78,7 +82,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "svcgen: %v\n", err)
 		return exitFailed
 	}
-	c := &cli{stdout: stdout, stderr: stderr, wd: wd, lookPath: exec.LookPath}
+	c := &cli{stdout: stdout, stderr: stderr, wd: wd, lookPath: exec.LookPath, typecheck: typecheck}
+	return c.run(args)
+}
+
+// run runs one command line.
+func (c *cli) run(args []string) int {
+	stdout, stderr := c.stdout, c.stderr
+	var err error
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -95,7 +106,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = c.list(rest)
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 && rest[0] != "help" {
-			return run([]string{rest[0], "--help"}, stdout, stderr)
+			return c.run([]string{rest[0], "--help"})
 		}
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -112,6 +123,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "svcgen %s: %v\nRun `svcgen %s --help` for usage.\n", cmd, err, cmd)
 		return exitUsage
+	}
+	var drift errDrift
+	if errors.As(err, &drift) {
+		fmt.Fprintf(stderr, "svcgen %s: %v\n", cmd, err)
+		return exitFailed
 	}
 	var probs gen.Problems
 	if errors.As(err, &probs) {
@@ -427,6 +443,7 @@ func (c *cli) gen(args []string) error {
 	fs, rootFlag := c.flags("gen", "[NAME | ./services/NAME]... [flags]",
 		"Reads each service's Service interface (services/NAME/service.go) and\nrewrites only its generated files: "+strings.Join(gen.GeneratedFiles(), ", ")+".\nA method the implementation lacks gets a stub appended to your file;\nnothing of yours is changed or deleted. Running it twice changes nothing.\nWith no NAME: the service of the working directory, or every service.")
 	dry := fs.Bool("dry-run", false, "print what would be written and write nothing")
+	noCheck := fs.Bool("no-check", false, "do not compile the services after writing (by default gen runs go build on them and exits 1 when the implementation no longer matches the interface)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -511,8 +528,16 @@ func (c *cli) gen(args []string) error {
 	}
 	if *dry {
 		fmt.Fprintf(c.stdout, "dry run: nothing was written\n")
+		return nil
 	}
-	return nil
+	if *noCheck || c.typecheck == nil {
+		return nil
+	}
+	var rels []string
+	for _, res := range results {
+		rels = append(rels, res.t.rel)
+	}
+	return c.typecheck(r.root, rels)
 }
 
 func indent(b []byte) string {

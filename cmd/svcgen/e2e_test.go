@@ -131,7 +131,7 @@ type RefundResponse struct {
 `)...)
 	os.WriteFile(sf, edited, 0o644)
 
-	if code, out, errOut := runCLI(t, "gen", "payment", "--root", root); code != 0 {
+	if code, out, errOut := runChecked(t, "gen", "payment", "--root", root); code != 0 {
 		t.Fatalf("svcgen gen: exit %d\n%s%s", code, out, errOut)
 	}
 	after, _ := os.ReadFile(sf)
@@ -155,7 +155,7 @@ type RefundResponse struct {
 	}
 
 	before := snapshot(t, dir)
-	if code, out, errOut := runCLI(t, "gen", "payment", "--root", root); code != 0 || !strings.Contains(out, "up to date") {
+	if code, out, errOut := runChecked(t, "gen", "payment", "--root", root); code != 0 || !strings.Contains(out, "up to date") {
 		t.Fatalf("second gen: exit %d\n%s%s", code, out, errOut)
 	}
 	sameFiles(t, before, snapshot(t, dir))
@@ -165,7 +165,7 @@ type RefundResponse struct {
 	written := bytes.Replace(after, []byte(`return RefundResponse{}, errNotImplemented("Refund")`),
 		[]byte(`return RefundResponse{ID: req.ID, Reason: req.Reason}, nil`), 1)
 	os.WriteFile(sf, written, 0o644)
-	if code, out, errOut := runCLI(t, "gen", "payment", "--root", root); code != 0 {
+	if code, out, errOut := runChecked(t, "gen", "payment", "--root", root); code != 0 {
 		t.Fatalf("gen after writing the method: exit %d\n%s%s", code, out, errOut)
 	}
 	os.WriteFile(filepath.Join(dir, "refund_test.go"), []byte(`package payment_test
@@ -197,5 +197,44 @@ func TestRefund_RoutedThroughTheGeneratedClient(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("go test output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestGen_ChangedSignatureIsReportedWithTheMethodAndExitOne: when the
+// interface changes a method's signature, gen writes code that follows the
+// interface, compiles the service, and exits 1 naming the method, with the
+// compiler's have/want lines and what to change.
+func TestGen_ChangedSignatureIsReportedWithTheMethodAndExitOne(t *testing.T) {
+	root := copyRepo(t)
+	if code, out, errOut := runCLI(t, "new", "payment", "--root", root); code != 0 {
+		t.Fatalf("svcgen new: exit %d\n%s%s", code, out, errOut)
+	}
+	sf := filepath.Join(root, "services", "payment", "service.go")
+	b, _ := os.ReadFile(sf)
+	changed := strings.Replace(string(b), "\tHello(ctx context.Context, req HelloRequest) (HelloResponse, error)\n}",
+		"\tHello(ctx context.Context, req HelloRequest) (HelloRequest, error)\n}", 1)
+	if changed == string(b) {
+		t.Fatal("the interface's Hello line was not found")
+	}
+	os.WriteFile(sf, []byte(changed), 0o644)
+	code, out, errOut := runChecked(t, "gen", "payment", "--root", root)
+	if code != exitFailed {
+		t.Fatalf("gen: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"the generated code was written, but the service does not compile",
+		"does not implement Service (wrong type for method Hello)",
+		"have Hello(context.Context, HelloRequest) (HelloResponse, error)",
+		"want Hello(context.Context, HelloRequest) (HelloRequest, error)",
+		"service.go:", "no longer implements Service (wrong type for method Hello)", "change the method's signature",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	t.Logf("gen reported:\n%s", errOut)
+	// --no-check writes the same and exits 0.
+	if code, out, errOut := runChecked(t, "gen", "payment", "--no-check", "--root", root); code != 0 {
+		t.Fatalf("gen --no-check: exit %d\n%s%s", code, out, errOut)
 	}
 }
