@@ -6,7 +6,7 @@ import (
 	"strings"
 	"text/template"
 
-	"golang.org/x/mod/module"
+	modpath "golang.org/x/mod/module"
 
 	"github.com/warren-mesh/warren/templates"
 )
@@ -42,7 +42,7 @@ var projectFiles = map[string]string{
 // Init returns every file of a new project, by path relative to its
 // directory.
 func Init(o InitOptions) (map[string][]byte, error) {
-	if err := module.CheckPath(o.Module); err != nil {
+	if err := modpath.CheckPath(o.Module); err != nil {
 		return nil, fmt.Errorf("module path %q: %w (e.g. example.com/shop or github.com/you/shop)", o.Module, err)
 	}
 	if o.Version == "" {
