@@ -212,7 +212,7 @@ func (c *cli) repo(flagRoot string) (repo, error) {
 
 func (c *cli) new(args []string) error {
 	fs, rootFlag := c.flags("new", "NAME [flags]",
-		"Creates services/NAME with service.go (the Service interface and its\nimplementation, yours to edit), the generated *_gen.go files,\ncmd/NAME/main.go and tests (a unit test and a conformance test against a\nreal embedded etcd). NAME is lower-case letters, digits and dashes.")
+		"Creates services/NAME with service.go (the Service interface and its\nimplementation, yours to edit), the generated *_gen.go files,\ncmd/NAME/main.go and tests (a unit test and a conformance test against a\nreal embedded etcd), and adds NAME to deploy/compose when it has svcgen's\nmarker. NAME is a DNS label: lower-case letters, digits and single dashes,\nstarting with a letter, not ending with a dash.")
 	port := fs.Int("port", 0, "default listen port of the generated main (0: the framework's :8080); recorded as bootstrap.WithDefault; --listen and WARREN_LISTEN still win")
 	reg := fs.String("registry", "", "default registry of the generated main: etcd or consul (empty: the framework's, etcd); --registry and WARREN_REGISTRY still win")
 	methods := fs.String("methods", "", `more methods besides the example Hello, comma- or space-separated ("Charge,Refund"); each gets request and response types and a stub`)

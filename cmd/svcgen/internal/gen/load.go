@@ -92,10 +92,9 @@ func Load(dir, name, module string, files map[string][]byte) (*Service, error) {
 		return nil, Problems{{Pos: token.Position{Filename: filepath.ToSlash(filepath.Join(dir, "service.go"))},
 			Msg: "no `type Service interface { … }` found: svcgen generates code for the methods of the Service interface (see docs/svcgen.md)"}}
 	}
+	// Methods with problems are left out; the emitters check the others,
+	// so every problem is reported at once.
 	s.methods(svc, iface, ifaceFile)
-	if len(s.probs) > 0 {
-		return nil, s.probs.sorted()
-	}
 	pkg := &Package{s: s}
 	for _, e := range Emitters() {
 		t, probs := e.Prepare(svc, pkg)
