@@ -84,4 +84,3 @@ func TestMessages_Golden(t *testing.T) {
 		})
 	}
 }
-
