@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-kit/kit/endpoint"
 
@@ -32,7 +34,48 @@ type CallOption func(*request)
 // and OPTIONS are idempotent already; anything else is retried only when
 // the request surely did not reach the service (refused or failed dial,
 // 503 from a draining server).
-func Idempotent() CallOption { return func(r *request) { r.idempotent = true } }
+func Idempotent() CallOption { return Idempotency(true) }
+
+// Idempotency overrides whether the call is idempotent, whatever its method
+// and the method's annotation say: Idempotency(false) keeps a GET from
+// being retried after failures where the server may have acted (a GET
+// with side effects); Idempotency(true) is Idempotent.
+func Idempotency(idempotent bool) CallOption {
+	return func(r *request) { r.idempotent = idempotent }
+}
+
+// NoRetry makes the call one attempt: no retry on any failure, not even a
+// 503 or a 429, and no retry budget spent. The client's per-attempt
+// timeout does not apply; Timeout does.
+func NoRetry() CallOption { return func(r *request) { r.noRetry = true } }
+
+// Timeout bounds the whole call — every attempt and the waits between
+// them — to d, within the context's own deadline. d <= 0 leaves the
+// context's deadline alone.
+func Timeout(d time.Duration) CallOption { return func(r *request) { r.timeout = d } }
+
+type callOptionsKey struct{}
+
+// WithCallOptions returns a context whose calls through a Warren client
+// (client.Call, Invoke, and the endpoints of generated clients) take opts
+// after their own: per-call headers, Timeout, NoRetry, Idempotency. It is
+// how a caller of a generated client, whose methods take (ctx, req), passes
+// options to one call:
+//
+//	ctx := client.WithCallOptions(ctx, client.Header("X-Tenant", "t1"), client.Timeout(time.Second))
+//	resp, err := payments.Charge(ctx, req)
+//
+// Options already in ctx come first, so an inner WithCallOptions wins.
+func WithCallOptions(ctx context.Context, opts ...CallOption) context.Context {
+	prev, _ := ctx.Value(callOptionsKey{}).([]CallOption)
+	return context.WithValue(ctx, callOptionsKey{}, append(slices.Clip(prev), opts...))
+}
+
+// callOptions are the options WithCallOptions put in ctx.
+func callOptions(ctx context.Context) []CallOption {
+	opts, _ := ctx.Value(callOptionsKey{}).([]CallOption)
+	return opts
+}
 
 // Keyed makes the call safe to retry like an idempotent one: it gets one
 // idempotency key (package idempotency), sent on every attempt in the
@@ -68,6 +111,9 @@ type request struct {
 	header     http.Header
 	idempotent bool
 	keyed      bool
+	noRetry    bool
+	timeout    time.Duration
+	apiMethod  string // Method: the API method, for spans and per-method series
 	key        string
 	hasKey     bool
 }
@@ -116,12 +162,25 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		return fmt.Errorf("client %s: %w", c.service, ErrClosed)
 	}
 	r := &request{method: method, path: path, out: out}
-	for _, o := range opts {
-		o(r)
-	}
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		r.idempotent = true
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	for _, o := range callOptions(ctx) { // the caller's, for this call: they win
+		o(r)
+	}
+	if r.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.timeout)
+		defer cancel()
+	}
+	if r.apiMethod != "" {
+		var done func(error)
+		ctx, done = c.observeMethod(ctx, r.apiMethod)
+		defer func() { done(err) }()
 	}
 	if in != nil && sendsBody(method) {
 		b, err := json.Marshal(in)
@@ -148,6 +207,9 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		defer func() { tok.Release(climit.Classify(err)) }()
 	}
 	var last *balancer.Target
+	if r.noRetry {
+		return c.attempt(ctx, r, &last)
+	}
 	err = c.policy.Do(ctx, r.idempotent || r.keyed, func(ctx context.Context, n int) error {
 		if n > 1 {
 			c.obs.Retried(c.service)
