@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	kithttp "github.com/go-kit/kit/transport/http"
 	"github.com/go-kit/log"
@@ -91,7 +93,17 @@ func Classify(err error) (int, ErrorBody) {
 // WriteError writes err as a JSON error response.
 func WriteError(w http.ResponseWriter, err error) {
 	st, body := Classify(err)
+	setRetryAfter(w, err)
 	writeJSONError(w, st, body)
+}
+
+// setRetryAfter sends an *svcerr.Error's RetryAfter as Retry-After, in
+// whole seconds rounded up (a client must not come back early).
+func setRetryAfter(w http.ResponseWriter, err error) {
+	var se *svcerr.Error
+	if errors.As(err, &se) && se.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((se.RetryAfter+time.Second-1)/time.Second), 10))
+	}
 }
 
 func writeJSONError(w http.ResponseWriter, status int, body ErrorBody) {
@@ -112,6 +124,7 @@ func ErrorEncoder(logger log.Logger) kithttp.ErrorEncoder {
 			id, _ := requestid.FromContext(ctx)
 			level.Error(logger).Log("msg", "request failed", "status", st, "request_id", id, "err", err)
 		}
+		setRetryAfter(w, err)
 		writeJSONError(w, st, body)
 	}
 }

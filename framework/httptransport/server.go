@@ -9,13 +9,21 @@ import (
 	"github.com/go-kit/kit/transport"
 	kithttp "github.com/go-kit/kit/transport/http"
 	"github.com/go-kit/log"
+
+	"github.com/warren-mesh/warren/framework/reqmeta"
 )
 
 // NewServer returns a go-kit HTTP server for one endpoint with Warren's
 // error encoder. Errors the encoder logs (5xx) are not logged a second
-// time by go-kit's error handler.
+// time by go-kit's error handler. The endpoint's context carries the
+// request's metadata (reqmeta: headers, peer, route), so endpoint
+// middleware can read them; opts come after Warren's own (a ServerBefore
+// of yours sees the metadata already in place).
 func NewServer(e endpoint.Endpoint, dec kithttp.DecodeRequestFunc, enc kithttp.EncodeResponseFunc, logger log.Logger, opts ...kithttp.ServerOption) *kithttp.Server {
 	base := []kithttp.ServerOption{
+		kithttp.ServerBefore(func(ctx context.Context, r *http.Request) context.Context {
+			return reqmeta.NewContext(ctx, reqmeta.FromHTTP(r, r.Pattern))
+		}),
 		kithttp.ServerErrorEncoder(ErrorEncoder(logger)),
 		kithttp.ServerErrorHandler(transport.ErrorHandlerFunc(func(context.Context, error) {})),
 	}

@@ -17,6 +17,7 @@ package svcerr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error by what the caller should do about it.
@@ -59,6 +60,19 @@ type Error struct {
 	Message string
 	// Err is an optional cause, reachable with errors.Unwrap.
 	Err error
+	// RetryAfter, when positive, is how long the caller should wait
+	// before trying again (a rate limit's next token); transports send it
+	// (HTTP: Retry-After, in whole seconds rounded up) and Warren's client
+	// waits at least that long before retrying a ResourceExhausted call.
+	RetryAfter time.Duration
+}
+
+// Exhausted returns a ResourceExhausted error (HTTP 429) telling the
+// caller to retry no sooner than after: what a rate limit or quota answers.
+func Exhausted(code, message string, after time.Duration) *Error {
+	e := New(ResourceExhausted, code, message)
+	e.RetryAfter = after
+	return e
 }
 
 // New returns an *Error. Code defaults to the Kind.
