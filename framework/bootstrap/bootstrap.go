@@ -211,7 +211,7 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 		prop := tracing.Propagator()
 		deps.TracerProvider = tp
 		deps.AppOptions = append(deps.AppOptions, app.WithHTTPMiddleware(tracing.Server(tp, prop)))
-		deps.clientOpts = append(deps.clientOpts, client.WithRoundTripper(tracing.Transport(tp, prop)))
+		deps.clientOpts = append(deps.clientOpts, client.WithRoundTripper(tracing.Transport(tp, prop)), client.WithTracerProvider(tp))
 	}
 	{ // TLS between services: HTTPS, mTLS with --tls-client-ca
 		ca := cfg.TLSCA

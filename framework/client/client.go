@@ -31,6 +31,7 @@ import (
 	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/kit/sd"
 	"github.com/go-kit/log"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/warren-mesh/warren/framework/balancer"
 	"github.com/warren-mesh/warren/framework/climit"
@@ -57,6 +58,8 @@ type Client struct {
 	maxBody  int64
 	obs      Observer
 	limiter  *climit.Limiter
+	tracer   trace.Tracer // nil: no per-method spans
+	logger   log.Logger   // nil: none
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -77,6 +80,7 @@ type config struct {
 	maxBody      int64
 	limitOpts    []climit.Option
 	noLimit      bool
+	tracer       trace.Tracer
 
 	instanceFactory InstanceFactory
 }
@@ -292,7 +296,8 @@ func newConfig(opts []Option) (config, error) {
 // build validates the retry, outlier and limit options before it starts
 // anything, so a bad value leaves nothing running.
 func build(src sd.Instancer, service string, cfg config) (*Client, error) {
-	c := &Client{service: service, src: src, bal: cfg.bal, policy: cfg.policy, maxBody: cfg.maxBody, obs: cfg.obs}
+	c := &Client{service: service, src: src, bal: cfg.bal, policy: cfg.policy, maxBody: cfg.maxBody, obs: cfg.obs,
+		tracer: cfg.tracer, logger: cfg.logger}
 	if c.policy == nil {
 		p, err := retry.New(append([]retry.Option{retry.WithClassifier(classify)}, cfg.retryOpts...)...)
 		if err != nil {

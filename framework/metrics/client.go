@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warren-mesh/warren/framework/client"
@@ -15,9 +17,14 @@ type Client struct {
 	exhausted  *prometheus.CounterVec
 	ejections  *prometheus.CounterVec
 	breakerSet *prometheus.GaugeVec
+	methodDur  *prometheus.HistogramVec
+	methodErrs *prometheus.CounterVec
 }
 
-var _ client.Observer = (*Client)(nil)
+var (
+	_ client.Observer       = (*Client)(nil)
+	_ client.MethodObserver = (*Client)(nil)
+)
 
 // NewClient registers the client series on r.
 func NewClient(r prometheus.Registerer) *Client {
@@ -42,8 +49,17 @@ func NewClient(r prometheus.Registerer) *Client {
 			Namespace: Namespace, Subsystem: "client", Name: "breaker_state",
 			Help: "Outlier breaker of each instance: 0 closed (in rotation), 1 open (ejected), 2 half-open (probing).",
 		}, []string{"service", "instance"}),
+		methodDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Subsystem: "client", Name: "method_duration_seconds",
+			Help:    "Calls of each method of a called service, from the caller's side: every attempt and wait included.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"service", "method"}),
+		methodErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "client", Name: "method_errors_total",
+			Help: "Failed calls of each method, by the error's code (svcerr code, HTTP status, or unavailable / deadline_exceeded / canceled).",
+		}, []string{"service", "method", "code"}),
 	}
-	r.MustRegister(c.picks, c.retries, c.exhausted, c.ejections, c.breakerSet)
+	r.MustRegister(c.picks, c.retries, c.exhausted, c.ejections, c.breakerSet, c.methodDur, c.methodErrs)
 	return c
 }
 
@@ -64,6 +80,14 @@ func (c *Client) BreakerChanged(service, instance string, _, to outlier.State) {
 		c.ejections.WithLabelValues(service, instance).Inc()
 	}
 	c.breakerSet.WithLabelValues(service, instance).Set(float64(to))
+}
+
+// MethodDone implements client.MethodObserver.
+func (c *Client) MethodDone(service, method, code string, d time.Duration) {
+	c.methodDur.WithLabelValues(service, method).Observe(d.Seconds())
+	if code != "ok" {
+		c.methodErrs.WithLabelValues(service, method, code).Inc()
+	}
 }
 
 // InstanceReleased implements client.Observer: the instance's series go

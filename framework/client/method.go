@@ -1,0 +1,100 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/go-kit/log/level"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/warren-mesh/warren/framework/svcerr"
+)
+
+// Method names the API method a call serves ("Get"): the call gets a span
+// named "service.Method" around its attempts, and its latency and outcome
+// are reported per method (MethodObserver). Generated clients pass it for
+// every method.
+func Method(name string) CallOption { return func(r *request) { r.apiMethod = name } }
+
+// MethodObserver is an Observer that also hears each finished call of a
+// named method (Method): its latency and its outcome code — "ok", the
+// error's svcerr code ("user_not_found"), the HTTP status of a non-Warren
+// answer ("502"), or "unavailable", "deadline_exceeded", "canceled".
+// Package metrics has a Prometheus one.
+type MethodObserver interface {
+	MethodDone(service, method, code string, d time.Duration)
+}
+
+// WithTracerProvider makes each call of a named method a span
+// "service.Method" (the attempts' HTTP spans are its children). Default:
+// no spans of the client's own.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) error {
+		if tp == nil {
+			return errors.New("client.WithTracerProvider(nil)")
+		}
+		c.tracer = tp.Tracer("github.com/warren-mesh/warren/framework/client")
+		return nil
+	}
+}
+
+// observeMethod starts what a named call reports; done finishes it with
+// the call's error.
+func (c *Client) observeMethod(ctx context.Context, method string) (context.Context, func(error)) {
+	start := time.Now()
+	var span trace.Span
+	if c.tracer != nil {
+		ctx, span = c.tracer.Start(ctx, c.service+"."+method, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("rpc.service", c.service), attribute.String("rpc.method", method)))
+	}
+	return ctx, func(err error) {
+		code := OutcomeCode(err)
+		if mo, ok := c.obs.(MethodObserver); ok {
+			mo.MethodDone(c.service, method, code, time.Since(start))
+		}
+		if span != nil {
+			span.SetAttributes(attribute.String("warren.code", code))
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, code)
+			}
+			span.End()
+		}
+		if err != nil && c.logger != nil {
+			kv := []any{"msg", "call failed", "service", c.service, "method", method, "code", code, "err", err}
+			if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+				kv = append(kv, "trace_id", sc.TraceID().String())
+			}
+			level.Debug(c.logger).Log(kv...)
+		}
+	}
+}
+
+// OutcomeCode is the code a call's outcome is counted under: "ok", the
+// svcerr code of a Warren error answer, the HTTP status of another
+// answer, or the kind of a failure that got no answer.
+func OutcomeCode(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var ce *Error
+	switch {
+	case errors.As(err, &ce) && ce.Code != "":
+		return ce.Code
+	case errors.As(err, &ce):
+		return strconv.Itoa(ce.Status)
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return string(svcerr.DeadlineExceeded)
+	}
+	var se *svcerr.Error
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return string(svcerr.Unavailable)
+}
