@@ -9,22 +9,26 @@ import (
 	"strconv"
 
 	"github.com/go-kit/kit/endpoint"
+	kithttp "github.com/go-kit/kit/transport/http"
 	"github.com/go-kit/log"
 
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/httptransport"
 )
 
-// NewHTTPHandler routes the service's HTTP API to e.
+// NewHTTPHandler routes the service's HTTP API to e. Each endpoint's
+// context carries the request's metadata (reqmeta.FromContext: headers,
+// peer, route) for endpoint middleware; opts are go-kit server options for
+// every route (ServerBefore, ServerAfter, ServerFinalizer).
 //
 //	POST /orders       Create → 201
 //	GET  /orders/{id}  Get
 //	GET  /orders       List
-func NewHTTPHandler(e Endpoints, logger log.Logger) http.Handler {
+func NewHTTPHandler(e Endpoints, logger log.Logger, opts ...kithttp.ServerOption) http.Handler {
 	r := httptransport.NewRouter()
-	r.Handle("POST /orders", httptransport.NewServer(e.Create, decodeCreateRequest, httptransport.EncodeJSONStatus(201), logger))
-	r.Handle("GET /orders/{id}", httptransport.NewServer(e.Get, decodeGetRequest, httptransport.EncodeJSON, logger))
-	r.Handle("GET /orders", httptransport.NewServer(e.List, decodeListRequest, httptransport.EncodeJSON, logger))
+	r.Handle("POST /orders", httptransport.NewServer(e.Create, decodeCreateRequest, httptransport.EncodeJSONStatus(201), logger, opts...))
+	r.Handle("GET /orders/{id}", httptransport.NewServer(e.Get, decodeGetRequest, httptransport.EncodeJSON, logger, opts...))
+	r.Handle("GET /orders", httptransport.NewServer(e.List, decodeListRequest, httptransport.EncodeJSON, logger, opts...))
 	return r
 }
 
@@ -39,9 +43,9 @@ func MakeHTTPClientEndpoints(c *client.Client, mw ...endpoint.Middleware) Endpoi
 		return e
 	}
 	return Endpoints{
-		Create: wrap(client.NewEndpoint[CreateRequest, Order](c, "POST", encodeCreatePath, client.Keyed())),
-		Get:    wrap(client.NewEndpoint[GetRequest, Order](c, "GET", encodeGetPath)),
-		List:   wrap(client.NewEndpoint[ListRequest, ListResponse](c, "GET", encodeListPath)),
+		Create: wrap(client.NewEndpoint[CreateRequest, Order](c, "POST", encodeCreatePath, client.Method("Create"), client.Keyed())),
+		Get:    wrap(client.NewEndpoint[GetRequest, Order](c, "GET", encodeGetPath, client.Method("Get"))),
+		List:   wrap(client.NewEndpoint[ListRequest, ListResponse](c, "GET", encodeListPath, client.Method("List"))),
 	}
 }
 

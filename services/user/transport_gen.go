@@ -9,22 +9,26 @@ import (
 	"strconv"
 
 	"github.com/go-kit/kit/endpoint"
+	kithttp "github.com/go-kit/kit/transport/http"
 	"github.com/go-kit/log"
 
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/httptransport"
 )
 
-// NewHTTPHandler routes the service's HTTP API to e.
+// NewHTTPHandler routes the service's HTTP API to e. Each endpoint's
+// context carries the request's metadata (reqmeta.FromContext: headers,
+// peer, route) for endpoint middleware; opts are go-kit server options for
+// every route (ServerBefore, ServerAfter, ServerFinalizer).
 //
 //	POST /users       Create → 201
 //	GET  /users/{id}  Get
 //	GET  /users       List
-func NewHTTPHandler(e Endpoints, logger log.Logger) http.Handler {
+func NewHTTPHandler(e Endpoints, logger log.Logger, opts ...kithttp.ServerOption) http.Handler {
 	r := httptransport.NewRouter()
-	r.Handle("POST /users", httptransport.NewServer(e.Create, decodeCreateRequest, httptransport.EncodeJSONStatus(201), logger))
-	r.Handle("GET /users/{id}", httptransport.NewServer(e.Get, decodeGetRequest, httptransport.EncodeJSON, logger))
-	r.Handle("GET /users", httptransport.NewServer(e.List, decodeListRequest, httptransport.EncodeJSON, logger))
+	r.Handle("POST /users", httptransport.NewServer(e.Create, decodeCreateRequest, httptransport.EncodeJSONStatus(201), logger, opts...))
+	r.Handle("GET /users/{id}", httptransport.NewServer(e.Get, decodeGetRequest, httptransport.EncodeJSON, logger, opts...))
+	r.Handle("GET /users", httptransport.NewServer(e.List, decodeListRequest, httptransport.EncodeJSON, logger, opts...))
 	return r
 }
 
@@ -39,9 +43,9 @@ func MakeHTTPClientEndpoints(c *client.Client, mw ...endpoint.Middleware) Endpoi
 		return e
 	}
 	return Endpoints{
-		Create: wrap(client.NewEndpoint[CreateRequest, User](c, "POST", encodeCreatePath, client.Keyed())),
-		Get:    wrap(client.NewEndpoint[GetRequest, User](c, "GET", encodeGetPath)),
-		List:   wrap(client.NewEndpoint[ListRequest, ListResponse](c, "GET", encodeListPath)),
+		Create: wrap(client.NewEndpoint[CreateRequest, User](c, "POST", encodeCreatePath, client.Method("Create"), client.Keyed())),
+		Get:    wrap(client.NewEndpoint[GetRequest, User](c, "GET", encodeGetPath, client.Method("Get"))),
+		List:   wrap(client.NewEndpoint[ListRequest, ListResponse](c, "GET", encodeListPath, client.Method("List"))),
 	}
 }
 

@@ -137,17 +137,19 @@ func (m *httpMethod) Encoder() string {
 }
 
 // CallOpts are the extra arguments of client.NewEndpoint: the method's
-// retry class when it is not the verb's own.
+// name (for its span and series) and its retry class when it is not the
+// verb's own.
 func (m *httpMethod) CallOpts() string {
+	opts := fmt.Sprintf(", client.Method(%q)", m.Name)
 	switch {
 	case m.NoRetry:
-		return ", client.NoRetry()"
+		opts += ", client.NoRetry()"
 	case m.Idempotent && m.Verb != http.MethodGet:
-		return ", client.Idempotent()"
+		opts += ", client.Idempotent()"
 	case m.Keyed:
-		return ", client.Keyed()"
+		opts += ", client.Keyed()"
 	}
-	return ""
+	return opts
 }
 
 // PathExpr is the Go expression of the request path.
