@@ -144,8 +144,8 @@ type RefundResponse struct {
 		t.Fatalf("appended more or other than the Refund stub:\n%s", appended)
 	}
 	for _, w := range []struct{ file, text string }{
-		{"transport_gen.go", `r.Handle("POST /payments/{id}/refund", httptransport.NewServer(e.Refund, decodeRefundRequest, httptransport.EncodeJSONStatus(202), logger))`},
-		{"transport_gen.go", `Refund: wrap(client.NewEndpoint[RefundRequest, RefundResponse](c, "POST", encodeRefundPath, client.Idempotent())),`},
+		{"transport_gen.go", `r.Handle("POST /payments/{id}/refund", httptransport.NewServer(e.Refund, decodeRefundRequest, httptransport.EncodeJSONStatus(202), logger, opts...))`},
+		{"transport_gen.go", `Refund: wrap(client.NewEndpoint[RefundRequest, RefundResponse](c, "POST", encodeRefundPath, client.Method("Refund"), client.Idempotent())),`},
 		{"client_gen.go", "resp, err := c.e.Refund(ctx, req)"},
 		{"endpoint_gen.go", "return s.Refund(ctx, req.(RefundRequest))"},
 	} {

@@ -20,6 +20,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/warren-mesh/warren/framework/devmesh"
 )
 
 const dir = "../../deploy/compose"
@@ -47,13 +49,40 @@ func loadFiles(t *testing.T, profile string, files ...string) *types.Project {
 	return p
 }
 
+// wantServices is every service of the repository in one profile: the
+// registry, then each services/NAME as NAME (etcd) or NAME-consul, as
+// `svcgen new` adds them. Derived, so a new service needs no edit here.
+func wantServices(t *testing.T, registry string) []string {
+	t.Helper()
+	out := []string{registry}
+	for _, n := range servicesOf(t) {
+		if registry == "consul" {
+			n += "-consul"
+		}
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// servicesOf lists the repository's services (services/NAME with a main),
+// as compose runs them.
+func servicesOf(t *testing.T) []string {
+	t.Helper()
+	names, err := devmesh.ServiceDirs(filepath.Join(dir, "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
 func TestCompose_BothVariantsValidateWithHealthChecksAndOrderedStart(t *testing.T) {
 	for profile, want := range map[string]struct {
 		registry string
 		services []string
 	}{
-		"etcd":   {"etcd", []string{"etcd", "order", "user"}},
-		"consul": {"consul", []string{"consul", "order-consul", "user-consul"}},
+		"etcd":   {"etcd", wantServices(t, "etcd")},
+		"consul": {"consul", wantServices(t, "consul")},
 	} {
 		t.Run(profile, func(t *testing.T) {
 			p := load(t, profile)

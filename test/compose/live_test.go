@@ -166,7 +166,11 @@ func runProfile(ctx context.Context, t *testing.T, e *engine, p profile, timings
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkConsulCatalog(ctx, t, consulURL, map[string]int{"user": 2, "order": 2})
+		want := map[string]int{}
+		for _, s := range servicesOf(t) {
+			want[s] = 2 // every service, two replicas
+		}
+		checkConsulCatalog(ctx, t, consulURL, want)
 	}
 	timings[p.name+"/flow"] = time.Since(t0)
 	if t.Failed() {

@@ -100,7 +100,8 @@ func (m *mesh) Consul() *consuldev.Server { return m.Server().(*consuldev.Server
 func (m *mesh) ZooKeeper() *zookeeperdev.Server { return m.Server().(*zookeeperdev.Server) }
 
 // startMesh starts the registry and two instances of each service (user
-// only, unless services says otherwise), stopped when the test ends.
+// only, one service when one is named, every service when several are:
+// callers and all they may call), stopped when the test ends.
 func startMesh(t *testing.T, reg string, services ...string) *mesh {
 	t.Helper()
 	if reg == "consul" {
@@ -116,8 +117,14 @@ func startMesh(t *testing.T, reg string, services ...string) *mesh {
 			t.Fatalf("%v", err)
 		}
 	}
-	if len(services) == 0 {
+	switch len(services) {
+	case 0:
 		services = []string{"user"}
+	case 1:
+	default:
+		// A mesh of callers and callees: every service, so whatever a
+		// caller depends on (a service svcgen added) runs too.
+		services = nil
 	}
 	out := &syncbuf.Buffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
