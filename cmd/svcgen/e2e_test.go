@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -93,11 +95,45 @@ func TestNew_PaymentBuildsVetsAndPassesItsTests(t *testing.T) {
 	goCmd(t, root, "build", "./...")
 	goCmd(t, root, "vet", "./...")
 	out = goCmd(t, root, "test", "-count=1", "-v", "./services/payment/...")
-	for _, want := range []string{"--- PASS: TestHello_GreetsByName", "--- PASS: TestConformance_HelloThroughDiscoveryAndClient"} {
+	for _, want := range []string{"--- PASS: TestHello_GreetsByName", "--- PASS: TestHello_GreetsWithTheGreetingSetting", "--- PASS: TestConformance_HelloThroughDiscoveryAndClient"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("go test output lacks %q:\n%s", want, out)
 		}
 	}
+
+	// The service's own settings, through the generated main: listed by
+	// --help beside the framework's, with their variables; a bad value
+	// stops the start with exit 2 and says which.
+	bin := filepath.Join(t.TempDir(), "payment")
+	goCmd(t, root, "build", "-o", bin, "./services/payment/cmd/payment")
+	help, code := runBin(t, bin, "--help")
+	for _, want := range []string{"--greeting", "WARREN_GREETING", "the word Hello greets with", "--listen", "--config"} {
+		if code != 0 || !strings.Contains(help, want) {
+			t.Errorf("payment --help (exit %d) lacks %q:\n%s", code, want, help)
+		}
+	}
+	bad, code := runBin(t, bin, "--greeting", " ")
+	if code != 2 || !strings.Contains(bad, "--greeting must not be empty") {
+		t.Errorf("payment --greeting ' ': exit %d, output %q; want exit 2 and the reason", code, bad)
+	}
+}
+
+// runBin runs a built binary with a deadline and returns its output and
+// exit code.
+func runBin(t *testing.T, bin string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &ee):
+		return string(out), ee.ExitCode()
+	}
+	t.Fatalf("%s: %v", bin, err)
+	return "", 0
 }
 
 // TestGen_AddedMethodIsRoutedEndToEndAndUserCodeIsKept adds a method to a

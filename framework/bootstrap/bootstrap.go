@@ -113,6 +113,17 @@ type Option func(*options)
 type options struct {
 	registries registry.Backends
 	defaults   []config.FlagDefault
+	settings   []any
+}
+
+// WithSettings adds the service's own settings: ptr points to a struct
+// whose fields become flags beside the framework's (package settings: a
+// `setting` tag names the flag, `help` explains it, the field's value is
+// the default), each with a WARREN_* variable and a --config key. The
+// struct is filled before the build function runs; a Validate() error
+// method refuses bad values at start (exit 2).
+func WithSettings(ptr any) Option {
+	return func(o *options) { o.settings = append(o.settings, ptr) }
 }
 
 // WithRegistries lists the registry backends the program links in; the
@@ -145,7 +156,7 @@ func Run(ctx context.Context, service, version string, args []string, logOut io.
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return healthcheck(ctx, service, version, o, args[1:], logOut)
 	}
-	cfg, err := config.Parse(service, version, o.registries, args, logOut, o.defaults...)
+	cfg, err := config.ParseWith(service, version, o.registries, args, logOut, config.ParseOptions{Defaults: o.defaults, Settings: o.settings})
 	switch {
 	case errors.Is(err, config.ErrHelp):
 		return 0
@@ -283,7 +294,7 @@ func closeAll(closers []io.Closer, reg io.Closer) error {
 func healthcheck(ctx context.Context, service, version string, o options, args []string, out io.Writer) int {
 	// The same defaults as the service, so it probes the port the
 	// service listens on.
-	cfg, err := config.Parse(service, version, o.registries, args, out, o.defaults...)
+	cfg, err := config.ParseWith(service, version, o.registries, args, out, config.ParseOptions{Defaults: o.defaults, Settings: o.settings})
 	if err != nil {
 		fmt.Fprintf(out, "%s healthcheck: %v\n", service, err)
 		return 2

@@ -25,6 +25,7 @@ import (
 	"github.com/warren-mesh/warren/framework/app"
 	"github.com/warren-mesh/warren/framework/httptransport"
 	"github.com/warren-mesh/warren/framework/registry"
+	svcsettings "github.com/warren-mesh/warren/framework/settings"
 )
 
 // EnvPrefix prefixes every environment variable: --listen is
@@ -149,6 +150,25 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 // the port `svcgen new --port` picked): the WARREN_* variable and the flag
 // still win over them, and --help shows them as the defaults.
 func Parse(service, version string, backends registry.Backends, args []string, out io.Writer, defaults ...FlagDefault) (Config, error) {
+	return ParseWith(service, version, backends, args, out, ParseOptions{Defaults: defaults})
+}
+
+// ParseOptions are what a program adds to the framework's settings.
+type ParseOptions struct {
+	// Defaults replace built-in flag defaults (see Parse).
+	Defaults []FlagDefault
+	// Settings point to the service's own settings structs (package
+	// settings): each field becomes a flag beside the framework's, with a
+	// WARREN_* variable and a --config key, and a struct with a Validate
+	// method is checked after parsing.
+	Settings []any
+}
+
+// ParseWith is Parse with the service's own settings. Every value comes
+// from, in order of precedence: the flag, its WARREN_* variable, the
+// --config file (YAML, flag names as keys), the default.
+func ParseWith(service, version string, backends registry.Backends, args []string, out io.Writer, o ParseOptions) (Config, error) {
+	defaults := o.Defaults
 	c := Default(service, version)
 	fs := flag.NewFlagSet(service, flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -161,6 +181,12 @@ func Parse(service, version string, backends registry.Backends, args []string, o
 	if err != nil {
 		return c, fmt.Errorf("config: %w", err)
 	}
+	fs.String("config", "", "YAML file of settings, flag names as keys (listen: \":8080\"); flags and WARREN_* variables win over it")
+	for _, s := range o.Settings {
+		if err := svcsettings.Bind(fs, s); err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+	}
 	for _, d := range defaults {
 		f := fs.Lookup(d.Flag)
 		if f == nil {
@@ -172,7 +198,8 @@ func Parse(service, version string, backends registry.Backends, args []string, o
 		f.DefValue = d.Value
 	}
 	fs.Usage = func() { Usage(out, service, fs) }
-	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix)); err != nil {
+	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix),
+		ff.WithConfigFileFlag("config"), ff.WithConfigFileParser(svcsettings.YAMLParser)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, ErrHelp
 		}
@@ -185,7 +212,15 @@ func Parse(service, version string, backends registry.Backends, args []string, o
 		return c, fmt.Errorf("config: --registry: %w", err)
 	}
 	c.RegistrySettings = settings[c.Registry]
-	return c, c.Validate()
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	for _, s := range o.Settings {
+		if err := svcsettings.Validate(s); err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+	}
+	return c, nil
 }
 
 // FlagDefault is a program's own default for one flag (its name without dashes).
@@ -257,7 +292,7 @@ func EnvName(flagName string) string {
 
 // Usage prints every flag with its environment variable and default.
 func Usage(out io.Writer, service string, fs *flag.FlagSet) {
-	fmt.Fprintf(out, "Usage of %s: %s [flags]\n\nEvery flag can also be set with the environment variable shown; a flag wins over its variable.\n\n", service, service)
+	fmt.Fprintf(out, "Usage of %s: %s [flags]\n\nEvery flag can also be set with the environment variable shown or as a key of the --config file (YAML); a flag wins over its variable, and both over the file.\n\n", service, service)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "FLAG\tVARIABLE\tDEFAULT\tMEANING")
 	fs.VisitAll(func(f *flag.Flag) {

@@ -1,0 +1,86 @@
+package config
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+type paySettings struct {
+	MaxCharge int    `setting:"max-charge" help:"largest charge in cents"`
+	Currency  string `setting:"currency" help:"ISO currency"`
+	Region    string `setting:"region" help:"where"`
+	Mode      string `setting:"mode" help:"how"`
+}
+
+func (s paySettings) Validate() error {
+	if s.MaxCharge <= 0 {
+		return errors.New("--max-charge must be positive")
+	}
+	return nil
+}
+
+// TestParseWith_SettingsPrecedenceFlagsEnvFileDefaults: each of four
+// settings is set by one more source than the one before; the most
+// precedent source wins: flag > WARREN_* variable > --config file >
+// default.
+func TestParseWith_SettingsPrecedenceFlagsEnvFileDefaults(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "pay.yaml")
+	os.WriteFile(file, []byte("currency: GBP\nregion: file\nmode: file\nlisten: \":9999\"\n"), 0o644)
+	t.Setenv("WARREN_REGION", "env")
+	t.Setenv("WARREN_MODE", "env")
+	s := paySettings{MaxCharge: 100, Currency: "EUR", Region: "default", Mode: "default"}
+	c, err := ParseWith("pay", "v", backends, []string{"--config", file, "--mode", "flag"}, io.Discard, ParseOptions{Settings: []any{&s}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := paySettings{MaxCharge: 100, Currency: "GBP", Region: "env", Mode: "flag"}
+	if s != want {
+		t.Fatalf("settings %+v, want %+v (default, file, env, flag)", s, want)
+	}
+	if c.Listen != ":9999" {
+		t.Errorf("the file's listen did not reach the framework's setting: %q", c.Listen)
+	}
+}
+
+func TestParseWith_SettingsErrorsSayWhich(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		file string
+		want string
+	}{
+		{[]string{"--max-charge", "0"}, "", "--max-charge must be positive"},
+		{[]string{"--max-charge", "ten"}, "", "want an integer"},
+		{nil, "bogus: 1\n", "bogus"},
+		{nil, "max-charge: ten\n", "want an integer"},
+	} {
+		args := c.args
+		if c.file != "" {
+			f := filepath.Join(t.TempDir(), "c.yaml")
+			os.WriteFile(f, []byte(c.file), 0o644)
+			args = append(args, "--config", f)
+		}
+		s := paySettings{MaxCharge: 1}
+		_, err := ParseWith("pay", "v", backends, args, io.Discard, ParseOptions{Settings: []any{&s}})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v %q: err = %v, want one containing %q", c.args, c.file, err, c.want)
+		}
+	}
+}
+
+func TestUsage_ListsTheServicesSettingsBesideTheFrameworks(t *testing.T) {
+	var b strings.Builder
+	s := paySettings{MaxCharge: 100}
+	_, err := ParseWith("pay", "v", backends, []string{"--help"}, &b, ParseOptions{Settings: []any{&s}})
+	if !errors.Is(err, ErrHelp) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{"--max-charge", "WARREN_MAX_CHARGE", "largest charge in cents", "--listen", "--config"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
