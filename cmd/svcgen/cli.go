@@ -296,8 +296,10 @@ func (c *cli) new(args []string) error {
 }
 
 // deployEdits adds a new service to the compose files of the repository
-// that have svcgen's marker; files without it are left alone.
-func deployEdits(root, name string) ([]fileWrite, error) {
+// that have svcgen's marker; files without it are left alone. With
+// missingOnly (gen), a file that has the service already is left alone
+// too; otherwise (new) that is an error.
+func deployEdits(root, name string, missingOnly ...bool) ([]fileWrite, error) {
 	var out []fileWrite
 	for _, f := range []string{"deploy/compose/compose.yaml", "deploy/compose/compose.public.yaml"} {
 		path := filepath.Join(root, filepath.FromSlash(f))
@@ -307,6 +309,9 @@ func deployEdits(root, name string) ([]fileWrite, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if len(missingOnly) > 0 && missingOnly[0] && gen.ComposeHas(b, name) {
+			continue
 		}
 		nb, ok, err := gen.AddToCompose(b, name)
 		if err != nil {
@@ -496,12 +501,37 @@ func (c *cli) gen(args []string) error {
 			writes = append(writes, fileWrite{path: filepath.Join(res.t.dir, fn), data: res.writes[fn]})
 		}
 	}
+	// Deploy entries in step: a service missing from a compose file with
+	// svcgen's marker is added (one file write, every service in it).
+	var deployed []string
+	for _, res := range results {
+		dws, err := deployEdits(r.root, res.t.name, true)
+		if err != nil {
+			return err
+		}
+		for _, w := range dws {
+			if i := slices.IndexFunc(writes, func(x fileWrite) bool { return x.path == w.path }); i >= 0 {
+				nb, _, err := gen.AddToCompose(writes[i].data, res.t.name)
+				if err != nil {
+					return err
+				}
+				writes[i].data = nb
+			} else {
+				writes = append(writes, w)
+			}
+			p, _ := filepath.Rel(r.root, w.path)
+			deployed = append(deployed, fmt.Sprintf("%s to %s", res.t.name, filepath.ToSlash(p)))
+		}
+	}
 	if !*dry {
 		if err := commit(writes); err != nil {
 			return err
 		}
 	}
 	verb := map[bool]string{false: "wrote", true: "would write"}[*dry]
+	for _, d := range deployed {
+		fmt.Fprintf(c.stdout, "%s %s (profiles etcd and consul)\n", map[bool]string{false: "added", true: "would add"}[*dry], d)
+	}
 	for _, res := range results {
 		for _, n := range res.out.Notes {
 			fmt.Fprintf(c.stderr, "svcgen gen: note: %s\n", n)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -193,7 +194,8 @@ func TestGen_UnsupportedSignatureNamesItAndWritesNothing(t *testing.T) {
 		t.Fatalf("new: exit %d: %s", code, errOut)
 	}
 	sf := filepath.Join(root, "services", "payment", "service.go")
-	addMethod(t, sf, "\tRefund(ctx context.Context, id string) (*RefundResponse, error)")
+	src := addMethod(t, sf, "\tRefund(ctx context.Context, id string) (*RefundResponse, error)")
+	line := 1 + strings.Count(string(src[:strings.Index(string(src), "\tRefund(ctx")]), "\n")
 	before := snapshot(t, root)
 	code, _, errOut := runCLI(t, "gen", "payment", "--root", root)
 	if code != exitFailed {
@@ -201,8 +203,8 @@ func TestGen_UnsupportedSignatureNamesItAndWritesNothing(t *testing.T) {
 	}
 	for _, want := range []string{
 		"nothing was written",
-		"services/payment/service.go:23: Refund: request type string is not a struct",
-		"services/payment/service.go:23: Refund: response type is the pointer *RefundResponse",
+		fmt.Sprintf("services/payment/service.go:%d: Refund: request type string is not a struct", line),
+		fmt.Sprintf("services/payment/service.go:%d: Refund: response type is the pointer *RefundResponse", line),
 	} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
@@ -382,4 +384,34 @@ func TestNew_HintNamesACommandThatRuns(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGen_KeepsComposeInStep: a service missing from a compose file with
+// svcgen's marker (added by hand, or before the marker existed) is added by
+// gen; a second gen changes nothing.
+func TestGen_KeepsComposeInStep(t *testing.T) {
+	root := fakeRoot(t)
+	if code, _, errOut := runCLI(t, "new", "payment", "--root", root); code != 0 {
+		t.Fatalf("new: %s", errOut)
+	}
+	cdir := filepath.Join(root, "deploy", "compose")
+	os.MkdirAll(cdir, 0o755)
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "compose", "compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(cdir, "compose.yaml"), b, 0o644)
+	code, out, errOut := runCLI(t, "gen", "--root", root)
+	if code != 0 || !strings.Contains(out, "added payment to deploy/compose/compose.yaml") {
+		t.Fatalf("gen: exit %d\n%s%s", code, out, errOut)
+	}
+	got, _ := os.ReadFile(filepath.Join(cdir, "compose.yaml"))
+	if !strings.Contains(string(got), "  payment:\n") || !strings.Contains(string(got), "  payment-consul:\n") {
+		t.Fatalf("compose.yaml lacks payment after gen")
+	}
+	before := snapshot(t, root)
+	if code, out, _ := runCLI(t, "gen", "--root", root); code != 0 || strings.Contains(out, "added") {
+		t.Fatalf("second gen: exit %d\n%s", code, out)
+	}
+	sameFiles(t, before, snapshot(t, root))
 }

@@ -64,29 +64,14 @@ func (c *cli) init(args []string) error {
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(target), ".svcgen-init-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp) // a no-op after the rename
+	os.Remove(target) // an empty directory given as --dir; createDir puts the project there
+	base := filepath.Base(target)
+	placed := map[string][]byte{}
 	for p, b := range files {
-		dst := filepath.Join(tmp, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(dst, b, 0o644); err != nil {
-			return err
-		}
+		placed[base+"/"+p] = b
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	os.Remove(target) // an empty directory given as --dir
-	if err := os.Rename(tmp, target); err != nil {
-		return fmt.Errorf("move the project into place: %w", err)
+	if err := createDir(filepath.Dir(target), base, placed); err != nil {
+		return fmt.Errorf("create the project: %w", err)
 	}
 	rel, err := filepath.Rel(c.wd, target)
 	if err != nil {

@@ -22,7 +22,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
+
+	"github.com/warren-mesh/warren/internal/kebab"
 )
 
 // Bind adds a flag to fs for every exported field of the struct ptr
@@ -48,7 +49,7 @@ func Bind(fs *flag.FlagSet, ptr any) error {
 			continue
 		}
 		if name == "" {
-			name = kebab(f.Name)
+			name = kebab.Case(f.Name)
 		}
 		if fs.Lookup(name) != nil {
 			return fmt.Errorf("settings: %s.%s: flag --%s is already defined (by the framework or another field); name it with a `setting:\"…\"` tag", t.Name(), f.Name, name)
@@ -163,20 +164,3 @@ func (v value) Set(s string) error {
 
 // IsBoolFlag lets --flag stand for --flag=true on bool fields.
 func (v value) IsBoolFlag() bool { return v.f.IsValid() && v.f.Kind() == reflect.Bool }
-
-// kebab is MaxCharge → max-charge, LedgerURL → ledger-url.
-func kebab(s string) string {
-	rs := []rune(s)
-	var b strings.Builder
-	for i, r := range rs {
-		if unicode.IsUpper(r) && i > 0 {
-			prev := rs[i-1]
-			nextLower := i+1 < len(rs) && unicode.IsLower(rs[i+1])
-			if unicode.IsLower(prev) || unicode.IsDigit(prev) || (unicode.IsUpper(prev) && nextLower) {
-				b.WriteByte('-')
-			}
-		}
-		b.WriteRune(unicode.ToLower(r))
-	}
-	return b.String()
-}

@@ -53,11 +53,17 @@ func AddToCompose(file []byte, name string) (out []byte, ok bool, err error) {
 		if i < 0 {
 			continue
 		}
-		if bytes.Contains(file, []byte("\n  "+name+":\n")) || bytes.Contains(file, []byte("\n  "+name+"-consul:\n")) {
+		if ComposeHas(file, name) {
 			return nil, false, fmt.Errorf("it already has a service %s", name)
 		}
 		out = append(append(append([]byte{}, file[:i]...), m.text...), file[i:]...)
 		return out, true, nil
 	}
 	return nil, false, nil
+}
+
+// ComposeHas reports whether a compose file has an entry for the service
+// in either profile.
+func ComposeHas(file []byte, name string) bool {
+	return bytes.Contains(file, []byte("\n  "+name+":\n")) || bytes.Contains(file, []byte("\n  "+name+"-consul:\n"))
 }

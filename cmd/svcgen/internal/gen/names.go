@@ -7,6 +7,7 @@ import (
 	"unicode"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/kebab"
 )
 
 // reservedNames cannot name a service: directories of the repository, or
@@ -98,21 +99,7 @@ func TypeName(name string) string {
 
 // Kebab turns a method name into a path segment: GetBalance → get-balance,
 // CreateHTTPServer → create-http-server.
-func Kebab(s string) string {
-	rs := []rune(s)
-	var b strings.Builder
-	for i, r := range rs {
-		if unicode.IsUpper(r) && i > 0 {
-			prev := rs[i-1]
-			nextLower := i+1 < len(rs) && unicode.IsLower(rs[i+1])
-			if unicode.IsLower(prev) || unicode.IsDigit(prev) || (unicode.IsUpper(prev) && nextLower) {
-				b.WriteByte('-')
-			}
-		}
-		b.WriteRune(unicode.ToLower(r))
-	}
-	return b.String()
-}
+func Kebab(s string) string { return kebab.Case(s) }
 
 // snake is name with dashes as underscores, for error codes.
 func snake(name string) string { return strings.ReplaceAll(name, "-", "_") }
