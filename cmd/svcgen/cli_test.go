@@ -301,6 +301,10 @@ func TestInit_WritesTheProjectWithTheRequestedVersion(t *testing.T) {
 // registry profile, the files stay valid for docker-compose (when it is
 // installed), and a second service with the same name is refused.
 func TestNew_AddsTheServiceToComposeInBothProfiles(t *testing.T) {
+	// A name the repository does not have yet: the test copies its compose
+	// files, and a user who added "payment" (the README's example) must
+	// not break svcgen's own tests.
+	p := absentServiceName(t)
 	root := fakeRoot(t)
 	cdir := filepath.Join(root, "deploy", "compose")
 	os.MkdirAll(cdir, 0o755)
@@ -311,45 +315,45 @@ func TestNew_AddsTheServiceToComposeInBothProfiles(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(cdir, f), b, 0o644)
 	}
-	code, out, errOut := runCLI(t, "new", "payment", "--root", root)
+	code, out, errOut := runCLI(t, "new", p("payment"), "--root", root)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	for _, f := range []string{"compose.yaml", "compose.public.yaml"} {
-		if !strings.Contains(out, "added payment to deploy/compose/"+f) {
+		if !strings.Contains(out, p("added payment to deploy/compose/")+f) {
 			t.Errorf("output does not report %s:\n%s", f, out)
 		}
 	}
 	compose, _ := os.ReadFile(filepath.Join(cdir, "compose.yaml"))
 	for _, want := range []string{
-		"  payment:\n    <<: *service\n    profiles: [etcd]\n    command: [\"payment\"]\n    environment:\n      <<: [*env, *etcd-env]\n",
-		"  payment-consul:\n    <<: *service\n    profiles: [consul]\n",
-		"test: [\"CMD\", \"payment\", \"healthcheck\"]",
+		p("  payment:\n    <<: *service\n    profiles: [etcd]\n    command: [\"payment\"]\n    environment:\n      <<: [*env, *etcd-env]\n"),
+		p("  payment-consul:\n    <<: *service\n    profiles: [consul]\n"),
+		p("test: [\"CMD\", \"payment\", \"healthcheck\"]"),
 	} {
 		if !strings.Contains(string(compose), want) {
 			t.Errorf("compose.yaml lacks %q", want)
 		}
 	}
 	public, _ := os.ReadFile(filepath.Join(cdir, "compose.public.yaml"))
-	if !strings.Contains(string(public), "  payment:\n    build: *public-build\n  payment-consul:\n    build: *public-build\n") {
-		t.Errorf("compose.public.yaml lacks payment's builds:\n%s", public)
+	if !strings.Contains(string(public), p("  payment:\n    build: *public-build\n  payment-consul:\n    build: *public-build\n")) {
+		t.Errorf("compose.public.yaml lacks %s's builds:\n%s", p("payment"), public)
 	}
 	if dc, err := exec.LookPath("docker-compose"); err == nil {
 		cmd := exec.Command(dc, "-f", "compose.yaml", "-f", "compose.public.yaml", "--profile", "etcd", "--profile", "consul", "config", "--services")
 		cmd.Dir = cdir
 		cmd.Env = append(os.Environ(), "WARREN_IMAGE_CONTEXT="+t.TempDir())
 		got, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(got), "payment\n") || !strings.Contains(string(got), "payment-consul\n") {
+		if err != nil || !strings.Contains(string(got), p("payment\n")) || !strings.Contains(string(got), p("payment-consul\n")) {
 			t.Errorf("docker-compose config: %v\n%s", err, got)
 		}
 	} else {
 		t.Log("docker-compose not installed: the files' validity is not checked")
 	}
 	// The same name again (the service directory gone, the entries not).
-	os.RemoveAll(filepath.Join(root, "services", "payment"))
+	os.RemoveAll(filepath.Join(root, "services", p("payment")))
 	before := snapshot(t, root)
-	code, _, errOut = runCLI(t, "new", "payment", "--root", root)
-	if code != exitFailed || !strings.Contains(errOut, "already has a service payment") {
+	code, _, errOut = runCLI(t, "new", p("payment"), "--root", root)
+	if code != exitFailed || !strings.Contains(errOut, p("already has a service payment")) {
 		t.Errorf("second new: exit %d, stderr %q", code, errOut)
 	}
 	sameFiles(t, before, snapshot(t, root))
@@ -390,8 +394,12 @@ func TestNew_HintNamesACommandThatRuns(t *testing.T) {
 // svcgen's marker (added by hand, or before the marker existed) is added by
 // gen; a second gen changes nothing.
 func TestGen_KeepsComposeInStep(t *testing.T) {
+	// A name the repository does not have yet: the test copies its compose
+	// files, and a user who added "payment" (the README's example) must
+	// not break svcgen's own tests.
+	p := absentServiceName(t)
 	root := fakeRoot(t)
-	if code, _, errOut := runCLI(t, "new", "payment", "--root", root); code != 0 {
+	if code, _, errOut := runCLI(t, "new", p("payment"), "--root", root); code != 0 {
 		t.Fatalf("new: %s", errOut)
 	}
 	cdir := filepath.Join(root, "deploy", "compose")
@@ -402,16 +410,39 @@ func TestGen_KeepsComposeInStep(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(cdir, "compose.yaml"), b, 0o644)
 	code, out, errOut := runCLI(t, "gen", "--root", root)
-	if code != 0 || !strings.Contains(out, "added payment to deploy/compose/compose.yaml") {
+	if code != 0 || !strings.Contains(out, p("added payment to deploy/compose/compose.yaml")) {
 		t.Fatalf("gen: exit %d\n%s%s", code, out, errOut)
 	}
 	got, _ := os.ReadFile(filepath.Join(cdir, "compose.yaml"))
-	if !strings.Contains(string(got), "  payment:\n") || !strings.Contains(string(got), "  payment-consul:\n") {
-		t.Fatalf("compose.yaml lacks payment after gen")
+	if !strings.Contains(string(got), p("  payment:\n")) || !strings.Contains(string(got), p("  payment-consul:\n")) {
+		t.Fatal(p("compose.yaml lacks payment after gen"))
 	}
 	before := snapshot(t, root)
 	if code, out, _ := runCLI(t, "gen", "--root", root); code != 0 || strings.Contains(out, "added") {
 		t.Fatalf("second gen: exit %d\n%s", code, out)
 	}
 	sameFiles(t, before, snapshot(t, root))
+}
+
+// absentServiceName returns a func that puts, in place of "payment", a
+// service name that neither services/ nor the repository's compose files
+// have.
+func absentServiceName(t *testing.T) func(string) string {
+	t.Helper()
+	compose, err := os.ReadFile(filepath.Join("..", "..", "deploy", "compose", "compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		name := "payment"
+		if i > 0 {
+			name = fmt.Sprintf("payment%d", i)
+		}
+		_, statErr := os.Stat(filepath.Join("..", "..", "services", name))
+		if os.IsNotExist(statErr) && !strings.Contains(string(compose), "  "+name+":") {
+			return func(s string) string { return strings.ReplaceAll(s, "payment", name) }
+		}
+	}
+	t.Fatal("no free service name among payment, payment1 … payment99")
+	return nil
 }
