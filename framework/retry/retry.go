@@ -333,7 +333,12 @@ func (p *Policy) try(ctx context.Context, n int, d time.Duration, attempt func(c
 	actx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	err := attempt(actx, n)
-	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+	// The attempt timed out when its deadline passed, whatever error it
+	// ended with: a server that enforces the propagated deadline (gRPC
+	// does) may cancel the call a moment before this process's own timer
+	// fires, and a loaded machine widens that moment.
+	dl, _ := actx.Deadline()
+	if err != nil && ctx.Err() == nil && (errors.Is(actx.Err(), context.DeadlineExceeded) || !time.Now().Before(dl)) {
 		p.observe(ctx, err, d, true)
 		return &timeoutError{d: d, err: err}
 	}
