@@ -225,7 +225,13 @@ func checkContainers(t *testing.T, cs []container, p profile) {
 			t.Errorf("%s publishes %d ports, want %d: %v", c.Name, published, want, c.NetworkSettings.Ports)
 		}
 	}
-	want := map[string]int{p.registry: 1, p.user: 2, p.order: 2}
+	// Two replicas of every service of the repository (svcgen new adds
+	// them so), one registry.
+	want := map[string]int{}
+	for _, n := range wantServices(t, p.registry) {
+		want[n] = 2
+	}
+	want[p.registry] = 1
 	if fmt.Sprint(count) != fmt.Sprint(want) {
 		t.Errorf("containers per service %v, want %v", count, want)
 	}
