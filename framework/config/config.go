@@ -70,7 +70,7 @@ type Config struct {
 	SnapshotDir string
 	// ClientAttemptTimeout, when positive, bounds each attempt of a call
 	// to another service by a fixed time. 0 (the default) leaves the
-	// client's adaptive deadline (4 × the observed p99, 25 ms–2 s; see
+	// client's adaptive deadline (4 × the observed p99, 250 ms–2 s; see
 	// docs/client.md), which a hung instance costs instead of the caller's
 	// whole deadline.
 	ClientAttemptTimeout time.Duration
@@ -127,7 +127,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "request body limit in bytes")
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "a request body must arrive within this (408 otherwise; 0: no limit)")
 	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", c.BodyIdleTimeout, "longest wait for more of a request body (408 otherwise; 0: no limit)")
-	fs.DurationVar(&c.ClientAttemptTimeout, "client-attempt-timeout", c.ClientAttemptTimeout, "fixed per-attempt timeout of calls to other services (0: adaptive, 4 × observed p99 within 25ms–2s)")
+	fs.DurationVar(&c.ClientAttemptTimeout, "client-attempt-timeout", c.ClientAttemptTimeout, "fixed per-attempt timeout of calls to other services (0: adaptive, 4 × observed p99 within 250ms–2s)")
 	fs.StringVar(&c.SnapshotDir, "snapshot-dir", c.SnapshotDir, "directory for last-known-good discovery snapshots (empty: off)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the service's own data, if it keeps any (empty: memory)")
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "debug listener host:port for /metrics and /debug/pprof (empty: off; keep it on loopback or an admin network)")

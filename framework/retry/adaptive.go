@@ -12,8 +12,15 @@ import (
 // the last 10–20 s, never sooner than DefaultAdaptiveFloor and never later
 // than DefaultAdaptiveCap. Until DefaultAdaptiveMinSamples attempts have
 // been seen the cap applies.
+//
+// The floor is well above a healthy service's p99 on purpose: a loaded
+// machine stalls a process for 100 ms and more (other processes take the
+// CPU), and a deadline learnt on a quiet minute would cut every attempt
+// of such a stall on every instance at once — turning a slow moment into
+// failed calls. 250 ms still cuts a hung instance off and, with two
+// timeouts ejecting, takes it out within about half a second.
 const (
-	DefaultAdaptiveFloor      = 25 * time.Millisecond
+	DefaultAdaptiveFloor      = 250 * time.Millisecond
 	DefaultAdaptiveCap        = 2 * time.Second
 	DefaultAdaptiveMultiple   = 4.0
 	DefaultAdaptiveMinSamples = 20

@@ -39,16 +39,16 @@ func adaptivePolicy(c *fakeClock, opts ...Option) *Policy {
 
 // The deadline is 4 × the p99 of what the policy saw (read as the top of
 // its 25 % histogram bucket), the cap before it has seen 20 attempts, and
-// clamped to [25 ms, 2 s].
+// clamped to [DefaultAdaptiveFloor, DefaultAdaptiveCap].
 func TestAdaptiveTimeout_FollowsObservedP99WithinFloorAndCap(t *testing.T) {
 	c := &fakeClock{t: time.Unix(1000, 0)}
 	p := adaptivePolicy(c)
 	if got := p.AttemptTimeout(); got != DefaultAdaptiveCap {
 		t.Fatalf("before any sample: %s, want the cap %s", got, DefaultAdaptiveCap)
 	}
-	teach(t, p, c, 200, 10*time.Millisecond)
-	if got := p.AttemptTimeout(); got < 40*time.Millisecond || got > 52*time.Millisecond {
-		t.Fatalf("after 200 attempts of 10ms: %s, want 4 × ~10ms", got)
+	teach(t, p, c, 200, 100*time.Millisecond)
+	if got := p.AttemptTimeout(); got < 400*time.Millisecond || got > 520*time.Millisecond {
+		t.Fatalf("after 200 attempts of 100ms: %s, want 4 × ~100ms", got)
 	}
 
 	c2 := &fakeClock{t: time.Unix(1000, 0)}
@@ -69,10 +69,10 @@ func TestAdaptiveTimeout_FollowsObservedP99WithinFloorAndCap(t *testing.T) {
 func TestAdaptiveTimeout_ForgetsOldLatency(t *testing.T) {
 	c := &fakeClock{t: time.Unix(1000, 0)}
 	p := adaptivePolicy(c)
-	teach(t, p, c, 100, 100*time.Millisecond) // 10 s of 100 ms
-	teach(t, p, c, 4000, 5*time.Millisecond)  // 20 s of 5 ms
-	if got := p.AttemptTimeout(); got > 30*time.Millisecond {
-		t.Fatalf("after 20 s of 5ms attempts: %s, want the old 100ms level forgotten", got)
+	teach(t, p, c, 10, time.Second)           // 10 s of 1 s (deadline: the cap)
+	teach(t, p, c, 200, 100*time.Millisecond) // 20 s of 100 ms
+	if got := p.AttemptTimeout(); got > 520*time.Millisecond {
+		t.Fatalf("after 20 s of 100ms attempts: %s, want the old 1s level forgotten", got)
 	}
 }
 

@@ -9,7 +9,7 @@
 //   - each attempt of a call that may be retried after a timeout gets its
 //     own deadline inside the caller's ctx (whose deadline bounds the whole
 //     call): by default one that adapts to the latency the policy observes
-//     (4 × p99, 25 ms–2 s), so a hung instance costs a few multiples of
+//     (4 × p99, 250 ms–2 s), so a hung instance costs a few multiples of
 //     the normal p99 with no tuning;
 //   - attempts are spaced by exponential backoff with jitter;
 //   - a Budget shared by all calls of a client caps retries to a ratio of
@@ -157,7 +157,7 @@ func WithPerAttemptTimeout(d time.Duration) Option {
 // attempts seen in the last 10–20 s, clamped to [floor, cap]; the last
 // attempt, and every attempt until 20 have been seen, gets cap. Calls that
 // could not be retried after a timeout get no deadline from the policy: it
-// would only turn a slow success into a failure. Defaults 25 ms, 2 s, 4.
+// would only turn a slow success into a failure. Defaults 250 ms, 2 s, 4.
 func WithAdaptiveTimeout(floor, cap time.Duration, multiple float64) Option {
 	return func(p *Policy) error {
 		if floor <= 0 || cap < floor || multiple < 1 {
