@@ -38,8 +38,12 @@ func TestConsulAgentRestart_BackInPassingSetWithinTTLPlus2s_NoClientErrors(t *te
 		}
 		return ids["user-1"] && ids["user-2"]
 	}
-	if !passing() {
-		t.Fatal("user-1 and user-2 not passing before the restart")
+	// Ready instances are registered, but the agent may not list them as
+	// passing until it has taken their first check: wait for that, bounded.
+	for deadline := time.Now().Add(15 * time.Second); !passing(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("user-1 and user-2 not passing before the restart (waited 15s)")
+		}
 	}
 	w := watchSet(t, m.Discovery(), "user")
 	l := newUserLoad(t, m.Discovery())
