@@ -29,7 +29,7 @@ func NewShed(r prometheus.Registerer, l *shed.Limiter) *Shed {
 	s := &Shed{
 		l: l,
 		decisions: prometheus.NewDesc(name("requests_total"),
-			"Requests the load shedder decided on, by outcome: admitted, shed_queue (CPU queue past its target delay), shed_limit (in-flight limit reached).",
+			"Requests the load shedder decided on, by outcome: admitted, shed_queue (CPU run queue past its target, a signal off by default), shed_limit (in-flight limit reached).",
 			[]string{"outcome"}, nil),
 		limit:    prometheus.NewDesc(name("limit"), "Current adaptive limit on requests in flight.", nil, nil),
 		inFlight: prometheus.NewDesc(name("in_flight"), "Admitted requests not yet answered.", nil, nil),

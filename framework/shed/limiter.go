@@ -2,20 +2,21 @@
 // the requests it cannot serve in time, so its callers can take them to an
 // instance that can.
 //
-// A Limiter admits a request unless one of two signals says the instance
-// is full:
+// A Limiter admits a request unless the instance's own backlog says it is
+// full: the requests it has in flight reached an adaptive limit. The limit
+// adapts like Netflix's Gradient2: it grows while each window's latency
+// stays within a tolerance of its long-run level and shrinks in
+// proportion when it does not, and only windows in which at least half
+// the limit was in flight move it. So an instance with few requests in
+// flight never sheds, however slow the machine is: when other processes
+// take the CPU, latency rises for everyone, and refusing this instance's
+// few requests would not bring it down.
 //
-//   - The CPU queue. Every request is a goroutine; when more arrive than
-//     the CPUs can run, they wait in the Go runtime's run queue, and that
-//     wait is most of the latency a CPU-bound server adds under load. The
-//     limiter reads the run queue (RuntimeProbe) every millisecond and,
-//     while it is longer than a few goroutines per CPU and they wait more
-//     than a millisecond, refuses the requests that arrive.
-//   - The in-flight limit. Requests that wait on something else (a
-//     database, a lock, another service) pile up in flight instead; the
-//     limit on them adapts like Netflix's Gradient2: it grows while each
-//     window's latency stays within a tolerance of its long-run level and
-//     shrinks in proportion when it does not.
+// A second signal, the Go runtime's CPU run queue (WithQueueProbe with
+// RuntimeProbe), is off by default: it is process-wide, so it also fires
+// when other processes starve this one of CPU (a loaded CI machine) or
+// when other work in the process queues. Turn it on only for a process
+// that runs one instance on CPUs of its own.
 //
 // Refusing is cheap (no decoding, no handler) and immediate, and the
 // answer says "overloaded, try elsewhere" (Middleware: 503 with
@@ -43,7 +44,7 @@ type Reason string
 const (
 	// Admitted: not refused.
 	Admitted Reason = ""
-	// ReasonQueue: the CPU run queue is past its target delay.
+	// ReasonQueue: the CPU run queue is past its target (WithQueueProbe).
 	ReasonQueue Reason = "queue"
 	// ReasonLimit: requests in flight reached the adaptive limit.
 	ReasonLimit Reason = "limit"
@@ -92,7 +93,6 @@ type settings struct {
 	window            time.Duration
 	minSamples        int
 	probe             QueueProbe
-	noProbe           bool
 	interval          time.Duration
 	perCPU            int
 	minDelay          time.Duration
@@ -140,9 +140,10 @@ func WithWindow(d time.Duration, minSamples int) Option {
 	}
 }
 
-// WithQueueTarget sets the CPU run queue the limiter keeps to: it refuses
-// requests while more than perCPU × GOMAXPROCS goroutines wait to run
-// (default 8 per CPU, read every millisecond).
+// WithQueueTarget sets the CPU run queue the limiter keeps to when the
+// queue signal is on (WithQueueProbe): it refuses requests while more than
+// perCPU × GOMAXPROCS goroutines wait to run (default 8 per CPU, read
+// every millisecond).
 func WithQueueTarget(perCPU int, every time.Duration) Option {
 	return func(s *settings) error {
 		if perCPU < 1 || every <= 0 {
@@ -166,10 +167,13 @@ func WithMinQueueDelay(d time.Duration) Option {
 	}
 }
 
-// WithQueueProbe replaces RuntimeProbe; nil turns the queue signal off,
-// leaving only the in-flight limit.
+// WithQueueProbe turns the CPU run queue signal on with p (RuntimeProbe
+// reads the Go runtime's); nil, the default, leaves it off. The runtime's
+// queue is the whole process's and grows when other processes take the
+// CPU, so use it only for a process that runs one instance on CPUs of its
+// own (see the package doc).
 func WithQueueProbe(p QueueProbe) Option {
-	return func(s *settings) error { s.probe, s.noProbe = p, p == nil; return nil }
+	return func(s *settings) error { s.probe = p; return nil }
 }
 
 // WithClock replaces time.Now, for tests.
@@ -184,7 +188,7 @@ func WithClock(now func() time.Time) Option {
 }
 
 // New returns a Limiter with safe defaults: an in-flight limit that starts
-// at 200 and a run queue target of 8 goroutines per CPU.
+// at 200, never under 10, and no run queue signal.
 func New(opts ...Option) (*Limiter, error) {
 	s := settings{
 		initial: 200, min: 10, max: 2000,
@@ -200,9 +204,6 @@ func New(opts ...Option) (*Limiter, error) {
 		if err := o(&s); err != nil {
 			return nil, err
 		}
-	}
-	if s.probe == nil && !s.noProbe {
-		s.probe = RuntimeProbe()
 	}
 	l := &Limiter{
 		now: s.now, probe: s.probe,

@@ -81,10 +81,10 @@ func RuntimeProbe() QueueProbe {
 // into a backlog is always refused, so a burst is cut at the target.
 //
 // Length, not delay, is the target because the delay also grows when
-// other processes take the CPU, and refusing this process's requests does
-// not shorten that; the length is this process's own backlog, which
-// refusing does shorten. Admitted latency then stays within a small
-// multiple of what the same machine gives a lightly loaded server.
+// other processes take the CPU. The length is not proof of a backlog of
+// our own either: a process the OS leaves waiting finds every request that
+// arrived meanwhile runnable at once. That is why the signal is off by
+// default (WithQueueProbe).
 type queueControl struct {
 	target   int // runnable goroutines
 	minDelay time.Duration

@@ -1,0 +1,164 @@
+package shed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// burnEnv makes the test binary a CPU burner: it spins for the given
+// number of milliseconds and exits (TestMain).
+const burnEnv = "WARREN_SHED_TEST_BURN_MS"
+
+func TestMain(m *testing.M) {
+	if v := os.Getenv(burnEnv); v != "" {
+		ms, _ := strconv.Atoi(v)
+		burn(time.Duration(ms) * time.Millisecond)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// burn keeps one CPU busy for d.
+func burn(d time.Duration) {
+	until := time.Now().Add(d)
+	x := 1.0
+	for time.Now().Before(until) {
+		for range 10_000 {
+			x = x*1.0000001 + 1e-9
+		}
+	}
+	fmt.Fprint(io.Discard, x)
+}
+
+// startBurners starts n processes that each keep a CPU busy for at most
+// d, and kills them when the test ends.
+func startBurners(t *testing.T, n int, d time.Duration) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		cmd := exec.Command(exe)
+		cmd.Env = append(os.Environ(), burnEnv+"="+strconv.Itoa(int(d/time.Millisecond)), "GOMAXPROCS=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+	}
+}
+
+// TestLimiter_DefaultsDoNotShedAnInstanceStarvedByOtherProcesses is the
+// loaded CI machine: other processes take the CPUs while an instance
+// serves a modest load. Its requests wait for the CPU, and so does
+// everything else in its process, but it has few requests in flight:
+// refusing them would not make the machine any faster, so it must not.
+// (With the run queue signal on, this process's queue of runnable
+// goroutines passes its target whenever the OS lets it run again, and the
+// instance sheds.)
+func TestLimiter_DefaultsDoNotShedAnInstanceStarvedByOtherProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts CPU burners")
+	}
+	l := mustNew(t)
+	mw, err := Middleware(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		// A little CPU work per request, as a real handler does.
+		x := 0
+		for i := range 20_000 {
+			x += i % 7
+		}
+		fmt.Fprintf(w, "%d\n", x)
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	url := "http://" + ln.Addr().String() + "/users/1"
+
+	// Three burners per CPU for at most 30 s: the load average a shared CI
+	// machine sees, whatever else is running here.
+	startBurners(t, 3*runtime.NumCPU(), 30*time.Second)
+
+	// A modest load: 16 callers, 150 requests each, bounded in time.
+	const callers, each = 16, 150
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tr := &http.Transport{MaxIdleConnsPerHost: callers}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	var mu sync.Mutex
+	status := map[int]int{}
+	var firstErr error
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for range each {
+				if ctx.Err() != nil {
+					return
+				}
+				code, err := get(ctx, hc, url)
+				mu.Lock()
+				status[code]++
+				if err != nil && firstErr == nil && !errors.Is(err, context.DeadlineExceeded) {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		t.Fatalf("request failed: %v", firstErr)
+	}
+	st := l.Stats()
+	if status[http.StatusServiceUnavailable] > 0 || st.ShedQueue+st.ShedLimit > 0 {
+		t.Fatalf("an instance with at most %d requests in flight shed %d of %d (stats %+v): "+
+			"it was refusing work because other processes held the CPU", callers,
+			status[http.StatusServiceUnavailable], callers*each, st)
+	}
+	if ctx.Err() == nil && status[http.StatusOK] != callers*each {
+		t.Fatalf("answers by status %v, want %d × 200", status, callers*each)
+	}
+	if status[http.StatusOK] < callers*10 {
+		t.Fatalf("only %d requests answered before the deadline (%v): too few to judge", status[http.StatusOK], status)
+	}
+}
+
+func get(ctx context.Context, hc *http.Client, url string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, err
+}
