@@ -62,7 +62,31 @@ var (
 // ValidName reports whether s is usable as a service name: lower-case
 // letters, digits and dashes, starting with a letter, at most 63 characters
 // (a DNS label, so the name also works in Consul and Kubernetes).
-func ValidName(s string) bool { return nameRE.MatchString(s) }
+func ValidName(s string) bool {
+	// By hand, as nameRE reads: a full sync checks every record's name.
+	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// validScheme reports whether s matches schemeRE, by hand.
+func validScheme(s string) bool {
+	if len(s) == 0 || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '+' && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
 
 // DefaultID returns the stable instance ID name-host-port used when an
 // Instance is declared without one.
@@ -82,10 +106,10 @@ func EndpointURL(scheme, host string, port int) string {
 // with an error wrapping ErrInvalidInstance.
 func ParseEndpoint(ep string) (scheme, host string, port int, err error) {
 	scheme, hp, ok := strings.Cut(ep, "://")
-	if !ok || !schemeRE.MatchString(scheme) {
+	if !ok || !validScheme(scheme) {
 		return "", "", 0, fmt.Errorf("%w: endpoint %q: want scheme://host:port with a lower-case scheme", ErrInvalidInstance, ep)
 	}
-	if strings.ContainsAny(hp, "/?#@, \t\r\n") {
+	if containsAnyByte(hp, "/?#@, \t\r\n") {
 		return "", "", 0, fmt.Errorf("%w: endpoint %q: want scheme://host:port and nothing else", ErrInvalidInstance, ep)
 	}
 	host, port, err = splitHostPort(hp)
@@ -96,10 +120,34 @@ func ParseEndpoint(ep string) (scheme, host string, port int, err error) {
 		return "", "", 0, fmt.Errorf("%w: endpoint %q: empty or malformed host", ErrInvalidInstance, ep)
 	}
 	// One spelling per endpoint, so equal instances compare equal.
-	if canon := EndpointURL(scheme, host, port); canon != ep {
+	if !canonicalHostPort(hp, host, port) {
+		canon := EndpointURL(scheme, host, port)
 		return "", "", 0, fmt.Errorf("%w: endpoint %q: write it as %q", ErrInvalidInstance, ep, canon)
 	}
 	return scheme, host, port, nil
+}
+
+// containsAnyByte is strings.ContainsAny for ASCII chars, without the
+// set IndexAny builds on every call.
+func containsAnyByte(s, chars string) bool {
+	for i := 0; i < len(s); i++ {
+		if strings.IndexByte(chars, s[i]) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// canonicalHostPort reports whether hp is net.JoinHostPort(host,
+// strconv.Itoa(port)), without building it.
+func canonicalHostPort(hp, host string, port int) bool {
+	var buf [8]byte
+	p := strconv.AppendInt(buf[:0], int64(port), 10)
+	if strings.IndexByte(host, ':') >= 0 {
+		return len(hp) == len(host)+3+len(p) && hp[0] == '[' && hp[1:1+len(host)] == host &&
+			hp[1+len(host):3+len(host)] == "]:" && hp[3+len(host):] == string(p)
+	}
+	return len(hp) == len(host)+1+len(p) && hp[:len(host)] == host && hp[len(host)] == ':' && hp[len(host)+1:] == string(p)
 }
 
 // Endpoint returns the first endpoint whose scheme is one of schemes, the
@@ -157,31 +205,38 @@ func (i Instance) EffectiveWeight() int {
 // Validate reports the first problem that would make the instance unusable
 // to a client. The error wraps ErrInvalidInstance.
 func (i Instance) Validate() error {
+	_, err := i.validString()
+	return err
+}
+
+// validString is Validate that also returns String, which the check
+// that the instance string carries every field renders anyway.
+func (i Instance) validString() (string, error) {
 	switch {
 	case !ValidName(i.Name):
-		return fmt.Errorf("%w: service name %q must match %s", ErrInvalidInstance, i.Name, nameRE)
+		return "", fmt.Errorf("%w: service name %q must match %s", ErrInvalidInstance, i.Name, nameRE)
 	case i.ID == "":
-		return fmt.Errorf("%w: %s: empty instance ID", ErrInvalidInstance, i.Name)
+		return "", fmt.Errorf("%w: %s: empty instance ID", ErrInvalidInstance, i.Name)
 	case strings.ContainsAny(i.ID, "/ \t\n"):
-		return fmt.Errorf("%w: instance ID %q must not contain '/' or spaces", ErrInvalidInstance, i.ID)
+		return "", fmt.Errorf("%w: instance ID %q must not contain '/' or spaces", ErrInvalidInstance, i.ID)
 	case len(i.Endpoints) == 0:
-		return fmt.Errorf("%w: %s: no endpoints", ErrInvalidInstance, i.ID)
+		return "", fmt.Errorf("%w: %s: no endpoints", ErrInvalidInstance, i.ID)
 	case i.Weight < 0:
-		return fmt.Errorf("%w: %s: negative weight %d", ErrInvalidInstance, i.ID, i.Weight)
+		return "", fmt.Errorf("%w: %s: negative weight %d", ErrInvalidInstance, i.ID, i.Weight)
 	}
 	seen := make(map[string]bool, len(i.Endpoints))
 	for _, ep := range i.Endpoints {
 		scheme, _, _, err := ParseEndpoint(ep)
 		if err != nil {
-			return fmt.Errorf("%s: %w", i.ID, err)
+			return "", fmt.Errorf("%s: %w", i.ID, err)
 		}
 		if seen[scheme] {
-			return fmt.Errorf("%w: %s: two %s endpoints; publish one per transport", ErrInvalidInstance, i.ID, scheme)
+			return "", fmt.Errorf("%w: %s: two %s endpoints; publish one per transport", ErrInvalidInstance, i.ID, scheme)
 		}
 		seen[scheme] = true
 	}
 	if err := i.checkLimits(); err != nil {
-		return err
+		return "", err
 	}
 	return i.checkCarriable()
 }
@@ -208,32 +263,62 @@ const (
 // go-kit's endpoint cache does not churn. An instance with one HTTP endpoint
 // renders exactly as round 1 did, so snapshot files written then still load.
 func (i Instance) String() string {
-	q := url.Values{}
-	q.Set(qID, i.ID)
-	q.Set(qName, i.Name)
-	if i.Version != "" {
-		q.Set(qVersion, i.Version)
-	}
-	if i.Zone != "" {
-		q.Set(qZone, i.Zone)
-	}
-	q.Set(qWeight, strconv.Itoa(i.EffectiveWeight()))
-	tags := append([]string(nil), i.Tags...)
-	sort.Strings(tags)
-	for _, t := range tags {
-		q.Add(qTag, t)
-	}
-	for k, v := range i.Metadata {
-		q.Set(qMeta+k, v)
-	}
-	base := ""
+	// Built by hand, in url.Values.Encode's order (keys sorted, each
+	// key's values in order): every record of a full sync is rendered,
+	// and the map and sort of url.Values were most of its cost.
+	var b strings.Builder
+	b.Grow(128)
 	if len(i.Endpoints) > 0 {
-		base = i.Endpoints[0]
-		for _, ep := range i.Endpoints[1:] {
-			q.Add(qEndpoint, ep)
+		b.WriteString(i.Endpoints[0])
+	}
+	b.WriteString("/?")
+	first := true
+	param := func(k, v string) {
+		if !first {
+			b.WriteByte('&')
+		}
+		first = false
+		b.WriteString(url.QueryEscape(k))
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(v))
+	}
+	for _, ep := range i.Endpoints[min(1, len(i.Endpoints)):] {
+		param(qEndpoint, ep)
+	}
+	param(qID, i.ID)
+	switch len(i.Metadata) {
+	case 0:
+	case 1:
+		for k, v := range i.Metadata {
+			param(qMeta+k, v)
+		}
+	default:
+		keys := make([]string, 0, len(i.Metadata))
+		for k := range i.Metadata {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			param(qMeta+k, i.Metadata[k])
 		}
 	}
-	return base + "/?" + q.Encode()
+	param(qName, i.Name)
+	tags := i.Tags
+	if !sort.StringsAreSorted(tags) {
+		tags = slices.Clone(tags)
+		sort.Strings(tags)
+	}
+	for _, t := range tags {
+		param(qTag, t)
+	}
+	if i.Version != "" {
+		param(qVersion, i.Version)
+	}
+	param(qWeight, strconv.Itoa(i.EffectiveWeight()))
+	if i.Zone != "" {
+		param(qZone, i.Zone)
+	}
+	return b.String()
 }
 
 // ParseInstance is the inverse of Instance.String. A bare "host:port" is
@@ -255,39 +340,96 @@ func ParseInstance(s string) (Instance, error) {
 	if err != nil {
 		return Instance{}, fmt.Errorf("%w: %q: %w", ErrInvalidInstance, s, err)
 	}
-	q := u.Query()
-	inst := Instance{
-		ID:        q.Get(qID),
-		Name:      q.Get(qName),
-		Endpoints: append([]string{EndpointURL(u.Scheme, host, port)}, q[qEndpoint]...),
-		Version:   q.Get(qVersion),
-		Zone:      q.Get(qZone),
-		Tags:      q[qTag],
+	if strings.Count(u.RawQuery, "&") >= maxQueryPairs {
+		// url.ParseQuery would read none of them; no valid instance has so many.
+		return Instance{}, fmt.Errorf("%w: %q: more than %d query parameters", ErrInvalidInstance, s, maxQueryPairs)
 	}
+	inst := Instance{Endpoints: []string{EndpointURL(u.Scheme, host, port)}}
+	// The query read pair by pair, as url.ParseQuery reads it (the first
+	// value of a single-valued key counts), without building its map.
+	var weight string
+	var seen uint8 // single-valued keys already read
+	once := func(bit uint8, dst *string, v string) {
+		if seen&bit == 0 {
+			seen |= bit
+			*dst = v
+		}
+	}
+	queryPairs(u.RawQuery, func(k, v string) {
+		switch {
+		case k == qID:
+			once(1, &inst.ID, v)
+		case k == qName:
+			once(2, &inst.Name, v)
+		case k == qVersion:
+			once(4, &inst.Version, v)
+		case k == qZone:
+			once(8, &inst.Zone, v)
+		case k == qWeight:
+			once(16, &weight, v)
+		case k == qTag:
+			inst.Tags = append(inst.Tags, v)
+		case k == qEndpoint:
+			inst.Endpoints = append(inst.Endpoints, v)
+		case strings.HasPrefix(k, qMeta):
+			if inst.Metadata == nil {
+				inst.Metadata = map[string]string{}
+			}
+			if _, dup := inst.Metadata[k[len(qMeta):]]; !dup {
+				inst.Metadata[k[len(qMeta):]] = v
+			}
+		}
+	})
 	for _, ep := range inst.Endpoints {
 		if _, _, _, err := ParseEndpoint(ep); err != nil {
 			return Instance{}, fmt.Errorf("%q: %w", s, err)
 		}
 	}
-	if w := q.Get(qWeight); w != "" {
-		n, err := strconv.Atoi(w)
+	if weight != "" {
+		n, err := strconv.Atoi(weight)
 		if err != nil || n < 0 {
-			return Instance{}, fmt.Errorf("%w: %q: bad weight %q", ErrInvalidInstance, s, w)
+			return Instance{}, fmt.Errorf("%w: %q: bad weight %q", ErrInvalidInstance, s, weight)
 		}
 		inst.Weight = n
-	}
-	for k, v := range q {
-		if strings.HasPrefix(k, qMeta) && len(v) > 0 {
-			if inst.Metadata == nil {
-				inst.Metadata = map[string]string{}
-			}
-			inst.Metadata[strings.TrimPrefix(k, qMeta)] = v[0]
-		}
 	}
 	if inst.ID == "" {
 		inst.ID = u.Host
 	}
 	return inst, nil
+}
+
+// maxQueryPairs is url.ParseQuery's default limit on query parameters.
+const maxQueryPairs = 10000
+
+// queryPairs calls f with each key and value of a URL query, skipping
+// the pairs url.ParseQuery skips (empty, a ';' in the key, a bad escape).
+func queryPairs(query string, f func(k, v string)) {
+	for query != "" {
+		var pair string
+		pair, query, _ = strings.Cut(query, "&")
+		if pair == "" || strings.Contains(pair, ";") {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, err := unescapeQuery(k)
+		if err != nil {
+			continue
+		}
+		v, err = unescapeQuery(v)
+		if err != nil {
+			continue
+		}
+		f(k, v)
+	}
+}
+
+// unescapeQuery is url.QueryUnescape without its allocation for the
+// common string that needs none.
+func unescapeQuery(s string) (string, error) {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s, nil
+	}
+	return url.QueryUnescape(s)
 }
 
 func splitHostPort(hp string) (string, int, error) {

@@ -32,9 +32,9 @@ const MaxEndpoints = 16
 
 // checkLimits reports the first field over its limit.
 func (i Instance) checkLimits() error {
-	for name, v := range map[string]string{"instance ID": i.ID, "version": i.Version, "zone": i.Zone} {
-		if len(v) > MaxFieldLen {
-			return fmt.Errorf("%w: %s is %d bytes, at most %d", ErrInvalidInstance, name, len(v), MaxFieldLen)
+	for _, f := range [...]struct{ name, v string }{{"instance ID", i.ID}, {"version", i.Version}, {"zone", i.Zone}} {
+		if len(f.v) > MaxFieldLen {
+			return fmt.Errorf("%w: %s is %d bytes, at most %d", ErrInvalidInstance, f.name, len(f.v), MaxFieldLen)
 		}
 	}
 	if len(i.Endpoints) > MaxEndpoints {
@@ -73,24 +73,33 @@ func (i Instance) checkLimits() error {
 // counted as registered and then skipped — or misread — by every client.
 // The test is the round trip itself, so no character list can fall
 // behind the parser.
-func (i Instance) checkCarriable() error {
+func (i Instance) checkCarriable() (string, error) {
 	ctl := func(r rune) bool { return r < 0x20 || r == 0x7f }
-	if strings.ContainsFunc(i.ID+i.Name+i.Version+i.Zone+strings.Join(i.Endpoints, ""), ctl) {
-		return fmt.Errorf("%w: %q: control character in a field", ErrInvalidInstance, i.ID)
+	hasCtl := func(ss ...string) bool {
+		for _, s := range ss {
+			if strings.ContainsFunc(s, ctl) {
+				return true
+			}
+		}
+		return false
 	}
-	got, err := ParseInstance(i.String())
+	if hasCtl(i.ID, i.Name, i.Version, i.Zone) || hasCtl(i.Endpoints...) {
+		return "", fmt.Errorf("%w: %q: control character in a field", ErrInvalidInstance, i.ID)
+	}
+	s := i.String()
+	got, err := ParseInstance(s)
 	switch {
 	case err != nil:
-		return fmt.Errorf("%w: %s: cannot be carried in an instance string: %w", ErrInvalidInstance, i.ID, err)
+		return "", fmt.Errorf("%w: %s: cannot be carried in an instance string: %w", ErrInvalidInstance, i.ID, err)
 	case !slices.Equal(got.Endpoints, i.Endpoints):
-		return fmt.Errorf("%w: %s: endpoints %v read back as %v", ErrInvalidInstance, i.ID, i.Endpoints, got.Endpoints)
+		return "", fmt.Errorf("%w: %s: endpoints %v read back as %v", ErrInvalidInstance, i.ID, i.Endpoints, got.Endpoints)
 	case got.ID != i.ID || got.Name != i.Name || got.Version != i.Version || got.Zone != i.Zone:
-		return fmt.Errorf("%w: %s: a field does not read back from the instance string", ErrInvalidInstance, i.ID)
+		return "", fmt.Errorf("%w: %s: a field does not read back from the instance string", ErrInvalidInstance, i.ID)
 	}
 	for k, v := range i.Metadata {
 		if got.Metadata[k] != v {
-			return fmt.Errorf("%w: %s: metadata %q does not read back from the instance string", ErrInvalidInstance, i.ID, k)
+			return "", fmt.Errorf("%w: %s: metadata %q does not read back from the instance string", ErrInvalidInstance, i.ID, k)
 		}
 	}
-	return nil
+	return s, nil
 }

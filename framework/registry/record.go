@@ -66,15 +66,25 @@ func EncodeRecord(i Instance) ([]byte, error) {
 // round 1. Garbage, unknown versions and invalid instances give an error
 // wrapping ErrInvalidInstance.
 func DecodeRecord(b []byte) (Instance, error) {
+	inst, _, err := DecodeRecordString(b)
+	return inst, err
+}
+
+// DecodeRecordString is DecodeRecord that also returns the instance's
+// String, which validation renders anyway: instancers serve it.
+func DecodeRecordString(b []byte) (Instance, string, error) {
 	if len(b) > MaxRecordSize {
-		return Instance{}, fmt.Errorf("%w: record of %d bytes, at most %d", ErrInvalidInstance, len(b), MaxRecordSize)
+		return Instance{}, "", fmt.Errorf("%w: record of %d bytes, at most %d", ErrInvalidInstance, len(b), MaxRecordSize)
 	}
-	var r record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return Instance{}, fmt.Errorf("%w: record: %w", ErrInvalidInstance, err)
+	r, ok := scanRecord(b)
+	if !ok {
+		r = record{}
+		if err := json.Unmarshal(b, &r); err != nil {
+			return Instance{}, "", fmt.Errorf("%w: record: %w", ErrInvalidInstance, err)
+		}
 	}
 	if r.V != recordVersion {
-		return Instance{}, fmt.Errorf("%w: record version %d, want %d", ErrInvalidInstance, r.V, recordVersion)
+		return Instance{}, "", fmt.Errorf("%w: record version %d, want %d", ErrInvalidInstance, r.V, recordVersion)
 	}
 	s := r.Instance
 	inst := Instance{
@@ -84,12 +94,13 @@ func DecodeRecord(b []byte) (Instance, error) {
 	if len(inst.Endpoints) == 0 {
 		ep, err := LegacyEndpoint(s.Scheme, s.Address, s.Port)
 		if err != nil {
-			return Instance{}, fmt.Errorf("%s: %w", s.ID, err)
+			return Instance{}, "", fmt.Errorf("%s: %w", s.ID, err)
 		}
 		inst.Endpoints = []string{ep}
 	}
-	if err := inst.Validate(); err != nil {
-		return Instance{}, err
+	str, err := inst.validString()
+	if err != nil {
+		return Instance{}, "", err
 	}
 	// "tags": [] and no tags are the same instance; keep one form so
 	// decoded records compare equal (found by FuzzDecodeRecord).
@@ -99,7 +110,7 @@ func DecodeRecord(b []byte) (Instance, error) {
 	if len(inst.Metadata) == 0 {
 		inst.Metadata = nil
 	}
-	return inst, nil
+	return inst, str, nil
 }
 
 // LegacyEndpoint turns the round-1 address fields (one scheme, "http" when

@@ -377,7 +377,7 @@ var errNoLease = errors.New("record has no lease (not written by a registrar; it
 // is not served.
 func (in *Instancer) decode(kv *mvccpb.KeyValue) (string, error) {
 	id := strings.TrimPrefix(string(kv.Key), in.prefix)
-	inst, err := registry.DecodeRecord(kv.Value)
+	inst, str, err := registry.DecodeRecordString(kv.Value)
 	switch {
 	case err != nil:
 		return "", err
@@ -386,7 +386,7 @@ func (in *Instancer) decode(kv *mvccpb.KeyValue) (string, error) {
 	case kv.Lease == 0:
 		return "", errNoLease
 	}
-	return inst.String(), nil
+	return str, nil
 }
 
 // reportSkipped logs the records a listing skipped in one line — a

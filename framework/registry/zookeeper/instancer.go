@@ -353,7 +353,7 @@ func (in *Instancer) drop(child string) bool {
 // decode turns a stored record into the instance string, or says why it
 // is not served.
 func (in *Instancer) decode(child string, data []byte, stat *zk.Stat) (string, error) {
-	inst, err := registry.DecodeRecord(data)
+	inst, str, err := registry.DecodeRecordString(data)
 	switch {
 	case err != nil:
 		return "", err
@@ -362,7 +362,7 @@ func (in *Instancer) decode(child string, data []byte, stat *zk.Stat) (string, e
 	case stat.EphemeralOwner == 0:
 		return "", errNotEphemeral
 	}
-	return inst.String(), nil
+	return str, nil
 }
 
 // reportSkipped reports the count of skipped records to the observer and,
