@@ -54,10 +54,8 @@ type Instance struct {
 	Metadata  map[string]string `json:"metadata,omitempty"`
 }
 
-var (
-	nameRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
-	schemeRE = regexp.MustCompile(`^[a-z][a-z0-9+.-]{0,31}$`)
-)
+// nameRE is the rule ValidName checks (by hand), for error messages.
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 
 // ValidName reports whether s is usable as a service name: lower-case
 // letters, digits and dashes, starting with a letter, at most 63 characters
@@ -75,7 +73,7 @@ func ValidName(s string) bool {
 	return true
 }
 
-// validScheme reports whether s matches schemeRE, by hand.
+// validScheme reports whether s is a scheme: ^[a-z][a-z0-9+.-]{0,31}$.
 func validScheme(s string) bool {
 	if len(s) == 0 || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
 		return false
