@@ -20,8 +20,10 @@ import (
 
 	"github.com/go-kit/log"
 
+	"github.com/warren-mesh/warren/framework/climit"
 	"github.com/warren-mesh/warren/framework/httptransport"
 	"github.com/warren-mesh/warren/framework/shed"
+	"github.com/warren-mesh/warren/framework/svcerr"
 	"github.com/warren-mesh/warren/services/user"
 )
 
@@ -42,7 +44,16 @@ const (
 	overloadWarmup    = 2 * time.Second
 	overloadMeasure   = 3 * time.Second
 	overloadDeadline  = 2 * time.Second
+	// overloadLimitedPause is how long a caller the client's limit refused
+	// waits before its next call: half to all of it, as for an overload
+	// answer with the least Retry-After.
+	overloadLimitedPause = time.Second
 )
+
+// overloadClientLimit is the callers' client-side limit with shedding on:
+// it follows the round trip, from a low start so that the lowest round
+// trip is learnt before the service queues.
+var overloadClientLimit = []climit.Option{climit.WithLimits(8, 2, 1000), climit.WithLatency(2)}
 
 var overloadLevels = []int{8, 64, 512, 2048}
 
@@ -95,7 +106,9 @@ type overloadResult struct {
 	callers  int
 	elapsed  time.Duration
 	ok       []time.Duration // admitted requests
-	shed     []time.Duration // overload answers
+	shed     []time.Duration // overload answers and local refusals
+	limited  int             // of shed, refused by the client's own limit
+	limit    int64           // the client's limit at the end
 	errs     int
 	deadline int // of errs, requests that ran past their deadline
 	firstErr string
@@ -127,8 +140,11 @@ func benchOverload(ctx context.Context, rep *report) error {
 	}
 	for _, mode := range []string{"off", "on"} {
 		for i, r := range res[mode] {
-			note := fmt.Sprintf("p50 %.2f ms, p99 %.2f ms; shed %.0f/s (p99 %.2f ms); errors %d", ms(percentile(r.ok, 50)), ms(percentile(r.ok, 99)),
-				float64(len(r.shed))/r.elapsed.Seconds(), ms(percentile(r.shed, 99)), r.errs)
+			note := fmt.Sprintf("p50 %.2f ms, p99 %.2f ms; refused %.0f/s (%.0f/s by the client limit; p99 %.3f ms); errors %d", ms(percentile(r.ok, 50)), ms(percentile(r.ok, 99)),
+				float64(len(r.shed))/r.elapsed.Seconds(), float64(r.limited)/r.elapsed.Seconds(), ms(percentile(r.shed, 99)), r.errs)
+			if mode == "on" {
+				note += fmt.Sprintf("; client limit %d", r.limit)
+			}
 			if r.deadline > 0 {
 				note += fmt.Sprintf(" (%d past deadline)", r.deadline)
 			}
@@ -180,9 +196,17 @@ func overloadMode(ctx context.Context, exe, mode string) ([]overloadResult, shed
 		return nil, shed.Stats{}, fmt.Errorf("server did not start: %w", err)
 	}
 	url = strings.TrimSpace(url)
+	// With shedding on, the callers share one client-side limit, as the
+	// calls of one client service (order calling user) do.
+	var lim *climit.Limiter
+	if mode == "on" {
+		if lim, err = climit.New(overloadClientLimit...); err != nil {
+			return nil, shed.Stats{}, err
+		}
+	}
 	var rs []overloadResult
 	for _, n := range overloadLevels {
-		r, err := driveOverload(ctx, url, n)
+		r, err := driveOverload(ctx, url, n, lim)
 		if err != nil {
 			return nil, shed.Stats{}, err
 		}
@@ -199,7 +223,7 @@ func overloadMode(ctx context.Context, exe, mode string) ([]overloadResult, shed
 
 // driveOverload runs n callers for warm-up plus measurement and returns
 // what was measured.
-func driveOverload(ctx context.Context, url string, n int) (overloadResult, error) {
+func driveOverload(ctx context.Context, url string, n int, lim *climit.Limiter) (overloadResult, error) {
 	// One transport per 16 callers, as if they were separate client
 	// processes: a single http.Transport's idle-connection pool is one
 	// mutex, and 2048 goroutines contending on it measure the load
@@ -223,16 +247,33 @@ func driveOverload(ctx context.Context, url string, n int) (overloadResult, erro
 			// practice, rather than as one dial storm.
 			time.Sleep(rand.N(500 * time.Millisecond))
 			var ok, shedLat []time.Duration
-			errs, past := 0, 0
+			errs, past, limited := 0, 0, 0
 			first := ""
 			for !stopped.Load() && ctx.Err() == nil {
 				t0 := time.Now()
 				if t0.After(until) {
 					break
 				}
+				in := !t0.Before(from)
+				var tok climit.Token
+				if lim != nil {
+					var ok bool
+					if tok, ok = lim.Acquire(); !ok {
+						if in {
+							shedLat = append(shedLat, time.Since(t0))
+							limited++
+						}
+						// The caller answers without the service (its
+						// fallback); its next call comes a while later.
+						time.Sleep(overloadLimitedPause/2 + rand.N(overloadLimitedPause/2))
+						continue
+					}
+				}
 				status, ra, err := overloadCall(ctx, hc, url)
 				el := time.Since(t0)
-				in := !t0.Before(from)
+				if lim != nil {
+					tok.Release(overloadOutcome(status, err))
+				}
 				switch {
 				case err != nil || (status != http.StatusOK && status != http.StatusServiceUnavailable):
 					if in {
@@ -262,6 +303,7 @@ func driveOverload(ctx context.Context, url string, n int) (overloadResult, erro
 			res.ok = append(res.ok, ok...)
 			res.shed = append(res.shed, shedLat...)
 			res.errs += errs
+			res.limited += limited
 			res.deadline += past
 			if res.firstErr == "" {
 				res.firstErr = first
@@ -270,10 +312,24 @@ func driveOverload(ctx context.Context, url string, n int) (overloadResult, erro
 		})
 	}
 	wg.Wait()
+	if lim != nil {
+		res.limit = lim.Stats().Limit
+	}
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
 	return res, nil
+}
+
+// overloadOutcome is what a call tells the client-side limit.
+func overloadOutcome(status int, err error) climit.Outcome {
+	switch {
+	case err == nil && status == http.StatusOK:
+		return climit.Success
+	case status == http.StatusServiceUnavailable:
+		return climit.Classify(svcerr.ErrOverloaded)
+	}
+	return climit.Classify(err)
 }
 
 // overloadCall makes one request and returns its status and Retry-After

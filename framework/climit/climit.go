@@ -6,6 +6,13 @@
 // once with ErrLimited instead of joining a queue at a service that is
 // already behind, which is when a caller's fallback should answer.
 //
+// WithLatency adds a second signal, for services whose queue the server
+// cannot see (a CPU-bound handler waits in the kernel's socket buffers and
+// the Go run queue, not in flight): the limit then follows the calls'
+// round trip (Gradient2, as the server's in-flight limit), so calls in
+// flight stay where the service answers fast and the rest fail at once
+// here instead of queueing there.
+//
 // The server side (package shed) protects one instance from all callers;
 // this protects a service, all instances together, from one caller's
 // surge: when every instance sheds, the caller backs off as a whole.
@@ -59,6 +66,8 @@ type Limiter struct {
 	mu       sync.Mutex
 	est      float64
 	lastDrop time.Time
+
+	lat *latency // nil unless WithLatency
 }
 
 type settings struct {
@@ -66,6 +75,7 @@ type settings struct {
 	backoff           float64
 	cooldown          time.Duration
 	now               func() time.Time
+	latency           *latencySettings
 }
 
 // Option configures a Limiter. An option given a bad value makes New fail
@@ -121,6 +131,9 @@ func New(opts ...Option) (*Limiter, error) {
 	}
 	l := &Limiter{min: float64(s.min), max: float64(s.max), backoff: s.backoff, cooldown: s.cooldown, now: s.now, est: float64(s.initial)}
 	l.limit.Store(int64(s.initial))
+	if s.latency != nil {
+		l.lat = newLatency(*s.latency, s.initial, s.min, s.max, s.now())
+	}
 	return l, nil
 }
 
@@ -128,6 +141,7 @@ func New(opts ...Option) (*Limiter, error) {
 type Token struct {
 	l        *Limiter
 	inflight int64
+	start    time.Time // set with WithLatency
 }
 
 // Acquire admits a call, or returns false when the limit is reached.
@@ -138,7 +152,12 @@ func (l *Limiter) Acquire() (Token, bool) {
 		l.limited.Add(1)
 		return Token{}, false
 	}
-	return Token{l: l, inflight: n}, true
+	t := Token{l: l, inflight: n}
+	if l.lat != nil {
+		t.start = l.now()
+		l.lat.peakAt(n)
+	}
+	return t, true
 }
 
 // Release ends the call.
@@ -150,6 +169,10 @@ func (t Token) Release(o Outcome) {
 	l.inflight.Add(-1)
 	switch o {
 	case Success:
+		if l.lat != nil {
+			l.sample(l.now(), t.start)
+			return
+		}
 		l.mu.Lock()
 		// Far below the limit, a success says nothing about it. est is read
 		// under mu: Dropped writes it concurrently.
@@ -163,7 +186,11 @@ func (t Token) Release(o Outcome) {
 		l.mu.Lock()
 		if l.lastDrop.IsZero() || now.Sub(l.lastDrop) >= l.cooldown {
 			l.lastDrop = now
-			l.est = math.Max(l.min, l.est*l.backoff)
+			if l.lat != nil {
+				l.est = l.lat.grad.Cut(l.backoff)
+			} else {
+				l.est = math.Max(l.min, l.est*l.backoff)
+			}
 			l.limit.Store(int64(l.est))
 		}
 		l.mu.Unlock()

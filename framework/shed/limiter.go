@@ -35,6 +35,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/warren-mesh/warren/internal/gradient"
 )
 
 // Reason says why Acquire refused a request.
@@ -82,7 +84,7 @@ type Limiter struct {
 	ratioShed uint64
 
 	gmu  sync.Mutex // held by the request closing a window
-	grad gradient
+	grad gradient.Limit
 	qmu  sync.Mutex // held by the request taking a queue reading
 	qc   queueControl
 }
@@ -208,7 +210,7 @@ func New(opts ...Option) (*Limiter, error) {
 	l := &Limiter{
 		now: s.now, probe: s.probe,
 		window: s.window, minSamples: int64(s.minSamples), interval: s.interval,
-		grad: newGradient(s.initial, s.min, s.max, s.tolerance),
+		grad: gradient.New(s.initial, s.min, s.max, s.tolerance),
 		qc:   newQueueControl(s.perCPU*runtime.GOMAXPROCS(0), s.minDelay),
 	}
 	l.limit.Store(int64(s.initial))
@@ -287,7 +289,7 @@ func (l *Limiter) record(now time.Time, rtt time.Duration) {
 	if cnt <= 0 {
 		return
 	}
-	lim := l.grad.update(time.Duration(sum/cnt), peak)
+	lim := l.grad.Update(time.Duration(sum/cnt), peak)
 	l.limit.Store(max(1, int64(math.Round(lim))))
 }
 
