@@ -164,7 +164,7 @@ func contains(s string, subs ...string) bool {
 // there is none.
 func (r *Registry) leaseFor(key string) clientv3.LeaseID {
 	r.mu.Lock()
-	g := r.regs[key]
+	g, _, _ := r.regs.Get(key)
 	r.mu.Unlock()
 	if g == nil {
 		return -1

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -13,62 +12,36 @@ import (
 
 	"github.com/warren-mesh/warren/framework/backoff"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/keeper"
 )
 
-// errSuperseded ends a registration whose key was taken over by another
-// lease for the same address: a newer run of this instance owns it now, and
-// fighting back would make the two overwrite each other forever.
-var errSuperseded = errors.New("superseded by a newer registration of the same address")
-
-// registration keeps one instance published. Its loop goroutine is started
-// by start and ended by stop; the Registry owns both calls.
+// registration keeps one instance published: its Keeper runs the
+// re-register loop over publish and hold. The Registry starts and stops
+// the Keeper.
 type registration struct {
 	r    *Registry
 	inst registry.Instance
 	key  string
 	val  string
+	k    *keeper.Keeper
 
-	// state is guarded by r.mu (the Registry aggregates it).
-	state registry.State
+	// rev is the revision of the last write; only the Keeper's goroutine
+	// uses it.
+	rev int64
 
-	// ready receives the outcome of the first publish, exactly once unless
-	// the loop is stopped first.
-	ready  chan error
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	// withdrawing is set by Deregister just before it revokes our lease,
-	// so the loop does not take the deletion for a loss.
-	withdrawing atomic.Bool
-
-	mu       sync.Mutex
-	lease    clientv3.LeaseID // lease that holds, or last held, our key
-	lastErr  error
-	failures int // failed publish attempts, for the log
+	mu    sync.Mutex
+	lease clientv3.LeaseID // lease that holds, or last held, our key
 }
 
 func newRegistration(r *Registry, inst registry.Instance, key, val string) *registration {
-	return &registration{
-		r: r, inst: inst, key: key, val: val,
-		state: registry.StateUnregistered,
-		ready: make(chan error, 1),
-		done:  make(chan struct{}),
-	}
-}
-
-func (g *registration) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	g.cancel = cancel
-	go g.run(ctx)
-}
-
-// stop ends the loop and waits for it. It does not touch etcd. Idempotent.
-func (g *registration) stop() {
-	if g.cancel == nil {
-		return
-	}
-	g.cancel()
-	<-g.done
+	g := &registration{r: r, inst: inst, key: key, val: val}
+	g.k = keeper.New(g, keeper.Config{
+		BackoffMin: r.cfg.backoffMin, BackoffMax: r.cfg.backoffMax,
+		Logger: r.cfg.logger, Name: []any{"key", key},
+		Report:        func(s registry.State, err error, again bool) { r.report(g, s, err, again) },
+		LossIsFailure: true, // a lost lease took the record with it
+	})
+	return g
 }
 
 func (g *registration) currentLease() clientv3.LeaseID {
@@ -77,100 +50,18 @@ func (g *registration) currentLease() clientv3.LeaseID {
 	return g.lease
 }
 
-func (g *registration) lastError() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.lastErr
-}
-
-func (g *registration) failed(err error) {
-	g.mu.Lock()
-	g.lastErr = err
-	g.mu.Unlock()
-	g.r.report(g, registry.StateRetrying, err, false)
-}
-
-// retry records a failed attempt to publish, logs it with the wait before
-// the next one, and waits; false means ctx ended. Every attempt is logged:
-// the backoff caps the rate (one line per backoffMax at worst), and an
-// operator watching a registration that does not come back wants to see
-// it trying, and when it tries next.
-func (g *registration) retry(ctx context.Context, bo *backoff.Backoff, err error) bool {
-	wait := bo.Next()
-	g.mu.Lock()
-	g.failures++
-	n := g.failures
-	g.mu.Unlock()
-	g.r.logWarn("msg", "registration attempt failed", "key", g.key, "failures", n, "retry_in", wait, "err", err)
-	g.failed(err)
-	return backoff.Sleep(ctx, wait)
-}
-
-// run publishes the record, then holds it: whenever it is lost it is
-// published again, with backoff, until ctx ends.
-func (g *registration) run(ctx context.Context) {
-	defer close(g.done)
-	bo := backoff.New(g.r.cfg.backoffMin, g.r.cfg.backoffMax)
-	for {
-		rev, err := g.publish(ctx)
-		if err == nil {
-			g.r.report(g, registry.StateRegistered, nil, false)
-			g.ready <- nil
-			g.keep(ctx, rev)
-			return
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if errors.Is(err, registry.ErrConflict) {
-			// Refused outright on the first claim: the caller decides.
-			g.ready <- err
-			return
-		}
-		if !g.retry(ctx, bo, err) {
-			return
-		}
+// Publish implements keeper.Record: a fresh lease and record every time.
+func (g *registration) Publish(ctx context.Context, _ bool) (bool, error) {
+	rev, err := g.publish(ctx)
+	if err != nil {
+		return false, err
 	}
+	g.rev = rev
+	return true, nil
 }
 
-// keep holds the published record until ctx ends, publishing it again
-// every time it is lost. rev is the revision of the last write.
-func (g *registration) keep(ctx context.Context, rev int64) {
-	bo := backoff.New(g.r.cfg.backoffMin, g.r.cfg.backoffMax)
-	for {
-		reason := g.hold(ctx, rev)
-		if ctx.Err() != nil || g.withdrawing.Load() {
-			return
-		}
-		if errors.Is(reason, errSuperseded) {
-			g.r.logWarn("msg", "registration superseded, not re-registering", "key", g.key, "err", reason)
-			g.mu.Lock()
-			g.lastErr = reason
-			g.mu.Unlock()
-			g.r.report(g, registry.StateWithdrawn, reason, false)
-			return
-		}
-		g.r.logWarn("msg", "registration lost, re-registering", "key", g.key, "err", reason)
-		g.failed(reason)
-		bo.Reset()
-		for {
-			var err error
-			if rev, err = g.publish(ctx); err == nil {
-				break
-			}
-			if ctx.Err() != nil || g.withdrawing.Load() {
-				return
-			}
-			// A conflict here is retried too: the other holder may be gone
-			// when its lease expires, and the record is ours to restore.
-			if !g.retry(ctx, bo, err) {
-				return
-			}
-		}
-		g.r.logWarn("msg", "re-registered", "key", g.key)
-		g.r.report(g, registry.StateRegistered, nil, true)
-	}
-}
+// Hold implements keeper.Record.
+func (g *registration) Hold(ctx context.Context) error { return g.hold(ctx, g.rev) }
 
 // hold runs the keepalive of the current lease and watches our own key.
 // It returns why the record was lost, or nil when ctx ends.
@@ -252,7 +143,7 @@ func (g *registration) stillOurs(lease clientv3.LeaseID, holder int64, value []b
 		return errors.New("record overwritten without a lease")
 	}
 	if other, err := registry.DecodeRecord(value); err == nil && other.HostPort() == g.inst.HostPort() {
-		return fmt.Errorf("%w (lease %x)", errSuperseded, holder)
+		return fmt.Errorf("%w (lease %x)", keeper.ErrSuperseded, holder)
 	}
 	return fmt.Errorf("record overwritten under lease %x", holder)
 }

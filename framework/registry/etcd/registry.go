@@ -42,9 +42,8 @@ type Registry struct {
 
 	mu         sync.Mutex
 	closed     bool
-	regs       map[string]*registration // key → live registration
+	regs       *registry.Tracker[*registration] // by key, with the Status
 	instancers map[*Instancer]struct{}
-	status     registry.Status
 }
 
 var (
@@ -82,9 +81,8 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		cli:        cli,
 		ownsCli:    owns,
 		conn:       startConnMonitor(cli),
-		regs:       map[string]*registration{},
+		regs:       registry.NewTracker[*registration](),
 		instancers: map[*Instancer]struct{}{},
-		status:     registry.Status{State: registry.StateUnregistered, Since: time.Now()},
 	}, nil
 }
 
@@ -126,8 +124,8 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		r.opMu.Unlock()
 		return ErrClosed
 	}
-	old := r.regs[key]
-	if old != nil && old.val == string(val) && old.state == registry.StateRegistered {
+	old, state, _ := r.regs.Get(key)
+	if old != nil && old.val == string(val) && state == registry.StateRegistered {
 		r.mu.Unlock()
 		r.opMu.Unlock()
 		return nil
@@ -137,7 +135,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	if old != nil {
 		// The new registration inherits the old lease as its own, so the
 		// claim below may overwrite our own previous record in place.
-		old.stop()
+		old.k.Stop()
 		g.lease = old.currentLease()
 	}
 	r.mu.Lock()
@@ -146,23 +144,22 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		r.opMu.Unlock()
 		return ErrClosed
 	}
-	r.regs[key] = g
-	r.recomputeLocked(nil)
+	r.regs.Put(key, g, registry.StateUnregistered)
 	r.mu.Unlock()
-	g.start()
+	g.k.Start()
 	r.opMu.Unlock()
 
 	var werr error
 	select {
-	case werr = <-g.ready:
+	case werr = <-g.k.Ready():
 		if werr == nil {
 			return nil
 		}
-	case <-g.done:
+	case <-g.k.Done():
 		// Stopped by a concurrent Deregister or Close; it may still have
 		// managed to report first.
 		select {
-		case werr = <-g.ready:
+		case werr = <-g.k.Ready():
 			if werr == nil {
 				werr = fmt.Errorf("etcd: register %s: withdrawn right after publishing", key)
 			}
@@ -170,18 +167,14 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 			werr = fmt.Errorf("etcd: register %s: withdrawn or closed before it was published", key)
 		}
 	case <-ctx.Done():
-		werr = fmt.Errorf("etcd: register %s: %w (last error: %v)", key, ctx.Err(), g.lastError())
+		werr = fmt.Errorf("etcd: register %s: %w (last error: %v)", key, ctx.Err(), g.k.LastError())
 	}
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
 	r.mu.Lock()
-	if r.regs[key] == g {
-		delete(r.regs, key)
-		r.status.LastError = werr.Error()
-		r.recomputeLocked(nil)
-	}
+	r.regs.Drop(key, g, werr)
 	r.mu.Unlock()
-	g.stop()
+	g.k.Stop()
 	return werr
 }
 
@@ -195,15 +188,10 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	key := r.key(inst)
 	r.opMu.Lock()
 	r.mu.Lock()
-	g := r.regs[key]
-	delete(r.regs, key)
-	if g != nil && len(r.regs) == 0 {
-		r.setStateLocked(registry.StateWithdrawn)
-	}
-	r.recomputeLocked(nil)
+	g, ok := r.regs.Withdraw(key)
 	r.mu.Unlock()
 	defer r.opMu.Unlock()
-	if g == nil {
+	if !ok {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.closeTimeout)
@@ -212,7 +200,7 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	// shutdown (cancelling keepalive and watch) and the revoke come after,
 	// off that path. withdrawing keeps the loop from taking the deletion
 	// for a loss and re-publishing.
-	g.withdrawing.Store(true)
+	g.k.Withdraw()
 	lease := g.currentLease()
 	var err error
 	if lease != clientv3.NoLease {
@@ -227,14 +215,14 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 			err = fmt.Errorf("etcd: delete %s: %w", key, err)
 		}
 	}
-	g.cancel()
+	g.k.Cancel()
 	// A goroutine owned by the Registry (Close waits for it) lets the loop
 	// end, then revokes our lease and any the loop took in its last moment
 	// (a re-registration in flight), which removes that record too.
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		<-g.done
+		<-g.k.Done()
 		rctx, cancel := context.WithTimeout(context.Background(), r.cfg.closeTimeout)
 		defer cancel()
 		leases := []clientv3.LeaseID{lease}
@@ -395,18 +383,16 @@ func (r *Registry) close(revoke bool) error {
 		return nil
 	}
 	r.closed = true
-	regs := r.regs
-	r.regs = map[string]*registration{}
+	regs := r.regs.Close()
 	instancers := r.instancers
 	r.instancers = map[*Instancer]struct{}{}
-	r.setStateLocked(registry.StateWithdrawn)
 	r.mu.Unlock()
 
 	var errs []error
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.closeTimeout)
 	defer cancel()
 	for _, g := range regs {
-		g.stop()
+		g.k.Stop()
 		if revoke {
 			errs = append(errs, r.revoke(ctx, g.currentLease()))
 		}
@@ -430,50 +416,16 @@ func (r *Registry) close(revoke bool) error {
 func (r *Registry) Status() registry.Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status
+	return r.regs.Status()
 }
 
-// report records a registration's state change and recomputes the
-// aggregate status. Reports from a registration that has been replaced or
-// withdrawn are ignored.
+// report records a registration's state change (its Keeper's report);
+// reports from a registration that has been replaced or withdrawn are
+// ignored.
 func (r *Registry) report(g *registration, state registry.State, err error, reregistered bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.regs[g.key] != g {
-		return
-	}
-	g.state = state
-	if reregistered {
-		r.status.Reregistrations++
-	}
-	if state == registry.StateWithdrawn {
-		delete(r.regs, g.key)
-		if len(r.regs) == 0 {
-			r.setStateLocked(registry.StateWithdrawn)
-		}
-	}
-	r.recomputeLocked(err)
-}
-
-func (r *Registry) recomputeLocked(err error) {
-	if err != nil {
-		r.status.LastError = err.Error()
-	}
-	if len(r.regs) == 0 {
-		return
-	}
-	agg := registry.StateRegistered
-	for _, g := range r.regs {
-		agg = registry.Worst(agg, g.state)
-	}
-	r.setStateLocked(agg)
-}
-
-func (r *Registry) setStateLocked(s registry.State) {
-	if r.status.State != s {
-		r.status.State = s
-		r.status.Since = time.Now()
-	}
+	r.regs.Set(g.key, g, state, err, reregistered)
 }
 
 func (r *Registry) logWarn(keyvals ...any) {

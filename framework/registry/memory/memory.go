@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/go-kit/kit/sd"
 
@@ -46,7 +45,7 @@ func NewServer() *Server {
 
 // Registry returns a new client of the server.
 func (s *Server) Registry() *Registry {
-	return &Registry{srv: s, status: registry.Status{State: registry.StateUnregistered, Since: time.Now()}}
+	return &Registry{srv: s, held: registry.NewTracker[struct{}]()}
 }
 
 // Registry is one client of a Server. The zero value is not usable; call
@@ -56,8 +55,7 @@ type Registry struct {
 
 	// Guarded by srv.mu.
 	closed bool
-	held   int // instances this Registry holds
-	status registry.Status
+	held   *registry.Tracker[struct{}] // the instances this Registry holds, by name/ID
 }
 
 var (
@@ -92,18 +90,14 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	old, had := set[inst.ID]
 	if had && old.owner != r && old.inst.HostPort() != inst.HostPort() {
 		err := fmt.Errorf("%w: %s is held by %s, refused for %s", registry.ErrConflict, inst.ID, old.inst.HostPort(), inst.HostPort())
-		r.status.LastError = err.Error()
+		r.held.Failed(err)
 		return err
 	}
-	if had {
-		old.owner.held--
-		if old.owner != r {
-			old.owner.setStateLocked(old.owner.stateAfterLoss())
-		}
+	if had && old.owner != r {
+		old.owner.held.Withdraw(heldKey(inst))
 	}
 	set[inst.ID] = entry{inst: inst, owner: r}
-	r.held++
-	r.setStateLocked(registry.StateRegistered)
+	r.held.Put(heldKey(inst), struct{}{}, registry.StateRegistered)
 	s.publishLocked(inst.Name)
 	return nil
 }
@@ -123,37 +117,21 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	}
 	if e, ok := s.services[inst.Name][inst.ID]; ok && e.owner == r {
 		delete(s.services[inst.Name], inst.ID)
-		r.held--
-		if r.held == 0 {
-			r.setStateLocked(registry.StateWithdrawn)
-		}
+		r.held.Withdraw(heldKey(inst))
 		s.publishLocked(inst.Name)
 	}
 	return nil
 }
 
-// stateAfterLoss is the state of a Registry whose instance another took
-// over: registered while it holds others, withdrawn otherwise.
-func (r *Registry) stateAfterLoss() registry.State {
-	if r.held > 0 {
-		return registry.StateRegistered
-	}
-	return registry.StateWithdrawn
-}
-
-func (r *Registry) setStateLocked(st registry.State) {
-	if r.status.State != st {
-		r.status.State = st
-		r.status.Since = time.Now()
-	}
-}
+// heldKey names an instance in a Registry's Tracker.
+func heldKey(inst registry.Instance) string { return inst.Name + "/" + inst.ID }
 
 // Status implements registry.StatusReporter: registered while this
 // Registry holds any instance, withdrawn after it held some and holds none.
 func (r *Registry) Status() registry.Status {
 	r.srv.mu.Lock()
 	defer r.srv.mu.Unlock()
-	return r.status
+	return r.held.Status()
 }
 
 // Instances returns the published instances of a service, whoever holds
@@ -208,8 +186,7 @@ func (r *Registry) Close() error {
 			s.publishLocked(name)
 		}
 	}
-	r.held = 0
-	r.setStateLocked(registry.StateWithdrawn)
+	r.held.Close()
 	return nil
 }
 

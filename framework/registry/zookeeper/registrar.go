@@ -7,178 +7,44 @@ import (
 	"fmt"
 	"path"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/go-zookeeper/zk"
 
-	"github.com/warren-mesh/warren/framework/backoff"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/keeper"
 )
 
-// errSuperseded ends a registration whose znode was taken over by another
-// session for the same address: a newer run of this instance owns it now,
-// and fighting back would make the two overwrite each other forever.
-var errSuperseded = errors.New("superseded by a newer registration of the same address")
-
-// registration keeps one instance published. Its loop goroutine is started
-// by start and ended by stop; the Registry owns both calls.
+// registration keeps one instance published: its Keeper runs the
+// re-register loop over publish and hold. The Registry starts and stops
+// the Keeper.
 type registration struct {
 	r    *Registry
 	inst registry.Instance
 	path string
 	val  []byte
-
-	// state is guarded by r.mu (the Registry aggregates it).
-	state registry.State
-
-	// ready receives the outcome of the first publish, exactly once unless
-	// the loop is stopped first.
-	ready  chan error
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	// withdrawing is set by Deregister and Close before they delete the
-	// znode, so the loop does not take the deletion for a loss.
-	withdrawing atomic.Bool
-
-	mu       sync.Mutex
-	lastErr  error
-	failures int
+	k    *keeper.Keeper
 }
 
 func newRegistration(r *Registry, inst registry.Instance, p string, val []byte) *registration {
-	ctx, cancel := context.WithCancel(context.Background())
-	g := &registration{
-		r: r, inst: inst, path: p, val: val,
-		state:  registry.StateUnregistered,
-		ready:  make(chan error, 1),
-		cancel: cancel,
-		done:   make(chan struct{}),
-	}
-	g.ctx = ctx
+	g := &registration{r: r, inst: inst, path: p, val: val}
+	g.k = keeper.New(g, keeper.Config{
+		BackoffMin: r.cfg.backoffMin, BackoffMax: r.cfg.backoffMax,
+		Logger: r.cfg.logger, Name: []any{"znode", p},
+		Report: func(s registry.State, err error, again bool) { r.report(g, s, err, again) },
+		// The session, and so our znode, may well survive an outage of
+		// the connection: not a lost registration (yet).
+		Patient: func(err error) bool { return isConnErr(err) && !r.sess.lost() },
+	})
 	return g
 }
 
-func (g *registration) start() { go g.run(g.ctx) }
-
-// stop ends the loop and waits for it. It does not touch ZooKeeper.
-// Idempotent.
-func (g *registration) stop() {
-	g.cancel()
-	<-g.done
+// Publish implements keeper.Record.
+func (g *registration) Publish(_ context.Context, again bool) (bool, error) {
+	return g.publish(again)
 }
 
-func (g *registration) lastError() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.lastErr
-}
-
-func (g *registration) failed(err error) {
-	g.mu.Lock()
-	g.lastErr = err
-	g.mu.Unlock()
-	g.r.report(g, registry.StateRetrying, err, false)
-}
-
-// retry records a failed attempt, logs it with the wait before the next
-// one, and waits; false means ctx ended.
-func (g *registration) retry(ctx context.Context, bo *backoff.Backoff, err error) bool {
-	wait := bo.Next()
-	g.mu.Lock()
-	g.failures++
-	n := g.failures
-	g.mu.Unlock()
-	g.r.logWarn("msg", "registration attempt failed", "znode", g.path, "failures", n, "retry_in", wait, "err", err)
-	g.failed(err)
-	return backoff.Sleep(ctx, wait)
-}
-
-// run publishes the record, then holds it: whenever it is lost it is
-// published again, with backoff, until ctx ends.
-func (g *registration) run(ctx context.Context) {
-	defer close(g.done)
-	bo := backoff.New(g.r.cfg.backoffMin, g.r.cfg.backoffMax)
-	for {
-		_, err := g.publish(false)
-		if ctx.Err() != nil || g.withdrawing.Load() {
-			return
-		}
-		if err == nil {
-			g.r.report(g, registry.StateRegistered, nil, false)
-			g.ready <- nil
-			break
-		}
-		if errors.Is(err, registry.ErrConflict) {
-			g.ready <- err // refused on the first claim: the caller decides
-			return
-		}
-		if !g.retry(ctx, bo, err) {
-			return
-		}
-	}
-	g.keep(ctx)
-}
-
-// keep holds the published znode until ctx ends, publishing it again
-// every time it is lost.
-func (g *registration) keep(ctx context.Context) {
-	bo := backoff.New(g.r.cfg.backoffMin, g.r.cfg.backoffMax)
-	for {
-		reason := g.hold(ctx)
-		if ctx.Err() != nil || g.withdrawing.Load() {
-			return
-		}
-		if errors.Is(reason, errSuperseded) {
-			g.r.logWarn("msg", "registration superseded, not re-registering", "znode", g.path, "err", reason)
-			g.mu.Lock()
-			g.lastErr = reason
-			g.mu.Unlock()
-			g.r.report(g, registry.StateWithdrawn, reason, false)
-			return
-		}
-		if reason != nil {
-			g.r.logWarn("msg", "registration lost or in doubt, checking", "znode", g.path, "reason", reason)
-		}
-		bo.Reset()
-		for {
-			created, err := g.publish(true)
-			if ctx.Err() != nil || g.withdrawing.Load() {
-				return
-			}
-			if err == nil {
-				if created {
-					g.r.logWarn("msg", "re-registered", "znode", g.path)
-				}
-				g.r.report(g, registry.StateRegistered, nil, created)
-				break
-			}
-			if errors.Is(err, errSuperseded) {
-				g.r.logWarn("msg", "registration superseded, not re-registering", "znode", g.path, "err", err)
-				g.mu.Lock()
-				g.lastErr = err
-				g.mu.Unlock()
-				g.r.report(g, registry.StateWithdrawn, err, false)
-				return
-			}
-			if isConnErr(err) && !g.r.sess.lost() {
-				// The session, and so our znode, may well survive this
-				// outage: not a lost registration (yet).
-				if !backoff.Sleep(ctx, bo.Next()) {
-					return
-				}
-				continue
-			}
-			// A conflict here is retried too: the other holder's session
-			// may end, and the record is ours to restore.
-			if !g.retry(ctx, bo, err) {
-				return
-			}
-		}
-	}
-}
+// Hold implements keeper.Record.
+func (g *registration) Hold(ctx context.Context) error { return g.hold(ctx) }
 
 // hold watches our own znode and the session until something needs a
 // look: the znode was deleted or changed, the session expired, or the
@@ -241,7 +107,7 @@ func (g *registration) hold(ctx context.Context) error {
 					// cannot tell us while we cannot reach it): the znode
 					// is gone, and /readyz should say so.
 					lostReported = true
-					g.failed(fmt.Errorf("no contact with ZooKeeper for the session timeout (%s): the session and its znode are presumed expired", g.r.cfg.sessionTimeout))
+					g.k.Failed(fmt.Errorf("no contact with ZooKeeper for the session timeout (%s): the session and its znode are presumed expired", g.r.cfg.sessionTimeout))
 				}
 			}
 		}
@@ -273,7 +139,7 @@ func (g *registration) stillOurs(stat *zk.Stat, data []byte) error {
 		}
 	}
 	if other, err := registry.DecodeRecord(data); err == nil && stat.EphemeralOwner != 0 && other.HostPort() == g.inst.HostPort() {
-		return fmt.Errorf("%w (session %x)", errSuperseded, stat.EphemeralOwner)
+		return fmt.Errorf("%w (session %x)", keeper.ErrSuperseded, stat.EphemeralOwner)
 	}
 	return fmt.Errorf("znode taken by session %x", stat.EphemeralOwner)
 }
@@ -283,7 +149,7 @@ func (g *registration) stillOurs(stat *zk.Stat, data []byte) error {
 // replaces a znode that may be replaced (see mayReplace). created reports
 // whether it wrote a new znode. reclaim is set when the znode was lost
 // after being published: another session's record of our address is then
-// a newer run of this instance, which keeps it (errSuperseded).
+// a newer run of this instance, which keeps it (keeper.ErrSuperseded).
 func (g *registration) publish(reclaim bool) (created bool, err error) {
 	if err := g.r.ensureAuth(); err != nil {
 		return false, err
@@ -352,7 +218,7 @@ func (g *registration) mayReplace(stat *zk.Stat, data []byte, reclaim bool) erro
 	}
 	if old.HostPort() == g.inst.HostPort() {
 		if reclaim {
-			return fmt.Errorf("%w (session %x)", errSuperseded, stat.EphemeralOwner)
+			return fmt.Errorf("%w (session %x)", keeper.ErrSuperseded, stat.EphemeralOwner)
 		}
 		return nil // a previous run on this address; it cannot still be serving
 	}

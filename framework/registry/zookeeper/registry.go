@@ -34,9 +34,8 @@ type Registry struct {
 
 	mu         sync.Mutex
 	closed     bool
-	regs       map[string]*registration // znode path → live registration
+	regs       *registry.Tracker[*registration] // by znode path, with the Status
 	instancers map[*Instancer]struct{}
-	status     registry.Status
 }
 
 var (
@@ -65,9 +64,8 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		cfg:        cfg,
 		sess:       newSession(cfg.sessionTimeout),
 		acl:        cfg.acls(),
-		regs:       map[string]*registration{},
+		regs:       registry.NewTracker[*registration](),
 		instancers: map[*Instancer]struct{}{},
-		status:     registry.Status{State: registry.StateUnregistered, Since: time.Now()},
 	}
 	var (
 		connMu sync.Mutex
@@ -146,8 +144,8 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		r.opMu.Unlock()
 		return registry.ErrClosed
 	}
-	old := r.regs[p]
-	if old != nil && bytes.Equal(old.val, val) && old.state == registry.StateRegistered {
+	old, state, _ := r.regs.Get(p)
+	if old != nil && bytes.Equal(old.val, val) && state == registry.StateRegistered {
 		r.mu.Unlock()
 		r.opMu.Unlock()
 		return nil
@@ -156,7 +154,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	if old != nil {
 		// The znode stays (it is this session's); the new registration
 		// overwrites its data in place.
-		old.stop()
+		old.k.Stop()
 	}
 	g := newRegistration(r, inst, p, val)
 	r.mu.Lock()
@@ -165,21 +163,20 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		r.opMu.Unlock()
 		return registry.ErrClosed
 	}
-	r.regs[p] = g
-	r.recomputeLocked(nil)
+	r.regs.Put(p, g, registry.StateUnregistered)
 	r.mu.Unlock()
-	g.start()
+	g.k.Start()
 	r.opMu.Unlock()
 
 	var werr error
 	select {
-	case werr = <-g.ready:
+	case werr = <-g.k.Ready():
 		if werr == nil {
 			return nil
 		}
-	case <-g.done:
+	case <-g.k.Done():
 		select {
-		case werr = <-g.ready:
+		case werr = <-g.k.Ready():
 			if werr == nil {
 				werr = fmt.Errorf("zookeeper: register %s: withdrawn right after publishing", p)
 			}
@@ -187,18 +184,14 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 			werr = fmt.Errorf("zookeeper: register %s: withdrawn or closed before it was published", p)
 		}
 	case <-ctx.Done():
-		werr = fmt.Errorf("zookeeper: register %s: %w (last error: %v)", p, ctx.Err(), g.lastError())
+		werr = fmt.Errorf("zookeeper: register %s: %w (last error: %v)", p, ctx.Err(), g.k.LastError())
 	}
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
 	r.mu.Lock()
-	if r.regs[p] == g {
-		delete(r.regs, p)
-		r.status.LastError = werr.Error()
-		r.recomputeLocked(nil)
-	}
+	r.regs.Drop(p, g, werr)
 	r.mu.Unlock()
-	g.stop()
+	g.k.Stop()
 	if _, connected, _ := r.sess.state(); connected && !errors.Is(werr, registry.ErrConflict) {
 		// It may have been written after all; it must not outlive the
 		// failed call. (Unreachable, ZooKeeper removes it with the session.)
@@ -217,24 +210,19 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
 	r.mu.Lock()
-	g := r.regs[p]
-	delete(r.regs, p)
-	if g != nil && len(r.regs) == 0 {
-		r.setStateLocked(registry.StateWithdrawn)
-	}
-	r.recomputeLocked(nil)
+	g, ok := r.regs.Withdraw(p)
 	r.mu.Unlock()
-	if g == nil {
+	if !ok {
 		return nil
 	}
-	g.withdrawing.Store(true)
-	g.cancel()
+	g.k.Withdraw()
+	g.k.Cancel()
 	timeout := r.cfg.closeTimeout
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
 		timeout = time.Until(d)
 	}
 	err := r.deleteOwn(p, timeout)
-	g.stop()
+	g.k.Stop()
 	return err
 }
 
@@ -324,17 +312,15 @@ func (r *Registry) Close() error {
 		return nil
 	}
 	r.closed = true
-	regs := r.regs
-	r.regs = map[string]*registration{}
+	regs := r.regs.Close()
 	instancers := r.instancers
 	r.instancers = map[*Instancer]struct{}{}
-	r.setStateLocked(registry.StateWithdrawn)
 	r.mu.Unlock()
 
 	var errs []error
 	for p, g := range regs {
-		g.withdrawing.Store(true)
-		g.stop()
+		g.k.Withdraw()
+		g.k.Stop()
 		if _, connected, _ := r.sess.state(); connected {
 			errs = append(errs, r.deleteOwn(p, r.cfg.closeTimeout))
 		}
@@ -353,49 +339,16 @@ func (r *Registry) Close() error {
 func (r *Registry) Status() registry.Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status
+	return r.regs.Status()
 }
 
-// report records a registration's state change; reports from a
-// registration that has been replaced or withdrawn are ignored.
+// report records a registration's state change (its Keeper's report);
+// reports from a registration that has been replaced or withdrawn are
+// ignored.
 func (r *Registry) report(g *registration, state registry.State, err error, reregistered bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.regs[g.path] != g {
-		return
-	}
-	g.state = state
-	if reregistered {
-		r.status.Reregistrations++
-	}
-	if state == registry.StateWithdrawn {
-		delete(r.regs, g.path)
-		if len(r.regs) == 0 {
-			r.setStateLocked(registry.StateWithdrawn)
-		}
-	}
-	r.recomputeLocked(err)
-}
-
-func (r *Registry) recomputeLocked(err error) {
-	if err != nil {
-		r.status.LastError = err.Error()
-	}
-	if len(r.regs) == 0 {
-		return
-	}
-	agg := registry.StateRegistered
-	for _, g := range r.regs {
-		agg = registry.Worst(agg, g.state)
-	}
-	r.setStateLocked(agg)
-}
-
-func (r *Registry) setStateLocked(s registry.State) {
-	if r.status.State != s {
-		r.status.State = s
-		r.status.Since = time.Now()
-	}
+	r.regs.Set(g.path, g, state, err, reregistered)
 }
 
 func (r *Registry) logWarn(keyvals ...any) { level.Warn(r.cfg.logger).Log(keyvals...) }

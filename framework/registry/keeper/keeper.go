@@ -1,0 +1,267 @@
+// Package keeper is the re-register loop of a registry backend whose
+// records live as long as a lease or session (etcd, ZooKeeper): a Keeper
+// publishes one record, holds it, and publishes it again whenever it is
+// lost, with capped, jittered backoff (framework/backoff), forever — until
+// it is stopped. The backend supplies the writes (a Record) and hears
+// every change of state (Config.Report), which it usually hands to a
+// registry.Tracker for Status.
+package keeper
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/warren-mesh/warren/framework/backoff"
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// ErrSuperseded ends a registration whose record was taken over by a
+// newer registration of the same address (a newer run of this instance):
+// fighting back would make the two overwrite each other forever. A Record
+// wraps it; the Keeper then reports the registration withdrawn and stops.
+var ErrSuperseded = errors.New("superseded by a newer registration of the same address")
+
+// Record is one registration as its backend writes it. The Keeper calls
+// its methods from its own goroutine, one at a time.
+type Record interface {
+	// Publish writes the record. again is false for the first claim and
+	// true once it was published and then lost or came into doubt. wrote
+	// reports whether it wrote the record anew (a re-registration) rather
+	// than finding it in place. A registry.ErrConflict on the first claim
+	// ends the Keeper (the caller of Register decides); later it is
+	// retried, since the other holder may go.
+	Publish(ctx context.Context, again bool) (wrote bool, err error)
+	// Hold holds the published record until ctx ends (it returns nil) or
+	// the record is lost or in doubt; it returns why.
+	Hold(ctx context.Context) error
+}
+
+// Config says how a Keeper retries, logs and reports.
+type Config struct {
+	// BackoffMin and BackoffMax bound the wait between failed attempts.
+	BackoffMin, BackoffMax time.Duration
+	// Logger gets a warning for every failed attempt (with the wait before
+	// the next), every loss and every re-registration.
+	Logger log.Logger
+	// Name names the record in every log line: key-value pairs such as
+	// "key", "/warren/services/user/u1".
+	Name []any
+	// Report hears every change of the registration's state: err is why
+	// (nil when registered); reregistered is set when the record was
+	// written again after a loss. It must not block.
+	Report func(state registry.State, err error, reregistered bool)
+	// LossIsFailure: a Hold error means the record is gone, and the state
+	// turns retrying at once (etcd: a lost lease took it). Otherwise the
+	// record is only in doubt and the next Publish tells (ZooKeeper: the
+	// znode may have outlived a reconnect).
+	LossIsFailure bool
+	// Patient reports a Publish error, after a loss, that is waited out
+	// without counting as a failure (ZooKeeper: the connection is down but
+	// the session, and so the record, may live). Nil: none.
+	Patient func(error) bool
+}
+
+// Keeper keeps one record published. Make it with New, start it with
+// Start; its owner ends it with Stop (or Cancel and a wait on Done).
+type Keeper struct {
+	rec Record
+	cfg Config
+
+	ready   chan error
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+	started atomic.Bool
+	// withdrawing is set by the owner before it deletes the record, so the
+	// loop does not take the deletion for a loss.
+	withdrawing atomic.Bool
+
+	mu       sync.Mutex
+	lastErr  error
+	failures int // failed attempts, for the log
+}
+
+// New returns a Keeper of rec that has not started.
+func New(rec Record, cfg Config) *Keeper {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Keeper{
+		rec: rec, cfg: cfg,
+		ready: make(chan error, 1),
+		ctx:   ctx, cancel: cancel,
+		done: make(chan struct{}),
+	}
+}
+
+// Start runs the loop in a goroutine the Keeper owns until Stop.
+func (k *Keeper) Start() {
+	k.started.Store(true)
+	go k.run()
+}
+
+// Ready receives the outcome of the first publish: nil, or the error that
+// ended the Keeper (registry.ErrConflict). It receives once at most, and
+// not at all when the Keeper is stopped first.
+func (k *Keeper) Ready() <-chan error { return k.ready }
+
+// Done is closed when the loop has ended.
+func (k *Keeper) Done() <-chan struct{} { return k.done }
+
+// Withdraw tells the loop that its owner is deleting the record: it ends
+// instead of publishing it again.
+func (k *Keeper) Withdraw() { k.withdrawing.Store(true) }
+
+// Cancel ends the loop without waiting for it.
+func (k *Keeper) Cancel() { k.cancel() }
+
+// Stop ends the loop and waits for it. It does not touch the backend.
+// Idempotent; a Keeper never started is only cancelled.
+func (k *Keeper) Stop() {
+	k.cancel()
+	if k.started.Load() {
+		<-k.done
+	}
+}
+
+// LastError is the most recent failure, for the caller of a Register that
+// ran out of time.
+func (k *Keeper) LastError() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.lastErr
+}
+
+// Failed records err and reports the registration retrying: a Record's
+// Hold calls it when the record is presumed lost but cannot be published
+// yet.
+func (k *Keeper) Failed(err error) {
+	k.setLastErr(err)
+	k.cfg.Report(registry.StateRetrying, err, false)
+}
+
+func (k *Keeper) setLastErr(err error) {
+	k.mu.Lock()
+	k.lastErr = err
+	k.mu.Unlock()
+}
+
+func (k *Keeper) stopped() bool { return k.ctx.Err() != nil || k.withdrawing.Load() }
+
+func (k *Keeper) warn(msg string, keyvals ...any) {
+	kv := append(append([]any{"msg", msg}, k.cfg.Name...), keyvals...)
+	level.Warn(k.cfg.Logger).Log(kv...)
+}
+
+func (k *Keeper) backoff() *backoff.Backoff {
+	return backoff.New(k.cfg.BackoffMin, k.cfg.BackoffMax)
+}
+
+// run publishes the record, then holds it: whenever it is lost it is
+// published again, with backoff, until the Keeper is stopped.
+func (k *Keeper) run() {
+	defer close(k.done)
+	bo := k.backoff()
+	for {
+		_, err := k.rec.Publish(k.ctx, false)
+		if k.stopped() {
+			return
+		}
+		if err == nil {
+			k.cfg.Report(registry.StateRegistered, nil, false)
+			k.ready <- nil
+			break
+		}
+		if errors.Is(err, registry.ErrConflict) {
+			k.ready <- err // refused on the first claim: the caller decides
+			return
+		}
+		if !k.retry(bo, err) {
+			return
+		}
+	}
+	k.keep()
+}
+
+// keep holds the published record, publishing it again every time it is
+// lost.
+func (k *Keeper) keep() {
+	bo := k.backoff()
+	for {
+		reason := k.rec.Hold(k.ctx)
+		if k.stopped() {
+			return
+		}
+		if errors.Is(reason, ErrSuperseded) {
+			k.superseded(reason)
+			return
+		}
+		switch {
+		case k.cfg.LossIsFailure:
+			k.warn("registration lost, re-registering", "err", reason)
+			k.Failed(reason)
+		case reason != nil:
+			k.warn("registration lost or in doubt, checking", "reason", reason)
+		}
+		bo.Reset()
+		if !k.republish(bo) {
+			return
+		}
+	}
+}
+
+// republish publishes the record again until it is in place; false means
+// the Keeper ends.
+func (k *Keeper) republish(bo *backoff.Backoff) bool {
+	for {
+		wrote, err := k.rec.Publish(k.ctx, true)
+		if k.stopped() {
+			return false
+		}
+		switch {
+		case err == nil:
+			if wrote {
+				k.warn("re-registered")
+			}
+			k.cfg.Report(registry.StateRegistered, nil, wrote)
+			return true
+		case errors.Is(err, ErrSuperseded):
+			k.superseded(err)
+			return false
+		case k.cfg.Patient != nil && k.cfg.Patient(err):
+			if !backoff.Sleep(k.ctx, bo.Next()) {
+				return false
+			}
+		// A conflict here is retried too: the other holder may go (its
+		// lease or session ends), and the record is ours to restore.
+		case !k.retry(bo, err):
+			return false
+		}
+	}
+}
+
+func (k *Keeper) superseded(err error) {
+	k.warn("registration superseded, not re-registering", "err", err)
+	k.setLastErr(err)
+	k.cfg.Report(registry.StateWithdrawn, err, false)
+}
+
+// retry records a failed attempt, logs it with the wait before the next
+// one, and waits; false means the Keeper was stopped. Every attempt is
+// logged: the backoff caps the rate (one line per BackoffMax at worst),
+// and an operator watching a registration that does not come back wants
+// to see it trying, and when it tries next.
+func (k *Keeper) retry(bo *backoff.Backoff, err error) bool {
+	wait := bo.Next()
+	k.mu.Lock()
+	k.failures++
+	n := k.failures
+	k.mu.Unlock()
+	k.warn("registration attempt failed", "failures", n, "retry_in", wait, "err", err)
+	k.Failed(err)
+	return backoff.Sleep(k.ctx, wait)
+}
