@@ -30,6 +30,10 @@ include mk/chromium.mk
 # control plane and Helm for the kubernetes registry and deploy/k8s tests.
 include mk/kube.mk
 
+# protoc and protoc-gen-go(-grpc) in bin/ for `svcgen gen` of gRPC services
+# and the test that compiles a generated .proto (apt-get when missing).
+include mk/protoc.mk
+
 .PHONY: all build test vet fmt-check unit bench up clean help fuzz
 
 REGISTRY ?= etcd
@@ -57,7 +61,7 @@ vet:
 # The compose test (tag compose) runs on its own after the other packages:
 # it builds images and runs two container stacks, and is given its own
 # timeout instead of competing with the race-enabled suite for 2 cores.
-test: fmt-check vet bin/consul zookeeper compose-deps nginx chromium kube-deps
+test: fmt-check vet bin/consul zookeeper compose-deps nginx chromium kube-deps protoc
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory compose-test
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)

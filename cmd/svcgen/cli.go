@@ -216,6 +216,7 @@ func (c *cli) new(args []string) error {
 	port := fs.Int("port", 0, "default listen port of the generated main (0: the framework's :8080); recorded as bootstrap.WithDefault; --listen and WARREN_LISTEN still win")
 	reg := fs.String("registry", "", "default registry of the generated main: etcd or consul (empty: the framework's, etcd); --registry and WARREN_REGISTRY still win")
 	methods := fs.String("methods", "", `more methods besides the example Hello, comma- or space-separated ("Charge,Refund"); each gets request and response types and a stub`)
+	grpc := fs.Bool("grpc", false, "serve gRPC beside HTTP: a //warren:grpc line in service.go, a .proto in NAMEpb/ compiled with protoc (`make protoc`), gRPC adapters and a main that serves both")
 	dry := fs.Bool("dry-run", false, "print what would be written and write nothing")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -255,9 +256,22 @@ func (c *cli) new(args []string) error {
 	if _, err := os.Lstat(dir); err == nil {
 		return fmt.Errorf("%s already exists; svcgen new never touches an existing service. To regenerate its code after changing service.go, run `svcgen gen %s`", rel, name)
 	}
-	files, err := gen.New(gen.NewOptions{Name: name, Module: r.module, Registry: *reg, Port: *port, Methods: ms})
+	files, err := gen.New(gen.NewOptions{Name: name, Module: r.module, Registry: *reg, Port: *port, Methods: ms, GRPC: *grpc})
 	if err != nil {
 		return err
+	}
+	for _, proto := range protos(files) {
+		if *dry {
+			break // protoc's output is not shown
+		}
+		sub := strings.TrimPrefix(proto, rel+"/")
+		pbs, err := runProtoc(r.root, rel, sub, files[proto])
+		if err != nil {
+			return err
+		}
+		for fn, b := range pbs {
+			files[rel+"/"+fn] = b
+		}
 	}
 	paths := slices.Sorted(mapKeys(files))
 	if *dry {
@@ -448,6 +462,7 @@ func (c *cli) gen(args []string) error {
 	fs, rootFlag := c.flags("gen", "[NAME | ./services/NAME]... [flags]",
 		"Reads each service's Service interface (services/NAME/service.go) and\nrewrites only its generated files: "+strings.Join(gen.GeneratedFiles(), ", ")+".\nA method the implementation lacks gets a stub appended to your file;\nnothing of yours is changed or deleted. Running it twice changes nothing.\nWith no NAME: the service of the working directory, or every service.")
 	dry := fs.Bool("dry-run", false, "print what would be written and write nothing")
+	force := fs.Bool("protoc", false, "compile every gRPC service's .proto with protoc even when it did not change (by default protoc runs only for a changed .proto or a missing .pb.go)")
 	noCheck := fs.Bool("no-check", false, "do not compile the services after writing (by default gen runs go build on them and exits 1 when the implementation no longer matches the interface)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -485,6 +500,14 @@ func (c *cli) gen(args []string) error {
 			return err
 		}
 		res := result{t: t, out: out, writes: map[string][]byte{}, old: files}
+		if err := c.extraFiles(r.root, t, out, files, *force); err != nil {
+			var ps gen.Problems
+			if errors.As(err, &ps) {
+				probs = append(probs, ps...)
+				continue
+			}
+			return err
+		}
 		for fn, b := range out.Files {
 			if !bytes.Equal(files[fn], b) {
 				res.writes[fn] = b
@@ -599,6 +622,10 @@ func commit(writes []fileWrite) error {
 		}
 	}
 	for i, w := range writes {
+		if err := os.MkdirAll(filepath.Dir(w.path), 0o755); err != nil {
+			cleanup()
+			return err
+		}
 		f, err := os.CreateTemp(filepath.Dir(w.path), ".svcgen-*.tmp")
 		if err != nil {
 			cleanup()

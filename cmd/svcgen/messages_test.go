@@ -38,6 +38,54 @@ type Req struct {
 type Resp struct{}
 `
 
+// badGRPCService serves gRPC with fields protobuf has no counterpart for,
+// a //warren:grpc line on a method and an embedded struct: each is
+// reported with the method and the field.
+const badGRPCService = `package ledger
+
+import (
+	"context"
+	"time"
+)
+
+// Service is the ledger.
+//
+//warren:grpc
+type Service interface {
+	//warren:grpc
+	Post(ctx context.Context, req PostRequest) (PostResponse, error)
+	Get(ctx context.Context, req GetRequest) (Entry, error)
+}
+
+type PostRequest struct {
+	Amount complex128
+	Tags   map[int]string
+	Meta   any
+	Matrix [][]int
+	Ref    *string
+	Month  time.Month
+	Inline struct{ A int }
+	Base
+}
+
+type Base struct{ ID string }
+
+type PostResponse struct {
+	Entry Entry
+}
+
+type GetRequest struct {
+	ID string ` + "`json:\"id\"`" + `
+}
+
+type Entry struct {
+	ID     string    ` + "`json:\"id\"`" + `
+	At     time.Time ` + "`json:\"at\"`" + `
+	Parent *Entry    ` + "`json:\"parent\"`" + `
+	Done   chan bool ` + "`json:\"done\"`" + `
+}
+`
+
 // TestMessages_Golden pins what svcgen prints for the cases the issue
 // named: help printed once, problems sorted by line with singular nouns,
 // one error for swapped parameters, route conflicts without panic text or
@@ -47,6 +95,8 @@ func TestMessages_Golden(t *testing.T) {
 	root := fakeRoot(t)
 	os.MkdirAll(filepath.Join(root, "services", "payment"), 0o755)
 	os.WriteFile(filepath.Join(root, "services", "payment", "service.go"), []byte(badService), 0o644)
+	os.MkdirAll(filepath.Join(root, "services", "ledger"), 0o755)
+	os.WriteFile(filepath.Join(root, "services", "ledger", "service.go"), []byte(badGRPCService), 0o644)
 	for _, c := range []struct {
 		name string
 		args []string
@@ -54,6 +104,7 @@ func TestMessages_Golden(t *testing.T) {
 		{"new-help", []string{"new", "--help"}},
 		{"help-gen", []string{"help", "gen"}},
 		{"gen-problems", []string{"gen", "payment", "--root", root}},
+		{"gen-grpc-problems", []string{"gen", "ledger", "--root", root}},
 		{"new-trailing-dash", []string{"new", "my-", "--root", root}},
 		{"new-double-dash", []string{"new", "a--b", "--root", root}},
 	} {

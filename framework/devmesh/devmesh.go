@@ -367,6 +367,8 @@ func (m *Mesh) startInstance(svc string, i int, env []string) (*Instance, error)
 	cmd.Env = append(cmd.Env,
 		"WARREN_ID="+inst.ID(),
 		"WARREN_LISTEN=127.0.0.1:0",
+		// gRPC, for services that serve it (--grpc-listen): a free port too.
+		"WARREN_GRPC_LISTEN=127.0.0.1:0",
 		"WARREN_ADVERTISE=127.0.0.1",
 		// Metrics and pprof on a free loopback port; each service logs the
 		// address in its listen line (docs/observability.md).

@@ -2,9 +2,16 @@ package grpcclient
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
+
+	"google.golang.org/grpc/metadata"
+
+	"github.com/warren-mesh/warren/framework/grpctransport"
+	"github.com/warren-mesh/warren/framework/idempotency"
 
 	"github.com/go-kit/kit/endpoint"
 	kitgrpc "github.com/go-kit/kit/transport/grpc"
@@ -21,6 +28,7 @@ type Method struct {
 	dec           kitgrpc.DecodeResponseFunc
 	reply         any
 	idempotent    bool
+	keyed         bool
 	kitOpts       []kitgrpc.ClientOption
 }
 
@@ -32,6 +40,13 @@ type EndpointOption func(*Method)
 // mid-call, a deadline). Other methods are retried only when the call
 // surely was not acted on.
 func Idempotent() EndpointOption { return func(m *Method) { m.idempotent = true } }
+
+// Keyed gives every call of the method one idempotency key, sent as
+// metadata on every attempt (a server's idempotency.Do applies the call
+// once however many attempts reach it), and retries it like an idempotent
+// call. Inside a call being served with a key, the key is derived from
+// that one, so a retried upstream call repeats its downstream keys.
+func Keyed() EndpointOption { return func(m *Method) { m.keyed = true } }
 
 // ClientOptions adds go-kit grpctransport client options (ClientBefore to
 // set metadata, ClientAfter to read headers) to the method.
@@ -56,12 +71,15 @@ func NewEndpoint(c *Client, fullMethod string, enc kitgrpc.EncodeRequestFunc, de
 		o(m)
 	}
 	return func(ctx context.Context, req any) (any, error) {
-		return c.Do(ctx, &call{m: m, req: req}, m.idempotent)
+		if m.keyed {
+			ctx = context.WithValue(ctx, keyCtx{}, callKey(ctx, fullMethod))
+		}
+		return c.Do(ctx, &call{m: m, req: req}, m.idempotent || m.keyed)
 	}
 }
 
 func (m *Method) kitClient(cc *grpc.ClientConn) *kitgrpc.Client {
-	opts := append([]kitgrpc.ClientOption{kitgrpc.ClientBefore(propagateRequestID)}, m.kitOpts...)
+	opts := append([]kitgrpc.ClientOption{kitgrpc.ClientBefore(propagateRequestID, propagateKey)}, m.kitOpts...)
 	return kitgrpc.NewClient(cc, m.service, m.name, m.enc, m.dec, m.reply, opts...)
 }
 
@@ -75,4 +93,27 @@ func splitMethod(full string) (svc, name string, err error) {
 		return "", "", errors.New("want /package.Service/Method")
 	}
 	return svc, name, nil
+}
+
+// keyCtx carries a keyed call's idempotency key from the endpoint to
+// every attempt's metadata.
+type keyCtx struct{}
+
+// callKey is a keyed call's key: derived from the key of the call being
+// served, if any, else new.
+func callKey(ctx context.Context, fullMethod string) string {
+	in, ok := idempotency.FromContext(ctx)
+	if !ok {
+		return idempotency.NewKey()
+	}
+	sum := sha256.Sum256([]byte(in + "\x00" + fullMethod))
+	return hex.EncodeToString(sum[:16])
+}
+
+// propagateKey sends a keyed call's idempotency key as metadata.
+func propagateKey(ctx context.Context, md *metadata.MD) context.Context {
+	if k, ok := ctx.Value(keyCtx{}).(string); ok {
+		md.Set(grpctransport.IdempotencyKey, k)
+	}
+	return ctx
 }

@@ -13,12 +13,19 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/requestid"
+	"github.com/warren-mesh/warren/framework/svcerr"
 )
 
 // RequestIDKey is the metadata key of the request ID (gRPC metadata keys
 // are lower case; the value is requestid.Header's).
 var RequestIDKey = strings.ToLower(requestid.Header)
+
+// IdempotencyKey is the metadata key of a keyed call's idempotency key
+// (idempotency.Header in lower case); the interceptor puts it in the
+// context for idempotency.Do.
+var IdempotencyKey = strings.ToLower(idempotency.Header)
 
 var errPanic = errors.New("panic") // answered as INTERNAL; the panic is logged
 
@@ -33,16 +40,26 @@ func UnaryServerInterceptor(logger log.Logger) grpc.UnaryServerInterceptor {
 		logger = log.NewNopLogger()
 	}
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-		id := ""
+		id, key := "", ""
 		if md, ok := metadata.FromIncomingContext(ctx); ok {
 			if v := md.Get(RequestIDKey); len(v) > 0 && requestid.Valid(v[0]) {
 				id = v[0]
+			}
+			if v := md.Get(IdempotencyKey); len(v) > 0 {
+				key = v[0]
 			}
 		}
 		if id == "" {
 			id = requestid.New()
 		}
 		ctx = requestid.NewContext(ctx, id)
+		if key != "" {
+			if !idempotency.Valid(key) {
+				return nil, Status(svcerr.Errorf(svcerr.InvalidArgument, "invalid_idempotency_key",
+					"%s must be 1 to %d printable ASCII characters without spaces", IdempotencyKey, idempotency.MaxLen)).Err()
+			}
+			ctx = idempotency.NewContext(ctx, key) // where idempotency.Do finds it
+		}
 		_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDKey, id)) // fails only outside a real call (tests calling the handler directly)
 		defer func() {
 			if p := recover(); p != nil {

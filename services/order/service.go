@@ -20,6 +20,8 @@ import (
 )
 
 // Service is the order service's API.
+//
+//warren:grpc
 type Service interface {
 	// Create places an order for an existing user. It is keyed: a retried
 	// call with the same idempotency key gets the first call's order, not

@@ -18,6 +18,8 @@ import (
 
 // Service is the user service's API. Each method becomes an endpoint, an
 // HTTP route (the warren:http line) and a client method.
+//
+//warren:grpc
 type Service interface {
 	// Create registers a new user. It is keyed: a retried call with the
 	// same idempotency key gets the first call's user, not a second user

@@ -13,9 +13,19 @@ type Emitter interface {
 	// ("transport_gen.go"); svcgen rewrites it on every gen.
 	File() string
 	// Prepare checks svc for the transport, reading each method's
-	// Annotations[Name()] and the request types through pkg. Problems
-	// carry the position of what is wrong.
+	// Annotations[Name()] (and the service's, from the doc comment of the
+	// Service interface) and the request types through pkg. Problems
+	// carry the position of what is wrong. A nil Transport: the service
+	// does not use this transport.
 	Prepare(svc *Service, pkg *Package) (Transport, Problems)
+}
+
+// ExtraFiles is implemented by a Transport that writes files besides its
+// Go file, such as a .proto (by path relative to the service directory).
+// svcgen writes them with the others; `svcgen gen` compiles each .proto
+// with protoc into the .pb.go files beside it.
+type ExtraFiles interface {
+	Extra() (map[string][]byte, error)
 }
 
 // Transport is an Emitter's view of one service, checked and ready to
@@ -41,7 +51,7 @@ type Transport interface {
 // and client sides are considered; the first with a client side is the
 // generated Client's default.
 func Emitters() []Emitter {
-	return []Emitter{HTTPEmitter{}}
+	return []Emitter{HTTPEmitter{}, GRPCEmitter{}}
 }
 
 // coreFiles are the transport-neutral generated files.

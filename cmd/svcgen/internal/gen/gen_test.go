@@ -55,7 +55,11 @@ func TestGenerate_RepositoryServicesAreUpToDate(t *testing.T) {
 				t.Fatal(err)
 			}
 			for fn, want := range out.Files {
-				if got := files[fn]; !bytes.Equal(got, want) {
+				got := files[fn]
+				if strings.Contains(fn, "/") { // a transport's extra file (a .proto) below the service
+					got, _ = os.ReadFile(filepath.Join(dir, filepath.FromSlash(fn)))
+				}
+				if !bytes.Equal(got, want) {
 					t.Errorf("services/%s/%s differs from what svcgen generates (run `go run ./cmd/svcgen gen %s`):\n%s", name, fn, name, lineDiff(got, want))
 				}
 			}

@@ -141,6 +141,11 @@ func (s *source) collect(svc *Service) (*ast.InterfaceType, string) {
 								s.problem(sp.Pos(), "", "Service must not have type parameters")
 							}
 							iface, ifaceFile = it, fn
+							doc := sp.Doc
+							if doc == nil && len(d.Specs) == 1 {
+								doc = d.Doc
+							}
+							s.serviceAnnotations(svc, doc)
 						}
 					case *ast.ValueSpec:
 						for _, n := range sp.Names {
@@ -294,6 +299,33 @@ func (s *source) underlying(e ast.Expr) ast.Expr {
 		e = spec.Type
 	}
 	return e
+}
+
+// serviceAnnotations reads the //warren: lines of the Service
+// interface's doc comment: each belongs to an emitter (//warren:grpc).
+func (s *source) serviceAnnotations(svc *Service, doc *ast.CommentGroup) {
+	svc.Annotations = map[string][]Annotation{}
+	if doc == nil {
+		return
+	}
+	owned := map[string]bool{}
+	var known []string
+	for _, e := range Emitters() {
+		owned[e.Name()] = true
+		known = append(known, "`//warren:"+e.Name()+"`")
+	}
+	for _, c := range doc.List {
+		text, found := strings.CutPrefix(c.Text, "//warren:")
+		if !found {
+			continue
+		}
+		fields := strings.Fields(text)
+		if len(fields) > 0 && owned[fields[0]] {
+			svc.Annotations[fields[0]] = append(svc.Annotations[fields[0]], Annotation{Pos: s.fset.Position(c.Pos()), Text: c.Text, Args: fields[1:]})
+			continue
+		}
+		s.problem(c.Pos(), "", "unknown annotation %q on the Service interface; there svcgen knows %s (method annotations go on the methods)", c.Text, strings.Join(known, ", "))
+	}
 }
 
 // coreAnnotations are the //warren: lines svcgen itself reads; the

@@ -22,6 +22,9 @@ type Service struct {
 	// framework is imported by FrameworkModule.
 	Module  string
 	Methods []*Method
+	// Annotations are the //warren:KEY lines of the Service interface's
+	// doc comment an emitter owns (//warren:grpc), by KEY.
+	Annotations map[string][]Annotation
 
 	// NotImplemented: emit errNotImplemented for the stubs.
 	NotImplemented bool

@@ -54,6 +54,15 @@ func Render(svc *Service) (map[string][]byte, error) {
 			return nil, err
 		}
 		out[t.emitter.File()] = b
+		if x, ok := t.Transport.(ExtraFiles); ok {
+			extra, err := x.Extra()
+			if err != nil {
+				return nil, err
+			}
+			for fn, b := range extra {
+				out[fn] = b
+			}
+		}
 	}
 	return out, nil
 }
@@ -152,6 +161,7 @@ type NewOptions struct {
 	Registry string   // default registry of the generated main ("" : bootstrap's)
 	Port     int      // default listen port (0: bootstrap's)
 	Methods  []string // methods beyond the example, already checked with MethodName
+	GRPC     bool     // serve gRPC too (//warren:grpc)
 }
 
 func newMethods(names []string, service string) []newMethod {
@@ -188,6 +198,7 @@ func New(o NewOptions) (map[string][]byte, error) {
 		"Snake":      snake(o.Name),
 		"Methods":    newMethods(o.Methods, o.Name),
 		"Defaults":   defaults,
+		"GRPC":       o.GRPC,
 	}
 	dir := "services/" + o.Name
 	files := map[string][]byte{}

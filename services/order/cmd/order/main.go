@@ -9,6 +9,8 @@ import (
 	"github.com/warren-mesh/warren/framework/registry/etcd"
 	"github.com/warren-mesh/warren/framework/registry/memory"
 	"github.com/warren-mesh/warren/framework/registry/zookeeper"
+	"github.com/warren-mesh/warren/framework/transport"
+	"github.com/warren-mesh/warren/framework/transport/grpcserver"
 	"github.com/warren-mesh/warren/services/order"
 	"github.com/warren-mesh/warren/services/user"
 )
@@ -20,13 +22,20 @@ func main() {
 	// Registry backends this binary can use: --registry=NAME picks one,
 	// the first is the default. Add or drop a backend here.
 	registries := bootstrap.WithRegistries(etcd.Backend(), consul.Backend(), zookeeper.Backend(), memory.Backend())
+	// gRPC beside HTTP: --grpc-listen (default :9090).
+	grpcSettings := grpcserver.DefaultSettings()
+	var own settings
 	bootstrap.Main(order.ServiceName, version, func(ctx context.Context, d *bootstrap.Deps) (bootstrap.Transports, error) {
 		// The user service is found through discovery. Readiness does not
 		// depend on it: an order instance that cannot reach users still
 		// serves reads, and failing readiness would cascade one outage
 		// into two.
 		// Closed on shutdown, and by bootstrap if the build fails below.
-		users, err := user.NewClient(ctx, d.Discovery, d.ClientOptions()...)
+		newUsers := user.NewClient
+		if own.UserGRPC {
+			newUsers = user.NewGRPCClient // same balancer, retries, ejection
+		}
+		users, err := newUsers(ctx, d.Discovery, d.ClientOptions()...)
 		if err != nil {
 			return bootstrap.Transports{}, err
 		}
@@ -50,7 +59,20 @@ func main() {
 				return user.User{ID: req.ID}, nil
 			},
 		})
-		svc := order.New(users, store, order.WithNames(names))
-		return bootstrap.HTTP(order.NewHTTPHandler(order.MakeEndpoints(svc), d.Logger)), nil
-	}, registries)
+		e := order.MakeEndpoints(order.New(users, store, order.WithNames(names)))
+		opts, err := grpcSettings.Options(d.Config, d.Shedder)
+		if err != nil {
+			return bootstrap.Transports{}, err
+		}
+		gs, err := order.NewGRPCTransport(e, opts)
+		if err != nil {
+			return bootstrap.Transports{}, err
+		}
+		return bootstrap.Transports{HTTP: order.NewHTTPHandler(e, d.Logger), Servers: []transport.Server{gs}}, nil
+	}, registries, bootstrap.WithSettings(&grpcSettings), bootstrap.WithSettings(&own))
+}
+
+// settings are order's own flags.
+type settings struct {
+	UserGRPC bool `setting:"user-grpc" help:"call the user service over gRPC instead of HTTP"`
 }

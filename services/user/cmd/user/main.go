@@ -9,6 +9,8 @@ import (
 	"github.com/warren-mesh/warren/framework/registry/etcd"
 	"github.com/warren-mesh/warren/framework/registry/memory"
 	"github.com/warren-mesh/warren/framework/registry/zookeeper"
+	"github.com/warren-mesh/warren/framework/transport"
+	"github.com/warren-mesh/warren/framework/transport/grpcserver"
 	"github.com/warren-mesh/warren/services/user"
 )
 
@@ -19,6 +21,9 @@ func main() {
 	// Registry backends this binary can use: --registry=NAME picks one,
 	// the first is the default. Add or drop a backend here.
 	registries := bootstrap.WithRegistries(etcd.Backend(), consul.Backend(), zookeeper.Backend(), memory.Backend())
+	// gRPC beside HTTP: --grpc-listen (default :9090); the one
+	// registration publishes both endpoints.
+	grpcSettings := grpcserver.DefaultSettings()
 	bootstrap.Main(user.ServiceName, version, func(ctx context.Context, d *bootstrap.Deps) (bootstrap.Transports, error) {
 		var store user.Store = user.NewMemoryStore()
 		if d.Config.DataDir != "" {
@@ -28,7 +33,15 @@ func main() {
 			}
 			store = s
 		}
-		svc := user.New(store)
-		return bootstrap.HTTP(user.NewHTTPHandler(user.MakeEndpoints(svc), d.Logger)), nil
-	}, registries)
+		e := user.MakeEndpoints(user.New(store))
+		opts, err := grpcSettings.Options(d.Config, d.Shedder)
+		if err != nil {
+			return bootstrap.Transports{}, err
+		}
+		gs, err := user.NewGRPCTransport(e, opts)
+		if err != nil {
+			return bootstrap.Transports{}, err
+		}
+		return bootstrap.Transports{HTTP: user.NewHTTPHandler(e, d.Logger), Servers: []transport.Server{gs}}, nil
+	}, registries, bootstrap.WithSettings(&grpcSettings))
 }

@@ -1,0 +1,541 @@
+package gen
+
+import (
+	"fmt"
+	"go/ast"
+	"go/token"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/warren-mesh/warren/templates"
+)
+
+// GRPCEmitter is the gRPC transport, on for a service whose Service
+// interface carries a //warren:grpc line: a .proto derived from the Go
+// types (NAMEpb/NAME.proto, compiled by protoc into the same directory)
+// and, in grpc_gen.go, go-kit transport/grpc server and client adapters
+// that convert between the Go types and the messages.
+type GRPCEmitter struct{}
+
+var grpcTmpl = template.Must(template.New("grpc").ParseFS(templates.FS, "grpc/*.tmpl"))
+
+// Name implements Emitter.
+func (GRPCEmitter) Name() string { return "grpc" }
+
+// File implements Emitter.
+func (GRPCEmitter) File() string { return "grpc_gen.go" }
+
+// grpcService is the gRPC view of a service: what grpc_gen.go.tmpl and
+// service.proto.tmpl render.
+type grpcService struct {
+	*Service
+	PB           string // Go package of the messages: userpb
+	ProtoPackage string // user.v1
+	GRPCName     string // the proto service: UserService
+	Methods      []*grpcMethod
+	Messages     []*protoMessage
+	Imports      []string // well-known .proto files the messages use
+	NeedTime     bool     // grpc_gen.go converts timestamps or durations
+	Helpers      map[string]bool
+}
+
+// grpcMethod is one rpc.
+type grpcMethod struct {
+	*Method
+	// Retry is the grpcclient option of the method's retry class.
+	Retry string
+}
+
+// Idempotent says whether the .proto marks the rpc IDEMPOTENT.
+func (m *grpcMethod) IdempotentRPC() bool { return m.Retry == "grpcclient.Idempotent()" }
+
+// protoMessage is one Go struct type as a message.
+type protoMessage struct {
+	Name   string // the Go type and the message
+	Fields []*protoField
+}
+
+// protoField is one field of a message and its conversions.
+type protoField struct {
+	Proto  string // the .proto field: "repeated Item items = 3"
+	GoName string // the Go struct's field
+	PBName string // the generated message's field
+	ToPB   string // Go expression of the message field from v (the Go struct)
+	FromPB string // Go expression of the Go field from m (the message)
+}
+
+// grpcConv is how one Go type travels: its proto type and the conversions
+// both ways. fn names a function of one argument (usable as a value);
+// otherwise to and from wrap an expression.
+type grpcConv struct {
+	proto          string // int64, User, google.protobuf.Timestamp
+	goType         string // as written
+	pbType         string // Go type of the message field (scalars only; "" otherwise)
+	toFn, fromFn   string // function names, when the conversion is one
+	to, from       func(x string) string
+	repeated, map_ bool
+}
+
+func (c grpcConv) toExpr(x string) string {
+	if c.toFn != "" {
+		return c.toFn + "(" + x + ")"
+	}
+	return c.to(x)
+}
+
+func (c grpcConv) fromExpr(x string) string {
+	if c.fromFn != "" {
+		return c.fromFn + "(" + x + ")"
+	}
+	return c.from(x)
+}
+
+// toFunc and fromFunc are the conversions as function values.
+func (c grpcConv) toFunc() string {
+	if c.toFn != "" {
+		return c.toFn
+	}
+	return fmt.Sprintf("func(v %s) %s { return %s }", c.goType, c.pbType, c.to("v"))
+}
+
+func (c grpcConv) fromFunc() string {
+	if c.fromFn != "" {
+		return c.fromFn
+	}
+	return fmt.Sprintf("func(v %s) %s { return %s }", c.pbType, c.goType, c.from("v"))
+}
+
+// protoScalars maps Go's predeclared types to proto scalars and the Go
+// type protoc-gen-go gives them.
+var protoScalars = map[string][2]string{
+	"string": {"string", "string"}, "bool": {"bool", "bool"},
+	"int": {"int64", "int64"}, "int64": {"int64", "int64"},
+	"int32": {"int32", "int32"}, "rune": {"int32", "int32"}, "int16": {"int32", "int32"}, "int8": {"int32", "int32"},
+	"uint": {"uint64", "uint64"}, "uint64": {"uint64", "uint64"},
+	"uint32": {"uint32", "uint32"}, "uint16": {"uint32", "uint32"}, "uint8": {"uint32", "uint32"}, "byte": {"uint32", "uint32"},
+	"float64": {"double", "float64"}, "float32": {"float", "float32"},
+}
+
+const grpcMapHelp = "svcgen maps string, bool, integer and float fields (and named types of them), []byte, time.Time, time.Duration, struct types of this package, pointers to them, slices of those and map[string] of those"
+
+// Prepare implements Emitter.
+func (e GRPCEmitter) Prepare(svc *Service, pkg *Package) (Transport, Problems) {
+	var probs Problems
+	for _, m := range svc.Methods {
+		for _, a := range m.Annotations[e.Name()] {
+			probs = append(probs, Problem{Pos: a.Pos, Method: m.Name,
+				Msg: "//warren:grpc goes in the doc comment of the Service interface (it serves the whole service over gRPC), not on a method"})
+		}
+	}
+	on := svc.Annotations[e.Name()]
+	if len(on) == 0 {
+		return nil, probs
+	}
+	for _, a := range on {
+		if len(a.Args) > 0 {
+			probs = append(probs, Problem{Pos: a.Pos, Msg: fmt.Sprintf("%q takes no arguments; write `//warren:grpc`", a.Text)})
+		}
+	}
+	gs := &grpcService{Service: svc, PB: svc.Package + "pb", ProtoPackage: svc.Package + ".v1",
+		GRPCName: TypeName(svc.Name) + "Service", Helpers: map[string]bool{}}
+	mp := &grpcMapper{gs: gs, pkg: pkg, msgs: map[string]*protoMessage{}, imports: map[string]bool{}}
+	for _, m := range svc.Methods {
+		gm := &grpcMethod{Method: m, Retry: grpcRetry(m)}
+		for i, t := range []string{m.Req, m.Resp} {
+			var fields []string
+			if i == 0 {
+				for _, tr := range svc.transports {
+					fields = append(fields, tr.RequestFields(m.Name)...)
+				}
+			}
+			probs = append(probs, mp.message(m.Name, t, fields)...)
+		}
+		gs.Methods = append(gs.Methods, gm)
+	}
+	for _, msg := range gs.Messages {
+		if msg.Name == gs.GRPCName {
+			probs = append(probs, Problem{Pos: pkg.TypePos(msg.Name), Msg: fmt.Sprintf("type %s has the name of the gRPC service svcgen generates for %s; rename the type", msg.Name, svc.Name)})
+		}
+	}
+	for imp := range mp.imports {
+		gs.Imports = append(gs.Imports, imp)
+	}
+	slices.Sort(gs.Imports)
+	return gs, probs
+}
+
+// grpcRetry is a method's retry class over gRPC, as over HTTP: GET routes
+// and //warren:idempotent methods are idempotent, //warren:keyed ones
+// carry one idempotency key.
+func grpcRetry(m *Method) string {
+	switch {
+	case m.Keyed:
+		return "grpcclient.Keyed()"
+	case m.NoRetry:
+		return ""
+	case m.Idempotent:
+		return "grpcclient.Idempotent()"
+	}
+	for _, a := range m.Annotations["http"] {
+		if len(a.Args) > 0 && a.Args[0] == "GET" {
+			return "grpcclient.Idempotent()"
+		}
+	}
+	return ""
+}
+
+// grpcMapper turns Go struct types into messages.
+type grpcMapper struct {
+	gs      *grpcService
+	pkg     *Package
+	msgs    map[string]*protoMessage
+	imports map[string]bool
+	pending []string // struct types met in fields, not mapped yet
+	helped  bool     // what svcgen maps was said in a problem
+}
+
+// message maps the struct type name (once) and every type it reaches.
+// A type gen is about to append has the given string fields.
+func (mp *grpcMapper) message(method, name string, appended []string) Problems {
+	if _, ok := mp.msgs[name]; ok {
+		return nil
+	}
+	msg := &protoMessage{Name: name}
+	mp.msgs[name] = msg
+	mp.gs.Messages = append(mp.gs.Messages, msg)
+	s := mp.pkg.s
+	spec, ok := s.types[name]
+	if !ok { // appended by gen: empty, or with a transport's string fields
+		for _, f := range appended {
+			mp.addField(msg, exportedField(f), f, grpcConv{proto: "string", goType: "string", pbType: "string",
+				to: func(x string) string { return x }, from: func(x string) string { return x }})
+		}
+		return nil
+	}
+	var probs Problems
+	report := func(pos token.Pos, format string, args ...any) {
+		probs = append(probs, Problem{Pos: s.fset.Position(pos), Method: method, Msg: fmt.Sprintf(format, args...)})
+	}
+	if !isASCIIIdent(name) {
+		report(spec.Pos(), "type %s: a protobuf message name is ASCII letters, digits and _; rename the type", name)
+		return probs
+	}
+	st, ok := s.underlying(spec.Type).(*ast.StructType)
+	if !ok {
+		report(spec.Pos(), "type %s is not a struct type, so it cannot be a gRPC message", name)
+		return probs
+	}
+	file := s.fileOf(spec.Pos())
+	seen := map[string]string{}
+	for _, f := range st.Fields.List {
+		if len(f.Names) == 0 {
+			report(f.Pos(), "field %s.%s is embedded; a gRPC message lists its fields, so list %s's fields in %s itself (or name the field)", name, exprString(f.Type), exprString(f.Type), name)
+			continue
+		}
+		tag := ""
+		if f.Tag != nil {
+			if t, err := strconv.Unquote(f.Tag.Value); err == nil {
+				tag = reflectTagGet(t, "json")
+			}
+		}
+		for _, n := range f.Names {
+			if !n.IsExported() {
+				continue
+			}
+			js, _, _ := strings.Cut(tag, ",")
+			if js == "-" && !strings.HasPrefix(tag, "-,") {
+				continue
+			}
+			if js == "" {
+				js = n.Name
+			}
+			pname := protoFieldName(js)
+			if !isASCIIIdent(pname) {
+				report(n.Pos(), "field %s.%s: its JSON name %q does not make a protobuf field name (ASCII letters, digits and _); change the json tag", name, n.Name, js)
+				continue
+			}
+			if other, dup := seen[pname]; dup {
+				report(n.Pos(), "fields %s.%s and %s.%s both become the protobuf field %s; change one's json tag", name, other, name, n.Name, pname)
+				continue
+			}
+			seen[pname] = n.Name
+			c, why := mp.conv(method, f.Type, file, 0)
+			if why != "" {
+				help := "" // said once
+				if !mp.helped {
+					help, mp.helped = " ("+grpcMapHelp+")", true
+				}
+				report(n.Pos(), "field %s.%s has type %s, which svcgen cannot map to protobuf: %s%s", name, n.Name, exprString(f.Type), why, help)
+				continue
+			}
+			mp.addField(msg, n.Name, pname, c)
+		}
+	}
+	// Types reached from the fields are mapped as conv met them; their
+	// problems are reported at their own fields.
+	pending := mp.pending
+	mp.pending = nil
+	for _, t := range pending {
+		probs = append(probs, mp.message(method, t, nil)...)
+	}
+	return probs
+}
+
+func (mp *grpcMapper) addField(msg *protoMessage, goName, pname string, c grpcConv) {
+	pb := pbFieldName(pname)
+	f := &protoField{GoName: goName, PBName: pb,
+		ToPB: c.toExpr("v." + goName), FromPB: c.fromExpr("m.Get" + pb + "()")}
+	typ := c.proto
+	if c.repeated {
+		typ = "repeated " + typ
+	}
+	f.Proto = fmt.Sprintf("%s %s = %d", typ, pname, len(msg.Fields)+1)
+	msg.Fields = append(msg.Fields, f)
+}
+
+// conv maps one Go type expression (in file f); a non-empty why says why
+// it cannot.
+func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int) (grpcConv, string) {
+	s := mp.pkg.s
+	ident := func(x string) string { return x }
+	switch t := e.(type) {
+	case *ast.Ident:
+		if _, local := s.types[t.Name]; !local {
+			sc, ok := protoScalars[t.Name]
+			if !ok {
+				return grpcConv{}, fmt.Sprintf("%s has no protobuf counterpart", t.Name)
+			}
+			c := grpcConv{proto: sc[0], goType: t.Name, pbType: sc[1], to: ident, from: ident}
+			if sc[1] != t.Name {
+				c.to = func(x string) string { return sc[1] + "(" + x + ")" }
+				c.from = func(x string) string { return t.Name + "(" + x + ")" }
+			}
+			return c, ""
+		}
+		switch u := s.underlying(t).(type) {
+		case *ast.StructType:
+			mp.want(t.Name)
+			return grpcConv{proto: t.Name, goType: t.Name, toFn: "toPB" + t.Name, fromFn: "fromPB" + t.Name}, ""
+		case *ast.Ident:
+			sc, ok := protoScalars[u.Name]
+			if !ok {
+				return grpcConv{}, fmt.Sprintf("%s is a %s, which has no protobuf counterpart", t.Name, u.Name)
+			}
+			return grpcConv{proto: sc[0], goType: t.Name, pbType: sc[1],
+				to:   func(x string) string { return sc[1] + "(" + x + ")" },
+				from: func(x string) string { return t.Name + "(" + x + ")" }}, ""
+		default:
+			return grpcConv{}, fmt.Sprintf("%s is a named %s type; use %s itself in the field", t.Name, exprString(u), exprString(u))
+		}
+	case *ast.SelectorExpr:
+		if x, ok := t.X.(*ast.Ident); ok && f != nil && importName(f, "time") == x.Name {
+			switch t.Sel.Name {
+			case "Time":
+				mp.imports["google/protobuf/timestamp.proto"] = true
+				mp.gs.NeedTime = true
+				return grpcConv{proto: "google.protobuf.Timestamp", goType: exprString(t), toFn: "grpctransport.TimeToPB", fromFn: "grpctransport.TimeFromPB"}, ""
+			case "Duration":
+				mp.imports["google/protobuf/duration.proto"] = true
+				mp.gs.NeedTime = true
+				return grpcConv{proto: "google.protobuf.Duration", goType: exprString(t), toFn: "grpctransport.DurationToPB", fromFn: "grpctransport.DurationFromPB"}, ""
+			}
+		}
+		return grpcConv{}, "a type of another package (only time.Time and time.Duration are)"
+	case *ast.StarExpr:
+		id, ok := t.X.(*ast.Ident)
+		if ok {
+			if _, isStruct := s.underlying(id).(*ast.StructType); isStruct && s.types[id.Name] != nil {
+				mp.want(id.Name)
+				mp.gs.Helpers["ptr"] = true
+				return grpcConv{proto: id.Name, goType: exprString(t),
+					to:   func(x string) string { return "grpcPtrToPB(" + x + ", toPB" + id.Name + ")" },
+					from: func(x string) string { return "grpcPtrFromPB(" + x + ", fromPB" + id.Name + ")" }}, ""
+			}
+		}
+		return grpcConv{}, "pointers are mapped only to struct types of this package (a nil pointer is an absent message); use the value type"
+	case *ast.ArrayType:
+		if t.Len != nil {
+			return grpcConv{}, "arrays have no protobuf counterpart; use a slice"
+		}
+		if id, ok := t.Elt.(*ast.Ident); ok && (id.Name == "byte" || id.Name == "uint8") && s.types[id.Name] == nil {
+			return grpcConv{proto: "bytes", goType: "[]byte", pbType: "[]byte", to: ident, from: ident}, ""
+		}
+		if depth > 0 {
+			return grpcConv{}, "a slice inside a slice or map has no protobuf counterpart; wrap the inner one in a struct"
+		}
+		c, why := mp.conv(method, t.Elt, f, depth+1)
+		if why != "" {
+			return grpcConv{}, why
+		}
+		if c.proto == "bytes" {
+			return grpcConv{}, "a slice of []byte; wrap the inner one in a struct"
+		}
+		if c.toFn == "" && c.to("x") == "x" && c.from("x") == "x" {
+			return grpcConv{proto: c.proto, repeated: true, to: ident, from: ident}, ""
+		}
+		mp.gs.Helpers["slice"] = true
+		return grpcConv{proto: c.proto, repeated: true,
+			to:   func(x string) string { return "grpcSlice(" + x + ", " + c.toFunc() + ")" },
+			from: func(x string) string { return "grpcSlice(" + x + ", " + c.fromFunc() + ")" }}, ""
+	case *ast.MapType:
+		if k, ok := t.Key.(*ast.Ident); !ok || k.Name != "string" || s.types["string"] != nil {
+			return grpcConv{}, "map keys must be string"
+		}
+		if depth > 0 {
+			return grpcConv{}, "a map inside a slice or map has no protobuf counterpart; wrap the inner one in a struct"
+		}
+		c, why := mp.conv(method, t.Value, f, depth+1)
+		if why != "" {
+			return grpcConv{}, why
+		}
+		if c.proto == "bytes" && c.pbType == "" {
+			return grpcConv{}, "unsupported map value"
+		}
+		proto := "map<string, " + c.proto + ">"
+		if c.toFn == "" && c.to("x") == "x" && c.from("x") == "x" {
+			return grpcConv{proto: proto, to: ident, from: ident}, ""
+		}
+		mp.gs.Helpers["map"] = true
+		return grpcConv{proto: proto,
+			to:   func(x string) string { return "grpcMap(" + x + ", " + c.toFunc() + ")" },
+			from: func(x string) string { return "grpcMap(" + x + ", " + c.fromFunc() + ")" }}, ""
+	case *ast.StructType:
+		return grpcConv{}, "an anonymous struct; declare it as a named type"
+	case *ast.InterfaceType:
+		return grpcConv{}, "an interface has no fixed shape to describe"
+	case *ast.ChanType, *ast.FuncType:
+		return grpcConv{}, "channels and functions cannot travel"
+	}
+	return grpcConv{}, "it has no protobuf counterpart"
+}
+
+// want queues a struct type for mapping once the current one is done.
+func (mp *grpcMapper) want(name string) {
+	if _, ok := mp.msgs[name]; !ok && !slices.Contains(mp.pending, name) {
+		mp.pending = append(mp.pending, name)
+	}
+}
+
+// fileOf is the file that declares pos.
+func (s *source) fileOf(pos token.Pos) *ast.File {
+	for _, fn := range s.names {
+		if f := s.files[fn]; f.FileStart <= pos && pos <= f.FileEnd {
+			return f
+		}
+	}
+	return nil
+}
+
+// protoFieldName is a JSON name in protobuf's snake case: userID → user_id.
+func protoFieldName(js string) string {
+	var b strings.Builder
+	rs := []rune(js)
+	for i, r := range rs {
+		switch {
+		case r == '-' || r == '.' || r == ' ':
+			b.WriteByte('_')
+		case r >= 'A' && r <= 'Z':
+			if i > 0 && (rs[i-1] >= 'a' && rs[i-1] <= 'z' || rs[i-1] >= '0' && rs[i-1] <= '9' ||
+				i+1 < len(rs) && rs[i+1] >= 'a' && rs[i+1] <= 'z' && rs[i-1] != '_' && rs[i-1] >= 'A' && rs[i-1] <= 'Z') {
+				b.WriteByte('_')
+			}
+			b.WriteRune(r + 'a' - 'A')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// pbFieldName is the Go name protoc-gen-go gives a field (its
+// GoCamelCase, with the suffix it adds to names of message methods).
+func pbFieldName(s string) string {
+	lower := func(c byte) bool { return 'a' <= c && c <= 'z' }
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '_' && i == 0:
+			b = append(b, 'X')
+		case c == '_' && i+1 < len(s) && lower(s[i+1]):
+		case '0' <= c && c <= '9':
+			b = append(b, c)
+		default:
+			if lower(c) {
+				c -= 'a' - 'A'
+			}
+			b = append(b, c)
+			for ; i+1 < len(s) && lower(s[i+1]); i++ {
+				b = append(b, s[i+1])
+			}
+		}
+	}
+	name := string(b)
+	switch name {
+	case "Reset", "String", "ProtoMessage", "Marshal", "Unmarshal", "ExtensionRangeArray", "ExtensionMap", "Descriptor":
+		name += "_"
+	}
+	return name
+}
+
+func isASCIIIdent(s string) bool {
+	if s == "" || '0' <= s[0] && s[0] <= '9' {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// ProtoFile is where the .proto goes, relative to the service directory:
+// userpb/user.proto.
+func (gs *grpcService) ProtoFile() string { return path.Join(gs.PB, gs.Package+".proto") }
+
+// GoPackage is the go_package option of the .proto.
+func (gs *grpcService) GoPackage() string {
+	return gs.Module + "/services/" + gs.Name + "/" + gs.PB + ";" + gs.PB
+}
+
+// Declares implements Transport.
+func (gs *grpcService) Declares() []string {
+	names := []string{"NewGRPCServer", "NewGRPCTransport", "MakeGRPCClientEndpoints", "NewGRPCClient", "GRPCServiceName",
+		"grpcServer", "grpcConvert", "grpcSlice", "grpcMap", "grpcPtrToPB", "grpcPtrFromPB", gs.PB}
+	for _, m := range gs.Messages {
+		names = append(names, "toPB"+m.Name, "fromPB"+m.Name)
+	}
+	return names
+}
+
+// Route implements Transport.
+func (gs *grpcService) Route(method string) string {
+	return "/" + gs.ProtoPackage + "." + gs.GRPCName + "/" + method
+}
+
+// RequestFields implements Transport: gRPC needs none.
+func (gs *grpcService) RequestFields(string) []string { return nil }
+
+// Client implements Transport.
+func (gs *grpcService) Client() ClientTransport {
+	return ClientTransport{Name: "gRPC", Endpoints: "MakeGRPCClientEndpoints"}
+}
+
+// Render implements Transport.
+func (gs *grpcService) Render() ([]byte, error) {
+	return execute(grpcTmpl, "grpc_gen.go.tmpl", gs)
+}
+
+// Extra implements ExtraFiles: the .proto, which protoc compiles into
+// the same directory.
+func (gs *grpcService) Extra() (map[string][]byte, error) {
+	var b strings.Builder
+	if err := grpcTmpl.ExecuteTemplate(&b, "service.proto.tmpl", gs); err != nil {
+		return nil, fmt.Errorf("svcgen: template service.proto.tmpl: %w", err)
+	}
+	return map[string][]byte{gs.ProtoFile(): []byte(b.String())}, nil
+}
