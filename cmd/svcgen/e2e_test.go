@@ -274,3 +274,51 @@ func TestGen_ChangedSignatureIsReportedWithTheMethodAndExitOne(t *testing.T) {
 		t.Fatalf("gen --no-check: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestNew_GRPCServiceBuildsAndGenKeepsItInStep: `svcgen new --grpc` writes
+// a service whose .proto protoc compiled, whose main serves both
+// transports (--grpc-listen) and which builds, vets and passes its tests;
+// gen then changes nothing without running protoc, and restores a deleted
+// .pb.go byte for byte.
+func TestNew_GRPCServiceBuildsAndGenKeepsItInStep(t *testing.T) {
+	root := copyRepo(t)
+	bin, err := filepath.Abs(filepath.Join("..", "..", "bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(bin, filepath.Join(root, "bin")); err != nil { // protoc's plugins (make protoc)
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "new", "ledger", "--grpc", "--methods", "Post", "--root", root)
+	if code != 0 {
+		t.Fatalf("svcgen new --grpc: exit %d\n%s%s (needs `make protoc`)", code, out, errOut)
+	}
+	svc := filepath.Join(root, "services", "ledger")
+	for _, fn := range []string{"grpc_gen.go", "ledgerpb/ledger.proto", "ledgerpb/ledger.pb.go", "ledgerpb/ledger_grpc.pb.go"} {
+		if _, err := os.Stat(filepath.Join(svc, fn)); err != nil {
+			t.Fatalf("svcgen new --grpc wrote no %s: %v\n%s", fn, err, out)
+		}
+	}
+	goCmd(t, root, "vet", "./services/ledger/...")
+	out = goCmd(t, root, "test", "-count=1", "-v", "./services/ledger/...")
+	if !strings.Contains(out, "--- PASS: TestConformance_HelloThroughDiscoveryAndClient") {
+		t.Errorf("go test output lacks the conformance test:\n%s", out)
+	}
+	exe := filepath.Join(t.TempDir(), "ledger")
+	goCmd(t, root, "build", "-o", exe, "./services/ledger/cmd/ledger")
+	if help, code := runBin(t, exe, "--help"); code != 0 || !strings.Contains(help, "--grpc-listen") || !strings.Contains(help, "WARREN_GRPC_LISTEN") {
+		t.Errorf("ledger --help (exit %d) lacks --grpc-listen:\n%s", code, help)
+	}
+
+	pb := filepath.Join(svc, "ledgerpb", "ledger.pb.go")
+	want, _ := os.ReadFile(pb)
+	if code, out, errOut := runCLI(t, "gen", "ledger", "--root", root, "--no-check"); code != 0 || !strings.Contains(out, "up to date") {
+		t.Fatalf("second gen: exit %d\n%s%s; want up to date", code, out, errOut)
+	}
+	os.Remove(pb)
+	code, out, errOut = runCLI(t, "gen", "ledger", "--root", root, "--no-check")
+	got, _ := os.ReadFile(pb)
+	if code != 0 || !bytes.Equal(got, want) || !strings.Contains(out, "ledgerpb/ledger.pb.go (create)") {
+		t.Fatalf("gen after deleting ledger.pb.go: exit %d, restored identical: %v\n%s%s", code, bytes.Equal(got, want), out, errOut)
+	}
+}

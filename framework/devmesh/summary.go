@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -51,9 +52,23 @@ Try the demo flow (paste each line into another terminal):
 
   # 3. list the user's orders (from either order instance)
   curl -s "%[2]s/orders?user_id=$USER_ID"; echo
-
+%[3]s
 Press Ctrl-C to stop: services withdraw, drain and deregister, then the registry stops.
-`, userURL, orderURL)
+`, userURL, orderURL, m.grpcHint(u.Registered))
+}
+
+// grpcHint is step 4 of the demo flow when user serves gRPC: the same
+// user read over gRPC by cmd/usergrpc, which finds it through this mesh's
+// registry (its WARREN_* variables) and calls it with the generated
+// client. No grpcurl needed.
+func (m *Mesh) grpcHint(u registry.Instance) string {
+	if _, ok := u.Endpoint("grpc", "grpcs"); !ok {
+		return ""
+	}
+	return fmt.Sprintf(`
+  # 4. the same user over gRPC (the generated client: discovery, balancing, retries)
+  %s go run ./cmd/usergrpc get "$USER_ID"
+`, strings.Join(m.registryEnv(), " "))
 }
 
 // httpURL is the instance's HTTP(S) endpoint, "" when it serves none.
