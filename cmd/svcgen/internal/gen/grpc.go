@@ -6,7 +6,6 @@ import (
 	"go/token"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"text/template"
 
@@ -235,22 +234,11 @@ func (mp *grpcMapper) message(method, name string, appended []string) Problems {
 			report(f.Pos(), "field %s.%s is embedded; a gRPC message lists its fields, so list %s's fields in %s itself (or name the field)", name, exprString(f.Type), exprString(f.Type), name)
 			continue
 		}
-		tag := ""
-		if f.Tag != nil {
-			if t, err := strconv.Unquote(f.Tag.Value); err == nil {
-				tag = reflectTagGet(t, "json")
-			}
-		}
+		tag := jsonTag(f)
 		for _, n := range f.Names {
-			if !n.IsExported() {
+			js, ok := jsonName(n, tag)
+			if !ok {
 				continue
-			}
-			js, _, _ := strings.Cut(tag, ",")
-			if js == "-" && !strings.HasPrefix(tag, "-,") {
-				continue
-			}
-			if js == "" {
-				js = n.Name
 			}
 			pname := protoFieldName(js)
 			if !isASCIIIdent(pname) {

@@ -65,26 +65,15 @@ func (p *Package) Fields(typeName string) []Field {
 	}
 	var out []Field
 	for _, f := range st.Fields.List {
-		tag := ""
-		if f.Tag != nil {
-			if t, err := strconv.Unquote(f.Tag.Value); err == nil {
-				tag = reflectTagGet(t, "json")
-			}
-		}
+		tag := jsonTag(f)
 		if len(f.Names) == 0 {
 			out = append(out, Field{Name: exprString(f.Type), Type: exprString(f.Type), Pos: s.fset.Position(f.Pos()), Embedded: true})
 			continue
 		}
 		for _, n := range f.Names {
-			if !n.IsExported() {
+			js, ok := jsonName(n, tag)
+			if !ok {
 				continue
-			}
-			js, _, _ := strings.Cut(tag, ",")
-			if js == "-" && !strings.HasPrefix(tag, "-,") {
-				continue
-			}
-			if js == "" {
-				js = n.Name
 			}
 			fi := Field{JSON: js, Name: n.Name, Type: exprString(f.Type), Pos: s.fset.Position(n.Pos())}
 			fi.Kind, fi.Exact, fi.Small = s.kindOf(f.Type)
@@ -132,4 +121,32 @@ func (s *source) kindOf(e ast.Expr) (k Kind, exact, small bool) {
 		return KindOther, false, false // named slices: keep it simple
 	}
 	return k, false, small
+}
+
+// jsonTag is a struct field's json tag ("" without one).
+func jsonTag(f *ast.Field) string {
+	if f.Tag == nil {
+		return ""
+	}
+	t, err := strconv.Unquote(f.Tag.Value)
+	if err != nil {
+		return ""
+	}
+	return reflectTagGet(t, "json")
+}
+
+// jsonName is the name encoding/json gives field n with tag; ok is false
+// for an unexported or `json:"-"` field.
+func jsonName(n *ast.Ident, tag string) (string, bool) {
+	if !n.IsExported() {
+		return "", false
+	}
+	js, _, _ := strings.Cut(tag, ",")
+	if js == "-" && !strings.HasPrefix(tag, "-,") {
+		return "", false
+	}
+	if js == "" {
+		js = n.Name
+	}
+	return js, true
 }
