@@ -258,8 +258,8 @@ func TestZoneAware_KeepsAllTrafficLocalWhileLocalIsHealthy(t *testing.T) {
 	b.Update(ts)
 	for range 1000 {
 		got, _ := b.Pick(context.Background(), nil)
-		if got.Instance.Zone != "a" {
-			t.Fatalf("picked %s in zone %s", got.ID, got.Instance.Zone)
+		if got.Instance().Zone != "a" {
+			t.Fatalf("picked %s in zone %s", got.ID, got.Instance().Zone)
 		}
 	}
 }
@@ -276,7 +276,7 @@ func TestZoneAware_SpillsToOtherZonesBelowMinHealthy(t *testing.T) {
 		if got == ts[0] {
 			t.Fatal("picked the ejected local instance")
 		}
-		if got.Instance.Zone != "a" {
+		if got.Instance().Zone != "a" {
 			remote++
 		}
 	}

@@ -92,8 +92,9 @@ func (h *ConsistentHash) Update(ts []*Target) {
 	pts := make([]pt, 0, len(ts)*h.vnodes)
 	var buf []byte
 	for i, t := range ts {
+		id := t.Instance().ID
 		for v := range h.vnodes {
-			buf = strconv.AppendInt(append(append(buf[:0], t.Instance.ID...), '#'), int64(v), 10)
+			buf = strconv.AppendInt(append(append(buf[:0], id...), '#'), int64(v), 10)
 			pts = append(pts, pt{hash(buf), int32(i)})
 		}
 	}

@@ -60,16 +60,16 @@ type Balancer interface {
 	Pick(ctx context.Context, avoid *Target) (*Target, error)
 }
 
-// Target is one instance as the balancers see it: its identity, its parsed
-// registry record, the go-kit endpoint that calls it, and the load and
-// health figures the balancers read.
+// Target is one instance as the balancers see it: its identity, its
+// registry record (parsed when first asked for), the go-kit endpoint that
+// calls it, and the load and health figures the balancers read.
 type Target struct {
 	// ID is the instance string discovery delivered; unique in a set.
 	ID string
-	// Instance is registry.ParseInstance(ID): zone, weight, metadata.
-	Instance registry.Instance
 	// Endpoint calls the instance. Use Call, which keeps the figures.
 	Endpoint endpoint.Endpoint
+
+	inst atomic.Pointer[registry.Instance] // parsed from ID on first Instance()
 
 	breaker *outlier.Breaker
 	failed  func(error) bool
@@ -107,19 +107,18 @@ func WithFailure(f func(error) bool) TargetOption { return func(t *Target) { t.f
 // WithCloser sets what Retire closes once in-flight calls have finished.
 func WithCloser(c io.Closer) TargetOption { return func(t *Target) { t.closer = c } }
 
-// NewTarget parses the instance string and wraps the endpoint.
+// NewTarget checks that the instance string parses and wraps the endpoint.
 func NewTarget(id string, ep endpoint.Endpoint, opts ...TargetOption) (*Target, error) {
-	inst, err := registry.ParseInstance(id)
-	if err != nil {
+	if _, err := registry.ParseInstance(id); err != nil {
 		return nil, err
 	}
-	return NewParsedTarget(id, inst, ep, opts...), nil
+	return NewCheckedTarget(id, ep, opts...), nil
 }
 
-// NewParsedTarget is NewTarget for an instance string already parsed into
-// inst, which it trusts.
-func NewParsedTarget(id string, inst registry.Instance, ep endpoint.Endpoint, opts ...TargetOption) *Target {
-	t := &Target{ID: id, Instance: inst, Endpoint: ep, born: time.Now()}
+// NewCheckedTarget is NewTarget for an instance string the caller has
+// already parsed without error.
+func NewCheckedTarget(id string, ep endpoint.Endpoint, opts ...TargetOption) *Target {
+	t := &Target{ID: id, Endpoint: ep, born: time.Now()}
 	for _, o := range opts {
 		o(t)
 	}
@@ -130,6 +129,22 @@ func NewParsedTarget(id string, inst registry.Instance, ep endpoint.Endpoint, op
 }
 
 func anyError(err error) bool { return err != nil }
+
+// Instance returns the instance's registry record, registry.ParseInstance
+// of ID: zone, weight, metadata. It is parsed on the first call and kept,
+// so a client whose balancer never asks (P2C, round robin, random) holds
+// no parsed record per instance — at 10k instances that is megabytes.
+func (t *Target) Instance() registry.Instance {
+	if p := t.inst.Load(); p != nil {
+		return *p
+	}
+	inst, err := registry.ParseInstance(t.ID)
+	if err != nil {
+		inst = registry.Instance{ID: t.ID} // not reached: the constructors checked ID
+	}
+	t.inst.CompareAndSwap(nil, &inst)
+	return *t.inst.Load()
+}
 
 // Call invokes the endpoint, counting it in flight and recording its
 // latency and health. It returns ErrRetired without calling when the target

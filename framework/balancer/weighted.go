@@ -39,7 +39,7 @@ func weights(ts []*Target) []int {
 	w := make([]int, len(ts))
 	g, sum := 0, 0
 	for i, t := range ts {
-		w[i] = t.Instance.EffectiveWeight()
+		w[i] = t.Instance().EffectiveWeight()
 		g = gcd(g, w[i])
 	}
 	for i := range w {

@@ -108,10 +108,11 @@ func NewZoneAware(zone string, opts ...ZoneOption) (*ZoneAware, error) {
 func (z *ZoneAware) Update(ts []*Target) {
 	var local, regional []*Target
 	for _, t := range ts {
-		if t.Instance.Zone == z.zone {
+		inst := t.Instance()
+		if inst.Zone == z.zone {
 			local = append(local, t)
 		}
-		if z.region != "" && RegionOf(t.Instance) == z.region {
+		if z.region != "" && RegionOf(inst) == z.region {
 			regional = append(regional, t)
 		}
 	}

@@ -282,15 +282,32 @@ func (c *Client) pickAfterDiscovery(ctx context.Context, avoid *balancer.Target)
 
 // instanceHTTP calls one instance over its own transport.
 type instanceHTTP struct {
+	*instanceShared
 	base, addr string
-	maxBody    int64
-	cfg        *config
+	id         string // the instance's registry ID
 	once       sync.Once
 	hc         atomic.Pointer[http.Client]
 	tr         atomic.Pointer[http.Transport]
-	obs        Observer
-	service    string
-	id         string // the instance's registry ID
+}
+
+// instanceShared is what every instance of one client has in common, held
+// once: a client of 10k instances keeps one copy, not 10k.
+type instanceShared struct {
+	cfg     *config
+	obs     Observer
+	service string
+	maxBody int64
+}
+
+// Close drops the instance's idle connections and reports its release;
+// the endpointer calls it once the instance has left discovery and its
+// last call has returned.
+func (h *instanceHTTP) Close() error {
+	if tr := h.tr.Load(); tr != nil {
+		tr.CloseIdleConnections()
+	}
+	h.obs.InstanceReleased(h.service, h.id)
+	return nil
 }
 
 func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {

@@ -374,6 +374,7 @@ func instanceFailure(err error) bool {
 // Its closer drops the instance's idle connections and reports the release
 // once the endpointer has retired it and its last call has returned.
 func factory(cfg config, service string, maxBody int64) endpointer.InstanceFactory {
+	shared := &instanceShared{cfg: &cfg, obs: cfg.obs, service: service, maxBody: maxBody}
 	return func(inst registry.Instance) (endpoint.Endpoint, io.Closer, error) {
 		// The endpoint of the transport this client speaks; an instance
 		// serving only others (gRPC) is not a target for it.
@@ -381,22 +382,15 @@ func factory(cfg config, service string, maxBody int64) endpointer.InstanceFacto
 		if !ok {
 			return nil, nil, fmt.Errorf("%w: %s serves no HTTP endpoint (has %v)", registry.ErrInvalidInstance, inst.ID, inst.Endpoints)
 		}
+		// Only strings are kept, not inst: its metadata map alone would
+		// cost hundreds of bytes per instance.
 		h := &instanceHTTP{
-			base:    base,
-			addr:    strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://"),
-			maxBody: maxBody,
-			obs:     cfg.obs,
-			service: service,
-			id:      inst.ID,
-			cfg:     &cfg,
+			instanceShared: shared,
+			base:           base,
+			addr:           strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://"),
+			id:             inst.ID,
 		}
-		return h.call, closerFunc(func() error {
-			if tr := h.tr.Load(); tr != nil {
-				tr.CloseIdleConnections()
-			}
-			cfg.obs.InstanceReleased(service, inst.ID)
-			return nil
-		}), nil
+		return h.call, h, nil
 	}
 }
 

@@ -519,7 +519,7 @@ func TestClient_FailingBackendIsEjectedThenReadmittedAfterRecovery(t *testing.T)
 	}
 	badTarget := func() *balancer.Target {
 		for _, t := range c.Targets() {
-			if t.Instance.ID == bad.inst.ID {
+			if t.Instance().ID == bad.inst.ID {
 				return t
 			}
 		}

@@ -40,7 +40,7 @@ func TestClient_OverloadAnswerIsRetriedElsewhereAndNotCountedAsFailure(t *testin
 	}
 	for _, tg := range c.Targets() {
 		if b := tg.Breaker(); b != nil && b.State().String() != "closed" {
-			t.Fatalf("breaker of %s is %s", tg.Instance.ID, b.State())
+			t.Fatalf("breaker of %s is %s", tg.Instance().ID, b.State())
 		}
 	}
 	// Each overload answer holds the instance for at least 0.5s, during

@@ -87,8 +87,9 @@ func instanceFactory(cfg config, service string, f InstanceFactory) endpointer.I
 		if err != nil {
 			return nil, nil, err
 		}
+		id := inst.ID // not inst: its metadata map would stay alive too
 		call := func(ctx context.Context, req any) (any, error) {
-			cfg.obs.Picked(service, inst.ID) // inside the target's in-flight window
+			cfg.obs.Picked(service, id) // inside the target's in-flight window
 			return ep(ctx, req)
 		}
 		return call, closerFunc(func() error {
@@ -96,7 +97,7 @@ func instanceFactory(cfg config, service string, f InstanceFactory) endpointer.I
 			if closer != nil {
 				err = closer.Close()
 			}
-			cfg.obs.InstanceReleased(service, inst.ID)
+			cfg.obs.InstanceReleased(service, id)
 			return err
 		}), nil
 	}

@@ -209,15 +209,24 @@ func (e *Endpointer) update(ev sd.Event) {
 }
 
 func (e *Endpointer) build(id string) (*balancer.Target, error) {
-	inst, err := registry.ParseInstance(id)
-	if err != nil {
-		return nil, err
-	}
 	var ep endpoint.Endpoint
 	var closer io.Closer
-	if e.ifactory != nil {
+	var err error
+	switch {
+	case e.ifactory != nil:
+		var inst registry.Instance
+		if inst, err = registry.ParseInstance(id); err != nil {
+			return nil, err
+		}
 		ep, closer, err = e.ifactory(inst)
-	} else {
+	case e.dsrc != nil:
+		// A delta instancer serves instance strings that parse (its
+		// contract): the factory takes the string, so nothing to parse.
+		ep, closer, err = e.factory(id)
+	default:
+		if _, err = registry.ParseInstance(id); err != nil {
+			return nil, err
+		}
 		ep, closer, err = e.factory(id)
 	}
 	if err != nil {
@@ -230,7 +239,9 @@ func (e *Endpointer) build(id string) (*balancer.Target, error) {
 	if e.detector != nil {
 		opts = append(opts, balancer.WithBreaker(e.detector.NewBreaker(outlier.ForInstance(id))))
 	}
-	return balancer.NewParsedTarget(id, inst, ep, opts...), nil
+	// The parsed record is not kept: the target parses it again only if
+	// its balancer asks (Target.Instance), which P2C never does.
+	return balancer.NewCheckedTarget(id, ep, opts...), nil
 }
 
 func (e *Endpointer) publishLocked() {

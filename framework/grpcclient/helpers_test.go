@@ -61,7 +61,7 @@ func newFirstPick() firstPick { return firstPick{&sync.Mutex{}, new([]*balancer.
 
 func (f firstPick) Update(ts []*balancer.Target) {
 	s := slices.Clone(ts)
-	slices.SortFunc(s, func(a, b *balancer.Target) int { return strings.Compare(a.Instance.ID, b.Instance.ID) })
+	slices.SortFunc(s, func(a, b *balancer.Target) int { return strings.Compare(a.Instance().ID, b.Instance().ID) })
 	f.mu.Lock()
 	*f.ts = s
 	f.mu.Unlock()

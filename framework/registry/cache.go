@@ -18,7 +18,9 @@ type Delta struct {
 
 // DeltaInstancer is implemented by instancers that can hand a subscriber
 // each change instead of the whole set, so a change costs its own size,
-// not the set's. The endpointer uses it when the instancer has it.
+// not the set's. The endpointer uses it when the instancer has it, and
+// trusts its instance strings to parse (ParseInstance): Warren's backends
+// validate every record before they serve it.
 type DeltaInstancer interface {
 	// RegisterDelta subscribes ch: it gets the current set at once (as
 	// Added, if any state is known yet) and every change after.

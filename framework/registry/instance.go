@@ -342,7 +342,11 @@ func ParseInstance(s string) (Instance, error) {
 		// url.ParseQuery would read none of them; no valid instance has so many.
 		return Instance{}, fmt.Errorf("%w: %q: more than %d query parameters", ErrInvalidInstance, s, maxQueryPairs)
 	}
-	inst := Instance{Endpoints: []string{EndpointURL(u.Scheme, host, port)}}
+	ep := EndpointURL(u.Scheme, host, port)
+	if strings.HasPrefix(s, ep) {
+		ep = s[:len(ep)] // shares the string's memory: one less string per instance held
+	}
+	inst := Instance{Endpoints: []string{ep}}
 	// The query read pair by pair, as url.ParseQuery reads it (the first
 	// value of a single-valued key counts), without building its map.
 	var weight string

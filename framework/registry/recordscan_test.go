@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -153,6 +154,52 @@ func FuzzCanonicalHostPort(f *testing.F) {
 		want := hp == net.JoinHostPort(host, strconv.Itoa(port))
 		if got := canonicalHostPort(hp, host, port); got != want {
 			t.Fatalf("canonicalHostPort(%q, %q, %d) = %v, want %v", hp, host, port, got, want)
+		}
+	})
+}
+
+// FuzzValidInstance_ReadsBackFromString: whatever Validate accepts,
+// ParseInstance(String()) gives back field for field — the claim that
+// lets checkCarriable read back only the first endpoint.
+func FuzzValidInstance_ReadsBackFromString(f *testing.F) {
+	f.Add("user-1", "user", "v1", "z", 3, "b,a", "k=v;é=&x;", "http://h:1,grpc://h:2")
+	f.Add("a&b=c", "n", "+", "?#", 0, ",", "=;=", "http://[::1]:80")
+	f.Add("i%d", "n", "%zz", "a b", 1, "&", "m.x=1", "https://h:65535")
+	f.Fuzz(func(t *testing.T, id, name, version, zone string, weight int, tags, meta, eps string) {
+		inst := Instance{ID: id, Name: name, Version: version, Zone: zone, Weight: weight}
+		if tags != "" {
+			inst.Tags = strings.Split(tags, ",")
+		}
+		if eps != "" {
+			inst.Endpoints = strings.Split(eps, ",")
+		}
+		for _, kv := range strings.Split(meta, ";") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				if inst.Metadata == nil {
+					inst.Metadata = map[string]string{}
+				}
+				inst.Metadata[k] = v
+			}
+		}
+		if inst.Validate() != nil {
+			return
+		}
+		got, err := ParseInstance(inst.String())
+		if err != nil {
+			t.Fatalf("valid %+v does not parse back: %v", inst, err)
+		}
+		want := inst
+		want.Weight = inst.EffectiveWeight()
+		if len(want.Tags) > 0 {
+			want.Tags = slices.Sorted(slices.Values(want.Tags))
+		} else {
+			want.Tags = nil
+		}
+		if len(want.Metadata) == 0 {
+			want.Metadata = nil
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("read back %+v, want %+v", got, want)
 		}
 	})
 }

@@ -54,7 +54,7 @@ type Instancer struct {
 	stopOnce sync.Once
 
 	// Owned by the run goroutine.
-	set       map[string]string // key → Instance.String()
+	set       map[string]string // instance ID (setKey) → Instance.String()
 	skipped   map[string]error  // keys under the prefix not served, and why
 	rev       int64             // revision the set is current at
 	clusterID uint64
@@ -225,7 +225,7 @@ func (in *Instancer) list(ctx context.Context) error {
 		if s, err := in.decode(kv); err != nil {
 			skipped[string(kv.Key)] = err
 		} else {
-			next[string(kv.Key)] = s
+			next[setKey(kv.Key[len(in.prefix):], s)] = s
 		}
 	}
 	in.skipped = skipped
@@ -337,7 +337,8 @@ func (in *Instancer) watch(ctx context.Context, connChanged <-chan struct{}) err
 // string it added and the one it removed ("" for none).
 func (in *Instancer) apply(ev *clientv3.Event) (added, removed string) {
 	key := string(ev.Kv.Key)
-	old, had := in.set[key]
+	id := key[len(in.prefix):]
+	old, had := in.set[id]
 	if had {
 		removed = old
 	}
@@ -346,7 +347,10 @@ func (in *Instancer) apply(ev *clientv3.Event) (added, removed string) {
 	if ev.Type == mvccpb.PUT {
 		s, err := in.decode(ev.Kv)
 		if err == nil {
-			in.set[key] = s
+			if had {
+				delete(in.set, id) // its key may be the old string's memory
+			}
+			in.set[setKey(ev.Kv.Key[len(in.prefix):], s)] = s
 			if wasSkipped {
 				in.cfg.observer.Skipped(in.service, len(in.skipped))
 			}
@@ -363,8 +367,25 @@ func (in *Instancer) apply(ev *clientv3.Event) (added, removed string) {
 	} else if wasSkipped {
 		in.cfg.observer.Skipped(in.service, len(in.skipped))
 	}
-	delete(in.set, key)
+	delete(in.set, id)
 	return "", removed
+}
+
+// setKey is the set's key for a record whose key ends in id, and whose
+// instance string s decode checked: the instance ID, taken from inside s
+// when s carries it unescaped (it does for the IDs registrars make), so
+// the key holds no memory of its own — at 10k instances, most of a
+// megabyte.
+func setKey(id []byte, s string) string {
+	for _, sep := range []string{"?id=", "&id="} {
+		if i := strings.Index(s, sep); i >= 0 {
+			v := s[i+len(sep):]
+			if len(v) >= len(id) && v[:len(id)] == string(id) && (len(v) == len(id) || v[len(id)] == '&') {
+				return v[:len(id)]
+			}
+		}
+	}
+	return string(id)
 }
 
 // errNoLease marks a record without a lease: registrars always attach
