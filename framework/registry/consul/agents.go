@@ -132,7 +132,7 @@ func (r *Registry) probeTimeout() time.Duration {
 
 func (r *Registry) countRereg() {
 	r.mu.Lock()
-	r.reregs++
+	r.regs.Reregistered()
 	r.mu.Unlock()
 }
 

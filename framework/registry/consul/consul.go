@@ -50,7 +50,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/go-kit/kit/sd"
 	"github.com/go-kit/log"
@@ -85,11 +84,9 @@ type Registry struct {
 	mu         sync.Mutex
 	closed     bool
 	ready      func(context.Context) error
-	regs       map[string]*registration // by instance ID, from the start of Register
-	ops        map[string]*op           // the Register or Deregister running per ID
+	regs       *registry.Tracker[*registration] // by instance ID, from the start of Register
+	ops        map[string]*op                   // the Register or Deregister running per ID
 	instancers map[*Instancer]struct{}
-	status     registry.Status
-	reregs     int
 }
 
 var (
@@ -173,10 +170,9 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		logger:     log.With(cfg.logger, "component", "consul"),
 		ctx:        bg,
 		cancel:     cancel,
-		regs:       map[string]*registration{},
+		regs:       registry.NewTracker[*registration](),
 		ops:        map[string]*op{},
 		instancers: map[*Instancer]struct{}{},
-		status:     registry.Status{State: registry.StateUnregistered, Since: time.Now()},
 	}, nil
 }
 
@@ -200,9 +196,7 @@ func (r *Registry) UseReadiness(ready func(ctx context.Context) error) {
 func (r *Registry) Status() registry.Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := r.status
-	s.Reregistrations = r.reregs
-	return s
+	return r.regs.Status()
 }
 
 // Close stops every heartbeat and instancer goroutine, deregisters the
@@ -216,8 +210,7 @@ func (r *Registry) Close() error {
 		return nil
 	}
 	r.closed = true
-	regs := r.regs
-	r.regs = map[string]*registration{}
+	regs := r.regs.Close()
 	insts := r.instancers
 	r.instancers = map[*Instancer]struct{}{}
 	r.mu.Unlock()
@@ -239,9 +232,6 @@ func (r *Registry) Close() error {
 			errs = append(errs, fmt.Errorf("consul: close: deregister %s: %w", reg.inst.ID, err))
 		}
 	}
-	r.mu.Lock()
-	r.setStateLocked(registry.StateWithdrawn)
-	r.mu.Unlock()
 	r.wg.Wait()
 	r.transport.CloseIdleConnections()
 	return errors.Join(errs...)
@@ -253,35 +243,8 @@ func (r *Registry) Close() error {
 func (r *Registry) setStatus(reg *registration, state registry.State, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err != nil {
-		r.status.LastError = err.Error()
-	}
-	if r.regs[reg.inst.ID] != reg {
-		return
-	}
-	reg.state = state
-	r.recomputeLocked()
-}
-
-// recomputeLocked sets the state from every registration: the worst wins.
-// With none it keeps the state it has (unregistered before the first
-// Register, withdrawn after the last Deregister).
-func (r *Registry) recomputeLocked() {
-	if len(r.regs) == 0 {
-		return
-	}
-	agg := registry.StateRegistered
-	for _, g := range r.regs {
-		agg = registry.Worst(agg, g.state)
-	}
-	r.setStateLocked(agg)
-}
-
-func (r *Registry) setStateLocked(s registry.State) {
-	if r.status.State != s {
-		r.status.State = s
-		r.status.Since = time.Now()
-	}
+	r.regs.Failed(err)
+	r.regs.Set(reg.inst.ID, reg, state, nil, false)
 }
 
 func (r *Registry) logErr(msg string, keyvals ...any) {

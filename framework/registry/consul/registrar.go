@@ -24,7 +24,6 @@ import (
 type registration struct {
 	inst    registry.Instance
 	checkID string
-	state   registry.State // guarded by Registry.mu
 	cancel  context.CancelFunc
 	done    chan struct{}
 
@@ -112,7 +111,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		return fmt.Errorf("consul: register: %w", err)
 	}
 	inst = cloneInstance(inst)
-	reg := &registration{inst: inst, checkID: "service:" + inst.ID, state: registry.StateUnregistered}
+	reg := &registration{inst: inst, checkID: "service:" + inst.ID}
 
 	// Close ends the retries too, not only the caller's ctx, and so does a
 	// later call for the same ID.
@@ -128,9 +127,8 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		r.mu.Unlock()
 		return ErrClosed
 	}
-	old := r.regs[inst.ID]
-	r.regs[inst.ID] = reg
-	r.recomputeLocked()
+	old, _, _ := r.regs.Get(inst.ID)
+	r.regs.Put(inst.ID, reg, registry.StateUnregistered)
 	r.mu.Unlock()
 	if old != nil {
 		old.stop() // its heartbeat must not race the new definition
@@ -142,11 +140,8 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	// does the state it held.
 	fail := func(err error) error {
 		r.mu.Lock()
-		r.status.LastError = err.Error()
-		if r.regs[inst.ID] == reg {
-			delete(r.regs, inst.ID)
-			r.recomputeLocked()
-		}
+		r.regs.Failed(err)
+		r.regs.Drop(inst.ID, reg, nil)
 		r.mu.Unlock()
 		return err
 	}
@@ -281,14 +276,7 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 		r.mu.Unlock()
 		return nil
 	}
-	reg := r.regs[inst.ID]
-	delete(r.regs, inst.ID)
-	if reg != nil {
-		if len(r.regs) == 0 {
-			r.setStateLocked(registry.StateWithdrawn)
-		}
-		r.recomputeLocked()
-	}
+	reg, _ := r.regs.Withdraw(inst.ID)
 	r.mu.Unlock()
 	if reg != nil {
 		reg.stop()
@@ -304,7 +292,7 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	if err := r.deregister(ctx, r.agents[at], inst.ID); err != nil {
 		err = fmt.Errorf("consul: deregister %s: %w", inst.ID, err)
 		r.mu.Lock()
-		r.status.LastError = err.Error()
+		r.regs.Failed(err)
 		r.mu.Unlock()
 		return err
 	}
