@@ -29,18 +29,25 @@ import (
 
 // The overload suite measures issue 23's table: the demo user service (one
 // instance, its own process, GET /users/{id}) under 8, 64, 512 and 2048
-// concurrent callers on the same 2 cores, with load shedding off and on.
+// concurrent callers on the same 2 cores, three ways: no overload
+// protection ("off"), the server's load shedder with its defaults
+// ("server"), and the shedder plus the callers' client-side limit
+// following the round trip ("on": climit.WithLatency, one limit shared by
+// all callers, as the calls of one client service share it).
 //
 // Each caller loops: one request with a 2s deadline; on an overload answer
 // it leaves the instance alone for half to all of Retry-After (as Warren's
 // client does, balancer.Overloaded; the shedder sends 1s to 5s, longer as
-// more is shed) before its next request. Goodput counts
-// 200s; latency percentiles are of admitted (200) requests; "shed" is the
-// caller-observed time of overload answers. Callers arrive over the first
-// half second and the first 2s are not measured, so the rows are steady
-// state.
+// more is shed) before its next request; refused by its own client's
+// limit, it answers without the service (a fallback) and makes its next
+// call half to all of a second later. Goodput counts 200s; latency
+// percentiles are of admitted (200) requests, timed by the caller from
+// before the client's limit; "refused" is the caller-observed time of
+// overload answers and of the client limit's refusals. Callers arrive
+// over the first half second and the first 2s are not measured, so the
+// rows are steady state.
 const (
-	overloadServerEnv = "WARREN_BENCH_OVERLOAD_SERVER" // "on"/"off": run as the server
+	overloadServerEnv = "WARREN_BENCH_OVERLOAD_SERVER" // a mode: run as the server
 	overloadWarmup    = 2 * time.Second
 	overloadMeasure   = 3 * time.Second
 	overloadDeadline  = 2 * time.Second
@@ -50,12 +57,21 @@ const (
 	overloadLimitedPause = time.Second
 )
 
-// overloadClientLimit is the callers' client-side limit with shedding on:
+// overloadClientLimit is the callers' client-side limit in mode "on":
 // it follows the round trip, from a low start so that the lowest round
 // trip is learnt before the service queues.
 var overloadClientLimit = []climit.Option{climit.WithLimits(8, 2, 1000), climit.WithLatency(2)}
 
 var overloadLevels = []int{8, 64, 512, 2048}
+
+// overloadModes are the suite's three configurations, in the order run.
+var overloadModes = []string{"off", "server", "on"}
+
+var overloadModeName = map[string]string{
+	"off":    "no protection",
+	"server": "server shedding",
+	"on":     "server+client",
+}
 
 // serveOverload is the server process: the demo user service behind
 // Warren's server middleware and, when on, the load shedder with its
@@ -71,7 +87,7 @@ func serveOverload(mode string) {
 	nop := log.NewNopLogger()
 	h := httptransport.Handler(user.NewHTTPHandler(user.MakeEndpoints(svc), nop), nop, 0)
 	var lim *shed.Limiter
-	if mode == "on" {
+	if mode != "off" {
 		var err error
 		if lim, err = shed.New(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -123,10 +139,10 @@ func benchOverload(ctx context.Context, rep *report) error {
 	}
 	res := map[string][]overloadResult{}
 	stats := map[string]shed.Stats{}
-	for _, mode := range []string{"off", "on"} {
+	for _, mode := range overloadModes {
 		rs, st, err := overloadMode(ctx, exe, mode)
 		if err != nil {
-			return fmt.Errorf("shedding %s: %w", mode, err)
+			return fmt.Errorf("mode %s: %w", mode, err)
 		}
 		res[mode], stats[mode] = rs, st
 	}
@@ -138,7 +154,7 @@ func benchOverload(ctx context.Context, rep *report) error {
 			peak = max(peak, r.goodput())
 		}
 	}
-	for _, mode := range []string{"off", "on"} {
+	for _, mode := range overloadModes {
 		for i, r := range res[mode] {
 			note := fmt.Sprintf("p50 %.2f ms, p99 %.2f ms; refused %.0f/s (%.0f/s by the client limit; p99 %.3f ms); errors %d", ms(percentile(r.ok, 50)), ms(percentile(r.ok, 99)),
 				float64(len(r.shed))/r.elapsed.Seconds(), float64(r.limited)/r.elapsed.Seconds(), ms(percentile(r.shed, 99)), r.errs)
@@ -148,24 +164,24 @@ func benchOverload(ctx context.Context, rep *report) error {
 			if r.deadline > 0 {
 				note += fmt.Sprintf(" (%d past deadline)", r.deadline)
 			}
-			if i == 0 && mode == "on" {
+			if i == 0 && mode != "off" {
 				note += fmt.Sprintf("; server totals: %d admitted, %d shed by queue, %d by limit", stats[mode].Admitted, stats[mode].ShedQueue, stats[mode].ShedLimit)
 			}
-			rep.add(row{Suite: suite, Metric: fmt.Sprintf("shedding %s, %d callers: goodput", mode, r.callers), Value: r.goodput(), Unit: "req/s", Note: note})
+			rep.add(row{Suite: suite, Metric: fmt.Sprintf("%s, %d callers: goodput", overloadModeName[mode], r.callers), Value: r.goodput(), Unit: "req/s", Note: note})
 		}
 	}
 	on := res["on"]
 	low, high := on[0], on[len(on)-1]
 	p99Low, p99High := percentile(low.ok, 99), percentile(high.ok, 99)
-	rep.judged(row{Suite: suite, Metric: fmt.Sprintf("shedding on: admitted p99 at %d / at %d callers", high.callers, low.callers),
+	rep.judged(row{Suite: suite, Metric: fmt.Sprintf("server+client: admitted p99 at %d / at %d callers", high.callers, low.callers),
 		Value: float64(p99High) / float64(max(p99Low, 1)), Unit: "×", Goal: "≤ 3×",
 		Note: fmt.Sprintf("%.2f / %.2f ms", ms(p99High), ms(p99Low))}, p99High <= 3*p99Low)
-	rep.judged(row{Suite: suite, Metric: fmt.Sprintf("shedding on: goodput at %d callers / peak", high.callers),
+	rep.judged(row{Suite: suite, Metric: fmt.Sprintf("server+client: goodput at %d callers / peak", high.callers),
 		Value: high.goodput() / peak, Unit: "×", Goal: "≥ 0.90", Note: fmt.Sprintf("peak %.0f req/s over every row", peak)}, high.goodput() >= 0.9*peak)
 	shedP99 := percentile(high.shed, 99)
-	rep.judged(row{Suite: suite, Metric: fmt.Sprintf("shedding on: overload answer p99 at %d callers", high.callers),
+	rep.judged(row{Suite: suite, Metric: fmt.Sprintf("server+client: overload answer p99 at %d callers", high.callers),
 		Value: ms(shedP99), Unit: "ms", Goal: "< 1 ms", Note: fmt.Sprintf("%d answers, caller-observed", len(high.shed))}, len(high.shed) > 0 && shedP99 < time.Millisecond)
-	rep.judged(row{Suite: suite, Metric: fmt.Sprintf("shedding on: requests past their deadline at %d callers", high.callers),
+	rep.judged(row{Suite: suite, Metric: fmt.Sprintf("server+client: requests past their deadline at %d callers", high.callers),
 		Value: float64(high.deadline), Unit: "calls", Goal: "0", Note: fmt.Sprintf("%ds deadline", int(overloadDeadline/time.Second))}, high.deadline == 0)
 	return nil
 }
@@ -196,7 +212,7 @@ func overloadMode(ctx context.Context, exe, mode string) ([]overloadResult, shed
 		return nil, shed.Stats{}, fmt.Errorf("server did not start: %w", err)
 	}
 	url = strings.TrimSpace(url)
-	// With shedding on, the callers share one client-side limit, as the
+	// In mode "on" the callers share one client-side limit, as the
 	// calls of one client service (order calling user) do.
 	var lim *climit.Limiter
 	if mode == "on" {

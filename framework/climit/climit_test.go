@@ -64,19 +64,7 @@ func TestLimiter_DropsCutOncePerCooldownAndSuccessesRaise(t *testing.T) {
 	}
 	// Successes with the limit in use raise it again, one per limit's
 	// worth of calls.
-	for range 100 {
-		var toks []Token
-		for {
-			tok, ok := l.Acquire()
-			if !ok {
-				break
-			}
-			toks = append(toks, tok)
-		}
-		for _, tok := range toks {
-			tok.Release(Success)
-		}
-	}
+	rounds(t, l, clk, 100, 0)
 	if n := l.Stats().Limit; n < 50 {
 		t.Fatalf("limit after 100 full rounds of successes = %d, want it well above the floor", n)
 	}
