@@ -17,6 +17,7 @@ import (
 	"github.com/warren-mesh/warren/framework/app"
 	"github.com/warren-mesh/warren/framework/grpcresolver"
 	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
+	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/transport/grpcserver"
 	"github.com/warren-mesh/warren/services/user/userpb"
@@ -110,6 +111,18 @@ func TestGRPC_GeneratedClientAndPlainGRPCGo(t *testing.T) {
 			}
 			if _, err := users.Create(ctx, CreateRequest{Name: "Eve", Email: "ada@example.com"}); !errors.Is(err, ErrEmailTaken) {
 				t.Fatalf("Create(taken email) over gRPC = %v; want errors.Is ErrEmailTaken", err)
+			}
+
+			// Create is keyed: inside a keyed call being served, the generated
+			// client derives its key from the incoming one, so a repeated
+			// upstream call repeats the Create instead of making a second user.
+			up := idempotency.NewContext(ctx, "upstream-"+name)
+			k1, err := users.Create(up, CreateRequest{Name: "Alan Turing", Email: "alan@example.com"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k2, err := users.Create(up, CreateRequest{Name: "Alan Turing", Email: "alan@example.com"}); err != nil || k2.ID != k1.ID {
+				t.Fatalf("repeated keyed Create over gRPC = %+v, %v; want the first call's user %s", k2, err, k1.ID)
 			}
 
 			b, err := grpcresolver.NewBuilder(disc)
