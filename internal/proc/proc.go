@@ -1,7 +1,8 @@
-// Package proc runs a child process the way test servers need it: in its
-// own process group (so a kill reaches everything it started), killed by
-// the kernel if this process dies (Pdeathsig), its output appended to a
-// log file, and waited for by one goroutine the Proc owns.
+// Package proc runs a child process the way test servers and the edge's
+// nginx need it: in its own process group (so a kill reaches everything
+// it started), killed by the kernel if this process dies (Pdeathsig), and
+// waited for by one goroutine the Proc owns. Its output goes to a log
+// file (Start) or to the writers the caller set on the command (Run).
 package proc
 
 import (
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 )
 
 // Proc is one started process.
@@ -25,6 +27,12 @@ func Start(cmd *exec.Cmd, logPath string) (*Proc, error) {
 	}
 	defer logf.Close() // the child has its own descriptor
 	cmd.Stdout, cmd.Stderr = logf, logf
+	return Run(cmd)
+}
+
+// Run starts cmd with its output going where cmd.Stdout and cmd.Stderr
+// say (nowhere if nil).
+func Run(cmd *exec.Cmd) (*Proc, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("proc: start %s: %w", cmd.Path, err)
@@ -35,6 +43,24 @@ func Start(cmd *exec.Cmd, logPath string) (*Proc, error) {
 		close(p.exited)
 	}()
 	return p, nil
+}
+
+// Pid is the process's ID (and its group's).
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Signal sends sig to the process alone (a master process such as
+// nginx's passes it on to its workers itself).
+func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Stop asks the process to end with sig, waits up to grace for it, and
+// then kills its group (Kill). Stopping an ended process does nothing.
+func (p *Proc) Stop(sig syscall.Signal, grace time.Duration) {
+	_ = p.Signal(sig)
+	select {
+	case <-p.exited:
+	case <-time.After(grace):
+		p.Kill()
+	}
 }
 
 // Kill sends SIGKILL to the process group (a crash) and waits for the

@@ -21,6 +21,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry/etcd"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/internal/syncbuf"
+	"github.com/warren-mesh/warren/internal/tcpproxy"
 	"github.com/warren-mesh/warren/services/user"
 )
 
@@ -243,7 +244,7 @@ wait:
 func TestWatchCompaction_NoMissedChange(t *testing.T) {
 	m := startMesh(t, "etcd")
 	cli := rawEtcd(t, m.Etcd().Endpoints())
-	proxy, err := NewProxy(m.Etcd().Endpoints()[0], nil)
+	proxy, err := tcpproxy.New(m.Etcd().Endpoints()[0])
 	if err != nil {
 		t.Fatal(err)
 	}

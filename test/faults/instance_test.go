@@ -14,6 +14,7 @@ import (
 
 	"github.com/warren-mesh/warren/framework/devmesh"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/tcpproxy"
 )
 
 // Scenario 1. An instance killed with SIGKILL under load (no goodbye: its
@@ -133,7 +134,7 @@ func TestSlowInstance_P2CSendsItUnder20Percent(t *testing.T) {
 	delay := max(100*time.Millisecond, 10*healthy)
 
 	port := freePort(t)
-	proxy, err := NewProxy(fmt.Sprintf("127.0.0.1:%d", port), []byte("GET /users/"))
+	proxy, err := tcpproxy.New(fmt.Sprintf("127.0.0.1:%d", port), tcpproxy.WithMark([]byte("GET /users/")))
 	if err != nil {
 		t.Fatal(err)
 	}

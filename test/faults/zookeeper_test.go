@@ -10,6 +10,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/warren-mesh/warren/framework/devmesh"
+	"github.com/warren-mesh/warren/internal/tcpproxy"
 )
 
 // userZnodes is where the user instances' ephemeral znodes live.
@@ -136,7 +137,7 @@ func TestZooKeeperRestart_SessionsSurvive_NoClientErrors(t *testing.T) {
 func TestZooKeeperSessionExpiry_InstanceLeavesAndReturns_NoClientErrors(t *testing.T) {
 	m := startMesh(t, "zookeeper")
 	c := rawZK(t, m)
-	proxy, err := NewProxy(m.ZooKeeper().DirectAddr(), nil)
+	proxy, err := tcpproxy.New(m.ZooKeeper().DirectAddr())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/edge"
+	"github.com/warren-mesh/warren/internal/proc"
 )
 
 // ErrNoNginx is returned (wrapped) by Start when no nginx binary is found.
@@ -45,8 +46,7 @@ type ProcessConfig struct {
 type Process struct {
 	cfg      ProcessConfig
 	conf     string
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	proc     *proc.Proc
 	stopOnce sync.Once
 }
 
@@ -127,24 +127,19 @@ func Start(ctx context.Context, cfg ProcessConfig) (*Process, error) {
 	if err := template.Must(template.New("nginx.conf").Parse(mainConf)).Execute(&b, cfg); err != nil {
 		return nil, fmt.Errorf("nginx: %w", err)
 	}
-	p := &Process{cfg: cfg, conf: filepath.Join(cfg.Dir, "nginx.conf"), exited: make(chan struct{})}
+	p := &Process{cfg: cfg, conf: filepath.Join(cfg.Dir, "nginx.conf")}
 	if err := writeAtomic(p.conf, []byte(b.String())); err != nil {
 		return nil, err
 	}
 	if err := p.command().Test(ctx); err != nil {
 		return nil, fmt.Errorf("nginx: %w: %w", ErrInvalidConfig, err)
 	}
-	p.cmd = exec.Command(bin, "-p", cfg.Dir, "-c", p.conf)
-	p.cmd.Stdout, p.cmd.Stderr = cfg.Stderr, cfg.Stderr
+	cmd := exec.Command(bin, "-p", cfg.Dir, "-c", p.conf)
+	cmd.Stdout, cmd.Stderr = cfg.Stderr, cfg.Stderr
 	// Its own process group, and it dies with us: never an nginx left over.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
+	if p.proc, err = proc.Run(cmd); err != nil {
 		return nil, fmt.Errorf("nginx: start: %w", err)
 	}
-	go func() { // owned by p: ends when nginx exits
-		p.cmd.Wait()
-		close(p.exited)
-	}()
 	if err := p.waitServing(ctx, 30*time.Second); err != nil {
 		p.Stop()
 		return nil, err
@@ -174,7 +169,7 @@ func (p *Process) waitServing(ctx context.Context, limit time.Duration) error {
 			}
 		}
 		select {
-		case <-p.exited:
+		case <-p.proc.Exited():
 			log, _ := os.ReadFile(filepath.Join(p.cfg.Dir, "error.log"))
 			return fmt.Errorf("nginx: exited at start: %s", strings.TrimSpace(string(log)))
 		case <-ctx.Done():
@@ -191,7 +186,7 @@ func (p *Process) URL() string { return "http://" + p.cfg.Listen }
 func (p *Process) Upstreams() string { return filepath.Join(p.cfg.Dir, "upstreams.conf") }
 
 // Pid is the nginx master's process ID.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
+func (p *Process) Pid() int { return p.proc.Pid() }
 
 // Test implements Control: nginx -t on the process's configuration.
 func (p *Process) Test(ctx context.Context) error { return p.command().Test(ctx) }
@@ -204,12 +199,12 @@ func (p *Process) Test(ctx context.Context) error { return p.command().Test(ctx)
 // connections get.
 func (p *Process) Reload(ctx context.Context) error {
 	select {
-	case <-p.exited:
+	case <-p.proc.Exited():
 		return errors.New("nginx: not running")
 	default:
 	}
 	old := workers(p.Pid())
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p.proc.Signal(syscall.SIGHUP); err != nil {
 		return fmt.Errorf("nginx: reload: %w", err)
 	}
 	if old == nil {
@@ -235,7 +230,7 @@ func (p *Process) Reload(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-p.exited:
+		case <-p.proc.Exited():
 			return errors.New("nginx: exited during reload")
 		case <-ctx.Done():
 			return fmt.Errorf("nginx: reload: no new worker process: %w", ctx.Err())
@@ -245,20 +240,12 @@ func (p *Process) Reload(ctx context.Context) error {
 }
 
 // Exited is closed when nginx has exited.
-func (p *Process) Exited() <-chan struct{} { return p.exited }
+func (p *Process) Exited() <-chan struct{} { return p.proc.Exited() }
 
 // Stop asks nginx to finish in-flight requests and exit (SIGQUIT), and
 // kills it after 10 s. It is idempotent.
 func (p *Process) Stop() error {
-	p.stopOnce.Do(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
-		select {
-		case <-p.exited:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.exited
-		}
-	})
+	p.stopOnce.Do(func() { p.proc.Stop(syscall.SIGQUIT, 10*time.Second) })
 	return nil
 }
 

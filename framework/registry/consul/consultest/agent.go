@@ -21,9 +21,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/warren-mesh/warren/internal/proc"
 	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
@@ -85,8 +87,7 @@ type Agent struct {
 	extra string // HCL appended to the generated config
 
 	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	proc    atomic.Pointer[proc.Proc] // nil while stopped
 	log     *syncbuf.Buffer
 	closed  bool
 	started int
@@ -196,7 +197,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		a.mu.Unlock()
 		return errors.New("consultest: agent closed")
 	}
-	if a.cmd != nil {
+	if a.proc.Load() != nil {
 		a.mu.Unlock()
 		return errors.New("consultest: agent already running")
 	}
@@ -211,20 +212,15 @@ func (a *Agent) Start(ctx context.Context) error {
 	cmd.Dir = a.dir
 	cmd.Stdout = a.log
 	cmd.Stderr = a.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Run(cmd)
+	if err != nil {
 		a.mu.Unlock()
 		return fmt.Errorf("consultest: start %s: %w", a.bin, err)
 	}
-	exited := make(chan struct{})
-	go func() { // owned by the Agent: ends when the process does
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	a.cmd, a.exited = cmd, exited
+	a.proc.Store(p)
 	a.mu.Unlock()
 
-	if err := a.waitLeader(ctx, exited); err != nil {
+	if err := a.waitLeader(ctx, p.Exited()); err != nil {
 		a.Stop()
 		return fmt.Errorf("consultest: agent did not become ready: %w\n%s", err, tail(a.Log(), 2000))
 	}
@@ -259,34 +255,17 @@ func (a *Agent) waitLeader(ctx context.Context, exited <-chan struct{}) error {
 // Stop ends the agent (SIGTERM, then SIGKILL after 5s) and waits for it.
 // Stopping a stopped agent does nothing.
 func (a *Agent) Stop() error {
-	a.mu.Lock()
-	cmd, exited := a.cmd, a.exited
-	a.cmd, a.exited = nil, nil
-	a.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
+	if p := a.proc.Swap(nil); p != nil {
+		p.Stop(syscall.SIGTERM, 5*time.Second)
 	}
 	return nil
 }
 
 // Kill ends the agent at once with SIGKILL, as a crash would.
 func (a *Agent) Kill() {
-	a.mu.Lock()
-	cmd, exited := a.cmd, a.exited
-	a.cmd, a.exited = nil, nil
-	a.mu.Unlock()
-	if cmd == nil {
-		return
+	if p := a.proc.Swap(nil); p != nil {
+		p.Kill()
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-exited
 }
 
 // Restart stops the agent and starts a fresh one on the same ports.

@@ -26,8 +26,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/warren-mesh/warren/internal/proc"
+	"github.com/warren-mesh/warren/internal/tcpproxy"
 )
 
 // ErrNoServer is returned (wrapped) when java or the ZooKeeper jar is
@@ -66,11 +70,10 @@ type Server struct {
 	dir   string
 	port  int // the server's own client port
 	extra string
-	proxy *proxy
+	proxy *tcpproxy.Proxy
 
 	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	proc    atomic.Pointer[proc.Proc] // nil while stopped
 	log     *ringBuffer
 	closed  bool
 	started int
@@ -105,9 +108,9 @@ func New(opts ...Option) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("zktest: %w", err)
 	}
-	if s.proxy, err = newProxy(s.DirectAddr()); err != nil {
+	if s.proxy, err = tcpproxy.New(s.DirectAddr()); err != nil {
 		os.RemoveAll(dir)
-		return nil, err
+		return nil, fmt.Errorf("zktest: %w", err)
 	}
 	return s, nil
 }
@@ -126,7 +129,7 @@ func Start(ctx context.Context, opts ...Option) (*Server, error) {
 }
 
 // Addr is where clients connect: the proxy, "127.0.0.1:port".
-func (s *Server) Addr() string { return s.proxy.addr() }
+func (s *Server) Addr() string { return s.proxy.Addr() }
 
 // DirectAddr is the server's own client port, bypassing the proxy.
 func (s *Server) DirectAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
@@ -134,10 +137,10 @@ func (s *Server) DirectAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.port
 // Cut closes every client connection and refuses new ones until Heal: a
 // partition between the server and all its clients. Sessions of clients
 // cut off for longer than their timeout expire.
-func (s *Server) Cut() { s.proxy.block() }
+func (s *Server) Cut() { s.proxy.Block() }
 
 // Heal lets clients through again.
-func (s *Server) Heal() { s.proxy.unblock() }
+func (s *Server) Heal() { s.proxy.Unblock() }
 
 // Log returns the tail of what the server printed (all runs).
 func (s *Server) Log() string { return s.log.String() }
@@ -164,7 +167,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.mu.Unlock()
 		return errors.New("zktest: server closed")
 	}
-	if s.cmd != nil {
+	if s.proc.Load() != nil {
 		s.mu.Unlock()
 		return errors.New("zktest: server already running")
 	}
@@ -187,20 +190,15 @@ func (s *Server) Start(ctx context.Context) error {
 	cmd.Dir = s.dir
 	cmd.Stdout = s.log
 	cmd.Stderr = s.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Run(cmd)
+	if err != nil {
 		s.mu.Unlock()
 		return fmt.Errorf("zktest: start java: %w", err)
 	}
-	exited := make(chan struct{})
-	go func() { // owned by the Server: ends when the process does
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	s.cmd, s.exited = cmd, exited
+	s.proc.Store(p)
 	s.mu.Unlock()
 
-	if err := s.waitServing(ctx, exited); err != nil {
+	if err := s.waitServing(ctx, p.Exited()); err != nil {
 		s.Stop()
 		return fmt.Errorf("zktest: server did not come up: %w\n%s", err, tail(s.Log(), 3000))
 	}
@@ -254,25 +252,17 @@ func FourLetter(ctx context.Context, addr, cmd string) (string, error) {
 
 // Stop ends the server (SIGTERM, then SIGKILL after 10 s) and waits for
 // it. Stopping a stopped server does nothing.
-func (s *Server) Stop() error { return s.halt(syscall.SIGTERM) }
+func (s *Server) Stop() error {
+	if p := s.proc.Swap(nil); p != nil {
+		p.Stop(syscall.SIGTERM, 10*time.Second)
+	}
+	return nil
+}
 
 // Kill ends the server at once with SIGKILL, as a crash would.
-func (s *Server) Kill() error { return s.halt(syscall.SIGKILL) }
-
-func (s *Server) halt(sig syscall.Signal) error {
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd, s.exited = nil, nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, sig)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
+func (s *Server) Kill() error {
+	if p := s.proc.Swap(nil); p != nil {
+		p.Kill()
 	}
 	return nil
 }
@@ -293,7 +283,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.proxy.close()
+	s.proxy.Close()
 	return os.RemoveAll(s.dir)
 }
 

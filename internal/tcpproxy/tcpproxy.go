@@ -1,4 +1,9 @@
-package faults
+// Package tcpproxy is the TCP proxy tests put between clients and a
+// server: it forwards connections from a loopback port of its own to a
+// target, and can cut every connection for as long as a test wants (a
+// network partition, as the clients see it), delay the answers (a slow
+// server) and count the requests that carry a marker.
+package tcpproxy
 
 import (
 	"bytes"
@@ -9,10 +14,8 @@ import (
 	"time"
 )
 
-// Proxy forwards TCP connections from its own loopback port to a target.
-// It can delay every answer (a slow instance, as its clients see it) and
-// cut every connection (a network partition between one client and a
-// server), and counts the requests that contain a marker.
+// Proxy forwards TCP connections from its own 127.0.0.1 port to a target.
+// Its methods are safe for concurrent use.
 type Proxy struct {
 	ln     net.Listener
 	target string
@@ -28,15 +31,24 @@ type Proxy struct {
 	wg      sync.WaitGroup
 }
 
-// NewProxy listens on a free 127.0.0.1 port and forwards to target. Chunks
-// sent to the target that contain mark (say "GET /users/") are counted;
-// nil counts nothing.
-func NewProxy(target string, mark []byte) (*Proxy, error) {
+// Option configures a Proxy.
+type Option func(*Proxy)
+
+// WithMark counts the chunks sent to the target that contain mark (say
+// "GET /users/"); see Matched.
+func WithMark(mark []byte) Option { return func(p *Proxy) { p.mark = mark } }
+
+// New listens on a free 127.0.0.1 port and forwards to target. Close
+// stops it.
+func New(target string, opts ...Option) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("proxy: %w", err)
+		return nil, fmt.Errorf("tcpproxy: %w", err)
 	}
-	p := &Proxy{ln: ln, target: target, mark: mark, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	for _, o := range opts {
+		o(p)
+	}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -70,8 +82,8 @@ func (p *Proxy) Unblock() {
 	p.blocked = false
 }
 
-// Close stops the proxy and closes every connection; it waits for its
-// goroutines. It is idempotent.
+// Close stops accepting, closes every connection and waits for the
+// proxy's goroutines. It is idempotent.
 func (p *Proxy) Close() {
 	p.mu.Lock()
 	if p.closed {
@@ -94,53 +106,55 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return // closed
 		}
-		p.mu.Lock()
-		refuse := p.blocked || p.closed
-		p.mu.Unlock()
-		if refuse {
-			c.Close()
+		if !p.track(c) {
 			continue
 		}
-		up, err := net.DialTimeout("tcp", p.target, 2*time.Second)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		if !p.track(c, up) {
-			continue
-		}
-		p.wg.Add(2)
-		go p.pipe(up, c, false)
-		go p.pipe(c, up, true)
+		// Dial aside: a target that is down must not hold up accepting.
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			up, err := net.DialTimeout("tcp", p.target, 2*time.Second)
+			if err != nil {
+				p.drop(c)
+				return
+			}
+			if !p.track(up) {
+				p.drop(c)
+				return
+			}
+			p.wg.Add(2)
+			go p.pipe(up, c, false)
+			go p.pipe(c, up, true)
+		}()
 	}
 }
 
-func (p *Proxy) track(cs ...net.Conn) bool {
+// track adds c to the live connections, or closes it while blocked.
+func (p *Proxy) track(c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.blocked || p.closed {
-		for _, c := range cs {
-			c.Close()
-		}
+		c.Close()
 		return false
 	}
-	for _, c := range cs {
-		p.conns[c] = struct{}{}
-	}
+	p.conns[c] = struct{}{}
 	return true
 }
 
-// pipe copies src to dst until either ends, then closes both.
+func (p *Proxy) drop(cs ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+// pipe copies src to dst until either ends, then closes both. answer is
+// the direction from the target back to the client.
 func (p *Proxy) pipe(dst, src net.Conn, answer bool) {
 	defer p.wg.Done()
-	defer func() {
-		dst.Close()
-		src.Close()
-		p.mu.Lock()
-		delete(p.conns, dst)
-		delete(p.conns, src)
-		p.mu.Unlock()
-	}()
+	defer p.drop(dst, src) // ends the other direction too
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
@@ -157,7 +171,7 @@ func (p *Proxy) pipe(dst, src net.Conn, answer bool) {
 			}
 		}
 		if err != nil {
-			return // EOF or closed: the deferred close ends the other direction too
+			return // EOF or closed
 		}
 	}
 }
