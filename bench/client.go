@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -111,40 +110,14 @@ func benchRequestPath(ctx context.Context, rep *report) error {
 	gokit, closeGokit := newGokitRoundRobin(instances)
 	defer closeGokit()
 
-	type contender struct {
-		name   string
-		call   func(context.Context, benchReq) (benchResp, error)
-		res    loadResult
-		rounds []loadResult
-	}
 	cs := []*contender{{name: "warren", call: oursCall}, {name: "raw", call: raw.call}, {name: "go-kit", call: gokit}, {name: "warren+attempt-timeout", call: timedCall}}
-	text := strings.Repeat("x", reqPathPayload)
-	for round := range reqPathRounds {
-		for i := range cs {
-			c := cs[(round+i)%len(cs)]
-			if _, err := runLoad(ctx, c.call, text, reqPathWarmup); err != nil {
-				return fmt.Errorf("%s warm-up: %w", c.name, err)
-			}
-			r, err := runLoad(ctx, c.call, text, reqPathRound)
-			if err != nil {
-				return fmt.Errorf("%s: %w", c.name, err)
-			}
-			c.res.add(r)
-			c.rounds = append(c.rounds, r)
-		}
+	if err := measureRounds(ctx, cs); err != nil {
+		return err
 	}
 
 	const suite = "request-path"
 	note := fmt.Sprintf("%d loopback instances, %d concurrent, %dB JSON, %d×%s", reqPathInstances, reqPathConcurrency, reqPathPayload, reqPathRounds, reqPathRound)
-	for i, c := range cs {
-		n := ""
-		if i == 0 {
-			n = note
-		}
-		rep.add(row{Suite: suite, Metric: c.name + " throughput", Value: c.res.rate(), Unit: "req/s", Note: n})
-		rep.add(row{Suite: suite, Metric: c.name + " p99", Value: ms(percentile(c.res.lat, 99)), Unit: "ms"})
-		rep.add(row{Suite: suite, Metric: c.name + " CPU per call", Value: c.res.cpuPerCall(), Unit: "µs", Note: "client + server, one process"})
-	}
+	addContenderRows(rep, suite, note, cs)
 	// Other work on the 2 shared cores comes and goes within seconds, so
 	// throughput compares each 100ms round with the raw round next to it
 	// and takes the median ratio, rather than dividing totals that a burst
@@ -164,12 +137,7 @@ func benchRequestPath(ctx context.Context, rep *report) error {
 		}
 		rep.add(row{Suite: suite, Metric: c.name + "/raw CPU per call", Value: cpu, Unit: "×", Note: "least noisy figure"})
 	}
-	for _, c := range cs {
-		if c.res.errs > 0 {
-			return fmt.Errorf("%s: %d call errors", c.name, c.res.errs)
-		}
-	}
-	return nil
+	return callErrors(cs)
 }
 
 // medianRatio is the median over rounds of f(a[i]) / f(b[i]).

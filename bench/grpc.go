@@ -101,51 +101,20 @@ func benchGRPCPath(ctx context.Context, rep *report) error {
 		return err
 	}
 
-	type contender struct {
-		name   string
-		call   func(context.Context, benchReq) (benchResp, error)
-		res    loadResult
-		rounds []loadResult
-	}
 	cs := []*contender{{name: "warren-grpc", call: oursCall}, {name: "grpc-go round_robin", call: rawCall}}
-	text := strings.Repeat("x", reqPathPayload)
-	for round := range reqPathRounds {
-		for i := range cs {
-			c := cs[(round+i)%len(cs)]
-			if _, err := runLoad(ctx, c.call, text, reqPathWarmup); err != nil {
-				return fmt.Errorf("%s warm-up: %w", c.name, err)
-			}
-			r, err := runLoad(ctx, c.call, text, reqPathRound)
-			if err != nil {
-				return fmt.Errorf("%s: %w", c.name, err)
-			}
-			c.res.add(r)
-			c.rounds = append(c.rounds, r)
-		}
+	if err := measureRounds(ctx, cs); err != nil {
+		return err
 	}
 	const suite = "grpc-path"
 	note := fmt.Sprintf("%d loopback grpc-go servers, %d concurrent, %dB string, %d×%s", reqPathInstances, reqPathConcurrency, reqPathPayload, reqPathRounds, reqPathRound)
-	for i, c := range cs {
-		n := ""
-		if i == 0 {
-			n = note
-		}
-		rep.add(row{Suite: suite, Metric: c.name + " throughput", Value: c.res.rate(), Unit: "req/s", Note: n})
-		rep.add(row{Suite: suite, Metric: c.name + " p99", Value: ms(percentile(c.res.lat, 99)), Unit: "ms"})
-		rep.add(row{Suite: suite, Metric: c.name + " CPU per call", Value: c.res.cpuPerCall(), Unit: "µs", Note: "client + server, one process"})
-	}
+	addContenderRows(rep, suite, note, cs)
 	w, base := cs[0], cs[1]
 	cpu := w.res.cpuPerCall() / base.res.cpuPerCall()
 	p99 := float64(percentile(w.res.lat, 99)) / float64(percentile(base.res.lat, 99))
 	rep.judged(row{Suite: suite, Metric: "warren/raw CPU per call", Value: cpu, Unit: "×", Goal: "≤ 1.05× raw", Note: "client + server CPU"}, cpu <= 1.05)
 	rep.add(row{Suite: suite, Metric: "warren/raw p99", Value: p99, Unit: "×", Note: "all rounds pooled"})
 	rep.add(row{Suite: suite, Metric: "warren/raw throughput", Value: medianRatio(w.rounds, base.rounds, func(l loadResult) float64 { return l.rate() }), Unit: "×", Note: "median of per-round ratios"})
-	for _, c := range cs {
-		if c.res.errs > 0 {
-			return fmt.Errorf("%s: %d call errors", c.name, c.res.errs)
-		}
-	}
-	return nil
+	return callErrors(cs)
 }
 
 func encodeBench(r benchReq) string { return strconv.Itoa(r.ID) + ":" + r.Text }
