@@ -72,6 +72,8 @@ test: fmt-check vet bin/consul zookeeper compose-deps nginx chromium kube-deps p
 FUZZ_TARGETS := \
 	./framework/registry:FuzzDecodeRecord \
 	./framework/registry:FuzzParseInstance \
+	./framework/registry:FuzzScanRecord \
+	./framework/registry:FuzzValidInstance_ReadsBackFromString \
 	./framework/httptransport:FuzzDecodeJSONBody \
 	./framework/httptransport:FuzzDecodeQueryAndPath
 FUZZTIME      ?= 30s

@@ -93,21 +93,7 @@ func FuzzString_SameAsURLValues(f *testing.F) {
 	f.Add("", "", "", "", 0, "", "", "")
 	f.Add("a&b=c", "n%", "+", "?", -1, ",", "=;=", "x")
 	f.Fuzz(func(t *testing.T, id, name, version, zone string, weight int, tags, meta, eps string) {
-		inst := Instance{ID: id, Name: name, Version: version, Zone: zone, Weight: weight}
-		if tags != "" {
-			inst.Tags = strings.Split(tags, ",")
-		}
-		if eps != "" {
-			inst.Endpoints = strings.Split(eps, ",")
-		}
-		for _, kv := range strings.Split(meta, ";") {
-			if k, v, ok := strings.Cut(kv, "="); ok {
-				if inst.Metadata == nil {
-					inst.Metadata = map[string]string{}
-				}
-				inst.Metadata[k] = v
-			}
-		}
+		inst := fuzzInstance(id, name, version, zone, weight, tags, meta, eps)
 		if got, want := inst.String(), urlValuesString(inst); got != want {
 			t.Fatalf("String() = %q, url.Values gives %q", got, want)
 		}
@@ -166,21 +152,7 @@ func FuzzValidInstance_ReadsBackFromString(f *testing.F) {
 	f.Add("a&b=c", "n", "+", "?#", 0, ",", "=;=", "http://[::1]:80")
 	f.Add("i%d", "n", "%zz", "a b", 1, "&", "m.x=1", "https://h:65535")
 	f.Fuzz(func(t *testing.T, id, name, version, zone string, weight int, tags, meta, eps string) {
-		inst := Instance{ID: id, Name: name, Version: version, Zone: zone, Weight: weight}
-		if tags != "" {
-			inst.Tags = strings.Split(tags, ",")
-		}
-		if eps != "" {
-			inst.Endpoints = strings.Split(eps, ",")
-		}
-		for _, kv := range strings.Split(meta, ";") {
-			if k, v, ok := strings.Cut(kv, "="); ok {
-				if inst.Metadata == nil {
-					inst.Metadata = map[string]string{}
-				}
-				inst.Metadata[k] = v
-			}
-		}
+		inst := fuzzInstance(id, name, version, zone, weight, tags, meta, eps)
 		if inst.Validate() != nil {
 			return
 		}
@@ -202,4 +174,25 @@ func FuzzValidInstance_ReadsBackFromString(f *testing.F) {
 			t.Fatalf("read back %+v, want %+v", got, want)
 		}
 	})
+}
+
+// fuzzInstance builds an instance from a fuzzer's strings: tags and
+// endpoints comma-separated, metadata as k=v;k=v.
+func fuzzInstance(id, name, version, zone string, weight int, tags, meta, eps string) Instance {
+	inst := Instance{ID: id, Name: name, Version: version, Zone: zone, Weight: weight}
+	if tags != "" {
+		inst.Tags = strings.Split(tags, ",")
+	}
+	if eps != "" {
+		inst.Endpoints = strings.Split(eps, ",")
+	}
+	for _, kv := range strings.Split(meta, ";") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			if inst.Metadata == nil {
+				inst.Metadata = map[string]string{}
+			}
+			inst.Metadata[k] = v
+		}
+	}
+	return inst
 }

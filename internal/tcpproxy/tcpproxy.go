@@ -28,6 +28,7 @@ type Proxy struct {
 	conns   map[net.Conn]struct{}
 	blocked bool
 	closed  bool
+	done    chan struct{} // closed by Close: ends delays in progress
 	wg      sync.WaitGroup
 }
 
@@ -45,7 +46,7 @@ func New(target string, opts ...Option) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tcpproxy: %w", err)
 	}
-	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
 	for _, o := range opts {
 		o(p)
 	}
@@ -91,6 +92,7 @@ func (p *Proxy) Close() {
 		return
 	}
 	p.closed = true
+	close(p.done)
 	p.ln.Close()
 	for c := range p.conns {
 		c.Close()
@@ -161,7 +163,14 @@ func (p *Proxy) pipe(dst, src net.Conn, answer bool) {
 		if n > 0 {
 			if answer {
 				if d := time.Duration(p.delay.Load()); d > 0 {
-					time.Sleep(d)
+					// A delay of hours is a hang: Close must still end it.
+					t := time.NewTimer(d)
+					select {
+					case <-t.C:
+					case <-p.done:
+						t.Stop()
+						return
+					}
 				}
 			} else if p.mark != nil && bytes.Contains(buf[:n], p.mark) {
 				p.matched.Add(1)
