@@ -149,25 +149,9 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	g.k.Start()
 	r.opMu.Unlock()
 
-	var werr error
-	select {
-	case werr = <-g.k.Ready():
-		if werr == nil {
-			return nil
-		}
-	case <-g.k.Done():
-		// Stopped by a concurrent Deregister or Close; it may still have
-		// managed to report first.
-		select {
-		case werr = <-g.k.Ready():
-			if werr == nil {
-				werr = fmt.Errorf("etcd: register %s: withdrawn right after publishing", key)
-			}
-		default:
-			werr = fmt.Errorf("etcd: register %s: withdrawn or closed before it was published", key)
-		}
-	case <-ctx.Done():
-		werr = fmt.Errorf("etcd: register %s: %w (last error: %v)", key, ctx.Err(), g.k.LastError())
+	werr := g.k.Wait(ctx, "etcd: register "+key)
+	if werr == nil {
+		return nil
 	}
 	r.opMu.Lock()
 	defer r.opMu.Unlock()

@@ -10,6 +10,7 @@ package keeper
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,7 +74,7 @@ type Keeper struct {
 	rec Record
 	cfg Config
 
-	ready   chan error
+	ready   chan error // the outcome of the first publish, once at most
 	ctx     context.Context
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -104,10 +105,31 @@ func (k *Keeper) Start() {
 	go k.run()
 }
 
-// Ready receives the outcome of the first publish: nil, or the error that
-// ended the Keeper (registry.ErrConflict). It receives once at most, and
-// not at all when the Keeper is stopped first.
-func (k *Keeper) Ready() <-chan error { return k.ready }
+// Wait waits for the outcome of the first publish and returns it: nil
+// once the record is published, or the error that ended the Keeper (a
+// conflict). If the Keeper is stopped first (its owner withdrew it) or
+// ctx ends (the error carries the last failure), the error starts with
+// what ("etcd: register KEY").
+func (k *Keeper) Wait(ctx context.Context, what string) error {
+	select {
+	case err := <-k.ready:
+		return err
+	case <-k.done:
+		// Stopped by a concurrent Deregister or Close; it may still have
+		// managed to report first.
+		select {
+		case err := <-k.ready:
+			if err == nil {
+				return fmt.Errorf("%s: withdrawn right after publishing", what)
+			}
+			return err
+		default:
+			return fmt.Errorf("%s: withdrawn or closed before it was published", what)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w (last error: %v)", what, ctx.Err(), k.LastError())
+	}
+}
 
 // Done is closed when the loop has ended.
 func (k *Keeper) Done() <-chan struct{} { return k.done }

@@ -86,13 +86,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func ready(t *testing.T, k *Keeper) error {
 	t.Helper()
-	select {
-	case err := <-k.Ready():
-		return err
-	case <-time.After(15 * time.Second):
-		t.Fatal("no outcome of the first publish")
-		return nil
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return k.Wait(ctx, "register k1")
 }
 
 var retryIn = regexp.MustCompile(`retry_in=(\S+)`)
@@ -244,6 +240,12 @@ func TestKeeper_DoubtAndPatientErrorsAreNoFailure(t *testing.T) {
 func TestKeeper_StopEndsTheLoop(t *testing.T) {
 	rec := &script{publish: func(bool) (bool, error) { return false, errors.New("down") }}
 	k, _, _ := start(t, rec, Config{BackoffMin: time.Hour, BackoffMax: time.Hour})
+	waitFor(t, "the first failure", func() bool { return k.LastError() != nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := k.Wait(ctx, "register k1"); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "register k1: ") || !strings.Contains(err.Error(), "last error: down") {
+		t.Fatalf("Wait with an ended ctx: %v", err)
+	}
 	stopped := make(chan struct{})
 	go func() {
 		k.Stop()
@@ -255,5 +257,8 @@ func TestKeeper_StopEndsTheLoop(t *testing.T) {
 	case <-stopped:
 	case <-time.After(15 * time.Second):
 		t.Fatal("Stop hung")
+	}
+	if err := k.Wait(context.Background(), "register k1"); err == nil || !strings.Contains(err.Error(), "before it was published") {
+		t.Fatalf("Wait on a Keeper stopped before publishing: %v", err)
 	}
 }

@@ -168,23 +168,9 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	g.k.Start()
 	r.opMu.Unlock()
 
-	var werr error
-	select {
-	case werr = <-g.k.Ready():
-		if werr == nil {
-			return nil
-		}
-	case <-g.k.Done():
-		select {
-		case werr = <-g.k.Ready():
-			if werr == nil {
-				werr = fmt.Errorf("zookeeper: register %s: withdrawn right after publishing", p)
-			}
-		default:
-			werr = fmt.Errorf("zookeeper: register %s: withdrawn or closed before it was published", p)
-		}
-	case <-ctx.Done():
-		werr = fmt.Errorf("zookeeper: register %s: %w (last error: %v)", p, ctx.Err(), g.k.LastError())
+	werr := g.k.Wait(ctx, "zookeeper: register "+p)
+	if werr == nil {
+		return nil
 	}
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
