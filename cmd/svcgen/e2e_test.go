@@ -14,7 +14,8 @@ import (
 )
 
 // copyRepo copies what a service needs to build — go.mod, go.sum,
-// framework/, internal/, templates/, cmd/ — from this repository into a temporary
+// framework/, internal/, templates/, cmd/ (but cmd/usergrpc, a client of the
+// demo services) — from this repository into a temporary
 // directory, and returns it.
 func copyRepo(t *testing.T) string {
 	t.Helper()
@@ -33,6 +34,9 @@ func copyRepo(t *testing.T) string {
 			}
 			rel, _ := filepath.Rel(src, p)
 			out := filepath.Join(dst, rel)
+			if d.IsDir() && rel == filepath.Join("cmd", "usergrpc") {
+				return filepath.SkipDir // a client of the demo's services, which the copy leaves out
+			}
 			if d.IsDir() {
 				return os.MkdirAll(out, 0o755)
 			}
