@@ -646,7 +646,9 @@ func TestClient_ZoneAwareKeepsAllTrafficLocalWhileLocalIsHealthy(t *testing.T) {
 func TestClient_P2CSendsLessTrafficToASlowInstanceThanRoundRobin(t *testing.T) {
 	share := func(bal balancer.Balancer) float64 {
 		slow, a, b := startBackend(t, "", nil), startBackend(t, "", nil), startBackend(t, "", nil)
-		slow.delay.Store(int64(10 * time.Millisecond))
+		// 50 ms, far above what a loaded machine's stalls add to the
+		// fast instances, so the difference P2C sees is the delay's.
+		slow.delay.Store(int64(50 * time.Millisecond))
 		c := newClient(t, newRegistry(t, slow.inst, a.inst, b.inst), WithBalancer(bal))
 		errs, lat := load(8, 600, 20*time.Second, get(c))
 		if len(errs) > 0 {
