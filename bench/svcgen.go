@@ -22,7 +22,7 @@ func benchSvcgen(ctx context.Context, r *report) error {
 	}
 	defer os.RemoveAll(tmp)
 	root := filepath.Join(tmp, "repo")
-	for _, name := range []string{"go.mod", "go.sum", "framework", "templates", "cmd"} {
+	for _, name := range []string{"go.mod", "go.sum", "framework", "internal", "templates", "cmd"} {
 		if err := copyRepoTree(name, filepath.Join(root, name)); err != nil {
 			return fmt.Errorf("copy the repository: %w", err)
 		}
