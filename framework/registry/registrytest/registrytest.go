@@ -506,7 +506,7 @@ func (s *suite) catalog(t *testing.T) {
 		t.Skip("the backend is no registry.Catalog (optional)")
 	}
 	svc := s.service()
-	one := Sample(svc, 1, 20001)
+	one := s.sample(svc, 1, 20001)
 	listed := func() bool {
 		names, err := cat.Services(s.ctx(t))
 		if err != nil {
