@@ -1,0 +1,68 @@
+package kubernetes_test
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/kubernetes"
+	"github.com/warren-mesh/warren/framework/registry/kubernetes/kubetest"
+	"github.com/warren-mesh/warren/framework/registry/registrytest"
+)
+
+func parseBackend(t *testing.T, args ...string) registry.Settings {
+	t.Helper()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	all, err := registry.Backends{kubernetes.Backend()}.BindAll(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return all[kubernetes.Name]
+}
+
+// A process outside the cluster opens the backend from its flags (a
+// kubeconfig) and discovers what a Kubelet put into rotation.
+func TestBackend_OpensARegistryFromItsFlags(t *testing.T) {
+	s := parseBackend(t, "--kubernetes-kubeconfig="+cluster.Kubeconfig(), "--kubernetes-namespace="+kubetest.Namespace, "--kubernetes-ports=http,grpc")
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Open(ctxT(t, 30*time.Second), registry.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	in, err := r.Instancer(ctxT(t, 30*time.Second), "flags")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Stop()
+	rec := registrytest.Record(t, in)
+	writer, _ := newTestRegistry(t)
+	defer writer.Close()
+	inst := registry.Instance{ID: "flags-1", Name: "flags", Endpoints: []string{"http://" + testHost + ":8080"}}
+	if err := writer.Register(ctxT(t, 30*time.Second), inst); err != nil {
+		t.Fatal(err)
+	}
+	rec.WaitFor(t, 30*time.Second, "flags-1 discovered", registrytest.Has("flags-1"))
+}
+
+func TestBackend_BadFlagsAreNamed(t *testing.T) {
+	for args, want := range map[string]string{
+		"--kubernetes-max-hold=0":           "--kubernetes-max-hold",
+		"--kubernetes-ports=,":              "--kubernetes-ports",
+		"--kubernetes-ports=HTTP":           "--kubernetes-ports",
+		"--kubernetes-namespace=Not_A_Name": "--kubernetes-namespace",
+	} {
+		if err := parseBackend(t, args).Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want it to name %s", args, err, want)
+		}
+	}
+}

@@ -1,0 +1,29 @@
+package kubernetes_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/registrytest"
+)
+
+// TestConformance runs the registry suite against the real apiserver and
+// EndpointSlice controller. Each Registry plays one process with its own
+// kubetest.Kubelet: Register and Deregister flip its Pod's readiness,
+// and discovery sees the change only through the controller's
+// EndpointSlices. The restart case kills and restarts the apiserver.
+func TestConformance(t *testing.T) {
+	registrytest.Run(t, registrytest.Harness{
+		Open: func(t testing.TB) registry.Registry {
+			r, _ := newTestRegistry(t)
+			return r
+		},
+		Restart: func(t testing.TB) {
+			if err := cluster.RestartAPIServer(ctxT(t, 2*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		},
+		Host: testHost,
+	})
+}

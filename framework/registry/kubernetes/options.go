@@ -1,0 +1,165 @@
+package kubernetes
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// Defaults.
+const (
+	// DefaultMaxHold bounds how long an instancer waits for a service's
+	// EndpointSlices to agree with its Pods before it serves the slices as
+	// they are (see the package doc, "Ordered delivery").
+	DefaultMaxHold = 10 * time.Second
+	// DefaultInitialWait bounds how long Instancer waits for the first
+	// full read before it returns.
+	DefaultInitialWait = 3 * time.Second
+	// DefaultCloseTimeout bounds the Kubelet calls Close makes to take
+	// every registration out of rotation.
+	DefaultCloseTimeout = 3 * time.Second
+)
+
+// DefaultSchemes are the EndpointSlice port names that become endpoints,
+// each under the scheme of its name: a port named "grpc" is the
+// instance's grpc:// endpoint. They are the transports Warren serves.
+var DefaultSchemes = []string{"http", "https", "grpc", "grpcs"}
+
+// serviceAccountNamespace is where a Pod finds its own namespace.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// Option configures a Registry.
+type Option func(*config)
+
+type config struct {
+	rest         *rest.Config
+	kubeconfig   string
+	namespace    string
+	schemes      []string
+	kubelet      Kubelet
+	logger       log.Logger
+	observer     registry.Observer
+	maxHold      time.Duration
+	initialWait  time.Duration
+	closeTimeout time.Duration
+}
+
+func defaultConfig() config {
+	return config{
+		schemes:      DefaultSchemes,
+		logger:       log.NewNopLogger(),
+		observer:     registry.NopObserver{},
+		maxHold:      DefaultMaxHold,
+		initialWait:  DefaultInitialWait,
+		closeTimeout: DefaultCloseTimeout,
+	}
+}
+
+// WithRESTConfig sets how to reach the apiserver. Default: the in-cluster
+// configuration (the Pod's service account), or WithKubeconfig's file.
+func WithRESTConfig(c *rest.Config) Option { return func(cfg *config) { cfg.rest = c } }
+
+// WithKubeconfig reads the apiserver address and credentials from a
+// kubeconfig file (its current context), for processes outside the
+// cluster. Ignored when WithRESTConfig is given.
+func WithKubeconfig(path string) Option { return func(cfg *config) { cfg.kubeconfig = path } }
+
+// WithNamespace sets the namespace whose Services are discovered. Default:
+// the Pod's own namespace (from its service account), else "default".
+func WithNamespace(ns string) Option { return func(cfg *config) { cfg.namespace = ns } }
+
+// WithSchemes sets the port names that become endpoints (default
+// DefaultSchemes). A Service port named otherwise (metrics, debug) is not
+// an endpoint of the instance.
+func WithSchemes(schemes ...string) Option { return func(cfg *config) { cfg.schemes = schemes } }
+
+// WithKubelet sets what Register and Deregister tell about readiness
+// (see Kubelet). Default: nothing; the kubelet probes /readyz.
+func WithKubelet(k Kubelet) Option { return func(cfg *config) { cfg.kubelet = k } }
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l log.Logger) Option {
+	return func(cfg *config) {
+		if l != nil {
+			cfg.logger = l
+		}
+	}
+}
+
+// WithObserver sets the observer of the instancers (default: none).
+func WithObserver(o registry.Observer) Option {
+	return func(cfg *config) {
+		if o != nil {
+			cfg.observer = o
+		}
+	}
+}
+
+// WithMaxHold sets how long an instancer holds its last set while a
+// service's EndpointSlices and Pods disagree (default DefaultMaxHold).
+func WithMaxHold(d time.Duration) Option { return func(cfg *config) { cfg.maxHold = d } }
+
+// WithCloseTimeout bounds the Kubelet calls Close makes (default
+// DefaultCloseTimeout).
+func WithCloseTimeout(d time.Duration) Option { return func(cfg *config) { cfg.closeTimeout = d } }
+
+// WithInitialWait bounds how long Instancer waits for the first read
+// (default DefaultInitialWait).
+func WithInitialWait(d time.Duration) Option { return func(cfg *config) { cfg.initialWait = d } }
+
+func (c *config) validate() error {
+	switch {
+	case c.maxHold <= 0:
+		return fmt.Errorf("kubernetes registry: max hold %s: must be positive", c.maxHold)
+	case c.initialWait < 0:
+		return fmt.Errorf("kubernetes registry: initial wait %s: must not be negative", c.initialWait)
+	case len(c.schemes) == 0:
+		return fmt.Errorf("kubernetes registry: no port names to serve")
+	}
+	for _, s := range c.schemes {
+		if _, _, _, err := registry.ParseEndpoint(s + "://127.0.0.1:1"); err != nil {
+			return fmt.Errorf("kubernetes registry: port name %q is not a scheme", s)
+		}
+	}
+	return nil
+}
+
+// restConfig resolves how to reach the apiserver.
+func (c *config) restConfig() (*rest.Config, error) {
+	switch {
+	case c.rest != nil:
+		return rest.CopyConfig(c.rest), nil
+	case c.kubeconfig != "":
+		rc, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes registry: kubeconfig %s: %w", c.kubeconfig, err)
+		}
+		return rc, nil
+	}
+	rc, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes registry: not in a cluster and no kubeconfig given: %w", err)
+	}
+	return rc, nil
+}
+
+// resolveNamespace returns the configured namespace, the Pod's own, or
+// "default".
+func (c *config) resolveNamespace() string {
+	if c.namespace != "" {
+		return c.namespace
+	}
+	if b, err := os.ReadFile(serviceAccountNamespace); err == nil {
+		if ns := strings.TrimSpace(string(b)); ns != "" {
+			return ns
+		}
+	}
+	return "default"
+}

@@ -1,0 +1,282 @@
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log/level"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// Kubelet turns a process's readiness into its Pod's readiness, which the
+// EndpointSlice controller turns into endpoint readiness. In a cluster the
+// real kubelet does this by probing /readyz, and a Registry needs no
+// Kubelet: Register and Deregister flip the registration state that
+// /readyz reports. Where no kubelet runs (the tests, against a bare
+// apiserver), kubetest.Kubelet stands in for it and writes the Pod.
+//
+// SetReady must return once the Pod says what ready asks (the
+// EndpointSlice follows asynchronously). An instance ID held by another
+// live Pod at another address is refused with an error wrapping
+// registry.ErrConflict; setting an instance not ready that another
+// process has taken over does nothing.
+type Kubelet interface {
+	SetReady(ctx context.Context, inst registry.Instance, ready bool) error
+}
+
+// Registry is the Kubernetes registry.Registry. Create it with New; it is
+// safe for concurrent use.
+type Registry struct {
+	cfg       config
+	client    kubernetes.Interface
+	namespace string
+
+	// opMu serialises Register and Deregister, so the Kubelet sees one
+	// instance's flips in the order they were made.
+	opMu sync.Mutex
+
+	mu         sync.Mutex
+	closed     bool
+	regs       map[string]registry.Instance // instance ID → registered instance
+	status     registry.Status
+	caches     *caches // started by the first Instancer or Services call
+	instancers map[*Instancer]struct{}
+}
+
+var (
+	_ registry.Registry       = (*Registry)(nil)
+	_ registry.StatusReporter = (*Registry)(nil)
+	_ registry.Catalog        = (*Registry)(nil)
+)
+
+// New returns a Registry over the apiserver the options name (in-cluster
+// by default). It does not wait for the apiserver: informers start with
+// the first Instancer and fill their caches when it answers. ctx is not
+// retained.
+func New(ctx context.Context, opts ...Option) (*Registry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	rc, err := cfg.restConfig()
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes registry: client: %w", err)
+	}
+	return &Registry{
+		cfg:        cfg,
+		client:     cs,
+		namespace:  cfg.resolveNamespace(),
+		regs:       map[string]registry.Instance{},
+		status:     registry.Status{State: registry.StateUnregistered, Since: time.Now()},
+		instancers: map[*Instancer]struct{}{},
+	}, nil
+}
+
+// Namespace returns the namespace the Registry discovers in.
+func (r *Registry) Namespace() string { return r.namespace }
+
+// Register puts inst into rotation: it tells the Kubelet (if any) that the
+// instance is ready and records it as registered, which is what /readyz
+// reports to the real kubelet. Registering again replaces the record.
+func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
+	if err := inst.Validate(); err != nil {
+		return err
+	}
+	r.opMu.Lock()
+	defer r.opMu.Unlock()
+	if r.isClosed() {
+		return fmt.Errorf("kubernetes registry: register %s: %w", inst.ID, registry.ErrClosed)
+	}
+	if r.cfg.kubelet != nil {
+		if err := r.cfg.kubelet.SetReady(ctx, inst, true); err != nil {
+			r.fail(err)
+			return fmt.Errorf("kubernetes registry: register %s: %w", inst.ID, err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.regs[inst.ID] = inst
+	r.setStateLocked(registry.StateRegistered)
+	return nil
+}
+
+// Deregister takes inst out of rotation: the Kubelet (if any) sets it not
+// ready, and /readyz fails once no instance is registered. An instance
+// that is not registered is no error, nor is a call after Close.
+func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error {
+	r.opMu.Lock()
+	defer r.opMu.Unlock()
+	r.mu.Lock()
+	_, had := r.regs[inst.ID]
+	r.mu.Unlock()
+	if !had {
+		return nil
+	}
+	return r.withdraw(ctx, inst)
+}
+
+// withdraw sets one registered instance not ready; opMu is held.
+func (r *Registry) withdraw(ctx context.Context, inst registry.Instance) error {
+	if r.cfg.kubelet != nil {
+		if err := r.cfg.kubelet.SetReady(ctx, inst, false); err != nil {
+			r.fail(err)
+			return fmt.Errorf("kubernetes registry: deregister %s: %w", inst.ID, err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.regs, inst.ID)
+	if len(r.regs) == 0 {
+		r.setStateLocked(registry.StateWithdrawn)
+	}
+	return nil
+}
+
+// fail records err for Status without changing the state: a failed flip
+// leaves the instances where they were.
+func (r *Registry) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status.LastError = err.Error()
+}
+
+func (r *Registry) setStateLocked(s registry.State) {
+	if r.status.State != s {
+		r.status.State, r.status.Since = s, time.Now()
+	}
+}
+
+func (r *Registry) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+// Status implements registry.StatusReporter: registered while at least
+// one instance is in rotation, withdrawn after the last Deregister or
+// Close.
+func (r *Registry) Status() registry.Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status
+}
+
+// Instancer returns an sd.Instancer of service's ready endpoints, read
+// from its EndpointSlices. It waits (bounded by ctx and the initial wait)
+// for the first full read, so the set is usually known when it returns.
+func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
+	if !registry.ValidName(service) {
+		return nil, fmt.Errorf("kubernetes registry: service %q: %w", service, registry.ErrInvalidInstance)
+	}
+	inf, err := r.watches()
+	if err != nil {
+		return nil, err
+	}
+	in := newInstancer(r, inf, service)
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		in.Stop()
+		return nil, fmt.Errorf("kubernetes registry: instancer %s: %w", service, registry.ErrClosed)
+	}
+	r.instancers[in] = struct{}{}
+	r.mu.Unlock()
+	in.start(ctx)
+	return in, nil
+}
+
+// watches returns the Registry's informers, starting them on first use.
+func (r *Registry) watches() (*caches, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, fmt.Errorf("kubernetes registry: %w", registry.ErrClosed)
+	}
+	if r.caches == nil {
+		r.caches = startInformers(r.client, r.namespace, r.cfg.logger, r.watchError)
+	}
+	return r.caches, nil
+}
+
+// watchError tells the observer that an informer's watch broke off.
+func (r *Registry) watchError(err error) {
+	r.mu.Lock()
+	ins := make([]*Instancer, 0, len(r.instancers))
+	for in := range r.instancers {
+		ins = append(ins, in)
+	}
+	r.mu.Unlock()
+	for _, in := range ins {
+		r.cfg.observer.WatchRestarted(in.service, err)
+	}
+}
+
+func (r *Registry) forget(in *Instancer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.instancers, in)
+}
+
+// Close takes every registered instance out of rotation (through the
+// Kubelet, bounded by the close timeout), stops every instancer and the
+// informers. Idempotent.
+func (r *Registry) Close() error {
+	r.opMu.Lock()
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.opMu.Unlock()
+		return nil
+	}
+	r.closed = true
+	regs := make([]registry.Instance, 0, len(r.regs))
+	for _, inst := range r.regs {
+		regs = append(regs, inst)
+	}
+	r.mu.Unlock()
+	var errs []error
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.closeTimeout)
+	for _, inst := range regs {
+		if err := r.withdraw(ctx, inst); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	cancel()
+	r.mu.Lock()
+	r.regs = map[string]registry.Instance{}
+	r.setStateLocked(registry.StateWithdrawn)
+	ins := make([]*Instancer, 0, len(r.instancers))
+	for in := range r.instancers {
+		ins = append(ins, in)
+	}
+	inf := r.caches
+	r.mu.Unlock()
+	r.opMu.Unlock()
+	for _, in := range ins {
+		in.Stop()
+	}
+	if inf != nil {
+		inf.stop()
+	}
+	if err := errors.Join(errs...); err != nil {
+		level.Warn(r.cfg.logger).Log("msg", "close could not take every instance out of rotation", "err", err)
+		return err
+	}
+	return nil
+}
