@@ -4,6 +4,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/consul"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
+	"github.com/warren-mesh/warren/framework/registry/kubernetes"
 	"github.com/warren-mesh/warren/framework/registry/zookeeper"
 	"github.com/warren-mesh/warren/internal/regcli"
 )
@@ -20,5 +21,5 @@ func registryCommands() []command {
 // backends are the registries the registry subcommands can open; the
 // first is the default of --registry. Add a backend here.
 func backends() registry.Backends {
-	return registry.Backends{etcd.Backend(), consul.Backend(), zookeeper.Backend()}
+	return registry.Backends{etcd.Backend(), consul.Backend(), zookeeper.Backend(), kubernetes.Backend()}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/warren-mesh/warren/framework/bootstrap"
 	"github.com/warren-mesh/warren/framework/registry/consul"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
+	"github.com/warren-mesh/warren/framework/registry/kubernetes"
 	"github.com/warren-mesh/warren/framework/registry/memory"
 	"github.com/warren-mesh/warren/framework/registry/zookeeper"
 	"github.com/warren-mesh/warren/framework/transport"
@@ -20,7 +21,7 @@ var version = "dev"
 func main() {
 	// Registry backends this binary can use: --registry=NAME picks one,
 	// the first is the default. Add or drop a backend here.
-	registries := bootstrap.WithRegistries(etcd.Backend(), consul.Backend(), zookeeper.Backend(), memory.Backend())
+	registries := bootstrap.WithRegistries(etcd.Backend(), consul.Backend(), zookeeper.Backend(), kubernetes.Backend(), memory.Backend())
 	// gRPC beside HTTP: --grpc-listen (default :9090); the one
 	// registration publishes both endpoints.
 	grpcSettings := grpcserver.DefaultSettings()
