@@ -66,6 +66,7 @@ var suites = []suite{
 	{"faults", benchFaults},
 	{"grpc-path", benchGRPCPath},
 	{"grpc-resolver", benchGRPCResolver},
+	{"kubernetes-propagation", benchKubernetesPropagation},
 	{"overload", benchOverload},
 	{"request-path", benchRequestPath},
 	{"scale", benchScale},
