@@ -1,0 +1,274 @@
+// Package k8s checks the Helm chart in deploy/k8s the way a cluster would:
+// `helm lint` and `helm template` (bin/helm), then every rendered object
+// is created with a server-side dry run (strict field validation) on a real
+// kube-apiserver (framework/registry/kubernetes/kubetest). A value the
+// chart or the apiserver cannot use fails the test.
+package k8s
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/warren-mesh/warren/framework/registry/kubernetes/kubetest"
+)
+
+const chartDir = "../../deploy/k8s"
+
+var (
+	cluster *kubetest.Cluster
+	helm    string
+)
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	c, err := kubetest.Start(ctx)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "the chart test needs a control plane:", err)
+		os.Exit(1)
+	}
+	bin, _ := kubetest.BinDir()
+	helm = filepath.Join(bin, "helm")
+	if _, err := os.Stat(helm); err != nil {
+		fmt.Fprintln(os.Stderr, "the chart test needs bin/helm (make kube-tools):", err)
+		c.Close()
+		os.Exit(1)
+	}
+	cluster = c
+	code := m.Run()
+	c.Close()
+	os.Exit(code)
+}
+
+// render runs helm lint and helm template with the given --set flags and
+// returns the rendered objects.
+func render(t *testing.T, sets ...string) ([]*unstructured.Unstructured, error) {
+	t.Helper()
+	home := t.TempDir()
+	run := func(args ...string) ([]byte, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, helm, args...)
+		cmd.Env = append(os.Environ(), "HELM_CONFIG_HOME="+home, "HELM_CACHE_HOME="+home, "HELM_DATA_HOME="+home)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return nil, fmt.Errorf("helm %s: %w\n%s%s", args[0], err, out, stderr.String())
+		}
+		return out, nil
+	}
+	var flags []string
+	for _, s := range sets {
+		flags = append(flags, "--set", s)
+	}
+	if _, err := run(append([]string{"lint", "--strict", chartDir}, flags...)...); err != nil {
+		return nil, err
+	}
+	out, err := run(append([]string{"template", "mesh", chartDir, "--namespace", kubetest.Namespace}, flags...)...)
+	if err != nil {
+		return nil, err
+	}
+	var objs []*unstructured.Unstructured
+	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("rendered YAML: %w", err)
+		}
+		if len(m) > 0 {
+			objs = append(objs, &unstructured.Unstructured{Object: m})
+		}
+	}
+	return objs, nil
+}
+
+// dryRun creates every object with a server-side dry run and strict field
+// validation, and returns every refusal.
+func dryRun(t *testing.T, objs []*unstructured.Unstructured) error {
+	t.Helper()
+	cfg := cluster.Config()
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var errs []error
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", gvk.Kind, o.GetName(), err))
+			continue
+		}
+		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+			ri = dyn.Resource(m.Resource).Namespace(kubetest.Namespace)
+		}
+		_, err = ri.Create(ctx, o, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", gvk.Kind, o.GetName(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func kinds(objs []*unstructured.Unstructured) []string {
+	var out []string
+	for _, o := range objs {
+		out = append(out, o.GetKind()+"/"+o.GetName())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Every registry choice renders objects the apiserver accepts, with the
+// parts the lifecycle needs.
+func TestChart_EveryRegistryChoiceValidatesOnTheAPIServer(t *testing.T) {
+	for name, sets := range map[string][]string{
+		"kubernetes": nil,
+		"etcd":       {"registry=etcd", "etcd.install=true"},
+		"consul":     {"registry=consul", "consul.address=consul-server:8500"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			objs, err := render(t, sets...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := dryRun(t, objs); err != nil {
+				t.Fatalf("server-side dry run refused:\n%v", err)
+			}
+			got := kinds(objs)
+			for _, want := range []string{"Deployment/user", "Deployment/order", "Service/user", "Service/order", "PodDisruptionBudget/user", "PodDisruptionBudget/order"} {
+				if !slices.Contains(got, want) {
+					t.Errorf("no %s among %v", want, got)
+				}
+			}
+			hasRole := slices.Contains(got, "Role/mesh-warren-discovery")
+			if hasRole != (name == "kubernetes") {
+				t.Errorf("discovery Role rendered: %t, want it only for the kubernetes registry (%v)", hasRole, got)
+			}
+			if hasEtcd := slices.Contains(got, "StatefulSet/etcd"); hasEtcd != (name == "etcd") {
+				t.Errorf("etcd StatefulSet rendered: %t (%v)", hasEtcd, got)
+			}
+			for _, o := range objs {
+				if o.GetKind() == "Deployment" {
+					checkDeployment(t, o, name)
+				}
+				if o.GetKind() == "Service" && o.GetName() != "etcd" {
+					if ip, _, _ := unstructured.NestedString(o.Object, "spec", "clusterIP"); ip != "None" {
+						t.Errorf("Service %s: clusterIP %q, want None (headless)", o.GetName(), ip)
+					}
+				}
+			}
+		})
+	}
+}
+
+// checkDeployment checks the probes, the shutdown timing, the resources
+// and the scrape annotations of one rendered Deployment.
+func checkDeployment(t *testing.T, o *unstructured.Unstructured, registry string) {
+	t.Helper()
+	var d appsv1.Deployment
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d); err != nil {
+		t.Fatal(err)
+	}
+	spec := d.Spec.Template.Spec
+	c := spec.Containers[0]
+	switch {
+	case c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz":
+		t.Errorf("%s: readiness probe %+v, want GET /readyz", d.Name, c.ReadinessProbe)
+	case c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz":
+		t.Errorf("%s: liveness probe %+v, want GET /healthz", d.Name, c.LivenessProbe)
+	case c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil:
+		t.Errorf("%s: no preStop sleep", d.Name)
+	case c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero():
+		t.Errorf("%s: no CPU and memory requests: %+v", d.Name, c.Resources.Requests)
+	case d.Spec.Template.Annotations["prometheus.io/scrape"] != "true":
+		t.Errorf("%s: no Prometheus scrape annotation: %v", d.Name, d.Spec.Template.Annotations)
+	}
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	if env["WARREN_REGISTRY"] != registry {
+		t.Errorf("%s: WARREN_REGISTRY=%q, want %q", d.Name, env["WARREN_REGISTRY"], registry)
+	}
+	// The Pod outlives preStop + Warren's grace + drain, so SIGKILL never
+	// cuts a drain short.
+	grace, err1 := time.ParseDuration(env["WARREN_GRACE"])
+	drain, err2 := time.ParseDuration(env["WARREN_DRAIN_TIMEOUT"])
+	if err1 != nil || err2 != nil || c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || spec.TerminationGracePeriodSeconds == nil {
+		t.Fatalf("%s: shutdown settings missing (grace %q, drain %q)", d.Name, env["WARREN_GRACE"], env["WARREN_DRAIN_TIMEOUT"])
+	}
+	need := time.Duration(c.Lifecycle.PreStop.Sleep.Seconds)*time.Second + grace + drain
+	if got := time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second; got <= need {
+		t.Errorf("%s: terminationGracePeriodSeconds %s, want more than preStop + grace + drain = %s", d.Name, got, need)
+	}
+}
+
+// A broken value fails validation, naming what is wrong: the chart's
+// schema catches a wrong type, the apiserver a value no schema here
+// knows.
+func TestChart_BrokenValuesFail(t *testing.T) {
+	t.Run("replicas two (schema)", func(t *testing.T) {
+		_, err := render(t, "services.user.replicas=two")
+		if err == nil || !strings.Contains(err.Error(), "replicas") {
+			t.Fatalf("render with replicas=two: err = %v, want a failure naming replicas", err)
+		}
+	})
+	t.Run("cpu lots (apiserver)", func(t *testing.T) {
+		objs, err := render(t, "defaults.resources.requests.cpu=lots")
+		if err != nil {
+			t.Fatalf("render: %v (the schema does not know quantities; the apiserver does)", err)
+		}
+		err = dryRun(t, objs)
+		if err == nil || !strings.Contains(err.Error(), "quantit") {
+			t.Fatalf("dry run with cpu=lots: err = %v, want the apiserver to refuse the quantity", err)
+		}
+	})
+	t.Run("unknown field (apiserver, strict)", func(t *testing.T) {
+		objs, err := render(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			if o.GetKind() == "Deployment" {
+				_ = unstructured.SetNestedField(o.Object, int64(3), "spec", "replica")
+				break
+			}
+		}
+		if err := dryRun(t, objs); err == nil || !strings.Contains(err.Error(), "replica") {
+			t.Fatalf("dry run with a misspelt field: err = %v, want strict validation to name it", err)
+		}
+	})
+}
