@@ -298,6 +298,10 @@ func (c *cli) new(args []string) error {
 	}
 	for _, w := range deploys {
 		p, _ := filepath.Rel(r.root, w.path)
+		if gen.IsChartValues(p) {
+			fmt.Fprintf(c.stdout, "added %s to %s (the Helm chart)\n", name, filepath.ToSlash(p))
+			continue
+		}
 		fmt.Fprintf(c.stdout, "added %s to %s (profiles etcd and consul)\n", name, filepath.ToSlash(p))
 	}
 	self := c.self(r)
@@ -309,13 +313,14 @@ func (c *cli) new(args []string) error {
 	return nil
 }
 
-// deployEdits adds a new service to the compose files of the repository
-// that have svcgen's marker; files without it are left alone. With
+// deployEdits adds a new service to the compose files and the Helm
+// chart's values of the repository that have svcgen's marker; files
+// without it are left alone. With
 // missingOnly (gen), a file that has the service already is left alone
 // too; otherwise (new) that is an error.
 func deployEdits(root, name string, missingOnly ...bool) ([]fileWrite, error) {
 	var out []fileWrite
-	for _, f := range []string{"deploy/compose/compose.yaml", "deploy/compose/compose.public.yaml"} {
+	for _, f := range []string{"deploy/compose/compose.yaml", "deploy/compose/compose.public.yaml", "deploy/k8s/values.yaml"} {
 		path := filepath.Join(root, filepath.FromSlash(f))
 		b, err := os.ReadFile(path)
 		if errors.Is(err, os.ErrNotExist) {
@@ -324,10 +329,10 @@ func deployEdits(root, name string, missingOnly ...bool) ([]fileWrite, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(missingOnly) > 0 && missingOnly[0] && gen.ComposeHas(b, name) {
+		if len(missingOnly) > 0 && missingOnly[0] && gen.DeployHas(f, b, name) {
 			continue
 		}
-		nb, ok, err := gen.AddToCompose(b, name)
+		nb, ok, err := gen.AddToDeploy(f, b, name)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w; nothing was written", f, err)
 		}
@@ -534,7 +539,7 @@ func (c *cli) gen(args []string) error {
 		}
 		for _, w := range dws {
 			if i := slices.IndexFunc(writes, func(x fileWrite) bool { return x.path == w.path }); i >= 0 {
-				nb, _, err := gen.AddToCompose(writes[i].data, res.t.name)
+				nb, _, err := gen.AddToDeploy(w.path, writes[i].data, res.t.name)
 				if err != nil {
 					return err
 				}
