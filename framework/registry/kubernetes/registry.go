@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/go-kit/kit/sd"
 	"github.com/go-kit/log/level"
@@ -43,8 +42,7 @@ type Registry struct {
 
 	mu         sync.Mutex
 	closed     bool
-	regs       map[string]registry.Instance // instance ID → registered instance
-	status     registry.Status
+	regs       *registry.Tracker[*registry.Instance] // by instance ID
 	caches     *caches // started by the first Instancer or Services call
 	instancers map[*Instancer]struct{}
 }
@@ -82,8 +80,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		cfg:        cfg,
 		client:     cs,
 		namespace:  cfg.resolveNamespace(),
-		regs:       map[string]registry.Instance{},
-		status:     registry.Status{State: registry.StateUnregistered, Since: time.Now()},
+		regs:       registry.NewTracker[*registry.Instance](),
 		instancers: map[*Instancer]struct{}{},
 	}, nil
 }
@@ -105,14 +102,16 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	}
 	if r.cfg.kubelet != nil {
 		if err := r.cfg.kubelet.SetReady(ctx, inst, true); err != nil {
-			r.fail(err)
-			return fmt.Errorf("kubernetes registry: register %s: %w", inst.ID, err)
+			err = fmt.Errorf("kubernetes registry: register %s: %w", inst.ID, err)
+			r.mu.Lock()
+			r.regs.Failed(err)
+			r.mu.Unlock()
+			return err
 		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.regs[inst.ID] = inst
-	r.setStateLocked(registry.StateRegistered)
+	r.regs.Put(inst.ID, &inst, registry.StateRegistered)
 	return nil
 }
 
@@ -123,43 +122,34 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
 	r.mu.Lock()
-	_, had := r.regs[inst.ID]
+	reg, _, had := r.regs.Get(inst.ID)
 	r.mu.Unlock()
 	if !had {
 		return nil
 	}
-	return r.withdraw(ctx, inst)
-}
-
-// withdraw sets one registered instance not ready; opMu is held.
-func (r *Registry) withdraw(ctx context.Context, inst registry.Instance) error {
-	if r.cfg.kubelet != nil {
-		if err := r.cfg.kubelet.SetReady(ctx, inst, false); err != nil {
-			r.fail(err)
-			return fmt.Errorf("kubernetes registry: deregister %s: %w", inst.ID, err)
-		}
+	if err := r.setNotReady(ctx, *reg); err != nil {
+		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.regs, inst.ID)
-	if len(r.regs) == 0 {
-		r.setStateLocked(registry.StateWithdrawn)
-	}
+	r.regs.Withdraw(inst.ID)
 	return nil
 }
 
-// fail records err for Status without changing the state: a failed flip
-// leaves the instances where they were.
-func (r *Registry) fail(err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.status.LastError = err.Error()
-}
-
-func (r *Registry) setStateLocked(s registry.State) {
-	if r.status.State != s {
-		r.status.State, r.status.Since = s, time.Now()
+// setNotReady tells the Kubelet (if any) that inst is not ready. A
+// failure leaves the registration as it was, with the error in Status.
+func (r *Registry) setNotReady(ctx context.Context, inst registry.Instance) error {
+	if r.cfg.kubelet == nil {
+		return nil
 	}
+	if err := r.cfg.kubelet.SetReady(ctx, inst, false); err != nil {
+		err = fmt.Errorf("kubernetes registry: deregister %s: %w", inst.ID, err)
+		r.mu.Lock()
+		r.regs.Failed(err)
+		r.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 func (r *Registry) isClosed() bool {
@@ -174,7 +164,7 @@ func (r *Registry) isClosed() bool {
 func (r *Registry) Status() registry.Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status
+	return r.regs.Status()
 }
 
 // Instancer returns an sd.Instancer of service's ready endpoints, read
@@ -245,22 +235,17 @@ func (r *Registry) Close() error {
 		return nil
 	}
 	r.closed = true
-	regs := make([]registry.Instance, 0, len(r.regs))
-	for _, inst := range r.regs {
-		regs = append(regs, inst)
-	}
+	regs := r.regs.Close()
 	r.mu.Unlock()
 	var errs []error
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.closeTimeout)
 	for _, inst := range regs {
-		if err := r.withdraw(ctx, inst); err != nil {
+		if err := r.setNotReady(ctx, *inst); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	cancel()
 	r.mu.Lock()
-	r.regs = map[string]registry.Instance{}
-	r.setStateLocked(registry.StateWithdrawn)
 	ins := make([]*Instancer, 0, len(r.instancers))
 	for in := range r.instancers {
 		ins = append(ins, in)
