@@ -43,7 +43,7 @@ type Registry struct {
 	mu         sync.Mutex
 	closed     bool
 	regs       *registry.Tracker[*registry.Instance] // by instance ID
-	caches     *caches // started by the first Instancer or Services call
+	caches     *caches                               // started by the first Instancer or Services call
 	instancers map[*Instancer]struct{}
 }
 
