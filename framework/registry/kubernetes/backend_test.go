@@ -30,7 +30,7 @@ func parseBackend(t *testing.T, args ...string) registry.Settings {
 // A process outside the cluster opens the backend from its flags (a
 // kubeconfig) and discovers what a Kubelet put into rotation.
 func TestBackend_OpensARegistryFromItsFlags(t *testing.T) {
-	s := parseBackend(t, "--kubernetes-kubeconfig="+cluster.Kubeconfig(), "--kubernetes-namespace="+kubetest.Namespace, "--kubernetes-ports=http,grpc")
+	s := parseBackend(t, "--kubernetes-kubeconfig="+testCluster(t).Kubeconfig(), "--kubernetes-namespace="+kubetest.Namespace, "--kubernetes-ports=http,grpc")
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,13 +14,14 @@ import (
 // and discovery sees the change only through the controller's
 // EndpointSlices. The restart case kills and restarts the apiserver.
 func TestConformance(t *testing.T) {
+	testCluster(t)
 	registrytest.Run(t, registrytest.Harness{
 		Open: func(t testing.TB) registry.Registry {
 			r, _ := newTestRegistry(t)
 			return r
 		},
 		Restart: func(t testing.TB) {
-			if err := cluster.RestartAPIServer(ctxT(t, 2*time.Minute)); err != nil {
+			if err := testCluster(t).RestartAPIServer(ctxT(t, 2*time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 		},

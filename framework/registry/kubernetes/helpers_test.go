@@ -2,8 +2,8 @@ package kubernetes_test
 
 import (
 	"context"
-	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,21 +14,33 @@ import (
 	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
-// cluster is the package's control plane, shared by every test.
-var cluster *kubetest.Cluster
+// The package's control plane, shared by every test that needs one and
+// started by the first (tests of pure logic run without it).
+var (
+	clusterOnce sync.Once
+	cluster     *kubetest.Cluster
+	clusterErr  error
+)
+
+func testCluster(t testing.TB) *kubetest.Cluster {
+	t.Helper()
+	clusterOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cluster, clusterErr = kubetest.Start(ctx)
+	})
+	if clusterErr != nil {
+		// Fail, never skip: `make test` builds the servers (kube-deps).
+		t.Fatalf("kubernetes tests need a control plane: %v", clusterErr)
+	}
+	return cluster
+}
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	c, err := kubetest.Start(ctx)
-	cancel()
-	if err != nil {
-		// Fail, never skip: `make test` builds the servers (kube-deps).
-		fmt.Fprintln(os.Stderr, "kubernetes tests need a control plane:", err)
-		os.Exit(1)
-	}
-	cluster = c
 	code := m.Run()
-	c.Close()
+	if cluster != nil {
+		cluster.Close()
+	}
 	os.Exit(code)
 }
 
@@ -39,13 +51,13 @@ const testHost = "192.0.2.10"
 // its own (one process), logging to a buffer shown if the test fails.
 func newTestRegistry(t testing.TB, opts ...kubernetes.Option) (*kubernetes.Registry, *kubetest.Kubelet) {
 	t.Helper()
-	k, err := cluster.Kubelet()
+	k, err := testCluster(t).Kubelet()
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncbuf.Buffer{}
 	r, err := kubernetes.New(context.Background(), append([]kubernetes.Option{
-		kubernetes.WithRESTConfig(cluster.Config()),
+		kubernetes.WithRESTConfig(testCluster(t).Config()),
 		kubernetes.WithNamespace(kubetest.Namespace),
 		kubernetes.WithKubelet(k),
 		kubernetes.WithCloseTimeout(30 * time.Second),

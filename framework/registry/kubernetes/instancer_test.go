@@ -26,7 +26,7 @@ const wait = 30 * time.Second
 
 func client(t *testing.T) clientset.Interface {
 	t.Helper()
-	cs, err := cluster.Clientset()
+	cs, err := testCluster(t).Clientset()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func ghostSlice(t *testing.T, cs clientset.Interface, service string) {
 // Without a Kubelet (in a cluster), Register and Deregister only flip the
 // state /readyz reports; they write nothing to the apiserver.
 func TestRegistry_WithoutKubeletOnlyFlipsReadiness(t *testing.T) {
-	r, err := kubernetes.New(context.Background(), kubernetes.WithRESTConfig(cluster.Config()), kubernetes.WithNamespace(kubetest.Namespace))
+	r, err := kubernetes.New(context.Background(), kubernetes.WithRESTConfig(testCluster(t).Config()), kubernetes.WithNamespace(kubetest.Namespace))
 	if err != nil {
 		t.Fatal(err)
 	}
