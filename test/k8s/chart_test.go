@@ -188,6 +188,15 @@ func TestChart_EveryRegistryChoiceValidatesOnTheAPIServer(t *testing.T) {
 					if ip, _, _ := unstructured.NestedString(o.Object, "spec", "clusterIP"); ip != "None" {
 						t.Errorf("Service %s: clusterIP %q, want None (headless)", o.GetName(), ip)
 					}
+					// Ports named by scheme: the kubernetes registry's endpoints.
+					ports, _, _ := unstructured.NestedSlice(o.Object, "spec", "ports")
+					var names []string
+					for _, p := range ports {
+						names = append(names, fmt.Sprint(p.(map[string]any)["name"]))
+					}
+					if !slices.Equal(names, []string{"http", "grpc"}) {
+						t.Errorf("Service %s: ports %v, want http and grpc", o.GetName(), names)
+					}
 				}
 			}
 		})
