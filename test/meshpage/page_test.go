@@ -221,12 +221,13 @@ func TestMeshPage_ShowsTheLiveMeshInChromium(t *testing.T) {
 		const b = document.querySelector('tr[data-instance="' + id + '"] td:nth-of-type(5) .badge');
 		return b && b.textContent === 'ready';
 	}) && document.getElementById('conn').textContent === 'live'`)
-	// The record's fields, as the registry holds them.
+	// The record's fields, as the registry holds them; every endpoint
+	// (http, grpc) is shown, one line each.
 	rec := m.Instance("user", 2).Registered
 	cells := within(t, tab, 30*time.Second, "read user-2's row", chromedp.Evaluate[[]string](
 		`[...`+row("user-2")+`.children].map(c => c.textContent.trim())`))
 	if len(cells) < 12 || cells[0] != "user-2" || cells[1] != rec.Zone || cells[2] != "100" || cells[3] != rec.Version ||
-		cells[4] != rec.Endpoints[0] || !strings.Contains(cells[6], "ago") {
+		cells[4] != strings.Join(rec.Endpoints, "") || !strings.Contains(cells[6], "ago") {
 		t.Errorf("user-2's row %q, want its record %+v", cells, rec)
 	}
 
