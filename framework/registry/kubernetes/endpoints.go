@@ -58,6 +58,7 @@ func endpointInstance(service string, slice *discoveryv1.EndpointSlice, ep disco
 		inst.Zone = *ep.Zone
 	}
 	if pod != nil {
+		inPodOrder(inst.Endpoints, pod)
 		if err := fromAnnotations(&inst, pod); err != nil {
 			return registry.Instance{}, fmt.Errorf("pod %s: %w", pod.Name, err)
 		}
@@ -66,6 +67,30 @@ func endpointInstance(service string, slice *discoveryv1.EndpointSlice, ep disco
 		return registry.Instance{}, err
 	}
 	return inst, nil
+}
+
+// inPodOrder sorts endpoints (named by scheme) in the order the Pod's
+// containers declare their ports. The EndpointSlice controller lists a
+// slice's ports in an order of its own, so without this an instance's
+// first endpoint (the one an HTTP-only caller and DefaultID use) could
+// change with a controller's whim rather than with the Pod.
+func inPodOrder(endpoints []string, pod *corev1.Pod) {
+	rank := map[string]int{}
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if _, ok := rank[p.Name]; !ok && p.Name != "" {
+				rank[p.Name] = len(rank)
+			}
+		}
+	}
+	at := func(ep string) int {
+		scheme, _, _, _ := registry.ParseEndpoint(ep)
+		if r, ok := rank[scheme]; ok {
+			return r
+		}
+		return len(rank) // ports the Pod does not name keep the slice's order, last
+	}
+	slices.SortStableFunc(endpoints, func(a, b string) int { return at(a) - at(b) })
 }
 
 // fromAnnotations fills version, weight, tags and metadata from the Pod.

@@ -59,7 +59,7 @@ func TestInstancer_EndpointsArePortsByName(t *testing.T) {
 	got, _ := registrytest.ByID(ev, "byname-1")
 	want := []string{"grpc://" + testHost + ":9090", "http://" + testHost + ":8080"}
 	if !slices.Equal(got.Endpoints, want) {
-		t.Fatalf("endpoints %v, want %v (the Service's port order, metrics left out)", got.Endpoints, want)
+		t.Fatalf("endpoints %v, want %v (the Pod's port order, metrics left out)", got.Endpoints, want)
 	}
 }
 
