@@ -59,6 +59,9 @@ type Instancer struct {
 	rev       int64             // revision the set is current at
 	clusterID uint64
 	listed    bool
+	lost      bool      // reads failed since the last listing: the next one starts a hold
+	holdUntil time.Time // until then an empty set is not published (WithReconnectHold)
+	held      bool      // the cache shows a held set, not in.set
 }
 
 var _ sd.Instancer = (*Instancer)(nil)
@@ -236,6 +239,10 @@ func (in *Instancer) list(ctx context.Context) error {
 		}
 	}
 	in.set, in.rev, in.clusterID, in.listed = next, h.Revision, h.ClusterId, true
+	if in.lost {
+		in.lost = false
+		in.holdUntil = time.Now().Add(in.cfg.holdAfterReconnect())
+	}
 	in.publish(nil)
 	return nil
 }
@@ -261,11 +268,23 @@ func (in *Instancer) watch(ctx context.Context, connChanged <-chan struct{}) err
 	}()
 	tick := time.NewTicker(in.cfg.progressInterval)
 	defer tick.Stop()
+	var holdEnd <-chan time.Time
+	if d := time.Until(in.holdUntil); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		holdEnd = t.C
+	}
 	var progressBusy atomic.Bool
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-holdEnd:
+			holdEnd = nil
+			if in.held {
+				level.Warn(in.logger).Log("msg", "no record came back within the reconnect hold; publishing the empty set")
+				in.publish(nil)
+			}
 		case <-connChanged:
 			return errConnChanged
 		case wch = <-pending:
@@ -324,7 +343,12 @@ func (in *Instancer) watch(ctx context.Context, connChanged <-chan struct{}) err
 			if wr.Header.Revision > in.rev {
 				in.rev = wr.Header.Revision
 			}
-			if len(added) > 0 || len(removed) > 0 {
+			switch {
+			case len(added) == 0 && len(removed) == 0:
+			case in.held || len(in.set) == 0:
+				// The whole set, so that publish can start or end a hold.
+				in.publish(nil)
+			default:
 				// Only the change travels: O(events), not O(set).
 				in.cache.Apply(added, removed, nil)
 				in.cfg.observer.Instances(in.service, len(in.set))
@@ -430,18 +454,38 @@ func (in *Instancer) reportSkipped() {
 	level.Warn(in.logger).Log("msg", "skipped records that are not usable instances", "skipped", len(keys), "examples", strings.Join(examples, "; "))
 }
 
-// publish sends the current set, with err if reads are failing.
+// ErrHeldAfterReconnect is the error beside a set the instancer keeps
+// although etcd no longer holds any of its records: they went within the
+// reconnect hold after an outage (see WithReconnectHold).
+var ErrHeldAfterReconnect = errors.New("etcd: every record of the service went right after an outage; keeping the last set while registrars re-register")
+
+// publish sends the current set, with err if reads are failing. Within
+// the reconnect hold an empty set is not sent: the last non-empty one
+// stays, with ErrHeldAfterReconnect.
 func (in *Instancer) publish(err error) {
 	insts := make([]string, 0, len(in.set))
 	for _, s := range in.set {
 		insts = append(insts, s)
 	}
+	held := false
+	if len(insts) == 0 && time.Now().Before(in.holdUntil) {
+		if prev := in.cache.State(); len(prev.Instances) > 0 {
+			if !in.held {
+				level.Warn(in.logger).Log("msg", "every record went right after etcd came back; keeping the last set while registrars re-register",
+					"instances", len(prev.Instances), "until", in.holdUntil.Format(time.RFC3339Nano))
+			}
+			insts, held = prev.Instances, true
+			err = errors.Join(err, ErrHeldAfterReconnect)
+		}
+	}
+	in.held = held
 	in.cache.Update(sd.Event{Instances: insts, Err: err})
-	in.cfg.observer.Instances(in.service, len(insts))
+	in.cfg.observer.Instances(in.service, len(in.set))
 }
 
 // fail keeps serving the last good set, now with the error beside it.
 func (in *Instancer) fail(err error) {
+	in.lost = true
 	level.Warn(in.logger).Log("msg", "cannot read etcd; keeping last good set", "instances", len(in.set), "err", err)
 	in.publish(err)
 }

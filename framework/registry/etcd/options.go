@@ -56,6 +56,8 @@ type config struct {
 	progressInterval time.Duration
 	closeTimeout     time.Duration
 	failover         []string // prefixes Instancer falls back to, in order
+	reconnectHold    time.Duration
+	reconnectHoldSet bool // WithReconnectHold given; else derived from TTL and backoff
 
 	client *clientv3.Client // from WithClient; not closed by the Registry
 
@@ -190,6 +192,20 @@ func WithProgressInterval(d time.Duration) Option {
 	return func(c *config) { c.progressInterval = d }
 }
 
+// WithReconnectHold sets how long, after an instancer gets etcd back
+// from an outage, it keeps serving its last non-empty set when every
+// record of the service is gone: leases that lapsed during the outage
+// expire a TTL after etcd returns, a moment before their registrars have
+// re-registered, and without the hold callers would see "no endpoints"
+// for that moment though every instance is up. Held events carry
+// ErrHeldAfterReconnect. The hold ends at the first record that comes
+// back or after d. Zero turns it off. Default: TTL + 2 × the highest
+// backoff + 1 s, the time a registrar of this configuration takes to
+// re-register (one backoff of its own and one of gRPC's reconnect).
+func WithReconnectHold(d time.Duration) Option {
+	return func(c *config) { c.reconnectHold, c.reconnectHoldSet = d, true }
+}
+
 // WithCloseTimeout bounds the lease revocation done by Deregister and
 // Close when their ctx has no earlier deadline. Default 3 s.
 func WithCloseTimeout(d time.Duration) Option { return func(c *config) { c.closeTimeout = d } }
@@ -208,10 +224,20 @@ func (c *config) validate() error {
 		return fmt.Errorf("etcd: bad backoff bounds %s..%s", c.backoffMin, c.backoffMax)
 	case c.initialWait <= 0 || c.progressInterval <= 0 || c.requestTimeout <= 0 || c.closeTimeout <= 0:
 		return fmt.Errorf("etcd: timeouts and intervals must be positive")
+	case c.reconnectHold < 0:
+		return fmt.Errorf("etcd: negative reconnect hold %s", c.reconnectHold)
 	case c.logger == nil:
 		return fmt.Errorf("etcd: nil logger")
 	}
 	return nil
+}
+
+// holdAfterReconnect is WithReconnectHold's duration, or its default.
+func (c *config) holdAfterReconnect() time.Duration {
+	if c.reconnectHoldSet {
+		return c.reconnectHold
+	}
+	return c.ttl + 2*c.backoffMax + time.Second
 }
 
 // ttlSeconds is the lease TTL in whole seconds, rounded up.

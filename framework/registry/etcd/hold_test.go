@@ -1,0 +1,144 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/warren-mesh/warren/framework/embedetcd"
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// recorder keeps every event an instancer sends.
+type recorder struct {
+	ch   chan sd.Event
+	mu   sync.Mutex
+	evs  []sd.Event
+	done chan struct{}
+}
+
+func record(t *testing.T, in *Instancer) *recorder {
+	r := &recorder{ch: make(chan sd.Event, 64), done: make(chan struct{})}
+	in.Register(r.ch)
+	go func() {
+		defer close(r.done)
+		for ev := range r.ch {
+			r.mu.Lock()
+			r.evs = append(r.evs, ev)
+			r.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { in.Deregister(r.ch); close(r.ch); <-r.done })
+	return r
+}
+
+// emptied reports whether any event so far had no instances.
+func (r *recorder) emptied() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range r.evs {
+		if len(ev.Instances) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// outageThenLapse registers a and b under one short lease kept alive by
+// a raw client, starts an instancer, stops etcd until the instancer has
+// noticed, stops the keepalive (the registrars "gave up"), and starts etcd
+// again: the restarted etcd expires the lease a TTL later, as it does to a
+// mesh whose registrars are still backing off.
+func outageThenLapse(t *testing.T, hold time.Duration) (*Instancer, *recorder, *clientv3.Client, *Registry, registry.Instance) {
+	t.Helper()
+	srv, err := embedetcd.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	r, _ := newTestRegistry(t, srv, testPrefix(t), WithReconnectHold(hold))
+	raw := rawClient(t, srv)
+	ctx := testCtx(t)
+	a, b := testInstance(8080), testInstance(8081)
+	lease, err := raw.Grant(ctx, int64(testTTL/time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kctx, stopKeepAlive := context.WithCancel(ctx)
+	defer stopKeepAlive()
+	if _, err := raw.KeepAlive(kctx, lease.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, inst := range []registry.Instance{a, b} {
+		if _, err := raw.Put(ctx, r.key(inst), mustRecord(t, inst), clientv3.WithLease(lease.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in, err := r.NewInstancer(ctx, "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Stop)
+	waitFor(t, 10*time.Second, "set {a, b}", func() bool { return hasExactly(in, a, b) })
+	rec := record(t, in)
+
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the instancer to notice the outage", func() bool { return in.State().Err != nil })
+	stopKeepAlive()
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The lease outlives the restart by a TTL, then its records go.
+	waitFor(t, 20*time.Second, "the lapsed records to be deleted", func() bool {
+		c, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		resp, err := raw.Get(c, r.key(a))
+		return err == nil && len(resp.Kvs) == 0
+	})
+	return in, rec, raw, r, a
+}
+
+// Right after an outage every record of a service may lapse a moment
+// before its registrars re-register. Within the reconnect hold the
+// instancer keeps the last set (with an error saying so) instead of an
+// empty one, and the first record back ends the hold.
+func TestInstancer_KeepsLastSetWhenEveryRecordLapsesRightAfterAnOutage(t *testing.T) {
+	in, rec, raw, r, a := outageThenLapse(t, time.Minute)
+	// Give the deletions time to reach the instancer.
+	waitFor(t, 10*time.Second, "the held set", func() bool {
+		ev := in.State()
+		return errors.Is(ev.Err, ErrHeldAfterReconnect) && len(ev.Instances) == 2
+	})
+	if rec.emptied() {
+		t.Fatal("an empty set was published within the reconnect hold")
+	}
+	putRecord(t, raw, r, a) // a's registrar is back
+	waitFor(t, 10*time.Second, "set {a} without error", func() bool { return hasExactly(in, a) })
+	if rec.emptied() {
+		t.Fatal("an empty set was published when the hold ended")
+	}
+}
+
+// The hold is bounded: with no record back, the empty set is published
+// when it ends.
+func TestInstancer_ReconnectHoldEnds(t *testing.T) {
+	in, _, _, _, _ := outageThenLapse(t, 3*time.Second)
+	waitFor(t, 15*time.Second, "the empty set after the hold", func() bool { return hasExactly(in) })
+}
+
+// With the hold off the lapse reaches subscribers as an empty set: the
+// mechanism above is what keeps it from them.
+func TestInstancer_ReconnectHoldOffPublishesTheLapse(t *testing.T) {
+	in, rec, _, _, _ := outageThenLapse(t, 0)
+	waitFor(t, 15*time.Second, "the empty set", func() bool { return hasExactly(in) })
+	if !rec.emptied() {
+		t.Fatal("no empty event recorded")
+	}
+}
