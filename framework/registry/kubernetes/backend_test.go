@@ -39,7 +39,8 @@ func TestBackend_OpensARegistryFromItsFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	in, err := r.Instancer(ctxT(t, 30*time.Second), "flags")
+	svc := uniq("flags")
+	in, err := r.Instancer(ctxT(t, 30*time.Second), svc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,11 +48,11 @@ func TestBackend_OpensARegistryFromItsFlags(t *testing.T) {
 	rec := registrytest.Record(t, in)
 	writer, _ := newTestRegistry(t)
 	defer writer.Close()
-	inst := registry.Instance{ID: "flags-1", Name: "flags", Endpoints: []string{"http://" + testHost + ":8080"}}
+	inst := registry.Instance{ID: svc + "-1", Name: svc, Endpoints: []string{"http://" + testHost + ":8080"}}
 	if err := writer.Register(ctxT(t, 30*time.Second), inst); err != nil {
 		t.Fatal(err)
 	}
-	rec.WaitFor(t, 30*time.Second, "flags-1 discovered", registrytest.Has("flags-1"))
+	rec.WaitFor(t, 30*time.Second, inst.ID+" discovered", registrytest.Has(inst.ID))
 }
 
 func TestBackend_BadFlagsAreNamed(t *testing.T) {

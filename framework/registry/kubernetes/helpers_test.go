@@ -2,8 +2,10 @@ package kubernetes_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +45,13 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// seq makes names unique within the test process: the control plane is
+// shared, and `go test -count=N` runs each test N times against it.
+var seq atomic.Int64
+
+// uniq returns name with a number of its own appended.
+func uniq(name string) string { return fmt.Sprintf("%s%d", name, seq.Add(1)) }
 
 // testHost is where the tests' Pods are: documentation range, never dialled.
 const testHost = "192.0.2.10"

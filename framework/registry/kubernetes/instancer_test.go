@@ -48,15 +48,16 @@ func record(t *testing.T, r *kubernetes.Registry, service string) *registrytest.
 func TestInstancer_EndpointsArePortsByName(t *testing.T) {
 	r, _ := newTestRegistry(t)
 	defer r.Close()
-	rec := record(t, r, "byname")
-	inst := registry.Instance{ID: "byname-1", Name: "byname", Endpoints: []string{
+	svc := uniq("byname")
+	rec := record(t, r, svc)
+	inst := registry.Instance{ID: svc + "-1", Name: svc, Endpoints: []string{
 		"grpc://" + testHost + ":9090", "metrics://" + testHost + ":9100", "http://" + testHost + ":8080",
 	}}
 	if err := r.Register(ctxT(t, wait), inst); err != nil {
 		t.Fatal(err)
 	}
-	ev, _ := rec.WaitFor(t, wait, "byname-1", registrytest.Has("byname-1"))
-	got, _ := registrytest.ByID(ev, "byname-1")
+	ev, _ := rec.WaitFor(t, wait, inst.ID, registrytest.Has(inst.ID))
+	got, _ := registrytest.ByID(ev, inst.ID)
 	want := []string{"grpc://" + testHost + ":9090", "http://" + testHost + ":8080"}
 	if !slices.Equal(got.Endpoints, want) {
 		t.Fatalf("endpoints %v, want %v (the Pod's port order, metrics left out)", got.Endpoints, want)
@@ -69,18 +70,19 @@ func TestInstancer_BadWeightAnnotationIsSkippedAndCounted(t *testing.T) {
 	obs := &countingObserver{}
 	r, _ := newTestRegistry(t, kubernetes.WithObserver(obs))
 	defer r.Close()
-	rec := record(t, r, "badweight")
-	inst := registry.Instance{ID: "badweight-1", Name: "badweight", Endpoints: []string{"http://" + testHost + ":8080"}, Weight: 5}
+	svc := uniq("badweight")
+	rec := record(t, r, svc)
+	inst := registry.Instance{ID: svc + "-1", Name: svc, Endpoints: []string{"http://" + testHost + ":8080"}, Weight: 5}
 	if err := r.Register(ctxT(t, wait), inst); err != nil {
 		t.Fatal(err)
 	}
-	rec.WaitFor(t, wait, "badweight-1", registrytest.Has("badweight-1"))
+	rec.WaitFor(t, wait, inst.ID, registrytest.Has(inst.ID))
 	patch := []byte(`{"metadata":{"annotations":{"` + kubernetes.AnnotationWeight + `":"heavy"}}}`)
-	if _, err := client(t).CoreV1().Pods(kubetest.Namespace).Patch(ctxT(t, wait), "badweight-1", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+	if _, err := client(t).CoreV1().Pods(kubetest.Namespace).Patch(ctxT(t, wait), inst.ID, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	rec.WaitFor(t, wait, "badweight-1 skipped", registrytest.Lacks("badweight-1"))
-	if n := obs.skipped("badweight"); n != 1 {
+	rec.WaitFor(t, wait, inst.ID+" skipped", registrytest.Lacks(inst.ID))
+	if n := obs.skipped(svc); n != 1 {
 		t.Fatalf("observer's skipped count = %d, want 1", n)
 	}
 }
@@ -90,19 +92,20 @@ func TestInstancer_BadWeightAnnotationIsSkippedAndCounted(t *testing.T) {
 // they agree with the Pods: a client never sees that state.
 func TestInstancer_HoldsSlicesThatDisagreeWithPods(t *testing.T) {
 	cs := client(t)
-	ghostSlice(t, cs, "gate")
+	svc := uniq("gate")
+	ghostSlice(t, cs, svc)
 	r, _ := newTestRegistry(t, kubernetes.WithMaxHold(time.Hour))
 	defer r.Close()
-	rec := record(t, r, "gate")
-	inst := registry.Instance{ID: "gate-1", Name: "gate", Endpoints: []string{"http://" + testHost + ":8080"}}
+	rec := record(t, r, svc)
+	inst := registry.Instance{ID: svc + "-1", Name: svc, Endpoints: []string{"http://" + testHost + ":8080"}}
 	if err := r.Register(ctxT(t, wait), inst); err != nil {
 		t.Fatal(err)
 	}
-	if err := cs.DiscoveryV1().EndpointSlices(kubetest.Namespace).Delete(ctxT(t, wait), "gate-ghost", metav1.DeleteOptions{}); err != nil {
+	if err := cs.DiscoveryV1().EndpointSlices(kubetest.Namespace).Delete(ctxT(t, wait), svc+"-ghost", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	rec.WaitFor(t, wait, "exactly gate-1", func(ev sd.Event) bool {
-		return ev.Err == nil && slices.Equal(registrytest.IDs(ev), []string{"gate-1"})
+	rec.WaitFor(t, wait, "exactly "+inst.ID, func(ev sd.Event) bool {
+		return ev.Err == nil && slices.Equal(registrytest.IDs(ev), []string{inst.ID})
 	})
 	for i, ev := range rec.Events() {
 		if _, ok := registrytest.ByID(ev, "ghost"); ok {
@@ -114,10 +117,11 @@ func TestInstancer_HoldsSlicesThatDisagreeWithPods(t *testing.T) {
 // The hold is bounded: slices that never agree (a Pod on a Node that
 // does not exist, say) are served as they are after the max hold.
 func TestInstancer_ServesDisagreeingSlicesAfterTheMaxHold(t *testing.T) {
-	ghostSlice(t, client(t), "stuck")
+	svc := uniq("stuck")
+	ghostSlice(t, client(t), svc)
 	r, _ := newTestRegistry(t, kubernetes.WithMaxHold(500*time.Millisecond))
 	defer r.Close()
-	rec := record(t, r, "stuck")
+	rec := record(t, r, svc)
 	rec.WaitFor(t, wait, "the ghost served after the hold", registrytest.Has("ghost"))
 }
 
@@ -165,14 +169,15 @@ func TestRegistry_WithoutKubeletOnlyFlipsReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	inst := registry.Instance{ID: "inpod-1", Name: "inpod", Endpoints: []string{"http://" + testHost + ":8080"}}
+	svc := uniq("inpod")
+	inst := registry.Instance{ID: svc + "-1", Name: svc, Endpoints: []string{"http://" + testHost + ":8080"}}
 	if err := r.Register(ctxT(t, wait), inst); err != nil {
 		t.Fatal(err)
 	}
 	if st := r.Status(); st.State != registry.StateRegistered {
 		t.Fatalf("Status after Register = %+v", st)
 	}
-	if _, err := client(t).CoreV1().Pods(kubetest.Namespace).Get(ctxT(t, wait), "inpod-1", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := client(t).CoreV1().Pods(kubetest.Namespace).Get(ctxT(t, wait), inst.ID, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("Register wrote a Pod (err %v); only the kubelet does", err)
 	}
 	if err := r.Deregister(ctxT(t, wait), inst); err != nil {
