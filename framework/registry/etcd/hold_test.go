@@ -3,45 +3,19 @@ package etcd
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-kit/kit/sd"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/warren-mesh/warren/framework/embedetcd"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/registrytest"
 )
 
-// recorder keeps every event an instancer sends.
-type recorder struct {
-	ch   chan sd.Event
-	mu   sync.Mutex
-	evs  []sd.Event
-	done chan struct{}
-}
-
-func record(t *testing.T, in *Instancer) *recorder {
-	r := &recorder{ch: make(chan sd.Event, 64), done: make(chan struct{})}
-	in.Register(r.ch)
-	go func() {
-		defer close(r.done)
-		for ev := range r.ch {
-			r.mu.Lock()
-			r.evs = append(r.evs, ev)
-			r.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { in.Deregister(r.ch); close(r.ch); <-r.done })
-	return r
-}
-
 // emptied reports whether any event so far had no instances.
-func (r *recorder) emptied() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, ev := range r.evs {
+func emptied(rec *registrytest.Recorder) bool {
+	for _, ev := range rec.Events() {
 		if len(ev.Instances) == 0 {
 			return true
 		}
@@ -54,7 +28,7 @@ func (r *recorder) emptied() bool {
 // noticed, stops the keepalive (the registrars "gave up"), and starts etcd
 // again: the restarted etcd expires the lease a TTL later, as it does to a
 // mesh whose registrars are still backing off.
-func outageThenLapse(t *testing.T, hold time.Duration) (*Instancer, *recorder, *clientv3.Client, *Registry, registry.Instance) {
+func outageThenLapse(t *testing.T, hold time.Duration) (*Instancer, *registrytest.Recorder, *clientv3.Client, *Registry, registry.Instance) {
 	t.Helper()
 	srv, err := embedetcd.Start()
 	if err != nil {
@@ -85,7 +59,7 @@ func outageThenLapse(t *testing.T, hold time.Duration) (*Instancer, *recorder, *
 	}
 	t.Cleanup(in.Stop)
 	waitFor(t, 10*time.Second, "set {a, b}", func() bool { return hasExactly(in, a, b) })
-	rec := record(t, in)
+	rec := registrytest.Record(t, in)
 
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
@@ -116,12 +90,12 @@ func TestInstancer_KeepsLastSetWhenEveryRecordLapsesRightAfterAnOutage(t *testin
 		ev := in.State()
 		return errors.Is(ev.Err, ErrHeldAfterReconnect) && len(ev.Instances) == 2
 	})
-	if rec.emptied() {
+	if emptied(rec) {
 		t.Fatal("an empty set was published within the reconnect hold")
 	}
 	putRecord(t, raw, r, a) // a's registrar is back
 	waitFor(t, 10*time.Second, "set {a} without error", func() bool { return hasExactly(in, a) })
-	if rec.emptied() {
+	if emptied(rec) {
 		t.Fatal("an empty set was published when the hold ended")
 	}
 }
@@ -138,7 +112,7 @@ func TestInstancer_ReconnectHoldEnds(t *testing.T) {
 func TestInstancer_ReconnectHoldOffPublishesTheLapse(t *testing.T) {
 	in, rec, _, _, _ := outageThenLapse(t, 0)
 	waitFor(t, 15*time.Second, "the empty set", func() bool { return hasExactly(in) })
-	if !rec.emptied() {
+	if !emptied(rec) {
 		t.Fatal("no empty event recorded")
 	}
 }

@@ -442,13 +442,16 @@ func TestRegistrar_RegisterReturnsWhenClosedWhileWaitingForEtcd(t *testing.T) {
 	}
 }
 
+// The TTL is long enough that a restart on a loaded machine (seconds of
+// stop and start) stays well within it.
 func TestRegistrar_KeepsLeaseThroughEtcdRestartShorterThanTTL(t *testing.T) {
+	const ttl = 15 * time.Second
 	srv, err := embedetcd.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	reg, _ := newTestRegistry(t, srv, testPrefix(t), WithTTL(5*time.Second))
+	reg, _ := newTestRegistry(t, srv, testPrefix(t), WithTTL(ttl))
 	ctx := testCtx(t)
 	inst := testInstance(8080)
 	if err := reg.Register(ctx, inst); err != nil {
@@ -462,7 +465,7 @@ func TestRegistrar_KeepsLeaseThroughEtcdRestartShorterThanTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := rawClient(t, srv)
-	time.Sleep(2 * time.Second) // several keepalive rounds on the new server
+	time.Sleep(ttl/3 + time.Second) // a keepalive round (every TTL/3) on the new server
 	if l := leaseOf(t, raw, reg.key(inst)); l != int64(lease) {
 		t.Fatalf("key lease %x, want the original %x", l, int64(lease))
 	}
