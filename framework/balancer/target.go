@@ -37,6 +37,7 @@ import (
 
 	"github.com/warren-mesh/warren/framework/outlier"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/retry"
 )
 
 // ErrNoEndpoints is returned by Pick when the set is empty. It is go-kit's
@@ -175,10 +176,28 @@ func (t *Target) Call(ctx context.Context, req any) (any, error) {
 			return resp, err
 		}
 	}
-	failed := err != nil && t.failed(err)
-	t.observe(start, end, failed)
+	outpaced := false
+	if err != nil && ctx.Err() != nil {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, retry.ErrHedgeUnneeded):
+			// The call it hedged answered first: this says nothing
+			// about the instance.
+			t.release()
+			return resp, err
+		case errors.Is(cause, retry.ErrOutpaced):
+			// A hedge sent later to another instance answered first.
+			// Like a timeout it counts towards ejection; it is no
+			// latency sample, so P2C keeps trying the instance and a
+			// hung one meets its second strike at once.
+			outpaced = true
+		}
+	}
+	failed := err != nil && (outpaced || t.failed(err))
+	if !outpaced {
+		t.observe(start, end, failed)
+	}
 	if t.breaker != nil {
-		if failed && ctx.Err() == context.DeadlineExceeded {
+		if failed && (outpaced || ctx.Err() == context.DeadlineExceeded) {
 			// No answer before the attempt's deadline: the surest sign of
 			// a hung instance, which ejects it sooner.
 			t.breaker.RecordTimeout()

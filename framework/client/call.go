@@ -102,7 +102,9 @@ func Header(key, value string) CallOption {
 }
 
 // request is one call as it goes to an instance's endpoint; it is built
-// once and reused by every attempt.
+// once and reused by every attempt, two of which may run at once (a hedge
+// beside the attempt it hedges): attempts only read it, but for the
+// answer, which the first attempt to get one claims (won).
 type request struct {
 	method     string
 	path       string
@@ -116,6 +118,25 @@ type request struct {
 	apiMethod  string // Method: the API method, for spans and per-method series
 	key        string
 	hasKey     bool
+
+	won    atomic.Bool
+	answer []byte // the winning answer's body, its status and instance
+	status int
+	from   string
+}
+
+// decode decodes the winning answer into r.out. It runs once the attempts
+// are over, so only one ever writes to r.out. The instance answered: an
+// answer that does not decode is no failure of the instance, and the same
+// bytes would come back from a retry.
+func (r *request) decode() error {
+	if r.out == nil || r.status == http.StatusNoContent || len(bytes.TrimSpace(r.answer)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(r.answer, r.out); err != nil {
+		return &decodeErr{fmt.Errorf("%s %s from %s: %w", r.method, strings.SplitN(r.path, "?", 2)[0], r.from, err)}
+	}
+	return nil
 }
 
 // Call sends req as JSON with method to path on one instance of the
@@ -206,52 +227,55 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		}
 		defer func() { tok.Release(climit.Classify(err)) }()
 	}
-	var last *balancer.Target
+	var last atomic.Pointer[balancer.Target]
 	if r.noRetry {
-		return c.attempt(ctx, r, &last)
+		if _, err := c.attemptAny(ctx, r, &last); err != nil {
+			return err
+		}
+		return r.decode()
 	}
 	err = c.policy.Do(ctx, r.idempotent || r.keyed, func(ctx context.Context, n int) error {
 		if n > 1 {
 			c.obs.Retried(c.service)
 		}
-		return c.attempt(ctx, r, &last)
+		_, err := c.attemptAny(ctx, r, &last)
+		return err
 	})
-	if err != nil && errors.Is(err, retry.ErrBudgetExhausted) {
-		c.obs.RetryBudgetExhausted(c.service)
+	if err != nil {
+		if errors.Is(err, retry.ErrBudgetExhausted) {
+			c.obs.RetryBudgetExhausted(c.service)
+		}
+		return err
 	}
-	return err
+	return r.decode()
 }
 
-// attempt makes one attempt on an instance other than the previous
-// attempt's (when there is another).
-func (c *Client) attempt(ctx context.Context, r *request, last **balancer.Target) error {
-	_, err := c.attemptAny(ctx, r, last)
-	return err
-}
-
-// attemptAny is attempt for any transport's request; it returns the
-// instance endpoint's response.
-func (c *Client) attemptAny(ctx context.Context, req any, last **balancer.Target) (any, error) {
+// attemptAny makes one attempt, of any transport's request, on an instance
+// other than the previous attempt's (when there is another); it returns
+// the instance endpoint's response. last is atomic because a hedge runs
+// beside the attempt it hedges, and avoids that attempt's instance.
+func (c *Client) attemptAny(ctx context.Context, req any, last *atomic.Pointer[balancer.Target]) (any, error) {
 	// An instance that leaves discovery between pick and call is skipped
 	// without sending anything; a few re-picks cover a rolling restart.
 	for range 4 {
 		if c.closed.Load() { // closed between attempts: no more of them
 			return nil, fmt.Errorf("client %s: %w", c.service, ErrClosed)
 		}
-		t, err := c.bal.Pick(ctx, *last)
+		avoid := last.Load()
+		t, err := c.bal.Pick(ctx, avoid)
 		if errors.Is(err, balancer.ErrNoEndpoints) {
-			t, err = c.pickAfterDiscovery(ctx, *last)
+			t, err = c.pickAfterDiscovery(ctx, avoid)
 		}
 		if err != nil {
 			return nil, err
 		}
-		*last = t
+		last.Store(t)
 		resp, err := t.Call(ctx, req)
 		if err != nil && err != balancer.ErrRetired && !instanceFailure(err) {
 			// The instance answered and is fine (another attempt holds the
 			// key, say): the next attempt need not avoid it, and must not
 			// be pushed back to the one that failed before it.
-			*last = nil
+			last.CompareAndSwap(t, nil)
 		}
 		if err != balancer.ErrRetired {
 			return resp, err
@@ -322,12 +346,13 @@ func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
 	}
 	var sent *sentBody
 	if r.body != nil {
-		sent = &sentBody{Reader: bytes.NewReader(r.body)}
+		sent = &sentBody{}
+		sent.Reset(r.body)
 		hr.Body, hr.ContentLength = sent, int64(len(r.body))
 		// net/http replays a request on a fresh connection when a reused
 		// one was closed under it; the replay's body counts as sent too.
 		hr.GetBody = func() (io.ReadCloser, error) {
-			sent.Reader = bytes.NewReader(r.body)
+			sent.Reset(r.body)
 			return sent, nil
 		}
 	}
@@ -335,7 +360,7 @@ func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
 		hr.Header[k] = v
 	}
 	if r.body != nil {
-		hr.Header.Set("Content-Type", "application/json")
+		hr.Header["Content-Type"] = jsonContentType // shared: net/http only reads it
 	}
 	if id, ok := requestid.FromContext(ctx); ok {
 		hr.Header.Set(requestid.Header, id)
@@ -350,7 +375,7 @@ func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, h.maxBody+1))
+	b, err := readBody(resp, h.maxBody)
 	if err != nil {
 		return nil, err // cut off mid-body: retryable like a reset
 	}
@@ -360,12 +385,28 @@ func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, decodeError(resp.StatusCode, resp.Header, b, h.addr)
 	}
-	if r.out != nil && len(bytes.TrimSpace(b)) > 0 && resp.StatusCode != http.StatusNoContent {
-		if err := json.Unmarshal(b, r.out); err != nil {
-			return nil, &decodeErr{fmt.Errorf("%s %s from %s: %w", r.method, strings.SplitN(r.path, "?", 2)[0], h.addr, err)}
-		}
+	if r.won.CompareAndSwap(false, true) {
+		r.answer, r.status, r.from = b, resp.StatusCode, h.addr
 	}
 	return nil, nil
+}
+
+var jsonContentType = []string{"application/json"}
+
+// readBody reads an answer's body, up to max bytes and one more, which
+// tells a body over the limit. A body of known length is read into a
+// buffer of its size: no growing, no LimitReader.
+func readBody(resp *http.Response, max int64) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= max {
+		b := make([]byte, n)
+		// The last Read returns io.EOF with the data, so net/http reuses
+		// the connection as it does after ReadAll.
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, max+1))
 }
 
 // sendsBody reports whether a call with method carries in as its body:
@@ -381,7 +422,7 @@ func sendsBody(method string) bool {
 // sentBody is a request body that records whether the transport started
 // reading it.
 type sentBody struct {
-	*bytes.Reader
+	bytes.Reader
 	read atomic.Bool
 }
 

@@ -103,7 +103,8 @@ func WithBalancer(b balancer.Balancer) Option {
 }
 
 // WithRetry adds retry options to the defaults (3 attempts, 10ms–500ms
-// backoff, budget 20% + 10, no per-attempt timeout).
+// backoff, budget 20% + 10, the adaptive per-attempt deadline and hedging
+// of idempotent and keyed calls; see package retry).
 func WithRetry(opts ...retry.Option) Option {
 	return func(c *config) error { c.retryOpts = append(c.retryOpts, opts...); return nil }
 }
@@ -299,7 +300,14 @@ func build(src sd.Instancer, service string, cfg config) (*Client, error) {
 	c := &Client{service: service, src: src, bal: cfg.bal, policy: cfg.policy, maxBody: cfg.maxBody, obs: cfg.obs,
 		tracer: cfg.tracer, logger: cfg.logger}
 	if c.policy == nil {
-		p, err := retry.New(append([]retry.Option{retry.WithClassifier(classify)}, cfg.retryOpts...)...)
+		ropts := []retry.Option{retry.WithClassifier(classify)}
+		if _, ok := cfg.bal.(*balancer.ConsistentHash); ok {
+			// A key should land on its one instance (its cache): a hedge
+			// would send it to another. WithRetry(retry.WithHedging(d))
+			// turns hedging back on.
+			ropts = append(ropts, retry.WithoutHedging())
+		}
+		p, err := retry.New(append(ropts, cfg.retryOpts...)...)
 		if err != nil {
 			return nil, err
 		}
@@ -444,6 +452,9 @@ type State struct {
 	// Retries and RetriesRefused count the budget's decisions.
 	Retries        int64 `json:"retries"`
 	RetriesRefused int64 `json:"retries_refused"`
+	// Hedges counts the hedged attempts sent (retry.WithHedging); each is
+	// also one of Retries.
+	Hedges int64 `json:"hedges"`
 	// Limit and Limited are the adaptive concurrency limit and how many
 	// calls it refused (zero without a limit).
 	Limit   int64  `json:"limit,omitempty"`
@@ -461,6 +472,7 @@ func (c *Client) State() State {
 	if b := c.policy.Budget(); b != nil {
 		s.Retries, s.RetriesRefused = b.Stats()
 	}
+	s.Hedges = c.policy.Hedges()
 	if c.limiter != nil {
 		ls := c.limiter.Stats()
 		s.Limit, s.Limited = ls.Limit, ls.Limited

@@ -20,6 +20,7 @@ import (
 	"github.com/warren-mesh/warren/framework/httptransport"
 	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/transport/httpserver"
 )
 
@@ -164,7 +165,9 @@ func TestDefaultTransport_IdleTimeoutShorterThanServers(t *testing.T) {
 func TestClient_HungBackendCutOffByAdaptiveDeadlineByDefault(t *testing.T) {
 	h := startHung(t)
 	a, b := startBackend(t, "", nil), startBackend(t, "", nil)
-	c := newClient(t, newRegistry(t, h.inst, a.inst, b.inst), WithBalancer(balancer.NewRoundRobin()))
+	// Without hedging, which would answer for most hung attempts first
+	// (hedge_test.go): this test is the deadline's.
+	c := newClient(t, newRegistry(t, h.inst, a.inst, b.inst), WithBalancer(balancer.NewRoundRobin()), WithRetry(retry.WithoutHedging()))
 	// The call's own deadline (20 s) is far above the adaptive cap: every
 	// call succeeding means the hung attempts were abandoned early.
 	errs, lat := load(4, 600, 20*time.Second, func(int) error {

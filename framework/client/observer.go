@@ -11,7 +11,8 @@ import (
 type Observer interface {
 	// Picked reports that an attempt went to instance.
 	Picked(service, instance string)
-	// Retried reports that a call made another attempt after a failure.
+	// Retried reports that a call made another attempt: after a failure,
+	// or beside a slow attempt (a hedge, retry.WithHedging).
 	Retried(service string)
 	// RetryBudgetExhausted reports a call that wanted another attempt and
 	// was refused one by the retry budget.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/go-kit/kit/endpoint"
 
@@ -49,7 +50,9 @@ type InstanceFailure interface {
 // InstanceFactory, through the same machinery as Invoke: the concurrency
 // limit, the retry policy (idempotent says whether a failure after which
 // the server may have acted is retried) and the balancer, which avoids the
-// previous attempt's instance. It returns the endpoint's response.
+// previous attempt's instance. It returns the endpoint's response. An
+// idempotent call may be hedged (retry.WithHedging): the endpoint must then
+// be safe to call twice at once with the same req.
 func (c *Client) Do(ctx context.Context, req any, idempotent bool) (resp any, err error) {
 	if c.closed.Load() {
 		return nil, fmt.Errorf("client %s: %w", c.service, ErrClosed)
@@ -61,13 +64,16 @@ func (c *Client) Do(ctx context.Context, req any, idempotent bool) (resp any, er
 		}
 		defer func() { tok.Release(climit.Classify(err)) }()
 	}
-	var last *balancer.Target
+	var last atomic.Pointer[balancer.Target]
+	var won atomic.Bool // a hedge and the attempt it hedged may both answer
 	err = c.policy.Do(ctx, idempotent, func(ctx context.Context, n int) error {
 		if n > 1 {
 			c.obs.Retried(c.service)
 		}
 		r, err := c.attemptAny(ctx, req, &last)
-		resp = r
+		if err == nil && won.CompareAndSwap(false, true) {
+			resp = r // read only after Do, which waits for every attempt
+		}
 		return err
 	})
 	if err != nil {

@@ -85,6 +85,7 @@ type adaptive struct {
 	rotated  time.Time    // when cur became current
 	computed atomic.Int64 // unix nanos of the last recomputation
 	deadline atomic.Int64 // nanoseconds
+	p99      atomic.Int64 // nanoseconds; 0 until minSamples have been seen
 }
 
 func newAdaptive(floor, cap time.Duration, multiple float64, now func() time.Time) *adaptive {
@@ -105,12 +106,24 @@ func (a *adaptive) observe(d time.Duration) {
 
 // timeout returns the current per-attempt deadline.
 func (a *adaptive) timeout() time.Duration {
+	a.refresh()
+	return time.Duration(a.deadline.Load())
+}
+
+// latencyP99 returns the p99 of the attempts seen, 0 until enough have been.
+func (a *adaptive) latencyP99() time.Duration {
+	a.refresh()
+	return time.Duration(a.p99.Load())
+}
+
+// refresh recomputes the deadline when the last computation is stale and
+// no other caller is at it.
+func (a *adaptive) refresh() {
 	now := a.now()
 	if now.UnixNano()-a.computed.Load() >= int64(adaptiveRefresh) && a.mu.TryLock() {
 		a.recompute(now)
 		a.mu.Unlock()
 	}
-	return time.Duration(a.deadline.Load())
 }
 
 // recompute rotates the windows when due and sets the deadline from the
@@ -134,6 +147,7 @@ func (a *adaptive) recompute(now time.Time) {
 	}
 	if total < uint64(a.minSamples) {
 		a.deadline.Store(int64(a.cap))
+		a.p99.Store(0)
 		return
 	}
 	rank := total - total/100 // samples at or below the p99
@@ -145,6 +159,7 @@ func (a *adaptive) recompute(now time.Time) {
 			break
 		}
 	}
+	a.p99.Store(int64(p99))
 	d := time.Duration(float64(p99) * a.multiple)
 	a.deadline.Store(int64(min(max(d, a.floor), a.cap)))
 }

@@ -82,7 +82,7 @@ func TestAdaptiveTimeout_ForgetsOldLatency(t *testing.T) {
 // timeout gets none, and the last attempt gets the cap.
 func TestAdaptiveTimeout_AbandonsHungAttemptByDefault(t *testing.T) {
 	c := &fakeClock{t: time.Unix(1000, 0)}
-	p := adaptivePolicy(c)
+	p := adaptivePolicy(c, WithoutHedging()) // the deadline alone; hedge_test.go has the hedge
 	teach(t, p, c, 200, 10*time.Millisecond)
 	learned := p.AttemptTimeout()
 

@@ -40,11 +40,17 @@ func (b *Budget) Deposit() {
 }
 
 // Withdraw spends a token for one retry; false means no retry now.
-func (b *Budget) Withdraw() bool {
+func (b *Budget) Withdraw() bool { return b.withdraw(true) }
+
+// withdraw is Withdraw; a hedge the budget cannot pay for is simply not
+// sent, which is no refused retry (countRefusal false).
+func (b *Budget) withdraw(countRefusal bool) bool {
 	for {
 		t := b.tokens.Load()
 		if t < milli {
-			b.refused.Add(1)
+			if countRefusal {
+				b.refused.Add(1)
+			}
 			return false
 		}
 		if b.tokens.CompareAndSwap(t, t-milli) {
@@ -54,5 +60,6 @@ func (b *Budget) Withdraw() bool {
 	}
 }
 
-// Stats returns how many retries the budget allowed and refused.
+// Stats returns how many retries (hedges among them) the budget allowed,
+// and how many retries it refused.
 func (b *Budget) Stats() (retries, refused int64) { return b.retries.Load(), b.refused.Load() }

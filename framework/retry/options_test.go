@@ -14,6 +14,7 @@ func TestNew_RefusesBadOptionValues(t *testing.T) {
 		"WithPerAttemptTimeout": WithPerAttemptTimeout(-time.Second),
 		"WithBackoff":           WithBackoff(time.Second, time.Millisecond),
 		"WithClassifier":        WithClassifier(nil),
+		"WithHedging":           WithHedging(0),
 	} {
 		if _, err := New(o); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: New = %v, want an error naming it", name, err)

@@ -11,13 +11,19 @@
 //     call): by default one that adapts to the latency the policy observes
 //     (4 × p99, 250 ms–2 s), so a hung instance costs a few multiples of
 //     the normal p99 with no tuning;
+//   - an idempotent or keyed call whose attempt has not answered after the
+//     p99 of the attempts seen (≥ 10 ms) is hedged: a second attempt goes
+//     to another instance beside the first, the first answer wins and the
+//     other attempt is cancelled, and the hedge spends a retry token;
 //   - attempts are spaced by exponential backoff with jitter;
 //   - a Budget shared by all calls of a client caps retries to a ratio of
 //     requests, so a dead dependency sees ~1.2× load, not 3×;
 //   - only failures that another attempt can fix are retried, and a call
 //     that may have been applied is retried only if it is idempotent;
 //   - the returned error wraps every attempt's error (errors.Is/As work);
-//   - no goroutines; one timer per backoff, none on the happy path.
+//   - no goroutines but a hedge's (which Do waits for); one timer per
+//     backoff or hedge, none on the happy path of a call that is not
+//     hedged.
 package retry
 
 import (
@@ -27,6 +33,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -86,6 +93,21 @@ var ErrAttemptTimeout = errors.New("attempt timed out")
 // wanted but the budget had no token for it.
 var ErrBudgetExhausted = errors.New("retry budget exhausted")
 
+// ErrOutpaced is the cause (context.Cause) of an attempt's context when Do
+// cancelled it because its hedge, sent later to another instance, answered
+// first: the instance is far slower than its peers right now, which
+// balancer.Target counts like an attempt timeout.
+var ErrOutpaced = errors.New("retry: outpaced by a hedged attempt")
+
+// ErrHedgeUnneeded is the cause of a hedge's context when Do cancelled it
+// because the attempt it hedged answered first: nothing is wrong with the
+// hedge's instance, and balancer.Target records nothing for it.
+var ErrHedgeUnneeded = errors.New("retry: hedge not needed")
+
+// errNoHedge is what a hedge timer reports when it sent nothing (the
+// budget had no token, or the caller had gone).
+var errNoHedge = errors.New("retry: no hedge sent")
+
 // Classify is the default classifier for network calls.
 func Classify(err error) Class {
 	var c Classer
@@ -120,6 +142,8 @@ type Policy struct {
 	base, cap   time.Duration
 	budget      *Budget
 	classify    func(error) Class
+	hedgeFloor  time.Duration // 0: no hedging
+	hedges      atomic.Int64
 }
 
 // Option configures a Policy. An option given a bad value makes New fail
@@ -187,6 +211,35 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
+// DefaultHedgeFloor is the shortest wait before an idempotent or keyed
+// call is hedged: on a loaded machine a few milliseconds of scheduling
+// delay are normal, and hedging them would only add load.
+const DefaultHedgeFloor = 10 * time.Millisecond
+
+// WithHedging sets when an attempt of an idempotent or keyed call that has
+// not answered is hedged — a second attempt sent beside it, to another
+// instance, the first answer winning and the other attempt cancelled: after
+// the p99 of the attempts the policy saw in the last 10–20 s (the histogram
+// the adaptive deadline reads), never sooner than floor. On by default with
+// DefaultHedgeFloor. There is no hedge until 20 attempts have been seen,
+// for the last attempt, when the attempt's own deadline would come first,
+// or when the budget has no token (a hedge spends one, like a retry). It
+// needs the latency the adaptive deadline learns: WithoutAdaptiveTimeout
+// turns hedging off too.
+func WithHedging(floor time.Duration) Option {
+	return func(p *Policy) error {
+		if floor <= 0 {
+			return fmt.Errorf("retry.WithHedging(%s): must be positive", floor)
+		}
+		p.hedgeFloor = floor
+		return nil
+	}
+}
+
+// WithoutHedging turns hedging off: a slow attempt is only cut by its
+// deadline and then retried.
+func WithoutHedging() Option { return func(p *Policy) error { p.hedgeFloor = 0; return nil } }
+
 // WithBackoff sets the delay before retry n: a random duration between
 // half and all of min(base·2ⁿ⁻¹, cap). Defaults 10ms and 500ms.
 func WithBackoff(base, cap time.Duration) Option {
@@ -223,6 +276,7 @@ func New(opts ...Option) (*Policy, error) {
 		budget:      NewBudget(0.2, 10),
 		classify:    Classify,
 		now:         time.Now,
+		hedgeFloor:  DefaultHedgeFloor,
 	}
 	p.adaptive = newAdaptive(DefaultAdaptiveFloor, DefaultAdaptiveCap, DefaultAdaptiveMultiple, p.now)
 	for _, o := range opts {
@@ -238,6 +292,9 @@ func New(opts ...Option) (*Policy, error) {
 
 // Budget returns the policy's budget (nil if none).
 func (p *Policy) Budget() *Budget { return p.budget }
+
+// Hedges returns how many hedges the policy has sent.
+func (p *Policy) Hedges() int64 { return p.hedges.Load() }
 
 // AttemptTimeout returns the deadline the next attempt of a retryable call
 // would get: the fixed one if set, else the adaptive one, else 0 (none).
@@ -255,7 +312,9 @@ func (p *Policy) AttemptTimeout() time.Duration {
 // retried, runs out of attempts or budget, or ctx ends. attempt gets a
 // context bounded by the per-attempt deadline and the attempt number (from
 // 1). idempotent says whether a MaybeProcessed failure (a timeout among
-// them) may be retried; only such calls get the adaptive deadline.
+// them) may be retried; only such calls get the adaptive deadline and are
+// hedged (see WithHedging), so for them attempt must be safe to run
+// concurrently with itself: a hedge is attempt n+1 while n is still out.
 //
 // The error is the attempt's own when there was one attempt, and an *Error
 // wrapping every attempt's error otherwise or when Do gave up early.
@@ -265,7 +324,17 @@ func (p *Policy) Do(ctx context.Context, idempotent bool, attempt func(ctx conte
 	}
 	var errs []error
 	for n := 1; ; n++ {
-		err := p.try(ctx, n, p.timeoutFor(n, idempotent), attempt)
+		var err error
+		if hd := p.hedgeDelay(n, idempotent); hd > 0 {
+			var first error
+			first, err = p.tryHedged(ctx, n, hd, attempt)
+			if first != nil { // attempts n and n+1 both failed
+				errs = append(errs, first)
+				n++
+			}
+		} else {
+			err = p.try(ctx, n, p.timeoutFor(n, idempotent), attempt)
+		}
 		if err == nil {
 			return nil
 		}
@@ -321,6 +390,81 @@ func (p *Policy) timeoutFor(n int, idempotent bool) time.Duration {
 		return p.adaptive.cap
 	}
 	return p.adaptive.timeout()
+}
+
+// hedgeDelay is how long attempt n may go unanswered before it is hedged
+// (0: it is not).
+func (p *Policy) hedgeDelay(n int, idempotent bool) time.Duration {
+	if p.hedgeFloor <= 0 || !idempotent || p.adaptive == nil || n >= p.maxAttempts {
+		return 0
+	}
+	p99 := p.adaptive.latencyP99()
+	if p99 <= 0 {
+		return 0 // too few attempts seen to know what is slow
+	}
+	hd := max(p99, p.hedgeFloor)
+	if d := p.timeoutFor(n, idempotent); d > 0 && hd >= d {
+		return 0 // the deadline cuts the attempt first; a retry follows
+	}
+	return hd
+}
+
+// tryHedged runs attempt n and, if it has not returned after hd and the
+// budget pays for it, attempt n+1 beside it (the hedge, in a goroutine this
+// function waits for). The first success wins and the other attempt is
+// cancelled: a first attempt outpaced by its hedge with ErrOutpaced, a
+// hedge no longer needed with ErrHedgeUnneeded. A first attempt that fails
+// with an answer (Fatal) decides the call; one that fails otherwise waits
+// for the hedge, which stands for its retry. It returns (nil, nil) on
+// success, (nil, err) when only attempt n counts, and both errors when
+// both attempts ran and failed.
+func (p *Policy) tryHedged(ctx context.Context, n int, hd time.Duration, attempt func(context.Context, int) error) (first, last error) {
+	pctx, cancelP := context.WithCancelCause(ctx)
+	defer cancelP(nil)
+	hctx, cancelH := context.WithCancelCause(ctx)
+	defer cancelH(nil)
+	hedged := make(chan error, 1) // exactly one send per timer that fired
+	timer := time.AfterFunc(hd, func() {
+		if hctx.Err() != nil || (p.budget != nil && !p.budget.withdraw(false)) {
+			hedged <- errNoHedge
+			return
+		}
+		p.hedges.Add(1)
+		err := p.try(hctx, n+1, p.timeoutFor(n+1, true), attempt)
+		if err == nil {
+			cancelP(ErrOutpaced)
+		}
+		hedged <- err
+	})
+	err := p.try(pctx, n, p.timeoutFor(n, true), attempt)
+	if timer.Stop() {
+		return nil, err // answered (or failed) before a hedge was due
+	}
+	switch {
+	case err == nil:
+		cancelH(ErrHedgeUnneeded)
+		<-hedged
+		return nil, nil
+	case errors.Is(context.Cause(pctx), ErrOutpaced):
+		<-hedged // the hedge succeeded: that is what cancelled attempt n
+		return nil, nil
+	case ctx.Err() == nil && p.classify(err) == Fatal:
+		// An answer (a 404, say) is the call's outcome; a hedge that
+		// already succeeded is as good.
+		cancelH(ErrHedgeUnneeded)
+		if herr := <-hedged; herr == nil {
+			return nil, nil
+		}
+		return nil, err
+	}
+	switch herr := <-hedged; {
+	case herr == nil:
+		return nil, nil
+	case herr == errNoHedge:
+		return nil, err
+	default:
+		return err, herr
+	}
 }
 
 func (p *Policy) try(ctx context.Context, n int, d time.Duration, attempt func(context.Context, int) error) error {

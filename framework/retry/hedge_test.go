@@ -1,0 +1,168 @@
+package retry
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// learn feeds the latency histogram n attempts of d straight, so the hedge
+// delay is known without running (and maybe hedging) calls.
+func learn(p *Policy, c *fakeClock, n int, d time.Duration) {
+	for range n {
+		p.adaptive.observe(d)
+	}
+	c.advance(adaptiveRefresh)
+}
+
+// hedgingPolicy hedges after ~1 ms of real time and never cuts an attempt
+// by its own deadline, so only a hedge can end a hung first attempt.
+func hedgingPolicy(c *fakeClock, opts ...Option) *Policy {
+	p := adaptivePolicy(c, append([]Option{WithHedging(time.Millisecond), WithPerAttemptTimeout(time.Hour)}, opts...)...)
+	learn(p, c, 50, time.Millisecond)
+	return p
+}
+
+func TestDo_HedgeAnswersForAHungAttemptAndCancelsItAsOutpaced(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	p := hedgingPolicy(c)
+	var cause error
+	var calls atomic.Int32
+	err := p.Do(testCtx(t), true, func(ctx context.Context, n int) error {
+		calls.Add(1)
+		if n == 1 { // hung: returns only when cancelled
+			<-ctx.Done()
+			cause = context.Cause(ctx)
+			return ctx.Err()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Do = %v, want the hedge's success", err)
+	}
+	if !errors.Is(cause, ErrOutpaced) {
+		t.Errorf("the hung attempt ended with cause %v, want ErrOutpaced", cause)
+	}
+	if calls.Load() != 2 || p.Hedges() != 1 {
+		t.Errorf("%d attempts, %d hedges; want 2 and 1", calls.Load(), p.Hedges())
+	}
+}
+
+func TestDo_HedgeCancelledAsUnneededWhenTheFirstAttemptAnswers(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	p := hedgingPolicy(c)
+	hedgeStarted := make(chan struct{})
+	var hedgeCause error
+	var hedgeReturned atomic.Bool
+	err := p.Do(testCtx(t), true, func(ctx context.Context, n int) error {
+		if n == 1 {
+			select { // answer once the hedge is out
+			case <-hedgeStarted:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		close(hedgeStarted)
+		<-ctx.Done()
+		hedgeCause = context.Cause(ctx)
+		hedgeReturned.Store(true)
+		return ctx.Err()
+	})
+	if err != nil {
+		t.Fatalf("Do = %v, want the first attempt's success", err)
+	}
+	if !hedgeReturned.Load() {
+		t.Fatal("Do returned before the hedge it cancelled")
+	}
+	if !errors.Is(hedgeCause, ErrHedgeUnneeded) {
+		t.Errorf("the hedge ended with cause %v, want ErrHedgeUnneeded", hedgeCause)
+	}
+}
+
+// An answer (a Fatal failure) of the first attempt is the call's outcome:
+// the hedge is cancelled, not waited out.
+func TestDo_FirstAttemptsAnswerDecidesAHedgedCall(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	p := hedgingPolicy(c)
+	hedgeStarted := make(chan struct{})
+	notFound := classed{Fatal}
+	err := p.Do(testCtx(t), true, func(ctx context.Context, n int) error {
+		if n == 1 {
+			<-hedgeStarted
+			return notFound
+		}
+		close(hedgeStarted)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if !errors.Is(err, notFound) {
+		t.Fatalf("Do = %v, want the first attempt's answer", err)
+	}
+}
+
+// A hedge spends a retry token; with none left the attempt is not hedged
+// (and its deadline, then the budget, decide).
+func TestDo_HedgeSpendsTheRetryBudget(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	b := NewBudget(0, 1) // one token, never refilled
+	p := adaptivePolicy(c, WithHedging(time.Millisecond), WithPerAttemptTimeout(200*time.Millisecond), WithBudget(b))
+	learn(p, c, 50, time.Millisecond)
+	var causes []error
+	call := func() error {
+		return p.Do(testCtx(t), true, func(ctx context.Context, n int) error {
+			if n == 1 {
+				<-ctx.Done()
+				causes = append(causes, context.Cause(ctx))
+				return ctx.Err()
+			}
+			return nil
+		})
+	}
+	if err := call(); err != nil {
+		t.Fatalf("first call: %v, want the hedge's success", err)
+	}
+	if err := call(); !errors.Is(err, ErrBudgetExhausted) {
+		t.Fatalf("second call: %v, want ErrBudgetExhausted (no token to hedge or retry)", err)
+	}
+	if p.Hedges() != 1 || len(causes) != 2 || !errors.Is(causes[0], ErrOutpaced) || !errors.Is(causes[1], context.DeadlineExceeded) {
+		t.Fatalf("hedges %d, first attempts' causes %v; want 1 hedge, then [outpaced, deadline]", p.Hedges(), causes)
+	}
+	if retries, refused := b.Stats(); retries != 1 || refused != 1 {
+		t.Errorf("budget stats %d retries, %d refused; want 1 (the hedge) and 1 (the second call's retry)", retries, refused)
+	}
+}
+
+// A call that is not idempotent is never hedged: its second application
+// could do harm.
+func TestDo_NonIdempotentCallIsNotHedged(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	p := hedgingPolicy(c)
+	ctx, cancel := context.WithTimeout(testCtx(t), 300*time.Millisecond)
+	defer cancel()
+	var calls atomic.Int32
+	_ = p.Do(ctx, false, func(ctx context.Context, n int) error {
+		calls.Add(1)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if calls.Load() != 1 || p.Hedges() != 0 {
+		t.Fatalf("%d attempts, %d hedges; want 1 and 0", calls.Load(), p.Hedges())
+	}
+}
+
+func TestDo_NoHedgeBeforeLatencyIsKnownOrWhenTurnedOff(t *testing.T) {
+	for name, p := range map[string]*Policy{
+		"no samples": adaptivePolicy(&fakeClock{t: time.Unix(1000, 0)}, WithHedging(time.Millisecond), WithPerAttemptTimeout(time.Hour)),
+		"off":        hedgingPolicy(&fakeClock{t: time.Unix(1000, 0)}, WithoutHedging()),
+	} {
+		if hd := p.hedgeDelay(1, true); hd != 0 {
+			t.Errorf("%s: hedge delay %s, want none", name, hd)
+		}
+	}
+	if hd := hedgingPolicy(&fakeClock{t: time.Unix(1000, 0)}).hedgeDelay(1, true); hd <= 0 {
+		t.Errorf("with 50 samples: no hedge delay")
+	}
+}
