@@ -162,8 +162,7 @@ func (t *Target) Call(ctx context.Context, req any) (any, error) {
 	start := time.Now()
 	resp, err := t.Endpoint(ctx, req)
 	end := time.Now()
-	var ov Overloaded
-	if err != nil && errors.As(err, &ov) {
+	if ov := Overloaded(nil); err != nil && errors.As(err, &ov) {
 		if hold := ov.OverloadHold(); hold > 0 {
 			// The instance is alive and said so at once: hold it out of
 			// picks for a while, and neither count a failure nor take the

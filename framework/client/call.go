@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
 	"strings"
 	"sync"
@@ -340,21 +341,20 @@ func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
 	// once the last call has returned).
 	h.obs.Picked(h.service, h.id)
 	r := x.(*request)
-	hr, err := http.NewRequestWithContext(ctx, r.method, h.base+r.path, nil)
+	// The body is a *bytes.Reader: net/http writes the headers and a body
+	// of a type it knows in one packet (a body of any other type costs a
+	// flush of its own: an extra packet and read per call). Whether the
+	// request left whole is what the transport reports after writing it.
+	reqCtx, body := ctx, io.Reader(nil)
+	var sent *wroteRequest
+	if r.body != nil {
+		sent = &wroteRequest{}
+		sent.trace.WroteRequest = sent.wrote
+		reqCtx, body = httptrace.WithClientTrace(ctx, &sent.trace), bytes.NewReader(r.body)
+	}
+	hr, err := http.NewRequestWithContext(reqCtx, r.method, h.base+r.path, body)
 	if err != nil {
 		return nil, &decodeErr{err} // a bad path: the same on every instance
-	}
-	var sent *sentBody
-	if r.body != nil {
-		sent = &sentBody{}
-		sent.Reset(r.body)
-		hr.Body, hr.ContentLength = sent, int64(len(r.body))
-		// net/http replays a request on a fresh connection when a reused
-		// one was closed under it; the replay's body counts as sent too.
-		hr.GetBody = func() (io.ReadCloser, error) {
-			sent.Reset(r.body)
-			return sent, nil
-		}
 	}
 	for k, v := range r.header {
 		hr.Header[k] = v
@@ -367,9 +367,10 @@ func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
 	}
 	resp, err := h.client().Do(hr)
 	if err != nil {
-		if sent != nil && !sent.read.Load() {
-			// The body never left: a Warren handler decodes the whole body
-			// before the method runs, so the service cannot have acted.
+		if sent != nil && !sent.ok.Load() {
+			// The request never left whole: a Warren handler decodes the
+			// whole body before the method runs, so the service cannot
+			// have acted.
 			return nil, &unsentError{err}
 		}
 		return nil, err
@@ -419,21 +420,21 @@ func sendsBody(method string) bool {
 	return true
 }
 
-// sentBody is a request body that records whether the transport started
-// reading it.
-type sentBody struct {
-	bytes.Reader
-	read atomic.Bool
+// wroteRequest learns from net/http whether a request was written whole
+// (headers and body), on this connection or on a fresh one net/http
+// replayed it on.
+type wroteRequest struct {
+	trace httptrace.ClientTrace
+	ok    atomic.Bool
 }
 
-func (b *sentBody) Read(p []byte) (int, error) {
-	b.read.Store(true)
-	return b.Reader.Read(p)
+func (w *wroteRequest) wrote(info httptrace.WroteRequestInfo) {
+	if info.Err == nil {
+		w.ok.Store(true)
+	}
 }
 
-func (b *sentBody) Close() error { return nil }
-
-// unsentError is a transport failure before any of the request's body was
+// unsentError is a transport failure before the whole request was
 // written: retryable for every method.
 type unsentError struct{ err error }
 

@@ -173,9 +173,14 @@ func (t Token) Release(o Outcome) {
 			l.sample(l.now(), t.start)
 			return
 		}
+		// Far below the limit, a success says nothing about it. limit is
+		// est rounded down, so this skips only what the check under the
+		// lock would skip, and the common call takes no lock.
+		if 2*t.inflight < l.limit.Load() {
+			return
+		}
 		l.mu.Lock()
-		// Far below the limit, a success says nothing about it. est is read
-		// under mu: Dropped writes it concurrently.
+		// est is read under mu: Dropped writes it concurrently.
 		if float64(t.inflight) >= l.est/2 {
 			l.est = math.Min(l.max, l.est+1/l.est)
 			l.limit.Store(int64(l.est))
