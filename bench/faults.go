@@ -189,12 +189,16 @@ func faultsOn(ctx context.Context, rep *report, root, bin, reg string) error {
 	return hangWithDefaults(ctx, rep, suite, m, m.Instance("user", 2))
 }
 
-// ejections records when the client ejected each instance.
+// ejections records when the client ejected each instance, and counts
+// its attempts after the first (retries and hedges).
 type ejections struct {
 	client.NopObserver
-	mu sync.Mutex
-	at map[string]time.Time
+	mu      sync.Mutex
+	at      map[string]time.Time
+	retried atomic.Int64
 }
+
+func (e *ejections) Retried(string) { e.retried.Add(1) }
 
 func (e *ejections) BreakerChanged(_, instance string, _, to outlier.State) {
 	if to != outlier.Open {
@@ -249,7 +253,8 @@ func hangWithDefaults(ctx context.Context, rep *report, suite string, m *devmesh
 	obs.mu.Lock()
 	ejectedAt, ejected := obs.at[hung.ID()]
 	obs.mu.Unlock()
-	note := fmt.Sprintf("%d/%d calls (19 GET : 1 keyed POST) at %d/s, 7 s of them with one of 2 instances SIGSTOPped; client defaults", res.Errors(), res.Total(), faultRate)
+	note := fmt.Sprintf("%d/%d calls (19 GET : 1 keyed POST) at %d/s, 7 s of them with one of 2 instances SIGSTOPped; client defaults; %d retries and hedges in all",
+		res.Errors(), res.Total(), faultRate, obs.retried.Load())
 	rep.judged(row{Suite: suite, Metric: "hung instance, client defaults: errors", Value: float64(res.Errors()), Unit: "calls", Goal: "0", Note: note}, res.Errors() == 0)
 	p99, sp99 := res.Percentile(99), steady.Percentile(99)
 	rep.judged(row{Suite: suite, Metric: "hung instance, client defaults: p99 / steady p99", Value: float64(p99) / float64(sp99), Unit: "×",

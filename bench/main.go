@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -83,9 +84,24 @@ func main() {
 		serveOverload(mode) // the overload suite's server process
 		return
 	}
+	os.Exit(run())
+}
+
+// run runs the suites the flags select and returns the exit status: 1 if
+// any failed (its deferred calls, the CPU profile's stop, run first).
+func run() int {
 	only := flag.String("only", "", "run only suites whose name contains this")
 	out := flag.String("json", "bench/results.json", "write the table as JSON here (empty: don't)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run here (go tool pprof reads it)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			return 2
+		}
+		defer stopProfile()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -121,8 +137,22 @@ func main() {
 		}
 	}
 	if failed {
-		os.Exit(1)
+		return 1
 	}
+	return 0
+}
+
+// startCPUProfile profiles the process into path until the returned stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func formatValue(v float64) string {
