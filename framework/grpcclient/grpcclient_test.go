@@ -129,6 +129,7 @@ func TestClient_BalancesOverDiscoveryAndRebuildsErrors(t *testing.T) {
 	}
 
 	sentinel := svcerr.New(svcerr.NotFound, "user_not_found", "user not found")
+	before := c.State()
 	_, err := call(ctx30(t), "fail:not_found:user_not_found")
 	if !errors.Is(err, sentinel) || svcerr.KindOf(err) != svcerr.NotFound || status.Code(err) != codes.NotFound {
 		t.Fatalf("error %v: want errors.Is the sentinel, kind not_found, code NotFound", err)
@@ -137,8 +138,10 @@ func TestClient_BalancesOverDiscoveryAndRebuildsErrors(t *testing.T) {
 	if !errors.As(err, &ge) || ge.Instance == "" {
 		t.Fatalf("error %#v is not a *grpcclient.Error naming the instance", err)
 	}
-	if st := c.State(); st.Retries != 0 || st.Ejected != 0 {
-		t.Fatalf("state after a business error %+v: want no retry, no ejection", st)
+	// Retries counts hedges too (a slow moment of a loaded machine may
+	// hedge an idempotent call); the business error adds no other retry.
+	if st := c.State(); st.Retries-st.Hedges != before.Retries-before.Hedges || st.Ejected != 0 {
+		t.Fatalf("state after a business error %+v (before it %+v): want no retry, no ejection", st, before)
 	}
 }
 
