@@ -1,12 +1,16 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/warren-mesh/warren/cmd/svcgen/internal/gen"
+	"github.com/warren-mesh/warren/framework/transport/grpcserver"
 )
 
 // TestNew_AddsTheServiceToTheHelmChart runs svcgen new against a copy of
@@ -47,5 +51,67 @@ func TestNew_AddsTheServiceToTheHelmChart(t *testing.T) {
 	os.RemoveAll(filepath.Join(root, "services", p("payment")))
 	if code, _, _ := runCLI(t, "new", p("payment"), "--root", root); code == 0 {
 		t.Error("a second service of the same name was added to the chart")
+	}
+}
+
+// TestNew_GRPCServiceGetsItsGRPCPortInTheHelmChart: `svcgen new --grpc`
+// gives the service's chart entry grpcPort (the chart renders the
+// container and Service port named grpc and WARREN_GRPC_LISTEN from it),
+// the port the generated main listens on by default; a service without
+// --grpc gets none, so the chart publishes HTTP only for it.
+func TestNew_GRPCServiceGetsItsGRPCPortInTheHelmChart(t *testing.T) {
+	if want := fmt.Sprintf(":%d", gen.ChartGRPCPort); want != grpcserver.DefaultAddr {
+		t.Fatalf("the chart's grpcPort %s is not grpcserver.DefaultAddr %s", want, grpcserver.DefaultAddr)
+	}
+	p := absentServiceName(t)
+	root := fakeRoot(t)
+	bin, err := filepath.Abs(filepath.Join("..", "..", "bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(bin, filepath.Join(root, "bin")); err != nil { // protoc (make protoc)
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "deploy", "k8s")
+	os.MkdirAll(dir, 0o755)
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "k8s", "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "values.yaml"), b, 0o644)
+	if code, out, errOut := runCLI(t, "new", p("payment"), "--grpc", "--root", root); code != 0 {
+		t.Fatalf("svcgen new --grpc: exit %d\n%s%s (needs `make protoc`)", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, "new", p("payment")+"-http", "--root", root); code != 0 {
+		t.Fatalf("svcgen new: exit %d\n%s%s", code, out, errOut)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "values.yaml"))
+	var values struct {
+		Services map[string]struct {
+			Replicas int `yaml:"replicas"`
+			GRPCPort int `yaml:"grpcPort"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(got, &values); err != nil {
+		t.Fatalf("values.yaml no longer parses: %v", err)
+	}
+	for name, port := range map[string]int{p("payment"): gen.ChartGRPCPort, p("payment") + "-http": 0, "user": 9090} {
+		if s, ok := values.Services[name]; !ok || s.Replicas != 2 || s.GRPCPort != port {
+			t.Errorf("services.%s = %+v (present %t), want 2 replicas and grpcPort %d", name, s, ok, port)
+		}
+	}
+
+	// gen adds a service missing from the chart the same way.
+	os.WriteFile(filepath.Join(dir, "values.yaml"), b, 0o644)
+	if code, out, errOut := runCLI(t, "gen", p("payment"), "--no-check", "--root", root); code != 0 {
+		t.Fatalf("svcgen gen: exit %d\n%s%s", code, out, errOut)
+	}
+	got, _ = os.ReadFile(filepath.Join(dir, "values.yaml"))
+	values.Services = nil
+	if err := yaml.Unmarshal(got, &values); err != nil {
+		t.Fatalf("values.yaml no longer parses: %v", err)
+	}
+	if s := values.Services[p("payment")]; s.Replicas != 2 || s.GRPCPort != gen.ChartGRPCPort {
+		t.Errorf("after gen, services.%s = %+v, want 2 replicas and grpcPort %d", p("payment"), s, gen.ChartGRPCPort)
 	}
 }

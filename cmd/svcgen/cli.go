@@ -281,7 +281,7 @@ func (c *cli) new(args []string) error {
 		fmt.Fprintf(c.stdout, "dry run: nothing was written\n")
 		return nil
 	}
-	deploys, err := deployEdits(r.root, name)
+	deploys, err := deployEdits(r.root, name, *grpc, false)
 	if err != nil {
 		return err
 	}
@@ -315,10 +315,10 @@ func (c *cli) new(args []string) error {
 
 // deployEdits adds a new service to the compose files and the Helm
 // chart's values of the repository that have svcgen's marker; files
-// without it are left alone. With
-// missingOnly (gen), a file that has the service already is left alone
-// too; otherwise (new) that is an error.
-func deployEdits(root, name string, missingOnly ...bool) ([]fileWrite, error) {
+// without it are left alone. grpc: the service serves gRPC too (the chart
+// gives it a grpc port). With missingOnly (gen), a file that has the
+// service already is left alone too; otherwise (new) that is an error.
+func deployEdits(root, name string, grpc, missingOnly bool) ([]fileWrite, error) {
 	var out []fileWrite
 	for _, f := range []string{"deploy/compose/compose.yaml", "deploy/compose/compose.public.yaml", "deploy/k8s/values.yaml"} {
 		path := filepath.Join(root, filepath.FromSlash(f))
@@ -329,10 +329,10 @@ func deployEdits(root, name string, missingOnly ...bool) ([]fileWrite, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(missingOnly) > 0 && missingOnly[0] && gen.DeployHas(f, b, name) {
+		if missingOnly && gen.DeployHas(f, b, name) {
 			continue
 		}
-		nb, ok, err := gen.AddToDeploy(f, b, name)
+		nb, ok, err := gen.AddToDeploy(f, b, name, grpc)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w; nothing was written", f, err)
 		}
@@ -533,13 +533,14 @@ func (c *cli) gen(args []string) error {
 	// svcgen's marker is added (one file write, every service in it).
 	var deployed []string
 	for _, res := range results {
-		dws, err := deployEdits(r.root, res.t.name, true)
+		grpc := res.out.Service.Serves(gen.GRPCEmitter{}.Name())
+		dws, err := deployEdits(r.root, res.t.name, grpc, true)
 		if err != nil {
 			return err
 		}
 		for _, w := range dws {
 			if i := slices.IndexFunc(writes, func(x fileWrite) bool { return x.path == w.path }); i >= 0 {
-				nb, _, err := gen.AddToDeploy(w.path, writes[i].data, res.t.name)
+				nb, _, err := gen.AddToDeploy(w.path, writes[i].data, res.t.name, grpc)
 				if err != nil {
 					return err
 				}

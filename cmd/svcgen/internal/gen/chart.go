@@ -11,9 +11,17 @@ import (
 // Deployment, headless Service and PodDisruptionBudget per entry.
 const chartServicesMarker = "  # svcgen: chart services go above this line"
 
+// ChartGRPCPort is the grpcPort a gRPC service gets in the chart: the
+// port of grpcserver.DefaultAddr, where the generated main listens unless
+// told otherwise (the chart sets WARREN_GRPC_LISTEN to it as well).
+const ChartGRPCPort = 9090
+
 // AddToChart returns the chart's values with the service added above
 // the marker, or ok false when the file has no marker (it is left alone).
-func AddToChart(file []byte, name string) (out []byte, ok bool, err error) {
+// A service that serves gRPC (grpc) gets grpcPort, which the chart turns
+// into a container and Service port named grpc and WARREN_GRPC_LISTEN;
+// without it the chart would publish HTTP only.
+func AddToChart(file []byte, name string, grpc bool) (out []byte, ok bool, err error) {
 	i := bytes.Index(file, []byte(chartServicesMarker+"\n"))
 	if i < 0 {
 		return nil, false, nil
@@ -22,6 +30,9 @@ func AddToChart(file []byte, name string) (out []byte, ok bool, err error) {
 		return nil, false, fmt.Errorf("it already has a service %s", name)
 	}
 	entry := fmt.Sprintf("  %s:\n    replicas: 2\n", name)
+	if grpc {
+		entry += fmt.Sprintf("    grpcPort: %d\n", ChartGRPCPort)
+	}
 	return append(append(append([]byte{}, file[:i]...), entry...), file[i:]...), true, nil
 }
 
@@ -35,10 +46,12 @@ func ChartHas(file []byte, name string) bool {
 func IsChartValues(file string) bool { return path.Base(file) == "values.yaml" }
 
 // AddToDeploy adds the service to a deploy file svcgen keeps in step: a
-// compose file or the chart's values.yaml.
-func AddToDeploy(file string, b []byte, name string) ([]byte, bool, error) {
+// compose file or the chart's values.yaml. grpc says the service serves
+// gRPC too (//warren:grpc). Compose needs nothing for it: the shared
+// environment (*env) sets WARREN_GRPC_LISTEN for every service.
+func AddToDeploy(file string, b []byte, name string, grpc bool) ([]byte, bool, error) {
 	if IsChartValues(file) {
-		return AddToChart(b, name)
+		return AddToChart(b, name, grpc)
 	}
 	return AddToCompose(b, name)
 }

@@ -41,6 +41,17 @@ type Service struct {
 	notes      []string // said to the user, not errors
 }
 
+// Serves reports whether the service uses the transport an emitter of
+// that name generates ("grpc").
+func (s *Service) Serves(transport string) bool {
+	for _, t := range s.transports {
+		if t.emitter.Name() == transport {
+			return true
+		}
+	}
+	return false
+}
+
 // Framework is FrameworkModule, for the templates.
 func (*Service) Framework() string { return FrameworkModule }
 
