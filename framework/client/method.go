@@ -20,6 +20,18 @@ import (
 // every method.
 func Method(name string) CallOption { return func(r *request) { r.apiMethod = name } }
 
+// DoMethod is Do for a call of the API method named method ("Get"): like
+// an HTTP call named with Method, it is one span "service.Method" around
+// its attempts, and its latency and outcome are reported per method
+// (MethodObserver). Other transports' clients (grpcclient) name their
+// calls with it, so a method has the same span and series whichever
+// transport carries it.
+func (c *Client) DoMethod(ctx context.Context, method string, req any, idempotent bool) (resp any, err error) {
+	ctx, done := c.observeMethod(ctx, method)
+	defer func() { done(err) }()
+	return c.Do(ctx, req, idempotent)
+}
+
 // MethodObserver is an Observer that also hears each finished call of a
 // named method (Method): its latency and its outcome code — "ok", the
 // error's svcerr code ("user_not_found"), the HTTP status of a non-Warren

@@ -29,6 +29,7 @@ type Method struct {
 	reply         any
 	idempotent    bool
 	keyed         bool
+	apiMethod     string // Named: the API method, for spans and per-method series
 	kitOpts       []kitgrpc.ClientOption
 }
 
@@ -47,6 +48,14 @@ func Idempotent() EndpointOption { return func(m *Method) { m.idempotent = true 
 // call. Inside a call being served with a key, the key is derived from
 // that one, so a retried upstream call repeats its downstream keys.
 func Keyed() EndpointOption { return func(m *Method) { m.keyed = true } }
+
+// Named names the API method a call serves ("Get"), as client.Method
+// does for an HTTP call: each call is a span "service.Method" around its
+// attempts, and its latency and outcome code are reported per method
+// (client.MethodObserver, WithClientOptions(client.WithObserver(...))).
+// Generated clients pass the Go method's name, so a method's span and
+// series are the same over HTTP and gRPC.
+func Named(method string) EndpointOption { return func(m *Method) { m.apiMethod = method } }
 
 // ClientOptions adds go-kit grpctransport client options (ClientBefore to
 // set metadata, ClientAfter to read headers) to the method.
@@ -74,7 +83,11 @@ func NewEndpoint(c *Client, fullMethod string, enc kitgrpc.EncodeRequestFunc, de
 		if m.keyed {
 			ctx = context.WithValue(ctx, keyCtx{}, callKey(ctx, fullMethod))
 		}
-		return c.Do(ctx, &call{m: m, req: req}, m.idempotent || m.keyed)
+		x := &call{m: m, req: req}
+		if m.apiMethod != "" {
+			return c.DoMethod(ctx, m.apiMethod, x, m.idempotent || m.keyed)
+		}
+		return c.Do(ctx, x, m.idempotent || m.keyed)
 	}
 }
 

@@ -9,10 +9,12 @@ import (
 	kitgrpc "github.com/go-kit/kit/transport/grpc"
 	"google.golang.org/grpc"
 
+	"github.com/warren-mesh/warren/framework/bootstrap"
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/grpcclient"
 	"github.com/warren-mesh/warren/framework/grpctransport"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/transport"
 	"github.com/warren-mesh/warren/framework/transport/grpcserver"
 	"github.com/warren-mesh/warren/services/order/orderpb"
 )
@@ -20,6 +22,24 @@ import (
 // GRPCServiceName is the service's full gRPC name (order.v1.OrderService),
 // as orderpb/order.proto declares it.
 const GRPCServiceName = "order.v1.OrderService"
+
+// NewTransports is what a bootstrap.Main build function returns for the
+// service: e served over HTTP (NewHTTPHandler) and over gRPC
+// (NewGRPCTransport), the gRPC server configured by s (--grpc-listen,
+// bound with bootstrap.WithSettings) and the process's configuration: the
+// HTTP server's TLS and load shedder. One registration publishes both
+// endpoints.
+func NewTransports(d *bootstrap.Deps, e Endpoints, s grpcserver.Settings) (bootstrap.Transports, error) {
+	opts, err := s.Options(d.Config, d.Shedder)
+	if err != nil {
+		return bootstrap.Transports{}, err
+	}
+	gs, err := NewGRPCTransport(e, opts)
+	if err != nil {
+		return bootstrap.Transports{}, err
+	}
+	return bootstrap.Transports{HTTP: NewHTTPHandler(e, d.Logger), Servers: []transport.Server{gs}}, nil
+}
 
 // NewGRPCTransport returns the App transport that serves e over gRPC
 // (grpcserver: health wired to readiness, self-check, graceful drain; its
@@ -77,7 +97,9 @@ func (s *grpcServer) List(ctx context.Context, req *orderpb.ListRequest) (*order
 // MakeGRPCClientEndpoints returns one endpoint per method that calls the
 // service over gRPC through c (Warren's balancer, retries, budget and
 // ejection pick the instance of each attempt), each wrapped in mw
-// (outermost first): the gRPC twin of MakeHTTPClientEndpoints.
+// (outermost first): the gRPC twin of MakeHTTPClientEndpoints. Each call
+// is named by its method (grpcclient.Named), so it has the same span and
+// per-method series as over HTTP.
 func MakeGRPCClientEndpoints(c *grpcclient.Client, mw ...endpoint.Middleware) Endpoints {
 	wrap := func(e endpoint.Endpoint) endpoint.Endpoint {
 		for i := len(mw) - 1; i >= 0; i-- {
@@ -86,9 +108,9 @@ func MakeGRPCClientEndpoints(c *grpcclient.Client, mw ...endpoint.Middleware) En
 		return e
 	}
 	return Endpoints{
-		Create: wrap(grpcclient.NewEndpoint(c, orderpb.OrderService_Create_FullMethodName, grpcConvert(toPBCreateRequest), grpcConvert(fromPBOrder), &orderpb.Order{}, grpcclient.Keyed())),
-		Get:    wrap(grpcclient.NewEndpoint(c, orderpb.OrderService_Get_FullMethodName, grpcConvert(toPBGetRequest), grpcConvert(fromPBOrder), &orderpb.Order{}, grpcclient.Idempotent())),
-		List:   wrap(grpcclient.NewEndpoint(c, orderpb.OrderService_List_FullMethodName, grpcConvert(toPBListRequest), grpcConvert(fromPBListResponse), &orderpb.ListResponse{}, grpcclient.Idempotent())),
+		Create: wrap(grpcclient.NewEndpoint(c, orderpb.OrderService_Create_FullMethodName, grpcConvert(toPBCreateRequest), grpcConvert(fromPBOrder), &orderpb.Order{}, grpcclient.Named("Create"), grpcclient.Keyed())),
+		Get:    wrap(grpcclient.NewEndpoint(c, orderpb.OrderService_Get_FullMethodName, grpcConvert(toPBGetRequest), grpcConvert(fromPBOrder), &orderpb.Order{}, grpcclient.Named("Get"), grpcclient.Idempotent())),
+		List:   wrap(grpcclient.NewEndpoint(c, orderpb.OrderService_List_FullMethodName, grpcConvert(toPBListRequest), grpcConvert(fromPBListResponse), &orderpb.ListResponse{}, grpcclient.Named("List"), grpcclient.Idempotent())),
 	}
 }
 

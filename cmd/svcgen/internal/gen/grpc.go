@@ -492,7 +492,7 @@ func (gs *grpcService) GoPackage() string {
 
 // Declares implements Transport.
 func (gs *grpcService) Declares() []string {
-	names := []string{"NewGRPCServer", "NewGRPCTransport", "MakeGRPCClientEndpoints", "NewGRPCClient", "GRPCServiceName",
+	names := []string{"NewTransports", "NewGRPCServer", "NewGRPCTransport", "MakeGRPCClientEndpoints", "NewGRPCClient", "GRPCServiceName",
 		"grpcServer", "grpcConvert", "grpcSlice", "grpcMap", "grpcPtrToPB", "grpcPtrFromPB", gs.PB}
 	for _, m := range gs.Messages {
 		names = append(names, "toPB"+m.Name, "fromPB"+m.Name)

@@ -10,7 +10,6 @@ import (
 	"github.com/warren-mesh/warren/framework/registry/kubernetes"
 	"github.com/warren-mesh/warren/framework/registry/memory"
 	"github.com/warren-mesh/warren/framework/registry/zookeeper"
-	"github.com/warren-mesh/warren/framework/transport"
 	"github.com/warren-mesh/warren/framework/transport/grpcserver"
 	"github.com/warren-mesh/warren/services/order"
 	"github.com/warren-mesh/warren/services/user"
@@ -61,15 +60,7 @@ func main() {
 			},
 		})
 		e := order.MakeEndpoints(order.New(users, store, order.WithNames(names)))
-		opts, err := grpcSettings.Options(d.Config, d.Shedder)
-		if err != nil {
-			return bootstrap.Transports{}, err
-		}
-		gs, err := order.NewGRPCTransport(e, opts)
-		if err != nil {
-			return bootstrap.Transports{}, err
-		}
-		return bootstrap.Transports{HTTP: order.NewHTTPHandler(e, d.Logger), Servers: []transport.Server{gs}}, nil
+		return order.NewTransports(d, e, grpcSettings)
 	}, registries, bootstrap.WithSettings(&grpcSettings), bootstrap.WithSettings(&own))
 }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/warren-mesh/warren/framework/registry/kubernetes"
 	"github.com/warren-mesh/warren/framework/registry/memory"
 	"github.com/warren-mesh/warren/framework/registry/zookeeper"
-	"github.com/warren-mesh/warren/framework/transport"
 	"github.com/warren-mesh/warren/framework/transport/grpcserver"
 	"github.com/warren-mesh/warren/services/user"
 )
@@ -35,14 +34,6 @@ func main() {
 			store = s
 		}
 		e := user.MakeEndpoints(user.New(store))
-		opts, err := grpcSettings.Options(d.Config, d.Shedder)
-		if err != nil {
-			return bootstrap.Transports{}, err
-		}
-		gs, err := user.NewGRPCTransport(e, opts)
-		if err != nil {
-			return bootstrap.Transports{}, err
-		}
-		return bootstrap.Transports{HTTP: user.NewHTTPHandler(e, d.Logger), Servers: []transport.Server{gs}}, nil
+		return user.NewTransports(d, e, grpcSettings)
 	}, registries, bootstrap.WithSettings(&grpcSettings))
 }
