@@ -146,10 +146,11 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	}
 	r.regs.Put(key, g, registry.StateUnregistered)
 	r.mu.Unlock()
-	g.k.Start()
 	r.opMu.Unlock()
 
-	werr := g.k.Wait(ctx, "etcd: register "+key)
+	// The first claim is made here, in the caller's goroutine; the
+	// Keeper's goroutine then holds the record (or retries a failed claim).
+	werr := g.k.Run(ctx, "etcd: register "+key)
 	if werr == nil {
 		return nil
 	}

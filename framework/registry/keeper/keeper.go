@@ -99,10 +99,52 @@ func New(rec Record, cfg Config) *Keeper {
 	}
 }
 
-// Start runs the loop in a goroutine the Keeper owns until Stop.
+// Start runs the loop in a goroutine the Keeper owns until Stop; Wait
+// waits for its first publish.
 func (k *Keeper) Start() {
 	k.started.Store(true)
-	go k.run()
+	go k.run(nil)
+}
+
+// Run is Start and Wait with the first publish made in the caller's
+// goroutine: it returns what Wait would, and leaves the loop running in a
+// goroutine the Keeper owns until Stop — holding the record once it is
+// published, or trying again with backoff after a failed first attempt
+// (Run then waits for it as Wait does). The first attempt also ends when
+// ctx does. Publishing in the caller's goroutine spares a registration
+// the hand-over to the loop's goroutine and back, which on a loaded
+// machine can cost as much as a write to the registry.
+func (k *Keeper) Run(ctx context.Context, what string) error {
+	k.started.Store(true)
+	actx, cancel := context.WithCancel(k.ctx)
+	stop := context.AfterFunc(ctx, cancel)
+	_, err := k.rec.Publish(actx, false)
+	stop()
+	cancel()
+	switch {
+	case k.stopped():
+		close(k.done)
+		if err == nil {
+			return fmt.Errorf("%s: withdrawn right after publishing", what)
+		}
+		return fmt.Errorf("%s: withdrawn or closed before it was published", what)
+	case err == nil:
+		k.cfg.Report(registry.StateRegistered, nil, false)
+		go func() {
+			defer close(k.done)
+			k.keep()
+		}()
+		return nil
+	case errors.Is(err, registry.ErrConflict):
+		close(k.done) // refused on the first claim: the caller decides
+		return err
+	case ctx.Err() != nil:
+		k.setLastErr(err)
+		close(k.done)
+		return fmt.Errorf("%s: %w (last error: %v)", what, ctx.Err(), err)
+	}
+	go k.run(err)
+	return k.Wait(ctx, what)
 }
 
 // Wait waits for the outcome of the first publish and returns it: nil
@@ -184,10 +226,14 @@ func (k *Keeper) backoff() *backoff.Backoff {
 }
 
 // run publishes the record, then holds it: whenever it is lost it is
-// published again, with backoff, until the Keeper is stopped.
-func (k *Keeper) run() {
+// published again, with backoff, until the Keeper is stopped. failed is
+// the error of a first attempt Run made (nil: none was made).
+func (k *Keeper) run(failed error) {
 	defer close(k.done)
 	bo := k.backoff()
+	if failed != nil && !k.retry(bo, failed) {
+		return
+	}
 	for {
 		_, err := k.rec.Publish(k.ctx, false)
 		if k.stopped() {
