@@ -20,13 +20,7 @@ import (
 func TestNew_AddsTheServiceToTheHelmChart(t *testing.T) {
 	p := absentServiceName(t)
 	root := fakeRoot(t)
-	dir := filepath.Join(root, "deploy", "k8s")
-	os.MkdirAll(dir, 0o755)
-	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "k8s", "values.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "values.yaml"), b, 0o644)
+	dir, _ := chartValues(t, root)
 	code, out, errOut := runCLI(t, "new", p("payment"), "--root", root)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -72,13 +66,7 @@ func TestNew_GRPCServiceGetsItsGRPCPortInTheHelmChart(t *testing.T) {
 	if err := os.Symlink(bin, filepath.Join(root, "bin")); err != nil { // protoc (make protoc)
 		t.Fatal(err)
 	}
-	dir := filepath.Join(root, "deploy", "k8s")
-	os.MkdirAll(dir, 0o755)
-	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "k8s", "values.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "values.yaml"), b, 0o644)
+	dir, b := chartValues(t, root)
 	if code, out, errOut := runCLI(t, "new", p("payment"), "--grpc", "--root", root); code != 0 {
 		t.Fatalf("svcgen new --grpc: exit %d\n%s%s (needs `make protoc`)", code, out, errOut)
 	}
@@ -114,4 +102,18 @@ func TestNew_GRPCServiceGetsItsGRPCPortInTheHelmChart(t *testing.T) {
 	if s := values.Services[p("payment")]; s.Replicas != 2 || s.GRPCPort != gen.ChartGRPCPort {
 		t.Errorf("after gen, services.%s = %+v, want 2 replicas and grpcPort %d", p("payment"), s, gen.ChartGRPCPort)
 	}
+}
+
+// chartValues copies the repository's chart values into root's
+// deploy/k8s and returns that directory and the values.
+func chartValues(t *testing.T, root string) (string, []byte) {
+	t.Helper()
+	dir := filepath.Join(root, "deploy", "k8s")
+	os.MkdirAll(dir, 0o755)
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "k8s", "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "values.yaml"), b, 0o644)
+	return dir, b
 }

@@ -3,34 +3,22 @@ package user
 import (
 	"context"
 	"errors"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/warren-mesh/warren/framework/client"
+	"github.com/warren-mesh/warren/framework/metrics"
 )
-
-// methodLog is a client.MethodObserver that records every finished call.
-type methodLog struct {
-	client.NopObserver
-	mu    sync.Mutex
-	calls []string // service.Method code
-}
-
-func (m *methodLog) MethodDone(service, method, code string, _ time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.calls = append(m.calls, service+"."+method+" "+code)
-}
 
 // The generated gRPC client observes each method as the HTTP one does
 // (MakeGRPCClientEndpoints names every endpoint, grpcclient.Named): one
-// span "user.Method" per call and one per-method outcome, under the Go
-// method's name, so switching a caller to gRPC keeps its series.
+// span "user.Method" per call, and the per-method series of the metrics
+// observer bootstrap gives every client, under the Go method's name, so
+// switching a caller to gRPC keeps its series.
 func TestGRPC_GeneratedClientHasPerMethodSpansAndSeries(t *testing.T) {
 	startGRPCApp(t, regs.Open(t, "etcd"), "user-grpc-observed", NewMemoryStore())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -38,8 +26,8 @@ func TestGRPC_GeneratedClientHasPerMethodSpansAndSeries(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer tp.Shutdown(context.Background())
-	obs := &methodLog{}
-	users, err := NewGRPCClient(ctx, regs.Open(t, "etcd"), client.WithObserver(obs), client.WithTracerProvider(tp))
+	prom := prometheus.NewRegistry()
+	users, err := NewGRPCClient(ctx, regs.Open(t, "etcd"), client.WithObserver(metrics.NewClient(prom)), client.WithTracerProvider(tp))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,17 +46,36 @@ func TestGRPC_GeneratedClientHasPerMethodSpansAndSeries(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	obs.mu.Lock()
-	got := slices.Clone(obs.calls)
-	obs.mu.Unlock()
-	if want := []string{"user.Create ok", "user.Get ok", "user.Get user_not_found", "user.List ok"}; !slices.Equal(got, want) {
-		t.Fatalf("per-method outcomes = %q, want %q", got, want)
+	calls, failures := map[string]uint64{}, map[string]float64{}
+	families, err := prom.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			switch f.GetName() {
+			case "warren_client_method_duration_seconds":
+				calls[l["service"]+"."+l["method"]] = m.GetHistogram().GetSampleCount()
+			case "warren_client_method_errors_total":
+				failures[l["service"]+"."+l["method"]+" "+l["code"]] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if calls["user.Create"] != 1 || calls["user.Get"] != 2 || calls["user.List"] != 1 || len(calls) != 3 {
+		t.Errorf("method_duration_seconds counts = %v; want user.Create 1, user.Get 2, user.List 1", calls)
+	}
+	if failures["user.Get user_not_found"] != 1 || len(failures) != 1 {
+		t.Errorf("method_errors_total = %v; want user.Get user_not_found 1", failures)
 	}
 	spans := map[string]int{}
 	for _, s := range rec.Ended() {
 		spans[s.Name()]++
 	}
 	if spans["user.Create"] != 1 || spans["user.Get"] != 2 || spans["user.List"] != 1 {
-		t.Fatalf("client spans by name = %v; want user.Create 1, user.Get 2, user.List 1", spans)
+		t.Errorf("client spans by name = %v; want user.Create 1, user.Get 2, user.List 1", spans)
 	}
 }
