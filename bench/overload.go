@@ -136,9 +136,10 @@ type refusalTimes struct {
 func (t *refusalTimes) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		if sw.status == http.StatusServiceUnavailable {
+		next.ServeHTTP(w, r)
+		// Only the shedder's answers carry Retry-After here (the user
+		// service's GET never does).
+		if w.Header().Get("Retry-After") != "" {
 			t.buckets[min(int(time.Since(start)/(10*time.Microsecond)), len(t.buckets)-1)].Add(1)
 		}
 	})
@@ -158,25 +159,6 @@ func (t *refusalTimes) p99() (int, float64) {
 		}
 	}
 	return int(total), 0
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
 }
 
 // overloadResult is one load level's figures.
