@@ -184,10 +184,12 @@ func (t *Target) Call(ctx context.Context, req any) (any, error) {
 			t.release()
 			return resp, err
 		case errors.Is(cause, retry.ErrOutpaced):
-			// A hedge sent later to another instance answered first.
-			// Like a timeout it counts towards ejection; it is no
-			// latency sample, so P2C keeps trying the instance and a
-			// hung one meets its second strike at once.
+			// A hedge sent later to another instance answered first: a
+			// failure of this instance (five in a row eject it), but not
+			// a timeout strike (two eject), since a loaded machine's
+			// stall of one process outpaces it too; and no latency
+			// sample, so P2C keeps trying the instance and a hung one
+			// meets its strikes within a few calls.
 			outpaced = true
 		}
 	}
@@ -196,7 +198,7 @@ func (t *Target) Call(ctx context.Context, req any) (any, error) {
 		t.observe(start, end, failed)
 	}
 	if t.breaker != nil {
-		if failed && (outpaced || ctx.Err() == context.DeadlineExceeded) {
+		if failed && !outpaced && ctx.Err() == context.DeadlineExceeded {
 			// No answer before the attempt's deadline: the surest sign of
 			// a hung instance, which ejects it sooner.
 			t.breaker.RecordTimeout()

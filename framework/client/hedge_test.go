@@ -92,8 +92,8 @@ func serveWith(t *testing.T, handler func(b *backend) http.Handler) *backend {
 // hedge can answer a call whose attempt meets the instance that holds
 // every request: each GET and keyed POST succeeds through the other
 // instance, the held attempts are cancelled (not left to their deadline),
-// the keyed hedge carries the held attempt's key, and two outpaced
-// attempts in a row eject the holder. With hedging off the first call
+// the keyed hedge carries the held attempt's key, and outpaced attempts
+// in a row (five, WithConsecutiveFailures) eject the holder. With hedging off the first call
 // that meets the holder fails at its 10 s call deadline.
 func TestClient_HedgesAroundAHungInstance(t *testing.T) {
 	var h *holder
@@ -137,7 +137,7 @@ func TestClient_HedgesAroundAHungInstance(t *testing.T) {
 		t.Errorf("%d hedges for %d held attempts", st.Hedges, held)
 	}
 	if st.Ejected != 1 {
-		t.Errorf("ejected %d, want the holder ejected after two outpaced attempts", st.Ejected)
+		t.Errorf("ejected %d, want the holder ejected after five outpaced attempts", st.Ejected)
 	}
 	h.mu.Lock()
 	keys := append([]string(nil), h.keys...)
