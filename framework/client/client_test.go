@@ -73,6 +73,13 @@ func (l *hitLog) add(id string) {
 
 func startBackend(t *testing.T, zone string, log *hitLog) *backend {
 	t.Helper()
+	return serveWith(t, zone, log, func(b *backend) http.Handler { return http.HandlerFunc(b.serve) })
+}
+
+// serveWith starts a backend whose server runs handler(b), which may sit
+// in front of b.serve.
+func serveWith(t *testing.T, zone string, log *hitLog, handler func(b *backend) http.Handler) *backend {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +90,7 @@ func startBackend(t *testing.T, zone string, log *hitLog) *backend {
 		served: make(chan struct{}),
 		log:    log,
 	}
-	b.srv = &http.Server{Handler: http.HandlerFunc(b.serve), ReadHeaderTimeout: 5 * time.Second}
+	b.srv = &http.Server{Handler: handler(b), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		defer close(b.served)
 		_ = b.srv.Serve(ln)

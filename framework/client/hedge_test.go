@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -67,27 +66,6 @@ func (l *keyLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (l *keyLog) has(k string) bool { l.mu.Lock(); defer l.mu.Unlock(); return l.keys[k] }
 
-// serveWith starts a backend whose server runs handler(b) in front of it.
-func serveWith(t *testing.T, handler func(b *backend) http.Handler) *backend {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	b := &backend{
-		inst:   registry.Instance{ID: registry.DefaultID("echo", "127.0.0.1", port), Name: "echo", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", port)}},
-		served: make(chan struct{}),
-	}
-	b.srv = &http.Server{Handler: handler(b), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		defer close(b.served)
-		_ = b.srv.Serve(ln)
-	}()
-	t.Cleanup(b.kill)
-	return b
-}
-
 // With client defaults but for an attempt deadline of an hour, only a
 // hedge can answer a call whose attempt meets the instance that holds
 // every request: each GET and keyed POST succeeds through the other
@@ -97,9 +75,9 @@ func serveWith(t *testing.T, handler func(b *backend) http.Handler) *backend {
 // that meets the holder fails at its 10 s call deadline.
 func TestClient_HedgesAroundAHungInstance(t *testing.T) {
 	var h *holder
-	serveWith(t, func(b *backend) http.Handler { h = &holder{backend: b}; return h })
+	serveWith(t, "", nil, func(b *backend) http.Handler { h = &holder{backend: b}; return h })
 	var seen *keyLog
-	serveWith(t, func(b *backend) http.Handler { seen = &keyLog{backend: b, keys: map[string]bool{}}; return seen })
+	serveWith(t, "", nil, func(b *backend) http.Handler { seen = &keyLog{backend: b, keys: map[string]bool{}}; return seen })
 	c := newClient(t, newRegistry(t, h.inst, seen.inst), WithBalancer(balancer.NewRoundRobin()),
 		WithRetry(retry.WithPerAttemptTimeout(time.Hour)))
 
