@@ -85,6 +85,14 @@ func TestMesh_DemoFlowSurvivesAUserInstanceKillAndStopsClean(t *testing.T) {
 	if st := post(t, userURL+"/users", `{"name":"Ada Lovelace","email":"ada@example.com"}`, &u); st != 201 || u.ID == "" {
 		t.Fatalf("create user: %d %+v", st, u)
 	}
+	// The mesh is ready when every instance is registered and ready, but an
+	// order instance that started before the user instances registered
+	// learns of them from its watch a moment later. Wait for that, as a
+	// user at a terminal does without noticing: an unknown user answers
+	// 422 only once order reaches a user instance (503 before).
+	for i := 1; i <= 2; i++ {
+		waitSeesUsers(t, m.Instance("order", i).Registered.Endpoints[0])
+	}
 	// Step 2: place an order; the order service finds the user through discovery.
 	order := fmt.Sprintf(`{"user_id":%q,"items":[{"sku":"book","quantity":2,"price_cents":1250}]}`, u.ID)
 	var o struct {
@@ -143,5 +151,23 @@ func TestMesh_DemoFlowSurvivesAUserInstanceKillAndStopsClean(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "no registration left") {
 		t.Fatalf("stop did not confirm deregistration:\n%s", out)
+	}
+}
+
+// waitSeesUsers waits (at most 30 s) until the order instance at url
+// reaches the user service through discovery.
+func waitSeesUsers(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var e struct{ Code string }
+		st := post(t, url+"/orders", `{"user_id":"u-nobody","items":[{"sku":"a","quantity":1}]}`, &e)
+		if st == http.StatusUnprocessableEntity && e.Code == "unknown_user" {
+			return
+		}
+		if st != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("order at %s does not reach user: %d %+v", url, st, e)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
