@@ -453,8 +453,10 @@ type State struct {
 	Retries        int64 `json:"retries"`
 	RetriesRefused int64 `json:"retries_refused"`
 	// Hedges counts the hedged attempts sent (retry.WithHedging); each is
-	// also one of Retries.
-	Hedges int64 `json:"hedges"`
+	// also one of Retries. HedgesRefused counts the hedges not sent
+	// because the budget was down to its hedge reserve.
+	Hedges        int64 `json:"hedges"`
+	HedgesRefused int64 `json:"hedges_refused"`
 	// Limit and Limited are the adaptive concurrency limit and how many
 	// calls it refused (zero without a limit).
 	Limit   int64  `json:"limit,omitempty"`
@@ -471,6 +473,7 @@ func (c *Client) State() State {
 	}
 	if b := c.policy.Budget(); b != nil {
 		s.Retries, s.RetriesRefused = b.Stats()
+		s.HedgesRefused = b.HedgesRefused()
 	}
 	s.Hedges = c.policy.Hedges()
 	if c.limiter != nil {

@@ -7,13 +7,32 @@ import "sync/atomic"
 // most it ever holds) lets a quiet client retry its first failures. Over
 // any stretch, retries ≤ ratio × requests + burst.
 //
+// Spenders are served by need, through reserves they may not spend into:
+//
+//   - a hedge leaves half the burst (rounded down): no call needs its
+//     hedge to succeed, and during a machine-wide stall every attempt is
+//     slow and hedges would otherwise spend the tokens the retries of the
+//     next fault need;
+//   - a retry after a failure that may have reached the service (a
+//     timeout, a reset) leaves a fifth of the burst (rounded down);
+//   - a retry after a failure that surely did not (Unprocessed: refused,
+//     unsent, draining) may spend the last token: it costs the service
+//     nothing, and another instance almost always answers it.
+//
+// Below a reserve, deposits go to the spenders allowed under it until the
+// budget climbs back, so the reserve is a priority, not just a few tokens
+// set aside. A budget whose burst is 1 keeps no reserves.
+//
 // It is lock-free and safe for concurrent use.
 type Budget struct {
-	perRequest int64 // milli-tokens deposited per request
-	limit      int64 // milli-tokens held at most
-	tokens     atomic.Int64
-	retries    atomic.Int64
-	refused    atomic.Int64
+	perRequest    int64 // milli-tokens deposited per request
+	limit         int64 // milli-tokens held at most
+	hedgeReserve  int64 // milli-tokens a hedge leaves
+	answerReserve int64 // milli-tokens a retry after a MaybeProcessed failure leaves
+	tokens        atomic.Int64
+	retries       atomic.Int64
+	refused       atomic.Int64
+	hedgesRefused atomic.Int64
 }
 
 const milli = 1000
@@ -21,7 +40,13 @@ const milli = 1000
 // NewBudget returns a budget of ratio (0.2 = 20%) retries per request plus
 // burst, starting full.
 func NewBudget(ratio float64, burst int) *Budget {
-	b := &Budget{perRequest: int64(ratio * milli), limit: int64(max(burst, 1)) * milli}
+	burst = max(burst, 1)
+	b := &Budget{
+		perRequest:    int64(ratio * milli),
+		limit:         int64(burst) * milli,
+		hedgeReserve:  int64(burst/2) * milli,
+		answerReserve: int64(burst/5) * milli,
+	}
 	b.tokens.Store(b.limit)
 	return b
 }
@@ -39,18 +64,37 @@ func (b *Budget) Deposit() {
 	}
 }
 
-// Withdraw spends a token for one retry; false means no retry now.
-func (b *Budget) Withdraw() bool { return b.withdraw(true) }
+// Withdraw spends a token for one retry after a failure of class after;
+// false means no retry now. A retry after an Unprocessed failure may spend
+// the last token, any other leaves a fifth of the burst (see Budget).
+func (b *Budget) Withdraw(after Class) bool {
+	reserve := b.answerReserve
+	if after == Unprocessed {
+		reserve = 0
+	}
+	if b.spend(reserve) {
+		return true
+	}
+	b.refused.Add(1)
+	return false
+}
 
-// withdraw is Withdraw; a hedge the budget cannot pay for is simply not
-// sent, which is no refused retry (countRefusal false).
-func (b *Budget) withdraw(countRefusal bool) bool {
+// withdrawHedge spends a token for a hedge while the budget holds more
+// than its hedge reserve. A refused hedge is simply not sent, which is no
+// refused retry: it is counted apart.
+func (b *Budget) withdrawHedge() bool {
+	if b.spend(b.hedgeReserve) {
+		return true
+	}
+	b.hedgesRefused.Add(1)
+	return false
+}
+
+// spend takes one token if at least reserve is left after it.
+func (b *Budget) spend(reserve int64) bool {
 	for {
 		t := b.tokens.Load()
-		if t < milli {
-			if countRefusal {
-				b.refused.Add(1)
-			}
+		if t-milli < reserve {
 			return false
 		}
 		if b.tokens.CompareAndSwap(t, t-milli) {
@@ -63,3 +107,7 @@ func (b *Budget) withdraw(countRefusal bool) bool {
 // Stats returns how many retries (hedges among them) the budget allowed,
 // and how many retries it refused.
 func (b *Budget) Stats() (retries, refused int64) { return b.retries.Load(), b.refused.Load() }
+
+// HedgesRefused returns how many hedges were not sent because the budget
+// held no more than its hedge reserve.
+func (b *Budget) HedgesRefused() int64 { return b.hedgesRefused.Load() }

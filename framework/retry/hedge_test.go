@@ -166,3 +166,90 @@ func TestDo_NoHedgeBeforeLatencyIsKnownOrWhenTurnedOff(t *testing.T) {
 		t.Errorf("with 50 samples: no hedge delay")
 	}
 }
+
+// The budget serves its spenders by need: hedges stop at half the burst,
+// retries after a failure that may have reached the service at a fifth of
+// it, and retries after one that surely did not may spend the last token.
+func TestBudget_ReservesServeRetriesBeforeHedgesAndUnprocessedLast(t *testing.T) {
+	b := NewBudget(0.2, 10)
+	hedges := 0
+	for b.withdrawHedge() {
+		hedges++
+	}
+	maybe := 0
+	for b.Withdraw(MaybeProcessed) {
+		maybe++
+	}
+	unprocessed := 0
+	for b.Withdraw(Unprocessed) {
+		unprocessed++
+	}
+	if hedges != 5 || maybe != 3 || unprocessed != 2 {
+		t.Fatalf("spent %d on hedges, %d on maybe-processed retries, %d on unprocessed retries; want 5, 3, 2", hedges, maybe, unprocessed)
+	}
+	retries, refused := b.Stats()
+	if retries != 10 || refused != 2 || b.HedgesRefused() != 1 {
+		t.Errorf("stats: %d granted, %d retries refused, %d hedges refused; want 10, 2, 1", retries, refused, b.HedgesRefused())
+	}
+	// Deposits below the reserves go to the retries under them: six
+	// requests refill 1.2 tokens, which a retry after a refusal may spend
+	// and neither a hedge nor a retry after a timeout may.
+	for range 6 {
+		b.Deposit()
+	}
+	if b.withdrawHedge() || b.Withdraw(MaybeProcessed) {
+		t.Error("a hedge or a retry after a timeout was paid below its reserve")
+	}
+	if !b.Withdraw(Unprocessed) {
+		t.Error("a retry after a refusal found no token after six deposits")
+	}
+}
+
+// A stall that makes every attempt slow hedges the calls until the budget
+// is down to its hedge reserve; the retry a fault needs next is still paid.
+func TestDo_HedgesDrainedToTheReserveStillLeaveARetry(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	b := NewBudget(0, 10) // never refilled: only the reserve is left for the retry
+	p := hedgingPolicy(c, WithBudget(b))
+	stalled := func(ctx context.Context, n int) error {
+		if n == 1 { // slow until its hedge answers
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}
+	for i := range 5 {
+		if err := p.Do(testCtx(t), true, stalled); err != nil {
+			t.Fatalf("stalled call %d: %v, want its hedge's success", i+1, err)
+		}
+	}
+	if p.Hedges() != 5 {
+		t.Fatalf("%d hedges for 5 stalled calls, want 5", p.Hedges())
+	}
+	// The next slow attempt is not hedged (the budget is at its reserve);
+	// it then fails in a way a retry fixes, and the retry is paid.
+	var attempts atomic.Int32
+	err := p.Do(testCtx(t), true, func(ctx context.Context, n int) error {
+		attempts.Add(1)
+		if n > 1 {
+			return nil
+		}
+		for b.HedgesRefused() == 0 { // until the hedge timer has been refused
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+		}
+		return classed{MaybeProcessed} // a reset, say
+	})
+	if err != nil {
+		t.Fatalf("call after the stall: %v, want its retry's success", err)
+	}
+	if p.Hedges() != 5 || b.HedgesRefused() != 1 || attempts.Load() != 2 {
+		t.Errorf("%d hedges, %d refused, %d attempts; want 5, 1 and 2 (the attempt and its retry)", p.Hedges(), b.HedgesRefused(), attempts.Load())
+	}
+	if retries, refused := b.Stats(); retries != 6 || refused != 0 {
+		t.Errorf("budget granted %d, refused %d retries; want 6 (5 hedges, 1 retry) and 0", retries, refused)
+	}
+}

@@ -14,10 +14,14 @@
 //   - an idempotent or keyed call whose attempt has not answered after the
 //     p99 of the attempts seen (≥ 10 ms) is hedged: a second attempt goes
 //     to another instance beside the first, the first answer wins and the
-//     other attempt is cancelled, and the hedge spends a retry token;
+//     other attempt is cancelled, and the hedge spends a retry token —
+//     only while the budget holds more than its hedge reserve (half the
+//     burst), so hedges never take the tokens retries need;
 //   - attempts are spaced by exponential backoff with jitter;
 //   - a Budget shared by all calls of a client caps retries to a ratio of
-//     requests, so a dead dependency sees ~1.2× load, not 3×;
+//     requests, so a dead dependency sees ~1.2× load, not 3×, and serves
+//     retries after a refusal before those after a timeout, and both
+//     before hedges (see Budget);
 //   - only failures that another attempt can fix are retried, and a call
 //     that may have been applied is retried only if it is idempotent;
 //   - the returned error wraps every attempt's error (errors.Is/As work);
@@ -105,7 +109,7 @@ var ErrOutpaced = errors.New("retry: outpaced by a hedged attempt")
 var ErrHedgeUnneeded = errors.New("retry: hedge not needed")
 
 // errNoHedge is what a hedge timer reports when it sent nothing (the
-// budget had no token, or the caller had gone).
+// budget held no more than its hedge reserve, or the caller had gone).
 var errNoHedge = errors.New("retry: no hedge sent")
 
 // Classify is the default classifier for network calls.
@@ -223,7 +227,8 @@ const DefaultHedgeFloor = 10 * time.Millisecond
 // the adaptive deadline reads), never sooner than floor. On by default with
 // DefaultHedgeFloor. There is no hedge until 20 attempts have been seen,
 // for the last attempt, when the attempt's own deadline would come first,
-// or when the budget has no token (a hedge spends one, like a retry). It
+// or when the budget holds no more than its hedge reserve (a hedge spends
+// a token like a retry, but leaves half the burst to retries). It
 // needs the latency the adaptive deadline learns: WithoutAdaptiveTimeout
 // turns hedging off too.
 func WithHedging(floor time.Duration) Option {
@@ -252,8 +257,9 @@ func WithBackoff(base, cap time.Duration) Option {
 	}
 }
 
-// WithBudget sets the retry budget (default NewBudget(0.2, 10)); nil
-// removes the cap.
+// WithBudget sets the retry budget (default NewBudget(0.2, 10): hedges
+// leave it 5 tokens, retries after a timeout or reset 2); nil removes the
+// cap, and the reserves with it.
 func WithBudget(b *Budget) Option { return func(p *Policy) error { p.budget = b; return nil } }
 
 // WithClassifier replaces Classify.
@@ -339,7 +345,8 @@ func (p *Policy) Do(ctx context.Context, idempotent bool, attempt func(ctx conte
 			return nil
 		}
 		errs = append(errs, err)
-		switch p.classify(err) {
+		class := p.classify(err)
+		switch class {
 		case Fatal:
 			return finish(errs, nil)
 		case MaybeProcessed:
@@ -359,7 +366,7 @@ func (p *Policy) Do(ctx context.Context, idempotent bool, attempt func(ctx conte
 				return finish(errs, nil)
 			}
 		}
-		if p.budget != nil && !p.budget.Withdraw() {
+		if p.budget != nil && !p.budget.Withdraw(class) {
 			return finish(errs, ErrBudgetExhausted)
 		}
 		d := max(p.backoff(n), serverDelay)
@@ -425,7 +432,7 @@ func (p *Policy) tryHedged(ctx context.Context, n int, hd time.Duration, attempt
 	defer cancelH(nil)
 	hedged := make(chan error, 1) // exactly one send per timer that fired
 	timer := time.AfterFunc(hd, func() {
-		if hctx.Err() != nil || (p.budget != nil && !p.budget.withdraw(false)) {
+		if hctx.Err() != nil || (p.budget != nil && !p.budget.withdrawHedge()) {
 			hedged <- errNoHedge
 			return
 		}
