@@ -453,8 +453,9 @@ type State struct {
 	Retries        int64 `json:"retries"`
 	RetriesRefused int64 `json:"retries_refused"`
 	// Hedges counts the hedged attempts sent (retry.WithHedging); each is
-	// also one of Retries. HedgesRefused counts the hedges not sent
-	// because the budget was down to its hedge reserve.
+	// also one of Retries. HedgesRefused counts the hedges due but not
+	// sent: the budget was down to its hedge reserve, or recent hedges
+	// were needless (retry.Policy.HedgesRefused).
 	Hedges        int64 `json:"hedges"`
 	HedgesRefused int64 `json:"hedges_refused"`
 	// Limit and Limited are the adaptive concurrency limit and how many
@@ -473,9 +474,8 @@ func (c *Client) State() State {
 	}
 	if b := c.policy.Budget(); b != nil {
 		s.Retries, s.RetriesRefused = b.Stats()
-		s.HedgesRefused = b.HedgesRefused()
 	}
-	s.Hedges = c.policy.Hedges()
+	s.Hedges, s.HedgesRefused = c.policy.Hedges(), c.policy.HedgesRefused()
 	if c.limiter != nil {
 		ls := c.limiter.Stats()
 		s.Limit, s.Limited = ls.Limit, ls.Limited

@@ -32,7 +32,6 @@ type Budget struct {
 	tokens        atomic.Int64
 	retries       atomic.Int64
 	refused       atomic.Int64
-	hedgesRefused atomic.Int64
 }
 
 const milli = 1000
@@ -52,13 +51,19 @@ func NewBudget(ratio float64, burst int) *Budget {
 }
 
 // Deposit records one request.
-func (b *Budget) Deposit() {
+func (b *Budget) Deposit() { b.add(b.perRequest) }
+
+// refund gives back a token spent on something that turned out not to
+// count (a hedge that was not needless, for the needless-hedge allowance).
+func (b *Budget) refund() { b.add(milli) }
+
+func (b *Budget) add(n int64) {
 	for {
 		t := b.tokens.Load()
 		if t >= b.limit {
 			return
 		}
-		if b.tokens.CompareAndSwap(t, min(b.limit, t+b.perRequest)) {
+		if b.tokens.CompareAndSwap(t, min(b.limit, t+n)) {
 			return
 		}
 	}
@@ -81,14 +86,8 @@ func (b *Budget) Withdraw(after Class) bool {
 
 // withdrawHedge spends a token for a hedge while the budget holds more
 // than its hedge reserve. A refused hedge is simply not sent, which is no
-// refused retry: it is counted apart.
-func (b *Budget) withdrawHedge() bool {
-	if b.spend(b.hedgeReserve) {
-		return true
-	}
-	b.hedgesRefused.Add(1)
-	return false
-}
+// refused retry: the policy counts it (Policy.HedgesRefused).
+func (b *Budget) withdrawHedge() bool { return b.spend(b.hedgeReserve) }
 
 // spend takes one token if at least reserve is left after it.
 func (b *Budget) spend(reserve int64) bool {
@@ -107,7 +106,3 @@ func (b *Budget) spend(reserve int64) bool {
 // Stats returns how many retries (hedges among them) the budget allowed,
 // and how many retries it refused.
 func (b *Budget) Stats() (retries, refused int64) { return b.retries.Load(), b.refused.Load() }
-
-// HedgesRefused returns how many hedges were not sent because the budget
-// held no more than its hedge reserve.
-func (b *Budget) HedgesRefused() int64 { return b.hedgesRefused.Load() }

@@ -188,8 +188,8 @@ func TestBudget_ReservesServeRetriesBeforeHedgesAndUnprocessedLast(t *testing.T)
 		t.Fatalf("spent %d on hedges, %d on maybe-processed retries, %d on unprocessed retries; want 5, 3, 2", hedges, maybe, unprocessed)
 	}
 	retries, refused := b.Stats()
-	if retries != 10 || refused != 2 || b.HedgesRefused() != 1 {
-		t.Errorf("stats: %d granted, %d retries refused, %d hedges refused; want 10, 2, 1", retries, refused, b.HedgesRefused())
+	if retries != 10 || refused != 2 {
+		t.Errorf("stats: %d granted, %d retries refused; want 10 and 2", retries, refused)
 	}
 	// Deposits below the reserves go to the retries under them: six
 	// requests refill 1.2 tokens, which a retry after a refusal may spend
@@ -234,7 +234,7 @@ func TestDo_HedgesDrainedToTheReserveStillLeaveARetry(t *testing.T) {
 		if n > 1 {
 			return nil
 		}
-		for b.HedgesRefused() == 0 { // until the hedge timer has been refused
+		for p.HedgesRefused() == 0 { // until the hedge timer has been refused
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -246,10 +246,82 @@ func TestDo_HedgesDrainedToTheReserveStillLeaveARetry(t *testing.T) {
 	if err != nil {
 		t.Fatalf("call after the stall: %v, want its retry's success", err)
 	}
-	if p.Hedges() != 5 || b.HedgesRefused() != 1 || attempts.Load() != 2 {
-		t.Errorf("%d hedges, %d refused, %d attempts; want 5, 1 and 2 (the attempt and its retry)", p.Hedges(), b.HedgesRefused(), attempts.Load())
+	if p.Hedges() != 5 || p.HedgesRefused() != 1 || attempts.Load() != 2 {
+		t.Errorf("%d hedges, %d refused, %d attempts; want 5, 1 and 2 (the attempt and its retry)", p.Hedges(), p.HedgesRefused(), attempts.Load())
 	}
 	if retries, refused := b.Stats(); retries != 6 || refused != 0 {
 		t.Errorf("budget granted %d, refused %d retries; want 6 (5 hedges, 1 retry) and 0", retries, refused)
+	}
+}
+
+// needlessOrWinning runs one hedged call whose first attempt is slow
+// until the hedge is due: with needless, it then answers before the hedge
+// (which is cancelled as unneeded); otherwise the hedge answers and the
+// first attempt is outpaced. A hedge the policy refuses leaves the first
+// attempt to answer. It reports whether a hedge was sent.
+func needlessOrWinning(t *testing.T, p *Policy, needless bool) bool {
+	t.Helper()
+	hedges, refused := p.Hedges(), p.HedgesRefused()
+	hedgeStarted := make(chan struct{})
+	err := p.Do(testCtx(t), true, func(ctx context.Context, n int) error {
+		if n > 1 { // the hedge
+			close(hedgeStarted)
+			if needless {
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			return nil
+		}
+		for p.HedgesRefused() == refused { // until the hedge is sent or refused
+			select {
+			case <-hedgeStarted:
+				if needless {
+					return nil
+				}
+				<-ctx.Done() // outpaced
+				return ctx.Err()
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("hedged call: %v", err)
+	}
+	return p.Hedges() > hedges
+}
+
+// During a machine-wide stall every attempt is slow and the first one
+// answers before its hedge: needless hedges are capped at 5 % of requests
+// plus a burst of 10, while hedges that win are not held back.
+func TestDo_NeedlessHedgesAreCappedAndWinningOnesAreNot(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	p := hedgingPolicy(c) // no retry budget: only the needless cap limits
+	sent := 0
+	for range 30 {
+		if needlessOrWinning(t, p, true) {
+			sent++
+		}
+	}
+	// 10 from the burst; 29 requests deposit 0.05 each after it: one more.
+	if sent != 11 || p.HedgesRefused() != 19 {
+		t.Fatalf("30 calls with needless hedges: %d hedges sent, %d refused; want 11 and 19", sent, p.HedgesRefused())
+	}
+	// Once one more hedge is allowed and wins, each winning hedge gives
+	// its allowance back: an instance that hangs after a stall is hedged
+	// on every call again.
+	for range 20 {
+		needlessOrWinning(t, p, false)
+	}
+	before := p.Hedges()
+	for i := range 30 {
+		if !needlessOrWinning(t, p, false) {
+			t.Fatalf("winning call %d after recovery was not hedged", i+1)
+		}
+	}
+	if p.Hedges()-before != 30 {
+		t.Errorf("%d hedges for 30 calls whose hedges win, want 30", p.Hedges()-before)
 	}
 }

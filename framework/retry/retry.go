@@ -16,7 +16,9 @@
 //     to another instance beside the first, the first answer wins and the
 //     other attempt is cancelled, and the hedge spends a retry token —
 //     only while the budget holds more than its hedge reserve (half the
-//     burst), so hedges never take the tokens retries need;
+//     burst), so hedges never take the tokens retries need, and hedges
+//     that prove needless (the attempt they hedged answered first, as in
+//     a machine-wide stall) are capped at 5 % of requests;
 //   - attempts are spaced by exponential backoff with jitter;
 //   - a Budget shared by all calls of a client caps retries to a ratio of
 //     requests, so a dead dependency sees ~1.2× load, not 3×, and serves
@@ -108,10 +110,6 @@ var ErrOutpaced = errors.New("retry: outpaced by a hedged attempt")
 // hedge's instance, and balancer.Target records nothing for it.
 var ErrHedgeUnneeded = errors.New("retry: hedge not needed")
 
-// errNoHedge is what a hedge timer reports when it sent nothing (the
-// budget held no more than its hedge reserve, or the caller had gone).
-var errNoHedge = errors.New("retry: no hedge sent")
-
 // Classify is the default classifier for network calls.
 func Classify(err error) Class {
 	var c Classer
@@ -139,15 +137,17 @@ func Classify(err error) Class {
 // Policy decides whether and when to try again. Create one per client
 // (it holds the budget) and share it between goroutines.
 type Policy struct {
-	maxAttempts int
-	perAttempt  time.Duration
-	adaptive    *adaptive
-	now         func() time.Time
-	base, cap   time.Duration
-	budget      *Budget
-	classify    func(error) Class
-	hedgeFloor  time.Duration // 0: no hedging
-	hedges      atomic.Int64
+	maxAttempts   int
+	perAttempt    time.Duration
+	adaptive      *adaptive
+	now           func() time.Time
+	base, cap     time.Duration
+	budget        *Budget
+	classify      func(error) Class
+	hedgeFloor    time.Duration // 0: no hedging
+	needless      *Budget       // allowance of needless hedges (see needlessHedgeRatio)
+	hedges        atomic.Int64
+	hedgesRefused atomic.Int64
 }
 
 // Option configures a Policy. An option given a bad value makes New fail
@@ -215,36 +215,6 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// DefaultHedgeFloor is the shortest wait before an idempotent or keyed
-// call is hedged: on a loaded machine a few milliseconds of scheduling
-// delay are normal, and hedging them would only add load.
-const DefaultHedgeFloor = 10 * time.Millisecond
-
-// WithHedging sets when an attempt of an idempotent or keyed call that has
-// not answered is hedged — a second attempt sent beside it, to another
-// instance, the first answer winning and the other attempt cancelled: after
-// the p99 of the attempts the policy saw in the last 10–20 s (the histogram
-// the adaptive deadline reads), never sooner than floor. On by default with
-// DefaultHedgeFloor. There is no hedge until 20 attempts have been seen,
-// for the last attempt, when the attempt's own deadline would come first,
-// or when the budget holds no more than its hedge reserve (a hedge spends
-// a token like a retry, but leaves half the burst to retries). It
-// needs the latency the adaptive deadline learns: WithoutAdaptiveTimeout
-// turns hedging off too.
-func WithHedging(floor time.Duration) Option {
-	return func(p *Policy) error {
-		if floor <= 0 {
-			return fmt.Errorf("retry.WithHedging(%s): must be positive", floor)
-		}
-		p.hedgeFloor = floor
-		return nil
-	}
-}
-
-// WithoutHedging turns hedging off: a slow attempt is only cut by its
-// deadline and then retried.
-func WithoutHedging() Option { return func(p *Policy) error { p.hedgeFloor = 0; return nil } }
-
 // WithBackoff sets the delay before retry n: a random duration between
 // half and all of min(base·2ⁿ⁻¹, cap). Defaults 10ms and 500ms.
 func WithBackoff(base, cap time.Duration) Option {
@@ -283,6 +253,7 @@ func New(opts ...Option) (*Policy, error) {
 		classify:    Classify,
 		now:         time.Now,
 		hedgeFloor:  DefaultHedgeFloor,
+		needless:    NewBudget(needlessHedgeRatio, needlessHedgeBurst),
 	}
 	p.adaptive = newAdaptive(DefaultAdaptiveFloor, DefaultAdaptiveCap, DefaultAdaptiveMultiple, p.now)
 	for _, o := range opts {
@@ -328,6 +299,7 @@ func (p *Policy) Do(ctx context.Context, idempotent bool, attempt func(ctx conte
 	if p.budget != nil {
 		p.budget.Deposit()
 	}
+	p.needless.Deposit()
 	var errs []error
 	for n := 1; ; n++ {
 		var err error
@@ -397,81 +369,6 @@ func (p *Policy) timeoutFor(n int, idempotent bool) time.Duration {
 		return p.adaptive.cap
 	}
 	return p.adaptive.timeout()
-}
-
-// hedgeDelay is how long attempt n may go unanswered before it is hedged
-// (0: it is not).
-func (p *Policy) hedgeDelay(n int, idempotent bool) time.Duration {
-	if p.hedgeFloor <= 0 || !idempotent || p.adaptive == nil || n >= p.maxAttempts {
-		return 0
-	}
-	p99 := p.adaptive.latencyP99()
-	if p99 <= 0 {
-		return 0 // too few attempts seen to know what is slow
-	}
-	hd := max(p99, p.hedgeFloor)
-	if d := p.timeoutFor(n, idempotent); d > 0 && hd >= d {
-		return 0 // the deadline cuts the attempt first; a retry follows
-	}
-	return hd
-}
-
-// tryHedged runs attempt n and, if it has not returned after hd and the
-// budget pays for it, attempt n+1 beside it (the hedge, in a goroutine this
-// function waits for). The first success wins and the other attempt is
-// cancelled: a first attempt outpaced by its hedge with ErrOutpaced, a
-// hedge no longer needed with ErrHedgeUnneeded. A first attempt that fails
-// with an answer (Fatal) decides the call; one that fails otherwise waits
-// for the hedge, which stands for its retry. It returns (nil, nil) on
-// success, (nil, err) when only attempt n counts, and both errors when
-// both attempts ran and failed.
-func (p *Policy) tryHedged(ctx context.Context, n int, hd time.Duration, attempt func(context.Context, int) error) (first, last error) {
-	pctx, cancelP := context.WithCancelCause(ctx)
-	defer cancelP(nil)
-	hctx, cancelH := context.WithCancelCause(ctx)
-	defer cancelH(nil)
-	hedged := make(chan error, 1) // exactly one send per timer that fired
-	timer := time.AfterFunc(hd, func() {
-		if hctx.Err() != nil || (p.budget != nil && !p.budget.withdrawHedge()) {
-			hedged <- errNoHedge
-			return
-		}
-		p.hedges.Add(1)
-		err := p.try(hctx, n+1, p.timeoutFor(n+1, true), attempt)
-		if err == nil {
-			cancelP(ErrOutpaced)
-		}
-		hedged <- err
-	})
-	err := p.try(pctx, n, p.timeoutFor(n, true), attempt)
-	if timer.Stop() {
-		return nil, err // answered (or failed) before a hedge was due
-	}
-	switch {
-	case err == nil:
-		cancelH(ErrHedgeUnneeded)
-		<-hedged
-		return nil, nil
-	case errors.Is(context.Cause(pctx), ErrOutpaced):
-		<-hedged // the hedge succeeded: that is what cancelled attempt n
-		return nil, nil
-	case ctx.Err() == nil && p.classify(err) == Fatal:
-		// An answer (a 404, say) is the call's outcome; a hedge that
-		// already succeeded is as good.
-		cancelH(ErrHedgeUnneeded)
-		if herr := <-hedged; herr == nil {
-			return nil, nil
-		}
-		return nil, err
-	}
-	switch herr := <-hedged; {
-	case herr == nil:
-		return nil, nil
-	case herr == errNoHedge:
-		return nil, err
-	default:
-		return err, herr
-	}
 }
 
 func (p *Policy) try(ctx context.Context, n int, d time.Duration, attempt func(context.Context, int) error) error {
