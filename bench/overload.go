@@ -114,6 +114,9 @@ func serveOverload(mode string) {
 		os.Exit(1)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	if lim != nil {
+		srv.ConnState = lim.ConnState // as transport/httpserver wires it
+	}
 	go srv.Serve(ln)
 	fmt.Printf("http://%s/users/%s\n", ln.Addr(), u.ID)
 	_, _ = io.Copy(io.Discard, os.Stdin)
@@ -251,8 +254,8 @@ func benchOverload(ctx context.Context, rep *report) error {
 			note += fmt.Sprintf("; goodput by round %s", joinFloats(good, "%.0f"))
 			if i == len(overloadLevels)-1 && mode != "off" {
 				st := rounds[len(rounds)-1].stats[mode]
-				note += fmt.Sprintf("; server totals (last round): %d admitted, %d shed by limit, %d by run queue; server-side refusal p99 %.3f ms",
-					st.Shed.Admitted, st.Shed.ShedLimit, st.Shed.ShedQueue, st.RefuseP99)
+				note += fmt.Sprintf("; server totals (last round): %d admitted, %d shed for waiting, %d by limit, %d by run queue; server-side refusal p99 %.3f ms",
+					st.Shed.Admitted, st.Shed.ShedWaiting, st.Shed.ShedLimit, st.Shed.ShedQueue, st.RefuseP99)
 			}
 			if i == 0 && mode == "off" {
 				note += "; load average (1 min) before → after each round: " + strings.Join(loads, ", ")

@@ -128,3 +128,32 @@ func TestRouter_PathCleaningRedirectsAreJSON(t *testing.T) {
 		}
 	}
 }
+
+// JSONErrors' connections give out the connection they wrap, so that what
+// needs the socket (the load shedder's count of waiting requests) finds
+// it through them.
+func TestJSONErrors_ConnectionsGiveOutTheirSocket(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	wl := JSONErrors(ln)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc, err := wl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	nc, ok := sc.(interface{ NetConn() net.Conn })
+	if !ok {
+		t.Fatalf("%T has no NetConn", sc)
+	}
+	if _, ok := nc.NetConn().(*net.TCPConn); !ok {
+		t.Fatalf("NetConn() is %T, want the *net.TCPConn", nc.NetConn())
+	}
+}

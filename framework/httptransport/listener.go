@@ -30,6 +30,10 @@ func (l jsonErrListener) Accept() (net.Conn, error) {
 // jsonErrConn rewrites net/http's own error answers.
 type jsonErrConn struct{ net.Conn }
 
+// NetConn returns the wrapped connection, as tls.Conn does, so that what
+// needs the socket (the load shedder's count of unread requests) finds it.
+func (c *jsonErrConn) NetConn() net.Conn { return c.Conn }
+
 // errorHeaders is the header block net/http puts on its own error answers
 // (net/http/server.go); a handler's answer always has a Date header, so it
 // never matches.

@@ -1,7 +1,11 @@
 package metrics_test
 
 import (
+	"net"
+	"net/http"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -47,13 +51,17 @@ func TestShed_SeriesFollowTheLimiter(t *testing.T) {
 	b, _ := l.Acquire()
 	l.Acquire() // refused: the limit is 2
 	want := map[string]float64{
-		"warren_shed_requests_total{outcome=admitted}":   2,
-		"warren_shed_requests_total{outcome=shed_limit}": 1,
-		"warren_shed_requests_total{outcome=shed_queue}": 0,
-		"warren_shed_limit":                              2,
-		"warren_shed_in_flight":                          2,
-		"warren_shed_queue_length":                       0,
-		"warren_shed_queue_delay_seconds":                0,
+		"warren_shed_requests_total{outcome=admitted}":     2,
+		"warren_shed_requests_total{outcome=shed_limit}":   1,
+		"warren_shed_requests_total{outcome=shed_queue}":   0,
+		"warren_shed_requests_total{outcome=shed_waiting}": 0,
+		"warren_shed_waiting":                              0,
+		"warren_shed_waiting_target":                       float64(16 * runtime.GOMAXPROCS(0)),
+		"warren_shed_idle_connections":                     0,
+		"warren_shed_limit":                                2,
+		"warren_shed_in_flight":                            2,
+		"warren_shed_queue_length":                         0,
+		"warren_shed_queue_delay_seconds":                  0,
 	}
 	got := shedSeries(t, reg)
 	for k, v := range want {
@@ -65,5 +73,60 @@ func TestShed_SeriesFollowTheLimiter(t *testing.T) {
 	b.Release()
 	if n := shedSeries(t, reg)["warren_shed_in_flight"]; n != 0 {
 		t.Fatalf("in flight after releases = %v, want 0", n)
+	}
+}
+
+// Requests waiting on idle connections past the target are counted and
+// shown: the waiting signal's series.
+func TestShed_WaitingSeries(t *testing.T) {
+	l, err := shed.New(shed.WithWaitingTarget(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	metrics.NewShed(reg, l)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	n := runtime.GOMAXPROCS(0) + 1
+	for range n {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		l.ConnState(s, http.StateIdle)
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Refused once a reading (one every 10 ms) finds the requests at the
+	// server's sockets.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		tok, why := l.Acquire()
+		tok.Release()
+		if why == shed.ReasonWaiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never refused for waiting: %+v", l.Stats())
+		}
+	}
+	got := shedSeries(t, reg)
+	for k, v := range map[string]float64{
+		"warren_shed_requests_total{outcome=shed_waiting}": 1,
+		"warren_shed_waiting":                              float64(n),
+		"warren_shed_idle_connections":                     float64(n),
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
 	}
 }

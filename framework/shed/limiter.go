@@ -12,7 +12,18 @@
 // take the CPU, latency rises for everyone, and refusing this instance's
 // few requests would not bring it down.
 //
-// A second signal, the Go runtime's CPU run queue (WithQueueProbe with
+// A CPU-bound handler never holds many requests in flight: its backlog
+// waits in front of it, in the kernel and the Go runtime, before any of
+// our code runs. So the limiter also counts the requests waiting there —
+// the HTTP server's connections between requests whose socket holds
+// unread bytes (Limiter.ConnState, wired by transport/httpserver) — and
+// refuses while more than 16 per CPU wait, once they have stayed above
+// that for 100 ms (a stall's burst drains sooner). It is on by default
+// (WithoutWaiting turns it off) and is the instance's own queue, bounded
+// by its own connections: a starved machine cannot raise it past the
+// number of callers.
+//
+// Another signal, the Go runtime's CPU run queue (WithQueueProbe with
 // RuntimeProbe), is off by default: it is process-wide, so it also fires
 // when other processes starve this one of CPU (a loaded CI machine) or
 // when other work in the process queues. Turn it on only for a process
@@ -50,6 +61,9 @@ const (
 	ReasonQueue Reason = "queue"
 	// ReasonLimit: requests in flight reached the adaptive limit.
 	ReasonLimit Reason = "limit"
+	// ReasonWaiting: more requests than the target wait in front of the
+	// handler, and have for a while (the waiting signal, on by default).
+	ReasonWaiting Reason = "waiting"
 )
 
 // Limiter decides, per request, whether the instance takes it on. It is
@@ -70,6 +84,9 @@ type Limiter struct {
 	admitted  atomic.Uint64
 	shedQueue atomic.Uint64
 	shedLimit atomic.Uint64
+	shedWait  atomic.Uint64
+
+	wait waiting
 
 	winSum   atomic.Int64 // ns of latency in the current window
 	winCount atomic.Int64
@@ -98,6 +115,8 @@ type settings struct {
 	interval          time.Duration
 	perCPU            int
 	minDelay          time.Duration
+	waitPerCPU        int // 0: the waiting signal off
+	waitPersist       time.Duration
 	now               func() time.Time
 }
 
@@ -178,6 +197,27 @@ func WithQueueProbe(p QueueProbe) Option {
 	return func(s *settings) error { s.probe = p; return nil }
 }
 
+// WithWaitingTarget sets the waiting signal's target: refuse requests
+// while more than perCPU × GOMAXPROCS requests wait in front of the
+// handler, once more have waited, reading after reading, for persist
+// (default 16 per CPU, 100 ms). It counts only on servers that report
+// their connections to Limiter.ConnState (transport/httpserver does).
+func WithWaitingTarget(perCPU int, persist time.Duration) Option {
+	return func(s *settings) error {
+		if perCPU < 1 || persist < 0 {
+			return fmt.Errorf("shed.WithWaitingTarget(%d, %s): want at least 1 per CPU and a persistence of at least 0", perCPU, persist)
+		}
+		s.waitPerCPU, s.waitPersist = perCPU, persist
+		return nil
+	}
+}
+
+// WithoutWaiting turns the waiting signal off: only the in-flight limit
+// (and the run queue, if on) refuse.
+func WithoutWaiting() Option {
+	return func(s *settings) error { s.waitPerCPU = 0; return nil }
+}
+
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option {
 	return func(s *settings) error {
@@ -190,13 +230,15 @@ func WithClock(now func() time.Time) Option {
 }
 
 // New returns a Limiter with safe defaults: an in-flight limit that starts
-// at 200, never under 10, and no run queue signal.
+// at 200, never under 10; the waiting signal at 16 per CPU held for
+// 100 ms; no run queue signal.
 func New(opts ...Option) (*Limiter, error) {
 	s := settings{
 		initial: 200, min: 10, max: 2000,
 		tolerance: 2,
 		window:    100 * time.Millisecond, minSamples: 10,
 		interval: time.Millisecond, perCPU: 8, minDelay: time.Millisecond,
+		waitPerCPU: 16, waitPersist: 100 * time.Millisecond,
 		now: time.Now,
 	}
 	for _, o := range opts {
@@ -213,6 +255,12 @@ func New(opts ...Option) (*Limiter, error) {
 		grad: gradient.New(s.initial, s.min, s.max, s.tolerance),
 		qc:   newQueueControl(s.perCPU*runtime.GOMAXPROCS(0), s.minDelay),
 	}
+	l.wait = waiting{
+		target: int64(s.waitPerCPU * runtime.GOMAXPROCS(0)),
+		every:  int64(waitEvery), persist: int64(s.waitPersist), hold: int64(waitHold),
+	}
+	l.wait.count = l.wait.sample
+	l.wait.ctl = waitControl{target: l.wait.target, every: l.wait.every, persist: l.wait.persist, hold: l.wait.hold}
 	l.limit.Store(int64(s.initial))
 	t := s.now().UnixNano()
 	l.winStart.Store(t)
@@ -235,7 +283,12 @@ type Token struct {
 func (l *Limiter) Acquire() (Token, Reason) {
 	now := l.now()
 	l.readQueue(now)
+	l.wait.read(now.UnixNano())
 	l.updateRatio(now)
+	if l.wait.refusing.Load() {
+		l.shedWait.Add(1)
+		return Token{}, ReasonWaiting
+	}
 	if l.backlog.Load() {
 		l.shedQueue.Add(1)
 		return Token{}, ReasonQueue
@@ -306,7 +359,7 @@ func (l *Limiter) updateRatio(now time.Time) {
 		return
 	}
 	defer l.ratioMu.Unlock()
-	adm, shed := l.admitted.Load(), l.shedQueue.Load()+l.shedLimit.Load()
+	adm, shed := l.admitted.Load(), l.shedQueue.Load()+l.shedLimit.Load()+l.shedWait.Load()
 	da, ds := adm-l.ratioAdm, shed-l.ratioShed
 	l.ratioAdm, l.ratioShed = adm, shed
 	cur := 0.0
@@ -344,10 +397,21 @@ func (l *Limiter) readQueue(now time.Time) {
 
 // Stats is a Limiter's state, for metrics.
 type Stats struct {
-	// Admitted, ShedQueue and ShedLimit count decisions since New.
-	Admitted  uint64
-	ShedQueue uint64
-	ShedLimit uint64
+	// Admitted, ShedWaiting, ShedQueue and ShedLimit count decisions
+	// since New.
+	Admitted    uint64
+	ShedWaiting uint64
+	ShedQueue   uint64
+	ShedLimit   uint64
+	// Waiting is the requests waiting in front of the handler at the last
+	// reading (an estimate from a sample of Conns), WaitingTarget the
+	// count refusals start above (0: the signal is off), and Conns the
+	// server's connections between requests at that reading.
+	Waiting       int64
+	WaitingTarget int64
+	Conns         int64
+	// Refusing says whether the waiting signal refuses requests now.
+	Refusing bool
 	// InFlight is the number of admitted requests not yet released.
 	InFlight int64
 	// Limit is the current in-flight limit.
@@ -367,15 +431,20 @@ type Stats struct {
 // Stats returns the current state.
 func (l *Limiter) Stats() Stats {
 	return Stats{
-		Admitted:    l.admitted.Load(),
-		ShedQueue:   l.shedQueue.Load(),
-		ShedLimit:   l.shedLimit.Load(),
-		InFlight:    l.inflight.Load(),
-		Limit:       l.limit.Load(),
-		Backlog:     l.backlog.Load(),
-		QueueLength: l.queueLen.Load(),
-		QueueDelay:  time.Duration(l.delay.Load()),
-		QueueTarget: int64(l.qc.target),
-		ShedRatio:   l.ShedRatio(),
+		Admitted:      l.admitted.Load(),
+		ShedWaiting:   l.shedWait.Load(),
+		ShedQueue:     l.shedQueue.Load(),
+		ShedLimit:     l.shedLimit.Load(),
+		Waiting:       l.wait.last.Load(),
+		WaitingTarget: l.wait.target,
+		Conns:         l.wait.conns.Load(),
+		Refusing:      l.wait.refusing.Load(),
+		InFlight:      l.inflight.Load(),
+		Limit:         l.limit.Load(),
+		Backlog:       l.backlog.Load(),
+		QueueLength:   l.queueLen.Load(),
+		QueueDelay:    time.Duration(l.delay.Load()),
+		QueueTarget:   int64(l.qc.target),
+		ShedRatio:     l.ShedRatio(),
 	}
 }

@@ -268,6 +268,7 @@ func TestNew_BadOptionIsAnErrorNamingIt(t *testing.T) {
 		"shed.WithQueueTarget":   WithQueueTarget(0, time.Millisecond),
 		"shed.WithMinQueueDelay": WithMinQueueDelay(-time.Second),
 		"shed.WithClock":         WithClock(nil),
+		"shed.WithWaitingTarget": WithWaitingTarget(0, time.Second),
 	} {
 		if _, err := New(o); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s with a bad value: %v, want an error naming it", name, err)

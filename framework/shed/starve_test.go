@@ -77,26 +77,7 @@ func TestLimiter_DefaultsDoNotShedAnInstanceStarvedByOtherProcesses(t *testing.T
 		t.Skip("starts CPU burners")
 	}
 	l := mustNew(t)
-	mw, err := Middleware(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		// A little CPU work per request, as a real handler does.
-		x := 0
-		for i := range 20_000 {
-			x += i % 7
-		}
-		fmt.Fprintf(w, "%d\n", x)
-	}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	url := "http://" + ln.Addr().String() + "/users/1"
+	url := cpuServer(t, l)
 
 	// Three burners per CPU for at most 30 s: the load average a shared CI
 	// machine sees, whatever else is running here.
@@ -134,7 +115,7 @@ func TestLimiter_DefaultsDoNotShedAnInstanceStarvedByOtherProcesses(t *testing.T
 		t.Fatalf("request failed: %v", firstErr)
 	}
 	st := l.Stats()
-	if status[http.StatusServiceUnavailable] > 0 || st.ShedQueue+st.ShedLimit > 0 {
+	if status[http.StatusServiceUnavailable] > 0 || st.ShedQueue+st.ShedLimit+st.ShedWaiting > 0 {
 		t.Fatalf("an instance with at most %d requests in flight shed %d of %d (stats %+v): "+
 			"it was refusing work because other processes held the CPU", callers,
 			status[http.StatusServiceUnavailable], callers*each, st)
@@ -145,6 +126,75 @@ func TestLimiter_DefaultsDoNotShedAnInstanceStarvedByOtherProcesses(t *testing.T
 	if status[http.StatusOK] < callers*10 {
 		t.Fatalf("only %d requests answered before the deadline (%v): too few to judge", status[http.StatusOK], status)
 	}
+}
+
+// TestLimiter_DefaultsShedAnInstanceFloodedByItsOwnCallers is the
+// CPU-bound instance: its handler never waits, so it has a few requests
+// in flight however many callers it has, and the in-flight limit never
+// binds. Its queue is in front of the handler, on its idle connections;
+// with the defaults it must shed for it.
+func TestLimiter_DefaultsShedAnInstanceFloodedByItsOwnCallers(t *testing.T) {
+	l := mustNew(t)
+	url := cpuServer(t, l)
+
+	// 400 callers, each on its own connection, until the instance sheds
+	// for waiting: at most 200 requests each or 60 s.
+	const callers, each = 400, 200
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tr := &http.Transport{MaxIdleConnsPerHost: callers, MaxConnsPerHost: callers}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	var mu sync.Mutex
+	status := map[int]int{}
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for range each {
+				if ctx.Err() != nil || l.Stats().ShedWaiting > 0 {
+					return
+				}
+				code, _ := get(ctx, hc, url)
+				mu.Lock()
+				status[code]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	st := l.Stats()
+	if st.ShedWaiting == 0 || status[http.StatusServiceUnavailable] == 0 {
+		t.Fatalf("%d callers, answers by status %v: nothing shed for waiting (stats %+v)", callers, status, st)
+	}
+	if st.ShedLimit+st.ShedQueue > 0 {
+		t.Fatalf("stats %+v: shed by another signal; the test is about the waiting one", st)
+	}
+}
+
+// cpuServer starts an HTTP server whose handler does a little CPU work
+// and never waits, behind l as transport/httpserver wires it (middleware
+// and ConnState), and returns a URL of it.
+func cpuServer(t *testing.T, l *Limiter) string {
+	t.Helper()
+	mw, err := Middleware(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		x := 0
+		for i := range 20_000 {
+			x += i % 7
+		}
+		fmt.Fprintf(w, "%d\n", x)
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ConnState: l.ConnState}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String() + "/users/1"
 }
 
 func get(ctx context.Context, hc *http.Client, url string) (int, error) {

@@ -140,6 +140,11 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 		IdleTimeout:       s.o.idle,
 		MaxHeaderBytes:    64 << 10,
 	}
+	if s.shedMW != nil {
+		// The shedder counts the requests waiting on idle connections,
+		// the queue a CPU-bound service has in front of its handler.
+		srv.ConnState = s.o.shedder.ConnState
+	}
 	s.mu.Lock()
 	s.ln, s.srv = ln, srv
 	s.nonce = h.Nonce

@@ -2,7 +2,9 @@ package httpserver
 
 import (
 	"io"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/warren-mesh/warren/framework/shed"
@@ -78,5 +80,29 @@ func TestShedding_OnByDefaultAndOff(t *testing.T) {
 	}
 	if _, err := New(http.NotFoundHandler(), WithShedding(nil, shed.WithExempt("GET /{"))); err == nil {
 		t.Fatal("a bad exempt pattern was accepted")
+	}
+}
+
+// The server reports its connections to the shedder, so that it can count
+// the requests waiting on them (the waiting signal): a connection nobody
+// has sent a request on yet is one between requests.
+func TestShedding_ServerReportsItsConnectionsToTheShedder(t *testing.T) {
+	l, err := shed.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := listen(t, WithShedding(l))
+	idle, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	// The server accepts in order: the idle connection is known before
+	// this request's, whose reading of waiting requests counts it.
+	if got := status(t, url+"/work"); got != http.StatusOK {
+		t.Fatalf("GET /work: %d", got)
+	}
+	if st := l.Stats(); st.Conns < 1 {
+		t.Fatalf("stats %+v: the shedder saw none of the server's connections", st)
 	}
 }

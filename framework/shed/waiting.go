@@ -1,0 +1,185 @@
+package shed
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// waitSample is the most connections one reading looks at: enough that
+// the estimate near the target is not all noise at thousands of
+// connections, few enough that a reading (one ioctl each) stays well
+// under a percent of a CPU at one reading every 10 ms.
+const waitSample = 128
+
+// waitMaxGap is how far apart, in reading intervals, two readings may be
+// and still belong to one streak: a longer gap means the process did not
+// run (or had no requests), so what it finds after is not known to have
+// lasted.
+const waitMaxGap = 3
+
+// waiting counts the requests waiting in front of the handler: the
+// server's connections between requests (http.StateNew or StateIdle)
+// whose socket holds bytes nobody has read yet. A CPU-bound handler
+// never holds many requests in flight, however many callers it has; its
+// queue is there, in the kernel's socket buffers and in the Go runtime's
+// run queue, before any of our code runs.
+//
+// The count is the instance's own queue and is bounded by its own
+// connections, so a machine starved by other processes cannot raise it
+// past the number of callers. What a stall can do is let requests pile
+// up and find them all at once when the process runs again; a backlog
+// the instance drains in a moment is no overload. So the signal arms
+// only after the count stayed above the target, reading after reading,
+// for a while (persist); once armed it refuses whenever the count is
+// above the target, until it has stayed at or below it for hold.
+type waiting struct {
+	target  int64 // 0: off
+	every   int64 // ns between readings
+	persist int64 // ns above target before arming
+	hold    int64 // ns at or below target before disarming
+	count   func() (waiting, conns int64)
+
+	mu   sync.Mutex
+	idle map[net.Conn]struct{}
+
+	at       atomic.Int64 // unix ns of the last reading
+	last     atomic.Int64 // estimate at the last reading
+	conns    atomic.Int64 // connections between requests at the last reading
+	refusing atomic.Bool  // the last reading says refuse
+
+	rmu sync.Mutex // held by the request taking a reading
+	ctl waitControl
+}
+
+// waitControl is the arming rule, apart from the readings so that it can
+// be tested with any sequence of them.
+type waitControl struct {
+	target, every, persist, hold int64
+
+	prev      int64 // unix ns of the previous reading
+	aboveFrom int64 // start of the current streak above target, 0 if none
+	lastAbove int64 // the last reading above target
+	armed     bool
+}
+
+// update folds the reading w taken at now in and reports whether requests
+// are to be refused until the next reading.
+func (c *waitControl) update(now, w int64) bool {
+	gap := now - c.prev
+	c.prev = now
+	if w <= c.target {
+		c.aboveFrom = 0
+		if c.armed && now-c.lastAbove >= c.hold {
+			c.armed = false
+		}
+		return false
+	}
+	if c.aboveFrom == 0 || gap > waitMaxGap*c.every {
+		c.aboveFrom = now
+	}
+	c.lastAbove = now
+	if now-c.aboveFrom >= c.persist {
+		c.armed = true
+	}
+	return c.armed
+}
+
+// connState tracks the server's connections between requests.
+func (q *waiting) connState(c net.Conn, s http.ConnState) {
+	if q.target == 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	switch s {
+	case http.StateNew, http.StateIdle:
+		if q.idle == nil {
+			q.idle = map[net.Conn]struct{}{}
+		}
+		q.idle[c] = struct{}{}
+	default:
+		delete(q.idle, c)
+	}
+}
+
+// read takes a reading when one is due.
+func (q *waiting) read(now int64) {
+	if q.target == 0 {
+		return
+	}
+	last := q.at.Load()
+	if now-last < q.every || !q.at.CompareAndSwap(last, now) {
+		return
+	}
+	if !q.rmu.TryLock() {
+		return
+	}
+	defer q.rmu.Unlock()
+	w, n := q.count()
+	q.last.Store(w)
+	q.conns.Store(n)
+	q.refusing.Store(q.ctl.update(now, w))
+}
+
+// sample estimates how many of the connections between requests hold a
+// request not yet read, from up to waitSample of them.
+func (q *waiting) sample() (waiting, conns int64) {
+	var picked [waitSample]net.Conn
+	n := 0
+	q.mu.Lock()
+	total := len(q.idle)
+	for c := range q.idle { // map order: a different sample each time
+		if n == waitSample {
+			break
+		}
+		picked[n] = c
+		n++
+	}
+	q.mu.Unlock()
+	if n == 0 {
+		return 0, 0
+	}
+	pending := 0
+	for _, c := range picked[:n] {
+		if unread(c) {
+			pending++
+		}
+	}
+	return int64(pending * total / n), int64(total)
+}
+
+// netConner is a connection wrapper that gives its connection out
+// (tls.Conn, httptransport.JSONErrors' connections).
+type netConner interface{ NetConn() net.Conn }
+
+// rawConn unwraps c down to the connection that has the socket.
+func rawConn(c net.Conn) net.Conn {
+	for range 8 { // wrappers do not nest deeper; a loop would be a bug
+		w, ok := c.(netConner)
+		if !ok {
+			return c
+		}
+		c = w.NetConn()
+	}
+	return c
+}
+
+// The waiting signal's reading interval, and how long the count must stay
+// at or below the target before an armed signal lets go: the longest
+// Retry-After the shedder sends, so the callers it turned away come back
+// within it and their wave is cut at once, not after persist again.
+const (
+	waitEvery = 10 * time.Millisecond
+	waitHold  = 5 * time.Second
+)
+
+// ConnState is an http.Server ConnState hook that lets the limiter count
+// the requests waiting in front of the handler (the waiting signal):
+// srv.ConnState = l.ConnState. transport/httpserver sets it. A server
+// that does not call it never sheds for waiting. It sees HTTP/1.x
+// connections; an HTTP/2 connection multiplexes its requests and is
+// never between requests, so it is not counted.
+func (l *Limiter) ConnState(c net.Conn, s http.ConnState) { l.wait.connState(c, s) }
