@@ -90,6 +90,19 @@ func acquire(t *testing.T, l *Limiter, want Reason, when string) {
 	}
 }
 
+// refusedOnceItLasts reads a queue that has just formed every persist/10:
+// admitted until it has lasted persist, then refused.
+func refusedOnceItLasts(t *testing.T, l *Limiter, clk *fakeClock, persist time.Duration, what string) {
+	t.Helper()
+	acquire(t, l, Admitted, what+", just formed")
+	for range 9 {
+		clk.Add(persist / 10)
+		acquire(t, l, Admitted, what+", not lasted yet")
+	}
+	clk.Add(persist / 10)
+	acquire(t, l, ReasonWaiting, what+", lasted the persistence")
+}
+
 // The waiting signal on real sockets: requests that wait unread on idle
 // connections past the target are refused once they have lasted, at once
 // while the signal is armed, and no longer a while after the queue went.
@@ -106,13 +119,7 @@ func TestWaiting_RefusesRequestsWaitingInFrontOfTheHandlerOnceItLasts(t *testing
 	acquire(t, l, Admitted, "no request waiting")
 	clk.Add(waitEvery)
 	send(t, callers, servers)
-	acquire(t, l, Admitted, "the queue just formed")
-	for range 9 {
-		clk.Add(persist / 10)
-		acquire(t, l, Admitted, "the queue has lasted less than the persistence")
-	}
-	clk.Add(persist / 10)
-	acquire(t, l, ReasonWaiting, "the queue has lasted the persistence")
+	refusedOnceItLasts(t, l, clk, persist, "the queue")
 	acquire(t, l, ReasonWaiting, "until the next reading")
 	st := l.Stats()
 	if st.ShedWaiting != 2 || st.Waiting != int64(target+1) || st.Conns != int64(target+1) || !st.Refusing {
@@ -143,13 +150,7 @@ func TestWaiting_RefusesRequestsWaitingInFrontOfTheHandlerOnceItLasts(t *testing
 	}
 	send(t, callers, servers)
 	clk.Add(waitEvery)
-	acquire(t, l, Admitted, "disarmed, a new queue")
-	for range 9 {
-		clk.Add(persist / 10)
-		acquire(t, l, Admitted, "disarmed, a new queue that has not lasted")
-	}
-	clk.Add(persist / 10)
-	acquire(t, l, ReasonWaiting, "the new queue lasted")
+	refusedOnceItLasts(t, l, clk, persist, "disarmed, a new queue")
 
 	// Closed connections are forgotten.
 	for _, s := range servers {
