@@ -59,13 +59,7 @@ func TestNew_GRPCServiceGetsItsGRPCPortInTheHelmChart(t *testing.T) {
 	}
 	p := absentServiceName(t)
 	root := fakeRoot(t)
-	bin, err := filepath.Abs(filepath.Join("..", "..", "bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(bin, filepath.Join(root, "bin")); err != nil { // protoc (make protoc)
-		t.Fatal(err)
-	}
+	linkBin(t, root)
 	dir, b := chartValues(t, root)
 	if code, out, errOut := runCLI(t, "new", p("payment"), "--grpc", "--root", root); code != 0 {
 		t.Fatalf("svcgen new --grpc: exit %d\n%s%s (needs `make protoc`)", code, out, errOut)
@@ -101,6 +95,70 @@ func TestNew_GRPCServiceGetsItsGRPCPortInTheHelmChart(t *testing.T) {
 	}
 	if s := values.Services[p("payment")]; s.Replicas != 2 || s.GRPCPort != gen.ChartGRPCPort {
 		t.Errorf("after gen, services.%s = %+v, want 2 replicas and grpcPort %d", p("payment"), s, gen.ChartGRPCPort)
+	}
+}
+
+// TestGen_ServiceThatGainsGRPCGetsGRPCPortInItsChartEntry: a service
+// made without --grpc has a chart entry without grpcPort; once its
+// Service gains //warren:grpc, `svcgen gen` adds grpcPort to that entry
+// (else the chart would publish HTTP only for a service serving gRPC),
+// keeping what the user wrote in the entry, and leaving the rest of the
+// file alone. A second gen changes nothing.
+func TestGen_ServiceThatGainsGRPCGetsGRPCPortInItsChartEntry(t *testing.T) {
+	p := absentServiceName(t)
+	root := fakeRoot(t)
+	linkBin(t, root)
+	dir, _ := chartValues(t, root)
+	values := filepath.Join(dir, "values.yaml")
+	if code, out, errOut := runCLI(t, "new", p("payment"), "--root", root); code != 0 {
+		t.Fatalf("svcgen new: exit %d\n%s%s", code, out, errOut)
+	}
+	b, _ := os.ReadFile(values)
+	entry := "\n  " + p("payment") + ":\n    replicas: 2\n"
+	if !strings.Contains(string(b), entry) {
+		t.Fatalf("values.yaml has no entry %q:\n%s", entry, b)
+	}
+	// The user's edits to the entry: a comment, replicas and a nested map.
+	edited := "\n  " + p("payment") + ":\n    # payment keeps three.\n    replicas: 3\n    env:\n      PAYMENT_MODE: live\n"
+	b = []byte(strings.Replace(string(b), entry, edited, 1))
+	os.WriteFile(values, b, 0o644)
+
+	svc := filepath.Join(root, "services", p("payment"), "service.go")
+	src, err := os.ReadFile(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src = []byte(strings.Replace(string(src), "\ntype Service interface", "\n//\n//warren:grpc\ntype Service interface", 1))
+	os.WriteFile(svc, src, 0o644)
+	code, out, errOut := runCLI(t, "gen", p("payment"), "--no-check", "--root", root)
+	if code != 0 {
+		t.Fatalf("svcgen gen: exit %d\n%s%s (needs `make protoc`)", code, out, errOut)
+	}
+	if !strings.Contains(out, "grpcPort") {
+		t.Errorf("gen does not report the grpcPort it added:\n%s", out)
+	}
+	got, _ := os.ReadFile(values)
+	want := strings.Replace(string(b), edited, edited+"    grpcPort: 9090\n", 1)
+	if string(got) != want {
+		t.Errorf("values.yaml after gen:\n%s\nwant:\n%s", got, want)
+	}
+	if code, out, errOut := runCLI(t, "gen", p("payment"), "--no-check", "--root", root); code != 0 {
+		t.Fatalf("second svcgen gen: exit %d\n%s%s", code, out, errOut)
+	}
+	if again, _ := os.ReadFile(values); string(again) != want {
+		t.Errorf("a second gen changed values.yaml:\n%s", again)
+	}
+}
+
+// linkBin links the repository's bin/ (protoc: make protoc) into root.
+func linkBin(t *testing.T, root string) {
+	t.Helper()
+	bin, err := filepath.Abs(filepath.Join("..", "..", "bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(bin, filepath.Join(root, "bin")); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -281,7 +281,7 @@ func (c *cli) new(args []string) error {
 		fmt.Fprintf(c.stdout, "dry run: nothing was written\n")
 		return nil
 	}
-	deploys, err := deployEdits(r.root, name, *grpc, false)
+	deploys, err := deployEdits(r.root, name, *grpc)
 	if err != nil {
 		return err
 	}
@@ -313,14 +313,18 @@ func (c *cli) new(args []string) error {
 	return nil
 }
 
+// deployFiles are the deploy files svcgen keeps in step with the
+// services, where they exist and have svcgen's marker.
+var deployFiles = []string{"deploy/compose/compose.yaml", "deploy/compose/compose.public.yaml", "deploy/k8s/values.yaml"}
+
 // deployEdits adds a new service to the compose files and the Helm
 // chart's values of the repository that have svcgen's marker; files
-// without it are left alone. grpc: the service serves gRPC too (the chart
-// gives it a grpc port). With missingOnly (gen), a file that has the
-// service already is left alone too; otherwise (new) that is an error.
-func deployEdits(root, name string, grpc, missingOnly bool) ([]fileWrite, error) {
+// without it are left alone, a file that has the service already is an
+// error. grpc: the service serves gRPC too (the chart gives it a grpc
+// port).
+func deployEdits(root, name string, grpc bool) ([]fileWrite, error) {
 	var out []fileWrite
-	for _, f := range []string{"deploy/compose/compose.yaml", "deploy/compose/compose.public.yaml", "deploy/k8s/values.yaml"} {
+	for _, f := range deployFiles {
 		path := filepath.Join(root, filepath.FromSlash(f))
 		b, err := os.ReadFile(path)
 		if errors.Is(err, os.ErrNotExist) {
@@ -328,9 +332,6 @@ func deployEdits(root, name string, grpc, missingOnly bool) ([]fileWrite, error)
 		}
 		if err != nil {
 			return nil, err
-		}
-		if missingOnly && gen.DeployHas(f, b, name) {
-			continue
 		}
 		nb, ok, err := gen.AddToDeploy(f, b, name, grpc)
 		if err != nil {
@@ -529,27 +530,43 @@ func (c *cli) gen(args []string) error {
 			writes = append(writes, fileWrite{path: filepath.Join(res.t.dir, fn), data: res.writes[fn]})
 		}
 	}
-	// Deploy entries in step: a service missing from a compose file with
-	// svcgen's marker is added (one file write, every service in it).
+	// Deploy entries in step: a service missing from a deploy file with
+	// svcgen's marker is added, and a gRPC service's chart entry gets
+	// grpcPort if it lacks one (one file write, every service in it).
 	var deployed []string
 	for _, res := range results {
 		grpc := res.out.Service.Serves(gen.GRPCEmitter{}.Name())
-		dws, err := deployEdits(r.root, res.t.name, grpc, true)
-		if err != nil {
-			return err
-		}
-		for _, w := range dws {
-			if i := slices.IndexFunc(writes, func(x fileWrite) bool { return x.path == w.path }); i >= 0 {
-				nb, _, err := gen.AddToDeploy(w.path, writes[i].data, res.t.name, grpc)
-				if err != nil {
-					return err
-				}
-				writes[i].data = nb
-			} else {
-				writes = append(writes, w)
+		for _, f := range deployFiles {
+			path := filepath.Join(r.root, filepath.FromSlash(f))
+			i := slices.IndexFunc(writes, func(x fileWrite) bool { return x.path == path })
+			var b []byte
+			if i >= 0 {
+				b = writes[i].data
+			} else if b, err = os.ReadFile(path); errors.Is(err, os.ErrNotExist) {
+				continue
+			} else if err != nil {
+				return err
 			}
-			p, _ := filepath.Rel(r.root, w.path)
-			deployed = append(deployed, fmt.Sprintf("%s to %s", res.t.name, filepath.ToSlash(p)))
+			nb, what, err := gen.SyncDeploy(f, b, res.t.name, grpc)
+			if err != nil {
+				return fmt.Errorf("%s: %w; nothing was written", f, err)
+			}
+			switch {
+			case what == "":
+				continue
+			case i >= 0:
+				writes[i].data = nb
+			default:
+				writes = append(writes, fileWrite{path: path, data: nb})
+			}
+			switch {
+			case what == gen.DeployGRPCPort:
+				deployed = append(deployed, fmt.Sprintf("grpcPort %d to %s's entry in %s (it serves gRPC)", gen.ChartGRPCPort, res.t.name, f))
+			case gen.IsChartValues(f):
+				deployed = append(deployed, fmt.Sprintf("%s to %s (the Helm chart)", res.t.name, f))
+			default:
+				deployed = append(deployed, fmt.Sprintf("%s to %s (profiles etcd and consul)", res.t.name, f))
+			}
 		}
 	}
 	if !*dry {
@@ -559,7 +576,7 @@ func (c *cli) gen(args []string) error {
 	}
 	verb := map[bool]string{false: "wrote", true: "would write"}[*dry]
 	for _, d := range deployed {
-		fmt.Fprintf(c.stdout, "%s %s (profiles etcd and consul)\n", map[bool]string{false: "added", true: "would add"}[*dry], d)
+		fmt.Fprintf(c.stdout, "%s %s\n", map[bool]string{false: "added", true: "would add"}[*dry], d)
 	}
 	for _, res := range results {
 		for _, n := range res.out.Notes {
