@@ -10,6 +10,16 @@
 // The header name is the one net/http itself honours: a request that
 // carries it is replayed by the transport when a reused keep-alive
 // connection turns out to be closed before anything was read.
+//
+// Do records the outcome after the effect, in a second step, so a process
+// stopped or killed between the two leaves an effect without its outcome,
+// and a stopped one may resume after its expired claim was taken over.
+// The effect closes that gap itself: fn writes EffectKey(ctx) with it, in
+// the same atomic write, unique per key (or beside a field that is unique
+// anyway), and a write that finds the key's effect already made answers
+// that effect instead of applying a second one or failing. Then every
+// execution of the key — the retry that took the claim over, the resumed
+// first one — answers the same effect.
 package idempotency
 
 import (
@@ -30,7 +40,10 @@ const Header = "Idempotency-Key"
 // MaxLen bounds a key accepted from a peer.
 const MaxLen = 128
 
-type ctxKey struct{}
+type (
+	ctxKey    struct{}
+	effectKey struct{}
+)
 
 // NewKey returns a fresh random key (16 bytes, hex).
 func NewKey() string {
@@ -47,6 +60,14 @@ func NewContext(ctx context.Context, key string) context.Context {
 // FromContext returns the key of the call being served, if it has one.
 func FromContext(ctx context.Context) (string, bool) {
 	k, ok := ctx.Value(ctxKey{}).(string)
+	return k, ok && k != ""
+}
+
+// EffectKey returns, inside the fn that Do runs, the key to store with the
+// effect: the call's key scoped by op ("user.Create/<key>"). A call without
+// a key has none. See the package comment for why the effect carries it.
+func EffectKey(ctx context.Context) (string, bool) {
+	k, ok := ctx.Value(effectKey{}).(string)
 	return k, ok && k != ""
 }
 
@@ -104,9 +125,9 @@ var ErrInProgress = svcerr.New(svcerr.Unavailable, CodeInProgress, "a call with 
 // DefaultClaimTTL is how long a claim holds before another attempt may
 // take it over: longer than the method's handler takes, short enough that
 // a caller's retry can wait it out when the instance holding it stopped
-// mid-call (SIGSTOP, a hang). A handler still running after it may apply
-// its effect a second time, so an effect that must be unique should also
-// be unique in the store (user.Create's email address is).
+// mid-call (SIGSTOP, a hang). A handler still running after it runs beside
+// the one that took the claim over, so the effect must be unique per
+// EffectKey (see the package comment).
 const DefaultClaimTTL = 2 * time.Second
 
 // Do runs fn once per key: a call without a key just runs fn; a call
@@ -114,7 +135,10 @@ const DefaultClaimTTL = 2 * time.Second
 // ErrInProgress. A failed fn releases the key, so business errors are
 // recomputed on a retry (they are deterministic) and transient ones get a
 // new chance. op scopes the key (the method's name), so one key cannot
-// return another method's result. Results are saved as JSON.
+// return another method's result. Results are saved as JSON. fn's context
+// carries EffectKey: a retry that takes over an expired claim runs fn
+// again, so fn must find an effect already made under that key and answer
+// it rather than apply it again.
 func Do[T any](ctx context.Context, s Store, op string, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
 	key, ok := FromContext(ctx)
@@ -135,7 +159,7 @@ func Do[T any](ctx context.Context, s Store, op string, fn func(context.Context)
 		}
 		return out, nil
 	}
-	out, err := fn(ctx)
+	out, err := fn(context.WithValue(ctx, effectKey{}, key))
 	// The claim is settled even when the caller went away: the effect (or
 	// its absence) is what a retry must see.
 	sctx := context.WithoutCancel(ctx)

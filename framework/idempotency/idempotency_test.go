@@ -75,3 +75,25 @@ func TestValid(t *testing.T) {
 		}
 	}
 }
+
+// fn sees the key to store with its effect, scoped by op, only when the
+// call is keyed.
+func TestDo_GivesFnTheEffectKeyOfKeyedCallsOnly(t *testing.T) {
+	s := NewMemoryStore(time.Minute)
+	effectKey := func(ctx context.Context) (string, error) {
+		k, ok := EffectKey(ctx)
+		if !ok {
+			return "none", nil
+		}
+		return k, nil
+	}
+	if got, _ := Do(NewContext(context.Background(), "k1"), s, "user.Create", effectKey); got != "user.Create/k1" {
+		t.Fatalf("keyed call: EffectKey = %q, want user.Create/k1", got)
+	}
+	if got, _ := Do(context.Background(), s, "user.Create", effectKey); got != "none" {
+		t.Fatalf("call without a key: EffectKey = %q, want none", got)
+	}
+	if _, ok := EffectKey(NewContext(context.Background(), "k1")); ok {
+		t.Fatal("EffectKey outside Do's fn")
+	}
+}
