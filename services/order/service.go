@@ -184,7 +184,12 @@ func (s *OrderService) create(ctx context.Context, req CreateRequest) (Order, er
 	}
 
 	o := Order{ID: newID(), UserID: u.ID, UserName: u.Name, Items: req.Items, TotalCents: total, Created: s.now().UTC()}
-	if err := s.store.Create(ctx, o); err != nil {
+	// Stored once per key: an attempt stopped or killed after the write,
+	// before Do recorded its answer, leaves the order for the retry to
+	// answer instead of placing a second one (see package idempotency).
+	key, _ := idempotency.EffectKey(ctx)
+	o, err = s.store.Create(ctx, o, key)
+	if err != nil {
 		return Order{}, fmt.Errorf("create order: %w", err)
 	}
 	return o, nil

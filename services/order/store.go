@@ -23,7 +23,12 @@ import (
 
 // Store keeps orders. IDs sort in creation order.
 type Store interface {
-	Create(ctx context.Context, o Order) error
+	// Create stores o and returns it, once per key (the keyed call's
+	// idempotency.EffectKey; "" for an unkeyed call, stored every time):
+	// when an order was stored under the key already — an earlier attempt
+	// of this call whose answer was never recorded — Create stores nothing
+	// and returns that order.
+	Create(ctx context.Context, o Order, key string) (Order, error)
 	Get(ctx context.Context, id string) (Order, error)
 	// List returns up to limit orders with IDs after the given one, of
 	// userID when it is not empty.
@@ -42,19 +47,26 @@ type MemoryStore struct {
 	*idempotency.MemoryStore
 	mu     sync.RWMutex
 	orders map[string]Order
+	byKey  map[string]string // idempotency key → order ID
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{MemoryStore: idempotency.NewMemoryStore(10 * time.Minute), orders: map[string]Order{}}
+	return &MemoryStore{MemoryStore: idempotency.NewMemoryStore(10 * time.Minute), orders: map[string]Order{}, byKey: map[string]string{}}
 }
 
 // Create implements Store.
-func (m *MemoryStore) Create(_ context.Context, o Order) error {
+func (m *MemoryStore) Create(_ context.Context, o Order, key string) (Order, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if id, ok := m.byKey[key]; ok && key != "" {
+		return m.orders[id], nil
+	}
 	m.orders[o.ID] = o
-	return nil
+	if key != "" {
+		m.byKey[key] = o.ID
+	}
+	return o, nil
 }
 
 // Get implements Store.
@@ -106,12 +118,25 @@ func NewDirStore(dir string, logger log.Logger) (*DirStore, error) {
 	return &DirStore{d: d, Store: keys}, nil
 }
 
-// Create implements Store.
-func (s *DirStore) Create(_ context.Context, o Order) error {
-	if err := s.d.Put(o.ID, o); err != nil {
-		return fmt.Errorf("order store: %w", err)
+// Create implements Store. A keyed order is claimed under its key together
+// with the record (jsondir.PutUnique), so of two attempts of one call that
+// both run — the one that took over an expired claim and the stopped one
+// that resumed — one writes the order and both answer it.
+func (s *DirStore) Create(_ context.Context, o Order, key string) (Order, error) {
+	if key == "" {
+		if err := s.d.Put(o.ID, o); err != nil {
+			return Order{}, fmt.Errorf("order store: %w", err)
+		}
+		return o, nil
 	}
-	return nil
+	held, err := s.d.PutUnique(key, o.ID, o)
+	switch {
+	case errors.Is(err, fs.ErrExist) && held.ID != "":
+		return held, nil
+	case err != nil:
+		return Order{}, fmt.Errorf("order store: %w", err)
+	}
+	return o, nil
 }
 
 // Get implements Store.

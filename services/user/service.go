@@ -135,7 +135,12 @@ func (s *UserService) create(ctx context.Context, req CreateRequest) (User, erro
 		return User{}, invalid(problems...)
 	}
 	u := User{ID: newID(), Name: req.Name, Email: strings.ToLower(req.Email), Created: s.now().UTC()}
-	if err := s.store.Create(ctx, u); err != nil {
+	// The key goes into the same write as the user: an attempt stopped or
+	// killed after the write, before Do recorded its answer, leaves the
+	// user for the retry to find and answer (see package idempotency).
+	key, _ := idempotency.EffectKey(ctx)
+	u, err := s.store.Create(ctx, u, key)
+	if err != nil {
 		return User{}, fmt.Errorf("create user: %w", err)
 	}
 	return u, nil

@@ -23,7 +23,12 @@ import (
 
 // Store keeps users. IDs sort in creation order.
 type Store interface {
-	Create(ctx context.Context, u User) error
+	// Create stores u and returns it, keeping key with it (the keyed
+	// call's idempotency.EffectKey; "" for an unkeyed call) in the same
+	// write. An email address taken by a user created under the same
+	// non-empty key is an earlier attempt of this call whose answer was
+	// never recorded: Create returns that user instead of ErrEmailTaken.
+	Create(ctx context.Context, u User, key string) (User, error)
 	Get(ctx context.Context, id string) (User, error)
 	// List returns up to limit users with IDs after the given one.
 	List(ctx context.Context, after string, limit int) ([]User, error)
@@ -36,41 +41,57 @@ func newID() string {
 	return fmt.Sprintf("u-%x-%s", time.Now().UnixNano(), hex.EncodeToString(b[:]))
 }
 
+// record is a user as stored: the user and the idempotency key of the
+// call that created it (the fields of User, plus "idempotency_key").
+type record struct {
+	User
+	Key string `json:"idempotency_key,omitempty"`
+}
+
+// answer returns the stored user if the address is taken by an earlier
+// attempt of the call keyed key, else ErrEmailTaken.
+func (r record) answer(key string) (User, error) {
+	if key != "" && r.Key == key {
+		return r.User, nil
+	}
+	return User{}, fmt.Errorf("%q: %w", r.Email, ErrEmailTaken)
+}
+
 // MemoryStore is a Store in this process's memory, and its
 // idempotency.Store.
 type MemoryStore struct {
 	*idempotency.MemoryStore
 	mu    sync.RWMutex
-	users map[string]User
+	users map[string]record
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{MemoryStore: idempotency.NewMemoryStore(10 * time.Minute), users: map[string]User{}}
+	return &MemoryStore{MemoryStore: idempotency.NewMemoryStore(10 * time.Minute), users: map[string]record{}}
 }
 
 // Create implements Store.
-func (m *MemoryStore) Create(_ context.Context, u User) error {
+func (m *MemoryStore) Create(_ context.Context, u User, key string) (User, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, other := range m.users {
 		if other.Email == u.Email {
-			return fmt.Errorf("%q: %w", u.Email, ErrEmailTaken)
+			return other.answer(key)
 		}
 	}
-	m.users[u.ID] = u
-	return nil
+	m.users[u.ID] = record{User: u, Key: key}
+	return u, nil
 }
 
 // Get implements Store.
 func (m *MemoryStore) Get(_ context.Context, id string) (User, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	u, ok := m.users[id]
+	r, ok := m.users[id]
 	if !ok {
 		return User{}, ErrNotFound
 	}
-	return u, nil
+	return r.User, nil
 }
 
 // List implements Store.
@@ -78,9 +99,9 @@ func (m *MemoryStore) List(_ context.Context, after string, limit int) ([]User, 
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	var out []User
-	for _, u := range m.users {
-		if u.ID > after {
-			out = append(out, u)
+	for _, r := range m.users {
+		if r.ID > after {
+			out = append(out, r.User)
 		}
 	}
 	slices.SortFunc(out, func(a, b User) int { return strings.Compare(a.ID, b.ID) })
@@ -94,14 +115,14 @@ func (m *MemoryStore) List(_ context.Context, after string, limit int) ([]User, 
 // It is also the service's idempotency.Store (keys in dir/.keys), so a
 // keyed Create retried on the other instance finds the first outcome.
 type DirStore struct {
-	d *jsondir.Dir[User]
+	d *jsondir.Dir[record]
 	*idemdir.Store
 }
 
 // NewDirStore returns a store in dir, creating it; unreadable records and
 // repairs after a crash are logged to logger (nil: nowhere).
 func NewDirStore(dir string, logger log.Logger) (*DirStore, error) {
-	d, err := jsondir.Open[User](dir, jsondir.WithLogger(logger))
+	d, err := jsondir.Open[record](dir, jsondir.WithLogger(logger))
 	if err != nil {
 		return nil, fmt.Errorf("user store: %w", err)
 	}
@@ -113,35 +134,42 @@ func NewDirStore(dir string, logger log.Logger) (*DirStore, error) {
 }
 
 // Create implements Store. The email address is claimed together with the
-// record (jsondir.PutUnique), so two instances cannot both take one address
-// and a crash mid-write cannot leave the address taken by nobody.
-func (s *DirStore) Create(_ context.Context, u User) error {
-	if err := s.d.PutUnique(u.Email, u.ID, u); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%q: %w", u.Email, ErrEmailTaken)
-		}
-		return fmt.Errorf("user store: %w", err)
+// record and its key (jsondir.PutUnique), so two instances cannot both
+// take one address, a crash mid-write cannot leave the address taken by
+// nobody, and the user written by an attempt whose answer was lost is
+// found by the next attempt with the same key.
+func (s *DirStore) Create(_ context.Context, u User, key string) (User, error) {
+	held, err := s.d.PutUnique(u.Email, u.ID, record{User: u, Key: key})
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return held.answer(key)
+	case err != nil:
+		return User{}, fmt.Errorf("user store: %w", err)
 	}
-	return nil
+	return u, nil
 }
 
 // Get implements Store.
 func (s *DirStore) Get(_ context.Context, id string) (User, error) {
-	u, err := s.d.Get(id)
+	r, err := s.d.Get(id)
 	if errors.Is(err, fs.ErrNotExist) {
 		return User{}, ErrNotFound
 	}
 	if err != nil {
 		return User{}, fmt.Errorf("user store: %w", err)
 	}
-	return u, nil
+	return r.User, nil
 }
 
 // List implements Store. Unreadable records are skipped (and logged).
 func (s *DirStore) List(_ context.Context, after string, limit int) ([]User, error) {
-	users, err := s.d.List(after, limit, nil)
+	recs, err := s.d.List(after, limit, nil)
 	if err != nil {
 		return nil, fmt.Errorf("user store: %w", err)
+	}
+	users := make([]User, len(recs))
+	for i, r := range recs {
+		users[i] = r.User
 	}
 	return users, nil
 }

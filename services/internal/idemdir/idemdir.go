@@ -126,9 +126,15 @@ func (s *Store) Complete(_ context.Context, key string, result []byte) error {
 	return nil
 }
 
-// Release implements idempotency.Store.
+// Release implements idempotency.Store. A key already done keeps its
+// result: the releasing attempt may be a stopped one that resumed after a
+// retry took its claim over and recorded the answer.
 func (s *Store) Release(_ context.Context, key string) error {
-	if err := os.Remove(s.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	p := s.path(key)
+	if e, err := s.read(p); err == nil && e.Done {
+		return nil
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("idemdir: %w", err)
 	}
 	return nil

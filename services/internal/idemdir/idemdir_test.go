@@ -44,3 +44,25 @@ func TestStore_ClaimsAndResultsAreShared(t *testing.T) {
 		t.Fatalf("released key: %v, want claimable", st)
 	}
 }
+
+// A late Release — an attempt that resumed after a retry took its claim
+// over and completed — leaves the recorded result alone.
+func TestStore_ReleaseKeepsACompletedResult(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, st, _ := s.Claim(ctx, "k", time.Now().Add(time.Minute)); st != idempotency.Claimed {
+		t.Fatalf("claim: %v", st)
+	}
+	if err := s.Complete(ctx, "k", []byte(`{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if res, st, _ := s.Claim(ctx, "k", time.Now().Add(time.Minute)); st != idempotency.Done || string(res) != `{"n":1}` {
+		t.Fatalf("after a late release: %v %s, want the result", st, res)
+	}
+}

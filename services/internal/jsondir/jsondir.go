@@ -137,72 +137,97 @@ type claim struct {
 }
 
 // PutUnique writes v under id if no other record holds key, once across
-// every process sharing the directory; a taken key is an error wrapping
-// fs.ErrExist. Use it for uniqueness (an email address). Keys may be any
-// string: claim files are named by the key's SHA-256.
-func (d *Dir[T]) PutUnique(key, id string, v T) error {
+// every process sharing the directory, and returns v. When a record holds
+// key already, PutUnique writes nothing and returns that record (its write
+// finished first if a crash interrupted it) with an error wrapping
+// fs.ErrExist, so the caller can tell its own earlier write (a retry) from
+// another's. Use it for uniqueness (an email address, an idempotency key).
+// Keys may be any string: claim files are named by the key's SHA-256.
+func (d *Dir[T]) PutUnique(key, id string, v T) (T, error) {
+	var zero T
 	if _, err := d.path(id); err != nil {
-		return err
+		return zero, err
 	}
 	rec, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("jsondir: %w", err)
+		return zero, fmt.Errorf("jsondir: %w", err)
 	}
 	b, err := json.Marshal(claim{ID: id, Record: rec})
 	if err != nil {
-		return fmt.Errorf("jsondir: %w", err)
+		return zero, fmt.Errorf("jsondir: %w", err)
 	}
 	tmp, err := d.writeTemp(b)
 	if err != nil {
-		return err
+		return zero, err
 	}
 	defer os.Remove(tmp)
 	cp := d.claimPath(key)
-	// Link, unlike rename, fails when the name exists: the claim appears
-	// atomically, complete, or not at all.
-	if err := os.Link(tmp, cp); err != nil {
+	// A holder whose write failed gives the key back (removes its claim);
+	// then the key is tried again, a bounded number of times.
+	for range 3 {
+		// Link, unlike rename, fails when the name exists: the claim
+		// appears atomically, complete, or not at all.
+		err := os.Link(tmp, cp)
 		if errors.Is(err, fs.ErrExist) {
-			d.complete(cp) // a crashed writer's claim: finish its record
-			return fmt.Errorf("jsondir: key taken: %w", fs.ErrExist)
+			held, herr := d.holder(cp)
+			if errors.Is(herr, fs.ErrNotExist) {
+				continue
+			}
+			return held, errors.Join(fmt.Errorf("jsondir: key taken: %w", fs.ErrExist), herr)
 		}
-		return fmt.Errorf("jsondir: claim: %w", err)
+		if err != nil {
+			return zero, fmt.Errorf("jsondir: claim: %w", err)
+		}
+		if err := d.syncDir(); err != nil {
+			os.Remove(cp)
+			return zero, err
+		}
+		if err := d.Put(id, v); err != nil {
+			os.Remove(cp) // not acknowledged: give the key back
+			return zero, err
+		}
+		return v, nil
 	}
-	if err := d.syncDir(); err != nil {
-		os.Remove(cp)
-		return err
-	}
-	if err := d.Put(id, v); err != nil {
-		os.Remove(cp) // not acknowledged: give the key back
-		return err
-	}
-	return nil
+	return zero, fmt.Errorf("jsondir: key taken and given back repeatedly: %w", fs.ErrExist)
 }
 
-// complete writes the record a claim file carries if it is missing.
-func (d *Dir[T]) complete(claimPath string) {
+// errEmptyClaim marks a claim of an older version, which carried no record:
+// its record was written long ago.
+var errEmptyClaim = errors.New("empty claim of an older version")
+
+// holder returns the record a claim file guards, writing it first if a
+// crash left only the claim; fs.ErrNotExist if the claim is gone.
+func (d *Dir[T]) holder(claimPath string) (T, error) {
+	var zero T
 	b, err := os.ReadFile(claimPath)
-	if err != nil || len(b) == 0 {
-		return // released meanwhile, or an empty claim of an older version
+	if err != nil {
+		return zero, fmt.Errorf("jsondir: %w", err)
+	}
+	if len(b) == 0 {
+		return zero, fmt.Errorf("jsondir: %s: %w", claimPath, errEmptyClaim)
 	}
 	var c claim
 	var v T
-	if err := json.Unmarshal(b, &c); err != nil || json.Unmarshal(c.Record, &v) != nil {
-		level.Warn(d.logger).Log("msg", "unreadable claim file left alone", "file", claimPath, "err", err)
-		return
+	if err := json.Unmarshal(b, &c); err != nil {
+		return zero, fmt.Errorf("jsondir: unreadable claim %s: %w", claimPath, err)
 	}
-	p, err := d.path(c.ID)
-	if err != nil {
-		level.Warn(d.logger).Log("msg", "claim file names a bad record ID", "file", claimPath, "err", err)
-		return
+	if err := json.Unmarshal(c.Record, &v); err != nil {
+		return zero, fmt.Errorf("jsondir: unreadable record in claim %s: %w", claimPath, err)
 	}
-	if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
-		return
+	cur, err := d.Get(c.ID)
+	switch {
+	case err == nil:
+		return cur, nil
+	case errors.Is(err, ErrBadID): // not "gone": the claim is there
+		return zero, fmt.Errorf("jsondir: claim %s names a bad record ID %.*q", claimPath, MaxIDLen, c.ID)
+	case !errors.Is(err, fs.ErrNotExist):
+		return zero, fmt.Errorf("jsondir: record %q of claim %s: %w", c.ID, claimPath, err)
 	}
 	if err := d.Put(c.ID, v); err != nil {
-		level.Warn(d.logger).Log("msg", "cannot complete the record of a claim", "id", c.ID, "err", err)
-		return
+		return zero, fmt.Errorf("jsondir: complete the record %q of claim %s: %w", c.ID, claimPath, err)
 	}
 	level.Info(d.logger).Log("msg", "completed a record whose write was interrupted", "id", c.ID)
+	return v, nil
 }
 
 // repair completes the records of claims left by a crash and removes
@@ -217,7 +242,9 @@ func (d *Dir[T]) repair() error {
 		p := filepath.Join(d.dir, e.Name())
 		switch {
 		case strings.HasPrefix(e.Name(), claimPrefix):
-			d.complete(p)
+			if _, err := d.holder(p); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errEmptyClaim) {
+				level.Warn(d.logger).Log("msg", "claim left alone", "file", p, "err", err)
+			}
 		case strings.HasPrefix(e.Name(), tmpPrefix):
 			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleTemp {
 				os.Remove(p)

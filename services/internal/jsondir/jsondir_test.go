@@ -65,11 +65,11 @@ func TestDir_PutUniqueRefusesATakenKeyOfAnyLength(t *testing.T) {
 	d := open(t, t.TempDir())
 	long := strings.Repeat("x", 200) + "@a.io" // 205 bytes: too long to be a file name as it is
 	for _, key := range []string{"k", long, "a/b\x00"} {
-		if err := d.PutUnique(key, "id1-"+hashShort(key), rec{1}); err != nil {
-			t.Fatalf("PutUnique(%.20q): %v", key, err)
+		if got, err := d.PutUnique(key, "id1-"+hashShort(key), rec{1}); err != nil || got.N != 1 {
+			t.Fatalf("PutUnique(%.20q) = %+v, %v", key, got, err)
 		}
-		if err := d.PutUnique(key, "id2-"+hashShort(key), rec{2}); !errors.Is(err, fs.ErrExist) {
-			t.Fatalf("second PutUnique(%.20q) = %v, want ErrExist", key, err)
+		if held, err := d.PutUnique(key, "id2-"+hashShort(key), rec{2}); !errors.Is(err, fs.ErrExist) || held.N != 1 {
+			t.Fatalf("second PutUnique(%.20q) = %+v, %v; want ErrExist and the holder", key, held, err)
 		}
 		if _, err := d.Get("id2-" + hashShort(key)); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("the refused record was written: %v", err)
@@ -89,7 +89,7 @@ func TestDir_ClaimWithoutRecordIsCompletedNotOrphaned(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			dir := t.TempDir()
 			d := open(t, dir)
-			if err := d.PutUnique("ada@x.io", "u1", rec{7}); err != nil {
+			if _, err := d.PutUnique("ada@x.io", "u1", rec{7}); err != nil {
 				t.Fatal(err)
 			}
 			if err := os.Remove(filepath.Join(dir, "u1.json")); err != nil {
@@ -97,8 +97,8 @@ func TestDir_ClaimWithoutRecordIsCompletedNotOrphaned(t *testing.T) {
 			}
 			if how == "on open" {
 				d = open(t, dir)
-			} else if err := d.PutUnique("ada@x.io", "u2", rec{8}); !errors.Is(err, fs.ErrExist) {
-				t.Fatalf("PutUnique over the claim = %v, want ErrExist", err)
+			} else if held, err := d.PutUnique("ada@x.io", "u2", rec{8}); !errors.Is(err, fs.ErrExist) || held.N != 7 {
+				t.Fatalf("PutUnique over the claim = %+v, %v; want ErrExist and the claim's record", held, err)
 			}
 			if got, err := d.Get("u1"); err != nil || got.N != 7 {
 				t.Fatalf("record of the claim = %+v, %v; want it completed", got, err)
@@ -126,7 +126,7 @@ func TestDir_PutSyncsFileThenDirectory(t *testing.T) {
 		t.Fatalf("syncs = %q, want the temp file before the rename, then the directory", synced)
 	}
 	synced = nil
-	if err := d.PutUnique("k", "r2", rec{2}); err != nil {
+	if _, err := d.PutUnique("k", "r2", rec{2}); err != nil {
 		t.Fatal(err)
 	}
 	// claim temp file, directory (claim link), record temp file, directory
