@@ -7,31 +7,27 @@ import "sync/atomic"
 // most it ever holds) lets a quiet client retry its first failures. Over
 // any stretch, retries ≤ ratio × requests + burst.
 //
-// Spenders are served by need, through reserves they may not spend into:
+// A hedge is paid only while the budget keeps half its burst (rounded
+// down) after paying: no call needs its hedge to succeed, and during a
+// machine-wide stall every attempt is slow and hedges would otherwise
+// spend the tokens the retries of the next fault need. Retries may spend
+// the last token. Below the reserve every deposit goes to retries until
+// the budget climbs back, so the reserve is a priority, not just a few
+// tokens set aside. A budget whose burst is 1 keeps none.
 //
-//   - a hedge leaves half the burst (rounded down): no call needs its
-//     hedge to succeed, and during a machine-wide stall every attempt is
-//     slow and hedges would otherwise spend the tokens the retries of the
-//     next fault need;
-//   - a retry after a failure that may have reached the service (a
-//     timeout, a reset) leaves a fifth of the burst (rounded down);
-//   - a retry after a failure that surely did not (Unprocessed: refused,
-//     unsent, draining) may spend the last token: it costs the service
-//     nothing, and another instance almost always answers it.
-//
-// Below a reserve, deposits go to the spenders allowed under it until the
-// budget climbs back, so the reserve is a priority, not just a few tokens
-// set aside. A budget whose burst is 1 keeps no reserves.
+// Retries are not ranked among themselves: a reserve kept for retries
+// after refusals (Unprocessed) sits idle through a hang, where every
+// retry follows a timeout (a test/faults hang run with such a reserve
+// failed a call for want of a token for a timeout's retry).
 //
 // It is lock-free and safe for concurrent use.
 type Budget struct {
-	perRequest    int64 // milli-tokens deposited per request
-	limit         int64 // milli-tokens held at most
-	hedgeReserve  int64 // milli-tokens a hedge leaves
-	answerReserve int64 // milli-tokens a retry after a MaybeProcessed failure leaves
-	tokens        atomic.Int64
-	retries       atomic.Int64
-	refused       atomic.Int64
+	perRequest   int64 // milli-tokens deposited per request
+	limit        int64 // milli-tokens held at most
+	hedgeReserve int64 // milli-tokens a hedge leaves
+	tokens       atomic.Int64
+	retries      atomic.Int64
+	refused      atomic.Int64
 }
 
 const milli = 1000
@@ -41,10 +37,9 @@ const milli = 1000
 func NewBudget(ratio float64, burst int) *Budget {
 	burst = max(burst, 1)
 	b := &Budget{
-		perRequest:    int64(ratio * milli),
-		limit:         int64(burst) * milli,
-		hedgeReserve:  int64(burst/2) * milli,
-		answerReserve: int64(burst/5) * milli,
+		perRequest:   int64(ratio * milli),
+		limit:        int64(burst) * milli,
+		hedgeReserve: int64(burst/2) * milli,
 	}
 	b.tokens.Store(b.limit)
 	return b
@@ -69,15 +64,9 @@ func (b *Budget) add(n int64) {
 	}
 }
 
-// Withdraw spends a token for one retry after a failure of class after;
-// false means no retry now. A retry after an Unprocessed failure may spend
-// the last token, any other leaves a fifth of the burst (see Budget).
-func (b *Budget) Withdraw(after Class) bool {
-	reserve := b.answerReserve
-	if after == Unprocessed {
-		reserve = 0
-	}
-	if b.spend(reserve) {
+// Withdraw spends a token for one retry; false means no retry now.
+func (b *Budget) Withdraw() bool {
+	if b.spend(0) {
 		return true
 	}
 	b.refused.Add(1)

@@ -167,41 +167,34 @@ func TestDo_NoHedgeBeforeLatencyIsKnownOrWhenTurnedOff(t *testing.T) {
 	}
 }
 
-// The budget serves its spenders by need: hedges stop at half the burst,
-// retries after a failure that may have reached the service at a fifth of
-// it, and retries after one that surely did not may spend the last token.
-func TestBudget_ReservesServeRetriesBeforeHedgesAndUnprocessedLast(t *testing.T) {
+// Hedges stop at half the burst; retries may spend the last token, and
+// below the reserve every deposit goes to them.
+func TestBudget_HedgesLeaveHalfTheBurstToRetries(t *testing.T) {
 	b := NewBudget(0.2, 10)
 	hedges := 0
 	for b.withdrawHedge() {
 		hedges++
 	}
-	maybe := 0
-	for b.Withdraw(MaybeProcessed) {
-		maybe++
+	retries := 0
+	for b.Withdraw() {
+		retries++
 	}
-	unprocessed := 0
-	for b.Withdraw(Unprocessed) {
-		unprocessed++
+	if hedges != 5 || retries != 5 {
+		t.Fatalf("spent %d tokens on hedges and %d on retries; want 5 and 5", hedges, retries)
 	}
-	if hedges != 5 || maybe != 3 || unprocessed != 2 {
-		t.Fatalf("spent %d on hedges, %d on maybe-processed retries, %d on unprocessed retries; want 5, 3, 2", hedges, maybe, unprocessed)
+	if granted, refused := b.Stats(); granted != 10 || refused != 1 {
+		t.Errorf("stats: %d granted, %d retries refused; want 10 and 1", granted, refused)
 	}
-	retries, refused := b.Stats()
-	if retries != 10 || refused != 2 {
-		t.Errorf("stats: %d granted, %d retries refused; want 10 and 2", retries, refused)
-	}
-	// Deposits below the reserves go to the retries under them: six
-	// requests refill 1.2 tokens, which a retry after a refusal may spend
-	// and neither a hedge nor a retry after a timeout may.
+	// Six requests refill 1.2 tokens: a retry may spend one, a hedge may
+	// not (it would leave less than 5).
 	for range 6 {
 		b.Deposit()
 	}
-	if b.withdrawHedge() || b.Withdraw(MaybeProcessed) {
-		t.Error("a hedge or a retry after a timeout was paid below its reserve")
+	if b.withdrawHedge() {
+		t.Error("a hedge was paid below the reserve")
 	}
-	if !b.Withdraw(Unprocessed) {
-		t.Error("a retry after a refusal found no token after six deposits")
+	if !b.Withdraw() {
+		t.Error("a retry found no token after six deposits")
 	}
 }
 

@@ -22,8 +22,7 @@
 //   - attempts are spaced by exponential backoff with jitter;
 //   - a Budget shared by all calls of a client caps retries to a ratio of
 //     requests, so a dead dependency sees ~1.2× load, not 3×, and serves
-//     retries after a refusal before those after a timeout, and both
-//     before hedges (see Budget);
+//     retries before hedges (see Budget);
 //   - only failures that another attempt can fix are retried, and a call
 //     that may have been applied is retried only if it is idempotent;
 //   - the returned error wraps every attempt's error (errors.Is/As work);
@@ -227,9 +226,9 @@ func WithBackoff(base, cap time.Duration) Option {
 	}
 }
 
-// WithBudget sets the retry budget (default NewBudget(0.2, 10): hedges
-// leave it 5 tokens, retries after a timeout or reset 2); nil removes the
-// cap, and the reserves with it.
+// WithBudget sets the retry budget (default NewBudget(0.2, 10), of which
+// hedges leave 5 tokens to retries); nil removes the cap, and the reserve
+// with it.
 func WithBudget(b *Budget) Option { return func(p *Policy) error { p.budget = b; return nil } }
 
 // WithClassifier replaces Classify.
@@ -317,8 +316,7 @@ func (p *Policy) Do(ctx context.Context, idempotent bool, attempt func(ctx conte
 			return nil
 		}
 		errs = append(errs, err)
-		class := p.classify(err)
-		switch class {
+		switch p.classify(err) {
 		case Fatal:
 			return finish(errs, nil)
 		case MaybeProcessed:
@@ -338,7 +336,7 @@ func (p *Policy) Do(ctx context.Context, idempotent bool, attempt func(ctx conte
 				return finish(errs, nil)
 			}
 		}
-		if p.budget != nil && !p.budget.Withdraw(class) {
+		if p.budget != nil && !p.budget.Withdraw() {
 			return finish(errs, ErrBudgetExhausted)
 		}
 		d := max(p.backoff(n), serverDelay)
