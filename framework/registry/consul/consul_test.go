@@ -183,7 +183,9 @@ func TestInstancer_FillsOnceAgentComesUpWithoutBusyLoop(t *testing.T) {
 	rec.WaitFor(t, 5*time.Second, "an error event", func(ev sd.Event) bool { return ev.Err != nil })
 
 	inst := registry.Instance{ID: "late-1", Name: "late-svc", Endpoints: []string{"http://127.0.0.1:8085"}}
-	err := r.Register(ctxT(t, time.Second), inst)
+	// 2 s: on a loaded machine an attempt may still be under way when the
+	// deadline ends it; the error must name the refusal of an earlier one.
+	err := r.Register(ctxT(t, 2*time.Second), inst)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "connect") {
 		t.Fatalf("Register with the agent down = %v; want the deadline and the connection error", err)
 	}
@@ -191,7 +193,9 @@ func TestInstancer_FillsOnceAgentComesUpWithoutBusyLoop(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	n := counter.n.Load()
 	t.Logf("%d requests in %s with the agent down", n, time.Since(start).Round(time.Millisecond))
-	if n > 20 {
+	// Backoff from 50 ms to 1 s gives the instancer and Register ~20
+	// requests in these 5 s; a busy loop makes thousands.
+	if n > 40 {
 		t.Fatalf("%d requests in %s with the agent down: busy loop", n, time.Since(start))
 	}
 
@@ -413,5 +417,35 @@ func TestNextIndex_FollowsBlockingQueryRules(t *testing.T) {
 		if got := nextIndex(c.prev, c.got); got != c.want {
 			t.Errorf("nextIndex(%d, %d) = %d, want %d", c.prev, c.got, got, c.want)
 		}
+	}
+}
+
+// stallAfterFirst passes the first request on and holds every later one
+// until its context ends, as a loaded machine may hold an attempt.
+type stallAfterFirst struct {
+	n    atomic.Int64
+	next http.RoundTripper
+}
+
+func (s *stallAfterFirst) RoundTrip(req *http.Request) (*http.Response, error) {
+	if s.n.Add(1) == 1 {
+		return s.next.RoundTrip(req)
+	}
+	<-req.Context().Done()
+	return nil, req.Context().Err()
+}
+
+func TestRegister_DeadlineNamesTheLastRealFailure(t *testing.T) {
+	a := ownAgent(t) // ports chosen, not started: connections are refused
+	st := &stallAfterFirst{}
+	r := newRegistry(t, a.Addr(), WithTTLCheck(testTTL),
+		WithTransport(func(next http.RoundTripper) http.RoundTripper { st.next = next; return st }))
+	inst := registry.Instance{ID: "cut-1", Name: "cut-svc", Endpoints: []string{"http://127.0.0.1:8086"}}
+	err := r.Register(ctxT(t, 3*time.Second), inst)
+	if st.n.Load() < 2 {
+		t.Fatalf("%d requests; want a refused one and one the deadline cut", st.n.Load())
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "connect") {
+		t.Fatalf("Register = %v; want the deadline and the refusal that came before it", err)
 	}
 }

@@ -1,6 +1,7 @@
 package consul
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -159,14 +160,19 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	bo := backoff.New(r.cfg.backoffMin, r.cfg.backoffMax)
 	claimed := old != nil // our own ID: moving or refreshing it is no conflict
 	prev := reg.agent
+	// informative is the last failure that says why the agent did not
+	// take the record; an attempt the deadline cut short says only that
+	// time ran out, which the caller knows.
+	var informative error
 	for {
 		err := r.claim(ctx, reg, claimed)
 		if err == nil {
 			break
 		}
 		if ctx.Err() != nil {
-			return ended(err)
+			return ended(cmp.Or(informative, err))
 		}
+		informative = err
 		if errors.Is(err, registry.ErrConflict) {
 			return fail(fmt.Errorf("consul: register: %w", err))
 		}
