@@ -255,12 +255,10 @@ func New(opts ...Option) (*Limiter, error) {
 		grad: gradient.New(s.initial, s.min, s.max, s.tolerance),
 		qc:   newQueueControl(s.perCPU*runtime.GOMAXPROCS(0), s.minDelay),
 	}
-	l.wait = waiting{
+	l.wait.ctl = waitControl{
 		target: int64(s.waitPerCPU * runtime.GOMAXPROCS(0)),
 		every:  int64(waitEvery), persist: int64(s.waitPersist), hold: int64(waitHold),
 	}
-	l.wait.count = l.wait.sample
-	l.wait.ctl = waitControl{target: l.wait.target, every: l.wait.every, persist: l.wait.persist, hold: l.wait.hold}
 	l.limit.Store(int64(s.initial))
 	t := s.now().UnixNano()
 	l.winStart.Store(t)
@@ -436,7 +434,7 @@ func (l *Limiter) Stats() Stats {
 		ShedQueue:     l.shedQueue.Load(),
 		ShedLimit:     l.shedLimit.Load(),
 		Waiting:       l.wait.last.Load(),
-		WaitingTarget: l.wait.target,
+		WaitingTarget: l.wait.ctl.target,
 		Conns:         l.wait.conns.Load(),
 		Refusing:      l.wait.refusing.Load(),
 		InFlight:      l.inflight.Load(),

@@ -36,12 +36,6 @@ const waitMaxGap = 3
 // for a while (persist); once armed it refuses whenever the count is
 // above the target, until it has stayed at or below it for hold.
 type waiting struct {
-	target  int64 // 0: off
-	every   int64 // ns between readings
-	persist int64 // ns above target before arming
-	hold    int64 // ns at or below target before disarming
-	count   func() (waiting, conns int64)
-
 	mu   sync.Mutex
 	idle map[net.Conn]struct{}
 
@@ -50,14 +44,17 @@ type waiting struct {
 	conns    atomic.Int64 // connections between requests at the last reading
 	refusing atomic.Bool  // the last reading says refuse
 
-	rmu sync.Mutex // held by the request taking a reading
-	ctl waitControl
+	rmu sync.Mutex  // held by the request taking a reading
+	ctl waitControl // its settings are fixed at New; the rest under rmu
 }
 
 // waitControl is the arming rule, apart from the readings so that it can
 // be tested with any sequence of them.
 type waitControl struct {
-	target, every, persist, hold int64
+	target  int64 // waiting requests; 0: the signal is off
+	every   int64 // ns between readings
+	persist int64 // ns above target before arming
+	hold    int64 // ns at or below target before disarming
 
 	prev      int64 // unix ns of the previous reading
 	aboveFrom int64 // start of the current streak above target, 0 if none
@@ -89,7 +86,7 @@ func (c *waitControl) update(now, w int64) bool {
 
 // connState tracks the server's connections between requests.
 func (q *waiting) connState(c net.Conn, s http.ConnState) {
-	if q.target == 0 {
+	if q.ctl.target == 0 {
 		return
 	}
 	q.mu.Lock()
@@ -107,18 +104,18 @@ func (q *waiting) connState(c net.Conn, s http.ConnState) {
 
 // read takes a reading when one is due.
 func (q *waiting) read(now int64) {
-	if q.target == 0 {
+	if q.ctl.target == 0 {
 		return
 	}
 	last := q.at.Load()
-	if now-last < q.every || !q.at.CompareAndSwap(last, now) {
+	if now-last < q.ctl.every || !q.at.CompareAndSwap(last, now) {
 		return
 	}
 	if !q.rmu.TryLock() {
 		return
 	}
 	defer q.rmu.Unlock()
-	w, n := q.count()
+	w, n := q.sample()
 	q.last.Store(w)
 	q.conns.Store(n)
 	q.refusing.Store(q.ctl.update(now, w))
