@@ -18,10 +18,11 @@
 // the HTTP server's connections between requests whose socket holds
 // unread bytes (Limiter.ConnState, wired by transport/httpserver) — and
 // refuses while more than 16 per CPU wait, once they have stayed above
-// that for 100 ms (a stall's burst drains sooner). It is on by default
-// (WithoutWaiting turns it off) and is the instance's own queue, bounded
-// by its own connections: a starved machine cannot raise it past the
-// number of callers.
+// that for 100 ms (a stall's burst drains sooner). It is the instance's
+// own queue, bounded by its own connections, but it is off by default
+// (WithWaitingTarget turns it on): on a machine starved for seconds, an
+// instance with hundreds of calls in flight (a loaded CI run) finds them
+// waiting past any persistence and would refuse them.
 //
 // Another signal, the Go runtime's CPU run queue (WithQueueProbe with
 // RuntimeProbe), is off by default: it is process-wide, so it also fires
@@ -62,7 +63,7 @@ const (
 	// ReasonLimit: requests in flight reached the adaptive limit.
 	ReasonLimit Reason = "limit"
 	// ReasonWaiting: more requests than the target wait in front of the
-	// handler, and have for a while (the waiting signal, on by default).
+	// handler, and have for a while (WithWaitingTarget).
 	ReasonWaiting Reason = "waiting"
 )
 
@@ -197,11 +198,12 @@ func WithQueueProbe(p QueueProbe) Option {
 	return func(s *settings) error { s.probe = p; return nil }
 }
 
-// WithWaitingTarget sets the waiting signal's target: refuse requests
-// while more than perCPU × GOMAXPROCS requests wait in front of the
-// handler, once more have waited, reading after reading, for persist
-// (default 16 per CPU, 100 ms). It counts only on servers that report
-// their connections to Limiter.ConnState (transport/httpserver does).
+// WithWaitingTarget turns the waiting signal on: refuse requests while
+// more than perCPU × GOMAXPROCS requests wait in front of the handler,
+// once more have waited, reading after reading, for persist (16 per CPU
+// and 100 ms are what docs/overload.md measured). It counts only on
+// servers that report their connections to Limiter.ConnState
+// (transport/httpserver does). Off by default: see the package doc.
 func WithWaitingTarget(perCPU int, persist time.Duration) Option {
 	return func(s *settings) error {
 		if perCPU < 1 || persist < 0 {
@@ -210,12 +212,6 @@ func WithWaitingTarget(perCPU int, persist time.Duration) Option {
 		s.waitPerCPU, s.waitPersist = perCPU, persist
 		return nil
 	}
-}
-
-// WithoutWaiting turns the waiting signal off: only the in-flight limit
-// (and the run queue, if on) refuse.
-func WithoutWaiting() Option {
-	return func(s *settings) error { s.waitPerCPU = 0; return nil }
 }
 
 // WithClock replaces time.Now, for tests.
@@ -230,15 +226,14 @@ func WithClock(now func() time.Time) Option {
 }
 
 // New returns a Limiter with safe defaults: an in-flight limit that starts
-// at 200, never under 10; the waiting signal at 16 per CPU held for
-// 100 ms; no run queue signal.
+// at 200, never under 10; neither the waiting signal nor the run queue
+// signal.
 func New(opts ...Option) (*Limiter, error) {
 	s := settings{
 		initial: 200, min: 10, max: 2000,
 		tolerance: 2,
 		window:    100 * time.Millisecond, minSamples: 10,
 		interval: time.Millisecond, perCPU: 8, minDelay: time.Millisecond,
-		waitPerCPU: 16, waitPersist: 100 * time.Millisecond,
 		now: time.Now,
 	}
 	for _, o := range opts {

@@ -64,19 +64,20 @@ func startBurners(t *testing.T, n int, d time.Duration) {
 	}
 }
 
-// TestLimiter_DefaultsDoNotShedAnInstanceStarvedByOtherProcesses is the
+// TestLimiter_DoesNotShedAnInstanceStarvedByOtherProcesses is the
 // loaded CI machine: other processes take the CPUs while an instance
 // serves a modest load. Its requests wait for the CPU, and so does
 // everything else in its process, but it has few requests in flight:
 // refusing them would not make the machine any faster, so it must not.
 // (With the run queue signal on, this process's queue of runnable
 // goroutines passes its target whenever the OS lets it run again, and the
-// instance sheds.)
-func TestLimiter_DefaultsDoNotShedAnInstanceStarvedByOtherProcesses(t *testing.T) {
+// instance sheds.) The waiting signal, on here, counts only this
+// instance's own 16 callers.
+func TestLimiter_DoesNotShedAnInstanceStarvedByOtherProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts CPU burners")
 	}
-	l := mustNew(t)
+	l := mustNew(t, measuredWaiting)
 	url := cpuServer(t, l)
 
 	// Three burners per CPU for at most 30 s: the load average a shared CI
@@ -128,13 +129,13 @@ func TestLimiter_DefaultsDoNotShedAnInstanceStarvedByOtherProcesses(t *testing.T
 	}
 }
 
-// TestLimiter_DefaultsShedAnInstanceFloodedByItsOwnCallers is the
+// TestLimiter_WaitingShedsAnInstanceFloodedByItsOwnCallers is the
 // CPU-bound instance: its handler never waits, so it has a few requests
 // in flight however many callers it has, and the in-flight limit never
 // binds. Its queue is in front of the handler, on its idle connections;
-// with the defaults it must shed for it.
-func TestLimiter_DefaultsShedAnInstanceFloodedByItsOwnCallers(t *testing.T) {
-	l := mustNew(t)
+// with the waiting signal on (as measured) it must shed for it.
+func TestLimiter_WaitingShedsAnInstanceFloodedByItsOwnCallers(t *testing.T) {
+	l := mustNew(t, measuredWaiting)
 	url := cpuServer(t, l)
 
 	// 400 callers, each on its own connection, until the instance sheds
@@ -170,6 +171,9 @@ func TestLimiter_DefaultsShedAnInstanceFloodedByItsOwnCallers(t *testing.T) {
 		t.Fatalf("stats %+v: shed by another signal; the test is about the waiting one", st)
 	}
 }
+
+// measuredWaiting is the waiting signal as docs/overload.md measured it.
+var measuredWaiting = WithWaitingTarget(16, 100*time.Millisecond)
 
 // cpuServer starts an HTTP server whose handler does a little CPU work
 // and never waits, behind l as transport/httpserver wires it (middleware

@@ -163,15 +163,15 @@ func TestWaiting_RefusesRequestsWaitingInFrontOfTheHandlerOnceItLasts(t *testing
 	}
 }
 
-// WithoutWaiting turns the signal off: the same queue is never refused.
-func TestWaiting_OffIsOff(t *testing.T) {
+// The signal is off by default: the same queue is never refused.
+func TestWaiting_OffByDefault(t *testing.T) {
 	clk := newFakeClock()
-	l := mustNew(t, WithClock(clk.Now), WithWaitingTarget(1, 0), WithoutWaiting())
+	l := mustNew(t, WithClock(clk.Now))
 	servers, callers := idleConns(t, l, runtime.GOMAXPROCS(0)+1)
 	send(t, callers, servers)
 	for range 20 {
 		clk.Add(waitEvery)
-		acquire(t, l, Admitted, "the waiting signal is off")
+		acquire(t, l, Admitted, "the waiting signal is off by default")
 	}
 	if st := l.Stats(); st.WaitingTarget != 0 || st.Conns != 0 {
 		t.Fatalf("stats %+v: want no target and no connections tracked", st)

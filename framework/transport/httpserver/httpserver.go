@@ -141,8 +141,9 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 		MaxHeaderBytes:    64 << 10,
 	}
 	if s.shedMW != nil {
-		// The shedder counts the requests waiting on idle connections,
-		// the queue a CPU-bound service has in front of its handler.
+		// The shedder can count the requests waiting on idle
+		// connections, the queue a CPU-bound service has in front of
+		// its handler (shed.WithWaitingTarget; off by default).
 		srv.ConnState = s.o.shedder.ConnState
 	}
 	s.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warren-mesh/warren/framework/shed"
 )
@@ -87,7 +88,7 @@ func TestShedding_OnByDefaultAndOff(t *testing.T) {
 // the requests waiting on them (the waiting signal): a connection nobody
 // has sent a request on yet is one between requests.
 func TestShedding_ServerReportsItsConnectionsToTheShedder(t *testing.T) {
-	l, err := shed.New()
+	l, err := shed.New(shed.WithWaitingTarget(16, 100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
