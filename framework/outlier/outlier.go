@@ -8,7 +8,10 @@
 // All breakers of one service share a Detector, which enforces the panic
 // threshold: ejection never takes more than MaxEjectionPercent of the set out
 // of rotation and always leaves at least one instance in, because sending
-// traffic to a sick instance beats sending it nowhere.
+// traffic to a sick instance beats sending it nowhere. When the threshold
+// keeps a failing instance in, the instances already ejected are probed at
+// once rather than after their cooldowns: one ejected for a passing stall
+// is then readmitted, and its slot ejects the failing one.
 package outlier
 
 import (
@@ -58,6 +61,10 @@ type Detector struct {
 	mu      sync.Mutex
 	total   int // live breakers
 	ejected int // breakers not Closed
+
+	// refusedAt is when the panic threshold last kept a failing instance
+	// in (d.now() in unix nanoseconds; 0: never).
+	refusedAt atomic.Int64
 }
 
 // Option configures a Detector. An option given a bad value makes New fail
@@ -209,6 +216,7 @@ func (d *Detector) tryEject() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.ejected+1 > d.total*d.maxPercent/100 || d.total-d.ejected <= 1 {
+		d.refusedAt.Store(d.now().UnixNano())
 		return false
 	}
 	d.ejected++
@@ -232,6 +240,7 @@ type Breaker struct {
 	timeouts atomic.Int32 // consecutive timeouts among them
 
 	mu        sync.Mutex
+	since     time.Time // start of the current ejection
 	until     time.Time // end of the current ejection
 	ejections int       // in a row, for the doubling cooldown
 	probeAt   time.Time // when the current half-open probe was let through
@@ -254,11 +263,18 @@ func (b *Breaker) Ejected() bool {
 	now := b.d.now()
 	switch State(b.state.Load()) {
 	case Open:
-		return now.Before(b.until)
+		return b.coolingLocked(now)
 	case HalfOpen:
 		return now.Sub(b.probeAt) < b.d.probeTimeout
 	}
 	return false
+}
+
+// coolingLocked reports whether an open breaker still waits out its
+// cooldown: not once it has passed, nor once the panic threshold has kept
+// another, failing instance in since this one was ejected.
+func (b *Breaker) coolingLocked(now time.Time) bool {
+	return now.Before(b.until) && b.d.refusedAt.Load() <= b.since.UnixNano()
 }
 
 // Allow reports whether a request may go to the instance now. On a breaker
@@ -275,7 +291,7 @@ func (b *Breaker) Allow() bool {
 	case Closed:
 		return true
 	case Open:
-		if now.Before(b.until) {
+		if b.coolingLocked(now) {
 			return false
 		}
 		b.setLocked(HalfOpen)
@@ -360,7 +376,7 @@ func (b *Breaker) ejectLocked(now time.Time) {
 		cd = b.d.maxCooldown
 	}
 	b.ejections++
-	b.until = now.Add(cd)
+	b.since, b.until = now, now.Add(cd)
 	b.failures.Store(0)
 	b.timeouts.Store(0)
 	b.setLocked(Open)

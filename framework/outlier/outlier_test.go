@@ -158,3 +158,45 @@ func TestBreaker_EjectsAfterConsecutiveTimeouts(t *testing.T) {
 		t.Fatalf("state %s after 2 consecutive timeouts; want open and refusing", b.State())
 	}
 }
+
+// Of two instances, one was ejected (a stall, say) and then the other
+// fails: the panic threshold keeps it in, and the ejected one is probed
+// at once instead of after its cooldown. A good probe readmits it, and
+// the failing instance's next run of failures ejects it.
+func TestDetector_PanicThresholdProbesTheEjectedAtOnce(t *testing.T) {
+	c := newClock()
+	d := must(New(WithConsecutiveFailures(2), WithCooldown(time.Hour, time.Hour), WithClock(c.now)))
+	bs := breakers(d, 2)
+	stalled, dead := bs[0], bs[1]
+	fail(stalled, 2)
+	c.advance(time.Millisecond)
+	if stalled.State() != Open || stalled.Allow() {
+		t.Fatalf("stalled: %s and allowed; want open and refusing", stalled.State())
+	}
+	fail(dead, 2) // kept in by the threshold
+	if dead.State() != Closed {
+		t.Fatalf("dead: %s, want closed (the threshold keeps one in)", dead.State())
+	}
+	if stalled.Ejected() || !stalled.Allow() {
+		t.Fatal("the ejected instance is not probed once the threshold kept a failing one in")
+	}
+	if stalled.Allow() {
+		t.Fatal("a second probe was let through")
+	}
+	stalled.Record(false)
+	fail(dead, 2)
+	if stalled.State() != Closed || dead.State() != Open {
+		t.Fatalf("after the good probe: stalled %s, dead %s; want closed and open", stalled.State(), dead.State())
+	}
+	// A refusal before an ejection does not shorten it.
+	c.advance(time.Millisecond)
+	fail(stalled, 2) // refused: dead holds the one slot
+	c.advance(time.Millisecond)
+	if !dead.Allow() { // probed at once: the refusal came after its ejection
+		t.Fatal("dead: no probe after a refusal that came after its ejection")
+	}
+	dead.Record(true) // the probe fails: ejected again, after the refusal
+	if !dead.Ejected() || dead.Allow() {
+		t.Fatal("an instance ejected after the last refusal was probed before its cooldown")
+	}
+}
