@@ -162,18 +162,16 @@ func (t *Target) Call(ctx context.Context, req any) (any, error) {
 	start := time.Now()
 	resp, err := t.Endpoint(ctx, req)
 	end := time.Now()
-	if ov := Overloaded(nil); err != nil && errors.As(err, &ov) {
-		if hold := ov.OverloadHold(); hold > 0 {
-			// The instance is alive and said so at once: hold it out of
-			// picks for a while, and neither count a failure nor take the
-			// quick refusal as a sign of speed.
-			t.holdUntil.Store(int64(end.Add(hold).Sub(t.born)))
-			if t.breaker != nil {
-				t.breaker.Record(false)
-			}
-			t.release()
-			return resp, err
+	if hold := overloadHold(err); hold > 0 {
+		// The instance is alive and said so at once: hold it out of picks
+		// for a while, and neither count a failure nor take the quick
+		// refusal as a sign of speed.
+		t.holdUntil.Store(int64(end.Add(hold).Sub(t.born)))
+		if t.breaker != nil {
+			t.breaker.Record(false)
 		}
+		t.release()
+		return resp, err
 	}
 	outpaced := false
 	if err != nil && ctx.Err() != nil {
@@ -208,6 +206,20 @@ func (t *Target) Call(ctx context.Context, req any) (any, error) {
 	}
 	t.release()
 	return resp, err
+}
+
+// overloadHold is how long err asks to be left alone (Overloaded), 0 if
+// it does not. Apart from Call, so a call that succeeds allocates nothing
+// for the errors.As target.
+func overloadHold(err error) time.Duration {
+	if err == nil {
+		return 0
+	}
+	var ov Overloaded
+	if errors.As(err, &ov) {
+		return ov.OverloadHold()
+	}
+	return 0
 }
 
 func (t *Target) release() {

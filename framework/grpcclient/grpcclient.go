@@ -11,8 +11,10 @@
 //	get := grpcclient.NewEndpoint(users, "/user.v1.User/Get", encodeGet, decodeUser, &userpb.User{}, grpcclient.Idempotent())
 //
 // Generated clients (svcgen's MakeGRPCClientEndpoints) build their
-// per-method endpoints this way; the go-kit grpctransport.Client of each
-// method is made once per instance. See docs/grpc.md.
+// per-method endpoints this way. A method given go-kit client options
+// (ClientOptions) is called through a go-kit grpctransport.Client made
+// once per instance; one without is invoked directly, the same call minus
+// that client's per-call overhead. See docs/grpc.md.
 package grpcclient
 
 import (
@@ -169,7 +171,7 @@ func cutScheme(ep string) (scheme, addr string, ok bool) {
 }
 
 // instanceConn is one instance's connection and the go-kit client of each
-// method called on it so far.
+// method with ClientOptions called on it so far.
 type instanceConn struct {
 	cc      *grpc.ClientConn
 	addr    string
@@ -187,12 +189,18 @@ func (ic *instanceConn) call(ctx context.Context, x any) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("grpc client: request is %T; gRPC clients are called through their endpoints (NewEndpoint)", x)
 	}
-	ep, ok := ic.methods.Load(c.m)
-	if !ok {
-		ep, _ = ic.methods.LoadOrStore(c.m, c.m.kitClient(ic.cc).Endpoint())
-	}
 	before := ic.cc.GetState()
-	resp, err := ep.(endpoint.Endpoint)(ctx, c.req)
+	var resp any
+	var err error
+	if len(c.m.kitOpts) == 0 {
+		resp, err = c.m.invoke(ctx, ic.cc, c.req)
+	} else {
+		ep, ok := ic.methods.Load(c.m)
+		if !ok {
+			ep, _ = ic.methods.LoadOrStore(c.m, c.m.kitClient(ic.cc).Endpoint())
+		}
+		resp, err = ep.(endpoint.Endpoint)(ctx, c.req)
+	}
 	if err == nil {
 		return resp, nil
 	}
