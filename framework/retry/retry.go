@@ -286,11 +286,12 @@ func (p *Policy) AttemptTimeout() time.Duration {
 
 // Do calls attempt until it succeeds, fails in a way that should not be
 // retried, runs out of attempts or budget, or ctx ends. attempt gets a
-// context bounded by the per-attempt deadline and the attempt number (from
-// 1). idempotent says whether a MaybeProcessed failure (a timeout among
-// them) may be retried; only such calls get the adaptive deadline and are
-// hedged (see WithHedging), so for them attempt must be safe to run
-// concurrently with itself: a hedge is attempt n+1 while n is still out.
+// context bounded by the per-attempt deadline (ctx itself when ctx's
+// deadline comes first) and the attempt number (from 1). idempotent says
+// whether a MaybeProcessed failure (a timeout among them) may be retried;
+// only such calls get the adaptive deadline and are hedged (see
+// WithHedging), so for them attempt must be safe to run concurrently with
+// itself: a hedge is attempt n+1 while n is still out.
 //
 // The error is the attempt's own when there was one attempt, and an *Error
 // wrapping every attempt's error otherwise or when Do gave up early.
@@ -376,14 +377,24 @@ func (p *Policy) try(ctx context.Context, n int, d time.Duration, attempt func(c
 		p.observe(ctx, err, p.now().Sub(start), false)
 		return err
 	}
-	actx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
+	actx, dl := ctx, time.Now().Add(d)
+	if cur, ok := ctx.Deadline(); ok && !cur.After(dl) {
+		// The caller's deadline comes first: it ends the attempt as the
+		// attempt's own would (context.WithDeadline would only add a
+		// cancel to it), and the attempt runs in ctx itself. A context of
+		// its own costs a timer, a done channel and a map of the children
+		// that net/http and grpc-go hang off it per request.
+		dl = cur
+	} else {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithDeadline(ctx, dl)
+		defer cancel()
+	}
 	err := attempt(actx, n)
 	// The attempt timed out when its deadline passed, whatever error it
 	// ended with: a server that enforces the propagated deadline (gRPC
 	// does) may cancel the call a moment before this process's own timer
 	// fires, and a loaded machine widens that moment.
-	dl, _ := actx.Deadline()
 	if err != nil && ctx.Err() == nil && (errors.Is(actx.Err(), context.DeadlineExceeded) || !time.Now().Before(dl)) {
 		p.observe(ctx, err, d, true)
 		return &timeoutError{d: d, err: err}

@@ -130,6 +130,52 @@ func TestDo_CallerDeadlineIsNotRetried(t *testing.T) {
 	}
 }
 
+// When the caller's deadline comes no later than the attempt's own, the
+// attempt runs in the caller's context itself — no context, timer and
+// child map of its own per attempt — and an attempt whose own deadline
+// comes first still gets a context that ends then.
+func TestDo_AttemptRunsInCallerContextWhenItsDeadlineComesFirst(t *testing.T) {
+	caller, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	callerDL, _ := caller.Deadline()
+	var got context.Context
+	if err := fast(WithPerAttemptTimeout(time.Minute)).Do(caller, true, func(ctx context.Context, _ int) error {
+		got = ctx
+		return nil
+	}); err != nil || got != caller {
+		t.Fatalf("attempt ran in %v (err %v); want the caller's context, whose deadline comes first", got, err)
+	}
+	if err := fast(WithPerAttemptTimeout(time.Second)).Do(caller, true, func(ctx context.Context, _ int) error {
+		got = ctx
+		return nil
+	}); err != nil || got == caller {
+		t.Fatalf("attempt ran in the caller's context (err %v); want its own, ending first", err)
+	}
+	if dl, ok := got.Deadline(); !ok || !dl.Before(callerDL) {
+		t.Fatalf("attempt deadline %v, %v; want before the caller's %v", dl, ok, callerDL)
+	}
+}
+
+// pastDeadline is a context whose deadline has passed but that is not
+// (yet) done: the moment between a deadline and its timer firing, held.
+type pastDeadline struct{ context.Context }
+
+func (pastDeadline) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
+// An attempt that fails once the caller's deadline, which came before its
+// own, has passed timed out, though the caller's context does not say so
+// yet: as when the attempt had a context of its own, whose deadline was
+// the caller's.
+func TestDo_AttemptPastTheCallersDeadlineTimedOut(t *testing.T) {
+	ctx := pastDeadline{context.Background()}
+	err := fast(WithPerAttemptTimeout(time.Minute)).Do(ctx, true, func(context.Context, int) error {
+		return classed{Fatal}
+	})
+	if !errors.Is(err, ErrAttemptTimeout) {
+		t.Fatalf("err = %v; want the attempt timed out", err)
+	}
+}
+
 func TestDo_GivesUpWhenBackoffWouldOutliveTheDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
