@@ -120,6 +120,7 @@ type request struct {
 	key        string
 	hasKey     bool
 
+	last   atomic.Pointer[balancer.Target] // the latest attempt's instance (attemptAny)
 	won    atomic.Bool
 	answer []byte // the winning answer's body, its status and instance
 	status int
@@ -228,9 +229,8 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		}
 		defer func() { tok.Release(climit.Classify(err)) }()
 	}
-	var last atomic.Pointer[balancer.Target]
 	if r.noRetry {
-		if _, err := c.attemptAny(ctx, r, &last); err != nil {
+		if _, err := c.attemptAny(ctx, r, &r.last); err != nil {
 			return err
 		}
 		return r.decode()
@@ -239,7 +239,7 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		if n > 1 {
 			c.obs.Retried(c.service)
 		}
-		_, err := c.attemptAny(ctx, r, &last)
+		_, err := c.attemptAny(ctx, r, &r.last)
 		return err
 	})
 	if err != nil {

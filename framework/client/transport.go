@@ -64,25 +64,34 @@ func (c *Client) Do(ctx context.Context, req any, idempotent bool) (resp any, er
 		}
 		defer func() { tok.Release(climit.Classify(err)) }()
 	}
-	var last atomic.Pointer[balancer.Target]
-	var won atomic.Bool // a hedge and the attempt it hedged may both answer
-	err = c.policy.Do(ctx, idempotent, func(ctx context.Context, n int) error {
-		if n > 1 {
-			c.obs.Retried(c.service)
-		}
-		r, err := c.attemptAny(ctx, req, &last)
-		if err == nil && won.CompareAndSwap(false, true) {
-			resp = r // read only after Do, which waits for every attempt
-		}
-		return err
-	})
-	if err != nil {
+	d := &doCall{c: c, req: req}
+	if err = c.policy.Do(ctx, idempotent, d.attempt); err != nil {
 		if errors.Is(err, retry.ErrBudgetExhausted) {
 			c.obs.RetryBudgetExhausted(c.service)
 		}
 		return nil, err
 	}
-	return resp, nil
+	return d.resp, nil
+}
+
+// doCall is what the attempts of one Do share, held in one allocation.
+type doCall struct {
+	c    *Client
+	req  any
+	last atomic.Pointer[balancer.Target] // the latest attempt's instance
+	won  atomic.Bool                     // a hedge and the attempt it hedged may both answer
+	resp any                             // the winner's; read only after policy.Do, which waits for every attempt
+}
+
+func (d *doCall) attempt(ctx context.Context, n int) error {
+	if n > 1 {
+		d.c.obs.Retried(d.c.service)
+	}
+	r, err := d.c.attemptAny(ctx, d.req, &d.last)
+	if err == nil && d.won.CompareAndSwap(false, true) {
+		d.resp = r
+	}
+	return err
 }
 
 // instanceFactory adapts f to the endpointer (which parsed the instance)

@@ -60,19 +60,17 @@ func bucketTop(i int) time.Duration {
 
 type window struct {
 	counts [bucketCount]atomic.Uint32
-	total  atomic.Uint32
 }
 
 func (w *window) reset() {
 	for i := range w.counts {
 		w.counts[i].Store(0)
 	}
-	w.total.Store(0)
 }
 
 // adaptive tracks attempt latencies in two rotating log-scale histograms
-// and derives the per-attempt deadline from their p99. Recording is two
-// atomic adds; the deadline is recomputed at most every adaptiveRefresh.
+// and derives the per-attempt deadline from their p99. Recording is one
+// atomic add; the deadline is recomputed at most every adaptiveRefresh.
 type adaptive struct {
 	floor, cap time.Duration
 	multiple   float64
@@ -101,7 +99,6 @@ func newAdaptive(floor, cap time.Duration, multiple float64, now func() time.Tim
 func (a *adaptive) observe(d time.Duration) {
 	w := &a.windows[a.cur.Load()]
 	w.counts[bucketOf(d)].Add(1)
-	w.total.Add(1)
 }
 
 // timeout returns the current per-attempt deadline.
