@@ -41,6 +41,12 @@ import (
 	"github.com/warren-mesh/warren/framework/transport"
 )
 
+// ShedWaitingPersist is how long the waiting signal's count must stay
+// over --shed-waiting before the instance refuses: long enough that the
+// burst a process finds after the OS let it wait is drained, not refused
+// (the setting measured in docs/overload.md).
+const ShedWaitingPersist = 100 * time.Millisecond
+
 // Deps is what a service's build function gets.
 type Deps struct {
 	Config config.Config
@@ -187,7 +193,11 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 	}
 	{ // load shedding: refuse at once what the instance cannot serve in time
 		if cfg.LoadShedding {
-			l, err := shed.New()
+			var opts []shed.Option
+			if cfg.ShedWaiting > 0 {
+				opts = append(opts, shed.WithWaitingTarget(cfg.ShedWaiting, ShedWaitingPersist))
+			}
+			l, err := shed.New(opts...)
 			if err != nil {
 				return err
 			}

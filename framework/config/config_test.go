@@ -119,16 +119,18 @@ func TestParse_HelpListsEveryFlagWithItsVariable(t *testing.T) {
 
 func TestParse_BadValuesGetClearErrors(t *testing.T) {
 	for args, want := range map[string]string{
-		"--registry=zookeeper":         "--registry",
-		"--toy-ttl=100ms":              "--toy-ttl",
-		"--log-format=xml":             "--log-format",
-		"--log-level=loud":             "--log-level",
-		"--weight=-2":                  "--weight",
-		"--max-body-bytes=0":           "--max-body-bytes",
-		"--client-attempt-timeout=-1s": "--client-attempt-timeout",
-		"--grace=soon":                 "grace",
-		"--no-such-flag":               "no-such-flag",
-		"--listen=:1 extra-arg":        "unexpected arguments",
+		"--registry=zookeeper":                    "--registry",
+		"--toy-ttl=100ms":                         "--toy-ttl",
+		"--log-format=xml":                        "--log-format",
+		"--log-level=loud":                        "--log-level",
+		"--weight=-2":                             "--weight",
+		"--max-body-bytes=0":                      "--max-body-bytes",
+		"--client-attempt-timeout=-1s":            "--client-attempt-timeout",
+		"--shed-waiting=-1":                       "--shed-waiting",
+		"--load-shedding=false --shed-waiting=16": "needs --load-shedding",
+		"--grace=soon":                            "grace",
+		"--no-such-flag":                          "no-such-flag",
+		"--listen=:1 extra-arg":                   "unexpected arguments",
 	} {
 		_, err := Parse("user", "", backends, strings.Fields(args), &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), want) {
