@@ -163,8 +163,10 @@ func NewEndpoint[Req, Resp any](c *Client, method string, path func(Req) string,
 		if !ok {
 			return nil, fmt.Errorf("client %s %s: request is %T, want %T", c.service, method, r, req)
 		}
-		resp, err := Call[Req, Resp](ctx, c, method, path(req), req, opts...)
-		if err != nil {
+		// Call's body, sending r as it came: passing req would box it
+		// into an interface again, an allocation per call.
+		var resp Resp
+		if err := c.Invoke(ctx, method, path(req), r, &resp, opts...); err != nil {
 			return nil, err
 		}
 		return resp, nil
