@@ -159,14 +159,16 @@ func (t *Target) Call(ctx context.Context, req any) (any, error) {
 		t.release()
 		return nil, ErrRetired
 	}
-	start := time.Now()
+	// Times since born: time.Since reads only the monotonic clock, half
+	// the cost of time.Now, twice a call.
+	start := time.Since(t.born)
 	resp, err := t.Endpoint(ctx, req)
-	end := time.Now()
+	end := time.Since(t.born)
 	if hold := overloadHold(err); hold > 0 {
 		// The instance is alive and said so at once: hold it out of picks
 		// for a while, and neither count a failure nor take the quick
 		// refusal as a sign of speed.
-		t.holdUntil.Store(int64(end.Add(hold).Sub(t.born)))
+		t.holdUntil.Store(int64(end + hold))
 		if t.breaker != nil {
 			t.breaker.Record(false)
 		}
@@ -193,7 +195,7 @@ func (t *Target) Call(ctx context.Context, req any) (any, error) {
 	}
 	failed := err != nil && (outpaced || t.failed(err))
 	if !outpaced {
-		t.observe(start, end, failed)
+		t.observe(end-start, end, failed)
 	}
 	if t.breaker != nil {
 		if failed && !outpaced && ctx.Err() == context.DeadlineExceeded {
@@ -296,12 +298,12 @@ const ewmaTau = time.Second
 // that fails fast does not look fast to P2C.
 const failurePenalty = time.Second
 
-func (t *Target) observe(start, end time.Time, failed bool) {
-	rtt := end.Sub(start)
+// observe records a call that took rtt and ended at end (since born).
+func (t *Target) observe(rtt, end time.Duration, failed bool) {
 	if failed && rtt < failurePenalty {
 		rtt = failurePenalty
 	}
-	now := int64(end.Sub(t.born))
+	now := int64(end)
 	last := t.lastNanos.Swap(now)
 	old := t.ewmaNanos.Load()
 	if old == 0 {

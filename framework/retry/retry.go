@@ -140,6 +140,7 @@ type Policy struct {
 	perAttempt    time.Duration
 	adaptive      *adaptive
 	now           func() time.Time
+	since         func(time.Time) time.Duration // time.Since unless WithClock
 	base, cap     time.Duration
 	budget        *Budget
 	classify      func(error) Class
@@ -207,6 +208,7 @@ func WithClock(now func() time.Time) Option {
 			return errors.New("retry.WithClock(nil)")
 		}
 		p.now = now
+		p.since = func(t time.Time) time.Duration { return now().Sub(t) }
 		if p.adaptive != nil {
 			p.adaptive = newAdaptive(p.adaptive.floor, p.adaptive.cap, p.adaptive.multiple, now)
 		}
@@ -251,6 +253,7 @@ func New(opts ...Option) (*Policy, error) {
 		budget:      NewBudget(0.2, 10),
 		classify:    Classify,
 		now:         time.Now,
+		since:       time.Since, // the monotonic clock alone: half time.Now's cost
 		hedgeFloor:  DefaultHedgeFloor,
 		needless:    NewBudget(needlessHedgeRatio, needlessHedgeBurst),
 	}
@@ -374,7 +377,7 @@ func (p *Policy) try(ctx context.Context, n int, d time.Duration, attempt func(c
 	start := p.now()
 	if d <= 0 {
 		err := attempt(ctx, n)
-		p.observe(ctx, err, p.now().Sub(start), false)
+		p.observe(ctx, err, p.since(start), false)
 		return err
 	}
 	actx, dl := ctx, time.Now().Add(d)
@@ -399,7 +402,7 @@ func (p *Policy) try(ctx context.Context, n int, d time.Duration, attempt func(c
 		p.observe(ctx, err, d, true)
 		return &timeoutError{d: d, err: err}
 	}
-	p.observe(ctx, err, p.now().Sub(start), false)
+	p.observe(ctx, err, p.since(start), false)
 	return err
 }
 
