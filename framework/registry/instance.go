@@ -222,16 +222,18 @@ func (i Instance) validString() (string, error) {
 	case i.Weight < 0:
 		return "", fmt.Errorf("%w: %s: negative weight %d", ErrInvalidInstance, i.ID, i.Weight)
 	}
-	seen := make(map[string]bool, len(i.Endpoints))
-	for _, ep := range i.Endpoints {
+	for k, ep := range i.Endpoints {
 		scheme, _, _, err := ParseEndpoint(ep)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", i.ID, err)
 		}
-		if seen[scheme] {
-			return "", fmt.Errorf("%w: %s: two %s endpoints; publish one per transport", ErrInvalidInstance, i.ID, scheme)
+		// A scan, not a set: a handful of endpoints, and no allocation
+		// per record of a full sync.
+		for _, prev := range i.Endpoints[:k] {
+			if p, _, _ := strings.Cut(prev, "://"); p == scheme {
+				return "", fmt.Errorf("%w: %s: two %s endpoints; publish one per transport", ErrInvalidInstance, i.ID, scheme)
+			}
 		}
-		seen[scheme] = true
 	}
 	if err := i.checkLimits(); err != nil {
 		return "", err

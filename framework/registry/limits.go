@@ -98,8 +98,15 @@ func (i Instance) checkCarriable() (string, error) {
 		return "", fmt.Errorf("%w: %s: cannot be carried in an instance string: %w", ErrInvalidInstance, i.ID, err)
 	}
 	host, port, err := splitHostPort(u.Host)
-	if err != nil || len(i.Endpoints) == 0 || EndpointURL(u.Scheme, host, port) != i.Endpoints[0] {
+	if err != nil || len(i.Endpoints) == 0 || !isEndpointURL(i.Endpoints[0], u.Scheme, host, port) {
 		return "", fmt.Errorf("%w: %s: endpoint %v does not read back from the instance string", ErrInvalidInstance, i.ID, i.Endpoints)
 	}
 	return s, nil
+}
+
+// isEndpointURL reports whether ep is EndpointURL(scheme, host, port),
+// without building it.
+func isEndpointURL(ep, scheme, host string, port int) bool {
+	n := len(scheme) + len("://")
+	return len(ep) >= n && ep[:len(scheme)] == scheme && ep[len(scheme):n] == "://" && canonicalHostPort(ep[n:], host, port)
 }

@@ -77,3 +77,26 @@ func TestRecord_SizeAndMetadataLimits(t *testing.T) {
 		t.Errorf("a record within every limit: %v", err)
 	}
 }
+
+// FuzzIsEndpointURL: the allocation-free comparison checkCarriable uses
+// agrees with building the endpoint.
+func FuzzIsEndpointURL(f *testing.F) {
+	for _, c := range []struct {
+		ep, scheme, host string
+		port             int
+	}{
+		{"http://h:1", "http", "h", 1}, {"https://h:1", "http", "h", 1}, {"grpc://h:1", "http", "h", 1}, {"http:xxh:1", "http", "h", 1},
+		{"ht", "http", "h", 1}, {"http://g:1", "http", "h", 1}, {"http://h:2", "http", "h", 1},
+		{"grpc://[::1]:80", "grpc", "::1", 80}, {"grpc://::1:80", "grpc", "::1", 80}, {"http://h:1/", "http", "h", 1},
+	} {
+		f.Add(c.ep, c.scheme, c.host, c.port)
+	}
+	f.Fuzz(func(t *testing.T, ep, scheme, host string, port int) {
+		if port <= 0 || port > 65535 {
+			return
+		}
+		if got, want := isEndpointURL(ep, scheme, host, port), ep == EndpointURL(scheme, host, port); got != want {
+			t.Fatalf("isEndpointURL(%q, %q, %q, %d) = %v, want %v", ep, scheme, host, port, got, want)
+		}
+	})
+}

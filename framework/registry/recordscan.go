@@ -10,8 +10,13 @@ import "unicode/utf8"
 // or repeated key, null, a float, odd UTF-8 — reports ok=false and
 // DecodeRecord falls back to encoding/json, so what the scanner accepts it
 // decodes exactly as encoding/json does (FuzzScanRecord checks that).
+//
+// The record is copied into one string and every string field is a
+// substring of it: one allocation instead of one per field. Whoever keeps
+// a field keeps the record (at most MaxRecordSize); the instancers keep
+// only the instance string, which String builds anew.
 func scanRecord(b []byte) (r record, ok bool) {
-	s := scanner{b: b}
+	s := scanner{b: string(b)}
 	var seenV, seenInst bool
 	ok = s.object(func(key string) bool {
 		switch {
@@ -30,7 +35,7 @@ func scanRecord(b []byte) (r record, ok bool) {
 }
 
 type scanner struct {
-	b []byte
+	b string
 	i int
 }
 
@@ -118,10 +123,10 @@ func (s *scanner) str() (string, bool) {
 		case c == '"':
 			v := s.b[start:s.i]
 			s.i++
-			if !ascii && !utf8.Valid(v) {
+			if !ascii && !utf8.ValidString(v) {
 				return "", false
 			}
-			return string(v), true
+			return v, true
 		case c == '\\' || c < 0x20:
 			return "", false
 		case c >= 0x80:

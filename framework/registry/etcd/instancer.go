@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -59,6 +60,7 @@ type Instancer struct {
 	rev       int64             // revision the set is current at
 	clusterID uint64
 	listed    bool
+	lister    lister
 	lost      bool      // reads failed since the last listing: the next one starts a hold
 	holdUntil time.Time // until then an empty set is not published (WithReconnectHold)
 	held      bool      // the cache shows a held set, not in.set
@@ -80,6 +82,7 @@ func newInstancer(ctx context.Context, cfg config, cli *clientv3.Client, conn *c
 		onStop:  onStop,
 		done:    make(chan struct{}),
 		set:     map[string]string{},
+		lister:  lister{testHookChunk: cfg.testHookListChunk},
 	}
 	deadline := time.Now().Add(cfg.initialWait)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -210,26 +213,28 @@ func (in *Instancer) list(ctx context.Context) error {
 	// WithRequireLeader: a member without a leader (cut off from the
 	// others, or mid-election) refuses at once instead of holding the read
 	// for the whole request timeout, and the client asks the next member.
-	resp, err := in.cli.Get(clientv3.WithRequireLeader(ctx), in.prefix, clientv3.WithPrefix())
+	next := make(map[string]string, len(in.set))
+	skipped := map[string]error{}
+	h, err := in.lister.list(clientv3.WithRequireLeader(ctx), in.cli.KV, in.prefix,
+		func() { clear(next); clear(skipped) },
+		func(kvs []*mvccpb.KeyValue) {
+			for i, d := range in.decodeAll(kvs) {
+				if kv := kvs[i]; d.err != nil {
+					skipped[string(kv.Key)] = d.err
+				} else {
+					next[setKey(kv.Key[len(in.prefix):], d.s)] = d.s
+				}
+			}
+		})
 	if err != nil {
 		return fmt.Errorf("etcd: list %s: %w", in.prefix, err)
 	}
-	h := resp.Header
 	if in.listed && h.ClusterId != in.clusterID {
 		level.Warn(in.logger).Log("msg", "etcd cluster ID changed; set rebuilt from a full listing",
 			"old", fmt.Sprintf("%x", in.clusterID), "new", fmt.Sprintf("%x", h.ClusterId))
 	} else if in.listed && h.Revision < in.rev {
 		level.Warn(in.logger).Log("msg", "etcd revision went backwards; set rebuilt from a full listing",
 			"old", in.rev, "new", h.Revision)
-	}
-	next := make(map[string]string, len(resp.Kvs))
-	skipped := map[string]error{}
-	for _, kv := range resp.Kvs {
-		if s, err := in.decode(kv); err != nil {
-			skipped[string(kv.Key)] = err
-		} else {
-			next[setKey(kv.Key[len(in.prefix):], s)] = s
-		}
 	}
 	in.skipped = skipped
 	in.reportSkipped()
@@ -421,17 +426,58 @@ var errNoLease = errors.New("record has no lease (not written by a registrar; it
 // decode turns a stored record into the instance string, or says why it
 // is not served.
 func (in *Instancer) decode(kv *mvccpb.KeyValue) (string, error) {
-	id := strings.TrimPrefix(string(kv.Key), in.prefix)
+	// The key compared in place: a string of it would be one more
+	// allocation per record of a full sync.
+	id := kv.Key
+	if len(id) >= len(in.prefix) && string(id[:len(in.prefix)]) == in.prefix {
+		id = id[len(in.prefix):]
+	}
 	inst, str, err := registry.DecodeRecordString(kv.Value)
 	switch {
 	case err != nil:
 		return "", err
-	case inst.ID != id || inst.Name != in.service:
+	case inst.ID != string(id) || inst.Name != in.service:
 		return "", fmt.Errorf("record for %s/%s does not match its key", inst.Name, inst.ID)
 	case kv.Lease == 0:
 		return "", errNoLease
 	}
 	return str, nil
+}
+
+// decoded is one record's outcome: its instance string, or why it is
+// not served.
+type decoded struct {
+	s   string
+	err error
+}
+
+// minPerWorker is the fewest records worth handing to another goroutine.
+const minPerWorker = 64
+
+// decodeAll decodes kvs spread over the cores: a full listing is one
+// decode and validation per record, the one part of a sync that is
+// Warren's own (go-kit hands on the raw values), and records are
+// independent. The goroutines end before it returns.
+func (in *Instancer) decodeAll(kvs []*mvccpb.KeyValue) []decoded {
+	out := make([]decoded, len(kvs))
+	part := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i].s, out[i].err = in.decode(kvs[i])
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(kvs)/minPerWorker)
+	if workers <= 1 {
+		part(0, len(kvs))
+		return out
+	}
+	per := (len(kvs) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := per; lo < len(kvs); lo += per {
+		wg.Go(func() { part(lo, min(lo+per, len(kvs))) })
+	}
+	part(0, per)
+	wg.Wait()
+	return out
 }
 
 // reportSkipped logs the records a listing skipped in one line — a

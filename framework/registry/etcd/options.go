@@ -64,6 +64,9 @@ type config struct {
 	// testHookBeforeWatch, when set, runs in an instancer between a full
 	// listing and the watch that follows it (tests force compaction there).
 	testHookBeforeWatch func()
+	// testHookListChunk, when set, is called by an instancer's listing
+	// with the record count of each streamed chunk.
+	testHookListChunk func(n int)
 }
 
 func defaultConfig() config {
