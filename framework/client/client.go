@@ -31,6 +31,7 @@ import (
 	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/kit/sd"
 	"github.com/go-kit/log"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/warren-mesh/warren/framework/balancer"
@@ -81,6 +82,8 @@ type config struct {
 	limitOpts    []climit.Option
 	noLimit      bool
 	tracer       trace.Tracer
+	tp           trace.TracerProvider          // WithTracerProvider's, for TracingOf
+	prop         propagation.TextMapPropagator // WithPropagator
 
 	instanceFactory InstanceFactory
 }

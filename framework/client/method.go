@@ -9,6 +9,7 @@ import (
 	"github.com/go-kit/log/level"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/warren-mesh/warren/framework/svcerr"
@@ -49,9 +50,35 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 		if tp == nil {
 			return errors.New("client.WithTracerProvider(nil)")
 		}
-		c.tracer = tp.Tracer("github.com/warren-mesh/warren/framework/client")
+		c.tp, c.tracer = tp, tp.Tracer("github.com/warren-mesh/warren/framework/client")
 		return nil
 	}
+}
+
+// WithPropagator is for transports that trace their own attempts
+// (grpcclient): with it each attempt is a client span, a child of the
+// call's span, whose context prop writes into the request's metadata;
+// the spans come from WithTracerProvider's provider (without one, a no-op
+// provider that still passes the caller's context on). HTTP attempts are
+// traced by a RoundTripper instead (WithRoundTripper with
+// tracing.Transport), which ignores this option.
+func WithPropagator(prop propagation.TextMapPropagator) Option {
+	return func(c *config) error {
+		if prop == nil {
+			return errors.New("client.WithPropagator(nil)")
+		}
+		c.prop = prop
+		return nil
+	}
+}
+
+// TracingOf returns the tracer provider and propagator that opts set with
+// WithTracerProvider and WithPropagator (nil for either not set), so
+// another transport's client given the same options (bootstrap's
+// Deps.ClientOptions) traces its attempts as configured.
+func TracingOf(opts ...Option) (trace.TracerProvider, propagation.TextMapPropagator) {
+	c := configOf(opts)
+	return c.tp, c.prop
 }
 
 // observeMethod starts what a named call reports; done finishes it with

@@ -121,12 +121,15 @@ func instanceFactory(cfg config, service string, f InstanceFactory) endpointer.I
 // TLSOf returns the TLS configuration that opts set with WithTLS (nil if
 // none), so another transport's client given the same options (bootstrap's
 // Deps.ClientOptions) speaks TLS with the same CA and certificate.
-func TLSOf(opts ...Option) *tls.Config {
+func TLSOf(opts ...Option) *tls.Config { return configOf(opts).tls }
+
+// configOf applies opts to an empty config, for the ...Of functions.
+func configOf(opts []Option) config {
 	var c config
 	for _, o := range opts {
 		if o != nil {
 			_ = o(&c) // errors are New's to report
 		}
 	}
-	return c.tls
+	return c
 }

@@ -60,7 +60,9 @@ type Option func(*config) error
 
 // WithClientOptions passes options to the underlying client.Client
 // (balancer, retry, outlier, snapshot, logger, observer; WithTLS there is
-// used here too). bootstrap's Deps.ClientOptions() fit as they are.
+// used here too, and WithPropagator traces each attempt with
+// WithTracerProvider's provider). bootstrap's Deps.ClientOptions() fit as
+// they are.
 func WithClientOptions(opts ...client.Option) Option {
 	return func(c *config) error { c.clientOpts = append(c.clientOpts, opts...); return nil }
 }
@@ -118,6 +120,9 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if cfg.tls == nil {
 		cfg.tls = client.TLSOf(cfg.clientOpts...)
+	}
+	if tp, prop := client.TracingOf(cfg.clientOpts...); prop != nil {
+		cfg.dialOpts = append(cfg.dialOpts, attemptTracing(tp, prop))
 	}
 	return cfg, nil
 }

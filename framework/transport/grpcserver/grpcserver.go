@@ -3,10 +3,11 @@
 // whose answers come from the App's liveness and readiness (so a
 // withdrawing instance reports NOT_SERVING), behind Warren's interceptors
 // (load shedding, request IDs, panic recovery, svcerr kinds as status
-// codes; package grpctransport), over plain TCP or TLS (WithTLS, published
-// as grpcs). The App runs it through the same phases as HTTP: the
-// self-check is a health Check that must echo the process's nonce, and the
-// drain is GracefulStop bounded by the drain timeout, then Stop.
+// codes; package grpctransport), traced with WithTracing (a server span
+// per call), over plain TCP or TLS (WithTLS, published as grpcs). The App
+// runs it through the same phases as HTTP: the self-check is a health
+// Check that must echo the process's nonce, and the drain is GracefulStop
+// bounded by the drain timeout, then Stop.
 //
 //	s, err := grpcserver.New(func(g *grpc.Server) { userpb.RegisterUserServer(g, user.NewGRPCServer(eps)) },
 //		grpcserver.WithAddr(":9090"))
