@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/go-kit/log"
@@ -39,6 +40,7 @@ import (
 	"github.com/warren-mesh/warren/framework/tlsconf"
 	"github.com/warren-mesh/warren/framework/tracing"
 	"github.com/warren-mesh/warren/framework/transport"
+	"github.com/warren-mesh/warren/framework/transport/grpcserver"
 )
 
 // ShedWaitingPersist is how long the waiting signal's count must stay
@@ -68,8 +70,9 @@ type Deps struct {
 	// app.WithShedding(d.Shedder, shed.WithExempt("POST /x")) to AppOptions.
 	Shedder *shed.Limiter
 
-	clientOpts []client.Option // metrics, tracing and TLS of calls
-	closers    []io.Closer     // OnClose, in order
+	clientOpts []client.Option     // metrics, tracing and TLS of calls
+	grpcOpts   []grpcserver.Option // tracing of served gRPC calls
+	closers    []io.Closer         // OnClose, in order
 }
 
 // ClientOptions returns the client options the configuration implies: the
@@ -88,6 +91,13 @@ func (d *Deps) ClientOptions() []client.Option {
 	}
 	return append(opts, d.clientOpts...)
 }
+
+// GRPCServerOptions returns the gRPC server options the configuration
+// implies beyond those of grpcserver.Settings.Options: the process's
+// tracing, a server span per call continuing the caller's trace, as the
+// HTTP server has (docs/observability.md). Generated NewTransports add
+// them.
+func (d *Deps) GRPCServerOptions() []grpcserver.Option { return slices.Clone(d.grpcOpts) }
 
 // OnClose has c closed in the release phase, after in-flight requests
 // drained and before the registration is released; closers run in the
@@ -232,7 +242,9 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 		prop := tracing.Propagator()
 		deps.TracerProvider = tp
 		deps.AppOptions = append(deps.AppOptions, app.WithHTTPMiddleware(tracing.Server(tp, prop)))
-		deps.clientOpts = append(deps.clientOpts, client.WithRoundTripper(tracing.Transport(tp, prop)), client.WithTracerProvider(tp))
+		deps.clientOpts = append(deps.clientOpts, client.WithRoundTripper(tracing.Transport(tp, prop)), client.WithTracerProvider(tp),
+			client.WithPropagator(prop)) // gRPC attempts (grpcclient)
+		deps.grpcOpts = append(deps.grpcOpts, grpcserver.WithTracing(tp, prop))
 	}
 	{ // TLS between services: HTTPS, mTLS with --tls-client-ca
 		ca := cfg.TLSCA

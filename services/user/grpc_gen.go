@@ -27,14 +27,14 @@ const GRPCServiceName = "user.v1.UserService"
 // service: e served over HTTP (NewHTTPHandler) and over gRPC
 // (NewGRPCTransport), the gRPC server configured by s (--grpc-listen,
 // bound with bootstrap.WithSettings) and the process's configuration: the
-// HTTP server's TLS and load shedder. One registration publishes both
-// endpoints.
+// HTTP server's TLS, load shedder and tracing (d.GRPCServerOptions). One
+// registration publishes both endpoints.
 func NewTransports(d *bootstrap.Deps, e Endpoints, s grpcserver.Settings) (bootstrap.Transports, error) {
 	opts, err := s.Options(d.Config, d.Shedder)
 	if err != nil {
 		return bootstrap.Transports{}, err
 	}
-	gs, err := NewGRPCTransport(e, opts)
+	gs, err := NewGRPCTransport(e, append(opts, d.GRPCServerOptions()...))
 	if err != nil {
 		return bootstrap.Transports{}, err
 	}
