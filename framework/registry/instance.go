@@ -273,12 +273,14 @@ func (i Instance) String() string {
 	}
 	b.WriteString("/?")
 	first := true
-	param := func(k, v string) {
+	// param writes key (which needs no escaping: the q* keys, and "m."
+	// before an escaped metadata key) and the escaped value.
+	param := func(key, v string) {
 		if !first {
 			b.WriteByte('&')
 		}
 		first = false
-		b.WriteString(url.QueryEscape(k))
+		b.WriteString(key)
 		b.WriteByte('=')
 		b.WriteString(url.QueryEscape(v))
 	}
@@ -286,11 +288,12 @@ func (i Instance) String() string {
 		param(qEndpoint, ep)
 	}
 	param(qID, i.ID)
+	meta := func(k, v string) { param(qMeta+url.QueryEscape(k), v) }
 	switch len(i.Metadata) {
 	case 0:
 	case 1:
 		for k, v := range i.Metadata {
-			param(qMeta+k, v)
+			meta(k, v)
 		}
 	default:
 		keys := make([]string, 0, len(i.Metadata))
@@ -299,7 +302,7 @@ func (i Instance) String() string {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			param(qMeta+k, i.Metadata[k])
+			meta(k, i.Metadata[k])
 		}
 	}
 	param(qName, i.Name)

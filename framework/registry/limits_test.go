@@ -23,10 +23,12 @@ func TestValidate_RejectsAddressesTheInstanceStringCannotCarry(t *testing.T) {
 			t.Errorf("EncodeRecord(address %q) = %v", addr, err)
 		}
 	}
-	ctl := ok
-	ctl.Zone = "a\x01"
-	if err := ctl.Validate(); !errors.Is(err, ErrInvalidInstance) {
-		t.Errorf("control character in zone: %v", err)
+	for _, zone := range []string{"a\x01", "a\x7f"} {
+		ctl := ok
+		ctl.Zone = zone
+		if err := ctl.Validate(); !errors.Is(err, ErrInvalidInstance) {
+			t.Errorf("control character in zone %q: %v", zone, err)
+		}
 	}
 	for _, good := range []string{"[::1]", "[fe80::1]", "my-host.example.com", "10.0.0.1"} {
 		g := ok
@@ -99,4 +101,33 @@ func FuzzIsEndpointURL(f *testing.F) {
 			t.Fatalf("isEndpointURL(%q, %q, %q, %d) = %v, want %v", ep, scheme, host, port, got, want)
 		}
 	})
+}
+
+// FuzzPlainHostReadsBack: for a valid instance whose first endpoint has a
+// plain host, the URL parser's read-back that checkCarriable skips would
+// have passed — the skip changes no verdict.
+func FuzzPlainHostReadsBack(f *testing.F) {
+	f.Add("user-1", "user", "v1", "z", 3, "b,a", "k=v;é=&x;", "http://10.0.0.1:8080,grpc://h:2")
+	f.Add("a&b=c", "n", "+", "?#", 0, ",", "=;=", "https://a-b.c.d:1")
+	f.Add("i%d", "n", "%zz", "a b", 1, "&", "m.x=1", "grpc://0:65535")
+	f.Fuzz(func(t *testing.T, id, name, version, zone string, weight int, tags, meta, eps string) {
+		inst := fuzzInstance(id, name, version, zone, weight, tags, meta, eps)
+		if inst.Validate() != nil || !plainHost(inst.Endpoints[0]) {
+			return
+		}
+		if err := inst.readsBack(inst.String()); err != nil {
+			t.Fatalf("plain host %q skipped a read-back that fails: %v", inst.Endpoints[0], err)
+		}
+	})
+}
+
+func TestPlainHost(t *testing.T) {
+	for ep, want := range map[string]bool{
+		"http://10.0.0.1:80": true, "grpc://a-b.example:9": true, "http://[::1]:80": false,
+		"http://Host:80": false, "http://h_1:80": false, "http://%41:80": false,
+	} {
+		if got := plainHost(ep); got != want {
+			t.Errorf("plainHost(%q) = %v, want %v", ep, got, want)
+		}
+	}
 }
