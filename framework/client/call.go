@@ -207,6 +207,15 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		ctx, done = c.observeMethod(ctx, r.apiMethod)
 		defer func() { done(err) }()
 	}
+	// The limit first: a call it refuses (a fallback's cue, thousands a
+	// second when callers outnumber it) costs no encoding or key.
+	if c.limiter != nil {
+		tok, ok := c.limiter.Acquire()
+		if !ok {
+			return fmt.Errorf("client %s: %w", c.service, climit.ErrLimited)
+		}
+		defer func() { tok.Release(climit.Classify(err)) }()
+	}
 	if in != nil && sendsBody(method) {
 		b, err := json.Marshal(in)
 		if err != nil {
@@ -223,13 +232,6 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 			r.header = http.Header{}
 		}
 		r.header.Set(idempotency.Header, callKey(ctx, method, path))
-	}
-	if c.limiter != nil {
-		tok, ok := c.limiter.Acquire()
-		if !ok {
-			return fmt.Errorf("client %s: %w", c.service, climit.ErrLimited)
-		}
-		defer func() { tok.Release(climit.Classify(err)) }()
 	}
 	if r.noRetry {
 		if _, err := c.attemptAny(ctx, r, &r.last); err != nil {

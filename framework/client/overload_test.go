@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,5 +138,36 @@ func TestCall_TooManyRequestsIsRetriedAfterRetryAfter(t *testing.T) {
 	}
 	if el := time.Since(start); el < time.Second || b.hits.Load() != 2 {
 		t.Fatalf("%d attempts in %v, want 2 with the Retry-After second between them", b.hits.Load(), el)
+	}
+}
+
+// countedReq counts how often it is encoded.
+type countedReq struct{ n *atomic.Int64 }
+
+func (r countedReq) MarshalJSON() ([]byte, error) { r.n.Add(1); return []byte(`{"n":1}`), nil }
+
+// A call the client's own limit refuses is refused before anything is
+// done for it: its body is not encoded.
+func TestClient_CallRefusedByTheLimitEncodesNothing(t *testing.T) {
+	b := startBackend(t, "", nil)
+	c := newClient(t, newRegistry(t, b.inst), WithConcurrencyLimit(climit.WithLimits(1, 1, 1)))
+	var encoded atomic.Int64
+	tok, ok := c.limiter.Acquire() // the one call the limit allows
+	if !ok {
+		t.Fatal("limit of 1 refused the first call")
+	}
+	err := c.Invoke(context.Background(), "POST", "/echo", countedReq{&encoded}, nil)
+	if !errors.Is(err, climit.ErrLimited) {
+		t.Fatalf("call over the limit: err = %v, want ErrLimited", err)
+	}
+	if n := encoded.Load(); n != 0 {
+		t.Fatalf("refused call encoded its body %d times, want 0", n)
+	}
+	tok.Release(climit.Ignored)
+	if err := c.Invoke(context.Background(), "POST", "/echo", countedReq{&encoded}, nil); err != nil {
+		t.Fatalf("call under the limit: %v", err)
+	}
+	if n := encoded.Load(); n != 1 {
+		t.Fatalf("admitted call encoded its body %d times, want 1", n)
 	}
 }
