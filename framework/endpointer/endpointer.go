@@ -145,6 +145,14 @@ func (e *Endpointer) apply(d registry.Delta) {
 		e.logger.Log("msg", "discovery error; keeping last known instances", "instances", len(e.byID), "err", d.Err)
 	}
 	var gone, born []*balancer.Target
+	if len(d.Added) > smallChange {
+		// A first set or a re-list: sized once, not grown (and rehashed)
+		// insert by insert.
+		born = make([]*balancer.Target, 0, len(d.Added))
+		if len(e.byID) == 0 {
+			e.byID = make(map[string]*balancer.Target, len(d.Added))
+		}
+	}
 	for _, id := range d.Removed {
 		if t, ok := e.byID[id]; ok {
 			delete(e.byID, id)

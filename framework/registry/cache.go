@@ -65,6 +65,9 @@ func (c *Cache) Update(ev sd.Event) {
 	defer c.mu.Unlock()
 	next := make(map[string]struct{}, len(ev.Instances))
 	var added []string
+	if len(c.set) == 0 {
+		added = make([]string, 0, len(ev.Instances)) // every one is new
+	}
 	for _, s := range ev.Instances {
 		if _, dup := next[s]; dup {
 			continue
