@@ -86,7 +86,7 @@ func (i Instance) checkCarriable() (string, error) {
 	s := i.String()
 	if len(i.Endpoints) > 0 && plainHost(i.Endpoints[0]) {
 		// Nothing in scheme://host:port to read back differently
-		// (FuzzPlainHostReadsBack): the parse is an allocation and most
+		// (FuzzValidInstance_ReadsBackFromString): the parse is an allocation and most
 		// of this check's cost, per record of a full sync.
 		return s, nil
 	}

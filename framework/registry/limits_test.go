@@ -103,24 +103,6 @@ func FuzzIsEndpointURL(f *testing.F) {
 	})
 }
 
-// FuzzPlainHostReadsBack: for a valid instance whose first endpoint has a
-// plain host, the URL parser's read-back that checkCarriable skips would
-// have passed — the skip changes no verdict.
-func FuzzPlainHostReadsBack(f *testing.F) {
-	f.Add("user-1", "user", "v1", "z", 3, "b,a", "k=v;é=&x;", "http://10.0.0.1:8080,grpc://h:2")
-	f.Add("a&b=c", "n", "+", "?#", 0, ",", "=;=", "https://a-b.c.d:1")
-	f.Add("i%d", "n", "%zz", "a b", 1, "&", "m.x=1", "grpc://0:65535")
-	f.Fuzz(func(t *testing.T, id, name, version, zone string, weight int, tags, meta, eps string) {
-		inst := fuzzInstance(id, name, version, zone, weight, tags, meta, eps)
-		if inst.Validate() != nil || !plainHost(inst.Endpoints[0]) {
-			return
-		}
-		if err := inst.readsBack(inst.String()); err != nil {
-			t.Fatalf("plain host %q skipped a read-back that fails: %v", inst.Endpoints[0], err)
-		}
-	})
-}
-
 func TestPlainHost(t *testing.T) {
 	for ep, want := range map[string]bool{
 		"http://10.0.0.1:80": true, "grpc://a-b.example:9": true, "http://[::1]:80": false,

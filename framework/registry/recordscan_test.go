@@ -146,15 +146,23 @@ func FuzzCanonicalHostPort(f *testing.F) {
 
 // FuzzValidInstance_ReadsBackFromString: whatever Validate accepts,
 // ParseInstance(String()) gives back field for field — the claim that
-// lets checkCarriable read back only the first endpoint.
+// lets checkCarriable read back only the first endpoint — and when that
+// endpoint's host is plain, the read-back checkCarriable skips would have
+// passed (the skip changes no verdict).
 func FuzzValidInstance_ReadsBackFromString(f *testing.F) {
 	f.Add("user-1", "user", "v1", "z", 3, "b,a", "k=v;é=&x;", "http://h:1,grpc://h:2")
 	f.Add("a&b=c", "n", "+", "?#", 0, ",", "=;=", "http://[::1]:80")
 	f.Add("i%d", "n", "%zz", "a b", 1, "&", "m.x=1", "https://h:65535")
+	f.Add("u-1", "u", "", "", 0, "", "", "http://10.0.0.1:8080,grpc://a-b.c:2")
 	f.Fuzz(func(t *testing.T, id, name, version, zone string, weight int, tags, meta, eps string) {
 		inst := fuzzInstance(id, name, version, zone, weight, tags, meta, eps)
 		if inst.Validate() != nil {
 			return
+		}
+		if plainHost(inst.Endpoints[0]) {
+			if err := inst.readsBack(inst.String()); err != nil {
+				t.Fatalf("plain host %q skipped a read-back that fails: %v", inst.Endpoints[0], err)
+			}
 		}
 		got, err := ParseInstance(inst.String())
 		if err != nil {
