@@ -11,17 +11,22 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/stats"
+
+	"github.com/warren-mesh/warren/framework/grpctransport"
 )
 
 // attemptTracing is the stats handler of every instance's connection when
 // the client options carry a propagator (client.WithPropagator): each
 // attempt is a client span, a child of the call's span, named
 // "call <package.Service>/<Method>" as an HTTP attempt is "call GET", and
-// its context goes out in the call's metadata. Without a tracer provider
-// the spans are no-op ones, which still pass the caller's context on.
+// its context goes out in the call's metadata. Without a tracer provider,
+// or with a no-op one (noop.NewTracerProvider, what tracing.NewProvider
+// returns without an exporter), there are no spans to make and only the
+// caller's context is passed on (grpctransport.InjectTraceContext).
 func attemptTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) grpc.DialOption {
-	if tp == nil {
-		tp = noop.NewTracerProvider()
+	if _, isNoop := tp.(noop.TracerProvider); tp == nil || isNoop {
+		// No spans to make: only pass the caller's context on, cheaply.
+		return grpc.WithStatsHandler(grpctransport.InjectTraceContext(prop))
 	}
 	return grpc.WithStatsHandler(attemptNames{otelgrpc.NewClientHandler(
 		otelgrpc.WithTracerProvider(tp),

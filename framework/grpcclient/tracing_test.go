@@ -10,6 +10,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc"
 
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/grpcclient"
@@ -147,6 +149,33 @@ func TestTracing_RetriedCallHasASpanPerAttempt(t *testing.T) {
 	}
 	if server.Parent().SpanID() != ok[0].SpanContext().SpanID() {
 		t.Errorf("server span has parent %s, want the second attempt %s", server.Parent().SpanID(), ok[0].SpanContext().SpanID())
+	}
+}
+
+// With no-op providers on both sides (bootstrap's without an exporter)
+// there are no spans, but the caller's trace context still crosses the
+// call and reaches the service's handlers, so its own calls continue it.
+func TestTracing_NoopProvidersStillPassTheTraceOn(t *testing.T) {
+	seen := make(chan trace.SpanContext, 1)
+	capture := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		select {
+		case seen <- trace.SpanContextFromContext(ctx):
+		default:
+		}
+		return h(ctx, req)
+	}
+	s := startEcho(t, "a", grpcserver.WithTracing(noop.NewTracerProvider(), tracing.Propagator()), grpcserver.WithUnaryInterceptors(capture))
+	c := tracedClient(t, sd.FixedInstancer{s.instance("a")}, noop.NewTracerProvider())
+	callerTP, _ := recorder(t) // the trace the caller is in, from elsewhere
+	ctx, span := callerTP.Tracer("test").Start(ctx30(t), "caller")
+	defer span.End()
+	if _, err := say(c)(ctx, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	got := <-seen
+	if want := span.SpanContext(); got.TraceID() != want.TraceID() || got.SpanID() != want.SpanID() || !got.IsRemote() {
+		t.Fatalf("the handler's span context = %v %v (remote %v), want the caller's %v %v, remote",
+			got.TraceID(), got.SpanID(), got.IsRemote(), want.TraceID(), want.SpanID())
 	}
 }
 
