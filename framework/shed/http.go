@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/svcerr"
@@ -81,15 +82,17 @@ func Middleware(l *Limiter, opts ...HTTPOption) (func(http.Handler) http.Handler
 			return nil, err
 		}
 	}
-	exempt, err := exemptMux(append(append([]string(nil), DefaultExempt...), s.exempt...))
+	patterns := append(append([]string(nil), DefaultExempt...), s.exempt...)
+	mux, err := exemptMux(patterns)
 	if err != nil {
 		return nil, err
 	}
+	exempt := newExemption(mux, patterns)
 	minRA, spanRA := s.retryAfter.Seconds(), (s.maxRetryAfter - s.retryAfter).Seconds()
 	body := []byte(`{"error":"` + svcerr.ErrOverloaded.Message + `","code":"` + Code + `"}` + "\n")
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if _, pattern := exempt.Handler(r); pattern != "" {
+			if exempt.match(r) {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -142,4 +145,59 @@ func register(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
 	}()
 	mux.Handle(pattern, h)
 	return nil
+}
+
+// exemption tells the exempt routes' requests. Matching a request against
+// a ServeMux costs more than the rest of the shedder on every request
+// (path cleaning, a lock, two tree walks and, on no match, a map of the
+// methods that would match), so requests whose path cannot match any
+// exempt pattern are told apart first: each pattern's path up to its
+// first wildcard (its literal prefix) must begin the request's path, or
+// be the path with a slash added (ServeMux redirects /x to a /x/
+// pattern); the unescaped path is compared, as ServeMux compares
+// unescaped segments. Only the requests that pass, and those ServeMux
+// would clean or leave uncleaned (CONNECT), are matched by the ServeMux.
+type exemption struct {
+	mux      *http.ServeMux
+	prefixes []string
+}
+
+func newExemption(mux *http.ServeMux, patterns []string) exemption {
+	e := exemption{mux: mux}
+	for _, p := range patterns {
+		i := strings.IndexByte(p, '/') // the path starts at the first slash (after method and host)
+		if i < 0 {
+			i = len(p)
+		}
+		lit := p[i:]
+		if j := strings.IndexByte(lit, '{'); j >= 0 {
+			lit = lit[:j]
+		}
+		e.prefixes = append(e.prefixes, lit)
+	}
+	return e
+}
+
+// match reports whether r is for an exempt route.
+func (e exemption) match(r *http.Request) bool {
+	if e.mayMatch(r) {
+		_, pattern := e.mux.Handler(r)
+		return pattern != ""
+	}
+	return false
+}
+
+// mayMatch is false only for requests no exempt pattern can match.
+func (e exemption) mayMatch(r *http.Request) bool {
+	path := r.URL.Path
+	if r.Method == http.MethodConnect || path == "" || path[0] != '/' ||
+		strings.Contains(path, "//") || strings.Contains(path, "/.") {
+		return true // ServeMux cleans (and redirects) these: let it decide
+	}
+	for _, lit := range e.prefixes {
+		if strings.HasPrefix(path, lit) || (len(lit) == len(path)+1 && strings.HasPrefix(lit, path) && lit[len(path)] == '/') {
+			return true
+		}
+	}
+	return false
 }

@@ -189,3 +189,59 @@ func TestMiddleware_RetryAfterGrowsWithTheShareShed(t *testing.T) {
 		t.Fatalf("shed ratio %v with every request shed, want near 1", r)
 	}
 }
+
+// The shedder's admission of a request to a route that is not exempt
+// allocates nothing: the exempt routes are told apart without asking a
+// ServeMux, which allocates on every request it finds no route for.
+func TestMiddleware_AdmissionAllocatesNothing(t *testing.T) {
+	l := mustNew(t, WithQueueProbe(nil))
+	mw, err := Middleware(l, WithExempt("POST /payments/{id}/capture", "GET /admin/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	rec, req := httptest.NewRecorder(), httptest.NewRequest("GET", "/users/42", nil)
+	if n := testing.AllocsPerRun(100, func() { h.ServeHTTP(rec, req) }); n != 0 {
+		t.Fatalf("%v allocations per admitted request, want 0", n)
+	}
+	if st := l.Stats(); st.Admitted == 0 {
+		t.Fatalf("stats %+v: the requests did not go through the limiter", st)
+	}
+}
+
+// Telling exempt routes apart before the ServeMux changes nothing about
+// which requests are exempt: every request here is exempt exactly when
+// the ServeMux of the patterns finds a pattern for it (redirects to a
+// trailing slash and to a cleaned path included).
+func TestExemption_AgreesWithServeMux(t *testing.T) {
+	patterns := append(append([]string(nil), DefaultExempt...),
+		"POST /payments/{id}/capture", "GET /admin/", "example.com/host-only", "/exact/{$}", "GET /files/{path...}")
+	mux, err := exemptMux(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newExemption(mux, patterns)
+	exempt := 0
+	for _, tc := range []struct{ method, target string }{
+		{"GET", "/healthz"}, {"HEAD", "/healthz"}, {"POST", "/healthz"}, {"GET", "/healthz/"},
+		{"GET", "/readyz"}, {"GET", "/ready"}, {"GET", "/x/../healthz"}, {"GET", "//healthz"},
+		{"GET", "/./readyz"}, {"GET", "/health%7A"}, {"GET", "/users/1"}, {"GET", "/"},
+		{"POST", "/payments/42/capture"}, {"GET", "/payments/42/capture"}, {"POST", "/payments/4%2F2/capture"},
+		{"POST", "/payments"}, {"POST", "/payments/"}, {"GET", "/admin"}, {"GET", "/admin/"},
+		{"GET", "/admin/users"}, {"GET", "/adminx"}, {"GET", "http://example.com/host-only"},
+		{"GET", "http://other.example/host-only"}, {"GET", "/exact/"}, {"GET", "/exact"},
+		{"GET", "/exact/more"}, {"GET", "/files/a/b"}, {"GET", "/files"}, {"OPTIONS", "*"},
+	} {
+		r := httptest.NewRequest(tc.method, tc.target, nil)
+		_, pattern := mux.Handler(r)
+		if got, want := e.match(r), pattern != ""; got != want {
+			t.Errorf("%s %s: exempt %v, ServeMux says %v (pattern %q)", tc.method, tc.target, got, want, pattern)
+		}
+		if pattern != "" {
+			exempt++
+		}
+	}
+	if exempt < 10 {
+		t.Fatalf("only %d of the requests exempt: the table no longer tests both sides", exempt)
+	}
+}
