@@ -11,8 +11,10 @@
 //
 // Each instance's grpc:// or grpcs:// endpoint becomes one resolver
 // endpoint; its registry record (zone, weight, version, metadata) rides in
-// the endpoint's and address's attributes for a custom balancer to read
-// with InstanceOf. Nothing is registered globally: pass the builder with
+// the endpoint's attributes and the address's balancer attributes for a
+// custom balancer to read with InstanceOf. The channel hears only of
+// changes to that view: an event that leaves it as it was (an HTTP-only
+// instance came or went) is not passed on. Nothing is registered globally: pass the builder with
 // grpc.WithResolvers (or resolver.Register it yourself).
 //
 // This is the plain-grpc-go path. Warren's own client (package grpcclient)
@@ -24,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -117,6 +120,11 @@ type warrenResolver struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	once    sync.Once
+
+	// Owned by the goroutine that reads the Instancer's events: what the
+	// channel was last told.
+	sent []string // instance strings of the last state passed on, sorted
+	told bool     // a state was passed on since the last reported error
 }
 
 // ResolveNow implements resolver.Resolver. Discovery pushes every change,
@@ -183,9 +191,14 @@ func (r *warrenResolver) openInstancer(ctx context.Context) (sd.Instancer, error
 func (r *warrenResolver) update(ev sd.Event) {
 	if ev.Err != nil && len(ev.Instances) == 0 {
 		r.cc.ReportError(fmt.Errorf("warren resolver: discover %s: %w", r.service, ev.Err))
+		r.told = false // the next set must reach the channel, even an unchanged one
 		return
 	}
-	var st resolver.State
+	type served struct {
+		s, hostport string
+		inst        registry.Instance
+	}
+	var kept []served
 	for _, s := range ev.Instances {
 		inst, err := registry.ParseInstance(s)
 		if err != nil {
@@ -196,17 +209,45 @@ func (r *warrenResolver) update(ev sd.Event) {
 			continue // serves no gRPC (an HTTP-only instance)
 		}
 		_, hostport, _ := strings.Cut(ep, "://")
-		attrs := attributes.New(instanceKey{}, instanceAttr{inst: inst, s: s})
-		addr := resolver.Address{Addr: hostport, Attributes: attrs}
-		st.Addresses = append(st.Addresses, addr)
-		st.Endpoints = append(st.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{addr}, Attributes: attrs})
+		kept = append(kept, served{s: s, hostport: hostport, inst: inst})
 	}
+	// Registries send an event for every change of the service's set and
+	// of its error, and most leave the gRPC view as it was (an HTTP-only
+	// instance came or went, reads failed and the last good set stands).
+	// The channel is told only of a new view: each UpdateState makes grpc-go
+	// render the whole state for its trace and walk every endpoint through
+	// the balancer.
+	key := make([]string, len(kept))
+	for i, k := range kept {
+		key[i] = k.s // the string is the whole record: same string, same address and attributes
+	}
+	slices.Sort(key)
+	if r.told && slices.Equal(key, r.sent) {
+		return
+	}
+	var st resolver.State
+	for _, k := range kept {
+		attrs := attributes.New(instanceKey{}, instanceAttr{inst: k.inst, s: k.s})
+		// BalancerAttributes, not Attributes: the record is for the
+		// balancer. grpc-go compares a subchannel's addresses by their
+		// Attributes (ignoring only BalancerAttributes), so a changed
+		// record there (a new weight) handed to SubConn.UpdateAddresses
+		// would tear down a ready connection to the same host:port.
+		// In Endpoints the record rides on the endpoint alone, as grpc-go
+		// itself moves it when it makes endpoints of addresses.
+		st.Addresses = append(st.Addresses, resolver.Address{Addr: k.hostport, BalancerAttributes: attrs})
+		st.Endpoints = append(st.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: k.hostport}}, Attributes: attrs})
+	}
+	r.sent, r.told = key, true
 	// An empty set is passed on too: the balancer fails calls fast instead
 	// of sending them to instances that have left.
-	_ = r.cc.UpdateState(st) // ErrBadResolverState for an empty set: the next event corrects it
+	_ = r.cc.UpdateState(st) // ErrBadResolverState for an empty set: the next change corrects it
 }
 
 type instanceKey struct{}
+
+// String names the key in grpc-go's logs and traces (see instanceAttr).
+func (instanceKey) String() string { return "warren.instance" }
 
 // instanceAttr carries the record; attributes compare it by its instance
 // string, so an unchanged instance keeps its subchannel across updates.
@@ -220,10 +261,15 @@ func (a instanceAttr) Equal(o any) bool {
 	return ok && a.s == b.s
 }
 
+// String is the instance string: grpc-go prints attributes in its logs
+// and channelz traces, on every state update, and would otherwise format
+// the whole struct.
+func (a instanceAttr) String() string { return a.s }
+
 // InstanceOf returns the registry record of a resolved address or
 // endpoint's attributes (zone, weight, version, tags, metadata), for a
-// custom balancer: InstanceOf(addr.Attributes) or
-// InstanceOf(endpoint.Attributes).
+// custom balancer: InstanceOf(endpoint.Attributes) or
+// InstanceOf(addr.BalancerAttributes).
 func InstanceOf(a *attributes.Attributes) (registry.Instance, bool) {
 	v, ok := a.Value(instanceKey{}).(instanceAttr)
 	return v.inst, ok

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -164,7 +165,8 @@ func target(svc string) resolver.Target {
 }
 
 // Zone, weight and metadata of each instance ride in the attributes of
-// its endpoint and address; HTTP-only instances are left out.
+// its endpoint and the balancer attributes of its address; HTTP-only
+// instances are left out.
 func TestResolver_AttributesCarryTheRecord(t *testing.T) {
 	reg := openRegistry(t, "etcd")
 	startApp(t, "etcd", "attrs", "z", app.WithZone("eu-1"), app.WithWeight(7), app.WithMetadata(map[string]string{"shard": "3"}))
@@ -194,8 +196,14 @@ func TestResolver_AttributesCarryTheRecord(t *testing.T) {
 			if !found || inst.ID != "z" || inst.Zone != "eu-1" || inst.Weight != 7 || inst.Metadata["shard"] != "3" {
 				t.Fatalf("endpoint attributes carry %+v (found %v)", inst, found)
 			}
-			if a, _ := grpcresolver.InstanceOf(st.Addresses[0].Attributes); a.ID != "z" {
-				t.Fatal("address attributes do not carry the record")
+			if a, _ := grpcresolver.InstanceOf(st.Addresses[0].BalancerAttributes); a.ID != "z" {
+				t.Fatal("address balancer attributes do not carry the record")
+			}
+			// Not the subchannel's attributes: grpc-go compares those when a
+			// balancer updates a subchannel's addresses, and a changed record
+			// would then tear down a ready connection.
+			if st.Addresses[0].Attributes != nil || st.Endpoints[0].Addresses[0].Attributes != nil {
+				t.Fatalf("the record rides in the address's subchannel attributes: %v", st.Addresses[0])
 			}
 			if !strings.HasPrefix(st.Addresses[0].Addr, "127.0.0.1:") {
 				t.Fatalf("address %q", st.Addresses[0].Addr)
@@ -243,4 +251,76 @@ type failing struct{}
 
 func (failing) Instancer(context.Context, string) (sd.Instancer, error) {
 	return nil, errors.New("registry down")
+}
+
+// The channel hears only of changes to what it routes by: an instance
+// without a gRPC endpoint coming or going leaves the state as it was and
+// is not passed on (each UpdateState makes grpc-go walk every endpoint
+// through the balancer), while a changed record of a routed instance is.
+func TestResolver_TellsTheChannelOnlyOfChanges(t *testing.T) {
+	reg := openRegistry(t, "etcd")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	grpcInst := func(id string, port int, md map[string]string) registry.Instance {
+		return registry.Instance{ID: id, Name: "quiet", Endpoints: []string{registry.EndpointURL("grpc", "127.0.0.1", port)}, Metadata: md}
+	}
+	httpOnly := registry.Instance{ID: "h", Name: "quiet", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", 7001)}}
+
+	b, _ := grpcresolver.NewBuilder(reg)
+	rec := &recorder{}
+	r, err := b.Build(target("quiet"), rec, resolver.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// waitFor waits for the n-th state and returns all of them.
+	waitFor := func(n int) []resolver.State {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			rec.mu.Lock()
+			states := slices.Clone(rec.states)
+			rec.mu.Unlock()
+			if len(states) >= n {
+				return states
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d states within 30s, want %d: %+v", len(states), n, states)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	ids := func(st resolver.State) []string {
+		var out []string
+		for _, ep := range st.Endpoints {
+			inst, _ := grpcresolver.InstanceOf(ep.Attributes)
+			out = append(out, inst.ID+inst.Metadata["v"])
+		}
+		slices.Sort(out)
+		return out
+	}
+	waitFor(1) // the empty set
+	steps := []func() error{
+		func() error { return reg.Register(ctx, httpOnly) },                                         // not passed on
+		func() error { return reg.Register(ctx, grpcInst("a", 7002, nil)) },                         // a
+		func() error { return reg.Deregister(ctx, httpOnly) },                                       // not passed on
+		func() error { return reg.Register(ctx, grpcInst("b", 7003, nil)) },                         // a, b
+		func() error { return reg.Register(ctx, grpcInst("a", 7002, map[string]string{"v": "2"})) }, // a's record changed
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(4)
+	time.Sleep(200 * time.Millisecond) // room for a wrong extra state to arrive
+	states := waitFor(4)
+	var got [][]string
+	for _, st := range states {
+		got = append(got, ids(st))
+	}
+	want := [][]string{nil, {"a"}, {"a", "b"}, {"a2", "b"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the channel was told %v, want %v", got, want)
+	}
 }
