@@ -225,11 +225,16 @@ func (w *Watcher) WaitFor(ctx context.Context, ids ...string) error {
 }
 
 // NewClient is the calling side: a Warren client over in. Its attempts
-// may take 5 s: the backends answer at once, so an attempt that times out
-// measures a starved machine (etcd members replaying their logs beside
-// the test, under -race, at load 30 made 1 s attempts time out and the
-// retry budget run dry), not discovery, which is what these tests judge:
-// a wrong set shows as refused connections or no endpoints.
+// may take 15 s (of the load's 20 s per call): the backends answer at
+// once, so an attempt that times out measures a starved machine, not
+// discovery, which is what these tests judge: a wrong set shows as
+// refused connections or no endpoints. Etcd members replaying their logs
+// beside the test, under -race, at load 30 made 1 s attempts time out and
+// the retry budget run dry; on a fresh machine (3 Dec 2026) with 5 s
+// attempts, the four calls in flight at one moment of the restart-all
+// phase, on three different live backends, all timed out together after
+// 5 s — the whole process had not run — and more retries were due at
+// once than the budget's burst holds.
 //
 // For the same reason the client has no concurrency limit: the load is
 // open-loop (Rate calls per second whatever the answers), so a starved
@@ -238,7 +243,7 @@ func (w *Watcher) WaitFor(ctx context.Context, ids ...string) error {
 // refused ~100–370 calls per phase — which says nothing of discovery.
 // The limit is tested in framework/climit and the overload mesh tests.
 func NewClient(in sd.Instancer) (*client.Client, error) {
-	return client.NewFromInstancer(in, Service, client.WithRetry(retry.WithPerAttemptTimeout(5*time.Second)), client.WithoutConcurrencyLimit())
+	return client.NewFromInstancer(in, Service, client.WithRetry(retry.WithPerAttemptTimeout(15*time.Second)), client.WithoutConcurrencyLimit())
 }
 
 // load is every test's load: Rate calls per second, each bounded by 20 s.
