@@ -66,3 +66,57 @@ func FuzzParseInstance(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRecordString: RecordString, which skips building an Instance for
+// the records it can, decides every record exactly as
+// DecodeRecordString does: the same ID, name and string, or the same
+// error.
+func FuzzRecordString(f *testing.F) {
+	good, _ := EncodeRecord(Instance{ID: "user-1", Name: "user", Endpoints: []string{"http://10.0.0.1:80", "grpc://10.0.0.1:81"}, Version: "v1", Zone: "a", Weight: 5, Tags: []string{"y", "x"}, Metadata: map[string]string{"k": "v", "a b": "c&d", "é": "ü"}})
+	v6, _ := EncodeRecord(Instance{ID: "user-2", Name: "user", Endpoints: []string{"http://[::1]:80"}})
+	for _, s := range []string{
+		string(good), string(v6), "{}", `{"v":1}`, `{"v":2,"instance":{"id":"a","name":"b","endpoints":["http://h:1"]}}`,
+		`{"v":1,"instance":{"id":"a","name":"b","address":"h","port":1}}`,
+		`{"v":1,"instance":{"id":"a","name":"b","endpoints":["http://h:1"],"metadata":{"k":"1","k":"2"}}}`,
+		`{"v":1,"instance":{"id":"a","name":"b","endpoints":["http://h:1"],"metadata":{"":"1"}}}`,
+		`{"v":1,"instance":{"id":"a","name":"b","endpoints":["http://h:1","http://h:2"]}}`,
+		`{"v":1,"instance":{"id":"a b","name":"b","endpoints":["http://h:1"]}}`,
+		`{"v":1,"instance":{"id":"a","name":"B","endpoints":["http://h:1"]}}`,
+		`{"v":1,"instance":{"id":"a","name":"b","endpoints":["http://H:1"],"weight":-1}}`,
+		`{"v":1,"instance":{"id":"a","name":"b","endpoints":["http://h:01"]}}`,
+		`{"v":1,"instance":{"id":"a","name":"b","endpoints":["http://h:1"],"zone":"z\u0001"}}`,
+		`{"v":1,"instance":{"id":"a","name":"b","endpoints":["http://h:1"],"tags":["a","a"],"metadata":{}}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, name, s, err := RecordString(b)
+		inst, want, wantErr := DecodeRecordString(b)
+		if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+			t.Fatalf("RecordString error %v, DecodeRecordString %v, for %q", err, wantErr, b)
+		}
+		if id != inst.ID || name != inst.Name || s != want {
+			t.Fatalf("RecordString %q %q %q, DecodeRecordString %q %q %q, for %q", id, name, s, inst.ID, inst.Name, want, b)
+		}
+	})
+}
+
+func TestRecordString_TakesTheFastPathForWhatRegistrarsWrite(t *testing.T) {
+	for _, inst := range []Instance{
+		{ID: "user-1", Name: "user", Endpoints: []string{"http://10.0.0.1:80"}},
+		{ID: "user-1", Name: "user", Endpoints: []string{"grpc://host-a.example:81", "http://host-a.example:80"}, Version: "v1", Zone: "a", Weight: 5, Tags: []string{"y", "x"}, Metadata: map[string]string{"k": "v", "a b": "c d=e", "é": "ü", "z": ""}},
+	} {
+		b, err := EncodeRecord(inst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f flatRecord
+		s, ok := recordStringFast(b, &f)
+		if !ok {
+			t.Fatalf("fast path refused %s", b)
+		}
+		if s != inst.String() {
+			t.Fatalf("fast path rendered %q, String %q", s, inst.String())
+		}
+	}
+}

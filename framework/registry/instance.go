@@ -107,7 +107,7 @@ func ParseEndpoint(ep string) (scheme, host string, port int, err error) {
 	if !ok || !validScheme(scheme) {
 		return "", "", 0, fmt.Errorf("%w: endpoint %q: want scheme://host:port with a lower-case scheme", ErrInvalidInstance, ep)
 	}
-	if containsAnyByte(hp, "/?#@, \t\r\n") {
+	if notInHostPort.in(hp) {
 		return "", "", 0, fmt.Errorf("%w: endpoint %q: want scheme://host:port and nothing else", ErrInvalidInstance, ep)
 	}
 	host, port, err = splitHostPort(hp)
@@ -125,16 +125,32 @@ func ParseEndpoint(ep string) (scheme, host string, port int, err error) {
 	return scheme, host, port, nil
 }
 
-// containsAnyByte is strings.ContainsAny for ASCII chars, without the
-// set IndexAny builds on every call.
-func containsAnyByte(s, chars string) bool {
+// asciiSet is a set of ASCII bytes, for strings.ContainsAny without the
+// set IndexAny builds on every call, or a byte search per character.
+type asciiSet [4]uint64
+
+func newASCIISet(chars string) (set asciiSet) {
+	for i := 0; i < len(chars); i++ {
+		set[chars[i]>>6] |= 1 << (chars[i] & 63)
+	}
+	return set
+}
+
+// in reports whether s holds a byte of the set.
+func (set *asciiSet) in(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if strings.IndexByte(chars, s[i]) >= 0 {
+		if set[s[i]>>6]&(1<<(s[i]&63)) != 0 {
 			return true
 		}
 	}
 	return false
 }
+
+// Bytes an endpoint's host:port and an instance ID must not hold.
+var (
+	notInHostPort = newASCIISet("/?#@, \t\r\n")
+	notInID       = newASCIISet("/ \t\n")
+)
 
 // canonicalHostPort reports whether hp is net.JoinHostPort(host,
 // strconv.Itoa(port)), without building it.
@@ -215,7 +231,7 @@ func (i Instance) validString() (string, error) {
 		return "", fmt.Errorf("%w: service name %q must match %s", ErrInvalidInstance, i.Name, nameRE)
 	case i.ID == "":
 		return "", fmt.Errorf("%w: %s: empty instance ID", ErrInvalidInstance, i.Name)
-	case strings.ContainsAny(i.ID, "/ \t\n"):
+	case notInID.in(i.ID):
 		return "", fmt.Errorf("%w: instance ID %q must not contain '/' or spaces", ErrInvalidInstance, i.ID)
 	case len(i.Endpoints) == 0:
 		return "", fmt.Errorf("%w: %s: no endpoints", ErrInvalidInstance, i.ID)
@@ -263,13 +279,29 @@ const (
 // go-kit's endpoint cache does not churn. An instance with one HTTP endpoint
 // renders exactly as round 1 did, so snapshot files written then still load.
 func (i Instance) String() string {
+	var buf [4]metaPair // most instances carry a few entries: no allocation
+	meta := buf[:0]
+	for k, v := range i.Metadata {
+		meta = append(meta, metaPair{k, v})
+	}
+	if len(meta) > 1 {
+		slices.SortFunc(meta, byKey)
+	}
+	return instanceString(i.Endpoints, i.ID, i.Name, i.Version, i.Zone, i.Weight, i.Tags, meta)
+}
+
+func byKey(a, b metaPair) int { return strings.Compare(a.k, b.k) }
+
+// instanceString renders String from an instance's fields, meta sorted
+// by key: Instance.String, and RecordString straight from a record's.
+func instanceString(eps []string, id, name, version, zone string, weight int, tags []string, meta []metaPair) string {
 	// Built by hand, in url.Values.Encode's order (keys sorted, each
 	// key's values in order): every record of a full sync is rendered,
 	// and the map and sort of url.Values were most of its cost.
 	var b strings.Builder
 	b.Grow(128)
-	if len(i.Endpoints) > 0 {
-		b.WriteString(i.Endpoints[0])
+	if len(eps) > 0 {
+		b.WriteString(eps[0])
 	}
 	b.WriteString("/?")
 	first := true
@@ -284,29 +316,14 @@ func (i Instance) String() string {
 		b.WriteByte('=')
 		b.WriteString(url.QueryEscape(v))
 	}
-	for _, ep := range i.Endpoints[min(1, len(i.Endpoints)):] {
+	for _, ep := range eps[min(1, len(eps)):] {
 		param(qEndpoint, ep)
 	}
-	param(qID, i.ID)
-	meta := func(k, v string) { param(qMeta+url.QueryEscape(k), v) }
-	switch len(i.Metadata) {
-	case 0:
-	case 1:
-		for k, v := range i.Metadata {
-			meta(k, v)
-		}
-	default:
-		keys := make([]string, 0, len(i.Metadata))
-		for k := range i.Metadata {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			meta(k, i.Metadata[k])
-		}
+	param(qID, id)
+	for _, p := range meta {
+		param(qMeta+url.QueryEscape(p.k), p.v)
 	}
-	param(qName, i.Name)
-	tags := i.Tags
+	param(qName, name)
 	if !sort.StringsAreSorted(tags) {
 		tags = slices.Clone(tags)
 		sort.Strings(tags)
@@ -314,12 +331,15 @@ func (i Instance) String() string {
 	for _, t := range tags {
 		param(qTag, t)
 	}
-	if i.Version != "" {
-		param(qVersion, i.Version)
+	if version != "" {
+		param(qVersion, version)
 	}
-	param(qWeight, strconv.Itoa(i.EffectiveWeight()))
-	if i.Zone != "" {
-		param(qZone, i.Zone)
+	if weight <= 0 {
+		weight = DefaultWeight // EffectiveWeight
+	}
+	param(qWeight, strconv.Itoa(weight))
+	if zone != "" {
+		param(qZone, zone)
 	}
 	return b.String()
 }

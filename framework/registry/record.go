@@ -3,6 +3,7 @@ package registry
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -136,4 +137,82 @@ func LegacyEndpoint(scheme, address string, port int) (string, error) {
 		return "", err
 	}
 	return ep, nil
+}
+
+// RecordString is DecodeRecordString for readers that keep only the
+// instance string (instancers): it returns the instance's ID and name,
+// for the reader to check against the record's key, and its String, or
+// DecodeRecordString's error. A full sync decodes every record of a
+// service; this builds no Instance on the way (no metadata map, no
+// slices), only the string it returns.
+//
+// It accepts a record only when every check of DecodeRecordString passes
+// on the fields as scanned, and otherwise hands the record to
+// DecodeRecordString, so what it accepts, and every error, is that
+// function's (FuzzRecordString checks that).
+func RecordString(b []byte) (id, name, s string, err error) {
+	var f flatRecord // 3.5 KiB of stack, not a heap object per record
+	if s, ok := recordStringFast(b, &f); ok {
+		return f.id, f.name, s, nil
+	}
+	inst, s, err := DecodeRecordString(b)
+	return inst.ID, inst.Name, s, err
+}
+
+// recordStringFast scans b into f and renders the instance string of a
+// record written by EncodeRecord in the usual shape (endpoints present, a
+// plain first host) that passes validation, or reports ok=false for
+// DecodeRecordString to decide.
+func recordStringFast(b []byte, f *flatRecord) (s string, ok bool) {
+	if len(b) > MaxRecordSize || !scanFlat(string(b), f) || f.v != recordVersion || !f.valid() {
+		return "", false
+	}
+	meta := f.meta[:f.nMeta]
+	if len(meta) > 1 {
+		slices.SortFunc(meta, byKey)
+		for k := 1; k < len(meta); k++ {
+			if meta[k].k == meta[k-1].k {
+				return "", false // repeated key: the last wins, which only the map keeps
+			}
+		}
+	}
+	return instanceString(f.endpoints[:f.nEndpoints], f.id, f.name, f.version, f.zone, f.weight, f.tags[:f.nTags], meta), true
+}
+
+// valid reports whether Instance.validString would accept the instance
+// as scanned, with its endpoints (none: a round-1 record, left to
+// DecodeRecordString) and a first endpoint whose host needs no read-back
+// (plainHost). Each check is validString's, in the same terms; the
+// counts are within the limits by construction (flatRecord's arrays).
+func (f *flatRecord) valid() bool {
+	eps := f.endpoints[:f.nEndpoints]
+	if !ValidName(f.name) || f.id == "" || notInID.in(f.id) || f.weight < 0 || len(eps) == 0 ||
+		len(f.id) > MaxFieldLen || len(f.version) > MaxFieldLen || len(f.zone) > MaxFieldLen {
+		return false
+	}
+	for k, ep := range eps {
+		if len(ep) > MaxFieldLen {
+			return false
+		}
+		scheme, _, _, err := ParseEndpoint(ep)
+		if err != nil {
+			return false
+		}
+		for _, prev := range eps[:k] {
+			if p, _, _ := strings.Cut(prev, "://"); p == scheme {
+				return false
+			}
+		}
+	}
+	for _, t := range f.tags[:f.nTags] {
+		if len(t) > MaxTagLen {
+			return false
+		}
+	}
+	for _, p := range f.meta[:f.nMeta] {
+		if p.k == "" || len(p.k) > MaxMetadataKey || len(p.v) > MaxMetadataValue {
+			return false
+		}
+	}
+	return !hasCtl(f.id, f.name, f.version, f.zone) && !hasCtl(eps...) && plainHost(eps[0])
 }

@@ -1,6 +1,9 @@
 package registry
 
-import "unicode/utf8"
+import (
+	"slices"
+	"unicode/utf8"
+)
 
 // scanRecord is the fast path of DecodeRecord: a scanner for records as
 // EncodeRecord writes them (plain JSON: integer numbers, strings without
@@ -16,22 +19,76 @@ import "unicode/utf8"
 // a field keeps the record (at most MaxRecordSize); the instancers keep
 // only the instance string, which String builds anew.
 func scanRecord(b []byte) (r record, ok bool) {
-	s := scanner{b: string(b)}
+	var f flatRecord
+	if !scanFlat(string(b), &f) {
+		return r, false
+	}
+	r.V = f.v
+	r.Instance = storedInstance{
+		ID: f.id, Name: f.name, Address: f.address, Port: f.port, Scheme: f.scheme,
+		Version: f.version, Zone: f.zone, Weight: f.weight,
+	}
+	if f.hasEndpoints {
+		r.Instance.Endpoints = slices.Clone(f.endpoints[:f.nEndpoints:f.nEndpoints])
+	}
+	if f.hasTags {
+		r.Instance.Tags = slices.Clone(f.tags[:f.nTags:f.nTags])
+	}
+	if f.hasMeta {
+		r.Instance.Metadata = make(map[string]string, f.nMeta)
+		for _, p := range f.meta[:f.nMeta] {
+			r.Instance.Metadata[p.k] = p.v // a repeated key: the last wins, as in encoding/json
+		}
+	}
+	return r, true
+}
+
+// flatRecord is a stored record as the scanner reads it, before any map
+// or Instance is made: strings are substrings of the record, lists in
+// arrays sized to the limits (a record with more is left to
+// encoding/json, and then refused by validation), metadata pairs in
+// record order (a key may repeat). Arrays, not slices: the scanner stores
+// through a pointer, and a slice stored so would move its buffer to the
+// heap — the allocations this type exists to avoid.
+type flatRecord struct {
+	v                                        int
+	id, name, address, scheme, version, zone string
+	port, weight                             int
+
+	endpoints    [MaxEndpoints]string
+	nEndpoints   int
+	hasEndpoints bool // "endpoints" was an array ([] is empty, not nil)
+	tags         [MaxTags]string
+	nTags        int
+	hasTags      bool
+	meta         [MaxMetadata]metaPair
+	nMeta        int
+	hasMeta      bool // "metadata" was an object ({} is an empty map, not nil)
+}
+
+// metaPair is one metadata entry.
+type metaPair struct{ k, v string }
+
+// scanFlat scans the record b into f and reports whether the scanner
+// could read it (see scanRecord).
+func scanFlat(b string, f *flatRecord) bool {
+	s := scanner{b: b}
 	var seenV, seenInst bool
-	ok = s.object(func(key string) bool {
+	ok := s.object(func(key string) bool {
 		switch {
 		case key == "v" && !seenV:
 			seenV = true
-			r.V, ok = s.int()
+			var ok bool
+			f.v, ok = s.int()
 			return ok
 		case key == "instance" && !seenInst:
 			seenInst = true
-			return s.instance(&r.Instance)
+			return s.instance(f)
 		}
 		return false
 	})
 	s.space()
-	return r, ok && s.i == len(s.b)
+	return ok && s.i == len(s.b)
 }
 
 type scanner struct {
@@ -84,27 +141,27 @@ func (s *scanner) object(member func(key string) bool) bool {
 	}
 }
 
-// strs reads an array of strings; [] gives an empty, non-nil slice, as
-// encoding/json does.
-func (s *scanner) strs() ([]string, bool) {
+// strs reads an array of strings into dst and returns how many it read,
+// or ok=false if there are more than dst holds.
+func (s *scanner) strs(dst []string) (n int, ok bool) {
 	if !s.byte('[') {
-		return nil, false
+		return 0, false
 	}
-	out := []string{}
 	if s.byte(']') {
-		return out, true
+		return 0, true
 	}
 	for {
 		v, ok := s.str()
-		if !ok {
-			return nil, false
+		if !ok || n == len(dst) {
+			return 0, false
 		}
-		out = append(out, v)
+		dst[n] = v
+		n++
 		if s.byte(']') {
-			return out, true
+			return n, true
 		}
 		if !s.byte(',') {
-			return nil, false
+			return 0, false
 		}
 	}
 }
@@ -164,7 +221,7 @@ func (s *scanner) int() (int, bool) {
 }
 
 // instance reads the stored instance object.
-func (s *scanner) instance(in *storedInstance) bool {
+func (s *scanner) instance(in *flatRecord) bool {
 	var seen uint16
 	return s.object(func(key string) bool {
 		f := instanceField(key)
@@ -175,34 +232,40 @@ func (s *scanner) instance(in *storedInstance) bool {
 		var ok bool
 		switch key {
 		case "id":
-			in.ID, ok = s.str()
+			in.id, ok = s.str()
 		case "name":
-			in.Name, ok = s.str()
+			in.name, ok = s.str()
 		case "endpoints":
-			in.Endpoints, ok = s.strs()
+			in.nEndpoints, ok = s.strs(in.endpoints[:])
+			in.hasEndpoints = true
 		case "address":
-			in.Address, ok = s.str()
+			in.address, ok = s.str()
 		case "port":
-			in.Port, ok = s.int()
+			in.port, ok = s.int()
 		case "scheme":
-			in.Scheme, ok = s.str()
+			in.scheme, ok = s.str()
 		case "version":
-			in.Version, ok = s.str()
+			in.version, ok = s.str()
 		case "zone":
-			in.Zone, ok = s.str()
+			in.zone, ok = s.str()
 		case "weight":
-			in.Weight, ok = s.int()
+			in.weight, ok = s.int()
 		case "tags":
-			in.Tags, ok = s.strs()
+			in.nTags, ok = s.strs(in.tags[:])
+			in.hasTags = true
 		case "metadata":
 			if s.peek('n') {
 				return false // null: leave it to encoding/json
 			}
-			in.Metadata = map[string]string{}
+			in.hasMeta = true
 			ok = s.object(func(k string) bool {
 				v, ok := s.str()
-				in.Metadata[k] = v // a repeated key: the last wins, as in encoding/json
-				return ok
+				if !ok || in.nMeta == len(in.meta) {
+					return false
+				}
+				in.meta[in.nMeta] = metaPair{k, v}
+				in.nMeta++
+				return true
 			})
 		}
 		return ok

@@ -432,12 +432,13 @@ func (in *Instancer) decode(kv *mvccpb.KeyValue) (string, error) {
 	if len(id) >= len(in.prefix) && string(id[:len(in.prefix)]) == in.prefix {
 		id = id[len(in.prefix):]
 	}
-	inst, str, err := registry.DecodeRecordString(kv.Value)
+	// Only the string is kept: RecordString builds no Instance for it.
+	instID, name, str, err := registry.RecordString(kv.Value)
 	switch {
 	case err != nil:
 		return "", err
-	case inst.ID != string(id) || inst.Name != in.service:
-		return "", fmt.Errorf("record for %s/%s does not match its key", inst.Name, inst.ID)
+	case instID != string(id) || name != in.service:
+		return "", fmt.Errorf("record for %s/%s does not match its key", name, instID)
 	case kv.Lease == 0:
 		return "", errNoLease
 	}
