@@ -144,6 +144,11 @@ func (e *Endpointer) apply(d registry.Delta) {
 	if d.Err != nil {
 		e.logger.Log("msg", "discovery error; keeping last known instances", "instances", len(e.byID), "err", d.Err)
 	}
+	if len(e.byID) == 0 && len(d.Removed) == 0 && len(d.Added) > smallChange {
+		e.first(d.Added)
+		e.markReady()
+		return
+	}
 	var gone, born []*balancer.Target
 	if len(d.Added) > smallChange {
 		// A first set or a re-list: sized once, not grown (and rehashed)
@@ -176,6 +181,32 @@ func (e *Endpointer) apply(d registry.Delta) {
 		e.publishChangeLocked(gone, born)
 	}
 	e.markReady()
+}
+
+// first builds a whole set into an empty endpointer: the instance strings
+// sorted once, as strings, and the targets built in that order, so the
+// set is published as built, with no sort of the targets after (a sort
+// through pointers, most of what a first set cost beyond the builds).
+func (e *Endpointer) first(added []string) {
+	ids := slices.Clone(added) // shared with the instancer's other subscribers
+	slices.Sort(ids)
+	e.byID = make(map[string]*balancer.Target, len(ids))
+	ts := make([]*balancer.Target, 0, len(ids))
+	for _, id := range ids {
+		if _, ok := e.byID[id]; ok {
+			continue
+		}
+		t, err := e.build(id)
+		if err != nil {
+			e.logger.Log("msg", "skipping instance", "instance", id, "err", err)
+			continue
+		}
+		e.byID[id] = t
+		ts = append(ts, t)
+	}
+	if len(ts) > 0 {
+		e.storeLocked(ts)
+	}
 }
 
 func (e *Endpointer) update(ev sd.Event) {

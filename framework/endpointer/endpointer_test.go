@@ -297,3 +297,46 @@ func (d deltaOnly) Deregister(chan<- sd.Event)               {}
 func (d deltaOnly) Stop()                                    {}
 func (d deltaOnly) RegisterDelta(ch chan<- registry.Delta)   { d.c.RegisterDelta(ch) }
 func (d deltaOnly) DeregisterDelta(ch chan<- registry.Delta) { d.c.DeregisterDelta(ch) }
+
+func TestEndpointer_FirstSetIsPublishedSortedWithoutTouchingTheSharedDelta(t *testing.T) {
+	c := registry.NewCache()
+	var all []string
+	for i := range 100 {
+		all = append(all, registry.Instance{ID: fmt.Sprintf("i-%03d", i), Name: "svc", Endpoints: []string{fmt.Sprintf("http://10.0.0.%d:80", i+1)}}.String())
+	}
+	slices.Reverse(all) // the order the instancer hands them in, not the endpointer's
+	// Another subscriber of the same cache: a delta's slices are shared
+	// by all of them, so the endpointer must sort a copy.
+	other := make(chan registry.Delta, 1)
+	c.RegisterDelta(other)
+	bad := all[7]
+	e := New(deltaOnly{c}, func(instance string) (endpoint.Endpoint, io.Closer, error) {
+		if instance == bad {
+			return nil, nil, errors.New("factory refused")
+		}
+		return endpoint.Nop, nil, nil
+	})
+	defer e.Close()
+	c.Update(sd.Event{Instances: all})
+	waitFor(t, "the first set", func() bool { return len(e.Targets()) == len(all)-1 })
+	ts := e.Targets()
+	if !slices.IsSortedFunc(ts, func(a, b *balancer.Target) int { return strings.Compare(a.ID, b.ID) }) {
+		t.Fatal("first set not sorted")
+	}
+	for _, tg := range ts {
+		if tg.ID == bad {
+			t.Fatal("an instance the factory refused is in the set")
+		}
+	}
+	if d := <-other; !slices.Equal(d.Added, all) {
+		t.Fatal("the delta another subscriber got was reordered")
+	}
+	// A change after the first set takes the incremental path and keeps the order.
+	c.Apply([]string{registry.Instance{ID: "i-x", Name: "svc", Endpoints: []string{"http://10.0.1.1:80"}}.String()}, []string{all[0]}, nil)
+	waitFor(t, "the change", func() bool {
+		return len(e.Targets()) == len(all)-1 && e.Targets()[len(e.Targets())-1].ID != ts[len(ts)-1].ID
+	})
+	if !slices.IsSortedFunc(e.Targets(), func(a, b *balancer.Target) int { return strings.Compare(a.ID, b.ID) }) {
+		t.Fatal("set not sorted after a change")
+	}
+}

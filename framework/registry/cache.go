@@ -69,10 +69,12 @@ func (c *Cache) Update(ev sd.Event) {
 		added = make([]string, 0, len(ev.Instances)) // every one is new
 	}
 	for _, s := range ev.Instances {
-		if _, dup := next[s]; dup {
+		// A duplicate leaves the size as it was: one hash, not a lookup
+		// and then an insert, per instance of a full set.
+		n := len(next)
+		if next[s] = struct{}{}; len(next) == n {
 			continue
 		}
-		next[s] = struct{}{}
 		if _, ok := c.set[s]; !ok {
 			added = append(added, s)
 		}
