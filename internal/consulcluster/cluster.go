@@ -61,8 +61,19 @@ type Cluster struct {
 	once    sync.Once
 }
 
+// ErrExited is returned (wrapped) by WaitReady when an agent's process
+// ended without Kill.
+var ErrExited = errors.New("agent process exited")
+
+// startAttempts bounds Start's tries with fresh ports. Free ports are
+// found by listening and closing, so another process may bind one before
+// the agent does (a fresh-machine bench run lost one of its 20 that way).
+const startAttempts = 3
+
 // Start runs the datacenter and waits (bounded by ctx) until it has a
-// leader and every agent is a live member of it.
+// leader and every agent is a live member of it. An agent that exits at
+// start because one of its ports was taken meanwhile makes Start begin
+// again on fresh ports, up to startAttempts times.
 func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Datacenter == "" {
 		cfg.Datacenter = "dc1"
@@ -74,6 +85,18 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	for attempt := 1; ; attempt++ {
+		c, err := start(ctx, cfg, bin)
+		if err == nil || attempt == startAttempts || !errors.Is(err, errPortTaken) {
+			return c, err
+		}
+	}
+}
+
+// errPortTaken marks a start that failed because an agent could not bind.
+var errPortTaken = errors.New("port taken before the agent bound it")
+
+func start(ctx context.Context, cfg Config, bin string) (*Cluster, error) {
 	dir, err := os.MkdirTemp("", "warren-consulcluster-")
 	if err != nil {
 		return nil, err
@@ -120,10 +143,37 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		}
 	}
 	if err := c.WaitReady(ctx); err != nil {
+		if a := c.exited(); a != nil && a.logHas("address already in use") {
+			err = fmt.Errorf("%w: %w", errPortTaken, err)
+		}
 		c.Close()
 		return nil, err
 	}
 	return c, nil
+}
+
+// exited returns an agent whose process ended without Kill, or nil.
+func (c *Cluster) exited() *Agent {
+	for _, a := range c.all() {
+		a.mu.Lock()
+		p := a.proc
+		a.mu.Unlock()
+		if p == nil {
+			continue
+		}
+		select {
+		case <-p.Exited():
+			return a
+		default:
+		}
+	}
+	return nil
+}
+
+// logHas reports whether a's output contains s.
+func (a *Agent) logHas(s string) bool {
+	data, _ := os.ReadFile(a.log)
+	return strings.Contains(string(data), s)
 }
 
 func (c *Cluster) all() []*Agent { return append(append([]*Agent{}, c.Servers...), c.Clients...) }
@@ -198,6 +248,11 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 	for {
 		if last = c.ready(ctx); last == nil {
 			return nil
+		}
+		// An agent that died will not become ready: say so now, not at
+		// the deadline.
+		if a := c.exited(); a != nil {
+			return fmt.Errorf("consulcluster %s: %s: %w\n%s", c.DC, a.Name, ErrExited, c.Logs(800))
 		}
 		select {
 		case <-ctx.Done():
