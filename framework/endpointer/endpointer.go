@@ -166,16 +166,9 @@ func (e *Endpointer) apply(d registry.Delta) {
 		}
 	}
 	for _, id := range d.Added {
-		if _, ok := e.byID[id]; ok {
-			continue
+		if t := e.addLocked(id); t != nil {
+			born = append(born, t)
 		}
-		t, err := e.build(id)
-		if err != nil {
-			e.logger.Log("msg", "skipping instance", "instance", id, "err", err)
-			continue
-		}
-		e.byID[id] = t
-		born = append(born, t)
 	}
 	if len(gone) > 0 || len(born) > 0 {
 		e.publishChangeLocked(gone, born)
@@ -193,20 +186,28 @@ func (e *Endpointer) first(added []string) {
 	e.byID = make(map[string]*balancer.Target, len(ids))
 	ts := make([]*balancer.Target, 0, len(ids))
 	for _, id := range ids {
-		if _, ok := e.byID[id]; ok {
-			continue
+		if t := e.addLocked(id); t != nil {
+			ts = append(ts, t)
 		}
-		t, err := e.build(id)
-		if err != nil {
-			e.logger.Log("msg", "skipping instance", "instance", id, "err", err)
-			continue
-		}
-		e.byID[id] = t
-		ts = append(ts, t)
 	}
 	if len(ts) > 0 {
 		e.storeLocked(ts)
 	}
+}
+
+// addLocked builds id's target and indexes it. It returns nil for an id
+// already held and for one whose build failed (logged and skipped).
+func (e *Endpointer) addLocked(id string) *balancer.Target {
+	if _, ok := e.byID[id]; ok {
+		return nil
+	}
+	t, err := e.build(id)
+	if err != nil {
+		e.logger.Log("msg", "skipping instance", "instance", id, "err", err)
+		return nil
+	}
+	e.byID[id] = t
+	return t
 }
 
 func (e *Endpointer) update(ev sd.Event) {
