@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -111,11 +112,20 @@ func (in *Instancer) loop(ctx context.Context) {
 	var (
 		index    uint64
 		lastGood []string
+		lastIDs  []string // the IDs of lastGood, in its order
 		afterErr bool
-		synced   bool // an answer arrived since the start
-		advanced bool // the last answer was a change: see below
-		agent    int  // the agent asked; moves on when it fails
-		failed   int  // queries failed in a row
+		// After an outage the agent may answer before the instances it
+		// forgot have registered again: a restarted -dev agent, or one whose
+		// index overtook ours, answers with a set lacking them. Until
+		// holdUntil those of held that the answer lacks stay in the set.
+		held      map[string]string // ID → instance string
+		holdUntil time.Time
+		answered  []string // what the last answer listed, without held
+		answerIDs []string
+		synced    bool // an answer arrived since the start
+		advanced  bool // the last answer was a change: see below
+		agent     int  // the agent asked; moves on when it fails
+		failed    int  // queries failed in a row
 	)
 	for {
 		if !advanced {
@@ -124,6 +134,18 @@ func (in *Instancer) loop(ctx context.Context) {
 			}
 		}
 		advanced = false
+		if held != nil && !time.Now().Before(holdUntil) {
+			// The window is over: the set is what the agent last listed.
+			// Published now, not when the next answer comes (minutes, if
+			// nothing changes); while queries fail the next error event
+			// carries it.
+			held = nil
+			lastIDs, lastGood = answerIDs, answered
+			if !afterErr {
+				in.Update(sd.Event{Instances: lastGood})
+				r.cfg.observer.Instances(in.service, len(lastGood))
+			}
+		}
 		wait := r.cfg.waitTime
 		if afterErr {
 			// The agent may have restarted meanwhile and count its index
@@ -134,6 +156,10 @@ func (in *Instancer) loop(ctx context.Context) {
 			// rather than either waiting a minute or publishing the
 			// restarted agent's empty set.
 			wait = min(wait, r.reregisterWindow())
+		}
+		if left := time.Until(holdUntil); held != nil && left > 0 {
+			// Ask again when the hold ends, to drop what did not come back.
+			wait = min(wait, left+10*time.Millisecond)
 		}
 		entries, meta, err := in.query(ctx, agent, index, wait)
 		if ctx.Err() != nil {
@@ -165,6 +191,19 @@ func (in *Instancer) loop(ctx context.Context) {
 		}
 		bo.Reset()
 		failed = 0
+		if held != nil && !time.Now().Before(holdUntil) {
+			held = nil
+		}
+		if (afterErr || meta.LastIndex < index) && held == nil && len(lastIDs) > 0 {
+			// The first answer after a failure, or one from an agent whose
+			// index went backwards: hold what we had for one re-register
+			// window from now.
+			held = make(map[string]string, len(lastIDs))
+			for i, id := range lastIDs {
+				held[id] = lastGood[i]
+			}
+			holdUntil = time.Now().Add(r.reregisterWindow())
+		}
 		afterErr = false
 		// A change is a higher index than the one we waited on. The first
 		// answer is one too (the set went from unknown to known), but the
@@ -175,7 +214,11 @@ func (in *Instancer) loop(ctx context.Context) {
 		if index = nextIndex(index, meta.LastIndex); index == 0 {
 			r.cfg.observer.WatchRestarted(in.service, errIndexBack)
 		}
-		lastGood = in.instances(entries)
+		answerIDs, answered = in.instances(entries)
+		lastIDs, lastGood = answerIDs, answered
+		if held != nil {
+			lastIDs, lastGood = keepHeld(held, answerIDs, answered)
+		}
 		in.Update(sd.Event{Instances: lastGood})
 		r.cfg.observer.Instances(in.service, len(lastGood))
 	}
@@ -223,10 +266,28 @@ func (in *Instancer) query(ctx context.Context, agent int, index uint64, wait ti
 	return in.r.agents[agent].Health().ServiceMultipleTags(in.service, in.cfg.tags, true, q.WithContext(ctx))
 }
 
-// instances renders health entries as registry.Instance strings. Entries
-// that do not make a valid instance (no address, say) are skipped.
-func (in *Instancer) instances(entries []*api.ServiceEntry) []string {
-	out := make([]string, 0, len(entries))
+// keepHeld returns a set (ids, strs) with the held instances whose IDs it
+// lacks added; ids and strs are not written to.
+func keepHeld(held map[string]string, ids, strs []string) ([]string, []string) {
+	ids, strs = slices.Clip(ids), slices.Clip(strs)
+	have := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		have[id] = true
+	}
+	for id, s := range held {
+		if !have[id] {
+			ids, strs = append(ids, id), append(strs, s)
+		}
+	}
+	return ids, strs
+}
+
+// instances renders health entries as registry.Instance strings, with
+// their IDs. Entries that do not make a valid instance (no address, say)
+// are skipped.
+func (in *Instancer) instances(entries []*api.ServiceEntry) (ids, out []string) {
+	ids = make([]string, 0, len(entries))
+	out = make([]string, 0, len(entries))
 	seen := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		// One ID on two nodes: a registration that moved between agents
@@ -245,7 +306,7 @@ func (in *Instancer) instances(entries []*api.ServiceEntry) []string {
 			in.r.logErr("skipping unusable instance", "service", in.service, "err", err)
 			continue
 		}
-		out = append(out, inst.String())
+		ids, out = append(ids, inst.ID), append(out, inst.String())
 	}
-	return out
+	return ids, out
 }
