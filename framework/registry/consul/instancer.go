@@ -192,7 +192,13 @@ func (in *Instancer) loop(ctx context.Context) {
 		bo.Reset()
 		failed = 0
 		if held != nil && !time.Now().Before(holdUntil) {
+			// As at the top: the window is over. What the agent last listed
+			// is the set the next hold may keep, never the held instances:
+			// each is kept for one window only. (An agent whose index for an
+			// unlisted service goes back on every timed-out wait would
+			// otherwise hold them forever, a fresh window at each answer.)
 			held = nil
+			lastIDs, lastGood = answerIDs, answered
 		}
 		if (afterErr || meta.LastIndex < index) && held == nil && len(lastIDs) > 0 {
 			// The first answer after a failure, or one from an agent whose
