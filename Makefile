@@ -73,6 +73,7 @@ FUZZ_TARGETS := \
 	./framework/registry:FuzzDecodeRecord \
 	./framework/registry:FuzzParseInstance \
 	./framework/registry:FuzzScanRecord \
+	./framework/registry:FuzzRecordString \
 	./framework/registry:FuzzValidInstance_ReadsBackFromString \
 	./framework/httptransport:FuzzDecodeJSONBody \
 	./framework/httptransport:FuzzDecodeQueryAndPath

@@ -226,33 +226,22 @@ func (i Instance) Validate() error {
 // validString is Validate that also returns String, which the check
 // that the instance string carries every field renders anyway.
 func (i Instance) validString() (string, error) {
-	switch {
-	case !ValidName(i.Name):
-		return "", fmt.Errorf("%w: service name %q must match %s", ErrInvalidInstance, i.Name, nameRE)
-	case i.ID == "":
-		return "", fmt.Errorf("%w: %s: empty instance ID", ErrInvalidInstance, i.Name)
-	case notInID.in(i.ID):
-		return "", fmt.Errorf("%w: instance ID %q must not contain '/' or spaces", ErrInvalidInstance, i.ID)
-	case len(i.Endpoints) == 0:
-		return "", fmt.Errorf("%w: %s: no endpoints", ErrInvalidInstance, i.ID)
-	case i.Weight < 0:
-		return "", fmt.Errorf("%w: %s: negative weight %d", ErrInvalidInstance, i.ID, i.Weight)
-	}
-	for k, ep := range i.Endpoints {
-		scheme, _, _, err := ParseEndpoint(ep)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", i.ID, err)
-		}
-		// A scan, not a set: a handful of endpoints, and no allocation
-		// per record of a full sync.
-		for _, prev := range i.Endpoints[:k] {
-			if p, _, _ := strings.Cut(prev, "://"); p == scheme {
-				return "", fmt.Errorf("%w: %s: two %s endpoints; publish one per transport", ErrInvalidInstance, i.ID, scheme)
-			}
-		}
-	}
-	if err := i.checkLimits(); err != nil {
+	if err := checkHead(i.Name, i.ID, i.Version, i.Zone, i.Weight); err != nil {
 		return "", err
+	}
+	if err := checkEndpoints(i.ID, i.Endpoints); err != nil {
+		return "", err
+	}
+	if err := checkTags(i.ID, i.Tags); err != nil {
+		return "", err
+	}
+	if len(i.Metadata) > MaxMetadata {
+		return "", fmt.Errorf("%w: %s: %d metadata entries, at most %d", ErrInvalidInstance, i.ID, len(i.Metadata), MaxMetadata)
+	}
+	for k, v := range i.Metadata {
+		if err := checkMetadata(i.ID, k, v); err != nil {
+			return "", err
+		}
 	}
 	return i.checkCarriable()
 }

@@ -30,43 +30,6 @@ const (
 // MaxEndpoints bounds the endpoints of one instance (one per transport).
 const MaxEndpoints = 16
 
-// checkLimits reports the first field over its limit.
-func (i Instance) checkLimits() error {
-	for _, f := range [...]struct{ name, v string }{{"instance ID", i.ID}, {"version", i.Version}, {"zone", i.Zone}} {
-		if len(f.v) > MaxFieldLen {
-			return fmt.Errorf("%w: %s is %d bytes, at most %d", ErrInvalidInstance, f.name, len(f.v), MaxFieldLen)
-		}
-	}
-	if len(i.Endpoints) > MaxEndpoints {
-		return fmt.Errorf("%w: %s: %d endpoints, at most %d", ErrInvalidInstance, i.ID, len(i.Endpoints), MaxEndpoints)
-	}
-	for _, ep := range i.Endpoints {
-		if len(ep) > MaxFieldLen {
-			return fmt.Errorf("%w: %s: endpoint of %d bytes, at most %d", ErrInvalidInstance, i.ID, len(ep), MaxFieldLen)
-		}
-	}
-	if len(i.Tags) > MaxTags {
-		return fmt.Errorf("%w: %s: %d tags, at most %d", ErrInvalidInstance, i.ID, len(i.Tags), MaxTags)
-	}
-	for _, t := range i.Tags {
-		if len(t) > MaxTagLen {
-			return fmt.Errorf("%w: %s: tag of %d bytes, at most %d", ErrInvalidInstance, i.ID, len(t), MaxTagLen)
-		}
-	}
-	if len(i.Metadata) > MaxMetadata {
-		return fmt.Errorf("%w: %s: %d metadata entries, at most %d", ErrInvalidInstance, i.ID, len(i.Metadata), MaxMetadata)
-	}
-	for k, v := range i.Metadata {
-		switch {
-		case k == "" || len(k) > MaxMetadataKey:
-			return fmt.Errorf("%w: %s: metadata key of %d bytes, want 1..%d", ErrInvalidInstance, i.ID, len(k), MaxMetadataKey)
-		case len(v) > MaxMetadataValue:
-			return fmt.Errorf("%w: %s: metadata %q is %d bytes, at most %d", ErrInvalidInstance, i.ID, k, len(v), MaxMetadataValue)
-		}
-	}
-	return nil
-}
-
 // checkCarriable reports fields the instance string (String, which go-kit
 // hands to every client) would not give back as they are: a host with a
 // control character, or anything the URL form cannot carry, would be

@@ -182,35 +182,16 @@ func recordStringFast(b []byte, f *flatRecord) (s string, ok bool) {
 // valid reports whether Instance.validString would accept the instance
 // as scanned, with its endpoints (none: a round-1 record, left to
 // DecodeRecordString) and a first endpoint whose host needs no read-back
-// (plainHost). Each check is validString's, in the same terms; the
-// counts are within the limits by construction (flatRecord's arrays).
+// (plainHost). The field checks are validString's own; only the last line
+// stands in for checkCarriable, which needs an Instance.
 func (f *flatRecord) valid() bool {
 	eps := f.endpoints[:f.nEndpoints]
-	if !ValidName(f.name) || f.id == "" || notInID.in(f.id) || f.weight < 0 || len(eps) == 0 ||
-		len(f.id) > MaxFieldLen || len(f.version) > MaxFieldLen || len(f.zone) > MaxFieldLen {
+	if checkHead(f.name, f.id, f.version, f.zone, f.weight) != nil ||
+		checkEndpoints(f.id, eps) != nil || checkTags(f.id, f.tags[:f.nTags]) != nil {
 		return false
 	}
-	for k, ep := range eps {
-		if len(ep) > MaxFieldLen {
-			return false
-		}
-		scheme, _, _, err := ParseEndpoint(ep)
-		if err != nil {
-			return false
-		}
-		for _, prev := range eps[:k] {
-			if p, _, _ := strings.Cut(prev, "://"); p == scheme {
-				return false
-			}
-		}
-	}
-	for _, t := range f.tags[:f.nTags] {
-		if len(t) > MaxTagLen {
-			return false
-		}
-	}
 	for _, p := range f.meta[:f.nMeta] {
-		if p.k == "" || len(p.k) > MaxMetadataKey || len(p.v) > MaxMetadataValue {
+		if checkMetadata(f.id, p.k, p.v) != nil {
 			return false
 		}
 	}
