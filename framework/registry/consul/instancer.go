@@ -111,8 +111,7 @@ func (in *Instancer) loop(ctx context.Context) {
 	bo := backoff.New(r.cfg.backoffMin, r.cfg.backoffMax)
 	var (
 		index    uint64
-		lastGood []string
-		lastIDs  []string // the IDs of lastGood, in its order
+		last     listing // the set published last
 		afterErr bool
 		// After an outage the agent may answer before the instances it
 		// forgot have registered again: a restarted -dev agent, or one whose
@@ -120,12 +119,11 @@ func (in *Instancer) loop(ctx context.Context) {
 		// holdUntil those of held that the answer lacks stay in the set.
 		held      map[string]string // ID → instance string
 		holdUntil time.Time
-		answered  []string // what the last answer listed, without held
-		answerIDs []string
-		synced    bool // an answer arrived since the start
-		advanced  bool // the last answer was a change: see below
-		agent     int  // the agent asked; moves on when it fails
-		failed    int  // queries failed in a row
+		answer    listing // what the last answer listed, without held
+		synced    bool    // an answer arrived since the start
+		advanced  bool    // the last answer was a change: see below
+		agent     int     // the agent asked; moves on when it fails
+		failed    int     // queries failed in a row
 	)
 	for {
 		if !advanced {
@@ -139,11 +137,10 @@ func (in *Instancer) loop(ctx context.Context) {
 			// Published now, not when the next answer comes (minutes, if
 			// nothing changes); while queries fail the next error event
 			// carries it.
-			held = nil
-			lastIDs, lastGood = answerIDs, answered
+			held, last = nil, answer
 			if !afterErr {
-				in.Update(sd.Event{Instances: lastGood})
-				r.cfg.observer.Instances(in.service, len(lastGood))
+				in.Update(sd.Event{Instances: last.strs})
+				r.cfg.observer.Instances(in.service, len(last.strs))
 			}
 		}
 		wait := r.cfg.waitTime
@@ -181,7 +178,7 @@ func (in *Instancer) loop(ctx context.Context) {
 			agent = (agent + 1) % len(r.agents)
 			err = fmt.Errorf("consul: discover %s: %w", in.service, err)
 			r.logErr("discovery query failed; keeping last good set", "service", in.service, "err", err)
-			in.Update(sd.Event{Instances: lastGood, Err: err})
+			in.Update(sd.Event{Instances: last.strs, Err: err})
 			r.cfg.observer.WatchRestarted(in.service, err)
 			afterErr = true
 			if !backoff.Sleep(ctx, bo.Next()) {
@@ -197,17 +194,13 @@ func (in *Instancer) loop(ctx context.Context) {
 			// each is kept for one window only. (An agent whose index for an
 			// unlisted service goes back on every timed-out wait would
 			// otherwise hold them forever, a fresh window at each answer.)
-			held = nil
-			lastIDs, lastGood = answerIDs, answered
+			held, last = nil, answer
 		}
-		if (afterErr || meta.LastIndex < index) && held == nil && len(lastIDs) > 0 {
+		if (afterErr || meta.LastIndex < index) && held == nil && len(last.ids) > 0 {
 			// The first answer after a failure, or one from an agent whose
 			// index went backwards: hold what we had for one re-register
 			// window from now.
-			held = make(map[string]string, len(lastIDs))
-			for i, id := range lastIDs {
-				held[id] = lastGood[i]
-			}
+			held = last.byID()
 			holdUntil = time.Now().Add(r.reregisterWindow())
 		}
 		afterErr = false
@@ -220,13 +213,10 @@ func (in *Instancer) loop(ctx context.Context) {
 		if index = nextIndex(index, meta.LastIndex); index == 0 {
 			r.cfg.observer.WatchRestarted(in.service, errIndexBack)
 		}
-		answerIDs, answered = in.instances(entries)
-		lastIDs, lastGood = answerIDs, answered
-		if held != nil {
-			lastIDs, lastGood = keepHeld(held, answerIDs, answered)
-		}
-		in.Update(sd.Event{Instances: lastGood})
-		r.cfg.observer.Instances(in.service, len(lastGood))
+		answer = in.instances(entries)
+		last = answer.with(held)
+		in.Update(sd.Event{Instances: last.strs})
+		r.cfg.observer.Instances(in.service, len(last.strs))
 	}
 }
 
@@ -272,28 +262,44 @@ func (in *Instancer) query(ctx context.Context, agent int, index uint64, wait ti
 	return in.r.agents[agent].Health().ServiceMultipleTags(in.service, in.cfg.tags, true, q.WithContext(ctx))
 }
 
-// keepHeld returns a set (ids, strs) with the held instances whose IDs it
-// lacks added; ids and strs are not written to.
-func keepHeld(held map[string]string, ids, strs []string) ([]string, []string) {
-	ids, strs = slices.Clip(ids), slices.Clip(strs)
-	have := make(map[string]bool, len(ids))
-	for _, id := range ids {
+// listing is a set of instances in the agent's order: their IDs and the
+// strings go-kit is handed, index for index.
+type listing struct{ ids, strs []string }
+
+// byID returns the instance strings by ID.
+func (l listing) byID() map[string]string {
+	m := make(map[string]string, len(l.ids))
+	for i, id := range l.ids {
+		m[id] = l.strs[i]
+	}
+	return m
+}
+
+// with returns l plus the instances of held whose IDs it lacks; l itself
+// is not written to.
+func (l listing) with(held map[string]string) listing {
+	if len(held) == 0 {
+		return l
+	}
+	out := listing{ids: slices.Clip(l.ids), strs: slices.Clip(l.strs)}
+	have := make(map[string]bool, len(l.ids))
+	for _, id := range l.ids {
 		have[id] = true
 	}
 	for id, s := range held {
 		if !have[id] {
-			ids, strs = append(ids, id), append(strs, s)
+			out.ids, out.strs = append(out.ids, id), append(out.strs, s)
 		}
 	}
-	return ids, strs
+	return out
 }
 
 // instances renders health entries as registry.Instance strings, with
 // their IDs. Entries that do not make a valid instance (no address, say)
 // are skipped.
-func (in *Instancer) instances(entries []*api.ServiceEntry) (ids, out []string) {
-	ids = make([]string, 0, len(entries))
-	out = make([]string, 0, len(entries))
+func (in *Instancer) instances(entries []*api.ServiceEntry) listing {
+	ids := make([]string, 0, len(entries))
+	out := make([]string, 0, len(entries))
 	seen := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		// One ID on two nodes: a registration that moved between agents
@@ -314,5 +320,5 @@ func (in *Instancer) instances(entries []*api.ServiceEntry) (ids, out []string) 
 		}
 		ids, out = append(ids, inst.ID), append(out, inst.String())
 	}
-	return ids, out
+	return listing{ids: ids, strs: out}
 }
