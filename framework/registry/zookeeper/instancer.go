@@ -352,13 +352,14 @@ func (in *Instancer) drop(child string) bool {
 
 // decode turns a stored record into the instance string, or says why it
 // is not served.
+// RecordString, as in the etcd instancer: only the string is kept.
 func (in *Instancer) decode(child string, data []byte, stat *zk.Stat) (string, error) {
-	inst, str, err := registry.DecodeRecordString(data)
+	id, name, str, err := registry.RecordString(data)
 	switch {
 	case err != nil:
 		return "", err
-	case inst.ID != child || inst.Name != in.service:
-		return "", fmt.Errorf("record for %s/%s does not match its znode", inst.Name, inst.ID)
+	case id != child || name != in.service:
+		return "", fmt.Errorf("record for %s/%s does not match its znode", name, id)
 	case stat.EphemeralOwner == 0:
 		return "", errNotEphemeral
 	}
