@@ -75,6 +75,12 @@ const startAttempts = 3
 // start because one of its ports was taken meanwhile makes Start begin
 // again on fresh ports, up to startAttempts times.
 func Start(ctx context.Context, cfg Config) (*Cluster, error) {
+	return startWith(ctx, cfg, consultest.FreePorts)
+}
+
+// startWith is Start with the source of free ports given, so a test can
+// hand the first attempt a taken one.
+func startWith(ctx context.Context, cfg Config, freePorts func(n int) ([]int, error)) (*Cluster, error) {
 	if cfg.Datacenter == "" {
 		cfg.Datacenter = "dc1"
 	}
@@ -86,7 +92,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
-		c, err := start(ctx, cfg, bin)
+		c, err := start(ctx, cfg, bin, freePorts)
 		if err == nil || attempt == startAttempts || !errors.Is(err, errPortTaken) {
 			return c, err
 		}
@@ -96,14 +102,14 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 // errPortTaken marks a start that failed because an agent could not bind.
 var errPortTaken = errors.New("port taken before the agent bound it")
 
-func start(ctx context.Context, cfg Config, bin string) (*Cluster, error) {
+func start(ctx context.Context, cfg Config, bin string, freePorts func(n int) ([]int, error)) (*Cluster, error) {
 	dir, err := os.MkdirTemp("", "warren-consulcluster-")
 	if err != nil {
 		return nil, err
 	}
 	c := &Cluster{DC: cfg.Datacenter, dir: dir, bin: bin}
 	n := cfg.Servers + cfg.Clients
-	ports, err := consultest.FreePorts(4 * n)
+	ports, err := freePorts(4 * n)
 	if err != nil {
 		c.Close()
 		return nil, err
