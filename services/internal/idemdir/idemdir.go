@@ -4,9 +4,15 @@
 // instance finds the first attempt's outcome.
 //
 // One file per key (named by the key's SHA-256) holds the claim's expiry,
-// and once the call is done its result. A claim appears atomically (hard
-// link of a complete file, which fails when the name exists); completing
-// renames the result over it.
+// and once the call is done its result and when it may be forgotten. A
+// claim appears atomically (hard link of a complete file, which fails when
+// the name exists); completing renames the result over it.
+//
+// Results are kept for a retention (WithRetention, default
+// DefaultRetention), as idempotency.MemoryStore keeps them: a retry later
+// than that runs the call again. Claim sweeps the directory of expired
+// files at most once per sweep interval, so the directory holds about one
+// retention's keys, not every key ever used.
 package idemdir
 
 import (
@@ -19,26 +25,64 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/idempotency"
 )
 
+// DefaultRetention is how long a result is kept when WithRetention is not
+// given: far longer than a Warren client retries a call (seconds), so
+// every retry finds the result.
+const DefaultRetention = time.Hour
+
 // Store keeps keys in one directory.
-type Store struct{ dir string }
+type Store struct {
+	dir  string
+	keep time.Duration
+	now  func() time.Time
+
+	sweeping sync.Mutex // held by the one Claim that sweeps
+	swept    time.Time  // guarded by sweeping
+}
 
 type entry struct {
-	Until  time.Time       `json:"until"` // claim expiry while in progress
+	// Until is the claim's expiry while in progress, and once done when
+	// the result may be forgotten (zero in files written before results
+	// expired: forgotten a retention after they were written).
+	Until  time.Time       `json:"until"`
 	Done   bool            `json:"done"`
 	Result json.RawMessage `json:"result,omitempty"`
 }
 
+// Option configures a Store.
+type Option func(*Store) error
+
+// WithRetention keeps each result for keep after its call completed. It
+// must be at least idempotency.DefaultClaimTTL.
+func WithRetention(keep time.Duration) Option {
+	return func(s *Store) error {
+		if keep < idempotency.DefaultClaimTTL {
+			return fmt.Errorf("idemdir.WithRetention(%s): must be at least the claim TTL (%s)", keep, idempotency.DefaultClaimTTL)
+		}
+		s.keep = keep
+		return nil
+	}
+}
+
 // Open returns a store in dir, creating it.
-func Open(dir string) (*Store, error) {
+func Open(dir string, opts ...Option) (*Store, error) {
+	s := &Store{dir: dir, keep: DefaultRetention, now: time.Now}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("idemdir: %w", err)
 	}
-	return &Store{dir: dir}, nil
+	return s, nil
 }
 
 func (s *Store) path(key string) string {
@@ -81,6 +125,7 @@ func (s *Store) read(p string) (entry, error) {
 
 // Claim implements idempotency.Store.
 func (s *Store) Claim(_ context.Context, key string, until time.Time) ([]byte, idempotency.State, error) {
+	s.sweep()
 	p := s.path(key)
 	tmp, err := s.write(entry{Until: until})
 	if err != nil {
@@ -99,12 +144,13 @@ func (s *Store) Claim(_ context.Context, key string, until time.Time) ([]byte, i
 			continue // released meanwhile: try again
 		case err != nil:
 			return nil, 0, err
-		case e.Done:
+		case e.Done && !s.expired(e, p):
 			return e.Result, idempotency.Done, nil
-		case time.Now().Before(e.Until):
+		case !e.Done && s.now().Before(e.Until):
 			return nil, idempotency.Busy, nil
 		}
-		// An expired claim (its instance stopped mid-call): take it over.
+		// An expired claim (its instance stopped mid-call), or a result
+		// past its retention: take it over.
 		if err := os.Rename(tmp, p); err != nil {
 			return nil, 0, fmt.Errorf("idemdir: %w", err)
 		}
@@ -115,7 +161,7 @@ func (s *Store) Claim(_ context.Context, key string, until time.Time) ([]byte, i
 
 // Complete implements idempotency.Store.
 func (s *Store) Complete(_ context.Context, key string, result []byte) error {
-	tmp, err := s.write(entry{Done: true, Result: result})
+	tmp, err := s.write(entry{Done: true, Result: result, Until: s.now().Add(s.keep)})
 	if err != nil {
 		return err
 	}
@@ -138,4 +184,59 @@ func (s *Store) Release(_ context.Context, key string) error {
 		return fmt.Errorf("idemdir: %w", err)
 	}
 	return nil
+}
+
+// expired reports whether the entry read from p may be forgotten: a claim
+// past its expiry, or a result past its retention.
+func (s *Store) expired(e entry, p string) bool {
+	if !e.Done || !e.Until.IsZero() {
+		return !s.now().Before(e.Until)
+	}
+	fi, err := os.Stat(p)
+	return err == nil && s.now().Sub(fi.ModTime()) >= s.keep
+}
+
+// sweepEvery is how often the directory is swept: a tenth of the
+// retention, within 1 s and 1 min, so it holds at most ~1.1 retentions
+// of keys and a busy store reads its directory at most once a minute.
+func (s *Store) sweepEvery() time.Duration {
+	return min(max(s.keep/10, time.Second), time.Minute)
+}
+
+// sweep removes the files of forgotten keys and temporary files left by a
+// crash, when a sweep is due and no other Claim is sweeping. Only files
+// not written for a retention are read: a live claim or result is newer.
+// A file replaced between the read and the removal (a takeover renames a
+// new one over it) is left alone.
+func (s *Store) sweep() {
+	if !s.sweeping.TryLock() {
+		return
+	}
+	defer s.sweeping.Unlock()
+	now := s.now()
+	if now.Sub(s.swept) < s.sweepEvery() {
+		return
+	}
+	s.swept = now
+	des, err := os.ReadDir(s.dir)
+	if err != nil {
+		return // best effort: the next sweep tries again
+	}
+	for _, de := range des {
+		fi, err := de.Info()
+		if err != nil || !fi.Mode().IsRegular() || now.Sub(fi.ModTime()) < s.keep {
+			continue
+		}
+		p := filepath.Join(s.dir, de.Name())
+		if strings.HasPrefix(de.Name(), ".tmp-") {
+			os.Remove(p)
+			continue
+		}
+		if e, err := s.read(p); err != nil || !s.expired(e, p) {
+			continue
+		}
+		if cur, err := os.Lstat(p); err == nil && os.SameFile(fi, cur) {
+			os.Remove(p)
+		}
+	}
 }
