@@ -75,6 +75,10 @@ FUZZ_TARGETS := \
 	./framework/registry:FuzzScanRecord \
 	./framework/registry:FuzzRecordString \
 	./framework/registry:FuzzValidInstance_ReadsBackFromString \
+	./framework/registry:FuzzIsEndpointURL \
+	./framework/registry:FuzzString_SameAsURLValues \
+	./framework/registry:FuzzParseInstance_QueryAsURLValues \
+	./framework/registry:FuzzCanonicalHostPort \
 	./framework/httptransport:FuzzDecodeJSONBody \
 	./framework/httptransport:FuzzDecodeQueryAndPath
 # make test's budget is a count, not a duration: Go 1.26's fuzz coordinator

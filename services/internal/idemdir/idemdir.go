@@ -6,7 +6,10 @@
 // One file per key (named by the key's SHA-256) holds the claim's expiry,
 // and once the call is done its result and when it may be forgotten. A
 // claim appears atomically (hard link of a complete file, which fails when
-// the name exists); completing renames the result over it.
+// the name exists); completing renames the result over it. Taking over an
+// expired claim is a read, then a rename: two attempts that find one key's
+// claim expired at the same moment may both take it, and the effect
+// carrying the key (idempotency.EffectKey) keeps the call applied once.
 //
 // Results are kept for a retention (WithRetention, default
 // DefaultRetention), as idempotency.MemoryStore keeps them: a retry later
