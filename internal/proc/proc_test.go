@@ -26,7 +26,7 @@ func exited(t *testing.T, p *Proc) {
 // that heeds its signal.
 func TestRun_OutputToTheCommandsWritersAndStopBySignal(t *testing.T) {
 	out := &syncbuf.Buffer{}
-	cmd := exec.Command("sh", "-c", `echo started; trap 'echo bye; exit 0' TERM; while :; do sleep 0.1; done`)
+	cmd := exec.Command("sh", "-c", `trap 'echo bye; exit 0' TERM; echo started; while :; do sleep 0.1; done`)
 	cmd.Stdout = out
 	p, err := Run(cmd)
 	if err != nil {

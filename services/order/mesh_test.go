@@ -68,14 +68,24 @@ func TestOrderCallsUserThroughDiscovery(t *testing.T) {
 		t.Fatalf("user.Get: %v", err)
 	}
 
-	// The user service gone: order answers 503 user_service_unavailable.
+	// The user service gone: order answers 503 user_service_unavailable
+	// once the withdrawal reached its user client (events are delivered
+	// asynchronously; until then a call may still reach the instance,
+	// which is still up).
 	if err := reg.Deregister(ctx, ua.Instance()); err != nil {
 		t.Fatal(err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	_, err = oc.Create(cctx, CreateRequest{UserID: ada.ID, Items: []Item{{SKU: "a", Quantity: 1}}})
-	if !errors.Is(err, ErrUserServiceUnavailable) {
-		t.Fatalf("user service down: %v", err)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = oc.Create(cctx, CreateRequest{UserID: ada.ID, Items: []Item{{SKU: "a", Quantity: 1}}})
+		cancel()
+		if errors.Is(err, ErrUserServiceUnavailable) {
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("user service down: %v, want %v (within 20 s of the withdrawal)", err, ErrUserServiceUnavailable)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
