@@ -31,6 +31,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/freeport"
 )
 
 // ErrClosed is returned (wrapped) by Start after Close. It is
@@ -257,25 +258,15 @@ func startWithRetry(cfg *embed.Config) (*embed.Etcd, error) {
 	return nil, err
 }
 
-// freePorts asks the kernel for n distinct free loopback ports. All are held
-// open until the last is picked so the kernel cannot hand out one twice.
+// freePorts picks n distinct free loopback addresses below the ephemeral
+// range (freeport), so none is taken by an outgoing connection before etcd
+// binds it.
 func freePorts(n int) ([]string, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	out := make([]string, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("embedetcd: free port: %w", err)
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().String())
+	addrs, err := freeport.Addrs(n)
+	if err != nil {
+		return nil, fmt.Errorf("embedetcd: %w", err)
 	}
-	return out, nil
+	return addrs, nil
 }
 
 // frontDoor forwards TCP connections from the public client port to etcd's

@@ -16,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/warren-mesh/warren/internal/freeport"
 	"github.com/warren-mesh/warren/internal/proc"
 )
 
@@ -406,17 +407,12 @@ func (c *Cluster) Close() {
 	_ = os.RemoveAll(c.dir)
 }
 
-// freePorts returns n distinct free loopback addresses, all held until
-// the last is picked.
+// freePorts returns n distinct free loopback addresses below the
+// ephemeral range (freeport).
 func freePorts(n int) ([]string, error) {
-	var out []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("etcdcluster: free port: %w", err)
-		}
-		defer l.Close()
-		out = append(out, l.Addr().String())
+	addrs, err := freeport.Addrs(n)
+	if err != nil {
+		return nil, fmt.Errorf("etcdcluster: %w", err)
 	}
-	return out, nil
+	return addrs, nil
 }

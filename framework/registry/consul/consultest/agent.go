@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/warren-mesh/warren/internal/freeport"
 	"github.com/warren-mesh/warren/internal/proc"
 	"github.com/warren-mesh/warren/internal/syncbuf"
 )
@@ -296,34 +296,9 @@ func freePorts() (Ports, error) {
 }
 
 // FreePorts picks n distinct ports free for both TCP and UDP on 127.0.0.1
-// (serf and DNS listen on both). Another process could take one before the
-// agent starts; the window is small.
+// (serf and DNS listen on both), below the ephemeral range (freeport).
 func FreePorts(n int) ([]int, error) {
-	var got []int
-	var hold []io.Closer
-	defer func() {
-		for _, c := range hold {
-			c.Close()
-		}
-	}()
-	for tries := 0; len(got) < n && tries < 20*n; tries++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			l.Close()
-			continue
-		}
-		hold = append(hold, l, u)
-		got = append(got, port)
-	}
-	if len(got) < n {
-		return nil, fmt.Errorf("could not find %d free ports", n)
-	}
-	return got, nil
+	return freeport.Pick(n, true)
 }
 
 func tail(s string, n int) string {

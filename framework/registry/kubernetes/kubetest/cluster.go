@@ -25,7 +25,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -38,6 +37,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/warren-mesh/warren/framework/embedetcd"
+	"github.com/warren-mesh/warren/internal/freeport"
 	"github.com/warren-mesh/warren/internal/proc"
 )
 
@@ -340,11 +340,12 @@ func (c *Cluster) Close() {
 	os.RemoveAll(c.dir)
 }
 
+// freePort picks a free TCP port on 127.0.0.1 below the ephemeral range
+// (freeport), so no outgoing connection takes it before a server binds.
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Pick(1, false)
 	if err != nil {
-		return 0, fmt.Errorf("kubetest: free port: %w", err)
+		return 0, fmt.Errorf("kubetest: %w", err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
 }

@@ -30,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/warren-mesh/warren/internal/freeport"
 	"github.com/warren-mesh/warren/internal/proc"
 	"github.com/warren-mesh/warren/internal/tcpproxy"
 )
@@ -287,15 +288,14 @@ func (s *Server) Close() error {
 	return os.RemoveAll(s.dir)
 }
 
-// freePort picks a free TCP port on 127.0.0.1. Another process could take
-// it before the server binds; the window is small.
+// freePort picks a free TCP port on 127.0.0.1 below the ephemeral range
+// (freeport), so no outgoing connection takes it before the server binds.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Pick(1, false)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
 }
 
 func tail(s string, n int) string {
