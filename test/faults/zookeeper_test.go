@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
-
 	"github.com/warren-mesh/warren/framework/devmesh"
 	"github.com/warren-mesh/warren/internal/tcpproxy"
+	"github.com/warren-mesh/warren/internal/zk"
 )
 
 // userZnodes is where the user instances' ephemeral znodes live.

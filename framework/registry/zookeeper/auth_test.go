@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
-
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/zk"
 )
 
 // With digest auth the registrar's znodes are its user's: anyone may

@@ -7,9 +7,8 @@ import (
 	"path"
 	"slices"
 
-	"github.com/go-zookeeper/zk"
-
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/zk"
 )
 
 var _ registry.Catalog = (*Registry)(nil)

@@ -1,5 +1,6 @@
 // Package zookeeper is the Apache ZooKeeper backend of Warren's service
-// registry, over github.com/go-zookeeper/zk.
+// registry, over github.com/go-zookeeper/zk (v1.0.4, run from the copy in
+// internal/zk that fixes a data race of its connection loop; see there).
 //
 // # Znode layout
 //

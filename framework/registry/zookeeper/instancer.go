@@ -13,10 +13,10 @@ import (
 	"github.com/go-kit/kit/sd"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
-	"github.com/go-zookeeper/zk"
 
 	"github.com/warren-mesh/warren/framework/backoff"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/zk"
 )
 
 // errNotEphemeral marks a persistent record: registrars always write

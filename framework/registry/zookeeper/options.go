@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/go-zookeeper/zk"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/zk"
 )
 
 // Defaults, chosen like etcd's: a dead process leaves discovery within one
@@ -92,6 +92,8 @@ func WithDigestAuth(username, password string) Option {
 // WithACL sets the ACL of every znode the Registry creates (the parents
 // and the records). Default: world:anyone with all permissions, or with
 // WithDigestAuth, the user's digest with all permissions and world read.
+// The values are github.com/go-zookeeper/zk's ACL (zk.WorldACL,
+// zk.DigestACL).
 func WithACL(acl ...zk.ACL) Option { return func(c *config) { c.acl = acl } }
 
 // WithTLS connects over TLS (ZooKeeper's secureClientPort, served by its

@@ -8,10 +8,9 @@ import (
 	"path"
 	"strings"
 
-	"github.com/go-zookeeper/zk"
-
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/keeper"
+	"github.com/warren-mesh/warren/internal/zk"
 )
 
 // registration keeps one instance published: its Keeper runs the

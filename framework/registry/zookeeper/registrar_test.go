@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/go-kit/kit/sd"
-	"github.com/go-zookeeper/zk"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/zk"
 )
 
 // rawConn is a plain client of addr, playing the operator.

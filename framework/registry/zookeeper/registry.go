@@ -12,9 +12,9 @@ import (
 	"github.com/go-kit/kit/sd"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
-	"github.com/go-zookeeper/zk"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/zk"
 )
 
 // Registry is the ZooKeeper registry.Registry. Create it with New; it is

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-zookeeper/zk"
+	"github.com/warren-mesh/warren/internal/zk"
 )
 
 // session follows the state of the Registry's one ZooKeeper connection,
