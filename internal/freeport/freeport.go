@@ -30,8 +30,9 @@ const ephemeralFile = "/proc/sys/net/ipv4/ip_local_port_range"
 // until the last is picked, so no port is returned twice.
 func Pick(n int, udp bool) ([]int, error) {
 	high := ephemeralStart() - 1
+	candidate := func() (int, error) { return low + rand.IntN(high-low+1), nil }
 	if high-low < 1000 {
-		return kernelPicked(n, udp) // an unusual ephemeral range: no room below it
+		candidate = kernelPort // an unusual ephemeral range: no room below it
 	}
 	var hold []interface{ Close() error }
 	defer func() {
@@ -42,9 +43,12 @@ func Pick(n int, udp bool) ([]int, error) {
 	got := make([]int, 0, n)
 	for tries := 0; len(got) < n; tries++ {
 		if tries == 50*n {
-			return nil, fmt.Errorf("freeport: %d free ports in %d..%d not found in %d tries", n, low, high, tries)
+			return nil, fmt.Errorf("freeport: %d free ports not found in %d tries", n, tries)
 		}
-		port := low + rand.IntN(high-low+1)
+		port, err := candidate()
+		if err != nil {
+			return nil, err
+		}
 		c, ok := listen(port, udp)
 		if !ok {
 			continue // taken (or held by this pick)
@@ -104,31 +108,12 @@ func ephemeralStart() int {
 	return n
 }
 
-// kernelPicked asks the kernel for n ports (net.Listen on port 0).
-func kernelPicked(n int, udp bool) ([]int, error) {
-	var hold []interface{ Close() error }
-	defer func() {
-		for _, c := range hold {
-			c.Close()
-		}
-	}()
-	got := make([]int, 0, n)
-	for tries := 0; len(got) < n; tries++ {
-		if tries == 20*n {
-			return nil, fmt.Errorf("freeport: %d free ports not found", n)
-		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("freeport: %w", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		c, ok := listen(port, udp)
-		if !ok {
-			continue
-		}
-		hold = append(hold, c...)
-		got = append(got, port)
+// kernelPort asks the kernel for a free port (net.Listen on port 0).
+func kernelPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("freeport: %w", err)
 	}
-	return got, nil
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
