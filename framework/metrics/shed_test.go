@@ -102,7 +102,7 @@ func TestShed_WaitingSeries(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		l.ConnState(s, http.StateIdle)
+		l.ConnState(s, http.StateNew) // as http.Server reports a new connection
 		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
 			t.Fatal(err)
 		}

@@ -14,12 +14,14 @@
 //
 // A CPU-bound handler never holds many requests in flight: its backlog
 // waits in front of it, in the kernel and the Go runtime, before any of
-// our code runs. So the limiter also counts the requests waiting there —
-// the HTTP server's connections between requests whose socket holds
-// unread bytes (Limiter.ConnState, wired by transport/httpserver) — and
-// refuses while more than 16 per CPU wait, once they have stayed above
-// that for 100 ms (a stall's burst drains sooner). It is the instance's
-// own queue, bounded by its own connections, but it is off by default
+// our code runs. So the limiter can also count the requests waiting there
+// — the HTTP server's connections whose socket holds unread bytes
+// (Limiter.ConnState, wired by transport/httpserver, puts them in an
+// epoll set that one system call counts) — and, once more than the
+// target have waited for a while (100 ms: a stall's burst drains
+// sooner), refuse each request that finds more than the target waiting
+// at that moment. It is the instance's own queue, bounded by its own
+// connections, but it is off by default
 // (WithWaitingTarget turns it on): on a machine starved for seconds, an
 // instance with hundreds of calls in flight (a loaded CI run) finds them
 // waiting past any persistence and would refuse them.
@@ -198,12 +200,14 @@ func WithQueueProbe(p QueueProbe) Option {
 	return func(s *settings) error { s.probe = p; return nil }
 }
 
-// WithWaitingTarget turns the waiting signal on: refuse requests while
-// more than perCPU × GOMAXPROCS requests wait in front of the handler,
-// once more have waited, reading after reading, for persist (16 per CPU
-// and 100 ms are what docs/overload.md measured). It counts only on
-// servers that report their connections to Limiter.ConnState
-// (transport/httpserver does). Off by default: see the package doc.
+// WithWaitingTarget turns the waiting signal on: once more than
+// perCPU × GOMAXPROCS requests have waited in front of the handler,
+// reading after reading, for persist, refuse each request that finds
+// more than that many waiting (docs/overload.md says what it measured).
+// It counts only on servers that report their connections to
+// Limiter.ConnState (transport/httpserver does), and only on Linux. Off
+// by default: see the package doc. New fails if the system refuses the
+// epoll set it counts with.
 func WithWaitingTarget(perCPU int, persist time.Duration) Option {
 	return func(s *settings) error {
 		if perCPU < 1 || persist < 0 {
@@ -254,6 +258,13 @@ func New(opts ...Option) (*Limiter, error) {
 		target: int64(s.waitPerCPU * runtime.GOMAXPROCS(0)),
 		every:  int64(waitEvery), persist: int64(s.waitPersist), hold: int64(waitHold),
 	}
+	if s.waitPerCPU > 0 {
+		p, err := newPoller()
+		if err != nil {
+			return nil, err
+		}
+		l.wait.poll = p
+	}
 	l.limit.Store(int64(s.initial))
 	t := s.now().UnixNano()
 	l.winStart.Store(t)
@@ -278,7 +289,7 @@ func (l *Limiter) Acquire() (Token, Reason) {
 	l.readQueue(now)
 	l.wait.read(now.UnixNano())
 	l.updateRatio(now)
-	if l.wait.refusing.Load() {
+	if l.wait.refuse() {
 		l.shedWait.Add(1)
 		return Token{}, ReasonWaiting
 	}
@@ -397,13 +408,15 @@ type Stats struct {
 	ShedQueue   uint64
 	ShedLimit   uint64
 	// Waiting is the requests waiting in front of the handler at the last
-	// reading (an estimate from a sample of Conns), WaitingTarget the
-	// count refusals start above (0: the signal is off), and Conns the
-	// server's connections between requests at that reading.
+	// reading (its connections with unread bytes, counted up to 4096),
+	// WaitingTarget the count refusals start above (0: the signal is
+	// off), and Conns the server's connections between requests at that
+	// reading.
 	Waiting       int64
 	WaitingTarget int64
 	Conns         int64
-	// Refusing says whether the waiting signal refuses requests now.
+	// Refusing says whether the waiting signal is armed: it refuses
+	// every request that finds more than WaitingTarget waiting.
 	Refusing bool
 	// InFlight is the number of admitted requests not yet released.
 	InFlight int64
@@ -431,7 +444,7 @@ func (l *Limiter) Stats() Stats {
 		Waiting:       l.wait.last.Load(),
 		WaitingTarget: l.wait.ctl.target,
 		Conns:         l.wait.conns.Load(),
-		Refusing:      l.wait.refusing.Load(),
+		Refusing:      l.wait.armed.Load(),
 		InFlight:      l.inflight.Load(),
 		Limit:         l.limit.Load(),
 		Backlog:       l.backlog.Load(),

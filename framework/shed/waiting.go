@@ -8,11 +8,9 @@ import (
 	"time"
 )
 
-// waitSample is the most connections one reading looks at: enough that
-// the estimate near the target is not all noise at thousands of
-// connections, few enough that a reading (one ioctl each) stays well
-// under a percent of a CPU at one reading every 10 ms.
-const waitSample = 128
+// waitReadMax is the most waiting requests a reading counts: past it the
+// count only says "very many", which refuses as well as an exact one.
+const waitReadMax = 4096
 
 // waitMaxGap is how far apart, in reading intervals, two readings may be
 // and still belong to one streak: a longer gap means the process did not
@@ -21,11 +19,10 @@ const waitSample = 128
 const waitMaxGap = 3
 
 // waiting counts the requests waiting in front of the handler: the
-// server's connections between requests (http.StateNew or StateIdle)
-// whose socket holds bytes nobody has read yet. A CPU-bound handler
-// never holds many requests in flight, however many callers it has; its
-// queue is there, in the kernel's socket buffers and in the Go runtime's
-// run queue, before any of our code runs.
+// server's connections whose socket holds bytes nobody has read yet. A
+// CPU-bound handler never holds many requests in flight, however many
+// callers it has; its queue is there, in the kernel's socket buffers and
+// in the Go runtime's run queue, before any of our code runs.
 //
 // The count is the instance's own queue and is bounded by its own
 // connections, so a machine starved by other processes cannot raise it
@@ -33,16 +30,24 @@ const waitMaxGap = 3
 // up and find them all at once when the process runs again; a backlog
 // the instance drains in a moment is no overload. So the signal arms
 // only after the count stayed above the target, reading after reading,
-// for a while (persist); once armed it refuses whenever the count is
-// above the target, until it has stayed at or below it for hold.
+// for a while (persist); once armed, every request counts afresh and is
+// refused if more than the target wait at that moment, until the count
+// has stayed at or below the target for hold.
+//
+// Counting afresh per request is what keeps an armed signal from
+// refusing more than the excess: the queue of a CPU-bound service drains
+// in a fraction of a millisecond, so a decision kept for a reading
+// interval (10 ms) would refuse hundreds of requests that found room.
 type waiting struct {
-	mu   sync.Mutex
-	idle map[net.Conn]struct{}
+	poll *poller // nil: the signal is off
 
-	at       atomic.Int64 // unix ns of the last reading
-	last     atomic.Int64 // estimate at the last reading
-	conns    atomic.Int64 // connections between requests at the last reading
-	refusing atomic.Bool  // the last reading says refuse
+	mu   sync.Mutex
+	idle map[net.Conn]struct{} // connections between requests, for Stats
+
+	at    atomic.Int64 // unix ns of the last reading
+	last  atomic.Int64 // count at the last reading
+	conns atomic.Int64 // connections between requests at the last reading
+	armed atomic.Bool  // requests that find more than the target waiting are refused
 
 	rmu sync.Mutex  // held by the request taking a reading
 	ctl waitControl // its settings are fixed at New; the rest under rmu
@@ -62,8 +67,9 @@ type waitControl struct {
 	armed     bool
 }
 
-// update folds the reading w taken at now in and reports whether requests
-// are to be refused until the next reading.
+// update folds the reading w taken at now in and reports whether the
+// signal is armed: whether requests that find more than the target
+// waiting are refused until the next reading.
 func (c *waitControl) update(now, w int64) bool {
 	gap := now - c.prev
 	c.prev = now
@@ -72,7 +78,7 @@ func (c *waitControl) update(now, w int64) bool {
 		if c.armed && now-c.lastAbove >= c.hold {
 			c.armed = false
 		}
-		return false
+		return c.armed
 	}
 	if c.aboveFrom == 0 || gap > waitMaxGap*c.every {
 		c.aboveFrom = now
@@ -84,10 +90,18 @@ func (c *waitControl) update(now, w int64) bool {
 	return c.armed
 }
 
-// connState tracks the server's connections between requests.
+// connState puts each new connection of the server in the count (a
+// closed one leaves it by itself; a hijacked one is taken out: its bytes
+// are no longer requests) and tracks the connections between requests.
 func (q *waiting) connState(c net.Conn, s http.ConnState) {
-	if q.ctl.target == 0 {
+	if q.poll == nil {
 		return
+	}
+	switch s {
+	case http.StateNew:
+		q.poll.add(c)
+	case http.StateHijacked:
+		q.poll.remove(c)
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -104,7 +118,7 @@ func (q *waiting) connState(c net.Conn, s http.ConnState) {
 
 // read takes a reading when one is due.
 func (q *waiting) read(now int64) {
-	if q.ctl.target == 0 {
+	if q.poll == nil {
 		return
 	}
 	last := q.at.Load()
@@ -115,37 +129,23 @@ func (q *waiting) read(now int64) {
 		return
 	}
 	defer q.rmu.Unlock()
-	w, n := q.sample()
+	w := int64(q.poll.count(waitReadMax))
+	q.mu.Lock()
+	n := len(q.idle)
+	q.mu.Unlock()
 	q.last.Store(w)
-	q.conns.Store(n)
-	q.refusing.Store(q.ctl.update(now, w))
+	q.conns.Store(int64(n))
+	q.armed.Store(q.ctl.update(now, w))
 }
 
-// sample estimates how many of the connections between requests hold a
-// request not yet read, from up to waitSample of them.
-func (q *waiting) sample() (waiting, conns int64) {
-	var picked [waitSample]net.Conn
-	n := 0
-	q.mu.Lock()
-	total := len(q.idle)
-	for c := range q.idle { // map order: a different sample each time
-		if n == waitSample {
-			break
-		}
-		picked[n] = c
-		n++
+// refuse reports whether the request at hand is refused for waiting: the
+// signal is armed and more than the target wait now.
+func (q *waiting) refuse() bool {
+	if !q.armed.Load() {
+		return false
 	}
-	q.mu.Unlock()
-	if n == 0 {
-		return 0, 0
-	}
-	pending := 0
-	for _, c := range picked[:n] {
-		if unread(c) {
-			pending++
-		}
-	}
-	return int64(pending * total / n), int64(total)
+	t := int(q.ctl.target)
+	return q.poll.count(t+1) > t
 }
 
 // netConner is a connection wrapper that gives its connection out
@@ -176,7 +176,7 @@ const (
 // ConnState is an http.Server ConnState hook that lets the limiter count
 // the requests waiting in front of the handler (the waiting signal):
 // srv.ConnState = l.ConnState. transport/httpserver sets it. A server
-// that does not call it never sheds for waiting. It sees HTTP/1.x
-// connections; an HTTP/2 connection multiplexes its requests and is
-// never between requests, so it is not counted.
+// that does not call it never sheds for waiting. An HTTP/2 connection
+// with unread frames counts as one waiting request, however many it
+// carries (its reader drains the socket as fast as it runs).
 func (l *Limiter) ConnState(c net.Conn, s http.ConnState) { l.wait.connState(c, s) }

@@ -7,8 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// unread reports whether c's socket holds bytes not yet read (SIOCINQ).
-// Connections without a socket (pipes, in-memory) never do.
+// unread reports whether c's socket holds bytes not yet read (SIOCINQ):
+// the tests' own look at what the waiting signal counts.
 func unread(c net.Conn) bool {
 	sc, ok := rawConn(c).(syscall.Conn)
 	if !ok {
