@@ -300,20 +300,59 @@ func TestResolver_TellsTheChannelOnlyOfChanges(t *testing.T) {
 		return out
 	}
 	waitFor(1) // the empty set
-	steps := []func() error{
-		func() error { return reg.Register(ctx, httpOnly) },                                         // not passed on
-		func() error { return reg.Register(ctx, grpcInst("a", 7002, nil)) },                         // a
-		func() error { return reg.Deregister(ctx, httpOnly) },                                       // not passed on
-		func() error { return reg.Register(ctx, grpcInst("b", 7003, nil)) },                         // a, b
-		func() error { return reg.Register(ctx, grpcInst("a", 7002, map[string]string{"v": "2"})) }, // a's record changed
+	// Each step waits for its outcome before the next: the registry may
+	// hand a slow subscriber only the latest of several quick changes
+	// (seen on a loaded machine: the empty set, then a2+b at once), which
+	// is right, but would hide a state the resolver should not have sent.
+	// For a change the channel must not hear of, the barrier is the
+	// registry's own view (a second instancer of the service) plus room
+	// for a wrong state to arrive before the next change is made.
+	view, err := reg.Instancer(ctx, "quiet")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			t.Fatal(err)
+	defer view.Stop()
+	viewHas := func(want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var got []string
+			for _, s := range view.(interface{ State() sd.Event }).State().Instances {
+				inst, err := registry.ParseInstance(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, inst.ID+inst.Metadata["v"])
+			}
+			slices.Sort(got)
+			if slices.Equal(got, want) {
+				time.Sleep(200 * time.Millisecond) // room for a wrong state
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the registry's view is %v within 30s, want %v", got, want)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	waitFor(4)
-	time.Sleep(200 * time.Millisecond) // room for a wrong extra state to arrive
+	steps := []struct {
+		do     func() error
+		view   []string // the service's set once done
+		states int      // states the channel should have been told by then
+	}{
+		{func() error { return reg.Register(ctx, httpOnly) }, []string{"h"}, 1},                                               // not passed on
+		{func() error { return reg.Register(ctx, grpcInst("a", 7002, nil)) }, []string{"a", "h"}, 2},                          // a
+		{func() error { return reg.Deregister(ctx, httpOnly) }, []string{"a"}, 2},                                             // not passed on
+		{func() error { return reg.Register(ctx, grpcInst("b", 7003, nil)) }, []string{"a", "b"}, 3},                          // a, b
+		{func() error { return reg.Register(ctx, grpcInst("a", 7002, map[string]string{"v": "2"})) }, []string{"a2", "b"}, 4}, // a's record changed
+	}
+	for _, step := range steps {
+		if err := step.do(); err != nil {
+			t.Fatal(err)
+		}
+		viewHas(step.view...)
+		waitFor(step.states)
+	}
 	states := waitFor(4)
 	var got [][]string
 	for _, st := range states {
