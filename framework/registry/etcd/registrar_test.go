@@ -364,7 +364,11 @@ func TestRegistrar_SurvivesEtcdRestartAndInstancerCatchesUp(t *testing.T) {
 	waitFor(t, testTTL+2*time.Second, "registrar retrying", func() bool {
 		return reg.Status().State == registry.StateRetrying
 	})
-	waitFor(t, 5*time.Second, "instancer reports the error, keeping the last good set", func() bool {
+	// The instancer learns of the outage from its connection's state or a
+	// failed re-list (request timeout 2 s), not from a TTL; seen taking
+	// more than 5 s once, beside two loaded test runs at once. The claim is
+	// that it reports the error and keeps the set, not how fast.
+	waitFor(t, 30*time.Second, "instancer reports the error, keeping the last good set", func() bool {
 		ev := in.State()
 		return ev.Err != nil && len(ev.Instances) == 1
 	})
