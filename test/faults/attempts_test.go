@@ -1,9 +1,11 @@
 package faults
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/warren-mesh/warren/framework/client"
+	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/outlier"
 )
 
@@ -55,8 +58,14 @@ type hostAttempts struct {
 	// Shed attempts were refused by the instance's load shedder (503 or
 	// 429 with Retry-After): the machine's load, not the lifecycle; the
 	// client retries them elsewhere.
-	Shed  int
-	first []string
+	Shed int
+	// InProgress attempts were answered idempotency.ErrInProgress: the
+	// retry of a keyed call whose earlier attempt timed out reached the
+	// service while that attempt still ran (seen once on a loaded machine,
+	// before any restart). The load, as TimedOut; checkNoFailedAttempts
+	// bounds them by the timeouts, which each can follow at most twice.
+	InProgress int
+	first      []string
 }
 
 func newAttempts() *attempts {
@@ -71,12 +80,20 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 func (a *attempts) wrap(next http.RoundTripper) http.RoundTripper {
 	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		resp, err := next.RoundTrip(r)
-		a.record(r, resp, err)
+		inProgress := false
+		if err == nil && resp.StatusCode == http.StatusServiceUnavailable {
+			// Read the answer's code, and hand the client the same body.
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			resp.Body = io.NopCloser(bytes.NewReader(b))
+			inProgress = rerr == nil && bytes.Contains(b, []byte(`"`+idempotency.CodeInProgress+`"`))
+		}
+		a.record(r, resp, err, inProgress)
 		return resp, err
 	})
 }
 
-func (a *attempts) record(r *http.Request, resp *http.Response, err error) {
+func (a *attempts) record(r *http.Request, resp *http.Response, err error, inProgress bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	h := a.byHost[r.URL.Host]
@@ -94,6 +111,9 @@ func (a *attempts) record(r *http.Request, resp *http.Response, err error) {
 		what = err.Error()
 	case (resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests) && resp.Header.Get("Retry-After") != "":
 		h.Shed++
+		return
+	case inProgress:
+		h.InProgress++
 		return
 	case resp.StatusCode >= 500:
 		what = fmt.Sprintf("status %d", resp.StatusCode)
@@ -116,6 +136,7 @@ func (a *attempts) total() hostAttempts {
 		t.Failed += h.Failed
 		t.TimedOut += h.TimedOut
 		t.Shed += h.Shed
+		t.InProgress += h.InProgress
 	}
 	return t
 }
@@ -142,7 +163,7 @@ func (a *attempts) String() string {
 	var b strings.Builder
 	for _, host := range hosts {
 		h := a.byHost[host]
-		fmt.Fprintf(&b, "%s: %d attempts, %d failed, %d timed out, %d shed", host, h.Total, h.Failed, h.TimedOut, h.Shed)
+		fmt.Fprintf(&b, "%s: %d attempts, %d failed, %d timed out, %d shed, %d in progress", host, h.Total, h.Failed, h.TimedOut, h.Shed, h.InProgress)
 		if len(h.first) > 0 {
 			fmt.Fprintf(&b, " (%s)", strings.Join(h.first, "; "))
 		}
@@ -153,10 +174,15 @@ func (a *attempts) String() string {
 
 // checkNoFailedAttempts fails the test if any attempt of the load failed,
 // retried or not. Timed-out attempts are reported, not counted: on a
-// loaded machine they measure speed.
+// loaded machine they measure speed; so are the in-progress answers that
+// follow them, up to what the timeouts explain.
 func checkNoFailedAttempts(t *testing.T, what string, a *attempts) {
 	t.Helper()
-	if tot := a.total(); tot.Failed > 0 {
+	tot := a.total()
+	if tot.Failed > 0 {
 		t.Errorf("%s: %d of %d attempts failed (retried, so no caller saw them); want 0. %s", what, tot.Failed, tot.Total, a)
+	}
+	if tot.InProgress > 2*tot.TimedOut {
+		t.Errorf("%s: %d attempts answered %q with %d timed out: more than the timeouts explain. %s", what, tot.InProgress, idempotency.CodeInProgress, tot.TimedOut, a)
 	}
 }
