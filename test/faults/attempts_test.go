@@ -3,6 +3,7 @@ package faults
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -86,7 +87,10 @@ func (a *attempts) wrap(next http.RoundTripper) http.RoundTripper {
 			b, rerr := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			resp.Body = io.NopCloser(bytes.NewReader(b))
-			inProgress = rerr == nil && bytes.Contains(b, []byte(`"`+idempotency.CodeInProgress+`"`))
+			var answer struct {
+				Code string `json:"code"`
+			}
+			inProgress = rerr == nil && json.Unmarshal(b, &answer) == nil && answer.Code == idempotency.CodeInProgress
 		}
 		a.record(r, resp, err, inProgress)
 		return resp, err

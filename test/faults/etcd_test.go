@@ -580,6 +580,7 @@ func TestThunderingHerd_200ReRegistrationsSpreadOver1s_AllSucceed(t *testing.T) 
 	// (seen once: 199 keys with all 200 saying registered, two loaded test
 	// runs at once). A registrar that said registered over a missing key
 	// for good still fails here, after allBack.
+	const herdKeys = "/warren/services/herd/"
 	cli := rawEtcd(t, srv.Endpoints())
 	var keys map[string]bool
 	deadline := time.Now().Add(allBack)
@@ -592,12 +593,12 @@ func TestThunderingHerd_200ReRegistrationsSpreadOver1s_AllSucceed(t *testing.T) 
 		}
 		if len(at) == n {
 			rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
-			resp, err := cli.Get(rctx, "/warren/services/herd/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+			resp, err := cli.Get(rctx, herdKeys, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 			rcancel()
 			if err == nil {
 				keys = map[string]bool{}
 				for _, kv := range resp.Kvs {
-					keys[strings.TrimPrefix(string(kv.Key), "/warren/services/herd/")] = true
+					keys[strings.TrimPrefix(string(kv.Key), herdKeys)] = true
 				}
 				if len(keys) == n {
 					break
