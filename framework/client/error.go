@@ -75,6 +75,11 @@ func (e *Error) RetryDelay() time.Duration {
 	return 0
 }
 
+// RetryPending implements retry.Pending: "another attempt of this keyed
+// call holds its key" means an earlier attempt of this very call is still
+// running, so the retry that learns its outcome does not spend an attempt.
+func (e *Error) RetryPending() bool { return e.inProgress() }
+
 // inProgress reports whether the answer is "another attempt of this keyed
 // call holds its key" (idempotency.ErrInProgress).
 func (e *Error) inProgress() bool {

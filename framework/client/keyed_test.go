@@ -231,3 +231,55 @@ func TestInProgressAnswer_RetriedAfterClaimTTL_NotAnInstanceFailure(t *testing.T
 		t.Fatal("a plain 503 no longer counts against the instance")
 	}
 }
+
+// A keyed call whose last attempt meets its own earlier attempt still
+// running (the first timed out on a stalled machine, say) gets that
+// attempt's outcome: the in-progress answer is asked again after a claim's
+// TTL without spending an attempt, and the effect is applied once.
+func TestKeyed_LastAttemptInProgress_WaitsForTheEarlierAttemptsOutcome(t *testing.T) {
+	store := idempotency.NewMemoryStore(time.Minute)
+	var effects, inProgress atomic.Int64
+	release := make(chan struct{}) // closed once an attempt was told "in progress"
+	var once sync.Once
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /orders", func(w http.ResponseWriter, r *http.Request) {
+		out, err := idempotency.Do(r.Context(), store, "CreateOrder", func(context.Context) (echoResp, error) {
+			select { // the effect outlasts its attempt until the next attempt met it
+			case <-release:
+			case <-time.After(10 * time.Second):
+			}
+			return echoResp{N: int(effects.Add(1))}, nil
+		})
+		if err != nil {
+			httptransport.WriteError(w, err)
+			if errors.Is(err, idempotency.ErrInProgress) {
+				inProgress.Add(1)
+				once.Do(func() { close(release) })
+			}
+			return
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	})
+	srv := httptest.NewServer(httptransport.Handler(mux, log.NewNopLogger(), 0))
+	t.Cleanup(srv.Close)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	inst := registry.Instance{ID: registry.DefaultID("orders", "127.0.0.1", port), Name: "orders", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", port)}}
+	// Two attempts: the first times out holding the key, the second (the
+	// last) is told so. The attempt's deadline is below the claim's TTL, so
+	// the second attempt meets the claim instead of taking it over.
+	c := must(NewFromInstancer(sd.FixedInstancer{inst.String()}, "orders", WithoutOutlier(),
+		WithRetry(retry.WithMaxAttempts(2), retry.WithPerAttemptTimeout(time.Second), retry.WithoutHedging())))
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, err := Call[echoReq, echoResp](ctx, c, "POST", "/orders", echoReq{N: 1}, Keyed())
+	if err != nil {
+		t.Fatalf("keyed POST: %v", err)
+	}
+	if n := effects.Load(); n != 1 || got.N != 1 {
+		t.Fatalf("effect applied %d times (answer %d); want once, answered from the first attempt's result", n, got.N)
+	}
+	if n := inProgress.Load(); n != 1 {
+		t.Fatalf("%d in-progress answers; want 1 (the scenario)", n)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/warren-mesh/warren/framework/grpctransport"
+	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/svcerr"
 )
@@ -88,12 +89,29 @@ func (e *Error) RetryClass() retry.Class {
 
 // RetryDelay implements retry.Delayer: a quota's RESOURCE_EXHAUSTED is
 // retried no sooner than its RetryInfo. An overload's RetryInfo is about
-// the instance (see OverloadHold): the retry goes elsewhere at once.
+// the instance (see OverloadHold): the retry goes elsewhere at once. An
+// in-progress answer is retried after a claim's TTL, by when the attempt
+// holding the key has saved its result or lost its claim.
 func (e *Error) RetryDelay() time.Duration {
-	if e.Status.Code() == codes.ResourceExhausted && !grpctransport.Overloaded(e.Status) {
+	switch {
+	case e.Status.Code() == codes.ResourceExhausted && !grpctransport.Overloaded(e.Status):
 		return grpctransport.RetryAfter(e.Status)
+	case e.inProgress():
+		return idempotency.DefaultClaimTTL
 	}
 	return 0
+}
+
+// RetryPending implements retry.Pending: "another attempt of this keyed
+// call holds its key" means an earlier attempt of this very call is still
+// running, so the retry that learns its outcome does not spend an attempt.
+func (e *Error) RetryPending() bool { return e.inProgress() }
+
+// inProgress reports whether a Warren server answered
+// idempotency.ErrInProgress.
+func (e *Error) inProgress() bool {
+	return e.Status.Code() == codes.Unavailable && hasWarrenInfo(e.Status) &&
+		grpctransport.FromStatus(e.Status).Code == idempotency.CodeInProgress
 }
 
 // OverloadHold implements balancer.Overloaded: an instance that refused a
@@ -112,10 +130,13 @@ func (e *Error) OverloadHold() time.Duration {
 
 // InstanceFailure implements client.InstanceFailure: transport failures,
 // timeouts and server faults count against the instance; business
-// answers, overloads and the caller cancelling do not.
+// answers, overloads, in-progress answers and the caller cancelling do not.
 func (e *Error) InstanceFailure() bool {
 	switch e.Status.Code() {
 	case codes.Unavailable:
+		if e.inProgress() {
+			return false
+		}
 		return !grpctransport.Overloaded(e.Status) && grpctransport.FromStatus(e.Status).Code != svcerr.CodeOverloaded
 	case codes.DeadlineExceeded, codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
 		return true

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/warren-mesh/warren/framework/grpctransport"
+	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/svcerr"
 )
@@ -21,16 +22,18 @@ func TestError_Classification(t *testing.T) {
 		class           retry.Class
 		instanceFailure bool
 		hold, delay     bool
+		pending         bool
 	}{
-		"unavailable mid-call":   {&Error{Status: status.New(codes.Unavailable, "error reading from server: EOF")}, retry.MaybeProcessed, true, false, false},
-		"unavailable, not sent":  {&Error{Status: status.New(codes.Unavailable, "x"), NotSent: true}, retry.Unprocessed, true, false, false},
-		"server says draining":   {&Error{Status: grpctransport.Status(svcerr.New(svcerr.Unavailable, "draining", "shutting down"))}, retry.Unprocessed, true, false, false},
-		"overloaded":             {&Error{Status: grpctransport.OverloadStatus(2 * time.Second)}, retry.Unprocessed, false, true, false},
-		"quota with retry info":  {&Error{Status: withRetry(quota, 2*time.Second)}, retry.Unprocessed, false, false, true},
-		"deadline":               {&Error{Status: status.New(codes.DeadlineExceeded, "d")}, retry.MaybeProcessed, true, false, false},
-		"not found":              {&Error{Status: grpctransport.Status(svcerr.New(svcerr.NotFound, "nf", "m"))}, retry.Fatal, false, false, false},
-		"internal":               {&Error{Status: grpctransport.Status(errors.New("x"))}, retry.Fatal, true, false, false},
-		"canceled by the caller": {&Error{Status: status.New(codes.Canceled, "c")}, retry.Fatal, false, false, false},
+		"unavailable mid-call":   {&Error{Status: status.New(codes.Unavailable, "error reading from server: EOF")}, retry.MaybeProcessed, true, false, false, false},
+		"unavailable, not sent":  {&Error{Status: status.New(codes.Unavailable, "x"), NotSent: true}, retry.Unprocessed, true, false, false, false},
+		"server says draining":   {&Error{Status: grpctransport.Status(svcerr.New(svcerr.Unavailable, "draining", "shutting down"))}, retry.Unprocessed, true, false, false, false},
+		"overloaded":             {&Error{Status: grpctransport.OverloadStatus(2 * time.Second)}, retry.Unprocessed, false, true, false, false},
+		"key in progress":        {&Error{Status: grpctransport.Status(idempotency.ErrInProgress)}, retry.Unprocessed, false, false, true, true},
+		"quota with retry info":  {&Error{Status: withRetry(quota, 2*time.Second)}, retry.Unprocessed, false, false, true, false},
+		"deadline":               {&Error{Status: status.New(codes.DeadlineExceeded, "d")}, retry.MaybeProcessed, true, false, false, false},
+		"not found":              {&Error{Status: grpctransport.Status(svcerr.New(svcerr.NotFound, "nf", "m"))}, retry.Fatal, false, false, false, false},
+		"internal":               {&Error{Status: grpctransport.Status(errors.New("x"))}, retry.Fatal, true, false, false, false},
+		"canceled by the caller": {&Error{Status: status.New(codes.Canceled, "c")}, retry.Fatal, false, false, false, false},
 	} {
 		if got := tc.err.RetryClass(); got != tc.class {
 			t.Errorf("%s: RetryClass %s, want %s", name, got, tc.class)
@@ -43,6 +46,9 @@ func TestError_Classification(t *testing.T) {
 		}
 		if got := tc.err.RetryDelay() > 0; got != tc.delay {
 			t.Errorf("%s: RetryDelay %s", name, tc.err.RetryDelay())
+		}
+		if got := tc.err.RetryPending(); got != tc.pending {
+			t.Errorf("%s: RetryPending %v, want %v", name, got, tc.pending)
 		}
 	}
 	dl := &Error{Status: status.New(codes.DeadlineExceeded, "d")}

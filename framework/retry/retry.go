@@ -23,6 +23,9 @@
 //   - a Budget shared by all calls of a client caps retries to a ratio of
 //     requests, so a dead dependency sees ~1.2× load, not 3×, and serves
 //     retries before hedges (see Budget);
+//   - an answer that an earlier attempt of the same call is still running
+//     (Pending) is asked again after its delay without spending an
+//     attempt: the outcome exists, and the call should report it;
 //   - only failures that another attempt can fix are retried, and a call
 //     that may have been applied is retried only if it is idempotent;
 //   - the returned error wraps every attempt's error (errors.Is/As work);
@@ -84,6 +87,19 @@ type Classer interface {
 // past the caller's deadline.
 type Delayer interface {
 	RetryDelay() time.Duration
+}
+
+// Pending is implemented by errors that say an earlier attempt of the same
+// call is still running where this one landed (a keyed call's "in
+// progress" answer): that attempt's outcome is coming, and asking again
+// after the error's RetryDelay is the only way to learn it. Do retries such
+// a failure without spending one of the call's attempts or a budget token,
+// up to MaxAttempts−1 times per call: a call whose attempts a loaded
+// machine timed out one after another would otherwise end on this answer
+// and report an effect that happened as a failure. The wait between them
+// (a claim's TTL) keeps the extra requests few.
+type Pending interface {
+	RetryPending() bool
 }
 
 // MaxServerDelay is the longest server-named delay Do waits out; past it
@@ -304,6 +320,7 @@ func (p *Policy) Do(ctx context.Context, idempotent bool, attempt func(ctx conte
 	}
 	p.needless.Deposit()
 	var errs []error
+	waits := 0 // Pending answers retried without spending an attempt
 	for n := 1; ; n++ {
 		var err error
 		if hd := p.hedgeDelay(n, idempotent); hd > 0 {
@@ -328,6 +345,12 @@ func (p *Policy) Do(ctx context.Context, idempotent bool, attempt func(ctx conte
 				return finish(errs, nil)
 			}
 		}
+		pending := false
+		if pr := Pending(nil); errors.As(err, &pr) && pr.RetryPending() && waits < p.maxAttempts-1 {
+			pending = true
+			waits++
+			n-- // the next attempt takes this one's number
+		}
 		if n >= p.maxAttempts {
 			return finish(errs, nil)
 		}
@@ -340,7 +363,7 @@ func (p *Policy) Do(ctx context.Context, idempotent bool, attempt func(ctx conte
 				return finish(errs, nil)
 			}
 		}
-		if p.budget != nil && !p.budget.Withdraw() {
+		if !pending && p.budget != nil && !p.budget.Withdraw() {
 			return finish(errs, ErrBudgetExhausted)
 		}
 		d := max(p.backoff(n), serverDelay)

@@ -324,3 +324,70 @@ func TestNew_DefaultBudgetIs20PercentOfRequestsPlusABurstOf10(t *testing.T) {
 		t.Fatalf("default budget granted %d retries for %d failing calls; want 30 (burst 10 + 20%% of the 100 after it)", granted, calls)
 	}
 }
+
+// pending is an "an earlier attempt of this call is still running" answer.
+type pending struct{}
+
+func (pending) Error() string             { return "in progress" }
+func (pending) RetryClass() Class         { return Unprocessed }
+func (pending) RetryDelay() time.Duration { return time.Millisecond }
+func (pending) RetryPending() bool        { return true }
+
+// A call whose attempts all timed out, the last one answered by its own
+// earlier attempt still running, learns that attempt's outcome: the
+// Pending answer is asked again without spending one of the attempts.
+func TestDo_PendingAnswerDoesNotSpendAnAttempt(t *testing.T) {
+	var nums []int
+	err := fast().Do(testCtx(t), true, func(_ context.Context, n int) error {
+		nums = append(nums, n)
+		switch len(nums) {
+		case 1, 2:
+			return classed{MaybeProcessed} // timed out, may have acted
+		case 3:
+			return pending{}
+		}
+		return nil
+	})
+	if err != nil || fmt.Sprint(nums) != "[1 2 3 3]" {
+		t.Fatalf("attempt numbers %v, err %v; want [1 2 3 3] and success", nums, err)
+	}
+}
+
+// Pending answers are bounded: at most MaxAttempts−1 of them are asked
+// again free, so a call sees at most 2×MaxAttempts−1 of its requests sent.
+func TestDo_PendingAnswersAreBounded(t *testing.T) {
+	n := 0
+	err := fast(WithMaxAttempts(3)).Do(testCtx(t), true, func(context.Context, int) error {
+		n++
+		return pending{}
+	})
+	if n != 5 || !errors.As(err, new(pending)) {
+		t.Fatalf("%d attempts, err %v; want 5 (3 + 2 free) and the pending error", n, err)
+	}
+	n = 0
+	_ = fast(WithMaxAttempts(1)).Do(testCtx(t), true, func(context.Context, int) error { n++; return pending{} })
+	if n != 1 {
+		t.Fatalf("%d attempts with retries off; want 1", n)
+	}
+}
+
+// Asking a Pending answer again takes no budget token: refusing it would
+// report an effect that happened as a failure.
+func TestDo_PendingAnswerRetriedWithAnEmptyBudget(t *testing.T) {
+	b := NewBudget(0, 1)
+	p := must(New(WithBackoff(time.Microsecond, time.Microsecond), WithBudget(b)))
+	_ = p.Do(testCtx(t), true, func(context.Context, int) error { return classed{Unprocessed} }) // spends the token
+	calls := 0
+	err := p.Do(testCtx(t), true, func(context.Context, int) error {
+		if calls++; calls == 1 {
+			return pending{}
+		}
+		return nil
+	})
+	if err != nil || calls != 2 {
+		t.Fatalf("%d attempts, err %v; want the pending answer asked again", calls, err)
+	}
+	if granted, _ := b.Stats(); granted != 1 {
+		t.Fatalf("budget granted %d retries; want 1 (the pending one is free)", granted)
+	}
+}
