@@ -57,10 +57,17 @@ func startKeyed(t *testing.T) (*keyedServer, registry.Instance) {
 		}
 		_ = json.NewEncoder(w).Encode(out)
 	})
+	return k, serveOrders(t, mux)
+}
+
+// serveOrders serves mux behind Warren's HTTP handler and returns it as an
+// "orders" instance.
+func serveOrders(t *testing.T, mux http.Handler) registry.Instance {
+	t.Helper()
 	srv := httptest.NewServer(httptransport.Handler(mux, log.NewNopLogger(), 0))
 	t.Cleanup(srv.Close)
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
-	return k, registry.Instance{ID: registry.DefaultID("orders", "127.0.0.1", port), Name: "orders", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", port)}}
+	return registry.Instance{ID: registry.DefaultID("orders", "127.0.0.1", port), Name: "orders", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", port)}}
 }
 
 // A keyed POST whose first attempt acted but lost its answer is retried
@@ -260,10 +267,7 @@ func TestKeyed_LastAttemptInProgress_WaitsForTheEarlierAttemptsOutcome(t *testin
 		}
 		_ = json.NewEncoder(w).Encode(out)
 	})
-	srv := httptest.NewServer(httptransport.Handler(mux, log.NewNopLogger(), 0))
-	t.Cleanup(srv.Close)
-	port := srv.Listener.Addr().(*net.TCPAddr).Port
-	inst := registry.Instance{ID: registry.DefaultID("orders", "127.0.0.1", port), Name: "orders", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", port)}}
+	inst := serveOrders(t, mux)
 	// Two attempts: the first times out holding the key, the second (the
 	// last) is told so. The attempt's deadline is below the claim's TTL, so
 	// the second attempt meets the claim instead of taking it over.

@@ -110,8 +110,8 @@ func (e *Error) RetryPending() bool { return e.inProgress() }
 // inProgress reports whether a Warren server answered
 // idempotency.ErrInProgress.
 func (e *Error) inProgress() bool {
-	return e.Status.Code() == codes.Unavailable && hasWarrenInfo(e.Status) &&
-		grpctransport.FromStatus(e.Status).Code == idempotency.CodeInProgress
+	// FromStatus reads the code from Warren's ErrorInfo only.
+	return e.Status.Code() == codes.Unavailable && grpctransport.FromStatus(e.Status).Code == idempotency.CodeInProgress
 }
 
 // OverloadHold implements balancer.Overloaded: an instance that refused a
@@ -134,10 +134,8 @@ func (e *Error) OverloadHold() time.Duration {
 func (e *Error) InstanceFailure() bool {
 	switch e.Status.Code() {
 	case codes.Unavailable:
-		if e.inProgress() {
-			return false
-		}
-		return !grpctransport.Overloaded(e.Status) && grpctransport.FromStatus(e.Status).Code != svcerr.CodeOverloaded
+		code := grpctransport.FromStatus(e.Status).Code
+		return !grpctransport.Overloaded(e.Status) && code != svcerr.CodeOverloaded && code != idempotency.CodeInProgress
 	case codes.DeadlineExceeded, codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
 		return true
 	}
