@@ -594,8 +594,18 @@ func TestClient_RetryBudgetCapsRetriesDuringAnOutage(t *testing.T) {
 	if retries > limit || retries < limit-3 {
 		t.Fatalf("%d retries, want ≤ %d and close to it", retries, limit)
 	}
-	if !errors.Is(errs[len(errs)-1], retry.ErrBudgetExhausted) {
-		t.Errorf("last error does not say the budget ran out: %v", errs[len(errs)-1])
+	// A request the budget let retry fully spent two tokens and fails with
+	// its three attempts' errors; every other one was cut short by the
+	// budget and must say so. Which kind finishes last is up to the
+	// scheduler, so count them.
+	exhausted := 0
+	for _, err := range errs {
+		if errors.Is(err, retry.ErrBudgetExhausted) {
+			exhausted++
+		}
+	}
+	if want := requests - int(retries)/2; exhausted < want {
+		t.Errorf("%d errors say the budget ran out, want ≥ %d; e.g. %v", exhausted, want, errs[len(errs)-1])
 	}
 }
 
