@@ -49,8 +49,10 @@ type benchResp struct {
 
 // benchRequestPath measures what Warren's client costs on the request
 // path: the same POST with a JSON body to 3 loopback instances at the same
-// concurrency, through (1) Warren's client with its defaults plus a
-// per-attempt timeout, (2) raw net/http with hand-rolled round robin, the
+// concurrency, through (1) Warren's client with its defaults (a POST: no
+// per-attempt deadline, no hedge), the same with a fixed per-attempt
+// timeout, and the same marked idempotent (the adaptive deadline and hedging
+// a GET gets by default), (2) raw net/http with hand-rolled round robin, the
 // floor, and (3) go-kit's own stack: sd.FixedInstancer + sd.NewEndpointer +
 // lb.NewRoundRobin + lb.Retry over transport/http clients. Every contender
 // gets the same tuned transport settings, so connection reuse is not what is
@@ -104,13 +106,35 @@ func benchRequestPath(ctx context.Context, rep *report) error {
 		return client.Call[benchReq, benchResp](ctx, timed, "POST", "/echo", req)
 	}
 
+	// The same POST marked idempotent, on a client of its own: what a GET
+	// gets by default — the adaptive per-attempt deadline (a context and a
+	// timer per attempt) and a hedge armed for every call (two cancellable
+	// contexts and a timer), which the non-idempotent POST above has none of.
+	idemPolicy, err := retry.New() // the defaults, held to count its hedges
+	if err != nil {
+		return err
+	}
+	idem, err := client.NewFromInstancer(sd.FixedInstancer(instances), "bench", client.WithRetryPolicy(idemPolicy))
+	if err != nil {
+		return err
+	}
+	defer idem.Close()
+	idemEndpoint := client.NewEndpoint[benchReq, benchResp](idem, "POST", func(benchReq) string { return "/echo" }, client.Idempotent())
+	idemCall := func(ctx context.Context, req benchReq) (benchResp, error) {
+		resp, err := idemEndpoint(ctx, req)
+		if err != nil {
+			return benchResp{}, err
+		}
+		return resp.(benchResp), nil
+	}
+
 	raw := newRawRoundRobin(instances)
 	defer raw.close()
 
 	gokit, closeGokit := newGokitRoundRobin(instances)
 	defer closeGokit()
 
-	cs := []*contender{{name: "warren", call: oursCall}, {name: "raw", call: raw.call}, {name: "go-kit", call: gokit}, {name: "warren+attempt-timeout", call: timedCall}}
+	cs := []*contender{{name: "warren", call: oursCall}, {name: "raw", call: raw.call}, {name: "go-kit", call: gokit}, {name: "warren+attempt-timeout", call: timedCall}, {name: "warren-idempotent", call: idemCall}}
 	if err := measureRounds(ctx, cs); err != nil {
 		return err
 	}
@@ -124,7 +148,7 @@ func benchRequestPath(ctx context.Context, rep *report) error {
 	// of outside load may have hit unevenly. A p99 needs many samples, so it
 	// is taken over all rounds pooled; the interleaving spreads the noise.
 	base := cs[1]
-	for _, c := range []*contender{cs[0], cs[3], cs[2]} {
+	for _, c := range []*contender{cs[0], cs[3], cs[4], cs[2]} {
 		rate := medianRatio(c.rounds, base.rounds, func(l loadResult) float64 { return l.rate() })
 		p99 := float64(percentile(c.res.lat, 99)) / float64(percentile(base.res.lat, 99))
 		cpu := c.res.cpuPerCall() / base.res.cpuPerCall()
@@ -135,7 +159,11 @@ func benchRequestPath(ctx context.Context, rep *report) error {
 			rep.add(row{Suite: suite, Metric: c.name + "/raw throughput", Value: rate, Unit: "×", Note: "for reference"})
 			rep.add(row{Suite: suite, Metric: c.name + "/raw p99", Value: p99, Unit: "×", Note: "for reference"})
 		}
-		rep.add(row{Suite: suite, Metric: c.name + "/raw CPU per call", Value: cpu, Unit: "×", Note: "least noisy figure"})
+		note := "least noisy figure"
+		if c == cs[4] {
+			note += fmt.Sprintf("; %d hedges sent in %d calls", idemPolicy.Hedges(), c.res.n)
+		}
+		rep.add(row{Suite: suite, Metric: c.name + "/raw CPU per call", Value: cpu, Unit: "×", Note: note})
 	}
 	return callErrors(cs)
 }
