@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -88,12 +89,18 @@ func (p *Policy) hedgeDelay(n int, idempotent bool) time.Duration {
 func (p *Policy) tryHedged(ctx context.Context, n int, hd time.Duration, attempt func(context.Context, int) error) (first, last error) {
 	pctx, cancelP := context.WithCancelCause(ctx)
 	defer cancelP(nil)
-	hctx, cancelH := context.WithCancelCause(ctx)
-	defer cancelH(nil)
-	hedged := make(chan error, 1) // exactly one send per timer that fired
+	h := &hedge{}
+	h.ran.Add(1)
 	timer := time.AfterFunc(hd, func() {
-		if hctx.Err() != nil || !p.payHedge() {
-			hedged <- errNoHedge
+		defer h.ran.Done()
+		hctx, ok := h.start(ctx)
+		if !ok {
+			h.err = errNoHedge
+			return
+		}
+		defer h.release()
+		if !p.payHedge() {
+			h.err = errNoHedge
 			return
 		}
 		err := p.try(hctx, n+1, p.timeoutFor(n+1, true), attempt)
@@ -103,7 +110,7 @@ func (p *Policy) tryHedged(ctx context.Context, n int, hd time.Duration, attempt
 		if err == nil || !errors.Is(context.Cause(hctx), ErrHedgeUnneeded) {
 			p.needless.refund() // not needless: it won, or stood for a retry
 		}
-		hedged <- err
+		h.err = err
 	})
 	err := p.try(pctx, n, p.timeoutFor(n, true), attempt)
 	if timer.Stop() {
@@ -111,22 +118,22 @@ func (p *Policy) tryHedged(ctx context.Context, n int, hd time.Duration, attempt
 	}
 	switch {
 	case err == nil:
-		cancelH(ErrHedgeUnneeded)
-		<-hedged
+		h.callOff(ErrHedgeUnneeded)
+		h.wait()
 		return nil, nil
 	case errors.Is(context.Cause(pctx), ErrOutpaced):
-		<-hedged // the hedge succeeded: that is what cancelled attempt n
+		h.wait() // the hedge succeeded: that is what cancelled attempt n
 		return nil, nil
 	case ctx.Err() == nil && p.classify(err) == Fatal:
 		// An answer (a 404, say) is the call's outcome; a hedge that
 		// already succeeded is as good.
-		cancelH(ErrHedgeUnneeded)
-		if herr := <-hedged; herr == nil {
+		h.callOff(ErrHedgeUnneeded)
+		if herr := h.wait(); herr == nil {
 			return nil, nil
 		}
 		return nil, err
 	}
-	switch herr := <-hedged; {
+	switch herr := h.wait(); {
 	case herr == nil:
 		return nil, nil
 	case herr == errNoHedge:
@@ -134,6 +141,55 @@ func (p *Policy) tryHedged(ctx context.Context, n int, hd time.Duration, attempt
 	default:
 		return err, herr
 	}
+}
+
+// hedge is the second attempt of one tryHedged call. Its context is made
+// only when its timer fires: nearly every call answers before that, and a
+// context made up front for each would cost two allocations and a lock of
+// the caller's context to hang it there and another to take it off.
+type hedge struct {
+	ran    sync.WaitGroup // done when the timer's func has returned
+	mu     sync.Mutex
+	cancel context.CancelCauseFunc // the hedge's context's, once made
+	off    error                   // why it was called off before it was made
+	err    error                   // its outcome (errNoHedge: none sent); read after ran
+}
+
+// start makes the hedge's context, unless the hedge was called off or the
+// caller has gone.
+func (h *hedge) start(ctx context.Context) (context.Context, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.off != nil || ctx.Err() != nil {
+		return nil, false
+	}
+	hctx, cancel := context.WithCancelCause(ctx)
+	h.cancel = cancel
+	return hctx, true
+}
+
+// callOff cancels the hedge with cause, or keeps it from being sent.
+func (h *hedge) callOff(cause error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cancel != nil {
+		h.cancel(cause)
+		return
+	}
+	h.off = cause
+}
+
+// release frees the hedge's context once its attempt has returned.
+func (h *hedge) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.cancel(nil)
+}
+
+// wait returns the hedge's outcome once the timer's func has returned.
+func (h *hedge) wait() error {
+	h.ran.Wait()
+	return h.err
 }
 
 // payHedge takes what a hedge costs — a needless-hedge allowance and a
