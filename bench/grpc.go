@@ -22,12 +22,14 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/embedetcd"
 	"github.com/warren-mesh/warren/framework/grpcclient"
 	"github.com/warren-mesh/warren/framework/grpcresolver"
 	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
+	"github.com/warren-mesh/warren/framework/retry"
 )
 
 const roundRobinConfig = `{"loadBalancingConfig":[{"round_robin":{}}]}`
@@ -83,6 +85,30 @@ func benchGRPCPath(ctx context.Context, rep *report) error {
 		return decodeBench(out.(string))
 	}
 
+	// The same method marked idempotent, on a client of its own: the
+	// adaptive per-attempt deadline and an armed hedge, as for any
+	// idempotent method by default (the call above gets neither).
+	idemPolicy, err := retry.New() // the defaults, held to count its hedges
+	if err != nil {
+		return err
+	}
+	idem, err := grpcclient.NewFromInstancer(sd.FixedInstancer(instances), "bench", grpcclient.WithClientOptions(client.WithRetryPolicy(idemPolicy)))
+	if err != nil {
+		return err
+	}
+	defer idem.Close()
+	idemEp := grpcclient.NewEndpoint(idem, grpctest.SayMethod,
+		func(_ context.Context, r any) (any, error) { return wrapperspb.String(r.(string)), nil },
+		func(_ context.Context, r any) (any, error) { return r.(*wrapperspb.StringValue).GetValue(), nil },
+		&wrapperspb.StringValue{}, grpcclient.Idempotent())
+	idemCall := func(ctx context.Context, req benchReq) (benchResp, error) {
+		out, err := idemEp(ctx, encodeBench(req))
+		if err != nil {
+			return benchResp{}, err
+		}
+		return decodeBench(out.(string))
+	}
+
 	mr := manual.NewBuilderWithScheme("bench")
 	mr.InitialState(resolver.State{Addresses: addrs})
 	raw, err := grpc.NewClient("bench:///bench", grpc.WithResolvers(mr), grpc.WithDefaultServiceConfig(roundRobinConfig),
@@ -115,7 +141,32 @@ func benchGRPCPath(ctx context.Context, rep *report) error {
 	rep.judged(row{Suite: suite, Metric: "warren/raw CPU per call", Value: cpu, Unit: "×", Goal: "≤ 1.05× raw", Note: "client + server CPU"}, cpu <= 1.05)
 	rep.add(row{Suite: suite, Metric: "warren/raw p99", Value: p99, Unit: "×", Note: "all rounds pooled"})
 	rep.add(row{Suite: suite, Metric: "warren/raw throughput", Value: medianRatio(w.rounds, base.rounds, func(l loadResult) float64 { return l.rate() }), Unit: "×", Note: "median of per-round ratios"})
-	return callErrors(cs)
+	if err := callErrors(cs); err != nil {
+		return err
+	}
+
+	// The idempotent call, in rounds of its own (the rows above keep their
+	// contenders), beside raw calls that each carry a deadline too, as
+	// deadlines should be set: a deadline sent with a call costs both ends
+	// (grpc-timeout, a timer for the server's handler context).
+	ts := []*contender{{name: "grpc-go round_robin", call: rawCall},
+		{name: "grpc-go round_robin+deadline", call: func(ctx context.Context, req benchReq) (benchResp, error) {
+			ctx, cancel := context.WithTimeout(ctx, reqPathDeadline)
+			defer cancel()
+			return rawCall(ctx, req)
+		}},
+		{name: "warren-grpc-idempotent", call: idemCall}}
+	if err := measureRounds(ctx, ts); err != nil {
+		return err
+	}
+	addContenderRows(rep, suite+" timed", "second set of rounds: "+note, ts[1:])
+	ratio := func(a, b *contender) float64 { return a.res.cpuPerCall() / b.res.cpuPerCall() }
+	rep.add(row{Suite: suite, Metric: "raw+deadline/raw CPU per call", Value: ratio(ts[1], ts[0]), Unit: "×",
+		Note: fmt.Sprintf("raw grpc-go, each call under context.WithTimeout(%s); second set of rounds", reqPathDeadline)})
+	rep.add(row{Suite: suite, Metric: "warren-idempotent/raw CPU per call", Value: ratio(ts[2], ts[0]), Unit: "×",
+		Note: fmt.Sprintf("the defaults of an idempotent call: adaptive deadline + hedging; %d hedges sent in %d calls", idemPolicy.Hedges(), ts[2].res.n)})
+	rep.add(row{Suite: suite, Metric: "warren-idempotent/raw+deadline CPU per call", Value: ratio(ts[2], ts[1]), Unit: "×", Note: "both sides pay a deadline per call"})
+	return callErrors(ts)
 }
 
 func encodeBench(r benchReq) string { return strconv.Itoa(r.ID) + ":" + r.Text }
