@@ -73,17 +73,7 @@ func benchGRPCPath(ctx context.Context, rep *report) error {
 		return err
 	}
 	defer ours.Close()
-	ep := grpcclient.NewEndpoint(ours, grpctest.SayMethod,
-		func(_ context.Context, r any) (any, error) { return wrapperspb.String(r.(string)), nil },
-		func(_ context.Context, r any) (any, error) { return r.(*wrapperspb.StringValue).GetValue(), nil },
-		&wrapperspb.StringValue{})
-	oursCall := func(ctx context.Context, req benchReq) (benchResp, error) {
-		out, err := ep(ctx, encodeBench(req))
-		if err != nil {
-			return benchResp{}, err
-		}
-		return decodeBench(out.(string))
-	}
+	oursCall := sayThrough(ours)
 
 	// The same method marked idempotent, on a client of its own: the
 	// adaptive per-attempt deadline and an armed hedge, as for any
@@ -97,17 +87,7 @@ func benchGRPCPath(ctx context.Context, rep *report) error {
 		return err
 	}
 	defer idem.Close()
-	idemEp := grpcclient.NewEndpoint(idem, grpctest.SayMethod,
-		func(_ context.Context, r any) (any, error) { return wrapperspb.String(r.(string)), nil },
-		func(_ context.Context, r any) (any, error) { return r.(*wrapperspb.StringValue).GetValue(), nil },
-		&wrapperspb.StringValue{}, grpcclient.Idempotent())
-	idemCall := func(ctx context.Context, req benchReq) (benchResp, error) {
-		out, err := idemEp(ctx, encodeBench(req))
-		if err != nil {
-			return benchResp{}, err
-		}
-		return decodeBench(out.(string))
-	}
+	idemCall := sayThrough(idem, grpcclient.Idempotent())
 
 	mr := manual.NewBuilderWithScheme("bench")
 	mr.InitialState(resolver.State{Addresses: addrs})
@@ -167,6 +147,22 @@ func benchGRPCPath(ctx context.Context, rep *report) error {
 		Note: fmt.Sprintf("the defaults of an idempotent call: adaptive deadline + hedging; %d hedges sent in %d calls", idemPolicy.Hedges(), ts[2].res.n)})
 	rep.add(row{Suite: suite, Metric: "warren-idempotent/raw+deadline CPU per call", Value: ratio(ts[2], ts[1]), Unit: "×", Note: "both sides pay a deadline per call"})
 	return callErrors(ts)
+}
+
+// sayThrough is a contender's call of the echo method through c's
+// generated-style endpoint (the path a generated gRPC client takes).
+func sayThrough(c *grpcclient.Client, opts ...grpcclient.EndpointOption) func(context.Context, benchReq) (benchResp, error) {
+	ep := grpcclient.NewEndpoint(c, grpctest.SayMethod,
+		func(_ context.Context, r any) (any, error) { return wrapperspb.String(r.(string)), nil },
+		func(_ context.Context, r any) (any, error) { return r.(*wrapperspb.StringValue).GetValue(), nil },
+		&wrapperspb.StringValue{}, opts...)
+	return func(ctx context.Context, req benchReq) (benchResp, error) {
+		out, err := ep(ctx, encodeBench(req))
+		if err != nil {
+			return benchResp{}, err
+		}
+		return decodeBench(out.(string))
+	}
 }
 
 func encodeBench(r benchReq) string { return strconv.Itoa(r.ID) + ":" + r.Text }
