@@ -318,3 +318,52 @@ func TestDo_NeedlessHedgesAreCappedAndWinningOnesAreNot(t *testing.T) {
 		t.Errorf("%d hedges for 30 calls whose hedges win, want 30", p.Hedges()-before)
 	}
 }
+
+// countingCtx counts the contexts hung off it. Its Done is a channel of
+// its own, so the context package does not take it for one of its own
+// cancelCtxs and registers children through AfterFunc, which counts.
+type countingCtx struct {
+	context.Context
+	done       chan struct{}
+	registered atomic.Int32
+}
+
+func newCountingCtx(parent context.Context) *countingCtx {
+	c := &countingCtx{Context: parent, done: make(chan struct{})}
+	context.AfterFunc(parent, func() { close(c.done) })
+	return c
+}
+
+func (c *countingCtx) Done() <-chan struct{} { return c.done }
+
+func (c *countingCtx) AfterFunc(f func()) func() bool {
+	c.registered.Add(1)
+	return context.AfterFunc(c.Context, f)
+}
+
+// An idempotent call that answers before its hedge is due hangs one
+// context off the caller's — its attempt's, which a winning hedge would
+// cancel — and none for the hedge, whose context is made only when its
+// timer fires: each one made would lock the caller's context to hang it
+// there and again to take it off, on nearly every call for nothing.
+func TestDo_HedgeContextIsMadeOnlyWhenItsTimerFires(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	// Hedging armed an hour in; the attempt's own deadline (2 h) is later
+	// than the caller's (10 s), so the attempt runs in the context the
+	// hedge would cancel, with no deadline context of its own.
+	p := adaptivePolicy(c, WithHedging(time.Hour), WithPerAttemptTimeout(2*time.Hour))
+	learn(p, c, 50, time.Millisecond)
+	if hd := p.hedgeDelay(1, true); hd != time.Hour {
+		t.Fatalf("hedge delay %s, want 1h: the call would not be hedged", hd)
+	}
+	ctx := newCountingCtx(testCtx(t))
+	if err := p.Do(ctx, true, func(context.Context, int) error { return nil }); err != nil {
+		t.Fatalf("Do = %v", err)
+	}
+	if got := ctx.registered.Load(); got != 1 {
+		t.Errorf("%d contexts hung off the caller's, want 1 (the attempt's; none for a hedge not sent)", got)
+	}
+	if p.Hedges() != 0 {
+		t.Errorf("%d hedges sent, want 0", p.Hedges())
+	}
+}
