@@ -10,6 +10,10 @@
 // crashed etcd or a dropped network does; without it, etcd's graceful
 // shutdown would keep serving open watch and keepalive streams for about
 // seven seconds, and a "stopped" etcd would not look stopped to a client.
+// While etcd is down the front door stays bound and resets every
+// connection it is offered, and the Server holds etcd's own two ports, so
+// no other process on a busy machine can take a port in the outage and
+// make the restart fail.
 //
 //	srv, err := embedetcd.Start()
 //	...
@@ -75,12 +79,13 @@ func WithConfig(f func(*embed.Config)) Option { return func(o *options) { o.twea
 type Server struct {
 	opts   options
 	ownDir bool
-	front  string // host:port clients dial (the front door)
-	client string // host:port etcd itself listens on for clients
-	peer   string // host:port of the peer (raft) listener
+	front  string     // host:port clients dial (the front door)
+	client string     // host:port etcd itself listens on for clients
+	peer   string     // host:port of the peer (raft) listener
+	door   *frontDoor // bound from New to Close
 	mu     sync.Mutex
 	etcd   *embed.Etcd
-	door   *frontDoor
+	held   []net.Listener // etcd's client and peer ports while etcd is down
 	closed bool
 	// accepted counts client connections through the front door, over
 	// every run, so a test can count how many connections clients open.
@@ -107,6 +112,15 @@ func New(opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.front, s.client, s.peer = ports[0], ports[1], ports[2]
+	if s.door, err = openFrontDoor(s.front, s.client, &s.accepted); err != nil {
+		s.removeDir()
+		return nil, err
+	}
+	if s.held, err = holdPorts(s.client, s.peer); err != nil {
+		s.door.close()
+		s.removeDir()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -153,52 +167,64 @@ func (s *Server) Start() error {
 	if s.etcd != nil {
 		return nil
 	}
-	cfg := s.config()
-	e, err := startWithRetry(cfg)
+	e, err := s.startEtcd()
 	if err != nil {
-		return fmt.Errorf("embedetcd: start on %s: %w", s.opts.dir, err)
+		// Keep the ports for a later Start, as after Stop.
+		s.held, _ = holdPorts(s.client, s.peer)
+		return err
+	}
+	s.etcd = e
+	s.door.open()
+	return nil
+}
+
+// startEtcd lets go of the held ports and starts etcd on them.
+func (s *Server) startEtcd() (*embed.Etcd, error) {
+	release(s.held)
+	s.held = nil
+	e, err := startWithRetry(s.config())
+	if err != nil {
+		return nil, fmt.Errorf("embedetcd: start on %s: %w", s.opts.dir, err)
 	}
 	select {
 	case <-e.Server.ReadyNotify():
+		return e, nil
 	case err := <-e.Err():
 		e.Close()
-		return fmt.Errorf("embedetcd: start: %w", err)
+		return nil, fmt.Errorf("embedetcd: start: %w", err)
 	case <-time.After(s.opts.startTimeout):
 		e.Server.Stop()
 		e.Close()
-		return fmt.Errorf("embedetcd: not ready within %s", s.opts.startTimeout)
+		return nil, fmt.Errorf("embedetcd: not ready within %s", s.opts.startTimeout)
 	}
-	door, err := openFrontDoor(s.front, s.client, &s.accepted)
-	if err != nil {
-		e.Close()
-		return err
-	}
-	s.etcd, s.door = e, door
-	return nil
 }
 
 // Stop cuts every client connection and stops etcd, keeping its data dir
-// and ports for a later Start. It does nothing if etcd is not running.
+// and ports for a later Start. It does nothing if etcd is not running. Its
+// error says a port could not be held again (the next Start would fail).
 func (s *Server) Stop() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stopLocked()
-	return nil
+	if s.etcd == nil {
+		return nil
+	}
+	s.stopEtcd()
+	var err error
+	s.held, err = holdPorts(s.client, s.peer)
+	return err
 }
 
-func (s *Server) stopLocked() {
-	if s.etcd == nil {
-		return
-	}
-	// The front door goes first so clients see the outage at once and etcd's
-	// graceful drain has no open streams to wait for.
-	s.door.close()
+func (s *Server) stopEtcd() {
+	// The front door shuts first so clients see the outage at once and
+	// etcd's graceful drain has no open streams to wait for.
+	s.door.shut()
 	s.etcd.Close()
 	<-s.etcd.Server.StopNotify()
-	s.etcd, s.door = nil, nil
+	s.etcd = nil
 }
 
-// Close stops etcd and removes a temporary data dir. It is idempotent.
+// Close stops etcd, lets go of its ports and removes a temporary data dir.
+// It is idempotent.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -206,7 +232,12 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.stopLocked()
+	if s.etcd != nil {
+		s.stopEtcd()
+	}
+	s.door.close()
+	release(s.held)
+	s.held = nil
 	return s.removeDir()
 }
 
@@ -269,79 +300,122 @@ func freePorts(n int) ([]string, error) {
 	return addrs, nil
 }
 
+// holdPorts listens on addrs, to keep them from other processes while etcd
+// is down; nothing connects to them meanwhile. Each was ours a moment ago,
+// so it is retried briefly in case the kernel has not let go of it yet.
+func holdPorts(addrs ...string) ([]net.Listener, error) {
+	var held []net.Listener
+	for _, addr := range addrs {
+		ln, err := listenRetry(addr)
+		if err != nil {
+			release(held)
+			return nil, err
+		}
+		held = append(held, ln)
+	}
+	return held, nil
+}
+
+func release(held []net.Listener) {
+	for _, ln := range held {
+		ln.Close()
+	}
+}
+
+func listenRetry(addr string) (net.Listener, error) {
+	var err error
+	for attempt := 0; attempt < 20; attempt++ {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			return ln, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("embedetcd: keep port %s: %w", addr, err)
+}
+
 // frontDoor forwards TCP connections from the public client port to etcd's
-// own listener, and can cut them all at once.
+// own listener while open, and can cut them all at once. Shut, it stays
+// bound and resets each connection it accepts, the way a load balancer in
+// front of a stopped etcd does.
 type frontDoor struct {
 	ln       net.Listener
 	target   string
 	accepted *atomic.Int64
+	acceptor sync.WaitGroup // the accept loop, from open to close
 	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
+	forward  bool
 	closed   bool
-	wg       sync.WaitGroup
+	conns    map[net.Conn]struct{}
+	pipes    sync.WaitGroup // two per forwarded connection
 }
 
 func openFrontDoor(addr, target string, accepted *atomic.Int64) (*frontDoor, error) {
-	var ln net.Listener
-	var err error
-	// The port was ours a moment ago; retry briefly in case the kernel has
-	// not let go of it yet.
-	for attempt := 0; attempt < 20; attempt++ {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	ln, err := listenRetry(addr)
 	if err != nil {
-		return nil, fmt.Errorf("embedetcd: listen %s: %w", addr, err)
+		return nil, err
 	}
 	d := &frontDoor{ln: ln, target: target, conns: map[net.Conn]struct{}{}, accepted: accepted}
-	d.wg.Add(1)
+	d.acceptor.Add(1)
 	go d.accept()
 	return d, nil
 }
 
 func (d *frontDoor) accept() {
-	defer d.wg.Done()
+	defer d.acceptor.Done()
 	for {
 		c, err := d.ln.Accept()
 		if err != nil {
 			return // listener closed by close()
 		}
+		if !d.forwarding() {
+			reset(c)
+			continue
+		}
 		d.accepted.Add(1)
 		up, err := net.DialTimeout("tcp", d.target, 2*time.Second)
 		if err != nil {
-			c.Close()
+			reset(c)
 			continue
 		}
-		if !d.track(c, up) {
-			return
-		}
-		d.wg.Add(2)
-		go d.pipe(c, up)
-		go d.pipe(up, c)
+		d.track(c, up)
 	}
 }
 
-func (d *frontDoor) track(cs ...net.Conn) bool {
+func (d *frontDoor) forwarding() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		for _, c := range cs {
-			c.Close()
-		}
-		return false
+	return d.forward
+}
+
+// track starts the pipes of a forwarded connection, or resets it if the
+// door was shut meanwhile.
+func (d *frontDoor) track(c, up net.Conn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.forward {
+		reset(c)
+		up.Close()
+		return
 	}
-	for _, c := range cs {
-		d.conns[c] = struct{}{}
+	d.conns[c], d.conns[up] = struct{}{}, struct{}{}
+	d.pipes.Add(2)
+	go d.pipe(c, up)
+	go d.pipe(up, c)
+}
+
+// reset closes c with an RST, as a stopped server's host answers.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
 	}
-	return true
+	c.Close()
 }
 
 // pipe copies one direction; when either side ends, both are closed so the
 // other pipe ends too.
 func (d *frontDoor) pipe(dst, src net.Conn) {
-	defer d.wg.Done()
+	defer d.pipes.Done()
 	io.Copy(dst, src)
 	dst.Close()
 	src.Close()
@@ -351,13 +425,31 @@ func (d *frontDoor) pipe(dst, src net.Conn) {
 	d.mu.Unlock()
 }
 
-func (d *frontDoor) close() {
+// open starts forwarding to etcd.
+func (d *frontDoor) open() {
 	d.mu.Lock()
-	d.closed = true
-	d.ln.Close()
+	defer d.mu.Unlock()
+	d.forward = !d.closed
+}
+
+// shut cuts every forwarded connection and stops forwarding; it returns
+// once their pipes have ended.
+func (d *frontDoor) shut() {
+	d.mu.Lock()
+	d.forward = false
 	for c := range d.conns {
 		c.Close()
 	}
 	d.mu.Unlock()
-	d.wg.Wait()
+	d.pipes.Wait()
+}
+
+// close shuts the door and lets go of its port. It is idempotent.
+func (d *frontDoor) close() {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	d.shut()
+	d.ln.Close()
+	d.acceptor.Wait()
 }

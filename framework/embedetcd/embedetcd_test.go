@@ -3,6 +3,7 @@ package embedetcd
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -104,5 +105,72 @@ func TestServer_NewDoesNotStartUntilAsked(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); err != nil {
 		t.Fatalf("given dir removed: %v", err)
+	}
+}
+
+// While etcd is down — before the first Start and after a Stop — every one
+// of the Server's ports stays bound, so no other process can take one and
+// make the restart fail; the front door resets what it is offered without
+// counting it. Close lets go of all three.
+func TestServer_PortsStayHeldWhileEtcdIsDown(t *testing.T) {
+	s, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ports := []string{s.front, s.client, s.peer}
+	assertHeld := func(when string) {
+		t.Helper()
+		for _, addr := range ports {
+			if ln, err := net.Listen("tcp", addr); err == nil {
+				ln.Close()
+				t.Fatalf("%s: %s could be bound by someone else", when, addr)
+			}
+		}
+		c, err := net.DialTimeout("tcp", s.front, 2*time.Second)
+		if err != nil {
+			return // refused is fine too
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("%s: the front door answered (%d bytes, %v) instead of cutting the connection", when, n, err)
+		}
+		if n := s.Accepted(); n != 0 {
+			t.Fatalf("%s: %d connections counted as accepted", when, n)
+		}
+	}
+	assertHeld("after New")
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	assertHeld("after Stop")
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cli := newClient(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := cli.Put(ctx, "k", "v"); err != nil {
+		t.Fatalf("after a restart on the held ports: %v", err)
+	}
+	if s.Accepted() == 0 {
+		t.Fatal("the client's connection was not counted")
+	}
+	if err := s.Stop(); err != nil { // Close must let go of held ports too
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range ports {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("after Close %s is still held: %v", addr, err)
+		}
+		ln.Close()
 	}
 }
