@@ -85,7 +85,7 @@ type Server struct {
 	door   *frontDoor // bound from New to Close
 	mu     sync.Mutex
 	etcd   *embed.Etcd
-	held   []net.Listener // etcd's client and peer ports while etcd is down
+	held   *freeport.Held // etcd's client and peer ports while etcd is down
 	closed bool
 	// accepted counts client connections through the front door, over
 	// every run, so a test can count how many connections clients open.
@@ -116,7 +116,7 @@ func New(opts ...Option) (*Server, error) {
 		s.removeDir()
 		return nil, err
 	}
-	if s.held, err = holdPorts(s.client, s.peer); err != nil {
+	if s.held, err = freeport.Hold(s.client, s.peer); err != nil {
 		s.door.close()
 		s.removeDir()
 		return nil, err
@@ -170,7 +170,7 @@ func (s *Server) Start() error {
 	e, err := s.startEtcd()
 	if err != nil {
 		// Keep the ports for a later Start, as after Stop.
-		s.held, _ = holdPorts(s.client, s.peer)
+		s.held, _ = freeport.Hold(s.client, s.peer)
 		return err
 	}
 	s.etcd = e
@@ -180,7 +180,7 @@ func (s *Server) Start() error {
 
 // startEtcd lets go of the held ports and starts etcd on them.
 func (s *Server) startEtcd() (*embed.Etcd, error) {
-	release(s.held)
+	s.held.Release()
 	s.held = nil
 	e, err := startWithRetry(s.config())
 	if err != nil {
@@ -210,8 +210,10 @@ func (s *Server) Stop() error {
 	}
 	s.stopEtcd()
 	var err error
-	s.held, err = holdPorts(s.client, s.peer)
-	return err
+	if s.held, err = freeport.Hold(s.client, s.peer); err != nil {
+		return fmt.Errorf("embedetcd: %w", err)
+	}
+	return nil
 }
 
 func (s *Server) stopEtcd() {
@@ -236,7 +238,7 @@ func (s *Server) Close() error {
 		s.stopEtcd()
 	}
 	s.door.close()
-	release(s.held)
+	s.held.Release()
 	s.held = nil
 	return s.removeDir()
 }
@@ -300,40 +302,6 @@ func freePorts(n int) ([]string, error) {
 	return addrs, nil
 }
 
-// holdPorts listens on addrs, to keep them from other processes while etcd
-// is down; nothing connects to them meanwhile. Each was ours a moment ago,
-// so it is retried briefly in case the kernel has not let go of it yet.
-func holdPorts(addrs ...string) ([]net.Listener, error) {
-	var held []net.Listener
-	for _, addr := range addrs {
-		ln, err := listenRetry(addr)
-		if err != nil {
-			release(held)
-			return nil, err
-		}
-		held = append(held, ln)
-	}
-	return held, nil
-}
-
-func release(held []net.Listener) {
-	for _, ln := range held {
-		ln.Close()
-	}
-}
-
-func listenRetry(addr string) (net.Listener, error) {
-	var err error
-	for attempt := 0; attempt < 20; attempt++ {
-		var ln net.Listener
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			return ln, nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return nil, fmt.Errorf("embedetcd: keep port %s: %w", addr, err)
-}
-
 // frontDoor forwards TCP connections from the public client port to etcd's
 // own listener while open, and can cut them all at once. Shut, it stays
 // bound and resets each connection it accepts, the way a load balancer in
@@ -351,9 +319,9 @@ type frontDoor struct {
 }
 
 func openFrontDoor(addr, target string, accepted *atomic.Int64) (*frontDoor, error) {
-	ln, err := listenRetry(addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("embedetcd: front door: %w", err)
 	}
 	d := &frontDoor{ln: ln, target: target, conns: map[net.Conn]struct{}{}, accepted: accepted}
 	d.acceptor.Add(1)
@@ -369,13 +337,13 @@ func (d *frontDoor) accept() {
 			return // listener closed by close()
 		}
 		if !d.forwarding() {
-			reset(c)
+			freeport.Reset(c)
 			continue
 		}
 		d.accepted.Add(1)
 		up, err := net.DialTimeout("tcp", d.target, 2*time.Second)
 		if err != nil {
-			reset(c)
+			freeport.Reset(c)
 			continue
 		}
 		d.track(c, up)
@@ -394,7 +362,7 @@ func (d *frontDoor) track(c, up net.Conn) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.forward {
-		reset(c)
+		freeport.Reset(c)
 		up.Close()
 		return
 	}
@@ -402,14 +370,6 @@ func (d *frontDoor) track(c, up net.Conn) {
 	d.pipes.Add(2)
 	go d.pipe(c, up)
 	go d.pipe(up, c)
-}
-
-// reset closes c with an RST, as a stopped server's host answers.
-func reset(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	c.Close()
 }
 
 // pipe copies one direction; when either side ends, both are closed so the

@@ -1,9 +1,12 @@
 package freeport
 
 import (
+	"errors"
 	"net"
+	"os"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // Picked ports are distinct, lie below the ephemeral range (where outgoing
@@ -74,4 +77,53 @@ func TestAddrs(t *testing.T) {
 			t.Fatalf("address %q: %v", a, err)
 		}
 	}
+}
+
+// A held port cannot be bound by anyone else and resets what it is
+// offered; released, it can be bound again. Release is idempotent.
+func TestHold_KeepsPortsUntilReleased(t *testing.T) {
+	addrs, err := Addrs(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := Hold(addrs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range addrs {
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			h.Release()
+			t.Fatalf("%s bound by someone else while held", addr)
+		}
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err == nil {
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err := c.Read(make([]byte, 1))
+			c.Close()
+			if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				h.Release()
+				t.Fatalf("%s: read %d bytes, %v; want the connection reset", addr, n, err)
+			}
+		}
+	}
+	h.Release()
+	h.Release()
+	for _, addr := range addrs {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("%s still held after Release: %v", addr, err)
+		}
+		ln.Close()
+	}
+	if _, err := Hold(addrs[0], "127.0.0.1:bad"); err == nil {
+		t.Fatal("Hold of a bad address succeeded")
+	}
+	if ln, err := net.Listen("tcp", addrs[0]); err != nil {
+		t.Fatalf("a failed Hold kept %s: %v", addrs[0], err)
+	} else {
+		ln.Close()
+	}
+	var none *Held
+	none.Release()
 }

@@ -1,0 +1,89 @@
+package freeport
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// Held is a set of ports kept from other processes while the server that
+// owns them is down (stopped or killed by a test, to be started again on
+// the same ports). A port freed for the whole outage could be picked and
+// bound by another test process meanwhile, and the restart would fail with
+// "address already in use"; held, it is exposed only between Release and
+// the server's bind.
+//
+// Each port is listened on, and every connection offered is reset at once,
+// as the host of a stopped server answers; a bound socket that does not
+// listen would refuse connections exactly, but cannot be bound while
+// connections of the last run linger in TIME_WAIT without letting another
+// process's listener in.
+type Held struct {
+	lns  []net.Listener
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+// Hold listens on each of addrs ("127.0.0.1:port"). A port its server let
+// go of a moment ago is retried for up to two seconds; if one cannot be
+// held, none is, and the error says which.
+func Hold(addrs ...string) (*Held, error) {
+	h := &Held{}
+	for _, addr := range addrs {
+		ln, err := listenRetry(addr)
+		if err != nil {
+			h.Release()
+			return nil, err
+		}
+		h.lns = append(h.lns, ln)
+		h.wg.Add(1)
+		go h.refuse(ln)
+	}
+	return h, nil
+}
+
+// Release lets go of every port, returning once none is bound. It is
+// idempotent, and does nothing on a nil Held.
+func (h *Held) Release() {
+	if h == nil {
+		return
+	}
+	h.once.Do(func() {
+		for _, ln := range h.lns {
+			ln.Close()
+		}
+		h.wg.Wait()
+	})
+}
+
+func (h *Held) refuse(ln net.Listener) {
+	defer h.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return // closed by Release
+		}
+		Reset(c)
+	}
+}
+
+// Reset closes c with an RST rather than a FIN.
+func Reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
+}
+
+func listenRetry(addr string) (net.Listener, error) {
+	var err error
+	for attempt := 0; attempt < 20; attempt++ {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			return ln, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("freeport: hold %s: %w", addr, err)
+}
