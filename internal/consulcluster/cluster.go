@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
+	"github.com/warren-mesh/warren/internal/freeport"
 	"github.com/warren-mesh/warren/internal/proc"
 )
 
@@ -45,7 +46,8 @@ type Agent struct {
 	log    string
 
 	mu   sync.Mutex
-	proc *proc.Proc // nil while stopped
+	proc *proc.Proc     // nil while stopped
+	held *freeport.Held // its TCP ports while killed
 }
 
 // Addr is the agent's HTTP API address, "127.0.0.1:port".
@@ -201,6 +203,8 @@ func (c *Cluster) Start(a *Agent) error {
 	if a.proc != nil {
 		return fmt.Errorf("consulcluster: %s is running", a.Name)
 	}
+	a.held.Release() // just before the agent binds them
+	a.held = nil
 	p, err := proc.Start(exec.Command(c.bin, a.args...), a.log)
 	if err != nil {
 		return fmt.Errorf("consulcluster: %s: %w", a.Name, err)
@@ -209,16 +213,28 @@ func (c *Cluster) Start(a *Agent) error {
 	return nil
 }
 
-// Kill ends a with SIGKILL (a crash) and waits for it.
+// Kill ends a with SIGKILL (a crash) and waits for it. Its TCP ports are
+// then held (freeport.Hold) until it starts again, so no other process
+// takes one meanwhile; its UDP ones are found taken through TCP.
 func (c *Cluster) Kill(a *Agent) {
 	a.mu.Lock()
 	p := a.proc
 	a.proc = nil
 	a.mu.Unlock()
-	if p != nil {
-		p.Kill()
+	if p == nil {
+		return
 	}
+	p.Kill()
+	// Best effort: a port not held is only exposed as it was before, and a
+	// Start that finds it taken says so.
+	held, _ := freeport.Hold(a.Addr(), loopback(a.lan), loopback(a.wan), loopback(a.rpc))
+	a.mu.Lock()
+	a.held.Release()
+	a.held = held
+	a.mu.Unlock()
 }
+
+func loopback(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
 
 // Running reports whether a's process runs.
 func (a *Agent) Running() bool {
@@ -316,6 +332,10 @@ func (c *Cluster) Close() {
 	c.once.Do(func() {
 		for _, a := range c.all() {
 			c.Kill(a)
+			a.mu.Lock()
+			a.held.Release()
+			a.held = nil
+			a.mu.Unlock()
 		}
 		_ = os.RemoveAll(c.dir)
 	})

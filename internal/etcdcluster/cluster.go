@@ -48,7 +48,8 @@ type member struct {
 	state      string // initial-cluster-state for the next start
 	initial    string // initial-cluster for the next start
 
-	proc *proc.Proc // nil while stopped
+	proc *proc.Proc     // nil while stopped
+	held *freeport.Held // the client and peer ports while stopped
 }
 
 func (m *member) dataDir(root string) string {
@@ -129,6 +130,11 @@ func (c *Cluster) start(m *member) error {
 	})
 	cmd := exec.Command(c.exe)
 	cmd.Env = append(os.Environ(), EnvMember+"="+string(spec))
+	c.mu.Lock()
+	held := m.held
+	m.held = nil
+	c.mu.Unlock()
+	held.Release() // just before the member binds them
 	p, err := proc.Start(cmd, filepath.Join(c.dir, fmt.Sprintf("slot%d.log", m.slot)))
 	if err != nil {
 		return fmt.Errorf("etcdcluster: %s: %w", m.name, err)
@@ -139,17 +145,25 @@ func (c *Cluster) start(m *member) error {
 	return nil
 }
 
-// Kill ends slot i's process with SIGKILL (a crash) and waits for it.
-// Killing a stopped member does nothing.
+// Kill ends slot i's process with SIGKILL (a crash) and waits for it; its
+// ports are then held (freeport.Hold) until it starts again, so no other
+// process takes one meanwhile. Killing a stopped member does nothing.
 func (c *Cluster) Kill(i int) {
 	c.mu.Lock()
 	m := c.members[i]
 	p := m.proc
 	m.proc = nil
 	c.mu.Unlock()
-	if p != nil {
-		p.Kill()
+	if p == nil {
+		return
 	}
+	p.Kill()
+	// Best effort: a port not held is only exposed as before the change,
+	// and a restart that finds it taken says so.
+	held, _ := freeport.Hold(m.clientAddr, m.peerAddr)
+	c.mu.Lock()
+	m.held = held
+	c.mu.Unlock()
 }
 
 // Restart starts slot i's process again on its data and ports (after
@@ -402,7 +416,13 @@ func (c *Cluster) Close() {
 	}
 	for i := range n {
 		c.Kill(i)
-		c.members[i].proxy.close()
+		m := c.members[i]
+		c.mu.Lock()
+		held := m.held
+		m.held = nil
+		c.mu.Unlock()
+		held.Release()
+		m.proxy.close()
 	}
 	_ = os.RemoveAll(c.dir)
 }

@@ -80,7 +80,10 @@ func TestEtcdCluster_Faults(t *testing.T) {
 		},
 		func(ctx context.Context) Fault {
 			victim = follower(ctx)
-			return Fault{Name: "follower-kill", Break: func(context.Context) error { c.Kill(victim); return nil }, Repair: restart(victim)}
+			return Fault{Name: "follower-kill", Break: func(context.Context) error {
+				c.Kill(victim)
+				return portHeld(c.Endpoints()[victim])
+			}, Repair: restart(victim)}
 		},
 		func(ctx context.Context) Fault {
 			victim = leader(ctx)

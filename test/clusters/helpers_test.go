@@ -2,6 +2,8 @@ package clusters
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -124,4 +126,15 @@ func firstHit(ctx context.Context, b *Backend) bool {
 		}
 	}
 	return true
+}
+
+// portHeld says whether a killed process's port is kept from other
+// processes until its restart (freeport.Hold), as the clusters promise.
+func portHeld(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil
+	}
+	ln.Close()
+	return fmt.Errorf("the killed process's port %s could be bound by someone else", addr)
 }

@@ -126,6 +126,11 @@ func TestRegistry_ReRegistersAfterAgentRestart(t *testing.T) {
 	rec.WaitFor(t, 5*time.Second, "restart-1 is passing", registrytest.Has(inst.ID))
 
 	a.Kill()
+	// Held while down, so no other process takes it before the restart.
+	if ln, err := net.Listen("tcp", a.Addr()); err == nil {
+		ln.Close()
+		t.Fatalf("the killed agent's port %s could be bound by someone else", a.Addr())
+	}
 	ev, _ := rec.WaitFor(t, 5*time.Second, "an error event", func(ev sd.Event) bool { return ev.Err != nil })
 	if _, ok := registrytest.ByID(ev, inst.ID); !ok {
 		t.Fatalf("error event %v dropped the last good set %v", ev.Err, ev.Instances)

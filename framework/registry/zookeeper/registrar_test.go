@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -131,6 +132,11 @@ func TestServerDownLongerThanSession_RegisteredAgain(t *testing.T) {
 	}
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
+	}
+	// Held while down, so no other process takes it before the restart.
+	if ln, err := net.Listen("tcp", srv.DirectAddr()); err == nil {
+		ln.Close()
+		t.Fatalf("the stopped server's port %s could be bound by someone else", srv.DirectAddr())
 	}
 	awaitState(t, r, registry.StateRetrying, 30*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -88,6 +88,7 @@ type Agent struct {
 
 	mu      sync.Mutex
 	proc    atomic.Pointer[proc.Proc] // nil while stopped
+	held    *freeport.Held            // the TCP ports while stopped
 	log     *syncbuf.Buffer
 	closed  bool
 	started int
@@ -212,6 +213,8 @@ func (a *Agent) Start(ctx context.Context) error {
 	cmd.Dir = a.dir
 	cmd.Stdout = a.log
 	cmd.Stderr = a.log
+	a.held.Release() // just before the agent binds them
+	a.held = nil
 	p, err := proc.Run(cmd)
 	if err != nil {
 		a.mu.Unlock()
@@ -253,19 +256,43 @@ func (a *Agent) waitLeader(ctx context.Context, exited <-chan struct{}) error {
 }
 
 // Stop ends the agent (SIGTERM, then SIGKILL after 5s) and waits for it.
-// Stopping a stopped agent does nothing.
+// Stopping a stopped agent does nothing. Its TCP ports are then held until
+// the next Start (freeport.Hold), so no other process takes one meanwhile.
 func (a *Agent) Stop() error {
 	if p := a.proc.Swap(nil); p != nil {
 		p.Stop(syscall.SIGTERM, 5*time.Second)
+		a.hold()
 	}
 	return nil
 }
 
-// Kill ends the agent at once with SIGKILL, as a crash would.
+// Kill ends the agent at once with SIGKILL, as a crash would; its ports
+// are held as after Stop.
 func (a *Agent) Kill() {
 	if p := a.proc.Swap(nil); p != nil {
 		p.Kill()
+		a.hold()
 	}
+}
+
+// hold keeps the stopped agent's TCP ports (its UDP ones are found taken
+// by freeport.Pick through TCP). Best effort: a port not held is only
+// exposed as it was before, and a Start that finds it taken says so.
+func (a *Agent) hold() {
+	p := a.ports
+	var addrs []string
+	for _, port := range []int{p.HTTP, p.DNS, p.SerfLAN, p.SerfWAN, p.Server, p.GRPC} {
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
+	}
+	held, _ := freeport.Hold(addrs...)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		held.Release()
+		return
+	}
+	a.held.Release()
+	a.held = held
 }
 
 // Restart stops the agent and starts a fresh one on the same ports.
@@ -283,6 +310,8 @@ func (a *Agent) Close() error {
 		return nil
 	}
 	a.closed = true
+	a.held.Release()
+	a.held = nil
 	return os.RemoveAll(a.dir)
 }
 

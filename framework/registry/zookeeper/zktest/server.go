@@ -75,6 +75,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	proc    atomic.Pointer[proc.Proc] // nil while stopped
+	held    *freeport.Held            // the server's port while stopped
 	log     *ringBuffer
 	closed  bool
 	started int
@@ -191,6 +192,8 @@ func (s *Server) Start(ctx context.Context) error {
 	cmd.Dir = s.dir
 	cmd.Stdout = s.log
 	cmd.Stderr = s.log
+	s.held.Release() // just before the server binds it
+	s.held = nil
 	p, err := proc.Run(cmd)
 	if err != nil {
 		s.mu.Unlock()
@@ -252,20 +255,38 @@ func FourLetter(ctx context.Context, addr, cmd string) (string, error) {
 }
 
 // Stop ends the server (SIGTERM, then SIGKILL after 10 s) and waits for
-// it. Stopping a stopped server does nothing.
+// it. Stopping a stopped server does nothing. Its port is then held until
+// the next Start (freeport.Hold), so no other process takes it meanwhile.
 func (s *Server) Stop() error {
 	if p := s.proc.Swap(nil); p != nil {
 		p.Stop(syscall.SIGTERM, 10*time.Second)
+		s.hold()
 	}
 	return nil
 }
 
-// Kill ends the server at once with SIGKILL, as a crash would.
+// Kill ends the server at once with SIGKILL, as a crash would; its port is
+// held as after Stop.
 func (s *Server) Kill() error {
 	if p := s.proc.Swap(nil); p != nil {
 		p.Kill()
+		s.hold()
 	}
 	return nil
+}
+
+// hold keeps the stopped server's port. Best effort: a port not held is
+// only exposed as it was before, and a Start that finds it taken says so.
+func (s *Server) hold() {
+	held, _ := freeport.Hold(s.DirectAddr())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		held.Release()
+		return
+	}
+	s.held.Release()
+	s.held = held
 }
 
 // Restart stops the server and starts it again on the same port and data.
@@ -284,6 +305,8 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.held.Release()
+	s.held = nil
 	s.proxy.Close()
 	return os.RemoveAll(s.dir)
 }
