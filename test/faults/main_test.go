@@ -104,6 +104,13 @@ func (m *mesh) ZooKeeper() *zookeeperdev.Server { return m.Server().(*zookeeperd
 // callers and all they may call), stopped when the test ends.
 func startMesh(t *testing.T, reg string, services ...string) *mesh {
 	t.Helper()
+	return startMeshTTL(t, reg, ttl, services...)
+}
+
+// startMeshTTL is startMesh with every service's TTL (ZooKeeper session
+// timeout) given.
+func startMeshTTL(t *testing.T, reg string, ttl time.Duration, services ...string) *mesh {
+	t.Helper()
 	if reg == "consul" {
 		if _, err := consultest.Binary(); err != nil {
 			if consultest.Skipped() {

@@ -71,10 +71,15 @@ func TestZooKeeperRestart_SessionsSurvive_NoClientErrors(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: restarts ZooKeeper")
 	}
-	m := startMesh(t, "zookeeper")
+	// Sessions of 10 s, not the suite's 3 s: ZooKeeper's session tracker
+	// starts counting when the server loads its snapshot, before it serves,
+	// and under two loaded test runs at once the JVM took about 5 s from
+	// there to serving (sessions expired at 3 s, seen twice): a restart
+	// that long is not "about a second" any more. The claim — sessions
+	// survive, no client error — is unchanged.
+	const ttl = 10 * time.Second
+	m := startMeshTTL(t, "zookeeper", ttl)
 	t.Cleanup(func() {
-		// Seen failing once under two loaded test runs at once
-		// (registrations not back within 13 s): the server's side of it.
 		if t.Failed() {
 			t.Logf("zookeeper log (tail):\n%s", tail(m.ZooKeeper().Log(), 8000))
 		}
