@@ -46,8 +46,8 @@ type Agent struct {
 	log    string
 
 	mu   sync.Mutex
-	proc *proc.Proc     // nil while stopped
-	held *freeport.Held // its TCP ports while killed
+	proc *proc.Proc      // nil while stopped
+	held freeport.Keeper // holds its TCP ports while killed
 }
 
 // Addr is the agent's HTTP API address, "127.0.0.1:port".
@@ -204,7 +204,6 @@ func (c *Cluster) Start(a *Agent) error {
 		return fmt.Errorf("consulcluster: %s is running", a.Name)
 	}
 	a.held.Release() // just before the agent binds them
-	a.held = nil
 	p, err := proc.Start(exec.Command(c.bin, a.args...), a.log)
 	if err != nil {
 		return fmt.Errorf("consulcluster: %s: %w", a.Name, err)
@@ -227,11 +226,7 @@ func (c *Cluster) Kill(a *Agent) {
 	p.Kill()
 	// Best effort: a port not held is only exposed as it was before, and a
 	// Start that finds it taken says so.
-	held, _ := freeport.Hold(a.Addr(), loopback(a.lan), loopback(a.wan), loopback(a.rpc))
-	a.mu.Lock()
-	a.held.Release()
-	a.held = held
-	a.mu.Unlock()
+	a.held.Hold(a.Addr(), loopback(a.lan), loopback(a.wan), loopback(a.rpc))
 }
 
 func loopback(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
@@ -332,10 +327,7 @@ func (c *Cluster) Close() {
 	c.once.Do(func() {
 		for _, a := range c.all() {
 			c.Kill(a)
-			a.mu.Lock()
-			a.held.Release()
-			a.held = nil
-			a.mu.Unlock()
+			a.held.Close()
 		}
 		_ = os.RemoveAll(c.dir)
 	})

@@ -48,8 +48,8 @@ type member struct {
 	state      string // initial-cluster-state for the next start
 	initial    string // initial-cluster for the next start
 
-	proc *proc.Proc     // nil while stopped
-	held *freeport.Held // the client and peer ports while stopped
+	proc *proc.Proc      // nil while stopped
+	held freeport.Keeper // holds the client and peer ports while stopped
 }
 
 func (m *member) dataDir(root string) string {
@@ -130,11 +130,7 @@ func (c *Cluster) start(m *member) error {
 	})
 	cmd := exec.Command(c.exe)
 	cmd.Env = append(os.Environ(), EnvMember+"="+string(spec))
-	c.mu.Lock()
-	held := m.held
-	m.held = nil
-	c.mu.Unlock()
-	held.Release() // just before the member binds them
+	m.held.Release() // just before the member binds them
 	p, err := proc.Start(cmd, filepath.Join(c.dir, fmt.Sprintf("slot%d.log", m.slot)))
 	if err != nil {
 		return fmt.Errorf("etcdcluster: %s: %w", m.name, err)
@@ -158,12 +154,9 @@ func (c *Cluster) Kill(i int) {
 		return
 	}
 	p.Kill()
-	// Best effort: a port not held is only exposed as before the change,
-	// and a restart that finds it taken says so.
-	held, _ := freeport.Hold(m.clientAddr, m.peerAddr)
-	c.mu.Lock()
-	m.held = held
-	c.mu.Unlock()
+	// Best effort: a port not held is only exposed as it was before, and
+	// a restart that finds it taken says so.
+	m.held.Hold(m.clientAddr, m.peerAddr)
 }
 
 // Restart starts slot i's process again on its data and ports (after
@@ -417,11 +410,7 @@ func (c *Cluster) Close() {
 	for i := range n {
 		c.Kill(i)
 		m := c.members[i]
-		c.mu.Lock()
-		held := m.held
-		m.held = nil
-		c.mu.Unlock()
-		held.Release()
+		m.held.Close()
 		m.proxy.close()
 	}
 	_ = os.RemoveAll(c.dir)

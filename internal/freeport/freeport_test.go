@@ -127,3 +127,44 @@ func TestHold_KeepsPortsUntilReleased(t *testing.T) {
 	var none *Held
 	none.Release()
 }
+
+// A Keeper holds ports from Hold to Release, and nothing after Close.
+func TestKeeper_HoldReleaseClose(t *testing.T) {
+	addrs, err := Addrs(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bindable := func() bool {
+		ln, err := net.Listen("tcp", addrs[0])
+		if err != nil {
+			return false
+		}
+		ln.Close()
+		return true
+	}
+	var k Keeper
+	k.Release()   // nothing held: fine
+	for range 2 { // a second Hold replaces the first
+		if err := k.Hold(addrs...); err != nil {
+			t.Fatal(err)
+		}
+		if bindable() {
+			t.Fatal("held port could be bound")
+		}
+	}
+	k.Release()
+	if !bindable() {
+		t.Fatal("released port still held")
+	}
+	if err := k.Hold(addrs...); err != nil {
+		t.Fatal(err)
+	}
+	k.Close()
+	k.Close()
+	if !bindable() {
+		t.Fatal("port still held after Close")
+	}
+	if err := k.Hold(addrs...); err != nil || !bindable() {
+		t.Fatalf("Hold after Close held the port (err %v)", err)
+	}
+}

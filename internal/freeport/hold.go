@@ -87,3 +87,45 @@ func listenRetry(addr string) (net.Listener, error) {
 	}
 	return nil, fmt.Errorf("freeport: hold %s: %w", addr, err)
 }
+
+// Keeper holds one restartable server's ports between its runs: Hold when
+// the server stops, Release just before it starts again, Close when it is
+// gone for good. Its zero value is ready; it is safe for concurrent use.
+type Keeper struct {
+	mu     sync.Mutex
+	held   *Held
+	closed bool
+}
+
+// Hold holds addrs (instead of what it held) until Release or Close. Best
+// effort: it returns Hold's error and holds nothing then, leaving a port
+// exposed as it would be without a Keeper; after Close it does nothing.
+func (k *Keeper) Hold(addrs ...string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return nil
+	}
+	k.held.Release() // the same ports, maybe
+	var err error
+	k.held, err = Hold(addrs...)
+	return err
+}
+
+// Release lets go of the held ports, if any.
+func (k *Keeper) Release() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.held.Release()
+	k.held = nil
+}
+
+// Close releases the ports and makes later Holds do nothing. It is
+// idempotent.
+func (k *Keeper) Close() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.closed = true
+	k.held.Release()
+	k.held = nil
+}

@@ -88,7 +88,7 @@ type Agent struct {
 
 	mu      sync.Mutex
 	proc    atomic.Pointer[proc.Proc] // nil while stopped
-	held    *freeport.Held            // the TCP ports while stopped
+	held    freeport.Keeper           // holds the TCP ports while stopped
 	log     *syncbuf.Buffer
 	closed  bool
 	started int
@@ -214,7 +214,6 @@ func (a *Agent) Start(ctx context.Context) error {
 	cmd.Stdout = a.log
 	cmd.Stderr = a.log
 	a.held.Release() // just before the agent binds them
-	a.held = nil
 	p, err := proc.Run(cmd)
 	if err != nil {
 		a.mu.Unlock()
@@ -284,15 +283,7 @@ func (a *Agent) hold() {
 	for _, port := range []int{p.HTTP, p.DNS, p.SerfLAN, p.SerfWAN, p.Server, p.GRPC} {
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
 	}
-	held, _ := freeport.Hold(addrs...)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		held.Release()
-		return
-	}
-	a.held.Release()
-	a.held = held
+	a.held.Hold(addrs...)
 }
 
 // Restart stops the agent and starts a fresh one on the same ports.
@@ -310,8 +301,7 @@ func (a *Agent) Close() error {
 		return nil
 	}
 	a.closed = true
-	a.held.Release()
-	a.held = nil
+	a.held.Close()
 	return os.RemoveAll(a.dir)
 }
 

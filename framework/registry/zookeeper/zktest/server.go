@@ -75,7 +75,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	proc    atomic.Pointer[proc.Proc] // nil while stopped
-	held    *freeport.Held            // the server's port while stopped
+	held    freeport.Keeper           // holds the server's port while stopped
 	log     *ringBuffer
 	closed  bool
 	started int
@@ -193,7 +193,6 @@ func (s *Server) Start(ctx context.Context) error {
 	cmd.Stdout = s.log
 	cmd.Stderr = s.log
 	s.held.Release() // just before the server binds it
-	s.held = nil
 	p, err := proc.Run(cmd)
 	if err != nil {
 		s.mu.Unlock()
@@ -260,7 +259,7 @@ func FourLetter(ctx context.Context, addr, cmd string) (string, error) {
 func (s *Server) Stop() error {
 	if p := s.proc.Swap(nil); p != nil {
 		p.Stop(syscall.SIGTERM, 10*time.Second)
-		s.hold()
+		s.held.Hold(s.DirectAddr())
 	}
 	return nil
 }
@@ -270,23 +269,9 @@ func (s *Server) Stop() error {
 func (s *Server) Kill() error {
 	if p := s.proc.Swap(nil); p != nil {
 		p.Kill()
-		s.hold()
+		s.held.Hold(s.DirectAddr())
 	}
 	return nil
-}
-
-// hold keeps the stopped server's port. Best effort: a port not held is
-// only exposed as it was before, and a Start that finds it taken says so.
-func (s *Server) hold() {
-	held, _ := freeport.Hold(s.DirectAddr())
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		held.Release()
-		return
-	}
-	s.held.Release()
-	s.held = held
 }
 
 // Restart stops the server and starts it again on the same port and data.
@@ -305,8 +290,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.held.Release()
-	s.held = nil
+	s.held.Close()
 	s.proxy.Close()
 	return os.RemoveAll(s.dir)
 }
