@@ -10,10 +10,10 @@
 // crashed etcd or a dropped network does; without it, etcd's graceful
 // shutdown would keep serving open watch and keepalive streams for about
 // seven seconds, and a "stopped" etcd would not look stopped to a client.
-// While etcd is down the front door stays bound and resets every
-// connection it is offered, and the Server holds etcd's own two ports, so
-// no other process on a busy machine can take a port in the outage and
-// make the restart fail.
+// While etcd is down the Server holds all three ports (freeport.Hold: they
+// refuse connections, as a stopped etcd's do, and no other socket can bind
+// them), so on a busy machine no other process takes one during the outage
+// and makes the restart fail.
 //
 //	srv, err := embedetcd.Start()
 //	...
@@ -22,6 +22,7 @@
 package embedetcd
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -79,14 +80,16 @@ func WithConfig(f func(*embed.Config)) Option { return func(o *options) { o.twea
 type Server struct {
 	opts   options
 	ownDir bool
-	front  string     // host:port clients dial (the front door)
-	client string     // host:port etcd itself listens on for clients
-	peer   string     // host:port of the peer (raft) listener
-	door   *frontDoor // bound from New to Close
+	front  string // host:port clients dial (the front door)
+	client string // host:port etcd itself listens on for clients
+	peer   string // host:port of the peer (raft) listener
 	mu     sync.Mutex
 	etcd   *embed.Etcd
-	held   *freeport.Held // etcd's client and peer ports while etcd is down
+	door   *frontDoor
 	closed bool
+	// While etcd is down: its own client and peer ports, and the front
+	// door's, let go just before each is bound again.
+	heldOwn, heldFront *freeport.Held
 	// accepted counts client connections through the front door, over
 	// every run, so a test can count how many connections clients open.
 	accepted atomic.Int64
@@ -112,12 +115,9 @@ func New(opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.front, s.client, s.peer = ports[0], ports[1], ports[2]
-	if s.door, err = openFrontDoor(s.front, s.client, &s.accepted); err != nil {
-		s.removeDir()
-		return nil, err
-	}
-	if s.held, err = freeport.Hold(s.client, s.peer); err != nil {
-		s.door.close()
+	if err := s.hold(); err != nil {
+		s.heldOwn.Release()
+		s.heldFront.Release()
 		s.removeDir()
 		return nil, err
 	}
@@ -167,66 +167,83 @@ func (s *Server) Start() error {
 	if s.etcd != nil {
 		return nil
 	}
-	e, err := s.startEtcd()
+	e, door, err := s.run()
 	if err != nil {
-		// Keep the ports for a later Start, as after Stop.
-		s.held, _ = freeport.Hold(s.client, s.peer)
+		s.hold() // for a later Start, as after Stop
 		return err
 	}
-	s.etcd = e
-	s.door.open()
+	s.etcd, s.door = e, door
 	return nil
 }
 
-// startEtcd lets go of the held ports and starts etcd on them.
-func (s *Server) startEtcd() (*embed.Etcd, error) {
-	s.held.Release()
-	s.held = nil
+// run lets go of etcd's held ports and starts it on them, then does the
+// same for the front door once etcd serves.
+func (s *Server) run() (*embed.Etcd, *frontDoor, error) {
+	s.heldOwn.Release()
 	e, err := startWithRetry(s.config())
 	if err != nil {
-		return nil, fmt.Errorf("embedetcd: start on %s: %w", s.opts.dir, err)
+		return nil, nil, fmt.Errorf("embedetcd: start on %s: %w", s.opts.dir, err)
 	}
 	select {
 	case <-e.Server.ReadyNotify():
-		return e, nil
 	case err := <-e.Err():
 		e.Close()
-		return nil, fmt.Errorf("embedetcd: start: %w", err)
+		return nil, nil, fmt.Errorf("embedetcd: start: %w", err)
 	case <-time.After(s.opts.startTimeout):
 		e.Server.Stop()
 		e.Close()
-		return nil, fmt.Errorf("embedetcd: not ready within %s", s.opts.startTimeout)
+		return nil, nil, fmt.Errorf("embedetcd: not ready within %s", s.opts.startTimeout)
 	}
+	s.heldFront.Release()
+	door, err := openFrontDoor(s.front, s.client, &s.accepted)
+	if err != nil {
+		e.Close()
+		<-e.Server.StopNotify()
+		return nil, nil, err
+	}
+	return e, door, nil
+}
+
+// hold holds the ports while etcd is down. It returns an error if one
+// could not be held (a later Start may then find it taken).
+func (s *Server) hold() error {
+	s.heldOwn.Release() // a failed Start may have let go of only some
+	s.heldFront.Release()
+	var errOwn, errFront error
+	s.heldOwn, errOwn = freeport.Hold(s.client, s.peer)
+	s.heldFront, errFront = freeport.Hold(s.front)
+	if err := errors.Join(errOwn, errFront); err != nil {
+		return fmt.Errorf("embedetcd: %w", err)
+	}
+	return nil
 }
 
 // Stop cuts every client connection and stops etcd, keeping its data dir
 // and ports for a later Start. It does nothing if etcd is not running. Its
-// error says a port could not be held again (the next Start would fail).
+// error says a port could not be held (the next Start may fail).
 func (s *Server) Stop() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.etcd == nil {
 		return nil
 	}
-	s.stopEtcd()
-	var err error
-	if s.held, err = freeport.Hold(s.client, s.peer); err != nil {
-		return fmt.Errorf("embedetcd: %w", err)
-	}
-	return nil
+	s.stopLocked()
+	return s.hold()
 }
 
-func (s *Server) stopEtcd() {
-	// The front door shuts first so clients see the outage at once and
-	// etcd's graceful drain has no open streams to wait for.
-	s.door.shut()
+func (s *Server) stopLocked() {
+	if s.etcd == nil {
+		return
+	}
+	// The front door goes first so clients see the outage at once and etcd's
+	// graceful drain has no open streams to wait for.
+	s.door.close()
 	s.etcd.Close()
 	<-s.etcd.Server.StopNotify()
-	s.etcd = nil
+	s.etcd, s.door = nil, nil
 }
 
-// Close stops etcd, lets go of its ports and removes a temporary data dir.
-// It is idempotent.
+// Close stops etcd and removes a temporary data dir. It is idempotent.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -234,12 +251,9 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	if s.etcd != nil {
-		s.stopEtcd()
-	}
-	s.door.close()
-	s.held.Release()
-	s.held = nil
+	s.stopLocked()
+	s.heldOwn.Release()
+	s.heldFront.Release()
 	return s.removeDir()
 }
 
@@ -303,79 +317,78 @@ func freePorts(n int) ([]string, error) {
 }
 
 // frontDoor forwards TCP connections from the public client port to etcd's
-// own listener while open, and can cut them all at once. Shut, it stays
-// bound and resets each connection it accepts, the way a load balancer in
-// front of a stopped etcd does.
+// own listener, and can cut them all at once.
 type frontDoor struct {
 	ln       net.Listener
 	target   string
 	accepted *atomic.Int64
-	acceptor sync.WaitGroup // the accept loop, from open to close
 	mu       sync.Mutex
-	forward  bool
-	closed   bool
 	conns    map[net.Conn]struct{}
-	pipes    sync.WaitGroup // two per forwarded connection
+	closed   bool
+	wg       sync.WaitGroup
 }
 
 func openFrontDoor(addr, target string, accepted *atomic.Int64) (*frontDoor, error) {
-	ln, err := net.Listen("tcp", addr)
+	var ln net.Listener
+	var err error
+	// The port was held by us a moment ago; retry briefly in case the
+	// kernel has not let go of it yet.
+	for attempt := 0; attempt < 20; attempt++ {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("embedetcd: front door: %w", err)
+		return nil, fmt.Errorf("embedetcd: listen %s: %w", addr, err)
 	}
 	d := &frontDoor{ln: ln, target: target, conns: map[net.Conn]struct{}{}, accepted: accepted}
-	d.acceptor.Add(1)
+	d.wg.Add(1)
 	go d.accept()
 	return d, nil
 }
 
 func (d *frontDoor) accept() {
-	defer d.acceptor.Done()
+	defer d.wg.Done()
 	for {
 		c, err := d.ln.Accept()
 		if err != nil {
 			return // listener closed by close()
 		}
-		if !d.forwarding() {
-			freeport.Reset(c)
-			continue
-		}
 		d.accepted.Add(1)
 		up, err := net.DialTimeout("tcp", d.target, 2*time.Second)
 		if err != nil {
-			freeport.Reset(c)
+			c.Close()
 			continue
 		}
-		d.track(c, up)
+		if !d.track(c, up) {
+			return
+		}
+		d.wg.Add(2)
+		go d.pipe(c, up)
+		go d.pipe(up, c)
 	}
 }
 
-func (d *frontDoor) forwarding() bool {
+func (d *frontDoor) track(cs ...net.Conn) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.forward
-}
-
-// track starts the pipes of a forwarded connection, or resets it if the
-// door was shut meanwhile.
-func (d *frontDoor) track(c, up net.Conn) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.forward {
-		freeport.Reset(c)
-		up.Close()
-		return
+	if d.closed {
+		for _, c := range cs {
+			c.Close()
+		}
+		return false
 	}
-	d.conns[c], d.conns[up] = struct{}{}, struct{}{}
-	d.pipes.Add(2)
-	go d.pipe(c, up)
-	go d.pipe(up, c)
+	for _, c := range cs {
+		d.conns[c] = struct{}{}
+	}
+	return true
 }
 
 // pipe copies one direction; when either side ends, both are closed so the
 // other pipe ends too.
 func (d *frontDoor) pipe(dst, src net.Conn) {
-	defer d.pipes.Done()
+	defer d.wg.Done()
 	io.Copy(dst, src)
 	dst.Close()
 	src.Close()
@@ -385,31 +398,13 @@ func (d *frontDoor) pipe(dst, src net.Conn) {
 	d.mu.Unlock()
 }
 
-// open starts forwarding to etcd.
-func (d *frontDoor) open() {
+func (d *frontDoor) close() {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.forward = !d.closed
-}
-
-// shut cuts every forwarded connection and stops forwarding; it returns
-// once their pipes have ended.
-func (d *frontDoor) shut() {
-	d.mu.Lock()
-	d.forward = false
+	d.closed = true
+	d.ln.Close()
 	for c := range d.conns {
 		c.Close()
 	}
 	d.mu.Unlock()
-	d.pipes.Wait()
-}
-
-// close shuts the door and lets go of its port. It is idempotent.
-func (d *frontDoor) close() {
-	d.mu.Lock()
-	d.closed = true
-	d.mu.Unlock()
-	d.shut()
-	d.ln.Close()
-	d.acceptor.Wait()
+	d.wg.Wait()
 }
