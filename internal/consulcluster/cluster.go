@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
-	"github.com/warren-mesh/warren/internal/freeport"
 	"github.com/warren-mesh/warren/internal/proc"
 )
 
@@ -46,8 +45,7 @@ type Agent struct {
 	log    string
 
 	mu   sync.Mutex
-	proc *proc.Proc      // nil while stopped
-	held freeport.Keeper // holds its TCP ports while killed
+	proc *proc.Proc // nil while stopped
 }
 
 // Addr is the agent's HTTP API address, "127.0.0.1:port".
@@ -203,7 +201,6 @@ func (c *Cluster) Start(a *Agent) error {
 	if a.proc != nil {
 		return fmt.Errorf("consulcluster: %s is running", a.Name)
 	}
-	a.held.Release() // just before the agent binds them
 	p, err := proc.Start(exec.Command(c.bin, a.args...), a.log)
 	if err != nil {
 		return fmt.Errorf("consulcluster: %s: %w", a.Name, err)
@@ -212,24 +209,16 @@ func (c *Cluster) Start(a *Agent) error {
 	return nil
 }
 
-// Kill ends a with SIGKILL (a crash) and waits for it. Its TCP ports are
-// then held (freeport.Hold) until it starts again, so no other process
-// takes one meanwhile; its UDP ones are found taken through TCP.
+// Kill ends a with SIGKILL (a crash) and waits for it.
 func (c *Cluster) Kill(a *Agent) {
 	a.mu.Lock()
 	p := a.proc
 	a.proc = nil
 	a.mu.Unlock()
-	if p == nil {
-		return
+	if p != nil {
+		p.Kill()
 	}
-	p.Kill()
-	// Best effort: a port not held is only exposed as it was before, and a
-	// Start that finds it taken says so.
-	a.held.Hold(a.Addr(), loopback(a.lan), loopback(a.wan), loopback(a.rpc))
 }
-
-func loopback(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
 
 // Running reports whether a's process runs.
 func (a *Agent) Running() bool {
@@ -327,7 +316,6 @@ func (c *Cluster) Close() {
 	c.once.Do(func() {
 		for _, a := range c.all() {
 			c.Kill(a)
-			a.held.Close()
 		}
 		_ = os.RemoveAll(c.dir)
 	})
