@@ -132,6 +132,10 @@ func New(opts ...Option) (*Agent, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("consultest: %w", err)
 	}
+	// Held until the first Start too: an agent made but not yet started
+	// must not have its ports picked by the next one made (a test that
+	// makes two agents and then starts both could be handed one port twice).
+	a.hold()
 	return a, nil
 }
 
