@@ -89,7 +89,7 @@ type Server struct {
 	closed bool
 	// While etcd is down: its own client and peer ports, and the front
 	// door's, let go just before each is bound again.
-	heldOwn, heldFront *freeport.Held
+	heldOwn, heldFront freeport.Keeper
 	// accepted counts client connections through the front door, over
 	// every run, so a test can count how many connections clients open.
 	accepted atomic.Int64
@@ -116,8 +116,8 @@ func New(opts ...Option) (*Server, error) {
 	}
 	s.front, s.client, s.peer = ports[0], ports[1], ports[2]
 	if err := s.hold(); err != nil {
-		s.heldOwn.Release()
-		s.heldFront.Release()
+		s.heldOwn.Close()
+		s.heldFront.Close()
 		s.removeDir()
 		return nil, err
 	}
@@ -207,12 +207,7 @@ func (s *Server) run() (*embed.Etcd, *frontDoor, error) {
 // hold holds the ports while etcd is down. It returns an error if one
 // could not be held (a later Start may then find it taken).
 func (s *Server) hold() error {
-	s.heldOwn.Release() // a failed Start may have let go of only some
-	s.heldFront.Release()
-	var errOwn, errFront error
-	s.heldOwn, errOwn = freeport.Hold(s.client, s.peer)
-	s.heldFront, errFront = freeport.Hold(s.front)
-	if err := errors.Join(errOwn, errFront); err != nil {
+	if err := errors.Join(s.heldOwn.Hold(s.client, s.peer), s.heldFront.Hold(s.front)); err != nil {
 		return fmt.Errorf("embedetcd: %w", err)
 	}
 	return nil
@@ -252,8 +247,8 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	s.stopLocked()
-	s.heldOwn.Release()
-	s.heldFront.Release()
+	s.heldOwn.Close()
+	s.heldFront.Close()
 	return s.removeDir()
 }
 
