@@ -190,15 +190,56 @@ func faultsOn(ctx context.Context, rep *report, root, bin, reg string) error {
 }
 
 // ejections records when the client ejected each instance, and counts
-// its attempts after the first (retries and hedges).
+// its attempts after the first (retries and hedges). From watch on, it
+// also counts the attempts sent to each instance and notes when one left
+// the client's set: if a breaker never opens, they say whether the hung
+// instance was still tried at all (P2C and hedges may keep calls off it
+// before it fails often enough) or had left discovery.
 type ejections struct {
 	client.NopObserver
-	mu      sync.Mutex
-	at      map[string][]time.Time
-	retried atomic.Int64
+	mu       sync.Mutex
+	at       map[string][]time.Time
+	watch    time.Time
+	picked   map[string]int
+	released map[string]time.Time
+	retried  atomic.Int64
 }
 
 func (e *ejections) Retried(string) { e.retried.Add(1) }
+
+// from starts counting attempts and departures at t.
+func (e *ejections) from(t time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.watch, e.picked, e.released = t, map[string]int{}, map[string]time.Time{}
+}
+
+func (e *ejections) Picked(_, instance string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.picked != nil {
+		e.picked[instance]++
+	}
+}
+
+func (e *ejections) InstanceReleased(_, instance string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.released[instance]; !ok && e.released != nil {
+		e.released[instance] = time.Now()
+	}
+}
+
+// since says how many attempts went to instance since from, and when it
+// left the client's set after from (zero: it did not).
+func (e *ejections) since(instance string) (attempts int, left time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t, ok := e.released[instance]; ok {
+		left = t.Sub(e.watch)
+	}
+	return e.picked[instance], left
+}
 
 func (e *ejections) BreakerChanged(_, instance string, _, to outlier.State) {
 	if to != outlier.Open {
@@ -255,6 +296,7 @@ func hangWithDefaults(ctx context.Context, rep *report, suite string, m *devmesh
 	run := faults.Load{Rate: faultRate, Duration: 8 * time.Second}.Start(ctx, call)
 	time.Sleep(time.Second)
 	stopped := time.Now()
+	obs.from(stopped)
 	if err := m.Signal(hung, syscall.SIGSTOP); err != nil {
 		run.Stop()
 		run.Wait()
@@ -272,11 +314,20 @@ func hangWithDefaults(ctx context.Context, rep *report, suite string, m *devmesh
 	rep.judged(row{Suite: suite, Metric: "hung instance, client defaults: p99 / steady p99", Value: float64(p99) / float64(sp99), Unit: "×",
 		Goal: "≤ 10×", Note: fmt.Sprintf("p99 %s, steady p99 %s (3 s before the hang)", p99.Round(10*time.Microsecond), sp99.Round(10*time.Microsecond))}, p99 <= 10*sp99)
 	eject := -1.0
+	ejectNote := fmt.Sprintf("SIGSTOP → the client's breaker opens (-1: never); %d ejections of it before the hang", before)
 	if ejected {
 		eject = ejectedAt.Sub(stopped).Seconds()
+	} else {
+		attempts, left := obs.since(hung.ID())
+		ejectNote += fmt.Sprintf("; %d attempts went to it during the hang", attempts)
+		if left > 0 {
+			ejectNote += fmt.Sprintf(", and it left the client's set after %.2f s", left.Seconds())
+		} else {
+			ejectNote += ", and it stayed in the client's set"
+		}
 	}
 	rep.judged(row{Suite: suite, Metric: "hung instance, client defaults: ejected after", Value: eject, Unit: "s", Goal: "≤ 1 s",
-		Note: fmt.Sprintf("SIGSTOP → the client's breaker opens (-1: never); %d ejections of it before the hang", before)}, ejected && eject <= 1)
+		Note: ejectNote}, ejected && eject <= 1)
 	return nil
 }
 
