@@ -41,7 +41,7 @@ REGISTRY ?= etcd
 all: build
 
 help:
-	@echo "make up        run the demo mesh (REGISTRY=consul for Consul; EDGE=nginx puts nginx in front)"
+	@echo "make up        run the demo mesh (REGISTRY=consul or zookeeper; EDGE=nginx puts nginx in front)"
 	@echo "make test      gofmt check, go vet, go test -race on everything"
 	@echo "make bench     measure the speed and memory targets (bench/results.json)"
 	@echo "make build     build every package and command"
@@ -103,9 +103,10 @@ fuzz:
 bench: bin/consul
 	$(GO) run ./bench
 
-# The demo mesh: embedded etcd (no install), or REGISTRY=consul.
+# The demo mesh: embedded etcd (no install), or REGISTRY=consul / zookeeper.
 up:
 	@if [ "$(REGISTRY)" = consul ]; then $(MAKE) --no-print-directory bin/consul; fi
+	@if [ "$(REGISTRY)" = zookeeper ]; then $(MAKE) --no-print-directory zookeeper; fi
 	@if [ "$(EDGE)" = nginx ]; then $(MAKE) --no-print-directory nginx; fi
 	$(GO) run ./cmd/meshup -registry $(REGISTRY) -edge "$(EDGE)"
 
