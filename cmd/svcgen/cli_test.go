@@ -291,6 +291,10 @@ func TestInit_WritesTheProjectWithTheRequestedVersion(t *testing.T) {
 	if !strings.Contains(out, "go tool svcgen new payment") {
 		t.Errorf("init's hint does not say how to add a service:\n%s", out)
 	}
+	// go tool needs the module's go.sum, which only tidy writes.
+	if tidyAt, newAt := strings.Index(out, "go mod tidy"), strings.Index(out, "go tool svcgen new"); tidyAt < 0 || tidyAt > newAt {
+		t.Errorf("init's hint runs go tool svcgen before go mod tidy:\n%s", out)
+	}
 	if entries, _ := os.ReadDir(filepath.Dir(dir)); len(entries) != 1 {
 		t.Errorf("init left more than the project beside it: %v", entries)
 	}

@@ -81,7 +81,9 @@ func (c *cli) init(args []string) error {
 	for _, p := range slices.Sorted(mapKeys(files)) {
 		fmt.Fprintf(c.stdout, "  %s\n", p)
 	}
-	fmt.Fprintf(c.stdout, "Next:\n  cd %s\n  go tool svcgen new payment\n  go mod tidy\n  make test\n  make up\n", rel)
+	// The first tidy comes before go tool: the new go.mod has no go.sum,
+	// and go tool svcgen would fail on every missing checksum.
+	fmt.Fprintf(c.stdout, "Next:\n  cd %s\n  go mod tidy\n  go tool svcgen new payment\n  go mod tidy\n  make test\n  make up\n", rel)
 	return nil
 }
 
