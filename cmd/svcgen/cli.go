@@ -444,6 +444,17 @@ func (c *cli) targets(r repo, args []string) ([]target, error) {
 	return out, nil
 }
 
+// mainNotes says what the service's main (services/NAME/cmd/NAME/main.go,
+// where `svcgen new` puts it) must change to serve every transport the
+// service has; none when there is no such file.
+func mainNotes(t target, svc *gen.Service) []string {
+	b, err := os.ReadFile(filepath.Join(t.dir, "cmd", t.name, "main.go"))
+	if err != nil {
+		return nil
+	}
+	return svc.MainNotes(t.rel+"/cmd/"+t.name+"/main.go", b)
+}
+
 // readGo returns the Go files of dir by name.
 func readGo(dir string) (map[string][]byte, error) {
 	entries, err := os.ReadDir(dir)
@@ -580,6 +591,9 @@ func (c *cli) gen(args []string) error {
 	}
 	for _, res := range results {
 		for _, n := range res.out.Notes {
+			fmt.Fprintf(c.stderr, "svcgen gen: note: %s\n", n)
+		}
+		for _, n := range mainNotes(res.t, res.out.Service) {
 			fmt.Fprintf(c.stderr, "svcgen gen: note: %s\n", n)
 		}
 		if len(res.writes) == 0 {

@@ -28,6 +28,16 @@ type ExtraFiles interface {
 	Extra() (map[string][]byte, error)
 }
 
+// MainWiring is implemented by a Transport the service's main must serve
+// by name: `svcgen new` writes a main that does, but a main written before
+// the service gained the transport does not, and main.go is the user's, so
+// gen never rewrites it. Unwired is given the main's path (as messages
+// show it) and source, and returns what to change in it, or "" when the
+// main serves the transport.
+type MainWiring interface {
+	Unwired(mainPath string, main []byte) string
+}
+
 // Transport is an Emitter's view of one service, checked and ready to
 // render.
 type Transport interface {

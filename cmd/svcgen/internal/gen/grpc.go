@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"bytes"
 	"fmt"
 	"go/ast"
 	"go/token"
@@ -164,6 +165,20 @@ func (e GRPCEmitter) Prepare(svc *Service, pkg *Package) (Transport, Problems) {
 	}
 	slices.Sort(gs.Imports)
 	return gs, probs
+}
+
+// Unwired implements MainWiring: a main serves gRPC through
+// NewTransports (both transports, what `svcgen new --grpc` writes) or
+// NewGRPCTransport (the gRPC half alone).
+func (gs *grpcService) Unwired(mainPath string, main []byte) string {
+	if bytes.Contains(main, []byte("NewTransports(")) || bytes.Contains(main, []byte("NewGRPCTransport(")) {
+		return ""
+	}
+	p := gs.Package
+	return fmt.Sprintf("%s has gRPC generated (//warren:grpc), but %s does not serve it (no %s.NewTransports), so it serves and registers HTTP only. "+
+		"Have its build function return %s.NewTransports(d, %s.MakeEndpoints(svc), grpcSettings), with grpcSettings := grpcserver.DefaultSettings() "+
+		"and bootstrap.WithSettings(&grpcSettings) among Main's options, as `svcgen new --grpc` writes it (Warren's docs/svcgen.md)",
+		gs.Name, mainPath, p, p, p)
 }
 
 // grpcRetry is a method's retry class over gRPC, as over HTTP: GET routes

@@ -52,6 +52,21 @@ func (s *Service) Serves(transport string) bool {
 	return false
 }
 
+// MainNotes says, for each transport of the service that its main (path
+// as messages show it, and source) does not serve, what to change there
+// (MainWiring).
+func (s *Service) MainNotes(mainPath string, main []byte) []string {
+	var out []string
+	for _, t := range s.transports {
+		if w, ok := t.Transport.(MainWiring); ok {
+			if n := w.Unwired(mainPath, main); n != "" {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
 // Framework is FrameworkModule, for the templates.
 func (*Service) Framework() string { return FrameworkModule }
 
