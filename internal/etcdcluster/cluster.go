@@ -83,6 +83,10 @@ func Start(ctx context.Context, n int) (*Cluster, error) {
 		m := &member{slot: i, name: fmt.Sprintf("m%d", i), clientAddr: ports[0], peerAddr: ports[1],
 			proxyAddr: ln.Addr().String(), state: "new"}
 		m.proxy = startPeerProxy(c.net, ln, m.peerAddr)
+		// Held (and claimed) from the pick: members start one after
+		// another, and the last one's ports would otherwise be free for
+		// the others' starts.
+		m.held.Hold(m.clientAddr, m.peerAddr)
 		c.members = append(c.members, m)
 		initial = append(initial, m.name+"=http://"+m.proxyAddr)
 	}

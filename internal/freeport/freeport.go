@@ -28,12 +28,18 @@ const ephemeralFile = "/proc/sys/net/ipv4/ip_local_port_range"
 // Pick returns n distinct ports on 127.0.0.1 that are free for TCP and,
 // with udp, for UDP too (serf and DNS listen on both). All are held open
 // until the last is picked, so no port is returned twice.
+// A port a Keeper claims (another server's, between its runs) is not
+// picked.
 func Pick(n int, udp bool) ([]int, error) {
 	high := ephemeralStart() - 1
 	candidate := func() (int, error) { return low + rand.IntN(high-low+1), nil }
 	if high-low < 1000 {
 		candidate = kernelPort // an unusual ephemeral range: no room below it
 	}
+	return pick(n, udp, candidate)
+}
+
+func pick(n int, udp bool, candidate func() (int, error)) ([]int, error) {
 	var hold []interface{ Close() error }
 	defer func() {
 		for _, c := range hold {
@@ -48,6 +54,9 @@ func Pick(n int, udp bool) ([]int, error) {
 		port, err := candidate()
 		if err != nil {
 			return nil, err
+		}
+		if claimed(port) {
+			continue // another server's, while it restarts
 		}
 		c, ok := listen(port, udp)
 		if !ok {

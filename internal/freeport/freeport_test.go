@@ -205,3 +205,52 @@ func timeWait(t *testing.T, addr string) {
 	c.Close()
 	<-done
 }
+
+// A Keeper's ports stay claimed from Hold, through Release (the server's
+// start), until Close, and Pick passes over a claimed port: no other
+// picker, in this process or another, takes it while the server starts.
+func TestKeeper_ClaimKeepsPickOffUntilClose(t *testing.T) {
+	addrs, err := Addrs(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := func(addr string) int {
+		_, p, _ := net.SplitHostPort(addr)
+		n, _ := strconv.Atoi(p)
+		return n
+	}
+	mine, other := port(addrs[0]), port(addrs[1])
+	// Offers the claimed port first, then a free one.
+	offers := func() func() (int, error) {
+		i := 0
+		return func() (int, error) {
+			i++
+			if i == 1 {
+				return mine, nil
+			}
+			return other, nil
+		}
+	}
+	var k Keeper
+	if err := k.Hold(addrs[0]); err != nil {
+		t.Fatal(err)
+	}
+	k.Release() // the server binds now; the claim stays
+	if !claimed(mine) {
+		t.Fatal("a released port is no longer claimed")
+	}
+	got, err := pick(1, false, offers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0] != other {
+		t.Fatalf("picked %d, the port a Keeper claims", got[0])
+	}
+	k.Close()
+	if claimed(mine) {
+		t.Fatal("port still claimed after Close")
+	}
+	if got, err := pick(1, false, offers()); err != nil || got[0] != mine {
+		t.Fatalf("after Close, picked %v (err %v), want %d", got, err, mine)
+	}
+}

@@ -2,6 +2,8 @@ package freeport
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -66,16 +68,21 @@ func holdRetry(addr string) (*heldPort, error) {
 
 // Keeper holds one restartable server's ports between its runs: Hold when
 // the server stops, Release just before it starts again, Close when it is
-// gone for good. Its zero value is ready; it is safe for concurrent use.
+// gone for good. It also claims every port it held, until Close (see
+// claim): Pick skips them, in any process, so the server's start after
+// Release is not raced by another picker. Its zero value is ready; it is
+// safe for concurrent use.
 type Keeper struct {
 	mu     sync.Mutex
 	held   *Held
+	claims map[int]*claim
 	closed bool
 }
 
-// Hold holds addrs (instead of what it held) until Release or Close. Best
-// effort: it returns Hold's error and holds nothing then, leaving a port
-// exposed as it would be without a Keeper; after Close it does nothing.
+// Hold holds addrs (instead of what it held) until Release or Close, and
+// claims their ports until Close. Best effort: it returns Hold's error and
+// holds nothing then, leaving a port exposed as it would be without a
+// Keeper; after Close it does nothing.
 func (k *Keeper) Hold(addrs ...string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -85,10 +92,23 @@ func (k *Keeper) Hold(addrs ...string) error {
 	k.held.Release() // the same ports, maybe
 	var err error
 	k.held, err = Hold(addrs...)
+	for _, addr := range addrs {
+		_, ps, serr := net.SplitHostPort(addr)
+		port, perr := strconv.Atoi(ps)
+		if serr != nil || perr != nil || k.claims[port] != nil {
+			continue
+		}
+		if c := claimPort(port); c != nil {
+			if k.claims == nil {
+				k.claims = map[int]*claim{}
+			}
+			k.claims[port] = c
+		}
+	}
 	return err
 }
 
-// Release lets go of the held ports, if any.
+// Release lets go of the held ports, if any; they stay claimed.
 func (k *Keeper) Release() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -96,12 +116,16 @@ func (k *Keeper) Release() {
 	k.held = nil
 }
 
-// Close releases the ports and makes later Holds do nothing. It is
-// idempotent.
+// Close releases the ports, drops the claims and makes later Holds do
+// nothing. It is idempotent.
 func (k *Keeper) Close() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.closed = true
 	k.held.Release()
 	k.held = nil
+	for _, c := range k.claims {
+		c.drop()
+	}
+	k.claims = nil
 }

@@ -114,6 +114,9 @@ func New(opts ...Option) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("zktest: %w", err)
 	}
+	// Held (and claimed) from the pick until the first Start, as after a
+	// Stop: no other process takes the port before the server binds it.
+	s.held.Hold(s.DirectAddr())
 	return s, nil
 }
 
