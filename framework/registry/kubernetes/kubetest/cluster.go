@@ -25,6 +25,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -55,6 +56,10 @@ type Cluster struct {
 	port  int
 	token string
 	etcd  *embedetcd.Server
+	// held holds the apiserver's port from the pick until just before
+	// its exec, and claims it until Close (freeport.Keeper): the apiserver
+	// binds it seconds after it starts, under load.
+	held freeport.Keeper
 
 	mu        sync.Mutex
 	apiserver *proc.Proc
@@ -124,6 +129,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		return err
 	}
 	c.port = port
+	c.held.Hold(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	c.etcd, err = embedetcd.Start(embedetcd.WithDir(filepath.Join(c.dir, "etcd")))
 	if err != nil {
 		return fmt.Errorf("kubetest: etcd: %w", err)
@@ -174,6 +180,7 @@ func (c *Cluster) writeFiles() error {
 
 func (c *Cluster) startAPIServer(ctx context.Context) error {
 	d := c.dir
+	c.held.Release() // just before the apiserver binds it
 	p, err := proc.Start(exec.Command(filepath.Join(c.bin, "kube-apiserver"),
 		"--etcd-servers=http://"+c.etcd.Endpoints()[0],
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
@@ -337,6 +344,7 @@ func (c *Cluster) Close() {
 	if c.etcd != nil {
 		c.etcd.Close()
 	}
+	c.held.Close()
 	os.RemoveAll(c.dir)
 }
 
