@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
+	"github.com/warren-mesh/warren/internal/freeport"
 	"github.com/warren-mesh/warren/internal/proc"
 )
 
@@ -59,6 +60,12 @@ type Cluster struct {
 	dir     string
 	bin     string
 	once    sync.Once
+	// claimed keeps every agent's ports claimed until Close
+	// (freeport.Keeper.Claim), so no other test process picks one while
+	// the agent starts or is down. Claimed, not held: with a killed
+	// agent's ports held, make bench's leader kill stopped routing to the
+	// backend added during the fault (cause not found).
+	claimed freeport.Keeper
 }
 
 // ErrExited is returned (wrapped) by WaitReady when an agent's process
@@ -113,6 +120,9 @@ func start(ctx context.Context, cfg Config, bin string, freePorts func(n int) ([
 	if err != nil {
 		c.Close()
 		return nil, err
+	}
+	for _, p := range ports {
+		c.claimed.Claim(fmt.Sprintf("127.0.0.1:%d", p))
 	}
 	var join []string
 	for i := range n {
@@ -317,6 +327,7 @@ func (c *Cluster) Close() {
 		for _, a := range c.all() {
 			c.Kill(a)
 		}
+		c.claimed.Close()
 		_ = os.RemoveAll(c.dir)
 	})
 }

@@ -254,3 +254,32 @@ func TestKeeper_ClaimKeepsPickOffUntilClose(t *testing.T) {
 		t.Fatalf("after Close, picked %v (err %v), want %d", got, err, mine)
 	}
 }
+
+// Claim claims without holding: the port stays bindable (the server's to
+// bind, or to leave as a dead server leaves it), Pick passes over it.
+func TestKeeper_ClaimWithoutHold(t *testing.T) {
+	addrs, err := Addrs(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ps, _ := net.SplitHostPort(addrs[0])
+	port, _ := strconv.Atoi(ps)
+	var k Keeper
+	k.Claim(addrs...)
+	if !claimed(port) {
+		t.Fatal("Claim did not claim")
+	}
+	ln, err := net.Listen("tcp", addrs[0])
+	if err != nil {
+		t.Fatalf("a claimed port could not be bound: %v", err)
+	}
+	ln.Close()
+	k.Close()
+	if claimed(port) {
+		t.Fatal("claimed after Close")
+	}
+	k.Claim(addrs...)
+	if claimed(port) {
+		t.Fatal("Claim after Close claimed")
+	}
+}

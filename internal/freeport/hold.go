@@ -92,6 +92,23 @@ func (k *Keeper) Hold(addrs ...string) error {
 	k.held.Release() // the same ports, maybe
 	var err error
 	k.held, err = Hold(addrs...)
+	k.claimLocked(addrs)
+	return err
+}
+
+// Claim claims addrs' ports until Close without holding them: Pick passes
+// over them, but the ports are left as they are (for a server whose ports
+// must not be bound by anyone else while it is down, Hold instead). After
+// Close it does nothing. Best effort, as Hold is.
+func (k *Keeper) Claim(addrs ...string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.closed {
+		k.claimLocked(addrs)
+	}
+}
+
+func (k *Keeper) claimLocked(addrs []string) {
 	for _, addr := range addrs {
 		_, ps, serr := net.SplitHostPort(addr)
 		port, perr := strconv.Atoi(ps)
@@ -105,7 +122,6 @@ func (k *Keeper) Hold(addrs ...string) error {
 			k.claims[port] = c
 		}
 	}
-	return err
 }
 
 // Release lets go of the held ports, if any; they stay claimed.
