@@ -285,7 +285,7 @@ func TestInit_WritesTheProjectWithTheRequestedVersion(t *testing.T) {
 		t.Errorf("go.mod has a replace without --replace:\n%s", gomod)
 	}
 	mk, _ := os.ReadFile(filepath.Join(dir, "Makefile"))
-	if !strings.Contains(string(mk), "up:\n\t$(GO) tool meshup") || !strings.Contains(string(mk), "test:\n") {
+	if !strings.Contains(string(mk), "up:\n\t@meshup=\"$$($(GO) tool -n meshup)\"") || !strings.Contains(string(mk), "test:\n") {
 		t.Errorf("Makefile has no make up / make test:\n%s", mk)
 	}
 	if !strings.Contains(out, "go tool svcgen new payment") {

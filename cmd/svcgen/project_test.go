@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 // TestInit_FreshModuleOutsideTheRepositoryBuildsTestsAndRunsUp is the
@@ -135,7 +137,13 @@ func makeUp(t *testing.T, dir, service string) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait(); pw.Close() }() // owned by makeUp: ends when make does
+	var all syncbuf.Buffer                           // every line, for the stop's check
+	drained := make(chan struct{})
 	t.Cleanup(func() {
+		// Ctrl-C in a terminal: SIGINT to the whole process group. The
+		// mesh must stop in order — withdraw, drain, deregister — on that
+		// one press, not take it for two (`go tool` relays every signal
+		// to the tool it runs, which gets the terminal's too).
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 		select {
 		case <-exited:
@@ -144,12 +152,18 @@ func makeUp(t *testing.T, dir, service string) {
 			<-exited
 			t.Errorf("make up did not stop within 60 s of SIGINT")
 		}
+		<-drained
+		if out := all.String(); !strings.Contains(out, "no registration left") || strings.Contains(out, "second signal") {
+			t.Errorf("make up did not stop in order on one SIGINT to its process group:\n%s", out[max(0, len(out)-3000):])
+		}
 	})
 	lines := make(chan string, 1024)
 	go func() { // owned by makeUp: ends when the pipe closes (make exited)
+		defer close(drained)
 		defer close(lines)
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
+			all.Write([]byte(sc.Text() + "\n"))
 			select {
 			case lines <- sc.Text():
 			default: // nobody reads any more; keep draining
