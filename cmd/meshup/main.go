@@ -47,22 +47,13 @@ func run(reg string, n int, state, page, edgeKind string) int {
 	defer cancel()
 	done := make(chan struct{})
 	defer close(done)
-	go func() { // owned by run (ends with done): the first signal stops the mesh, a second ends the launcher
-		for n := 0; ; n++ {
-			select {
-			case <-sigs:
-			case <-done:
-				return
-			}
-			if n == 0 {
-				cancel()
-				continue
-			}
-			fmt.Fprintln(os.Stderr, "\nmeshup: second signal, killing the services")
-			restore()
-			os.Exit(130) // the services die with the launcher (Pdeathsig)
-		}
-	}()
+	// Owned by run (ends with done): the first signal stops the mesh, a
+	// second press ends the launcher.
+	go presses(sigs, done, time.Now, cancel, func() {
+		fmt.Fprintln(os.Stderr, "\nmeshup: second signal, killing the services")
+		restore()
+		os.Exit(130) // the services die with the launcher (Pdeathsig)
+	})
 
 	start := time.Now()
 	m, err := devmesh.Start(ctx, devmesh.Config{
