@@ -324,18 +324,9 @@ type frontDoor struct {
 }
 
 func openFrontDoor(addr, target string, accepted *atomic.Int64) (*frontDoor, error) {
-	var ln net.Listener
-	var err error
-	// The port was held by us a moment ago; retry briefly in case the
-	// kernel has not let go of it yet.
-	for attempt := 0; attempt < 20; attempt++ {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	ln, err := freeport.Listen(addr) // held by us a moment ago
 	if err != nil {
-		return nil, fmt.Errorf("embedetcd: listen %s: %w", addr, err)
+		return nil, fmt.Errorf("embedetcd: %w", err)
 	}
 	d := &frontDoor{ln: ln, target: target, conns: map[net.Conn]struct{}{}, accepted: accepted}
 	d.wg.Add(1)

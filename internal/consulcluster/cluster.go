@@ -122,7 +122,7 @@ func start(ctx context.Context, cfg Config, bin string, freePorts func(n int) ([
 		return nil, err
 	}
 	for _, p := range ports {
-		c.claimed.Claim(fmt.Sprintf("127.0.0.1:%d", p))
+		c.claimed.Claim(freeport.Addr(p))
 	}
 	var join []string
 	for i := range n {

@@ -76,7 +76,7 @@ func Addrs(n int) ([]string, error) {
 	}
 	out := make([]string, len(ports))
 	for i, p := range ports {
-		out[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+		out[i] = Addr(p)
 	}
 	return out, nil
 }

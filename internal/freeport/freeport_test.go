@@ -214,12 +214,8 @@ func TestKeeper_ClaimKeepsPickOffUntilClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := func(addr string) int {
-		_, p, _ := net.SplitHostPort(addr)
-		n, _ := strconv.Atoi(p)
-		return n
-	}
-	mine, other := port(addrs[0]), port(addrs[1])
+	mine, _ := portOf(addrs[0])
+	other, _ := portOf(addrs[1])
 	// Offers the claimed port first, then a free one.
 	offers := func() func() (int, error) {
 		i := 0
@@ -262,8 +258,7 @@ func TestKeeper_ClaimWithoutHold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, ps, _ := net.SplitHostPort(addrs[0])
-	port, _ := strconv.Atoi(ps)
+	port, _ := portOf(addrs[0])
 	var k Keeper
 	k.Claim(addrs...)
 	if !claimed(port) {

@@ -55,15 +55,49 @@ func (h *Held) Release() {
 }
 
 func holdRetry(addr string) (*heldPort, error) {
+	p, err := retryBind(addr, holdPort)
+	if err != nil {
+		return nil, fmt.Errorf("freeport: hold %s: %w", addr, err)
+	}
+	return p, nil
+}
+
+// Listen listens on addr, a port its owner (a hold, or the last run of a
+// server) let go of a moment ago: it is retried for up to two seconds, as
+// Hold retries, until the kernel has let go of it.
+func Listen(addr string) (net.Listener, error) {
+	ln, err := retryBind(addr, func(a string) (net.Listener, error) { return net.Listen("tcp", a) })
+	if err != nil {
+		return nil, fmt.Errorf("freeport: listen %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// retryBind calls bind on addr until it succeeds, 20 times 100 ms apart
+// at most, and returns the last error.
+func retryBind[T any](addr string, bind func(string) (T, error)) (T, error) {
+	var v T
 	var err error
 	for attempt := 0; attempt < 20; attempt++ {
-		var p *heldPort
-		if p, err = holdPort(addr); err == nil {
-			return p, nil
+		if v, err = bind(addr); err == nil {
+			return v, nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return nil, fmt.Errorf("freeport: hold %s: %w", addr, err)
+	return v, err
+}
+
+// Addr is port on 127.0.0.1, as Hold, Claim and the servers take it.
+func Addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// portOf is addr's port; false when addr has none.
+func portOf(addr string) (int, bool) {
+	_, ps, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, false
+	}
+	port, err := strconv.Atoi(ps)
+	return port, err == nil
 }
 
 // Keeper holds one restartable server's ports between its runs: Hold when
@@ -110,9 +144,8 @@ func (k *Keeper) Claim(addrs ...string) {
 
 func (k *Keeper) claimLocked(addrs []string) {
 	for _, addr := range addrs {
-		_, ps, serr := net.SplitHostPort(addr)
-		port, perr := strconv.Atoi(ps)
-		if serr != nil || perr != nil || k.claims[port] != nil {
+		port, ok := portOf(addr)
+		if !ok || k.claims[port] != nil {
 			continue
 		}
 		if c := claimPort(port); c != nil {

@@ -285,7 +285,7 @@ func (a *Agent) hold() {
 	p := a.ports
 	var addrs []string
 	for _, port := range []int{p.HTTP, p.DNS, p.SerfLAN, p.SerfWAN, p.Server, p.GRPC} {
-		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
+		addrs = append(addrs, freeport.Addr(port))
 	}
 	a.held.Hold(addrs...)
 }

@@ -25,7 +25,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -129,7 +128,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		return err
 	}
 	c.port = port
-	c.held.Hold(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	c.held.Hold(freeport.Addr(port))
 	c.etcd, err = embedetcd.Start(embedetcd.WithDir(filepath.Join(c.dir, "etcd")))
 	if err != nil {
 		return fmt.Errorf("kubetest: etcd: %w", err)
