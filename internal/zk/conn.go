@@ -1,12 +1,15 @@
 // Package zk is github.com/go-zookeeper/zk v1.0.4 (BSD-3-Clause, see
-// LICENSE) with one fix: Conn.lastZxid is atomic. Upstream reads it in the
+// LICENSE) with two fixes. Conn.lastZxid is atomic: Upstream reads it in the
 // connection loop (sendSetWatches, when a session reconnects with watches
 // set) while the receive loop already writes it for each answer, a data
 // race that `go test -race` reports in Warren's ZooKeeper restart tests
 // (go-zookeeper/zk#35 proposes the same fix, unmerged; no release has it).
+// And the connect handshake is bounded by recvTimeout (see authenticate):
+// upstream let a server that never answers hold a reconnect past the
+// session's expiry.
 // ACL is upstream's type, so zookeeper.WithACL takes upstream's zk.ACL and
 // users need not import this package. Nothing else differs; drop this copy
-// for upstream once a release carries the fix.
+// for upstream once a release carries both fixes.
 package zk
 
 /*
@@ -680,17 +683,23 @@ func (c *Conn) authenticate() error {
 
 	binary.BigEndian.PutUint32(buf[:4], uint32(n))
 
-	c.conn.SetWriteDeadline(time.Now().Add(c.recvTimeout * 10))
+	// Warren: the whole handshake — request and the full answer — gets
+	// recvTimeout, the bound every read on an established connection has
+	// (and what the Java client allows per server), not upstream's 10 ×
+	// recvTimeout for the request and the answer's length and none for its
+	// body. A server that accepts and never answers — ZooKeeper 3.8 does
+	// that to connections it took while starting (an NPE in removeCnxn
+	// leaves them open) — held the client 6.7 session timeouts, so its
+	// session expired before it tried again.
+	c.conn.SetDeadline(time.Now().Add(c.recvTimeout))
+	defer c.conn.SetDeadline(time.Time{})
 	_, err = c.conn.Write(buf[:n+4])
-	c.conn.SetWriteDeadline(time.Time{})
 	if err != nil {
 		return err
 	}
 
 	// Receive and decode a connect response.
-	c.conn.SetReadDeadline(time.Now().Add(c.recvTimeout * 10))
 	_, err = io.ReadFull(c.conn, buf[:4])
-	c.conn.SetReadDeadline(time.Time{})
 	if err != nil {
 		return err
 	}

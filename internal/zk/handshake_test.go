@@ -1,0 +1,106 @@
+package zk
+
+import (
+	"encoding/binary"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(string, ...any) {}
+
+// TestConnect_ServerThatNeverAnswersIsLeftAndTriedAgain: a server that
+// accepts the connection and takes the connect request but never answers
+// (or answers only the length of its reply) is left after recvTimeout —
+// two thirds of the session timeout — and dialled again, so a session can
+// be resumed before ZooKeeper expires it. Upstream waited 10 × recvTimeout
+// (and forever for a reply's body): the second dial came 20 s after the
+// first with this 3 s session, after this test's bound.
+func TestConnect_ServerThatNeverAnswersIsLeftAndTriedAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reply []byte // written after the connect request is read
+	}{
+		{"silent", nil},
+		{"length only", binary.BigEndian.AppendUint32(nil, 36)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			accepted := make(chan time.Time, 16)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var conns []net.Conn
+			defer func() {
+				ln.Close()
+				mu.Lock()
+				for _, c := range conns {
+					c.Close()
+				}
+				mu.Unlock()
+				wg.Wait()
+			}()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					mu.Lock()
+					conns = append(conns, c)
+					mu.Unlock()
+					select {
+					case accepted <- time.Now():
+					default:
+					}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						var n [4]byte
+						if _, err := io.ReadFull(c, n[:]); err != nil {
+							return
+						}
+						if _, err := io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(n[:]))); err != nil {
+							return
+						}
+						if tc.reply != nil {
+							c.Write(tc.reply)
+						}
+						io.Copy(io.Discard, c) // until the client leaves or the test ends
+					}()
+				}
+			}()
+
+			conn, _, err := Connect([]string{ln.Addr().String()}, 3*time.Second, WithLogger(quietLogger{}), WithLogInfo(false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+
+			// recvTimeout (2 s) + the 1 s pause before a server list is tried
+			// again is about 3 s; the bound leaves room for a loaded machine
+			// and stays under upstream's 20 s.
+			const bound = 12 * time.Second
+			var first time.Time
+			select {
+			case first = <-accepted:
+			case <-time.After(bound):
+				t.Fatalf("the client never dialled within %s", bound)
+			}
+			select {
+			case second := <-accepted:
+				t.Logf("dialled again %s after the first dial", second.Sub(first).Round(time.Millisecond))
+			case <-time.After(bound):
+				t.Fatalf("the client still waited for an answer %s after the first dial; want it to give up after recvTimeout and dial again", bound)
+			}
+		})
+	}
+}
