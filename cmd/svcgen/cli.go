@@ -507,7 +507,7 @@ func (c *cli) gen(args []string) error {
 		if err != nil {
 			return err
 		}
-		out, err := gen.Generate(t.rel, t.name, r.module, files)
+		out, err := gen.Generate(t.rel, t.name, r.module, files, os.DirFS(t.dir))
 		var ps gen.Problems
 		if errors.As(err, &ps) {
 			probs = append(probs, ps...)
@@ -713,7 +713,7 @@ func (c *cli) list(args []string) error {
 		if err != nil {
 			return err
 		}
-		svc, err := gen.Load("services/"+name, name, r.module, files)
+		svc, err := gen.Load("services/"+name, name, r.module, files, nil)
 		var ps gen.Problems
 		if errors.As(err, &ps) {
 			probs = append(probs, ps...)

@@ -65,7 +65,7 @@ func findTool(root, name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
-	return "", fmt.Errorf("%s not found in %s or on PATH; `make protoc` installs protoc (Debian's protobuf-compiler) and its Go plugins into bin/ (see docs/svcgen.md, gRPC)", name, filepath.Join(root, "bin"))
+	return "", fmt.Errorf("%s not found in %s or on PATH; `make protoc` builds protoc's Go plugins into bin/ and checks for protoc itself (Debian: apt-get install protobuf-compiler libprotobuf-dev; see docs/svcgen.md, gRPC)", name, filepath.Join(root, "bin"))
 }
 
 func isExecutable(p string) bool {

@@ -50,7 +50,7 @@ func TestGenerate_RepositoryServicesAreUpToDate(t *testing.T) {
 		name := filepath.Base(dir)
 		t.Run(name, func(t *testing.T) {
 			files := readDir(t, dir)
-			out, err := Generate("services/"+name, name, module, files)
+			out, err := Generate("services/"+name, name, module, files, os.DirFS(dir))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,7 +114,7 @@ func TestGenerate_GoldenFiles(t *testing.T) {
 	for _, name := range []string{"shapes", "stubs"} {
 		t.Run(name, func(t *testing.T) {
 			files := readDir(t, filepath.Join("testdata", name))
-			out, err := Generate("services/"+name, name, module, files)
+			out, err := Generate("services/"+name, name, module, files, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +128,7 @@ func TestGenerate_GoldenFiles(t *testing.T) {
 			for fn, b := range out.Files {
 				again[fn] = b
 			}
-			out2, err := Generate("services/"+name, name, module, again)
+			out2, err := Generate("services/"+name, name, module, again, nil)
 			if err != nil {
 				t.Fatalf("second run: %v", err)
 			}
@@ -172,7 +172,7 @@ func TestNew_MethodsGetTheRouteTheirNameCallsFor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := Load("services/payment", "payment", "example.com/shop", map[string][]byte{"service.go": files["services/payment/service.go"]})
+	svc, err := Load("services/payment", "payment", "example.com/shop", map[string][]byte{"service.go": files["services/payment/service.go"]}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,11 +56,16 @@ func (m *grpcMethod) IdempotentRPC() bool { return m.Retry == "grpcclient.Idempo
 type protoMessage struct {
 	Name   string // the Go type and the message
 	Fields []*protoField
+	// Reserved are the message's reserved lines: numbers, then names
+	// (protonum.go).
+	Reserved []string
 }
 
 // protoField is one field of a message and its conversions.
 type protoField struct {
-	Proto  string // the .proto field: "repeated Item items = 3"
+	Type   string // the .proto type: "repeated Item"
+	Name   string // the .proto name: "items"
+	Num    int    // the field number, set once the message is complete
 	GoName string // the Go struct's field
 	PBName string // the generated message's field
 	ToPB   string // Go expression of the message field from v (the Go struct)
@@ -164,6 +169,19 @@ func (e GRPCEmitter) Prepare(svc *Service, pkg *Package) (Transport, Problems) {
 		gs.Imports = append(gs.Imports, imp)
 	}
 	slices.Sort(gs.Imports)
+	// Field numbers follow the .proto svcgen wrote before (protonum.go).
+	prev, err := pkg.Previous(gs.ProtoFile())
+	if err != nil {
+		probs = append(probs, Problem{Pos: position(path.Join(pkg.s.dir, gs.ProtoFile()), 0),
+			Msg: fmt.Sprintf("cannot read the previous .proto, whose field numbers the new one keeps: %v", err)})
+		return gs, probs
+	}
+	numbers := parseProtoNumbers(prev)
+	for _, msg := range gs.Messages {
+		for _, n := range msg.number(numbers[msg.Name]) {
+			svc.notes = append(svc.notes, path.Join(pkg.s.dir, gs.ProtoFile())+": "+n)
+		}
+	}
 	return gs, probs
 }
 
@@ -289,15 +307,16 @@ func (mp *grpcMapper) message(method, name string, appended []string) Problems {
 
 func (mp *grpcMapper) addField(msg *protoMessage, goName, pname string, c grpcConv) {
 	pb := pbFieldName(pname)
-	f := &protoField{GoName: goName, PBName: pb,
+	f := &protoField{Type: c.proto, Name: pname, GoName: goName, PBName: pb,
 		ToPB: c.toExpr("v." + goName), FromPB: c.fromExpr("m.Get" + pb + "()")}
-	typ := c.proto
 	if c.repeated {
-		typ = "repeated " + typ
+		f.Type = "repeated " + f.Type
 	}
-	f.Proto = fmt.Sprintf("%s %s = %d", typ, pname, len(msg.Fields)+1)
 	msg.Fields = append(msg.Fields, f)
 }
+
+// Proto is the field's line in the .proto: "repeated Item items = 3".
+func (f *protoField) Proto() string { return fmt.Sprintf("%s %s = %d", f.Type, f.Name, f.Num) }
 
 // conv maps one Go type expression (in file f); a non-empty why says why
 // it cannot.

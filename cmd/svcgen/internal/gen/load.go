@@ -7,6 +7,7 @@ import (
 	"go/parser"
 	"go/scanner"
 	"go/token"
+	"io/fs"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -22,6 +23,7 @@ type source struct {
 	names []string // file names, sorted
 	files map[string]*ast.File
 	src   map[string][]byte
+	prev  fs.FS // the service directory as it is, nil for a new service
 	types map[string]*ast.TypeSpec
 	decls map[string]token.Pos // every top-level name
 	probs Problems
@@ -50,12 +52,12 @@ func firstLines(b []byte) []byte {
 // Load reads a service from its files (name → content) and checks every
 // method. dir is the directory as messages show it. The result is ready to
 // render; a *Problems error lists everything wrong, with positions.
-func Load(dir, name, module string, files map[string][]byte) (*Service, error) {
+func Load(dir, name, module string, files map[string][]byte, prev fs.FS) (*Service, error) {
 	pkgName, err := PackageName(name)
 	if err != nil {
 		return nil, Problems{{Msg: err.Error()}}
 	}
-	s := &source{dir: dir, fset: token.NewFileSet(), files: map[string]*ast.File{}, src: map[string][]byte{},
+	s := &source{dir: dir, fset: token.NewFileSet(), files: map[string]*ast.File{}, src: map[string][]byte{}, prev: prev,
 		types: map[string]*ast.TypeSpec{}, decls: map[string]token.Pos{}}
 	for fn, b := range files {
 		if !strings.HasSuffix(fn, ".go") || strings.HasSuffix(fn, "_test.go") || isGenerated(b) {

@@ -1,8 +1,10 @@
 package gen
 
 import (
+	"errors"
 	"go/ast"
 	"go/token"
+	"io/fs"
 	"strconv"
 	"strings"
 )
@@ -149,4 +151,18 @@ func jsonName(n *ast.Ident, tag string) (string, bool) {
 		js = n.Name
 	}
 	return js, true
+}
+
+// Previous is the content of a file svcgen wrote before in the service
+// directory (path relative to it, slash-separated): nil, and no error,
+// when there is none, as for a new service.
+func (p *Package) Previous(rel string) ([]byte, error) {
+	if p.s.prev == nil {
+		return nil, nil
+	}
+	b, err := fs.ReadFile(p.s.prev, rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
 }

@@ -101,7 +101,7 @@ func TestGenerate_BadInputNamesFileLineMethodAndWritesNothing(t *testing.T) {
 					break
 				}
 			}
-			_, err := Generate("services/things", "things", module, map[string][]byte{"service.go": []byte(src)})
+			_, err := Generate("services/things", "things", module, map[string][]byte{"service.go": []byte(src)}, nil)
 			var probs Problems
 			if !errors.As(err, &probs) {
 				t.Fatalf("err = %v, want Problems", err)
@@ -122,14 +122,14 @@ func TestGenerate_RefusesToOverwriteAFileItDidNotWrite(t *testing.T) {
 	_, err := Generate("services/things", "things", module, map[string][]byte{
 		"service.go":    []byte(src),
 		"client_gen.go": []byte("package things\n\n// my own client\n"),
-	})
+	}, nil)
 	if err == nil || !strings.Contains(err.Error(), "services/things/client_gen.go:1: this file does not start with") {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestGenerate_NoServiceInterfaceSaysWhatIsMissing(t *testing.T) {
-	_, err := Generate("services/things", "things", module, map[string][]byte{"service.go": []byte("package things\n")})
+	_, err := Generate("services/things", "things", module, map[string][]byte{"service.go": []byte("package things\n")}, nil)
 	if err == nil || !strings.Contains(err.Error(), "no `type Service interface { … }` found") {
 		t.Fatalf("err = %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"go/format"
+	"io/fs"
 	"path"
 	"slices"
 	"strings"
@@ -112,8 +113,10 @@ type Output struct {
 
 // Generate reads a service's files (name → content, as in the directory)
 // and returns everything gen writes. dir is the directory as messages
-// show it (services/user).
-func Generate(dir, name, module string, files map[string][]byte) (*Output, error) {
+// show it (services/user). prev is that directory, where a transport reads
+// what svcgen wrote before (the .proto, whose field numbers stay); nil for
+// a service not written yet.
+func Generate(dir, name, module string, files map[string][]byte, prev fs.FS) (*Output, error) {
 	var probs Problems
 	for _, fn := range GeneratedFiles() {
 		if b, ok := files[fn]; ok && !bytes.HasPrefix(b, []byte(generatedHeader)) {
@@ -124,7 +127,7 @@ func Generate(dir, name, module string, files map[string][]byte) (*Output, error
 	if len(probs) > 0 {
 		return nil, probs
 	}
-	svc, err := Load(dir, name, module, files)
+	svc, err := Load(dir, name, module, files, prev)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +217,7 @@ func New(o NewOptions) (map[string][]byte, error) {
 		}
 		files[fn] = b
 	}
-	g, err := Generate(dir, o.Name, o.Module, map[string][]byte{"service.go": files["service.go"]})
+	g, err := Generate(dir, o.Name, o.Module, map[string][]byte{"service.go": files["service.go"]}, nil)
 	var probs Problems
 	if errors.As(err, &probs) {
 		return nil, probs // methods whose default routes conflict, say

@@ -1,0 +1,132 @@
+package gen
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// acct is a gRPC service whose request type is FIELDS.
+const acct = `package acct
+
+import (
+	"context"
+	"time"
+)
+
+//warren:grpc
+type Service interface {
+	Open(ctx context.Context, req OpenRequest) (OpenResponse, error)
+}
+
+type OpenRequest struct {
+FIELDS
+}
+
+type OpenResponse struct {
+	ID string ` + "`json:\"id\"`" + `
+}
+
+var _ = time.Second
+`
+
+const acctProto = "acctpb/acct.proto"
+
+// genAcct generates the service with fields and the previous .proto (nil:
+// none) and returns the new .proto and gen's notes.
+func genAcct(t *testing.T, fields string, prev []byte) (string, []string) {
+	t.Helper()
+	fs := fstest.MapFS{}
+	if prev != nil {
+		fs[acctProto] = &fstest.MapFile{Data: prev}
+	}
+	src := strings.Replace(acct, "FIELDS", fields, 1)
+	out, err := Generate("services/acct", "acct", module, map[string][]byte{"service.go": []byte(src)}, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	for _, n := range out.Notes {
+		if strings.HasPrefix(n, "services/acct/"+acctProto+": ") {
+			notes = append(notes, n)
+		}
+	}
+	return string(out.Files[acctProto]), notes
+}
+
+// message is the body of a message of a .proto, a line each, trimmed.
+func message(proto, name string) []string {
+	m := regexp.MustCompile(`(?s)message ` + name + ` \{\n(.*?)\n\}`).FindStringSubmatch(proto)
+	if m == nil {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(m[1], "\n") {
+		out = append(out, strings.TrimSpace(l))
+	}
+	return out
+}
+
+// TestProtoNumbers_StayWithTheFieldAcrossEdits: each edit of the Go
+// request type keeps the number of every field that kept its name and
+// type; a new field (or one whose type changed) gets a number never used
+// in the message; a removed field's number and name are reserved and
+// stay reserved; and a run on its own output changes nothing.
+func TestProtoNumbers_StayWithTheFieldAcrossEdits(t *testing.T) {
+	steps := []struct {
+		name   string
+		fields string
+		want   []string
+		note   string // a note contains this ("" : no note)
+	}{
+		{"first", "\tOwner string `json:\"owner\"`\n\tLimit int64 `json:\"limit\"`\n\tTags []string `json:\"tags\"`",
+			[]string{"string owner = 1;", "int64 limit = 2;", "repeated string tags = 3;"}, ""},
+		{"a field inserted in the middle gets the next number",
+			"\tOwner string `json:\"owner\"`\n\tNote string `json:\"note\"`\n\tLimit int64 `json:\"limit\"`\n\tTags []string `json:\"tags\"`",
+			[]string{"string owner = 1;", "string note = 4;", "int64 limit = 2;", "repeated string tags = 3;"}, ""},
+		{"fields moved keep theirs",
+			"\tTags []string `json:\"tags\"`\n\tLimit int64 `json:\"limit\"`\n\tOwner string `json:\"owner\"`\n\tNote string `json:\"note\"`",
+			[]string{"repeated string tags = 3;", "int64 limit = 2;", "string owner = 1;", "string note = 4;"}, ""},
+		{"a removed field's number and name are reserved",
+			"\tTags []string `json:\"tags\"`\n\tLimit int64 `json:\"limit\"`\n\tNote string `json:\"note\"`",
+			[]string{"repeated string tags = 3;", "int64 limit = 2;", "string note = 4;", "reserved 1;", `reserved "owner";`}, ""},
+		{"a changed type gets a new number; the old one is reserved",
+			"\tTags []string `json:\"tags\"`\n\tLimit string `json:\"limit\"`\n\tNote string `json:\"note\"`",
+			[]string{"repeated string tags = 3;", "string limit = 5;", "string note = 4;", "reserved 1, 2;", `reserved "owner";`},
+			"OpenRequest.limit changed type in the .proto (int64 → string), so it is field 5 now and 2 is reserved"},
+		{"a removed name added again is a new field and no longer reserved",
+			"\tTags []string `json:\"tags\"`\n\tLimit string `json:\"limit\"`\n\tNote string `json:\"note\"`\n\tOwner []byte `json:\"owner\"`\n\tAt time.Time `json:\"at\"`",
+			[]string{"repeated string tags = 3;", "string limit = 5;", "string note = 4;", "bytes owner = 6;", "google.protobuf.Timestamp at = 7;", "reserved 1, 2;"}, ""},
+	}
+	var prev []byte
+	for _, s := range steps {
+		proto, notes := genAcct(t, s.fields, prev)
+		if got := message(proto, "OpenRequest"); !slices.Equal(got, s.want) {
+			t.Fatalf("%s: OpenRequest is\n  %s\nwant\n  %s", s.name, strings.Join(got, "\n  "), strings.Join(s.want, "\n  "))
+		}
+		if got := message(proto, "OpenResponse"); !slices.Equal(got, []string{"string id = 1;"}) {
+			t.Errorf("%s: OpenResponse is %q", s.name, got)
+		}
+		joined := strings.Join(notes, "\n")
+		if s.note == "" && strings.Contains(joined, "changed type") || s.note != "" && !strings.Contains(joined, s.note) {
+			t.Errorf("%s: notes %q, want one containing %q", s.name, notes, s.note)
+		}
+		again, notes := genAcct(t, s.fields, []byte(proto))
+		if again != proto || len(notes) != 0 {
+			t.Fatalf("%s: a second run changes the .proto or notes %q:\n%s", s.name, notes, lineDiff([]byte(proto), []byte(again)))
+		}
+		prev = []byte(proto)
+	}
+}
+
+// TestProtoNumbers_SkipProtobufsOwnRange: numbers 19000–19999 are
+// protobuf's; the next field after 18999 is 20000.
+func TestProtoNumbers_SkipProtobufsOwnRange(t *testing.T) {
+	prev := []byte("message OpenRequest {\n  string owner = 18999;\n}\n")
+	proto, _ := genAcct(t, "\tOwner string `json:\"owner\"`\n\tNote string `json:\"note\"`", prev)
+	if got, want := message(proto, "OpenRequest"), []string{"string owner = 18999;", "string note = 20000;"}; !slices.Equal(got, want) {
+		t.Errorf("OpenRequest is %q, want %q", got, want)
+	}
+}
