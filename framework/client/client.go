@@ -23,6 +23,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -353,10 +354,38 @@ func build(src sd.Instancer, service string, cfg config) (*Client, error) {
 
 // classify adds the client's own errors to retry.Classify.
 func classify(err error) retry.Class {
-	if errors.Is(err, balancer.ErrNoEndpoints) {
+	switch {
+	case errors.Is(err, balancer.ErrNoEndpoints):
 		return retry.Unprocessed // discovery may fill the set before the next attempt
+	case serverClosedIdle(err):
+		return retry.Unprocessed
 	}
 	return retry.Classify(err)
+}
+
+// errServerClosedIdleText is net/http's unexported errServerClosedIdle. The
+// transport reports it when the server closed the connection while no
+// request was outstanding on it, so the request never reached a handler.
+// net/http retries it by itself only for a GET on a reused connection; a
+// fresh connection the server closed as it stopped (accepted from the
+// backlog by the kernel, closed with the listener) reached the caller as a
+// client error — seen in a loaded make test when an instance was killed.
+const errServerClosedIdleText = "http: server closed idle connection"
+
+func serverClosedIdle(err error) bool {
+	if err == nil {
+		return false
+	}
+	if err.Error() == errServerClosedIdleText {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return serverClosedIdle(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		return slices.ContainsFunc(u.Unwrap(), serverClosedIdle)
+	}
+	return false
 }
 
 // instanceFailure says which errors count against an instance's health:

@@ -7,7 +7,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -738,5 +743,35 @@ func TestClient_WorksOverAFixedInstancer(t *testing.T) {
 	got, err := ep(context.Background(), echoReq{N: 3})
 	if err != nil || got.(echoResp).N != 3 {
 		t.Fatalf("go-kit endpoint over FixedInstancer: %v, %v", got, err)
+	}
+}
+
+// TestClassify_ServerClosedIdleIsUnprocessed: net/http's "server closed
+// idle connection" — the server closed the connection while no request
+// was on it — is retried for every method, however it is wrapped; the
+// same words in a server's answer are not that error. The text is
+// net/http's (its error is unexported), so the test also checks that
+// net/http still says it.
+func TestClassify_ServerClosedIdleIsUnprocessed(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "net", "http", "transport.go"))
+	if err != nil {
+		t.Fatalf("net/http's source, to check the error's text: %v", err)
+	}
+	if !strings.Contains(string(src), `errServerClosedIdle = errors.New("`+errServerClosedIdleText+`")`) {
+		t.Fatalf("net/http no longer declares errServerClosedIdle as %q; update errServerClosedIdleText", errServerClosedIdleText)
+	}
+	closed := &url.Error{Op: "Get", URL: "http://127.0.0.1:1/echo", Err: errors.New(errServerClosedIdleText)}
+	for name, err := range map[string]error{
+		"as net/http returns it": closed,
+		"wrapped":                fmt.Errorf("attempt 1 on echo-1: %w", closed),
+		"joined":                 errors.Join(errors.New("other"), closed),
+	} {
+		if got := classify(err); got != retry.Unprocessed {
+			t.Errorf("%s: class %v, want unprocessed", name, got)
+		}
+	}
+	answer := &Error{Status: 500, Code: "internal", Message: "upstream: " + errServerClosedIdleText}
+	if got := classify(answer); got == retry.Unprocessed {
+		t.Errorf("a 500 whose message quotes the error is unprocessed")
 	}
 }
