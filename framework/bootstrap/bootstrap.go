@@ -172,7 +172,8 @@ func Run(ctx context.Context, service, version string, args []string, logOut io.
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return healthcheck(ctx, service, version, o, args[1:], logOut)
 	}
-	cfg, err := config.ParseWith(service, version, o.registries, args, logOut, config.ParseOptions{Defaults: o.defaults, Settings: o.settings})
+	cfg, err := config.ParseWith(service, version, o.registries, args, logOut, config.ParseOptions{Defaults: o.defaults, Settings: o.settings,
+		Commands: []string{healthcheckSynopsis}})
 	switch {
 	case errors.Is(err, config.ErrHelp):
 		return 0
@@ -307,6 +308,9 @@ func closeAll(closers []io.Closer, reg io.Closer) error {
 	return errors.Join(errs...)
 }
 
+// healthcheckSynopsis is the healthcheck command's line in the usage text.
+const healthcheckSynopsis = "healthcheck [flags]\texit 0 when this host's instance is ready (GET /readyz on --listen's port): a container health check"
+
 // healthcheck is `SERVICE healthcheck [flags]`: GET /readyz on the
 // configured listen port of this host, exit 0 when ready. Container images
 // without a shell or curl use it as their HEALTHCHECK. With --tls-cert it
@@ -316,7 +320,12 @@ func closeAll(closers []io.Closer, reg io.Closer) error {
 func healthcheck(ctx context.Context, service, version string, o options, args []string, out io.Writer) int {
 	// The same defaults as the service, so it probes the port the
 	// service listens on.
-	cfg, err := config.ParseWith(service, version, o.registries, args, out, config.ParseOptions{Defaults: o.defaults, Settings: o.settings})
+	cfg, err := config.ParseWith(service, version, o.registries, args, out, config.ParseOptions{Defaults: o.defaults, Settings: o.settings,
+		Command: "healthcheck"})
+	if errors.Is(err, config.ErrHelp) {
+		fmt.Fprintf(out, "\n%s healthcheck asks GET /readyz of this host's instance on --listen's port (HTTPS with --tls-cert) and exits 0 when it is ready, 1 when not, 2 on bad flags: the health check of a container without a shell.\n", service)
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintf(out, "%s healthcheck: %v\n", service, err)
 		return 2

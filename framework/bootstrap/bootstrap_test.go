@@ -48,6 +48,14 @@ func TestRun_HelpAndBadFlagsExitCodes(t *testing.T) {
 	if code := Run(context.Background(), "svc", "1", []string{"--help"}, &out, hello, toys); code != 0 || !strings.Contains(out.String(), "WARREN_LISTEN") {
 		t.Fatalf("--help: code %d\n%s", code, out.String())
 	}
+	if !strings.Contains(out.String(), "svc healthcheck [flags]") {
+		t.Errorf("--help does not name the healthcheck command:\n%s", out.String())
+	}
+	out.Reset()
+	if code := Run(context.Background(), "svc", "1", []string{"healthcheck", "--help"}, &out, hello, toys); code != 0 ||
+		!strings.Contains(out.String(), "Usage: svc healthcheck [flags]") || !strings.Contains(out.String(), "GET /readyz") || !strings.Contains(out.String(), "WARREN_LISTEN") {
+		t.Fatalf("healthcheck --help: code %d\n%s", code, out.String())
+	}
 	out.Reset()
 	if code := Run(context.Background(), "svc", "1", []string{"--registry", "zk"}, &out, hello, toys); code != 2 || !strings.Contains(out.String(), "--registry") {
 		t.Fatalf("bad flag: code %d\n%s", code, out.String())

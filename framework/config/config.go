@@ -170,6 +170,12 @@ type ParseOptions struct {
 	// WARREN_* variable and a --config key, and a struct with a Validate
 	// method is checked after parsing.
 	Settings []any
+	// Command names the subcommand these flags are parsed for
+	// ("healthcheck"), for the usage text; "" is the service itself.
+	Command string
+	// Commands are the binary's other ways to run, listed in the usage
+	// text: "healthcheck [flags]", tab, what it does.
+	Commands []string
 }
 
 // ParseWith is Parse with the service's own settings. Every value comes
@@ -205,7 +211,7 @@ func ParseWith(service, version string, backends registry.Backends, args []strin
 		}
 		f.DefValue = d.Value
 	}
-	fs.Usage = func() { Usage(out, service, fs) }
+	fs.Usage = func() { usage(out, service, o, fs) }
 	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix),
 		ff.WithConfigFileFlag("config"), ff.WithConfigFileParser(svcsettings.YAMLParser)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -303,9 +309,20 @@ func EnvName(flagName string) string {
 }
 
 // Usage prints every flag with its environment variable and default.
-func Usage(out io.Writer, service string, fs *flag.FlagSet) {
-	fmt.Fprintf(out, "Usage of %s: %s [flags]\n\nEvery flag can also be set with the environment variable shown or as a key of the --config file (YAML); a flag wins over its variable, and both over the file.\n\n", service, service)
+func Usage(out io.Writer, service string, fs *flag.FlagSet) { usage(out, service, ParseOptions{}, fs) }
+
+func usage(out io.Writer, service string, o ParseOptions, fs *flag.FlagSet) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	if o.Command != "" {
+		fmt.Fprintf(out, "Usage: %s %s [flags]\n\nThe flags are the service's: the same variables, --config file and defaults.\n\n", service, o.Command)
+	} else {
+		fmt.Fprintf(tw, "Usage:\n  %s [flags]\trun the service\n", service)
+		for _, c := range o.Commands {
+			fmt.Fprintf(tw, "  %s %s\n", service, c)
+		}
+		tw.Flush()
+		fmt.Fprintf(out, "\nEvery flag can also be set with the environment variable shown or as a key of the --config file (YAML); a flag wins over its variable, and both over the file.\n\n")
+	}
 	fmt.Fprintln(tw, "FLAG\tVARIABLE\tDEFAULT\tMEANING")
 	fs.VisitAll(func(f *flag.Flag) {
 		def := f.DefValue
