@@ -31,8 +31,8 @@ services from their Service interface, so you write business methods only.
 
 Usage:
   svcgen init MODULE [--dir DIR] [--warren VERSION | --replace PATH]
-  svcgen new NAME [--port N] [--registry etcd|consul] [--methods "A,B"] [--dry-run]
-  svcgen gen [NAME | ./services/NAME]... [--dry-run] [--no-check]
+  svcgen new NAME [--port N] [--registry NAME] [--methods "A,B"] [--grpc] [--dry-run]
+  svcgen gen [NAME | ./services/NAME]... [--dry-run] [--no-check] [--protoc]
   svcgen list
   svcgen help [COMMAND]
 
@@ -214,9 +214,9 @@ func (c *cli) new(args []string) error {
 	fs, rootFlag := c.flags("new", "NAME [flags]",
 		"Creates services/NAME with service.go (the Service interface and its\nimplementation, yours to edit), the generated *_gen.go files,\ncmd/NAME/main.go and tests (a unit test and a conformance test against a\nreal embedded etcd), and adds NAME to deploy/compose when it has svcgen's\nmarker. NAME is a DNS label: lower-case letters, digits and single dashes,\nstarting with a letter, not ending with a dash.")
 	port := fs.Int("port", 0, "default listen port of the generated main (0: the framework's :8080); recorded as bootstrap.WithDefault; --listen and WARREN_LISTEN still win")
-	reg := fs.String("registry", "", "default registry of the generated main: etcd or consul (empty: the framework's, etcd); --registry and WARREN_REGISTRY still win")
+	reg := fs.String("registry", "", "default registry of the generated main: "+strings.Join(gen.MainRegistries, ", ")+" (empty: the first); --registry and WARREN_REGISTRY still win")
 	methods := fs.String("methods", "", `more methods besides the example Hello, comma- or space-separated ("Charge,Refund"); each gets request and response types and a stub`)
-	grpc := fs.Bool("grpc", false, "serve gRPC beside HTTP: a //warren:grpc line in service.go, a .proto in NAMEpb/ compiled with protoc (`make protoc`), gRPC adapters and a main that serves both")
+	grpc := fs.Bool("grpc", false, "serve gRPC beside HTTP: a //warren:grpc line in service.go, a .proto in NAMEpb/ compiled with protoc (make protoc), gRPC adapters and a main that serves both")
 	dry := fs.Bool("dry-run", false, "print what would be written and write nothing")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -229,8 +229,8 @@ func (c *cli) new(args []string) error {
 		return usageErr("one service at a time; got %q", pos)
 	case *port < 0 || *port > 65535:
 		return usageErr("--port %d: want 1…65535", *port)
-	case *reg != "" && *reg != "etcd" && *reg != "consul":
-		return usageErr("--registry %q: want etcd or consul", *reg)
+	case *reg != "" && !slices.Contains(gen.MainRegistries, *reg):
+		return usageErr("--registry %q: want one of %s", *reg, strings.Join(gen.MainRegistries, ", "))
 	}
 	name := pos[0]
 	if _, err := gen.PackageName(name); err != nil {

@@ -101,7 +101,7 @@ func TestCommandLineMistakesExitTwoAndSayWhat(t *testing.T) {
 		{[]string{"new"}, "missing the service name"},
 		{[]string{"new", "a", "b"}, "one service at a time"},
 		{[]string{"new", "pay", "--bogus"}, "flag provided but not defined: -bogus"},
-		{[]string{"new", "pay", "--registry", "zookeeper"}, `--registry "zookeeper": want etcd or consul`},
+		{[]string{"new", "pay", "--registry", "zk"}, `--registry "zk": want one of etcd, consul, zookeeper, kubernetes, memory`},
 		{[]string{"new", "pay", "--port", "70000"}, "--port 70000"},
 		{[]string{"new", "pay", "--methods", "Close"}, "the generated Client has a Close method"},
 		{[]string{"new", "pay", "--methods", "a-b"}, `method "a-b" is not a Go identifier`},

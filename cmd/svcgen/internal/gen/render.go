@@ -157,6 +157,12 @@ func Generate(dir, name, module string, files map[string][]byte, prev fs.FS) (*O
 	return out, nil
 }
 
+// MainRegistries are the registry backends a generated main offers
+// (bootstrap.WithRegistries), each a package framework/registry/NAME
+// whose Backend() is named NAME; the first is the default. `svcgen new
+// --registry` takes one of them.
+var MainRegistries = []string{"etcd", "consul", "zookeeper", "kubernetes", "memory"}
+
 // NewOptions are the choices of `svcgen new`.
 type NewOptions struct {
 	Name     string
@@ -192,16 +198,18 @@ func New(o NewOptions) (map[string][]byte, error) {
 		defaults = append(defaults, defaultSetting{"registry", o.Registry})
 	}
 	data := map[string]any{
-		"Name":       o.Name,
-		"Package":    pkg,
-		"Module":     o.Module,
-		"Framework":  FrameworkModule,
-		"ImportPath": o.Module + "/services/" + o.Name,
-		"Impl":       TypeName(o.Name) + "Service",
-		"Snake":      snake(o.Name),
-		"Methods":    newMethods(o.Methods, o.Name),
-		"Defaults":   defaults,
-		"GRPC":       o.GRPC,
+		"Name":            o.Name,
+		"Package":         pkg,
+		"Module":          o.Module,
+		"Framework":       FrameworkModule,
+		"ImportPath":      o.Module + "/services/" + o.Name,
+		"Impl":            TypeName(o.Name) + "Service",
+		"Snake":           snake(o.Name),
+		"Methods":         newMethods(o.Methods, o.Name),
+		"Defaults":        defaults,
+		"GRPC":            o.GRPC,
+		"Registries":      MainRegistries,
+		"RegistryImports": slices.Sorted(slices.Values(MainRegistries)),
 	}
 	dir := "services/" + o.Name
 	files := map[string][]byte{}
