@@ -435,7 +435,7 @@ func (c *cli) targets(r repo, args []string) ([]target, error) {
 		rel := "services/" + name
 		if _, err := os.Stat(filepath.Join(dir, "service.go")); err != nil {
 			if _, derr := os.Stat(dir); derr != nil {
-				return nil, fmt.Errorf("no service %s: %s does not exist; create it with `svcgen new %s`", name, rel, name)
+				return nil, fmt.Errorf("no service %s: %s does not exist; create it with `%s new %s`", name, rel, c.self(r), name)
 			}
 			return nil, fmt.Errorf("%s has no service.go: svcgen reads the Service interface from services/NAME/service.go", rel)
 		}

@@ -390,6 +390,12 @@ func TestNew_HintNamesACommandThatRuns(t *testing.T) {
 			if !strings.Contains(out.String(), c.want) {
 				t.Errorf("hint:\n%s\nwant %q", out.String(), c.want)
 			}
+			// A service that does not exist is named with the same command.
+			err := cl.gen([]string{"ledger"})
+			want := strings.Replace(strings.TrimPrefix(c.want, "then: "), "gen payment", "new ledger", 1)
+			if err == nil || !strings.Contains(err.Error(), "`"+want+"`") {
+				t.Errorf("gen of a missing service: %v; want it to suggest `%s`", err, want)
+			}
 		})
 	}
 }
