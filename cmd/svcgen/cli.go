@@ -254,7 +254,7 @@ func (c *cli) new(args []string) error {
 	rel := "services/" + name
 	dir := filepath.Join(r.root, "services", name)
 	if _, err := os.Lstat(dir); err == nil {
-		return fmt.Errorf("%s already exists; svcgen new never touches an existing service. To regenerate its code after changing service.go, run `svcgen gen %s`", rel, name)
+		return fmt.Errorf("%s already exists; svcgen new never touches an existing service. To regenerate its code after changing service.go, run `%s gen %s`", rel, c.self(r), name)
 	}
 	files, err := gen.New(gen.NewOptions{Name: name, Module: r.module, Registry: *reg, Port: *port, Methods: ms, GRPC: *grpc})
 	if err != nil {
@@ -409,7 +409,7 @@ func (c *cli) targets(r repo, args []string) ([]target, error) {
 		} else {
 			matches, _ := filepath.Glob(filepath.Join(services, "*", "service.go"))
 			if len(matches) == 0 {
-				return nil, fmt.Errorf("no services in %s (a service is services/NAME/service.go); create one with `svcgen new NAME`", services)
+				return nil, fmt.Errorf("no services in %s (a service is services/NAME/service.go); create one with `%s new NAME`", services, c.self(r))
 			}
 			for _, m := range matches {
 				args = append(args, filepath.Dir(m))
@@ -700,7 +700,7 @@ func (c *cli) list(args []string) error {
 	}
 	matches, _ := filepath.Glob(filepath.Join(r.root, "services", "*", "service.go"))
 	if len(matches) == 0 {
-		fmt.Fprintf(c.stdout, "no services yet; create one with `svcgen new NAME`\n")
+		fmt.Fprintf(c.stdout, "no services yet; create one with `%s new NAME`\n", c.self(r))
 		return nil
 	}
 	var probs gen.Problems
