@@ -685,9 +685,9 @@ func (c *Conn) authenticate() error {
 
 	// Warren: the whole handshake — request and the full answer — gets
 	// recvTimeout, the bound every read on an established connection has
-	// (and what the Java client allows per server), not upstream's 10 ×
-	// recvTimeout for the request and the answer's length and none for its
-	// body. A server that accepts and never answers — ZooKeeper 3.8 does
+	// (the Java client's is the session timeout over the server count),
+	// not upstream's 10 × recvTimeout for the request and the answer's
+	// length and none for its body. A server that accepts and never answers — ZooKeeper 3.8 does
 	// that to connections it took while starting (an NPE in removeCnxn
 	// leaves them open) — held the client 6.7 session timeouts, so its
 	// session expired before it tried again.
