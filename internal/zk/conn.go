@@ -687,10 +687,10 @@ func (c *Conn) authenticate() error {
 	// recvTimeout, the bound every read on an established connection has
 	// (the Java client's is the session timeout over the server count),
 	// not upstream's 10 × recvTimeout for the request and the answer's
-	// length and none for its body. A server that accepts and never answers — ZooKeeper 3.8 does
-	// that to connections it took while starting (an NPE in removeCnxn
-	// leaves them open) — held the client 6.7 session timeouts, so its
-	// session expired before it tried again.
+	// length and none for its body. A server that accepts and never
+	// answers — ZooKeeper 3.8 does that to connections it took while
+	// starting (an NPE in removeCnxn leaves them open) — held the client
+	// 6.7 session timeouts, so its session expired before it tried again.
 	c.conn.SetDeadline(time.Now().Add(c.recvTimeout))
 	defer c.conn.SetDeadline(time.Time{})
 	_, err = c.conn.Write(buf[:n+4])
