@@ -104,17 +104,14 @@ func (msg *protoMessage) number(prev *protoNumbers) []string {
 	if prev == nil {
 		prev = &protoNumbers{}
 	}
-	used := map[int]bool{}
+	// next is above every number the message ever used: its fields' and
+	// its reserved ones.
 	next := 1
-	take := func(n int) {
-		used[n] = true
-		next = max(next, n+1)
-	}
 	for _, f := range prev.fields {
-		take(f.num)
+		next = max(next, f.num+1)
 	}
 	for _, n := range prev.reservedNums {
-		take(n)
+		next = max(next, n+1)
 	}
 	kept := map[string]bool{}
 	var notes []string
@@ -131,7 +128,7 @@ func (msg *protoMessage) number(prev *protoNumbers) []string {
 			next = protoLastReserved + 1
 		}
 		f.Num = next
-		take(next)
+		next++
 		if p, ok := prev.fields[f.Name]; ok {
 			notes = append(notes, fmt.Sprintf("%s.%s changed type in the .proto (%s → %s), so it is field %d now and %d is reserved: "+
 				"callers built from the old .proto leave the field empty rather than misread it",
