@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -76,12 +77,10 @@ func (r *Registry) failover(ctx context.Context, reg *registration, cause error)
 
 // goHome moves reg back to the home agent when it lives elsewhere and home
 // answers again. The copy it leaves is withdrawn only once the servers
-// list the home copy as passing (an agent syncs a new registration to the
-// servers a moment later, and a restarted agent's node is failed until it
-// has rejoined): withdrawing it sooner would leave the instance listed
-// nowhere for that moment. Until then both copies exist, which
-// instancers list once (they dedupe by ID), and the next heartbeat tries
-// again.
+// list the copy this call registered at home as passing (homeListed):
+// withdrawing it sooner would leave the instance listed nowhere for that
+// moment. Until then both copies exist, which instancers list once (they
+// dedupe by ID), and the next heartbeat tries again.
 func (r *Registry) goHome(ctx context.Context, reg *registration) {
 	if reg.agent == 0 {
 		return
@@ -89,18 +88,12 @@ func (r *Registry) goHome(ctx context.Context, reg *registration) {
 	cctx, cancel := context.WithTimeout(ctx, r.probeTimeout())
 	defer cancel()
 	home := r.agents[0]
-	if r.register(cctx, home, reg) != nil {
-		return
-	}
-	node, err := home.Agent().NodeName()
+	mark, err := r.registerMarked(cctx, home, reg)
 	if err != nil {
 		return
 	}
-	q := (&api.QueryOptions{Filter: fmt.Sprintf("Service.ID == %q", reg.inst.ID)}).WithContext(cctx)
-	entries, _, err := home.Health().Service(reg.inst.Name, "", true, q)
-	if err != nil || !slices.ContainsFunc(entries, func(e *api.ServiceEntry) bool {
-		return e.Node != nil && e.Node.Node == node
-	}) {
+	node, err := home.Agent().NodeName()
+	if err != nil || !r.homeListed(cctx, home, reg, node, mark) {
 		return
 	}
 	r.logInfo("home agent answers again; registration moved back", "id", reg.inst.ID,
@@ -108,6 +101,47 @@ func (r *Registry) goHome(ctx context.Context, reg *registration) {
 	reg.stale = addIndex(reg.stale, reg.agent)
 	reg.agent = 0
 	r.withdrawStale(ctx, reg)
+}
+
+// homeListed waits, until ctx ends, for the servers to list reg passing on
+// node with mark in its checks' notes: the copy the home agent synced
+// after the register call that made mark. The agent syncs a new
+// registration to the servers a moment after it accepted it. A passing
+// copy on node without the mark is not enough: a restarted agent's node
+// turns passing as soon as it rejoins, so the copy it synced before it
+// went down is listed passing again, and its first sync may then write
+// the state it restored from disk (checks critical: their TTL ran out
+// while it was down) over it.
+func (r *Registry) homeListed(ctx context.Context, a *api.Client, reg *registration, node, mark string) bool {
+	var index uint64
+	for range 10 { // each a blocking query: normally one or two
+		deadline, _ := ctx.Deadline()
+		wait := time.Until(deadline)
+		if wait < 10*time.Millisecond {
+			return false
+		}
+		q := &api.QueryOptions{Filter: fmt.Sprintf("Service.ID == %q", reg.inst.ID), WaitIndex: index, WaitTime: wait}
+		entries, meta, err := a.Health().Service(reg.inst.Name, "", true, q.WithContext(ctx))
+		if err != nil {
+			return false
+		}
+		if listsMark(entries, node, reg.inst.ID, mark) {
+			return true
+		}
+		index = meta.LastIndex
+	}
+	return false
+}
+
+// listsMark reports whether entries hold service id on node with mark in
+// the notes of one of its own checks.
+func listsMark(entries []*api.ServiceEntry, node, id, mark string) bool {
+	return slices.ContainsFunc(entries, func(e *api.ServiceEntry) bool {
+		return e.Node != nil && e.Node.Node == node && e.Service != nil && e.Service.ID == id &&
+			slices.ContainsFunc(e.Checks, func(c *api.HealthCheck) bool {
+				return c.ServiceID == id && strings.Contains(c.Notes, mark)
+			})
+	})
 }
 
 // withdrawStale withdraws the copies of reg left on agents it moved away

@@ -2,6 +2,7 @@ package consul
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,5 +148,104 @@ func TestInstancer_SeveralAgents_AsksTheNextAgent(t *testing.T) {
 	stop()
 	if len(errs) != 0 {
 		t.Errorf("published errors while another agent answered: %v", errs)
+	}
+}
+
+// checkOnAgent returns the agent's own copy of check id.
+func checkOnAgent(t *testing.T, addr, id string) *api.AgentCheck {
+	t.Helper()
+	cl, err := api.NewClient(&api.Config{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks, err := cl.Agent().ChecksWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctxT(t, 5*time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checks[id] == nil {
+		t.Fatalf("agent has no check %s", id)
+	}
+	return checks[id]
+}
+
+// An agent that already holds a check of the ID keeps that check's status
+// when the service is registered again: the critical copy a restarted
+// agent restored from disk, or a crashed run's. A ready instance is
+// nonetheless passing as soon as Register returns, not a heartbeat later.
+func TestRegister_OverACriticalCopyIsPassingAtOnce(t *testing.T) {
+	a := needAgent(t)
+	inst := registry.Instance{ID: "crit-1", Name: "crit", Endpoints: []string{"http://127.0.0.1:18090"}}
+	cl, err := api.NewClient(&api.Config{Address: a.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a crashed run of this instance leaves: its record, critical.
+	err = cl.Agent().ServiceRegisterOpts(&api.AgentServiceRegistration{ID: inst.ID, Name: inst.Name, Address: "127.0.0.1", Port: 18090,
+		Checks: api.AgentServiceChecks{{CheckID: "service:" + inst.ID, TTL: "1h", Status: api.HealthCritical}}},
+		api.ServiceRegisterOpts{}.WithContext(ctxT(t, 5*time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Agent().ServiceDeregister(inst.ID) })
+
+	r := newRegistry(t, a.Addr(), WithTTLCheck(time.Hour)) // no heartbeat within the test
+	if err := r.Register(ctxT(t, 10*time.Second), inst); err != nil {
+		t.Fatal(err)
+	}
+	if got := checkOnAgent(t, a.Addr(), "service:"+inst.ID).Status; got != api.HealthPassing {
+		t.Fatalf("check %s right after Register, want passing", got)
+	}
+}
+
+// Every register call marks its copy afresh (the check's notes), so the
+// catalog tells the copy just registered from an older one: a call of a
+// Registry after another's, or a later call of the same, never carries
+// an earlier mark.
+func TestRegister_EachCallMarksItsCopyAfresh(t *testing.T) {
+	a := needAgent(t)
+	inst := registry.Instance{ID: "mark-1", Name: "mark", Endpoints: []string{"http://127.0.0.1:18091"}}
+	seen := map[string]bool{}
+	for range 3 {
+		r := newRegistry(t, a.Addr(), WithTTLCheck(time.Hour))
+		if err := r.Register(ctxT(t, 10*time.Second), inst); err != nil {
+			t.Fatal(err)
+		}
+		notes := checkOnAgent(t, a.Addr(), "service:"+inst.ID).Notes
+		if !strings.HasPrefix(notes, "ready; warren registration ") || seen[notes] {
+			t.Fatalf("notes %q (seen before: %v), want %q and a fresh mark", notes, seen[notes], "ready; warren registration …")
+		}
+		seen[notes] = true
+		r.Close()
+	}
+}
+
+// The servers' copy counts as the one goHome registered only if it is on
+// the home node and carries that call's mark in one of its own checks.
+func TestListsMark_OnlyTheCopyOfThisCall(t *testing.T) {
+	const id, mark = "svc-1", "warren registration 00000000000000aa"
+	entry := func(node, notes string) *api.ServiceEntry {
+		return &api.ServiceEntry{Node: &api.Node{Node: node}, Service: &api.AgentService{ID: id},
+			Checks: api.HealthChecks{
+				{Node: node, CheckID: "serfHealth", Notes: mark}, // not the service's check
+				{Node: node, CheckID: "service:" + id, ServiceID: id, Notes: notes},
+			}}
+	}
+	for _, c := range []struct {
+		name    string
+		entries []*api.ServiceEntry
+		want    bool
+	}{
+		{"this call's copy at home", []*api.ServiceEntry{entry("home", "ready; "+mark)}, true},
+		{"beside the away copy", []*api.ServiceEntry{entry("away", "ready; warren registration 1"), entry("home", "ready; "+mark)}, true},
+		{"an older copy at home (synced before the agent went down)", []*api.ServiceEntry{entry("home", "ready; warren registration 00000000000000a9")}, false},
+		{"an unmarked copy at home", []*api.ServiceEntry{entry("home", "ready")}, false},
+		{"this mark on another node", []*api.ServiceEntry{entry("away", "ready; "+mark)}, false},
+		{"the mark only in a node check", []*api.ServiceEntry{{Node: &api.Node{Node: "home"}, Service: &api.AgentService{ID: id},
+			Checks: api.HealthChecks{{Node: "home", CheckID: "serfHealth", Notes: mark}}}}, false},
+		{"nothing", nil, false},
+	} {
+		if got := listsMark(c.entries, "home", id, mark); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
@@ -405,14 +406,42 @@ func (r *Registry) health(ctx context.Context) (status, output string) {
 
 // register makes one service-register call to agent a.
 func (r *Registry) register(ctx context.Context, a *api.Client, reg *registration) error {
+	_, err := r.registerMarked(ctx, a, reg)
+	return err
+}
+
+// registerMarked is register that also returns the mark this call's
+// definition carries in its checks' notes (newMark).
+func (r *Registry) registerMarked(ctx context.Context, a *api.Client, reg *registration) (string, error) {
 	var status, output string
 	if _, ok := r.cfg.ttlCheck(); ok {
 		status, output = r.health(ctx)
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout)
 	defer cancel()
-	def := r.serviceDefinition(reg, status, output)
-	return a.Agent().ServiceRegisterOpts(def, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(cctx))
+	mark := newMark()
+	def := r.serviceDefinition(reg, status, output, mark)
+	if err := a.Agent().ServiceRegisterOpts(def, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(cctx)); err != nil {
+		return "", err
+	}
+	if status != "" {
+		// An agent that already holds a check of this ID keeps that
+		// check's status over the one registered: the critical copy a
+		// restarted agent restored from disk (its TTL ran out while the
+		// agent was down), or a crashed run's, would stay critical until
+		// the next heartbeat, an interval later. Set it now. Best effort:
+		// the heartbeat sets it anyway.
+		_ = a.Agent().UpdateTTLOpts(reg.checkID, output, status, (&api.QueryOptions{}).WithContext(cctx))
+	}
+	return mark, nil
+}
+
+// newMark returns a string no earlier registration carries: each
+// register call puts one in its checks' notes, so the catalog says which
+// call its copy is from (goHome). It also makes every call a change the
+// agent syncs to the servers.
+func newMark() string {
+	return fmt.Sprintf("warren registration %016x", rand.Uint64())
 }
 
 // deregister makes one service-deregister call to agent a; an unknown
@@ -426,11 +455,15 @@ func (r *Registry) deregister(ctx context.Context, a *api.Client, id string) err
 }
 
 // serviceDefinition renders reg for the agent. status and output are the
-// initial state of a TTL check, so a ready instance is passing at once.
-func (r *Registry) serviceDefinition(reg *registration, status, output string) *api.AgentServiceRegistration {
+// initial state of a TTL check, so a ready instance is passing at once;
+// mark goes into every check's notes.
+func (r *Registry) serviceDefinition(reg *registration, status, output, mark string) *api.AgentServiceRegistration {
 	def := serviceRegistration(reg.inst)
 	// Register has checked that inst can carry the checks.
 	def.Checks, _ = r.cfg.checkDefinitions(reg.inst, status, output)
+	for _, c := range def.Checks {
+		c.Notes = strings.TrimPrefix(c.Notes+"; "+mark, "; ")
+	}
 	return def
 }
 
