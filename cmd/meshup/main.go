@@ -43,6 +43,9 @@ func run(reg string, n int, state, page, edgeKind string) int {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	if err := stopWithParent(); err != nil {
+		fmt.Fprintln(os.Stderr, "meshup: cannot follow the parent process (the mesh will outlive it):", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan struct{})

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// roleEnv makes the test binary play a part in
+// TestStopWithParent_KilledParentStopsTheLauncher instead of running tests.
+const roleEnv = "MESHUP_TEST_ROLE"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(roleEnv) {
+	case "parent":
+		os.Exit(playParent())
+	case "launcher":
+		os.Exit(playLauncher())
+	}
+	os.Exit(m.Run())
+}
+
+// playParent is make: it starts the launcher, says its PID, and waits to
+// be killed (at most a minute).
+func playParent() int {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), roleEnv+"=launcher")
+	if err := cmd.Start(); err != nil {
+		return 1
+	}
+	os.Stdout.WriteString(strconv.Itoa(cmd.Process.Pid) + "\n")
+	time.Sleep(time.Minute)
+	return 0
+}
+
+// playLauncher handles SIGTERM as meshup does, follows its parent, and
+// writes to $OUT what ended it.
+func playLauncher() int {
+	out := os.Getenv("OUT")
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	if err := stopWithParent(); err != nil {
+		os.WriteFile(out, []byte("error "+err.Error()), 0o644)
+		return 1
+	}
+	os.WriteFile(out, []byte("ready\n"), 0o644)
+	select {
+	case <-sigs:
+		os.WriteFile(out, []byte("ready\nSIGTERM\n"), 0o644)
+		return 0
+	case <-time.After(30 * time.Second):
+		os.WriteFile(out, []byte("ready\nno signal in 30s\n"), 0o644)
+		return 1
+	}
+}
+
+// When the process that started the launcher is killed (timeout(1) or a
+// task runner kills make, not its children), the launcher gets SIGTERM
+// and stops the mesh instead of running on orphaned.
+func TestStopWithParent_KilledParentStopsTheLauncher(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "launcher")
+	var stdout bytes.Buffer
+	parent := exec.Command(os.Args[0])
+	parent.Env = append(os.Environ(), roleEnv+"=parent", "OUT="+out)
+	parent.Stdout = &stdout
+	if err := parent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // the launcher too, whatever happened
+		parent.Process.Kill()
+		parent.Wait()
+		if pid, err := strconv.Atoi(strings.TrimSpace(stdout.String())); err == nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	read := func() string { b, _ := os.ReadFile(out); return string(b) }
+	waitFor := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(read(), what); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("launcher did not report %q within 20s; it wrote %q", what, read())
+			}
+		}
+	}
+	waitFor("ready\n")
+	if err := parent.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	parent.Wait()
+	waitFor("SIGTERM\n")
+}
