@@ -316,7 +316,14 @@ func (r *Registry) keep(ctx context.Context, reg *registration) {
 
 	interval := r.beatInterval()
 	bo := backoff.New(r.cfg.backoffMin, min(r.cfg.backoffMax, interval))
-	t := time.NewTimer(interval)
+	// A heartbeat right after each registration, not an interval later:
+	// an agent that already holds a check of the ID keeps that check's
+	// status over the one registered — the critical copy a restarted
+	// agent restored from disk (its TTL ran out while it was down), or a
+	// crashed run's — so the instance is critical until a beat. Made here
+	// rather than in Register: during a leader election the agent's API
+	// can stall for seconds, and Register has returned by then.
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
@@ -329,15 +336,18 @@ func (r *Registry) keep(ctx context.Context, reg *registration) {
 			continue
 		}
 		err := r.beat(ctx, r.agents[reg.agent], reg)
+		next := interval
 		switch {
 		case lost(err):
 			r.logInfo("agent lost the instance; registering again", "id", reg.inst.ID, "err", err)
 			if err = r.register(ctx, r.agents[reg.agent], reg); err == nil {
 				r.countRereg()
+				next = 0 // registered again: beat at once (above)
 			}
 		case unreachable(ctx, err) && len(r.agents) > 1 && r.gone(reg, err):
 			if err = r.failover(ctx, reg, err); err == nil {
 				r.countRereg()
+				next = 0
 			}
 		}
 		if err == nil {
@@ -358,7 +368,7 @@ func (r *Registry) keep(ctx context.Context, reg *registration) {
 		}
 		bo.Reset()
 		r.setStatus(reg, registry.StateRegistered, nil)
-		t.Reset(interval)
+		t.Reset(next)
 	}
 }
 
@@ -421,19 +431,7 @@ func (r *Registry) registerMarked(ctx context.Context, a *api.Client, reg *regis
 	defer cancel()
 	mark := newMark()
 	def := r.serviceDefinition(reg, status, output, mark)
-	if err := a.Agent().ServiceRegisterOpts(def, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(cctx)); err != nil {
-		return "", err
-	}
-	if status != "" {
-		// An agent that already holds a check of this ID keeps that
-		// check's status over the one registered: the critical copy a
-		// restarted agent restored from disk (its TTL ran out while the
-		// agent was down), or a crashed run's, would stay critical until
-		// the next heartbeat, an interval later. Set it now. Best effort:
-		// the heartbeat sets it anyway.
-		_ = a.Agent().UpdateTTLOpts(reg.checkID, output, status, (&api.QueryOptions{}).WithContext(cctx))
-	}
-	return mark, nil
+	return mark, a.Agent().ServiceRegisterOpts(def, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(cctx))
 }
 
 // newMark returns a string no earlier registration carries: each
