@@ -190,7 +190,7 @@ func TestRegister_OverACriticalCopyIsPassingAtOnce(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = cl.Agent().ServiceDeregister(inst.ID) })
 
-	r := newRegistry(t, a.Addr(), WithTTLCheck(time.Hour)) // no heartbeat within the test
+	r := newRegistry(t, a.Addr(), WithTTLCheck(time.Hour)) // no interval heartbeat within the test: only the first
 	if err := r.Register(ctxT(t, 10*time.Second), inst); err != nil {
 		t.Fatal(err)
 	}
