@@ -200,6 +200,36 @@ type RefundResponse struct {
 	}
 	sameFiles(t, before, snapshot(t, dir))
 
+	// Until it is written, the stub answers through the generated client
+	// as a method not implemented: 501, svcerr.Unimplemented, its message.
+	stubTest := filepath.Join(dir, "refund_stub_test.go")
+	os.WriteFile(stubTest, []byte(`package payment_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/svcerr"
+	"github.com/warren-mesh/warren/services/payment"
+)
+
+func TestRefund_StubAnswersNotImplemented(t *testing.T) {
+	c := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.Refund(ctx, payment.RefundRequest{ID: "p1"})
+	if svcerr.KindOf(err) != svcerr.Unimplemented || !strings.Contains(err.Error(), "501 not_implemented: Refund is not implemented yet") {
+		t.Fatalf("stub answered %v (kind %s), want 501 not_implemented", err, svcerr.KindOf(err))
+	}
+}
+`), 0o644)
+	if out := goCmd(t, root, "test", "-count=1", "-v", "-run", "TestRefund_StubAnswersNotImplemented", "./services/payment/"); !strings.Contains(out, "--- PASS: TestRefund_StubAnswersNotImplemented") {
+		t.Fatalf("go test output lacks the stub's test passing:\n%s", out)
+	}
+	os.Remove(stubTest)
+
 	// The user writes the method; a test calls it through discovery and
 	// the generated client, and the stub's error helper goes away.
 	written := bytes.Replace(after, []byte(`return RefundResponse{}, errNotImplemented("Refund")`),

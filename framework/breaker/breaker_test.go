@@ -32,13 +32,19 @@ func TestNew_OpensAfterFailuresAndAnswersUnavailableWithoutCalling(t *testing.T)
 	}
 }
 
+// Answers about the request, or a method the service has not written
+// (svcgen's stubs), say nothing about the endpoint's health.
 func TestNew_BusinessErrorsDoNotTrip(t *testing.T) {
-	notFound := svcerr.New(svcerr.NotFound, "x_not_found", "no")
-	e := New(gobreaker.Settings{Name: "x", ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 1 }})(
-		func(context.Context, any) (any, error) { return nil, notFound })
-	for range 5 {
-		if _, err := e(context.Background(), nil); !errors.Is(err, notFound) {
-			t.Fatalf("err = %v, want not found every time (the breaker must stay closed)", err)
+	for _, answer := range []*svcerr.Error{
+		svcerr.New(svcerr.NotFound, "x_not_found", "no"),
+		svcerr.New(svcerr.Unimplemented, "not_implemented", "X is not implemented yet"),
+	} {
+		e := New(gobreaker.Settings{Name: "x", ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 1 }})(
+			func(context.Context, any) (any, error) { return nil, answer })
+		for range 5 {
+			if _, err := e(context.Background(), nil); !errors.Is(err, answer) {
+				t.Fatalf("err = %v, want %s every time (the breaker must stay closed)", err, answer.Code)
+			}
 		}
 	}
 }

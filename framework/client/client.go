@@ -391,7 +391,8 @@ func serverClosedIdle(err error) bool {
 // instanceFailure says which errors count against an instance's health:
 // transport failures, timeouts and 5xx answers, not the caller cancelling,
 // 4xx answers, overload answers (the instance is full, not broken),
-// "idempotency key in progress" answers (another attempt holds the key) or
+// "idempotency key in progress" answers (another attempt holds the key),
+// 501s (this method is not implemented; the instance's others are) or
 // bodies the client could not decode.
 func instanceFailure(err error) bool {
 	var se *Error
@@ -401,7 +402,7 @@ func instanceFailure(err error) bool {
 	case errors.As(err, &tf):
 		return tf.InstanceFailure()
 	case errors.As(err, &se):
-		return se.Status >= 500 && !se.Overloaded() && !se.inProgress()
+		return se.Status >= 500 && se.Status != http.StatusNotImplemented && !se.Overloaded() && !se.inProgress()
 	case errors.As(err, &de), errors.Is(err, context.Canceled), errors.Is(err, ErrResponseTooLarge):
 		return false
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry/memory"
 	"github.com/warren-mesh/warren/framework/requestid"
 	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/framework/svcerr"
 )
 
 type echoReq struct {
@@ -45,6 +46,7 @@ const (
 	mode500
 	mode502
 	mode404
+	mode501 // a method not written yet (a svcgen stub)
 	modeOverloaded
 	modeTooMany // one 429 with Retry-After: 1, then OK
 )
@@ -142,6 +144,10 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	case mode404:
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write([]byte(`{"error":"user 7 not found","code":"user_not_found"}`))
+		return
+	case mode501:
+		w.WriteHeader(http.StatusNotImplemented)
+		_, _ = w.Write([]byte(`{"error":"Refund is not implemented yet","code":"not_implemented"}`))
 		return
 	}
 	var in echoReq
@@ -306,6 +312,36 @@ func TestCall_ServerErrorComesBackAsTypedErrorWithoutRetry(t *testing.T) {
 	}
 	if h := b.hits.Load(); h != 1 {
 		t.Fatalf("404 was sent %d times, want once", h)
+	}
+}
+
+// A method the instance has not written (501, svcerr.Unimplemented) is
+// an answer: not retried, and not held against the instance, whose other
+// methods work — with ejection after 2 failures, 10 such answers leave it in.
+func TestCall_UnimplementedIsNotRetriedNorHeldAgainstTheInstance(t *testing.T) {
+	stub, a, b := startBackend(t, "", nil), startBackend(t, "", nil), startBackend(t, "", nil)
+	stub.mode.Store(mode501)
+	c := newClient(t, newRegistry(t, stub.inst, a.inst, b.inst), WithBalancer(balancer.NewRoundRobin()),
+		WithOutlier(outlier.WithConsecutiveFailures(2)))
+	unimplemented := 0
+	for i := range 30 {
+		_, err := Call[echoReq, echoResp](context.Background(), c, "POST", "/refund", echoReq{N: i})
+		switch {
+		case err == nil:
+		case svcerr.KindOf(err) == svcerr.Unimplemented && strings.Contains(err.Error(), "Refund is not implemented yet"):
+			unimplemented++
+		default:
+			t.Fatalf("call %d: err = %v (kind %s), want the 501 as svcerr.Unimplemented", i, err, svcerr.KindOf(err))
+		}
+	}
+	if h := stub.hits.Load() + a.hits.Load() + b.hits.Load(); h != 30 {
+		t.Fatalf("the instances got %d requests for 30 calls: a 501 was retried", h)
+	}
+	if int64(unimplemented) != stub.hits.Load() || unimplemented < 5 {
+		t.Fatalf("%d calls answered 501, the stub instance got %d of 30 (round robin over 3)", unimplemented, stub.hits.Load())
+	}
+	if e := c.State().Ejected; e != 0 {
+		t.Fatalf("%d instances ejected for answering 501", e)
 	}
 }
 

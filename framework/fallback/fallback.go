@@ -36,15 +36,16 @@ type Func[Req, Resp any] func(ctx context.Context, req Req, err error) (Resp, er
 
 // Degradable reports whether err is a failure a fallback should cover: the
 // service unavailable or overloaded, a deadline, a transport error, an
-// internal error, a rate limit — anything but a business answer about the
-// request (invalid, not found, exists, precondition, unauthenticated,
-// denied, too large) or the caller cancelling.
+// internal error, a rate limit, a method the service does not implement
+// (yet) — anything but a business answer about the request (invalid, not
+// found, exists, precondition, unauthenticated, denied, too large) or the
+// caller cancelling.
 func Degradable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
 	switch svcerr.KindOf(err) {
-	case svcerr.Unavailable, svcerr.DeadlineExceeded, svcerr.Internal, svcerr.ResourceExhausted:
+	case svcerr.Unavailable, svcerr.DeadlineExceeded, svcerr.Internal, svcerr.ResourceExhausted, svcerr.Unimplemented:
 		return true
 	}
 	return false

@@ -25,6 +25,7 @@ func TestDegradable(t *testing.T) {
 		{errDown, true},
 		{svcerr.New(svcerr.DeadlineExceeded, "", ""), true},
 		{svcerr.New(svcerr.ResourceExhausted, "", ""), true},
+		{svcerr.New(svcerr.Unimplemented, "not_implemented", "Refund is not implemented yet"), true},
 		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, true},
 		{fmt.Errorf("get: %w", errNotFound), false},
 		{svcerr.New(svcerr.InvalidArgument, "", ""), false},

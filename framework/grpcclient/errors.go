@@ -131,12 +131,17 @@ func (e *Error) OverloadHold() time.Duration {
 // InstanceFailure implements client.InstanceFailure: transport failures,
 // timeouts and server faults count against the instance; business
 // answers, overloads, in-progress answers and the caller cancelling do not.
+// UNIMPLEMENTED from a Warren server (svcerr.Unimplemented: a method not
+// written yet) does not either; from grpc-go itself it does: the address
+// serves no such service, so it is not the instance discovery meant.
 func (e *Error) InstanceFailure() bool {
 	switch e.Status.Code() {
 	case codes.Unavailable:
 		code := grpctransport.FromStatus(e.Status).Code
 		return !grpctransport.Overloaded(e.Status) && code != svcerr.CodeOverloaded && code != idempotency.CodeInProgress
-	case codes.DeadlineExceeded, codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
+	case codes.Unimplemented:
+		return !hasWarrenInfo(e.Status)
+	case codes.DeadlineExceeded, codes.Internal, codes.Unknown, codes.DataLoss:
 		return true
 	}
 	return false

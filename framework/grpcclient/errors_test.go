@@ -33,6 +33,8 @@ func TestError_Classification(t *testing.T) {
 		"deadline":               {&Error{Status: status.New(codes.DeadlineExceeded, "d")}, retry.MaybeProcessed, true, false, false, false},
 		"not found":              {&Error{Status: grpctransport.Status(svcerr.New(svcerr.NotFound, "nf", "m"))}, retry.Fatal, false, false, false, false},
 		"internal":               {&Error{Status: grpctransport.Status(errors.New("x"))}, retry.Fatal, true, false, false, false},
+		"method not written yet": {&Error{Status: grpctransport.Status(svcerr.New(svcerr.Unimplemented, "not_implemented", "Refund is not implemented yet"))}, retry.Fatal, false, false, false, false},
+		"no such method here":    {&Error{Status: status.New(codes.Unimplemented, "unknown service shop.Payment")}, retry.Fatal, true, false, false, false},
 		"canceled by the caller": {&Error{Status: status.New(codes.Canceled, "c")}, retry.Fatal, false, false, false, false},
 	} {
 		if got := tc.err.RetryClass(); got != tc.class {

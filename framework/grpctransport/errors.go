@@ -28,6 +28,7 @@ var kindCode = map[svcerr.Kind]codes.Code{
 	svcerr.ResourceExhausted:  codes.ResourceExhausted,
 	svcerr.Unavailable:        codes.Unavailable,
 	svcerr.DeadlineExceeded:   codes.DeadlineExceeded,
+	svcerr.Unimplemented:      codes.Unimplemented,
 	svcerr.Internal:           codes.Internal,
 }
 
@@ -63,6 +64,8 @@ func KindForCode(c codes.Code) svcerr.Kind {
 		return svcerr.Unavailable
 	case codes.DeadlineExceeded:
 		return svcerr.DeadlineExceeded
+	case codes.Unimplemented:
+		return svcerr.Unimplemented
 	}
 	return svcerr.Internal
 }

@@ -69,7 +69,7 @@ func TestStatus_OtherErrors(t *testing.T) {
 func TestFromStatus_ForeignStatuses(t *testing.T) {
 	for code, kind := range map[codes.Code]svcerr.Kind{
 		codes.NotFound: svcerr.NotFound, codes.OutOfRange: svcerr.InvalidArgument, codes.Aborted: svcerr.FailedPrecondition,
-		codes.Unavailable: svcerr.Unavailable, codes.Unimplemented: svcerr.Internal, codes.Unknown: svcerr.Internal,
+		codes.Unavailable: svcerr.Unavailable, codes.Unimplemented: svcerr.Unimplemented, codes.Unknown: svcerr.Internal,
 		codes.ResourceExhausted: svcerr.ResourceExhausted, codes.DeadlineExceeded: svcerr.DeadlineExceeded,
 	} {
 		e := FromStatus(status.New(code, "m"))

@@ -37,6 +37,7 @@ var kindStatus = map[svcerr.Kind]int{
 	svcerr.ResourceExhausted:  http.StatusTooManyRequests,
 	svcerr.Unavailable:        http.StatusServiceUnavailable,
 	svcerr.DeadlineExceeded:   http.StatusGatewayTimeout,
+	svcerr.Unimplemented:      http.StatusNotImplemented,
 	svcerr.Internal:           http.StatusInternalServerError,
 }
 

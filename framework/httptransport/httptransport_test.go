@@ -165,3 +165,15 @@ func TestKindForStatus_InvertsTheMapping(t *testing.T) {
 		t.Error("502 should be unavailable")
 	}
 }
+
+// A method the service has not written answers 501 with its message (not
+// hidden as an internal error's is), and a client rebuilds the kind.
+func TestClassify_UnimplementedIs501WithItsMessage(t *testing.T) {
+	st, body := Classify(fmt.Errorf("refund: %w", svcerr.Errorf(svcerr.Unimplemented, "not_implemented", "%s is not implemented yet", "Refund")))
+	if st != http.StatusNotImplemented || body.Code != "not_implemented" || body.Error != "refund: Refund is not implemented yet" {
+		t.Fatalf("Classify = %d %+v", st, body)
+	}
+	if KindForStatus(st) != svcerr.Unimplemented {
+		t.Fatalf("KindForStatus(%d) = %s", st, KindForStatus(st))
+	}
+}

@@ -25,7 +25,8 @@ type Kind string
 
 // Kinds. Unavailable and DeadlineExceeded are the ones a client may retry
 // on its own; ResourceExhausted it may retry after the time the server
-// names; the others describe the request, not the server's health.
+// names; the others describe the request or the method, not the server's
+// health.
 const (
 	InvalidArgument    Kind = "invalid_argument"
 	NotFound           Kind = "not_found"
@@ -39,7 +40,12 @@ const (
 	ResourceExhausted Kind = "resource_exhausted"
 	Unavailable       Kind = "unavailable"
 	DeadlineExceeded  Kind = "deadline_exceeded"
-	Internal          Kind = "internal"
+	// Unimplemented: the server has no implementation of the method (yet):
+	// HTTP 501, gRPC UNIMPLEMENTED. The method stubs svcgen appends answer
+	// it. Not retried, and not held against the instance: its other
+	// methods work.
+	Unimplemented Kind = "unimplemented"
+	Internal      Kind = "internal"
 )
 
 // CodeOverloaded is the code of ErrOverloaded.
