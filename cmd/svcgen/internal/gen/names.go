@@ -2,8 +2,15 @@ package gen
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
 	"go/token"
+	"maps"
+	"path"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/warren-mesh/warren/framework/registry"
@@ -38,6 +45,63 @@ var reservedNames = map[string]string{
 	"svcerr":        "clashes with framework/svcerr, which the generated code imports",
 	"servicetest":   "clashes with framework/servicetest, which the generated tests import",
 }
+
+// generatedNames are the names that the generated files importing the
+// service package (cmd/NAME/main.go, conformance_test.go) use unqualified:
+// the packages they import and the variables and parameters they declare.
+// A service package of such a name would be redeclared or shadowed there
+// (`svcgen new memory`: "memory redeclared in this block"). The names
+// come from rendering the templates themselves, so a template that
+// imports or declares something new reserves it at once. The value is
+// the reason, as the error shows it.
+var generatedNames = sync.OnceValue(func() map[string]string {
+	const probe = "svcgenprobe" // a name none of the templates uses
+	out := map[string]string{}
+	for _, grpc := range []bool{false, true} {
+		o := NewOptions{Name: probe, Module: "example.com/m", GRPC: grpc, Port: 1, Registry: MainRegistries[0]}
+		data := newData(o, probe, []defaultSetting{{"listen", ":1"}})
+		tmpls := newTemplates(probe)
+		for _, tn := range slices.Sorted(maps.Keys(tmpls)) {
+			fn := path.Base(tmpls[tn])
+			b, err := render(tn, data)
+			if err != nil {
+				panic(err) // the templates are svcgen's own; TestNew_GoldenFiles renders them too
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), fn, b, parser.SkipObjectResolution)
+			if err != nil {
+				panic(err)
+			}
+			if f.Name.Name == probe {
+				continue // the service package itself: its imports do not clash with its name
+			}
+			for _, imp := range f.Imports {
+				p, _ := strconv.Unquote(imp.Path.Value)
+				n := path.Base(p)
+				if imp.Name != nil {
+					n = imp.Name.Name
+				}
+				if n != probe && out[n] == "" {
+					out[n] = fmt.Sprintf("the package %s (%s) that the generated %s imports", n, p, fn)
+				}
+			}
+			selected := map[*ast.Ident]bool{f.Name: true}
+			ast.Inspect(f, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.ImportSpec:
+					return false
+				case *ast.SelectorExpr:
+					selected[n.Sel] = true
+				case *ast.Ident:
+					if !selected[n] && n.Name != probe && n.Name != "_" && out[n.Name] == "" {
+						out[n.Name] = fmt.Sprintf("the name %s that the generated %s declares or uses (a variable, parameter or function there)", n.Name, fn)
+					}
+				}
+				return true
+			})
+		}
+	}
+	return out
+})
 
 // predeclared are Go's predeclared identifiers; a package of that name
 // would shadow them in its own importers.
@@ -81,6 +145,12 @@ func PackageName(name string) (string, error) {
 		return "", fmt.Errorf("service name %q maps to %q, which is not a Go identifier; pick another name", name, pkg)
 	case predeclared[pkg]:
 		return "", fmt.Errorf("service name %q maps to Go package %s, which would shadow Go's predeclared %s; pick another name", name, pkg, pkg)
+	}
+	if why, ok := generatedNames()[pkg]; ok {
+		if pkg == name {
+			return "", fmt.Errorf("service name %q would clash with %s; pick another name", name, why)
+		}
+		return "", fmt.Errorf("service name %q maps to Go package %s, which would clash with %s; pick another name", name, pkg, why)
 	}
 	return pkg, nil
 }

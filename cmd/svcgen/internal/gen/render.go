@@ -197,28 +197,10 @@ func New(o NewOptions) (map[string][]byte, error) {
 	if o.Registry != "" {
 		defaults = append(defaults, defaultSetting{"registry", o.Registry})
 	}
-	data := map[string]any{
-		"Name":            o.Name,
-		"Package":         pkg,
-		"Module":          o.Module,
-		"Framework":       FrameworkModule,
-		"ImportPath":      o.Module + "/services/" + o.Name,
-		"Impl":            TypeName(o.Name) + "Service",
-		"Snake":           snake(o.Name),
-		"Methods":         newMethods(o.Methods, o.Name),
-		"Defaults":        defaults,
-		"GRPC":            o.GRPC,
-		"Registries":      MainRegistries,
-		"RegistryImports": slices.Sorted(slices.Values(MainRegistries)),
-	}
+	data := newData(o, pkg, defaults)
 	dir := "services/" + o.Name
 	files := map[string][]byte{}
-	for tmplName, fn := range map[string]string{
-		"service.go.tmpl":          "service.go",
-		"service_test.go.tmpl":     "service_test.go",
-		"conformance_test.go.tmpl": "conformance_test.go",
-		"main.go.tmpl":             "cmd/" + o.Name + "/main.go",
-	} {
+	for tmplName, fn := range newTemplates(o.Name) {
 		b, err := render(tmplName, data)
 		if err != nil {
 			return nil, err
@@ -241,4 +223,33 @@ func New(o NewOptions) (map[string][]byte, error) {
 		out[dir+"/"+fn] = b
 	}
 	return out, nil
+}
+
+// newTemplates maps the templates `svcgen new` renders to the files they
+// become in services/NAME.
+func newTemplates(name string) map[string]string {
+	return map[string]string{
+		"service.go.tmpl":          "service.go",
+		"service_test.go.tmpl":     "service_test.go",
+		"conformance_test.go.tmpl": "conformance_test.go",
+		"main.go.tmpl":             "cmd/" + name + "/main.go",
+	}
+}
+
+// newData is what the templates of `svcgen new` are rendered with.
+func newData(o NewOptions, pkg string, defaults []defaultSetting) map[string]any {
+	return map[string]any{
+		"Name":            o.Name,
+		"Package":         pkg,
+		"Module":          o.Module,
+		"Framework":       FrameworkModule,
+		"ImportPath":      o.Module + "/services/" + o.Name,
+		"Impl":            TypeName(o.Name) + "Service",
+		"Snake":           snake(o.Name),
+		"Methods":         newMethods(o.Methods, o.Name),
+		"Defaults":        defaults,
+		"GRPC":            o.GRPC,
+		"Registries":      MainRegistries,
+		"RegistryImports": slices.Sorted(slices.Values(MainRegistries)),
+	}
 }
