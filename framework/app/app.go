@@ -18,9 +18,11 @@
 //     within the drain timeout
 //  9. release     close the service's closers, then the registry
 //
-// A second signal during 6–8 forces exit. A start-up that fails in phases
-// 1–4 closes the transports, the closers and the registry before Run
-// returns. See docs/lifecycle.md for why the order is what it is.
+// A signal during 1–4 ends the start-up at once (ErrInterrupted). A second
+// signal during 6–8 forces exit; one that comes within a second of the
+// first is the same request delivered twice and is dropped. A start-up that
+// fails in phases 1–4 closes the transports, the closers and the registry
+// before Run returns. See docs/lifecycle.md for why the order is what it is.
 package app
 
 import (
@@ -61,6 +63,9 @@ var (
 	ErrRegister = errors.New("registration failed")
 	// ErrForced means a second signal cut the graceful shutdown short.
 	ErrForced = errors.New("forced exit on second signal")
+	// ErrInterrupted means a signal ended the start-up (a self-check or
+	// a registration still being retried) before the instance was ready.
+	ErrInterrupted = errors.New("start-up interrupted by a signal")
 	// ErrDrainTimeout means in-flight calls were still running when the
 	// drain timeout ran out; their connections were closed. It is
 	// transport.ErrDrainTimeout.
@@ -194,22 +199,40 @@ func (a *App) Run(ctx context.Context) error {
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 		defer signal.Stop(sigs)
 	}
+	sw := watchSignals(sigs, a.logger, repeatWindow)
+	defer sw.Close()
 
 	if err := a.listen(); err != nil {
 		a.abort()
 		return err
 	}
 	a.serve()
-	if err := a.selfCheck(ctx); err != nil {
-		a.abort()
-		return err
+	// A signal ends the start-up at once: a self-check or a registration
+	// retried against an unreachable registry can take many seconds.
+	startCtx, endStart := context.WithCancel(ctx)
+	go func() { // owned by Run: ends with the start-up at the latest
+		select {
+		case <-sw.stop:
+			endStart()
+		case <-startCtx.Done():
+		}
+	}()
+	err := a.selfCheck(startCtx)
+	if err == nil {
+		err = a.register(startCtx)
 	}
-	if err := a.register(ctx); err != nil {
+	endStart()
+	if err != nil {
 		a.abort()
-		return err
+		select {
+		case <-sw.stop:
+			return fmt.Errorf("%w (%s): %w", ErrInterrupted, sw.first, err)
+		default:
+			return err
+		}
 	}
-	cause := a.runUntilStopped(ctx, sigs)
-	return a.shutdown(cause, sigs)
+	cause := a.runUntilStopped(ctx, sw)
+	return a.shutdown(cause, sw)
 }
 
 // host is what every transport gets before it listens.
@@ -367,7 +390,7 @@ type stopCause struct {
 // runUntilStopped is phase 5: an oklog/run group with one actor per
 // transport, the watchdog, the signal handler and the caller's context;
 // the first to return ends the phase.
-func (a *App) runUntilStopped(ctx context.Context, sigs <-chan os.Signal) stopCause {
+func (a *App) runUntilStopped(ctx context.Context, sw *signals) stopCause {
 	var g run.Group
 	var cause stopCause
 	var once sync.Once
@@ -392,8 +415,8 @@ func (a *App) runUntilStopped(ctx context.Context, sigs <-chan os.Signal) stopCa
 		stop := make(chan struct{})
 		g.Add(func() error {
 			select {
-			case s := <-sigs:
-				set(stopCause{reason: "signal " + s.String()})
+			case <-sw.stop: // also when it came during the start-up
+				set(stopCause{reason: "signal " + sw.first.String()})
 			case <-stop:
 			}
 			return nil
@@ -421,15 +444,15 @@ func (a *App) runUntilStopped(ctx context.Context, sigs <-chan os.Signal) stopCa
 
 // shutdown runs phases 6–9. A second signal cancels force, which cuts the
 // grace period and the drain short.
-func (a *App) shutdown(cause stopCause, sigs <-chan os.Signal) error {
+func (a *App) shutdown(cause stopCause, sw *signals) error {
 	force, forced := context.WithCancel(context.Background())
 	defer forced()
 	var forcedBy atomic.Value
 	go func() { // owned by shutdown: ends when force is cancelled
 		select {
-		case s := <-sigs:
-			forcedBy.Store(s.String())
-			level.Warn(a.logger).Log("msg", "second signal, forcing exit", "signal", s)
+		case <-sw.force:
+			forcedBy.Store(sw.forcedBy.String())
+			level.Warn(a.logger).Log("msg", "second signal, forcing exit", "signal", sw.forcedBy)
 			forced()
 		case <-force.Done():
 		}

@@ -339,6 +339,9 @@ func TestRun_SIGTERMShutsDownCleanlyAndSecondSignalForces(t *testing.T) {
 		for indexOf(j.list(), "phase:grace") < 0 && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
+		// A signal within repeatWindow of the first would be taken as
+		// the same one, delivered twice.
+		time.Sleep(repeatWindow + 100*time.Millisecond)
 		start := time.Now()
 		syscall.Kill(syscall.Getpid(), syscall.SIGINT)
 		err = wait(t, done)
