@@ -87,15 +87,17 @@ func Load(dir, name, module string, files map[string][]byte, prev fs.FS) (*Servi
 	}
 	svc := &Service{Name: name, Package: pkgName, Module: module}
 	iface, ifaceFile := s.collect(svc)
-	if len(s.probs) > 0 {
-		return nil, s.probs.sorted()
-	}
 	if iface == nil {
+		if len(s.probs) > 0 {
+			return nil, s.probs.sorted()
+		}
 		return nil, Problems{{Pos: token.Position{Filename: filepath.ToSlash(filepath.Join(dir, "service.go"))},
 			Msg: "no `type Service interface { … }` found: svcgen generates code for the methods of the Service interface (see docs/svcgen.md)"}}
 	}
-	// Methods with problems are left out; the emitters check the others,
-	// so every problem is reported at once.
+	// Methods whose signature is wrong are left out; the emitters check
+	// the others (a bad core annotation does not hide a bad route), so
+	// every problem is reported at once. An unknown annotation on the
+	// interface is reported beside them: the emitters see the known ones.
 	s.methods(svc, iface, ifaceFile)
 	pkg := &Package{s: s}
 	for _, e := range Emitters() {
@@ -191,7 +193,11 @@ func (s *source) methods(svc *Service, iface *ast.InterfaceType, file string) {
 		seen[name] = true
 		m := &Method{Name: name, Pos: s.fset.Position(f.Pos())}
 		sigOK := s.signature(m, ft, ctxName)
-		if !s.annotations(m, f.Doc) || !sigOK {
+		// A method with a bad annotation still goes to the emitters, so
+		// its route is checked in the same run; the problem keeps Load
+		// from returning the service.
+		s.annotations(m, f.Doc)
+		if !sigOK {
 			continue
 		}
 		svc.Methods = append(svc.Methods, m)
@@ -319,6 +325,7 @@ func (s *source) serviceAnnotations(svc *Service, doc *ast.CommentGroup) {
 	for _, c := range doc.List {
 		text, found := strings.CutPrefix(c.Text, "//warren:")
 		if !found {
+			s.spacedAnnotation(c, "")
 			continue
 		}
 		fields := strings.Fields(text)
@@ -340,19 +347,19 @@ var coreAnnotations = map[string]string{
 
 // annotations reads the //warren: lines of a method's doc comment: the
 // core ones into m, the emitters' into m.Annotations by key.
-func (s *source) annotations(m *Method, doc *ast.CommentGroup) bool {
+func (s *source) annotations(m *Method, doc *ast.CommentGroup) {
 	m.Annotations = map[string][]Annotation{}
 	if doc == nil {
-		return true
+		return
 	}
 	owned := map[string]bool{}
 	for _, e := range Emitters() {
 		owned[e.Name()] = true
 	}
-	ok := true
 	for _, c := range doc.List {
 		text, found := strings.CutPrefix(c.Text, "//warren:")
 		if !found {
+			s.spacedAnnotation(c, m.Name)
 			continue
 		}
 		fields := strings.Fields(text)
@@ -365,7 +372,6 @@ func (s *source) annotations(m *Method, doc *ast.CommentGroup) bool {
 			m.Annotations[key] = append(m.Annotations[key], Annotation{Pos: s.fset.Position(c.Pos()), Text: c.Text, Args: fields[1:]})
 		case coreAnnotations[key] != "" && len(fields) > 1:
 			s.problem(c.Pos(), m.Name, "%q takes no arguments; write %s", c.Text, coreAnnotations[key])
-			ok = false
 		case key == "idempotent":
 			m.Idempotent = true
 		case key == "noretry":
@@ -374,18 +380,27 @@ func (s *source) annotations(m *Method, doc *ast.CommentGroup) bool {
 			m.Keyed = true
 		default:
 			s.problem(c.Pos(), m.Name, "unknown annotation %q; svcgen knows %s", c.Text, s.knownAnnotations())
-			ok = false
 		}
 	}
 	if m.Keyed && m.NoRetry {
 		s.problem(doc.Pos(), m.Name, "both //warren:keyed and //warren:noretry; a key makes retries safe, so keep one")
-		ok = false
 	}
 	if m.Idempotent && m.NoRetry {
 		s.problem(doc.Pos(), m.Name, "both //warren:idempotent and //warren:noretry; a method that is never retried needs no idempotency mark, so keep one")
-		ok = false
 	}
-	return ok
+}
+
+// spacedAnnotation reports a comment that reads like an annotation but
+// is not one: "// warren:noretry", with a space after the slashes, which
+// svcgen (like go:build and go:generate) would silently ignore.
+func (s *source) spacedAnnotation(c *ast.Comment, method string) {
+	rest, ok := strings.CutPrefix(c.Text, "//")
+	if !ok {
+		return
+	}
+	if trimmed := strings.TrimLeft(rest, " \t"); trimmed != rest && strings.HasPrefix(trimmed, "warren:") {
+		s.problem(c.Pos(), method, "%q is not read as an annotation: it has a space after //; write %q", c.Text, "//"+strings.TrimRight(trimmed, " \t"))
+	}
 }
 
 func (s *source) knownAnnotations() string {
