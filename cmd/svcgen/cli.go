@@ -266,6 +266,12 @@ func (c *cli) new(args []string) error {
 		}
 		sub := strings.TrimPrefix(proto, rel+"/")
 		pbs, err := runProtoc(r.root, rel, sub, files[proto])
+		var missing errMissingTool
+		if errors.As(err, &missing) {
+			return fmt.Errorf("--grpc compiles the new service's .proto with protoc, and %s is not in %s or on PATH; nothing was written. "+
+				"Run `make protoc` once (it builds protoc's Go plugins into bin/ and checks protoc itself; Debian: apt-get install protobuf-compiler libprotobuf-dev), then this command again",
+				missing.name, missing.bin)
+		}
 		if err != nil {
 			return err
 		}

@@ -456,3 +456,23 @@ func absentServiceName(t *testing.T) func(string) string {
 	t.Fatal("no free service name among payment, payment1 … payment99")
 	return nil
 }
+
+// TestNew_GRPCWithoutProtocNamesMakeProtocAsTheNextStep: in a fresh
+// project `svcgen new NAME --grpc` needs protoc and its plugins; the
+// error says to run make protoc and then the command again, and nothing
+// is written.
+func TestNew_GRPCWithoutProtocNamesMakeProtocAsTheNextStep(t *testing.T) {
+	root := fakeRoot(t)
+	t.Setenv("PATH", t.TempDir()) // no protoc, no plugins
+	before := snapshot(t, root)
+	code, _, errOut := runCLI(t, "new", "inventory", "--grpc", "--root", root)
+	if code != exitFailed {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitFailed, errOut)
+	}
+	for _, want := range []string{"protoc is not in " + filepath.Join(root, "bin") + " or on PATH; nothing was written", "Run `make protoc` once", "then this command again"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	sameFiles(t, before, snapshot(t, root))
+}

@@ -57,6 +57,13 @@ func needProtoc(dir, proto string, src, old []byte, force bool) bool {
 	return false
 }
 
+// errMissingTool is one of protocTools found neither in bin/ nor on PATH.
+type errMissingTool struct{ name, bin string }
+
+func (e errMissingTool) Error() string {
+	return fmt.Sprintf("%s not found in %s or on PATH; `make protoc` builds protoc's Go plugins into bin/ and checks for protoc itself (Debian: apt-get install protobuf-compiler libprotobuf-dev; see docs/svcgen.md, gRPC)", e.name, e.bin)
+}
+
 // findTool finds one of protocTools.
 func findTool(root, name string) (string, error) {
 	if p := filepath.Join(root, "bin", name); isExecutable(p) {
@@ -65,7 +72,7 @@ func findTool(root, name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
-	return "", fmt.Errorf("%s not found in %s or on PATH; `make protoc` builds protoc's Go plugins into bin/ and checks for protoc itself (Debian: apt-get install protobuf-compiler libprotobuf-dev; see docs/svcgen.md, gRPC)", name, filepath.Join(root, "bin"))
+	return "", errMissingTool{name: name, bin: filepath.Join(root, "bin")}
 }
 
 func isExecutable(p string) bool {
