@@ -24,6 +24,7 @@ import (
 	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/requestid"
 	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/framework/svcerr"
 )
 
 // CallOption adjusts one call.
@@ -185,6 +186,9 @@ func Endpoint[Req, Resp any](c *Client, method, path string, opts ...CallOption)
 func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, opts ...CallOption) (err error) {
 	if c.closed.Load() {
 		return fmt.Errorf("client %s: %w", c.service, ErrClosed)
+	}
+	if err := checkPath(path); err != nil {
+		return fmt.Errorf("client %s: %s %w", c.service, method, err)
 	}
 	r := &request{method: method, path: path, out: out}
 	switch method {
@@ -465,4 +469,30 @@ func callKey(ctx context.Context, method, path string) string {
 	}
 	sum := sha256.Sum256([]byte(in + "\x00" + method + " " + path))
 	return hex.EncodeToString(sum[:16])
+}
+
+// ErrUnroutablePath is the answer, before anything is sent, to a call
+// whose path an HTTP server would not route as written (see checkPath).
+var ErrUnroutablePath = svcerr.New(svcerr.InvalidArgument, "unroutable_path", "path cannot be routed as written")
+
+// checkPath refuses a path with a "." or ".." segment, or an empty one
+// inside it ("//"): servers clean those away before routing (Go's mux
+// answers a redirect to the cleaned path), so a call whose path parameter
+// is "", "." or ".." would reach another route, or none, and fail with an
+// answer about that route instead of its own. (An empty parameter at the
+// end of a path is not caught: "/items/" may be a route of its own.)
+func checkPath(path string) error {
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	if !strings.Contains(path, "/.") && !strings.Contains(path, "//") {
+		return nil
+	}
+	segs := strings.Split(path, "/")
+	for i, seg := range segs[1:] {
+		if seg == "." || seg == ".." || (seg == "" && i+2 < len(segs)) {
+			return fmt.Errorf("%s: %w: segment %q (a path parameter cannot be empty, \".\" or \"..\")", path, ErrUnroutablePath, seg)
+		}
+	}
+	return nil
 }

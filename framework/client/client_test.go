@@ -811,3 +811,25 @@ func TestClassify_ServerClosedIdleIsUnprocessed(t *testing.T) {
 		t.Errorf("a 500 whose message quotes the error is unprocessed")
 	}
 }
+
+// A path an HTTP server would not route as written ("." or ".." segments,
+// an empty one inside it) is refused before anything is sent, as an
+// invalid argument, instead of reaching another route (or a redirect).
+func TestCall_UnroutablePathIsRefusedBeforeSending(t *testing.T) {
+	b := startBackend(t, "", nil)
+	c := newClient(t, newRegistry(t, b.inst))
+	for _, path := range []string{"/items/.", "/items/..", "/items//refund", "/items/../admin?x=1"} {
+		_, err := Call[echoReq, echoResp](context.Background(), c, "PUT", path, echoReq{})
+		if !errors.Is(err, ErrUnroutablePath) || svcerr.KindOf(err) != svcerr.InvalidArgument {
+			t.Errorf("%s: err = %v, want ErrUnroutablePath (invalid_argument)", path, err)
+		}
+	}
+	if h := b.hits.Load(); h != 0 {
+		t.Fatalf("%d unroutable calls reached the instance", h)
+	}
+	for _, path := range []string{"/items/a.b", "/.well-known/x", "/items/", "/items/x?next=/a//b/.."} {
+		if _, err := Call[echoReq, echoResp](context.Background(), c, "PUT", path, echoReq{}); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+}
