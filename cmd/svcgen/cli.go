@@ -46,8 +46,8 @@ Commands:
          implementation lacks; never touches anything else
   list   show the services and their routes
 
-Every command takes --root DIR (default: the nearest directory above the
-working directory with a go.mod). "svcgen COMMAND --help" shows a command's
+new, gen and list take --root DIR (default: the nearest directory above the
+working directory with a go.mod); init creates a new directory (--dir). "svcgen COMMAND --help" shows a command's
 flags; ` + docsPointer + ` has the details.
 
 Exit status: 0 done, 1 the service has problems (listed as file:line) or a
@@ -144,16 +144,22 @@ func (c *cli) run(args []string) int {
 
 // flags builds a command's flag set with --root and its usage text.
 func (c *cli) flags(name, synopsis, about string) (*flag.FlagSet, *string) {
+	fs := c.flagSet(name, synopsis, about)
+	root := fs.String("root", "", "repository root (default: nearest directory with a go.mod above the working directory)")
+	return fs, root
+}
+
+// flagSet builds a command's flag set, without --root, and its usage text.
+func (c *cli) flagSet(name, synopsis, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet("svcgen "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	root := fs.String("root", "", "repository root (default: nearest directory with a go.mod above the working directory)")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stdout, "Usage: svcgen %s %s\n\n%s\n\nFlags:\n", name, synopsis, about)
 		fs.SetOutput(c.stdout)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
 	}
-	return fs, root
+	return fs
 }
 
 // parse parses flags that may come before, between or after the

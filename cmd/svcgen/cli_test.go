@@ -260,6 +260,9 @@ func TestInit_MistakesExitTwoAndWriteNothing(t *testing.T) {
 		{[]string{"init", "example.com/shop", "--warren", "latest"}, `Warren version "latest": want a module version`, exitUsage},
 		{[]string{"init", "example.com/shop", "--replace", filepath.Join(dir, "nowhere")}, "no go.mod there", exitUsage},
 		{[]string{"init", "example.com/shop", "--warren", "v0.1.0", "--dir", dir}, "exists and is not empty", exitFailed},
+		// init makes a new directory; --root was accepted and ignored once.
+		{[]string{"init", "example.com/shop", "--warren", "v0.1.0", "--dir", dir, "--root", dir}, "init takes no --root", exitUsage},
+		{[]string{"init", "example.com/shop", "--warren", "v0.1.0", "--dir", dir, "-root=" + dir}, "init takes no --root", exitUsage},
 	} {
 		code, _, errOut := runCLI(t, c.args...)
 		if code != c.code || !strings.Contains(errOut, c.want) {
@@ -475,4 +478,13 @@ func TestNew_GRPCWithoutProtocNamesMakeProtocAsTheNextStep(t *testing.T) {
 		}
 	}
 	sameFiles(t, before, snapshot(t, root))
+}
+
+// TestInit_HelpListsNoRoot: init takes no --root, so its help does not
+// offer one.
+func TestInit_HelpListsNoRoot(t *testing.T) {
+	code, out, _ := runCLI(t, "init", "--help")
+	if code != exitOK || strings.Contains(out, "-root") || !strings.Contains(out, "-dir") {
+		t.Fatalf("svcgen init --help: exit %d\n%s\nwant exit 0, --dir listed and no --root", code, out)
+	}
 }

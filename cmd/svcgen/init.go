@@ -8,12 +8,23 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strings"
 
 	"github.com/warren-mesh/warren/cmd/svcgen/internal/gen"
 )
 
 func (c *cli) init(args []string) error {
-	fs, _ := c.flags("init", "MODULE [flags]",
+	// init makes a new project rather than working in one: no --root,
+	// which it would otherwise take as an unknown flag.
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if n, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); n == "root" && strings.HasPrefix(a, "-") {
+			return usageErr("init takes no --root: it creates a new project directory, named after MODULE or given with --dir DIR")
+		}
+	}
+	fs := c.flagSet("init", "MODULE [flags]",
 		"Creates a project for Warren services in a new directory: go.mod (the\nmodule MODULE, requiring Warren, with svcgen and meshup as tools), a\nMakefile (make up runs every service on an embedded etcd; make test),\ndeploy/compose (both registry profiles), a README and .gitignore. Then\n`go tool svcgen new NAME` inside it adds services.")
 	dir := fs.String("dir", "", "directory to create (default: the last element of MODULE, under the working directory); must not exist or be empty")
 	version := fs.String("warren", "", "Warren version to require, e.g. v0.4.0 (default: the version this svcgen was built from)")
