@@ -447,13 +447,31 @@ func (c *cli) targets(r repo, args []string) ([]target, error) {
 		rel := "services/" + name
 		if _, err := os.Stat(filepath.Join(dir, "service.go")); err != nil {
 			if _, derr := os.Stat(dir); derr != nil {
-				return nil, fmt.Errorf("no service %s: %s does not exist; create it with `%s new %s`", name, rel, c.self(r), name)
+				return nil, fmt.Errorf("no service %s: %s does not exist%s", name, rel, c.newHint(r, name))
 			}
 			return nil, fmt.Errorf("%s has no service.go: svcgen reads the Service interface from services/NAME/service.go", rel)
 		}
 		out = append(out, target{name: name, rel: rel, dir: dir})
 	}
 	return out, nil
+}
+
+// newHint ends the message about a service that does not exist: how to
+// create it, under a name svcgen new accepts (service names are
+// lower-case: gen Inventory suggests inventory, or names the existing
+// services/inventory).
+func (c *cli) newHint(r repo, name string) string {
+	if _, err := gen.PackageName(name); err == nil {
+		return fmt.Sprintf("; create it with `%s new %s`", c.self(r), name)
+	}
+	lower := strings.ToLower(name)
+	if _, err := gen.PackageName(lower); err != nil {
+		return fmt.Sprintf(", and %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(r.root, "services", lower, "service.go")); err == nil {
+		return fmt.Sprintf("; service names are lower-case: did you mean %s?", lower)
+	}
+	return fmt.Sprintf("; service names are lower-case: create it with `%s new %s`", c.self(r), lower)
 }
 
 // mainNotes says what the service's main (services/NAME/cmd/NAME/main.go,

@@ -488,3 +488,36 @@ func TestInit_HelpListsNoRoot(t *testing.T) {
 		t.Fatalf("svcgen init --help: exit %d\n%s\nwant exit 0, --dir listed and no --root", code, out)
 	}
 }
+
+// TestGen_UnknownServiceSuggestsAValidName: `svcgen gen Inventory` once
+// suggested `svcgen new Inventory`, which new refuses; the hint now
+// names the lower-case service, or the existing one meant.
+func TestGen_UnknownServiceSuggestsAValidName(t *testing.T) {
+	root := fakeRoot(t)
+	for _, c := range []struct{ arg, want string }{
+		{"inventory", "no service inventory: services/inventory does not exist; create it with `"},
+		{"Inventory", "does not exist; service names are lower-case: create it with `"},
+		{"Memory", `does not exist, and service name "memory" would clash with the package memory`},
+	} {
+		code, _, errOut := runCLI(t, "gen", c.arg, "--root", root)
+		if code != exitFailed || !strings.Contains(errOut, c.want) {
+			t.Errorf("svcgen gen %s: exit %d, stderr %q; want exit 1 and %q", c.arg, code, errOut, c.want)
+		}
+		if lower := strings.ToLower(c.arg); !strings.Contains(errOut, " new "+lower+"`") && c.arg != "Memory" {
+			t.Errorf("svcgen gen %s: stderr %q does not suggest `new %s`", c.arg, errOut, lower)
+		}
+		if strings.Contains(errOut, "new "+c.arg+"`") && c.arg != strings.ToLower(c.arg) {
+			t.Errorf("svcgen gen %s suggests the invalid name: %q", c.arg, errOut)
+		}
+	}
+	dir := filepath.Join(root, "services", "inventory")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "service.go"), []byte("package inventory\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, errOut := runCLI(t, "gen", "Inventory", "--root", root); !strings.Contains(errOut, "service names are lower-case: did you mean inventory?") {
+		t.Errorf("svcgen gen Inventory beside services/inventory: stderr %q", errOut)
+	}
+}
