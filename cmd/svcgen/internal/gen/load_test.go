@@ -56,3 +56,31 @@ func TestLoad_SpacedAnnotationOnTheInterfaceIsReported(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestGenerate_AppendsInTheFilesLineEndings: a stub appended to a CRLF
+// service.go is CRLF too, not LF lines in a CRLF file.
+func TestGenerate_AppendsInTheFilesLineEndings(t *testing.T) {
+	src := "package things\n\nimport \"context\"\n\ntype Service interface {\n\tGet(ctx context.Context, req GetRequest) (GetResponse, error)\n}\n\ntype S struct{}\n\nvar _ Service = (*S)(nil)\n"
+	for _, nl := range []string{"\n", "\r\n"} {
+		in := strings.ReplaceAll(src, "\n", nl)
+		out, err := Generate("services/things", "things", module, map[string][]byte{"service.go": []byte(in)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := string(out.Files["service.go"])
+		if !strings.HasPrefix(got, in) || !strings.Contains(got, "func (s *S) Get(") {
+			t.Fatalf("%q: service.go is not the old content and a Get stub:\n%q", nl, got)
+		}
+		if lf, crlf := strings.Count(got, "\n"), strings.Count(got, "\r\n"); nl == "\r\n" && lf != crlf || nl == "\n" && crlf != 0 {
+			t.Errorf("%q: %d line feeds, %d of them CRLF; want every line ending %q:\n%q", nl, lf, crlf, nl, got)
+		}
+		// A second run appends nothing: the CRLF file reads back the same.
+		out2, err := Generate("services/things", "things", module, map[string][]byte{"service.go": out.Files["service.go"]}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out2.Appended) != 0 {
+			t.Errorf("%q: second run appends %q", nl, out2.Appended)
+		}
+	}
+}

@@ -145,12 +145,17 @@ func Generate(dir, name, module string, files map[string][]byte, prev fs.FS) (*O
 	}
 	if text != nil {
 		old := files[svc.appendFile]
+		// In the file's own line endings: a CRLF file stays CRLF.
+		nl := []byte("\n")
+		if i := bytes.IndexByte(old, '\n'); i > 0 && old[i-1] == '\r' {
+			nl = []byte("\r\n")
+		}
 		nb := slices.Clone(old)
 		if len(nb) > 0 && nb[len(nb)-1] != '\n' {
-			nb = append(nb, '\n')
+			nb = append(nb, nl...)
 		}
-		nb = append(nb, '\n')
-		nb = append(nb, text...)
+		nb = append(nb, nl...)
+		nb = append(nb, bytes.ReplaceAll(text, []byte("\n"), nl)...)
 		out.Files[svc.appendFile] = nb
 		out.Appended[svc.appendFile] = text
 	}
