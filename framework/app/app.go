@@ -332,15 +332,22 @@ func (a *App) selfCheck(ctx context.Context) error {
 		// Quick at first, at most twice a second, while the transport
 		// comes up or the network learns the route.
 		b := backoff.New(50*time.Millisecond, 500*time.Millisecond)
+		var cause error
 		for {
-			lastErr := s.Probe(ctx, ep)
-			if lastErr == nil {
+			err := s.Probe(ctx, ep)
+			if err == nil {
 				break
+			}
+			// The error names the last answer the probes got ("connection
+			// refused", "another process"), not the deadline that cut the
+			// final probe short; only probes that all ran out say that.
+			if ctx.Err() == nil || cause == nil {
+				cause = err
 			}
 			if !backoff.Sleep(ctx, b.Next()) {
 				return fmt.Errorf("%w: advertised endpoint %s did not reach this process (listening on %s) within %s: %w; "+
 					"set the advertised address to one that reaches this process, or turn the self-check off on networks without hairpin routing",
-					ErrSelfCheck, ep, a.addrs[i], a.opts.selfCheckTimeout, lastErr)
+					ErrSelfCheck, ep, a.addrs[i], a.opts.selfCheckTimeout, cause)
 			}
 		}
 	}

@@ -254,7 +254,10 @@ func TestRun_WrongAdvertisedAddressFailsNamingItAndNeverRegisters(t *testing.T) 
 		t.Run(name, func(t *testing.T) {
 			j := &journal{}
 			reg := recorder{memory.New(), j}
-			a, err := New("svc", okHandler(), reg, testOptions(j, WithAdvertise(tc.adv), WithSelfCheckTimeout(400*time.Millisecond))...)
+			// 2s: the first probe's answer must come back within it on a
+			// loaded machine; the error then names that answer, even when
+			// the deadline cuts a later probe short.
+			a, err := New("svc", okHandler(), reg, testOptions(j, WithAdvertise(tc.adv), WithSelfCheckTimeout(2*time.Second))...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -270,6 +273,39 @@ func TestRun_WrongAdvertisedAddressFailsNamingItAndNeverRegisters(t *testing.T) 
 				t.Fatalf("registered despite failed self-check: %v", j.list())
 			}
 		})
+	}
+}
+
+// When the deadline cuts the last probe short, the error still names the
+// answer the probes got before it, not "context deadline exceeded".
+func TestRun_SelfCheckErrorNamesTheLastAnswerNotTheDeadline(t *testing.T) {
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	otherSrv := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			io.WriteString(w, `{"ok":true}`) // another process's answer
+			return
+		}
+		select { // then it hangs until the probe gives up
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	})}
+	go otherSrv.Serve(other)
+	defer otherSrv.Close()
+	j := &journal{}
+	a, err := New("svc", okHandler(), memory.New(), testOptions(j, WithAdvertise(other.Addr().String()), WithSelfCheckTimeout(3*time.Second))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = a.Run(ctx)
+	if !errors.Is(err, ErrSelfCheck) || !strings.Contains(err.Error(), "another process") || calls.Load() < 2 {
+		t.Fatalf("Run = %v after %d probes; want ErrSelfCheck naming \"another process\"", err, calls.Load())
 	}
 }
 
