@@ -59,6 +59,9 @@ type protoMessage struct {
 	// Reserved are the message's reserved lines: numbers, then names
 	// (protonum.go).
 	Reserved []string
+	// pbNames are the Go names protoc-gen-go has given the fields so far,
+	// and whether each has a getter (pbFieldNames).
+	pbNames map[string]bool
 }
 
 // protoField is one field of a message and its conversions.
@@ -67,7 +70,7 @@ type protoField struct {
 	Name   string // the .proto name: "items"
 	Num    int    // the field number, set once the message is complete
 	GoName string // the Go struct's field
-	PBName string // the generated message's field
+	PBName string // the generated message's field (pbFieldNames)
 	ToPB   string // Go expression of the message field from v (the Go struct)
 	FromPB string // Go expression of the Go field from m (the message)
 }
@@ -306,7 +309,7 @@ func (mp *grpcMapper) message(method, name string, appended []string) Problems {
 }
 
 func (mp *grpcMapper) addField(msg *protoMessage, goName, pname string, c grpcConv) {
-	pb := pbFieldName(pname)
+	pb := msg.pbFieldNames(pbFieldName(pname))
 	f := &protoField{Type: c.proto, Name: pname, GoName: goName, PBName: pb,
 		ToPB: c.toExpr("v." + goName), FromPB: c.fromExpr("m.Get" + pb + "()")}
 	if c.repeated {
@@ -317,6 +320,26 @@ func (mp *grpcMapper) addField(msg *protoMessage, goName, pname string, c grpcCo
 
 // Proto is the field's line in the .proto: "repeated Item items = 3".
 func (f *protoField) Proto() string { return fmt.Sprintf("%s %s = %d", f.Type, f.Name, f.Num) }
+
+// pbFieldNames is the Go name protoc-gen-go gives the next field of msg,
+// whose GoCamelCase name is name: protogen's makeNameUnique, which appends
+// "_" while the name, or its getter Get+name, is taken by a field before
+// it, a getter or a method of every message. Fields are named in .proto
+// order, which is msg.Fields' order.
+func (msg *protoMessage) pbFieldNames(name string) string {
+	if msg.pbNames == nil {
+		msg.pbNames = map[string]bool{}
+		for _, m := range []string{"Reset", "String", "ProtoMessage", "Marshal", "Unmarshal", "ExtensionRangeArray", "ExtensionMap", "Descriptor"} {
+			msg.pbNames[m] = true
+		}
+	}
+	for msg.pbNames[name] || msg.pbNames["Get"+name] {
+		name += "_"
+	}
+	msg.pbNames[name] = true
+	msg.pbNames["Get"+name] = true
+	return name
+}
 
 // conv maps one Go type expression (in file f); a non-empty why says why
 // it cannot.
@@ -339,6 +362,9 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int) (g
 		}
 		switch u := s.underlying(t).(type) {
 		case *ast.StructType:
+			if !ast.IsExported(t.Name) {
+				return grpcConv{}, unexportedMessage(t.Name)
+			}
 			mp.want(t.Name)
 			return grpcConv{proto: t.Name, goType: t.Name, toFn: "toPB" + t.Name, fromFn: "fromPB" + t.Name}, ""
 		case *ast.Ident:
@@ -370,6 +396,9 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int) (g
 		id, ok := t.X.(*ast.Ident)
 		if ok {
 			if _, isStruct := s.underlying(id).(*ast.StructType); isStruct && s.types[id.Name] != nil {
+				if !ast.IsExported(id.Name) {
+					return grpcConv{}, unexportedMessage(id.Name)
+				}
 				mp.want(id.Name)
 				mp.gs.Helpers["ptr"] = true
 				return grpcConv{proto: id.Name, goType: exprString(t),
@@ -434,6 +463,13 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int) (g
 	return grpcConv{}, "it has no protobuf counterpart"
 }
 
+// unexportedMessage is why an unexported struct type is no message:
+// protoc-gen-go would export its name (bin → Bin), so grpc_gen.go would
+// not find the message it wrote.
+func unexportedMessage(name string) string {
+	return fmt.Sprintf("%s is an unexported struct type; a protobuf message type is exported, so export it (%s)", name, TypeName(name))
+}
+
 // want queues a struct type for mapping once the current one is done.
 func (mp *grpcMapper) want(name string) {
 	if _, ok := mp.msgs[name]; !ok && !slices.Contains(mp.pending, name) {
@@ -472,8 +508,8 @@ func protoFieldName(js string) string {
 	return b.String()
 }
 
-// pbFieldName is the Go name protoc-gen-go gives a field (its
-// GoCamelCase, with the suffix it adds to names of message methods).
+// pbFieldName is protoc-gen-go's GoCamelCase of a field name, the Go name
+// it gives the field unless that clashes (pbFieldNames).
 func pbFieldName(s string) string {
 	lower := func(c byte) bool { return 'a' <= c && c <= 'z' }
 	var b []byte
@@ -495,12 +531,7 @@ func pbFieldName(s string) string {
 			}
 		}
 	}
-	name := string(b)
-	switch name {
-	case "Reset", "String", "ProtoMessage", "Marshal", "Unmarshal", "ExtensionRangeArray", "ExtensionMap", "Descriptor":
-		name += "_"
-	}
-	return name
+	return string(b)
 }
 
 func isASCIIIdent(s string) bool {

@@ -1,0 +1,72 @@
+package gen
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// grpcThings is a //warren:grpc service whose Thing has the fields given.
+func grpcThings(fields, extra string) map[string][]byte {
+	return map[string][]byte{"service.go": []byte(`package things
+
+import "context"
+
+//warren:grpc
+type Service interface {
+	Put(ctx context.Context, req Thing) (Thing, error)
+}
+
+type Thing struct {
+` + fields + `
+}
+
+` + extra + "\n")}
+}
+
+// TestGRPC_UnexportedStructFieldTypeIsRefusedNamingTheField: protoc-gen-go
+// exports every message type, so a field of an unexported struct type
+// (bin) would give grpc_gen.go a thingspb.bin that does not exist; it is
+// refused before anything is written, naming the field.
+func TestGRPC_UnexportedStructFieldTypeIsRefusedNamingTheField(t *testing.T) {
+	for _, c := range []struct{ name, field string }{
+		{"value", "Bin bin `json:\"bin\"`"},
+		{"pointer", "Bin *bin `json:\"bin\"`"},
+		{"slice", "Bin []bin `json:\"bin\"`"},
+		{"map of pointers", "Bin map[string]*bin `json:\"bin\"`"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := Generate("services/things", "things", module, grpcThings(c.field, "type bin struct {\n\tCode string `json:\"code\"`\n}"), nil)
+			var probs Problems
+			if !errors.As(err, &probs) {
+				t.Fatalf("Generate: %v (output %v), want problems", err, out != nil)
+			}
+			if msg := err.Error(); !strings.Contains(msg, "field Thing.Bin has type") || !strings.Contains(msg, "bin is an unexported struct type") {
+				t.Errorf("the problem does not name the field and say why:\n%s", msg)
+			}
+		})
+	}
+}
+
+// TestGRPC_FieldNamesFollowProtocGenGo: the Go names grpc_gen.go uses for
+// message fields are protoc-gen-go's, which appends "_" to a name whose
+// field or getter a field before it (or a method of every message) took.
+func TestGRPC_FieldNamesFollowProtocGenGo(t *testing.T) {
+	fields := "Message string `json:\"message\"`\n" +
+		"GetMessage string `json:\"get_message\"`\n" +
+		"GetX string `json:\"get_x\"`\n" +
+		"X string `json:\"x\"`\n" +
+		"Reset string `json:\"reset\"`\n" +
+		"Plain string `json:\"plain\"`"
+	out, err := Generate("services/things", "things", module, grpcThings(fields, ""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := string(out.Files["grpc_gen.go"])
+	for _, want := range []string{"Message: v.Message,", "GetMessage_: v.GetMessage,", "GetMessage: m.GetGetMessage_(),",
+		"GetX: v.GetX,", "X_: v.X,", "X: m.GetX_(),", "Reset_: v.Reset,", "Plain: v.Plain,"} {
+		if !strings.Contains(strings.Join(strings.Fields(code), " "), want) {
+			t.Errorf("grpc_gen.go lacks %q:\n%s", want, code)
+		}
+	}
+}
