@@ -14,6 +14,7 @@ import (
 	"github.com/warren-mesh/warren/framework/grpcclient"
 	"github.com/warren-mesh/warren/framework/grpctransport"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/svcerr"
 	"github.com/warren-mesh/warren/framework/transport"
 	"github.com/warren-mesh/warren/framework/transport/grpcserver"
 	"github.com/warren-mesh/warren/services/order/orderpb"
@@ -57,9 +58,9 @@ func NewGRPCTransport(e Endpoints, opts []grpcserver.Option, kitOpts ...kitgrpc.
 // the server's interceptor (grpctransport) turns them into statuses.
 func NewGRPCServer(e Endpoints, opts ...kitgrpc.ServerOption) orderpb.OrderServiceServer {
 	return &grpcServer{
-		CreateHandler: kitgrpc.NewServer(e.Create, grpcConvert(fromPBCreateRequest), grpcConvert(toPBOrder), opts...),
-		GetHandler:    kitgrpc.NewServer(e.Get, grpcConvert(fromPBGetRequest), grpcConvert(toPBOrder), opts...),
-		ListHandler:   kitgrpc.NewServer(e.List, grpcConvert(fromPBListRequest), grpcConvert(toPBListResponse), opts...),
+		CreateHandler: kitgrpc.NewServer(e.Create, grpcConvert(fromPBCreateRequest, svcerr.InvalidArgument), grpcConvert(toPBOrder, svcerr.Internal), opts...),
+		GetHandler:    kitgrpc.NewServer(e.Get, grpcConvert(fromPBGetRequest, svcerr.InvalidArgument), grpcConvert(toPBOrder, svcerr.Internal), opts...),
+		ListHandler:   kitgrpc.NewServer(e.List, grpcConvert(fromPBListRequest, svcerr.InvalidArgument), grpcConvert(toPBListResponse, svcerr.Internal), opts...),
 	}
 }
 
@@ -108,9 +109,9 @@ func MakeGRPCClientEndpoints(c *grpcclient.Client, mw ...endpoint.Middleware) En
 		return e
 	}
 	return Endpoints{
-		Create: wrap(grpcclient.NewEndpoint(c, orderpb.OrderService_Create_FullMethodName, grpcConvert(toPBCreateRequest), grpcConvert(fromPBOrder), &orderpb.Order{}, grpcclient.Named("Create"), grpcclient.Keyed())),
-		Get:    wrap(grpcclient.NewEndpoint(c, orderpb.OrderService_Get_FullMethodName, grpcConvert(toPBGetRequest), grpcConvert(fromPBOrder), &orderpb.Order{}, grpcclient.Named("Get"), grpcclient.Idempotent())),
-		List:   wrap(grpcclient.NewEndpoint(c, orderpb.OrderService_List_FullMethodName, grpcConvert(toPBListRequest), grpcConvert(fromPBListResponse), &orderpb.ListResponse{}, grpcclient.Named("List"), grpcclient.Idempotent())),
+		Create: wrap(grpcclient.NewEndpoint(c, orderpb.OrderService_Create_FullMethodName, grpcConvert(toPBCreateRequest, svcerr.InvalidArgument), grpcConvert(fromPBOrder, svcerr.InvalidArgument), &orderpb.Order{}, grpcclient.Named("Create"), grpcclient.Keyed())),
+		Get:    wrap(grpcclient.NewEndpoint(c, orderpb.OrderService_Get_FullMethodName, grpcConvert(toPBGetRequest, svcerr.InvalidArgument), grpcConvert(fromPBOrder, svcerr.InvalidArgument), &orderpb.Order{}, grpcclient.Named("Get"), grpcclient.Idempotent())),
+		List:   wrap(grpcclient.NewEndpoint(c, orderpb.OrderService_List_FullMethodName, grpcConvert(toPBListRequest, svcerr.InvalidArgument), grpcConvert(fromPBListResponse, svcerr.InvalidArgument), &orderpb.ListResponse{}, grpcclient.Named("List"), grpcclient.Idempotent())),
 	}
 }
 
@@ -220,9 +221,27 @@ func fromPBListResponse(m *orderpb.ListResponse) ListResponse {
 }
 
 // grpcConvert adapts a conversion to go-kit's encode and decode functions.
-func grpcConvert[A, B any](f func(A) B) func(context.Context, any) (any, error) {
-	return func(_ context.Context, x any) (any, error) { return f(x.(A)), nil }
+// A value the conversion cannot carry (grpcConvError) fails the call with
+// an error of kind k: InvalidArgument for what the caller sent or
+// received, Internal for a response the server cannot send.
+func grpcConvert[A, B any](f func(A) B, k svcerr.Kind) func(context.Context, any) (any, error) {
+	return func(_ context.Context, x any) (out any, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				ce, ok := r.(grpcConvError)
+				if !ok {
+					panic(r)
+				}
+				out, err = nil, svcerr.New(k, ce.code, ce.msg)
+			}
+		}()
+		return f(x.(A)), nil
+	}
 }
+
+// grpcConvError is what a conversion panics with for a value protobuf or
+// the Go type cannot hold; grpcConvert recovers it.
+type grpcConvError struct{ code, msg string }
 
 func grpcSlice[A, B any](in []A, f func(A) B) []B {
 	if in == nil {

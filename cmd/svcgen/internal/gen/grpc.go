@@ -127,6 +127,11 @@ var protoScalars = map[string][2]string{
 	"float64": {"double", "float64"}, "float32": {"float", "float32"},
 }
 
+// protoSmallInts are the Go integers narrower than any proto scalar: a
+// value from the wire that does not fit is refused (grpcNarrow), as
+// encoding/json refuses it over HTTP, rather than truncated.
+var protoSmallInts = map[string]bool{"int8": true, "int16": true, "uint8": true, "uint16": true, "byte": true}
+
 const grpcMapHelp = "svcgen maps string, bool, integer and float fields (and named types of them), []byte, time.Time, time.Duration, struct types of this package, pointers to them, slices of those and map[string] of those"
 
 // Prepare implements Emitter.
@@ -286,7 +291,7 @@ func (mp *grpcMapper) message(method, name string, appended []string) Problems {
 				continue
 			}
 			seen[pname] = n.Name
-			c, why := mp.conv(method, f.Type, file, 0)
+			c, why := mp.conv(method, f.Type, file, 0, name+"."+pname)
 			if why != "" {
 				help := "" // said once
 				if !mp.helped {
@@ -342,10 +347,17 @@ func (msg *protoMessage) pbFieldNames(name string) string {
 }
 
 // conv maps one Go type expression (in file f); a non-empty why says why
-// it cannot.
-func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int) (grpcConv, string) {
+// it cannot. field names the message field in errors of the generated
+// conversions: "Item.count".
+func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int, field string) (grpcConv, string) {
 	s := mp.pkg.s
 	ident := func(x string) string { return x }
+	// narrow converts from the wire's 32 bits to a smaller integer type,
+	// refusing a value that does not fit.
+	narrow := func(goType string) func(string) string {
+		mp.gs.Helpers["narrow"] = true
+		return func(x string) string { return fmt.Sprintf("grpcNarrow[%s](%s, %q)", goType, x, field) }
+	}
 	switch t := e.(type) {
 	case *ast.Ident:
 		if _, local := s.types[t.Name]; !local {
@@ -358,6 +370,9 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int) (g
 				c.to = func(x string) string { return sc[1] + "(" + x + ")" }
 				c.from = func(x string) string { return t.Name + "(" + x + ")" }
 			}
+			if protoSmallInts[t.Name] {
+				c.from = narrow(t.Name)
+			}
 			return c, ""
 		}
 		switch u := s.underlying(t).(type) {
@@ -366,15 +381,19 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int) (g
 				return grpcConv{}, unexportedMessage(t.Name)
 			}
 			mp.want(t.Name)
-			return grpcConv{proto: t.Name, goType: t.Name, toFn: "toPB" + t.Name, fromFn: "fromPB" + t.Name}, ""
+			return grpcConv{proto: t.Name, goType: t.Name, pbType: "*" + mp.gs.PB + "." + t.Name, toFn: "toPB" + t.Name, fromFn: "fromPB" + t.Name}, ""
 		case *ast.Ident:
 			sc, ok := protoScalars[u.Name]
 			if !ok {
 				return grpcConv{}, fmt.Sprintf("%s is a %s, which has no protobuf counterpart", t.Name, u.Name)
 			}
-			return grpcConv{proto: sc[0], goType: t.Name, pbType: sc[1],
+			c := grpcConv{proto: sc[0], goType: t.Name, pbType: sc[1],
 				to:   func(x string) string { return sc[1] + "(" + x + ")" },
-				from: func(x string) string { return t.Name + "(" + x + ")" }}, ""
+				from: func(x string) string { return t.Name + "(" + x + ")" }}
+			if protoSmallInts[u.Name] {
+				c.from = narrow(t.Name)
+			}
+			return c, ""
 		default:
 			return grpcConv{}, fmt.Sprintf("%s is a named %s type; use %s itself in the field", t.Name, exprString(u), exprString(u))
 		}
@@ -384,7 +403,16 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int) (g
 			case "Time":
 				mp.imports["google/protobuf/timestamp.proto"] = true
 				mp.gs.NeedTime = true
-				return grpcConv{proto: "google.protobuf.Timestamp", goType: exprString(t), toFn: "grpctransport.TimeToPB", fromFn: "grpctransport.TimeFromPB"}, ""
+				c := grpcConv{proto: "google.protobuf.Timestamp", goType: exprString(t), toFn: "grpctransport.TimeToPB", fromFn: "grpctransport.TimeFromPB"}
+				if depth > 0 {
+					// A field's zero time is the absent message, but an
+					// element cannot be absent (a nil one would go out as
+					// the empty Timestamp, 1970): it is sent as itself,
+					// 0001-01-01, which TimeFromPB reads as the zero time.
+					mp.gs.Helpers["timeElem"] = true
+					c.toFn = "grpcTimeElemToPB"
+				}
+				return c, ""
 			case "Duration":
 				mp.imports["google/protobuf/duration.proto"] = true
 				mp.gs.NeedTime = true
@@ -401,9 +429,17 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int) (g
 				}
 				mp.want(id.Name)
 				mp.gs.Helpers["ptr"] = true
-				return grpcConv{proto: id.Name, goType: exprString(t),
+				c := grpcConv{proto: id.Name, goType: "*" + id.Name, pbType: "*" + mp.gs.PB + "." + id.Name,
 					to:   func(x string) string { return "grpcPtrToPB(" + x + ", toPB" + id.Name + ")" },
-					from: func(x string) string { return "grpcPtrFromPB(" + x + ", fromPB" + id.Name + ")" }}, ""
+					from: func(x string) string { return "grpcPtrFromPB(" + x + ", fromPB" + id.Name + ")" }}
+				if depth > 0 {
+					// A nil field is the absent message, but protobuf has
+					// no nil element: refused rather than sent as an empty
+					// message that would come back as a non-nil zero value.
+					mp.gs.Helpers["ptrElem"] = true
+					c.to = func(x string) string { return fmt.Sprintf("grpcPtrElemToPB(%s, toPB%s, %q)", x, id.Name, field) }
+				}
+				return c, ""
 			}
 		}
 		return grpcConv{}, "pointers are mapped only to struct types of this package (a nil pointer is an absent message); use the value type"
@@ -417,7 +453,7 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int) (g
 		if depth > 0 {
 			return grpcConv{}, "a slice inside a slice or map has no protobuf counterpart; wrap the inner one in a struct"
 		}
-		c, why := mp.conv(method, t.Elt, f, depth+1)
+		c, why := mp.conv(method, t.Elt, f, depth+1, field)
 		if why != "" {
 			return grpcConv{}, why
 		}
@@ -438,7 +474,7 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int) (g
 		if depth > 0 {
 			return grpcConv{}, "a map inside a slice or map has no protobuf counterpart; wrap the inner one in a struct"
 		}
-		c, why := mp.conv(method, t.Value, f, depth+1)
+		c, why := mp.conv(method, t.Value, f, depth+1, field)
 		if why != "" {
 			return grpcConv{}, why
 		}
@@ -558,7 +594,8 @@ func (gs *grpcService) GoPackage() string {
 // Declares implements Transport.
 func (gs *grpcService) Declares() []string {
 	names := []string{"NewTransports", "NewGRPCServer", "NewGRPCTransport", "MakeGRPCClientEndpoints", "NewGRPCClient", "GRPCServiceName",
-		"grpcServer", "grpcConvert", "grpcSlice", "grpcMap", "grpcPtrToPB", "grpcPtrFromPB", gs.PB}
+		"grpcServer", "grpcConvert", "grpcConvError", "grpcSlice", "grpcMap", "grpcPtrToPB", "grpcPtrFromPB", "grpcPtrElemToPB",
+		"grpcNarrow", "grpcTimeElemToPB", gs.PB}
 	for _, m := range gs.Messages {
 		names = append(names, "toPB"+m.Name, "fromPB"+m.Name)
 	}

@@ -1,0 +1,65 @@
+// Package grpckinds carries every field kind the gRPC emitter maps whose
+// conversion is not the identity; grpc_roundtrip_test.go generates it,
+// compiles its .proto and runs roundtrip_test.go.txt against the result.
+package grpckinds
+
+import (
+	"context"
+	"time"
+)
+
+// Service echoes its request.
+//
+//warren:grpc
+type Service interface {
+	Put(ctx context.Context, req PutRequest) (PutResponse, error)
+}
+
+type PutRequest struct {
+	K Kinds `json:"k"`
+}
+
+type PutResponse struct {
+	K Kinds `json:"k"`
+}
+
+type Level uint8
+
+type Bin struct {
+	Code string `json:"code"`
+	Qty  int64  `json:"qty"`
+}
+
+type Kinds struct {
+	Bins    []*Bin          `json:"bins"`
+	ByName  map[string]*Bin `json:"by_name"`
+	Primary *Bin            `json:"primary"`
+
+	Small  uint8            `json:"small"`
+	Wide   uint16           `json:"wide"`
+	Tiny   int8             `json:"tiny"`
+	Mid    int16            `json:"mid"`
+	Level  Level            `json:"level"`
+	Sizes  []uint16         `json:"sizes"`
+	Levels map[string]Level `json:"levels"`
+
+	At    time.Time            `json:"at"`
+	Times []time.Time          `json:"times"`
+	ByDay map[string]time.Time `json:"by_day"`
+	Ticks []time.Duration      `json:"ticks"`
+
+	// protoc-gen-go names get_message's field GetMessage_ (Message has
+	// the getter GetMessage), and x's clashes with get_x's the other way.
+	Message    string `json:"message"`
+	GetMessage string `json:"get_message"`
+	GetX       string `json:"get_x"`
+	X          string `json:"x"`
+	Reset      string `json:"reset"`
+}
+
+// Echo is the implementation.
+type Echo struct{}
+
+func (Echo) Put(_ context.Context, req PutRequest) (PutResponse, error) {
+	return PutResponse{K: req.K}, nil
+}
