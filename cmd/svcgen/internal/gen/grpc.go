@@ -291,6 +291,13 @@ func (mp *grpcMapper) message(method, name string, appended []string) Problems {
 				continue
 			}
 			seen[pname] = n.Name
+			if pbFieldName(pname) == "ProtoReflect" {
+				// protoc-gen-go renames clashes with the other message
+				// methods (pbFieldNames) but not this one: its output would
+				// not compile.
+				report(n.Pos(), "field %s.%s: its protobuf field %s becomes the Go field ProtoReflect, the name of a method every generated message has; change the json tag", name, n.Name, pname)
+				continue
+			}
 			c, why := mp.conv(method, f.Type, file, 0, name+"."+pname)
 			if why != "" {
 				help := "" // said once

@@ -70,3 +70,14 @@ func TestGRPC_FieldNamesFollowProtocGenGo(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPC_ProtoReflectFieldIsRefused: protoc-gen-go does not rename a
+// field whose Go name is ProtoReflect, the method of every message, so
+// its output would not compile; svcgen refuses the field up front.
+func TestGRPC_ProtoReflectFieldIsRefused(t *testing.T) {
+	_, err := Generate("services/things", "things", module, grpcThings("Reflect string `json:\"protoReflect\"`", ""), nil)
+	var probs Problems
+	if !errors.As(err, &probs) || !strings.Contains(err.Error(), "field Thing.Reflect: its protobuf field proto_reflect becomes the Go field ProtoReflect") {
+		t.Fatalf("Generate: %v, want the field refused", err)
+	}
+}
