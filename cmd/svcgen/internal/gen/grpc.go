@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"go/ast"
 	"go/token"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -37,9 +38,13 @@ type grpcService struct {
 	GRPCName     string // the proto service: UserService
 	Methods      []*grpcMethod
 	Messages     []*protoMessage
-	Imports      []string // well-known .proto files the messages use
-	NeedTime     bool     // grpc_gen.go converts timestamps or durations
-	Helpers      map[string]bool
+	// Retired are the messages of the previous .proto the service no
+	// longer uses, kept with every number and name they had reserved, so
+	// a message of that name that comes back never reuses them.
+	Retired  []*protoMessage
+	Imports  []string // well-known .proto files the messages use
+	NeedTime bool     // grpc_gen.go converts timestamps or durations
+	Helpers  map[string]bool
 }
 
 // grpcMethod is one rpc.
@@ -185,9 +190,21 @@ func (e GRPCEmitter) Prepare(svc *Service, pkg *Package) (Transport, Problems) {
 		return gs, probs
 	}
 	numbers := parseProtoNumbers(prev)
+	used := map[string]bool{}
 	for _, msg := range gs.Messages {
+		used[msg.Name] = true
 		for _, n := range msg.number(numbers[msg.Name]) {
 			svc.notes = append(svc.notes, path.Join(pkg.s.dir, gs.ProtoFile())+": "+n)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(numbers)) {
+		if used[name] {
+			continue
+		}
+		msg := &protoMessage{Name: name}
+		msg.number(numbers[name]) // no fields: every number and name reserved
+		if len(msg.Reserved) > 0 {
+			gs.Retired = append(gs.Retired, msg)
 		}
 	}
 	return gs, probs

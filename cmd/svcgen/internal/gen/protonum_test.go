@@ -130,3 +130,43 @@ func TestProtoNumbers_SkipProtobufsOwnRange(t *testing.T) {
 		t.Errorf("OpenRequest is %q, want %q", got, want)
 	}
 }
+
+// A message the service stops using keeps its numbers and names reserved
+// in the .proto; when a message of that name comes back, its fields get
+// numbers never used before, so a caller built from the first .proto
+// cannot misread them. (Found in a user's journey: Restock removed, then
+// added again with other fields, numbered from 1 again — an old caller's
+// item read as the new id.)
+func TestProtoNumbers_AMessageNoLongerUsedKeepsItsNumbersReserved(t *testing.T) {
+	first, _ := genAcct(t, "\tOwner string `json:\"owner\"`\n\tLimit int64 `json:\"limit\"`", nil)
+
+	// The method now takes another type: OpenRequest is no longer used.
+	src := strings.Replace(strings.Replace(acct, "req OpenRequest", "req OpenArgs", 1), "type OpenRequest struct", "type OpenArgs struct", 1)
+	src = strings.Replace(src, "FIELDS", "\tOwner string `json:\"owner\"`", 1)
+	out, err := Generate("services/acct", "acct", module, map[string][]byte{"service.go": []byte(src)},
+		fstest.MapFS{acctProto: &fstest.MapFile{Data: []byte(first)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retired := string(out.Files[acctProto])
+	if got, want := message(retired, "OpenRequest"), []string{"reserved 1, 2;", `reserved "limit", "owner";`}; !slices.Equal(got, want) {
+		t.Fatalf("the unused OpenRequest is %q, want %q:\n%s", got, want, retired)
+	}
+	if !strings.Contains(retired, "// OpenRequest is no longer used by the service.") {
+		t.Errorf("the retired message does not say why it is there:\n%s", retired)
+	}
+	again, err := Generate("services/acct", "acct", module, map[string][]byte{"service.go": []byte(src)},
+		fstest.MapFS{acctProto: &fstest.MapFile{Data: []byte(retired)}})
+	if err != nil || string(again.Files[acctProto]) != retired {
+		t.Fatalf("a second run changes the .proto (%v):\n%s", err, lineDiff([]byte(retired), again.Files[acctProto]))
+	}
+
+	// It comes back with other fields: none reuses 1 or 2.
+	back, _ := genAcct(t, "\tID string `json:\"id\"`\n\tOwner string `json:\"owner\"`", []byte(retired))
+	if got, want := message(back, "OpenRequest"), []string{"string id = 3;", "string owner = 4;", "reserved 1, 2;", `reserved "limit";`}; !slices.Equal(got, want) {
+		t.Fatalf("OpenRequest back is %q, want %q", got, want)
+	}
+	if strings.Count(back, "message OpenRequest {") != 1 {
+		t.Fatalf("OpenRequest twice:\n%s", back)
+	}
+}
