@@ -2,7 +2,6 @@ package gen
 
 import (
 	"context"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,24 +85,15 @@ func TestGRPC_GeneratedConversionsRoundTrip(t *testing.T) {
 func copyTree(t *testing.T, src, dst string, names ...string) {
 	t.Helper()
 	for _, name := range names {
-		err := filepath.WalkDir(filepath.Join(src, name), func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(src, p)
-			out := filepath.Join(dst, rel)
-			if d.IsDir() {
-				return os.MkdirAll(out, 0o755)
-			}
-			if !d.Type().IsRegular() {
-				return nil
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(out, b, 0o644)
-		})
+		from, to := filepath.Join(src, name), filepath.Join(dst, name)
+		var err error
+		if fi, serr := os.Stat(from); serr == nil && fi.IsDir() {
+			err = os.CopyFS(to, os.DirFS(from))
+		} else if b, rerr := os.ReadFile(from); rerr != nil {
+			err = rerr
+		} else {
+			err = os.WriteFile(to, b, 0o644)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
