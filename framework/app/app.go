@@ -452,15 +452,18 @@ func (a *App) runUntilStopped(ctx context.Context, sw *signals) stopCause {
 // shutdown runs phases 6–9. A second signal cancels force, which cuts the
 // grace period and the drain short.
 func (a *App) shutdown(cause stopCause, sw *signals) error {
-	force, forced := context.WithCancel(context.Background())
-	defer forced()
-	var forcedBy atomic.Value
+	// force's cause says why it ended, so a drain cut by the second signal
+	// says so rather than reading as a timeout.
+	force, forced := context.WithCancelCause(context.Background())
+	defer forced(nil)
+	var forcedErr atomic.Pointer[error]
 	go func() { // owned by shutdown: ends when force is cancelled
 		select {
 		case <-sw.force:
-			forcedBy.Store(sw.forcedBy.String())
+			err := fmt.Errorf("%w (%s)", ErrForced, sw.forcedBy)
+			forcedErr.Store(&err)
 			level.Warn(a.logger).Log("msg", "second signal, forcing exit", "signal", sw.forcedBy)
-			forced()
+			forced(err)
 		case <-force.Done():
 		}
 	}()
@@ -470,12 +473,12 @@ func (a *App) shutdown(cause stopCause, sw *signals) error {
 	drainErr := a.drain(force)
 	releaseErr := a.release()
 	a.stopDebug()
-	forced()
+	forced(nil)
 
 	var err error
 	switch {
-	case forcedBy.Load() != nil:
-		err = fmt.Errorf("%w (%s)", ErrForced, forcedBy.Load())
+	case forcedErr.Load() != nil:
+		err = *forcedErr.Load()
 	case cause.err != nil:
 		err = cause.err
 	case drainErr != nil:
@@ -516,7 +519,7 @@ func (a *App) grace(force context.Context) {
 // drain is phase 8: every transport drains at once, within one timeout.
 func (a *App) drain(force context.Context) error {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(force, a.opts.drain)
+	ctx, cancel := context.WithTimeoutCause(force, a.opts.drain, fmt.Errorf("drain timeout %s reached", a.opts.drain))
 	defer cancel()
 	errs := make([]error, len(a.servers))
 	var wg sync.WaitGroup

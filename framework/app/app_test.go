@@ -27,6 +27,7 @@ import (
 type journal struct {
 	mu      sync.Mutex
 	entries []string
+	errs    map[string]string // phase → the err its line logged
 }
 
 func (j *journal) add(s string) {
@@ -41,12 +42,33 @@ func (j *journal) list() []string {
 	return slices.Clone(j.entries)
 }
 
-// Log implements log.Logger: it records "phase:<name>" for phase lines.
+// phaseErr is the err the last line of phase logged.
+func (j *journal) phaseErr(phase string) string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.errs[phase]
+}
+
+// Log implements log.Logger: it records "phase:<name>" for phase lines,
+// and their err.
 func (j *journal) Log(kv ...any) error {
+	var phase, errText string
 	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i] == "phase" {
-			j.add(fmt.Sprint("phase:", kv[i+1]))
+		switch kv[i] {
+		case "phase":
+			phase = fmt.Sprint(kv[i+1])
+		case "err":
+			errText = fmt.Sprint(kv[i+1])
 		}
+	}
+	if phase != "" {
+		j.add("phase:" + phase)
+		j.mu.Lock()
+		if j.errs == nil {
+			j.errs = map[string]string{}
+		}
+		j.errs[phase] = errText
+		j.mu.Unlock()
 	}
 	return nil
 }
@@ -386,6 +408,10 @@ func TestRun_SIGTERMShutsDownCleanlyAndSecondSignalForces(t *testing.T) {
 		}
 		if took := time.Since(start); took > 10*time.Second {
 			t.Fatalf("forced exit took %s", took)
+		}
+		// The drain was cut by the signal, not by its timeout.
+		if e := j.phaseErr("drain"); !strings.Contains(e, ErrForced.Error()) || strings.Contains(e, "timeout") {
+			t.Fatalf("drain logged err %q, want it to name the forced exit", e)
 		}
 	})
 }

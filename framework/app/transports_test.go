@@ -134,8 +134,8 @@ func TestRun_DrainWaitsForEveryTransport(t *testing.T) {
 	}
 	cancel() // the connection stays open: the drain must time out on it
 	err = wait(t, done)
-	if !errors.Is(err, ErrDrainTimeout) || !strings.Contains(err.Error(), "echo") {
-		t.Fatalf("Run = %v, want ErrDrainTimeout naming the echo transport", err)
+	if !errors.Is(err, ErrDrainTimeout) || !strings.Contains(err.Error(), "echo") || !strings.Contains(err.Error(), "drain timeout") {
+		t.Fatalf("Run = %v, want ErrDrainTimeout naming the echo transport and the timeout", err)
 	}
 }
 

@@ -31,7 +31,9 @@ import (
 
 // ErrDrainTimeout is returned (wrapped) by Shutdown when in-flight calls
 // were still running when its context ended; their connections were closed.
-var ErrDrainTimeout = errors.New("drain timed out")
+// The error ends with the context's cause (context.Cause): the drain
+// timeout, or the App's forced exit on a second signal.
+var ErrDrainTimeout = errors.New("drain cut short")
 
 // Server is one transport a service serves on. The App calls Listen, then
 // Serve (in a goroutine it owns), then Probe until it passes, and at the

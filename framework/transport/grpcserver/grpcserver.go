@@ -212,7 +212,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		srv.Stop()
 		<-done
 		return fmt.Errorf("%w: %d gRPC call(s) still in flight after %s: %w",
-			transport.ErrDrainTimeout, left, time.Since(start).Round(time.Millisecond), ctx.Err())
+			transport.ErrDrainTimeout, left, time.Since(start).Round(time.Millisecond), context.Cause(ctx))
 	}
 }
 

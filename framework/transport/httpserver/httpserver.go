@@ -208,9 +208,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		left := s.inFlight.Load()
 		srv.Close()
 		return fmt.Errorf("%w: %d HTTP request(s) still in flight after %s: %w",
-			transport.ErrDrainTimeout, left, time.Since(start).Round(time.Millisecond), err)
+			transport.ErrDrainTimeout, left, time.Since(start).Round(time.Millisecond), causeOf(ctx, err))
 	}
 	return nil
+}
+
+// causeOf is why ctx ended (the drain timeout, or a forced exit), when
+// Shutdown's error is that ctx ended.
+func causeOf(ctx context.Context, err error) error {
+	if errors.Is(err, ctx.Err()) {
+		return context.Cause(ctx)
+	}
+	return err
 }
 
 // Close stops at once. It is idempotent.

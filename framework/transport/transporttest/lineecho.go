@@ -155,7 +155,7 @@ func (s *LineEcho) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		n := s.closeConns()
 		<-done
-		return fmt.Errorf("%w: %d echo connection(s) open: %w", transport.ErrDrainTimeout, n, ctx.Err())
+		return fmt.Errorf("%w: %d echo connection(s) open: %w", transport.ErrDrainTimeout, n, context.Cause(ctx))
 	}
 }
 
