@@ -60,16 +60,23 @@ func copyRepo(t *testing.T) string {
 // that needed the network would fail rather than download.
 func goCmd(t *testing.T, dir string, args ...string) string {
 	t.Helper()
+	out, err := goRun(t, dir, args...)
+	if err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// goRun is goCmd for a command that may fail: its output and error.
+func goRun(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
 	start := time.Now()
 	cmd := exec.Command("go", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOPROXY=off", "GOFLAGS=-mod=readonly", "GOTOOLCHAIN=local")
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
 	t.Logf("go %s: %s", strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
-	return string(out)
+	return string(out), err
 }
 
 // TestNew_PaymentBuildsVetsAndPassesItsTests is the promise of `svcgen
@@ -99,7 +106,7 @@ func TestNew_PaymentBuildsVetsAndPassesItsTests(t *testing.T) {
 	goCmd(t, root, "build", "./...")
 	goCmd(t, root, "vet", "./...")
 	out = goCmd(t, root, "test", "-count=1", "-v", "./services/payment/...")
-	for _, want := range []string{"--- PASS: TestHello_GreetsByName", "--- PASS: TestHello_GreetsWithTheGreetingSetting", "--- PASS: TestConformance_HelloThroughDiscoveryAndClient"} {
+	for _, want := range []string{"--- PASS: TestHello_GreetsByName", "--- PASS: TestHello_GreetsWithTheGreetingSetting", "--- PASS: TestConformance_SettingsAreFlags", "--- PASS: TestConformance_HelloThroughDiscoveryAndClient"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("go test output lacks %q:\n%s", want, out)
 		}
@@ -119,6 +126,25 @@ func TestNew_PaymentBuildsVetsAndPassesItsTests(t *testing.T) {
 	bad, code := runBin(t, bin, "--greeting", " ")
 	if code != 2 || !strings.Contains(bad, "--greeting must not be empty") {
 		t.Errorf("payment --greeting ' ': exit %d, output %q; want exit 2 and the reason", code, bad)
+	}
+
+	// Settings fields the service could not start with fail its own
+	// tests, every one named, before any deploy.
+	svcFile := filepath.Join(root, "services", "payment", "service.go")
+	src, err := os.ReadFile(svcFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(src), "type Settings struct {\n", "type Settings struct {\n\tRate float32\n\tListen string\n", 1)
+	if edited == string(src) {
+		t.Fatal("service.go has no Settings struct to add fields to")
+	}
+	os.WriteFile(svcFile, []byte(edited), 0o644)
+	out, err = goRun(t, root, "test", "-count=1", "-run", "TestConformance_SettingsAreFlags", "./services/payment/")
+	for _, want := range []string{"Settings.Rate: type float32 is not supported", "Settings.Listen: flag --listen is already defined"} {
+		if err == nil || !strings.Contains(out, want) {
+			t.Errorf("go test with bad Settings fields: %v; output lacks %q:\n%s", err, want, out)
+		}
 	}
 }
 

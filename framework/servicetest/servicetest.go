@@ -17,7 +17,9 @@ package servicetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"sync/atomic"
@@ -25,6 +27,7 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/app"
+	"github.com/warren-mesh/warren/framework/config"
 	"github.com/warren-mesh/warren/framework/embedetcd"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
@@ -132,5 +135,20 @@ func Run(t testing.TB, a *app.App) {
 		t.Fatalf("servicetest: app stopped before it was ready: %v", err)
 	case <-time.After(startTimeout):
 		t.Fatalf("servicetest: app not registered after %s", startTimeout)
+	}
+}
+
+// CheckSettings binds the service's settings structs as its generated main
+// does — flags beside the framework's, package config — and fails t if a
+// field cannot be a flag: a type flags cannot carry, or a name the
+// framework's flags already use. So a field the service could not start
+// with fails `go test`, not the deploy. Flags of the registry backends and
+// of the gRPC transport are not bound here; Validate is not run (the
+// service's own tests check its values).
+func CheckSettings(t testing.TB, service string, ptrs ...any) {
+	t.Helper()
+	_, err := config.ParseWith(service, "test", nil, []string{"--help"}, io.Discard, config.ParseOptions{Settings: ptrs})
+	if !errors.Is(err, config.ErrHelp) {
+		t.Fatalf("servicetest: the settings cannot be flags of %s: %v", service, err)
 	}
 }

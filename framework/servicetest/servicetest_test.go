@@ -2,7 +2,9 @@ package servicetest_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +70,40 @@ func TestStart_TestsDoNotSeeEachOthersInstances(t *testing.T) {
 			return
 		case <-ctx.Done():
 			t.Fatal("no instance discovered")
+		}
+	}
+}
+
+// fatalRecorder is a testing.TB whose Fatalf records instead of stopping.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (r *fatalRecorder) Helper() {}
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.msg = fmt.Sprintf(format, args...)
+}
+
+func TestCheckSettings_RefusesFieldsThatCannotBeFlags(t *testing.T) {
+	type good struct {
+		Greeting string        `help:"the greeting"`
+		Timeout  time.Duration `setting:"ledger-timeout"`
+	}
+	r := &fatalRecorder{TB: t}
+	servicetest.CheckSettings(r, "svc", &good{})
+	if r.msg != "" {
+		t.Fatalf("good settings refused: %s", r.msg)
+	}
+	type bad struct {
+		Rate   float32
+		Listen string // the framework's --listen
+	}
+	r = &fatalRecorder{TB: t}
+	servicetest.CheckSettings(r, "svc", &bad{})
+	for _, want := range []string{"bad.Rate: type float32", "bad.Listen: flag --listen"} {
+		if !strings.Contains(r.msg, want) {
+			t.Errorf("bad settings: %q; want it to name %q", r.msg, want)
 		}
 	}
 }

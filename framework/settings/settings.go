@@ -31,7 +31,8 @@ import (
 // name in kebab case (MaxCharge → max-charge); its usage is the `help`
 // tag. Supported field types: string, bool, int, int64, uint, uint64,
 // float64, time.Duration and []string (comma-separated), and named types
-// of those. A field tagged `setting:"-"` is skipped.
+// of those. A field tagged `setting:"-"` is skipped. The error names every
+// field that cannot be a flag.
 func Bind(fs *flag.FlagSet, ptr any) error {
 	v := reflect.ValueOf(ptr)
 	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
@@ -39,6 +40,7 @@ func Bind(fs *flag.FlagSet, ptr any) error {
 	}
 	v = v.Elem()
 	t := v.Type()
+	var errs []error // every field's problem at once, not one per start
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.IsExported() || f.Anonymous {
@@ -52,15 +54,17 @@ func Bind(fs *flag.FlagSet, ptr any) error {
 			name = kebab.Case(f.Name)
 		}
 		if fs.Lookup(name) != nil {
-			return fmt.Errorf("settings: %s.%s: flag --%s is already defined (by the framework or another field); name it with a `setting:\"…\"` tag", t.Name(), f.Name, name)
+			errs = append(errs, fmt.Errorf("settings: %s.%s: flag --%s is already defined (by the framework or another field); name it with a `setting:\"…\"` tag", t.Name(), f.Name, name))
+			continue
 		}
 		val, err := newValue(v.Field(i))
 		if err != nil {
-			return fmt.Errorf("settings: %s.%s: %w", t.Name(), f.Name, err)
+			errs = append(errs, fmt.Errorf("settings: %s.%s: %w", t.Name(), f.Name, err))
+			continue
 		}
 		fs.Var(val, name, f.Tag.Get("help"))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Validate runs ptr's Validate method, if it has one.

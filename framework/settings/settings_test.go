@@ -70,6 +70,20 @@ func TestBind_BadValuesAndDeclarationsAreClearErrors(t *testing.T) {
 	if err := Bind(taken, &shop{}); err == nil || !strings.Contains(err.Error(), "--timeout is already defined") {
 		t.Errorf("clash: %v", err)
 	}
+	// Every problem in one answer, not one per start.
+	type many struct {
+		Rate    float32
+		Timeout time.Duration
+		Ports   []int
+	}
+	fresh := flag.NewFlagSet("t", flag.ContinueOnError)
+	fresh.String("timeout", "", "")
+	err := Bind(fresh, &many{})
+	for _, want := range []string{"many.Rate: type float32", "many.Timeout: flag --timeout", "many.Ports: type []int"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("three bad fields: %v; want it to name %q", err, want)
+		}
+	}
 }
 
 func TestYAMLParser_FlatKeysListsAndRefusals(t *testing.T) {
