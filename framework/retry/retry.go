@@ -21,8 +21,9 @@
 //     a machine-wide stall) are capped at 5 % of requests;
 //   - attempts are spaced by exponential backoff with jitter;
 //   - a Budget shared by all calls of a client caps retries to a ratio of
-//     requests, so a dead dependency sees ~1.2× load, not 3×, and serves
-//     retries before hedges (see Budget);
+//     requests, so a failing dependency sees ~1.2× load, not 3×, and serves
+//     retries before hedges (see Budget); a retry after a refused
+//     connection is free, as the refusal cost no server anything;
 //   - an answer that an earlier attempt of the same call is still running
 //     (Pending) is asked again after its delay without spending an
 //     attempt: the outcome exists, and the call should report it;
@@ -148,6 +149,15 @@ func Classify(err error) Class {
 	}
 	return Fatal
 }
+
+// refused reports whether the attempt was refused a connection: no
+// process listened at the address (a killed instance not yet out of
+// discovery), so no server did any work for it and its retry adds none,
+// which is what the budget bounds. Such a retry spends no token; a burst of
+// refusals while a crashed instance is still listed would otherwise empty
+// the budget the timeouts and resets of the same moment need. The call's
+// attempts still bound it.
+func refused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 
 // Policy decides whether and when to try again. Create one per client
 // (it holds the budget) and share it between goroutines.
@@ -363,7 +373,7 @@ func (p *Policy) Do(ctx context.Context, idempotent bool, attempt func(ctx conte
 				return finish(errs, nil)
 			}
 		}
-		if !pending && p.budget != nil && !p.budget.Withdraw() {
+		if !pending && !refused(err) && p.budget != nil && !p.budget.Withdraw() {
 			return finish(errs, ErrBudgetExhausted)
 		}
 		d := max(p.backoff(n), serverDelay)

@@ -393,3 +393,45 @@ func TestDo_PendingAnswerRetriedWithAnEmptyBudget(t *testing.T) {
 		t.Fatalf("budget granted %d retries; want 1 (the pending one is free)", granted)
 	}
 }
+
+// A refused connection reached no server, so retrying it spends no budget
+// token: an empty budget still lets the call go elsewhere, while a reset
+// (the server may have worked) is refused its retry.
+func TestDo_RefusedConnectionRetriedWithAnEmptyBudget(t *testing.T) {
+	b := NewBudget(0, 1)
+	p := must(New(WithBackoff(time.Microsecond, time.Microsecond), WithBudget(b)))
+	_ = p.Do(testCtx(t), true, func(context.Context, int) error { return classed{Unprocessed} }) // spends the token
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	calls := 0
+	err = p.Do(testCtx(t), false, func(ctx context.Context, _ int) error {
+		if calls++; calls == 1 {
+			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr) // a real refusal
+			if err == nil {
+				c.Close()
+				return errors.New("nothing should listen there")
+			}
+			return fmt.Errorf("attempt 1: %w", err)
+		}
+		return nil
+	})
+	if err != nil || calls != 2 {
+		t.Fatalf("%d attempts, err %v; want the refused attempt retried", calls, err)
+	}
+	calls = 0
+	err = p.Do(testCtx(t), true, func(context.Context, int) error {
+		calls++
+		return &net.OpError{Op: "read", Err: syscall.ECONNRESET}
+	})
+	if !errors.Is(err, ErrBudgetExhausted) || calls != 1 {
+		t.Fatalf("reset: %d attempts, err %v; want one attempt and ErrBudgetExhausted", calls, err)
+	}
+	// The first call's second retry and the reset's were refused.
+	if granted, refusedN := b.Stats(); granted != 1 || refusedN != 2 {
+		t.Fatalf("budget granted %d, refused %d; want 1 and 2 (the refused connection's retry is free)", granted, refusedN)
+	}
+}
