@@ -15,6 +15,7 @@ package breaker
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/go-kit/kit/endpoint"
 	"github.com/sony/gobreaker/v2"
@@ -36,13 +37,14 @@ func New(st gobreaker.Settings) endpoint.Middleware {
 }
 
 // Middleware runs calls through cb; a call cb refuses is an Unavailable
-// error with code Code that wraps gobreaker's reason.
+// error with code Code, "circuit breaker open" to callers, that wraps the
+// breaker's name and gobreaker's reason for the logs (svcerr.Wrap).
 func Middleware(cb *gobreaker.CircuitBreaker[any]) endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, req any) (any, error) {
 			resp, err := cb.Execute(func() (any, error) { return next(ctx, req) })
 			if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-				return nil, svcerr.Errorf(svcerr.Unavailable, Code, "%s: circuit breaker %s: %w", cb.Name(), cb.State(), err)
+				return nil, svcerr.Wrap(svcerr.Unavailable, Code, "circuit breaker "+cb.State().String(), fmt.Errorf("breaker %q: %w", cb.Name(), err))
 			}
 			return resp, err
 		}

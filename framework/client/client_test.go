@@ -21,6 +21,7 @@ import (
 	"github.com/go-kit/kit/sd"
 
 	"github.com/warren-mesh/warren/framework/balancer"
+	"github.com/warren-mesh/warren/framework/httptransport"
 	"github.com/warren-mesh/warren/framework/outlier"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/memory"
@@ -312,6 +313,32 @@ func TestCall_ServerErrorComesBackAsTypedErrorWithoutRetry(t *testing.T) {
 	}
 	if h := b.hits.Load(); h != 1 {
 		t.Fatalf("404 was sent %d times, want once", h)
+	}
+}
+
+// A service that passes a peer's error on, as it came or wrapped with
+// svcerr.Wrap, sends its own caller the peer's message and its own, never
+// the peer instance's address that the client's error names in the logs.
+func TestCall_PeerErrorPassedOnDoesNotSendThePeersAddress(t *testing.T) {
+	b := startBackend(t, "", nil)
+	b.mode.Store(mode404)
+	c := newClient(t, newRegistry(t, b.inst))
+	_, err := Call[echoReq, echoResp](context.Background(), c, "GET", "/users/7", echoReq{})
+	if err == nil || !strings.Contains(err.Error(), b.inst.HostPort()) {
+		t.Fatalf("err = %v; want the instance named for the logs", err)
+	}
+	for _, tc := range []struct {
+		err        error
+		status     int
+		want, code string
+	}{
+		{fmt.Errorf("lookup: %w", err), 404, "lookup: user 7 not found", "user_not_found"},
+		{svcerr.Wrap(svcerr.Unavailable, "users_down", "user service unavailable", err), 503, "user service unavailable", "users_down"},
+	} {
+		st, body := httptransport.Classify(tc.err)
+		if st != tc.status || body.Error != tc.want || body.Code != tc.code {
+			t.Errorf("Classify(%v) = %d %+v; want %d %q %q", tc.err, st, body, tc.status, tc.want, tc.code)
+		}
 	}
 }
 

@@ -17,3 +17,9 @@ func (e *Error) Unwrap() error {
 	}
 	return &svcerr.Error{Kind: kind, Code: code, Message: e.Message}
 }
+
+// PrivateText implements svcerr.PrivateText: the instance and status this
+// error's text adds are for the calling service's logs. A service that
+// returns the error as it came sends its caller the peer's message only
+// (svcerr.Public).
+func (e *Error) PrivateText() bool { return true }

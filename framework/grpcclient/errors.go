@@ -34,6 +34,10 @@ func (e *Error) Error() string {
 	return e.Instance + ": " + e.Status.Code().String() + ": " + e.Status.Message()
 }
 
+// PrivateText implements svcerr.PrivateText: the instance this error's
+// text names is for the calling service's logs, not for its callers.
+func (e *Error) PrivateText() bool { return true }
+
 // GRPCStatus makes status.Code and status.FromError work on e.
 func (e *Error) GRPCStatus() *status.Status { return e.Status }
 

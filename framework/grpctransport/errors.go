@@ -87,7 +87,7 @@ func Status(err error) *status.Status {
 		if se.Is(svcerr.ErrOverloaded) {
 			return overloadStatus(time.Second)
 		}
-		msg := err.Error()
+		msg := svcerr.Public(err) // a cause wrapped with svcerr.Wrap stays in the logs
 		if se.Kind == svcerr.Internal {
 			msg = "internal error"
 		}

@@ -84,3 +84,16 @@ func TestFromStatus_ForeignStatuses(t *testing.T) {
 		t.Errorf("RetryAfter = %s, want 3s", d)
 	}
 }
+
+// A cause wrapped with svcerr.Wrap stays in the server's logs: the status
+// carries the message alone, as over HTTP.
+func TestStatus_WrappedCauseIsNotSent(t *testing.T) {
+	cause := errors.New("dial tcp 10.0.0.7:9090: connect: connection refused")
+	st := Status(fmt.Errorf("charge: %w", svcerr.Wrap(svcerr.Unavailable, "ledger_unavailable", "ledger unavailable", cause)))
+	if st.Code() != codes.Unavailable || st.Message() != "charge: ledger unavailable" {
+		t.Fatalf("Status = %s %q; want UNAVAILABLE without the cause", st.Code(), st.Message())
+	}
+	if back := FromStatus(st); back.Code != "ledger_unavailable" || back.Kind != svcerr.Unavailable {
+		t.Fatalf("rebuilt %#v", back)
+	}
+}

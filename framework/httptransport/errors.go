@@ -71,7 +71,7 @@ func Classify(err error) (int, ErrorBody) {
 		if !ok {
 			st = http.StatusInternalServerError
 		}
-		msg := err.Error()
+		msg := svcerr.Public(err) // a cause wrapped with svcerr.Wrap stays in the logs
 		if se.Kind == svcerr.Internal {
 			msg = "internal error"
 		}

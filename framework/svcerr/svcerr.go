@@ -12,11 +12,18 @@
 // server (which answers 404 {"error": "...", "code": "user_not_found"}), and
 // in a Warren client on the other side, which rebuilds an *Error with the
 // same Kind and Code.
+//
+// The caller reads the error's text (Public). A failure of something the
+// service depends on — another service, a database — is wrapped with Wrap,
+// whose cause stays in the service's logs and errors.Is/As but is not sent:
+//
+//	return svcerr.Wrap(svcerr.Unavailable, "ledger_unavailable", "ledger unavailable, not charged", err)
 package svcerr
 
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -71,6 +78,10 @@ type Error struct {
 	// (HTTP: Retry-After, in whole seconds rounded up) and Warren's client
 	// waits at least that long before retrying a ResourceExhausted call.
 	RetryAfter time.Duration
+
+	// full is Error()'s text when it says more than Message, which is
+	// what callers are sent: Message plus a cause made private by Wrap.
+	full string
 }
 
 // Exhausted returns a ResourceExhausted error (HTTP 429) telling the
@@ -90,20 +101,133 @@ func New(kind Kind, code, message string) *Error {
 }
 
 // Errorf returns an *Error of the given kind whose message is formatted;
-// %w in format makes the argument the cause.
+// %w in format makes the argument the cause. The message, cause's text
+// included, is what callers are sent (but for the private part of an
+// *Error made by Wrap); use Wrap for a cause they should not read.
 func Errorf(kind Kind, code, format string, args ...any) *Error {
 	err := fmt.Errorf(format, args...)
 	e := New(kind, code, err.Error())
 	e.Err = errors.Unwrap(err)
+	var public []any
+	for i, a := range args {
+		if ae, ok := a.(error); ok && Public(ae) != ae.Error() {
+			if public == nil {
+				public = append([]any(nil), args...)
+			}
+			public[i] = publicText(Public(ae))
+		}
+	}
+	if public != nil {
+		e.full, e.Message = e.Message, fmt.Sprintf(wToV(format), public...)
+	}
+	return e
+}
+
+// Wrap returns an *Error of the given kind whose message is message and
+// whose cause is err. The cause's text is part of Error() — the service's
+// logs show it — and errors.Is/As reach it, but transports send callers
+// message alone (Public): the details of a failed dependency, such as
+// another service's address or a dial error, stay inside the service.
+func Wrap(kind Kind, code, message string, err error) *Error {
+	e := New(kind, code, message)
+	e.Err = err
+	if err != nil {
+		e.full = e.Error() + ": " + err.Error()
+	}
 	return e
 }
 
 func (e *Error) Error() string {
+	switch {
+	case e.full != "":
+		return e.full
+	case e.Message == "":
+		return e.Code
+	}
+	return e.Message
+}
+
+// Public is the text of err that a caller may read, which transports send
+// as the error's message: the message of the first *Error in err's chain,
+// after the text that wraps it (fmt.Errorf's "get %q: "), but
+//
+//   - without the cause of an *Error made by Wrap (it is for the logs);
+//   - without the text of a layer whose type says its text is private
+//     (PrivateText): a Warren client's error for another service's answer
+//     reads "127.0.0.1:8081: 404 user_not_found: user not found" in the
+//     logs, and "user not found" to the caller of a service that returned
+//     it as it came.
+//
+// With no *Error in the chain it is err.Error().
+func Public(err error) string {
+	var first *Error
+	if !errors.As(err, &first) {
+		return err.Error()
+	}
+	prefix := ""
+	for cur := err; ; {
+		if e, ok := cur.(*Error); ok {
+			return prefix + e.public()
+		}
+		u, ok := cur.(interface{ Unwrap() error })
+		if !ok { // a tree (errors.Join, several %w) or an As method
+			return prefix + first.public()
+		}
+		next := u.Unwrap()
+		if next == nil {
+			return prefix + first.public()
+		}
+		if p, ok := strings.CutSuffix(cur.Error(), next.Error()); ok && !isPrivate(cur) {
+			prefix += p
+		}
+		cur = next
+	}
+}
+
+// PrivateText is implemented by error types that wrap another error with
+// text for the service's logs only, such as the address of the instance
+// that answered: Public leaves their text out and keeps what they wrap.
+type PrivateText interface {
+	PrivateText() bool
+}
+
+func isPrivate(err error) bool {
+	p, ok := err.(PrivateText)
+	return ok && p.PrivateText()
+}
+
+// public is the message the caller reads.
+func (e *Error) public() string {
 	if e.Message == "" {
 		return e.Code
 	}
 	return e.Message
 }
+
+// wToV turns format's %w verbs into %v (Sprintf has no %w), leaving %%
+// and every other verb as they are.
+func wToV(format string) string {
+	b := []byte(format)
+	for i := 0; i < len(b); i++ {
+		if b[i] != '%' {
+			continue
+		}
+		j := i + 1
+		for j < len(b) && strings.IndexByte("+-# 0123456789.[]*", b[j]) >= 0 {
+			j++ // flags, width, precision, argument indexes
+		}
+		if j < len(b) && b[j] == 'w' {
+			b[j] = 'v'
+		}
+		i = j // past the verb; "%%" is a verb too
+	}
+	return string(b)
+}
+
+// publicText formats as the public text of an error argument of Errorf.
+type publicText string
+
+func (p publicText) String() string { return string(p) }
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }

@@ -3,6 +3,7 @@ package svcerr
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -35,5 +36,61 @@ func TestErrorf_KeepsCause(t *testing.T) {
 	err := Errorf(Unavailable, "", "store: %w", cause)
 	if !errors.Is(err, cause) || err.Code != "unavailable" || err.Error() != "store: disk full" {
 		t.Fatalf("got %#v", err)
+	}
+}
+
+// peerErr stands for a client's error for another service's answer: its
+// own text names the instance, and it unwraps to the peer's *Error.
+type peerErr struct{ inner *Error }
+
+func (p peerErr) Error() string {
+	return "127.0.0.1:8081: 404 " + p.inner.Code + ": " + p.inner.Error()
+}
+func (p peerErr) Unwrap() error     { return p.inner }
+func (p peerErr) PrivateText() bool { return true }
+
+func TestWrap_CauseIsLoggedAndCheckableButNotPublic(t *testing.T) {
+	cause := errors.New("dial tcp 10.0.0.7:8081: connect: connection refused")
+	err := Wrap(Unavailable, "ledger_unavailable", "ledger unavailable, not charged", cause)
+	if !errors.Is(err, cause) || KindOf(err) != Unavailable || err.Code != "ledger_unavailable" {
+		t.Fatalf("Wrap = %#v", err)
+	}
+	if got, want := err.Error(), "ledger unavailable, not charged: "+cause.Error(); got != want {
+		t.Errorf("Error() = %q, want %q (the logs keep the cause)", got, want)
+	}
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{err, "ledger unavailable, not charged"},
+		{fmt.Errorf("charge %q: %w", "c-1", err), `charge "c-1": ledger unavailable, not charged`},
+		{Errorf(Unavailable, "", "checkout: %w", err), "checkout: ledger unavailable, not charged"},
+		{errors.Join(errors.New("first"), err), "ledger unavailable, not charged"},
+		// A peer's error passed on as it came: its message, not its instance.
+		{fmt.Errorf("lookup: %w", peerErr{New(NotFound, "user_not_found", "user not found")}), "lookup: user not found"},
+		{fmt.Errorf("get %q: %w", "42", errNotFound), `get "42": user not found`},
+		{errors.New("no *Error at all"), "no *Error at all"},
+	} {
+		if got := Public(c.err); got != c.want {
+			t.Errorf("Public(%q) = %q, want %q", c.err, got, c.want)
+		}
+	}
+	// Errorf over a Wrap keeps the whole text for the logs.
+	if e := Errorf(Unavailable, "", "checkout: %w", err); !strings.Contains(e.Error(), "connection refused") || !errors.Is(e, cause) {
+		t.Errorf("Errorf over Wrap: Error() = %q, errors.Is(cause) = %v; want both to keep the cause", e.Error(), errors.Is(e, cause))
+	}
+	if Wrap(Internal, "", "m", nil).Error() != "m" {
+		t.Error("Wrap with a nil cause added text")
+	}
+}
+
+func TestErrorf_PublicMessageKeepsTheFormat(t *testing.T) {
+	inner := Wrap(Unavailable, "", "ledger down", errors.New("10.0.0.7:9090 refused"))
+	e := Errorf(Unavailable, "", "100%% sure, %d tries: %w (%s)", 3, inner, "eu")
+	if e.Message != "100% sure, 3 tries: ledger down (eu)" {
+		t.Fatalf("Message = %q", e.Message)
+	}
+	if e.Error() != "100% sure, 3 tries: ledger down: 10.0.0.7:9090 refused (eu)" || !errors.Is(e, inner) {
+		t.Fatalf("Error() = %q, errors.Is(inner) = %v", e.Error(), errors.Is(e, inner))
 	}
 }

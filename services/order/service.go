@@ -180,7 +180,9 @@ func (s *OrderService) create(ctx context.Context, req CreateRequest) (Order, er
 		// an outage.
 		return Order{}, svcerr.Errorf(svcerr.FailedPrecondition, ErrUnknownUser.Code, "user %q does not exist", req.UserID)
 	case err != nil:
-		return Order{}, svcerr.Errorf(svcerr.Unavailable, ErrUserServiceUnavailable.Code, "user service unavailable, order not placed: %w", err)
+		// Wrap, not Errorf: the user client's error names user's instances,
+		// which order's logs show and order's callers are not sent.
+		return Order{}, svcerr.Wrap(svcerr.Unavailable, ErrUserServiceUnavailable.Code, "user service unavailable, order not placed", err)
 	}
 
 	o := Order{ID: newID(), UserID: u.ID, UserName: u.Name, Items: req.Items, TotalCents: total, Created: s.now().UTC()}
@@ -227,7 +229,7 @@ func (s *OrderService) fillNames(ctx context.Context, orders []Order) error {
 			switch {
 			case errors.Is(err, user.ErrNotFound):
 			case err != nil:
-				return svcerr.Errorf(svcerr.Unavailable, ErrUserServiceUnavailable.Code, "user service unavailable, cannot name the orders' users: %w", err)
+				return svcerr.Wrap(svcerr.Unavailable, ErrUserServiceUnavailable.Code, "user service unavailable, cannot name the orders' users", err)
 			default:
 				name = u.Name
 			}

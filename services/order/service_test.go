@@ -61,6 +61,10 @@ func TestCreate_UserServiceDownIsUnavailableAndNothingStored(t *testing.T) {
 	if !errors.Is(err, ErrUserServiceUnavailable) || svcerr.KindOf(err) != svcerr.Unavailable || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("err = %v", err)
 	}
+	// The cause is order's to log; order's callers read the message alone.
+	if got := svcerr.Public(err); got != "user service unavailable, order not placed" {
+		t.Fatalf("callers would read %q", got)
+	}
 	if page, _ := s.List(context.Background(), ListRequest{}); len(page.Orders) != 0 {
 		t.Fatalf("stored %d orders", len(page.Orders))
 	}
