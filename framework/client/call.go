@@ -35,7 +35,7 @@ type CallOption func(*request)
 // server may have acted (reset connections, timeouts, 502, 504). GET, HEAD
 // and OPTIONS are idempotent already; anything else is retried only when
 // the request surely did not reach the service (refused or failed dial,
-// 503 from a draining server).
+// a load shedder's 503).
 func Idempotent() CallOption { return Idempotency(true) }
 
 // Idempotency overrides whether the call is idempotent, whatever its method
@@ -239,7 +239,7 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 	}
 	if r.noRetry {
 		if _, err := c.attemptAny(ctx, r, &r.last); err != nil {
-			return err
+			return c.unreachable(err)
 		}
 		return r.decode()
 	}
@@ -254,7 +254,7 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		if errors.Is(err, retry.ErrBudgetExhausted) {
 			c.obs.RetryBudgetExhausted(c.service)
 		}
-		return err
+		return c.unreachable(err)
 	}
 	return r.decode()
 }

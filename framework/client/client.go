@@ -42,11 +42,39 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/snapshot"
+	"github.com/warren-mesh/warren/framework/svcerr"
 )
 
 // ErrClosed is returned (wrapped) by calls on a closed Client. It is
 // registry.ErrClosed, Warren's one "used after Close" error.
 var ErrClosed = registry.ErrClosed
+
+// CodeUnreachable is the code of ErrUnreachable.
+const CodeUnreachable = "unreachable"
+
+// ErrUnreachable matches (errors.Is) a call that got no answer from any
+// instance: every attempt was refused, reset or cut, or found no instance.
+// Its kind is svcerr.Unavailable, as a gRPC client's UNAVAILABLE is, so a
+// service that returns it answers 503 (not 500 "internal error", which
+// callers would hold against that service's instance), and fallbacks
+// cover it. The attempts' errors stay wrapped (errors.Is/As, and the
+// text, for the logs; svcerr.Public leaves them out). A call cut by its
+// deadline or cancelled is not it: that stays a context error.
+var ErrUnreachable = svcerr.New(svcerr.Unavailable, CodeUnreachable, "service unreachable")
+
+// unreachable gives a failed call that has no kind of its own — no
+// instance answered — the kind ErrUnreachable has.
+func (c *Client) unreachable(err error) error {
+	var se *svcerr.Error
+	var de *decodeErr
+	switch {
+	case err == nil, errors.As(err, &se), errors.As(err, &de),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, ErrClosed), errors.Is(err, ErrResponseTooLarge):
+		return err
+	}
+	return svcerr.Wrap(svcerr.Unavailable, CodeUnreachable, "service "+c.service+" unreachable", err)
+}
 
 // Client calls one service.
 type Client struct {

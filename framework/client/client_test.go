@@ -49,7 +49,9 @@ const (
 	mode404
 	mode501 // a method not written yet (a svcgen stub)
 	modeOverloaded
-	modeTooMany // one 429 with Retry-After: 1, then OK
+	modeTooMany  // one 429 with Retry-After: 1, then OK
+	modeProxy503 // a proxy's 503, not a Warren answer: nothing got the request
+	modePassedOn // another service's overload answer, passed on by this one
 )
 
 // backend is a real HTTP server on loopback whose behaviour a test can
@@ -141,6 +143,15 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(http.StatusTooManyRequests)
 		_, _ = w.Write([]byte(`{"error":"slow down","code":"rate_limited"}`))
+		return
+	case modeProxy503:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`<html>no upstream</html>`))
+		return
+	case modePassedOn:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error":"server overloaded, try another instance","code":"overloaded","passed_on":true}`))
 		return
 	case mode404:
 		w.WriteHeader(http.StatusNotFound)
@@ -392,7 +403,13 @@ func TestCall_NonIdempotentPostIsRetriedOnlyWhenSurelyUnprocessed(t *testing.T) 
 	}{
 		{"502 may have been processed", mode502, nil, 1},
 		{"502 declared idempotent", mode502, []CallOption{Idempotent()}, 3},
-		{"503 from a draining server", mode503, nil, 3},
+		{"503 from a proxy that had nowhere to send it", modeProxy503, nil, 3},
+		{"503 overloaded: the shedder refused it", modeOverloaded, nil, 3},
+		// A handler's svcerr.Unavailable may follow its effects.
+		{"503 a handler answered", mode503, nil, 1},
+		{"503 a handler answered, idempotent", mode503, []CallOption{Idempotent()}, 3},
+		// Another service's overload, passed on: this instance acted.
+		{"503 overloaded passed on", modePassedOn, nil, 1},
 		{"500 is the answer", mode500, []CallOption{Idempotent()}, 1},
 	}
 	for _, tc := range cases {

@@ -29,6 +29,10 @@ type Error struct {
 	Instance string
 	// RetryAfter is the answer's Retry-After, if it had one.
 	RetryAfter time.Duration
+	// PassedOn: the instance answered with another service's error, which
+	// it returned as it came (httptransport.ErrorBody.PassedOn). Its
+	// status says nothing of whether the instance acted on the request.
+	PassedOn bool
 }
 
 func (e *Error) Error() string {
@@ -43,21 +47,36 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// RetryClass implements retry.Classer. A 503 means the server did not take
-// the request on (overloaded or draining before shutdown), so any request
-// may go elsewhere; a 429 (a rate limit or quota) is refused before any
-// work too, and is retried no sooner than its Retry-After (RetryDelay); 502
-// and 504 come from a proxy or a deadline that may have cut the work off
-// half way, so only idempotent requests are retried. Everything else
-// describes the request, not the instance.
+// RetryClass implements retry.Classer. A 503 that says the request was
+// not taken on (notTakenOn) and a 429 (a rate limit or quota, refused
+// before any work) may go elsewhere for any request, a 429 no sooner than
+// its Retry-After (RetryDelay). Any other 503 is an answer the handler
+// gave (svcerr.Unavailable: its own dependency failed, say) after it may
+// have acted, and 502 and 504 come from a proxy or a deadline that may
+// have cut the work off half way: only idempotent and keyed requests are
+// retried then, as after a 503 or 429 the instance passed on from another
+// service (PassedOn). Everything else describes the request, not the
+// instance.
 func (e *Error) RetryClass() retry.Class {
 	switch e.Status {
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		if e.PassedOn || (e.Status == http.StatusServiceUnavailable && !e.notTakenOn()) {
+			return retry.MaybeProcessed
+		}
 		return retry.Unprocessed
 	case http.StatusBadGateway, http.StatusGatewayTimeout:
 		return retry.MaybeProcessed
 	}
 	return retry.Fatal
+}
+
+// notTakenOn reports whether a 503 says no handler acted on the request:
+// a load shedder's refusal, a keyed call's "in progress" (the earlier
+// attempt acts, once), or a 503 that is not a Warren service's answer (no
+// code: a proxy with no upstream to send it to). Any other 503 is a
+// handler's svcerr.Unavailable, which may follow its effects.
+func (e *Error) notTakenOn() bool {
+	return e.Code == "" || e.Overloaded() || e.inProgress()
 }
 
 // RetryDelay implements retry.Delayer: a 429 is retried no sooner than
@@ -83,13 +102,13 @@ func (e *Error) RetryPending() bool { return e.inProgress() }
 // inProgress reports whether the answer is "another attempt of this keyed
 // call holds its key" (idempotency.ErrInProgress).
 func (e *Error) inProgress() bool {
-	return e.Status == http.StatusServiceUnavailable && e.Code == idempotency.CodeInProgress
+	return e.Status == http.StatusServiceUnavailable && e.Code == idempotency.CodeInProgress && !e.PassedOn
 }
 
 // Overloaded reports whether the answer is a load shedder's "overloaded,
 // try another instance" (503 with code "overloaded").
 func (e *Error) Overloaded() bool {
-	return e.Status == http.StatusServiceUnavailable && e.Code == svcerr.CodeOverloaded
+	return e.Status == http.StatusServiceUnavailable && e.Code == svcerr.CodeOverloaded && !e.PassedOn
 }
 
 // maxOverloadHold bounds how long one overload answer keeps an instance
@@ -132,15 +151,16 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 
 // errorBody is the JSON shape framework/httptransport writes.
 type errorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
+	Error    string `json:"error"`
+	Code     string `json:"code"`
+	PassedOn bool   `json:"passed_on"`
 }
 
 func decodeError(status int, header http.Header, body []byte, instance string) *Error {
 	e := &Error{Status: status, Instance: instance, RetryAfter: parseRetryAfter(header.Get("Retry-After"), time.Now())}
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil && (eb.Error != "" || eb.Code != "") {
-		e.Code, e.Message = eb.Code, eb.Error
+		e.Code, e.Message, e.PassedOn = eb.Code, eb.Error, eb.PassedOn
 		return e
 	}
 	e.Message = http.StatusText(status)

@@ -66,11 +66,15 @@ func hasWarrenInfo(st *status.Status) bool {
 // RetryClass implements retry.Classer:
 //
 //   - UNAVAILABLE is retried for any call when it surely was not sent (no
-//     connection, a failed dial) or when a Warren server said it (it did
-//     not act: draining, overloaded); a connection lost mid-call may have
-//     been acted on, so only idempotent calls are retried then;
+//     connection, a failed dial) or when a Warren server said another
+//     attempt of the keyed call is in progress; any other UNAVAILABLE — a
+//     connection lost mid-call, or a handler's svcerr.Unavailable, which
+//     may follow its effects — only for idempotent and keyed calls;
 //   - RESOURCE_EXHAUSTED (an overload, or a quota with its RetryInfo, like
 //     HTTP 503 and 429) was refused before any work: retried for any call;
+//   - another service's error the server passed on
+//     (grpctransport.PassedOn) says nothing of whether the server acted:
+//     retried only for idempotent and keyed calls, as HTTP does;
 //   - DEADLINE_EXCEEDED (an attempt's own timeout, or the server's) may
 //     have been acted on: idempotent calls only. The caller's own deadline
 //     ends the retries anyway;
@@ -79,11 +83,14 @@ func hasWarrenInfo(st *status.Status) bool {
 func (e *Error) RetryClass() retry.Class {
 	switch e.Status.Code() {
 	case codes.Unavailable:
-		if e.NotSent || hasWarrenInfo(e.Status) {
+		if e.NotSent || e.inProgress() {
 			return retry.Unprocessed
 		}
 		return retry.MaybeProcessed
 	case codes.ResourceExhausted:
+		if grpctransport.PassedOn(e.Status) {
+			return retry.MaybeProcessed
+		}
 		return retry.Unprocessed
 	case codes.DeadlineExceeded:
 		return retry.MaybeProcessed
@@ -115,7 +122,8 @@ func (e *Error) RetryPending() bool { return e.inProgress() }
 // idempotency.ErrInProgress.
 func (e *Error) inProgress() bool {
 	// FromStatus reads the code from Warren's ErrorInfo only.
-	return e.Status.Code() == codes.Unavailable && grpctransport.FromStatus(e.Status).Code == idempotency.CodeInProgress
+	return e.Status.Code() == codes.Unavailable && grpctransport.FromStatus(e.Status).Code == idempotency.CodeInProgress &&
+		!grpctransport.PassedOn(e.Status)
 }
 
 // OverloadHold implements balancer.Overloaded: an instance that refused a
@@ -141,8 +149,11 @@ func (e *Error) OverloadHold() time.Duration {
 func (e *Error) InstanceFailure() bool {
 	switch e.Status.Code() {
 	case codes.Unavailable:
+		if grpctransport.PassedOn(e.Status) {
+			return true // as HTTP counts a passed-on 503
+		}
 		code := grpctransport.FromStatus(e.Status).Code
-		return !grpctransport.Overloaded(e.Status) && code != svcerr.CodeOverloaded && code != idempotency.CodeInProgress
+		return code != svcerr.CodeOverloaded && code != idempotency.CodeInProgress
 	case codes.Unimplemented:
 		return !hasWarrenInfo(e.Status)
 	case codes.DeadlineExceeded, codes.Internal, codes.Unknown, codes.DataLoss:

@@ -3,6 +3,7 @@ package grpcclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -24,18 +25,25 @@ func TestError_Classification(t *testing.T) {
 		hold, delay     bool
 		pending         bool
 	}{
-		"unavailable mid-call":   {&Error{Status: status.New(codes.Unavailable, "error reading from server: EOF")}, retry.MaybeProcessed, true, false, false, false},
-		"unavailable, not sent":  {&Error{Status: status.New(codes.Unavailable, "x"), NotSent: true}, retry.Unprocessed, true, false, false, false},
-		"server says draining":   {&Error{Status: grpctransport.Status(svcerr.New(svcerr.Unavailable, "draining", "shutting down"))}, retry.Unprocessed, true, false, false, false},
-		"overloaded":             {&Error{Status: grpctransport.OverloadStatus(2 * time.Second)}, retry.Unprocessed, false, true, false, false},
-		"key in progress":        {&Error{Status: grpctransport.Status(idempotency.ErrInProgress)}, retry.Unprocessed, false, false, true, true},
-		"quota with retry info":  {&Error{Status: withRetry(quota, 2*time.Second)}, retry.Unprocessed, false, false, true, false},
-		"deadline":               {&Error{Status: status.New(codes.DeadlineExceeded, "d")}, retry.MaybeProcessed, true, false, false, false},
-		"not found":              {&Error{Status: grpctransport.Status(svcerr.New(svcerr.NotFound, "nf", "m"))}, retry.Fatal, false, false, false, false},
-		"internal":               {&Error{Status: grpctransport.Status(errors.New("x"))}, retry.Fatal, true, false, false, false},
-		"method not written yet": {&Error{Status: grpctransport.Status(svcerr.New(svcerr.Unimplemented, "not_implemented", "Refund is not implemented yet"))}, retry.Fatal, false, false, false, false},
-		"no such method here":    {&Error{Status: status.New(codes.Unimplemented, "unknown service shop.Payment")}, retry.Fatal, true, false, false, false},
-		"canceled by the caller": {&Error{Status: status.New(codes.Canceled, "c")}, retry.Fatal, false, false, false, false},
+		"unavailable mid-call":  {&Error{Status: status.New(codes.Unavailable, "error reading from server: EOF")}, retry.MaybeProcessed, true, false, false, false},
+		"unavailable, not sent": {&Error{Status: status.New(codes.Unavailable, "x"), NotSent: true}, retry.Unprocessed, true, false, false, false},
+		// A handler's svcerr.Unavailable may follow its effects.
+		"handler's unavailable": {&Error{Status: grpctransport.Status(svcerr.New(svcerr.Unavailable, "ledger_down", "ledger down"))}, retry.MaybeProcessed, true, false, false, false},
+		// svcerr.Exhausted (a rate limit) carries its delay as a RetryInfo.
+		"handler's rate limit": {&Error{Status: grpctransport.Status(svcerr.Exhausted("rate_limited", "slow down", time.Second))}, retry.Unprocessed, false, false, true, false},
+		// Another service's refusals, passed on: the server may have acted.
+		"overload passed on":        {&Error{Status: grpctransport.Status(fmt.Errorf("x: %w", svcerr.Peer(svcerr.Unavailable, svcerr.CodeOverloaded, "server overloaded", time.Second)))}, retry.MaybeProcessed, true, false, false, false},
+		"quota passed on":           {&Error{Status: grpctransport.Status(svcerr.Peer(svcerr.ResourceExhausted, "quota", "quota used", time.Second))}, retry.MaybeProcessed, false, false, true, false},
+		"key in progress passed on": {&Error{Status: grpctransport.Status(svcerr.Peer(svcerr.Unavailable, idempotency.CodeInProgress, "in progress", 0))}, retry.MaybeProcessed, true, false, false, false},
+		"overloaded":                {&Error{Status: grpctransport.OverloadStatus(2 * time.Second)}, retry.Unprocessed, false, true, false, false},
+		"key in progress":           {&Error{Status: grpctransport.Status(idempotency.ErrInProgress)}, retry.Unprocessed, false, false, true, true},
+		"quota with retry info":     {&Error{Status: withRetry(quota, 2*time.Second)}, retry.Unprocessed, false, false, true, false},
+		"deadline":                  {&Error{Status: status.New(codes.DeadlineExceeded, "d")}, retry.MaybeProcessed, true, false, false, false},
+		"not found":                 {&Error{Status: grpctransport.Status(svcerr.New(svcerr.NotFound, "nf", "m"))}, retry.Fatal, false, false, false, false},
+		"internal":                  {&Error{Status: grpctransport.Status(errors.New("x"))}, retry.Fatal, true, false, false, false},
+		"method not written yet":    {&Error{Status: grpctransport.Status(svcerr.New(svcerr.Unimplemented, "not_implemented", "Refund is not implemented yet"))}, retry.Fatal, false, false, false, false},
+		"no such method here":       {&Error{Status: status.New(codes.Unimplemented, "unknown service shop.Payment")}, retry.Fatal, true, false, false, false},
+		"canceled by the caller":    {&Error{Status: status.New(codes.Canceled, "c")}, retry.Fatal, false, false, false, false},
 	} {
 		if got := tc.err.RetryClass(); got != tc.class {
 			t.Errorf("%s: RetryClass %s, want %s", name, got, tc.class)

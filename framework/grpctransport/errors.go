@@ -8,6 +8,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/warren-mesh/warren/framework/svcerr"
@@ -84,14 +85,14 @@ func Status(err error) *status.Status {
 	case err == nil:
 		return status.New(codes.OK, "")
 	case errors.As(err, &se):
-		if se.Is(svcerr.ErrOverloaded) {
+		if se.Is(svcerr.ErrOverloaded) && !se.FromPeer() {
 			return overloadStatus(time.Second)
 		}
 		msg := svcerr.Public(err) // a cause wrapped with svcerr.Wrap stays in the logs
 		if se.Kind == svcerr.Internal {
 			msg = "internal error"
 		}
-		return withInfo(status.New(CodeForKind(se.Kind), msg), se.Code, se.Kind)
+		return errorStatus(status.New(CodeForKind(se.Kind), msg), se)
 	case errors.As(err, &gs):
 		return gs.GRPCStatus()
 	case errors.Is(err, context.DeadlineExceeded):
@@ -119,6 +120,41 @@ func overloadStatus(retryAfter time.Duration) *status.Status {
 	return d
 }
 
+// metaPassedOn is the ErrorInfo metadata key that marks another
+// service's error passed on (svcerr.PassedOn), as HTTP's "passed_on".
+const metaPassedOn = "passed_on"
+
+// errorStatus is st with se's ErrorInfo, marked when se is a peer's error
+// passed on, and a RetryInfo when se names a delay (svcerr.Exhausted: a
+// quota or rate limit).
+func errorStatus(st *status.Status, se *svcerr.Error) *status.Status {
+	md := map[string]string{"kind": string(se.Kind)}
+	if se.FromPeer() {
+		md[metaPassedOn] = "true"
+	}
+	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: se.Code, Domain: ErrorDomain, Metadata: md}}
+	if se.RetryAfter > 0 {
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(se.RetryAfter)})
+	}
+	d, err := st.WithDetails(details...)
+	if err != nil {
+		return st // details only fail to marshal on a broken proto runtime
+	}
+	return d
+}
+
+// PassedOn reports whether st carries another service's error that the
+// server returned as it came (svcerr.PassedOn): its code says nothing of
+// whether the server acted on the call.
+func PassedOn(st *status.Status) bool {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain && info.GetMetadata()[metaPassedOn] == "true" {
+			return true
+		}
+	}
+	return false
+}
+
 func withInfo(st *status.Status, code string, kind svcerr.Kind) *status.Status {
 	d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: code, Domain: ErrorDomain, Metadata: map[string]string{"kind": string(kind)}})
 	if err != nil {
@@ -143,7 +179,7 @@ func FromStatus(st *status.Status) *svcerr.Error {
 			}
 		}
 	}
-	return &svcerr.Error{Kind: kind, Code: code, Message: st.Message()}
+	return svcerr.Peer(kind, code, st.Message(), RetryAfter(st))
 }
 
 // RetryAfter is the delay of the status's RetryInfo, 0 without one.
@@ -157,9 +193,9 @@ func RetryAfter(st *status.Status) time.Duration {
 }
 
 // Overloaded reports whether st is a load shedder's refusal (see
-// OverloadStatus).
+// OverloadStatus), not another service's passed on.
 func Overloaded(st *status.Status) bool {
-	if st.Code() != codes.ResourceExhausted {
+	if st.Code() != codes.ResourceExhausted || PassedOn(st) {
 		return false
 	}
 	for _, d := range st.Details() {

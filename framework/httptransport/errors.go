@@ -20,6 +20,12 @@ import (
 type ErrorBody struct {
 	Error string `json:"error"`
 	Code  string `json:"code"`
+	// PassedOn says the error is another service's answer that this one
+	// returned (svcerr.PassedOn): its kind and code are that service's,
+	// and they say nothing of whether this service acted on the request —
+	// a caller must not replay a request on a passed-on 503 or 429 as it
+	// may on this service's own.
+	PassedOn bool `json:"passed_on,omitempty"`
 }
 
 // StatusClientClosedRequest is the (nginx) status recorded when the caller
@@ -75,7 +81,7 @@ func Classify(err error) (int, ErrorBody) {
 		if se.Kind == svcerr.Internal {
 			msg = "internal error"
 		}
-		return st, ErrorBody{Error: msg, Code: se.Code}
+		return st, ErrorBody{Error: msg, Code: se.Code, PassedOn: se.FromPeer()}
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, ErrorBody{Error: "request body exceeds " + itoa(tooBig.Limit) + " bytes", Code: "body_too_large"}
 	case errors.Is(err, ErrBodyTimeout):

@@ -57,8 +57,8 @@ const (
 	// the caller gave up (its context ended).
 	Fatal Class = iota
 	// Unprocessed failures happened before the server could act on the
-	// request (connection refused, dial error, 503 from a draining
-	// server): any request may be retried.
+	// request (connection refused, dial error, a load shedder's 503):
+	// any request may be retried.
 	Unprocessed
 	// MaybeProcessed failures may have happened after the server acted
 	// (connection reset mid-call, 502, 504, attempt timeout): only

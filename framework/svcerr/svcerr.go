@@ -82,6 +82,34 @@ type Error struct {
 	// full is Error()'s text when it says more than Message, which is
 	// what callers are sent: Message plus a cause made private by Wrap.
 	full string
+	// peer: rebuilt from another service's answer (Peer).
+	peer bool
+}
+
+// Peer returns an *Error rebuilt from another service's answer, as Warren's
+// clients make them: errors.Is matches the peer's sentinel as with New.
+// What sets it apart is FromPeer: a service that returns it as it came (or
+// wrapped with fmt.Errorf) answers its own caller with the same kind and
+// code marked as passed on, so that caller does not take a peer's "not
+// taken on" answer — overloaded, a 429 — for this service's own and replay
+// a request whose effects may already have happened here.
+func Peer(kind Kind, code, message string, retryAfter time.Duration) *Error {
+	e := New(kind, code, message)
+	e.RetryAfter = retryAfter
+	e.peer = true
+	return e
+}
+
+// FromPeer reports whether e was rebuilt from another service's answer
+// (Peer).
+func (e *Error) FromPeer() bool { return e.peer }
+
+// PassedOn reports whether the first *Error in err's chain, the one a
+// transport answers with, came from another service (Peer): the answer
+// is then not about this service's own handling of the request.
+func PassedOn(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.peer
 }
 
 // Exhausted returns a ResourceExhausted error (HTTP 429) telling the

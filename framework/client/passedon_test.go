@@ -1,0 +1,95 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/httptransport"
+	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/framework/svcerr"
+)
+
+// A service that acts (an effect) and then returns its dependency's
+// error as it came answers with the dependency's kind and code, marked as
+// passed on; its own callers then do not replay a POST on that 503 or 429
+// as they would on a refusal of its own — the tester's checkout charged
+// three times for one call. The 429's Retry-After is passed on too.
+func TestCall_PassedOnRefusalIsNotReplayedForAPost(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		mode       int32
+		status     int
+		sentinel   error
+		retryAfter time.Duration
+	}{
+		{"overloaded", modeOverloaded, http.StatusServiceUnavailable, svcerr.ErrOverloaded, time.Second},
+		{"rate limited", modeTooMany, http.StatusTooManyRequests, svcerr.New(svcerr.ResourceExhausted, "rate_limited", ""), time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dep := startBackend(t, "", nil)
+			depClient := newClient(t, newRegistry(t, dep.inst), WithRetry(retry.WithMaxAttempts(1)))
+			var effects atomic.Int64
+			middle := serveWith(t, "", nil, func(*backend) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					effects.Add(1) // the charge
+					dep.mode.Store(tc.mode)
+					_, err := Call[echoReq, echoResp](r.Context(), depClient, "GET", "/item", echoReq{})
+					if err == nil {
+						w.WriteHeader(http.StatusOK)
+						return
+					}
+					httptransport.WriteError(w, err)
+				})
+			})
+			c := newClient(t, newRegistry(t, middle.inst), WithRetry(retry.WithBackoff(time.Millisecond, time.Millisecond)))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_, err := Call[echoReq, echoResp](ctx, c, "POST", "/pay", echoReq{N: 1})
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Status != tc.status || !ce.PassedOn || !errors.Is(err, tc.sentinel) {
+				t.Fatalf("err = %v; want the dependency's %d, passed on, matching its sentinel", err, tc.status)
+			}
+			if n := effects.Load(); n != 1 {
+				t.Fatalf("the POST acted %d times; want once", n)
+			}
+			if ce.RetryAfter != tc.retryAfter {
+				t.Fatalf("Retry-After = %s, want %s passed on", ce.RetryAfter, tc.retryAfter)
+			}
+		})
+	}
+}
+
+// A call no instance answered — refused everywhere — is ErrUnreachable,
+// of kind Unavailable: a service that returns it answers 503, not 500
+// "internal error" (which its callers would hold against its instance),
+// and the refusals stay wrapped for the logs. A call cut by its deadline
+// stays a deadline (504).
+func TestCall_NoInstanceAnsweredIsUnreachableNotInternal(t *testing.T) {
+	dead := startBackend(t, "", nil)
+	dead.kill()
+	c := newClient(t, newRegistry(t, dead.inst), WithoutOutlier(), WithRetry(retry.WithBackoff(time.Millisecond, time.Millisecond)))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := Call[echoReq, echoResp](ctx, c, "GET", "/x", echoReq{})
+	if !errors.Is(err, ErrUnreachable) || svcerr.KindOf(err) != svcerr.Unavailable || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("err = %v; want ErrUnreachable, kind unavailable, wrapping the refusal", err)
+	}
+	st, body := httptransport.Classify(fmt.Errorf("lookup: %w", err))
+	if st != http.StatusServiceUnavailable || body.Code != CodeUnreachable || body.Error != "lookup: service echo unreachable" {
+		t.Fatalf("passed on: %d %+v; want 503 unreachable without the attempts' text", st, body)
+	}
+
+	slow := startBackend(t, "", nil)
+	slow.delay.Store(int64(time.Minute))
+	c = newClient(t, newRegistry(t, slow.inst), WithoutOutlier())
+	_, err = Call[echoReq, echoResp](context.Background(), c, "POST", "/x", echoReq{}, Timeout(100*time.Millisecond))
+	if errors.Is(err, ErrUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cut by its deadline: %v; want a deadline, not ErrUnreachable", err)
+	}
+}
