@@ -28,6 +28,8 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -344,6 +346,13 @@ func (a *App) selfCheck(ctx context.Context) error {
 			if ctx.Err() == nil || cause == nil {
 				cause = err
 			}
+			if certProblem(err) { // the same on every try: say so now
+				return fmt.Errorf("%w: advertised endpoint %s answered, but TLS failed: %w; callers dial the advertised address and check "+
+					"the certificate as this probe does: it must name that address (an IP SAN for an IP), be signed by a CA they trust, "+
+					"and under mutual TLS allow client use (extended key usage clientAuth) — or the address reaches another process. "+
+					"Turning the self-check off would register an instance no caller can reach (docs/security.md)",
+					ErrSelfCheck, ep, err)
+			}
 			if !backoff.Sleep(ctx, b.Next()) {
 				return fmt.Errorf("%w: advertised endpoint %s did not reach this process (listening on %s) within %s: %w; "+
 					"set the advertised address to one that reaches this process, or turn the self-check off on networks without hairpin routing",
@@ -353,6 +362,25 @@ func (a *App) selfCheck(ctx context.Context) error {
 	}
 	level.Info(a.logger).Log("phase", "selfcheck", "endpoints", strings.Join(inst.Endpoints, ","), "took", time.Since(start).Round(time.Microsecond))
 	return nil
+}
+
+// certProblem reports whether a probe failed in the TLS handshake over a
+// certificate: ours refused (an alert from the server) or theirs not
+// verified. gRPC reports the handshake only as text in its status.
+func certProblem(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var host x509.HostnameError
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &cv), errors.As(err, &host), errors.As(err, &unknown), errors.As(err, &invalid):
+		return true
+	case errors.As(err, &op) && op.Op == "remote error" && strings.HasPrefix(op.Err.Error(), "tls: "):
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "authentication handshake failed") || strings.Contains(s, "x509: ")
 }
 
 // register is phase 4: one registration, with every endpoint.

@@ -2,12 +2,15 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/memory"
+	"github.com/warren-mesh/warren/framework/tlsconf/tlstest"
 )
 
 // journal is one ordered record of phases (from the log) and registry
@@ -598,5 +602,43 @@ func TestDebugHostPort_UsesAdvertisedHostForWildcardBinds(t *testing.T) {
 	}
 	if got := debugHostPort(&net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 9090}, "10.0.0.7"); got != "127.0.0.1:9090" {
 		t.Fatalf("specific: %s", got)
+	}
+}
+
+// A certificate callers cannot accept for the advertised address (no IP
+// SAN for it) fails the self-check at once, saying it is the certificate,
+// and does not send the operator to turn the self-check off: that would
+// register an instance no caller can reach.
+func TestRun_CertificateCallersCannotVerifyFailsTheSelfCheckSayingSo(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	pair := ca.IssueFor("svc", "svc.internal") // a DNS name only
+	cert, err := tls.LoadX509KeyPair(pair.CertFile, pair.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(ca.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	j := &journal{}
+	reg := recorder{memory.New(), j}
+	a, err := New("svc", okHandler(), reg, testOptions(j,
+		WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}}),
+		WithSelfCheckTLS(&tls.Config{RootCAs: roots}), // as callers verify
+		WithSelfCheckTimeout(time.Minute))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Well inside the self-check's minute: the error must not wait it out.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = a.Run(ctx)
+	if !errors.Is(err, ErrSelfCheck) || !strings.Contains(err.Error(), "IP SAN") || strings.Contains(err.Error(), "turn the self-check off") {
+		t.Fatalf("Run = %v; want ErrSelfCheck naming the certificate, without the advice to turn the self-check off", err)
+	}
+	if indexOf(j.list(), "registry:register") >= 0 {
+		t.Fatal("registered an instance callers cannot verify")
 	}
 }

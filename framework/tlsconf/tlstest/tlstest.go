@@ -65,6 +65,13 @@ func NewCA(t testing.TB) *CA {
 // 127.0.0.1, ::1 and localhost, usable by servers and clients alike.
 func (ca *CA) Issue(name string) Pair {
 	ca.t.Helper()
+	return ca.IssueFor(name, "localhost", "127.0.0.1", "::1")
+}
+
+// IssueFor is Issue for the given hosts only: each an IP address (an IP
+// SAN) or a DNS name.
+func (ca *CA) IssueFor(name string, hosts ...string) Pair {
+	ca.t.Helper()
 	key := newKey(ca.t)
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(serial.Add(1)),
@@ -73,8 +80,13 @@ func (ca *CA) Issue(name string) Pair {
 		NotAfter:     time.Now().Add(time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
