@@ -280,10 +280,12 @@ func (c *Client) attemptAny(ctx context.Context, req any, last *atomic.Pointer[b
 		}
 		last.Store(t)
 		resp, err := t.Call(ctx, req)
-		if err != nil && err != balancer.ErrRetired && !instanceFailure(err) {
-			// The instance answered and is fine (another attempt holds the
-			// key, say): the next attempt need not avoid it, and must not
-			// be pushed back to the one that failed before it.
+		if err != nil && err != balancer.ErrRetired && pending(err) {
+			// An earlier attempt of this keyed call holds the key there:
+			// the next ask may go anywhere, and must not be pushed back to
+			// the instance that failed before. Any other failure, an
+			// answer such as a 429 (the instance's own rate limit, say)
+			// included, sends the next attempt elsewhere when it can.
 			last.CompareAndSwap(t, nil)
 		}
 		if err != balancer.ErrRetired {
@@ -291,6 +293,13 @@ func (c *Client) attemptAny(ctx context.Context, req any, last *atomic.Pointer[b
 		}
 	}
 	return nil, fmt.Errorf("client %s: %w", c.service, balancer.ErrNoEndpoints)
+}
+
+// pending reports whether err says an earlier attempt of the same call is
+// still running where this one landed (retry.Pending).
+func pending(err error) bool {
+	var p retry.Pending
+	return errors.As(err, &p) && p.RetryPending()
 }
 
 // pickAfterDiscovery waits for discovery's first answer, so a call made

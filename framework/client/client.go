@@ -235,7 +235,8 @@ func WithLogger(l log.Logger) Option {
 
 // WithSnapshot keeps the last good instance set in dir/<service>.json and
 // serves it when the registry cannot be reached at start (see package
-// snapshot). Only New uses it; NewFromInstancer takes the instancer as is.
+// snapshot). Only New takes it; NewFromInstancer, which takes the
+// instancer as is, refuses it.
 func WithSnapshot(dir string) Option {
 	return func(c *config) error {
 		if dir == "" {
@@ -305,6 +306,10 @@ func NewFromInstancer(src sd.Instancer, service string, opts ...Option) (*Client
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, fmt.Errorf("client %s: %w", service, err)
+	}
+	if cfg.snapshotDir != "" { // refused, not ignored: the caller counts on it
+		return nil, fmt.Errorf("client %s: client.WithSnapshot applies to New, which opens discovery; "+
+			"wrap the discovery with snapshot.Discovery before making src", service)
 	}
 	c, err := build(src, service, cfg)
 	if err != nil {

@@ -52,6 +52,7 @@ const (
 	modeTooMany  // one 429 with Retry-After: 1, then OK
 	modeProxy503 // a proxy's 503, not a Warren answer: nothing got the request
 	modePassedOn // another service's overload answer, passed on by this one
+	mode429      // a 429 without Retry-After, every time
 )
 
 // backend is a real HTTP server on loopback whose behaviour a test can
@@ -141,6 +142,10 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	case modeTooMany:
 		b.mode.Store(modeOK)
 		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write([]byte(`{"error":"slow down","code":"rate_limited"}`))
+		return
+	case mode429:
 		w.WriteHeader(http.StatusTooManyRequests)
 		_, _ = w.Write([]byte(`{"error":"slow down","code":"rate_limited"}`))
 		return

@@ -35,3 +35,12 @@ func TestNew_RefusesBadOptionValues(t *testing.T) {
 		}
 	}
 }
+
+// WithSnapshot is New's: NewFromInstancer takes its instancer as is, so it
+// refuses the option rather than ignore it.
+func TestNewFromInstancer_RefusesWithSnapshot(t *testing.T) {
+	_, err := NewFromInstancer(sd.FixedInstancer{}, "svc", WithSnapshot(t.TempDir()))
+	if err == nil || !strings.Contains(err.Error(), "client.WithSnapshot applies to New") {
+		t.Fatalf("NewFromInstancer(WithSnapshot) = %v; want it refused, naming the option", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warren-mesh/warren/framework/balancer"
 	"github.com/warren-mesh/warren/framework/httptransport"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/svcerr"
@@ -91,5 +92,30 @@ func TestCall_NoInstanceAnsweredIsUnreachableNotInternal(t *testing.T) {
 	_, err = Call[echoReq, echoResp](context.Background(), c, "POST", "/x", echoReq{}, Timeout(100*time.Millisecond))
 	if errors.Is(err, ErrUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cut by its deadline: %v; want a deadline, not ErrUnreachable", err)
+	}
+}
+
+// A 429 is the instance's answer, not its failure, but its rate limit may
+// be its own: the retry goes to another instance when there is one, as
+// after a failure (docs/client.md: balancers never return the instance the
+// previous attempt failed on when another exists).
+func TestCall_RetryAfterA429GoesToAnotherInstance(t *testing.T) {
+	limited, ok := startBackend(t, "", nil), startBackend(t, "", nil)
+	limited.mode.Store(mode429)
+	// Random picks: without the avoidance a retry lands on the limited
+	// instance again half the time, and a call fails after three 429s
+	// with probability 1/8 (60 calls all pass with probability 0.03 %).
+	// No budget: every call that starts there spends a retry.
+	c := newClient(t, newRegistry(t, limited.inst, ok.inst), WithBalancer(balancer.NewRandom()),
+		WithRetry(retry.WithBackoff(time.Millisecond, time.Millisecond), retry.WithBudget(nil)))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 60 {
+		if _, err := Call[echoReq, echoResp](ctx, c, "GET", "/x", echoReq{}); err != nil {
+			t.Fatalf("call %d: %v; want the retry after a 429 to reach the other instance (429s: %d)", i, err, limited.hits.Load())
+		}
+	}
+	if limited.hits.Load() == 0 {
+		t.Fatal("no call reached the rate-limited instance: nothing was tested")
 	}
 }
