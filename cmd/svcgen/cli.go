@@ -755,13 +755,16 @@ func (c *cli) list(args []string) error {
 		}
 		fmt.Fprintf(tw, "%s\tservices/%s\n", name, name)
 		for _, m := range svc.Methods {
-			extra := ""
-			switch {
-			case m.Idempotent:
-				extra = "idempotent"
-			case m.NoRetry:
-				extra = "noretry"
+			var marks []string // how the generated client retries it
+			for _, mk := range []struct {
+				on   bool
+				name string
+			}{{m.Idempotent, "idempotent"}, {m.Keyed, "keyed"}, {m.NoRetry, "noretry"}} {
+				if mk.on {
+					marks = append(marks, mk.name)
+				}
 			}
+			extra := strings.Join(marks, ",")
 			routes := svc.Routes(m.Name)
 			var rs []string
 			for _, t := range slices.Sorted(mapKeys(routes)) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -243,6 +244,21 @@ func TestList_ShowsServicesMethodsAndRoutes(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("list lacks %q:\n%s", want, out)
 		}
+	}
+	// The retry marks a caller cares about, keyed among them.
+	svc := filepath.Join(root, "services", "payment", "service.go")
+	src, err := os.ReadFile(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := strings.Replace(string(src), "\tCharge(ctx", "\t//warren:keyed\n\tCharge(ctx", 1)
+	if marked == string(src) {
+		t.Fatalf("no Charge method in service.go:\n%s", src)
+	}
+	os.WriteFile(svc, []byte(marked), 0o644)
+	code, out, errOut = runCLI(t, "list", "--root", root)
+	if code != 0 || !regexp.MustCompile(`Charge\s+POST /charge\s+ChargeRequest → ChargeResponse\s+keyed\n`).MatchString(out) {
+		t.Errorf("list after //warren:keyed: exit %d\n%s%s", code, out, errOut)
 	}
 }
 
