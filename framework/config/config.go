@@ -211,13 +211,20 @@ func ParseWith(service, version string, backends registry.Backends, args []strin
 		}
 		f.DefValue = d.Value
 	}
-	fs.Usage = func() { usage(out, service, o, fs) }
+	// A bad value is reported once, by the returned error (the caller
+	// prints it last), naming the flag and the form it wants: no usage
+	// dump above it. --help prints the usage.
+	st := &parseState{}
+	checkValues(fs, st)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix),
-		ff.WithConfigFileFlag("config"), ff.WithConfigFileParser(svcsettings.YAMLParser)); err != nil {
+		ff.WithConfigFileFlag("config"), ff.WithConfigFileParser(st.yamlParser)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			usage(out, service, o, fs)
 			return c, ErrHelp
 		}
-		return c, fmt.Errorf("config: %w", err)
+		return c, parseError(err, st, fs)
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("config: unexpected arguments %q", fs.Args())

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -176,5 +178,45 @@ func TestParse_ProgramDefaultsLoseToVariableAndFlag(t *testing.T) {
 	}
 	if _, err := Parse("user", "1", backends, nil, &bytes.Buffer{}, FlagDefault{Flag: "no-such-flag", Value: "x"}); err == nil {
 		t.Fatal("a default for an unknown flag was accepted")
+	}
+}
+
+// A bad value, from a flag, a variable or the --config file, is one error
+// that names the flag with two dashes, where the value came from and the
+// form wanted; nothing else is printed (no usage dump to scroll it away).
+func TestParse_BadValueSaysTheFormWantedWithoutUsageDump(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("grace: 5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  [2]string
+		want string
+	}{
+		{"flag duration", []string{"--grace", "5"}, [2]string{}, `config: --grace "5": want a duration such as 5s or 1m30s`},
+		{"flag bool", []string{"--self-check=maybe"}, [2]string{}, `config: --self-check "maybe": want true or false`},
+		{"flag int", []string{"--weight", "heavy"}, [2]string{}, `config: --weight "heavy": want an integer`},
+		{"backend flag", []string{"--toy-ttl", "10"}, [2]string{}, `config: --toy-ttl "10": want a duration such as 5s or 1m30s`},
+		{"variable", nil, [2]string{"WARREN_DRAIN_TIMEOUT", "abc"}, `config: --drain-timeout "abc" (from WARREN_DRAIN_TIMEOUT): want a duration such as 5s or 1m30s`},
+		{"bytes", nil, [2]string{"WARREN_MAX_BODY_BYTES", "1MB"}, `config: --max-body-bytes "1MB" (from WARREN_MAX_BODY_BYTES): want a whole number of bytes such as 1048576`},
+		{"config file", []string{"--config", file}, [2]string{}, `config: --grace "5" (key grace of ` + file + `): want a duration such as 5s or 1m30s`},
+		{"unknown flag", []string{"--nope"}, [2]string{}, `config: unknown flag --nope (--help lists every flag)`},
+		{"no value", []string{"--grace"}, [2]string{}, `config: --grace needs a value`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env[0] != "" {
+				t.Setenv(tc.env[0], tc.env[1])
+			}
+			var out bytes.Buffer
+			_, err := Parse("user", "", backends, tc.args, &out)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("err = %v\nwant  %s", err, tc.want)
+			}
+			if out.Len() != 0 {
+				t.Errorf("printed besides the error:\n%s", out.String())
+			}
+		})
 	}
 }
