@@ -287,6 +287,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: --max-body-bytes %d: must be positive", c.MaxBodyBytes)
 	case c.LogFormat != "logfmt" && c.LogFormat != "json":
 		return fmt.Errorf("config: --log-format %q: want logfmt or json", c.LogFormat)
+	case checkAdvertise(c.Advertise) != nil:
+		return checkAdvertise(c.Advertise)
+	case checkOTLPEndpoint(c.OTLPEndpoint) != nil:
+		return checkOTLPEndpoint(c.OTLPEndpoint)
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return errors.New("config: --tls-cert and --tls-key go together")
 	case c.TLSClientCA != "" && c.TLSCert == "":

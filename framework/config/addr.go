@@ -1,0 +1,93 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// validHost reports whether h is an IP address or a host name.
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	for _, r := range h {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '.', r == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// checkHostPort checks "host" or "host:port" (port 0–65535); with
+// emptyHost, ":port" too.
+func checkHostPort(s string, emptyHost bool) error {
+	if strings.Contains(s, "://") {
+		return errors.New("has a scheme")
+	}
+	h, p, err := net.SplitHostPort(s)
+	if err != nil { // no port: a bare host or IPv6 address
+		if !validHost(s) {
+			return errors.New("not a host name or IP address")
+		}
+		return nil
+	}
+	if !(h == "" && emptyHost) && !validHost(h) {
+		return fmt.Errorf("host %q is not a host name or IP address", h)
+	}
+	if p == "" {
+		return nil
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", p)
+	}
+	return nil
+}
+
+// checkAdvertise checks --advertise: what package app accepts, "host",
+// "host:port" or ":port" (the default host, this port).
+func checkAdvertise(s string) error {
+	if s == "" {
+		return nil
+	}
+	if err := checkHostPort(s, true); err != nil {
+		return fmt.Errorf("config: --advertise %q: %v; want a host or host:port such as 10.0.0.5 or 10.0.0.5:8080, without a scheme", s, err)
+	}
+	return nil
+}
+
+// checkOTLPEndpoint checks --otlp-endpoint the way package tracing reads
+// it: a URL http://host:port or https://host:port, or a bare host:port.
+func checkOTLPEndpoint(s string) error {
+	if s == "" {
+		return nil
+	}
+	const form = "want http://host:4317 (plaintext), https://host:4317 or host:4317 (TLS)"
+	if !strings.Contains(s, "://") {
+		if err := checkHostPort(s, false); err != nil {
+			return fmt.Errorf("config: --otlp-endpoint %q: %v; %s", s, err, form)
+		}
+		return nil
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("config: --otlp-endpoint %q: not a URL; %s", s, form)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("config: --otlp-endpoint %q: scheme %q; %s", s, u.Scheme, form)
+	case u.User != nil:
+		return fmt.Errorf("config: --otlp-endpoint: credentials in the URL; put them in OTEL_EXPORTER_OTLP_HEADERS; %s", form)
+	}
+	if err := checkHostPort(u.Host, false); err != nil {
+		return fmt.Errorf("config: --otlp-endpoint %q: %v; %s", s, err, form)
+	}
+	return nil
+}

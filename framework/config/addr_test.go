@@ -1,0 +1,39 @@
+package config
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// --advertise and --otlp-endpoint are checked at start, with the flag and
+// the form wanted in the error, instead of failing later (or never).
+func TestValidate_AdvertiseAndOTLPEndpointForms(t *testing.T) {
+	for _, ok := range [][]string{
+		{"--advertise", "10.0.0.5"}, {"--advertise", "10.0.0.5:8080"}, {"--advertise", "user.svc.local:0"},
+		{"--advertise", ":8080"}, {"--advertise", "::1"}, {"--advertise", "[::1]:80"},
+		{"--otlp-endpoint", "http://127.0.0.1:4317"}, {"--otlp-endpoint", "https://collector:4317"},
+		{"--otlp-endpoint", "collector:4317"}, {"--otlp-endpoint", "collector"},
+	} {
+		if _, err := Parse("user", "", backends, ok, &bytes.Buffer{}); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []struct{ args, want string }{
+		{"--advertise=http://127.0.0.1", `config: --advertise "http://127.0.0.1": has a scheme; want a host or host:port`},
+		{"--advertise=bad host", `config: --advertise "bad host": not a host name or IP address; want a host or host:port`},
+		{"--advertise=10.0.0.5:http", `config: --advertise "10.0.0.5:http": port "http" is not a number from 0 to 65535; want a host or host:port`},
+		{"--otlp-endpoint=not a url at all", `config: --otlp-endpoint "not a url at all": not a host name or IP address; want http://host:4317`},
+		{"--otlp-endpoint=ht!tp://x", `config: --otlp-endpoint "ht!tp://x": not a URL; want http://host:4317`},
+		{"--otlp-endpoint=grpc://x:4317", `config: --otlp-endpoint "grpc://x:4317": scheme "grpc"; want http://host:4317`},
+		{"--otlp-endpoint=http://u:secret@x:4317", `config: --otlp-endpoint: credentials in the URL`},
+	} {
+		_, err := Parse("user", "", backends, []string{bad.args}, &bytes.Buffer{})
+		if err == nil || !strings.HasPrefix(err.Error(), bad.want) {
+			t.Errorf("%s: err = %v\nwant it to start %s", bad.args, err, bad.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s: the error shows the password: %v", bad.args, err)
+		}
+	}
+}
