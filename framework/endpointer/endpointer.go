@@ -22,6 +22,7 @@ import (
 	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/kit/sd"
 	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 
 	"github.com/warren-mesh/warren/framework/balancer"
 	"github.com/warren-mesh/warren/framework/outlier"
@@ -142,7 +143,7 @@ func (e *Endpointer) apply(d registry.Delta) {
 		return
 	}
 	if d.Err != nil {
-		e.logger.Log("msg", "discovery error; keeping last known instances", "instances", len(e.byID), "err", d.Err)
+		level.Warn(e.logger).Log("msg", "discovery error; keeping last known instances", "instances", len(e.byID), "err", d.Err)
 	}
 	if len(e.byID) == 0 && len(d.Removed) == 0 && len(d.Added) > smallChange {
 		e.first(d.Added)
@@ -203,7 +204,7 @@ func (e *Endpointer) addLocked(id string) *balancer.Target {
 	}
 	t, err := e.build(id)
 	if err != nil {
-		e.logger.Log("msg", "skipping instance", "instance", id, "err", err)
+		level.Warn(e.logger).Log("msg", "skipping instance", "instance", id, "err", err)
 		return nil
 	}
 	e.byID[id] = t
@@ -219,7 +220,7 @@ func (e *Endpointer) update(ev sd.Event) {
 	if ev.Err != nil {
 		// As go-kit does by default: discovery trouble is not instance
 		// trouble, so keep calling the last known set.
-		e.logger.Log("msg", "discovery error; keeping last known instances", "instances", len(e.byID), "err", ev.Err)
+		level.Warn(e.logger).Log("msg", "discovery error; keeping last known instances", "instances", len(e.byID), "err", ev.Err)
 		e.markReady()
 		return
 	}
@@ -235,7 +236,7 @@ func (e *Endpointer) update(ev sd.Event) {
 		}
 		t, err := e.build(id)
 		if err != nil {
-			e.logger.Log("msg", "skipping instance", "instance", id, "err", err)
+			level.Warn(e.logger).Log("msg", "skipping instance", "instance", id, "err", err)
 			continue
 		}
 		next[id] = t

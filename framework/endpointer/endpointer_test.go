@@ -15,10 +15,12 @@ import (
 	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/kit/sd"
 	"github.com/go-kit/kit/sd/lb"
+	"github.com/go-kit/log"
 
 	"github.com/warren-mesh/warren/framework/balancer"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/memory"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 // recorder is a factory that counts builds and closes per instance and
@@ -339,4 +341,46 @@ func TestEndpointer_FirstSetIsPublishedSortedWithoutTouchingTheSharedDelta(t *te
 	if !slices.IsSortedFunc(e.Targets(), func(a, b *balancer.Target) int { return strings.Compare(a.ID, b.ID) }) {
 		t.Fatal("set not sorted after a change")
 	}
+}
+
+// Every line the endpointer logs carries a level, on the event path and
+// the delta path alike, so a level filter and a log search see them.
+func TestEndpointer_LogLinesCarryAWarnLevel(t *testing.T) {
+	good := inst(1001).String()
+	failing := func(instance string) (endpoint.Endpoint, io.Closer, error) {
+		if instance != good {
+			return nil, nil, errors.New("cannot build")
+		}
+		return newRecorder().factory(instance)
+	}
+	check := func(t *testing.T, logs *syncbuf.Buffer) {
+		t.Helper()
+		waitFor(t, "two log lines", func() bool { return strings.Count(logs.String(), "\n") >= 2 })
+		for _, want := range []string{`level=warn msg="skipping instance"`, `level=warn msg="discovery error; keeping last known instances"`} {
+			if !strings.Contains(logs.String(), want) {
+				t.Errorf("no %s in:\n%s", want, logs)
+			}
+		}
+		for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			if !strings.Contains(line, "level=") {
+				t.Errorf("line without a level: %s", line)
+			}
+		}
+	}
+	t.Run("events", func(t *testing.T) {
+		logs := &syncbuf.Buffer{}
+		e := New(errInstancer{[]sd.Event{{Instances: []string{good, "not an instance"}}, {Err: errors.New("registry down")}}},
+			failing, WithLogger(log.NewLogfmtLogger(logs)))
+		defer e.Close()
+		check(t, logs)
+	})
+	t.Run("deltas", func(t *testing.T) {
+		c := registry.NewCache()
+		logs := &syncbuf.Buffer{}
+		e := New(deltaOnly{c}, failing, WithLogger(log.NewLogfmtLogger(logs)))
+		defer e.Close()
+		c.Apply([]string{good, "not an instance"}, nil, nil)
+		c.Apply(nil, nil, errors.New("registry down"))
+		check(t, logs)
+	})
 }
