@@ -181,6 +181,9 @@ func TestChart_EveryRegistryChoiceValidatesOnTheAPIServer(t *testing.T) {
 				t.Errorf("etcd StatefulSet rendered: %t (%v)", hasEtcd, got)
 			}
 			for _, o := range objs {
+				if o.GetKind() == "StatefulSet" && o.GetName() == "etcd" {
+					checkEtcd(t, o)
+				}
 				if o.GetKind() == "Deployment" {
 					checkDeployment(t, o, name)
 				}
@@ -280,4 +283,31 @@ func TestChart_BrokenValuesFail(t *testing.T) {
 			t.Fatalf("dry run with a misspelt field: err = %v, want strict validation to name it", err)
 		}
 	})
+}
+
+// checkEtcd checks the demo etcd can write its volume: the image runs as
+// 65532, and a freshly formatted volume is root's, so the Pod needs
+// fsGroup 65532 (and runs locked down otherwise).
+func checkEtcd(t *testing.T, o *unstructured.Unstructured) {
+	t.Helper()
+	var ss appsv1.StatefulSet
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &ss); err != nil {
+		t.Fatal(err)
+	}
+	psc := ss.Spec.Template.Spec.SecurityContext
+	if psc == nil || psc.FSGroup == nil || *psc.FSGroup != 65532 || psc.RunAsUser == nil || *psc.RunAsUser != 65532 {
+		t.Errorf("etcd Pod securityContext %+v, want runAsUser and fsGroup 65532 (the volume must be writable by the image's user)", psc)
+	}
+	c := ss.Spec.Template.Spec.Containers[0]
+	if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Errorf("etcd container securityContext %+v, want a read-only root and no privilege escalation", sc)
+	}
+	var mounted bool
+	for _, m := range c.VolumeMounts {
+		mounted = mounted || m.MountPath == "/data"
+	}
+	if !mounted || !slices.Contains(c.Command, "--data-dir=/data/etcd") {
+		t.Errorf("etcd: data dir %v not under the volume mounted at /data (%+v)", c.Command, c.VolumeMounts)
+	}
 }
