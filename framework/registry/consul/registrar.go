@@ -3,6 +3,7 @@ package consul
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -242,9 +243,9 @@ func (r *Registry) claim(ctx context.Context, reg *registration, ours bool) erro
 func (r *Registry) checkConflict(ctx context.Context, a *api.Client, inst registry.Instance) error {
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout)
 	defer cancel()
-	status, info, err := a.Agent().AgentHealthServiceByIDOpts(inst.ID, (&api.QueryOptions{}).WithContext(cctx))
+	status, info, err := serviceHealth(a, inst.ID, (&api.QueryOptions{}).WithContext(cctx))
 	if err != nil {
-		return err
+		return fmt.Errorf("looking up who holds %s: %w", inst.ID, err)
 	}
 	if info == nil || info.Service == nil {
 		return nil // not registered on this agent
@@ -258,6 +259,46 @@ func (r *Registry) checkConflict(ctx context.Context, a *api.Client, inst regist
 	}
 	return fmt.Errorf("%w: %s is held by %s (%s), refused for %s", registry.ErrConflict, inst.ID,
 		net.JoinHostPort(held.Address, strconv.Itoa(held.Port)), status, inst.HostPort())
+}
+
+// serviceHealth is the agent's GET /v1/agent/health/service/id/<id>: the
+// aggregated status of the service's checks with the service, or a nil
+// info when the agent does not hold it. consul/api's
+// AgentHealthServiceByIDOpts decodes the body of every answer but a 404 as
+// JSON, so a refusal ("403 ACL not found", "400 Client sent an HTTP
+// request to an HTTPS server") came out as "invalid character 'A' looking
+// for beginning of value", hiding the status, and was retried as if the
+// agent could not be reached. Here every answer the endpoint does not give
+// for a service (200 passing, 429 warning, 503 critical, 404 unknown) is
+// an api.StatusError with the status and Consul's text, which permanent
+// and unreachable read like any other call's.
+func serviceHealth(a *api.Client, id string, q *api.QueryOptions) (string, *api.AgentServiceChecksInfo, error) {
+	var info *api.AgentServiceChecksInfo
+	_, err := a.Raw().Query("/v1/agent/health/service/id/"+id, &info, q)
+	if err == nil {
+		return api.HealthPassing, info, nil
+	}
+	var se api.StatusError
+	if !errors.As(err, &se) {
+		return "", nil, err // not answered, or a 200 whose body did not decode
+	}
+	var status string
+	switch se.Code {
+	case http.StatusNotFound:
+		return api.HealthCritical, nil, nil
+	case http.StatusTooManyRequests:
+		status = api.HealthWarning
+	case http.StatusServiceUnavailable:
+		status = api.HealthCritical
+	default:
+		return "", nil, err
+	}
+	// The endpoint answers 429 and 503 with the service and its checks;
+	// a body that is not that (a rate limit, a proxy) stays the error.
+	if json.Unmarshal([]byte(se.Body), &info) != nil || info == nil || info.Service == nil {
+		return "", nil, err
+	}
+	return status, info, nil
 }
 
 // reportsNotReady reports whether a critical check is a live process

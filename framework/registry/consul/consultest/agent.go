@@ -10,6 +10,7 @@
 package consultest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -76,6 +77,7 @@ func isExecutable(p string) bool {
 // Ports are the agent's listening ports, all on 127.0.0.1.
 type Ports struct {
 	HTTP, DNS, SerfLAN, SerfWAN, Server, GRPC int
+	HTTPS                                     int // 0 unless WithHTTPS
 }
 
 // Agent is one dev-mode Consul agent process. Its methods are safe for
@@ -85,6 +87,8 @@ type Agent struct {
 	dir   string
 	ports Ports
 	extra string // HCL appended to the generated config
+	// certFile and keyFile serve HTTPS beside HTTP (WithHTTPS).
+	certFile, keyFile string
 
 	mu      sync.Mutex
 	proc    atomic.Pointer[proc.Proc] // nil while stopped
@@ -109,6 +113,13 @@ type Option func(*Agent)
 // The ports and bind addresses are the package's; do not set them here.
 func WithExtraConfig(hcl string) Option { return func(a *Agent) { a.extra = hcl } }
 
+// WithHTTPS has the agent serve its API over HTTPS too, on a port of its
+// own (Ports().HTTPS, HTTPSAddr), with this certificate and key (PEM);
+// HTTP stays on.
+func WithHTTPS(certFile, keyFile string) Option {
+	return func(a *Agent) { a.certFile, a.keyFile = certFile, keyFile }
+}
+
 // New finds the binary, picks free ports and writes the agent's config,
 // without starting it. Close removes everything.
 func New(opts ...Option) (*Agent, error) {
@@ -116,20 +127,18 @@ func New(opts ...Option) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts()
-	if err != nil {
-		return nil, fmt.Errorf("consultest: ports: %w", err)
-	}
-	dir, err := os.MkdirTemp("", "warren-consul-")
-	if err != nil {
-		return nil, fmt.Errorf("consultest: %w", err)
-	}
-	a := &Agent{bin: bin, dir: dir, ports: ports}
+	a := &Agent{bin: bin}
 	for _, o := range opts {
 		o(a)
 	}
+	if a.ports, err = freePorts(a.certFile != ""); err != nil {
+		return nil, fmt.Errorf("consultest: ports: %w", err)
+	}
+	if a.dir, err = os.MkdirTemp("", "warren-consul-"); err != nil {
+		return nil, fmt.Errorf("consultest: %w", err)
+	}
 	if err := os.WriteFile(a.configPath(), []byte(a.config()), 0o600); err != nil {
-		os.RemoveAll(dir)
+		os.RemoveAll(a.dir)
 		return nil, fmt.Errorf("consultest: %w", err)
 	}
 	// Held until the first Start too: an agent made but not yet started
@@ -155,6 +164,15 @@ func Start(ctx context.Context, opts ...Option) (*Agent, error) {
 // Addr is the agent's HTTP address, "127.0.0.1:port".
 func (a *Agent) Addr() string { return fmt.Sprintf("127.0.0.1:%d", a.ports.HTTP) }
 
+// HTTPSAddr is the agent's HTTPS address, "127.0.0.1:port", or "" without
+// WithHTTPS.
+func (a *Agent) HTTPSAddr() string {
+	if a.ports.HTTPS == 0 {
+		return ""
+	}
+	return fmt.Sprintf("127.0.0.1:%d", a.ports.HTTPS)
+}
+
 // Ports returns the agent's ports.
 func (a *Agent) Ports() Ports { return a.ports }
 
@@ -172,6 +190,16 @@ func (a *Agent) configPath() string { return filepath.Join(a.dir, "agent.hcl") }
 
 func (a *Agent) config() string {
 	p := a.ports
+	https := ""
+	if a.certFile != "" {
+		https = fmt.Sprintf(`tls {
+  defaults {
+    cert_file = %q
+    key_file = %q
+  }
+}
+`, a.certFile, a.keyFile)
+	}
 	return fmt.Sprintf(`bind_addr = "127.0.0.1"
 client_addr = "127.0.0.1"
 advertise_addr = "127.0.0.1"
@@ -179,7 +207,7 @@ disable_update_check = true
 log_level = "warn"
 ports {
   http = %d
-  https = -1
+  https = %d
   dns = %d
   serf_lan = %d
   serf_wan = %d
@@ -190,7 +218,7 @@ ports {
 ui_config {
   enabled = false
 }
-`, p.HTTP, p.DNS, p.SerfLAN, p.SerfWAN, p.Server, p.GRPC) + a.extra + "\n"
+`, p.HTTP, cmp.Or(p.HTTPS, -1), p.DNS, p.SerfLAN, p.SerfWAN, p.Server, p.GRPC) + https + a.extra + "\n"
 }
 
 // Start launches the agent and waits until it has elected itself leader.
@@ -284,8 +312,10 @@ func (a *Agent) Kill() {
 func (a *Agent) hold() {
 	p := a.ports
 	var addrs []string
-	for _, port := range []int{p.HTTP, p.DNS, p.SerfLAN, p.SerfWAN, p.Server, p.GRPC} {
-		addrs = append(addrs, freeport.Addr(port))
+	for _, port := range []int{p.HTTP, p.DNS, p.SerfLAN, p.SerfWAN, p.Server, p.GRPC, p.HTTPS} {
+		if port != 0 {
+			addrs = append(addrs, freeport.Addr(port))
+		}
 	}
 	a.held.Hold(addrs...)
 }
@@ -309,13 +339,21 @@ func (a *Agent) Close() error {
 	return os.RemoveAll(a.dir)
 }
 
-// freePorts picks the six ports of one agent.
-func freePorts() (Ports, error) {
-	got, err := FreePorts(6)
+// freePorts picks the six ports of one agent, seven with HTTPS.
+func freePorts(https bool) (Ports, error) {
+	n := 6
+	if https {
+		n = 7
+	}
+	got, err := FreePorts(n)
 	if err != nil {
 		return Ports{}, err
 	}
-	return Ports{HTTP: got[0], DNS: got[1], SerfLAN: got[2], SerfWAN: got[3], Server: got[4], GRPC: got[5]}, nil
+	p := Ports{HTTP: got[0], DNS: got[1], SerfLAN: got[2], SerfWAN: got[3], Server: got[4], GRPC: got[5]}
+	if https {
+		p.HTTPS = got[6]
+	}
+	return p, nil
 }
 
 // FreePorts picks n distinct ports free for both TCP and UDP on 127.0.0.1
