@@ -65,6 +65,16 @@ func TestMain(m *testing.M) {
 // returns the rendered objects.
 func render(t *testing.T, sets ...string) ([]*unstructured.Unstructured, error) {
 	t.Helper()
+	var flags []string
+	for _, s := range sets {
+		flags = append(flags, "--set", s)
+	}
+	return renderFlags(t, flags...)
+}
+
+// renderFlags is render with any helm flags (--set-json, -f).
+func renderFlags(t *testing.T, flags ...string) ([]*unstructured.Unstructured, error) {
+	t.Helper()
 	home := t.TempDir()
 	run := func(args ...string) ([]byte, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -78,10 +88,6 @@ func render(t *testing.T, sets ...string) ([]*unstructured.Unstructured, error) 
 			return nil, fmt.Errorf("helm %s: %w\n%s%s", args[0], err, out, stderr.String())
 		}
 		return out, nil
-	}
-	var flags []string
-	for _, s := range sets {
-		flags = append(flags, "--set", s)
 	}
 	if _, err := run(append([]string{"lint", "--strict", chartDir}, flags...)...); err != nil {
 		return nil, err
@@ -158,6 +164,7 @@ func TestChart_EveryRegistryChoiceValidatesOnTheAPIServer(t *testing.T) {
 		"kubernetes": nil,
 		"etcd":       {"registry=etcd", "etcd.install=true"},
 		"consul":     {"registry=consul", "consul.address=consul-server:8500"},
+		"zookeeper":  {"registry=zookeeper", `zookeeper.servers=zk-0.zk:2181\,zk-1.zk:2181`, "zookeeper.root=/shop"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			objs, err := render(t, sets...)
@@ -235,6 +242,10 @@ func checkDeployment(t *testing.T, o *unstructured.Unstructured, registry string
 	if env["WARREN_REGISTRY"] != registry {
 		t.Errorf("%s: WARREN_REGISTRY=%q, want %q", d.Name, env["WARREN_REGISTRY"], registry)
 	}
+	if registry == "zookeeper" && (env["WARREN_ZOOKEEPER_SERVERS"] != "zk-0.zk:2181,zk-1.zk:2181" || env["WARREN_ZOOKEEPER_ROOT"] != "/shop") {
+		t.Errorf("%s: WARREN_ZOOKEEPER_SERVERS=%q WARREN_ZOOKEEPER_ROOT=%q, want zk-0.zk:2181,zk-1.zk:2181 and /shop",
+			d.Name, env["WARREN_ZOOKEEPER_SERVERS"], env["WARREN_ZOOKEEPER_ROOT"])
+	}
 	// The Pod outlives preStop + Warren's grace + drain, so SIGKILL never
 	// cuts a drain short.
 	grace, err1 := time.ParseDuration(env["WARREN_GRACE"])
@@ -309,5 +320,49 @@ func checkEtcd(t *testing.T, o *unstructured.Unstructured) {
 	}
 	if !mounted || !slices.Contains(c.Command, "--data-dir=/data/etcd") {
 		t.Errorf("etcd: data dir %v not under the volume mounted at /data (%+v)", c.Command, c.VolumeMounts)
+	}
+}
+
+// A misspelt or unknown key is refused by the chart's schema, naming it,
+// instead of being ignored (etcd.endpoint would leave the services on the
+// default etcd:2379); null where the templates need an object is refused
+// before a template can trip on it.
+func TestChart_SchemaRefusesUnknownKeysAndNull(t *testing.T) {
+	for _, tc := range []struct{ set, want string }{
+		{"etcd.endpoint=x:2379", "additional properties 'endpoint' not allowed"},
+		{"services.user.replica=3", "additional properties 'replica' not allowed"},
+		{"registy=etcd", "additional properties 'registy' not allowed"},
+		{"consul.adress=c:8500", "additional properties 'adress' not allowed"},
+		{"lifecycle.graceSecond=3", "additional properties 'graceSecond' not allowed"},
+		{"image.tags=v1", "additional properties 'tags' not allowed"},
+		{"metrics.enable=true", "additional properties 'enable' not allowed"},
+		{"defaults.resource.requests.cpu=1", "additional properties 'resource' not allowed"},
+		{"defaults.resources.request.cpu=1", "additional properties 'request' not allowed"},
+		{"zookeeper.server=zk:2181", "additional properties 'server' not allowed"},
+		// Helm drops a key set to null: the schema finds it missing.
+		{"defaults=null", "missing property 'defaults'"},
+		{"metrics=null", "missing property 'metrics'"},
+	} {
+		t.Run(tc.set, func(t *testing.T) {
+			_, err := render(t, tc.set)
+			if err == nil {
+				t.Fatalf("render with %s succeeded, want the schema to refuse it", tc.set)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("render with %s: err = %v, want a schema failure naming %s", tc.set, err, tc.want)
+			}
+		})
+	}
+	// A values file with defaults: null, as an operator would write it.
+	file := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(file, []byte("defaults: null\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := renderFlags(t, "-f", file); err == nil || !strings.Contains(err.Error(), "missing property 'defaults'") {
+		t.Fatalf("render with a values file setting defaults: null: err = %v, want the schema to refuse it", err)
+	}
+	// The same keys spelt right pass.
+	if _, err := render(t, "etcd.endpoints=x:2379", "services.user.replicas=3", "registry=zookeeper"); err != nil {
+		t.Fatalf("render with correct keys: %v", err)
 	}
 }
