@@ -20,6 +20,8 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -232,8 +234,6 @@ func checkDeployment(t *testing.T, o *unstructured.Unstructured, registry string
 		t.Errorf("%s: no preStop sleep", d.Name)
 	case c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero():
 		t.Errorf("%s: no CPU and memory requests: %+v", d.Name, c.Resources.Requests)
-	case d.Spec.Template.Annotations["prometheus.io/scrape"] != "true":
-		t.Errorf("%s: no Prometheus scrape annotation: %v", d.Name, d.Spec.Template.Annotations)
 	}
 	env := map[string]string{}
 	for _, e := range c.Env {
@@ -245,6 +245,18 @@ func checkDeployment(t *testing.T, o *unstructured.Unstructured, registry string
 	if registry == "zookeeper" && (env["WARREN_ZOOKEEPER_SERVERS"] != "zk-0.zk:2181,zk-1.zk:2181" || env["WARREN_ZOOKEEPER_ROOT"] != "/shop") {
 		t.Errorf("%s: WARREN_ZOOKEEPER_SERVERS=%q WARREN_ZOOKEEPER_ROOT=%q, want zk-0.zk:2181,zk-1.zk:2181 and /shop",
 			d.Name, env["WARREN_ZOOKEEPER_SERVERS"], env["WARREN_ZOOKEEPER_ROOT"])
+	}
+	// The debug listener (pprof, no auth) is off unless metrics.enabled.
+	if v, ok := env["WARREN_DEBUG_LISTEN"]; ok {
+		t.Errorf("%s: WARREN_DEBUG_LISTEN=%q with the default values, want no debug listener", d.Name, v)
+	}
+	for _, p := range c.Ports {
+		if p.Name == "metrics" {
+			t.Errorf("%s: a metrics port (%d) with the default values", d.Name, p.ContainerPort)
+		}
+	}
+	if _, ok := d.Spec.Template.Annotations["prometheus.io/scrape"]; ok {
+		t.Errorf("%s: Prometheus scrape annotations with the default values: %v", d.Name, d.Spec.Template.Annotations)
 	}
 	// The Pod outlives preStop + Warren's grace + drain, so SIGKILL never
 	// cuts a drain short.
@@ -364,5 +376,126 @@ func TestChart_SchemaRefusesUnknownKeysAndNull(t *testing.T) {
 	// The same keys spelt right pass.
 	if _, err := render(t, "etcd.endpoints=x:2379", "services.user.replicas=3", "registry=zookeeper"); err != nil {
 		t.Fatalf("render with correct keys: %v", err)
+	}
+}
+
+// The debug listener serves pprof as well as /metrics, unauthenticated
+// and in plain HTTP: it is off by default (checkDeployment), and turning
+// it on needs a NetworkPolicy naming who may reach it, unless that is
+// explicitly turned off.
+func TestChart_DebugListenerOnlyWithNetworkPolicy(t *testing.T) {
+	t.Run("enabled without peers fails", func(t *testing.T) {
+		_, err := render(t, "metrics.enabled=true")
+		if err == nil || !strings.Contains(err.Error(), "metrics.networkPolicy.from") {
+			t.Fatalf("render with metrics.enabled and no peers: err = %v, want a failure naming metrics.networkPolicy.from", err)
+		}
+	})
+	t.Run("enabled with peers", func(t *testing.T) {
+		objs, err := renderFlags(t, "--set", "metrics.enabled=true", "--set", "metrics.port=9200", "--set-json",
+			`metrics.networkPolicy.from=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dryRun(t, objs); err != nil {
+			t.Fatalf("server-side dry run refused:\n%v", err)
+		}
+		var policies int
+		for _, o := range objs {
+			switch o.GetKind() {
+			case "Deployment":
+				checkMetricsOn(t, o, 9200)
+			case "NetworkPolicy":
+				policies++
+				checkDebugPolicy(t, o)
+			}
+		}
+		if policies != 1 {
+			t.Errorf("%d NetworkPolicies, want 1 (%v)", policies, kinds(objs))
+		}
+	})
+	t.Run("enabled with the policy turned off", func(t *testing.T) {
+		objs, err := render(t, "metrics.enabled=true", "metrics.networkPolicy.enabled=false")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			switch o.GetKind() {
+			case "Deployment":
+				checkMetricsOn(t, o, 9100)
+			case "NetworkPolicy":
+				t.Errorf("NetworkPolicy %s rendered with metrics.networkPolicy.enabled=false", o.GetName())
+			}
+		}
+	})
+}
+
+// checkMetricsOn checks a Deployment runs the debug listener on port and
+// tells Prometheus where it is.
+func checkMetricsOn(t *testing.T, o *unstructured.Unstructured, port int32) {
+	t.Helper()
+	var d appsv1.Deployment
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d); err != nil {
+		t.Fatal(err)
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	var listen string
+	for _, e := range c.Env {
+		if e.Name == "WARREN_DEBUG_LISTEN" {
+			listen = e.Value
+		}
+	}
+	if want := fmt.Sprintf(":%d", port); listen != want {
+		t.Errorf("%s: WARREN_DEBUG_LISTEN=%q, want %q", d.Name, listen, want)
+	}
+	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "metrics" && p.ContainerPort == port }) {
+		t.Errorf("%s: no container port metrics %d: %+v", d.Name, port, c.Ports)
+	}
+	a := d.Spec.Template.Annotations
+	if a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] != fmt.Sprint(port) || a["prometheus.io/path"] != "/metrics" {
+		t.Errorf("%s: scrape annotations %v, want scrape true, port %d, path /metrics", d.Name, a, port)
+	}
+}
+
+// checkDebugPolicy checks the NetworkPolicy selects every service Pod of
+// the release, lets everyone reach http and grpc, and only the
+// configured peers reach the debug port.
+func checkDebugPolicy(t *testing.T, o *unstructured.Unstructured) {
+	t.Helper()
+	var np networkingv1.NetworkPolicy
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &np); err != nil {
+		t.Fatal(err)
+	}
+	sel := np.Spec.PodSelector.MatchLabels
+	if sel["app.kubernetes.io/instance"] != "mesh" || sel["app.kubernetes.io/part-of"] != "warren" || len(np.Spec.PodSelector.MatchExpressions) > 0 {
+		t.Errorf("NetworkPolicy selects %+v, want the release's warren Pods", np.Spec.PodSelector)
+	}
+	if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
+		t.Errorf("NetworkPolicy policyTypes %v, want Ingress only", np.Spec.PolicyTypes)
+	}
+	open := map[string]bool{}    // ports anyone may reach
+	limited := map[string]bool{} // ports only peers may reach
+	for _, r := range np.Spec.Ingress {
+		for _, p := range r.Ports {
+			if p.Port == nil {
+				t.Errorf("NetworkPolicy rule %+v opens every port", r)
+				continue
+			}
+			if len(r.From) == 0 {
+				open[p.Port.String()] = true
+			} else {
+				limited[p.Port.String()] = true
+				for _, f := range r.From {
+					if f.NamespaceSelector == nil || f.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "monitoring" {
+						t.Errorf("debug port peer %+v, want the configured monitoring namespace", f)
+					}
+				}
+			}
+		}
+		if len(r.Ports) == 0 {
+			t.Errorf("NetworkPolicy rule %+v applies to every port", r)
+		}
+	}
+	if !open["http"] || !open["grpc"] || open["metrics"] || !limited["metrics"] {
+		t.Errorf("NetworkPolicy: open to all %v, to peers only %v; want http and grpc open, metrics to peers only", open, limited)
 	}
 }
