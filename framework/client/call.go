@@ -21,6 +21,7 @@ import (
 
 	"github.com/warren-mesh/warren/framework/balancer"
 	"github.com/warren-mesh/warren/framework/climit"
+	"github.com/warren-mesh/warren/framework/httptransport"
 	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/requestid"
 	"github.com/warren-mesh/warren/framework/retry"
@@ -381,6 +382,9 @@ func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
 	}
 	if id, ok := requestid.FromContext(ctx); ok {
 		hr.Header.Set(requestid.Header, id)
+	}
+	if dl, ok := ctx.Deadline(); ok { // the handler's deadline too (httptransport.RequestTimeout)
+		hr.Header[httptransport.TimeoutHeader] = []string{httptransport.FormatTimeout(time.Until(dl))}
 	}
 	resp, err := h.client().Do(hr)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
+
 	"github.com/warren-mesh/warren/framework/balancer"
 	"github.com/warren-mesh/warren/framework/httptransport"
 	"github.com/warren-mesh/warren/framework/retry"
@@ -117,5 +119,32 @@ func TestCall_RetryAfterA429GoesToAnotherInstance(t *testing.T) {
 	}
 	if limited.hits.Load() == 0 {
 		t.Fatal("no call reached the rate-limited instance: nothing was tested")
+	}
+}
+
+// The caller's deadline reaches the handler of a Warren server, as over
+// gRPC: the attempt's remaining time goes in X-Request-Timeout, and the
+// server's handler chain bounds the request's context by it.
+func TestCall_DeadlineReachesTheHandler(t *testing.T) {
+	type seen struct {
+		had  bool
+		left time.Duration
+	}
+	got := make(chan seen, 1)
+	srv := serveWith(t, "", nil, func(*backend) http.Handler {
+		return httptransport.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			dl, had := r.Context().Deadline()
+			got <- seen{had, time.Until(dl)}
+			w.Write([]byte(`{}`))
+		}), log.NewNopLogger(), 0)
+	})
+	c := newClient(t, newRegistry(t, srv.inst))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := Call[echoReq, echoResp](ctx, c, "POST", "/x", echoReq{}, Timeout(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-got; !s.had || s.left <= 0 || s.left > 5*time.Second {
+		t.Fatalf("handler's deadline: set %v, %v away; want within the caller's 5 s", s.had, s.left)
 	}
 }

@@ -31,8 +31,9 @@ func NewServer(e endpoint.Endpoint, dec kithttp.DecodeRequestFunc, enc kithttp.E
 }
 
 // Handler wraps h with the middleware every Warren server gets, outermost
-// first: request ID, access log, panic recovery, body read limits (time),
-// body limit (size).
+// first: request ID, access log, panic recovery, idempotency key, the
+// caller's deadline (RequestTimeout), body read limits (time), body limit
+// (size).
 func Handler(h http.Handler, logger log.Logger, maxBody int64, opts ...HandlerOption) http.Handler {
 	o := handlerOptions{bodyTimeout: DefaultBodyTimeout, bodyIdle: DefaultBodyIdleTimeout}
 	for _, opt := range opts {
@@ -41,7 +42,7 @@ func Handler(h http.Handler, logger log.Logger, maxBody int64, opts ...HandlerOp
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBody
 	}
-	return Chain(h, RequestID(), AccessLog(logger), Recover(logger), IdempotencyKey(), BodyTimeouts(o.bodyTimeout, o.bodyIdle), LimitBody(maxBody))
+	return Chain(h, RequestID(), AccessLog(logger), Recover(logger), IdempotencyKey(), RequestTimeout(), BodyTimeouts(o.bodyTimeout, o.bodyIdle), LimitBody(maxBody))
 }
 
 // HandlerOption configures Handler.
