@@ -37,9 +37,11 @@ func TestNew_AddsTheServiceToTheHelmChart(t *testing.T) {
 	if err := yaml.Unmarshal(got, &values); err != nil {
 		t.Fatalf("values.yaml no longer parses: %v", err)
 	}
-	for _, name := range []string{"user", "order", p("payment")} {
-		if s, ok := values.Services[name]; !ok || s.Replicas != 2 {
-			t.Errorf("services.%s = %+v (present %t), want 2 replicas", name, s, ok)
+	// The demo's user and order keep their data per Pod: one replica each
+	// (deploy/k8s/values.yaml); a generated service, stateless, gets two.
+	for name, replicas := range map[string]int{"user": 1, "order": 1, p("payment"): 2} {
+		if s, ok := values.Services[name]; !ok || s.Replicas != replicas {
+			t.Errorf("services.%s = %+v (present %t), want %d replicas", name, s, ok, replicas)
 		}
 	}
 	os.RemoveAll(filepath.Join(root, "services", p("payment")))
@@ -77,9 +79,9 @@ func TestNew_GRPCServiceGetsItsGRPCPortInTheHelmChart(t *testing.T) {
 	if err := yaml.Unmarshal(got, &values); err != nil {
 		t.Fatalf("values.yaml no longer parses: %v", err)
 	}
-	for name, port := range map[string]int{p("payment"): gen.ChartGRPCPort, p("payment") + "-http": 0, "user": 9090} {
-		if s, ok := values.Services[name]; !ok || s.Replicas != 2 || s.GRPCPort != port {
-			t.Errorf("services.%s = %+v (present %t), want 2 replicas and grpcPort %d", name, s, ok, port)
+	for name, want := range map[string]struct{ replicas, port int }{p("payment"): {2, gen.ChartGRPCPort}, p("payment") + "-http": {2, 0}, "user": {1, 9090}} {
+		if s, ok := values.Services[name]; !ok || s.Replicas != want.replicas || s.GRPCPort != want.port {
+			t.Errorf("services.%s = %+v (present %t), want %d replicas and grpcPort %d", name, s, ok, want.replicas, want.port)
 		}
 	}
 

@@ -177,11 +177,12 @@ func TestChart_EveryRegistryChoiceValidatesOnTheAPIServer(t *testing.T) {
 				t.Fatalf("server-side dry run refused:\n%v", err)
 			}
 			got := kinds(objs)
-			for _, want := range []string{"Deployment/user", "Deployment/order", "Service/user", "Service/order", "PodDisruptionBudget/user", "PodDisruptionBudget/order"} {
+			for _, want := range []string{"Deployment/user", "Deployment/order", "Service/user", "Service/order"} {
 				if !slices.Contains(got, want) {
 					t.Errorf("no %s among %v", want, got)
 				}
 			}
+			checkDemoReplicas(t, objs)
 			hasRole := slices.Contains(got, "Role/mesh-warren-discovery")
 			if hasRole != (name == "kubernetes") {
 				t.Errorf("discovery Role rendered: %t, want it only for the kubernetes registry (%v)", hasRole, got)
@@ -497,5 +498,37 @@ func checkDebugPolicy(t *testing.T, o *unstructured.Unstructured) {
 	}
 	if !open["http"] || !open["grpc"] || open["metrics"] || !limited["metrics"] {
 		t.Errorf("NetworkPolicy: open to all %v, to peers only %v; want http and grpc open, metrics to peers only", open, limited)
+	}
+}
+
+// checkDemoReplicas checks the demo's user and order, which keep their
+// data in the Pod's memory, run one replica each (two would be two
+// separate stores: reads 404 and orders 422 depending on the Pod), so
+// they get no PodDisruptionBudget.
+func checkDemoReplicas(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	for _, o := range objs {
+		switch {
+		case o.GetKind() == "Deployment" && (o.GetName() == "user" || o.GetName() == "order"):
+			if n, _, _ := unstructured.NestedFieldNoCopy(o.Object, "spec", "replicas"); fmt.Sprint(n) != "1" {
+				t.Errorf("Deployment %s: %v replicas by default, want 1 (its data is in the Pod's memory)", o.GetName(), n)
+			}
+		case o.GetKind() == "PodDisruptionBudget":
+			t.Errorf("PodDisruptionBudget %s rendered for a one-replica service", o.GetName())
+		}
+	}
+}
+
+// A service scaled past one replica gets its PodDisruptionBudget.
+func TestChart_ScaledServiceGetsAPodDisruptionBudget(t *testing.T) {
+	objs, err := render(t, "services.user.replicas=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dryRun(t, objs); err != nil {
+		t.Fatalf("server-side dry run refused:\n%v", err)
+	}
+	if got := kinds(objs); !slices.Contains(got, "PodDisruptionBudget/user") || slices.Contains(got, "PodDisruptionBudget/order") {
+		t.Errorf("objects %v, want a PodDisruptionBudget for user (3 replicas) only", got)
 	}
 }
