@@ -46,7 +46,8 @@ func TestDigestAuth_OthersReadButCannotWrite(t *testing.T) {
 	if err == nil {
 		t.Fatal("Register with a wrong password succeeded")
 	}
-	if st := wrong.Status(); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(st.LastError+err.Error(), "not authenticated") {
+	if st := wrong.Status(); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(st.LastError+err.Error(), "not authenticated") ||
+		!strings.Contains(st.LastError+err.Error(), "with another password: this one is wrong") {
 		t.Errorf("Register with a wrong password: %v (status %+v); want a deadline error naming the refusal", err, st)
 	}
 	w.await(t, 10*time.Second, "still only the owner's instance", noErr(exactly(inst.ID)))
@@ -58,5 +59,76 @@ func TestDigestAuth_OthersReadButCannotWrite(t *testing.T) {
 	w.await(t, 30*time.Second, "the instance withdrawn by its owner", noErr(exactly()))
 	if got := owner.Status().State; got != registry.StateWithdrawn {
 		t.Errorf("owner Status = %s, want withdrawn", got)
+	}
+}
+
+// With one digest user per service, the first service makes the shared
+// parents (<root>, <root>/services) with its own user's ACL, and every
+// other service's user is refused creating its service's znode beside
+// them. The refusal must say which znode's ACL refused, and that another
+// digest user made it — not only "zk: not authenticated", retried forever
+// — and once an operator grants create on <root>/services to the second
+// user (the documented way out), it registers: only the missing parents
+// are created, none that exists (ZooKeeper checks create on <root>, the
+// first user's, even for a <root>/services that exists).
+func TestDigestAuth_OneUserPerService_RefusalNamesTheParentsOwner(t *testing.T) {
+	root := testRoot(t)
+	alice, _ := newTestRegistry(t, shared.Addr(), root, WithDigestAuth("alice", "a-pass"))
+	if err := alice.Register(ctxFor(t, 30*time.Second), testInstance("alpha", 1)); err != nil {
+		t.Fatal(err)
+	}
+
+	bob, _ := newTestRegistry(t, shared.Addr(), root, WithDigestAuth("bob", "b-pass"))
+	beta := testInstance("beta", 1)
+	ctx, cancel := context.WithCancel(ctxFor(t, 2*time.Minute))
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- bob.Register(ctx, beta) }()
+	services := root + "/services"
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(bob.Status().LastError, "not authenticated") {
+		select {
+		case err := <-done:
+			t.Fatalf("bob's Register ended before it was refused: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob's Register not refused within a minute; status %+v", bob.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	last := bob.Status().LastError
+	t.Logf("bob refused: %s", last)
+	for _, want := range []string{
+		"the ACL of " + services + " (digest:alice=cdrwa, world:anyone=r)",
+		`does not let digest user "bob" create in it`,
+		`it lets only digest user "alice" create in it (another service made it as that user)`,
+		"one digest user",
+	} {
+		if !strings.Contains(last, want) {
+			t.Errorf("bob's refusal %q does not say %q", last, want)
+		}
+	}
+	if strings.Contains(last, "a-pass") || strings.Contains(last, "b-pass") {
+		t.Errorf("the refusal shows a password: %q", last)
+	}
+
+	// The operator's way out: <root>/services grants create to bob too.
+	op := rawConn(t, shared.Addr())
+	if err := op.AddAuth("digest", []byte("alice:a-pass")); err != nil {
+		t.Fatal(err)
+	}
+	acl := append(zk.DigestACL(zk.PermAll, "alice", "a-pass"), zk.DigestACL(zk.PermCreate, "bob", "b-pass")...)
+	if _, err := op.SetACL(services, append(acl, zk.WorldACL(zk.PermRead)...), -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("bob's Register after create was granted on %s: %v", services, err)
+	}
+	reader, _ := newTestRegistry(t, shared.Addr(), root)
+	watch(t, reader, "beta").await(t, 30*time.Second, "bob's instance", noErr(exactly(beta.ID)))
+	// beta's znode is bob's: alice cannot delete it.
+	if err := op.Delete(bob.nodePath(beta), -1); !errors.Is(err, zk.ErrNoAuth) {
+		t.Errorf("alice's delete of bob's record: %v, want %v", err, zk.ErrNoAuth)
 	}
 }

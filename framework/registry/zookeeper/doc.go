@@ -52,7 +52,10 @@
 // # Security
 //
 // WithDigestAuth authenticates the session with ZooKeeper's digest scheme
-// and creates znodes readable by everyone and writable by that user only.
+// and creates znodes readable by everyone and writable by that user only —
+// the shared parents too, so every service of the mesh must use the same
+// user, unless an operator creates the parents first and grants create on
+// <root>/services to each service's user (docs/registry-zookeeper.md).
 // WithTLS connects to a secureClientPort (ZooKeeper's Netty connection
 // factory), mutual TLS with a client certificate.
 //

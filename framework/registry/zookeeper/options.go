@@ -84,7 +84,12 @@ func WithConnectTimeout(d time.Duration) Option { return func(c *config) { c.con
 // (user:password, re-sent on every reconnect) and, unless WithACL says
 // otherwise, creates every znode with the ACL "this user may do anything,
 // everyone may read": other processes discover the service without
-// credentials, and only this user can change or delete its records.
+// credentials, and only this user can change or delete its records. The
+// shared parents (<root>, <root>/services) get that ACL too when this
+// Registry creates them, so another user is refused creating its service
+// beside them: give every service of the mesh the same user, or have an
+// operator create the parents first with create granted to each
+// service's user (docs/registry-zookeeper.md, Digest auth).
 func WithDigestAuth(username, password string) Option {
 	return func(c *config) { c.username, c.password = username, password }
 }

@@ -168,7 +168,7 @@ func (g *registration) publish(reclaim bool) (created bool, err error) {
 			return true, nil
 		}
 		if !errors.Is(err, zk.ErrNodeExists) {
-			return false, fmt.Errorf("zookeeper: create %s: %w", g.path, err)
+			return false, fmt.Errorf("zookeeper: create %s: %w", g.path, g.r.explainNoAuth(path.Dir(g.path), zk.PermCreate, err))
 		}
 		data, stat, err := conn.Get(g.path)
 		if errors.Is(err, zk.ErrNoNode) {
@@ -194,7 +194,7 @@ func (g *registration) publish(reclaim bool) (created bool, err error) {
 			return false, err
 		}
 		if err := conn.Delete(g.path, stat.Version); err != nil && !errors.Is(err, zk.ErrNoNode) && !errors.Is(err, zk.ErrBadVersion) {
-			return false, fmt.Errorf("zookeeper: replace %s: %w", g.path, err)
+			return false, fmt.Errorf("zookeeper: replace %s: %w", g.path, g.r.explainNoAuth(path.Dir(g.path), zk.PermDelete, err))
 		}
 	}
 	return false, fmt.Errorf("zookeeper: %s kept changing while being claimed", g.path)
@@ -225,16 +225,101 @@ func (g *registration) mayReplace(stat *zk.Stat, data []byte, reclaim bool) erro
 		registry.ErrConflict, g.path, old.HostPort(), stat.EphemeralOwner, g.inst.HostPort())
 }
 
-// createParents creates the persistent znodes above ours, each at most
-// once (one that exists already is fine).
+// createParents creates the persistent znodes above ours that are
+// missing (one created meanwhile is fine). It does not try to create one
+// that exists: ZooKeeper checks the create permission on the parent
+// before it looks whether the child exists, so with digest auth a create
+// of /warren/services, made by another user, is refused even though there
+// is nothing to create — and an operator who made /warren/services grant
+// create to every service's user (docs/registry-zookeeper.md) would still
+// see each one refused on /warren.
 func (g *registration) createParents() error {
 	dir := path.Dir(g.path)
 	p := ""
 	for _, part := range strings.Split(strings.Trim(dir, "/"), "/") {
 		p += "/" + part
+		if ok, _, err := g.r.conn.Exists(p); err == nil && ok {
+			continue
+		}
 		if _, err := g.r.conn.Create(p, nil, 0, g.r.acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
-			return fmt.Errorf("zookeeper: create %s: %w", p, err)
+			return fmt.Errorf("zookeeper: create %s: %w", p, g.r.explainNoAuth(path.Dir(p), zk.PermCreate, err))
 		}
 	}
 	return nil
+}
+
+// explainNoAuth adds to err, when it is ZooKeeper's refusal (zk.ErrNoAuth)
+// of a create or delete of a child of dir, what ZooKeeper does not say:
+// that dir's ACL refused it, what that ACL lets whom do, and why — with
+// digest auth, another digest user (or this user with another password)
+// created dir, and only it may create there. Other errors come back as
+// they are.
+func (r *Registry) explainNoAuth(dir string, perm int32, err error) error {
+	if !errors.Is(err, zk.ErrNoAuth) {
+		return err
+	}
+	verb := permNames[perm]
+	who := "this session, which has no digest auth,"
+	if r.cfg.username != "" {
+		who = fmt.Sprintf("digest user %q", r.cfg.username)
+	}
+	acl, _, aerr := r.conn.GetACL(dir)
+	if aerr != nil {
+		return fmt.Errorf("%w: the ACL of %s does not let %s %s in it (reading that ACL: %v)", err, dir, who, verb, aerr)
+	}
+	ours := ""
+	if r.cfg.username != "" {
+		ours = zk.DigestACL(perm, r.cfg.username, r.cfg.password)[0].ID
+	}
+	var others []string
+	wrongPassword := false
+	for _, a := range acl {
+		if a.Scheme != "digest" || a.Perms&perm == 0 || a.ID == ours {
+			continue
+		}
+		user, _, _ := strings.Cut(a.ID, ":")
+		if user == r.cfg.username {
+			wrongPassword = true
+			continue
+		}
+		others = append(others, fmt.Sprintf("%q", user))
+	}
+	why := ""
+	switch {
+	case wrongPassword:
+		why = fmt.Sprintf("; it lets digest user %q %s with another password: this one is wrong", r.cfg.username, verb)
+	case len(others) > 0:
+		why = fmt.Sprintf("; it lets only digest user %s %s in it (another service made it as that user): "+
+			"every service of the mesh must use one digest user, or an operator must grant %s on %s to each service's user "+
+			"(docs/registry-zookeeper.md, Digest auth)", strings.Join(others, ", "), verb, verb, dir)
+	}
+	return fmt.Errorf("%w: the ACL of %s (%s) does not let %s %s in it%s", err, dir, formatACL(acl), who, verb, why)
+}
+
+var permNames = map[int32]string{
+	zk.PermRead: "read", zk.PermWrite: "write", zk.PermCreate: "create",
+	zk.PermDelete: "delete", zk.PermAdmin: "admin",
+}
+
+// formatACL writes acl as zkCli's getAcl does, one scheme:id=perms per
+// entry (cdrwa letters), with a digest's hash left out.
+func formatACL(acl []zk.ACL) string {
+	parts := make([]string, 0, len(acl))
+	for _, a := range acl {
+		id := a.ID
+		if a.Scheme == "digest" {
+			id, _, _ = strings.Cut(id, ":")
+		}
+		perms := ""
+		for _, p := range []struct {
+			bit    int32
+			letter string
+		}{{zk.PermCreate, "c"}, {zk.PermDelete, "d"}, {zk.PermRead, "r"}, {zk.PermWrite, "w"}, {zk.PermAdmin, "a"}} {
+			if a.Perms&p.bit != 0 {
+				perms += p.letter
+			}
+		}
+		parts = append(parts, a.Scheme+":"+id+"="+perms)
+	}
+	return strings.Join(parts, ", ")
 }
