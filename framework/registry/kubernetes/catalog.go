@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 
@@ -22,7 +24,9 @@ func (r *Registry) Services(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), inf.synced...) {
-		return nil, fmt.Errorf("kubernetes registry: services: %w", ctx.Err())
+		// Say why: a refused list (RBAC) retries until ctx ends, and
+		// "context deadline exceeded" alone hides the apiserver's answer.
+		return nil, fmt.Errorf("kubernetes registry: services in namespace %q: %w (%w)", r.namespace, r.whyNotSynced(inf), ctx.Err())
 	}
 	sls, err := inf.slices.List(labels.Everything())
 	if err != nil {
@@ -43,4 +47,24 @@ func (r *Registry) Services(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// whyProbeTimeout bounds the one request whyNotSynced makes.
+const whyProbeTimeout = time.Second
+
+// whyNotSynced is the reason the caches are not synced: the informers'
+// last list or watch failure, else the answer to one list of the
+// namespace's EndpointSlices. The informers retry an unreachable
+// apiserver (connection refused) without reporting it, so only asking
+// tells an operator that nothing answers.
+func (r *Registry) whyNotSynced(inf *caches) error {
+	inf.mu.Lock()
+	err := inf.lastErr
+	inf.mu.Unlock()
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), whyProbeTimeout)
+		defer cancel()
+		_, err = r.client.DiscoveryV1().EndpointSlices(r.namespace).List(ctx, metav1.ListOptions{Limit: 1})
+	}
+	return notSyncedBecause(err, r.namespace)
 }

@@ -2,10 +2,12 @@ package kubernetes
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -30,6 +32,9 @@ type caches struct {
 
 	mu   sync.Mutex
 	subs map[chan struct{}]struct{}
+	// lastErr is the last failed list or watch (a 403 when the RBAC Role
+	// is missing): why the caches are not synced, when they are not.
+	lastErr error
 }
 
 func startInformers(cs kubernetes.Interface, ns string, logger log.Logger, watchErr func(error)) *caches {
@@ -53,6 +58,9 @@ func startInformers(cs kubernetes.Interface, ns string, logger log.Logger, watch
 	} {
 		_ = si.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
 			level.Warn(logger).Log("msg", "kubernetes watch broke off; the informer lists again", "err", err)
+			inf.mu.Lock()
+			inf.lastErr = err
+			inf.mu.Unlock()
 			watchErr(err)
 		})
 		_, _ = si.AddEventHandler(h)
@@ -97,6 +105,25 @@ func (inf *caches) hasSynced() bool {
 		}
 	}
 	return true
+}
+
+// notSynced says why the caches hold no full listing yet: the last list
+// or watch failure, with what to grant when the apiserver refused it.
+func (inf *caches) notSynced(ns string) error {
+	inf.mu.Lock()
+	err := inf.lastErr
+	inf.mu.Unlock()
+	return notSyncedBecause(err, ns)
+}
+
+func notSyncedBecause(err error, ns string) error {
+	switch {
+	case err == nil:
+		return errNotSynced
+	case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
+		return fmt.Errorf("%w: %w (the ServiceAccount or kubeconfig user needs get, list and watch on pods, services and endpointslices in namespace %q)", errNotSynced, err, ns)
+	}
+	return fmt.Errorf("%w: %w", errNotSynced, err)
 }
 
 // stop ends the watches and waits for the informers' goroutines.

@@ -167,13 +167,24 @@ func (in *Instancer) waitSynced(ctx context.Context) bool {
 	defer notSynced.Stop()
 	poll := time.NewTicker(20 * time.Millisecond)
 	defer poll.Stop()
+	var said string // the reason last published, once the initial wait is over
 	for !in.inf.hasSynced() {
 		select {
 		case <-ctx.Done():
 			return false
 		case <-notSynced.C:
-			in.cache.Update(sd.Event{Err: errNotSynced})
+			err := in.r.whyNotSynced(in.inf)
+			said = err.Error()
+			in.cache.Update(sd.Event{Err: err})
 		case <-poll.C:
+			// A list failing differently after the initial wait:
+			// publish the new reason.
+			if said != "" {
+				if err := in.inf.notSynced(in.r.namespace); err != errNotSynced && err.Error() != said {
+					said = err.Error()
+					in.cache.Update(sd.Event{Err: err})
+				}
+			}
 		}
 	}
 	return true

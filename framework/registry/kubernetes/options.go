@@ -72,7 +72,9 @@ func WithRESTConfig(c *rest.Config) Option { return func(cfg *config) { cfg.rest
 func WithKubeconfig(path string) Option { return func(cfg *config) { cfg.kubeconfig = path } }
 
 // WithNamespace sets the namespace whose Services are discovered. Default:
-// the Pod's own namespace (from its service account), else "default".
+// with WithKubeconfig, its current context's namespace (as kubectl does,
+// "default" when the context names none); else the Pod's own namespace
+// (from its service account), else "default".
 func WithNamespace(ns string) Option { return func(cfg *config) { cfg.namespace = ns } }
 
 // WithSchemes sets the port names that become endpoints (default
@@ -150,16 +152,25 @@ func (c *config) restConfig() (*rest.Config, error) {
 	return rc, nil
 }
 
-// resolveNamespace returns the configured namespace, the Pod's own, or
-// "default".
-func (c *config) resolveNamespace() string {
+// resolveNamespace returns the configured namespace, the kubeconfig
+// context's (when a kubeconfig is used), the Pod's own, or "default".
+func (c *config) resolveNamespace() (string, error) {
 	if c.namespace != "" {
-		return c.namespace
+		return c.namespace, nil
+	}
+	if c.rest == nil && c.kubeconfig != "" {
+		cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+			&clientcmd.ClientConfigLoadingRules{ExplicitPath: c.kubeconfig}, &clientcmd.ConfigOverrides{})
+		ns, _, err := cc.Namespace()
+		if err != nil {
+			return "", fmt.Errorf("kubernetes registry: kubeconfig %s: namespace: %w", c.kubeconfig, err)
+		}
+		return ns, nil
 	}
 	if b, err := os.ReadFile(serviceAccountNamespace); err == nil {
 		if ns := strings.TrimSpace(string(b)); ns != "" {
-			return ns
+			return ns, nil
 		}
 	}
-	return "default"
+	return "default", nil
 }

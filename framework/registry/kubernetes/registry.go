@@ -72,6 +72,10 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	ns, err := cfg.resolveNamespace()
+	if err != nil {
+		return nil, err
+	}
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes registry: client: %w", err)
@@ -79,7 +83,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 	return &Registry{
 		cfg:        cfg,
 		client:     cs,
-		namespace:  cfg.resolveNamespace(),
+		namespace:  ns,
 		regs:       registry.NewTracker[*registry.Instance](),
 		instancers: map[*Instancer]struct{}{},
 	}, nil
