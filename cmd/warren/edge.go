@@ -76,7 +76,7 @@ func (e *edgeFlags) open(ctx context.Context) (registry.Registry, []string, erro
 	}
 	r, err := e.reg.Open(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", e.reg.Name(), err)
+		return nil, nil, err // names the backend
 	}
 	services := e.services
 	if len(services) == 0 {

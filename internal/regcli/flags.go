@@ -47,7 +47,8 @@ func BindRegistry(fs *flag.FlagSet, backends registry.Backends) (*Registry, erro
 func (r *Registry) Name() string { return r.name }
 
 // Open validates the selected backend's flags and connects. It registers
-// nothing: the caller only reads.
+// nothing: the caller only reads. A failure names the backend once
+// ("etcd registry …"): backends name themselves, others get the prefix.
 func (r *Registry) Open(ctx context.Context) (registry.Registry, error) {
 	if _, err := r.backends.Lookup(r.name); err != nil {
 		return nil, usagef("--registry: %v", err)
@@ -56,7 +57,11 @@ func (r *Registry) Open(ctx context.Context) (registry.Registry, error) {
 	if err := s.Validate(); err != nil {
 		return nil, usagef("%v", err)
 	}
-	return s.Open(ctx, registry.OpenOptions{})
+	reg, err := s.Open(ctx, registry.OpenOptions{})
+	if err != nil && !strings.HasPrefix(err.Error(), r.name+" registry") {
+		err = fmt.Errorf("%s registry: %w", r.name, err)
+	}
+	return reg, err
 }
 
 // Parse parses args and the WARREN_* environment into fs, as a service

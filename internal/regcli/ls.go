@@ -60,7 +60,7 @@ func Ls(ctx context.Context, env Env, args []string) error {
 	defer cancel()
 	r, err := reg.Open(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: %w", reg.Name(), err)
+		return err // names the backend
 	}
 	defer r.Close()
 	if len(services) == 0 {

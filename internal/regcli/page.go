@@ -39,7 +39,7 @@ func Page(ctx context.Context, env Env, args []string) error {
 	}
 	r, err := reg.Open(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: %w", reg.Name(), err)
+		return err // names the backend
 	}
 	defer r.Close()
 	v, err := meshview.New(r, meshview.WithRegistryName(reg.Name()), meshview.WithServices(fs.Args()...),

@@ -54,7 +54,7 @@ func Watch(ctx context.Context, env Env, args []string) error {
 	}
 	r, err := reg.Open(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: %w", reg.Name(), err)
+		return err // names the backend
 	}
 	defer r.Close()
 	return watch(ctx, env, r, svc, *asJSON)
