@@ -18,7 +18,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -95,7 +99,18 @@ type Config struct {
 	OTLPEndpoint string
 	// Stdout, when not nil, gets each span as one JSON line when it ends.
 	Stdout io.Writer
+	// Logger, when not nil, gets the exporters' failures (a collector
+	// that does not answer) as level=warn lines in the service's own log
+	// format, at most one per ExportErrorEvery with the count in between.
+	// Without it they go where OpenTelemetry sends them by default, its
+	// process-wide error handler (the standard library's log, on stderr).
+	// Nothing global is set either way.
+	Logger log.Logger
 }
+
+// ExportErrorEvery is how often at most Config.Logger gets an export
+// failure line; the failures in between are counted in the next one.
+const ExportErrorEvery = 10 * time.Second
 
 // NewProvider returns the provider cfg asks for and its shutdown, which
 // flushes spans not yet exported. With no exporter it returns a no-op
@@ -126,7 +141,7 @@ func NewProvider(ctx context.Context, cfg Config) (trace.TracerProvider, func(co
 		if err != nil {
 			return nil, nil, fmt.Errorf("tracing: OTLP exporter for %s: %w", cfg.OTLPEndpoint, err)
 		}
-		opts = append(opts, sdktrace.WithBatcher(exp))
+		opts = append(opts, sdktrace.WithBatcher(logErrors(exp, "otlp", cfg.Logger)))
 	}
 	if cfg.Stdout != nil {
 		exp, err := stdouttrace.New(stdouttrace.WithWriter(cfg.Stdout))
@@ -134,7 +149,7 @@ func NewProvider(ctx context.Context, cfg Config) (trace.TracerProvider, func(co
 			return nil, nil, fmt.Errorf("tracing: stdout exporter: %w", err)
 		}
 		// Synchronous, so the demo shows a span the moment it ends.
-		opts = append(opts, sdktrace.WithSyncer(exp))
+		opts = append(opts, sdktrace.WithSyncer(logErrors(exp, "stdout", cfg.Logger)))
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	return tp, func(ctx context.Context) error {
@@ -143,4 +158,46 @@ func NewProvider(ctx context.Context, cfg Config) (trace.TracerProvider, func(co
 		}
 		return nil
 	}, nil
+}
+
+// logErrors returns exp reporting its export failures to logger instead
+// of returning them to the span processor, which would hand them to
+// OpenTelemetry's global error handler. With a nil logger it returns exp.
+func logErrors(exp sdktrace.SpanExporter, name string, logger log.Logger) sdktrace.SpanExporter {
+	if logger == nil {
+		return exp
+	}
+	return &loggedExporter{SpanExporter: exp, name: name, logger: logger}
+}
+
+type loggedExporter struct {
+	sdktrace.SpanExporter
+	name   string
+	logger log.Logger
+
+	mu       sync.Mutex
+	last     time.Time // of the last line
+	failures int       // since the last line
+	dropped  int
+}
+
+func (e *loggedExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	err := e.SpanExporter.ExportSpans(ctx, spans)
+	if err == nil {
+		return nil
+	}
+	e.mu.Lock()
+	e.failures++
+	e.dropped += len(spans)
+	now := time.Now()
+	if !e.last.IsZero() && now.Sub(e.last) < ExportErrorEvery {
+		e.mu.Unlock()
+		return nil
+	}
+	failures, dropped := e.failures, e.dropped
+	e.last, e.failures, e.dropped = now, 0, 0
+	e.mu.Unlock()
+	level.Warn(e.logger).Log("msg", "trace export failed; spans dropped", "exporter", e.name,
+		"failures", failures, "spans", dropped, "err", err)
+	return nil
 }
