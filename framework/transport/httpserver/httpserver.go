@@ -105,7 +105,7 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 	}
 	addr := ln.Addr()
 	if s.o.tls != nil {
-		ln = tls.NewListener(ln, s.o.tls)
+		ln = tlsListener{Listener: tls.NewListener(ln, s.o.tls), logger: h.Logger}
 	}
 	mux := http.NewServeMux()
 	extra := func(http.Header) map[string]any {
@@ -134,8 +134,12 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 		// /healthz and /readyz are exempt (shed.DefaultExempt).
 		root = s.shedMW(root)
 	}
+	if s.o.tls != nil {
+		root = withTLSState(root)
+	}
 	srv := &http.Server{
 		Handler:           root,
+		ConnContext:       connContext,
 		ReadHeaderTimeout: s.o.readHeader,
 		IdleTimeout:       s.o.idle,
 		MaxHeaderBytes:    64 << 10,
