@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -14,7 +15,7 @@ func validHost(h string) bool {
 	if h == "" || len(h) > 253 {
 		return false
 	}
-	if net.ParseIP(h) != nil {
+	if _, err := netip.ParseAddr(h); err == nil { // IPv4, IPv6, with a zone too
 		return true
 	}
 	for _, r := range h {

@@ -11,7 +11,7 @@ import (
 func TestValidate_AdvertiseAndOTLPEndpointForms(t *testing.T) {
 	for _, ok := range [][]string{
 		{"--advertise", "10.0.0.5"}, {"--advertise", "10.0.0.5:8080"}, {"--advertise", "user.svc.local:0"},
-		{"--advertise", ":8080"}, {"--advertise", "::1"}, {"--advertise", "[::1]:80"},
+		{"--advertise", ":8080"}, {"--advertise", "::1"}, {"--advertise", "[::1]:80"}, {"--advertise", "fe80::1%eth0"},
 		{"--otlp-endpoint", "http://127.0.0.1:4317"}, {"--otlp-endpoint", "https://collector:4317"},
 		{"--otlp-endpoint", "collector:4317"}, {"--otlp-endpoint", "collector"},
 	} {
