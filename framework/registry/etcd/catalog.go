@@ -24,7 +24,11 @@ func (r *Registry) Services(ctx context.Context) ([]string, error) {
 		return nil, ErrClosed
 	}
 	root := "/" + r.cfg.prefix + "/services/"
-	resp, err := r.cli.Get(ctx, root, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	cli, err := r.client.get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("etcd: list services under %s: %w", root, err)
+	}
+	resp, err := cli.Get(ctx, root, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		return nil, fmt.Errorf("etcd: list services under %s: %w", root, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/connectivity"
 )
 
@@ -22,10 +21,10 @@ type connMonitor struct {
 	done   chan struct{}
 }
 
-func startConnMonitor(cli *clientv3.Client) *connMonitor {
+func startConnMonitor(client *lazyClient) *connMonitor {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &connMonitor{subs: map[chan struct{}]struct{}{}, cancel: cancel, done: make(chan struct{})}
-	go m.run(ctx, cli)
+	go m.run(ctx, client)
 	return m
 }
 
@@ -60,8 +59,14 @@ func (m *connMonitor) signal() {
 	}
 }
 
-func (m *connMonitor) run(ctx context.Context, cli *clientv3.Client) {
+func (m *connMonitor) run(ctx context.Context, client *lazyClient) {
 	defer close(m.done)
+	// With credentials the client may not exist yet; instancers list
+	// (and so cover anything before) once it does.
+	cli, err := client.get(ctx)
+	if err != nil {
+		return // stopped, or the client will never exist
+	}
 	conn := cli.ActiveConnection()
 	state := conn.GetState()
 	wasReady, lost := state == connectivity.Ready, false

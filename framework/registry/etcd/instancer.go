@@ -45,7 +45,7 @@ type Instancer struct {
 	cfg     config
 	service string
 	prefix  string
-	cli     *clientv3.Client
+	client  *lazyClient
 	conn    *connMonitor
 	logger  log.Logger
 	onStop  func(*Instancer)
@@ -55,6 +55,7 @@ type Instancer struct {
 	stopOnce sync.Once
 
 	// Owned by the run goroutine.
+	cli       *clientv3.Client  // the Registry's, once list has it
 	set       map[string]string // instance ID (setKey) → Instance.String()
 	skipped   map[string]error  // keys under the prefix not served, and why
 	rev       int64             // revision the set is current at
@@ -70,13 +71,13 @@ var _ sd.Instancer = (*Instancer)(nil)
 
 // newInstancer starts an instancer and waits for its first listing until
 // the initial wait or ctx's deadline, whichever is sooner.
-func newInstancer(ctx context.Context, cfg config, cli *clientv3.Client, conn *connMonitor, service, prefix string, onStop func(*Instancer)) *Instancer {
+func newInstancer(ctx context.Context, cfg config, client *lazyClient, conn *connMonitor, service, prefix string, onStop func(*Instancer)) *Instancer {
 	in := &Instancer{
 		cache:   registry.NewCache(),
 		cfg:     cfg,
 		service: service,
 		prefix:  prefix,
-		cli:     cli,
+		client:  client,
 		conn:    conn,
 		logger:  log.With(cfg.logger, "service", service),
 		onStop:  onStop,
@@ -210,6 +211,14 @@ func (in *Instancer) run(ctx, firstCtx context.Context, cancelFirst context.Canc
 // list reads the whole prefix and makes it the set, publishing the
 // difference (the cache drops an unchanged set).
 func (in *Instancer) list(ctx context.Context) error {
+	if in.cli == nil {
+		// With credentials the client may still be authenticating.
+		cli, err := in.client.get(ctx)
+		if err != nil {
+			return fmt.Errorf("etcd: list %s: %w", in.prefix, err)
+		}
+		in.cli = cli
+	}
 	// WithRequireLeader: a member without a leader (cut off from the
 	// others, or mid-election) refuses at once instead of holding the read
 	// for the whole request timeout, and the client asks the next member.

@@ -71,7 +71,11 @@ func (g *registration) hold(ctx context.Context, rev int64) error {
 	// lease alive, so we want to hear about it now, not after the TTL.
 	hctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	ka, err := g.r.cli.KeepAlive(hctx, lease)
+	cli, err := g.r.client.get(hctx) // made: publish used it
+	if err != nil {
+		return err
+	}
+	ka, err := cli.KeepAlive(hctx, lease)
 	if err != nil {
 		return fmt.Errorf("keepalive of lease %x: %w", int64(lease), err)
 	}
@@ -80,7 +84,7 @@ func (g *registration) hold(ctx context.Context, rev int64) error {
 	// watch is an early warning, not the authority: if it breaks we look at
 	// the key and watch again, and leave liveness to the keepalive.
 	var wch clientv3.WatchChan
-	pending := watchAsync(hctx, g.r.cli, g.key, clientv3.WithRev(rev+1))
+	pending := watchAsync(hctx, cli, g.key, clientv3.WithRev(rev+1))
 	defer func() {
 		cancel()
 		if pending != nil {
@@ -114,7 +118,7 @@ func (g *registration) hold(ctx context.Context, rev int64) error {
 			}
 		case <-rewatch:
 			rctx, rcancel := context.WithTimeout(hctx, g.r.cfg.requestTimeout)
-			resp, err := g.r.cli.Get(rctx, g.key)
+			resp, err := cli.Get(rctx, g.key)
 			rcancel()
 			if err != nil {
 				rewatch = time.After(bo.Next())
@@ -128,7 +132,7 @@ func (g *registration) hold(ctx context.Context, rev int64) error {
 			}
 			bo.Reset()
 			rewatch = nil
-			pending = watchAsync(hctx, g.r.cli, g.key, clientv3.WithRev(resp.Header.Revision+1))
+			pending = watchAsync(hctx, cli, g.key, clientv3.WithRev(resp.Header.Revision+1))
 		}
 	}
 }
@@ -153,7 +157,13 @@ func (g *registration) stillOurs(lease clientv3.LeaseID, holder int64, value []b
 // refused with registry.ErrConflict; our own old record, an unreadable one
 // or one of the same address (a previous run of this process) is replaced.
 func (g *registration) publish(ctx context.Context) (int64, error) {
-	cli := g.r.cli
+	// With credentials the client may still be authenticating: wait for
+	// it as long as for one request, so a down etcd fails this attempt
+	// (and the Keeper retries and reports it) as it would without them.
+	cli, err := g.r.client.getWithin(ctx, g.r.cfg.requestTimeout)
+	if err != nil {
+		return 0, err // says that the client is not there yet, and why
+	}
 	// Each request may go to a member that lost its leader (cut off, or
 	// mid-election): it is tried once per endpoint, so on each member, before
 	// the whole claim counts as failed (Registry.tryLeader). With one
@@ -163,7 +173,7 @@ func (g *registration) publish(ctx context.Context) (int64, error) {
 		return g.r.tryLeader(ctx, tries, g.r.cfg.requestTimeout, req)
 	}
 	var grant *clientv3.LeaseGrantResponse
-	err := call(func(ctx context.Context) (err error) {
+	err = call(func(ctx context.Context) (err error) {
 		grant, err = cli.Grant(ctx, g.r.cfg.ttlSeconds())
 		return err
 	})

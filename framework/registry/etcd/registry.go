@@ -26,9 +26,10 @@ var ErrClosed = registry.ErrClosed
 // for concurrent use.
 type Registry struct {
 	cfg config
-	// cli is the one client of the process's registrar and every
-	// instancer; conn is its one connection monitor.
-	cli     *clientv3.Client
+	// client is the one client of the process's registrar and every
+	// instancer (made in the background when it must authenticate);
+	// conn is its one connection monitor.
+	client  *lazyClient
 	ownsCli bool
 	conn    *connMonitor
 
@@ -54,6 +55,10 @@ var (
 // New returns a Registry. It does not wait for etcd: Register blocks until
 // the record is published and Instancer fills its set when etcd answers, so
 // a service can start while etcd is still coming up. ctx is not retained.
+//
+// With WithAuth the client authenticates in the background until etcd
+// answers; if etcd refuses the user or password, Register returns that
+// error at once, and instancers publish it.
 func New(ctx context.Context, opts ...Option) (*Registry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -65,22 +70,32 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	cli, owns := cfg.client, false
-	if cli == nil {
+	var client *lazyClient
+	owns := cfg.client == nil
+	if !owns {
+		client = readyClient(cfg.client)
+	} else {
 		cc, err := cfg.clientConfig()
 		if err != nil {
 			return nil, err
 		}
-		if cli, err = clientv3.New(cc); err != nil {
-			return nil, fmt.Errorf("etcd: client: %w", err)
+		if cc.Username != "" && cc.Password != "" {
+			// clientv3.New would authenticate now, waiting for etcd
+			// (and failing after the dial timeout if it is down).
+			client = makeClient(cc, cfg.backoffMin, cfg.backoffMax, cfg.logger)
+		} else {
+			cli, err := clientv3.New(cc) // does not contact etcd
+			if err != nil {
+				return nil, fmt.Errorf("etcd: client: %w", err)
+			}
+			client = readyClient(cli)
 		}
-		owns = true
 	}
 	return &Registry{
 		cfg:        cfg,
-		cli:        cli,
+		client:     client,
 		ownsCli:    owns,
-		conn:       startConnMonitor(cli),
+		conn:       startConnMonitor(client),
 		regs:       registry.NewTracker[*registration](),
 		instancers: map[*Instancer]struct{}{},
 	}, nil
@@ -116,6 +131,9 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		return err
 	}
 	key := r.key(inst)
+	if err := r.client.failure(); err != nil {
+		return fmt.Errorf("etcd: register %s: %w", key, err) // credentials refused, or closed
+	}
 
 	r.opMu.Lock()
 	r.mu.Lock()
@@ -150,9 +168,16 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 
 	// The first claim is made here, in the caller's goroutine; the
 	// Keeper's goroutine then holds the record (or retries a failed claim).
-	werr := g.k.Run(ctx, "etcd: register "+key)
+	// While the client is still being made, a refusal of its credentials
+	// ends the wait at once: retrying cannot help.
+	rctx, stop := r.untilRefused(ctx)
+	werr := g.k.Run(rctx, "etcd: register "+key)
+	stop()
 	if werr == nil {
 		return nil
+	}
+	if cerr := r.client.failure(); cerr != nil {
+		werr = fmt.Errorf("etcd: register %s: %w", key, cerr)
 	}
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
@@ -161,6 +186,23 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	r.mu.Unlock()
 	g.k.Stop()
 	return werr
+}
+
+// untilRefused returns ctx, cancelled as well if the client still being
+// made will never exist (etcd refused its credentials); stop releases it.
+func (r *Registry) untilRefused(ctx context.Context) (context.Context, func()) {
+	select {
+	case <-r.client.settled.Done():
+		return ctx, func() {}
+	default:
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	unhook := context.AfterFunc(r.client.settled, func() {
+		if r.client.failure() != nil {
+			cancel()
+		}
+	})
+	return ctx, func() { unhook(); cancel() }
 }
 
 // Deregister withdraws inst: it deletes the record in a transaction guarded
@@ -190,7 +232,11 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	var err error
 	if lease != clientv3.NoLease {
 		err = r.withLeader(ctx, func(ctx context.Context) error {
-			_, err := r.cli.Txn(ctx).
+			cli, err := r.client.get(ctx) // made: a lease was granted
+			if err != nil {
+				return err
+			}
+			_, err = cli.Txn(ctx).
 				If(clientv3.Compare(clientv3.LeaseValue(key), "=", lease)).
 				Then(clientv3.OpDelete(key)).
 				Commit()
@@ -277,7 +323,11 @@ func (r *Registry) revoke(ctx context.Context, id clientv3.LeaseID) error {
 		return nil
 	}
 	err := r.withLeader(ctx, func(ctx context.Context) error {
-		_, err := r.cli.Revoke(ctx, id)
+		cli, err := r.client.get(ctx) // made: a lease was granted
+		if err != nil {
+			return err
+		}
+		_, err = cli.Revoke(ctx, id)
 		return err
 	})
 	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
@@ -334,7 +384,7 @@ func (r *Registry) newInstancerAt(ctx context.Context, service, prefix string) (
 	if closed {
 		return nil, ErrClosed
 	}
-	in := newInstancer(ctx, r.cfg, r.cli, r.conn, service, prefix, r.forget)
+	in := newInstancer(ctx, r.cfg, r.client, r.conn, service, prefix, r.forget)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -387,8 +437,11 @@ func (r *Registry) close(revoke bool) error {
 	}
 	r.wg.Wait()
 	r.conn.stop()
-	if r.ownsCli {
-		if err := r.cli.Close(); err != nil && !errors.Is(err, context.Canceled) {
+	// Ends an authentication still under way; after it the client either
+	// exists or never will.
+	r.client.stop()
+	if cli := r.client.cli; r.ownsCli && cli != nil {
+		if err := cli.Close(); err != nil && !errors.Is(err, context.Canceled) {
 			errs = append(errs, fmt.Errorf("etcd: close client: %w", err))
 		}
 	}

@@ -52,30 +52,12 @@ func TestRegistry_TLSAndAuth(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer admin.Close()
-		steps := []func() error{
-			func() error { _, err := admin.RoleAdd(ctx, "root"); return err },
-			func() error { _, err := admin.UserAdd(ctx, "root", "root-pw"); return err },
-			func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err },
-			func() error { _, err := admin.RoleAdd(ctx, "warren"); return err },
-			func() error {
-				key := "/" + prefix + "/"
-				_, err := admin.RoleGrantPermission(ctx, "warren", key, clientv3.GetPrefixRangeEnd(key), clientv3.PermissionType(clientv3.PermReadWrite))
-				return err
-			},
-			func() error { _, err := admin.UserAdd(ctx, "svc", "svc-pw"); return err },
-			func() error { _, err := admin.UserGrantRole(ctx, "svc", "warren"); return err },
-			func() error { _, err := admin.AuthEnable(ctx); return err },
-		}
-		for i, step := range steps {
-			if err := step(); err != nil {
-				t.Fatalf("etcd auth setup step %d: %v", i, err)
-			}
-		}
+		enableAuth(t, ctx, admin, prefix)
 	}
 
 	inst := testInstance(4242)
-	// tryRegister fails in New (a client with a user name authenticates
-	// while connecting) or in Register.
+	// tryRegister fails in New or in Register (where a refused
+	// authentication shows: New does not wait for etcd).
 	tryRegister := func(opts ...Option) error {
 		base := []Option{WithEndpoints(srv.Endpoints()...), WithPrefix(prefix), WithTTL(testTTL), WithDialTimeout(3 * time.Second), WithRequestTimeout(3 * time.Second)}
 		r, err := New(ctx, append(base, opts...)...)
@@ -121,4 +103,29 @@ func TestRegistry_TLSAndAuth(t *testing.T) {
 	}
 	defer in.Stop()
 	waitFor(t, 5*time.Second, "the instance in discovery", func() bool { return hasExactly(in.(*Instancer), inst) })
+}
+
+// enableAuth makes a root user, a user "svc" (password "svc-pw") whose
+// role may read and write under /prefix/ only, and turns auth on.
+func enableAuth(t *testing.T, ctx context.Context, admin *clientv3.Client, prefix string) {
+	t.Helper()
+	steps := []func() error{
+		func() error { _, err := admin.RoleAdd(ctx, "root"); return err },
+		func() error { _, err := admin.UserAdd(ctx, "root", "root-pw"); return err },
+		func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := admin.RoleAdd(ctx, "warren"); return err },
+		func() error {
+			key := "/" + prefix + "/"
+			_, err := admin.RoleGrantPermission(ctx, "warren", key, clientv3.GetPrefixRangeEnd(key), clientv3.PermissionType(clientv3.PermReadWrite))
+			return err
+		},
+		func() error { _, err := admin.UserAdd(ctx, "svc", "svc-pw"); return err },
+		func() error { _, err := admin.UserGrantRole(ctx, "svc", "warren"); return err },
+		func() error { _, err := admin.AuthEnable(ctx); return err },
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("etcd auth setup step %d: %v", i, err)
+		}
+	}
 }
