@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-kit/log"
@@ -229,6 +230,7 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 		tp, shutdown, err := tracing.NewProvider(ctx, tracing.Config{
 			Service: cfg.Service, Version: cfg.Version, InstanceID: cfg.ID,
 			OTLPEndpoint: cfg.OTLPEndpoint, Stdout: stdout,
+			Logger: deps.Logger, // export failures as the service's own log lines
 		})
 		if err != nil {
 			return err
@@ -269,7 +271,10 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 	}
 	reg, err := openRegistry(ctx, cfg, logger, regObs)
 	if err != nil {
-		return fmt.Errorf("%s registry: %w", cfg.Registry, err)
+		if prefix := cfg.Registry + " registry"; !strings.HasPrefix(err.Error(), prefix) { // backends name themselves
+			err = fmt.Errorf("%s: %w", prefix, err)
+		}
+		return err
 	}
 	deps.Discovery = reg
 	if sr, ok := reg.(registry.StatusReporter); ok && deps.Metrics != nil {

@@ -89,6 +89,21 @@ func TestRun_OpensTheBackendTheRegistryFlagNamesWithItsOwnFlags(t *testing.T) {
 	}
 }
 
+// A backend's open error is named by its registry once: backends that
+// name themselves ("etcd registry at …") are not prefixed again.
+func TestRun_RegistryOpenErrorNamesTheRegistryOnce(t *testing.T) {
+	for openErr, want := range map[string]string{
+		"toy registry at 127.0.0.1:1: refused": "toy registry at 127.0.0.1:1: refused",
+		"refused":                              "toy registry: refused",
+	} {
+		var out bytes.Buffer
+		code := Run(context.Background(), "svc", "1", []string{"--registry", "toy", "--toy-open-error", openErr, "--listen", "127.0.0.1:0"}, &out, hello, toys)
+		if code != 1 || !strings.Contains(out.String(), want) || strings.Count(out.String(), "toy registry") != 1 {
+			t.Errorf("open error %q: code %d, output %q; want %q once", openErr, code, out.String(), want)
+		}
+	}
+}
+
 func TestRun_ServesUntilCancelledAndHealthcheckProbesIt(t *testing.T) {
 	port := freePort(t)
 	args := []string{"--registry", "toy", "--listen", "127.0.0.1:" + port, "--grace", "0s"}

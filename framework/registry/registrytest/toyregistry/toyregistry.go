@@ -3,13 +3,14 @@
 // Nothing in bootstrap, config or the dev mesh knows it exists.
 //
 // It keeps its instances in this process (it wraps the memory backend)
-// and has one flag of its own, --toy-label, which its Registry reports,
-// so a test can see that the flag reached the backend that bootstrap
-// opened by name.
+// and has flags of its own: --toy-label, which its Registry reports, so a
+// test can see that the flag reached the backend that bootstrap opened by
+// name, and --toy-open-error, an error for Open to fail with.
 package toyregistry
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 
@@ -25,11 +26,12 @@ func Backend() registry.Backend {
 	return registry.Backend{Name: Name, Usage: "a toy that proves backends plug in", Bind: bind}
 }
 
-type settings struct{ label string }
+type settings struct{ label, openError string }
 
 func bind(fs *flag.FlagSet) registry.Settings {
 	s := &settings{label: "plain"}
 	fs.StringVar(&s.label, "toy-label", s.label, "label the toy registry reports")
+	fs.StringVar(&s.openError, "toy-open-error", "", "an error for Open to fail with (tests)")
 	return s
 }
 
@@ -43,6 +45,9 @@ func (s *settings) Validate() error {
 func (s *settings) Open(ctx context.Context, _ registry.OpenOptions) (registry.Registry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if s.openError != "" {
+		return nil, errors.New(s.openError)
 	}
 	return &Registry{Registry: memory.New(), Label: s.label}, nil
 }
