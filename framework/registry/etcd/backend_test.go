@@ -54,6 +54,14 @@ func TestBackend_BadFlagsAreNamedAndSecretsNeverPrinted(t *testing.T) {
 		"--etcd-cert=c.pem":         "--etcd-key",
 		"--etcd-dial-timeout=0s":    "--etcd-dial-timeout",
 		"--etcd-request-timeout=0s": "--etcd-request-timeout",
+		// Accepted by clientv3, then dialled in vain until every request
+		// timed out; a tester's typo.
+		"--etcd-endpoints=foo:bar:baz":             `--etcd-endpoints: "foo:bar:baz"`,
+		"--etcd-endpoints=127.0.0.1":               "missing port",
+		"--etcd-endpoints=127.0.0.1:0":             `port "0"`,
+		"--etcd-endpoints=ftp://127.0.0.1:2379":    `scheme "ftp"`,
+		"--etcd-endpoints=http://127.0.0.1:2379/x": "a path",
+		"--etcd-endpoints=:2379":                   "no host",
 	} {
 		if err := parseBackend(t, args).Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want it to name %s", args, err, want)
