@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -195,6 +196,39 @@ func (s *stack) compose(ctx context.Context, limit time.Duration, waitHealthy bo
 	a = append(a, s.args(sub...)...)
 	return s.e.run(ctx, limit, []string{"COMPOSE_PROJECT_NAME=" + s.project, "WAIT_HEALTHY_TIMEOUT=240"},
 		"deploy/compose/with-podman.sh", a...)
+}
+
+// portRace finds the service a start failed for because its published
+// host port was taken: the engine picks a free host port for "127.0.0.1::8080"
+// and binds it a moment later, and on a busy machine another process's
+// connection can take that port in between (a loaded make test beside
+// another failed so: "Cannot start service order-consul: cannot listen on
+// the TCP port: listen tcp4 127.0.0.1:45633: bind: address already in use").
+var portRace = regexp.MustCompile(`Cannot start service ([\w.-]+): cannot listen on the TCP port: .*address already in use`)
+
+// up runs up -d. A start lost to the engine's port race is not the
+// stack's failure: that service's container is removed and up runs again,
+// at most twice, so the engine picks another port.
+func (s *stack) up(ctx context.Context, t *testing.T) (string, error) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		out, err := s.compose(ctx, 6*time.Minute, true, "up", "-d", "--no-build")
+		m := portRace.FindStringSubmatch(out + errText(err))
+		if err == nil || m == nil || attempt == 3 {
+			return out, err
+		}
+		t.Logf("up: %s lost its host port to another process before the engine bound it; removing it and starting again", m[1])
+		if _, err := s.compose(ctx, 2*time.Minute, false, "rm", "-f", "-s", m[1]); err != nil {
+			return out, err
+		}
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // waitHealthy runs the wrapper's health wait with no compose command.

@@ -126,7 +126,7 @@ func runProfile(ctx context.Context, t *testing.T, e *engine, p profile, timings
 	s.cleanup(t)
 
 	t0 := time.Now()
-	if _, err := s.compose(ctx, 6*time.Minute, true, "up", "-d", "--no-build"); err != nil {
+	if _, err := s.up(ctx, t); err != nil {
 		t.Fatal(err)
 	}
 	timings[p.name+"/up"] = time.Since(t0)
@@ -388,7 +388,7 @@ func brokenHealthcheckFails(ctx context.Context, t *testing.T, e *engine, svc st
 	s := newStack(e, profiles[0], override)
 	s.cleanup(t)
 	t0 := time.Now()
-	out, err := s.compose(ctx, 6*time.Minute, true, "up", "-d", "--no-build")
+	out, err := s.up(ctx, t)
 	timings["broken-"+svc] = time.Since(t0)
 	if err == nil {
 		t.Fatalf("up with a broken %s health check succeeded:\n%s", svc, tail(out, 30))
