@@ -54,15 +54,6 @@ func (e *Error) Unwrap() []error {
 	return errs
 }
 
-func hasWarrenInfo(st *status.Status) bool {
-	for _, d := range st.Details() {
-		if i, ok := d.(interface{ GetDomain() string }); ok && i.GetDomain() == grpctransport.ErrorDomain {
-			return true
-		}
-	}
-	return false
-}
-
 // RetryClass implements retry.Classer:
 //
 //   - UNAVAILABLE is retried for any call when it surely was not sent (no
@@ -155,7 +146,7 @@ func (e *Error) InstanceFailure() bool {
 		code := grpctransport.FromStatus(e.Status).Code
 		return code != svcerr.CodeOverloaded && code != idempotency.CodeInProgress
 	case codes.Unimplemented:
-		return !hasWarrenInfo(e.Status)
+		return !grpctransport.FromWarren(e.Status)
 	case codes.DeadlineExceeded, codes.Internal, codes.Unknown, codes.DataLoss:
 		return true
 	}

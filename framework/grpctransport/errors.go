@@ -147,20 +147,26 @@ func errorStatus(st *status.Status, se *svcerr.Error) *status.Status {
 // server returned as it came (svcerr.PassedOn): its code says nothing of
 // whether the server acted on the call.
 func PassedOn(st *status.Status) bool {
+	return warrenInfo(st).GetMetadata()[metaPassedOn] == "true"
+}
+
+// FromWarren reports whether st comes from a Warren server's handler: it
+// carries Warren's ErrorInfo.
+func FromWarren(st *status.Status) bool { return warrenInfo(st) != nil }
+
+// warrenInfo is st's ErrorInfo from a Warren server (domain ErrorDomain),
+// or nil.
+func warrenInfo(st *status.Status) *errdetails.ErrorInfo {
 	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain && info.GetMetadata()[metaPassedOn] == "true" {
-			return true
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
+			return info
 		}
 	}
-	return false
+	return nil
 }
 
 func withInfo(st *status.Status, code string, kind svcerr.Kind) *status.Status {
-	d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: code, Domain: ErrorDomain, Metadata: map[string]string{"kind": string(kind)}})
-	if err != nil {
-		return st // details only fail to marshal on a broken proto runtime
-	}
-	return d
+	return errorStatus(st, svcerr.New(kind, code, ""))
 }
 
 // FromStatus rebuilds the peer's business error from a status: Warren's
@@ -169,14 +175,12 @@ func withInfo(st *status.Status, code string, kind svcerr.Kind) *status.Status {
 func FromStatus(st *status.Status) *svcerr.Error {
 	kind := KindForCode(st.Code())
 	code := string(kind)
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
-			if k := info.GetMetadata()["kind"]; k != "" {
-				kind = svcerr.Kind(k)
-			}
-			if info.GetReason() != "" {
-				code = info.GetReason()
-			}
+	if info := warrenInfo(st); info != nil {
+		if k := info.GetMetadata()["kind"]; k != "" {
+			kind = svcerr.Kind(k)
+		}
+		if info.GetReason() != "" {
+			code = info.GetReason()
 		}
 	}
 	return svcerr.Peer(kind, code, st.Message(), RetryAfter(st))
@@ -195,13 +199,9 @@ func RetryAfter(st *status.Status) time.Duration {
 // Overloaded reports whether st is a load shedder's refusal (see
 // OverloadStatus), not another service's passed on.
 func Overloaded(st *status.Status) bool {
-	if st.Code() != codes.ResourceExhausted || PassedOn(st) {
+	if st.Code() != codes.ResourceExhausted {
 		return false
 	}
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain && info.GetReason() == svcerr.CodeOverloaded {
-			return true
-		}
-	}
-	return false
+	info := warrenInfo(st)
+	return info.GetReason() == svcerr.CodeOverloaded && info.GetMetadata()[metaPassedOn] != "true"
 }

@@ -29,7 +29,7 @@ import (
 func TestRegistry_ACLTokenRequired(t *testing.T) {
 	needAgent(t)
 	token := uuid(t)
-	a, err := consultest.New(consultest.WithExtraConfig(fmt.Sprintf(`
+	a := ownAgent(t, consultest.WithExtraConfig(fmt.Sprintf(`
 acl {
   enabled = true
   default_policy = "deny"
@@ -40,15 +40,6 @@ acl {
   }
 }
 `, token, token)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("agent log:\n%s", a.Log())
-		}
-		a.Close()
-	})
 	if err := a.Start(ctxT(t, time.Minute)); err != nil {
 		t.Fatal(err)
 	}

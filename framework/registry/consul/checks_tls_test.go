@@ -83,7 +83,7 @@ func TestRegistry_MTLSInstanceIsProbedOnlyByAnAgentWithTLSForChecks(t *testing.T
 	}
 	waitCheckOutput(t, plainGRPC, checkID(ginst.ID, CheckGRPC), api.HealthCritical)
 
-	withTLS, err := consultest.New(consultest.WithExtraConfig(fmt.Sprintf(`
+	withTLS := ownAgent(t, consultest.WithExtraConfig(fmt.Sprintf(`
 enable_agent_tls_for_checks = true
 tls {
   defaults {
@@ -92,15 +92,6 @@ tls {
     key_file  = %q
   }
 }`, ca.CertFile, agentPair.CertFile, agentPair.KeyFile)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("agent log:\n%s", withTLS.Log())
-		}
-		withTLS.Close()
-	})
 	sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := withTLS.Start(sctx); err != nil {

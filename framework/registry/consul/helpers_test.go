@@ -44,12 +44,12 @@ func needAgent(t *testing.T) *consultest.Agent {
 	return shared
 }
 
-// ownAgent makes (but does not start) an agent for a test that stops or
-// restarts it.
-func ownAgent(t *testing.T) *consultest.Agent {
+// ownAgent makes (but does not start) an agent of the test's own, for a
+// test that stops or restarts it or needs it configured otherwise.
+func ownAgent(t *testing.T, opts ...consultest.Option) *consultest.Agent {
 	t.Helper()
 	needAgent(t)
-	a, err := consultest.New()
+	a, err := consultest.New(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

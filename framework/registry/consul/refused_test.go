@@ -22,16 +22,7 @@ func TestRegistry_PlainHTTPToTheHTTPSPortFailsAtOnce(t *testing.T) {
 	needAgent(t)
 	ca := tlstest.NewCA(t)
 	pair := ca.Issue("consul-agent")
-	a, err := consultest.New(consultest.WithHTTPS(pair.CertFile, pair.KeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("agent log:\n%s", a.Log())
-		}
-		a.Close()
-	})
+	a := ownAgent(t, consultest.WithHTTPS(pair.CertFile, pair.KeyFile))
 	if err := a.Start(ctxT(t, time.Minute)); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +32,7 @@ func TestRegistry_PlainHTTPToTheHTTPSPortFailsAtOnce(t *testing.T) {
 	// The deadline only bounds a failing test: the refusal must end
 	// Register on the agent's first answer, whatever the load.
 	ctx := ctxT(t, time.Minute)
-	err = plain.Register(ctx, inst)
+	err := plain.Register(ctx, inst)
 	switch {
 	case err == nil:
 		t.Fatal("registered over plain HTTP to the HTTPS port")

@@ -45,11 +45,11 @@ func (c *tlsConn) NetConn() net.Conn { return c.Conn }
 
 func (c *tlsConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if err != nil && !c.shook.Load() && !c.ConnectionState().HandshakeComplete {
+	if !c.shook.Load() {
 		c.shook.Store(true)
-		c.handshakeFailed(err)
-	} else if !c.shook.Load() {
-		c.shook.Store(true)
+		if err != nil && !c.ConnectionState().HandshakeComplete {
+			c.handshakeFailed(err)
+		}
 	}
 	return n, err
 }
