@@ -97,6 +97,29 @@ func TestCall_NoInstanceAnsweredIsUnreachableNotInternal(t *testing.T) {
 	}
 }
 
+// A handler's own expired deadline (its dependency was too slow) reaches
+// the caller as the peer's deadline_exceeded, and errors.Is(err,
+// context.DeadlineExceeded) holds as over gRPC (grpcclient's DEADLINE_EXCEEDED)
+// — the caller's code need not know which transport carried the call.
+func TestCall_PeersDeadlineIsContextDeadlineExceeded(t *testing.T) {
+	b := serveWith(t, "", nil, func(*backend) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			httptransport.WriteError(w, fmt.Errorf("read stock: %w", context.DeadlineExceeded))
+		})
+	})
+	c := newClient(t, newRegistry(t, b.inst), WithRetry(retry.WithMaxAttempts(1)))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := Call[echoReq, echoResp](ctx, c, "GET", "/x", echoReq{})
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Status != http.StatusGatewayTimeout || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v; want the peer's 504 matching context.DeadlineExceeded", err)
+	}
+	if svcerr.KindOf(err) != svcerr.DeadlineExceeded || ctx.Err() != nil {
+		t.Fatalf("kind %s, caller's ctx %v; want the peer's deadline, the caller's own still running", svcerr.KindOf(err), ctx.Err())
+	}
+}
+
 // A 429 is the instance's answer, not its failure, but its rate limit may
 // be its own: the retry goes to another instance when there is one, as
 // after a failure (docs/client.md: balancers never return the instance the

@@ -41,14 +41,12 @@ func (e *Error) PrivateText() bool { return true }
 // GRPCStatus makes status.Code and status.FromError work on e.
 func (e *Error) GRPCStatus() *status.Status { return e.Status }
 
-// Unwrap returns the rebuilt business error, plus the context error of a
-// CANCELED or DEADLINE_EXCEEDED status.
+// Unwrap returns the rebuilt business error (which a DEADLINE_EXCEEDED
+// status makes match context.DeadlineExceeded, as svcerr.Peer errors of
+// that kind do), plus context.Canceled for a CANCELED status.
 func (e *Error) Unwrap() []error {
 	errs := []error{grpctransport.FromStatus(e.Status)}
-	switch e.Status.Code() {
-	case codes.DeadlineExceeded:
-		errs = append(errs, context.DeadlineExceeded)
-	case codes.Canceled:
+	if e.Status.Code() == codes.Canceled {
 		errs = append(errs, context.Canceled)
 	}
 	return errs

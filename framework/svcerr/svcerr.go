@@ -21,6 +21,7 @@
 package svcerr
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -261,8 +262,14 @@ func (p publicText) String() string { return string(p) }
 func (e *Error) Unwrap() error { return e.Err }
 
 // Is makes errors.Is match on Kind and Code, so an error rebuilt from a
-// peer's response matches the sentinel the peer's service declared.
+// peer's response matches the sentinel the peer's service declared. A
+// peer's DeadlineExceeded (its handler's deadline, or a proxy's 504)
+// matches context.DeadlineExceeded as well, over every transport, as the
+// caller's own expired deadline does.
 func (e *Error) Is(target error) bool {
+	if target == context.DeadlineExceeded {
+		return e.peer && e.Kind == DeadlineExceeded
+	}
 	t, ok := target.(*Error)
 	if !ok {
 		return false

@@ -1,6 +1,7 @@
 package svcerr
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -92,5 +93,23 @@ func TestErrorf_PublicMessageKeepsTheFormat(t *testing.T) {
 	}
 	if e.Error() != "100% sure, 3 tries: ledger down: 10.0.0.7:9090 refused (eu)" || !errors.Is(e, inner) {
 		t.Fatalf("Error() = %q, errors.Is(inner) = %v", e.Error(), errors.Is(e, inner))
+	}
+}
+
+// Only a peer's DeadlineExceeded is context.DeadlineExceeded: a service's
+// own error of that kind is its sentinel, and other kinds never are.
+func TestIs_PeersDeadlineMatchesContextDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{Peer(DeadlineExceeded, "deadline_exceeded", "deadline exceeded", 0), true},
+		{fmt.Errorf("stock: %w", Peer(DeadlineExceeded, "slow", "", 0)), true},
+		{New(DeadlineExceeded, "deadline_exceeded", "deadline exceeded"), false},
+		{Peer(Unavailable, "unavailable", "", 0), false},
+	} {
+		if got := errors.Is(tc.err, context.DeadlineExceeded); got != tc.want {
+			t.Errorf("errors.Is(%v, context.DeadlineExceeded) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
