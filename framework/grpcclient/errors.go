@@ -44,7 +44,18 @@ func (e *Error) GRPCStatus() *status.Status { return e.Status }
 // Unwrap returns the rebuilt business error (which a DEADLINE_EXCEEDED
 // status makes match context.DeadlineExceeded, as svcerr.Peer errors of
 // that kind do), plus context.Canceled for a CANCELED status.
+//
+// An UNAVAILABLE that no Warren server sent rebuilds nothing: it is
+// grpc-go's own report of a connection that failed (its text names the
+// address: "dial tcp 127.0.0.1:…: connection refused"), or a plain
+// server's. The call then ends as client.ErrUnreachable, as over HTTP
+// after refused or reset connections: a service that returns it answers
+// "service NAME unreachable", not the peer's address as if the peer had
+// said it.
 func (e *Error) Unwrap() []error {
+	if e.Status.Code() == codes.Unavailable && !grpctransport.FromWarren(e.Status) {
+		return nil
+	}
 	errs := []error{grpctransport.FromStatus(e.Status)}
 	if e.Status.Code() == codes.Canceled {
 		errs = append(errs, context.Canceled)

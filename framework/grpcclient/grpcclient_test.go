@@ -18,6 +18,7 @@ import (
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/embedetcd"
 	"github.com/warren-mesh/warren/framework/grpcclient"
+	"github.com/warren-mesh/warren/framework/grpctransport"
 	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
 	"github.com/warren-mesh/warren/framework/outlier"
 	"github.com/warren-mesh/warren/framework/registry"
@@ -142,6 +143,32 @@ func TestClient_BalancesOverDiscoveryAndRebuildsErrors(t *testing.T) {
 	// hedge an idempotent call); the business error adds no other retry.
 	if st := c.State(); st.Retries-st.Hedges != before.Retries-before.Hedges || st.Ejected != 0 {
 		t.Fatalf("state after a business error %+v (before it %+v): want no retry, no ejection", st, before)
+	}
+}
+
+// A call no instance answered — grpc-go's own UNAVAILABLE for a refused
+// connection, whose text names the address — is client.ErrUnreachable,
+// as over HTTP: a service that returns it tells its callers "service
+// echo unreachable", never the peer's address, and not as the peer's own
+// answer passed on.
+func TestClient_NoInstanceAnsweredIsUnreachable(t *testing.T) {
+	dead := startEcho(t, "dead")
+	dead.Close()
+	c, err := grpcclient.NewFromInstancer(sd.FixedInstancer{dead.instance("dead")}, "echo", grpcclient.WithClientOptions(client.WithoutOutlier()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = say(c, grpcclient.Idempotent())(ctx30(t), "id")
+	if !errors.Is(err, client.ErrUnreachable) || svcerr.KindOf(err) != svcerr.Unavailable {
+		t.Fatalf("err = %v; want client.ErrUnreachable", err)
+	}
+	passed := fmt.Errorf("lookup: %w", err)
+	if pub := svcerr.Public(passed); pub != "lookup: service echo unreachable" || svcerr.PassedOn(passed) {
+		t.Fatalf("public text %q, passed on %v; want \"lookup: service echo unreachable\", this service's own", pub, svcerr.PassedOn(passed))
+	}
+	if st := grpctransport.Status(passed); st.Code() != codes.Unavailable || strings.Contains(st.Message(), "127.0.0.1") || grpctransport.PassedOn(st) {
+		t.Fatalf("answered as %v (passed on %v); want UNAVAILABLE without the address", st, grpctransport.PassedOn(st))
 	}
 }
 
