@@ -462,7 +462,7 @@ func (a *App) runUntilStopped(ctx context.Context, sw *signals) stopCause {
 		g.Add(func() error {
 			select {
 			case <-ctx.Done():
-				set(stopCause{reason: "context " + ctx.Err().Error()})
+				set(stopCause{reason: context.Cause(ctx).Error()}) // "context canceled", or the cause it was given
 			case <-stop:
 			}
 			return nil

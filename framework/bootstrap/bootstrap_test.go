@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-kit/kit/sd"
 	"github.com/go-kit/log"
+	"google.golang.org/grpc"
 
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/config"
@@ -201,5 +202,50 @@ func TestRun_BuildErrorClosesWhatOnCloseGot(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// Trace export failures are the service's own log lines (level warn, its
+// format), not OpenTelemetry's stdlib lines on stderr: bootstrap hands
+// tracing the service's logger. The "collector" is a gRPC server without
+// the trace service (UNIMPLEMENTED, which the exporter does not retry);
+// the span of the one request is exported, and fails, when the service
+// stops.
+func TestRun_TraceExportFailuresGoToTheServiceLog(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	collector := grpc.NewServer()
+	go collector.Serve(ln) //nolint:errcheck // ends with Stop
+	defer collector.Stop()
+	port := freePort(t)
+	args := []string{"--registry", "toy", "--listen", "127.0.0.1:" + port, "--grace", "0s",
+		"--otlp-endpoint", "http://" + ln.Addr().String()}
+	out := &syncbuf.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, "svc", "1", args, out, hello, toys) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for Run(context.Background(), "svc", "1", append([]string{"healthcheck"}, args...), io.Discard, nil, toys) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("healthcheck never passed\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := http.Get("http://127.0.0.1:" + port + "/anything")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("did not stop")
+	}
+	if !strings.Contains(out.String(), `msg="trace export failed; spans dropped" exporter=otlp`) || !strings.Contains(out.String(), "Unimplemented") {
+		t.Fatalf("no export failure in the service's log:\n%s", out)
 	}
 }

@@ -153,9 +153,16 @@ func NewProvider(ctx context.Context, cfg Config) (trace.TracerProvider, func(co
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	return tp, func(ctx context.Context) error {
-		if err := tp.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("tracing: shutdown: %w", err)
+		err := tp.Shutdown(ctx)
+		switch {
+		case err == nil, errors.Is(err, context.Canceled):
+			return nil
+		case errors.Is(err, context.DeadlineExceeded) && cfg.OTLPEndpoint != "":
+			// The exporter was still retrying (a collector that refuses
+			// or does not answer): say so, not just "deadline exceeded".
+			return fmt.Errorf("tracing: spans dropped on exit: the collector at %s did not take them in time: %w", cfg.OTLPEndpoint, err)
 		}
+		return fmt.Errorf("tracing: shutdown: %w", err)
 		return nil
 	}, nil
 }

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	stdlog "log"
+	"net"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-kit/log"
 
@@ -58,5 +60,29 @@ func TestNewProvider_ExportFailuresGoToTheServiceLogger(t *testing.T) {
 	_ = shutdown(context.Background())
 	if !strings.Contains(std.String(), "collector gone") {
 		t.Errorf("without a logger the failure went nowhere: %q", std.String())
+	}
+}
+
+// A collector that refuses keeps the OTLP exporter retrying past the
+// shutdown's deadline: the error says the spans were dropped and where
+// they were going, not only "context deadline exceeded".
+func TestNewProvider_ShutdownNamesACollectorThatDidNotTakeTheSpans(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // refuses from now on
+	tp, shutdown, err := NewProvider(context.Background(), Config{Service: "user", OTLPEndpoint: "http://" + addr, Logger: log.NewNopLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := tp.Tracer("t").Start(context.Background(), "op")
+	span.End()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = shutdown(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "spans dropped on exit: the collector at http://"+addr) {
+		t.Fatalf("shutdown: %v; want the dropped spans and the collector named", err)
 	}
 }
