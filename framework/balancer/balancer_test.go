@@ -352,6 +352,31 @@ type overloaded struct{ hold time.Duration }
 func (e overloaded) Error() string               { return "overloaded" }
 func (e overloaded) OverloadHold() time.Duration { return e.hold }
 
+type refusedErr struct{}
+
+func (refusedErr) Error() string { return "429 rate limited" }
+func (refusedErr) Refused() bool { return true }
+
+// A rate limit's quick 429 is neither a failure nor a sign of speed: P2C
+// must not favour the instance that refuses fastest, and the instance is
+// not held (the limit is the caller's, not the instance's load).
+func TestTarget_RefusalIsNoLatencySampleNorFailure(t *testing.T) {
+	d := must(outlier.New(outlier.WithConsecutiveFailures(2)))
+	limiting := targets(t, d, "")[0]
+	limiting.Endpoint = func(context.Context, any) (any, error) { return nil, fmt.Errorf("call: %w", refusedErr{}) }
+	for range 5 {
+		if _, err := limiting.Call(context.Background(), nil); err == nil {
+			t.Fatal("want the refusal")
+		}
+	}
+	if limiting.Latency() != 0 {
+		t.Fatalf("latency %v recorded from refusals, want none (a quick refusal is not speed)", limiting.Latency())
+	}
+	if st := limiting.Breaker().State(); st != outlier.Closed || limiting.Held() || !limiting.Allow() {
+		t.Fatalf("breaker %s, held %v: a refusal counted as a failure or held the target", st, limiting.Held())
+	}
+}
+
 func TestTarget_OverloadAnswerHoldsTheTargetWithoutCountingAFailure(t *testing.T) {
 	d := must(outlier.New(outlier.WithConsecutiveFailures(2)))
 	ts := targets(t, d, "", "")

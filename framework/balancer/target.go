@@ -94,6 +94,17 @@ type Overloaded interface {
 	OverloadHold() time.Duration
 }
 
+// Refused is implemented by errors that say the instance turned the
+// request away before any work for a reason of the caller's — a rate
+// limit's 429, a quota's RESOURCE_EXHAUSTED — not because it is full: it
+// is alive, and its quick answer says nothing of its speed. Such an answer
+// is neither a failure nor a latency sample (P2C would otherwise favour
+// the instance that refuses fastest); unlike Overloaded, it does not hold
+// the instance out of picks.
+type Refused interface {
+	Refused() bool
+}
+
 // TargetOption configures a Target.
 type TargetOption func(*Target)
 
@@ -175,6 +186,13 @@ func (t *Target) Call(ctx context.Context, req any) (any, error) {
 		t.release()
 		return resp, err
 	}
+	if refused(err) {
+		if t.breaker != nil {
+			t.breaker.Record(false)
+		}
+		t.release()
+		return resp, err
+	}
 	outpaced := false
 	if err != nil && ctx.Err() != nil {
 		switch cause := context.Cause(ctx); {
@@ -222,6 +240,15 @@ func overloadHold(err error) time.Duration {
 		return ov.OverloadHold()
 	}
 	return 0
+}
+
+// refused reports whether err is a Refused answer.
+func refused(err error) bool {
+	if err == nil {
+		return false
+	}
+	var r Refused
+	return errors.As(err, &r) && r.Refused()
 }
 
 func (t *Target) release() {

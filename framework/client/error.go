@@ -111,6 +111,13 @@ func (e *Error) Overloaded() bool {
 	return e.Status == http.StatusServiceUnavailable && e.Code == svcerr.CodeOverloaded && !e.PassedOn
 }
 
+// Refused implements balancer.Refused: a 429 (a rate limit or quota,
+// refused before any work) is no sign of the instance's speed or health.
+// One the instance passed on from another service followed its own work.
+func (e *Error) Refused() bool {
+	return e.Status == http.StatusTooManyRequests && !e.PassedOn
+}
+
 // maxOverloadHold bounds how long one overload answer keeps an instance
 // out of picks: long enough for the instance's queue to drain, short
 // enough that its capacity is not wasted when every caller backs off. A

@@ -125,6 +125,12 @@ func TestError_OverloadAndRetryAfter(t *testing.T) {
 	if limited.RetryClass() != retry.Unprocessed || limited.RetryDelay() != 2*time.Second || svcerr.KindOf(limited) != svcerr.ResourceExhausted {
 		t.Fatalf("429: class %v, delay %v, kind %v", limited.RetryClass(), limited.RetryDelay(), svcerr.KindOf(limited))
 	}
+	// balancer.Refused: no latency sample from a 429 (P2C would favour the
+	// instance that refuses fastest), unless it was passed on after work.
+	passed := decodeError(429, http.Header{}, []byte(`{"error":"slow down","code":"rate_limited","passed_on":true}`), "h:1")
+	if !limited.Refused() || passed.Refused() || shed.Refused() || draining.Refused() {
+		t.Fatalf("Refused: 429 %v, passed-on 429 %v, overloaded %v, 503 %v; want only the 429", limited.Refused(), passed.Refused(), shed.Refused(), draining.Refused())
+	}
 }
 
 func TestCall_TooManyRequestsIsRetriedAfterRetryAfter(t *testing.T) {

@@ -140,6 +140,14 @@ func (e *Error) OverloadHold() time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// Refused implements balancer.Refused: RESOURCE_EXHAUSTED (a quota or
+// rate limit, refused before any work; an overload is OverloadHold's) is
+// no sign of the instance's speed or health, unless the server passed it
+// on from another service after its own work.
+func (e *Error) Refused() bool {
+	return e.Status.Code() == codes.ResourceExhausted && !grpctransport.PassedOn(e.Status) && !grpctransport.Overloaded(e.Status)
+}
+
 // InstanceFailure implements client.InstanceFailure: transport failures,
 // timeouts and server faults count against the instance; business
 // answers, overloads, in-progress answers and the caller cancelling do not.

@@ -57,6 +57,9 @@ func TestError_Classification(t *testing.T) {
 		if got := tc.err.RetryDelay() > 0; got != tc.delay {
 			t.Errorf("%s: RetryDelay %s", name, tc.err.RetryDelay())
 		}
+		if got, want := tc.err.Refused(), name == "handler's rate limit" || name == "quota with retry info"; got != want {
+			t.Errorf("%s: Refused %v, want %v", name, got, want)
+		}
 		if got := tc.err.RetryPending(); got != tc.pending {
 			t.Errorf("%s: RetryPending %v, want %v", name, got, tc.pending)
 		}
