@@ -19,10 +19,15 @@ func TestRun_ExitCodesAndUsage(t *testing.T) {
 		{[]string{"ls", "-h"}, 0, "--etcd-endpoints"},
 		{[]string{"ls", "--registry=nope", "user"}, 2, "unknown registry backend"},
 		{[]string{"watch"}, 2, "one SERVICE"},
+		// A bad flag or value is one line naming it and the form wanted,
+		// not the flag package's "parse error" under the flag list.
+		{[]string{"nginx", "--debounce", "abc"}, 2, "warren nginx: --debounce \"abc\": want a duration such as 5s or 1m30s (warren nginx -h for help)\n"},
+		{[]string{"ls", "--bogus"}, 2, "warren ls: unknown flag --bogus (warren ls -h for help)\n"},
 	} {
 		var out, errOut bytes.Buffer
 		code := run(context.Background(), tc.args, &out, &errOut)
-		if code != tc.code || !strings.Contains(errOut.String()+out.String(), tc.want) {
+		if code != tc.code || !strings.Contains(errOut.String()+out.String(), tc.want) ||
+			(code == 2 && len(tc.args) > 1 && strings.Count(errOut.String(), "\n") != 1) {
 			t.Errorf("warren %q: exit %d, output %q; want exit %d and %q", tc.args, code, errOut.String()+out.String(), tc.code, tc.want)
 		}
 	}

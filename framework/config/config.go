@@ -224,7 +224,7 @@ func ParseWith(service, version string, backends registry.Backends, args []strin
 			usage(out, service, o, fs)
 			return c, ErrHelp
 		}
-		return c, parseError(err, st, fs)
+		return c, fmt.Errorf("config: %w", parseError(err, st, fs, "--help"))
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("config: unexpected arguments %q", fs.Args())

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/peterbourgon/ff/v3"
+
 	svcsettings "github.com/warren-mesh/warren/framework/settings"
 )
 
@@ -120,10 +122,30 @@ func (st *parseState) yamlParser(r io.Reader, set func(name, value string) error
 	})
 }
 
+// ParseFlags parses args and the WARREN_* variables into fs (a flag wins
+// over its variable) as a service's Parse does, for a command that has
+// flags of its own (the warren CLI): nothing is printed, -h returns
+// flag.ErrHelp for the caller to print its usage, and a bad value is one
+// line naming the flag, where the value came from and the form wanted
+// (--debounce "abc": want a duration such as 5s or 1m30s), not the flag
+// package's "parse error".
+func ParseFlags(fs *flag.FlagSet, args []string) error {
+	st := &parseState{}
+	checkValues(fs, st)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix))
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return parseError(err, st, fs, "") // the command says where help is
+}
+
 // parseError turns what ff.Parse returned into one line that names the
 // flag with the dashes the documentation uses, where the value came from
-// and what was wanted.
-func parseError(err error, st *parseState, fs *flag.FlagSet) error {
+// and what was wanted; help, when not empty, is the flag that lists the
+// others.
+func parseError(err error, st *parseState, fs *flag.FlagSet, help string) error {
 	var ve *valueError
 	switch {
 	case errors.As(err, &ve) && ve.key != "": // the --config file
@@ -131,20 +153,24 @@ func parseError(err error, st *parseState, fs *flag.FlagSet) error {
 		if f := fs.Lookup("config"); f != nil {
 			file = f.Value.String()
 		}
-		return fmt.Errorf("config: --%s %q (key %s of %s): %s", ve.flag, ve.value, ve.key, file, ve.msg)
+		return fmt.Errorf("--%s %q (key %s of %s): %s", ve.flag, ve.value, ve.key, file, ve.msg)
 	case errors.As(err, &ve): // a variable: ff keeps the value's error
-		return fmt.Errorf("config: --%s %q (from %s): %s", ve.flag, ve.value, EnvName(ve.flag), ve.msg)
+		return fmt.Errorf("--%s %q (from %s): %s", ve.flag, ve.value, EnvName(ve.flag), ve.msg)
 	case st.last != nil && strings.Contains(err.Error(), "commandline"):
 		// The flag package keeps only the text of the value's error.
-		return fmt.Errorf("config: %w", st.last)
+		return st.last
 	}
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "error parsing commandline arguments: ")
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-		return fmt.Errorf("config: unknown flag --%s (--help lists every flag)", strings.TrimPrefix(name, "-"))
+		name = strings.TrimPrefix(name, "-")
+		if help == "" {
+			return fmt.Errorf("unknown flag --%s", name)
+		}
+		return fmt.Errorf("unknown flag --%s (%s lists every flag)", name, help)
 	}
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
-		return fmt.Errorf("config: --%s needs a value", strings.TrimPrefix(name, "-"))
+		return fmt.Errorf("--%s needs a value", strings.TrimPrefix(name, "-"))
 	}
-	return fmt.Errorf("config: %w", err)
+	return err
 }

@@ -13,8 +13,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/peterbourgon/ff/v3"
-
 	"github.com/warren-mesh/warren/framework/config"
 	"github.com/warren-mesh/warren/framework/registry"
 )
@@ -66,14 +64,21 @@ func (r *Registry) Open(ctx context.Context) (registry.Registry, error) {
 
 // Parse parses args and the WARREN_* environment into fs, as a service
 // does (a flag wins over its variable). usage is the line before the flag
-// list on -h.
+// list that -h prints to out (flag.ErrHelp is returned then); a bad flag
+// or value is a Usage error of one line that names it and the form it
+// wants, with no flag list above it.
 func Parse(fs *flag.FlagSet, args []string, out io.Writer, usage string) error {
-	fs.SetOutput(out)
-	fs.Usage = func() {
+	err := config.ParseFlags(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprintf(out, "%s\n\nEvery flag can also be set with its WARREN_* variable (--etcd-endpoints: %s).\n\n", usage, config.EnvName("etcd-endpoints"))
+		fs.SetOutput(out)
 		fs.PrintDefaults()
+		return err
+	case err != nil:
+		return Usage{Msg: err.Error()}
 	}
-	return ff.Parse(fs, args, ff.WithEnvVarPrefix(config.EnvPrefix))
+	return nil
 }
 
 // Usage reports a bad command line: the message and exit code 2.
