@@ -15,6 +15,7 @@
 package bootstrap
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -365,6 +366,10 @@ func healthcheck(ctx context.Context, service, version string, o options, args [
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if scheme == "http" && bytes.Contains(body, []byte(`"https_required"`)) {
+			fmt.Fprintf(out, "%s healthcheck: the instance speaks HTTPS: give healthcheck the service's --tls-cert and --tls-key (or their WARREN_* variables)\n", service)
+			return 1
+		}
 		fmt.Fprintf(out, "%s healthcheck: not ready: %s %s\n", service, resp.Status, body)
 		return 1
 	}

@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -119,6 +120,12 @@ func TestRun_MutualTLSRefusesClientsWithoutCertificate(t *testing.T) {
 	}
 	if code := Run(context.Background(), "svc", "1", append([]string{"healthcheck"}, args...), io.Discard, nil, toys); code != 0 {
 		t.Errorf("healthcheck over mTLS = %d, want 0", code)
+	}
+	// Without the TLS flags, healthcheck says what is missing.
+	var hc bytes.Buffer
+	plain := []string{"healthcheck", "--registry", "toy", "--listen", "127.0.0.1:" + port}
+	if code := Run(context.Background(), "svc", "1", plain, &hc, nil, toys); code != 1 || !strings.Contains(hc.String(), "speaks HTTPS: give healthcheck the service's --tls-cert and --tls-key") {
+		t.Errorf("healthcheck without TLS flags = %d, %q; want 1 and the flags it needs", code, hc.String())
 	}
 
 	url := "https://127.0.0.1:" + port + "/hello"
