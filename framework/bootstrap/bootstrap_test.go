@@ -219,32 +219,17 @@ func TestRun_TraceExportFailuresGoToTheServiceLog(t *testing.T) {
 	collector := grpc.NewServer()
 	go collector.Serve(ln) //nolint:errcheck // ends with Stop
 	defer collector.Stop()
-	port := freePort(t)
-	args := []string{"--registry", "toy", "--listen", "127.0.0.1:" + port, "--grace", "0s",
+	args := []string{"--registry", "toy", "--listen", "127.0.0.1:" + freePort(t), "--grace", "0s",
 		"--otlp-endpoint", "http://" + ln.Addr().String()}
-	out := &syncbuf.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	go func() { done <- Run(ctx, "svc", "1", args, out, hello, toys) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for Run(context.Background(), "svc", "1", append([]string{"healthcheck"}, args...), io.Discard, nil, toys) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("healthcheck never passed\n%s", out)
+	var out *syncbuf.Buffer
+	t.Run("serve", func(t *testing.T) { // its cleanup stops the service
+		out = start(t, args, hello)
+		resp, err := http.Get("http://" + args[3] + "/anything")
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	resp, err := http.Get("http://127.0.0.1:" + port + "/anything")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatal("did not stop")
-	}
+		resp.Body.Close()
+	})
 	if !strings.Contains(out.String(), `msg="trace export failed; spans dropped" exporter=otlp`) || !strings.Contains(out.String(), "Unimplemented") {
 		t.Fatalf("no export failure in the service's log:\n%s", out)
 	}
