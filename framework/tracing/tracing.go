@@ -163,7 +163,6 @@ func NewProvider(ctx context.Context, cfg Config) (trace.TracerProvider, func(co
 			return fmt.Errorf("tracing: spans dropped on exit: the collector at %s did not take them in time: %w", cfg.OTLPEndpoint, err)
 		}
 		return fmt.Errorf("tracing: shutdown: %w", err)
-		return nil
 	}, nil
 }
 
