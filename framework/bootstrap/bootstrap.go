@@ -194,11 +194,15 @@ func Run(ctx context.Context, service, version string, args []string, logOut io.
 func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Logger, build BuildFunc) error {
 	deps := &Deps{Config: cfg, Logger: log.With(logger, "svc", cfg.Service)}
 	var regObs registry.Observer
-	{ // metrics, served with pprof on the debug listener
+	{ // metrics, served with pprof (unless --debug-pprof=false) on the debug listener
 		if cfg.DebugListen != "" {
 			deps.Metrics = metrics.NewRegistry()
+			var hopts []metrics.HandlerOption
+			if !cfg.DebugProfiles {
+				hopts = append(hopts, metrics.WithoutProfiles())
+			}
 			deps.AppOptions = append(deps.AppOptions,
-				app.WithDebugListener(cfg.DebugListen, metrics.Handler(deps.Metrics)),
+				app.WithDebugListener(cfg.DebugListen, metrics.Handler(deps.Metrics, hopts...)),
 				app.WithHTTPMiddleware(metrics.NewServer(deps.Metrics).Middleware))
 			deps.clientOpts = append(deps.clientOpts, client.WithObserver(metrics.NewClient(deps.Metrics)))
 			regObs = metrics.NewDiscovery(deps.Metrics)

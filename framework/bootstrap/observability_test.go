@@ -184,3 +184,31 @@ func TestRun_MutualTLSRefusesClientsWithoutCertificate(t *testing.T) {
 		}
 	}
 }
+
+// The debug listener serves the profiles by default; --debug-pprof=false
+// leaves /metrics alone on it, for a port a scraper reaches.
+func TestRun_DebugPprofFalseServesMetricsWithoutProfiles(t *testing.T) {
+	for _, tc := range []struct {
+		flag     string
+		profiles int
+	}{{"--debug-pprof=true", http.StatusOK}, {"--debug-pprof=false", http.StatusNotFound}} {
+		t.Run(tc.flag, func(t *testing.T) {
+			args := []string{"--registry", "toy", "--listen", "127.0.0.1:0", "--grace", "0s", "--debug-listen", "127.0.0.1:0", tc.flag}
+			out := start(t, args, hello)
+			m := regexp.MustCompile(`debug=(http://\S+)/metrics`).FindStringSubmatch(out.String())
+			if m == nil {
+				t.Fatalf("listen line names no debug address\n%s", out)
+			}
+			for path, want := range map[string]int{"/metrics": http.StatusOK, "/debug/pprof/": tc.profiles, "/debug/pprof/cmdline": tc.profiles} {
+				resp, err := http.Get(m[1] + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != want {
+					t.Errorf("%s %s: %d, want %d", tc.flag, path, resp.StatusCode, want)
+				}
+			}
+		})
+	}
+}

@@ -83,9 +83,12 @@ type Config struct {
 	DataDir              string
 
 	// Observability (docs/observability.md).
-	DebugListen  string // /metrics and /debug/pprof; empty: off
-	OTLPEndpoint string // OTLP/gRPC trace collector; empty: off
-	TraceStdout  bool   // spans as JSON lines on the log output
+	DebugListen string // /metrics and /debug/pprof; empty: off
+	// DebugProfiles serves /debug/pprof/* on the debug listener beside
+	// /metrics (--debug-pprof, default true).
+	DebugProfiles bool
+	OTLPEndpoint  string // OTLP/gRPC trace collector; empty: off
+	TraceStdout   bool   // spans as JSON lines on the log output
 
 	// Service-to-service TLS (docs/security.md).
 	TLSCert     string // serve HTTPS with this certificate…
@@ -105,6 +108,7 @@ func Default(service, version string) Config {
 		Listen:          ":8080",
 		SelfCheck:       true,
 		LoadShedding:    true,
+		DebugProfiles:   true,
 		Grace:           app.DefaultGracePeriod,
 		DrainTimeout:    app.DefaultDrainTimeout,
 		MaxBodyBytes:    1 << 20,
@@ -139,6 +143,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.SnapshotDir, "snapshot-dir", c.SnapshotDir, "directory for last-known-good discovery snapshots (empty: off)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the service's own data, if it keeps any (empty: memory)")
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "debug listener host:port for /metrics and /debug/pprof (empty: off; keep it on loopback or an admin network)")
+	fs.BoolVar(&c.DebugProfiles, "debug-pprof", c.DebugProfiles, "serve the runtime profiles /debug/pprof/* on the debug listener (false: /metrics only)")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint, "OTLP/gRPC trace collector: http://host:4317 (plaintext), https://host:4317 or host:4317 (TLS); empty: off")
 	fs.BoolVar(&c.TraceStdout, "trace-stdout", c.TraceStdout, "write every span as a JSON line to the log output (demo)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve HTTPS with this certificate file (PEM); also presented when calling services that require client certificates")

@@ -5,9 +5,9 @@
 //
 // Everything registers on a *prometheus.Registry the caller makes and
 // passes in; nothing touches Prometheus's global default registry. Handler
-// serves that registry on /metrics next to /debug/pprof/*, for the debug
-// listener (app.WithDebugListener). The series and what they mean are listed
-// in docs/observability.md.
+// serves that registry on /metrics next to /debug/pprof/* (or alone:
+// WithoutProfiles), for the debug listener (app.WithDebugListener). The
+// series and what they mean are listed in docs/observability.md.
 package metrics
 
 import (
@@ -33,12 +33,30 @@ func NewRegistry() *prometheus.Registry {
 	return r
 }
 
-// Handler serves g on /metrics and the runtime profiles on /debug/pprof/*.
-// It is meant for a listener of its own, bound to loopback or an admin
-// network: profiles reveal a lot about a process.
-func Handler(g prometheus.Gatherer) http.Handler {
+// HandlerOption configures Handler.
+type HandlerOption func(*handlerConfig)
+
+type handlerConfig struct{ noProfiles bool }
+
+// WithoutProfiles leaves /debug/pprof/* out: the handler serves /metrics
+// only (404 for the rest), for a port a scraper reaches but that should
+// not hand out heap dumps, goroutine stacks and the command line.
+func WithoutProfiles() HandlerOption { return func(c *handlerConfig) { c.noProfiles = true } }
+
+// Handler serves g on /metrics and the runtime profiles on /debug/pprof/*
+// (WithoutProfiles: /metrics only). It is meant for a listener of its own,
+// bound to loopback or an admin network: profiles reveal a lot about a
+// process.
+func Handler(g prometheus.Gatherer, opts ...HandlerOption) http.Handler {
+	var cfg handlerConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	if cfg.noProfiles {
+		return mux
+	}
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -404,7 +404,7 @@ func TestChart_DebugListenerOnlyWithNetworkPolicy(t *testing.T) {
 		for _, o := range objs {
 			switch o.GetKind() {
 			case "Deployment":
-				checkMetricsOn(t, o, 9200)
+				checkMetricsOn(t, o, 9200, false)
 			case "NetworkPolicy":
 				policies++
 				checkDebugPolicy(t, o)
@@ -415,14 +415,14 @@ func TestChart_DebugListenerOnlyWithNetworkPolicy(t *testing.T) {
 		}
 	})
 	t.Run("enabled with the policy turned off", func(t *testing.T) {
-		objs, err := render(t, "metrics.enabled=true", "metrics.networkPolicy.enabled=false")
+		objs, err := render(t, "metrics.enabled=true", "metrics.networkPolicy.enabled=false", "metrics.profiles=true")
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, o := range objs {
 			switch o.GetKind() {
 			case "Deployment":
-				checkMetricsOn(t, o, 9100)
+				checkMetricsOn(t, o, 9100, true)
 			case "NetworkPolicy":
 				t.Errorf("NetworkPolicy %s rendered with metrics.networkPolicy.enabled=false", o.GetName())
 			}
@@ -430,23 +430,30 @@ func TestChart_DebugListenerOnlyWithNetworkPolicy(t *testing.T) {
 	})
 }
 
-// checkMetricsOn checks a Deployment runs the debug listener on port and
-// tells Prometheus where it is.
-func checkMetricsOn(t *testing.T, o *unstructured.Unstructured, port int32) {
+// checkMetricsOn checks a Deployment runs the debug listener on port,
+// without the profiles unless metrics.profiles, and tells Prometheus
+// where it is.
+func checkMetricsOn(t *testing.T, o *unstructured.Unstructured, port int32, profiles bool) {
 	t.Helper()
 	var d appsv1.Deployment
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d); err != nil {
 		t.Fatal(err)
 	}
 	c := d.Spec.Template.Spec.Containers[0]
-	var listen string
+	var listen, pprof string
 	for _, e := range c.Env {
-		if e.Name == "WARREN_DEBUG_LISTEN" {
+		switch e.Name {
+		case "WARREN_DEBUG_LISTEN":
 			listen = e.Value
+		case "WARREN_DEBUG_PPROF":
+			pprof = e.Value
 		}
 	}
 	if want := fmt.Sprintf(":%d", port); listen != want {
 		t.Errorf("%s: WARREN_DEBUG_LISTEN=%q, want %q", d.Name, listen, want)
+	}
+	if want := fmt.Sprint(profiles); pprof != want {
+		t.Errorf("%s: WARREN_DEBUG_PPROF=%q, want %q", d.Name, pprof, want)
 	}
 	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "metrics" && p.ContainerPort == port }) {
 		t.Errorf("%s: no container port metrics %d: %+v", d.Name, port, c.Ports)
