@@ -24,7 +24,7 @@ func main() {
 	reg := flag.String("registry", envOr("REGISTRY", "etcd"), "registry: etcd (embedded), consul (bin/consul or PATH) or zookeeper (Debian zookeeper package)")
 	n := flag.Int("instances", 2, "instances per service")
 	state := flag.String("state", "", "state directory (registry data, demo data, binaries); default ./.warren. One mesh per directory")
-	page := flag.String("page", envOr("MESH_PAGE", "127.0.0.1:7070"), "address of the live mesh page (docs/mesh-page.md); a free port when taken; empty: no page")
+	page := flag.String("page", envOrEmpty("MESH_PAGE", "127.0.0.1:7070"), "address of the live mesh page (docs/mesh-page.md); a free port when taken; empty: no page")
 	edgeKind := flag.String("edge", envOr("EDGE", ""), "a proxy in front of the mesh that follows discovery: nginx (Debian nginx-light; docs/edge.md); empty: none")
 	flag.Parse()
 	os.Exit(run(*reg, *n, *state, *page, *edgeKind))
@@ -116,6 +116,16 @@ func run(reg string, n int, state, page, edgeKind string) int {
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// envOrEmpty is envOr for a variable whose empty value means something:
+// MESH_PAGE= turns the page off (docs/mesh-page.md), so only an unset
+// variable takes the default.
+func envOrEmpty(k, def string) string {
+	if v, ok := os.LookupEnv(k); ok {
 		return v
 	}
 	return def
