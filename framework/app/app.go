@@ -18,7 +18,8 @@
 //     within the drain timeout
 //  9. release     close the service's closers, then the registry
 //
-// A signal during 1–4 ends the start-up at once (ErrInterrupted). A second
+// A signal, or the end of ctx, during 1–4 ends the start-up at once
+// (ErrInterrupted). A second
 // signal during 6–8 forces exit; one that comes within a second of the
 // first is the same request delivered twice and is dropped. A start-up that
 // fails in phases 1–4 closes the transports, the closers and the registry
@@ -65,9 +66,10 @@ var (
 	ErrRegister = errors.New("registration failed")
 	// ErrForced means a second signal cut the graceful shutdown short.
 	ErrForced = errors.New("forced exit on second signal")
-	// ErrInterrupted means a signal ended the start-up (a self-check or
-	// a registration still being retried) before the instance was ready.
-	ErrInterrupted = errors.New("start-up interrupted by a signal")
+	// ErrInterrupted means a signal, or the end of Run's ctx, ended the
+	// start-up (a self-check or a registration still being retried)
+	// before the instance was ready.
+	ErrInterrupted = errors.New("start-up interrupted")
 	// ErrDrainTimeout means in-flight calls were still running when the
 	// drain timeout ran out; their connections were closed. It is
 	// transport.ErrDrainTimeout.
@@ -230,8 +232,13 @@ func (a *App) Run(ctx context.Context) error {
 		case <-sw.stop:
 			return fmt.Errorf("%w (%s): %w", ErrInterrupted, sw.first, err)
 		default:
-			return err
 		}
+		if ctx.Err() != nil {
+			// An embedder's cancel, which replaces signals (WithSignals):
+			// the phase it cut short failed because of it, not on its own.
+			return fmt.Errorf("%w (%v): %w", ErrInterrupted, context.Cause(ctx), err)
+		}
+		return err
 	}
 	cause := a.runUntilStopped(ctx, sw)
 	return a.shutdown(cause, sw)

@@ -208,7 +208,8 @@ func WithGracePeriod(d time.Duration) Option {
 }
 
 // WithDrainTimeout bounds how long in-flight calls get to finish, on every
-// transport together.
+// transport together. 0 means no drain: connections are closed at once,
+// cutting the calls in flight.
 func WithDrainTimeout(d time.Duration) Option {
 	return func(o *options) error { o.drain = d; return nonNegative("WithDrainTimeout", d) }
 }

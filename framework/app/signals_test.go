@@ -129,3 +129,41 @@ func TestRun_SignalDuringRegistrationEndsTheStartUp(t *testing.T) {
 	}
 	t.Logf("Run returned %s after the signal", time.Since(sent).Round(time.Millisecond))
 }
+
+// An embedder turns signals off and cancels ctx instead (docs/lifecycle.md):
+// a start-up it cuts short is ErrInterrupted too, not only a failed
+// self-check that blames the advertised address or a failed registration.
+func TestRun_CancelDuringStartUpIsInterrupted(t *testing.T) {
+	t.Run("self-check", func(t *testing.T) {
+		a, err := New("svc", okHandler(), memory.New(), testOptions(&journal{}, WithSignals(false))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // before the self-check can pass
+		err = a.Run(ctx)
+		if !errors.Is(err, ErrInterrupted) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v, want ErrInterrupted", err)
+		}
+	})
+	t.Run("registration", func(t *testing.T) {
+		reg := &stalling{Registry: memory.New(), entered: make(chan struct{})}
+		a, err := New("svc", okHandler(), reg, testOptions(&journal{}, WithSignals(false), WithRegisterTimeout(time.Minute))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		select {
+		case <-reg.entered:
+		case <-time.After(20 * time.Second):
+			t.Fatal("Register not called within 20s")
+		}
+		cancel()
+		if err := wait(t, done); !errors.Is(err, ErrInterrupted) {
+			t.Fatalf("Run = %v, want ErrInterrupted (wrapping the registration it cut short, as for a signal)", err)
+		}
+	})
+}
