@@ -17,6 +17,7 @@ package jwtauth
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -33,6 +34,12 @@ const (
 	CodeForbidden       = "permission_denied"
 )
 
+// errNoMetadata answers a call on a server that fills no reqmeta: an
+// internal error (500) whose text, for the service's log, says how to fix
+// the wiring.
+var errNoMetadata = errors.New("jwtauth: no request metadata in the context: serve the endpoint with httptransport.NewServer or grpctransport, " +
+	"or give go-kit's server kithttp.ServerBefore(func(ctx context.Context, r *http.Request) context.Context { return reqmeta.NewContext(ctx, reqmeta.FromHTTP(r, ROUTE)) })")
+
 type claimsKey struct{}
 
 // Middleware parses and verifies the bearer token with keyFunc and opts
@@ -42,7 +49,13 @@ func Middleware(keyFunc jwt.Keyfunc, opts ...jwt.ParserOption) endpoint.Middlewa
 	parser := jwt.NewParser(opts...)
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, req any) (any, error) {
-			md, _ := reqmeta.FromContext(ctx)
+			md, ok := reqmeta.FromContext(ctx)
+			if !ok {
+				// The server does not fill reqmeta (go-kit's own
+				// kithttp.NewServer, say): a wiring mistake of this
+				// service, not the caller's missing token.
+				return nil, errNoMetadata
+			}
 			scheme, tok, ok := strings.Cut(md.Get("authorization"), " ")
 			if !ok || !strings.EqualFold(scheme, "bearer") || tok == "" {
 				return nil, svcerr.New(svcerr.Unauthenticated, CodeUnauthenticated, "missing bearer token")

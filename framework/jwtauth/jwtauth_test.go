@@ -23,13 +23,26 @@ func token(t *testing.T, claims jwt.MapClaims, k []byte) string {
 	return s
 }
 
+// call calls e as a Warren server would, with the request's metadata.
 func call(e func(context.Context, any) (any, error), auth string) error {
-	ctx := context.Background()
+	h := map[string][]string{}
 	if auth != "" {
-		ctx = reqmeta.NewContext(ctx, reqmeta.Metadata{Header: map[string][]string{"authorization": {auth}}})
+		h["authorization"] = []string{auth}
 	}
-	_, err := e(ctx, nil)
+	_, err := e(reqmeta.NewContext(context.Background(), reqmeta.Metadata{Header: h}), nil)
 	return err
+}
+
+// A server that fills no request metadata (go-kit's own kithttp.NewServer)
+// is this service's wiring mistake: an internal error whose text says how
+// to fix it, not the caller's "missing bearer token" (a tester's valid
+// token got 401 that way).
+func TestMiddleware_NoMetadataIsAWiringErrorNotTheCallers(t *testing.T) {
+	e := Middleware(func(*jwt.Token) (any, error) { return key, nil })(func(context.Context, any) (any, error) { return nil, nil })
+	_, err := e(context.Background(), nil)
+	if !errors.Is(err, errNoMetadata) || svcerr.KindOf(err) != svcerr.Internal {
+		t.Fatalf("err = %v (kind %s); want the internal wiring error", err, svcerr.KindOf(err))
+	}
 }
 
 func TestMiddleware_AdmitsOnlyValidTokensAndScopes(t *testing.T) {
