@@ -138,7 +138,7 @@ func (r *request) decode() error {
 		return nil
 	}
 	if err := json.Unmarshal(r.answer, r.out); err != nil {
-		return &decodeErr{fmt.Errorf("%s %s from %s: %w", r.method, strings.SplitN(r.path, "?", 2)[0], r.from, err)}
+		return &decodeErr{err: fmt.Errorf("%s %s from %s: %w", r.method, strings.SplitN(r.path, "?", 2)[0], r.from, err)}
 	}
 	return nil
 }
@@ -185,8 +185,14 @@ func Endpoint[Req, Resp any](c *Client, method, path string, opts ...CallOption)
 // (unless the method is GET, HEAD, DELETE or OPTIONS, or in is nil) and the answer is
 // decoded into out (unless out is nil or the answer has no body).
 func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, opts ...CallOption) (err error) {
+	if c == nil {
+		return errors.New("client: call on a nil *Client")
+	}
 	if c.closed.Load() {
 		return fmt.Errorf("client %s: %w", c.service, ErrClosed)
+	}
+	if err := checkMethod(method); err != nil {
+		return fmt.Errorf("client %s: %w", c.service, err)
 	}
 	if err := checkPath(path); err != nil {
 		return fmt.Errorf("client %s: %s %w", c.service, method, err)
@@ -372,7 +378,7 @@ func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
 	}
 	hr, err := http.NewRequestWithContext(reqCtx, r.method, h.base+r.path, body)
 	if err != nil {
-		return nil, &decodeErr{err} // a bad path: the same on every instance
+		return nil, &decodeErr{err: err, request: true} // the same on every instance
 	}
 	for k, v := range r.header {
 		hr.Header[k] = v
@@ -484,6 +490,25 @@ func callKey(ctx context.Context, method, path string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// ErrBadMethod is the answer, before anything is sent, to a call whose
+// method is empty or not an HTTP token ("G ET"): net/http would send an
+// empty one as GET.
+var ErrBadMethod = svcerr.New(svcerr.InvalidArgument, "bad_method", "not an HTTP method")
+
+// checkMethod refuses a method that is empty or not an HTTP token.
+func checkMethod(m string) error {
+	if m == "" {
+		return fmt.Errorf("%w: empty", ErrBadMethod)
+	}
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+			return fmt.Errorf("%w: %q", ErrBadMethod, m)
+		}
+	}
+	return nil
+}
+
 // ErrUnroutablePath is the answer, before anything is sent, to a call
 // whose path an HTTP server would not route as written (see checkPath).
 var ErrUnroutablePath = svcerr.New(svcerr.InvalidArgument, "unroutable_path", "path cannot be routed as written")
@@ -495,6 +520,10 @@ var ErrUnroutablePath = svcerr.New(svcerr.InvalidArgument, "unroutable_path", "p
 // answer about that route instead of its own. (An empty parameter at the
 // end of a path is not caught: "/items/" may be a route of its own.)
 func checkPath(path string) error {
+	if !strings.HasPrefix(path, "/") {
+		// Appended to the instance's base URL, "items/1" reads as a port.
+		return fmt.Errorf("%q: %w: it must start with /", path, ErrUnroutablePath)
+	}
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}

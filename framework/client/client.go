@@ -280,6 +280,12 @@ const DefaultIdleConnTimeout = 45 * time.Second
 
 // New returns a client of service, found through d.
 func New(ctx context.Context, d registry.Discovery, service string, opts ...Option) (*Client, error) {
+	switch {
+	case d == nil:
+		return nil, fmt.Errorf("client %s: nil discovery", service)
+	case service == "":
+		return nil, errors.New("client: empty service name")
+	}
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, fmt.Errorf("client %s: %w", service, err)
@@ -303,6 +309,12 @@ func New(ctx context.Context, d registry.Discovery, service string, opts ...Opti
 // NewFromInstancer returns a client of service over any go-kit instancer
 // (sd.FixedInstancer for a static list). The caller keeps ownership of src.
 func NewFromInstancer(src sd.Instancer, service string, opts ...Option) (*Client, error) {
+	switch {
+	case src == nil:
+		return nil, fmt.Errorf("client %s: nil instancer", service)
+	case service == "":
+		return nil, errors.New("client: empty service name")
+	}
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, fmt.Errorf("client %s: %w", service, err)

@@ -867,10 +867,18 @@ func TestClassify_ServerClosedIdleIsUnprocessed(t *testing.T) {
 func TestCall_UnroutablePathIsRefusedBeforeSending(t *testing.T) {
 	b := startBackend(t, "", nil)
 	c := newClient(t, newRegistry(t, b.inst))
-	for _, path := range []string{"/items/.", "/items/..", "/items//refund", "/items/../admin?x=1"} {
+	for _, path := range []string{"/items/.", "/items/..", "/items//refund", "/items/../admin?x=1", "items/apple", ""} {
 		_, err := Call[echoReq, echoResp](context.Background(), c, "PUT", path, echoReq{})
 		if !errors.Is(err, ErrUnroutablePath) || svcerr.KindOf(err) != svcerr.InvalidArgument {
 			t.Errorf("%s: err = %v, want ErrUnroutablePath (invalid_argument)", path, err)
+		}
+	}
+	// An empty method (net/http would send GET) or one that is no HTTP
+	// token is refused the same way.
+	for _, method := range []string{"", "G ET", "GET\n"} {
+		_, err := Call[echoReq, echoResp](context.Background(), c, method, "/items/a", echoReq{})
+		if !errors.Is(err, ErrBadMethod) || svcerr.KindOf(err) != svcerr.InvalidArgument {
+			t.Errorf("method %q: err = %v, want ErrBadMethod (invalid_argument)", method, err)
 		}
 	}
 	if h := b.hits.Load(); h != 0 {

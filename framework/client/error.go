@@ -180,9 +180,18 @@ var ErrResponseTooLarge = errors.New("client: response body too large")
 
 // decodeErr marks a response the client could not decode: the instance
 // answered, so it does not count against the instance's health, and the
-// same bytes would come back from a retry.
-type decodeErr struct{ err error }
+// same bytes would come back from a retry. With request set it is a
+// request the client could not build (the same on every instance).
+type decodeErr struct {
+	err     error
+	request bool
+}
 
-func (e *decodeErr) Error() string           { return "client: decode response: " + e.err.Error() }
+func (e *decodeErr) Error() string {
+	if e.request {
+		return "client: build request: " + e.err.Error()
+	}
+	return "client: decode response: " + e.err.Error()
+}
 func (e *decodeErr) Unwrap() error           { return e.err }
 func (e *decodeErr) RetryClass() retry.Class { return retry.Fatal }

@@ -44,3 +44,28 @@ func TestNewFromInstancer_RefusesWithSnapshot(t *testing.T) {
 		t.Fatalf("NewFromInstancer(WithSnapshot) = %v; want it refused, naming the option", err)
 	}
 }
+
+// Nil and empty arguments are errors, not panics (a tester's client.New
+// with a nil registry, and a call on a nil *Client, panicked).
+func TestNew_RefusesNilAndEmptyArguments(t *testing.T) {
+	reg := memory.New()
+	defer reg.Close()
+	for name, f := range map[string]func() error{
+		"nil discovery": func() error { _, err := New(context.Background(), nil, "svc"); return err },
+		"empty service": func() error { _, err := New(context.Background(), reg, ""); return err },
+		"nil instancer": func() error { _, err := NewFromInstancer(nil, "svc"); return err },
+		"empty service (instancer)": func() error {
+			_, err := NewFromInstancer(sd.FixedInstancer{}, "")
+			return err
+		},
+		"nil client": func() error {
+			var c *Client
+			_, err := Call[struct{}, struct{}](context.Background(), c, "GET", "/x", struct{}{})
+			return err
+		},
+	} {
+		if err := f(); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
