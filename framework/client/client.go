@@ -60,6 +60,12 @@ const CodeUnreachable = "unreachable"
 // cover it. The attempts' errors stay wrapped (errors.Is/As, and the
 // text, for the logs; svcerr.Public leaves them out). A call cut by its
 // deadline or cancelled is not it: that stays a context error.
+//
+// "No answer" is not "not acted on": an attempt whose connection was reset
+// or cut after the request went out may have been acted on, and a plain
+// POST is then not safe to send again. Unprocessed tells the two apart;
+// the message says it too ("service NAME unreachable" when no attempt can
+// have reached a handler, "service NAME did not answer" otherwise).
 var ErrUnreachable = svcerr.New(svcerr.Unavailable, CodeUnreachable, "service unreachable")
 
 // unreachable gives a failed call that has no kind of its own — no
@@ -73,7 +79,34 @@ func (c *Client) unreachable(err error) error {
 		errors.Is(err, ErrClosed), errors.Is(err, ErrResponseTooLarge):
 		return err
 	}
+	if !Unprocessed(err) {
+		return svcerr.Wrap(svcerr.Unavailable, CodeUnreachable, "service "+c.service+" did not answer", err)
+	}
 	return svcerr.Wrap(svcerr.Unavailable, CodeUnreachable, "service "+c.service+" unreachable", err)
+}
+
+// Unprocessed reports whether no attempt of a failed call can have been
+// acted on: each was refused before any handler ran (a connection
+// refused, a request that never left whole, a load shedder's overload
+// answer, a 429). Such a call may be sent again, whatever its method.
+// False when some attempt may have reached a handler (a connection reset
+// or cut mid-call, an attempt's timeout, a handler's error) or when err
+// is nil.
+func Unprocessed(err error) bool {
+	if err == nil {
+		return false
+	}
+	attempts := []error{err}
+	var re *retry.Error
+	if errors.As(err, &re) {
+		attempts = re.Attempts
+	}
+	for _, a := range attempts {
+		if classify(a) != retry.Unprocessed {
+			return false
+		}
+	}
+	return len(attempts) > 0
 }
 
 // Client calls one service.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync/atomic"
 	"syscall"
@@ -94,6 +95,42 @@ func TestCall_NoInstanceAnsweredIsUnreachableNotInternal(t *testing.T) {
 	_, err = Call[echoReq, echoResp](context.Background(), c, "POST", "/x", echoReq{}, Timeout(100*time.Millisecond))
 	if errors.Is(err, ErrUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cut by its deadline: %v; want a deadline, not ErrUnreachable", err)
+	}
+}
+
+// "No answer" is not "not acted on": a plain POST whose connection was cut
+// after the instance read it may have taken effect. It is ErrUnreachable
+// still (no instance answered), but says "did not answer", and
+// Unprocessed tells it from a call every attempt of which was refused.
+func TestCall_NoAnswerAfterSendingIsNotUnprocessed(t *testing.T) {
+	var read atomic.Int64
+	cut := serveWith(t, "", nil, func(*backend) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body) // the request is in: it may act
+			read.Add(1)
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close() // and the answer is lost
+			}
+		})
+	})
+	c := newClient(t, newRegistry(t, cut.inst), WithoutOutlier())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := Call[echoReq, echoResp](ctx, c, "POST", "/pay", echoReq{N: 1})
+	if !errors.Is(err, ErrUnreachable) || Unprocessed(err) || read.Load() != 1 {
+		t.Fatalf("err = %v (unprocessed %v), %d reads; want ErrUnreachable, not unprocessed, one attempt", err, Unprocessed(err), read.Load())
+	}
+	if pub := svcerr.Public(err); pub != "service echo did not answer" {
+		t.Fatalf("public text %q; want \"service echo did not answer\"", pub)
+	}
+
+	dead := startBackend(t, "", nil)
+	dead.kill()
+	c = newClient(t, newRegistry(t, dead.inst), WithoutOutlier(), WithRetry(retry.WithBackoff(time.Millisecond, time.Millisecond)))
+	_, err = Call[echoReq, echoResp](ctx, c, "POST", "/pay", echoReq{N: 1})
+	if !errors.Is(err, ErrUnreachable) || !Unprocessed(err) || svcerr.Public(err) != "service echo unreachable" {
+		t.Fatalf("refused everywhere: err = %v (unprocessed %v); want ErrUnreachable, unprocessed, \"service echo unreachable\"", err, Unprocessed(err))
 	}
 }
 

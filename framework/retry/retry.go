@@ -486,7 +486,11 @@ func finish(errs []error, stopped error) error {
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d attempts failed", len(e.Attempts))
+	if len(e.Attempts) == 1 {
+		b.WriteString("1 attempt failed")
+	} else {
+		fmt.Fprintf(&b, "%d attempts failed", len(e.Attempts))
+	}
 	if e.Stopped != nil {
 		fmt.Fprintf(&b, " (stopped: %v)", e.Stopped)
 	}
