@@ -18,6 +18,8 @@ type probeResult struct {
 	checked   bool // at least one probe finished
 	reachable bool // the last /readyz got an answer
 	ready     Readiness
+	// readyzDone is when the last /readyz ended, answered or not.
+	readyzDone time.Time
 	// metricsErr is the last scrape's failure, "" after a good one.
 	metricsErr string
 	// samples are the scrapes within the window (and one before it), oldest first.
@@ -33,8 +35,9 @@ type timedSample struct {
 const maxBody = 4 << 20
 
 // probeLoop reads the instance's /readyz and /metrics every probeEvery
-// until ctx ends (the instance left discovery, or the view stopped).
-func (v *View) probeLoop(ctx context.Context, service, id string) {
+// until its record leaves discovery (then settles how it left) or ctx
+// ends (the view stopped).
+func (v *View) probeLoop(ctx context.Context, service string, in *instanceState) {
 	// Spread the probes of many instances over the interval.
 	first := time.Duration(rand.Int64N(int64(v.cfg.probeEvery)/4 + 1))
 	t := time.NewTimer(first)
@@ -43,21 +46,51 @@ func (v *View) probeLoop(ctx context.Context, service, id string) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-in.left:
+			v.settleLeave(ctx, service, in)
+			return
 		case <-t.C:
 		}
-		v.probeOnce(ctx, service, id)
+		v.probeOnce(ctx, in)
 		t.Reset(v.cfg.probeEvery)
 	}
 }
 
-func (v *View) probeOnce(ctx context.Context, service, id string) {
+// settleLeave adds the event of the instance's record leaving discovery:
+// withdraw if a /readyz that ended after the record left got an answer
+// (the process was alive and let go of its record: during the grace
+// period it still answers, 503), expire if it got none (the process had
+// died or hung and its lease or check ran out). The probe in flight when
+// the record left counts if it ended after; otherwise one more /readyz is
+// sent now, so a verdict takes at most one probe timeout.
+func (v *View) settleLeave(ctx context.Context, service string, in *instanceState) {
 	v.mu.Lock()
-	s := v.services[service]
-	in := s.instances[id]
-	if in == nil {
-		v.mu.Unlock()
-		return
+	leftAt, inst := in.leftAt, in.inst
+	rd, done := in.probe.ready, in.probe.readyzDone
+	v.mu.Unlock()
+	if !done.After(leftAt) {
+		rd = Readiness{}
+		if ep, ok := inst.Endpoint("http", "https"); ok {
+			v.readyz(ctx, ep, &rd)
+		} else {
+			rd.Error = "no HTTP endpoint to probe"
+		}
 	}
+	if ctx.Err() != nil {
+		return // the view stopped: no verdict
+	}
+	e := Event{Time: leftAt, Kind: KindWithdraw, Service: service, Instance: inst.ID, Detail: "left discovery while answering"}
+	if !rd.Reachable {
+		e.Kind, e.Detail = KindExpire, "record expired after the process stopped answering"
+		if rd.Error != "" {
+			e.Detail += " (" + rd.Error + ")"
+		}
+	}
+	v.emit([]Event{e})
+}
+
+func (v *View) probeOnce(ctx context.Context, in *instanceState) {
+	v.mu.Lock()
 	inst := in.inst
 	v.mu.Unlock()
 
@@ -67,31 +100,35 @@ func (v *View) probeOnce(ctx context.Context, service, id string) {
 	} else {
 		rd.Error = "no HTTP endpoint to probe"
 	}
+	readyzDone := v.cfg.now()
 	var smp sample
 	metricsErr := ""
-	if u := inst.Metadata[app.MetricsMetadataKey]; u != "" {
-		var err error
-		if smp, err = v.scrape(ctx, u); err != nil {
-			metricsErr = err.Error()
+	select {
+	case <-in.left:
+		// The record went: only the /readyz outcome matters now, and
+		// settleLeave should not wait for a scrape.
+		metricsErr = "left discovery"
+	default:
+		if u := inst.Metadata[app.MetricsMetadataKey]; u != "" {
+			var err error
+			if smp, err = v.scrape(ctx, u); err != nil {
+				metricsErr = err.Error()
+			}
+		} else {
+			metricsErr = "no metrics URL published (start the service with --debug-listen)"
 		}
-	} else {
-		metricsErr = "no metrics URL published (start the service with --debug-listen)"
 	}
 	if ctx.Err() != nil {
-		return // the instance left while we probed: its result means nothing now
+		return // the view stopped while we probed: the result means nothing now
 	}
 	now := v.cfg.now()
 	var events []Event
 	v.mu.Lock()
-	if in = v.services[service].instances[id]; in == nil {
-		v.mu.Unlock()
-		return
-	}
 	p := &in.probe
-	p.checked, p.reachable, p.ready, p.metricsErr = true, rd.Reachable, rd, metricsErr
+	p.checked, p.reachable, p.ready, p.readyzDone, p.metricsErr = true, rd.Reachable, rd, readyzDone, metricsErr
 	if metricsErr == "" {
 		if n := len(p.samples); n > 0 {
-			events = breakerEvents(now, id, p.samples[n-1].s, smp)
+			events = breakerEvents(now, inst.ID, p.samples[n-1].s, smp)
 		}
 		p.samples = append(p.samples, timedSample{now, smp})
 		// Keep one sample older than the window, the base of the rates.

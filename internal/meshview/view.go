@@ -266,10 +266,16 @@ func (v *View) notify() {
 	}
 }
 
-// addEvent appends to the timeline, keeping the newest maxEvents.
+// addEvent puts e in the timeline by its time, keeping the newest
+// maxEvents: a departure is added once settled, up to a probe timeout
+// after the events that followed it.
 func (v *View) addEvent(e Event) {
 	v.mu.Lock()
-	v.events = append(v.events, e)
+	i := len(v.events)
+	for i > 0 && v.events[i-1].Time.After(e.Time) {
+		i--
+	}
+	v.events = slices.Insert(v.events, i, e)
 	if over := len(v.events) - v.cfg.maxEvents; over > 0 {
 		v.events = slices.Delete(v.events, 0, over)
 	}

@@ -12,8 +12,11 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-kit/log"
 
 	"github.com/warren-mesh/warren/framework/app"
 	"github.com/warren-mesh/warren/framework/health"
@@ -315,5 +318,133 @@ func TestHandler_StreamsStateAndServesOnlyItsOwnFiles(t *testing.T) {
 			t.Errorf("%s loads a remote resource: %q", path, m)
 		}
 		return nil
+	})
+}
+
+// hangingInstance answers /readyz until hang, then holds every request
+// without an answer, as a frozen process (SIGSTOP, a deadlock, a VM
+// pause) does: the kernel still accepts the connection.
+type hangingInstance struct {
+	srv     *httptest.Server
+	hung    atomic.Bool
+	arrived chan struct{} // a request that will get no answer came in
+	inst    registry.Instance
+}
+
+func startHanging(t *testing.T, service, id string) *hangingInstance {
+	t.Helper()
+	h := &hangingInstance{arrived: make(chan struct{}, 1)}
+	release := make(chan struct{})
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.hung.Load() {
+			select {
+			case h.arrived <- struct{}{}:
+			default:
+			}
+			select { // until the prober gives up, or the test ends
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		io.WriteString(w, `{"status":"pass","checks":{}}`)
+	}))
+	t.Cleanup(h.srv.Close)
+	t.Cleanup(func() { close(release) }) // runs first: Close waits for handlers
+	h.inst = registry.Instance{ID: id, Name: service, Endpoints: []string{h.srv.URL}}
+	return h
+}
+
+// A record that leaves discovery is a withdrawal only if the process
+// answered after it left; the last probe before may predate a hang whose
+// lease ran out while the next probe was still waiting (the tester's
+// finding 4: a SIGSTOPped instance shown as withdraw).
+func TestView_HowARecordLeftIsSettledByAProbeAfterIt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv := memory.NewServer()
+	reg := srv.Registry()
+	defer reg.Close()
+	ready := func(id string) func(Snapshot) bool {
+		return func(s Snapshot) bool {
+			i := find(s, "user", id)
+			return i != nil && i.Readiness != nil && i.Readiness.Ready
+		}
+	}
+	// The probe timeout of the real page: a hung instance's in-flight
+	// probe is still waiting when the record goes.
+	probeClient := WithHTTPClient(&http.Client{Timeout: 2 * time.Second})
+
+	t.Run("hung with a probe in flight is expire", func(t *testing.T) {
+		h := startHanging(t, "user", "user-h1")
+		if err := reg.Register(ctx, h.inst); err != nil {
+			t.Fatal(err)
+		}
+		v := runView(t, srv.Registry(), probeClient)
+		eventually(t, v, "user-h1 ready", ready("user-h1"))
+		h.hung.Store(true)
+		select {
+		case <-h.arrived:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no probe reached the hung instance")
+		}
+		if err := reg.Deregister(ctx, h.inst); err != nil { // its lease ran out
+			t.Fatal(err)
+		}
+		s := eventually(t, v, "user-h1's departure settled", func(s Snapshot) bool {
+			return find(s, "user", "user-h1") == nil && (hasEvent(s, KindExpire, "user", "user-h1") || hasEvent(s, KindWithdraw, "user", "user-h1"))
+		})
+		if hasEvent(s, KindWithdraw, "user", "user-h1") {
+			t.Errorf("a hung instance shown as withdrawn: %+v", s.Events)
+		}
+	})
+
+	t.Run("hung between probes is expire", func(t *testing.T) {
+		h := startHanging(t, "user", "user-h2")
+		if err := reg.Register(ctx, h.inst); err != nil {
+			t.Fatal(err)
+		}
+		// Probes 1 s apart: the record goes right after a good one, with
+		// (most likely) none in flight, so the page must ask once more.
+		v := runView(t, srv.Registry(), probeClient, WithProbeEvery(time.Second))
+		eventually(t, v, "user-h2 ready", ready("user-h2"))
+		h.hung.Store(true)
+		if err := reg.Deregister(ctx, h.inst); err != nil {
+			t.Fatal(err)
+		}
+		s := eventually(t, v, "user-h2's departure settled", func(s Snapshot) bool {
+			return find(s, "user", "user-h2") == nil && (hasEvent(s, KindExpire, "user", "user-h2") || hasEvent(s, KindWithdraw, "user", "user-h2"))
+		})
+		if hasEvent(s, KindWithdraw, "user", "user-h2") {
+			t.Errorf("a hung instance shown as withdrawn: %+v", s.Events)
+		}
+	})
+
+	t.Run("a real app stopping gracefully is withdraw", func(t *testing.T) {
+		a, err := app.New("user", http.NotFoundHandler(), srv.Registry(), app.WithID("user-g"), app.WithListen("127.0.0.1:0"),
+			app.WithGracePeriod(3*time.Second), app.WithSignals(false), app.WithLogger(log.NewNopLogger()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		actx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- a.Run(actx) }()
+		defer func() {
+			stop()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Error("the app did not stop")
+			}
+		}()
+		v := runView(t, srv.Registry())
+		eventually(t, v, "user-g ready", ready("user-g"))
+		stop() // as SIGTERM: withdraw, then answer (503) through the grace period
+		s := eventually(t, v, "user-g's departure settled", func(s Snapshot) bool {
+			return find(s, "user", "user-g") == nil && (hasEvent(s, KindExpire, "user", "user-g") || hasEvent(s, KindWithdraw, "user", "user-g"))
+		})
+		if !hasEvent(s, KindWithdraw, "user", "user-g") {
+			t.Errorf("a graceful stop not shown as withdraw: %+v", s.Events)
+		}
 	})
 }

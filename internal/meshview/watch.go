@@ -29,6 +29,10 @@ type instanceState struct {
 	firstSeen time.Time
 	probe     probeResult
 	stop      context.CancelFunc
+	// left is closed when the record leaves discovery, at leftAt; the
+	// probe loop then settles whether the process still answered.
+	left   chan struct{}
+	leftAt time.Time
 }
 
 // runService watches one service until ctx ends: it opens an instancer
@@ -95,27 +99,28 @@ func (v *View) apply(ctx context.Context, wg *sync.WaitGroup, s *serviceState, e
 		case KindRegister:
 			e.Instance = c.New.ID
 			pctx, cancel := context.WithCancel(ctx)
-			s.instances[c.New.ID] = &instanceState{inst: c.New, firstSeen: now, stop: cancel}
+			in := &instanceState{inst: c.New, firstSeen: now, stop: cancel, left: make(chan struct{})}
+			s.instances[c.New.ID] = in
 			wg.Add(1)
-			go func() { // owned by the service's watch: ends when the instance leaves or the view stops
+			go func() { // owned by the service's watch: ends once the instance has left and its departure is settled, or the view stops
 				defer wg.Done()
-				v.probeLoop(pctx, s.name, c.New.ID)
+				defer cancel()
+				v.probeLoop(pctx, s.name, in)
 			}()
 		case KindUpdate:
 			e.Instance = c.New.ID
 			s.instances[c.New.ID].inst = c.New
 		case KindWithdraw:
-			e.Instance = c.Old.ID
+			// Discovery does not say why a record went, and the last probe
+			// may predate a hang (a frozen process keeps its lease for a
+			// while, and its in-flight probe has not failed yet). The probe
+			// loop settles it with the first /readyz that ends after now,
+			// and adds the event then, dated now.
 			in := s.instances[c.Old.ID]
-			in.stop()
 			delete(s.instances, c.Old.ID)
-			// Discovery does not say why a record went; the last probe does:
-			// a process that no longer answered was gone before its record
-			// (a lease or check expired), one that answered withdrew itself.
-			e.Detail = "left discovery while answering"
-			if in.probe.checked && !in.probe.reachable {
-				e.Kind, e.Detail = KindExpire, "record expired after the process stopped answering"
-			}
+			in.leftAt = now
+			close(in.left)
+			continue
 		}
 		events = append(events, e)
 	}
