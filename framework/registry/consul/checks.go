@@ -124,15 +124,16 @@ const (
 	DefaultHealthPath    = "/healthz"
 )
 
-// withDefaults fills zero fields.
+// withDefaults fills zero fields (a negative one is validateChecks' to
+// refuse, not a default).
 func (c Check) withDefaults() Check {
-	if c.TTL <= 0 {
+	if c.TTL == 0 {
 		c.TTL = DefaultCheckTTL
 	}
-	if c.Interval <= 0 {
+	if c.Interval == 0 {
 		c.Interval = DefaultCheckInterval
 	}
-	if c.Timeout <= 0 {
+	if c.Timeout == 0 {
 		c.Timeout = DefaultCheckTimeout
 	}
 	if c.Path == "" {
@@ -153,6 +154,8 @@ func validateChecks(cs []Check) error {
 			return fmt.Errorf("%w: unknown kind %s", ErrInvalidCheck, c.Kind)
 		case slices.Contains(seen, c.Kind):
 			return fmt.Errorf("%w: two %s checks", ErrInvalidCheck, c.Kind)
+		case c.TTL < 0 || c.Interval < 0 || c.Timeout < 0:
+			return fmt.Errorf("%w: %s check: negative TTL, interval or timeout (0 takes the default)", ErrInvalidCheck, c.Kind)
 		case c.Kind == CheckTTL && c.TTL < 3*time.Millisecond:
 			return fmt.Errorf("%w: TTL %s is too short", ErrInvalidCheck, c.TTL)
 		case c.Kind != CheckTTL && c.Timeout > c.Interval:

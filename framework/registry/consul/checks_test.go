@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -62,11 +63,37 @@ func TestNew_RefusesUnusableChecks(t *testing.T) {
 		"path without slash":    {{Kind: CheckHTTP, Path: "healthz"}},
 		"unknown kind":          {{Kind: CheckKind(42)}},
 		"TTL below a heartbeat": {{Kind: CheckTTL, TTL: time.Millisecond}},
+		// A negative value is a mistake, not "the default" (0 is).
+		"negative TTL":      {{Kind: CheckTTL, TTL: -time.Second}},
+		"negative interval": {{Kind: CheckHTTP, Interval: -time.Second}},
 	}
 	for name, checks := range cases {
 		if _, err := New(context.Background(), WithChecks(checks...)); !errors.Is(err, ErrInvalidCheck) {
 			t.Errorf("%s: New = %v; want ErrInvalidCheck", name, err)
 		}
+	}
+	r, err := New(context.Background(), WithTTLCheck(0))
+	if err != nil {
+		t.Fatalf("WithTTLCheck(0) (the default TTL): %v", err)
+	}
+	r.Close()
+}
+
+// An agent address the client would take and then fail to reach on every
+// request, naming no address, is refused by New.
+func TestNew_RefusesAMalformedAgentAddress(t *testing.T) {
+	for _, addr := range []string{"http://bad addr", "http://[::bad", "127.0.0.1", "ftp://127.0.0.1:8500", "127.0.0.1:0"} {
+		if _, err := New(context.Background(), WithAddress(addr)); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("agent address %q", addr)) {
+			t.Errorf("New(WithAddress(%q)) = %v; want an error naming the address", addr, err)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:8500", "http://127.0.0.1:8500", "https://consul.example:8501/", "unix:///run/consul.sock"} {
+		r, err := New(context.Background(), WithAddress(addr))
+		if err != nil {
+			t.Errorf("New(WithAddress(%q)) = %v; want it accepted", addr, err)
+			continue
+		}
+		r.Close()
 	}
 }
 

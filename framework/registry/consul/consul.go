@@ -125,6 +125,9 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		if addr == "" {
 			return nil, errors.New("consul: new: empty agent address")
 		}
+		if err := registry.CheckServerAddress(addr); err != nil {
+			return nil, fmt.Errorf("consul: new: agent address %q: %w; want host:port or http(s)://host:port", addr, err)
+		}
 		acfg := &api.Config{
 			Address:    addr,
 			Scheme:     cfg.scheme,

@@ -139,7 +139,7 @@ func WithChecks(checks ...Check) Option {
 }
 
 // WithTTLCheck registers instances with one TTL check of the given TTL (the
-// default, 10s). The Registry updates it every ttl/3 with the service's
+// default, 10s; 0 takes it, a negative TTL fails New). The Registry updates it every ttl/3 with the service's
 // readiness (see UseReadiness). Shorthand for WithChecks(Check{Kind:
 // CheckTTL, TTL: ttl}).
 func WithTTLCheck(ttl time.Duration) Option {

@@ -2,13 +2,8 @@ package etcd
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry"
@@ -81,46 +76,9 @@ func (s *settings) Validate() error {
 		return fmt.Errorf("--etcd-cert and --etcd-key go together")
 	}
 	for _, ep := range s.endpoints {
-		if err := checkEndpoint(ep); err != nil {
+		if err := registry.CheckServerAddress(ep); err != nil {
 			return fmt.Errorf("--etcd-endpoints: %q: %w; want host:port or http(s)://host:port", ep, err)
 		}
-	}
-	return nil
-}
-
-// checkEndpoint refuses an endpoint clientv3 would accept and then dial in
-// vain until every request timed out ("foo:bar:baz").
-func checkEndpoint(ep string) error {
-	hostport := ep
-	if scheme, rest, ok := strings.Cut(ep, "://"); ok {
-		switch scheme {
-		case "http", "https":
-		case "unix", "unixs":
-			if rest == "" {
-				return errors.New("no socket path")
-			}
-			return nil
-		default:
-			return fmt.Errorf("scheme %q", scheme)
-		}
-		u, err := url.Parse(ep)
-		if err != nil {
-			return err
-		}
-		if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil {
-			return errors.New("a path, query or user in the URL")
-		}
-		hostport = u.Host
-	}
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return err
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("port %q", port)
-	}
-	if host == "" {
-		return errors.New("no host")
 	}
 	return nil
 }

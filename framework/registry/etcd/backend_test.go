@@ -99,3 +99,26 @@ func TestBackend_FailoverPrefixesMakeARegionalInstancer(t *testing.T) {
 		t.Fatal("a failover prefix equal to the own one was accepted")
 	}
 }
+
+// New refuses, naming it, an endpoint clientv3 would take and then dial
+// in vain until registration timed out with "context deadline exceeded"
+// (a library user who calls New directly, not through the flags).
+func TestNew_RefusesAMalformedEndpoint(t *testing.T) {
+	for _, ep := range []string{"http://[::bad", "", "foo:bar:baz", "127.0.0.1", "grpc://127.0.0.1:2379"} {
+		r, err := New(context.Background(), WithEndpoints(ep))
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("etcd: endpoint %q", ep)) {
+			t.Errorf("New(WithEndpoints(%q)) = %v; want an error naming the endpoint", ep, err)
+		}
+		if r != nil {
+			r.Close()
+		}
+	}
+	for _, ep := range []string{"127.0.0.1:2379", "http://127.0.0.1:2379", "https://etcd.example:2379/", "unix:///run/etcd.sock"} {
+		r, err := New(context.Background(), WithEndpoints(ep))
+		if err != nil {
+			t.Errorf("New(WithEndpoints(%q)) = %v; want it accepted", ep, err)
+			continue
+		}
+		r.Close()
+	}
+}

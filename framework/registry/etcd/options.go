@@ -232,6 +232,15 @@ func (c *config) validate() error {
 	case c.logger == nil:
 		return fmt.Errorf("etcd: nil logger")
 	}
+	if c.client == nil {
+		// clientv3 takes any string and dials it in vain until every
+		// request times out, naming no endpoint: refuse it here.
+		for _, ep := range c.endpoints {
+			if err := registry.CheckServerAddress(ep); err != nil {
+				return fmt.Errorf("etcd: endpoint %q: %w; want host:port or http(s)://host:port", ep, err)
+			}
+		}
+	}
 	return nil
 }
 

@@ -1,0 +1,51 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// CheckServerAddress checks the address of a registry server the way
+// backends' clients take it: host:port, http(s)://host:port (a "/" path at
+// most), or unix(s)://path. Clients accept any string and then dial it in
+// vain until every request times out, naming no address ("foo:bar:baz",
+// "http://[::bad"): backends refuse such a one in New and in their flags'
+// Validate instead.
+func CheckServerAddress(addr string) error {
+	hostport := addr
+	if scheme, rest, ok := strings.Cut(addr, "://"); ok {
+		switch scheme {
+		case "http", "https":
+		case "unix", "unixs":
+			if rest == "" {
+				return errors.New("no socket path")
+			}
+			return nil
+		default:
+			return fmt.Errorf("scheme %q", scheme)
+		}
+		u, err := url.Parse(addr)
+		if err != nil {
+			return err
+		}
+		if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil {
+			return errors.New("a path, query or user in the URL")
+		}
+		hostport = u.Host
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return err
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q", port)
+	}
+	if host == "" {
+		return errors.New("no host")
+	}
+	return nil
+}
