@@ -221,12 +221,17 @@ func (a *App) Run(ctx context.Context) error {
 		case <-startCtx.Done():
 		}
 	}()
+	phase, began := "selfcheck", time.Now()
 	err := a.selfCheck(startCtx)
 	if err == nil {
+		phase, began = "register", time.Now()
 		err = a.register(startCtx)
 	}
 	endStart()
 	if err != nil {
+		// Every phase writes its line, a failed one too; the error itself
+		// is Run's to return (and bootstrap's exit line to show), once.
+		level.Error(a.logger).Log("phase", phase, "failed", true, "took", time.Since(began).Round(time.Microsecond))
 		a.abort()
 		select {
 		case <-sw.stop:

@@ -563,6 +563,12 @@ func TestRun_RegistrationConflictFailsStartup(t *testing.T) {
 	if !errors.Is(err, ErrRegister) || !errors.Is(err, registry.ErrConflict) {
 		t.Fatalf("Run = %v", err)
 	}
+	// The failed phase writes its line too (docs/lifecycle.md: every
+	// phase does), before the release that undoes the start-up.
+	got := j.list()
+	if r, rel := indexOf(got, "phase:register"), indexOf(got, "phase:release"); r < 0 || rel < r {
+		t.Fatalf("phases %v; want a register line before release", got)
+	}
 }
 
 var _ log.Logger = (*journal)(nil)
