@@ -4,7 +4,7 @@
 //
 //	users, err := client.New(ctx, reg, "user")
 //	...
-//	u, err := client.Call[GetUserRequest, User](ctx, users, "GET", "/users/"+id, GetUserRequest{})
+//	u, err := client.Call[GetUserRequest, User](ctx, users, "GET", "/users/"+url.PathEscape(id), GetUserRequest{})
 //
 // A Client holds one HTTP transport per instance (connections are reused
 // and an instance's connections close when it leaves discovery and its last
