@@ -1,13 +1,67 @@
 package metrics
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/outlier"
+	"github.com/warren-mesh/warren/framework/svcerr"
 )
+
+// The code label of warren_client_method_errors_total comes from the
+// called peer's answer, which this process does not control: a peer that
+// puts an ID in its codes would make a series per call. So the label is
+// bounded.
+const (
+	// MaxCodesPerMethod is how many distinct codes one service's method
+	// keeps as label values, first come first kept, besides the
+	// well-known ones (the svcerr kinds, "overloaded", "canceled"),
+	// which are always kept.
+	MaxCodesPerMethod = 16
+	// OtherCode is the label value of codes past MaxCodesPerMethod, and
+	// of codes that are no short lower-case identifier (or HTTP status).
+	OtherCode = "other"
+	// maxCodeLen bounds a code kept as a label value.
+	maxCodeLen = 48
+)
+
+// wellKnown says whether code is one of the codes kept whatever a peer
+// sent before: the kinds a caller alerts on must not be folded away by a
+// peer's flood of made-up codes.
+func wellKnown(code string) bool {
+	switch svcerr.Kind(code) {
+	case svcerr.InvalidArgument, svcerr.NotFound, svcerr.AlreadyExists, svcerr.FailedPrecondition,
+		svcerr.Unauthenticated, svcerr.PermissionDenied, svcerr.TooLarge, svcerr.ResourceExhausted,
+		svcerr.Unavailable, svcerr.DeadlineExceeded, svcerr.Unimplemented, svcerr.Internal:
+		return true
+	}
+	return code == svcerr.CodeOverloaded || code == "canceled"
+}
+
+// codeShaped says whether code may be a label value: a lower-case
+// identifier (letters, digits, '_', starting with a letter) of at most
+// maxCodeLen bytes, or a three-digit HTTP status.
+func codeShaped(code string) bool {
+	if len(code) == 3 && code[0] >= '1' && code[0] <= '5' && isDigit(code[1]) && isDigit(code[2]) {
+		return true
+	}
+	if code == "" || len(code) > maxCodeLen || code[0] < 'a' || code[0] > 'z' {
+		return false
+	}
+	for i := range len(code) {
+		if c := code[i]; !(c >= 'a' && c <= 'z' || isDigit(c) || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+type serviceMethod struct{ service, method string }
 
 // Client is a client.Observer that keeps the client series. One Client
 // serves every service client of a process.
@@ -19,6 +73,9 @@ type Client struct {
 	breakerSet *prometheus.GaugeVec
 	methodDur  *prometheus.HistogramVec
 	methodErrs *prometheus.CounterVec
+
+	mu    sync.Mutex
+	codes map[serviceMethod]map[string]bool // the codes kept per method, well-known ones aside
 }
 
 var (
@@ -29,6 +86,7 @@ var (
 // NewClient registers the client series on r.
 func NewClient(r prometheus.Registerer) *Client {
 	c := &Client{
+		codes: map[serviceMethod]map[string]bool{},
 		picks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "client", Name: "picks_total",
 			Help: "Attempts sent, by called service and the instance the balancer picked.",
@@ -56,7 +114,7 @@ func NewClient(r prometheus.Registerer) *Client {
 		}, []string{"service", "method"}),
 		methodErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "client", Name: "method_errors_total",
-			Help: "Failed calls of each method, by the error's code (svcerr code, HTTP status, or unavailable / deadline_exceeded / canceled).",
+			Help: "Failed calls of each method, by the error's code (svcerr code, HTTP status, or unavailable / deadline_exceeded / canceled); \"other\" for codes past the first 16 per method, or not shaped like one.",
 		}, []string{"service", "method", "code"}),
 	}
 	r.MustRegister(c.picks, c.retries, c.exhausted, c.ejections, c.breakerSet, c.methodDur, c.methodErrs)
@@ -86,8 +144,36 @@ func (c *Client) BreakerChanged(service, instance string, _, to outlier.State) {
 func (c *Client) MethodDone(service, method, code string, d time.Duration) {
 	c.methodDur.WithLabelValues(service, method).Observe(d.Seconds())
 	if code != "ok" {
-		c.methodErrs.WithLabelValues(service, method, code).Inc()
+		c.methodErrs.WithLabelValues(service, method, c.codeLabel(service, method, code)).Inc()
 	}
+}
+
+// codeLabel is the label value code is counted under: itself if it is
+// well known, or shaped like a code and among the first
+// MaxCodesPerMethod of the method; OtherCode if not.
+func (c *Client) codeLabel(service, method, code string) string {
+	if wellKnown(code) {
+		return code
+	}
+	if !codeShaped(code) {
+		return OtherCode
+	}
+	k := serviceMethod{service, method}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept := c.codes[k]
+	switch {
+	case kept[code]:
+		return code
+	case len(kept) >= MaxCodesPerMethod:
+		return OtherCode
+	}
+	if kept == nil {
+		kept = map[string]bool{}
+		c.codes[k] = kept
+	}
+	kept[code] = true
+	return code
 }
 
 // InstanceReleased implements client.Observer: the instance's series go
