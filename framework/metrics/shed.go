@@ -42,7 +42,7 @@ func NewShed(r prometheus.Registerer, l *shed.Limiter) *Shed {
 		inFlight: prometheus.NewDesc(name("in_flight"), "Admitted requests not yet answered.", nil, nil),
 		ratio:    prometheus.NewDesc(name("ratio"), "Share of requests shed lately (a few hundred milliseconds' average); sets the Retry-After of overload answers.", nil, nil),
 		queueLen: prometheus.NewDesc(name("queue_length"), "Goroutines waiting to run at the last reading of the CPU run queue.", nil, nil),
-		queueTgt: prometheus.NewDesc(name("queue_target"), "Run queue length above which requests are shed.", nil, nil),
+		queueTgt: prometheus.NewDesc(name("queue_target"), "Run queue length above which requests are shed (0: the signal is off, the default).", nil, nil),
 		delay:    prometheus.NewDesc(name("queue_delay_seconds"), "CPU queueing delay at the last reading (90th percentile of Go scheduling latency since the one before).", nil, nil),
 	}
 	r.MustRegister(s)

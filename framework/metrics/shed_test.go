@@ -61,6 +61,7 @@ func TestShed_SeriesFollowTheLimiter(t *testing.T) {
 		"warren_shed_limit":                                2,
 		"warren_shed_in_flight":                            2,
 		"warren_shed_queue_length":                         0,
+		"warren_shed_queue_target":                         0, // the queue signal is off, like the waiting one
 		"warren_shed_queue_delay_seconds":                  0,
 	}
 	got := shedSeries(t, reg)
@@ -73,6 +74,20 @@ func TestShed_SeriesFollowTheLimiter(t *testing.T) {
 	b.Release()
 	if n := shedSeries(t, reg)["warren_shed_in_flight"]; n != 0 {
 		t.Fatalf("in flight after releases = %v, want 0", n)
+	}
+}
+
+// With the queue signal on, its target is what the limiter keeps to:
+// 8 per CPU by default.
+func TestShed_QueueTargetShowsWhenTheSignalIsOn(t *testing.T) {
+	l, err := shed.New(shed.WithQueueProbe(shed.RuntimeProbe()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	metrics.NewShed(reg, l)
+	if got, want := shedSeries(t, reg)["warren_shed_queue_target"], float64(8*runtime.GOMAXPROCS(0)); got != want {
+		t.Errorf("warren_shed_queue_target = %v, want %v", got, want)
 	}
 }
 

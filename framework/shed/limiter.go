@@ -428,7 +428,8 @@ type Stats struct {
 	// QueueLength and QueueDelay are the last run queue reading.
 	QueueLength int64
 	QueueDelay  time.Duration
-	// QueueTarget is the run queue length refusals start above.
+	// QueueTarget is the run queue length refusals start above (0: the
+	// signal is off, as for WaitingTarget).
 	QueueTarget int64
 	// ShedRatio is ShedRatio().
 	ShedRatio float64
@@ -436,6 +437,10 @@ type Stats struct {
 
 // Stats returns the current state.
 func (l *Limiter) Stats() Stats {
+	queueTarget := int64(l.qc.target)
+	if l.probe == nil {
+		queueTarget = 0 // off: a target that applies to nothing would read as one in force
+	}
 	return Stats{
 		Admitted:      l.admitted.Load(),
 		ShedWaiting:   l.shedWait.Load(),
@@ -450,7 +455,7 @@ func (l *Limiter) Stats() Stats {
 		Backlog:       l.backlog.Load(),
 		QueueLength:   l.queueLen.Load(),
 		QueueDelay:    time.Duration(l.delay.Load()),
-		QueueTarget:   int64(l.qc.target),
+		QueueTarget:   queueTarget,
 		ShedRatio:     l.ShedRatio(),
 	}
 }
