@@ -61,6 +61,11 @@ daemon off;
 master_process on;
 worker_processes 1;
 pid {{.Dir}}/nginx.pid;
+# Every reload leaves the old workers finishing their connections; one
+# long-lived client (a stream, a slow upload) would keep its worker, with
+# its memory, for as long as it stays. Under churn they pile up, one per
+# reload: 10 s is well past an ordinary request and bounds the pile.
+worker_shutdown_timeout 10s;
 error_log {{.Dir}}/error.log warn;
 events { worker_connections 1024; }
 http {
