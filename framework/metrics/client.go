@@ -105,7 +105,7 @@ func NewClient(r prometheus.Registerer) *Client {
 		}, []string{"service", "instance"}),
 		breakerSet: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Subsystem: "client", Name: "breaker_state",
-			Help: "Outlier breaker of each instance: 0 closed (in rotation), 1 open (ejected), 2 half-open (probing).",
+			Help: "Outlier breaker of each instance the client has sent to: 0 closed (in rotation), 1 open (ejected), 2 half-open (probing).",
 		}, []string{"service", "instance"}),
 		methodDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Subsystem: "client", Name: "method_duration_seconds",
@@ -121,9 +121,15 @@ func NewClient(r prometheus.Registerer) *Client {
 	return c
 }
 
-// Picked implements client.Observer.
+// Picked implements client.Observer. It also makes the instance's
+// breaker series (0, closed) unless it has one, so a dashboard sees every
+// instance the client sends to, not only those whose breaker ever moved;
+// the client reports picks, not the instances it learns, so an instance
+// gets its series with its first attempt. The client never reports a pick
+// after an instance's release, so this cannot bring a deleted series back.
 func (c *Client) Picked(service, instance string) {
 	c.picks.WithLabelValues(service, instance).Inc()
+	c.breakerSet.WithLabelValues(service, instance) // made at 0 if absent; a state already set is kept
 }
 
 // Retried implements client.Observer.

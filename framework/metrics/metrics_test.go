@@ -110,6 +110,7 @@ func TestMetrics_SeriesAfterTraffic(t *testing.T) {
 		{"warren_client_retry_budget_exhausted_total", `service="echo"`, 1},
 		{"warren_client_ejections_total", `instance="echo-bad",service="echo"`, 1},
 		{"warren_client_breaker_state", `instance="echo-bad",service="echo"`, 1},
+		{"warren_client_breaker_state", `instance="echo-good",service="echo"`, 0}, // present, closed
 		{"warren_registry_registered", `service="front"`, 1},
 		{"warren_registry_reregistrations_total", `service="front"`, 0},
 		{"warren_registry_instances", `service="echo"`, 2},

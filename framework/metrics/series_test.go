@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/warren-mesh/warren/framework/httptransport"
 	"github.com/warren-mesh/warren/framework/outlier"
@@ -54,6 +55,28 @@ func TestServer_UnknownMethodsShareOneLabelValue(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("no series with %s in %s", want, joined)
 		}
+	}
+}
+
+// Every instance the client sends to has a breaker series from its first
+// pick, 0 (closed), not only those whose breaker moved (the tester's nit:
+// no series for closed breakers); a later pick keeps the state it has.
+func TestClient_BreakerSeriesFromTheFirstPick(t *testing.T) {
+	r := prometheus.NewRegistry()
+	c := NewClient(r)
+	c.Picked("echo", "a")
+	c.Picked("echo", "b")
+	if n := testutil.CollectAndCount(c.breakerSet); n != 2 {
+		t.Fatalf("breaker series = %d, want 2 (one per picked instance): %v", n, series(t, r))
+	}
+	if v := testutil.ToFloat64(c.breakerSet.WithLabelValues("echo", "a")); v != 0 {
+		t.Errorf("a's breaker = %v, want 0 (closed)", v)
+	}
+	c.BreakerChanged("echo", "b", outlier.Closed, outlier.Open)
+	c.BreakerChanged("echo", "b", outlier.Open, outlier.HalfOpen)
+	c.Picked("echo", "b") // the half-open probe
+	if v := testutil.ToFloat64(c.breakerSet.WithLabelValues("echo", "b")); v != float64(outlier.HalfOpen) {
+		t.Errorf("b's breaker after a pick = %v, want %v (half-open kept)", v, float64(outlier.HalfOpen))
 	}
 }
 
