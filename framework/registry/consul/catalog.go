@@ -20,7 +20,7 @@ func (r *Registry) Services(ctx context.Context) ([]string, error) {
 	closed := r.closed
 	r.mu.Unlock()
 	if closed {
-		return nil, ErrClosed
+		return nil, fmt.Errorf("consul registry: %w", ErrClosed)
 	}
 	var names map[string][]string
 	var err error

@@ -60,7 +60,7 @@ func (r *Registry) NewInstancer(ctx context.Context, service string, opts ...Ins
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return nil, ErrClosed
+		return nil, fmt.Errorf("consul registry: %w", ErrClosed)
 	}
 	ictx, cancel := context.WithCancel(r.ctx)
 	in := &Instancer{

@@ -128,7 +128,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return ErrClosed
+		return fmt.Errorf("consul registry: %w", ErrClosed)
 	}
 	old, _, _ := r.regs.Get(inst.ID)
 	r.regs.Put(inst.ID, reg, registry.StateUnregistered)
@@ -153,7 +153,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		case callerCtx.Err() != nil:
 			return fail(fmt.Errorf("consul: register %s: %w (last error: %w)", inst.ID, callerCtx.Err(), last))
 		case errors.Is(cause, ErrClosed):
-			return ErrClosed
+			return fmt.Errorf("consul registry: %w", ErrClosed)
 		default:
 			return fail(fmt.Errorf("consul: register %s: %w", inst.ID, cause))
 		}
@@ -197,7 +197,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		dctx, cancel := context.WithTimeout(context.Background(), r.cfg.deregTimeout)
 		defer cancel()
 		_ = r.deregister(dctx, r.agents[reg.agent], inst.ID)
-		return ErrClosed
+		return fmt.Errorf("consul registry: %w", ErrClosed)
 	}
 	kctx, kcancel := context.WithCancel(r.ctx)
 	reg.cancel, reg.done = kcancel, make(chan struct{})

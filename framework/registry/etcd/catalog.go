@@ -21,7 +21,7 @@ func (r *Registry) Services(ctx context.Context) ([]string, error) {
 	closed := r.closed
 	r.mu.Unlock()
 	if closed {
-		return nil, ErrClosed
+		return nil, fmt.Errorf("etcd registry: %w", ErrClosed)
 	}
 	root := "/" + r.cfg.prefix + "/services/"
 	cli, err := r.client.get(ctx)

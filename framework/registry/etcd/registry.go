@@ -140,7 +140,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	if r.closed {
 		r.mu.Unlock()
 		r.opMu.Unlock()
-		return ErrClosed
+		return fmt.Errorf("etcd registry: %w", ErrClosed)
 	}
 	old, state, _ := r.regs.Get(key)
 	if old != nil && old.val == string(val) && state == registry.StateRegistered {
@@ -160,7 +160,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	if r.closed {
 		r.mu.Unlock()
 		r.opMu.Unlock()
-		return ErrClosed
+		return fmt.Errorf("etcd registry: %w", ErrClosed)
 	}
 	r.regs.Put(key, g, registry.StateUnregistered)
 	r.mu.Unlock()
@@ -382,14 +382,14 @@ func (r *Registry) newInstancerAt(ctx context.Context, service, prefix string) (
 	closed := r.closed
 	r.mu.Unlock()
 	if closed {
-		return nil, ErrClosed
+		return nil, fmt.Errorf("etcd registry: %w", ErrClosed)
 	}
 	in := newInstancer(ctx, r.cfg, r.client, r.conn, service, prefix, r.forget)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		in.Stop()
-		return nil, ErrClosed
+		return nil, fmt.Errorf("etcd registry: %w", ErrClosed)
 	}
 	r.instancers[in] = struct{}{}
 	r.mu.Unlock()

@@ -80,7 +80,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r.closed {
-		return ErrClosed
+		return fmt.Errorf("memory registry: %w", ErrClosed)
 	}
 	set := s.services[inst.Name]
 	if set == nil {
@@ -160,7 +160,7 @@ func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer,
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r.closed {
-		return nil, ErrClosed
+		return nil, fmt.Errorf("memory registry: %w", ErrClosed)
 	}
 	return instancer{Cache: s.cacheLocked(service)}, nil
 }
@@ -233,7 +233,7 @@ func (r *Registry) Services(ctx context.Context) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r.closed {
-		return nil, ErrClosed
+		return nil, fmt.Errorf("memory registry: %w", ErrClosed)
 	}
 	out := make([]string, 0, len(s.services))
 	for name, set := range s.services {
