@@ -139,6 +139,13 @@ const DefaultClaimTTL = 2 * time.Second
 // carries EffectKey: a retry that takes over an expired claim runs fn
 // again, so fn must find an effect already made under that key and answer
 // it rather than apply it again.
+//
+// The request itself is not compared: a key sent again with a different
+// body (a caller's bug, a replayed key) gets the first call's result, as
+// if it were that call. A key is one logical call; Warren's client makes
+// one per call and sends it on each of that call's attempts only. A
+// service that takes keys from other clients and wants such a reuse
+// refused can put a digest of the request into op.
 func Do[T any](ctx context.Context, s Store, op string, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
 	key, ok := FromContext(ctx)
