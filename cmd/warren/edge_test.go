@@ -125,3 +125,74 @@ func TestNginx_OutDrivesAnNginxItDoesNotRun(t *testing.T) {
 	cancel()
 	cmd.exit(t)
 }
+
+// A discovery change that meets a broken nginx.conf is applied once the
+// operator fixes nginx.conf, by the 5 s retry, with no further change in
+// discovery (tester's finding 2).
+func TestNginx_AChangeRefusedForABrokenNginxConfIsAppliedOnceItIsFixed(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	endpoints, reg := etcdForTest(t, ctx)
+	p, err := nginx.Start(ctx, nginx.ProcessConfig{Dir: t.TempDir(), Services: []string{"user"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	dir := filepath.Dir(p.Upstreams())
+	conf := filepath.Join(dir, "nginx.conf")
+	cmd := start(ctx, "nginx", "--registry", "etcd", "--etcd-endpoints", endpoints, "--services", "user",
+		"--out", p.Upstreams(), "--nginx-prefix", dir, "--nginx-conf", conf, "--debounce", "20ms")
+	waitLog(t, cmd, "upstreams applied", 60*time.Second) // the empty start went out
+
+	good, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, append([]byte("oops_directive on;\n"), good...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "user-1") })}
+	go hs.Serve(l) // owned by the test: Close below
+	defer hs.Close()
+	inst := registry.Instance{ID: "user-1", Name: "user", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", l.Addr().(*net.TCPAddr).Port)}}
+	if err := reg.Register(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, cmd, "oops_directive", 60*time.Second) // refused: nginx.conf is broken
+	if err := os.WriteFile(conf, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fixed := time.Now()
+	c := &http.Client{Timeout: 5 * time.Second}
+	for {
+		if resp, err := c.Get(p.URL() + "/user/"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) == "user-1" {
+				break
+			}
+		}
+		if time.Since(fixed) > 30*time.Second {
+			t.Fatalf("the instance is not served 30 s after nginx.conf was fixed (retry every 5 s); log:\n%s", cmd.stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	cmd.exit(t)
+}
+
+// waitLog waits (at most limit) until the command's log holds s.
+func waitLog(t *testing.T, r *running, s string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !strings.Contains(r.stderr.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the log within %s:\n%s", s, limit, r.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -19,6 +19,13 @@ import (
 // back by then, so nginx keeps serving the previous set.
 var ErrInvalidConfig = errors.New("nginx refused the rendered config")
 
+// ErrTestFailed is returned (wrapped, with nginx's own message) when
+// nginx -t fails with the last good upstreams file as well as with the
+// new one: the fault is elsewhere (nginx.conf, a file it includes, the
+// host). The last good file is back in place; the next Apply tests again,
+// so fixing the fault is enough for the new set to go out.
+var ErrTestFailed = errors.New("nginx -t fails outside the rendered file")
+
 // Control is how a Syncer reaches nginx.
 type Control interface {
 	// Test validates the whole configuration as it is on disk (nginx -t).
@@ -71,8 +78,6 @@ type Syncer struct {
 
 	mu      sync.Mutex
 	applied []byte // the content nginx was last reloaded with
-	refused []byte // the last content nginx -t refused
-	refErr  error  // and why
 	stats   Stats
 }
 
@@ -80,7 +85,7 @@ type Syncer struct {
 type Stats struct {
 	Reloads  int // successful reloads
 	Rejected int // renders nginx -t refused (the last good file was put back)
-	Failed   int // reloads or writes that failed
+	Failed   int // reloads, writes or nginx -t runs that failed for another reason
 }
 
 // NewSyncer returns a Syncer writing path (its directory must exist) with
@@ -103,9 +108,12 @@ func (s *Syncer) Stats() Stats {
 }
 
 // Apply renders snap and, when the file changes, writes it atomically,
-// validates it with nginx -t and reloads nginx. If nginx refuses it, the
-// previous file is restored and the error wraps ErrInvalidConfig; nginx
-// keeps running the previous set.
+// validates it with nginx -t and reloads nginx. If nginx -t fails, the
+// previous file is restored and nginx keeps running the previous set; the
+// error wraps ErrInvalidConfig when the new file is at fault, ErrTestFailed
+// when nginx -t fails with the previous file too. Every Apply of a set not
+// yet loaded runs nginx -t again: a failure may come from outside the file
+// (nginx.conf, a host name nginx could not resolve) and go away.
 func (s *Syncer) Apply(ctx context.Context, snap edge.Snapshot) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -115,9 +123,6 @@ func (s *Syncer) Apply(ctx context.Context, snap edge.Snapshot) error {
 	}
 	if s.applied != nil && bytes.Equal(next, s.applied) {
 		return nil
-	}
-	if s.refused != nil && bytes.Equal(next, s.refused) {
-		return s.refErr // refused already: no second nginx -t for the same bytes
 	}
 	prev, err := os.ReadFile(s.path)
 	hadPrev := err == nil
@@ -129,7 +134,6 @@ func (s *Syncer) Apply(ctx context.Context, snap edge.Snapshot) error {
 		return err
 	}
 	if err := s.ctl.Test(ctx); err != nil {
-		s.stats.Rejected++
 		var restore error
 		if hadPrev {
 			restore = writeAtomic(s.path, prev)
@@ -137,10 +141,18 @@ func (s *Syncer) Apply(ctx context.Context, snap edge.Snapshot) error {
 			restore = os.Remove(s.path)
 		}
 		if restore != nil {
+			s.stats.Failed++
 			return fmt.Errorf("nginx: %w: %w; restoring the previous file also failed: %w", ErrInvalidConfig, err, restore)
 		}
-		s.refused, s.refErr = next, fmt.Errorf("nginx: %w (previous file kept): %w", ErrInvalidConfig, err)
-		return s.refErr
+		// Whose fault: nginx -t with the last good file back tells.
+		if hadPrev {
+			if perr := s.ctl.Test(ctx); perr != nil {
+				s.stats.Failed++
+				return fmt.Errorf("nginx: %w (it fails with the previous upstreams file too; that file is kept and the new set is tested again on the next try): %w", ErrTestFailed, err)
+			}
+		}
+		s.stats.Rejected++
+		return fmt.Errorf("nginx: %w (previous file kept): %w", ErrInvalidConfig, err)
 	}
 	if err := s.ctl.Reload(ctx); err != nil {
 		s.stats.Failed++
