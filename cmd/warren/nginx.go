@@ -107,10 +107,21 @@ func runNginx(ctx context.Context, env regcli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	kept := false // the last Sync kept the existing file for unlisted services
 	err = w.Run(ctx, func(ctx context.Context, snap edge.Snapshot) error {
-		if err := syncer.Apply(ctx, snap); err != nil {
+		res, err := syncer.Sync(ctx, snap)
+		if err != nil {
 			return err
 		}
+		if res.Kept {
+			if !kept {
+				level.Warn(logger).Log("msg", "registry has not listed every service yet; keeping the existing upstreams file (the last good set from before the start) until it does",
+					"file", path, "unlisted", joinNames(res.Unlisted))
+			}
+			kept = true
+			return nil
+		}
+		kept = false
 		level.Info(logger).Log("msg", "upstreams applied", "file", path, "version", snap.Version, "instances", edge.Summary(snap), "reloads", syncer.Stats().Reloads)
 		return nil
 	})

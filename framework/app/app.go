@@ -398,8 +398,11 @@ func certProblem(err error) bool {
 // register is phase 4: one registration, with every endpoint.
 func (a *App) register(ctx context.Context) error {
 	inst := a.stampRegistered()
-	ctx, cancel := context.WithTimeout(ctx, a.opts.registerTimeout)
-	defer cancel()
+	if a.opts.registerTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.opts.registerTimeout)
+		defer cancel()
+	}
 	start := time.Now()
 	if err := a.registry.Register(ctx, inst); err != nil {
 		return fmt.Errorf("%w: %s at %s: %w", ErrRegister, inst.ID, strings.Join(inst.Endpoints, ","), err)

@@ -22,6 +22,9 @@ const (
 	DefaultGracePeriod      = 2 * time.Second
 	DefaultDrainTimeout     = 15 * time.Second
 	DefaultSelfCheckTimeout = 5 * time.Second
+	// DefaultRegisterTimeout bounds each registration the readiness
+	// watchdog makes again. The first registration has no bound unless
+	// WithRegisterTimeout sets one.
 	DefaultRegisterTimeout  = 15 * time.Second
 	DefaultWithdrawTimeout  = 5 * time.Second
 	DefaultReleaseTimeout   = 5 * time.Second
@@ -70,7 +73,6 @@ func newOptions(opts []Option) (options, error) {
 		grace:            DefaultGracePeriod,
 		drain:            DefaultDrainTimeout,
 		selfCheckTimeout: DefaultSelfCheckTimeout,
-		registerTimeout:  DefaultRegisterTimeout,
 		withdrawTimeout:  DefaultWithdrawTimeout,
 		releaseTimeout:   DefaultReleaseTimeout,
 		selfCheck:        true,
@@ -224,9 +226,16 @@ func WithSelfCheckTimeout(d time.Duration) Option {
 	return func(o *options) error { o.selfCheckTimeout = d; return positive("WithSelfCheckTimeout", d) }
 }
 
-// WithRegisterTimeout bounds the first registration.
+// WithRegisterTimeout bounds the first registration: past it Run fails
+// with ErrRegister. 0, the default, sets no bound: a registry that is down
+// when the service starts is waited for (its registrar retries with
+// backoff, /readyz is not ready meanwhile, a signal or the end of ctx ends
+// the wait), so a site that comes back with its registries last does not
+// leave every service exited or crash-looping. Final refusals (an ID
+// another live process holds, credentials refused) end it at once either
+// way.
 func WithRegisterTimeout(d time.Duration) Option {
-	return func(o *options) error { o.registerTimeout = d; return positive("WithRegisterTimeout", d) }
+	return func(o *options) error { o.registerTimeout = d; return nonNegative("WithRegisterTimeout", d) }
 }
 
 // WithSignals makes Run handle SIGINT and SIGTERM (default true). Embedders

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -166,4 +167,44 @@ func TestRun_CancelDuringStartUpIsInterrupted(t *testing.T) {
 			t.Fatalf("Run = %v, want ErrInterrupted (wrapping the registration it cut short, as for a signal)", err)
 		}
 	})
+}
+
+// deadlineSeen records whether Register's ctx had a deadline.
+type deadlineSeen struct {
+	registry.Registry
+	had  atomic.Bool
+	seen atomic.Bool
+}
+
+func (d *deadlineSeen) Register(ctx context.Context, inst registry.Instance) error {
+	_, ok := ctx.Deadline()
+	d.had.Store(ok)
+	d.seen.Store(true)
+	return d.Registry.Register(ctx, inst)
+}
+
+// The first registration waits for the registry without a bound by
+// default (a site whose registries come back last must not find every
+// service exited); WithRegisterTimeout sets one.
+func TestRun_FirstRegistrationHasNoDeadlineByDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		want bool
+	}{{"default", nil, false}, {"WithRegisterTimeout", []Option{WithRegisterTimeout(time.Minute)}, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := &deadlineSeen{Registry: memory.New()}
+			a, err := New("svc", okHandler(), reg, testOptions(&journal{}, tc.opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := start(t, a, ctx)
+			cancel()
+			wait(t, done)
+			if !reg.seen.Load() || reg.had.Load() != tc.want {
+				t.Fatalf("Register called %v, with a deadline %v; want a deadline %v", reg.seen.Load(), reg.had.Load(), tc.want)
+			}
+		})
+	}
 }

@@ -54,7 +54,11 @@ func (a *App) watchdogWithdraw(ctx context.Context, cause error) {
 
 func (a *App) watchdogRestore(ctx context.Context) {
 	inst := a.Instance()
-	c, cancel := context.WithTimeout(ctx, a.opts.registerTimeout)
+	timeout := a.opts.registerTimeout // the watchdog's attempts are always bounded
+	if timeout == 0 {
+		timeout = DefaultRegisterTimeout
+	}
+	c, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := a.registry.Register(c, inst); err != nil {
 		level.Warn(a.logger).Log("msg", "watchdog could not register again", "err", err)

@@ -67,7 +67,10 @@ type Config struct {
 
 	Grace        time.Duration
 	DrainTimeout time.Duration
-	MaxBodyBytes int64
+	// RegisterTimeout bounds the first registration (0: none, wait for
+	// the registry; app.WithRegisterTimeout).
+	RegisterTimeout time.Duration
+	MaxBodyBytes    int64
 	// BodyTimeout and BodyIdleTimeout bound reading a request body (in
 	// all, and between reads); 0 turns one off.
 	BodyTimeout     time.Duration
@@ -136,6 +139,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "keep serving this long after withdrawing from discovery on shutdown")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "how long in-flight requests get to finish on shutdown")
+	fs.DurationVar(&c.RegisterTimeout, "register-timeout", c.RegisterTimeout, "exit when the first registration has not succeeded by then (0: wait for the registry as long as it takes, not ready meanwhile)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "request body limit in bytes")
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "a request body must arrive within this (408 otherwise; 0: no limit)")
 	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", c.BodyIdleTimeout, "longest wait for more of a request body (408 otherwise; 0: no limit)")
@@ -280,6 +284,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: --weight %d: must not be negative", c.Weight)
 	case c.Grace < 0 || c.DrainTimeout < 0:
 		return errors.New("config: --grace and --drain-timeout must not be negative")
+	case c.RegisterTimeout < 0:
+		return fmt.Errorf("config: --register-timeout %s: must not be negative (0: no limit)", c.RegisterTimeout)
 	case c.ShedWaiting < 0:
 		return fmt.Errorf("config: --shed-waiting %d: must not be negative (0 turns the waiting signal off)", c.ShedWaiting)
 	case c.ShedWaiting > 0 && !c.LoadShedding:
@@ -395,6 +401,7 @@ func (c Config) AppOptions(logger log.Logger) []app.Option {
 		app.WithLogger(logger),
 		app.WithGracePeriod(c.Grace),
 		app.WithDrainTimeout(c.DrainTimeout),
+		app.WithRegisterTimeout(c.RegisterTimeout),
 		app.WithSelfCheck(c.SelfCheck),
 		app.WithMaxBodyBytes(c.MaxBodyBytes),
 		app.WithBodyTimeouts(c.BodyTimeout, c.BodyIdleTimeout),

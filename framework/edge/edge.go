@@ -26,6 +26,13 @@ import (
 type Service struct {
 	Name      string
 	Instances []registry.Instance
+	// Unlisted reports that the registry has not listed the service since
+	// the Watcher started (it was unreachable from the start). Instances
+	// is then empty and says nothing about the service: a proxy keeps
+	// serving what it had for it (a file or snapshot from its previous
+	// run), never an empty set. (The zero value, listed, is what a
+	// snapshot built by hand means.)
+	Unlisted bool
 	// Err is the instancer's last error (registry unreachable); Instances
 	// then holds the last set the registry gave, which proxies keep
 	// serving.
@@ -84,8 +91,9 @@ func WithDebounce(d time.Duration) Option { return func(o *options) { o.debounce
 func WithMaxDelay(d time.Duration) Option { return func(o *options) { o.maxDelay = d } }
 
 // WithStartWait bounds the wait for every service's first listing before
-// the first snapshot (default 10 s); a service not heard from by then is
-// applied empty, with its error.
+// the first snapshot (default 10 s); a service not listed by then (an
+// error event is not a listing) goes out with Unlisted set and its
+// error, which proxies must not take for an empty set.
 func WithStartWait(d time.Duration) Option { return func(o *options) { o.startWait = d } }
 
 // WithRetry sets how soon a failed apply is tried again while nothing
@@ -127,13 +135,20 @@ func NewWatcher(disc registry.Discovery, services []string, opts ...Option) (*Wa
 type state struct {
 	mu     sync.Mutex
 	events map[string]sd.Event
-	at     time.Time // first change not yet taken
+	listed map[string]bool // services the registry has listed at least once
+	at     time.Time       // first change not yet taken
 	notify chan struct{}
 }
 
 func (st *state) put(svc string, ev sd.Event) {
 	st.mu.Lock()
 	st.events[svc] = ev
+	// An error event of a service never listed is no listing: its empty
+	// set is the instancer not knowing, not the registry saying "none".
+	// One with instances carries a set the registry gave.
+	if ev.Err == nil || len(ev.Instances) > 0 {
+		st.listed[svc] = true
+	}
 	if st.at.IsZero() {
 		st.at = time.Now()
 	}
@@ -144,18 +159,22 @@ func (st *state) put(svc string, ev sd.Event) {
 	}
 }
 
-// take returns the events and the time of the oldest change since the
-// last take.
-func (st *state) take() (map[string]sd.Event, time.Time) {
+// take returns the events, which services were ever listed, and the time
+// of the oldest change since the last take.
+func (st *state) take() (map[string]sd.Event, map[string]bool, time.Time) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	out := make(map[string]sd.Event, len(st.events))
 	for k, v := range st.events {
 		out[k] = v
 	}
+	listed := make(map[string]bool, len(st.listed))
+	for k, v := range st.listed {
+		listed[k] = v
+	}
 	at := st.at
 	st.at = time.Time{}
-	return out, at
+	return out, listed, at
 }
 
 // Run watches until ctx ends and calls apply with each new snapshot, never
@@ -163,7 +182,7 @@ func (st *state) take() (map[string]sd.Event, time.Time) {
 // succeeds or a newer snapshot replaces it. Run returns nil when ctx ends,
 // or an error if a service cannot be watched at all.
 func (w *Watcher) Run(ctx context.Context, apply func(context.Context, Snapshot) error) error {
-	st := &state{events: map[string]sd.Event{}, notify: make(chan struct{}, 1)}
+	st := &state{events: map[string]sd.Event{}, listed: map[string]bool{}, notify: make(chan struct{}, 1)}
 	var wg sync.WaitGroup
 	type sub struct {
 		ins sd.Instancer
@@ -245,12 +264,12 @@ func (w *Watcher) Run(ctx context.Context, apply func(context.Context, Snapshot)
 			if !pending && !failed && started {
 				continue
 			}
-			events, at := st.take()
+			events, listed, at := st.take()
 			if at.IsZero() || (!carried.IsZero() && carried.Before(at)) {
 				at = carried
 			}
 			version++
-			snap := w.snapshot(events, version, at)
+			snap := w.snapshot(events, listed, version, at)
 			pending = false
 			started = true
 			if err := apply(ctx, snap); err != nil {
@@ -267,19 +286,19 @@ func (w *Watcher) Run(ctx context.Context, apply func(context.Context, Snapshot)
 	}
 }
 
-// heard is how many services have given a first listing.
+// heard is how many services the registry has listed.
 func (st *state) heard() int {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return len(st.events)
+	return len(st.listed)
 }
 
 // snapshot builds a Snapshot from the latest events.
-func (w *Watcher) snapshot(events map[string]sd.Event, version uint64, at time.Time) Snapshot {
+func (w *Watcher) snapshot(events map[string]sd.Event, listed map[string]bool, version uint64, at time.Time) Snapshot {
 	snap := Snapshot{Version: version, Oldest: at}
 	for _, name := range w.services {
 		ev, ok := events[name]
-		svc := Service{Name: name, Err: ev.Err}
+		svc := Service{Name: name, Err: ev.Err, Unlisted: !listed[name]}
 		if !ok {
 			svc.Err = fmt.Errorf("edge: no listing of %s from the registry yet", name)
 		}
@@ -304,10 +323,15 @@ func (w *Watcher) snapshot(events map[string]sd.Event, version uint64, at time.T
 	return snap
 }
 
-// Summary renders a snapshot's sizes for logs: "order=2 user=3".
+// Summary renders a snapshot's sizes for logs: "order=2 user=3"; a
+// service the registry has not listed yet is "user=?".
 func Summary(s Snapshot) string {
 	parts := make([]string, len(s.Services))
 	for i, svc := range s.Services {
+		if svc.Unlisted {
+			parts[i] = svc.Name + "=?"
+			continue
+		}
 		parts[i] = fmt.Sprintf("%s=%d", svc.Name, len(svc.Instances))
 	}
 	return strings.Join(parts, " ")

@@ -95,9 +95,12 @@ http {
 }
 `
 
-// Start writes the configuration (with an upstreams file of placeholders,
-// so nginx starts before discovery answers), starts nginx and waits until
-// it answers on Listen. Stop stops it.
+// Start writes the configuration, starts nginx and waits until it answers
+// on Listen. Stop stops it. An upstreams file already in Dir (the last
+// good set of a previous run) is kept if nginx accepts it, so a restart
+// while the registry is unreachable serves that set (see Syncer.Sync);
+// otherwise the upstreams file is placeholders, so nginx starts before
+// discovery answers.
 func Start(ctx context.Context, cfg ProcessConfig) (*Process, error) {
 	bin, err := exec.LookPath(binary(cfg.Bin))
 	if err != nil {
@@ -125,8 +128,13 @@ func Start(ctx context.Context, cfg ProcessConfig) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(filepath.Join(cfg.Dir, "upstreams.conf"), placeholders); err != nil {
-		return nil, err
+	upstreams := filepath.Join(cfg.Dir, "upstreams.conf")
+	_, err = os.Stat(upstreams)
+	kept := err == nil
+	if !kept {
+		if err := writeAtomic(upstreams, placeholders); err != nil {
+			return nil, err
+		}
 	}
 	var b strings.Builder
 	if err := template.Must(template.New("nginx.conf").Parse(mainConf)).Execute(&b, cfg); err != nil {
@@ -136,7 +144,15 @@ func Start(ctx context.Context, cfg ProcessConfig) (*Process, error) {
 	if err := writeAtomic(p.conf, []byte(b.String())); err != nil {
 		return nil, err
 	}
-	if err := p.command().Test(ctx); err != nil {
+	err = p.command().Test(ctx)
+	if err != nil && kept {
+		// The old file does not fit this configuration (other services):
+		// placeholders, as on a first start.
+		if err = writeAtomic(upstreams, placeholders); err == nil {
+			err = p.command().Test(ctx)
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("nginx: %w: %w", ErrInvalidConfig, err)
 	}
 	cmd := exec.Command(bin, "-p", cfg.Dir, "-c", p.conf)

@@ -244,3 +244,42 @@ func TestSyncer_ASetRefusedBecauseOfABrokenNginxConfGoesOutOnceItIsFixed(t *test
 	}
 	serves(t, p.URL()+"/user/", "a")
 }
+
+// Start keeps the upstreams file a previous run left in Dir (the last
+// good set, which a restart while the registry is down goes on serving),
+// and falls back to placeholders when nginx refuses it with the new
+// configuration (a service the file has no upstream for).
+func TestStart_KeepsThePreviousRunsUpstreamsFile(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	p, err := nginx.Start(ctx, nginx.ProcessConfig{Dir: dir, Services: []string{"user"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := nginx.NewRenderer()
+	s, err := nginx.NewSyncer(p.Upstreams(), r, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(ctx, edge.Snapshot{Services: []edge.Service{{Name: "user", Instances: []registry.Instance{backend(t, "a")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	p.Stop()
+
+	p2, err := nginx.Start(ctx, nginx.ProcessConfig{Dir: dir, Services: []string{"user"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serves(t, p2.URL()+"/user/", "a")
+	p2.Stop()
+
+	p3, err := nginx.Start(ctx, nginx.ProcessConfig{Dir: dir, Services: []string{"user", "order"}})
+	if err != nil {
+		t.Fatalf("a previous file without the new service: %v; want placeholders instead", err)
+	}
+	defer p3.Stop()
+	if b, _ := os.ReadFile(p3.Upstreams()); strings.Contains(string(b), "# a") || !strings.Contains(string(b), "upstream order") {
+		t.Fatalf("upstreams after a start with another service list:\n%s", b)
+	}
+}

@@ -107,31 +107,67 @@ func (s *Syncer) Stats() Stats {
 	return s.stats
 }
 
-// Apply renders snap and, when the file changes, writes it atomically,
+// Result says what one Sync did.
+type Result struct {
+	// Written: the file changed, nginx -t passed and nginx was reloaded.
+	Written bool
+	// Unlisted are the services the registry has not listed yet
+	// (edge.Service.Unlisted).
+	Unlisted []string
+	// Kept: because of Unlisted, the existing file (the last good set
+	// from before the start) was left as it is, whole: nothing was
+	// written or reloaded.
+	Kept bool
+}
+
+// Apply is Sync without its Result: the edge.Watcher apply function.
+func (s *Syncer) Apply(ctx context.Context, snap edge.Snapshot) error {
+	_, err := s.Sync(ctx, snap)
+	return err
+}
+
+// Sync renders snap and, when the file changes, writes it atomically,
 // validates it with nginx -t and reloads nginx. If nginx -t fails, the
 // previous file is restored and nginx keeps running the previous set; the
 // error wraps ErrInvalidConfig when the new file is at fault, ErrTestFailed
 // when nginx -t fails with the previous file too. Every Apply of a set not
 // yet loaded runs nginx -t again: a failure may come from outside the file
 // (nginx.conf, a host name nginx could not resolve) and go away.
-func (s *Syncer) Apply(ctx context.Context, snap edge.Snapshot) error {
+//
+// Until the Syncer has written a file, a snapshot with a service the
+// registry has not listed (edge.Service.Unlisted: unreachable since the
+// start) leaves an existing file as it is: it is the last good set from
+// before the restart, and rendering would turn that service into an empty
+// upstream. With no existing file there is nothing better than the
+// placeholder.
+func (s *Syncer) Sync(ctx context.Context, snap edge.Snapshot) (Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var res Result
+	for _, svc := range snap.Services {
+		if svc.Unlisted {
+			res.Unlisted = append(res.Unlisted, svc.Name)
+		}
+	}
 	next, err := s.r.Render(snap)
 	if err != nil {
-		return err
+		return res, err
 	}
 	if s.applied != nil && bytes.Equal(next, s.applied) {
-		return nil
+		return res, nil
 	}
 	prev, err := os.ReadFile(s.path)
 	hadPrev := err == nil
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("nginx: read %s: %w", s.path, err)
+		return res, fmt.Errorf("nginx: read %s: %w", s.path, err)
+	}
+	if hadPrev && s.applied == nil && len(res.Unlisted) > 0 {
+		res.Kept = true
+		return res, nil
 	}
 	if err := writeAtomic(s.path, next); err != nil {
 		s.stats.Failed++
-		return err
+		return res, err
 	}
 	if err := s.ctl.Test(ctx); err != nil {
 		var restore error
@@ -142,25 +178,26 @@ func (s *Syncer) Apply(ctx context.Context, snap edge.Snapshot) error {
 		}
 		if restore != nil {
 			s.stats.Failed++
-			return fmt.Errorf("nginx: %w: %w; restoring the previous file also failed: %w", ErrInvalidConfig, err, restore)
+			return res, fmt.Errorf("nginx: %w: %w; restoring the previous file also failed: %w", ErrInvalidConfig, err, restore)
 		}
 		// Whose fault: nginx -t with the last good file back tells.
 		if hadPrev {
 			if perr := s.ctl.Test(ctx); perr != nil {
 				s.stats.Failed++
-				return fmt.Errorf("nginx: %w (it fails with the previous upstreams file too; that file is kept and the new set is tested again on the next try): %w", ErrTestFailed, err)
+				return res, fmt.Errorf("nginx: %w (it fails with the previous upstreams file too; that file is kept and the new set is tested again on the next try): %w", ErrTestFailed, err)
 			}
 		}
 		s.stats.Rejected++
-		return fmt.Errorf("nginx: %w (previous file kept): %w", ErrInvalidConfig, err)
+		return res, fmt.Errorf("nginx: %w (previous file kept): %w", ErrInvalidConfig, err)
 	}
 	if err := s.ctl.Reload(ctx); err != nil {
 		s.stats.Failed++
-		return fmt.Errorf("nginx: reload: %w", err)
+		return res, fmt.Errorf("nginx: reload: %w", err)
 	}
 	s.stats.Reloads++
 	s.applied = next
-	return nil
+	res.Written = true
+	return res, nil
 }
 
 // writeAtomic replaces path with data: a temporary file in the same

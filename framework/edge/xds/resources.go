@@ -44,13 +44,19 @@ type group struct {
 // weighted by the sum of its instances' weights), and for gRPC clients an
 // API listener named after the service with a route to its cluster; for
 // Envoy one listener on listen whose routes pick the cluster by path
-// prefix.
+// prefix. A service the registry has not listed yet (edge.Service.Unlisted)
+// gets its cluster, listener and route but no load assignment: EDS is not
+// a state-of-the-world type, so a client that has the assignment from
+// before keeps it, and one that has none waits, where an empty assignment
+// would leave both with no endpoint at all.
 func resources(snap edge.Snapshot, g group, listen *core.Address) map[resource.Type][]types.Resource {
 	out := map[resource.Type][]types.Resource{}
 	var envoyRoutes []*route.Route
 	for _, svc := range snap.Services {
 		out[resource.ClusterType] = append(out[resource.ClusterType], makeCluster(svc.Name))
-		out[resource.EndpointType] = append(out[resource.EndpointType], loadAssignment(svc, g.schemes))
+		if !svc.Unlisted {
+			out[resource.EndpointType] = append(out[resource.EndpointType], loadAssignment(svc, g.schemes))
+		}
 		if g.envoy {
 			envoyRoutes = append(envoyRoutes, &route.Route{
 				Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/" + svc.Name + "/"}},
