@@ -113,16 +113,16 @@ func runNginx(ctx context.Context, env regcli.Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if res.Kept {
-			if !kept {
-				level.Warn(logger).Log("msg", "registry has not listed every service yet; keeping the existing upstreams file (the last good set from before the start) until it does",
-					"file", path, "unlisted", joinNames(res.Unlisted))
-			}
-			kept = true
-			return nil
+		switch {
+		case res.Kept && !kept:
+			level.Warn(logger).Log("msg", "registry has not listed every service yet; keeping the existing upstreams file (the last good set from before the start) until it does",
+				"file", path, "unlisted", joinNames(res.Unlisted))
+		case res.Written:
+			level.Info(logger).Log("msg", "upstreams applied", "file", path, "version", snap.Version, "instances", edge.Summary(snap), "reloads", syncer.Stats().Reloads)
+		case !res.Kept:
+			level.Debug(logger).Log("msg", "upstreams unchanged; nothing written or reloaded", "version", snap.Version, "instances", edge.Summary(snap))
 		}
-		kept = false
-		level.Info(logger).Log("msg", "upstreams applied", "file", path, "version", snap.Version, "instances", edge.Summary(snap), "reloads", syncer.Stats().Reloads)
+		kept = res.Kept
 		return nil
 	})
 	if err != nil {

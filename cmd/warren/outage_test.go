@@ -268,3 +268,47 @@ func TestXDS_AStartWhileTheRegistryIsDownPublishesNoEmptyEndpoints(t *testing.T)
 	cancel()
 	cmd.exit(t)
 }
+
+// A registry outage while warren nginx runs is logged once when it starts
+// (warn) and once when it ends (info), and no "upstreams applied" is
+// logged while nothing is written (tester's finding 3).
+func TestNginx_ARegistryOutageIsLoggedOncePerTransition(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	srv, reg := stoppableEtcd(t, ctx, true)
+	a := httpBackend(t, "user-a")
+	if err := reg.Register(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	cmd := start(ctx, "nginx", "--registry", "etcd", "--etcd-endpoints", strings.Join(srv.Endpoints(), ","), "--services", "user",
+		"--listen", "127.0.0.1:0", "--dir", t.TempDir(), "--debounce", "20ms")
+	url := strings.TrimSuffix(cmd.word(t, 3), ":")
+	answers(t, url+"/user/", "user-a", 60*time.Second, cmd.stderr.String)
+	waitLog(t, cmd, "upstreams applied", 10*time.Second) // logged once the reload returned
+	applied := strings.Count(cmd.stderr.String(), "upstreams applied")
+
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, cmd, "registry listing failing", 60*time.Second)
+	time.Sleep(8 * time.Second) // several of the instancer's retries, each an error event
+	answers(t, url+"/user/", "user-a", 5*time.Second, cmd.stderr.String)
+	log := cmd.stderr.String()
+	if n := strings.Count(log, "registry listing failing"); n != 1 {
+		t.Fatalf("%d outage warnings; want 1:\n%s", n, log)
+	}
+	if n := strings.Count(log, "upstreams applied"); n != applied {
+		t.Fatalf("%d more \"upstreams applied\" during the outage, with nothing written:\n%s", n-applied, log)
+	}
+
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, cmd, "registry listing works again", 60*time.Second)
+	time.Sleep(2 * time.Second)
+	if n := strings.Count(cmd.stderr.String(), "registry listing works again"); n != 1 {
+		t.Fatalf("%d recovery lines; want 1:\n%s", n, cmd.stderr)
+	}
+	cancel()
+	cmd.exit(t)
+}

@@ -90,9 +90,16 @@ func runXDS(ctx context.Context, env regcli.Env, args []string) error {
 	}()
 	fmt.Fprintf(env.Stdout, "xDS (ADS) serving on %s for %s: gRPC clients dial xds:///NAME\n", lis.Addr(), joinNames(services))
 	err = w.Run(ctx, func(ctx context.Context, snap edge.Snapshot) error {
-		if err := srv.Apply(ctx, snap); err != nil {
+		published, err := srv.Sync(ctx, snap)
+		if err != nil {
 			return err
 		}
+		if !published {
+			level.Debug(logger).Log("msg", "xds set unchanged; nothing published", "version", snap.Version, "instances", edge.Summary(snap))
+			return nil
+		}
+		// "user=?": not listed yet, published without endpoints, so
+		// clients keep the ones they had (edge.md).
 		level.Info(logger).Log("msg", "xds snapshot applied", "version", snap.Version, "instances", edge.Summary(snap))
 		return nil
 	})

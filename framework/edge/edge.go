@@ -223,7 +223,8 @@ func (w *Watcher) Run(ctx context.Context, apply func(context.Context, Snapshot)
 		failed   bool      // the latest apply failed
 		deadline = time.Now().Add(w.o.startWait)
 		timer    = time.NewTimer(w.o.startWait)
-		carried  time.Time // Oldest of a snapshot whose apply failed
+		carried  time.Time           // Oldest of a snapshot whose apply failed
+		health   = map[string]bool{} // service → its listing failed in the last snapshot
 	)
 	defer timer.Stop()
 	arm := func(at time.Time) {
@@ -268,8 +269,11 @@ func (w *Watcher) Run(ctx context.Context, apply func(context.Context, Snapshot)
 			if at.IsZero() || (!carried.IsZero() && carried.Before(at)) {
 				at = carried
 			}
-			version++
+			if pending || !started {
+				version++ // a retry of the same set keeps its version
+			}
 			snap := w.snapshot(events, listed, version, at)
+			w.logTransitions(snap, health)
 			pending = false
 			started = true
 			if err := apply(ctx, snap); err != nil {
@@ -291,6 +295,28 @@ func (st *state) heard() int {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return len(st.listed)
+}
+
+// logTransitions logs, once per change rather than on every snapshot, a
+// service whose listing starts failing (warn: what the proxy keeps
+// serving) and one whose listing works again (info). failing holds each
+// service's state as of the previous snapshot.
+func (w *Watcher) logTransitions(snap Snapshot, failing map[string]bool) {
+	for _, svc := range snap.Services {
+		was, known := failing[svc.Name]
+		now := svc.Err != nil
+		failing[svc.Name] = now
+		switch {
+		case now && !was && svc.Unlisted:
+			level.Warn(w.o.logger).Log("msg", "registry has not listed the service yet (unreachable?); the proxy keeps what it served before for it, nothing empty is applied",
+				"service", svc.Name, "err", svc.Err)
+		case now && !was:
+			level.Warn(w.o.logger).Log("msg", "registry listing failing (unreachable?); the proxy keeps serving the last set listed",
+				"service", svc.Name, "instances", len(svc.Instances), "err", svc.Err)
+		case !now && was && known:
+			level.Info(w.o.logger).Log("msg", "registry listing works again", "service", svc.Name, "instances", len(svc.Instances))
+		}
+	}
 }
 
 // snapshot builds a Snapshot from the latest events.

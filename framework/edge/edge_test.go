@@ -225,3 +225,25 @@ func TestNewWatcher_RefusesBadInput(t *testing.T) {
 		}
 	}
 }
+
+// A retried apply carries the version of the set it retries: Version
+// counts sets, not attempts (tester's finding 3: the log's version
+// climbed on every retry).
+func TestWatcher_ARetryKeepsTheVersionOfTheSetItRetries(t *testing.T) {
+	srv := memory.NewServer()
+	reg := srv.Registry()
+	defer reg.Close()
+	if err := reg.Register(context.Background(), inst("user", 1001)); err != nil {
+		t.Fatal(err)
+	}
+	w, err := edge.NewWatcher(srv.Registry(), []string{"user"}, edge.WithRetry(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	rec.fail = 5
+	run(t, w, rec.apply)
+	if s := rec.waitFor(t, "user=1", count("user", 1)); s.Version != 1 {
+		t.Fatalf("the first set, applied on its sixth attempt, has version %d; want 1", s.Version)
+	}
+}

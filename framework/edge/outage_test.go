@@ -2,6 +2,7 @@ package edge_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +42,9 @@ func TestWatcher_AServiceNeverListedGoesOutUnlistedNotEmpty(t *testing.T) {
 	first := rec.waitFor(t, "a first snapshot past the start wait", func(edge.Snapshot) bool { return true })
 	if u, _ := first.Service("user"); !u.Unlisted || u.Err == nil || len(u.Instances) != 0 || edge.Summary(first) != "user=?" {
 		t.Fatalf("first snapshot with etcd down: %+v (%s); want user Unlisted with its error", u, edge.Summary(first))
+	}
+	if n := strings.Count(logs.String(), "registry has not listed the service yet"); n != 1 {
+		t.Fatalf("%d warnings for the unlisted service; want 1:\n%s", n, logs.String())
 	}
 
 	if err := srv.Start(); err != nil {

@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -124,5 +125,31 @@ func TestEnvoyBootstrap_PassesEnvoysProtoValidationAndPointsAtTheServer(t *testi
 	}
 	if err := json.Unmarshal(g, &doc); err != nil || len(doc.Servers) != 1 || doc.Servers[0].URI != "127.0.0.1:18000" || !strings.Contains(string(g), `"insecure"`) {
 		t.Fatalf("gRPC bootstrap %s: %v", g, err)
+	}
+}
+
+// A snapshot whose only change is an error (a registry outage) publishes
+// nothing new: clients are not pushed the same resources again.
+func TestSync_PublishesOnlyWhenTheSetChanges(t *testing.T) {
+	s, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	ctx := context.Background()
+	u := edge.Service{Name: "user", Instances: []registry.Instance{{ID: "u1", Name: "user", Endpoints: []string{"grpc://127.0.0.1:9001"}}}}
+	for i, c := range []struct {
+		svc  edge.Service
+		want bool
+	}{
+		{u, true},
+		{edge.Service{Name: u.Name, Instances: u.Instances, Err: errors.New("etcd: unreachable")}, false},
+		{u, false},
+		{edge.Service{Name: "user"}, true},
+	} {
+		got, err := s.Sync(ctx, edge.Snapshot{Services: []edge.Service{c.svc}})
+		if err != nil || got != c.want {
+			t.Fatalf("sync %d: published %t, %v; want %t", i, got, err, c.want)
+		}
 	}
 }

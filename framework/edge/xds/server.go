@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -62,6 +63,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	version  uint64
+	last     string // key of the last set published (setKey)
 	stop     context.CancelFunc
 	stopOnce sync.Once
 }
@@ -156,10 +158,23 @@ func New(opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-// Apply publishes snap to every client: a new version of every resource.
+// Apply is Sync without its result: the edge.Watcher apply function.
 func (s *Server) Apply(ctx context.Context, snap edge.Snapshot) error {
+	_, err := s.Sync(ctx, snap)
+	return err
+}
+
+// Sync publishes snap to every client, a new version of every resource,
+// and reports whether it did: a snapshot with the same services,
+// instances and listing state as the last one published (only an error
+// changed) is not published again.
+func (s *Server) Sync(ctx context.Context, snap edge.Snapshot) (published bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	key := setKey(snap)
+	if s.version > 0 && key == s.last {
+		return false, nil
+	}
 	s.version++
 	v := strconv.FormatUint(s.version, 10)
 	for _, g := range []struct {
@@ -171,12 +186,13 @@ func (s *Server) Apply(ctx context.Context, snap edge.Snapshot) error {
 	} {
 		cs, err := cachev3.NewSnapshot(v, resources(snap, g.g, s.o.envoyListen))
 		if err != nil {
-			return fmt.Errorf("xds: snapshot: %w", err)
+			return false, fmt.Errorf("xds: snapshot: %w", err)
 		}
 		if err := s.cache.SetSnapshot(ctx, g.name, cs); err != nil {
-			return fmt.Errorf("xds: set snapshot: %w", err)
+			return false, fmt.Errorf("xds: set snapshot: %w", err)
 		}
 	}
+	s.last = key
 	for _, svc := range snap.Services {
 		n := 0
 		for _, inst := range svc.Instances {
@@ -186,7 +202,20 @@ func (s *Server) Apply(ctx context.Context, snap edge.Snapshot) error {
 		}
 		level.Debug(s.o.logger).Log("msg", "xds snapshot", "version", v, "service", svc.Name, "instances", len(svc.Instances), "grpc_endpoints", n)
 	}
-	return nil
+	return true, nil
+}
+
+// setKey is what the resources of snap depend on.
+func setKey(snap edge.Snapshot) string {
+	var b strings.Builder
+	for _, svc := range snap.Services {
+		fmt.Fprintf(&b, "%s unlisted=%t\n", svc.Name, svc.Unlisted)
+		for _, inst := range svc.Instances {
+			b.WriteString(inst.String())
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
 }
 
 // Serve answers xDS clients on lis until Stop; it returns nil then.
