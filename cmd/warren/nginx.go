@@ -108,8 +108,17 @@ func runNginx(ctx context.Context, env regcli.Env, args []string) error {
 		return err
 	}
 	kept := false // the last Sync kept the existing file for unlisted services
+	skipped := "" // instances the last Sync left out
 	err = w.Run(ctx, func(ctx context.Context, snap edge.Snapshot) error {
 		res, err := syncer.Sync(ctx, snap)
+		if res.Skipped != skipped {
+			if res.Skipped != "" {
+				level.Warn(logger).Log("msg", "instances left out of nginx: no http endpoint (gRPC-only, or https only: TLS to upstreams is not supported yet, docs/edge.md)", "skipped", res.Skipped)
+			} else {
+				level.Info(logger).Log("msg", "no instance left out of nginx any more")
+			}
+			skipped = res.Skipped
+		}
 		if err != nil {
 			return err
 		}

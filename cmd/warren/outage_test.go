@@ -312,3 +312,38 @@ func TestNginx_ARegistryOutageIsLoggedOncePerTransition(t *testing.T) {
 	cancel()
 	cmd.exit(t)
 }
+
+// An instance nginx cannot use (https only: no TLS to upstreams yet) is
+// named in one warning per change of that list, while the log's instance
+// counts go on counting it (tester's finding 7).
+func TestNginx_WarnsOnceAboutInstancesItLeavesOut(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	endpoints, reg := etcdForTest(t, ctx)
+	a := httpBackend(t, "user-a")
+	tlsOnly := registry.Instance{ID: "user-tls", Name: "user", Endpoints: []string{"https://127.0.0.1:9", "grpcs://127.0.0.1:9"}}
+	for _, inst := range []registry.Instance{a, tlsOnly} {
+		if err := reg.Register(ctx, inst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := start(ctx, "nginx", "--registry", "etcd", "--etcd-endpoints", endpoints, "--services", "user",
+		"--listen", "127.0.0.1:0", "--dir", t.TempDir(), "--debounce", "20ms")
+	waitLog(t, cmd, "upstreams applied", 60*time.Second)
+	if err := reg.Register(ctx, httpBackend(t, "user-b")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for strings.Count(cmd.stderr.String(), "upstreams applied") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("user-b not applied within 60 s; log:\n%s", cmd.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	log := cmd.stderr.String()
+	if n := strings.Count(log, "instances left out of nginx"); n != 1 || !strings.Contains(log, "skipped=\"user: user-tls\"") {
+		t.Fatalf("%d warnings about instances left out; want one naming user-tls:\n%s", n, log)
+	}
+	cancel()
+	cmd.exit(t)
+}

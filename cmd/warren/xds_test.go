@@ -62,3 +62,22 @@ func TestXDS_ServesEveryServiceTheRegistryListsOverADS(t *testing.T) {
 	cancel()
 	cmd.exit(t)
 }
+
+// A scheme that needs TLS to the instances is a usage error (exit 2), not
+// a cluster served as plaintext (tester's finding 7).
+func TestXDS_RefusesSchemesThatNeedTLS(t *testing.T) {
+	for _, args := range [][]string{
+		{"xds", "--services", "user", "--grpc-schemes", "grpcs"},
+		{"xds", "--services", "user", "--envoy-schemes", "http,https"},
+	} {
+		var out, errOut strings.Builder
+		// Bounded: were the scheme accepted, the command would serve
+		// until its context ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		code := run(ctx, args, &out, &errOut)
+		cancel()
+		if code != 2 || !strings.Contains(errOut.String(), "TLS") {
+			t.Errorf("%v: exit %d, %q; want exit 2 naming TLS", args, code, errOut.String())
+		}
+	}
+}

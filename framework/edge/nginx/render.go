@@ -64,8 +64,11 @@ type Upstream struct {
 	// Servers are the instances with an HTTP endpoint, sorted by ID; empty
 	// when the service has none (the template writes a placeholder).
 	Servers []Server
-	// Skipped counts instances without an HTTP endpoint (gRPC-only).
-	Skipped int
+	// Skipped counts instances without a usable http endpoint (gRPC-only,
+	// or https only: nginx is not set up for TLS to upstreams), and
+	// SkippedIDs names them.
+	Skipped    int
+	SkippedIDs []string
 }
 
 // Server is one instance.
@@ -186,13 +189,15 @@ func (r *Renderer) Data(snap edge.Snapshot) Data {
 		}
 		for _, inst := range svc.Instances {
 			ep, ok := inst.Endpoint("http")
-			if !ok {
-				u.Skipped++
-				continue
+			var host string
+			var port int
+			var err error
+			if ok {
+				_, host, port, err = registry.ParseEndpoint(ep)
 			}
-			_, host, port, err := registry.ParseEndpoint(ep)
-			if err != nil {
+			if !ok || err != nil {
 				u.Skipped++
+				u.SkippedIDs = append(u.SkippedIDs, printable(inst.ID))
 				continue
 			}
 			w := inst.Weight
@@ -210,9 +215,11 @@ func (r *Renderer) Data(snap edge.Snapshot) Data {
 }
 
 // Render returns the upstreams file for snap.
-func (r *Renderer) Render(snap edge.Snapshot) ([]byte, error) {
+func (r *Renderer) Render(snap edge.Snapshot) ([]byte, error) { return r.render(r.Data(snap)) }
+
+func (r *Renderer) render(d Data) ([]byte, error) {
 	var b bytes.Buffer
-	if err := r.tmpl.Execute(&b, r.Data(snap)); err != nil {
+	if err := r.tmpl.Execute(&b, d); err != nil {
 		return nil, fmt.Errorf("nginx: render: %w", err)
 	}
 	return b.Bytes(), nil

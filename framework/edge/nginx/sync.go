@@ -118,6 +118,10 @@ type Result struct {
 	// from before the start) was left as it is, whole: nothing was
 	// written or reloaded.
 	Kept bool
+	// Skipped names, per service, the instances left out for want of a
+	// usable http endpoint (gRPC-only, or https only), "service: id,id"
+	// one service after the other; empty when none was.
+	Skipped string
 }
 
 // Apply is Sync without its Result: the edge.Watcher apply function.
@@ -149,7 +153,15 @@ func (s *Syncer) Sync(ctx context.Context, snap edge.Snapshot) (Result, error) {
 			res.Unlisted = append(res.Unlisted, svc.Name)
 		}
 	}
-	next, err := s.r.Render(snap)
+	d := s.r.Data(snap)
+	var skipped []string
+	for _, u := range d.Upstreams {
+		if len(u.SkippedIDs) > 0 {
+			skipped = append(skipped, u.Name+": "+strings.Join(u.SkippedIDs, ","))
+		}
+	}
+	res.Skipped = strings.Join(skipped, "; ")
+	next, err := s.r.render(d)
 	if err != nil {
 		return res, err
 	}

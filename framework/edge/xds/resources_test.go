@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/go-kit/log"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/warren-mesh/warren/framework/edge"
@@ -151,5 +153,38 @@ func TestSync_PublishesOnlyWhenTheSetChanges(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Fatalf("sync %d: published %t, %v; want %t", i, got, err, c.want)
 		}
+	}
+}
+
+// TLS to the instances is not set up, so a scheme that needs it is
+// refused rather than served as plaintext (tester's finding 7).
+func TestNew_RefusesSchemesThatNeedTLS(t *testing.T) {
+	for _, opt := range []Option{WithGRPCSchemes("grpcs"), WithGRPCSchemes("grpc", "grpcs"), WithEnvoySchemes("https"), WithEnvoySchemes("http", "https")} {
+		if _, err := New(opt); !errors.Is(err, ErrTLSScheme) {
+			t.Errorf("got %v; want ErrTLSScheme", err)
+		}
+	}
+}
+
+// Instances with no endpoint of the served schemes are named in one
+// warning per change of that list, not one per snapshot.
+func TestSync_WarnsOncePerChangeOfTheInstancesLeftOut(t *testing.T) {
+	var logs strings.Builder
+	s, err := New(WithLogger(log.NewLogfmtLogger(&logs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	tlsOnly := registry.Instance{ID: "u-tls", Name: "user", Endpoints: []string{"https://127.0.0.1:8443", "grpcs://127.0.0.1:9443"}}
+	plain := func(port int) registry.Instance {
+		return registry.Instance{ID: "u" + strconv.Itoa(port), Name: "user", Endpoints: []string{"http://127.0.0.1:" + strconv.Itoa(port), "grpc://127.0.0.1:" + strconv.Itoa(port+1)}}
+	}
+	for _, insts := range [][]registry.Instance{{tlsOnly, plain(8001)}, {tlsOnly, plain(8001), plain(8003)}} {
+		if _, err := s.Sync(context.Background(), edge.Snapshot{Services: []edge.Service{{Name: "user", Instances: insts}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(logs.String(), "instances left out"); n != 1 || !strings.Contains(logs.String(), "u-tls") || strings.Contains(logs.String(), "u8001") {
+		t.Fatalf("%d warnings; want one naming u-tls only:\n%s", n, logs.String())
 	}
 }

@@ -64,6 +64,7 @@ type Server struct {
 	mu       sync.Mutex
 	version  uint64
 	last     string // key of the last set published (setKey)
+	skipped  string // instances left out of the last set published, for the log
 	stop     context.CancelFunc
 	stopOnce sync.Once
 }
@@ -78,13 +79,32 @@ type options struct {
 // Option adjusts a Server.
 type Option func(*options) error
 
+// ErrTLSScheme is returned (wrapped) for an endpoint scheme that needs TLS
+// to the instance (grpcs, https): the clusters carry no TLS settings yet,
+// so clients would speak plaintext to a TLS port.
+var ErrTLSScheme = errors.New("needs TLS to the instances, which warren xds does not set up yet (docs/edge.md)")
+
+// plaintext refuses schemes that need TLS.
+func plaintext(what string, schemes []string) error {
+	for _, s := range schemes {
+		if s == "grpcs" || s == "https" {
+			return fmt.Errorf("xds: %s scheme %q %w", what, s, ErrTLSScheme)
+		}
+	}
+	return nil
+}
+
 // WithGRPCSchemes sets which endpoint of an instance gRPC clients are sent
 // to, in order of preference (default: grpc). Instances with none of them
-// are left out of the clusters gRPC clients see.
+// are left out of the clusters gRPC clients see. A scheme that needs TLS
+// (grpcs) is refused with ErrTLSScheme.
 func WithGRPCSchemes(schemes ...string) Option {
 	return func(o *options) error {
 		if len(schemes) == 0 {
 			return errors.New("xds: no gRPC scheme")
+		}
+		if err := plaintext("gRPC", schemes); err != nil {
+			return err
 		}
 		o.grpcSchemes = schemes
 		return nil
@@ -92,11 +112,15 @@ func WithGRPCSchemes(schemes ...string) Option {
 }
 
 // WithEnvoySchemes sets which endpoint of an instance Envoy proxies to,
-// in order of preference (default: http; Envoy speaks HTTP/1.1 to it).
+// in order of preference (default: http; Envoy speaks HTTP/1.1 to it). A
+// scheme that needs TLS (https) is refused with ErrTLSScheme.
 func WithEnvoySchemes(schemes ...string) Option {
 	return func(o *options) error {
 		if len(schemes) == 0 {
 			return errors.New("xds: no Envoy scheme")
+		}
+		if err := plaintext("Envoy", schemes); err != nil {
+			return err
 		}
 		o.envoySchemes = schemes
 		return nil
@@ -193,14 +217,36 @@ func (s *Server) Sync(ctx context.Context, snap edge.Snapshot) (published bool, 
 		}
 	}
 	s.last = key
+	var skipped []string
 	for _, svc := range snap.Services {
 		n := 0
+		var noGRPC, noEnvoy []string
 		for _, inst := range svc.Instances {
 			if _, ok := inst.Endpoint(s.o.grpcSchemes...); ok {
 				n++
+			} else {
+				noGRPC = append(noGRPC, inst.ID)
+			}
+			if _, ok := inst.Endpoint(s.o.envoySchemes...); !ok {
+				noEnvoy = append(noEnvoy, inst.ID)
 			}
 		}
+		if len(noGRPC) > 0 {
+			skipped = append(skipped, svc.Name+" (gRPC clients): "+strings.Join(noGRPC, ","))
+		}
+		if len(noEnvoy) > 0 {
+			skipped = append(skipped, svc.Name+" (Envoy): "+strings.Join(noEnvoy, ","))
+		}
 		level.Debug(s.o.logger).Log("msg", "xds snapshot", "version", v, "service", svc.Name, "instances", len(svc.Instances), "grpc_endpoints", n)
+	}
+	// Once per change, not per snapshot: an instance registered with only
+	// TLS endpoints (https, grpcs) stays left out until it changes.
+	if sk := strings.Join(skipped, "; "); sk != s.skipped {
+		if sk != "" {
+			level.Warn(s.o.logger).Log("msg", "instances left out: no endpoint of the served schemes (TLS endpoints are not supported yet, docs/edge.md)",
+				"grpc_schemes", strings.Join(s.o.grpcSchemes, ","), "envoy_schemes", strings.Join(s.o.envoySchemes, ","), "skipped", sk)
+		}
+		s.skipped = sk
 	}
 	return true, nil
 }
