@@ -28,6 +28,12 @@ import (
 // wraps it; the Keeper then reports the registration withdrawn and stops.
 var ErrSuperseded = errors.New("superseded by a newer registration of the same address")
 
+// ErrLost marks a Hold error that says the record is surely gone (a
+// ZooKeeper session the server expired, our znode deleted): the state
+// turns retrying at once, as with Config.LossIsFailure, instead of waiting
+// for the next Publish to tell.
+var ErrLost = errors.New("registration lost")
+
 // Record is one registration as its backend writes it. The Keeper calls
 // its methods from its own goroutine, one at a time.
 type Record interface {
@@ -82,6 +88,9 @@ type Keeper struct {
 	// withdrawing is set by the owner before it deletes the record, so the
 	// loop does not take the deletion for a loss.
 	withdrawing atomic.Bool
+	// lostSaid: Lost logged a presumed loss not yet followed by a line
+	// saying the record is back.
+	lostSaid atomic.Bool
 
 	mu       sync.Mutex
 	lastErr  error
@@ -200,6 +209,16 @@ func (k *Keeper) LastError() error {
 	return k.lastErr
 }
 
+// Lost logs that the record is presumed lost and reports the registration
+// retrying (Failed): a Record's Hold calls it when it cannot publish yet
+// (ZooKeeper out of reach past the session timeout). Once the record is in
+// place again the Keeper logs so, also when it had outlived the outage.
+func (k *Keeper) Lost(err error) {
+	k.warn("registration presumed lost, re-registering once the registry answers", "err", err)
+	k.lostSaid.Store(true)
+	k.Failed(err)
+}
+
 // Failed records err and reports the registration retrying: a Record's
 // Hold calls it when the record is presumed lost but cannot be published
 // yet.
@@ -269,7 +288,7 @@ func (k *Keeper) keep() {
 			return
 		}
 		switch {
-		case k.cfg.LossIsFailure:
+		case k.cfg.LossIsFailure, errors.Is(reason, ErrLost):
 			k.warn("registration lost, re-registering", "err", reason)
 			k.Failed(reason)
 		case reason != nil:
@@ -292,9 +311,13 @@ func (k *Keeper) republish(bo *backoff.Backoff) bool {
 		}
 		switch {
 		case err == nil:
-			if wrote {
+			switch {
+			case wrote:
 				k.warn("re-registered")
+			case k.lostSaid.Load():
+				k.warn("registration confirmed: the record outlived the outage")
 			}
+			k.lostSaid.Store(false)
 			k.cfg.Report(registry.StateRegistered, nil, wrote)
 			return true
 		case errors.Is(err, ErrSuperseded):

@@ -235,6 +235,58 @@ func TestKeeper_DoubtAndPatientErrorsAreNoFailure(t *testing.T) {
 	}
 }
 
+// Without LossIsFailure, a Hold error marked ErrLost (the ZooKeeper
+// server said the session expired) turns the state retrying at once, as a
+// loss does: /readyz must not stay green while the record is surely gone
+// and the next Publish has not run yet (a tester saw 1–2 s of it). Lost,
+// called while the registry cannot be reached, logs the presumed loss,
+// and the Keeper logs when the record is seen in place again.
+func TestKeeper_SureLossIsRetryingAtOnceAndPresumedLossIsLogged(t *testing.T) {
+	publishing := make(chan struct{})
+	var calls sync.Mutex
+	n := 0
+	rec := &script{hold: make(chan error, 1), publish: func(bool) (bool, error) {
+		calls.Lock()
+		defer calls.Unlock()
+		n++
+		if n == 2 {
+			<-publishing // the republish waits: the state before it is what /readyz shows
+			return true, nil
+		}
+		return n != 3, nil // the third publish finds the record in place
+	}}
+	k, rep, logs := start(t, rec, Config{})
+	var release sync.Once
+	let := func() { release.Do(func() { close(publishing) }) }
+	t.Cleanup(let) // before start's Stop, which waits for the publish to return
+	if err := ready(t, k); err != nil {
+		t.Fatal(err)
+	}
+	rec.hold <- fmt.Errorf("%w: watch ended: session expired", ErrLost)
+	waitFor(t, "retrying before the republish", func() bool {
+		s, _, _ := rep.last()
+		return s == registry.StateRetrying
+	})
+	let()
+	waitFor(t, "registered again", func() bool {
+		s, _, rereg := rep.last()
+		return s == registry.StateRegistered && rereg == 1
+	})
+	if !strings.Contains(logs.String(), `msg="registration lost, re-registering"`) {
+		t.Fatalf("no loss line:\n%s", logs)
+	}
+
+	k.Lost(errors.New("no contact for the session timeout"))
+	if s, _, _ := rep.last(); s != registry.StateRetrying || !strings.Contains(logs.String(), "registration presumed lost") {
+		t.Fatalf("after Lost: state %s; logs:\n%s", s, logs)
+	}
+	rec.hold <- nil // back, the record outlived it
+	waitFor(t, "the record confirmed", func() bool {
+		s, _, _ := rep.last()
+		return s == registry.StateRegistered && strings.Contains(logs.String(), "registration confirmed")
+	})
+}
+
 // Stop ends the loop, also one that is waiting out a backoff, and is
 // idempotent; a Keeper never started stops at once.
 func TestKeeper_StopEndsTheLoop(t *testing.T) {

@@ -67,7 +67,7 @@ func (g *registration) hold(ctx context.Context) error {
 			case err != nil:
 				// Disconnected meanwhile: wait for the session to say more.
 			case !exists:
-				return errors.New("znode missing")
+				return fmt.Errorf("%w: znode missing", keeper.ErrLost)
 			default:
 				if err := g.stillOurs(stat, nil); err != nil {
 					return err
@@ -86,8 +86,12 @@ func (g *registration) hold(ctx context.Context) error {
 			case ev := <-wch:
 				switch ev.Type {
 				case zk.EventNodeDeleted:
-					return errors.New("znode deleted (by hand, or its session ended)")
+					return fmt.Errorf("%w: znode deleted (by hand, or its session ended)", keeper.ErrLost)
 				case zk.EventNotWatching:
+					if errors.Is(ev.Err, zk.ErrSessionExpired) {
+						// The server said so: the znode went with the session.
+						return fmt.Errorf("%w: watch ended: %v", keeper.ErrLost, ev.Err)
+					}
 					return fmt.Errorf("watch ended: %v", ev.Err)
 				default:
 					return fmt.Errorf("znode changed (%s)", ev.Type)
@@ -96,7 +100,7 @@ func (g *registration) hold(ctx context.Context) error {
 				id, connected, _ := g.r.sess.state()
 				switch {
 				case connected && id != sessionID:
-					return errors.New("new ZooKeeper session: the old one expired with its ephemeral znodes")
+					return fmt.Errorf("%w: new ZooKeeper session: the old one expired with its ephemeral znodes", keeper.ErrLost)
 				case connected && (wch == nil || lostReported):
 					// Back within the session: look at the znode now (after
 					// a long outage it is in doubt even with a watch armed).
@@ -106,7 +110,7 @@ func (g *registration) hold(ctx context.Context) error {
 					// cannot tell us while we cannot reach it): the znode
 					// is gone, and /readyz should say so.
 					lostReported = true
-					g.k.Failed(fmt.Errorf("no contact with ZooKeeper for the session timeout (%s): the session and its znode are presumed expired", g.r.cfg.sessionTimeout))
+					g.k.Lost(fmt.Errorf("no contact with ZooKeeper for the session timeout (%s): the session and its znode are presumed expired", g.r.cfg.sessionTimeout))
 				}
 			}
 		}
