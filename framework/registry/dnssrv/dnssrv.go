@@ -118,7 +118,8 @@ func newConfig(opts []Option) (config, error) {
 // resolves the name, publishes the set to the embedded Cache (sends are
 // synchronous: a subscriber reads until it Deregisters) and sleeps for the
 // answer's TTL. A failed resolution publishes an event with the error and
-// the last good set and is retried with backoff up to MaxTTL.
+// the last good set and is retried with backoff up to the last answer's
+// TTL (clamped; up to the maximum before any answer).
 type Instancer struct {
 	*registry.Cache
 
@@ -190,7 +191,10 @@ func (in *Instancer) loop(ctx context.Context) {
 			in.Cache.Update(sd.Event{Instances: last, Err: err})
 			wait = b.Next()
 		} else {
-			b = backoff.New(100*time.Millisecond, in.cfg.maxTTL)
+			// Retries after a failure come at least as often as this
+			// answer said its records could change: once the server is
+			// back, the set is at most one TTL stale, not maxTTL.
+			b = backoff.New(100*time.Millisecond, max(wait, 100*time.Millisecond))
 			last = set
 			in.Cache.Update(sd.Event{Instances: set})
 		}
