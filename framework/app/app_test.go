@@ -454,6 +454,30 @@ func TestRun_ReadyzShowsPerCheckDetail(t *testing.T) {
 	}
 }
 
+// A probe that must not follow the registry asks /readyz?exclude=registered
+// (an external load balancer, or a kubelet, in front of a service
+// registered in etcd, Consul or ZooKeeper): the App's checks go by the
+// names the docs give.
+func TestRun_ReadyzExcludesTheRegistrationByName(t *testing.T) {
+	a, err := New("svc", okHandler(), memory.New(), testOptions(&journal{})...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := start(t, a, ctx)
+	defer func() { cancel(); wait(t, done) }()
+	base := a.Instance().Endpoints[0]
+	for url, want := range map[string]int{
+		base + "/readyz?exclude=registered":                  200,
+		base + "/readyz?exclude=registered&exclude=draining": 200,
+		base + "/readyz?exclude=db":                          400,
+	} {
+		if st := status(t, http.DefaultClient, url); st != want {
+			t.Errorf("%s: %d, want %d", url, st, want)
+		}
+	}
+}
+
 type readyBody struct {
 	Status string `json:"status"`
 	Checks map[string]struct {

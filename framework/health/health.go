@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -247,10 +248,41 @@ func runCheck(ctx context.Context, c Check) (err error) {
 // Handler serves the set: 200 with the report when every check passes,
 // 503 otherwise. extra, if non-nil, adds fields (service, version) to the
 // body; it is called per request.
+//
+// ?exclude=NAME (repeatable, as kube-apiserver's /readyz takes it) leaves
+// a check out of the status: a probe that must not follow it — a load
+// balancer or a kubelet in front of a service registered in etcd, Consul
+// or ZooKeeper, which should not take every instance out when the registry
+// is down (exclude=registered) — still sees the others, draining
+// included. The excluded checks are listed under "excluded"; a name the
+// set does not have is a 400, so a typo does not pass for an exclusion.
 func Handler(s *Set, extra func(http.Header) map[string]any) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		excluded := r.URL.Query()["exclude"]
+		if len(excluded) > 0 {
+			names := s.Names()
+			for _, n := range excluded {
+				if !slices.Contains(names, n) {
+					w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+					w.WriteHeader(http.StatusBadRequest)
+					_, _ = fmt.Fprintf(w, "exclude=%q: no such check (have: %s)\n", n, strings.Join(names, ", "))
+					return
+				}
+			}
+		}
 		rep := s.Run(r.Context())
+		if len(excluded) > 0 {
+			rep.Status = "ok"
+			for n, c := range rep.Checks {
+				if !c.OK && !slices.Contains(excluded, n) {
+					rep.Status = "fail"
+				}
+			}
+		}
 		body := map[string]any{"status": rep.Status, "checks": rep.Checks}
+		if len(excluded) > 0 {
+			body["excluded"] = excluded
+		}
 		if extra != nil {
 			for k, v := range extra(w.Header()) {
 				body[k] = v

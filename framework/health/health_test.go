@@ -62,3 +62,39 @@ func TestRun_HungAndPanickingChecksFailWithoutBlocking(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 }
+
+// ?exclude=NAME leaves a check out of the status (kube-apiserver's form):
+// a probe that must not follow the registry still sees the other checks;
+// an unknown name is a 400, not a silent "no exclusion".
+func TestHandler_ExcludeLeavesACheckOutOfTheStatus(t *testing.T) {
+	s := NewSet(time.Second)
+	s.Add("draining", func(context.Context) error { return nil })
+	s.Add("registered", func(context.Context) error { return errors.New("retrying: etcd unreachable") })
+	get := func(url string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		Handler(s, nil).ServeHTTP(rec, httptest.NewRequest("GET", url, nil))
+		return rec
+	}
+	if rec := get("/readyz"); rec.Code != 503 {
+		t.Fatalf("/readyz: %d, want 503 with the registration failing", rec.Code)
+	}
+	rec := get("/readyz?exclude=registered")
+	var body struct {
+		Status   string            `json:"status"`
+		Checks   map[string]Result `json:"checks"`
+		Excluded []string          `json:"excluded"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != 200 || body.Status != "ok" || body.Checks["registered"].OK || len(body.Excluded) != 1 {
+		t.Fatalf("/readyz?exclude=registered: %d %s; want 200, the failing check still shown, listed as excluded", rec.Code, rec.Body)
+	}
+	s.Add("draining", func(context.Context) error { return errors.New("draining") })
+	if rec := get("/readyz?exclude=registered"); rec.Code != 503 {
+		t.Fatalf("draining, registered excluded: %d, want 503 (only the named check is left out)", rec.Code)
+	}
+	if rec := get("/readyz?exclude=registred"); rec.Code != 400 {
+		t.Fatalf("a misspelt exclusion: %d, want 400", rec.Code)
+	}
+}
