@@ -76,6 +76,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	rc.Wrap(watchReachability(cfg.logger))
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes registry: client: %w", err)
