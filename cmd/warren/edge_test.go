@@ -91,34 +91,12 @@ func TestNginx_OutDrivesAnNginxItDoesNotRun(t *testing.T) {
 	defer p.Stop()
 	dir := filepath.Dir(p.Upstreams())
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "user-1") })}
-	go hs.Serve(l) // owned by the test: Close below
-	defer hs.Close()
-	inst := registry.Instance{ID: "user-1", Name: "user", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", l.Addr().(*net.TCPAddr).Port)}}
-	if err := reg.Register(ctx, inst); err != nil {
+	if err := reg.Register(ctx, httpBackend(t, "user-1")); err != nil {
 		t.Fatal(err)
 	}
 	cmd := start(ctx, "nginx", "--registry", "etcd", "--etcd-endpoints", endpoints, "--services", "user",
 		"--out", p.Upstreams(), "--nginx-prefix", dir, "--nginx-conf", filepath.Join(dir, "nginx.conf"), "--balance", "least_conn")
-	c := &http.Client{Timeout: 5 * time.Second}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if resp, err := c.Get(p.URL() + "/user/"); err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(b) == "user-1" {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the user's nginx was not reloaded with the instance within 60 s; log:\n%s", cmd.stderr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	answers(t, p.URL()+"/user/", "user-1", 60*time.Second, cmd.stderr.String) // the user's nginx reloaded with it
 	if b, _ := os.ReadFile(p.Upstreams()); !strings.Contains(string(b), "least_conn;") {
 		t.Fatalf("--balance least_conn not in the file:\n%s", b)
 	}
@@ -151,48 +129,14 @@ func TestNginx_AChangeRefusedForABrokenNginxConfIsAppliedOnceItIsFixed(t *testin
 	if err := os.WriteFile(conf, append([]byte("oops_directive on;\n"), good...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "user-1") })}
-	go hs.Serve(l) // owned by the test: Close below
-	defer hs.Close()
-	inst := registry.Instance{ID: "user-1", Name: "user", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", l.Addr().(*net.TCPAddr).Port)}}
-	if err := reg.Register(ctx, inst); err != nil {
+	if err := reg.Register(ctx, httpBackend(t, "user-1")); err != nil {
 		t.Fatal(err)
 	}
 	waitLog(t, cmd, "oops_directive", 60*time.Second) // refused: nginx.conf is broken
 	if err := os.WriteFile(conf, good, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fixed := time.Now()
-	c := &http.Client{Timeout: 5 * time.Second}
-	for {
-		if resp, err := c.Get(p.URL() + "/user/"); err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(b) == "user-1" {
-				break
-			}
-		}
-		if time.Since(fixed) > 30*time.Second {
-			t.Fatalf("the instance is not served 30 s after nginx.conf was fixed (retry every 5 s); log:\n%s", cmd.stderr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	answers(t, p.URL()+"/user/", "user-1", 30*time.Second, cmd.stderr.String) // by the 5 s retry, with no change in discovery
 	cancel()
 	cmd.exit(t)
-}
-
-// waitLog waits (at most limit) until the command's log holds s.
-func waitLog(t *testing.T, r *running, s string, limit time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !strings.Contains(r.stderr.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in the log within %s:\n%s", s, limit, r.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,39 +41,6 @@ func stoppableEtcd(t *testing.T, ctx context.Context, started bool) (*embedetcd.
 	}
 	t.Cleanup(func() { reg.Close() })
 	return srv, reg
-}
-
-// httpBackend answers its name on loopback until the test ends.
-func httpBackend(t *testing.T, name string) registry.Instance {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) })}
-	go hs.Serve(l) // owned by the test: Close at cleanup ends it
-	t.Cleanup(func() { hs.Close() })
-	return registry.Instance{ID: name, Name: "user", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", l.Addr().(*net.TCPAddr).Port)}}
-}
-
-// answers waits (at most limit) until url answers body.
-func answers(t *testing.T, url, body string, limit time.Duration, log func() string) {
-	t.Helper()
-	c := &http.Client{Timeout: 5 * time.Second}
-	deadline := time.Now().Add(limit)
-	for {
-		if resp, err := c.Get(url); err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(b) == body {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not answer %q within %s; log:\n%s", url, body, limit, log())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // Restarting warren nginx while the registry is down keeps the upstreams
