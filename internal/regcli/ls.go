@@ -99,6 +99,10 @@ func ls(ctx context.Context, env Env, d registry.Discovery, services []string, a
 		slices.SortFunc(insts, func(a, b registry.Instance) int { return strings.Compare(a.ID, b.ID) })
 		rows = append(rows, insts...)
 	}
+	if len(failed) == len(services) && len(services) > 0 {
+		// Nothing read: no empty table that reads as "no instances".
+		return fmt.Errorf("cannot read %s", strings.Join(failed, ", "))
+	}
 	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		for _, inst := range rows {

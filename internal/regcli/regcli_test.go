@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-kit/kit/sd"
+
 	"github.com/warren-mesh/warren/framework/app"
 	"github.com/warren-mesh/warren/framework/embedetcd"
 	"github.com/warren-mesh/warren/framework/registry"
@@ -270,4 +272,21 @@ func startEtcd(t *testing.T, ctx context.Context) (*embedetcd.Server, *etcd.Regi
 	}
 	t.Cleanup(func() { r.Close() })
 	return srv, r
+}
+
+// downDiscovery is discovery whose registry cannot be read.
+type downDiscovery struct{}
+
+func (downDiscovery) Instancer(context.Context, string) (sd.Instancer, error) {
+	return nil, errors.New("etcd unreachable")
+}
+
+// When no service could be read, ls prints no table (an empty one reads as
+// "no instances"): the error says it all.
+func TestLs_NothingReadPrintsNoTable(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := ls(context.Background(), env(&out, &errOut), downDiscovery{}, []string{"user"}, false)
+	if err == nil || out.Len() != 0 || !strings.Contains(errOut.String(), "etcd unreachable") {
+		t.Fatalf("err %v, stdout %q, stderr %q; want an error, no table, the cause on stderr", err, out.String(), errOut.String())
+	}
 }
