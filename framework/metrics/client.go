@@ -32,13 +32,7 @@ const (
 // sent before: the kinds a caller alerts on must not be folded away by a
 // peer's flood of made-up codes.
 func wellKnown(code string) bool {
-	switch svcerr.Kind(code) {
-	case svcerr.InvalidArgument, svcerr.NotFound, svcerr.AlreadyExists, svcerr.FailedPrecondition,
-		svcerr.Unauthenticated, svcerr.PermissionDenied, svcerr.TooLarge, svcerr.ResourceExhausted,
-		svcerr.Unavailable, svcerr.DeadlineExceeded, svcerr.Unimplemented, svcerr.Internal:
-		return true
-	}
-	return code == svcerr.CodeOverloaded || code == "canceled"
+	return svcerr.Kind(code).Known() || code == svcerr.CodeOverloaded || code == "canceled"
 }
 
 // codeShaped says whether code may be a label value: a lower-case

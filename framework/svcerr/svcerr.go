@@ -56,6 +56,17 @@ const (
 	Internal      Kind = "internal"
 )
 
+// Known reports whether k is one of the kinds above (a peer's answer may
+// name any string).
+func (k Kind) Known() bool {
+	switch k {
+	case InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, Unauthenticated, PermissionDenied,
+		TooLarge, ResourceExhausted, Unavailable, DeadlineExceeded, Unimplemented, Internal:
+		return true
+	}
+	return false
+}
+
 // CodeOverloaded is the code of ErrOverloaded.
 const CodeOverloaded = "overloaded"
 
