@@ -11,6 +11,7 @@ import (
 
 	"github.com/warren-mesh/warren/framework/app"
 	"github.com/warren-mesh/warren/framework/health"
+	"github.com/warren-mesh/warren/framework/registry"
 )
 
 // probeResult is what an instance's probes found; View.mu guards it.
@@ -70,11 +71,7 @@ func (v *View) settleLeave(ctx context.Context, service string, in *instanceStat
 	v.mu.Unlock()
 	if !done.After(leftAt) {
 		rd = Readiness{}
-		if ep, ok := inst.Endpoint("http", "https"); ok {
-			v.readyz(ctx, ep, &rd)
-		} else {
-			rd.Error = "no HTTP endpoint to probe"
-		}
+		v.probeReadyz(ctx, inst, &rd)
 	}
 	if ctx.Err() != nil {
 		return // the view stopped: no verdict
@@ -89,17 +86,22 @@ func (v *View) settleLeave(ctx context.Context, service string, in *instanceStat
 	v.emit([]Event{e})
 }
 
+// probeReadyz asks inst's /readyz into rd, or notes it has none to ask.
+func (v *View) probeReadyz(ctx context.Context, inst registry.Instance, rd *Readiness) {
+	if ep, ok := inst.Endpoint("http", "https"); ok {
+		v.readyz(ctx, ep, rd)
+		return
+	}
+	rd.Error = "no HTTP endpoint to probe"
+}
+
 func (v *View) probeOnce(ctx context.Context, in *instanceState) {
 	v.mu.Lock()
 	inst := in.inst
 	v.mu.Unlock()
 
 	rd := Readiness{At: v.cfg.now()}
-	if ep, ok := inst.Endpoint("http", "https"); ok {
-		v.readyz(ctx, ep, &rd)
-	} else {
-		rd.Error = "no HTTP endpoint to probe"
-	}
+	v.probeReadyz(ctx, inst, &rd)
 	readyzDone := v.cfg.now()
 	var smp sample
 	metricsErr := ""
