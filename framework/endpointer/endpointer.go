@@ -57,9 +57,10 @@ type Endpointer struct {
 	ready     chan struct{}
 	readyOnce sync.Once
 
-	mu      sync.Mutex // guards byID and closed; held by update and Close
+	mu      sync.Mutex // guards byID, closed and failing; held by update and Close
 	byID    map[string]*balancer.Target
 	closed  bool
+	failing bool // discovery's last word was an error
 	current atomic.Pointer[[]*balancer.Target]
 
 	closeOnce sync.Once
@@ -134,6 +135,19 @@ func (e *Endpointer) receive() {
 	}
 }
 
+// noteDiscovery logs discovery going wrong and coming right, once each:
+// the registry's instancer logs the outage in detail; what this layer
+// adds is that calls go on to the last known instances. e.mu is held.
+func (e *Endpointer) noteDiscovery(err error) {
+	switch {
+	case err != nil && !e.failing:
+		level.Warn(e.logger).Log("msg", "discovery error; keeping last known instances", "instances", len(e.byID), "err", err)
+	case err == nil && e.failing:
+		level.Info(e.logger).Log("msg", "discovery answers again")
+	}
+	e.failing = err != nil
+}
+
 // apply applies one change: O(change) map work plus one copy of the
 // target slice (8 bytes per instance) for the lock-free pickers.
 func (e *Endpointer) apply(d registry.Delta) {
@@ -142,9 +156,7 @@ func (e *Endpointer) apply(d registry.Delta) {
 	if e.closed {
 		return
 	}
-	if d.Err != nil {
-		level.Warn(e.logger).Log("msg", "discovery error; keeping last known instances", "instances", len(e.byID), "err", d.Err)
-	}
+	e.noteDiscovery(d.Err)
 	if len(e.byID) == 0 && len(d.Removed) == 0 && len(d.Added) > smallChange {
 		e.first(d.Added)
 		e.markReady()
@@ -217,10 +229,10 @@ func (e *Endpointer) update(ev sd.Event) {
 	if e.closed {
 		return
 	}
+	e.noteDiscovery(ev.Err)
 	if ev.Err != nil {
 		// As go-kit does by default: discovery trouble is not instance
 		// trouble, so keep calling the last known set.
-		level.Warn(e.logger).Log("msg", "discovery error; keeping last known instances", "instances", len(e.byID), "err", ev.Err)
 		e.markReady()
 		return
 	}

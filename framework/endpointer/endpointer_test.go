@@ -384,3 +384,28 @@ func TestEndpointer_LogLinesCarryAWarnLevel(t *testing.T) {
 		check(t, logs)
 	})
 }
+
+// A discovery outage is one warning and one line when it ends, however
+// many error events the registry sends meanwhile (it logs those itself).
+func TestEndpointer_LogsADiscoveryOutageOnceAndItsEnd(t *testing.T) {
+	c := registry.NewCache()
+	logs := &syncbuf.Buffer{}
+	e := New(deltaOnly{c}, newRecorder().factory, WithLogger(log.NewLogfmtLogger(logs)))
+	defer e.Close()
+	set := []string{inst(1001).String()}
+	c.Update(sd.Event{Instances: set})
+	for i := range 3 {
+		c.Update(sd.Event{Instances: set, Err: fmt.Errorf("registry down (try %d)", i+1)})
+	}
+	c.Update(sd.Event{Instances: set})
+	waitFor(t, "the outage's end", func() bool { return strings.Contains(logs.String(), "discovery answers again") })
+	if n := strings.Count(logs.String(), "discovery error; keeping last known instances"); n != 1 {
+		t.Fatalf("3 error events logged %d warnings, want 1:\n%s", n, logs)
+	}
+	if !strings.Contains(logs.String(), "try 1") {
+		t.Fatalf("the warning is not the first error's:\n%s", logs)
+	}
+	if len(e.Targets()) != 1 {
+		t.Fatalf("%d targets after the outage, want 1", len(e.Targets()))
+	}
+}

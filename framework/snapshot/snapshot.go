@@ -94,6 +94,7 @@ type Instancer struct {
 	inner   sd.Instancer
 	state   State
 	written []string // last set on disk
+	erring  bool     // the registry's last event was an error
 }
 
 // Option configures an Instancer or Discovery. An option given a bad value
@@ -252,6 +253,7 @@ func (s *Instancer) handle(ev sd.Event) {
 		return
 	}
 	s.mu.Lock()
+	s.erring = false
 	if stale {
 		level.Info(s.logger).Log("msg", "registry answered; leaving stale snapshot", "service", s.service, "instances", len(ev.Instances))
 	}
@@ -265,15 +267,21 @@ func (s *Instancer) handle(ev sd.Event) {
 	s.save(ev.Instances)
 }
 
+// noteError keeps err for State and logs it once per run of errors: the
+// registry's instancer logs the outage itself (and its end), so a line
+// here per error event only repeated it. What this layer adds is that the
+// snapshot is being served, which it says once.
 func (s *Instancer) noteError(err error) {
 	s.mu.Lock()
 	s.state.LastError = err.Error()
-	stale := s.state.Stale
+	stale, first := s.state.Stale, !s.erring
+	s.erring = true
 	s.mu.Unlock()
-	if stale {
+	switch {
+	case stale && first:
 		level.Warn(s.logger).Log("msg", "registry unreachable; serving stale snapshot", "service", s.service, "err", err)
-	} else {
-		level.Warn(s.logger).Log("msg", "registry error", "service", s.service, "err", err)
+	default:
+		level.Debug(s.logger).Log("msg", "registry error", "service", s.service, "stale", stale, "err", err)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/memory"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 func inst(port int) registry.Instance {
@@ -265,5 +266,40 @@ func TestInstancer_NeverWritesAnEmptySetToTheFile(t *testing.T) {
 	})
 	if f, err := readFile(path); err != nil || !slices.Equal(f.Instances, two) {
 		t.Fatalf("file after an empty set = %+v, %v; want the last non-empty set kept", f, err)
+	}
+}
+
+// stoppable is a registry.Cache as an instancer the test feeds.
+type stoppable struct{ *registry.Cache }
+
+func (stoppable) Stop() {}
+
+// While the snapshot is served, registry errors are one warning (the
+// registry's instancer logs the outage itself); once the registry has
+// answered, the snapshot is not served and its errors are the registry's
+// and the endpointer's to report.
+func TestInstancer_WarnsOncePerRunOfRegistryErrorsWhileStale(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user.json")
+	writeSnapshot(t, path, inst(1).String())
+	inner := stoppable{registry.NewCache()}
+	logs := &syncbuf.Buffer{}
+	s := must(New(inner, path, WithLogger(log.NewLogfmtLogger(logs))))
+	defer s.Stop()
+	sub := subscribe(t, s)
+	waitFor(t, "snapshot set", func() bool { return len(sub.instances()) == 1 })
+	for i := range 4 {
+		inner.Update(sd.Event{Err: errors.New("registry down " + strings.Repeat("!", i))})
+	}
+	waitFor(t, "the last error noted", func() bool { return s.State().LastError == "registry down !!!" })
+	warns := func() int { return strings.Count(logs.String(), `msg="registry unreachable; serving stale snapshot"`) }
+	if n := warns(); n != 1 {
+		t.Fatalf("4 errors while stale logged %d warnings, want 1:\n%s", n, logs.String())
+	}
+	inner.Update(sd.Event{Instances: []string{inst(2).String()}})
+	waitFor(t, "the live set", func() bool { return slices.Equal(sub.instances(), []string{inst(2).String()}) })
+	inner.Update(sd.Event{Instances: []string{inst(2).String()}, Err: errors.New("down again")})
+	waitFor(t, "the new error noted", func() bool { return s.State().LastError == "down again" })
+	if strings.Count(logs.String(), "level=warn") != 2 { // the snapshot served at start, the errors while stale
+		t.Fatalf("warnings after the registry answered and failed again:\n%s", logs.String())
 	}
 }

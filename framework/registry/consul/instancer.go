@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	"github.com/hashicorp/consul/api"
 	"golang.org/x/time/rate"
 
@@ -109,6 +111,7 @@ func (in *Instancer) loop(ctx context.Context) {
 	r := in.r
 	limiter := rate.NewLimiter(rate.Limit(r.cfg.queryRate), r.cfg.queryBurst)
 	bo := backoff.New(r.cfg.backoffMin, r.cfg.backoffMax)
+	outage := registry.NewOutageLog(log.With(r.logger, "service", in.service), "Consul")
 	var (
 		index    uint64
 		last     listing // the set published last
@@ -166,7 +169,12 @@ func (in *Instancer) loop(ctx context.Context) {
 			// Another agent may answer: ask it at once, and publish the
 			// error only when every agent failed in a row. Indexes are the
 			// servers', the same through any agent of the datacenter.
-			r.logErr("discovery query failed; asking the next agent", "service", in.service,
+			// Once every agent has failed, the outage log speaks for them.
+			lvl := level.Warn
+			if outage.Failing() {
+				lvl = level.Debug
+			}
+			lvl(r.logger).Log("msg", "discovery query failed; asking the next agent", "service", in.service,
 				"agent", r.cfg.addresses[agent], "err", err)
 			failed++
 			agent = (agent + 1) % len(r.agents)
@@ -177,7 +185,7 @@ func (in *Instancer) loop(ctx context.Context) {
 			failed = 0
 			agent = (agent + 1) % len(r.agents)
 			err = fmt.Errorf("consul: discover %s: %w", in.service, err)
-			r.logErr("discovery query failed; keeping last good set", "service", in.service, "err", err)
+			outage.Failed(err, "instances", len(last.strs))
 			in.Update(sd.Event{Instances: last.strs, Err: err})
 			r.cfg.observer.WatchRestarted(in.service, err)
 			afterErr = true
@@ -217,6 +225,7 @@ func (in *Instancer) loop(ctx context.Context) {
 		last = answer.with(held)
 		in.Update(sd.Event{Instances: last.strs})
 		r.cfg.observer.Instances(in.service, len(last.strs))
+		outage.Recovered("instances", len(last.strs))
 	}
 }
 

@@ -27,7 +27,6 @@ import (
 
 	"github.com/go-kit/kit/sd"
 	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 	"github.com/miekg/dns"
 
 	"github.com/warren-mesh/warren/framework/backoff"
@@ -180,6 +179,7 @@ func (in *Instancer) loop(ctx context.Context) {
 	defer close(in.done)
 	b := backoff.New(100*time.Millisecond, in.cfg.maxTTL)
 	var last []string
+	outage := registry.NewOutageLog(log.With(in.cfg.logger, "name", in.name), "DNS")
 	for {
 		set, ttl, err := in.resolve(ctx)
 		if ctx.Err() != nil {
@@ -187,7 +187,7 @@ func (in *Instancer) loop(ctx context.Context) {
 		}
 		wait := in.clamp(ttl)
 		if err != nil {
-			level.Warn(in.cfg.logger).Log("msg", "SRV resolution failed", "name", in.name, "err", err)
+			outage.Failed(err, "instances", len(last))
 			in.Cache.Update(sd.Event{Instances: last, Err: err})
 			wait = b.Next()
 		} else {
@@ -196,6 +196,7 @@ func (in *Instancer) loop(ctx context.Context) {
 			// back, the set is at most one TTL stale, not maxTTL.
 			b = backoff.New(100*time.Millisecond, max(wait, 100*time.Millisecond))
 			last = set
+			outage.Recovered("instances", len(set))
 			in.Cache.Update(sd.Event{Instances: set})
 		}
 		select {

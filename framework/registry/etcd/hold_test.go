@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,4 +116,42 @@ func TestInstancer_ReconnectHoldOffPublishesTheLapse(t *testing.T) {
 	if !emptied(rec) {
 		t.Fatal("no empty event recorded")
 	}
+}
+
+// An outage is one warning however many times the instancer retries,
+// and its end is logged: the instancer retried every backoff step and
+// logged a warning each time, and never said when reads worked again.
+func TestInstancer_LogsAnOutageOnceAndItsEnd(t *testing.T) {
+	srv, err := embedetcd.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	r, logs := newTestRegistry(t, srv, testPrefix(t), WithRequestTimeout(300*time.Millisecond))
+	ctx := testCtx(t)
+	a := testInstance(8080)
+	putRecord(t, rawClient(t, srv), r, a)
+	in, err := r.NewInstancer(ctx, "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Stop)
+	waitFor(t, 10*time.Second, "set {a}", func() bool { return hasExactly(in, a) })
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Several failed reads: the connection's loss and then listings.
+	waitFor(t, 30*time.Second, "three failed reads", func() bool {
+		return strings.Count(logs.String(), `msg="cannot read etcd`) >= 3
+	})
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the end of the outage logged", func() bool {
+		return strings.Contains(logs.String(), `level=info service=user msg="etcd readable again"`)
+	})
+	if n := strings.Count(logs.String(), `level=warn service=user msg="cannot read etcd; keeping last good set" instances=1`); n != 1 {
+		t.Fatalf("%d warnings for one outage, want 1:\n%s", n, logs)
+	}
+	waitFor(t, 10*time.Second, "set {a} without error", func() bool { return hasExactly(in, a) && in.State().Err == nil })
 }

@@ -65,6 +65,7 @@ type Instancer struct {
 	lost      bool      // reads failed since the last listing: the next one starts a hold
 	holdUntil time.Time // until then an empty set is not published (WithReconnectHold)
 	held      bool      // the cache shows a held set, not in.set
+	outage    *registry.OutageLog
 }
 
 var _ sd.Instancer = (*Instancer)(nil)
@@ -85,6 +86,7 @@ func newInstancer(ctx context.Context, cfg config, client *lazyClient, conn *con
 		set:     map[string]string{},
 		lister:  lister{testHookChunk: cfg.testHookListChunk},
 	}
+	in.outage = registry.NewOutageLog(in.logger, "etcd")
 	deadline := time.Now().Add(cfg.initialWait)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -253,6 +255,7 @@ func (in *Instancer) list(ctx context.Context) error {
 		}
 	}
 	in.set, in.rev, in.clusterID, in.listed = next, h.Revision, h.ClusterId, true
+	in.outage.Recovered("instances", len(next))
 	if in.lost {
 		in.lost = false
 		in.holdUntil = time.Now().Add(in.cfg.holdAfterReconnect())
@@ -542,7 +545,7 @@ func (in *Instancer) publish(err error) {
 // fail keeps serving the last good set, now with the error beside it.
 func (in *Instancer) fail(err error) {
 	in.lost = true
-	level.Warn(in.logger).Log("msg", "cannot read etcd; keeping last good set", "instances", len(in.set), "err", err)
+	in.outage.Failed(err, "instances", len(in.set))
 	in.publish(err)
 }
 

@@ -60,6 +60,7 @@ type Instancer struct {
 	skipped   map[string]error  // children not served, and why
 	dataWatch map[string]bool   // children with an armed data watch
 	dirWatch  bool              // a child (or exists) watch on dir is armed
+	outage    *registry.OutageLog
 }
 
 var _ sd.Instancer = (*Instancer)(nil)
@@ -77,6 +78,7 @@ func newInstancer(ctx context.Context, r *Registry, service string) *Instancer {
 		service:   service,
 		dir:       r.servicePath(service),
 		logger:    log.With(r.cfg.logger, "service", service),
+		outage:    registry.NewOutageLog(log.With(r.cfg.logger, "service", service), "ZooKeeper"),
 		done:      make(chan struct{}),
 		events:    make(chan watchEvent, 16),
 		children:  map[string]bool{},
@@ -251,7 +253,11 @@ func (in *Instancer) refresh(relist bool, dirty map[string]bool) error {
 		}
 		changed = in.apply(k, data, stat) || changed
 	}
-	if changed || relist {
+	failing := in.outage.Failing()
+	in.outage.Recovered("instances", len(in.set))
+	if changed || relist || failing {
+		// After a failure the subscribers hold the set with the error:
+		// a read that changed nothing still clears it.
 		in.reportSkipped(relist)
 		in.publish(nil)
 	}
@@ -397,6 +403,6 @@ func (in *Instancer) publish(err error) {
 
 // fail keeps serving the last good set, now with the error beside it.
 func (in *Instancer) fail(err error) {
-	level.Warn(in.logger).Log("msg", "cannot read ZooKeeper; keeping last good set", "instances", len(in.set), "err", err)
+	in.outage.Failed(err, "instances", len(in.set))
 	in.publish(err)
 }
