@@ -75,9 +75,12 @@ func (c *Client) unreachable(err error) error {
 	var de *decodeErr
 	switch {
 	case err == nil, errors.As(err, &se), errors.As(err, &de),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, ErrClosed), errors.Is(err, ErrResponseTooLarge):
 		return err
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The caller's own deadline or cancel: said as such, and of which
+		// service (net/http's message names only an address).
+		return fmt.Errorf("client %s: %w", c.service, err)
 	}
 	if !Unprocessed(err) {
 		return svcerr.Wrap(svcerr.Unavailable, CodeUnreachable, "service "+c.service+" did not answer", err)

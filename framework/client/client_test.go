@@ -890,3 +890,23 @@ func TestCall_UnroutablePathIsRefusedBeforeSending(t *testing.T) {
 		}
 	}
 }
+
+// A call cut by its deadline — the caller's context's or the call's own
+// Timeout — says which service it was calling and is still a deadline
+// error (net/http's message names only an address).
+func TestInvoke_ACallCutByItsDeadlineNamesTheServiceAndStaysADeadlineError(t *testing.T) {
+	b := startBackend(t, "", nil)
+	b.delay.Store(int64(5 * time.Second))
+	c := newClient(t, newRegistry(t, b.inst))
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		byCtx := c.Invoke(ctx, method, "/echo", map[string]int{"a": 1}, nil)
+		cancel()
+		byOption := c.Invoke(context.Background(), method, "/echo", map[string]int{"a": 1}, nil, Timeout(200*time.Millisecond))
+		for _, err := range []error{byCtx, byOption} {
+			if !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(fmt.Sprint(err), "client echo: ") {
+				t.Errorf("%s cut by its deadline: %v; want a deadline error starting \"client echo: \"", method, err)
+			}
+		}
+	}
+}
