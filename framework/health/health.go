@@ -245,6 +245,17 @@ func runCheck(ctx context.Context, c Check) (err error) {
 	return nil
 }
 
+// CodeUnknownCheck is the code of the 400 that answers ?exclude= naming a
+// check the set does not have.
+const CodeUnknownCheck = "unknown_check"
+
+// errorBody is Warren's error body (httptransport.ErrorBody), written here
+// without importing the transport.
+type errorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
 // Handler serves the set: 200 with the report when every check passes,
 // 503 otherwise. extra, if non-nil, adds fields (service, version) to the
 // body; it is called per request.
@@ -255,7 +266,8 @@ func runCheck(ctx context.Context, c Check) (err error) {
 // or ZooKeeper, which should not take every instance out when the registry
 // is down (exclude=registered) — still sees the others, draining
 // included. The excluded checks are listed under "excluded"; a name the
-// set does not have is a 400, so a typo does not pass for an exclusion.
+// set does not have is a 400 (JSON {"error":…,"code":"unknown_check"}),
+// so a typo does not pass for an exclusion.
 func Handler(s *Set, extra func(http.Header) map[string]any) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		excluded := r.URL.Query()["exclude"]
@@ -263,9 +275,17 @@ func Handler(s *Set, extra func(http.Header) map[string]any) http.Handler {
 			names := s.Names()
 			for _, n := range excluded {
 				if !slices.Contains(names, n) {
-					w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+					// JSON like every other error Warren answers
+					// ({"error","code"}, docs/http.md), so a probe or
+					// script reads one format whatever refused it.
+					w.Header().Set("Content-Type", "application/json; charset=utf-8")
+					w.Header().Set("X-Content-Type-Options", "nosniff")
+					w.Header().Set("Cache-Control", "no-store")
 					w.WriteHeader(http.StatusBadRequest)
-					_, _ = fmt.Fprintf(w, "exclude=%q: no such check (have: %s)\n", n, strings.Join(names, ", "))
+					_ = json.NewEncoder(w).Encode(errorBody{
+						Error: fmt.Sprintf("exclude=%q: no such check (have: %s)", n, strings.Join(names, ", ")),
+						Code:  CodeUnknownCheck,
+					})
 					return
 				}
 			}

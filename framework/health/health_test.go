@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -94,7 +95,10 @@ func TestHandler_ExcludeLeavesACheckOutOfTheStatus(t *testing.T) {
 	if rec := get("/readyz?exclude=registered"); rec.Code != 503 {
 		t.Fatalf("draining, registered excluded: %d, want 503 (only the named check is left out)", rec.Code)
 	}
-	if rec := get("/readyz?exclude=registred"); rec.Code != 400 {
-		t.Fatalf("a misspelt exclusion: %d, want 400", rec.Code)
+	rec = get("/readyz?exclude=registred")
+	var e struct{ Error, Code string }
+	if rec.Code != 400 || json.Unmarshal(rec.Body.Bytes(), &e) != nil || e.Code != CodeUnknownCheck ||
+		!strings.Contains(e.Error, `"registred"`) || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+		t.Fatalf("a misspelt exclusion: %d %q %s; want 400, a JSON error naming it with code %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body, CodeUnknownCheck)
 	}
 }
