@@ -140,6 +140,7 @@ type config struct {
 	newTransport func() *http.Transport
 	wrapRT       func(http.RoundTripper) http.RoundTripper
 	tls          *tls.Config
+	plaintextOK  bool // WithPlaintextPeers: with tls set, http endpoints still called
 	obs          Observer
 	logger       log.Logger
 	snapshotDir  string
@@ -241,9 +242,22 @@ func WithRoundTripper(wrap func(http.RoundTripper) http.RoundTripper) Option {
 
 // WithTLS sets the TLS configuration of every instance's transport (unless
 // the transport WithTransport makes has its own): the CA that verifies the
-// services and, for mTLS, the client certificate. Instances that publish
-// an https endpoint are called over TLS; see docs/security.md.
+// services and, for mTLS, the client certificate. A client with TLS calls
+// only instances that publish an https endpoint (grpcs for grpcclient):
+// one that publishes plain http is skipped with ErrPlaintextPeer, so a
+// mis-deployed instance, or a record written by anyone who can write to
+// the registry, cannot downgrade the mesh to cleartext. WithPlaintextPeers
+// allows them (a migration to TLS); see docs/security.md.
 func WithTLS(cfg *tls.Config) Option { return func(c *config) error { c.tls = cfg; return nil } }
+
+// WithPlaintextPeers lets a client with WithTLS also call instances that
+// publish only a plaintext endpoint (http, grpc), as it does without TLS:
+// for a mesh moving to TLS one instance at a time.
+func WithPlaintextPeers() Option { return func(c *config) error { c.plaintextOK = true; return nil } }
+
+// ErrPlaintextPeer is why a client with WithTLS skips an instance that
+// publishes no TLS endpoint (the endpointer logs it with the instance).
+var ErrPlaintextPeer = errors.New("instance publishes no TLS endpoint and this client speaks TLS only (client.WithPlaintextPeers allows it)")
 
 // WithObserver reports picks, retries, budget refusals and breaker
 // changes to o (package metrics has a Prometheus one). Default: none.
@@ -503,6 +517,11 @@ func factory(cfg config, service string, maxBody int64) endpointer.InstanceFacto
 		base, ok := inst.Endpoint("http", "https")
 		if !ok {
 			return nil, nil, fmt.Errorf("%w: %s serves no HTTP endpoint (has %v)", registry.ErrInvalidInstance, inst.ID, inst.Endpoints)
+		}
+		if cfg.tls != nil && !cfg.plaintextOK {
+			if base, ok = inst.Endpoint("https"); !ok {
+				return nil, nil, fmt.Errorf("%s (has %v): %w", inst.ID, inst.Endpoints, ErrPlaintextPeer)
+			}
 		}
 		// Only strings are kept, not inst: its metadata map alone would
 		// cost hundreds of bytes per instance.

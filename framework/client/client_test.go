@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log"
 
 	"github.com/warren-mesh/warren/framework/balancer"
 	"github.com/warren-mesh/warren/framework/httptransport"
@@ -28,6 +30,7 @@ import (
 	"github.com/warren-mesh/warren/framework/requestid"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/svcerr"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 type echoReq struct {
@@ -908,5 +911,42 @@ func TestInvoke_ACallCutByItsDeadlineNamesTheServiceAndStaysADeadlineError(t *te
 				t.Errorf("%s cut by its deadline: %v; want a deadline error starting \"client echo: \"", method, err)
 			}
 		}
+	}
+}
+
+// A client with TLS calls only instances that publish https: a
+// plaintext instance is skipped (ErrPlaintextPeer, logged by the
+// endpointer), so it cannot downgrade the mesh to cleartext;
+// WithPlaintextPeers lets it in again.
+func TestClient_WithTLSSkipsPlaintextInstances(t *testing.T) {
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`"tls"`)) }))
+	defer secure.Close()
+	plain := startBackend(t, "", nil)
+	tlsInst := registry.Instance{ID: "tls-1", Name: "echo", Endpoints: []string{secure.URL}}
+	tc := secure.Client().Transport.(*http.Transport).TLSClientConfig
+	for _, c := range []struct {
+		name      string
+		opts      []Option
+		wantPlain bool
+	}{
+		{"TLS only", []Option{WithTLS(tc)}, false},
+		{"plaintext peers allowed", []Option{WithTLS(tc), WithPlaintextPeers(), WithBalancer(balancer.NewRoundRobin())}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			logs := &syncbuf.Buffer{}
+			cl := newClient(t, newRegistry(t, tlsInst, plain.inst), append(c.opts, WithLogger(log.NewLogfmtLogger(logs)))...)
+			before := plain.hits.Load()
+			for range 20 {
+				if err := cl.Invoke(context.Background(), http.MethodGet, "/echo", nil, nil); err != nil {
+					t.Fatalf("call: %v", err)
+				}
+			}
+			if gotPlain := plain.hits.Load() > before; gotPlain != c.wantPlain {
+				t.Fatalf("the plaintext instance served calls: %v, want %v", gotPlain, c.wantPlain)
+			}
+			if !c.wantPlain && !strings.Contains(logs.String(), "publishes no TLS endpoint") {
+				t.Fatalf("the skipped instance is not logged with why:\n%s", logs)
+			}
+		})
 	}
 }

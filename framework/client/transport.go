@@ -123,6 +123,11 @@ func instanceFactory(cfg config, service string, f InstanceFactory) endpointer.I
 // Deps.ClientOptions) speaks TLS with the same CA and certificate.
 func TLSOf(opts ...Option) *tls.Config { return configOf(opts).tls }
 
+// PlaintextPeersOf reports whether opts allow plaintext instances with TLS
+// set (WithPlaintextPeers), for another transport's client given the same
+// options.
+func PlaintextPeersOf(opts ...Option) bool { return configOf(opts).plaintextOK }
+
 // configOf applies opts to an empty config, for the ...Of functions.
 func configOf(opts []Option) config {
 	var c config

@@ -50,9 +50,10 @@ type Client struct {
 }
 
 type config struct {
-	dialOpts   []grpc.DialOption
-	tls        *tls.Config
-	clientOpts []client.Option
+	dialOpts    []grpc.DialOption
+	tls         *tls.Config
+	plaintextOK bool // client.WithPlaintextPeers among clientOpts
+	clientOpts  []client.Option
 }
 
 // Option configures New.
@@ -84,7 +85,10 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 
 // WithTLS sets the TLS configuration of connections to grpcs:// endpoints
 // (the CA that verifies the services and, for mTLS, the client
-// certificate). Default: client.WithTLS's, else the system roots.
+// certificate). Default: client.WithTLS's, else the system roots. With
+// TLS set (here or by client.WithTLS) an instance that publishes only a
+// grpc:// endpoint is skipped with client.ErrPlaintextPeer, unless
+// client.WithPlaintextPeers is among the client options.
 func WithTLS(cfg *tls.Config) Option {
 	return func(c *config) error {
 		if cfg == nil {
@@ -121,6 +125,7 @@ func newConfig(opts []Option) (config, error) {
 	if cfg.tls == nil {
 		cfg.tls = client.TLSOf(cfg.clientOpts...)
 	}
+	cfg.plaintextOK = client.PlaintextPeersOf(cfg.clientOpts...)
 	if tp, prop := client.TracingOf(cfg.clientOpts...); prop != nil {
 		cfg.dialOpts = append(cfg.dialOpts, attemptTracing(tp, prop))
 	}
@@ -149,6 +154,12 @@ func (cfg config) factory(inst registry.Instance) (endpoint.Endpoint, io.Closer,
 		return nil, nil, fmt.Errorf("%w: %s serves no gRPC endpoint (has %v)", registry.ErrInvalidInstance, inst.ID, inst.Endpoints)
 	}
 	scheme, addr, _ := cutScheme(ep)
+	if cfg.tls != nil && !cfg.plaintextOK && scheme != "grpcs" {
+		if ep, ok = inst.Endpoint("grpcs"); !ok {
+			return nil, nil, fmt.Errorf("%s (has %v): %w", inst.ID, inst.Endpoints, client.ErrPlaintextPeer)
+		}
+		scheme, addr, _ = cutScheme(ep)
+	}
 	creds := insecure.NewCredentials()
 	if scheme == "grpcs" {
 		tc := cfg.tls

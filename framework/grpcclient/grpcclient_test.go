@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/warren-mesh/warren/framework/balancer"
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/embedetcd"
 	"github.com/warren-mesh/warren/framework/grpcclient"
@@ -326,5 +327,46 @@ func TestClient_MutualTLS(t *testing.T) {
 	defer bare.Close()
 	if _, err := say(bare)(ctx30(t), "id"); err == nil {
 		t.Fatal("a client without a certificate was served")
+	}
+}
+
+// A client with TLS calls only instances that publish grpcs://: a
+// plaintext instance (mis-deployed, or a record anyone with registry
+// write access put there) is skipped, so it cannot downgrade the mesh to
+// cleartext. client.WithPlaintextPeers lets it in again.
+func TestClient_WithTLSSkipsPlaintextInstances(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	srv, cli := ca.Issue("server"), ca.Issue("client")
+	scfg, err := tlsconf.Server(srv.CertFile, srv.KeyFile, ca.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secure, plain := startEcho(t, "tls", grpcserver.WithTLS(scfg)), startEcho(t, "plain")
+	src := sd.FixedInstancer{secure.instance("tls"), plain.instance("plain")}
+	ccfg, err := tlsconf.Client(ca.CertFile, cli.CertFile, cli.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := func(opts ...client.Option) map[string]int {
+		c, err := grpcclient.NewFromInstancer(src, "echo", grpcclient.WithClientOptions(append(opts, client.WithTLS(ccfg))...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		got := map[string]int{}
+		for range 20 {
+			id, err := say(c)(ctx30(t), "id")
+			if err != nil {
+				t.Fatalf("call: %v", err)
+			}
+			got[id]++
+		}
+		return got
+	}
+	if got := answered(); got["plain"] != 0 || got["tls"] != 20 {
+		t.Fatalf("20 calls with TLS answered by %v; want all by the TLS instance", got)
+	}
+	if got := answered(client.WithPlaintextPeers(), client.WithBalancer(balancer.NewRoundRobin())); got["plain"] == 0 {
+		t.Fatalf("with WithPlaintextPeers, 20 round-robin calls answered by %v; want the plaintext instance among them", got)
 	}
 }
