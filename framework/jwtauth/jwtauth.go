@@ -45,8 +45,12 @@ type claimsKey struct{}
 // Middleware parses and verifies the bearer token with keyFunc and opts
 // (pin the algorithms with jwt.WithValidMethods) and puts its claims in
 // the context (Claims) for the endpoint and the middleware inside it.
+//
+// A token must carry an expiry ("exp"): golang-jwt alone accepts one
+// without, which would then be valid forever. Services that share an
+// issuer should also pin their audience (jwt.WithAudience).
 func Middleware(keyFunc jwt.Keyfunc, opts ...jwt.ParserOption) endpoint.Middleware {
-	parser := jwt.NewParser(opts...)
+	parser := jwt.NewParser(append([]jwt.ParserOption{jwt.WithExpirationRequired()}, opts...)...)
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, req any) (any, error) {
 			md, ok := reqmeta.FromContext(ctx)
@@ -76,7 +80,8 @@ func Claims(ctx context.Context) (jwt.MapClaims, bool) {
 }
 
 // RequireScope admits a call whose token (verified by Middleware, which
-// must wrap it) lists scope in its space-separated "scope" claim.
+// must wrap it) lists scope in its "scope" claim (space-separated, or a
+// JSON array).
 func RequireScope(scope string) endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, req any) (any, error) {
@@ -84,11 +89,28 @@ func RequireScope(scope string) endpoint.Middleware {
 			if !ok {
 				return nil, svcerr.New(svcerr.Unauthenticated, CodeUnauthenticated, "no verified token (jwtauth.Middleware must wrap RequireScope)")
 			}
-			s, _ := c["scope"].(string)
-			if !slices.Contains(strings.Fields(s), scope) {
+			if !slices.Contains(scopes(c["scope"]), scope) {
 				return nil, svcerr.Errorf(svcerr.PermissionDenied, CodeForbidden, "token lacks scope %q", scope)
 			}
 			return next(ctx, req)
 		}
 	}
+}
+
+// scopes reads a "scope" claim: a space-separated string (RFC 8693) or,
+// as some identity providers issue it, a JSON array of strings.
+func scopes(claim any) []string {
+	switch v := claim.(type) {
+	case string:
+		return strings.Fields(v)
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, s := range v {
+			if s, ok := s.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
 }

@@ -65,8 +65,11 @@ func TestMiddleware_AdmitsOnlyValidTokensAndScopes(t *testing.T) {
 		{"wrong key", "Bearer " + token(t, jwt.MapClaims{"sub": "a", "scope": "refund", "exp": future}, []byte("other")), svcerr.Unauthenticated},
 		{"expired", "Bearer " + token(t, jwt.MapClaims{"sub": "a", "scope": "refund", "exp": time.Now().Add(-time.Hour).Unix()}, key), svcerr.Unauthenticated},
 		{"no scope", "Bearer " + token(t, jwt.MapClaims{"sub": "a", "scope": "read", "exp": future}, key), svcerr.PermissionDenied},
+		{"no exp", "Bearer " + token(t, jwt.MapClaims{"sub": "ada", "scope": "read refund"}, key), svcerr.Unauthenticated},
 		{"ok", "Bearer " + token(t, jwt.MapClaims{"sub": "ada", "scope": "read refund", "exp": future}, key), ""},
+		{"ok, scopes as a JSON array", "Bearer " + token(t, jwt.MapClaims{"sub": "ada", "scope": []string{"read", "refund"}, "exp": future}, key), ""},
 	} {
+		sub = ""
 		err := call(e, c.header)
 		if c.kind == "" {
 			if err != nil || sub != "ada" {
