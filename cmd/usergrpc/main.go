@@ -8,6 +8,11 @@
 //	usergrpc get ID
 //	usergrpc list
 //
+// The user service over TLS (grpcs://) takes the client half of the
+// services' TLS flags: --tls-ca (a private mesh CA) and, when the mesh
+// requires client certificates, --tls-cert and --tls-key (or their
+// WARREN_TLS_* variables).
+//
 // The answer is printed as JSON; a service error exits 1 with its text.
 package main
 
@@ -21,6 +26,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/warren-mesh/warren/framework/client"
+	"github.com/warren-mesh/warren/framework/config"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/consul"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
@@ -42,11 +49,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usergrpc:", err)
 		return 1
 	}
+	var tlsFlags config.TLSClient
+	config.BindTLSClient(fs, &tlsFlags)
 	if err := regcli.Parse(fs, args, stderr, usage); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintf(stderr, "usergrpc: %v\n", err)
 		return 2
+	}
+	tlsCfg, err := tlsFlags.Config()
+	if err != nil {
+		fmt.Fprintln(stderr, "usergrpc:", err)
+		return 2
+	}
+	var opts []client.Option
+	if tlsCfg != nil {
+		opts = append(opts, client.WithTLS(tlsCfg))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -61,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer r.Close()
-	users, err := user.NewGRPCClient(ctx, r)
+	users, err := user.NewGRPCClient(ctx, r, opts...)
 	if err != nil {
 		fmt.Fprintln(stderr, "usergrpc:", err)
 		return 1

@@ -255,15 +255,11 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 		deps.grpcOpts = append(deps.grpcOpts, grpcserver.WithTracing(tp, prop))
 	}
 	{ // TLS between services: HTTPS, mTLS with --tls-client-ca
-		ca := cfg.TLSCA
-		if ca == "" {
-			ca = cfg.TLSClientCA
+		cli, err := cfg.TLSClient().Config()
+		if err != nil {
+			return err
 		}
-		if cfg.TLSCert != "" || ca != "" {
-			cli, err := tlsconf.Client(ca, cfg.TLSCert, cfg.TLSKey)
-			if err != nil {
-				return err
-			}
+		if cli != nil { // a CA or a certificate: calls verify, and present it
 			deps.clientOpts = append(deps.clientOpts, client.WithTLS(cli))
 			if cfg.TLSCert != "" {
 				srv, err := tlsconf.Server(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA)

@@ -298,10 +298,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: --max-body-bytes %d: must be positive", c.MaxBodyBytes)
 	case c.LogFormat != "logfmt" && c.LogFormat != "json":
 		return fmt.Errorf("config: --log-format %q: want logfmt or json", c.LogFormat)
-	case (c.TLSCert == "") != (c.TLSKey == ""):
-		return errors.New("config: --tls-cert and --tls-key go together")
 	case c.TLSClientCA != "" && c.TLSCert == "":
 		return errors.New("config: --tls-client-ca needs --tls-cert and --tls-key (a server that asks for client certificates must speak TLS)")
+	}
+	if err := c.TLSClient().Validate(); err != nil {
+		return err
 	}
 	if err := checkAdvertise(c.Advertise); err != nil {
 		return err
