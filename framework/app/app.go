@@ -284,7 +284,7 @@ func (a *App) listen() error {
 	}
 	var dbg *debugServer
 	if a.opts.debugHandler != nil {
-		if dbg, err = startDebug(a.opts.debugAddr, a.opts.debugHandler, a.opts.readHeader, a.opts.idle, a.logger); err != nil {
+		if dbg, err = startDebug(a.opts.debugAddr, a.debugHandler(inst.Host()), a.opts.readHeader, a.opts.idle, a.logger); err != nil {
 			return err
 		}
 		// Published with the instance, so Prometheus (or make up) can find

@@ -21,6 +21,19 @@ type debugServer struct {
 	served chan struct{}
 }
 
+// debugHandler is the debug listener's handler behind its Host check:
+// besides IP addresses and localhost it answers to its own listen host
+// and to advertised, the host of the /metrics URL published with the
+// instance, so scrapers that follow discovery are served
+// (WithDebugAllowedHosts).
+func (a *App) debugHandler(advertised string) http.Handler {
+	hosts := append([]string{advertised}, a.opts.debugHosts...)
+	if h, _, err := net.SplitHostPort(a.opts.debugAddr); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	return httptransport.AllowedHosts(a.opts.debugHandler, "--debug-allowed-hosts", hosts...)
+}
+
 func startDebug(addr string, h http.Handler, readHeader, idle time.Duration, logger log.Logger) (*debugServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/warren-mesh/warren/framework/health"
+	"github.com/warren-mesh/warren/framework/httptransport"
 	"github.com/warren-mesh/warren/framework/shed"
 	"github.com/warren-mesh/warren/framework/transport"
 	"github.com/warren-mesh/warren/framework/transport/httpserver"
@@ -60,6 +61,7 @@ type options struct {
 
 	debugAddr    string
 	debugHandler http.Handler
+	debugHosts   []string
 }
 
 // Option configures an App. An option given a bad value makes New fail
@@ -340,6 +342,25 @@ func WithDebugListener(addr string, h http.Handler) Option {
 			return errors.New("WithDebugListener: nil handler")
 		}
 		o.debugAddr, o.debugHandler = addr, h
+		return nil
+	}
+}
+
+// WithDebugAllowedHosts adds names the debug listener answers to. It
+// answers only requests whose Host is an IP address, localhost, its own
+// listen host or the instance's advertised host (where the published
+// /metrics URL points), and refuses others with 421, so a DNS-rebinding
+// page in an operator's browser cannot read /metrics or /debug/pprof
+// (httptransport.AllowedHosts). Add the names scrapers or operators use
+// that are none of those (a Kubernetes Service name, an admin alias).
+func WithDebugAllowedHosts(hosts ...string) Option {
+	return func(o *options) error {
+		for _, h := range hosts {
+			if err := httptransport.CheckAllowedHost(h); err != nil {
+				return fmt.Errorf("WithDebugAllowedHosts: %w", err)
+			}
+		}
+		o.debugHosts = append(o.debugHosts, hosts...)
 		return nil
 	}
 }

@@ -203,6 +203,7 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 			}
 			deps.AppOptions = append(deps.AppOptions,
 				app.WithDebugListener(cfg.DebugListen, metrics.Handler(deps.Metrics, hopts...)),
+				app.WithDebugAllowedHosts(cfg.DebugAllowedHosts...),
 				app.WithHTTPMiddleware(metrics.NewServer(deps.Metrics).Middleware))
 			deps.clientOpts = append(deps.clientOpts, client.WithObserver(metrics.NewClient(deps.Metrics)))
 			regObs = metrics.NewDiscovery(deps.Metrics)

@@ -90,8 +90,13 @@ type Config struct {
 	// DebugProfiles serves /debug/pprof/* on the debug listener beside
 	// /metrics (--debug-pprof, default true).
 	DebugProfiles bool
-	OTLPEndpoint  string // OTLP/gRPC trace collector; empty: off
-	TraceStdout   bool   // spans as JSON lines on the log output
+	// DebugAllowedHosts are names, beyond IP addresses, localhost, the
+	// debug listen host and the advertised host, that the debug listener
+	// answers to (--debug-allowed-hosts); any other Host is refused, so a
+	// DNS-rebinding page cannot read it (app.WithDebugAllowedHosts).
+	DebugAllowedHosts []string
+	OTLPEndpoint      string // OTLP/gRPC trace collector; empty: off
+	TraceStdout       bool   // spans as JSON lines on the log output
 
 	// Service-to-service TLS (docs/security.md).
 	TLSCert     string // serve HTTPS with this certificate…
@@ -147,6 +152,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.SnapshotDir, "snapshot-dir", c.SnapshotDir, "directory for last-known-good discovery snapshots (empty: off)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the service's own data, if it keeps any (empty: memory)")
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "debug listener host:port for /metrics and /debug/pprof (empty: off; keep it on loopback or an admin network)")
+	fs.Var(registry.ListFlag{P: &c.DebugAllowedHosts}, "debug-allowed-hosts", "comma-separated names the debug listener also answers to (it answers IP addresses, localhost, its own and the advertised host; other Host headers get 421, against DNS rebinding)")
 	fs.BoolVar(&c.DebugProfiles, "debug-pprof", c.DebugProfiles, "serve the runtime profiles /debug/pprof/* on the debug listener (false: /metrics only)")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint, "OTLP/gRPC trace collector: http://host:4317 (plaintext), https://host:4317 or host:4317 (TLS); empty: off")
 	fs.BoolVar(&c.TraceStdout, "trace-stdout", c.TraceStdout, "write every span as a JSON line to the log output (demo)")
@@ -303,6 +309,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.TLSClient().Validate(); err != nil {
 		return err
+	}
+	for _, h := range c.DebugAllowedHosts {
+		if err := httptransport.CheckAllowedHost(h); err != nil {
+			return fmt.Errorf("config: --debug-allowed-hosts: %w", err)
+		}
 	}
 	if err := checkAdvertise(c.Advertise); err != nil {
 		return err
