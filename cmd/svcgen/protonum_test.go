@@ -15,6 +15,8 @@ import (
 // previous release in a rolling deploy — decodes with the new one to the
 // same values for the fields both have, by protoc itself. Numbering the
 // fields by their order would hand the old amount to the new currency.
+// The removed field then restored as it was gets its number back, and the
+// old request's value of it arrives again.
 func TestGen_EditedMessageStaysReadableByCallersOfTheOldProto(t *testing.T) {
 	protoc, err := exec.LookPath("protoc")
 	if err != nil {
@@ -69,13 +71,17 @@ func TestGen_EditedMessageStaysReadableByCallersOfTheOldProto(t *testing.T) {
 	if err != nil {
 		t.Fatalf("protoc --encode with the old .proto: %v", err)
 	}
-	dec := exec.Command(protoc, "-I", filepath.Dir(proto), "--decode="+msg, filepath.Base(proto))
-	dec.Stdin = strings.NewReader(string(wire))
-	text, err := dec.CombinedOutput()
-	if err != nil {
-		t.Fatalf("protoc --decode with the new .proto: %v\n%s", err, text)
+	decode := func() string {
+		t.Helper()
+		dec := exec.Command(protoc, "-I", filepath.Dir(proto), "--decode="+msg, filepath.Base(proto))
+		dec.Stdin = strings.NewReader(string(wire))
+		text, err := dec.CombinedOutput()
+		if err != nil {
+			t.Fatalf("protoc --decode with the new .proto: %v\n%s", err, text)
+		}
+		return string(text)
 	}
-	got := string(text)
+	got := decode()
 	for _, want := range []string{`account: "acme"`, `amount: 1250`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("decoded with the new .proto, the old request lacks %s:\n%s", want, got)
@@ -85,4 +91,13 @@ func TestGen_EditedMessageStaysReadableByCallersOfTheOldProto(t *testing.T) {
 		t.Errorf("a value of the old request landed in the new field currency:\n%s", got)
 	}
 	t.Logf("old request read with the new .proto:\n%s", got)
+
+	// Memo back as it was (a revert): the old caller's memo arrives again.
+	setRequest("\tAccount string `json:\"account\"`\n\tCurrency string `json:\"currency\"`\n\tAmount int64 `json:\"amount\"`\n\tMemo string `json:\"memo\"`")
+	got = decode()
+	for _, want := range []string{`account: "acme"`, `amount: 1250`, `memo: "rent"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("decoded with the .proto of memo restored, the old request lacks %s:\n%s", want, got)
+		}
+	}
 }

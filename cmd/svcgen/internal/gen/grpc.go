@@ -63,7 +63,7 @@ type protoMessage struct {
 	Fields []*protoField
 	// Reserved are the message's reserved lines: numbers, then names
 	// (protonum.go).
-	Reserved []string
+	Reserved []protoReserved
 	// pbNames are the Go names protoc-gen-go has given the fields so far,
 	// and whether each has a getter (pbFieldNames).
 	pbNames map[string]bool

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -19,17 +20,36 @@ import (
 // and a removed field's number (and name) is reserved, so neither is
 // reused. The previous .proto — svcgen's own output, committed — is the
 // record of the numbers.
+//
+// A reserved number also keeps what it was, in a comment on its line
+// (`reserved 10; // was string status`): a field that comes back with
+// that name and that type — a revert, the common case — is the same field
+// on the wire, and gets its number back, so callers built before the
+// removal see it again instead of silently reading it as empty. A .proto
+// written before svcgen kept these comments has reserved numbers of no
+// known identity, which are never given back.
 
 // protoNumbers is what the previous .proto says of one message.
 type protoNumbers struct {
 	fields        map[string]protoPrevField // by field name
 	reservedNums  []int
 	reservedNames []string
+	// was is what a reserved number was, where its line says.
+	was map[int]protoPrevField
 }
 
 type protoPrevField struct {
-	typ string // "repeated Item", "map<string, string>", "int64"
-	num int
+	typ  string // "repeated Item", "map<string, string>", "int64"
+	num  int
+	name string // set in protoNumbers.was only
+}
+
+// protoReserved is one reserved line of a message: List is what follows
+// `reserved`, Was (a single number's line only) the field it was, "TYPE
+// NAME", written as the line's trailing comment.
+type protoReserved struct {
+	List string
+	Was  string
 }
 
 var (
@@ -37,6 +57,7 @@ var (
 	protoFieldLine    = regexp.MustCompile(`^\s*(\S.*?)\s+([A-Za-z_]\w*)\s*=\s*(\d+)\s*;\s*$`)
 	protoReservedLine = regexp.MustCompile(`^\s*reserved\s+(.+?)\s*;\s*$`)
 	protoRange        = regexp.MustCompile(`^(\d+)(?:\s+to\s+(\d+))?$`)
+	protoWasComment   = regexp.MustCompile(`^\s*was\s+(\S.*?)\s+([A-Za-z_]\w*)\s*$`)
 )
 
 // parseProtoNumbers reads the field numbers and reservations of every
@@ -47,12 +68,12 @@ func parseProtoNumbers(b []byte) map[string]*protoNumbers {
 	var cur *protoNumbers
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		line := sc.Text()
+		line, comment := sc.Text(), ""
 		if i := strings.Index(line, "//"); i >= 0 {
-			line = line[:i]
+			line, comment = line[:i], line[i+2:]
 		}
 		if m := protoMessageLine.FindStringSubmatch(line); m != nil {
-			cur = &protoNumbers{fields: map[string]protoPrevField{}}
+			cur = &protoNumbers{fields: map[string]protoPrevField{}, was: map[int]protoPrevField{}}
 			out[m[1]] = cur
 			continue
 		}
@@ -64,7 +85,8 @@ func parseProtoNumbers(b []byte) map[string]*protoNumbers {
 			continue
 		}
 		if m := protoReservedLine.FindStringSubmatch(line); m != nil {
-			for _, item := range strings.Split(m[1], ",") {
+			items := strings.Split(m[1], ",")
+			for _, item := range items {
 				item = strings.TrimSpace(item)
 				if n, err := strconv.Unquote(item); err == nil {
 					cur.reservedNames = append(cur.reservedNames, n)
@@ -78,6 +100,10 @@ func parseProtoNumbers(b []byte) map[string]*protoNumbers {
 					}
 					for n := lo; n <= hi && n-lo < 1<<16; n++ {
 						cur.reservedNums = append(cur.reservedNums, n)
+					}
+					// Only a line reserving one number says what it was.
+					if w := protoWasComment.FindStringSubmatch(comment); w != nil && len(items) == 1 && r[2] == "" {
+						cur.was[lo] = protoPrevField{typ: strings.Join(strings.Fields(w[1]), " "), num: lo, name: w[2]}
 					}
 				}
 			}
@@ -98,8 +124,11 @@ func parseProtoNumbers(b []byte) map[string]*protoNumbers {
 const protoFirstReserved, protoLastReserved = 19000, 19999
 
 // number gives each field of msg its number, keeping those of prev (nil:
-// 1, 2, … in order), and sets msg.Reserved. It returns a note for each
-// field whose type changed.
+// 1, 2, … in order) and giving back a reserved number to the field it
+// was, and sets msg.Reserved. It returns a note for each change a caller
+// built from the previous .proto does not see: a field whose type
+// changed, a removed field that comes back as another type, and fields
+// gone while others are new (a rename, likely).
 func (msg *protoMessage) number(prev *protoNumbers) []string {
 	if prev == nil {
 		prev = &protoNumbers{}
@@ -113,15 +142,46 @@ func (msg *protoMessage) number(prev *protoNumbers) []string {
 	for _, n := range prev.reservedNums {
 		next = max(next, n+1)
 	}
-	kept := map[string]bool{}
-	var notes []string
+	kept := map[string]bool{}   // field names whose number stays
+	taken := map[int]bool{}     // numbers of this version's fields
+	restored := map[int]bool{}  // reserved numbers given back
+	back := map[string]string{} // name → note, for a field that had a number before
 	for _, f := range msg.Fields {
 		if p, ok := prev.fields[f.Name]; ok && p.typ == f.Type {
-			f.Num, kept[f.Name] = p.num, true
+			f.Num, kept[f.Name], taken[p.num] = p.num, true, true
 		}
 	}
+	// A field that comes back with the name and type a reserved number
+	// had is that field again on the wire: it gets the number back.
+	wasNums := slices.Sorted(maps.Keys(prev.was))
 	for _, f := range msg.Fields {
 		if kept[f.Name] {
+			continue
+		}
+		for _, n := range wasNums {
+			if w := prev.was[n]; w.name == f.Name && w.typ == f.Type && !taken[n] && slices.Contains(prev.reservedNums, n) {
+				f.Num, taken[n], restored[n] = n, true, true
+				if p, ok := prev.fields[f.Name]; ok {
+					back[f.Name] = fmt.Sprintf("%s.%s changed type in the .proto back to the one it had as field %d (%s → %s), so it is field %d again and %d is reserved: "+
+						"callers built from the old .proto leave the field empty rather than misread it",
+						msg.Name, f.Name, n, p.typ, f.Type, n, p.num)
+				} else {
+					back[f.Name] = ""
+				}
+				break
+			}
+		}
+	}
+	var notes []string
+	var fresh []*protoField // new fields no other note is about
+	for _, f := range msg.Fields {
+		if kept[f.Name] {
+			continue
+		}
+		if note, ok := back[f.Name]; ok {
+			if note != "" {
+				notes = append(notes, note)
+			}
 			continue
 		}
 		if next >= protoFirstReserved && next <= protoLastReserved {
@@ -133,18 +193,66 @@ func (msg *protoMessage) number(prev *protoNumbers) []string {
 			notes = append(notes, fmt.Sprintf("%s.%s changed type in the .proto (%s → %s), so it is field %d now and %d is reserved: "+
 				"callers built from the old .proto leave the field empty rather than misread it",
 				msg.Name, f.Name, p.typ, f.Type, f.Num, p.num))
+			continue
 		}
+		if w, ok := prev.wasNamed(f.Name); ok {
+			notes = append(notes, fmt.Sprintf("%s.%s was field %d (%s) until it was removed; it comes back as %s, so it is field %d now and %d stays reserved: "+
+				"callers built before the removal leave the field empty rather than misread it",
+				msg.Name, f.Name, w.num, w.typ, f.Type, f.Num, w.num))
+			continue
+		}
+		if slices.Contains(prev.reservedNames, f.Name) {
+			notes = append(notes, fmt.Sprintf("%s.%s was removed before and comes back as field %d, a new field: the .proto does not say which number it had "+
+				"(it was written by an svcgen that did not record it), so callers built before the removal will not see it",
+				msg.Name, f.Name, f.Num))
+			continue
+		}
+		fresh = append(fresh, f)
 	}
-	// Reserved: what was, and every previous field not kept.
-	nums := slices.Clone(prev.reservedNums)
-	names := slices.Clone(prev.reservedNames)
 	current := map[string]bool{}
 	for _, f := range msg.Fields {
 		current[f.Name] = true
 	}
+	// Fields gone while others are new: most likely a renamed JSON name,
+	// which is a new field on the wire.
+	var gone []string
+	for _, name := range slices.Sorted(maps.Keys(prev.fields)) {
+		if !current[name] {
+			gone = append(gone, fmt.Sprintf("%s.%s (field %d)", msg.Name, name, prev.fields[name].num))
+		}
+	}
+	if len(gone) > 0 && len(fresh) > 0 {
+		var added []string
+		for _, f := range fresh {
+			added = append(added, fmt.Sprintf("%s.%s", msg.Name, f.Name))
+		}
+		nums := make([]string, len(fresh))
+		for i, f := range fresh {
+			nums[i] = strconv.Itoa(f.Num)
+		}
+		notes = append(notes, fmt.Sprintf("%s %s gone and %s %s new (%s %s): callers built before will not see %s — a renamed JSON name is a new field on the wire",
+			strings.Join(gone, ", "), plural(len(gone), "is", "are"), strings.Join(added, ", "), plural(len(fresh), "is", "are"),
+			plural(len(fresh), "field", "fields"), strings.Join(nums, ", "), plural(len(fresh), "it", "them")))
+	}
+
+	// Reserved: what was and is not given back, and every previous field
+	// not kept, with what it was.
+	was := map[int]protoPrevField{}
+	var nums []int
+	for _, n := range prev.reservedNums {
+		if restored[n] {
+			continue
+		}
+		nums = append(nums, n)
+		if w, ok := prev.was[n]; ok {
+			was[n] = w
+		}
+	}
+	names := slices.Clone(prev.reservedNames)
 	for name, p := range prev.fields {
 		if !kept[name] {
 			nums = append(nums, p.num)
+			was[p.num] = protoPrevField{typ: p.typ, num: p.num, name: name}
 			if !current[name] {
 				names = append(names, name)
 			}
@@ -157,19 +265,45 @@ func (msg *protoMessage) number(prev *protoNumbers) []string {
 	slices.Sort(names)
 	names = slices.Compact(names)
 	msg.Reserved = nil
-	if len(nums) > 0 {
-		s := make([]string, len(nums))
-		for i, n := range nums {
-			s[i] = strconv.Itoa(n)
+	// Numbers of no known identity (a .proto of an older svcgen) on one
+	// line, as before; each known one on its own line, saying what it was.
+	var unknown []string
+	for _, n := range nums {
+		if _, ok := was[n]; !ok {
+			unknown = append(unknown, strconv.Itoa(n))
 		}
-		msg.Reserved = append(msg.Reserved, strings.Join(s, ", "))
+	}
+	if len(unknown) > 0 {
+		msg.Reserved = append(msg.Reserved, protoReserved{List: strings.Join(unknown, ", ")})
+	}
+	for _, n := range nums {
+		if w, ok := was[n]; ok {
+			msg.Reserved = append(msg.Reserved, protoReserved{List: strconv.Itoa(n), Was: w.typ + " " + w.name})
+		}
 	}
 	if len(names) > 0 {
 		s := make([]string, len(names))
 		for i, n := range names {
 			s[i] = strconv.Quote(n)
 		}
-		msg.Reserved = append(msg.Reserved, strings.Join(s, ", "))
+		msg.Reserved = append(msg.Reserved, protoReserved{List: strings.Join(s, ", ")})
 	}
 	return notes
+}
+
+// wasNamed is the lowest reserved number that was a field of that name.
+func (p *protoNumbers) wasNamed(name string) (protoPrevField, bool) {
+	for _, n := range slices.Sorted(maps.Keys(p.was)) {
+		if p.was[n].name == name && slices.Contains(p.reservedNums, n) {
+			return p.was[n], true
+		}
+	}
+	return protoPrevField{}, false
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -72,8 +72,10 @@ func message(proto, name string) []string {
 // TestProtoNumbers_StayWithTheFieldAcrossEdits: each edit of the Go
 // request type keeps the number of every field that kept its name and
 // type; a new field (or one whose type changed) gets a number never used
-// in the message; a removed field's number and name are reserved and
-// stay reserved; and a run on its own output changes nothing.
+// in the message; a removed field's number and name are reserved, the
+// number with what it was, so that the field coming back with that name
+// and type (a revert) gets it back, and with another type does not; and
+// a run on its own output changes nothing.
 func TestProtoNumbers_StayWithTheFieldAcrossEdits(t *testing.T) {
 	steps := []struct {
 		name   string
@@ -89,16 +91,33 @@ func TestProtoNumbers_StayWithTheFieldAcrossEdits(t *testing.T) {
 		{"fields moved keep theirs",
 			"\tTags []string `json:\"tags\"`\n\tLimit int64 `json:\"limit\"`\n\tOwner string `json:\"owner\"`\n\tNote string `json:\"note\"`",
 			[]string{"repeated string tags = 3;", "int64 limit = 2;", "string owner = 1;", "string note = 4;"}, ""},
-		{"a removed field's number and name are reserved",
+		{"a removed field's number and name are reserved, the number saying what it was",
 			"\tTags []string `json:\"tags\"`\n\tLimit int64 `json:\"limit\"`\n\tNote string `json:\"note\"`",
-			[]string{"repeated string tags = 3;", "int64 limit = 2;", "string note = 4;", "reserved 1;", `reserved "owner";`}, ""},
+			[]string{"repeated string tags = 3;", "int64 limit = 2;", "string note = 4;", "reserved 1; // was string owner", `reserved "owner";`}, ""},
 		{"a changed type gets a new number; the old one is reserved",
 			"\tTags []string `json:\"tags\"`\n\tLimit string `json:\"limit\"`\n\tNote string `json:\"note\"`",
-			[]string{"repeated string tags = 3;", "string limit = 5;", "string note = 4;", "reserved 1, 2;", `reserved "owner";`},
+			[]string{"repeated string tags = 3;", "string limit = 5;", "string note = 4;", "reserved 1; // was string owner", "reserved 2; // was int64 limit", `reserved "owner";`},
 			"OpenRequest.limit changed type in the .proto (int64 → string), so it is field 5 now and 2 is reserved"},
-		{"a removed name added again is a new field and no longer reserved",
-			"\tTags []string `json:\"tags\"`\n\tLimit string `json:\"limit\"`\n\tNote string `json:\"note\"`\n\tOwner []byte `json:\"owner\"`\n\tAt time.Time `json:\"at\"`",
-			[]string{"repeated string tags = 3;", "string limit = 5;", "string note = 4;", "bytes owner = 6;", "google.protobuf.Timestamp at = 7;", "reserved 1, 2;"}, ""},
+		{"a removed field back with its name and type gets its number back",
+			"\tTags []string `json:\"tags\"`\n\tLimit string `json:\"limit\"`\n\tNote string `json:\"note\"`\n\tOwner string `json:\"owner\"`",
+			[]string{"repeated string tags = 3;", "string limit = 5;", "string note = 4;", "string owner = 1;", "reserved 2; // was int64 limit"}, ""},
+		{"a type changed back gets its old number back",
+			"\tTags []string `json:\"tags\"`\n\tLimit int64 `json:\"limit\"`\n\tNote string `json:\"note\"`\n\tOwner string `json:\"owner\"`",
+			[]string{"repeated string tags = 3;", "int64 limit = 2;", "string note = 4;", "string owner = 1;", "reserved 5; // was string limit"},
+			"OpenRequest.limit changed type in the .proto back to the one it had as field 2 (string → int64), so it is field 2 again and 5 is reserved"},
+		{"removed again",
+			"\tTags []string `json:\"tags\"`\n\tLimit int64 `json:\"limit\"`\n\tNote string `json:\"note\"`",
+			[]string{"repeated string tags = 3;", "int64 limit = 2;", "string note = 4;", "reserved 1; // was string owner", "reserved 5; // was string limit", `reserved "owner";`}, ""},
+		{"a removed name back with another type is a new field and no longer reserved; its old number stays reserved",
+			"\tTags []string `json:\"tags\"`\n\tLimit int64 `json:\"limit\"`\n\tNote string `json:\"note\"`\n\tOwner []byte `json:\"owner\"`\n\tAt time.Time `json:\"at\"`",
+			[]string{"repeated string tags = 3;", "int64 limit = 2;", "string note = 4;", "bytes owner = 6;", "google.protobuf.Timestamp at = 7;",
+				"reserved 1; // was string owner", "reserved 5; // was string limit"},
+			"OpenRequest.owner was field 1 (string) until it was removed; it comes back as bytes, so it is field 6 now and 1 stays reserved"},
+		{"a field gone while another is new is said (a rename, likely)",
+			"\tTags []string `json:\"tags\"`\n\tLimit int64 `json:\"limit\"`\n\tMemo string `json:\"memo\"`\n\tOwner []byte `json:\"owner\"`\n\tAt time.Time `json:\"at\"`",
+			[]string{"repeated string tags = 3;", "int64 limit = 2;", "string memo = 8;", "bytes owner = 6;", "google.protobuf.Timestamp at = 7;",
+				"reserved 1; // was string owner", "reserved 4; // was string note", "reserved 5; // was string limit", `reserved "note";`},
+			"OpenRequest.note (field 4) is gone and OpenRequest.memo is new (field 8): callers built before will not see it — a renamed JSON name is a new field on the wire"},
 	}
 	var prev []byte
 	for _, s := range steps {
@@ -110,8 +129,8 @@ func TestProtoNumbers_StayWithTheFieldAcrossEdits(t *testing.T) {
 			t.Errorf("%s: OpenResponse is %q", s.name, got)
 		}
 		joined := strings.Join(notes, "\n")
-		if s.note == "" && strings.Contains(joined, "changed type") || s.note != "" && !strings.Contains(joined, s.note) {
-			t.Errorf("%s: notes %q, want one containing %q", s.name, notes, s.note)
+		if s.note == "" && len(notes) > 0 || s.note != "" && (len(notes) != 1 || !strings.Contains(joined, s.note)) {
+			t.Errorf("%s: notes %q, want one containing %q (none: no note)", s.name, notes, s.note)
 		}
 		again, notes := genAcct(t, s.fields, []byte(proto))
 		if again != proto || len(notes) != 0 {
@@ -132,11 +151,13 @@ func TestProtoNumbers_SkipProtobufsOwnRange(t *testing.T) {
 }
 
 // A message the service stops using keeps its numbers and names reserved
-// in the .proto; when a message of that name comes back, its fields get
-// numbers never used before, so a caller built from the first .proto
-// cannot misread them. (Found in a user's journey: Restock removed, then
-// added again with other fields, numbered from 1 again — an old caller's
-// item read as the new id.)
+// in the .proto; when a message of that name comes back, its new fields
+// get numbers never used before, so a caller built from the first .proto
+// cannot misread them, and a field back with its old name and type gets
+// its number back. (Found in users' journeys: Restock removed, then added
+// again with other fields, numbered from 1 again — an old caller's item
+// read as the new id; and ListItems removed, then restored as it was,
+// numbered anew — an old caller's filter ignored, its items unseen.)
 func TestProtoNumbers_AMessageNoLongerUsedKeepsItsNumbersReserved(t *testing.T) {
 	first, _ := genAcct(t, "\tOwner string `json:\"owner\"`\n\tLimit int64 `json:\"limit\"`", nil)
 
@@ -149,7 +170,7 @@ func TestProtoNumbers_AMessageNoLongerUsedKeepsItsNumbersReserved(t *testing.T) 
 		t.Fatal(err)
 	}
 	retired := string(out.Files[acctProto])
-	if got, want := message(retired, "OpenRequest"), []string{"reserved 1, 2;", `reserved "limit", "owner";`}; !slices.Equal(got, want) {
+	if got, want := message(retired, "OpenRequest"), []string{"reserved 1; // was string owner", "reserved 2; // was int64 limit", `reserved "limit", "owner";`}; !slices.Equal(got, want) {
 		t.Fatalf("the unused OpenRequest is %q, want %q:\n%s", got, want, retired)
 	}
 	if !strings.Contains(retired, "// OpenRequest is no longer used by the service.") {
@@ -161,12 +182,43 @@ func TestProtoNumbers_AMessageNoLongerUsedKeepsItsNumbersReserved(t *testing.T) 
 		t.Fatalf("a second run changes the .proto (%v):\n%s", err, lineDiff([]byte(retired), again.Files[acctProto]))
 	}
 
-	// It comes back with other fields: none reuses 1 or 2.
-	back, _ := genAcct(t, "\tID string `json:\"id\"`\n\tOwner string `json:\"owner\"`", []byte(retired))
-	if got, want := message(back, "OpenRequest"), []string{"string id = 3;", "string owner = 4;", "reserved 1, 2;", `reserved "limit";`}; !slices.Equal(got, want) {
+	// It comes back with another field: that one reuses neither 1 nor 2,
+	// and owner, with its name and type, is 1 again.
+	back, notes := genAcct(t, "\tID string `json:\"id\"`\n\tOwner string `json:\"owner\"`", []byte(retired))
+	if got, want := message(back, "OpenRequest"), []string{"string id = 3;", "string owner = 1;", "reserved 2; // was int64 limit", `reserved "limit";`}; !slices.Equal(got, want) {
 		t.Fatalf("OpenRequest back is %q, want %q", got, want)
 	}
 	if strings.Count(back, "message OpenRequest {") != 1 {
 		t.Fatalf("OpenRequest twice:\n%s", back)
+	}
+	if len(notes) != 0 {
+		t.Errorf("notes %q, want none", notes)
+	}
+
+	// Back exactly as it was (a revert): the first .proto's message.
+	reverted, _ := genAcct(t, "\tOwner string `json:\"owner\"`\n\tLimit int64 `json:\"limit\"`", []byte(retired))
+	if got, want := message(reverted, "OpenRequest"), message(first, "OpenRequest"); !slices.Equal(got, want) {
+		t.Fatalf("OpenRequest reverted is %q, want %q as at first", got, want)
+	}
+}
+
+// TestProtoNumbers_OlderProtoWithoutWhatReservedNumbersWere: a .proto of
+// an svcgen that did not write what a reserved number was still works: its
+// numbers stay reserved, on their line as before, and are never given
+// back; a reserved name coming back is a new field, and gen says so.
+func TestProtoNumbers_OlderProtoWithoutWhatReservedNumbersWere(t *testing.T) {
+	prev := []byte("message OpenRequest {\n  repeated string tags = 3;\n  reserved 1, 2;\n  reserved \"limit\", \"owner\";\n}\n")
+	proto, notes := genAcct(t, "\tTags []string `json:\"tags\"`\n\tOwner string `json:\"owner\"`", prev)
+	if got, want := message(proto, "OpenRequest"), []string{"repeated string tags = 3;", "string owner = 4;", "reserved 1, 2;", `reserved "limit";`}; !slices.Equal(got, want) {
+		t.Fatalf("OpenRequest is %q, want %q", got, want)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "OpenRequest.owner was removed before and comes back as field 4, a new field") {
+		t.Errorf("notes %q, want one that owner is a new field", notes)
+	}
+	// A hand-written range says nothing of what its numbers were.
+	prev = []byte("message OpenRequest {\n  repeated string tags = 3;\n  reserved 1 to 2; // was string owner\n}\n")
+	proto, _ = genAcct(t, "\tTags []string `json:\"tags\"`\n\tOwner string `json:\"owner\"`", prev)
+	if got, want := message(proto, "OpenRequest"), []string{"repeated string tags = 3;", "string owner = 4;", "reserved 1, 2;"}; !slices.Equal(got, want) {
+		t.Fatalf("OpenRequest after a range is %q, want %q", got, want)
 	}
 }
