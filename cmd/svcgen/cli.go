@@ -764,8 +764,14 @@ func (c *cli) list(args []string) error {
 					marks = append(marks, mk.name)
 				}
 			}
-			extra := strings.Join(marks, ",")
 			routes := svc.Routes(m.Name)
+			// A GET route is idempotent in every generated client (HTTP's
+			// client.NewEndpoint, gRPC's grpcclient.Idempotent()) without
+			// the annotation; a keyed or noretry mark overrides it.
+			if len(marks) == 0 && strings.HasPrefix(routes["http"], "GET ") {
+				marks = append(marks, "idempotent (GET)")
+			}
+			extra := strings.Join(marks, ",")
 			var rs []string
 			for _, t := range slices.Sorted(mapKeys(routes)) {
 				rs = append(rs, routes[t])

@@ -245,6 +245,12 @@ func TestList_ShowsServicesMethodsAndRoutes(t *testing.T) {
 			t.Errorf("list lacks %q:\n%s", want, out)
 		}
 	}
+	// A GET route is idempotent without the annotation, as the generated
+	// clients treat it; a POST one is not.
+	if !regexp.MustCompile(`Hello\s+GET /hello/\{name\}\s+HelloRequest → HelloResponse\s+idempotent \(GET\)\n`).MatchString(out) ||
+		!regexp.MustCompile(`ChargeRequest → ChargeResponse\n`).MatchString(out) {
+		t.Errorf("list gives Hello (GET) and Charge (POST) other retry classes:\n%s", out)
+	}
 	// The retry marks a caller cares about, keyed among them.
 	svc := filepath.Join(root, "services", "payment", "service.go")
 	src, err := os.ReadFile(svc)
