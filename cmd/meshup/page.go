@@ -20,6 +20,9 @@ func startPage(ctx context.Context, m *devmesh.Mesh, registryName, addr string) 
 	if err != nil {
 		return "", nil, err
 	}
+	// The page answers IP addresses and localhost; a name given as the
+	// address (MESH_PAGE) too, and no other (DNS rebinding).
+	host, _, _ := net.SplitHostPort(addr)
 	ln, err := net.Listen("tcp", addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
 		ln, err = net.Listen("tcp", "127.0.0.1:0") // another mesh has the usual port
@@ -31,7 +34,7 @@ func startPage(ctx context.Context, m *devmesh.Mesh, registryName, addr string) 
 	wg.Add(1)
 	go func() { // owned by run: ends with ctx
 		defer wg.Done()
-		_ = meshview.Serve(ctx, ln, v)
+		_ = meshview.Serve(ctx, ln, v, meshview.WithAllowedHosts(host))
 	}()
 	return "http://" + ln.Addr().String() + "/", wg.Wait, nil
 }

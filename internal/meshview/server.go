@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"net/http"
 	"time"
+
+	"github.com/warren-mesh/warren/framework/httptransport"
 )
 
 //go:embed static
@@ -23,10 +25,20 @@ func WithMinInterval(d time.Duration) HandlerOption { return func(h *handler) { 
 // (default 15 s), so proxies keep it open and a dead page is noticed.
 func WithHeartbeat(d time.Duration) HandlerOption { return func(h *handler) { h.heartbeat = d } }
 
+// WithAllowedHosts adds names the page answers to. It answers a Host that
+// is an IP address or localhost, and these; any other gets 421, so a
+// DNS-rebinding page in the operator's browser cannot read the mesh's
+// state (httptransport.AllowedHosts). Give the listen host when it is a
+// name, and the names the page is reached by.
+func WithAllowedHosts(hosts ...string) HandlerOption {
+	return func(h *handler) { h.hosts = append(h.hosts, hosts...) }
+}
+
 type handler struct {
 	v           *View
 	minInterval time.Duration
 	heartbeat   time.Duration
+	hosts       []string
 }
 
 // Handler serves the page and its data:
@@ -36,6 +48,9 @@ type handler struct {
 //	GET /api/state   the current Snapshot as JSON
 //	GET /api/events  server-sent events: one "state" event with the whole
 //	                 Snapshot at once and after every change
+//
+// to requests whose Host is an IP address, localhost or a name of
+// WithAllowedHosts; others get 421.
 func Handler(v *View, opts ...HandlerOption) http.Handler {
 	h := &handler{v: v, minInterval: 250 * time.Millisecond, heartbeat: 15 * time.Second}
 	for _, o := range opts {
@@ -53,7 +68,7 @@ func Handler(v *View, opts ...HandlerOption) http.Handler {
 	})
 	mux.HandleFunc("GET /api/state", h.state)
 	mux.HandleFunc("GET /api/events", h.events)
-	return secure(mux)
+	return httptransport.AllowedHosts(secure(mux), "--page-allowed-hosts", h.hosts...)
 }
 
 // secure adds headers that keep the page to its own resources.

@@ -109,7 +109,11 @@ func WithWindow(d time.Duration) Option {
 	}
 }
 
-// WithHTTPClient sets the client of the probes (default: 2 s timeout).
+// ProbeTimeout bounds each probe of the default HTTP client.
+const ProbeTimeout = 2 * time.Second
+
+// WithHTTPClient sets the client of the probes (default: ProbeTimeout,
+// net/http's default transport).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *config) error {
 		if hc == nil {
@@ -141,7 +145,7 @@ func New(d registry.Discovery, opts ...Option) (*View, error) {
 		probeEvery:   2 * time.Second,
 		window:       10 * time.Second,
 		maxEvents:    200,
-		client:       &http.Client{Timeout: 2 * time.Second},
+		client:       &http.Client{Timeout: ProbeTimeout},
 		logger:       log.NewNopLogger(),
 		now:          time.Now,
 	}
