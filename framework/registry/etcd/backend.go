@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/redact"
 )
 
 // Name is the etcd backend's name: --registry=etcd.
@@ -74,10 +75,21 @@ func (s *settings) Validate() error {
 		return fmt.Errorf("--etcd-request-timeout %s: must be positive", s.reqTimeout)
 	case (s.cert == "") != (s.key == ""):
 		return fmt.Errorf("--etcd-cert and --etcd-key go together")
+	case s.username != "" && s.password == "":
+		// clientv3 authenticates only with both: the service would run as
+		// its certificate's CN (or unauthenticated), not as the user named.
+		return fmt.Errorf("--etcd-username %q without --etcd-password (WARREN_ETCD_PASSWORD): they go together", s.username)
+	case s.username == "" && s.password != "":
+		return fmt.Errorf("--etcd-password (WARREN_ETCD_PASSWORD) without --etcd-username: they go together")
 	}
 	for _, ep := range s.endpoints {
 		if err := registry.CheckServerAddress(ep); err != nil {
-			return fmt.Errorf("--etcd-endpoints: %q: %w; want host:port or http(s)://host:port", ep, err)
+			return fmt.Errorf("--etcd-endpoints: %q: %w; want host:port or http(s)://host:port", redact.URL(ep), err)
+		}
+		if s.ca != "" || s.cert != "" {
+			if err := checkSchemeWithTLS(ep); err != nil {
+				return fmt.Errorf("--etcd-endpoints: %w, but --etcd-ca or --etcd-cert asks for TLS; write https://… or a bare host:port", err)
+			}
 		}
 	}
 	return nil
@@ -95,6 +107,11 @@ func (s *settings) Open(ctx context.Context, o registry.OpenOptions) (registry.R
 		WithObserver(o.Observer),
 	}
 	if s.ca != "" || s.cert != "" {
+		// Checked here, where the flags' names are known: etcd's own
+		// loader says "x509: malformed tbs certificate", naming nothing.
+		if err := checkTLSFiles(s.ca, s.cert, s.key, "--etcd-ca", "--etcd-cert", "--etcd-key"); err != nil {
+			return nil, fmt.Errorf("etcd registry: %w", err)
+		}
 		opts = append(opts, WithTLSFiles(s.ca, s.cert, s.key))
 	}
 	if s.username != "" {
@@ -102,7 +119,7 @@ func (s *settings) Open(ctx context.Context, o registry.OpenOptions) (registry.R
 	}
 	r, err := New(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("etcd registry at %v: %w", s.endpoints, err)
+		return nil, fmt.Errorf("etcd registry at %v: %w", redact.URLs(s.endpoints), err)
 	}
 	return r, nil
 }
@@ -115,5 +132,5 @@ func (s *settings) String() string {
 		pw = "(set)"
 	}
 	return fmt.Sprintf("etcd{endpoints=%v prefix=%s failover-prefixes=%v ttl=%s dial-timeout=%s request-timeout=%s ca=%q cert=%q key=%q username=%q password=%s}",
-		s.endpoints, s.prefix, s.failover, s.ttl, s.dialTimeout, s.reqTimeout, s.ca, s.cert, s.key, s.username, pw)
+		redact.URLs(s.endpoints), s.prefix, s.failover, s.ttl, s.dialTimeout, s.reqTimeout, s.ca, s.cert, s.key, s.username, pw)
 }

@@ -15,6 +15,7 @@ import (
 	grpcbackoff "google.golang.org/grpc/backoff"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/redact"
 )
 
 // Defaults, chosen so that a lost etcd is noticed within seconds and a lost
@@ -233,11 +234,24 @@ func (c *config) validate() error {
 		return fmt.Errorf("etcd: nil logger")
 	}
 	if c.client == nil {
+		// clientv3 authenticates only with both; with one it would go on
+		// as the certificate's CN (or as nobody), not as the user named.
+		switch {
+		case c.username != "" && c.password == "":
+			return fmt.Errorf("etcd: user %q without a password: WithAuth needs both", c.username)
+		case c.username == "" && c.password != "":
+			return fmt.Errorf("etcd: a password without a user name: WithAuth needs both")
+		}
 		// clientv3 takes any string and dials it in vain until every
 		// request times out, naming no endpoint: refuse it here.
 		for _, ep := range c.endpoints {
 			if err := registry.CheckServerAddress(ep); err != nil {
-				return fmt.Errorf("etcd: endpoint %q: %w; want host:port or http(s)://host:port", ep, err)
+				return fmt.Errorf("etcd: endpoint %q: %w; want host:port or http(s)://host:port", redact.URL(ep), err)
+			}
+			if c.tls != nil || c.tlsFiles != nil {
+				if err := checkSchemeWithTLS(ep); err != nil {
+					return fmt.Errorf("etcd: endpoint %w, but TLS is configured (WithTLS, WithTLSFiles) and clientv3 would talk plaintext to it, credentials included; write https://… or a bare host:port", err)
+				}
 			}
 		}
 	}
@@ -261,8 +275,14 @@ func (c *config) ttlSeconds() int64 {
 func (c *config) clientConfig() (clientv3.Config, error) {
 	tlsCfg := c.tls
 	if tlsCfg == nil && c.tlsFiles != nil {
+		f := c.tlsFiles
+		// etcd's loader names neither the file nor its role ("x509:
+		// malformed tbs certificate" for a key given as the CA).
+		if err := checkTLSFiles(f.TrustedCAFile, f.CertFile, f.KeyFile, "CA file", "certificate file", "key file"); err != nil {
+			return clientv3.Config{}, fmt.Errorf("etcd: load TLS files: %w", err)
+		}
 		var err error
-		if tlsCfg, err = c.tlsFiles.ClientConfig(); err != nil {
+		if tlsCfg, err = f.ClientConfig(); err != nil {
 			return clientv3.Config{}, fmt.Errorf("etcd: load TLS files: %w", err)
 		}
 	}
