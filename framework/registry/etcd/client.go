@@ -100,7 +100,13 @@ func (c *lazyClient) run(ctx context.Context, cc clientv3.Config, bo *backoff.Ba
 			return
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("no answer from %v within the dial timeout %s: %w", cc.Endpoints, cc.DialTimeout, err)
+			// etcd may well have answered, with a TLS error the client
+			// does not pass on: look for it, else say nothing answered.
+			if why := explainNoConnection(cc.Endpoints, cc.TLS, cc.DialTimeout); why != nil {
+				err = fmt.Errorf("no connection to %v within the dial timeout %s: %w: %w", cc.Endpoints, cc.DialTimeout, why, err)
+			} else {
+				err = fmt.Errorf("no answer from %v within the dial timeout %s: %w", cc.Endpoints, cc.DialTimeout, err)
+			}
 		}
 		wait := bo.Next()
 		n := c.failed(fmt.Errorf("authenticate as %q: %w", cc.Username, err))

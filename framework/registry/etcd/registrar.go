@@ -178,7 +178,9 @@ func (g *registration) publish(ctx context.Context) (int64, error) {
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("etcd: grant lease for %s: %w", g.key, err)
+		// The first request of a claim: where a connection that never
+		// came up shows, as "context deadline exceeded" and nothing more.
+		return 0, fmt.Errorf("etcd: grant lease for %s: %w", g.key, g.r.explain(cli, err))
 	}
 	lease := grant.ID
 	used := false

@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
 	"github.com/warren-mesh/warren/framework/backoff"
@@ -32,6 +34,9 @@ type Registry struct {
 	client  *lazyClient
 	ownsCli bool
 	conn    *connMonitor
+	// tls is the client's TLS configuration (nil: plaintext, or a client
+	// from WithClient), for explaining a connection that never came up.
+	tls *tls.Config
 
 	// wg tracks goroutines Deregister leaves behind; Close waits for them
 	// before closing the client they use.
@@ -71,6 +76,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		return nil, err
 	}
 	var client *lazyClient
+	var tlsCfg *tls.Config
 	owns := cfg.client == nil
 	if !owns {
 		client = readyClient(cfg.client)
@@ -79,6 +85,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		if err != nil {
 			return nil, err
 		}
+		tlsCfg = cc.TLS
 		if cc.Username != "" && cc.Password != "" {
 			// clientv3.New would authenticate now, waiting for etcd
 			// (and failing after the dial timeout if it is down).
@@ -95,6 +102,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		cfg:        cfg,
 		client:     client,
 		ownsCli:    owns,
+		tls:        tlsCfg,
 		conn:       startConnMonitor(client),
 		regs:       registry.NewTracker[*registration](),
 		instancers: map[*Instancer]struct{}{},
@@ -301,6 +309,24 @@ func (r *Registry) tryLeader(ctx context.Context, attempts int, timeout time.Dur
 			return err
 		}
 	}
+}
+
+// explain adds to err, a request's failure, why the client has no
+// connection to etcd, if it has none and a probe of the endpoints finds a
+// reason (a TLS error, a refused connection): gRPC reports only that the
+// request's time ran out. It leaves every other error as it is.
+func (r *Registry) explain(cli *clientv3.Client, err error) error {
+	if !r.ownsCli || !(errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded || status.Code(err) == codes.Unavailable) {
+		return err // a client of WithClient: its TLS configuration is unknown
+	}
+	if cli.ActiveConnection().GetState() == connectivity.Ready {
+		return err // connected: the cause is elsewhere
+	}
+	why := explainNoConnection(r.cfg.endpoints, r.tls, r.cfg.dialTimeout)
+	if why == nil {
+		return err
+	}
+	return fmt.Errorf("no connection to etcd: %w: %w", why, err)
 }
 
 // retryable reports whether err is what a member that lost its leader
