@@ -337,7 +337,8 @@ func TestGen_ChangedSignatureIsReportedWithTheMethodAndExitOne(t *testing.T) {
 
 // TestNew_GRPCServiceBuildsAndGenKeepsItInStep: `svcgen new --grpc` writes
 // a service whose .proto protoc compiled, whose main serves both
-// transports (--grpc-listen) and which builds, vets and passes its tests;
+// transports (--grpc-listen) and which builds, vets and passes its tests,
+// its conformance test calling it over HTTP and over gRPC;
 // gen then changes nothing without running protoc, and restores a deleted
 // .pb.go byte for byte.
 func TestNew_GRPCServiceBuildsAndGenKeepsItInStep(t *testing.T) {
@@ -361,8 +362,10 @@ func TestNew_GRPCServiceBuildsAndGenKeepsItInStep(t *testing.T) {
 	}
 	goCmd(t, root, "vet", "./services/ledger/...")
 	out = goCmd(t, root, "test", "-count=1", "-v", "./services/ledger/...")
-	if !strings.Contains(out, "--- PASS: TestConformance_HelloThroughDiscoveryAndClient") {
-		t.Errorf("go test output lacks the conformance test:\n%s", out)
+	for _, test := range []string{"TestConformance_HelloThroughDiscoveryAndClient", "TestConformance_HelloOverGRPC"} {
+		if !strings.Contains(out, "--- PASS: "+test) {
+			t.Errorf("go test output lacks the conformance test %s:\n%s", test, out)
+		}
 	}
 	exe := filepath.Join(t.TempDir(), "ledger")
 	goCmd(t, root, "build", "-o", exe, "./services/ledger/cmd/ledger")
