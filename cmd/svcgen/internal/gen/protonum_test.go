@@ -222,3 +222,20 @@ func TestProtoNumbers_OlderProtoWithoutWhatReservedNumbersWere(t *testing.T) {
 		t.Fatalf("OpenRequest after a range is %q, want %q", got, want)
 	}
 }
+
+// TestProtoNumbers_ARestoredTypeOfSeveralWordsGetsItsNumberBack: what a
+// reserved number was is read back whole when its type is more than one
+// word (repeated, map).
+func TestProtoNumbers_ARestoredTypeOfSeveralWordsGetsItsNumberBack(t *testing.T) {
+	fields := "\tOwner string `json:\"owner\"`\n\tTags []string `json:\"tags\"`\n\tByKind map[string]int64 `json:\"by_kind\"`"
+	first, _ := genAcct(t, fields, nil)
+	removed, _ := genAcct(t, "\tOwner string `json:\"owner\"`", []byte(first))
+	if got, want := message(removed, "OpenRequest"), []string{"string owner = 1;", "reserved 2; // was repeated string tags",
+		"reserved 3; // was map<string, int64> by_kind", `reserved "by_kind", "tags";`}; !slices.Equal(got, want) {
+		t.Fatalf("OpenRequest without tags and by_kind is %q, want %q", got, want)
+	}
+	back, notes := genAcct(t, fields, []byte(removed))
+	if got, want := message(back, "OpenRequest"), message(first, "OpenRequest"); !slices.Equal(got, want) || len(notes) != 0 {
+		t.Fatalf("OpenRequest restored is %q (notes %q), want %q as at first", got, notes, want)
+	}
+}
