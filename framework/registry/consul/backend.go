@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/redact"
 )
 
 // Name is the Consul backend's name: --registry=consul.
@@ -84,6 +85,13 @@ func (s *settings) Validate() error {
 	if _, err := s.checks(); err != nil {
 		return fmt.Errorf("--consul-check %q: %w", s.check, err)
 	}
+	// As New does, but as a configuration error naming the flag; the
+	// address is masked, its user information may be a password.
+	for _, addr := range s.addrs {
+		if err := registry.CheckServerAddress(addr); err != nil {
+			return fmt.Errorf("--consul-addr: %q: %w; want host:port or http(s)://host:port (the token goes in --consul-token or WARREN_CONSUL_TOKEN)", redact.URL(addr), err)
+		}
+	}
 	return nil
 }
 
@@ -117,7 +125,7 @@ func (s *settings) Open(ctx context.Context, o registry.OpenOptions) (registry.R
 	opts = append(opts, WithChecks(checks...), WithDeregisterCriticalAfter(s.deregAfter))
 	r, err := New(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("consul registry at %s: %w", strings.Join(s.addrs, ","), err)
+		return nil, fmt.Errorf("consul registry at %s: %w", strings.Join(redact.URLs(s.addrs), ","), err)
 	}
 	return r, nil
 }
@@ -130,5 +138,5 @@ func (s *settings) String() string {
 		tok = "(set)"
 	}
 	return fmt.Sprintf("consul{addr=%s failover-datacenters=%s token=%s datacenter=%q check=%s ttl=%s interval=%s timeout=%s deregister-critical-after=%s check-tls=%+v ca=%q cert=%q key=%q}",
-		strings.Join(s.addrs, ","), strings.Join(s.failover, ","), tok, s.datacenter, s.check, s.ttl, s.interval, s.timeout, s.deregAfter, s.checkTLS, s.ca, s.cert, s.key)
+		strings.Join(redact.URLs(s.addrs), ","), strings.Join(s.failover, ","), tok, s.datacenter, s.check, s.ttl, s.interval, s.timeout, s.deregAfter, s.checkTLS, s.ca, s.cert, s.key)
 }

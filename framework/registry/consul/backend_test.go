@@ -1,6 +1,7 @@
 package consul
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -69,6 +70,24 @@ func TestBackend_BadFlagsAreNamedAndSecretsNeverPrinted(t *testing.T) {
 	s := parseBackend(t, "--consul-token=s3cr3t", "--consul-datacenter=dc9")
 	if got := fmt.Sprintf("%v %+v", s, s); strings.Contains(got, "s3cr3t") || !strings.Contains(got, "dc9") {
 		t.Fatalf("settings print as %s", got)
+	}
+}
+
+// An agent address with credentials in it is refused, by the flags'
+// Validate (exit 2, naming the flag) and by New, and neither refusal
+// repeats the credentials: the error is logged.
+func TestBackend_CredentialsInTheAddressAreRefusedUnrepeated(t *testing.T) {
+	for _, addr := range []string{"http://admin:PWinURL2@127.0.0.1:1", "https://PWinURL2@127.0.0.1:1", "http://127.0.0.1:1/?token=PWinURL2", "admin:PWinURL2@127.0.0.1:1"} {
+		err := parseBackend(t, "--consul-addr="+addr).Validate()
+		if err == nil || strings.Contains(err.Error(), "PWinURL2") || !strings.Contains(err.Error(), "--consul-addr") || !strings.Contains(err.Error(), "xxxxx") {
+			t.Errorf("--consul-addr=%s: %v; want refused, naming the flag, the credentials masked", addr, err)
+		}
+		if _, err := New(context.Background(), WithAddress(addr)); err == nil || strings.Contains(err.Error(), "PWinURL2") || !strings.Contains(err.Error(), "xxxxx") {
+			t.Errorf("New(WithAddress(%s)): %v; want refused, the credentials masked", addr, err)
+		}
+	}
+	if s := fmt.Sprint(parseBackend(t, "--consul-addr=http://admin:PWinURL2@127.0.0.1:1")); strings.Contains(s, "PWinURL2") {
+		t.Errorf("settings print as %s", s)
 	}
 }
 

@@ -58,6 +58,7 @@ import (
 	"github.com/hashicorp/go-cleanhttp"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/redact"
 )
 
 // ErrClosed is registry.ErrClosed, returned by Register and Instancer after
@@ -126,7 +127,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 			return nil, errors.New("consul: new: empty agent address")
 		}
 		if err := registry.CheckServerAddress(addr); err != nil {
-			return nil, fmt.Errorf("consul: new: agent address %q: %w; want host:port or http(s)://host:port", addr, err)
+			return nil, fmt.Errorf("consul: new: agent address %q: %w; want host:port or http(s)://host:port", redact.URL(addr), err)
 		}
 		acfg := &api.Config{
 			Address:    addr,
@@ -160,7 +161,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		acfg.HttpClient = &http.Client{Transport: rt}
 		client, err := api.NewClient(acfg)
 		if err != nil {
-			return nil, fmt.Errorf("consul: new: agent %s: %w", addr, err)
+			return nil, fmt.Errorf("consul: new: agent %s: %w", redact.URL(addr), err)
 		}
 		agents = append(agents, client)
 	}
