@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	urlredact "github.com/warren-mesh/warren/internal/redact"
 )
 
 // validHost reports whether h is an IP address or a host name.
@@ -67,28 +69,38 @@ func checkAdvertise(s string) error {
 
 // checkOTLPEndpoint checks --otlp-endpoint the way package tracing reads
 // it: a URL http://host:port or https://host:port, or a bare host:port.
+// Errors show the value with its user information and query masked
+// (urlredact.URL): that is where a secret would be, and it would be logged.
 func checkOTLPEndpoint(s string) error {
 	if s == "" {
 		return nil
 	}
 	const form = "want http://host:4317 (plaintext), https://host:4317 or host:4317 (TLS)"
+	shown := urlredact.URL(s)
 	if !strings.Contains(s, "://") {
+		if strings.ContainsAny(s, "@?#") {
+			return fmt.Errorf("config: --otlp-endpoint %q: credentials or a query in the address; put them in OTEL_EXPORTER_OTLP_HEADERS; %s", shown, form)
+		}
 		if err := checkHostPort(s, false); err != nil {
-			return fmt.Errorf("config: --otlp-endpoint %q: %v; %s", s, err, form)
+			return fmt.Errorf("config: --otlp-endpoint %q: %v; %s", shown, err, form)
 		}
 		return nil
 	}
 	u, err := url.Parse(s)
 	switch {
 	case err != nil:
-		return fmt.Errorf("config: --otlp-endpoint %q: not a URL; %s", s, form)
+		return fmt.Errorf("config: --otlp-endpoint %q: not a URL; %s", shown, form)
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("config: --otlp-endpoint %q: scheme %q; %s", s, u.Scheme, form)
+		return fmt.Errorf("config: --otlp-endpoint %q: scheme %q; %s", shown, u.Scheme, form)
 	case u.User != nil:
-		return fmt.Errorf("config: --otlp-endpoint: credentials in the URL; put them in OTEL_EXPORTER_OTLP_HEADERS; %s", form)
+		return fmt.Errorf("config: --otlp-endpoint %q: credentials in the URL; put them in OTEL_EXPORTER_OTLP_HEADERS; %s", shown, form)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		// OTLP/gRPC sends no query: a token there does nothing but
+		// show up wherever the endpoint is printed.
+		return fmt.Errorf("config: --otlp-endpoint %q: a query or fragment in the URL, which OTLP/gRPC does not send; put credentials in OTEL_EXPORTER_OTLP_HEADERS; %s", shown, form)
 	}
 	if err := checkHostPort(u.Host, false); err != nil {
-		return fmt.Errorf("config: --otlp-endpoint %q: %v; %s", s, err, form)
+		return fmt.Errorf("config: --otlp-endpoint %q: %v; %s", shown, err, form)
 	}
 	return nil
 }

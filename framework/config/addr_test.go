@@ -26,7 +26,14 @@ func TestValidate_AdvertiseAndOTLPEndpointForms(t *testing.T) {
 		{"--otlp-endpoint=not a url at all", `config: --otlp-endpoint "not a url at all": not a host name or IP address; want http://host:4317`},
 		{"--otlp-endpoint=ht!tp://x", `config: --otlp-endpoint "ht!tp://x": not a URL; want http://host:4317`},
 		{"--otlp-endpoint=grpc://x:4317", `config: --otlp-endpoint "grpc://x:4317": scheme "grpc"; want http://host:4317`},
-		{"--otlp-endpoint=http://u:secret@x:4317", `config: --otlp-endpoint: credentials in the URL`},
+		{"--otlp-endpoint=http://u:secret@x:4317", `config: --otlp-endpoint "http://xxxxx@x:4317": credentials in the URL; put them in OTEL_EXPORTER_OTLP_HEADERS`},
+		// A query was accepted, though OTLP/gRPC never sends it, and the
+		// token in it was printed when spans were dropped at exit.
+		{"--otlp-endpoint=https://127.0.0.1:1/?token=secret", `config: --otlp-endpoint "https://127.0.0.1:1/?xxxxx": a query or fragment in the URL, which OTLP/gRPC does not send; put credentials in OTEL_EXPORTER_OTLP_HEADERS`},
+		{"--otlp-endpoint=https://127.0.0.1:1#secret", `config: --otlp-endpoint "https://127.0.0.1:1#xxxxx": a query or fragment`},
+		{"--otlp-endpoint=u:secret@x:4317", `config: --otlp-endpoint "xxxxx@x:4317": credentials or a query`},
+		{"--otlp-endpoint=ftp://u:secret@x:4317", `config: --otlp-endpoint "ftp://xxxxx@x:4317": scheme "ftp"`},
+		{"--otlp-endpoint=http://u:secret@[::bad", `config: --otlp-endpoint "http://xxxxx@[::bad": not a URL`},
 	} {
 		_, err := Parse("user", "", backends, []string{bad.args}, &bytes.Buffer{})
 		if err == nil || !strings.HasPrefix(err.Error(), bad.want) {

@@ -35,6 +35,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/warren-mesh/warren/framework/httptransport"
+	"github.com/warren-mesh/warren/internal/redact"
 )
 
 // Propagator is W3C trace context (traceparent, tracestate) and baggage.
@@ -139,7 +140,7 @@ func NewProvider(ctx context.Context, cfg Config) (trace.TracerProvider, func(co
 		}
 		exp, err := otlptracegrpc.New(ctx, eo...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("tracing: OTLP exporter for %s: %w", cfg.OTLPEndpoint, err)
+			return nil, nil, fmt.Errorf("tracing: OTLP exporter for %s: %w", redact.URL(cfg.OTLPEndpoint), err)
 		}
 		opts = append(opts, sdktrace.WithBatcher(logErrors(exp, "otlp", cfg.Logger)))
 	}
@@ -160,7 +161,9 @@ func NewProvider(ctx context.Context, cfg Config) (trace.TracerProvider, func(co
 		case errors.Is(err, context.DeadlineExceeded) && cfg.OTLPEndpoint != "":
 			// The exporter was still retrying (a collector that refuses
 			// or does not answer): say so, not just "deadline exceeded".
-			return fmt.Errorf("tracing: spans dropped on exit: the collector at %s did not take them in time: %w", cfg.OTLPEndpoint, err)
+			// Masked: a library caller's endpoint may carry a secret
+			// (config refuses one, NewProvider does not).
+			return fmt.Errorf("tracing: spans dropped on exit: the collector at %s did not take them in time: %w", redact.URL(cfg.OTLPEndpoint), err)
 		}
 		return fmt.Errorf("tracing: shutdown: %w", err)
 	}, nil

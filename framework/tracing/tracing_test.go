@@ -85,4 +85,19 @@ func TestNewProvider_ShutdownNamesACollectorThatDidNotTakeTheSpans(t *testing.T)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "spans dropped on exit: the collector at http://"+addr) {
 		t.Fatalf("shutdown: %v; want the dropped spans and the collector named", err)
 	}
+
+	// The error is logged at exit: a secret in the endpoint a library
+	// caller gave (config refuses one) is masked, the collector still named.
+	tp, shutdown, err = NewProvider(context.Background(), Config{Service: "user", OTLPEndpoint: "http://u:secret1@" + addr + "/?token=secret2", Logger: log.NewNopLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span = tp.Tracer("t").Start(context.Background(), "op")
+	span.End()
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = shutdown(ctx)
+	if err == nil || strings.Contains(err.Error(), "secret") || !strings.Contains(err.Error(), "the collector at http://xxxxx@"+addr+"/?xxxxx") {
+		t.Fatalf("shutdown: %v; want the collector named with its secrets masked", err)
+	}
 }
