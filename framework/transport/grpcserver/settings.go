@@ -2,28 +2,51 @@ package grpcserver
 
 import (
 	"fmt"
+	"net"
 
 	"github.com/warren-mesh/warren/framework/config"
 	"github.com/warren-mesh/warren/framework/shed"
 	"github.com/warren-mesh/warren/framework/tlsconf"
 )
 
+// DefaultPort is the gRPC port of Settings left at their default.
+const DefaultPort = "9090"
+
 // Settings are a main's flags for its gRPC server: pass a pointer to
 // bootstrap.WithSettings to get --grpc-listen (WARREN_GRPC_LISTEN, the
 // --config key grpc-listen). svcgen's generated mains do.
 type Settings struct {
-	Listen string `setting:"grpc-listen" help:"gRPC listen address (host:port; port 0 picks a free one)"`
+	// Listen is the listen address; empty (the default) is --listen's
+	// host on DefaultPort, so a service kept to loopback or an internal
+	// address by --listen does not serve gRPC on every interface, and
+	// both transports are advertised on the same host.
+	Listen string `setting:"grpc-listen" help:"gRPC listen address host:port (port 0 picks a free one; default: --listen's host, port 9090)"`
 }
 
-// DefaultSettings listens on DefaultAddr.
-func DefaultSettings() Settings { return Settings{Listen: DefaultAddr} }
+// DefaultSettings listen on --listen's host, port DefaultPort.
+func DefaultSettings() Settings { return Settings{} }
+
+// Addr is the address the settings listen on for a process whose HTTP
+// server listens on httpListen: Listen when set, else httpListen's host
+// (none: every interface) on DefaultPort.
+func (s Settings) Addr(httpListen string) string {
+	if s.Listen != "" {
+		return s.Listen
+	}
+	host, _, err := net.SplitHostPort(httpListen)
+	if err != nil {
+		host = "" // a --listen config.Validate let through is host:port; no host to follow otherwise
+	}
+	return net.JoinHostPort(host, DefaultPort)
+}
 
 // Options are the server options of the settings and the process's
-// configuration: the listen address, the HTTP server's TLS (--tls-cert,
-// --tls-key, --tls-client-ca: the same certificate and, with a client CA,
-// mutual TLS) and its load shedder (nil: the server's own).
+// configuration: the listen address (Addr of --listen), the HTTP server's
+// TLS (--tls-cert, --tls-key, --tls-client-ca: the same certificate and,
+// with a client CA, mutual TLS) and its load shedder (nil: the server's
+// own).
 func (s Settings) Options(c config.Config, shedder *shed.Limiter) ([]Option, error) {
-	opts := []Option{WithAddr(s.Listen)}
+	opts := []Option{WithAddr(s.Addr(c.Listen))}
 	if c.TLSCert != "" {
 		cfg, err := tlsconf.Server(c.TLSCert, c.TLSKey, c.TLSClientCA)
 		if err != nil {

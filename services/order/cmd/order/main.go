@@ -22,7 +22,7 @@ func main() {
 	// Registry backends this binary can use: --registry=NAME picks one,
 	// the first is the default. Add or drop a backend here.
 	registries := bootstrap.WithRegistries(etcd.Backend(), consul.Backend(), zookeeper.Backend(), kubernetes.Backend(), memory.Backend())
-	// gRPC beside HTTP: --grpc-listen (default :9090).
+	// gRPC beside HTTP: --grpc-listen (default: --listen's host, port 9090).
 	grpcSettings := grpcserver.DefaultSettings()
 	var own settings
 	bootstrap.Main(order.ServiceName, version, func(ctx context.Context, d *bootstrap.Deps) (bootstrap.Transports, error) {
