@@ -159,6 +159,9 @@ func New(name string, handler http.Handler, reg registry.Registry, opts ...Optio
 		own:      health.NewSet(0, health.CacheFor(ReadinessCacheAge)),
 		readyCh:  make(chan struct{}),
 	}
+	if a.opts.handshakes == nil { // one for every transport: the limit is the process's
+		a.opts.handshakes = transport.NewHandshakeLog(a.logger, transport.DefaultHandshakeLogEvery)
+	}
 	a.ready.Add("registered", a.checkRegistered)
 	a.ready.Add("draining", a.checkDraining)
 	for n, c := range o.readiness {
@@ -255,6 +258,7 @@ func (a *App) host() transport.Host {
 		Service: a.name, Version: a.opts.version, Nonce: a.nonce,
 		InstanceID: func() string { return a.Instance().ID },
 		Live:       a.live, Ready: a.ready, Logger: a.logger,
+		Handshakes: a.opts.handshakes,
 	}
 }
 
@@ -627,6 +631,7 @@ func (a *App) abort() {
 // stopDebug closes the debug listener, last, so a scrape can watch the
 // whole shutdown.
 func (a *App) stopDebug() {
+	a.opts.handshakes.Flush() // the last interval's count of failed handshakes, not lost with the process
 	a.mu.Lock()
 	dbg := a.debug
 	a.mu.Unlock()

@@ -62,6 +62,8 @@ type options struct {
 	debugAddr    string
 	debugHandler http.Handler
 	debugHosts   []string
+
+	handshakes *transport.HandshakeLog
 }
 
 // Option configures an App. An option given a bad value makes New fail
@@ -361,6 +363,21 @@ func WithDebugAllowedHosts(hosts ...string) Option {
 			}
 		}
 		o.debugHosts = append(o.debugHosts, hosts...)
+		return nil
+	}
+}
+
+// WithHandshakeLog sets where the transports report failed TLS
+// handshakes: one line for the first, then at most one per interval with
+// the count (transport.HandshakeLog). Default: one on the App's logger,
+// every DefaultHandshakeLogEvery. Pass one to read its counts
+// (metrics.NewHandshakes).
+func WithHandshakeLog(h *transport.HandshakeLog) Option {
+	return func(o *options) error {
+		if h == nil {
+			return errors.New("WithHandshakeLog: nil log")
+		}
+		o.handshakes = h
 		return nil
 	}
 }

@@ -207,6 +207,10 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 				app.WithHTTPMiddleware(metrics.NewServer(deps.Metrics).Middleware))
 			deps.clientOpts = append(deps.clientOpts, client.WithObserver(metrics.NewClient(deps.Metrics)))
 			regObs = metrics.NewDiscovery(deps.Metrics)
+			// Failed TLS handshakes: throttled in the log, each counted here.
+			handshakes := transport.NewHandshakeLog(deps.Logger, transport.DefaultHandshakeLogEvery)
+			metrics.NewHandshakes(deps.Metrics, handshakes)
+			deps.AppOptions = append(deps.AppOptions, app.WithHandshakeLog(handshakes))
 		}
 	}
 	{ // load shedding: refuse at once what the instance cannot serve in time

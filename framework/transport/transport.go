@@ -74,4 +74,17 @@ type Host struct {
 	// Live and Ready are the process's liveness and readiness checks.
 	Live, Ready *health.Set
 	Logger      log.Logger
+	// Handshakes reports the TLS transports' failed handshakes, throttled
+	// and counted, one for all of the process's transports; nil: a server
+	// makes its own on Logger.
+	Handshakes *HandshakeLog
+}
+
+// HandshakeLog returns h.Handshakes, or a new one on h.Logger when it is
+// nil.
+func (h Host) HandshakeLog() *HandshakeLog {
+	if h.Handshakes != nil {
+		return h.Handshakes
+	}
+	return NewHandshakeLog(h.Logger, DefaultHandshakeLogEvery)
 }

@@ -108,7 +108,7 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 	chain = append(chain, s.o.interceptors...)
 	sopts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(chain...)}, s.o.serverOpts...)
 	if s.o.tls != nil {
-		sopts = append(sopts, grpc.Creds(credentials.NewTLS(s.o.tls)))
+		sopts = append(sopts, grpc.Creds(handshakeCreds{TransportCredentials: credentials.NewTLS(s.o.tls), log: h.HandshakeLog()}))
 	}
 	ln, err := net.Listen("tcp", s.o.addr)
 	if err != nil {

@@ -105,7 +105,7 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 	}
 	addr := ln.Addr()
 	if s.o.tls != nil {
-		ln = tlsListener{Listener: tls.NewListener(ln, s.o.tls), logger: h.Logger}
+		ln = tlsListener{Listener: tls.NewListener(ln, s.o.tls), handshakes: h.HandshakeLog()}
 	}
 	mux := http.NewServeMux()
 	extra := func(http.Header) map[string]any {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/warren-mesh/warren/framework/tlsconf"
 	"github.com/warren-mesh/warren/framework/tlsconf/tlstest"
+	"github.com/warren-mesh/warren/framework/transport"
 	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
@@ -45,6 +46,7 @@ func TestTLS_HandlerSeesThePeerRefusalsAreLoggedPlainHTTPIsTold(t *testing.T) {
 	var logs syncbuf.Buffer
 	h := host("n")
 	h.Logger = log.NewLogfmtLogger(&logs)
+	h.Handshakes = transport.NewHandshakeLog(h.Logger, time.Nanosecond) // every failure its own line, for this test
 	addr, err := s.Listen(h)
 	if err != nil {
 		t.Fatal(err)

@@ -9,8 +9,7 @@ import (
 	"net/http"
 	"sync/atomic"
 
-	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
+	"github.com/warren-mesh/warren/framework/transport"
 )
 
 // The server wraps each TLS connection for JSONErrors, so net/http, which
@@ -18,10 +17,10 @@ import (
 // Request.TLS, log failed handshakes and answer plain HTTP on the HTTPS
 // port with a 400. tlsListener and withTLSState do those here.
 
-// tlsListener accepts TLS connections that log their failed handshake.
+// tlsListener accepts TLS connections that report their failed handshake.
 type tlsListener struct {
 	net.Listener // a tls.NewListener
-	logger       log.Logger
+	handshakes   *transport.HandshakeLog
 }
 
 func (l tlsListener) Accept() (net.Conn, error) {
@@ -29,15 +28,17 @@ func (l tlsListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tlsConn{Conn: c.(*tls.Conn), logger: l.logger}, nil
+	return &tlsConn{Conn: c.(*tls.Conn), handshakes: l.handshakes}, nil
 }
 
 // tlsConn is a server's TLS connection. Its first read runs the handshake
-// (tls.Conn does it on first use); a failure is logged, once.
+// (tls.Conn does it on first use); a failure is reported, once, to the
+// handshake log, which throttles the lines: any peer can fail handshakes
+// as fast as it can connect.
 type tlsConn struct {
 	*tls.Conn
-	logger log.Logger
-	shook  atomic.Bool // handshake done or its failure reported
+	handshakes *transport.HandshakeLog
+	shook      atomic.Bool // handshake done or its failure reported
 }
 
 // NetConn returns the TLS connection, for what needs it (withTLSState).
@@ -54,8 +55,11 @@ func (c *tlsConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// handshakeFailed logs a failed handshake and answers plain HTTP sent to
-// the HTTPS port, as net/http does for a *tls.Conn it serves itself.
+// errPlainHTTP is the reason reported for plain HTTP sent to the HTTPS port.
+var errPlainHTTP = errors.New("plain HTTP on the HTTPS port")
+
+// handshakeFailed reports a failed handshake and answers plain HTTP sent
+// to the HTTPS port, as net/http does for a *tls.Conn it serves itself.
 func (c *tlsConn) handshakeFailed(err error) {
 	if errors.Is(err, io.EOF) { // a probe that connected and left: nothing to say
 		return
@@ -64,10 +68,9 @@ func (c *tlsConn) handshakeFailed(err error) {
 	if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
 		_, _ = io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n"+
 			`{"error":"client sent an HTTP request to an HTTPS server","code":"https_required"}`+"\n")
-		level.Info(c.logger).Log("msg", "plain HTTP on the HTTPS port", "remote", c.RemoteAddr())
-		return
+		err = errPlainHTTP
 	}
-	level.Info(c.logger).Log("msg", "TLS handshake failed", "remote", c.RemoteAddr(), "err", err)
+	c.handshakes.Failed("http", c.RemoteAddr(), err)
 }
 
 // looksLikeHTTP reports whether a record header is the start of an HTTP
