@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-kit/kit/sd"
 
+	"github.com/warren-mesh/warren/framework/balancer"
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/grpcclient"
 	"github.com/warren-mesh/warren/framework/registry"
@@ -48,10 +49,11 @@ func callTLS(t *testing.T, endpoint string, cfg *tls.Config) error {
 // A TLS handshake that fails on a certificate — one the client cannot
 // verify (another CA, a name the certificate does not cover) or the
 // client's own refused by the server during the handshake (TLS 1.2; under
-// TLS 1.3 the refusal arrives after it) — fails the same on every attempt:
-// the call ends after one, not after three and their backoff. A refused
-// connection is still retried.
-func TestClient_CertificateFailuresAreNotRetried(t *testing.T) {
+// TLS 1.3 the refusal arrives after it) — sent nothing: a call that is not
+// idempotent is retried like one whose connection was refused (here on
+// the one instance there is, so every attempt fails the same, the reason
+// in each).
+func TestClient_CertificateFailuresAreRetriedForAnyCall(t *testing.T) {
 	ca, other := tlstest.NewCA(t), tlstest.NewCA(t)
 	srv := ca.Issue("server")
 	server := func(p tlstest.Pair, clientCA string) *tls.Config {
@@ -81,8 +83,8 @@ func TestClient_CertificateFailuresAreNotRetried(t *testing.T) {
 			}
 			err = callTLS(t, s.ep, cfg)
 			var ge *grpcclient.Error
-			if n := attempts(err); n != 1 || !errors.As(err, &ge) || ge.RetryClass() != retry.Fatal {
-				t.Fatalf("%d attempts, %v; want 1 attempt, a fatal grpcclient.Error", n, err)
+			if n := attempts(err); n != 3 || !errors.As(err, &ge) || ge.RetryClass() != retry.Unprocessed {
+				t.Fatalf("%d attempts, %v; want 3 attempts of a call (not idempotent) that was never sent", n, err)
 			}
 		})
 	}
@@ -101,4 +103,37 @@ func TestClient_CertificateFailuresAreNotRetried(t *testing.T) {
 			t.Fatalf("%d attempts, %v; want 3: a refused connection may be accepted on the next", attempts(err), err)
 		}
 	})
+}
+
+// One instance with a certificate callers cannot verify (renewed late,
+// issued by the wrong CA) costs a call that is not idempotent nothing: the
+// handshake sent nothing, so the attempt goes to another instance.
+func TestClient_AnInstanceWithABadCertificateIsPassedOverForAnyCall(t *testing.T) {
+	ca, other := tlstest.NewCA(t), tlstest.NewCA(t)
+	pair := ca.Issue("good")
+	good, err := tlsconf.Server(pair.CertFile, pair.KeyFile, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := other.Issue("bad")
+	bad, err := tlsconf.Server(stranger.CertFile, stranger.KeyFile, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, b := startEcho(t, "good", grpcserver.WithTLS(good)), startEcho(t, "bad", grpcserver.WithTLS(bad))
+	cfg, err := tlsconf.Client(ca.CertFile, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := grpcclient.NewFromInstancer(sd.FixedInstancer{g.instance("good"), b.instance("bad")}, "echo", grpcclient.WithTLS(cfg),
+		grpcclient.WithClientOptions(client.WithoutOutlier(), client.WithBalancer(balancer.NewRoundRobin())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 10 {
+		if id, err := say(c)(ctx30(t), "id"); err != nil || id != "good" {
+			t.Fatalf("call %d: %q, %v; want every call answered by the instance with a good certificate", i, id, err)
+		}
+	}
 }

@@ -67,11 +67,12 @@ func (e *Error) Unwrap() []error {
 //
 //   - a TLS handshake that failed on a certificate (the client could not
 //     verify the server's — another CA, a name or IP it does not cover,
-//     expired — or the server refused the client's) fails the same way on
-//     every attempt until someone changes a certificate or a flag: not
-//     retried, so the caller hears of it at once rather than after its
-//     attempts and backoff. Other handshake failures (a timeout, a reset)
-//     are retried like any connection that was never made;
+//     expired — or the server refused the client's) sent nothing: retried
+//     for any call, on another instance, as a refused connection is. One
+//     instance with a bad certificate (one renewed late) then costs its
+//     callers nothing while ejection takes it out; a client whose own CA
+//     or certificate is wrong fails on every instance and hears of it
+//     after its attempts, each a quick handshake, the reason in each;
 //   - UNAVAILABLE is retried for any call when it surely was not sent (no
 //     connection, a failed dial) or when a Warren server said another
 //     attempt of the keyed call is in progress; any other UNAVAILABLE — a
@@ -91,7 +92,7 @@ func (e *Error) RetryClass() retry.Class {
 	switch e.Status.Code() {
 	case codes.Unavailable:
 		if certificateRefused(e.Status) {
-			return retry.Fatal
+			return retry.Unprocessed
 		}
 		if e.NotSent || e.inProgress() {
 			return retry.Unprocessed
