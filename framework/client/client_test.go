@@ -30,6 +30,8 @@ import (
 	"github.com/warren-mesh/warren/framework/requestid"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/svcerr"
+	"github.com/warren-mesh/warren/framework/tlsconf"
+	"github.com/warren-mesh/warren/framework/tlsconf/tlstest"
 	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
@@ -948,5 +950,37 @@ func TestClient_WithTLSSkipsPlaintextInstances(t *testing.T) {
 				t.Fatalf("the skipped instance is not logged with why:\n%s", logs)
 			}
 		})
+	}
+}
+
+// One instance whose certificate callers cannot verify (renewed late,
+// issued by another CA) costs a POST nothing: the handshake sent no
+// request, so the attempt goes to another instance.
+func TestClient_AnInstanceWithABadCertificateIsPassedOverForAnyCall(t *testing.T) {
+	ca, other := tlstest.NewCA(t), tlstest.NewCA(t)
+	serve := func(p tlstest.Pair, id string) registry.Instance {
+		cfg, err := tlsconf.Server(p.CertFile, p.KeyFile, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte(`"` + id + `"`))
+		}))
+		s.TLS = cfg
+		s.StartTLS()
+		t.Cleanup(s.Close)
+		return registry.Instance{ID: id, Name: "echo", Endpoints: []string{s.URL}}
+	}
+	good, bad := serve(ca.Issue("good"), "good"), serve(other.Issue("bad"), "bad")
+	cfg, err := tlsconf.Client(ca.CertFile, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, newRegistry(t, good, bad), WithTLS(cfg), WithoutOutlier(), WithBalancer(balancer.NewRoundRobin()))
+	for i := range 10 {
+		var id string
+		if err := c.Invoke(context.Background(), http.MethodPost, "/echo", map[string]int{"n": i}, &id); err != nil || id != "good" {
+			t.Fatalf("POST %d: %q, %v; want every call answered by the instance with a good certificate", i, id, err)
+		}
 	}
 }
