@@ -266,6 +266,9 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 		}
 		if cli != nil { // a CA or a certificate: calls verify, and present it
 			deps.clientOpts = append(deps.clientOpts, client.WithTLS(cli))
+			if cfg.TLSPlaintextPeers {
+				deps.clientOpts = append(deps.clientOpts, client.WithPlaintextPeers())
+			}
 			if cfg.TLSCert != "" {
 				srv, err := tlsconf.Server(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA)
 				if err != nil {

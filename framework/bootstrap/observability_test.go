@@ -212,3 +212,26 @@ func TestRun_DebugPprofFalseServesMetricsWithoutProfiles(t *testing.T) {
 		})
 	}
 }
+
+// With TLS on, the clients a service makes call only TLS instances unless
+// --tls-plaintext-peers lets plain ones in (a mesh moving to TLS).
+func TestRun_TLSPlaintextPeersReachesTheClients(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	for _, c := range []struct {
+		flags []string
+		want  bool
+	}{{nil, false}, {[]string{"--tls-plaintext-peers"}, true}} {
+		var got, hasTLS bool
+		build := func(ctx context.Context, d *Deps) (Transports, error) {
+			got, hasTLS = client.PlaintextPeersOf(d.ClientOptions()...), client.TLSOf(d.ClientOptions()...) != nil
+			return Transports{}, errors.New("stop here")
+		}
+		args := append([]string{"--registry", "toy", "--listen", "127.0.0.1:0", "--tls-ca", ca.CertFile}, c.flags...)
+		if code := Run(context.Background(), "svc", "1", args, io.Discard, build, toys); code != 1 {
+			t.Fatalf("%v: exit %d, want 1 (the build's error)", c.flags, code)
+		}
+		if !hasTLS || got != c.want {
+			t.Fatalf("%v: client TLS %v, plaintext peers %v; want TLS and %v", c.flags, hasTLS, got, c.want)
+		}
+	}
+}

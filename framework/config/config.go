@@ -103,6 +103,10 @@ type Config struct {
 	TLSKey      string // …and key; also the client certificate for calls
 	TLSClientCA string // require client certificates signed by this CA (mTLS)
 	TLSCA       string // verify called services against this CA (default TLSClientCA)
+	// TLSPlaintextPeers lets calls with TLS also go to instances that
+	// publish only plain http/grpc (a mesh moving to TLS); without it they
+	// are skipped (client.WithPlaintextPeers).
+	TLSPlaintextPeers bool
 
 	LogFormat string // logfmt or json
 	LogLevel  string // debug, info, warn, error
@@ -160,6 +164,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "key file of --tls-cert")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "require client certificates signed by this CA file (mutual TLS)")
 	fs.StringVar(&c.TLSCA, "tls-ca", c.TLSCA, "verify called services' certificates against this CA file (default: --tls-client-ca, else the system roots)")
+	fs.BoolVar(&c.TLSPlaintextPeers, "tls-plaintext-peers", c.TLSPlaintextPeers, "with TLS on, also call instances that publish only plain http/grpc (while a mesh moves to TLS; default: they are skipped)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: logfmt or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 }
