@@ -23,37 +23,11 @@ import (
 func TestRegistry_TLSAndAuth(t *testing.T) {
 	ca := tlstest.NewCA(t)
 	server, clientCert := ca.Issue("etcd"), ca.Issue("warren-client") // no etcd user has that CN
-	srv, err := embedetcd.Start(embedetcd.WithDir(t.TempDir()), embedetcd.WithConfig(func(c *embed.Config) {
-		c.ListenClientUrls[0].Scheme = "https"
-		c.AdvertiseClientUrls[0].Scheme = "https"
-		c.ClientTLSInfo = transport.TLSInfo{
-			CertFile: server.CertFile, KeyFile: server.KeyFile,
-			TrustedCAFile: ca.CertFile, ClientCertAuth: true,
-		}
-		// bcrypt's default cost takes seconds per password under -race on
-		// a loaded machine; the test is about who gets in, not hashing.
-		c.BcryptCost = 4 // bcrypt.MinCost
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-
+	srv := startTLSEtcd(t, ca, server)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	prefix := testPrefix(t)
-	{ // users and roles, then auth on
-		tc, err := tlsconf.Client(ca.CertFile, clientCert.CertFile, clientCert.KeyFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		admin, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), TLS: tc, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Close()
-		enableAuth(t, ctx, admin, prefix)
-	}
+	enableAuthAsAdmin(t, ctx, srv, ca, clientCert, prefix)
 
 	inst := testInstance(4242)
 	// tryRegister fails in New or in Register (where a refused
@@ -107,6 +81,44 @@ func TestRegistry_TLSAndAuth(t *testing.T) {
 
 // enableAuth makes a root user, a user "svc" (password "svc-pw") whose
 // role may read and write under /prefix/ only, and turns auth on.
+// startTLSEtcd starts an etcd that serves clients over TLS with server's
+// certificate and asks each for a certificate from ca.
+func startTLSEtcd(t *testing.T, ca *tlstest.CA, server tlstest.Pair) *embedetcd.Server {
+	t.Helper()
+	srv, err := embedetcd.Start(embedetcd.WithDir(t.TempDir()), embedetcd.WithConfig(func(c *embed.Config) {
+		c.ListenClientUrls[0].Scheme = "https"
+		c.AdvertiseClientUrls[0].Scheme = "https"
+		c.ClientTLSInfo = transport.TLSInfo{
+			CertFile: server.CertFile, KeyFile: server.KeyFile,
+			TrustedCAFile: ca.CertFile, ClientCertAuth: true,
+		}
+		// bcrypt's default cost takes seconds per password under -race on
+		// a loaded machine; the tests are about who gets in, not hashing.
+		c.BcryptCost = 4 // bcrypt.MinCost
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// enableAuthAsAdmin connects to srv with cert (whose CN is no etcd user,
+// so it is root until auth is on) and sets up enableAuth's users and roles.
+func enableAuthAsAdmin(t *testing.T, ctx context.Context, srv *embedetcd.Server, ca *tlstest.CA, cert tlstest.Pair, prefix string) {
+	t.Helper()
+	tc, err := tlsconf.Client(ca.CertFile, cert.CertFile, cert.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), TLS: tc, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	enableAuth(t, ctx, admin, prefix)
+}
+
 func enableAuth(t *testing.T, ctx context.Context, admin *clientv3.Client, prefix string) {
 	t.Helper()
 	steps := []func() error{

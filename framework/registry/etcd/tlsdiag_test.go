@@ -7,13 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"go.etcd.io/etcd/client/pkg/v3/transport"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
-
-	"github.com/warren-mesh/warren/framework/embedetcd"
-	"github.com/warren-mesh/warren/framework/tlsconf"
 	"github.com/warren-mesh/warren/framework/tlsconf/tlstest"
 )
 
@@ -28,34 +21,11 @@ func TestTLS_FailuresSayWhatEtcdAnswered(t *testing.T) {
 	ca, other := tlstest.NewCA(t), tlstest.NewCA(t)
 	server, clientCert := ca.Issue("etcd"), ca.Issue("warren-client")
 	strange := other.Issue("warren-client")
-	srv, err := embedetcd.Start(embedetcd.WithDir(t.TempDir()), embedetcd.WithConfig(func(c *embed.Config) {
-		c.ListenClientUrls[0].Scheme = "https"
-		c.AdvertiseClientUrls[0].Scheme = "https"
-		c.ClientTLSInfo = transport.TLSInfo{
-			CertFile: server.CertFile, KeyFile: server.KeyFile,
-			TrustedCAFile: ca.CertFile, ClientCertAuth: true,
-		}
-		c.BcryptCost = 4 // bcrypt.MinCost: see TestRegistry_TLSAndAuth
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := startTLSEtcd(t, ca, server)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel) // parallel subtests outlive the function
 	prefix := testPrefix(t)
-	{
-		tc, err := tlsconf.Client(ca.CertFile, clientCert.CertFile, clientCert.KeyFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		admin, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), TLS: tc, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Close()
-		enableAuth(t, ctx, admin, prefix)
-	}
+	enableAuthAsAdmin(t, ctx, srv, ca, clientCert, prefix)
 	tlsEP, plainEP := srv.Endpoints()[0], shared.Endpoints()[0]
 	auth := WithAuth("svc", "svc-pw")
 	for _, tc := range []struct {
