@@ -466,7 +466,7 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int, fi
 				return c, ""
 			}
 		}
-		return grpcConv{}, "pointers are mapped only to struct types of this package (a nil pointer is an absent message); use the value type"
+		return grpcConv{}, "pointers are mapped only to struct types of this package (a nil pointer is an absent message); use the value type, or, to keep absent apart from zero, a one-field struct used as a pointer (docs/svcgen.md, \"Optional scalars\")"
 	case *ast.ArrayType:
 		if t.Len != nil {
 			return grpcConv{}, "arrays have no protobuf counterpart; use a slice"
