@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/client"
@@ -110,5 +111,12 @@ func request(args []string) (func(context.Context, *user.Client) (any, error), e
 	case len(args) == 1 && args[0] == "list":
 		return func(ctx context.Context, c *user.Client) (any, error) { return c.List(ctx, user.ListRequest{}) }, nil
 	}
-	return nil, fmt.Errorf("unknown command %q", args)
+	usage := map[string]string{"create": "create NAME EMAIL", "get": "get ID", "list": "list"}
+	switch {
+	case len(args) == 0:
+		return nil, errors.New("no command: want create NAME EMAIL, get ID or list")
+	case usage[args[0]] != "":
+		return nil, fmt.Errorf("%s takes %d argument(s), got %d: want %s", args[0], len(strings.Fields(usage[args[0]]))-1, len(args)-1, usage[args[0]])
+	}
+	return nil, fmt.Errorf("unknown command %q: want create NAME EMAIL, get ID or list", args[0])
 }

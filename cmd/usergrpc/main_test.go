@@ -23,3 +23,22 @@ func TestRun_TakesTheServicesTLSClientFlags(t *testing.T) {
 		t.Fatalf("a certificate without its key: exit %d, %q; want 2 and the reason", code, errOut.String())
 	}
 }
+
+// A command line that is not a call names what is missing, not
+// "unknown command []".
+func TestRequest_SaysWhatTheCommandLineLacks(t *testing.T) {
+	for args, want := range map[string]string{
+		"":            "no command: want create NAME EMAIL, get ID or list",
+		"get":         "get takes 1 argument(s), got 0: want get ID",
+		"create ada":  "create takes 2 argument(s), got 1: want create NAME EMAIL",
+		"delete u-1":  `unknown command "delete": want create NAME EMAIL, get ID or list`,
+		"list extras": "list takes 0 argument(s), got 1: want list",
+	} {
+		if _, err := request(strings.Fields(args)); err == nil || err.Error() != want {
+			t.Errorf("%q: %v, want %q", args, err, want)
+		}
+	}
+	if call, err := request([]string{"get", "u-1"}); err != nil || call == nil {
+		t.Errorf("get u-1: %v", err)
+	}
+}

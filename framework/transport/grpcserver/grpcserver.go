@@ -112,6 +112,12 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 	}
 	ln, err := net.Listen("tcp", s.o.addr)
 	if err != nil {
+		if s.o.addrDefaulted {
+			// Two instances on one host, each given only --listen, both
+			// take the default port: say where the address came from.
+			return nil, fmt.Errorf("grpc: listen on %s (the default: --listen's host, port %s; give each instance its own --grpc-listen, port 0 for a free one): %w",
+				s.o.addr, DefaultPort, err)
+		}
 		return nil, fmt.Errorf("grpc: listen on %s: %w", s.o.addr, err)
 	}
 	srv := grpc.NewServer(sopts...)

@@ -13,6 +13,7 @@ import (
 
 type options struct {
 	addr              string
+	addrDefaulted     bool // Settings chose addr (no --grpc-listen): the listen error says so
 	tls, selfCheckTLS *tls.Config
 	serverOpts        []grpc.ServerOption
 	interceptors      []grpc.UnaryServerInterceptor

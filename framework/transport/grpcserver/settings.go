@@ -47,6 +47,9 @@ func (s Settings) Addr(httpListen string) string {
 // own).
 func (s Settings) Options(c config.Config, shedder *shed.Limiter) ([]Option, error) {
 	opts := []Option{WithAddr(s.Addr(c.Listen))}
+	if s.Listen == "" {
+		opts = append(opts, func(o *options) error { o.addrDefaulted = true; return nil })
+	}
 	if c.TLSCert != "" {
 		cfg, err := tlsconf.Server(c.TLSCert, c.TLSKey, c.TLSClientCA)
 		if err != nil {

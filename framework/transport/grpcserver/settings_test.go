@@ -2,10 +2,17 @@ package grpcserver
 
 import (
 	"flag"
+	"net"
+	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/warren-mesh/warren/framework/config"
+	"github.com/warren-mesh/warren/framework/health"
 	svcsettings "github.com/warren-mesh/warren/framework/settings"
+	"github.com/warren-mesh/warren/framework/transport"
 )
 
 // Left at its default, --grpc-listen follows --listen's host on port 9090:
@@ -45,6 +52,34 @@ func TestSettings_DefaultListenFollowsTheHTTPListenHost(t *testing.T) {
 		}
 		if o.addr != tc.want {
 			t.Errorf("--grpc-listen %q, --listen %q: listens on %q, want %q", tc.grpcFlag, tc.listen, o.addr, tc.want)
+		}
+		if o.addrDefaulted != (tc.grpcFlag == "") {
+			t.Errorf("--grpc-listen %q: address marked defaulted %v", tc.grpcFlag, o.addrDefaulted)
+		}
+	}
+}
+
+// Two instances on one host given only --listen both take port 9090; the
+// second's error says the address was the default and how to give another.
+// An address given with --grpc-listen is reported as it is.
+func TestListen_ADefaultAddressInUseSaysItIsTheDefault(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	for _, defaulted := range []bool{true, false} {
+		s, err := New(func(*grpc.Server) {}, WithAddr(held.Addr().String()), func(o *options) error { o.addrDefaulted = defaulted; return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Listen(transport.Host{Service: "svc", Live: health.NewSet(time.Second), Ready: health.NewSet(time.Second)})
+		s.Close()
+		if err == nil {
+			t.Fatal("listened on a port in use")
+		}
+		if says := strings.Contains(err.Error(), "give each instance its own --grpc-listen"); says != defaulted {
+			t.Errorf("defaulted %v: %v", defaulted, err)
 		}
 	}
 }
