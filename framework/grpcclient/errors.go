@@ -65,17 +65,13 @@ func (e *Error) Unwrap() []error {
 
 // RetryClass implements retry.Classer:
 //
-//   - a TLS handshake that failed on a certificate (the client could not
-//     verify the server's — another CA, a name or IP it does not cover,
-//     expired — or the server refused the client's) sent nothing: retried
-//     for any call, on another instance, as a refused connection is. One
-//     instance with a bad certificate (one renewed late) then costs its
-//     callers nothing while ejection takes it out; a client whose own CA
-//     or certificate is wrong fails on every instance and hears of it
-//     after its attempts, each a quick handshake, the reason in each;
 //   - UNAVAILABLE is retried for any call when it surely was not sent (no
-//     connection, a failed dial) or when a Warren server said another
-//     attempt of the keyed call is in progress; any other UNAVAILABLE — a
+//     connection, a failed dial, a TLS handshake that failed — on a
+//     certificate too: one instance with a bad certificate then costs its
+//     callers nothing while ejection takes it out, and a client whose own
+//     CA or certificate is wrong hears the reason from each attempt) or
+//     when a Warren server said another attempt of the keyed call is in
+//     progress; any other UNAVAILABLE — a
 //     connection lost mid-call, or a handler's svcerr.Unavailable, which
 //     may follow its effects — only for idempotent and keyed calls;
 //   - RESOURCE_EXHAUSTED (an overload, or a quota with its RetryInfo, like
@@ -91,9 +87,6 @@ func (e *Error) Unwrap() []error {
 func (e *Error) RetryClass() retry.Class {
 	switch e.Status.Code() {
 	case codes.Unavailable:
-		if certificateRefused(e.Status) {
-			return retry.Unprocessed
-		}
 		if e.NotSent || e.inProgress() {
 			return retry.Unprocessed
 		}
@@ -189,41 +182,4 @@ func (e *Error) InstanceFailure() bool {
 // is closing").
 func notSentMessage(msg string) bool {
 	return strings.HasPrefix(msg, "connection error:")
-}
-
-// handshakeFailed is how grpc-go describes a connection whose TLS
-// handshake failed (transport.ConnectionError's text); the status a call
-// fails with keeps only that text, not the handshake's error.
-const handshakeFailed = "authentication handshake failed: "
-
-// certificateAlerts are the TLS alerts (crypto/tls's texts) a server
-// sends when it refuses the client's certificate.
-var certificateAlerts = []string{
-	"bad certificate", "unsupported certificate", "revoked certificate", "expired certificate",
-	"unknown certificate", "unknown certificate authority", "access denied", "certificate required",
-}
-
-// certificateRefused reports whether st is grpc-go's own UNAVAILABLE for a
-// connection whose TLS handshake failed on a certificate: this client's
-// verification of the server's (crypto/tls: "tls: failed to verify
-// certificate: x509: …") or the server's refusal of this client's (a
-// certificate alert). A refused connection, a dial timeout or a handshake
-// cut short (EOF, reset, deadline) is not: another attempt may succeed.
-func certificateRefused(st *status.Status) bool {
-	if grpctransport.FromWarren(st) {
-		return false // a server's answer, not this client's handshake
-	}
-	_, detail, ok := strings.Cut(st.Message(), handshakeFailed)
-	if !ok {
-		return false
-	}
-	if strings.Contains(detail, "tls: failed to verify certificate") || strings.Contains(detail, "x509: ") {
-		return true
-	}
-	for _, a := range certificateAlerts {
-		if strings.Contains(detail, "remote error: tls: "+a) {
-			return true
-		}
-	}
-	return false
 }
