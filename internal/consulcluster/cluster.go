@@ -145,7 +145,13 @@ func start(ctx context.Context, cfg Config, bin string, freePorts func(n int) ([
 			"-hcl=disable_update_check = true", "-hcl=performance { raft_multiplier = 1 }"}
 		a.args = append(a.args, join...)
 		if a.Server {
-			a.args = append(a.args, "-server", fmt.Sprintf("-bootstrap-expect=%d", cfg.Servers),
+			// A configuration directory RefuseWrites writes into and
+			// has the server reload.
+			if err := os.MkdirAll(a.configDir(dir), 0o755); err != nil {
+				c.Close()
+				return nil, err
+			}
+			a.args = append(a.args, "-server", fmt.Sprintf("-bootstrap-expect=%d", cfg.Servers), "-config-dir="+a.configDir(dir),
 				fmt.Sprintf("-serf-wan-port=%d", a.wan), fmt.Sprintf("-server-port=%d", a.rpc))
 			for _, w := range cfg.JoinWAN {
 				a.args = append(a.args, "-retry-join-wan="+w)
@@ -321,6 +327,39 @@ func (c *Cluster) Logs(n int) string {
 	return b.String()
 }
 
+func (a *Agent) configDir(dir string) string { return filepath.Join(dir, a.Name+".d") }
+
+// refuseWrites is the request limit RefuseWrites sets: every write RPC a
+// server receives is refused ("rate limit exceeded"), reads go on.
+const refuseWrites = `limits { request_limits { mode = "enforcing" read_rate = -1 write_rate = 0 } }`
+
+// RefuseWrites makes every running server refuse write RPCs, or take
+// them again, by writing Consul's request limits into its configuration
+// and reloading it. Reads still answer and the agents notice nothing: a
+// write an agent makes meanwhile (its sync of a registration) fails as it
+// does when the servers have no leader.
+func (c *Cluster) RefuseWrites(ctx context.Context, refuse bool) error {
+	body := ""
+	if refuse {
+		body = refuseWrites
+	}
+	for _, s := range c.Servers {
+		if !s.Running() {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(s.configDir(c.dir), "limits.hcl"), []byte(body+"\n"), 0o644); err != nil {
+			return fmt.Errorf("consulcluster: %w", err)
+		}
+		if _, err := call(ctx, http.MethodPut, s.Addr(), "/v1/agent/reload", 10*time.Second); err != nil {
+			return fmt.Errorf("consulcluster: reload %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+// LogContains reports whether a's output so far contains s.
+func (a *Agent) LogContains(s string) bool { return a.logHas(s) }
+
 // Close kills every agent and removes the data. Idempotent.
 func (c *Cluster) Close() {
 	c.once.Do(func() {
@@ -333,9 +372,13 @@ func (c *Cluster) Close() {
 }
 
 func get(ctx context.Context, addr, path string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	return call(ctx, http.MethodGet, addr, path, 2*time.Second)
+}
+
+func call(ctx context.Context, method, addr, path string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, nil)
 	if err != nil {
 		return "", err
 	}

@@ -1,0 +1,98 @@
+package consul
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/consulcluster"
+)
+
+// listedByServers reports whether the servers (asked through server's
+// own HTTP API, not the agent that holds the instance) list id.
+func listedByServers(t *testing.T, server, name, id string) bool {
+	t.Helper()
+	cl, err := api.NewClient(&api.Config{Address: server})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	entries, _, err := cl.Catalog().Service(name, "", (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if e.ServiceID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// A registration the agent accepted but could not sync to the servers
+// (here the servers refuse writes for a moment; in production they elect
+// a leader, or the agent's server just died) reaches the catalog at the
+// registry's next heartbeat: Consul does not retry a failed sync of
+// changes on its own until the agent's next full sync, a minute or more
+// later (agent/ae), but each TTL update sets off a sync of everything the
+// agent has not synced yet. With no heartbeat (or one slower than the
+// bound below) the instance stays missing. Real agents: one server, one
+// client agent.
+func TestRegistry_HeartbeatSyncsARegistrationTheServersMissed(t *testing.T) {
+	needAgent(t)
+	ctx := ctxT(t, 3*time.Minute)
+	c, err := consulcluster.Start(ctx, consulcluster.Config{Servers: 1, Clients: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agents:\n%s", c.Logs(4000))
+		}
+		c.Close()
+	})
+	agent, server := c.Clients[0], c.Servers[0]
+	const ttl = 1500 * time.Millisecond // a heartbeat every 0.5 s
+	r := newRegistry(t, agent.Addr(), WithTTLCheck(ttl))
+
+	first := registry.Instance{ID: "synced-1", Name: "synced", Endpoints: []string{"http://127.0.0.1:18093"}}
+	if err := r.Register(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the first instance listed by the servers", func() bool {
+		return listedByServers(t, server.Addr(), first.Name, first.ID)
+	})
+	// The agent's join and the leader's election set off full syncs,
+	// each staggered by up to 3 s; one coming after the refusal below
+	// would sync the missed registration too and hide the heartbeat's.
+	time.Sleep(4 * time.Second)
+
+	if err := c.RefuseWrites(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	missed := registry.Instance{ID: "missed-1", Name: "missed", Endpoints: []string{"http://127.0.0.1:18094"}}
+	if err := r.Register(ctx, missed); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the agent's sync of the new instance failed", func() bool {
+		return agent.LogContains("failed to sync changes")
+	})
+	if listedByServers(t, server.Addr(), missed.Name, missed.ID) {
+		t.Fatal("the servers list an instance they refused to write")
+	}
+	if err := c.RefuseWrites(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if !holds(t, agent.Addr(), missed.ID) {
+		t.Fatal("the agent does not hold the instance it accepted")
+	}
+	// A few heartbeats (0.5 s each), generously: far short of the
+	// agent's next full sync.
+	eventually(t, 15*time.Second, "the servers list the instance the agent's sync missed", func() bool {
+		return listedByServers(t, server.Addr(), missed.Name, missed.ID)
+	})
+}
