@@ -108,6 +108,16 @@ func (b *Backend) Reregistrations() int {
 	return 0
 }
 
+// Status is the backend's registry status in a line ("" if it keeps none).
+func (b *Backend) Status() string {
+	s, ok := b.Reg.(registry.StatusReporter)
+	if !ok {
+		return ""
+	}
+	st := s.Status()
+	return fmt.Sprintf("%s since %s (last error %q, %d re-registrations)", st.State, st.Since.Format("15:04:05.000"), st.LastError, st.Reregistrations)
+}
+
 // Close stops serving and closes the registry (withdrawing it). Idempotent
 // through the parts' own idempotence.
 func (b *Backend) Close() {

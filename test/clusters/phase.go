@@ -206,7 +206,7 @@ func (m *Mesh) Run(ctx context.Context, f Fault) (Figures, error) {
 	m.extra = nb
 	for nb.FirstHit().IsZero() {
 		if !sleep(ctx, 10*time.Millisecond) {
-			return finish(fmt.Errorf("no call reached the new backend %s: %w", nb.ID, ctx.Err()))
+			return finish(fmt.Errorf("no call reached the new backend %s (%s): %w", nb.ID, m.where(nb), ctx.Err()))
 		}
 	}
 	fig.Routed = nb.FirstHit().Sub(at)
@@ -242,6 +242,17 @@ func (f Figures) Check() error {
 		errs = append(errs, errors.New("no calls were made"))
 	}
 	return errors.Join(errs...)
+}
+
+// where says how far b got towards the client: its registry's state, and
+// whether the client's instancer lists it — so a phase that never routes
+// to a new backend says whether registration, discovery or the client's
+// balancing held it back.
+func (m *Mesh) where(b *Backend) string {
+	last := m.Watcher.Last()
+	_, listed := slices.BinarySearch(last.IDs, b.ID)
+	return fmt.Sprintf("registry %s; the client's instancer last at %s: %v (err %v), listing it: %t",
+		b.Status(), last.At.Format("15:04:05.000"), last.IDs, last.Err, listed)
 }
 
 func (m *Mesh) reregistrations() int {
