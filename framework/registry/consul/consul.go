@@ -204,8 +204,8 @@ func (r *Registry) Status() registry.Status {
 }
 
 // Close stops every heartbeat and instancer goroutine, deregisters the
-// instances still registered (all within the deregister timeout) and
-// releases idle connections. It is idempotent; calls after the first
+// instances still registered and makes sure the servers dropped them (all
+// within the deregister timeout), and releases idle connections. It is idempotent; calls after the first
 // return nil.
 func (r *Registry) Close() error {
 	r.mu.Lock()
@@ -225,6 +225,7 @@ func (r *Registry) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.deregTimeout)
 	defer cancel()
 	var errs []error
+	var withdrawn []*registration
 	r.cancel() // ends every Register still retrying, with ErrClosed
 	for _, reg := range regs {
 		if reg.cancel == nil {
@@ -234,7 +235,14 @@ func (r *Registry) Close() error {
 		r.withdrawStale(ctx, reg)
 		if err := r.deregister(ctx, r.agents[reg.agent], reg.inst.ID); err != nil {
 			errs = append(errs, fmt.Errorf("consul: close: deregister %s: %w", reg.inst.ID, err))
+			continue
 		}
+		withdrawn = append(withdrawn, reg)
+	}
+	// Every agent has been told first: servers that do not answer must not
+	// use up the time the other deregistrations need.
+	for _, reg := range withdrawn {
+		r.confirmWithdrawn(ctx, r.agents[reg.agent], reg.inst)
 	}
 	r.wg.Wait()
 	r.transport.CloseIdleConnections()

@@ -313,7 +313,8 @@ func reportsNotReady(checks api.HealthChecks) bool {
 }
 
 // Deregister stops keeping inst registered and withdraws it from the agent,
-// bounded by ctx and the deregister timeout. Withdrawing an instance the
+// bounded by ctx and the deregister timeout, and then makes sure the
+// servers dropped it too (confirmWithdrawn). Withdrawing an instance the
 // agent does not know is not an error, and neither is withdrawing after
 // Close (Close withdrew everything). Register may follow.
 func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error {
@@ -343,6 +344,9 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 		r.regs.Failed(err)
 		r.mu.Unlock()
 		return err
+	}
+	if reg != nil {
+		r.confirmWithdrawn(ctx, r.agents[at], reg.inst)
 	}
 	return nil
 }

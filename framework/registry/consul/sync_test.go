@@ -79,7 +79,7 @@ func TestRegistry_HeartbeatSyncsARegistrationTheServersMissed(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "the agent's sync of the new instance failed", func() bool {
-		return agent.LogContains("failed to sync changes")
+		return agent.LogCount("failed to sync changes") >= 1
 	})
 	if listedByServers(t, server.Addr(), missed.Name, missed.ID) {
 		t.Fatal("the servers list an instance they refused to write")
@@ -95,4 +95,85 @@ func TestRegistry_HeartbeatSyncsARegistrationTheServersMissed(t *testing.T) {
 	eventually(t, 15*time.Second, "the servers list the instance the agent's sync missed", func() bool {
 		return listedByServers(t, server.Addr(), missed.Name, missed.ID)
 	})
+}
+
+// A deregistration the agent took but could not sync to the servers has
+// no heartbeat behind it to set off another sync: the servers would list
+// the instance, passing, until the agent's next full sync. Deregister
+// waits for the servers to drop it and, when they keep listing it after
+// a moment, removes it from the catalog itself. Real agents: one server,
+// one client agent holding nothing else (no other heartbeat to sync it).
+func TestRegistry_DeregisterRemovesWhatTheAgentsSyncLeftInTheCatalog(t *testing.T) {
+	needAgent(t)
+	ctx := ctxT(t, 3*time.Minute)
+	c, err := consulcluster.Start(ctx, consulcluster.Config{Servers: 1, Clients: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agents:\n%s", c.Logs(4000))
+		}
+		c.Close()
+	})
+	agent, server := c.Clients[0], c.Servers[0]
+	r := newRegistry(t, agent.Addr(), WithTTLCheck(1500*time.Millisecond), WithDeregisterTimeout(20*time.Second))
+	inst := registry.Instance{ID: "leaving-1", Name: "leaving", Endpoints: []string{"http://127.0.0.1:18095"}}
+	if err := r.Register(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the instance listed by the servers", func() bool {
+		return listedByServers(t, server.Addr(), inst.Name, inst.ID)
+	})
+	time.Sleep(4 * time.Second) // the start's full syncs (see above) are past
+
+	if err := c.RefuseWrites(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Deregister(ctx, inst) }() // bounded by its 20 s timeout
+	eventually(t, 30*time.Second, "the agent's sync of the withdrawal failed", func() bool {
+		return agent.LogCount("failed to sync changes") >= 1
+	})
+	if holds(t, agent.Addr(), inst.ID) {
+		t.Fatal("the agent still holds the withdrawn instance")
+	}
+	if !listedByServers(t, server.Addr(), inst.Name, inst.ID) {
+		t.Fatal("the servers dropped an instance while refusing writes")
+	}
+	if err := c.RefuseWrites(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if listedByServers(t, server.Addr(), inst.Name, inst.ID) {
+		t.Fatal("Deregister returned with the servers still listing the instance")
+	}
+
+	// Close withdraws what is left the same way.
+	inst.ID = "leaving-2"
+	if err := r.Register(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the second instance listed by the servers", func() bool {
+		return listedByServers(t, server.Addr(), inst.Name, inst.ID)
+	})
+	if err := c.RefuseWrites(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close() }() // bounded by the 20 s deregister timeout
+	eventually(t, 30*time.Second, "the agent's sync of the second withdrawal failed", func() bool {
+		return agent.LogCount("failed to sync changes") >= 2 && !holds(t, agent.Addr(), inst.ID)
+	})
+	if err := c.RefuseWrites(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if listedByServers(t, server.Addr(), inst.Name, inst.ID) {
+		t.Fatal("Close returned with the servers still listing the instance")
+	}
 }

@@ -1,0 +1,116 @@
+package consul
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/warren-mesh/warren/framework/backoff"
+	"github.com/warren-mesh/warren/framework/registry"
+)
+
+// withdrawSettle is how long the servers get to drop a withdrawn instance
+// through the agent's own sync before the registry removes it from the
+// catalog itself. The agent syncs a moment (milliseconds) after it took
+// the deregistration.
+const withdrawSettle = time.Second
+
+// confirmWithdrawn makes sure the servers drop inst once agent a has. An
+// agent syncs a deregistration to the servers a moment after it took it;
+// when that sync fails (no leader yet, or the agent's server just died)
+// the agent does not retry it until another change on it or its next full
+// sync, a minute or more later, and the instance's heartbeat — the change
+// that heals a missed registration — has stopped: the instance would
+// stay in the catalog, passing, while the process drains and exits. So
+// when the servers still list it on a's node after withdrawSettle, it is
+// deregistered from the catalog directly (Consul allows that with the
+// service's write permission; the agent no longer holds it, so its
+// anti-entropy agrees). Bounded by ctx; what it could not do is logged.
+func (r *Registry) confirmWithdrawn(ctx context.Context, a *api.Client, inst registry.Instance) {
+	start := time.Now()
+	bo := backoff.New(r.cfg.backoffMin, withdrawSettle)
+	var node string
+	var index uint64
+	var last error
+	for ctx.Err() == nil {
+		wait := withdrawSettle
+		if index == 0 {
+			wait = 0 // the first look: the sync has usually landed already
+		}
+		listed, nextIndex, err := r.listedOn(ctx, a, inst, node, index, wait)
+		switch {
+		case permanent(err):
+			// A token that may not read the catalog: asking again
+			// would only hold the shutdown until ctx ends.
+			r.logErr("cannot confirm the servers dropped the withdrawn instance", "id", inst.ID, "err", err)
+			return
+		case err != nil:
+			last = err
+			index = 0
+			backoff.Sleep(ctx, bo.Next())
+			continue
+		case !listed:
+			return
+		}
+		index = nextIndex
+		if time.Since(start) < withdrawSettle {
+			continue
+		}
+		if node == "" {
+			if node, err = nodeName(ctx, a); err != nil {
+				last = err
+				backoff.Sleep(ctx, bo.Next())
+				continue
+			}
+			index = 0 // look again, for a's node only
+			continue
+		}
+		dereg := &api.CatalogDeregistration{Node: node, ServiceID: inst.ID}
+		if _, err := a.Catalog().Deregister(dereg, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+			if permanent(err) {
+				r.logErr("the servers still list the withdrawn instance and refused to remove it", "id", inst.ID, "node", node, "err", err)
+				return
+			}
+			last = err
+			backoff.Sleep(ctx, bo.Next())
+			continue
+		}
+		r.logInfo("the servers still listed the instance the agent had withdrawn (its sync failed); removed it from the catalog",
+			"id", inst.ID, "node", node)
+		index = 0
+	}
+	r.logErr("could not confirm the servers dropped the withdrawn instance; they may list it until the agent's next sync",
+		"id", inst.ID, "err", fmt.Errorf("%w (last error: %v)", ctx.Err(), last))
+}
+
+// listedOn asks the servers (through a) whether they list inst: on node,
+// or on any node while node is "". With index > 0 it is a blocking query
+// that returns when the answer changes or wait has passed.
+func (r *Registry) listedOn(ctx context.Context, a *api.Client, inst registry.Instance, node string, index uint64, wait time.Duration) (bool, uint64, error) {
+	q := &api.QueryOptions{Filter: fmt.Sprintf("Service.ID == %q", inst.ID), WaitIndex: index, WaitTime: wait}
+	qctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout+wait)
+	defer cancel()
+	entries, meta, err := a.Health().Service(inst.Name, "", false, q.WithContext(qctx))
+	if err != nil {
+		return false, 0, err
+	}
+	listed := slices.ContainsFunc(entries, func(e *api.ServiceEntry) bool {
+		return e.Service != nil && e.Service.ID == inst.ID && (node == "" || (e.Node != nil && e.Node.Node == node))
+	})
+	return listed, meta.LastIndex, nil
+}
+
+// nodeName is the name of a's node (its /v1/agent/self), bounded by ctx.
+func nodeName(ctx context.Context, a *api.Client) (string, error) {
+	var self struct{ Config struct{ NodeName string } }
+	if _, err := a.Raw().Query("/v1/agent/self", &self, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
+		return "", err
+	}
+	if self.Config.NodeName == "" {
+		return "", fmt.Errorf("agent self without a node name")
+	}
+	return self.Config.NodeName, nil
+}
