@@ -25,6 +25,7 @@ package idempotency
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -130,6 +131,38 @@ var ErrInProgress = svcerr.New(svcerr.Unavailable, CodeInProgress, "a call with 
 // EffectKey (see the package comment).
 const DefaultClaimTTL = 2 * time.Second
 
+// CodeKeyReused is the code of ErrKeyReused.
+const CodeKeyReused = "idempotency_key_reused"
+
+// ErrKeyReused is answered when a key comes back with another request
+// than the one its result was saved for (Do with Request): HTTP 422, as
+// the IETF's Idempotency-Key draft asks, gRPC FAILED_PRECONDITION. Not
+// retried: the caller reused a key, or replayed one.
+var ErrKeyReused = svcerr.New(svcerr.FailedPrecondition, CodeKeyReused, "this idempotency key was used with a different request")
+
+// Option configures one Do.
+type Option func(*doConfig)
+
+type doConfig struct {
+	request any
+	digest  bool
+}
+
+// Request makes Do compare requests: the result is saved with a digest
+// (SHA-256) of req's JSON encoding, and a later call with the same key
+// and another request gets ErrKeyReused instead of the first call's
+// result. Give it the method's request value, as the handler received it
+// (before it normalises anything).
+func Request(req any) Option {
+	return func(c *doConfig) { c.request, c.digest = req, true }
+}
+
+// saved is a result saved with its request's digest (Request).
+type saved struct {
+	Request string          `json:"warren_request"`
+	Result  json.RawMessage `json:"result"`
+}
+
 // Do runs fn once per key: a call without a key just runs fn; a call
 // whose key is Done gets the saved result; one whose key is held gets
 // ErrInProgress. A failed fn releases the key, so business errors are
@@ -140,28 +173,49 @@ const DefaultClaimTTL = 2 * time.Second
 // again, so fn must find an effect already made under that key and answer
 // it rather than apply it again.
 //
-// The request itself is not compared: a key sent again with a different
-// body (a caller's bug, a replayed key) gets the first call's result, as
-// if it were that call. A key is one logical call; Warren's client makes
-// one per call and sends it on each of that call's attempts only. A
-// service that takes keys from other clients and wants such a reuse
-// refused can put a digest of the request into op.
-func Do[T any](ctx context.Context, s Store, op string, fn func(context.Context) (T, error)) (T, error) {
+// With Request(req) the request is compared too: a key sent again with a
+// different request (a caller's bug, a replayed key) gets ErrKeyReused.
+// Without it a key is taken for one logical call whatever the request —
+// Warren's client makes one per call and sends it on each of that call's
+// attempts only — and such a reuse gets the first call's result.
+func Do[T any](ctx context.Context, s Store, op string, fn func(context.Context) (T, error), opts ...Option) (T, error) {
 	var zero T
 	key, ok := FromContext(ctx)
 	if !ok {
 		return fn(ctx)
 	}
 	key = op + "/" + key
-	saved, st, err := s.Claim(ctx, key, time.Now().Add(DefaultClaimTTL))
+	var cfg doConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	digest := ""
+	if cfg.digest {
+		b, err := json.Marshal(cfg.request)
+		if err != nil {
+			return zero, fmt.Errorf("idempotency: digest of the request of %s: %w", key, err)
+		}
+		sum := sha256.Sum256(b)
+		digest = hex.EncodeToString(sum[:])
+	}
+	prev, st, err := s.Claim(ctx, key, time.Now().Add(DefaultClaimTTL))
 	switch {
 	case err != nil:
 		return zero, fmt.Errorf("idempotency: claim %s: %w", key, err)
 	case st == Busy:
 		return zero, ErrInProgress
 	case st == Done:
+		// A result saved with its request's digest (Request) is an
+		// envelope; one saved without is the result itself.
+		var env saved
+		if json.Unmarshal(prev, &env) == nil && env.Request != "" && env.Result != nil {
+			if digest != "" && env.Request != digest {
+				return zero, ErrKeyReused
+			}
+			prev = env.Result
+		}
 		var out T
-		if err := json.Unmarshal(saved, &out); err != nil {
+		if err := json.Unmarshal(prev, &out); err != nil {
 			return zero, fmt.Errorf("idempotency: saved result of %s: %w", key, err)
 		}
 		return out, nil
@@ -177,6 +231,9 @@ func Do[T any](ctx context.Context, s Store, op string, fn func(context.Context)
 		return zero, err
 	}
 	b, err := json.Marshal(out)
+	if err == nil && digest != "" {
+		b, err = json.Marshal(saved{Request: digest, Result: b})
+	}
 	if err != nil {
 		return zero, fmt.Errorf("idempotency: encode result of %s: %w", key, err)
 	}

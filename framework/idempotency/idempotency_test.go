@@ -97,3 +97,45 @@ func TestDo_GivesFnTheEffectKeyOfKeyedCallsOnly(t *testing.T) {
 		t.Fatal("EffectKey outside Do's fn")
 	}
 }
+
+// With Request, a key that comes back with another request is refused
+// (ErrKeyReused, 422 on HTTP) rather than answered with the first call's
+// result; the same request still gets it, and a result saved without a
+// digest (before Request was given, or by a call without it) is answered
+// as before.
+func TestDo_RequestRefusesAKeyReusedWithAnotherRequest(t *testing.T) {
+	type req struct{ Email string }
+	s := NewMemoryStore(time.Minute)
+	runs := 0
+	fn := func(context.Context) (result, error) { runs++; return result{N: runs}, nil }
+	ctx := NewContext(context.Background(), "k1")
+	if got, err := Do(ctx, s, "Create", fn, Request(req{"a@x"})); err != nil || got.N != 1 {
+		t.Fatalf("first call = %+v, %v", got, err)
+	}
+	if got, err := Do(ctx, s, "Create", fn, Request(req{"a@x"})); err != nil || got.N != 1 {
+		t.Fatalf("same key, same request = %+v, %v; want the saved result", got, err)
+	}
+	_, err := Do(ctx, s, "Create", fn, Request(req{"b@x"}))
+	if !errors.Is(err, ErrKeyReused) {
+		t.Fatalf("same key, another request: err = %v, want ErrKeyReused", err)
+	}
+	if runs != 1 {
+		t.Fatalf("fn ran %d times", runs)
+	}
+	// A caller that does not compare still gets the saved result.
+	if got, err := Do(ctx, s, "Create", fn); err != nil || got.N != 1 {
+		t.Fatalf("without Request = %+v, %v; want the saved result", got, err)
+	}
+	// A result saved without a digest is answered to a call with one.
+	ctx2 := NewContext(context.Background(), "k2")
+	if got, err := Do(ctx2, s, "Create", fn); err != nil || got.N != 2 {
+		t.Fatalf("k2 first call = %+v, %v", got, err)
+	}
+	if got, err := Do(ctx2, s, "Create", fn, Request(req{"c@x"})); err != nil || got.N != 2 {
+		t.Fatalf("k2 with Request over a plain saved result = %+v, %v", got, err)
+	}
+	// A request that cannot be encoded is an error, and runs nothing.
+	if _, err := Do(NewContext(context.Background(), "k3"), s, "Create", fn, Request(make(chan int))); err == nil || runs != 2 {
+		t.Fatalf("unencodable request: err = %v, runs %d", err, runs)
+	}
+}

@@ -2,6 +2,7 @@ package order
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/warren-mesh/warren/framework/idempotency"
@@ -90,4 +91,22 @@ func ordersOfSKU(t *testing.T, s *OrderService, sku string) int {
 		}
 	}
 	return n
+}
+
+// A key sent again with another request is refused, not answered with the
+// first order: a reused key must not pass one order off as another.
+func TestCreate_KeyReusedWithAnotherRequestIsRefused(t *testing.T) {
+	s := New(fakeUsers{users: map[string]user.User{"u-1": ada}}, NewMemoryStore())
+	ctx := idempotency.NewContext(context.Background(), idempotency.NewKey())
+	first := CreateRequest{UserID: "u-1", Items: []Item{{SKU: "a", Quantity: 1, PriceCents: 100}}}
+	if _, err := s.Create(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	other := CreateRequest{UserID: "u-1", Items: []Item{{SKU: "b", Quantity: 9, PriceCents: 100}}}
+	if _, err := s.Create(ctx, other); !errors.Is(err, idempotency.ErrKeyReused) {
+		t.Fatalf("same key, another order: err = %v, want ErrKeyReused", err)
+	}
+	if _, err := s.Create(ctx, first); err != nil {
+		t.Fatalf("same key, same order: %v", err)
+	}
 }

@@ -142,7 +142,8 @@ var _ Service = (*OrderService)(nil)
 // Create checks the items, looks the user up and stores the order, once
 // per idempotency key.
 func (s *OrderService) Create(ctx context.Context, req CreateRequest) (Order, error) {
-	return idempotency.Do(ctx, s.keys, "order.Create", func(ctx context.Context) (Order, error) { return s.create(ctx, req) })
+	return idempotency.Do(ctx, s.keys, "order.Create", func(ctx context.Context) (Order, error) { return s.create(ctx, req) },
+		idempotency.Request(req))
 }
 
 func (s *OrderService) create(ctx context.Context, req CreateRequest) (Order, error) {

@@ -36,6 +36,29 @@ func TestCreate_SameKeyCreatesOnceAcrossInstances(t *testing.T) {
 	}
 }
 
+// A key sent again with another request is refused (422
+// idempotency_key_reused on HTTP), on any instance: the second request is
+// not the call the key was made for, and answering it the first user
+// would pass one person's account off as another's.
+func TestCreate_KeyReusedWithAnotherRequestIsRefused(t *testing.T) {
+	for name, pair := range instances(t) {
+		t.Run(name, func(t *testing.T) {
+			first, second := New(pair[0]), New(pair[1])
+			ctx := idempotency.NewContext(context.Background(), idempotency.NewKey())
+			if _, err := first.Create(ctx, CreateRequest{Name: "Ada", Email: "reuse-" + name + "@example.com"}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := second.Create(ctx, CreateRequest{Name: "Grace", Email: "grace-" + name + "@example.com"})
+			if !errors.Is(err, idempotency.ErrKeyReused) {
+				t.Fatalf("same key, another user: err = %v, want ErrKeyReused", err)
+			}
+			if n := usersWithEmail(t, first, "grace-"+name+"@example.com"); n != 0 {
+				t.Fatalf("%d users created by the reused key", n)
+			}
+		})
+	}
+}
+
 // pausedStore is an instance's real store whose Create stops (as SIGSTOP
 // stops the process) before or after the write: the gap between the user
 // and Do's record of the answer.

@@ -109,9 +109,11 @@ func New(store Store) *UserService {
 
 var _ Service = (*UserService)(nil)
 
-// Create validates and stores a new user, once per idempotency key.
+// Create validates and stores a new user, once per idempotency key; the
+// key sent again with another request is refused (ErrKeyReused).
 func (s *UserService) Create(ctx context.Context, req CreateRequest) (User, error) {
-	return idempotency.Do(ctx, s.keys, "user.Create", func(ctx context.Context) (User, error) { return s.create(ctx, req) })
+	return idempotency.Do(ctx, s.keys, "user.Create", func(ctx context.Context) (User, error) { return s.create(ctx, req) },
+		idempotency.Request(req))
 }
 
 func (s *UserService) create(ctx context.Context, req CreateRequest) (User, error) {
