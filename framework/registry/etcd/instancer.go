@@ -66,14 +66,18 @@ type Instancer struct {
 	holdUntil time.Time // until then an empty set is not published (WithReconnectHold)
 	held      bool      // the cache shows a held set, not in.set
 	outage    *registry.OutageLog
+	// explain adds to a failed listing why the client has no connection
+	// (Registry.explain: a TLS mistake, a refused port), when it can.
+	explain func(*clientv3.Client, error) error
 }
 
 var _ sd.Instancer = (*Instancer)(nil)
 
 // newInstancer starts an instancer and waits for its first listing until
 // the initial wait or ctx's deadline, whichever is sooner.
-func newInstancer(ctx context.Context, cfg config, client *lazyClient, conn *connMonitor, service, prefix string, onStop func(*Instancer)) *Instancer {
+func newInstancer(ctx context.Context, cfg config, client *lazyClient, conn *connMonitor, service, prefix string, onStop func(*Instancer), explain func(*clientv3.Client, error) error) *Instancer {
 	in := &Instancer{
+		explain: explain,
 		cache:   registry.NewCache(),
 		cfg:     cfg,
 		service: service,
@@ -238,7 +242,7 @@ func (in *Instancer) list(ctx context.Context) error {
 			}
 		})
 	if err != nil {
-		return fmt.Errorf("etcd: list %s: %w", in.prefix, err)
+		return fmt.Errorf("etcd: list %s: %w", in.prefix, in.explain(in.cli, err))
 	}
 	if in.listed && h.ClusterId != in.clusterID {
 		level.Warn(in.logger).Log("msg", "etcd cluster ID changed; set rebuilt from a full listing",

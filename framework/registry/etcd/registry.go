@@ -410,7 +410,7 @@ func (r *Registry) newInstancerAt(ctx context.Context, service, prefix string) (
 	if closed {
 		return nil, fmt.Errorf("etcd registry: %w", ErrClosed)
 	}
-	in := newInstancer(ctx, r.cfg, r.client, r.conn, service, prefix, r.forget)
+	in := newInstancer(ctx, r.cfg, r.client, r.conn, service, prefix, r.forget, r.explain)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-kit/kit/sd"
+
 	"github.com/warren-mesh/warren/framework/tlsconf/tlstest"
 )
 
@@ -16,7 +18,8 @@ import (
 // look for a firewall. The Registry probes the endpoint and says what
 // etcd answered, on both paths: a client that authenticates (the error of
 // its attempts) and one that does not (the registration's grant), and the
-// error still matches context.DeadlineExceeded.
+// error still matches context.DeadlineExceeded. Discovery's errors (an
+// instancer's failed listing) say it as well.
 func TestTLS_FailuresSayWhatEtcdAnswered(t *testing.T) {
 	ca, other := tlstest.NewCA(t), tlstest.NewCA(t)
 	server, clientCert := ca.Issue("etcd"), ca.Issue("warren-client")
@@ -69,6 +72,30 @@ func TestTLS_FailuresSayWhatEtcdAnswered(t *testing.T) {
 				t.Fatalf("error %v does not match context.DeadlineExceeded", err)
 			}
 			t.Logf("%v", err)
+
+			// Discovery says it too: the instancer's failed listings
+			// reach its subscribers with the same explanation.
+			in, err := r.NewInstancer(ctx, "user")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Stop()
+			events := make(chan sd.Event, 16)
+			in.Register(events)
+			defer in.Deregister(events)
+			timeout := time.After(30 * time.Second)
+			for {
+				var ev sd.Event
+				select {
+				case ev = <-events:
+				case <-timeout:
+					t.Fatalf("no instancer error containing %q within 30s", tc.want)
+				}
+				if ev.Err != nil && strings.Contains(ev.Err.Error(), tc.want) {
+					t.Logf("instancer: %v", ev.Err)
+					break
+				}
+			}
 		})
 	}
 }
