@@ -33,18 +33,12 @@ func listedByServers(t *testing.T, server, name, id string) bool {
 	return false
 }
 
-// A registration the agent accepted but could not sync to the servers
-// (here the servers refuse writes for a moment; in production they elect
-// a leader, or the agent's server just died) reaches the catalog at the
-// registry's next heartbeat: Consul does not retry a failed sync of
-// changes on its own until the agent's next full sync, a minute or more
-// later (agent/ae), but each TTL update sets off a sync of everything the
-// agent has not synced yet. With no heartbeat (or one slower than the
-// bound below) the instance stays missing. Real agents: one server, one
-// client agent.
-func TestRegistry_HeartbeatSyncsARegistrationTheServersMissed(t *testing.T) {
+// syncCluster starts one server and one client agent, for the tests that
+// make the agent's sync to the servers fail (RefuseWrites). The agents'
+// logs go to the test's output if it fails.
+func syncCluster(t *testing.T, ctx context.Context) (c *consulcluster.Cluster, agent, server *consulcluster.Agent) {
+	t.Helper()
 	needAgent(t)
-	ctx := ctxT(t, 3*time.Minute)
 	c, err := consulcluster.Start(ctx, consulcluster.Config{Servers: 1, Clients: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -55,17 +49,37 @@ func TestRegistry_HeartbeatSyncsARegistrationTheServersMissed(t *testing.T) {
 		}
 		c.Close()
 	})
-	agent, server := c.Clients[0], c.Servers[0]
+	return c, c.Clients[0], c.Servers[0]
+}
+
+// registerListed registers inst with r and waits until the servers list it.
+func registerListed(t *testing.T, ctx context.Context, r *Registry, server *consulcluster.Agent, inst registry.Instance) {
+	t.Helper()
+	if err := r.Register(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, inst.ID+" listed by the servers", func() bool {
+		return listedByServers(t, server.Addr(), inst.Name, inst.ID)
+	})
+}
+
+// A registration the agent accepted but could not sync to the servers
+// (here the servers refuse writes for a moment; in production they elect
+// a leader, or the agent's server just died) reaches the catalog at the
+// registry's next heartbeat: Consul does not retry a failed sync of
+// changes on its own until the agent's next full sync, a minute or more
+// later (agent/ae), but each TTL update sets off a sync of everything the
+// agent has not synced yet. With no heartbeat (or one slower than the
+// bound below) the instance stays missing. Real agents: one server, one
+// client agent.
+func TestRegistry_HeartbeatSyncsARegistrationTheServersMissed(t *testing.T) {
+	ctx := ctxT(t, 3*time.Minute)
+	c, agent, server := syncCluster(t, ctx)
 	const ttl = 1500 * time.Millisecond // a heartbeat every 0.5 s
 	r := newRegistry(t, agent.Addr(), WithTTLCheck(ttl))
 
 	first := registry.Instance{ID: "synced-1", Name: "synced", Endpoints: []string{"http://127.0.0.1:18093"}}
-	if err := r.Register(ctx, first); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 30*time.Second, "the first instance listed by the servers", func() bool {
-		return listedByServers(t, server.Addr(), first.Name, first.ID)
-	})
+	registerListed(t, ctx, r, server, first)
 	// The agent's join and the leader's election set off full syncs,
 	// each staggered by up to 3 s; one coming after the refusal below
 	// would sync the missed registration too and hide the heartbeat's.
@@ -104,27 +118,11 @@ func TestRegistry_HeartbeatSyncsARegistrationTheServersMissed(t *testing.T) {
 // a moment, removes it from the catalog itself. Real agents: one server,
 // one client agent holding nothing else (no other heartbeat to sync it).
 func TestRegistry_DeregisterRemovesWhatTheAgentsSyncLeftInTheCatalog(t *testing.T) {
-	needAgent(t)
 	ctx := ctxT(t, 3*time.Minute)
-	c, err := consulcluster.Start(ctx, consulcluster.Config{Servers: 1, Clients: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("agents:\n%s", c.Logs(4000))
-		}
-		c.Close()
-	})
-	agent, server := c.Clients[0], c.Servers[0]
+	c, agent, server := syncCluster(t, ctx)
 	r := newRegistry(t, agent.Addr(), WithTTLCheck(1500*time.Millisecond), WithDeregisterTimeout(20*time.Second))
 	inst := registry.Instance{ID: "leaving-1", Name: "leaving", Endpoints: []string{"http://127.0.0.1:18095"}}
-	if err := r.Register(ctx, inst); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 30*time.Second, "the instance listed by the servers", func() bool {
-		return listedByServers(t, server.Addr(), inst.Name, inst.ID)
-	})
+	registerListed(t, ctx, r, server, inst)
 	time.Sleep(4 * time.Second) // the start's full syncs (see above) are past
 
 	if err := c.RefuseWrites(ctx, true); err != nil {
@@ -153,12 +151,7 @@ func TestRegistry_DeregisterRemovesWhatTheAgentsSyncLeftInTheCatalog(t *testing.
 
 	// Close withdraws what is left the same way.
 	inst.ID = "leaving-2"
-	if err := r.Register(ctx, inst); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 30*time.Second, "the second instance listed by the servers", func() bool {
-		return listedByServers(t, server.Addr(), inst.Name, inst.ID)
-	})
+	registerListed(t, ctx, r, server, inst)
 	if err := c.RefuseWrites(ctx, true); err != nil {
 		t.Fatal(err)
 	}
