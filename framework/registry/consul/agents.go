@@ -100,6 +100,7 @@ func (r *Registry) goHome(ctx context.Context, reg *registration) {
 		"from", r.cfg.addresses[reg.agent], "to", r.cfg.addresses[0])
 	reg.stale = addIndex(reg.stale, reg.agent)
 	reg.agent = 0
+	reg.mark, reg.markedAt, reg.listed = mark, time.Now(), true // homeListed saw it
 	r.withdrawStale(ctx, reg)
 }
 
@@ -133,11 +134,11 @@ func (r *Registry) homeListed(ctx context.Context, a *api.Client, reg *registrat
 	return false
 }
 
-// listsMark reports whether entries hold service id on node with mark in
-// the notes of one of its own checks.
+// listsMark reports whether entries hold service id on node (any node
+// when node is "") with mark in the notes of one of its own checks.
 func listsMark(entries []*api.ServiceEntry, node, id, mark string) bool {
 	return slices.ContainsFunc(entries, func(e *api.ServiceEntry) bool {
-		return e.Node != nil && e.Node.Node == node && e.Service != nil && e.Service.ID == id &&
+		return e.Node != nil && (node == "" || e.Node.Node == node) && e.Service != nil && e.Service.ID == id &&
 			slices.ContainsFunc(e.Checks, func(c *api.HealthCheck) bool {
 				return c.ServiceID == id && strings.Contains(c.Notes, mark)
 			})

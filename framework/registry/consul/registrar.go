@@ -39,6 +39,14 @@ type registration struct {
 	// slowSince is when calls to the agent began to time out (zero while
 	// they do not); see Registry.gone. Owned like agent.
 	slowSince time.Time
+	// mark is the mark of the last register call at the holding agent,
+	// made at markedAt; listed says the servers have been seen to list
+	// that copy, and unlisted counts their answers without it
+	// (confirmListed). Owned like agent.
+	mark     string
+	markedAt time.Time
+	listed   bool
+	unlisted int
 }
 
 // stop ends the keep goroutine, if it was started. Idempotent.
@@ -404,6 +412,9 @@ func (r *Registry) keep(ctx context.Context, reg *registration) {
 		if err == nil {
 			r.goHome(ctx, reg)
 			r.withdrawStale(ctx, reg)
+			if !r.confirmListed(ctx, reg) {
+				next = min(next, confirmInterval)
+			}
 		}
 		if err != nil {
 			r.setStatus(reg, registry.StateRetrying, err)
@@ -459,9 +470,13 @@ func (r *Registry) health(ctx context.Context) (status, output string) {
 	return api.HealthPassing, "ready"
 }
 
-// register makes one service-register call to agent a.
+// register makes one service-register call to agent a, which then holds
+// reg: the servers are yet to list the copy it made (confirmListed).
 func (r *Registry) register(ctx context.Context, a *api.Client, reg *registration) error {
-	_, err := r.registerMarked(ctx, a, reg)
+	mark, err := r.registerMarked(ctx, a, reg)
+	if err == nil {
+		reg.mark, reg.markedAt, reg.listed = mark, time.Now(), false
+	}
 	return err
 }
 

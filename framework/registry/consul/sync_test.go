@@ -65,24 +65,25 @@ func registerListed(t *testing.T, ctx context.Context, r *Registry, server *cons
 
 // A registration the agent accepted but could not sync to the servers
 // (here the servers refuse writes for a moment; in production they elect
-// a leader, or the agent's server just died) reaches the catalog at the
-// registry's next heartbeat: Consul does not retry a failed sync of
-// changes on its own until the agent's next full sync, a minute or more
-// later (agent/ae), but each TTL update sets off a sync of everything the
-// agent has not synced yet. With no heartbeat (or one slower than the
-// bound below) the instance stays missing. Real agents: one server, one
-// client agent.
-func TestRegistry_HeartbeatSyncsARegistrationTheServersMissed(t *testing.T) {
+// a leader, or the agent's server just died) is missing from the catalog
+// until the agent's next change or full sync: Consul does not retry a
+// failed sync on its own (agent/ae). A TTL update is a change that sets
+// off a sync of whatever the agent has not synced, but with a long TTL
+// the heartbeat comes late (20 s here, after the bound below). The
+// registry asks the servers after each register call and beats every
+// 0.5 s until they list it; it fails with that removed. Real agents: one server,
+// one client agent.
+func TestRegistry_ConfirmsTheServersListWhatTheAgentTook(t *testing.T) {
 	ctx := ctxT(t, 3*time.Minute)
 	c, agent, server := syncCluster(t, ctx)
-	const ttl = 1500 * time.Millisecond // a heartbeat every 0.5 s
-	r := newRegistry(t, agent.Addr(), WithTTLCheck(ttl))
+	r := newRegistry(t, agent.Addr(), WithTTLCheck(time.Minute))
 
 	first := registry.Instance{ID: "synced-1", Name: "synced", Endpoints: []string{"http://127.0.0.1:18093"}}
 	registerListed(t, ctx, r, server, first)
 	// The agent's join and the leader's election set off full syncs,
 	// each staggered by up to 3 s; one coming after the refusal below
-	// would sync the missed registration too and hide the heartbeat's.
+	// would sync the missed registration too and hide the registry's
+	// doing.
 	time.Sleep(4 * time.Second)
 
 	if err := c.RefuseWrites(ctx, true); err != nil {
@@ -104,8 +105,8 @@ func TestRegistry_HeartbeatSyncsARegistrationTheServersMissed(t *testing.T) {
 	if !holds(t, agent.Addr(), missed.ID) {
 		t.Fatal("the agent does not hold the instance it accepted")
 	}
-	// A few heartbeats (0.5 s each), generously: far short of the
-	// agent's next full sync.
+	// A second or two (a confirm every 0.5 s), generously: far short of
+	// the next heartbeat and of the agent's next full sync.
 	eventually(t, 15*time.Second, "the servers list the instance the agent's sync missed", func() bool {
 		return listedByServers(t, server.Addr(), missed.Name, missed.ID)
 	})

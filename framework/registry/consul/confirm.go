@@ -1,0 +1,64 @@
+package consul
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// The agent takes a registration at once and syncs it to the servers a
+// moment later. A sync that fails — the servers electing a leader, the
+// agent's server just gone — the agent retries only at its next change
+// or full sync (a minute or more; Consul's agent/ae). Every TTL update is
+// such a change (the agent then syncs whatever it has not), but the
+// heartbeat comes a third of a TTL later (3.3 s by default, 10 s with a
+// 30 s TTL), and callers cannot find the instance until then. So after
+// each register call the keep loop asks the servers whether they list the
+// copy it made (its mark) and, until they do, beats every confirmInterval
+// instead of every TTL/3.
+const (
+	// confirmInterval is how often the keep loop beats and asks while
+	// the servers have not listed the registration yet.
+	confirmInterval = 500 * time.Millisecond
+	// maxUnlisted bounds the answers without the registration that keep
+	// the loop asking: a token that may not read the catalog gets such
+	// answers forever, and must not cost two calls a second forever.
+	maxUnlisted = 20
+)
+
+// confirmListed reports whether the servers list reg's last registration,
+// asking them through the holding agent until they have. A question they
+// cannot answer (no leader yet) is asked again at the next beat; after
+// maxUnlisted answers without it, it stops asking and says so.
+func (r *Registry) confirmListed(ctx context.Context, reg *registration) bool {
+	if reg.listed {
+		return true
+	}
+	a := r.agents[reg.agent]
+	cctx, cancel := context.WithTimeout(ctx, r.probeTimeout())
+	defer cancel()
+	q := &api.QueryOptions{Filter: fmt.Sprintf("Service.ID == %q", reg.inst.ID)}
+	entries, _, err := a.Health().Service(reg.inst.Name, "", false, q.WithContext(cctx))
+	if err != nil {
+		return false
+	}
+	// Without checks the definition carries no mark: the ID must do.
+	if len(r.cfg.checks) == 0 {
+		reg.listed = slices.ContainsFunc(entries, func(e *api.ServiceEntry) bool { return e.Service != nil && e.Service.ID == reg.inst.ID })
+	} else {
+		reg.listed = listsMark(entries, "", reg.inst.ID, reg.mark)
+	}
+	if reg.listed {
+		reg.unlisted = 0
+		return true
+	}
+	if reg.unlisted++; reg.unlisted >= maxUnlisted {
+		r.logErr("the servers do not list the registration the agent took; no longer asking (can the token read the catalog?)",
+			"id", reg.inst.ID, "since", reg.markedAt)
+		reg.listed, reg.unlisted = true, 0 // the heartbeat goes on
+	}
+	return reg.listed
+}
