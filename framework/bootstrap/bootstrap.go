@@ -22,6 +22,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -323,21 +324,31 @@ func closeAll(closers []io.Closer, reg io.Closer) error {
 }
 
 // healthcheckSynopsis is the healthcheck command's line in the usage text.
-const healthcheckSynopsis = "healthcheck [flags]\texit 0 when this host's instance is ready (GET /readyz on --listen's port): a container health check"
+const healthcheckSynopsis = "healthcheck [flags]\texit 0 when this host's instance is ready (GET /readyz on --listen's port; --exclude registered leaves the registration out): a container health check"
 
-// healthcheck is `SERVICE healthcheck [flags]`: GET /readyz on the
-// configured listen port of this host, exit 0 when ready. Container images
-// without a shell or curl use it as their HEALTHCHECK. With --tls-cert it
-// speaks HTTPS and presents that certificate, so it passes a server that
-// requires client certificates; the server's certificate is not verified
-// (it is this host's own service on loopback).
+// healthcheck is `SERVICE healthcheck [--exclude CHECK] [flags]`: GET
+// /readyz on the configured listen port of this host, exit 0 when ready.
+// Container images without a shell or curl use it as their HEALTHCHECK.
+// --exclude CHECK (repeatable, or comma-separated) asks
+// /readyz?exclude=CHECK, so a probe that must not follow the registry
+// (docs/lifecycle.md: a container engine's health check) passes
+// --exclude registered. With --tls-cert it speaks HTTPS and presents that
+// certificate, so it passes a server that requires client certificates;
+// the server's certificate is not verified (it is this host's own service
+// on loopback).
 func healthcheck(ctx context.Context, service, version string, o options, args []string, out io.Writer) int {
+	args, excluded, err := healthcheckExcludes(args)
+	if err != nil {
+		fmt.Fprintf(out, "%s healthcheck: %v\n", service, err)
+		return 2
+	}
 	// The same defaults as the service, so it probes the port the
 	// service listens on.
 	cfg, err := config.ParseWith(service, version, o.registries, args, out, config.ParseOptions{Defaults: o.defaults, Settings: o.settings,
 		Command: "healthcheck"})
 	if errors.Is(err, config.ErrHelp) {
 		fmt.Fprintf(out, "\n%s healthcheck asks GET /readyz of this host's instance on --listen's port (HTTPS with --tls-cert) and exits 0 when it is ready, 1 when not, 2 on bad flags: the health check of a container without a shell.\n", service)
+		fmt.Fprintf(out, "\n--exclude CHECK (repeatable, or comma-separated; a flag of healthcheck only, no variable) asks GET /readyz?exclude=CHECK: that check is left out of the answer, the others (draining included) still count. A container engine's health check should pass --exclude registered with an etcd, Consul or ZooKeeper registry, so a registry outage does not turn every container unhealthy at once (docs/lifecycle.md); not with the kubernetes registry, where the registration is the readiness. A check the instance does not have makes healthcheck exit 2.\n")
 		return 0
 	}
 	if err != nil {
@@ -361,7 +372,12 @@ func healthcheck(ctx context.Context, service, version string, o options, args [
 		tc.InsecureSkipVerify = true //nolint:gosec // our own process on loopback
 		scheme, hc = "https", &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+net.JoinHostPort("127.0.0.1", port)+"/readyz", nil)
+	target := scheme + "://" + net.JoinHostPort("127.0.0.1", port) + "/readyz"
+	if len(excluded) > 0 {
+		q := url.Values{"exclude": excluded}
+		target += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		fmt.Fprintf(out, "%s healthcheck: %v\n", service, err)
 		return 1
@@ -378,10 +394,54 @@ func healthcheck(ctx context.Context, service, version string, o options, args [
 			fmt.Fprintf(out, "%s healthcheck: the instance speaks HTTPS: give healthcheck the service's --tls-cert and --tls-key (or their WARREN_* variables)\n", service)
 			return 1
 		}
+		if resp.StatusCode == http.StatusBadRequest && bytes.Contains(body, []byte(`"unknown_check"`)) {
+			fmt.Fprintf(out, "%s healthcheck: --exclude: %s\n", service, bytes.TrimSpace(body))
+			return 2
+		}
 		fmt.Fprintf(out, "%s healthcheck: not ready: %s %s\n", service, resp.Status, body)
 		return 1
 	}
 	return 0
+}
+
+// healthcheckExcludes takes --exclude CHECK / --exclude=CHECK (one or two
+// dashes, repeatable, comma-separated names) out of args: it is a flag of
+// the healthcheck command only, not a setting of the service, so it never
+// reaches the service's flag set, variables or --config file. Arguments
+// after "--" are left alone.
+func healthcheckExcludes(args []string) (rest, excluded []string, err error) {
+	add := func(v string) error {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n == "" {
+				return fmt.Errorf("--exclude %q: want a check name (registered, draining, or one of the service's)", v)
+			}
+			excluded = append(excluded, n)
+		}
+		return nil
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "exclude" {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return nil, nil, errors.New("--exclude needs a check name (--exclude registered)")
+			}
+			i++
+			value = args[i]
+		}
+		if err := add(value); err != nil {
+			return nil, nil, err
+		}
+	}
+	return rest, excluded, nil
 }
 
 // OpenRegistry connects to the registry cfg names.

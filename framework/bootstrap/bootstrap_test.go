@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/config"
+	"github.com/warren-mesh/warren/framework/health"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/registrytest/toyregistry"
 	"github.com/warren-mesh/warren/framework/retry"
@@ -232,5 +234,65 @@ func TestRun_TraceExportFailuresGoToTheServiceLog(t *testing.T) {
 	})
 	if !strings.Contains(out.String(), `msg="trace export failed; spans dropped" exporter=otlp`) || !strings.Contains(out.String(), "Unimplemented") {
 		t.Fatalf("no export failure in the service's log:\n%s", out)
+	}
+}
+
+// A registry outage fails "registered" on every instance at once; a
+// container engine's health check must not follow it (docs/lifecycle.md),
+// so `healthcheck --exclude registered` asks /readyz?exclude=registered of
+// the real readiness handler and passes while the registration is being
+// retried. A check the instance does not have is a usage error (exit 2),
+// not a pass.
+func TestHealthcheck_ExcludeLeavesTheRegistrationOut(t *testing.T) {
+	set := health.NewSet(time.Second)
+	set.Add("registered", func(context.Context) error { return errors.New("retrying since 10:00: keepalive of lease ended") })
+	set.Add("draining", func(context.Context) error { return nil })
+	var mu sync.Mutex
+	var queries []string
+	h := health.Handler(set, nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		queries = append(queries, r.URL.RawQuery)
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	base := []string{"healthcheck", "--registry", "toy", "--listen", "127.0.0.1:" + port}
+
+	for _, c := range []struct {
+		args      []string
+		code      int
+		say, want string // in the output; the query /readyz got
+	}{
+		{nil, 1, "not ready: 503", ""},
+		{[]string{"--exclude", "registered"}, 0, "", "exclude=registered"},
+		{[]string{"--exclude=registered"}, 0, "", "exclude=registered"},
+		{[]string{"-exclude", "registered,draining"}, 0, "", "exclude=registered&exclude=draining"},
+		{[]string{"--exclude", "draining"}, 1, "not ready: 503", "exclude=draining"},
+		{[]string{"--exclude", "registred"}, 2, `no such check`, "exclude=registred"},
+		{[]string{"--exclude"}, 2, "--exclude needs a check name", "-"},
+	} {
+		mu.Lock()
+		queries = nil
+		mu.Unlock()
+		var out bytes.Buffer
+		args := append(slices.Clone(base), c.args...)
+		code := Run(context.Background(), "svc", "1", args, &out, nil, toys)
+		if code != c.code || !strings.Contains(out.String(), c.say) {
+			t.Errorf("healthcheck %v: exit %d, %q; want %d saying %q", c.args, code, out.String(), c.code, c.say)
+		}
+		mu.Lock()
+		got := strings.Join(queries, " ")
+		mu.Unlock()
+		if c.want != "-" && got != c.want {
+			t.Errorf("healthcheck %v asked /readyz?%s, want ?%s", c.args, got, c.want)
+		}
+	}
+
+	var help bytes.Buffer
+	if code := Run(context.Background(), "svc", "1", []string{"healthcheck", "--help"}, &help, nil, toys); code != 0 ||
+		!strings.Contains(help.String(), "--exclude registered") {
+		t.Errorf("healthcheck --help does not describe --exclude:\n%s", help.String())
 	}
 }
