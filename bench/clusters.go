@@ -60,9 +60,14 @@ func clusterConsul(ctx context.Context, rep *report) error {
 		return err
 	}
 	defer env.Discovery.Close()
-	return leaderKills(ctx, rep, "consul", env, func(ctx context.Context) (clusters.Fault, error) {
+	err = leaderKills(ctx, rep, "consul", env, func(ctx context.Context) (clusters.Fault, error) {
 		return clusters.ConsulLeaderKill(ctx, c)
 	})
+	if err != nil {
+		// The agents' own account of the phase, before Close removes it.
+		return fmt.Errorf("%w\n%s", err, c.Logs(6000))
+	}
+	return nil
 }
 
 // leaderKills runs clusterRuns leader-kill phases on one mesh and adds the

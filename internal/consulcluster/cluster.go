@@ -8,6 +8,7 @@ package consulcluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -398,6 +399,68 @@ func call(ctx context.Context, method, addr, path string, timeout time.Duration)
 		return "", fmt.Errorf("%s: %s: %s", path, resp.Status, b)
 	}
 	return string(b), nil
+}
+
+// WaitVoters waits until Consul's autopilot reports the datacenter
+// healthy with every running server a voter. A server that comes back
+// after it was failed rejoins Raft as a non-voter and is promoted only
+// after autopilot's server_stabilization_time (10 s); until then losing
+// one more server (another leader kill) loses quorum, and the survivors
+// cannot elect a leader until a server returns. Faults that follow one
+// another wait for this between them, as an operator restarting servers
+// one by one waits for `consul operator autopilot state`.
+func (c *Cluster) WaitVoters(ctx context.Context) error {
+	var last string
+	for {
+		for _, s := range c.Servers {
+			if !s.Running() {
+				continue
+			}
+			got, err := get(ctx, s.Addr(), "/v1/operator/autopilot/health")
+			if err != nil {
+				last = err.Error()
+				continue
+			}
+			var h struct {
+				Healthy bool
+				Servers []struct {
+					Name    string
+					Voter   bool
+					Healthy bool
+				}
+			}
+			if err := json.Unmarshal([]byte(got), &h); err != nil {
+				last = err.Error()
+				continue
+			}
+			voters := 0
+			for _, sv := range h.Servers {
+				if sv.Voter && sv.Healthy {
+					voters++
+				}
+			}
+			if h.Healthy && voters == c.running(c.Servers) {
+				return nil
+			}
+			last = got
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("consulcluster %s: not every server a healthy voter: %w (last: %s)", c.DC, ctx.Err(), last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) running(as []*Agent) int {
+	n := 0
+	for _, a := range as {
+		if a.Running() {
+			n++
+		}
+	}
+	return n
 }
 
 // WaitDatacenters waits until the datacenter's servers know every one of

@@ -76,7 +76,10 @@ func EtcdLeaderKill(ctx context.Context, c *etcdcluster.Cluster) (Fault, error) 
 }
 
 // ConsulLeaderKill SIGKILLs the Raft leader and restarts it on repair; the
-// backend added during the fault is homed on agent 1.
+// backend added during the fault is homed on agent 1. Repair ends once the
+// restarted server is a voter again, so a next kill leaves a quorum (see
+// consulcluster.WaitVoters: a kill sooner stalled the bench's third phase
+// for its whole two minutes, the survivors unable to elect).
 func ConsulLeaderKill(ctx context.Context, c *consulcluster.Cluster) (Fault, error) {
 	l, err := c.Leader(ctx)
 	if err != nil {
@@ -88,6 +91,9 @@ func ConsulLeaderKill(ctx context.Context, c *consulcluster.Cluster) (Fault, err
 			if err := c.Start(l); err != nil {
 				return err
 			}
-			return c.WaitReady(ctx)
+			if err := c.WaitReady(ctx); err != nil {
+				return err
+			}
+			return c.WaitVoters(ctx)
 		}}, nil
 }
