@@ -98,6 +98,10 @@ func checkOTLPEndpoint(s string) error {
 		// OTLP/gRPC sends no query: a token there does nothing but
 		// show up wherever the endpoint is printed.
 		return fmt.Errorf("config: --otlp-endpoint %q: a query or fragment in the URL, which OTLP/gRPC does not send; put credentials in OTEL_EXPORTER_OTLP_HEADERS; %s", shown, form)
+	case u.Path != "" && u.Path != "/":
+		// OTLP/gRPC has no path: one is the mark of the OTLP/HTTP
+		// endpoint (port 4318, /v1/traces), which speaks another protocol.
+		return fmt.Errorf("config: --otlp-endpoint %q: a path in the URL; Warren exports OTLP/gRPC (the collector's port 4317), which has none — %q is an OTLP/HTTP address; %s", shown, u.Path, form)
 	}
 	if err := checkHostPort(u.Host, false); err != nil {
 		return fmt.Errorf("config: --otlp-endpoint %q: %v; %s", shown, err, form)

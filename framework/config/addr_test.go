@@ -30,6 +30,9 @@ func TestValidate_AdvertiseAndOTLPEndpointForms(t *testing.T) {
 		// A query was accepted, though OTLP/gRPC never sends it, and the
 		// token in it was printed when spans were dropped at exit.
 		{"--otlp-endpoint=https://127.0.0.1:1/?token=secret", `config: --otlp-endpoint "https://127.0.0.1:1/?xxxxx": a query or fragment in the URL, which OTLP/gRPC does not send; put credentials in OTEL_EXPORTER_OTLP_HEADERS`},
+		// A path was accepted and ignored: the OTLP/HTTP address
+		// (4318, /v1/traces) given to an OTLP/gRPC exporter.
+		{"--otlp-endpoint=http://collector:4318/v1/traces", `config: --otlp-endpoint "http://collector:4318/v1/traces": a path in the URL; Warren exports OTLP/gRPC`},
 		{"--otlp-endpoint=https://127.0.0.1:1#secret", `config: --otlp-endpoint "https://127.0.0.1:1#xxxxx": a query or fragment`},
 		{"--otlp-endpoint=u:secret@x:4317", `config: --otlp-endpoint "xxxxx@x:4317": credentials or a query`},
 		{"--otlp-endpoint=ftp://u:secret@x:4317", `config: --otlp-endpoint "ftp://xxxxx@x:4317": scheme "ftp"`},
