@@ -99,7 +99,9 @@ func watch(ctx context.Context, env Env, d registry.Discovery, svc string, asJSO
 			l := WatchLine{Time: now, Kind: c.Kind, Service: svc, Detail: c.Detail()}
 			switch c.Kind {
 			case meshview.KindWithdraw:
-				l.Instance, l.Detail = c.Old.ID, "left discovery"
+				// watch does not probe the instance as the mesh page
+				// does, so it cannot tell a withdrawal from an expiry.
+				l.Instance, l.Detail = c.Old.ID, "left discovery (withdrawn, or its record expired)"
 			default:
 				l.Instance = c.New.ID
 				rec := c.New
