@@ -95,8 +95,18 @@ func TestCompose_BothVariantsValidateWithHealthChecksAndOrderedStart(t *testing.
 				if s.HealthCheck == nil || len(s.HealthCheck.Test) == 0 {
 					t.Errorf("%s has no health check", s.Name)
 				}
+				// The registry too: nothing else brings it back after a
+				// crash (report j46a, finding 8).
+				if s.Restart != types.RestartPolicyUnlessStopped {
+					t.Errorf("%s: restart %q, want unless-stopped", s.Name, s.Restart)
+				}
 				if s.Name == want.registry {
 					continue
+				}
+				// A registry outage must not fail every service's health
+				// check at once (docs/lifecycle.md; report j46a, finding 3).
+				if s.HealthCheck != nil && !strings.Contains(strings.Join(s.HealthCheck.Test, " "), "healthcheck --exclude registered") {
+					t.Errorf("%s: health check %q does not exclude registered", s.Name, s.HealthCheck.Test)
 				}
 				if got := s.Environment["WARREN_REGISTRY"]; got == nil || *got != want.registry {
 					t.Errorf("%s: WARREN_REGISTRY = %v, want %s", s.Name, got, want.registry)

@@ -22,11 +22,15 @@ import (
 )
 
 // engine is rootful podman with runc, reached by docker-compose through
-// deploy/compose/with-podman.sh, exactly as `make compose-up` does it.
+// deploy/compose/with-podman.sh, exactly as `make compose-up` does it: no
+// CONTAINERS_CONF of the test's, so the script writes and keeps its own
+// (the conf every container's exit hook, and so its restart policy, reads
+// after the script has exited).
 type engine struct {
-	root string   // repository root: commands run there
-	env  []string // CONTAINERS_CONF, WARREN_IMAGE_CONTEXT, WARREN_TAG
-	tag  string
+	root     string   // repository root: commands run there
+	env      []string // WARREN_IMAGE_CONTEXT, WARREN_TAG, TMPDIR
+	tag      string
+	imageDir string
 }
 
 // requireEngine fails (this file only builds with -tags compose, so
@@ -49,8 +53,7 @@ func uniqueName(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
-// newEngine writes a containers.conf (runc, lowered ulimits) into a temp
-// directory and returns the environment every command gets.
+// newEngine returns the environment every command gets.
 func newEngine(t *testing.T) *engine {
 	t.Helper()
 	root, err := filepath.Abs("../..")
@@ -58,10 +61,6 @@ func newEngine(t *testing.T) *engine {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "containers.conf")
-	if err := os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	// with-podman.sh makes its socket directory under TMPDIR: a process
 	// still naming this directory after the test is a leaked service.
 	run := filepath.Join(dir, "run")
@@ -76,10 +75,10 @@ func newEngine(t *testing.T) *engine {
 	})
 	tag := uniqueName("t")
 	return &engine{
-		root: root,
-		tag:  tag,
+		root:     root,
+		tag:      tag,
+		imageDir: filepath.Join(dir, "image"),
 		env: []string{
-			"CONTAINERS_CONF=" + conf,
 			"WARREN_IMAGE_CONTEXT=" + filepath.Join(dir, "image"),
 			"WARREN_TAG=" + tag,
 			"TMPDIR=" + run,
@@ -120,7 +119,14 @@ func (e *engine) run(ctx context.Context, limit time.Duration, extraEnv []string
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = e.root
-	cmd.Env = append(append(os.Environ(), e.env...), extraEnv...)
+	var env []string
+	for _, kv := range os.Environ() {
+		// The test's own CONTAINERS_CONF would hide with-podman.sh's.
+		if !strings.HasPrefix(kv, "CONTAINERS_CONF=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(append(env, e.env...), extraEnv...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 20 * time.Second
 	var out bytes.Buffer
@@ -271,9 +277,18 @@ func (s *stack) downAndCheck(ctx context.Context, t *testing.T) {
 	s.clean = true
 }
 
+// down is `make compose-down` of the project: down, and again after a
+// podman rm -f when a restarting container made it fail.
 func (s *stack) down(ctx context.Context) error {
-	_, err := s.compose(ctx, 4*time.Minute, false, "down", "--volumes", "--remove-orphans", "--timeout", "35")
+	_, err := s.make(ctx, 8*time.Minute, "compose-down")
 	return err
+}
+
+// make runs a target of mk/compose.mk for this stack's project.
+func (s *stack) make(ctx context.Context, limit time.Duration, target string, vars ...string) (string, error) {
+	args := append([]string{"-s", "--no-print-directory", target, "COMPOSE_PROJECT=" + s.project,
+		"COMPOSE_TAG=" + s.e.tag, "COMPOSE_CONTEXT=" + s.e.imageDir, "REGISTRY=" + s.profile.name}, vars...)
+	return s.e.run(ctx, limit, nil, "make", args...)
 }
 
 // container is what the test needs of `podman inspect`.

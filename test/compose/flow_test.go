@@ -217,3 +217,19 @@ func (l *orderLoad) stop() loadResult {
 	})
 	return l.res
 }
+
+// callText GETs url and keeps the body as text (at most 4 MiB).
+func callText(ctx context.Context, url string, body *string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	*body = string(b)
+	return resp.StatusCode, err
+}

@@ -46,6 +46,8 @@ func TestCompose_RunsForReal(t *testing.T) {
 			brokenHealthcheckFails(ctx, t, e, svc, timings)
 		})
 	}
+	// A service that exits at start, restarted again and again.
+	t.Run("crash-loop", func(t *testing.T) { crashLoopFails(ctx, t, e, timings) })
 	t.Logf("timings: %s; total %s", fmtTimings(timings), time.Since(start).Round(time.Second))
 }
 
@@ -64,9 +66,9 @@ func testContext(t *testing.T) context.Context {
 func fmtTimings(m map[string]time.Duration) string {
 	var parts []string
 	for _, k := range []string{"stage", "build",
-		"etcd/up", "etcd/flow", "etcd/kill", "etcd/stop", "etcd/down",
-		"consul/up", "consul/flow", "consul/kill", "consul/stop", "consul/down",
-		"broken-user", "broken-order"} {
+		"etcd/up", "etcd/flow", "etcd/kill", "etcd/stop", "etcd/roll", "etcd/registry", "etcd/down",
+		"consul/up", "consul/flow", "consul/kill", "consul/stop", "consul/roll", "consul/registry", "consul/down",
+		"broken-user", "broken-order", "crash-loop"} {
 		if d, ok := m[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s %s", k, d.Round(100*time.Millisecond)))
 		}
@@ -92,14 +94,8 @@ func buildImages(ctx context.Context, t *testing.T, e *engine, timings map[strin
 			}
 		}
 	})
-	imageDir := ""
-	for _, kv := range e.env {
-		if v, ok := strings.CutPrefix(kv, "WARREN_IMAGE_CONTEXT="); ok {
-			imageDir = v
-		}
-	}
 	t0 := time.Now()
-	if _, err := e.run(ctx, 20*time.Minute, nil, "deploy/compose/stage.sh", imageDir); err != nil {
+	if _, err := e.run(ctx, 20*time.Minute, nil, "deploy/compose/stage.sh", e.imageDir); err != nil {
 		t.Fatal(err)
 	}
 	timings["stage"] = time.Since(t0)
@@ -172,6 +168,7 @@ func runProfile(ctx context.Context, t *testing.T, e *engine, p profile, timings
 		}
 		checkConsulCatalog(ctx, t, consulURL, want)
 	}
+	checkOperating(ctx, t, s, cs, orders)
 	timings[p.name+"/flow"] = time.Since(t0)
 	if t.Failed() {
 		t.FailNow()
@@ -184,6 +181,15 @@ func runProfile(ctx context.Context, t *testing.T, e *engine, p profile, timings
 	t0 = time.Now()
 	stopUnderLoad(ctx, t, s, cs, orders, userID)
 	timings[p.name+"/stop"] = time.Since(t0)
+	waitFailsOnExited(ctx, t, s, cs)
+
+	t0 = time.Now()
+	rollingRestart(ctx, t, s, cs, orders, userID)
+	timings[p.name+"/roll"] = time.Since(t0)
+
+	t0 = time.Now()
+	registryOutage(ctx, t, s, cs, users, orders, userID)
+	timings[p.name+"/registry"] = time.Since(t0)
 
 	t0 = time.Now()
 	s.downAndCheck(ctx, t)
@@ -217,7 +223,7 @@ func checkContainers(t *testing.T, cs []container, p profile) {
 				}
 			}
 		}
-		want := 1
+		want := 2 // 8080 HTTP, 9100 /metrics
 		if c.service() == p.registry {
 			want = len(p.registryPorts)
 		}
