@@ -357,7 +357,7 @@ func TestNew_AddsTheServiceToComposeInBothProfiles(t *testing.T) {
 	for _, want := range []string{
 		p("  payment:\n    <<: *service\n    profiles: [etcd]\n    command: [\"payment\"]\n    environment:\n      <<: [*env, *etcd-env]\n"),
 		p("  payment-consul:\n    <<: *service\n    profiles: [consul]\n"),
-		p("test: [\"CMD\", \"payment\", \"healthcheck\"]"),
+		p("test: [\"CMD\", \"payment\", \"healthcheck\", \"--exclude\", \"registered\"]"),
 	} {
 		if !strings.Contains(string(compose), want) {
 			t.Errorf("compose.yaml lacks %q", want)

@@ -47,6 +47,22 @@ func TestInit_FreshModuleOutsideTheRepositoryBuildsTestsAndRunsUp(t *testing.T) 
 	if !strings.Contains(out, "added payment to deploy/compose/compose.yaml") {
 		t.Errorf("new did not add payment to the project's compose file:\n%s", out)
 	}
+	// The project's compose file heals as the repository's does: the
+	// registries restart after a crash, and a registry outage leaves the
+	// services healthy (their health check leaves "registered" out).
+	compose, err := os.ReadFile(filepath.Join(proj, "deploy", "compose", "compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"volumes: [etcd-data:/data/etcd]\n    # Back after a crash with its data; the services keep serving from\n    # their last good set meanwhile and register again.\n    restart: unless-stopped\n",
+		"ports: [\"127.0.0.1::8500\"]\n    restart: unless-stopped\n",
+		`test: ["CMD", "payment", "healthcheck", "--exclude", "registered"]`,
+	} {
+		if !strings.Contains(string(compose), want) {
+			t.Errorf("the project's compose.yaml lacks %q", want)
+		}
+	}
 	b, err := os.ReadFile(filepath.Join(proj, "services", "payment", "client_gen.go"))
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,9 @@ const (
 
 // composeEntries is a service in both registry profiles: NAME on etcd,
 // NAME-consul on Consul. It uses the anchors every Warren compose file
-// declares (*service, *env, *etcd-env, *consul-env).
+// declares (*service, *env, *etcd-env, *consul-env). The health check
+// leaves "registered" out: a registry outage fails it on every instance
+// at once while they keep serving (docs/lifecycle.md).
 func composeEntries(name string) string {
 	var b strings.Builder
 	for _, p := range []struct{ suffix, registry, env string }{{"", "etcd", "etcd-env"}, {"-consul", "consul", "consul-env"}} {
@@ -26,7 +28,7 @@ func composeEntries(name string) string {
     environment:
       <<: [*env, *%[4]s]
     healthcheck:
-      test: ["CMD", "%[1]s", "healthcheck"]
+      test: ["CMD", "%[1]s", "healthcheck", "--exclude", "registered"]
       interval: 2s
       timeout: 3s
       retries: 15
