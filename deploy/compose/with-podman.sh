@@ -84,7 +84,9 @@ runtime = "runc"'
 	# container's exit hook reading it at that moment sees the old file or
 	# the new one, never a missing or half-written one.
 	if [ "$(cat "$confdir/containers.conf" 2>/dev/null)" != "$conf" ]; then
-		printf '%s\n' "$conf" >"$state/containers.conf" && mv -f "$state/containers.conf" "$confdir/containers.conf" || exit 1
+		# Written beside it: a rename within one file system is atomic,
+		# a move from $state (often another one, /tmp) is a copy.
+		printf '%s\n' "$conf" >"$confdir/containers.conf.$$" && mv -f "$confdir/containers.conf.$$" "$confdir/containers.conf" || exit 1
 	fi
 	CONTAINERS_CONF=$confdir/containers.conf
 	export CONTAINERS_CONF
