@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-kit/kit/sd"
 	"github.com/go-kit/log"
+	"github.com/hashicorp/consul/api"
 
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
@@ -101,4 +102,105 @@ func uuid(t *testing.T) string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// docsPolicy is the token policy docs/production.md and security.md give a
+// service ("acl-svc" here), exactly.
+const docsPolicy = `
+service "acl-svc" { policy = "write" }
+service_prefix "" { policy = "read" }
+node_prefix "" { policy = "read" }
+`
+
+// aclAgent is a -dev agent with ACLs on (deny by default) and mgmt as its
+// management token; grant makes token a token of docsPolicy on it.
+func aclAgent(t *testing.T, mgmt string) *consultest.Agent {
+	t.Helper()
+	return ownAgent(t, consultest.WithExtraConfig(fmt.Sprintf(`
+acl {
+  enabled = true
+  default_policy = "deny"
+  down_policy = "deny"
+  tokens {
+    initial_management = %q
+    agent = %q
+  }
+}
+`, mgmt, mgmt)))
+}
+
+func grant(t *testing.T, addr, mgmt, token string) {
+	t.Helper()
+	cl, err := api.NewClient(&api.Config{Address: addr, Token: mgmt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := cl.ACL().PolicyCreate(&api.ACLPolicy{Name: "acl-svc", Rules: docsPolicy}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cl.ACL().TokenCreate(&api.ACLToken{SecretID: token, Policies: []*api.ACLTokenPolicyLink{{ID: p.ID}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// holdsAs is holds with a token.
+func holdsAs(t *testing.T, addr, token, id string) bool {
+	t.Helper()
+	cl, err := api.NewClient(&api.Config{Address: addr, Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	svcs, err := cl.Agent().ServicesWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctx))
+	return err == nil && svcs[id] != nil
+}
+
+// With exactly the token policy the docs give a service, everything the
+// registry does works: register, fail over to the other agent, come home
+// when home answers again, withdraw at once. Coming home asked the home
+// agent its node name (GET /v1/agent/self), which needs agent:read: the
+// registration stayed away, written again at home on every heartbeat, and
+// Deregister spent its whole timeout on the same 403 (report j46b).
+func TestRegistry_DocumentedTokenPolicyDoesEverything(t *testing.T) {
+	mgmt, token := uuid(t), uuid(t)
+	home, other := aclAgent(t, mgmt), aclAgent(t, mgmt)
+	for _, a := range []*consultest.Agent{home, other} {
+		if err := a.Start(ctxT(t, time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		grant(t, a.Addr(), mgmt, token)
+	}
+	const deregTimeout = 20 * time.Second
+	r := newRegistry(t, home.Addr(), WithAddresses(home.Addr(), other.Addr()), WithTTLCheck(3*time.Second),
+		WithToken(token), WithDeregisterTimeout(deregTimeout))
+	inst := registry.Instance{ID: "acl-svc-1", Name: "acl-svc", Endpoints: []string{"http://127.0.0.1:18096"}}
+	if err := r.Register(ctxT(t, 20*time.Second), inst); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "registered at home", func() bool { return holdsAs(t, home.Addr(), mgmt, inst.ID) })
+
+	home.Kill()
+	eventually(t, 30*time.Second, "moved to the other agent", func() bool { return holdsAs(t, other.Addr(), mgmt, inst.ID) })
+	if err := home.Start(ctxT(t, time.Minute)); err != nil { // a fresh -dev agent: no ACL state either
+		t.Fatal(err)
+	}
+	grant(t, home.Addr(), mgmt, token)
+	eventually(t, 60*time.Second, "back home and gone from the other agent", func() bool {
+		return holdsAs(t, home.Addr(), mgmt, inst.ID) && !holdsAs(t, other.Addr(), mgmt, inst.ID)
+	})
+
+	start := time.Now()
+	if err := r.Deregister(ctxT(t, time.Minute), inst); err != nil {
+		t.Fatal(err)
+	}
+	// Generous for a loaded machine, far short of the timeout a refused
+	// call would be retried for.
+	if took := time.Since(start); took > deregTimeout/2 {
+		t.Fatalf("Deregister took %s of its %s timeout", took, deregTimeout)
+	}
+	if holdsAs(t, home.Addr(), mgmt, inst.ID) || holdsAs(t, other.Addr(), mgmt, inst.ID) {
+		t.Fatal("an agent still holds the instance after Deregister")
+	}
 }

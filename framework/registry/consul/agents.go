@@ -87,62 +87,91 @@ func (r *Registry) goHome(ctx context.Context, reg *registration) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.probeTimeout())
 	defer cancel()
+	if time.Now().Before(reg.homeAfter) {
+		return
+	}
 	home := r.agents[0]
 	mark, err := r.registerMarked(cctx, home, reg)
 	if err != nil {
 		return
 	}
-	node, err := home.Agent().NodeName()
-	if err != nil || !r.homeListed(cctx, home, reg, node, mark) {
+	node, ok := r.homeListed(cctx, home, reg, mark)
+	if !ok {
+		// Each try writes the home copy again (a Raft write): a home the
+		// servers never list — a token that cannot read the catalog — is
+		// tried less and less often, and said so.
+		reg.homeFailed++
+		reg.homeAfter = time.Now().Add(min(r.beatInterval()<<min(reg.homeFailed, 10), 5*time.Minute))
+		if reg.homeFailed == 3 {
+			r.logErr("home agent answers but the servers do not list the copy registered there; still trying, less often (can the token read the catalog: service and node read?)",
+				"id", reg.inst.ID, "home", r.cfg.addresses[0])
+		}
 		return
 	}
 	r.logInfo("home agent answers again; registration moved back", "id", reg.inst.ID,
 		"from", r.cfg.addresses[reg.agent], "to", r.cfg.addresses[0])
 	reg.stale = addIndex(reg.stale, reg.agent)
 	reg.agent = 0
-	reg.mark, reg.markedAt, reg.listed = mark, time.Now(), true // homeListed saw it
+	reg.homeFailed, reg.homeAfter = 0, time.Time{}
+	reg.mark, reg.markedAt, reg.listed, reg.node = mark, time.Now(), true, node // homeListed saw it
 	r.withdrawStale(ctx, reg)
 }
 
-// homeListed waits, until ctx ends, for the servers to list reg passing on
-// node with mark in its checks' notes: the copy the home agent synced
-// after the register call that made mark. The agent syncs a new
+// homeListed waits, until ctx ends, for the servers to list reg passing
+// with mark in its checks' notes — the copy the home agent synced after
+// the register call that made mark, which no other copy carries — and
+// returns the node they list it on. It asks the servers, not the agent
+// (GET /v1/agent/self needs agent:read, which a service's token has no
+// other use for). The agent syncs a new
 // registration to the servers a moment after it accepted it. A passing
 // copy on node without the mark is not enough: a restarted agent's node
 // turns passing as soon as it rejoins, so the copy it synced before it
 // went down is listed passing again, and its first sync may then write
 // the state it restored from disk (checks critical: their TTL ran out
 // while it was down) over it.
-func (r *Registry) homeListed(ctx context.Context, a *api.Client, reg *registration, node, mark string) bool {
+func (r *Registry) homeListed(ctx context.Context, a *api.Client, reg *registration, mark string) (node string, ok bool) {
 	var index uint64
 	for range 10 { // each a blocking query: normally one or two
 		deadline, _ := ctx.Deadline()
 		wait := time.Until(deadline)
 		if wait < 10*time.Millisecond {
-			return false
+			return "", false
 		}
 		q := &api.QueryOptions{Filter: fmt.Sprintf("Service.ID == %q", reg.inst.ID), WaitIndex: index, WaitTime: wait}
 		entries, meta, err := a.Health().Service(reg.inst.Name, "", true, q.WithContext(ctx))
 		if err != nil {
-			return false
+			return "", false
 		}
-		if listsMark(entries, node, reg.inst.ID, mark) {
-			return true
+		if e := markedEntry(entries, reg.inst.ID, mark); e != nil {
+			return e.Node.Node, true
 		}
 		index = meta.LastIndex
 	}
-	return false
+	return "", false
 }
 
-// listsMark reports whether entries hold service id on node (any node
-// when node is "") with mark in the notes of one of its own checks.
-func listsMark(entries []*api.ServiceEntry, node, id, mark string) bool {
-	return slices.ContainsFunc(entries, func(e *api.ServiceEntry) bool {
-		return e.Node != nil && (node == "" || e.Node.Node == node) && e.Service != nil && e.Service.ID == id &&
+// markedEntry returns the entry of entries that holds service id with
+// mark in the notes of one of its own checks, or nil.
+func markedEntry(entries []*api.ServiceEntry, id, mark string) *api.ServiceEntry {
+	i := slices.IndexFunc(entries, func(e *api.ServiceEntry) bool {
+		return e.Node != nil && e.Service != nil && e.Service.ID == id &&
 			slices.ContainsFunc(e.Checks, func(c *api.HealthCheck) bool {
 				return c.ServiceID == id && strings.Contains(c.Notes, mark)
 			})
 	})
+	if i < 0 {
+		return nil
+	}
+	return entries[i]
+}
+
+// awayCopies adds, for a registration being withdrawn while away from
+// home, the home agent to the copies to withdraw: each try to move back
+// registered a copy there, which the move would have kept.
+func awayCopies(reg *registration) {
+	if reg.agent != 0 {
+		reg.stale = addIndex(reg.stale, 0)
+	}
 }
 
 // withdrawStale withdraws the copies of reg left on agents it moved away

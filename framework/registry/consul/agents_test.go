@@ -221,9 +221,11 @@ func TestRegister_EachCallMarksItsCopyAfresh(t *testing.T) {
 	}
 }
 
-// The servers' copy counts as the one goHome registered only if it is on
-// the home node and carries that call's mark in one of its own checks.
-func TestListsMark_OnlyTheCopyOfThisCall(t *testing.T) {
+// The servers' copy counts as the one a register call made only if it
+// carries that call's mark in one of its own checks: the mark alone says
+// which copy it is (no other call made it), and the entry says its node,
+// so no call needs GET /v1/agent/self (agent:read).
+func TestMarkedEntry_OnlyTheCopyOfThisCall(t *testing.T) {
 	const id, mark = "svc-1", "warren registration 00000000000000aa"
 	entry := func(node, notes string) *api.ServiceEntry {
 		return &api.ServiceEntry{Node: &api.Node{Node: node}, Service: &api.AgentService{ID: id},
@@ -233,21 +235,24 @@ func TestListsMark_OnlyTheCopyOfThisCall(t *testing.T) {
 			}}
 	}
 	for _, c := range []struct {
-		name    string
-		entries []*api.ServiceEntry
-		want    bool
+		name     string
+		entries  []*api.ServiceEntry
+		wantNode string // "": none
 	}{
-		{"this call's copy at home", []*api.ServiceEntry{entry("home", "ready; "+mark)}, true},
-		{"beside the away copy", []*api.ServiceEntry{entry("away", "ready; warren registration 1"), entry("home", "ready; "+mark)}, true},
-		{"an older copy at home (synced before the agent went down)", []*api.ServiceEntry{entry("home", "ready; warren registration 00000000000000a9")}, false},
-		{"an unmarked copy at home", []*api.ServiceEntry{entry("home", "ready")}, false},
-		{"this mark on another node", []*api.ServiceEntry{entry("away", "ready; "+mark)}, false},
+		{"this call's copy at home", []*api.ServiceEntry{entry("home", "ready; "+mark)}, "home"},
+		{"beside the away copy", []*api.ServiceEntry{entry("away", "ready; warren registration 1"), entry("home", "ready; "+mark)}, "home"},
+		{"an older copy at home (synced before the agent went down)", []*api.ServiceEntry{entry("home", "ready; warren registration 00000000000000a9")}, ""},
+		{"an unmarked copy at home", []*api.ServiceEntry{entry("home", "ready")}, ""},
 		{"the mark only in a node check", []*api.ServiceEntry{{Node: &api.Node{Node: "home"}, Service: &api.AgentService{ID: id},
-			Checks: api.HealthChecks{{Node: "home", CheckID: "serfHealth", Notes: mark}}}}, false},
-		{"nothing", nil, false},
+			Checks: api.HealthChecks{{Node: "home", CheckID: "serfHealth", Notes: mark}}}}, ""},
+		{"nothing", nil, ""},
 	} {
-		if got := listsMark(c.entries, "home", id, mark); got != c.want {
-			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		got := ""
+		if e := markedEntry(c.entries, id, mark); e != nil {
+			got = e.Node.Node
+		}
+		if got != c.wantNode {
+			t.Errorf("%s: node %q, want %q", c.name, got, c.wantNode)
 		}
 	}
 }

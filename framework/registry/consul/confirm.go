@@ -3,7 +3,6 @@ package consul
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -45,11 +44,27 @@ func (r *Registry) confirmListed(ctx context.Context, reg *registration) bool {
 	if err != nil {
 		return false
 	}
-	// Without checks the definition carries no mark: the ID must do.
+	// The entry carrying this call's mark is the holding agent's copy,
+	// on its node. Without checks the definition carries no mark: the ID
+	// must do, and the node is known only while one node lists it.
+	var found *api.ServiceEntry
 	if len(r.cfg.checks) == 0 {
-		reg.listed = slices.ContainsFunc(entries, func(e *api.ServiceEntry) bool { return e.Service != nil && e.Service.ID == reg.inst.ID })
+		var ids []*api.ServiceEntry
+		for _, e := range entries {
+			if e.Node != nil && e.Service != nil && e.Service.ID == reg.inst.ID {
+				ids = append(ids, e)
+			}
+		}
+		if len(ids) == 1 {
+			found = ids[0]
+		}
+		reg.listed = len(ids) > 0
 	} else {
-		reg.listed = listsMark(entries, "", reg.inst.ID, reg.mark)
+		found = markedEntry(entries, reg.inst.ID, reg.mark)
+		reg.listed = found != nil
+	}
+	if found != nil {
+		reg.node = found.Node.Node
 	}
 	if reg.listed {
 		reg.unlisted = 0

@@ -232,6 +232,7 @@ func (r *Registry) Close() error {
 			continue // a Register still waiting for the agent: it ends with ErrClosed
 		}
 		reg.stop()
+		awayCopies(reg)
 		r.withdrawStale(ctx, reg)
 		if err := r.deregister(ctx, r.agents[reg.agent], reg.inst.ID); err != nil {
 			errs = append(errs, fmt.Errorf("consul: close: deregister %s: %w", reg.inst.ID, err))
@@ -242,7 +243,7 @@ func (r *Registry) Close() error {
 	// Every agent has been told first: servers that do not answer must not
 	// use up the time the other deregistrations need.
 	for _, reg := range withdrawn {
-		r.confirmWithdrawn(ctx, r.agents[reg.agent], reg.inst)
+		r.confirmWithdrawn(ctx, r.agents[reg.agent], reg.inst, reg.node)
 	}
 	r.wg.Wait()
 	r.transport.CloseIdleConnections()

@@ -47,6 +47,13 @@ type registration struct {
 	markedAt time.Time
 	listed   bool
 	unlisted int
+	// node is the node the servers list the holding agent's copy on, once
+	// they have (confirmListed, goHome): where Deregister looks for it.
+	node string
+	// homeFailed counts the tries in a row to move back home whose copy
+	// the servers did not list; goHome tries again after homeAfter.
+	homeFailed int
+	homeAfter  time.Time
 }
 
 // stop ends the keep goroutine, if it was started. Idempotent.
@@ -344,6 +351,7 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	at := 0
 	if reg != nil {
 		at = reg.agent
+		awayCopies(reg)
 		r.withdrawStale(ctx, reg)
 	}
 	if err := r.deregister(ctx, r.agents[at], inst.ID); err != nil {
@@ -354,7 +362,7 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 		return err
 	}
 	if reg != nil {
-		r.confirmWithdrawn(ctx, r.agents[at], reg.inst)
+		r.confirmWithdrawn(ctx, r.agents[at], reg.inst, reg.node)
 	}
 	return nil
 }
@@ -475,7 +483,7 @@ func (r *Registry) health(ctx context.Context) (status, output string) {
 func (r *Registry) register(ctx context.Context, a *api.Client, reg *registration) error {
 	mark, err := r.registerMarked(ctx, a, reg)
 	if err == nil {
-		reg.mark, reg.markedAt, reg.listed = mark, time.Now(), false
+		reg.mark, reg.markedAt, reg.listed, reg.node = mark, time.Now(), false, ""
 	}
 	return err
 }

@@ -20,19 +20,24 @@ const withdrawSettle = time.Second
 
 // confirmWithdrawn makes sure the servers drop inst once agent a has. An
 // agent syncs a deregistration to the servers a moment after it took it;
-// when that sync fails (no leader yet, or the agent's server just died)
-// the agent does not retry it until another change on it or its next full
-// sync, a minute or more later, and the instance's heartbeat — the change
-// that heals a missed registration — has stopped: the instance would
-// stay in the catalog, passing, while the process drains and exits. So
-// when the servers still list it on a's node after withdrawSettle, it is
-// deregistered from the catalog directly (Consul allows that with the
-// service's write permission; the agent no longer holds it, so its
-// anti-entropy agrees). Bounded by ctx; what it could not do is logged.
-func (r *Registry) confirmWithdrawn(ctx context.Context, a *api.Client, inst registry.Instance) {
+// when that sync fails (the agent's server just died, the servers refuse
+// writes) the agent retries it at its next change, at a new leader, or at
+// its next full sync, a minute or more later — and the instance's
+// heartbeat, the change that heals a missed registration, has stopped:
+// the instance could stay in the catalog, passing, while the process
+// drains and exits. So when the servers still list it on node (where
+// they listed this registration's copy: confirmListed) after
+// withdrawSettle, it is deregistered from the catalog directly (Consul
+// allows that with the service's write permission; the agent no longer
+// holds it, so its anti-entropy agrees). Without a node — the servers
+// were never seen to list the copy — there is nothing to look for.
+// Bounded by ctx; what it could not do is logged.
+func (r *Registry) confirmWithdrawn(ctx context.Context, a *api.Client, inst registry.Instance, node string) {
+	if node == "" {
+		return
+	}
 	start := time.Now()
 	bo := backoff.New(r.cfg.backoffMin, withdrawSettle)
-	var node string
 	var index uint64
 	var last error
 	for ctx.Err() == nil {
@@ -59,15 +64,6 @@ func (r *Registry) confirmWithdrawn(ctx context.Context, a *api.Client, inst reg
 		if time.Since(start) < withdrawSettle {
 			continue
 		}
-		if node == "" {
-			if node, err = nodeName(ctx, a); err != nil {
-				last = err
-				backoff.Sleep(ctx, bo.Next())
-				continue
-			}
-			index = 0 // look again, for a's node only
-			continue
-		}
 		dereg := &api.CatalogDeregistration{Node: node, ServiceID: inst.ID}
 		if _, err := a.Catalog().Deregister(dereg, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
 			if permanent(err) {
@@ -86,9 +82,9 @@ func (r *Registry) confirmWithdrawn(ctx context.Context, a *api.Client, inst reg
 		"id", inst.ID, "err", fmt.Errorf("%w (last error: %v)", ctx.Err(), last))
 }
 
-// listedOn asks the servers (through a) whether they list inst: on node,
-// or on any node while node is "". With index > 0 it is a blocking query
-// that returns when the answer changes or wait has passed.
+// listedOn asks the servers (through a) whether they list inst on node.
+// With index > 0 it is a blocking query that returns when the answer
+// changes or wait has passed.
 func (r *Registry) listedOn(ctx context.Context, a *api.Client, inst registry.Instance, node string, index uint64, wait time.Duration) (bool, uint64, error) {
 	q := &api.QueryOptions{Filter: fmt.Sprintf("Service.ID == %q", inst.ID), WaitIndex: index, WaitTime: wait}
 	qctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout+wait)
@@ -98,19 +94,7 @@ func (r *Registry) listedOn(ctx context.Context, a *api.Client, inst registry.In
 		return false, 0, err
 	}
 	listed := slices.ContainsFunc(entries, func(e *api.ServiceEntry) bool {
-		return e.Service != nil && e.Service.ID == inst.ID && (node == "" || (e.Node != nil && e.Node.Node == node))
+		return e.Service != nil && e.Service.ID == inst.ID && e.Node != nil && e.Node.Node == node
 	})
 	return listed, meta.LastIndex, nil
-}
-
-// nodeName is the name of a's node (its /v1/agent/self), bounded by ctx.
-func nodeName(ctx context.Context, a *api.Client) (string, error) {
-	var self struct{ Config struct{ NodeName string } }
-	if _, err := a.Raw().Query("/v1/agent/self", &self, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
-		return "", err
-	}
-	if self.Config.NodeName == "" {
-		return "", fmt.Errorf("agent self without a node name")
-	}
-	return self.Config.NodeName, nil
 }
