@@ -546,7 +546,7 @@ func (a *App) withdraw(force context.Context, reason string) {
 	defer cancel()
 	err := a.registry.Deregister(ctx, inst)
 	a.registered.Store(false)
-	level.Info(a.logger).Log("phase", "withdraw", "reason", reason, "id", inst.ID, "err", errString(err))
+	a.outcome(err).Log("phase", "withdraw", "reason", reason, "id", inst.ID, "err", errString(err))
 }
 
 // grace is phase 7.
@@ -582,7 +582,7 @@ func (a *App) drain(force context.Context) error {
 	}
 	wg.Wait()
 	err := errors.Join(errs...)
-	level.Info(a.logger).Log("phase", "drain", "took", time.Since(start).Round(time.Microsecond), "err", errString(err))
+	a.outcome(err).Log("phase", "drain", "took", time.Since(start).Round(time.Microsecond), "err", errString(err))
 	return err
 }
 
@@ -605,7 +605,7 @@ func (a *App) release() error {
 	case <-time.After(a.opts.releaseTimeout):
 		err = fmt.Errorf("release: closers and registry did not return within %s", a.opts.releaseTimeout)
 	}
-	level.Info(a.logger).Log("phase", "release", "took", time.Since(start).Round(time.Microsecond), "err", errString(err))
+	a.outcome(err).Log("phase", "release", "took", time.Since(start).Round(time.Microsecond), "err", errString(err))
 	return err
 }
 
@@ -671,6 +671,16 @@ func (a *App) checkDraining(context.Context) error {
 		return errors.New("draining: shutting down")
 	}
 	return nil
+}
+
+// outcome is the logger of a shutdown phase's line: warn when the phase
+// failed (a withdrawal the registry could not confirm leaves the instance
+// listed; alerts on warn must see it), info otherwise.
+func (a *App) outcome(err error) log.Logger {
+	if err != nil {
+		return level.Warn(a.logger)
+	}
+	return level.Info(a.logger)
 }
 
 func errString(err error) string {

@@ -672,3 +672,57 @@ func TestRun_CertificateCallersCannotVerifyFailsTheSelfCheckSayingSo(t *testing.
 		t.Fatal("registered an instance callers cannot verify")
 	}
 }
+
+// failingDeregister is a memory registry whose Deregister fails, as a
+// registry does that could not withdraw the instance or confirm it.
+type failingDeregister struct{ *memory.Registry }
+
+func (failingDeregister) Deregister(context.Context, registry.Instance) error {
+	return errors.New("deregister: servers unreachable")
+}
+
+// A withdrawal that failed leaves the instance listed: its phase line is
+// a warning, so alerting on warn sees it; a clean one stays info.
+func TestShutdown_FailedWithdrawIsLoggedAsAWarning(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		reg  registry.Registry
+		want string
+	}{
+		{"failed", failingDeregister{memory.New()}, "level=warn svc=orders phase=withdraw"},
+		{"clean", memory.New(), "level=info svc=orders phase=withdraw"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out syncBuffer
+			a, err := New("orders", okHandler(), c.reg, testOptions(&journal{}, WithLogger(log.NewLogfmtLogger(&out)))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := start(t, a, ctx)
+			cancel()
+			wait(t, done)
+			if !strings.Contains(out.String(), c.want) {
+				t.Fatalf("log lacks %q:\n%s", c.want, out.String())
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the App's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
