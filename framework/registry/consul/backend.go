@@ -21,7 +21,7 @@ const Name = "consul"
 // --consul-check, --consul-ttl, --consul-check-interval,
 // --consul-check-timeout, --consul-deregister-critical-after,
 // --consul-check-tls-server-name, --consul-check-tls-skip-verify,
-// --consul-ca, --consul-cert, --consul-key.
+// --consul-allow-stale, --consul-ca, --consul-cert, --consul-key.
 func Backend() registry.Backend {
 	return registry.Backend{
 		Name:  Name,
@@ -42,6 +42,7 @@ type settings struct {
 	timeout    time.Duration
 	deregAfter time.Duration
 	checkTLS   CheckTLS
+	allowStale bool
 	ca         string
 	cert       string
 	key        string
@@ -61,6 +62,7 @@ func bindFlags(fs *flag.FlagSet) registry.Settings {
 	fs.DurationVar(&s.deregAfter, "consul-deregister-critical-after", s.deregAfter, "Consul removes an instance whose check stayed critical this long (0: never)")
 	fs.StringVar(&s.checkTLS.ServerName, "consul-check-tls-server-name", s.checkTLS.ServerName, "name the agent verifies in the instance's certificate in https and grpcs checks (default: the host it dials)")
 	fs.BoolVar(&s.checkTLS.SkipVerify, "consul-check-tls-skip-verify", s.checkTLS.SkipVerify, "let https and grpcs checks accept any certificate")
+	fs.BoolVar(&s.allowStale, "consul-allow-stale", s.allowStale, "let any Consul server answer discovery queries, not only the leader: spreads the load and answers during an election, up to a few hundred ms behind")
 	fs.StringVar(&s.ca, "consul-ca", s.ca, "Consul CA certificate file (enables HTTPS)")
 	fs.StringVar(&s.cert, "consul-cert", s.cert, "Consul client certificate file")
 	fs.StringVar(&s.key, "consul-key", s.key, "Consul client key file")
@@ -112,6 +114,9 @@ func (s *settings) Open(ctx context.Context, o registry.OpenOptions) (registry.R
 	if s.datacenter != "" {
 		opts = append(opts, WithDatacenter(s.datacenter))
 	}
+	if s.allowStale {
+		opts = append(opts, WithAllowStale(true))
+	}
 	if len(s.failover) > 0 {
 		opts = append(opts, WithFailover(s.failover...))
 	}
@@ -137,6 +142,6 @@ func (s *settings) String() string {
 	if s.token != "" {
 		tok = "(set)"
 	}
-	return fmt.Sprintf("consul{addr=%s failover-datacenters=%s token=%s datacenter=%q check=%s ttl=%s interval=%s timeout=%s deregister-critical-after=%s check-tls=%+v ca=%q cert=%q key=%q}",
-		strings.Join(redact.URLs(s.addrs), ","), strings.Join(s.failover, ","), tok, s.datacenter, s.check, s.ttl, s.interval, s.timeout, s.deregAfter, s.checkTLS, s.ca, s.cert, s.key)
+	return fmt.Sprintf("consul{addr=%s failover-datacenters=%s token=%s datacenter=%q check=%s ttl=%s interval=%s timeout=%s deregister-critical-after=%s check-tls=%+v allow-stale=%t ca=%q cert=%q key=%q}",
+		strings.Join(redact.URLs(s.addrs), ","), strings.Join(s.failover, ","), tok, s.datacenter, s.check, s.ttl, s.interval, s.timeout, s.deregAfter, s.checkTLS, s.allowStale, s.ca, s.cert, s.key)
 }

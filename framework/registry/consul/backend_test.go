@@ -110,8 +110,8 @@ func TestBackend_CheckFlagsReachTheAgent(t *testing.T) {
 		{Kind: CheckTCP, TTL: 3 * time.Second, Interval: 2 * time.Second, Timeout: time.Second, Path: DefaultHealthPath},
 	}
 	cfg := r.(*Registry).cfg
-	if !slices.Equal(cfg.checks, want) || cfg.deregCritical != 90*time.Second {
-		t.Fatalf("checks %+v, deregister after %s; want %+v, 90s", cfg.checks, cfg.deregCritical, want)
+	if !slices.Equal(cfg.checks, want) || cfg.deregCritical != 90*time.Second || cfg.allowStale {
+		t.Fatalf("checks %+v, deregister after %s, allow stale %t; want %+v, 90s, false", cfg.checks, cfg.deregCritical, cfg.allowStale, want)
 	}
 	inst := srv.instance("backend-checks-1", "backend-checks")
 	if err := r.Register(ctxT(t, 20*time.Second), inst); err != nil {
@@ -127,6 +127,17 @@ func TestBackend_CheckFlagsReachTheAgent(t *testing.T) {
 		}
 	}
 	waitCheck(t, r.(*Registry), inst.Name, checkID(inst.ID, CheckTCP), "passing")
+
+	// --consul-allow-stale reaches the registry's instancers.
+	s = parseBackend(t, "--consul-addr="+a.Addr(), "--consul-allow-stale")
+	rs, err := s.Open(ctxT(t, 20*time.Second), registry.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	if !rs.(*Registry).cfg.allowStale {
+		t.Error("--consul-allow-stale did not reach the registry")
+	}
 
 	// TLS settings go to the kinds that use them.
 	s = parseBackend(t, "--consul-check=http,grpc,tcp", "--consul-check-tls-server-name=svc.internal", "--consul-check-tls-skip-verify")
