@@ -101,7 +101,9 @@ func (r *Registry) goHome(ctx context.Context, reg *registration) {
 		// servers never list — a token that cannot read the catalog — is
 		// tried less and less often, and said so.
 		reg.homeFailed++
-		reg.homeAfter = time.Now().Add(min(r.beatInterval()<<min(reg.homeFailed, 10), 5*time.Minute))
+		if reg.homeFailed >= 3 { // the first tries at every beat: a sync may just be slow
+			reg.homeAfter = time.Now().Add(min(r.beatInterval()<<min(reg.homeFailed-2, 10), 5*time.Minute))
+		}
 		if reg.homeFailed == 3 {
 			r.logErr("home agent answers but the servers do not list the copy registered there; still trying, less often (can the token read the catalog: service and node read?)",
 				"id", reg.inst.ID, "home", r.cfg.addresses[0])
