@@ -24,6 +24,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/memory"
 	"github.com/warren-mesh/warren/framework/tlsconf/tlstest"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 // journal is one ordered record of phases (from the log) and registry
@@ -693,7 +694,7 @@ func TestShutdown_FailedWithdrawIsLoggedAsAWarning(t *testing.T) {
 		{"clean", memory.New(), "level=info svc=orders phase=withdraw"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var out syncBuffer
+			var out syncbuf.Buffer
 			a, err := New("orders", okHandler(), c.reg, testOptions(&journal{}, WithLogger(log.NewLogfmtLogger(&out)))...)
 			if err != nil {
 				t.Fatal(err)
@@ -707,22 +708,4 @@ func TestShutdown_FailedWithdrawIsLoggedAsAWarning(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the App's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -30,17 +30,7 @@ import (
 func TestRegistry_ACLTokenRequired(t *testing.T) {
 	needAgent(t)
 	token := uuid(t)
-	a := ownAgent(t, consultest.WithExtraConfig(fmt.Sprintf(`
-acl {
-  enabled = true
-  default_policy = "deny"
-  down_policy = "deny"
-  tokens {
-    initial_management = %q
-    agent = %q
-  }
-}
-`, token, token)))
+	a := aclAgent(t, token)
 	if err := a.Start(ctxT(t, time.Minute)); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +103,7 @@ node_prefix "" { policy = "read" }
 `
 
 // aclAgent is a -dev agent with ACLs on (deny by default) and mgmt as its
-// management token; grant makes token a token of docsPolicy on it.
+// management token (and its agent token).
 func aclAgent(t *testing.T, mgmt string) *consultest.Agent {
 	t.Helper()
 	return ownAgent(t, consultest.WithExtraConfig(fmt.Sprintf(`
@@ -129,6 +119,7 @@ acl {
 `, mgmt, mgmt)))
 }
 
+// grant makes token a token of docsPolicy on the agent at addr.
 func grant(t *testing.T, addr, mgmt, token string) {
 	t.Helper()
 	cl, err := api.NewClient(&api.Config{Address: addr, Token: mgmt})
@@ -142,19 +133,6 @@ func grant(t *testing.T, addr, mgmt, token string) {
 	if _, _, err := cl.ACL().TokenCreate(&api.ACLToken{SecretID: token, Policies: []*api.ACLTokenPolicyLink{{ID: p.ID}}}, nil); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// holdsAs is holds with a token.
-func holdsAs(t *testing.T, addr, token, id string) bool {
-	t.Helper()
-	cl, err := api.NewClient(&api.Config{Address: addr, Token: token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	svcs, err := cl.Agent().ServicesWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctx))
-	return err == nil && svcs[id] != nil
 }
 
 // With exactly the token policy the docs give a service, everything the

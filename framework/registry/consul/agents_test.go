@@ -16,7 +16,13 @@ import (
 // holds reports whether the agent at addr has the service id registered.
 func holds(t *testing.T, addr, id string) bool {
 	t.Helper()
-	cl, err := api.NewClient(&api.Config{Address: addr})
+	return holdsAs(t, addr, "", id)
+}
+
+// holdsAs is holds asking with an ACL token.
+func holdsAs(t *testing.T, addr, token, id string) bool {
+	t.Helper()
+	cl, err := api.NewClient(&api.Config{Address: addr, Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}
