@@ -294,23 +294,7 @@ func killUnderLoad(ctx context.Context, t *testing.T, s *stack, cs []container, 
 	}
 
 	// The restart policy restarts a crashed container.
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		cs2, err := s.containers(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := replica(cs2, s.profile.user, 1)
-		if err == nil && c.RestartCount >= 1 && c.State.Status == "running" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not restarted 90 s after the kill (restarts %d, %s)", victim.Name, c.RestartCount, c.State.Status)
-		}
-		if !sleepCtx(ctx, 2*time.Second) {
-			t.Fatal(ctx.Err())
-		}
-	}
+	waitRestarted(ctx, t, s, s.profile.user, victim.Name, "")
 	if err := s.waitHealthy(ctx); err != nil {
 		t.Fatalf("after the restart: %v", err)
 	}
@@ -413,6 +397,30 @@ func lastLine(s string) string {
 		}
 	}
 	return ""
+}
+
+// waitRestarted waits, 90 s at most, until replica 1 of service (the
+// container name) runs again after a kill, restarted by its policy; why
+// says what a failure means.
+func waitRestarted(ctx context.Context, t *testing.T, s *stack, service, name, why string) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		cs, err := s.containers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := replica(cs, service, 1)
+		if err == nil && c.RestartCount >= 1 && c.State.Status == "running" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not restarted 90 s after the kill (restarts %d, %s)%s", name, c.RestartCount, c.State.Status, why)
+		}
+		if !sleepCtx(ctx, 2*time.Second) {
+			t.Fatal(ctx.Err())
+		}
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

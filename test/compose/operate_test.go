@@ -147,23 +147,7 @@ func registryOutage(ctx context.Context, t *testing.T, s *stack, cs []container,
 	if err := syscall.Kill(reg.State.Pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill %s (pid %d): %v", reg.Name, reg.State.Pid, err)
 	}
-	deadline = time.Now().Add(90 * time.Second)
-	for {
-		cs3, err := s.containers(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := replica(cs3, s.profile.registry, 1)
-		if err == nil && c.RestartCount >= 1 && c.State.Status == "running" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not restarted 90 s after a SIGKILL (restarts %d, %s): the registry needs a restart policy", reg.Name, c.RestartCount, c.State.Status)
-		}
-		if !sleepCtx(ctx, 2*time.Second) {
-			t.Fatal(ctx.Err())
-		}
-	}
+	waitRestarted(ctx, t, s, s.profile.registry, reg.Name, ": the registry needs a restart policy")
 	if err := s.waitHealthy(ctx); err != nil {
 		t.Fatalf("after the registry's restart: %v", err)
 	}
