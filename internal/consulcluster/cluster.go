@@ -286,12 +286,7 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 }
 
 func (c *Cluster) ready(ctx context.Context) error {
-	running := 0
-	for _, a := range c.all() {
-		if a.Running() {
-			running++
-		}
-	}
+	running := c.running(c.all())
 	for _, a := range c.all() {
 		if !a.Running() {
 			continue

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/warren-mesh/warren/framework/registry"
 )
 
 // Several agents (WithAddresses). In Consul a registration belongs to the
@@ -139,8 +141,7 @@ func (r *Registry) homeListed(ctx context.Context, a *api.Client, reg *registrat
 		if wait < 10*time.Millisecond {
 			return "", false
 		}
-		q := &api.QueryOptions{Filter: fmt.Sprintf("Service.ID == %q", reg.inst.ID), WaitIndex: index, WaitTime: wait}
-		entries, meta, err := a.Health().Service(reg.inst.Name, "", true, q.WithContext(ctx))
+		entries, meta, err := listedEntries(ctx, a, reg.inst, true, index, wait)
 		if err != nil {
 			return "", false
 		}
@@ -150,6 +151,14 @@ func (r *Registry) homeListed(ctx context.Context, a *api.Client, reg *registrat
 		index = meta.LastIndex
 	}
 	return "", false
+}
+
+// listedEntries asks the servers, through agent a, for the entries of
+// inst's ID (passing ones only if passing); with index > 0 it is a
+// blocking query that returns when they change or wait has passed.
+func listedEntries(ctx context.Context, a *api.Client, inst registry.Instance, passing bool, index uint64, wait time.Duration) ([]*api.ServiceEntry, *api.QueryMeta, error) {
+	q := &api.QueryOptions{Filter: fmt.Sprintf("Service.ID == %q", inst.ID), WaitIndex: index, WaitTime: wait}
+	return a.Health().Service(inst.Name, "", passing, q.WithContext(ctx))
 }
 
 // markedEntry returns the entry of entries that holds service id with

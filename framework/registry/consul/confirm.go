@@ -2,7 +2,6 @@ package consul
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -39,8 +38,7 @@ func (r *Registry) confirmListed(ctx context.Context, reg *registration) bool {
 	a := r.agents[reg.agent]
 	cctx, cancel := context.WithTimeout(ctx, r.probeTimeout())
 	defer cancel()
-	q := &api.QueryOptions{Filter: fmt.Sprintf("Service.ID == %q", reg.inst.ID)}
-	entries, _, err := a.Health().Service(reg.inst.Name, "", false, q.WithContext(cctx))
+	entries, _, err := listedEntries(cctx, a, reg.inst, false, 0, 0)
 	if err != nil {
 		return false
 	}

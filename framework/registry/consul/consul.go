@@ -205,8 +205,8 @@ func (r *Registry) Status() registry.Status {
 
 // Close stops every heartbeat and instancer goroutine, deregisters the
 // instances still registered and makes sure the servers dropped them (all
-// within the deregister timeout), and releases idle connections. It is idempotent; calls after the first
-// return nil.
+// within the deregister timeout), and releases idle connections. It is
+// idempotent; calls after the first return nil.
 func (r *Registry) Close() error {
 	r.mu.Lock()
 	if r.closed {

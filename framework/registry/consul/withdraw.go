@@ -86,10 +86,9 @@ func (r *Registry) confirmWithdrawn(ctx context.Context, a *api.Client, inst reg
 // With index > 0 it is a blocking query that returns when the answer
 // changes or wait has passed.
 func (r *Registry) listedOn(ctx context.Context, a *api.Client, inst registry.Instance, node string, index uint64, wait time.Duration) (bool, uint64, error) {
-	q := &api.QueryOptions{Filter: fmt.Sprintf("Service.ID == %q", inst.ID), WaitIndex: index, WaitTime: wait}
 	qctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout+wait)
 	defer cancel()
-	entries, meta, err := a.Health().Service(inst.Name, "", false, q.WithContext(qctx))
+	entries, meta, err := listedEntries(qctx, a, inst, false, index, wait)
 	if err != nil {
 		return false, 0, err
 	}
