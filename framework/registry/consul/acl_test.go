@@ -122,11 +122,17 @@ acl {
 // grant makes token a token of docsPolicy on the agent at addr.
 func grant(t *testing.T, addr, mgmt, token string) {
 	t.Helper()
+	grantRules(t, addr, mgmt, token, docsPolicy)
+}
+
+// grantRules makes token a token of a policy of rules on the agent at addr.
+func grantRules(t *testing.T, addr, mgmt, token, rules string) {
+	t.Helper()
 	cl, err := api.NewClient(&api.Config{Address: addr, Token: mgmt})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _, err := cl.ACL().PolicyCreate(&api.ACLPolicy{Name: "acl-svc", Rules: docsPolicy}, nil)
+	p, _, err := cl.ACL().PolicyCreate(&api.ACLPolicy{Name: "acl-svc-" + token[:8], Rules: rules}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,5 +186,40 @@ func TestRegistry_DocumentedTokenPolicyDoesEverything(t *testing.T) {
 	}
 	if holdsAs(t, home.Addr(), mgmt, inst.ID) || holdsAs(t, other.Addr(), mgmt, inst.ID) {
 		t.Fatal("an agent still holds the instance after Deregister")
+	}
+}
+
+// A token that may write the service but not read the nodes gets answers
+// from which Consul dropped every entry, with only a header to say so: the
+// registry could neither confirm its registration nor find it to confirm
+// its withdrawal, and an instancer discovered nothing, all silently (the
+// confirm loop said so only after maxUnlisted beats, blaming nothing in
+// particular). Both now say at once what the token lacks.
+func TestRegistry_SaysWhenConsulHidesEntriesFromTheToken(t *testing.T) {
+	mgmt, token := uuid(t), uuid(t)
+	a := aclAgent(t, mgmt)
+	if err := a.Start(ctxT(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	grantRules(t, a.Addr(), mgmt, token, `service "acl-svc" { policy = "write" }`)
+	logs := &syncbuf.Buffer{}
+	r := newRegistry(t, a.Addr(), WithToken(token), WithTTLCheck(3*time.Second),
+		WithLogger(log.NewLogfmtLogger(log.NewSyncWriter(logs))))
+	inst := registry.Instance{ID: "acl-svc-1", Name: "acl-svc", Endpoints: []string{"http://127.0.0.1:18097"}}
+	if err := r.Register(ctxT(t, 20*time.Second), inst); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the registrar saying the token cannot confirm", func() bool {
+		return strings.Contains(logs.String(), "cannot confirm the servers list the registration: Consul hides entries from this token")
+	})
+	if strings.Contains(logs.String(), "no longer asking") {
+		t.Errorf("the registrar asked until maxUnlisted instead of reading Consul's header:\n%s", logs)
+	}
+	newInstancer(t, r, "acl-svc")
+	eventually(t, 30*time.Second, "the instancer saying Consul hides instances", func() bool {
+		return strings.Contains(logs.String(), "Consul hides some instances from this token")
+	})
+	if !holdsAs(t, a.Addr(), mgmt, inst.ID) {
+		t.Error("the agent does not hold the registration")
 	}
 }

@@ -38,7 +38,7 @@ func (r *Registry) confirmListed(ctx context.Context, reg *registration) bool {
 	a := r.agents[reg.agent]
 	cctx, cancel := context.WithTimeout(ctx, r.probeTimeout())
 	defer cancel()
-	entries, _, err := listedEntries(cctx, a, reg.inst, false, 0, 0)
+	entries, meta, err := listedEntries(cctx, a, reg.inst, false, 0, 0)
 	if err != nil {
 		return false
 	}
@@ -66,6 +66,16 @@ func (r *Registry) confirmListed(ctx context.Context, reg *registration) bool {
 	}
 	if reg.listed {
 		reg.unlisted = 0
+		return true
+	}
+	if meta.ResultsFilteredByACLs {
+		// Consul hides entries from this token (it may not read the
+		// node, say): an answer without the copy proves nothing, now or
+		// at any later beat, and Deregister cannot look for it either.
+		r.logErr("cannot confirm the servers list the registration: Consul hides entries from this token (ACLs); "+
+			"it needs node:read on the agent's node to confirm registrations and withdrawals",
+			"id", reg.inst.ID)
+		reg.listed, reg.unlisted = true, 0
 		return true
 	}
 	if reg.unlisted++; reg.unlisted >= maxUnlisted {

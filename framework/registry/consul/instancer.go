@@ -127,6 +127,7 @@ func (in *Instancer) loop(ctx context.Context) {
 		advanced  bool    // the last answer was a change: see below
 		agent     int     // the agent asked; moves on when it fails
 		failed    int     // queries failed in a row
+		filtered  bool    // the last answer was filtered by ACLs
 	)
 	for {
 		if !advanced {
@@ -221,6 +222,7 @@ func (in *Instancer) loop(ctx context.Context) {
 		if index = nextIndex(index, meta.LastIndex); index == 0 {
 			r.cfg.observer.WatchRestarted(in.service, errIndexBack)
 		}
+		filtered = in.sayFiltered(filtered, meta.ResultsFilteredByACLs, len(entries))
 		answer = in.instances(entries)
 		last = answer.with(held)
 		in.Update(sd.Event{Instances: last.strs})
@@ -269,6 +271,24 @@ func (in *Instancer) query(ctx context.Context, agent int, index uint64, wait ti
 		WaitTime:   wait,
 	}
 	return in.r.agents[agent].Health().ServiceMultipleTags(in.service, in.cfg.tags, true, q.WithContext(ctx))
+}
+
+// sayFiltered logs when Consul starts and stops hiding instances of the
+// service from the token, and returns now. Consul answers a token that
+// may not read a service or the nodes its instances run on as if they
+// did not exist (with ACLs on and a policy lacking node:read, discovery
+// finds nothing); only a response header says some were left out.
+// Without this log the instancer would serve an empty set as the truth.
+func (in *Instancer) sayFiltered(was, now bool, shown int) bool {
+	switch {
+	case now && !was:
+		in.r.logErr("Consul hides some instances from this token (ACLs): discovery lists only those it may read; "+
+			"the token needs service:read on the service and node:read on the nodes it runs on",
+			"service", in.service, "listed", shown)
+	case was && !now:
+		in.r.logInfo("Consul no longer hides instances from this token", "service", in.service)
+	}
+	return now
 }
 
 // listing is a set of instances in the agent's order: their IDs and the
