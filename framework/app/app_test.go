@@ -709,3 +709,53 @@ func TestShutdown_FailedWithdrawIsLoggedAsAWarning(t *testing.T) {
 		})
 	}
 }
+
+// deadlineDeregister is a memory registry that notes how far ahead the
+// deadline of Deregister's context was when it was called.
+type deadlineDeregister struct {
+	*memory.Registry
+	ahead chan time.Duration
+}
+
+func (r deadlineDeregister) Deregister(ctx context.Context, i registry.Instance) error {
+	ahead := time.Duration(-1) // no deadline
+	if dl, ok := ctx.Deadline(); ok {
+		ahead = time.Until(dl)
+	}
+	r.ahead <- ahead
+	return r.Registry.Deregister(ctx, i)
+}
+
+// WithWithdrawTimeout is the bound phase 6 hands the registry: a registry
+// reached over a slow link needs more than the default 5 s.
+func TestShutdown_WithdrawTimeoutBoundsTheDeregistration(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		opts     []Option
+		min, max time.Duration
+	}{
+		{"default", nil, 0, DefaultWithdrawTimeout},
+		{"WithWithdrawTimeout", []Option{WithWithdrawTimeout(30 * time.Second)}, DefaultWithdrawTimeout, 30 * time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			reg := deadlineDeregister{memory.New(), make(chan time.Duration, 1)}
+			a, err := New("orders", okHandler(), reg, testOptions(&journal{}, c.opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := start(t, a, ctx)
+			cancel()
+			wait(t, done)
+			ahead := <-reg.ahead
+			// 25 s of slack for a machine that stalls between setting the
+			// deadline and the call.
+			if ahead <= c.min || ahead > c.max {
+				t.Fatalf("Deregister's deadline was %s ahead, want within (%s, %s]", ahead, c.min, c.max)
+			}
+		})
+	}
+	if _, err := New("orders", okHandler(), memory.New(), WithWithdrawTimeout(0)); err == nil || !strings.Contains(err.Error(), "WithWithdrawTimeout") {
+		t.Fatalf("New with a zero withdraw timeout = %v, want an error naming the option", err)
+	}
+}

@@ -220,6 +220,15 @@ func WithDrainTimeout(d time.Duration) Option {
 	return func(o *options) error { o.drain = d; return nonNegative("WithDrainTimeout", d) }
 }
 
+// WithWithdrawTimeout bounds phase 6, the registry's Deregister (default
+// 5 s): past it shutdown goes on with a warning, and the record goes when
+// the registry's own expiry removes it (a lease or a TTL). A registry's
+// own bound applies within it (Consul's WithDeregisterTimeout, 5 s): raise
+// both for a registry reached over a slow link.
+func WithWithdrawTimeout(d time.Duration) Option {
+	return func(o *options) error { o.withdrawTimeout = d; return positive("WithWithdrawTimeout", d) }
+}
+
 // WithSelfCheck turns the pre-registration self-check on (default) or off.
 // Turn it off only on networks where a process cannot reach its own
 // advertised address (no hairpin routing).

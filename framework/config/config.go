@@ -67,6 +67,9 @@ type Config struct {
 
 	Grace        time.Duration
 	DrainTimeout time.Duration
+	// WithdrawTimeout bounds the withdrawal from discovery on shutdown
+	// (app.WithWithdrawTimeout).
+	WithdrawTimeout time.Duration
 	// RegisterTimeout bounds the first registration (0: none, wait for
 	// the registry; app.WithRegisterTimeout).
 	RegisterTimeout time.Duration
@@ -123,6 +126,7 @@ func Default(service, version string) Config {
 		DebugProfiles:   true,
 		Grace:           app.DefaultGracePeriod,
 		DrainTimeout:    app.DefaultDrainTimeout,
+		WithdrawTimeout: app.DefaultWithdrawTimeout,
 		MaxBodyBytes:    1 << 20,
 		BodyTimeout:     httptransport.DefaultBodyTimeout,
 		BodyIdleTimeout: httptransport.DefaultBodyIdleTimeout,
@@ -149,6 +153,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "keep serving this long after withdrawing from discovery on shutdown")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "how long in-flight requests get to finish on shutdown")
 	fs.DurationVar(&c.RegisterTimeout, "register-timeout", c.RegisterTimeout, "exit when the first registration has not succeeded by then (0: wait for the registry as long as it takes, not ready meanwhile)")
+	fs.DurationVar(&c.WithdrawTimeout, "withdraw-timeout", c.WithdrawTimeout, "how long the withdrawal from discovery may take on shutdown before the service drains anyway (the record then goes when its lease or TTL expires)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "request body limit in bytes")
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", c.BodyTimeout, "a request body must arrive within this (408 otherwise; 0: no limit)")
 	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", c.BodyIdleTimeout, "longest wait for more of a request body (408 otherwise; 0: no limit)")
@@ -295,6 +300,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: --weight %d: must not be negative", c.Weight)
 	case c.Grace < 0 || c.DrainTimeout < 0:
 		return errors.New("config: --grace and --drain-timeout must not be negative")
+	case c.WithdrawTimeout <= 0:
+		return fmt.Errorf("config: --withdraw-timeout %s: must be positive", c.WithdrawTimeout)
 	case c.RegisterTimeout < 0:
 		return fmt.Errorf("config: --register-timeout %s: must not be negative (0: no limit)", c.RegisterTimeout)
 	case c.ShedWaiting < 0:
@@ -419,6 +426,7 @@ func (c Config) AppOptions(logger log.Logger) []app.Option {
 		app.WithGracePeriod(c.Grace),
 		app.WithDrainTimeout(c.DrainTimeout),
 		app.WithRegisterTimeout(c.RegisterTimeout),
+		app.WithWithdrawTimeout(c.WithdrawTimeout),
 		app.WithSelfCheck(c.SelfCheck),
 		app.WithMaxBodyBytes(c.MaxBodyBytes),
 		app.WithBodyTimeouts(c.BodyTimeout, c.BodyIdleTimeout),

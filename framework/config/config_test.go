@@ -131,6 +131,7 @@ func TestParse_BadValuesGetClearErrors(t *testing.T) {
 		"--shed-waiting=-1":                       "--shed-waiting",
 		"--load-shedding=false --shed-waiting=16": "needs --load-shedding",
 		"--grace=soon":                            "grace",
+		"--withdraw-timeout=0s":                   "--withdraw-timeout",
 		"--no-such-flag":                          "no-such-flag",
 		"--listen=:1 extra-arg":                   "unexpected arguments",
 	} {
