@@ -62,7 +62,7 @@ type PostRequest struct {
 	Tags   map[int]string
 	Meta   any
 	Matrix [][]int
-	Ref    *string
+	Refs   []*string
 	Month  time.Month
 	Inline struct{ A int }
 	Base

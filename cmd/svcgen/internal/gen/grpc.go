@@ -64,6 +64,9 @@ type protoMessage struct {
 	// Reserved are the message's reserved lines: numbers, then names
 	// (protonum.go).
 	Reserved []protoReserved
+	// Optional says a field is proto3 optional: fromPB reads it from the
+	// message's field, not its nil-safe getter.
+	Optional bool
 	// pbNames are the Go names protoc-gen-go has given the fields so far,
 	// and whether each has a getter (pbFieldNames).
 	pbNames map[string]bool
@@ -90,6 +93,9 @@ type grpcConv struct {
 	toFn, fromFn   string // function names, when the conversion is one
 	to, from       func(x string) string
 	repeated, map_ bool
+	// optional is a proto3 optional scalar: a pointer to a scalar, whose
+	// nil is the absent field.
+	optional bool
 }
 
 func (c grpcConv) toExpr(x string) string {
@@ -137,7 +143,7 @@ var protoScalars = map[string][2]string{
 // encoding/json refuses it over HTTP, rather than truncated.
 var protoSmallInts = map[string]bool{"int8": true, "int16": true, "uint8": true, "uint16": true, "byte": true}
 
-const grpcMapHelp = "svcgen maps string, bool, integer and float fields (and named types of them), []byte, time.Time, time.Duration, struct types of this package, pointers to them, slices of those and map[string] of those"
+const grpcMapHelp = "svcgen maps string, bool, integer and float fields (and named types of them), []byte, time.Time, time.Duration, struct types of this package, pointers to any of those but []byte (a nil pointer is an absent field), slices of those and map[string] of those"
 
 // Prepare implements Emitter.
 func (e GRPCEmitter) Prepare(svc *Service, pkg *Package) (Transport, Problems) {
@@ -341,8 +347,16 @@ func (mp *grpcMapper) addField(msg *protoMessage, goName, pname string, c grpcCo
 	pb := msg.pbFieldNames(pbFieldName(pname))
 	f := &protoField{Type: c.proto, Name: pname, GoName: goName, PBName: pb,
 		ToPB: c.toExpr("v." + goName), FromPB: c.fromExpr("m.Get" + pb + "()")}
-	if c.repeated {
+	switch {
+	case c.repeated:
 		f.Type = "repeated " + f.Type
+	case c.optional:
+		// The getter of an optional field returns the value, zero when
+		// absent: the field itself keeps nil apart (fromPB makes m
+		// non-nil first).
+		f.Type = "optional " + f.Type
+		f.FromPB = c.fromExpr("m." + pb)
+		msg.Optional = true
 	}
 	msg.Fields = append(msg.Fields, f)
 }
@@ -466,7 +480,7 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int, fi
 				return c, ""
 			}
 		}
-		return grpcConv{}, "pointers are mapped only to struct types of this package (a nil pointer is an absent message); use the value type, or, to keep absent apart from zero, a one-field struct used as a pointer (docs/svcgen.md, \"Optional scalars\")"
+		return mp.optional(method, t, f, depth, field)
 	case *ast.ArrayType:
 		if t.Len != nil {
 			return grpcConv{}, "arrays have no protobuf counterpart; use a slice"
@@ -521,6 +535,42 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int, fi
 		return grpcConv{}, "channels and functions cannot travel"
 	}
 	return grpcConv{}, "it has no protobuf counterpart"
+}
+
+// optional maps a pointer to a scalar, time.Time or time.Duration field:
+// nil is the absent field, a pointer to zero is sent (proto3 optional
+// for scalars; the well-known messages have presence of their own).
+func (mp *grpcMapper) optional(method string, t *ast.StarExpr, f *ast.File, depth int, field string) (grpcConv, string) {
+	if depth > 0 {
+		return grpcConv{}, "a pointer inside a slice or map is mapped only to a struct type of this package (protobuf has no nil element; a nil one is refused); use the value type"
+	}
+	if _, double := t.X.(*ast.StarExpr); double {
+		return grpcConv{}, "a pointer to a pointer has no protobuf counterpart"
+	}
+	inner, why := mp.conv(method, t.X, f, depth, field)
+	if why != "" {
+		return grpcConv{}, why
+	}
+	switch {
+	case inner.proto == "google.protobuf.Timestamp":
+		// The zero time is sent (as 0001-01-01, read back as the zero
+		// time): only nil is absent.
+		mp.gs.Helpers["ptr"], mp.gs.Helpers["timeElem"] = true, true
+		return grpcConv{proto: inner.proto, goType: "*" + inner.goType,
+			to:   func(x string) string { return "grpcPtrToPB(" + x + ", grpcTimeElemToPB)" },
+			from: func(x string) string { return "grpcPtrFromPB(" + x + ", " + inner.fromFunc() + ")" }}, ""
+	case inner.proto == "google.protobuf.Duration":
+		mp.gs.Helpers["ptr"] = true
+		return grpcConv{proto: inner.proto, goType: "*" + inner.goType,
+			to:   func(x string) string { return "grpcPtrToPB(" + x + ", " + inner.toFunc() + ")" },
+			from: func(x string) string { return "grpcPtrFromPB(" + x + ", " + inner.fromFunc() + ")" }}, ""
+	case inner.pbType != "" && inner.proto != "bytes" && !inner.repeated && !strings.HasPrefix(inner.proto, "map<"):
+		mp.gs.Helpers["opt"] = true
+		return grpcConv{proto: inner.proto, optional: true, goType: "*" + inner.goType, pbType: "*" + inner.pbType,
+			to:   func(x string) string { return "grpcOpt(" + x + ", " + inner.toFunc() + ")" },
+			from: func(x string) string { return "grpcOpt(" + x + ", " + inner.fromFunc() + ")" }}, ""
+	}
+	return grpcConv{}, "pointers are mapped to scalars, time.Time, time.Duration and struct types of this package; use the value type"
 }
 
 // unexportedMessage is why an unexported struct type is no message:
@@ -619,7 +669,7 @@ func (gs *grpcService) GoPackage() string {
 func (gs *grpcService) Declares() []string {
 	names := []string{"NewTransports", "NewGRPCServer", "NewGRPCTransport", "MakeGRPCClientEndpoints", "NewGRPCClient", "GRPCServiceName",
 		"grpcServer", "grpcConvert", "grpcConvError", "grpcSlice", "grpcMap", "grpcPtrToPB", "grpcPtrFromPB", "grpcPtrElemToPB",
-		"grpcNarrow", "grpcTimeElemToPB", gs.PB}
+		"grpcNarrow", "grpcOpt", "grpcTimeElemToPB", gs.PB}
 	for _, m := range gs.Messages {
 		names = append(names, "toPB"+m.Name, "fromPB"+m.Name)
 	}

@@ -147,7 +147,7 @@ func (msg *protoMessage) number(prev *protoNumbers) []string {
 	restored := map[int]bool{}  // reserved numbers given back
 	back := map[string]string{} // name → note, for a field that had a number before
 	for _, f := range msg.Fields {
-		if p, ok := prev.fields[f.Name]; ok && p.typ == f.Type {
+		if p, ok := prev.fields[f.Name]; ok && sameOnWire(p.typ, f.Type) {
 			f.Num, kept[f.Name], taken[p.num] = p.num, true, true
 		}
 	}
@@ -159,7 +159,7 @@ func (msg *protoMessage) number(prev *protoNumbers) []string {
 			continue
 		}
 		for _, n := range wasNums {
-			if w := prev.was[n]; w.name == f.Name && w.typ == f.Type && !taken[n] && slices.Contains(prev.reservedNums, n) {
+			if w := prev.was[n]; w.name == f.Name && sameOnWire(w.typ, f.Type) && !taken[n] && slices.Contains(prev.reservedNums, n) {
 				f.Num, taken[n], restored[n] = n, true, true
 				if p, ok := prev.fields[f.Name]; ok {
 					back[f.Name] = fmt.Sprintf("%s.%s changed type in the .proto back to the one it had as field %d (%s → %s), so it is field %d again and %d is reserved: "+
@@ -306,4 +306,11 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// sameOnWire reports whether two .proto field types are read alike: a
+// scalar and the same scalar made optional are (proto3 optional only adds
+// presence), so a field that becomes a pointer keeps its number.
+func sameOnWire(a, b string) bool {
+	return strings.TrimPrefix(a, "optional ") == strings.TrimPrefix(b, "optional ")
 }

@@ -239,3 +239,35 @@ func TestProtoNumbers_ARestoredTypeOfSeveralWordsGetsItsNumberBack(t *testing.T)
 		t.Fatalf("OpenRequest restored is %q (notes %q), want %q as at first", got, notes, want)
 	}
 }
+
+// TestProtoNumbers_AFieldMadeAPointerKeepsItsNumber: a scalar that becomes
+// a pointer is proto3 optional, read alike on the wire (optional only adds
+// presence), so it keeps its number, with no note, and back again; a
+// pointer to a time is the same Timestamp message.
+func TestProtoNumbers_AFieldMadeAPointerKeepsItsNumber(t *testing.T) {
+	var prev []byte
+	for _, s := range []struct {
+		fields string
+		want   []string
+	}{
+		{"\tNote string `json:\"note\"`\n\tAt time.Time `json:\"at\"`\n\tN int `json:\"n\"`",
+			[]string{"string note = 1;", "google.protobuf.Timestamp at = 2;", "int64 n = 3;"}},
+		{"\tNote *string `json:\"note\"`\n\tAt *time.Time `json:\"at\"`\n\tN *int `json:\"n\"`",
+			[]string{"optional string note = 1;", "google.protobuf.Timestamp at = 2;", "optional int64 n = 3;"}},
+		{"\tNote string `json:\"note\"`\n\tAt time.Time `json:\"at\"`\n\tN *int `json:\"n\"`",
+			[]string{"string note = 1;", "google.protobuf.Timestamp at = 2;", "optional int64 n = 3;"}},
+		{"\tNote string `json:\"note\"`\n\tAt time.Time `json:\"at\"`",
+			[]string{"string note = 1;", "google.protobuf.Timestamp at = 2;", "reserved 3; // was optional int64 n", `reserved "n";`}},
+		{"\tNote string `json:\"note\"`\n\tAt time.Time `json:\"at\"`\n\tN int `json:\"n\"`",
+			[]string{"string note = 1;", "google.protobuf.Timestamp at = 2;", "int64 n = 3;"}},
+	} {
+		proto, notes := genAcct(t, s.fields, prev)
+		if got := message(proto, "OpenRequest"); !slices.Equal(got, s.want) {
+			t.Fatalf("%q: OpenRequest is\n  %s\nwant\n  %s", s.fields, strings.Join(got, "\n  "), strings.Join(s.want, "\n  "))
+		}
+		if len(notes) > 0 {
+			t.Errorf("%q: notes %q, want none", s.fields, notes)
+		}
+		prev = []byte(proto)
+	}
+}

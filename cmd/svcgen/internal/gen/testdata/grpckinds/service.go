@@ -55,6 +55,19 @@ type Kinds struct {
 	GetX       string `json:"get_x"`
 	X          string `json:"x"`
 	Reset      string `json:"reset"`
+
+	// Pointers to scalars and times: nil is absent, a pointer to zero is
+	// sent (proto3 optional; Timestamp and Duration have presence).
+	Note  *string        `json:"note"`
+	Empty *string        `json:"empty"`
+	Count *int           `json:"count"`
+	Tiny8 *int8          `json:"tiny8"`
+	Lvl   *Level         `json:"lvl"`
+	Flag  *bool          `json:"flag"`
+	Ratio *float64       `json:"ratio"`
+	When  *time.Time     `json:"when"`
+	Never *time.Time     `json:"never"`
+	Wait  *time.Duration `json:"wait"`
 }
 
 // Echo is the implementation.
