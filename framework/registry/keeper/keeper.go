@@ -94,7 +94,7 @@ type Keeper struct {
 
 	mu       sync.Mutex
 	lastErr  error
-	failures int // failed attempts, for the log
+	failures int // failed attempts since the last success, for the log
 }
 
 // New returns a Keeper of rec that has not started.
@@ -259,6 +259,7 @@ func (k *Keeper) run(failed error) {
 			return
 		}
 		if err == nil {
+			k.succeeded()
 			k.cfg.Report(registry.StateRegistered, nil, false)
 			k.ready <- nil
 			break
@@ -318,6 +319,7 @@ func (k *Keeper) republish(bo *backoff.Backoff) bool {
 				k.warn("registration confirmed: the record outlived the outage")
 			}
 			k.lostSaid.Store(false)
+			k.succeeded()
 			k.cfg.Report(registry.StateRegistered, nil, wrote)
 			return true
 		case errors.Is(err, ErrSuperseded):
@@ -333,6 +335,14 @@ func (k *Keeper) republish(bo *backoff.Backoff) bool {
 			return false
 		}
 	}
+}
+
+// succeeded starts the count of failed attempts again: the next outage's
+// first failure is failures=1, not the sum of every outage so far.
+func (k *Keeper) succeeded() {
+	k.mu.Lock()
+	k.failures = 0
+	k.mu.Unlock()
 }
 
 func (k *Keeper) superseded(err error) {

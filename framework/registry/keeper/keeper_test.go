@@ -147,6 +147,20 @@ func TestKeeper_RepublishesForeverWithCappedJitteredBackoff(t *testing.T) {
 	if !strings.Contains(logs.String(), "re-registered") {
 		t.Fatalf("the re-registration was not logged:\n%.2000s", logs)
 	}
+
+	// The next outage counts its own attempts (report j47c: a second
+	// outage's first line said failures=7).
+	before := len(logs.String())
+	mu.Lock()
+	refuse = true
+	mu.Unlock()
+	rec.hold <- errors.New("lease lost again")
+	waitFor(t, "a refused attempt of the second outage", func() bool {
+		return strings.Contains(logs.String()[before:], "registration attempt failed")
+	})
+	if second := logs.String()[before:]; !strings.Contains(second, "failures=1 ") {
+		t.Fatalf("the second outage's first failure is not failures=1:\n%.1000s", second)
+	}
 }
 
 // A conflict on the first claim is the caller's to decide: the Keeper
