@@ -613,8 +613,10 @@ func TestClient_FailingBackendIsEjectedThenReadmittedAfterRecovery(t *testing.T)
 	const cooldown = 300 * time.Millisecond
 	bad, a, b := startBackend(t, "", nil), startBackend(t, "", nil), startBackend(t, "", nil)
 	bad.mode.Store(mode500)
+	logs := &syncbuf.Buffer{}
 	c := newClient(t, newRegistry(t, bad.inst, a.inst, b.inst), WithBalancer(balancer.NewRoundRobin()),
-		WithOutlier(outlier.WithConsecutiveFailures(3), outlier.WithCooldown(cooldown, cooldown)))
+		WithOutlier(outlier.WithConsecutiveFailures(3), outlier.WithCooldown(cooldown, cooldown)),
+		WithLogger(log.NewLogfmtLogger(logs)))
 	call := func() error {
 		_, err := Call[echoReq, echoResp](context.Background(), c, "GET", "/", echoReq{})
 		return err
@@ -660,6 +662,15 @@ func TestClient_FailingBackendIsEjectedThenReadmittedAfterRecovery(t *testing.T)
 	}
 	if e := c.State().Ejected; e != 0 {
 		t.Fatalf("%d still ejected", e)
+	}
+	// The log keeps what the metrics lose when the instance leaves.
+	for _, want := range []string{
+		`level=warn msg="instance ejected: outlier detection took it out of rotation after failures in a row" service=echo instance=` + bad.inst.ID,
+		`level=info msg="ejected instance answered its probe; back in rotation" service=echo instance=` + bad.inst.ID,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
 	}
 }
 

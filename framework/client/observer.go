@@ -1,6 +1,9 @@
 package client
 
 import (
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
 	"github.com/warren-mesh/warren/framework/outlier"
 	"github.com/warren-mesh/warren/framework/registry"
 )
@@ -45,14 +48,29 @@ func (NopObserver) BreakerChanged(string, string, outlier.State, outlier.State) 
 func (NopObserver) InstanceReleased(string, string) {}
 
 // breakerObserver adapts an Observer to the outlier detector of one
-// service, turning instance strings into IDs.
+// service, turning instance strings into IDs, and logs ejections and
+// readmissions: an ejection is over within seconds and the instance's
+// series go when it leaves discovery (a hung instance's record expires
+// soon after), so without a line the log has no trace of it (report j47c).
+// Each breaker moves at most once per cooldown, which bounds the lines.
 type breakerObserver struct {
 	service string
 	obs     Observer
+	logger  log.Logger
 }
 
 func (b breakerObserver) BreakerChanged(instance string, from, to outlier.State) {
-	b.obs.BreakerChanged(b.service, instanceID(instance), from, to)
+	id := instanceID(instance)
+	b.obs.BreakerChanged(b.service, id, from, to)
+	switch {
+	case to == outlier.Open && from == outlier.Closed:
+		level.Warn(b.logger).Log("msg", "instance ejected: outlier detection took it out of rotation after failures in a row",
+			"service", b.service, "instance", id)
+	case to == outlier.Open:
+		level.Info(b.logger).Log("msg", "ejected instance failed its probe; ejected again, for longer", "service", b.service, "instance", id)
+	case to == outlier.Closed:
+		level.Info(b.logger).Log("msg", "ejected instance answered its probe; back in rotation", "service", b.service, "instance", id)
+	}
 }
 
 // BreakerReleased is not passed on: the instance's release is reported

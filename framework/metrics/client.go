@@ -64,6 +64,7 @@ type Client struct {
 	retries    *prometheus.CounterVec
 	exhausted  *prometheus.CounterVec
 	ejections  *prometheus.CounterVec
+	svcEjects  *prometheus.CounterVec
 	breakerSet *prometheus.GaugeVec
 	methodDur  *prometheus.HistogramVec
 	methodErrs *prometheus.CounterVec
@@ -97,6 +98,10 @@ func NewClient(r prometheus.Registerer) *Client {
 			Namespace: Namespace, Subsystem: "client", Name: "ejections_total",
 			Help: "Times outlier detection took an instance out of rotation.",
 		}, []string{"service", "instance"}),
+		svcEjects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "client", Name: "service_ejections_total",
+			Help: "Times outlier detection took an instance of the called service out of rotation; unlike ejections_total, kept after the instance leaves.",
+		}, []string{"service"}),
 		breakerSet: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Subsystem: "client", Name: "breaker_state",
 			Help: "Outlier breaker of each instance the client has sent to: 0 closed (in rotation), 1 open (ejected), 2 half-open (probing).",
@@ -111,7 +116,7 @@ func NewClient(r prometheus.Registerer) *Client {
 			Help: "Failed calls of each method, by the error's code (svcerr code, HTTP status, or unavailable / deadline_exceeded / canceled); \"other\" for codes past the first 16 per method, or not shaped like one.",
 		}, []string{"service", "method", "code"}),
 	}
-	r.MustRegister(c.picks, c.retries, c.exhausted, c.ejections, c.breakerSet, c.methodDur, c.methodErrs)
+	r.MustRegister(c.picks, c.retries, c.exhausted, c.ejections, c.svcEjects, c.breakerSet, c.methodDur, c.methodErrs)
 	return c
 }
 
@@ -136,6 +141,7 @@ func (c *Client) RetryBudgetExhausted(service string) { c.exhausted.WithLabelVal
 func (c *Client) BreakerChanged(service, instance string, _, to outlier.State) {
 	if to == outlier.Open {
 		c.ejections.WithLabelValues(service, instance).Inc()
+		c.svcEjects.WithLabelValues(service).Inc()
 	}
 	c.breakerSet.WithLabelValues(service, instance).Set(float64(to))
 }

@@ -96,4 +96,9 @@ func TestClient_InstanceReleasedDeletesItsSeries(t *testing.T) {
 	if !strings.Contains(strings.Join(series(t, r), " "), "instance=b") {
 		t.Error("the other instance's series went too")
 	}
+	// The service's count of ejections stays: a scrape after the ejected
+	// instance left still sees it happened.
+	if v := testutil.ToFloat64(c.svcEjects.WithLabelValues("echo")); v != 1 {
+		t.Errorf("service_ejections_total{service=echo} = %v after the instance left, want 1", v)
+	}
 }
