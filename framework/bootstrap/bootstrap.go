@@ -74,7 +74,7 @@ type Deps struct {
 	Shedder *shed.Limiter
 
 	clientOpts []client.Option     // metrics, tracing and TLS of calls
-	grpcOpts   []grpcserver.Option // tracing of served gRPC calls
+	grpcOpts   []grpcserver.Option // metrics and tracing of served gRPC calls
 	closers    []io.Closer         // OnClose, in order
 }
 
@@ -97,9 +97,9 @@ func (d *Deps) ClientOptions() []client.Option {
 
 // GRPCServerOptions returns the gRPC server options the configuration
 // implies beyond those of grpcserver.Settings.Options: the process's
-// tracing, a server span per call continuing the caller's trace, as the
-// HTTP server has (docs/observability.md). Generated NewTransports add
-// them.
+// tracing, a server span per call continuing the caller's trace, and with
+// --debug-listen the warren_grpc_server_* series, as the HTTP server has
+// (docs/observability.md). Generated NewTransports add them.
 func (d *Deps) GRPCServerOptions() []grpcserver.Option { return slices.Clone(d.grpcOpts) }
 
 // OnClose has c closed in the release phase, after in-flight requests
@@ -202,10 +202,12 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 			if !cfg.DebugProfiles {
 				hopts = append(hopts, metrics.WithoutProfiles())
 			}
+			served := metrics.NewServer(deps.Metrics)
 			deps.AppOptions = append(deps.AppOptions,
 				app.WithDebugListener(cfg.DebugListen, metrics.Handler(deps.Metrics, hopts...)),
 				app.WithDebugAllowedHosts(cfg.DebugAllowedHosts...),
-				app.WithHTTPMiddleware(metrics.NewServer(deps.Metrics).Middleware))
+				app.WithHTTPMiddleware(served.Middleware))
+			deps.grpcOpts = append(deps.grpcOpts, grpcserver.WithUnaryInterceptors(served.UnaryServerInterceptor()))
 			deps.clientOpts = append(deps.clientOpts, client.WithObserver(metrics.NewClient(deps.Metrics)))
 			regObs = metrics.NewDiscovery(deps.Metrics)
 			// Failed TLS handshakes: throttled in the log, each counted here.

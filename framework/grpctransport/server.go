@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 
 	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/requestid"
@@ -34,7 +37,8 @@ var errPanic = errors.New("panic") // answered as INTERNAL; the panic is logged
 // makes one) into the context and echoes it in the header, turns a panic
 // into INTERNAL, and answers every error as Status(err), logging the text
 // of the internal ones (which the caller is not shown) with the request
-// ID and method.
+// ID and method. Every call gets an access line as an HTTP request does
+// (health checks at debug level, as /healthz).
 func UnaryServerInterceptor(logger log.Logger) grpc.UnaryServerInterceptor {
 	if logger == nil {
 		logger = log.NewNopLogger()
@@ -53,6 +57,8 @@ func UnaryServerInterceptor(logger log.Logger) grpc.UnaryServerInterceptor {
 			id = requestid.New()
 		}
 		ctx = requestid.NewContext(ctx, id)
+		start := time.Now()
+		defer func() { accessLine(ctx, logger, info.FullMethod, id, err, time.Since(start)) }() // after the recover below
 		if key != "" {
 			if !idempotency.Valid(key) {
 				return nil, Status(svcerr.Errorf(svcerr.InvalidArgument, "invalid_idempotency_key",
@@ -78,4 +84,22 @@ func UnaryServerInterceptor(logger log.Logger) grpc.UnaryServerInterceptor {
 		}
 		return nil, st.Err()
 	}
+}
+
+// accessLine logs one served call: the gRPC twin of httptransport.AccessLog.
+func accessLine(ctx context.Context, logger log.Logger, method, id string, err error, d time.Duration) {
+	lv := level.Info(logger)
+	if strings.HasPrefix(method, "/grpc.health.v1.Health/") {
+		lv = level.Debug(logger)
+	}
+	remote := ""
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		remote = p.Addr.String()
+	}
+	code := codes.OK
+	if err != nil {
+		code = status.Code(err)
+	}
+	lv.Log("msg", "access", "transport", "grpc", "method", method, "code", code, "dur", d.Round(time.Microsecond),
+		"request_id", id, "remote", remote)
 }

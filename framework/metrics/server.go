@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -10,15 +11,22 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 
+	"github.com/warren-mesh/warren/framework/grpctransport"
 	"github.com/warren-mesh/warren/framework/httptransport"
 )
 
-// Server counts and times the requests a service answers.
+// Server counts and times the requests a service answers, over HTTP
+// (Middleware) and gRPC (UnaryServerInterceptor).
 type Server struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+
+	grpcRequests *prometheus.CounterVec
+	grpcDuration *prometheus.HistogramVec
 }
 
 // NewServer registers the server series on r.
@@ -38,8 +46,43 @@ func NewServer(r prometheus.Registerer) *Server {
 			Help: "Requests being served now.",
 		}),
 	}
-	r.MustRegister(s.requests, s.duration, s.inFlight)
+	s.grpcRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "grpc_server", Name: "requests_total",
+		Help: "Unary gRPC calls answered, by full method name and status code.",
+	}, []string{"method", "code"})
+	s.grpcDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: Namespace, Subsystem: "grpc_server", Name: "request_duration_seconds",
+		Help:    "Time from a unary gRPC call reaching the service's handler to its return, by full method name.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"method"})
+	r.MustRegister(s.requests, s.duration, s.inFlight, s.grpcRequests, s.grpcDuration)
 	return s
+}
+
+// UnaryServerInterceptor counts and times unary gRPC calls, the twin of
+// Middleware (grpcserver.WithUnaryInterceptors; bootstrap wires it). The
+// method label is bounded: gRPC dispatches only the methods the server
+// registered. Health checks are not counted, as /healthz is not.
+func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		if strings.HasPrefix(info.FullMethod, "/grpc.health.v1.Health/") {
+			return handler(ctx, req)
+		}
+		start := time.Now()
+		defer func() {
+			code := grpctransport.Status(err).Code()
+			if err == nil {
+				code = codes.OK
+			}
+			if p := recover(); p != nil {
+				code = codes.Internal // answered so by Warren's outer interceptor
+				defer panic(p)
+			}
+			s.grpcDuration.WithLabelValues(info.FullMethod).Observe(time.Since(start).Seconds())
+			s.grpcRequests.WithLabelValues(info.FullMethod, code.String()).Inc()
+		}()
+		return handler(ctx, req)
+	}
 }
 
 // Middleware instruments next, which must route with an

@@ -14,12 +14,14 @@ import (
 
 // The series a probe reads (docs/observability.md lists them all).
 const (
-	seriesRequests = "warren_http_server_requests_total"
-	seriesDuration = "warren_http_server_request_duration_seconds"
-	seriesPicks    = "warren_client_picks_total"
-	seriesRetries  = "warren_client_retries_total"
-	seriesRefused  = "warren_client_retry_budget_exhausted_total"
-	seriesBreaker  = "warren_client_breaker_state"
+	seriesRequests     = "warren_http_server_requests_total"
+	seriesDuration     = "warren_http_server_request_duration_seconds"
+	seriesGRPCRequests = "warren_grpc_server_requests_total"
+	seriesGRPCDuration = "warren_grpc_server_request_duration_seconds"
+	seriesPicks        = "warren_client_picks_total"
+	seriesRetries      = "warren_client_retries_total"
+	seriesRefused      = "warren_client_retry_budget_exhausted_total"
+	seriesBreaker      = "warren_client_breaker_state"
 )
 
 // sample is one scrape of an instance's /metrics, reduced to what the page
@@ -49,18 +51,25 @@ func parseMetrics(r io.Reader) (sample, error) {
 		return sample{}, fmt.Errorf("metrics: %w", err)
 	}
 	s := sample{clients: map[string]clientCounters{}, breakers: map[string]map[string]int{}}
-	if f := fams[seriesRequests]; f != nil {
-		for _, m := range f.GetMetric() {
-			v := m.GetCounter().GetValue()
-			s.requests += v
-			if code, err := strconv.Atoi(label(m, "code")); err == nil && code >= 500 {
-				s.errors += v
-			}
+	// A service's traffic is its HTTP and gRPC calls together; errors are
+	// the server's (5xx, and the gRPC codes gateways answer 5xx for).
+	for _, m := range fams[seriesRequests].GetMetric() {
+		v := m.GetCounter().GetValue()
+		s.requests += v
+		if code, err := strconv.Atoi(label(m, "code")); err == nil && code >= 500 {
+			s.errors += v
 		}
 	}
-	if f := fams[seriesDuration]; f != nil {
+	for _, m := range fams[seriesGRPCRequests].GetMetric() {
+		v := m.GetCounter().GetValue()
+		s.requests += v
+		if grpcServerErrors[label(m, "code")] {
+			s.errors += v
+		}
+	}
+	if ms := append(fams[seriesDuration].GetMetric(), fams[seriesGRPCDuration].GetMetric()...); len(ms) > 0 {
 		byUpper := map[float64]float64{}
-		for _, m := range f.GetMetric() {
+		for _, m := range ms {
 			h := m.GetHistogram()
 			hasInf := false
 			for _, b := range h.GetBucket() {
@@ -95,6 +104,12 @@ func parseMetrics(r io.Reader) (sample, error) {
 		s.breakers[svc][inst] = int(m.GetGauge().GetValue())
 	}
 	return s, nil
+}
+
+// grpcServerErrors are the gRPC codes that are the server's failure, as
+// 5xx statuses are HTTP's (grpc-gateway answers them 500, 501, 503, 504).
+var grpcServerErrors = map[string]bool{
+	"Unknown": true, "Internal": true, "DataLoss": true, "Unimplemented": true, "Unavailable": true, "DeadlineExceeded": true,
 }
 
 func label(m *dto.Metric, name string) string {

@@ -55,3 +55,33 @@ func TestParseMetricsAndTraffic(t *testing.T) {
 		t.Error("a body that does not parse gave no error")
 	}
 }
+
+// gRPC calls are traffic too (report j47c: a service called over gRPC
+// showed idle): counted with the HTTP requests, their server-side codes
+// as errors, their latency in the same histogram.
+func TestParseMetrics_GRPCCallsAreTraffic(t *testing.T) {
+	cur, err := parseMetrics(strings.NewReader(exposition + `# TYPE warren_grpc_server_requests_total counter
+warren_grpc_server_requests_total{code="OK",method="/user.v1.UserService/Get"} 80
+warren_grpc_server_requests_total{code="NotFound",method="/user.v1.UserService/Get"} 10
+warren_grpc_server_requests_total{code="Unavailable",method="/user.v1.UserService/Get"} 10
+# TYPE warren_grpc_server_request_duration_seconds histogram
+warren_grpc_server_request_duration_seconds_bucket{method="/user.v1.UserService/Get",le="0.001"} 100
+warren_grpc_server_request_duration_seconds_bucket{method="/user.v1.UserService/Get",le="0.01"} 100
+warren_grpc_server_request_duration_seconds_bucket{method="/user.v1.UserService/Get",le="0.1"} 100
+warren_grpc_server_request_duration_seconds_bucket{method="/user.v1.UserService/Get",le="+Inf"} 100
+warren_grpc_server_request_duration_seconds_sum{method="/user.v1.UserService/Get"} 0.05
+warren_grpc_server_request_duration_seconds_count{method="/user.v1.UserService/Get"} 100
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.requests != 200 || cur.errors != 20 {
+		t.Fatalf("requests %v errors %v, want 200 and 20 (HTTP's 100 and 10, gRPC's 100 and 10: NotFound is an answer)", cur.requests, cur.errors)
+	}
+	tr, _ := traffic(sample{}, cur, 10)
+	// 150 of 200 under 1 ms: the median is 100/150 of the way into the
+	// first bucket (HTTP's alone put it at its bound, 1 ms).
+	if *tr.P50ms != 0.67 {
+		t.Errorf("p50 %v ms, want 0.67 (the gRPC calls in the histogram)", *tr.P50ms)
+	}
+}
