@@ -17,6 +17,7 @@ package bootstrap
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -263,6 +264,15 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 		deps.grpcOpts = append(deps.grpcOpts, grpcserver.WithTracing(tp, prop))
 	}
 	{ // TLS between services: HTTPS, mTLS with --tls-client-ca
+		// The server's files first: an operator who gave --tls-cert is
+		// told about the service's certificate, not about "client TLS".
+		var srv *tls.Config
+		if cfg.TLSCert != "" {
+			var err error
+			if srv, err = tlsconf.Server(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA); err != nil {
+				return fmt.Errorf("config: the service's TLS (--tls-cert, --tls-key, --tls-client-ca): %w", err)
+			}
+		}
 		cli, err := cfg.TLSClient().Config()
 		if err != nil {
 			return err
@@ -272,11 +282,7 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 			if cfg.TLSPlaintextPeers {
 				deps.clientOpts = append(deps.clientOpts, client.WithPlaintextPeers())
 			}
-			if cfg.TLSCert != "" {
-				srv, err := tlsconf.Server(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA)
-				if err != nil {
-					return err
-				}
+			if srv != nil {
 				deps.AppOptions = append(deps.AppOptions, app.WithTLS(srv), app.WithSelfCheckTLS(cli))
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -294,5 +295,25 @@ func TestHealthcheck_ExcludeLeavesTheRegistrationOut(t *testing.T) {
 	if code := Run(context.Background(), "svc", "1", []string{"healthcheck", "--help"}, &help, nil, toys); code != 0 ||
 		!strings.Contains(help.String(), "--exclude registered") {
 		t.Errorf("healthcheck --help does not describe --exclude:\n%s", help.String())
+	}
+}
+
+// A certificate file that cannot be read is named as the service's own,
+// with its flags (report j47c: it read "config: client TLS: …"); a bad
+// CA for calls names the client side.
+func TestRun_TLSFileErrorsNameTheirFlags(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tls-cert", missing, "--tls-key", missing}, "config: the service's TLS (--tls-cert, --tls-key, --tls-client-ca)"},
+		{[]string{"--tls-ca", missing}, "config: TLS of calls to other services (--tls-ca"},
+	} {
+		var out bytes.Buffer
+		args := append([]string{"--registry", "toy", "--listen", "127.0.0.1:0"}, c.args...)
+		if code := Run(context.Background(), "svc", "1", args, &out, hello, toys); code != 1 || !strings.Contains(out.String(), c.want) {
+			t.Errorf("%v: code %d, output %q; want %q", c.args, code, out.String(), c.want)
+		}
 	}
 }

@@ -63,7 +63,7 @@ func (t TLSClient) Config() (*tls.Config, error) {
 	}
 	cfg, err := tlsconf.Client(t.CA, t.Cert, t.Key)
 	if err != nil {
-		return nil, fmt.Errorf("config: client TLS: %w", err)
+		return nil, fmt.Errorf("config: TLS of calls to other services (--tls-ca, else --tls-client-ca; --tls-cert, --tls-key as the client certificate): %w", err)
 	}
 	return cfg, nil
 }
