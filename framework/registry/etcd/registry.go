@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -186,6 +187,8 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	}
 	if cerr := r.client.failure(); cerr != nil {
 		werr = fmt.Errorf("etcd: register %s: %w", key, cerr)
+	} else {
+		werr = r.explainGivingUp(werr)
 	}
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
@@ -327,6 +330,27 @@ func (r *Registry) explain(cli *clientv3.Client, err error) error {
 		return err
 	}
 	return fmt.Errorf("no connection to etcd: %w: %w", why, err)
+}
+
+// explainGivingUp is explain for a registration the caller stopped
+// waiting for (app.WithRegisterTimeout shorter than one attempt): its
+// error is only the context's, "context canceled", though etcd may never
+// have answered at all (report j47c: a refused address and an unknown
+// host read alike). Probing costs at most maxProbeTime, only when there
+// is no connection.
+func (r *Registry) explainGivingUp(err error) error {
+	if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "no connection to etcd") {
+		return err // not the caller's context, or explained already
+	}
+	cli, cerr := r.client.getWithin(context.Background(), 0)
+	if cerr != nil || cli == nil || !r.ownsCli || cli.ActiveConnection().GetState() == connectivity.Ready {
+		return err
+	}
+	why := explainNoConnection(r.cfg.endpoints, r.tls, r.cfg.dialTimeout)
+	if why == nil {
+		return err
+	}
+	return fmt.Errorf("%w (no connection to etcd: %w)", err, why)
 }
 
 // retryable reports whether err is what a member that lost its leader

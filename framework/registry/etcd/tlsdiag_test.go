@@ -3,12 +3,14 @@ package etcd
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-kit/kit/sd"
 
+	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/tlsconf/tlstest"
 )
 
@@ -97,5 +99,33 @@ func TestTLS_FailuresSayWhatEtcdAnswered(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A caller that stops waiting before one attempt ends (a register timeout
+// shorter than the request timeout) gets more than "context canceled":
+// the error says what a connection to the endpoints found (report j47c: a
+// refused address and an unknown host failed alike).
+func TestRegister_GivingUpSaysWhyThereIsNoConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := ln.Addr().String()
+	ln.Close() // nothing listens there now: connections are refused
+	r, err := New(context.Background(), WithEndpoints(refused), WithPrefix(testPrefix(t)),
+		WithDialTimeout(10*time.Second), WithRequestTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = r.Register(ctx, registry.Instance{ID: "gu-1", Name: "gu", Endpoints: []string{"http://127.0.0.1:1"}})
+	if err == nil || !strings.Contains(err.Error(), "no connection to etcd: connect to "+refused) || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("Register = %v; want the refused connection named", err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Register = %v; want it to wrap the context's error", err)
 	}
 }
