@@ -219,7 +219,7 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 	}
 	{ // load shedding: refuse at once what the instance cannot serve in time
 		if cfg.LoadShedding {
-			var opts []shed.Option
+			opts := []shed.Option{shed.WithLogger(deps.Logger, shed.DefaultLogEvery)}
 			if cfg.ShedWaiting > 0 {
 				opts = append(opts, shed.WithWaitingTarget(cfg.ShedWaiting, ShedWaitingPersist))
 			}

@@ -50,6 +50,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-kit/log"
+
 	"github.com/warren-mesh/warren/internal/gradient"
 )
 
@@ -90,6 +92,7 @@ type Limiter struct {
 	shedWait  atomic.Uint64
 
 	wait waiting
+	log  shedLog
 
 	winSum   atomic.Int64 // ns of latency in the current window
 	winCount atomic.Int64
@@ -121,6 +124,8 @@ type settings struct {
 	waitPerCPU        int // 0: the waiting signal off
 	waitPersist       time.Duration
 	now               func() time.Time
+	logger            log.Logger
+	logEvery          time.Duration
 }
 
 // Option configures a Limiter. An option given a bad value makes New fail
@@ -252,6 +257,7 @@ func New(opts ...Option) (*Limiter, error) {
 		now: s.now, probe: s.probe,
 		window: s.window, minSamples: int64(s.minSamples), interval: s.interval,
 		grad: gradient.New(s.initial, s.min, s.max, s.tolerance),
+		log:  shedLog{logger: s.logger, every: int64(s.logEvery), byReason: map[Reason]uint64{}},
 		qc:   newQueueControl(s.perCPU*runtime.GOMAXPROCS(0), s.minDelay),
 	}
 	l.wait.ctl = waitControl{
@@ -291,18 +297,22 @@ func (l *Limiter) Acquire() (Token, Reason) {
 	l.updateRatio(now)
 	if l.wait.refuse() {
 		l.shedWait.Add(1)
+		l.log.refused(l, now.UnixNano(), ReasonWaiting)
 		return Token{}, ReasonWaiting
 	}
 	if l.backlog.Load() {
 		l.shedQueue.Add(1)
+		l.log.refused(l, now.UnixNano(), ReasonQueue)
 		return Token{}, ReasonQueue
 	}
 	n := l.inflight.Add(1)
 	if n > l.limit.Load() {
 		l.inflight.Add(-1)
 		l.shedLimit.Add(1)
+		l.log.refused(l, now.UnixNano(), ReasonLimit)
 		return Token{}, ReasonLimit
 	}
+	l.log.admitted(l, now.UnixNano())
 	for {
 		p := l.winPeak.Load()
 		if n <= p || l.winPeak.CompareAndSwap(p, n) {
