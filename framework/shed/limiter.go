@@ -257,7 +257,7 @@ func New(opts ...Option) (*Limiter, error) {
 		now: s.now, probe: s.probe,
 		window: s.window, minSamples: int64(s.minSamples), interval: s.interval,
 		grad: gradient.New(s.initial, s.min, s.max, s.tolerance),
-		log:  shedLog{logger: s.logger, every: int64(s.logEvery), byReason: map[Reason]uint64{}},
+		log:  shedLog{logger: s.logger, every: int64(s.logEvery)},
 		qc:   newQueueControl(s.perCPU*runtime.GOMAXPROCS(0), s.minDelay),
 	}
 	l.wait.ctl = waitControl{
