@@ -27,6 +27,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log"
@@ -194,6 +195,12 @@ func Run(ctx context.Context, service, version string, args []string, logOut io.
 }
 
 func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Logger, build BuildFunc) error {
+	// Every line names the instance, so the lines of two instances of a
+	// service in one log pipeline can be told apart (report j47c). Without
+	// --id the ID is known once the App has listened (it holds the port).
+	var id instanceID
+	id.set(cfg.ID)
+	logger = log.With(logger, "id", log.Valuer(id.value))
 	deps := &Deps{Config: cfg, Logger: log.With(logger, "svc", cfg.Service)}
 	var regObs registry.Observer
 	{ // metrics, served with pprof (unless --debug-pprof=false) on the debug listener
@@ -313,7 +320,34 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 	if err != nil {
 		return errors.Join(err, closeAll(deps.closers, reg))
 	}
+	id.app.Store(a)
 	return a.Run(ctx) // from here the App closes them, also when start-up fails
+}
+
+// instanceID is the log's id= value: --id, else the App's instance ID once
+// it has one, kept so that each line costs one atomic load.
+type instanceID struct {
+	known atomic.Pointer[string]
+	app   atomic.Pointer[app.App]
+}
+
+func (i *instanceID) set(id string) {
+	if id != "" {
+		i.known.Store(&id)
+	}
+}
+
+func (i *instanceID) value() any {
+	if p := i.known.Load(); p != nil {
+		return *p
+	}
+	if a := i.app.Load(); a != nil {
+		if id := a.Instance().ID; id != "" {
+			i.set(id)
+			return id
+		}
+	}
+	return "-" // not listening yet: the ID holds the port
 }
 
 // closeAll closes what a failed start-up leaves behind: the closers in

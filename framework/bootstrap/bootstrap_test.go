@@ -317,3 +317,30 @@ func TestRun_TLSFileErrorsNameTheirFlags(t *testing.T) {
 		}
 	}
 }
+
+// Every line names the instance (report j47c: two instances of a service
+// in one pipeline could not be told apart): its --id, or without one the
+// ID the App takes once it listens.
+func TestRun_EveryLineNamesTheInstance(t *testing.T) {
+	port := freePort(t)
+	for _, c := range []struct {
+		args []string
+		id   string
+	}{
+		{nil, "svc-127.0.0.1-" + port},
+		{[]string{"--id", "svc-a"}, "svc-a"},
+	} {
+		args := append([]string{"--registry", "toy", "--listen", "127.0.0.1:" + port, "--grace", "0s"}, c.args...)
+		var out *syncbuf.Buffer
+		t.Run(c.id, func(t *testing.T) { out = start(t, args, hello) })
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		for _, l := range lines {
+			if !strings.Contains(l, " id="+c.id+" ") {
+				t.Errorf("line without id=%s: %s", c.id, l)
+			}
+		}
+		if len(lines) < 3 {
+			t.Errorf("only %d lines:\n%s", len(lines), out)
+		}
+	}
+}

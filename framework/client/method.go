@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/warren-mesh/warren/framework/requestid"
 	"github.com/warren-mesh/warren/framework/svcerr"
 )
 
@@ -105,6 +106,9 @@ func (c *Client) observeMethod(ctx context.Context, method string) (context.Cont
 		}
 		if err != nil && c.logger != nil {
 			kv := []any{"msg", "call failed", "service", c.service, "method", method, "code", code, "err", err}
+			if id, ok := requestid.FromContext(ctx); ok {
+				kv = append(kv, "request_id", id) // the caller's request: its access line has it too
+			}
 			if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
 				kv = append(kv, "trace_id", sc.TraceID().String())
 			}

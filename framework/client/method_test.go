@@ -3,12 +3,17 @@ package client
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/warren-mesh/warren/framework/requestid"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 // methodLog is a MethodObserver that records every finished call.
@@ -79,5 +84,26 @@ func TestOutcomeCode(t *testing.T) {
 		if got := OutcomeCode(c.err); got != c.want {
 			t.Errorf("OutcomeCode(%v) = %q, want %q", c.err, got, c.want)
 		}
+	}
+}
+
+// A failed named call's debug line carries the caller's request ID and
+// the trace ID, so an error line, its access line and its trace can be
+// joined (report j47c: it had the trace ID only).
+func TestMethod_FailedCallLineCarriesRequestAndTraceIDs(t *testing.T) {
+	b := startStatusBackend(t, http.StatusNotFound)
+	tp := sdktrace.NewTracerProvider()
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	logs := &syncbuf.Buffer{}
+	c := newClient(t, newRegistry(t, b.inst), WithTracerProvider(tp), WithLogger(log.NewLogfmtLogger(logs)))
+	ctx, span := tp.Tracer("test").Start(requestid.NewContext(context.Background(), "req-42"), "caller")
+	defer span.End()
+	if _, err := Call[echoReq, echoResp](ctx, c, "GET", "/x", echoReq{}, Method("Get")); err == nil {
+		t.Fatal("a 404 call succeeded")
+	}
+	want := `msg="call failed" service=echo method=Get code=c404`
+	if l := logs.String(); !strings.Contains(l, want) || !strings.Contains(l, "request_id=req-42") ||
+		!strings.Contains(l, "trace_id="+span.SpanContext().TraceID().String()) {
+		t.Fatalf("log lacks the failed call with its request and trace IDs:\n%s", l)
 	}
 }
