@@ -3,6 +3,7 @@ package kubernetes_test
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,5 +113,68 @@ func TestRegistry_RefusedListSaysForbidden(t *testing.T) {
 			t.Fatalf("instancer event %v; want the apiserver's refusal", ev.Err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// An instance whose account may not read its namespace is not registered
+// (so /readyz, and the Pod, stay not ready): the refusal ends Register at
+// once with what to grant, rather than let the Pod go ready and discover
+// nothing (report j47a: a namespace typo replaced working Pods in a
+// rollout). The same registry with rights registers.
+func TestRegister_RefusedReadIsNotReady(t *testing.T) {
+	inst := registry.Instance{ID: "rr-1", Name: "rr", Endpoints: []string{"http://127.0.0.1:1"}}
+	rc := rest.CopyConfig(testCluster(t).Config())
+	rc.Impersonate = rest.ImpersonationConfig{UserName: "warren-test-no-rights"}
+	r, err := kubernetes.New(context.Background(), kubernetes.WithRESTConfig(rc), kubernetes.WithNamespace(kubetest.Namespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := ctxT(t, time.Minute) // bounds a failing test only: a refusal must end Register on the first answer
+	err = r.Register(ctx, inst)
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "is forbidden") ||
+		!strings.Contains(err.Error(), `cannot read EndpointSlices in namespace "`+kubetest.Namespace+`"`) {
+		t.Fatalf("Register = %v; want the refusal at once, naming the namespace", err)
+	}
+	if st := r.Status(); st.State == registry.StateRegistered || !strings.Contains(st.LastError, "is forbidden") {
+		t.Fatalf("Status %+v after a refused read; want not registered, the refusal as its last error", st)
+	}
+
+	ok, err := kubernetes.New(context.Background(), kubernetes.WithRESTConfig(testCluster(t).Config()), kubernetes.WithNamespace(kubetest.Namespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ok.Close()
+	if err := ok.Register(ctxT(t, time.Minute), inst); err != nil {
+		t.Fatalf("Register with rights: %v", err)
+	}
+	if st := ok.Status(); st.State != registry.StateRegistered {
+		t.Fatalf("Status %+v, want registered", st)
+	}
+}
+
+// An apiserver that does not answer is waited for, as an unreachable etcd
+// is: Register returns only when its context ends, saying why, and the
+// status names the failure meanwhile.
+func TestRegister_WaitsForAnApiserverThatDoesNotAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // connections refused from now on
+	r, err := kubernetes.New(context.Background(), kubernetes.WithRESTConfig(&rest.Config{Host: "http://" + addr}), kubernetes.WithNamespace("default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	err = r.Register(ctx, registry.Instance{ID: "w-1", Name: "w", Endpoints: []string{"http://127.0.0.1:1"}})
+	if err == nil || ctx.Err() == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("Register = %v (context: %v); want it to wait until the context ended, naming the refused connection", err, ctx.Err())
+	}
+	if st := r.Status(); st.State == registry.StateRegistered || !strings.Contains(st.LastError, "connection refused") {
+		t.Fatalf("Status %+v; want not registered, the refused connection as its last error", st)
 	}
 }

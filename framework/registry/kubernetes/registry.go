@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/go-kit/kit/sd"
 	"github.com/go-kit/log/level"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/warren-mesh/warren/framework/backoff"
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
@@ -98,6 +102,9 @@ func (r *Registry) Namespace() string { return r.namespace }
 // reports to the real kubelet. Registering again replaces the record.
 func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	if err := inst.Validate(); err != nil {
+		return err
+	}
+	if err := r.awaitReadable(ctx, inst); err != nil {
 		return err
 	}
 	r.opMu.Lock()
@@ -269,4 +276,52 @@ func (r *Registry) Close() error {
 		return err
 	}
 	return nil
+}
+
+// awaitReadable returns once the Registry can read the EndpointSlices of
+// its namespace, as its instancers must. The kubelet makes the Pod ready
+// from /readyz, and /readyz says ready once registered: without this, a
+// Pod whose service account may not read the namespace (RBAC missing or
+// revoked, a namespace typo, a token the apiserver refuses) went ready
+// and replaced working Pods in a rollout, and then could discover nothing
+// (report j47a). A refusal (401, 403) is final: retrying cannot fix the
+// account, and the process exits with it (the rollout stalls on a Pod that
+// restarts, and its log says why). An apiserver that does not answer is
+// waited for, as an unreachable etcd is, not ready meanwhile.
+func (r *Registry) awaitReadable(ctx context.Context, inst registry.Instance) error {
+	bo := backoff.New(100*time.Millisecond, 5*time.Second)
+	for failed := 0; ; failed++ {
+		lctx, cancel := context.WithTimeout(ctx, readCheckTimeout)
+		_, err := r.client.DiscoveryV1().EndpointSlices(r.namespace).List(lctx, metav1.ListOptions{Limit: 1})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
+			err = fmt.Errorf("kubernetes registry: register %s: cannot read EndpointSlices in namespace %q, so this instance could discover nothing "+
+				"(the service account needs get, list and watch on pods, services and endpointslices there; the chart's Role grants them in its release namespace): %w",
+				inst.ID, r.namespace, err)
+			r.failed(err)
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("kubernetes registry: register %s: %w (last error: %w)", inst.ID, ctx.Err(), err)
+		}
+		err = fmt.Errorf("kubernetes registry: register %s: reading EndpointSlices in namespace %q: %w", inst.ID, r.namespace, err)
+		r.failed(err)
+		level.Warn(r.cfg.logger).Log("msg", "cannot read the apiserver yet; not registering (not ready) until it answers",
+			"id", inst.ID, "attempt", failed+1, "err", err)
+		if !backoff.Sleep(ctx, bo.Next()) {
+			return fmt.Errorf("kubernetes registry: register %s: %w (last error: %w)", inst.ID, ctx.Err(), err)
+		}
+	}
+}
+
+// readCheckTimeout bounds one read of awaitReadable.
+const readCheckTimeout = 10 * time.Second
+
+func (r *Registry) failed(err error) {
+	r.mu.Lock()
+	r.regs.Failed(err)
+	r.mu.Unlock()
 }
