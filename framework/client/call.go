@@ -324,6 +324,12 @@ func (c *Client) pickAfterDiscovery(ctx context.Context, avoid *balancer.Target)
 	}
 	t, err := c.bal.Pick(ctx, avoid)
 	if err != nil {
+		if derr := c.ep.DiscoveryErr(); derr != nil && errors.Is(err, balancer.ErrNoEndpoints) {
+			// Empty because discovery fails, not because nothing is
+			// registered: say why (report j47a: a refused account read as
+			// "no endpoints available" on every call).
+			return nil, fmt.Errorf("client %s: %w; discovery is failing: %w", c.service, err, derr)
+		}
 		return nil, fmt.Errorf("client %s: %w", c.service, err)
 	}
 	return t, nil

@@ -995,3 +995,40 @@ func TestClient_AnInstanceWithABadCertificateIsPassedOverForAnyCall(t *testing.T
 		}
 	}
 }
+
+// A call that finds no instance because discovery is failing says why,
+// with the registry's error, and still matches ErrNoEndpoints (report
+// j47a: a service account the apiserver refused read as a bare "no
+// endpoints available" on every call). An empty set discovery answered
+// without error stays the bare error.
+func TestClient_NoInstanceSaysWhyDiscoveryIsEmpty(t *testing.T) {
+	in := stoppable{registry.NewCache()}
+	c, err := NewFromInstancer(in, "echo", WithRetry(retry.WithMaxAttempts(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	in.Update(sd.Event{Err: errors.New(`pods is forbidden: User "system:serviceaccount:shop:mesh" cannot list resource "pods"`)})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = Call[echoReq, echoResp](ctx, c, "GET", "/", echoReq{})
+	if !errors.Is(err, balancer.ErrNoEndpoints) || !strings.Contains(err.Error(), "discovery is failing: pods is forbidden") {
+		t.Fatalf("Call = %v; want ErrNoEndpoints with discovery's error", err)
+	}
+	in.Update(sd.Event{Instances: []string{}})
+	for c.ep.DiscoveryErr() != nil { // the endpointer takes the event on its own goroutine
+		if ctx.Err() != nil {
+			t.Fatal("the endpointer still reports discovery failing after an answer")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_, err = Call[echoReq, echoResp](ctx, c, "GET", "/", echoReq{})
+	if !errors.Is(err, balancer.ErrNoEndpoints) || strings.Contains(err.Error(), "discovery is failing") {
+		t.Fatalf("Call = %v once discovery answered an empty set; want the bare ErrNoEndpoints", err)
+	}
+}
+
+// stoppable is a registry.Cache as an sd.Instancer: the test feeds it.
+type stoppable struct{ *registry.Cache }
+
+func (stoppable) Stop() {}

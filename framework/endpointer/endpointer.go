@@ -61,7 +61,10 @@ type Endpointer struct {
 	byID    map[string]*balancer.Target
 	closed  bool
 	failing bool // discovery's last word was an error
-	current atomic.Pointer[[]*balancer.Target]
+	// discoveryErr is that error (nil while discovery answers), for
+	// callers outside e.mu.
+	discoveryErr atomic.Pointer[error]
+	current      atomic.Pointer[[]*balancer.Target]
 
 	closeOnce sync.Once
 }
@@ -146,6 +149,22 @@ func (e *Endpointer) noteDiscovery(err error) {
 		level.Info(e.logger).Log("msg", "discovery answers again")
 	}
 	e.failing = err != nil
+	if err != nil {
+		e.discoveryErr.Store(&err)
+	} else {
+		e.discoveryErr.Store(nil)
+	}
+}
+
+// DiscoveryErr returns the error of discovery's last answer while it is
+// failing, else nil: a caller that finds no instance can say why (an
+// empty set because the registry refused or cannot be reached, not
+// because nothing is registered).
+func (e *Endpointer) DiscoveryErr() error {
+	if p := e.discoveryErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // apply applies one change: O(change) map work plus one copy of the
