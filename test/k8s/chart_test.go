@@ -539,3 +539,37 @@ func TestChart_ScaledServiceGetsAPodDisruptionBudget(t *testing.T) {
 		t.Errorf("objects %v, want a PodDisruptionBudget for user (3 replicas) only", got)
 	}
 }
+
+// The kubernetes registry skips an endpoint whose weight annotation it
+// cannot read, so `weight=heavy` took every user Pod out of discovery while
+// the Deployment looked healthy (report j47a): the schema refuses it. A
+// number, which --set makes of `weight=5`, is accepted and rendered as the
+// string an annotation must be; the apiserver takes the result.
+func TestChart_WeightAnnotationIsAPositiveInteger(t *testing.T) {
+	for _, bad := range []string{"heavy", "0", "-3", "1.5"} {
+		if _, err := render(t, `services.user.annotations.warren\.dev/weight=`+bad); err == nil || !strings.Contains(err.Error(), "warren.dev~1weight") { // a JSON pointer: / is ~1
+			t.Errorf("weight=%s: err = %v, want the schema to refuse it, naming the annotation", bad, err)
+		}
+	}
+	objs, err := render(t, `services.user.annotations.warren\.dev/weight=5`, `services.user.annotations.meta\.warren\.dev/team=pay`)
+	if err != nil {
+		t.Fatalf("weight=5: %v", err)
+	}
+	found := false
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" || o.GetName() != "user" {
+			continue
+		}
+		ann, _, _ := unstructured.NestedStringMap(o.Object, "spec", "template", "metadata", "annotations")
+		found = ann["warren.dev/weight"] == "5" && ann["meta.warren.dev/team"] == "pay"
+		if !found {
+			t.Errorf("user Pod annotations %v, want weight \"5\" and the meta key", ann)
+		}
+	}
+	if !found {
+		t.Fatal("no user Deployment with the annotations")
+	}
+	if err := dryRun(t, objs); err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+}
