@@ -32,6 +32,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/consul"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
+	"github.com/warren-mesh/warren/framework/registry/kubernetes"
 	"github.com/warren-mesh/warren/framework/registry/zookeeper"
 	"github.com/warren-mesh/warren/internal/regcli"
 	"github.com/warren-mesh/warren/services/user"
@@ -45,7 +46,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("usergrpc", flag.ContinueOnError)
-	reg, err := regcli.BindRegistry(fs, registry.Backends{etcd.Backend(), consul.Backend(), zookeeper.Backend()})
+	reg, err := regcli.BindRegistry(fs, registry.Backends{etcd.Backend(), consul.Backend(), zookeeper.Backend(), kubernetes.Backend()})
 	if err != nil {
 		fmt.Fprintln(stderr, "usergrpc:", err)
 		return 1

@@ -117,7 +117,7 @@ func (v *View) probeOnce(ctx context.Context, in *instanceState) {
 				metricsErr = err.Error()
 			}
 		} else {
-			metricsErr = "no metrics URL published (start the service with --debug-listen)"
+			metricsErr = "no metrics URL published (a service started with --debug-listen publishes one; the kubernetes registry publishes none: scrape the Pods by their annotations)"
 		}
 	}
 	if ctx.Err() != nil {

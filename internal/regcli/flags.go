@@ -68,7 +68,7 @@ func (r *Registry) Open(ctx context.Context) (registry.Registry, error) {
 // or value is a Usage error of one line that names it and the form it
 // wants, with no flag list above it.
 func Parse(fs *flag.FlagSet, args []string, out io.Writer, usage string) error {
-	err := config.ParseFlags(fs, args)
+	err := config.ParseFlags(fs, flagsFirst(fs, args))
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprintf(out, "%s\n\nEvery flag can also be set with its WARREN_* variable (--etcd-endpoints: %s).\n\n", usage, config.EnvName("etcd-endpoints"))
@@ -89,4 +89,45 @@ func (u Usage) Error() string { return u.Msg }
 // usagef returns a Usage error.
 func usagef(format string, args ...any) error {
 	return Usage{Msg: strings.TrimSpace(fmt.Sprintf(format, args...))}
+}
+
+// flagsFirst moves the flags of args before its other arguments, so that
+// `warren ls user --registry=kubernetes` reads as `warren ls
+// --registry=kubernetes user` (the flag package stops at the first
+// argument that is not a flag, and took the flags for service names).
+// A flag of fs that takes a value and is written without "=" takes the
+// next argument with it; "--" ends the flags, as for the flag package.
+func flagsFirst(fs *flag.FlagSet, args []string) []string {
+	var flags, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			rest = append(rest, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue // unknown: the parser says so
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			flags = append(flags, args[i+1])
+			i++
+		}
+	}
+	if len(rest) == 0 {
+		return flags
+	}
+	return append(append(flags, "--"), rest...)
 }

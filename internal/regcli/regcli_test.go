@@ -165,6 +165,15 @@ func TestLs_RealEtcdWithTheServicesFlagsAndVariables(t *testing.T) {
 		t.Errorf("warren ls user printed:\n%s", out.String())
 	}
 
+	// Flags after the service name, as kubectl allows (reports j47a, j47c).
+	out.Reset()
+	if err := Ls(ctx, e, []string{"user", "--registry", "etcd", "--etcd-endpoints", strings.Join(srv.Endpoints(), ",")}); err != nil {
+		t.Fatalf("ls with the flags after the service: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "user-1") || strings.Contains(out.String(), "order-1") {
+		t.Errorf("warren ls user --registry … printed:\n%s", out.String())
+	}
+
 	out.Reset()
 	t.Setenv("WARREN_REGISTRY", "etcd")
 	t.Setenv("WARREN_ETCD_ENDPOINTS", strings.Join(srv.Endpoints(), ","))
