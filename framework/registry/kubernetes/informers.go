@@ -6,13 +6,14 @@ import (
 	"sync"
 
 	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/warren-mesh/warren/framework/registry"
 )
 
 // caches are a Registry's three watches of its namespace — Pods,
@@ -35,6 +36,11 @@ type caches struct {
 	// lastErr is the last failed list or watch (a 403 when the RBAC Role
 	// is missing): why the caches are not synced, when they are not.
 	lastErr error
+	// outage logs failed lists and watches once, a reminder a minute,
+	// and the first change after them: client-go retries every second or
+	// so, for each of the three informers (report j47a: 37 lines in 4
+	// minutes, and none when it was over).
+	outage *registry.OutageLog
 }
 
 func startInformers(cs kubernetes.Interface, ns string, logger log.Logger, watchErr func(error)) *caches {
@@ -45,6 +51,7 @@ func startInformers(cs kubernetes.Interface, ns string, logger log.Logger, watch
 		svcs:    f.Core().V1().Services().Lister().Services(ns),
 		slices:  f.Discovery().V1().EndpointSlices().Lister().EndpointSlices(ns),
 		subs:    map[chan struct{}]struct{}{},
+		outage:  registry.NewOutageLog(logger, "Kubernetes (list and watch of Pods, Services, EndpointSlices)"),
 	}
 	h := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { inf.signal() },
@@ -57,9 +64,9 @@ func startInformers(cs kubernetes.Interface, ns string, logger log.Logger, watch
 		f.Discovery().V1().EndpointSlices().Informer(),
 	} {
 		_ = si.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
-			level.Warn(logger).Log("msg", "kubernetes watch broke off; the informer lists again", "err", err)
 			inf.mu.Lock()
 			inf.lastErr = err
+			inf.outage.Failed(err)
 			inf.mu.Unlock()
 			watchErr(err)
 		})
@@ -89,6 +96,7 @@ func (inf *caches) subscribe() (<-chan struct{}, func()) {
 func (inf *caches) signal() {
 	inf.mu.Lock()
 	defer inf.mu.Unlock()
+	inf.outage.Recovered() // a change arrived: the informers list and watch again
 	for ch := range inf.subs {
 		select {
 		case ch <- struct{}{}:

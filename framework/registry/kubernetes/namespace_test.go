@@ -3,6 +3,7 @@ package kubernetes_test
 import (
 	"context"
 	"errors"
+	"github.com/go-kit/log"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/kubernetes"
 	"github.com/warren-mesh/warren/framework/registry/kubernetes/kubetest"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 // kubeconfig writes a kubeconfig whose current context has namespace ns
@@ -84,8 +86,9 @@ func TestNew_NamespaceFollowsTheKubeconfigContext(t *testing.T) {
 func TestRegistry_RefusedListSaysForbidden(t *testing.T) {
 	rc := rest.CopyConfig(testCluster(t).Config())
 	rc.Impersonate = rest.ImpersonationConfig{UserName: "warren-test-no-rights"} // RBAC grants it nothing
+	logs := &syncbuf.Buffer{}
 	r, err := kubernetes.New(context.Background(), kubernetes.WithRESTConfig(rc), kubernetes.WithNamespace(kubetest.Namespace),
-		kubernetes.WithInitialWait(200*time.Millisecond))
+		kubernetes.WithInitialWait(200*time.Millisecond), kubernetes.WithLogger(log.NewLogfmtLogger(logs)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +116,19 @@ func TestRegistry_RefusedListSaysForbidden(t *testing.T) {
 			t.Fatalf("instancer event %v; want the apiserver's refusal", ev.Err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// client-go lists again every second or so, per informer: the refusal
+	// is one warning, the retries debug lines (report j47a: a warning per
+	// retry and informer).
+	deadline = time.Now().Add(30 * time.Second)
+	for strings.Count(logs.String(), `level=debug msg="cannot read Kubernetes`) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than 3 retries logged in 30s:\n%s", logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := strings.Count(logs.String(), `level=warn msg="cannot read Kubernetes`); n != 1 {
+		t.Fatalf("%d warnings of the refusal, want 1:\n%s", n, logs)
 	}
 }
 
