@@ -7,9 +7,9 @@ import (
 	"time"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/warren-mesh/warren/framework/registry"
 )
@@ -23,10 +23,8 @@ func (r *Registry) Services(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !cache.WaitForCacheSync(ctx.Done(), inf.synced...) {
-		// Say why: a refused list (RBAC) retries until ctx ends, and
-		// "context deadline exceeded" alone hides the apiserver's answer.
-		return nil, fmt.Errorf("kubernetes registry: services in namespace %q: %w (%w)", r.namespace, r.whyNotSynced(inf), ctx.Err())
+	if err := r.waitSynced(ctx, inf); err != nil {
+		return nil, err
 	}
 	sls, err := inf.slices.List(labels.Everything())
 	if err != nil {
@@ -51,6 +49,30 @@ func (r *Registry) Services(ctx context.Context) ([]string, error) {
 
 // whyProbeTimeout bounds the one request whyNotSynced makes.
 const whyProbeTimeout = time.Second
+
+// waitSynced waits for the first listing of every cache. A refusal (401,
+// 403) ends the wait at once: client-go would retry it until ctx ends, and
+// `warren ls` took its whole 10 s to report a missing Role (report j47a).
+// Otherwise, when ctx ends first, the error says why (a refused list
+// retries, and "context deadline exceeded" alone hides the answer).
+func (r *Registry) waitSynced(ctx context.Context, inf *caches) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !inf.hasSynced() {
+		inf.mu.Lock()
+		last := inf.lastErr
+		inf.mu.Unlock()
+		if apierrors.IsForbidden(last) || apierrors.IsUnauthorized(last) {
+			return fmt.Errorf("kubernetes registry: services in namespace %q: %w", r.namespace, notSyncedBecause(last, r.namespace))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kubernetes registry: services in namespace %q: %w (%w)", r.namespace, r.whyNotSynced(inf), ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
+}
 
 // whyNotSynced is the reason the caches are not synced: the informers'
 // last list or watch failure, else the answer to one list of the

@@ -94,10 +94,13 @@ func TestRegistry_RefusedListSaysForbidden(t *testing.T) {
 	}
 	defer r.Close()
 
-	_, err = r.Services(ctxT(t, 3*time.Second))
+	// The deadline bounds a failing test: the refusal ends the wait at
+	// once (warren ls took its whole 10 s to report it, report j47a).
+	sctx := ctxT(t, time.Minute)
+	_, err = r.Services(sctx)
 	if err == nil || !strings.Contains(err.Error(), "is forbidden") || !strings.Contains(err.Error(), "needs get, list and watch") ||
-		!errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Services: %v; want the apiserver's refusal, what to grant, and the deadline", err)
+		sctx.Err() != nil {
+		t.Errorf("Services: %v; want the apiserver's refusal and what to grant, before the deadline", err)
 	}
 	t.Logf("Services: %v", err)
 
