@@ -23,6 +23,7 @@ type Proxy struct {
 
 	delay   atomic.Int64 // nanoseconds added before each chunk of the answer
 	matched atomic.Int64
+	silent  atomic.Bool // chunks are dropped both ways; connections stay open
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -64,6 +65,12 @@ func (p *Proxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
 
 // Matched is how many chunks towards the target contained the mark.
 func (p *Proxy) Matched() int64 { return p.matched.Load() }
+
+// SetSilent drops every chunk in both directions while on, keeping the
+// connections open: a partition that sends no reset, which a client
+// notices only when its own read deadline passes. Turn it off with the
+// connections' streams broken (bytes were lost): clients must reconnect.
+func (p *Proxy) SetSilent(on bool) { p.silent.Store(on) }
 
 // Block cuts every connection and refuses new ones (accepted and closed
 // at once) until Unblock.
@@ -160,6 +167,9 @@ func (p *Proxy) pipe(dst, src net.Conn, answer bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
+		if n > 0 && p.silent.Load() {
+			n = 0 // lost on the way
+		}
 		if n > 0 {
 			if answer {
 				if d := time.Duration(p.delay.Load()); d > 0 {

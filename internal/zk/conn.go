@@ -6,7 +6,12 @@
 // (go-zookeeper/zk#35 proposes the same fix, unmerged; no release has it).
 // And the connect handshake is bounded by recvTimeout (see authenticate):
 // upstream let a server that never answers hold a reconnect past the
-// session's expiry.
+// session's expiry. Two accessors are added: SessionTimeout, the timeout
+// the server granted (it clamps the one asked for to its own bounds), and
+// LastReceived, when the server was last heard from, which is where the
+// server's own expiry clock starts (upstream's callers learn of a
+// disconnect only when the read deadline, two thirds of the session
+// timeout, has passed).
 // ACL is upstream's type, so zookeeper.WithACL takes upstream's zk.ACL and
 // users need not import this package. Nothing else differs; drop this copy
 // for upstream once a release carries both fixes.
@@ -81,6 +86,8 @@ type authCreds struct {
 // Conn is the client connection and tracks all details for communication with the server.
 type Conn struct {
 	lastZxid         atomic.Int64 // atomic: see the package comment
+	grantedMs        atomic.Int32 // the session timeout the server granted; 0 before a session
+	lastRecv         atomic.Int64 // unix ns of the last packet from the server
 	sessionID        int64
 	state            State // must be 32-bit aligned
 	xid              uint32
@@ -348,6 +355,21 @@ func (c *Conn) SessionID() int64 {
 // Logger is an interface provided by this package.
 func (c *Conn) SetLogger(l Logger) {
 	c.logger = l
+}
+
+// SessionTimeout returns the session timeout the server granted for the
+// current session, or 0 before the first session.
+func (c *Conn) SessionTimeout() time.Duration {
+	return time.Duration(c.grantedMs.Load()) * time.Millisecond
+}
+
+// LastReceived returns when a packet (an answer, a ping's, an event) last
+// came from the server, or the zero time before the first session.
+func (c *Conn) LastReceived() time.Time {
+	if ns := c.lastRecv.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 func (c *Conn) setTimeouts(sessionTimeoutMs int32) {
@@ -729,6 +751,8 @@ func (c *Conn) authenticate() error {
 
 	atomic.StoreInt64(&c.sessionID, r.SessionID)
 	c.setTimeouts(r.TimeOut)
+	c.grantedMs.Store(r.TimeOut)
+	c.lastRecv.Store(time.Now().UnixNano())
 	c.passwd = r.Passwd
 	c.setState(StateHasSession)
 
@@ -836,6 +860,7 @@ func (c *Conn) recvLoop(conn net.Conn) error {
 		if err != nil {
 			return err
 		}
+		c.lastRecv.Store(time.Now().UnixNano())
 
 		res := responseHeader{}
 		_, err = decodePacket(buf[:16], &res)

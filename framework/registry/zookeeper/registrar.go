@@ -110,7 +110,7 @@ func (g *registration) hold(ctx context.Context) error {
 					// cannot tell us while we cannot reach it): the znode
 					// is gone, and /readyz should say so.
 					lostReported = true
-					g.k.Lost(fmt.Errorf("no contact with ZooKeeper for the session timeout (%s): the session and its znode are presumed expired", g.r.cfg.sessionTimeout))
+					g.k.Lost(fmt.Errorf("no contact with ZooKeeper for the session timeout (%s): the session and its znode are presumed expired", g.r.sess.sessionTimeout()))
 				}
 			}
 		}

@@ -62,7 +62,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 	}
 	r := &Registry{
 		cfg:        cfg,
-		sess:       newSession(cfg.sessionTimeout),
+		sess:       newSession(cfg.sessionTimeout, cfg.logger),
 		acl:        cfg.acls(),
 		regs:       registry.NewTracker[*registration](),
 		instancers: map[*Instancer]struct{}{},
@@ -90,7 +90,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 	conn = c
 	connMu.Unlock()
 	r.conn = c
-	r.sess.setID(c.SessionID())
+	r.sess.setID(c.SessionID(), c.SessionTimeout())
 	return r, nil
 }
 

@@ -4,6 +4,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
 	"github.com/warren-mesh/warren/internal/zk"
 )
 
@@ -17,20 +20,29 @@ import (
 //     re-set by the library, but a re-read costs little and proves it);
 //   - the connection has been down for a whole session timeout, so the
 //     session has most likely expired on the server.
+//
+// The timeout is the one the server granted (it clamps the one asked for
+// to its min and max session timeouts), and "down" counts from the last
+// packet the server sent, where its expiry clock starts, not from when
+// the client noticed the silence: that takes the library's read deadline,
+// two thirds of the timeout, and /readyz stayed green for seconds after
+// the server had dropped the znode (report j47b).
 type session struct {
-	timeout time.Duration
+	requested time.Duration
+	logger    log.Logger
 
 	mu        sync.Mutex
-	id        int64     // current session ID, 0 before the first
-	connected bool      // a session is established on a live connection
-	downSince time.Time // when the connection was lost (zero while up)
+	timeout   time.Duration // granted, once a session is; requested before
+	id        int64         // current session ID, 0 before the first
+	connected bool          // a session is established on a live connection
+	downSince time.Time     // when the connection was lost (zero while up)
 	subs      map[chan struct{}]struct{}
 	timer     *time.Timer
 	stopped   bool
 }
 
-func newSession(timeout time.Duration) *session {
-	return &session{timeout: timeout, subs: map[chan struct{}]struct{}{}, downSince: time.Now()}
+func newSession(timeout time.Duration, logger log.Logger) *session {
+	return &session{requested: timeout, timeout: timeout, logger: logger, subs: map[chan struct{}]struct{}{}, downSince: time.Now()}
 }
 
 // event is the client library's callback; it must not block.
@@ -47,6 +59,7 @@ func (s *session) event(ev zk.Event, conn func() *zk.Conn) {
 	case zk.StateHasSession:
 		if c := conn(); c != nil {
 			s.id = c.SessionID()
+			s.grantedLocked(c.SessionTimeout())
 		}
 		s.connected = true
 		s.downSince = time.Time{}
@@ -59,8 +72,13 @@ func (s *session) event(ev zk.Event, conn func() *zk.Conn) {
 		if s.connected {
 			s.connected = false
 			s.downSince = time.Now()
+			if c := conn(); c != nil {
+				if last := c.LastReceived(); !last.IsZero() && last.Before(s.downSince) {
+					s.downSince = last
+				}
+			}
 			if s.timer == nil {
-				s.timer = time.AfterFunc(s.timeout, s.timedOut)
+				s.timer = time.AfterFunc(max(s.timeout-time.Since(s.downSince), 0), s.timedOut)
 			}
 		}
 		if ev.State == zk.StateExpired {
@@ -70,14 +88,36 @@ func (s *session) event(ev zk.Event, conn func() *zk.Conn) {
 	}
 }
 
-// setID records the session ID once Connect returned the Conn (the first
-// StateHasSession may come before the Registry holds it).
-func (s *session) setID(id int64) {
+// setID records the session ID and timeout once Connect returned the
+// Conn (the first StateHasSession may come before the Registry holds it).
+func (s *session) setID(id int64, granted time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.connected && id != 0 {
 		s.id = id
+		s.grantedLocked(granted)
 	}
+}
+
+// grantedLocked takes the timeout the server granted, saying so when it is
+// not the one asked for (ZooKeeper clamps it to its minSessionTimeout and
+// maxSessionTimeout, 2 and 20 ticks by default).
+func (s *session) grantedLocked(granted time.Duration) {
+	if granted <= 0 || granted == s.timeout {
+		return
+	}
+	if granted != s.requested {
+		level.Warn(s.logger).Log("msg", "ZooKeeper granted another session timeout than the one asked for; using it",
+			"requested", s.requested, "granted", granted)
+	}
+	s.timeout = granted
+}
+
+// sessionTimeout returns the session timeout in force.
+func (s *session) sessionTimeout() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.timeout
 }
 
 func (s *session) timedOut() {
@@ -112,7 +152,7 @@ func (s *session) state() (id int64, connected bool, down time.Duration) {
 // it every ephemeral znode of this process.
 func (s *session) lost() bool {
 	_, connected, down := s.state()
-	return !connected && down >= s.timeout
+	return !connected && down >= s.sessionTimeout()
 }
 
 // subscribe returns a channel that receives a signal (coalesced) whenever

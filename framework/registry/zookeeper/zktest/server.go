@@ -144,8 +144,17 @@ func (s *Server) DirectAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.port
 // cut off for longer than their timeout expire.
 func (s *Server) Cut() { s.proxy.Block() }
 
-// Heal lets clients through again.
-func (s *Server) Heal() { s.proxy.Unblock() }
+// Silence keeps client connections open but drops everything on them
+// until Heal: a partition without resets, noticed by a client only when
+// its read deadline passes.
+func (s *Server) Silence() { s.proxy.SetSilent(true) }
+
+// Heal lets clients through again (after Silence their connections are
+// broken: they reconnect).
+func (s *Server) Heal() {
+	s.proxy.Unblock()
+	s.proxy.SetSilent(false)
+}
 
 // Log returns the tail of what the server printed (all runs).
 func (s *Server) Log() string { return s.log.String() }

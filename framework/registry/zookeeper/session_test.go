@@ -1,0 +1,61 @@
+package zookeeper
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/zookeeper/zktest"
+)
+
+// A partition that sends no reset: the client notices it only when its
+// read deadline (two thirds of the session timeout) passes, while the
+// server's expiry clock started at the last packet. The registrar turns
+// retrying when the server drops the znode, not a read deadline later
+// (report j47b: /readyz green 6.3 s after the record was gone). With a
+// 12 s session that gap was 8 s; the bound below leaves 4 s for a loaded
+// machine to run the watcher and the poll.
+func TestSilentPartition_RetryingWhenTheServerExpiresTheSession(t *testing.T) {
+	const session = 12 * time.Second
+	srv := startServer(t)
+	root := testRoot(t)
+	r, _ := newTestRegistry(t, srv.Addr(), root, WithSessionTimeout(session))
+	other, _ := newTestRegistry(t, srv.DirectAddr(), root) // the watcher bypasses the proxy
+	w := watch(t, other, "sil")
+	inst := testInstance("sil", 1)
+	if err := r.Register(ctxFor(t, 30*time.Second), inst); err != nil {
+		t.Fatal(err)
+	}
+	w.await(t, 30*time.Second, "the instance", noErr(exactly(inst.ID)))
+
+	srv.Silence()
+	defer srv.Heal()
+	w.await(t, time.Minute, "the instance gone once its session expired", noErr(exactly()))
+	gone := time.Now()
+	retrying := awaitState(t, r, registry.StateRetrying, time.Minute)
+	if late := retrying.Sub(gone); late > 4*time.Second {
+		t.Fatalf("the registrar turned retrying %s after the server dropped its znode; want it within 4s (the server's clock, not the read deadline's)", late)
+	}
+}
+
+// The server clamps the session timeout to its maxSessionTimeout: the
+// registrar presumes the session lost after the granted timeout, says so,
+// and names it (report j47b: asking 30 s of a server capped at 10 s left
+// /readyz green 26 s after the record was gone).
+func TestSessionTimeout_TheGrantedOneIsUsed(t *testing.T) {
+	srv := startServer(t, zktest.WithConfig("maxSessionTimeout=3000"))
+	r, logs := newTestRegistry(t, srv.Addr(), testRoot(t), WithSessionTimeout(30*time.Second))
+	if err := r.Register(ctxFor(t, 30*time.Second), testInstance("clamp", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `msg="ZooKeeper granted another session timeout than the one asked for; using it" requested=30s granted=3s`) {
+		t.Errorf("no warning of the clamp:\n%s", logs)
+	}
+	srv.Cut()
+	defer srv.Heal()
+	awaitState(t, r, registry.StateRetrying, 20*time.Second) // 30 s would not make it
+	if st := r.Status(); !strings.Contains(st.LastError, "for the session timeout (3s)") {
+		t.Fatalf("Status %+v; want the granted 3s named", st)
+	}
+}
