@@ -6,7 +6,9 @@
 // (go-zookeeper/zk#35 proposes the same fix, unmerged; no release has it).
 // And the connect handshake is bounded by recvTimeout (see authenticate):
 // upstream let a server that never answers hold a reconnect past the
-// session's expiry. Two accessors are added: SessionTimeout, the timeout
+// session's expiry. A server name that does not resolve is kept and
+// dialed in its turn (DNSHostProvider.Init) instead of failing Connect.
+// Two accessors are added: SessionTimeout, the timeout
 // the server granted (it clamps the one asked for to its own bounds), and
 // LastReceived, when the server was last heard from, which is where the
 // server's own expiry clock starts (upstream's callers learn of a

@@ -84,7 +84,12 @@ func (hp *DNSHostProvider) Init(servers []string) error {
 		}
 		addrs, err := lookupHost(ctx, host)
 		if err != nil {
-			return err
+			// Warren: keep the name, dialed (and so resolved) when its
+			// turn comes. Upstream failed Connect, so one member's name
+			// that does not resolve yet (a StatefulSet Pod being
+			// replaced) kept every client from starting.
+			found = append(found, server)
+			continue
 		}
 		for _, addr := range addrs {
 			found = append(found, net.JoinHostPort(addr, port))

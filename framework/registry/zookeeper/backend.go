@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry"
@@ -59,12 +60,19 @@ func (s *settings) Validate() error {
 		return fmt.Errorf("--zookeeper-servers is empty")
 	case s.sessionTimeout < time.Second:
 		return fmt.Errorf("--zookeeper-session-timeout %s: must be at least 1s", s.sessionTimeout)
-	case s.root == "" || s.root[0] != '/' || s.root == "/":
+	case s.root == "" || s.root[0] != '/' || s.root == "/" || strings.Contains(s.root, "//") || strings.HasSuffix(s.root, "/"):
 		return fmt.Errorf("--zookeeper-root %q: want a znode path like /warren", s.root)
+	case reservedRoot(s.root):
+		return fmt.Errorf("--zookeeper-root %q: /zookeeper is ZooKeeper's own tree; choose another path", s.root)
 	case s.password != "" && s.username == "":
 		return fmt.Errorf("--zookeeper-password without --zookeeper-username")
 	case (s.cert == "") != (s.key == ""):
 		return fmt.Errorf("--zookeeper-cert and --zookeeper-key go together")
+	}
+	for _, srv := range s.servers {
+		if err := validServer(srv); err != nil {
+			return fmt.Errorf("--zookeeper-servers: %w", err)
+		}
 	}
 	return nil
 }

@@ -52,6 +52,12 @@ func TestBackend_BadFlagsAreNamedAndSecretsNeverPrinted(t *testing.T) {
 		"--zookeeper-cert=c.pem":            "--zookeeper-key",
 		"--zookeeper-root=warren":           "--zookeeper-root",
 		"--zookeeper-password=x":            "--zookeeper-username",
+		// Reports j47b: a Java chroot, a bad port, odd roots.
+		"--zookeeper-servers=127.0.0.1:2181,127.0.0.1:2182/app": "a chroot in the connect string (\"/app\") is not supported",
+		"--zookeeper-servers=127.0.0.1:notaport":                "want host:port with a port",
+		"--zookeeper-servers=127.0.0.1":                         "want host:port",
+		"--zookeeper-root=/a//b":                                "--zookeeper-root",
+		"--zookeeper-root=/zookeeper/warren":                    "ZooKeeper's own tree",
 	} {
 		if err := parseBackend(t, args).Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want it to name %s", args, err, want)

@@ -2,8 +2,10 @@ package zookeeper
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -147,6 +149,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("zookeeper: no servers")
 	case c.root == "/" || strings.Contains(c.root, "//"):
 		return fmt.Errorf("zookeeper: root %q: want a znode path like /warren", c.root)
+	case reservedRoot(c.root):
+		return fmt.Errorf("zookeeper: root %q: /zookeeper is ZooKeeper's own tree; choose another path", c.root)
 	case c.sessionTimeout < time.Second:
 		return fmt.Errorf("zookeeper: session timeout %s: must be at least 1s", c.sessionTimeout)
 	case c.backoffMin <= 0 || c.backoffMax < c.backoffMin:
@@ -157,9 +161,35 @@ func (c *config) validate() error {
 		return fmt.Errorf("zookeeper: a digest password without a user name")
 	}
 	for _, s := range c.servers {
-		if strings.TrimSpace(s) == "" {
-			return fmt.Errorf("zookeeper: empty server address")
+		if err := validServer(s); err != nil {
+			return fmt.Errorf("zookeeper: %w", err)
 		}
+	}
+	return nil
+}
+
+// reservedRoot reports a root inside /zookeeper, the server's own tree.
+func reservedRoot(root string) bool {
+	return root == "/zookeeper" || strings.HasPrefix(root, "/zookeeper/")
+}
+
+// validServer checks one ensemble member's address: host:port. A Java
+// connect string's chroot ("zk1:2181,zk2:2181/app") would otherwise be
+// part of the last address, which then never connects, while the others
+// register outside the chroot the Java services read (report j47b).
+func validServer(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return errors.New("empty server address")
+	}
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return fmt.Errorf("server %q: a chroot in the connect string (%q) is not supported; give the servers alone and the path with the root (--zookeeper-root %s/warren)", s, s[i:], strings.TrimSuffix(s[i:], "/"))
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("server %q: want host:port", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || host == "" {
+		return fmt.Errorf("server %q: want host:port with a port from 1 to 65535", s)
 	}
 	return nil
 }

@@ -59,3 +59,14 @@ func TestSessionTimeout_TheGrantedOneIsUsed(t *testing.T) {
 		t.Fatalf("Status %+v; want the granted 3s named", st)
 	}
 }
+
+// A member whose name does not resolve (a StatefulSet Pod being replaced)
+// does not keep the service from starting and registering through the
+// others: the client library failed Connect on it (report j47b).
+func TestNew_AServerNameThatDoesNotResolveIsDialedInItsTurn(t *testing.T) {
+	srv := startServer(t)
+	r, _ := newTestRegistry(t, srv.Addr(), testRoot(t), WithServers(srv.Addr(), "zk-2.warren-test.invalid:2181"))
+	if err := r.Register(ctxFor(t, time.Minute), testInstance("dns", 1)); err != nil {
+		t.Fatalf("Register with one unresolvable member: %v", err)
+	}
+}
