@@ -8,12 +8,13 @@
 // upstream let a server that never answers hold a reconnect past the
 // session's expiry. A server name that does not resolve is kept and
 // dialed in its turn (DNSHostProvider.Init) instead of failing Connect.
-// Two accessors are added: SessionTimeout, the timeout
+// Three accessors are added: SessionTimeout, the timeout
 // the server granted (it clamps the one asked for to its own bounds), and
 // LastReceived, when the server was last heard from, which is where the
 // server's own expiry clock starts (upstream's callers learn of a
 // disconnect only when the read deadline, two thirds of the session
-// timeout, has passed).
+// timeout, has passed), and LastConnectError, why the last dial failed
+// (upstream only logs it; requests say "could not connect to a server").
 // ACL is upstream's type, so zookeeper.WithACL takes upstream's zk.ACL and
 // users need not import this package. Nothing else differs; drop this copy
 // for upstream once a release carries both fixes.
@@ -90,6 +91,7 @@ type Conn struct {
 	lastZxid         atomic.Int64 // atomic: see the package comment
 	grantedMs        atomic.Int32 // the session timeout the server granted; 0 before a session
 	lastRecv         atomic.Int64 // unix ns of the last packet from the server
+	lastConnErr      atomic.Pointer[error] // why the last dial failed; nil once one succeeds
 	sessionID        int64
 	state            State // must be 32-bit aligned
 	xid              uint32
@@ -421,6 +423,7 @@ func (c *Conn) connect() error {
 
 		zkConn, err := c.dialer("tcp", c.Server(), c.connectTimeout)
 		if err == nil {
+			c.lastConnErr.Store(nil)
 			c.conn = zkConn
 			c.setState(StateConnected)
 			if c.logInfo {
@@ -430,7 +433,19 @@ func (c *Conn) connect() error {
 		}
 
 		c.logger.Printf("failed to connect to %s: %v", c.Server(), err)
+		err = fmt.Errorf("connect to %s: %w", c.Server(), err)
+		c.lastConnErr.Store(&err)
 	}
+}
+
+// LastConnectError returns why the last attempt to connect to a server
+// failed (a refused connection, a TLS handshake), or nil once one
+// succeeded: a request only says ErrNoServer.
+func (c *Conn) LastConnectError() error {
+	if p := c.lastConnErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (c *Conn) sendRequest(

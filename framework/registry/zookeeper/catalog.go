@@ -30,7 +30,7 @@ func (r *Registry) Services(ctx context.Context) ([]string, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("zookeeper: list services under %s: %w", dir, err)
+		return nil, fmt.Errorf("zookeeper: list services under %s: %w", dir, r.withConnectError(err))
 	}
 	var out []string
 	for _, name := range names {

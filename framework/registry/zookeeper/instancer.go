@@ -403,6 +403,7 @@ func (in *Instancer) publish(err error) {
 
 // fail keeps serving the last good set, now with the error beside it.
 func (in *Instancer) fail(err error) {
+	err = in.r.withConnectError(err)
 	in.outage.Failed(err, "instances", len(in.set))
 	in.publish(err)
 }

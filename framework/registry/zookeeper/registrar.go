@@ -39,7 +39,8 @@ func newRegistration(r *Registry, inst registry.Instance, p string, val []byte) 
 
 // Publish implements keeper.Record.
 func (g *registration) Publish(_ context.Context, again bool) (bool, error) {
-	return g.publish(again)
+	wrote, err := g.publish(again)
+	return wrote, g.r.withConnectError(err)
 }
 
 // Hold implements keeper.Record.

@@ -108,7 +108,7 @@ func (r *Registry) ensureAuth() error {
 		return nil
 	}
 	if err := r.conn.AddAuth("digest", []byte(r.cfg.username+":"+r.cfg.password)); err != nil {
-		return fmt.Errorf("zookeeper: digest auth as %q: %w", r.cfg.username, err)
+		return fmt.Errorf("zookeeper: digest auth as %q: %w", r.cfg.username, r.withConnectError(err))
 	}
 	r.authed = true
 	return nil
@@ -342,6 +342,21 @@ func (r *Registry) logWarn(keyvals ...any) { level.Warn(r.cfg.logger).Log(keyval
 // zkLogger hands the client library's messages to the go-kit logger at
 // debug level: connection churn is reported by Status and our own
 // warnings already.
+// withConnectError adds to an error that says only that no server could
+// be reached ("zk: could not connect to a server") why the last dial
+// failed: a refused connection, a TLS handshake the server or the client
+// refused. The library logs it only at debug level (report j47b: every
+// TLS and address mistake read alike).
+func (r *Registry) withConnectError(err error) error {
+	if err == nil || !errors.Is(err, zk.ErrNoServer) || r.conn == nil {
+		return err
+	}
+	if ce := r.conn.LastConnectError(); ce != nil {
+		return fmt.Errorf("%w (last connect error: %v)", err, ce)
+	}
+	return err
+}
+
 type zkLogger struct{ l log.Logger }
 
 func (z zkLogger) Printf(format string, args ...any) {

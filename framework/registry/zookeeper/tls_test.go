@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,6 +86,12 @@ ssl.clientAuth=need
 		cancel()
 		if err == nil {
 			t.Errorf("%s: Register succeeded", name)
+		}
+		// The dial's own error, not only "could not connect to a server"
+		// (report j47b).
+		if name == "untrusted server" && (err == nil || !strings.Contains(err.Error(), "last connect error: connect to "+secure) ||
+			!strings.Contains(err.Error(), "certificate signed by unknown authority")) {
+			t.Errorf("%s: Register = %v; want the TLS handshake's error", name, err)
 		}
 	}
 }
