@@ -28,6 +28,13 @@ import (
 // wraps it; the Keeper then reports the registration withdrawn and stops.
 var ErrSuperseded = errors.New("superseded by a newer registration of the same address")
 
+// ErrRefused marks a Publish error no retry can help with: the registry
+// refused this process's credentials (a ZooKeeper digest user whose
+// password is not the one the ACL was made with). On the first claim it
+// ends the Keeper and goes to its caller, as a conflict does; after a loss
+// it is retried like any failure (an operator may fix the ACL).
+var ErrRefused = errors.New("credentials refused")
+
 // ErrLost marks a Hold error that says the record is surely gone (a
 // ZooKeeper session the server expired, our znode deleted): the state
 // turns retrying at once, as with Config.LossIsFailure, instead of waiting
@@ -144,7 +151,7 @@ func (k *Keeper) Run(ctx context.Context, what string) error {
 			k.keep()
 		}()
 		return nil
-	case errors.Is(err, registry.ErrConflict):
+	case errors.Is(err, registry.ErrConflict), errors.Is(err, ErrRefused):
 		close(k.done) // refused on the first claim: the caller decides
 		return err
 	case ctx.Err() != nil:
@@ -264,7 +271,7 @@ func (k *Keeper) run(failed error) {
 			k.ready <- nil
 			break
 		}
-		if errors.Is(err, registry.ErrConflict) {
+		if errors.Is(err, registry.ErrConflict) || errors.Is(err, ErrRefused) {
 			k.ready <- err // refused on the first claim: the caller decides
 			return
 		}

@@ -292,6 +292,8 @@ func (r *Registry) explainNoAuth(dir string, perm int32, err error) error {
 	why := ""
 	switch {
 	case wrongPassword:
+		// Final: no retry makes this password right.
+		err = fmt.Errorf("%w (%w)", err, keeper.ErrRefused)
 		why = fmt.Sprintf("; it lets digest user %q %s with another password: this one is wrong", r.cfg.username, verb)
 	case len(others) > 0:
 		why = fmt.Sprintf("; it lets only digest user %s %s in it (another service made it as that user): "+
