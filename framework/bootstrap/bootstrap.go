@@ -250,7 +250,7 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 		}
 		tp, shutdown, err := tracing.NewProvider(ctx, tracing.Config{
 			Service: cfg.Service, Version: cfg.Version, InstanceID: cfg.ID,
-			OTLPEndpoint: cfg.OTLPEndpoint, Stdout: stdout,
+			OTLPEndpoint: cfg.OTLPEndpoint, Stdout: stdout, SampleRatio: cfg.TraceSampleRatio,
 			Logger: deps.Logger, // export failures as the service's own log lines
 		})
 		if err != nil {

@@ -100,6 +100,9 @@ type Config struct {
 	DebugAllowedHosts []string
 	OTLPEndpoint      string // OTLP/gRPC trace collector; empty: off
 	TraceStdout       bool   // spans as JSON lines on the log output
+	// TraceSampleRatio is the share of traces started here that are
+	// recorded (1: all; OTEL_TRACES_SAMPLER then decides if set).
+	TraceSampleRatio float64
 
 	// Service-to-service TLS (docs/security.md).
 	TLSCert     string // serve HTTPS with this certificate…
@@ -118,20 +121,21 @@ type Config struct {
 // Default returns the configuration used when no flag or variable is set.
 func Default(service, version string) Config {
 	return Config{
-		Service:         service,
-		Version:         version,
-		Listen:          ":8080",
-		SelfCheck:       true,
-		LoadShedding:    true,
-		DebugProfiles:   true,
-		Grace:           app.DefaultGracePeriod,
-		DrainTimeout:    app.DefaultDrainTimeout,
-		WithdrawTimeout: app.DefaultWithdrawTimeout,
-		MaxBodyBytes:    1 << 20,
-		BodyTimeout:     httptransport.DefaultBodyTimeout,
-		BodyIdleTimeout: httptransport.DefaultBodyIdleTimeout,
-		LogFormat:       "logfmt",
-		LogLevel:        "info",
+		Service:          service,
+		Version:          version,
+		Listen:           ":8080",
+		SelfCheck:        true,
+		LoadShedding:     true,
+		DebugProfiles:    true,
+		Grace:            app.DefaultGracePeriod,
+		DrainTimeout:     app.DefaultDrainTimeout,
+		WithdrawTimeout:  app.DefaultWithdrawTimeout,
+		MaxBodyBytes:     1 << 20,
+		BodyTimeout:      httptransport.DefaultBodyTimeout,
+		BodyIdleTimeout:  httptransport.DefaultBodyIdleTimeout,
+		LogFormat:        "logfmt",
+		LogLevel:         "info",
+		TraceSampleRatio: 1,
 	}
 }
 
@@ -165,6 +169,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.BoolVar(&c.DebugProfiles, "debug-pprof", c.DebugProfiles, "serve the runtime profiles /debug/pprof/* on the debug listener (false: /metrics only)")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint, "OTLP/gRPC trace collector: http://host:4317 (plaintext), https://host:4317 or host:4317 (TLS); empty: off")
 	fs.BoolVar(&c.TraceStdout, "trace-stdout", c.TraceStdout, "write every span as a JSON line to the log output (demo)")
+	fs.Float64Var(&c.TraceSampleRatio, "trace-sample-ratio", c.TraceSampleRatio, "share of the traces this service starts that are recorded, 0 < r <= 1 (calls in a caller's trace follow the caller's choice; 1: all, or OTEL_TRACES_SAMPLER if set)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve HTTPS with this certificate file (PEM); also presented when calling services that require client certificates")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "key file of --tls-cert")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "require client certificates signed by this CA file (mutual TLS)")
@@ -308,6 +313,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: --shed-waiting %d: must not be negative (0 turns the waiting signal off)", c.ShedWaiting)
 	case c.ShedWaiting > 0 && !c.LoadShedding:
 		return fmt.Errorf("config: --shed-waiting %d needs --load-shedding (the waiting signal is part of the load shedder)", c.ShedWaiting)
+	case !(c.TraceSampleRatio > 0 && c.TraceSampleRatio <= 1):
+		return fmt.Errorf("config: --trace-sample-ratio %v: want a share above 0 and at most 1", c.TraceSampleRatio)
 	case c.ClientAttemptTimeout < 0:
 		return fmt.Errorf("config: --client-attempt-timeout %s: must not be negative", c.ClientAttemptTimeout)
 	case c.BodyTimeout < 0 || c.BodyIdleTimeout < 0:

@@ -107,6 +107,11 @@ type Config struct {
 	// process-wide error handler (the standard library's log, on stderr).
 	// Nothing global is set either way.
 	Logger log.Logger
+	// SampleRatio is the share of new traces recorded (parent-based: a
+	// span in a caller's trace follows the caller's decision). 0 or 1:
+	// every trace, unless OTEL_TRACES_SAMPLER says otherwise (the SDK
+	// reads it when no sampler is given).
+	SampleRatio float64
 }
 
 // ExportErrorEvery is how often at most Config.Logger gets an export
@@ -127,9 +132,12 @@ func NewProvider(ctx context.Context, cfg Config) (trace.TracerProvider, func(co
 	if cfg.InstanceID != "" {
 		attrs = append(attrs, attribute.String("service.instance.id", cfg.InstanceID))
 	}
-	opts := []sdktrace.TracerProviderOption{
-		sdktrace.WithResource(resource.NewSchemaless(attrs...)),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(resource.NewSchemaless(attrs...))}
+	// Without a sampler the SDK takes OTEL_TRACES_SAMPLER, else
+	// ParentBased(AlwaysSample): a span per request, which under a flood
+	// fills the batch queue (2048 spans) and the rest are dropped.
+	if r := cfg.SampleRatio; r > 0 && r < 1 {
+		opts = append(opts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(r))))
 	}
 	if cfg.OTLPEndpoint != "" {
 		var eo []otlptracegrpc.Option
