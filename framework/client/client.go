@@ -341,7 +341,11 @@ func New(ctx context.Context, d registry.Discovery, service string, opts ...Opti
 		return nil, fmt.Errorf("client %s: %w", service, err)
 	}
 	if cfg.snapshotDir != "" {
-		d = snapshot.Discovery(d, cfg.snapshotDir, snapshot.WithLogger(cfg.logger))
+		sopts := []snapshot.Option{snapshot.WithLogger(cfg.logger)}
+		if so, ok := cfg.obs.(StaleObserver); ok {
+			sopts = append(sopts, snapshot.WithStaleObserver(so.DiscoveryStale))
+		}
+		d = snapshot.Discovery(d, cfg.snapshotDir, sopts...)
 	}
 	src, err := d.Instancer(ctx, service)
 	if err != nil {

@@ -43,6 +43,14 @@ type MethodObserver interface {
 	MethodDone(service, method, code string, d time.Duration)
 }
 
+// StaleObserver is an Observer that also hears when a client with
+// WithSnapshot starts serving the snapshot file instead of the registry
+// (stale true) and when the registry's answer replaces it (false).
+// Package metrics has a Prometheus one.
+type StaleObserver interface {
+	DiscoveryStale(service string, stale bool)
+}
+
 // WithTracerProvider makes each call of a named method a span
 // "service.Method" (the attempts' HTTP spans are its children). Default:
 // no spans of the client's own.

@@ -65,6 +65,7 @@ type Client struct {
 	exhausted  *prometheus.CounterVec
 	ejections  *prometheus.CounterVec
 	svcEjects  *prometheus.CounterVec
+	stale      *prometheus.GaugeVec
 	breakerSet *prometheus.GaugeVec
 	methodDur  *prometheus.HistogramVec
 	methodErrs *prometheus.CounterVec
@@ -76,6 +77,7 @@ type Client struct {
 var (
 	_ client.Observer       = (*Client)(nil)
 	_ client.MethodObserver = (*Client)(nil)
+	_ client.StaleObserver  = (*Client)(nil)
 )
 
 // NewClient registers the client series on r.
@@ -102,6 +104,10 @@ func NewClient(r prometheus.Registerer) *Client {
 			Namespace: Namespace, Subsystem: "client", Name: "service_ejections_total",
 			Help: "Times outlier detection took an instance of the called service out of rotation; unlike ejections_total, kept after the instance leaves.",
 		}, []string{"service"}),
+		stale: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "client", Name: "discovery_stale",
+			Help: "1 while a client with a snapshot directory serves the called service's instances from its snapshot file because the registry has not answered; 0 once it has.",
+		}, []string{"service"}),
 		breakerSet: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Subsystem: "client", Name: "breaker_state",
 			Help: "Outlier breaker of each instance the client has sent to: 0 closed (in rotation), 1 open (ejected), 2 half-open (probing).",
@@ -116,7 +122,7 @@ func NewClient(r prometheus.Registerer) *Client {
 			Help: "Failed calls of each method, by the error's code (svcerr code, HTTP status, or unavailable / deadline_exceeded / canceled); \"other\" for codes past the first 16 per method, or not shaped like one.",
 		}, []string{"service", "method", "code"}),
 	}
-	r.MustRegister(c.picks, c.retries, c.exhausted, c.ejections, c.svcEjects, c.breakerSet, c.methodDur, c.methodErrs)
+	r.MustRegister(c.picks, c.retries, c.exhausted, c.ejections, c.svcEjects, c.stale, c.breakerSet, c.methodDur, c.methodErrs)
 	return c
 }
 
@@ -144,6 +150,15 @@ func (c *Client) BreakerChanged(service, instance string, _, to outlier.State) {
 		c.svcEjects.WithLabelValues(service).Inc()
 	}
 	c.breakerSet.WithLabelValues(service, instance).Set(float64(to))
+}
+
+// DiscoveryStale implements client.StaleObserver.
+func (c *Client) DiscoveryStale(service string, stale bool) {
+	v := 0.0
+	if stale {
+		v = 1
+	}
+	c.stale.WithLabelValues(service).Set(v)
 }
 
 // MethodDone implements client.MethodObserver.

@@ -90,6 +90,8 @@ type Instancer struct {
 	liveOnce sync.Once
 	stopOnce sync.Once
 
+	staleObs func(service string, stale bool)
+
 	mu      sync.Mutex
 	inner   sd.Instancer
 	state   State
@@ -109,6 +111,20 @@ func WithLogger(l log.Logger) Option {
 			return errors.New("snapshot.WithLogger(nil)")
 		}
 		s.logger = l
+		return nil
+	}
+}
+
+// WithStaleObserver calls f with true when the Instancer starts serving
+// the snapshot file and with false when the registry's first answer
+// replaces it, for a metric: "serving stale discovery" is otherwise in
+// the log and State only. f must not block.
+func WithStaleObserver(f func(service string, stale bool)) Option {
+	return func(s *Instancer) error {
+		if f == nil {
+			return errors.New("snapshot.WithStaleObserver(nil)")
+		}
+		s.staleObs = f
 		return nil
 	}
 }
@@ -198,6 +214,9 @@ func (s *Instancer) loadFile() bool {
 	s.state = State{Source: SourceSnapshot, Stale: true, Instances: len(f.Instances), Since: time.Now(), SnapshotWritten: f.Written}
 	level.Warn(s.logger).Log("msg", "serving stale instance snapshot until the registry answers",
 		"service", s.service, "path", s.path, "instances", len(f.Instances), "written", f.Written)
+	if s.staleObs != nil {
+		s.staleObs(s.service, true)
+	}
 	s.Update(sd.Event{Instances: f.Instances})
 	return true
 }
@@ -256,6 +275,9 @@ func (s *Instancer) handle(ev sd.Event) {
 	s.erring = false
 	if stale {
 		level.Info(s.logger).Log("msg", "registry answered; leaving stale snapshot", "service", s.service, "instances", len(ev.Instances))
+		if s.staleObs != nil {
+			s.staleObs(s.service, false)
+		}
 	}
 	s.state.Source, s.state.Stale, s.state.Instances = SourceRegistry, false, len(ev.Instances)
 	if stale || s.state.Since.IsZero() {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -130,7 +131,13 @@ func TestInstancer_RegistryAnswerReplacesTheSnapshot(t *testing.T) {
 	defer reg.Close()
 	_ = reg.Register(context.Background(), inst(7))
 	inner, _ := reg.Instancer(context.Background(), "user")
-	s := must(New(inner, path))
+	var mu sync.Mutex
+	var seen []string // what the stale observer heard (a metric, report j47c)
+	s := must(New(inner, path, WithStaleObserver(func(service string, stale bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, fmt.Sprintf("%s:%v", service, stale))
+	})))
 	defer s.Stop()
 	sub := subscribe(t, s)
 	waitFor(t, "live set", func() bool { return slices.Equal(sub.instances(), []string{inst(7).String()}) })
@@ -140,6 +147,11 @@ func TestInstancer_RegistryAnswerReplacesTheSnapshot(t *testing.T) {
 	})
 	if st := s.State(); st.Stale {
 		t.Fatalf("still stale: %+v", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"user:true", "user:false"}; !slices.Equal(seen, want) {
+		t.Fatalf("stale observer heard %q, want %q", seen, want)
 	}
 }
 
