@@ -258,7 +258,7 @@ func (a *App) host() transport.Host {
 		Service: a.name, Version: a.opts.version, Nonce: a.nonce,
 		InstanceID: func() string { return a.Instance().ID },
 		Live:       a.live, Ready: a.ready, Logger: a.logger,
-		Handshakes: a.opts.handshakes,
+		Handshakes: a.opts.handshakes, AccessLog: a.opts.accessLog,
 	}
 }
 

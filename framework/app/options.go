@@ -45,6 +45,7 @@ type options struct {
 
 	grace, drain, selfCheckTimeout   time.Duration
 	registerTimeout, withdrawTimeout time.Duration
+	accessLog                        transport.AccessLog
 	releaseTimeout                   time.Duration
 	selfCheck, signals               bool
 
@@ -227,6 +228,19 @@ func WithDrainTimeout(d time.Duration) Option {
 // both for a registry reached over a slow link.
 func WithWithdrawTimeout(d time.Duration) Option {
 	return func(o *options) error { o.withdrawTimeout = d; return positive("WithWithdrawTimeout", d) }
+}
+
+// WithAccessLog says which served requests and calls get an access line,
+// on every transport: transport.AccessAll (default), AccessErrors (the
+// server's failures only) or AccessOff (--access-log).
+func WithAccessLog(mode transport.AccessLog) Option {
+	return func(o *options) error {
+		if mode < transport.AccessAll || mode > transport.AccessOff {
+			return fmt.Errorf("WithAccessLog: unknown mode %d", mode)
+		}
+		o.accessLog = mode
+		return nil
+	}
 }
 
 // WithSelfCheck turns the pre-registration self-check on (default) or off.

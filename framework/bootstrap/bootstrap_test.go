@@ -344,3 +344,26 @@ func TestRun_EveryLineNamesTheInstance(t *testing.T) {
 		}
 	}
 }
+
+// --access-log reaches the HTTP server through the App: off writes no
+// access line, all (the default) one per request.
+func TestRun_AccessLogFlag(t *testing.T) {
+	for _, c := range []struct {
+		flag string
+		want bool
+	}{{"all", true}, {"off", false}} {
+		port := freePort(t)
+		var out *syncbuf.Buffer
+		t.Run(c.flag, func(t *testing.T) {
+			out = start(t, []string{"--registry", "toy", "--listen", "127.0.0.1:" + port, "--grace", "0s", "--access-log", c.flag}, hello)
+			resp, err := http.Get("http://127.0.0.1:" + port + "/hello")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		})
+		if got := strings.Contains(out.String(), "msg=access method=GET path=/hello"); got != c.want {
+			t.Errorf("--access-log=%s: access line %v, want %v:\n%s", c.flag, got, c.want, out)
+		}
+	}
+}

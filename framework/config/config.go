@@ -26,6 +26,7 @@ import (
 	"github.com/warren-mesh/warren/framework/httptransport"
 	"github.com/warren-mesh/warren/framework/registry"
 	svcsettings "github.com/warren-mesh/warren/framework/settings"
+	"github.com/warren-mesh/warren/framework/transport"
 )
 
 // EnvPrefix prefixes every environment variable: --listen is
@@ -67,6 +68,9 @@ type Config struct {
 
 	Grace        time.Duration
 	DrainTimeout time.Duration
+	// AccessLog is which served requests get an access line: all, errors
+	// or off (transport.ParseAccessLog).
+	AccessLog string
 	// WithdrawTimeout bounds the withdrawal from discovery on shutdown
 	// (app.WithWithdrawTimeout).
 	WithdrawTimeout time.Duration
@@ -136,6 +140,7 @@ func Default(service, version string) Config {
 		LogFormat:        "logfmt",
 		LogLevel:         "info",
 		TraceSampleRatio: 1,
+		AccessLog:        "all",
 	}
 }
 
@@ -176,6 +181,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCA, "tls-ca", c.TLSCA, "verify called services' certificates against this CA file (default: --tls-client-ca, else the system roots)")
 	fs.BoolVar(&c.TLSPlaintextPeers, "tls-plaintext-peers", c.TLSPlaintextPeers, "with TLS on, also call instances that publish only plain http/grpc (while a mesh moves to TLS; default: they are skipped)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: logfmt or json")
+	fs.StringVar(&c.AccessLog, "access-log", c.AccessLog, "access lines of served requests and gRPC calls: all, errors (the server's failures: 5xx and their gRPC codes) or off; other lines keep --log-level")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 }
 
@@ -313,6 +319,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: --shed-waiting %d: must not be negative (0 turns the waiting signal off)", c.ShedWaiting)
 	case c.ShedWaiting > 0 && !c.LoadShedding:
 		return fmt.Errorf("config: --shed-waiting %d needs --load-shedding (the waiting signal is part of the load shedder)", c.ShedWaiting)
+	case accessLogErr(c.AccessLog) != nil:
+		return fmt.Errorf("config: --access-log: %w", accessLogErr(c.AccessLog))
 	case !(c.TraceSampleRatio > 0 && c.TraceSampleRatio <= 1):
 		return fmt.Errorf("config: --trace-sample-ratio %v: want a share above 0 and at most 1", c.TraceSampleRatio)
 	case c.ClientAttemptTimeout < 0:
@@ -434,6 +442,7 @@ func (c Config) AppOptions(logger log.Logger) []app.Option {
 		app.WithDrainTimeout(c.DrainTimeout),
 		app.WithRegisterTimeout(c.RegisterTimeout),
 		app.WithWithdrawTimeout(c.WithdrawTimeout),
+		app.WithAccessLog(accessLogMode(c.AccessLog)),
 		app.WithSelfCheck(c.SelfCheck),
 		app.WithMaxBodyBytes(c.MaxBodyBytes),
 		app.WithBodyTimeouts(c.BodyTimeout, c.BodyIdleTimeout),
@@ -454,4 +463,15 @@ func (c Config) AppOptions(logger log.Logger) []app.Option {
 		opts = append(opts, app.WithTags(c.Tags...))
 	}
 	return opts
+}
+
+func accessLogErr(s string) error {
+	_, err := transport.ParseAccessLog(s)
+	return err
+}
+
+// accessLogMode is the mode of a value Validate accepted.
+func accessLogMode(s string) transport.AccessLog {
+	m, _ := transport.ParseAccessLog(s)
+	return m
 }

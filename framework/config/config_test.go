@@ -132,6 +132,8 @@ func TestParse_BadValuesGetClearErrors(t *testing.T) {
 		"--load-shedding=false --shed-waiting=16": "needs --load-shedding",
 		"--grace=soon":                            "grace",
 		"--withdraw-timeout=0s":                   "--withdraw-timeout",
+		"--access-log=some":                       "--access-log",
+		"--trace-sample-ratio=0":                  "--trace-sample-ratio",
 		"--no-such-flag":                          "no-such-flag",
 		"--listen=:1 extra-arg":                   "unexpected arguments",
 	} {

@@ -19,6 +19,7 @@ import (
 	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/requestid"
 	"github.com/warren-mesh/warren/framework/svcerr"
+	"github.com/warren-mesh/warren/framework/transport"
 )
 
 // RequestIDKey is the metadata key of the request ID (gRPC metadata keys
@@ -39,9 +40,13 @@ var errPanic = errors.New("panic") // answered as INTERNAL; the panic is logged
 // of the internal ones (which the caller is not shown) with the request
 // ID and method. Every call gets an access line as an HTTP request does
 // (health checks at debug level, as /healthz).
-func UnaryServerInterceptor(logger log.Logger) grpc.UnaryServerInterceptor {
+func UnaryServerInterceptor(logger log.Logger, opts ...InterceptorOption) grpc.UnaryServerInterceptor {
 	if logger == nil {
 		logger = log.NewNopLogger()
+	}
+	var o interceptorOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 		id, key := "", ""
@@ -58,7 +63,7 @@ func UnaryServerInterceptor(logger log.Logger) grpc.UnaryServerInterceptor {
 		}
 		ctx = requestid.NewContext(ctx, id)
 		start := time.Now()
-		defer func() { accessLine(ctx, logger, info.FullMethod, id, err, time.Since(start)) }() // after the recover below
+		defer func() { accessLine(ctx, logger, o.accessLog, info.FullMethod, id, err, time.Since(start)) }() // after the recover below
 		if key != "" {
 			if !idempotency.Valid(key) {
 				return nil, Status(svcerr.Errorf(svcerr.InvalidArgument, "invalid_idempotency_key",
@@ -86,8 +91,28 @@ func UnaryServerInterceptor(logger log.Logger) grpc.UnaryServerInterceptor {
 	}
 }
 
+// InterceptorOption configures UnaryServerInterceptor.
+type InterceptorOption func(*interceptorOptions)
+
+type interceptorOptions struct{ accessLog transport.AccessLog }
+
+// WithAccessLog says which calls get an access line (default: all).
+func WithAccessLog(mode transport.AccessLog) InterceptorOption {
+	return func(o *interceptorOptions) { o.accessLog = mode }
+}
+
+// serverErrors are the codes transport.AccessErrors logs: those gateways
+// answer 5xx for.
+var serverErrors = map[codes.Code]bool{
+	codes.Unknown: true, codes.Internal: true, codes.DataLoss: true,
+	codes.Unimplemented: true, codes.Unavailable: true, codes.DeadlineExceeded: true,
+}
+
 // accessLine logs one served call: the gRPC twin of httptransport.AccessLog.
-func accessLine(ctx context.Context, logger log.Logger, method, id string, err error, d time.Duration) {
+func accessLine(ctx context.Context, logger log.Logger, mode transport.AccessLog, method, id string, err error, d time.Duration) {
+	if mode == transport.AccessOff || mode == transport.AccessErrors && !serverErrors[status.Code(err)] {
+		return
+	}
 	lv := level.Info(logger)
 	if strings.HasPrefix(method, "/grpc.health.v1.Health/") {
 		lv = level.Debug(logger)

@@ -15,6 +15,7 @@ import (
 	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/requestid"
 	"github.com/warren-mesh/warren/framework/svcerr"
+	"github.com/warren-mesh/warren/framework/transport"
 )
 
 // Middleware wraps an http.Handler.
@@ -111,12 +112,23 @@ func LimitBody(max int64) Middleware {
 // AccessLog logs one line per request: method, path, status, bytes,
 // duration and request ID. Health probes are logged at debug level so they
 // do not drown the requests that matter.
-func AccessLog(logger log.Logger) Middleware {
+func AccessLog(logger log.Logger) Middleware { return accessLog(logger, transport.AccessAll) }
+
+// accessLog is AccessLog for the requests mode asks for: with
+// transport.AccessErrors only 5xx answers, with AccessOff none (a
+// service under a flood wrote 5,000 lines a second, report j47c).
+func accessLog(logger log.Logger, mode transport.AccessLog) Middleware {
 	return func(next http.Handler) http.Handler {
+		if mode == transport.AccessOff {
+			return next
+		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rw := &statusWriter{ResponseWriter: w}
 			next.ServeHTTP(rw, r)
+			if mode == transport.AccessErrors && rw.status() < 500 {
+				return
+			}
 			id, _ := requestid.FromContext(r.Context())
 			lv := level.Info(logger)
 			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {

@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
-	"github.com/go-kit/kit/transport"
+	kittransport "github.com/go-kit/kit/transport"
 	kithttp "github.com/go-kit/kit/transport/http"
 	"github.com/go-kit/log"
 
 	"github.com/warren-mesh/warren/framework/reqmeta"
+	"github.com/warren-mesh/warren/framework/transport"
 )
 
 // NewServer returns a go-kit HTTP server for one endpoint with Warren's
@@ -25,7 +26,7 @@ func NewServer(e endpoint.Endpoint, dec kithttp.DecodeRequestFunc, enc kithttp.E
 			return reqmeta.NewContext(ctx, reqmeta.FromHTTP(r, r.Pattern))
 		}),
 		kithttp.ServerErrorEncoder(ErrorEncoder(logger)),
-		kithttp.ServerErrorHandler(transport.ErrorHandlerFunc(func(context.Context, error) {})),
+		kithttp.ServerErrorHandler(kittransport.ErrorHandlerFunc(func(context.Context, error) {})),
 	}
 	return kithttp.NewServer(e, dec, enc, append(base, opts...)...)
 }
@@ -42,13 +43,21 @@ func Handler(h http.Handler, logger log.Logger, maxBody int64, opts ...HandlerOp
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBody
 	}
-	return Chain(h, RequestID(), AccessLog(logger), Recover(logger), IdempotencyKey(), RequestTimeout(), BodyTimeouts(o.bodyTimeout, o.bodyIdle), LimitBody(maxBody))
+	return Chain(h, RequestID(), accessLog(logger, o.accessLog), Recover(logger), IdempotencyKey(), RequestTimeout(), BodyTimeouts(o.bodyTimeout, o.bodyIdle), LimitBody(maxBody))
 }
 
 // HandlerOption configures Handler.
 type HandlerOption func(*handlerOptions)
 
-type handlerOptions struct{ bodyTimeout, bodyIdle time.Duration }
+type handlerOptions struct {
+	bodyTimeout, bodyIdle time.Duration
+	accessLog             transport.AccessLog
+}
+
+// WithAccessLog says which requests get an access line (default: all).
+func WithAccessLog(mode transport.AccessLog) HandlerOption {
+	return func(o *handlerOptions) { o.accessLog = mode }
+}
 
 // WithBodyTimeouts sets the body read limits (default DefaultBodyTimeout,
 // DefaultBodyIdleTimeout; see BodyTimeouts). Zero turns a limit off;

@@ -22,6 +22,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 
 	"github.com/go-kit/log"
@@ -78,6 +79,46 @@ type Host struct {
 	// and counted, one for all of the process's transports; nil: a server
 	// makes its own on Logger.
 	Handshakes *HandshakeLog
+	// AccessLog says which served requests get an access line (zero
+	// value: every one).
+	AccessLog AccessLog
+}
+
+// AccessLog says which requests a server writes an access line for.
+type AccessLog int
+
+const (
+	// AccessAll logs every request (health checks at debug level).
+	AccessAll AccessLog = iota
+	// AccessErrors logs only requests the server failed: HTTP 5xx, and
+	// the gRPC codes gateways answer 5xx for (Internal, Unknown,
+	// DataLoss, Unimplemented, Unavailable, DeadlineExceeded).
+	AccessErrors
+	// AccessOff logs none.
+	AccessOff
+)
+
+// ParseAccessLog reads "all", "errors" or "off".
+func ParseAccessLog(s string) (AccessLog, error) {
+	switch s {
+	case "all":
+		return AccessAll, nil
+	case "errors":
+		return AccessErrors, nil
+	case "off":
+		return AccessOff, nil
+	}
+	return 0, fmt.Errorf("access log %q: want all, errors or off", s)
+}
+
+func (m AccessLog) String() string {
+	switch m {
+	case AccessErrors:
+		return "errors"
+	case AccessOff:
+		return "off"
+	}
+	return "all"
 }
 
 // HandshakeLog returns h.Handshakes, or a new one on h.Logger when it is

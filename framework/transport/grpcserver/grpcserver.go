@@ -104,7 +104,7 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 		}
 		chain = append(chain, in)
 	}
-	chain = append(chain, s.countInFlight, grpctransport.UnaryServerInterceptor(h.Logger))
+	chain = append(chain, s.countInFlight, grpctransport.UnaryServerInterceptor(h.Logger, grpctransport.WithAccessLog(h.AccessLog)))
 	chain = append(chain, s.o.interceptors...)
 	sopts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(chain...)}, s.o.serverOpts...)
 	if s.o.tls != nil {

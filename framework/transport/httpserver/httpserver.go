@@ -128,7 +128,8 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 		svc = mw(svc)
 	}
 	mux.Handle("/", s.countInFlight(svc))
-	root := httptransport.Handler(mux, h.Logger, s.o.maxBody, httptransport.WithBodyTimeouts(s.o.body, s.o.bodyIdle))
+	root := httptransport.Handler(mux, h.Logger, s.o.maxBody, httptransport.WithBodyTimeouts(s.o.body, s.o.bodyIdle),
+		httptransport.WithAccessLog(h.AccessLog))
 	if s.shedMW != nil {
 		// Outermost, so a refusal costs no decoding, logging or metrics;
 		// /healthz and /readyz are exempt (shed.DefaultExempt).
