@@ -88,9 +88,9 @@ type authCreds struct {
 
 // Conn is the client connection and tracks all details for communication with the server.
 type Conn struct {
-	lastZxid         atomic.Int64 // atomic: see the package comment
-	grantedMs        atomic.Int32 // the session timeout the server granted; 0 before a session
-	lastRecv         atomic.Int64 // unix ns of the last packet from the server
+	lastZxid         atomic.Int64          // atomic: see the package comment
+	grantedMs        atomic.Int32          // the session timeout the server granted; 0 before a session
+	lastRecv         atomic.Int64          // unix ns of the last packet from the server
 	lastConnErr      atomic.Pointer[error] // why the last dial failed; nil once one succeeds
 	sessionID        int64
 	state            State // must be 32-bit aligned
