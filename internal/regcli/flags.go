@@ -44,6 +44,19 @@ func BindRegistry(fs *flag.FlagSet, backends registry.Backends) (*Registry, erro
 // Name is the selected backend.
 func (r *Registry) Name() string { return r.name }
 
+// Where says what r, opened from these flags, reads: for a registry with
+// a namespace (kubernetes) the namespace it resolved, else the selected
+// backend's settings (addresses, root or prefix; no secrets).
+func (r *Registry) Where(opened registry.Registry) string {
+	if ns, ok := opened.(interface{ Namespace() string }); ok {
+		return fmt.Sprintf("the %s registry, namespace %q", r.name, ns.Namespace())
+	}
+	if s, ok := r.settings[r.name].(fmt.Stringer); ok {
+		return s.String()
+	}
+	return "the " + r.name + " registry"
+}
+
 // Open validates the selected backend's flags and connects. It registers
 // nothing: the caller only reads. A failure names the backend once
 // ("etcd registry …"): backends name themselves, others get the prefix.

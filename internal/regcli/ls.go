@@ -72,8 +72,18 @@ func Ls(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 	}
-	return ls(ctx, env, r, services, *asJSON)
+	err = ls(ctx, env, r, services, *asJSON)
+	if errors.Is(err, errNothing) {
+		// An empty mesh and a misspelt namespace or root look alike: say
+		// what was read (report j47a).
+		fmt.Fprintf(env.Stderr, "warren ls: nothing registered in %s\n", reg.Where(r))
+		return nil
+	}
+	return err
 }
+
+// errNothing is ls's report of an empty listing (not an error of the command).
+var errNothing = errors.New("no instances")
 
 // ls prints the instances of services; a service discovery cannot read is
 // reported on stderr and fails the command once the others are printed.
@@ -115,6 +125,9 @@ func ls(ctx context.Context, env Env, d registry.Discovery, services []string, a
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("cannot read %s", strings.Join(failed, ", "))
+	}
+	if len(rows) == 0 {
+		return errNothing
 	}
 	return nil
 }

@@ -88,7 +88,7 @@ func TestLs_TableAndJSON(t *testing.T) {
 		{"ls-none.golden", []string{"payment"}, false},
 	} {
 		var out, errOut bytes.Buffer
-		if err := ls(ctx, env(&out, &errOut), r, tc.services, tc.json); err != nil {
+		if err := ls(ctx, env(&out, &errOut), r, tc.services, tc.json); err != nil && !errors.Is(err, errNothing) {
 			t.Fatalf("%s: %v (stderr %q)", tc.file, err, errOut.String())
 		}
 		golden(t, tc.file, out.String())
@@ -172,6 +172,18 @@ func TestLs_RealEtcdWithTheServicesFlagsAndVariables(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "user-1") || strings.Contains(out.String(), "order-1") {
 		t.Errorf("warren ls user --registry … printed:\n%s", out.String())
+	}
+
+	// Nothing there: stdout says so as before, stderr what was read
+	// (report j47a: a misspelt namespace looked like an empty mesh).
+	out.Reset()
+	errOut.Reset()
+	if err := Ls(ctx, e, []string{"--registry=etcd", "--etcd-endpoints=" + strings.Join(srv.Endpoints(), ","), "--etcd-prefix=/nothing-here", "user"}); err != nil {
+		t.Fatalf("ls of an empty prefix: %v", err)
+	}
+	if !strings.Contains(out.String(), "(no instances)") || !strings.Contains(errOut.String(), "warren ls: nothing registered in etcd{") ||
+		!strings.Contains(errOut.String(), "/nothing-here") {
+		t.Errorf("ls of an empty prefix: stdout %q, stderr %q; want (no instances) and what was read", out.String(), errOut.String())
 	}
 
 	out.Reset()
@@ -297,5 +309,18 @@ func TestLs_NothingReadPrintsNoTable(t *testing.T) {
 	err := ls(context.Background(), env(&out, &errOut), downDiscovery{}, []string{"user"}, false)
 	if err == nil || out.Len() != 0 || !strings.Contains(errOut.String(), "etcd unreachable") {
 		t.Fatalf("err %v, stdout %q, stderr %q; want an error, no table, the cause on stderr", err, out.String(), errOut.String())
+	}
+}
+
+type nsRegistry struct{ registry.Registry }
+
+func (nsRegistry) Namespace() string { return "shopp" }
+
+// Where names the namespace a registry resolved (the kubernetes one), so
+// an empty listing of a misspelt namespace says which it read.
+func TestRegistry_WhereNamesTheNamespace(t *testing.T) {
+	r := &Registry{name: "kubernetes"}
+	if got := r.Where(nsRegistry{}); got != `the kubernetes registry, namespace "shopp"` {
+		t.Fatalf("Where = %q", got)
 	}
 }
