@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-kit/kit/endpoint"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -27,33 +28,12 @@ import (
 func TestRun_GRPCCallIsOneTraceFromClientToServer(t *testing.T) {
 	args := []string{"--registry", "toy", "--listen", "127.0.0.1:" + freePort(t), "--grace", "0s", "--trace-stdout"}
 	var deps *Deps
-	build := func(ctx context.Context, d *Deps) (Transports, error) {
-		deps = d
-		opts, err := grpcserver.Settings{Listen: "127.0.0.1:0"}.Options(d.Config, d.Shedder)
-		if err != nil {
-			return Transports{}, err
-		}
-		gs, err := grpcserver.New(func(g *grpc.Server) { grpctest.Register(g, "svc-1") }, append(opts, d.GRPCServerOptions()...)...)
-		if err != nil {
-			return Transports{}, err
-		}
-		ts, err := hello(ctx, d)
-		ts.Servers = []transport.Server{gs}
-		return ts, err
-	}
+	build := withGRPC(&deps)
 	out := start(t, args, build) // deps is set: the log line start waits for follows the build
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := grpcclient.New(ctx, deps.Discovery, "svc", grpcclient.WithClientOptions(deps.ClientOptions()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	say := grpcclient.NewEndpoint(c, grpctest.SayMethod,
-		func(_ context.Context, r any) (any, error) { return wrapperspb.String(r.(string)), nil },
-		func(_ context.Context, r any) (any, error) { return r.(*wrapperspb.StringValue).GetValue(), nil },
-		&wrapperspb.StringValue{}, grpcclient.Named("Say"))
+	say := sayClient(t, ctx, deps)
 	if _, err := say(ctx, "hi"); err != nil {
 		t.Fatal(err)
 	}
@@ -75,20 +55,7 @@ func TestRun_GRPCCallIsOneTraceFromClientToServer(t *testing.T) {
 func TestRun_GRPCCallsAreCountedAndLogged(t *testing.T) {
 	args := []string{"--registry", "toy", "--listen", "127.0.0.1:" + freePort(t), "--grace", "0s", "--debug-listen", "127.0.0.1:0"}
 	var deps *Deps
-	build := func(ctx context.Context, d *Deps) (Transports, error) {
-		deps = d
-		opts, err := grpcserver.Settings{Listen: "127.0.0.1:0"}.Options(d.Config, d.Shedder)
-		if err != nil {
-			return Transports{}, err
-		}
-		gs, err := grpcserver.New(func(g *grpc.Server) { grpctest.Register(g, "svc-1") }, append(opts, d.GRPCServerOptions()...)...)
-		if err != nil {
-			return Transports{}, err
-		}
-		ts, err := hello(ctx, d)
-		ts.Servers = []transport.Server{gs}
-		return ts, err
-	}
+	build := withGRPC(&deps)
 	out := start(t, args, build)
 	m := regexp.MustCompile(`debug=(http://\S+/metrics)`).FindStringSubmatch(out.String())
 	if m == nil {
@@ -97,15 +64,7 @@ func TestRun_GRPCCallsAreCountedAndLogged(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := grpcclient.New(ctx, deps.Discovery, "svc", grpcclient.WithClientOptions(deps.ClientOptions()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	say := grpcclient.NewEndpoint(c, grpctest.SayMethod,
-		func(_ context.Context, r any) (any, error) { return wrapperspb.String(r.(string)), nil },
-		func(_ context.Context, r any) (any, error) { return r.(*wrapperspb.StringValue).GetValue(), nil },
-		&wrapperspb.StringValue{}, grpcclient.Named("Say"))
+	say := sayClient(t, ctx, deps)
 	for range 2 {
 		if _, err := say(ctx, "hi"); err != nil {
 			t.Fatal(err)
@@ -140,4 +99,38 @@ func TestRun_GRPCCallsAreCountedAndLogged(t *testing.T) {
 	if strings.Contains(out.String(), "level=info") && regexp.MustCompile(`level=info[^\n]*grpc\.health`).MatchString(out.String()) {
 		t.Errorf("a health check was logged at info\n%s", out)
 	}
+}
+
+// withGRPC is a BuildFunc serving hello over HTTP and the test echo service
+// over gRPC with Deps.GRPCServerOptions; *deps is the run's Deps.
+func withGRPC(deps **Deps) BuildFunc {
+	return func(ctx context.Context, d *Deps) (Transports, error) {
+		*deps = d
+		opts, err := grpcserver.Settings{Listen: "127.0.0.1:0"}.Options(d.Config, d.Shedder)
+		if err != nil {
+			return Transports{}, err
+		}
+		gs, err := grpcserver.New(func(g *grpc.Server) { grpctest.Register(g, "svc-1") }, append(opts, d.GRPCServerOptions()...)...)
+		if err != nil {
+			return Transports{}, err
+		}
+		ts, err := hello(ctx, d)
+		ts.Servers = []transport.Server{gs}
+		return ts, err
+	}
+}
+
+// sayClient is a grpcclient endpoint of the test echo service's Say, with
+// the run's client options; closed when the test ends.
+func sayClient(t *testing.T, ctx context.Context, deps *Deps) endpoint.Endpoint {
+	t.Helper()
+	c, err := grpcclient.New(ctx, deps.Discovery, "svc", grpcclient.WithClientOptions(deps.ClientOptions()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return grpcclient.NewEndpoint(c, grpctest.SayMethod,
+		func(_ context.Context, r any) (any, error) { return wrapperspb.String(r.(string)), nil },
+		func(_ context.Context, r any) (any, error) { return r.(*wrapperspb.StringValue).GetValue(), nil },
+		&wrapperspb.StringValue{}, grpcclient.Named("Say"))
 }
