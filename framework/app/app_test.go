@@ -695,14 +695,7 @@ func TestShutdown_FailedWithdrawIsLoggedAsAWarning(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out syncbuf.Buffer
-			a, err := New("orders", okHandler(), c.reg, testOptions(&journal{}, WithLogger(log.NewLogfmtLogger(&out)))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := start(t, a, ctx)
-			cancel()
-			wait(t, done)
+			startStop(t, "orders", c.reg, WithLogger(log.NewLogfmtLogger(&out)))
 			if !strings.Contains(out.String(), c.want) {
 				t.Fatalf("log lacks %q:\n%s", c.want, out.String())
 			}
@@ -739,14 +732,7 @@ func TestShutdown_WithdrawTimeoutBoundsTheDeregistration(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			reg := deadlineDeregister{memory.New(), make(chan time.Duration, 1)}
-			a, err := New("orders", okHandler(), reg, testOptions(&journal{}, c.opts...)...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := start(t, a, ctx)
-			cancel()
-			wait(t, done)
+			startStop(t, "orders", reg, c.opts...)
 			ahead := <-reg.ahead
 			// 25 s of slack for a machine that stalls between setting the
 			// deadline and the call.
@@ -758,4 +744,18 @@ func TestShutdown_WithdrawTimeoutBoundsTheDeregistration(t *testing.T) {
 	if _, err := New("orders", okHandler(), memory.New(), WithWithdrawTimeout(0)); err == nil || !strings.Contains(err.Error(), "WithWithdrawTimeout") {
 		t.Fatalf("New with a zero withdraw timeout = %v, want an error naming the option", err)
 	}
+}
+
+// startStop runs an App of reg until it is ready, then cancels it and
+// waits for Run to return.
+func startStop(t *testing.T, name string, reg registry.Registry, opts ...Option) {
+	t.Helper()
+	a, err := New(name, okHandler(), reg, testOptions(&journal{}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := start(t, a, ctx)
+	cancel()
+	wait(t, done)
 }

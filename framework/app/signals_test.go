@@ -194,14 +194,7 @@ func TestRun_FirstRegistrationHasNoDeadlineByDefault(t *testing.T) {
 	}{{"default", nil, false}, {"WithRegisterTimeout", []Option{WithRegisterTimeout(time.Minute)}, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := &deadlineSeen{Registry: memory.New()}
-			a, err := New("svc", okHandler(), reg, testOptions(&journal{}, tc.opts...)...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := start(t, a, ctx)
-			cancel()
-			wait(t, done)
+			startStop(t, "svc", reg, tc.opts...)
 			if !reg.seen.Load() || reg.had.Load() != tc.want {
 				t.Fatalf("Register called %v, with a deadline %v; want a deadline %v", reg.seen.Load(), reg.had.Load(), tc.want)
 			}
