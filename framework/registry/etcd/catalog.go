@@ -30,6 +30,13 @@ func (r *Registry) Services(ctx context.Context) ([]string, error) {
 	}
 	resp, err := cli.Get(ctx, root, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
+		// warren ls said only "context deadline exceeded" (report j47c):
+		// say what a connection to the endpoints finds.
+		if ctx.Err() != nil {
+			err = r.explainGivingUp(err)
+		} else {
+			err = r.explain(cli, err)
+		}
 		return nil, fmt.Errorf("etcd: list services under %s: %w", root, err)
 	}
 	var out []string

@@ -128,4 +128,10 @@ func TestRegister_GivingUpSaysWhyThereIsNoConnection(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		t.Fatalf("Register = %v; want it to wrap the context's error", err)
 	}
+	// warren ls lists through Services: the same (report j47c).
+	lctx, lcancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer lcancel()
+	if _, err := r.Services(lctx); err == nil || !strings.Contains(err.Error(), "no connection to etcd: connect to "+refused) {
+		t.Fatalf("Services = %v; want the refused connection named", err)
+	}
 }
