@@ -79,6 +79,14 @@ func (m *connMonitor) run(ctx context.Context, client *lazyClient) {
 		case state == connectivity.Ready && lost:
 			lost = false
 			m.signal()
+		case state == connectivity.TransientFailure && lost:
+			// Still lost: a reconnect failed. Said again, because an
+			// instancer that listed in the moment the loss was signalled
+			// may have been answered by a member still shutting down; it
+			// then cleared its error and watched a dead connection
+			// (seen in a loaded make test). One signal per failed
+			// reconnect, at gRPC's reconnect backoff (1 s doubling).
+			m.signal()
 		}
 		if state == connectivity.Ready {
 			wasReady = true
