@@ -53,6 +53,15 @@ func TestDigestAuth_OthersReadButCannotWrite(t *testing.T) {
 		!strings.Contains(err.Error(), "with another password: this one is wrong") {
 		t.Errorf("Register with a wrong password: %v (status %+v); want the refusal at once, final", err, wrong.Status())
 	}
+	// No digest auth at all: the refusal says to give this process the
+	// user, not that the mesh must share one (report j47b).
+	anonReg, _ := newTestRegistry(t, shared.Addr(), root)
+	actx, acancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer acancel()
+	err = anonReg.Register(actx, testInstance("auth", 3))
+	if err == nil || !strings.Contains(err.Error()+anonReg.Status().LastError, "this process has no digest auth: give it that user (--zookeeper-username") {
+		t.Errorf("Register without digest auth: %v (status %+v); want the hint to set a user", err, anonReg.Status())
+	}
 	w.await(t, 10*time.Second, "still only the owner's instance", noErr(exactly(inst.ID)))
 
 	// The owner still withdraws its own record.

@@ -295,6 +295,11 @@ func (r *Registry) explainNoAuth(dir string, perm int32, err error) error {
 		// Final: no retry makes this password right.
 		err = fmt.Errorf("%w (%w)", err, keeper.ErrRefused)
 		why = fmt.Sprintf("; it lets digest user %q %s with another password: this one is wrong", r.cfg.username, verb)
+	case len(others) > 0 && r.cfg.username == "":
+		// Not a second user's refusal: this process has no digest auth
+		// at all (report j47b: the mesh-wide advice below misled).
+		why = fmt.Sprintf("; it lets only digest user %s %s in it, and this process has no digest auth: "+
+			"give it that user (--zookeeper-username and --zookeeper-password, or WithDigestAuth)", strings.Join(others, ", "), verb)
 	case len(others) > 0:
 		why = fmt.Sprintf("; it lets only digest user %s %s in it (another service made it as that user): "+
 			"every service of the mesh must use one digest user, or an operator must grant %s on %s to each service's user "+
