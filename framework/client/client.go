@@ -448,6 +448,9 @@ func build(src sd.Instancer, service string, cfg config) (*Client, error) {
 	}
 	epOpts = append(epOpts, endpointer.WithInstanceFactory(f))
 	c.ep = endpointer.New(src, nil, epOpts...)
+	if so, ok := cfg.obs.(ServiceObserver); ok {
+		so.ClientStarted(service)
+	}
 	return c, nil
 }
 

@@ -1032,3 +1032,24 @@ func TestClient_NoInstanceSaysWhyDiscoveryIsEmpty(t *testing.T) {
 type stoppable struct{ *registry.Cache }
 
 func (stoppable) Stop() {}
+
+// started is an Observer that hears ClientStarted.
+type started struct {
+	NopObserver
+	services []string
+}
+
+func (s *started) ClientStarted(service string) { s.services = append(s.services, service) }
+
+// A ServiceObserver hears each client's service once, when it is built.
+func TestClient_TellsAServiceObserverWhenBuilt(t *testing.T) {
+	obs := &started{}
+	c, err := NewFromInstancer(stoppable{registry.NewCache()}, "echo", WithObserver(obs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if len(obs.services) != 1 || obs.services[0] != "echo" {
+		t.Fatalf("ClientStarted calls %q, want [echo]", obs.services)
+	}
+}

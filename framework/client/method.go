@@ -43,6 +43,14 @@ type MethodObserver interface {
 	MethodDone(service, method, code string, d time.Duration)
 }
 
+// ServiceObserver is an Observer that also hears when a client of service
+// is built, before any call: a metrics observer makes the service's
+// counters then, at 0, so a dashboard shows 0 rather than no data and
+// rate() sees the first increment (report j47c).
+type ServiceObserver interface {
+	ClientStarted(service string)
+}
+
 // StaleObserver is an Observer that also hears when a client with
 // WithSnapshot starts serving the snapshot file instead of the registry
 // (stale true) and when the registry's answer replaces it (false).

@@ -75,9 +75,10 @@ type Client struct {
 }
 
 var (
-	_ client.Observer       = (*Client)(nil)
-	_ client.MethodObserver = (*Client)(nil)
-	_ client.StaleObserver  = (*Client)(nil)
+	_ client.Observer        = (*Client)(nil)
+	_ client.MethodObserver  = (*Client)(nil)
+	_ client.StaleObserver   = (*Client)(nil)
+	_ client.ServiceObserver = (*Client)(nil)
 )
 
 // NewClient registers the client series on r.
@@ -150,6 +151,14 @@ func (c *Client) BreakerChanged(service, instance string, _, to outlier.State) {
 		c.svcEjects.WithLabelValues(service).Inc()
 	}
 	c.breakerSet.WithLabelValues(service, instance).Set(float64(to))
+}
+
+// ClientStarted implements client.ServiceObserver: the service's counters
+// exist from the start, at 0.
+func (c *Client) ClientStarted(service string) {
+	c.retries.WithLabelValues(service)
+	c.exhausted.WithLabelValues(service)
+	c.svcEjects.WithLabelValues(service)
 }
 
 // DiscoveryStale implements client.StaleObserver.

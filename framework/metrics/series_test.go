@@ -102,3 +102,18 @@ func TestClient_InstanceReleasedDeletesItsSeries(t *testing.T) {
 		t.Errorf("service_ejections_total{service=echo} = %v after the instance left, want 1", v)
 	}
 }
+
+// A client's per-service counters exist from its start, at 0 (report
+// j47c: no data until the first retry, and rate() missed it).
+func TestClient_CountersAtZeroFromTheStart(t *testing.T) {
+	r := prometheus.NewRegistry()
+	c := NewClient(r)
+	c.ClientStarted("user")
+	got := strings.Join(series(t, r), " ")
+	for _, want := range []string{"warren_client_retries_total{service=user}", "warren_client_retry_budget_exhausted_total{service=user}",
+		"warren_client_service_ejections_total{service=user}"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %s at start: %s", want, got)
+		}
+	}
+}
