@@ -304,6 +304,9 @@ func registryUsage(backends registry.Backends) string {
 // Validate reports the first setting that cannot work, the selected
 // registry backend's included.
 func (c Config) Validate() error {
+	if _, err := transport.ParseAccessLog(c.AccessLog); err != nil {
+		return fmt.Errorf("config: --access-log: %w", err)
+	}
 	switch {
 	case c.RegistrySettings == nil:
 		return fmt.Errorf("config: --registry %q: no settings for it (use Parse)", c.Registry)
@@ -319,8 +322,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: --shed-waiting %d: must not be negative (0 turns the waiting signal off)", c.ShedWaiting)
 	case c.ShedWaiting > 0 && !c.LoadShedding:
 		return fmt.Errorf("config: --shed-waiting %d needs --load-shedding (the waiting signal is part of the load shedder)", c.ShedWaiting)
-	case accessLogErr(c.AccessLog) != nil:
-		return fmt.Errorf("config: --access-log: %w", accessLogErr(c.AccessLog))
 	case !(c.TraceSampleRatio > 0 && c.TraceSampleRatio <= 1):
 		return fmt.Errorf("config: --trace-sample-ratio %v: want a share above 0 and at most 1", c.TraceSampleRatio)
 	case c.ClientAttemptTimeout < 0:
@@ -463,11 +464,6 @@ func (c Config) AppOptions(logger log.Logger) []app.Option {
 		opts = append(opts, app.WithTags(c.Tags...))
 	}
 	return opts
-}
-
-func accessLogErr(s string) error {
-	_, err := transport.ParseAccessLog(s)
-	return err
 }
 
 // accessLogMode is the mode of a value Validate accepted.

@@ -101,16 +101,20 @@ func WithAccessLog(mode transport.AccessLog) InterceptorOption {
 	return func(o *interceptorOptions) { o.accessLog = mode }
 }
 
-// serverErrors are the codes transport.AccessErrors logs: those gateways
-// answer 5xx for.
-var serverErrors = map[codes.Code]bool{
-	codes.Unknown: true, codes.Internal: true, codes.DataLoss: true,
-	codes.Unimplemented: true, codes.Unavailable: true, codes.DeadlineExceeded: true,
+// ServerFailure reports whether code is the server's failure, as an HTTP
+// 5xx is: the codes gateways answer 5xx for. transport.AccessErrors logs
+// them, and the mesh page counts them as errors.
+func ServerFailure(code codes.Code) bool {
+	switch code {
+	case codes.Unknown, codes.Internal, codes.DataLoss, codes.Unimplemented, codes.Unavailable, codes.DeadlineExceeded:
+		return true
+	}
+	return false
 }
 
 // accessLine logs one served call: the gRPC twin of httptransport.AccessLog.
 func accessLine(ctx context.Context, logger log.Logger, mode transport.AccessLog, method, id string, err error, d time.Duration) {
-	if mode == transport.AccessOff || mode == transport.AccessErrors && !serverErrors[status.Code(err)] {
+	if mode == transport.AccessOff || mode == transport.AccessErrors && !ServerFailure(status.Code(err)) {
 		return
 	}
 	lv := level.Info(logger)

@@ -70,9 +70,9 @@ func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 		}
 		start := time.Now()
 		defer func() {
-			code := grpctransport.Status(err).Code()
-			if err == nil {
-				code = codes.OK
+			code := codes.OK
+			if err != nil {
+				code = grpctransport.Status(err).Code()
 			}
 			if p := recover(); p != nil {
 				code = codes.Internal // answered so by Warren's outer interceptor

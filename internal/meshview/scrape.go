@@ -10,6 +10,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"google.golang.org/grpc/codes"
+
+	"github.com/warren-mesh/warren/framework/grpctransport"
 )
 
 // The series a probe reads (docs/observability.md lists them all).
@@ -63,7 +66,7 @@ func parseMetrics(r io.Reader) (sample, error) {
 	for _, m := range fams[seriesGRPCRequests].GetMetric() {
 		v := m.GetCounter().GetValue()
 		s.requests += v
-		if grpcServerErrors[label(m, "code")] {
+		if grpcServerFailure(label(m, "code")) {
 			s.errors += v
 		}
 	}
@@ -106,10 +109,15 @@ func parseMetrics(r io.Reader) (sample, error) {
 	return s, nil
 }
 
-// grpcServerErrors are the gRPC codes that are the server's failure, as
-// 5xx statuses are HTTP's (grpc-gateway answers them 500, 501, 503, 504).
-var grpcServerErrors = map[string]bool{
-	"Unknown": true, "Internal": true, "DataLoss": true, "Unimplemented": true, "Unavailable": true, "DeadlineExceeded": true,
+// grpcServerFailure reports whether a code label (codes.Code's String,
+// as metrics writes it) is the server's failure (grpctransport.ServerFailure).
+func grpcServerFailure(name string) bool {
+	for c := codes.OK; c <= codes.Unauthenticated; c++ {
+		if c.String() == name {
+			return grpctransport.ServerFailure(c)
+		}
+	}
+	return false
 }
 
 func label(m *dto.Metric, name string) string {

@@ -84,9 +84,17 @@ func (r *Registry) whyNotSynced(inf *caches) error {
 	err := inf.lastErr
 	inf.mu.Unlock()
 	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), whyProbeTimeout)
-		defer cancel()
-		_, err = r.client.DiscoveryV1().EndpointSlices(r.namespace).List(ctx, metav1.ListOptions{Limit: 1})
+		err = r.readOne(context.Background(), whyProbeTimeout)
 	}
 	return notSyncedBecause(err, r.namespace)
+}
+
+// readOne lists one EndpointSlice of the namespace, within d: the
+// cheapest request that answers whether this account may read what the
+// instancers read.
+func (r *Registry) readOne(ctx context.Context, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	_, err := r.client.DiscoveryV1().EndpointSlices(r.namespace).List(ctx, metav1.ListOptions{Limit: 1})
+	return err
 }

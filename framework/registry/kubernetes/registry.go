@@ -10,7 +10,6 @@ import (
 	"github.com/go-kit/kit/sd"
 	"github.com/go-kit/log/level"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/warren-mesh/warren/framework/backoff"
@@ -291,9 +290,7 @@ func (r *Registry) Close() error {
 func (r *Registry) awaitReadable(ctx context.Context, inst registry.Instance) error {
 	bo := backoff.New(100*time.Millisecond, 5*time.Second)
 	for failed := 0; ; failed++ {
-		lctx, cancel := context.WithTimeout(ctx, readCheckTimeout)
-		_, err := r.client.DiscoveryV1().EndpointSlices(r.namespace).List(lctx, metav1.ListOptions{Limit: 1})
-		cancel()
+		err := r.readOne(ctx, readCheckTimeout)
 		if err == nil {
 			return nil
 		}
