@@ -205,7 +205,7 @@ func (g *registration) publish(ctx context.Context) (int64, error) {
 	for range 3 {
 		resp, err := txn(clientv3.Compare(clientv3.CreateRevision(g.key), "=", 0))
 		if err != nil {
-			return 0, fmt.Errorf("etcd: put %s: %w", g.key, err)
+			return 0, fmt.Errorf("etcd: put %s: %w", g.key, g.r.explain(cli, err))
 		}
 		if resp.Succeeded {
 			used = true
@@ -223,7 +223,7 @@ func (g *registration) publish(ctx context.Context) (int64, error) {
 			return err
 		})
 		if err != nil {
-			return 0, fmt.Errorf("etcd: read %s: %w", g.key, err)
+			return 0, fmt.Errorf("etcd: read %s: %w", g.key, g.r.explain(cli, err))
 		}
 		kvs := got.Kvs
 		if len(kvs) == 0 {
@@ -234,7 +234,7 @@ func (g *registration) publish(ctx context.Context) (int64, error) {
 		}
 		resp, err = txn(clientv3.Compare(clientv3.ModRevision(g.key), "=", kvs[0].ModRevision))
 		if err != nil {
-			return 0, fmt.Errorf("etcd: put %s: %w", g.key, err)
+			return 0, fmt.Errorf("etcd: put %s: %w", g.key, g.r.explain(cli, err))
 		}
 		if resp.Succeeded {
 			used = true

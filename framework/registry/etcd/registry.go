@@ -319,6 +319,9 @@ func (r *Registry) tryLeader(ctx context.Context, attempts int, timeout time.Dur
 // reason (a TLS error, a refused connection): gRPC reports only that the
 // request's time ran out. It leaves every other error as it is.
 func (r *Registry) explain(cli *clientv3.Client, err error) error {
+	if errors.Is(err, rpctypes.ErrPermissionDenied) || errors.Is(err, rpctypes.ErrGRPCPermissionDenied) {
+		return r.explainDenied(err)
+	}
 	if !r.ownsCli || !(errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded || status.Code(err) == codes.Unavailable) {
 		return err // a client of WithClient: its TLS configuration is unknown
 	}
@@ -330,6 +333,26 @@ func (r *Registry) explain(cli *clientv3.Client, err error) error {
 		return err
 	}
 	return fmt.Errorf("no connection to etcd: %w: %w", why, err)
+}
+
+// explainDenied says who etcd took us for when it refused a request:
+// "etcdserver: permission denied" alone sent an operator who had set no
+// user name looking at roles, when etcd had used the client certificate's
+// CN as the user (report j47b).
+func (r *Registry) explainDenied(err error) error {
+	where := "/" + r.cfg.prefix + "/"
+	switch {
+	case !r.ownsCli:
+		return err // a client of WithClient: who it is is the caller's
+	case r.cfg.username != "":
+		return fmt.Errorf("%w (as etcd user %q: none of its roles grants this request under %s)", err, r.cfg.username, where)
+	case r.tls != nil && (len(r.tls.Certificates) > 0 || r.tls.GetClientCertificate != nil):
+		return fmt.Errorf("%w (no etcd user name was given, so etcd took the client certificate's CN as the user; "+
+			"give --etcd-username and --etcd-password (WithAuth), or a role granting readwrite on %s to the user named by the CN)", err, where)
+	default:
+		return fmt.Errorf("%w (no etcd user name was given and etcd has auth enabled: "+
+			"give --etcd-username and --etcd-password (WithAuth) of a user whose roles grant readwrite on %s)", err, where)
+	}
 }
 
 // explainGivingUp is explain for a registration the caller stopped

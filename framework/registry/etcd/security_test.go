@@ -2,9 +2,12 @@ package etcd
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -46,18 +49,28 @@ func TestRegistry_TLSAndAuth(t *testing.T) {
 		}
 		return err
 	}
+	withCert := WithTLSFiles(ca.CertFile, clientCert.CertFile, clientCert.KeyFile)
 	for _, tc := range []struct {
 		name string
 		opts []Option
+		want string // in the error, when etcd answered: who it took us for
 	}{
-		{"plain connection", []Option{WithAuth("svc", "svc-pw")}},
-		{"CA but no client certificate", []Option{WithTLSFiles(ca.CertFile, "", ""), WithAuth("svc", "svc-pw")}},
-		{"certificate but no password", []Option{WithTLSFiles(ca.CertFile, clientCert.CertFile, clientCert.KeyFile)}},
-		{"certificate and a wrong password", []Option{WithTLSFiles(ca.CertFile, clientCert.CertFile, clientCert.KeyFile), WithAuth("svc", "nope")}},
+		{"plain connection", []Option{WithAuth("svc", "svc-pw")}, ""},
+		{"CA but no client certificate", []Option{WithTLSFiles(ca.CertFile, "", ""), WithAuth("svc", "svc-pw")}, ""},
+		{"certificate but no password", []Option{withCert}, "etcd took the client certificate's CN as the user"},
+		{"certificate and a wrong password", []Option{withCert, WithAuth("svc", "nope")}, ""},
+		{"a user whose role does not cover the prefix", []Option{withCert, WithAuth("svc", "svc-pw"), WithPrefix(prefix + "-other")},
+			`as etcd user "svc": none of its roles grants this request under /` + prefix + "-other/"},
 	} {
-		if err := tryRegister(tc.opts...); err == nil {
+		err := tryRegister(tc.opts...)
+		switch {
+		case err == nil:
 			t.Errorf("%s: registered, want refused", tc.name)
-		} else {
+		case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+			t.Errorf("%s: refused with %q, want it to say %q", tc.name, err, tc.want)
+		case tc.want != "" && !errors.Is(err, rpctypes.ErrPermissionDenied):
+			t.Errorf("%s: %v is not rpctypes.ErrPermissionDenied", tc.name, err)
+		default:
 			t.Logf("%s: refused: %v", tc.name, err)
 		}
 	}

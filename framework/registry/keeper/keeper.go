@@ -157,7 +157,7 @@ func (k *Keeper) Run(ctx context.Context, what string) error {
 	case ctx.Err() != nil:
 		k.setLastErr(err)
 		close(k.done)
-		return fmt.Errorf("%s: %w (last error: %v)", what, ctx.Err(), err)
+		return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
 	}
 	go k.run(err)
 	return k.Wait(ctx, what)
@@ -185,7 +185,7 @@ func (k *Keeper) Wait(ctx context.Context, what string) error {
 			return fmt.Errorf("%s: withdrawn or closed before it was published", what)
 		}
 	case <-ctx.Done():
-		return fmt.Errorf("%s: %w (last error: %v)", what, ctx.Err(), k.LastError())
+		return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), k.LastError())
 	}
 }
 
