@@ -40,8 +40,12 @@ func (m *Discovery) WatchRestarted(service string, _ error) {
 	m.restarts.WithLabelValues(service).Inc()
 }
 
-// Instances implements registry.Observer.
+// Instances implements registry.Observer. A service's restart counter is
+// made here too, at 0, when its first set is reported: a dashboard then
+// shows 0 rather than no data, and increase() sees the first restart
+// (report j47c F14).
 func (m *Discovery) Instances(service string, n int) {
+	m.restarts.WithLabelValues(service)
 	m.instances.WithLabelValues(service).Set(float64(n))
 }
 

@@ -117,3 +117,14 @@ func TestClient_CountersAtZeroFromTheStart(t *testing.T) {
 		}
 	}
 }
+
+// A service's watch restart counter exists at 0 once its first set is
+// reported, before any restart (report j47c F14).
+func TestDiscovery_RestartCounterAtZeroFromTheFirstSet(t *testing.T) {
+	r := prometheus.NewRegistry()
+	d := NewDiscovery(r)
+	d.Instances("user", 2)
+	if got := strings.Join(series(t, r), " "); !strings.Contains(got, "warren_registry_watch_restarts_total{service=user}") {
+		t.Errorf("no watch_restarts_total{service=user} after the first set: %s", got)
+	}
+}
