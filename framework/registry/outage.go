@@ -30,6 +30,7 @@ type OutageLog struct {
 	since    time.Time // first failure of this outage; zero when reads work
 	lastWarn time.Time
 	failures int
+	read     bool // a read has succeeded: there is a last good set to keep
 }
 
 // NewOutageLog returns an OutageLog writing to logger about what (the
@@ -40,16 +41,24 @@ func NewOutageLog(logger log.Logger, what string) *OutageLog {
 
 // Failed notes a failed read. keyvals are logged with it (the set kept,
 // say); err always is.
+//
+// Before any read has succeeded there is no set to keep, and the line says
+// so: "keeping last good set instances=0" beside a snapshot's "instances=2"
+// read as a contradiction (report j47c F9).
 func (o *OutageLog) Failed(err error, keyvals ...any) {
 	now := o.now()
 	o.failures++
+	kept := "; keeping last good set"
+	if !o.read {
+		kept = "; nothing read yet (a snapshot, if the client has one, serves meanwhile)"
+	}
 	switch {
 	case o.since.IsZero():
 		o.since, o.lastWarn = now, now
-		level.Warn(o.logger).Log(append([]any{"msg", "cannot read " + o.what + "; keeping last good set"}, append(keyvals, "err", err)...)...)
+		level.Warn(o.logger).Log(append([]any{"msg", "cannot read " + o.what + kept}, append(keyvals, "err", err)...)...)
 	case now.Sub(o.lastWarn) >= o.every:
 		o.lastWarn = now
-		level.Warn(o.logger).Log(append([]any{"msg", "still cannot read " + o.what + "; keeping last good set",
+		level.Warn(o.logger).Log(append([]any{"msg", "still cannot read " + o.what + kept,
 			"for", now.Sub(o.since).Round(time.Second), "failures", o.failures}, append(keyvals, "err", err)...)...)
 	default:
 		level.Debug(o.logger).Log(append([]any{"msg", "cannot read " + o.what, "failures", o.failures}, append(keyvals, "err", err)...)...)
@@ -58,6 +67,7 @@ func (o *OutageLog) Failed(err error, keyvals ...any) {
 
 // Recovered notes a read that succeeded. It logs only after failures.
 func (o *OutageLog) Recovered(keyvals ...any) {
+	o.read = true
 	if o.since.IsZero() {
 		return
 	}

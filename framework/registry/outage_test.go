@@ -54,3 +54,21 @@ func TestOutageLog_WarnsOnceRemindsAndSaysWhenItIsOver(t *testing.T) {
 		t.Fatalf("a second outage did not warn from its first failure:\n%s", buf.String())
 	}
 }
+
+// Before any read succeeded there is no last good set: the warning says
+// nothing was read, and says "keeping last good set" only after a read.
+func TestOutageLog_NothingReadYetIsNotALastGoodSet(t *testing.T) {
+	var buf bytes.Buffer
+	o := NewOutageLog(log.NewLogfmtLogger(&buf), "etcd")
+	down := errors.New("connection refused")
+	o.Failed(down, "instances", 0)
+	if got := buf.String(); !strings.Contains(got, `msg="cannot read etcd; nothing read yet`) || strings.Contains(got, "last good set") {
+		t.Fatalf("first read failed, logged: %s", got)
+	}
+	o.Recovered("instances", 2)
+	buf.Reset()
+	o.Failed(down, "instances", 2)
+	if got := buf.String(); !strings.Contains(got, `msg="cannot read etcd; keeping last good set"`) {
+		t.Fatalf("failure after a good read logged: %s", got)
+	}
+}
