@@ -3,7 +3,7 @@
 // package (internal/…), its file here only wires it.
 //
 //	warren ls [SERVICE...]    instances in discovery, as a table
-//	warren watch SERVICE      discovery changes, as a stream
+//	warren watch SERVICE...   discovery changes, as a stream
 //	warren page               the live mesh page, read-only
 //	warren nginx              nginx upstreams that follow discovery
 //	warren xds                an xDS control plane that follows discovery

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,6 +147,45 @@ func TestWatch_StreamsPresentThenEveryChange(t *testing.T) {
 	}
 }
 
+// Several services are watched at once: each one's present instances and
+// changes, in whole lines (report j47c).
+func TestWatch_SeveralServices(t *testing.T) {
+	srv := memory.NewServer()
+	r, other := srv.Registry(), srv.Registry()
+	defer r.Close()
+	defer other.Close()
+	register(t, r, inst("user", "user-1", "41001", "zone-a", "1.4.0", time.Minute), inst("order", "order-1", "42001", "", "", 0))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncbuf.Buffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- watchAll(ctx, Env{Stdout: out, Stderr: out, Now: func() time.Time { return clock }}, other, []string{"user", "order"}, false)
+	}()
+	waitLines(t, out, 2)
+	register(t, r, inst("order", "order-2", "42002", "", "", 0))
+	waitLines(t, out, 3)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("watch ended with %v, want nil on interrupt", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("watch did not end after its context")
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	want := []string{"present    user  user-1", "present    order  order-1", "register   order  order-2"}
+	for _, w := range want {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, w) }) {
+			t.Errorf("no line with %q in:\n%s", w, out.String())
+		}
+	}
+	if len(lines) != len(want) {
+		t.Errorf("%d lines, want %d:\n%s", len(lines), len(want), out.String())
+	}
+}
+
 // TestLs_RealEtcdWithTheServicesFlagsAndVariables runs the command as a
 // user does against embedded etcd: flags, then the WARREN_* variables, and
 // without a service name (the backend lists its services).
@@ -212,7 +252,7 @@ func TestCommands_RefuseBadCommandLinesAsUsage(t *testing.T) {
 		{"ls unknown flag", Ls, []string{"--nope"}},
 		{"ls bad backend flag", Ls, []string{"--etcd-ttl=-1s", "user"}},
 		{"watch no service", Watch, nil},
-		{"watch two services", Watch, []string{"a", "b"}},
+		{"watch bad second service", Watch, []string{"user", "Bad_Name"}},
 		{"page bad service", Page, []string{"Bad_Name"}},
 	} {
 		var out, errOut bytes.Buffer

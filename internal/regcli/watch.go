@@ -6,16 +6,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-kit/kit/sd"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/internal/meshview"
 )
 
 // WatchUsage is `warren watch`'s one-line summary.
-const WatchUsage = "watch SERVICE    stream the changes discovery sees for one service (Ctrl-C ends)"
+const WatchUsage = "watch SERVICE... stream the changes discovery sees for the services (Ctrl-C ends)"
 
 // WatchLine is one line of `warren watch --json`.
 type WatchLine struct {
@@ -30,8 +34,10 @@ type WatchLine struct {
 // KindPresent marks the instances already registered when the watch began.
 const KindPresent = "present"
 
-// Watch is `warren watch [flags] SERVICE`: the instances present, then
-// one line per change, until ctx ends (nil then).
+// Watch is `warren watch [flags] SERVICE...`: each service's instances
+// present, then one line per change, until ctx ends (nil then). Several
+// services are watched at once, their lines interleaved as they come
+// (report j47c: an incident spans caller and callee).
 func Watch(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("warren watch", flag.ContinueOnError)
 	reg, err := BindRegistry(fs, env.Backends)
@@ -39,25 +45,57 @@ func Watch(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	asJSON := fs.Bool("json", false, "print one JSON object per line, with the whole record")
-	if err := Parse(fs, args, env.Stderr, "Usage: warren watch [flags] SERVICE\n\nPrints the instances of SERVICE, then every change discovery sees, until interrupted."); err != nil {
+	if err := Parse(fs, args, env.Stderr, "Usage: warren watch [flags] SERVICE...\n\nPrints the instances of each SERVICE, then every change discovery sees, until interrupted."); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return usagef("%v", err)
 	}
-	if fs.NArg() != 1 {
-		return usagef("warren watch takes one SERVICE, got %d arguments", fs.NArg())
+	if fs.NArg() == 0 {
+		return usagef("warren watch takes at least one SERVICE")
 	}
-	svc := fs.Arg(0)
-	if !registry.ValidName(svc) {
-		return usagef("service %q: want a lower-case DNS label (letters, digits, dashes)", svc)
+	var svcs []string
+	for _, svc := range fs.Args() {
+		if !registry.ValidName(svc) {
+			return usagef("service %q: want a lower-case DNS label (letters, digits, dashes)", svc)
+		}
+		if !slices.Contains(svcs, svc) {
+			svcs = append(svcs, svc)
+		}
 	}
 	r, err := reg.Open(ctx)
 	if err != nil {
 		return err // names the backend
 	}
 	defer r.Close()
-	return watch(ctx, env, r, svc, *asJSON)
+	return watchAll(ctx, env, r, svcs, *asJSON)
+}
+
+// watchAll runs one watch per service; the first to fail ends the others
+// and its error is returned. Lines are written whole, one at a time.
+func watchAll(ctx context.Context, env Env, d registry.Discovery, svcs []string, asJSON bool) error {
+	env.Stdout = &lockedWriter{w: env.Stdout}
+	g, ctx := errgroup.WithContext(ctx)
+	for _, svc := range svcs {
+		g.Go(func() error { return watch(ctx, env, d, svc, asJSON) })
+	}
+	err := g.Wait()
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// lockedWriter serialises the writes of concurrent watches.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func watch(ctx context.Context, env Env, d registry.Discovery, svc string, asJSON bool) error {
