@@ -112,13 +112,21 @@ func ServerFailure(code codes.Code) bool {
 	return false
 }
 
+// HealthMethodPrefix starts the full method name of every grpc.health.v1
+// call: the access log, the metrics and the shedder treat these as /healthz
+// is treated on HTTP.
+const HealthMethodPrefix = "/grpc.health.v1.Health/"
+
+// IsHealthMethod reports whether fullMethod is a grpc.health.v1 call.
+func IsHealthMethod(fullMethod string) bool { return strings.HasPrefix(fullMethod, HealthMethodPrefix) }
+
 // accessLine logs one served call: the gRPC twin of httptransport.AccessLog.
 func accessLine(ctx context.Context, logger log.Logger, mode transport.AccessLog, method, id string, err error, d time.Duration) {
 	if mode == transport.AccessOff || mode == transport.AccessErrors && !ServerFailure(status.Code(err)) {
 		return
 	}
 	lv := level.Info(logger)
-	if strings.HasPrefix(method, "/grpc.health.v1.Health/") {
+	if IsHealthMethod(method) {
 		lv = level.Debug(logger)
 	}
 	remote := ""

@@ -65,7 +65,7 @@ func NewServer(r prometheus.Registerer) *Server {
 // registered. Health checks are not counted, as /healthz is not.
 func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-		if strings.HasPrefix(info.FullMethod, "/grpc.health.v1.Health/") {
+		if grpctransport.IsHealthMethod(info.FullMethod) {
 			return handler(ctx, req)
 		}
 		start := time.Now()

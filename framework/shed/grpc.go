@@ -51,7 +51,7 @@ func WithGRPCRetryAfter(min, max time.Duration) GRPCOption {
 
 // DefaultExemptMethods are never shed: health checks must answer under
 // any load, or an orchestrator would restart or withdraw a busy instance.
-var DefaultExemptMethods = []string{"/grpc.health.v1.Health/"}
+var DefaultExemptMethods = []string{grpctransport.HealthMethodPrefix}
 
 // UnaryServerInterceptor asks l about every unary call except the exempt
 // methods and refuses the rest at once with RESOURCE_EXHAUSTED, reason
