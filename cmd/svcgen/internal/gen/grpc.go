@@ -179,6 +179,7 @@ func (e GRPCEmitter) Prepare(svc *Service, pkg *Package) (Transport, Problems) {
 		}
 		gs.Methods = append(gs.Methods, gm)
 	}
+	mp.nameReachers(svc.Methods, probs)
 	for _, msg := range gs.Messages {
 		if msg.Name == gs.GRPCName {
 			probs = append(probs, Problem{Pos: pkg.TypePos(msg.Name), Msg: fmt.Sprintf("type %s has the name of the gRPC service svcgen generates for %s; rename the type", msg.Name, svc.Name)})
@@ -258,6 +259,38 @@ type grpcMapper struct {
 	imports map[string]bool
 	pending []string // struct types met in fields, not mapped yet
 	helped  bool     // what svcgen maps was said in a problem
+	current string   // the struct type whose fields are being mapped
+	// refs holds the struct types each mapped type's fields reach: a
+	// problem in a type is then named with every method that reaches it,
+	// not only the first (report j45b).
+	refs map[string][]string
+}
+
+// nameReachers sets the Method of each problem found in a message type to
+// every method whose request or response reaches that type.
+func (mp *grpcMapper) nameReachers(methods []*Method, probs Problems) {
+	reachers := map[string][]string{}
+	for _, m := range methods {
+		seen := map[string]bool{}
+		var walk func(string)
+		walk = func(t string) {
+			if seen[t] {
+				return
+			}
+			seen[t] = true
+			reachers[t] = append(reachers[t], m.Name)
+			for _, r := range mp.refs[t] {
+				walk(r)
+			}
+		}
+		walk(m.Req)
+		walk(m.Resp)
+	}
+	for i, p := range probs {
+		if ms := reachers[p.typ]; p.typ != "" && len(ms) > 1 {
+			probs[i].Method = strings.Join(ms, ", ")
+		}
+	}
 }
 
 // message maps the struct type name (once) and every type it reaches.
@@ -280,8 +313,9 @@ func (mp *grpcMapper) message(method, name string, appended []string) Problems {
 	}
 	var probs Problems
 	report := func(pos token.Pos, format string, args ...any) {
-		probs = append(probs, Problem{Pos: s.fset.Position(pos), Method: method, Msg: fmt.Sprintf(format, args...)})
+		probs = append(probs, Problem{Pos: s.fset.Position(pos), Method: method, Msg: fmt.Sprintf(format, args...), typ: name})
 	}
+	mp.current = name
 	if !isASCIIIdent(name) {
 		report(spec.Pos(), "type %s: a protobuf message name is ASCII letters, digits and _; rename the type", name)
 		return probs
@@ -582,6 +616,12 @@ func unexportedMessage(name string) string {
 
 // want queues a struct type for mapping once the current one is done.
 func (mp *grpcMapper) want(name string) {
+	if mp.refs == nil {
+		mp.refs = map[string][]string{}
+	}
+	if !slices.Contains(mp.refs[mp.current], name) {
+		mp.refs[mp.current] = append(mp.refs[mp.current], name)
+	}
 	if _, ok := mp.msgs[name]; !ok && !slices.Contains(mp.pending, name) {
 		mp.pending = append(mp.pending, name)
 	}

@@ -81,3 +81,52 @@ func TestGRPC_ProtoReflectFieldIsRefused(t *testing.T) {
 		t.Fatalf("Generate: %v, want the field refused", err)
 	}
 }
+
+// A type svcgen cannot map is named once, with every method that reaches
+// it (report j45b: only the first method was named), also through other
+// messages (List reaches Part through Thing).
+func TestGRPC_AProblemNamesEveryMethodThatReachesItsType(t *testing.T) {
+	src := map[string][]byte{"service.go": []byte(`package things
+
+import "context"
+
+//warren:grpc
+type Service interface {
+	Put(ctx context.Context, req Thing) (Thing, error)
+	List(ctx context.Context, req ListRequest) (ListResponse, error)
+	Ping(ctx context.Context, req PingRequest) (PingResponse, error)
+}
+
+type Thing struct {
+	Part Part ` + "`json:\"part\"`" + `
+}
+
+type Part struct {
+	Bad [3]int ` + "`json:\"bad\"`" + `
+}
+
+type ListRequest struct{}
+
+type ListResponse struct {
+	Things []Thing ` + "`json:\"things\"`" + `
+}
+
+type PingRequest struct{}
+
+type PingResponse struct{}
+`)}
+	_, err := Generate("services/things", "things", module, src, nil)
+	var probs Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("Generate: %v, want problems", err)
+	}
+	var bad []Problem
+	for _, p := range probs {
+		if strings.Contains(p.Msg, "field Part.Bad") {
+			bad = append(bad, p)
+		}
+	}
+	if len(bad) != 1 || bad[0].Method != "Put, List" {
+		t.Fatalf("problems of Part.Bad: %+v, want one named for \"Put, List\"\n%s", bad, err)
+	}
+}

@@ -107,6 +107,8 @@ type Problem struct {
 	Pos    token.Position
 	Method string
 	Msg    string
+
+	typ string // the message type it is in: Method then names every method that reaches it
 }
 
 func (p Problem) String() string {
