@@ -376,6 +376,22 @@ func (c *Conn) LastReceived() time.Time {
 	return time.Time{}
 }
 
+// handshakeTimeout bounds one connect handshake (Warren): recvTimeout, the
+// bound every read on an established connection has, and with several
+// servers at most the Java client's share, the session timeout over the
+// server count (floored at a second): a frozen member then costs a third
+// of the session in a 3-server ensemble, not two thirds, so two frozen in
+// a row no longer outlast the session, and `warren ls` waits 3.3 s, not
+// 6.7 (report j47b).
+func (c *Conn) handshakeTimeout() time.Duration {
+	d := c.recvTimeout
+	if n := c.hostProvider.Len(); n > 1 {
+		share := time.Duration(c.sessionTimeoutMs) * time.Millisecond / time.Duration(n)
+		d = min(d, max(share, time.Second))
+	}
+	return d
+}
+
 func (c *Conn) setTimeouts(sessionTimeoutMs int32) {
 	c.sessionTimeoutMs = sessionTimeoutMs
 	sessionTimeout := time.Duration(sessionTimeoutMs) * time.Millisecond
@@ -723,14 +739,13 @@ func (c *Conn) authenticate() error {
 	binary.BigEndian.PutUint32(buf[:4], uint32(n))
 
 	// Warren: the whole handshake — request and the full answer — gets
-	// recvTimeout, the bound every read on an established connection has
-	// (the Java client's is the session timeout over the server count),
-	// not upstream's 10 × recvTimeout for the request and the answer's
-	// length and none for its body. A server that accepts and never
-	// answers — ZooKeeper 3.8 does that to connections it took while
-	// starting (an NPE in removeCnxn leaves them open) — held the client
-	// 6.7 session timeouts, so its session expired before it tried again.
-	c.conn.SetDeadline(time.Now().Add(c.recvTimeout))
+	// handshakeTimeout, not upstream's 10 × recvTimeout for the request
+	// and the answer's length and none for its body. A server that accepts
+	// and never answers — ZooKeeper 3.8 does that to connections it took
+	// while starting (an NPE in removeCnxn leaves them open); a frozen
+	// member does it too — held the client 6.7 session timeouts, so its
+	// session expired before it tried again.
+	c.conn.SetDeadline(time.Now().Add(c.handshakeTimeout()))
 	defer c.conn.SetDeadline(time.Time{})
 	_, err = c.conn.Write(buf[:n+4])
 	if err != nil {

@@ -104,3 +104,112 @@ func TestConnect_ServerThatNeverAnswersIsLeftAndTriedAgain(t *testing.T) {
 		})
 	}
 }
+
+// silentServer accepts connections, reads the connect request and never
+// answers; each accept is sent on the channel. It stops with the test.
+func silentServer(t *testing.T, accepted chan<- time.Time) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			select {
+			case accepted <- time.Now():
+			default:
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				io.Copy(io.Discard, c) // until the client leaves or the test ends
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestConnect_EachOfSeveralServersGetsItsShareOfTheSession: with three
+// servers, a handshake that gets no answer is left after the session
+// timeout over three (the Java client's rule), not after two thirds of it:
+// with a 15 s session the next server is dialled about 5 s after the
+// first, where recvTimeout alone waited 10 s.
+func TestConnect_EachOfSeveralServersGetsItsShareOfTheSession(t *testing.T) {
+	accepted := make(chan time.Time, 16)
+	servers := []string{silentServer(t, accepted), silentServer(t, accepted), silentServer(t, accepted)}
+	conn, _, err := Connect(servers, 15*time.Second, WithLogger(quietLogger{}), WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const bound = 30 * time.Second
+	var first time.Time
+	select {
+	case first = <-accepted:
+	case <-time.After(bound):
+		t.Fatalf("the client never dialled within %s", bound)
+	}
+	select {
+	case second := <-accepted:
+		// The deadline cannot fire early: a gap under recvTimeout (10 s)
+		// is the share at work, whatever the machine's load.
+		if gap := second.Sub(first); gap >= 10*time.Second {
+			t.Fatalf("the next server was dialled %s after the first; want the session's share per server (5 s), under recvTimeout (10 s)", gap)
+		} else {
+			t.Logf("dialled the next server %s after the first", gap.Round(time.Millisecond))
+		}
+	case <-time.After(bound):
+		t.Fatalf("no second dial within %s", bound)
+	}
+}
+
+// A single server gets recvTimeout; several get at most their share,
+// floored at a second.
+func TestHandshakeTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		servers int
+		session time.Duration
+		want    time.Duration
+	}{
+		{1, 9 * time.Second, 6 * time.Second},
+		{3, 9 * time.Second, 3 * time.Second},
+		{2, 9 * time.Second, 4500 * time.Millisecond},
+		{5, 2 * time.Second, time.Second},
+		{2, 1200 * time.Millisecond, 800 * time.Millisecond}, // recvTimeout is below the floor
+	} {
+		hp := NewDNSHostProvider()
+		var srvs []string
+		for i := range tc.servers {
+			srvs = append(srvs, net.JoinHostPort("127.0.0.1", string(rune('1'+i))+"2181"))
+		}
+		if err := hp.Init(srvs); err != nil {
+			t.Fatal(err)
+		}
+		c := &Conn{hostProvider: hp}
+		c.setTimeouts(int32(tc.session / time.Millisecond))
+		if got := c.handshakeTimeout(); got != tc.want {
+			t.Errorf("%d servers, session %s: handshake timeout %s, want %s", tc.servers, tc.session, got, tc.want)
+		}
+	}
+}
