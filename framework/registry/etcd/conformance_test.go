@@ -22,13 +22,18 @@ func TestConformance(t *testing.T) {
 	}
 	t.Cleanup(func() { srv.Close() })
 	prefix := testPrefix(t)
+	// The suite holds a registration across three leases and wants a
+	// withdrawal within half of one: a lease longer than testTTL keeps
+	// that half generous on a loaded machine.
+	const conformanceLease = 6 * time.Second
 	registrytest.Run(t, registrytest.Harness{
+		Lease: conformanceLease,
 		Open: func(t testing.TB) registry.Registry {
 			logs := &syncbuf.Buffer{}
 			r, err := New(context.Background(),
 				WithEndpoints(srv.Endpoints()...),
 				WithPrefix(prefix),
-				WithTTL(testTTL),
+				WithTTL(conformanceLease),
 				WithBackoff(50*time.Millisecond, 500*time.Millisecond),
 				WithDialTimeout(5*time.Second),
 				WithRequestTimeout(5*time.Second),

@@ -14,6 +14,7 @@ import (
 func TestConformance(t *testing.T) {
 	srv := memory.NewServer()
 	registrytest.Run(t, registrytest.Harness{
-		Open: func(testing.TB) registry.Registry { return srv.Registry() },
+		Lease: registrytest.NoLease,
+		Open:  func(testing.TB) registry.Registry { return srv.Registry() },
 	})
 }

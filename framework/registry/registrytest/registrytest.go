@@ -53,37 +53,79 @@ type Harness struct {
 	// loopback addresses (Kubernetes, for Pod and EndpointSlice IPs) sets
 	// one from the documentation range 192.0.2.0/24.
 	Host string
+	// Lease is how long the backend keeps the record of a process that
+	// stopped renewing it — the etcd lease TTL, the Consul check TTL, the
+	// ZooKeeper session timeout the Registries from Open use — or NoLease
+	// for a backend whose records do not expire (memory; Kubernetes, where
+	// the Pod's readiness is the record). Required: the suite holds a
+	// registration across three leases (it must never leave discovery, and
+	// Status must stay registered: a renewal that comes too late fails),
+	// and Deregister and Close must remove a record within half a lease
+	// (a withdrawal that only stops renewing, leaving the record to
+	// expire, fails). Choose a lease in which a change shows well within
+	// half on a loaded machine, and short enough to hold three times: 6 s
+	// suits.
+	Lease time.Duration
 }
+
+// NoLease is Harness.Lease for a backend whose records do not expire.
+const NoLease time.Duration = -1
+
+// noLeaseHold is how long the suite holds a registration of a backend
+// without leases.
+const noLeaseHold = 3 * time.Second
 
 // Run runs the whole suite as subtests of t.
 func Run(t *testing.T, h Harness) {
 	if h.Open == nil {
 		t.Fatal("registrytest: Harness.Open is nil")
 	}
+	if h.Lease == 0 {
+		t.Fatal("registrytest: Harness.Lease is 0: set the lease (TTL, session timeout) the Registries from Open use, or registrytest.NoLease")
+	}
 	if h.Timeout <= 0 {
 		h.Timeout = 30 * time.Second
 	}
 	s := &suite{h: h}
-	t.Run("RegisterIsVisibleWithEveryField", s.registerIsVisibleWithEveryField)
-	t.Run("DeregisterRemovesAndUnknownIsNoError", s.deregisterRemoves)
-	t.Run("ReRegisterOfOwnInstanceReplacesIt", s.reRegisterReplaces)
-	t.Run("SameIDSameAddressFromAnotherProcessTakesOver", s.sameAddressTakesOver)
-	t.Run("SameIDOtherAddressIsRefusedWithErrConflict", s.otherAddressConflicts)
-	t.Run("StatusReportsTheWorstOfAllRegistrations", s.status)
-	t.Run("InvalidNamesAreRefusedWithErrInvalidInstance", s.invalidNames)
-	t.Run("CloseWithdrawsAndIsIdempotent", s.closeWithdraws)
-	t.Run("CallsAfterClose", s.callsAfterClose)
-	t.Run("InstancerStopIsIdempotent", s.instancerStop)
-	t.Run("WatcherSeesChangesInOrder", s.watcherInOrder)
-	t.Run("CatalogListsServicesWithInstances", s.catalog)
+	cases := []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"RegisterIsVisibleWithEveryField", s.registerIsVisibleWithEveryField},
+		{"DeregisterRemovesAndUnknownIsNoError", s.deregisterRemoves},
+		{"ReRegisterOfOwnInstanceReplacesIt", s.reRegisterReplaces},
+		{"SameIDSameAddressFromAnotherProcessTakesOver", s.sameAddressTakesOver},
+		{"SameIDOtherAddressIsRefusedWithErrConflict", s.otherAddressConflicts},
+		{"StatusReportsTheWorstOfAllRegistrations", s.status},
+		{"InvalidNamesAreRefusedWithErrInvalidInstance", s.invalidNames},
+		{"CloseWithdrawsAndIsIdempotent", s.closeWithdraws},
+		{"CallsAfterClose", s.callsAfterClose},
+		{"InstancerStopIsIdempotent", s.instancerStop},
+		{"WatcherSeesChangesInOrder", s.watcherInOrder},
+		{"CatalogListsServicesWithInstances", s.catalog},
+		{"RegistrationIsHeldAcrossLeases", s.heldAcrossLeases},
+		{"ConcurrentCallsAreSafe", s.concurrentCalls},
+	}
 	if h.Restart != nil {
-		t.Run("RegistrationsSurviveAServerRestart", s.survivesRestart)
+		cases = append(cases, struct {
+			name string
+			run  func(*testing.T)
+		}{"RegistrationsSurviveAServerRestart", s.survivesRestart})
+	}
+	for _, c := range cases {
+		t.Run(c.name, c.run)
+		if what := s.hung.Load(); what != nil {
+			// Every later case would wait out its own hang: stop here,
+			// with the cause named, before go test's -timeout panics.
+			t.Fatalf("registrytest: stopped after %s: %s hung", c.name, *what)
+		}
 	}
 }
 
 type suite struct {
-	h   Harness
-	seq atomic.Int64
+	h    Harness
+	seq  atomic.Int64
+	hung atomic.Pointer[string] // a Close or Stop that did not return
 }
 
 // service returns a service name no other test of this run uses, so
@@ -128,8 +170,42 @@ func (s *suite) open(t *testing.T) registry.Registry {
 	if r == nil {
 		t.Fatal("Harness.Open returned nil")
 	}
-	t.Cleanup(func() { r.Close() })
+	t.Cleanup(func() { s.bounded(t, "Registry.Close", func() { r.Close() }) })
 	return r
+}
+
+// bounded runs f, failing the test if it has not returned within the
+// harness's timeout: a Close or Stop that hangs is a failed case that
+// names it, not a test binary killed by go test's -timeout.
+func (s *suite) bounded(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	timer := time.NewTimer(s.h.Timeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		s.hung.Store(&what)
+		t.Errorf("%s did not return within %s", what, s.h.Timeout)
+	}
+}
+
+// withinHalfALease fails the test if a removal that started at start was
+// seen only after half a lease: then it was the record expiring, not the
+// withdrawal the call promises.
+func (s *suite) withinHalfALease(t *testing.T, what string, start time.Time) {
+	t.Helper()
+	if s.h.Lease == NoLease {
+		return
+	}
+	if took := time.Since(start); took >= s.h.Lease/2 {
+		t.Errorf("%s: the record left discovery %s after the call, not within half the %s lease: "+
+			"it expired instead of being withdrawn", what, took.Round(time.Millisecond), s.h.Lease)
+	}
 }
 
 func (s *suite) ctx(t *testing.T) context.Context {
@@ -211,8 +287,10 @@ func (s *suite) deregisterRemoves(t *testing.T) {
 	s.register(t, a, one)
 	s.register(t, a, two)
 	w.waitFor(t, "both instances", w.exactly(one.ID, two.ID))
+	start := time.Now()
 	s.deregister(t, a, one)
 	w.waitFor(t, "only the second", w.exactly(two.ID))
+	s.withinHalfALease(t, "Deregister", start)
 	s.deregister(t, a, one) // again: not an error
 	unknown := s.sample(svc, 9, 20009)
 	s.deregister(t, a, unknown) // never registered: not an error
@@ -370,10 +448,12 @@ func (s *suite) closeWithdraws(t *testing.T) {
 	s.register(t, r, one)
 	s.register(t, r, two)
 	w.waitFor(t, "both instances", w.exactly(one.ID, two.ID))
+	start := time.Now()
 	if err := r.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	w.waitFor(t, "none after Close", w.exactly())
+	s.withinHalfALease(t, "Close", start)
 	if err := r.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}

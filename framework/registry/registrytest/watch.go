@@ -32,7 +32,8 @@ func (s *suite) watch(t *testing.T, r registry.Registry, service string) *watche
 	if err != nil {
 		t.Fatalf("Instancer(%s): %v", service, err)
 	}
-	t.Cleanup(in.Stop) // runs after the Recorder's cleanup deregisters
+	// Runs after the Recorder's cleanup deregisters.
+	t.Cleanup(func() { s.bounded(t, "instancer Stop", in.Stop) })
 	return &watcher{timeout: s.h.Timeout, rec: Record(t, in)}
 }
 

@@ -14,9 +14,13 @@ import (
 func TestConformance(t *testing.T) {
 	srv := startServer(t)
 	root := testRoot(t)
+	// The session timeout is the lease: the suite holds a registration
+	// across three and wants a withdrawal within half of one.
+	const conformanceLease = 6 * time.Second
 	registrytest.Run(t, registrytest.Harness{
+		Lease: conformanceLease,
 		Open: func(t testing.TB) registry.Registry {
-			r, _ := newTestRegistry(t, srv.Addr(), root)
+			r, _ := newTestRegistry(t, srv.Addr(), root, WithSessionTimeout(conformanceLease))
 			return r
 		},
 		Restart: func(t testing.TB) {
