@@ -346,6 +346,36 @@ func TestTarget_ClosesOnlyAfterInFlightCallsFinish(t *testing.T) {
 	}
 }
 
+// A panic in the endpoint that the caller recovers (Warren's transports
+// recover handler panics) ends the call: it is no longer in flight, so the
+// closer of a target retired meanwhile runs, and P2C does not see the
+// instance busy for good.
+func TestTarget_PanicInTheEndpointStillEndsTheCall(t *testing.T) {
+	cc := &closeCounter{}
+	inst := registry.Instance{ID: "x", Name: "s", Endpoints: []string{"http://127.0.0.1:1"}}
+	tg, err := NewTarget(inst.String(), func(context.Context, any) (any, error) {
+		panic("encoder bug")
+	}, WithCloser(cc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if v := recover(); v != "encoder bug" {
+				t.Errorf("recovered %v, want the endpoint's panic", v)
+			}
+		}()
+		_, _ = tg.Call(context.Background(), nil)
+	}()
+	if n := tg.InFlight(); n != 0 {
+		t.Fatalf("in flight after the recovered panic: %d, want 0", n)
+	}
+	tg.Retire()
+	if cc.count() != 1 || !tg.Closed() {
+		t.Fatalf("closer ran %d times after Retire, want 1", cc.count())
+	}
+}
+
 // overloaded is an overload answer asking to be left alone for hold.
 type overloaded struct{ hold time.Duration }
 

@@ -160,14 +160,22 @@ func (t *Target) Instance() registry.Instance {
 
 // Call invokes the endpoint, counting it in flight and recording its
 // latency and health. It returns ErrRetired without calling when the target
-// has left the set.
+// has left the set. A panic in the endpoint is not recovered here: it goes
+// on up to the caller, the call no longer counted in flight.
 func (t *Target) Call(ctx context.Context, req any) (any, error) {
 	// Dekker-style handshake with Retire (both sides use sequentially
 	// consistent atomics): either we see retired and back out, or Retire
 	// sees our in-flight count and leaves the close to our release.
 	t.inflight.Add(1)
+	// Deferred, so a panic in the endpoint (a user's encoder, decoder or
+	// RoundTripper wrapper) that a caller recovers — Warren's transports
+	// recover handler panics — still gives the call back: a count left at
+	// 1 would keep the closer of a retired target from ever running and
+	// have P2C score the instance busy for good. The latency and breaker
+	// bookkeeping below stays on the return path: a panic says nothing of
+	// the instance.
+	defer t.release()
 	if t.retired.Load() {
-		t.release()
 		return nil, ErrRetired
 	}
 	// Times since born: time.Since reads only the monotonic clock, half
@@ -183,14 +191,12 @@ func (t *Target) Call(ctx context.Context, req any) (any, error) {
 		if t.breaker != nil {
 			t.breaker.Record(false)
 		}
-		t.release()
 		return resp, err
 	}
 	if refused(err) {
 		if t.breaker != nil {
 			t.breaker.Record(false)
 		}
-		t.release()
 		return resp, err
 	}
 	outpaced := false
@@ -199,7 +205,6 @@ func (t *Target) Call(ctx context.Context, req any) (any, error) {
 		case errors.Is(cause, retry.ErrHedgeUnneeded):
 			// The call it hedged answered first: this says nothing
 			// about the instance.
-			t.release()
 			return resp, err
 		case errors.Is(cause, retry.ErrOutpaced):
 			// A hedge sent later to another instance answered first: a
@@ -224,7 +229,6 @@ func (t *Target) Call(ctx context.Context, req any) (any, error) {
 			t.breaker.Record(failed)
 		}
 	}
-	t.release()
 	return resp, err
 }
 

@@ -13,6 +13,12 @@ import (
 // or the caller had gone).
 var errNoHedge = errors.New("retry: no hedge sent")
 
+// errPanicked is the cause one attempt of a hedged pair is cancelled with
+// when the other panicked: the call is over, its outcome the panic, and
+// the cancelled attempt says nothing about its instance (it wraps
+// ErrHedgeUnneeded, so balancer.Target records nothing for it).
+var errPanicked = fmt.Errorf("retry: the other attempt panicked (%w)", ErrHedgeUnneeded)
+
 // A hedge is needless when the attempt it hedged answered first: the
 // slowness was not that attempt's instance's, and another instance was no
 // faster. During a machine-wide stall (a loaded host's processes all
@@ -86,13 +92,41 @@ func (p *Policy) hedgeDelay(n int, idempotent bool) time.Duration {
 // for the hedge, which stands for its retry. It returns (nil, nil) on
 // success, (nil, err) when only attempt n counts, and both errors when
 // both attempts ran and failed.
+//
+// A panic in either attempt comes out of tryHedged, on the caller's
+// goroutine, as it does from an attempt that is not hedged (see hedge.wait).
 func (p *Policy) tryHedged(ctx context.Context, n int, hd time.Duration, attempt func(context.Context, int) error) (first, last error) {
 	pctx, cancelP := context.WithCancelCause(ctx)
-	defer cancelP(nil)
 	h := &hedge{}
+	returned := false // attempt n returned rather than panicked
+	defer func() {
+		cancelP(nil)
+		if !returned && !h.timer.Stop() {
+			// Attempt n panicked with its hedge out (or its timer
+			// firing): the call is over, so the hedge is called off and
+			// waited for, as on every other way out; its own panic, if
+			// any, gives way to the one under way.
+			h.callOff(errPanicked)
+			h.ran.Wait()
+		}
+	}()
 	h.ran.Add(1)
-	timer := time.AfterFunc(hd, func() {
+	h.timer = time.AfterFunc(hd, func() {
 		defer h.ran.Done()
+		defer func() {
+			// The hedge runs on the timer's goroutine, where a panic
+			// nobody recovers ends the process. Keep it for wait, which
+			// panics with it on the caller's goroutine — as the same
+			// panic in an attempt that is not hedged would come out of
+			// Do, to be recovered (or not) by the caller: the transports
+			// recover handler panics, and http.ErrAbortHandler stays
+			// what it was. Attempt n, whose outcome no longer matters,
+			// is cancelled so the caller gets it without waiting.
+			if v := recover(); v != nil {
+				h.panicked, h.value = true, v
+				cancelP(errPanicked)
+			}
+		}()
 		hctx, ok := h.start(ctx)
 		if !ok {
 			h.err = errNoHedge
@@ -113,7 +147,8 @@ func (p *Policy) tryHedged(ctx context.Context, n int, hd time.Duration, attempt
 		h.err = err
 	})
 	err := p.try(pctx, n, p.timeoutFor(n, true), attempt)
-	if timer.Stop() {
+	returned = true
+	if h.timer.Stop() {
 		return nil, err // answered (or failed) before a hedge was due
 	}
 	switch {
@@ -148,11 +183,15 @@ func (p *Policy) tryHedged(ctx context.Context, n int, hd time.Duration, attempt
 // context made up front for each would cost two allocations and a lock of
 // the caller's context to hang it there and another to take it off.
 type hedge struct {
+	timer  *time.Timer    // fires the hedge
 	ran    sync.WaitGroup // done when the timer's func has returned
 	mu     sync.Mutex
 	cancel context.CancelCauseFunc // the hedge's context's, once made
 	off    error                   // why it was called off before it was made
 	err    error                   // its outcome (errNoHedge: none sent); read after ran
+
+	panicked bool // the hedge panicked, with value; read after ran
+	value    any
 }
 
 // start makes the hedge's context, unless the hedge was called off or the
@@ -186,9 +225,13 @@ func (h *hedge) release() {
 	h.cancel(nil)
 }
 
-// wait returns the hedge's outcome once the timer's func has returned.
+// wait returns the hedge's outcome once the timer's func has returned, or
+// panics with the value the hedge panicked with.
 func (h *hedge) wait() error {
 	h.ran.Wait()
+	if h.panicked {
+		panic(h.value)
+	}
 	return h.err
 }
 

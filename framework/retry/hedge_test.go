@@ -135,6 +135,70 @@ func TestDo_HedgeSpendsTheRetryBudget(t *testing.T) {
 	}
 }
 
+// doPanicking runs p.Do and returns the value it panicked with (nil if it
+// returned).
+func doPanicking(ctx context.Context, p *Policy, attempt func(context.Context, int) error) (v any) {
+	defer func() { v = recover() }()
+	_ = p.Do(ctx, true, attempt)
+	return nil
+}
+
+// A panic in a hedge (a user's encoder, decoder or RoundTripper wrapper)
+// runs on the hedge timer's goroutine, where nothing would recover it and
+// the process would end. It comes out of Do on the caller's goroutine
+// instead, as the same panic in the first attempt does, and the first
+// attempt, whose outcome no longer matters, is cancelled as unneeded.
+func TestDo_PanicInAHedgeComesOutOfDo(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	p := hedgingPolicy(c)
+	var cause error
+	v := doPanicking(testCtx(t), p, func(ctx context.Context, n int) error {
+		if n == 1 { // hung: returns only when cancelled
+			<-ctx.Done()
+			cause = context.Cause(ctx)
+			return ctx.Err()
+		}
+		panic("decoder bug")
+	})
+	if v != "decoder bug" {
+		t.Fatalf("Do panicked with %v, want the hedge's panic", v)
+	}
+	if !errors.Is(cause, ErrHedgeUnneeded) {
+		t.Errorf("the first attempt ended with cause %v, want ErrHedgeUnneeded", cause)
+	}
+}
+
+// A panic in the first attempt while its hedge is out comes out of Do
+// once the hedge has been called off and has returned: no attempt of the
+// call outlives it.
+func TestDo_PanicInTheFirstAttemptCallsOffItsHedge(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	p := hedgingPolicy(c)
+	hedgeStarted := make(chan struct{})
+	var hedgeReturned atomic.Bool
+	var hedgeCause error
+	v := doPanicking(testCtx(t), p, func(ctx context.Context, n int) error {
+		if n == 1 {
+			<-hedgeStarted
+			panic("encoder bug")
+		}
+		close(hedgeStarted)
+		<-ctx.Done()
+		hedgeCause = context.Cause(ctx)
+		hedgeReturned.Store(true)
+		return ctx.Err()
+	})
+	if v != "encoder bug" {
+		t.Fatalf("Do panicked with %v, want the first attempt's panic", v)
+	}
+	if !hedgeReturned.Load() {
+		t.Fatal("Do panicked before the hedge returned")
+	}
+	if !errors.Is(hedgeCause, ErrHedgeUnneeded) {
+		t.Errorf("the hedge ended with cause %v, want ErrHedgeUnneeded", hedgeCause)
+	}
+}
+
 // A call that is not idempotent is never hedged: its second application
 // could do harm.
 func TestDo_NonIdempotentCallIsNotHedged(t *testing.T) {
