@@ -240,8 +240,14 @@ func Middleware(l *Limiter, classify func(error) Outcome) endpoint.Middleware {
 			if !ok {
 				return nil, ErrLimited
 			}
+			// Released by defer: a panic in next that is recovered higher
+			// up (the transports recover handler panics) would otherwise
+			// keep the token, and each one lower the capacity for good.
+			// A panic says nothing of the service's capacity: Ignored.
+			outcome := Ignored
+			defer func() { tok.Release(outcome) }()
 			resp, err := next(ctx, req)
-			tok.Release(classify(err))
+			outcome = classify(err)
 			return resp, err
 		}
 	}

@@ -106,6 +106,31 @@ func TestMiddleware_OverloadedServiceCutsTheLimitThenCallsFailFast(t *testing.T)
 	tok.Release(Ignored)
 }
 
+// An endpoint that panics (the panic recovered higher up, as the
+// transports do for handlers) gives its token back, and the panic counts
+// neither way: the capacity stays whole however many there are.
+func TestMiddleware_PanicReleasesTheToken(t *testing.T) {
+	l := mustNew(t, WithLimits(2, 2, 2))
+	ep := Middleware(l, nil)(func(context.Context, any) (any, error) { panic("handler bug") })
+	for range 3 {
+		func() {
+			defer func() {
+				if v := recover(); v != "handler bug" {
+					t.Errorf("recovered %v, want the endpoint's panic", v)
+				}
+			}()
+			_, _ = ep(context.Background(), nil)
+		}()
+	}
+	if st := l.Stats(); st.InFlight != 0 || st.Limit != 2 || st.Limited != 0 {
+		t.Fatalf("stats after 3 recovered panics %+v, want none in flight, limit 2, none limited", st)
+	}
+	ok := Middleware(l, nil)(func(context.Context, any) (any, error) { return "ok", nil })
+	if _, err := ok(context.Background(), nil); err != nil {
+		t.Fatalf("a healthy call after the panics: %v", err)
+	}
+}
+
 func TestClassify(t *testing.T) {
 	cases := []struct {
 		err  error
