@@ -236,13 +236,19 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	s.probeCl.CloseIdleConnections()
-	switch {
-	case s.srv != nil:
-		return s.srv.Close() // closes the listener too
-	case s.ln != nil:
-		return s.ln.Close()
+	var err error
+	if s.srv != nil {
+		err = s.srv.Close() // closes the listener if Serve has taken it
 	}
-	return nil
+	if s.ln != nil {
+		// Serve may not have run (a start-up that failed after Listen,
+		// the App's abort), and http.Server knows only the listeners
+		// Serve took: close it here too, or the port stays bound.
+		if lerr := s.ln.Close(); lerr != nil && !errors.Is(lerr, net.ErrClosed) && err == nil {
+			err = lerr
+		}
+	}
+	return err
 }
 
 // Shedder returns the server's load shedder, nil with WithoutShedding.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -95,6 +96,34 @@ func TestShutdown_DrainTimeoutIsReportedAndCloseIsIdempotent(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Close after Listen, with Serve never run (a start-up that failed in its
+// listen phase after this server had bound), frees the port: http.Server
+// knows only the listeners Serve took.
+func TestClose_WithoutServeFreesThePort(t *testing.T) {
+	s, err := New(http.NotFoundHandler(), WithAddr("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := s.Listen(host("n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	ln, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		t.Fatalf("the port is still bound after Close: %v", err)
+	}
+	ln.Close()
+	if err := s.Serve(); err != nil {
+		t.Fatalf("Serve after Close = %v, want nil", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
 	}
 }
 
