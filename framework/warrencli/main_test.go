@@ -1,10 +1,17 @@
-package main
+package warrencli
 
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
+
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/consul"
+	"github.com/warren-mesh/warren/framework/registry/etcd"
+	"github.com/warren-mesh/warren/framework/registry/kubernetes"
+	"github.com/warren-mesh/warren/framework/registry/zookeeper"
 )
 
 func TestRun_ExitCodesAndUsage(t *testing.T) {
@@ -31,4 +38,9 @@ func TestRun_ExitCodesAndUsage(t *testing.T) {
 			t.Errorf("warren %q: exit %d, output %q; want exit %d and %q", tc.args, code, errOut.String()+out.String(), tc.code, tc.want)
 		}
 	}
+}
+
+// run is Run with the backends Warren's own cmd/warren lists.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return Run(ctx, args, stdout, stderr, registry.Backends{etcd.Backend(), consul.Backend(), zookeeper.Backend(), kubernetes.Backend()})
 }

@@ -1,0 +1,114 @@
+// Package warrencli is the `warren` command — the operator's tool for a
+// Warren mesh — as a library, so a module with registry backends of its
+// own builds a warren that speaks them: its cmd/warren/main.go is
+//
+//	func main() { warrencli.Main(hreg.Backend(), etcd.Backend()) }
+//
+// (Warren's own cmd/warren lists etcd, Consul, ZooKeeper and Kubernetes.)
+// Each subcommand is one entry of the table in commands(); its logic lives
+// in a package (internal/…), its file here only wires it.
+//
+//	warren ls [SERVICE...]    instances in discovery, as a table
+//	warren watch SERVICE...   discovery changes, as a stream
+//	warren page               the live mesh page, read-only
+//	warren nginx              nginx upstreams that follow discovery
+//	warren xds                an xDS control plane that follows discovery
+//
+// Registry subcommands take the flags and WARREN_* variables services
+// take: --registry (the first backend given is its default) and the
+// backend's own (--etcd-endpoints, --consul-addr…).
+package warrencli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/regcli"
+)
+
+// command is one subcommand. run returns nil, flag.ErrHelp, a
+// regcli.Usage (exit 2) or another error (exit 1).
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env regcli.Env, args []string) error
+}
+
+// commands is the subcommand table: each group of subcommands has its own
+// file with a func returning its entries; add a group here.
+func commands() []command {
+	return append(registryCommands(), edgeCommands()...)
+}
+
+// Main runs warren with os.Args and the registry backends given (the
+// first is the default of --registry), and exits with its code. SIGINT,
+// SIGTERM and SIGHUP end a running command in order (a long-running one,
+// nginx or xds, then says which signal stopped it); a second signal exits
+// at once.
+func Main(backends ...registry.Backend) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() { // owned by Main: ends with the process
+		sig := <-sigs
+		if sig != os.Interrupt {
+			fmt.Fprintf(os.Stderr, "warren: %v received; stopping\n", sig)
+		}
+		cancel()
+		sig = <-sigs
+		fmt.Fprintf(os.Stderr, "warren: second signal (%v); exiting at once\n", sig)
+		os.Exit(1)
+	}()
+	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr, backends)
+	signal.Stop(sigs)
+	cancel()
+	os.Exit(code)
+}
+
+// Run is Main without the signals and the exit: it runs the command args
+// names with backends and returns the exit code (0, 1 for an error, 2 for
+// a bad command line).
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, backends registry.Backends) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, regcli.Env{Stdout: stdout, Stderr: stderr, Backends: backends}, args[1:])
+		var u regcli.Usage
+		switch {
+		case err == nil, errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.As(err, &u):
+			fmt.Fprintf(stderr, "warren %s: %v (warren %s -h for help)\n", c.name, err, c.name)
+			return 2
+		default:
+			fmt.Fprintf(stderr, "warren %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "warren: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: warren COMMAND [flags] [arguments]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %s\n", c.summary)
+	}
+	fmt.Fprintln(w, "\nwarren COMMAND -h lists a command's flags.")
+}
