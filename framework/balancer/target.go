@@ -9,12 +9,13 @@
 //
 // Pick one by the traffic:
 //
-//   - RoundRobin: equal instances, equal requests. The default.
-//   - Random: like RoundRobin without shared counter (go-kit's random
-//     balancer shares a *rand.Rand across goroutines; this one does not).
 //   - P2C: instances of unequal speed or requests of unequal cost; sends
 //     less to the slow and the busy (power of two choices over EWMA latency
-//     times in-flight requests).
+//     times in-flight requests). The client's default (client.WithBalancer).
+//   - RoundRobin: equal instances, equal requests (and the default inside
+//     each ZoneAware group).
+//   - Random: like RoundRobin without shared counter (go-kit's random
+//     balancer shares a *rand.Rand across goroutines; this one does not).
 //   - ConsistentHash: requests with a key (user ID, cart ID) that should land
 //     on the same instance, for its caches; only ~1/N of keys move when one
 //     of N instances leaves.
