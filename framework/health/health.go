@@ -56,13 +56,33 @@ type Set struct {
 	timeout time.Duration
 	maxAge  time.Duration
 	mu      sync.RWMutex
-	checks  map[string]Check
+	checks  map[string]*entry
 	include []*Set
 
 	cmu     sync.Mutex
 	last    Report
 	lastAt  time.Time
 	running chan struct{} // closed when the shared run in progress ends
+}
+
+// entry is one registered check and the runs of it that outlived the
+// set's timeout and have not returned (they ignored their context). While
+// there is one, the check is not run again: a check stuck on a lock or a
+// driver without deadlines would otherwise hold one more goroutine per run
+// (one a second for an App's own checks) for as long as it stays stuck.
+type entry struct {
+	check Check
+
+	mu    sync.Mutex
+	hung  int       // runs abandoned at the timeout that have not returned
+	since time.Time // when the oldest of them started (as far as known)
+}
+
+// checkRun is one run of an entry, in its own goroutine.
+type checkRun struct {
+	start     time.Time
+	done      bool // its result is sent; under the entry's mu
+	abandoned bool // reported as timed out before it returned; under mu
 }
 
 // SetOption configures a Set.
@@ -80,7 +100,7 @@ func NewSet(timeout time.Duration, opts ...SetOption) *Set {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	s := &Set{timeout: timeout, checks: map[string]Check{}}
+	s := &Set{timeout: timeout, checks: map[string]*entry{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -100,7 +120,7 @@ func (s *Set) Include(o *Set) {
 func (s *Set) Add(name string, c Check) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.checks[name] = c
+	s.checks[name] = &entry{check: c}
 }
 
 // Names returns the registered check names (included sets' too), sorted.
@@ -121,6 +141,11 @@ func (s *Set) Names() []string {
 // Run runs every check concurrently, each bounded by the set's timeout, and
 // merges in the reports of included sets. With CacheFor it serves the last
 // report while fresh. The report's Checks map is the caller's.
+//
+// A check that ignores its context is reported as timed out after the
+// timeout and left running; until that run returns, the check is not run
+// again (its goroutines would pile up) and every report says it is still
+// hung.
 func (s *Set) Run(ctx context.Context) Report {
 	if s.maxAge <= 0 {
 		return s.runAll(ctx)
@@ -179,9 +204,9 @@ func (s *Set) runAll(ctx context.Context) Report {
 // run runs the set's own checks.
 func (s *Set) run(ctx context.Context) Report {
 	s.mu.RLock()
-	checks := make(map[string]Check, len(s.checks))
-	for n, c := range s.checks {
-		checks[n] = c
+	checks := make(map[string]*entry, len(s.checks))
+	for n, e := range s.checks {
+		checks[n] = e
 	}
 	s.mu.RUnlock()
 
@@ -189,33 +214,72 @@ func (s *Set) run(ctx context.Context) Report {
 		name string
 		res  Result
 	}
+	rep := Report{Status: "ok", Checks: make(map[string]Result, len(checks))}
+	runs := make(map[string]*checkRun, len(checks))
 	out := make(chan named, len(checks)) // buffered: a check that overruns never blocks
-	for n, c := range checks {
+	for n, e := range checks {
+		e.mu.Lock()
+		if e.hung > 0 {
+			// Its last run outlived the timeout and is still running:
+			// report that rather than start another beside it.
+			since := time.Since(e.since)
+			e.mu.Unlock()
+			rep.Checks[n] = Result{Detail: fmt.Sprintf("timed out after %s, and still running %s after it started: not run again until it returns",
+				s.timeout, since.Round(time.Millisecond)), TookMS: since.Milliseconds()}
+			continue
+		}
+		e.mu.Unlock()
+		r := &checkRun{start: time.Now()}
+		runs[n] = r
 		go func() {
 			cctx, cancel := context.WithTimeout(ctx, s.timeout)
 			defer cancel()
-			start := time.Now()
-			err := runCheck(cctx, c)
-			res := Result{OK: err == nil, TookMS: time.Since(start).Milliseconds()}
+			err := runCheck(cctx, e.check)
+			res := Result{OK: err == nil, TookMS: time.Since(r.start).Milliseconds()}
 			if err != nil {
 				res.Detail = err.Error()
 			}
+			e.mu.Lock()
+			if r.abandoned {
+				e.hung--
+				e.mu.Unlock()
+				return
+			}
+			r.done = true
+			e.mu.Unlock()
 			out <- named{n, res}
 		}()
 	}
-	rep := Report{Status: "ok", Checks: make(map[string]Result, len(checks))}
 	deadline := time.NewTimer(s.timeout + 100*time.Millisecond)
 	defer deadline.Stop()
-	for range len(checks) {
+	for pending := len(runs); pending > 0; pending-- {
 		select {
 		case r := <-out:
 			rep.Checks[r.name] = r.res
 		case <-deadline.C:
-			// A check ignored its context; report it instead of waiting.
-			for n := range checks {
-				if _, done := rep.Checks[n]; !done {
-					rep.Checks[n] = Result{Detail: fmt.Sprintf("timed out after %s", s.timeout), TookMS: s.timeout.Milliseconds()}
+			// A check ignored its context; report it instead of waiting,
+			// and mark it hung so the next runs do not start it again.
+			for n, r := range runs {
+				if _, done := rep.Checks[n]; done {
+					continue
 				}
+				e := checks[n]
+				e.mu.Lock()
+				if r.done { // returned just now: its result is on its way
+					e.mu.Unlock()
+					continue
+				}
+				r.abandoned = true
+				if e.hung++; e.hung == 1 {
+					e.since = r.start
+				}
+				e.mu.Unlock()
+				rep.Checks[n] = Result{Detail: fmt.Sprintf("timed out after %s", s.timeout), TookMS: s.timeout.Milliseconds()}
+				pending--
+			}
+			for ; pending > 0; pending-- {
+				r := <-out
+				rep.Checks[r.name] = r.res
 			}
 			goto done
 		}

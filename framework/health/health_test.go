@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -61,6 +62,76 @@ func TestRun_HungAndPanickingChecksFailWithoutBlocking(t *testing.T) {
 	}
 	if rep.OK() || len(rep.Failed()) != 3 {
 		t.Fatalf("report %+v", rep)
+	}
+}
+
+// A check that ignores its context is run once until it returns: the runs
+// meanwhile report it hung instead of starting one more goroutine each,
+// and the first run after it returned runs it again.
+func TestRun_HungCheckIsNotStartedAgainUntilItReturns(t *testing.T) {
+	release := make(chan struct{})
+	var starts atomic.Int32
+	s := NewSet(200 * time.Millisecond)
+	s.Add("db", func(context.Context) error {
+		starts.Add(1)
+		<-release
+		return nil
+	})
+	s.Add("ok", func(context.Context) error { return nil })
+	var details []string
+	for i := range 5 {
+		rep := s.Run(context.Background())
+		if rep.OK() || !rep.Checks["ok"].OK {
+			t.Fatalf("run %d: %+v, want only db failing", i, rep)
+		}
+		details = append(details, rep.Checks["db"].Detail)
+	}
+	close(release)
+	if n := starts.Load(); n != 1 {
+		t.Fatalf("the hung check was started %d times in 5 runs, want once", n)
+	}
+	for i, d := range details {
+		if !strings.Contains(d, "timed out after 200ms") || (i > 0 && !strings.Contains(d, "still running")) {
+			t.Fatalf("run %d: db detail %q", i, d)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if s.Run(context.Background()).OK() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the check returned but is still reported hung after 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Runs at the same time that are not hung each run the check: none is
+// handed another's result, so a report never predates its Run (a
+// withdrawal shows on /readyz at once).
+func TestRun_ConcurrentRunsEachRunTheCheck(t *testing.T) {
+	both := make(chan struct{})
+	var in atomic.Int32
+	s := NewSet(10 * time.Second)
+	s.Add("db", func(ctx context.Context) error {
+		if in.Add(1) == 2 {
+			close(both)
+		}
+		select { // returns once both runs are inside it
+		case <-both:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	reps := make(chan Report, 2)
+	for range 2 {
+		go func() { reps <- s.Run(context.Background()) }()
+	}
+	for range 2 {
+		if rep := <-reps; !rep.OK() {
+			t.Fatalf("report %+v, want ok", rep)
+		}
 	}
 }
 
