@@ -47,6 +47,7 @@ type Process struct {
 	cfg      ProcessConfig
 	conf     string
 	proc     *proc.Proc
+	lock     *dirLock
 	stopOnce sync.Once
 }
 
@@ -96,12 +97,14 @@ http {
 `
 
 // Start writes the configuration, starts nginx and waits until it answers
-// on Listen. Stop stops it. An upstreams file already in Dir (the last
+// on Listen. Stop stops it. Start holds a lock on Dir until Stop: a second
+// Start there (another warren nginx) fails with ErrDirInUse before it
+// writes anything. A Dir it cannot write to fails Start too. An upstreams file already in Dir (the last
 // good set of a previous run) is kept if nginx accepts it, so a restart
 // while the registry is unreachable serves that set (see Syncer.Sync);
 // otherwise the upstreams file is placeholders, so nginx starts before
 // discovery answers.
-func Start(ctx context.Context, cfg ProcessConfig) (*Process, error) {
+func Start(ctx context.Context, cfg ProcessConfig) (_ *Process, err error) {
 	bin, err := exec.LookPath(binary(cfg.Bin))
 	if err != nil {
 		return nil, fmt.Errorf("nginx: %w: %w", ErrNoNginx, err)
@@ -120,6 +123,18 @@ func Start(ctx context.Context, cfg ProcessConfig) (*Process, error) {
 			return nil, fmt.Errorf("nginx: %w", err)
 		}
 	}
+	if err := checkWritable(cfg.Dir); err != nil {
+		return nil, err
+	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			lock.unlock()
+		}
+	}()
 	r, err := NewRenderer()
 	if err != nil {
 		return nil, err
@@ -140,7 +155,7 @@ func Start(ctx context.Context, cfg ProcessConfig) (*Process, error) {
 	if err := template.Must(template.New("nginx.conf").Parse(mainConf)).Execute(&b, cfg); err != nil {
 		return nil, fmt.Errorf("nginx: %w", err)
 	}
-	p := &Process{cfg: cfg, conf: filepath.Join(cfg.Dir, "nginx.conf")}
+	p := &Process{cfg: cfg, conf: filepath.Join(cfg.Dir, "nginx.conf"), lock: lock}
 	if err := writeAtomic(p.conf, []byte(b.String())); err != nil {
 		return nil, err
 	}
@@ -161,7 +176,7 @@ func Start(ctx context.Context, cfg ProcessConfig) (*Process, error) {
 	if p.proc, err = proc.Run(cmd); err != nil {
 		return nil, fmt.Errorf("nginx: start: %w", err)
 	}
-	if err := p.waitServing(ctx, 30*time.Second); err != nil {
+	if err = p.waitServing(ctx, 30*time.Second); err != nil {
 		p.Stop()
 		return nil, err
 	}
@@ -266,7 +281,10 @@ func (p *Process) Exited() <-chan struct{} { return p.proc.Exited() }
 // Stop asks nginx to finish in-flight requests and exit (SIGQUIT), and
 // kills it after 10 s. It is idempotent.
 func (p *Process) Stop() error {
-	p.stopOnce.Do(func() { p.proc.Stop(syscall.SIGQUIT, 10*time.Second) })
+	p.stopOnce.Do(func() {
+		p.proc.Stop(syscall.SIGQUIT, 10*time.Second)
+		p.lock.unlock()
+	})
 	return nil
 }
 

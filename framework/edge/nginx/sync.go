@@ -88,13 +88,19 @@ type Stats struct {
 	Failed   int // reloads, writes or nginx -t runs that failed for another reason
 }
 
-// NewSyncer returns a Syncer writing path (its directory must exist) with
-// r and reaching nginx through ctl.
+// NewSyncer returns a Syncer writing path (its directory must exist and
+// be writable) with r and reaching nginx through ctl.
 func NewSyncer(path string, r *Renderer, ctl Control) (*Syncer, error) {
 	if path == "" || r == nil || ctl == nil {
 		return nil, errors.New("nginx: NewSyncer needs a path, a renderer and a control")
 	}
 	if _, err := os.Stat(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("nginx: upstreams file: %w", err)
+	}
+	// Every write is a new file renamed over the old one: a directory
+	// that does not take one fails here, at start, not at the first
+	// update.
+	if err := checkWritable(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("nginx: upstreams file: %w", err)
 	}
 	return &Syncer{path: path, r: r, ctl: ctl}, nil
