@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +19,6 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/edge"
-	"github.com/warren-mesh/warren/internal/proc"
 )
 
 // ErrNoNginx is returned (wrapped) by Start when no nginx binary is found.
@@ -46,7 +47,9 @@ type ProcessConfig struct {
 type Process struct {
 	cfg      ProcessConfig
 	conf     string
-	proc     *proc.Proc
+	nonce    string // in the health answer: this nginx, not another on the port
+	proc     *master
+	stopped  []int // processes of a previous run Start stopped
 	lock     *dirLock
 	stopOnce sync.Once
 }
@@ -88,7 +91,7 @@ http {
 
     server {
         listen {{.Listen}};
-        location = /_edge/healthz { return 200 "ok\n"; }
+        location = /_edge/healthz { return 200 "ok {{.Nonce}}\n"; }
 {{- range .Services}}
         location /{{.}}/ { proxy_pass http://{{.}}/; }
 {{- end}}
@@ -96,10 +99,21 @@ http {
 }
 `
 
+// confData is what mainConf renders.
+type confData struct {
+	ProcessConfig
+	Nonce string
+}
+
 // Start writes the configuration, starts nginx and waits until it answers
-// on Listen. Stop stops it. Start holds a lock on Dir until Stop: a second
-// Start there (another warren nginx) fails with ErrDirInUse before it
-// writes anything. A Dir it cannot write to fails Start too. An upstreams file already in Dir (the last
+// on Listen — itself, not an nginx left on the port: its health answer
+// carries a token of this start. Stop stops it. nginx dies with this
+// process: if this process is killed or crashes, the kernel sends the
+// nginx master SIGTERM, and it stops its workers (see runMaster). An nginx
+// that a previous run in Dir left running (a warren from before that rule,
+// or a master killed on its own, whose workers go on serving a frozen
+// set) is found by Dir's error log and pid file and stopped first
+// (Stopped lists it). An upstreams file already in Dir (the last
 // good set of a previous run) is kept if nginx accepts it, so a restart
 // while the registry is unreachable serves that set (see Syncer.Sync);
 // otherwise the upstreams file is placeholders, so nginx starts before
@@ -135,6 +149,10 @@ func Start(ctx context.Context, cfg ProcessConfig) (_ *Process, err error) {
 			lock.unlock()
 		}
 	}()
+	stopped, err := stopLeftovers(cfg.Dir, bin)
+	if err != nil {
+		return nil, err
+	}
 	r, err := NewRenderer()
 	if err != nil {
 		return nil, err
@@ -151,11 +169,13 @@ func Start(ctx context.Context, cfg ProcessConfig) (_ *Process, err error) {
 			return nil, err
 		}
 	}
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	p := &Process{cfg: cfg, conf: filepath.Join(cfg.Dir, "nginx.conf"), nonce: hex.EncodeToString(nonce[:]), stopped: stopped, lock: lock}
 	var b strings.Builder
-	if err := template.Must(template.New("nginx.conf").Parse(mainConf)).Execute(&b, cfg); err != nil {
+	if err := template.Must(template.New("nginx.conf").Parse(mainConf)).Execute(&b, confData{cfg, p.nonce}); err != nil {
 		return nil, fmt.Errorf("nginx: %w", err)
 	}
-	p := &Process{cfg: cfg, conf: filepath.Join(cfg.Dir, "nginx.conf"), lock: lock}
 	if err := writeAtomic(p.conf, []byte(b.String())); err != nil {
 		return nil, err
 	}
@@ -173,8 +193,8 @@ func Start(ctx context.Context, cfg ProcessConfig) (_ *Process, err error) {
 	cmd := exec.Command(bin, "-p", cfg.Dir, "-c", p.conf)
 	cmd.Stdout, cmd.Stderr = cfg.Stderr, cfg.Stderr
 	// Its own process group, and it dies with us: never an nginx left over.
-	if p.proc, err = proc.Run(cmd); err != nil {
-		return nil, fmt.Errorf("nginx: start: %w", err)
+	if p.proc, err = runMaster(cmd); err != nil {
+		return nil, err
 	}
 	if err = p.waitServing(ctx, 30*time.Second); err != nil {
 		p.Stop()
@@ -199,13 +219,14 @@ func (p *Process) waitServing(ctx context.Context, limit time.Duration) error {
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL()+"/_edge/healthz", nil)
 		if resp, err := c.Do(req); err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+			if resp.StatusCode == http.StatusOK && strings.TrimSpace(string(body)) == "ok "+p.nonce {
+				return nil // our nginx, not one another process left on the port
 			}
 		}
 		select {
-		case <-p.proc.Exited():
+		case <-p.proc.exited:
 			log, _ := os.ReadFile(filepath.Join(p.cfg.Dir, "error.log"))
 			return fmt.Errorf("nginx: exited at start: %s", strings.TrimSpace(string(log)))
 		case <-ctx.Done():
@@ -222,7 +243,12 @@ func (p *Process) URL() string { return "http://" + p.cfg.Listen }
 func (p *Process) Upstreams() string { return filepath.Join(p.cfg.Dir, "upstreams.conf") }
 
 // Pid is the nginx master's process ID.
-func (p *Process) Pid() int { return p.proc.Pid() }
+func (p *Process) Pid() int { return p.proc.pid() }
+
+// Stopped lists the processes of an nginx that a previous run in Dir had
+// left running and Start stopped before starting its own (empty almost
+// always; worth a log line when not).
+func (p *Process) Stopped() []int { return p.stopped }
 
 // Test implements Control: nginx -t on the process's configuration.
 func (p *Process) Test(ctx context.Context) error { return p.command().Test(ctx) }
@@ -235,12 +261,12 @@ func (p *Process) Test(ctx context.Context) error { return p.command().Test(ctx)
 // connections get.
 func (p *Process) Reload(ctx context.Context) error {
 	select {
-	case <-p.proc.Exited():
+	case <-p.proc.exited:
 		return errors.New("nginx: not running")
 	default:
 	}
 	old := workers(p.Pid())
-	if err := p.proc.Signal(syscall.SIGHUP); err != nil {
+	if err := p.proc.signal(syscall.SIGHUP); err != nil {
 		return fmt.Errorf("nginx: reload: %w", err)
 	}
 	if old == nil {
@@ -266,7 +292,7 @@ func (p *Process) Reload(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-p.proc.Exited():
+		case <-p.proc.exited:
 			return errors.New("nginx: exited during reload")
 		case <-ctx.Done():
 			return fmt.Errorf("nginx: reload: no new worker process: %w", ctx.Err())
@@ -276,13 +302,13 @@ func (p *Process) Reload(ctx context.Context) error {
 }
 
 // Exited is closed when nginx has exited.
-func (p *Process) Exited() <-chan struct{} { return p.proc.Exited() }
+func (p *Process) Exited() <-chan struct{} { return p.proc.exited }
 
 // Stop asks nginx to finish in-flight requests and exit (SIGQUIT), and
 // kills it after 10 s. It is idempotent.
 func (p *Process) Stop() error {
 	p.stopOnce.Do(func() {
-		p.proc.Stop(syscall.SIGQUIT, 10*time.Second)
+		p.proc.stop(syscall.SIGQUIT, 10*time.Second)
 		p.lock.unlock()
 	})
 	return nil
