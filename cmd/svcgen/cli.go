@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/warren-mesh/warren/cmd/svcgen/internal/gen"
+	"github.com/warren-mesh/warren/framework/registry"
 )
 
 // Exit codes.
@@ -220,7 +221,22 @@ func (c *cli) new(args []string) error {
 	fs, rootFlag := c.flags("new", "NAME [flags]",
 		"Creates services/NAME with service.go (the Service interface and its\nimplementation, yours to edit), the generated *_gen.go files,\ncmd/NAME/main.go and tests (a unit test and a conformance test against a\nreal embedded etcd), and adds NAME to deploy/compose when it has svcgen's\nmarker. NAME is a DNS label: lower-case letters, digits and single dashes,\nstarting with a letter, not ending with a dash.")
 	port := fs.Int("port", 0, "default listen port of the generated main (0: the framework's :8080); recorded as bootstrap.WithDefault; --listen and WARREN_LISTEN still win")
-	reg := fs.String("registry", "", "default registry of the generated main: "+strings.Join(gen.MainRegistries, ", ")+" (empty: the first); --registry and WARREN_REGISTRY still win")
+	reg := fs.String("registry", "", "default registry of the generated main: "+strings.Join(gen.MainRegistries, ", ")+", or a backend of --registry-package (empty: the first); --registry and WARREN_REGISTRY still win")
+	var regPkgs []string
+	fs.Func("registry-package", "import path of a registry backend of your own (it exports Backend() registry.Backend), listed before Warren's in the generated main, so the first is the default; repeat or comma-separate for several", func(v string) error {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			if _, err := gen.RegistryAlias(p); err != nil {
+				return err
+			}
+			if !slices.Contains(regPkgs, p) {
+				regPkgs = append(regPkgs, p)
+			}
+		}
+		return nil
+	})
 	methods := fs.String("methods", "", `more methods besides the example Hello, comma- or space-separated ("Charge,Refund"); each gets request and response types and a stub`)
 	grpc := fs.Bool("grpc", false, "serve gRPC beside HTTP: a //warren:grpc line in service.go, a .proto in NAMEpb/ compiled with protoc (make protoc), gRPC adapters and a main that serves both")
 	dry := fs.Bool("dry-run", false, "print what would be written and write nothing")
@@ -235,8 +251,10 @@ func (c *cli) new(args []string) error {
 		return usageErr("one service at a time; got %q", pos)
 	case *port < 0 || *port > 65535:
 		return usageErr("--port %d: want 1…65535", *port)
-	case *reg != "" && !slices.Contains(gen.MainRegistries, *reg):
-		return usageErr("--registry %q: want one of %s", *reg, strings.Join(gen.MainRegistries, ", "))
+	case *reg != "" && len(regPkgs) == 0 && !slices.Contains(gen.MainRegistries, *reg):
+		return usageErr("--registry %q: want one of %s, or give the package of your own backend with --registry-package", *reg, strings.Join(gen.MainRegistries, ", "))
+	case *reg != "" && !registry.ValidName(*reg):
+		return usageErr("--registry %q: a backend's name is a lower-case DNS label", *reg)
 	}
 	name := pos[0]
 	if _, err := gen.PackageName(name); err != nil {
@@ -262,7 +280,7 @@ func (c *cli) new(args []string) error {
 	if _, err := os.Lstat(dir); err == nil {
 		return fmt.Errorf("%s already exists; svcgen new never touches an existing service. To regenerate its code after changing service.go, run `%s gen %s`", rel, c.self(r), name)
 	}
-	files, err := gen.New(gen.NewOptions{Name: name, Module: r.module, Registry: *reg, Port: *port, Methods: ms, GRPC: *grpc})
+	files, err := gen.New(gen.NewOptions{Name: name, Module: r.module, Registry: *reg, RegistryPackages: regPkgs, Port: *port, Methods: ms, GRPC: *grpc})
 	if err != nil {
 		return err
 	}

@@ -86,7 +86,10 @@ func goRun(t *testing.T, dir string, args ...string) (string, error) {
 // every route shape the golden files show is known to compile.
 func TestNew_PaymentBuildsVetsAndPassesItsTests(t *testing.T) {
 	root := copyRepo(t)
-	code, out, errOut := runCLI(t, "new", "payment", "--port", "8090", "--registry", "etcd", "--methods", "Charge", "--root", root)
+	// A registry backend of the user's own (Warren's toy one stands in)
+	// is listed by the main, etcd stays the default (report j48b F5).
+	code, out, errOut := runCLI(t, "new", "payment", "--port", "8090", "--registry", "etcd", "--methods", "Charge",
+		"--registry-package", "github.com/warren-mesh/warren/framework/registry/registrytest/toyregistry", "--root", root)
 	if code != 0 {
 		t.Fatalf("svcgen new: exit %d\n%s%s", code, out, errOut)
 	}
@@ -118,7 +121,7 @@ func TestNew_PaymentBuildsVetsAndPassesItsTests(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "payment")
 	goCmd(t, root, "build", "-o", bin, "./services/payment/cmd/payment")
 	help, code := runBin(t, bin, "--help")
-	for _, want := range []string{"--greeting", "WARREN_GREETING", "the word Hello greets with", "--listen", "--config"} {
+	for _, want := range []string{"--greeting", "WARREN_GREETING", "the word Hello greets with", "--listen", "--config", "--toy-label", "--etcd-endpoints"} {
 		if code != 0 || !strings.Contains(help, want) {
 			t.Errorf("payment --help (exit %d) lacks %q:\n%s", code, want, help)
 		}

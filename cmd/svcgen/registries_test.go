@@ -53,3 +53,33 @@ func TestNew_RegistryIsAnyBackendTheMainOffers(t *testing.T) {
 		t.Errorf("the main's default registry is %q; the docs say etcd", gen.MainRegistries[0])
 	}
 }
+
+// TestNew_RegistryPackageIsListedFirst: `svcgen new --registry-package
+// PATH` imports the user's own backend and lists it before Warren's, so
+// it is the default; a path that cannot be imported as a name is refused
+// (report j48b F5). TestNew_PaymentBuildsVetsAndPassesItsTests builds such
+// a main.
+func TestNew_RegistryPackageIsListedFirst(t *testing.T) {
+	p := absentServiceName(t)
+	root := fakeRoot(t)
+	if code, out, errOut := runCLI(t, "new", p("pay"), "--registry-package", "example.com/ext/hreg", "--root", root); code != 0 {
+		t.Fatalf("svcgen new --registry-package: exit %d\n%s%s", code, out, errOut)
+	}
+	main, err := os.ReadFile(filepath.Join(root, "services", p("pay"), "cmd", p("pay"), "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`hreg "example.com/ext/hreg"`, "bootstrap.WithRegistries(hreg.Backend(), etcd.Backend(),"} {
+		if !strings.Contains(string(main), want) {
+			t.Errorf("main.go lacks %s:\n%s", want, main)
+		}
+	}
+	if strings.Contains(string(main), `WithDefault("registry"`) {
+		t.Errorf("main.go records a default registry; the first listed is the default:\n%s", main)
+	}
+	for _, bad := range []string{"not a path", "example.com/ext/etcd", "example.com/ext/..."} {
+		if code, _, errOut := runCLI(t, "new", p("pay2"), "--registry-package", bad, "--root", fakeRoot(t)); code != 2 {
+			t.Errorf("--registry-package %q: exit %d, want 2 (%s)", bad, code, errOut)
+		}
+	}
+}

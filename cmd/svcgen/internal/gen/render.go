@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/template"
 
+	modpath "golang.org/x/mod/module"
+
 	"github.com/warren-mesh/warren/templates"
 )
 
@@ -168,14 +170,48 @@ func Generate(dir, name, module string, files map[string][]byte, prev fs.FS) (*O
 // --registry` takes one of them.
 var MainRegistries = []string{"etcd", "consul", "zookeeper", "kubernetes", "memory"}
 
+// RegistryAlias is the name a generated main imports a registry backend
+// package as (the path's last element, letters and digits only), or an
+// error saying why the path cannot be one. The package must export
+// `func Backend() registry.Backend`.
+func RegistryAlias(importPath string) (string, error) {
+	if err := modpath.CheckImportPath(importPath); err != nil {
+		return "", fmt.Errorf("registry package %q: %w", importPath, err)
+	}
+	var b strings.Builder
+	for _, r := range strings.ToLower(path.Base(importPath)) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' && b.Len() > 0 {
+			b.WriteRune(r)
+		}
+	}
+	alias := b.String()
+	switch {
+	case alias == "":
+		return "", fmt.Errorf("registry package %q: its last element gives no Go name to import it as", importPath)
+	case slices.Contains(MainRegistries, alias):
+		return "", fmt.Errorf("registry package %q: imported as %s, the name of Warren's own backend; name its directory otherwise", importPath, alias)
+	case alias == "bootstrap" || alias == "grpcserver" || alias == "context":
+		return "", fmt.Errorf("registry package %q: imported as %s, which the generated main already imports; name its directory otherwise", importPath, alias)
+	}
+	return alias, nil
+}
+
+// mainRegistry is one backend of a generated main: the name it is
+// imported as and its import path.
+type mainRegistry struct{ Alias, Path string }
+
 // NewOptions are the choices of `svcgen new`.
 type NewOptions struct {
 	Name     string
 	Module   string
-	Registry string   // default registry of the generated main ("" : bootstrap's)
-	Port     int      // default listen port (0: bootstrap's)
-	Methods  []string // methods beyond the example, already checked with MethodName
-	GRPC     bool     // serve gRPC too (//warren:grpc)
+	Registry string // default registry of the generated main ("" : bootstrap's)
+	// RegistryPackages are import paths of registry backends of the user's
+	// own (each exports Backend() registry.Backend), listed before
+	// Warren's in the generated main, so the first is the default.
+	RegistryPackages []string
+	Port             int      // default listen port (0: bootstrap's)
+	Methods          []string // methods beyond the example, already checked with MethodName
+	GRPC             bool     // serve gRPC too (//warren:grpc)
 }
 
 func newMethods(names []string, service string) []newMethod {
@@ -244,17 +280,30 @@ func newTemplates(name string) map[string]string {
 // newData is what the templates of `svcgen new` are rendered with.
 func newData(o NewOptions, pkg string, defaults []defaultSetting) map[string]any {
 	return map[string]any{
-		"Name":            o.Name,
-		"Package":         pkg,
-		"Module":          o.Module,
-		"Framework":       FrameworkModule,
-		"ImportPath":      o.Module + "/services/" + o.Name,
-		"Impl":            TypeName(o.Name) + "Service",
-		"Snake":           snake(o.Name),
-		"Methods":         newMethods(o.Methods, o.Name),
-		"Defaults":        defaults,
-		"GRPC":            o.GRPC,
-		"Registries":      MainRegistries,
-		"RegistryImports": slices.Sorted(slices.Values(MainRegistries)),
+		"Name":       o.Name,
+		"Package":    pkg,
+		"Module":     o.Module,
+		"Framework":  FrameworkModule,
+		"ImportPath": o.Module + "/services/" + o.Name,
+		"Impl":       TypeName(o.Name) + "Service",
+		"Snake":      snake(o.Name),
+		"Methods":    newMethods(o.Methods, o.Name),
+		"Defaults":   defaults,
+		"GRPC":       o.GRPC,
+		"Registries": mainRegistries(o.RegistryPackages),
 	}
+}
+
+// mainRegistries are the backends a generated main lists, in order: the
+// user's packages (already checked with RegistryAlias), then Warren's.
+func mainRegistries(pkgs []string) []mainRegistry {
+	var out []mainRegistry
+	for _, p := range pkgs {
+		alias, _ := RegistryAlias(p)
+		out = append(out, mainRegistry{Alias: alias, Path: p})
+	}
+	for _, n := range MainRegistries {
+		out = append(out, mainRegistry{Alias: n, Path: FrameworkModule + "/framework/registry/" + n})
+	}
+	return out
 }
