@@ -18,7 +18,9 @@ type Backoff struct {
 	min, max, step time.Duration
 }
 
-// New returns a backoff whose step doubles from min up to max.
+// New returns a backoff whose step doubles from min up to max. A max
+// below min is taken as min (callers check their bounds where a user
+// gives them: every WithBackoff option refuses max < min).
 func New(min, max time.Duration) *Backoff {
 	if max < min {
 		max = min

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -120,5 +121,22 @@ func TestNew_RefusesAMalformedEndpoint(t *testing.T) {
 			continue
 		}
 		r.Close()
+	}
+}
+
+// A negative or zero dial timeout or keepalive is refused by New, naming
+// it, as the other durations are (report j48b F11: -1 was taken).
+func TestNew_RefusesNonPositiveDialTimeoutAndKeepAlive(t *testing.T) {
+	for name, opt := range map[string]Option{
+		"dial timeout": WithDialTimeout(-1),
+		"keepalive":    WithDialKeepAlive(0, time.Second),
+	} {
+		r, err := New(context.Background(), opt)
+		if err == nil || !strings.Contains(err.Error(), "must be positive") {
+			t.Errorf("New with a bad %s = %v; want it refused", name, err)
+		}
+		if r != nil {
+			r.Close()
+		}
 	}
 }

@@ -226,6 +226,10 @@ func (c *config) validate() error {
 		return fmt.Errorf("etcd: TTL %s below etcd's 1 s granularity", c.ttl)
 	case c.backoffMin <= 0 || c.backoffMax < c.backoffMin:
 		return fmt.Errorf("etcd: bad backoff bounds %s..%s", c.backoffMin, c.backoffMax)
+	case c.dialTimeout <= 0:
+		return fmt.Errorf("etcd: dial timeout %s: must be positive", c.dialTimeout)
+	case c.keepAliveTime <= 0 || c.keepAliveTimeout <= 0:
+		return fmt.Errorf("etcd: keepalive %s/%s: both must be positive", c.keepAliveTime, c.keepAliveTimeout)
 	case c.initialWait <= 0 || c.progressInterval <= 0 || c.requestTimeout <= 0 || c.closeTimeout <= 0:
 		return fmt.Errorf("etcd: timeouts and intervals must be positive")
 	case c.reconnectHold < 0:
