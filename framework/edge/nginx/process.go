@@ -40,7 +40,28 @@ type ProcessConfig struct {
 	// Stderr receives nginx's own output (default: discarded; the error
 	// log is Dir/error.log).
 	Stderr io.Writer
+	// ReadTimeout is how long nginx waits for an instance between two
+	// reads of its answer (and two writes of the request):
+	// proxy_read_timeout and proxy_send_timeout. An instance that accepts
+	// the connection but does not answer (hung, SIGSTOPped) costs an
+	// idempotent request this long before nginx tries the next instance
+	// and takes the hung one out for fail_timeout. Default
+	// DefaultReadTimeout; raise it for endpoints that take longer than
+	// that before their first byte.
+	ReadTimeout time.Duration
+	// RetryNonIdempotent lets nginx send a POST, PATCH or LOCK whose
+	// instance timed out or failed after the request was sent to the next
+	// instance too (proxy_next_upstream non_idempotent). Off by default:
+	// such a request may have taken effect, and only an idempotent
+	// endpoint (or one with idempotency keys) can take it twice.
+	RetryNonIdempotent bool
 }
+
+// DefaultReadTimeout is ProcessConfig.ReadTimeout's default: past an
+// ordinary request's time to first byte, short enough that a hung
+// instance costs a request seconds, not the lease TTL it takes discovery
+// to drop it.
+const DefaultReadTimeout = 3 * time.Second
 
 // Process is an nginx that Start runs. It implements Control by sending
 // its master SIGHUP.
@@ -59,7 +80,10 @@ type Process struct {
 // (refused or reset connection, timeout before an answer) to the next
 // one, so an instance that died before discovery caught up costs no
 // error at the client; non-idempotent requests (POST) are retried only if
-// nothing was sent yet, as nginx does by default.
+// nothing was sent yet, as nginx does by default, unless
+// RetryNonIdempotent. The read timeout (ReadTimeout) bounds what a hung
+// instance costs: a timeout counts as a failure, so with max_fails=1 the
+// instance is skipped for fail_timeout after it.
 const mainConf = `# Written by warren: an nginx in front of the mesh.
 daemon off;
 master_process on;
@@ -82,10 +106,11 @@ http {
 
     include {{.Dir}}/upstreams.conf;
 
-    proxy_next_upstream error timeout http_502 http_503;
+    proxy_next_upstream error timeout http_502 http_503{{if .RetryNonIdempotent}} non_idempotent{{end}};
     proxy_next_upstream_tries 3;
     proxy_connect_timeout 2s;
-    proxy_read_timeout 30s;
+    proxy_read_timeout {{.ReadTimeoutMS}}ms;
+    proxy_send_timeout {{.ReadTimeoutMS}}ms;
     proxy_set_header Host $host;
     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
 
@@ -102,7 +127,8 @@ http {
 // confData is what mainConf renders.
 type confData struct {
 	ProcessConfig
-	Nonce string
+	Nonce         string
+	ReadTimeoutMS int64
 }
 
 // Start writes the configuration, starts nginx and waits until it answers
@@ -126,6 +152,12 @@ func Start(ctx context.Context, cfg ProcessConfig) (_ *Process, err error) {
 	cfg.Bin = bin
 	if cfg.Dir, err = filepath.Abs(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("nginx: %w", err)
+	}
+	switch {
+	case cfg.ReadTimeout == 0:
+		cfg.ReadTimeout = DefaultReadTimeout
+	case cfg.ReadTimeout < time.Millisecond:
+		return nil, fmt.Errorf("nginx: read timeout %s: want at least 1ms", cfg.ReadTimeout)
 	}
 	if cfg.Listen == "" {
 		if cfg.Listen, err = freeAddr(); err != nil {
@@ -173,7 +205,7 @@ func Start(ctx context.Context, cfg ProcessConfig) (_ *Process, err error) {
 	_, _ = rand.Read(nonce[:])
 	p := &Process{cfg: cfg, conf: filepath.Join(cfg.Dir, "nginx.conf"), nonce: hex.EncodeToString(nonce[:]), stopped: stopped, lock: lock}
 	var b strings.Builder
-	if err := template.Must(template.New("nginx.conf").Parse(mainConf)).Execute(&b, confData{cfg, p.nonce}); err != nil {
+	if err := template.Must(template.New("nginx.conf").Parse(mainConf)).Execute(&b, confData{cfg, p.nonce, cfg.ReadTimeout.Milliseconds()}); err != nil {
 		return nil, fmt.Errorf("nginx: %w", err)
 	}
 	if err := writeAtomic(p.conf, []byte(b.String())); err != nil {
