@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -68,7 +70,7 @@ func (e *edgeFlags) logger(stderr io.Writer) (log.Logger, error) {
 
 // open opens the registry and settles the service list: --services as
 // given (each a valid name), else every service the registry lists.
-func (e *edgeFlags) open(ctx context.Context) (registry.Registry, []string, error) {
+func (e *edgeFlags) open(ctx context.Context, logger log.Logger) (registry.Registry, []string, error) {
 	for _, s := range e.services {
 		if !registry.ValidName(s) {
 			return nil, nil, regcli.Usage{Msg: fmt.Sprintf("--services: %q is not a service name (a lower-case DNS label)", s)}
@@ -93,8 +95,37 @@ func (e *edgeFlags) open(ctx context.Context) (registry.Registry, []string, erro
 			r.Close()
 			return nil, nil, errors.New("the registry lists no service yet: name them with --services")
 		}
+	} else {
+		warnUnlisted(ctx, r, services, logger)
 	}
 	return r, services, nil
+}
+
+// unlistedCheckTime bounds the start-up look at the registry's service
+// list: a registry that does not answer is the outage handling's business.
+const unlistedCheckTime = 3 * time.Second
+
+// warnUnlisted warns of each service named with --services that the
+// registry does not list: a misspelt name is otherwise only a placeholder
+// upstream answering 502 (report j48a). It is a warning, not an error: the
+// service may simply not have started yet.
+func warnUnlisted(ctx context.Context, r registry.Registry, services []string, logger log.Logger) {
+	cat, ok := r.(registry.Catalog)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, unlistedCheckTime)
+	defer cancel()
+	listed, err := cat.Services(ctx)
+	if err != nil {
+		return
+	}
+	for _, s := range services {
+		if !slices.Contains(listed, s) {
+			level.Warn(logger).Log("msg", "the registry lists no instance of this service (misspelt, or not started yet); the edge sends it nowhere until one registers",
+				"service", s, "listed", joinNames(listed))
+		}
+	}
 }
 
 func joinNames(s []string) string { return strings.Join(s, ",") }

@@ -12,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
+
 	"github.com/warren-mesh/warren/framework/edge/nginx"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/memory"
 )
 
 func TestNginx_RefusesBadCommandLines(t *testing.T) {
@@ -139,4 +142,20 @@ func TestNginx_AChangeRefusedForABrokenNginxConfIsAppliedOnceItIsFixed(t *testin
 	answers(t, p.URL()+"/user/", "user-1", 30*time.Second, cmd.stderr.String) // by the 5 s retry, with no change in discovery
 	cancel()
 	cmd.exit(t)
+}
+
+// A service named with --services that the registry does not list is
+// warned of at start, by name (report j48a 7: "usr" was a silent 502).
+func TestEdge_WarnsOfServicesTheRegistryDoesNotList(t *testing.T) {
+	srv := memory.NewServer()
+	r := srv.Registry()
+	defer r.Close()
+	if err := r.Register(context.Background(), httpBackend(t, "user-1")); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	warnUnlisted(context.Background(), r, []string{"user", "usr"}, log.NewLogfmtLogger(&logs))
+	if got := logs.String(); !strings.Contains(got, "service=usr") || strings.Contains(got, "service=user ") || !strings.Contains(got, "listed=user") {
+		t.Errorf("warnings: %q; want one for usr naming what is listed, none for user", got)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -66,11 +67,16 @@ func runNginx(ctx context.Context, env regcli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	reg, services, err := ef.open(ctx)
+	reg, services, err := ef.open(ctx, logger)
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
+	for _, b := range balance {
+		if svc, _, ok := strings.Cut(b, "="); ok && !slices.Contains(services, svc) {
+			level.Warn(logger).Log("msg", "--balance names a service the edge does not follow; it has no effect", "service", svc, "services", joinNames(services))
+		}
+	}
 	w, err := edge.NewWatcher(reg, services, edge.WithDebounce(*debounce), edge.WithMaxDelay(*maxDelay), edge.WithLogger(logger))
 	if err != nil {
 		return regcli.Usage{Msg: err.Error()}

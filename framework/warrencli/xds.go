@@ -50,7 +50,7 @@ func runXDS(ctx context.Context, env regcli.Env, args []string) error {
 		return regcli.Usage{Msg: err.Error()}
 	}
 	defer srv.Stop()
-	reg, services, err := ef.open(ctx)
+	reg, services, err := ef.open(ctx, logger)
 	if err != nil {
 		return err
 	}
