@@ -1,6 +1,7 @@
 package nginx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -71,6 +73,7 @@ type Process struct {
 	nonce    string // in the health answer: this nginx, not another on the port
 	proc     *master
 	stopped  []int // processes of a previous run Start stopped
+	start    StartFile
 	lock     *dirLock
 	stopOnce sync.Once
 }
@@ -124,6 +127,36 @@ http {
 }
 `
 
+// StartFile says what Start put in the upstreams file.
+type StartFile struct {
+	// Previous are the services whose upstream block is the one the
+	// previous run in Dir left (its last good set, kept).
+	Previous []string
+	// Placeholders are the services Start gave the `down` placeholder:
+	// all of them on a first start (no file) or when nginx refused the
+	// previous file, else those the previous run did not follow.
+	Placeholders []string
+	// Refused is nginx's error with the previous run's file, when it
+	// refused it (Previous is then empty).
+	Refused error
+}
+
+// String says it in a line, for the log.
+func (f StartFile) String() string {
+	switch {
+	case f.Refused != nil:
+		return fmt.Sprintf("nginx refused the previous run's upstreams file (%v); every service starts with the down placeholder: %s", f.Refused, strings.Join(f.Placeholders, ","))
+	case len(f.Previous) == 0:
+		return "no upstreams file from a previous run; every service starts with the down placeholder until discovery lists it: " + strings.Join(f.Placeholders, ",")
+	case len(f.Placeholders) == 0:
+		return "kept the previous run's upstreams file for every service: " + strings.Join(f.Previous, ",")
+	}
+	return fmt.Sprintf("kept the previous run's upstream blocks for %s; new services start with the down placeholder: %s", strings.Join(f.Previous, ","), strings.Join(f.Placeholders, ","))
+}
+
+// upstreamRE finds the upstream blocks of an upstreams file.
+var upstreamRE = regexp.MustCompile(`(?m)^[ \t]*upstream[ \t]+([A-Za-z0-9_.-]+)[ \t]*\{`)
+
 // confData is what mainConf renders.
 type confData struct {
 	ProcessConfig
@@ -139,11 +172,15 @@ type confData struct {
 // that a previous run in Dir left running (a warren from before that rule,
 // or a master killed on its own, whose workers go on serving a frozen
 // set) is found by Dir's error log and pid file and stopped first
-// (Stopped lists it). An upstreams file already in Dir (the last
-// good set of a previous run) is kept if nginx accepts it, so a restart
-// while the registry is unreachable serves that set (see Syncer.Sync);
-// otherwise the upstreams file is placeholders, so nginx starts before
-// discovery answers.
+// (Stopped lists it).
+//
+// An upstreams file already in Dir (the last good set of a previous run)
+// is kept, so a restart while the registry is unreachable serves that set
+// (see Syncer.Sync): a service it has no upstream block for (added to
+// Services since) gets a placeholder block appended, and the other
+// services keep theirs. If nginx refuses that file, or there is none,
+// every service gets a placeholder, so nginx starts before discovery
+// answers. StartFile says which it was.
 func Start(ctx context.Context, cfg ProcessConfig) (_ *Process, err error) {
 	bin, err := exec.LookPath(binary(cfg.Bin))
 	if err != nil {
@@ -194,9 +231,35 @@ func Start(ctx context.Context, cfg ProcessConfig) (_ *Process, err error) {
 		return nil, err
 	}
 	upstreams := filepath.Join(cfg.Dir, "upstreams.conf")
-	_, err = os.Stat(upstreams)
+	var sf StartFile
+	old, err := os.ReadFile(upstreams)
 	kept := err == nil
-	if !kept {
+	if kept {
+		// The previous run's blocks stay; a service it did not follow
+		// gets a placeholder block of its own, added at the end.
+		have := map[string]bool{}
+		for _, m := range upstreamRE.FindAllSubmatch(old, -1) {
+			have[string(m[1])] = true
+		}
+		for _, svc := range cfg.Services {
+			if have[svc] {
+				sf.Previous = append(sf.Previous, svc)
+			} else {
+				sf.Placeholders = append(sf.Placeholders, svc)
+			}
+		}
+		if len(sf.Placeholders) > 0 {
+			add, err := r.Render(emptySnapshot(sf.Placeholders))
+			if err != nil {
+				return nil, err
+			}
+			merged := append(append(bytes.TrimRight(old, "\n"), "\n\n# Added at start: services the previous run did not follow.\n"...), add...)
+			if err := writeAtomic(upstreams, merged); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		sf.Placeholders = cfg.Services
 		if err := writeAtomic(upstreams, placeholders); err != nil {
 			return nil, err
 		}
@@ -213,12 +276,14 @@ func Start(ctx context.Context, cfg ProcessConfig) (_ *Process, err error) {
 	}
 	err = p.command().Test(ctx)
 	if err != nil && kept {
-		// The old file does not fit this configuration (other services):
+		// nginx refuses the old file with this configuration:
 		// placeholders, as on a first start.
+		sf = StartFile{Placeholders: cfg.Services, Refused: err}
 		if err = writeAtomic(upstreams, placeholders); err == nil {
 			err = p.command().Test(ctx)
 		}
 	}
+	p.start = sf
 	if err != nil {
 		return nil, fmt.Errorf("nginx: %w: %w", ErrInvalidConfig, err)
 	}
@@ -276,6 +341,15 @@ func (p *Process) Upstreams() string { return filepath.Join(p.cfg.Dir, "upstream
 
 // Pid is the nginx master's process ID.
 func (p *Process) Pid() int { return p.proc.pid() }
+
+// StartFile says what Start put in the upstreams file: which services
+// keep the previous run's block, which got a placeholder.
+func (p *Process) StartFile() StartFile { return p.start }
+
+// Previous is the services whose block in the upstreams file is the
+// previous run's last good set (StartFile().Previous); a Syncer reaching
+// this nginx asks it (see Syncer.Sync).
+func (p *Process) Previous() []string { return p.start.Previous }
 
 // Stopped lists the processes of an nginx that a previous run in Dir had
 // left running and Start stopped before starting its own (empty almost

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -246,9 +247,11 @@ func TestSyncer_ASetRefusedBecauseOfABrokenNginxConfGoesOutOnceItIsFixed(t *test
 }
 
 // Start keeps the upstreams file a previous run left in Dir (the last
-// good set, which a restart while the registry is down goes on serving),
-// and falls back to placeholders when nginx refuses it with the new
-// configuration (a service the file has no upstream for).
+// good set, which a restart while the registry is down goes on serving).
+// A service added to the list since gets a placeholder block of its own;
+// the others keep theirs (it used to be placeholders for every service:
+// a whole-edge outage for one new name). Only a file nginx refuses falls
+// back to placeholders for all.
 func TestStart_KeepsThePreviousRunsUpstreamsFile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -256,6 +259,9 @@ func TestStart_KeepsThePreviousRunsUpstreamsFile(t *testing.T) {
 	p, err := nginx.Start(ctx, nginx.ProcessConfig{Dir: dir, Services: []string{"user"}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if sf := p.StartFile(); len(sf.Previous) != 0 || !slices.Equal(sf.Placeholders, []string{"user"}) {
+		t.Fatalf("first start: %+v; want a placeholder for user", sf)
 	}
 	r, _ := nginx.NewRenderer()
 	s, err := nginx.NewSyncer(p.Upstreams(), r, p)
@@ -274,12 +280,68 @@ func TestStart_KeepsThePreviousRunsUpstreamsFile(t *testing.T) {
 	serves(t, p2.URL()+"/user/", "a")
 	p2.Stop()
 
+	// The registry is down and order is new: user keeps its set.
 	p3, err := nginx.Start(ctx, nginx.ProcessConfig{Dir: dir, Services: []string{"user", "order"}})
 	if err != nil {
-		t.Fatalf("a previous file without the new service: %v; want placeholders instead", err)
+		t.Fatalf("a previous file without the new service: %v", err)
 	}
 	defer p3.Stop()
-	if b, _ := os.ReadFile(p3.Upstreams()); strings.Contains(string(b), "# a") || !strings.Contains(string(b), "upstream order") {
-		t.Fatalf("upstreams after a start with another service list:\n%s", b)
+	if sf := p3.StartFile(); !slices.Equal(sf.Previous, []string{"user"}) || !slices.Equal(sf.Placeholders, []string{"order"}) || sf.Refused != nil {
+		t.Fatalf("StartFile %+v; want user kept and a placeholder for order", sf)
 	}
+	serves(t, p3.URL()+"/user/", "a")
+	if code, body := get(p3.URL() + "/order/"); code != http.StatusBadGateway {
+		t.Fatalf("order, never listed: %d %q; want 502 from its placeholder", code, body)
+	}
+	before, _ := os.ReadFile(p3.Upstreams())
+	s3, err := nginx.NewSyncer(p3.Upstreams(), r, p3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := errors.New("registry down")
+	res, err := s3.Sync(ctx, edge.Snapshot{Services: []edge.Service{{Name: "user", Unlisted: true, Err: down}, {Name: "order", Unlisted: true, Err: down}}})
+	if err != nil || !res.Kept || !slices.Equal(res.Placeholders, []string{"order"}) {
+		t.Fatalf("Sync with both unlisted: %+v, %v; want the file kept, order named as a placeholder", res, err)
+	}
+	if after, _ := os.ReadFile(p3.Upstreams()); string(after) != string(before) {
+		t.Fatalf("the kept file changed:\n%s", after)
+	}
+	serves(t, p3.URL()+"/user/", "a")
+	p3.Stop()
+
+	// A file nginx refuses: placeholders for every service, and Start says so.
+	if err := os.WriteFile(p3.Upstreams(), []byte("upstream user { server 127.0.0.1:1 no_such_option; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p4, err := nginx.Start(ctx, nginx.ProcessConfig{Dir: dir, Services: []string{"user", "order"}})
+	if err != nil {
+		t.Fatalf("a previous file nginx refuses: %v; want placeholders instead", err)
+	}
+	defer p4.Stop()
+	if sf := p4.StartFile(); sf.Refused == nil || len(sf.Previous) != 0 || len(sf.Placeholders) != 2 || !strings.Contains(sf.String(), "refused") {
+		t.Fatalf("StartFile %+v (%s); want Refused and placeholders for both", sf, sf)
+	}
+}
+
+// With no previous set for any unlisted service, there is nothing worth
+// keeping: the Syncer writes the set (placeholders for the unlisted
+// services, their sets for the listed ones) instead of reporting the
+// placeholder file as "kept".
+func TestSyncer_NothingToKeepFromAFirstStartIsWritten(t *testing.T) {
+	p := startNginx(t, "user", "order")
+	r, _ := nginx.NewRenderer()
+	s, err := nginx.NewSyncer(p.Upstreams(), r, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := s.Sync(ctx, edge.Snapshot{Services: []edge.Service{
+		{Name: "user", Unlisted: true, Err: errors.New("registry down")},
+		{Name: "order", Instances: []registry.Instance{backend(t, "o")}},
+	}})
+	if err != nil || res.Kept || !res.Written {
+		t.Fatalf("Sync: %+v, %v; want the set written (nothing to keep)", res, err)
+	}
+	serves(t, p.URL()+"/order/", "o")
 }

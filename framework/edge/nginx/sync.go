@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -124,6 +125,11 @@ type Result struct {
 	// from before the start) was left as it is, whole: nothing was
 	// written or reloaded.
 	Kept bool
+	// Placeholders are the Unlisted services the kept file has only the
+	// down placeholder for: the previous run did not follow them (Start
+	// added the placeholder). Known only when the Control is a Process;
+	// empty otherwise.
+	Placeholders []string
 	// Skipped names, per service, the instances left out for want of a
 	// usable http endpoint (gRPC-only, or https only), "service: id,id"
 	// one service after the other; empty when none was.
@@ -149,7 +155,9 @@ func (s *Syncer) Apply(ctx context.Context, snap edge.Snapshot) error {
 // start) leaves an existing file as it is: it is the last good set from
 // before the restart, and rendering would turn that service into an empty
 // upstream. With no existing file there is nothing better than the
-// placeholder.
+// placeholder; neither is there when the Control is a Process whose Start
+// found no previous set for any unlisted service (Process.Previous): the
+// set is then written, placeholders for the unlisted services.
 func (s *Syncer) Sync(ctx context.Context, snap edge.Snapshot) (Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -180,8 +188,29 @@ func (s *Syncer) Sync(ctx context.Context, snap edge.Snapshot) (Result, error) {
 		return res, fmt.Errorf("nginx: read %s: %w", s.path, err)
 	}
 	if hadPrev && s.applied == nil && len(res.Unlisted) > 0 {
-		res.Kept = true
-		return res, nil
+		// Keep the file only when it holds something better than a
+		// placeholder for an unlisted service. Where the Control says
+		// which services the file has a previous set for (a Process:
+		// Start wrote the file), a file of placeholders alone for every
+		// unlisted service is not kept: rendering gives the same
+		// placeholders and the listed services their sets.
+		worth := true
+		if pf, ok := s.ctl.(interface{ Previous() []string }); ok {
+			prev := pf.Previous()
+			worth = false
+			for _, u := range res.Unlisted {
+				if slices.Contains(prev, u) {
+					worth = true
+				} else {
+					res.Placeholders = append(res.Placeholders, u)
+				}
+			}
+		}
+		if worth {
+			res.Kept = true
+			return res, nil
+		}
+		res.Placeholders = nil
 	}
 	if err := writeAtomic(s.path, next); err != nil {
 		s.stats.Failed++
