@@ -187,4 +187,3 @@ func TestStart_StopsTheNginxAPreviousRunLeftInItsDir(t *testing.T) {
 	p2.Stop()
 	noneLeft(t, dir, addr)
 }
-
