@@ -30,6 +30,10 @@ type Failover struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
+
+	hookMu  sync.Mutex
+	stopped bool
+	onStop  []func()
 }
 
 var _ sd.Instancer = (*Failover)(nil)
@@ -115,7 +119,30 @@ func (f *Failover) Stop() {
 		for _, src := range f.srcs {
 			src.Stop()
 		}
+		f.hookMu.Lock()
+		f.stopped = true
+		hooks := f.onStop
+		f.onStop = nil
+		f.hookMu.Unlock()
+		for _, fn := range hooks {
+			fn()
+		}
 	})
+}
+
+// OnStop has fn called once Stop has stopped every source, or at once if
+// it already has. A registry that hands out a Failover uses it to forget
+// the Failover its Close would otherwise stop. fn runs on the goroutine
+// that called Stop and must not call Stop.
+func (f *Failover) OnStop(fn func()) {
+	f.hookMu.Lock()
+	if !f.stopped {
+		f.onStop = append(f.onStop, fn)
+		f.hookMu.Unlock()
+		return
+	}
+	f.hookMu.Unlock()
+	fn()
 }
 
 // OpenFailover opens n sources with open(0) (most preferred) to

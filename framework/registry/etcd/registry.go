@@ -51,6 +51,7 @@ type Registry struct {
 	closed     bool
 	regs       *registry.Tracker[*registration] // by key, with the Status
 	instancers map[*Instancer]struct{}
+	failovers  map[*registry.Failover]struct{} // Instancer's with WithFailoverPrefixes
 }
 
 var (
@@ -107,6 +108,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		conn:       startConnMonitor(client),
 		regs:       registry.NewTracker[*registration](),
 		instancers: map[*Instancer]struct{}{},
+		failovers:  map[*registry.Failover]struct{}{},
 	}, nil
 }
 
@@ -435,7 +437,29 @@ func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer,
 	if err != nil {
 		return nil, err // not a typed nil inside the interface
 	}
+	if err := r.trackFailover(f); err != nil {
+		return nil, err
+	}
 	return f, nil
+}
+
+// trackFailover has Close stop f (its readers and sources) unless the
+// caller Stops it first; after Close it stops f and returns ErrClosed.
+func (r *Registry) trackFailover(f *registry.Failover) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		f.Stop()
+		return fmt.Errorf("etcd registry: %w", ErrClosed)
+	}
+	r.failovers[f] = struct{}{}
+	r.mu.Unlock()
+	f.OnStop(func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		delete(r.failovers, f)
+	})
+	return nil
 }
 
 // NewInstancer is Instancer with the concrete type, for callers that want
@@ -494,6 +518,8 @@ func (r *Registry) close(revoke bool) error {
 	regs := r.regs.Close()
 	instancers := r.instancers
 	r.instancers = map[*Instancer]struct{}{}
+	failovers := r.failovers
+	r.failovers = map[*registry.Failover]struct{}{}
 	r.mu.Unlock()
 
 	var errs []error
@@ -504,6 +530,11 @@ func (r *Registry) close(revoke bool) error {
 		if revoke {
 			errs = append(errs, r.revoke(ctx, g.currentLease()))
 		}
+	}
+	// A Failover first: it unsubscribes from its sources while its
+	// readers still read, then stops them.
+	for f := range failovers {
+		f.Stop()
 	}
 	for in := range instancers {
 		in.Stop()
