@@ -103,7 +103,8 @@ node_prefix "" { policy = "read" }
 `
 
 // aclAgent is a -dev agent with ACLs on (deny by default) and mgmt as its
-// management token (and its agent token).
+// management token (and its agent token). Its Start returns once the ACL
+// system takes mgmt.
 func aclAgent(t *testing.T, mgmt string) *consultest.Agent {
 	t.Helper()
 	return ownAgent(t, consultest.WithExtraConfig(fmt.Sprintf(`
@@ -116,7 +117,7 @@ acl {
     agent = %q
   }
 }
-`, mgmt, mgmt)))
+`, mgmt, mgmt)), consultest.WithManagementToken(mgmt))
 }
 
 // grant makes token a token of docsPolicy on the agent at addr.

@@ -10,6 +10,7 @@
 package consultest
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -87,6 +88,7 @@ type Agent struct {
 	dir   string
 	ports Ports
 	extra string // HCL appended to the generated config
+	mgmt  string // the management token the extra config sets, if any
 	// certFile and keyFile serve HTTPS beside HTTP (WithHTTPS).
 	certFile, keyFile string
 
@@ -112,6 +114,13 @@ type Option func(*Agent)
 //
 // The ports and bind addresses are the package's; do not set them here.
 func WithExtraConfig(hcl string) Option { return func(a *Agent) { a.extra = hcl } }
+
+// WithManagementToken tells Start the management token that the
+// WithExtraConfig acl block sets (tokens.initial_management). With it,
+// Start also waits until the ACL system takes that token: the leader sets
+// it up a moment after its election, and until then every request that
+// needs it is refused ("403 ACL system must be bootstrapped").
+func WithManagementToken(token string) Option { return func(a *Agent) { a.mgmt = token } }
 
 // WithHTTPS has the agent serve its API over HTTPS too, on a port of its
 // own (Ports().HTTPS, HTTPSAddr), with this certificate and key (PEM);
@@ -221,7 +230,8 @@ ui_config {
 `, p.HTTP, cmp.Or(p.HTTPS, -1), p.DNS, p.SerfLAN, p.SerfWAN, p.Server, p.GRPC) + https + a.extra + "\n"
 }
 
-// Start launches the agent and waits until it has elected itself leader.
+// Start launches the agent and waits until it has elected itself leader
+// and, with WithManagementToken, until its ACL system takes that token.
 // Starting a running agent is an error. Each start is a fresh -dev agent:
 // nothing registered before a Stop survives it.
 func (a *Agent) Start(ctx context.Context) error {
@@ -254,33 +264,52 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.proc.Store(p)
 	a.mu.Unlock()
 
-	if err := a.waitLeader(ctx, p.Exited()); err != nil {
+	if err := a.waitReady(ctx, p.Exited()); err != nil {
 		a.Stop()
 		return fmt.Errorf("consultest: agent did not become ready: %w\n%s", err, tail(a.Log(), 2000))
 	}
 	return nil
 }
 
-// waitLeader polls /v1/status/leader until it names a leader.
-func (a *Agent) waitLeader(ctx context.Context, exited <-chan struct{}) error {
+// waitReady polls /v1/status/leader until it names a leader and then,
+// with a management token, /v1/acl/token/self until it answers for that
+// token (the initial management token is in the ACL state).
+func (a *Agent) waitReady(ctx context.Context, exited <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	client := &http.Client{Timeout: time.Second}
-	url := "http://" + a.Addr() + "/v1/status/leader"
+	leader := false
+	var last string
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		path := "/v1/status/leader"
+		if leader {
+			path = "/v1/acl/token/self"
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.Addr()+path, nil)
+		if leader {
+			req.Header.Set("X-Consul-Token", a.mgmt)
+		}
 		if resp, err := client.Do(req); err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && strings.Trim(strings.TrimSpace(string(b)), `"`) != "" {
+			last = fmt.Sprintf("%s: %s %s", path, resp.Status, bytes.TrimSpace(b))
+			switch {
+			case resp.StatusCode != http.StatusOK:
+			case !leader && strings.Trim(strings.TrimSpace(string(b)), `"`) == "":
+			case !leader && a.mgmt != "":
+				leader = true
+				continue
+			default:
 				return nil
 			}
+		} else {
+			last = err.Error()
 		}
 		select {
 		case <-exited:
 			return errors.New("agent exited")
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("%w (last answer: %s)", ctx.Err(), last)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
