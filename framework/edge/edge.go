@@ -362,3 +362,17 @@ func Summary(s Snapshot) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// MaxWeight is the largest instance weight a proxy is given; a larger one
+// (the registry takes any non-negative int) counts as MaxWeight. It is
+// 10,000 times the default weight, and it keeps Envoy's rules with room:
+// an endpoint's load_balancing_weight is at most 2^32-1, and so is the
+// sum of a locality's (4,294 instances at MaxWeight fit in one).
+const MaxWeight = 1_000_000
+
+// Weight is the weight a proxy gives inst: its weight,
+// registry.DefaultWeight when unset, MaxWeight when above it. nginx and
+// xDS both use it, so a weight means the same on either edge.
+func Weight(inst registry.Instance) int {
+	return min(inst.EffectiveWeight(), MaxWeight)
+}

@@ -74,7 +74,7 @@ type Upstream struct {
 // Server is one instance.
 type Server struct {
 	Address string // host:port of the instance's http endpoint
-	Weight  int    // the instance's weight; registry.DefaultWeight when unset
+	Weight  int    // the instance's weight (edge.Weight): registry.DefaultWeight when unset, at most edge.MaxWeight
 	ID      string
 	Zone    string
 	Version string
@@ -200,10 +200,7 @@ func (r *Renderer) Data(snap edge.Snapshot) Data {
 				u.SkippedIDs = append(u.SkippedIDs, printable(inst.ID))
 				continue
 			}
-			w := inst.Weight
-			if w <= 0 {
-				w = registry.DefaultWeight
-			}
+			w := edge.Weight(inst)
 			u.Servers = append(u.Servers, Server{
 				Address: net.JoinHostPort(host, strconv.Itoa(port)),
 				Weight:  w, ID: printable(inst.ID), Zone: printable(inst.Zone), Version: printable(inst.Version),

@@ -95,3 +95,12 @@ func TestRender_UserTemplateGetsTheData(t *testing.T) {
 		t.Fatal("a template that does not parse was accepted")
 	}
 }
+
+// A weight past edge.MaxWeight renders as edge.MaxWeight, the weight xDS
+// gives the same instance.
+func TestRender_HugeWeightsAreClamped(t *testing.T) {
+	out := render(t, snap(svc("user", in("u1", 1<<32, "", "http://127.0.0.1:8001"), in("u2", 7, "", "http://127.0.0.1:8002"))))
+	if !strings.Contains(out, "127.0.0.1:8001 weight=1000000 ") || !strings.Contains(out, "127.0.0.1:8002 weight=7 ") {
+		t.Fatalf("weights not clamped to edge.MaxWeight:\n%s", out)
+	}
+}

@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -126,10 +127,7 @@ func loadAssignment(svc edge.Service, schemes []string) *endpoint.ClusterLoadAss
 		if err != nil {
 			continue
 		}
-		w := inst.Weight
-		if w <= 0 {
-			w = registry.DefaultWeight
-		}
+		w := edge.Weight(inst)
 		loc := byZone[inst.Zone]
 		if loc == nil {
 			loc = &endpoint.LocalityLbEndpoints{Locality: &core.Locality{Zone: inst.Zone}, LoadBalancingWeight: wrapperspb.UInt32(0)}
@@ -145,6 +143,7 @@ func loadAssignment(svc edge.Service, schemes []string) *endpoint.ClusterLoadAss
 			Metadata:            instanceMetadata(inst),
 		})
 	}
+	fitWeights(byZone)
 	cla := &endpoint.ClusterLoadAssignment{ClusterName: svc.Name}
 	zones := make([]string, 0, len(byZone))
 	for z := range byZone {
@@ -155,6 +154,35 @@ func loadAssignment(svc edge.Service, schemes []string) *endpoint.ClusterLoadAss
 		cla.Endpoints = append(cla.Endpoints, byZone[z])
 	}
 	return cla
+}
+
+// fitWeights keeps the weights of an assignment within Envoy's rules:
+// every endpoint's and locality's weight at least 1, and the sum of all
+// endpoints' weights (so each locality's, and the localities' sum) at
+// most 2^32-1. Weights are at most edge.MaxWeight, so only thousands of
+// instances at that weight need it; they are then scaled down, in
+// proportion, each to at least 1.
+func fitWeights(byZone map[string]*endpoint.LocalityLbEndpoints) {
+	var total, n uint64
+	for _, loc := range byZone {
+		for _, ep := range loc.LbEndpoints {
+			total += uint64(ep.LoadBalancingWeight.GetValue())
+			n++
+		}
+	}
+	if total <= math.MaxUint32 {
+		return
+	}
+	room := uint64(math.MaxUint32) - n // each rounded-up weight adds at most 1
+	for _, loc := range byZone {
+		var sum uint64
+		for _, ep := range loc.LbEndpoints {
+			w := max(uint64(ep.LoadBalancingWeight.GetValue())*room/total, 1)
+			ep.LoadBalancingWeight.Value = uint32(w)
+			sum += w
+		}
+		loc.LoadBalancingWeight.Value = uint32(sum)
+	}
 }
 
 // instanceMetadata carries the instance's ID and version to the proxy

@@ -188,3 +188,60 @@ func TestSync_WarnsOncePerChangeOfTheInstancesLeftOut(t *testing.T) {
 		t.Fatalf("%d warnings; want one naming u-tls only:\n%s", n, logs.String())
 	}
 }
+
+// Weights of 2^32 and above used to wrap (2^32 became 0: no traffic, and
+// an EDS update Envoy rejects); they count as edge.MaxWeight, the same
+// as in nginx, and thousands of instances at that weight are scaled so
+// that every sum fits Envoy's uint32.
+func TestResources_HugeWeightsAreClampedNotWrapped(t *testing.T) {
+	snap := edge.Snapshot{Services: []edge.Service{{Name: "user", Instances: []registry.Instance{
+		{ID: "u1", Zone: "zone-a", Weight: 1 << 32, Endpoints: []string{"grpc://127.0.0.1:9001"}},
+		{ID: "u2", Zone: "zone-a", Weight: 5_000_000_000, Endpoints: []string{"grpc://127.0.0.1:9002"}},
+		{ID: "u3", Zone: "zone-b", Weight: 100, Endpoints: []string{"grpc://127.0.0.1:9003"}},
+	}}}}
+	cla := resources(snap, group{schemes: []string{"grpc"}}, nil)[resource.EndpointType][0].(*endpoint.ClusterLoadAssignment)
+	if err := cla.ValidateAll(); err != nil {
+		t.Fatal(err)
+	}
+	for _, loc := range cla.Endpoints {
+		for _, ep := range loc.LbEndpoints {
+			port := ep.GetEndpoint().GetAddress().GetSocketAddress().GetPortValue()
+			want := uint32(edge.MaxWeight)
+			if port == 9003 {
+				want = 100
+			}
+			if got := ep.LoadBalancingWeight.GetValue(); got != want {
+				t.Errorf("endpoint :%d weight %d, want %d", port, got, want)
+			}
+		}
+	}
+	if w := cla.Endpoints[0].LoadBalancingWeight.GetValue(); w != 2*edge.MaxWeight {
+		t.Errorf("zone-a weight %d, want %d", w, 2*edge.MaxWeight)
+	}
+
+	// 5000 instances at the largest weight in one zone, one small one in
+	// another: every weight ≥ 1 and no sum past 2^32-1.
+	var many []registry.Instance
+	for i := range 5000 {
+		many = append(many, registry.Instance{ID: "m" + strconv.Itoa(i), Zone: "big", Weight: 1 << 40, Endpoints: []string{"grpc://127.0.0.1:" + strconv.Itoa(10000+i)}})
+	}
+	many = append(many, registry.Instance{ID: "small", Zone: "small", Weight: 1, Endpoints: []string{"grpc://127.0.0.1:9999"}})
+	cla = resources(edge.Snapshot{Services: []edge.Service{{Name: "user", Instances: many}}}, group{schemes: []string{"grpc"}}, nil)[resource.EndpointType][0].(*endpoint.ClusterLoadAssignment)
+	var all uint64
+	for _, loc := range cla.Endpoints {
+		var sum uint64
+		for _, ep := range loc.LbEndpoints {
+			if ep.LoadBalancingWeight.GetValue() < 1 {
+				t.Fatalf("an endpoint of weight 0 in %s", loc.Locality.GetZone())
+			}
+			sum += uint64(ep.LoadBalancingWeight.GetValue())
+		}
+		if sum != uint64(loc.LoadBalancingWeight.GetValue()) || loc.LoadBalancingWeight.GetValue() < 1 {
+			t.Fatalf("locality %s weight %d, its endpoints sum to %d", loc.Locality.GetZone(), loc.LoadBalancingWeight.GetValue(), sum)
+		}
+		all += sum
+	}
+	if all > 1<<32-1 {
+		t.Fatalf("the weights sum to %d, past 2^32-1", all)
+	}
+}
