@@ -15,9 +15,15 @@
 // disconnect only when the read deadline, two thirds of the session
 // timeout, has passed), and LastConnectError, why the last dial failed
 // (upstream only logs it; requests say "could not connect to a server").
-// ACL is upstream's type, so zookeeper.WithACL takes upstream's zk.ACL and
-// users need not import this package. Nothing else differs; drop this copy
-// for upstream once a release carries both fixes.
+// The requests Warren makes have Context variants (GetContext,
+// CreateContext, DeleteContext, ExistsWContext, ...; see requestContext)
+// that return when their ctx ends, abandoning the request, and
+// CloseContext stops waiting for the close request's answer when its ctx
+// ends: upstream waits for an answer or the connection's end, which on a
+// silent connection is the read deadline, two thirds of the session
+// timeout. ACL is upstream's type, so zookeeper.WithACL takes upstream's
+// zk.ACL and users need not import this package. Nothing else differs;
+// drop this copy for upstream once a release carries these changes.
 package zk
 
 /*
@@ -335,12 +341,23 @@ func WithMaxConnBufferSize(maxBufferSize int) connOption {
 // Close will submit a close request with ZK and signal the connection to stop
 // sending and receiving packets.
 func (c *Conn) Close() {
+	c.CloseContext(context.Background())
+}
+
+// CloseContext is Close that also stops waiting for the server to answer
+// the close request when ctx ends (Warren's addition): a caller with a
+// deadline of its own is not held past it by a silent server. The
+// connection is closed all the same; only the answer is not waited for.
+func (c *Conn) CloseContext(ctx context.Context) {
 	c.shouldQuitOnce.Do(func() {
 		close(c.shouldQuit)
 
+		t := time.NewTimer(time.Second)
+		defer t.Stop()
 		select {
-		case <-c.queueRequest(opClose, &closeRequest{}, &closeResponse{}, nil):
-		case <-time.After(time.Second):
+		case <-c.queueRequest(ctx, opClose, &closeRequest{}, &closeResponse{}, nil):
+		case <-t.C:
+		case <-ctx.Done():
 		}
 	})
 }
@@ -964,7 +981,7 @@ func (c *Conn) addWatcher(path string, watchType watchType) <-chan Event {
 	return ch
 }
 
-func (c *Conn) queueRequest(opcode int32, req interface{}, res interface{}, recvFunc func(*request, *responseHeader, error)) <-chan response {
+func (c *Conn) queueRequest(ctx context.Context, opcode int32, req interface{}, res interface{}, recvFunc func(*request, *responseHeader, error)) <-chan response {
 	rq := &request{
 		xid:        c.nextXid(),
 		opcode:     opcode,
@@ -982,6 +999,8 @@ func (c *Conn) queueRequest(opcode int32, req interface{}, res interface{}, recv
 		case <-time.After(c.connectTimeout * 2):
 			c.logger.Printf("gave up trying to send opClose to server")
 			rq.recvChan <- response{-1, ErrConnectionClosed}
+		case <-ctx.Done():
+			rq.recvChan <- response{-1, &abandonedError{ctx.Err()}}
 		}
 	default:
 		// otherwise avoid deadlocks for dumb clients who aren't aware that
@@ -989,6 +1008,9 @@ func (c *Conn) queueRequest(opcode int32, req interface{}, res interface{}, recv
 		select {
 		case <-c.shouldQuit:
 			rq.recvChan <- response{-1, ErrConnectionClosed}
+		case <-ctx.Done():
+			// Not sent: the caller gave up while the send queue was full.
+			rq.recvChan <- response{-1, &abandonedError{ctx.Err()}}
 		case c.sendChan <- rq:
 			// check for a tie
 			select {
@@ -1003,10 +1025,46 @@ func (c *Conn) queueRequest(opcode int32, req interface{}, res interface{}, recv
 }
 
 func (c *Conn) request(opcode int32, req interface{}, res interface{}, recvFunc func(*request, *responseHeader, error)) (int64, error) {
-	recv := c.queueRequest(opcode, req, res, recvFunc)
+	return c.requestContext(context.Background(), opcode, req, res, recvFunc)
+}
+
+// abandonedError is the error of a request whose caller's context ended
+// before the server answered (Warren's addition: see requestContext). It
+// wraps ctx.Err(), so errors.Is(err, context.DeadlineExceeded) holds.
+type abandonedError struct{ ctxErr error }
+
+func (e *abandonedError) Error() string {
+	return "zk: no answer from the server before the context ended: " + e.ctxErr.Error()
+}
+
+func (e *abandonedError) Unwrap() error { return e.ctxErr }
+
+// isAbandoned reports a request given up by requestContext: its response
+// object may still be written by the receive loop and must not be read.
+func isAbandoned(err error) bool {
+	var a *abandonedError
+	return errors.As(err, &a)
+}
+
+// requestContext is request that also returns when ctx ends (Warren's
+// addition; upstream waits for the answer or the connection's end, which
+// on a silent connection — a partition without resets — is the read
+// deadline, two thirds of the session timeout). The request is abandoned,
+// not cancelled: ZooKeeper has no cancel, so one already sent may still
+// be carried out. Its answer, if one comes, goes to the response channel,
+// which is buffered and which nobody reads; a watch it sets on success is
+// registered as usual and ends when it fires or the session does. The
+// error wraps ctx.Err().
+func (c *Conn) requestContext(ctx context.Context, opcode int32, req interface{}, res interface{}, recvFunc func(*request, *responseHeader, error)) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return -1, &abandonedError{err}
+	}
+	recv := c.queueRequest(ctx, opcode, req, res, recvFunc)
 	select {
 	case r := <-recv:
 		return r.zxid, r.err
+	case <-ctx.Done():
+		return -1, &abandonedError{ctx.Err()}
 	case <-c.shouldQuit:
 		// queueRequest() can be racy, double-check for the race here and avoid
 		// a potential data-race. otherwise the client of this func may try to
@@ -1019,7 +1077,13 @@ func (c *Conn) request(opcode int32, req interface{}, res interface{}, recvFunc 
 
 // AddAuth adds an authentication config to the connection.
 func (c *Conn) AddAuth(scheme string, auth []byte) error {
-	_, err := c.request(opSetAuth, &setAuthRequest{Type: 0, Scheme: scheme, Auth: auth}, &setAuthResponse{}, nil)
+	return c.AddAuthContext(context.Background(), scheme, auth)
+}
+
+// AddAuthContext is AddAuth that returns when ctx ends (Warren's addition; see
+// requestContext).
+func (c *Conn) AddAuthContext(ctx context.Context, scheme string, auth []byte) error {
+	_, err := c.requestContext(ctx, opSetAuth, &setAuthRequest{Type: 0, Scheme: scheme, Auth: auth}, &setAuthResponse{}, nil)
 
 	if err != nil {
 		return err
@@ -1046,13 +1110,19 @@ func (c *Conn) AddAuth(scheme string, auth []byte) error {
 
 // Children returns the children of a znode.
 func (c *Conn) Children(path string) ([]string, *Stat, error) {
+	return c.ChildrenContext(context.Background(), path)
+}
+
+// ChildrenContext is Children that returns when ctx ends (Warren's addition; see
+// requestContext).
+func (c *Conn) ChildrenContext(ctx context.Context, path string) ([]string, *Stat, error) {
 	if err := validatePath(path, false); err != nil {
 		return nil, nil, err
 	}
 
 	res := &getChildren2Response{}
-	_, err := c.request(opGetChildren2, &getChildren2Request{Path: path, Watch: false}, res, nil)
-	if err == ErrConnectionClosed {
+	_, err := c.requestContext(ctx, opGetChildren2, &getChildren2Request{Path: path, Watch: false}, res, nil)
+	if err == ErrConnectionClosed || isAbandoned(err) {
 		return nil, nil, err
 	}
 	return res.Children, &res.Stat, err
@@ -1060,13 +1130,19 @@ func (c *Conn) Children(path string) ([]string, *Stat, error) {
 
 // ChildrenW returns the children of a znode and sets a watch.
 func (c *Conn) ChildrenW(path string) ([]string, *Stat, <-chan Event, error) {
+	return c.ChildrenWContext(context.Background(), path)
+}
+
+// ChildrenWContext is ChildrenW that returns when ctx ends (Warren's addition; see
+// requestContext).
+func (c *Conn) ChildrenWContext(ctx context.Context, path string) ([]string, *Stat, <-chan Event, error) {
 	if err := validatePath(path, false); err != nil {
 		return nil, nil, nil, err
 	}
 
 	var ech <-chan Event
 	res := &getChildren2Response{}
-	_, err := c.request(opGetChildren2, &getChildren2Request{Path: path, Watch: true}, res, func(req *request, res *responseHeader, err error) {
+	_, err := c.requestContext(ctx, opGetChildren2, &getChildren2Request{Path: path, Watch: true}, res, func(req *request, res *responseHeader, err error) {
 		if err == nil {
 			ech = c.addWatcher(path, watchTypeChild)
 		}
@@ -1079,13 +1155,19 @@ func (c *Conn) ChildrenW(path string) ([]string, *Stat, <-chan Event, error) {
 
 // Get gets the contents of a znode.
 func (c *Conn) Get(path string) ([]byte, *Stat, error) {
+	return c.GetContext(context.Background(), path)
+}
+
+// GetContext is Get that returns when ctx ends (Warren's addition; see
+// requestContext).
+func (c *Conn) GetContext(ctx context.Context, path string) ([]byte, *Stat, error) {
 	if err := validatePath(path, false); err != nil {
 		return nil, nil, err
 	}
 
 	res := &getDataResponse{}
-	_, err := c.request(opGetData, &getDataRequest{Path: path, Watch: false}, res, nil)
-	if err == ErrConnectionClosed {
+	_, err := c.requestContext(ctx, opGetData, &getDataRequest{Path: path, Watch: false}, res, nil)
+	if err == ErrConnectionClosed || isAbandoned(err) {
 		return nil, nil, err
 	}
 	return res.Data, &res.Stat, err
@@ -1093,13 +1175,19 @@ func (c *Conn) Get(path string) ([]byte, *Stat, error) {
 
 // GetW returns the contents of a znode and sets a watch
 func (c *Conn) GetW(path string) ([]byte, *Stat, <-chan Event, error) {
+	return c.GetWContext(context.Background(), path)
+}
+
+// GetWContext is GetW that returns when ctx ends (Warren's addition; see
+// requestContext).
+func (c *Conn) GetWContext(ctx context.Context, path string) ([]byte, *Stat, <-chan Event, error) {
 	if err := validatePath(path, false); err != nil {
 		return nil, nil, nil, err
 	}
 
 	var ech <-chan Event
 	res := &getDataResponse{}
-	_, err := c.request(opGetData, &getDataRequest{Path: path, Watch: true}, res, func(req *request, res *responseHeader, err error) {
+	_, err := c.requestContext(ctx, opGetData, &getDataRequest{Path: path, Watch: true}, res, func(req *request, res *responseHeader, err error) {
 		if err == nil {
 			ech = c.addWatcher(path, watchTypeData)
 		}
@@ -1112,13 +1200,19 @@ func (c *Conn) GetW(path string) ([]byte, *Stat, <-chan Event, error) {
 
 // Set updates the contents of a znode.
 func (c *Conn) Set(path string, data []byte, version int32) (*Stat, error) {
+	return c.SetContext(context.Background(), path, data, version)
+}
+
+// SetContext is Set that returns when ctx ends (Warren's addition; see
+// requestContext).
+func (c *Conn) SetContext(ctx context.Context, path string, data []byte, version int32) (*Stat, error) {
 	if err := validatePath(path, false); err != nil {
 		return nil, err
 	}
 
 	res := &setDataResponse{}
-	_, err := c.request(opSetData, &SetDataRequest{path, data, version}, res, nil)
-	if err == ErrConnectionClosed {
+	_, err := c.requestContext(ctx, opSetData, &SetDataRequest{path, data, version}, res, nil)
+	if err == ErrConnectionClosed || isAbandoned(err) {
 		return nil, err
 	}
 	return &res.Stat, err
@@ -1129,6 +1223,12 @@ func (c *Conn) Set(path string, data []byte, version int32) (*Stat, error) {
 // same as the input, for example when creating a sequence znode the returned path
 // will be the input path with a sequence number appended.
 func (c *Conn) Create(path string, data []byte, flags int32, acl []ACL) (string, error) {
+	return c.CreateContext(context.Background(), path, data, flags, acl)
+}
+
+// CreateContext is Create that returns when ctx ends (Warren's addition; see
+// requestContext).
+func (c *Conn) CreateContext(ctx context.Context, path string, data []byte, flags int32, acl []ACL) (string, error) {
 	createMode, err := parseCreateMode(flags)
 	if err != nil {
 		return "", err
@@ -1143,8 +1243,8 @@ func (c *Conn) Create(path string, data []byte, flags int32, acl []ACL) (string,
 	}
 
 	res := &createResponse{}
-	_, err = c.request(opCreate, &CreateRequest{path, data, acl, createMode.flag}, res, nil)
-	if err == ErrConnectionClosed {
+	_, err = c.requestContext(ctx, opCreate, &CreateRequest{path, data, acl, createMode.flag}, res, nil)
+	if err == ErrConnectionClosed || isAbandoned(err) {
 		return "", err
 	}
 	return res.Path, err
@@ -1244,23 +1344,35 @@ func (c *Conn) CreateProtectedEphemeralSequential(path string, data []byte, acl 
 
 // Delete deletes a znode.
 func (c *Conn) Delete(path string, version int32) error {
+	return c.DeleteContext(context.Background(), path, version)
+}
+
+// DeleteContext is Delete that returns when ctx ends (Warren's addition; see
+// requestContext).
+func (c *Conn) DeleteContext(ctx context.Context, path string, version int32) error {
 	if err := validatePath(path, false); err != nil {
 		return err
 	}
 
-	_, err := c.request(opDelete, &DeleteRequest{path, version}, &deleteResponse{}, nil)
+	_, err := c.requestContext(ctx, opDelete, &DeleteRequest{path, version}, &deleteResponse{}, nil)
 	return err
 }
 
 // Exists tells the existence of a znode.
 func (c *Conn) Exists(path string) (bool, *Stat, error) {
+	return c.ExistsContext(context.Background(), path)
+}
+
+// ExistsContext is Exists that returns when ctx ends (Warren's addition; see
+// requestContext).
+func (c *Conn) ExistsContext(ctx context.Context, path string) (bool, *Stat, error) {
 	if err := validatePath(path, false); err != nil {
 		return false, nil, err
 	}
 
 	res := &existsResponse{}
-	_, err := c.request(opExists, &existsRequest{Path: path, Watch: false}, res, nil)
-	if err == ErrConnectionClosed {
+	_, err := c.requestContext(ctx, opExists, &existsRequest{Path: path, Watch: false}, res, nil)
+	if err == ErrConnectionClosed || isAbandoned(err) {
 		return false, nil, err
 	}
 	exists := true
@@ -1273,13 +1385,19 @@ func (c *Conn) Exists(path string) (bool, *Stat, error) {
 
 // ExistsW tells the existence of a znode and sets a watch.
 func (c *Conn) ExistsW(path string) (bool, *Stat, <-chan Event, error) {
+	return c.ExistsWContext(context.Background(), path)
+}
+
+// ExistsWContext is ExistsW that returns when ctx ends (Warren's addition; see
+// requestContext).
+func (c *Conn) ExistsWContext(ctx context.Context, path string) (bool, *Stat, <-chan Event, error) {
 	if err := validatePath(path, false); err != nil {
 		return false, nil, nil, err
 	}
 
 	var ech <-chan Event
 	res := &existsResponse{}
-	_, err := c.request(opExists, &existsRequest{Path: path, Watch: true}, res, func(req *request, res *responseHeader, err error) {
+	_, err := c.requestContext(ctx, opExists, &existsRequest{Path: path, Watch: true}, res, func(req *request, res *responseHeader, err error) {
 		if err == nil {
 			ech = c.addWatcher(path, watchTypeData)
 		} else if err == ErrNoNode {
@@ -1299,13 +1417,19 @@ func (c *Conn) ExistsW(path string) (bool, *Stat, <-chan Event, error) {
 
 // GetACL gets the ACLs of a znode.
 func (c *Conn) GetACL(path string) ([]ACL, *Stat, error) {
+	return c.GetACLContext(context.Background(), path)
+}
+
+// GetACLContext is GetACL that returns when ctx ends (Warren's addition; see
+// requestContext).
+func (c *Conn) GetACLContext(ctx context.Context, path string) ([]ACL, *Stat, error) {
 	if err := validatePath(path, false); err != nil {
 		return nil, nil, err
 	}
 
 	res := &getAclResponse{}
-	_, err := c.request(opGetAcl, &getAclRequest{Path: path}, res, nil)
-	if err == ErrConnectionClosed {
+	_, err := c.requestContext(ctx, opGetAcl, &getAclRequest{Path: path}, res, nil)
+	if err == ErrConnectionClosed || isAbandoned(err) {
 		return nil, nil, err
 	}
 	return res.Acl, &res.Stat, err

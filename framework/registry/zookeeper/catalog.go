@@ -25,7 +25,7 @@ func (r *Registry) Services(ctx context.Context) ([]string, error) {
 		return nil, registry.ErrClosed
 	}
 	dir := path.Join(r.cfg.root, "services")
-	names, _, err := r.conn.Children(dir)
+	names, _, err := r.conn.ChildrenContext(ctx, dir)
 	if errors.Is(err, zk.ErrNoNode) {
 		return nil, nil
 	}
@@ -40,7 +40,7 @@ func (r *Registry) Services(ctx context.Context) ([]string, error) {
 		if !registry.ValidName(name) {
 			continue
 		}
-		_, stat, err := r.conn.Exists(path.Join(dir, name))
+		_, stat, err := r.conn.ExistsContext(ctx, path.Join(dir, name))
 		if err != nil {
 			return nil, fmt.Errorf("zookeeper: read %s: %w", path.Join(dir, name), err)
 		}

@@ -36,6 +36,12 @@
 // re-registering (it was superseded) and never deletes the newer record.
 // Deregister and Close delete the znode only if this session owns it.
 //
+// Register and Deregister return when their ctx ends, and Close within its
+// close timeout, also while ZooKeeper is silent (a partition without
+// resets, which the client would notice only at its read deadline, two
+// thirds of the session timeout); the error wraps ctx.Err() and says what
+// was left undone ("the znode may remain until the session expires").
+//
 // # Instancer
 //
 // An instancer watches the service's znode for children and each child

@@ -140,7 +140,7 @@ func (in *Instancer) run(ctx context.Context, first chan struct{}) {
 	var retry <-chan time.Time
 	for {
 		if relist || len(dirty) > 0 {
-			err := in.refresh(relist, dirty)
+			err := in.refresh(ctx, relist, dirty)
 			if err == nil {
 				relist = false
 				clear(dirty)
@@ -197,11 +197,11 @@ func (in *Instancer) run(ctx context.Context, first chan struct{}) {
 // refresh re-reads what is pending: the children (relist) and the data of
 // dirty children. A child read that fails fails the whole refresh, which
 // is retried; the set is published once, at the end.
-func (in *Instancer) refresh(relist bool, dirty map[string]bool) error {
+func (in *Instancer) refresh(ctx context.Context, relist bool, dirty map[string]bool) error {
 	conn := in.r.conn
 	changed := false
 	if relist {
-		kids, err := in.listChildren()
+		kids, err := in.listChildren(ctx)
 		if err != nil {
 			return err
 		}
@@ -234,9 +234,9 @@ func (in *Instancer) refresh(relist bool, dirty map[string]bool) error {
 			err  error
 		)
 		if in.dataWatch[k] {
-			data, stat, err = conn.Get(p)
+			data, stat, err = conn.GetContext(ctx, p)
 		} else {
-			data, stat, ech, err = conn.GetW(p)
+			data, stat, ech, err = conn.GetWContext(ctx, p)
 		}
 		if errors.Is(err, zk.ErrNoNode) {
 			// Deleted since the listing; the child watch fires for it.
@@ -267,12 +267,12 @@ func (in *Instancer) refresh(relist bool, dirty map[string]bool) error {
 // listChildren reads the children of the service's znode and arms the
 // child watch (or, while the znode does not exist yet, an exists watch
 // that fires when the first instance creates it).
-func (in *Instancer) listChildren() ([]string, error) {
+func (in *Instancer) listChildren(ctx context.Context) ([]string, error) {
 	conn := in.r.conn
 	if in.dirWatch {
 		// A watch on dir is armed already (a re-list after a reconnect):
 		// read without arming a second one.
-		kids, _, err := conn.Children(in.dir)
+		kids, _, err := conn.ChildrenContext(ctx, in.dir)
 		if errors.Is(err, zk.ErrNoNode) {
 			return nil, nil
 		}
@@ -282,7 +282,7 @@ func (in *Instancer) listChildren() ([]string, error) {
 		return kids, nil
 	}
 	for range 3 {
-		kids, _, ech, err := conn.ChildrenW(in.dir)
+		kids, _, ech, err := conn.ChildrenWContext(ctx, in.dir)
 		if err == nil {
 			in.armDir(ech)
 			return kids, nil
@@ -290,7 +290,7 @@ func (in *Instancer) listChildren() ([]string, error) {
 		if !errors.Is(err, zk.ErrNoNode) {
 			return nil, fmt.Errorf("zookeeper: list %s: %w", in.dir, err)
 		}
-		exists, _, ech, err := conn.ExistsW(in.dir)
+		exists, _, ech, err := conn.ExistsWContext(ctx, in.dir)
 		if err != nil {
 			return nil, fmt.Errorf("zookeeper: watch %s: %w", in.dir, err)
 		}

@@ -139,8 +139,9 @@ func WithBackoff(lowest, highest time.Duration) Option {
 // ctx wins.
 func WithInitialWait(d time.Duration) Option { return func(c *config) { c.initialWait = d } }
 
-// WithCloseTimeout bounds the deletes done by Deregister and Close.
-// Default 3 s.
+// WithCloseTimeout bounds Deregister's delete (a sooner ctx deadline
+// wins) and the whole of Close, also while ZooKeeper is silent. Default
+// 3 s.
 func WithCloseTimeout(d time.Duration) Option { return func(c *config) { c.closeTimeout = d } }
 
 func (c *config) validate() error {

@@ -38,8 +38,8 @@ func newRegistration(r *Registry, inst registry.Instance, p string, val []byte) 
 }
 
 // Publish implements keeper.Record.
-func (g *registration) Publish(_ context.Context, again bool) (bool, error) {
-	wrote, err := g.publish(again)
+func (g *registration) Publish(ctx context.Context, again bool) (bool, error) {
+	wrote, err := g.publish(ctx, again)
 	return wrote, g.r.withConnectError(err)
 }
 
@@ -61,8 +61,10 @@ func (g *registration) hold(ctx context.Context) error {
 		sessionID, connected, _ := g.r.sess.state()
 		var wch <-chan zk.Event
 		if connected {
-			exists, stat, ch, err := g.r.conn.ExistsW(g.path)
+			exists, stat, ch, err := g.r.conn.ExistsWContext(ctx, g.path)
 			switch {
+			case ctx.Err() != nil:
+				return nil // stopped, possibly with the read abandoned
 			case err != nil && !isConnErr(err):
 				return fmt.Errorf("watch own znode: %w", err)
 			case err != nil:
@@ -70,7 +72,7 @@ func (g *registration) hold(ctx context.Context) error {
 			case !exists:
 				return fmt.Errorf("%w: znode missing", keeper.ErrLost)
 			default:
-				if err := g.stillOurs(stat, nil); err != nil {
+				if err := g.stillOurs(ctx, stat, nil); err != nil {
 					return err
 				}
 				if lostReported {
@@ -126,7 +128,7 @@ func isConnErr(err error) bool {
 
 // stillOurs checks the znode at our path: nil if it is this session's
 // with our record. data is the znode's data, or nil when not read.
-func (g *registration) stillOurs(stat *zk.Stat, data []byte) error {
+func (g *registration) stillOurs(ctx context.Context, stat *zk.Stat, data []byte) error {
 	if stat.EphemeralOwner == g.r.conn.SessionID() {
 		if data != nil && !bytes.Equal(data, g.val) {
 			return errors.New("our znode's data was changed")
@@ -135,7 +137,7 @@ func (g *registration) stillOurs(stat *zk.Stat, data []byte) error {
 	}
 	if data == nil {
 		var err error
-		if data, stat, err = g.r.conn.Get(g.path); err != nil {
+		if data, stat, err = g.r.conn.GetContext(ctx, g.path); err != nil {
 			return fmt.Errorf("read own znode: %w", err)
 		}
 		if stat.EphemeralOwner == g.r.conn.SessionID() {
@@ -154,28 +156,32 @@ func (g *registration) stillOurs(stat *zk.Stat, data []byte) error {
 // whether it wrote a new znode. reclaim is set when the znode was lost
 // after being published: another session's record of our address is then
 // a newer run of this instance, which keeps it (keeper.ErrSuperseded).
-func (g *registration) publish(reclaim bool) (created bool, err error) {
-	if err := g.r.ensureAuth(); err != nil {
+//
+// Every request ends when ctx does (the Keeper's, which Stop cancels): a
+// silent server — a partition without resets — would otherwise hold it
+// until the client's read deadline, two thirds of the session timeout.
+func (g *registration) publish(ctx context.Context, reclaim bool) (created bool, err error) {
+	if err := g.r.ensureAuth(ctx); err != nil {
 		return false, err
 	}
 	conn := g.r.conn
 	// Three rounds cover a znode that changes between our read and our
 	// write; more would mean someone is fighting us.
 	for range 3 {
-		_, err := conn.Create(g.path, g.val, zk.FlagEphemeral, g.r.acl)
+		_, err := conn.CreateContext(ctx, g.path, g.val, zk.FlagEphemeral, g.r.acl)
 		if errors.Is(err, zk.ErrNoNode) {
-			if err := g.createParents(); err != nil {
+			if err := g.createParents(ctx); err != nil {
 				return false, err
 			}
-			_, err = conn.Create(g.path, g.val, zk.FlagEphemeral, g.r.acl)
+			_, err = conn.CreateContext(ctx, g.path, g.val, zk.FlagEphemeral, g.r.acl)
 		}
 		if err == nil {
 			return true, nil
 		}
 		if !errors.Is(err, zk.ErrNodeExists) {
-			return false, fmt.Errorf("zookeeper: create %s: %w", g.path, g.r.explainNoAuth(path.Dir(g.path), zk.PermCreate, err))
+			return false, fmt.Errorf("zookeeper: create %s: %w", g.path, g.r.explainNoAuth(ctx, path.Dir(g.path), zk.PermCreate, err))
 		}
-		data, stat, err := conn.Get(g.path)
+		data, stat, err := conn.GetContext(ctx, g.path)
 		if errors.Is(err, zk.ErrNoNode) {
 			continue // gone between the create and the get
 		}
@@ -188,7 +194,7 @@ func (g *registration) publish(reclaim bool) (created bool, err error) {
 			}
 			// Our own znode with an older record: replace it in place, so
 			// watchers never see the instance missing.
-			if _, err := conn.Set(g.path, g.val, stat.Version); errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
+			if _, err := conn.SetContext(ctx, g.path, g.val, stat.Version); errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
 				continue
 			} else if err != nil {
 				return false, fmt.Errorf("zookeeper: update %s: %w", g.path, err)
@@ -198,8 +204,8 @@ func (g *registration) publish(reclaim bool) (created bool, err error) {
 		if err := g.mayReplace(stat, data, reclaim); err != nil {
 			return false, err
 		}
-		if err := conn.Delete(g.path, stat.Version); err != nil && !errors.Is(err, zk.ErrNoNode) && !errors.Is(err, zk.ErrBadVersion) {
-			return false, fmt.Errorf("zookeeper: replace %s: %w", g.path, g.r.explainNoAuth(path.Dir(g.path), zk.PermDelete, err))
+		if err := conn.DeleteContext(ctx, g.path, stat.Version); err != nil && !errors.Is(err, zk.ErrNoNode) && !errors.Is(err, zk.ErrBadVersion) {
+			return false, fmt.Errorf("zookeeper: replace %s: %w", g.path, g.r.explainNoAuth(ctx, path.Dir(g.path), zk.PermDelete, err))
 		}
 	}
 	return false, fmt.Errorf("zookeeper: %s kept changing while being claimed", g.path)
@@ -238,16 +244,16 @@ func (g *registration) mayReplace(stat *zk.Stat, data []byte, reclaim bool) erro
 // is nothing to create — and an operator who made /warren/services grant
 // create to every service's user (docs/registry-zookeeper.md) would still
 // see each one refused on /warren.
-func (g *registration) createParents() error {
+func (g *registration) createParents(ctx context.Context) error {
 	dir := path.Dir(g.path)
 	p := ""
 	for _, part := range strings.Split(strings.Trim(dir, "/"), "/") {
 		p += "/" + part
-		if ok, _, err := g.r.conn.Exists(p); err == nil && ok {
+		if ok, _, err := g.r.conn.ExistsContext(ctx, p); err == nil && ok {
 			continue
 		}
-		if _, err := g.r.conn.Create(p, nil, 0, g.r.acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
-			return fmt.Errorf("zookeeper: create %s: %w", p, g.r.explainNoAuth(path.Dir(p), zk.PermCreate, err))
+		if _, err := g.r.conn.CreateContext(ctx, p, nil, 0, g.r.acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			return fmt.Errorf("zookeeper: create %s: %w", p, g.r.explainNoAuth(ctx, path.Dir(p), zk.PermCreate, err))
 		}
 	}
 	return nil
@@ -259,7 +265,7 @@ func (g *registration) createParents() error {
 // digest auth, another digest user (or this user with another password)
 // created dir, and only it may create there. Other errors come back as
 // they are.
-func (r *Registry) explainNoAuth(dir string, perm int32, err error) error {
+func (r *Registry) explainNoAuth(ctx context.Context, dir string, perm int32, err error) error {
 	if !errors.Is(err, zk.ErrNoAuth) {
 		return err
 	}
@@ -268,7 +274,7 @@ func (r *Registry) explainNoAuth(dir string, perm int32, err error) error {
 	if r.cfg.username != "" {
 		who = fmt.Sprintf("digest user %q", r.cfg.username)
 	}
-	acl, _, aerr := r.conn.GetACL(dir)
+	acl, _, aerr := r.conn.GetACLContext(ctx, dir)
 	if aerr != nil {
 		return fmt.Errorf("%w: the ACL of %s does not let %s %s in it (reading that ACL: %v)", err, dir, who, verb, aerr)
 	}

@@ -36,6 +36,12 @@ type Registry struct {
 	closed     bool
 	regs       *registry.Tracker[*registration] // by znode path, with the Status
 	instancers map[*Instancer]struct{}
+
+	// bg is cancelled by Close; wg counts the goroutines it waits for
+	// (a failed Register's clean-up, see deleteLater).
+	bg       context.Context
+	bgCancel context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 var (
@@ -67,6 +73,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		regs:       registry.NewTracker[*registration](),
 		instancers: map[*Instancer]struct{}{},
 	}
+	r.bg, r.bgCancel = context.WithCancel(context.Background())
 	var (
 		connMu sync.Mutex
 		conn   *zk.Conn
@@ -84,6 +91,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		// it; the callback sees every one.
 		zk.WithEventCallback(func(ev zk.Event) { r.sess.event(ev, getConn) }))
 	if err != nil {
+		r.bgCancel()
 		return nil, fmt.Errorf("zookeeper: connect %v: %w", cfg.servers, err)
 	}
 	connMu.Lock()
@@ -98,7 +106,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 // needs a connection, which New does not wait for, so the first write
 // does it; from then on the client re-sends them on every reconnect and
 // new session by itself.
-func (r *Registry) ensureAuth() error {
+func (r *Registry) ensureAuth(ctx context.Context) error {
 	if r.cfg.username == "" {
 		return nil
 	}
@@ -107,7 +115,7 @@ func (r *Registry) ensureAuth() error {
 	if r.authed {
 		return nil
 	}
-	if err := r.conn.AddAuth("digest", []byte(r.cfg.username+":"+r.cfg.password)); err != nil {
+	if err := r.conn.AddAuthContext(ctx, "digest", []byte(r.cfg.username+":"+r.cfg.password)); err != nil {
 		return fmt.Errorf("zookeeper: digest auth as %q: %w", r.cfg.username, r.withConnectError(err))
 	}
 	r.authed = true
@@ -125,7 +133,11 @@ func (r *Registry) nodePath(inst registry.Instance) string {
 
 // Register publishes inst as an ephemeral znode and returns once it is
 // written (or ctx ends, or the ID is held by a live process at another
-// address: registry.ErrConflict). From then on a loop owned by the
+// address: registry.ErrConflict). When ctx ends first it returns at once,
+// even while ZooKeeper is silent, with an error that wraps ctx.Err(): a
+// create still in flight may yet be carried out, and that znode is
+// deleted in the background (bounded by the close timeout; Close waits
+// for it) or goes with the session. From then on a loop owned by the
 // Registry keeps it published until Deregister or Close: it re-creates the
 // znode after the session expires and after the znode is deleted by hand.
 // Registering the same instance again is a no-op; a changed record for the
@@ -177,20 +189,71 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	r.mu.Lock()
 	r.regs.Drop(p, g, werr)
 	r.mu.Unlock()
-	g.k.Stop()
-	if _, connected, _ := r.sess.state(); connected && !errors.Is(werr, registry.ErrConflict) {
-		// It may have been written after all; it must not outlive the
-		// failed call. (Unreachable, ZooKeeper removes it with the session.)
-		r.deleteOwn(p, r.cfg.closeTimeout)
+	g.k.Stop() // at once: its requests end with the Keeper's ctx
+	if errors.Is(werr, registry.ErrConflict) {
+		return werr
+	}
+	// It may have been written after all; it must not outlive the failed
+	// call. (Unreachable, ZooKeeper removes it with the session.)
+	if ctx.Err() != nil {
+		// The caller is gone (a start-up interrupted, a deadline): do not
+		// hold it for the delete, which a silent server would stretch to
+		// the close timeout.
+		if r.deleteLater(p) {
+			return fmt.Errorf("%w; a znode a request still in flight may write is deleted in the background, or goes with the session", werr)
+		}
+		return werr
+	}
+	if _, connected, _ := r.sess.state(); connected {
+		dctx, cancel := context.WithTimeout(ctx, r.cfg.closeTimeout)
+		r.deleteOwn(dctx, p)
+		cancel()
 	}
 	return werr
 }
 
+// deleteLater deletes the znode at p, if this session owns it, in a
+// goroutine the Registry owns (Close cancels it and waits for it): the
+// clean-up of a Register whose ctx ended. It does nothing once the
+// Registry is closed (closing the session removes the znode) or if p was
+// registered again meanwhile. It reports whether it started.
+func (r *Registry) deleteLater(p string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.opMu.Lock()
+		defer r.opMu.Unlock()
+		r.mu.Lock()
+		closed := r.closed
+		_, _, again := r.regs.Get(p)
+		r.mu.Unlock()
+		if closed || again {
+			return
+		}
+		if _, connected, _ := r.sess.state(); !connected {
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.bg, r.cfg.closeTimeout)
+		defer cancel()
+		if err := r.deleteOwn(ctx, p); err != nil {
+			r.logWarn("msg", "deleting the znode of a register that ran out of time", "znode", p, "err", err)
+		}
+	}()
+	return true
+}
+
 // Deregister withdraws inst: it deletes the znode if this session owns it
 // (a newer process that took the ID over keeps its record). It waits at
-// most the close timeout; if ZooKeeper cannot be reached the znode goes
-// when the session ends. Withdrawing an instance that is not registered
-// here is not an error.
+// most until ctx ends or the close timeout passes, also while ZooKeeper is
+// silent (a partition without resets); if the znode could not be deleted
+// meanwhile the error wraps ctx.Err() (context.DeadlineExceeded for the
+// close timeout) and says the znode may remain until the session expires.
+// Withdrawing an instance that is not registered here is not an error.
 func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error {
 	p := r.nodePath(inst)
 	r.opMu.Lock()
@@ -203,29 +266,29 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	}
 	g.k.Withdraw()
 	g.k.Cancel()
-	timeout := r.cfg.closeTimeout
-	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
-		timeout = time.Until(d)
-	}
-	err := r.deleteOwn(p, timeout)
-	g.k.Stop()
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.closeTimeout)
+	defer cancel()
+	err := r.deleteOwn(ctx, p)
+	g.k.Stop() // at once: its requests end with the Keeper's ctx
 	return err
 }
 
-// deleteOwn deletes the znode at p if this session owns it, trying until
-// timeout while ZooKeeper does not answer.
-func (r *Registry) deleteOwn(p string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+// deleteOwn deletes the znode at p if this session owns it, trying again
+// while ZooKeeper does not answer, until ctx ends. Each request ends with
+// ctx too: a silent server (a partition without resets) would otherwise
+// hold it until the client's read deadline, two thirds of the session
+// timeout. An error when ctx ended wraps ctx.Err().
+func (r *Registry) deleteOwn(ctx context.Context, p string) error {
 	var last error
 	for {
-		_, stat, err := r.conn.Get(p)
+		_, stat, err := r.conn.GetContext(ctx, p)
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
 			return nil
 		case err == nil && stat.EphemeralOwner != r.conn.SessionID():
 			return nil // someone else's: a newer run of this instance
 		case err == nil:
-			err = r.conn.Delete(p, stat.Version)
+			err = r.conn.DeleteContext(ctx, p, stat.Version)
 			if err == nil || errors.Is(err, zk.ErrNoNode) {
 				return nil
 			}
@@ -233,12 +296,31 @@ func (r *Registry) deleteOwn(p string, timeout time.Duration) error {
 				continue // changed under us: look again
 			}
 		}
+		if ctx.Err() != nil {
+			return notDeleted(ctx, p, last)
+		}
 		last = err
-		if errors.Is(err, zk.ErrClosing) || errors.Is(err, zk.ErrNoAuth) || time.Now().After(deadline) {
+		if errors.Is(err, zk.ErrClosing) || errors.Is(err, zk.ErrNoAuth) {
 			return fmt.Errorf("zookeeper: delete %s: %w", p, last)
 		}
-		time.Sleep(min(100*time.Millisecond, time.Until(deadline)+time.Millisecond))
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return notDeleted(ctx, p, last)
+		}
 	}
+}
+
+// notDeleted is deleteOwn's error when ctx ended first: it wraps
+// ctx.Err() and says what that leaves.
+func notDeleted(ctx context.Context, p string, last error) error {
+	why := "no answer from ZooKeeper"
+	if last != nil {
+		why += fmt.Sprintf(" (last error: %v)", last)
+	}
+	return fmt.Errorf("zookeeper: delete %s: %w: %s; the znode may remain until the session expires", p, ctx.Err(), why)
 }
 
 // Instancer returns an sd.Instancer of service over the Registry's
@@ -286,15 +368,22 @@ func (r *Registry) forget(in *Instancer) {
 	delete(r.instancers, in)
 }
 
-// Close deletes every znode this Registry holds (bounded by the close
-// timeout), stops its loops and instancers and closes the session, which
-// removes any ephemeral znode left. It is idempotent.
+// Close deletes every znode this Registry holds, stops its loops and
+// instancers and closes the session, which removes any ephemeral znode
+// left. It returns within the close timeout (default 3 s), also while
+// ZooKeeper is silent (a partition without resets). A znode it
+// could not delete — ZooKeeper out of reach or silent — is an error that
+// says it may remain until the session expires (wrapping
+// context.DeadlineExceeded when the close timeout ran out). It is
+// idempotent.
 func (r *Registry) Close() error {
+	// First, so a failed Register's clean-up that holds opMu lets go.
+	r.bgCancel()
 	r.opMu.Lock()
-	defer r.opMu.Unlock()
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
+		r.opMu.Unlock()
 		return nil
 	}
 	r.closed = true
@@ -303,19 +392,27 @@ func (r *Registry) Close() error {
 	r.instancers = map[*Instancer]struct{}{}
 	r.mu.Unlock()
 
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.closeTimeout)
+	defer cancel()
 	var errs []error
 	for p, g := range regs {
 		g.k.Withdraw()
-		g.k.Stop()
+		g.k.Stop() // at once: its requests end with the Keeper's ctx
 		if _, connected, _ := r.sess.state(); connected {
-			errs = append(errs, r.deleteOwn(p, r.cfg.closeTimeout))
+			errs = append(errs, r.deleteOwn(ctx, p))
+		} else {
+			errs = append(errs, fmt.Errorf("zookeeper: delete %s: not connected to ZooKeeper; the znode may remain until the session expires", p))
 		}
 	}
 	for in := range instancers {
 		in.Stop()
 	}
 	r.sess.stop()
-	r.conn.Close()
+	// The session's close waits for its answer within what is left of the
+	// close timeout (at most 1 s): a silent server would hold it 1 s more.
+	r.conn.CloseContext(ctx)
+	r.opMu.Unlock()
+	r.wg.Wait()
 	return errors.Join(errs...)
 }
 
