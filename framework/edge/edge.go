@@ -224,6 +224,9 @@ func (w *Watcher) Run(ctx context.Context, apply func(context.Context, Snapshot)
 		deadline = time.Now().Add(w.o.startWait)
 		timer    = time.NewTimer(w.o.startWait)
 		carried  time.Time           // Oldest of a snapshot whose apply failed
+		failMsg  string              // the failure last logged, with its version
+		failVer  uint64
+		tries    int // failed attempts at the current set
 		health   = map[string]bool{} // service → its listing failed in the last snapshot
 	)
 	defer timer.Stop()
@@ -280,12 +283,23 @@ func (w *Watcher) Run(ctx context.Context, apply func(context.Context, Snapshot)
 				if ctx.Err() != nil {
 					return nil
 				}
-				level.Error(w.o.logger).Log("msg", "apply failed; will retry", "version", version, "retry_in", w.o.retry, "err", err)
+				// Once per set and error, not on every retry: a broken
+				// template would fill the log every few seconds.
+				if version != failVer || err.Error() != failMsg {
+					level.Error(w.o.logger).Log("msg", "apply failed; will retry (not logged again while the same set fails the same way)", "version", version, "retry_in", w.o.retry, "err", err)
+					failVer, failMsg, tries = version, err.Error(), 0
+				} else {
+					level.Debug(w.o.logger).Log("msg", "apply still failing", "version", version, "err", err)
+				}
+				tries++
 				failed, carried = true, at
 				arm(time.Now().Add(w.o.retry))
 				continue
 			}
-			failed, carried = false, time.Time{}
+			if failed && version == failVer {
+				level.Info(w.o.logger).Log("msg", "apply succeeded after failing", "version", version, "failed_attempts", tries)
+			}
+			failed, carried, failVer, failMsg, tries = false, time.Time{}, 0, "", 0
 		}
 	}
 }

@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
+
 	"github.com/warren-mesh/warren/framework/edge"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/memory"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 func inst(svc string, port int) registry.Instance {
@@ -245,5 +249,47 @@ func TestWatcher_ARetryKeepsTheVersionOfTheSetItRetries(t *testing.T) {
 	run(t, w, rec.apply)
 	if s := rec.waitFor(t, "user=1", count("user", 1)); s.Version != 1 {
 		t.Fatalf("the first set, applied on its sixth attempt, has version %d; want 1", s.Version)
+	}
+}
+
+// A failing apply is logged once per set and error, not on every retry
+// (report j48a 5: a broken template logged the same line every 5 s); a
+// different error, or a new set, is logged again, and the success that
+// ends the failures says so.
+func TestWatcher_AFailingApplyIsLoggedOncePerSetAndError(t *testing.T) {
+	srv := memory.NewServer()
+	reg := srv.Registry()
+	defer reg.Close()
+	if err := reg.Register(context.Background(), inst("user", 1001)); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncbuf.Buffer
+	w, err := edge.NewWatcher(srv.Registry(), []string{"user"}, edge.WithRetry(10*time.Millisecond), edge.WithLogger(log.NewLogfmtLogger(&logs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	attempts := 0
+	rec := newRecorder()
+	run(t, w, func(ctx context.Context, s edge.Snapshot) error {
+		mu.Lock()
+		attempts++
+		n := attempts
+		mu.Unlock()
+		switch {
+		case n <= 10:
+			return errors.New("nginx refused it")
+		case n <= 20:
+			return errors.New("reload failed")
+		}
+		return rec.apply(ctx, s)
+	})
+	rec.waitFor(t, "user=1", count("user", 1))
+	out := logs.String()
+	if n := strings.Count(out, "apply failed"); n != 2 {
+		t.Fatalf("%d 'apply failed' lines for 20 failed attempts with two errors; want 2:\n%s", n, out)
+	}
+	if !strings.Contains(out, "apply succeeded after failing") || !strings.Contains(out, "failed_attempts=10") {
+		t.Fatalf("no line for the success that ended the failures:\n%s", out)
 	}
 }
