@@ -157,10 +157,19 @@ func (k *Keeper) Run(ctx context.Context, what string) error {
 	case ctx.Err() != nil:
 		k.setLastErr(err)
 		close(k.done)
-		return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
+		return gaveUp(what, ctx.Err(), err)
 	}
 	go k.run(err)
 	return k.Wait(ctx, what)
+}
+
+// gaveUp is the error of a wait its context ended: both the context's
+// error and the last attempt's are wrapped (errors.Is finds either).
+func gaveUp(what string, ctxErr, last error) error {
+	if last == nil {
+		return fmt.Errorf("%s: %w (no attempt had failed yet)", what, ctxErr)
+	}
+	return fmt.Errorf("%s: %w (last error: %w)", what, ctxErr, last)
 }
 
 // Wait waits for the outcome of the first publish and returns it: nil
@@ -185,7 +194,7 @@ func (k *Keeper) Wait(ctx context.Context, what string) error {
 			return fmt.Errorf("%s: withdrawn or closed before it was published", what)
 		}
 	case <-ctx.Done():
-		return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), k.LastError())
+		return gaveUp(what, ctx.Err(), k.LastError())
 	}
 }
 

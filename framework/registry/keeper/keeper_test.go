@@ -328,3 +328,16 @@ func TestKeeper_StopEndsTheLoop(t *testing.T) {
 		t.Fatalf("Wait on a Keeper stopped before publishing: %v", err)
 	}
 }
+
+// A wait that ends before any attempt failed says so, not "last error:
+// %!w(<nil>)"; one after a failure wraps both errors.
+func TestGaveUp_WithAndWithoutALastError(t *testing.T) {
+	if err := gaveUp("register k1", context.Canceled, nil); !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "%!") ||
+		err.Error() != "register k1: context canceled (no attempt had failed yet)" {
+		t.Errorf("without a last error: %q", err)
+	}
+	down := errors.New("down")
+	if err := gaveUp("register k1", context.DeadlineExceeded, down); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, down) {
+		t.Errorf("with a last error: %v does not wrap both", err)
+	}
+}
