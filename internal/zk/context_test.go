@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 )
@@ -16,60 +14,24 @@ import (
 // the session began. It stops with the test.
 func mutedServer(t *testing.T, session time.Duration) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
+	return fakeServer(t, nil, func(c net.Conn) {
+		if readConnectRequest(c) != nil {
+			return
 		}
-		mu.Unlock()
-		wg.Wait()
+		buf := make([]byte, 256)
+		l, err := encodePacket(buf[4:], &connectResponse{
+			TimeOut: int32(session / time.Millisecond), SessionID: 0x1234, Passwd: make([]byte, 16),
+		})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		binary.BigEndian.PutUint32(buf[:4], uint32(l))
+		if _, err := c.Write(buf[:4+l]); err != nil {
+			return
+		}
+		drain(c)
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var n [4]byte
-				if _, err := io.ReadFull(c, n[:]); err != nil {
-					return
-				}
-				if _, err := io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(n[:]))); err != nil {
-					return
-				}
-				buf := make([]byte, 256)
-				l, err := encodePacket(buf[4:], &connectResponse{
-					TimeOut: int32(session / time.Millisecond), SessionID: 0x1234, Passwd: make([]byte, 16),
-				})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				binary.BigEndian.PutUint32(buf[:4], uint32(l))
-				if _, err := c.Write(buf[:4+l]); err != nil {
-					return
-				}
-				io.Copy(io.Discard, c) // until the client leaves or the test ends
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // The Context requests return when their ctx ends, with an error wrapping

@@ -2,9 +2,7 @@ package zk
 
 import (
 	"encoding/binary"
-	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 )
@@ -29,57 +27,18 @@ func TestConnect_ServerThatNeverAnswersIsLeftAndTriedAgain(t *testing.T) {
 		{"length only", binary.BigEndian.AppendUint32(nil, 36)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
 			accepted := make(chan time.Time, 16)
-			var wg sync.WaitGroup
-			var mu sync.Mutex
-			var conns []net.Conn
-			defer func() {
-				ln.Close()
-				mu.Lock()
-				for _, c := range conns {
-					c.Close()
+			addr := fakeServer(t, accepted, func(c net.Conn) {
+				if readConnectRequest(c) != nil {
+					return
 				}
-				mu.Unlock()
-				wg.Wait()
-			}()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					mu.Lock()
-					conns = append(conns, c)
-					mu.Unlock()
-					select {
-					case accepted <- time.Now():
-					default:
-					}
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						var n [4]byte
-						if _, err := io.ReadFull(c, n[:]); err != nil {
-							return
-						}
-						if _, err := io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(n[:]))); err != nil {
-							return
-						}
-						if tc.reply != nil {
-							c.Write(tc.reply)
-						}
-						io.Copy(io.Discard, c) // until the client leaves or the test ends
-					}()
+				if tc.reply != nil {
+					c.Write(tc.reply)
 				}
-			}()
+				drain(c)
+			})
 
-			conn, _, err := Connect([]string{ln.Addr().String()}, 3*time.Second, WithLogger(quietLogger{}), WithLogInfo(false))
+			conn, _, err := Connect([]string{addr}, 3*time.Second, WithLogger(quietLogger{}), WithLogInfo(false))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,45 +68,7 @@ func TestConnect_ServerThatNeverAnswersIsLeftAndTriedAgain(t *testing.T) {
 // answers; each accept is sent on the channel. It stops with the test.
 func silentServer(t *testing.T, accepted chan<- time.Time) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			select {
-			case accepted <- time.Now():
-			default:
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				io.Copy(io.Discard, c) // until the client leaves or the test ends
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return fakeServer(t, accepted, drain)
 }
 
 // TestConnect_EachOfSeveralServersGetsItsShareOfTheSession: with three
