@@ -182,6 +182,13 @@ func (st *state) take() (map[string]sd.Event, map[string]bool, time.Time) {
 // succeeds or a newer snapshot replaces it. Run returns nil when ctx ends,
 // or an error if a service cannot be watched at all.
 func (w *Watcher) Run(ctx context.Context, apply func(context.Context, Snapshot) error) error {
+	// The start wait runs from here, whatever setting up the watches
+	// takes (etcd's Instancer waits up to 3 s for a first listing): the
+	// first snapshot goes out at most startWait after Run starts, or once
+	// the slowest watch is set up if that is later.
+	deadline := time.Now().Add(w.o.startWait)
+	level.Info(w.o.logger).Log("msg", "waiting for the registry to list every service before the first update",
+		"services", strings.Join(w.services, ","), "at_most", w.o.startWait)
 	st := &state{events: map[string]sd.Event{}, listed: map[string]bool{}, notify: make(chan struct{}, 1)}
 	var wg sync.WaitGroup
 	type sub struct {
@@ -197,37 +204,56 @@ func (w *Watcher) Run(ctx context.Context, apply func(context.Context, Snapshot)
 		}
 		wg.Wait()
 	}()
-	for _, svc := range w.services {
-		ins, err := w.disc.Instancer(ctx, svc)
-		if err != nil {
-			return fmt.Errorf("edge: watch %s: %w", svc, err)
-		}
-		ch := make(chan sd.Event)
-		wg.Add(1)
-		go func() { // owned by Run: ends when Run's deferred close(ch) runs
-			defer wg.Done()
-			for ev := range ch {
-				st.put(svc, ev)
+	// The watches are set up side by side: one per service in turn made
+	// the start wait the sum of their setup times.
+	var (
+		setup  sync.WaitGroup
+		subsMu sync.Mutex
+		errs   = make([]error, len(w.services))
+	)
+	for i, svc := range w.services {
+		setup.Add(1)
+		go func() { // owned by Run: ends before setup.Wait below returns
+			defer setup.Done()
+			ins, err := w.disc.Instancer(ctx, svc)
+			if err != nil {
+				errs[i] = fmt.Errorf("edge: watch %s: %w", svc, err)
+				return
 			}
+			ch := make(chan sd.Event)
+			wg.Add(1)
+			go func() { // owned by Run: ends when Run's deferred close(ch) runs
+				defer wg.Done()
+				for ev := range ch {
+					st.put(svc, ev)
+				}
+			}()
+			ins.Register(ch)
+			subsMu.Lock()
+			subs = append(subs, sub{ins, ch})
+			subsMu.Unlock()
 		}()
-		ins.Register(ch)
-		subs = append(subs, sub{ins, ch})
+	}
+	setup.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 
 	var (
-		version  uint64
-		pending  bool      // a change not yet applied
-		first    time.Time // when the first pending change arrived
-		last     time.Time // when the latest one arrived
-		started  bool      // the first snapshot went out
-		failed   bool      // the latest apply failed
-		deadline = time.Now().Add(w.o.startWait)
-		timer    = time.NewTimer(w.o.startWait)
-		carried  time.Time           // Oldest of a snapshot whose apply failed
-		failMsg  string              // the failure last logged, with its version
-		failVer  uint64
-		tries    int // failed attempts at the current set
-		health   = map[string]bool{} // service → its listing failed in the last snapshot
+		version uint64
+		pending bool      // a change not yet applied
+		first   time.Time // when the first pending change arrived
+		last    time.Time // when the latest one arrived
+		started bool      // the first snapshot went out
+		failed  bool      // the latest apply failed
+		timer   = time.NewTimer(max(time.Until(deadline), 0))
+		carried time.Time // Oldest of a snapshot whose apply failed
+		failMsg string    // the failure last logged, with its version
+		failVer uint64
+		tries   int                 // failed attempts at the current set
+		health  = map[string]bool{} // service → its listing failed in the last snapshot
 	)
 	defer timer.Stop()
 	arm := func(at time.Time) {
