@@ -252,7 +252,7 @@ func (r *Registry) Close() error {
 	// Every agent has been told first: servers that do not answer must not
 	// use up the time the other deregistrations need.
 	for _, reg := range withdrawn {
-		r.confirmWithdrawn(ctx, r.agents[reg.agent], reg.inst, reg.node)
+		r.confirmWithdrawn(ctx, r.agents[reg.agent], reg.inst, reg.node, reg.mark)
 	}
 	r.wg.Wait()
 	r.transport.CloseIdleConnections()

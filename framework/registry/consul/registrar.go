@@ -362,7 +362,7 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 		return err
 	}
 	if reg != nil {
-		r.confirmWithdrawn(ctx, r.agents[at], reg.inst, reg.node)
+		r.confirmWithdrawn(ctx, r.agents[at], reg.inst, reg.node, reg.mark)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package consul
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
@@ -32,7 +33,18 @@ const withdrawSettle = time.Second
 // holds it, so its anti-entropy agrees). Without a node — the servers
 // were never seen to list the copy — there is nothing to look for.
 // Bounded by ctx; what it could not do is logged.
-func (r *Registry) confirmWithdrawn(ctx context.Context, a *api.Client, inst registry.Instance, node string) {
+//
+// The copy looked for is this registration's: with checks, the entry
+// whose check notes carry mark (the last register call's). Another
+// process on the same agent may register the same ID (a restart on the
+// same address) and, once the withdrawal dropped its copy from the
+// agent too, register it again at its next beat; the servers then list
+// that copy on node. It is not deleted: an entry with another mark is not
+// ours, and before deleting, the agent is asked whether it holds the ID
+// again — if it does, the entry on node is (or is about to be) that
+// registration's, which the agent believes in sync and would not restore
+// until its next full sync.
+func (r *Registry) confirmWithdrawn(ctx context.Context, a *api.Client, inst registry.Instance, node, mark string) {
 	if node == "" {
 		return
 	}
@@ -45,7 +57,7 @@ func (r *Registry) confirmWithdrawn(ctx context.Context, a *api.Client, inst reg
 		if index == 0 {
 			wait = 0 // the first look: the sync has usually landed already
 		}
-		listed, nextIndex, err := r.listedOn(ctx, a, inst, node, index, wait)
+		listed, nextIndex, err := r.listedOn(ctx, a, inst, node, mark, index, wait)
 		switch {
 		case permanent(err):
 			// A token that may not read the catalog: asking again
@@ -63,6 +75,21 @@ func (r *Registry) confirmWithdrawn(ctx context.Context, a *api.Client, inst reg
 		index = nextIndex
 		if time.Since(start) < withdrawSettle {
 			continue
+		}
+		held, err := r.agentHolds(ctx, a, inst.ID)
+		if err != nil {
+			if permanent(err) {
+				r.logErr("cannot confirm the servers dropped the withdrawn instance", "id", inst.ID, "err", err)
+				return
+			}
+			last = err
+			backoff.Sleep(ctx, bo.Next())
+			continue
+		}
+		if held {
+			r.logInfo("the agent holds the withdrawn instance's ID again (another registration of it); leaving the servers' entry to it",
+				"id", inst.ID, "node", node)
+			return
 		}
 		dereg := &api.CatalogDeregistration{Node: node, ServiceID: inst.ID}
 		if _, err := a.Catalog().Deregister(dereg, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
@@ -82,18 +109,38 @@ func (r *Registry) confirmWithdrawn(ctx context.Context, a *api.Client, inst reg
 		"id", inst.ID, "err", fmt.Errorf("%w (last error: %v)", ctx.Err(), last))
 }
 
-// listedOn asks the servers (through a) whether they list inst on node.
+// listedOn asks the servers (through a) whether they list inst on node,
+// with mark when the Registry's definitions carry one (they have checks).
 // With index > 0 it is a blocking query that returns when the answer
 // changes or wait has passed.
-func (r *Registry) listedOn(ctx context.Context, a *api.Client, inst registry.Instance, node string, index uint64, wait time.Duration) (bool, uint64, error) {
+func (r *Registry) listedOn(ctx context.Context, a *api.Client, inst registry.Instance, node, mark string, index uint64, wait time.Duration) (bool, uint64, error) {
 	qctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout+wait)
 	defer cancel()
 	entries, meta, err := listedEntries(qctx, a, inst, false, index, wait)
 	if err != nil {
 		return false, 0, err
 	}
+	entries = slices.DeleteFunc(entries, func(e *api.ServiceEntry) bool { return e.Node == nil || e.Node.Node != node })
+	if len(r.cfg.checks) > 0 && mark != "" {
+		return markedEntry(entries, inst.ID, mark) != nil, meta.LastIndex, nil
+	}
 	listed := slices.ContainsFunc(entries, func(e *api.ServiceEntry) bool {
-		return e.Service != nil && e.Service.ID == inst.ID && e.Node != nil && e.Node.Node == node
+		return e.Service != nil && e.Service.ID == inst.ID
 	})
 	return listed, meta.LastIndex, nil
+}
+
+// agentHolds asks agent a whether it holds service id.
+func (r *Registry) agentHolds(ctx context.Context, a *api.Client, id string) (bool, error) {
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout)
+	defer cancel()
+	_, _, err := a.Agent().Service(id, (&api.QueryOptions{}).WithContext(cctx))
+	switch {
+	case err == nil:
+		return true, nil
+	case statusCode(err) == http.StatusNotFound:
+		return false, nil
+	default:
+		return false, err
+	}
 }
