@@ -28,6 +28,7 @@ func TestNginx_RefusesBadCommandLines(t *testing.T) {
 		{"nginx", "--services", "User!", "--listen", "127.0.0.1:0"},                         // bad name
 		{"nginx", "--services", "user", "--listen", "127.0.0.1:0", "--registry", "zk9"},     // unknown backend
 		{"nginx", "--services", "user", "--listen", "127.0.0.1:0", "--log-level", "chatty"}, // bad level
+		{"nginx", "--services", "user", "--listen", "127.0.0.1:0", "--read-timeout", "0s"},  // no read timeout
 	} {
 		errOut.Reset()
 		if code := run(context.Background(), args, &out, &errOut); code != 2 || errOut.Len() == 0 {
@@ -50,9 +51,17 @@ func TestNginx_ListenRunsNginxThatFollowsEtcd(t *testing.T) {
 	go hs.Serve(l) // owned by the test: Close below
 	defer hs.Close()
 
+	dir := t.TempDir()
 	cmd := start(ctx, "nginx", "--registry", "etcd", "--etcd-endpoints", endpoints,
-		"--services", "user", "--listen", "127.0.0.1:0", "--dir", t.TempDir(), "--debounce", "50ms")
+		"--services", "user", "--listen", "127.0.0.1:0", "--dir", dir, "--debounce", "50ms", "--read-timeout", "5s")
 	url := strings.TrimSuffix(cmd.word(t, 3), ":")
+	// --read-timeout reaches nginx.conf; the start says what it began with.
+	if conf, _ := os.ReadFile(filepath.Join(dir, "nginx.conf")); !strings.Contains(string(conf), "proxy_read_timeout 5000ms;") {
+		t.Errorf("--read-timeout 5s not in nginx.conf:\n%s", conf)
+	}
+	if !strings.Contains(cmd.stderr.String(), "no upstreams file from a previous run") {
+		t.Errorf("no start-file line in the log:\n%s", cmd.stderr)
+	}
 	inst := registry.Instance{ID: "user-1", Name: "user", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", l.Addr().(*net.TCPAddr).Port)}}
 	if err := reg.Register(ctx, inst); err != nil {
 		t.Fatal(err)

@@ -47,6 +47,8 @@ func runNginx(ctx context.Context, env regcli.Env, args []string) error {
 	conf := fs.String("nginx-conf", "", "nginx -c for validation and reload (default: nginx's own)")
 	listen := fs.String("listen", "", "run an nginx of warren's own on this host:port, proxying /NAME/… to NAME (127.0.0.1:0: a free port)")
 	dir := fs.String("dir", ".warren/edge-nginx", "with --listen: the nginx's configuration, logs and temporary files")
+	readTimeout := fs.Duration("read-timeout", nginx.DefaultReadTimeout, "with --listen: how long nginx waits for an instance between two reads or writes before it counts it failed and (for idempotent requests) tries another; raise it for endpoints slower than that")
+	retryNonIdempotent := fs.Bool("retry-non-idempotent", false, "with --listen: let nginx retry a POST, PATCH or LOCK on another instance after a timeout or error (only if your services dedupe them, docs/client.md idempotency keys)")
 	debounce := fs.Duration("debounce", 200*time.Millisecond, "how long discovery must stay quiet before a reload; keep debounce + reload time under the services' --grace")
 	maxDelay := fs.Duration("max-delay", time.Second, "longest a change waits while changes keep coming")
 	if err := parseEdge(fs, args, env, nginxUsage); err != nil {
@@ -54,6 +56,9 @@ func runNginx(ctx context.Context, env regcli.Env, args []string) error {
 	}
 	if (*out == "") == (*listen == "") {
 		return regcli.Usage{Msg: "give exactly one of --out (your nginx) and --listen (warren runs nginx)"}
+	}
+	if *readTimeout <= 0 {
+		return regcli.Usage{Msg: fmt.Sprintf("--read-timeout %s: must be positive", *readTimeout)}
 	}
 	ropts, err := renderOptions(*tmpl, balance)
 	if err != nil {
@@ -92,11 +97,20 @@ func runNginx(ctx context.Context, env regcli.Env, args []string) error {
 		if strings.HasSuffix(addr, ":0") {
 			addr = "" // Start picks a free port
 		}
-		proc, err := nginx.Start(ctx, nginx.ProcessConfig{Dir: *dir, Listen: addr, Services: services, Bin: *bin, Stderr: env.Stderr})
+		proc, err := nginx.Start(ctx, nginx.ProcessConfig{Dir: *dir, Listen: addr, Services: services, Bin: *bin, Stderr: env.Stderr,
+			ReadTimeout: *readTimeout, RetryNonIdempotent: *retryNonIdempotent})
 		if err != nil {
 			return err
 		}
 		defer proc.Stop()
+		if pids := proc.Stopped(); len(pids) > 0 {
+			level.Warn(logger).Log("msg", "stopped an nginx a previous run left in --dir (warren was killed, not stopped)", "dir", *dir, "pids", fmt.Sprint(pids))
+		}
+		if sf := proc.StartFile(); sf.Refused != nil {
+			level.Warn(logger).Log("msg", sf.String())
+		} else {
+			level.Info(logger).Log("msg", sf.String())
+		}
 		ctl, path = proc, proc.Upstreams()
 		fmt.Fprintf(env.Stdout, "nginx serving on %s: %s/NAME/… goes to service NAME (%s)\n", proc.URL(), proc.URL(), joinNames(services))
 		go func() { // owned by runNginx: ends with ctx (cancelled on return)
@@ -130,8 +144,8 @@ func runNginx(ctx context.Context, env regcli.Env, args []string) error {
 		}
 		switch {
 		case res.Kept && !kept:
-			level.Warn(logger).Log("msg", "registry has not listed every service yet; keeping the existing upstreams file (the last good set from before the start) until it does",
-				"file", path, "unlisted", joinNames(res.Unlisted))
+			level.Warn(logger).Log("msg", "registry has not listed every service yet; keeping the existing upstreams file (the previous run's sets; placeholders for services it did not follow) until it does",
+				"file", path, "unlisted", joinNames(res.Unlisted), "placeholders", joinNames(res.Placeholders))
 		case res.Written:
 			level.Info(logger).Log("msg", "upstreams applied", "file", path, "version", snap.Version, "instances", edge.Summary(snap), "reloads", syncer.Stats().Reloads)
 		case !res.Kept:
