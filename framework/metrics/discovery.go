@@ -11,9 +11,13 @@ type Discovery struct {
 	restarts  *prometheus.CounterVec
 	instances *prometheus.GaugeVec
 	skipped   *prometheus.GaugeVec
+	failover  *prometheus.GaugeVec
 }
 
-var _ registry.Observer = (*Discovery)(nil)
+var (
+	_ registry.Observer         = (*Discovery)(nil)
+	_ registry.FailoverObserver = (*Discovery)(nil)
+)
 
 // NewDiscovery registers the discovery series on r.
 func NewDiscovery(r prometheus.Registerer) *Discovery {
@@ -30,9 +34,22 @@ func NewDiscovery(r prometheus.Registerer) *Discovery {
 			Namespace: Namespace, Subsystem: "registry", Name: "skipped_records",
 			Help: "Records under a service's prefix that discovery does not serve (unreadable, mismatched, too large, without a lease).",
 		}, []string{"service"}),
+		failover: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "registry", Name: "failover_source",
+			Help: "1 for the datacenter or region prefix whose instances of a service callers use now, 0 for its other failover sources.",
+		}, []string{"service", "source"}),
 	}
-	r.MustRegister(m.restarts, m.instances, m.skipped)
+	r.MustRegister(m.restarts, m.instances, m.skipped, m.failover)
 	return m
+}
+
+// FailoverSource implements registry.FailoverObserver.
+func (m *Discovery) FailoverSource(service, source string, active bool) {
+	v := 0.0
+	if active {
+		v = 1
+	}
+	m.failover.WithLabelValues(service, source).Set(v)
 }
 
 // WatchRestarted implements registry.Observer.

@@ -31,9 +31,14 @@ type Failover struct {
 	wg   sync.WaitGroup
 	once sync.Once
 
-	hookMu  sync.Mutex
-	stopped bool
-	onStop  []func()
+	hookMu   sync.Mutex
+	stopped  bool
+	onStop   []func()
+	onSwitch []func(from, to int)
+
+	// Under pub: the source last published, and whether any was.
+	published     int
+	publishedOnce bool
 }
 
 var _ sd.Instancer = (*Failover)(nil)
@@ -41,7 +46,7 @@ var _ sd.Instancer = (*Failover)(nil)
 // NewFailover follows srcs, most preferred first, and takes ownership of
 // them: Stop stops them too.
 func NewFailover(srcs ...sd.Instancer) *Failover {
-	f := &Failover{Cache: NewCache(), srcs: srcs, latest: make([]*sd.Event, len(srcs)), stop: make(chan struct{})}
+	f := &Failover{Cache: NewCache(), srcs: srcs, latest: make([]*sd.Event, len(srcs)), stop: make(chan struct{}), published: -1}
 	for i, src := range srcs {
 		ch := make(chan sd.Event)
 		f.chs = append(f.chs, ch)
@@ -62,10 +67,20 @@ func (f *Failover) follow(i int, ch chan sd.Event) {
 			f.pub.Lock()
 			f.mu.Lock()
 			f.latest[i] = &ev
-			out, ok := f.pickLocked()
+			out, active, ok := f.pickLocked()
 			f.mu.Unlock()
 			if ok {
 				f.Update(out)
+				if active != f.published || !f.publishedOnce {
+					from := f.published
+					f.published, f.publishedOnce = active, true
+					f.hookMu.Lock()
+					hooks := f.onSwitch
+					f.hookMu.Unlock()
+					for _, fn := range hooks {
+						fn(from, active)
+					}
+				}
 			}
 			f.pub.Unlock()
 		case <-f.stop:
@@ -74,37 +89,53 @@ func (f *Failover) follow(i int, ch chan sd.Event) {
 	}
 }
 
-// pickLocked returns the event to publish; false while no source has
-// reported yet.
-func (f *Failover) pickLocked() (sd.Event, bool) {
+// pickLocked returns the event to publish and the index of the source it
+// is from (-1: none has an instance); false while a source preferred to
+// every one with an instance has not reported yet. An empty local set
+// published before the next region's first listing was a set with no
+// instance at all: `warren ls` printed "(no instances)" and a client's
+// first calls failed while the other region served (report j48d).
+func (f *Failover) pickLocked() (sd.Event, int, bool) {
 	var errs []error
-	heard := false
-	for _, ev := range f.latest {
+	for i, ev := range f.latest {
 		if ev == nil {
-			continue
+			return sd.Event{}, -1, false // wait for it: it may have instances
 		}
-		heard = true
 		if len(ev.Instances) > 0 {
-			return *ev, true
+			return *ev, i, true
 		}
 		if ev.Err != nil {
 			errs = append(errs, ev.Err)
 		}
 	}
-	return sd.Event{Err: errors.Join(errs...)}, heard
+	return sd.Event{Err: errors.Join(errs...)}, -1, true
 }
 
 // Active is the index of the source whose set is published now, or -1
-// when none has an instance.
+// when none has an instance (or none is published yet).
 func (f *Failover) Active() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for i, ev := range f.latest {
-		if ev != nil && len(ev.Instances) > 0 {
-			return i
-		}
+	_, i, _ := f.pickLocked()
+	return i
+}
+
+// OnSwitch has fn called with the source published before and after
+// (-1: none with an instance) each time the published source changes,
+// the first publication included (from -1); if something is published
+// already, fn hears it at once, as a switch from -1. Registries log the
+// failover and the return with it. fn runs with the publication order
+// held: it must be quick and must not call the Failover's methods other
+// than Active.
+func (f *Failover) OnSwitch(fn func(from, to int)) {
+	f.pub.Lock()
+	defer f.pub.Unlock()
+	f.hookMu.Lock()
+	f.onSwitch = append(f.onSwitch, fn)
+	f.hookMu.Unlock()
+	if f.publishedOnce {
+		fn(-1, f.published)
 	}
-	return -1
 }
 
 // Stop unsubscribes from every source and stops them. Idempotent.

@@ -2,12 +2,16 @@ package registry_test
 
 import (
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 // stub is an sd.Instancer the test drives.
@@ -87,3 +91,111 @@ type testErr struct{}
 func (testErr) Error() string { return "registry unreachable" }
 
 var errTest = testErr{}
+
+// An empty local set is not published while the next source has not
+// reported: the first event a subscriber sees is the remote set, never an
+// empty one (report j48d: `warren ls` printed "(no instances)" while
+// callers were served from the other region).
+func TestFailover_WaitsForThePreferredSourcesBeforePublishingEmpty(t *testing.T) {
+	local, remote := &stub{Cache: registry.NewCache()}, &stub{Cache: registry.NewCache()}
+	f := registry.NewFailover(local, remote)
+	defer f.Stop()
+	ch := make(chan sd.Event, 4)
+	f.Register(ch)
+	defer f.Deregister(ch)
+	local.Update(sd.Event{}) // the local region: nothing
+	remote.Update(sd.Event{Instances: []string{"r1"}})
+	select {
+	case ev := <-ch:
+		if !slices.Equal(ev.Instances, []string{"r1"}) {
+			t.Fatalf("first event %v, want the remote set [r1] (an empty set was published before the remote source reported)", ev.Instances)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing published")
+	}
+}
+
+// OnSwitch hears the first publication, the failover and the return, in
+// order; a hook added later hears the current source at once.
+func TestFailover_OnSwitchHearsEachChangeOfSource(t *testing.T) {
+	local, remote := &stub{Cache: registry.NewCache()}, &stub{Cache: registry.NewCache()}
+	f := registry.NewFailover(local, remote)
+	defer f.Stop()
+	switches := make(chan [2]int, 8)
+	f.OnSwitch(func(from, to int) { switches <- [2]int{from, to} })
+	local.Update(sd.Event{Instances: []string{"l1"}})
+	remote.Update(sd.Event{Instances: []string{"r1"}})
+	local.Update(sd.Event{})
+	local.Update(sd.Event{Instances: []string{"l2"}})
+	want := [][2]int{{-1, 0}, {0, 1}, {1, 0}}
+	for i, w := range want {
+		select {
+		case got := <-switches:
+			if got != w {
+				t.Fatalf("switch %d = %v, want %v", i, got, w)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("switch %d (%v) not heard", i, w)
+		}
+	}
+	late := make(chan [2]int, 1)
+	f.OnSwitch(func(from, to int) { late <- [2]int{from, to} })
+	if got := <-late; got != [2]int{-1, 0} {
+		t.Fatalf("a hook added later heard %v, want [-1 0]", got)
+	}
+}
+
+// foObserver records FailoverSource calls.
+type foObserver struct {
+	registry.NopObserver
+	mu     sync.Mutex
+	active map[string]bool
+}
+
+func (o *foObserver) FailoverSource(service, source string, active bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.active[service+"/"+source] = active
+}
+
+func (o *foObserver) is(key string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.active[key]
+}
+
+// The failover and the return are logged with the source's name and
+// reported to a FailoverObserver; a start on the local source is quiet
+// (report j48d: nothing told an on-call which region served).
+func TestReportFailover_LogsAndReportsTheServingSource(t *testing.T) {
+	local, remote := &stub{Cache: registry.NewCache()}, &stub{Cache: registry.NewCache()}
+	local.Update(sd.Event{Instances: []string{"l1"}})
+	remote.Update(sd.Event{Instances: []string{"r1"}})
+	f := registry.NewFailover(local, remote)
+	defer f.Stop()
+	logs := &syncbuf.Buffer{}
+	obs := &foObserver{active: map[string]bool{}}
+	registry.ReportFailover(f, "user", "datacenter", []string{"dca", "dcb"}, log.NewLogfmtLogger(logs), obs)
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s; log:\n%s", what, logs)
+			}
+		}
+	}
+	waitFor("dca reported serving", func() bool { return obs.is("user/dca") && !obs.is("user/dcb") })
+	if logs.String() != "" {
+		t.Fatalf("a start on the local datacenter logged: %s", logs)
+	}
+	local.Update(sd.Event{})
+	waitFor("the failover logged and reported", func() bool {
+		return strings.Contains(logs.String(), `msg="discovery fails over: no instance in the preferred datacenters; callers use dcb" service=user datacenter=dcb preferred=dca`) &&
+			obs.is("user/dcb") && !obs.is("user/dca")
+	})
+	local.Update(sd.Event{Instances: []string{"l2"}})
+	waitFor("the return logged and reported", func() bool {
+		return strings.Contains(logs.String(), `msg="discovery back to the local datacenter" service=user datacenter=dca from=dcb`) &&
+			obs.is("user/dca") && !obs.is("user/dcb")
+	})
+}

@@ -311,6 +311,11 @@ func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer,
 	if err := r.trackFailover(f); err != nil {
 		return nil, err
 	}
+	local := r.cfg.datacenter
+	if local == "" {
+		local = "local" // the agent's own datacenter
+	}
+	registry.ReportFailover(f, service, "datacenter", append([]string{local}, r.cfg.failover...), r.logger, r.cfg.observer)
 	return f, nil
 }
 

@@ -440,6 +440,7 @@ func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer,
 	if err := r.trackFailover(f); err != nil {
 		return nil, err
 	}
+	registry.ReportFailover(f, service, "prefix", append([]string{r.cfg.prefix}, r.cfg.failover...), r.cfg.logger, r.cfg.observer)
 	return f, nil
 }
 

@@ -1,0 +1,58 @@
+package registry
+
+import (
+	"strings"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+)
+
+// FailoverObserver is an Observer that also hears which source of a
+// Failover serves a service: the metrics one keeps
+// warren_registry_failover_source{service,source} at 1 for it and 0 for
+// the others, so an on-call sees which region callers use (report j48d).
+type FailoverObserver interface {
+	FailoverSource(service, source string, active bool)
+}
+
+// ReportFailover logs each change of the source f publishes for service
+// and tells obs (when it is a FailoverObserver). names[i] names source i
+// as the operator configured it (the local datacenter or prefix first);
+// kind says what a name is ("datacenter", "prefix"). A start on the
+// local source is quiet; a failover is a warning, the return and a start
+// elsewhere are said too.
+func ReportFailover(f *Failover, service, kind string, names []string, logger log.Logger, obs Observer) {
+	fo, _ := obs.(FailoverObserver)
+	name := func(i int) string {
+		if i < 0 || i >= len(names) {
+			return ""
+		}
+		return names[i]
+	}
+	if fo != nil {
+		for _, n := range names {
+			fo.FailoverSource(service, n, false)
+		}
+	}
+	f.OnSwitch(func(from, to int) {
+		if fo != nil {
+			if from >= 0 {
+				fo.FailoverSource(service, name(from), false)
+			}
+			if to >= 0 {
+				fo.FailoverSource(service, name(to), true)
+			}
+		}
+		switch {
+		case from == -1 && to == 0:
+			// The usual start: the local source serves.
+		case to > 0:
+			level.Warn(logger).Log("msg", "discovery fails over: no instance in the preferred "+kind+"s; callers use "+name(to),
+				"service", service, kind, name(to), "preferred", name(0))
+		case to == 0:
+			level.Info(logger).Log("msg", "discovery back to the local "+kind, "service", service, kind, name(0), "from", name(from))
+		default: // to == -1
+			level.Warn(logger).Log("msg", "no "+kind+" has an instance of the service", "service", service, "tried", strings.Join(names, ","))
+		}
+	})
+}
