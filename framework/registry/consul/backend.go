@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,6 +82,10 @@ func (s *settings) Validate() error {
 		return fmt.Errorf("--consul-check-timeout %s: must be above 0 and at most --consul-check-interval (%s)", s.timeout, s.interval)
 	case s.deregAfter < 0:
 		return fmt.Errorf("--consul-deregister-critical-after %s: must not be negative", s.deregAfter)
+	case s.datacenter != "" && slices.Contains(s.failover, s.datacenter):
+		return fmt.Errorf("--consul-failover-datacenters: %q is the own --consul-datacenter; list the other datacenters", s.datacenter)
+	case slices.Contains(s.failover, ""):
+		return fmt.Errorf("--consul-failover-datacenters: an empty datacenter name")
 	case (s.cert == "") != (s.key == ""):
 		return fmt.Errorf("--consul-cert and --consul-key go together")
 	}

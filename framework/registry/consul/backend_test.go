@@ -67,6 +67,12 @@ func TestBackend_BadFlagsAreNamedAndSecretsNeverPrinted(t *testing.T) {
 			t.Errorf("%s: err = %v, want it to name %s", args, err, want)
 		}
 	}
+	// Its own datacenter as a failover: silently never failing over
+	// (report j48d).
+	if err := parseBackend(t, "--consul-datacenter=dc1", "--consul-failover-datacenters=dc2,dc1").Validate(); err == nil ||
+		!strings.Contains(err.Error(), `--consul-failover-datacenters: "dc1" is the own --consul-datacenter`) {
+		t.Errorf("own datacenter as a failover: err = %v", err)
+	}
 	s := parseBackend(t, "--consul-token=s3cr3t", "--consul-datacenter=dc9")
 	if got := fmt.Sprintf("%v %+v", s, s); strings.Contains(got, "s3cr3t") || !strings.Contains(got, "dc9") {
 		t.Fatalf("settings print as %s", got)

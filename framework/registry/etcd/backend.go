@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry"
@@ -81,6 +82,15 @@ func (s *settings) Validate() error {
 		return fmt.Errorf("--etcd-username %q without --etcd-password (WARREN_ETCD_PASSWORD): they go together", s.username)
 	case s.username == "" && s.password != "":
 		return fmt.Errorf("--etcd-password (WARREN_ETCD_PASSWORD) without --etcd-username: they go together")
+	}
+	own := strings.Trim(s.prefix, "/")
+	for _, p := range s.failover {
+		switch strings.Trim(p, "/") {
+		case "":
+			return fmt.Errorf("--etcd-failover-prefixes: an empty prefix")
+		case own:
+			return fmt.Errorf("--etcd-failover-prefixes: %q is the own --etcd-prefix; list the other regions' prefixes", p)
+		}
 	}
 	for _, ep := range s.endpoints {
 		if err := registry.CheckServerAddress(ep); err != nil {

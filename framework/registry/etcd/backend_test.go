@@ -63,6 +63,9 @@ func TestBackend_BadFlagsAreNamedAndSecretsNeverPrinted(t *testing.T) {
 		"--etcd-endpoints=ftp://127.0.0.1:2379":    `scheme "ftp"`,
 		"--etcd-endpoints=http://127.0.0.1:2379/x": "a path",
 		"--etcd-endpoints=:2379":                   "no host",
+		// Its own region as a failover: silently never failing over
+		// (report j48d); the default prefix is "warren".
+		"--etcd-failover-prefixes=/warren/": `--etcd-failover-prefixes: "/warren/" is the own --etcd-prefix`,
 	} {
 		if err := parseBackend(t, args).Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want it to name %s", args, err, want)
