@@ -417,7 +417,7 @@ func build(src sd.Instancer, service string, cfg config) (*Client, error) {
 		c.policy = p
 	}
 	if !cfg.noOutlier {
-		oopts := append([]outlier.Option{outlier.WithObserver(breakerObserver{service, cfg.obs, cfg.logger})}, cfg.outlierOpts...)
+		oopts := append([]outlier.Option{outlier.WithObserver(newBreakerObserver(service, cfg.obs, cfg.logger))}, cfg.outlierOpts...)
 		d, err := outlier.New(oopts...)
 		if err != nil {
 			return nil, err

@@ -1,6 +1,9 @@
 package client
 
 import (
+	"sync"
+	"time"
+
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
@@ -52,11 +55,57 @@ func (NopObserver) InstanceReleased(string, string) {}
 // readmissions: an ejection is over within seconds and the instance's
 // series go when it leaves discovery (a hung instance's record expires
 // soon after), so without a line the log has no trace of it (report j47c).
-// Each breaker moves at most once per cooldown, which bounds the lines.
+// An ejection and a readmission are one line each. A failed probe is one
+// line per instance per reprobeLogEvery at most: a breaker moves at most
+// once per cooldown, but while the panic threshold keeps a dead instance
+// in (every instance of the service dead) it is probed on every call, and
+// each failed probe was a line — ten a second (report j48d).
 type breakerObserver struct {
 	service string
 	obs     Observer
 	logger  log.Logger
+	reprobe *reprobeLog
+}
+
+// reprobeLogEvery is how often a failed probe of one instance is logged;
+// the line counts the ones in between.
+const reprobeLogEvery = 10 * time.Second
+
+// reprobeLog remembers, per instance, when a failed probe was last logged
+// and how many failed since.
+type reprobeLog struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	last   map[string]time.Time
+	silent map[string]int
+}
+
+func newBreakerObserver(service string, obs Observer, logger log.Logger) breakerObserver {
+	return breakerObserver{service: service, obs: obs, logger: logger,
+		reprobe: &reprobeLog{now: time.Now, last: map[string]time.Time{}, silent: map[string]int{}}}
+}
+
+// due reports whether a failed probe of id is to be logged now, and how
+// many were not since the last line.
+func (r *reprobeLog) due(id string) (bool, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	if last, ok := r.last[id]; ok && now.Sub(last) < reprobeLogEvery {
+		r.silent[id]++
+		return false, 0
+	}
+	n := r.silent[id]
+	r.last[id], r.silent[id] = now, 0
+	return true, n
+}
+
+// forget starts id over: its next failed probe is logged.
+func (r *reprobeLog) forget(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.last, id)
+	delete(r.silent, id)
 }
 
 func (b breakerObserver) BreakerChanged(instance string, from, to outlier.State) {
@@ -64,18 +113,26 @@ func (b breakerObserver) BreakerChanged(instance string, from, to outlier.State)
 	b.obs.BreakerChanged(b.service, id, from, to)
 	switch {
 	case to == outlier.Open && from == outlier.Closed:
+		b.reprobe.forget(id)
 		level.Warn(b.logger).Log("msg", "instance ejected: outlier detection took it out of rotation after failures in a row",
 			"service", b.service, "instance", id)
 	case to == outlier.Open:
-		level.Info(b.logger).Log("msg", "ejected instance failed its probe; ejected again, for longer", "service", b.service, "instance", id)
+		if ok, since := b.reprobe.due(id); ok {
+			level.Info(b.logger).Log("msg", "ejected instance failed its probe; ejected again, for longer", "service", b.service, "instance", id,
+				"failed_probes_not_logged", since)
+		}
 	case to == outlier.Closed:
+		b.reprobe.forget(id)
 		level.Info(b.logger).Log("msg", "ejected instance answered its probe; back in rotation", "service", b.service, "instance", id)
 	}
 }
 
 // BreakerReleased is not passed on: the instance's release is reported
 // once, by its transport's closer, after its last call (InstanceReleased).
-func (b breakerObserver) BreakerReleased(string, outlier.State) {}
+// Its failed-probe count goes.
+func (b breakerObserver) BreakerReleased(instance string, _ outlier.State) {
+	b.reprobe.forget(instanceID(instance))
+}
 
 func instanceID(s string) string {
 	if inst, err := registry.ParseInstance(s); err == nil {
