@@ -111,7 +111,13 @@ func (in *Instancer) loop(ctx context.Context) {
 	r := in.r
 	limiter := rate.NewLimiter(rate.Limit(r.cfg.queryRate), r.cfg.queryBurst)
 	bo := backoff.New(r.cfg.backoffMin, r.cfg.backoffMax)
-	outage := registry.NewOutageLog(log.With(r.logger, "service", in.service), "Consul")
+	logger := log.With(r.logger, "service", in.service)
+	if in.cfg.datacenter != r.cfg.datacenter {
+		// A failover datacenter's reader: every datacenter's reader logs
+		// about the same service (report j48d).
+		logger = log.With(logger, "datacenter", in.cfg.datacenter)
+	}
+	outage := registry.NewOutageLog(logger, "Consul")
 	var (
 		index    uint64
 		last     listing // the set published last
@@ -175,7 +181,7 @@ func (in *Instancer) loop(ctx context.Context) {
 			if outage.Failing() {
 				lvl = level.Debug
 			}
-			lvl(r.logger).Log("msg", "discovery query failed; asking the next agent", "service", in.service,
+			lvl(logger).Log("msg", "discovery query failed; asking the next agent",
 				"agent", r.cfg.addresses[agent], "err", err)
 			failed++
 			agent = (agent + 1) % len(r.agents)

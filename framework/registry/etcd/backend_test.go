@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/warren-mesh/warren/framework/registry"
@@ -141,5 +142,18 @@ func TestNew_RefusesNonPositiveDialTimeoutAndKeepAlive(t *testing.T) {
 		if r != nil {
 			r.Close()
 		}
+	}
+}
+
+// A failover prefix's reader names its prefix in its log lines; the own
+// prefix's reader does not (its lines are as before).
+func TestInstancerLogger_NamesAFailoverPrefix(t *testing.T) {
+	var buf strings.Builder
+	cfg := defaultConfig()
+	cfg.logger = log.NewLogfmtLogger(&buf)
+	instancerLogger(cfg, "user", servicePrefix(cfg.prefix, "user")).Log("msg", "own")
+	instancerLogger(cfg, "user", servicePrefix("warren-b", "user")).Log("msg", "other")
+	if got := buf.String(); got != "service=user msg=own\nservice=user prefix=/warren-b/services/user/ msg=other\n" {
+		t.Errorf("log lines:\n%s", got)
 	}
 }

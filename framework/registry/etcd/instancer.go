@@ -75,6 +75,17 @@ var _ sd.Instancer = (*Instancer)(nil)
 
 // newInstancer starts an instancer and waits for its first listing until
 // the initial wait or ctx's deadline, whichever is sooner.
+// instancerLogger is the config's logger with the service, and for an
+// instancer of a failover prefix that prefix too: every region's reader
+// logs about the same service (report j48d).
+func instancerLogger(cfg config, service, prefix string) log.Logger {
+	l := log.With(cfg.logger, "service", service)
+	if prefix != servicePrefix(cfg.prefix, service) {
+		l = log.With(l, "prefix", prefix)
+	}
+	return l
+}
+
 func newInstancer(ctx context.Context, cfg config, client *lazyClient, conn *connMonitor, service, prefix string, onStop func(*Instancer), explain func(*clientv3.Client, error) error) *Instancer {
 	in := &Instancer{
 		explain: explain,
@@ -84,7 +95,7 @@ func newInstancer(ctx context.Context, cfg config, client *lazyClient, conn *con
 		prefix:  prefix,
 		client:  client,
 		conn:    conn,
-		logger:  log.With(cfg.logger, "service", service),
+		logger:  instancerLogger(cfg, service, prefix),
 		onStop:  onStop,
 		done:    make(chan struct{}),
 		set:     map[string]string{},
