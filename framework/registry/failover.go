@@ -193,3 +193,53 @@ func OpenFailover(n int, open func(i int) (sd.Instancer, error)) (*Failover, err
 	}
 	return NewFailover(srcs...), nil
 }
+
+// Failovers holds the Failovers a Registry handed out and their callers
+// have not stopped, so its Close stops them (their readers and sources).
+// The zero value is ready to use.
+type Failovers struct {
+	mu      sync.Mutex
+	stopped bool
+	set     map[*Failover]struct{}
+}
+
+// Track holds f until it is stopped. After StopAll it stops f and returns
+// false: the Registry is closed.
+func (s *Failovers) Track(f *Failover) bool {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		f.Stop()
+		return false
+	}
+	if s.set == nil {
+		s.set = map[*Failover]struct{}{}
+	}
+	s.set[f] = struct{}{}
+	s.mu.Unlock()
+	f.OnStop(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.set, f)
+	})
+	return true
+}
+
+// Len is how many are held.
+func (s *Failovers) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.set)
+}
+
+// StopAll stops every Failover held, and any tracked after. Idempotent.
+func (s *Failovers) StopAll() {
+	s.mu.Lock()
+	s.stopped = true
+	set := s.set
+	s.set = nil
+	s.mu.Unlock()
+	for f := range set {
+		f.Stop()
+	}
+}

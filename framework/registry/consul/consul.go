@@ -88,7 +88,7 @@ type Registry struct {
 	regs       *registry.Tracker[*registration] // by instance ID, from the start of Register
 	ops        map[string]*op                   // the Register or Deregister running per ID
 	instancers map[*Instancer]struct{}
-	failovers  map[*registry.Failover]struct{} // Instancer's with WithFailover
+	failovers  registry.Failovers // Instancer's with WithFailover
 }
 
 var (
@@ -178,7 +178,6 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		regs:       registry.NewTracker[*registration](),
 		ops:        map[string]*op{},
 		instancers: map[*Instancer]struct{}{},
-		failovers:  map[*registry.Failover]struct{}{},
 	}, nil
 }
 
@@ -219,15 +218,11 @@ func (r *Registry) Close() error {
 	regs := r.regs.Close()
 	insts := r.instancers
 	r.instancers = map[*Instancer]struct{}{}
-	failovers := r.failovers
-	r.failovers = map[*registry.Failover]struct{}{}
 	r.mu.Unlock()
 
 	// A Failover first: it unsubscribes from its sources while its
 	// readers still read, then stops them.
-	for f := range failovers {
-		f.Stop()
-	}
+	r.failovers.StopAll()
 	for in := range insts {
 		in.Stop()
 	}
@@ -322,18 +317,8 @@ func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer,
 // trackFailover has Close stop f (its readers and sources) unless the
 // caller Stops it first; after Close it stops f and returns ErrClosed.
 func (r *Registry) trackFailover(f *registry.Failover) error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		f.Stop()
-		return fmt.Errorf("consul registry: %w", ErrClosed)
+	if !r.failovers.Track(f) {
+		return fmt.Errorf("%s: %w", "consul registry", ErrClosed)
 	}
-	r.failovers[f] = struct{}{}
-	r.mu.Unlock()
-	f.OnStop(func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		delete(r.failovers, f)
-	})
 	return nil
 }

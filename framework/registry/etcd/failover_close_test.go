@@ -55,9 +55,7 @@ func TestRegistry_CloseStopsFailoverInstancers(t *testing.T) {
 	ch := make(chan sd.Event, 16)
 	f.Register(ch)
 	waitFollowers(t, base+3, "while the Failover runs")
-	r.mu.Lock()
-	tracked := len(r.failovers)
-	r.mu.Unlock()
+	tracked := r.failovers.Len()
 	if tracked != 1 {
 		t.Errorf("Registry tracks %d Failovers, want 1 (the stopped one forgotten)", tracked)
 	}

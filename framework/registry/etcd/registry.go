@@ -51,7 +51,7 @@ type Registry struct {
 	closed     bool
 	regs       *registry.Tracker[*registration] // by key, with the Status
 	instancers map[*Instancer]struct{}
-	failovers  map[*registry.Failover]struct{} // Instancer's with WithFailoverPrefixes
+	failovers  registry.Failovers // Instancer's with WithFailoverPrefixes
 }
 
 var (
@@ -108,7 +108,6 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		conn:       startConnMonitor(client),
 		regs:       registry.NewTracker[*registration](),
 		instancers: map[*Instancer]struct{}{},
-		failovers:  map[*registry.Failover]struct{}{},
 	}, nil
 }
 
@@ -447,19 +446,9 @@ func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer,
 // trackFailover has Close stop f (its readers and sources) unless the
 // caller Stops it first; after Close it stops f and returns ErrClosed.
 func (r *Registry) trackFailover(f *registry.Failover) error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		f.Stop()
-		return fmt.Errorf("etcd registry: %w", ErrClosed)
+	if !r.failovers.Track(f) {
+		return fmt.Errorf("%s: %w", "etcd registry", ErrClosed)
 	}
-	r.failovers[f] = struct{}{}
-	r.mu.Unlock()
-	f.OnStop(func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		delete(r.failovers, f)
-	})
 	return nil
 }
 
@@ -519,8 +508,6 @@ func (r *Registry) close(revoke bool) error {
 	regs := r.regs.Close()
 	instancers := r.instancers
 	r.instancers = map[*Instancer]struct{}{}
-	failovers := r.failovers
-	r.failovers = map[*registry.Failover]struct{}{}
 	r.mu.Unlock()
 
 	var errs []error
@@ -534,9 +521,7 @@ func (r *Registry) close(revoke bool) error {
 	}
 	// A Failover first: it unsubscribes from its sources while its
 	// readers still read, then stops them.
-	for f := range failovers {
-		f.Stop()
-	}
+	r.failovers.StopAll()
 	for in := range instancers {
 		in.Stop()
 	}
