@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
+
+	"github.com/warren-mesh/warren/internal/dirlock"
 )
 
 // ErrStateDirInUse means another mesh runs on the same state directory.
@@ -15,35 +13,19 @@ import (
 // demo data under it, so Start refuses instead.
 var ErrStateDirInUse = errors.New("devmesh: state directory in use")
 
-// lockStateDir takes the state directory for this process: an exclusive
-// flock on StateDir/lock, which the kernel releases when the process ends,
-// however it ends, so a crashed launcher never leaves a stale lock. The
-// file holds the holder's pid for the message a second launcher prints.
+// lockStateDir takes the state directory for this process
+// (internal/dirlock), so a crashed launcher never leaves a stale lock.
 func lockStateDir(dir string) (release func(), err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("devmesh: %w", err)
 	}
-	path := filepath.Join(dir, "lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
+	release, err = dirlock.Lock(dir)
+	switch {
+	case errors.Is(err, dirlock.ErrHeld):
+		return nil, fmt.Errorf("%w: a mesh is running on %s (%v); stop it first (Ctrl-C where it runs), or give this one its own directory (meshup -state DIR)",
+			ErrStateDirInUse, dir, err)
+	case err != nil:
 		return nil, fmt.Errorf("devmesh: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			holder := "another process"
-			if b, err := os.ReadFile(path); err == nil {
-				if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-					holder = "pid " + strconv.Itoa(pid)
-				}
-			}
-			return nil, fmt.Errorf("%w: a mesh (%s) is running on %s; stop it first (Ctrl-C where it runs), or give this one its own directory (meshup -state DIR)",
-				ErrStateDirInUse, holder, dir)
-		}
-		return nil, fmt.Errorf("devmesh: lock %s: %w", path, err)
-	}
-	if err := f.Truncate(0); err == nil {
-		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
-	return func() { f.Close() }, nil // closing the descriptor releases the lock
+	return release, nil
 }

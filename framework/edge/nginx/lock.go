@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
+
+	"github.com/warren-mesh/warren/internal/dirlock"
 )
 
 // ErrDirInUse is returned (wrapped) by Start when another process holds
@@ -15,41 +13,26 @@ import (
 // one's configuration and upstreams.
 var ErrDirInUse = errors.New("directory in use by another warren nginx")
 
-// dirLock is an exclusive flock on DIR/lock, held for as long as the
-// Process runs; the kernel releases it when this process exits, however
-// it exits. The file holds the owner's process ID, for the error message.
-type dirLock struct{ f *os.File }
+// dirLock holds DIR/lock for as long as the Process runs
+// (internal/dirlock): the kernel releases it when this process exits,
+// however it exits.
+type dirLock struct{ release func() }
 
 func lockDir(dir string) (*dirLock, error) {
-	path := filepath.Join(dir, "lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
+	release, err := dirlock.Lock(dir)
+	switch {
+	case errors.Is(err, dirlock.ErrHeld):
+		return nil, fmt.Errorf("nginx: %s: %w (%v; give each edge its own --dir)", dir, ErrDirInUse, err)
+	case err != nil:
 		return nil, fmt.Errorf("nginx: lock: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		owner, _ := os.ReadFile(path)
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			who := "another process"
-			if pid := strings.TrimSpace(string(owner)); pid != "" {
-				who = "process " + pid
-			}
-			return nil, fmt.Errorf("nginx: %s: %w (%s holds %s; give each edge its own --dir)", dir, ErrDirInUse, who, path)
-		}
-		return nil, fmt.Errorf("nginx: lock %s: %w", path, err)
-	}
-	if err := f.Truncate(0); err == nil {
-		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
-	return &dirLock{f: f}, nil
+	return &dirLock{release: release}, nil
 }
 
-// unlock releases the lock; the file stays (removing it would race with
-// a process about to lock it).
+// unlock releases the lock. Idempotent.
 func (l *dirLock) unlock() {
-	if l != nil && l.f != nil {
-		_ = l.f.Close()
-		l.f = nil
+	if l != nil {
+		l.release()
 	}
 }
 
