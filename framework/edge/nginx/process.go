@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/edge"
+	"github.com/warren-mesh/warren/internal/proc"
 )
 
 // ErrNoNginx is returned (wrapped) by Start when no nginx binary is found.
@@ -71,7 +72,7 @@ type Process struct {
 	cfg      ProcessConfig
 	conf     string
 	nonce    string // in the health answer: this nginx, not another on the port
-	proc     *master
+	proc     *proc.Proc
 	stopped  []int // processes of a previous run Start stopped
 	start    StartFile
 	lock     *dirLock
@@ -323,7 +324,7 @@ func (p *Process) waitServing(ctx context.Context, limit time.Duration) error {
 			}
 		}
 		select {
-		case <-p.proc.exited:
+		case <-p.proc.Exited():
 			log, _ := os.ReadFile(filepath.Join(p.cfg.Dir, "error.log"))
 			return fmt.Errorf("nginx: exited at start: %s", strings.TrimSpace(string(log)))
 		case <-ctx.Done():
@@ -340,7 +341,7 @@ func (p *Process) URL() string { return "http://" + p.cfg.Listen }
 func (p *Process) Upstreams() string { return filepath.Join(p.cfg.Dir, "upstreams.conf") }
 
 // Pid is the nginx master's process ID.
-func (p *Process) Pid() int { return p.proc.pid() }
+func (p *Process) Pid() int { return p.proc.Pid() }
 
 // StartFile says what Start put in the upstreams file: which services
 // keep the previous run's block, which got a placeholder.
@@ -367,12 +368,12 @@ func (p *Process) Test(ctx context.Context) error { return p.command().Test(ctx)
 // connections get.
 func (p *Process) Reload(ctx context.Context) error {
 	select {
-	case <-p.proc.exited:
+	case <-p.proc.Exited():
 		return errors.New("nginx: not running")
 	default:
 	}
 	old := workers(p.Pid())
-	if err := p.proc.signal(syscall.SIGHUP); err != nil {
+	if err := p.proc.Signal(syscall.SIGHUP); err != nil {
 		return fmt.Errorf("nginx: reload: %w", err)
 	}
 	if old == nil {
@@ -398,7 +399,7 @@ func (p *Process) Reload(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-p.proc.exited:
+		case <-p.proc.Exited():
 			return errors.New("nginx: exited during reload")
 		case <-ctx.Done():
 			return fmt.Errorf("nginx: reload: no new worker process: %w", ctx.Err())
@@ -408,13 +409,13 @@ func (p *Process) Reload(ctx context.Context) error {
 }
 
 // Exited is closed when nginx has exited.
-func (p *Process) Exited() <-chan struct{} { return p.proc.exited }
+func (p *Process) Exited() <-chan struct{} { return p.proc.Exited() }
 
 // Stop asks nginx to finish in-flight requests and exit (SIGQUIT), and
 // kills it after 10 s. It is idempotent.
 func (p *Process) Stop() error {
 	p.stopOnce.Do(func() {
-		p.proc.stop(syscall.SIGQUIT, 10*time.Second)
+		p.proc.Stop(syscall.SIGQUIT, 10*time.Second)
 		p.lock.unlock()
 	})
 	return nil

@@ -6,65 +6,26 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/warren-mesh/warren/internal/proc"
 )
 
-// master is the nginx master process Start runs.
-type master struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-// runMaster starts cmd in its own process group with SIGTERM as its
-// parent-death signal: if this process dies (SIGKILL, a crash, an OOM
-// kill), the kernel sends the master SIGTERM, and nginx's fast shutdown
-// takes its workers down with it (the workers themselves do not inherit
-// the parent-death signal: a SIGKILLed master would leave them serving
-// on their own).
-//
-// The kernel sends the parent-death signal when the *thread* that forked
-// the child ends, not the process, and the Go runtime may end threads.
-// So the fork happens on a goroutine locked to its thread, which waits
-// for nginx there and only ends (with its thread) once nginx has exited.
-func runMaster(cmd *exec.Cmd) (*master, error) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	m := &master{cmd: cmd, exited: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() { // owned by the master: ends when nginx has exited
-		runtime.LockOSThread()
-		// Never unlocked: the goroutine ends locked, and its thread ends with it.
-		if err := cmd.Start(); err != nil {
-			started <- fmt.Errorf("nginx: start %s: %w", cmd.Path, err)
-			return
-		}
-		started <- nil
-		_ = cmd.Wait()
-		close(m.exited)
-	}()
-	if err := <-started; err != nil {
-		return nil, err
+// runMaster starts the nginx master in its own process group with
+// SIGTERM as its parent-death signal (internal/proc): if this process dies
+// (SIGKILL, a crash, an OOM kill), the kernel sends the master SIGTERM,
+// and nginx's fast shutdown takes its workers down with it (the workers
+// themselves do not inherit the parent-death signal: a SIGKILLed master
+// would leave them serving on their own).
+func runMaster(cmd *exec.Cmd) (*proc.Proc, error) {
+	p, err := proc.Run(cmd, proc.WithParentDeathSignal(syscall.SIGTERM))
+	if err != nil {
+		return nil, fmt.Errorf("nginx: %w", err)
 	}
-	return m, nil
-}
-
-func (m *master) pid() int                 { return m.cmd.Process.Pid }
-func (m *master) signal(s os.Signal) error { return m.cmd.Process.Signal(s) }
-
-// stop asks the master to end with sig, waits up to grace, then kills its
-// whole group (workers included) and waits for the master.
-func (m *master) stop(sig syscall.Signal, grace time.Duration) {
-	_ = m.signal(sig)
-	select {
-	case <-m.exited:
-		return
-	case <-time.After(grace):
-	}
-	_ = syscall.Kill(-m.pid(), syscall.SIGKILL)
-	<-m.exited
+	return p, nil
 }
 
 // leftovers lists the nginx processes (masters and workers) that have
