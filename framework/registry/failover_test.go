@@ -123,10 +123,16 @@ func TestFailover_OnSwitchHearsEachChangeOfSource(t *testing.T) {
 	defer f.Stop()
 	switches := make(chan [2]int, 8)
 	f.OnSwitch(func(from, to int) { switches <- [2]int{from, to} })
+	// Each switch is waited for: changes that come faster than the two
+	// readers may coalesce (local's return can be read before the remote
+	// set is, and then nothing switched).
 	local.Update(sd.Event{Instances: []string{"l1"}})
 	remote.Update(sd.Event{Instances: []string{"r1"}})
+	waitState(t, f, []string{"l1"}, 0)
 	local.Update(sd.Event{})
+	waitState(t, f, []string{"r1"}, 1)
 	local.Update(sd.Event{Instances: []string{"l2"}})
+	waitState(t, f, []string{"l2"}, 0)
 	want := [][2]int{{-1, 0}, {0, 1}, {1, 0}}
 	for i, w := range want {
 		select {
