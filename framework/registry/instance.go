@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -117,12 +118,32 @@ func ParseEndpoint(ep string) (scheme, host string, port int, err error) {
 	if host == "" || strings.ContainsAny(host, "[]") {
 		return "", "", 0, fmt.Errorf("%w: endpoint %q: empty or malformed host", ErrInvalidInstance, ep)
 	}
+	if !validHost(host) {
+		return "", "", 0, fmt.Errorf("%w: endpoint %q: the host is neither an IP address nor a host name (letters, digits, '.', '-', '_')", ErrInvalidInstance, ep)
+	}
 	// One spelling per endpoint, so equal instances compare equal.
 	if !canonicalHostPort(hp, host, port) {
 		canon := EndpointURL(scheme, host, port)
 		return "", "", 0, fmt.Errorf("%w: endpoint %q: write it as %q", ErrInvalidInstance, ep, canon)
 	}
 	return scheme, host, port, nil
+}
+
+// validHost reports whether host is a host name (ASCII letters, digits,
+// dots, dashes, underscores: DNS names, IPv4 addresses, container names)
+// or an IPv6 address (with a zone). Anything else a reader would pass on
+// into a proxy's configuration: a ';' in one record's host made nginx
+// refuse the whole upstreams file, freezing every service at the edge
+// (report j49b).
+func validHost(host string) bool {
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '.' && c != '-' && c != '_' {
+			a, err := netip.ParseAddr(host)
+			return err == nil && a.Is6()
+		}
+	}
+	return true
 }
 
 // asciiSet is a set of ASCII bytes, for strings.ContainsAny without the

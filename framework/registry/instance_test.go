@@ -103,9 +103,20 @@ func TestParseEndpoint(t *testing.T) {
 		t.Fatalf("ParseEndpoint = %q %q %d %v", scheme, host, port, err)
 	}
 	for _, bad := range []string{"", "h:1", "http://h", "http://h:0", "http://h:1/", "http://h:1?x", "http://u@h:1",
-		"Http://h:1", "http://:1", "http://h:01", "http://[h]:1", "1http://h:1", "http://h,i:1"} {
+		"Http://h:1", "http://:1", "http://h:01", "http://[h]:1", "1http://h:1", "http://h,i:1",
+		// A host that is no host name nor IP address: what a proxy's
+		// configuration would take as syntax (report j49b: one ';' froze
+		// every service at the nginx edge).
+		"http://127.0.0.2;:80", `http://a"b:80`, "http://a{b}:80", "http://a$b:80", "http://a\\b:80", "http://ä:80",
+		"http://[fe80::1;]:80"} {
 		if _, _, _, err := ParseEndpoint(bad); !errors.Is(err, ErrInvalidInstance) {
 			t.Errorf("ParseEndpoint(%q) err = %v, want ErrInvalidInstance", bad, err)
+		}
+	}
+	for _, good := range []string{"http://user-1.svc.cluster.local:80", "http://My_Host:80", "http://10.1.2.3:80",
+		"http://[fe80::1%25eth0]:80", "http://[::1]:80"} {
+		if _, _, _, err := ParseEndpoint(good); err != nil {
+			t.Errorf("ParseEndpoint(%q) = %v, want it accepted", good, err)
 		}
 	}
 }

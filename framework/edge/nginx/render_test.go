@@ -104,3 +104,14 @@ func TestRender_HugeWeightsAreClamped(t *testing.T) {
 		t.Fatalf("weights not clamped to edge.MaxWeight:\n%s", out)
 	}
 }
+
+// A host that is no host name nor IP address is never written into the
+// file, even if a record carrying it got past the registry: it is
+// skipped, so nginx keeps accepting the file (report j49b: a ';' made
+// nginx refuse it, freezing every service at the edge).
+func TestRender_AHostNginxWouldReadAsSyntaxIsSkipped(t *testing.T) {
+	got := render(t, snap(svc("user", in("good", 1, "", "http://127.0.0.1:80"), in("evil", 1, "", "http://127.0.0.2;:80"))))
+	if strings.Contains(got, "127.0.0.2") || !strings.Contains(got, "server 127.0.0.1:80") {
+		t.Fatalf("rendered:\n%s", got)
+	}
+}
