@@ -4,6 +4,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -114,15 +115,46 @@ func makeCluster(name string) *cluster.Cluster {
 	}
 }
 
-// loadAssignment groups a service's instances by zone. Instances without
-// an endpoint of the group's schemes are left out.
-func loadAssignment(svc edge.Service, schemes []string) *endpoint.ClusterLoadAssignment {
-	byZone := map[string]*endpoint.LocalityLbEndpoints{}
+// sameAddress lists the IDs of svc's instances whose endpoint of schemes
+// has the address of an instance listed before them. An assignment that
+// names one address twice is refused whole by grpc-go (a NACK), which then
+// keeps its old endpoints — a new instance never got a call — and asks
+// again at once, thousands of times a second (report j49b). Two records of
+// one address are a process restarted under a new ID before its old
+// record expired, or a forged one: the first listed is served.
+func sameAddress(svc edge.Service, schemes []string) []string {
+	var dups []string
+	seen := map[string]bool{}
 	for _, inst := range svc.Instances {
 		ep, ok := inst.Endpoint(schemes...)
 		if !ok {
 			continue
 		}
+		_, hp, _ := strings.Cut(ep, "://")
+		if seen[hp] {
+			dups = append(dups, inst.ID)
+		}
+		seen[hp] = true
+	}
+	return dups
+}
+
+// loadAssignment groups a service's instances by zone. Instances without
+// an endpoint of the group's schemes, or with the address of one before
+// them (sameAddress), are left out.
+func loadAssignment(svc edge.Service, schemes []string) *endpoint.ClusterLoadAssignment {
+	byZone := map[string]*endpoint.LocalityLbEndpoints{}
+	seen := map[string]bool{}
+	for _, inst := range svc.Instances {
+		ep, ok := inst.Endpoint(schemes...)
+		if !ok {
+			continue
+		}
+		_, hp, _ := strings.Cut(ep, "://")
+		if seen[hp] {
+			continue
+		}
+		seen[hp] = true
 		_, host, port, err := registry.ParseEndpoint(ep)
 		if err != nil {
 			continue

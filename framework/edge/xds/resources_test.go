@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -243,5 +244,30 @@ func TestResources_HugeWeightsAreClampedNotWrapped(t *testing.T) {
 	}
 	if all > 1<<32-1 {
 		t.Fatalf("the weights sum to %d, past 2^32-1", all)
+	}
+}
+
+// Two instances at one address: the assignment names it once (the first
+// listed), as grpc-go refuses an assignment that names an address twice
+// and keeps its old endpoints (report j49b); the second is reported as
+// left out.
+func TestResources_AnAddressIsServedOnce(t *testing.T) {
+	svc := edge.Service{Name: "user", Instances: []registry.Instance{
+		{ID: "u1", Endpoints: []string{"grpc://127.0.0.1:9001"}},
+		{ID: "u1-old", Endpoints: []string{"grpc://127.0.0.1:9001"}},
+		{ID: "u2", Endpoints: []string{"grpc://127.0.0.1:9002"}},
+	}}
+	cla := resources(edge.Snapshot{Services: []edge.Service{svc}}, group{schemes: []string{"grpc"}}, nil)[resource.EndpointType][0].(*endpoint.ClusterLoadAssignment)
+	var ports []uint32
+	for _, loc := range cla.Endpoints {
+		for _, ep := range loc.LbEndpoints {
+			ports = append(ports, ep.GetEndpoint().GetAddress().GetSocketAddress().GetPortValue())
+		}
+	}
+	if !slices.Equal(ports, []uint32{9001, 9002}) {
+		t.Fatalf("endpoints at ports %v, want 9001 once and 9002", ports)
+	}
+	if d := sameAddress(svc, []string{"grpc"}); !slices.Equal(d, []string{"u1-old"}) {
+		t.Fatalf("sameAddress = %v, want [u1-old]", d)
 	}
 }

@@ -237,13 +237,19 @@ func (s *Server) Sync(ctx context.Context, snap edge.Snapshot) (published bool, 
 		if len(noEnvoy) > 0 {
 			skipped = append(skipped, svc.Name+" (Envoy): "+strings.Join(noEnvoy, ","))
 		}
+		if d := sameAddress(svc, s.o.grpcSchemes); len(d) > 0 {
+			skipped = append(skipped, svc.Name+" (gRPC clients, the address of another instance): "+strings.Join(d, ","))
+		}
+		if d := sameAddress(svc, s.o.envoySchemes); len(d) > 0 {
+			skipped = append(skipped, svc.Name+" (Envoy, the address of another instance): "+strings.Join(d, ","))
+		}
 		level.Debug(s.o.logger).Log("msg", "xds snapshot", "version", v, "service", svc.Name, "instances", len(svc.Instances), "grpc_endpoints", n)
 	}
 	// Once per change, not per snapshot: an instance registered with only
 	// TLS endpoints (https, grpcs) stays left out until it changes.
 	if sk := strings.Join(skipped, "; "); sk != s.skipped {
 		if sk != "" {
-			level.Warn(s.o.logger).Log("msg", "instances left out: no endpoint of the served schemes (TLS endpoints are not supported yet, docs/edge.md)",
+			level.Warn(s.o.logger).Log("msg", "instances left out: no endpoint of the served schemes (TLS endpoints are not supported yet, docs/edge.md), or the address of another instance",
 				"grpc_schemes", strings.Join(s.o.grpcSchemes, ","), "envoy_schemes", strings.Join(s.o.envoySchemes, ","), "skipped", sk)
 		}
 		s.skipped = sk
