@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/app"
@@ -113,7 +114,10 @@ func (v *View) probeOnce(ctx context.Context, in *instanceState) {
 	default:
 		if u := inst.Metadata[app.MetricsMetadataKey]; u != "" {
 			var err error
-			if smp, err = v.scrape(ctx, u); err != nil {
+			if err = scrapeable(inst, u); err == nil {
+				smp, err = v.scrape(ctx, u)
+			}
+			if err != nil {
 				metricsErr = err.Error()
 			}
 		} else {
@@ -159,6 +163,25 @@ func (v *View) readyz(ctx context.Context, endpoint string, rd *Readiness) {
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&rep); err == nil {
 		rd.Checks = rep.Checks
 	}
+}
+
+// scrapeable checks a metrics URL a record published before the page
+// fetches it: http(s), at a host of one of the instance's own endpoints,
+// path /metrics, nothing else. Any record writer chose that URL, and the
+// page fetched it every 2 s with the operator's client certificate — a
+// GET to any host, path and query (report j49b).
+func scrapeable(inst registry.Instance, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
+		u.Path != "/metrics" || u.Port() == "" {
+		return fmt.Errorf("metrics URL %q not scraped: want http(s)://HOST:PORT/metrics and nothing else", raw)
+	}
+	for _, ep := range inst.Endpoints {
+		if _, host, _, err := registry.ParseEndpoint(ep); err == nil && host == u.Hostname() {
+			return nil
+		}
+	}
+	return fmt.Errorf("metrics URL %q not scraped: its host is none of the instance's endpoints' hosts", raw)
 }
 
 func (v *View) scrape(ctx context.Context, url string) (sample, error) {

@@ -154,6 +154,11 @@ func New(d registry.Discovery, opts ...Option) (*View, error) {
 			return nil, err
 		}
 	}
+	// Never follow a redirect: an instance's answer must not send the page
+	// (with the operator's client certificate) anywhere else.
+	hc := *cfg.client
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cfg.client = &hc
 	if _, ok := d.(registry.Catalog); !ok && len(cfg.services) == 0 {
 		return nil, errors.New("meshview: the registry cannot list its services; name them (WithServices)")
 	}
