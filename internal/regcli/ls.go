@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/warren-mesh/warren/framework/app"
 	"github.com/warren-mesh/warren/framework/registry"
@@ -140,7 +143,7 @@ func writeTable(env Env, rows []registry.Instance) {
 		if w == 0 {
 			w = registry.DefaultWeight
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", i.Name, i.ID, strings.Join(i.Endpoints, ","),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", printable(i.Name), printable(i.ID), printable(strings.Join(i.Endpoints, ",")),
 			dash(i.Zone), w, dash(i.Version), age(env.now(), i.Metadata[app.RegisteredMetadataKey]), dash(i.Metadata[app.MetricsMetadataKey]))
 	}
 	tw.Flush()
@@ -167,5 +170,25 @@ func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return printable(s)
+}
+
+// printable escapes what a terminal would act on — control characters
+// (ESC sequences, carriage returns, the title-setting OSC), other
+// non-printing runes and invalid UTF-8 — as Go escapes (\x1b): a record's
+// metadata is anyone's who can write to the registry, and printed raw it
+// could erase rows, show fake ones and retitle the window (report j49b).
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }

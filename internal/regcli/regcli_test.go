@@ -364,3 +364,21 @@ func TestRegistry_WhereNamesTheNamespace(t *testing.T) {
 		t.Fatalf("Where = %q", got)
 	}
 }
+
+// What a terminal would act on is printed escaped (report j49b: an ESC
+// sequence in a record's metadata erased rows and set the window title).
+func TestPrintable_EscapesWhatATerminalActsOn(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text, ok":            "plain text, ok",
+		"zone-ä":                    "zone-ä",
+		"\x1b[2K\x1b[1A":            `\x1b[2K\x1b[1A`,
+		"a\rb":                      `a\rb`,
+		"\x1b]0;title\x07":          `\x1b]0;title\a`,
+		"bad\xffutf8":               `bad\xffutf8`,
+		"http://h:9100/metrics\n-x": `http://h:9100/metrics\n-x`,
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -107,7 +107,7 @@ func watch(ctx context.Context, env Env, d registry.Discovery, svc string, asJSO
 		if id == "" {
 			id = "-"
 		}
-		_, err := fmt.Fprintf(env.Stdout, "%s  %-9s  %s  %s  %s\n", l.Time.Format("15:04:05.000"), l.Kind, svc, id, l.Detail)
+		_, err := fmt.Fprintf(env.Stdout, "%s  %-9s  %s  %s  %s\n", l.Time.Format("15:04:05.000"), l.Kind, svc, printable(id), printable(l.Detail))
 		return err
 	}
 	var set map[string]registry.Instance
