@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/warren-mesh/warren/framework/grpctransport"
@@ -283,5 +284,26 @@ func TestNew_RejectsBadInput(t *testing.T) {
 		if _, err := f(); err == nil {
 			t.Errorf("%s: New succeeded", name)
 		}
+	}
+}
+
+// A call whose metadata passes 64 KiB is refused before the handler, as
+// the HTTP server refuses headers past 64 KiB with 431; a call under it
+// is served (report j49b: 16 MiB per call was taken).
+func TestMetadata_LargerThan64KiBIsRefused(t *testing.T) {
+	s := serve(t, "n")
+	cc := dial(t, s.ep)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	small := metadata.AppendToOutgoingContext(ctx, "x-pad", strings.Repeat("a", 8<<10))
+	if got, err := grpctest.Say(small, cc, "hi"); err != nil || got != "hi" {
+		t.Fatalf("8 KiB of metadata: %q, %v", got, err)
+	}
+	big := metadata.AppendToOutgoingContext(ctx, "x-pad", strings.Repeat("a", 200<<10))
+	if _, err := grpctest.Say(big, cc, "hi"); err == nil {
+		t.Fatal("200 KiB of metadata was served")
+	}
+	if n := s.echo.Calls.Load(); n != 1 {
+		t.Fatalf("the handler ran %d times, want once (the big call refused before it)", n)
 	}
 }
