@@ -311,9 +311,9 @@ func (w *Watcher) Run(ctx context.Context, apply func(context.Context, Snapshot)
 				}
 				// Once per set and error, not on every retry: a broken
 				// template would fill the log every few seconds.
-				if version != failVer || err.Error() != failMsg {
+				if msg := failureShape(err.Error()); version != failVer || msg != failMsg {
 					level.Error(w.o.logger).Log("msg", "apply failed; will retry (not logged again while the same set fails the same way)", "version", version, "retry_in", w.o.retry, "err", err)
-					failVer, failMsg, tries = version, err.Error(), 0
+					failVer, failMsg, tries = version, msg, 0
 				} else {
 					level.Debug(w.o.logger).Log("msg", "apply still failing", "version", version, "err", err)
 				}
@@ -415,4 +415,25 @@ const MaxWeight = 1_000_000
 // xDS both use it, so a weight means the same on either edge.
 func Weight(inst registry.Instance) int {
 	return min(inst.EffectiveWeight(), MaxWeight)
+}
+
+// failureShape is an apply error's message with every run of digits made
+// one '#': the same failure told twice differs in its timestamps and
+// process IDs (nginx -t: "2026/12/06 07:01:02 [emerg] 4242#4242: …"), and
+// was logged on every retry (report j49b).
+func failureShape(msg string) string {
+	var b strings.Builder
+	digits := false
+	for _, r := range msg {
+		if r >= '0' && r <= '9' {
+			if !digits {
+				b.WriteByte('#')
+			}
+			digits = true
+			continue
+		}
+		digits = false
+		b.WriteRune(r)
+	}
+	return b.String()
 }

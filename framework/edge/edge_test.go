@@ -278,7 +278,9 @@ func TestWatcher_AFailingApplyIsLoggedOncePerSetAndError(t *testing.T) {
 		mu.Unlock()
 		switch {
 		case n <= 10:
-			return errors.New("nginx refused it")
+			// nginx's own message: a timestamp and PIDs that differ on
+			// every try of the same failure (report j49b).
+			return fmt.Errorf("nginx -t: 2026/12/06 07:00:%02d [emerg] %d#%d: unknown directive", n, 4000+n, 4000+n)
 		case n <= 20:
 			return errors.New("reload failed")
 		}
