@@ -24,8 +24,8 @@ import (
 )
 
 // Run runs the suite as subtests of t; mk returns a new balancer for each
-// case. Every Pick carries a key (balancer.WithKey), so key-based
-// balancers spread too.
+// case. Picks carry a key (balancer.WithKey), so key-based balancers
+// spread too, except in the case that checks picks without one.
 func Run(t *testing.T, mk func() balancer.Balancer) {
 	s := suite{mk: mk}
 	t.Run("EmptySetIsErrNoEndpoints", s.empty)
@@ -35,6 +35,8 @@ func Run(t *testing.T, mk func() balancer.Balancer) {
 	t.Run("HeldTargetsAreSkipped", s.held)
 	t.Run("EjectedTargetsRatherThanNothing", s.fallback)
 	t.Run("ProbeIsClaimedOnlyOnTheReturnedTarget", s.probe)
+	t.Run("ARecoveringTargetGetsOneProbe", s.oneProbe)
+	t.Run("PicksWithoutAKey", s.keyless)
 	t.Run("PicksOnlyFromTheLatestSet", s.latest)
 	t.Run("ConcurrentPicksAndUpdates", s.concurrent)
 }
@@ -121,13 +123,17 @@ func (s suite) avoidOnly(t *testing.T) {
 }
 
 func (s suite) ejected(t *testing.T) {
-	ts := targets(t, detector(t, outlier.WithCooldown(time.Hour, time.Hour)), "a", "a", "a", "a")
-	eject(t, ts[1])
-	b := s.mk()
-	b.Update(ts)
-	for i := range 300 {
-		if got, err := b.Pick(key(i), nil); err != nil || got == ts[1] {
-			t.Fatalf("Pick %d = %v, %v; want a target in rotation, never the ejected %s", i, got, err, ts[1].ID)
+	// The ejected one at every place in the list: a fallback that takes
+	// the first target passed with it second (report j49a).
+	for at := range 4 {
+		ts := targets(t, detector(t, outlier.WithCooldown(time.Hour, time.Hour)), "a", "a", "a", "a")
+		eject(t, ts[at])
+		b := s.mk()
+		b.Update(ts)
+		for i := range 300 {
+			if got, err := b.Pick(key(i), nil); err != nil || got == ts[at] {
+				t.Fatalf("ejected target at %d: Pick %d = %v, %v; want a target in rotation, never the ejected %s", at, i, got, err, ts[at].ID)
+			}
 		}
 	}
 }
@@ -201,6 +207,44 @@ func (s suite) probe(t *testing.T) {
 	for _, tg := range ts {
 		if tg != got && !tg.Allow() {
 			t.Errorf("%s's probe was claimed by a Pick that returned %s: call Allow only on the target you return", tg.ID, got.ID)
+		}
+	}
+}
+
+// oneProbe: a target whose cooldown is over gets one call, its probe,
+// claimed with Target.Allow; until the probe reports it stays out. A
+// balancer that never calls Allow sent it a fifth of the calls (report
+// j49a).
+func (s suite) oneProbe(t *testing.T) {
+	ts := targets(t, detector(t, outlier.WithCooldown(time.Millisecond, time.Millisecond), outlier.WithProbeTimeout(time.Hour)), "a", "a", "a", "a")
+	eject(t, ts[2])
+	time.Sleep(20 * time.Millisecond) // its cooldown over: one probe to give
+	b := s.mk()
+	b.Update(ts)
+	n := 0
+	for i := range 300 {
+		got, err := b.Pick(key(i), nil)
+		if err != nil {
+			t.Fatalf("Pick %d: %v", i, err)
+		}
+		if got == ts[2] {
+			n++
+		}
+	}
+	if n > 1 {
+		t.Fatalf("the recovering target was picked %d times in 300 with three others healthy; want its one probe at most (call Allow on the target you return, and skip it when Allow says no)", n)
+	}
+}
+
+// keyless: most calls carry no key (the client sets one only for
+// hash-keyed methods); every balancer must pick for them.
+func (s suite) keyless(t *testing.T) {
+	ts := targets(t, nil, "a", "b", "a")
+	b := s.mk()
+	b.Update(ts)
+	for i := range 50 {
+		if got, err := b.Pick(context.Background(), nil); err != nil || got == nil {
+			t.Fatalf("Pick %d without a key = %v, %v; want a target", i, got, err)
 		}
 	}
 }
