@@ -53,6 +53,14 @@ func (w *watcher) waitFor(t *testing.T, what string, ok func(event) bool) event 
 	return event{ev}
 }
 
+// waitForWithin is waitFor with its own bound d (at most the harness's
+// timeout).
+func (w *watcher) waitForWithin(t *testing.T, d time.Duration, what string, ok func(event) bool) event {
+	t.Helper()
+	ev, _ := w.rec.WaitFor(t, min(d, w.timeout), what, func(ev sd.Event) bool { return ok(event{ev}) })
+	return event{ev}
+}
+
 // exactly matches an error-free event whose instances have exactly ids.
 func (w *watcher) exactly(ids ...string) func(event) bool {
 	want := slices.Sorted(slices.Values(ids))
