@@ -2,6 +2,7 @@ package xds
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -144,17 +145,12 @@ func sameAddress(svc edge.Service, schemes []string) []string {
 // them (sameAddress), are left out.
 func loadAssignment(svc edge.Service, schemes []string) *endpoint.ClusterLoadAssignment {
 	byZone := map[string]*endpoint.LocalityLbEndpoints{}
-	seen := map[string]bool{}
+	dups := sameAddress(svc, schemes)
 	for _, inst := range svc.Instances {
 		ep, ok := inst.Endpoint(schemes...)
-		if !ok {
+		if !ok || slices.Contains(dups, inst.ID) {
 			continue
 		}
-		_, hp, _ := strings.Cut(ep, "://")
-		if seen[hp] {
-			continue
-		}
-		seen[hp] = true
 		_, host, port, err := registry.ParseEndpoint(ep)
 		if err != nil {
 			continue
