@@ -46,6 +46,12 @@ const withdrawSettle = time.Second
 // until its next full sync.
 func (r *Registry) confirmWithdrawn(ctx context.Context, a *api.Client, inst registry.Instance, node, mark string) {
 	if node == "" {
+		// The registrar had not seen the servers list this copy yet (a
+		// withdrawal right after Register, before its first beat): look
+		// once, or a copy the servers list would be left to them.
+		node = r.nodeListing(ctx, a, inst, mark)
+	}
+	if node == "" {
 		return
 	}
 	start := time.Now()
@@ -128,6 +134,34 @@ func (r *Registry) listedOn(ctx context.Context, a *api.Client, inst registry.In
 		return e.Service != nil && e.Service.ID == inst.ID
 	})
 	return listed, meta.LastIndex, nil
+}
+
+// nodeListing is the node on which the servers list inst's copy — the
+// entry with mark when the definitions carry checks, else the only entry
+// of its ID — or "" when they list none (or the answer does not say).
+func (r *Registry) nodeListing(ctx context.Context, a *api.Client, inst registry.Instance, mark string) string {
+	qctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout)
+	defer cancel()
+	entries, _, err := listedEntries(qctx, a, inst, false, 0, 0)
+	if err != nil {
+		return ""
+	}
+	if len(r.cfg.checks) > 0 && mark != "" {
+		if e := markedEntry(entries, inst.ID, mark); e != nil {
+			return e.Node.Node
+		}
+		return ""
+	}
+	var nodes []string
+	for _, e := range entries {
+		if e.Node != nil && e.Service != nil && e.Service.ID == inst.ID {
+			nodes = append(nodes, e.Node.Node)
+		}
+	}
+	if len(nodes) == 1 {
+		return nodes[0]
+	}
+	return ""
 }
 
 // agentHolds asks agent a whether it holds service id.
