@@ -171,3 +171,48 @@ func TestRegistry_DeregisterRemovesWhatTheAgentsSyncLeftInTheCatalog(t *testing.
 		t.Fatal("Close returned with the servers still listing the instance")
 	}
 }
+
+// A registration the agent lost and the registrar registered again while
+// the servers refused writes: the servers list the first call's copy, the
+// registrar knows only the second's mark and no node. Close still has the
+// servers drop the copy (found on the agent's node by its ID) — it used to
+// return at once and leave it listed, passing, until the agent's next full
+// sync.
+func TestRegistry_CloseAfterAnUnsyncedReRegisterRemovesTheListedCopy(t *testing.T) {
+	ctx := ctxT(t, 3*time.Minute)
+	c, agent, server := syncCluster(t, ctx)
+	r := newRegistry(t, agent.Addr(), WithTTLCheck(1500*time.Millisecond), WithDeregisterTimeout(20*time.Second))
+	inst := registry.Instance{ID: "again-1", Name: "again", Endpoints: []string{"http://127.0.0.1:18097"}}
+	registerListed(t, ctx, r, server, inst)
+	if err := c.RefuseWrites(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	// The agent loses the instance (as a restarted -dev agent would); the
+	// registrar's next beat registers it again, with a new mark, which the
+	// servers do not get.
+	ac, err := api.NewClient(&api.Config{Address: agent.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ac.Agent().ServiceDeregister(inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the registrar registered the lost instance again", func() bool {
+		return holds(t, agent.Addr(), inst.ID) && r.Status().Reregistrations >= 1
+	})
+	if !listedByServers(t, server.Addr(), inst.Name, inst.ID) {
+		t.Fatal("the servers dropped the instance while refusing writes")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close() }() // bounded by the 20 s deregister timeout
+	eventually(t, 30*time.Second, "the agent dropped the instance", func() bool { return !holds(t, agent.Addr(), inst.ID) })
+	if err := c.RefuseWrites(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if listedByServers(t, server.Addr(), inst.Name, inst.ID) {
+		t.Fatal("Close returned with the servers still listing the instance")
+	}
+}

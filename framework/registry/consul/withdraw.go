@@ -46,13 +46,19 @@ const withdrawSettle = time.Second
 // until its next full sync.
 func (r *Registry) confirmWithdrawn(ctx context.Context, a *api.Client, inst registry.Instance, node, mark string) {
 	if node == "" {
-		// The registrar had not seen the servers list this copy yet (a
-		// withdrawal right after Register, before its first beat): look
-		// once, or a copy the servers list would be left to them.
-		node = r.nodeListing(ctx, a, inst, mark)
-	}
-	if node == "" {
-		return
+		// The registrar had not seen the servers list this call's copy
+		// (a withdrawal soon after Register, or after a re-register whose
+		// new definition the servers never got): what they list is on the
+		// agent's own node, under this ID, whatever its mark. A copy of
+		// another registration of the ID is protected below by the agent
+		// check. Two loaded verifications saw Close return with the
+		// servers still listing such a copy.
+		name, err := r.agentNode(ctx, a)
+		if err != nil {
+			r.logErr("cannot confirm the servers dropped the withdrawn instance: the agent's node is unknown", "id", inst.ID, "err", err)
+			return
+		}
+		node, mark = name, ""
 	}
 	start := time.Now()
 	bo := backoff.New(r.cfg.backoffMin, withdrawSettle)
@@ -116,7 +122,8 @@ func (r *Registry) confirmWithdrawn(ctx context.Context, a *api.Client, inst reg
 }
 
 // listedOn asks the servers (through a) whether they list inst on node,
-// with mark when the Registry's definitions carry one (they have checks).
+// with mark when the Registry's definitions carry one (they have checks)
+// and mark is known; else by its ID.
 // With index > 0 it is a blocking query that returns when the answer
 // changes or wait has passed.
 func (r *Registry) listedOn(ctx context.Context, a *api.Client, inst registry.Instance, node, mark string, index uint64, wait time.Duration) (bool, uint64, error) {
@@ -136,32 +143,20 @@ func (r *Registry) listedOn(ctx context.Context, a *api.Client, inst registry.In
 	return listed, meta.LastIndex, nil
 }
 
-// nodeListing is the node on which the servers list inst's copy — the
-// entry with mark when the definitions carry checks, else the only entry
-// of its ID — or "" when they list none (or the answer does not say).
-func (r *Registry) nodeListing(ctx context.Context, a *api.Client, inst registry.Instance, mark string) string {
-	qctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout)
+// agentNode asks agent a for its node name (api's Agent.NodeName has no
+// context: an agent that stopped answering would hold Close).
+func (r *Registry) agentNode(ctx context.Context, a *api.Client) (string, error) {
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout)
 	defer cancel()
-	entries, _, err := listedEntries(qctx, a, inst, false, 0, 0)
-	if err != nil {
-		return ""
+	var self map[string]map[string]any
+	if _, err := a.Raw().Query("/v1/agent/self", &self, (&api.QueryOptions{}).WithContext(cctx)); err != nil {
+		return "", err
 	}
-	if len(r.cfg.checks) > 0 && mark != "" {
-		if e := markedEntry(entries, inst.ID, mark); e != nil {
-			return e.Node.Node
-		}
-		return ""
+	name, _ := self["Config"]["NodeName"].(string)
+	if name == "" {
+		return "", fmt.Errorf("/v1/agent/self names no node")
 	}
-	var nodes []string
-	for _, e := range entries {
-		if e.Node != nil && e.Service != nil && e.Service.ID == inst.ID {
-			nodes = append(nodes, e.Node.Node)
-		}
-	}
-	if len(nodes) == 1 {
-		return nodes[0]
-	}
-	return ""
+	return name, nil
 }
 
 // agentHolds asks agent a whether it holds service id.
