@@ -73,7 +73,12 @@ func (m *connMonitor) run(ctx context.Context, client *lazyClient) {
 	for conn.WaitForStateChange(ctx, state) {
 		state = conn.GetState()
 		switch {
-		case state != connectivity.Ready && wasReady && !lost:
+		case !lost && (wasReady && state != connectivity.Ready || state == connectivity.TransientFailure):
+			// A failed connect is a loss even if READY was never seen:
+			// GetState after a wake-up may have skipped it (a goroutine
+			// starved on a loaded machine saw CONNECTING, then
+			// TRANSIENT_FAILURE, and never signalled; the instancer then
+			// watched a dead connection in silence).
 			lost = true
 			m.signal()
 		case state == connectivity.Ready && lost:
