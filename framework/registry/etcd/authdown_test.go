@@ -3,7 +3,6 @@ package etcd
 import (
 	"context"
 	"errors"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/warren-mesh/warren/framework/embedetcd"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/goroutines"
 	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
@@ -55,45 +55,8 @@ func authOptions(srv *embedetcd.Server, prefix, password string, logs *syncbuf.B
 	}
 }
 
-// ownGoroutines returns the stacks of goroutines running this package's
-// or the Keeper's methods (a Registry's loops), to check that Close ends
-// them.
-func ownGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var own []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "framework/registry/etcd.(*") || strings.Contains(g, "framework/registry/keeper.(*") {
-			own = append(own, g)
-		}
-	}
-	return own
-}
-
-// checkNoGoroutinesLeft waits (bounded) until no more of the Registry's
-// goroutines run than before it was made.
-func checkNoGoroutinesLeft(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		own := ownGoroutines()
-		if len(own) <= before {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines of the Registry left after Close (%d before New):\n%s",
-				len(own), before, strings.Join(own, "\n\n"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// own are the frames of a Registry's loops, to check that Close ends them.
+var own = []string{"framework/registry/etcd.(*", "framework/registry/keeper.(*"}
 
 // TestRegistry_AuthStartsWhileEtcdIsDown: with credentials, New does not
 // depend on etcd. Made while etcd (with auth on) refuses connections, it
@@ -109,7 +72,7 @@ func TestRegistry_AuthStartsWhileEtcdIsDown(t *testing.T) {
 	if err := srv.Stop(); err != nil { // its ports are held: they refuse connections
 		t.Fatal(err)
 	}
-	before := len(ownGoroutines())
+	before := len(goroutines.Running(own...))
 
 	const dial = 3 * time.Second
 	logs := &syncbuf.Buffer{}
@@ -194,7 +157,7 @@ func TestRegistry_AuthStartsWhileEtcdIsDown(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	checkNoGoroutinesLeft(t, before)
+	goroutines.WaitAtMost(t, "the Registry's goroutines after Close", before, 10*time.Second, own...)
 }
 
 // TestRegistry_AuthCloseWhileEtcdIsDown: Close while the client is still
@@ -208,7 +171,7 @@ func TestRegistry_AuthCloseWhileEtcdIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	before := len(ownGoroutines())
+	before := len(goroutines.Running(own...))
 
 	const dial = 30 * time.Second
 	logs := &syncbuf.Buffer{}
@@ -254,7 +217,7 @@ func TestRegistry_AuthCloseWhileEtcdIsDown(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	checkNoGoroutinesLeft(t, before)
+	goroutines.WaitAtMost(t, "the Registry's goroutines after Close", before, 10*time.Second, own...)
 }
 
 // TestRegistry_AuthWrongPasswordFailsAtOnce: with etcd up, a wrong
@@ -264,7 +227,7 @@ func TestRegistry_AuthWrongPasswordFailsAtOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	srv, prefix := startAuthEtcd(t, ctx)
-	before := len(ownGoroutines())
+	before := len(goroutines.Running(own...))
 
 	logs := &syncbuf.Buffer{}
 	r, err := New(ctx, append(authOptions(srv, prefix, "nope", logs), WithDialTimeout(15*time.Second))...)
@@ -298,5 +261,5 @@ func TestRegistry_AuthWrongPasswordFailsAtOnce(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	checkNoGoroutinesLeft(t, before)
+	goroutines.WaitAtMost(t, "the Registry's goroutines after Close", before, 10*time.Second, own...)
 }
