@@ -108,26 +108,15 @@ func waitLines(t *testing.T, out *syncbuf.Buffer, n int) {
 	}
 }
 
-func TestWatch_StreamsPresentThenEveryChange(t *testing.T) {
-	for _, asJSON := range []bool{false, true} {
-		srv := memory.NewServer()
-		r, other := srv.Registry(), srv.Registry()
-		register(t, r, inst("user", "user-1", "41001", "zone-a", "1.4.0", time.Minute))
-		ctx, cancel := context.WithCancel(context.Background())
-		out := &syncbuf.Buffer{}
-		done := make(chan error, 1)
-		go func() {
-			done <- watch(ctx, Env{Stdout: out, Stderr: out, Now: func() time.Time { return clock }}, other, "user", asJSON)
-		}()
-		waitLines(t, out, 1)
-		register(t, r, inst("user", "user-2", "41002", "zone-b", "1.4.0", 0))
-		waitLines(t, out, 2)
-		register(t, r, inst("user", "user-2", "41002", "zone-b", "1.5.0", 0))
-		waitLines(t, out, 3)
-		if err := r.Deregister(ctx, inst("user", "user-1", "41001", "zone-a", "1.4.0", time.Minute)); err != nil {
-			t.Fatal(err)
-		}
-		waitLines(t, out, 4)
+// startWatch runs a watch command until the returned stop, which
+// interrupts it and fails t unless it ends, without an error, within 30 s.
+func startWatch(t *testing.T, run func(ctx context.Context, e Env) error, out *syncbuf.Buffer) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, Env{Stdout: out, Stderr: out, Now: func() time.Time { return clock }}) }()
+	return func() {
+		t.Helper()
 		cancel()
 		select {
 		case err := <-done:
@@ -137,6 +126,26 @@ func TestWatch_StreamsPresentThenEveryChange(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("watch did not end after its context")
 		}
+	}
+}
+
+func TestWatch_StreamsPresentThenEveryChange(t *testing.T) {
+	for _, asJSON := range []bool{false, true} {
+		srv := memory.NewServer()
+		r, other := srv.Registry(), srv.Registry()
+		register(t, r, inst("user", "user-1", "41001", "zone-a", "1.4.0", time.Minute))
+		out := &syncbuf.Buffer{}
+		stop := startWatch(t, func(ctx context.Context, e Env) error { return watch(ctx, e, other, "user", asJSON) }, out)
+		waitLines(t, out, 1)
+		register(t, r, inst("user", "user-2", "41002", "zone-b", "1.4.0", 0))
+		waitLines(t, out, 2)
+		register(t, r, inst("user", "user-2", "41002", "zone-b", "1.5.0", 0))
+		waitLines(t, out, 3)
+		if err := r.Deregister(t.Context(), inst("user", "user-1", "41001", "zone-a", "1.4.0", time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		waitLines(t, out, 4)
+		stop()
 		name := "watch.golden"
 		if asJSON {
 			name = "watch.json.golden"
@@ -155,25 +164,14 @@ func TestWatch_SeveralServices(t *testing.T) {
 	defer r.Close()
 	defer other.Close()
 	register(t, r, inst("user", "user-1", "41001", "zone-a", "1.4.0", time.Minute), inst("order", "order-1", "42001", "", "", 0))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	out := &syncbuf.Buffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- watchAll(ctx, Env{Stdout: out, Stderr: out, Now: func() time.Time { return clock }}, other, []string{"user", "order"}, false)
-	}()
+	stop := startWatch(t, func(ctx context.Context, e Env) error {
+		return watchAll(ctx, e, other, []string{"user", "order"}, false)
+	}, out)
 	waitLines(t, out, 2)
 	register(t, r, inst("order", "order-2", "42002", "", "", 0))
 	waitLines(t, out, 3)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("watch ended with %v, want nil on interrupt", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("watch did not end after its context")
-	}
+	stop()
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	want := []string{"present    user  user-1", "present    order  order-1", "register   order  order-2"}
 	for _, w := range want {
