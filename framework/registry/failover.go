@@ -18,6 +18,11 @@ import (
 // set (the error is passed on with it): a registry that cannot be read
 // is no reason to send traffic to another region. When no source has an
 // instance, the event is empty and carries every source's error.
+//
+// Discovery cannot see instances that are listed but dead (crashed or
+// hung, their records not yet expired); a client can, and Spill has the
+// Failover publish the next source's instances beside them
+// (failover_spill.go).
 type Failover struct {
 	*Cache
 	srcs []sd.Instancer
@@ -39,6 +44,12 @@ type Failover struct {
 	// Under pub: the source last published, and whether any was.
 	published     int
 	publishedOnce bool
+
+	// Spilling (failover_spill.go). The request is under mu, the
+	// source last spilled to (-1: none) under pub.
+	spill     spillReq
+	spilledTo int
+	onSpill   []func(active, to int) // under hookMu
 }
 
 var _ sd.Instancer = (*Failover)(nil)
@@ -46,7 +57,7 @@ var _ sd.Instancer = (*Failover)(nil)
 // NewFailover follows srcs, most preferred first, and takes ownership of
 // them: Stop stops them too.
 func NewFailover(srcs ...sd.Instancer) *Failover {
-	f := &Failover{Cache: NewCache(), srcs: srcs, latest: make([]*sd.Event, len(srcs)), stop: make(chan struct{}), published: -1}
+	f := &Failover{Cache: NewCache(), srcs: srcs, latest: make([]*sd.Event, len(srcs)), stop: make(chan struct{}), published: -1, spilledTo: -1}
 	for i, src := range srcs {
 		ch := make(chan sd.Event)
 		f.chs = append(f.chs, ch)
@@ -67,24 +78,51 @@ func (f *Failover) follow(i int, ch chan sd.Event) {
 			f.pub.Lock()
 			f.mu.Lock()
 			f.latest[i] = &ev
-			out, active, ok := f.pickLocked()
 			f.mu.Unlock()
-			if ok {
-				f.Update(out)
-				if active != f.published || !f.publishedOnce {
-					from := f.published
-					f.published, f.publishedOnce = active, true
-					f.hookMu.Lock()
-					hooks := f.onSwitch
-					f.hookMu.Unlock()
-					for _, fn := range hooks {
-						fn(from, active)
-					}
-				}
-			}
+			f.publishPub()
 			f.pub.Unlock()
 		case <-f.stop:
 			return
+		}
+	}
+}
+
+// publishPub publishes the current pick (with the spill, if any) and
+// tells the hooks what changed. pub is held.
+func (f *Failover) publishPub() {
+	f.mu.Lock()
+	out, active, ok := f.pickLocked()
+	spillTo := -1
+	if ok {
+		out, spillTo = f.spillLocked(out, active)
+	}
+	f.mu.Unlock()
+	if !ok {
+		return
+	}
+	f.Update(out)
+	f.hookMu.Lock()
+	switchHooks, spillHooks := f.onSwitch, f.onSpill
+	f.hookMu.Unlock()
+	// A spill that ends is told before a switch, one that starts after,
+	// so a hook that keeps one state per source ends on the right one.
+	spillChanged := spillTo != f.spilledTo
+	if spillChanged && f.spilledTo >= 0 {
+		for _, fn := range spillHooks {
+			fn(active, -1)
+		}
+	}
+	f.spilledTo = spillTo
+	if active != f.published || !f.publishedOnce {
+		from := f.published
+		f.published, f.publishedOnce = active, true
+		for _, fn := range switchHooks {
+			fn(from, active)
+		}
+	}
+	if spillChanged && spillTo >= 0 {
+		for _, fn := range spillHooks {
+			fn(active, spillTo)
 		}
 	}
 }

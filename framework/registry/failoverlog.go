@@ -11,6 +11,8 @@ import (
 // Failover serves a service: the metrics one keeps
 // warren_registry_failover_source{service,source} at 1 for it and 0 for
 // the others, so an on-call sees which region callers use (report j48d).
+// While the Failover spills (Failover.Spill), the source spilled to is
+// active too: two sources at 1 read "spilling".
 type FailoverObserver interface {
 	FailoverSource(service, source string, active bool)
 }
@@ -20,7 +22,8 @@ type FailoverObserver interface {
 // as the operator configured it (the local datacenter or prefix first);
 // kind says what a name is ("datacenter", "prefix"). A start on the
 // local source is quiet; a failover is a warning, the return and a start
-// elsewhere are said too.
+// elsewhere are said too. A spill (Failover.Spill) is a warning and its
+// end is said.
 func ReportFailover(f *Failover, service, kind string, names []string, logger log.Logger, obs Observer) {
 	fo, _ := obs.(FailoverObserver)
 	name := func(i int) string {
@@ -34,6 +37,29 @@ func ReportFailover(f *Failover, service, kind string, names []string, logger lo
 			fo.FailoverSource(service, n, false)
 		}
 	}
+	spilled := -1
+	f.OnSpill(func(active, to int) {
+		// Hooks run one at a time (under the Failover's publication
+		// order), so spilled needs no lock.
+		if to < 0 {
+			if fo != nil && spilled >= 0 && spilled != active {
+				fo.FailoverSource(service, name(spilled), false)
+			}
+			level.Info(logger).Log("msg", "discovery stops spilling: callers use "+name(active)+" alone",
+				"service", service, kind, name(active), "from", name(spilled))
+			spilled = -1
+			return
+		}
+		if fo != nil {
+			if spilled >= 0 && spilled != active {
+				fo.FailoverSource(service, name(spilled), false)
+			}
+			fo.FailoverSource(service, name(to), true)
+		}
+		spilled = to
+		level.Warn(logger).Log("msg", "discovery spills to "+name(to)+": callers found every instance in "+name(active)+" failing; they stay listed and are probed",
+			"service", service, kind, name(to), "from", name(active))
+	})
 	f.OnSwitch(func(from, to int) {
 		if fo != nil {
 			if from >= 0 {
