@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -235,13 +236,36 @@ func (r *warrenResolver) update(ev sd.Event) {
 		// would tear down a ready connection to the same host:port.
 		// In Endpoints the record rides on the endpoint alone, as grpc-go
 		// itself moves it when it makes endpoints of addresses.
-		st.Addresses = append(st.Addresses, resolver.Address{Addr: k.hostport, BalancerAttributes: attrs})
-		st.Endpoints = append(st.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: k.hostport}}, Attributes: attrs})
+		//
+		// ServerName: TLS verifies the instance's own host, as Warren's
+		// clients do and docs/security.md has certificates name it; without
+		// it grpc-go verifies the target's authority, the service name
+		// ("user"), which no instance certificate carries (report j50c).
+		// grpc.WithAuthority or a tls.Config.ServerName still wins.
+		name := serverName(k.hostport)
+		st.Addresses = append(st.Addresses, resolver.Address{Addr: k.hostport, ServerName: name, BalancerAttributes: attrs})
+		st.Endpoints = append(st.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: k.hostport, ServerName: name}}, Attributes: attrs})
 	}
 	r.sent, r.told = key, true
 	// An empty set is passed on too: the balancer fails calls fast instead
 	// of sending them to instances that have left.
 	_ = r.cc.UpdateState(st) // ErrBadResolverState for an empty set: the next change corrects it
+	if len(kept) == 0 {
+		// Calls then fail with this, not the balancer's "no children to
+		// pick from", which names neither the service nor why (report
+		// j50c).
+		r.cc.ReportError(fmt.Errorf("warren resolver: no instance of %s serves %s (%d listed)", r.service, strings.Join(r.b.schemes, " or "), len(ev.Instances)))
+	}
+}
+
+// serverName is the host of host:port ("10.0.0.5", "::1"), the name a
+// TLS handshake verifies.
+func serverName(hostport string) string {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return hostport
+	}
+	return host
 }
 
 type instanceKey struct{}

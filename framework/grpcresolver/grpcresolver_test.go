@@ -14,14 +14,20 @@ import (
 
 	"github.com/go-kit/kit/sd"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
+	"google.golang.org/grpc/status"
 
 	"github.com/warren-mesh/warren/framework/app"
 	"github.com/warren-mesh/warren/framework/grpcresolver"
 	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/tlsconf"
+	"github.com/warren-mesh/warren/framework/tlsconf/tlstest"
+	"github.com/warren-mesh/warren/framework/transport/grpcserver"
 )
 
 // regs are the real registries the tests run against: an embedded etcd
@@ -361,5 +367,69 @@ func TestResolver_TellsTheChannelOnlyOfChanges(t *testing.T) {
 	want := [][]string{nil, {"a"}, {"a", "b"}, {"a2", "b"}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("the channel was told %v, want %v", got, want)
+	}
+}
+
+// A plain grpc-go client with TLS credentials on warren:/// verifies each
+// instance's own address, as Warren's clients do: certificates made as
+// docs/security.md says (a SAN for the address the instance is advertised
+// on, and nothing else) are accepted. grpc-go used to verify the target's
+// authority, the service name, and refused every instance (report j50c).
+func TestResolver_TLSVerifiesTheInstanceAddress(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	srv, cli := ca.IssueFor("server", "127.0.0.1"), ca.IssueFor("client", "127.0.0.1")
+	scfg, err := tlsconf.Server(srv.CertFile, srv.KeyFile, ca.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccfg, err := tlsconf.Client(ca.CertFile, cli.CertFile, cli.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := openRegistry(t, "etcd")
+	svc := "resolvedtls"
+	grpctest.StartAppServing(t, openRegistry(t, "etcd"), svc, "a", []grpcserver.Option{grpcserver.WithTLS(scfg)})
+	b, err := grpcresolver.NewBuilder(reg, grpcresolver.WithSchemes("grpcs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := grpc.NewClient("warren:///"+svc, grpc.WithResolvers(b), grpc.WithTransportCredentials(credentials.NewTLS(ccfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if id, err := grpctest.Say(ctx, cc, "id"); err != nil || id != "a" {
+		t.Fatalf("call over TLS = %q, %v; want a", id, err)
+	}
+}
+
+// A call on a service with no gRPC instance fails at once, naming the
+// service (with grpc-go's default pick_first; round_robin keeps its own
+// "no children to pick from", which ignores resolver errors), not
+// "produced zero addresses"; once an instance registers, calls reach it.
+func TestResolver_NoInstanceIsNamedInTheCallsError(t *testing.T) {
+	reg := openRegistry(t, "etcd")
+	svc := "resolvedempty"
+	b, err := grpcresolver.NewBuilder(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := grpc.NewClient("warren:///"+svc, grpc.WithResolvers(b),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = grpctest.Say(ctx, cc, "id")
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "no instance of "+svc) {
+		t.Fatalf("call with no instance = %v, want Unavailable naming %q", err, "no instance of "+svc)
+	}
+	startApp(t, "etcd", svc, "a")
+	if got := seen(t, cc, 2000, func(m map[string]int) bool { return m["a"] > 0 }); got["a"] == 0 {
+		t.Fatalf("calls after a registered reached %v", got)
 	}
 }

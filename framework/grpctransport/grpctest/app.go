@@ -31,8 +31,15 @@ type App struct {
 // until the App is ready and stops it when the test ends.
 func StartApp(t testing.TB, reg registry.Registry, svc, id string, opts ...app.Option) *App {
 	t.Helper()
+	return StartAppServing(t, reg, svc, id, nil, opts...)
+}
+
+// StartAppServing is StartApp with options for its gRPC server (e.g.
+// grpcserver.WithTLS, which makes it publish grpcs://).
+func StartAppServing(t testing.TB, reg registry.Registry, svc, id string, serverOpts []grpcserver.Option, opts ...app.Option) *App {
+	t.Helper()
 	a := &App{done: make(chan error, 1)}
-	gs, err := grpcserver.New(func(g *grpc.Server) { a.Echo = Register(g, id) }, grpcserver.WithAddr("127.0.0.1:0"))
+	gs, err := grpcserver.New(func(g *grpc.Server) { a.Echo = Register(g, id) }, append([]grpcserver.Option{grpcserver.WithAddr("127.0.0.1:0")}, serverOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
