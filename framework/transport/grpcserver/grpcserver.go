@@ -31,7 +31,9 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/warren-mesh/warren/framework/grpctransport"
 	"github.com/warren-mesh/warren/framework/shed"
@@ -96,6 +98,12 @@ func (s *Server) Scheme() string {
 // headers (64 KiB): a call with more is refused before any handler runs.
 const MaxHeaderListBytes = 64 << 10
 
+// KeepaliveMinTime is the shortest interval between a client's keepalive
+// pings the server accepts, with or without calls in flight. A client
+// pinging more often is sent GOAWAY (grpc-go's enforcement).
+// WithServerOptions(grpc.KeepaliveEnforcementPolicy(...)) replaces it.
+const KeepaliveMinTime = 5 * time.Second
+
 // Listen binds the address and builds the grpc.Server: health, then the
 // service's own registrations.
 func (s *Server) Listen(h transport.Host) (net.Addr, error) {
@@ -113,7 +121,18 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 	// Metadata as the HTTP server takes headers: 64 KiB, not grpc-go's
 	// 16 MiB (a dozen unauthenticated calls grew a service by 600 MB,
 	// report j49b). WithServerOptions may raise it.
-	sopts := append([]grpc.ServerOption{grpc.MaxHeaderListSize(MaxHeaderListBytes), grpc.ChainUnaryInterceptor(chain...)}, s.o.serverOpts...)
+	//
+	// Keepalive pings every 5 s or more are welcome, on idle connections
+	// too: grpc-go's default policy (5 min) answers a client that pings
+	// more often with GOAWAY "too_many_pings", which killed a 60 s call
+	// in flight at 40 s for a client that keeps connections alive as
+	// docs/grpc.md advises (grpc-go clients ping at most every 10 s;
+	// report j50c).
+	sopts := append([]grpc.ServerOption{
+		grpc.MaxHeaderListSize(MaxHeaderListBytes),
+		grpc.ChainUnaryInterceptor(chain...),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveMinTime, PermitWithoutStream: true}),
+	}, s.o.serverOpts...)
 	if s.o.tls != nil {
 		sopts = append(sopts, grpc.Creds(handshakeCreds{TransportCredentials: credentials.NewTLS(s.o.tls), log: h.HandshakeLog()}))
 	}
@@ -128,8 +147,20 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 		return nil, fmt.Errorf("grpc: listen on %s: %w", s.o.addr, err)
 	}
 	srv := grpc.NewServer(sopts...)
-	healthpb.RegisterHealthServer(srv, &healthServer{host: h, every: s.o.watchEvery, stop: s.stop})
 	s.register(srv)
+	// Health after the service's own: grpc-go ends the process (a FATAL
+	// log, exit 1) when a second one is registered, so one the service
+	// registered itself is refused here with a reason (report j50c).
+	services := srv.GetServiceInfo()
+	if _, ok := services[healthpb.Health_ServiceDesc.ServiceName]; ok {
+		srv.Stop()
+		ln.Close()
+		return nil, fmt.Errorf("grpc: the service registered its own %s; Warren serves it from the App's health checks (readiness, liveness): remove that registration", healthpb.Health_ServiceDesc.ServiceName)
+	}
+	healthpb.RegisterHealthServer(srv, &healthServer{host: h, every: s.o.watchEvery, stop: s.stop, names: serviceNames(services)})
+	if _, own := services["grpc.reflection.v1.ServerReflection"]; s.o.reflection && !own {
+		reflection.Register(srv)
+	}
 	s.mu.Lock()
 	s.ln, s.srv, s.nonce = ln, srv, h.Nonce
 	s.mu.Unlock()

@@ -2,6 +2,8 @@ package grpcserver
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -36,6 +38,24 @@ type healthServer struct {
 	host  transport.Host
 	every time.Duration
 	stop  <-chan struct{} // closed when the server starts shutting down
+	// names are the full names of the gRPC services the server serves
+	// ("user.v1.UserService"): the names grpc.health.v1 clients and
+	// probes ask by convention. Each reports readiness.
+	names []string
+}
+
+// serviceNames lists the gRPC services a server serves, for the health
+// service: every one but health itself and reflection, sorted.
+func serviceNames(info map[string]grpc.ServiceInfo) []string {
+	var names []string
+	for name := range info {
+		if name == healthpb.Health_ServiceDesc.ServiceName || strings.HasPrefix(name, "grpc.reflection.") {
+			continue
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 func (h *healthServer) set(service string) (*health.Set, bool) {
@@ -45,13 +65,21 @@ func (h *healthServer) set(service string) (*health.Set, bool) {
 	case LivenessService:
 		return h.host.Live, true
 	}
+	if slices.Contains(h.names, service) {
+		return h.host.Ready, true
+	}
 	return nil, false
+}
+
+// known lists the names Check, Watch and List answer for.
+func (h *healthServer) known() []string {
+	return append([]string{"", h.host.Service, ReadinessService, LivenessService}, h.names...)
 }
 
 func (h *healthServer) status(ctx context.Context, service string) (healthpb.HealthCheckResponse_ServingStatus, error) {
 	set, ok := h.set(service)
 	if !ok {
-		return 0, status.Errorf(codes.NotFound, "unknown service %q (ask %q, %q, %q or %q)", service, "", h.host.Service, ReadinessService, LivenessService)
+		return 0, status.Errorf(codes.NotFound, "unknown service %q (ask one of %q)", service, h.known())
 	}
 	select {
 	case <-h.stop:
@@ -77,7 +105,7 @@ func (h *healthServer) Check(ctx context.Context, req *healthpb.HealthCheckReque
 
 func (h *healthServer) List(ctx context.Context, _ *healthpb.HealthListRequest) (*healthpb.HealthListResponse, error) {
 	out := &healthpb.HealthListResponse{Statuses: map[string]*healthpb.HealthCheckResponse{}}
-	for _, name := range []string{"", h.host.Service, ReadinessService, LivenessService} {
+	for _, name := range h.known() {
 		st, err := h.status(ctx, name)
 		if err != nil {
 			return nil, err
@@ -92,11 +120,23 @@ func (h *healthServer) List(ctx context.Context, _ *healthpb.HealthListRequest) 
 // ends the stream, so watchers learn at once and GracefulStop is not held
 // up by streams that never end.
 func (h *healthServer) Watch(req *healthpb.HealthCheckRequest, stream grpc.ServerStreamingServer[healthpb.HealthCheckResponse]) error {
-	if _, ok := h.set(req.GetService()); !ok {
-		// As grpc-go's server: an unknown service is SERVICE_UNKNOWN, not an error.
-		return stream.Send(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVICE_UNKNOWN})
-	}
 	ctx := stream.Context()
+	if _, ok := h.set(req.GetService()); !ok {
+		// As grpc-go's server: an unknown service is SERVICE_UNKNOWN, not
+		// an error, and the stream stays open (the service may appear).
+		// Ending it made grpc-go's health-checking client retry, and its
+		// round_robin hold every call until its deadline instead of
+		// failing it (report j50c).
+		if err := stream.Send(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVICE_UNKNOWN}); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-h.stop:
+			return status.Error(codes.Unavailable, "server shutting down")
+		}
+	}
 	t := time.NewTicker(h.every)
 	defer t.Stop()
 	last := healthpb.HealthCheckResponse_UNKNOWN

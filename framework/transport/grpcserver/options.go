@@ -21,6 +21,7 @@ type options struct {
 	shedOpts          []shed.GRPCOption
 	noShed            bool
 	watchEvery        time.Duration
+	reflection        bool
 }
 
 // Option configures a Server. An option with a bad value makes New fail.
@@ -116,4 +117,12 @@ func WithWatchInterval(d time.Duration) Option {
 		o.watchEvery = d
 		return nil
 	}
+}
+
+// WithReflection serves gRPC server reflection (grpc.reflection.v1 and
+// v1alpha), so grpcurl and similar tools list and call the service's
+// methods without its .proto files. Off by default: it tells anyone who
+// can connect every method and message the server has.
+func WithReflection() Option {
+	return func(o *options) error { o.reflection = true; return nil }
 }

@@ -21,6 +21,8 @@ type Settings struct {
 	// address by --listen does not serve gRPC on every interface, and
 	// both transports are advertised on the same host.
 	Listen string `setting:"grpc-listen" help:"gRPC listen address host:port (port 0 picks a free one; default: --listen's host, port 9090)"`
+	// Reflection serves gRPC server reflection (WithReflection).
+	Reflection bool `setting:"grpc-reflection" help:"serve gRPC server reflection, so grpcurl and similar tools can list and call methods without the .proto files (it shows every method and message to anyone who can connect)"`
 }
 
 // DefaultSettings listen on --listen's host, port DefaultPort.
@@ -59,6 +61,9 @@ func (s Settings) Options(c config.Config, shedder *shed.Limiter) ([]Option, err
 	}
 	if shedder != nil {
 		opts = append(opts, WithShedding(shedder))
+	}
+	if s.Reflection {
+		opts = append(opts, WithReflection())
 	}
 	return opts, nil
 }
