@@ -246,7 +246,7 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 	}
 	if r.noRetry {
 		if _, err := c.attemptAny(ctx, r, &r.last); err != nil {
-			return c.unreachable(err)
+			return c.unreachable(ctx, err)
 		}
 		return r.decode()
 	}
@@ -261,7 +261,7 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		if errors.Is(err, retry.ErrBudgetExhausted) {
 			c.obs.RetryBudgetExhausted(c.service)
 		}
-		return c.unreachable(err)
+		return c.unreachable(ctx, err)
 	}
 	return r.decode()
 }
@@ -287,6 +287,9 @@ func (c *Client) attemptAny(ctx context.Context, req any, last *atomic.Pointer[b
 		}
 		last.Store(t)
 		resp, err := t.Call(ctx, req)
+		if c.spill != nil {
+			c.spill.record(ctx, t, err)
+		}
 		if err != nil && err != balancer.ErrRetired && pending(err) {
 			// An earlier attempt of this keyed call holds the key there:
 			// the next ask may go anywhere, and must not be pushed back to

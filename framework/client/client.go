@@ -70,16 +70,18 @@ var ErrUnreachable = svcerr.New(svcerr.Unavailable, CodeUnreachable, "service un
 
 // unreachable gives a failed call that has no kind of its own — no
 // instance answered — the kind ErrUnreachable has.
-func (c *Client) unreachable(err error) error {
+func (c *Client) unreachable(ctx context.Context, err error) error {
 	var se *svcerr.Error
 	var de *decodeErr
 	switch {
 	case err == nil, errors.As(err, &se), errors.As(err, &de),
 		errors.Is(err, ErrClosed), errors.Is(err, ErrResponseTooLarge):
 		return err
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
 		// The caller's own deadline or cancel: said as such, and of which
-		// service (net/http's message names only an address).
+		// service (net/http's message names only an address). Only with
+		// the context done: a dialer's own timeout Is DeadlineExceeded
+		// too, and is the service not answering.
 		return fmt.Errorf("client %s: %w", c.service, err)
 	}
 	if !Unprocessed(err) {
@@ -126,6 +128,7 @@ type Client struct {
 	limiter  *climit.Limiter
 	tracer   trace.Tracer // nil: no per-method spans
 	logger   log.Logger   // nil: none
+	spill    *spill       // nil: the instancer cannot spill (spill.go)
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -152,6 +155,8 @@ type config struct {
 	prop         propagation.TextMapPropagator // WithPropagator
 
 	instanceFactory InstanceFactory
+
+	spill *spill // New's: hears which instancer discovery makes
 }
 
 // Option configures a Client. An option given a bad value makes New (and
@@ -340,6 +345,10 @@ func New(ctx context.Context, d registry.Discovery, service string, opts ...Opti
 	if err != nil {
 		return nil, fmt.Errorf("client %s: %w", service, err)
 	}
+	// The instancer d makes, which may spill (a registry.Failover), is
+	// heard here: the snapshot wrapper hides it, and may make it later.
+	cfg.spill = newSpill(service, cfg.logger)
+	d = spillCapture{d: d, spill: cfg.spill}
 	if cfg.snapshotDir != "" {
 		sopts := []snapshot.Option{snapshot.WithLogger(cfg.logger)}
 		if so, ok := cfg.obs.(StaleObserver); ok {
@@ -448,6 +457,19 @@ func build(src sd.Instancer, service string, cfg config) (*Client, error) {
 	}
 	epOpts = append(epOpts, endpointer.WithInstanceFactory(f))
 	c.ep = endpointer.New(src, nil, epOpts...)
+	c.spill = cfg.spill
+	if c.spill == nil {
+		if _, ok := src.(spillable); ok {
+			c.spill = newSpill(service, cfg.logger)
+			c.spill.use(src)
+		}
+	}
+	if c.spill != nil {
+		c.spill.targets = c.ep.Targets
+		if d := c.detector; d != nil {
+			c.spill.ejected = func() int { n, _ := d.Ejected(); return n }
+		}
+	}
 	if so, ok := cfg.obs.(ServiceObserver); ok {
 		so.ClientStarted(service)
 	}
@@ -576,6 +598,9 @@ func (f closerFunc) Close() error { return f() }
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
+		if c.spill != nil {
+			c.spill.close()
+		}
 		c.ep.Close()
 		if c.ownsSrc {
 			c.src.Stop()
@@ -604,6 +629,10 @@ type State struct {
 	Limited uint64 `json:"limited,omitempty"`
 	// Snapshot is set when the instances come through a snapshot wrapper.
 	Snapshot *snapshot.State `json:"snapshot,omitempty"`
+	// Spilling is set while this client has its registry.Failover add the
+	// next region's instances, every local one being ejected or failing
+	// (see docs/production.md, "Several datacenters or regions").
+	Spilling bool `json:"spilling,omitempty"`
 }
 
 // State returns the client's current view.
@@ -620,6 +649,7 @@ func (c *Client) State() State {
 		ls := c.limiter.Stats()
 		s.Limit, s.Limited = ls.Limit, ls.Limited
 	}
+	s.Spilling = c.spill != nil && c.spill.on.Load()
 	if si, ok := c.src.(interface{ State() snapshot.State }); ok {
 		st := si.State()
 		s.Snapshot = &st

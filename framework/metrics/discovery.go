@@ -36,7 +36,7 @@ func NewDiscovery(r prometheus.Registerer) *Discovery {
 		}, []string{"service"}),
 		failover: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Subsystem: "registry", Name: "failover_source",
-			Help: "1 for the datacenter or region prefix whose instances of a service callers use now, 0 for its other failover sources.",
+			Help: "1 for the datacenter or region prefix whose instances of a service callers use now (also for the one spilled to while callers find every local instance failing), 0 for its other failover sources.",
 		}, []string{"service", "source"}),
 	}
 	r.MustRegister(m.restarts, m.instances, m.skipped, m.failover)
