@@ -69,7 +69,7 @@ func (c *Client) Do(ctx context.Context, req any, idempotent bool) (resp any, er
 		if errors.Is(err, retry.ErrBudgetExhausted) {
 			c.obs.RetryBudgetExhausted(c.service)
 		}
-		return nil, c.unreachable(err)
+		return nil, c.unreachable(ctx, err)
 	}
 	return d.resp, nil
 }

@@ -137,12 +137,19 @@ func Classify(err error) Class {
 		return c.RetryClass()
 	case errors.Is(err, ErrAttemptTimeout):
 		return MaybeProcessed
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return Fatal // the caller's context, not ours
+	case errors.Is(err, context.Canceled):
+		return Fatal // the caller gave up
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return Unprocessed
 	case errors.As(err, &op) && op.Op == "dial":
+		// Before the deadline case: a dialer's own timeout ("dial tcp:
+		// i/o timeout", a loaded machine or a full accept queue) Is
+		// context.DeadlineExceeded, and was taken for the caller's and
+		// never retried. Nothing was sent; if it was the caller's
+		// deadline, Do sees the context done and stops.
 		return Unprocessed
+	case errors.Is(err, context.DeadlineExceeded):
+		return Fatal // the caller's context, not ours
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return MaybeProcessed

@@ -249,12 +249,19 @@ func TestClassify_NetworkFailures(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	_, refused := http.Get("http://" + addr + "/")
+	// A dialer's own timeout: Is context.DeadlineExceeded, but the
+	// caller's context is alive and nothing was sent.
+	_, dialTimeout := (&http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{Timeout: time.Nanosecond}).DialContext}}).Get("http://" + addr + "/")
+	if !errors.Is(dialTimeout, context.DeadlineExceeded) {
+		t.Fatalf("a dial timeout is %v, want it to be context.DeadlineExceeded (what the case is about)", dialTimeout)
+	}
 	cases := []struct {
 		name string
 		err  error
 		want Class
 	}{
 		{"refused (real dial)", refused, Unprocessed},
+		{"dial timeout (real dial)", dialTimeout, Unprocessed},
 		{"reset", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, MaybeProcessed},
 		{"eof", fmt.Errorf("x: %w", io.EOF), MaybeProcessed},
 		{"attempt timeout", &timeoutError{err: context.DeadlineExceeded}, MaybeProcessed},
