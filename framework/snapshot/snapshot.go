@@ -67,10 +67,10 @@ type State struct {
 
 // Instancer is an sd.Instancer that falls back to the snapshot file.
 //
-// It owns two goroutines: one connects to the registry (at once when the
-// wrapped instancer is given, with backoff when it must be created), one
-// reads the registry's events. Stop ends both, deregisters from and stops
-// the wrapped instancer. Stop is idempotent.
+// It owns three goroutines: one connects to the registry (at once when
+// the wrapped instancer is given, with backoff when it must be created),
+// one reads the registry's events, one writes the file. Stop ends them,
+// deregisters from and stops the wrapped instancer. Stop is idempotent.
 type Instancer struct {
 	*registry.Cache
 
@@ -92,11 +92,26 @@ type Instancer struct {
 
 	staleObs func(service string, stale bool)
 
-	mu      sync.Mutex
-	inner   sd.Instancer
-	state   State
-	written []string // last set on disk
-	erring  bool     // the registry's last event was an error
+	// The file is written off the event path, at most once per
+	// writeEvery: at 10k instances a write is a sort, a megabyte of JSON
+	// and an fsync, and made per change on the reader's goroutine it held
+	// up the registry's watch — a client fell minutes behind a churning
+	// service (report j50d).
+	writeEvery time.Duration
+	writeFn    func(path string, f file) error
+	writeReq   chan struct{} // cap 1: a set is pending
+	writeDone  chan struct{}
+
+	mu        sync.Mutex
+	inner     sd.Instancer
+	state     State
+	written   []string // last set on disk
+	pending   []string // latest good set not yet written (nil: none)
+	erring    bool     // the registry's last event was an error
+	announced bool     // the stale snapshot was announced (log, observer)
+	// announceAt announces the snapshot after the connect wait (New's);
+	// Stop stops it.
+	announceAt *time.Timer
 }
 
 // Option configures an Instancer or Discovery. An option given a bad value
@@ -165,6 +180,12 @@ func New(inner sd.Instancer, path string, opts ...Option) (*Instancer, error) {
 		return nil, err
 	}
 	s.start(func(context.Context) (sd.Instancer, error) { return inner, nil })
+	if s.State().Stale {
+		// Said only if inner has not answered by then (see waitLive).
+		s.mu.Lock()
+		s.announceAt = time.AfterFunc(s.connectWait, s.announceStale)
+		s.mu.Unlock()
+	}
 	return s, nil
 }
 
@@ -177,6 +198,10 @@ func newInstancer(path, service string, opts []Option) (*Instancer, error) {
 		minWait:     100 * time.Millisecond,
 		connectWait: 250 * time.Millisecond,
 		maxWait:     10 * time.Second,
+		writeEvery:  time.Second,
+		writeFn:     writeFile,
+		writeReq:    make(chan struct{}, 1),
+		writeDone:   make(chan struct{}),
 		live:        make(chan struct{}),
 		events:      make(chan sd.Event),
 		recvStop:    make(chan struct{}),
@@ -212,18 +237,48 @@ func (s *Instancer) loadFile() bool {
 	}
 	s.written = f.Instances
 	s.state = State{Source: SourceSnapshot, Stale: true, Instances: len(f.Instances), Since: time.Now(), SnapshotWritten: f.Written}
-	level.Warn(s.logger).Log("msg", "serving stale instance snapshot until the registry answers",
-		"service", s.service, "path", s.path, "instances", len(f.Instances), "written", f.Written)
-	if s.staleObs != nil {
-		s.staleObs(s.service, true)
-	}
 	s.Update(sd.Event{Instances: f.Instances})
 	return true
 }
 
+// announceStale logs, once, that the snapshot is served, and tells the
+// stale observer — when the registry has not answered within the connect
+// wait, or failed. At load it was said at every start, even with a
+// registry that answered in milliseconds (report j50d).
+func (s *Instancer) announceStale() {
+	s.mu.Lock()
+	if !s.state.Stale || s.announced {
+		s.mu.Unlock()
+		return
+	}
+	s.announced = true
+	st := s.state
+	s.mu.Unlock()
+	level.Warn(s.logger).Log("msg", "serving stale instance snapshot until the registry answers",
+		"service", s.service, "path", s.path, "instances", st.Instances, "written", st.SnapshotWritten)
+	if s.staleObs != nil {
+		s.staleObs(s.service, true)
+	}
+}
+
 func (s *Instancer) start(connect func(context.Context) (sd.Instancer, error)) {
 	go s.receive()
+	go s.writer()
 	go s.connect(connect)
+}
+
+// waitLive waits up to the connect wait for the registry's first good
+// set; if it has not come, the snapshot is announced as served.
+func (s *Instancer) waitLive(ctx context.Context) {
+	t := time.NewTimer(s.connectWait)
+	defer t.Stop()
+	select {
+	case <-s.live:
+		return
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	s.announceStale()
 }
 
 func (s *Instancer) connect(connect func(context.Context) (sd.Instancer, error)) {
@@ -273,7 +328,7 @@ func (s *Instancer) handle(ev sd.Event) {
 	}
 	s.mu.Lock()
 	s.erring = false
-	if stale {
+	if stale && s.announced {
 		level.Info(s.logger).Log("msg", "registry answered; leaving stale snapshot", "service", s.service, "instances", len(ev.Instances))
 		if s.staleObs != nil {
 			s.staleObs(s.service, false)
@@ -286,7 +341,50 @@ func (s *Instancer) handle(ev sd.Event) {
 	s.mu.Unlock()
 	s.liveOnce.Do(func() { close(s.live) })
 	s.Update(ev)
-	s.save(ev.Instances)
+	if len(ev.Instances) > 0 {
+		s.mu.Lock()
+		s.pending = ev.Instances
+		s.mu.Unlock()
+		select {
+		case s.writeReq <- struct{}{}:
+		default: // a write is asked for already; it takes the latest set
+		}
+	}
+}
+
+// writer writes the latest pending set, then waits writeEvery before the
+// next, so a burst of changes costs one write of its last set; at Stop it
+// writes what is still pending.
+func (s *Instancer) writer() {
+	defer close(s.writeDone)
+	for {
+		select {
+		case <-s.writeReq:
+		case <-s.recvStop:
+			s.flush()
+			return
+		}
+		s.flush()
+		t := time.NewTimer(s.writeEvery)
+		select {
+		case <-t.C:
+		case <-s.recvStop:
+			t.Stop()
+			s.flush()
+			return
+		}
+	}
+}
+
+// flush writes the pending set, if any.
+func (s *Instancer) flush() {
+	s.mu.Lock()
+	set := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	if set != nil {
+		s.save(set)
+	}
 }
 
 // noteError keeps err for State and logs it once per run of errors: the
@@ -302,6 +400,7 @@ func (s *Instancer) noteError(err error) {
 	switch {
 	case stale && first:
 		level.Warn(s.logger).Log("msg", "registry unreachable; serving stale snapshot", "service", s.service, "err", err)
+		s.announceStale()
 	default:
 		level.Debug(s.logger).Log("msg", "registry error", "service", s.service, "stale", stale, "err", err)
 	}
@@ -318,7 +417,7 @@ func (s *Instancer) save(instances []string) {
 		return
 	}
 	now := time.Now()
-	if err := writeFile(s.path, file{V: fileVersion, Service: s.service, Written: now.UTC(), Instances: set}); err != nil {
+	if err := s.writeFn(s.path, file{V: fileVersion, Service: s.service, Written: now.UTC(), Instances: set}); err != nil {
 		level.Error(s.logger).Log("msg", "cannot write instance snapshot", "path", s.path, "err", err)
 		s.mu.Lock()
 		s.state.LastError = err.Error()
@@ -341,6 +440,11 @@ func (s *Instancer) State() State {
 // Stop implements sd.Instancer.
 func (s *Instancer) Stop() {
 	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		if s.announceAt != nil {
+			s.announceAt.Stop()
+		}
+		s.mu.Unlock()
 		s.cancel()
 		<-s.connDone
 		s.mu.Lock()
@@ -352,6 +456,7 @@ func (s *Instancer) Stop() {
 		}
 		close(s.recvStop)
 		<-s.recvDone
+		<-s.writeDone // after its last write
 		if inner != nil {
 			inner.Stop()
 		}
@@ -457,12 +562,6 @@ func (x discovery) Instancer(ctx context.Context, service string) (sd.Instancer,
 	// registry that answers within connectWait still hands the caller the
 	// live set from the start.
 	s.start(func(ctx context.Context) (sd.Instancer, error) { return x.d.Instancer(ctx, service) })
-	t := time.NewTimer(s.connectWait)
-	defer t.Stop()
-	select {
-	case <-s.live:
-	case <-t.C:
-	case <-ctx.Done():
-	}
+	s.waitLive(ctx)
 	return s, nil
 }

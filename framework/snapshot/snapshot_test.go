@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -110,8 +109,8 @@ func TestInstancer_ServesSnapshotAtOnceAndMarksItStaleWhileRegistryIsSilent(t *t
 	path := filepath.Join(t.TempDir(), "user.json")
 	want := []string{inst(1).String(), inst(2).String()}
 	writeSnapshot(t, path, want...)
-	var logs bytes.Buffer
-	s := must(New(silent{}, path, WithLogger(log.NewLogfmtLogger(log.NewSyncWriter(&logs)))))
+	logs := &syncbuf.Buffer{}
+	s := must(New(silent{}, path, WithLogger(log.NewLogfmtLogger(logs))))
 	defer s.Stop()
 	sub := subscribe(t, s)
 	waitFor(t, "snapshot set", func() bool { return slices.Equal(sub.instances(), want) })
@@ -119,9 +118,8 @@ func TestInstancer_ServesSnapshotAtOnceAndMarksItStaleWhileRegistryIsSilent(t *t
 	if !st.Stale || st.Source != SourceSnapshot || st.Instances != 2 {
 		t.Fatalf("state %+v, want stale snapshot", st)
 	}
-	if !strings.Contains(logs.String(), "stale") {
-		t.Fatalf("no stale warning logged: %q", logs.String())
-	}
+	// Said once the connect wait (250 ms) has passed without an answer.
+	waitFor(t, "the stale warning", func() bool { return strings.Contains(logs.String(), "serving stale instance snapshot") })
 }
 
 func TestInstancer_RegistryAnswerReplacesTheSnapshot(t *testing.T) {
@@ -150,8 +148,34 @@ func TestInstancer_RegistryAnswerReplacesTheSnapshot(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if want := []string{"user:true", "user:false"}; !slices.Equal(seen, want) {
-		t.Fatalf("stale observer heard %q, want %q", seen, want)
+	// The registry answered within the connect wait: the snapshot was
+	// never announced as served (it used to be at every start: j50d 5).
+	if len(seen) != 0 {
+		t.Fatalf("stale observer heard %q, want nothing", seen)
+	}
+}
+
+// A registry that answers only after the connect wait: the snapshot is
+// announced (log, observer) and then left when the registry answers.
+func TestInstancer_AnnouncesTheSnapshotOnlyWhenTheRegistryIsLate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user.json")
+	writeSnapshot(t, path, inst(1).String())
+	inner := stoppable{registry.NewCache()}
+	var mu sync.Mutex
+	var seen []string
+	heard := func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(seen) }
+	logs := &syncbuf.Buffer{}
+	s := must(New(inner, path, WithLogger(log.NewLogfmtLogger(logs)), WithStaleObserver(func(service string, stale bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, fmt.Sprintf("%s:%v", service, stale))
+	})))
+	defer s.Stop()
+	waitFor(t, "the snapshot announced", func() bool { return slices.Equal(heard(), []string{"user:true"}) })
+	inner.Update(sd.Event{Instances: []string{inst(7).String()}})
+	waitFor(t, "the snapshot left", func() bool { return slices.Equal(heard(), []string{"user:true", "user:false"}) })
+	if n := strings.Count(logs.String(), "serving stale instance snapshot"); n != 1 {
+		t.Fatalf("%d stale warnings, want 1:\n%s", n, logs.String())
 	}
 }
 
@@ -267,9 +291,10 @@ func TestInstancer_NeverWritesAnEmptySetToTheFile(t *testing.T) {
 	sub := subscribe(t, s)
 	two := []string{inst(1).String(), inst(2).String()}
 	s.handle(sd.Event{Instances: two})
-	if f, err := readFile(path); err != nil || !slices.Equal(f.Instances, two) {
-		t.Fatalf("file after a set of two = %+v, %v", f, err)
-	}
+	waitFor(t, "the file with the set of two", func() bool {
+		f, err := readFile(path)
+		return err == nil && slices.Equal(f.Instances, two)
+	})
 	s.handle(sd.Event{Instances: []string{}})
 	waitFor(t, "the empty set served", func() bool {
 		sub.mu.Lock()
@@ -313,5 +338,61 @@ func TestInstancer_WarnsOncePerRunOfRegistryErrorsWhileStale(t *testing.T) {
 	waitFor(t, "the new error noted", func() bool { return s.State().LastError == "down again" })
 	if strings.Count(logs.String(), "level=warn") != 2 { // the snapshot served at start, the errors while stale
 		t.Fatalf("warnings after the registry answered and failed again:\n%s", logs.String())
+	}
+}
+
+// The file is written off the event path: while a write hangs (a slow
+// disk; at 10k instances a write is a megabyte and an fsync), the
+// registry's changes still reach subscribers, and the sets that came
+// meanwhile are one write of the latest, not one each (report j50d: a
+// client fell minutes behind a churning 10k-instance service).
+func TestInstancer_WritesOffTheEventPathAndCoalesces(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user.json")
+	reg := memory.New()
+	defer reg.Close()
+	inner, _ := reg.Instancer(context.Background(), "user")
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var writes [][]string
+	s := must(New(inner, path, func(s *Instancer) error {
+		s.writeEvery = time.Millisecond
+		s.writeFn = func(path string, f file) error {
+			mu.Lock()
+			first := len(writes) == 0
+			writes = append(writes, f.Instances)
+			mu.Unlock()
+			if first {
+				<-release // the first write hangs until the test lets it go
+			}
+			return writeFile(path, f)
+		}
+		return nil
+	}))
+	defer s.Stop()
+	let := sync.OnceFunc(func() { close(release) })
+	defer let() // before Stop: a failing run must not leave the write hanging
+	sub := subscribe(t, s)
+	written := func() [][]string { mu.Lock(); defer mu.Unlock(); return slices.Clone(writes) }
+	_ = reg.Register(context.Background(), inst(1))
+	waitFor(t, "the first write to start", func() bool { return len(written()) == 1 })
+	// From another goroutine: the registry hands its changes over
+	// synchronously, so with the write on the event path Register itself
+	// would hang here.
+	registered := make(chan struct{})
+	go func() {
+		defer close(registered)
+		for n := 2; n <= 4; n++ {
+			_ = reg.Register(context.Background(), inst(n))
+		}
+	}()
+	waitFor(t, "4 instances at the subscriber while the write hangs", func() bool { return len(sub.instances()) == 4 })
+	<-registered
+	let()
+	waitFor(t, "the latest set on disk", func() bool {
+		f, err := readFile(path)
+		return err == nil && len(f.Instances) == 4
+	})
+	if w := written(); len(w) != 2 || len(w[0]) != 1 || len(w[1]) != 4 {
+		t.Fatalf("writes of %d sets %v; want 2: the first (1 instance) and the latest (4)", len(w), w)
 	}
 }
