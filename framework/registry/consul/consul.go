@@ -272,6 +272,21 @@ func (r *Registry) logInfo(msg string, keyvals ...any) {
 	level.Info(r.logger).Log(append([]any{"msg", msg}, keyvals...)...)
 }
 
+// connLimited explains an agent's 429 "too many concurrent connections":
+// the agent caps connections per client address
+// (limits.http_max_conns_per_client, default 200) and every service a
+// process follows holds one blocking query, so a process following ~200
+// services (warren page, watch, nginx, xds over a large catalogue) saw
+// some services never discovered and only Consul's own text (report
+// j50d). Other errors are returned as they are.
+func connLimited(err error) error {
+	var se api.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusTooManyRequests || !strings.Contains(se.Body, "concurrent connections") {
+		return err
+	}
+	return fmt.Errorf("%w: the agent caps connections per client address (limits.http_max_conns_per_client, default 200) and each service this process follows holds one; raise it on the agent (docs/production.md, Consul sizing)", err)
+}
+
 // statusCode returns the HTTP status of an agent error, or 0.
 func statusCode(err error) int {
 	var se api.StatusError

@@ -191,7 +191,7 @@ func (in *Instancer) loop(ctx context.Context) {
 		if err != nil {
 			failed = 0
 			agent = (agent + 1) % len(r.agents)
-			err = fmt.Errorf("consul: discover %s: %w", in.service, err)
+			err = fmt.Errorf("consul: discover %s: %w", in.service, connLimited(err))
 			outage.Failed(err, "instances", len(last.strs))
 			in.Update(sd.Event{Instances: last.strs, Err: err})
 			r.cfg.observer.WatchRestarted(in.service, err)

@@ -170,7 +170,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		case errors.Is(cause, ErrClosed):
 			return fmt.Errorf("consul registry: %w", ErrClosed)
 		default:
-			return fail(fmt.Errorf("consul: register %s: %w", inst.ID, cause))
+			return fail(fmt.Errorf("consul: register %s: %w", inst.ID, connLimited(cause)))
 		}
 	}
 
