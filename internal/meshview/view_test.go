@@ -448,3 +448,37 @@ func TestView_HowARecordLeftIsSettledByAProbeAfterIt(t *testing.T) {
 		}
 	})
 }
+
+// A page's event stream sends at most its rate in bytes a second: after a
+// state of n bytes the next change waits n/rate (report j50d: 101 MB in
+// 10 s of a fleet's 13 MB states to one page). Here a rate of 10 B/s
+// holds the change after the first state (hundreds of bytes) for tens of
+// seconds, though the minimum interval is 10 ms.
+func TestHandler_StreamIsPacedByItsRate(t *testing.T) {
+	srv := memory.NewServer()
+	v := runView(t, srv.Registry())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: Handler(v, WithMinInterval(10*time.Millisecond), WithStreamRate(10))}
+	go hs.Serve(ln)
+	defer hs.Close()
+	states, stop := sseStates(t, "http://"+ln.Addr().String()+"/api/events")
+	defer stop()
+	select {
+	case <-states:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no state event at once")
+	}
+	f := startInstance(t, "user", "user-1", "zone-a")
+	if err := srv.Registry().Register(context.Background(), f.inst); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, v, "the instance in the view", func(s Snapshot) bool { return find(s, "user", "user-1") != nil })
+	select {
+	case s := <-states:
+		t.Fatalf("a second state (%d services) within 2s at 10 B/s", len(s.Services))
+	case <-time.After(2 * time.Second):
+	}
+}
