@@ -2,6 +2,7 @@ package consul
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -73,4 +74,39 @@ func TestInstancer_HoldsItsSetWhileARestartedAgentHasNotHeardFromItsInstances(t 
 		}
 	}
 	rec.WaitFor(t, window+10*time.Second, "hold-1 dropped once the window ended", registrytest.Lacks(id))
+}
+
+// Once a restarted agent answers, the instancer is readable again at once
+// — an event without an error — not after the re-register window, which
+// is this process's own TTL + 1 s (31 s here) and says nothing of the
+// TTLs of the instances it watches (report j50d: the outage was reported
+// for 67 s after the agent was back, with a 60 s TTL).
+func TestInstancer_ReadableAgainAsSoonAsARestartedAgentAnswers(t *testing.T) {
+	a := ownAgent(t)
+	if err := a.Start(ctxT(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	const svc, id = "back-svc", "back-1"
+	registerMicroNode(t, a.Addr(), svc, id, 8087, nil)
+	r := newRegistry(t, a.Addr(), WithTTLCheck(30*time.Second), WithRequestTimeout(time.Second))
+	rec := registrytest.Record(t, newInstancer(t, r, svc))
+	rec.WaitFor(t, 5*time.Second, "back-1 listed", registrytest.Has(id))
+	a.Kill()
+	rec.WaitFor(t, 10*time.Second, "an error event", func(ev sd.Event) bool { return ev.Err != nil })
+	from := len(rec.Events())
+	if err := a.Start(ctxT(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	deadline := back.Add(10 * time.Second) // the window is 31 s
+	for {
+		evs := rec.Events()
+		if slices.ContainsFunc(evs[from:], func(ev sd.Event) bool { return ev.Err == nil }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no event without an error within 10s of the agent's return (window %s)", r.reregisterWindow())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -157,12 +157,15 @@ func (in *Instancer) loop(ctx context.Context) {
 		if afterErr {
 			// The agent may have restarted meanwhile and count its index
 			// from scratch: a query with our old, higher index would then
-			// block for the whole wait time. Bound it by the time instances
-			// take to register again (one TTL or check interval), so we
-			// keep the last good set while they do and then see them,
-			// rather than either waiting a minute or publishing the
-			// restarted agent's empty set.
-			wait = min(wait, r.reregisterWindow())
+			// block for the whole wait time. So the first query after a
+			// failure barely waits: its answer says the agent is readable
+			// again, and (below) holds the last good set for the time
+			// instances take to register again, rather than publishing the
+			// restarted agent's empty set. It used to wait out that window
+			// — this process's own TTL + 1 s, which a watcher cannot know
+			// for its registrars — reporting the outage for 67 s with a
+			// 60 s TTL after the agent was back (report j50d 6).
+			wait = afterErrWait
 		}
 		if left := time.Until(holdUntil); held != nil && left > 0 {
 			// Ask again when the hold ends, to drop what did not come back.
@@ -236,6 +239,9 @@ func (in *Instancer) loop(ctx context.Context) {
 		outage.Recovered("instances", len(last.strs))
 	}
 }
+
+// afterErrWait is the wait of the first query after a failed one.
+const afterErrWait = 10 * time.Millisecond
 
 // reregisterWindow is how long registrars take to notice an agent that
 // forgot them and register again: a TTL, or without a TTL check one
