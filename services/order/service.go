@@ -180,6 +180,12 @@ func (s *OrderService) create(ctx context.Context, req CreateRequest) (Order, er
 		// The user service refused the ID itself: the caller's input, not
 		// an outage.
 		return Order{}, svcerr.Errorf(svcerr.FailedPrecondition, ErrUnknownUser.Code, "user %q does not exist", req.UserID)
+	case err != nil && ctx.Err() != nil:
+		// The caller's deadline or cancel, not an outage of user: said
+		// as such (DEADLINE_EXCEEDED / 504, CANCELED / 499), so order's
+		// access log and metrics do not count it as order's failure
+		// (report j50c).
+		return Order{}, fmt.Errorf("order not placed: %w", ctx.Err())
 	case err != nil:
 		// Wrap, not Errorf: the user client's error names user's instances,
 		// which order's logs show and order's callers are not sent.
@@ -229,6 +235,8 @@ func (s *OrderService) fillNames(ctx context.Context, orders []Order) error {
 			u, err := s.names.Get(ctx, user.GetRequest{ID: o.UserID})
 			switch {
 			case errors.Is(err, user.ErrNotFound):
+			case err != nil && ctx.Err() != nil:
+				return fmt.Errorf("naming the orders' users: %w", ctx.Err()) // the caller's, as in Create
 			case err != nil:
 				return svcerr.Wrap(svcerr.Unavailable, ErrUserServiceUnavailable.Code, "user service unavailable, cannot name the orders' users", err)
 			default:

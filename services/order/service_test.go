@@ -175,3 +175,21 @@ func TestCreateGet_OverlongOrRefusedIDsAreClientErrors(t *testing.T) {
 		t.Errorf("user ID refused by the user service: %v, want ErrUnknownUser", err)
 	}
 }
+
+// A caller whose deadline passes while order waits on user gets its
+// deadline back, not "user service unavailable": order did not fail
+// (report j50c: order's access log said Unavailable for a caller's
+// 700 ms deadline).
+func TestCreate_CallersDeadlineIsNotAnOutage(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s := New(fakeUsers{err: fmt.Errorf("client user: %w", context.Canceled)}, NewMemoryStore())
+	_, err := s.Create(ctx, CreateRequest{UserID: "u-1", Items: []Item{{SKU: "a", Quantity: 1}}})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrUserServiceUnavailable) {
+		t.Fatalf("err = %v; want the caller's context.Canceled, not user_service_unavailable", err)
+	}
+	err = s.fillNames(ctx, []Order{{ID: "o-1", UserID: "u-1"}})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrUserServiceUnavailable) {
+		t.Fatalf("naming: err = %v; want the caller's context.Canceled", err)
+	}
+}
