@@ -21,9 +21,20 @@ func (e errDrift) Error() string { return e.msg }
 // and the method it names.
 var implementsRE = regexp.MustCompile(`(\S+\.go:\d+):\d+: .*?(\*?\w+) does not implement Service \((.*?)\)`)
 
+// testFileRE finds a test file the compiler (through vet) reports, and
+// a method of the generated client it names as missing.
+var (
+	testFileRE  = regexp.MustCompile(`(\S+_test\.go):(\d+):\d+: (.*)`)
+	noMethodRE  = regexp.MustCompile(`has no field or method (\w+)`)
+	undefinedRE = regexp.MustCompile(`undefined: \w+\.(\w+)`)
+)
+
 // typecheck compiles the services gen just wrote (`go build`, binaries
-// discarded) and turns a failure into a message that says which method
-// drifted and what to change.
+// discarded), then their tests (`go vet -buildtag`: the packages and
+// their tests type-checked, no test binary linked nor run, and none of
+// vet's other reports, which are `make test`'s business), and turns a
+// failure into a message that says which method drifted, or which test
+// file, and what to change.
 func typecheck(root string, rels []string) error {
 	if len(rels) == 0 {
 		return nil
@@ -35,30 +46,83 @@ func typecheck(root string, rels []string) error {
 	defer os.RemoveAll(tmp)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	args := []string{"build", "-o", tmp + string(os.PathSeparator)}
+	var pkgs []string
 	for _, r := range rels {
-		args = append(args, "./"+r+"/...")
+		pkgs = append(pkgs, "./"+r+"/...")
 	}
+	out, err := runGo(ctx, root, append([]string{"build", "-o", tmp + string(os.PathSeparator)}, pkgs...)...)
+	if err != nil {
+		return err
+	}
+	if out != "" {
+		var b strings.Builder
+		b.WriteString("the generated code was written, but the service does not compile:\n")
+		writeCompilerLines(&b, out)
+		for _, m := range implementsRE.FindAllStringSubmatch(out, -1) {
+			fmt.Fprintf(&b, "%s: %s no longer implements Service (%s): the generated code follows the interface, and svcgen never rewrites your methods; change the method's signature to the `want` line above, or the interface back to the `have` line\n", m[1], m[2], m[3])
+		}
+		return errDrift{strings.TrimRight(b.String(), "\n")}
+	}
+	out, err = runGo(ctx, root, append([]string{"vet", "-buildtag"}, pkgs...)...)
+	if err != nil || out == "" {
+		return err
+	}
+	return testDrift(out)
+}
+
+// testDrift is the message for tests that no longer compile although the
+// service does: a test of a method removed from (or changed in) the
+// interface. svcgen's own tests (*_gen_test.go) were just rewritten to
+// follow the interface; the others — conformance_test.go too, which
+// `svcgen new` wrote once — are the user's, and gen never edits them.
+func testDrift(out string) error {
+	var b strings.Builder
+	b.WriteString("the generated code was written and the service builds, but its tests do not compile:\n")
+	writeCompilerLines(&b, out)
+	said := map[string]bool{}
+	for _, m := range testFileRE.FindAllStringSubmatch(out, -1) {
+		file, line, msg := m[1], m[2], m[3]
+		if said[file] || strings.HasSuffix(file, "_gen_test.go") {
+			continue
+		}
+		said[file] = true
+		what := "it no longer compiles against the service"
+		if mm := noMethodRE.FindStringSubmatch(msg); mm != nil {
+			what = "it calls " + mm[1] + ", which the service no longer has"
+		} else if mm := undefinedRE.FindStringSubmatch(msg); mm != nil {
+			what = "it uses " + mm[1] + ", which the service no longer declares"
+		}
+		fmt.Fprintf(&b, "%s:%s: %s: this test file is yours (`svcgen new` wrote it once; gen never rewrites or deletes your code), so change or delete the tests of what the interface dropped or changed; `go vet` then passes\n", file, line, what)
+	}
+	return errDrift{strings.TrimRight(b.String(), "\n")}
+}
+
+// runGo runs the go command in root: its output when it failed as a
+// compiler does, "" when it succeeded.
+func runGo(ctx context.Context, root string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err == nil {
-		return nil
+		return "", nil
 	}
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {
-		return fmt.Errorf("type-check with the go command: %w (skip it with --no-check)", err)
+		return "", fmt.Errorf("type-check with the go command: %w (skip it with --no-check)", err)
 	}
-	var b strings.Builder
-	b.WriteString("the generated code was written, but the service does not compile:\n")
-	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
-		if strings.HasPrefix(l, "# ") {
+	if len(out) == 0 {
+		return "", fmt.Errorf("go %s: %w (skip it with --no-check)", strings.Join(args, " "), err)
+	}
+	return string(out), nil
+}
+
+// writeCompilerLines copies the go command's report, indented, without
+// its "# package" headers.
+func writeCompilerLines(b *strings.Builder, out string) {
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		if strings.HasPrefix(l, "# ") || strings.TrimSpace(l) == "" {
 			continue
 		}
-		b.WriteString("  " + strings.TrimSpace(l) + "\n")
+		b.WriteString("  " + strings.TrimPrefix(strings.TrimSpace(l), "vet: ") + "\n")
 	}
-	for _, m := range implementsRE.FindAllStringSubmatch(string(out), -1) {
-		fmt.Fprintf(&b, "%s: %s no longer implements Service (%s): the generated code follows the interface, and svcgen never rewrites your methods; change the method's signature to the `want` line above, or the interface back to the `have` line\n", m[1], m[2], m[3])
-	}
-	return errDrift{strings.TrimRight(b.String(), "\n")}
 }

@@ -528,7 +528,7 @@ func (c *cli) gen(args []string) error {
 		"Reads each service's Service interface (services/NAME/service.go) and\nrewrites only its generated files: "+strings.Join(gen.GeneratedFiles(), ", ")+".\nA method the implementation lacks gets a stub appended to your file;\nnothing of yours is changed or deleted. Running it twice changes nothing.\nWith no NAME: the service of the working directory, or every service.")
 	dry := fs.Bool("dry-run", false, "print what would be written and write nothing")
 	force := fs.Bool("protoc", false, "compile every gRPC service's .proto with protoc even when it did not change (by default protoc runs only for a changed .proto or a missing .pb.go)")
-	noCheck := fs.Bool("no-check", false, "do not compile the services after writing (by default gen runs go build on them and exits 1 when the implementation no longer matches the interface)")
+	noCheck := fs.Bool("no-check", false, "do not compile the services after writing (by default gen runs go build and go vet -buildtag on them, their tests type-checked too, and exits 1 when the implementation or a test of yours no longer matches the interface)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err

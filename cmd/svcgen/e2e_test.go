@@ -387,4 +387,66 @@ func TestNew_GRPCServiceBuildsAndGenKeepsItInStep(t *testing.T) {
 	if code != 0 || !bytes.Equal(got, want) || !strings.Contains(out, "ledgerpb/ledger.pb.go (create)") {
 		t.Fatalf("gen after deleting ledger.pb.go: exit %d, restored identical: %v\n%s%s", code, bytes.Equal(got, want), out, errOut)
 	}
+
+	// A field added to a request without gen: the build passes, but over
+	// gRPC the field would never travel (report j50b 3); the generated
+	// grpc_gen_test.go fails naming it, and passes once gen ran.
+	sf := filepath.Join(svc, "service.go")
+	src, _ := os.ReadFile(sf)
+	edited := strings.Replace(string(src), "type PostRequest struct{}", "type PostRequest struct {\n\tAmount int64 `json:\"amount\"`\n\tNote   *string `json:\"note\"`\n}", 1)
+	if edited == string(src) {
+		t.Fatal("service.go has no empty PostRequest to add a field to")
+	}
+	os.WriteFile(sf, []byte(edited), 0o644)
+	goCmd(t, root, "vet", "./services/ledger/...")
+	out, err = goRun(t, root, "test", "-count=1", "-run", "TestGRPCGen_EveryFieldTravels", "./services/ledger/")
+	for _, want := range []string{"--- FAIL: TestGRPCGen_EveryFieldTravels", "PostRequest.Amount: sent", "PostRequest.Note: sent", "run `svcgen gen`"} {
+		if err == nil || !strings.Contains(out, want) {
+			t.Errorf("go test with a field added without gen: %v; output lacks %q:\n%s", err, want, out)
+		}
+	}
+	if code, out, errOut := runChecked(t, "gen", "ledger", "--root", root); code != 0 {
+		t.Fatalf("gen after adding the field: exit %d\n%s%s", code, out, errOut)
+	}
+	if out := goCmd(t, root, "test", "-count=1", "-v", "-run", "TestGRPCGen_EveryFieldTravels", "./services/ledger/"); !strings.Contains(out, "--- PASS: TestGRPCGen_EveryFieldTravels") {
+		t.Errorf("after gen the round trip does not pass:\n%s", out)
+	}
+
+	// A method removed from the interface (report j50b 4): svcgen's own
+	// test follows the interface, and gen's check compiles the tests, so
+	// conformance_test.go — the user's, which calls Hello — is named with
+	// what to do, exit 1, instead of a success that `go vet` contradicts.
+	src, _ = os.ReadFile(sf)
+	removed := strings.Replace(string(src), "\t//warren:http GET /hello/{name}\n\tHello(ctx context.Context, req HelloRequest) (HelloResponse, error)\n", "", 1)
+	if removed == string(src) {
+		t.Fatal("the interface's Hello method was not found")
+	}
+	os.WriteFile(sf, []byte(removed), 0o644)
+	conformance := filepath.Join(svc, "conformance_test.go")
+	userTest, _ := os.ReadFile(conformance)
+	code, out, errOut = runChecked(t, "gen", "ledger", "--root", root)
+	if code != exitFailed {
+		t.Fatalf("gen after removing Hello: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"the service builds, but its tests do not compile", "services/ledger/conformance_test.go:", "it calls Hello, which the service no longer has", "this test file is yours"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("gen's report lacks %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "grpc_gen_test.go") {
+		t.Errorf("gen's report names its own test, which it rewrote to follow the interface:\n%s", errOut)
+	}
+	if after, _ := os.ReadFile(conformance); !bytes.Equal(after, userTest) {
+		t.Errorf("gen changed the user's conformance_test.go")
+	}
+	t.Logf("gen reported:\n%s", errOut)
+	// The user drops the tests of Hello: gen passes, and so do the tests.
+	os.Remove(conformance)
+	if code, out, errOut := runChecked(t, "gen", "ledger", "--root", root); code != 0 {
+		t.Fatalf("gen once the stale test is gone: exit %d\n%s%s", code, out, errOut)
+	}
+	goCmd(t, root, "vet", "./services/ledger/...")
+	if out := goCmd(t, root, "test", "-count=1", "-v", "./services/ledger/..."); !strings.Contains(out, "--- PASS: TestGRPCGen_EveryFieldTravels") {
+		t.Errorf("go test after removing Hello:\n%s", out)
+	}
 }

@@ -38,6 +38,20 @@ type MainWiring interface {
 	Unwired(mainPath string, main []byte) string
 }
 
+// TestFiler is implemented by an Emitter whose transport has a generated
+// test beside its Go file ("grpc_gen_test.go"), which svcgen rewrites on
+// every gen as it does the Go file: it checks the generated file against
+// the service's types as they are when the tests run. Its Transport
+// implements TestRenderer.
+type TestFiler interface {
+	TestFile() string
+}
+
+// TestRenderer renders the test file of a TestFiler's transport, gofmt'd.
+type TestRenderer interface {
+	RenderTest() ([]byte, error)
+}
+
 // Transport is an Emitter's view of one service, checked and ready to
 // render.
 type Transport interface {
@@ -74,6 +88,9 @@ func GeneratedFiles() []string {
 	out := append([]string(nil), coreFiles...)
 	for _, e := range Emitters() {
 		out = append(out, e.File())
+		if tf, ok := e.(TestFiler); ok {
+			out = append(out, tf.TestFile())
+		}
 	}
 	return out
 }

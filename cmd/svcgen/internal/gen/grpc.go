@@ -29,6 +29,11 @@ func (GRPCEmitter) Name() string { return "grpc" }
 // File implements Emitter.
 func (GRPCEmitter) File() string { return "grpc_gen.go" }
 
+// TestFile implements TestFiler: grpc_gen_test.go round-trips every type
+// the messages carry through grpc_gen.go's conversions
+// (svcgentest.RoundTrip), so a field added without a gen fails `go test`.
+func (GRPCEmitter) TestFile() string { return "grpc_gen_test.go" }
+
 // grpcService is the gRPC view of a service: what grpc_gen.go.tmpl and
 // service.proto.tmpl render.
 type grpcService struct {
@@ -732,6 +737,11 @@ func (gs *grpcService) Client() ClientTransport {
 // Render implements Transport.
 func (gs *grpcService) Render() ([]byte, error) {
 	return execute(grpcTmpl, "grpc_gen.go.tmpl", gs)
+}
+
+// RenderTest implements TestRenderer.
+func (gs *grpcService) RenderTest() ([]byte, error) {
+	return execute(grpcTmpl, "grpc_gen_test.go.tmpl", gs)
 }
 
 // Extra implements ExtraFiles: the .proto, which protoc compiles into

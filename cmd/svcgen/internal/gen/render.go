@@ -57,6 +57,17 @@ func Render(svc *Service) (map[string][]byte, error) {
 			return nil, err
 		}
 		out[t.emitter.File()] = b
+		if tf, ok := t.emitter.(TestFiler); ok {
+			tr, ok := t.Transport.(TestRenderer)
+			if !ok {
+				return nil, fmt.Errorf("svcgen: transport %s names the test file %s but renders none (a svcgen bug)", t.emitter.Name(), tf.TestFile())
+			}
+			b, err := tr.RenderTest()
+			if err != nil {
+				return nil, err
+			}
+			out[tf.TestFile()] = b
+		}
 		if x, ok := t.Transport.(ExtraFiles); ok {
 			extra, err := x.Extra()
 			if err != nil {
