@@ -55,9 +55,15 @@ func (e *Error) Error() string {
 // have acted, and 502 and 504 come from a proxy or a deadline that may
 // have cut the work off half way: only idempotent and keyed requests are
 // retried then, as after a 503 or 429 the instance passed on from another
-// service (PassedOn). Everything else describes the request, not the
-// instance.
+// service (PassedOn). A Warren router's own 404 route_not_found and 405
+// method_not_allowed (Unrouted) ran no handler: retried elsewhere for any
+// request, since during a rolling deploy an instance of the previous
+// release lacks the new routes. Everything else describes the request,
+// not the instance.
 func (e *Error) RetryClass() retry.Class {
+	if e.Unrouted() {
+		return retry.Unprocessed
+	}
 	switch e.Status {
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 		if e.PassedOn || (e.Status == http.StatusServiceUnavailable && !e.notTakenOn()) {
@@ -114,8 +120,32 @@ func (e *Error) Overloaded() bool {
 // Refused implements balancer.Refused: a 429 (a rate limit or quota,
 // refused before any work) is no sign of the instance's speed or health.
 // One the instance passed on from another service followed its own work.
+// Nor is an Unrouted answer: the instance answered at once without
+// running anything, and P2C would otherwise favour it for that.
 func (e *Error) Refused() bool {
-	return e.Status == http.StatusTooManyRequests && !e.PassedOn
+	return e.Status == http.StatusTooManyRequests && !e.PassedOn || e.Unrouted()
+}
+
+// The codes of Warren's router (httptransport.Router) for a request no
+// route matches.
+const (
+	codeRouteNotFound    = "route_not_found"
+	codeMethodNotAllowed = "method_not_allowed"
+)
+
+// Unrouted reports whether the answer is a Warren server's router saying
+// it has no such route (404 route_not_found) or not for this method (405
+// method_not_allowed): no handler ran, and another instance — one of the
+// new release, during a rolling deploy — may have the route. It is
+// retried elsewhere for any method and counts against no instance. A 404
+// a handler answered (a resource not found) is not this, nor is another
+// service's answer passed on.
+func (e *Error) Unrouted() bool {
+	if e.PassedOn {
+		return false
+	}
+	return e.Status == http.StatusNotFound && e.Code == codeRouteNotFound ||
+		e.Status == http.StatusMethodNotAllowed && e.Code == codeMethodNotAllowed
 }
 
 // maxOverloadHold bounds how long one overload answer keeps an instance

@@ -42,8 +42,20 @@ func TestError_Classification(t *testing.T) {
 		"not found":                 {&Error{Status: grpctransport.Status(svcerr.New(svcerr.NotFound, "nf", "m"))}, retry.Fatal, false, false, false, false},
 		"internal":                  {&Error{Status: grpctransport.Status(errors.New("x"))}, retry.Fatal, true, false, false, false},
 		"method not written yet":    {&Error{Status: grpctransport.Status(svcerr.New(svcerr.Unimplemented, "not_implemented", "Refund is not implemented yet"))}, retry.Fatal, false, false, false, false},
-		"no such method here":       {&Error{Status: status.New(codes.Unimplemented, "unknown service shop.Payment")}, retry.Fatal, true, false, false, false},
-		"canceled by the caller":    {&Error{Status: status.New(codes.Canceled, "c")}, retry.Fatal, false, false, false, false},
+		// The server has no such method or service (an instance of the
+		// previous release, in a rolling deploy): nothing ran, so any call
+		// goes elsewhere and the instance is not held guilty; Warren's
+		// answer, and grpc-go's own from a server without it.
+		"unknown method, Warren's":  {&Error{Status: grpctransport.UnknownMethodStatus("shop.Payment", "Refund", true)}, retry.Unprocessed, false, false, false, false},
+		"unknown service, Warren's": {&Error{Status: grpctransport.UnknownMethodStatus("shop.Payment", "Refund", false)}, retry.Unprocessed, false, false, false, false},
+		"unknown method, grpc-go's": {&Error{Status: status.New(codes.Unimplemented, "unknown method Refund for service shop.Payment")}, retry.Unprocessed, false, false, false, false},
+		"no such service here":      {&Error{Status: status.New(codes.Unimplemented, "unknown service shop.Payment")}, retry.Unprocessed, false, false, false, false},
+		// A plain handler's UNIMPLEMENTED stays what it was: an answer that
+		// counts; another service's unknown method passed on followed this
+		// server's work.
+		"handler's raw unimplemented": {&Error{Status: status.New(codes.Unimplemented, "not here")}, retry.Fatal, true, false, false, false},
+		"unknown method passed on":    {&Error{Status: grpctransport.Status(svcerr.Peer(svcerr.Unimplemented, grpctransport.CodeUnknownMethod, "unknown method Refund for service shop.Payment", 0))}, retry.Fatal, false, false, false, false},
+		"canceled by the caller":      {&Error{Status: status.New(codes.Canceled, "c")}, retry.Fatal, false, false, false, false},
 	} {
 		if got := tc.err.RetryClass(); got != tc.class {
 			t.Errorf("%s: RetryClass %s, want %s", name, got, tc.class)
@@ -57,7 +69,7 @@ func TestError_Classification(t *testing.T) {
 		if got := tc.err.RetryDelay() > 0; got != tc.delay {
 			t.Errorf("%s: RetryDelay %s", name, tc.err.RetryDelay())
 		}
-		if got, want := tc.err.Refused(), name == "handler's rate limit" || name == "quota with retry info"; got != want {
+		if got, want := tc.err.Refused(), name == "handler's rate limit" || name == "quota with retry info" || tc.class == retry.Unprocessed && status.Code(tc.err) == codes.Unimplemented; got != want {
 			t.Errorf("%s: Refused %v, want %v", name, got, want)
 		}
 		if got := tc.err.RetryPending(); got != tc.pending {

@@ -3,6 +3,7 @@ package grpctransport
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -204,4 +205,49 @@ func Overloaded(st *status.Status) bool {
 	}
 	info := warrenInfo(st)
 	return info.GetReason() == svcerr.CodeOverloaded && info.GetMetadata()[metaPassedOn] != "true"
+}
+
+// CodeUnknownMethod and CodeUnknownService are the ErrorInfo reasons of a
+// Warren server's UNIMPLEMENTED for a call of a method it does not serve
+// (grpcserver answers it with UnknownServiceHandler): of a service it
+// serves, or of a service it does not. No handler ran. Handlers should not
+// use these codes for their own errors: callers retry them elsewhere.
+const (
+	CodeUnknownMethod  = "unknown_method"
+	CodeUnknownService = "unknown_service"
+)
+
+// UnknownMethodStatus is the answer to a call of method of service when
+// the server has no such method: UNIMPLEMENTED with grpc-go's own text
+// ("unknown method M for service S", "unknown service S" when knownService
+// is false) and Warren's ErrorInfo (reason CodeUnknownMethod or
+// CodeUnknownService, kind unimplemented), by which a caller tells it from
+// a handler's UNIMPLEMENTED.
+func UnknownMethodStatus(service, method string, knownService bool) *status.Status {
+	if !knownService {
+		return withInfo(status.New(codes.Unimplemented, "unknown service "+service), CodeUnknownService, svcerr.Unimplemented)
+	}
+	return withInfo(status.New(codes.Unimplemented, "unknown method "+method+" for service "+service), CodeUnknownMethod, svcerr.Unimplemented)
+}
+
+// UnknownMethod reports whether st is a server's own answer that it has
+// no such method or service (UnknownMethodStatus, or grpc-go's
+// UNIMPLEMENTED from a server without Warren's handler, known by its
+// text): the call reached no handler, so it may be sent to another
+// instance whatever the method, and says nothing of this one's health —
+// in a rolling deploy an instance of the previous release lacks the new
+// methods. A handler's own UNIMPLEMENTED (svcerr.Unimplemented, a method
+// not written yet) is not this, nor is another service's answer passed on.
+func UnknownMethod(st *status.Status) bool {
+	if st.Code() != codes.Unimplemented {
+		return false
+	}
+	if info := warrenInfo(st); info != nil {
+		r := info.GetReason()
+		return (r == CodeUnknownMethod || r == CodeUnknownService) && info.GetMetadata()[metaPassedOn] != "true"
+	}
+	// grpc-go's server writes exactly these (server.go, handleStream).
+	msg := st.Message()
+	return strings.HasPrefix(msg, "unknown service ") ||
+		strings.HasPrefix(msg, "unknown method ") && strings.Contains(msg, " for service ")
 }

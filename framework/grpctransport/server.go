@@ -91,6 +91,48 @@ func UnaryServerInterceptor(logger log.Logger, opts ...InterceptorOption) grpc.U
 	}
 }
 
+// UnknownServiceHandler answers a call of a method the server does not
+// serve (install it with grpc.UnknownServiceHandler): UNIMPLEMENTED with
+// UnknownMethodStatus — grpc-go's text plus Warren's ErrorInfo, reason
+// CodeUnknownMethod when known(service) says the server serves the
+// method's service, else CodeUnknownService — by which callers retry it
+// on another instance and hold it against none (in a rolling deploy an
+// instance of the previous release lacks the new methods). Each call gets
+// an access line and its request ID echoed as UnaryServerInterceptor's
+// calls do (options: WithAccessLog), so "is anyone still calling the
+// method I removed?" has an answer. No request message is read.
+func UnknownServiceHandler(logger log.Logger, known func(service string) bool, opts ...InterceptorOption) grpc.StreamHandler {
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	var o interceptorOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return func(_ any, stream grpc.ServerStream) (err error) {
+		start := time.Now()
+		ctx := stream.Context()
+		id := ""
+		if md, ok := metadata.FromIncomingContext(ctx); ok {
+			if v := md.Get(RequestIDKey); len(v) > 0 && requestid.Valid(v[0]) {
+				id = v[0]
+			}
+		}
+		if id == "" {
+			id = requestid.New()
+		}
+		full, _ := grpc.MethodFromServerStream(stream)
+		defer func() { accessLine(ctx, logger, o.accessLog, full, id, err, time.Since(start)) }()
+		_ = stream.SetHeader(metadata.Pairs(RequestIDKey, id))
+		// grpc-go calls this only for a well-formed "/service/method".
+		svc, method := strings.TrimPrefix(full, "/"), ""
+		if i := strings.LastIndex(svc, "/"); i >= 0 {
+			svc, method = svc[:i], svc[i+1:]
+		}
+		return UnknownMethodStatus(svc, method, known != nil && known(svc)).Err()
+	}
+}
+
 // InterceptorOption configures UnaryServerInterceptor.
 type InterceptorOption func(*interceptorOptions)
 

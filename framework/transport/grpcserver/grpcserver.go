@@ -128,10 +128,28 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 	// in flight at 40 s for a client that keeps connections alive as
 	// docs/grpc.md advises (grpc-go clients ping at most every 10 s;
 	// report j50c).
+	//
+	// A call of a method no registered service has (a caller of a newer
+	// release, during a rolling deploy) gets an access line like any call
+	// and an UNIMPLEMENTED whose ErrorInfo tells callers it ran nothing:
+	// they retry it on another instance and hold it against none (report
+	// j50b). grpc-go's own answer left no trace on the server and read
+	// like a handler's UNIMPLEMENTED. WithServerOptions(grpc.
+	// UnknownServiceHandler(...)) replaces it.
+	var served atomic.Pointer[map[string]grpc.ServiceInfo] // set below, once registered
+	known := func(service string) bool {
+		m := served.Load()
+		if m == nil {
+			return false
+		}
+		_, ok := (*m)[service]
+		return ok
+	}
 	sopts := append([]grpc.ServerOption{
 		grpc.MaxHeaderListSize(MaxHeaderListBytes),
 		grpc.ChainUnaryInterceptor(chain...),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveMinTime, PermitWithoutStream: true}),
+		grpc.UnknownServiceHandler(grpctransport.UnknownServiceHandler(h.Logger, known, grpctransport.WithAccessLog(h.AccessLog))),
 	}, s.o.serverOpts...)
 	if s.o.tls != nil {
 		sopts = append(sopts, grpc.Creds(handshakeCreds{TransportCredentials: credentials.NewTLS(s.o.tls), log: h.HandshakeLog()}))
@@ -161,6 +179,8 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 	if _, own := services["grpc.reflection.v1.ServerReflection"]; s.o.reflection && !own {
 		reflection.Register(srv)
 	}
+	all := srv.GetServiceInfo()
+	served.Store(&all)
 	s.mu.Lock()
 	s.ln, s.srv, s.nonce = ln, srv, h.Nonce
 	s.mu.Unlock()
