@@ -148,6 +148,10 @@ func (e *Error) Unrouted() bool {
 		e.Status == http.StatusMethodNotAllowed && e.Code == codeMethodNotAllowed
 }
 
+// RetryFree implements retry.Freer: an unrouted answer's retry spends no
+// budget token (no handler ran).
+func (e *Error) RetryFree() bool { return e.Unrouted() }
+
 // maxOverloadHold bounds how long one overload answer keeps an instance
 // out of picks: long enough for the instance's queue to drain, short
 // enough that its capacity is not wasted when every caller backs off. A

@@ -130,8 +130,9 @@ func TestCall_UnroutedOnAnOldInstanceIsRetriedElsewhereAndNotHeldAgainstIt(t *te
 	c := must(NewFromInstancer(sd.FixedInstancer{old.inst.String(), newer.inst.String()}, "payment",
 		WithBalancer(&byID{}), WithOutlier(outlier.WithConsecutiveFailures(2)),
 		// Every call here needs its retry, more than the default budget's
-		// 20%: such retries spend it like any other.
-		WithRetry(retry.WithBudget(nil), retry.WithBackoff(time.Millisecond, time.Millisecond))))
+		// 20%: such retries spend no token (retry.Freer), so the default
+		// budget stands.
+		WithRetry(retry.WithBackoff(time.Millisecond, time.Millisecond))))
 	t.Cleanup(func() { c.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

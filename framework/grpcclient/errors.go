@@ -171,6 +171,12 @@ func (e *Error) Refused() bool {
 	return false
 }
 
+// RetryFree implements retry.Freer: the server's own "no such method or
+// service" ran nothing, so its retry spends no budget token.
+func (e *Error) RetryFree() bool {
+	return e.Status.Code() == codes.Unimplemented && grpctransport.UnknownMethod(e.Status)
+}
+
 // InstanceFailure implements client.InstanceFailure: transport failures,
 // timeouts and server faults count against the instance; business
 // answers, overloads, in-progress answers and the caller cancelling do not.

@@ -19,7 +19,6 @@ import (
 	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
 	"github.com/warren-mesh/warren/framework/outlier"
 	"github.com/warren-mesh/warren/framework/registry"
-	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/svcerr"
 )
 
@@ -118,8 +117,9 @@ func TestClient_UnknownMethodOnAnOldInstanceIsRetriedElsewhereAndNotHeldAgainstI
 			c, err := grpcclient.NewFromInstancer(sd.FixedInstancer{old, newer}, "echo", grpcclient.WithClientOptions(
 				client.WithBalancer(newFirstPick()), client.WithOutlier(outlier.WithConsecutiveFailures(2)),
 				// Every call here needs its retry, more than the default
-				// budget's 20%: such retries spend it like any other.
-				client.WithRetry(retry.WithBudget(nil))))
+				// budget's 20%: such retries spend no token
+				// (retry.Freer), so the default budget stands.
+			))
 			if err != nil {
 				t.Fatal(err)
 			}

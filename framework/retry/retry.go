@@ -163,8 +163,24 @@ func Classify(err error) Class {
 // which is what the budget bounds. Such a retry spends no token; a burst of
 // refusals while a crashed instance is still listed would otherwise empty
 // the budget the timeouts and resets of the same moment need. The call's
-// attempts still bound it.
-func refused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+// attempts still bound it. An answer that says no work was done (a
+// Freer: a router without the route, a server without the method, on an
+// instance of the previous release in a rolling deploy) is the same: its
+// retries spent the budget and failed calls once more than a fifth of
+// them met such instances (report j50b).
+func refused(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	var f Freer
+	return errors.As(err, &f) && f.RetryFree()
+}
+
+// Freer is an error whose attempt no server did any work for, so that a
+// retry of it adds no load and spends no budget token.
+type Freer interface {
+	RetryFree() bool
+}
 
 // Policy decides whether and when to try again. Create one per client
 // (it holds the budget) and share it between goroutines.
