@@ -10,7 +10,9 @@
 // the limit was in flight move it. So an instance with few requests in
 // flight never sheds, however slow the machine is: when other processes
 // take the CPU, latency rises for everyone, and refusing this instance's
-// few requests would not bring it down.
+// few requests would not bring it down. After 2 s of such light windows
+// (or of quiet) a limit that an incident cut drifts back up towards its
+// start, so the next normal burst finds the limit a fresh instance has.
 //
 // A CPU-bound handler never holds many requests in flight: its backlog
 // waits in front of it, in the kernel and the Go runtime, before any of
@@ -356,7 +358,11 @@ func (l *Limiter) record(now time.Time, rtt time.Duration) {
 	if cnt <= 0 {
 		return
 	}
-	lim := l.grad.Update(time.Duration(sum/cnt), peak)
+	// A window that a quiet spell stretched (it closes after minSamples
+	// requests) counts as the windows it spans: an idle instance's limit
+	// drifts back towards its start (gradient.Limit) as a busy one's does.
+	spans := int(min(now.UnixNano()-start, int64(1<<40)) / int64(l.window))
+	lim := l.grad.UpdateSpan(time.Duration(sum/cnt), peak, spans)
 	l.limit.Store(max(1, int64(math.Round(lim))))
 }
 

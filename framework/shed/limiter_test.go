@@ -278,3 +278,59 @@ func TestNew_BadOptionIsAnErrorNamingIt(t *testing.T) {
 		t.Errorf("WithRetryAfter(0, 1s): %v, want an error naming it", err)
 	}
 }
+
+// Report j50a 2: a limit cut while requests waited on a hung dependency
+// (200 → 25) stayed there under light traffic and refused the next normal
+// burst. With the defaults (start 200, 100 ms windows of ≥ 10 requests),
+// light traffic brings it back to its start within seconds, and so does a
+// quiet spell; it never drifts past the start.
+func TestLimiter_ACutLimitComesBackUnderLightLoadAndAfterQuiet(t *testing.T) {
+	for _, quiet := range []bool{false, true} {
+		clk := newFakeClock()
+		l := mustNew(t, WithQueueProbe(nil), WithClock(clk.Now))
+		for range 20 {
+			runWindow(t, l, clk, 110*time.Millisecond)
+		}
+		for range 40 { // the incident: every request in flight waits 2 s
+			runWindow(t, l, clk, 2*time.Second)
+		}
+		cut := l.Stats().Limit
+		if cut > 100 {
+			t.Fatalf("limit after the incident = %d, want it cut (≤ 100)", cut)
+		}
+		if quiet {
+			// Half a second of light traffic closes the incident's last
+			// window, then nothing comes for 30 s.
+			for range 25 {
+				tok, _ := l.Acquire()
+				clk.Add(2 * time.Millisecond)
+				tok.Release()
+				clk.Add(18 * time.Millisecond)
+			}
+			clk.Add(30 * time.Second)
+		}
+		// Light traffic: 50 requests a second, 2 ms each, one at a time.
+		var back time.Duration
+		for i := range 50 * 20 {
+			tok, why := l.Acquire()
+			if why != Admitted {
+				t.Fatalf("quiet=%v: light request %d refused (%s)", quiet, i, why)
+			}
+			clk.Add(2 * time.Millisecond)
+			tok.Release()
+			clk.Add(18 * time.Millisecond)
+			if n := l.Stats().Limit; n > 200 {
+				t.Fatalf("quiet=%v: limit drifted to %d, past its start 200", quiet, n)
+			} else if n == 200 && back == 0 {
+				back = time.Duration(i+1) * 20 * time.Millisecond
+			}
+		}
+		t.Logf("quiet=%v: limit %d after the incident, back at 200 after %v of light traffic", quiet, cut, back)
+		if back == 0 {
+			t.Fatalf("quiet=%v: limit %d after 20 s of light traffic, want back at its start 200", quiet, l.Stats().Limit)
+		}
+		if quiet && back > time.Second {
+			t.Fatalf("limit back at its start only after %v of traffic that followed 30 s of quiet, want within the first windows", back)
+		}
+	}
+}

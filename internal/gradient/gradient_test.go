@@ -77,3 +77,51 @@ func TestLimit_LowestBaselineRelearnsFromUnqueuedWindows(t *testing.T) {
 		t.Fatalf("limit at the relearnt latency = %v, want grown above %v", l, lim)
 	}
 }
+
+// Report j50a 2: a limit cut in an incident (200 → 25) stayed there at
+// light load for good and refused the next normal burst. After
+// RecoverAfter light windows in a row it drifts back to where it started,
+// and no further.
+func TestLimit_LightWindowsLetACutLimitDriftBackToItsStart(t *testing.T) {
+	for name, g := range map[string]Limit{"average": New(200, 10, 2000, 2), "lowest": NewLowest(200, 10, 2000, 2)} {
+		run(&g, 20, time.Millisecond)
+		run(&g, 60, 20*time.Millisecond) // the incident: latency 20×
+		cut := g.limit
+		if cut > 100 {
+			t.Fatalf("%s: limit after the incident = %v, want it cut (≤ 100)", name, cut)
+		}
+		for i := range RecoverAfter {
+			if lim := g.Update(time.Millisecond, 1); lim != cut {
+				t.Fatalf("%s: light window %d moved the limit from %v to %v, want it left for %d windows", name, i+1, cut, lim, RecoverAfter)
+			}
+		}
+		for range 100 {
+			g.Update(time.Millisecond, 1)
+		}
+		if g.limit != 200 {
+			t.Fatalf("%s: limit after %d light windows = %v, want back at its start 200", name, RecoverAfter+100, g.limit)
+		}
+		// A window in which the limit binds restarts the count.
+		g.Cut(0.1)
+		bound := g.Update(time.Millisecond, int64(g.limit))
+		for range RecoverAfter {
+			g.Update(time.Millisecond, 1)
+		}
+		if g.limit != bound {
+			t.Fatalf("%s: limit moved from %v to %v within %d light windows of a binding one", name, bound, g.limit, RecoverAfter)
+		}
+	}
+}
+
+// A window stretched by a quiet spell counts as the windows it spans.
+func TestLimit_AQuietSpellCountsAsManyLightWindows(t *testing.T) {
+	g := New(200, 10, 2000, 2)
+	g.Cut(0.1)
+	if lim := g.UpdateSpan(time.Millisecond, 1, 300); lim != 200 {
+		t.Fatalf("limit after a light window spanning 300 = %v, want back at 200", lim)
+	}
+	g.Cut(0.1)
+	if lim := g.UpdateSpan(time.Millisecond, 15, 300); lim >= 200 {
+		t.Fatalf("limit %v after a window in which it bound, want it not drifted", lim)
+	}
+}
