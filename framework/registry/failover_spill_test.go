@@ -8,11 +8,9 @@ import (
 	"time"
 
 	"github.com/go-kit/kit/sd"
-	"github.com/go-kit/log"
 
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/memory"
-	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 // spillInst is an instance of "user" on port.
@@ -164,17 +162,7 @@ func TestReportFailover_LogsAndReportsTheSpill(t *testing.T) {
 	_, rsrc := spillRegion(t, r1)
 	f := registry.NewFailover(lsrc, rsrc)
 	defer f.Stop()
-	logs := &syncbuf.Buffer{}
-	obs := &foObserver{active: map[string]bool{}}
-	registry.ReportFailover(f, "user", "datacenter", []string{"dca", "dcb"}, log.NewLogfmtLogger(logs), obs)
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s; log:\n%s", what, logs)
-			}
-		}
-	}
+	logs, obs, waitFor := reportFailover(t, f)
 	waitFor("dca reported serving", func() bool { return obs.is("user/dca") && !obs.is("user/dcb") })
 	f.Spill(true)
 	waitFor("the spill logged and reported", func() bool {

@@ -170,6 +170,24 @@ func (o *foObserver) is(key string) bool {
 	return o.active[key]
 }
 
+// reportFailover has ReportFailover follow f for service "user" in
+// datacenters dca and dcb, logging to logs and reporting to obs; waitFor
+// waits (10 s at most) until ok, failing with the log.
+func reportFailover(t *testing.T, f *registry.Failover) (logs *syncbuf.Buffer, obs *foObserver, waitFor func(what string, ok func() bool)) {
+	logs = &syncbuf.Buffer{}
+	obs = &foObserver{active: map[string]bool{}}
+	registry.ReportFailover(f, "user", "datacenter", []string{"dca", "dcb"}, log.NewLogfmtLogger(logs), obs)
+	waitFor = func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s; log:\n%s", what, logs)
+			}
+		}
+	}
+	return logs, obs, waitFor
+}
+
 // The failover and the return are logged with the source's name and
 // reported to a FailoverObserver; a start on the local source is quiet
 // (report j48d: nothing told an on-call which region served).
@@ -179,17 +197,7 @@ func TestReportFailover_LogsAndReportsTheServingSource(t *testing.T) {
 	remote.Update(sd.Event{Instances: []string{"r1"}})
 	f := registry.NewFailover(local, remote)
 	defer f.Stop()
-	logs := &syncbuf.Buffer{}
-	obs := &foObserver{active: map[string]bool{}}
-	registry.ReportFailover(f, "user", "datacenter", []string{"dca", "dcb"}, log.NewLogfmtLogger(logs), obs)
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s; log:\n%s", what, logs)
-			}
-		}
-	}
+	logs, obs, waitFor := reportFailover(t, f)
 	waitFor("dca reported serving", func() bool { return obs.is("user/dca") && !obs.is("user/dcb") })
 	if logs.String() != "" {
 		t.Fatalf("a start on the local datacenter logged: %s", logs)

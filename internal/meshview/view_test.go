@@ -262,25 +262,33 @@ func sseStates(t *testing.T, url string) (<-chan Snapshot, func()) {
 	return ch, func() { cancel(); resp.Body.Close(); wg.Wait() }
 }
 
-func TestHandler_StreamsStateAndServesOnlyItsOwnFiles(t *testing.T) {
-	srv := memory.NewServer()
-	v := runView(t, srv.Registry())
+// serveStream serves v's page on a free port until the test ends, opens
+// its event stream and waits for the first state; it returns the page's
+// base URL and the states that follow.
+func serveStream(t *testing.T, v *View, opts ...HandlerOption) (string, <-chan Snapshot) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: Handler(v, WithMinInterval(10*time.Millisecond))}
+	hs := &http.Server{Handler: Handler(v, opts...)}
 	go hs.Serve(ln)
-	defer hs.Close()
+	t.Cleanup(func() { hs.Close() })
 	base := "http://" + ln.Addr().String()
-
 	states, stop := sseStates(t, base+"/api/events")
-	defer stop()
+	t.Cleanup(stop)
 	select {
 	case <-states:
 	case <-time.After(30 * time.Second):
 		t.Fatal("no state event at once")
 	}
+	return base, states
+}
+
+func TestHandler_StreamsStateAndServesOnlyItsOwnFiles(t *testing.T) {
+	srv := memory.NewServer()
+	v := runView(t, srv.Registry())
+	base, states := serveStream(t, v, WithMinInterval(10*time.Millisecond))
 	f := startInstance(t, "user", "user-1", "zone-a")
 	if err := srv.Registry().Register(context.Background(), f.inst); err != nil {
 		t.Fatal(err)
@@ -457,20 +465,7 @@ func TestView_HowARecordLeftIsSettledByAProbeAfterIt(t *testing.T) {
 func TestHandler_StreamIsPacedByItsRate(t *testing.T) {
 	srv := memory.NewServer()
 	v := runView(t, srv.Registry())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: Handler(v, WithMinInterval(10*time.Millisecond), WithStreamRate(10))}
-	go hs.Serve(ln)
-	defer hs.Close()
-	states, stop := sseStates(t, "http://"+ln.Addr().String()+"/api/events")
-	defer stop()
-	select {
-	case <-states:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no state event at once")
-	}
+	_, states := serveStream(t, v, WithMinInterval(10*time.Millisecond), WithStreamRate(10))
 	f := startInstance(t, "user", "user-1", "zone-a")
 	if err := srv.Registry().Register(context.Background(), f.inst); err != nil {
 		t.Fatal(err)
