@@ -123,6 +123,7 @@ type request struct {
 	hasKey     bool
 
 	last   atomic.Pointer[balancer.Target] // the latest attempt's instance (attemptAny)
+	note   callNote                        // its attempts' timeouts, for the concurrency limit
 	won    atomic.Bool
 	answer []byte // the winning answer's body, its status and instance
 	status int
@@ -225,7 +226,7 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		if !ok {
 			return fmt.Errorf("client %s: %w", c.service, climit.ErrLimited)
 		}
-		defer func() { tok.Release(climit.Classify(err)) }()
+		defer func() { tok.Release(c.limitOutcome(err, &r.note)) }()
 	}
 	if in != nil && sendsBody(method) {
 		b, err := json.Marshal(in)
@@ -245,7 +246,7 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		r.header.Set(idempotency.Header, callKey(ctx, method, path))
 	}
 	if r.noRetry {
-		if _, err := c.attemptAny(ctx, r, &r.last); err != nil {
+		if _, err := c.attemptAny(ctx, r, &r.last, &r.note); err != nil {
 			return c.unreachable(ctx, err)
 		}
 		return r.decode()
@@ -254,7 +255,7 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		if n > 1 {
 			c.obs.Retried(c.service)
 		}
-		_, err := c.attemptAny(ctx, r, &r.last)
+		_, err := c.attemptAny(ctx, r, &r.last, &r.note)
 		return err
 	})
 	if err != nil {
@@ -270,7 +271,8 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 // other than the previous attempt's (when there is another); it returns
 // the instance endpoint's response. last is atomic because a hedge runs
 // beside the attempt it hedges, and avoids that attempt's instance.
-func (c *Client) attemptAny(ctx context.Context, req any, last *atomic.Pointer[balancer.Target]) (any, error) {
+// note, if not nil, learns where attempts that timed out spent their time.
+func (c *Client) attemptAny(ctx context.Context, req any, last *atomic.Pointer[balancer.Target], note *callNote) (any, error) {
 	// An instance that leaves discovery between pick and call is skipped
 	// without sending anything; a few re-picks cover a rolling restart.
 	for range 4 {
@@ -286,7 +288,25 @@ func (c *Client) attemptAny(ctx context.Context, req any, last *atomic.Pointer[b
 			return nil, err
 		}
 		last.Store(t)
+		var rec *answered // kept for the concurrency limit only
+		var before uint64
+		if c.limiter != nil {
+			rec = c.answers.of(t)
+			before = rec.count.Load()
+		}
 		resp, err := t.Call(ctx, req)
+		if rec != nil {
+			if err != balancer.ErrRetired && !hedgeCancelled(ctx) {
+				rec.record(err)
+			}
+			if note != nil && attemptTimedOut(ctx, err) {
+				if rec.count.Load() == before {
+					note.silent.Add(1)
+				} else {
+					note.slow.Add(1)
+				}
+			}
+		}
 		if c.spill != nil {
 			c.spill.record(ctx, t, err)
 		}

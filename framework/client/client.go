@@ -126,6 +126,7 @@ type Client struct {
 	maxBody  int64
 	obs      Observer
 	limiter  *climit.Limiter
+	answers  answers      // per-instance successes, for the limit's outcomes (answers.go)
 	tracer   trace.Tracer // nil: no per-method spans
 	logger   log.Logger   // nil: none
 	spill    *spill       // nil: the instancer cannot spill (spill.go)
@@ -473,6 +474,7 @@ func build(src sd.Instancer, service string, cfg config) (*Client, error) {
 	if so, ok := cfg.obs.(ServiceObserver); ok {
 		so.ClientStarted(service)
 	}
+	c.tellLimit(cfg.obs)
 	return c, nil
 }
 

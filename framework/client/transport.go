@@ -57,14 +57,17 @@ func (c *Client) Do(ctx context.Context, req any, idempotent bool) (resp any, er
 	if c.closed.Load() {
 		return nil, fmt.Errorf("client %s: %w", c.service, ErrClosed)
 	}
+	var d *doCall
 	if c.limiter != nil {
 		tok, ok := c.limiter.Acquire()
 		if !ok {
 			return nil, fmt.Errorf("client %s: %w", c.service, climit.ErrLimited)
 		}
-		defer func() { tok.Release(climit.Classify(err)) }()
+		d = &doCall{c: c, req: req}
+		defer func() { tok.Release(c.limitOutcome(err, &d.note)) }()
+	} else {
+		d = &doCall{c: c, req: req}
 	}
-	d := &doCall{c: c, req: req}
 	if err = c.policy.Do(ctx, idempotent, d.attempt); err != nil {
 		if errors.Is(err, retry.ErrBudgetExhausted) {
 			c.obs.RetryBudgetExhausted(c.service)
@@ -79,6 +82,7 @@ type doCall struct {
 	c    *Client
 	req  any
 	last atomic.Pointer[balancer.Target] // the latest attempt's instance
+	note callNote                        // its attempts' timeouts, for the concurrency limit
 	won  atomic.Bool                     // a hedge and the attempt it hedged may both answer
 	resp any                             // the winner's; read only after policy.Do, which waits for every attempt
 }
@@ -87,7 +91,7 @@ func (d *doCall) attempt(ctx context.Context, n int) error {
 	if n > 1 {
 		d.c.obs.Retried(d.c.service)
 	}
-	r, err := d.c.attemptAny(ctx, d.req, &d.last)
+	r, err := d.c.attemptAny(ctx, d.req, &d.last, &d.note)
 	if err == nil && d.won.CompareAndSwap(false, true) {
 		d.resp = r
 	}

@@ -55,6 +55,7 @@ const (
 // concurrent use; use one per called service.
 type Limiter struct {
 	min, max float64
+	initial  float64
 	backoff  float64
 	cooldown time.Duration
 	now      func() time.Time
@@ -62,6 +63,7 @@ type Limiter struct {
 	inflight atomic.Int64
 	limit    atomic.Int64
 	limited  atomic.Uint64
+	driftAt  atomic.Int64 // unix ns of the last drift back up
 
 	mu       sync.Mutex
 	est      float64
@@ -129,7 +131,7 @@ func New(opts ...Option) (*Limiter, error) {
 			return nil, err
 		}
 	}
-	l := &Limiter{min: float64(s.min), max: float64(s.max), backoff: s.backoff, cooldown: s.cooldown, now: s.now, est: float64(s.initial)}
+	l := &Limiter{min: float64(s.min), max: float64(s.max), initial: float64(s.initial), backoff: s.backoff, cooldown: s.cooldown, now: s.now, est: float64(s.initial)}
 	l.limit.Store(int64(s.initial))
 	if s.latency != nil {
 		l.lat = newLatency(*s.latency, s.initial, s.min, s.max, s.now())
@@ -176,7 +178,10 @@ func (t Token) Release(o Outcome) {
 		// Far below the limit, a success says nothing about it. limit is
 		// est rounded down, so this skips only what the check under the
 		// lock would skip, and the common call takes no lock.
-		if 2*t.inflight < l.limit.Load() {
+		if lim := l.limit.Load(); 2*t.inflight < lim {
+			if float64(lim) < l.initial {
+				l.drift()
+			}
 			return
 		}
 		l.mu.Lock()
@@ -200,6 +205,33 @@ func (t Token) Release(o Outcome) {
 		}
 		l.mu.Unlock()
 	}
+}
+
+// Recovery of a limit cut below its start while calls are light: after
+// RecoverAfter without a drop, each DriftEvery a success far below the
+// limit moves it a tenth of the way (at least 1) back to its start, never
+// past it. Without it, a limit cut to its floor by an incident stays there
+// as long as fewer than half of it are in flight (report j50a 1 and 2),
+// and refuses the next normal burst.
+const (
+	RecoverAfter = 2 * time.Second
+	DriftEvery   = 100 * time.Millisecond
+)
+
+// drift moves a cut limit back towards its start (see RecoverAfter).
+func (l *Limiter) drift() {
+	now := l.now()
+	if now.UnixNano()-l.driftAt.Load() < int64(DriftEvery) {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.lastDrop) < RecoverAfter || now.UnixNano()-l.driftAt.Load() < int64(DriftEvery) || l.est >= l.initial {
+		return
+	}
+	l.driftAt.Store(now.UnixNano())
+	l.est = math.Min(l.initial, l.est+math.Max(1, (l.initial-l.est)/10))
+	l.limit.Store(int64(l.est))
 }
 
 // Stats is a Limiter's state.

@@ -203,3 +203,51 @@ func TestLimiter_ConcurrentReleasesAreSafe(t *testing.T) {
 		t.Fatalf("stats %+v, want nothing in flight and a limit within [20, 100]", st)
 	}
 }
+
+// Report j50a 1 and 2: a limit cut to its floor by an incident stayed
+// there while fewer than half of it were in flight, and refused the next
+// normal burst. Light successes bring it back to its start once
+// RecoverAfter has passed without a drop, never past the start; a drop
+// restarts the wait.
+func TestLimiter_ACutLimitDriftsBackToItsStartUnderLightLoad(t *testing.T) {
+	clk := &clock{t: time.Unix(1, 0)}
+	l := mustNew(t, WithLimits(500, 20, 5000), WithClock(clk.now))
+	for range 40 {
+		clk.t = clk.t.Add(100 * time.Millisecond)
+		tok, _ := l.Acquire()
+		tok.Release(Dropped)
+	}
+	if n := l.Stats().Limit; n != 20 {
+		t.Fatalf("limit after 40 drops = %d, want the floor 20", n)
+	}
+	light := func(d time.Duration) { // one call at a time, every 10 ms
+		for end := clk.t.Add(d); clk.t.Before(end); {
+			clk.t = clk.t.Add(10 * time.Millisecond)
+			tok, _ := l.Acquire()
+			tok.Release(Success)
+			if n := l.Stats().Limit; n > 500 {
+				t.Fatalf("limit drifted to %d, past its start 500", n)
+			}
+		}
+	}
+	light(RecoverAfter - 100*time.Millisecond)
+	if n := l.Stats().Limit; n != 20 {
+		t.Fatalf("limit %d within %v of the last drop, want 20 still", n, RecoverAfter)
+	}
+	light(time.Second)
+	mid := l.Stats().Limit
+	if mid <= 20 {
+		t.Fatalf("limit %d a second past %v without a drop, want it drifting up", mid, RecoverAfter)
+	}
+	tok, _ := l.Acquire()
+	tok.Release(Dropped)
+	cut := l.Stats().Limit
+	light(RecoverAfter - 100*time.Millisecond)
+	if n := l.Stats().Limit; n != cut {
+		t.Fatalf("limit moved from %d to %d within %v of a drop", cut, n, RecoverAfter)
+	}
+	light(10 * time.Second)
+	if n := l.Stats().Limit; n != 500 {
+		t.Fatalf("limit after 10 s of light calls = %d, want back at its start 500", n)
+	}
+}

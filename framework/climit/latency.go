@@ -86,6 +86,9 @@ func (l *Limiter) sample(now, start time.Time) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.est = w.grad.Update(time.Duration(sum/cnt), peak)
+	// A window a quiet spell stretched counts as the windows it spans
+	// (gradient.Limit.UpdateSpan: a cut limit drifts back up).
+	spans := int(min(now.UnixNano()-begun, int64(1<<40)) / int64(w.window))
+	l.est = w.grad.UpdateSpan(time.Duration(sum/cnt), peak, spans)
 	l.limit.Store(max(1, int64(l.est)))
 }
