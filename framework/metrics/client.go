@@ -69,6 +69,7 @@ type Client struct {
 	breakerSet *prometheus.GaugeVec
 	methodDur  *prometheus.HistogramVec
 	methodErrs *prometheus.CounterVec
+	limits     *clientLimits
 
 	mu    sync.Mutex
 	codes map[serviceMethod]map[string]bool // the codes kept per method, well-known ones aside
@@ -84,7 +85,8 @@ var (
 // NewClient registers the client series on r.
 func NewClient(r prometheus.Registerer) *Client {
 	c := &Client{
-		codes: map[serviceMethod]map[string]bool{},
+		codes:  map[serviceMethod]map[string]bool{},
+		limits: newClientLimits(),
 		picks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "client", Name: "picks_total",
 			Help: "Attempts sent, by called service and the instance the balancer picked.",
@@ -123,7 +125,7 @@ func NewClient(r prometheus.Registerer) *Client {
 			Help: "Failed calls of each method, by the error's code (svcerr code, HTTP status, or unavailable / deadline_exceeded / canceled); \"other\" for codes past the first 16 per method, or not shaped like one.",
 		}, []string{"service", "method", "code"}),
 	}
-	r.MustRegister(c.picks, c.retries, c.exhausted, c.ejections, c.svcEjects, c.stale, c.breakerSet, c.methodDur, c.methodErrs)
+	r.MustRegister(c.picks, c.retries, c.exhausted, c.ejections, c.svcEjects, c.stale, c.breakerSet, c.methodDur, c.methodErrs, c.limits)
 	return c
 }
 
