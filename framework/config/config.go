@@ -155,7 +155,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.Weight, "weight", c.Weight, "balancing weight (default 100)")
 	fs.Var(registry.ListFlag{P: &c.Tags}, "tags", "comma-separated tags published with the instance")
 	fs.BoolVar(&c.SelfCheck, "self-check", c.SelfCheck, "check the advertised address reaches this process before registering (turn off without hairpin routing)")
-	fs.BoolVar(&c.LoadShedding, "load-shedding", c.LoadShedding, "answer 503 overloaded at once to requests the instance cannot serve in time, so callers go elsewhere (docs/overload.md)")
+	fs.BoolVar(&c.LoadShedding, "load-shedding", c.LoadShedding, "refuse at once (503 overloaded, so callers go elsewhere) requests past an adaptive limit on requests in flight; on its own it acts for handlers that wait (a database, another service), not for a CPU-bound service, whose queue waits unread in front of the handler: that one only slows down unless --shed-waiting is set (docs/overload.md)")
 
 	fs.IntVar(&c.ShedWaiting, "shed-waiting", c.ShedWaiting, "with --load-shedding, also refuse while more than this many requests per CPU wait unread in front of the handler for 100ms (0: off; 16 suits a CPU-bound service with CPUs of its own; docs/overload.md)")
 
