@@ -26,6 +26,7 @@ import (
 	"github.com/warren-mesh/warren/framework/requestid"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/svcerr"
+	"github.com/warren-mesh/warren/internal/downstream"
 )
 
 // CallOption adjusts one call.
@@ -195,6 +196,9 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 	if err := checkMethod(method); err != nil {
 		return fmt.Errorf("client %s: %w", c.service, err)
 	}
+	// The wait is the called service's, not the serving instance's: its
+	// load shedder leaves it out of its latency signal (internal/downstream).
+	defer downstream.Begin(ctx)()
 	if err := checkPath(path); err != nil {
 		return fmt.Errorf("client %s: %s %w", c.service, method, err)
 	}

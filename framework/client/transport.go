@@ -15,6 +15,7 @@ import (
 	"github.com/warren-mesh/warren/framework/endpointer"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/internal/downstream"
 )
 
 // InstanceFactory is the client side of a transport other than HTTP
@@ -57,6 +58,7 @@ func (c *Client) Do(ctx context.Context, req any, idempotent bool) (resp any, er
 	if c.closed.Load() {
 		return nil, fmt.Errorf("client %s: %w", c.service, ErrClosed)
 	}
+	defer downstream.Begin(ctx)() // as in Invoke
 	var d *doCall
 	if c.limiter != nil {
 		tok, ok := c.limiter.Acquire()

@@ -88,6 +88,7 @@ func UnaryServerInterceptor(l *Limiter, opts ...GRPCOption) (grpc.UnaryServerInt
 			ra := s.retryAfter + time.Duration(float64(span)*l.ShedRatio())
 			return nil, grpctransport.OverloadStatus(ra.Round(time.Second)).Err()
 		}
+		ctx = tok.watch(ctx) // before the defer copies tok
 		defer tok.Release()
 		return handler(ctx, req)
 	}, nil

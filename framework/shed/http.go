@@ -112,6 +112,7 @@ func Middleware(l *Limiter, opts ...HTTPOption) (func(http.Handler) http.Handler
 				_, _ = w.Write(body)
 				return
 			}
+			r = r.WithContext(tok.watch(r.Context())) // before the defer copies tok
 			defer tok.Release()
 			next.ServeHTTP(w, r)
 		})

@@ -191,8 +191,10 @@ func TestMiddleware_RetryAfterGrowsWithTheShareShed(t *testing.T) {
 }
 
 // The shedder's admission of a request to a route that is not exempt
-// allocates nothing: the exempt routes are told apart without asking a
-// ServeMux, which allocates on every request it finds no route for.
+// allocates only the request's record of its waits on other services (its
+// context, and the request carrying it: 2): the exempt routes are told
+// apart without asking a ServeMux, which allocates on every request it
+// finds no route for.
 func TestMiddleware_AdmissionAllocatesNothing(t *testing.T) {
 	l := mustNew(t, WithQueueProbe(nil))
 	mw, err := Middleware(l, WithExempt("POST /payments/{id}/capture", "GET /admin/"))
@@ -201,8 +203,8 @@ func TestMiddleware_AdmissionAllocatesNothing(t *testing.T) {
 	}
 	h := mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	rec, req := httptest.NewRecorder(), httptest.NewRequest("GET", "/users/42", nil)
-	if n := testing.AllocsPerRun(100, func() { h.ServeHTTP(rec, req) }); n != 0 {
-		t.Fatalf("%v allocations per admitted request, want 0", n)
+	if n := testing.AllocsPerRun(100, func() { h.ServeHTTP(rec, req) }); n > 2 {
+		t.Fatalf("%v allocations per admitted request, want at most 2 (the downstream record)", n)
 	}
 	if st := l.Stats(); st.Admitted == 0 {
 		t.Fatalf("stats %+v: the requests did not go through the limiter", st)

@@ -14,6 +14,11 @@
 // (or of quiet) a limit that an incident cut drifts back up towards its
 // start, so the next normal burst finds the limit a fresh instance has.
 //
+// A request's latency sample leaves out the time its handler waited on
+// calls through a Warren client (internal/downstream; the middlewares put
+// the record in the request's context): a hung dependency is not this
+// instance being full.
+//
 // A CPU-bound handler never holds many requests in flight: its backlog
 // waits in front of it, in the kernel and the Go runtime, before any of
 // our code runs. So the limiter can also count the requests waiting there
@@ -44,6 +49,7 @@
 package shed
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -54,6 +60,7 @@ import (
 
 	"github.com/go-kit/log"
 
+	"github.com/warren-mesh/warren/internal/downstream"
 	"github.com/warren-mesh/warren/internal/gradient"
 )
 
@@ -288,6 +295,18 @@ func New(opts ...Option) (*Limiter, error) {
 type Token struct {
 	l     *Limiter
 	start time.Time
+	down  *downstream.Wait // set by the middlewares; nil: none
+}
+
+// watch gives the request under ctx a record of its waits on other
+// services (Warren's clients mark their calls on it), left out of its
+// latency sample at Release.
+func (t *Token) watch(ctx context.Context) context.Context {
+	if t.l == nil {
+		return ctx
+	}
+	ctx, t.down = downstream.With(ctx, t.l.now)
+	return ctx
 }
 
 // Acquire decides on one request: Admitted with a Token to Release, or
@@ -333,7 +352,11 @@ func (t Token) Release() {
 	}
 	now := t.l.now()
 	t.l.inflight.Add(-1)
-	t.l.record(now, now.Sub(t.start))
+	// The time the handler waited on calls to other services is theirs,
+	// not this instance's: a hung dependency must not read as this
+	// instance being full (report j50a 1). The request still counts in
+	// flight while it waits.
+	t.l.record(now, max(0, now.Sub(t.start)-t.down.Total(now)))
 }
 
 // record adds a latency sample and closes the window when it is due.
