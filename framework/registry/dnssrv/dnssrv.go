@@ -27,6 +27,7 @@ import (
 
 	"github.com/go-kit/kit/sd"
 	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	"github.com/miekg/dns"
 
 	"github.com/warren-mesh/warren/framework/backoff"
@@ -129,6 +130,11 @@ type Instancer struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
+
+	// known holds each target's last good addresses, for a target whose
+	// lookup fails (owned by the loop's goroutine).
+	known   map[string][]string
+	failing map[string]bool // targets whose last lookup failed: logged once per run
 }
 
 var _ sd.Instancer = (*Instancer)(nil)
@@ -227,18 +233,25 @@ func (in *Instancer) resolve(ctx context.Context) ([]string, time.Duration, erro
 	}
 	addrs := map[string][]string{}
 	for _, rr := range resp.Extra {
+		// Glue's TTL counts too: an address that may change in 1 s was
+		// read again only at the SRV's TTL (report j51a).
 		switch a := rr.(type) {
 		case *dns.A:
-			addrs[a.Hdr.Name] = append(addrs[a.Hdr.Name], a.A.String())
+			addrs[a.Hdr.Name] = appendUsable(addrs[a.Hdr.Name], a.A)
+			seeTTL(a)
 		case *dns.AAAA:
-			addrs[a.Hdr.Name] = append(addrs[a.Hdr.Name], a.AAAA.String())
+			addrs[a.Hdr.Name] = appendUsable(addrs[a.Hdr.Name], a.AAAA)
+			seeTTL(a)
 		}
 	}
 	var srvs []*dns.SRV
 	for _, rr := range resp.Answer {
 		if s, ok := rr.(*dns.SRV); ok {
-			srvs = append(srvs, s)
 			seeTTL(s)
+			if s.Target == "." {
+				continue // RFC 2782: the service is decidedly not available here
+			}
+			srvs = append(srvs, s)
 		}
 	}
 	if len(srvs) == 0 {
@@ -255,28 +268,57 @@ func (in *Instancer) resolve(ctx context.Context) ([]string, time.Duration, erro
 		}
 		return nil, ttl, nil
 	}
-	// Targets without glue: ask for their addresses.
+	// Targets without glue: ask for their addresses. A target whose
+	// lookup fails keeps its last good addresses, or is left out: one
+	// target in another zone the server refuses, or an AAAA SERVFAIL
+	// beside a good A, failed the whole name — a client starting then
+	// had no instance at all, one running never saw removals (report
+	// j51a). The name fails only when no target has an address.
+	var lookupErrs []error
+	known, failing := map[string][]string{}, map[string]bool{}
 	for _, s := range srvs {
 		if len(addrs[s.Target]) > 0 {
+			known[s.Target] = addrs[s.Target]
 			continue
 		}
+		if _, asked := known[s.Target]; asked {
+			continue // a target listed twice (another port) is asked once
+		}
+		var failed error
 		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
 			r, err := in.query(ctx, s.Target, qt)
 			if err != nil {
-				return nil, 0, err
+				failed = err
+				continue
 			}
 			for _, rr := range r.Answer {
 				switch a := rr.(type) {
 				case *dns.A:
-					addrs[s.Target] = append(addrs[s.Target], a.A.String())
+					addrs[s.Target] = appendUsable(addrs[s.Target], a.A)
 					seeTTL(a)
 				case *dns.AAAA:
-					addrs[s.Target] = append(addrs[s.Target], a.AAAA.String())
+					addrs[s.Target] = appendUsable(addrs[s.Target], a.AAAA)
 					seeTTL(a)
 				}
 			}
 		}
+		if failed != nil && len(addrs[s.Target]) == 0 {
+			lookupErrs = append(lookupErrs, failed)
+			failing[s.Target] = true
+			msg := "SRV target lookup failed; left out"
+			if prev := in.known[s.Target]; len(prev) > 0 {
+				addrs[s.Target], msg = prev, "SRV target lookup failed; keeping its last addresses"
+			}
+			if !in.failing[s.Target] {
+				level.Warn(in.cfg.logger).Log("msg", msg, "name", in.name, "target", s.Target, "err", failed)
+			}
+		}
+		known[s.Target] = addrs[s.Target]
 	}
+	if ctx.Err() != nil {
+		return nil, 0, ctx.Err()
+	}
+	in.known, in.failing = known, failing // only this answer's targets: removed ones are forgotten
 	// The lowest priority whose targets have an address.
 	slices.SortFunc(srvs, func(a, b *dns.SRV) int { return int(a.Priority) - int(b.Priority) })
 	var group []*dns.SRV
@@ -290,10 +332,11 @@ func (in *Instancer) resolve(ctx context.Context) ([]string, time.Duration, erro
 		group = append(group, s)
 	}
 	if len(group) == 0 {
-		return nil, ttl, fmt.Errorf("%w: %s", ErrNoAddress, in.name)
+		return nil, ttl, fmt.Errorf("%w: %s%s", ErrNoAddress, in.name, joinedCause(lookupErrs))
 	}
 	anyWeight := slices.ContainsFunc(group, func(s *dns.SRV) bool { return s.Weight > 0 })
 	var out []string
+	seenID := map[string]bool{}
 	for _, s := range group {
 		ips := addrs[s.Target]
 		slices.Sort(ips)
@@ -308,12 +351,30 @@ func (in *Instancer) resolve(ctx context.Context) ([]string, time.Duration, erro
 			Endpoints: []string{registry.EndpointURL(in.cfg.scheme, ips[0], int(s.Port))},
 			Weight:    w,
 		}
-		if err := inst.Validate(); err != nil {
-			continue
+		if err := inst.Validate(); err != nil || seenID[inst.ID] {
+			continue // a record listed twice would double the target's share
 		}
+		seenID[inst.ID] = true
 		out = append(out, inst.String())
 	}
 	return out, ttl, nil
+}
+
+// joinedCause renders the targets' lookup errors after ErrNoAddress.
+func joinedCause(errs []error) string {
+	if len(errs) == 0 {
+		return ""
+	}
+	return " (" + errors.Join(errs...).Error() + ")"
+}
+
+// appendUsable appends ip unless it is unspecified (0.0.0.0, ::), which
+// no caller can dial.
+func appendUsable(ips []string, ip net.IP) []string {
+	if ip.IsUnspecified() {
+		return ips
+	}
+	return append(ips, ip.String())
 }
 
 // query sends one question, over TCP again when the UDP answer was

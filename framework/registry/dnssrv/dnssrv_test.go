@@ -281,3 +281,71 @@ func TestNewInstancer_RefusesWhatCannotWork(t *testing.T) {
 		t.Errorf("Discovery.Instancer(bad name): %v, want ErrInvalidInstance", err)
 	}
 }
+
+// A target whose address lookup fails (here in a zone the server refuses:
+// REFUSED) is left out; the name still publishes the targets that have
+// addresses, without an error. So is a target whose only address is
+// 0.0.0.0, which no caller can dial. Both failed the whole name (or were
+// published) before: a client starting then had no instance at all
+// (report j51a, 488 of 488 calls failed).
+func TestInstancer_ATargetWhoseLookupFailsIsLeftOut(t *testing.T) {
+	d := startDNS(t, 0, 1,
+		srv("a", 8080, 10, 10),
+		fmt.Sprintf("--srv-host=%s,far.example.org,8081,10,10", name), // REFUSED: --no-resolv, not local
+		srv("zero", 8082, 10, 10), host("zero", "0.0.0.0"),
+		host("a", "192.0.2.1"))
+	in, err := dnssrv.NewInstancer(name, dnssrv.WithServer(d.addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Stop()
+	ev, _ := registrytest.Record(t, in).WaitFor(t, wait, "an answer", func(ev sd.Event) bool { return ev.Err != nil || len(ev.Instances) > 0 })
+	if ev.Err != nil {
+		t.Fatalf("event error %v; want a's instance without an error", ev.Err)
+	}
+	if got, want := instances(ev), []seen{{"a.user.shop.svc.cluster.local:8080", "http://192.0.2.1:8080", 10}}; !slices.Equal(got, want) {
+		t.Fatalf("instances %+v, want %+v", got, want)
+	}
+}
+
+// An SRV target of "." says the service is decidedly not available here
+// (RFC 2782): an empty set, not an error that would keep the last set
+// serving.
+func TestInstancer_TargetDotIsAnEmptySet(t *testing.T) {
+	d := startDNS(t, 0, 1, "--srv-host="+name)
+	in, err := dnssrv.NewInstancer(name, dnssrv.WithServer(d.addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Stop()
+	registrytest.Record(t, in).WaitFor(t, wait, "an empty set without error", func(ev sd.Event) bool {
+		return ev.Err == nil && ev.Instances != nil && len(ev.Instances) == 0
+	})
+}
+
+// A target that resolved before and whose lookup now fails keeps its last
+// addresses (a passing SERVFAIL or REFUSED does not drop a live backend),
+// while the others follow the records: here a removed target leaves.
+func TestInstancer_ATargetWhoseLookupFailsKeepsItsLastAddresses(t *testing.T) {
+	far := fmt.Sprintf("--srv-host=%s,b.far.example.org,8081,10,10", name)
+	d := startDNS(t, 0, 1, srv("a", 8080, 10, 10), far, srv("c", 8082, 10, 10),
+		host("a", "192.0.2.1"), "--host-record=b.far.example.org,192.0.2.2", host("c", "192.0.2.3"))
+	in, err := dnssrv.NewInstancer(name, dnssrv.WithServer(d.addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Stop()
+	rec := registrytest.Record(t, in)
+	rec.WaitFor(t, wait, "a, b and c", func(ev sd.Event) bool { return ev.Err == nil && len(ev.Instances) == 3 })
+	// b's address record goes (its lookup is REFUSED now: not local, no
+	// upstream), and so does c's SRV record.
+	d.stop()
+	d = startDNS(t, d.port, 1, srv("a", 8080, 10, 10), far, host("a", "192.0.2.1"))
+	ev, _ := rec.WaitFor(t, wait, "c gone", func(ev sd.Event) bool { return ev.Err == nil && len(ev.Instances) == 2 })
+	if got, want := instances(ev), []seen{
+		{"a.user.shop.svc.cluster.local:8080", "http://192.0.2.1:8080", 10},
+		{"b.far.example.org:8081", "http://192.0.2.2:8081", 10},
+	}; !slices.Equal(got, want) {
+		t.Fatalf("instances %+v, want a and b (its last address)", got)
+	}
+}
