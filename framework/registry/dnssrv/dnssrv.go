@@ -163,6 +163,11 @@ func NewInstancer(name string, opts ...Option) (*Instancer, error) {
 			cfg.scheme = s
 		}
 	}
+	if _, _, _, err := registry.ParseEndpoint(cfg.scheme + "://192.0.2.1:1"); err != nil {
+		// Every instance would fail validation and the set stay empty,
+		// without an error (report j51a).
+		return nil, fmt.Errorf("dnssrv: scheme %q (WithScheme): %w", cfg.scheme, err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &Instancer{
 		Cache: registry.NewCache(), name: name, cfg: cfg,
@@ -201,6 +206,13 @@ func (in *Instancer) loop(ctx context.Context) {
 			// answer said its records could change: once the server is
 			// back, the set is at most one TTL stale, not maxTTL.
 			b = backoff.New(100*time.Millisecond, max(wait, 100*time.Millisecond))
+			if len(set) == 0 && len(last) > 0 {
+				// Said once: an empty set is no error (a headless
+				// Service without ready Pods), but calls fail "no
+				// endpoints" meanwhile, and a misspelt name looks the same
+				// (report j51a: 324 failed calls, no line).
+				level.Warn(in.cfg.logger).Log("msg", "DNS lists no SRV target for the name; publishing an empty set", "name", in.name, "had", len(last))
+			}
 			last = set
 			outage.Recovered("instances", len(set))
 			in.Cache.Update(sd.Event{Instances: set})

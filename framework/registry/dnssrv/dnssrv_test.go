@@ -263,6 +263,9 @@ func TestNewInstancer_RefusesWhatCannotWork(t *testing.T) {
 		{"plain.example.", []dnssrv.Option{dnssrv.WithServer("127.0.0.1:53")}}, // no service label
 		{name, []dnssrv.Option{dnssrv.WithServer("nowhere")}},
 		{name, []dnssrv.Option{dnssrv.WithServer("127.0.0.1:53"), dnssrv.WithTTLBounds(2*time.Second, time.Second)}},
+		// A scheme no instance can carry would leave every set empty
+		// without an error (report j51a).
+		{name, []dnssrv.Option{dnssrv.WithServer("127.0.0.1:53"), dnssrv.WithScheme("no scheme!")}},
 	} {
 		if in, err := dnssrv.NewInstancer(c.name, c.opts...); err == nil {
 			in.Stop()
@@ -347,5 +350,32 @@ func TestInstancer_ATargetWhoseLookupFailsKeepsItsLastAddresses(t *testing.T) {
 		{"b.far.example.org:8081", "http://192.0.2.2:8081", 10},
 	}; !slices.Equal(got, want) {
 		t.Fatalf("instances %+v, want a and b (its last address)", got)
+	}
+}
+
+// A name whose records go (NXDOMAIN) publishes an empty set without an
+// error, and says so once in the log: calls fail "no endpoints" meanwhile,
+// and a misspelt name template looks the same (report j51a).
+func TestInstancer_RecordsGoneIsLoggedOnce(t *testing.T) {
+	d := startDNS(t, 0, 1, srv("a", 8080, 10, 10), host("a", "192.0.2.1"))
+	logs := &syncbuf.Buffer{}
+	in, err := dnssrv.NewInstancer(name, dnssrv.WithServer(d.addr()), dnssrv.WithLogger(log.NewLogfmtLogger(logs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Stop()
+	rec := registrytest.Record(t, in)
+	rec.WaitFor(t, wait, "a", registrytest.Has("a.user.shop.svc.cluster.local:8080"))
+	d.stop()
+	d = startDNS(t, d.port, 1)
+	rec.WaitFor(t, wait, "an empty set without error", func(ev sd.Event) bool { return ev.Err == nil && len(ev.Instances) == 0 })
+	before := d.srvQueries()
+	for end := time.Now().Add(30 * time.Second); d.srvQueries() < before+2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the name was not asked again twice within 30s")
+		}
+	}
+	if n := strings.Count(logs.String(), "DNS lists no SRV target"); n != 1 {
+		t.Fatalf("%d lines about the empty name, want 1:\n%s", n, logs)
 	}
 }
