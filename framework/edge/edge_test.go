@@ -287,6 +287,11 @@ func TestWatcher_AFailingApplyIsLoggedOncePerSetAndError(t *testing.T) {
 		return rec.apply(ctx, s)
 	})
 	rec.waitFor(t, "user=1", count("user", 1))
+	// The success is logged after the apply returns, which is when the
+	// recorder saw it: wait for the line.
+	for end := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "apply succeeded after failing") && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	out := logs.String()
 	if n := strings.Count(out, "apply failed"); n != 2 {
 		t.Fatalf("%d 'apply failed' lines for 20 failed attempts with two errors; want 2:\n%s", n, out)
