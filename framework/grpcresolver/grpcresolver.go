@@ -241,7 +241,8 @@ func (r *warrenResolver) update(ev sd.Event) {
 		// clients do and docs/security.md has certificates name it; without
 		// it grpc-go verifies the target's authority, the service name
 		// ("user"), which no instance certificate carries (report j50c).
-		// grpc.WithAuthority or a tls.Config.ServerName still wins.
+		// grpc.WithAuthority still wins; a tls.Config.ServerName does
+		// not (grpc-go hands the handshake this name over it).
 		name := serverName(k.hostport)
 		st.Addresses = append(st.Addresses, resolver.Address{Addr: k.hostport, ServerName: name, BalancerAttributes: attrs})
 		st.Endpoints = append(st.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: k.hostport, ServerName: name}}, Attributes: attrs})
