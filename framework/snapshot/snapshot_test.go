@@ -396,3 +396,47 @@ func TestInstancer_WritesOffTheEventPathAndCoalesces(t *testing.T) {
 		t.Fatalf("writes of %d sets %v; want 2: the first (1 instance) and the latest (4)", len(w), w)
 	}
 }
+
+// deltaOnly is an inner DeltaInstancer that records a whole-set
+// subscription: the snapshot layer must follow its deltas.
+type deltaOnly struct {
+	*registry.Cache
+	wholeSets atomic.Bool
+}
+
+func (d *deltaOnly) Register(ch chan<- sd.Event) { d.wholeSets.Store(true); d.Cache.Register(ch) }
+func (d *deltaOnly) Stop()                       {}
+
+// Over an inner that hands changes (registry.DeltaInstancer), the snapshot
+// layer follows the changes, not whole sets — a change costs its size,
+// not the set's (re-test j52a: at 10k instances under churn, whole sets
+// kept a client with a snapshot 42 s behind) — and its subscribers and
+// file still get the exact set: first the registry's whole set in place
+// of the snapshot's, then each change.
+func TestInstancer_FollowsTheInnerDeltas(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user.json")
+	writeSnapshot(t, path, inst(9).String())
+	inner := &deltaOnly{Cache: registry.NewCache()}
+	s := must(New(inner, path))
+	defer s.Stop()
+	sub := subscribe(t, s)
+	waitFor(t, "the snapshot served", func() bool { return slices.Equal(sub.instances(), []string{inst(9).String()}) })
+	inner.Update(sd.Event{Instances: []string{inst(1).String(), inst(2).String()}})
+	want := []string{inst(1).String(), inst(2).String()}
+	slices.Sort(want)
+	waitFor(t, "the registry's set in place of the snapshot's", func() bool { return slices.Equal(sub.instances(), want) })
+	inner.Apply([]string{inst(3).String()}, []string{inst(1).String()}, nil)
+	want = []string{inst(2).String(), inst(3).String()}
+	slices.Sort(want)
+	waitFor(t, "the change applied", func() bool { return slices.Equal(sub.instances(), want) })
+	waitFor(t, "the file at the latest set", func() bool {
+		f, err := readFile(path)
+		return err == nil && slices.Equal(f.Instances, want)
+	})
+	if st := s.State(); st.Stale || st.Source != SourceRegistry || st.Instances != 2 {
+		t.Fatalf("state %+v, want the registry's 2 instances", st)
+	}
+	if inner.wholeSets.Load() {
+		t.Fatal("the snapshot layer subscribed to whole sets of an inner that hands changes")
+	}
+}
