@@ -63,7 +63,10 @@ type Instancer struct {
 	outage    *registry.OutageLog
 }
 
-var _ sd.Instancer = (*Instancer)(nil)
+var (
+	_ sd.Instancer            = (*Instancer)(nil)
+	_ registry.DeltaInstancer = (*Instancer)(nil)
+)
 
 // watchEvent is a fired (or ended) watch: on dir when child is "".
 type watchEvent struct {
@@ -109,6 +112,14 @@ func (in *Instancer) Register(ch chan<- sd.Event) { in.cache.Register(ch) }
 
 // Deregister implements sd.Instancer.
 func (in *Instancer) Deregister(ch chan<- sd.Event) { in.cache.Deregister(ch) }
+
+// RegisterDelta implements registry.DeltaInstancer: the endpointer and
+// the snapshot layer take each change instead of the whole sorted set
+// (the instances are the String of records already validated).
+func (in *Instancer) RegisterDelta(ch chan<- registry.Delta) { in.cache.RegisterDelta(ch) }
+
+// DeregisterDelta implements registry.DeltaInstancer.
+func (in *Instancer) DeregisterDelta(ch chan<- registry.Delta) { in.cache.DeregisterDelta(ch) }
 
 // State returns the current event: the set and the error, if any.
 func (in *Instancer) State() sd.Event { return in.cache.State() }
