@@ -33,7 +33,7 @@ services from their Service interface, so you write business methods only.
 Usage:
   svcgen init MODULE [--dir DIR] [--warren VERSION | --replace PATH]
   svcgen new NAME [--port N] [--registry NAME] [--methods "A,B"] [--grpc] [--dry-run]
-  svcgen gen [NAME | ./services/NAME]... [--dry-run] [--no-check] [--protoc]
+  svcgen gen [NAME | ./services/NAME]... [--dry-run | --verify] [--no-check] [--protoc]
   svcgen list
   svcgen help [COMMAND]
 
@@ -527,11 +527,15 @@ func (c *cli) gen(args []string) error {
 	fs, rootFlag := c.flags("gen", "[NAME | ./services/NAME]... [flags]",
 		"Reads each service's Service interface (services/NAME/service.go) and\nrewrites only its generated files: "+strings.Join(gen.GeneratedFiles(), ", ")+".\nA method the implementation lacks gets a stub appended to your file;\nnothing of yours is changed or deleted. Running it twice changes nothing.\nWith no NAME: the service of the working directory, or every service.")
 	dry := fs.Bool("dry-run", false, "print what would be written and write nothing")
+	verify := fs.Bool("verify", false, "write nothing; exit 1 listing the files gen would change when the generated code is out of date with service.go (for CI); protoc is not run unless --protoc is given: a changed .proto or a missing .pb.go counts as out of date")
 	force := fs.Bool("protoc", false, "compile every gRPC service's .proto with protoc even when it did not change (by default protoc runs only for a changed .proto or a missing .pb.go)")
 	noCheck := fs.Bool("no-check", false, "do not compile the services after writing (by default gen runs go build and go vet -buildtag on them, their tests type-checked too, and exits 1 when the implementation or a test of yours no longer matches the interface)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
+	}
+	if *verify && *dry {
+		return usageErr("--verify and --dry-run do not go together: --verify lists what is out of date, --dry-run prints it")
 	}
 	r, err := c.repo(*rootFlag)
 	if err != nil {
@@ -547,6 +551,9 @@ func (c *cli) gen(args []string) error {
 		out    *gen.Output
 		writes map[string][]byte // changed files
 		old    map[string][]byte
+		// missing are .pb.go files --verify found missing without
+		// running protoc.
+		missing []string
 	}
 	var results []result
 	var probs gen.Problems
@@ -565,7 +572,8 @@ func (c *cli) gen(args []string) error {
 			return err
 		}
 		res := result{t: t, out: out, writes: map[string][]byte{}, old: files}
-		if err := c.extraFiles(r.root, t, out, files, *force); err != nil {
+		res.missing, err = c.extraFiles(r.root, t, out, files, *force, *verify && !*force)
+		if err != nil {
 			var ps gen.Problems
 			if errors.As(err, &ps) {
 				probs = append(probs, ps...)
@@ -628,6 +636,29 @@ func (c *cli) gen(args []string) error {
 			}
 		}
 	}
+	if *verify {
+		var stale []string
+		for _, w := range writes {
+			rel, err := filepath.Rel(r.root, w.path)
+			if err != nil {
+				rel = w.path
+			}
+			stale = append(stale, filepath.ToSlash(rel))
+		}
+		for _, res := range results {
+			for _, pb := range res.missing {
+				stale = append(stale, res.t.rel+"/"+pb+" (missing: run svcgen gen --protoc)")
+			}
+		}
+		if len(stale) > 0 {
+			slices.Sort(stale)
+			return errOutOfDate(stale)
+		}
+		for _, res := range results {
+			fmt.Fprintf(c.stdout, "%s: up to date\n", res.t.rel)
+		}
+		return nil
+	}
 	if !*dry {
 		if err := commit(writes); err != nil {
 			return err
@@ -687,6 +718,14 @@ func indent(b []byte) string {
 		sb.WriteString(l)
 	}
 	return sb.String()
+}
+
+// errOutOfDate is gen --verify's answer when gen would change files: their
+// paths, relative to the repository root.
+type errOutOfDate []string
+
+func (e errOutOfDate) Error() string {
+	return fmt.Sprintf("the generated code is out of date with service.go; run `svcgen gen` and commit what it writes. Files it would change:\n  %s", strings.Join(e, "\n  "))
 }
 
 // fileWrite is one file gen replaces.
