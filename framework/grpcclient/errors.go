@@ -75,7 +75,11 @@ func (e *Error) Unwrap() []error {
 //     connection lost mid-call, or a handler's svcerr.Unavailable, which
 //     may follow its effects — only for idempotent and keyed calls;
 //   - RESOURCE_EXHAUSTED (an overload, or a quota with its RetryInfo, like
-//     HTTP 503 and 429) was refused before any work: retried for any call;
+//     HTTP 503 and 429) was refused before any work: retried for any call.
+//     A Warren handler's svcerr.TooLarge is RESOURCE_EXHAUSTED too, but an
+//     answer, as HTTP's 413: the request is too large for every instance,
+//     and the handler may have worked before saying so (retried, a POST's
+//     handler ran 3 times: report j53c 3). Not retried (see final);
 //   - another service's error the server passed on
 //     (grpctransport.PassedOn) says nothing of whether the server acted:
 //     retried only for idempotent and keyed calls, as HTTP does;
@@ -98,6 +102,9 @@ func (e *Error) RetryClass() retry.Class {
 		}
 		return retry.MaybeProcessed
 	case codes.ResourceExhausted:
+		if e.final() {
+			return retry.Fatal
+		}
 		if grpctransport.PassedOn(e.Status) {
 			return retry.MaybeProcessed
 		}
@@ -112,6 +119,21 @@ func (e *Error) RetryClass() retry.Class {
 	return retry.Fatal
 }
 
+// final reports whether a RESOURCE_EXHAUSTED is an answer about the
+// request rather than a quota or an overload: Warren's ErrorInfo names a
+// kind other than resource_exhausted (a quota) and the overload's. Of
+// svcerr's kinds only too_large maps to RESOURCE_EXHAUSTED (HTTP 413);
+// an unknown kind cannot be taken for a refusal before any work either.
+// Without Warren's ErrorInfo (another language's server, a plain
+// handler's status) it stays a quota, as documented.
+func (e *Error) final() bool {
+	if e.Status.Code() != codes.ResourceExhausted || !grpctransport.FromWarren(e.Status) {
+		return false
+	}
+	k := grpctransport.FromStatus(e.Status)
+	return k.Kind != svcerr.ResourceExhausted && k.Code != svcerr.CodeOverloaded
+}
+
 // RetryDelay implements retry.Delayer: a quota's RESOURCE_EXHAUSTED is
 // retried no sooner than its RetryInfo. An overload's RetryInfo is about
 // the instance (see OverloadHold): the retry goes elsewhere at once. An
@@ -119,7 +141,7 @@ func (e *Error) RetryClass() retry.Class {
 // holding the key has saved its result or lost its claim.
 func (e *Error) RetryDelay() time.Duration {
 	switch {
-	case e.Status.Code() == codes.ResourceExhausted && !grpctransport.Overloaded(e.Status):
+	case e.Status.Code() == codes.ResourceExhausted && !grpctransport.Overloaded(e.Status) && !e.final():
 		return grpctransport.RetryAfter(e.Status)
 	case e.inProgress():
 		return idempotency.DefaultClaimTTL
@@ -157,14 +179,15 @@ func (e *Error) OverloadHold() time.Duration {
 // Refused implements balancer.Refused: RESOURCE_EXHAUSTED (a quota or
 // rate limit, refused before any work; an overload is OverloadHold's) is
 // no sign of the instance's speed or health, unless the server passed it
-// on from another service after its own work. Nor is an unknown method
+// on from another service after its own work. A handler's too_large is
+// an answer like any other (HTTP's 413 is not a refusal either). Nor is an unknown method
 // (grpctransport.UnknownMethod): the instance answered at once without
 // running anything, and P2C would otherwise favour it for its quick
 // answers.
 func (e *Error) Refused() bool {
 	switch e.Status.Code() {
 	case codes.ResourceExhausted:
-		return !grpctransport.PassedOn(e.Status) && !grpctransport.Overloaded(e.Status)
+		return !grpctransport.PassedOn(e.Status) && !grpctransport.Overloaded(e.Status) && !e.final()
 	case codes.Unimplemented:
 		return grpctransport.UnknownMethod(e.Status)
 	}
