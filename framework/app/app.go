@@ -10,7 +10,7 @@
 //     publishing an instance nobody can reach
 //  4. register    publish the instance once, with every endpoint;
 //     readiness turns green
-//  5. run         until SIGTERM/SIGINT or ctx ends (watchdog meanwhile);
+//  5. run         until SIGTERM/SIGINT/SIGHUP or ctx ends (watchdog meanwhile);
 //     each transport is an oklog/run actor: one failing ends the phase
 //  6. withdraw    readiness 503 and deregister, so clients stop picking us
 //  7. grace       keep serving while the withdrawal propagates
@@ -42,7 +42,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/go-kit/log"
@@ -203,7 +202,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	sigs := make(chan os.Signal, 2)
 	if a.opts.signals {
-		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+		signal.Notify(sigs, stopSignals()...)
 		defer signal.Stop(sigs)
 	}
 	sw := watchSignals(sigs, a.logger, repeatWindow)

@@ -265,8 +265,10 @@ func WithRegisterTimeout(d time.Duration) Option {
 	return func(o *options) error { o.registerTimeout = d; return nonNegative("WithRegisterTimeout", d) }
 }
 
-// WithSignals makes Run handle SIGINT and SIGTERM (default true). Embedders
-// that own signal handling turn it off and cancel Run's context instead.
+// WithSignals makes Run handle SIGINT, SIGTERM and SIGHUP (default true):
+// each stops the service gracefully; a SIGHUP the process was started
+// ignoring (nohup) stays ignored. Embedders that own signal handling turn
+// it off and cancel Run's context instead.
 func WithSignals(on bool) Option { return func(o *options) error { o.signals = on; return nil } }
 
 // WithReadinessCheck adds a named readiness check (a dependency, a queue).

@@ -2,7 +2,9 @@ package app
 
 import (
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-kit/log"
@@ -18,7 +20,22 @@ import (
 // person pressing Ctrl-C again to force exit does it later, or again.
 const repeatWindow = time.Second
 
-// signals turns the SIGINT/SIGTERM Run receives into the App's two
+// stopSignals are the signals Run takes as a request to stop: SIGTERM
+// (an orchestrator, kill, timeout(1)), SIGINT (Ctrl-C) and SIGHUP (the
+// terminal or SSH session a foreground service or `make up` runs in was
+// closed). Go's default for SIGHUP is to die at once (exit 129): no
+// withdraw, no drain, the dead instance listed until its TTL. A SIGHUP the
+// process was started ignoring (nohup, or a supervisor that asks for it)
+// stays ignored: signal.Notify would undo that.
+func stopSignals() []os.Signal {
+	sigs := []os.Signal{syscall.SIGINT, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
+}
+
+// signals turns the SIGINT/SIGTERM/SIGHUP Run receives into the App's two
 // requests: the first signal asks for a graceful stop (stop is closed),
 // a later one, the window or more after it, forces exit (force is
 // closed). A repeat within the window is logged and dropped.

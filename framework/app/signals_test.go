@@ -1,16 +1,23 @@
 package app
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-kit/log"
 
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/memory"
@@ -200,4 +207,212 @@ func TestRun_FirstRegistrationHasNoDeadlineByDefault(t *testing.T) {
 			}
 		})
 	}
+}
+
+// signalChildEnv makes TestRun_SIGHUPStopsLikeSIGTERM the service process
+// its parent signals, not the parent.
+const signalChildEnv = "WARREN_APP_SIGNAL_CHILD"
+
+// signalChild is the service: an App with signals on, a handler /slow that
+// takes 700ms, its lifecycle and registry calls on stdout. Run's nil
+// return is the test passing: the process exits 0.
+func signalChild(t *testing.T) {
+	out := log.NewSyncWriter(os.Stdout)
+	logger := log.NewLogfmtLogger(out)
+	j := &journal{}
+	h := http.NewServeMux()
+	h.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		logger.Log("msg", "slow entered")
+		time.Sleep(700 * time.Millisecond)
+		io.WriteString(w, "slow done")
+	})
+	reg := loggedRegistry{memory.New(), logger}
+	a, err := New("svc", h, reg, testOptions(j, WithLogger(logger), WithSignals(true), WithGracePeriod(200*time.Millisecond))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Run(context.Background()); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+}
+
+// loggedRegistry writes the registry calls into the log.
+type loggedRegistry struct {
+	*memory.Registry
+	l log.Logger
+}
+
+func (r loggedRegistry) Deregister(ctx context.Context, i registry.Instance) error {
+	r.l.Log("registry", "deregister")
+	return r.Registry.Deregister(ctx, i)
+}
+
+func (r loggedRegistry) Close() error {
+	r.l.Log("registry", "close")
+	return r.Registry.Close()
+}
+
+// child is a service process started by startSignalChild.
+type child struct {
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	out   []string
+	lines chan string
+	done  chan error
+}
+
+// startSignalChild runs this test binary as the service, through sh when
+// wrap is set (`trap "" HUP; exec …`: nohup's ignored SIGHUP), and waits
+// until it serves; it returns the child and its HTTP endpoint.
+func startSignalChild(t *testing.T, name string, wrap bool) (*child, string) {
+	t.Helper()
+	args := []string{"-test.run=^" + name + "$", "-test.timeout=60s"}
+	cmd := exec.Command(os.Args[0], args...)
+	if wrap {
+		cmd = exec.Command("sh", append([]string{"-c", `trap "" HUP; exec "$0" "$@"`, os.Args[0]}, args...)...)
+	}
+	cmd.Env = append(os.Environ(), signalChildEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, lines: make(chan string, 100), done: make(chan error, 1)}
+	t.Cleanup(func() {
+		if c.cmd.ProcessState == nil {
+			c.cmd.Process.Kill()
+			<-c.done
+		}
+	})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			c.mu.Lock()
+			c.out = append(c.out, sc.Text())
+			c.mu.Unlock()
+			select {
+			case c.lines <- sc.Text():
+			default:
+			}
+		}
+		c.done <- cmd.Wait()
+	}()
+	var endpoint string
+	deadline := time.After(20 * time.Second)
+	for endpoint == "" {
+		select {
+		case l := <-c.lines:
+			if i := strings.Index(l, "endpoints=http://"); i >= 0 && strings.Contains(l, "phase=register") {
+				endpoint = strings.Fields(l[i+len("endpoints="):])[0]
+			}
+		case <-deadline:
+			t.Fatalf("the service did not register within 20s: %q", c.output())
+		}
+	}
+	return c, endpoint
+}
+
+func (c *child) output() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.out)
+}
+
+// waitLine waits for a line of the child containing sub.
+func (c *child) waitLine(t *testing.T, sub string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, l := range c.output() {
+			if strings.Contains(l, sub) {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no line with %q within 10s: %q", sub, c.output())
+}
+
+// A SIGHUP (a closed terminal or SSH session) stops a service as SIGTERM
+// does: withdraw, grace, drain (the request in flight completes), release,
+// exit 0. It was Go's default, death at once with status 129 (report j53d
+// finding 1). Under nohup, which starts it with SIGHUP ignored, SIGHUP
+// stays ignored.
+func TestRun_SIGHUPStopsLikeSIGTERM(t *testing.T) {
+	if os.Getenv(signalChildEnv) != "" {
+		signalChild(t)
+		return
+	}
+	t.Run("stops gracefully", func(t *testing.T) {
+		c, ep := startSignalChild(t, "TestRun_SIGHUPStopsLikeSIGTERM", false)
+		type answer struct {
+			body string
+			err  error
+		}
+		got := make(chan answer, 1)
+		go func() {
+			resp, err := http.Get(ep + "/slow")
+			if err != nil {
+				got <- answer{err: err}
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			got <- answer{string(b), err}
+		}()
+		c.waitLine(t, "slow entered")
+		c.cmd.Process.Signal(syscall.SIGHUP)
+		select {
+		case err := <-c.done:
+			if err != nil {
+				t.Fatalf("the service exited with %v after SIGHUP, want 0; its log:\n%s", err, strings.Join(c.output(), "\n"))
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the service did not exit within 20s of SIGHUP")
+		}
+		if a := <-got; a.err != nil || a.body != "slow done" {
+			t.Fatalf("the request in flight at SIGHUP: %q, %v; want it completed", a.body, a.err)
+		}
+		var order []string
+		for _, l := range c.output() {
+			for _, step := range []string{"registry=deregister", "phase=withdraw", "phase=grace", "phase=drain", "registry=close", "phase=release", "phase=exit"} {
+				if strings.Contains(l, step) {
+					order = append(order, step)
+				}
+			}
+			if strings.Contains(l, "phase=withdraw") && !strings.Contains(l, `reason="signal hangup"`) {
+				t.Errorf("withdraw line %q does not name the signal", l)
+			}
+		}
+		want := []string{"registry=deregister", "phase=withdraw", "phase=grace", "phase=drain", "registry=close", "phase=release", "phase=exit"}
+		if !slices.Equal(order, want) {
+			t.Fatalf("after SIGHUP\n got %v\nwant %v\nlog:\n%s", order, want, strings.Join(c.output(), "\n"))
+		}
+	})
+	t.Run("ignored under nohup", func(t *testing.T) {
+		c, _ := startSignalChild(t, "TestRun_SIGHUPStopsLikeSIGTERM", true)
+		c.cmd.Process.Signal(syscall.SIGHUP)
+		select {
+		case err := <-c.done:
+			t.Fatalf("started with SIGHUP ignored, the service exited (%v) on SIGHUP; its log:\n%s", err, strings.Join(c.output(), "\n"))
+		case <-time.After(1500 * time.Millisecond):
+		}
+		for _, l := range c.output() {
+			if strings.Contains(l, "phase=withdraw") {
+				t.Fatalf("started with SIGHUP ignored, the service withdrew on SIGHUP: %q", l)
+			}
+		}
+		c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-c.done:
+			if err != nil {
+				t.Fatalf("exit after SIGTERM: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the service did not exit within 20s of SIGTERM")
+		}
+	})
 }
