@@ -56,13 +56,27 @@ func checkHostPort(s string, emptyHost bool) error {
 }
 
 // checkAdvertise checks --advertise: what package app accepts, "host",
-// "host:port" or ":port" (the default host, this port).
+// "host:port" or ":port" (the default host, this port), and not an
+// unspecified address (0.0.0.0, ::): that is "every interface" to listen
+// on, but a caller that dials it reaches itself. The self-check cannot
+// tell, as on this host it dials loopback and reaches the service (report
+// j53d finding 2). Loopback is accepted: one machine, a local registry
+// (the demo, tests).
 func checkAdvertise(s string) error {
 	if s == "" {
 		return nil
 	}
 	if err := checkHostPort(s, true); err != nil {
 		return fmt.Errorf("config: --advertise %q: %v; want a host or host:port such as 10.0.0.5 or 10.0.0.5:8080, without a scheme", s, err)
+	}
+	h := s
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		h = host
+	}
+	if ip, err := netip.ParseAddr(h); err == nil && ip.Unmap().IsUnspecified() {
+		return fmt.Errorf("config: --advertise %q: %s is the unspecified address, which a service listens on (every interface) but callers cannot dial: "+
+			"each would reach itself; give this host's address as other hosts reach it, such as 10.0.0.5 or 10.0.0.5:8080, "+
+			"or leave --advertise out (the default is the --listen host, or this host's first interface address when it listens on every interface)", s, h)
 	}
 	return nil
 }

@@ -12,6 +12,8 @@ func TestValidate_AdvertiseAndOTLPEndpointForms(t *testing.T) {
 	for _, ok := range [][]string{
 		{"--advertise", "10.0.0.5"}, {"--advertise", "10.0.0.5:8080"}, {"--advertise", "user.svc.local:0"},
 		{"--advertise", ":8080"}, {"--advertise", "::1"}, {"--advertise", "[::1]:80"}, {"--advertise", "fe80::1%eth0"},
+		// Loopback is one machine with a local registry (the demo, tests).
+		{"--advertise", "127.0.0.1"}, {"--advertise", "localhost"}, {"--advertise", "localhost:8080"},
 		{"--otlp-endpoint", "http://127.0.0.1:4317"}, {"--otlp-endpoint", "https://collector:4317"},
 		{"--otlp-endpoint", "collector:4317"}, {"--otlp-endpoint", "collector"},
 	} {
@@ -23,6 +25,13 @@ func TestValidate_AdvertiseAndOTLPEndpointForms(t *testing.T) {
 		{"--advertise=http://127.0.0.1", `config: --advertise "http://127.0.0.1": has a scheme; want a host or host:port`},
 		{"--advertise=bad host", `config: --advertise "bad host": not a host name or IP address; want a host or host:port`},
 		{"--advertise=10.0.0.5:http", `config: --advertise "10.0.0.5:http": port "http" is not a number from 0 to 65535; want a host or host:port`},
+		// The unspecified address was published: the self-check passes (on
+		// this host it dials loopback), every caller elsewhere dials itself.
+		{"--advertise=0.0.0.0", `config: --advertise "0.0.0.0": 0.0.0.0 is the unspecified address, which a service listens on (every interface) but callers cannot dial`},
+		{"--advertise=0.0.0.0:8080", `config: --advertise "0.0.0.0:8080": 0.0.0.0 is the unspecified address`},
+		{"--advertise=::", `config: --advertise "::": :: is the unspecified address`},
+		{"--advertise=[::]:8080", `config: --advertise "[::]:8080": :: is the unspecified address`},
+		{"--advertise=::ffff:0.0.0.0", `config: --advertise "::ffff:0.0.0.0": ::ffff:0.0.0.0 is the unspecified address`},
 		{"--otlp-endpoint=not a url at all", `config: --otlp-endpoint "not a url at all": not a host name or IP address; want http://host:4317`},
 		{"--otlp-endpoint=ht!tp://x", `config: --otlp-endpoint "ht!tp://x": not a URL; want http://host:4317`},
 		{"--otlp-endpoint=grpc://x:4317", `config: --otlp-endpoint "grpc://x:4317": scheme "grpc"; want http://host:4317`},
