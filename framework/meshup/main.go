@@ -50,7 +50,25 @@ func Main(backends ...devmesh.Backend) {
 		fmt.Fprintf(os.Stderr, "meshup: -registry %q: want one of %s\n", *reg, strings.Join(names, ", "))
 		os.Exit(2)
 	}
+	if err := checkInstances(*n); err != nil {
+		fmt.Fprintln(os.Stderr, "meshup:", err)
+		os.Exit(2)
+	}
 	os.Exit(run(*reg, *n, *state, *page, *edgeKind, backends))
+}
+
+// maxInstances bounds -instances: every instance is a process of its own
+// (~50 MB resident), all on this machine; -instances 100000 once forked
+// until the machine stood still (report j53d).
+const maxInstances = 64
+
+// checkInstances refuses an -instances the dev mesh cannot run; 0 and
+// negative numbers used to become the default 2 silently.
+func checkInstances(n int) error {
+	if n < 1 || n > maxInstances {
+		return fmt.Errorf("-instances %d: want 1 to %d instances per service (each is a process of its own on this machine, ~50 MB resident)", n, maxInstances)
+	}
+	return nil
 }
 
 // run is main without os.Exit, so the terminal is given back on every
