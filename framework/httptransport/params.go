@@ -73,19 +73,9 @@ func PathInt[T ~int | ~int32 | ~int64 | ~uint | ~uint32 | ~uint64](r *http.Reque
 // create).
 func EncodeJSONStatus(status int) kithttp.EncodeResponseFunc {
 	return func(ctx context.Context, w http.ResponseWriter, resp any) error {
-		return kithttp.EncodeJSONResponse(ctx, w, statusResponse{resp, status})
+		return encodeJSON(ctx, w, resp, status)
 	}
 }
-
-// statusResponse gives a response go-kit's StatusCoder while marshalling as
-// the response itself.
-type statusResponse struct {
-	v      any
-	status int
-}
-
-func (s statusResponse) StatusCode() int              { return s.status }
-func (s statusResponse) MarshalJSON() ([]byte, error) { return marshal(s.v) }
 
 func jsonName(f reflect.StructField) string {
 	tag := f.Tag.Get("json")

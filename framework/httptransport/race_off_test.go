@@ -1,0 +1,5 @@
+//go:build !race
+
+package httptransport
+
+const raceOn = false
