@@ -81,6 +81,9 @@ type Registry struct {
 	// paused stops TTL heartbeats without stopping anything else. Tests use
 	// it to play a frozen process.
 	paused atomic.Bool
+	// dcKnown is set once an agent has listed WithDatacenter's datacenter
+	// (checkDatacenter).
+	dcKnown atomic.Bool
 
 	mu         sync.Mutex
 	closed     bool

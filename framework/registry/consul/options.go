@@ -86,8 +86,11 @@ func WithAddresses(addrs ...string) Option {
 // WithScheme sets "http" or "https" for the agent's HTTP API.
 func WithScheme(scheme string) Option { return func(c *config) { c.scheme = scheme } }
 
-// WithDatacenter sets the datacenter every request goes to; NewInstancer can
-// override it per service with Datacenter.
+// WithDatacenter sets the datacenter queries go to (discovery, and the
+// registrar's catalog reads); NewInstancer can override it per service
+// with Datacenter. Registration always goes to the agent's own datacenter:
+// the agent API registers locally. Register fails with
+// ErrUnknownDatacenter when the agent lists datacenters, none of them dc.
 func WithDatacenter(dc string) Option { return func(c *config) { c.datacenter = dc } }
 
 // WithToken sets the ACL token sent with every request.

@@ -115,7 +115,9 @@ func (r *Registry) beginOp(id string, preempt func()) (end func()) {
 // already holds replaces it. An ID the agent holds for another live
 // instance at a different address is refused with registry.ErrConflict (a
 // holder whose check is critical for any reason but its own "not ready"
-// report is taken for dead and replaced).
+// report is taken for dead and replaced). With WithDatacenter, a
+// datacenter the agent does not list is refused with ErrUnknownDatacenter
+// (checked once the agent answers, once per Registry).
 //
 // After Register returns nil the Registry keeps inst registered until
 // Deregister or Close. Register and Deregister of one ID are serialised:
@@ -190,7 +192,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 			return ended(cmp.Or(informative, err))
 		}
 		informative = err
-		if errors.Is(err, registry.ErrConflict) {
+		if errors.Is(err, registry.ErrConflict) || errors.Is(err, ErrUnknownDatacenter) {
 			return fail(fmt.Errorf("consul: register: %w", err))
 		}
 		if permanent(err) {
@@ -230,6 +232,12 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 func (r *Registry) claim(ctx context.Context, reg *registration, ours bool) error {
 	var err error
 	for k, a := range r.agents {
+		if err = r.checkDatacenter(ctx, a, r.cfg.addresses[k]); err != nil {
+			if unreachable(ctx, err) {
+				continue
+			}
+			return err
+		}
 		if !ours {
 			if err = r.checkConflict(ctx, a, reg.inst); err != nil {
 				if unreachable(ctx, err) {
