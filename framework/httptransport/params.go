@@ -2,13 +2,17 @@ package httptransport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	kithttp "github.com/go-kit/kit/transport/http"
+
+	"github.com/warren-mesh/warren/framework/svcerr"
 )
 
 // DecodeBody reads the JSON body into v (a pointer). An empty body leaves v
@@ -45,7 +49,7 @@ func DecodeQuery(r *http.Request, v any) error {
 			continue
 		}
 		if err := setField(sv.Field(i), vals); err != nil {
-			return fmt.Errorf("%w: query parameter %q: %w", ErrBadParameter, name, err)
+			return badParameter("query", name, err.Error())
 		}
 	}
 	return nil
@@ -57,16 +61,56 @@ func PathString(r *http.Request, name string, dst *string) error {
 	return nil
 }
 
-// PathInt sets *dst to the integer path parameter name; a non-integer
-// answers 400 naming it.
+// PathInt sets *dst to the integer path parameter name, parsed with T's
+// signedness and size: "-1" for a uint64, or 2147483648 for an int32, is
+// refused, never wrapped, and every uint64 can be sent. A value that is
+// not a T answers 400 bad_parameter naming the parameter and why
+// (`path parameter "id": "-1" is not a uint64`).
 func PathInt[T ~int | ~int32 | ~int64 | ~uint | ~uint32 | ~uint64](r *http.Request, name string, dst *T) error {
 	s := r.PathValue(name)
-	n, err := strconv.ParseInt(s, 10, 64)
+	var zero T
+	bits := int(unsafe.Sizeof(zero)) * 8
+	if ^zero < zero { // signed
+		n, err := strconv.ParseInt(s, 10, bits)
+		if err != nil {
+			return badParameter("path", name, intError(s, reflect.TypeFor[T]().Kind(), err))
+		}
+		*dst = T(n)
+		return nil
+	}
+	n, err := strconv.ParseUint(s, 10, bits)
 	if err != nil {
-		return fmt.Errorf("%w: path parameter %q: %q is not an integer", ErrBadParameter, name, s)
+		return badParameter("path", name, intError(s, reflect.TypeFor[T]().Kind(), err))
 	}
 	*dst = T(n)
 	return nil
+}
+
+// badParameter is ErrBadParameter (errors.Is holds) with a message the
+// caller is sent: which parameter, and why.
+func badParameter(where, name, why string) error {
+	return svcerr.Errorf(ErrBadParameter.Kind, ErrBadParameter.Code, "%s parameter %q: %s", where, name, why)
+}
+
+// intError says why s is not an integer of kind k.
+func intError(s string, k reflect.Kind, err error) string {
+	article := "a"
+	if k.String()[0] == 'i' {
+		article = "an"
+	}
+	if errors.Is(err, strconv.ErrRange) {
+		return fmt.Sprintf("%s is out of range for %s %s", quoteShort(s), article, k)
+	}
+	return fmt.Sprintf("%s is not %s %s", quoteShort(s), article, k)
+}
+
+// quoteShort quotes s, cut to 64 bytes: the answer echoes the caller's
+// value, not all of a long one.
+func quoteShort(s string) string {
+	if len(s) > 64 {
+		return strconv.Quote(s[:64]) + "…"
+	}
+	return strconv.Quote(s)
 }
 
 // EncodeJSONStatus is EncodeJSON with a fixed success status (201 for a
@@ -110,25 +154,25 @@ func setScalar(v reflect.Value, s string) error {
 	case reflect.Bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			return fmt.Errorf("%q is not true or false", s)
+			return fmt.Errorf("%s is not true or false", quoteShort(s))
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		n, err := strconv.ParseInt(s, 10, v.Type().Bits())
 		if err != nil {
-			return fmt.Errorf("%q is not an integer", s)
+			return errors.New(intError(s, v.Kind(), err))
 		}
 		v.SetInt(n)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		n, err := strconv.ParseUint(s, 10, v.Type().Bits())
 		if err != nil {
-			return fmt.Errorf("%q is not a non-negative integer", s)
+			return errors.New(intError(s, v.Kind(), err))
 		}
 		v.SetUint(n)
 	case reflect.Float32, reflect.Float64:
 		n, err := strconv.ParseFloat(s, v.Type().Bits())
 		if err != nil {
-			return fmt.Errorf("%q is not a number", s)
+			return fmt.Errorf("%s is not a number", quoteShort(s))
 		}
 		v.SetFloat(n)
 	default:
