@@ -30,7 +30,9 @@ var ErrBadParameter = svcerr.New(svcerr.InvalidArgument, "bad_parameter", "bad p
 
 // DecodeJSON returns a go-kit DecodeRequestFunc that reads the body into a
 // new T. An empty body gives the zero T (so GET routes share the decoder);
-// trailing data after the JSON value is malformed. The body is limited by
+// any error decoding a body that is not empty, even an io.EOF returned by a
+// field's UnmarshalJSON, and trailing data after the JSON value are
+// malformed. The body is limited by
 // LimitBody middleware; without it DecodeJSON applies DefaultMaxBody itself.
 func DecodeJSON[T any]() kithttp.DecodeRequestFunc {
 	return func(_ context.Context, r *http.Request) (any, error) {
@@ -53,8 +55,12 @@ func decodeBody(r *http.Request, v any) error {
 		switch {
 		case errors.As(err, &tooBig), errors.Is(err, ErrBodyTimeout):
 			return err
-		case errors.Is(err, io.EOF):
-			return nil // empty body: zero value
+		case errors.Is(err, io.EOF) && dec.InputOffset() == 0:
+			// Empty (or all-space) body: zero value. Told by the decoder not
+			// having read a value, not by the error alone: an io.EOF from a
+			// field's own UnmarshalJSON (fmt.Sscanf's) is a failed decode,
+			// and v is half filled.
+			return nil
 		}
 		return fmt.Errorf("%w: %s", ErrMalformedJSON, describeJSONError(err))
 	}
