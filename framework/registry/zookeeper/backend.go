@@ -58,8 +58,8 @@ func (s *settings) Validate() error {
 	switch {
 	case len(s.servers) == 0:
 		return fmt.Errorf("--zookeeper-servers is empty")
-	case s.sessionTimeout < time.Second:
-		return fmt.Errorf("--zookeeper-session-timeout %s: must be at least 1s", s.sessionTimeout)
+	case s.sessionTimeout < time.Second || s.sessionTimeout > MaxSessionTimeout:
+		return fmt.Errorf("--zookeeper-session-timeout %s: %s", s.sessionTimeout, sessionTimeoutWant)
 	case s.root == "" || s.root[0] != '/' || s.root == "/" || strings.Contains(s.root, "//") || strings.HasSuffix(s.root, "/"):
 		return fmt.Errorf("--zookeeper-root %q: want a znode path like /warren", s.root)
 	case reservedRoot(s.root):

@@ -58,6 +58,10 @@ func TestBackend_BadFlagsAreNamedAndSecretsNeverPrinted(t *testing.T) {
 		"--zookeeper-servers=127.0.0.1":                         "want host:port",
 		"--zookeeper-root=/a//b":                                "--zookeeper-root",
 		"--zookeeper-root=/zookeeper/warren":                    "ZooKeeper's own tree",
+
+		// Report j53d 4: 597h is past int32 milliseconds; it was taken,
+		// then every connection failed against a healthy server.
+		"--zookeeper-session-timeout=597h": "--zookeeper-session-timeout 597h0m0s: want from 1s to 596h31m23s",
 	} {
 		if err := parseBackend(t, args).Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want it to name %s", args, err, want)

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -27,6 +28,14 @@ const (
 	DefaultInitialWait    = 3 * time.Second
 	DefaultCloseTimeout   = 3 * time.Second
 )
+
+// MaxSessionTimeout is the longest session timeout the client can ask for:
+// ZooKeeper takes it in int32 milliseconds (596h31m23.647s). A longer one
+// overflowed to a negative timeout, and every connection attempt then
+// failed "zk: could not connect to a server" against a healthy server
+// (report j53d finding 4). Servers clamp the timeout to their
+// maxSessionTimeout anyway (40 s by default).
+const MaxSessionTimeout = math.MaxInt32 * time.Millisecond
 
 // Option configures a Registry.
 type Option func(*config)
@@ -76,7 +85,7 @@ func WithRoot(root string) Option {
 // WithSessionTimeout sets the session timeout the client asks for: how
 // long a dead process's ephemeral znodes outlive it. The server clamps it
 // to its minSessionTimeout..maxSessionTimeout (2 and 20 ticks by
-// default). Default 10 s.
+// default). Default 10 s; from 1 s to MaxSessionTimeout.
 func WithSessionTimeout(d time.Duration) Option { return func(c *config) { c.sessionTimeout = d } }
 
 // WithConnectTimeout bounds one TCP connect to a server. Default 2 s.
@@ -144,6 +153,9 @@ func WithInitialWait(d time.Duration) Option { return func(c *config) { c.initia
 // 3 s.
 func WithCloseTimeout(d time.Duration) Option { return func(c *config) { c.closeTimeout = d } }
 
+// sessionTimeoutWant is what a session timeout out of range is told.
+const sessionTimeoutWant = "want from 1s to 596h31m23s (ZooKeeper takes it in int32 milliseconds; servers clamp it to their maxSessionTimeout, 40s by default)"
+
 func (c *config) validate() error {
 	switch {
 	case len(c.servers) == 0:
@@ -152,8 +164,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("zookeeper: root %q: want a znode path like /warren", c.root)
 	case reservedRoot(c.root):
 		return fmt.Errorf("zookeeper: root %q: /zookeeper is ZooKeeper's own tree; choose another path", c.root)
-	case c.sessionTimeout < time.Second:
-		return fmt.Errorf("zookeeper: session timeout %s: must be at least 1s", c.sessionTimeout)
+	case c.sessionTimeout < time.Second || c.sessionTimeout > MaxSessionTimeout:
+		return fmt.Errorf("zookeeper: session timeout %s: %s", c.sessionTimeout, sessionTimeoutWant)
 	case c.backoffMin <= 0 || c.backoffMax < c.backoffMin:
 		return fmt.Errorf("zookeeper: bad backoff bounds %s..%s", c.backoffMin, c.backoffMax)
 	case c.connectTimeout <= 0 || c.initialWait <= 0 || c.closeTimeout <= 0:

@@ -1,6 +1,7 @@
 package zookeeper
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,28 @@ func TestSessionTimeout_TheGrantedOneIsUsed(t *testing.T) {
 	awaitState(t, r, registry.StateRetrying, 20*time.Second) // 30 s would not make it
 	if st := r.Status(); !strings.Contains(st.LastError, "for the session timeout (3s)") {
 		t.Fatalf("Status %+v; want the granted 3s named", st)
+	}
+}
+
+// ZooKeeper takes the session timeout in int32 milliseconds: one longer
+// overflowed, and every connection failed "zk: could not connect to a
+// server" against a healthy server, forever (report j53d finding 4). New
+// refuses it, the flag too (TestBackend_BadFlags…); the longest one that
+// fits registers at once, clamped by the server.
+func TestSessionTimeout_OnlyWhatFitsInt32Milliseconds(t *testing.T) {
+	for _, d := range []time.Duration{MaxSessionTimeout + time.Millisecond, 999 * time.Hour} {
+		_, err := New(context.Background(), WithServers("127.0.0.1:2181"), WithSessionTimeout(d))
+		if err == nil || !strings.Contains(err.Error(), "want from 1s to 596h31m23s") {
+			t.Errorf("New with a session timeout of %s: %v, want it refused with the range", d, err)
+		}
+	}
+	srv := startServer(t)
+	r, logs := newTestRegistry(t, srv.Addr(), testRoot(t), WithSessionTimeout(MaxSessionTimeout))
+	if err := r.Register(ctxFor(t, 20*time.Second), testInstance("longest", 1)); err != nil {
+		t.Fatalf("Register with the longest session timeout: %v", err)
+	}
+	if !strings.Contains(logs.String(), "ZooKeeper granted another session timeout") {
+		t.Errorf("no warning of the clamp:\n%s", logs)
 	}
 }
 
