@@ -62,9 +62,17 @@ func TestBackend_BadFlagsAreNamedAndSecretsNeverPrinted(t *testing.T) {
 		// Report j53d 4: 597h is past int32 milliseconds; it was taken,
 		// then every connection failed against a healthy server.
 		"--zookeeper-session-timeout=597h": "--zookeeper-session-timeout 597h0m0s: want from 1s to 596h31m23s",
+		// Report j53d 5: a URL was read as a chroot ("//127.0.0.1:2181").
+		"--zookeeper-servers=http://127.0.0.1:2181":         `--zookeeper-servers: server "http://127.0.0.1:2181": has a scheme ("http"); want host:port`,
+		"--zookeeper-servers=127.0.0.1:2181,tls://zk2:2281": `server "tls://zk2:2281": has a scheme ("tls"); want host:port`,
+		"--zookeeper-servers=zk://ada:hunter2@zk:2181":      `server "zk://xxxxx@zk:2181": has a scheme ("zk")`,
 	} {
-		if err := parseBackend(t, args).Validate(); err == nil || !strings.Contains(err.Error(), want) {
+		err := parseBackend(t, args).Validate()
+		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want it to name %s", args, err, want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the error shows the password: %v", args, err)
 		}
 	}
 	s := parseBackend(t, "--zookeeper-username=ada", "--zookeeper-password=hunter2")

@@ -13,6 +13,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/redact"
 	"github.com/warren-mesh/warren/internal/zk"
 )
 
@@ -193,6 +194,12 @@ func reservedRoot(root string) bool {
 func validServer(s string) error {
 	if strings.TrimSpace(s) == "" {
 		return errors.New("empty server address")
+	}
+	if i := strings.Index(s, "://"); i >= 0 {
+		// Before the chroot: "http://zk:2181" read as the chroot
+		// "//zk:2181", with advice of an invalid root (report j53d 5).
+		// Shown masked: user information there may be a password.
+		return fmt.Errorf("server %q: has a scheme (%q); want host:port such as 127.0.0.1:2181 (ZooKeeper speaks its own protocol, not HTTP; TLS is --zookeeper-ca)", redact.URL(s), s[:i])
 	}
 	if i := strings.IndexByte(s, '/'); i >= 0 {
 		return fmt.Errorf("server %q: a chroot in the connect string (%q) is not supported; give the servers alone and the path with the root (--zookeeper-root %s/warren)", s, s[i:], strings.TrimSuffix(s[i:], "/"))
