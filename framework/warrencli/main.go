@@ -34,7 +34,8 @@ import (
 )
 
 // command is one subcommand. run returns nil, flag.ErrHelp, a
-// regcli.Usage (exit 2) or another error (exit 1).
+// regcli.Usage (exit 2), a regcli.NoInstance (exit 3) or another error
+// (exit 1).
 type command struct {
 	name    string
 	summary string
@@ -74,7 +75,8 @@ func Main(backends ...registry.Backend) {
 
 // Run is Main without the signals and the exit: it runs the command args
 // names with backends and returns the exit code (0, 1 for an error, 2 for
-// a bad command line).
+// a bad command line, 3 when `ls` read a service named on its command
+// line and it has no instance).
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, backends registry.Backends) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
@@ -89,12 +91,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, backends 
 		}
 		err := c.run(ctx, regcli.Env{Stdout: stdout, Stderr: stderr, Backends: backends}, args[1:])
 		var u regcli.Usage
+		var none regcli.NoInstance
 		switch {
 		case err == nil, errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.As(err, &u):
 			fmt.Fprintf(stderr, "warren %s: %v (warren %s -h for help)\n", c.name, err, c.name)
 			return 2
+		case errors.As(err, &none):
+			fmt.Fprintf(stderr, "warren %s: %v\n", c.name, err)
+			return 3
 		default:
 			fmt.Fprintf(stderr, "warren %s: %v\n", c.name, err)
 			return 1

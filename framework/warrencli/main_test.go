@@ -11,6 +11,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry/consul"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
 	"github.com/warren-mesh/warren/framework/registry/kubernetes"
+	"github.com/warren-mesh/warren/framework/registry/memory"
 	"github.com/warren-mesh/warren/framework/registry/zookeeper"
 )
 
@@ -37,6 +38,18 @@ func TestRun_ExitCodesAndUsage(t *testing.T) {
 			(code == 2 && len(tc.args) > 1 && strings.Count(errOut.String(), "\n") != 1) {
 			t.Errorf("warren %q: exit %d, output %q; want exit %d and %q", tc.args, code, errOut.String()+out.String(), tc.code, tc.want)
 		}
+	}
+}
+
+// TestRun_LsOfANamedServiceWithNoInstanceExits3: a deploy script's "is
+// it up?" tells "no instance" (3) from "cannot read" (1) and a bad
+// command line (2), and the line names the service, not "nothing
+// registered" (report j53d 8).
+func TestRun_LsOfANamedServiceWithNoInstanceExits3(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := Run(context.Background(), []string{"ls", "--registry=memory", "payment"}, &out, &errOut, registry.Backends{memory.Backend()})
+	if code != 3 || errOut.String() != "warren ls: no instance of payment in the memory registry\n" {
+		t.Errorf("warren ls payment on an empty registry: exit %d, stderr %q; want 3 and %q", code, errOut.String(), "warren ls: no instance of payment in the memory registry\n")
 	}
 }
 

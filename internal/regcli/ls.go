@@ -54,6 +54,7 @@ func Ls(ctx context.Context, env Env, args []string) error {
 		return usagef("%v", err)
 	}
 	services := fs.Args()
+	named := len(services) > 0
 	for _, s := range services {
 		if !registry.ValidName(s) {
 			return usagef("service %q: want a lower-case DNS label (letters, digits, dashes)", s)
@@ -75,7 +76,12 @@ func Ls(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 	}
-	err = ls(ctx, env, r, services, *asJSON)
+	err = ls(ctx, env, r, services, named, *asJSON)
+	var none NoInstance
+	if errors.As(err, &none) {
+		none.Where = reg.Where(r)
+		return none
+	}
 	if errors.Is(err, errNothing) {
 		// An empty mesh and a misspelt namespace or root look alike: say
 		// what was read (report j47a).
@@ -88,11 +94,27 @@ func Ls(ctx context.Context, env Env, args []string) error {
 // errNothing is ls's report of an empty listing (not an error of the command).
 var errNothing = errors.New("no instances")
 
+// NoInstance is `warren ls SERVICE...`'s answer when a service named on
+// the command line was read and has no instance: the command exits 3
+// (framework/warrencli), so a deploy script asking "is it up?" can tell
+// "not up" from "cannot read the registry" (1) and a bad command line (2).
+type NoInstance struct {
+	Services []string // named and without an instance
+	Where    string   // the registry read (reg.Where)
+}
+
+func (e NoInstance) Error() string {
+	return fmt.Sprintf("no instance of %s in %s", strings.Join(e.Services, ", "), e.Where)
+}
+
 // ls prints the instances of services; a service discovery cannot read is
 // reported on stderr and fails the command once the others are printed.
-func ls(ctx context.Context, env Env, d registry.Discovery, services []string, asJSON bool) error {
+//
+// named says the services were named on the command line: then one with
+// no instance makes ls return NoInstance once everything is printed.
+func ls(ctx context.Context, env Env, d registry.Discovery, services []string, named, asJSON bool) error {
 	var rows []registry.Instance
-	var failed []string
+	var failed, empty []string
 	for _, svc := range services {
 		ev, err := current(ctx, d, svc)
 		if err == nil && ev.Err != nil && len(ev.Instances) == 0 {
@@ -110,6 +132,9 @@ func ls(ctx context.Context, env Env, d registry.Discovery, services []string, a
 			}
 		}
 		slices.SortFunc(insts, func(a, b registry.Instance) int { return strings.Compare(a.ID, b.ID) })
+		if len(insts) == 0 {
+			empty = append(empty, svc)
+		}
 		rows = append(rows, insts...)
 	}
 	if len(failed) == len(services) && len(services) > 0 {
@@ -128,6 +153,9 @@ func ls(ctx context.Context, env Env, d registry.Discovery, services []string, a
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("cannot read %s", strings.Join(failed, ", "))
+	}
+	if named && len(empty) > 0 {
+		return NoInstance{Services: empty}
 	}
 	if len(rows) == 0 {
 		return errNothing

@@ -89,7 +89,7 @@ func TestLs_TableAndJSON(t *testing.T) {
 		{"ls-none.golden", []string{"payment"}, false},
 	} {
 		var out, errOut bytes.Buffer
-		if err := ls(ctx, env(&out, &errOut), r, tc.services, tc.json); err != nil && !errors.Is(err, errNothing) {
+		if err := ls(ctx, env(&out, &errOut), r, tc.services, false, tc.json); err != nil && !errors.Is(err, errNothing) {
 			t.Fatalf("%s: %v (stderr %q)", tc.file, err, errOut.String())
 		}
 		golden(t, tc.file, out.String())
@@ -216,7 +216,24 @@ func TestLs_RealEtcdWithTheServicesFlagsAndVariables(t *testing.T) {
 	// (report j47a: a misspelt namespace looked like an empty mesh).
 	out.Reset()
 	errOut.Reset()
-	if err := Ls(ctx, e, []string{"--registry=etcd", "--etcd-endpoints=" + strings.Join(srv.Endpoints(), ","), "--etcd-prefix=/nothing-here", "user"}); err != nil {
+	err := Ls(ctx, e, []string{"--registry=etcd", "--etcd-endpoints=" + strings.Join(srv.Endpoints(), ","), "--etcd-prefix=/nothing-here", "user"})
+	var none NoInstance
+	if !errors.As(err, &none) || !slices.Equal(none.Services, []string{"user"}) || !strings.HasPrefix(err.Error(), "no instance of user in etcd{") ||
+		!strings.Contains(err.Error(), "/nothing-here") || !strings.Contains(out.String(), "(no instances)") {
+		t.Errorf("ls user of an empty prefix: %v, stdout %q; want NoInstance naming user and what was read, (no instances)", err, out.String())
+	}
+	// A named service with no instance beside one with: the other is
+	// listed, and the empty one named (report j53d 8).
+	out.Reset()
+	err = Ls(ctx, e, []string{"--registry=etcd", "--etcd-endpoints=" + strings.Join(srv.Endpoints(), ","), "user", "payment"})
+	if !errors.As(err, &none) || !slices.Equal(none.Services, []string{"payment"}) || !strings.Contains(out.String(), "user-1") {
+		t.Errorf("ls user payment: %v, stdout %q; want user-1 listed and NoInstance naming payment", err, out.String())
+	}
+	// Every service (none named) of an empty registry: not an error;
+	// stderr says what was read (report j47a).
+	out.Reset()
+	errOut.Reset()
+	if err := Ls(ctx, e, []string{"--registry=etcd", "--etcd-endpoints=" + strings.Join(srv.Endpoints(), ","), "--etcd-prefix=/nothing-here"}); err != nil {
 		t.Fatalf("ls of an empty prefix: %v", err)
 	}
 	if !strings.Contains(out.String(), "(no instances)") || !strings.Contains(errOut.String(), "warren ls: nothing registered in etcd{") ||
@@ -344,7 +361,7 @@ func (downDiscovery) Instancer(context.Context, string) (sd.Instancer, error) {
 // "no instances"): the error says it all.
 func TestLs_NothingReadPrintsNoTable(t *testing.T) {
 	var out, errOut bytes.Buffer
-	err := ls(context.Background(), env(&out, &errOut), downDiscovery{}, []string{"user"}, false)
+	err := ls(context.Background(), env(&out, &errOut), downDiscovery{}, []string{"user"}, true, false)
 	if err == nil || out.Len() != 0 || !strings.Contains(errOut.String(), "etcd unreachable") {
 		t.Fatalf("err %v, stdout %q, stderr %q; want an error, no table, the cause on stderr", err, out.String(), errOut.String())
 	}
