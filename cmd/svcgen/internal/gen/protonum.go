@@ -15,10 +15,12 @@ import (
 // from an older .proto — another language's, or an instance of the
 // previous release during a rolling deploy — reads number N as the type
 // its .proto gave N. So a field keeps its number for as long as it keeps
-// its name and type, wherever it moves in the Go struct; a new field, or
-// one whose type changed, gets the next number never used in the message;
-// and a removed field's number (and name) is reserved, so neither is
-// reused. The previous .proto — svcgen's own output, committed — is the
+// its name and type, wherever it moves in the Go struct (a type made
+// optional, or an integer widened within its signedness, int32 → int64,
+// uint32 → uint64, is read alike: the number stays); a new field, or one
+// whose type changed otherwise, gets the next number never used in the
+// message; and a removed field's number (and name) is reserved, so
+// neither is reused. The previous .proto — svcgen's own output, committed — is the
 // record of the numbers.
 //
 // A reserved number also keeps what it was, in a comment on its line
@@ -128,7 +130,9 @@ const protoFirstReserved, protoLastReserved = 19000, 19999
 // was, and sets msg.Reserved. It returns a note for each change a caller
 // built from the previous .proto does not see: a field whose type
 // changed, a removed field that comes back as another type, and fields
-// gone while others are new (a rename, likely).
+// gone while others are new (a rename, likely); and for a field widened,
+// which keeps its number but whose larger values such a caller reads
+// truncated.
 func (msg *protoMessage) number(prev *protoNumbers) []string {
 	if prev == nil {
 		prev = &protoNumbers{}
@@ -146,9 +150,13 @@ func (msg *protoMessage) number(prev *protoNumbers) []string {
 	taken := map[int]bool{}     // numbers of this version's fields
 	restored := map[int]bool{}  // reserved numbers given back
 	back := map[string]string{} // name → note, for a field that had a number before
+	var widenings []string      // notes on fields widened that keep their number
 	for _, f := range msg.Fields {
-		if p, ok := prev.fields[f.Name]; ok && sameOnWire(p.typ, f.Type) {
+		if p, ok := prev.fields[f.Name]; ok && keepsNumber(p.typ, f.Type) {
 			f.Num, kept[f.Name], taken[p.num] = p.num, true, true
+			if _, ok := widened(p.typ, f.Type); ok {
+				widenings = append(widenings, widenedNote(msg.Name, f.Name, p.typ, f.Type, p.num, false))
+			}
 		}
 	}
 	// A field that comes back with the name and type a reserved number
@@ -159,8 +167,11 @@ func (msg *protoMessage) number(prev *protoNumbers) []string {
 			continue
 		}
 		for _, n := range wasNums {
-			if w := prev.was[n]; w.name == f.Name && sameOnWire(w.typ, f.Type) && !taken[n] && slices.Contains(prev.reservedNums, n) {
+			if w := prev.was[n]; w.name == f.Name && keepsNumber(w.typ, f.Type) && !taken[n] && slices.Contains(prev.reservedNums, n) {
 				f.Num, taken[n], restored[n] = n, true, true
+				if _, ok := widened(w.typ, f.Type); ok {
+					widenings = append(widenings, widenedNote(msg.Name, f.Name, w.typ, f.Type, n, true))
+				}
 				if p, ok := prev.fields[f.Name]; ok {
 					back[f.Name] = fmt.Sprintf("%s.%s changed type in the .proto back to the one it had as field %d (%s → %s), so it is field %d again and %d is reserved: "+
 						"callers built from the old .proto leave the field empty rather than misread it",
@@ -172,7 +183,7 @@ func (msg *protoMessage) number(prev *protoNumbers) []string {
 			}
 		}
 	}
-	var notes []string
+	notes := widenings
 	var fresh []*protoField // new fields no other note is about
 	for _, f := range msg.Fields {
 		if kept[f.Name] {
@@ -313,4 +324,62 @@ func plural(n int, one, many string) string {
 // presence), so a field that becomes a pointer keeps its number.
 func sameOnWire(a, b string) bool {
 	return strings.TrimPrefix(a, "optional ") == strings.TrimPrefix(b, "optional ")
+}
+
+// protoWidenings are the scalar changes protobuf reads alike and without
+// loss in the direction of the change: int32 and int64 (uint32 and
+// uint64) are the same varint on the wire, an int32 sign-extended to 64
+// bits, so a reader of the wider type reads every value of the narrower
+// one exactly. The other way a reader truncates to 32 bits, silently, and
+// signed and unsigned read each other's negative values as others: those
+// changes get a new number.
+var protoWidenings = map[string]string{"int32": "int64", "uint32": "uint64"}
+
+// widened reports whether .proto type b is a as a wider integer of the
+// same signedness — the scalar itself, optional or not, the elements of a
+// repeated field or the values of a map — and returns the scalar a had
+// ("int32"). Such a field keeps its number: callers of either .proto read
+// what the other sends, but a value beyond the narrower range reaches a
+// caller of the old .proto truncated.
+func widened(a, b string) (string, bool) {
+	a, b = strings.TrimPrefix(a, "optional "), strings.TrimPrefix(b, "optional ")
+	if ea, ok := strings.CutPrefix(a, "repeated "); ok {
+		eb, ok := strings.CutPrefix(b, "repeated ")
+		if !ok {
+			return "", false
+		}
+		a, b = ea, eb
+	} else if strings.HasPrefix(a, "map<") {
+		ka, va, okA := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(a, "map<"), ">"), ",")
+		kb, vb, okB := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(b, "map<"), ">"), ",")
+		if !okA || !okB || !strings.HasPrefix(b, "map<") || strings.TrimSpace(ka) != strings.TrimSpace(kb) {
+			return "", false
+		}
+		a, b = strings.TrimSpace(va), strings.TrimSpace(vb)
+	}
+	if w, ok := protoWidenings[a]; ok && w == b {
+		return a, true
+	}
+	return "", false
+}
+
+// keepsNumber reports whether a field of .proto type a keeps its number as
+// type b: the same on the wire, or widened.
+func keepsNumber(a, b string) bool {
+	_, ok := widened(a, b)
+	return ok || sameOnWire(a, b)
+}
+
+// widenedNote is gen's note on a field widened from type a to b that keeps
+// number num (restored: gets it back, a reserved number).
+func widenedNote(msg, field, a, b string, num int, restored bool) string {
+	scalar, _ := widened(a, b)
+	keeps := "keeps"
+	if restored {
+		keeps = "gets back"
+	}
+	return fmt.Sprintf("%s.%s widened in the .proto (%s → %s) and %s field %d: protobuf reads %s and %s alike, "+
+		"so callers built from the old .proto still read it, but a value beyond the %s range reaches them truncated by protobuf, silently: "+
+		"deploy the widened version everywhere before you send such values",
+		msg, field, a, b, keeps, num, scalar, protoWidenings[scalar], scalar)
 }

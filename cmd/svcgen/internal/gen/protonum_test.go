@@ -271,3 +271,85 @@ func TestProtoNumbers_AFieldMadeAPointerKeepsItsNumber(t *testing.T) {
 		prev = []byte(proto)
 	}
 }
+
+// TestProtoNumbers_AnIntegerWidenedKeepsItsNumber: int32 → int64 and
+// uint32 → uint64 (from Go int32 → int, uint16 → uint, …; also as the
+// elements of a repeated field, the values of a map, or made optional on
+// the way) are the same varint on the wire and keep their numbers, each
+// with a note that old callers read larger values truncated; a narrowing,
+// a change of sign and another type get new numbers, as before; a second
+// run changes nothing. (Report j53c finding 7: Line.qty int32 → int64 was
+// renumbered, and callers of the other version read 0 both ways in a
+// rolling deploy.)
+func TestProtoNumbers_AnIntegerWidenedKeepsItsNumber(t *testing.T) {
+	before := "\tQty int32 `json:\"qty\"`\n\tCount uint16 `json:\"count\"`\n\tSizes []int32 `json:\"sizes\"`\n\tByKind map[string]uint32 `json:\"by_kind\"`\n" +
+		"\tOpt *int32 `json:\"opt\"`\n\tNar int64 `json:\"nar\"`\n\tSign int32 `json:\"sign\"`\n\tUns uint32 `json:\"uns\"`\n\tStr int32 `json:\"str\"`"
+	after := "\tQty int64 `json:\"qty\"`\n\tCount uint `json:\"count\"`\n\tSizes []int `json:\"sizes\"`\n\tByKind map[string]uint64 `json:\"by_kind\"`\n" +
+		"\tOpt int64 `json:\"opt\"`\n\tNar int32 `json:\"nar\"`\n\tSign uint64 `json:\"sign\"`\n\tUns int64 `json:\"uns\"`\n\tStr string `json:\"str\"`"
+	first, _ := genAcct(t, before, nil)
+	if got, want := message(first, "OpenRequest"), []string{"int32 qty = 1;", "uint32 count = 2;", "repeated int32 sizes = 3;", "map<string, uint32> by_kind = 4;",
+		"optional int32 opt = 5;", "int64 nar = 6;", "int32 sign = 7;", "uint32 uns = 8;", "int32 str = 9;"}; !slices.Equal(got, want) {
+		t.Fatalf("OpenRequest is\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	proto, notes := genAcct(t, after, []byte(first))
+	if got, want := message(proto, "OpenRequest"), []string{"int64 qty = 1;", "uint64 count = 2;", "repeated int64 sizes = 3;", "map<string, uint64> by_kind = 4;",
+		"int64 opt = 5;", "int32 nar = 10;", "uint64 sign = 11;", "int64 uns = 12;", "string str = 13;",
+		"reserved 6; // was int64 nar", "reserved 7; // was int32 sign", "reserved 8; // was uint32 uns", "reserved 9; // was int32 str"}; !slices.Equal(got, want) {
+		t.Fatalf("widened, OpenRequest is\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	wantNotes := []string{
+		"OpenRequest.qty widened in the .proto (int32 → int64) and keeps field 1: protobuf reads int32 and int64 alike, so callers built from the old .proto still read it, " +
+			"but a value beyond the int32 range reaches them truncated by protobuf",
+		"OpenRequest.count widened in the .proto (uint32 → uint64) and keeps field 2",
+		"OpenRequest.sizes widened in the .proto (repeated int32 → repeated int64) and keeps field 3",
+		"OpenRequest.by_kind widened in the .proto (map<string, uint32> → map<string, uint64>) and keeps field 4: protobuf reads uint32 and uint64 alike",
+		"OpenRequest.opt widened in the .proto (optional int32 → int64) and keeps field 5",
+		"OpenRequest.nar changed type in the .proto (int64 → int32), so it is field 10 now and 6 is reserved",
+		"OpenRequest.sign changed type in the .proto (int32 → uint64), so it is field 11 now and 7 is reserved",
+		"OpenRequest.uns changed type in the .proto (uint32 → int64), so it is field 12 now and 8 is reserved",
+		"OpenRequest.str changed type in the .proto (int32 → string), so it is field 13 now and 9 is reserved",
+	}
+	if len(notes) != len(wantNotes) {
+		t.Errorf("%d notes, want %d:\n%s", len(notes), len(wantNotes), strings.Join(notes, "\n"))
+	}
+	for _, w := range wantNotes {
+		if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, w) }) {
+			t.Errorf("no note contains %q; notes:\n%s", w, strings.Join(notes, "\n"))
+		}
+	}
+	again, notes := genAcct(t, after, []byte(proto))
+	if again != proto || len(notes) != 0 {
+		t.Fatalf("a second run changes the .proto or notes %q:\n%s", notes, lineDiff([]byte(proto), []byte(again)))
+	}
+
+	// Narrowed back: a new number again (int64 → int32 would truncate in
+	// the readers of the wider .proto's values), 1 reserved.
+	back, notes := genAcct(t, "\tQty int32 `json:\"qty\"`", []byte(proto))
+	if got := message(back, "OpenRequest"); len(got) == 0 || got[0] != "int32 qty = 14;" || !slices.Contains(got, "reserved 1; // was int64 qty") {
+		t.Errorf("narrowed back, OpenRequest is %q, want qty = 14 and 1 reserved", got)
+	}
+	if !slices.ContainsFunc(notes, func(n string) bool {
+		return strings.Contains(n, "OpenRequest.qty changed type in the .proto (int64 → int32), so it is field 14 now and 1 is reserved")
+	}) {
+		t.Errorf("narrowed back, notes %q", notes)
+	}
+}
+
+// TestProtoNumbers_ARemovedFieldBackWidenedGetsItsNumberBack: a field
+// removed as int32 that comes back as int64 is read alike by callers
+// built before the removal: it gets its number back, with the widening
+// note.
+func TestProtoNumbers_ARemovedFieldBackWidenedGetsItsNumberBack(t *testing.T) {
+	first, _ := genAcct(t, "\tOwner string `json:\"owner\"`\n\tQty int32 `json:\"qty\"`", nil)
+	removed, _ := genAcct(t, "\tOwner string `json:\"owner\"`", []byte(first))
+	if got, want := message(removed, "OpenRequest"), []string{"string owner = 1;", "reserved 2; // was int32 qty", `reserved "qty";`}; !slices.Equal(got, want) {
+		t.Fatalf("OpenRequest without qty is %q, want %q", got, want)
+	}
+	back, notes := genAcct(t, "\tOwner string `json:\"owner\"`\n\tQty int64 `json:\"qty\"`", []byte(removed))
+	if got, want := message(back, "OpenRequest"), []string{"string owner = 1;", "int64 qty = 2;"}; !slices.Equal(got, want) {
+		t.Fatalf("OpenRequest with qty back as int64 is %q, want %q", got, want)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "OpenRequest.qty widened in the .proto (int32 → int64) and gets back field 2") {
+		t.Errorf("notes %q, want the widening note", notes)
+	}
+}
