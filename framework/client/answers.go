@@ -86,10 +86,12 @@ func (c *Client) answering() bool {
 	return false
 }
 
-// callNote is what the attempts of one call learnt about their timeouts.
+// callNote is what the attempts of one call learnt: about their
+// timeouts, and which instances they failed on.
 type callNote struct {
 	silent atomic.Int32 // attempts timed out on an instance that answered nothing meanwhile
 	slow   atomic.Int32 // attempts timed out on an instance that answered other calls meanwhile
+	failed failedOn     // where attempts failed: retries go elsewhere (elsewhere)
 }
 
 // hedgeCancelled reports whether the attempt was cancelled because a

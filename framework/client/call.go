@@ -272,7 +272,8 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 }
 
 // attemptAny makes one attempt, of any transport's request, on an instance
-// other than the previous attempt's (when there is another); it returns
+// other than the previous attempt's (when there is another) and none an
+// earlier attempt of the call failed on (while one may take traffic); it returns
 // the instance endpoint's response. last is atomic because a hedge runs
 // beside the attempt it hedges, and avoids that attempt's instance.
 // note, if not nil, learns where attempts that timed out spent their time.
@@ -290,6 +291,9 @@ func (c *Client) attemptAny(ctx context.Context, req any, last *atomic.Pointer[b
 		}
 		if err != nil {
 			return nil, err
+		}
+		if note != nil {
+			t = c.elsewhere(ctx, &note.failed, t)
 		}
 		last.Store(t)
 		var rec *answered // kept for the concurrency limit only
@@ -313,6 +317,9 @@ func (c *Client) attemptAny(ctx context.Context, req any, last *atomic.Pointer[b
 		}
 		if c.spill != nil {
 			c.spill.record(ctx, t, err)
+		}
+		if note != nil && err != nil && err != balancer.ErrRetired && !pending(err) && !hedgeCancelled(ctx) {
+			note.failed.add(t)
 		}
 		if err != nil && err != balancer.ErrRetired && pending(err) {
 			// An earlier attempt of this keyed call holds the key there:

@@ -1,0 +1,58 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/balancer"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/retry"
+)
+
+// TestCall_RetriesNeverReturnToAnInstanceTheCallFailedOn: four listed
+// instances refuse connections (they exited while the registry could not
+// be told, and ejection is off, as the ejection cap leaves some in
+// rotation) and one answers. With 5 attempts every call reaches the live
+// one: a retry goes to an instance the call has not failed on while one
+// may take traffic. Balancers avoid only the previous attempt's instance,
+// so retries used to bounce between dead ones (report j53b 1).
+func TestCall_RetriesNeverReturnToAnInstanceTheCallFailedOn(t *testing.T) {
+	log := &hitLog{}
+	var insts []registry.Instance
+	for range 4 {
+		b := startBackend(t, "", log)
+		b.kill() // connection refused from now on
+		insts = append(insts, b.inst)
+	}
+	live := startBackend(t, "", log)
+	insts = append(insts, live.inst)
+	for name, bal := range map[string]func() balancer.Balancer{
+		"p2c":         func() balancer.Balancer { return balancer.NewP2C() },
+		"random":      func() balancer.Balancer { return balancer.NewRandom() },
+		"round robin": func() balancer.Balancer { return balancer.NewRoundRobin() },
+		"hash":        func() balancer.Balancer { return must(balancer.NewConsistentHash()) },
+	} {
+		c := newClient(t, newRegistry(t, insts...), WithBalancer(bal()), WithoutOutlier(),
+			WithRetry(retry.WithMaxAttempts(5), retry.WithBackoff(time.Microsecond, time.Microsecond), retry.WithBudget(nil)))
+		before := live.hits.Load()
+		failed := 0
+		var first error
+		for i := range 40 {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := Call[echoReq, echoResp](ctx, c, "GET", "/", echoReq{}, HashKey(fmt.Sprint(i)))
+			cancel()
+			if err != nil {
+				failed++
+				if first == nil {
+					first = err
+				}
+			}
+		}
+		if failed > 0 || live.hits.Load()-before != 40 {
+			t.Errorf("%s: %d of 40 calls failed (first: %v), the live instance answered %d; want 0 failed, 40 answered",
+				name, failed, first, live.hits.Load()-before)
+		}
+	}
+}
