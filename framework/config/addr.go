@@ -81,6 +81,22 @@ func checkAdvertise(s string) error {
 	return nil
 }
 
+// CheckListen checks a listen address flag (its name without dashes;
+// the error names it, without the "config: " Parse adds):
+// host:port or :port, port 0–65535 (0 picks a free one). A malformed one
+// failed only when the transport bound it, exit 1, and without the flag's
+// name ("listen on abc: missing port in address"; report j53d finding 10).
+func CheckListen(flagName, s string) error {
+	const form = "want host:port such as 127.0.0.1:8080, or :8080 for every interface (port 0 picks a free one)"
+	if err := checkHostPort(s, true); err != nil {
+		return fmt.Errorf("--%s %q: %v; %s", flagName, s, err, form)
+	}
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		return fmt.Errorf("--%s %q: no port; %s", flagName, s, form)
+	}
+	return nil
+}
+
 // checkOTLPEndpoint checks --otlp-endpoint the way package tracing reads
 // it: a URL http://host:port or https://host:port, or a bare host:port.
 // Errors show the value with its user information and query masked

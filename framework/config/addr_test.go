@@ -56,3 +56,32 @@ func TestValidate_AdvertiseAndOTLPEndpointForms(t *testing.T) {
 		}
 	}
 }
+
+// A malformed --listen, --debug-listen or --id failed only when the App
+// used it, exit 1, without the flag's name ("listen on abc: missing port
+// in address"; report j53d finding 10). Parse refuses it with the flag
+// (bootstrap: exit 2).
+func TestValidate_ListenAddressesAndIDNameTheFlag(t *testing.T) {
+	for _, ok := range [][]string{
+		{"--listen", ":0"}, {"--listen", "127.0.0.1:0"}, {"--listen", "[::1]:8080"}, {"--listen", "localhost:8080"},
+		{"--debug-listen", "127.0.0.1:9100"}, {"--debug-listen", ""}, {"--id", "user-1"},
+	} {
+		if _, err := Parse("user", "", backends, ok, &bytes.Buffer{}); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []struct{ args, want string }{
+		{"--listen=abc", `config: --listen "abc": no port; want host:port`},
+		{"--listen=127.0.0.1:99999", `config: --listen "127.0.0.1:99999": port "99999" is not a number from 0 to 65535; want host:port`},
+		{"--listen=http://127.0.0.1:8080", `config: --listen "http://127.0.0.1:8080": has a scheme; want host:port`},
+		{"--debug-listen=abc", `config: --debug-listen "abc": no port; want host:port`},
+		{"--debug-listen=127.0.0.1:-1", `config: --debug-listen "127.0.0.1:-1": port "-1" is not a number`},
+		{"--id=a/b", `config: --id "a/b": invalid instance: instance ID "a/b" must not contain '/' or spaces`},
+		{"--id=a b", `config: --id "a b": invalid instance`},
+	} {
+		_, err := Parse("user", "", backends, []string{bad.args}, &bytes.Buffer{})
+		if err == nil || !strings.HasPrefix(err.Error(), bad.want) {
+			t.Errorf("%s: err = %v\nwant it to start %s", bad.args, err, bad.want)
+		}
+	}
+}

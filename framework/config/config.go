@@ -343,6 +343,21 @@ func (c Config) Validate() error {
 			return fmt.Errorf("config: --debug-allowed-hosts: %w", err)
 		}
 	}
+	if err := CheckListen("listen", c.Listen); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if c.DebugListen != "" {
+		if err := CheckListen("debug-listen", c.DebugListen); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
+	if c.ID != "" {
+		// The rules the App applies to the instance it publishes.
+		probe := registry.Instance{ID: c.ID, Name: "svc", Endpoints: []string{"http://127.0.0.1:1"}}
+		if err := probe.Validate(); err != nil {
+			return fmt.Errorf("config: --id %q: %w", c.ID, err)
+		}
+	}
 	if err := checkAdvertise(c.Advertise); err != nil {
 		return err
 	}

@@ -84,6 +84,9 @@ func (s *settings) Validate() error {
 		return fmt.Errorf("--etcd-password (WARREN_ETCD_PASSWORD) without --etcd-username: they go together")
 	}
 	own := strings.Trim(s.prefix, "/")
+	if own == "" { // New's "etcd: empty key prefix", exit 1, did not name the flag
+		return fmt.Errorf("--etcd-prefix %q: want a key prefix such as warren (slashes alone are none)", s.prefix)
+	}
 	for _, p := range s.failover {
 		switch strings.Trim(p, "/") {
 		case "":

@@ -67,6 +67,9 @@ func TestBackend_BadFlagsAreNamedAndSecretsNeverPrinted(t *testing.T) {
 		// Its own region as a failover: silently never failing over
 		// (report j48d); the default prefix is "warren".
 		"--etcd-failover-prefixes=/warren/": `--etcd-failover-prefixes: "/warren/" is the own --etcd-prefix`,
+		// Refused by New only, exit 1, as "etcd: empty key prefix" (j53d 10).
+		"--etcd-prefix=/": `--etcd-prefix "/": want a key prefix such as warren`,
+		"--etcd-prefix=":  `--etcd-prefix "": want a key prefix`,
 	} {
 		if err := parseBackend(t, args).Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want it to name %s", args, err, want)

@@ -25,6 +25,14 @@ type Settings struct {
 	Reflection bool `setting:"grpc-reflection" help:"serve gRPC server reflection, so grpcurl and similar tools can list and call methods without the .proto files (it shows every method and message to anyone who can connect)"`
 }
 
+// Validate checks --grpc-listen when set: host:port, as --listen.
+func (s Settings) Validate() error {
+	if s.Listen == "" {
+		return nil
+	}
+	return config.CheckListen("grpc-listen", s.Listen)
+}
+
 // DefaultSettings listen on --listen's host, port DefaultPort.
 func DefaultSettings() Settings { return Settings{} }
 

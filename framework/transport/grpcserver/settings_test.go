@@ -1,6 +1,7 @@
 package grpcserver
 
 import (
+	"bytes"
 	"flag"
 	"net"
 	"strings"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/warren-mesh/warren/framework/config"
 	"github.com/warren-mesh/warren/framework/health"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/memory"
 	svcsettings "github.com/warren-mesh/warren/framework/settings"
 	"github.com/warren-mesh/warren/framework/transport"
 )
@@ -80,6 +83,27 @@ func TestListen_ADefaultAddressInUseSaysItIsTheDefault(t *testing.T) {
 		}
 		if says := strings.Contains(err.Error(), "give each instance its own --grpc-listen"); says != defaulted {
 			t.Errorf("defaulted %v: %v", defaulted, err)
+		}
+	}
+}
+
+// A malformed --grpc-listen failed only when the server bound it, exit 1,
+// without the flag's name (report j53d finding 10): Parse refuses it.
+func TestSettings_MalformedListenIsRefusedNamingTheFlag(t *testing.T) {
+	for _, tc := range []struct{ arg, want string }{
+		{"127.0.0.1:-1", `config: --grpc-listen "127.0.0.1:-1": port "-1" is not a number from 0 to 65535; want host:port`},
+		{"abc", `config: --grpc-listen "abc": no port; want host:port`},
+		{"127.0.0.1:0", ""},
+		{"", ""},
+	} {
+		s := DefaultSettings()
+		_, err := config.ParseWith("svc", "", registry.Backends{memory.Backend()}, []string{"--grpc-listen=" + tc.arg}, &bytes.Buffer{},
+			config.ParseOptions{Settings: []any{&s}})
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("--grpc-listen %q refused: %v", tc.arg, err)
+		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
+			t.Errorf("--grpc-listen %q: err = %v\nwant it to start %s", tc.arg, err, tc.want)
 		}
 	}
 }
