@@ -55,6 +55,8 @@ func TestParseWith_SettingsErrorsSayWhich(t *testing.T) {
 		{[]string{"--max-charge", "0"}, "", "--max-charge must be positive"},
 		{[]string{"--max-charge", "ten"}, "", "want an integer"},
 		{nil, "bogus: 1\n", "bogus"},
+		// ff's words, naming neither the file nor --help (report j53d 10).
+		{nil, "grce: 1s\n", `config: key "grce" of FILE: no such flag (--help lists every flag; the keys are their names)`},
 		{nil, "max-charge: ten\n", "want an integer"},
 	} {
 		args := c.args
@@ -65,8 +67,9 @@ func TestParseWith_SettingsErrorsSayWhich(t *testing.T) {
 		}
 		s := paySettings{MaxCharge: 1}
 		_, err := ParseWith("pay", "v", backends, args, io.Discard, ParseOptions{Settings: []any{&s}})
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v %q: err = %v, want one containing %q", c.args, c.file, err, c.want)
+		want := strings.ReplaceAll(c.want, "FILE", filepathOf(args))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v %q: err = %v, want one containing %q", c.args, c.file, err, want)
 		}
 	}
 }
@@ -83,4 +86,14 @@ func TestUsage_ListsTheServicesSettingsBesideTheFrameworks(t *testing.T) {
 			t.Errorf("--help lacks %q", want)
 		}
 	}
+}
+
+// filepathOf is the value of --config in args, or "".
+func filepathOf(args []string) string {
+	for i, a := range args {
+		if a == "--config" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -161,6 +162,23 @@ func parseError(err error, st *parseState, fs *flag.FlagSet, help string) error 
 		return st.last
 	}
 	msg := err.Error()
+	if i := strings.Index(msg, "config file flag "); i >= 0 && strings.HasSuffix(msg, " not defined in flag set") {
+		// ff's words for a key of the --config file that is no flag;
+		// they named neither the file nor where the flags are listed
+		// (report j53d finding 10).
+		key := strings.TrimSuffix(msg[i+len("config file flag "):], " not defined in flag set")
+		if k, err := strconv.Unquote(key); err == nil {
+			key = k
+		}
+		file := ""
+		if f := fs.Lookup("config"); f != nil {
+			file = f.Value.String()
+		}
+		if help == "" {
+			return fmt.Errorf("key %q of %s: no such flag", key, file)
+		}
+		return fmt.Errorf("key %q of %s: no such flag (%s lists every flag; the keys are their names)", key, file, help)
+	}
 	msg = strings.TrimPrefix(msg, "error parsing commandline arguments: ")
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
 		name = strings.TrimPrefix(name, "-")
