@@ -85,3 +85,26 @@ func TestValidate_ListenAddressesAndIDNameTheFlag(t *testing.T) {
 		}
 	}
 }
+
+// A label with a space or CR an env file left was published as given:
+// WARREN_ZONE="zone-a " registered "zone-a ", another zone to a caller
+// configured with zone-a (report j53d finding 10).
+func TestValidate_LabelsWithEdgeWhiteSpaceAreRefused(t *testing.T) {
+	for _, bad := range []struct{ env, val, want string }{
+		{"WARREN_ZONE", "zone-a ", `config: --zone "zone-a ": leading or trailing white space`},
+		{"WARREN_VERSION", "1.2.0\r", `config: --version "1.2.0\r": leading or trailing white space`},
+		{"WARREN_ID", "user-1\r", `config: --id "user-1\r": leading or trailing white space`},
+	} {
+		t.Run(bad.env, func(t *testing.T) {
+			t.Setenv(bad.env, bad.val)
+			_, err := Parse("user", "", backends, nil, &bytes.Buffer{})
+			if err == nil || !strings.HasPrefix(err.Error(), bad.want) {
+				t.Errorf("%s=%q: err = %v\nwant it to start %s", bad.env, bad.val, err, bad.want)
+			}
+		})
+	}
+	t.Setenv("WARREN_ZONE", "zone-a")
+	if _, err := Parse("user", "", backends, nil, &bytes.Buffer{}); err != nil {
+		t.Fatalf("WARREN_ZONE=zone-a: %v", err)
+	}
+}

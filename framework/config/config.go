@@ -343,6 +343,15 @@ func (c Config) Validate() error {
 			return fmt.Errorf("config: --debug-allowed-hosts: %w", err)
 		}
 	}
+	// Labels are published as given: "zone-a " (a space or CR an env
+	// file left) is another zone to a caller configured with "zone-a"
+	// (report j53d finding 10). Lists (--tags) are trimmed when parsed.
+	for _, f := range [...]struct{ name, v string }{{"zone", c.Zone}, {"version", c.Version}, {"id", c.ID}} {
+		if strings.TrimSpace(f.v) != f.v {
+			return fmt.Errorf("config: --%s %q: leading or trailing white space (an env file's CR or space?); it would be published as given, and %q is not %q to a caller that matches it",
+				f.name, f.v, f.v, strings.TrimSpace(f.v))
+		}
+	}
 	if err := CheckListen("listen", c.Listen); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
