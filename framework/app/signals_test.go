@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -152,6 +153,35 @@ func TestRun_CancelDuringStartUpIsInterrupted(t *testing.T) {
 		err = a.Run(ctx)
 		if !errors.Is(err, ErrInterrupted) || !errors.Is(err, context.Canceled) {
 			t.Fatalf("Run = %v, want ErrInterrupted", err)
+		}
+	})
+	// A self-check that keeps failing, cut short: the error said it "did
+	// not reach this process … within 30s" of a check interrupted at once
+	// (report j53d finding 10); it says it was interrupted, and when.
+	t.Run("self-check failing", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := ln.Addr().String() // refuses connections once closed
+		ln.Close()
+		a, err := New("svc", okHandler(), memory.New(), testOptions(&journal{}, WithSignals(false),
+			WithAdvertise(dead), WithSelfCheckTimeout(30*time.Second))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(300*time.Millisecond, cancel)
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		err = wait(t, done)
+		switch {
+		case !errors.Is(err, ErrInterrupted) || !errors.Is(err, context.Canceled):
+			t.Fatalf("Run = %v, want ErrInterrupted", err)
+		case errors.Is(err, ErrSelfCheck) || strings.Contains(err.Error(), "within 30s"):
+			t.Fatalf("Run = %v: an interrupted self-check told as one that ran out its time", err)
+		case !strings.Contains(err.Error(), "self-check interrupted after") || !strings.Contains(err.Error(), dead) || !strings.Contains(err.Error(), "connection refused"):
+			t.Fatalf("Run = %v, want it to say the self-check of %s was interrupted, and its last answer", err, dead)
 		}
 	})
 	t.Run("registration", func(t *testing.T) {
