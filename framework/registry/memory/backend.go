@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 
+	"github.com/go-kit/log/level"
+
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
@@ -25,9 +27,15 @@ type settings struct{}
 
 func (settings) Validate() error { return nil }
 
-func (settings) Open(ctx context.Context, _ registry.OpenOptions) (registry.Registry, error) {
+// Open says, once, what --registry memory means: a service started with
+// it by mistake ran, ready, finding no other service and found by none,
+// without a word (report j53d finding 10).
+func (settings) Open(ctx context.Context, o registry.OpenOptions) (registry.Registry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if o.Logger != nil {
+		level.Warn(o.Logger).Log("msg", "--registry memory is this process's own registry: no other process discovers this instance, and it discovers none; for tests and single-process demos (etcd, consul or zookeeper for a mesh)")
 	}
 	return New(), nil
 }
