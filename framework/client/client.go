@@ -316,16 +316,28 @@ func WithMaxResponseBytes(n int64) Option {
 
 // DefaultTransport returns the per-instance transport used unless
 // WithTransport says otherwise: no proxy (calls stay inside the mesh), 2s
-// dial timeout (a dial failure is safe to retry for any method), enough
-// idle connections per instance that a busy client does not re-dial, and
-// an idle timeout (DefaultIdleConnTimeout) shorter than the server's.
+// dial timeout (a dial failure is safe to retry for any method), on
+// Linux a connection closed once a request has gone unacknowledged for
+// DefaultUnackedTimeout (TCP_USER_TIMEOUT), enough idle connections per
+// instance that a busy client does not re-dial, and an idle timeout
+// (DefaultIdleConnTimeout) shorter than the server's.
 func DefaultTransport() *http.Transport {
 	return &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext: (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second,
+			Control: setUserTimeout(DefaultUnackedTimeout)}).DialContext,
 		MaxIdleConnsPerHost: 128,
 		IdleConnTimeout:     DefaultIdleConnTimeout,
 	}
 }
+
+// DefaultUnackedTimeout is how long a request may go unacknowledged by
+// the instance's TCP stack before the connection is closed (Linux:
+// TCP_USER_TIMEOUT): a host that died or a route that drops packets sends
+// no reset, and a call that cannot be retried — no per-attempt deadline —
+// would otherwise wait ~15 min for the kernel. 20 s, gRPC's keepalive
+// timeout: a lossy link retransmits for seconds, not that long; an
+// instance that is merely slow acknowledges the request and is not cut.
+const DefaultUnackedTimeout = 20 * time.Second
 
 // DefaultIdleConnTimeout is how long the client keeps an idle connection:
 // well under a Warren server's idle timeout (90 s), so the client closes an

@@ -1,0 +1,28 @@
+package client
+
+import (
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// setUserTimeout sets TCP_USER_TIMEOUT on a dialled socket: data the
+// instance has not acknowledged for that long closes the connection with
+// an error. Without it a request written to an instance that vanished
+// without a reset (a host that died, a dropped route) waits for the
+// kernel's retransmissions to give up, ~15 min, and a call that cannot be
+// retried (no per-attempt deadline) waits with it (report j53a F1). An
+// instance that is only slow acknowledges the request and is not cut.
+func setUserTimeout(d time.Duration) func(network, address string, c syscall.RawConn) error {
+	return func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(d/time.Millisecond))
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}
+}
