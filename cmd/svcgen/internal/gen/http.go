@@ -91,6 +91,12 @@ func (e HTTPEmitter) Prepare(svc *Service, pkg *Package) (Transport, Problems) {
 		hs.Methods = append(hs.Methods, hm)
 	}
 	probs = append(probs, hs.checkRoutes()...)
+	if len(svc.Annotations[GRPCEmitter{}.Name()]) == 0 {
+		// A //warren:grpc service's types are mapped to protobuf field by
+		// field, which refuses all these (and more) in its own words:
+		// saying it twice would only be noise.
+		probs = append(probs, hs.checkJSON(pkg)...)
+	}
 	hs.derive()
 	return hs, probs
 }

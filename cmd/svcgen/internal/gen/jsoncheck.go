@@ -1,0 +1,310 @@
+package gen
+
+import (
+	"fmt"
+	"go/ast"
+	"go/token"
+	"slices"
+	"strings"
+)
+
+// jsonChecker finds the fields of an HTTP service's request and response
+// types that encoding/json can never carry: channels, functions, complex
+// numbers, unsafe.Pointer and maps whose key is neither a string, an
+// integer nor an encoding.TextMarshaler. Every call of a method that
+// reaches one fails at run time (json: unsupported type), even with the
+// field zero, so svcgen refuses them as it refuses what protobuf cannot
+// carry (report j53c 6). A type of this package with its own MarshalJSON,
+// UnmarshalJSON, MarshalText or UnmarshalText is accepted whatever it
+// holds; a type of another package is accepted too (svcgen reads source,
+// not types, and cannot see its methods).
+type jsonChecker struct {
+	s *source
+	// Each struct type of this package is checked once: its problems
+	// (Problem.typ names it) and the struct types its fields reach.
+	checked map[string]bool
+	probs   map[string]Problems
+	refs    map[string][]string
+	methods map[string]map[string]bool // of jsonMethodNames, by type
+}
+
+// jsonMethodNames are the methods by which a type encodes itself: with
+// one, what it holds does not matter to encoding/json.
+var jsonMethodNames = []string{"MarshalJSON", "UnmarshalJSON", "MarshalText", "UnmarshalText"}
+
+// checkJSON checks every method's response type and, when it travels as
+// a JSON body (not GET or DELETE, whose fields bind checks one by one),
+// its request type. A problem in a type several methods reach names them
+// all, once.
+func (hs *httpService) checkJSON(pkg *Package) Problems {
+	c := &jsonChecker{s: pkg.s, checked: map[string]bool{}, probs: map[string]Problems{}, refs: map[string][]string{}}
+	var out Problems
+	at := map[string]int{} // a problem's place in out, by type and text
+	for _, m := range hs.Methods {
+		roots := []string{m.Resp}
+		if !m.Query {
+			roots = append(roots, m.Req)
+		}
+		seen := map[string]bool{}
+		var walk func(string)
+		walk = func(name string) {
+			if seen[name] {
+				return
+			}
+			seen[name] = true
+			c.check(name)
+			for _, p := range c.probs[name] {
+				key := p.typ + "\x00" + p.Pos.String() + "\x00" + p.Msg
+				if i, ok := at[key]; ok {
+					if !slices.Contains(strings.Split(out[i].Method, ", "), m.Name) {
+						out[i].Method += ", " + m.Name
+					}
+					continue
+				}
+				p.Method = m.Name
+				at[key] = len(out)
+				out = append(out, p)
+			}
+			for _, r := range c.refs[name] {
+				walk(r)
+			}
+		}
+		for _, r := range roots {
+			if _, ok := c.s.types[r]; ok {
+				walk(r)
+			}
+		}
+	}
+	return out
+}
+
+// hasJSONMethods reports whether the type of this package named name (or
+// a pointer to it) has one of the methods given (all of jsonMethodNames
+// when none is).
+func (c *jsonChecker) hasJSONMethods(name string, which ...string) bool {
+	if c.methods == nil {
+		c.methods = map[string]map[string]bool{}
+		for _, fn := range c.s.names {
+			for _, d := range c.s.files[fn].Decls {
+				fd, ok := d.(*ast.FuncDecl)
+				if !ok || fd.Recv == nil || len(fd.Recv.List) != 1 || !slices.Contains(jsonMethodNames, fd.Name.Name) {
+					continue
+				}
+				if id := embeddedLocal(fd.Recv.List[0].Type); id != "" { // T, *T, T[P]
+					if c.methods[id] == nil {
+						c.methods[id] = map[string]bool{}
+					}
+					c.methods[id][fd.Name.Name] = true
+				}
+			}
+		}
+	}
+	if len(which) == 0 {
+		which = jsonMethodNames
+	}
+	for _, m := range which {
+		if c.methods[name][m] {
+			return true
+		}
+	}
+	return false
+}
+
+// check finds the problems of the struct type name's fields (a type that
+// is not a struct is checked where a field uses it).
+func (c *jsonChecker) check(name string) {
+	if c.checked[name] {
+		return
+	}
+	c.checked[name] = true
+	spec := c.s.types[name]
+	if spec == nil || c.hasJSONMethods(name) {
+		return
+	}
+	st, ok := c.s.underlying(spec.Type).(*ast.StructType)
+	if !ok {
+		return
+	}
+	if c.promotesMethods(st) {
+		return
+	}
+	c.fields(name, st, c.s.fileOf(spec.Pos()), map[string]bool{}, func(pos token.Pos, field string, typ ast.Expr, why string) {
+		c.probs[name] = append(c.probs[name], Problem{Pos: c.s.fset.Position(pos), typ: name,
+			Msg: fmt.Sprintf("field %s.%s has type %s, which JSON cannot carry: %s", name, field, exprString(typ), why)})
+	})
+}
+
+// fields checks the fields of st, a struct type owner reaches, as
+// encoding/json sees them: an untagged embedded struct type of this
+// package has its fields promoted (checked in that type), any other
+// embedded type is a field named after it; unexported and `json:"-"`
+// fields do not travel. report is called for each field JSON cannot
+// carry.
+func (c *jsonChecker) fields(owner string, st *ast.StructType, f *ast.File, through map[string]bool, report func(pos token.Pos, field string, typ ast.Expr, why string)) {
+	for _, fl := range st.Fields.List {
+		tag := jsonTag(fl)
+		names := fl.Names
+		if len(names) == 0 {
+			id := embeddedLocal(fl.Type)
+			js, _, _ := strings.Cut(tag, ",")
+			if _, ok := c.s.underlying(ast.NewIdent(id)).(*ast.StructType); ok && js == "" {
+				c.ref(owner, id)
+				continue
+			}
+			names = []*ast.Ident{{NamePos: fl.Type.Pos(), Name: id}}
+		}
+		for _, n := range names {
+			if _, ok := jsonName(n, tag); !ok {
+				continue
+			}
+			if why := c.why(owner, fl.Type, f, through); why != "" {
+				report(n.Pos(), n.Name, fl.Type, why)
+			}
+		}
+	}
+}
+
+// promotesMethods reports whether st embeds a type whose methods may make
+// st encode itself: one of this package with a JSON or text method, or
+// any type of another package (time.Time's MarshalJSON, say).
+func (c *jsonChecker) promotesMethods(st *ast.StructType) bool {
+	for _, f := range st.Fields.List {
+		if len(f.Names) > 0 {
+			continue
+		}
+		if id := embeddedLocal(f.Type); id == "" || c.hasJSONMethods(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// embeddedLocal is the type name of an embedded field T or *T of this
+// package ("" for another package's: pkg.T).
+func embeddedLocal(e ast.Expr) string {
+	if st, ok := e.(*ast.StarExpr); ok {
+		e = st.X
+	}
+	switch t := e.(type) {
+	case *ast.IndexExpr:
+		e = t.X
+	case *ast.IndexListExpr:
+		e = t.X
+	}
+	if id, ok := e.(*ast.Ident); ok {
+		return id.Name
+	}
+	return ""
+}
+
+func (c *jsonChecker) ref(from, to string) {
+	if !slices.Contains(c.refs[from], to) {
+		c.refs[from] = append(c.refs[from], to)
+	}
+}
+
+// why says why encoding/json cannot carry a value of type e (in file f),
+// or "". A struct type of this package it reaches is checked on its own
+// (its problems are at its own fields); a named type of another kind is
+// looked through, as encoding/json does.
+func (c *jsonChecker) why(owner string, e ast.Expr, f *ast.File, through map[string]bool) string {
+	s := c.s
+	switch t := e.(type) {
+	case *ast.ParenExpr:
+		return c.why(owner, t.X, f, through)
+	case *ast.Ident:
+		spec, local := s.types[t.Name]
+		if !local {
+			if t.Name == "complex64" || t.Name == "complex128" {
+				return "encoding/json has no complex numbers; send the real and imaginary parts as two float64 fields"
+			}
+			return "" // the other predeclared types, or a type parameter
+		}
+		if c.hasJSONMethods(t.Name) || through[t.Name] {
+			return ""
+		}
+		if _, ok := s.underlying(t).(*ast.StructType); ok {
+			c.ref(owner, t.Name)
+			return ""
+		}
+		through[t.Name] = true // a type that holds itself: []L
+		defer delete(through, t.Name)
+		if why := c.why(owner, spec.Type, c.s.fileOf(spec.Pos()), through); why != "" {
+			return fmt.Sprintf("%s is %s; %s", t.Name, exprString(spec.Type), why)
+		}
+		return ""
+	case *ast.StarExpr:
+		return c.why(owner, t.X, f, through)
+	case *ast.ArrayType:
+		return c.why(owner, t.Elt, f, through)
+	case *ast.MapType:
+		if !c.jsonKey(t.Key) {
+			return fmt.Sprintf("a map key must be a string, an integer or an encoding.TextMarshaler, and %s is none; key the map by a string or an integer, or give the key type MarshalText and UnmarshalText", exprString(t.Key))
+		}
+		return c.why(owner, t.Value, f, through)
+	case *ast.ChanType, *ast.FuncType:
+		return "encoding/json cannot encode channels or functions (json: unsupported type); leave it out of the type, or tag it `json:\"-\"`"
+	case *ast.SelectorExpr:
+		if x, ok := t.X.(*ast.Ident); ok && f != nil && t.Sel.Name == "Pointer" && importName(f, "unsafe") == x.Name {
+			return "encoding/json cannot encode unsafe.Pointer"
+		}
+		return "" // another package's type: its methods are out of sight
+	case *ast.StructType:
+		if c.promotesMethods(t) {
+			return ""
+		}
+		var first string
+		c.fields(owner, t, f, through, func(_ token.Pos, field string, typ ast.Expr, why string) {
+			if first == "" {
+				first = fmt.Sprintf("its field %s has type %s; %s", field, exprString(typ), why)
+			}
+		})
+		return first
+	}
+	return "" // interfaces (whatever they hold at run time), generic instances
+}
+
+// jsonKey reports whether encoding/json takes a map key of type k: a
+// string or integer type, or an encoding.TextMarshaler (of this package:
+// a type with MarshalText or UnmarshalText; another package's type is
+// given the benefit of the doubt).
+func (c *jsonChecker) jsonKey(k ast.Expr) bool {
+	s := c.s
+	if st, ok := k.(*ast.StarExpr); ok {
+		// A pointer key is a TextMarshaler or nothing.
+		id, ok := st.X.(*ast.Ident)
+		if !ok {
+			_, foreign := st.X.(*ast.SelectorExpr)
+			return foreign
+		}
+		_, local := s.types[id.Name]
+		return local && c.hasJSONMethods(id.Name, "MarshalText", "UnmarshalText")
+	}
+	for range 20 {
+		switch t := k.(type) {
+		case *ast.ParenExpr:
+			k = t.X
+			continue
+		case *ast.SelectorExpr, *ast.IndexExpr, *ast.IndexListExpr:
+			return true
+		case *ast.Ident:
+			spec, local := s.types[t.Name]
+			if !local {
+				return jsonKeyKinds[t.Name]
+			}
+			if c.hasJSONMethods(t.Name, "MarshalText", "UnmarshalText") {
+				return true
+			}
+			k = spec.Type
+			continue
+		}
+		return false
+	}
+	return false
+}
+
+// jsonKeyKinds are the predeclared types encoding/json takes as map keys.
+var jsonKeyKinds = map[string]bool{
+	"string": true, "int": true, "int8": true, "int16": true, "int32": true, "int64": true, "rune": true,
+	"uint": true, "uint8": true, "uint16": true, "uint32": true, "uint64": true, "uintptr": true, "byte": true,
+}
