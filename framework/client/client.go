@@ -43,6 +43,7 @@ import (
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/snapshot"
 	"github.com/warren-mesh/warren/framework/svcerr"
+	"github.com/warren-mesh/warren/internal/tcpopt"
 )
 
 // ErrClosed is returned (wrapped) by calls on a closed Client. It is
@@ -324,7 +325,7 @@ func WithMaxResponseBytes(n int64) Option {
 func DefaultTransport() *http.Transport {
 	return &http.Transport{
 		DialContext: (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second,
-			Control: setUserTimeout(DefaultUnackedTimeout)}).DialContext,
+			Control: tcpopt.UserTimeout(DefaultUnackedTimeout)}).DialContext,
 		MaxIdleConnsPerHost: 128,
 		IdleConnTimeout:     DefaultIdleConnTimeout,
 	}

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 
@@ -40,6 +41,7 @@ import (
 	"github.com/warren-mesh/warren/framework/grpctransport"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/requestid"
+	"github.com/warren-mesh/warren/internal/tcpopt"
 )
 
 // Client calls one service over gRPC. It is safe for concurrent use;
@@ -50,6 +52,7 @@ type Client struct {
 }
 
 type config struct {
+	dialer      func(context.Context, string) (net.Conn, error) // nil: dial
 	dialOpts    []grpc.DialOption
 	tls         *tls.Config
 	plaintextOK bool // client.WithPlaintextPeers among clientOpts
@@ -169,12 +172,29 @@ func (cfg config) factory(inst registry.Instance) (endpoint.Endpoint, io.Closer,
 		creds = credentials.NewTLS(tc.Clone())
 	}
 	// passthrough: the address is already resolved; no DNS, no resolver.
-	cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, cfg.dialOpts...)...)
+	// The dialer first: a grpc.WithContextDialer among the caller's dial
+	// options replaces it.
+	d := cfg.dialer
+	if d == nil {
+		d = dial
+	}
+	cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithContextDialer(d)}, cfg.dialOpts...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("grpc client for %s: %w", ep, err)
 	}
 	ic := &instanceConn{cc: cc, addr: addr}
 	return ic.call, cc, nil
+}
+
+// dial connects to an instance over TCP, with no proxy (calls stay in the
+// mesh, as the HTTP client's) and TCP_USER_TIMEOUT = client.DefaultUnackedTimeout (Linux): a request an
+// instance that vanished without a reset never acknowledges fails then,
+// rather than after the kernel's ~15 min — grpc-go sets the option only
+// with keepalive pings configured, which Warren does not turn on by
+// default (report j53a F1, as for the HTTP client).
+func dial(ctx context.Context, addr string) (net.Conn, error) {
+	d := net.Dialer{Control: tcpopt.UserTimeout(client.DefaultUnackedTimeout)}
+	return d.DialContext(ctx, "tcp", addr)
 }
 
 func cutScheme(ep string) (scheme, addr string, ok bool) {

@@ -1,4 +1,6 @@
-package client
+// Package tcpopt sets TCP socket options net.Dialer does not expose,
+// through its Control hook.
+package tcpopt
 
 import (
 	"syscall"
@@ -7,14 +9,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setUserTimeout sets TCP_USER_TIMEOUT on a dialled socket: data the
+// UserTimeout sets TCP_USER_TIMEOUT on a dialled socket: data the
 // instance has not acknowledged for that long closes the connection with
 // an error. Without it a request written to an instance that vanished
 // without a reset (a host that died, a dropped route) waits for the
 // kernel's retransmissions to give up, ~15 min, and a call that cannot be
 // retried (no per-attempt deadline) waits with it (report j53a F1). An
 // instance that is only slow acknowledges the request and is not cut.
-func setUserTimeout(d time.Duration) func(network, address string, c syscall.RawConn) error {
+func UserTimeout(d time.Duration) func(network, address string, c syscall.RawConn) error {
 	return func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {

@@ -1,15 +1,15 @@
 //go:build !linux
 
-package client
+package tcpopt
 
 import (
 	"syscall"
 	"time"
 )
 
-// setUserTimeout does nothing where TCP_USER_TIMEOUT does not exist: a
+// UserTimeout does nothing where TCP_USER_TIMEOUT does not exist: a
 // request to an instance that vanished without a reset then waits for the
 // kernel's retransmissions to give up.
-func setUserTimeout(time.Duration) func(network, address string, c syscall.RawConn) error {
+func UserTimeout(time.Duration) func(network, address string, c syscall.RawConn) error {
 	return nil
 }
