@@ -40,6 +40,7 @@ func TestError_Classification(t *testing.T) {
 		"quota with retry info":     {&Error{Status: withRetry(quota, 2*time.Second)}, retry.Unprocessed, false, false, true, false},
 		"handler's too large":       {&Error{Status: grpctransport.Status(svcerr.New(svcerr.TooLarge, "batch_too_large", "m"))}, retry.Fatal, false, false, false, false}, // an answer, as HTTP's 413 (j53c 3)
 		"too large passed on":       {&Error{Status: grpctransport.Status(svcerr.Peer(svcerr.TooLarge, "batch_too_large", "m", 0))}, retry.Fatal, false, false, false, false},
+		"grpc-go's size limit":      {&Error{Status: status.New(codes.ResourceExhausted, "grpc: received message larger than max (5242885 vs. 4194304)")}, retry.Fatal, false, false, false, false},
 		"deadline":                  {&Error{Status: status.New(codes.DeadlineExceeded, "d")}, retry.MaybeProcessed, true, false, false, false},
 		"not found":                 {&Error{Status: grpctransport.Status(svcerr.New(svcerr.NotFound, "nf", "m"))}, retry.Fatal, false, false, false, false},
 		"internal":                  {&Error{Status: grpctransport.Status(errors.New("x"))}, retry.Fatal, true, false, false, false},

@@ -1,7 +1,10 @@
 package grpcclient_test
 
 import (
+	"context"
 	"errors"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,5 +76,47 @@ func TestClient_TooLargeIsAnAnswerNotAQuota(t *testing.T) {
 		if err != nil || got != "b" || b.Calls.Load() != before+1 {
 			t.Fatalf("%s from a = %q, %v (b ran %d → %d); want it retried on b", refusal, got, err, before, b.Calls.Load())
 		}
+	}
+}
+
+// grpc-go's own RESOURCE_EXHAUSTED for a message over a size limit is no
+// quota either: a response over the caller's receive limit (4 MiB by
+// default) comes after the handler ran, and a non-idempotent call ran it
+// once per attempt, 3 times; a request over the server's limit is over
+// every instance's. Neither is retried, as HTTP's ErrResponseTooLarge and
+// 413 are not.
+func TestClient_MessageOverTheSizeLimitIsNotRetried(t *testing.T) {
+	var runs atomic.Int64
+	big := grpc.ServiceDesc{ServiceName: "warren.test.v1.Echo", HandlerType: (*any)(nil), Methods: []grpc.MethodDesc{
+		unaryMethod("Refund", func(context.Context, any, string) (string, error) {
+			runs.Add(1)
+			return strings.Repeat("x", 5<<20), nil
+		}),
+	}}
+	var insts []string
+	for _, id := range []string{"a", "b"} {
+		ep := startServing(t, func(g *grpc.Server) { g.RegisterService(&big, new(int)) })
+		insts = append(insts, registry.Instance{ID: id, Name: "echo", Endpoints: []string{ep}}.String())
+	}
+	c, err := grpcclient.NewFromInstancer(sd.FixedInstancer(insts), "echo", grpcclient.WithClientOptions(client.WithBalancer(newFirstPick())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = refund(c)(ctx30(t))
+	if n := runs.Load(); n != 1 || status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("response over the receive limit: handler ran %d times, err %v; want once, RESOURCE_EXHAUSTED", n, err)
+	}
+
+	a, ia := startCounted(t, "a")
+	b, ib := startCounted(t, "b")
+	c2, err := grpcclient.NewFromInstancer(sd.FixedInstancer{ia, ib}, "echo", grpcclient.WithClientOptions(client.WithBalancer(newFirstPick())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	_, err = say(c2, grpcclient.Idempotent())(ctx30(t), strings.Repeat("x", 5<<20))
+	if st := c2.State(); status.Code(err) != codes.ResourceExhausted || st.Retries != 0 || a.Calls.Load()+b.Calls.Load() != 0 {
+		t.Fatalf("request over the server's limit: err %v, state %+v; want RESOURCE_EXHAUSTED after one attempt", err, st)
 	}
 }
