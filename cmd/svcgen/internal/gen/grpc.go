@@ -269,6 +269,9 @@ type grpcMapper struct {
 	// problem in a type is then named with every method that reaches it,
 	// not only the first (report j45b).
 	refs map[string][]string
+	// formMethods are the grpcOwnFormMethods each type of the package
+	// declares (ownForm).
+	formMethods map[string][]string
 }
 
 // nameReachers sets the Method of each problem found in a message type to
@@ -328,6 +331,12 @@ func (mp *grpcMapper) message(method, name string, appended []string) Problems {
 	st, ok := s.underlying(spec.Type).(*ast.StructType)
 	if !ok {
 		report(spec.Pos(), "type %s is not a struct type, so it cannot be a gRPC message", name)
+		return probs
+	}
+	// A request or response type itself (a field's type was refused in
+	// conv, at the field).
+	if why := mp.opaque(name, st); why != "" {
+		report(spec.Pos(), "type %s cannot be a gRPC message: %s", name, why)
 		return probs
 	}
 	file := s.fileOf(spec.Pos())
@@ -457,6 +466,9 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int, fi
 			if !ast.IsExported(t.Name) {
 				return grpcConv{}, unexportedMessage(t.Name)
 			}
+			if why := mp.opaque(t.Name, u); why != "" {
+				return grpcConv{}, why
+			}
 			mp.want(t.Name)
 			return grpcConv{proto: t.Name, goType: t.Name, pbType: "*" + mp.gs.PB + "." + t.Name, toFn: "toPB" + t.Name, fromFn: "fromPB" + t.Name}, ""
 		case *ast.Ident:
@@ -500,9 +512,12 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int, fi
 	case *ast.StarExpr:
 		id, ok := t.X.(*ast.Ident)
 		if ok {
-			if _, isStruct := s.underlying(id).(*ast.StructType); isStruct && s.types[id.Name] != nil {
+			if st, isStruct := s.underlying(id).(*ast.StructType); isStruct && s.types[id.Name] != nil {
 				if !ast.IsExported(id.Name) {
 					return grpcConv{}, unexportedMessage(id.Name)
+				}
+				if why := mp.opaque(id.Name, st); why != "" {
+					return grpcConv{}, why
 				}
 				mp.want(id.Name)
 				mp.gs.Helpers["ptr"] = true
@@ -617,6 +632,114 @@ func (mp *grpcMapper) optional(method string, t *ast.StarExpr, f *ast.File, dept
 // not find the message it wrote.
 func unexportedMessage(name string) string {
 	return fmt.Sprintf("%s is an unexported struct type; a protobuf message type is exported, so export it (%s)", name, TypeName(name))
+}
+
+// grpcOwnFormMethods are the methods by which a type gives itself a JSON
+// or text form of its own, which encoding/json uses over HTTP and
+// protobuf knows nothing of.
+var grpcOwnFormMethods = []string{"MarshalJSON", "UnmarshalJSON", "MarshalText", "UnmarshalText"}
+
+// opaque says why the struct type name (st, its struct) cannot be a
+// message though it is a struct of this package: a message carries its
+// exported fields, so a type whose state is unexported would arrive
+// without it, silently (report j53c 10) — either it has a JSON or text
+// form of its own (MarshalJSON, MarshalText, …: HTTP carries its state,
+// gRPC would not), or it has fields but none exported (nothing of it
+// would ever travel). A struct with no field at all (an empty request)
+// and a named scalar with its own form (its value is all of its state,
+// and protobuf carries it) are mapped.
+func (mp *grpcMapper) opaque(name string, st *ast.StructType) string {
+	var lost []string
+	fields := 0
+	for _, f := range st.Fields.List {
+		if len(f.Names) == 0 { // embedded: refused where the struct is mapped
+			fields++
+			continue
+		}
+		tag := jsonTag(f)
+		for _, n := range f.Names {
+			if n.Name == "_" { // padding, no state
+				continue
+			}
+			fields++
+			if _, ok := jsonName(n, tag); !ok {
+				lost = append(lost, n.Name)
+			}
+		}
+	}
+	if method := mp.ownForm(name); method != "" && len(lost) > 0 {
+		form := "JSON"
+		if strings.HasSuffix(method, "Text") {
+			form = "text"
+		}
+		return fmt.Sprintf("%s has its own %s form (%s), which protobuf cannot carry, and fields a message leaves out (%s: unexported or json:\"-\"), "+
+			"so over gRPC they would never arrive while HTTP carries them through its own methods; give %s exported fields that hold its whole state "+
+			"(gRPC carries those; HTTP still uses its methods), or give the field a type protobuf carries (int64, string, …) and convert to %s in your code",
+			name, form, method, strings.Join(lost, ", "), name, name)
+	}
+	if fields > 0 && len(lost) == fields {
+		return fmt.Sprintf("%s has no field a message carries (%s: unexported or json:\"-\"), so its value would never travel over gRPC; "+
+			"export the fields that hold its state, or give the field a type protobuf carries and convert to %s in your code", name, strings.Join(lost, ", "), name)
+	}
+	return ""
+}
+
+// ownForm is the first of grpcOwnFormMethods the type name of this
+// package (or a type it is an alias of) declares, on T or *T; "" for
+// none.
+func (mp *grpcMapper) ownForm(name string) string {
+	s := mp.pkg.s
+	if mp.formMethods == nil {
+		mp.formMethods = map[string][]string{}
+		for _, fn := range s.names {
+			for _, d := range s.files[fn].Decls {
+				fd, ok := d.(*ast.FuncDecl)
+				if !ok || fd.Recv == nil || len(fd.Recv.List) != 1 || !slices.Contains(grpcOwnFormMethods, fd.Name.Name) {
+					continue
+				}
+				if recv := receiverName(fd.Recv.List[0].Type); recv != "" {
+					mp.formMethods[recv] = append(mp.formMethods[recv], fd.Name.Name)
+				}
+			}
+		}
+	}
+	for range 20 {
+		for _, m := range grpcOwnFormMethods {
+			if slices.Contains(mp.formMethods[name], m) {
+				return m
+			}
+		}
+		spec := s.types[name]
+		if spec == nil || !spec.Assign.IsValid() {
+			return ""
+		}
+		id, ok := spec.Type.(*ast.Ident) // type A = B: B's methods
+		if !ok {
+			return ""
+		}
+		name = id.Name
+	}
+	return ""
+}
+
+// receiverName is the type name of a method's receiver: T, *T, T[P].
+func receiverName(e ast.Expr) string {
+	for {
+		switch x := e.(type) {
+		case *ast.ParenExpr:
+			e = x.X
+		case *ast.StarExpr:
+			e = x.X
+		case *ast.IndexExpr:
+			e = x.X
+		case *ast.IndexListExpr:
+			e = x.X
+		case *ast.Ident:
+			return x.Name
+		default:
+			return ""
+		}
+	}
 }
 
 // want queues a struct type for mapping once the current one is done.

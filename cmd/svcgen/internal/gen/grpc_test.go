@@ -154,3 +154,114 @@ func TestGRPC_GeneratedTestRoundTripsEveryMessage(t *testing.T) {
 		t.Errorf("a grpc_gen_test.go of the user's: err = %v, want it refused", err)
 	}
 }
+
+// grpcOwnForm is a //warren:grpc service whose Thing has the fields
+// given, and Amount a money type in the style of decimal packages: its
+// state unexported, carried over JSON by its own methods.
+func grpcOwnForm(fields, extra string) map[string][]byte {
+	return map[string][]byte{"service.go": []byte(`package things
+
+import (
+	"context"
+	"time"
+)
+
+//warren:grpc
+type Service interface {
+	Put(ctx context.Context, req Thing) (Thing, error)
+}
+
+type Thing struct {
+	ID string ` + "`json:\"id\"`" + `
+` + fields + `
+}
+
+var _ time.Duration
+
+` + extra + "\n")}
+}
+
+const amountJSON = `type Amount struct{ cents int64 }
+
+func (a Amount) MarshalJSON() ([]byte, error) { return nil, nil }
+
+func (a *Amount) UnmarshalJSON(b []byte) error { return nil }`
+
+// TestGRPC_AStructWhoseStateItsOwnMethodsCarryIsRefused: a struct whose
+// state is unexported and travels over HTTP through its own MarshalJSON
+// (or MarshalText, …) would be a message of its exported fields, so over
+// gRPC its value arrived as zero, silently, while HTTP carried it (report
+// j53c 10); a struct with fields but none exported would never carry
+// anything. Both are refused before anything is written, naming the field
+// (value, pointer, slice, map, or the request type itself) and what to do.
+func TestGRPC_AStructWhoseStateItsOwnMethodsCarryIsRefused(t *testing.T) {
+	for _, c := range []struct{ name, fields, extra, want string }{
+		{"MarshalJSON", "Total Amount `json:\"total\"`", amountJSON,
+			"field Thing.Total has type Amount, which svcgen cannot map to protobuf: Amount has its own JSON form (MarshalJSON), which protobuf cannot carry, and fields a message leaves out (cents: unexported or json:\"-\"), so over gRPC they would never arrive while HTTP carries them through its own methods; give Amount exported fields that hold its whole state (gRPC carries those; HTTP still uses its methods), or give the field a type protobuf carries (int64, string, …) and convert to Amount in your code"},
+		{"pointer", "Total *Amount `json:\"total\"`", amountJSON, "field Thing.Total has type *Amount, which svcgen cannot map to protobuf: Amount has its own JSON form (MarshalJSON)"},
+		{"slice", "Totals []Amount `json:\"totals\"`", amountJSON, "field Thing.Totals has type []Amount, which svcgen cannot map to protobuf: Amount has its own JSON form"},
+		{"map of pointers", "Totals map[string]*Amount `json:\"totals\"`", amountJSON, "field Thing.Totals has type map[string]*Amount, which svcgen cannot map to protobuf: Amount has its own JSON form"},
+		{"UnmarshalJSON alone, on the pointer", "Total Amount `json:\"total\"`",
+			"type Amount struct {\n\tCurrency string `json:\"currency\"`\n\tcents int64\n}\n\nfunc (a *Amount) UnmarshalJSON(b []byte) error { return nil }",
+			"Amount has its own JSON form (UnmarshalJSON), which protobuf cannot carry, and fields a message leaves out (cents: unexported"},
+		{"MarshalText, through an alias", "Total Money `json:\"total\"`",
+			"type Money = Amount\n\ntype Amount struct{ cents, scale int64 }\n\nfunc (a Amount) MarshalText() ([]byte, error) { return nil, nil }",
+			"field Thing.Total has type Money, which svcgen cannot map to protobuf: Money has its own text form (MarshalText), which protobuf cannot carry, and fields a message leaves out (cents, scale: "},
+		{"json:\"-\" state", "Total Amount `json:\"total\"`",
+			"type Amount struct {\n\tCents int64 `json:\"-\"`\n}\n\nfunc (a Amount) MarshalJSON() ([]byte, error) { return nil, nil }",
+			"Amount has its own JSON form (MarshalJSON), which protobuf cannot carry, and fields a message leaves out (Cents: unexported or json:\"-\")"},
+		{"no exported field", "ID2 Key `json:\"id2\"`", "type Key struct{ hi, lo uint64 }",
+			"field Thing.ID2 has type Key, which svcgen cannot map to protobuf: Key has no field a message carries (hi, lo: unexported or json:\"-\"), so its value would never travel over gRPC; export the fields that hold its state, or give the field a type protobuf carries and convert to Key in your code"},
+		{"the request type itself", "secret string", "func (t Thing) MarshalJSON() ([]byte, error) { return nil, nil }",
+			"type Thing cannot be a gRPC message: Thing has its own JSON form (MarshalJSON), which protobuf cannot carry, and fields a message leaves out (secret: unexported"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := Generate("services/things", "things", module, grpcOwnForm(c.fields, c.extra), nil)
+			var probs Problems
+			if !errors.As(err, &probs) {
+				t.Fatalf("Generate: %v (output %v), want problems", err, out != nil)
+			}
+			if msg := err.Error(); !strings.Contains(msg, "services/things/service.go:") || !strings.Contains(msg, ": Put: ") || !strings.Contains(msg, c.want) {
+				t.Errorf("the problem does not name the field and say why:\n%s\nwant it to contain\n%s", msg, c.want)
+			}
+		})
+	}
+}
+
+// TestGRPC_TypesWithTheirOwnFormThatProtobufCarriesWhollyAreMapped: what
+// the refusal above must leave alone — time.Time and time.Duration (they
+// have MarshalJSON and MarshalText, and travel as well-known types), a
+// named scalar with its own text form (an enum: its value is its whole
+// state, and the scalar carries it), a struct with its own form whose
+// fields are all exported, an empty struct, and a struct with some
+// unexported fields and no form of its own (JSON leaves them out too).
+func TestGRPC_TypesWithTheirOwnFormThatProtobufCarriesWhollyAreMapped(t *testing.T) {
+	fields := "At time.Time `json:\"at\"`\n" +
+		"AtP *time.Time `json:\"at_p\"`\n" +
+		"Times []time.Time `json:\"times\"`\n" +
+		"Took time.Duration `json:\"took\"`\n" +
+		"TookP *time.Duration `json:\"took_p\"`\n" +
+		"Status Status `json:\"status\"`\n" +
+		"StatusP *Status `json:\"status_p\"`\n" +
+		"Statuses map[string]Status `json:\"statuses\"`\n" +
+		"Money Money `json:\"money\"`\n" +
+		"Monies []*Money `json:\"monies\"`\n" +
+		"Empty Empty `json:\"empty\"`\n" +
+		"Part Part `json:\"part\"`"
+	extra := "type Status int\n\nfunc (s Status) MarshalText() ([]byte, error) { return nil, nil }\n\nfunc (s *Status) UnmarshalText(b []byte) error { return nil }\n\n" +
+		"type Money struct {\n\tUnits int64 `json:\"units\"`\n\tNanos int32 `json:\"nanos\"`\n\t_ struct{}\n}\n\nfunc (m Money) MarshalJSON() ([]byte, error) { return nil, nil }\n\n" +
+		"type Empty struct{}\n\n" +
+		"type Part struct {\n\tN int `json:\"n\"`\n\tcache string\n}"
+	out, err := Generate("services/things", "things", module, grpcOwnForm(fields, extra), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proto := string(out.Files["thingspb/things.proto"])
+	for _, want := range []string{"google.protobuf.Timestamp at = ", "repeated google.protobuf.Timestamp times = ", "google.protobuf.Duration took = ",
+		"int64 status = ", "optional int64 status_p = ", "map<string, int64> statuses = ", "Money money = ", "repeated Money monies = ",
+		"Empty empty = ", "Part part = ", "message Money {\n  int64 units = 1;\n  int32 nanos = 2;\n}"} {
+		if !strings.Contains(proto, want) {
+			t.Errorf("the .proto lacks %q:\n%s", want, proto)
+		}
+	}
+}
