@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"go/ast"
 	"go/token"
+	"io/fs"
 	"maps"
 	"path"
 	"slices"
@@ -201,6 +202,11 @@ func (e GRPCEmitter) Prepare(svc *Service, pkg *Package) (Transport, Problems) {
 			Msg: fmt.Sprintf("cannot read the previous .proto, whose field numbers the new one keeps: %v", err)})
 		return gs, probs
 	}
+	if prev == nil {
+		if p := gs.protoGone(pkg); p != nil {
+			return gs, append(probs, *p)
+		}
+	}
 	numbers := parseProtoNumbers(prev)
 	used := map[string]bool{}
 	for _, msg := range gs.Messages {
@@ -220,6 +226,37 @@ func (e GRPCEmitter) Prepare(svc *Service, pkg *Package) (Transport, Problems) {
 		}
 	}
 	return gs, probs
+}
+
+// protoGone is the problem of a service that had a .proto, which holds
+// its field numbers, and has none now: without it every field would be
+// numbered afresh from 1, and a field moved in the struct would swap
+// meaning with another on the wire for every caller and instance built
+// from the committed .proto (report j53c 9). svcgen knows the service had
+// one when its own grpc_gen.go, or a .pb.go protoc compiled from the
+// .proto, is there; a new gRPC service has neither. Numbering afresh on
+// purpose is deleting both.
+func (gs *grpcService) protoGone(pkg *Package) *Problem {
+	prev := pkg.s.prev
+	if prev == nil {
+		return nil
+	}
+	var had []string
+	if b, err := fs.ReadFile(prev, GRPCEmitter{}.File()); err == nil && bytes.HasPrefix(b, []byte(generatedHeader)) {
+		had = append(had, GRPCEmitter{}.File())
+	}
+	pbs, _ := fs.Glob(prev, gs.PB+"/*.pb.go")
+	had = append(had, pbs...)
+	if len(had) == 0 {
+		return nil
+	}
+	dir := pkg.s.dir
+	return &Problem{Pos: position(path.Join(dir, gs.ProtoFile()), 0), Msg: fmt.Sprintf(
+		"this file is missing, but the service had it (%s still there), and it holds the service's protobuf field numbers: "+
+			"numbered afresh, fields would swap meaning on the wire for callers built from the committed .proto; "+
+			"restore it from version control (git checkout -- %s) and run gen again. "+
+			"To number every field afresh on purpose (no caller of the old .proto left), delete %s and %s/ too",
+		strings.Join(had, ", "), path.Join(dir, gs.ProtoFile()), path.Join(dir, GRPCEmitter{}.File()), path.Join(dir, gs.PB))}
 }
 
 // Unwired implements MainWiring: a main serves gRPC through
