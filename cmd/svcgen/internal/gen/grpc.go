@@ -58,6 +58,9 @@ type grpcMethod struct {
 	*Method
 	// Retry is the grpcclient option of the method's retry class.
 	Retry string
+	// Doc is the method's doc comment as .proto comment lines
+	// (protodoc.go).
+	Doc []string
 }
 
 // Idempotent says whether the .proto marks the rpc IDEMPOTENT.
@@ -67,6 +70,8 @@ func (m *grpcMethod) IdempotentRPC() bool { return m.Retry == "grpcclient.Idempo
 type protoMessage struct {
 	Name   string // the Go type and the message
 	Fields []*protoField
+	// Doc is the type's doc comment as .proto comment lines (protodoc.go).
+	Doc []string
 	// Reserved are the message's reserved lines: numbers, then names
 	// (protonum.go).
 	Reserved []protoReserved
@@ -87,6 +92,9 @@ type protoField struct {
 	PBName string // the generated message's field (pbFieldNames)
 	ToPB   string // Go expression of the message field from v (the Go struct)
 	FromPB string // Go expression of the Go field from m (the message)
+	// Doc is the field's doc comment, and the values of its named string
+	// type's constants, as .proto comment lines (protodoc.go).
+	Doc []string
 }
 
 // grpcConv is how one Go type travels: its proto type and the conversions
@@ -186,6 +194,7 @@ func (e GRPCEmitter) Prepare(svc *Service, pkg *Package) (Transport, Problems) {
 		gs.Methods = append(gs.Methods, gm)
 	}
 	mp.nameReachers(svc.Methods, probs)
+	gs.document(pkg)
 	for _, msg := range gs.Messages {
 		if msg.Name == gs.GRPCName {
 			probs = append(probs, Problem{Pos: pkg.TypePos(msg.Name), Msg: fmt.Sprintf("type %s has the name of the gRPC service svcgen generates for %s; rename the type", msg.Name, svc.Name)})

@@ -18,6 +18,13 @@ import (
 // generated code reads and writes, without generating it.
 func compileMessage(t *testing.T, src, name string) protoreflect.MessageDescriptor {
 	t.Helper()
+	return compileProto(t, src, name).(protoreflect.MessageDescriptor)
+}
+
+// compileProto compiles a .proto gen wrote with protoc, with its source
+// info (the comments), and returns the descriptor of name.
+func compileProto(t *testing.T, src, name string) protoreflect.Descriptor {
+	t.Helper()
 	protoc, err := exec.LookPath("protoc")
 	if err != nil {
 		t.Fatalf("protoc not on PATH (make protoc): %v", err)
@@ -27,7 +34,7 @@ func compileMessage(t *testing.T, src, name string) protoreflect.MessageDescript
 		t.Fatal(err)
 	}
 	set := filepath.Join(dir, "acct.pb")
-	if out, err := exec.Command(protoc, "-I", dir, "--include_imports", "-o", set, "acct.proto").CombinedOutput(); err != nil {
+	if out, err := exec.Command(protoc, "-I", dir, "--include_imports", "--include_source_info", "-o", set, "acct.proto").CombinedOutput(); err != nil {
 		t.Fatalf("protoc: %v\n%s\n%s", err, out, src)
 	}
 	b, err := os.ReadFile(set)
@@ -46,7 +53,7 @@ func compileMessage(t *testing.T, src, name string) protoreflect.MessageDescript
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	return d.(protoreflect.MessageDescriptor)
+	return d
 }
 
 // TestProtoNumbers_AWidenedFieldIsReadOnTheWire: a request marshalled
