@@ -42,6 +42,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/shed"
+	"github.com/warren-mesh/warren/framework/snapshot"
 	"github.com/warren-mesh/warren/framework/tlsconf"
 	"github.com/warren-mesh/warren/framework/tracing"
 	"github.com/warren-mesh/warren/framework/transport"
@@ -292,6 +293,11 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 			if srv != nil {
 				deps.AppOptions = append(deps.AppOptions, app.WithTLS(srv), app.WithSelfCheckTLS(cli))
 			}
+		}
+	}
+	if cfg.SnapshotDir != "" { // before the registry is opened; a bad one exits 1, as --data-dir does
+		if err := snapshot.CheckDir(cfg.SnapshotDir); err != nil {
+			return fmt.Errorf("config: --snapshot-dir %q: cannot write snapshots there: %w", cfg.SnapshotDir, err)
 		}
 	}
 	reg, err := openRegistry(ctx, cfg, logger, regObs)

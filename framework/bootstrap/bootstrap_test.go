@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/registrytest/toyregistry"
 	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/framework/snapshot"
 	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
@@ -315,6 +317,34 @@ func TestRun_TLSFileErrorsNameTheirFlags(t *testing.T) {
 		if code := Run(context.Background(), "svc", "1", args, &out, hello, toys); code != 1 || !strings.Contains(out.String(), c.want) {
 			t.Errorf("%v: code %d, output %q; want %q", c.args, code, out.String(), c.want)
 		}
+	}
+}
+
+// An unwritable --snapshot-dir ran the service without its snapshots, an
+// error line per write (report j53d finding 9): it stops the start, naming
+// the flag, before anything registers; a writable one is made.
+func TestRun_UnwritableSnapshotDirStopsTheStart(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{file, filepath.Join(file, "sub")} {
+		var out bytes.Buffer
+		args := []string{"--registry", "toy", "--listen", "127.0.0.1:0", "--grace", "0s", "--snapshot-dir", dir}
+		// The deadline ends a service that wrongly starts.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if code := Run(ctx, "svc", "1", args, &out, hello, toys); code != 1 || !strings.Contains(out.String(), `config: --snapshot-dir `) ||
+			!strings.Contains(out.String(), `cannot write snapshots there: mkdir `+file+`: not a directory`) {
+			t.Errorf("--snapshot-dir %s: code %d, output %q; want exit 1 naming the flag", dir, code, out.String())
+		}
+	}
+	ok := filepath.Join(t.TempDir(), "snapshots")
+	if err := snapshot.CheckDir(ok); err != nil {
+		t.Fatalf("CheckDir(%s): %v", ok, err)
+	}
+	if left, _ := os.ReadDir(ok); len(left) != 0 {
+		t.Fatalf("CheckDir left %v behind", left)
 	}
 }
 
