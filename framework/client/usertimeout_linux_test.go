@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/warren-mesh/warren/internal/tcpopt"
 )
 
 // TestDefaultTransport_ClosesAConnectionWhoseRequestGoesUnacknowledged:
@@ -35,22 +35,11 @@ func TestDefaultTransport_ClosesAConnectionWhoseRequestGoesUnacknowledged(t *tes
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	tc, ok := conn.(*net.TCPConn)
-	if !ok {
-		t.Fatalf("connection is a %T, want *net.TCPConn", conn)
-	}
-	raw, err := tc.SyscallConn()
+	got, err := tcpopt.UserTimeoutOf(conn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got int
-	var gerr error
-	if err := raw.Control(func(fd uintptr) {
-		got, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
-	}); err != nil || gerr != nil {
-		t.Fatal(err, gerr)
-	}
-	if want := int(DefaultUnackedTimeout / time.Millisecond); got != want {
-		t.Fatalf("TCP_USER_TIMEOUT = %d ms, want %d", got, want)
+	if got != DefaultUnackedTimeout {
+		t.Fatalf("TCP_USER_TIMEOUT = %v, want %v", got, DefaultUnackedTimeout)
 	}
 }

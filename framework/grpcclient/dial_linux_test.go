@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/tcpopt"
 )
 
 // TestDial_SetsTheUnackedTimeout: the dialer every instance's ClientConn
@@ -30,19 +30,12 @@ func TestDial_SetsTheUnackedTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	raw, err := conn.(*net.TCPConn).SyscallConn()
+	got, err := tcpopt.UserTimeoutOf(conn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got int
-	var gerr error
-	if err := raw.Control(func(fd uintptr) {
-		got, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
-	}); err != nil || gerr != nil {
-		t.Fatal(err, gerr)
-	}
-	if want := int(client.DefaultUnackedTimeout / time.Millisecond); got != want {
-		t.Fatalf("TCP_USER_TIMEOUT = %d ms, want %d", got, want)
+	if got != client.DefaultUnackedTimeout {
+		t.Fatalf("TCP_USER_TIMEOUT = %v, want %v", got, client.DefaultUnackedTimeout)
 	}
 }
 

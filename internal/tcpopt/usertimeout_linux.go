@@ -3,6 +3,8 @@
 package tcpopt
 
 import (
+	"fmt"
+	"net"
 	"syscall"
 	"time"
 
@@ -27,4 +29,25 @@ func UserTimeout(d time.Duration) func(network, address string, c syscall.RawCon
 		}
 		return serr
 	}
+}
+
+// UserTimeoutOf reads TCP_USER_TIMEOUT back off a connection (tests of
+// the dialers that set it).
+func UserTimeoutOf(conn net.Conn) (time.Duration, error) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return 0, fmt.Errorf("tcpopt: a %T has no socket", conn)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var ms int
+	var gerr error
+	if err := raw.Control(func(fd uintptr) {
+		ms, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
+	}); err != nil {
+		return 0, err
+	}
+	return time.Duration(ms) * time.Millisecond, gerr
 }
