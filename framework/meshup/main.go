@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/devmesh"
@@ -82,7 +81,7 @@ func run(reg string, n int, state, page, edgeKind string, backends []devmesh.Bac
 	restore := foreground()
 	defer restore()
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, stopSignals()...)
 	defer signal.Stop(sigs)
 	if err := stopWithParent(); err != nil {
 		fmt.Fprintln(os.Stderr, "meshup: cannot follow the parent process (the mesh will outlive it):", err)

@@ -23,6 +23,8 @@ func TestMain(m *testing.M) {
 		os.Exit(playParent())
 	case "launcher":
 		os.Exit(playLauncher())
+	case "hangup":
+		os.Exit(playHangup())
 	}
 	os.Exit(m.Run())
 }
@@ -95,4 +97,63 @@ func TestStopWithParent_KilledParentStopsTheLauncher(t *testing.T) {
 	}
 	parent.Wait()
 	waitFor("SIGTERM\n")
+}
+
+// playHangup takes the signals the launcher takes, says so on stdout, and
+// writes which one came.
+func playHangup() int {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, stopSignals()...)
+	os.Stdout.WriteString("ready\n")
+	select {
+	case sig := <-sigs:
+		os.Stdout.WriteString("got " + sig.String() + "\n")
+		return 0
+	case <-time.After(30 * time.Second):
+		os.Stdout.WriteString("no signal in 30s\n")
+		return 1
+	}
+}
+
+// A closed terminal or SSH session sends the launcher (the foreground
+// process group) SIGHUP: it stops the mesh in order as on Ctrl-C, where it
+// died at once (exit 129), the registry with the services.
+func TestStopSignals_SIGHUPStopsTheLauncher(t *testing.T) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), roleEnv+"=hangup")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	lines := make(chan string, 4)
+	go func() {
+		b := make([]byte, 256)
+		var acc string
+		for {
+			n, err := out.Read(b)
+			acc += string(b[:n])
+			for strings.Contains(acc, "\n") {
+				i := strings.Index(acc, "\n")
+				lines <- acc[:i]
+				acc = acc[i+1:]
+			}
+			if err != nil {
+				close(lines)
+				return
+			}
+		}
+	}()
+	if l := <-lines; l != "ready" {
+		t.Fatalf("child said %q", l)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	got := <-lines
+	err = cmd.Wait()
+	if got != "got hangup" || err != nil {
+		t.Fatalf("after SIGHUP the launcher's signal handling said %q and exited %v; want it to take the signal and exit 0", got, err)
+	}
 }

@@ -2,8 +2,24 @@ package meshup
 
 import (
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 )
+
+// stopSignals stop the mesh in order: Ctrl-C, SIGTERM, and SIGHUP — the
+// terminal or SSH session `make up` runs in was closed, and the launcher
+// is its foreground process group. Go's default for SIGHUP is to die at
+// once (exit 129), the services then stopping on their parent-death
+// signal while the registry went down with them. A SIGHUP the launcher
+// was started ignoring (nohup) stays ignored.
+func stopSignals() []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
+}
 
 // samePress is how soon after the first signal another one counts as the
 // same Ctrl-C. Under `go tool meshup` a press arrives twice: from the
