@@ -121,7 +121,43 @@ func probePlain(ctx context.Context, conn net.Conn, addr, host string) error {
 	if err == nil || isTLSAlert(err) {
 		return fmt.Errorf("the server at %s speaks TLS but the client does not: give a CA (--etcd-ca, WithTLSFiles) and write https://%s or %s", addr, addr, addr)
 	}
-	return nil // plaintext (or silent): TLS is not the problem
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) {
+		// It answered, in plaintext: is it etcd's client port at all?
+		return probeGRPC(ctx, addr)
+	}
+	return nil // silent: TLS is not the problem
+}
+
+// probeGRPC opens a plaintext HTTP/2 connection to addr, as gRPC does: an
+// etcd client port answers the preface with a SETTINGS frame. Anything
+// else (an HTTP/1 answer) is not etcd's client port — its peer port
+// (2380) or another server — where the client only ever said "context
+// deadline exceeded" (report j53d finding 7). No answer says nothing.
+func probeGRPC(ctx context.Context, addr string) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	conn.SetDeadline(deadline(ctx))
+	const preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+	settings := []byte{0, 0, 0, 0x4, 0, 0, 0, 0, 0} // an empty SETTINGS frame
+	if _, err := conn.Write(append([]byte(preface), settings...)); err != nil {
+		return nil
+	}
+	b := make([]byte, 64)
+	n, _ := io.ReadAtLeast(conn, b, 9)
+	switch {
+	case n >= 9 && b[3] == 0x4:
+		return nil // HTTP/2: gRPC can talk to it
+	case n == 0:
+		return nil // closed or silent: nothing to say
+	}
+	answer, _, _ := strings.Cut(string(b[:n]), "\r\n")
+	return fmt.Errorf("the server at %s is not an etcd client port: it does not speak gRPC (HTTP/2) and answered %q; "+
+		"is it etcd's peer port (2380; clients use 2379) or another server?", addr, answer)
 }
 
 // isTLSAlert reports whether err is an alert the peer sent.

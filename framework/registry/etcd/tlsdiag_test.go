@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -134,4 +136,28 @@ func TestRegister_GivingUpSaysWhyThereIsNoConnection(t *testing.T) {
 	if _, err := r.Services(lctx); err == nil || !strings.Contains(err.Error(), "no connection to etcd: connect to "+refused) {
 		t.Fatalf("Services = %v; want the refused connection named", err)
 	}
+}
+
+// An endpoint that is not etcd's client port (an HTTP server, etcd's own
+// peer port) gave only "context deadline exceeded", 5 s per attempt,
+// forever (report j53d finding 7): the error says what answered there.
+func TestRegister_AnEndpointThatIsNotEtcdIsNamed(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not etcd", http.StatusNotFound)
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	r, err := New(context.Background(), WithEndpoints(addr), WithPrefix(testPrefix(t)),
+		WithDialTimeout(time.Second), WithRequestTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	err = r.Register(ctx, registry.Instance{ID: "ne-1", Name: "ne", Endpoints: []string{"http://127.0.0.1:1"}})
+	if err == nil || !strings.Contains(err.Error(), "the server at "+addr+" is not an etcd client port") || !strings.Contains(err.Error(), "HTTP/1.") {
+		t.Fatalf("Register = %v; want it to say the server at %s is not etcd and what it answered", err, addr)
+	}
+	t.Logf("Register: %v", err)
 }
