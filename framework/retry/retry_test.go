@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"syscall"
 	"testing"
@@ -440,5 +441,41 @@ func TestDo_RefusedConnectionRetriedWithAnEmptyBudget(t *testing.T) {
 	// The first call's second retry and the reset's were refused.
 	if granted, refusedN := b.Stats(); granted != 1 || refusedN != 2 {
 		t.Fatalf("budget granted %d, refused %d; want 1 and 2 (the refused connection's retry is free)", granted, refusedN)
+	}
+}
+
+// A refused connection (no process at the address: a dead instance still
+// listed) spends none of the call's attempts, up to MaxRefusedFree of
+// them, so a call gets past more dead instances than it has attempts
+// (report r54a); retries off stay off; and the bound holds when every
+// attempt is refused.
+func TestDo_RefusalsSpendNoAttemptUpToABound(t *testing.T) {
+	refusedErr := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	n := 0
+	err := fast(WithMaxAttempts(3)).Do(testCtx(t), false, func(context.Context, int) error {
+		if n++; n <= 5 {
+			return refusedErr
+		}
+		return nil
+	})
+	if err != nil || n != 6 {
+		t.Fatalf("5 refusals then an answer: %d attempts, err %v; want 6 and success", n, err)
+	}
+	n = 0
+	err = fast(WithMaxAttempts(3)).Do(testCtx(t), false, func(context.Context, int) error { n++; return refusedErr })
+	if want := 3 + MaxRefusedFree; n != want || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("every attempt refused: %d attempts, err %v; want %d (3 + MaxRefusedFree)", n, err, want)
+	}
+	n = 0
+	_ = fast(WithMaxAttempts(1)).Do(testCtx(t), false, func(context.Context, int) error { n++; return refusedErr })
+	if n != 1 {
+		t.Fatalf("%d attempts with retries off; want 1", n)
+	}
+	// A request served (a timeout that may have acted, then one that did
+	// not) spends its attempt as before.
+	n = 0
+	_ = fast(WithMaxAttempts(3)).Do(testCtx(t), true, func(context.Context, int) error { n++; return classed{Unprocessed} })
+	if n != 3 {
+		t.Fatalf("%d attempts of unprocessed failures; want 3", n)
 	}
 }
