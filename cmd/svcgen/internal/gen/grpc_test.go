@@ -326,3 +326,38 @@ func TestGRPC_AMissingProtoOfAServiceThatHadOneIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestGRPC_GeneratedCodeLeftBehindWithoutTheLineIsRefused: with the
+// //warren:grpc line deleted, or parted from `type Service` by a blank
+// line, the gRPC code gen wrote before would stay as it was and be
+// served out of step with the interface while gen said "up to date"
+// (report r54b G4); gen refuses, writing nothing, and says both ways out.
+func TestGRPC_GeneratedCodeLeftBehindWithoutTheLineIsRefused(t *testing.T) {
+	files := grpcThings("ID string `json:\"id\"`", "")
+	first, err := Generate("services/things", "things", module, files, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(files["service.go"])
+	for name, edited := range map[string]string{
+		"line deleted":           strings.Replace(src, "//warren:grpc\n", "", 1),
+		"parted by a blank line": strings.Replace(src, "//warren:grpc\n", "//warren:grpc\n\n", 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			fs := map[string][]byte{"service.go": []byte(edited), "grpc_gen.go": first.Files["grpc_gen.go"]}
+			out, err := Generate("services/things", "things", module, fs, nil)
+			var probs Problems
+			if !errors.As(err, &probs) || out != nil {
+				t.Fatalf("Generate: %v (output %v), want a problem and nothing to write", err, out != nil)
+			}
+			want := "services/things/grpc_gen.go:1: svcgen generated this gRPC code before, but the Service interface has no //warren:grpc line now"
+			if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "delete services/things/grpc_gen.go, services/things/grpc_gen_test.go and services/things/thingspb/") {
+				t.Errorf("problem:\n%s\nwant it to start %q and name what to delete", err, want)
+			}
+			// Without the old gRPC code it is an HTTP service like any.
+			if _, err := Generate("services/things", "things", module, map[string][]byte{"service.go": []byte(edited)}, nil); err != nil {
+				t.Errorf("the same service.go with no grpc_gen.go: %v", err)
+			}
+		})
+	}
+}

@@ -144,6 +144,9 @@ func Generate(dir, name, module string, files map[string][]byte, prev fs.FS) (*O
 	if err != nil {
 		return nil, err
 	}
+	if p := grpcLeftBehind(dir, svc, files); p != nil {
+		return nil, Problems{*p}
+	}
 	out := &Output{Service: svc, Files: map[string][]byte{}, Appended: map[string][]byte{}, Notes: svc.notes}
 	gen, err := Render(svc)
 	if err != nil {
@@ -173,6 +176,27 @@ func Generate(dir, name, module string, files map[string][]byte, prev fs.FS) (*O
 		out.Appended[svc.appendFile] = text
 	}
 	return out, nil
+}
+
+// grpcLeftBehind is the problem of a service whose gRPC code svcgen
+// generated before but whose service.go no longer asks for it (the
+// //warren:grpc line deleted, or parted from `type Service` by a blank
+// line): gen would leave that code as it was, and the service would go on
+// serving gRPC from types that no longer match, while gen and gen
+// --verify said "up to date" (report r54b G4).
+func grpcLeftBehind(dir string, svc *Service, files map[string][]byte) *Problem {
+	if svc.Serves(GRPCEmitter{}.Name()) {
+		return nil
+	}
+	b, ok := files[GRPCEmitter{}.File()]
+	if !ok || !bytes.HasPrefix(b, []byte(generatedHeader)) {
+		return nil
+	}
+	return &Problem{Pos: position(path.Join(dir, GRPCEmitter{}.File()), 1), Msg: fmt.Sprintf(
+		"svcgen generated this gRPC code before, but the Service interface has no //warren:grpc line now (it must be directly above `type Service`, no blank line between), "+
+			"so gen would leave it as it is, out of step with the interface; put the line back, or, to stop serving gRPC, "+
+			"delete %s, %s and %s/ and have the service's main serve HTTP only",
+		path.Join(dir, GRPCEmitter{}.File()), path.Join(dir, "grpc_gen_test.go"), path.Join(dir, svc.Package+"pb"))}
 }
 
 // MainRegistries are the registry backends a generated main offers
