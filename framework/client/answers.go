@@ -92,6 +92,10 @@ type callNote struct {
 	silent atomic.Int32 // attempts timed out on an instance that answered nothing meanwhile
 	slow   atomic.Int32 // attempts timed out on an instance that answered other calls meanwhile
 	failed failedOn     // where attempts failed: retries go elsewhere (elsewhere)
+	// tries counts the attempts, for warren_client_retries_total
+	// ("attempts after the first"): the policy's attempt number stays put
+	// for the attempts that spend none (a refusal, a Pending answer).
+	tries atomic.Int32
 }
 
 // hedgeCancelled reports whether the attempt was cancelled because a

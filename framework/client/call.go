@@ -255,8 +255,8 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		}
 		return r.decode()
 	}
-	err = c.policy.Do(ctx, r.idempotent || r.keyed, func(ctx context.Context, n int) error {
-		if n > 1 {
+	err = c.policy.Do(ctx, r.idempotent || r.keyed, func(ctx context.Context, _ int) error {
+		if r.note.tries.Add(1) > 1 {
 			c.obs.Retried(c.service)
 		}
 		_, err := c.attemptAny(ctx, r, &r.last, &r.note)

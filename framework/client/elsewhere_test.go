@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,5 +97,48 @@ func TestCall_GetsPastMoreDeadInstancesThanAttempts(t *testing.T) {
 	if failed > 0 || a.hits.Load()+b.hits.Load() < 60 { // a GET's hedge may answer twice
 		t.Fatalf("%d of 60 calls failed (first: %v), the live instances answered %d; want 0 failed, 60 answered",
 			failed, first, a.hits.Load()+b.hits.Load())
+	}
+}
+
+// retryCounter counts Retried reports.
+type retryCounter struct {
+	NopObserver
+	n atomic.Int64
+}
+
+func (r *retryCounter) Retried(string) { r.n.Add(1) }
+
+// TestCall_RetriesAfterRefusalsAreCounted: every attempt after the first
+// is a retry to the observer (warren_client_retries_total), also those a
+// refusal spent no attempt on (retry.MaxRefusedFree), whose attempt
+// number the policy leaves as it was (report r54c).
+func TestCall_RetriesAfterRefusalsAreCounted(t *testing.T) {
+	log := &hitLog{}
+	var insts []registry.Instance
+	for range 4 {
+		b := startBackend(t, "", log)
+		b.kill()
+		insts = append(insts, b.inst)
+	}
+	live := startBackend(t, "", log)
+	insts = append(insts, live.inst)
+	obs := &retryCounter{}
+	// Round robin from the first dead instance: 4 refusals, then the live one.
+	c := newClient(t, newRegistry(t, insts...), WithBalancer(balancer.NewRoundRobin()), WithoutOutlier(), WithObserver(obs),
+		WithRetry(retry.WithMaxAttempts(3), retry.WithBackoff(time.Microsecond, time.Microsecond), retry.WithBudget(nil)))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var refusedAttempts int64
+	for range 5 {
+		before := obs.n.Load()
+		if _, err := Call[echoReq, echoResp](ctx, c, "POST", "/", echoReq{}); err != nil {
+			t.Fatal(err)
+		}
+		refusedAttempts += obs.n.Load() - before
+	}
+	// 5 calls over a ring of 4 dead and 1 live: each call's retries are
+	// its refusals, and the ring makes them add up to at least 4 in all.
+	if refusedAttempts < 4 {
+		t.Fatalf("%d retries reported over 5 calls that met 4 refusing instances; want every attempt after the first reported", refusedAttempts)
 	}
 }

@@ -89,8 +89,8 @@ type doCall struct {
 	resp any                             // the winner's; read only after policy.Do, which waits for every attempt
 }
 
-func (d *doCall) attempt(ctx context.Context, n int) error {
-	if n > 1 {
+func (d *doCall) attempt(ctx context.Context, _ int) error {
+	if d.note.tries.Add(1) > 1 {
 		d.c.obs.Retried(d.c.service)
 	}
 	r, err := d.c.attemptAny(ctx, d.req, &d.last, &d.note)
