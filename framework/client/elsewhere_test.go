@@ -21,12 +21,7 @@ import (
 // so retries used to bounce between dead ones (report j53b 1).
 func TestCall_RetriesNeverReturnToAnInstanceTheCallFailedOn(t *testing.T) {
 	log := &hitLog{}
-	var insts []registry.Instance
-	for range 4 {
-		b := startBackend(t, "", log)
-		b.kill() // connection refused from now on
-		insts = append(insts, b.inst)
-	}
+	insts := refusing(t, log, 4)
 	live := startBackend(t, "", log)
 	insts = append(insts, live.inst)
 	for name, bal := range map[string]func() balancer.Balancer{
@@ -68,12 +63,7 @@ func TestCall_RetriesNeverReturnToAnInstanceTheCallFailedOn(t *testing.T) {
 // failed with three attempts spent on three dead instances (report r54a).
 func TestCall_GetsPastMoreDeadInstancesThanAttempts(t *testing.T) {
 	log := &hitLog{}
-	var insts []registry.Instance
-	for range 4 {
-		b := startBackend(t, "", log)
-		b.kill()
-		insts = append(insts, b.inst)
-	}
+	insts := refusing(t, log, 4)
 	a, b := startBackend(t, "", log), startBackend(t, "", log)
 	insts = append(insts, a.inst, b.inst)
 	c := newClient(t, newRegistry(t, insts...))
@@ -114,12 +104,7 @@ func (r *retryCounter) Retried(string) { r.n.Add(1) }
 // number the policy leaves as it was (report r54c).
 func TestCall_RetriesAfterRefusalsAreCounted(t *testing.T) {
 	log := &hitLog{}
-	var insts []registry.Instance
-	for range 4 {
-		b := startBackend(t, "", log)
-		b.kill()
-		insts = append(insts, b.inst)
-	}
+	insts := refusing(t, log, 4)
 	live := startBackend(t, "", log)
 	insts = append(insts, live.inst)
 	obs := &retryCounter{}
@@ -141,4 +126,17 @@ func TestCall_RetriesAfterRefusalsAreCounted(t *testing.T) {
 	if refusedAttempts < 4 {
 		t.Fatalf("%d retries reported over 5 calls that met 4 refusing instances; want every attempt after the first reported", refusedAttempts)
 	}
+}
+
+// refusing returns n instances whose backends were started and killed:
+// listed, and refusing connections.
+func refusing(t *testing.T, log *hitLog, n int) []registry.Instance {
+	t.Helper()
+	var insts []registry.Instance
+	for range n {
+		b := startBackend(t, "", log)
+		b.kill() // connection refused from now on
+		insts = append(insts, b.inst)
+	}
+	return insts
 }
