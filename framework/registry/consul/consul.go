@@ -81,8 +81,8 @@ type Registry struct {
 	// paused stops TTL heartbeats without stopping anything else. Tests use
 	// it to play a frozen process.
 	paused atomic.Bool
-	// dcKnown is set once an agent has listed WithDatacenter's datacenter
-	// (checkDatacenter).
+	// dcKnown is set once an agent has listed WithDatacenter's and
+	// WithFailover's datacenters (checkDatacenters).
 	dcKnown atomic.Bool
 
 	mu         sync.Mutex

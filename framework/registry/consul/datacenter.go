@@ -13,46 +13,65 @@ import (
 )
 
 // ErrUnknownDatacenter ends a Register whose WithDatacenter
-// (--consul-datacenter) names a datacenter the agent does not know.
+// (--consul-datacenter) or one of whose WithFailover datacenters
+// (--consul-failover-datacenters) the agent does not know.
 // Registration itself would succeed — the agent registers in its own
-// datacenter whatever the option says — but every discovery query would
-// then fail with "No path to datacenter", and the process would report
-// ready while reaching no other service (report j53d finding 3).
+// datacenter whatever the options say — but every discovery query to that
+// datacenter would then fail with "No path to datacenter": with
+// WithDatacenter the process would report ready while reaching no other
+// service (report j53d finding 3); with WithFailover it would report ready
+// with a failover that cannot fail over (report r54b G3).
 var ErrUnknownDatacenter = errors.New("unknown datacenter")
 
-// checkDatacenter asks agent a (at addr) which datacenters it knows, once
-// per Registry, when WithDatacenter is set. Only an answer listing
-// datacenters, none of them ours, is a refusal (ErrUnknownDatacenter). An agent
-// that cannot be reached returns its error as every other call does, so
+// checkDatacenters asks agent a (at addr) which datacenters it knows, once
+// per Registry, when WithDatacenter or WithFailover names any. Only an
+// answer listing datacenters, not all of ours, is a refusal
+// (ErrUnknownDatacenter, one per option, errors.Join'ed). An agent that
+// cannot be reached returns its error as every other call does, so
 // Register waits and retries as before; any other failure to answer (no
-// servers yet, a proxy) says nothing about the name and lets the
+// servers yet, a proxy) says nothing about the names and lets the
 // registration go on, as it did before this check.
-func (r *Registry) checkDatacenter(ctx context.Context, a *api.Client, addr string) error {
-	dc := r.cfg.datacenter
-	if dc == "" || r.dcKnown.Load() {
+func (r *Registry) checkDatacenters(ctx context.Context, a *api.Client, addr string) error {
+	dc, failover := r.cfg.datacenter, r.cfg.failover
+	if (dc == "" && len(failover) == 0) || r.dcKnown.Load() {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.requestTimeout)
 	defer cancel()
 	var dcs []string
-	// The Raw query for a context (Catalog().Datacenters takes none); the
-	// dc parameter the client adds to every request is ignored here.
+	// The Raw query for a context (Catalog().Datacenters takes none).
 	if _, err := a.Raw().Query("/v1/catalog/datacenters", &dcs, (&api.QueryOptions{}).WithContext(cctx)); err != nil {
 		if unreachable(ctx, err) || ctx.Err() != nil {
 			return fmt.Errorf("listing the datacenters: %w", err)
 		}
-		r.logErr("could not list the agent's datacenters to check the configured one; going on", "datacenter", dc, "err", err)
-		return nil
-	}
-	if slices.Contains(dcs, dc) {
-		r.dcKnown.Store(true)
+		r.logErr("could not list the agent's datacenters to check the configured ones; going on",
+			"datacenter", dc, "failover", strings.Join(failover, ","), "err", err)
 		return nil
 	}
 	if len(dcs) == 0 { // an agent that knows no datacenter yet, not even its own
 		return nil
 	}
-	return fmt.Errorf("%w %q (--consul-datacenter, WithDatacenter): the agent at %s knows %s; "+
-		"every discovery query would fail with \"No path to datacenter\". Give one it knows, or leave it out for the agent's own: "+
-		"registration always goes to the agent's own datacenter, the option only says where to discover",
-		ErrUnknownDatacenter, dc, redact.URL(addr), strings.Join(dcs, ", "))
+	var errs []error
+	if dc != "" && !slices.Contains(dcs, dc) {
+		errs = append(errs, fmt.Errorf("%w %q (--consul-datacenter, WithDatacenter): the agent at %s knows %s; "+
+			"every discovery query would fail with \"No path to datacenter\". Give one it knows, or leave it out for the agent's own: "+
+			"registration always goes to the agent's own datacenter, the option only says where to discover",
+			ErrUnknownDatacenter, dc, redact.URL(addr), strings.Join(dcs, ", ")))
+	}
+	var unknown []string
+	for _, f := range failover {
+		if !slices.Contains(dcs, f) {
+			unknown = append(unknown, fmt.Sprintf("%q", f))
+		}
+	}
+	if len(unknown) > 0 {
+		errs = append(errs, fmt.Errorf("%w %s (--consul-failover-datacenters, WithFailover): the agent at %s knows %s; "+
+			"failing over there would fail with \"No path to datacenter\". List datacenters it knows (joined over the WAN), or leave the option out",
+			ErrUnknownDatacenter, strings.Join(unknown, ", "), redact.URL(addr), strings.Join(dcs, ", ")))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	r.dcKnown.Store(true)
+	return nil
 }

@@ -202,7 +202,8 @@ func WithWaitTime(d time.Duration) Option {
 // has no passing instance of the service, and back as soon as it has one
 // (registry.Failover over one blocking query per datacenter; instances
 // carry their datacenter in Metadata["dc"]). The datacenters must be
-// joined over the WAN. NewInstancer is unaffected.
+// joined over the WAN: Register fails with ErrUnknownDatacenter when the
+// agent lists datacenters, not all of dcs. NewInstancer is unaffected.
 func WithFailover(dcs ...string) Option {
 	return func(c *config) { c.failover = slices.Clone(dcs) }
 }

@@ -115,7 +115,7 @@ func (r *Registry) beginOp(id string, preempt func()) (end func()) {
 // already holds replaces it. An ID the agent holds for another live
 // instance at a different address is refused with registry.ErrConflict (a
 // holder whose check is critical for any reason but its own "not ready"
-// report is taken for dead and replaced). With WithDatacenter, a
+// report is taken for dead and replaced). A WithDatacenter or WithFailover
 // datacenter the agent does not list is refused with ErrUnknownDatacenter
 // (checked once the agent answers, once per Registry).
 //
@@ -232,7 +232,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 func (r *Registry) claim(ctx context.Context, reg *registration, ours bool) error {
 	var err error
 	for k, a := range r.agents {
-		if err = r.checkDatacenter(ctx, a, r.cfg.addresses[k]); err != nil {
+		if err = r.checkDatacenters(ctx, a, r.cfg.addresses[k]); err != nil {
 			if unreachable(ctx, err) {
 				continue
 			}
