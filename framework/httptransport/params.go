@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -23,7 +24,9 @@ func DecodeBody(r *http.Request, v any) error { return decodeBody(r, v) }
 // string, matching each parameter to a field by its json tag (or name).
 // Strings, booleans, integers, floats and slices of them are supported;
 // unknown parameters are ignored, a value of the wrong type answers 400
-// naming the parameter.
+// naming the parameter. A float must be finite and fit its field: "NaN",
+// "Inf", "-Infinity" (which JSON cannot carry) and 1e39 for a float32 are
+// refused.
 func DecodeQuery(r *http.Request, v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
@@ -170,13 +173,31 @@ func setScalar(v reflect.Value, s string) error {
 		}
 		v.SetUint(n)
 	case reflect.Float32, reflect.Float64:
-		n, err := strconv.ParseFloat(s, v.Type().Bits())
+		n, err := parseFloat(s, v.Kind(), v.Type().Bits())
 		if err != nil {
-			return fmt.Errorf("%s is not a number", quoteShort(s))
+			return err
 		}
 		v.SetFloat(n)
 	default:
 		return fmt.Errorf("a %s cannot come from the query string", v.Type())
 	}
 	return nil
+}
+
+// parseFloat parses s as a finite float of the given size. ParseFloat
+// takes "NaN", "Inf", "-Infinity"…, which JSON cannot carry: an endpoint
+// echoing one answered 500 from the response encoder, so they are
+// refused here as the caller's mistake. A value too large for the size
+// (1e39 for a float32) is out of range, never rounded to ±Inf.
+func parseFloat(s string, k reflect.Kind, bits int) (float64, error) {
+	n, err := strconv.ParseFloat(s, bits)
+	switch {
+	case errors.Is(err, strconv.ErrRange):
+		return 0, fmt.Errorf("%s is out of range for a %s", quoteShort(s), k)
+	case err != nil:
+		return 0, fmt.Errorf("%s is not a number", quoteShort(s))
+	case math.IsNaN(n) || math.IsInf(n, 0):
+		return 0, fmt.Errorf("%s is not a finite number (JSON cannot carry NaN or infinity)", quoteShort(s))
+	}
+	return n, nil
 }

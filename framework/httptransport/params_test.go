@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +97,72 @@ func TestPathInt_RefusesWhatTheFieldCannotHoldAndSaysWhy(t *testing.T) {
 	var id uint64
 	if err := PathInt(r, "id", &id); !errors.Is(err, ErrBadParameter) || id != 0 {
 		t.Fatalf("PathInt(-1) into a uint64: %v, id %d; want ErrBadParameter, id untouched", err, id)
+	}
+}
+
+type celsius float64
+
+// A float parameter must be finite and fit its field: ParseFloat takes
+// "NaN", "Inf", "-Infinity"…, JSON cannot carry them, and an endpoint
+// echoing one answered 500 from the response encoder (a decoder must
+// never cause a 5xx: FuzzDecodeQueryAndPath). They are 400 bad_parameter
+// naming the parameter, for float32, float64, a named float and a slice's
+// element. 1e39 into a float32 is out of range, not +Inf.
+func TestDecodeQuery_FloatsMustBeFiniteAndFit(t *testing.T) {
+	rt := NewRouter()
+	rt.Handle("GET /f", NewServer(func(_ context.Context, req any) (any, error) { return req, nil },
+		func(_ context.Context, r *http.Request) (any, error) {
+			var v struct {
+				F32 float32   `json:"f32"`
+				F64 float64   `json:"f64"`
+				C   celsius   `json:"c"`
+				L   []float32 `json:"l"`
+			}
+			if err := DecodeQuery(r, &v); err != nil {
+				return nil, err
+			}
+			return v, nil
+		}, EncodeJSON, log.NewNopLogger()))
+	srv := httptest.NewServer(Handler(rt, log.NewNopLogger(), 0))
+	t.Cleanup(srv.Close)
+	hc := &http.Client{Timeout: 10 * time.Second}
+
+	type row struct {
+		query  string
+		status int
+		want   string // the body for a 200, the error for a 400
+	}
+	rows := []row{
+		{"f32=3.4e38&f64=1e300&c=-40.5&l=0x1p-2&l=1", 200, `{"f32":3.4e+38,"f64":1e+300,"c":-40.5,"l":[0.25,1]}`},
+		{"f32=1e39", 400, `query parameter "f32": "1e39" is out of range for a float32`},
+		{"f32=-1e39", 400, `query parameter "f32": "-1e39" is out of range for a float32`},
+		{"l=1&l=1e39", 400, `query parameter "l": "1e39" is out of range for a float32`},
+		{"f64=1e309", 400, `query parameter "f64": "1e309" is out of range for a float64`},
+		{"c=1e309", 400, `query parameter "c": "1e309" is out of range for a float64`},
+		{"f64=x", 400, `query parameter "f64": "x" is not a number`},
+	}
+	for _, name := range []string{"f32", "f64", "c", "l"} {
+		for _, s := range []string{"NaN", "nan", "Inf", "+Inf", "-Inf", "inf", "Infinity", "-Infinity", "+infinity"} {
+			rows = append(rows, row{name + "=" + url.QueryEscape(s), 400,
+				`query parameter "` + name + `": "` + s + `" is not a finite number (JSON cannot carry NaN or infinity)`})
+		}
+	}
+	for _, tc := range rows {
+		resp, err := hc.Get(srv.URL + "/f?" + tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got := strings.TrimSpace(string(b))
+		if tc.status == 400 {
+			var eb ErrorBody
+			if json.Unmarshal(b, &eb) == nil && eb.Code == "bad_parameter" {
+				got = eb.Error
+			}
+		}
+		if resp.StatusCode != tc.status || got != tc.want {
+			t.Errorf("GET /f?%s: %d %s; want %d %s", tc.query, resp.StatusCode, b, tc.status, tc.want)
+		}
 	}
 }
