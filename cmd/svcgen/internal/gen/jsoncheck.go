@@ -25,7 +25,15 @@ type jsonChecker struct {
 	checked map[string]bool
 	probs   map[string]Problems
 	refs    map[string][]string
-	methods map[string]map[string]bool // of jsonMethodNames, by type
+	methods map[string]map[string]jsonMethod // of jsonMethodNames, by type
+}
+
+// jsonMethod is where a method of jsonMethodNames is declared, and on
+// which receiver: encoding/json calls a map key's MarshalText on the
+// key's value only.
+type jsonMethod struct {
+	pos token.Pos
+	ptr bool // func (*T) M
 }
 
 // jsonMethodNames are the methods by which a type encodes itself: with
@@ -83,7 +91,7 @@ func (hs *httpService) checkJSON(pkg *Package) Problems {
 // when none is).
 func (c *jsonChecker) hasJSONMethods(name string, which ...string) bool {
 	if c.methods == nil {
-		c.methods = map[string]map[string]bool{}
+		c.methods = map[string]map[string]jsonMethod{}
 		for _, fn := range c.s.names {
 			for _, d := range c.s.files[fn].Decls {
 				fd, ok := d.(*ast.FuncDecl)
@@ -92,9 +100,10 @@ func (c *jsonChecker) hasJSONMethods(name string, which ...string) bool {
 				}
 				if id := embeddedLocal(fd.Recv.List[0].Type); id != "" { // T, *T, T[P]
 					if c.methods[id] == nil {
-						c.methods[id] = map[string]bool{}
+						c.methods[id] = map[string]jsonMethod{}
 					}
-					c.methods[id][fd.Name.Name] = true
+					_, ptr := fd.Recv.List[0].Type.(*ast.StarExpr)
+					c.methods[id][fd.Name.Name] = jsonMethod{pos: fd.Name.Pos(), ptr: ptr}
 				}
 			}
 		}
@@ -103,7 +112,7 @@ func (c *jsonChecker) hasJSONMethods(name string, which ...string) bool {
 		which = jsonMethodNames
 	}
 	for _, m := range which {
-		if c.methods[name][m] {
+		if _, ok := c.methods[name][m]; ok {
 			return true
 		}
 	}
@@ -238,8 +247,8 @@ func (c *jsonChecker) why(owner string, e ast.Expr, f *ast.File, through map[str
 	case *ast.ArrayType:
 		return c.why(owner, t.Elt, f, through)
 	case *ast.MapType:
-		if !c.jsonKey(t.Key) {
-			return fmt.Sprintf("a map key must be a string, an integer or an encoding.TextMarshaler, and %s is none; key the map by a string or an integer, or give the key type MarshalText and UnmarshalText", exprString(t.Key))
+		if why := c.keyWhy(t.Key); why != "" {
+			return why
 		}
 		return c.why(owner, t.Value, f, through)
 	case *ast.ChanType, *ast.FuncType:
@@ -264,21 +273,20 @@ func (c *jsonChecker) why(owner string, e ast.Expr, f *ast.File, through map[str
 	return "" // interfaces (whatever they hold at run time), generic instances
 }
 
-// jsonKey reports whether encoding/json takes a map key of type k: a
-// string or integer type, or an encoding.TextMarshaler (of this package:
-// a type with MarshalText or UnmarshalText; another package's type is
-// given the benefit of the doubt).
-func (c *jsonChecker) jsonKey(k ast.Expr) bool {
+// keyWhy says why encoding/json cannot both write and read back a map
+// key of type k, or "". A key of a string or integer kind travels as
+// itself; any other only through MarshalText, which encoding/json calls
+// on the key's value, so one with a pointer receiver is not used and
+// every call fails, even with the map nil (report r54b G1), and back
+// through UnmarshalText on a pointer to the key. Another package's type
+// is given the benefit of the doubt (its methods are out of sight).
+func (c *jsonChecker) keyWhy(k ast.Expr) string {
 	s := c.s
-	if st, ok := k.(*ast.StarExpr); ok {
-		// A pointer key is a TextMarshaler or nothing.
-		id, ok := st.X.(*ast.Ident)
-		if !ok {
-			_, foreign := st.X.(*ast.SelectorExpr)
-			return foreign
-		}
-		_, local := s.types[id.Name]
-		return local && c.hasJSONMethods(id.Name, "MarshalText", "UnmarshalText")
+	none := fmt.Sprintf("a map key must be a string, an integer or an encoding.TextMarshaler, and %s is none; key the map by a string or an integer, or give the key type MarshalText and UnmarshalText", exprString(k))
+	if _, ok := k.(*ast.StarExpr); ok {
+		// Reading one back needs UnmarshalText on a pointer to a
+		// pointer, which Go does not allow.
+		return fmt.Sprintf("encoding/json can write a pointer map key (through MarshalText) but never read one back, so every call that sends the map non-nil fails; key the map by %s itself, with MarshalText on the value and UnmarshalText on the pointer", exprString(k.(*ast.StarExpr).X))
 	}
 	for range 20 {
 		switch t := k.(type) {
@@ -286,21 +294,57 @@ func (c *jsonChecker) jsonKey(k ast.Expr) bool {
 			k = t.X
 			continue
 		case *ast.SelectorExpr, *ast.IndexExpr, *ast.IndexListExpr:
-			return true
+			return ""
 		case *ast.Ident:
 			spec, local := s.types[t.Name]
 			if !local {
-				return jsonKeyKinds[t.Name]
+				if jsonKeyKinds[t.Name] {
+					return ""
+				}
+				return none
 			}
-			if c.hasJSONMethods(t.Name, "MarshalText", "UnmarshalText") {
-				return true
+			if spec.Assign.IsValid() { // an alias: the methods are its target's
+				k = spec.Type
+				continue
 			}
-			k = spec.Type
-			continue
+			return c.namedKeyWhy(t.Name, spec, none)
 		}
-		return false
+		return none
 	}
-	return false
+	return none
+}
+
+// namedKeyWhy is keyWhy for a type name of this package (not an alias).
+func (c *jsonChecker) namedKeyWhy(name string, spec *ast.TypeSpec, none string) string {
+	switch u := c.s.underlying(spec.Type).(type) {
+	case *ast.Ident:
+		if jsonKeyKinds[u.Name] {
+			return "" // written as itself, whatever its methods
+		}
+	case *ast.SelectorExpr:
+		if !c.hasJSONMethods(name, "MarshalText", "UnmarshalText") {
+			return "" // another package's kind: out of sight
+		}
+	case *ast.StructType:
+		if c.promotesMethods(u) {
+			return ""
+		}
+	}
+	m, marshal := c.methods[name]["MarshalText"]
+	_, unmarshal := c.methods[name]["UnmarshalText"]
+	switch {
+	case !marshal && !unmarshal:
+		return none
+	case !marshal:
+		return fmt.Sprintf("%s has UnmarshalText but no MarshalText, so encoding/json cannot write it as a map key; give it one with a value receiver: func (k %s) MarshalText() ([]byte, error)", name, name)
+	case m.ptr:
+		at := c.s.fset.Position(m.pos)
+		return fmt.Sprintf("%s's MarshalText has a pointer receiver (%s), and encoding/json calls a map key's MarshalText only on the key's value, so it cannot write this map at all (json: unsupported type), even nil; "+
+			"give MarshalText a value receiver: func (k %s) MarshalText() ([]byte, error)", name, fmt.Sprintf("%s:%d", at.Filename, at.Line), name)
+	case !unmarshal:
+		return fmt.Sprintf("%s has MarshalText but no UnmarshalText, so encoding/json can write this map but not read it back; give *%s an UnmarshalText([]byte) error", name, name)
+	}
+	return ""
 }
 
 // jsonKeyKinds are the predeclared types encoding/json takes as map keys.

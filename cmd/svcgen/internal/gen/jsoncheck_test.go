@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -150,7 +151,8 @@ func TestHTTP_FieldsJSONCanCarryAreAccepted(t *testing.T) {
 		{"promoted MarshalJSON", "W Outer `json:\"w\"`", "type Outer struct {\n\tWrapped\n\tCh chan int\n}\n\ntype Wrapped struct{}\n\nfunc (Wrapped) MarshalJSON() ([]byte, error) { return nil, nil }"},
 		{"embedded time.Time", "W Outer `json:\"w\"`", "type Outer struct {\n\ttime.Time\n\tCh chan int\n}"},
 		{"text key", "M map[Key]int `json:\"m\"`", "type Key struct{ A, B int }\n\nfunc (k Key) MarshalText() ([]byte, error) { return nil, nil }\n\nfunc (k *Key) UnmarshalText([]byte) error { return nil }"},
-		{"pointer text key", "M map[*Key]int `json:\"m\"`", "type Key struct{ A int }\n\nfunc (k *Key) MarshalText() ([]byte, error) { return nil, nil }"},
+		{"string key with pointer MarshalText", "M map[SKey]int `json:\"m\"`", "type SKey string\n\nfunc (k *SKey) MarshalText() ([]byte, error) { return nil, nil }"},
+		{"alias of a text key", "M map[AKey]int `json:\"m\"`", "type AKey = Key\n\ntype Key struct{ A int }\n\nfunc (k Key) MarshalText() ([]byte, error) { return nil, nil }\n\nfunc (k *Key) UnmarshalText([]byte) error { return nil }"},
 		{"scalar keys", "A map[string]int `json:\"a\"`\nB map[int64]int `json:\"b\"`\nC map[ID]int `json:\"c\"`\nD map[uint8][]string `json:\"d\"`", "type ID string"},
 		{"another package's key", "M map[netip.Addr]int `json:\"m\"`", ""},
 		{"interfaces", "A any `json:\"a\"`\nE error `json:\"e\"`\nM map[string]any `json:\"m\"`", ""},
@@ -181,5 +183,90 @@ func TestHTTP_GRPCServiceNamesAFieldOnce(t *testing.T) {
 	_, err := Generate("services/things", "things", module, grpcThings("Ch chan int `json:\"ch\"`", ""), nil)
 	if err == nil || strings.Count(err.Error(), "Thing.Ch") != 1 || !strings.Contains(err.Error(), "which svcgen cannot map to protobuf") {
 		t.Fatalf("err = %v; want the protobuf mapping's problem alone", err)
+	}
+}
+
+// Map key types with text methods, as the key cases below declare them
+// in the service: encoding/json's own verdict on each is checked beside
+// svcgen's, so the check follows encoding/json's rule, not a guess of it.
+type (
+	ptrMarshalKey    struct{ A string } // MarshalText on *T (report r54b G1)
+	marshalOnlyKey   struct{ A string }
+	unmarshalOnlyKey struct{ A string }
+	textKey          struct{ A string }
+	strPtrMarshalKey string
+)
+
+func (k *ptrMarshalKey) MarshalText() ([]byte, error)    { return []byte(k.A), nil }
+func (k *ptrMarshalKey) UnmarshalText(b []byte) error    { k.A = string(b); return nil }
+func (k marshalOnlyKey) MarshalText() ([]byte, error)    { return []byte(k.A), nil }
+func (k *unmarshalOnlyKey) UnmarshalText(b []byte) error { k.A = string(b); return nil }
+func (k textKey) MarshalText() ([]byte, error)           { return []byte(k.A), nil }
+func (k *textKey) UnmarshalText(b []byte) error          { k.A = string(b); return nil }
+func (k *strPtrMarshalKey) MarshalText() ([]byte, error) { return []byte(*k), nil }
+
+// roundTrip sends m through encoding/json and back into a map of its type.
+func roundTrip[K comparable](m map[K]int) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	back := map[K]int{}
+	return json.Unmarshal(b, &back)
+}
+
+// TestHTTP_MapKeysFollowEncodingJSONsRule: a map key of neither a string
+// nor an integer kind travels only through MarshalText on the key's value
+// and UnmarshalText on a pointer to it. A key whose MarshalText has a
+// pointer receiver was accepted and every call failed (json: unsupported
+// type, even with the map nil: report r54b G1); so did a key with one of
+// the two methods only, and a pointer key (never read back). Each is
+// refused, saying which method to give which receiver.
+func TestHTTP_MapKeysFollowEncodingJSONsRule(t *testing.T) {
+	const marshalPtr = "\n\nfunc (k *PKey) MarshalText() ([]byte, error) { return []byte(k.A), nil }"
+	const unmarshalPtr = "\n\nfunc (k *PKey) UnmarshalText(b []byte) error { k.A = string(b); return nil }"
+	const marshalVal = "\n\nfunc (k PKey) MarshalText() ([]byte, error) { return []byte(k.A), nil }"
+	for _, c := range []struct {
+		name, field, extra string
+		json               error  // encoding/json's verdict on the same key
+		want               string // "" when svcgen accepts it
+	}{
+		{"pointer-receiver MarshalText", "ByKey map[PKey]string `json:\"by_key\"`", "type PKey struct{ A string }" + marshalPtr + unmarshalPtr,
+			roundTrip(map[ptrMarshalKey]int{{"x"}: 1}),
+			"services/weird/odd.go:19: Odd: field OddRequest.ByKey has type map[PKey]string, which JSON cannot carry: PKey's MarshalText has a pointer receiver (services/weird/odd.go:49), " +
+				"and encoding/json calls a map key's MarshalText only on the key's value, so it cannot write this map at all (json: unsupported type), even nil; give MarshalText a value receiver: func (k PKey) MarshalText() ([]byte, error)"},
+		{"MarshalText only", "ByKey map[PKey]string `json:\"by_key\"`", "type PKey struct{ A string }" + marshalVal,
+			roundTrip(map[marshalOnlyKey]int{{"x"}: 1}),
+			"PKey has MarshalText but no UnmarshalText, so encoding/json can write this map but not read it back; give *PKey an UnmarshalText([]byte) error"},
+		{"UnmarshalText only", "ByKey map[PKey]string `json:\"by_key\"`", "type PKey struct{ A string }" + unmarshalPtr,
+			roundTrip(map[unmarshalOnlyKey]int{{"x"}: 1}),
+			"PKey has UnmarshalText but no MarshalText, so encoding/json cannot write it as a map key; give it one with a value receiver: func (k PKey) MarshalText() ([]byte, error)"},
+		{"pointer key", "ByKey map[*PKey]string `json:\"by_key\"`", "type PKey struct{ A string }" + marshalPtr + unmarshalPtr,
+			roundTrip(map[*ptrMarshalKey]int{{"x"}: 1}),
+			"encoding/json can write a pointer map key (through MarshalText) but never read one back, so every call that sends the map non-nil fails; key the map by PKey itself"},
+		{"value MarshalText, pointer UnmarshalText", "ByKey map[PKey]string `json:\"by_key\"`", "type PKey struct{ A string }" + marshalVal + unmarshalPtr,
+			roundTrip(map[textKey]int{{"x"}: 1}), ""},
+		{"string kind, pointer MarshalText", "ByKey map[PKey]string `json:\"by_key\"`", "type PKey string" + strings.ReplaceAll(marshalPtr, "k.A", "*k"),
+			roundTrip(map[strPtrMarshalKey]int{"x": 1}), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if (c.json == nil) != (c.want == "") {
+				t.Fatalf("encoding/json says %v for this key, and the case expects svcgen to refuse it: %v", c.json, c.want != "")
+			}
+			out, err := Generate("services/weird", "weird", module, weird(c.field, c.extra), nil)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("Generate: %v; want it accepted (encoding/json carries it)", err)
+				}
+				return
+			}
+			var probs Problems
+			if !errors.As(err, &probs) || out != nil {
+				t.Fatalf("Generate = output %v, err %v; want problems and nothing to write", out != nil, err)
+			}
+			if len(probs) != 1 || !strings.Contains(probs[0].String(), c.want) {
+				t.Fatalf("problems:\n%v\nwant one, containing %q", err, c.want)
+			}
+		})
 	}
 }
