@@ -172,9 +172,15 @@ func withInfo(st *status.Status, code string, kind svcerr.Kind) *status.Status {
 
 // FromStatus rebuilds the peer's business error from a status: Warren's
 // ErrorInfo gives the exact kind and code; without it the kind comes from
-// the status code (KindForCode) and the code is the kind.
+// the status code (KindForCode) and the code is the kind, except that
+// grpc-go's own message-size refusal (MessageTooLarge) is too_large, as
+// HTTP's 413: passed on over HTTP as a quota's 429 it told the caller to
+// send the same request again later.
 func FromStatus(st *status.Status) *svcerr.Error {
 	kind := KindForCode(st.Code())
+	if MessageTooLarge(st) {
+		kind = svcerr.TooLarge
+	}
 	code := string(kind)
 	if info := warrenInfo(st); info != nil {
 		if k := info.GetMetadata()["kind"]; k != "" {
@@ -185,6 +191,18 @@ func FromStatus(st *status.Status) *svcerr.Error {
 		}
 	}
 	return svcerr.Peer(kind, code, st.Message(), RetryAfter(st))
+}
+
+// MessageTooLarge reports whether st is grpc-go's own RESOURCE_EXHAUSTED
+// for a message over a size limit, on either side: "grpc: received
+// message larger than max (N vs. M)", "… after decompression larger than
+// max", "trying to send message larger than max". It carries no Warren
+// ErrorInfo (a handler's status does), and it is no quota: the request
+// or its response is too large for every instance.
+func MessageTooLarge(st *status.Status) bool {
+	msg := st.Message()
+	return st.Code() == codes.ResourceExhausted && warrenInfo(st) == nil &&
+		strings.Contains(msg, "message") && strings.Contains(msg, "larger than max")
 }
 
 // RetryAfter is the delay of the status's RetryInfo, 0 without one.

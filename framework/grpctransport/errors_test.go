@@ -77,6 +77,16 @@ func TestFromStatus_ForeignStatuses(t *testing.T) {
 			t.Errorf("%s: %#v, want kind and code %s", code, e, kind)
 		}
 	}
+	// grpc-go's own size refusal is too_large (HTTP 413), not a quota; a
+	// Warren handler's quota keeps its kind whatever its text.
+	for _, msg := range []string{"grpc: received message larger than max (2003 vs. 1024)", "trying to send message larger than max (5003 vs. 4096)"} {
+		if e := FromStatus(status.New(codes.ResourceExhausted, msg)); e.Kind != svcerr.TooLarge || e.Code != "too_large" {
+			t.Errorf("%q: %#v, want kind and code too_large", msg, e)
+		}
+	}
+	if e := FromStatus(Status(svcerr.Exhausted("quota_used", "message larger than max", time.Second))); e.Kind != svcerr.ResourceExhausted || e.Code != "quota_used" {
+		t.Errorf("a handler's quota: %#v, want resource_exhausted quota_used", e)
+	}
 	if Overloaded(status.New(codes.ResourceExhausted, "quota")) {
 		t.Error("a plain RESOURCE_EXHAUSTED (a quota) is not an overload")
 	}
