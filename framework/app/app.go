@@ -75,6 +75,11 @@ var (
 	ErrDrainTimeout = transport.ErrDrainTimeout
 	// ErrServe means a transport stopped serving on its own.
 	ErrServe = errors.New("transport server failed")
+	// ErrWithdraw means the deregistration on shutdown failed (the
+	// registry unreachable, or too slow for the withdraw timeout): the
+	// instance may stay listed until its record expires. Run returns it
+	// after an otherwise clean shutdown too, so the exit status says so.
+	ErrWithdraw = errors.New("withdraw from discovery failed; the instance may stay listed until its record expires")
 )
 
 // ReadinessCacheAge is how long a run of the service's own readiness checks
@@ -522,7 +527,7 @@ func (a *App) shutdown(cause stopCause, sw *signals) error {
 		}
 	}()
 
-	a.withdraw(force, cause.reason)
+	withdrawErr := a.withdraw(force, cause.reason)
 	a.grace(force)
 	drainErr := a.drain(force)
 	releaseErr := a.release()
@@ -540,13 +545,23 @@ func (a *App) shutdown(cause stopCause, sw *signals) error {
 	case releaseErr != nil:
 		err = releaseErr
 	}
+	// A record left behind outlives the process, which nothing else here
+	// does: a deploy tool must see it in the exit status, not only in a
+	// warn line (report j53a F2: it ended err=none, exit 0).
+	switch {
+	case withdrawErr != nil && err != nil:
+		err = fmt.Errorf("%w; %w", err, withdrawErr)
+	case withdrawErr != nil:
+		err = withdrawErr
+	}
 	level.Info(a.logger).Log("phase", "exit", "err", errString(err))
 	return err
 }
 
 // withdraw is phase 6: readiness goes 503 before the deregistration, so a
-// probe and discovery agree from the first moment.
-func (a *App) withdraw(force context.Context, reason string) {
+// probe and discovery agree from the first moment. Its error wraps
+// ErrWithdraw.
+func (a *App) withdraw(force context.Context, reason string) error {
 	a.draining.Store(true)
 	inst := a.Instance()
 	ctx, cancel := context.WithTimeout(force, a.opts.withdrawTimeout)
@@ -554,6 +569,10 @@ func (a *App) withdraw(force context.Context, reason string) {
 	err := a.registry.Deregister(ctx, inst)
 	a.registered.Store(false)
 	a.outcome(err).Log("phase", "withdraw", "reason", reason, "id", inst.ID, "err", errString(err))
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrWithdraw, inst.ID, err)
+	}
+	return nil
 }
 
 // grace is phase 7.

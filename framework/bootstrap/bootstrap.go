@@ -162,8 +162,15 @@ func WithDefault(flag, value string) Option {
 	return func(o *options) { o.defaults = append(o.defaults, config.FlagDefault{Flag: flag, Value: value}) }
 }
 
+// ExitWithdrawFailed is the exit status of a service that stopped but
+// could not withdraw from discovery (app.ErrWithdraw): its record may stay
+// listed until its lease or TTL expires. It wins over 1, since the record
+// outlives the process and a launcher may have to act on it.
+const ExitWithdrawFailed = 3
+
 // Main runs the service and exits: 0 after a clean shutdown or --help,
-// 2 for bad configuration, 1 for anything else.
+// 2 for bad configuration, 3 when the withdraw from discovery failed
+// (ExitWithdrawFailed), 1 for anything else.
 func Main(service, version string, build BuildFunc, opts ...Option) {
 	os.Exit(Run(context.Background(), service, version, os.Args[1:], os.Stderr, build, opts...))
 }
@@ -190,6 +197,9 @@ func Run(ctx context.Context, service, version string, args []string, logOut io.
 	logger := cfg.Logger(logOut)
 	if err := run(ctx, cfg, logOut, logger, build); err != nil {
 		level.Error(logger).Log("svc", service, "msg", "exit", "err", err)
+		if errors.Is(err, app.ErrWithdraw) {
+			return ExitWithdrawFailed
+		}
 		return 1
 	}
 	return 0
