@@ -99,8 +99,10 @@ func TestClient_CertificateFailuresAreRetriedForAnyCall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := callTLS(t, "grpcs://"+addr, cfg); attempts(err) != 3 {
-			t.Fatalf("%d attempts, %v; want 3: a refused connection may be accepted on the next", attempts(err), err)
+		// Retried too (a refused connection may be accepted on the next
+		// attempt), and free as over HTTP: MaxRefusedFree attempts, then 3.
+		if err := callTLS(t, "grpcs://"+addr, cfg); attempts(err) != retry.MaxRefusedFree+3 {
+			t.Fatalf("%d attempts, %v; want %d: refusals spend no attempt up to retry.MaxRefusedFree", attempts(err), err, retry.MaxRefusedFree+3)
 		}
 	})
 }

@@ -28,6 +28,12 @@ type Error struct {
 	// instance existed (it was in TRANSIENT_FAILURE, or the dial failed):
 	// the instance cannot have acted on it.
 	NotSent bool
+
+	// dialErr is the dial error of a call that failed because the
+	// instance refused the connection (ECONNREFUSED, seen by the
+	// instance's dialer): Unwrap returns it, so errors.Is(err,
+	// syscall.ECONNREFUSED) holds as for HTTP's refused attempts.
+	dialErr error
 }
 
 func (e *Error) Error() string {
@@ -51,9 +57,17 @@ func (e *Error) GRPCStatus() *status.Status { return e.Status }
 // server's. The call then ends as client.ErrUnreachable, as over HTTP
 // after refused or reset connections: a service that returns it answers
 // "service NAME unreachable", not the peer's address as if the peer had
-// said it.
+// said it. When the instance refused the connection, it unwraps to the
+// dial error (a *net.OpError): errors.Is(err, syscall.ECONNREFUSED)
+// holds, and the retry policy spends neither a budget token nor, up to
+// retry.MaxRefusedFree, an attempt on it, as over HTTP. No other
+// UNAVAILABLE (a server's own, a connection lost mid-call, a dial that
+// failed otherwise) matches it.
 func (e *Error) Unwrap() []error {
 	if e.Status.Code() == codes.Unavailable && !grpctransport.FromWarren(e.Status) {
+		if e.dialErr != nil {
+			return []error{e.dialErr}
+		}
 		return nil
 	}
 	errs := []error{grpctransport.FromStatus(e.Status)}

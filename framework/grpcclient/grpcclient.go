@@ -26,11 +26,14 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/kit/sd"
 	kitgrpc "github.com/go-kit/kit/transport/grpc"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -178,11 +181,12 @@ func (cfg config) factory(inst registry.Instance) (endpoint.Endpoint, io.Closer,
 	if d == nil {
 		d = dial
 	}
-	cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithContextDialer(d)}, cfg.dialOpts...)...)
+	ic := &instanceConn{addr: addr}
+	cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithContextDialer(ic.noting(d))}, cfg.dialOpts...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("grpc client for %s: %w", ep, err)
 	}
-	ic := &instanceConn{cc: cc, addr: addr}
+	ic.cc = cc // NewClient dials nothing: no call can reach ic before this
 	return ic.call, cc, nil
 }
 
@@ -195,6 +199,25 @@ func (cfg config) factory(inst registry.Instance) (endpoint.Endpoint, io.Closer,
 func dial(ctx context.Context, addr string) (net.Conn, error) {
 	d := net.Dialer{Control: tcpopt.UserTimeout(client.DefaultUnackedTimeout)}
 	return d.DialContext(ctx, "tcp", addr)
+}
+
+// noting wraps an instance's dialer to remember whether its last dial
+// was refused (ECONNREFUSED: no process at the address). grpc-go reports
+// a failed dial to the call as an UNAVAILABLE status whose text alone
+// says "connection refused"; the dialer sees the syscall error itself, so
+// the call's *Error can wrap it (Error.Unwrap) and the retry policy
+// counts the attempt as HTTP's refused one: free of budget and, up to
+// retry.MaxRefusedFree, of attempts.
+func (ic *instanceConn) noting(d func(context.Context, string) (net.Conn, error)) func(context.Context, string) (net.Conn, error) {
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		conn, err := d(ctx, addr)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			ic.refused.Store(&err)
+		} else {
+			ic.refused.Store(nil)
+		}
+		return conn, err
+	}
 }
 
 func cutScheme(ep string) (scheme, addr string, ok bool) {
@@ -211,7 +234,8 @@ func cutScheme(ep string) (scheme, addr string, ok bool) {
 type instanceConn struct {
 	cc      *grpc.ClientConn
 	addr    string
-	methods sync.Map // *Method → endpoint.Endpoint
+	methods sync.Map              // *Method → endpoint.Endpoint
+	refused atomic.Pointer[error] // the last dial's error if it was ECONNREFUSED (see noting)
 }
 
 // call is what an endpoint made by NewEndpoint passes through Client.Do.
@@ -244,11 +268,17 @@ func (ic *instanceConn) call(ctx context.Context, x any) (any, error) {
 	if !isStatus {
 		return nil, &encodingErr{err} // the method's encoder or decoder
 	}
-	return nil, &Error{
+	e := &Error{
 		Status:   st,
 		Instance: ic.addr,
 		NotSent:  before == connectivity.TransientFailure || before == connectivity.Shutdown || notSentMessage(st.Message()),
 	}
+	if st.Code() == codes.Unavailable && notSentMessage(st.Message()) {
+		if p := ic.refused.Load(); p != nil {
+			e.dialErr = *p
+		}
+	}
+	return nil, e
 }
 
 // encodingErr is a request the method's encoder refused or an answer its
