@@ -195,8 +195,14 @@ func Start(ctx context.Context, cfg Config) (*Mesh, error) {
 			return nil, fmt.Errorf("devmesh: clear %s: %w", d, err)
 		}
 	}
+	// A Ctrl-C during bring-up is acted on before the next process, not
+	// after all of them; the deferred Stop stops those already started.
+	total := len(m.services) * cfg.Instances
 	for _, svc := range m.services {
 		for i := 1; i <= cfg.Instances; i++ {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("devmesh: bring-up interrupted after %d of %d instances: %w", len(m.Instances()), total, err)
+			}
 			if _, err := m.startInstance(svc, i, nil); err != nil {
 				return nil, err
 			}
