@@ -268,6 +268,9 @@ func (ic *instanceConn) call(ctx context.Context, x any) (any, error) {
 	if !isStatus {
 		return nil, &encodingErr{err} // the method's encoder or decoder
 	}
+	if uerr := c.m.unencodable(ctx, c.req, st); uerr != nil {
+		return nil, uerr
+	}
 	e := &Error{
 		Status:   st,
 		Instance: ic.addr,

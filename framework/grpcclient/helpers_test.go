@@ -22,12 +22,14 @@ import (
 // echoServer is a grpcserver outside an App, for tests over a fixed list.
 type echoServer struct {
 	*grpcserver.Server
-	ep string
+	ep   string
+	echo *grpctest.Echo // counts the calls its handler ran
 }
 
 func startEcho(t testingT, id string, opts ...grpcserver.Option) *echoServer {
 	t.Helper()
-	s, err := grpcserver.New(func(g *grpc.Server) { grpctest.Register(g, id) }, append([]grpcserver.Option{grpcserver.WithAddr("127.0.0.1:0")}, opts...)...)
+	var echo *grpctest.Echo
+	s, err := grpcserver.New(func(g *grpc.Server) { echo = grpctest.Register(g, id) }, append([]grpcserver.Option{grpcserver.WithAddr("127.0.0.1:0")}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +39,7 @@ func startEcho(t testingT, id string, opts ...grpcserver.Option) *echoServer {
 	}
 	go s.Serve() //nolint:errcheck // ends with Close below
 	t.Cleanup(func() { s.Close() })
-	return &echoServer{Server: s, ep: s.Scheme() + "://" + addr.String()}
+	return &echoServer{Server: s, ep: s.Scheme() + "://" + addr.String(), echo: echo}
 }
 
 type testingT interface {
