@@ -68,8 +68,15 @@ var ErrClosed = registry.ErrClosed
 // Registry is a Consul-backed registry.Registry. Make one with New and Close
 // it when done; Close stops every goroutine it started.
 type Registry struct {
-	cfg       config
-	agents    []*api.Client // one per address; agents[0] is home
+	cfg config
+	// agents, one per address (agents[0] is home), name no datacenter:
+	// what the registrar asks about its own registrations goes to the
+	// agent's datacenter, where the agent registers them whatever
+	// WithDatacenter says. Discovery names WithDatacenter's in each query.
+	agents []*api.Client
+	// client is the home agent's with WithDatacenter's datacenter, for
+	// Client.
+	client    *api.Client
 	transport *http.Transport
 	logger    log.Logger
 
@@ -126,6 +133,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 	}
 	transport := cleanhttp.DefaultPooledTransport()
 	var agents []*api.Client
+	var home *api.Client
 	for _, addr := range cfg.addresses {
 		if addr == "" {
 			return nil, errors.New("consul: new: empty agent address")
@@ -134,10 +142,9 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 			return nil, fmt.Errorf("consul: new: agent address %q: %w; want host:port or http(s)://host:port", redact.URL(addr), err)
 		}
 		acfg := &api.Config{
-			Address:    addr,
-			Scheme:     cfg.scheme,
-			Datacenter: cfg.datacenter,
-			Token:      cfg.token,
+			Address: addr,
+			Scheme:  cfg.scheme,
+			Token:   cfg.token,
 			TLSConfig: api.TLSConfig{
 				Address:            cfg.tls.ServerName,
 				CAFile:             cfg.tls.CAFile,
@@ -163,17 +170,25 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		}
 		acfg.Transport = transport
 		acfg.HttpClient = &http.Client{Transport: rt}
+		dcfg := *acfg // before NewClient fills in its defaults
+		dcfg.Datacenter = cfg.datacenter
 		client, err := api.NewClient(acfg)
 		if err != nil {
 			return nil, fmt.Errorf("consul: new: agent %s: %w", redact.URL(addr), err)
 		}
 		agents = append(agents, client)
+		if home == nil {
+			if home, err = api.NewClient(&dcfg); err != nil {
+				return nil, fmt.Errorf("consul: new: agent %s: %w", redact.URL(addr), err)
+			}
+		}
 	}
 
 	bg, cancel := context.WithCancel(context.Background())
 	return &Registry{
 		cfg:        cfg,
 		agents:     agents,
+		client:     home,
 		transport:  transport,
 		logger:     log.With(cfg.logger, "component", "consul"),
 		ctx:        bg,
@@ -186,7 +201,8 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 
 // Client returns the Consul API client of the home agent (the first
 // address), for callers that need an endpoint this package does not wrap.
-func (r *Registry) Client() *api.Client { return r.agents[0] }
+// Its queries go to WithDatacenter's datacenter, when set.
+func (r *Registry) Client() *api.Client { return r.client }
 
 // UseReadiness implements registry.ReadinessAware: with a TTL check the
 // heartbeat reports passing when ready returns nil and critical with its

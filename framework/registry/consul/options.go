@@ -86,10 +86,11 @@ func WithAddresses(addrs ...string) Option {
 // WithScheme sets "http" or "https" for the agent's HTTP API.
 func WithScheme(scheme string) Option { return func(c *config) { c.scheme = scheme } }
 
-// WithDatacenter sets the datacenter queries go to (discovery, and the
-// registrar's catalog reads); NewInstancer can override it per service
-// with Datacenter. Registration always goes to the agent's own datacenter:
-// the agent API registers locally. Register fails with
+// WithDatacenter sets the datacenter discovery queries go to (and
+// Client's); NewInstancer can override it per service with Datacenter.
+// Registration always goes to the agent's own datacenter: the agent API
+// registers locally, so the registrar's checks that the servers list and
+// then drop its registrations ask that datacenter too. Register fails with
 // ErrUnknownDatacenter when the agent lists datacenters, none of them dc.
 func WithDatacenter(dc string) Option { return func(c *config) { c.datacenter = dc } }
 
