@@ -94,7 +94,7 @@ func (e *Error) Unwrap() []error {
 //     answer, as HTTP's 413: the request is too large for every instance,
 //     and the handler may have worked before saying so (retried, a POST's
 //     handler ran 3 times: report j53c 3). Not retried (see final), nor
-//     is grpc-go's own "message larger than max" (sizeLimit);
+//     is grpc-go's own "message larger than max" (grpctransport.MessageTooLarge);
 //   - another service's error the server passed on
 //     (grpctransport.PassedOn) says nothing of whether the server acted:
 //     retried only for idempotent and keyed calls, as HTTP does;
@@ -141,28 +141,20 @@ func (e *Error) RetryClass() retry.Class {
 // an unknown kind cannot be taken for a refusal before any work either.
 // Without Warren's ErrorInfo (another language's server, a plain
 // handler's status) it stays a quota, as documented, unless it is
-// grpc-go's own message size limit (sizeLimit).
+// grpc-go's own message size limit (grpctransport.MessageTooLarge):
+// another instance has the same limits, and when it is the caller's
+// receive limit or the server's send limit that the response exceeded,
+// the handler ran — as HTTP's ErrResponseTooLarge and 413, an answer,
+// not retried (a POST's handler ran 3 times for one 5 MiB response).
 func (e *Error) final() bool {
 	if e.Status.Code() != codes.ResourceExhausted {
 		return false
 	}
 	if !grpctransport.FromWarren(e.Status) {
-		return sizeLimit(e.Status.Message())
+		return grpctransport.MessageTooLarge(e.Status)
 	}
 	k := grpctransport.FromStatus(e.Status)
 	return k.Kind != svcerr.ResourceExhausted && k.Code != svcerr.CodeOverloaded
-}
-
-// sizeLimit recognises grpc-go's RESOURCE_EXHAUSTED for a message over a
-// size limit: "grpc: received message larger than max (N vs. M)", "…
-// after decompression larger than max", "trying to send message larger
-// than max" — on either side. Another instance has the same limits, and
-// when it is the caller's receive limit or the server's send limit that
-// the response exceeded, the handler ran: as HTTP's ErrResponseTooLarge
-// and 413, an answer, not retried (a POST's handler ran 3 times for one
-// 5 MiB response).
-func sizeLimit(msg string) bool {
-	return strings.Contains(msg, "message") && strings.Contains(msg, "larger than max")
 }
 
 // RetryDelay implements retry.Delayer: a quota's RESOURCE_EXHAUSTED is
