@@ -315,7 +315,23 @@ func (a *App) listen() error {
 		kv = append(kv, "debug", inst.Metadata[MetricsMetadataKey])
 	}
 	level.Info(a.logger).Log(kv...)
+	a.warnLoopbackAdvertised(addrs)
 	return nil
+}
+
+// warnLoopbackAdvertised says once, at start, that a loopback --advertise
+// beside a non-loopback listen address publishes an instance other hosts
+// cannot reach: accepted silently before, and the self-check passes it.
+func (a *App) warnLoopbackAdvertised(addrs []net.Addr) {
+	adv, _, _ := splitAdvertise(a.opts.advertise) // parsed by instanceFor already
+	for _, addr := range addrs {
+		if loopbackAdvertised(adv, addr.(*net.TCPAddr)) {
+			level.Warn(a.logger).Log("msg", "advertised address is loopback but the service listens beyond it: other hosts discover an address that reaches only themselves",
+				"advertise", a.opts.advertise, "listen", addr,
+				"fix", "set --advertise (WARREN_ADVERTISE, app.WithAdvertise) to the address other hosts reach this one at, or listen on 127.0.0.1 for a one-machine setup")
+			return
+		}
+	}
 }
 
 // serve is phase 2: every transport answers from here on, so the

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 
 	"github.com/warren-mesh/warren/framework/registry"
 )
@@ -108,4 +109,26 @@ func debugHostPort(addr *net.TCPAddr, advertised string) string {
 		host = addr.IP.String()
 	}
 	return net.JoinHostPort(host, strconv.Itoa(addr.Port))
+}
+
+// loopbackAdvertised reports whether the advertised host adv (as given,
+// "" when none was) is a loopback address while bound, a transport's
+// bound address, is not: the service is meant to be reached from other
+// hosts, but they would discover an address that reaches only themselves.
+// The self-check cannot see it, since on this host loopback does reach
+// the process. An all-loopback setup (make up) is not a mistake.
+func loopbackAdvertised(adv string, bound *net.TCPAddr) bool {
+	return adv != "" && loopbackHost(adv) && !bound.IP.IsLoopback()
+}
+
+// loopbackHost reports whether h names this host's loopback interface:
+// a loopback IP, localhost, or a name under .localhost (RFC 6761), which
+// resolvers answer with loopback without asking DNS.
+func loopbackHost(h string) bool {
+	h = strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
