@@ -91,9 +91,9 @@ func TestValidate_ListenAddressesAndIDNameTheFlag(t *testing.T) {
 // configured with zone-a (report j53d finding 10).
 func TestValidate_LabelsWithEdgeWhiteSpaceAreRefused(t *testing.T) {
 	for _, bad := range []struct{ env, val, want string }{
-		{"WARREN_ZONE", "zone-a ", `config: --zone "zone-a ": leading or trailing white space`},
-		{"WARREN_VERSION", "1.2.0\r", `config: --version "1.2.0\r": leading or trailing white space`},
-		{"WARREN_ID", "user-1\r", `config: --id "user-1\r": leading or trailing white space`},
+		{"WARREN_ZONE", "zone-a ", `config: --zone "zone-a " (from WARREN_ZONE): leading or trailing white space`},
+		{"WARREN_VERSION", "1.2.0\r", `config: --version "1.2.0\r" (from WARREN_VERSION): leading or trailing white space`},
+		{"WARREN_ID", "user-1\r", `config: --id "user-1\r" (from WARREN_ID): leading or trailing white space`},
 	} {
 		t.Run(bad.env, func(t *testing.T) {
 			t.Setenv(bad.env, bad.val)

@@ -265,16 +265,19 @@ func ParseWith(service, version string, backends registry.Backends, args []strin
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("config: unexpected arguments %q", fs.Args())
 	}
+	// A value each flag's Set took can still be refused below: the error
+	// says where it came from, as a parse error does (source.go).
+	src := sources(fs, args, st)
 	if _, err := backends.Lookup(c.Registry); err != nil {
-		return c, fmt.Errorf("config: --registry: %w", err)
+		return c, withSources(fmt.Errorf("config: --registry: %w", err), fs, src)
 	}
 	c.RegistrySettings = settings[c.Registry]
 	if err := c.Validate(); err != nil {
-		return c, err
+		return c, withSources(err, fs, src)
 	}
 	for _, s := range o.Settings {
 		if err := svcsettings.Validate(s); err != nil {
-			return c, fmt.Errorf("config: %w", err)
+			return c, withSources(fmt.Errorf("config: %w", err), fs, src)
 		}
 	}
 	return c, nil

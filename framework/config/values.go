@@ -58,6 +58,9 @@ func (e *valueError) Error() string { return fmt.Sprintf("--%s %q: %s", e.flag, 
 type parseState struct {
 	key  string
 	last *valueError
+	// fileKeys are the flags the --config file set, with their keys, for
+	// the source of a value that fails validation (source.go).
+	fileKeys map[string]string
 }
 
 // checkedValue is a flag.Value whose Set errors say which flag and what
@@ -72,6 +75,12 @@ type checkedValue struct {
 func (v *checkedValue) Set(s string) error {
 	err := v.Value.Set(s)
 	if err == nil {
+		if v.st.key != "" {
+			if v.st.fileKeys == nil {
+				v.st.fileKeys = map[string]string{}
+			}
+			v.st.fileKeys[v.name] = v.st.key
+		}
 		return nil
 	}
 	msg := err.Error()
