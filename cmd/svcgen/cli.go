@@ -529,6 +529,7 @@ func (c *cli) gen(args []string) error {
 	dry := fs.Bool("dry-run", false, "print what would be written and write nothing")
 	verify := fs.Bool("verify", false, "write nothing; exit 1 listing the files gen would change when the generated code is out of date with service.go (for CI); protoc is not run unless --protoc is given: a changed .proto or a missing .pb.go counts as out of date")
 	force := fs.Bool("protoc", false, "compile every gRPC service's .proto with protoc even when it did not change (by default protoc runs only for a changed .proto or a missing .pb.go)")
+	renumber := fs.Bool("renumber", false, "number a gRPC service's protobuf fields afresh from 1 when its NAMEpb/NAME.proto is missing, instead of refusing because the service shows it had one; callers built from the old .proto would misread every field that moved (no effect while the .proto is there)")
 	noCheck := fs.Bool("no-check", false, "do not compile the services after writing (by default gen runs go build and go vet -buildtag on them, their tests type-checked too, and exits 1 when the implementation or a test of yours no longer matches the interface)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -562,7 +563,7 @@ func (c *cli) gen(args []string) error {
 		if err != nil {
 			return err
 		}
-		out, err := gen.Generate(t.rel, t.name, r.module, files, os.DirFS(t.dir))
+		out, err := gen.GenerateWith(t.rel, t.name, r.module, files, os.DirFS(t.dir), gen.Options{Renumber: *renumber})
 		var ps gen.Problems
 		if errors.As(err, &ps) {
 			probs = append(probs, ps...)

@@ -24,6 +24,7 @@ type source struct {
 	files map[string]*ast.File
 	src   map[string][]byte
 	prev  fs.FS // the service directory as it is, nil for a new service
+	opt   Options
 	types map[string]*ast.TypeSpec
 	decls map[string]token.Pos // every top-level name
 	probs Problems
@@ -53,11 +54,15 @@ func firstLines(b []byte) []byte {
 // method. dir is the directory as messages show it. The result is ready to
 // render; a *Problems error lists everything wrong, with positions.
 func Load(dir, name, module string, files map[string][]byte, prev fs.FS) (*Service, error) {
+	return load(dir, name, module, files, prev, Options{})
+}
+
+func load(dir, name, module string, files map[string][]byte, prev fs.FS, opt Options) (*Service, error) {
 	pkgName, err := PackageName(name)
 	if err != nil {
 		return nil, Problems{{Msg: err.Error()}}
 	}
-	s := &source{dir: dir, fset: token.NewFileSet(), files: map[string]*ast.File{}, src: map[string][]byte{}, prev: prev,
+	s := &source{dir: dir, fset: token.NewFileSet(), files: map[string]*ast.File{}, src: map[string][]byte{}, prev: prev, opt: opt,
 		types: map[string]*ast.TypeSpec{}, decls: map[string]token.Pos{}}
 	for fn, b := range files {
 		if !strings.HasSuffix(fn, ".go") || strings.HasSuffix(fn, "_test.go") || isGenerated(b) {

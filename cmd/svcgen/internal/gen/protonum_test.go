@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"io/fs"
 	"regexp"
 	"slices"
 	"strings"
@@ -35,15 +36,15 @@ var _ = time.Second
 const acctProto = "acctpb/acct.proto"
 
 // genAcct generates the service with fields and the previous .proto (nil:
-// none) and returns the new .proto and gen's notes.
+// none, a new service) and returns the new .proto and gen's notes.
 func genAcct(t *testing.T, fields string, prev []byte) (string, []string) {
 	t.Helper()
-	fs := fstest.MapFS{}
+	var dir fs.FS // nil: a new service, which gets no note about numbering afresh
 	if prev != nil {
-		fs[acctProto] = &fstest.MapFile{Data: prev}
+		dir = fstest.MapFS{acctProto: &fstest.MapFile{Data: prev}}
 	}
 	src := strings.Replace(acct, "FIELDS", fields, 1)
-	out, err := Generate("services/acct", "acct", module, map[string][]byte{"service.go": []byte(src)}, fs)
+	out, err := Generate("services/acct", "acct", module, map[string][]byte{"service.go": []byte(src)}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

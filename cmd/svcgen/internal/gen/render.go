@@ -130,6 +130,19 @@ type Output struct {
 // what svcgen wrote before (the .proto, whose field numbers stay); nil for
 // a service not written yet.
 func Generate(dir, name, module string, files map[string][]byte, prev fs.FS) (*Output, error) {
+	return GenerateWith(dir, name, module, files, prev, Options{})
+}
+
+// Options are what a gen run is told beyond the service's files.
+type Options struct {
+	// Renumber numbers a gRPC service's protobuf fields afresh from 1
+	// when its .proto is missing, where gen would refuse because the
+	// service shows it had one (gen --renumber).
+	Renumber bool
+}
+
+// GenerateWith is Generate with options.
+func GenerateWith(dir, name, module string, files map[string][]byte, prev fs.FS, opt Options) (*Output, error) {
 	var probs Problems
 	for _, fn := range GeneratedFiles() {
 		if b, ok := files[fn]; ok && !bytes.HasPrefix(b, []byte(generatedHeader)) {
@@ -140,7 +153,7 @@ func Generate(dir, name, module string, files map[string][]byte, prev fs.FS) (*O
 	if len(probs) > 0 {
 		return nil, probs
 	}
-	svc, err := Load(dir, name, module, files, prev)
+	svc, err := load(dir, name, module, files, prev, opt)
 	if err != nil {
 		return nil, err
 	}
