@@ -58,7 +58,11 @@ func (c *Client) Close() error {
 	return c.closer.Close()
 }
 
-// Create calls the Create endpoint.
+// Create places an order for an existing user. It is keyed: a retried
+// call with the same idempotency key gets the first call's order, not
+// a second order.
+//
+// The client calls the Create endpoint.
 func (c *Client) Create(ctx context.Context, req CreateRequest) (Order, error) {
 	resp, err := c.e.Create(ctx, req)
 	if err != nil {
@@ -68,7 +72,9 @@ func (c *Client) Create(ctx context.Context, req CreateRequest) (Order, error) {
 	return resp.(Order), nil
 }
 
-// Get calls the Get endpoint.
+// Get returns one order by ID, with the user's current name.
+//
+// The client calls the Get endpoint.
 func (c *Client) Get(ctx context.Context, req GetRequest) (Order, error) {
 	resp, err := c.e.Get(ctx, req)
 	if err != nil {
@@ -78,7 +84,10 @@ func (c *Client) Get(ctx context.Context, req GetRequest) (Order, error) {
 	return resp.(Order), nil
 }
 
-// List calls the List endpoint.
+// List returns orders in creation order, optionally of one user, with
+// the users' current names.
+//
+// The client calls the List endpoint.
 func (c *Client) List(ctx context.Context, req ListRequest) (ListResponse, error) {
 	resp, err := c.e.List(ctx, req)
 	if err != nil {

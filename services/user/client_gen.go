@@ -58,7 +58,11 @@ func (c *Client) Close() error {
 	return c.closer.Close()
 }
 
-// Create calls the Create endpoint.
+// Create registers a new user. It is keyed: a retried call with the
+// same idempotency key gets the first call's user, not a second user
+// (or "email taken").
+//
+// The client calls the Create endpoint.
 func (c *Client) Create(ctx context.Context, req CreateRequest) (User, error) {
 	resp, err := c.e.Create(ctx, req)
 	if err != nil {
@@ -68,7 +72,9 @@ func (c *Client) Create(ctx context.Context, req CreateRequest) (User, error) {
 	return resp.(User), nil
 }
 
-// Get calls the Get endpoint.
+// Get returns one user by ID.
+//
+// The client calls the Get endpoint.
 func (c *Client) Get(ctx context.Context, req GetRequest) (User, error) {
 	resp, err := c.e.Get(ctx, req)
 	if err != nil {
@@ -78,7 +84,9 @@ func (c *Client) Get(ctx context.Context, req GetRequest) (User, error) {
 	return resp.(User), nil
 }
 
-// List calls the List endpoint.
+// List returns users in creation order, a page at a time.
+//
+// The client calls the List endpoint.
 func (c *Client) List(ctx context.Context, req ListRequest) (ListResponse, error) {
 	resp, err := c.e.List(ctx, req)
 	if err != nil {

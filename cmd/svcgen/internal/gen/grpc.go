@@ -622,6 +622,8 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int, fi
 			}
 		}
 		return grpcConv{}, "a type of another package (only time.Time and time.Duration are)"
+	case *ast.IndexExpr, *ast.IndexListExpr:
+		return grpcConv{}, fmt.Sprintf("%s is an instance of a generic type, and generic types are not mapped; declare a non-generic struct type with the fields %s has (type %s struct { … }) and use it", exprString(e), exprString(e), genericName(e))
 	case *ast.StarExpr:
 		id, ok := t.X.(*ast.Ident)
 		if ok {
@@ -702,6 +704,26 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int, fi
 		return grpcConv{}, "channels and functions cannot travel"
 	}
 	return grpcConv{}, "it has no protobuf counterpart"
+}
+
+// genericName suggests a name for a non-generic type in place of the
+// generic instance e: Page[Line] → LinePage.
+func genericName(e ast.Expr) string {
+	var x ast.Expr
+	var args []ast.Expr
+	switch t := e.(type) {
+	case *ast.IndexExpr:
+		x, args = t.X, []ast.Expr{t.Index}
+	case *ast.IndexListExpr:
+		x, args = t.X, t.Indices
+	}
+	name := ""
+	for _, a := range args {
+		if id, ok := a.(*ast.Ident); ok {
+			name += TypeName(id.Name)
+		}
+	}
+	return name + exprString(x)
 }
 
 // optional maps a pointer to a scalar, time.Time or time.Duration field:

@@ -104,6 +104,11 @@ func load(dir, name, module string, files map[string][]byte, prev fs.FS, opt Opt
 	// every problem is reported at once. An unknown annotation on the
 	// interface is reported beside them: the emitters see the known ones.
 	s.methods(svc, iface, ifaceFile)
+	// A misspelt type name is reported as the compiler would, alone: the
+	// transports would call it a type they cannot carry.
+	if s.undeclared(svc) {
+		return nil, s.probs.sorted()
+	}
 	pkg := &Package{s: s}
 	for _, e := range Emitters() {
 		t, probs := e.Prepare(svc, pkg)
@@ -196,7 +201,7 @@ func (s *source) methods(svc *Service, iface *ast.InterfaceType, file string) {
 			continue // the compiler reports it
 		}
 		seen[name] = true
-		m := &Method{Name: name, Pos: s.fset.Position(f.Pos())}
+		m := &Method{Name: name, Pos: s.fset.Position(f.Pos()), Doc: docLines(f.Doc, f.Comment)}
 		sigOK := s.signature(m, ft, ctxName)
 		// A method with a bad annotation still goes to the emitters, so
 		// its route is checked in the same run; the problem keeps Load
@@ -236,7 +241,13 @@ func (s *source) signature(m *Method, ft *ast.FuncType, ctxName string) bool {
 		s.problem(params[0].Pos(), m.Name, "first parameter is %s, not context.Context; %s", exprString(params[0]), signatureHelp)
 		ok = false
 	}
-	if !isIdent(results[1], "error") {
+	checkResp := true
+	switch {
+	case isIdent(results[0], "error") && !isIdent(results[1], "error"):
+		// One problem, not "response type error is not a struct" too.
+		s.problem(results[0].Pos(), m.Name, "the results are swapped: the error comes last, (%s, error); %s", exprString(results[1]), signatureHelp)
+		ok, checkResp = false, false
+	case !isIdent(results[1], "error"):
 		s.problem(results[1].Pos(), m.Name, "second result is %s, not error; %s", exprString(results[1]), signatureHelp)
 		ok = false
 	}
@@ -244,8 +255,10 @@ func (s *source) signature(m *Method, ft *ast.FuncType, ctxName string) bool {
 	if checkReq {
 		m.Req, rok = s.structType(m.Name, "request", params[1])
 	}
-	var pok bool
-	m.Resp, pok = s.structType(m.Name, "response", results[0])
+	pok := true
+	if checkResp {
+		m.Resp, pok = s.structType(m.Name, "response", results[0])
+	}
 	return ok && rok && pok
 }
 

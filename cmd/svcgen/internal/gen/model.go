@@ -91,6 +91,10 @@ type Method struct {
 	// NoRetry (//warren:noretry): the client never retries it.
 	NoRetry bool
 	Pos     token.Position
+	// Doc is the method's doc comment in the Service interface as
+	// comment lines ("// text"), without its //warren: lines; the
+	// generated client's method carries it.
+	Doc []string
 	// Annotations are the //warren:KEY lines an emitter owns, by KEY.
 	Annotations map[string][]Annotation
 }
