@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	kithttp "github.com/go-kit/kit/transport/http"
@@ -59,9 +60,25 @@ func DecodeQuery(r *http.Request, v any) error {
 }
 
 // PathString sets *dst to the path parameter name ("{id}" in the route).
+// A value that is not valid UTF-8 (u-%FF) answers 400 bad_parameter, as
+// in the query string (see notUTF8).
 func PathString(r *http.Request, name string, dst *string) error {
-	*dst = r.PathValue(name)
+	s := r.PathValue(name)
+	if !utf8.ValidString(s) {
+		return badParameter("path", name, notUTF8(s))
+	}
+	*dst = s
 	return nil
+}
+
+// notUTF8 says why a string parameter is refused. Neither of Warren's
+// codecs carries such a string: JSON turns each bad byte into U+FFFD,
+// protobuf refuses to marshal it, so a service that forwarded one over
+// gRPC answered 500 (the caller's bytes, its own encode failure; report
+// r55a N1) where the same value sent over HTTP reached the handler
+// altered.
+func notUTF8(s string) string {
+	return fmt.Sprintf("%s is not valid UTF-8 text", quoteShort(s))
 }
 
 // PathInt sets *dst to the integer path parameter name, parsed with T's
@@ -153,6 +170,9 @@ func setField(v reflect.Value, vals []string) error {
 func setScalar(v reflect.Value, s string) error {
 	switch v.Kind() {
 	case reflect.String:
+		if !utf8.ValidString(s) {
+			return errors.New(notUTF8(s))
+		}
 		v.SetString(s)
 	case reflect.Bool:
 		b, err := strconv.ParseBool(s)
@@ -188,10 +208,14 @@ func setScalar(v reflect.Value, s string) error {
 // takes "NaN", "Inf", "-Infinity"…, which JSON cannot carry: an endpoint
 // echoing one answered 500 from the response encoder, so they are
 // refused here as the caller's mistake. A value too large for the size
-// (1e39 for a float32) is out of range, never rounded to ±Inf.
+// (1e39 for a float32) is out of range, never rounded to ±Inf. Go's own
+// spellings beyond a JSON number (0x1p-2, 1_000) are refused too: the
+// query string takes what a JSON body would.
 func parseFloat(s string, k reflect.Kind, bits int) (float64, error) {
 	n, err := strconv.ParseFloat(s, bits)
 	switch {
+	case err == nil && strings.ContainsAny(s, "_xXpP"):
+		return 0, fmt.Errorf("%s is not a decimal number", quoteShort(s))
 	case errors.Is(err, strconv.ErrRange):
 		return 0, fmt.Errorf("%s is out of range for a %s", quoteShort(s), k)
 	case err != nil:

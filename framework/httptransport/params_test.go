@@ -133,7 +133,11 @@ func TestDecodeQuery_FloatsMustBeFiniteAndFit(t *testing.T) {
 		want   string // the body for a 200, the error for a 400
 	}
 	rows := []row{
-		{"f32=3.4e38&f64=1e300&c=-40.5&l=0x1p-2&l=1", 200, `{"f32":3.4e+38,"f64":1e+300,"c":-40.5,"l":[0.25,1]}`},
+		{"f32=3.4e38&f64=1e300&c=-40.5&l=.25&l=1", 200, `{"f32":3.4e+38,"f64":1e+300,"c":-40.5,"l":[0.25,1]}`},
+		// Go's spellings beyond a JSON number (r55a): what a body would take.
+		{"l=0x1p-2", 400, `query parameter "l": "0x1p-2" is not a decimal number`},
+		{"f64=1_000", 400, `query parameter "f64": "1_000" is not a decimal number`},
+		{"c=0X1P3", 400, `query parameter "c": "0X1P3" is not a decimal number`},
 		{"f32=1e39", 400, `query parameter "f32": "1e39" is out of range for a float32`},
 		{"f32=-1e39", 400, `query parameter "f32": "-1e39" is out of range for a float32`},
 		{"l=1&l=1e39", 400, `query parameter "l": "1e39" is out of range for a float32`},
@@ -163,6 +167,59 @@ func TestDecodeQuery_FloatsMustBeFiniteAndFit(t *testing.T) {
 		}
 		if resp.StatusCode != tc.status || got != tc.want {
 			t.Errorf("GET /f?%s: %d %s; want %d %s", tc.query, resp.StatusCode, b, tc.status, tc.want)
+		}
+	}
+}
+
+// Neither codec carries a string that is not UTF-8 (JSON alters it,
+// protobuf refuses it): a service forwarding u-%FF over gRPC answered 500
+// for the caller's bytes (report r55a N1). Path and query strings are
+// refused with 400; valid text, escaped or not, passes unchanged.
+func TestStringParameters_MustBeUTF8(t *testing.T) {
+	rt := NewRouter()
+	rt.Handle("GET /u/{id}", NewServer(func(_ context.Context, req any) (any, error) { return req, nil },
+		func(_ context.Context, r *http.Request) (any, error) {
+			var v struct {
+				ID   string   `json:"id"`
+				Name string   `json:"name"`
+				Tags []string `json:"tag"`
+			}
+			if err := PathString(r, "id", &v.ID); err != nil {
+				return nil, err
+			}
+			if err := DecodeQuery(r, &v); err != nil {
+				return nil, err
+			}
+			return v, nil
+		}, EncodeJSON, log.NewNopLogger()))
+	srv := httptest.NewServer(Handler(rt, log.NewNopLogger(), 0))
+	t.Cleanup(srv.Close)
+	hc := &http.Client{Timeout: 10 * time.Second}
+	for _, tc := range []struct {
+		target string
+		status int
+		want   string
+	}{
+		{"/u/u-%C3%A9?name=Z%C3%BCrich&tag=a&tag=%E2%82%AC", 200, `{"id":"u-é","name":"Zürich","tag":["a","€"]}`},
+		{"/u/u-%FF", 400, `path parameter "id": "u-\xff" is not valid UTF-8 text`},
+		{"/u/u-1?name=a%C3", 400, `query parameter "name": "a\xc3" is not valid UTF-8 text`},
+		{"/u/u-1?tag=ok&tag=%80", 400, `query parameter "tag": "\x80" is not valid UTF-8 text`},
+	} {
+		resp, err := hc.Get(srv.URL + tc.target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got := strings.TrimSpace(string(b))
+		if tc.status == 400 {
+			var eb ErrorBody
+			if json.Unmarshal(b, &eb) == nil && eb.Code == "bad_parameter" {
+				got = eb.Error
+			}
+		}
+		if resp.StatusCode != tc.status || got != tc.want {
+			t.Errorf("GET %s: %d %s; want %d %s", tc.target, resp.StatusCode, b, tc.status, tc.want)
 		}
 	}
 }
