@@ -16,24 +16,32 @@ import (
 // field zero, so svcgen refuses them as it refuses what protobuf cannot
 // carry (report j53c 6). A type of this package with its own MarshalJSON,
 // UnmarshalJSON, MarshalText or UnmarshalText is accepted whatever it
-// holds; a type of another package is accepted too (svcgen reads source,
-// not types, and cannot see its methods).
+// holds, unless it writes itself only through a pointer where a value is
+// sent or carries nothing at all (jsonvalue.go); a type of another
+// package is accepted too (svcgen reads source, not types, and cannot
+// see its methods), but for the few of the standard library jsonvalue.go
+// names.
 type jsonChecker struct {
 	s *source
 	// Each struct type of this package is checked once: its problems
-	// (Problem.typ names it) and the struct types its fields reach.
+	// (Problem.typ names it), those it has only when reached as a value
+	// encoding/json cannot address (byValue), and the struct types its
+	// fields reach.
 	checked map[string]bool
 	probs   map[string]Problems
-	refs    map[string][]string
+	byValue map[string]Problems
+	refs    map[string][]jsonRef
 	methods map[string]map[string]jsonMethod // of jsonMethodNames, by type
 }
 
 // jsonMethod is where a method of jsonMethodNames is declared, and on
 // which receiver: encoding/json calls a map key's MarshalText on the
-// key's value only.
+// key's value only, and any MarshalJSON or MarshalText on a pointer only
+// where it can take the value's address.
 type jsonMethod struct {
-	pos token.Pos
-	ptr bool // func (*T) M
+	pos  token.Pos
+	ptr  bool   // func (*T) M
+	recv string // the receiver's name, for the message's example
 }
 
 // jsonMethodNames are the methods by which a type encodes itself: with
@@ -45,42 +53,60 @@ var jsonMethodNames = []string{"MarshalJSON", "UnmarshalJSON", "MarshalText", "U
 // its request type. A problem in a type several methods reach names them
 // all, once.
 func (hs *httpService) checkJSON(pkg *Package) Problems {
-	c := &jsonChecker{s: pkg.s, checked: map[string]bool{}, probs: map[string]Problems{}, refs: map[string][]string{}}
+	c := &jsonChecker{s: pkg.s, checked: map[string]bool{}, probs: map[string]Problems{}, byValue: map[string]Problems{}, refs: map[string][]jsonRef{}}
 	var out Problems
 	at := map[string]int{} // a problem's place in out, by type and text
-	for _, m := range hs.Methods {
-		roots := []string{m.Resp}
-		if !m.Query {
-			roots = append(roots, m.Req)
+	add := func(m *httpMethod, p Problem) {
+		key := p.typ + "\x00" + p.Pos.String() + "\x00" + p.Msg
+		if i, ok := at[key]; ok {
+			if !slices.Contains(strings.Split(out[i].Method, ", "), m.Name) {
+				out[i].Method += ", " + m.Name
+			}
+			return
 		}
-		seen := map[string]bool{}
-		var walk func(string)
-		walk = func(name string) {
-			if seen[name] {
+		p.Method = m.Name
+		at[key] = len(out)
+		out = append(out, p)
+	}
+	for _, m := range hs.Methods {
+		roots := map[string]string{m.Resp: "response"}
+		if !m.Query {
+			roots[m.Req] = "request"
+		}
+		// seen is by type and by whether encoding/json can address it
+		// there: a type reached both ways is checked both ways.
+		seen := map[jsonRef]bool{}
+		var walk func(name string, addr bool)
+		walk = func(name string, addr bool) {
+			if seen[jsonRef{name, addrOf(addr)}] {
 				return
 			}
-			seen[name] = true
+			seen[jsonRef{name, addrOf(addr)}] = true
 			c.check(name)
 			for _, p := range c.probs[name] {
-				key := p.typ + "\x00" + p.Pos.String() + "\x00" + p.Msg
-				if i, ok := at[key]; ok {
-					if !slices.Contains(strings.Split(out[i].Method, ", "), m.Name) {
-						out[i].Method += ", " + m.Name
-					}
-					continue
+				add(m, p)
+			}
+			if !addr {
+				for _, p := range c.byValue[name] {
+					add(m, p)
 				}
-				p.Method = m.Name
-				at[key] = len(out)
-				out = append(out, p)
 			}
 			for _, r := range c.refs[name] {
-				walk(r)
+				walk(r.to, r.mode.addressable(addr))
 			}
 		}
-		for _, r := range roots {
-			if _, ok := c.s.types[r]; ok {
-				walk(r)
+		for _, r := range []string{m.Resp, m.Req} {
+			if _, ok := c.s.types[r]; !ok || roots[r] == "" {
+				continue
 			}
+			// The generated code hands encoding/json the request and
+			// the response as values (in an any), never addressable.
+			// Said at the type, naming every method it is the request
+			// or response of.
+			if why := c.rootWhy(roots[r], r); why != "" {
+				add(m, Problem{Pos: c.s.fset.Position(c.s.types[r].Pos()), typ: r, Msg: why})
+			}
+			walk(r, false)
 		}
 	}
 	return out
@@ -103,7 +129,11 @@ func (c *jsonChecker) hasJSONMethods(name string, which ...string) bool {
 						c.methods[id] = map[string]jsonMethod{}
 					}
 					_, ptr := fd.Recv.List[0].Type.(*ast.StarExpr)
-					c.methods[id][fd.Name.Name] = jsonMethod{pos: fd.Name.Pos(), ptr: ptr}
+					m := jsonMethod{pos: fd.Name.Pos(), ptr: ptr}
+					if ns := fd.Recv.List[0].Names; len(ns) == 1 && ns[0].Name != "_" {
+						m.recv = ns[0].Name
+					}
+					c.methods[id][fd.Name.Name] = m
 				}
 			}
 		}
@@ -137,9 +167,14 @@ func (c *jsonChecker) check(name string) {
 	if c.promotesMethods(st) {
 		return
 	}
-	c.fields(name, st, c.s.fileOf(spec.Pos()), map[string]bool{}, func(pos token.Pos, field string, typ ast.Expr, why string) {
-		c.probs[name] = append(c.probs[name], Problem{Pos: c.s.fset.Position(pos), typ: name,
-			Msg: fmt.Sprintf("field %s.%s has type %s, which JSON cannot carry: %s", name, field, exprString(typ), why)})
+	c.fields(name, st, c.s.fileOf(spec.Pos()), map[string]bool{}, inherit, func(pos token.Pos, field string, typ ast.Expr, why jsonWhy) {
+		p := Problem{Pos: c.s.fset.Position(pos), typ: name,
+			Msg: fmt.Sprintf("field %s.%s has type %s, which JSON cannot carry: %s", name, field, exprString(typ), why.msg)}
+		if why.byValue {
+			c.byValue[name] = append(c.byValue[name], p)
+		} else {
+			c.probs[name] = append(c.probs[name], p)
+		}
 	})
 }
 
@@ -147,9 +182,9 @@ func (c *jsonChecker) check(name string) {
 // encoding/json sees them: an untagged embedded struct type of this
 // package has its fields promoted (checked in that type), any other
 // embedded type is a field named after it; unexported and `json:"-"`
-// fields do not travel. report is called for each field JSON cannot
-// carry.
-func (c *jsonChecker) fields(owner string, st *ast.StructType, f *ast.File, through map[string]bool, report func(pos token.Pos, field string, typ ast.Expr, why string)) {
+// fields do not travel. mode is whether encoding/json can address st's
+// fields. report is called for each field JSON cannot carry.
+func (c *jsonChecker) fields(owner string, st *ast.StructType, f *ast.File, through map[string]bool, mode addrMode, report func(pos token.Pos, field string, typ ast.Expr, why jsonWhy)) {
 	for _, fl := range st.Fields.List {
 		tag := jsonTag(fl)
 		names := fl.Names
@@ -157,7 +192,11 @@ func (c *jsonChecker) fields(owner string, st *ast.StructType, f *ast.File, thro
 			id := embeddedLocal(fl.Type)
 			js, _, _ := strings.Cut(tag, ",")
 			if _, ok := c.s.underlying(ast.NewIdent(id)).(*ast.StructType); ok && js == "" {
-				c.ref(owner, id)
+				m := mode
+				if _, ptr := fl.Type.(*ast.StarExpr); ptr {
+					m = addressable
+				}
+				c.ref(owner, id, m)
 				continue
 			}
 			names = []*ast.Ident{{NamePos: fl.Type.Pos(), Name: id}}
@@ -166,7 +205,7 @@ func (c *jsonChecker) fields(owner string, st *ast.StructType, f *ast.File, thro
 			if _, ok := jsonName(n, tag); !ok {
 				continue
 			}
-			if why := c.why(owner, fl.Type, f, through); why != "" {
+			if why := c.why(owner, fl.Type, f, through, mode); why.msg != "" {
 				report(n.Pos(), n.Name, fl.Type, why)
 			}
 		}
@@ -206,71 +245,98 @@ func embeddedLocal(e ast.Expr) string {
 	return ""
 }
 
-func (c *jsonChecker) ref(from, to string) {
-	if !slices.Contains(c.refs[from], to) {
-		c.refs[from] = append(c.refs[from], to)
+func (c *jsonChecker) ref(from, to string, mode addrMode) {
+	if r := (jsonRef{to, mode}); !slices.Contains(c.refs[from], r) {
+		c.refs[from] = append(c.refs[from], r)
 	}
 }
 
 // why says why encoding/json cannot carry a value of type e (in file f),
-// or "". A struct type of this package it reaches is checked on its own
-// (its problems are at its own fields); a named type of another kind is
-// looked through, as encoding/json does.
-func (c *jsonChecker) why(owner string, e ast.Expr, f *ast.File, through map[string]bool) string {
+// or "", and whether only where it cannot address it (mode inherit: when
+// owner is reached as a value). A struct type of this package it reaches
+// is checked on its own (its problems are at its own fields); a named
+// type of another kind is looked through, as encoding/json does.
+func (c *jsonChecker) why(owner string, e ast.Expr, f *ast.File, through map[string]bool, mode addrMode) jsonWhy {
 	s := c.s
 	switch t := e.(type) {
 	case *ast.ParenExpr:
-		return c.why(owner, t.X, f, through)
+		return c.why(owner, t.X, f, through, mode)
 	case *ast.Ident:
 		spec, local := s.types[t.Name]
 		if !local {
 			if t.Name == "complex64" || t.Name == "complex128" {
-				return "encoding/json has no complex numbers; send the real and imaginary parts as two float64 fields"
+				return jsonWhy{msg: "encoding/json has no complex numbers; send the real and imaginary parts as two float64 fields"}
 			}
-			return "" // the other predeclared types, or a type parameter
+			return jsonWhy{} // the other predeclared types, or a type parameter
 		}
-		if c.hasJSONMethods(t.Name) || through[t.Name] {
-			return ""
+		if spec.Assign.IsValid() { // an alias has its target's methods
+			return c.why(owner, spec.Type, c.s.fileOf(spec.Pos()), through, mode)
 		}
-		if _, ok := s.underlying(t).(*ast.StructType); ok {
-			c.ref(owner, t.Name)
-			return ""
+		if through[t.Name] {
+			return jsonWhy{}
+		}
+		if enc, ok := c.encoder(t.Name); ok {
+			return c.ptrWhy(t.Name, enc, mode)
+		}
+		if st, ok := s.underlying(t).(*ast.StructType); ok {
+			if why := c.emptyWhy(t.Name, st); why != "" {
+				return jsonWhy{msg: why}
+			}
+			c.ref(owner, t.Name, mode)
+			return jsonWhy{}
+		}
+		if c.hasJSONMethods(t.Name) {
+			return jsonWhy{}
+		}
+		if sel, ok := spec.Type.(*ast.SelectorExpr); ok { // type Stamp time.Time
+			return jsonWhy{msg: c.foreignEmptyWhy(t.Name, sel, c.s.fileOf(spec.Pos()))}
 		}
 		through[t.Name] = true // a type that holds itself: []L
 		defer delete(through, t.Name)
-		if why := c.why(owner, spec.Type, c.s.fileOf(spec.Pos()), through); why != "" {
-			return fmt.Sprintf("%s is %s; %s", t.Name, exprString(spec.Type), why)
-		}
-		return ""
-	case *ast.StarExpr:
-		return c.why(owner, t.X, f, through)
-	case *ast.ArrayType:
-		return c.why(owner, t.Elt, f, through)
-	case *ast.MapType:
-		if why := c.keyWhy(t.Key); why != "" {
+		if why := c.why(owner, spec.Type, c.s.fileOf(spec.Pos()), through, mode); why.msg != "" {
+			why.msg = fmt.Sprintf("%s is %s; %s", t.Name, exprString(spec.Type), why.msg)
 			return why
 		}
-		return c.why(owner, t.Value, f, through)
+		return jsonWhy{}
+	case *ast.StarExpr:
+		return c.why(owner, t.X, f, through, addressable)
+	case *ast.ArrayType:
+		if t.Len == nil { // a slice's elements are addressable; an array's are as it is
+			mode = addressable
+		}
+		return c.why(owner, t.Elt, f, through, mode)
+	case *ast.MapType:
+		if why := c.keyWhy(t.Key); why != "" {
+			return jsonWhy{msg: why}
+		}
+		return c.why(owner, t.Value, f, through, unaddressable)
 	case *ast.ChanType, *ast.FuncType:
-		return "encoding/json cannot encode channels or functions (json: unsupported type); leave it out of the type, or tag it `json:\"-\"`"
+		return jsonWhy{msg: "encoding/json cannot encode channels or functions (json: unsupported type); leave it out of the type, or tag it `json:\"-\"`"}
 	case *ast.SelectorExpr:
 		if x, ok := t.X.(*ast.Ident); ok && f != nil && t.Sel.Name == "Pointer" && importName(f, "unsafe") == x.Name {
-			return "encoding/json cannot encode unsafe.Pointer"
+			return jsonWhy{msg: "encoding/json cannot encode unsafe.Pointer"}
 		}
-		return "" // another package's type: its methods are out of sight
+		return c.foreignPtrWhy(t, f, mode) // else its methods are out of sight
 	case *ast.StructType:
-		if c.promotesMethods(t) {
-			return ""
+		if enc, ok := c.structEncoder(t, 0); ok {
+			return c.ptrWhy(exprString(t), enc, mode)
 		}
-		var first string
-		c.fields(owner, t, f, through, func(_ token.Pos, field string, typ ast.Expr, why string) {
-			if first == "" {
-				first = fmt.Sprintf("its field %s has type %s; %s", field, exprString(typ), why)
+		if c.promotesMethods(t) {
+			return jsonWhy{}
+		}
+		if why := c.emptyWhy(exprString(t), t); why != "" {
+			return jsonWhy{msg: why}
+		}
+		var first jsonWhy
+		c.fields(owner, t, f, through, mode, func(_ token.Pos, field string, typ ast.Expr, why jsonWhy) {
+			if first.msg == "" {
+				first = why
+				first.msg = fmt.Sprintf("its field %s has type %s; %s", field, exprString(typ), why.msg)
 			}
 		})
 		return first
 	}
-	return "" // interfaces (whatever they hold at run time), generic instances
+	return jsonWhy{} // interfaces (whatever they hold at run time), generic instances
 }
 
 // keyWhy says why encoding/json cannot both write and read back a map

@@ -145,7 +145,10 @@ func TestHTTP_FieldsJSONCannotCarryAreRefused(t *testing.T) {
 func TestHTTP_FieldsJSONCanCarryAreAccepted(t *testing.T) {
 	for _, c := range []struct{ name, fields, extra string }{
 		{"skipped chan", "Ch chan int `json:\"-\"`\nch chan int", ""},
-		{"own MarshalJSON", "W Wrapped `json:\"w\"`", "type Wrapped struct{ Ch chan int }\n\nfunc (w *Wrapped) MarshalJSON() ([]byte, error) { return []byte(`null`), nil }"},
+		{"only json:\"-\" fields (left out on purpose)", "O Own `json:\"o\"`", "type Own struct {\n\tA int `json:\"-\"`\n\tb int `json:\"-\"`\n}"},
+		// A value receiver: a pointer one is skipped on a value (jsonvalue_test.go).
+		{"own MarshalJSON", "W Wrapped `json:\"w\"`", "type Wrapped struct{ Ch chan int }\n\nfunc (w Wrapped) MarshalJSON() ([]byte, error) { return []byte(`null`), nil }"},
+		{"own MarshalJSON on the pointer, behind a pointer", "W *Wrapped `json:\"w\"`", "type Wrapped struct{ Ch chan int }\n\nfunc (w *Wrapped) MarshalJSON() ([]byte, error) { return []byte(`null`), nil }"},
 		{"own UnmarshalJSON", "W Wrapped `json:\"w\"`", "type Wrapped func()\n\nfunc (w *Wrapped) UnmarshalJSON([]byte) error { return nil }"},
 		{"own MarshalText", "W Wrapped `json:\"w\"`", "type Wrapped complex128\n\nfunc (w Wrapped) MarshalText() ([]byte, error) { return nil, nil }"},
 		{"promoted MarshalJSON", "W Outer `json:\"w\"`", "type Outer struct {\n\tWrapped\n\tCh chan int\n}\n\ntype Wrapped struct{}\n\nfunc (Wrapped) MarshalJSON() ([]byte, error) { return nil, nil }"},

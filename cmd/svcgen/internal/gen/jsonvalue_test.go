@@ -1,0 +1,188 @@
+package gen
+
+import (
+	"encoding/json"
+	"errors"
+	"math/big"
+	"net/netip"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The types the cases below declare in the service, for encoding/json's
+// own verdict on each: the check follows encoding/json, not a guess of it.
+type (
+	ptrMoney     struct{ cents int64 } // MarshalJSON on *T
+	valMoney     struct{ cents int64 } // MarshalJSON on T
+	ptrTextMoney struct{ cents int64 } // MarshalText on *T, no MarshalJSON
+	moneyLine    struct{ Price ptrMoney }
+	moneyMap     struct{ ByName map[string]ptrMoney }
+	pricedByVal  struct{ ptrMoney } // promotes MarshalJSON on *pricedByVal only
+	opaqueCents  struct{ n int64 }  // no method, no exported field
+	stamp        time.Time          // gets none of time.Time's methods
+	stampAlias   = time.Time
+	promoted     struct{ A int }
+	outerOfInner struct{ promoted } // A is promoted: it travels
+	bigNum       big.Int
+	addrOf4      netip.Addr
+)
+
+func (m *ptrMoney) MarshalJSON() ([]byte, error) { return strconv.AppendInt(nil, m.cents, 10), nil }
+func (m *ptrMoney) UnmarshalJSON(b []byte) (err error) {
+	m.cents, err = strconv.ParseInt(string(b), 10, 64)
+	return
+}
+func (m valMoney) MarshalJSON() ([]byte, error) { return strconv.AppendInt(nil, m.cents, 10), nil }
+func (m *valMoney) UnmarshalJSON(b []byte) (err error) {
+	m.cents, err = strconv.ParseInt(string(b), 10, 64)
+	return
+}
+func (m *ptrTextMoney) MarshalText() ([]byte, error) { return strconv.AppendInt(nil, m.cents, 10), nil }
+func (m *ptrTextMoney) UnmarshalText(b []byte) (err error) {
+	m.cents, err = strconv.ParseInt(string(b), 10, 64)
+	return
+}
+
+// survives reports whether v comes back from encoding/json as it was
+// sent, handed over as the generated code hands a request or response:
+// a value in an any.
+func survives[T any](v T) bool {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return false
+	}
+	var back T
+	return json.Unmarshal(b, &back) == nil && reflect.DeepEqual(back, v)
+}
+
+// The service's Money types, as ptrMoney, valMoney and ptrTextMoney.
+const (
+	ptrMoneySrc = "type Money struct{ cents int64 }\n\nfunc (m *Money) MarshalJSON() ([]byte, error) { return nil, nil }\n\nfunc (m *Money) UnmarshalJSON([]byte) error { return nil }"
+	valMoneySrc = "type Money struct{ cents int64 }\n\nfunc (m Money) MarshalJSON() ([]byte, error) { return nil, nil }\n\nfunc (m *Money) UnmarshalJSON([]byte) error { return nil }"
+	txtMoneySrc = "type Money struct{ cents int64 }\n\nfunc (m *Money) MarshalText() ([]byte, error) { return nil, nil }\n\nfunc (m *Money) UnmarshalText([]byte) error { return nil }"
+)
+
+// TestHTTP_ValuesJSONWouldLoseAreRefused: encoding/json calls a
+// MarshalJSON (or MarshalText) with a pointer receiver only on a value it
+// can address, and the generated code hands it requests and responses as
+// values, so such a type used as a value (a field of type Money, the
+// request itself, an array's element, a map's value) went out as its
+// fields, {} when unexported, and arrived zero with no error; a struct
+// type with state and no field encoding/json writes did too. Each is
+// refused, naming the field and what to do; what encoding/json carries
+// (behind a pointer, a slice's element, value receivers, promoted fields,
+// an empty struct) is not.
+func TestHTTP_ValuesJSONWouldLoseAreRefused(t *testing.T) {
+	for _, c := range []struct {
+		name, field, extra string
+		json               bool   // encoding/json carries the same value back
+		want               string // "" when svcgen accepts it
+	}{
+		{"pointer MarshalJSON, field", "Price Money `json:\"price\"`", ptrMoneySrc,
+			survives(struct{ Price ptrMoney }{ptrMoney{150}}),
+			"services/weird/odd.go:19: Odd: field OddRequest.Price has type Money, which JSON cannot carry: Money's MarshalJSON has a pointer receiver (services/weird/odd.go:49), " +
+				"and encoding/json calls it only on a value it can address, which a Money here is not (in a value request or response, an array, a map's value), so it is skipped: " +
+				"the value goes out as its fields ({} when they are unexported) and arrives zero, without an error; give MarshalJSON a value receiver: func (m Money) MarshalJSON() ([]byte, error), or use *Money in its place"},
+		{"pointer MarshalJSON, pointer field", "Price *Money `json:\"price\"`", ptrMoneySrc,
+			survives(struct{ Price *ptrMoney }{&ptrMoney{150}}), ""},
+		{"pointer MarshalJSON, slice element", "Prices []Money `json:\"prices\"`", ptrMoneySrc,
+			survives(struct{ Prices []ptrMoney }{[]ptrMoney{{150}}}), ""},
+		{"pointer MarshalJSON, array element", "Prices [2]Money `json:\"prices\"`", ptrMoneySrc,
+			survives(struct{ Prices [2]ptrMoney }{[2]ptrMoney{{150}, {2}}}), "field OddRequest.Prices has type [2]Money, which JSON cannot carry: Money's MarshalJSON has a pointer receiver"},
+		{"pointer MarshalJSON, map value", "ByName map[string]Money `json:\"by_name\"`", ptrMoneySrc,
+			survives(struct{ ByName map[string]ptrMoney }{map[string]ptrMoney{"a": {150}}}), "field OddRequest.ByName has type map[string]Money, which JSON cannot carry: Money's MarshalJSON has a pointer receiver"},
+		{"pointer MarshalJSON, map of pointers", "ByName map[string]*Money `json:\"by_name\"`", ptrMoneySrc,
+			survives(struct{ ByName map[string]*ptrMoney }{map[string]*ptrMoney{"a": {150}}}), ""},
+		{"pointer MarshalJSON, slices of map values", "ByName map[string][]Money `json:\"by_name\"`", ptrMoneySrc,
+			survives(struct{ ByName map[string][]ptrMoney }{map[string][]ptrMoney{"a": {{150}}}}), ""},
+		{"pointer MarshalJSON, in a struct field", "Line Line `json:\"line\"`", ptrMoneySrc + "\n\ntype Line struct {\n\tPrice Money `json:\"price\"`\n}",
+			survives(struct{ Line moneyLine }{moneyLine{ptrMoney{150}}}), "services/weird/odd.go:54: Odd: field Line.Price has type Money, which JSON cannot carry: Money's MarshalJSON has a pointer receiver"},
+		{"pointer MarshalJSON, in a slice's struct", "Lines []Line `json:\"lines\"`", ptrMoneySrc + "\n\ntype Line struct {\n\tPrice Money `json:\"price\"`\n}",
+			survives(struct{ Lines []moneyLine }{[]moneyLine{{ptrMoney{150}}}}), ""},
+		{"pointer MarshalJSON, in a map's struct", "Lines map[string]Line `json:\"lines\"`", ptrMoneySrc + "\n\ntype Line struct {\n\tPrice Money `json:\"price\"`\n}",
+			survives(struct{ Lines map[string]moneyLine }{map[string]moneyLine{"a": {ptrMoney{150}}}}), "Odd: field Line.Price has type Money, which JSON cannot carry: Money's MarshalJSON has a pointer receiver"},
+		{"pointer MarshalJSON, map value in a slice's struct", "Lines []Line `json:\"lines\"`", ptrMoneySrc + "\n\ntype Line struct {\n\tByName map[string]Money `json:\"by_name\"`\n}",
+			survives(struct{ Lines []moneyMap }{[]moneyMap{{map[string]ptrMoney{"a": {150}}}}}), "Odd: field Line.ByName has type map[string]Money, which JSON cannot carry: Money's MarshalJSON has a pointer receiver"},
+		{"pointer MarshalJSON, promoted", "P Priced `json:\"p\"`", ptrMoneySrc + "\n\ntype Priced struct{ Money }",
+			survives(struct{ P pricedByVal }{pricedByVal{ptrMoney{150}}}), "field OddRequest.P has type Priced, which JSON cannot carry: Priced's (promoted from Money) MarshalJSON has a pointer receiver"},
+		{"pointer MarshalText", "Price Money `json:\"price\"`", txtMoneySrc,
+			survives(struct{ Price ptrTextMoney }{ptrTextMoney{150}}), "Money's MarshalText (it has no MarshalJSON) has a pointer receiver (services/weird/odd.go:49), and encoding/json calls it only on a value it can address"},
+		{"value MarshalJSON", "Price Money `json:\"price\"`\nM map[string]Money `json:\"m\"`", valMoneySrc,
+			survives(struct {
+				Price valMoney
+				M     map[string]valMoney
+			}{valMoney{150}, map[string]valMoney{"a": {2}}}), ""},
+		{"the request's own pointer MarshalJSON", "", "func (r *OddRequest) MarshalJSON() ([]byte, error) { return nil, nil }\n\nfunc (r *OddRequest) UnmarshalJSON([]byte) error { return nil }",
+			survives(ptrMoney{150}), "services/weird/odd.go:17: Odd: request type OddRequest: OddRequest's MarshalJSON has a pointer receiver (services/weird/odd.go:47), and encoding/json calls it only on a value it can address, which the request is not (the generated code encodes it as a value)"},
+		{"math/big.Int value", "N big.Int `json:\"n\"`", "",
+			survives(struct{ N big.Int }{*big.NewInt(150)}), "field OddRequest.N has type big.Int, which JSON cannot carry: big.Int's MarshalJSON has a pointer receiver"},
+		{"math/big.Int pointer", "N *big.Int `json:\"n\"`", "",
+			survives(struct{ N *big.Int }{big.NewInt(150)}), ""},
+		// Nothing encoding/json writes.
+		{"no exported field, no method", "C Cents `json:\"c\"`", "type Cents struct{ n int64 }",
+			survives(struct{ C opaqueCents }{opaqueCents{150}}),
+			"services/weird/odd.go:19: Odd: field OddRequest.C has type Cents, which JSON cannot carry: Cents has no field encoding/json writes (n: unexported) and no MarshalJSON or MarshalText, so it goes out as {} and arrives zero, without an error; " +
+				"export the fields that hold its state, or give it MarshalJSON (with a value receiver) and UnmarshalJSON"},
+		{"anonymous struct", "C struct{ n int64 } `json:\"c\"`", "",
+			survives(struct{ C struct{ n int64 } }{struct{ n int64 }{150}}), "field OddRequest.C has type struct{n int64}, which JSON cannot carry: struct{n int64} has no field encoding/json writes (n: unexported)"},
+		{"a type declared over time.Time", "At Stamp `json:\"at\"`", "type Stamp time.Time",
+			survives(struct{ At stamp }{stamp(time.Unix(150, 0).UTC())}),
+			"field OddRequest.At has type Stamp, which JSON cannot carry: Stamp is declared as time.Time but does not get time.Time's methods (MarshalJSON), and time.Time's fields are unexported, so a Stamp goes out as {} and arrives zero, without an error; " +
+				"use time.Time itself, make Stamp an alias (type Stamp = time.Time), or give Stamp MarshalJSON (with a value receiver) and UnmarshalJSON"},
+		{"an alias of time.Time", "At Stamp `json:\"at\"`", "type Stamp = time.Time",
+			survives(struct{ At stampAlias }{time.Unix(150, 0).UTC()}), ""},
+		{"a type declared over big.Int", "N Num `json:\"n\"`", "type Num big.Int",
+			survives(struct{ N bigNum }{bigNum(*big.NewInt(150))}), "Num is declared as big.Int but does not get big.Int's methods (MarshalJSON)"},
+		{"a type declared over netip.Addr", "A Addr `json:\"a\"`", "type Addr netip.Addr",
+			survives(struct{ A addrOf4 }{addrOf4(netip.MustParseAddr("10.0.0.1"))}), "Addr is declared as netip.Addr but does not get netip.Addr's methods (MarshalText)"},
+		{"promoted fields of an unexported embedded struct", "O Outer `json:\"o\"`", "type Outer struct{ inner }\n\ntype inner struct{ A int }",
+			survives(struct{ O outerOfInner }{outerOfInner{promoted{150}}}), ""},
+		{"empty struct", "E Empty `json:\"e\"`", "type Empty struct{}",
+			survives(struct{ E struct{} }{}), ""},
+		{"the response without an exported field", "", "REPLACE",
+			survives(opaqueCents{150}), "services/weird/odd.go:28: OddOut, OddGet: response type OddOutResponse cannot travel as JSON: OddOutResponse has no field encoding/json writes (n, shared: unexported)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.json != (c.want == "") {
+				t.Fatalf("encoding/json carries the value back: %v, and the case expects svcgen to refuse it: %v", c.json, c.want != "")
+			}
+			files := weird(c.field, strings.TrimPrefix(c.extra, "REPLACE")+"\n\nvar _ big.Int")
+			if c.extra == "REPLACE" { // OddOut's response (OddGet's too, but GET is in weird)
+				files["odd.go"] = []byte(strings.NewReplacer("N      int    `json:\"n\"`", "n int", "Shared Shared `json:\"shared\"`", "shared Shared").Replace(string(files["odd.go"])))
+			}
+			files["odd.go"] = []byte(strings.Replace(string(files["odd.go"]), "\"context\"\n", "\"context\"; \"math/big\"\n", 1))
+			out, err := Generate("services/weird", "weird", module, files, nil)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("Generate: %v; want it accepted (encoding/json carries it)", err)
+				}
+				return
+			}
+			var probs Problems
+			if !errors.As(err, &probs) || out != nil {
+				t.Fatalf("Generate = output %v, err %v; want problems and nothing to write", out != nil, err)
+			}
+			if len(probs) != 1 || !strings.Contains(probs[0].String(), c.want) {
+				t.Fatalf("problems:\n%v\nwant one, containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestHTTP_ValueChecksOnlyWhereJSONIsTheCodec: a GET request travels in
+// the query string, not through encoding/json, so its own MarshalJSON's
+// receiver does not matter; in a //warren:grpc service the protobuf
+// mapping refuses a type with unexported state itself, once.
+func TestHTTP_ValueChecksOnlyWhereJSONIsTheCodec(t *testing.T) {
+	files := weird("", "func (r *OddGetRequest) MarshalJSON() ([]byte, error) { return nil, nil }")
+	if _, err := Generate("services/weird", "weird", module, files, nil); err != nil {
+		t.Fatalf("GET request with a pointer MarshalJSON: %v; want it accepted (it travels in the query string)", err)
+	}
+	_, err := Generate("services/things", "things", module, grpcThings("Price Money `json:\"price\"`", ptrMoneySrc), nil)
+	if err == nil || strings.Count(err.Error(), "Thing.Price") != 1 || !strings.Contains(err.Error(), "which svcgen cannot map to protobuf") {
+		t.Fatalf("err = %v; want the protobuf mapping's problem alone", err)
+	}
+}
