@@ -570,7 +570,7 @@ func (a *App) shutdown(cause stopCause, sw *signals) error {
 	case withdrawErr != nil:
 		err = withdrawErr
 	}
-	level.Info(a.logger).Log("phase", "exit", "err", errString(err))
+	a.outcome(err).Log("phase", "exit", "err", errString(err))
 	return err
 }
 

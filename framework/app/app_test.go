@@ -33,6 +33,7 @@ type journal struct {
 	mu      sync.Mutex
 	entries []string
 	errs    map[string]string // phase → the err its line logged
+	levels  map[string]string // phase → the level its line logged at
 }
 
 func (j *journal) add(s string) {
@@ -47,6 +48,13 @@ func (j *journal) list() []string {
 	return slices.Clone(j.entries)
 }
 
+// phaseLevel is the level the last line of phase logged at.
+func (j *journal) phaseLevel(phase string) string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.levels[phase]
+}
+
 // phaseErr is the err the last line of phase logged.
 func (j *journal) phaseErr(phase string) string {
 	j.mu.Lock()
@@ -57,9 +65,11 @@ func (j *journal) phaseErr(phase string) string {
 // Log implements log.Logger: it records "phase:<name>" for phase lines,
 // and their err.
 func (j *journal) Log(kv ...any) error {
-	var phase, errText string
+	var phase, errText, lvl string
 	for i := 0; i+1 < len(kv); i += 2 {
-		switch kv[i] {
+		switch fmt.Sprint(kv[i]) {
+		case "level":
+			lvl = fmt.Sprint(kv[i+1])
 		case "phase":
 			phase = fmt.Sprint(kv[i+1])
 		case "err":
@@ -70,9 +80,9 @@ func (j *journal) Log(kv ...any) error {
 		j.add("phase:" + phase)
 		j.mu.Lock()
 		if j.errs == nil {
-			j.errs = map[string]string{}
+			j.errs, j.levels = map[string]string{}, map[string]string{}
 		}
-		j.errs[phase] = errText
+		j.errs[phase], j.levels[phase] = errText, lvl
 		j.mu.Unlock()
 	}
 	return nil

@@ -45,4 +45,8 @@ func TestShutdown_FailedWithdrawIsWhatRunReturns(t *testing.T) {
 	if got := j.phaseErr("exit"); got != err.Error() {
 		t.Fatalf("exit line err=%q, want Run's error %q", got, err)
 	}
+	// A failed exit is not logged as routine (re-test r55a).
+	if got := j.phaseLevel("exit"); got != "warn" {
+		t.Fatalf("exit line logged at level %q, want warn", got)
+	}
 }
