@@ -18,13 +18,31 @@ import (
 // CodeUnencodable is the code of ErrUnencodable.
 const CodeUnencodable = "request_not_encodable"
 
-// ErrUnencodable matches (errors.Is) a call whose request message the
-// client could not marshal — a proto3 string that is not valid UTF-8,
-// say. No instance was involved: the call is not retried, counts against
-// no instance, and the marshaller's error stays wrapped (errors.Is(err,
-// proto.Error) for protobuf's). Its kind is svcerr.Internal: the calling
-// service built the request.
+// ErrUnencodable matches (errors.Is) a call whose request the client
+// could not turn into its message: the method's own encoder
+// (EncodeRequestFunc) returned an error, or the message could not be
+// marshalled — a proto3 string that is not valid UTF-8, say. No instance
+// was involved (nothing was sent): the call is not retried, counts
+// against no instance, and the encoder's or marshaller's error stays
+// wrapped (errors.Is/As reach it; errors.Is(err, proto.Error) for
+// protobuf's). Its kind is svcerr.Internal: the calling service built the
+// request.
 var ErrUnencodable = svcerr.New(svcerr.Internal, CodeUnencodable, "request cannot be encoded")
+
+// CodeUndecodable is the code of ErrUndecodable.
+const CodeUndecodable = "response_not_decodable"
+
+// ErrUndecodable matches (errors.Is) a call whose answer the method's
+// response decoder (DecodeResponseFunc) refused: the instance answered,
+// so it is not client.ErrUnreachable, and the decoder's error stays
+// wrapped. Its kind is svcerr.Internal. It is not retried (the handler
+// ran, and a call that is not idempotent must not run twice) and counts
+// against no instance: a reply this client's code cannot read — a
+// rolling deploy's instance of another release, say — is a disagreement
+// between the two releases, not a sign of the instance's health, and
+// ejecting it would take its other methods out of rotation too (as with
+// an unknown method, report j50b). HTTP's decode errors are alike.
+var ErrUndecodable = svcerr.New(svcerr.Internal, CodeUndecodable, "response cannot be decoded")
 
 // marshalPrefix is how grpc-go's client reports a request its codec
 // refused, as INTERNAL. A server that cannot marshal its response sends
@@ -60,19 +78,55 @@ func (m *Method) unencodable(ctx context.Context, req any, st *status.Status) er
 	if st.Message() != marshalPrefix+err.Error() {
 		return nil
 	}
-	return &unencodableErr{svcerr.Wrap(svcerr.Internal, CodeUnencodable, "grpc client: "+m.full+": request cannot be encoded", err)}
+	return &localErr{svcerr.Wrap(svcerr.Internal, CodeUnencodable, "grpc client: "+m.full+": request cannot be encoded", err)}
 }
 
-// unencodableErr is a request the client could not marshal: the same on
-// every instance and no instance's doing. It is no failure of the
-// instance, and no latency sample for the balancer either (Refused), as
-// the quick local failure says nothing of its speed.
-type unencodableErr struct{ err *svcerr.Error }
+// localErr is a call that failed in this process before reaching the
+// instance — a request the method's encoder refused or the codec could
+// not marshal: the same on every instance and no instance's doing. It is
+// no failure of the instance, and no latency sample for the balancer
+// either (Refused), as the quick local failure says nothing of its speed.
+type localErr struct{ err *svcerr.Error }
 
-func (e *unencodableErr) Error() string           { return e.err.Error() }
-func (e *unencodableErr) Unwrap() error           { return e.err }
-func (e *unencodableErr) RetryClass() retry.Class { return retry.Fatal }
-func (e *unencodableErr) InstanceFailure() bool   { return false }
-func (e *unencodableErr) Refused() bool           { return true }
+func (e *localErr) Error() string           { return e.err.Error() }
+func (e *localErr) Unwrap() error           { return e.err }
+func (e *localErr) RetryClass() retry.Class { return retry.Fatal }
+func (e *localErr) InstanceFailure() bool   { return false }
+func (e *localErr) Refused() bool           { return true }
 
-var _ balancer.Refused = (*unencodableErr)(nil)
+var _ balancer.Refused = (*localErr)(nil)
+
+// encode runs the method's encoder, its error marked as the caller's
+// (ErrUnencodable): the call never reached the instance.
+func (m *Method) encode(ctx context.Context, req any) (any, error) {
+	msg, err := m.enc(ctx, req)
+	if err != nil {
+		return nil, &localErr{svcerr.Wrap(svcerr.Internal, CodeUnencodable, "grpc client: "+m.full+": request cannot be encoded", err)}
+	}
+	return msg, nil
+}
+
+// decode runs the method's decoder, its error marked as an answer that
+// could not be read (ErrUndecodable); call adds the instance.
+func (m *Method) decode(ctx context.Context, reply any) (any, error) {
+	resp, err := m.dec(ctx, reply)
+	if err != nil {
+		return nil, &undecodableErr{err: svcerr.Wrap(svcerr.Internal, CodeUndecodable, "grpc client: "+m.full+": response cannot be decoded", err)}
+	}
+	return resp, nil
+}
+
+// undecodableErr is an answer the method's decoder refused (see
+// ErrUndecodable). Its text names the instance that answered, for the
+// logs only (PrivateText). Not Refused: the instance answered after its
+// own time, a latency sample like any answer.
+type undecodableErr struct {
+	err      *svcerr.Error
+	instance string // host:port
+}
+
+func (e *undecodableErr) Error() string           { return e.instance + ": " + e.err.Error() }
+func (e *undecodableErr) Unwrap() error           { return e.err }
+func (e *undecodableErr) PrivateText() bool       { return true }
+func (e *undecodableErr) RetryClass() retry.Class { return retry.Fatal }
+func (e *undecodableErr) InstanceFailure() bool   { return false }

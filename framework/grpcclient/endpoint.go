@@ -101,7 +101,7 @@ func NewEndpoint(c *Client, fullMethod string, enc kitgrpc.EncodeRequestFunc, de
 // fields).
 func (m *Method) kitClient(cc *grpc.ClientConn) *kitgrpc.Client {
 	opts := append([]kitgrpc.ClientOption{kitgrpc.ClientBefore(propagateRequestID, propagateKey)}, m.kitOpts...)
-	return kitgrpc.NewClient(cc, m.service, m.name, m.enc, m.dec, m.reply, opts...)
+	return kitgrpc.NewClient(cc, m.service, m.name, m.encode, m.decode, m.reply, opts...)
 }
 
 // invoke makes one call of a method without ClientOptions (generated
@@ -115,7 +115,7 @@ func (m *Method) kitClient(cc *grpc.ClientConn) *kitgrpc.Client {
 // call (docs/grpc.md, "Measured").
 func (m *Method) invoke(ctx context.Context, cc *grpc.ClientConn, req any) (any, error) {
 	ctx = context.WithValue(ctx, kitgrpc.ContextKeyRequestMethod, m.full)
-	msg, err := m.enc(ctx, req)
+	msg, err := m.encode(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -124,11 +124,7 @@ func (m *Method) invoke(ctx context.Context, cc *grpc.ClientConn, req any) (any,
 	if err := cc.Invoke(ctx, m.full, msg, reply); err != nil {
 		return nil, err
 	}
-	resp, err := m.dec(ctx, reply)
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return m.decode(ctx, reply)
 }
 
 // outgoing gives ctx the call's metadata, as go-kit's client does with

@@ -44,6 +44,7 @@ import (
 	"github.com/warren-mesh/warren/framework/grpctransport"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/requestid"
+	"github.com/warren-mesh/warren/framework/svcerr"
 	"github.com/warren-mesh/warren/internal/tcpopt"
 )
 
@@ -264,9 +265,24 @@ func (ic *instanceConn) call(ctx context.Context, x any) (any, error) {
 	if err == nil {
 		return resp, nil
 	}
+	// The method's own encoder or decoder failed: checked before the
+	// status, which their error may carry too (an encoder returning
+	// status.Error) without any instance having sent it.
+	var ue *localErr
+	var de *undecodableErr
+	switch {
+	case errors.As(err, &ue):
+		return nil, ue
+	case errors.As(err, &de):
+		de.instance = ic.addr
+		return nil, de
+	}
 	st, isStatus := status.FromError(err)
 	if !isStatus {
-		return nil, &encodingErr{err} // the method's encoder or decoder
+		// grpc-go fails its calls with a status, and encode and decode
+		// mark theirs: anything else came from this process, no
+		// instance's doing (not reached today).
+		return nil, &localErr{svcerr.Wrap(svcerr.Internal, "", "grpc client: "+c.m.full+" failed", err)}
 	}
 	if uerr := c.m.unencodable(ctx, c.req, st); uerr != nil {
 		return nil, uerr
@@ -283,15 +299,6 @@ func (ic *instanceConn) call(ctx context.Context, x any) (any, error) {
 	}
 	return nil, e
 }
-
-// encodingErr is a request the method's encoder refused or an answer its
-// decoder could not read: the same on every instance, not retried, not
-// the instance's fault.
-type encodingErr struct{ err error }
-
-func (e *encodingErr) Error() string         { return "grpc client: " + e.err.Error() }
-func (e *encodingErr) Unwrap() error         { return e.err }
-func (e *encodingErr) InstanceFailure() bool { return false }
 
 // propagateRequestID sends the caller's request ID as metadata.
 func propagateRequestID(ctx context.Context, md *metadata.MD) context.Context {
