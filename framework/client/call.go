@@ -235,7 +235,9 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 	if in != nil && sendsBody(method) {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("client %s: encode request: %w", c.service, err)
+			// The sentinel first: KindOf and OutcomeCode read it, not an
+			// *svcerr.Error a MarshalJSON may have returned.
+			return fmt.Errorf("client %s: %w: %w", c.service, ErrUnencodable, err)
 		}
 		r.body = b
 	}

@@ -212,10 +212,30 @@ func decodeError(status int, header http.Header, body []byte, instance string) *
 // MaxResponseBytes.
 var ErrResponseTooLarge = errors.New("client: response body too large")
 
+// The codes of ErrUnencodable and ErrUndecodable.
+const (
+	CodeUnencodable = "request_not_encodable"
+	CodeUndecodable = "response_not_decodable"
+)
+
+// ErrUnencodable matches (errors.Is) a call whose request the client could
+// not encode (or, over gRPC, the method's encoder refused): no instance
+// was involved. ErrUndecodable matches one whose answer the client could
+// not decode: the instance answered. Neither is retried or counts against
+// an instance, and the encoder's or decoder's error stays wrapped. Their
+// kind is svcerr.Internal (a service passing them on answers 500 with
+// their code), not ErrUnreachable's; the outcome code of a named call
+// (OutcomeCode) is theirs. grpcclient's errors of the same names are these.
+var (
+	ErrUnencodable = svcerr.New(svcerr.Internal, CodeUnencodable, "request cannot be encoded")
+	ErrUndecodable = svcerr.New(svcerr.Internal, CodeUndecodable, "response cannot be decoded")
+)
+
 // decodeErr marks a response the client could not decode: the instance
 // answered, so it does not count against the instance's health, and the
 // same bytes would come back from a retry. With request set it is a
 // request the client could not build (the same on every instance).
+// It matches ErrUndecodable, or ErrUnencodable with request set.
 type decodeErr struct {
 	err     error
 	request bool
@@ -227,5 +247,15 @@ func (e *decodeErr) Error() string {
 	}
 	return "client: decode response: " + e.err.Error()
 }
-func (e *decodeErr) Unwrap() error           { return e.err }
+
+// Unwrap gives the sentinel first, so svcerr.KindOf, Public and
+// OutcomeCode read it rather than an *svcerr.Error the cause may hold (a
+// type's UnmarshalJSON returning one), and the text with the instance's
+// address stays in the logs.
+func (e *decodeErr) Unwrap() []error {
+	if e.request {
+		return []error{ErrUnencodable, e.err}
+	}
+	return []error{ErrUndecodable, e.err}
+}
 func (e *decodeErr) RetryClass() retry.Class { return retry.Fatal }

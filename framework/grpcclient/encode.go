@@ -11,12 +11,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/warren-mesh/warren/framework/balancer"
+	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/svcerr"
 )
 
 // CodeUnencodable is the code of ErrUnencodable.
-const CodeUnencodable = "request_not_encodable"
+const CodeUnencodable = client.CodeUnencodable
 
 // ErrUnencodable matches (errors.Is) a call whose request the client
 // could not turn into its message: the method's own encoder
@@ -26,11 +27,11 @@ const CodeUnencodable = "request_not_encodable"
 // against no instance, and the encoder's or marshaller's error stays
 // wrapped (errors.Is/As reach it; errors.Is(err, proto.Error) for
 // protobuf's). Its kind is svcerr.Internal: the calling service built the
-// request.
-var ErrUnencodable = svcerr.New(svcerr.Internal, CodeUnencodable, "request cannot be encoded")
+// request. It is client.ErrUnencodable: one sentinel for both transports.
+var ErrUnencodable = client.ErrUnencodable
 
 // CodeUndecodable is the code of ErrUndecodable.
-const CodeUndecodable = "response_not_decodable"
+const CodeUndecodable = client.CodeUndecodable
 
 // ErrUndecodable matches (errors.Is) a call whose answer the method's
 // response decoder (DecodeResponseFunc) refused: the instance answered,
@@ -41,8 +42,9 @@ const CodeUndecodable = "response_not_decodable"
 // rolling deploy's instance of another release, say — is a disagreement
 // between the two releases, not a sign of the instance's health, and
 // ejecting it would take its other methods out of rotation too (as with
-// an unknown method, report j50b). HTTP's decode errors are alike.
-var ErrUndecodable = svcerr.New(svcerr.Internal, CodeUndecodable, "response cannot be decoded")
+// an unknown method, report j50b). HTTP's decode errors are alike: it is
+// client.ErrUndecodable.
+var ErrUndecodable = client.ErrUndecodable
 
 // marshalPrefix is how grpc-go's client reports a request its codec
 // refused, as INTERNAL. A server that cannot marshal its response sends
