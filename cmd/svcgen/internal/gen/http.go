@@ -91,11 +91,17 @@ func (e HTTPEmitter) Prepare(svc *Service, pkg *Package) (Transport, Problems) {
 		hs.Methods = append(hs.Methods, hm)
 	}
 	probs = append(probs, hs.checkRoutes()...)
-	if len(svc.Annotations[GRPCEmitter{}.Name()]) == 0 {
-		// A //warren:grpc service's types are mapped to protobuf field by
-		// field, which refuses all these (and more) in its own words:
-		// saying it twice would only be noise.
-		probs = append(probs, hs.checkJSON(pkg)...)
+	// Every service serves HTTP, a //warren:grpc one too, so its bodies
+	// are encoding/json's whatever else it serves. The protobuf mapping
+	// refuses most of what JSON cannot carry in its own words (unexported
+	// state, channels, embedded fields): where it refuses the same field
+	// or type, the JSON problem yields to it rather than name it twice. A
+	// type protobuf carries whole but encoding/json would not (a
+	// pointer-receiver MarshalJSON on a value) is left to this check.
+	grpc := len(svc.Annotations[GRPCEmitter{}.Name()]) > 0
+	for _, p := range hs.checkJSON(pkg) {
+		p.yields = grpc
+		probs = append(probs, p)
 	}
 	hs.derive()
 	return hs, probs

@@ -164,6 +164,12 @@ func (c *jsonChecker) check(name string) {
 	if !ok {
 		return
 	}
+	// Its fields do not travel when it gets a marshal method from a type
+	// it embeds: said at the embedded field.
+	if pos, why := c.swallowWhy(name, st, c.s.fileOf(spec.Pos())); why != "" {
+		c.probs[name] = append(c.probs[name], Problem{Pos: c.s.fset.Position(pos), typ: name, Msg: why})
+		return
+	}
 	if c.promotesMethods(st) {
 		return
 	}
@@ -275,6 +281,12 @@ func (c *jsonChecker) why(owner string, e ast.Expr, f *ast.File, through map[str
 		if through[t.Name] {
 			return jsonWhy{}
 		}
+		if st, ok := s.underlying(t).(*ast.StructType); ok {
+			if _, why := c.swallowWhy(t.Name, st, c.s.fileOf(st.Pos())); why != "" {
+				c.ref(owner, t.Name, mode) // said at its embedded field
+				return jsonWhy{}
+			}
+		}
 		if enc, ok := c.encoder(t.Name); ok {
 			return c.ptrWhy(t.Name, enc, mode)
 		}
@@ -318,6 +330,9 @@ func (c *jsonChecker) why(owner string, e ast.Expr, f *ast.File, through map[str
 		}
 		return c.foreignPtrWhy(t, f, mode) // else its methods are out of sight
 	case *ast.StructType:
+		if _, why := c.swallowWhy(exprString(t), t, f); why != "" {
+			return jsonWhy{msg: why}
+		}
 		if enc, ok := c.structEncoder(t, 0); ok {
 			return c.ptrWhy(exprString(t), enc, mode)
 		}

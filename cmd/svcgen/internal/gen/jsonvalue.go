@@ -3,6 +3,8 @@ package gen
 import (
 	"fmt"
 	"go/ast"
+	"go/token"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -98,6 +100,14 @@ func (c *jsonChecker) structEncoder(st *ast.StructType, depth int) (jsonEncoder,
 	if depth > 10 { // a cycle of embedded pointers
 		return jsonEncoder{}, false
 	}
+	// Two embedded types with the method at one depth: Go promotes
+	// neither, and encoding/json writes st's fields.
+	promos := c.promoted(st, c.s.fileOf(st.Pos()))
+	if _, ok := promos["MarshalJSON"]; !ok {
+		if _, ok := promos["MarshalText"]; !ok {
+			return jsonEncoder{}, false
+		}
+	}
 	for _, f := range st.Fields.List {
 		if len(f.Names) > 0 {
 			continue
@@ -151,6 +161,11 @@ func (c *jsonChecker) ptrMsg(name string, enc jsonEncoder, where string) string 
 // rootWhy is why the request or response type name (role) would not
 // travel: encoding/json is handed it as a value.
 func (c *jsonChecker) rootWhy(role, name string) string {
+	if st, ok := c.s.underlying(ast.NewIdent(name)).(*ast.StructType); ok {
+		if _, why := c.swallowWhy(name, st, c.s.fileOf(st.Pos())); why != "" {
+			return "" // said at its embedded field
+		}
+	}
 	if enc, ok := c.encoder(name); ok {
 		if !enc.ptr {
 			return ""
@@ -277,4 +292,253 @@ func foreignType(table map[string]map[string]string, sel *ast.SelectorExpr, f *a
 		}
 	}
 	return ""
+}
+
+// A third way a value is lost: a struct that embeds a type with a
+// MarshalJSON, UnmarshalJSON, MarshalText or UnmarshalText gets the
+// method promoted, and encoding/json then writes and reads the whole
+// struct through it: type Event struct{ time.Time; Name string } goes out
+// as a bare time string, and Name is lost without an error. Through an
+// embedded pointer (*Money) encoding/json calls the promoted method on the
+// pointer even when it is nil — as it is in every value it decodes into —
+// and the call panics.
+
+// foreignMethods are the methods of jsonMethodNames the standard types
+// svcgen knows declare (foreignStateless's types).
+var foreignMethods = map[string]map[string][]string{
+	"time":      {"Time": jsonMethodNames},
+	"net/netip": {"Addr": {"MarshalText", "UnmarshalText"}, "AddrPort": {"MarshalText", "UnmarshalText"}, "Prefix": {"MarshalText", "UnmarshalText"}},
+	"math/big":  {"Int": jsonMethodNames, "Float": {"MarshalText", "UnmarshalText"}, "Rat": {"MarshalText", "UnmarshalText"}},
+}
+
+// jsonPromo is a method of jsonMethodNames a struct gets from a type it
+// embeds.
+type jsonPromo struct {
+	field *ast.Field // the struct's own embedded field it comes through
+	from  string     // the type that declares it: Money, time.Time
+	ptr   bool       // through an embedded pointer on the way
+	depth int
+}
+
+// promoted are the methods of jsonMethodNames st (in file f) gets from the
+// types it embeds, by name, as Go promotes them: from the shallowest
+// embedded type that has one, and none when two at that depth both have
+// it. Another package's types are out of sight but for those
+// foreignMethods names.
+func (c *jsonChecker) promoted(st *ast.StructType, f *ast.File) map[string]jsonPromo {
+	c.hasJSONMethods("") // loads c.methods
+	cands := map[string][]jsonPromo{}
+	var visit func(st *ast.StructType, f *ast.File, top *ast.Field, ptr bool, depth int)
+	visit = func(st *ast.StructType, f *ast.File, top *ast.Field, ptr bool, depth int) {
+		if depth > 10 { // a cycle of embedded pointers
+			return
+		}
+		for _, fl := range st.Fields.List {
+			if len(fl.Names) > 0 {
+				continue
+			}
+			via := top
+			if via == nil {
+				via = fl
+			}
+			t := fl.Type
+			star := false
+			if s, ok := t.(*ast.StarExpr); ok {
+				t, star = s.X, true
+			}
+			from, methods, inner, innerFile := c.embeddedMethods(t, f)
+			for _, m := range methods {
+				cands[m] = append(cands[m], jsonPromo{field: via, from: from, ptr: ptr || star, depth: depth})
+			}
+			if inner != nil {
+				visit(inner, innerFile, via, ptr || star, depth+1)
+			}
+		}
+	}
+	visit(st, f, nil, false, 1)
+	out := map[string]jsonPromo{}
+	for m, cs := range cands {
+		best := cs[0]
+		n := 0
+		for _, p := range cs {
+			switch {
+			case p.depth < best.depth:
+				best, n = p, 1
+			case p.depth == best.depth:
+				n++
+			}
+		}
+		if n == 1 { // else ambiguous: not promoted
+			out[m] = best
+		}
+	}
+	return out
+}
+
+// embeddedMethods are the methods of jsonMethodNames the embedded type t
+// (not a pointer; in file f) declares, the name to show it by, and, for a
+// struct type of this package without them all, its struct, whose own
+// embedded types are one level deeper.
+func (c *jsonChecker) embeddedMethods(t ast.Expr, f *ast.File) (from string, methods []string, inner *ast.StructType, innerFile *ast.File) {
+	for range 20 {
+		switch x := t.(type) {
+		case *ast.SelectorExpr:
+			if id, ok := x.X.(*ast.Ident); ok && f != nil {
+				for _, imp := range f.Imports {
+					path, _ := strconv.Unquote(imp.Path.Value)
+					name := path[strings.LastIndex(path, "/")+1:]
+					if imp.Name != nil {
+						name = imp.Name.Name
+					}
+					if name == id.Name {
+						return exprString(x), foreignMethods[path][x.Sel.Name], nil, nil
+					}
+				}
+			}
+			return exprString(x), nil, nil, nil
+		case *ast.IndexExpr:
+			t = x.X
+		case *ast.IndexListExpr:
+			t = x.X
+		case *ast.Ident:
+			spec := c.s.types[x.Name]
+			if spec == nil {
+				return x.Name, nil, nil, nil
+			}
+			if spec.Assign.IsValid() { // an alias: its target's methods
+				t, f = spec.Type, c.s.fileOf(spec.Pos())
+				continue
+			}
+			for _, m := range jsonMethodNames {
+				if _, ok := c.methods[x.Name][m]; ok {
+					methods = append(methods, m)
+				}
+			}
+			if st, ok := c.s.underlying(spec.Type).(*ast.StructType); ok { // type X Y gets Y's promoted methods, not its own
+				inner, innerFile = st, c.s.fileOf(st.Pos())
+			}
+			return x.Name, methods, inner, innerFile
+		default:
+			return exprString(t), nil, nil, nil
+		}
+	}
+	return exprString(t), nil, nil, nil
+}
+
+// swallowWhy is why the struct type name (st, in file f, without JSON or
+// text methods of its own) does not travel as its fields: it gets a
+// marshal or unmarshal method from a type it embeds, so encoding/json
+// writes and reads it as that type alone and its other fields are lost,
+// or, through an embedded pointer, the promoted method is called on nil
+// and panics. pos is the embedded field's; "" when nothing is lost.
+func (c *jsonChecker) swallowWhy(name string, st *ast.StructType, f *ast.File) (token.Pos, string) {
+	if c.s.types[name] != nil && c.hasJSONMethods(name) {
+		return token.NoPos, "" // its own methods win
+	}
+	promos := c.promoted(st, f)
+	var used []string // the methods promoted, in jsonMethodNames' order
+	for _, m := range jsonMethodNames {
+		if _, ok := promos[m]; ok {
+			used = append(used, m)
+		}
+	}
+	if len(used) == 0 {
+		return token.NoPos, ""
+	}
+	first := promos[used[0]]
+	if _, ok := promos["MarshalJSON"]; !ok {
+		if p, ok := promos["MarshalText"]; ok {
+			first = p // the method encoding/json writes with comes first
+		}
+	}
+	via := map[*ast.Field]bool{}
+	panics := false
+	for _, m := range used {
+		via[promos[m].field] = true
+		panics = panics || promos[m].ptr
+	}
+	var lost []string
+	for _, fl := range st.Fields.List {
+		if via[fl] {
+			continue
+		}
+		tag := jsonTag(fl)
+		if len(fl.Names) > 0 {
+			for _, n := range fl.Names {
+				if _, ok := jsonName(n, tag); ok {
+					lost = append(lost, n.Name)
+				}
+			}
+			continue
+		}
+		t := fl.Type
+		if s, ok := t.(*ast.StarExpr); ok {
+			t = s.X
+		}
+		from, methods, inner, _ := c.embeddedMethods(t, f)
+		js, _, _ := strings.Cut(tag, ",")
+		id := embeddedLocal(fl.Type)
+		switch {
+		case inner != nil && js == "" && len(methods) == 0:
+			if carried, _ := c.carries(inner, 0); carried { // its fields are promoted
+				lost = append(lost, from+"'s fields")
+			}
+		case id == "" && methods == nil && js == "":
+			// another package's type svcgen does not know: out of sight
+		default:
+			if n := embeddedName(fl.Type); n != "" {
+				if _, ok := jsonName(ast.NewIdent(n), tag); ok {
+					lost = append(lost, n)
+				}
+			}
+		}
+	}
+	if len(lost) == 0 && !panics {
+		return token.NoPos, "" // a struct of the embedded value alone: nothing lost
+	}
+	embedded := exprString(first.field.Type)
+	fieldName := embeddedName(first.field.Type)
+	how := used[0]
+	if len(used) > 1 {
+		how = strings.Join(used[:len(used)-1], ", ") + " and " + used[len(used)-1]
+	}
+	if first.from != strings.TrimPrefix(embedded, "*") {
+		how += " (through " + strings.TrimPrefix(embedded, "*") + ")"
+	}
+	var verbs []string
+	if slices.ContainsFunc(used, func(m string) bool { return strings.HasPrefix(m, "Marshal") }) {
+		verbs = append(verbs, "writes")
+	}
+	if slices.ContainsFunc(used, func(m string) bool { return strings.HasPrefix(m, "Unmarshal") }) {
+		verbs = append(verbs, "reads")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "field %s.%s embeds %s, so %s gets %s's %s, and encoding/json %s a %s as that %s alone", name, fieldName, embedded, name, first.from, how, strings.Join(verbs, " and "), name, first.from)
+	if len(lost) > 0 {
+		fmt.Fprintf(&b, ": its other fields (%s) are lost, without an error", strings.Join(lost, ", "))
+	}
+	if panics {
+		fmt.Fprintf(&b, "; through the embedded pointer it calls the method even when the pointer is nil, as it is in every %s it decodes into, and panics", name)
+	}
+	jsName := strings.ToLower(fieldName[:1]) + fieldName[1:]
+	fmt.Fprintf(&b, "; give the embedded field a name (%s %s `json:\"%s\"`), or give %s its own MarshalJSON (with a value receiver) and UnmarshalJSON", fieldName, embedded, jsName, name)
+	return first.field.Pos(), b.String()
+}
+
+// embeddedName is the name of the field that embeds t: T for T, *T,
+// pkg.T and T[P].
+func embeddedName(t ast.Expr) string {
+	if s, ok := t.(*ast.StarExpr); ok {
+		t = s.X
+	}
+	switch x := t.(type) {
+	case *ast.IndexExpr:
+		t = x.X
+	case *ast.IndexListExpr:
+		t = x.X
+	}
+	if sel, ok := t.(*ast.SelectorExpr); ok {
+		return sel.Sel.Name
+	}
+	return exprString(t)
 }

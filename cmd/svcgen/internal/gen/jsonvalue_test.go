@@ -174,8 +174,10 @@ func TestHTTP_ValuesJSONWouldLoseAreRefused(t *testing.T) {
 
 // TestHTTP_ValueChecksOnlyWhereJSONIsTheCodec: a GET request travels in
 // the query string, not through encoding/json, so its own MarshalJSON's
-// receiver does not matter; in a //warren:grpc service the protobuf
-// mapping refuses a type with unexported state itself, once.
+// receiver does not matter; in a //warren:grpc service, which serves HTTP
+// too and so is JSON-checked as well, the protobuf mapping refuses a type
+// with unexported state itself, and the JSON check's problem at the same
+// field yields to it: said once.
 func TestHTTP_ValueChecksOnlyWhereJSONIsTheCodec(t *testing.T) {
 	files := weird("", "func (r *OddGetRequest) MarshalJSON() ([]byte, error) { return nil, nil }")
 	if _, err := Generate("services/weird", "weird", module, files, nil); err != nil {
@@ -183,6 +185,224 @@ func TestHTTP_ValueChecksOnlyWhereJSONIsTheCodec(t *testing.T) {
 	}
 	_, err := Generate("services/things", "things", module, grpcThings("Price Money `json:\"price\"`", ptrMoneySrc), nil)
 	if err == nil || strings.Count(err.Error(), "Thing.Price") != 1 || !strings.Contains(err.Error(), "which svcgen cannot map to protobuf") {
+		t.Fatalf("err = %v; want the protobuf mapping's problem alone", err)
+	}
+}
+
+// Structs that embed a type with JSON or text methods, as the cases below
+// declare them in the service.
+type (
+	evt struct {
+		time.Time
+		Name string
+	}
+	evtAlone   struct{ time.Time }
+	evtSkipped struct {
+		time.Time
+		Note string `json:"-"`
+		seq  int
+	}
+	evtOwn struct {
+		time.Time
+		Name string
+	}
+	evtInner struct{ time.Time }
+	evtOuter struct {
+		evtInner
+		Name string
+	}
+	evtAliased struct {
+		stampAlias
+		Name string
+	}
+	valPriced struct {
+		valMoney
+		Name string
+	}
+	ptrPriced struct{ *valMoney }
+	valFee    struct{ cents int64 }
+	feePair   struct {
+		valMoney
+		valFee
+	}
+	namedHost struct {
+		netip.Addr
+		Name string
+	}
+	unitNum struct {
+		big.Int
+		Unit string
+	}
+	// A type protobuf carries whole (its state is exported) whose
+	// MarshalJSON has a pointer receiver.
+	ptrMoneyExported struct{ Cents int64 }
+)
+
+func (e evtOwn) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		At   time.Time
+		Name string
+	}{e.Time, e.Name})
+}
+func (e *evtOwn) UnmarshalJSON(b []byte) error {
+	var v struct {
+		At   time.Time
+		Name string
+	}
+	err := json.Unmarshal(b, &v)
+	e.Time, e.Name = v.At, v.Name
+	return err
+}
+func (m valFee) MarshalJSON() ([]byte, error) { return strconv.AppendInt(nil, m.cents, 10), nil }
+func (m *valFee) UnmarshalJSON(b []byte) (err error) {
+	m.cents, err = strconv.ParseInt(string(b), 10, 64)
+	return
+}
+func (m *ptrMoneyExported) MarshalJSON() ([]byte, error) {
+	return strconv.AppendInt(nil, m.Cents, 10), nil
+}
+func (m *ptrMoneyExported) UnmarshalJSON(b []byte) (err error) {
+	m.Cents, err = strconv.ParseInt(string(b), 10, 64)
+	return
+}
+
+// survivesOrPanics is survives, with a panic in encoding/json (a
+// promoted method called through a nil embedded pointer) a loss.
+func survivesOrPanics[T any](v T) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return survives(v)
+}
+
+// TestHTTP_PromotedMarshalersThatSwallowFieldsAreRefused: a struct that
+// embeds a type with MarshalJSON (or MarshalText, UnmarshalJSON,
+// UnmarshalText) gets the method promoted, and encoding/json then writes
+// and reads the whole struct as the embedded value: type Event struct{
+// time.Time; Name string } went out as a bare time string and Name was
+// lost without an error; through an embedded pointer, the method is called
+// on the nil pointer of every value decoded into, and panics. Each is
+// refused at the embedded field, saying to name it or to give the struct
+// its own methods; a struct of the embedded value alone (beside fields
+// JSON skips) and one whose own methods win are accepted. Where two
+// embedded types' methods cancel out (Go promotes neither), encoding/json
+// writes the struct's own fields, and the struct is checked as such.
+func TestHTTP_PromotedMarshalersThatSwallowFieldsAreRefused(t *testing.T) {
+	const valFeeSrc = "\n\ntype Fee struct{ cents int64 }\n\nfunc (f Fee) MarshalJSON() ([]byte, error) { return nil, nil }\n\nfunc (f *Fee) UnmarshalJSON([]byte) error { return nil }"
+	const event = "type Event struct {\n\ttime.Time\n\tName string `json:\"name\"`\n}"
+	for _, c := range []struct {
+		name, field, extra string
+		json               bool   // encoding/json carries the same value back
+		want               string // "" when svcgen accepts it
+	}{
+		{"embedded time.Time beside a field", "E Event `json:\"e\"`", event,
+			survives(struct{ E evt }{evt{time.Unix(150, 0).UTC(), "x"}}),
+			"services/weird/odd.go:48: Odd: field Event.Time embeds time.Time, so Event gets time.Time's MarshalJSON, UnmarshalJSON, MarshalText and UnmarshalText, " +
+				"and encoding/json writes and reads a Event as that time.Time alone: its other fields (Name) are lost, without an error; " +
+				"give the embedded field a name (Time time.Time `json:\"time\"`), or give Event its own MarshalJSON (with a value receiver) and UnmarshalJSON"},
+		{"embedded local Money, value MarshalJSON", "P Priced `json:\"p\"`", valMoneySrc + "\n\ntype Priced struct {\n\tMoney\n\tName string `json:\"name\"`\n}",
+			survives(struct{ P valPriced }{valPriced{valMoney{150}, "x"}}),
+			"services/weird/odd.go:54: Odd: field Priced.Money embeds Money, so Priced gets Money's MarshalJSON and UnmarshalJSON, and encoding/json writes and reads a Priced as that Money alone: its other fields (Name) are lost"},
+		{"embedded pointer alone", "P Priced `json:\"p\"`", valMoneySrc + "\n\ntype Priced struct{ *Money }",
+			survivesOrPanics(struct{ P ptrPriced }{ptrPriced{&valMoney{150}}}),
+			"field Priced.Money embeds *Money, so Priced gets Money's MarshalJSON and UnmarshalJSON, and encoding/json writes and reads a Priced as that Money alone; " +
+				"through the embedded pointer it calls the method even when the pointer is nil, as it is in every Priced it decodes into, and panics; give the embedded field a name (Money *Money `json:\"money\"`)"},
+		{"embedded netip.Addr", "H Host `json:\"h\"`", "type Host struct {\n\tnetip.Addr\n\tName string `json:\"name\"`\n}",
+			survives(struct{ H namedHost }{namedHost{netip.MustParseAddr("10.0.0.1"), "x"}}),
+			"field Host.Addr embeds netip.Addr, so Host gets netip.Addr's MarshalText and UnmarshalText, and encoding/json writes and reads a Host as that netip.Addr alone: its other fields (Name) are lost"},
+		{"embedded big.Int", "N Num `json:\"n\"`", "type Num struct {\n\tbig.Int\n\tUnit string `json:\"unit\"`\n}",
+			survives(struct{ N unitNum }{unitNum{*big.NewInt(150), "kg"}}),
+			"field Num.Int embeds big.Int, so Num gets big.Int's MarshalJSON, UnmarshalJSON, MarshalText and UnmarshalText"},
+		{"promoted through an embedded struct", "O Outer `json:\"o\"`", "type Outer struct {\n\tInner\n\tName string `json:\"name\"`\n}\n\ntype Inner struct{ time.Time }",
+			survives(struct{ O evtOuter }{evtOuter{evtInner{time.Unix(150, 0).UTC()}, "x"}}),
+			"field Outer.Inner embeds Inner, so Outer gets time.Time's MarshalJSON, UnmarshalJSON, MarshalText and UnmarshalText (through Inner)"},
+		{"an alias of time.Time", "E Event `json:\"e\"`", "type Event struct {\n\tStamp\n\tName string `json:\"name\"`\n}\n\ntype Stamp = time.Time",
+			survives(struct{ E evtAliased }{evtAliased{time.Unix(150, 0).UTC(), "x"}}),
+			"field Event.Stamp embeds Stamp, so Event gets time.Time's MarshalJSON"},
+		{"the request itself", "time.Time", "",
+			survives(struct {
+				N int
+				time.Time
+			}{150, time.Unix(150, 0).UTC()}),
+			"services/weird/odd.go:19: Odd: field OddRequest.Time embeds time.Time, so OddRequest gets time.Time's MarshalJSON, UnmarshalJSON, MarshalText and UnmarshalText, and encoding/json writes and reads a OddRequest as that time.Time alone: its other fields (N) are lost"},
+		{"the request itself, a local pointer-receiver Money", "Money", ptrMoneySrc,
+			survives(struct {
+				N int
+				ptrMoney
+			}{150, ptrMoney{2}}),
+			"services/weird/odd.go:19: Odd: field OddRequest.Money embeds Money, so OddRequest gets Money's MarshalJSON and UnmarshalJSON, and encoding/json writes and reads a OddRequest as that Money alone: its other fields (N) are lost"},
+		{"an anonymous struct", "E struct {\ntime.Time\nName string\n} `json:\"e\"`", "",
+			survives(struct {
+				E struct {
+					time.Time
+					Name string
+				}
+			}{}),
+			"field OddRequest.E has type struct{time.Time; Name string}, which JSON cannot carry: field struct{time.Time; Name string}.Time embeds time.Time"},
+		// Go promotes neither of two MarshalJSONs at one depth, and
+		// encoding/json writes the struct's fields: none here.
+		{"two embedded types' methods cancel out", "P Pair `json:\"p\"`", valMoneySrc + valFeeSrc + "\n\ntype Pair struct {\n\tMoney\n\tFee\n}",
+			survives(struct{ P feePair }{feePair{valMoney{150}, valFee{2}}}),
+			"field OddRequest.P has type Pair, which JSON cannot carry: Pair has no field encoding/json writes (cents, cents: unexported) and no MarshalJSON or MarshalText, so it goes out as {}"},
+		// Accepted.
+		{"the embedded value alone", "E Event `json:\"e\"`", "type Event struct{ time.Time }",
+			survives(struct{ E evtAlone }{evtAlone{time.Unix(150, 0).UTC()}}), ""},
+		{"beside fields JSON skips", "E Event `json:\"e\"`", "type Event struct {\n\ttime.Time\n\tNote string `json:\"-\"`\n\tseq  int\n}",
+			survives(struct{ E evtSkipped }{evtSkipped{Time: time.Unix(150, 0).UTC()}}), ""},
+		{"its own methods win", "E Event `json:\"e\"`", event + "\n\nfunc (e Event) MarshalJSON() ([]byte, error) { return nil, nil }\n\nfunc (e *Event) UnmarshalJSON([]byte) error { return nil }",
+			survives(struct{ E evtOwn }{evtOwn{time.Unix(150, 0).UTC(), "x"}}), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.json != (c.want == "") {
+				t.Fatalf("encoding/json carries the value back: %v, and the case expects svcgen to refuse it: %v", c.json, c.want != "")
+			}
+			files := weird(c.field, c.extra+"\n\nvar _ big.Int")
+			files["odd.go"] = []byte(strings.Replace(string(files["odd.go"]), "\"context\"\n", "\"context\"; \"math/big\"\n", 1))
+			out, err := Generate("services/weird", "weird", module, files, nil)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("Generate: %v; want it accepted (encoding/json carries it)", err)
+				}
+				return
+			}
+			var probs Problems
+			if !errors.As(err, &probs) || out != nil {
+				t.Fatalf("Generate = output %v, err %v; want problems and nothing to write", out != nil, err)
+			}
+			if len(probs) != 1 || !strings.Contains(probs[0].String(), c.want) {
+				t.Fatalf("problems:\n%v\nwant one, containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestHTTP_JSONCheckRunsForGRPCServicesToo: a //warren:grpc service serves
+// HTTP as well (every service gets transport_gen.go), so its bodies are
+// encoding/json's too: a type protobuf carries whole (all its state in
+// exported fields) whose MarshalJSON has a pointer receiver went out over
+// HTTP as its fields and was not read back, and was accepted because the
+// JSON check did not run. It is refused now; where the protobuf mapping
+// refuses the same field (an embedded time.Time), it is said once, by the
+// mapping.
+func TestHTTP_JSONCheckRunsForGRPCServicesToo(t *testing.T) {
+	if survives(struct{ Price ptrMoneyExported }{ptrMoneyExported{150}}) {
+		t.Fatal("encoding/json carries a value of a type whose MarshalJSON has a pointer receiver; the case expects it not to")
+	}
+	const money = "type Money struct {\n\tCents int64 `json:\"cents\"`\n}\n\nfunc (m *Money) MarshalJSON() ([]byte, error) { return nil, nil }\n\nfunc (m *Money) UnmarshalJSON([]byte) error { return nil }"
+	_, err := Generate("services/things", "things", module, grpcThings("Price Money `json:\"price\"`", money), nil)
+	if err == nil || strings.Count(err.Error(), "Thing.Price") != 1 ||
+		!strings.Contains(err.Error(), "services/things/service.go:11: Put: field Thing.Price has type Money, which JSON cannot carry: Money's MarshalJSON has a pointer receiver (services/things/service.go:18)") {
+		t.Fatalf("err = %v; want the JSON check's problem, once", err)
+	}
+	if _, err := Generate("services/things", "things", module, grpcThings("Price *Money `json:\"price\"`", money), nil); err != nil {
+		t.Fatalf("a pointer field: %v; want it accepted (encoding/json can address it)", err)
+	}
+	files := grpcThings("time.Time\nName string `json:\"name\"`", "")
+	files["service.go"] = []byte(strings.Replace(string(files["service.go"]), `import "context"`, "import (\n\t\"context\"\n\t\"time\"\n)", 1))
+	_, err = Generate("services/things", "things", module, files, nil)
+	if err == nil || strings.Count(err.Error(), "field Thing.time.Time is embedded; a gRPC message lists its fields") != 1 || strings.Contains(err.Error(), "embeds time.Time") {
 		t.Fatalf("err = %v; want the protobuf mapping's problem alone", err)
 	}
 }

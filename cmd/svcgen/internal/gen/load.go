@@ -120,6 +120,7 @@ func load(dir, name, module string, files map[string][]byte, prev fs.FS, opt Opt
 			}
 		}
 	}
+	s.probs = s.probs.withoutYielded()
 	s.checkClashes(svc)
 	s.plan(svc, ifaceFile)
 	if len(s.probs) > 0 {

@@ -113,6 +113,10 @@ type Problem struct {
 	Msg    string
 
 	typ string // the message type it is in: Method then names every method that reaches it
+	// yields: said only when no other problem is at the same place (a
+	// //warren:grpc service's JSON problem where the protobuf mapping
+	// refuses the same field: a field is named once).
+	yields bool
 }
 
 func (p Problem) String() string {
@@ -141,6 +145,17 @@ func (ps Problems) Error() string {
 		lines[i] = p.String()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// withoutYielded drops each problem that yields to another at its place.
+func (ps Problems) withoutYielded() Problems {
+	at := map[token.Position]bool{}
+	for _, p := range ps {
+		if !p.yields {
+			at[p.Pos] = true
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(ps), func(p Problem) bool { return p.yields && at[p.Pos] })
 }
 
 // sorted returns the problems by file, line and column, each once.
