@@ -74,22 +74,7 @@ func TestPathInt_RefusesWhatTheFieldCannotHoldAndSaysWhy(t *testing.T) {
 		{"/i32/1?n=2147483648", 400, `query parameter "n": "2147483648" is out of range for an int32`},
 		{"/i32/1?n=x", 400, `query parameter "n": "x" is not an int32`},
 	} {
-		resp, err := hc.Get(srv.URL + tc.path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		got := strings.TrimSpace(string(b))
-		if tc.status == 400 {
-			var eb ErrorBody
-			if json.Unmarshal(b, &eb) == nil && eb.Code == "bad_parameter" {
-				got = eb.Error
-			}
-		}
-		if resp.StatusCode != tc.status || got != tc.want {
-			t.Errorf("GET %s: %d %s; want %d %s", tc.path, resp.StatusCode, b, tc.status, tc.want)
-		}
+		getAndCheck(t, hc, srv.URL+tc.path, tc.status, tc.want)
 	}
 
 	r := httptest.NewRequest("GET", "/u64/-1", nil)
@@ -152,22 +137,7 @@ func TestDecodeQuery_FloatsMustBeFiniteAndFit(t *testing.T) {
 		}
 	}
 	for _, tc := range rows {
-		resp, err := hc.Get(srv.URL + "/f?" + tc.query)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		got := strings.TrimSpace(string(b))
-		if tc.status == 400 {
-			var eb ErrorBody
-			if json.Unmarshal(b, &eb) == nil && eb.Code == "bad_parameter" {
-				got = eb.Error
-			}
-		}
-		if resp.StatusCode != tc.status || got != tc.want {
-			t.Errorf("GET /f?%s: %d %s; want %d %s", tc.query, resp.StatusCode, b, tc.status, tc.want)
-		}
+		getAndCheck(t, hc, srv.URL+"/f?"+tc.query, tc.status, tc.want)
 	}
 }
 
@@ -205,21 +175,28 @@ func TestStringParameters_MustBeUTF8(t *testing.T) {
 		{"/u/u-1?name=a%C3", 400, `query parameter "name": "a\xc3" is not valid UTF-8 text`},
 		{"/u/u-1?tag=ok&tag=%80", 400, `query parameter "tag": "\x80" is not valid UTF-8 text`},
 	} {
-		resp, err := hc.Get(srv.URL + tc.target)
-		if err != nil {
-			t.Fatal(err)
+		getAndCheck(t, hc, srv.URL+tc.target, tc.status, tc.want)
+	}
+}
+
+// getAndCheck GETs url and checks the status and, for a 200, the body or,
+// for a 400 bad_parameter, its error message.
+func getAndCheck(t *testing.T, hc *http.Client, url string, status int, want string) {
+	t.Helper()
+	resp, err := hc.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	got := strings.TrimSpace(string(b))
+	if status == http.StatusBadRequest {
+		var eb ErrorBody
+		if json.Unmarshal(b, &eb) == nil && eb.Code == "bad_parameter" {
+			got = eb.Error
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		got := strings.TrimSpace(string(b))
-		if tc.status == 400 {
-			var eb ErrorBody
-			if json.Unmarshal(b, &eb) == nil && eb.Code == "bad_parameter" {
-				got = eb.Error
-			}
-		}
-		if resp.StatusCode != tc.status || got != tc.want {
-			t.Errorf("GET %s: %d %s; want %d %s", tc.target, resp.StatusCode, b, tc.status, tc.want)
-		}
+	}
+	if resp.StatusCode != status || got != want {
+		t.Errorf("GET %s: %d %s; want %d %s", url, resp.StatusCode, b, status, want)
 	}
 }
