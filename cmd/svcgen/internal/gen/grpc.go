@@ -557,6 +557,9 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int, fi
 		mp.gs.Helpers["narrow"] = true
 		return func(x string) string { return fmt.Sprintf("grpcNarrow[%s](%s, %q)", goType, x, field) }
 	}
+	// An alias is the type it names (type Stamp = time.Time is
+	// time.Time), read in the file that declares it.
+	e, f = s.alias(e, f)
 	switch t := e.(type) {
 	case *ast.Ident:
 		if _, local := s.types[t.Name]; !local {
@@ -625,6 +628,9 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int, fi
 	case *ast.IndexExpr, *ast.IndexListExpr:
 		return grpcConv{}, fmt.Sprintf("%s is an instance of a generic type, and generic types are not mapped; declare a non-generic struct type with the fields %s has (type %s struct { … }) and use it", exprString(e), exprString(e), genericName(e))
 	case *ast.StarExpr:
+		if x, xf := s.alias(t.X, f); x != t.X {
+			t, f = &ast.StarExpr{Star: t.Star, X: x}, xf
+		}
 		id, ok := t.X.(*ast.Ident)
 		if ok {
 			if st, isStruct := s.underlying(id).(*ast.StructType); isStruct && s.types[id.Name] != nil {
@@ -675,7 +681,7 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int, fi
 			to:   func(x string) string { return "grpcSlice(" + x + ", " + c.toFunc() + ")" },
 			from: func(x string) string { return "grpcSlice(" + x + ", " + c.fromFunc() + ")" }}, ""
 	case *ast.MapType:
-		if k, ok := t.Key.(*ast.Ident); !ok || k.Name != "string" || s.types["string"] != nil {
+		if k, _ := s.alias(t.Key, f); !isIdent(k, "string") || s.types["string"] != nil {
 			return grpcConv{}, "map keys must be string"
 		}
 		if depth > 0 {
@@ -888,6 +894,25 @@ func (mp *grpcMapper) want(name string) {
 	if _, ok := mp.msgs[name]; !ok && !slices.Contains(mp.pending, name) {
 		mp.pending = append(mp.pending, name)
 	}
+}
+
+// alias follows a type name of this package declared as an alias (type
+// Stamp = time.Time) to the type expression it names, and the file that
+// declares it (whose imports that expression uses); any other e is
+// returned as it is.
+func (s *source) alias(e ast.Expr, f *ast.File) (ast.Expr, *ast.File) {
+	for range 20 {
+		id, ok := e.(*ast.Ident)
+		if !ok {
+			return e, f
+		}
+		spec, ok := s.types[id.Name]
+		if !ok || !spec.Assign.IsValid() {
+			return e, f
+		}
+		e, f = spec.Type, s.fileOf(spec.Pos())
+	}
+	return e, f
 }
 
 // fileOf is the file that declares pos.

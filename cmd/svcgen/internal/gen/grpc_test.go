@@ -208,7 +208,7 @@ func TestGRPC_AStructWhoseStateItsOwnMethodsCarryIsRefused(t *testing.T) {
 			"Amount has its own JSON form (UnmarshalJSON), which protobuf cannot carry, and fields a message leaves out (cents: unexported"},
 		{"MarshalText, through an alias", "Total Money `json:\"total\"`",
 			"type Money = Amount\n\ntype Amount struct{ cents, scale int64 }\n\nfunc (a Amount) MarshalText() ([]byte, error) { return nil, nil }",
-			"field Thing.Total has type Money, which svcgen cannot map to protobuf: Money has its own text form (MarshalText), which protobuf cannot carry, and fields a message leaves out (cents, scale: "},
+			"field Thing.Total has type Money, which svcgen cannot map to protobuf: Amount has its own text form (MarshalText), which protobuf cannot carry, and fields a message leaves out (cents, scale: "},
 		{"json:\"-\" state", "Total Amount `json:\"total\"`",
 			"type Amount struct {\n\tCents int64 `json:\"-\"`\n}\n\nfunc (a Amount) MarshalJSON() ([]byte, error) { return nil, nil }",
 			"Amount has its own JSON form (MarshalJSON), which protobuf cannot carry, and fields a message leaves out (Cents: unexported or json:\"-\")"},
@@ -398,5 +398,54 @@ func TestGRPC_GeneratedCodeLeftBehindWithoutTheLineIsRefused(t *testing.T) {
 				t.Errorf("the same service.go with no grpc_gen.go: %v", err)
 			}
 		})
+	}
+}
+
+// TestGRPC_AnAliasIsTheTypeItNames: type Stamp = time.Time is time.Time
+// (the same type, as docs/svcgen.md recommends it over HTTP), but the
+// protobuf mapping read the alias as a named type and refused it, "Stamp
+// is a named time.Time type" (report r55b F4). Each alias is mapped as the
+// type it names — a time, an integer, a struct of the package (the same
+// message, not a second one), behind a pointer, in a slice, as a map key —
+// reading the target in the file that declares the alias (its imports);
+// a new named type over the same target is still refused.
+func TestGRPC_AnAliasIsTheTypeItNames(t *testing.T) {
+	fields := "At Stamp `json:\"at\"`\n" +
+		"AtP *Stamp `json:\"at_p\"`\n" +
+		"Ats []Stamp `json:\"ats\"`\n" +
+		"Price Cents `json:\"price\"`\n" +
+		"PriceP *Cents `json:\"price_p\"`\n" +
+		"Part PartAlias `json:\"part\"`\n" +
+		"PartP *PartAlias `json:\"part_p\"`\n" +
+		"Parts []*PartAlias `json:\"parts\"`\n" +
+		"ByKey map[Key]Cents `json:\"by_key\"`\n" +
+		"Wait Wait `json:\"wait\"`"
+	files := grpcThings(fields, "type Part struct {\n\tN int `json:\"n\"`\n}")
+	files["aliases.go"] = []byte("package things\n\nimport tm \"time\"\n\ntype (\n\tStamp     = tm.Time\n\tWait      = tm.Duration\n\tCents     = Units\n\tUnits     = int64\n\tPartAlias = Part\n\tKey       = string\n)\n")
+	out, err := Generate("services/things", "things", module, files, nil)
+	if err != nil {
+		t.Fatalf("Generate: %v; want every alias mapped as the type it names", err)
+	}
+	proto := string(out.Files["thingspb/things.proto"])
+	for _, want := range []string{"google.protobuf.Timestamp at = 1;", "google.protobuf.Timestamp at_p = 2;", "repeated google.protobuf.Timestamp ats = 3;",
+		"int64 price = 4;", "optional int64 price_p = 5;", "Part part = 6;", "Part part_p = 7;", "repeated Part parts = 8;", "map<string, int64> by_key = 9;",
+		"google.protobuf.Duration wait = 10;"} {
+		if !strings.Contains(proto, want) {
+			t.Errorf("the .proto lacks %q:\n%s", want, proto)
+		}
+	}
+	if strings.Contains(proto, "message PartAlias") {
+		t.Errorf("the alias got a message of its own:\n%s", proto)
+	}
+	code := string(out.Files["grpc_gen.go"])
+	for _, want := range []string{" grpctransport.TimeToPB(v.At),", " toPBPart(v.Part),", " grpctransport.DurationToPB(v.Wait),", "func toPBPart(v Part) *thingspb.Part"} {
+		if !strings.Contains(code, want) {
+			t.Errorf("grpc_gen.go lacks %q", want)
+		}
+	}
+
+	_, err = Generate("services/things", "things", module, grpcThings("At Stamp `json:\"at\"`", "type Stamp time.Time"), nil)
+	if err == nil || !strings.Contains(err.Error(), "Stamp is a named time.Time type") {
+		t.Errorf("a named type over time.Time: err = %v; want it refused", err)
 	}
 }

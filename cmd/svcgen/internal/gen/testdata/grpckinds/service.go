@@ -25,6 +25,13 @@ type PutResponse struct {
 
 type Level uint8
 
+// Aliases are the types they name (report r55b F4).
+type (
+	Stamp    = time.Time
+	Cents    = int64
+	BinAlias = Bin
+)
+
 type Bin struct {
 	Code string `json:"code"`
 	Qty  int64  `json:"qty"`
@@ -68,6 +75,11 @@ type Kinds struct {
 	When  *time.Time     `json:"when"`
 	Never *time.Time     `json:"never"`
 	Wait  *time.Duration `json:"wait"`
+
+	Stamp   Stamp       `json:"stamp"`
+	StampP  *Stamp      `json:"stamp_p"`
+	Price   Cents       `json:"price"`
+	Aliased []*BinAlias `json:"aliased"`
 }
 
 // Echo is the implementation.
