@@ -173,6 +173,11 @@ func (c *jsonChecker) check(name string) {
 	if c.promotesMethods(st) {
 		return
 	}
+	for _, fl := range st.Fields.List {
+		if why := c.unexportedPtrWhy(name, fl); why != "" {
+			c.probs[name] = append(c.probs[name], Problem{Pos: c.s.fset.Position(fl.Type.Pos()), typ: name, Msg: why})
+		}
+	}
 	c.fields(name, st, c.s.fileOf(spec.Pos()), map[string]bool{}, inherit, func(pos token.Pos, field string, typ ast.Expr, why jsonWhy) {
 		p := Problem{Pos: c.s.fset.Position(pos), typ: name,
 			Msg: fmt.Sprintf("field %s.%s has type %s, which JSON cannot carry: %s", name, field, exprString(typ), why.msg)}
@@ -216,6 +221,45 @@ func (c *jsonChecker) fields(owner string, st *ast.StructType, f *ast.File, thro
 			}
 		}
 	}
+}
+
+// unexportedPtrWhy is why the field fl of the struct type owner, when it
+// embeds a pointer to a struct type under an unexported name (*inner), is
+// one encoding/json writes but cannot read back: decoding a field it
+// promotes into a value whose pointer is nil (every value decoded into)
+// needs to allocate the pointer, which is unexported, and fails with
+// "json: cannot set embedded pointer to unexported struct" (decode.go,
+// golang.org/issue/21357); with a json tag the pointer is a field of its
+// own, and setting it panics (reflect: Set using value obtained using
+// unexported field). Untagged with no field JSON writes, nothing is ever
+// decoded into it, and it is accepted.
+func (c *jsonChecker) unexportedPtrWhy(owner string, fl *ast.Field) string {
+	star, ok := fl.Type.(*ast.StarExpr)
+	if len(fl.Names) > 0 || !ok {
+		return ""
+	}
+	id := embeddedLocal(star)
+	inner, ok := c.s.underlying(ast.NewIdent(id)).(*ast.StructType)
+	if !ok || ast.IsExported(id) || c.s.types[id] == nil {
+		return ""
+	}
+	tag := jsonTag(fl)
+	js, _, _ := strings.Cut(tag, ",")
+	fix := fmt.Sprintf("embed the value (%s instead of *%s), export the type (or embed an exported alias of it: type %s = %s), or name the field (%s *%s `json:\"%s\"`)",
+		id, id, TypeName(id), id, TypeName(id), id, strings.ToLower(id[:1])+id[1:])
+	switch {
+	case js == "-" && !strings.HasPrefix(tag, "-,"):
+		return ""
+	case js != "":
+		return fmt.Sprintf("field %s.%s embeds *%s, a pointer to a struct type under an unexported name, with a json tag: encoding/json writes it as the field %q, "+
+			"but decoding into it panics (reflect: Set using value obtained using unexported field), so every call fails; %s", owner, id, id, js, fix)
+	}
+	if carried, _ := c.carries(inner, 0); !carried {
+		return ""
+	}
+	return fmt.Sprintf("field %s.%s embeds *%s, a pointer to a struct type under an unexported name: encoding/json writes the fields it promotes, "+
+		"but reading them back needs to allocate the nil pointer of the value it decodes into, which it cannot set, so every call that sends them fails "+
+		"(json: cannot set embedded pointer to unexported struct); %s", owner, id, id, fix)
 }
 
 // promotesMethods reports whether st embeds a type whose methods may make

@@ -406,3 +406,93 @@ func TestHTTP_JSONCheckRunsForGRPCServicesToo(t *testing.T) {
 		t.Fatalf("err = %v; want the protobuf mapping's problem alone", err)
 	}
 }
+
+// The types of TestHTTP_EmbeddedPointerToUnexportedStructIsRefused's
+// cases, for encoding/json's verdict.
+type (
+	region        struct{ Region string }
+	Region        = region // an exported name for it
+	regionState   struct{ n int }
+	regionWrap    struct{ *region }
+	ptrRegion     struct{ *region }
+	ptrRegionName struct {
+		*region `json:"in"`
+		Name    string
+	}
+	ptrRegionNested struct {
+		regionWrap
+		Name string
+	}
+	ptrRegionState      struct{ *regionState }
+	ptrRegionAlias      struct{ *Region }
+	ptrRegionNamed      struct{ In *region }
+	ptrRegionByVal      struct{ region }
+	RegionExp           struct{ Region string }
+	regionOf            = RegionExp // an unexported name for an exported type
+	ptrRegionUnexpAlias struct{ *regionOf }
+	ptrRegionDashed     struct {
+		*region `json:"-"`
+	}
+)
+
+// TestHTTP_EmbeddedPointerToUnexportedStructIsRefused: encoding/json
+// writes the fields promoted from an embedded *inner (a struct type under
+// an unexported name), but reading them back means allocating the nil
+// pointer of the value it decodes into, a field it cannot set: every call
+// that sent them failed, "json: cannot set embedded pointer to unexported
+// struct" (report r55b F2); with a json tag, decoding into it panicked.
+// Each is refused at the embedded field, saying to embed the value,
+// export the type or name the field; what encoding/json reads back (the
+// value embedded, an exported alias, a named field, no field JSON writes,
+// json:"-") is accepted.
+func TestHTTP_EmbeddedPointerToUnexportedStructIsRefused(t *testing.T) {
+	const inner = "\n\ntype inner struct {\n\tRegion string `json:\"region\"`\n}"
+	for _, c := range []struct {
+		name, field, extra string
+		json               bool   // encoding/json carries the same value back
+		want               string // "" when svcgen accepts it
+	}{
+		{"embedded *inner", "*inner\nName string `json:\"name\"`", inner,
+			survives(ptrRegion{&region{"eu"}}),
+			"services/weird/odd.go:19: Odd: field OddRequest.inner embeds *inner, a pointer to a struct type under an unexported name: encoding/json writes the fields it promotes, " +
+				"but reading them back needs to allocate the nil pointer of the value it decodes into, which it cannot set, so every call that sends them fails (json: cannot set embedded pointer to unexported struct); " +
+				"embed the value (inner instead of *inner), export the type (or embed an exported alias of it: type Inner = inner), or name the field (Inner *inner `json:\"inner\"`)"},
+		{"with a json tag", "*inner `json:\"in\"`", inner,
+			survivesOrPanics(ptrRegionName{&region{"eu"}, "n"}),
+			"field OddRequest.inner embeds *inner, a pointer to a struct type under an unexported name, with a json tag: encoding/json writes it as the field \"in\", but decoding into it panics"},
+		{"in a struct embedded in a field's type", "P Wrapped `json:\"p\"`", inner + "\n\ntype Wrapped struct {\n\twrap\n\tName string `json:\"name\"`\n}\n\ntype wrap struct{ *inner }",
+			survives(struct{ P ptrRegionNested }{ptrRegionNested{regionWrap{&region{"eu"}}, "n"}}),
+			"services/weird/odd.go:58: Odd: field wrap.inner embeds *inner"},
+		{"an unexported alias of an exported type", "*inner", "\n\ntype inner = Inner\n\ntype Inner struct {\n\tRegion string `json:\"region\"`\n}",
+			survives(ptrRegionUnexpAlias{&regionOf{"eu"}}), // the field's name is what counts
+			"field OddRequest.inner embeds *inner"},
+		// Accepted.
+		{"the value embedded", "inner", inner, survives(ptrRegionByVal{region{"eu"}}), ""},
+		{"an exported alias embedded", "*Inner", inner + "\n\ntype Inner = inner", survives(ptrRegionAlias{&region{"eu"}}), ""},
+		{"a named field", "In *inner `json:\"in\"`", inner, survives(ptrRegionNamed{&region{"eu"}}), ""},
+		// Nothing is written of it, so nothing is decoded into it (its
+		// unexported state is left out, as beside any exported field).
+		{"no field JSON writes", "*inner", "\n\ntype inner struct{ n int }", survives(ptrRegionState{}), ""},
+		{"json:\"-\"", "*inner `json:\"-\"`", inner, survives(ptrRegionDashed{}), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.json != (c.want == "") {
+				t.Fatalf("encoding/json carries the value back: %v, and the case expects svcgen to refuse it: %v", c.json, c.want != "")
+			}
+			out, err := Generate("services/weird", "weird", module, weird(c.field, c.extra), nil)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("Generate: %v; want it accepted (encoding/json carries it)", err)
+				}
+				return
+			}
+			var probs Problems
+			if !errors.As(err, &probs) || out != nil {
+				t.Fatalf("Generate = output %v, err %v; want problems and nothing to write", out != nil, err)
+			}
+			if len(probs) != 1 || !strings.Contains(probs[0].String(), c.want) {
+				t.Fatalf("problems:\n%v\nwant one, containing %q", err, c.want)
+			}
+		})
+	}
+}
