@@ -157,7 +157,7 @@ var protoScalars = map[string][2]string{
 // encoding/json refuses it over HTTP, rather than truncated.
 var protoSmallInts = map[string]bool{"int8": true, "int16": true, "uint8": true, "uint16": true, "byte": true}
 
-const grpcMapHelp = "svcgen maps string, bool, integer and float fields (and named types of them), []byte, time.Time, time.Duration, struct types of this package, pointers to any of those but []byte (a nil pointer is an absent field), slices of those and map[string] of those"
+const grpcMapHelp = "svcgen maps string, bool, integer and float fields (and named types of them), []byte, time.Time, time.Duration, struct types of this package, pointers to any of those but []byte (a nil pointer is an absent field), slices of those and map[string] of those (and named slice and map types of them)"
 
 // Prepare implements Emitter.
 func (e GRPCEmitter) Prepare(svc *Service, pkg *Package) (Transport, Problems) {
@@ -599,8 +599,31 @@ func (mp *grpcMapper) conv(method string, e ast.Expr, f *ast.File, depth int, fi
 				c.from = narrow(t.Name)
 			}
 			return c, ""
+		case *ast.SelectorExpr:
+			if x, ok := u.X.(*ast.Ident); ok && (u.Sel.Name == "Time" || u.Sel.Name == "Duration") &&
+				importName(s.fileOf(s.types[t.Name].Pos()), "time") == x.Name {
+				return grpcConv{}, fmt.Sprintf("%s is a named %s type; use %s itself in the field", t.Name, exprString(u), exprString(u))
+			}
+			// "use json.RawMessage itself" would only be refused in turn.
+			return grpcConv{}, fmt.Sprintf("%s is a named %s type, and protobuf carries no type of another package but time.Time and time.Duration; "+
+				"give the field a type it carries ([]byte, string, map[string]string, a struct type of this package, …) and convert to %s in your code", t.Name, exprString(u), t.Name)
 		default:
-			return grpcConv{}, fmt.Sprintf("%s is a named %s type; use %s itself in the field", t.Name, exprString(u), exprString(u))
+			// A named slice or map (type Labels map[string]string) is the
+			// message field its underlying type is: the values are
+			// assignable both ways, so the underlying type's conversions
+			// apply as they are. A named []byte converts explicitly, as a
+			// map's value needs it.
+			c, why := mp.conv(method, u, s.fileOf(s.types[t.Name].Pos()), depth, field)
+			if why != "" {
+				return grpcConv{}, fmt.Sprintf("%s is a named %s type: %s", t.Name, exprString(u), why)
+			}
+			if c.proto == "bytes" {
+				return grpcConv{proto: "bytes", goType: t.Name, pbType: "[]byte",
+					to:   func(x string) string { return "[]byte(" + x + ")" },
+					from: func(x string) string { return t.Name + "(" + x + ")" }}, ""
+			}
+			c.goType = t.Name
+			return c, ""
 		}
 	case *ast.SelectorExpr:
 		if x, ok := t.X.(*ast.Ident); ok && f != nil && importName(f, "time") == x.Name {

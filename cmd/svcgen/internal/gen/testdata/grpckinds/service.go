@@ -32,6 +32,16 @@ type (
 	BinAlias = Bin
 )
 
+// Named slices and maps are the fields their underlying types are
+// (report r55b F5).
+type (
+	Labels    map[string]string
+	IDs       []int64
+	LevelList []Level
+	BinsByKey map[string]*Bin
+	Blob      []byte
+)
+
 type Bin struct {
 	Code string `json:"code"`
 	Qty  int64  `json:"qty"`
@@ -80,6 +90,13 @@ type Kinds struct {
 	StampP  *Stamp      `json:"stamp_p"`
 	Price   Cents       `json:"price"`
 	Aliased []*BinAlias `json:"aliased"`
+
+	Labels    Labels          `json:"labels"`
+	IDs       IDs             `json:"ids"`
+	LevelList LevelList       `json:"level_list"`
+	BinsByKey BinsByKey       `json:"bins_by_key"`
+	Blob      Blob            `json:"blob"`
+	Blobs     map[string]Blob `json:"blobs"`
 }
 
 // Echo is the implementation.
