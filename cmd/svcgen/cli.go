@@ -32,8 +32,8 @@ services from their Service interface, so you write business methods only.
 
 Usage:
   svcgen init MODULE [--dir DIR] [--warren VERSION | --replace PATH]
-  svcgen new NAME [--port N] [--registry NAME] [--methods "A,B"] [--grpc] [--dry-run]
-  svcgen gen [NAME | ./services/NAME]... [--dry-run | --verify] [--no-check] [--protoc]
+  svcgen new NAME [--port N] [--registry NAME] [--registry-package PATH] [--methods "A,B"] [--grpc] [--dry-run]
+  svcgen gen [NAME | ./services/NAME]... [--dry-run | --verify] [--no-check] [--protoc] [--renumber]
   svcgen list
   svcgen help [COMMAND]
 
