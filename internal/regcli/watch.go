@@ -138,8 +138,9 @@ func watch(ctx context.Context, env Env, d registry.Discovery, svc string, asJSO
 			switch c.Kind {
 			case meshview.KindWithdraw:
 				// watch does not probe the instance as the mesh page
-				// does, so it cannot tell a withdrawal from an expiry.
-				l.Instance, l.Detail = c.Old.ID, "left discovery (withdrawn, or its record expired)"
+				// does, so it cannot tell a withdrawal from an expiry;
+				// on Kubernetes a Pod turning NotReady leaves too.
+				l.Instance, l.Detail = c.Old.ID, "left discovery (withdrawn, its record expired, or no longer ready)"
 			default:
 				l.Instance = c.New.ID
 				rec := c.New
