@@ -15,9 +15,9 @@ const Name = "kubernetes"
 
 // Backend returns the Kubernetes backend for a main's list of registries
 // (bootstrap.WithRegistries). Its flags, each also a WARREN_KUBERNETES_…
-// variable: --kubernetes-kubeconfig (empty: in-cluster),
-// --kubernetes-namespace (empty: the kubeconfig context's, else the Pod's
-// own), --kubernetes-ports
+// variable: --kubernetes-kubeconfig (empty: in-cluster, else $KUBECONFIG,
+// else ~/.kube/config), --kubernetes-namespace (empty: the kubeconfig
+// context's, else the Pod's own), --kubernetes-ports
 // (port names that become endpoints) and --kubernetes-max-hold.
 func Backend() registry.Backend {
 	return registry.Backend{
@@ -36,8 +36,8 @@ type settings struct {
 
 func bindFlags(fs *flag.FlagSet) registry.Settings {
 	s := &settings{ports: append([]string(nil), DefaultSchemes...), maxHold: DefaultMaxHold}
-	fs.StringVar(&s.kubeconfig, "kubernetes-kubeconfig", s.kubeconfig, "kubeconfig file of the cluster (empty: the Pod's service account, in-cluster)")
-	fs.StringVar(&s.namespace, "kubernetes-namespace", s.namespace, "namespace whose Services are discovered (empty: with --kubernetes-kubeconfig its context's namespace, as kubectl; else the Pod's own)")
+	fs.StringVar(&s.kubeconfig, "kubernetes-kubeconfig", s.kubeconfig, "kubeconfig file of the cluster (empty: the Pod's service account in a cluster, else $KUBECONFIG, else ~/.kube/config, as kubectl)")
+	fs.StringVar(&s.namespace, "kubernetes-namespace", s.namespace, "namespace whose Services are discovered (empty: with a kubeconfig its context's namespace, as kubectl; else the Pod's own)")
 	fs.Var(registry.ListFlag{P: &s.ports}, "kubernetes-ports", "comma-separated Service port names that become endpoints, each under its name as scheme")
 	fs.DurationVar(&s.maxHold, "kubernetes-max-hold", s.maxHold, "longest wait for EndpointSlices to agree with their Pods before serving them as they are")
 	return s

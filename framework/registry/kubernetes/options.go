@@ -3,12 +3,14 @@ package kubernetes
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/go-kit/log"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/homedir"
 
 	"github.com/warren-mesh/warren/framework/registry"
 )
@@ -41,6 +43,7 @@ type Option func(*config)
 type config struct {
 	rest         *rest.Config
 	kubeconfig   string
+	loading      *clientcmd.ClientConfigLoadingRules // the kubeconfig restConfig used, if any
 	namespace    string
 	schemes      []string
 	kubelet      Kubelet
@@ -62,8 +65,9 @@ func defaultConfig() config {
 	}
 }
 
-// WithRESTConfig sets how to reach the apiserver. Default: the in-cluster
-// configuration (the Pod's service account), or WithKubeconfig's file.
+// WithRESTConfig sets how to reach the apiserver. Default: WithKubeconfig's
+// file, else the in-cluster configuration (the Pod's service account),
+// else kubectl's default kubeconfig ($KUBECONFIG, else ~/.kube/config).
 func WithRESTConfig(c *rest.Config) Option { return func(cfg *config) { cfg.rest = c } }
 
 // WithKubeconfig reads the apiserver address and credentials from a
@@ -72,7 +76,8 @@ func WithRESTConfig(c *rest.Config) Option { return func(cfg *config) { cfg.rest
 func WithKubeconfig(path string) Option { return func(cfg *config) { cfg.kubeconfig = path } }
 
 // WithNamespace sets the namespace whose Services are discovered. Default:
-// with WithKubeconfig, its current context's namespace (as kubectl does,
+// with a kubeconfig (WithKubeconfig's, or the default one out of a
+// cluster), its current context's namespace (as kubectl does,
 // "default" when the context names none); else the Pod's own namespace
 // (from its service account), else "default".
 func WithNamespace(ns string) Option { return func(cfg *config) { cfg.namespace = ns } }
@@ -133,23 +138,66 @@ func (c *config) validate() error {
 	return nil
 }
 
-// restConfig resolves how to reach the apiserver.
+// inClusterConfig is rest.InClusterConfig; the tests replace it to act
+// as a Pod.
+var inClusterConfig = rest.InClusterConfig
+
+// restConfig resolves how to reach the apiserver, in this order:
+// WithRESTConfig; WithKubeconfig (--kubernetes-kubeconfig); the Pod's
+// service account (in-cluster); else client-go's default loading rules,
+// as kubectl's: the files of $KUBECONFIG (a path list, merged), else
+// ~/.kube/config. In-cluster comes before $KUBECONFIG and ~/.kube/config
+// (kubectl tries it last): a workload in a Pod acts as its
+// ServiceAccount, which the chart's Role is written for, and a
+// KUBECONFIG inherited from an image or a shell does not silently change
+// who it is. The flag stays the way to choose another identity.
 func (c *config) restConfig() (*rest.Config, error) {
 	switch {
 	case c.rest != nil:
 		return rest.CopyConfig(c.rest), nil
 	case c.kubeconfig != "":
-		rc, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
+		c.loading = &clientcmd.ClientConfigLoadingRules{ExplicitPath: c.kubeconfig}
+		rc, err := c.clientConfig().ClientConfig()
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes registry: kubeconfig %s: %w", c.kubeconfig, err)
 		}
 		return rc, nil
 	}
-	rc, err := rest.InClusterConfig()
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes registry: not in a cluster and no kubeconfig given: %w", err)
+	rc, inErr := inClusterConfig()
+	if inErr == nil {
+		return rc, nil
+	}
+	rules, where := defaultLoadingRules()
+	c.loading = rules
+	rc, err := c.clientConfig().ClientConfig()
+	switch {
+	case clientcmd.IsEmptyConfig(err):
+		c.loading = nil
+		return nil, fmt.Errorf("kubernetes registry: no apiserver to use: not in a cluster (%v), --kubernetes-kubeconfig not given, "+
+			"and %s gives no configuration (no such file, or an empty one)", inErr, where)
+	case err != nil:
+		return nil, fmt.Errorf("kubernetes registry: kubeconfig %s: %w", where, err)
 	}
 	return rc, nil
+}
+
+// defaultLoadingRules are clientcmd's default loading rules, with
+// ~/.kube/config read from $HOME now (clientcmd reads it once, when the
+// program starts), and where they look, for errors.
+func defaultLoadingRules() (*clientcmd.ClientConfigLoadingRules, string) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.MigrationRules = nil // never move the user's files
+	if env := os.Getenv(clientcmd.RecommendedConfigPathEnvVar); env != "" {
+		return rules, fmt.Sprintf("$KUBECONFIG (%s)", env)
+	}
+	home := filepath.Join(homedir.HomeDir(), clientcmd.RecommendedHomeDir, clientcmd.RecommendedFileName)
+	rules.Precedence = []string{home}
+	return rules, fmt.Sprintf("~/.kube/config (%s; $KUBECONFIG unset)", home)
+}
+
+// clientConfig is the kubeconfig that loading finds.
+func (c *config) clientConfig() clientcmd.ClientConfig {
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(c.loading, &clientcmd.ConfigOverrides{})
 }
 
 // resolveNamespace returns the configured namespace, the kubeconfig
@@ -158,12 +206,10 @@ func (c *config) resolveNamespace() (string, error) {
 	if c.namespace != "" {
 		return c.namespace, nil
 	}
-	if c.rest == nil && c.kubeconfig != "" {
-		cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
-			&clientcmd.ClientConfigLoadingRules{ExplicitPath: c.kubeconfig}, &clientcmd.ConfigOverrides{})
-		ns, _, err := cc.Namespace()
+	if c.rest == nil && c.loading != nil {
+		ns, _, err := c.clientConfig().Namespace()
 		if err != nil {
-			return "", fmt.Errorf("kubernetes registry: kubeconfig %s: namespace: %w", c.kubeconfig, err)
+			return "", fmt.Errorf("kubernetes registry: kubeconfig: namespace: %w", err)
 		}
 		return ns, nil
 	}
