@@ -124,11 +124,18 @@ func (inf *caches) notSynced(ns string) error {
 	return notSyncedBecause(err, ns)
 }
 
+// unauthorizedHint explains a 401: authentication failed, which no Role
+// can fix (report j56a F4: it got the RBAC hint of a 403).
+const unauthorizedHint = "the apiserver does not accept these credentials: the token is invalid or expired, " +
+	"or belongs to another cluster; check the kubeconfig's user or the Pod's service-account token"
+
 func notSyncedBecause(err error, ns string) error {
 	switch {
 	case err == nil:
 		return errNotSynced
-	case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
+	case apierrors.IsUnauthorized(err):
+		return fmt.Errorf("%w: %w (%s)", errNotSynced, err, unauthorizedHint)
+	case apierrors.IsForbidden(err):
 		return fmt.Errorf("%w: %w (the ServiceAccount or kubeconfig user needs get, list and watch on pods, services and endpointslices in namespace %q)", errNotSynced, err, ns)
 	}
 	return fmt.Errorf("%w: %w", errNotSynced, err)

@@ -295,9 +295,12 @@ func (r *Registry) awaitReadable(ctx context.Context, inst registry.Instance) er
 			return nil
 		}
 		if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
-			err = fmt.Errorf("kubernetes registry: register %s: cannot read EndpointSlices in namespace %q, so this instance could discover nothing "+
-				"(the service account needs get, list and watch on pods, services and endpointslices there; the chart's Role grants them in its release namespace): %w",
-				inst.ID, r.namespace, err)
+			hint := "the service account needs get, list and watch on pods, services and endpointslices there; the chart's Role grants them in its release namespace"
+			if apierrors.IsUnauthorized(err) {
+				hint = unauthorizedHint
+			}
+			err = fmt.Errorf("kubernetes registry: register %s: cannot read EndpointSlices in namespace %q, so this instance could discover nothing (%s): %w",
+				inst.ID, r.namespace, hint, err)
 			r.failed(err)
 			return err
 		}
