@@ -22,10 +22,16 @@ type reachability struct {
 	rt     http.RoundTripper
 	logger log.Logger
 	down   atomic.Bool
+	// listed reports whether discovery holds a set (the informers' first
+	// listing is done); nil until they start. With none, a loss is not
+	// "keeping the last set" (report j56a F6).
+	listed *atomic.Pointer[func() bool]
 }
 
-func watchReachability(logger log.Logger) func(http.RoundTripper) http.RoundTripper {
-	return func(rt http.RoundTripper) http.RoundTripper { return &reachability{rt: rt, logger: logger} }
+func watchReachability(logger log.Logger, listed *atomic.Pointer[func() bool]) func(http.RoundTripper) http.RoundTripper {
+	return func(rt http.RoundTripper) http.RoundTripper {
+		return &reachability{rt: rt, logger: logger, listed: listed}
+	}
 }
 
 func (r *reachability) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -46,7 +52,11 @@ func (r *reachability) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func (r *reachability) lost(req *http.Request, err error) {
 	if !r.down.Swap(true) {
-		level.Warn(r.logger).Log("msg", "kubernetes apiserver lost; discovery keeps the last set while client-go retries", "host", req.URL.Host, "err", err)
+		msg := "kubernetes apiserver not reachable; no instances known yet, discovery has none to serve until it answers (client-go retries)"
+		if f := r.listed.Load(); f != nil && (*f)() {
+			msg = "kubernetes apiserver lost; discovery keeps the last set while client-go retries"
+		}
+		level.Warn(r.logger).Log("msg", msg, "host", req.URL.Host, "err", err)
 	}
 }
 

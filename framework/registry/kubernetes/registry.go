@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/kit/sd"
@@ -38,6 +39,7 @@ type Registry struct {
 	cfg       config
 	client    kubernetes.Interface
 	namespace string
+	listed    *atomic.Pointer[func() bool] // whether discovery holds a set, for the transport's loss line
 
 	// opMu serialises Register and Deregister, so the Kubelet sees one
 	// instance's flips in the order they were made.
@@ -79,7 +81,8 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc.Wrap(watchReachability(cfg.logger))
+	listed := &atomic.Pointer[func() bool]{}
+	rc.Wrap(watchReachability(cfg.logger, listed))
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes registry: client: %w", err)
@@ -88,6 +91,7 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		cfg:        cfg,
 		client:     cs,
 		namespace:  ns,
+		listed:     listed,
 		regs:       registry.NewTracker[*registry.Instance](),
 		instancers: map[*Instancer]struct{}{},
 	}, nil
@@ -211,6 +215,8 @@ func (r *Registry) watches() (*caches, error) {
 	}
 	if r.caches == nil {
 		r.caches = startInformers(r.client, r.namespace, r.cfg.logger, r.watchError)
+		listed := r.caches.hasSynced
+		r.listed.Store(&listed)
 	}
 	return r.caches, nil
 }
