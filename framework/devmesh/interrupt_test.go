@@ -8,13 +8,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry/registrytest/toyregistry"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 // cancellingServer is the toy's dev server that cancels the bring-up the
@@ -32,24 +32,6 @@ func (s *cancellingServer) Flags(ttl time.Duration) map[string]string {
 		s.cancel()
 	}
 	return s.toyServer.Flags(ttl)
-}
-
-// syncBuffer is a launcher output the test reads while it is written.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 // A Ctrl-C during bring-up was acted on only after every instance had
@@ -80,7 +62,7 @@ func TestStart_CancelDuringBringUpStopsWhatItStartedAndNoMore(t *testing.T) {
 	// Call 1 is the launcher's client, call 2 the first instance's start.
 	srv := &cancellingServer{at: 2, cancel: interrupt}
 	toy := Backend{Registry: toyregistry.Backend(), Start: func(context.Context, string) (Server, error) { return srv, nil }}
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{} // the launcher output, read while it is written
 	began := time.Now()
 	m, err := Start(bringUp, Config{Root: root, BinDir: bin, StateDir: t.TempDir(), Backends: []Backend{toy},
 		Services: services, Instances: 3, Grace: 100 * time.Millisecond, Out: out})

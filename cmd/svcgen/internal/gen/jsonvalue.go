@@ -277,6 +277,15 @@ func (c *jsonChecker) foreignPtrWhy(sel *ast.SelectorExpr, f *ast.File, mode add
 // foreignType is the entry of table for sel (pkg.Name), with pkg
 // resolved through f's imports.
 func foreignType(table map[string]map[string]string, sel *ast.SelectorExpr, f *ast.File) string {
+	if path := selectorImport(sel, f); path != "" {
+		return table[path][sel.Sel.Name]
+	}
+	return ""
+}
+
+// selectorImport is the import path of sel's package (pkg in pkg.Name),
+// as f imports it; "" when sel is not pkg.Name of an import of f.
+func selectorImport(sel *ast.SelectorExpr, f *ast.File) string {
 	x, ok := sel.X.(*ast.Ident)
 	if !ok || f == nil {
 		return ""
@@ -288,7 +297,7 @@ func foreignType(table map[string]map[string]string, sel *ast.SelectorExpr, f *a
 			name = imp.Name.Name
 		}
 		if name == x.Name {
-			return table[path][sel.Sel.Name]
+			return path
 		}
 	}
 	return ""
@@ -383,17 +392,8 @@ func (c *jsonChecker) embeddedMethods(t ast.Expr, f *ast.File) (from string, met
 	for range 20 {
 		switch x := t.(type) {
 		case *ast.SelectorExpr:
-			if id, ok := x.X.(*ast.Ident); ok && f != nil {
-				for _, imp := range f.Imports {
-					path, _ := strconv.Unquote(imp.Path.Value)
-					name := path[strings.LastIndex(path, "/")+1:]
-					if imp.Name != nil {
-						name = imp.Name.Name
-					}
-					if name == id.Name {
-						return exprString(x), foreignMethods[path][x.Sel.Name], nil, nil
-					}
-				}
+			if path := selectorImport(x, f); path != "" {
+				return exprString(x), foreignMethods[path][x.Sel.Name], nil, nil
 			}
 			return exprString(x), nil, nil, nil
 		case *ast.IndexExpr:
