@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-kit/kit/sd"
 	kitgrpc "github.com/go-kit/kit/transport/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -20,7 +19,6 @@ import (
 	"github.com/warren-mesh/warren/framework/grpcclient"
 	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
 	"github.com/warren-mesh/warren/framework/httptransport"
-	"github.com/warren-mesh/warren/framework/outlier"
 	"github.com/warren-mesh/warren/framework/svcerr"
 )
 
@@ -49,14 +47,7 @@ func readString(_ context.Context, r any) (any, error) {
 // "service echo did not answer" (503 passed on), and an encoder's
 // status.Error was taken for the instance's and counted against it.
 func TestClient_EncoderErrorIsTheCallersError(t *testing.T) {
-	a, b := startEcho(t, "a"), startEcho(t, "b")
-	src := sd.FixedInstancer{a.instance("a"), b.instance("b")}
-	c, err := grpcclient.NewFromInstancer(src, "echo", grpcclient.WithClientOptions(
-		client.WithBalancer(newFirstPick()), client.WithOutlier(outlier.WithConsecutiveFailures(3))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	a, b, c := ejectingPair(t)
 	errNoID := errors.New("no id")
 	cases := map[string]error{
 		"plain": fmt.Errorf("encode: %w", errNoID),
@@ -99,14 +90,7 @@ func TestClient_EncoderErrorIsTheCallersError(t *testing.T) {
 // instance in the logs' text only, not client.ErrUnreachable, not retried
 // (the handler ran once per call), and held against no instance.
 func TestClient_DecoderErrorSaysTheAnswerCouldNotBeDecoded(t *testing.T) {
-	a, b := startEcho(t, "a"), startEcho(t, "b")
-	src := sd.FixedInstancer{a.instance("a"), b.instance("b")}
-	c, err := grpcclient.NewFromInstancer(src, "echo", grpcclient.WithClientOptions(
-		client.WithBalancer(newFirstPick()), client.WithOutlier(outlier.WithConsecutiveFailures(3))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	a, b, c := ejectingPair(t)
 	errSchema := errors.New("unknown status value 7")
 	// Reads like a cut connection, which Classify would retry.
 	dec := func(context.Context, any) (any, error) {

@@ -22,7 +22,6 @@ import (
 	"github.com/warren-mesh/warren/framework/grpcclient"
 	"github.com/warren-mesh/warren/framework/grpctransport"
 	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
-	"github.com/warren-mesh/warren/framework/outlier"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
 	"github.com/warren-mesh/warren/framework/retry"
@@ -235,14 +234,7 @@ func TestClient_DeadlineIsPerAttempt(t *testing.T) {
 // An instance failing with INTERNAL is ejected; business errors and
 // overloads would not be (TestClient_Balances… checks the former).
 func TestClient_EjectsAFailingInstance(t *testing.T) {
-	a, b := startEcho(t, "a"), startEcho(t, "b")
-	src := sd.FixedInstancer{a.instance("a"), b.instance("b")}
-	c, err := grpcclient.NewFromInstancer(src, "echo", grpcclient.WithClientOptions(
-		client.WithBalancer(newFirstPick()), client.WithOutlier(outlier.WithConsecutiveFailures(3))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, _, c := ejectingPair(t)
 	call := say(c, grpcclient.Idempotent())
 	for range 3 { // firstPick sends each to a until it is ejected
 		_, _ = call(ctx30(t), "on:a:fail:internal:broken")

@@ -6,14 +6,18 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/go-kit/kit/sd"
 	"google.golang.org/grpc"
 
 	"github.com/warren-mesh/warren/framework/balancer"
+	"github.com/warren-mesh/warren/framework/client"
+	"github.com/warren-mesh/warren/framework/grpcclient"
 	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
 	"github.com/warren-mesh/warren/framework/health"
+	"github.com/warren-mesh/warren/framework/outlier"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/transport"
 	"github.com/warren-mesh/warren/framework/transport/grpcserver"
@@ -88,4 +92,20 @@ type unreachable struct{}
 
 func (unreachable) Instancer(context.Context, string) (sd.Instancer, error) {
 	return nil, errors.New("registry unreachable")
+}
+
+// ejectingPair starts echo instances a and b and a client over them that
+// picks a first while it may take traffic (firstPick) and ejects an
+// instance after 3 consecutive failures; the client closes with the test.
+func ejectingPair(t *testing.T) (a, b *echoServer, c *grpcclient.Client) {
+	t.Helper()
+	a, b = startEcho(t, "a"), startEcho(t, "b")
+	src := sd.FixedInstancer{a.instance("a"), b.instance("b")}
+	c, err := grpcclient.NewFromInstancer(src, "echo", grpcclient.WithClientOptions(
+		client.WithBalancer(newFirstPick()), client.WithOutlier(outlier.WithConsecutiveFailures(3))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return a, b, c
 }

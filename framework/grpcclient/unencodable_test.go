@@ -19,7 +19,6 @@ import (
 	"github.com/warren-mesh/warren/framework/client"
 	"github.com/warren-mesh/warren/framework/grpcclient"
 	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
-	"github.com/warren-mesh/warren/framework/outlier"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/svcerr"
 )
@@ -30,14 +29,7 @@ import (
 // reports it as INTERNAL, which counted against the instance: three such
 // calls ejected a healthy instance.
 func TestClient_UnencodableRequestIsTheCallersError(t *testing.T) {
-	a, b := startEcho(t, "a"), startEcho(t, "b")
-	src := sd.FixedInstancer{a.instance("a"), b.instance("b")}
-	c, err := grpcclient.NewFromInstancer(src, "echo", grpcclient.WithClientOptions(
-		client.WithBalancer(newFirstPick()), client.WithOutlier(outlier.WithConsecutiveFailures(3))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	a, b, c := ejectingPair(t)
 	call := say(c, grpcclient.Idempotent())
 	// The same through go-kit's client (a method given ClientOptions).
 	viaKit := say(c, grpcclient.Idempotent(), grpcclient.ClientOptions(kitgrpc.ClientBefore(

@@ -258,20 +258,28 @@ func TestHTTP_MapKeysFollowEncodingJSONsRule(t *testing.T) {
 			if (c.json == nil) != (c.want == "") {
 				t.Fatalf("encoding/json says %v for this key, and the case expects svcgen to refuse it: %v", c.json, c.want != "")
 			}
-			out, err := Generate("services/weird", "weird", module, weird(c.field, c.extra), nil)
-			if c.want == "" {
-				if err != nil {
-					t.Fatalf("Generate: %v; want it accepted (encoding/json carries it)", err)
-				}
-				return
-			}
-			var probs Problems
-			if !errors.As(err, &probs) || out != nil {
-				t.Fatalf("Generate = output %v, err %v; want problems and nothing to write", out != nil, err)
-			}
-			if len(probs) != 1 || !strings.Contains(probs[0].String(), c.want) {
-				t.Fatalf("problems:\n%v\nwant one, containing %q", err, c.want)
-			}
+			jsonVerdict(t, weird(c.field, c.extra), c.want)
 		})
+	}
+}
+
+// jsonVerdict generates the weird service from files and checks svcgen's
+// verdict: accepted when want is "", else refused with one problem
+// containing want and nothing to write.
+func jsonVerdict(t *testing.T, files map[string][]byte, want string) {
+	t.Helper()
+	out, err := Generate("services/weird", "weird", module, files, nil)
+	if want == "" {
+		if err != nil {
+			t.Fatalf("Generate: %v; want it accepted (encoding/json carries it)", err)
+		}
+		return
+	}
+	var probs Problems
+	if !errors.As(err, &probs) || out != nil {
+		t.Fatalf("Generate = output %v, err %v; want problems and nothing to write", out != nil, err)
+	}
+	if len(probs) != 1 || !strings.Contains(probs[0].String(), want) {
+		t.Fatalf("problems:\n%v\nwant one, containing %q", err, want)
 	}
 }

@@ -2,7 +2,6 @@ package gen
 
 import (
 	"encoding/json"
-	"errors"
 	"math/big"
 	"net/netip"
 	"reflect"
@@ -154,20 +153,7 @@ func TestHTTP_ValuesJSONWouldLoseAreRefused(t *testing.T) {
 				files["odd.go"] = []byte(strings.NewReplacer("N      int    `json:\"n\"`", "n int", "Shared Shared `json:\"shared\"`", "shared Shared").Replace(string(files["odd.go"])))
 			}
 			files["odd.go"] = []byte(strings.Replace(string(files["odd.go"]), "\"context\"\n", "\"context\"; \"math/big\"\n", 1))
-			out, err := Generate("services/weird", "weird", module, files, nil)
-			if c.want == "" {
-				if err != nil {
-					t.Fatalf("Generate: %v; want it accepted (encoding/json carries it)", err)
-				}
-				return
-			}
-			var probs Problems
-			if !errors.As(err, &probs) || out != nil {
-				t.Fatalf("Generate = output %v, err %v; want problems and nothing to write", out != nil, err)
-			}
-			if len(probs) != 1 || !strings.Contains(probs[0].String(), c.want) {
-				t.Fatalf("problems:\n%v\nwant one, containing %q", err, c.want)
-			}
+			jsonVerdict(t, files, c.want)
 		})
 	}
 }
@@ -360,20 +346,7 @@ func TestHTTP_PromotedMarshalersThatSwallowFieldsAreRefused(t *testing.T) {
 			}
 			files := weird(c.field, c.extra+"\n\nvar _ big.Int")
 			files["odd.go"] = []byte(strings.Replace(string(files["odd.go"]), "\"context\"\n", "\"context\"; \"math/big\"\n", 1))
-			out, err := Generate("services/weird", "weird", module, files, nil)
-			if c.want == "" {
-				if err != nil {
-					t.Fatalf("Generate: %v; want it accepted (encoding/json carries it)", err)
-				}
-				return
-			}
-			var probs Problems
-			if !errors.As(err, &probs) || out != nil {
-				t.Fatalf("Generate = output %v, err %v; want problems and nothing to write", out != nil, err)
-			}
-			if len(probs) != 1 || !strings.Contains(probs[0].String(), c.want) {
-				t.Fatalf("problems:\n%v\nwant one, containing %q", err, c.want)
-			}
+			jsonVerdict(t, files, c.want)
 		})
 	}
 }
@@ -479,20 +452,7 @@ func TestHTTP_EmbeddedPointerToUnexportedStructIsRefused(t *testing.T) {
 			if c.json != (c.want == "") {
 				t.Fatalf("encoding/json carries the value back: %v, and the case expects svcgen to refuse it: %v", c.json, c.want != "")
 			}
-			out, err := Generate("services/weird", "weird", module, weird(c.field, c.extra), nil)
-			if c.want == "" {
-				if err != nil {
-					t.Fatalf("Generate: %v; want it accepted (encoding/json carries it)", err)
-				}
-				return
-			}
-			var probs Problems
-			if !errors.As(err, &probs) || out != nil {
-				t.Fatalf("Generate = output %v, err %v; want problems and nothing to write", out != nil, err)
-			}
-			if len(probs) != 1 || !strings.Contains(probs[0].String(), c.want) {
-				t.Fatalf("problems:\n%v\nwant one, containing %q", err, c.want)
-			}
+			jsonVerdict(t, weird(c.field, c.extra), c.want)
 		})
 	}
 }
