@@ -55,3 +55,36 @@ func TestNth_IsTheNthNextWithoutState(t *testing.T) {
 		t.Fatalf("max below min: Nth = %s, want within [%s, %s]", d, hi/2, hi)
 	}
 }
+
+// Nth never waits longer than maxWait, however many retries: the cap
+// holds between the step that first reaches it and the 32nd.
+func TestNth_CapsEveryStep(t *testing.T) {
+	const lo, hi = 10 * time.Millisecond, 80 * time.Millisecond
+	for _, n := range []int{5, 6, 10, 31, 32} {
+		for range 20 {
+			if d := Nth(lo, hi, n); d < hi/2 || d > hi {
+				t.Fatalf("Nth(%d) = %s, want within [%s, %s]", n, d, hi/2, hi)
+			}
+		}
+	}
+}
+
+// A doubling that overflows int64 waits maxWait, not nothing.
+func TestNth_OverflowWaitsTheCap(t *testing.T) {
+	lo, hi := time.Duration(1)<<40, time.Duration(1)<<41
+	// lo<<23 is 1<<63: negative as an int64.
+	if d := Nth(lo, hi, 24); d < hi/2 || d > hi {
+		t.Fatalf("Nth(24) = %s, want within [%s, %s]", d, hi/2, hi)
+	}
+}
+
+// New takes a max below min as min, as its doc says: every wait is min's.
+func TestNew_MaxBelowMinIsMin(t *testing.T) {
+	const lo, hi = 80 * time.Millisecond, 10 * time.Millisecond
+	b := New(lo, hi)
+	for i := range 5 {
+		if d := b.Next(); d < lo/2 || d > lo {
+			t.Fatalf("wait %d = %s, want within [%s, %s]", i, d, lo/2, lo)
+		}
+	}
+}

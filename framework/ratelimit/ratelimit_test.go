@@ -51,3 +51,20 @@ func TestMiddleware_ARefusedCallTakesNoToken(t *testing.T) {
 		t.Fatalf("err = %v (RetryAfter %v), want a refusal with at most an hour to wait", err, se.RetryAfter)
 	}
 }
+
+// A limiter with burst 0 lets nothing through; the refusal still says
+// when to come back.
+func TestMiddleware_BurstZeroRefusesEverything(t *testing.T) {
+	ran := 0
+	e := Middleware(rate.NewLimiter(100, 0))(func(context.Context, any) (any, error) { ran++; return nil, nil })
+	for range 3 {
+		_, err := e(context.Background(), nil)
+		var se *svcerr.Error
+		if !errors.As(err, &se) || se.Kind != svcerr.ResourceExhausted || se.Code != Code || se.RetryAfter <= 0 {
+			t.Fatalf("err = %v, want ResourceExhausted %s with a RetryAfter", err, Code)
+		}
+	}
+	if ran != 0 {
+		t.Fatalf("the endpoint ran %d times, want 0", ran)
+	}
+}
