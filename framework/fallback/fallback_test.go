@@ -122,3 +122,34 @@ func TestCache_ExpiresAndBoundsEntries(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// The middleware covers what Call covers and nothing more: a business
+// answer goes through untouched, and so does a request of another type.
+func TestMiddleware_LeavesBusinessErrorsAlone(t *testing.T) {
+	ran := 0
+	mw := Middleware(func(_ context.Context, r req, _ error) (resp, error) { ran++; return resp{ID: r.ID}, nil })
+	if _, err := mw(func(context.Context, any) (any, error) { return nil, errNotFound })(context.Background(), req{ID: "9"}); !errors.Is(err, errNotFound) {
+		t.Fatalf("not found: err %v, want it through", err)
+	}
+	if _, err := mw(func(context.Context, any) (any, error) { return nil, errDown })(context.Background(), "not a req"); !errors.Is(err, svcerr.ErrOverloaded) {
+		t.Fatalf("foreign request type: err %v, want the call's error", err)
+	}
+	if ran != 0 {
+		t.Fatalf("fallback ran %d times, want 0", ran)
+	}
+}
+
+// NewCache's size is at least 1: a size of 0 keeps one answer, not an
+// unbounded number.
+func TestNewCache_SizeAtLeastOne(t *testing.T) {
+	c := NewCache[int, int](0, 0)
+	for i := range 3 {
+		c.Put(i, i)
+	}
+	if c.Len() != 1 {
+		t.Fatalf("len %d, want 1", c.Len())
+	}
+	if v, ok := c.Get(2); !ok || v != 2 {
+		t.Fatalf("Get(2) = %d, %v; want the newest answer kept", v, ok)
+	}
+}
