@@ -46,6 +46,12 @@ var reservedMeta = []string{metaVersion, metaZone, metaWeight, metaScheme, metaE
 // Consul's own limits on service meta (agent/structs.ValidateServiceMetadata).
 var metaKeyRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
+// maxWeight is the largest weight the agent takes: it refuses a passing
+// weight above it ("DNS Weight must be between 0 and 65535", checked on
+// Consul 1.20) because it serves weights as the 16-bit weight of DNS SRV
+// records.
+const maxWeight = 65535
+
 const (
 	maxMetaKeyLen   = 128
 	maxMetaValueLen = 512
@@ -185,6 +191,10 @@ func toInstance(e *api.ServiceEntry) (registry.Instance, error) {
 func validate(inst registry.Instance) error {
 	if err := inst.Validate(); err != nil {
 		return err
+	}
+	if inst.Weight > maxWeight {
+		return fmt.Errorf("%w: %s: weight %d is above %d, the largest Consul takes (it serves weights as 16-bit DNS SRV weights)",
+			registry.ErrInvalidInstance, inst.ID, inst.Weight, maxWeight)
 	}
 	if eps := strings.Join(inst.Endpoints, ","); len(eps) > maxMetaValueLen {
 		return fmt.Errorf("%w: %s: endpoints take %d bytes, Consul meta holds %d", registry.ErrInvalidInstance, inst.ID, len(eps), maxMetaValueLen)
