@@ -67,6 +67,10 @@ func TestMiddleware_AdmitsOnlyValidTokensAndScopes(t *testing.T) {
 		{"no scope", "Bearer " + token(t, jwt.MapClaims{"sub": "a", "scope": "read", "exp": future}, key), svcerr.PermissionDenied},
 		{"no exp", "Bearer " + token(t, jwt.MapClaims{"sub": "ada", "scope": "read refund"}, key), svcerr.Unauthenticated},
 		{"ok", "Bearer " + token(t, jwt.MapClaims{"sub": "ada", "scope": "read refund", "exp": future}, key), ""},
+		// The scheme is checked, not only the token after it, and it is
+		// case-insensitive (RFC 7235).
+		{"valid token, Basic scheme", "Basic " + token(t, jwt.MapClaims{"sub": "ada", "scope": "refund", "exp": future}, key), svcerr.Unauthenticated},
+		{"ok, lower-case scheme", "bearer " + token(t, jwt.MapClaims{"sub": "ada", "scope": "refund", "exp": future}, key), ""},
 		{"ok, scopes as a JSON array", "Bearer " + token(t, jwt.MapClaims{"sub": "ada", "scope": []string{"read", "refund"}, "exp": future}, key), ""},
 	} {
 		sub = ""
