@@ -235,9 +235,7 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 	if in != nil && sendsBody(method) {
 		b, err := json.Marshal(in)
 		if err != nil {
-			// The sentinel first: KindOf and OutcomeCode read it, not an
-			// *svcerr.Error a MarshalJSON may have returned.
-			return fmt.Errorf("client %s: %w: %w", c.service, ErrUnencodable, err)
+			return Unencodable("client "+c.service, err)
 		}
 		r.body = b
 	}

@@ -224,7 +224,8 @@ const (
 // not decode: the instance answered. Neither is retried or counts against
 // an instance, and the encoder's or decoder's error stays wrapped. Their
 // kind is svcerr.Internal (a service passing them on answers 500 with
-// their code), not ErrUnreachable's; the outcome code of a named call
+// their code), not ErrUnreachable's — but for an encoder's error of a
+// kind of its own (Unencodable) —; the outcome code of a named call
 // (OutcomeCode) is theirs. grpcclient's errors of the same names are these.
 var (
 	ErrUnencodable = svcerr.New(svcerr.Internal, CodeUnencodable, "request cannot be encoded")

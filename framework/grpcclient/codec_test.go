@@ -85,6 +85,32 @@ func TestClient_EncoderErrorIsTheCallersError(t *testing.T) {
 	}
 }
 
+// An encoder refusing its input with an error of a kind of its own keeps
+// that kind when passed on (400 invalid_input, not 500
+// request_not_encodable: client.Unencodable, shared with the HTTP client)
+// and is still ErrUnencodable: nothing sent, not retried, no ejection.
+func TestClient_EncoderErrorKeepsItsOwnKind(t *testing.T) {
+	a, b, c := ejectingPair(t)
+	errInvalid := svcerr.New(svcerr.InvalidArgument, "invalid_input", "invalid input")
+	enc := func(context.Context, any) (any, error) { return nil, fmt.Errorf("encode: %w", errInvalid) }
+	eps := codecEndpoints(c, enc, readString)
+	for i := range 10 { // firstPick sends each to a
+		_, err := eps[i%2](ctx30(t), "id")
+		if !errors.Is(err, grpcclient.ErrUnencodable) || !errors.Is(err, errInvalid) || svcerr.KindOf(err) != svcerr.InvalidArgument {
+			t.Fatalf("call %d = %v; want ErrUnencodable of the encoder's kind", i, err)
+		}
+		if st, body := httptransport.Classify(fmt.Errorf("get user: %w", err)); st != http.StatusBadRequest || body.Code != "invalid_input" {
+			t.Fatalf("passed on over HTTP as %d %+v; want 400 invalid_input", st, body)
+		}
+	}
+	if st := c.State(); st.Ejected != 0 || st.Retries != st.Hedges {
+		t.Fatalf("state after 10 refused encodings %+v: want no retry, no ejection", st)
+	}
+	if n := a.echo.Calls.Load() + b.echo.Calls.Load(); n != 0 {
+		t.Fatalf("handlers ran %d times; want none", n)
+	}
+}
+
 // A method's response decoder failing is an answer this client cannot
 // read: grpcclient.ErrUndecodable wrapping the decoder's error, naming the
 // instance in the logs' text only, not client.ErrUnreachable, not retried

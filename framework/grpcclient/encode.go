@@ -27,7 +27,9 @@ const CodeUnencodable = client.CodeUnencodable
 // against no instance, and the encoder's or marshaller's error stays
 // wrapped (errors.Is/As reach it; errors.Is(err, proto.Error) for
 // protobuf's). Its kind is svcerr.Internal: the calling service built the
-// request. It is client.ErrUnencodable: one sentinel for both transports.
+// request — unless the encoder's error has a kind of its own, which it
+// keeps (client.Unencodable). It is client.ErrUnencodable: one sentinel
+// for both transports.
 var ErrUnencodable = client.ErrUnencodable
 
 // CodeUndecodable is the code of ErrUndecodable.
@@ -80,7 +82,7 @@ func (m *Method) unencodable(ctx context.Context, req any, st *status.Status) er
 	if st.Message() != marshalPrefix+err.Error() {
 		return nil
 	}
-	return &localErr{svcerr.Wrap(svcerr.Internal, CodeUnencodable, "grpc client: "+m.full+": request cannot be encoded", err)}
+	return &localErr{client.Unencodable("grpc client: "+m.full, err)}
 }
 
 // localErr is a call that failed in this process before reaching the
@@ -88,7 +90,7 @@ func (m *Method) unencodable(ctx context.Context, req any, st *status.Status) er
 // not marshal: the same on every instance and no instance's doing. It is
 // no failure of the instance, and no latency sample for the balancer
 // either (Refused), as the quick local failure says nothing of its speed.
-type localErr struct{ err *svcerr.Error }
+type localErr struct{ err error }
 
 func (e *localErr) Error() string           { return e.err.Error() }
 func (e *localErr) Unwrap() error           { return e.err }
@@ -99,11 +101,12 @@ func (e *localErr) Refused() bool           { return true }
 var _ balancer.Refused = (*localErr)(nil)
 
 // encode runs the method's encoder, its error marked as the caller's
-// (ErrUnencodable): the call never reached the instance.
+// (ErrUnencodable): the call never reached the instance. An encoder error
+// of a kind of its own keeps it (client.Unencodable).
 func (m *Method) encode(ctx context.Context, req any) (any, error) {
 	msg, err := m.enc(ctx, req)
 	if err != nil {
-		return nil, &localErr{svcerr.Wrap(svcerr.Internal, CodeUnencodable, "grpc client: "+m.full+": request cannot be encoded", err)}
+		return nil, &localErr{client.Unencodable("grpc client: "+m.full, err)}
 	}
 	return msg, nil
 }
