@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/warren-mesh/warren/framework/backoff"
 )
 
 // The agent takes a registration at once and syncs it to the servers a
@@ -16,11 +18,15 @@ import (
 // 30 s TTL), and callers cannot find the instance until then. So after
 // each register call the keep loop asks the servers whether they list the
 // copy it made (its mark) and, until they do, beats every confirmInterval
+// (less and less often while they fail to answer: confirmDelay)
 // instead of every TTL/3.
 const (
 	// confirmInterval is how often the keep loop beats and asks while
 	// the servers have not listed the registration yet.
 	confirmInterval = 500 * time.Millisecond
+	// confirmMaxInterval caps the backoff of questions the servers keep
+	// failing to answer (confirmDelay).
+	confirmMaxInterval = 5 * time.Second
 	// maxUnlisted bounds the answers without the registration that keep
 	// the loop asking: a token that may not read the catalog gets such
 	// answers forever, and must not cost two calls a second forever.
@@ -29,7 +35,7 @@ const (
 
 // confirmListed reports whether the servers list reg's last registration,
 // asking them through the holding agent until they have. A question they
-// cannot answer (no leader yet) is asked again at the next beat; after
+// cannot answer (no leader yet) is asked again after confirmDelay; after
 // maxUnlisted answers without it, it stops asking and says so.
 func (r *Registry) confirmListed(ctx context.Context, reg *registration) bool {
 	if reg.listed {
@@ -40,7 +46,16 @@ func (r *Registry) confirmListed(ctx context.Context, reg *registration) bool {
 	defer cancel()
 	entries, meta, err := listedEntries(cctx, a, reg.inst, false, 0, 0)
 	if err != nil {
+		if reg.confirmErrs++; reg.confirmErrs == 1 && ctx.Err() == nil {
+			r.logErr("cannot ask the servers whether they list the registration; asking less and less often until they answer",
+				"id", reg.inst.ID, "err", err)
+		}
 		return false
+	}
+	if reg.confirmErrs > 0 {
+		r.logInfo("the servers answer again whether they list the registration",
+			"id", reg.inst.ID, "failed", reg.confirmErrs)
+		reg.confirmErrs = 0
 	}
 	// The entry carrying this call's mark is the holding agent's copy,
 	// on its node. Without checks the definition carries no mark: the ID
@@ -84,4 +99,16 @@ func (r *Registry) confirmListed(ctx context.Context, reg *registration) bool {
 		reg.listed, reg.unlisted = true, 0 // the heartbeat goes on
 	}
 	return reg.listed
+}
+
+// confirmDelay is how soon the keep loop beats and asks again while reg is
+// not confirmed: confirmInterval while the servers answer (the answer
+// lacked it), doubling per question they failed to answer in a row up to
+// confirmMaxInterval. A question that keeps failing (no leader for long,
+// an endpoint the agent blocks) cost two calls a second forever before.
+func (r *Registry) confirmDelay(reg *registration) time.Duration {
+	if reg.confirmErrs == 0 {
+		return confirmInterval
+	}
+	return backoff.Nth(confirmInterval, confirmMaxInterval, reg.confirmErrs+1)
 }

@@ -47,6 +47,9 @@ type registration struct {
 	markedAt time.Time
 	listed   bool
 	unlisted int
+	// confirmErrs counts the questions in a row the servers failed to
+	// answer (confirmListed, confirmDelay). Owned like agent.
+	confirmErrs int
 	// node is the node the servers list the holding agent's copy on, once
 	// they have (confirmListed, goHome): where Deregister looks for it.
 	node string
@@ -429,7 +432,7 @@ func (r *Registry) keep(ctx context.Context, reg *registration) {
 			r.goHome(ctx, reg)
 			r.withdrawStale(ctx, reg)
 			if !r.confirmListed(ctx, reg) {
-				next = min(next, confirmInterval)
+				next = min(next, r.confirmDelay(reg))
 			}
 		}
 		if err != nil {
