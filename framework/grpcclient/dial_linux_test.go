@@ -69,3 +69,34 @@ func TestFactory_DialsThroughDial(t *testing.T) {
 		t.Fatal("the instance's ClientConn did not dial through the client's dialer within 10s")
 	}
 }
+
+// TestWithContextDialer_SetsTheUnackedTimeout: a caller's dialer
+// (WithContextDialer) gets TCP_USER_TIMEOUT set on the TCP connection it
+// returns, as dial's own connections do.
+func TestWithContextDialer_SetsTheUnackedTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg, err := newConfig([]Option{WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+		var d net.Dialer // sets no TCP_USER_TIMEOUT
+		return d.DialContext(ctx, "tcp", addr)
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := cfg.instanceDialer()(ctx, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if got, err := tcpopt.UserTimeoutOf(conn); err != nil || got != client.DefaultUnackedTimeout {
+		t.Fatalf("TCP_USER_TIMEOUT = %v, %v; want %v", got, err, client.DefaultUnackedTimeout)
+	}
+	if _, err := newConfig([]Option{WithContextDialer(nil)}); err == nil {
+		t.Fatal("WithContextDialer(nil) accepted")
+	}
+}

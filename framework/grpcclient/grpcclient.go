@@ -56,7 +56,7 @@ type Client struct {
 }
 
 type config struct {
-	dialer      func(context.Context, string) (net.Conn, error) // nil: dial
+	dialer      func(context.Context, string) (net.Conn, error) // WithContextDialer; nil: dial
 	dialOpts    []grpc.DialOption
 	tls         *tls.Config
 	plaintextOK bool // client.WithPlaintextPeers among clientOpts
@@ -77,7 +77,9 @@ func WithClientOptions(opts ...client.Option) Option {
 
 // WithDialOptions adds grpc.DialOptions to every instance's connection
 // (stats handlers for tracing, message size limits, keepalive).
-// Transport credentials come from the endpoint's scheme and WithTLS.
+// Transport credentials come from the endpoint's scheme and WithTLS. A
+// grpc.WithContextDialer here replaces grpcclient's dialer, losing its
+// record of refused dials and its TCP_USER_TIMEOUT: use WithContextDialer.
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(c *config) error {
 		for _, o := range opts {
@@ -177,13 +179,9 @@ func (cfg config) factory(inst registry.Instance) (endpoint.Endpoint, io.Closer,
 	}
 	// passthrough: the address is already resolved; no DNS, no resolver.
 	// The dialer first: a grpc.WithContextDialer among the caller's dial
-	// options replaces it.
-	d := cfg.dialer
-	if d == nil {
-		d = dial
-	}
+	// options replaces it (WithContextDialer keeps it).
 	ic := &instanceConn{addr: addr}
-	cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithContextDialer(ic.noting(d))}, cfg.dialOpts...)...)
+	cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithContextDialer(ic.noting(cfg.instanceDialer()))}, cfg.dialOpts...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("grpc client for %s: %w", ep, err)
 	}

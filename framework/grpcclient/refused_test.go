@@ -1,8 +1,10 @@
 package grpcclient_test
 
 import (
+	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -54,6 +56,42 @@ func TestClient_RefusedInstancesSpendNoAttempts(t *testing.T) {
 		if err != nil || id != "e-live" {
 			t.Fatalf("call %d = %q, %v; want the live instance's answer after the refusals", i, id, err)
 		}
+	}
+	if st := c.State(); st.RetriesRefused != 0 {
+		t.Fatalf("state %+v: refusals spent the retry budget", st)
+	}
+}
+
+// A caller's own dialer given with WithContextDialer keeps refusals free:
+// grpcclient wraps it and records the ECONNREFUSED it returns, so with 4
+// refusing instances before the live one and 3 attempts every call is
+// answered, as with grpcclient's dialer. A raw grpc.WithContextDialer in
+// the dial options loses the record (docs/grpc.md).
+func TestClient_OwnDialerKeepsRefusalsFree(t *testing.T) {
+	live := startEcho(t, "e-live")
+	src := sd.FixedInstancer(append(refusingInstances(t, "a-dead", "b-dead", "c-dead", "d-dead"), live.instance("e-live")))
+	var dials atomic.Int32
+	own := func(ctx context.Context, addr string) (net.Conn, error) {
+		dials.Add(1)
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	c, err := grpcclient.NewFromInstancer(src, "echo", grpcclient.WithContextDialer(own), grpcclient.WithClientOptions(
+		client.WithBalancer(newFirstPick()), client.WithoutOutlier(),
+		client.WithRetry(retry.WithMaxAttempts(3))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	call := say(c) // not idempotent
+	for i := range 20 {
+		id, err := call(ctx30(t), "id")
+		if err != nil || id != "e-live" {
+			t.Fatalf("call %d = %q, %v; want the live instance's answer after the refusals", i, id, err)
+		}
+	}
+	if dials.Load() == 0 {
+		t.Fatal("the caller's dialer was never used")
 	}
 	if st := c.State(); st.RetriesRefused != 0 {
 		t.Fatalf("state %+v: refusals spent the retry budget", st)
