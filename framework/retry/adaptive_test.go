@@ -130,3 +130,25 @@ func TestAdaptiveTimeout_AbandonsHungAttemptByDefault(t *testing.T) {
 		return nil
 	})
 }
+
+// The defaults docs/client.md states, in its numbers rather than the
+// constants': no learned deadline before 20 attempts, then 4 × p99
+// clamped to [250 ms, 2 s].
+func TestAdaptiveTimeout_DocumentedDefaults(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	p := adaptivePolicy(c)
+	teach(t, p, c, 19, 10*time.Millisecond)
+	if got := p.AttemptTimeout(); got != 2*time.Second {
+		t.Fatalf("after 19 attempts: %s, want the 2s cap (fewer than 20 seen)", got)
+	}
+	teach(t, p, c, 1, 10*time.Millisecond)
+	if got := p.AttemptTimeout(); got != 250*time.Millisecond {
+		t.Fatalf("after 20 attempts of 10ms: %s, want the 250ms floor", got)
+	}
+	c2 := &fakeClock{t: time.Unix(1000, 0)}
+	p2 := adaptivePolicy(c2)
+	teach(t, p2, c2, 100, time.Second)
+	if got := p2.AttemptTimeout(); got != 2*time.Second {
+		t.Fatalf("after attempts of 1s: %s, want the 2s cap", got)
+	}
+}

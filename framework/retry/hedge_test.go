@@ -431,3 +431,20 @@ func TestDo_HedgeContextIsMadeOnlyWhenItsTimerFires(t *testing.T) {
 		t.Errorf("%d hedges sent, want 0", p.Hedges())
 	}
 }
+
+// On defaults a hedge waits at least DefaultHedgeFloor (10 ms) however
+// fast the service, and the last attempt is never hedged.
+func TestHedgeDelay_FloorAndNoHedgeForTheLastAttempt(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	p := adaptivePolicy(c, WithMaxAttempts(3))
+	learn(p, c, 50, 100*time.Microsecond)
+	if hd := p.hedgeDelay(1, true); hd != 10*time.Millisecond {
+		t.Fatalf("hedge delay %s after 100µs attempts, want the 10ms floor", hd)
+	}
+	if hd := p.hedgeDelay(2, true); hd <= 0 {
+		t.Fatalf("attempt 2 of 3: no hedge delay, want one")
+	}
+	if hd := p.hedgeDelay(3, true); hd != 0 {
+		t.Fatalf("last attempt: hedge delay %s, want none", hd)
+	}
+}

@@ -479,3 +479,61 @@ func TestDo_RefusalsSpendNoAttemptUpToABound(t *testing.T) {
 		t.Fatalf("%d attempts of unprocessed failures; want 3", n)
 	}
 }
+
+// The defaults docs/client.md states: 3 attempts, backoff from 10 ms to
+// 500 ms, 8 free refusals, server delays waited up to 10 s.
+func TestNew_DocumentedDefaults(t *testing.T) {
+	p := must(New())
+	if p.maxAttempts != 3 {
+		t.Fatalf("default attempts %d, want 3", p.maxAttempts)
+	}
+	for range 50 {
+		if d := p.backoff(1); d < 5*time.Millisecond || d > 10*time.Millisecond {
+			t.Fatalf("first backoff %s, want within [5ms, 10ms]", d)
+		}
+		if d := p.backoff(20); d < 250*time.Millisecond || d > 500*time.Millisecond {
+			t.Fatalf("20th backoff %s, want within [250ms, 500ms] (the cap)", d)
+		}
+	}
+	if MaxRefusedFree != 8 || MaxServerDelay != 10*time.Second {
+		t.Fatalf("MaxRefusedFree %d, MaxServerDelay %s; docs/client.md says 8 and 10s", MaxRefusedFree, MaxServerDelay)
+	}
+}
+
+// freeAnswer is an answer no server worked for (a router without the
+// route): its retry takes no budget token but spends its attempt.
+type freeAnswer struct{}
+
+func (freeAnswer) Error() string     { return "no such route" }
+func (freeAnswer) RetryClass() Class { return Unprocessed }
+func (freeAnswer) RetryFree() bool   { return true }
+
+func TestDo_FreerRetriedWithAnEmptyBudgetButSpendsItsAttempt(t *testing.T) {
+	b := NewBudget(0, 1)
+	p := must(New(WithBackoff(time.Microsecond, time.Microsecond), WithBudget(b)))
+	_ = p.Do(testCtx(t), true, func(context.Context, int) error { return classed{Unprocessed} }) // spends the token
+	calls := 0
+	err := p.Do(testCtx(t), false, func(context.Context, int) error { calls++; return freeAnswer{} })
+	if calls != 3 || errors.Is(err, ErrBudgetExhausted) || !errors.As(err, new(freeAnswer)) {
+		t.Fatalf("%d attempts, err %v; want 3 (retried without a token, each spending an attempt)", calls, err)
+	}
+	if granted, _ := b.Stats(); granted != 1 {
+		t.Fatalf("budget granted %d retries; want 1 (the Freer's are free)", granted)
+	}
+}
+
+// A caller that has gone stops the call before its retry: no token is
+// spent on a retry nobody waits for.
+func TestDo_CancelledCallerSpendsNoToken(t *testing.T) {
+	b := NewBudget(0, 1)
+	p := must(New(WithBackoff(time.Microsecond, time.Microsecond), WithBudget(b)))
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	err := p.Do(ctx, true, func(context.Context, int) error { calls++; cancel(); return classed{Unprocessed} })
+	if calls != 1 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("%d attempts, err %v; want 1 and context.Canceled", calls, err)
+	}
+	if granted, _ := b.Stats(); granted != 0 {
+		t.Fatalf("budget granted %d retries to a cancelled call; want 0", granted)
+	}
+}
