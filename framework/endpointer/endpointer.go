@@ -95,8 +95,15 @@ func WithFailure(f func(error) bool) Option { return func(e *Endpointer) { e.fai
 // WithLogger sets where factory and discovery errors go (default nowhere).
 func WithLogger(l log.Logger) Option { return func(e *Endpointer) { e.logger = l } }
 
-// New subscribes to src and builds targets with f.
+// New subscribes to src and builds targets with f. A nil src, a nil f
+// without WithInstanceFactory, or a nil option panic here, naming it:
+// New has no error to return (as go-kit's sd.NewEndpointer), and the nil
+// would otherwise be dereferenced later, on its goroutine or the first
+// instance's build.
 func New(src sd.Instancer, f sd.Factory, opts ...Option) *Endpointer {
+	if src == nil {
+		panic("endpointer.New: nil sd.Instancer")
+	}
 	e := &Endpointer{
 		src:     src,
 		factory: f,
@@ -107,8 +114,14 @@ func New(src sd.Instancer, f sd.Factory, opts ...Option) *Endpointer {
 		ready:   make(chan struct{}),
 		byID:    map[string]*balancer.Target{},
 	}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			panic(fmt.Sprintf("endpointer.New: option %d is nil", i))
+		}
 		o(e)
+	}
+	if e.factory == nil && e.ifactory == nil {
+		panic("endpointer.New: nil sd.Factory and no WithInstanceFactory")
 	}
 	// The goroutine must run before Register: instancers send the current
 	// set synchronously from inside it.
