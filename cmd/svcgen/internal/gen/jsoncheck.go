@@ -157,7 +157,7 @@ func (c *jsonChecker) check(name string) {
 	}
 	c.checked[name] = true
 	spec := c.s.types[name]
-	if spec == nil || c.hasJSONMethods(name) {
+	if spec == nil {
 		return
 	}
 	st, ok := c.s.underlying(spec.Type).(*ast.StructType)
@@ -165,12 +165,13 @@ func (c *jsonChecker) check(name string) {
 		return
 	}
 	// Its fields do not travel when it gets a marshal method from a type
-	// it embeds: said at the embedded field.
+	// it embeds, even beside methods of its own that leave one direction
+	// to it: said at the embedded field.
 	if pos, why := c.swallowWhy(name, st, c.s.fileOf(spec.Pos())); why != "" {
 		c.probs[name] = append(c.probs[name], Problem{Pos: c.s.fset.Position(pos), typ: name, Msg: why})
 		return
 	}
-	if c.promotesMethods(st) {
+	if c.hasJSONMethods(name) || c.promotesMethods(st) {
 		return
 	}
 	for _, fl := range st.Fields.List {

@@ -425,31 +425,22 @@ func (c *jsonChecker) embeddedMethods(t ast.Expr, f *ast.File) (from string, met
 	return exprString(t), nil, nil, nil
 }
 
-// swallowWhy is why the struct type name (st, in file f, without JSON or
-// text methods of its own) does not travel as its fields: it gets a
-// marshal or unmarshal method from a type it embeds, so encoding/json
-// writes and reads it as that type alone and its other fields are lost,
-// or, through an embedded pointer, the promoted method is called on nil
-// and panics. pos is the embedded field's; "" when nothing is lost.
+// swallowWhy is why the struct type name (st, in file f) does not travel
+// as its fields or its own methods say: encoding/json writes or reads it
+// through a marshal or unmarshal method it gets from a type it embeds, as
+// that type alone, and its other fields are lost, or, through an embedded
+// pointer, the promoted method is called on nil and panics. pos is the
+// embedded field's; "" when nothing is lost.
 func (c *jsonChecker) swallowWhy(name string, st *ast.StructType, f *ast.File) (token.Pos, string) {
-	if c.s.types[name] != nil && c.hasJSONMethods(name) {
-		return token.NoPos, "" // its own methods win
-	}
 	promos := c.promoted(st, f)
-	var used []string // the methods promoted, in jsonMethodNames' order
-	for _, m := range jsonMethodNames {
-		if _, ok := promos[m]; ok {
-			used = append(used, m)
-		}
-	}
+	own := c.ownJSONMethods(name)
+	used := usedPromoted(promos, own)
 	if len(used) == 0 {
 		return token.NoPos, ""
 	}
 	first := promos[used[0]]
-	if _, ok := promos["MarshalJSON"]; !ok {
-		if p, ok := promos["MarshalText"]; ok {
-			first = p // the method encoding/json writes with comes first
-		}
+	if !slices.Contains(used, "MarshalJSON") && slices.Contains(used, "MarshalText") {
+		first = promos["MarshalText"] // the method encoding/json writes with comes first
 	}
 	via := map[*ast.Field]bool{}
 	panics := false
@@ -512,6 +503,9 @@ func (c *jsonChecker) swallowWhy(name string, st *ast.StructType, f *ast.File) (
 	if slices.ContainsFunc(used, func(m string) bool { return strings.HasPrefix(m, "Unmarshal") }) {
 		verbs = append(verbs, "reads")
 	}
+	if len(own) > 0 {
+		return first.field.Pos(), c.halfOwnWhy(name, first, fieldName, embedded, how, verbs, used, own, lost, panics)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "field %s.%s embeds %s, so %s gets %s's %s, and encoding/json %s a %s as that %s alone", name, fieldName, embedded, name, first.from, how, strings.Join(verbs, " and "), name, first.from)
 	if len(lost) > 0 {
@@ -541,4 +535,93 @@ func embeddedName(t ast.Expr) string {
 		return sel.Sel.Name
 	}
 	return exprString(t)
+}
+
+// ownJSONMethods are the methods of jsonMethodNames the type name of this
+// package declares itself, in jsonMethodNames' order.
+func (c *jsonChecker) ownJSONMethods(name string) []string {
+	if c.s.types[name] == nil {
+		return nil
+	}
+	c.hasJSONMethods(name) // loads c.methods
+	var own []string
+	for _, m := range jsonMethodNames {
+		if _, ok := c.methods[name][m]; ok {
+			own = append(own, m)
+		}
+	}
+	return own
+}
+
+// usedPromoted are the promoted methods (promos) encoding/json calls on a
+// struct that declares own itself: to write, MarshalJSON before
+// MarshalText, to read, UnmarshalJSON before UnmarshalText, its own
+// before a promoted one of the same name. So its own MarshalJSON beside a
+// promoted UnmarshalJSON (or its own MarshalText beside a promoted
+// MarshalJSON) leaves one direction to the embedded type. With no method
+// of its own, every promoted one counts.
+func usedPromoted(promos map[string]jsonPromo, own []string) []string {
+	var used []string // in jsonMethodNames' order
+	if len(own) == 0 {
+		for _, m := range jsonMethodNames {
+			if _, ok := promos[m]; ok {
+				used = append(used, m)
+			}
+		}
+		return used
+	}
+	for _, side := range [][2]string{{"MarshalJSON", "MarshalText"}, {"UnmarshalJSON", "UnmarshalText"}} {
+		for _, m := range side {
+			if slices.Contains(own, m) {
+				break
+			}
+			if _, ok := promos[m]; ok {
+				used = append(used, m)
+				break
+			}
+		}
+	}
+	return used
+}
+
+// halfOwnWhy is swallowWhy's message for a struct with methods of its own
+// (own) that leave writing or reading it (used) to an embedded type's.
+func (c *jsonChecker) halfOwnWhy(name string, first jsonPromo, fieldName, embedded, how string, verbs, used, own, lost []string, panics bool) string {
+	at := c.s.fset.Position(c.methods[name][own[0]].pos)
+	var b strings.Builder
+	fmt.Fprintf(&b, "field %s.%s embeds %s, so %s gets %s's %s beside its own %s (%s:%d), and encoding/json %s a %s as that %s alone",
+		name, fieldName, embedded, name, first.from, how, joinAnd(own), at.Filename, at.Line, strings.Join(verbs, " and "), name, first.from)
+	if slices.ContainsFunc(used, func(m string) bool {
+		return strings.HasSuffix(m, "JSON") && slices.Contains(own, strings.TrimSuffix(m, "JSON")+"Text")
+	}) {
+		b.WriteString(" (it prefers MarshalJSON and UnmarshalJSON to the text methods)")
+	}
+	if len(lost) > 0 {
+		fmt.Fprintf(&b, ": its other fields (%s) are lost", strings.Join(lost, ", "))
+	}
+	if panics {
+		fmt.Fprintf(&b, "; through the embedded pointer it calls the method even when the pointer is nil, as it is in every %s it decodes into, and panics", name)
+	}
+	recv := string(unicode.ToLower(rune(name[0])))
+	if r := c.methods[name][own[0]].recv; r != "" {
+		recv = r
+	}
+	var decl []string
+	if slices.ContainsFunc(used, func(m string) bool { return strings.HasPrefix(m, "Marshal") }) {
+		decl = append(decl, fmt.Sprintf("func (%s %s) MarshalJSON() ([]byte, error)", recv, name))
+	}
+	if slices.ContainsFunc(used, func(m string) bool { return strings.HasPrefix(m, "Unmarshal") }) {
+		decl = append(decl, fmt.Sprintf("func (%s *%s) UnmarshalJSON(b []byte) error", recv, name))
+	}
+	jsName := strings.ToLower(fieldName[:1]) + fieldName[1:]
+	fmt.Fprintf(&b, "; declare %s on %s too, so that both directions are its own, or give the embedded field a name (%s %s `json:\"%s\"`)", joinAnd(decl), name, fieldName, embedded, jsName)
+	return b.String()
+}
+
+// joinAnd is "a", "a and b", "a, b and c".
+func joinAnd(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }

@@ -252,6 +252,57 @@ func (m *ptrMoneyExported) UnmarshalJSON(b []byte) (err error) {
 	return
 }
 
+// A struct with one direction of its own beside an embedded type's
+// methods, as the half-own cases below declare it: objAmount travels as
+// {"cents":n}, and its UnmarshalJSON ignores any other key, as
+// encoding/json does, so what is lost is lost without an error.
+type (
+	objAmount  struct{ Cents int64 }
+	amountWire struct{ Cents int64 }
+	noteWire   struct {
+		Cents int64
+		Note  string
+	}
+	ownMarshal struct {
+		objAmount
+		Note string
+	} // MarshalJSON of its own
+	ownUnmarsh struct {
+		objAmount
+		Note string
+	} // UnmarshalJSON of its own
+	ownText struct {
+		time.Time
+		Note string
+	} // MarshalText and UnmarshalText of its own
+	ownAlone struct{ objAmount } // MarshalJSON of its own, as objAmount's
+)
+
+func (a objAmount) MarshalJSON() ([]byte, error) { return json.Marshal(amountWire{a.Cents}) }
+func (a *objAmount) UnmarshalJSON(b []byte) error {
+	var w amountWire
+	err := json.Unmarshal(b, &w)
+	a.Cents = w.Cents
+	return err
+}
+func (m ownMarshal) MarshalJSON() ([]byte, error) { return json.Marshal(noteWire{m.Cents, m.Note}) }
+func (m *ownUnmarsh) UnmarshalJSON(b []byte) error {
+	var w noteWire
+	err := json.Unmarshal(b, &w)
+	m.Cents, m.Note = w.Cents, w.Note
+	return err
+}
+func (e ownText) MarshalText() ([]byte, error) {
+	return []byte(e.Time.Format(time.RFC3339) + " " + e.Note), nil
+}
+func (e *ownText) UnmarshalText(b []byte) (err error) {
+	at, note, _ := strings.Cut(string(b), " ")
+	e.Time, err = time.Parse(time.RFC3339, at)
+	e.Note = note
+	return err
+}
+func (m ownAlone) MarshalJSON() ([]byte, error) { return json.Marshal(amountWire{m.Cents}) }
+
 // survivesOrPanics is survives, with a panic in encoding/json (a
 // promoted method called through a nil embedded pointer) a loss.
 func survivesOrPanics[T any](v T) (ok bool) {
@@ -278,6 +329,8 @@ func survivesOrPanics[T any](v T) (ok bool) {
 func TestHTTP_PromotedMarshalersThatSwallowFieldsAreRefused(t *testing.T) {
 	const valFeeSrc = "\n\ntype Fee struct{ cents int64 }\n\nfunc (f Fee) MarshalJSON() ([]byte, error) { return nil, nil }\n\nfunc (f *Fee) UnmarshalJSON([]byte) error { return nil }"
 	const event = "type Event struct {\n\ttime.Time\n\tName string `json:\"name\"`\n}"
+	const amount = "type Amount struct {\n\tCents int64 `json:\"cents\"`\n}\n\nfunc (a Amount) MarshalJSON() ([]byte, error) { return nil, nil }\n\nfunc (a *Amount) UnmarshalJSON([]byte) error { return nil }"
+	const money = "\n\ntype Money struct {\n\tAmount\n\tNote string `json:\"note\"`\n}"
 	for _, c := range []struct {
 		name, field, extra string
 		json               bool   // encoding/json carries the same value back
@@ -332,7 +385,26 @@ func TestHTTP_PromotedMarshalersThatSwallowFieldsAreRefused(t *testing.T) {
 		{"two embedded types' methods cancel out", "P Pair `json:\"p\"`", valMoneySrc + valFeeSrc + "\n\ntype Pair struct {\n\tMoney\n\tFee\n}",
 			survives(struct{ P feePair }{feePair{valMoney{150}, valFee{2}}}),
 			"field OddRequest.P has type Pair, which JSON cannot carry: Pair has no field encoding/json writes (cents, cents: unexported) and no MarshalJSON or MarshalText, so it goes out as {}"},
+		// Methods of its own that leave one direction to the embedded
+		// type: that direction writes or reads the embedded value alone.
+		{"own MarshalJSON, promoted UnmarshalJSON", "M Money `json:\"m\"`", amount + money + "\n\nfunc (m Money) MarshalJSON() ([]byte, error) { return nil, nil }",
+			survives(struct{ M ownMarshal }{ownMarshal{objAmount{150}, "x"}}),
+			"services/weird/odd.go:56: Odd: field Money.Amount embeds Amount, so Money gets Amount's UnmarshalJSON beside its own MarshalJSON (services/weird/odd.go:60), " +
+				"and encoding/json reads a Money as that Amount alone: its other fields (Note) are lost; " +
+				"declare func (m *Money) UnmarshalJSON(b []byte) error on Money too, so that both directions are its own, or give the embedded field a name (Amount Amount `json:\"amount\"`)"},
+		{"own UnmarshalJSON, promoted MarshalJSON", "M Money `json:\"m\"`", amount + money + "\n\nfunc (m *Money) UnmarshalJSON([]byte) error { return nil }",
+			survives(struct{ M ownUnmarsh }{ownUnmarsh{objAmount{150}, "x"}}),
+			"field Money.Amount embeds Amount, so Money gets Amount's MarshalJSON beside its own UnmarshalJSON (services/weird/odd.go:60), " +
+				"and encoding/json writes a Money as that Amount alone: its other fields (Note) are lost; " +
+				"declare func (m Money) MarshalJSON() ([]byte, error) on Money too"},
+		{"own text methods, promoted JSON methods", "E Event `json:\"e\"`", event + "\n\nfunc (e Event) MarshalText() ([]byte, error) { return nil, nil }\n\nfunc (e *Event) UnmarshalText([]byte) error { return nil }",
+			survives(struct{ E ownText }{ownText{time.Unix(150, 0).UTC(), "x"}}),
+			"field Event.Time embeds time.Time, so Event gets time.Time's MarshalJSON and UnmarshalJSON beside its own MarshalText and UnmarshalText (services/weird/odd.go:52), " +
+				"and encoding/json writes and reads a Event as that time.Time alone (it prefers MarshalJSON and UnmarshalJSON to the text methods): its other fields (Name) are lost; " +
+				"declare func (e Event) MarshalJSON() ([]byte, error) and func (e *Event) UnmarshalJSON(b []byte) error on Event too"},
 		// Accepted.
+		{"own MarshalJSON beside the embedded value alone", "M Money `json:\"m\"`", amount + "\n\ntype Money struct{ Amount }\n\nfunc (m Money) MarshalJSON() ([]byte, error) { return nil, nil }",
+			survives(struct{ M ownAlone }{ownAlone{objAmount{150}}}), ""},
 		{"the embedded value alone", "E Event `json:\"e\"`", "type Event struct{ time.Time }",
 			survives(struct{ E evtAlone }{evtAlone{time.Unix(150, 0).UTC()}}), ""},
 		{"beside fields JSON skips", "E Event `json:\"e\"`", "type Event struct {\n\ttime.Time\n\tNote string `json:\"-\"`\n\tseq  int\n}",
