@@ -200,3 +200,91 @@ func TestDetector_PanicThresholdProbesTheEjectedAtOnce(t *testing.T) {
 		t.Fatal("an instance ejected after the last refusal was probed before its cooldown")
 	}
 }
+
+// The defaults docs/client.md states: 5 failures in a row eject, for
+// 10 s doubling to 5 m; a probe unanswered for 5 s lets another through;
+// at most 50 % ejected.
+func TestNew_DocumentedDefaults(t *testing.T) {
+	c := newClock()
+	d := must(New(WithClock(c.now)))
+	bs := breakers(d, 10)
+	b := bs[0]
+	fail(b, 4)
+	if b.State() != Closed {
+		t.Fatalf("state %s after 4 failures, want closed", b.State())
+	}
+	fail(b, 1)
+	if b.State() != Open {
+		t.Fatalf("state %s after 5 failures, want open", b.State())
+	}
+	// Cooldowns of the failed probes that follow: 10s, 20s, … capped at 5m.
+	for i, cd := range []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second, 160 * time.Second, 5 * time.Minute, 5 * time.Minute} {
+		c.advance(cd - time.Millisecond)
+		if b.Allow() {
+			t.Fatalf("ejection %d: allowed before its %s cooldown ended", i+1, cd)
+		}
+		c.advance(time.Millisecond)
+		if !b.Allow() {
+			t.Fatalf("ejection %d: no probe after its %s cooldown", i+1, cd)
+		}
+		if i == 0 { // the probe went unanswered: another after 5s, not sooner
+			c.advance(5*time.Second - time.Millisecond)
+			if b.Allow() {
+				t.Fatal("a second probe before the 5s probe timeout")
+			}
+			c.advance(time.Millisecond)
+			if !b.Allow() {
+				t.Fatal("no second probe after the 5s probe timeout")
+			}
+		}
+		b.Record(true)
+	}
+	for _, x := range bs[1:] {
+		fail(x, 5)
+	}
+	if got, _ := d.Ejected(); got != 5 {
+		t.Fatalf("%d of 10 ejected, want 5 (50%%)", got)
+	}
+}
+
+// A good probe readmits the instance with a clean slate: its next
+// ejection lasts the base cooldown again, not the doubled one.
+func TestBreaker_ReadmissionResetsTheDoubling(t *testing.T) {
+	c := newClock()
+	d := must(New(WithConsecutiveFailures(1), WithCooldown(time.Second, time.Minute), WithClock(c.now)))
+	b := breakers(d, 2)[0]
+	fail(b, 1) // 1s
+	c.advance(time.Second)
+	b.Allow()
+	b.Record(true) // 2s
+	c.advance(2 * time.Second)
+	b.Allow()
+	b.Record(false) // readmitted
+	fail(b, 1)
+	c.advance(time.Second)
+	if !b.Allow() {
+		t.Fatal("no probe 1s after an ejection that followed a readmission; the doubled cooldown was kept")
+	}
+}
+
+// When the panic threshold keeps a failing instance in, its count starts
+// again: once a slot frees, it takes a full new run of failures to eject
+// it, not the next single one.
+func TestDetector_RefusedEjectionStartsANewRun(t *testing.T) {
+	d := must(New(WithConsecutiveFailures(3)))
+	bs := breakers(d, 3)
+	fail(bs[0], 3) // ejected: the one slot of three at 50 %
+	fail(bs[1], 3) // refused: kept in
+	if bs[1].State() != Closed {
+		t.Fatalf("second instance %s, want kept in by the panic threshold", bs[1].State())
+	}
+	bs[0].Release() // the slot frees
+	fail(bs[1], 2)
+	if bs[1].State() != Closed {
+		t.Fatalf("second instance %s after 2 failures of a new run, want closed", bs[1].State())
+	}
+	fail(bs[1], 1)
+	if bs[1].State() != Open {
+		t.Fatalf("second instance %s after a full new run, want open", bs[1].State())
+	}
+}
