@@ -563,10 +563,12 @@ func (a *App) shutdown(cause stopCause, sw *signals) error {
 	}
 	// A record left behind outlives the process, which nothing else here
 	// does: a deploy tool must see it in the exit status, not only in a
-	// warn line (report j53a F2: it ended err=none, exit 0).
+	// warn line (report j53a F2: it ended err=none, exit 0). It leads the
+	// exit line: the lease it left, which release could not revoke either,
+	// follows from it.
 	switch {
 	case withdrawErr != nil && err != nil:
-		err = fmt.Errorf("%w; %w", err, withdrawErr)
+		err = fmt.Errorf("%w; %w", withdrawErr, err)
 	case withdrawErr != nil:
 		err = withdrawErr
 	}

@@ -49,4 +49,16 @@ func TestShutdown_FailedWithdrawIsWhatRunReturns(t *testing.T) {
 	if got := j.phaseLevel("exit"); got != "warn" {
 		t.Fatalf("exit line logged at level %q, want warn", got)
 	}
+	// The lease the withdraw could not revoke is still alive: the release
+	// line says so, where it read err=none (task H1); the exit still
+	// counts as a failed withdraw.
+	if got := j.phaseErr("release"); !strings.Contains(got, "etcd: revoke lease ") {
+		t.Fatalf("release line err=%q, want the failed revoke (etcd: revoke lease …)", got)
+	}
+	if got := j.phaseLevel("release"); got != "warn" {
+		t.Fatalf("release line logged at level %q, want warn", got)
+	}
+	if !strings.HasPrefix(err.Error(), ErrWithdraw.Error()) {
+		t.Fatalf("Run = %q, want the failed withdraw first, the release's failure after it", err)
+	}
 }

@@ -52,6 +52,7 @@ type Registry struct {
 	regs       *registry.Tracker[*registration] // by key, with the Status
 	instancers map[*Instancer]struct{}
 	failovers  registry.Failovers // Instancer's with WithFailoverPrefixes
+	unrevoked  []unrevoked        // leases Deregister could not revoke, for Close
 }
 
 var (
@@ -275,6 +276,7 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 		for _, l := range leases {
 			if err := r.revoke(rctx, l); err != nil {
 				r.logWarn("msg", "revoke after deregister", "key", key, "err", err)
+				r.noteUnrevoked(err)
 			}
 		}
 	}()
@@ -491,7 +493,9 @@ func (r *Registry) forget(in *Instancer) {
 
 // Close revokes every lease this Registry holds (bounded by the close
 // timeout), stops its loops, instancers and connection monitor, and closes
-// its client (unless it came from WithClient). It is idempotent.
+// its client (unless it came from WithClient). It is idempotent. Its error
+// names every lease it could not revoke, and those a Deregister could not
+// revoke within the last TTL (they may still be alive).
 func (r *Registry) Close() error { return r.close(true) }
 
 // close is Close; revoke=false abandons the leases as a killed process
@@ -526,6 +530,9 @@ func (r *Registry) close(revoke bool) error {
 		in.Stop()
 	}
 	r.wg.Wait()
+	if revoke { // after wg: Deregister's revokes have ended
+		errs = append(errs, r.takeUnrevoked())
+	}
 	r.conn.stop()
 	// Ends an authentication still under way; after it the client either
 	// exists or never will.
