@@ -251,3 +251,58 @@ func TestLimiter_ACutLimitDriftsBackToItsStartUnderLightLoad(t *testing.T) {
 		t.Fatalf("limit after 10 s of light calls = %d, want back at its start 500", n)
 	}
 }
+
+// The defaults docs/overload.md states: start 500, floor 20, ceiling
+// 5000; a drop cuts 10 %, at most once per 100 ms; a cut limit drifts
+// back after 2 s without a drop, every 100 ms.
+func TestNew_DocumentedDefaults(t *testing.T) {
+	clk := &clock{t: time.Unix(1, 0)}
+	l := mustNew(t, WithClock(clk.now))
+	if n := l.Stats().Limit; n != 500 {
+		t.Fatalf("initial limit %d, want 500", n)
+	}
+	drop := func() { tok, _ := l.Acquire(); tok.Release(Dropped) }
+	drop()
+	if n := l.Stats().Limit; n != 450 {
+		t.Fatalf("limit after a drop %d, want 450 (cut by 10%%)", n)
+	}
+	clk.t = clk.t.Add(99 * time.Millisecond)
+	drop()
+	if n := l.Stats().Limit; n != 450 {
+		t.Fatalf("limit after a drop 99ms later %d, want 450 (one cut per 100ms)", n)
+	}
+	for range 100 {
+		clk.t = clk.t.Add(100 * time.Millisecond)
+		drop()
+	}
+	if n := l.Stats().Limit; n != 20 {
+		t.Fatalf("limit after many drops %d, want the floor 20", n)
+	}
+	if l.max != 5000 || RecoverAfter != 2*time.Second || DriftEvery != 100*time.Millisecond {
+		t.Fatalf("ceiling %v, RecoverAfter %s, DriftEvery %s; docs/overload.md says 5000, 2s, 100ms", l.max, RecoverAfter, DriftEvery)
+	}
+}
+
+// Successes raise the limit up to its ceiling, not past it.
+func TestLimiter_SuccessesStopAtTheCeiling(t *testing.T) {
+	clk := &clock{t: time.Unix(1, 0)}
+	l := mustNew(t, WithLimits(4, 1, 5), WithClock(clk.now))
+	rounds(t, l, clk, 200, 0)
+	if n := l.Stats().Limit; n != 5 {
+		t.Fatalf("limit after 200 full rounds of successes %d, want the ceiling 5", n)
+	}
+}
+
+// A recovered panic in the endpoint counts neither way: it does not cut
+// a limit that could be cut.
+func TestMiddleware_PanicDoesNotCutTheLimit(t *testing.T) {
+	l := mustNew(t, WithLimits(4, 1, 4), WithBackoff(0.5, 0))
+	ep := Middleware(l, nil)(func(context.Context, any) (any, error) { panic("handler bug") })
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = ep(context.Background(), nil)
+	}()
+	if n := l.Stats().Limit; n != 4 {
+		t.Fatalf("limit after a recovered panic %d, want 4 unchanged", n)
+	}
+}
