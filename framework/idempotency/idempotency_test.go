@@ -139,3 +139,120 @@ func TestDo_RequestRefusesAKeyReusedWithAnotherRequest(t *testing.T) {
 		t.Fatalf("unencodable request: err = %v, runs %d", err, runs)
 	}
 }
+
+// A claim Do takes holds for DefaultClaimTTL (2 s, which docs/client.md
+// says the client waits before asking again): another attempt within it
+// is told ErrInProgress.
+func TestDo_ClaimHoldsForTheTTL(t *testing.T) {
+	if DefaultClaimTTL != 2*time.Second {
+		t.Fatalf("DefaultClaimTTL %s; docs/client.md says 2s", DefaultClaimTTL)
+	}
+	s := NewMemoryStore(time.Minute)
+	base := time.Now()
+	now := base
+	s.now = func() time.Time { return now }
+	ctx := NewContext(context.Background(), "k")
+	runs := 0
+	var inner error
+	_, err := Do(ctx, s, "Create", func(context.Context) (result, error) {
+		runs++
+		now = base.Add(DefaultClaimTTL - 100*time.Millisecond) // still within the claim
+		_, inner = Do(ctx, s, "Create", func(context.Context) (result, error) { runs++; return result{}, nil })
+		return result{N: 1}, nil
+	})
+	if err != nil || !errors.Is(inner, ErrInProgress) || runs != 1 {
+		t.Fatalf("err %v, second attempt %v, runs %d; want ErrInProgress for the second and one run", err, inner, runs)
+	}
+}
+
+// settleStore refuses writes once their context is done, as a database
+// driver does.
+type settleStore struct{ *MemoryStore }
+
+func (s settleStore) Complete(ctx context.Context, key string, result []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.MemoryStore.Complete(ctx, key, result)
+}
+
+func (s settleStore) Release(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.MemoryStore.Release(ctx, key)
+}
+
+// The outcome is recorded even when the caller went away during fn: the
+// effect happened, and the retry must get it rather than a second one.
+func TestDo_OutcomeRecordedAfterTheCallerCancelled(t *testing.T) {
+	s := settleStore{NewMemoryStore(time.Minute)}
+	ctx, cancel := context.WithCancel(NewContext(context.Background(), "k"))
+	runs := 0
+	fn := func(context.Context) (result, error) { runs++; cancel(); return result{N: runs}, nil }
+	if got, err := Do(ctx, s, "Create", fn); err != nil || got.N != 1 {
+		t.Fatalf("first call = %+v, %v", got, err)
+	}
+	if got, err := Do(NewContext(context.Background(), "k"), s, "Create", fn); err != nil || got.N != 1 || runs != 1 {
+		t.Fatalf("retry = %+v, %v after %d runs; want the first result, one run", got, err, runs)
+	}
+	// A failure is released under a cancelled caller too: the retry runs.
+	ctx2, cancel2 := context.WithCancel(NewContext(context.Background(), "k2"))
+	boom := errors.New("boom")
+	if _, err := Do(ctx2, s, "Create", func(context.Context) (result, error) { cancel2(); return result{}, boom }); !errors.Is(err, boom) || errors.Is(err, context.Canceled) {
+		t.Fatalf("failed call: err %v, want boom and a clean release", err)
+	}
+	if _, err := Do(NewContext(context.Background(), "k2"), s, "Create", fn); err != nil {
+		t.Fatalf("retry after a failure under a cancelled caller: %v, want it run", err)
+	}
+}
+
+func TestValid_KeyOfMaxLen(t *testing.T) {
+	k := make([]byte, MaxLen)
+	for i := range k {
+		k[i] = 'a'
+	}
+	if !Valid(string(k)) {
+		t.Fatalf("a key of MaxLen (%d) bytes refused", MaxLen)
+	}
+}
+
+// NewMemoryStore keeps results at least a claim's TTL, however short the
+// retention asked for: a retry within it gets the result.
+func TestMemoryStore_KeepsResultsAtLeastTheClaimTTL(t *testing.T) {
+	s := NewMemoryStore(0)
+	now := time.Now()
+	s.now = func() time.Time { return now }
+	ctx := NewContext(context.Background(), "k")
+	runs := 0
+	fn := func(context.Context) (result, error) { runs++; return result{N: runs}, nil }
+	Do(ctx, s, "Create", fn)
+	now = now.Add(DefaultClaimTTL - time.Millisecond)
+	if got, err := Do(ctx, s, "Create", fn); err != nil || got.N != 1 || runs != 1 {
+		t.Fatalf("retry within the TTL = %+v, %v; want the saved result", got, err)
+	}
+}
+
+// An expired claim can be taken over at once, not only after the next
+// sweep; and expired entries are swept, so memory holds only the keys of
+// the last retention period.
+func TestMemoryStore_ExpiredEntriesAreTakenOverAndSwept(t *testing.T) {
+	s := NewMemoryStore(time.Minute)
+	now := time.Unix(1000, 0)
+	s.now = func() time.Time { return now }
+	ctx := context.Background()
+	if _, st, _ := s.Claim(ctx, "a", now.Add(500*time.Millisecond)); st != Claimed {
+		t.Fatalf("first claim: %v", st)
+	}
+	now = now.Add(600 * time.Millisecond) // past the claim, within a second of the last sweep
+	if _, st, _ := s.Claim(ctx, "a", now.Add(time.Minute)); st != Claimed {
+		t.Fatalf("claim over an expired one: %v, want Claimed", st)
+	}
+	s.Complete(ctx, "a", []byte("1"))
+	s.Claim(ctx, "b", now.Add(time.Second))
+	now = now.Add(2 * time.Minute)
+	s.Claim(ctx, "c", now.Add(time.Second)) // sweeps a and b
+	if n := s.Len(); n != 1 {
+		t.Fatalf("%d entries after both expired, want 1 (the new claim)", n)
+	}
+}
