@@ -2,6 +2,7 @@ package consul
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -24,10 +25,14 @@ func (r *Registry) Services(ctx context.Context) ([]string, error) {
 	}
 	var names map[string][]string
 	var err error
-	for _, a := range r.agents { // the next agent when one cannot answer
+	for k, a := range r.agents { // the next agent when one cannot answer
 		q := &api.QueryOptions{Datacenter: r.cfg.datacenter}
 		if names, _, err = a.Catalog().Services(q.WithContext(ctx)); err == nil || ctx.Err() != nil {
 			break
+		}
+		var known bool
+		if err = r.explainQueryError(ctx, k, r.cfg.datacenter, err, &known); errors.Is(err, ErrUnknownDatacenter) {
+			break // another agent of the datacenter knows no more
 		}
 	}
 	if err != nil {

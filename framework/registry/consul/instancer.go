@@ -134,6 +134,7 @@ func (in *Instancer) loop(ctx context.Context) {
 		agent     int     // the agent asked; moves on when it fails
 		failed    int     // queries failed in a row
 		filtered  bool    // the last answer was filtered by ACLs
+		dcKnown   bool    // the agent listed our datacenter (explainQueryError)
 	)
 	for {
 		if !advanced {
@@ -192,6 +193,7 @@ func (in *Instancer) loop(ctx context.Context) {
 			continue
 		}
 		if err != nil {
+			err = r.explainQueryError(ctx, agent, in.cfg.datacenter, err, &dcKnown)
 			failed = 0
 			agent = (agent + 1) % len(r.agents)
 			err = fmt.Errorf("consul: discover %s: %w", in.service, connLimited(err))
