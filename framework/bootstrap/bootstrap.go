@@ -288,12 +288,14 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 		if cfg.TLSCert != "" {
 			var err error
 			if srv, err = tlsconf.Server(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA); err != nil {
-				return fmt.Errorf("config: the service's TLS (--tls-cert, --tls-key, --tls-client-ca): %w", err)
+				// Names where each file's flag was set, as a value
+				// Parse refuses does: (from WARREN_TLS_CERT), (key … of FILE).
+				return cfg.NameSources(fmt.Errorf("config: the service's TLS (--tls-cert, --tls-key, --tls-client-ca): %w", err))
 			}
 		}
 		cli, err := cfg.TLSClient().Config()
 		if err != nil {
-			return err
+			return cfg.NameSources(err)
 		}
 		if cli != nil { // a CA or a certificate: calls verify, and present it
 			deps.clientOpts = append(deps.clientOpts, client.WithTLS(cli))
@@ -307,7 +309,7 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 	}
 	if cfg.SnapshotDir != "" { // before the registry is opened; a bad one exits 1, as --data-dir does
 		if err := snapshot.CheckDir(cfg.SnapshotDir); err != nil {
-			return fmt.Errorf("config: --snapshot-dir %q: cannot write snapshots there: %w", cfg.SnapshotDir, err)
+			return cfg.NameSources(fmt.Errorf("config: --snapshot-dir %q: cannot write snapshots there: %w", cfg.SnapshotDir, err))
 		}
 	}
 	reg, err := openRegistry(ctx, cfg, logger, regObs)
@@ -415,7 +417,7 @@ func healthcheck(ctx context.Context, service, version string, o options, args [
 	}
 	_, port, err := net.SplitHostPort(cfg.Listen)
 	if err != nil || port == "0" {
-		fmt.Fprintf(out, "%s healthcheck: --listen %q has no fixed port to probe\n", service, cfg.Listen)
+		fmt.Fprintf(out, "%s healthcheck: %v\n", service, cfg.NameSources(fmt.Errorf("--listen %q has no fixed port to probe", cfg.Listen)))
 		return 2
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -424,7 +426,8 @@ func healthcheck(ctx context.Context, service, version string, o options, args [
 	if cfg.TLSCert != "" {
 		tc, err := tlsconf.Client("", cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
-			fmt.Fprintf(out, "%s healthcheck: %v\n", service, err)
+			err = fmt.Errorf("the service's TLS (--tls-cert, --tls-key): %w", err)
+			fmt.Fprintf(out, "%s healthcheck: %v\n", service, cfg.NameSources(err))
 			return 2
 		}
 		tc.InsecureSkipVerify = true //nolint:gosec // our own process on loopback

@@ -120,6 +120,9 @@ type Config struct {
 
 	LogFormat string // logfmt or json
 	LogLevel  string // debug, info, warn, error
+
+	// sources is where Parse found each value, for NameSources.
+	sources *sourceNotes
 }
 
 // Default returns the configuration used when no flag or variable is set.
@@ -268,6 +271,7 @@ func ParseWith(service, version string, backends registry.Backends, args []strin
 	// A value each flag's Set took can still be refused below: the error
 	// says where it came from, as a parse error does (source.go).
 	src := sources(fs, args, st)
+	c.sources = &sourceNotes{fs: fs, src: src}
 	if _, err := backends.Lookup(c.Registry); err != nil {
 		return c, withSources(fmt.Errorf("config: --registry: %w", err), fs, src)
 	}

@@ -143,3 +143,23 @@ func afterValue(text string, at int, f *flag.Flag) int {
 func isNameByte(c byte) bool {
 	return c == '-' || c == '_' || c == '.' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
+
+// sourceNotes is what withSources needs, kept on the Config Parse returns.
+type sourceNotes struct {
+	fs  *flag.FlagSet
+	src map[string]string
+}
+
+// NameSources annotates err, an error about flags met after Parse (a
+// certificate file a flag names that cannot be read, an unwritable
+// --snapshot-dir), as Parse annotates its own validation errors: each flag
+// it mentions whose value came from a variable or the --config file gets
+// (from WARREN_…) or (key … of FILE) after it, or after its value when the
+// value follows. errors.Is and As see err. A Config Parse did not make
+// returns err as it is.
+func (c Config) NameSources(err error) error {
+	if c.sources == nil {
+		return err
+	}
+	return withSources(err, c.sources.fs, c.sources.src)
+}
