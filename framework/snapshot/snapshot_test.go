@@ -440,3 +440,121 @@ func TestInstancer_FollowsTheInnerDeltas(t *testing.T) {
 		t.Fatal("the snapshot layer subscribed to whole sets of an inner that hands changes")
 	}
 }
+
+// The defaults docs/client.md states: wait 250 ms for the registry,
+// reconnect from 100 ms doubling to 10 s, write at most once a second.
+func TestNew_DocumentedDefaults(t *testing.T) {
+	s := must(newInstancer(filepath.Join(t.TempDir(), "user.json"), "user", nil))
+	defer s.cancel()
+	if s.connectWait != 250*time.Millisecond || s.minWait != 100*time.Millisecond || s.maxWait != 10*time.Second || s.writeEvery != time.Second {
+		t.Fatalf("connect wait %s, reconnect %s–%s, write every %s; want 250ms, 100ms–10s, 1s", s.connectWait, s.minWait, s.maxWait, s.writeEvery)
+	}
+}
+
+// Stop writes the set still pending: a change that came while the writer
+// waited out its interval is on disk once Stop returns.
+func TestInstancer_StopWritesThePendingSet(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user.json")
+	s := must(New(silent{}, path, func(s *Instancer) error { s.writeEvery = time.Hour; return nil }))
+	stopped := false
+	defer func() {
+		if !stopped {
+			s.Stop()
+		}
+	}()
+	one, two := []string{inst(1).String()}, []string{inst(1).String(), inst(2).String()}
+	s.handle(sd.Event{Instances: one})
+	waitFor(t, "the first set on disk", func() bool {
+		f, err := readFile(path)
+		return err == nil && slices.Equal(f.Instances, one)
+	})
+	s.handle(sd.Event{Instances: two}) // the writer now waits an hour
+	s.Stop()
+	stopped = true
+	if f, err := readFile(path); err != nil || !slices.Equal(f.Instances, two) {
+		t.Fatalf("file after Stop = %+v, %v; want the pending set %v", f, err, two)
+	}
+}
+
+// A set left pending while a write hung, then emptied before the writer
+// got to it, is not written as an empty set.
+func TestInstancer_PendingSetEmptiedMeanwhileIsNotWritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user.json")
+	release := make(chan struct{})
+	let := sync.OnceFunc(func() { close(release) })
+	var mu sync.Mutex
+	var writes [][]string
+	s := must(New(silent{}, path, func(s *Instancer) error {
+		s.writeEvery = time.Millisecond
+		s.writeFn = func(path string, f file) error {
+			mu.Lock()
+			first := len(writes) == 0
+			writes = append(writes, f.Instances)
+			mu.Unlock()
+			if first {
+				<-release
+			}
+			return writeFile(path, f)
+		}
+		return nil
+	}))
+	defer s.Stop()
+	defer let()
+	one := []string{inst(1).String()}
+	s.handle(sd.Event{Instances: one})
+	waitFor(t, "the first write to start", func() bool { mu.Lock(); defer mu.Unlock(); return len(writes) == 1 })
+	s.handle(sd.Event{Instances: []string{inst(1).String(), inst(2).String()}}) // pending
+	s.handle(sd.Event{Instances: []string{}})                                   // then emptied
+	let()
+	s.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, w := range writes {
+		if len(w) == 0 {
+			t.Fatalf("writes %v include an empty set", writes)
+		}
+	}
+	if f, err := readFile(path); err != nil || !slices.Equal(f.Instances, one) {
+		t.Fatalf("file = %+v, %v; want the last non-empty set written", f, err)
+	}
+}
+
+// A file of another schema version is ignored, not guessed at; a file's
+// unusable entries are dropped and the rest served.
+func TestInstancer_LoadsOnlyItsVersionAndUsableInstances(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other.json")
+	if err := writeFile(other, file{V: fileVersion + 1, Service: "user", Instances: []string{inst(1).String()}}); err != nil {
+		t.Fatal(err)
+	}
+	s := must(New(silent{}, other))
+	st := s.State()
+	s.Stop()
+	if st.Source != SourceNone || !strings.Contains(st.LastError, "version") {
+		t.Fatalf("state %+v, want nothing served and the version named", st)
+	}
+	mixed := filepath.Join(dir, "mixed.json")
+	writeSnapshot(t, mixed, "garbage", inst(1).String())
+	s = must(New(silent{}, mixed))
+	defer s.Stop()
+	if got := s.Cache.State().Instances; !slices.Equal(got, []string{inst(1).String()}) || s.State().Instances != 1 {
+		t.Fatalf("served %v (state %+v), want only the usable instance", got, s.State())
+	}
+}
+
+// While the snapshot is served, a registry error leaves it served: the
+// callers keep the instances and see no error.
+func TestInstancer_RegistryErrorsWhileStaleKeepTheSnapshot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user.json")
+	writeSnapshot(t, path, inst(1).String())
+	inner := stoppable{registry.NewCache()}
+	s := must(New(inner, path))
+	defer s.Stop()
+	inner.Update(sd.Event{Err: errors.New("e1")})
+	waitFor(t, "the first error noted", func() bool { return s.State().LastError == "e1" })
+	// Taken only once the first error's handling is over.
+	inner.Update(sd.Event{Err: errors.New("e2")})
+	if ev := s.Cache.State(); ev.Err != nil || !slices.Equal(ev.Instances, []string{inst(1).String()}) {
+		t.Fatalf("served %v, err %v; want the snapshot's instance and no error", ev.Instances, ev.Err)
+	}
+}
