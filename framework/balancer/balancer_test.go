@@ -396,3 +396,80 @@ func TestTarget_LatencyDoesNotDecayWhileCallsAreInFlight(t *testing.T) {
 		t.Fatalf("idle target's latency %s did not decay from %s", l, idleBefore)
 	}
 }
+
+// The avoided target is still taken when it is the only one that may
+// take traffic: the others are ejected, and a retry on the instance the
+// last attempt failed on beats one on an ejected instance.
+func TestPick_AvoidedTargetWhenTheOthersAreEjected(t *testing.T) {
+	for name, mk := range all() {
+		d := must(outlier.New(outlier.WithMaxEjectionPercent(100), outlier.WithCooldown(time.Hour, time.Hour)))
+		ts := targets(t, d, "a", "a", "a")
+		eject(t, ts[1])
+		eject(t, ts[2])
+		b := mk()
+		b.Update(ts)
+		for range 30 {
+			if got, err := b.Pick(context.Background(), ts[0]); err != nil || got != ts[0] {
+				t.Fatalf("%s: Pick avoiding the only healthy target = %v, %v; want that target", name, got, err)
+			}
+		}
+	}
+}
+
+// P2C scores a target by latency × (calls in flight + 1): of two targets
+// with no latency yet, the one with calls in flight loses every pick.
+func TestP2C_PicksTheTargetWithFewerCallsInFlight(t *testing.T) {
+	ts := targets(t, nil, "", "")
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(release)
+	ts[0].Endpoint = func(context.Context, any) (any, error) { <-release; return nil, nil }
+	for range 3 {
+		wg.Go(func() { _, _ = ts[0].Call(context.Background(), nil) })
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for ts[0].InFlight() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("calls not in flight after 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b := NewP2C()
+	b.Update(ts)
+	for range 50 {
+		if got, _ := b.Pick(context.Background(), nil); got != ts[1] {
+			t.Fatalf("picked %s with 3 calls in flight over an idle target", got.ID)
+		}
+	}
+}
+
+// A call cut by its own deadline is a timeout strike:
+// WithConsecutiveTimeouts (2) of them eject, well before
+// WithConsecutiveFailures (5).
+func TestTarget_AttemptDeadlineIsATimeoutStrike(t *testing.T) {
+	d := must(outlier.New(outlier.WithMaxEjectionPercent(100), outlier.WithCooldown(time.Hour, time.Hour)))
+	d.NewBreaker() // others in the set: the detector always leaves one in
+	tg := NewCheckedTarget("hung", hangUntilCancelled, WithBreaker(d.NewBreaker()))
+	for range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		_, _ = tg.Call(ctx, nil)
+		cancel()
+	}
+	if !tg.Ejected() {
+		t.Fatal("not ejected after two attempts cut by their deadline")
+	}
+}
+
+// A call that fails fast is recorded as slow (failurePenalty, 1 s): P2C
+// must not favour an instance for how quickly it fails.
+func TestTarget_FastFailureLooksSlow(t *testing.T) {
+	tg := targets(t, nil, "")[0]
+	tg.Endpoint = func(context.Context, any) (any, error) { return nil, fmt.Errorf("500") }
+	_, _ = tg.Call(context.Background(), nil)
+	// Decayed by the idle time since, which a loaded machine stretches;
+	// a fast failure recorded as itself would be microseconds.
+	if l := tg.Latency(); l < 100*time.Millisecond {
+		t.Fatalf("latency %s after a fast failure, want about the 1s penalty", l)
+	}
+}
