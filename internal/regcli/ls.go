@@ -114,9 +114,9 @@ func (e NoInstance) Error() string {
 // no instance makes ls return NoInstance once everything is printed.
 func ls(ctx context.Context, env Env, d registry.Discovery, services []string, named, asJSON bool) error {
 	var rows []registry.Instance
-	var failed, empty []string
+	var failed, empty, skips []string
 	for _, svc := range services {
-		ev, err := current(ctx, d, svc)
+		ev, skipped, err := current(ctx, d, svc)
 		if err == nil && ev.Err != nil && len(ev.Instances) == 0 {
 			err = ev.Err
 		}
@@ -136,6 +136,9 @@ func ls(ctx context.Context, env Env, d registry.Discovery, services []string, n
 			empty = append(empty, svc)
 		}
 		rows = append(rows, insts...)
+		for _, sk := range skipped {
+			skips = append(skips, fmt.Sprintf("warren ls: %s %s skipped (ready, not served to callers): %s", svc, printable(sk.id), printable(sk.reason)))
+		}
 	}
 	if len(failed) == len(services) && len(services) > 0 {
 		// Nothing read: no empty table that reads as "no instances".
@@ -150,6 +153,11 @@ func ls(ctx context.Context, env Env, d registry.Discovery, services []string, n
 		}
 	} else {
 		writeTable(env, rows)
+	}
+	// On stderr, as the other notes: stdout stays the instances (table or
+	// JSON) a script reads.
+	for _, l := range skips {
+		fmt.Fprintln(env.Stderr, l)
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("cannot read %s", strings.Join(failed, ", "))

@@ -24,7 +24,7 @@ const WatchUsage = "watch SERVICE... stream the changes discovery sees for the s
 // WatchLine is one line of `warren watch --json`.
 type WatchLine struct {
 	Time     time.Time          `json:"time"`
-	Kind     string             `json:"kind"` // present, register, update, withdraw, error, recovered
+	Kind     string             `json:"kind"` // present, register, update, withdraw, skipped, error, recovered
 	Service  string             `json:"service"`
 	Instance string             `json:"instance,omitempty"`
 	Detail   string             `json:"detail,omitempty"`
@@ -33,6 +33,11 @@ type WatchLine struct {
 
 // KindPresent marks the instances already registered when the watch began.
 const KindPresent = "present"
+
+// KindSkipped marks an entry the registry lists but discovery leaves out
+// (a Kubernetes Pod that is ready but has an unusable annotation), with
+// why; printed when it is first seen skipped, or for another reason.
+const KindSkipped = "skipped"
 
 // Watch is `warren watch [flags] SERVICE...`: each service's instances
 // present, then one line per change, until ctx ends (nil then). Several
@@ -112,7 +117,8 @@ func watch(ctx context.Context, env Env, d registry.Discovery, svc string, asJSO
 	}
 	var set map[string]registry.Instance
 	lastErr := ""
-	err := follow(ctx, d, svc, func(ev sd.Event) (bool, error) {
+	said := map[string]string{} // skipped id → the reason last printed
+	err := follow(ctx, d, svc, func(ev sd.Event, skipped []skip) (bool, error) {
 		now := env.now()
 		if ev.Err != nil {
 			if msg := ev.Err.Error(); msg != lastErr {
@@ -154,8 +160,21 @@ func watch(ctx context.Context, env Env, d registry.Discovery, svc string, asJSO
 			}
 		}
 		if first && len(changes) == 0 {
-			return false, print(WatchLine{Time: now, Kind: KindPresent, Service: svc, Detail: "no instances"})
+			if err := print(WatchLine{Time: now, Kind: KindPresent, Service: svc, Detail: "no instances"}); err != nil {
+				return true, err
+			}
 		}
+		skips := make(map[string]string, len(skipped))
+		for _, sk := range skipped {
+			skips[sk.id] = sk.reason
+			if said[sk.id] == sk.reason {
+				continue
+			}
+			if err := print(WatchLine{Time: now, Kind: KindSkipped, Service: svc, Instance: sk.id, Detail: sk.reason + " (ready, not served to callers)"}); err != nil {
+				return true, err
+			}
+		}
+		said = skips
 		return false, nil
 	})
 	if ctx.Err() != nil {

@@ -20,7 +20,9 @@
 //     warren.dev/weight, warren.dev/tags (comma-separated) and one
 //     meta.warren.dev/KEY per metadata key. An unusable annotation (a
 //     weight that is not a positive integer) makes the endpoint skipped,
-//     counted (Observer.Skipped) and logged, never served half-read.
+//     counted (Observer.Skipped), logged and listed with the reason
+//     (Instancer.Skipped, which warren ls and watch print), never served
+//     half-read.
 //
 // A Registry runs one informer each for the namespace's Pods, Services
 // and EndpointSlices, shared by all its instancers and its Catalog

@@ -60,7 +60,7 @@ func endpointInstance(service string, slice *discoveryv1.EndpointSlice, ep disco
 	if pod != nil {
 		inPodOrder(inst.Endpoints, pod)
 		if err := fromAnnotations(&inst, pod); err != nil {
-			return registry.Instance{}, fmt.Errorf("pod %s: %w", pod.Name, err)
+			return registry.Instance{}, err // the caller names the Pod
 		}
 	}
 	if err := inst.Validate(); err != nil {

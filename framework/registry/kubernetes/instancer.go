@@ -47,8 +47,11 @@ type Instancer struct {
 	first     chan struct{} // closed at the first publish
 	firstOnce sync.Once
 
+	mu            sync.Mutex
+	publishedSkip map[string]string // skipped as of the set last published (Skipped)
+
 	// Owned by the run goroutine.
-	skipped   map[string]string // endpoint → why it is not served, as last logged
+	skipped   map[string]string // endpoint → why it is not served, as last logged; replaced, never changed
 	heldSince time.Time         // zero while slices and Pods agree
 	gaveUp    bool              // the hold ran out: serving the slices as they are
 }
@@ -103,6 +106,19 @@ func (in *Instancer) DeregisterDelta(ch chan<- registry.Delta) { in.cache.Deregi
 
 // State returns the current event.
 func (in *Instancer) State() sd.Event { return in.cache.State() }
+
+// Skipped returns the ready endpoints left out of the set last published
+// because they are not usable instances (an annotation that cannot be
+// read): the Pod's name (else slice/address) → why. `warren ls` and
+// `warren watch` print them, so an endpoint that is Ready in kubectl but
+// missing from discovery says why there, not only in callers' logs
+// (report j56a F5). It is set before the set's event is sent, so a
+// subscriber reading it on an event reads at least that set's.
+func (in *Instancer) Skipped() map[string]string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return maps.Clone(in.publishedSkip)
+}
 
 // Stop ends the Instancer's goroutine; the informers are the Registry's
 // and keep running. Subscribers keep the last state. Idempotent.
@@ -236,7 +252,7 @@ func (in *Instancer) compute() ([]string, bool) {
 			}
 			inst, err := endpointInstance(in.service, sl, ep, pod, in.r.cfg.schemes)
 			if err != nil {
-				skipped[sl.Name+"/"+strings.Join(ep.Addresses, ",")] = err.Error()
+				skipped[endpointKey(sl, ep)] = err.Error()
 				continue
 			}
 			if !seen[inst.ID] {
@@ -247,6 +263,15 @@ func (in *Instancer) compute() ([]string, bool) {
 	}
 	in.reportSkipped(skipped)
 	return insts, in.agree(svc, listed)
+}
+
+// endpointKey names a skipped endpoint: its Pod, which is what an
+// operator looks up with kubectl, else slice/address.
+func endpointKey(sl *discoveryv1.EndpointSlice, ep discoveryv1.Endpoint) string {
+	if ref := ep.TargetRef; ref != nil && ref.Kind == "Pod" && ref.Name != "" {
+		return ref.Name
+	}
+	return sl.Name + "/" + strings.Join(ep.Addresses, ",")
 }
 
 // listing is what a service's EndpointSlices say of one Pod.
@@ -288,6 +313,9 @@ func (in *Instancer) agree(svc *corev1.Service, listed map[string]listing) bool 
 
 // publish hands the set to the subscribers and the observer.
 func (in *Instancer) publish(insts []string) {
+	in.mu.Lock()
+	in.publishedSkip = in.skipped
+	in.mu.Unlock()
 	in.cache.Update(sd.Event{Instances: insts})
 	in.r.cfg.observer.Instances(in.service, len(insts))
 	in.firstOnce.Do(func() { close(in.first) })

@@ -2,6 +2,7 @@ package kubernetes_test
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -84,6 +85,16 @@ func TestInstancer_BadWeightAnnotationIsSkippedAndCounted(t *testing.T) {
 	rec.WaitFor(t, wait, inst.ID+" skipped", registrytest.Lacks(inst.ID))
 	if n := obs.skipped(svc); n != 1 {
 		t.Fatalf("observer's skipped count = %d, want 1", n)
+	}
+	// And says which and why, for warren ls and watch (report j56a F5).
+	ins, err := r.Instancer(ctxT(t, wait), svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ins.Stop()
+	want := map[string]string{inst.ID: `annotation warren.dev/weight="heavy": want a positive integer`}
+	if got := ins.(*kubernetes.Instancer).Skipped(); !maps.Equal(got, want) {
+		t.Fatalf("Skipped() = %q, want %q", got, want)
 	}
 }
 
