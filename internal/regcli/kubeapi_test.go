@@ -3,10 +3,14 @@ package regcli
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -30,6 +34,7 @@ func TestKubernetes_LsAndWatchAgainstARealApiserver(t *testing.T) {
 	}
 	defer c.Close()
 	t.Run("SkippedEndpointIsNamedWithItsReason", func(t *testing.T) { skippedEndpointIsNamed(t, c) })
+	t.Run("MissingNamespaceIsSaid", func(t *testing.T) { missingNamespaceIsSaid(t, c) })
 }
 
 var kubeBackends = registry.Backends{kubernetes.Backend()}
@@ -110,5 +115,70 @@ func waitFor(t *testing.T, out *syncbuf.Buffer, what string, ok func(string) boo
 			t.Fatalf("no %s within %v:\n%s", what, kubeWait, out)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A list in a namespace that does not exist answers an empty list, as one
+// in an empty namespace does; ls tells them apart by a get of the
+// Namespace (report j56a: --kubernetes-namespace=shopp printed only
+// "nothing registered"). An account that may not get namespaces (the
+// chart's Role grants no such thing) gets what it got before: no guess.
+func missingNamespaceIsSaid(t *testing.T, c *kubetest.Cluster) {
+	cs, err := c.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), kubeWait)
+	defer cancel()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "empty"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// reader may list what discovery lists, in every namespace, and may
+	// not get namespaces.
+	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "warren-reader"}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"pods", "services"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
+	}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "warren-reader"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "warren-reader"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "warren-reader"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := os.ReadFile(c.Kubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := filepath.Join(t.TempDir(), "kubeconfig")
+	// The admin token, impersonating warren-reader (kubectl --as).
+	if err := os.WriteFile(reader, []byte(strings.Replace(string(admin), "    token:", "    as: warren-reader\n    token:", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, kc, ns string
+		services     []string
+		want, wantNo string
+	}{
+		{"missing", c.Kubeconfig(), "shopp", nil, `warren ls: nothing registered in the kubernetes registry: namespace "shopp" does not exist`, ""},
+		{"missing, a service named", c.Kubeconfig(), "shopp", []string{"user"}, `no instance of user in the kubernetes registry: namespace "shopp" does not exist`, ""},
+		{"empty", c.Kubeconfig(), "empty", nil, `warren ls: nothing registered in the kubernetes registry, namespace "empty"`, "does not exist"},
+		{"missing, may not get namespaces", reader, "shopp", nil, `warren ls: nothing registered in the kubernetes registry, namespace "shopp"`, "does not exist"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			lctx, lcancel := context.WithTimeout(context.Background(), kubeWait)
+			defer lcancel()
+			err := Ls(lctx, Env{Stdout: &stdout, Stderr: &stderr, Backends: kubeBackends}, kubeArgs(tc.kc, tc.ns, append([]string{"--timeout", "30s"}, tc.services...)...))
+			got := stderr.String()
+			if err != nil {
+				got += err.Error()
+			}
+			if !strings.Contains(got, tc.want) || (tc.wantNo != "" && strings.Contains(got, tc.wantNo)) {
+				t.Fatalf("ls said %q; want %q (and not %q)", got, tc.want, tc.wantNo)
+			}
+			t.Logf("%s", got)
+		})
 	}
 }

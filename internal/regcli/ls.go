@@ -79,16 +79,36 @@ func Ls(ctx context.Context, env Env, args []string) error {
 	err = ls(ctx, env, r, services, named, *asJSON)
 	var none NoInstance
 	if errors.As(err, &none) {
-		none.Where = reg.Where(r)
+		none.Where = whereEmpty(ctx, reg, r)
 		return none
 	}
 	if errors.Is(err, errNothing) {
 		// An empty mesh and a misspelt namespace or root look alike: say
 		// what was read (report j47a).
-		fmt.Fprintf(env.Stderr, "warren ls: nothing registered in %s\n", reg.Where(r))
+		fmt.Fprintf(env.Stderr, "warren ls: nothing registered in %s\n", whereEmpty(ctx, reg, r))
 		return nil
 	}
 	return err
+}
+
+// namespaceChecker is a registry with a namespace that can tell whether it
+// exists (kubernetes: listing in a missing namespace answers an empty list).
+type namespaceChecker interface {
+	Namespace() string
+	NamespaceExists(ctx context.Context) (bool, error)
+}
+
+// whereEmpty is reg.Where(r) for a listing that found nothing, saying so
+// when r's namespace does not exist (report j56a: a misspelt
+// --kubernetes-namespace read as an empty namespace). When r cannot tell
+// (the account may not get namespaces) it says no more than Where.
+func whereEmpty(ctx context.Context, reg *Registry, r registry.Registry) string {
+	if nc, ok := r.(namespaceChecker); ok {
+		if exists, err := nc.NamespaceExists(ctx); err == nil && !exists {
+			return fmt.Sprintf("the %s registry: namespace %q does not exist", reg.Name(), nc.Namespace())
+		}
+	}
+	return reg.Where(r)
 }
 
 // errNothing is ls's report of an empty listing (not an error of the command).

@@ -98,3 +98,26 @@ func (r *Registry) readOne(ctx context.Context, d time.Duration) error {
 	_, err := r.client.DiscoveryV1().EndpointSlices(r.namespace).List(ctx, metav1.ListOptions{Limit: 1})
 	return err
 }
+
+// NamespaceExists asks the apiserver whether the Registry's namespace
+// exists. A list in a namespace that does not exist answers an empty list,
+// as one in an empty namespace does, so `warren ls` asks this when it
+// found nothing (report j56a: a misspelt namespace read as an empty one).
+// It needs get on namespaces, which the chart's Role does not grant: an
+// account with only that Role gets a 403 listing any other namespace, so
+// the silent case is a reader with cluster-wide list rights (a
+// kubeconfig), who usually may get namespaces. A refusal or no answer is
+// the error: nothing is known then.
+func (r *Registry) NamespaceExists(ctx context.Context) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, whyProbeTimeout)
+	defer cancel()
+	_, err := r.client.CoreV1().Namespaces().Get(ctx, r.namespace, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		return true, nil
+	case apierrors.IsNotFound(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("kubernetes registry: namespace %q: %w", r.namespace, err)
+	}
+}

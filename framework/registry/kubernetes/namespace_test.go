@@ -197,3 +197,30 @@ func TestRegister_WaitsForAnApiserverThatDoesNotAnswer(t *testing.T) {
 		t.Fatalf("Status %+v; want not registered, the refused connection as its last error", st)
 	}
 }
+
+// A list in a missing namespace answers an empty list, so NamespaceExists
+// asks for the Namespace: 404 is "does not exist"; a refusal (an account
+// that may not get namespaces, as the chart's Role) is an error, not a
+// "no" (report j56a: --kubernetes-namespace=shopp read as empty).
+func TestRegistry_NamespaceExists(t *testing.T) {
+	open := func(rc *rest.Config, ns string) *kubernetes.Registry {
+		r, err := kubernetes.New(context.Background(), kubernetes.WithRESTConfig(rc), kubernetes.WithNamespace(ns))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+	admin := testCluster(t).Config()
+	if ok, err := open(admin, kubetest.Namespace).NamespaceExists(ctxT(t, wait)); !ok || err != nil {
+		t.Errorf("namespace %s: exists %t, %v; want true", kubetest.Namespace, ok, err)
+	}
+	if ok, err := open(admin, "shopp").NamespaceExists(ctxT(t, wait)); ok || err != nil {
+		t.Errorf("namespace shopp: exists %t, %v; want false, no error", ok, err)
+	}
+	rc := rest.CopyConfig(admin)
+	rc.Impersonate = rest.ImpersonationConfig{UserName: "warren-test-no-rights"}
+	if ok, err := open(rc, "shopp").NamespaceExists(ctxT(t, wait)); ok || err == nil || !strings.Contains(err.Error(), "forbidden") {
+		t.Errorf("namespace shopp, no rights: exists %t, %v; want the refusal as the error", ok, err)
+	}
+}
