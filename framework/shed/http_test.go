@@ -1,6 +1,7 @@
 package shed
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -245,5 +246,50 @@ func TestExemption_AgreesWithServeMux(t *testing.T) {
 	}
 	if exempt < 10 {
 		t.Fatalf("only %d of the requests exempt: the table no longer tests both sides", exempt)
+	}
+}
+
+// With the default range, Retry-After grows from 1 s to 5 s as the
+// share shed grows.
+func TestMiddleware_DefaultRetryAfterIsOneToFiveSeconds(t *testing.T) {
+	clk := newFakeClock()
+	l := mustNew(t, WithQueueProbe(nil), WithLimits(1, 1, 1), WithClock(clk.Now))
+	mw, err := Middleware(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	held, _ := l.Acquire()
+	defer held.Release()
+	var first, last string
+	for i := range 100 {
+		clk.Add(10 * time.Millisecond)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+		if i == 0 {
+			first = rec.Header().Get("Retry-After")
+		}
+		last = rec.Header().Get("Retry-After")
+	}
+	if first != "1" || last != "5" {
+		t.Fatalf("Retry-After went %s → %s on defaults, want 1 → 5", first, last)
+	}
+}
+
+// A request whose caller has gone is dropped unanswered: its handler
+// does not run, and it is neither admitted nor refused.
+func TestMiddleware_CallerGoneIsDroppedUnanswered(t *testing.T) {
+	s := fullServer(t)
+	release := held(t, s, "/slow")
+	defer release()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec := httptest.NewRecorder()
+	s.h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil).WithContext(ctx))
+	if rec.Body.Len() != 0 || rec.Header().Get("Retry-After") != "" {
+		t.Fatalf("answered %d %q to a caller that had gone, want nothing", rec.Code, rec.Body.String())
+	}
+	if st := s.l.Stats(); st.ShedLimit != 0 || st.Admitted != 1 || s.served.Load() != 1 {
+		t.Fatalf("stats %+v, served %d; want the gone caller neither refused nor served", st, s.served.Load())
 	}
 }

@@ -334,3 +334,44 @@ func TestLimiter_ACutLimitComesBackUnderLightLoadAndAfterQuiet(t *testing.T) {
 		}
 	}
 }
+
+// The defaults docs/overload.md states: start 200, floor 10, ceiling
+// 2000, windows of 100 ms and at least 10 requests.
+func TestNew_DocumentedDefaults(t *testing.T) {
+	clk := newFakeClock()
+	l := mustNew(t, WithQueueProbe(nil), WithClock(clk.Now))
+	if n := l.Stats().Limit; n != 200 {
+		t.Fatalf("initial limit %d, want 200", n)
+	}
+	if l.window != 100*time.Millisecond || l.minSamples != 10 {
+		t.Fatalf("window %s of %d samples, want 100ms of 10", l.window, l.minSamples)
+	}
+	for i := 0; i < 2000 && l.Stats().Limit < 2000; i++ {
+		runWindow(t, l, clk, 100*time.Millisecond)
+	}
+	if n := l.Stats().Limit; n != 2000 {
+		t.Fatalf("limit under flat latency %d, want the ceiling 2000", n)
+	}
+	for range 10 {
+		runWindow(t, l, clk, 100*time.Millisecond)
+	}
+	if n := l.Stats().Limit; n != 2000 {
+		t.Fatalf("limit %d after more flat windows, want it held at the ceiling 2000", n)
+	}
+	// The floor, with short windows, and latency that rises 30 % every
+	// window so the long-run level never catches up: the limit would
+	// settle near 8 without its floor.
+	clk = newFakeClock()
+	l = mustNew(t, WithQueueProbe(nil), WithClock(clk.Now), WithWindow(time.Millisecond, 1))
+	for range 30 {
+		runWindow(t, l, clk, time.Millisecond)
+	}
+	rtt := time.Millisecond
+	for range 100 {
+		rtt = rtt * 13 / 10
+		runWindow(t, l, clk, rtt)
+	}
+	if n := l.Stats().Limit; n != 10 {
+		t.Fatalf("limit after latency kept rising = %d, want the floor 10", n)
+	}
+}
