@@ -346,6 +346,11 @@ func TestNew_DocumentedDefaults(t *testing.T) {
 	if l.window != 100*time.Millisecond || l.minSamples != 10 {
 		t.Fatalf("window %s of %d samples, want 100ms of 10", l.window, l.minSamples)
 	}
+	// The waiting signal reads every 10 ms and, once armed, lets go after
+	// 5 s at or under its target: the longest default Retry-After.
+	if c := l.wait.ctl; c.every != int64(10*time.Millisecond) || c.hold != int64(5*time.Second) {
+		t.Fatalf("waiting signal read every %s, held %s; want 10ms and 5s", time.Duration(c.every), time.Duration(c.hold))
+	}
 	for i := 0; i < 2000 && l.Stats().Limit < 2000; i++ {
 		runWindow(t, l, clk, 100*time.Millisecond)
 	}
