@@ -14,11 +14,25 @@ type unrevoked struct {
 	at  time.Time // when the last attempt failed
 }
 
-// noteUnrevoked records revoke's failure after a Deregister.
+// noteUnrevoked records revoke's failure after a Deregister. Entries a
+// TTL old are dropped here too, so a process whose watchdog withdraws
+// through a long etcd outage, again and again, holds only those that
+// Close could still report.
 func (r *Registry) noteUnrevoked(err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.unrevoked = append(r.unrevoked, unrevoked{err: err, at: time.Now()})
+	r.unrevoked = append(r.live(), unrevoked{err: err, at: time.Now()})
+}
+
+// live returns the failures whose lease may still be alive; r.mu is held.
+func (r *Registry) live() []unrevoked {
+	kept := r.unrevoked[:0]
+	for _, u := range r.unrevoked {
+		if time.Since(u.at) < r.cfg.ttl {
+			kept = append(kept, u)
+		}
+	}
+	return kept
 }
 
 // takeUnrevoked returns the failures whose lease may still be alive. A
@@ -29,10 +43,8 @@ func (r *Registry) takeUnrevoked() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var errs []error
-	for _, u := range r.unrevoked {
-		if time.Since(u.at) < r.cfg.ttl {
-			errs = append(errs, u.err)
-		}
+	for _, u := range r.live() {
+		errs = append(errs, u.err)
 	}
 	r.unrevoked = nil
 	return errors.Join(errs...)

@@ -1,6 +1,7 @@
 package etcd
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -57,5 +58,25 @@ func TestClose_ForgetsAFailedRevokeOnceTheLeaseHasExpired(t *testing.T) {
 	time.Sleep(ttl) // at least a TTL since the failure: the lease has expired
 	if err := r.Close(); err != nil {
 		t.Fatalf("Close = %v, want nil: the lease expired a TTL after its last keepalive", err)
+	}
+}
+
+// A process whose watchdog withdraws again and again through a long etcd
+// outage keeps only the failures Close could still report: those a TTL
+// old are dropped as new ones arrive, so the list does not grow without
+// bound.
+func TestNoteUnrevoked_DropsFailuresATTLOld(t *testing.T) {
+	r := &Registry{cfg: config{ttl: time.Hour}}
+	old := time.Now().Add(-2 * time.Hour)
+	for i := 0; i < 100; i++ {
+		r.unrevoked = append(r.unrevoked, unrevoked{err: errors.New("old"), at: old})
+	}
+	r.noteUnrevoked(errors.New("etcd: revoke lease 7: unavailable"))
+	if len(r.unrevoked) != 1 || r.unrevoked[0].err.Error() != "etcd: revoke lease 7: unavailable" {
+		t.Fatalf("after a new failure: %d kept, want only the new one", len(r.unrevoked))
+	}
+	err := r.takeUnrevoked()
+	if err == nil || err.Error() != "etcd: revoke lease 7: unavailable" {
+		t.Fatalf("takeUnrevoked = %v, want the new failure alone", err)
 	}
 }
