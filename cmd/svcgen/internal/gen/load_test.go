@@ -47,6 +47,24 @@ type GetResponse struct{}
 	}
 }
 
+// TestLoad_ContradictoryRetryAnnotationsAreRefused: //warren:noretry
+// beside //warren:idempotent or //warren:keyed says both "retry" and
+// "never retry" (docs/svcgen.md: "Not with //warren:idempotent"), so gen
+// refuses the method, naming it, rather than pick one.
+// Mutation audit M6: kills dropping either check in load.go.
+func TestLoad_ContradictoryRetryAnnotationsAreRefused(t *testing.T) {
+	for ann, want := range map[string]string{
+		"//warren:idempotent": "services/things/service.go:6: Put: both //warren:idempotent and //warren:noretry",
+		"//warren:keyed":      "services/things/service.go:6: Put: both //warren:keyed and //warren:noretry",
+	} {
+		src := "package things\n\nimport \"context\"\n\ntype Service interface {\n\t" + ann + "\n\t//warren:noretry\n\tPut(ctx context.Context, req R) (R, error)\n}\n\ntype R struct{}\n"
+		_, err := Load("services/things", "things", module, map[string][]byte{"service.go": []byte(src)}, nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s with //warren:noretry: err = %v; want %q", ann, err, want)
+		}
+	}
+}
+
 // TestLoad_SpacedAnnotationOnTheInterfaceIsReported: "// warren:grpc"
 // would silently leave gRPC out.
 func TestLoad_SpacedAnnotationOnTheInterfaceIsReported(t *testing.T) {

@@ -77,3 +77,20 @@ func TestNew_ServicePackageIsNeverShadowed(t *testing.T) {
 		}
 	}
 }
+
+// TestPackageName_ADashedNameIsCheckedAsItsGoPackage: the Go package is
+// the name without dashes, so a name whose package is reserved is
+// refused although the name itself is not ("ma-in" would be package main,
+// which nothing can import; "frame-work" the framework's directory).
+// Mutation audit M6: kills skipping the reservedNames[pkg] check.
+func TestPackageName_ADashedNameIsCheckedAsItsGoPackage(t *testing.T) {
+	for name, want := range map[string]string{
+		"ma-in":      `service name "ma-in" maps to Go package main, which cannot be imported`,
+		"frame-work": `service name "frame-work" maps to Go package framework, which is the framework's directory`,
+		"vend-or":    `service name "vend-or" maps to Go package vendor, which has a special meaning to the go command`,
+	} {
+		if pkg, err := PackageName(name); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("PackageName(%q) = %q, %v; want an error containing %q", name, pkg, err, want)
+		}
+	}
+}
