@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/consul"
@@ -56,4 +57,22 @@ func TestRun_LsOfANamedServiceWithNoInstanceExits3(t *testing.T) {
 // run is Run with the backends Warren's own cmd/warren lists.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return Run(ctx, args, stdout, stderr, registry.Backends{etcd.Backend(), consul.Backend(), zookeeper.Backend(), kubernetes.Backend()})
+}
+
+// TestRun_LsOfARegistryItCannotReadExits1: "cannot read" is exit 1, told
+// apart from "no instance" (3) and a bad command line (2), and the line
+// says which service was not read. Mutation audit M6: kills Run's
+// default case answering 0.
+func TestRun_LsOfARegistryItCannotReadExits1(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	// Port 1 on loopback: nothing listens there, so etcd is never reached.
+	code := run(ctx, []string{"ls", "--etcd-endpoints=127.0.0.1:1", "--timeout=2s", "payment"}, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "payment") {
+		t.Errorf("warren ls payment with etcd unreachable: exit %d, stderr %q; want 1 naming payment", code, errOut.String())
+	}
+	if out.Len() != 0 {
+		t.Errorf("stdout %q, want no table when nothing was read", out.String())
+	}
 }
