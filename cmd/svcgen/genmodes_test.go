@@ -135,3 +135,62 @@ func TestInit_ReplaceWithoutAVersionRequiresThePlaceholder(t *testing.T) {
 		}
 	}
 }
+
+// TestGen_RunsProtocOnlyWhenTheProtoChangedOrForced: plain `svcgen gen`
+// needs no protoc while the .proto is unchanged and its .pb.go files are
+// there; a changed .proto, or --protoc, runs it (and without protoc, fails
+// naming it and writes nothing). A file in NAMEpb/ that svcgen did not
+// write is never overwritten. Mutation audit M6: kills a changed .proto
+// not triggering protoc, --protoc ignored, and the "not written by svcgen"
+// check in extraFiles removed.
+func TestGen_RunsProtocOnlyWhenTheProtoChangedOrForced(t *testing.T) {
+	if _, err := exec.LookPath("protoc"); err != nil {
+		t.Fatalf("protoc not on PATH (make protoc): %v", err)
+	}
+	root := fakeRoot(t)
+	linkBin(t, root)
+	if code, out, errOut := runCLI(t, "new", "ledger", "--grpc", "--root", root); code != exitOK {
+		t.Fatalf("svcgen new --grpc: exit %d\n%s%s (needs `make protoc`)", code, out, errOut)
+	}
+	dir := filepath.Join(root, "services", "ledger")
+
+	// A .proto of the user's own in NAMEpb/ is refused, left as it is.
+	proto := filepath.Join(dir, "ledgerpb", "ledger.proto")
+	orig, err := os.ReadFile(proto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := "syntax = \"proto3\";\n// mine\n" + string(orig)
+	if err := os.WriteFile(proto, []byte(mine), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "gen", "ledger", "--root", root)
+	if got, _ := os.ReadFile(proto); code != exitFailed || !strings.Contains(errOut, "services/ledger/ledgerpb/ledger.proto:1: this file was not written by svcgen") || string(got) != mine {
+		t.Errorf("gen over a .proto svcgen did not write: exit %d\n%s%s\nwant 1 naming the file, the file untouched", code, out, errOut)
+	}
+	if err := os.WriteFile(proto, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Setenv("PATH", t.TempDir()) // protoc gone; its plugins stay in bin/
+	if code, out, errOut := runCLI(t, "gen", "ledger", "--root", root); code != exitOK || strings.TrimSpace(out) != "services/ledger: up to date" {
+		t.Fatalf("gen of an unchanged gRPC service without protoc: exit %d\n%s%s\nwant 0, up to date", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, "gen", "ledger", "--protoc", "--root", root); code != exitFailed || !strings.Contains(errOut, "protoc") {
+		t.Errorf("gen --protoc without protoc: exit %d\n%s%s\nwant 1 naming protoc", code, out, errOut)
+	}
+	svc := filepath.Join(dir, "service.go")
+	src, err := os.ReadFile(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(src), "type HelloRequest struct {", "type HelloRequest struct {\n\tLocale string `json:\"locale\"`", 1)
+	if err := os.WriteFile(svc, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, dir)
+	if code, out, errOut := runCLI(t, "gen", "ledger", "--root", root); code != exitFailed || !strings.Contains(errOut, "protoc") {
+		t.Errorf("gen of a changed .proto without protoc: exit %d\n%s%s\nwant 1 naming protoc", code, out, errOut)
+	}
+	sameFiles(t, before, snapshot(t, dir))
+}
