@@ -67,10 +67,15 @@ func (s *suite) concurrentCalls(t *testing.T) {
 	ctx := s.ctx(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*rounds*4)
+	// Every goroutine starts at once: against a fast backend, goroutines
+	// started one by one would each finish before the next began, and
+	// -race would see no two calls overlap.
+	start := make(chan struct{})
 	for n := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			<-start
 			inst := s.sample(svc, n+1, 20001+n)
 			for range rounds {
 				if err := r.Register(ctx, inst); err != nil {
@@ -97,15 +102,17 @@ func (s *suite) concurrentCalls(t *testing.T) {
 	statusDone := make(chan struct{})
 	go func() {
 		defer close(statusDone)
+		<-start
 		for {
+			_ = sr.Status()
 			select {
 			case <-stop:
 				return
 			case <-time.After(time.Millisecond):
-				_ = sr.Status()
 			}
 		}
 	}()
+	close(start)
 	s.bounded(t, "concurrent Register, Instancer, Stop, Deregister and Status", wg.Wait)
 	close(stop)
 	<-statusDone
