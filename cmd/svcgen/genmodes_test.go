@@ -194,3 +194,24 @@ func TestGen_RunsProtocOnlyWhenTheProtoChangedOrForced(t *testing.T) {
 	}
 	sameFiles(t, before, snapshot(t, dir))
 }
+
+// TestNew_InAModuleOfYourOwnTheHintRunsGoModTidyFirst: the new service
+// imports packages the user's module does not require yet, so in a module
+// other than Warren's the first step `svcgen new` names is `go mod tidy`
+// (docs/svcgen.md's own-module steps); in Warren's own module there is
+// nothing to tidy. Mutation audit M6: kills the tidy line dropped.
+func TestNew_InAModuleOfYourOwnTheHintRunsGoModTidyFirst(t *testing.T) {
+	own := t.TempDir()
+	if err := os.WriteFile(filepath.Join(own, "go.mod"), []byte("module example.com/shop\n\ngo 1.26.8\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for root, tidy := range map[string]bool{own: true, fakeRoot(t): false} {
+		code, out, errOut := runCLI(t, "new", "payment", "--root", root)
+		if code != exitOK {
+			t.Fatalf("new in %s: exit %d\n%s%s", root, code, out, errOut)
+		}
+		if got := strings.Contains(out, "Next:\n  go mod tidy\n  go test ./services/payment/...\n"); got != tidy {
+			t.Errorf("new in a module (own %v): the hint runs go mod tidy first: %v, want %v\n%s", tidy, got, tidy, out)
+		}
+	}
+}
