@@ -35,7 +35,9 @@
 // # Discovering
 //
 // Instancer and NewInstancer return an sd.Instancer fed by a goroutine that
-// runs blocking Health().Service queries for passing instances. Events carry
+// runs blocking Health().Service queries for passing instances; they
+// return once the first query has answered (or after WithInitialWait's
+// bound), so the first subscriber gets the set at once. Events carry
 // registry.Instance strings with the Consul datacenter in Metadata["dc"].
 // When a query fails the instancer publishes the last good set together
 // with the error, backs off with jitter and tries again. Stop ends the
@@ -50,6 +52,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-kit/kit/sd"
 	"github.com/go-kit/log"
@@ -316,10 +319,12 @@ func statusCode(err error) int {
 }
 
 // Instancer implements registry.Discovery with the Registry's defaults; see
-// NewInstancer for per-instancer options.
+// NewInstancer for per-instancer options. Like NewInstancer it returns once
+// the agent has answered, or after the initial wait (WithInitialWait).
 //
 // With WithFailover the instancer follows the local datacenter first and
-// the failover datacenters in order (registry.Failover).
+// the failover datacenters in order (registry.Failover); one initial wait
+// bounds all their first queries.
 func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
 	if len(r.cfg.failover) == 0 {
 		in, err := r.NewInstancer(ctx, service)
@@ -328,11 +333,13 @@ func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer,
 		}
 		return in, nil
 	}
+	// One initial wait for them all, not one per datacenter.
+	deadline := time.Now().Add(r.cfg.initialWait)
 	f, err := registry.OpenFailover(1+len(r.cfg.failover), func(i int) (sd.Instancer, error) {
 		if i == 0 {
-			return r.NewInstancer(ctx, service)
+			return r.newInstancer(ctx, deadline, service)
 		}
-		return r.NewInstancer(ctx, service, Datacenter(r.cfg.failover[i-1]))
+		return r.newInstancer(ctx, deadline, service, Datacenter(r.cfg.failover[i-1]))
 	})
 	if err != nil {
 		return nil, err // not a typed nil inside the interface

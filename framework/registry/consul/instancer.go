@@ -38,16 +38,47 @@ type Instancer struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	first  chan struct{} // closed by loop once the first event is out
 	once   sync.Once
 }
 
 var _ sd.Instancer = (*Instancer)(nil)
 
-// NewInstancer starts discovering service. It returns at once, without
-// waiting for the agent; the first event arrives when the first query
-// answers (or fails). ctx is only checked: the instancer lives until Stop or
-// the Registry's Close.
+// NewInstancer starts discovering service and returns once the agent has
+// answered the first query, so a subscriber registered right after gets the
+// set at once (go-kit's sd.NewEndpointer serves its first call from it, and
+// go-kit's sd/consul queries before returning too: report j57a F5). The
+// wait is bounded by WithInitialWait (default 3 s) and by ctx: when the
+// agent has not answered by then it returns anyway, with no error, and the
+// first event (the set, or the error when the agent cannot be reached)
+// follows when the query ends. An agent that refuses at once gives an error
+// event at once. Otherwise ctx is only checked: the instancer lives until
+// Stop or the Registry's Close.
 func (r *Registry) NewInstancer(ctx context.Context, service string, opts ...InstancerOption) (*Instancer, error) {
+	return r.newInstancer(ctx, time.Now().Add(r.cfg.initialWait), service, opts...)
+}
+
+// newInstancer is NewInstancer waiting until deadline at most: Instancer
+// gives a failover's instancers one deadline, so an agent that does not
+// answer costs one initial wait, not one per datacenter.
+func (r *Registry) newInstancer(ctx context.Context, deadline time.Time, service string, opts ...InstancerOption) (*Instancer, error) {
+	in, err := r.startInstancer(ctx, service, opts...)
+	if err != nil {
+		return nil, err
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-in.first:
+	case <-t.C:
+	case <-ctx.Done():
+	case <-in.done: // Close ended it
+	}
+	return in, nil
+}
+
+// startInstancer checks the arguments and starts the query goroutine.
+func (r *Registry) startInstancer(ctx context.Context, service string, opts ...InstancerOption) (*Instancer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("consul: instancer %s: %w", service, err)
 	}
@@ -72,6 +103,7 @@ func (r *Registry) NewInstancer(ctx context.Context, service string, opts ...Ins
 		cfg:     cfg,
 		cancel:  cancel,
 		done:    make(chan struct{}),
+		first:   make(chan struct{}),
 	}
 	r.instancers[in] = struct{}{}
 	r.wg.Add(1)
@@ -118,6 +150,13 @@ func (in *Instancer) loop(ctx context.Context) {
 		logger = log.With(logger, "datacenter", in.cfg.datacenter)
 	}
 	outage := registry.NewOutageLog(logger, "Consul")
+	first := in.first
+	published := func() { // the constructor may return now
+		if first != nil {
+			close(first)
+			first = nil
+		}
+	}
 	var (
 		index    uint64
 		last     listing // the set published last
@@ -199,6 +238,7 @@ func (in *Instancer) loop(ctx context.Context) {
 			err = fmt.Errorf("consul: discover %s: %w", in.service, connLimited(err))
 			outage.Failed(err, "instances", len(last.strs))
 			in.Update(sd.Event{Instances: last.strs, Err: err})
+			published()
 			r.cfg.observer.WatchRestarted(in.service, err)
 			afterErr = true
 			if !backoff.Sleep(ctx, bo.Next()) {
@@ -237,6 +277,7 @@ func (in *Instancer) loop(ctx context.Context) {
 		answer = in.instances(entries)
 		last = answer.with(held)
 		in.Update(sd.Event{Instances: last.strs})
+		published()
 		r.cfg.observer.Instances(in.service, len(last.strs))
 		outage.Recovered("instances", len(last.strs))
 	}

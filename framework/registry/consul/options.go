@@ -10,6 +10,10 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
+// DefaultInitialWait bounds how long NewInstancer and Instancer wait for the
+// agent's first answer, the same default as the other backends'.
+const DefaultInitialWait = 3 * time.Second
+
 // Option configures a Registry built by New.
 type Option func(*config)
 
@@ -31,10 +35,11 @@ type config struct {
 	deregTimeout   time.Duration
 	requestTimeout time.Duration
 
-	waitTime   time.Duration
-	allowStale bool
-	queryRate  float64 // blocking queries per second, per instancer
-	queryBurst int
+	waitTime    time.Duration
+	initialWait time.Duration // NewInstancer's bound on the first answer
+	allowStale  bool
+	queryRate   float64 // blocking queries per second, per instancer
+	queryBurst  int
 
 	backoffMin time.Duration
 	backoffMax time.Duration
@@ -52,6 +57,7 @@ func defaultConfig() config {
 		deregTimeout:   5 * time.Second,
 		requestTimeout: 5 * time.Second,
 		waitTime:       time.Minute,
+		initialWait:    DefaultInitialWait,
 		queryRate:      10,
 		queryBurst:     5,
 		backoffMin:     100 * time.Millisecond,
@@ -194,6 +200,19 @@ func WithWaitTime(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
 			c.waitTime = d
+		}
+	}
+}
+
+// WithInitialWait bounds how long NewInstancer and Instancer wait for the
+// agent's first answer before returning without it (default
+// DefaultInitialWait, 3 s; 0 returns at once; negative is ignored). A
+// shorter deadline on the ctx passed to them wins. Returning without an
+// answer is no error: the first event follows when the query ends.
+func WithInitialWait(d time.Duration) Option {
+	return func(c *config) {
+		if d >= 0 {
+			c.initialWait = d
 		}
 	}
 }
