@@ -194,8 +194,14 @@ func Run(ctx context.Context, service, version string, args []string, logOut io.
 		fmt.Fprintf(logOut, "%s: %v\n", service, err)
 		return 2
 	}
-	logger := cfg.Logger(logOut)
-	if err := run(ctx, cfg, logOut, logger, build); err != nil {
+	// Every line names the instance, so the lines of two instances of a
+	// service in one log pipeline can be told apart (report j47c), the
+	// exit line of a failed start-up too (report j57b F10). Without --id
+	// the ID is known once the App has listened (it holds the port).
+	var id instanceID
+	id.set(cfg.ID)
+	logger := log.With(cfg.Logger(logOut), "id", log.Valuer(id.value))
+	if err := run(ctx, cfg, logOut, logger, &id, build); err != nil {
 		level.Error(logger).Log("svc", service, "msg", "exit", "err", err)
 		if errors.Is(err, app.ErrWithdraw) {
 			return ExitWithdrawFailed
@@ -205,13 +211,9 @@ func Run(ctx context.Context, service, version string, args []string, logOut io.
 	return 0
 }
 
-func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Logger, build BuildFunc) error {
-	// Every line names the instance, so the lines of two instances of a
-	// service in one log pipeline can be told apart (report j47c). Without
-	// --id the ID is known once the App has listened (it holds the port).
-	var id instanceID
-	id.set(cfg.ID)
-	logger = log.With(logger, "id", log.Valuer(id.value))
+// run builds and runs the service; logger carries id=, which id learns
+// from the App once it has one.
+func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Logger, id *instanceID, build BuildFunc) error {
 	deps := &Deps{Config: cfg, Logger: log.With(logger, "svc", cfg.Service)}
 	var regObs registry.Observer
 	{ // metrics, served with pprof (unless --debug-pprof=false) on the debug listener
