@@ -101,6 +101,7 @@ func Run(t *testing.T, h Harness) {
 		{"CloseWithdrawsAndIsIdempotent", s.closeWithdraws},
 		{"CallsAfterClose", s.callsAfterClose},
 		{"InstancerStopIsIdempotent", s.instancerStop},
+		{"FirstEventAfterInstancerHasTheSet", s.firstEventHasTheSet},
 		{"WatcherSeesChangesInOrder", s.watcherInOrder},
 		{"CatalogListsServicesWithInstances", s.catalog},
 		{"RegistrationIsHeldAcrossLeases", s.heldAcrossLeases},
