@@ -155,3 +155,31 @@ func TestInitialWait_DefaultIs3s(t *testing.T) {
 		t.Errorf("default initial wait %s (DefaultInitialWait %s), docs say 3s", got, DefaultInitialWait)
 	}
 }
+
+// An agent that accepts the connection and never answers is reported
+// after the request timeout: a first query (index 0) does not block, so
+// its deadline is not the minute-long wait time of the blocking queries
+// after it, which left the first error event ~64 s away.
+func TestInstancer_SilentAgent_FirstErrorAfterTheRequestTimeout(t *testing.T) {
+	r := newRegistry(t, silentAgent(t), WithInitialWait(0), WithRequestTimeout(500*time.Millisecond))
+	in, err := r.Instancer(ctxT(t, time.Minute), "silent")
+	if err != nil {
+		t.Fatalf("Instancer: %v", err)
+	}
+	defer in.Stop()
+	ch := make(chan sd.Event, 16)
+	in.Register(ch)
+	defer in.Deregister(ch)
+	const bound = 20 * time.Second // generous: the wait time is a minute
+	deadline := time.After(bound)
+	for {
+		select {
+		case ev := <-ch:
+			if ev.Err != nil {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no error event within %s from an agent that never answers", bound)
+		}
+	}
+}

@@ -315,9 +315,16 @@ func nextIndex(prev, got uint64) uint64 {
 }
 
 // query runs one blocking health query. Its deadline is the wait time plus
-// Consul's up-to-1/16 jitter plus the request timeout.
+// Consul's up-to-1/16 jitter plus the request timeout. A query with index
+// 0 does not block (Consul answers it at once), so it gets the request
+// timeout alone: an agent that accepts the connection and never answers
+// is then reported after that, not after a whole wait time (~64 s).
 func (in *Instancer) query(ctx context.Context, agent int, index uint64, wait time.Duration) ([]*api.ServiceEntry, *api.QueryMeta, error) {
-	ctx, cancel := context.WithTimeout(ctx, wait+wait/16+in.r.cfg.requestTimeout)
+	timeout := wait + wait/16 + in.r.cfg.requestTimeout
+	if index == 0 {
+		timeout = in.r.cfg.requestTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	q := &api.QueryOptions{
 		Datacenter: in.cfg.datacenter,
