@@ -110,17 +110,20 @@ type Fallbacks struct {
 // WithFallbacks returns a client that calls through c's endpoints and
 // connections and answers through fb when a call fails degradably. Use it
 // for the calls that may degrade and c for those that must not; Close c,
-// not the copy (its Close does nothing).
-func (c *Client) WithFallbacks(fb Fallbacks) *Client {
+// not the copy (its Close does nothing). Pass fallback.WithLogger and
+// fallback.WithObserver (metrics.NewFallbacks) so that degraded answers
+// are logged and counted: to the caller's callers they are successes.
+func (c *Client) WithFallbacks(fb Fallbacks, opts ...fallback.Option) *Client {
 	e := c.e
+	tr := fallback.NewTrace(ServiceName, opts...)
 	if fb.Create != nil {
-		e.Create = fallback.Middleware(fb.Create)(e.Create)
+		e.Create = fallback.Middleware(fallback.Traced(tr, "Create", fb.Create))(e.Create)
 	}
 	if fb.Get != nil {
-		e.Get = fallback.Middleware(fb.Get)(e.Get)
+		e.Get = fallback.Middleware(fallback.Traced(tr, "Get", fb.Get))(e.Get)
 	}
 	if fb.List != nil {
-		e.List = fallback.Middleware(fb.List)(e.List)
+		e.List = fallback.Middleware(fallback.Traced(tr, "List", fb.List))(e.List)
 	}
 	return &Client{e: e}
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 
 	"github.com/warren-mesh/warren/framework/bootstrap"
+	"github.com/warren-mesh/warren/framework/fallback"
+	"github.com/warren-mesh/warren/framework/metrics"
 	"github.com/warren-mesh/warren/framework/registry/consul"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
 	"github.com/warren-mesh/warren/framework/registry/kubernetes"
@@ -53,12 +55,18 @@ func main() {
 		// answer (down, every instance overloaded), a fallback answers a
 		// user without a name, so order lists orders without names
 		// instead of failing. Create keeps the strict client: an order
-		// for a user nobody could check is not placed.
+		// for a user nobody could check is not placed. Each degraded
+		// answer is a 200 to order's callers, so it is logged and counted
+		// (warren_client_fallbacks_total) or the outage leaves no trace.
+		traced := []fallback.Option{fallback.WithLogger(d.Logger)}
+		if d.Metrics != nil {
+			traced = append(traced, fallback.WithObserver(metrics.NewFallbacks(d.Metrics)))
+		}
 		names := users.WithFallbacks(user.Fallbacks{
 			Get: func(_ context.Context, req user.GetRequest, _ error) (user.User, error) {
 				return user.User{ID: req.ID}, nil
 			},
-		})
+		}, traced...)
 		e := order.MakeEndpoints(order.New(users, store, order.WithNames(names)))
 		return order.NewTransports(d, e, grpcSettings)
 	}, registries, bootstrap.WithSettings(&grpcSettings), bootstrap.WithSettings(&own))
