@@ -55,6 +55,7 @@ func probeEndpoint(ctx context.Context, ep string, tlsCfg *tls.Config) error {
 		return nil
 	}
 	var d net.Dialer
+	began := time.Now()
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -66,11 +67,21 @@ func probeEndpoint(ctx context.Context, ep string, tlsCfg *tls.Config) error {
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
+	// A stopped or hung etcd: the kernel accepts, nobody answers. The
+	// request's "context deadline exceeded" named no server (report j57b F7).
+	silent := func() error {
+		return fmt.Errorf("etcd at %s accepted the connection but did not answer within %s (stopped, hung or overloaded?)",
+			addr, time.Since(began).Round(100*time.Millisecond))
+	}
 	// clientv3 uses TLS for https://, and for a bare host:port when TLS is
 	// configured; for https:// without a configuration, the system's roots.
 	useTLS := scheme == "https" || scheme == "" && tlsCfg != nil
 	if !useTLS {
-		return probePlain(ctx, conn, addr, host)
+		err := probePlain(ctx, conn, addr, host)
+		if errors.Is(err, errSilent) {
+			return silent()
+		}
+		return err
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if tlsCfg != nil {
@@ -107,7 +118,7 @@ func probeEndpoint(ctx context.Context, ep string, tlsCfg *tls.Config) error {
 	case isTLSAlert(err) && strings.Contains(err.Error(), "certificate required") && (tlsCfg == nil || len(tlsCfg.Certificates) == 0 && tlsCfg.GetClientCertificate == nil):
 		return fmt.Errorf("TLS handshake with %s failed: %w; etcd asks for a client certificate (--etcd-cert, --etcd-key)", addr, err)
 	case ctx.Err() != nil || isTimeout(err):
-		return nil
+		return silent()
 	}
 	return fmt.Errorf("TLS handshake with %s failed: %w", addr, err)
 }
@@ -126,8 +137,14 @@ func probePlain(ctx context.Context, conn net.Conn, addr, host string) error {
 		// It answered, in plaintext: is it etcd's client port at all?
 		return probeGRPC(ctx, addr)
 	}
-	return nil // silent: TLS is not the problem
+	if ctx.Err() != nil || isTimeout(err) {
+		return errSilent
+	}
+	return nil // it hung up: TLS is not the problem
 }
+
+// errSilent is probePlain's finding that the server said nothing at all.
+var errSilent = errors.New("no answer")
 
 // probeGRPC opens a plaintext HTTP/2 connection to addr, as gRPC does: an
 // etcd client port answers the preface with a SETTINGS frame. Anything
