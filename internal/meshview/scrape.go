@@ -31,6 +31,10 @@ const (
 // shows. Counters are totals since the process started.
 type sample struct {
 	requests, errors float64
+	// clientErrors are the 4xx answers (and gRPC's codes for the
+	// request's own fault): one instance with many more of them than its
+	// siblings is the signature of a bad deploy (report j57b F1).
+	clientErrors float64
 	// buckets are the cumulative latency histogram over every route,
 	// sorted by upper bound (the last is +Inf).
 	buckets []bucket
@@ -59,15 +63,23 @@ func parseMetrics(r io.Reader) (sample, error) {
 	for _, m := range fams[seriesRequests].GetMetric() {
 		v := m.GetCounter().GetValue()
 		s.requests += v
-		if code, err := strconv.Atoi(label(m, "code")); err == nil && code >= 500 {
+		code, err := strconv.Atoi(label(m, "code"))
+		switch {
+		case err != nil:
+		case code >= 500:
 			s.errors += v
+		case code >= 400:
+			s.clientErrors += v
 		}
 	}
 	for _, m := range fams[seriesGRPCRequests].GetMetric() {
 		v := m.GetCounter().GetValue()
 		s.requests += v
-		if grpcServerFailure(label(m, "code")) {
+		switch code := label(m, "code"); {
+		case grpcServerFailure(code):
 			s.errors += v
+		case code != codes.OK.String():
+			s.clientErrors += v
 		}
 	}
 	if ms := append(fams[seriesDuration].GetMetric(), fams[seriesGRPCDuration].GetMetric()...); len(ms) > 0 {
@@ -138,8 +150,10 @@ func traffic(old, cur sample, secs float64) (t Traffic, ok bool) {
 	}
 	n := cur.requests - old.requests
 	t.RequestsPerSec = round(n/secs, 2)
+	t.requests = n
 	if n > 0 {
 		t.ErrorRatio = round((cur.errors-old.errors)/n, 4)
+		t.ClientErrorRatio = round((cur.clientErrors-old.clientErrors)/n, 4)
 	}
 	delta := histogramDelta(old.buckets, cur.buckets)
 	t.P50ms = quantileMS(0.5, delta)

@@ -53,6 +53,10 @@ type Instance struct {
 	// instance ID → "open" (ejected) or "half-open" (probing); closed
 	// ones are left out.
 	Breakers map[string]string `json:"breakers,omitempty"`
+	// Differs says why the instance answers unlike its siblings (the
+	// other instances of its service), "" when it does not: see
+	// flagDiffering.
+	Differs string `json:"differs,omitempty"`
 }
 
 // Readiness is the instance's /readyz answer.
@@ -69,10 +73,15 @@ type Readiness struct {
 type Traffic struct {
 	RequestsPerSec float64 `json:"rps"`
 	// ErrorRatio is the share of answers with a 5xx status.
-	ErrorRatio float64       `json:"error_ratio"`
-	P50ms      *float64      `json:"p50_ms,omitempty"`
-	P99ms      *float64      `json:"p99_ms,omitempty"`
-	Calls      []ClientCalls `json:"calls,omitempty"`
+	ErrorRatio float64 `json:"error_ratio"`
+	// ClientErrorRatio is the share of answers with a 4xx status (gRPC:
+	// a code for the request's own fault, such as NotFound).
+	ClientErrorRatio float64       `json:"client_error_ratio"`
+	P50ms            *float64      `json:"p50_ms,omitempty"`
+	P99ms            *float64      `json:"p99_ms,omitempty"`
+	Calls            []ClientCalls `json:"calls,omitempty"`
+
+	requests float64 // answers in the window, for flagDiffering
 }
 
 // ClientCalls is one instance's client of one service.
@@ -163,6 +172,7 @@ func (v *View) Snapshot() Snapshot {
 			row.Traffic = in.probe.traffic()
 			out.Instances = append(out.Instances, row)
 		}
+		flagDiffering(out.Instances)
 		snap.Services = append(snap.Services, out)
 	}
 	if snap.Services == nil {
