@@ -84,6 +84,7 @@ func TestView_OnRealBackends(t *testing.T) {
 				return i != nil && i.Zone == "zone-a" && i.Version == "1.0.0" && !i.Registered.IsZero() &&
 					i.Readiness != nil && i.Readiness.Ready && hasEvent(s, KindRegister, "user", "user-1")
 			})
+			f.draining.Store(true) // shutting down, as a withdrawing service is
 			if err := reg.Deregister(ctx, f.inst); err != nil {
 				t.Fatal(err)
 			}

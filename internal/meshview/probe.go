@@ -59,10 +59,11 @@ func (v *View) probeLoop(ctx context.Context, service string, in *instanceState)
 }
 
 // settleLeave adds the event of the instance's record leaving discovery:
-// withdraw if a /readyz that ended after the record left got an answer
-// (the process was alive and let go of its record: during the grace
-// period it still answers, 503), expire if it got none (the process had
-// died or hung and its lease or check ran out). The probe in flight when
+// withdraw or lease lost if a /readyz that ended after the record left got
+// an answer (the process was alive: it let go of its record, 503 through
+// the grace period, or the registry dropped it; leaveEvent tells which),
+// expire if it got none (the process had died or hung and its lease or
+// check ran out). The probe in flight when
 // the record left counts if it ended after; otherwise one more /readyz is
 // sent now, so a verdict takes at most one probe timeout.
 func (v *View) settleLeave(ctx context.Context, service string, in *instanceState) {
@@ -77,14 +78,7 @@ func (v *View) settleLeave(ctx context.Context, service string, in *instanceStat
 	if ctx.Err() != nil {
 		return // the view stopped: no verdict
 	}
-	e := Event{Time: leftAt, Kind: KindWithdraw, Service: service, Instance: inst.ID, Detail: "left discovery while answering"}
-	if !rd.Reachable {
-		e.Kind, e.Detail = KindExpire, "record expired after the process stopped answering"
-		if rd.Error != "" {
-			e.Detail += " (" + rd.Error + ")"
-		}
-	}
-	v.emit([]Event{e})
+	v.emit([]Event{leaveEvent(service, inst.ID, leftAt, rd)})
 }
 
 // probeReadyz asks inst's /readyz into rd, or notes it has none to ask.

@@ -100,6 +100,7 @@ const (
 	KindRegister  = "register"
 	KindUpdate    = "update"
 	KindWithdraw  = "withdraw"
+	KindLeaseLost = "lease lost"
 	KindExpire    = "expire"
 	KindEject     = "eject"
 	KindRestore   = "restore"

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
 	"net"
@@ -33,6 +34,10 @@ type fakeInstance struct {
 	svc, dbg *httptest.Server
 	client   *metrics.Client
 	inst     registry.Instance
+	// draining and unregistered fail its /readyz checks of those names,
+	// as framework/app's do while it shuts down or its registrar retries.
+	draining     atomic.Bool
+	unregistered atomic.Pointer[string]
 }
 
 func startInstance(t *testing.T, service, id, zone string) *fakeInstance {
@@ -46,11 +51,23 @@ func startInstance(t *testing.T, service, id, zone string) *fakeInstance {
 		io.WriteString(w, "{}")
 	}))
 	ready := health.NewSet(time.Second)
-	ready.Add("registered", func(context.Context) error { return nil })
+	f := &fakeInstance{}
+	ready.Add("registered", func(context.Context) error {
+		if why := f.unregistered.Load(); why != nil {
+			return errors.New(*why)
+		}
+		return nil
+	})
+	ready.Add("draining", func(context.Context) error {
+		if f.draining.Load() {
+			return errors.New("draining: shutting down")
+		}
+		return nil
+	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /readyz", health.Handler(ready, nil))
 	mux.Handle("/", metrics.NewServer(prom).Middleware(router))
-	f := &fakeInstance{svc: httptest.NewServer(mux), dbg: httptest.NewServer(metrics.Handler(prom)), client: metrics.NewClient(prom)}
+	f.svc, f.dbg, f.client = httptest.NewServer(mux), httptest.NewServer(metrics.Handler(prom)), metrics.NewClient(prom)
 	t.Cleanup(f.svc.Close)
 	t.Cleanup(f.dbg.Close)
 	f.inst = registry.Instance{ID: id, Name: service, Endpoints: []string{f.svc.URL}, Zone: zone, Version: "1.0.0",
@@ -180,8 +197,9 @@ func TestView_RecordReadinessTrafficBreakersAndTimeline(t *testing.T) {
 		return find(s, "user", "user-2").Breakers == nil && hasEvent(s, KindRestore, "user", "user-2")
 	})
 
-	// A withdrawal while the process answers, and a record that outlives
-	// its process.
+	// A withdrawal while the process answers (draining, as a shutting
+	// down service is), and a record that outlives its process.
+	u2.draining.Store(true)
 	if err := reg.Deregister(ctx, u2.inst); err != nil {
 		t.Fatal(err)
 	}

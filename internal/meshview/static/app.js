@@ -91,7 +91,7 @@
   }
 
   function eventItem(e) {
-    const cls = { register: "ok", restore: "ok", recovered: "ok", update: "info", withdraw: "warn", expire: "bad", eject: "bad", error: "bad" }[e.kind] || "info";
+    const cls = { register: "ok", restore: "ok", recovered: "ok", update: "info", withdraw: "warn", "lease lost": "warn", expire: "bad", eject: "bad", error: "bad" }[e.kind] || "info";
     return el("li", { "data-kind": e.kind },
       el("time", { datetime: e.time }, fmtTime(e.time)), badge(cls, e.kind), " ",
       el("strong", {}, e.service), e.instance ? [" ", el("code", {}, e.instance)] : "",
