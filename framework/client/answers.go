@@ -92,10 +92,44 @@ type callNote struct {
 	silent atomic.Int32 // attempts timed out on an instance that answered nothing meanwhile
 	slow   atomic.Int32 // attempts timed out on an instance that answered other calls meanwhile
 	failed failedOn     // where attempts failed: retries go elsewhere (elsewhere)
-	// tries counts the attempts, for warren_client_retries_total
-	// ("attempts after the first"): the policy's attempt number stays put
-	// for the attempts that spend none (a refusal, a Pending answer).
-	tries atomic.Int32
+	// tries counts the attempts and failures those that failed, to tell
+	// a retry (warren_client_retries_total: every earlier attempt had
+	// failed) from a hedge (warren_client_hedges_total: one still ran
+	// beside it), report j57b F9. The policy's attempt number cannot: it
+	// stays put for the attempts that spend none (a refusal, a Pending
+	// answer). failures moves only on the failure path: a call that
+	// succeeds at once pays nothing more than before.
+	tries    atomic.Int32
+	failures atomic.Int32
+}
+
+// attempt kinds, as begin tells them.
+const (
+	firstAttempt = iota
+	retryAttempt
+	hedgeAttempt
+)
+
+// begin counts an attempt and says which kind it is. A retry starts once
+// the attempt before it has returned its failure (ended counted it); a
+// hedge starts while an earlier attempt still runs.
+func (n *callNote) begin() int {
+	t := n.tries.Add(1)
+	switch {
+	case t == 1:
+		return firstAttempt
+	case n.failures.Load() >= t-1:
+		return retryAttempt
+	}
+	return hedgeAttempt
+}
+
+// ended counts an attempt that failed; call it before the attempt
+// returns its error, so the retry it may cause sees it.
+func (n *callNote) ended(err error) {
+	if err != nil {
+		n.failures.Add(1)
+	}
 }
 
 // hedgeCancelled reports whether the attempt was cancelled because a

@@ -256,10 +256,9 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		return r.decode()
 	}
 	err = c.policy.Do(ctx, r.idempotent || r.keyed, func(ctx context.Context, _ int) error {
-		if r.note.tries.Add(1) > 1 {
-			c.obs.Retried(c.service)
-		}
+		c.countAttempt(r.note.begin())
 		_, err := c.attemptAny(ctx, r, &r.last, &r.note)
+		r.note.ended(err)
 		return err
 	})
 	if err != nil {

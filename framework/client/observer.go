@@ -17,9 +17,13 @@ import (
 type Observer interface {
 	// Picked reports that an attempt went to instance.
 	Picked(service, instance string)
-	// Retried reports that a call made another attempt: after a failure,
-	// or beside a slow attempt (a hedge, retry.WithHedging).
+	// Retried reports that a call made another attempt after its
+	// attempts so far had failed.
 	Retried(service string)
+	// Hedged reports that a call sent another attempt beside a slow one
+	// still running (a hedge, retry.WithHedging): no failure, unlike
+	// Retried.
+	Hedged(service string)
 	// RetryBudgetExhausted reports a call that wanted another attempt and
 	// was refused one by the retry budget.
 	RetryBudgetExhausted(service string)
@@ -40,6 +44,9 @@ func (NopObserver) Picked(string, string) {}
 
 // Retried implements Observer.
 func (NopObserver) Retried(string) {}
+
+// Hedged implements Observer.
+func (NopObserver) Hedged(string) {}
 
 // RetryBudgetExhausted implements Observer.
 func (NopObserver) RetryBudgetExhausted(string) {}
@@ -139,4 +146,15 @@ func instanceID(s string) string {
 		return inst.ID
 	}
 	return s
+}
+
+// countAttempt reports an attempt after the first to the observer, as a
+// retry or a hedge (callNote.begin).
+func (c *Client) countAttempt(kind int) {
+	switch kind {
+	case retryAttempt:
+		c.obs.Retried(c.service)
+	case hedgeAttempt:
+		c.obs.Hedged(c.service)
+	}
 }

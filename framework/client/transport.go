@@ -90,10 +90,9 @@ type doCall struct {
 }
 
 func (d *doCall) attempt(ctx context.Context, _ int) error {
-	if d.note.tries.Add(1) > 1 {
-		d.c.obs.Retried(d.c.service)
-	}
+	d.c.countAttempt(d.note.begin())
 	r, err := d.c.attemptAny(ctx, d.req, &d.last, &d.note)
+	d.note.ended(err)
 	if err == nil && d.won.CompareAndSwap(false, true) {
 		d.resp = r
 	}

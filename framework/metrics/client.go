@@ -62,6 +62,7 @@ type serviceMethod struct{ service, method string }
 type Client struct {
 	picks      *prometheus.CounterVec
 	retries    *prometheus.CounterVec
+	hedges     *prometheus.CounterVec
 	exhausted  *prometheus.CounterVec
 	ejections  *prometheus.CounterVec
 	svcEjects  *prometheus.CounterVec
@@ -93,7 +94,11 @@ func NewClient(r prometheus.Registerer) *Client {
 		}, []string{"service", "instance"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "client", Name: "retries_total",
-			Help: "Attempts after the first, by called service.",
+			Help: "Attempts after a failure of the call's earlier attempts, by called service; hedges are hedges_total.",
+		}, []string{"service"}),
+		hedges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "client", Name: "hedges_total",
+			Help: "Attempts sent beside a slow attempt still running (retry.WithHedging), by called service: not failures.",
 		}, []string{"service"}),
 		exhausted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "client", Name: "retry_budget_exhausted_total",
@@ -125,7 +130,7 @@ func NewClient(r prometheus.Registerer) *Client {
 			Help: "Failed calls of each method, by the error's code (svcerr code, HTTP status, or unavailable / deadline_exceeded / canceled); \"other\" for codes past the first 16 per method, or not shaped like one.",
 		}, []string{"service", "method", "code"}),
 	}
-	r.MustRegister(c.picks, c.retries, c.exhausted, c.ejections, c.svcEjects, c.stale, c.breakerSet, c.methodDur, c.methodErrs, c.limits)
+	r.MustRegister(c.picks, c.retries, c.hedges, c.exhausted, c.ejections, c.svcEjects, c.stale, c.breakerSet, c.methodDur, c.methodErrs, c.limits)
 	return c
 }
 
@@ -143,6 +148,9 @@ func (c *Client) Picked(service, instance string) {
 // Retried implements client.Observer.
 func (c *Client) Retried(service string) { c.retries.WithLabelValues(service).Inc() }
 
+// Hedged implements client.Observer.
+func (c *Client) Hedged(service string) { c.hedges.WithLabelValues(service).Inc() }
+
 // RetryBudgetExhausted implements client.Observer.
 func (c *Client) RetryBudgetExhausted(service string) { c.exhausted.WithLabelValues(service).Inc() }
 
@@ -159,6 +167,7 @@ func (c *Client) BreakerChanged(service, instance string, _, to outlier.State) {
 // exist from the start, at 0.
 func (c *Client) ClientStarted(service string) {
 	c.retries.WithLabelValues(service)
+	c.hedges.WithLabelValues(service)
 	c.exhausted.WithLabelValues(service)
 	c.svcEjects.WithLabelValues(service)
 }

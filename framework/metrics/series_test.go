@@ -111,7 +111,7 @@ func TestClient_CountersAtZeroFromTheStart(t *testing.T) {
 	c.ClientStarted("user")
 	got := strings.Join(series(t, r), " ")
 	for _, want := range []string{"warren_client_retries_total{service=user}", "warren_client_retry_budget_exhausted_total{service=user}",
-		"warren_client_service_ejections_total{service=user}"} {
+		"warren_client_service_ejections_total{service=user}", "warren_client_hedges_total{service=user}"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("no %s at start: %s", want, got)
 		}
@@ -126,5 +126,14 @@ func TestDiscovery_RestartCounterAtZeroFromTheFirstSet(t *testing.T) {
 	d.Instances("user", 2)
 	if got := strings.Join(series(t, r), " "); !strings.Contains(got, "warren_registry_watch_restarts_total{service=user}") {
 		t.Errorf("no watch_restarts_total{service=user} after the first set: %s", got)
+	}
+}
+
+// Hedges have their own series, apart from retries (report j57b F9).
+func TestClient_HedgesAreNotRetries(t *testing.T) {
+	c := NewClient(prometheus.NewRegistry())
+	c.Hedged("user")
+	if h, r := testutil.ToFloat64(c.hedges.WithLabelValues("user")), testutil.ToFloat64(c.retries.WithLabelValues("user")); h != 1 || r != 0 {
+		t.Fatalf("after a hedge: hedges_total %v, retries_total %v; want 1, 0", h, r)
 	}
 }
