@@ -222,12 +222,19 @@ func (t *Target) Call(ctx context.Context, req any) (any, error) {
 		t.observe(end-start, end, failed)
 	}
 	if t.breaker != nil {
-		if failed && !outpaced && ctx.Err() == context.DeadlineExceeded {
+		// A failure goes with its kind and error, for the ejection line
+		// to say why (report j57b F2); a success as before.
+		switch {
+		case !failed:
+			t.breaker.Record(false)
+		case outpaced:
+			t.breaker.RecordError(outlier.Outpaced, err)
+		case ctx.Err() == context.DeadlineExceeded:
 			// No answer before the attempt's deadline: the surest sign of
 			// a hung instance, which ejects it sooner.
-			t.breaker.RecordTimeout()
-		} else {
-			t.breaker.Record(failed)
+			t.breaker.RecordError(outlier.TimedOut, err)
+		default:
+			t.breaker.RecordError(outlier.Failed, err)
 		}
 	}
 	return resp, err

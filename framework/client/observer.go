@@ -3,6 +3,7 @@ package client
 import (
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -115,23 +116,54 @@ func (r *reprobeLog) forget(id string) {
 	delete(r.silent, id)
 }
 
+// BreakerChanged implements outlier.Observer, for a transition told
+// without its Change.
 func (b breakerObserver) BreakerChanged(instance string, from, to outlier.State) {
+	b.BreakerChangedWith(instance, outlier.Change{From: from, To: to})
+}
+
+// BreakerChangedWith implements outlier.ChangeObserver: an ejection line
+// says which rule ejected the instance, on what error and for how long,
+// so a hung instance, one answering 500 and one a stalled host made late
+// read apart (report j57b F2); a readmission says how long it was out.
+func (b breakerObserver) BreakerChangedWith(instance string, c outlier.Change) {
 	id := instanceID(instance)
-	b.obs.BreakerChanged(b.service, id, from, to)
+	b.obs.BreakerChanged(b.service, id, c.From, c.To)
 	switch {
-	case to == outlier.Open && from == outlier.Closed:
+	case c.To == outlier.Open && c.From == outlier.Closed:
 		b.reprobe.forget(id)
 		level.Warn(b.logger).Log("msg", "instance ejected: outlier detection took it out of rotation after failures in a row",
-			"service", b.service, "instance", id)
-	case to == outlier.Open:
+			"service", b.service, "instance", id, "reason", c.Reason, "cooldown", c.Cooldown, "last_error", lastError(c.Err))
+	case c.To == outlier.Open:
 		if ok, since := b.reprobe.due(id); ok {
 			level.Info(b.logger).Log("msg", "ejected instance failed its probe; ejected again, for longer", "service", b.service, "instance", id,
-				"failed_probes_not_logged", since)
+				"cooldown", c.Cooldown, "last_error", lastError(c.Err), "failed_probes_not_logged", since)
 		}
-	case to == outlier.Closed:
+	case c.To == outlier.Closed:
 		b.reprobe.forget(id)
-		level.Info(b.logger).Log("msg", "ejected instance answered its probe; back in rotation", "service", b.service, "instance", id)
+		level.Info(b.logger).Log("msg", "ejected instance answered its probe; back in rotation", "service", b.service, "instance", id,
+			"out_for", c.Out.Round(time.Millisecond))
 	}
+}
+
+// lastErrorMax caps last_error: the line is for telling causes apart, and
+// a transport's error may quote a whole body.
+const lastErrorMax = 200
+
+// lastError is err's text for an ejection line, cut to lastErrorMax.
+func lastError(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	if len(s) > lastErrorMax {
+		n := lastErrorMax
+		for n > 0 && !utf8.RuneStart(s[n]) { // not inside a rune
+			n--
+		}
+		s = s[:n] + "…"
+	}
+	return s
 }
 
 // BreakerReleased is not passed on: the instance's release is reported

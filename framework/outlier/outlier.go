@@ -57,6 +57,7 @@ type Detector struct {
 	probeTimeout time.Duration
 	now          func() time.Time
 	observer     Observer
+	changes      ChangeObserver // observer, if it is one
 
 	mu      sync.Mutex
 	total   int // live breakers
@@ -147,8 +148,71 @@ type Observer interface {
 	BreakerReleased(instance string, last State)
 }
 
-// WithObserver reports breaker transitions to o (default: none).
-func WithObserver(o Observer) Option { return func(d *Detector) error { d.observer = o; return nil } }
+// ChangeObserver is an Observer that also hears why a breaker moved: a
+// Detector given one calls BreakerChangedWith in place of BreakerChanged.
+// Logs use it, so an ejection line says which rule ejected the instance,
+// on what error and for how long (report j57b F2).
+type ChangeObserver interface {
+	Observer
+	BreakerChangedWith(instance string, c Change)
+}
+
+// Change is one breaker transition and what led to it.
+type Change struct {
+	From, To State
+	// Reason names the rule that ejected the instance, when To is Open.
+	Reason Reason
+	// Cooldown is how long the ejection lasts, when To is Open: the
+	// detector's cooldown, doubled for each ejection in a row.
+	Cooldown time.Duration
+	// Out is how long the instance was out of rotation, when a good probe
+	// readmits it (To Closed): since the first of its ejections in a row.
+	Out time.Duration
+	// Err is the failure that ejected the instance (RecordError's; nil
+	// when recorded without one).
+	Err error
+}
+
+// Reason is the rule that ejected an instance.
+type Reason string
+
+// Reasons.
+const (
+	// ReasonFailures: WithConsecutiveFailures failures in a row.
+	ReasonFailures Reason = "failures"
+	// ReasonTimeouts: WithConsecutiveTimeouts attempts in a row unanswered
+	// before their deadline.
+	ReasonTimeouts Reason = "timeouts"
+	// ReasonOutpaced: failures in a row, every one of them an attempt a
+	// hedge to another instance outpaced. A stalled host outpaces a
+	// healthy instance too, so it is told apart from ReasonFailures.
+	ReasonOutpaced Reason = "outpaced"
+	// ReasonProbe: the probe of an ejected instance failed.
+	ReasonProbe Reason = "probe"
+)
+
+// Failure is the kind of a failed request, for RecordError.
+type Failure int
+
+// Failure kinds.
+const (
+	// Failed: an error answer (a 5xx) or a transport error.
+	Failed Failure = iota
+	// TimedOut: no answer before the deadline (as RecordTimeout).
+	TimedOut
+	// Outpaced: a hedge sent later to another instance answered first.
+	Outpaced
+)
+
+// WithObserver reports breaker transitions to o (default: none); o may be
+// a ChangeObserver.
+func WithObserver(o Observer) Option {
+	return func(d *Detector) error {
+		d.observer = o
+		d.changes, _ = o.(ChangeObserver)
+		return nil
+	}
+}
 
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option {
@@ -238,10 +302,12 @@ type Breaker struct {
 	state    atomic.Int32
 	failures atomic.Int32 // consecutive, while closed
 	timeouts atomic.Int32 // consecutive timeouts among them
+	outpaced atomic.Int32 // outpaced attempts among them
 
 	mu        sync.Mutex
 	since     time.Time // start of the current ejection
 	until     time.Time // end of the current ejection
+	outSince  time.Time // start of the first of the ejections in a row
 	ejections int       // in a row, for the doubling cooldown
 	probeAt   time.Time // when the current half-open probe was let through
 	released  bool
@@ -294,7 +360,7 @@ func (b *Breaker) Allow() bool {
 		if b.coolingLocked(now) {
 			return false
 		}
-		b.setLocked(HalfOpen)
+		b.setLocked(Change{To: HalfOpen})
 		b.probeAt = now
 		return true
 	default: // HalfOpen
@@ -309,21 +375,31 @@ func (b *Breaker) Allow() bool {
 // Record reports the outcome of one request. failed should be true only for
 // failures that say something about the instance (refused connections,
 // timeouts, 5xx), not for a caller's bad request.
-func (b *Breaker) Record(failed bool) { b.record(failed, false) }
+func (b *Breaker) Record(failed bool) { b.record(failed, Failed, nil) }
 
 // RecordTimeout reports a request the instance did not answer before its
 // deadline: a failure that also counts towards WithConsecutiveTimeouts.
-func (b *Breaker) RecordTimeout() { b.record(true, true) }
+func (b *Breaker) RecordTimeout() { b.record(true, TimedOut, nil) }
 
-func (b *Breaker) record(failed, timeout bool) {
+// RecordError reports a failed request of kind, with its error: Failed
+// is Record(true), TimedOut RecordTimeout. The error and kind only go as
+// far as the ChangeObserver's Change, should this failure eject.
+func (b *Breaker) RecordError(kind Failure, err error) { b.record(true, kind, err) }
+
+func (b *Breaker) record(failed bool, kind Failure, err error) {
+	timeout := kind == TimedOut
 	st := State(b.state.Load())
 	if st == Closed {
 		if !failed {
 			if b.failures.Load() != 0 || b.timeouts.Load() != 0 {
 				b.failures.Store(0)
 				b.timeouts.Store(0)
+				b.outpaced.Store(0)
 			}
 			return
+		}
+		if kind == Outpaced {
+			b.outpaced.Add(1)
 		}
 		f := int(b.failures.Add(1))
 		t := int(b.timeouts.Load())
@@ -350,17 +426,26 @@ func (b *Breaker) record(failed, timeout bool) {
 			// again so the next run of failures asks once more.
 			b.failures.Store(0)
 			b.timeouts.Store(0)
+			b.outpaced.Store(0)
 			return
 		}
-		b.ejectLocked(now)
+		reason := ReasonFailures
+		switch {
+		case int(b.timeouts.Load()) >= b.d.timeouts:
+			reason = ReasonTimeouts
+		case b.outpaced.Load() >= b.failures.Load():
+			reason = ReasonOutpaced
+		}
+		b.ejectLocked(now, reason, err)
 	case HalfOpen:
 		if failed {
-			b.ejectLocked(now)
+			b.ejectLocked(now, ReasonProbe, err)
 			return
 		}
-		b.setLocked(Closed)
+		b.setLocked(Change{From: HalfOpen, To: Closed, Out: now.Sub(b.outSince)})
 		b.failures.Store(0)
 		b.timeouts.Store(0)
+		b.outpaced.Store(0)
 		b.ejections = 0
 		b.d.readmit()
 	case Open:
@@ -369,24 +454,35 @@ func (b *Breaker) record(failed, timeout bool) {
 	}
 }
 
-// ejectLocked opens the breaker; the ejection slot is already counted.
-func (b *Breaker) ejectLocked(now time.Time) {
+// ejectLocked opens the breaker, for reason, on err; the ejection slot
+// is already counted.
+func (b *Breaker) ejectLocked(now time.Time, reason Reason, err error) {
 	cd := b.d.cooldown << min(b.ejections, 16)
 	if cd > b.d.maxCooldown || cd <= 0 {
 		cd = b.d.maxCooldown
+	}
+	if b.ejections == 0 {
+		b.outSince = now
 	}
 	b.ejections++
 	b.since, b.until = now, now.Add(cd)
 	b.failures.Store(0)
 	b.timeouts.Store(0)
-	b.setLocked(Open)
+	b.outpaced.Store(0)
+	b.setLocked(Change{To: Open, Reason: reason, Cooldown: cd, Err: err})
 }
 
-// setLocked moves the breaker to state to and tells the observer.
-func (b *Breaker) setLocked(to State) {
-	from := State(b.state.Swap(int32(to)))
-	if o := b.d.observer; o != nil && from != to {
-		o.BreakerChanged(b.instance, from, to)
+// setLocked moves the breaker to c.To (c.From is filled in) and tells the
+// observer.
+func (b *Breaker) setLocked(c Change) {
+	c.From = State(b.state.Swap(int32(c.To)))
+	if c.From == c.To {
+		return
+	}
+	if o := b.d.changes; o != nil {
+		o.BreakerChangedWith(b.instance, c)
+	} else if o := b.d.observer; o != nil {
+		o.BreakerChanged(b.instance, c.From, c.To)
 	}
 }
 
