@@ -25,6 +25,7 @@ const (
 	seriesRetries      = "warren_client_retries_total"
 	seriesRefused      = "warren_client_retry_budget_exhausted_total"
 	seriesBreaker      = "warren_client_breaker_state"
+	seriesShed         = "warren_shed_requests_total"
 )
 
 // sample is one scrape of an instance's /metrics, reduced to what the page
@@ -35,6 +36,11 @@ type sample struct {
 	// request's own fault): one instance with many more of them than its
 	// siblings is the signature of a bad deploy (report j57b F1).
 	clientErrors float64
+	// shedAdmitted and shed are the load shedder's decisions (hasShed:
+	// the instance has one): a starved instance looks perfect in its
+	// handler times, but refuses (report j57b F4).
+	shedAdmitted, shed float64
+	hasShed            bool
 	// buckets are the cumulative latency histogram over every route,
 	// sorted by upper bound (the last is +Inf).
 	buckets []bucket
@@ -80,6 +86,14 @@ func parseMetrics(r io.Reader) (sample, error) {
 			s.errors += v
 		case code != codes.OK.String():
 			s.clientErrors += v
+		}
+	}
+	for _, m := range fams[seriesShed].GetMetric() {
+		s.hasShed = true
+		if v := m.GetCounter().GetValue(); label(m, "outcome") == "admitted" {
+			s.shedAdmitted += v
+		} else {
+			s.shed += v
 		}
 	}
 	if ms := append(fams[seriesDuration].GetMetric(), fams[seriesGRPCDuration].GetMetric()...); len(ms) > 0 {
@@ -154,6 +168,15 @@ func traffic(old, cur sample, secs float64) (t Traffic, ok bool) {
 	if n > 0 {
 		t.ErrorRatio = round((cur.errors-old.errors)/n, 4)
 		t.ClientErrorRatio = round((cur.clientErrors-old.clientErrors)/n, 4)
+	}
+	if cur.hasShed {
+		// Over the window, not warren_shed_ratio's few hundred ms: a
+		// burst of refusals between two scrapes still shows.
+		var r float64
+		if d := (cur.shedAdmitted + cur.shed) - (old.shedAdmitted + old.shed); d > 0 {
+			r = round((cur.shed-old.shed)/d, 4)
+		}
+		t.ShedRatio = &r
 	}
 	delta := histogramDelta(old.buckets, cur.buckets)
 	t.P50ms = quantileMS(0.5, delta)

@@ -76,10 +76,13 @@ type Traffic struct {
 	ErrorRatio float64 `json:"error_ratio"`
 	// ClientErrorRatio is the share of answers with a 4xx status (gRPC:
 	// a code for the request's own fault, such as NotFound).
-	ClientErrorRatio float64       `json:"client_error_ratio"`
-	P50ms            *float64      `json:"p50_ms,omitempty"`
-	P99ms            *float64      `json:"p99_ms,omitempty"`
-	Calls            []ClientCalls `json:"calls,omitempty"`
+	ClientErrorRatio float64 `json:"client_error_ratio"`
+	// ShedRatio is the share of requests its load shedder refused (503
+	// overloaded) of those it decided on; nil without a shedder.
+	ShedRatio *float64      `json:"shed_ratio,omitempty"`
+	P50ms     *float64      `json:"p50_ms,omitempty"`
+	P99ms     *float64      `json:"p99_ms,omitempty"`
+	Calls     []ClientCalls `json:"calls,omitempty"`
 
 	requests float64 // answers in the window, for flagDiffering
 }

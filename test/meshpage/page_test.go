@@ -234,7 +234,7 @@ func TestMeshPage_ShowsTheLiveMeshInChromium(t *testing.T) {
 	// Traffic: order-1 calls user; its rates and its client show.
 	traffic(t, m)
 	poll(t, tab, 90*time.Second, "order-1's traffic and calls to user", row("order-1")+`.textContent.includes('→ user') &&
-		!/^—$/.test(`+row("order-1")+`.children[7].textContent.trim()) && `+row("user-1")+`.children[9].textContent.trim() !== '—'`)
+		!/^—$/.test(`+row("order-1")+`.children[7].textContent.trim()) && `+row("user-1")+`.children[11].textContent.trim() !== '—'`)
 
 	accessibility(t, tab)
 	screenshot(t, tab, "mesh-page.png")

@@ -71,13 +71,14 @@
       el("td", { class: "num" }, t ? fmtNum(t.rps, 1) : el("span", { title: i.metrics_error || "waiting for a second scrape" }, "—")),
       el("td", { class: "num" }, t ? fmtPct(t.error_ratio) : "—"),
       el("td", { class: "num" }, t ? fmtPct(t.client_error_ratio) : "—", i.differs ? [" ", badge("bad", "differs", i.differs)] : ""),
+      el("td", { class: "num" }, t && t.shed_ratio !== undefined ? fmtPct(t.shed_ratio) : "—"),
       el("td", { class: "num" }, t ? fmtNum(t.p50_ms, 1) : "—"),
       el("td", { class: "num" }, t ? fmtNum(t.p99_ms, 1) : "—"),
       el("td", {}, clientState(i)));
   }
 
   function serviceSection(svc) {
-    const head = ["Instance", "Zone", "Weight", "Version", "Endpoints", "Readiness", "Registered", "req/s", "5xx", "4xx", "p50 ms", "p99 ms", "Client state"];
+    const head = ["Instance", "Zone", "Weight", "Version", "Endpoints", "Readiness", "Registered", "req/s", "5xx", "4xx", "shed", "p50 ms", "p99 ms", "Client state"];
     const ready = svc.instances.filter((i) => i.readiness && i.readiness.ready).length;
     const table = el("table", { "aria-describedby": "svc-" + svc.name + "-note" },
       el("caption", {}, svc.name, " ", badge(svc.instances.length ? "info" : "warn", svc.instances.length + " instance" + (svc.instances.length === 1 ? "" : "s") + ", " + ready + " ready")),
