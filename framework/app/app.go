@@ -310,6 +310,9 @@ func (a *App) listen() error {
 	for i, addr := range addrs {
 		bound[i] = addr.String()
 	}
+	if len(a.opts.startLine) > 0 {
+		level.Info(a.logger).Log(a.opts.startLine...)
+	}
 	kv := []any{"phase", "listen", "addr", strings.Join(bound, ","), "advertise", strings.Join(inst.Endpoints, ",")}
 	if dbg != nil {
 		kv = append(kv, "debug", inst.Metadata[MetricsMetadataKey])
@@ -441,7 +444,8 @@ func (a *App) register(ctx context.Context) error {
 	}
 	a.registered.Store(true)
 	close(a.readyCh)
-	level.Info(a.logger).Log("phase", "register", "id", inst.ID, "endpoints", strings.Join(inst.Endpoints, ","), "took", time.Since(start).Round(time.Microsecond))
+	kv := append([]any{"phase", "register", "id", inst.ID, "endpoints", strings.Join(inst.Endpoints, ",")}, describeRegistry(a.registry, inst)...)
+	level.Info(a.logger).Log(append(kv, "took", time.Since(start).Round(time.Microsecond))...)
 	return nil
 }
 

@@ -65,6 +65,7 @@ type options struct {
 	debugHosts   []string
 
 	handshakes *transport.HandshakeLog
+	startLine  []any // WithStartLine
 }
 
 // Option configures an App. An option given a bad value makes New fail
@@ -203,6 +204,21 @@ func WithLogger(l log.Logger) Option {
 			return errors.New("WithLogger: nil logger")
 		}
 		o.logger = l
+		return nil
+	}
+}
+
+// WithStartLine has the listen phase write keyvals as an info line of its
+// own, before its phase=listen line: once the instance has its ID, so a
+// logger that names the instance (bootstrap's id=) names it on this line
+// too. bootstrap writes its phase=config line, the settings that differ
+// from the defaults, this way.
+func WithStartLine(keyvals ...any) Option {
+	return func(o *options) error {
+		if len(keyvals)%2 != 0 {
+			return errors.New("WithStartLine: odd number of keyvals")
+		}
+		o.startLine = keyvals
 		return nil
 	}
 }

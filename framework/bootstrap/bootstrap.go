@@ -215,6 +215,15 @@ func Run(ctx context.Context, service, version string, args []string, logOut io.
 // from the App once it has one.
 func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Logger, id *instanceID, build BuildFunc) error {
 	deps := &Deps{Config: cfg, Logger: log.With(logger, "svc", cfg.Service)}
+	// What this instance runs with beyond the defaults, and from where: a
+	// wrong WARREN_DATA_DIR or --etcd-prefix left no trace (report j57b F1,
+	// F8). The App writes it once it has the instance's ID, so the line
+	// names it; a start that fails earlier has an error naming its flag.
+	configLine := append([]any{"phase", "config"}, cfg.Changed()...)
+	if len(configLine) == 2 {
+		configLine = append(configLine, "changed", "none")
+	}
+	deps.AppOptions = append(deps.AppOptions, app.WithStartLine(configLine...))
 	var regObs registry.Observer
 	{ // metrics, served with pprof (unless --debug-pprof=false) on the debug listener
 		if cfg.DebugListen != "" {

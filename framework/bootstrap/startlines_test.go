@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warren-mesh/warren/framework/embedetcd"
+	"github.com/warren-mesh/warren/framework/registry/etcd"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 // The exit line of a failed start-up names the instance as every other
@@ -37,4 +41,74 @@ func TestRun_ExitLineOfAFailedStartNamesTheInstance(t *testing.T) {
 	if !strings.Contains(exit, "self-check failed") || !strings.Contains(exit, " id="+id+" ") {
 		t.Errorf("exit line %q: want the self-check error and id=%s", exit, id)
 	}
+}
+
+// An instance deployed with a staging --etcd-prefix or a wrong
+// WARREN_DATA_DIR (a variable: not even in /debug/pprof/cmdline) logged
+// nothing that showed it (report j57b F1, F8). Its start lines now say
+// what differs from the defaults and where each value came from, with
+// secrets masked, and where it registered: the etcd endpoints and key.
+func TestRun_StartLinesSayWhatIsConfiguredAndWhereItRegistered(t *testing.T) {
+	srv, err := embedetcd.Start(embedetcd.WithDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	dataDir := t.TempDir()
+	t.Setenv("WARREN_DATA_DIR", dataDir)
+	t.Setenv("WARREN_API_TOKEN", "s3cr3t-t0ken")
+	var own struct {
+		APIToken string `setting:"api-token" help:"token of the payment provider"`
+	}
+	port := freePort(t)
+	args := []string{"--registry", "etcd", "--etcd-endpoints", srv.Endpoints()[0], "--etcd-prefix", "warren-staging",
+		"--listen", "127.0.0.1:" + port, "--grace", "0s", "--withdraw-timeout", "2s", "--self-check=true"}
+	out := &syncbuf.Buffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, "svc", "1", args, out, hello, WithRegistries(etcd.Backend()), WithSettings(&own))
+	}()
+	for !strings.Contains(out.String(), "phase=run") && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	lines := out.String()
+	if strings.Contains(lines, "s3cr3t") {
+		t.Errorf("the secret is in the log:\n%s", lines)
+	}
+	config := lineWith(lines, "phase=config")
+	for _, want := range []string{
+		`data-dir="` + dataDir + ` (from WARREN_DATA_DIR)"`,
+		`etcd-prefix="warren-staging (flag)"`,
+		`api-token="(set) (from WARREN_API_TOKEN)"`,
+		" id=svc-127.0.0.1-" + port + " ", // written once the ID is known
+	} {
+		if !strings.Contains(config, want) {
+			t.Errorf("config line %q\nwant %s", config, want)
+		}
+	}
+	if strings.Contains(config, "self-check") {
+		t.Errorf("config line %q: names --self-check, set to its default", config)
+	}
+	register := lineWith(lines, "phase=register")
+	for _, want := range []string{"registry=etcd", "registry_at=" + srv.Endpoints()[0], "key=/warren-staging/services/svc/svc-127.0.0.1-" + port} {
+		if !strings.Contains(register, want) {
+			t.Errorf("register line %q\nwant %s", register, want)
+		}
+	}
+}
+
+// lineWith is the first line of out that contains s, "" if none does.
+func lineWith(out, s string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
 }

@@ -421,7 +421,7 @@ func usage(out io.Writer, service string, o ParseOptions, fs *flag.FlagSet) {
 	fmt.Fprintln(tw, "FLAG\tVARIABLE\tDEFAULT\tMEANING")
 	fs.VisitAll(func(f *flag.Flag) {
 		def := f.DefValue
-		if strings.Contains(f.Name, "password") || strings.Contains(f.Name, "token") {
+		if secretFlag(f.Name) {
 			def = redact(def)
 		}
 		fmt.Fprintf(tw, "--%s\t%s\t%s\t%s\n", f.Name, EnvName(f.Name), def, f.Usage)
