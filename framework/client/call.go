@@ -450,7 +450,7 @@ func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
 		return nil, fmt.Errorf("%s %s: %w (limit %d)", r.method, r.path, ErrResponseTooLarge, h.maxBody)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, decodeError(resp.StatusCode, resp.Header, b, h.addr)
+		return nil, decodeError(resp.StatusCode, resp.Header, b, h.addr, h.id)
 	}
 	if r.won.CompareAndSwap(false, true) {
 		r.answer, r.status, r.from = b, resp.StatusCode, h.addr

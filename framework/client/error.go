@@ -27,6 +27,11 @@ type Error struct {
 	Message string
 	// Instance is the host:port that answered.
 	Instance string
+	// ID is the registry ID of the instance that answered, when known:
+	// the text then reads "user-3 (127.0.0.1:33195): …", so a log line
+	// names the instance as the page and the ejection lines do (report
+	// j57b F3).
+	ID string
 	// RetryAfter is the answer's Retry-After, if it had one.
 	RetryAfter time.Duration
 	// PassedOn: the instance answered with another service's error, which
@@ -37,7 +42,11 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d", e.Instance, e.Status)
+	if e.ID != "" {
+		fmt.Fprintf(&b, "%s (%s): %d", e.ID, e.Instance, e.Status)
+	} else {
+		fmt.Fprintf(&b, "%s: %d", e.Instance, e.Status)
+	}
 	if e.Code != "" {
 		b.WriteString(" " + e.Code)
 	}
@@ -197,8 +206,8 @@ type errorBody struct {
 	PassedOn bool   `json:"passed_on"`
 }
 
-func decodeError(status int, header http.Header, body []byte, instance string) *Error {
-	e := &Error{Status: status, Instance: instance, RetryAfter: parseRetryAfter(header.Get("Retry-After"), time.Now())}
+func decodeError(status int, header http.Header, body []byte, instance, id string) *Error {
+	e := &Error{Status: status, Instance: instance, ID: id, RetryAfter: parseRetryAfter(header.Get("Retry-After"), time.Now())}
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil && (eb.Error != "" || eb.Code != "") {
 		e.Code, e.Message, e.PassedOn = eb.Code, eb.Error, eb.PassedOn

@@ -66,7 +66,7 @@ func TestError_OverloadHoldDefaultAndCap(t *testing.T) {
 		if c.retryAfter != "" {
 			h.Set("Retry-After", c.retryAfter)
 		}
-		e := decodeError(http.StatusServiceUnavailable, h, body, "h:1")
+		e := decodeError(http.StatusServiceUnavailable, h, body, "h:1", "")
 		for range 100 {
 			if d := e.OverloadHold(); d < c.lo || d > c.hi {
 				t.Fatalf("Retry-After %q: hold %v, want within [%v, %v]", c.retryAfter, d, c.lo, c.hi)

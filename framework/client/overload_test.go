@@ -105,7 +105,7 @@ func TestError_OverloadAndRetryAfter(t *testing.T) {
 			t.Errorf("parseRetryAfter(%q) = %v, want %v", v, got, want)
 		}
 	}
-	shed := decodeError(503, http.Header{"Retry-After": {"1"}}, []byte(`{"error":"x","code":"overloaded"}`), "h:1")
+	shed := decodeError(503, http.Header{"Retry-After": {"1"}}, []byte(`{"error":"x","code":"overloaded"}`), "h:1", "")
 	if !shed.Overloaded() || !errors.Is(shed, svcerr.ErrOverloaded) || shed.RetryDelay() != 0 {
 		t.Fatalf("503 overloaded: Overloaded %v, Is ErrOverloaded %v, RetryDelay %v", shed.Overloaded(), errors.Is(shed, svcerr.ErrOverloaded), shed.RetryDelay())
 	}
@@ -117,17 +117,17 @@ func TestError_OverloadAndRetryAfter(t *testing.T) {
 	if instanceFailure(shed) {
 		t.Fatal("an overload answer counts against the instance")
 	}
-	draining := decodeError(503, http.Header{}, []byte(`{"error":"draining","code":"unavailable"}`), "h:1")
+	draining := decodeError(503, http.Header{}, []byte(`{"error":"draining","code":"unavailable"}`), "h:1", "")
 	if draining.Overloaded() || draining.OverloadHold() != 0 || !instanceFailure(draining) {
 		t.Fatal("a plain 503 is taken for an overload answer")
 	}
-	limited := decodeError(429, http.Header{"Retry-After": {"2"}}, []byte(`{"error":"slow down","code":"rate_limited"}`), "h:1")
+	limited := decodeError(429, http.Header{"Retry-After": {"2"}}, []byte(`{"error":"slow down","code":"rate_limited"}`), "h:1", "")
 	if limited.RetryClass() != retry.Unprocessed || limited.RetryDelay() != 2*time.Second || svcerr.KindOf(limited) != svcerr.ResourceExhausted {
 		t.Fatalf("429: class %v, delay %v, kind %v", limited.RetryClass(), limited.RetryDelay(), svcerr.KindOf(limited))
 	}
 	// balancer.Refused: no latency sample from a 429 (P2C would favour the
 	// instance that refuses fastest), unless it was passed on after work.
-	passed := decodeError(429, http.Header{}, []byte(`{"error":"slow down","code":"rate_limited","passed_on":true}`), "h:1")
+	passed := decodeError(429, http.Header{}, []byte(`{"error":"slow down","code":"rate_limited","passed_on":true}`), "h:1", "")
 	if !limited.Refused() || passed.Refused() || shed.Refused() || draining.Refused() {
 		t.Fatalf("Refused: 429 %v, passed-on 429 %v, overloaded %v, 503 %v; want only the 429", limited.Refused(), passed.Refused(), shed.Refused(), draining.Refused())
 	}

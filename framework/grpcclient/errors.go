@@ -24,6 +24,10 @@ import (
 type Error struct {
 	Status   *status.Status
 	Instance string // host:port
+	// ID is the instance's registry ID: the text reads "user-3
+	// (127.0.0.1:33195): …", as the ejection lines name it (report j57b
+	// F3).
+	ID string
 	// NotSent is true when the call failed before a connection to the
 	// instance existed (it was in TRANSIENT_FAILURE, or the dial failed):
 	// the instance cannot have acted on it.
@@ -37,7 +41,11 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return e.Instance + ": " + e.Status.Code().String() + ": " + e.Status.Message()
+	who := e.Instance
+	if e.ID != "" {
+		who = e.ID + " (" + e.Instance + ")"
+	}
+	return who + ": " + e.Status.Code().String() + ": " + e.Status.Message()
 }
 
 // PrivateText implements svcerr.PrivateText: the instance this error's

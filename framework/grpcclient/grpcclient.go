@@ -180,7 +180,7 @@ func (cfg config) factory(inst registry.Instance) (endpoint.Endpoint, io.Closer,
 	// passthrough: the address is already resolved; no DNS, no resolver.
 	// The dialer first: a grpc.WithContextDialer among the caller's dial
 	// options replaces it (WithContextDialer keeps it).
-	ic := &instanceConn{addr: addr}
+	ic := &instanceConn{addr: addr, id: inst.ID}
 	cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithContextDialer(ic.noting(cfg.instanceDialer()))}, cfg.dialOpts...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("grpc client for %s: %w", ep, err)
@@ -233,6 +233,7 @@ func cutScheme(ep string) (scheme, addr string, ok bool) {
 type instanceConn struct {
 	cc      *grpc.ClientConn
 	addr    string
+	id      string                // the instance's registry ID, for errors
 	methods sync.Map              // *Method → endpoint.Endpoint
 	refused atomic.Pointer[error] // the last dial's error if it was ECONNREFUSED (see noting)
 }
@@ -288,6 +289,7 @@ func (ic *instanceConn) call(ctx context.Context, x any) (any, error) {
 	e := &Error{
 		Status:   st,
 		Instance: ic.addr,
+		ID:       ic.id,
 		NotSent:  before == connectivity.TransientFailure || before == connectivity.Shutdown || notSentMessage(st.Message()),
 	}
 	if st.Code() == codes.Unavailable && notSentMessage(st.Message()) {

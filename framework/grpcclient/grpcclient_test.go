@@ -140,6 +140,11 @@ func TestClient_BalancesOverDiscoveryAndRebuildsErrors(t *testing.T) {
 	if !errors.As(err, &ge) || ge.Instance == "" {
 		t.Fatalf("error %#v is not a *grpcclient.Error naming the instance", err)
 	}
+	// By registry ID and address, as the ejection lines name it (report
+	// j57b F3).
+	if ge.ID == "" || !strings.HasPrefix(err.Error(), ge.ID+" ("+ge.Instance+"): NotFound") {
+		t.Fatalf("error %q (ID %q) does not start with the instance's ID and address", err, ge.ID)
+	}
 	// Retries counts hedges too (a slow moment of a loaded machine may
 	// hedge an idempotent call); the business error adds no other retry.
 	if st := c.State(); st.Retries-st.Hedges != before.Retries-before.Hedges || st.Ejected != 0 {
