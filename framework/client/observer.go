@@ -21,10 +21,6 @@ type Observer interface {
 	// Retried reports that a call made another attempt after its
 	// attempts so far had failed.
 	Retried(service string)
-	// Hedged reports that a call sent another attempt beside a slow one
-	// still running (a hedge, retry.WithHedging): no failure, unlike
-	// Retried.
-	Hedged(service string)
 	// RetryBudgetExhausted reports a call that wanted another attempt and
 	// was refused one by the retry budget.
 	RetryBudgetExhausted(service string)
@@ -37,6 +33,16 @@ type Observer interface {
 	InstanceReleased(service, instance string)
 }
 
+// HedgeObserver is an Observer that also hears of hedges: a call that
+// sent another attempt beside a slow one still running
+// (retry.WithHedging), no failure, unlike Retried. It is a separate
+// interface, as StaleObserver is, so that an Observer written before it
+// still compiles; such an Observer hears of no hedge. metrics.Client
+// implements it (warren_client_hedges_total).
+type HedgeObserver interface {
+	Hedged(service string)
+}
+
 // NopObserver ignores everything.
 type NopObserver struct{}
 
@@ -46,7 +52,7 @@ func (NopObserver) Picked(string, string) {}
 // Retried implements Observer.
 func (NopObserver) Retried(string) {}
 
-// Hedged implements Observer.
+// Hedged implements HedgeObserver.
 func (NopObserver) Hedged(string) {}
 
 // RetryBudgetExhausted implements Observer.
@@ -187,6 +193,8 @@ func (c *Client) countAttempt(kind int) {
 	case retryAttempt:
 		c.obs.Retried(c.service)
 	case hedgeAttempt:
-		c.obs.Hedged(c.service)
+		if h, ok := c.obs.(HedgeObserver); ok { // hedges are rare: asked each time
+			h.Hedged(c.service)
+		}
 	}
 }

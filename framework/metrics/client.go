@@ -148,7 +148,7 @@ func (c *Client) Picked(service, instance string) {
 // Retried implements client.Observer.
 func (c *Client) Retried(service string) { c.retries.WithLabelValues(service).Inc() }
 
-// Hedged implements client.Observer.
+// Hedged implements client.HedgeObserver.
 func (c *Client) Hedged(service string) { c.hedges.WithLabelValues(service).Inc() }
 
 // RetryBudgetExhausted implements client.Observer.
