@@ -23,6 +23,7 @@ const (
 	seriesGRPCDuration = "warren_grpc_server_request_duration_seconds"
 	seriesPicks        = "warren_client_picks_total"
 	seriesRetries      = "warren_client_retries_total"
+	seriesHedges       = "warren_client_hedges_total"
 	seriesRefused      = "warren_client_retry_budget_exhausted_total"
 	seriesBreaker      = "warren_client_breaker_state"
 	seriesShed         = "warren_shed_requests_total"
@@ -53,7 +54,7 @@ type sample struct {
 
 type bucket struct{ upper, count float64 }
 
-type clientCounters struct{ picks, retries, refused float64 }
+type clientCounters struct{ picks, retries, hedges, refused float64 }
 
 // parseMetrics reads a Prometheus text exposition into a sample. Series
 // it does not know are ignored; a body that does not parse is an error.
@@ -124,6 +125,7 @@ func parseMetrics(r io.Reader) (sample, error) {
 	}
 	add(seriesPicks, func(c *clientCounters, v float64) { c.picks += v })
 	add(seriesRetries, func(c *clientCounters, v float64) { c.retries += v })
+	add(seriesHedges, func(c *clientCounters, v float64) { c.hedges += v })
 	add(seriesRefused, func(c *clientCounters, v float64) { c.refused += v })
 	for _, m := range fams[seriesBreaker].GetMetric() {
 		svc, inst := label(m, "service"), label(m, "instance")
@@ -194,6 +196,7 @@ func traffic(old, cur sample, secs float64) (t Traffic, ok bool) {
 		}
 		if a := c.picks - o.picks; a > 0 {
 			cs.RetryRatio = round((c.retries-o.retries)/a, 4)
+			cs.HedgeRatio = round((c.hedges-o.hedges)/a, 4)
 		}
 		t.Calls = append(t.Calls, cs)
 	}

@@ -22,6 +22,8 @@ warren_client_picks_total{instance="user-1",service="user"} 40
 warren_client_picks_total{instance="user-2",service="user"} 60
 # TYPE warren_client_retries_total counter
 warren_client_retries_total{service="user"} 10
+# TYPE warren_client_hedges_total counter
+warren_client_hedges_total{service="user"} 5
 # TYPE warren_client_retry_budget_exhausted_total counter
 warren_client_retry_budget_exhausted_total{service="user"} 2
 # TYPE warren_client_breaker_state gauge
@@ -45,7 +47,7 @@ func TestParseMetricsAndTraffic(t *testing.T) {
 	if tr.RequestsPerSec != 10 || tr.ErrorRatio != 0.1 || *tr.P50ms != 1 || *tr.P99ms != 91 {
 		t.Errorf("traffic %+v p50 %v p99 %v", tr, *tr.P50ms, *tr.P99ms)
 	}
-	if len(tr.Calls) != 1 || tr.Calls[0].AttemptsPerSec != 10 || tr.Calls[0].RetryRatio != 0.1 || tr.Calls[0].BudgetRefusedPerSec != 0.2 {
+	if len(tr.Calls) != 1 || tr.Calls[0].AttemptsPerSec != 10 || tr.Calls[0].RetryRatio != 0.1 || tr.Calls[0].HedgeRatio != 0.05 || tr.Calls[0].BudgetRefusedPerSec != 0.2 {
 		t.Errorf("calls %+v", tr.Calls)
 	}
 	if _, ok := traffic(cur, sample{}, 10); ok {

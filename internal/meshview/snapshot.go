@@ -92,9 +92,13 @@ type ClientCalls struct {
 	Service        string  `json:"service"`
 	AttemptsPerSec float64 `json:"attempts_per_sec"`
 	RetriesPerSec  float64 `json:"retries_per_sec"`
-	// RetryRatio is retries over attempts: the share of the retry budget
+	// RetryRatio is retries (attempts after failures) over attempts, and
+	// HedgeRatio hedges (attempts beside a slow one) over attempts: apart,
+	// so that hedging in a healthy mesh does not read as failures (report
+	// j57b F9). Both spend the retry budget: their sum is the share of it
 	// the client uses (the default budget allows 0.2).
 	RetryRatio          float64 `json:"retry_ratio"`
+	HedgeRatio          float64 `json:"hedge_ratio"`
 	BudgetRefusedPerSec float64 `json:"budget_refused_per_sec"`
 }
 

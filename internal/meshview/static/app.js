@@ -51,6 +51,7 @@
     }
     for (const c of (inst.traffic && inst.traffic.calls) || []) {
       out.push(el("li", {}, "→ ", el("strong", {}, c.service), " ", fmtNum(c.attempts_per_sec, 1), "/s, retries ", fmtPct(c.retry_ratio),
+        c.hedge_ratio > 0 ? ", hedges " + fmtPct(c.hedge_ratio) : "",
         c.budget_refused_per_sec > 0 ? [", ", badge("bad", "budget refused " + fmtNum(c.budget_refused_per_sec, 1) + "/s")] : ""));
     }
     return out.length ? el("ul", { class: "calls" }, out) : "—";
