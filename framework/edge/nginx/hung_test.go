@@ -7,45 +7,24 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/edge"
 	"github.com/warren-mesh/warren/framework/edge/nginx"
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/silent"
 )
 
 // hung is an instance that accepts connections and never answers (a
 // SIGSTOPped process: the kernel still completes the handshake).
 func hung(t *testing.T) registry.Instance {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.ResolveTCPAddr("tcp", silent.Listen(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() { // owned by the test: ends when the cleanup closes l
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return registry.Instance{ID: "hung", Name: "user", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", l.Addr().(*net.TCPAddr).Port)}}
+	return registry.Instance{ID: "hung", Name: "user", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", l.Port)}}
 }
 
 // A hung instance costs a GET seconds, not the 30 s of a long read

@@ -3,49 +3,12 @@ package consul
 import (
 	"context"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-kit/kit/sd"
+	"github.com/warren-mesh/warren/internal/silent"
 )
-
-// silentAgent accepts connections and never answers, as a hung agent or a
-// firewall that drops replies does; it closes them when the test ends.
-func silentAgent(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		done  = make(chan struct{})
-	)
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
 
 // firstEvent returns the event Register hands a new subscriber at once,
 // and whether there was one; the subscription is undone before it
@@ -85,7 +48,7 @@ func firstEvent(in sd.Instancer) (sd.Event, bool) {
 // wait out the whole bound were the deadline per instancer.
 func TestInstancer_SilentAgent_ReturnsAfterOneInitialWaitWithoutError(t *testing.T) {
 	const bound = time.Second
-	r := newRegistry(t, silentAgent(t), WithInitialWait(bound), WithFailover("dc2", "dc3"))
+	r := newRegistry(t, silent.Listen(t), WithInitialWait(bound), WithFailover("dc2", "dc3"))
 	start := time.Now()
 	in, err := r.Instancer(ctxT(t, time.Minute), "silent")
 	took := time.Since(start)
@@ -134,7 +97,7 @@ func TestNewInstancer_RefusingAgent_ReturnsAtOnceWithTheErrorEvent(t *testing.T)
 // A ctx that ends sooner than the initial wait ends it too, without an
 // error.
 func TestNewInstancer_CtxShorterThanInitialWaitWins(t *testing.T) {
-	r := newRegistry(t, silentAgent(t), WithInitialWait(20*time.Second))
+	r := newRegistry(t, silent.Listen(t), WithInitialWait(20*time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -161,7 +124,7 @@ func TestInitialWait_DefaultIs3s(t *testing.T) {
 // its deadline is not the minute-long wait time of the blocking queries
 // after it, which left the first error event ~64 s away.
 func TestInstancer_SilentAgent_FirstErrorAfterTheRequestTimeout(t *testing.T) {
-	r := newRegistry(t, silentAgent(t), WithInitialWait(0), WithRequestTimeout(500*time.Millisecond))
+	r := newRegistry(t, silent.Listen(t), WithInitialWait(0), WithRequestTimeout(500*time.Millisecond))
 	in, err := r.Instancer(ctxT(t, time.Minute), "silent")
 	if err != nil {
 		t.Fatalf("Instancer: %v", err)
