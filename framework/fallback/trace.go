@@ -62,6 +62,10 @@ type Trace struct {
 type methodLog struct {
 	at     time.Time
 	served int
+	// lastAt and lastCause are those of the latest fallback counted in
+	// served, to close an episode that ended between two lines.
+	lastAt    time.Time
+	lastCause error
 }
 
 // NewTrace returns a Trace for the fallbacks of service's methods.
@@ -89,16 +93,32 @@ func (t *Trace) Served(method string, cause error) {
 		m = &methodLog{}
 		t.last[method] = m
 	}
-	m.served++
 	now := t.now()
 	if !m.at.IsZero() && now.Sub(m.at) < t.every {
+		m.served++
+		m.lastAt, m.lastCause = now, cause
 		t.mu.Unlock()
 		return
 	}
-	served, since := m.served, m.at
+	// Those counted since the previous line belong to this episode only
+	// if one was served within the interval; else their episode ended
+	// quietly and gets its own line, with when it ended, rather than
+	// being added to this unrelated one (r58a N2: 140 answers of an
+	// outage reappeared 10 min later under another cause).
+	var ended *methodLog
+	if m.served > 0 && now.Sub(m.lastAt) >= t.every {
+		ended = &methodLog{at: m.at, served: m.served, lastAt: m.lastAt, lastCause: m.lastCause}
+		m.served, m.at = 0, time.Time{}
+	}
+	served, since := m.served+1, m.at
 	m.at, m.served = now, 0
 	t.mu.Unlock()
 
+	if ended != nil {
+		level.Warn(t.logger).Log("msg", "served fallback: calls failed and were answered with a degraded answer",
+			"service", t.service, "method", method, "served", ended.served, "code", string(svcerr.KindOf(ended.lastCause)),
+			"err", ended.lastCause, "since", ended.at.UTC().Format(time.RFC3339), "until", ended.lastAt.UTC().Format(time.RFC3339))
+	}
 	kv := []any{"msg", "serving fallback: calls failed and were answered with a degraded answer",
 		"service", t.service, "method", method, "served", served, "code", code, "err", cause}
 	if !since.IsZero() {
