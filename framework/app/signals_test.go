@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
@@ -303,6 +304,7 @@ func startSignalChild(t *testing.T, name string, wrap bool) (*child, string) {
 	}
 	cmd.Env = append(os.Environ(), signalChildEnv+"=1")
 	cmd.Stderr = os.Stderr
+	catchHangup(t)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -445,4 +447,15 @@ func TestRun_SIGHUPStopsLikeSIGTERM(t *testing.T) {
 			t.Fatal("the service did not exit within 20s of SIGTERM")
 		}
 	})
+}
+
+// catchHangup makes a child this test starts begin with SIGHUP at its
+// default, even when the test itself runs under nohup (`nohup make
+// test`): the child would inherit nohup's ignored SIGHUP and, as it
+// should, keep ignoring it. execve resets a caught signal to its
+// default, and catching it here is what makes it caught.
+func catchHangup(t *testing.T) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	t.Cleanup(func() { signal.Stop(ch) })
 }

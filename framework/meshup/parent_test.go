@@ -121,6 +121,12 @@ func playHangup() int {
 func TestStopSignals_SIGHUPStopsTheLauncher(t *testing.T) {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), roleEnv+"=hangup")
+	// Under nohup (`nohup make test`) the child would inherit SIGHUP
+	// ignored and, as it should, keep ignoring it; execve starts it with
+	// the default for a signal this process catches.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
