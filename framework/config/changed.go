@@ -40,9 +40,17 @@ func (c Config) Changed() []any {
 }
 
 // secretFlag reports whether a flag's value is a secret by its name
-// (--etcd-password, --consul-token, a service's --api-secret).
+// (--etcd-password, --consul-token, a service's --api-secret, --api-key
+// or --db-credentials). A name with "key" may be a path (--tls-key): it
+// is masked too, since a raw key in a log line costs more than a path
+// missing from it.
 func secretFlag(name string) bool {
-	return strings.Contains(name, "password") || strings.Contains(name, "token") || strings.Contains(name, "secret")
+	for _, w := range []string{"password", "passwd", "token", "secret", "key", "credential"} {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // shown is v as it may be logged: masked whole for a secret flag, else
