@@ -1,7 +1,6 @@
 package etcd
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -96,27 +95,14 @@ func TestRegistrar_DeregisterNeverDeletesARecordUnderAnotherLease(t *testing.T) 
 	}
 	raw := rawClient(t, shared)
 	key := reg.key(inst)
-	other := inst
-	other.Endpoints = []string{"http://127.0.0.1:9090"}
-	rec, err := registry.EncodeRecord(other)
-	if err != nil {
-		t.Fatal(err)
-	}
-	grant, err := raw.Grant(ctx, 60)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Revoke(context.Background(), grant.ID) })
-	if _, err := raw.Put(ctx, key, string(rec), clientv3.WithLease(grant.ID)); err != nil {
-		t.Fatal(err)
-	}
+	foreign := takeOver(t, raw, key, inst)
 	waitFor(t, 10*time.Second, "the registrar refused and retrying", func() bool {
 		return reg.Status().State == registry.StateRetrying
 	})
 	if err := reg.Deregister(ctx, inst); err != nil {
 		t.Fatal(err)
 	}
-	if l := leaseOf(t, raw, key); l != int64(grant.ID) {
-		t.Fatalf("after our Deregister the key has lease %x, want the other process's %x", l, int64(grant.ID))
+	if l := leaseOf(t, raw, key); l != int64(foreign) {
+		t.Fatalf("after our Deregister the key has lease %x, want the other process's %x", l, int64(foreign))
 	}
 }

@@ -33,19 +33,7 @@ func TestRegistrar_RetriesForeverWithCappedJitteredBackoff(t *testing.T) {
 	raw := rawClient(t, shared)
 	key := reg.key(inst)
 
-	other := inst
-	other.Endpoints = []string{"http://127.0.0.1:9090"}
-	rec, err := registry.EncodeRecord(other)
-	if err != nil {
-		t.Fatal(err)
-	}
-	foreign, err := raw.Grant(ctx, 60)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := raw.Put(ctx, key, string(rec), clientv3.WithLease(foreign.ID)); err != nil {
-		t.Fatal(err)
-	}
+	foreign := takeOver(t, raw, key, inst)
 	const wantFailures = 50
 	failures := func() int { return strings.Count(logs.String(), "registration attempt failed") }
 	waitFor(t, 15*time.Second, "50 refused attempts", func() bool { return failures() >= wantFailures })
@@ -63,12 +51,12 @@ func TestRegistrar_RetriesForeverWithCappedJitteredBackoff(t *testing.T) {
 		t.Fatalf("%d distinct waits between %d attempts: %v; want them jittered", len(waits), failures(), waits)
 	}
 
-	if _, err := raw.Revoke(ctx, foreign.ID); err != nil {
+	if _, err := raw.Revoke(ctx, foreign); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the record back under our lease", func() bool {
 		l := leaseOf(t, raw, key)
-		return l > 0 && l != int64(foreign.ID) && clientv3.LeaseID(l) == reg.leaseFor(key)
+		return l > 0 && l != int64(foreign) && clientv3.LeaseID(l) == reg.leaseFor(key)
 	})
 	waitFor(t, 5*time.Second, "status registered", func() bool {
 		return reg.Status().State == registry.StateRegistered

@@ -171,3 +171,26 @@ func (r *Registry) leaseFor(key string) clientv3.LeaseID {
 	}
 	return g.currentLease()
 }
+
+// takeOver writes inst's record at key with another endpoint, under a
+// 60 s lease of its own, as another process that took the ID over would;
+// the lease is revoked when the test ends. It returns that lease.
+func takeOver(t *testing.T, raw *clientv3.Client, key string, inst registry.Instance) clientv3.LeaseID {
+	t.Helper()
+	other := inst
+	other.Endpoints = []string{"http://127.0.0.1:9090"}
+	rec, err := registry.EncodeRecord(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	grant, err := raw.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Revoke(context.Background(), grant.ID) })
+	if _, err := raw.Put(ctx, key, string(rec), clientv3.WithLease(grant.ID)); err != nil {
+		t.Fatal(err)
+	}
+	return grant.ID
+}
