@@ -58,12 +58,28 @@ var _ sd.Instancer = (*Failover)(nil)
 // them: Stop stops them too.
 func NewFailover(srcs ...sd.Instancer) *Failover {
 	f := &Failover{Cache: NewCache(), srcs: srcs, latest: make([]*sd.Event, len(srcs)), stop: make(chan struct{}), published: -1, spilledTo: -1}
-	for i, src := range srcs {
-		ch := make(chan sd.Event)
+	// A source with a set sends it at once on Register: one slot holds
+	// it, and the first pick is published before NewFailover returns, so
+	// a subscriber registered right after gets it at once, as from any
+	// other instancer. Later events wait in the slot for the follower.
+	for _, src := range srcs {
+		ch := make(chan sd.Event, 1)
 		f.chs = append(f.chs, ch)
+		src.Register(ch)
+	}
+	for i, ch := range f.chs {
+		select {
+		case ev := <-ch:
+			f.latest[i] = &ev
+		default: // no set yet: the follower takes the first
+		}
+	}
+	f.pub.Lock()
+	f.publishPub()
+	f.pub.Unlock()
+	for i, ch := range f.chs {
 		f.wg.Add(1)
 		go f.follow(i, ch) // owned by f: ends at Stop
-		src.Register(ch)   // sends at once: the reader runs already
 	}
 	return f
 }

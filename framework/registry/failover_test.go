@@ -213,3 +213,28 @@ func TestReportFailover_LogsAndReportsTheServingSource(t *testing.T) {
 			obs.is("user/dca") && !obs.is("user/dcb")
 	})
 }
+
+// Sources that have a set when NewFailover is called give it the set
+// before it returns: a subscriber registered right after gets the first
+// pick at once, as from any other instancer (the conformance suite's
+// first-event case), with no wait for a follower goroutine to run.
+func TestFailover_HasTheFirstPickWhenItReturns(t *testing.T) {
+	for i := range 200 {
+		local, remote := &stub{Cache: registry.NewCache()}, &stub{Cache: registry.NewCache()}
+		local.Update(sd.Event{})
+		remote.Update(sd.Event{Instances: []string{"r1", "r2"}})
+		f := registry.NewFailover(local, remote)
+		ch := make(chan sd.Event, 1)
+		f.Register(ch)
+		select {
+		case ev := <-ch:
+			if !slices.Equal(ev.Instances, []string{"r1", "r2"}) || f.Active() != 1 {
+				t.Fatalf("construction %d: first event %v (active %d), want [r1 r2] from source 1", i, ev.Instances, f.Active())
+			}
+		default:
+			t.Fatalf("construction %d: no event at once after NewFailover returned", i)
+		}
+		f.Deregister(ch)
+		f.Stop()
+	}
+}
