@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -95,14 +96,20 @@ func WithFailure(f func(error) bool) Option { return func(e *Endpointer) { e.fai
 // WithLogger sets where factory and discovery errors go (default nowhere).
 func WithLogger(l log.Logger) Option { return func(e *Endpointer) { e.logger = l } }
 
-// New subscribes to src and builds targets with f. A nil src, a nil f
-// without WithInstanceFactory, or a nil option panic here, naming it:
+// New subscribes to src and builds targets with f. A nil src (or a nil
+// pointer in it), a nil f without WithInstanceFactory, or a nil option
+// panic here, naming it:
 // New has no error to return (as go-kit's sd.NewEndpointer), and the nil
 // would otherwise be dereferenced later, on its goroutine or the first
 // instance's build.
 func New(src sd.Instancer, f sd.Factory, opts ...Option) *Endpointer {
 	if src == nil {
 		panic("endpointer.New: nil sd.Instancer")
+	}
+	// A nil pointer in the interface (an instancer variable never set)
+	// would panic inside Register below, after the goroutine started.
+	if v := reflect.ValueOf(src); v.Kind() == reflect.Pointer && v.IsNil() {
+		panic(fmt.Sprintf("endpointer.New: nil sd.Instancer (a nil %T)", src))
 	}
 	e := &Endpointer{
 		src:     src,

@@ -26,6 +26,7 @@ func TestNew_NilArgumentsPanicNamingThem(t *testing.T) {
 		"nil factory":    {func() { New(src, nil) }, "nil sd.Factory"},
 		"nil option":     {func() { New(src, f, nil) }, "option 0 is nil"},
 		"nil both":       {func() { New(nil, nil) }, "nil sd.Instancer"},
+		"typed nil":      {func() { New((*registry.Failover)(nil), f) }, "nil sd.Instancer (a nil *registry.Failover)"},
 		"nil f, nil opt": {func() { New(src, nil, WithInstanceFactory(nil)) }, "nil sd.Factory"},
 	}
 	for name, c := range cases {
