@@ -86,15 +86,9 @@ func TestRegistrar_GrantsTheDefaultTTLAndRoundsUp(t *testing.T) {
 // our lease, and here the registration is still known to the Registry,
 // so only that guard protects the other record.
 func TestRegistrar_DeregisterNeverDeletesARecordUnderAnotherLease(t *testing.T) {
-	prefix := testPrefix(t)
-	reg, _ := newTestRegistry(t, shared, prefix)
+	reg, _ := newTestRegistry(t, shared, testPrefix(t))
 	ctx := testCtx(t)
-	inst := testInstance(8080)
-	if err := reg.Register(ctx, inst); err != nil {
-		t.Fatal(err)
-	}
-	raw := rawClient(t, shared)
-	key := reg.key(inst)
+	inst, raw, key := registerOnShared(t, ctx, reg)
 	foreign := takeOver(t, raw, key, inst)
 	waitFor(t, 10*time.Second, "the registrar refused and retrying", func() bool {
 		return reg.Status().State == registry.StateRetrying

@@ -23,15 +23,9 @@ var retryIn = regexp.MustCompile(`retry_in=(\S+)`)
 // 5 ms, attempt 50 would come after years) and only one that never gives
 // up. Once the other lease is gone the record is ours again.
 func TestRegistrar_RetriesForeverWithCappedJitteredBackoff(t *testing.T) {
-	prefix := testPrefix(t)
-	reg, logs := newTestRegistry(t, shared, prefix, WithBackoff(5*time.Millisecond, 20*time.Millisecond))
+	reg, logs := newTestRegistry(t, shared, testPrefix(t), WithBackoff(5*time.Millisecond, 20*time.Millisecond))
 	ctx := testCtx(t)
-	inst := testInstance(8080)
-	if err := reg.Register(ctx, inst); err != nil {
-		t.Fatal(err)
-	}
-	raw := rawClient(t, shared)
-	key := reg.key(inst)
+	inst, raw, key := registerOnShared(t, ctx, reg)
 
 	foreign := takeOver(t, raw, key, inst)
 	const wantFailures = 50

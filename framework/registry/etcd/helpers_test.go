@@ -194,3 +194,15 @@ func takeOver(t *testing.T, raw *clientv3.Client, key string, inst registry.Inst
 	}
 	return grant.ID
 }
+
+// registerOnShared registers testInstance(8080) through reg, a Registry on
+// the shared etcd, and returns the instance, a raw client and the key of
+// its record: the start of the tests that then look at that key directly.
+func registerOnShared(t *testing.T, ctx context.Context, reg *Registry) (registry.Instance, *clientv3.Client, string) {
+	t.Helper()
+	inst := testInstance(8080)
+	if err := reg.Register(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	return inst, rawClient(t, shared), reg.key(inst)
+}

@@ -74,15 +74,9 @@ func TestRegistrar_RefusesInvalidInstance(t *testing.T) {
 }
 
 func TestRegistrar_ReRegistersAfterLeaseRevoked(t *testing.T) {
-	prefix := testPrefix(t)
-	reg, _ := newTestRegistry(t, shared, prefix)
+	reg, _ := newTestRegistry(t, shared, testPrefix(t))
 	ctx := testCtx(t)
-	inst := testInstance(8080)
-	if err := reg.Register(ctx, inst); err != nil {
-		t.Fatal(err)
-	}
-	raw := rawClient(t, shared)
-	key := reg.key(inst)
+	_, raw, key := registerOnShared(t, ctx, reg)
 	old := leaseOf(t, raw, key)
 
 	if _, err := raw.Revoke(ctx, clientv3.LeaseID(old)); err != nil {
@@ -102,12 +96,7 @@ func TestRegistrar_ReRegistersAfterLeaseRevoked(t *testing.T) {
 func TestRegistrar_ReRegistersAfterRecordDeleted(t *testing.T) {
 	reg, _ := newTestRegistry(t, shared, testPrefix(t))
 	ctx := testCtx(t)
-	inst := testInstance(8080)
-	if err := reg.Register(ctx, inst); err != nil {
-		t.Fatal(err)
-	}
-	raw := rawClient(t, shared)
-	key := reg.key(inst)
+	_, raw, key := registerOnShared(t, ctx, reg)
 	if _, err := raw.Delete(ctx, key); err != nil {
 		t.Fatal(err)
 	}
@@ -117,12 +106,7 @@ func TestRegistrar_ReRegistersAfterRecordDeleted(t *testing.T) {
 func TestRegistrar_AbandonedRecordExpiresAfterTTL(t *testing.T) {
 	reg, _ := newTestRegistry(t, shared, testPrefix(t))
 	ctx := testCtx(t)
-	inst := testInstance(8080)
-	if err := reg.Register(ctx, inst); err != nil {
-		t.Fatal(err)
-	}
-	raw := rawClient(t, shared)
-	key := reg.key(inst)
+	_, raw, key := registerOnShared(t, ctx, reg)
 
 	// A killed process: loops stop and the client goes away, nothing revoked.
 	if err := reg.close(false); err != nil {
@@ -142,12 +126,7 @@ func TestRegistrar_TakesOverOwnAddressWhileOldRecordIsLeased(t *testing.T) {
 	prefix := testPrefix(t)
 	old, _ := newTestRegistry(t, shared, prefix)
 	ctx := testCtx(t)
-	inst := testInstance(8080)
-	if err := old.Register(ctx, inst); err != nil {
-		t.Fatal(err)
-	}
-	raw := rawClient(t, shared)
-	key := old.key(inst)
+	inst, raw, key := registerOnShared(t, ctx, old)
 	oldLease := leaseOf(t, raw, key)
 	if err := old.close(false); err != nil { // old process died
 		t.Fatal(err)
@@ -177,12 +156,7 @@ func TestRegistrar_RefusesSameIDFromDifferentAddressNamingBoth(t *testing.T) {
 	first, _ := newTestRegistry(t, shared, prefix)
 	second, _ := newTestRegistry(t, shared, prefix)
 	ctx := testCtx(t)
-	inst := testInstance(8080)
-	if err := first.Register(ctx, inst); err != nil {
-		t.Fatal(err)
-	}
-	raw := rawClient(t, shared)
-	key := first.key(inst)
+	inst, raw, key := registerOnShared(t, ctx, first)
 	lease := leaseOf(t, raw, key)
 
 	impostor := inst
@@ -214,16 +188,11 @@ func TestRegistrar_OldProcessDeregisterKeepsNewerRecord(t *testing.T) {
 			prefix := testPrefix(t)
 			old, _ := newTestRegistry(t, shared, prefix)
 			ctx := testCtx(t)
-			inst := testInstance(8080)
-			if err := old.Register(ctx, inst); err != nil {
-				t.Fatal(err)
-			}
+			inst, raw, key := registerOnShared(t, ctx, old)
 			newer, _ := newTestRegistry(t, shared, prefix)
 			if err := newer.Register(ctx, inst); err != nil {
 				t.Fatal(err)
 			}
-			raw := rawClient(t, shared)
-			key := old.key(inst)
 			newLease := leaseOf(t, raw, key)
 			if tc.waitSuperseded {
 				// The old process does not fight back.
@@ -272,15 +241,9 @@ func TestRegistrar_DeregisterThenRegisterAgainForWatchdog(t *testing.T) {
 }
 
 func TestRegistrar_RegisterTwiceIsNoOpAndChangedRecordReplacesInPlace(t *testing.T) {
-	prefix := testPrefix(t)
-	reg, _ := newTestRegistry(t, shared, prefix)
+	reg, _ := newTestRegistry(t, shared, testPrefix(t))
 	ctx := testCtx(t)
-	inst := testInstance(8080)
-	if err := reg.Register(ctx, inst); err != nil {
-		t.Fatal(err)
-	}
-	raw := rawClient(t, shared)
-	key := reg.key(inst)
+	inst, raw, key := registerOnShared(t, ctx, reg)
 	lease := leaseOf(t, raw, key)
 	if err := reg.Register(ctx, inst); err != nil || leaseOf(t, raw, key) != lease {
 		t.Fatalf("second Register: %v, lease changed: %v", err, leaseOf(t, raw, key) != lease)
@@ -303,18 +266,13 @@ func TestRegistrar_RegisterTwiceIsNoOpAndChangedRecordReplacesInPlace(t *testing
 }
 
 func TestRegistry_CloseRevokesAndIsIdempotent(t *testing.T) {
-	prefix := testPrefix(t)
-	reg, _ := newTestRegistry(t, shared, prefix)
+	reg, _ := newTestRegistry(t, shared, testPrefix(t))
 	ctx := testCtx(t)
-	inst := testInstance(8080)
-	if err := reg.Register(ctx, inst); err != nil {
-		t.Fatal(err)
-	}
+	inst, raw, _ := registerOnShared(t, ctx, reg)
 	in, err := reg.NewInstancer(ctx, "user")
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw := rawClient(t, shared)
 	for range 2 {
 		if err := reg.Close(); err != nil {
 			t.Fatal(err)
