@@ -186,7 +186,7 @@ func faultsOn(ctx context.Context, rep *report, root, bin, reg string) error {
 	if err := kill.await(ctx, func(ev sd.Event) bool { return listed(ev, fresh.ID()) }); err != nil {
 		return fmt.Errorf("%s not registered: %w", fresh.ID(), err)
 	}
-	return hangWithDefaults(ctx, rep, suite, m, m.Instance("user", 2))
+	return hangWithDefaults(ctx, rep, suite, m, fresh, m.Instance("user", 2))
 }
 
 // ejections records when the client ejected each instance, and counts
@@ -203,9 +203,11 @@ type ejections struct {
 	picked   map[string]int
 	released map[string]time.Time
 	retried  atomic.Int64
+	hedged   atomic.Int64
 }
 
 func (e *ejections) Retried(string) { e.retried.Add(1) }
+func (e *ejections) Hedged(string)  { e.hedged.Add(1) }
 
 // from starts counting attempts and departures at t.
 func (e *ejections) from(t time.Time) {
@@ -266,12 +268,15 @@ func (e *ejections) after(instance string, t time.Time) (at time.Time, ok bool, 
 	return at, ok, before
 }
 
-// hangWithDefaults hangs one instance (SIGSTOP: the kernel still accepts
-// its connections) under GETs and keyed POSTs (1 in 20) from a client with
-// default settings — no per-attempt timeout, only the adaptive deadline —
-// and reports the errors, the p99 beside the steady p99 before the hang,
-// and when the client ejected the hung instance.
-func hangWithDefaults(ctx context.Context, rep *report, suite string, m *devmesh.Mesh, hung *devmesh.Instance) error {
+// hangWithDefaults hangs one of two instances (SIGSTOP: the kernel still
+// accepts its connections) under GETs and keyed POSTs (1 in 20) from a
+// client with default settings — no per-attempt timeout, only the adaptive
+// deadline — and reports the errors, the p99 beside the steady p99 before
+// the hang, and when the client ejected the hung instance. It hangs the
+// one that took more of the client's attempts in the second before: at
+// this rate P2C may send nearly every call to one instance, and hanging
+// the other would test neither the errors nor the ejection.
+func hangWithDefaults(ctx context.Context, rep *report, suite string, m *devmesh.Mesh, a, b *devmesh.Instance) error {
 	obs := &ejections{at: map[string][]time.Time{}}
 	uc, err := user.NewClient(ctx, m.Discovery(), client.WithObserver(obs))
 	if err != nil {
@@ -294,21 +299,23 @@ func hangWithDefaults(ctx context.Context, rep *report, suite string, m *devmesh
 	}
 	steady := faults.Load{Rate: faultRate, Duration: 3 * time.Second}.Start(ctx, call).Wait()
 	run := faults.Load{Rate: faultRate, Duration: 8 * time.Second}.Start(ctx, call)
+	obs.from(time.Now())
 	time.Sleep(time.Second)
+	hung, other := busier(obs, a, b)
 	stopped := time.Now()
 	obs.from(stopped)
-	if err := m.Signal(hung, syscall.SIGSTOP); err != nil {
+	if err := m.Signal(hung.Instance, syscall.SIGSTOP); err != nil {
 		run.Stop()
 		run.Wait()
 		return err
 	}
 	res := run.Wait()
-	if err := m.Signal(hung, syscall.SIGCONT); err != nil {
+	if err := m.Signal(hung.Instance, syscall.SIGCONT); err != nil {
 		return err
 	}
 	ejectedAt, ejected, before := obs.after(hung.ID(), stopped)
-	note := fmt.Sprintf("%d/%d calls (19 GET : 1 keyed POST) at %d/s, 7 s of them with one of 2 instances SIGSTOPped; client defaults; %d retries and hedges in all",
-		res.Errors(), res.Total(), faultRate, obs.retried.Load())
+	note := fmt.Sprintf("%d/%d calls (19 GET : 1 keyed POST) at %d/s, 7 s of them with one of 2 instances SIGSTOPped (the busier: %d vs %d attempts in the second before); client defaults; %d retries and %d hedges in all",
+		res.Errors(), res.Total(), faultRate, hung.picks, other.picks, obs.retried.Load(), obs.hedged.Load())
 	rep.judged(row{Suite: suite, Metric: "hung instance, client defaults: errors", Value: float64(res.Errors()), Unit: "calls", Goal: "0", Note: note}, res.Errors() == 0)
 	p99, sp99 := res.Percentile(99), steady.Percentile(99)
 	rep.judged(row{Suite: suite, Metric: "hung instance, client defaults: p99 / steady p99", Value: float64(p99) / float64(sp99), Unit: "×",
@@ -329,6 +336,23 @@ func hangWithDefaults(ctx context.Context, rep *report, suite string, m *devmesh
 	rep.judged(row{Suite: suite, Metric: "hung instance, client defaults: ejected after", Value: eject, Unit: "s", Goal: "≤ 1 s",
 		Note: ejectNote}, ejected && eject <= 1)
 	return nil
+}
+
+// picked is an instance and the attempts it took in a window.
+type picked struct {
+	*devmesh.Instance
+	picks int
+}
+
+// busier returns the instance of a and b that took more attempts since
+// e.from, then the other (a on a tie).
+func busier(e *ejections, a, b *devmesh.Instance) (busy, other picked) {
+	na, _ := e.since(a.ID())
+	nb, _ := e.since(b.ID())
+	if nb > na {
+		return picked{b, nb}, picked{a, na}
+	}
+	return picked{a, na}, picked{b, nb}
 }
 
 // listed reports whether the event's set holds the instance ID.
