@@ -2,9 +2,7 @@ package etcd
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -13,20 +11,12 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/registrytest"
 )
 
 func parseBackend(t *testing.T, args ...string) registry.Settings {
 	t.Helper()
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	all, err := registry.Backends{Backend()}.BindAll(fs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	return all[Name]
+	return registrytest.ParseBackend(t, Backend(), args...)
 }
 
 func TestBackend_OpensARegistryFromItsFlags(t *testing.T) {

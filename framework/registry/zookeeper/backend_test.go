@@ -1,28 +1,18 @@
 package zookeeper
 
 import (
-	"flag"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/registrytest"
 )
 
 func parseBackend(t *testing.T, args ...string) registry.Settings {
 	t.Helper()
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	all, err := registry.Backends{Backend()}.BindAll(fs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	return all[Name]
+	return registrytest.ParseBackend(t, Backend(), args...)
 }
 
 func TestBackend_OpensARegistryFromItsFlags(t *testing.T) {
