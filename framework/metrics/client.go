@@ -174,11 +174,7 @@ func (c *Client) ClientStarted(service string) {
 
 // DiscoveryStale implements client.StaleObserver.
 func (c *Client) DiscoveryStale(service string, stale bool) {
-	v := 0.0
-	if stale {
-		v = 1
-	}
-	c.stale.WithLabelValues(service).Set(v)
+	c.stale.WithLabelValues(service).Set(oneIf(stale))
 }
 
 // MethodDone implements client.MethodObserver.

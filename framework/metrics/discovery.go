@@ -45,11 +45,7 @@ func NewDiscovery(r prometheus.Registerer) *Discovery {
 
 // FailoverSource implements registry.FailoverObserver.
 func (m *Discovery) FailoverSource(service, source string, active bool) {
-	v := 0.0
-	if active {
-		v = 1
-	}
-	m.failover.WithLabelValues(service, source).Set(v)
+	m.failover.WithLabelValues(service, source).Set(oneIf(active))
 }
 
 // WatchRestarted implements registry.Observer.
@@ -99,10 +95,14 @@ func (c *registration) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *registration) Collect(ch chan<- prometheus.Metric) {
 	st := c.sr.Status()
-	v := 0.0
-	if st.State == registry.StateRegistered {
-		v = 1
-	}
-	ch <- prometheus.MustNewConstMetric(c.registered, prometheus.GaugeValue, v)
+	ch <- prometheus.MustNewConstMetric(c.registered, prometheus.GaugeValue, oneIf(st.State == registry.StateRegistered))
 	ch <- prometheus.MustNewConstMetric(c.reregs, prometheus.CounterValue, float64(st.Reregistrations))
+}
+
+// oneIf is a yes-or-no gauge's value: 1 for yes, 0 for no.
+func oneIf(yes bool) float64 {
+	if yes {
+		return 1
+	}
+	return 0
 }
