@@ -3,6 +3,7 @@ package consul
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,52 @@ func TestInstancer_ReadableAgainAsSoonAsARestartedAgentAnswers(t *testing.T) {
 			t.Fatalf("no event without an error within 10s of the agent's return (window %s)", r.reregisterWindow())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A held instance that the restarted agent lists again is the agent's to
+// speak for: when it deregisters inside the window (a rolling restart
+// right after the agent's return) it leaves the set at once, while one
+// the agent has not heard from stays held (report j60b F1: withdrawn
+// instances stayed listed for the whole 11 s window and callers' attempts
+// met closed ports).
+func TestInstancer_HoldReleasesWhatTheRestartedAgentListsAgain(t *testing.T) {
+	a := ownAgent(t)
+	if err := a.Start(ctxT(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	const svc, back, gone = "rel-svc", "rel-back", "rel-gone"
+	registerMicroNode(t, a.Addr(), svc, back, 8088, nil)
+	registerMicroNode(t, a.Addr(), svc, gone, 8089, nil)
+	// A 30 s TTL: the window is 31 s, far longer than the bound below.
+	r := newRegistry(t, a.Addr(), WithTTLCheck(30*time.Second), WithRequestTimeout(time.Second))
+	rec := registrytest.Record(t, newInstancer(t, r, svc))
+	rec.WaitFor(t, 5*time.Second, "both listed", func(ev sd.Event) bool {
+		return registrytest.Has(back)(ev) && registrytest.Has(gone)(ev)
+	})
+	a.Kill()
+	rec.WaitFor(t, 10*time.Second, "an error event", func(ev sd.Event) bool { return ev.Err != nil })
+	if err := a.Start(ctxT(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	// rel-back registers again with the new agent, at another port, so
+	// an event showing that port shows the instancer read the agent's
+	// listing of it; rel-gone never registers again.
+	registerMicroNode(t, a.Addr(), svc, back, 8090, nil)
+	rec.WaitFor(t, 10*time.Second, "rel-back listed by the restarted agent (port 8090)", func(ev sd.Event) bool {
+		in, ok := registrytest.ByID(ev, back)
+		return ok && ev.Err == nil && slices.ContainsFunc(in.Endpoints, func(e string) bool { return strings.HasSuffix(e, ":8090") })
+	})
+	c, err := api.NewClient(&api.Config{Address: a.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := len(rec.Events())
+	if err := c.Agent().ServiceDeregister(back); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := rec.WaitFor(t, 10*time.Second, "rel-back dropped at once after its deregistration (window 31 s)", registrytest.Lacks(back))
+	if !registrytest.Has(gone)(ev) {
+		t.Fatalf("rel-gone, never listed by the new agent, left with rel-back: %v (events since deregistration: %d)", ev.Instances, len(rec.Events())-from)
 	}
 }

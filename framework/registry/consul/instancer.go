@@ -164,7 +164,8 @@ func (in *Instancer) loop(ctx context.Context) {
 		// After an outage the agent may answer before the instances it
 		// forgot have registered again: a restarted -dev agent, or one whose
 		// index overtook ours, answers with a set lacking them. Until
-		// holdUntil those of held that the answer lacks stay in the set.
+		// holdUntil those of held that the answer lacks stay in the set;
+		// one the agent lists again leaves held for good.
 		held      map[string]string // ID → instance string
 		holdUntil time.Time
 		answer    listing // what the last answer listed, without held
@@ -275,6 +276,13 @@ func (in *Instancer) loop(ctx context.Context) {
 		}
 		filtered = in.sayFiltered(filtered, meta.ResultsFilteredByACLs, len(entries))
 		answer = in.instances(entries)
+		// A held instance the agent lists has come back: from now on the
+		// agent speaks for it, so a withdrawal after it (a rolling
+		// restart right after the agent's return) takes it out at once,
+		// not when the window ends (report j60b F1).
+		for _, id := range answer.ids {
+			delete(held, id)
+		}
 		last = answer.with(held)
 		in.Update(sd.Event{Instances: last.strs})
 		published()
