@@ -161,7 +161,7 @@ func missingNamespaceIsSaid(t *testing.T, c *kubetest.Cluster) {
 		services     []string
 		want, wantNo string
 	}{
-		{"missing", c.Kubeconfig(), "shopp", nil, `warren ls: nothing registered in the kubernetes registry: namespace "shopp" does not exist`, ""},
+		{"missing", c.Kubeconfig(), "shopp", nil, `nothing to list: the kubernetes registry: namespace "shopp" does not exist`, "nothing registered"},
 		{"missing, a service named", c.Kubeconfig(), "shopp", []string{"user"}, `no instance of user in the kubernetes registry: namespace "shopp" does not exist`, ""},
 		{"empty", c.Kubeconfig(), "empty", nil, `warren ls: nothing registered in the kubernetes registry, namespace "empty"`, "does not exist"},
 		{"missing, may not get namespaces", reader, "shopp", nil, `warren ls: nothing registered in the kubernetes registry, namespace "shopp"`, "does not exist"},
@@ -177,6 +177,11 @@ func missingNamespaceIsSaid(t *testing.T, c *kubetest.Cluster) {
 			}
 			if !strings.Contains(got, tc.want) || (tc.wantNo != "" && strings.Contains(got, tc.wantNo)) {
 				t.Fatalf("ls said %q; want %q (and not %q)", got, tc.want, tc.wantNo)
+			}
+			// A namespace known not to exist is an error (exit 1, or 3
+			// with a service named); an empty or unknowable one is not.
+			if wantErr := strings.HasPrefix(tc.name, "missing") && tc.kc == c.Kubeconfig(); (err != nil) != wantErr {
+				t.Fatalf("ls returned %v; want an error: %v", err, wantErr)
 			}
 			t.Logf("%s", got)
 		})

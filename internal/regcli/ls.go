@@ -79,13 +79,20 @@ func Ls(ctx context.Context, env Env, args []string) error {
 	err = ls(ctx, env, r, services, named, *asJSON)
 	var none NoInstance
 	if errors.As(err, &none) {
-		none.Where = whereEmpty(ctx, reg, r)
+		none.Where, _ = whereEmpty(ctx, reg, r)
 		return none
 	}
 	if errors.Is(err, errNothing) {
 		// An empty mesh and a misspelt namespace or root look alike: say
-		// what was read (report j47a).
-		fmt.Fprintf(env.Stderr, "warren ls: nothing registered in %s\n", whereEmpty(ctx, reg, r))
+		// what was read (report j47a). A namespace known not to exist is
+		// no empty listing but a wrong one: it exits 1, so a script that
+		// reads the mesh does not take a typo for a mesh with nothing
+		// running.
+		where, missing := whereEmpty(ctx, reg, r)
+		if missing {
+			return fmt.Errorf("nothing to list: %s", where)
+		}
+		fmt.Fprintf(env.Stderr, "warren ls: nothing registered in %s\n", where)
 		return nil
 	}
 	return err
@@ -99,16 +106,16 @@ type namespaceChecker interface {
 }
 
 // whereEmpty is reg.Where(r) for a listing that found nothing, saying so
-// when r's namespace does not exist (report j56a: a misspelt
+// (and missing) when r's namespace does not exist (report j56a: a misspelt
 // --kubernetes-namespace read as an empty namespace). When r cannot tell
 // (the account may not get namespaces) it says no more than Where.
-func whereEmpty(ctx context.Context, reg *Registry, r registry.Registry) string {
+func whereEmpty(ctx context.Context, reg *Registry, r registry.Registry) (where string, missing bool) {
 	if nc, ok := r.(namespaceChecker); ok {
 		if exists, err := nc.NamespaceExists(ctx); err == nil && !exists {
-			return fmt.Sprintf("the %s registry: namespace %q does not exist", reg.Name(), nc.Namespace())
+			return fmt.Sprintf("the %s registry: namespace %q does not exist", reg.Name(), nc.Namespace()), true
 		}
 	}
-	return reg.Where(r)
+	return reg.Where(r), false
 }
 
 // errNothing is ls's report of an empty listing (not an error of the command).
