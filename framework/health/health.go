@@ -36,6 +36,24 @@ type Report struct {
 // OK reports whether every check passed.
 func (r Report) OK() bool { return r.Status == "ok" }
 
+// Excluding returns r with the named checks left out of its status: they
+// stay in Checks, as they were, but only the others decide Status. It is
+// what a probe that must not follow some checks sees (Handler's
+// ?exclude=, gRPC health's default names). A name r has no check for
+// changes nothing; r is not modified.
+func (r Report) Excluding(names ...string) Report {
+	if len(names) == 0 {
+		return r
+	}
+	out := Report{Status: "ok", Checks: r.Checks}
+	for n, c := range r.Checks {
+		if !c.OK && !slices.Contains(names, n) {
+			out.Status = "fail"
+		}
+	}
+	return out
+}
+
 // Failed returns the names of the failed checks, sorted.
 func (r Report) Failed() []string {
 	var out []string
@@ -354,15 +372,7 @@ func Handler(s *Set, extra func(http.Header) map[string]any) http.Handler {
 				}
 			}
 		}
-		rep := s.Run(r.Context())
-		if len(excluded) > 0 {
-			rep.Status = "ok"
-			for n, c := range rep.Checks {
-				if !c.OK && !slices.Contains(excluded, n) {
-					rep.Status = "fail"
-				}
-			}
-		}
+		rep := s.Run(r.Context()).Excluding(excluded...)
 		body := map[string]any{"status": rep.Status, "checks": rep.Checks}
 		if len(excluded) > 0 {
 			body["excluded"] = excluded
