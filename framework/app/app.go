@@ -166,7 +166,7 @@ func New(name string, handler http.Handler, reg registry.Registry, opts ...Optio
 	if a.opts.handshakes == nil { // one for every transport: the limit is the process's
 		a.opts.handshakes = transport.NewHandshakeLog(a.logger, transport.DefaultHandshakeLogEvery)
 	}
-	a.ready.Add("registered", a.checkRegistered)
+	a.ready.Add(transport.RegisteredCheck, a.checkRegistered)
 	a.ready.Add("draining", a.checkDraining)
 	for n, c := range o.readiness {
 		a.own.Add(n, c)

@@ -61,6 +61,13 @@ type Server interface {
 	Close() error
 }
 
+// RegisteredCheck is the name of the App's readiness check that reports
+// its registration. It fails on every instance at once while the registry
+// cannot be reached, which says nothing about whether an instance can
+// serve: gRPC health leaves it out of the names callers and probes ask by
+// default (docs/grpc.md), as HTTP probes ask /readyz?exclude=registered.
+const RegisteredCheck = "registered"
+
 // Host is what the App gives every Server before it listens: the same
 // liveness and readiness for every transport (HTTP serves them as /healthz
 // and /readyz, gRPC as grpc.health.v1), the self-check nonce and the log.

@@ -16,10 +16,11 @@ import (
 	"github.com/warren-mesh/warren/framework/transport"
 )
 
-// Health service names. "" (the server as a whole, what grpc-go's
+// Health service names. ReadinessService reports the whole readiness,
+// as /readyz does; "" (the server as a whole, what grpc-go's
 // health-checking client and Kubernetes' gRPC probes ask by default) and
-// the service's own name report readiness; LivenessService reports
-// liveness.
+// the service's own names report it without transport.RegisteredCheck;
+// LivenessService reports liveness.
 const (
 	ReadinessService = "readiness"
 	LivenessService  = "liveness"
@@ -40,7 +41,7 @@ type healthServer struct {
 	stop  <-chan struct{} // closed when the server starts shutting down
 	// names are the full names of the gRPC services the server serves
 	// ("user.v1.UserService"): the names grpc.health.v1 clients and
-	// probes ask by convention. Each reports readiness.
+	// probes ask by convention. Each reports serving readiness.
 	names []string
 }
 
@@ -58,17 +59,28 @@ func serviceNames(info map[string]grpc.ServiceInfo) []string {
 	return names
 }
 
-func (h *healthServer) set(service string) (*health.Set, bool) {
+// set returns the health set a name reports and the checks of it the
+// name leaves out of its status. "" and the service's names leave out the
+// registration: it fails on every instance at once while the registry is
+// unreachable, and counting it made every instance NOT_SERVING to
+// grpc-go's health-checking client (every call failed) and would take
+// every pod out for a Kubernetes gRPC probe (report j60b F3). A caller
+// that found the instance through discovery does not need it; draining
+// and the service's own checks still count.
+func (h *healthServer) set(service string) (set *health.Set, exclude []string, ok bool) {
+	servingExcludes := []string{transport.RegisteredCheck}
 	switch service {
-	case "", ReadinessService, h.host.Service:
-		return h.host.Ready, true
+	case ReadinessService:
+		return h.host.Ready, nil, true
 	case LivenessService:
-		return h.host.Live, true
+		return h.host.Live, nil, true
+	case "", h.host.Service:
+		return h.host.Ready, servingExcludes, true
 	}
 	if slices.Contains(h.names, service) {
-		return h.host.Ready, true
+		return h.host.Ready, servingExcludes, true
 	}
-	return nil, false
+	return nil, nil, false
 }
 
 // known lists the names Check, Watch and List answer for.
@@ -77,7 +89,7 @@ func (h *healthServer) known() []string {
 }
 
 func (h *healthServer) status(ctx context.Context, service string) (healthpb.HealthCheckResponse_ServingStatus, error) {
-	set, ok := h.set(service)
+	set, exclude, ok := h.set(service)
 	if !ok {
 		return 0, status.Errorf(codes.NotFound, "unknown service %q (ask one of %q)", service, h.known())
 	}
@@ -86,7 +98,7 @@ func (h *healthServer) status(ctx context.Context, service string) (healthpb.Hea
 		return healthpb.HealthCheckResponse_NOT_SERVING, nil
 	default:
 	}
-	if set == nil || set.Run(ctx).OK() {
+	if set == nil || set.Run(ctx).Excluding(exclude...).OK() {
 		return healthpb.HealthCheckResponse_SERVING, nil
 	}
 	return healthpb.HealthCheckResponse_NOT_SERVING, nil
@@ -121,7 +133,7 @@ func (h *healthServer) List(ctx context.Context, _ *healthpb.HealthListRequest) 
 // up by streams that never end.
 func (h *healthServer) Watch(req *healthpb.HealthCheckRequest, stream grpc.ServerStreamingServer[healthpb.HealthCheckResponse]) error {
 	ctx := stream.Context()
-	if _, ok := h.set(req.GetService()); !ok {
+	if _, _, ok := h.set(req.GetService()); !ok {
 		// As grpc-go's server: an unknown service is SERVICE_UNKNOWN, not
 		// an error, and the stream stays open (the service may appear).
 		// Ending it made grpc-go's health-checking client retry, and its

@@ -2,7 +2,10 @@ package grpcserver_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,4 +125,106 @@ func TestKeepalive_ClientPingsEvery10sAreAccepted(t *testing.T) {
 	if got, err := grpctest.Say(ctx, cc, "sleep:45s"); err != nil || got != "ok" {
 		t.Fatalf("a 45s call with keepalive pings every 10s = %q, %v; want ok", got, err)
 	}
+}
+
+// readinessSet is an App's readiness set in miniature: the registration,
+// draining and one check of the service's own, each failing while its
+// flag is set.
+type readinessSet struct {
+	set                            *healthset.Set
+	unregistered, draining, dbDown atomic.Bool
+}
+
+func newReadinessSet() *readinessSet {
+	r := &readinessSet{set: healthset.NewSet(time.Second)}
+	failIf := func(b *atomic.Bool, msg string) healthset.Check {
+		return func(context.Context) error {
+			if b.Load() {
+				return errors.New(msg)
+			}
+			return nil
+		}
+	}
+	r.set.Add(transport.RegisteredCheck, failIf(&r.unregistered, "retrying: registry unreachable"))
+	r.set.Add("draining", failIf(&r.draining, "draining"))
+	r.set.Add("db", failIf(&r.dbDown, "db down"))
+	return r
+}
+
+// "" and the service's names answer SERVING while only the registration
+// fails (a registry outage fails it on every instance at once: with it,
+// grpc-go's health-checking client failed every call, report j60b F3);
+// "readiness" still counts it, as /readyz does. Draining and the
+// service's own checks make every readiness name NOT_SERVING, Check,
+// List and Watch alike.
+func TestHealth_DefaultNamesLeaveTheRegistrationOut(t *testing.T) {
+	rs := newReadinessSet()
+	rs.unregistered.Store(true)
+	r := serveHost(t, transport.Host{Service: "echo", Nonce: "n1", Live: healthset.NewSet(time.Second), Ready: rs.set},
+		grpcserver.WithWatchInterval(20*time.Millisecond))
+	hc := healthpb.NewHealthClient(dial(t, r.ep))
+	serving := []string{"", "echo", echoService}
+	want := func(phase string, names []string, st healthpb.HealthCheckResponse_ServingStatus) {
+		t.Helper()
+		for _, name := range names {
+			if got := check(t, hc, name); got != st {
+				t.Errorf("%s: Check(%q) = %s, want %s", phase, name, got, st)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	const outage = "registration failing"
+	want(outage, serving, healthpb.HealthCheckResponse_SERVING)
+	want(outage, []string{grpcserver.ReadinessService}, healthpb.HealthCheckResponse_NOT_SERVING)
+	list, err := hc.List(ctx, &healthpb.HealthListRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, st := range map[string]healthpb.HealthCheckResponse_ServingStatus{
+		"": healthpb.HealthCheckResponse_SERVING, echoService: healthpb.HealthCheckResponse_SERVING,
+		grpcserver.ReadinessService: healthpb.HealthCheckResponse_NOT_SERVING,
+	} {
+		if got := list.GetStatuses()[name].GetStatus(); got != st {
+			t.Errorf("%s: List[%q] = %s, want %s", outage, name, got, st)
+		}
+	}
+	watch, err := hc.Watch(ctx, &healthpb.HealthCheckRequest{Service: ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := watch.Recv(); err != nil || m.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("%s: Watch(\"\") first = %v, %v; want SERVING", outage, m, err)
+	}
+	rwatch, err := hc.Watch(ctx, &healthpb.HealthCheckRequest{Service: grpcserver.ReadinessService})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := rwatch.Recv(); err != nil || m.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("%s: Watch(readiness) first = %v, %v; want NOT_SERVING", outage, m, err)
+	}
+
+	// Only the registration is left out: the service's own checks count.
+	rs.dbDown.Store(true)
+	want("db failing", append(serving, grpcserver.ReadinessService), healthpb.HealthCheckResponse_NOT_SERVING)
+	if m, err := watch.Recv(); err != nil || m.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("db failing: Watch(\"\") next = %v, %v; want NOT_SERVING", m, err)
+	}
+	rs.dbDown.Store(false)
+	if m, err := watch.Recv(); err != nil || m.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("db back: Watch(\"\") next = %v, %v; want SERVING", m, err)
+	}
+
+	// Withdrawing: every readiness name, the registration alive or not.
+	rs.draining.Store(true)
+	for _, unregistered := range []bool{true, false} {
+		rs.unregistered.Store(unregistered)
+		want(fmt.Sprintf("draining (registration failing: %v)", unregistered),
+			append(serving, grpcserver.ReadinessService), healthpb.HealthCheckResponse_NOT_SERVING)
+	}
+	if m, err := watch.Recv(); err != nil || m.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("draining: Watch(\"\") next = %v, %v; want NOT_SERVING", m, err)
+	}
+	want("draining", []string{grpcserver.LivenessService}, healthpb.HealthCheckResponse_SERVING)
 }

@@ -37,6 +37,13 @@ type running struct {
 
 func serve(t *testing.T, nonce string, opts ...grpcserver.Option) *running {
 	t.Helper()
+	return serveHost(t, transport.Host{Service: "echo", Nonce: nonce, Live: health.NewSet(time.Second), Ready: health.NewSet(time.Second)}, opts...)
+}
+
+// serveHost is serve with the Host (health sets) an App would give.
+func serveHost(t *testing.T, host transport.Host, opts ...grpcserver.Option) *running {
+	t.Helper()
+	nonce := host.Nonce
 	r := &running{done: make(chan error, 1)}
 	s, err := grpcserver.New(func(g *grpc.Server) { r.echo = grpctest.Register(g, nonce) },
 		append([]grpcserver.Option{grpcserver.WithAddr("127.0.0.1:0")}, opts...)...)
@@ -44,7 +51,7 @@ func serve(t *testing.T, nonce string, opts ...grpcserver.Option) *running {
 		t.Fatal(err)
 	}
 	r.Server = s
-	addr, err := s.Listen(transport.Host{Service: "echo", Nonce: nonce, Live: health.NewSet(time.Second), Ready: health.NewSet(time.Second)})
+	addr, err := s.Listen(host)
 	if err != nil {
 		t.Fatal(err)
 	}
