@@ -1,8 +1,6 @@
 package kubernetes_test
 
 import (
-	"flag"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -15,16 +13,7 @@ import (
 
 func parseBackend(t *testing.T, args ...string) registry.Settings {
 	t.Helper()
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	all, err := registry.Backends{kubernetes.Backend()}.BindAll(fs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	return all[kubernetes.Name]
+	return registrytest.ParseBackend(t, kubernetes.Backend(), args...)
 }
 
 // A process outside the cluster opens the backend from its flags (a
