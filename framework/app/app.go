@@ -53,6 +53,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/transport"
 	"github.com/warren-mesh/warren/framework/transport/httpserver"
+	"github.com/warren-mesh/warren/internal/stopsig"
 )
 
 // Errors Run can return; each is wrapped with detail.
@@ -223,7 +224,7 @@ func (a *App) Run(ctx context.Context) error {
 	startCtx, endStart := context.WithCancel(ctx)
 	go func() { // owned by Run: ends with the start-up at the latest
 		select {
-		case <-sw.stop:
+		case <-sw.Stop():
 			endStart()
 		case <-startCtx.Done():
 		}
@@ -241,8 +242,8 @@ func (a *App) Run(ctx context.Context) error {
 		level.Error(a.logger).Log("phase", phase, "failed", true, "took", time.Since(began).Round(time.Microsecond))
 		a.abort()
 		select {
-		case <-sw.stop:
-			return fmt.Errorf("%w (%s): %w", ErrInterrupted, sw.first, err)
+		case <-sw.Stop():
+			return fmt.Errorf("%w (%s): %w", ErrInterrupted, sw.First(), err)
 		default:
 		}
 		if ctx.Err() != nil {
@@ -476,7 +477,7 @@ type stopCause struct {
 // runUntilStopped is phase 5: an oklog/run group with one actor per
 // transport, the watchdog, the signal handler and the caller's context;
 // the first to return ends the phase.
-func (a *App) runUntilStopped(ctx context.Context, sw *signals) stopCause {
+func (a *App) runUntilStopped(ctx context.Context, sw *stopsig.Watcher) stopCause {
 	var g run.Group
 	var cause stopCause
 	var once sync.Once
@@ -501,8 +502,8 @@ func (a *App) runUntilStopped(ctx context.Context, sw *signals) stopCause {
 		stop := make(chan struct{})
 		g.Add(func() error {
 			select {
-			case <-sw.stop: // also when it came during the start-up
-				set(stopCause{reason: "signal " + sw.first.String()})
+			case <-sw.Stop(): // also when it came during the start-up
+				set(stopCause{reason: "signal " + sw.First().String()})
 			case <-stop:
 			}
 			return nil
@@ -530,7 +531,7 @@ func (a *App) runUntilStopped(ctx context.Context, sw *signals) stopCause {
 
 // shutdown runs phases 6–9. A second signal cancels force, which cuts the
 // grace period and the drain short.
-func (a *App) shutdown(cause stopCause, sw *signals) error {
+func (a *App) shutdown(cause stopCause, sw *stopsig.Watcher) error {
 	// force's cause says why it ended, so a drain cut by the second signal
 	// says so rather than reading as a timeout.
 	force, forced := context.WithCancelCause(context.Background())
@@ -538,10 +539,10 @@ func (a *App) shutdown(cause stopCause, sw *signals) error {
 	var forcedErr atomic.Pointer[error]
 	go func() { // owned by shutdown: ends when force is cancelled
 		select {
-		case <-sw.force:
-			err := fmt.Errorf("%w (%s)", ErrForced, sw.forcedBy)
+		case <-sw.Force():
+			err := fmt.Errorf("%w (%s)", ErrForced, sw.ForcedBy())
 			forcedErr.Store(&err)
-			level.Warn(a.logger).Log("msg", "second signal, forcing exit", "signal", sw.forcedBy)
+			level.Warn(a.logger).Log("msg", "second signal, forcing exit", "signal", sw.ForcedBy())
 			forced(err)
 		case <-force.Done():
 		}

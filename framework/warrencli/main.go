@@ -28,9 +28,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/internal/regcli"
+	"github.com/warren-mesh/warren/internal/stopsig"
 )
 
 // command is one subcommand. run returns nil, flag.ErrHelp, a
@@ -52,25 +54,50 @@ func commands() []command {
 // first is the default of --registry), and exits with its code. SIGINT,
 // SIGTERM and SIGHUP end a running command in order (a long-running one,
 // nginx or xds, then says which signal stopped it); a second signal exits
-// at once.
+// at once, unless it comes within stopsig.Window (one second) of the
+// first: that is the first delivered twice (timeout(1) signals the child,
+// then its process group), and exiting at once would cut the requests
+// the edge's nginx is still serving.
 func Main(backends ...registry.Backend) {
+	os.Exit(runSignalled(os.Args[1:], commands(), backends, stopsig.Window))
+}
+
+// runSignalled is Main without the exit of its normal path: it runs args
+// from cmds until they end or a stop signal cancels them, and exits at
+// once (status 1) on a second signal window or more after the first.
+func runSignalled(args []string, cmds []command, backends registry.Backends, window time.Duration) int {
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	go func() { // owned by Main: ends with the process
-		sig := <-sigs
-		if sig != os.Interrupt {
+	defer signal.Stop(sigs)
+	w := stopsig.Watch(sigs, window, func(sig os.Signal) {
+		fmt.Fprintf(os.Stderr, "warren: %v again within %v of the first, taken as the same signal; send another to exit at once\n", sig, window)
+	})
+	defer w.Close()
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() { // owned by runSignalled: ends with done
+		defer close(exited)
+		select {
+		case <-w.Stop():
+		case <-done:
+			return
+		}
+		if sig := w.First(); sig != os.Interrupt {
 			fmt.Fprintf(os.Stderr, "warren: %v received; stopping\n", sig)
 		}
 		cancel()
-		sig = <-sigs
-		fmt.Fprintf(os.Stderr, "warren: second signal (%v); exiting at once\n", sig)
-		os.Exit(1)
+		select {
+		case <-w.Force():
+			fmt.Fprintf(os.Stderr, "warren: second signal (%v); exiting at once\n", w.ForcedBy())
+			os.Exit(1)
+		case <-done:
+		}
 	}()
-	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr, backends)
-	signal.Stop(sigs)
-	cancel()
-	os.Exit(code)
+	code := dispatch(ctx, cmds, args, os.Stdout, os.Stderr, backends)
+	close(done)
+	<-exited
+	return code
 }
 
 // Run is Main without the signals and the exit: it runs the command args
@@ -78,6 +105,11 @@ func Main(backends ...registry.Backend) {
 // a bad command line, 3 when `ls` read a service named on its command
 // line and it has no instance).
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, backends registry.Backends) int {
+	return dispatch(ctx, commands(), args, stdout, stderr, backends)
+}
+
+// dispatch is Run with the command table given.
+func dispatch(ctx context.Context, cmds []command, args []string, stdout, stderr io.Writer, backends registry.Backends) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -85,7 +117,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, backends 
 		}
 		return 0
 	}
-	for _, c := range commands() {
+	for _, c := range cmds {
 		if c.name != args[0] {
 			continue
 		}

@@ -1,0 +1,98 @@
+// Package stopsig tells a second request to stop from the first one
+// delivered twice: the rule services (framework/app) and the warren CLI
+// share (docs/lifecycle.md, "second signal").
+package stopsig
+
+import (
+	"os"
+	"sync"
+	"time"
+)
+
+// Window is how long after the first stop signal another one is taken as
+// the same request delivered twice, not as a second request that forces
+// exit. Duplicates are common: timeout(1) signals its child and then the
+// child's whole process group, `go run` and `go tool` relay the Ctrl-C
+// the terminal also sends, and a shell's kill of a job reaches every
+// process in it. They arrive within milliseconds; a person pressing
+// Ctrl-C again to force exit does it later, or again.
+const Window = time.Second
+
+// Watcher turns the signals it reads into two requests: the first signal
+// asks for a graceful stop (Stop is closed), a later one, the window or
+// more after it, forces exit (Force is closed). A repeat within the
+// window is passed to the repeated callback and dropped.
+type Watcher struct {
+	stop, force chan struct{}
+	first       os.Signal // set before stop is closed
+	forcedBy    os.Signal // set before force is closed
+
+	quit     chan struct{}
+	done     chan struct{}
+	quitOnce sync.Once
+}
+
+// Watch starts reading sigs; Close stops it. repeated, if not nil, is
+// called (from the Watcher's goroutine) for each repeat it drops.
+func Watch(sigs <-chan os.Signal, window time.Duration, repeated func(os.Signal)) *Watcher {
+	w := &Watcher{stop: make(chan struct{}), force: make(chan struct{}), quit: make(chan struct{}), done: make(chan struct{})}
+	go w.run(sigs, window, repeated) // owned by w: ends on Close or once forced
+	return w
+}
+
+func (w *Watcher) run(sigs <-chan os.Signal, window time.Duration, repeated func(os.Signal)) {
+	defer close(w.done)
+	var firstAt time.Time
+	for {
+		select {
+		case sig := <-sigs:
+			switch {
+			case w.first == nil:
+				w.first, firstAt = sig, time.Now()
+				close(w.stop)
+			case time.Since(firstAt) < window:
+				if repeated != nil {
+					repeated(sig)
+				}
+			default:
+				w.forcedBy = sig
+				close(w.force)
+				return
+			}
+		case <-w.quit:
+			return
+		}
+	}
+}
+
+// Stop is closed by the first signal.
+func (w *Watcher) Stop() <-chan struct{} { return w.stop }
+
+// Force is closed by a signal the window or more after the first.
+func (w *Watcher) Force() <-chan struct{} { return w.force }
+
+// First is the signal that closed Stop; nil before.
+func (w *Watcher) First() os.Signal {
+	select {
+	case <-w.stop:
+		return w.first
+	default:
+		return nil
+	}
+}
+
+// ForcedBy is the signal that closed Force; nil before.
+func (w *Watcher) ForcedBy() os.Signal {
+	select {
+	case <-w.force:
+		return w.forcedBy
+	default:
+		return nil
+	}
+}
+
+// Close stops the watcher and waits for it; idempotent.
+func (w *Watcher) Close() {
+	w.quitOnce.Do(func() { close(w.quit) })
+	<-w.done
+}
