@@ -53,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var tlsFlags config.TLSClient
 	config.BindTLSClient(fs, &tlsFlags)
-	if err := regcli.Parse(fs, args, stderr, usage); err != nil {
+	if err := regcli.Parse(fs, args, stdout, usage); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}

@@ -14,8 +14,8 @@ func TestRun_TakesTheServicesTLSClientFlags(t *testing.T) {
 		t.Fatalf("-h: exit %d", code)
 	}
 	for _, f := range []string{"-tls-ca", "-tls-cert", "-tls-key"} {
-		if !strings.Contains(errOut.String(), f) {
-			t.Errorf("-h lists no %s:\n%s", f, errOut.String())
+		if !strings.Contains(out.String(), f) {
+			t.Errorf("-h lists no %s:\n%s", f, out.String())
 		}
 	}
 	errOut.Reset()
@@ -40,5 +40,20 @@ func TestRequest_SaysWhatTheCommandLineLacks(t *testing.T) {
 	}
 	if call, err := request([]string{"get", "u-1"}); err != nil || call == nil {
 		t.Errorf("get u-1: %v", err)
+	}
+}
+
+// `usergrpc -h | grep tls` filtered nothing: help went to stderr (report
+// j60a F10). Help asked for is on stdout, exit 0; a bad flag on stderr,
+// exit 2.
+func TestRun_HelpOnStdoutErrorsOnStderr(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"--help"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "usage: usergrpc") || errOut.Len() != 0 {
+		t.Errorf("--help: exit %d, stdout %q, stderr %q; want 0, the usage on stdout, nothing on stderr", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"--bogus"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "--bogus") || out.Len() != 0 {
+		t.Errorf("--bogus: exit %d, stdout %q, stderr %q; want 2, the error on stderr, nothing on stdout", code, out.String(), errOut.String())
 	}
 }

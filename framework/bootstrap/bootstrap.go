@@ -170,22 +170,29 @@ const ExitWithdrawFailed = 3
 
 // Main runs the service and exits: 0 after a clean shutdown or --help,
 // 2 for bad configuration, 3 when the withdraw from discovery failed
-// (ExitWithdrawFailed), 1 for anything else.
+// (ExitWithdrawFailed), 1 for anything else. The table --help asks for
+// goes to stdout, so `svc --help | grep etcd`
+// filters it; a bad flag is reported on stderr.
 func Main(service, version string, build BuildFunc, opts ...Option) {
-	os.Exit(Run(context.Background(), service, version, os.Args[1:], os.Stderr, build, opts...))
+	os.Exit(runWith(context.Background(), service, version, os.Args[1:], os.Stdout, os.Stderr, build, opts...))
 }
 
 // Run is Main without the exit, for tests and embedders; it returns the
-// exit code. Logs go to logOut.
+// exit code. Logs go to logOut, and so does --help's table.
 func Run(ctx context.Context, service, version string, args []string, logOut io.Writer, build BuildFunc, opts ...Option) int {
+	return runWith(ctx, service, version, args, logOut, logOut, build, opts...)
+}
+
+// runWith is Run with --help's table written to helpOut.
+func runWith(ctx context.Context, service, version string, args []string, helpOut, logOut io.Writer, build BuildFunc, opts ...Option) int {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if len(args) > 0 && args[0] == "healthcheck" {
-		return healthcheck(ctx, service, version, o, args[1:], logOut)
+		return healthcheck(ctx, service, version, o, args[1:], helpOut, logOut)
 	}
-	cfg, err := config.ParseWith(service, version, o.registries, args, logOut, config.ParseOptions{Defaults: o.defaults, Settings: o.settings,
+	cfg, err := config.ParseWith(service, version, o.registries, args, helpOut, config.ParseOptions{Defaults: o.defaults, Settings: o.settings,
 		Commands: []string{healthcheckSynopsis}})
 	switch {
 	case errors.Is(err, config.ErrHelp):
@@ -407,7 +414,7 @@ const healthcheckSynopsis = "healthcheck [flags]\texit 0 when this host's instan
 // certificate, so it passes a server that requires client certificates;
 // the server's certificate is not verified (it is this host's own service
 // on loopback).
-func healthcheck(ctx context.Context, service, version string, o options, args []string, out io.Writer) int {
+func healthcheck(ctx context.Context, service, version string, o options, args []string, helpOut, out io.Writer) int {
 	args, excluded, err := healthcheckExcludes(args)
 	if err != nil {
 		fmt.Fprintf(out, "%s healthcheck: %v\n", service, err)
@@ -415,11 +422,11 @@ func healthcheck(ctx context.Context, service, version string, o options, args [
 	}
 	// The same defaults as the service, so it probes the port the
 	// service listens on.
-	cfg, err := config.ParseWith(service, version, o.registries, args, out, config.ParseOptions{Defaults: o.defaults, Settings: o.settings,
+	cfg, err := config.ParseWith(service, version, o.registries, args, helpOut, config.ParseOptions{Defaults: o.defaults, Settings: o.settings,
 		Command: "healthcheck"})
 	if errors.Is(err, config.ErrHelp) {
-		fmt.Fprintf(out, "\n%s healthcheck asks GET /readyz of this host's instance on --listen's port (HTTPS with --tls-cert) and exits 0 when it is ready, 1 when not, 2 on bad flags: the health check of a container without a shell.\n", service)
-		fmt.Fprintf(out, "\n--exclude CHECK (repeatable, or comma-separated; a flag of healthcheck only, no variable) asks GET /readyz?exclude=CHECK: that check is left out of the answer, the others (draining included) still count. A container engine's health check should pass --exclude registered with an etcd, Consul or ZooKeeper registry, so a registry outage does not turn every container unhealthy at once (docs/lifecycle.md); not with the kubernetes registry, where the registration is the readiness. A check the instance does not have makes healthcheck exit 2.\n")
+		fmt.Fprintf(helpOut, "\n%s healthcheck asks GET /readyz of this host's instance on --listen's port (HTTPS with --tls-cert) and exits 0 when it is ready, 1 when not, 2 on bad flags: the health check of a container without a shell.\n", service)
+		fmt.Fprintf(helpOut, "\n--exclude CHECK (repeatable, or comma-separated; a flag of healthcheck only, no variable) asks GET /readyz?exclude=CHECK: that check is left out of the answer, the others (draining included) still count. A container engine's health check should pass --exclude registered with an etcd, Consul or ZooKeeper registry, so a registry outage does not turn every container unhealthy at once (docs/lifecycle.md); not with the kubernetes registry, where the registration is the readiness. A check the instance does not have makes healthcheck exit 2.\n")
 		return 0
 	}
 	if err != nil {

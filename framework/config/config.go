@@ -191,7 +191,9 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 // Parse reads args and the environment into a Config for service. backends
 // are the registry backends the program links in: --registry picks one of
 // them (default: the first) and the flags of all of them are accepted.
-// Output (usage on --help or error) goes to out.
+// The table --help asks for goes to out (the program's stdout, so it can
+// be piped) and ErrHelp is returned; a bad flag or value is only the
+// returned error, for the caller's stderr.
 //
 // defaults replace built-in flag defaults (a main's own choices, such as
 // the port `svcgen new --port` picked): the WARREN_* variable and the flag

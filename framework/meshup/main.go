@@ -13,8 +13,10 @@ package meshup
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -37,23 +39,57 @@ func Main(backends ...devmesh.Backend) {
 		fmt.Fprintln(os.Stderr, "meshup: no registry backend given to meshup.Main")
 		os.Exit(2)
 	}
-	reg := flag.String("registry", envOr("REGISTRY", names[0]), "registry the mesh runs a dev server of: "+strings.Join(names, ", "))
-	n := flag.Int("instances", 2, "instances per service")
-	state := flag.String("state", "", "state directory (registry data, demo data, binaries); default ./.warren. One mesh per directory")
-	page := flag.String("page", envOrEmpty("MESH_PAGE", "127.0.0.1:7070"), "address of the live mesh page (docs/mesh-page.md); a free port when taken; empty: no page")
-	edgeKind := flag.String("edge", envOr("EDGE", ""), "a proxy in front of the mesh that follows discovery: nginx (Debian nginx-light; docs/edge.md); empty: none")
-	flag.Parse()
+	f, code := parseFlags(os.Args[1:], names, os.Stdout, os.Stderr)
+	if code >= 0 {
+		os.Exit(code)
+	}
 	// Checked before anything is built: a misspelt name used to cost the
 	// whole build first (report j48b).
-	if !slices.Contains(names, *reg) {
-		fmt.Fprintf(os.Stderr, "meshup: -registry %q: want one of %s\n", *reg, strings.Join(names, ", "))
+	if !slices.Contains(names, f.registry) {
+		fmt.Fprintf(os.Stderr, "meshup: -registry %q: want one of %s\n", f.registry, strings.Join(names, ", "))
 		os.Exit(2)
 	}
-	if err := checkInstances(*n); err != nil {
+	if err := checkInstances(f.instances); err != nil {
 		fmt.Fprintln(os.Stderr, "meshup:", err)
 		os.Exit(2)
 	}
-	os.Exit(run(*reg, *n, *state, *page, *edgeKind, backends))
+	os.Exit(run(f.registry, f.instances, f.state, f.page, f.edge, backends))
+}
+
+// flags are the launcher's command line.
+type flags struct {
+	registry          string
+	instances         int
+	state, page, edge string
+}
+
+// parseFlags reads args; code is -1 to go on, else the exit code. -h
+// prints the flags to stdout (0), so `meshup -h | grep page` filters them;
+// a bad flag prints the error and the flags to stderr (2).
+func parseFlags(args, names []string, stdout, stderr io.Writer) (f flags, code int) {
+	fs := flag.NewFlagSet("meshup", flag.ContinueOnError)
+	fs.StringVar(&f.registry, "registry", envOr("REGISTRY", names[0]), "registry the mesh runs a dev server of: "+strings.Join(names, ", "))
+	fs.IntVar(&f.instances, "instances", 2, "instances per service")
+	fs.StringVar(&f.state, "state", "", "state directory (registry data, demo data, binaries); default ./.warren. One mesh per directory")
+	fs.StringVar(&f.page, "page", envOrEmpty("MESH_PAGE", "127.0.0.1:7070"), "address of the live mesh page (docs/mesh-page.md); a free port when taken; empty: no page")
+	fs.StringVar(&f.edge, "edge", envOr("EDGE", ""), "a proxy in front of the mesh that follows discovery: nginx (Debian nginx-light; docs/edge.md); empty: none")
+	usage := func(w io.Writer) {
+		fmt.Fprintln(w, "Usage of meshup:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	switch err := fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		usage(stdout)
+		return f, 0
+	case err != nil:
+		fmt.Fprintln(stderr, err)
+		usage(stderr)
+		return f, 2
+	}
+	return f, -1
 }
 
 // maxInstances bounds -instances: every instance is a process of its own

@@ -46,7 +46,7 @@ func bindEdge(fs *flag.FlagSet, env regcli.Env) (*edgeFlags, error) {
 
 // parseEdge parses the command line; a bad one is a regcli.Usage (exit 2).
 func parseEdge(fs *flag.FlagSet, args []string, env regcli.Env, usage string) error {
-	if err := regcli.Parse(fs, args, env.Stderr, usage); err != nil {
+	if err := regcli.Parse(fs, args, env.Stdout, usage); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}

@@ -110,11 +110,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, backends 
 
 // dispatch is Run with the command table given.
 func dispatch(ctx context.Context, cmds []command, args []string, stdout, stderr io.Writer, backends registry.Backends) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	// Help asked for goes to stdout (exit 0), so it can be piped; usage
+	// printed because of a mistake goes to stderr (exit 2).
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
 		return 0
 	}
 	for _, c := range cmds {

@@ -76,3 +76,46 @@ func TestRun_LsOfARegistryItCannotReadExits1(t *testing.T) {
 		t.Errorf("stdout %q, want no table when nothing was read", out.String())
 	}
 }
+
+// `warren ls -h | grep etcd` filtered nothing: help went to stderr
+// (report j60a F10). Help asked for is on stdout, exit 0, nothing on
+// stderr; a mistake is on stderr, exit 2, nothing on stdout.
+func TestRun_HelpOnStdoutErrorsOnStderr(t *testing.T) {
+	for _, tc := range []struct {
+		args           []string
+		code           int
+		stdout, stderr string // each "" for none
+	}{
+		{[]string{"--help"}, 0, "Commands:", ""},
+		{[]string{"help"}, 0, "Commands:", ""},
+		{[]string{"ls", "-h"}, 0, "-etcd-ca", ""},
+		{[]string{"watch", "--help"}, 0, "-etcd-ca", ""},
+		{[]string{"page", "-h"}, 0, "-page-listen", ""},
+		{[]string{"nginx", "-h"}, 0, "-debounce", ""},
+		{[]string{"xds", "-h"}, 0, "-envoy-listen", ""},
+		{nil, 2, "", "Commands:"},
+		{[]string{"ls", "--bogus"}, 2, "", "unknown flag --bogus"},
+		{[]string{"xds", "--bogus"}, 2, "", "unknown flag --bogus"},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), tc.args, &out, &errOut)
+		ok := func(got *bytes.Buffer, want string) bool {
+			if want == "" {
+				return got.Len() == 0
+			}
+			return strings.Contains(got.String(), want)
+		}
+		if code != tc.code || !ok(&out, tc.stdout) || !ok(&errOut, tc.stderr) {
+			t.Errorf("warren %q: exit %d, stdout %q, stderr %q; want exit %d, stdout with %q, stderr with %q (\"\": empty)",
+				tc.args, code, trim(out.String()), trim(errOut.String()), tc.code, tc.stdout, tc.stderr)
+		}
+	}
+}
+
+// trim shortens a long output for a failure message.
+func trim(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "…"
+	}
+	return s
+}

@@ -77,15 +77,16 @@ func (r *Registry) Open(ctx context.Context) (registry.Registry, error) {
 
 // Parse parses args and the WARREN_* environment into fs, as a service
 // does (a flag wins over its variable). usage is the line before the flag
-// list that -h prints to out (flag.ErrHelp is returned then); a bad flag
+// list that -h prints to helpOut (flag.ErrHelp is returned then): the
+// command's stdout, so `warren ls -h | grep etcd` filters it. A bad flag
 // or value is a Usage error of one line that names it and the form it
-// wants, with no flag list above it.
-func Parse(fs *flag.FlagSet, args []string, out io.Writer, usage string) error {
+// wants, with no flag list above it, for the caller's stderr.
+func Parse(fs *flag.FlagSet, args []string, helpOut io.Writer, usage string) error {
 	err := config.ParseFlags(fs, flagsFirst(fs, args))
 	switch {
 	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprintf(out, "%s\n\nEvery flag can also be set with its WARREN_* variable (--etcd-endpoints: %s).\n\n", usage, config.EnvName("etcd-endpoints"))
-		fs.SetOutput(out)
+		fmt.Fprintf(helpOut, "%s\n\nEvery flag can also be set with its WARREN_* variable (--etcd-endpoints: %s).\n\n", usage, config.EnvName("etcd-endpoints"))
+		fs.SetOutput(helpOut)
 		fs.PrintDefaults()
 		return err
 	case err != nil:

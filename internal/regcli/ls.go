@@ -47,7 +47,7 @@ func Ls(ctx context.Context, env Env, args []string) error {
 	}
 	asJSON := fs.Bool("json", false, "print one JSON object per instance instead of a table")
 	timeout := fs.Duration("timeout", 10*time.Second, "give up when the registry has not answered by then")
-	if err := Parse(fs, args, env.Stderr, "Usage: warren ls [flags] [SERVICE...]\n\nLists every instance discovery holds, per service."); err != nil {
+	if err := Parse(fs, args, env.Stdout, "Usage: warren ls [flags] [SERVICE...]\n\nLists every instance discovery holds, per service."); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}

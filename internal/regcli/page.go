@@ -33,7 +33,7 @@ func Page(ctx context.Context, env Env, args []string) error {
 	config.BindTLSClient(fs, &tlsFlags) // to probe https instances: a private CA, mTLS
 	probe := fs.Duration("probe-every", 2*time.Second, "how often each instance's /readyz and /metrics are read")
 	window := fs.Duration("window", 10*time.Second, "span of the request rates and latency quantiles")
-	if err := Parse(fs, args, env.Stderr, "Usage: warren page [flags] [SERVICE...]\n\nServes a live page of the mesh: every service the registry lists (and the SERVICEs named),\nits instances, their readiness, traffic and callers' client state. It only reads."); err != nil {
+	if err := Parse(fs, args, env.Stdout, "Usage: warren page [flags] [SERVICE...]\n\nServes a live page of the mesh: every service the registry lists (and the SERVICEs named),\nits instances, their readiness, traffic and callers' client state. It only reads."); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}

@@ -50,7 +50,7 @@ func Watch(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	asJSON := fs.Bool("json", false, "print one JSON object per line, with the whole record")
-	if err := Parse(fs, args, env.Stderr, "Usage: warren watch [flags] SERVICE...\n\nPrints the instances of each SERVICE, then every change discovery sees, until interrupted."); err != nil {
+	if err := Parse(fs, args, env.Stdout, "Usage: warren watch [flags] SERVICE...\n\nPrints the instances of each SERVICE, then every change discovery sees, until interrupted."); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
