@@ -101,7 +101,8 @@ const (
 
 // Store keeps the outcome of keyed calls. Implement it over the service's
 // own storage (the database that holds the effect), so every instance of
-// the service sees the same keys. MemoryStore serves a single instance.
+// the service sees the same keys. MemoryStore serves a single instance;
+// package etcdstore serves instances that share etcd.
 type Store interface {
 	// Claim atomically takes key until the given time unless it is Done
 	// (then it returns the saved result) or held by an unexpired claim.
