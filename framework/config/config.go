@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -155,7 +156,12 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Advertise, "advertise", c.Advertise, "address published to discovery: host, host:port; default: listen host or first interface address, real port")
 	fs.StringVar(&c.ID, "id", c.ID, "instance ID (default name-host-port, stable across restarts)")
 	fs.StringVar(&c.Zone, "zone", c.Zone, "zone published with the instance, for zone-aware balancing")
-	fs.IntVar(&c.Weight, "weight", c.Weight, "balancing weight (default 100)")
+	fs.IntVar(&c.Weight, "weight", c.Weight, "balancing weight, read by callers that balance by weight (0 means the default)")
+	if c.Weight == 0 {
+		// 0 is "not set": nothing is published and readers take
+		// registry.DefaultWeight, so --help shows that as the default.
+		fs.Lookup("weight").DefValue = strconv.Itoa(registry.DefaultWeight)
+	}
 	fs.Var(registry.ListFlag{P: &c.Tags}, "tags", "comma-separated tags published with the instance")
 	fs.BoolVar(&c.SelfCheck, "self-check", c.SelfCheck, "check the advertised address reaches this process before registering (turn off without hairpin routing)")
 	fs.BoolVar(&c.LoadShedding, "load-shedding", c.LoadShedding, "refuse at once (503 overloaded, so callers go elsewhere) requests past an adaptive limit on requests in flight; on its own it acts for handlers that wait (a database, another service), not for a CPU-bound service, whose queue waits unread in front of the handler: that one only slows down unless --shed-waiting is set (docs/overload.md)")
