@@ -94,6 +94,8 @@ type Registry struct {
 	// dcKnown is set once an agent has listed WithDatacenter's and
 	// WithFailover's datacenters (checkDatacenters).
 	dcKnown atomic.Bool
+	// back wakes instancers in backoff when an agent answers again.
+	back agentBack
 
 	mu         sync.Mutex
 	closed     bool

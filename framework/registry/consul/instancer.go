@@ -212,6 +212,7 @@ func (in *Instancer) loop(ctx context.Context) {
 			// Ask again when the hold ends, to drop what did not come back.
 			wait = min(wait, left+10*time.Millisecond)
 		}
+		back := r.back.wait() // before the query: a fire during it is kept
 		entries, meta, err := in.query(ctx, agent, index, wait)
 		if ctx.Err() != nil {
 			return
@@ -242,11 +243,13 @@ func (in *Instancer) loop(ctx context.Context) {
 			published()
 			r.cfg.observer.WatchRestarted(in.service, err)
 			afterErr = true
-			if !backoff.Sleep(ctx, bo.Next()) {
+			r.back.failed()
+			if !sleepUnlessBack(ctx, bo.Next(), back) {
 				return
 			}
 			continue
 		}
+		r.back.answered() // after a failure, wakes the other instancers
 		bo.Reset()
 		failed = 0
 		if held != nil && !time.Now().Before(holdUntil) {
@@ -289,6 +292,20 @@ func (in *Instancer) loop(ctx context.Context) {
 		r.cfg.observer.Instances(in.service, len(last.strs))
 		outage.Recovered("instances", len(last.strs))
 	}
+}
+
+// sleepUnlessBack sleeps d, less if back is closed first (another
+// request of the Registry reached an agent again); false if ctx ended.
+func sleepUnlessBack(ctx context.Context, d time.Duration, back <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-back:
+	}
+	return true
 }
 
 // afterErrWait is the wait of the first query after a failed one.

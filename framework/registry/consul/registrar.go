@@ -387,7 +387,7 @@ func (r *Registry) keep(ctx context.Context, reg *registration) {
 	defer close(reg.done)
 
 	interval := r.beatInterval()
-	bo := backoff.New(r.cfg.backoffMin, min(r.cfg.backoffMax, interval))
+	bo := backoff.New(min(r.cfg.backoffMin, interval), min(r.cfg.backoffMax, interval))
 	// A heartbeat right after each registration, not an interval later:
 	// an agent that already holds a check of the ID keeps that check's
 	// status over the one registered — the critical copy a restarted
@@ -412,6 +412,7 @@ func (r *Registry) keep(ctx context.Context, reg *registration) {
 		switch {
 		case lost(err):
 			r.logInfo("agent lost the instance; registering again", "id", reg.inst.ID, "err", err)
+			r.back.failed() // a restarted agent, however short its absence
 			if err = r.register(ctx, r.agents[reg.agent], reg); err == nil {
 				r.countRereg()
 				next = 0 // registered again: beat at once (above)
@@ -431,13 +432,21 @@ func (r *Registry) keep(ctx context.Context, reg *registration) {
 		if err == nil {
 			r.goHome(ctx, reg)
 			r.withdrawStale(ctx, reg)
-			if !r.confirmListed(ctx, reg) {
+			listed := r.confirmListed(ctx, reg)
+			if !listed {
 				next = min(next, r.confirmDelay(reg))
+			}
+			if listed {
+				// The catalog lists us: the servers answer, so
+				// discovery's queries will too. After a failure this
+				// wakes the instancers.
+				r.back.answered()
 			}
 		}
 		if err != nil {
 			r.setStatus(reg, registry.StateRetrying, err)
 			r.logErr("keeping instance registered failed; retrying", "id", reg.inst.ID, "err", err)
+			r.back.failed()
 			t.Reset(bo.Next())
 			continue
 		}
