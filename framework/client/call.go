@@ -294,6 +294,9 @@ func (c *Client) attemptAny(ctx context.Context, req any, last *atomic.Pointer[b
 		if note != nil {
 			t = c.elsewhere(ctx, &note.failed, t)
 		}
+		if t == avoid {
+			t = c.probeInstead(ctx, t)
+		}
 		last.Store(t)
 		var rec *answered // kept for the concurrency limit only
 		var before uint64
@@ -333,6 +336,27 @@ func (c *Client) attemptAny(ctx context.Context, req any, last *atomic.Pointer[b
 		}
 	}
 	return nil, fmt.Errorf("client %s: %w", c.service, balancer.ErrNoEndpoints)
+}
+
+// probeInstead is called when a retry or hedge got the very instance it
+// avoids: every other one is ejected. It has the ejected ones probed at
+// once (outlier.Detector.ProbeEjected) and returns the balancer's new
+// choice, or avoid. Without it, an instance dying under load (the kernel
+// still accepts, the process no longer answers) took every attempt and
+// hedge while a stall had the healthy one ejected, until they all failed
+// together and their retries emptied the budget (report j60a F8).
+func (c *Client) probeInstead(ctx context.Context, avoid *balancer.Target) *balancer.Target {
+	if c.detector == nil {
+		return avoid
+	}
+	if ejected, _ := c.detector.Ejected(); ejected == 0 {
+		return avoid
+	}
+	c.detector.ProbeEjected()
+	if t, err := c.bal.Pick(ctx, avoid); err == nil && t != nil {
+		return t
+	}
+	return avoid
 }
 
 // pending reports whether err says an earlier attempt of the same call is

@@ -287,6 +287,14 @@ func (d *Detector) tryEject() bool {
 	return true
 }
 
+// ProbeEjected lets every instance ejected now be probed at once, as when
+// the panic threshold keeps a failing instance in: for a caller whose
+// only instance in rotation is the one it must avoid (a retry or hedge of
+// an attempt still out or just failed there), an early probe of the
+// ejected beats going back to it. A slow or dying instance fails nothing
+// until its attempts end, so the threshold alone would not ask.
+func (d *Detector) ProbeEjected() { d.refusedAt.Store(d.now().UnixNano()) }
+
 func (d *Detector) readmit() {
 	d.mu.Lock()
 	d.ejected--

@@ -288,3 +288,36 @@ func TestDetector_RefusedEjectionStartsANewRun(t *testing.T) {
 		t.Fatalf("second instance %s after a full new run, want open", bs[1].State())
 	}
 }
+
+// ProbeEjected has every instance ejected so far probed at once, one probe
+// each, as a threshold refusal does; one ejected after it waits out its
+// cooldown. The client calls it when a retry or hedge has nowhere to go
+// but the instance it avoids (report j60a F8).
+func TestDetector_ProbeEjectedProbesTheEjectedAtOnce(t *testing.T) {
+	c := newClock()
+	d := must(New(WithConsecutiveFailures(2), WithCooldown(time.Hour, time.Hour), WithClock(c.now)))
+	bs := breakers(d, 4)
+	ejected := bs[0]
+	fail(ejected, 2)
+	c.advance(time.Millisecond)
+	if !ejected.Ejected() || ejected.Allow() {
+		t.Fatal("ejected: taking traffic before ProbeEjected")
+	}
+	d.ProbeEjected()
+	if ejected.Ejected() || !ejected.Allow() {
+		t.Fatal("no probe of the ejected instance after ProbeEjected")
+	}
+	if ejected.Allow() {
+		t.Fatal("a second probe was let through")
+	}
+	ejected.Record(false)
+	if ejected.State() != Closed {
+		t.Fatalf("after the good probe: %s, want closed", ejected.State())
+	}
+	c.advance(time.Millisecond)
+	later := bs[1]
+	fail(later, 2)
+	if !later.Ejected() || later.Allow() {
+		t.Fatal("an instance ejected after ProbeEjected was probed before its cooldown")
+	}
+}
