@@ -132,6 +132,11 @@ var ErrInProgress = svcerr.New(svcerr.Unavailable, CodeInProgress, "a call with 
 // EffectKey (see the package comment).
 const DefaultClaimTTL = 2 * time.Second
 
+// CodeStoreUnavailable is the code Do answers with (svcerr.Unavailable:
+// HTTP 503, gRPC UNAVAILABLE, which a Warren client retries for a keyed
+// call) when the Store cannot be read before fn runs: nothing was applied.
+const CodeStoreUnavailable = "idempotency_store_unavailable"
+
 // CodeKeyReused is the code of ErrKeyReused.
 const CodeKeyReused = "idempotency_key_reused"
 
@@ -174,6 +179,11 @@ type saved struct {
 // again, so fn must find an effect already made under that key and answer
 // it rather than apply it again.
 //
+// A Store that fails before fn runs makes Do answer svcerr.Unavailable
+// (CodeStoreUnavailable): nothing was applied, and a Warren client retries
+// a keyed call on it. One that fails to save the result after fn does not
+// fail the call: the effect is made and its answer known.
+//
 // With Request(req) the request is compared too: a key sent again with a
 // different request (a caller's bug, a replayed key) gets ErrKeyReused.
 // Without it a key is taken for one logical call whatever the request —
@@ -201,8 +211,13 @@ func Do[T any](ctx context.Context, s Store, op string, fn func(context.Context)
 	}
 	prev, st, err := s.Claim(ctx, key, time.Now().Add(DefaultClaimTTL))
 	switch {
+	case err != nil && ctx.Err() != nil:
+		return zero, fmt.Errorf("idempotency: claim %s: %w", key, err) // the caller's deadline or cancel
 	case err != nil:
-		return zero, fmt.Errorf("idempotency: claim %s: %w", key, err)
+		// Nothing was applied: a retry may be, on any instance (report
+		// j61b F1: a store reset answered 500, which no client retries).
+		return zero, svcerr.Wrap(svcerr.Unavailable, CodeStoreUnavailable, "the idempotency store cannot be read; nothing was applied",
+			fmt.Errorf("idempotency: claim %s: %w", key, err))
 	case st == Busy:
 		return zero, ErrInProgress
 	case st == Done:
@@ -238,8 +253,11 @@ func Do[T any](ctx context.Context, s Store, op string, fn func(context.Context)
 	if err != nil {
 		return zero, fmt.Errorf("idempotency: encode result of %s: %w", key, err)
 	}
-	if err := s.Complete(sctx, key, b); err != nil {
-		return zero, fmt.Errorf("idempotency: complete %s: %w", key, err)
-	}
+	// A result the store could not save does not fail the call: the
+	// effect is made and its answer known. Answering an error would have
+	// the caller apply it again under a new key (report j61b F1); a retry
+	// of this key waits the claim out and fn finds the effect by its
+	// EffectKey.
+	_ = s.Complete(sctx, key, b)
 	return out, nil
 }

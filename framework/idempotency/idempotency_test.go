@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/warren-mesh/warren/framework/svcerr"
 )
 
 type result struct{ N int }
@@ -254,5 +256,58 @@ func TestMemoryStore_ExpiredEntriesAreTakenOverAndSwept(t *testing.T) {
 	s.Claim(ctx, "c", now.Add(time.Second)) // sweeps a and b
 	if n := s.Len(); n != 1 {
 		t.Fatalf("%d entries after both expired, want 1 (the new claim)", n)
+	}
+}
+
+// failingStore fails Claim or Complete with errStore, as a store whose
+// database reset the connection.
+type failingStore struct {
+	*MemoryStore
+	claim, complete bool
+}
+
+var errStore = errors.New("connection reset by peer")
+
+func (s failingStore) Claim(ctx context.Context, key string, until time.Time) ([]byte, State, error) {
+	if s.claim {
+		return nil, Claimed, errStore
+	}
+	return s.MemoryStore.Claim(ctx, key, until)
+}
+
+func (s failingStore) Complete(ctx context.Context, key string, result []byte) error {
+	if s.complete {
+		return errStore
+	}
+	return s.MemoryStore.Complete(ctx, key, result)
+}
+
+// A store that cannot be read before fn runs answers svcerr.Unavailable
+// (503, retried for a keyed call: nothing was applied), wrapping the
+// store's error; a plain error answered 500, which no client retries
+// (report j61b F1). The caller's own cancel stays what it is.
+func TestDo_StoreFailureBeforeTheEffectIsRetryable(t *testing.T) {
+	runs := 0
+	fn := func(context.Context) (result, error) { runs++; return result{N: 1}, nil }
+	_, err := Do(NewContext(context.Background(), "k"), failingStore{MemoryStore: NewMemoryStore(time.Minute), claim: true}, "Charge", fn)
+	var se *svcerr.Error
+	if !errors.As(err, &se) || se.Kind != svcerr.Unavailable || se.Code != CodeStoreUnavailable || !errors.Is(err, errStore) || runs != 0 {
+		t.Fatalf("err %v (svcerr %+v), %d runs; want Unavailable %s wrapping the store's error, fn not run", err, se, runs, CodeStoreUnavailable)
+	}
+	ctx, cancel := context.WithCancel(NewContext(context.Background(), "k"))
+	cancel()
+	if _, err := Do(ctx, failingStore{MemoryStore: NewMemoryStore(time.Minute), claim: true}, "Charge", fn); errors.As(err, &se) {
+		t.Fatalf("a cancelled caller's claim failure answered %v; want no svcerr (the caller went away)", err)
+	}
+}
+
+// A store that cannot save the result after fn does not fail the call:
+// the effect is made and its answer known (an error would have the
+// caller apply it again under a new key, report j61b F1).
+func TestDo_StoreFailureAfterTheEffectAnswersIt(t *testing.T) {
+	got, err := Do(NewContext(context.Background(), "k"), failingStore{MemoryStore: NewMemoryStore(time.Minute), complete: true}, "Charge",
+		func(context.Context) (result, error) { return result{N: 7}, nil })
+	if err != nil || got.N != 7 {
+		t.Fatalf("Do = %+v, %v; want the effect's answer {N:7}, no error", got, err)
 	}
 }

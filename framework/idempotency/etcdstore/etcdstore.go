@@ -23,7 +23,9 @@
 // DefaultRetention), as idempotency.MemoryStore keeps them; a retry later
 // than that runs the call again. etcd deletes a key through its lease a
 // little after (see buckets), so the store holds about one retention's
-// keys. Expiry is judged by the reading instance's clock, as the claim's
+// keys — counted from etcd's last leader election, which renews every
+// lease to its full time: after a restart or a leader change keys stay up
+// to one retention longer (a result past its time is still not served). Expiry is judged by the reading instance's clock, as the claim's
 // until comes from the claiming one's: instances' clocks must agree to
 // well within idempotency.DefaultClaimTTL (NTP does).
 package etcdstore
