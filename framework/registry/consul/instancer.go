@@ -234,7 +234,12 @@ func (in *Instancer) loop(ctx context.Context) {
 			continue
 		}
 		if err != nil {
+			// An agent that cannot be reached, or whose servers cannot
+			// answer, is waited for by the Registry's probe (wake.go); an
+			// answer refusing this query (ACL, a bad datacenter) is not.
+			agentDown := unreachable(ctx, err) || statusCode(err) >= 500
 			err = r.explainQueryError(ctx, agent, in.cfg.datacenter, err, &dcKnown)
+			agentDown = agentDown && !errors.Is(err, ErrUnknownDatacenter)
 			failed = 0
 			agent = (agent + 1) % len(r.agents)
 			err = fmt.Errorf("consul: discover %s: %w", in.service, connLimited(err))
@@ -243,13 +248,14 @@ func (in *Instancer) loop(ctx context.Context) {
 			published()
 			r.cfg.observer.WatchRestarted(in.service, err)
 			afterErr = true
-			r.back.failed()
+			if agentDown {
+				r.agentFailed()
+			}
 			if !sleepUnlessBack(ctx, bo.Next(), back) {
 				return
 			}
 			continue
 		}
-		r.back.answered() // after a failure, wakes the other instancers
 		bo.Reset()
 		failed = 0
 		if held != nil && !time.Now().Before(holdUntil) {

@@ -412,7 +412,6 @@ func (r *Registry) keep(ctx context.Context, reg *registration) {
 		switch {
 		case lost(err):
 			r.logInfo("agent lost the instance; registering again", "id", reg.inst.ID, "err", err)
-			r.back.failed() // a restarted agent, however short its absence
 			if err = r.register(ctx, r.agents[reg.agent], reg); err == nil {
 				r.countRereg()
 				next = 0 // registered again: beat at once (above)
@@ -432,21 +431,13 @@ func (r *Registry) keep(ctx context.Context, reg *registration) {
 		if err == nil {
 			r.goHome(ctx, reg)
 			r.withdrawStale(ctx, reg)
-			listed := r.confirmListed(ctx, reg)
-			if !listed {
+			if !r.confirmListed(ctx, reg) {
 				next = min(next, r.confirmDelay(reg))
-			}
-			if listed {
-				// The catalog lists us: the servers answer, so
-				// discovery's queries will too. After a failure this
-				// wakes the instancers.
-				r.back.answered()
 			}
 		}
 		if err != nil {
 			r.setStatus(reg, registry.StateRetrying, err)
 			r.logErr("keeping instance registered failed; retrying", "id", reg.inst.ID, "err", err)
-			r.back.failed()
 			t.Reset(bo.Next())
 			continue
 		}
