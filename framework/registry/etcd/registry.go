@@ -491,6 +491,18 @@ func (r *Registry) forget(in *Instancer) {
 	delete(r.instancers, in)
 }
 
+// Client returns the etcd client the Registry's registrar and instancers
+// share — its endpoints, TLS and credentials — once it is made (with a
+// user it is made in the background; ctx bounds the wait), for a service
+// that keeps state in the same cluster, such as the idempotency store of
+// its keyed methods (framework/idempotency/etcdstore): in a bootstrap
+// build function, d.Discovery.(*etcd.Registry).Client(ctx). The Registry
+// owns it: Close closes it (unless it came from WithClient), so do not
+// close it yourself, nor use it after Close.
+func (r *Registry) Client(ctx context.Context) (*clientv3.Client, error) {
+	return r.client.get(ctx)
+}
+
 // Close revokes every lease this Registry holds (bounded by the close
 // timeout), stops its loops, instancers and connection monitor, and closes
 // its client (unless it came from WithClient). It is idempotent. Its error

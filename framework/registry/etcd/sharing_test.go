@@ -58,3 +58,35 @@ func TestRegistry_OneConnectionForTheRegistrarAndEveryInstancer(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "the withdrawal seen by a live instancer", func() bool { return hasExactly(ins[0]) })
 }
+
+// Client is the Registry's own client, not another connection: a service
+// that keeps state in the same etcd (an idempotency store) adds no
+// connection, and the Registry's Close closes it.
+func TestRegistry_ClientIsTheSharedOne(t *testing.T) {
+	srv, err := embedetcd.Start(embedetcd.WithDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	r, _ := newTestRegistry(t, srv, testPrefix(t), WithDialKeepAlive(time.Hour, time.Hour))
+	ctx := testCtx(t)
+	if err := r.Register(ctx, testInstance(4243)); err != nil {
+		t.Fatal(err)
+	}
+	cli, err := r.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, testPrefix(t)+"state/x", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Accepted(); n != 1 {
+		t.Fatalf("etcd accepted %d client connections, want 1: Client is the registrar's", n)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Get(ctx, testPrefix(t)+"state/x"); err == nil {
+		t.Fatal("the Registry's client still works after Close; want it closed with the Registry")
+	}
+}
