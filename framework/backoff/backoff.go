@@ -72,10 +72,19 @@ func (b *Backoff) Reset() { b.step = 0 }
 
 // Sleep waits d or until ctx ends; it reports whether the whole d passed.
 func Sleep(ctx context.Context, d time.Duration) bool {
+	return SleepUnless(ctx, d, nil)
+}
+
+// SleepUnless is Sleep that also ends early, returning true, when wake is
+// closed (a nil wake never is): a retrier told that what it waits for is
+// back need not sleep out its backoff.
+func SleepUnless(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return true
+	case <-wake:
 		return true
 	case <-ctx.Done():
 		return false

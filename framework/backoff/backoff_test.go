@@ -88,3 +88,22 @@ func TestNew_MaxBelowMinIsMin(t *testing.T) {
 		}
 	}
 }
+
+// A closed wake ends the sleep at once, as the whole d would; ctx still
+// wins over neither.
+func TestSleepUnless_EndsWhenWoken(t *testing.T) {
+	wake := make(chan struct{})
+	close(wake)
+	start := time.Now()
+	if !SleepUnless(context.Background(), time.Hour, wake) {
+		t.Fatal("woken sleep reported the context ended")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("woken sleep took %v", d)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if SleepUnless(ctx, time.Hour, make(chan struct{})) {
+		t.Fatal("a sleep whose context ended reported the whole wait passed")
+	}
+}

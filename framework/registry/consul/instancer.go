@@ -251,7 +251,7 @@ func (in *Instancer) loop(ctx context.Context) {
 			if agentDown {
 				r.agentFailed()
 			}
-			if !sleepUnlessBack(ctx, bo.Next(), back) {
+			if !backoff.SleepUnless(ctx, bo.Next(), back) {
 				return
 			}
 			continue
@@ -298,20 +298,6 @@ func (in *Instancer) loop(ctx context.Context) {
 		r.cfg.observer.Instances(in.service, len(last.strs))
 		outage.Recovered("instances", len(last.strs))
 	}
-}
-
-// sleepUnlessBack sleeps d, less if back is closed first (another
-// request of the Registry reached an agent again); false if ctx ended.
-func sleepUnlessBack(ctx context.Context, d time.Duration, back <-chan struct{}) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-	case <-back:
-	}
-	return true
 }
 
 // afterErrWait is the wait of the first query after a failed one.
