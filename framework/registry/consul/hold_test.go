@@ -158,3 +158,56 @@ func TestInstancer_HoldReleasesWhatTheRestartedAgentListsAgain(t *testing.T) {
 		t.Fatalf("rel-gone, never listed by the new agent, left with rel-back: %v (events since deregistration: %d)", ev.Instances, len(rec.Events())-from)
 	}
 }
+
+// A second outage inside the window of the first holds the set again: the
+// first hold, emptied by the agent listing every instance again, must not
+// stand in for it. It once did, until its window ended, and the cluster
+// test's agent-loss right after a leader election published an empty set
+// (CI, 6 Dec 2026). Here the agent restarts twice. Between the two,
+// again-1 registers with it again (at another port) and leaves the first
+// hold; again-gone never does and stays in it. After the second restart
+// nothing registers again-1: every event until an error-free one (and a
+// second beyond) lists it, held for a window of its own, whether the
+// first hold emptied or still holds another instance.
+func TestInstancer_HoldsAgainInTheWindowOfAnEmptiedHold(t *testing.T) {
+	a := ownAgent(t)
+	if err := a.Start(ctxT(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	const svc, id, gone = "again-svc", "again-1", "again-gone"
+	registerMicroNode(t, a.Addr(), svc, id, 8091, nil)
+	registerMicroNode(t, a.Addr(), svc, gone, 8093, nil)
+	// A 30 s TTL: the window is 31 s, far longer than this test's run.
+	r := newRegistry(t, a.Addr(), WithTTLCheck(30*time.Second), WithRequestTimeout(time.Second))
+	rec := registrytest.Record(t, newInstancer(t, r, svc))
+	rec.WaitFor(t, 5*time.Second, "both listed", func(ev sd.Event) bool {
+		return registrytest.Has(id)(ev) && registrytest.Has(gone)(ev)
+	})
+	restart := func() {
+		t.Helper()
+		a.Kill()
+		rec.WaitFor(t, 10*time.Second, "an error event", func(ev sd.Event) bool { return ev.Err != nil })
+		if err := a.Start(ctxT(t, time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restart()
+	registerMicroNode(t, a.Addr(), svc, id, 8092, nil)
+	rec.WaitFor(t, 10*time.Second, "again-1 listed by the restarted agent (port 8092)", func(ev sd.Event) bool {
+		in, ok := registrytest.ByID(ev, id)
+		return ok && ev.Err == nil && slices.ContainsFunc(in.Endpoints, func(e string) bool { return strings.HasSuffix(e, ":8092") })
+	})
+	from := len(rec.Events())
+	restart()
+	rec.WaitFor(t, 10*time.Second, "an event without an error after the second restart", func(ev sd.Event) bool { return ev.Err == nil })
+	time.Sleep(time.Second)
+	evs := rec.Events()
+	for i, ev := range evs[from:] {
+		_, hasID := registrytest.ByID(ev, id)
+		_, hasGone := registrytest.ByID(ev, gone)
+		if !hasID || !hasGone {
+			t.Fatalf("event %d of %d after the second restart lacks %s or %s (the window is %s): %v, err %v",
+				i+1, len(evs)-from, id, gone, r.reregisterWindow(), ev.Instances, ev.Err)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -161,20 +160,17 @@ func (in *Instancer) loop(ctx context.Context) {
 		index    uint64
 		last     listing // the set published last
 		afterErr bool
-		// After an outage the agent may answer before the instances it
-		// forgot have registered again: a restarted -dev agent, or one whose
-		// index overtook ours, answers with a set lacking them. Until
-		// holdUntil those of held that the answer lacks stay in the set;
-		// one the agent lists again leaves held for good.
-		held      map[string]string // ID → instance string
-		holdUntil time.Time
-		answer    listing // what the last answer listed, without held
-		synced    bool    // an answer arrived since the start
-		advanced  bool    // the last answer was a change: see below
-		agent     int     // the agent asked; moves on when it fails
-		failed    int     // queries failed in a row
-		filtered  bool    // the last answer was filtered by ACLs
-		dcKnown   bool    // the agent listed our datacenter (explainQueryError)
+		// After an outage the agent may answer with a set lacking instances
+		// that have not registered with it again yet: held keeps them, each
+		// for one re-register window (hold.go).
+		held     = hold{}
+		answer   listing // what the last answer listed, without held
+		synced   bool    // an answer arrived since the start
+		advanced bool    // the last answer was a change: see below
+		agent    int     // the agent asked; moves on when it fails
+		failed   int     // queries failed in a row
+		filtered bool    // the last answer was filtered by ACLs
+		dcKnown  bool    // the agent listed our datacenter (explainQueryError)
 	)
 	for {
 		if !advanced {
@@ -183,12 +179,12 @@ func (in *Instancer) loop(ctx context.Context) {
 			}
 		}
 		advanced = false
-		if held != nil && !time.Now().Before(holdUntil) {
-			// The window is over: the set is what the agent last listed.
+		if held.expire(time.Now()) {
+			// A window is over: the set drops what the agent does not list.
 			// Published now, not when the next answer comes (minutes, if
 			// nothing changes); while queries fail the next error event
 			// carries it.
-			held, last = nil, answer
+			last = answer.with(held)
 			if !afterErr {
 				in.Update(sd.Event{Instances: last.strs})
 				r.cfg.observer.Instances(in.service, len(last.strs))
@@ -208,9 +204,9 @@ func (in *Instancer) loop(ctx context.Context) {
 			// 60 s TTL after the agent was back (report j50d 6).
 			wait = afterErrWait
 		}
-		if left := time.Until(holdUntil); held != nil && left > 0 {
-			// Ask again when the hold ends, to drop what did not come back.
-			wait = min(wait, left+10*time.Millisecond)
+		if until, ok := held.next(); ok && time.Until(until) > 0 {
+			// Ask again when a window ends, to drop what did not come back.
+			wait = min(wait, time.Until(until)+10*time.Millisecond)
 		}
 		back := r.back.wait() // before the query: a fire during it is kept
 		entries, meta, err := in.query(ctx, agent, index, wait)
@@ -258,20 +254,16 @@ func (in *Instancer) loop(ctx context.Context) {
 		}
 		bo.Reset()
 		failed = 0
-		if held != nil && !time.Now().Before(holdUntil) {
-			// As at the top: the window is over. What the agent last listed
-			// is the set the next hold may keep, never the held instances:
-			// each is kept for one window only. (An agent whose index for an
-			// unlisted service goes back on every timed-out wait would
-			// otherwise hold them forever, a fresh window at each answer.)
-			held, last = nil, answer
-		}
-		if (afterErr || meta.LastIndex < index) && held == nil && len(last.ids) > 0 {
+		held.expire(time.Now()) // as at the top
+		if afterErr || meta.LastIndex < index {
 			// The first answer after a failure, or one from an agent whose
-			// index went backwards: hold what we had for one re-register
-			// window from now.
-			held = last.byID()
-			holdUntil = time.Now().Add(r.reregisterWindow())
+			// index went backwards: hold what the agent listed last for one
+			// re-register window from now. What is held already keeps its
+			// own window (hold.go). A hold emptied by the agent listing
+			// everything again must not stop the next one: it once did,
+			// until its window ended, and an agent lost right after a
+			// leader election published an empty set (CI, 6 Dec 2026).
+			held.add(answer, time.Now().Add(r.reregisterWindow()))
 		}
 		afterErr = false
 		// A change is a higher index than the one we waited on. The first
@@ -289,9 +281,7 @@ func (in *Instancer) loop(ctx context.Context) {
 		// agent speaks for it, so a withdrawal after it (a rolling
 		// restart right after the agent's return) takes it out at once,
 		// not when the window ends (report j60b F1).
-		for _, id := range answer.ids {
-			delete(held, id)
-		}
+		held.release(answer.ids)
 		last = answer.with(held)
 		in.Update(sd.Event{Instances: last.strs})
 		published()
@@ -373,34 +363,6 @@ func (in *Instancer) sayFiltered(was, now bool, shown int) bool {
 // listing is a set of instances in the agent's order: their IDs and the
 // strings go-kit is handed, index for index.
 type listing struct{ ids, strs []string }
-
-// byID returns the instance strings by ID.
-func (l listing) byID() map[string]string {
-	m := make(map[string]string, len(l.ids))
-	for i, id := range l.ids {
-		m[id] = l.strs[i]
-	}
-	return m
-}
-
-// with returns l plus the instances of held whose IDs it lacks; l itself
-// is not written to.
-func (l listing) with(held map[string]string) listing {
-	if len(held) == 0 {
-		return l
-	}
-	out := listing{ids: slices.Clip(l.ids), strs: slices.Clip(l.strs)}
-	have := make(map[string]bool, len(l.ids))
-	for _, id := range l.ids {
-		have[id] = true
-	}
-	for id, s := range held {
-		if !have[id] {
-			out.ids, out.strs = append(out.ids, id), append(out.strs, s)
-		}
-	}
-	return out
-}
 
 // instances renders health entries as registry.Instance strings, with
 // their IDs. Entries that do not make a valid instance (no address, say)
