@@ -208,7 +208,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	sigs := make(chan os.Signal, 2)
 	if a.opts.signals {
-		signal.Notify(sigs, stopSignals()...)
+		signal.Notify(sigs, stopsig.Signals()...) // SIGHUP unless started ignoring it
 		defer signal.Stop(sigs)
 	}
 	sw := watchSignals(sigs, a.logger, repeatWindow)

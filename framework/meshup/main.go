@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/devmesh"
+	"github.com/warren-mesh/warren/internal/stopsig"
 )
 
 // Main runs the launcher with the command line's flags and the registries
@@ -117,18 +118,20 @@ func run(reg string, n int, state, page, edgeKind string, backends []devmesh.Bac
 	restore := foreground()
 	defer restore()
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, stopSignals()...)
+	signal.Notify(sigs, stopsig.Signals()...)
 	defer signal.Stop(sigs)
 	if err := stopWithParent(); err != nil {
 		fmt.Fprintln(os.Stderr, "meshup: cannot follow the parent process (the mesh will outlive it):", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	w := stopsig.Watch(sigs, stopsig.Window, nil)
+	defer w.Close()
 	done := make(chan struct{})
 	defer close(done)
 	// Owned by run (ends with done): the first signal stops the mesh, a
-	// second press ends the launcher.
-	go presses(sigs, done, time.Now, cancel, func() {
+	// second one ends the launcher.
+	go followSignals(w, done, cancel, func() {
 		fmt.Fprintln(os.Stderr, "\nmeshup: second signal, killing the services")
 		restore()
 		os.Exit(130) // the services die with the launcher (Pdeathsig)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/warren-mesh/warren/internal/stopsig"
 )
 
 // roleEnv makes the test binary play a part in
@@ -103,7 +105,7 @@ func TestStopWithParent_KilledParentStopsTheLauncher(t *testing.T) {
 // writes which one came.
 func playHangup() int {
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, stopSignals()...)
+	signal.Notify(sigs, stopsig.Signals()...)
 	os.Stdout.WriteString("ready\n")
 	select {
 	case sig := <-sigs:

@@ -27,7 +27,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry"
@@ -69,7 +68,7 @@ func runSignalled(args []string, cmds []command, backends registry.Backends, win
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, stopsig.Signals()...) // a SIGHUP ignored under nohup stays ignored
 	defer signal.Stop(sigs)
 	w := stopsig.Watch(sigs, window, func(sig os.Signal) {
 		fmt.Fprintf(os.Stderr, "warren: %v again within %v of the first, taken as the same signal; send another to exit at once\n", sig, window)

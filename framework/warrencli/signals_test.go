@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
@@ -60,10 +61,21 @@ type cliChild struct {
 }
 
 // startCLIChild runs this test binary as warren in a process group of its
-// own (as timeout(1) does) and waits until its command runs.
-func startCLIChild(t *testing.T, window time.Duration) *cliChild {
+// own (as timeout(1) does) and waits until its command runs. With
+// ignoreHangup it starts with SIGHUP ignored, as under nohup.
+func startCLIChild(t *testing.T, window time.Duration, ignoreHangup bool) *cliChild {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestMain_SecondSignal$", "-test.timeout=60s")
+	args := []string{"-test.run=^TestMain_SecondSignal$", "-test.timeout=60s"}
+	cmd := exec.Command(os.Args[0], args...)
+	if ignoreHangup {
+		cmd = exec.Command("sh", append([]string{"-c", `trap "" HUP; exec "$0" "$@"`, os.Args[0]}, args...)...)
+	} else {
+		// Caught here, SIGHUP starts at its default in the child even
+		// when this test runs under nohup: execve resets a caught signal.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		t.Cleanup(func() { signal.Stop(hup) })
+	}
 	cmd.Env = append(os.Environ(), signalChildEnv+"="+window.String())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	c := &cliChild{cmd: cmd, exited: make(chan struct{})}
@@ -166,7 +178,7 @@ func TestMain_SecondSignal(t *testing.T) {
 	t.Run("a copy within the window is the same signal", func(t *testing.T) {
 		// A long window: what is tested is the rule, not the machine's
 		// speed (the one second is stopsig's own test).
-		c := startCLIChild(t, time.Minute)
+		c := startCLIChild(t, time.Minute, false)
 		pid := c.cmd.Process.Pid
 		syscall.Kill(pid, syscall.SIGTERM) // timeout(1): the child,
 		// (once that one was taken: two pending at once are one signal)
@@ -184,7 +196,7 @@ func TestMain_SecondSignal(t *testing.T) {
 	})
 	t.Run("a signal after the window exits at once", func(t *testing.T) {
 		const window = 200 * time.Millisecond
-		c := startCLIChild(t, window)
+		c := startCLIChild(t, window, false)
 		syscall.Kill(c.cmd.Process.Pid, syscall.SIGTERM)
 		if !c.waitLine("stopping") {
 			t.Fatalf("no stop after SIGTERM: %q", c.output())
@@ -197,4 +209,23 @@ func TestMain_SecondSignal(t *testing.T) {
 			t.Fatalf("second signal after the window: exit %d, output %q; want exit 1 at once", code, c.output())
 		}
 	})
+}
+
+// Started with SIGHUP ignored (nohup), warren keeps ignoring it: it used
+// to ask for SIGHUP unconditionally, which undid nohup's ignore, and a
+// closed terminal stopped a `nohup warren nginx &`. Here SIGHUP and then
+// SIGTERM arrive; SIGTERM must be the first signal taken, not a copy of
+// a SIGHUP taken before it.
+func TestMain_SIGHUPIgnoredUnderNohup(t *testing.T) {
+	c := startCLIChild(t, time.Minute, true)
+	pid := c.cmd.Process.Pid
+	syscall.Kill(pid, syscall.SIGHUP)
+	syscall.Kill(pid, syscall.SIGTERM)
+	if !c.waitLine("stopping") {
+		t.Fatalf("no stop after SIGTERM: %q", c.output())
+	}
+	c.release.Close()
+	if code := c.wait(t); code != 0 || c.has("again within") || c.has("hangup") {
+		t.Fatalf("SIGHUP then SIGTERM under nohup: exit %d, output %q; want SIGHUP ignored, SIGTERM taken alone, exit 0", code, c.output())
+	}
 }

@@ -1,13 +1,30 @@
 // Package stopsig tells a second request to stop from the first one
-// delivered twice: the rule services (framework/app) and the warren CLI
-// share (docs/lifecycle.md, "second signal").
+// delivered twice: the rule services (framework/app), the warren CLI and
+// the dev mesh launcher share (docs/lifecycle.md, "second signal"), with
+// the signals they stop on.
 package stopsig
 
 import (
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 )
+
+// Signals are the signals a Warren process takes as a request to stop:
+// SIGTERM (an orchestrator, kill, timeout(1)), SIGINT (Ctrl-C) and SIGHUP
+// (the terminal or SSH session it runs in was closed; Go's default is to
+// die at once, exit 129, with no withdraw or drain). A SIGHUP the process
+// was started ignoring (nohup, or a supervisor that asks for it) stays
+// ignored: signal.Notify would undo that.
+func Signals() []os.Signal {
+	sigs := []os.Signal{syscall.SIGINT, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
+}
 
 // Window is how long after the first stop signal another one is taken as
 // the same request delivered twice, not as a second request that forces
