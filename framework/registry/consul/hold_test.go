@@ -10,6 +10,7 @@ import (
 	"github.com/go-kit/kit/sd"
 	"github.com/hashicorp/consul/api"
 
+	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
 	"github.com/warren-mesh/warren/framework/registry/registrytest"
 )
 
@@ -119,19 +120,8 @@ func TestInstancer_ReadableAgainAsSoonAsARestartedAgentAnswers(t *testing.T) {
 // instances stayed listed for the whole 11 s window and callers' attempts
 // met closed ports).
 func TestInstancer_HoldReleasesWhatTheRestartedAgentListsAgain(t *testing.T) {
-	a := ownAgent(t)
-	if err := a.Start(ctxT(t, time.Minute)); err != nil {
-		t.Fatal(err)
-	}
 	const svc, back, gone = "rel-svc", "rel-back", "rel-gone"
-	registerMicroNode(t, a.Addr(), svc, back, 8088, nil)
-	registerMicroNode(t, a.Addr(), svc, gone, 8089, nil)
-	// A 30 s TTL: the window is 31 s, far longer than the bound below.
-	r := newRegistry(t, a.Addr(), WithTTLCheck(30*time.Second), WithRequestTimeout(time.Second))
-	rec := registrytest.Record(t, newInstancer(t, r, svc))
-	rec.WaitFor(t, 5*time.Second, "both listed", func(ev sd.Event) bool {
-		return registrytest.Has(back)(ev) && registrytest.Has(gone)(ev)
-	})
+	a, _, rec := watchTwo(t, svc, back, 8088, gone, 8089)
 	a.Kill()
 	rec.WaitFor(t, 10*time.Second, "an error event", func(ev sd.Event) bool { return ev.Err != nil })
 	if err := a.Start(ctxT(t, time.Minute)); err != nil {
@@ -170,19 +160,8 @@ func TestInstancer_HoldReleasesWhatTheRestartedAgentListsAgain(t *testing.T) {
 // second beyond) lists it, held for a window of its own, whether the
 // first hold emptied or still holds another instance.
 func TestInstancer_HoldsAgainInTheWindowOfAnEmptiedHold(t *testing.T) {
-	a := ownAgent(t)
-	if err := a.Start(ctxT(t, time.Minute)); err != nil {
-		t.Fatal(err)
-	}
 	const svc, id, gone = "again-svc", "again-1", "again-gone"
-	registerMicroNode(t, a.Addr(), svc, id, 8091, nil)
-	registerMicroNode(t, a.Addr(), svc, gone, 8093, nil)
-	// A 30 s TTL: the window is 31 s, far longer than this test's run.
-	r := newRegistry(t, a.Addr(), WithTTLCheck(30*time.Second), WithRequestTimeout(time.Second))
-	rec := registrytest.Record(t, newInstancer(t, r, svc))
-	rec.WaitFor(t, 5*time.Second, "both listed", func(ev sd.Event) bool {
-		return registrytest.Has(id)(ev) && registrytest.Has(gone)(ev)
-	})
+	a, r, rec := watchTwo(t, svc, id, 8091, gone, 8093)
 	restart := func() {
 		t.Helper()
 		a.Kill()
@@ -210,4 +189,25 @@ func TestInstancer_HoldsAgainInTheWindowOfAnEmptiedHold(t *testing.T) {
 				i+1, len(evs)-from, id, gone, r.reregisterWindow(), ev.Instances, ev.Err)
 		}
 	}
+}
+
+// watchTwo starts an agent of its own with instances id1 and id2 of svc
+// registered straight through its API (so nothing registers them again
+// after a restart), and records an instancer of a registry with a 30 s
+// TTL (a 31 s window, far longer than the tests' bounds) until both are
+// listed.
+func watchTwo(t *testing.T, svc, id1 string, port1 int, id2 string, port2 int) (*consultest.Agent, *Registry, *registrytest.Recorder) {
+	t.Helper()
+	a := ownAgent(t)
+	if err := a.Start(ctxT(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	registerMicroNode(t, a.Addr(), svc, id1, port1, nil)
+	registerMicroNode(t, a.Addr(), svc, id2, port2, nil)
+	r := newRegistry(t, a.Addr(), WithTTLCheck(30*time.Second), WithRequestTimeout(time.Second))
+	rec := registrytest.Record(t, newInstancer(t, r, svc))
+	rec.WaitFor(t, 5*time.Second, "both listed", func(ev sd.Event) bool {
+		return registrytest.Has(id1)(ev) && registrytest.Has(id2)(ev)
+	})
+	return a, r, rec
 }
