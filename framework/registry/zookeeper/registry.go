@@ -188,9 +188,14 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	defer r.opMu.Unlock()
 	r.mu.Lock()
 	r.regs.Drop(p, g, werr)
+	// Replaced by a newer Register of p (its znode, in this same session,
+	// is the one the clean-up below would delete), or closed (Close
+	// deleted what was there, and requests on the closed session fail).
+	_, _, again := r.regs.Get(p)
+	closed := r.closed
 	r.mu.Unlock()
 	g.k.Stop() // at once: its requests end with the Keeper's ctx
-	if errors.Is(werr, registry.ErrConflict) {
+	if errors.Is(werr, registry.ErrConflict) || again || closed {
 		return werr
 	}
 	// It may have been written after all; it must not outlive the failed

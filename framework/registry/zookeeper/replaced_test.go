@@ -1,0 +1,159 @@
+package zookeeper
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/zk"
+)
+
+// refuseCreates makes dir exist and let only the digest user op:pw create
+// in it, so a Registry without that user keeps retrying its first claim
+// (connected, refused: an operator may grant it) until grantCreates.
+func refuseCreates(t *testing.T, op *zk.Conn, dir string) {
+	t.Helper()
+	acl := append(zk.DigestACL(zk.PermAll, "op", "pw"), zk.WorldACL(zk.PermRead)...)
+	if _, err := op.SetACL(dir, acl, -1); err != nil {
+		t.Fatalf("set the ACL of %s: %v", dir, err)
+	}
+}
+
+func grantCreates(t *testing.T, op *zk.Conn, dir string) {
+	t.Helper()
+	if _, err := op.SetACL(dir, zk.WorldACL(zk.PermAll), -1); err != nil {
+		t.Fatalf("set the ACL of %s: %v", dir, err)
+	}
+}
+
+// A Register still waiting for its first claim when the same instance is
+// registered again (a changed record, say) ends with an error; its
+// clean-up deleted "its" znode — which, in the same session, is the one
+// the newer registration had just written: the instance left discovery
+// and came back as a re-registration. The clean-up must leave a znode a
+// registration that took its place holds. Each round counts the child
+// changes of the service's znode (its cversion): the newer registration's
+// create is the only one.
+func TestRegister_ReplacedWhileWaiting_LeavesTheNewerZnode(t *testing.T) {
+	root := testRoot(t)
+	op := rawConn(t, shared.Addr())
+	if err := op.AddAuth("digest", []byte("op:pw")); err != nil {
+		t.Fatal(err)
+	}
+	dir := root + "/services/repl"
+	for _, p := range []string{root, root + "/services", dir} {
+		if _, err := op.Create(p, nil, 0, zk.WorldACL(zk.PermAll)); err != nil {
+			t.Fatalf("create %s: %v", p, err)
+		}
+	}
+	// A long backoff: the refused first claim is not tried again between
+	// the grant and the newer Register.
+	r, _ := newTestRegistry(t, shared.Addr(), root, WithBackoff(5*time.Second, 5*time.Second))
+	const rounds = 40
+	for round := range rounds {
+		inst := testInstance("repl", round)
+		refuseCreates(t, op, dir)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		first := make(chan error, 1)
+		go func() { first <- r.Register(ctx, inst) }()
+		deadline := time.Now().Add(30 * time.Second)
+		for r.Status().State != registry.StateRetrying {
+			if time.Now().After(deadline) {
+				cancel()
+				t.Fatalf("round %d: the first Register was not refused within 30 s; status %+v", round, r.Status())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		grantCreates(t, op, dir)
+		_, before, err := op.Get(dir)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		changed := inst
+		changed.Zone = "zone-b"
+		if err := r.Register(ctxFor(t, 30*time.Second), changed); err != nil {
+			cancel()
+			t.Fatalf("round %d: the newer Register: %v", round, err)
+		}
+		var ferr error
+		select {
+		case ferr = <-first:
+		case <-time.After(30 * time.Second):
+			cancel()
+			t.Fatalf("round %d: the replaced Register did not return", round)
+		}
+		cancel()
+		if ferr == nil {
+			t.Logf("round %d: the first claim succeeded before it was replaced", round)
+		}
+		_, after, err := op.Get(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := after.Cversion - before.Cversion; n != 1 {
+			t.Fatalf("round %d: %d child changes of %s after the newer Register and the replaced one's end (%v); want 1, its create: the replaced Register's clean-up deleted the newer znode",
+				round, n, dir, ferr)
+		}
+		want, err := registry.EncodeRecord(changed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, st, err := op.Get(r.nodePath(inst))
+		if err != nil || st.EphemeralOwner != r.conn.SessionID() || !bytes.Equal(data, want) {
+			t.Fatalf("round %d: znode %s: owner %x (ours %x), data %q, %v; want the newer record in our session",
+				round, r.nodePath(inst), ownerOf(st), r.conn.SessionID(), data, err)
+		}
+	}
+	if s := r.Status(); s.State != registry.StateRegistered || s.Reregistrations != 0 {
+		t.Fatalf("status %+v; want registered, no re-registration", s)
+	}
+}
+
+// Close while a Register waits for its first claim (connected, refused)
+// ends that Register: it returns at once with an error, and its clean-up
+// does not try to delete over the closed session until the close timeout
+// runs out (it took the whole timeout, retrying a request the closed
+// connection refuses).
+func TestRegister_ClosedWhileWaiting_ReturnsAtOnce(t *testing.T) {
+	root := testRoot(t)
+	op := rawConn(t, shared.Addr())
+	if err := op.AddAuth("digest", []byte("op:pw")); err != nil {
+		t.Fatal(err)
+	}
+	dir := root + "/services/closing"
+	for _, p := range []string{root, root + "/services", dir} {
+		if _, err := op.Create(p, nil, 0, zk.WorldACL(zk.PermAll)); err != nil {
+			t.Fatalf("create %s: %v", p, err)
+		}
+	}
+	refuseCreates(t, op, dir)
+	// A close timeout far beyond the bound below: a clean-up that waits it
+	// out cannot pass for a quick one.
+	r, _ := newTestRegistry(t, shared.Addr(), root, WithCloseTimeout(time.Minute))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Register(ctx, testInstance("closing", 1)) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for r.Status().State != registry.StateRetrying {
+		if time.Now().After(deadline) {
+			t.Fatalf("Register was not refused within 30 s; status %+v", r.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := r.Close(); err != nil {
+		t.Logf("Close: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Register succeeded after Close")
+		}
+		t.Logf("Register after Close: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Register still running 20 s after Close (the close timeout is a minute)")
+	}
+}
