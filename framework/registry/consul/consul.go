@@ -94,8 +94,9 @@ type Registry struct {
 	// dcKnown is set once an agent has listed WithDatacenter's and
 	// WithFailover's datacenters (checkDatacenters).
 	dcKnown atomic.Bool
-	// back wakes instancers in backoff when an agent answers again.
-	back agentBack
+	// backs wakes instancers in backoff when an agent answers again for
+	// their datacenter.
+	backs agentBacks
 
 	mu         sync.Mutex
 	closed     bool

@@ -156,6 +156,8 @@ func (in *Instancer) loop(ctx context.Context) {
 			first = nil
 		}
 	}
+	back := r.backs.join(in.cfg.datacenter) // the wait for the agent (wake.go)
+	defer back.leave()
 	var (
 		index    uint64
 		last     listing // the set published last
@@ -208,7 +210,7 @@ func (in *Instancer) loop(ctx context.Context) {
 			// Ask again when a window ends, to drop what did not come back.
 			wait = min(wait, time.Until(until)+10*time.Millisecond)
 		}
-		back := r.back.wait() // before the query: a fire during it is kept
+		woken := back.wait() // before the query: a fire during it is kept
 		entries, meta, err := in.query(ctx, agent, index, wait)
 		if ctx.Err() != nil {
 			return
@@ -245,9 +247,9 @@ func (in *Instancer) loop(ctx context.Context) {
 			r.cfg.observer.WatchRestarted(in.service, err)
 			afterErr = true
 			if agentDown {
-				r.agentFailed()
+				r.agentFailed(in.cfg.datacenter, back)
 			}
-			if !backoff.SleepUnless(ctx, bo.Next(), back) {
+			if !backoff.SleepUnless(ctx, bo.Next(), woken) {
 				return
 			}
 			continue
