@@ -159,6 +159,23 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		reg.stale = old.stale
 	}
 
+	// withdrawOld withdraws, after a replacement failed, the copies of
+	// the registration it replaced (reg holds their agents: claim moves
+	// reg.agent only when it succeeds). Their heartbeat is stopped and no
+	// record is left of them: left on the agent, the copy stayed listed,
+	// passing until its TTL ran out, and Close did not withdraw it.
+	withdrawOld := func() {
+		if old == nil {
+			return
+		}
+		dctx, cancel := context.WithTimeout(context.Background(), r.cfg.deregTimeout)
+		defer cancel()
+		awayCopies(reg)
+		r.withdrawStale(dctx, reg)
+		if err := r.deregister(dctx, r.agents[reg.agent], inst.ID); err != nil {
+			r.logErr("could not withdraw the registration a failed Register was to replace", "id", inst.ID, "err", err)
+		}
+	}
 	// fail ends an unsuccessful Register: the registration goes, and so
 	// does the state it held.
 	fail := func(err error) error {
@@ -166,6 +183,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		r.regs.Failed(err)
 		r.regs.Drop(inst.ID, reg, nil)
 		r.mu.Unlock()
+		withdrawOld()
 		return err
 	}
 	ended := func(last error) error {
@@ -173,6 +191,8 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 		case callerCtx.Err() != nil:
 			return fail(fmt.Errorf("consul: register %s: %w (last error: %w)", inst.ID, callerCtx.Err(), last))
 		case errors.Is(cause, ErrClosed):
+			// Close skips a registration whose Register still runs.
+			withdrawOld()
 			return fmt.Errorf("consul registry: %w", ErrClosed)
 		default:
 			return fail(fmt.Errorf("consul: register %s: %w", inst.ID, connLimited(cause)))
