@@ -162,6 +162,9 @@ func (in *Instancer) run(ctx, firstCtx context.Context, cancelFirst context.Canc
 	defer unsubscribe()
 
 	bo := backoff.New(in.cfg.backoffMin, in.cfg.backoffMax)
+	// backRelisted: a watch ended by the connection's return was followed
+	// by an immediate re-list since the last watch that lasted.
+	backRelisted := false
 	for {
 		// A reconnect signalled before this listing is covered by it.
 		select {
@@ -205,22 +208,35 @@ func (in *Instancer) run(ctx, firstCtx context.Context, cancelFirst context.Canc
 		}
 		level.Info(in.logger).Log("msg", "watch ended, re-listing", "rev", in.rev, "reason", reason)
 		in.cfg.observer.WatchRestarted(in.service, reason)
-		if errors.Is(reason, errConnChanged) && in.cli.ActiveConnection().GetState() != connectivity.Ready {
-			// The client would resume the watch by itself once etcd is
-			// back, but until then subscribers should know the set may be
-			// stale.
-			in.fail(errDisconnected)
+		back := false
+		if errors.Is(reason, errConnChanged) {
+			if in.cli.ActiveConnection().GetState() != connectivity.Ready {
+				// The client would resume the watch by itself once etcd is
+				// back, but until then subscribers should know the set may
+				// be stale.
+				in.fail(errDisconnected)
+			} else {
+				back = true
+			}
 		}
 		switch {
 		case errors.Is(reason, rpctypes.ErrCompacted):
 			// One-off by nature: the next watch starts at a fresh revision.
-		case time.Since(started) < time.Second:
+		case time.Since(started) >= time.Second:
+			bo.Reset()
+			backRelisted = false
+		case back && !backRelisted:
+			// The connection is back: often the very recovery a listing
+			// that waited for etcd was answered in, signalled while it
+			// waited. Not a failure: re-list now, not after the backoff
+			// the outage grew (the instancer saw nothing meanwhile). Once
+			// per watch that lasted: a flapping connection backs off.
+			backRelisted = true
+		default:
 			// A watch that fails at once would otherwise spin list/watch.
 			if !backoff.Sleep(ctx, bo.Next()) {
 				return
 			}
-		default:
-			bo.Reset()
 		}
 	}
 }
