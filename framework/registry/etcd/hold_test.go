@@ -155,3 +155,94 @@ func TestInstancer_LogsAnOutageOnceAndItsEnd(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "set {a} without error", func() bool { return hasExactly(in, a) && in.State().Err == nil })
 }
+
+// keptAlive puts each of insts under a lease of its own kept alive by
+// raw until the returned func is called (that registrar "gave up").
+func keptAlive(t *testing.T, raw *clientv3.Client, r *Registry, insts ...registry.Instance) (stop func()) {
+	t.Helper()
+	ctx := testCtx(t)
+	lease, err := raw.Grant(ctx, int64(testTTL/time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kctx, cancel := context.WithCancel(ctx)
+	if _, err := raw.KeepAlive(kctx, lease.ID); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	for _, inst := range insts {
+		if _, err := raw.Put(ctx, r.key(inst), mustRecord(t, inst), clientv3.WithLease(lease.ID)); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+	}
+	return cancel
+}
+
+// restartWhileTheyLapse stops etcd until the instancer has noticed,
+// calls gaveUp (the registrars' keepalives stop), starts etcd again and
+// waits until key is gone: the restarted etcd expires the lease a TTL
+// later.
+func restartWhileTheyLapse(t *testing.T, srv *embedetcd.Server, in *Instancer, raw *clientv3.Client, gaveUp func(), key string) {
+	t.Helper()
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the instancer to notice the outage", func() bool { return in.State().Err != nil })
+	gaveUp()
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the lapsed record to be deleted", func() bool {
+		c, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		resp, err := raw.Get(c, key)
+		return err == nil && len(resp.Kvs) == 0
+	})
+}
+
+// The hold of one outage must not stand in the way of the next one's
+// (the Consul instancer's did: a hold emptied by the agent listing every
+// instance again stayed until its window ended, and the next outage
+// within that window published an empty set). Two outages within one
+// window: after each, every record lapses; each time the instancer keeps
+// the last set, and never publishes an empty one.
+func TestInstancer_HoldsAgainInASecondOutageWithinTheWindow(t *testing.T) {
+	srv, err := embedetcd.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	r, _ := newTestRegistry(t, srv, testPrefix(t), WithReconnectHold(2*time.Minute))
+	raw := rawClient(t, srv)
+	a, b := testInstance(8080), testInstance(8081)
+	stopAB := keptAlive(t, raw, r, a, b)
+	in, err := r.NewInstancer(testCtx(t), "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Stop)
+	waitFor(t, 10*time.Second, "set {a, b}", func() bool { return hasExactly(in, a, b) })
+	rec := registrytest.Record(t, in)
+
+	restartWhileTheyLapse(t, srv, in, raw, stopAB, r.key(a))
+	waitFor(t, 20*time.Second, "the held set {a, b}", func() bool {
+		ev := in.State()
+		return errors.Is(ev.Err, ErrHeldAfterReconnect) && len(ev.Instances) == 2
+	})
+	stopA := keptAlive(t, raw, r, a) // a's registrar is back
+	waitFor(t, 20*time.Second, "set {a} without error", func() bool { return hasExactly(in, a) })
+
+	// The second outage, well within the first one's window.
+	restartWhileTheyLapse(t, srv, in, raw, stopA, r.key(a))
+	waitFor(t, 20*time.Second, "the held set {a}", func() bool {
+		ev := in.State()
+		return errors.Is(ev.Err, ErrHeldAfterReconnect) && len(ev.Instances) == 1
+	})
+	stopB := keptAlive(t, raw, r, b)
+	defer stopB()
+	waitFor(t, 20*time.Second, "set {b} without error", func() bool { return hasExactly(in, b) })
+	if emptied(rec) {
+		t.Fatalf("an empty set was published: %v", rec.Events())
+	}
+}
