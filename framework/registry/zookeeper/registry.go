@@ -198,30 +198,34 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	if errors.Is(werr, registry.ErrConflict) || again || closed {
 		return werr
 	}
-	// It may have been written after all; it must not outlive the failed
-	// call. (Unreachable, ZooKeeper removes it with the session.)
-	if ctx.Err() != nil {
+	// It may have been written after all, and a Register that replaced
+	// p's registration stopped the one that kept its znode: neither may
+	// outlive the failed call.
+	_, connected, _ := r.sess.state()
+	if ctx.Err() != nil || !connected {
 		// The caller is gone (a start-up interrupted, a deadline): do not
 		// hold it for the delete, which a silent server would stretch to
-		// the close timeout.
+		// the close timeout. Or ZooKeeper is out of reach, and the session
+		// may outlive the outage with the znode.
 		if r.deleteLater(p) {
 			return fmt.Errorf("%w; a znode a request still in flight may write is deleted in the background, or goes with the session", werr)
 		}
 		return werr
 	}
-	if _, connected, _ := r.sess.state(); connected {
-		dctx, cancel := context.WithTimeout(ctx, r.cfg.closeTimeout)
-		r.deleteOwn(dctx, p)
-		cancel()
-	}
+	dctx, cancel := context.WithTimeout(ctx, r.cfg.closeTimeout)
+	r.deleteOwn(dctx, p)
+	cancel()
 	return werr
 }
 
 // deleteLater deletes the znode at p, if this session owns it, in a
 // goroutine the Registry owns (Close cancels it and waits for it): the
-// clean-up of a Register whose ctx ended. It does nothing once the
-// Registry is closed (closing the session removes the znode) or if p was
-// registered again meanwhile. It reports whether it started.
+// clean-up of a Register whose ctx ended, or that ended while ZooKeeper
+// was out of reach. While it is, the goroutine waits for the connection
+// to come back, at most a session timeout: a session outlives a shorter
+// outage, and the znode with it. It does nothing once the Registry is
+// closed (closing the session removes the znode) or if p was registered
+// again meanwhile. It reports whether it started.
 func (r *Registry) deleteLater(p string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -231,6 +235,9 @@ func (r *Registry) deleteLater(p string) bool {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
+		if !r.awaitConnected() {
+			return
+		}
 		r.opMu.Lock()
 		defer r.opMu.Unlock()
 		r.mu.Lock()
@@ -240,9 +247,6 @@ func (r *Registry) deleteLater(p string) bool {
 		if closed || again {
 			return
 		}
-		if _, connected, _ := r.sess.state(); !connected {
-			return
-		}
 		ctx, cancel := context.WithTimeout(r.bg, r.cfg.closeTimeout)
 		defer cancel()
 		if err := r.deleteOwn(ctx, p); err != nil {
@@ -250,6 +254,32 @@ func (r *Registry) deleteLater(p string) bool {
 		}
 	}()
 	return true
+}
+
+// awaitConnected waits until the session is connected and reports true;
+// false when the Registry is closed first, or when a whole session
+// timeout passed without a connection: the session, and its znodes, are
+// then presumed expired (one left behind is the server's to remove).
+func (r *Registry) awaitConnected() bool {
+	sig, unsubscribe := r.sess.subscribe()
+	defer unsubscribe()
+	expired := time.NewTimer(r.sess.sessionTimeout())
+	defer expired.Stop()
+	for {
+		if _, connected, _ := r.sess.state(); connected {
+			return true
+		}
+		if r.sess.lost() {
+			return false
+		}
+		select {
+		case <-sig:
+		case <-expired.C:
+			return false
+		case <-r.bg.Done():
+			return false
+		}
+	}
 }
 
 // Deregister withdraws inst: it deletes the znode if this session owns it
@@ -275,6 +305,11 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	defer cancel()
 	err := r.deleteOwn(ctx, p)
 	g.k.Stop() // at once: its requests end with the Keeper's ctx
+	// A session outlives a short outage, and the znode with it: withdrawn,
+	// it would stay in discovery, kept by nobody, for as long as we run.
+	if err != nil && !errors.Is(err, zk.ErrNoAuth) && r.deleteLater(p) {
+		err = fmt.Errorf("%w (deleted in the background once ZooKeeper answers within the session)", err)
+	}
 	return err
 }
 

@@ -157,3 +157,104 @@ func TestRegister_ClosedWhileWaiting_ReturnsAtOnce(t *testing.T) {
 		t.Fatal("Register still running 20 s after Close (the close timeout is a minute)")
 	}
 }
+
+// A Register that replaces the instance's record (a changed one) stops
+// the registration it replaces; when it then ends unpublished while
+// ZooKeeper is out of reach, the znode that registration wrote was left
+// to the session ("it goes with the session"). A session outlives a short
+// outage, and the znode with it: in discovery, kept by nobody, and out of
+// Deregister's reach (it found nothing registered). Once the connection
+// is back within the session, the znode must go.
+func TestRegister_FailedReplacementDuringAShortOutage_LeavesNothingBehind(t *testing.T) {
+	srv := startServer(t)
+	root := testRoot(t)
+	// A session far longer than the outage: it survives it.
+	r, _ := newTestRegistry(t, srv.Addr(), root, WithSessionTimeout(10*time.Second))
+	inst := testInstance("short", 1)
+	if err := r.Register(ctxFor(t, 30*time.Second), inst); err != nil {
+		t.Fatal(err)
+	}
+	session := r.conn.SessionID()
+	p := r.nodePath(inst)
+	connectedIs := func(want bool) func() bool {
+		return func() bool { _, c, _ := r.sess.state(); return c == want }
+	}
+	srv.Cut()
+	waitUntil(t, 5*time.Second, "the connection lost", connectedIs(false))
+	changed := inst
+	changed.Zone = "zone-b"
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err := r.Register(ctx, changed)
+	cancel()
+	if err == nil {
+		t.Fatal("Register succeeded while ZooKeeper was cut off")
+	}
+	srv.Heal()
+	waitUntil(t, 8*time.Second, "the connection back", connectedIs(true))
+	if got := r.conn.SessionID(); got != session {
+		t.Fatalf("session %x after the outage, was %x: it was to survive", got, session)
+	}
+	direct := rawConn(t, srv.DirectAddr())
+	waitUntil(t, 20*time.Second, p+" gone", func() bool {
+		ok, _, err := direct.Exists(p)
+		return err == nil && !ok
+	})
+	if err := r.Deregister(ctxFor(t, 10*time.Second), inst); err != nil {
+		t.Fatalf("Deregister: %v", err)
+	}
+}
+
+// waitUntil polls cond every 10 ms until it holds, or fails the test
+// after timeout.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Deregister while ZooKeeper is out of reach cannot delete the znode and
+// says it "may remain until the session expires" — but a session
+// outlives a short outage, and the znode stayed with it for as long as
+// the process ran: an instance withdrawn (by its readiness watchdog, say)
+// still in discovery, kept by nobody. Once the connection is back within
+// the session, the znode must go.
+func TestDeregister_DuringAShortOutage_TheZnodeGoesWhenTheConnectionIsBack(t *testing.T) {
+	srv := startServer(t)
+	root := testRoot(t)
+	r, _ := newTestRegistry(t, srv.Addr(), root, WithSessionTimeout(10*time.Second))
+	inst := testInstance("dereg", 1)
+	if err := r.Register(ctxFor(t, 30*time.Second), inst); err != nil {
+		t.Fatal(err)
+	}
+	session := r.conn.SessionID()
+	p := r.nodePath(inst)
+	connectedIs := func(want bool) func() bool {
+		return func() bool { _, c, _ := r.sess.state(); return c == want }
+	}
+	srv.Cut()
+	waitUntil(t, 5*time.Second, "the connection lost", connectedIs(false))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err := r.Deregister(ctx, inst)
+	cancel()
+	if err == nil {
+		t.Fatal("Deregister deleted the znode while ZooKeeper was cut off")
+	}
+	srv.Heal()
+	waitUntil(t, 8*time.Second, "the connection back", connectedIs(true))
+	if got := r.conn.SessionID(); got != session {
+		t.Fatalf("session %x after the outage, was %x: it was to survive", got, session)
+	}
+	direct := rawConn(t, srv.DirectAddr())
+	waitUntil(t, 20*time.Second, p+" gone", func() bool {
+		ok, _, err := direct.Exists(p)
+		return err == nil && !ok
+	})
+	if s := r.Status(); s.State != registry.StateWithdrawn {
+		t.Fatalf("status %+v, want withdrawn", s)
+	}
+}
