@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -196,9 +197,42 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	defer r.opMu.Unlock()
 	r.mu.Lock()
 	r.regs.Drop(key, g, werr)
+	// Replaced by a newer Register (which took its lease over) or closed
+	// (Close revoked it): the lease is not this call's to revoke.
+	_, _, again := r.regs.Get(key)
+	closed := r.closed
 	r.mu.Unlock()
 	g.k.Stop()
+	if !again && !closed {
+		// The lease of the record a replacing Register took over from the
+		// registration it stopped (or one its loop claimed in its last
+		// moment): kept by nobody now, and Close would not know of it.
+		r.revokeLater(key, g.currentLease())
+	}
 	return werr
+}
+
+// revokeLater revokes leases in a goroutine owned by the Registry (Close
+// waits for it; the caller holds opMu, as Close does, so it cannot be
+// waiting yet), within the close timeout. A revoke that fails is logged
+// and reported by Close.
+func (r *Registry) revokeLater(key string, leases ...clientv3.LeaseID) {
+	leases = slices.DeleteFunc(leases, func(l clientv3.LeaseID) bool { return l == clientv3.NoLease })
+	if len(leases) == 0 {
+		return
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		rctx, cancel := context.WithTimeout(context.Background(), r.cfg.closeTimeout)
+		defer cancel()
+		for _, l := range leases {
+			if err := r.revoke(rctx, l); err != nil {
+				r.logWarn("msg", "revoke after a failed register", "key", key, "err", err)
+				r.noteUnrevoked(err)
+			}
+		}
+	}()
 }
 
 // untilRefused returns ctx, cancelled as well if the client still being
