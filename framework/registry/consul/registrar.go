@@ -510,11 +510,16 @@ func (r *Registry) health(ctx context.Context) (status, output string) {
 }
 
 // register makes one service-register call to agent a, which then holds
-// reg: the servers are yet to list the copy it made (confirmListed).
+// reg: the servers are yet to list the copy it made (confirmListed), and
+// none of their answers so far was about it (the previous copy's count of
+// answers without it once carried over, and a copy registered again while
+// the servers refused writes was asked about a few times, not
+// maxUnlisted).
 func (r *Registry) register(ctx context.Context, a *api.Client, reg *registration) error {
 	mark, err := r.registerMarked(ctx, a, reg)
 	if err == nil {
 		reg.mark, reg.markedAt, reg.listed, reg.node = mark, time.Now(), false, ""
+		reg.unlisted = 0
 	}
 	return err
 }
