@@ -70,6 +70,12 @@ func (r *Registry) failover(ctx context.Context, reg *registration, cause error)
 		}
 		r.logInfo("agent unreachable; registered with another agent", "id", reg.inst.ID,
 			"from", r.cfg.addresses[reg.agent], "to", r.cfg.addresses[k], "err", cause)
+		if reg.agent == 0 {
+			// A stay away from home begins: goHome's spacing of tries
+			// is this stay's. One that ended by failing over to home
+			// once left its spacing (a minute, say) to the next stay.
+			reg.homeFailed, reg.homeAfter = 0, time.Time{}
+		}
 		reg.stale = addIndex(reg.stale, reg.agent)
 		reg.agent = k
 		return nil
