@@ -2,6 +2,7 @@ package consul
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -169,6 +170,124 @@ func TestRegistry_DeregisterRemovesWhatTheAgentsSyncLeftInTheCatalog(t *testing.
 	}
 	if listedByServers(t, server.Addr(), inst.Name, inst.ID) {
 		t.Fatal("Close returned with the servers still listing the instance")
+	}
+}
+
+// The agent syncs a withdrawal as two deletions, the service's and then
+// its check's, and tries the second when the first failed: servers that
+// take writes again between the two (a leader elected in that moment)
+// list the service without its check, and so without the mark
+// confirmWithdrawn looked for. Deregister and Close took that for
+// "dropped" at their first look and returned with the instance listed,
+// passing, until the agent's next full sync (CI: the test above, Close's
+// half, once in four loaded package runs, its writes allowed again
+// while the agent synced). The same listing is made here in order: the
+// check is deleted from the catalog, then the servers refuse writes, so
+// the agent's sync of the service's deletion fails. Without looking for
+// a copy that lost its check, Deregister returns at once and the test
+// fails. Real agents: one server, one client agent.
+func TestRegistry_DeregisterRemovesWhatAHalfSyncedWithdrawalLeft(t *testing.T) {
+	ctx := ctxT(t, 3*time.Minute)
+	c, agent, server := syncCluster(t, ctx)
+	// A long TTL: the check turning critical would be a change the agent
+	// syncs, restoring the check the test deletes.
+	r := newRegistry(t, agent.Addr(), WithTTLCheck(time.Minute), WithDeregisterTimeout(20*time.Second))
+	inst := registry.Instance{ID: "half-1", Name: "half", Endpoints: []string{"http://127.0.0.1:18099"}}
+	registerListed(t, ctx, r, server, inst)
+	time.Sleep(4 * time.Second) // the start's full syncs (see above) are past
+
+	// The keep loop is stopped and the servers' listing confirmed here,
+	// so that Deregister knows the node and mark of the copy (without
+	// them it looks by ID, which never missed this).
+	r.mu.Lock()
+	reg, _, _ := r.regs.Get(inst.ID)
+	r.mu.Unlock()
+	reg.stop()
+	eventually(t, 30*time.Second, "the registry saw the servers list its copy", func() bool {
+		return r.confirmListed(ctx, reg) && reg.node != ""
+	})
+
+	sc, err := api.NewClient(&api.Config{Address: server.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// alone reports whether the servers list the service without its
+	// check.
+	alone := func() bool {
+		entries, _, err := sc.Health().Service(inst.Name, "", false, (&api.QueryOptions{}).WithContext(ctx))
+		return err == nil && len(entries) == 1 && entries[0].Service.ID == inst.ID &&
+			!slices.ContainsFunc(entries[0].Checks, func(c *api.HealthCheck) bool { return c.ServiceID == inst.ID })
+	}
+	// Once the servers refuse writes, nothing changes their listing; an
+	// agent's full sync just before the refusal would restore the check,
+	// so the check is deleted again then (full syncs come a minute or
+	// more apart: two tries at most in practice).
+	for try := 1; ; try++ {
+		dereg := &api.CatalogDeregistration{Node: reg.node, CheckID: reg.checkID}
+		if _, err := sc.Catalog().Deregister(dereg, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.RefuseWrites(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		if alone() {
+			break
+		}
+		if try == 5 {
+			t.Fatal("the servers do not list the service without its check")
+		}
+		if err := c.RefuseWrites(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failed := agent.LogCount("failed to sync changes")
+	done := make(chan error, 1)
+	go func() { done <- r.Deregister(ctx, inst) }() // bounded by its 20 s timeout
+	eventually(t, 30*time.Second, "the agent's sync of the withdrawal failed", func() bool {
+		return agent.LogCount("failed to sync changes") > failed && !holds(t, agent.Addr(), inst.ID)
+	})
+	if !alone() {
+		t.Fatal("the servers' listing changed while they refused writes")
+	}
+	if err := c.RefuseWrites(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if listedByServers(t, server.Addr(), inst.Name, inst.ID) {
+		t.Fatal("Deregister returned with the servers still listing the instance")
+	}
+}
+
+// withdrawnCopy: the withdrawn registration's copy carries its mark in
+// its own check, or has no check of its own left (a half-synced
+// withdrawal); a copy whose own check carries another mark (another
+// registration of the ID) is not it, whatever the node's checks say.
+func TestWithdrawnCopy_ItsMarkOrNoCheckOfItsOwn(t *testing.T) {
+	const id, mark = "svc-1", "warren registration 00000000000000aa"
+	serf := &api.HealthCheck{Node: "n", CheckID: "serfHealth", Notes: "warren registration 00000000000000bb"}
+	entry := func(checks ...*api.HealthCheck) *api.ServiceEntry {
+		return &api.ServiceEntry{Node: &api.Node{Node: "n"}, Service: &api.AgentService{ID: id}, Checks: checks}
+	}
+	own := func(notes string) *api.HealthCheck {
+		return &api.HealthCheck{Node: "n", CheckID: "service:" + id, ServiceID: id, Notes: notes}
+	}
+	for _, c := range []struct {
+		name string
+		e    *api.ServiceEntry
+		want bool
+	}{
+		{"its mark", entry(serf, own("ready; "+mark)), true},
+		{"no check of its own left", entry(serf), true},
+		{"no check at all", entry(), true},
+		{"another registration's mark", entry(serf, own("ready; warren registration 00000000000000a9")), false},
+		{"another registration, unmarked", entry(serf, own("ready")), false},
+		{"another ID", &api.ServiceEntry{Node: &api.Node{Node: "n"}, Service: &api.AgentService{ID: "svc-2"}}, false},
+	} {
+		if got := withdrawnCopy(c.e, id, mark); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }
 

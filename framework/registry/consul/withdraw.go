@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -35,15 +36,16 @@ const withdrawSettle = time.Second
 // Bounded by ctx; what it could not do is logged.
 //
 // The copy looked for is this registration's: with checks, the entry
-// whose check notes carry mark (the last register call's). Another
-// process on the same agent may register the same ID (a restart on the
-// same address) and, once the withdrawal dropped its copy from the
-// agent too, register it again at its next beat; the servers then list
-// that copy on node. It is not deleted: an entry with another mark is not
-// ours, and before deleting, the agent is asked whether it holds the ID
-// again — if it does, the entry on node is (or is about to be) that
-// registration's, which the agent believes in sync and would not restore
-// until its next full sync.
+// whose check notes carry mark (the last register call's), or that has
+// no check of its own left (withdrawnCopy: what a withdrawal the agent
+// synced only half of leaves). Another process on the same agent may
+// register the same ID (a restart on the same address) and, once the
+// withdrawal dropped its copy from the agent too, register it again at
+// its next beat; the servers then list that copy on node. It is not
+// deleted: an entry with another mark is not ours, and before deleting,
+// the agent is asked whether it holds the ID again — if it does, the
+// entry on node is (or is about to be) that registration's, which the
+// agent believes in sync and would not restore until its next full sync.
 func (r *Registry) confirmWithdrawn(ctx context.Context, a *api.Client, inst registry.Instance, node, mark string) {
 	if node == "" {
 		// The registrar had not seen the servers list this call's copy
@@ -135,12 +137,40 @@ func (r *Registry) listedOn(ctx context.Context, a *api.Client, inst registry.In
 	}
 	entries = slices.DeleteFunc(entries, func(e *api.ServiceEntry) bool { return e.Node == nil || e.Node.Node != node })
 	if len(r.cfg.checks) > 0 && mark != "" {
-		return markedEntry(entries, inst.ID, mark) != nil, meta.LastIndex, nil
+		listed := slices.ContainsFunc(entries, func(e *api.ServiceEntry) bool { return withdrawnCopy(e, inst.ID, mark) })
+		return listed, meta.LastIndex, nil
 	}
 	listed := slices.ContainsFunc(entries, func(e *api.ServiceEntry) bool {
 		return e.Service != nil && e.Service.ID == inst.ID
 	})
 	return listed, meta.LastIndex, nil
+}
+
+// withdrawnCopy reports whether e is the copy of service id that the
+// registration marked mark left: one of its own checks carries mark, or
+// none of its own checks is left. The agent syncs a withdrawal as two
+// deletions, the service's and then its check's, and tries the second
+// when the first failed; servers that take writes again between the two
+// (a leader elected in that moment) list the service without its check,
+// and so without a mark, until the agent's next full sync. Looking only
+// for the mark, Close took that for "dropped" and returned at its first
+// look. Another registration's copy still has its own mark: the agent
+// syncs a service and its checks in one request.
+func withdrawnCopy(e *api.ServiceEntry, id, mark string) bool {
+	if e.Node == nil || e.Service == nil || e.Service.ID != id {
+		return false
+	}
+	own := false
+	for _, c := range e.Checks {
+		if c.ServiceID != id {
+			continue
+		}
+		if strings.Contains(c.Notes, mark) {
+			return true
+		}
+		own = true
+	}
+	return !own
 }
 
 // agentNode asks agent a for its node name (api's Agent.NodeName has no
