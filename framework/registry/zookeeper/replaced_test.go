@@ -166,21 +166,7 @@ func TestRegister_ClosedWhileWaiting_ReturnsAtOnce(t *testing.T) {
 // Deregister's reach (it found nothing registered). Once the connection
 // is back within the session, the znode must go.
 func TestRegister_FailedReplacementDuringAShortOutage_LeavesNothingBehind(t *testing.T) {
-	srv := startServer(t)
-	root := testRoot(t)
-	// A session far longer than the outage: it survives it.
-	r, _ := newTestRegistry(t, srv.Addr(), root, WithSessionTimeout(10*time.Second))
-	inst := testInstance("short", 1)
-	if err := r.Register(ctxFor(t, 30*time.Second), inst); err != nil {
-		t.Fatal(err)
-	}
-	session := r.conn.SessionID()
-	p := r.nodePath(inst)
-	connectedIs := func(want bool) func() bool {
-		return func() bool { _, c, _ := r.sess.state(); return c == want }
-	}
-	srv.Cut()
-	waitUntil(t, 5*time.Second, "the connection lost", connectedIs(false))
+	r, inst, healed := shortOutage(t, "short")
 	changed := inst
 	changed.Zone = "zone-b"
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -189,16 +175,7 @@ func TestRegister_FailedReplacementDuringAShortOutage_LeavesNothingBehind(t *tes
 	if err == nil {
 		t.Fatal("Register succeeded while ZooKeeper was cut off")
 	}
-	srv.Heal()
-	waitUntil(t, 8*time.Second, "the connection back", connectedIs(true))
-	if got := r.conn.SessionID(); got != session {
-		t.Fatalf("session %x after the outage, was %x: it was to survive", got, session)
-	}
-	direct := rawConn(t, srv.DirectAddr())
-	waitUntil(t, 20*time.Second, p+" gone", func() bool {
-		ok, _, err := direct.Exists(p)
-		return err == nil && !ok
-	})
+	healed()
 	if err := r.Deregister(ctxFor(t, 10*time.Second), inst); err != nil {
 		t.Fatalf("Deregister: %v", err)
 	}
@@ -224,10 +201,29 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 // still in discovery, kept by nobody. Once the connection is back within
 // the session, the znode must go.
 func TestDeregister_DuringAShortOutage_TheZnodeGoesWhenTheConnectionIsBack(t *testing.T) {
+	r, inst, healed := shortOutage(t, "dereg")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err := r.Deregister(ctx, inst)
+	cancel()
+	if err == nil {
+		t.Fatal("Deregister deleted the znode while ZooKeeper was cut off")
+	}
+	healed()
+	if s := r.Status(); s.State != registry.StateWithdrawn {
+		t.Fatalf("status %+v, want withdrawn", s)
+	}
+}
+
+// shortOutage registers an instance of svc through a server of its own
+// with a 10 s session (far longer than the outage: it survives it), cuts
+// the connection and waits until the Registry has lost it. healed ends
+// the outage, checks that the session survived it, and waits until the
+// instance's znode is gone.
+func shortOutage(t *testing.T, svc string) (r *Registry, inst registry.Instance, healed func()) {
+	t.Helper()
 	srv := startServer(t)
-	root := testRoot(t)
-	r, _ := newTestRegistry(t, srv.Addr(), root, WithSessionTimeout(10*time.Second))
-	inst := testInstance("dereg", 1)
+	r, _ = newTestRegistry(t, srv.Addr(), testRoot(t), WithSessionTimeout(10*time.Second))
+	inst = testInstance(svc, 1)
 	if err := r.Register(ctxFor(t, 30*time.Second), inst); err != nil {
 		t.Fatal(err)
 	}
@@ -238,23 +234,17 @@ func TestDeregister_DuringAShortOutage_TheZnodeGoesWhenTheConnectionIsBack(t *te
 	}
 	srv.Cut()
 	waitUntil(t, 5*time.Second, "the connection lost", connectedIs(false))
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	err := r.Deregister(ctx, inst)
-	cancel()
-	if err == nil {
-		t.Fatal("Deregister deleted the znode while ZooKeeper was cut off")
-	}
-	srv.Heal()
-	waitUntil(t, 8*time.Second, "the connection back", connectedIs(true))
-	if got := r.conn.SessionID(); got != session {
-		t.Fatalf("session %x after the outage, was %x: it was to survive", got, session)
-	}
-	direct := rawConn(t, srv.DirectAddr())
-	waitUntil(t, 20*time.Second, p+" gone", func() bool {
-		ok, _, err := direct.Exists(p)
-		return err == nil && !ok
-	})
-	if s := r.Status(); s.State != registry.StateWithdrawn {
-		t.Fatalf("status %+v, want withdrawn", s)
+	return r, inst, func() {
+		t.Helper()
+		srv.Heal()
+		waitUntil(t, 8*time.Second, "the connection back", connectedIs(true))
+		if got := r.conn.SessionID(); got != session {
+			t.Fatalf("session %x after the outage, was %x: it was to survive", got, session)
+		}
+		direct := rawConn(t, srv.DirectAddr())
+		waitUntil(t, 20*time.Second, p+" gone", func() bool {
+			ok, _, err := direct.Exists(p)
+			return err == nil && !ok
+		})
 	}
 }
