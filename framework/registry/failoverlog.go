@@ -60,7 +60,13 @@ func ReportFailover(f *Failover, service, kind string, names []string, logger lo
 		level.Warn(logger).Log("msg", "discovery spills to "+name(to)+": callers found every instance in "+name(active)+" failing; they stay listed and are probed",
 			"service", service, kind, name(to), "from", name(active))
 	})
+	// Only the first publication can be the quiet start: a later switch
+	// from -1 is a return after no source had an instance, which was
+	// warned and must be said to be over.
+	started := false
 	f.OnSwitch(func(from, to int) {
+		first := !started
+		started = true
 		if fo != nil {
 			if from >= 0 {
 				fo.FailoverSource(service, name(from), false)
@@ -70,11 +76,13 @@ func ReportFailover(f *Failover, service, kind string, names []string, logger lo
 			}
 		}
 		switch {
-		case from == -1 && to == 0:
+		case first && to == 0:
 			// The usual start: the local source serves.
 		case to > 0:
 			level.Warn(logger).Log("msg", "discovery fails over: no instance in the preferred "+kind+"s; callers use "+name(to),
 				"service", service, kind, name(to), "preferred", name(0))
+		case to == 0 && from < 0:
+			level.Info(logger).Log("msg", "discovery back to the local "+kind, "service", service, kind, name(0), "from", "none")
 		case to == 0:
 			level.Info(logger).Log("msg", "discovery back to the local "+kind, "service", service, kind, name(0), "from", name(from))
 		default: // to == -1
