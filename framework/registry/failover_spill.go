@@ -27,8 +27,9 @@ type spillReq struct {
 // Spill(false) publishes the plain set again. The spill also ends by
 // itself when the active source changes (its records expired: the next
 // source is published anyway; or it came back) and when the active
-// source lists an instance it did not list at Spill(true): a new or
-// restarted local instance gets the callers back. While no later source
+// source lists an instance it did not list at Spill(true), or one that
+// has left since and is listed again: a new or restarted local instance
+// gets the callers back. While no later source
 // has an instance, the request is held and nothing changes.
 //
 // Spill(true) reports whether the request is held: false when the
@@ -110,6 +111,16 @@ func (f *Failover) spillLocked(out sd.Event, active int) (sd.Event, int) {
 	}) {
 		f.spill = spillReq{}
 		return out, -1
+	}
+	if len(out.Instances) < len(f.spill.base) {
+		// An instance that left is forgotten: listed again (restarted
+		// under the same record) it is new, and ends the spill as such.
+		// out is within base, so it is what base keeps.
+		base := make(map[string]struct{}, len(out.Instances))
+		for _, s := range out.Instances {
+			base[s] = struct{}{}
+		}
+		f.spill.base = base
 	}
 	for j := active + 1; j < len(f.latest); j++ {
 		if ev := f.latest[j]; ev != nil && len(ev.Instances) > 0 {

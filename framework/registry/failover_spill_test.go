@@ -175,3 +175,30 @@ func TestReportFailover_LogsAndReportsTheSpill(t *testing.T) {
 			obs.is("user/dca") && !obs.is("user/dcb")
 	})
 }
+
+// A local instance that left during a spill and is listed again (a
+// restart that kept its record's address) is an instance the local
+// source did not list a moment ago: it ends the spill like a new one.
+func TestFailover_SpillEndsWhenALocalInstanceThatLeftIsBack(t *testing.T) {
+	l1, l2, r1 := spillInst(1001), spillInst(1002), spillInst(2001)
+	local, lsrc := spillRegion(t, l1, l2)
+	_, rsrc := spillRegion(t, r1)
+	f := registry.NewFailover(lsrc, rsrc)
+	defer f.Stop()
+	waitSpill(t, f, strs(l1, l2), 0, -1)
+	if !f.Spill(true) {
+		t.Fatal("Spill(true) not held")
+	}
+	waitSpill(t, f, strs(l1, l2, r1), 0, 1)
+	if err := local.Deregister(context.Background(), l1); err != nil {
+		t.Fatal(err)
+	}
+	waitSpill(t, f, strs(l2, r1), 0, 1)
+	if err := local.Register(context.Background(), l1); err != nil {
+		t.Fatal(err)
+	}
+	waitSpill(t, f, strs(l1, l2), 0, -1)
+	if f.Spilling() {
+		t.Fatal("the request outlived a local instance listed again")
+	}
+}
