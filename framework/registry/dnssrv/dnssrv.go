@@ -269,7 +269,10 @@ func (in *Instancer) resolve(ctx context.Context) ([]string, time.Duration, erro
 	if len(srvs) == 0 {
 		// NXDOMAIN or no data: DNS says there are none (CoreDNS answers so
 		// for a headless Service without ready endpoints). Ask again after
-		// the negative TTL of the SOA, if the server sent one.
+		// the negative TTL of the SOA, if the server sent one. Every target
+		// is removed, so forgotten: one listed again whose lookup fails
+		// would otherwise come back with the address of a Pod from before.
+		in.known, in.failing = nil, nil
 		for _, rr := range resp.Ns {
 			if soa, ok := rr.(*dns.SOA); ok {
 				seeTTL(soa)
