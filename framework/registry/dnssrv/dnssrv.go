@@ -398,10 +398,9 @@ func (in *Instancer) query(ctx context.Context, name string, qtype uint16) (*dns
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.SetEdns0(4096, false)
-	resp, _, err := in.dc.ExchangeContext(ctx, m, in.cfg.server)
+	resp, err := in.exchange(ctx, in.dc, m)
 	if err == nil && resp.Truncated {
-		tcp := &dns.Client{Net: "tcp", Timeout: in.cfg.timeout}
-		resp, _, err = tcp.ExchangeContext(ctx, m, in.cfg.server)
+		resp, err = in.exchange(ctx, &dns.Client{Net: "tcp", Timeout: in.cfg.timeout}, m)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("dnssrv: %s %s: %w", dns.TypeToString[qtype], name, err)
@@ -410,6 +409,25 @@ func (in *Instancer) query(ctx context.Context, name string, qtype uint16) (*dns
 		return nil, fmt.Errorf("dnssrv: %s %s: %s", dns.TypeToString[qtype], name, dns.RcodeToString[resp.Rcode])
 	}
 	return resp, nil
+}
+
+// exchange sends m to the server and reads the answer; it ends when ctx
+// does. miekg/dns's exchange heeds only deadlines, so Stop waited for a
+// silent server's answer until the query's timeout (WithTimeout): closing
+// the connection ends the read at once.
+func (in *Instancer) exchange(ctx context.Context, c *dns.Client, m *dns.Msg) (*dns.Msg, error) {
+	conn, err := c.DialContext(ctx, in.cfg.server)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	resp, _, err := c.ExchangeWithConnContext(ctx, m, conn)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	return resp, err
 }
 
 // Discovery is a registry.Discovery over SRV names made from a template:
