@@ -68,6 +68,8 @@ func (r *Registry) waitSynced(ctx context.Context, inf *caches) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("kubernetes registry: services in namespace %q: %w (%w)", r.namespace, r.whyNotSynced(inf), ctx.Err())
+		case <-r.life.Done(): // Close stopped the informers: no listing will come
+			return fmt.Errorf("kubernetes registry: services: %w", registry.ErrClosed)
 		case <-tick.C:
 		}
 	}

@@ -45,6 +45,12 @@ type Registry struct {
 	// instance's flips in the order they were made.
 	opMu sync.Mutex
 
+	// life ends with Close: it ends the waits for an apiserver that does
+	// not answer (Register's read check, Services' first listing), which
+	// would otherwise last until their ctx ends.
+	life    context.Context
+	endLife context.CancelFunc
+
 	mu         sync.Mutex
 	closed     bool
 	regs       *registry.Tracker[*registry.Instance] // by instance ID
@@ -87,11 +93,14 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes registry: client: %w", err)
 	}
+	life, endLife := context.WithCancel(context.Background())
 	return &Registry{
 		cfg:        cfg,
 		client:     cs,
 		namespace:  ns,
 		listed:     listed,
+		life:       life,
+		endLife:    endLife,
 		regs:       registry.NewTracker[*registry.Instance](),
 		instancers: map[*Instancer]struct{}{},
 	}, nil
@@ -106,6 +115,9 @@ func (r *Registry) Namespace() string { return r.namespace }
 func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	if err := inst.Validate(); err != nil {
 		return err
+	}
+	if r.isClosed() { // before reading: an apiserver out of reach would hold it
+		return fmt.Errorf("kubernetes registry: register %s: %w", inst.ID, registry.ErrClosed)
 	}
 	if err := r.awaitReadable(ctx, inst); err != nil {
 		return err
@@ -252,6 +264,7 @@ func (r *Registry) Close() error {
 		return nil
 	}
 	r.closed = true
+	r.endLife()
 	regs := r.regs.Close()
 	r.mu.Unlock()
 	var errs []error
@@ -294,11 +307,18 @@ func (r *Registry) Close() error {
 // restarts, and its log says why). An apiserver that does not answer is
 // waited for, as an unreachable etcd is, not ready meanwhile.
 func (r *Registry) awaitReadable(ctx context.Context, inst registry.Instance) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(r.life, cancel) // Close ends the wait
+	defer stop()
 	bo := backoff.New(100*time.Millisecond, 5*time.Second)
 	for failed := 0; ; failed++ {
 		err := r.readOne(ctx, readCheckTimeout)
 		if err == nil {
 			return nil
+		}
+		if r.life.Err() != nil {
+			return fmt.Errorf("kubernetes registry: register %s: %w", inst.ID, registry.ErrClosed)
 		}
 		if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
 			hint := "the service account needs get, list and watch on pods, services and endpointslices there; the chart's Role grants them in its release namespace"
@@ -318,6 +338,9 @@ func (r *Registry) awaitReadable(ctx context.Context, inst registry.Instance) er
 		level.Warn(r.cfg.logger).Log("msg", "cannot read the apiserver yet; not registering (not ready) until it answers",
 			"id", inst.ID, "attempt", failed+1, "err", err)
 		if !backoff.Sleep(ctx, bo.Next()) {
+			if r.life.Err() != nil {
+				return fmt.Errorf("kubernetes registry: register %s: %w", inst.ID, registry.ErrClosed)
+			}
 			return fmt.Errorf("kubernetes registry: register %s: %w (last error: %w)", inst.ID, ctx.Err(), err)
 		}
 	}

@@ -1,0 +1,106 @@
+package kubernetes_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/kubernetes"
+	"github.com/warren-mesh/warren/internal/tcpproxy"
+)
+
+// proxied opens a Registry (a Kubelet of its own, as newTestRegistry)
+// that reaches the test apiserver through a proxy the test can cut: an
+// apiserver out of reach for this Registry alone, while the Kubelet and
+// every other test still reach it.
+func proxied(t *testing.T, opts ...kubernetes.Option) (*kubernetes.Registry, *tcpproxy.Proxy) {
+	t.Helper()
+	rc := rest.CopyConfig(testCluster(t).Config())
+	p, err := tcpproxy.New(strings.TrimPrefix(rc.Host, "https://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	rc.Host = "https://" + p.Addr() // the apiserver's certificate names 127.0.0.1
+	r, _ := newTestRegistry(t, append([]kubernetes.Option{kubernetes.WithRESTConfig(rc)}, opts...)...)
+	return r, p
+}
+
+// waitUntil polls cond every 20 ms for at most d.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Close ends a Register that waits for an unreachable apiserver (its
+// check that the Pod can read EndpointSlices), and a Register after Close
+// returns ErrClosed at once, reachable apiserver or not, as the
+// conformance suite asks of a reachable one. Before, both read the
+// apiserver first and waited for it until their ctx ended: a shutdown
+// during an apiserver outage waited out the register timeout, and a
+// closed Registry went on recording read failures in its Status.
+func TestRegistry_CloseEndsARegisterWaitingForTheApiserver(t *testing.T) {
+	r, p := proxied(t)
+	svc := uniq("closewait")
+	inst := registry.Instance{ID: svc + "-1", Name: svc, Endpoints: []string{"http://" + testHost + ":8080"}}
+	p.Block()
+	done := make(chan error, 1)
+	go func() { done <- r.Register(ctxT(t, 40*time.Second), inst) }()
+	waitUntil(t, wait, "Register says it waits for the apiserver", func() bool {
+		return strings.Contains(r.Status().LastError, "reading EndpointSlices")
+	})
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, registry.ErrClosed) {
+			t.Fatalf("Register ended by Close: err = %v, want registry.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Register still waiting for the apiserver 10 s after Close")
+	}
+	start := time.Now()
+	err := r.Register(ctxT(t, 20*time.Second), inst)
+	if !errors.Is(err, registry.ErrClosed) || time.Since(start) > 10*time.Second {
+		t.Fatalf("Register after Close, apiserver out of reach: err = %v after %s, want registry.ErrClosed at once", err, time.Since(start).Round(time.Millisecond))
+	}
+	if st := r.Status(); st.State != registry.StateWithdrawn {
+		t.Fatalf("Status after Close = %+v, want withdrawn", st)
+	}
+}
+
+// Close ends a Services call that waits for the first listing while the
+// apiserver is out of reach: the informers it waits for are stopped, so
+// the wait could only end with ctx.
+func TestRegistry_CloseEndsServicesWaitingForTheFirstListing(t *testing.T) {
+	r, p := proxied(t)
+	p.Block()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Services(ctxT(t, 40*time.Second))
+		done <- err
+	}()
+	time.Sleep(time.Second) // within the wait for the first listing (it cannot end while blocked)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, registry.ErrClosed) {
+			t.Fatalf("Services ended by Close: err = %v, want registry.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Services still waiting 10 s after Close")
+	}
+}
