@@ -58,7 +58,10 @@ type Record interface {
 
 // Config says how a Keeper retries, logs and reports.
 type Config struct {
-	// BackoffMin and BackoffMax bound the wait between failed attempts.
+	// BackoffMin and BackoffMax bound the wait between failed attempts,
+	// and between publishes of a record lost less than BackoffMax after it
+	// was published, twice or more in a row (a loss is otherwise published
+	// again at once).
 	BackoffMin, BackoffMax time.Duration
 	// Logger gets a warning for every failed attempt (with the wait before
 	// the next), every loss and every re-registration.
@@ -295,7 +298,9 @@ func (k *Keeper) run(failed error) {
 // lost.
 func (k *Keeper) keep() {
 	bo := k.backoff()
+	quick := false // the last Hold ended less than BackoffMax after it began
 	for {
+		held := time.Now()
 		reason := k.rec.Hold(k.ctx)
 		if k.stopped() {
 			return
@@ -311,7 +316,19 @@ func (k *Keeper) keep() {
 		case reason != nil:
 			k.warn("registration lost or in doubt, checking", "reason", reason)
 		}
-		bo.Reset()
+		// A loss is published again at once, the backoff from its shortest
+		// wait — unless this Hold and the one before it both ended within
+		// BackoffMax (a keepalive or watch refused while writes work): the
+		// same episode going on, whose next wait comes first, or Publish
+		// and Hold alternate without pause.
+		if short := time.Since(held) < k.cfg.BackoffMax; short && quick {
+			if !backoff.Sleep(k.ctx, bo.Next()) {
+				return
+			}
+		} else {
+			bo.Reset()
+			quick = short
+		}
 		if !k.republish(bo) {
 			return
 		}
