@@ -19,7 +19,8 @@
 //  9. release     close the service's closers, then the registry
 //
 // A signal, or the end of ctx, during 1–4 ends the start-up at once
-// (ErrInterrupted). A second
+// (ErrInterrupted); so does a transport that stops on its own during 3–4
+// (ErrServe), rather than publishing its dead endpoint. A second
 // signal during 6–8 forces exit; one that comes within a second of the
 // first is the same request delivered twice and is dropped. A start-up that
 // fails in phases 1–4 closes the transports, the closers and the registry
@@ -220,27 +221,41 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.serve()
 	// A signal ends the start-up at once: a self-check or a registration
-	// retried against an unreachable registry can take many seconds.
-	startCtx, endStart := context.WithCancel(ctx)
+	// retried against an unreachable registry can take many seconds. So
+	// does a transport that stops on its own: to go on waiting for the registry
+	// would neither serve nor exit, and then publish a dead endpoint.
+	startCtx, endStart := context.WithCancelCause(ctx)
 	go func() { // owned by Run: ends with the start-up at the latest
 		select {
 		case <-sw.Stop():
-			endStart()
+			endStart(nil)
 		case <-startCtx.Done():
 		}
 	}()
+	for i := range a.servers {
+		go func() { // owned by Run: ends with the start-up at the latest
+			select {
+			case <-a.served[i]:
+				endStart(a.serveFailure(i))
+			case <-startCtx.Done():
+			}
+		}()
+	}
 	phase, began := "selfcheck", time.Now()
 	err := a.selfCheck(startCtx)
 	if err == nil {
 		phase, began = "register", time.Now()
 		err = a.register(startCtx)
 	}
-	endStart()
+	endStart(nil)
 	if err != nil {
 		// Every phase writes its line, a failed one too; the error itself
 		// is Run's to return (and bootstrap's exit line to show), once.
 		level.Error(a.logger).Log("phase", phase, "failed", true, "took", time.Since(began).Round(time.Microsecond))
 		a.abort()
+		if cause := context.Cause(startCtx); errors.Is(cause, ErrServe) {
+			return fmt.Errorf("%w; the %s was cut short: %w", cause, phase, err)
+		}
 		select {
 		case <-sw.Stop():
 			return fmt.Errorf("%w (%s): %w", ErrInterrupted, sw.First(), err)
@@ -468,6 +483,16 @@ func (a *App) stampRegistered() registry.Instance {
 	return a.inst
 }
 
+// serveFailure is why transport i stopped on its own, wrapping ErrServe;
+// valid once served[i] is closed.
+func (a *App) serveFailure(i int) error {
+	err := a.errs[i]
+	if err == nil {
+		err = errors.New("closed unexpectedly")
+	}
+	return fmt.Errorf("%w: %s: %w", ErrServe, a.servers[i].Scheme(), err)
+}
+
 // stopCause says why phase 5 ended.
 type stopCause struct {
 	reason string
@@ -487,11 +512,8 @@ func (a *App) runUntilStopped(ctx context.Context, sw *stopsig.Watcher) stopCaus
 		g.Add(func() error {
 			select {
 			case <-a.served[i]:
-				err := a.errs[i]
-				if err == nil {
-					err = errors.New("closed unexpectedly")
-				}
-				set(stopCause{reason: s.Scheme() + " server stopped", err: fmt.Errorf("%w: %s: %w", ErrServe, s.Scheme(), err)})
+				err := a.serveFailure(i)
+				set(stopCause{reason: s.Scheme() + " server stopped", err: err})
 				return err
 			case <-stop:
 				return nil
