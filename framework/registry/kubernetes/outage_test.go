@@ -6,10 +6,14 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/kubernetes"
+	"github.com/warren-mesh/warren/framework/registry/kubernetes/kubetest"
 	"github.com/warren-mesh/warren/internal/tcpproxy"
 )
 
@@ -103,4 +107,55 @@ func TestRegistry_CloseEndsServicesWaitingForTheFirstListing(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Services still waiting 10 s after Close")
 	}
+}
+
+// A Deregister that comes while a Register of the same instance waits for
+// the apiserver (its read check) wins: the Register does not put the
+// instance into rotation once the apiserver answers. Before, Deregister
+// found nothing registered and returned nil, and the older Register
+// registered the instance after it (the readiness watchdog's restore
+// landing after the shutdown's withdraw), as the etcd backend, which
+// withdraws a pending registration, never does.
+func TestRegistry_ADeregisterWhileRegisterWaitsForTheApiserverWins(t *testing.T) {
+	r, p := proxied(t)
+	defer r.Close()
+	svc := uniq("regdereg")
+	inst := registry.Instance{ID: svc + "-1", Name: svc, Endpoints: []string{"http://" + testHost + ":8080"}}
+	p.Block()
+	done := make(chan error, 1)
+	go func() { done <- r.Register(ctxT(t, time.Minute), inst) }()
+	waitUntil(t, wait, "Register says it waits for the apiserver", func() bool {
+		return strings.Contains(r.Status().LastError, "reading EndpointSlices")
+	})
+	if err := r.Deregister(ctxT(t, wait), inst); err != nil {
+		t.Fatal(err)
+	}
+	p.Unblock()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("Register returned nil after a Deregister that came while it waited; Status %+v", r.Status())
+		}
+		t.Logf("Register: %v", err)
+	case <-time.After(wait):
+		t.Fatalf("Register still waiting %s after the apiserver is reachable again", wait)
+	}
+	if st := r.Status(); st.State == registry.StateRegistered {
+		t.Fatalf("Status after the Deregister = %+v, want not registered", st)
+	}
+	pod, err := client(t).CoreV1().Pods(kubetest.Namespace).Get(ctxT(t, wait), inst.ID, metav1.GetOptions{})
+	if err == nil && podIsReady(pod) {
+		t.Fatalf("the Kubelet set Pod %s Ready after its Deregister", inst.ID)
+	} else if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+}
+
+func podIsReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

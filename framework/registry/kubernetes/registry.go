@@ -51,10 +51,15 @@ type Registry struct {
 	life    context.Context
 	endLife context.CancelFunc
 
-	mu         sync.Mutex
-	closed     bool
-	regs       *registry.Tracker[*registry.Instance] // by instance ID
-	caches     *caches                               // started by the first Instancer or Services call
+	mu     sync.Mutex
+	closed bool
+	regs   *registry.Tracker[*registry.Instance] // by instance ID
+	// waiting holds, by instance ID, the Register that still waits for
+	// the apiserver (awaitReadable), outside opMu: a later Register or
+	// Deregister of the ID ends it, so the calls take effect in the order
+	// they were made, not in the order they get through.
+	waiting    map[string]*waitingRegister
+	caches     *caches // started by the first Instancer or Services call
 	instancers map[*Instancer]struct{}
 }
 
@@ -102,8 +107,40 @@ func New(ctx context.Context, opts ...Option) (*Registry, error) {
 		life:       life,
 		endLife:    endLife,
 		regs:       registry.NewTracker[*registry.Instance](),
+		waiting:    map[string]*waitingRegister{},
 		instancers: map[*Instancer]struct{}{},
 	}, nil
+}
+
+// errSuperseded ends a Register that a later Deregister or Register of
+// the same ID overtook while it waited for the apiserver.
+var errSuperseded = errors.New("not registered: a later Deregister or Register of it came while it waited for the apiserver")
+
+// waitingRegister is a Register waiting for the apiserver; r.mu guards it.
+type waitingRegister struct {
+	cancel     context.CancelFunc
+	superseded bool // a later Register or Deregister of the ID came
+}
+
+// supersede ends the wait of the Register of id that waits, if any.
+// r.mu must be held.
+func (r *Registry) supersede(id string) {
+	if w := r.waiting[id]; w != nil {
+		w.superseded = true
+		w.cancel()
+		delete(r.waiting, id)
+	}
+}
+
+// stillFirst reports whether w was not superseded, and ends its wait
+// either way: past this point a Deregister finds what it registered.
+func (r *Registry) stillFirst(id string, w *waitingRegister) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.waiting[id] == w {
+		delete(r.waiting, id)
+	}
+	return !w.superseded
 }
 
 // Namespace returns the namespace the Registry discovers in.
@@ -112,18 +149,37 @@ func (r *Registry) Namespace() string { return r.namespace }
 // Register puts inst into rotation: it tells the Kubelet (if any) that the
 // instance is ready and records it as registered, which is what /readyz
 // reports to the real kubelet. Registering again replaces the record.
+// A Deregister (or another Register) of the same ID made while this one
+// still waits for the apiserver ends it with an error: the later call
+// wins.
 func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	if err := inst.Validate(); err != nil {
 		return err
 	}
-	if r.isClosed() { // before reading: an apiserver out of reach would hold it
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := &waitingRegister{cancel: cancel}
+	r.mu.Lock()
+	if r.closed { // before reading: an apiserver out of reach would hold it
+		r.mu.Unlock()
 		return fmt.Errorf("kubernetes registry: register %s: %w", inst.ID, registry.ErrClosed)
 	}
+	r.supersede(inst.ID)
+	r.waiting[inst.ID] = w
+	r.mu.Unlock()
 	if err := r.awaitReadable(ctx, inst); err != nil {
+		if !r.stillFirst(inst.ID, w) {
+			return fmt.Errorf("kubernetes registry: register %s: %w", inst.ID, errSuperseded)
+		}
 		return err
 	}
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
+	// Checked under opMu: a Deregister that came before it is over, one
+	// that comes after it waits for this call and withdraws what it did.
+	if !r.stillFirst(inst.ID, w) {
+		return fmt.Errorf("kubernetes registry: register %s: %w", inst.ID, errSuperseded)
+	}
 	if r.isClosed() {
 		return fmt.Errorf("kubernetes registry: register %s: %w", inst.ID, registry.ErrClosed)
 	}
@@ -146,6 +202,9 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 // ready, and /readyz fails once no instance is registered. An instance
 // that is not registered is no error, nor is a call after Close.
 func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error {
+	r.mu.Lock()
+	r.supersede(inst.ID) // a Register still waiting for the apiserver loses
+	r.mu.Unlock()
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
 	r.mu.Lock()
