@@ -178,7 +178,8 @@ func NewInstancer(name string, opts ...Option) (*Instancer, error) {
 	return in, nil
 }
 
-// Stop ends the goroutine and waits for it. It is idempotent.
+// Stop ends the goroutine and waits for it; a query in flight ends at
+// once, not at its timeout. It is idempotent.
 func (in *Instancer) Stop() {
 	in.once.Do(func() {
 		in.cancel()
