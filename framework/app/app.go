@@ -99,7 +99,8 @@ type App struct {
 	nonce    string
 
 	live, ready *health.Set
-	own         *health.Set // the service's own readiness checks only
+	own         *health.Set   // the service's own readiness checks only
+	ownCacheAge time.Duration // how long own serves a run again (the watchdog's floor)
 
 	started    atomic.Bool
 	draining   atomic.Bool
@@ -154,16 +155,17 @@ func New(name string, handler http.Handler, reg registry.Registry, opts ...Optio
 	var nb [8]byte
 	_, _ = rand.Read(nb[:])
 	a := &App{
-		name:     name,
-		servers:  servers,
-		registry: reg,
-		opts:     o,
-		logger:   log.With(o.logger, "svc", name),
-		nonce:    hex.EncodeToString(nb[:]),
-		live:     health.NewSet(0),
-		ready:    health.NewSet(0),
-		own:      health.NewSet(0, health.CacheFor(ReadinessCacheAge)),
-		readyCh:  make(chan struct{}),
+		name:        name,
+		servers:     servers,
+		registry:    reg,
+		opts:        o,
+		logger:      log.With(o.logger, "svc", name),
+		nonce:       hex.EncodeToString(nb[:]),
+		live:        health.NewSet(0),
+		ready:       health.NewSet(0),
+		own:         health.NewSet(0, health.CacheFor(ReadinessCacheAge)),
+		ownCacheAge: ReadinessCacheAge,
+		readyCh:     make(chan struct{}),
 	}
 	if a.opts.handshakes == nil { // one for every transport: the limit is the process's
 		a.opts.handshakes = transport.NewHandshakeLog(a.logger, transport.DefaultHandshakeLogEvery)

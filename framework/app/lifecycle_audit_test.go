@@ -168,7 +168,7 @@ func TestWatchdog_WithdrawsAfterExactlyNConsecutiveFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.own = health.NewSet(0) // uncached: one run per watchdog tick
+	a.own, a.ownCacheAge = health.NewSet(0), 0 // uncached: one run per watchdog tick
 	a.own.Add("dep", check)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := start(t, a, ctx)
@@ -221,7 +221,7 @@ func TestWatchdog_RegistersAgainWithinTheDocumentedBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.own = health.NewSet(0) // uncached: one run per watchdog tick
+	a.own, a.ownCacheAge = health.NewSet(0), 0 // uncached: one run per watchdog tick
 	a.own.Add("dep", check)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := start(t, a, ctx)

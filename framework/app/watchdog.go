@@ -14,7 +14,11 @@ import (
 // once they pass, so a deadlocked handler or a dead dependency stops
 // attracting traffic without a restart.
 func (a *App) watchdog(ctx context.Context) {
-	t := time.NewTicker(a.opts.watchdogInterval)
+	// A run of the checks is served again for ownCacheAge: asked sooner,
+	// the same failed run would count as several of the N. Waiting that
+	// long after each ask returned makes every answer a run of its own.
+	every := max(a.opts.watchdogInterval, a.ownCacheAge)
+	t := time.NewTimer(every)
 	defer t.Stop()
 	fails := 0
 	for {
@@ -23,22 +27,28 @@ func (a *App) watchdog(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if a.draining.Load() {
-			return
+		a.watchdogTick(ctx, &fails)
+		t.Reset(every)
+	}
+}
+
+// watchdogTick is one look at the checks; fails counts consecutive failures.
+func (a *App) watchdogTick(ctx context.Context, fails *int) {
+	if a.draining.Load() {
+		return
+	}
+	err := a.ownReadiness(ctx)
+	switch {
+	case err != nil:
+		*fails++
+		if *fails == a.opts.watchdogFailures && !a.withdrawn.Load() {
+			a.watchdogWithdraw(ctx, err)
 		}
-		err := a.ownReadiness(ctx)
-		switch {
-		case err != nil:
-			fails++
-			if fails == a.opts.watchdogFailures && !a.withdrawn.Load() {
-				a.watchdogWithdraw(ctx, err)
-			}
-		case a.withdrawn.Load():
-			fails = 0
-			a.watchdogRestore(ctx)
-		default:
-			fails = 0
-		}
+	case a.withdrawn.Load():
+		*fails = 0
+		a.watchdogRestore(ctx)
+	default:
+		*fails = 0
 	}
 }
 
