@@ -49,7 +49,7 @@ var ErrNoAddress = errors.New("dnssrv: no SRV target has an address")
 type Option func(*config)
 
 type config struct {
-	server         string
+	servers        []string
 	service        string
 	scheme         string
 	minTTL, maxTTL time.Duration
@@ -57,9 +57,19 @@ type config struct {
 	logger         log.Logger
 }
 
-// WithServer sets the DNS server, host:port. Default: the first
-// nameserver of /etc/resolv.conf.
-func WithServer(addr string) Option { return func(c *config) { c.server = addr } }
+// WithServer sets one DNS server, host:port: WithServers(addr).
+func WithServer(addr string) Option { return WithServers(addr) }
+
+// WithServers sets the DNS servers, host:port each, asked in this order.
+// A question one does not answer (no connection, a timeout, a broken
+// answer) or answers SERVFAIL or REFUSED goes to the next, and the server
+// that answered is asked first from then on, so a server that is down
+// costs one timeout, not one per question. An NXDOMAIN or an empty
+// answer is an answer. Default: every nameserver of /etc/resolv.conf, as
+// the system's resolver asks them.
+func WithServers(addrs ...string) Option {
+	return func(c *config) { c.servers = slices.Clone(addrs) }
+}
 
 // WithService sets the Name of the published instances. Default: the
 // label after _port._proto in the SRV name (the Service of a Kubernetes
@@ -95,15 +105,19 @@ func newConfig(opts []Option) (config, error) {
 	for _, o := range opts {
 		o(&c)
 	}
-	if c.server == "" {
+	if len(c.servers) == 0 {
 		cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
 		if err != nil || len(cc.Servers) == 0 {
 			return c, fmt.Errorf("dnssrv: no DNS server given and none in /etc/resolv.conf: %v", err)
 		}
-		c.server = net.JoinHostPort(cc.Servers[0], cc.Port)
+		for _, s := range cc.Servers {
+			c.servers = append(c.servers, net.JoinHostPort(s, cc.Port))
+		}
 	}
-	if _, _, err := net.SplitHostPort(c.server); err != nil {
-		return c, fmt.Errorf("dnssrv: server %q: want host:port: %w", c.server, err)
+	for _, s := range c.servers {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return c, fmt.Errorf("dnssrv: server %q: want host:port: %w", s, err)
+		}
 	}
 	switch {
 	case c.minTTL <= 0 || c.maxTTL < c.minTTL:
@@ -135,6 +149,9 @@ type Instancer struct {
 	// lookup fails (owned by the loop's goroutine).
 	known   map[string][]string
 	failing map[string]bool // targets whose last lookup failed: logged once per run
+	// asking is the index of the server asked first: the last one that
+	// answered (owned by the loop's goroutine).
+	asking int
 }
 
 var _ sd.Instancer = (*Instancer)(nil)
@@ -393,21 +410,54 @@ func appendUsable(ips []string, ip net.IP) []string {
 	return append(ips, ip.String())
 }
 
-// query sends one question, over TCP again when the UDP answer was
-// truncated.
+// query sends one question to the servers in turn (WithServers), from
+// the one that answered last, until one answers.
 func (in *Instancer) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.SetEdns0(4096, false)
-	resp, err := in.exchange(ctx, in.dc, m)
+	servers := in.cfg.servers
+	var errs []error
+	for k := range servers {
+		i := (in.asking + k) % len(servers)
+		resp, err := in.ask(ctx, servers[i], m)
+		if err == nil {
+			if i != in.asking {
+				level.Warn(in.cfg.logger).Log("msg", "DNS server did not answer; asking the next one first from now on",
+					"name", in.name, "server", servers[in.asking], "next", servers[i], "err", errors.Join(errs...))
+				in.asking = i
+			}
+			return resp, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("dnssrv: %s %s: %w", dns.TypeToString[qtype], name, err)
+		}
+		if len(servers) > 1 {
+			err = fmt.Errorf("%s: %w", servers[i], err)
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("dnssrv: %s %s: %w", dns.TypeToString[qtype], name, errors.Join(errs...))
+}
+
+// errRcode is an answer that is no answer: SERVFAIL, REFUSED and the
+// like (NXDOMAIN is one: the name has no records).
+type errRcode int
+
+func (e errRcode) Error() string { return dns.RcodeToString[int(e)] }
+
+// ask sends m to server, over TCP again when the UDP answer was
+// truncated.
+func (in *Instancer) ask(ctx context.Context, server string, m *dns.Msg) (*dns.Msg, error) {
+	resp, err := in.exchange(ctx, in.dc, server, m)
 	if err == nil && resp.Truncated {
-		resp, err = in.exchange(ctx, &dns.Client{Net: "tcp", Timeout: in.cfg.timeout}, m)
+		resp, err = in.exchange(ctx, &dns.Client{Net: "tcp", Timeout: in.cfg.timeout}, server, m)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("dnssrv: %s %s: %w", dns.TypeToString[qtype], name, err)
+		return nil, err
 	}
 	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
-		return nil, fmt.Errorf("dnssrv: %s %s: %s", dns.TypeToString[qtype], name, dns.RcodeToString[resp.Rcode])
+		return nil, errRcode(resp.Rcode)
 	}
 	return resp, nil
 }
@@ -416,8 +466,8 @@ func (in *Instancer) query(ctx context.Context, name string, qtype uint16) (*dns
 // does. miekg/dns's exchange heeds only deadlines, so Stop waited for a
 // silent server's answer until the query's timeout (WithTimeout): closing
 // the connection ends the read at once.
-func (in *Instancer) exchange(ctx context.Context, c *dns.Client, m *dns.Msg) (*dns.Msg, error) {
-	conn, err := c.DialContext(ctx, in.cfg.server)
+func (in *Instancer) exchange(ctx context.Context, c *dns.Client, server string, m *dns.Msg) (*dns.Msg, error) {
+	conn, err := c.DialContext(ctx, server)
 	if err != nil {
 		return nil, err
 	}

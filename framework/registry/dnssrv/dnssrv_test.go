@@ -262,6 +262,7 @@ func TestNewInstancer_RefusesWhatCannotWork(t *testing.T) {
 	}{
 		{"plain.example.", []dnssrv.Option{dnssrv.WithServer("127.0.0.1:53")}}, // no service label
 		{name, []dnssrv.Option{dnssrv.WithServer("nowhere")}},
+		{name, []dnssrv.Option{dnssrv.WithServers("127.0.0.1:53", "nowhere")}},
 		{name, []dnssrv.Option{dnssrv.WithServer("127.0.0.1:53"), dnssrv.WithTTLBounds(2*time.Second, time.Second)}},
 		// A scheme no instance can carry would leave every set empty
 		// without an error (report j51a).
