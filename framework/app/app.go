@@ -553,21 +553,32 @@ func (a *App) runUntilStopped(ctx context.Context, sw *stopsig.Watcher) stopCaus
 	return cause
 }
 
-// shutdown runs phases 6–9. A second signal cancels force, which cuts the
-// grace period and the drain short.
+// shutdown runs phases 6–9. A second signal during 6–8 cancels force,
+// which cuts the withdrawal, the grace period and the drain short.
 func (a *App) shutdown(cause stopCause, sw *stopsig.Watcher) error {
 	// force's cause says why it ended, so a drain cut by the second signal
 	// says so rather than reading as a timeout.
 	force, forced := context.WithCancelCause(context.Background())
 	defer forced(nil)
-	var forcedErr atomic.Pointer[error]
+	var (
+		mu        sync.Mutex
+		cuttable  = true // until the drain is over
+		forcedErr error
+	)
 	go func() { // owned by shutdown: ends when force is cancelled
 		select {
 		case <-sw.Force():
-			err := fmt.Errorf("%w (%s)", ErrForced, sw.ForcedBy())
-			forcedErr.Store(&err)
+			mu.Lock()
+			defer mu.Unlock()
+			if !cuttable {
+				// The release is bounded on its own; exiting before it ends
+				// would only leave the registration to its TTL.
+				level.Info(a.logger).Log("msg", "second signal after the drain: nothing left to cut short; the release goes on, within "+a.opts.releaseTimeout.String(), "signal", sw.ForcedBy())
+				return
+			}
+			forcedErr = fmt.Errorf("%w (%s)", ErrForced, sw.ForcedBy())
 			level.Warn(a.logger).Log("msg", "second signal, forcing exit", "signal", sw.ForcedBy())
-			forced(err)
+			forced(forcedErr)
 		case <-force.Done():
 		}
 	}()
@@ -575,14 +586,17 @@ func (a *App) shutdown(cause stopCause, sw *stopsig.Watcher) error {
 	withdrawErr := a.withdraw(force, cause.reason)
 	a.grace(force)
 	drainErr := a.drain(force)
+	mu.Lock()
+	cuttable, forceErr := false, forcedErr
+	mu.Unlock()
 	releaseErr := a.release()
 	a.stopDebug()
 	forced(nil)
 
 	var err error
 	switch {
-	case forcedErr.Load() != nil:
-		err = *forcedErr.Load()
+	case forceErr != nil:
+		err = forceErr
 	case cause.err != nil:
 		err = cause.err
 	case drainErr != nil:
