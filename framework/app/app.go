@@ -595,6 +595,9 @@ func (a *App) shutdown(cause stopCause, sw *stopsig.Watcher) error {
 
 	var err error
 	switch {
+	case forceErr != nil && cause.err != nil:
+		// Why the transport stopped is in no other line: keep it, first.
+		err = fmt.Errorf("%w; %w", cause.err, forceErr)
 	case forceErr != nil:
 		err = forceErr
 	case cause.err != nil:

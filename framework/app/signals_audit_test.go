@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry/memory"
+	"github.com/warren-mesh/warren/framework/transport/transporttest"
 )
 
 // tee sends every line to the journal and keeps it in lines too.
@@ -86,4 +87,33 @@ func (l *lines) all() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.l)
+}
+
+// A shutdown begun by a transport that stopped on its own and then forced
+// returned ErrForced alone: why the transport stopped was in no line at
+// all (the withdraw line has only "echo server stopped", and Run's error
+// is the exit line's). Run returns both, the failure first.
+func TestRun_AForcedExitKeepsTheTransportFailureThatBeganIt(t *testing.T) {
+	j := &journal{}
+	echo := &dying{Server: transporttest.NewLineEcho("127.0.0.1:0"), die: make(chan struct{})}
+	a, err := New("svc", okHandler(), memory.New(), testOptions(j, WithSignals(true), WithServer(echo), WithGracePeriod(time.Minute))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := start(t, a, context.Background())
+	close(echo.die)
+	waitJournal(t, j, "phase:grace")
+	// The first signal during a shutdown already under way asks for what
+	// is happening; a second one, past the repeat window, forces exit.
+	first := time.Now()
+	syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
+	time.Sleep(time.Until(first.Add(repeatWindow + 200*time.Millisecond)))
+	syscall.Kill(syscall.Getpid(), syscall.SIGINT)
+	err = wait(t, done)
+	if !errors.Is(err, ErrForced) || !errors.Is(err, ErrServe) || !strings.Contains(err.Error(), "listener broke") {
+		t.Fatalf("Run = %v, want ErrForced and the ErrServe that began the shutdown, with its reason", err)
+	}
+	if got := j.phaseErr("exit"); got != err.Error() {
+		t.Fatalf("exit line err=%q, want Run's error %q", got, err)
+	}
 }
