@@ -4,15 +4,23 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/go-kit/log"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/warren-mesh/warren/framework/backoff"
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
@@ -47,36 +55,113 @@ func startInformers(cs kubernetes.Interface, ns string, logger log.Logger, watch
 	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
 	inf := &caches{
 		factory: f,
-		pods:    f.Core().V1().Pods().Lister().Pods(ns),
-		svcs:    f.Core().V1().Services().Lister().Services(ns),
-		slices:  f.Discovery().V1().EndpointSlices().Lister().EndpointSlices(ns),
 		subs:    map[chan struct{}]struct{}{},
 		outage:  registry.NewOutageLog(logger, "Kubernetes (list and watch of Pods, Services, EndpointSlices)"),
 	}
-	h := cache.ResourceEventHandlerFuncs{
+	failed := func(err error) {
+		inf.mu.Lock()
+		inf.lastErr = err
+		inf.outage.Failed(err)
+		inf.mu.Unlock()
+		watchErr(err)
+	}
+	h := connHooks{failed: failed, back: func() {
+		inf.mu.Lock()
+		inf.outage.Recovered()
+		inf.mu.Unlock()
+	}}
+	pods := f.InformerFor(&corev1.Pod{}, func(kubernetes.Interface, time.Duration) cache.SharedIndexInformer {
+		return newInformer(cs, &corev1.Pod{}, h, cs.CoreV1().Pods(ns).List, cs.CoreV1().Pods(ns).Watch)
+	})
+	svcs := f.InformerFor(&corev1.Service{}, func(kubernetes.Interface, time.Duration) cache.SharedIndexInformer {
+		return newInformer(cs, &corev1.Service{}, h, cs.CoreV1().Services(ns).List, cs.CoreV1().Services(ns).Watch)
+	})
+	slices := f.InformerFor(&discoveryv1.EndpointSlice{}, func(kubernetes.Interface, time.Duration) cache.SharedIndexInformer {
+		return newInformer(cs, &discoveryv1.EndpointSlice{}, h, cs.DiscoveryV1().EndpointSlices(ns).List, cs.DiscoveryV1().EndpointSlices(ns).Watch)
+	})
+	inf.pods = corelisters.NewPodLister(pods.GetIndexer()).Pods(ns)
+	inf.svcs = corelisters.NewServiceLister(svcs.GetIndexer()).Services(ns)
+	inf.slices = discoverylisters.NewEndpointSliceLister(slices.GetIndexer()).EndpointSlices(ns)
+	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { inf.signal() },
 		UpdateFunc: func(any, any) { inf.signal() },
 		DeleteFunc: func(any) { inf.signal() },
 	}
-	for _, si := range []cache.SharedIndexInformer{
-		f.Core().V1().Pods().Informer(),
-		f.Core().V1().Services().Informer(),
-		f.Discovery().V1().EndpointSlices().Informer(),
-	} {
-		_ = si.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
-			inf.mu.Lock()
-			inf.lastErr = err
-			inf.outage.Failed(err)
-			inf.mu.Unlock()
-			watchErr(err)
-		})
-		_, _ = si.AddEventHandler(h)
+	for _, si := range []cache.SharedIndexInformer{pods, svcs, slices} {
+		_ = si.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { failed(err) })
+		_, _ = si.AddEventHandler(handler)
 		inf.synced = append(inf.synced, si.HasSynced)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	inf.cancel = cancel
 	f.StartWithContext(ctx)
 	return inf
+}
+
+// Reconnecting to an apiserver that refuses connections (down, or
+// restarting): tried again within reconnectMax (as Register's read
+// check), and the wait starts afresh at every list or watch.
+const (
+	reconnectMin = 100 * time.Millisecond
+	reconnectMax = 5 * time.Second
+)
+
+// newInformer is the informer of one resource of the namespace, as
+// client-go's factory makes it, except that a list or watch the apiserver
+// refuses to connect is retried here, within reconnectMax, and not by
+// the reflector: its backoff grows through an outage to 30-60 s and is
+// reset only after 2 minutes without a failure, so after an outage of a
+// minute the caches stayed as they were for up to a minute more while
+// the apiserver answered (audit k1: a Pod withdrawn 31 s after a 45 s
+// outage was still served 31 s later).
+func newInformer[L runtime.Object](cs kubernetes.Interface, obj runtime.Object, h connHooks,
+	list func(context.Context, metav1.ListOptions) (L, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error),
+) cache.SharedIndexInformer {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return untilConnected(ctx, h, func(ctx context.Context) (runtime.Object, error) {
+				l, err := list(ctx, o)
+				if err != nil {
+					return nil, err
+				}
+				return l, nil
+			})
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return untilConnected(ctx, h, func(ctx context.Context) (watch.Interface, error) { return watchFn(ctx, o) })
+		},
+	}
+	return cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, cs), obj,
+		cache.SharedIndexInformerOptions{Indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}})
+}
+
+// connHooks hear an informer's connections to the apiserver.
+type connHooks struct {
+	failed func(error) // a list or watch refused
+	back   func()      // taken again after refusals
+}
+
+// untilConnected calls call until the apiserver takes the connection, or
+// ctx ends (the informer stops). Any other outcome is the caller's.
+// failed hears each refusal, and back each success after refusals: a
+// watch that resumes where it broke off brings no event when nothing
+// changed, and the outage would otherwise never be over in the log.
+func untilConnected[T any](ctx context.Context, h connHooks, call func(context.Context) (T, error)) (T, error) {
+	bo := backoff.New(reconnectMin, reconnectMax)
+	for refused := false; ; refused = true {
+		v, err := call(ctx)
+		if err == nil && refused {
+			h.back()
+		}
+		if err == nil || !utilnet.IsConnectionRefused(err) || ctx.Err() != nil {
+			return v, err
+		}
+		h.failed(err)
+		if !backoff.Sleep(ctx, bo.Next()) {
+			return v, err
+		}
+	}
 }
 
 // subscribe returns a channel that gets a (coalesced) signal after every

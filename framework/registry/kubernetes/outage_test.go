@@ -2,7 +2,10 @@ package kubernetes_test
 
 import (
 	"errors"
+	"io"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/kubernetes"
 	"github.com/warren-mesh/warren/framework/registry/kubernetes/kubetest"
+	"github.com/warren-mesh/warren/framework/registry/registrytest"
 	"github.com/warren-mesh/warren/internal/tcpproxy"
 )
 
@@ -158,4 +162,108 @@ func podIsReady(pod *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// refuser forwards a 127.0.0.1 port of its own to the apiserver; down
+// closes the port and every connection (connections refused, as from an
+// apiserver that is down), up opens the same port again.
+type refuser struct {
+	target string
+	mu     sync.Mutex
+	addr   string
+	ln     net.Listener
+	conns  map[net.Conn]bool
+	wg     sync.WaitGroup
+}
+
+func newRefuser(t *testing.T, target string) *refuser {
+	f := &refuser{target: target, addr: "127.0.0.1:0", conns: map[net.Conn]bool{}}
+	f.up(t)
+	t.Cleanup(func() { f.down(); f.wg.Wait() })
+	return f
+}
+
+func (f *refuser) up(t *testing.T) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ln, f.addr = ln, ln.Addr().String()
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.DialTimeout("tcp", f.target, 5*time.Second)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			f.mu.Lock()
+			if f.ln != ln { // closed meanwhile
+				f.mu.Unlock()
+				c.Close()
+				u.Close()
+				continue
+			}
+			f.conns[c], f.conns[u] = true, true
+			f.mu.Unlock()
+			f.wg.Add(2)
+			go func() { defer f.wg.Done(); _, _ = io.Copy(u, c); u.Close() }()
+			go func() { defer f.wg.Done(); _, _ = io.Copy(c, u); c.Close() }()
+		}
+	}()
+}
+
+func (f *refuser) down() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ln == nil {
+		return
+	}
+	f.ln.Close()
+	f.ln = nil
+	for c := range f.conns {
+		c.Close()
+	}
+	clear(f.conns)
+}
+
+// After a long apiserver outage (connections refused for 45 s), a change
+// made once it is back reaches the instancer within the reconnect wait,
+// not after client-go's reflector backoff, which grows through the
+// outage to 30-60 s and resets only after 2 minutes without a failure:
+// the caches stayed as they were, and a withdrawn Pod was served, for
+// 31 s after the apiserver answered.
+func TestInstancer_SeesAChangeSoonAfterALongApiserverOutage(t *testing.T) {
+	rc := rest.CopyConfig(testCluster(t).Config())
+	f := newRefuser(t, strings.TrimPrefix(rc.Host, "https://"))
+	rc.Host = "https://" + f.addr // the apiserver's certificate names 127.0.0.1
+	r, _ := newTestRegistry(t, kubernetes.WithRESTConfig(rc))
+	defer r.Close()
+	writer, _ := newTestRegistry(t)
+	defer writer.Close()
+	svc := uniq("longout")
+	rec := record(t, r, svc)
+	a := registry.Instance{ID: svc + "-a", Name: svc, Endpoints: []string{"http://" + testHost + ":8080"}}
+	if err := writer.Register(ctxT(t, wait), a); err != nil {
+		t.Fatal(err)
+	}
+	rec.WaitFor(t, wait, a.ID+" listed", registrytest.Has(a.ID))
+	f.down()
+	time.Sleep(45 * time.Second) // client-go's backoff reaches its 30 s cap
+	f.up(t)
+	if err := writer.Deregister(ctxT(t, wait), a); err != nil {
+		t.Fatal(err)
+	}
+	// Within the 5 s reconnect wait, the controller's update and a
+	// generous margin for a loaded machine.
+	_, took := rec.WaitFor(t, 20*time.Second, a.ID+" withdrawn", registrytest.Lacks(a.ID))
+	t.Logf("withdrawal seen %s after the apiserver took connections again", took.Round(time.Millisecond))
 }
