@@ -230,7 +230,7 @@ func (a *App) Run(ctx context.Context) error {
 	go func() { // owned by Run: ends with the start-up at the latest
 		select {
 		case <-sw.Stop():
-			endStart(nil)
+			endStart(fmt.Errorf("%w (%s)", ErrInterrupted, sw.First()))
 		case <-startCtx.Done():
 		}
 	}()
@@ -249,26 +249,27 @@ func (a *App) Run(ctx context.Context) error {
 		phase, began = "register", time.Now()
 		err = a.register(startCtx)
 	}
+	// What cut the start-up short, if anything, is read before the
+	// undoing: a signal during it comes after the failure, not before.
+	cut := context.Cause(startCtx)
 	endStart(nil)
 	if err != nil {
 		// Every phase writes its line, a failed one too; the error itself
 		// is Run's to return (and bootstrap's exit line to show), once.
 		level.Error(a.logger).Log("phase", phase, "failed", true, "took", time.Since(began).Round(time.Microsecond))
 		a.abort()
-		if cause := context.Cause(startCtx); errors.Is(cause, ErrServe) {
-			return fmt.Errorf("%w; the %s was cut short: %w", cause, phase, err)
-		}
-		select {
-		case <-sw.Stop():
-			return fmt.Errorf("%w (%s): %w", ErrInterrupted, sw.First(), err)
+		switch {
+		case cut == nil:
+			return err
+		case errors.Is(cut, ErrServe):
+			return fmt.Errorf("%w; the %s was cut short: %w", cut, phase, err)
+		case errors.Is(cut, ErrInterrupted): // a signal
+			return fmt.Errorf("%w: %w", cut, err)
 		default:
-		}
-		if ctx.Err() != nil {
 			// An embedder's cancel, which replaces signals (WithSignals):
 			// the phase it cut short failed because of it, not on its own.
-			return fmt.Errorf("%w (%v): %w", ErrInterrupted, context.Cause(ctx), err)
+			return fmt.Errorf("%w (%v): %w", ErrInterrupted, cut, err)
 		}
-		return err
 	}
 	cause := a.runUntilStopped(ctx, sw)
 	return a.shutdown(cause, sw)

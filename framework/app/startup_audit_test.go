@@ -3,7 +3,9 @@ package app
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 
 	"github.com/warren-mesh/warren/framework/embedetcd"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
+	"github.com/warren-mesh/warren/framework/registry/memory"
 	"github.com/warren-mesh/warren/framework/transport"
 	"github.com/warren-mesh/warren/framework/transport/transporttest"
 )
@@ -113,5 +116,56 @@ func TestRun_ATransportThatStopsDuringRegistrationEndsTheStartUp(t *testing.T) {
 	}
 	if len(resp.Kvs) != 0 {
 		t.Fatalf("etcd holds %d record(s) of the instance whose start-up failed: %s", len(resp.Kvs), resp.Kvs[0].Key)
+	}
+}
+
+// A start-up that failed on its own (here a self-check of an address that
+// refuses) is undone before Run returns; a signal that came during that
+// undoing (a release held by a closer) relabelled the failure as
+// ErrInterrupted ("start-up interrupted (terminated): self-check
+// failed…"), as though the signal had cut it short. What ended the
+// start-up is what Run says.
+func TestRun_ASignalDuringTheUndoingDoesNotRelabelAFailedStartUp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String() // refuses connections once closed
+	ln.Close()
+	j := &journal{}
+	out := &lines{}
+	release := make(chan struct{})
+	var released bool
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	a, err := New("svc", okHandler(), memory.New(), testOptions(j, WithLogger(tee{j, out}), WithSignals(true),
+		WithAdvertise(dead), WithSelfCheckTimeout(300*time.Millisecond), WithCloser(blockingCloser{j, release}))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.opts.releaseTimeout = time.Minute // the closer, not the bound, ends the release here
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+	waitJournal(t, j, "closer:entered") // the self-check failed; the start-up is being undone
+	syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
+	// A repeat is logged only once the first has been taken: then the
+	// signal is known to Run before the undoing ends. (Another signal: two
+	// of one kind still pending are delivered once.)
+	syscall.Kill(syscall.Getpid(), syscall.SIGINT)
+	deadline := time.Now().Add(10 * time.Second)
+	for out.count("taken as the same request") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the repeated signal was not logged within 10s: %q", out.all())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	released = true
+	err = wait(t, done)
+	if !errors.Is(err, ErrSelfCheck) || errors.Is(err, ErrInterrupted) {
+		t.Fatalf("Run = %v, want the self-check's failure, not ErrInterrupted: the signal came after it", err)
 	}
 }
