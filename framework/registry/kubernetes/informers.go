@@ -44,40 +44,36 @@ type caches struct {
 	// lastErr is the last failed list or watch (a 403 when the RBAC Role
 	// is missing): why the caches are not synced, when they are not.
 	lastErr error
+	// failing holds the resources whose last list or watch failed: the
+	// outage is over once none is left, not at the first change another
+	// resource brings (a Role without pods said "readable again" at every
+	// Service change, and warned again at the next refused list).
+	failing  map[string]bool
+	watchErr func(error)
 	// outage logs failed lists and watches once, a reminder a minute,
-	// and the first change after them: client-go retries every second or
-	// so, for each of the three informers (report j47a: 37 lines in 4
-	// minutes, and none when it was over).
+	// and when every resource lists and watches again: client-go retries
+	// every second or so, for each of the three informers (report j47a:
+	// 37 lines in 4 minutes, and none when it was over).
 	outage *registry.OutageLog
 }
 
 func startInformers(cs kubernetes.Interface, ns string, logger log.Logger, watchErr func(error)) *caches {
 	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
 	inf := &caches{
-		factory: f,
-		subs:    map[chan struct{}]struct{}{},
-		outage:  registry.NewOutageLog(logger, "Kubernetes (list and watch of Pods, Services, EndpointSlices)"),
+		factory:  f,
+		subs:     map[chan struct{}]struct{}{},
+		outage:   registry.NewOutageLog(logger, "Kubernetes (list and watch of Pods, Services, EndpointSlices)"),
+		failing:  map[string]bool{},
+		watchErr: watchErr,
 	}
-	failed := func(err error) {
-		inf.mu.Lock()
-		inf.lastErr = err
-		inf.outage.Failed(err)
-		inf.mu.Unlock()
-		watchErr(err)
-	}
-	h := connHooks{failed: failed, back: func() {
-		inf.mu.Lock()
-		inf.outage.Recovered()
-		inf.mu.Unlock()
-	}}
 	pods := f.InformerFor(&corev1.Pod{}, func(kubernetes.Interface, time.Duration) cache.SharedIndexInformer {
-		return newInformer(cs, &corev1.Pod{}, h, cs.CoreV1().Pods(ns).List, cs.CoreV1().Pods(ns).Watch)
+		return newInformer(cs, &corev1.Pod{}, inf.hooks("pods"), cs.CoreV1().Pods(ns).List, cs.CoreV1().Pods(ns).Watch)
 	})
 	svcs := f.InformerFor(&corev1.Service{}, func(kubernetes.Interface, time.Duration) cache.SharedIndexInformer {
-		return newInformer(cs, &corev1.Service{}, h, cs.CoreV1().Services(ns).List, cs.CoreV1().Services(ns).Watch)
+		return newInformer(cs, &corev1.Service{}, inf.hooks("services"), cs.CoreV1().Services(ns).List, cs.CoreV1().Services(ns).Watch)
 	})
 	slices := f.InformerFor(&discoveryv1.EndpointSlice{}, func(kubernetes.Interface, time.Duration) cache.SharedIndexInformer {
-		return newInformer(cs, &discoveryv1.EndpointSlice{}, h, cs.DiscoveryV1().EndpointSlices(ns).List, cs.DiscoveryV1().EndpointSlices(ns).Watch)
+		return newInformer(cs, &discoveryv1.EndpointSlice{}, inf.hooks("endpointslices"), cs.DiscoveryV1().EndpointSlices(ns).List, cs.DiscoveryV1().EndpointSlices(ns).Watch)
 	})
 	inf.pods = corelisters.NewPodLister(pods.GetIndexer()).Pods(ns)
 	inf.svcs = corelisters.NewServiceLister(svcs.GetIndexer()).Services(ns)
@@ -87,8 +83,8 @@ func startInformers(cs kubernetes.Interface, ns string, logger log.Logger, watch
 		UpdateFunc: func(any, any) { inf.signal() },
 		DeleteFunc: func(any) { inf.signal() },
 	}
-	for _, si := range []cache.SharedIndexInformer{pods, svcs, slices} {
-		_ = si.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { failed(err) })
+	for res, si := range map[string]cache.SharedIndexInformer{"pods": pods, "services": svcs, "endpointslices": slices} {
+		_ = si.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { inf.failed(res, err) })
 		_, _ = si.AddEventHandler(handler)
 		inf.synced = append(inf.synced, si.HasSynced)
 	}
@@ -136,23 +132,47 @@ func newInformer[L runtime.Object](cs kubernetes.Interface, obj runtime.Object, 
 		cache.SharedIndexInformerOptions{Indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}})
 }
 
-// connHooks hear an informer's connections to the apiserver.
+// connHooks hear how one informer's lists and watches go.
 type connHooks struct {
-	failed func(error) // a list or watch refused
-	back   func()      // taken again after refusals
+	failed func(error) // a list or watch refused a connection
+	ok     func()      // a list or watch made
+}
+
+// hooks are res's connHooks.
+func (inf *caches) hooks(res string) connHooks {
+	return connHooks{failed: func(err error) { inf.failed(res, err) }, ok: func() { inf.ok(res) }}
+}
+
+// failed notes a failed list or watch of res.
+func (inf *caches) failed(res string, err error) {
+	inf.mu.Lock()
+	inf.lastErr = err
+	inf.failing[res] = true
+	inf.outage.Failed(err)
+	inf.mu.Unlock()
+	inf.watchErr(err)
+}
+
+// ok notes a list or watch of res made: the outage is over when no
+// resource is failing. A success, not a change, says so: a watch that
+// resumes where it broke off brings no event when nothing changed.
+func (inf *caches) ok(res string) {
+	inf.mu.Lock()
+	defer inf.mu.Unlock()
+	delete(inf.failing, res)
+	if len(inf.failing) == 0 {
+		inf.outage.Recovered()
+	}
 }
 
 // untilConnected calls call until the apiserver takes the connection, or
 // ctx ends (the informer stops). Any other outcome is the caller's.
-// failed hears each refusal, and back each success after refusals: a
-// watch that resumes where it broke off brings no event when nothing
-// changed, and the outage would otherwise never be over in the log.
 func untilConnected[T any](ctx context.Context, h connHooks, call func(context.Context) (T, error)) (T, error) {
 	bo := backoff.New(reconnectMin, reconnectMax)
-	for refused := false; ; refused = true {
+	for {
 		v, err := call(ctx)
-		if err == nil && refused {
-			h.back()
+		if err == nil {
+			h.ok()
 		}
 		if err == nil || !utilnet.IsConnectionRefused(err) || ctx.Err() != nil {
 			return v, err
@@ -181,7 +201,6 @@ func (inf *caches) subscribe() (<-chan struct{}, func()) {
 func (inf *caches) signal() {
 	inf.mu.Lock()
 	defer inf.mu.Unlock()
-	inf.outage.Recovered() // a change arrived: the informers list and watch again
 	for ch := range inf.subs {
 		select {
 		case ch <- struct{}{}:
