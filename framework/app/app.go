@@ -500,6 +500,7 @@ func (a *App) serveFailure(i int) error {
 type stopCause struct {
 	reason string
 	err    error // non-nil when a transport failed on its own
+	server int   // 1 + the index of that transport; 0 for another cause
 }
 
 // runUntilStopped is phase 5: an oklog/run group with one actor per
@@ -516,7 +517,7 @@ func (a *App) runUntilStopped(ctx context.Context, sw *stopsig.Watcher) stopCaus
 			select {
 			case <-a.served[i]:
 				err := a.serveFailure(i)
-				set(stopCause{reason: s.Scheme() + " server stopped", err: err})
+				set(stopCause{reason: s.Scheme() + " server stopped", err: err, server: i + 1})
 				return err
 			case <-stop:
 				return nil
@@ -586,7 +587,7 @@ func (a *App) shutdown(cause stopCause, sw *stopsig.Watcher) error {
 
 	withdrawErr := a.withdraw(force, cause.reason)
 	a.grace(force)
-	drainErr := a.drain(force)
+	drainErr := a.drain(force, cause.server-1)
 	mu.Lock()
 	cuttable, forceErr := false, forcedErr
 	mu.Unlock()
@@ -655,7 +656,11 @@ func (a *App) grace(force context.Context) {
 }
 
 // drain is phase 8: every transport drains at once, within one timeout.
-func (a *App) drain(force context.Context) error {
+// A transport found stopped on its own (in the grace, say) fails the
+// drain: clients still routed here meanwhile were refused. reported is
+// the index of the one that ended phase 5, whose failure Run returns
+// already (-1: none).
+func (a *App) drain(force context.Context, reported int) error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeoutCause(force, a.opts.drain, fmt.Errorf("drain timeout %s reached", a.opts.drain))
 	defer cancel()
@@ -665,8 +670,15 @@ func (a *App) drain(force context.Context) error {
 		wg.Add(1)
 		go func() { // bounded by ctx: Shutdown returns when it ends
 			defer wg.Done()
+			select {
+			case <-a.served[i]:
+				if i != reported {
+					errs[i] = fmt.Errorf("stopped on its own before the drain: %w", a.serveFailure(i))
+				}
+			default:
+			}
 			if err := s.Shutdown(ctx); err != nil {
-				errs[i] = fmt.Errorf("%s: %w", s.Scheme(), err)
+				errs[i] = errors.Join(errs[i], fmt.Errorf("%s: %w", s.Scheme(), err))
 			}
 			<-a.served[i] // its Serve goroutine has returned
 		}()
