@@ -2,13 +2,16 @@ package kubernetes_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-kit/kit/sd"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -266,4 +269,61 @@ func TestInstancer_SeesAChangeSoonAfterALongApiserverOutage(t *testing.T) {
 	// generous margin for a loaded machine.
 	_, took := rec.WaitFor(t, 20*time.Second, a.ID+" withdrawn", registrytest.Lacks(a.ID))
 	t.Logf("withdrawal seen %s after the apiserver took connections again", took.Round(time.Millisecond))
+}
+
+// Changes made while the apiserver is out of reach for a process reach
+// its instancer once it is back, as one consistent state: a Pod turned
+// NotReady, a Pod replaced at another address (deleted and created
+// again under the same name, a new UID) and a new Pod. The set converges
+// to what the Pods say, and no set after the outage serves the replaced
+// Pod's old state beside the new Pod.
+func TestInstancer_ChangesDuringAnOutageArriveAfterIt(t *testing.T) {
+	rc := rest.CopyConfig(testCluster(t).Config())
+	f := newRefuser(t, strings.TrimPrefix(rc.Host, "https://"))
+	rc.Host = "https://" + f.addr
+	r, _ := newTestRegistry(t, kubernetes.WithRESTConfig(rc))
+	defer r.Close()
+	writer, _ := newTestRegistry(t)
+	defer writer.Close()
+	svc := uniq("during")
+	rec := record(t, r, svc)
+	at := func(id string, port int) registry.Instance {
+		return registry.Instance{ID: svc + "-" + id, Name: svc, Endpoints: []string{fmt.Sprintf("http://%s:%d", testHost, port)}}
+	}
+	a, b, b2, c := at("a", 8080), at("b", 8081), at("b", 9081), at("c", 8082)
+	for _, inst := range []registry.Instance{a, b} {
+		if err := writer.Register(ctxT(t, wait), inst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.WaitFor(t, wait, "a and b listed", func(ev sd.Event) bool { return slices.Equal(registrytest.IDs(ev), []string{a.ID, b.ID}) })
+	f.down()
+	if err := writer.Deregister(ctxT(t, wait), a); err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.Deregister(ctxT(t, wait), b); err != nil {
+		t.Fatal(err)
+	}
+	for _, inst := range []registry.Instance{b2, c} {
+		if err := writer.Register(ctxT(t, wait), inst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(5 * time.Second)
+	n := len(rec.Events())
+	f.up(t)
+	rec.WaitFor(t, wait, "b at its new address and c", func(ev sd.Event) bool {
+		got, ok := registrytest.ByID(ev, b.ID)
+		return ok && got.HostPort() == b2.HostPort() && slices.Equal(registrytest.IDs(ev), []string{b.ID, c.ID})
+	})
+	// c exists only after a's and b's changes: a set with c and a, or c
+	// and b's old address, is one the service never had.
+	for i, ev := range rec.Events()[n:] {
+		_, hasC := registrytest.ByID(ev, c.ID)
+		_, hasA := registrytest.ByID(ev, a.ID)
+		old, hasB := registrytest.ByID(ev, b.ID)
+		if hasC && (hasA || hasB && old.HostPort() == b.HostPort()) {
+			t.Fatalf("event %d after the outage mixes states: %v", n+i, ev.Instances)
+		}
+	}
 }
