@@ -28,7 +28,10 @@
 // and EndpointSlices, shared by all its instancers and its Catalog
 // (registry.Catalog: the Services with at least one ready endpoint).
 // Through an apiserver outage the informers keep their caches and list
-// again when it is back; the instancers keep serving what they have.
+// again when it is back; the instancers keep serving what they have. A
+// refused connection is retried within 5 s, afresh at every list and
+// watch, not with client-go's backoff, which grows to 30-60 s through an
+// outage and would leave the caches stale that long after it.
 //
 // # Ordered delivery
 //
