@@ -115,6 +115,9 @@ type App struct {
 	debug   *debugServer
 	inst    registry.Instance
 	readyCh chan struct{}
+	// unwithdrawn is why the watchdog's withdrawal may have left the
+	// record listed (it failed), until the watchdog registers again.
+	unwithdrawn error
 }
 
 // New declares a service served over HTTP by handler (everything but
@@ -634,6 +637,12 @@ func (a *App) withdraw(force context.Context, reason string) error {
 	defer cancel()
 	err := a.registry.Deregister(ctx, inst)
 	a.registered.Store(false)
+	a.mu.Lock()
+	left := a.unwithdrawn
+	a.mu.Unlock()
+	if err == nil && left != nil {
+		err = left // this Deregister found nothing held: that is no withdrawal
+	}
 	a.outcome(err).Log("phase", "withdraw", "reason", reason, "id", inst.ID, "err", errString(err))
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrWithdraw, inst.ID, err)

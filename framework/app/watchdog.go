@@ -59,6 +59,12 @@ func (a *App) watchdogWithdraw(ctx context.Context, cause error) {
 	err := a.registry.Deregister(c, inst)
 	a.withdrawn.Store(true)
 	a.registered.Store(false)
+	if err != nil {
+		// The registrar may have let go of the instance all the same (etcd
+		// does): the stop's Deregister would then have nothing to do and
+		// say so, with this record still listed.
+		a.setUnwithdrawn(fmt.Errorf("the watchdog's withdrawal failed: %w", err))
+	}
 	level.Warn(a.logger).Log("msg", "watchdog withdrew instance", "failures", a.opts.watchdogFailures, "cause", cause, "err", errString(err))
 }
 
@@ -74,6 +80,7 @@ func (a *App) watchdogRestore(ctx context.Context) {
 		level.Warn(a.logger).Log("msg", "watchdog could not register again", "err", err)
 		return
 	}
+	a.setUnwithdrawn(nil)
 	a.withdrawn.Store(false)
 	a.registered.Store(true)
 	level.Info(a.logger).Log("msg", "watchdog restored instance", "id", inst.ID)
@@ -90,4 +97,12 @@ func (a *App) ownReadiness(ctx context.Context) error {
 		return fmt.Errorf("readiness check %q failed: %s", failed[0], rep.Checks[failed[0]].Detail)
 	}
 	return nil
+}
+
+// setUnwithdrawn records why the watchdog's last withdrawal may have left
+// the record listed; nil once it registered the instance again.
+func (a *App) setUnwithdrawn(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.unwithdrawn = err
 }
