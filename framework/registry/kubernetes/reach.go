@@ -54,7 +54,7 @@ func (r *reachability) lost(req *http.Request, err error) {
 	if !r.down.Swap(true) {
 		msg := "kubernetes apiserver not reachable; no instances known yet, discovery has none to serve until it answers (client-go retries)"
 		if f := r.listed.Load(); f != nil && (*f)() {
-			msg = "kubernetes apiserver lost; discovery keeps the last set while client-go retries"
+			msg = "kubernetes apiserver lost; discovery keeps the last set and retries within 5 s"
 		}
 		level.Warn(r.logger).Log("msg", msg, "host", req.URL.Host, "err", err)
 	}
