@@ -5,11 +5,6 @@ import (
 	"errors"
 	"testing"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"github.com/warren-mesh/warren/framework/embedetcd"
-	"github.com/warren-mesh/warren/framework/registry/etcd"
 )
 
 // The registration lost during the shutdown and the registry back during
@@ -22,18 +17,9 @@ import (
 // back, removed the record before the exit (the release line err=none).
 // Passes on the code of this audit: a guard, not a fix.
 func TestRun_ARegistryBackDuringTheGraceDoesNotPublishTheInstanceAgain(t *testing.T) {
-	srv, err := embedetcd.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, reg := etcdRegistry(t, 2*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	reg, err := etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...), etcd.WithTTL(2*time.Second),
-		etcd.WithDialTimeout(time.Second), etcd.WithRequestTimeout(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
 	j := &journal{}
 	a, err := New("orders", okHandler(), reg, testOptions(j, WithWithdrawTimeout(time.Second), WithGracePeriod(5*time.Second))...)
 	if err != nil {
@@ -50,20 +36,8 @@ func TestRun_ARegistryBackDuringTheGraceDoesNotPublishTheInstanceAgain(t *testin
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	listed := func() bool {
-		gctx, gcancel := context.WithTimeout(ctx, 5*time.Second)
-		defer gcancel()
-		resp, err := cli.Get(gctx, "/warren/services/orders/", clientv3.WithPrefix())
-		if err != nil {
-			t.Fatalf("reading etcd: %v", err)
-		}
-		return len(resp.Kvs) > 0
-	}
+	records := etcdRecords(t, srv, "orders")
+	listed := func() bool { return records() > 0 }
 	// Through the rest of the grace, the drain and the release, then a
 	// lease's TTL and a second more, the record may only go.
 	var runErr error

@@ -57,13 +57,7 @@ func TestRun_SecondSignalDuringTheReleaseForcesNothing(t *testing.T) {
 	// Not within repeatWindow of the first: a second request, not a repeat.
 	time.Sleep(time.Until(first.Add(repeatWindow + 200*time.Millisecond)))
 	syscall.Kill(syscall.Getpid(), syscall.SIGINT)
-	deadline := time.Now().Add(10 * time.Second)
-	for out.count("second signal") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the second signal was not logged within 10s: %q", out.all())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitLogged(t, out, "second signal")
 	close(release)
 	released = true
 	err = wait(t, done)

@@ -9,10 +9,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"github.com/warren-mesh/warren/framework/embedetcd"
-	"github.com/warren-mesh/warren/framework/registry/etcd"
 	"github.com/warren-mesh/warren/framework/registry/memory"
 	"github.com/warren-mesh/warren/framework/transport"
 	"github.com/warren-mesh/warren/framework/transport/transporttest"
@@ -57,18 +53,9 @@ func waitJournal(t *testing.T, j *journal, entry string) {
 // serving on that transport nor exiting, and once the registry was back
 // published an instance one of whose endpoints was dead.
 func TestRun_ATransportThatStopsDuringRegistrationEndsTheStartUp(t *testing.T) {
-	srv, err := embedetcd.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, reg := etcdRegistry(t, 2*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	reg, err := etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...), etcd.WithTTL(2*time.Second),
-		etcd.WithDialTimeout(time.Second), etcd.WithRequestTimeout(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := srv.Stop(); err != nil { // Register retries until etcd is back
 		t.Fatal(err)
 	}
@@ -103,19 +90,8 @@ func TestRun_ATransportThatStopsDuringRegistrationEndsTheStartUp(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	gctx, gcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer gcancel()
-	resp, err := cli.Get(gctx, "/warren/services/orders/", clientv3.WithPrefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(resp.Kvs) != 0 {
-		t.Fatalf("etcd holds %d record(s) of the instance whose start-up failed: %s", len(resp.Kvs), resp.Kvs[0].Key)
+	if n := etcdRecords(t, srv, "orders")(); n != 0 {
+		t.Fatalf("etcd holds %d record(s) of the instance whose start-up failed", n)
 	}
 }
 
@@ -155,13 +131,7 @@ func TestRun_ASignalDuringTheUndoingDoesNotRelabelAFailedStartUp(t *testing.T) {
 	// signal is known to Run before the undoing ends. (Another signal: two
 	// of one kind still pending are delivered once.)
 	syscall.Kill(syscall.Getpid(), syscall.SIGINT)
-	deadline := time.Now().Add(10 * time.Second)
-	for out.count("taken as the same request") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the repeated signal was not logged within 10s: %q", out.all())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitLogged(t, out, "taken as the same request")
 	close(release)
 	released = true
 	err = wait(t, done)

@@ -6,11 +6,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"github.com/warren-mesh/warren/framework/embedetcd"
-	"github.com/warren-mesh/warren/framework/registry/etcd"
 )
 
 // The watchdog withdrew the instance while etcd was down: the delete
@@ -29,18 +24,9 @@ func TestRun_AWatchdogWithdrawalThatFailedIsAFailedWithdrawAtTheStop(t *testing.
 			name = "registered again before the stop"
 		}
 		t.Run(name, func(t *testing.T) {
-			srv, err := embedetcd.Start()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
+			srv, reg := etcdRegistry(t, 30*time.Second)
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			reg, err := etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...), etcd.WithTTL(30*time.Second),
-				etcd.WithDialTimeout(time.Second), etcd.WithRequestTimeout(time.Second))
-			if err != nil {
-				t.Fatal(err)
-			}
 			j := &journal{}
 			out := &lines{}
 			var failing atomic.Bool
@@ -87,18 +73,7 @@ func TestRun_AWatchdogWithdrawalThatFailedIsAFailedWithdrawAtTheStop(t *testing.
 			if err := srv.Start(); err != nil {
 				t.Fatal(err)
 			}
-			cli, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), DialTimeout: 5 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cli.Close()
-			gctx, gcancel := context.WithTimeout(ctx, 10*time.Second)
-			defer gcancel()
-			resp, err := cli.Get(gctx, "/warren/services/orders/", clientv3.WithPrefix())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(resp.Kvs) == 0 {
+			if etcdRecords(t, srv, "orders")() == 0 {
 				t.Fatal("no record left once etcd was back: the premise of this test (a record the failed withdrawal left) does not hold")
 			}
 		})

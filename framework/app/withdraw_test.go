@@ -6,27 +6,15 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/warren-mesh/warren/framework/embedetcd"
-	"github.com/warren-mesh/warren/framework/registry/etcd"
 )
 
 // With etcd gone at the stop, the withdraw fails and the record stays
 // until its lease expires: Run returns ErrWithdraw and the exit line says
 // it, where it said err=none and returned nil (report j53a F2).
 func TestShutdown_FailedWithdrawIsWhatRunReturns(t *testing.T) {
-	srv, err := embedetcd.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, reg := etcdRegistry(t, 2*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	reg, err := etcd.New(ctx, etcd.WithEndpoints(srv.Endpoints()...), etcd.WithTTL(2*time.Second),
-		etcd.WithDialTimeout(time.Second), etcd.WithRequestTimeout(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
 	j := &journal{}
 	a, err := New("orders", okHandler(), reg, testOptions(j, WithWithdrawTimeout(time.Second))...)
 	if err != nil {
