@@ -79,7 +79,12 @@ type Syncer struct {
 
 	mu      sync.Mutex
 	applied []byte // the content nginx was last reloaded with
-	stats   Stats
+	// unsure: a reload failed since, so nginx may run another file (a
+	// hung master takes the SIGHUP once it runs again and loads what is
+	// on disk; a restarted one reads it): applied is no reason to skip a
+	// Sync until a reload succeeds.
+	unsure bool
+	stats  Stats
 }
 
 // Stats counts what a Syncer did.
@@ -148,7 +153,10 @@ func (s *Syncer) Apply(ctx context.Context, snap edge.Snapshot) error {
 // error wraps ErrInvalidConfig when the new file is at fault, ErrTestFailed
 // when nginx -t fails with the previous file too. Every Apply of a set not
 // yet loaded runs nginx -t again: a failure may come from outside the file
-// (nginx.conf, a host name nginx could not resolve) and go away.
+// (nginx.conf, a host name nginx could not resolve) and go away. After a
+// failed reload every Sync writes, tests and reloads, even of the set
+// last loaded, until a reload succeeds: nginx may load the file on disk
+// later (a hung master, a restart), so it must hold the current set.
 //
 // Until the Syncer has written a file, a snapshot with a service the
 // registry has not listed (edge.Service.Unlisted: unreachable since the
@@ -179,7 +187,7 @@ func (s *Syncer) Sync(ctx context.Context, snap edge.Snapshot) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if s.applied != nil && bytes.Equal(next, s.applied) {
+	if s.applied != nil && !s.unsure && bytes.Equal(next, s.applied) {
 		return res, nil
 	}
 	prev, err := os.ReadFile(s.path)
@@ -239,10 +247,11 @@ func (s *Syncer) Sync(ctx context.Context, snap edge.Snapshot) (Result, error) {
 	}
 	if err := s.ctl.Reload(ctx); err != nil {
 		s.stats.Failed++
+		s.unsure = true
 		return res, fmt.Errorf("nginx: reload: %w", err)
 	}
 	s.stats.Reloads++
-	s.applied = next
+	s.applied, s.unsure = next, false
 	res.Written = true
 	return res, nil
 }
