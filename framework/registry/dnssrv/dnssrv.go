@@ -478,6 +478,13 @@ func (in *Instancer) exchange(ctx context.Context, c *dns.Client, server string,
 	if err != nil && ctx.Err() != nil {
 		return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
+	// Each question has a socket of its own, whose port the error would
+	// name ("read udp 127.0.0.1:41236->…"): every retry of an outage would
+	// then be a new error, and the Cache publishes an event for each.
+	var op *net.OpError
+	if errors.As(err, &op) {
+		op.Source = nil
+	}
 	return resp, err
 }
 

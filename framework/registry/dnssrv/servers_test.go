@@ -83,3 +83,35 @@ func TestInstancer_ARefusedQuestionGoesToTheNextServer(t *testing.T) {
 		t.Fatalf("instances %+v (err %v); want a and far, far's address from the second server", got, ev.Err)
 	}
 }
+
+// An outage is one error event, not one per retry: the error named the
+// local port of each question's socket, so every retry (here every
+// 200 ms) was a new error and the Cache sent subscribers another event.
+func TestInstancer_AnOutageIsOneErrorEventNotOnePerRetry(t *testing.T) {
+	d := startDNS(t, 0, 0, srv("a", 8080, 10, 10), host("a", "192.0.2.1"))
+	logs := &syncbuf.Buffer{}
+	in, err := dnssrv.NewInstancer(name, dnssrv.WithServer(d.addr()), dnssrv.WithTimeout(300*time.Millisecond),
+		dnssrv.WithTTLBounds(200*time.Millisecond, 30*time.Second), dnssrv.WithLogger(log.NewLogfmtLogger(logs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Stop()
+	rec := registrytest.Record(t, in)
+	rec.WaitFor(t, wait, "a", registrytest.Has("a.user.shop.svc.cluster.local:8080"))
+	d.stop()
+	rec.WaitFor(t, wait, "an error", func(ev sd.Event) bool { return ev.Err != nil })
+	before := strings.Count(logs.String(), "cannot read DNS") // a line per failed resolution
+	time.Sleep(3 * time.Second)
+	if n := strings.Count(logs.String(), "cannot read DNS") - before; n < 5 {
+		t.Fatalf("%d failed resolutions in 3 s: too few retries for the test to show anything", n)
+	}
+	var errs []string
+	for _, ev := range rec.Events() {
+		if ev.Err != nil {
+			errs = append(errs, ev.Err.Error())
+		}
+	}
+	if len(errs) != 1 {
+		t.Fatalf("%d error events in a 3 s outage, want 1:\n%s", len(errs), strings.Join(errs, "\n"))
+	}
+}
