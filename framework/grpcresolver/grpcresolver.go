@@ -17,6 +17,10 @@
 // instance came or went) is not passed on. Nothing is registered globally: pass the builder with
 // grpc.WithResolvers (or resolver.Register it yourself).
 //
+// A Builder remembers each service's last good set: a resolver that
+// cannot read the registry before its first set (a channel back from
+// idle during an outage) hands the channel that set, not the error.
+//
 // This is the plain-grpc-go path. Warren's own client (package grpcclient)
 // adds retries with a budget, outlier ejection and P2C on top of the same
 // discovery; see docs/grpc.md.
@@ -48,6 +52,15 @@ type Builder struct {
 	d       registry.Discovery
 	open    time.Duration
 	schemes []string
+
+	// last is each service's last good set seen by any resolver of the
+	// builder. A resolver that cannot read the registry before its first
+	// set starts from it: grpc-go closes a channel's resolver when the
+	// channel goes idle (30 minutes by default) and builds a new one on
+	// its next call, and without it that call, in a registry outage,
+	// failed although the instances were up (audit s2).
+	mu   sync.Mutex
+	last map[string][]string
 }
 
 // Option configures a Builder.
@@ -84,7 +97,7 @@ func NewBuilder(d registry.Discovery, opts ...Option) (*Builder, error) {
 	if d == nil {
 		return nil, errors.New("grpcresolver: nil Discovery")
 	}
-	b := &Builder{d: d, open: 10 * time.Second, schemes: []string{"grpc", "grpcs"}}
+	b := &Builder{d: d, open: 10 * time.Second, schemes: []string{"grpc", "grpcs"}, last: map[string][]string{}}
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("grpcresolver: nil option")
@@ -124,8 +137,9 @@ type warrenResolver struct {
 
 	// Owned by the goroutine that reads the Instancer's events: what the
 	// channel was last told.
-	sent []string // instance strings of the last state passed on, sorted
-	told bool     // a state was passed on since the last reported error
+	sent   []string // instance strings of the last state passed on, sorted
+	told   bool     // a state was passed on since the last reported error
+	stated bool     // a state was ever passed on
 }
 
 // ResolveNow implements resolver.Resolver. Discovery pushes every change,
@@ -178,7 +192,7 @@ func (r *warrenResolver) openInstancer(ctx context.Context) (sd.Instancer, error
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		r.cc.ReportError(fmt.Errorf("warren resolver: discover %s: %w", r.service, err))
+		r.update(sd.Event{Err: err}) // the builder's last set, if any, or the error
 		t := time.NewTimer(backoff.Nth(100*time.Millisecond, 5*time.Second, n))
 		select {
 		case <-t.C:
@@ -190,6 +204,14 @@ func (r *warrenResolver) openInstancer(ctx context.Context) (sd.Instancer, error
 }
 
 func (r *warrenResolver) update(ev sd.Event) {
+	switch {
+	case ev.Err == nil:
+		r.b.remember(r.service, ev.Instances)
+	case len(ev.Instances) == 0 && !r.stated:
+		// The registry cannot be read yet: the service's last good set
+		// stands, as the set of a watch that loses the registry does.
+		ev.Instances = r.b.lastGood(r.service)
+	}
 	if ev.Err != nil && len(ev.Instances) == 0 {
 		r.cc.ReportError(fmt.Errorf("warren resolver: discover %s: %w", r.service, ev.Err))
 		r.told = false // the next set must reach the channel, even an unchanged one
@@ -247,7 +269,7 @@ func (r *warrenResolver) update(ev sd.Event) {
 		st.Addresses = append(st.Addresses, resolver.Address{Addr: k.hostport, ServerName: name, BalancerAttributes: attrs})
 		st.Endpoints = append(st.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: k.hostport, ServerName: name}}, Attributes: attrs})
 	}
-	r.sent, r.told = key, true
+	r.sent, r.told, r.stated = key, true, true
 	// An empty set is passed on too: the balancer fails calls fast instead
 	// of sending them to instances that have left.
 	_ = r.cc.UpdateState(st) // ErrBadResolverState for an empty set: the next change corrects it
@@ -257,6 +279,25 @@ func (r *warrenResolver) update(ev sd.Event) {
 		// j50c).
 		r.cc.ReportError(fmt.Errorf("warren resolver: no instance of %s serves %s (%d listed)", r.service, strings.Join(r.b.schemes, " or "), len(ev.Instances)))
 	}
+}
+
+// remember keeps instances as service's last good set (none: forgotten,
+// the registry said there is no instance).
+func (b *Builder) remember(service string, instances []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(instances) == 0 {
+		delete(b.last, service)
+		return
+	}
+	b.last[service] = slices.Clone(instances)
+}
+
+// lastGood returns service's last good set, if a resolver had one.
+func (b *Builder) lastGood(service string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.last[service] // never modified: remember replaces it
 }
 
 // serverName is the host of host:port ("10.0.0.5", "::1"), the name a

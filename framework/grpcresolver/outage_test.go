@@ -1,0 +1,164 @@
+package grpcresolver_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+
+	"github.com/warren-mesh/warren/framework/embedetcd"
+	"github.com/warren-mesh/warren/framework/grpcresolver"
+	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/etcd"
+)
+
+// openEtcd returns a registry client of s under the test's own prefix.
+func openEtcd(t *testing.T, s *embedetcd.Server) registry.Registry {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reg, err := etcd.New(ctx, etcd.WithEndpoints(s.Endpoints()...), etcd.WithPrefix("idle"),
+		etcd.WithTTL(5*time.Second), etcd.WithInitialWait(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	return reg
+}
+
+// A channel that went idle (grpc-go closes its resolver then, by default
+// after 30 idle minutes) and is used again while the registry is down
+// keeps calling the instances it resolved before: the new resolver
+// cannot read the registry, and the builder's last good set of the
+// service stands, as a running watch's does through an outage. Before,
+// the new resolver reported the registry's error alone and every call
+// failed with Unavailable until the registry came back, the instances
+// being up all along.
+func TestResolver_AChannelBackFromIdleDuringAnOutageKeepsTheLastSet(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	srv, err := embedetcd.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	grpctest.StartApp(t, openEtcd(t, srv), "idler", "a")
+	b, err := grpcresolver.NewBuilder(openEtcd(t, srv), grpcresolver.WithOpenTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := grpc.NewClient("warren:///idler", grpc.WithResolvers(b),
+		grpc.WithIdleTimeout(time.Second),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	call := func() (string, error) {
+		cctx, ccancel := context.WithTimeout(ctx, 15*time.Second)
+		defer ccancel()
+		return grpctest.Say(cctx, cc, "id")
+	}
+	if id, err := call(); err != nil || id != "a" {
+		t.Fatalf("before the outage: %q, %v", id, err)
+	}
+
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Start() // the App's release then finds it
+	waitIdle := func() {
+		t.Helper()
+		for cc.GetState() != connectivity.Idle {
+			if !cc.WaitForStateChange(ctx, cc.GetState()) {
+				t.Fatalf("channel not idle before the test's deadline (state %v)", cc.GetState())
+			}
+		}
+	}
+	waitIdle()
+	// Twice: a channel that left idle during the outage and went idle
+	// again still has the set.
+	for round := range 2 {
+		if id, err := call(); err != nil || id != "a" {
+			t.Fatalf("round %d: a call after idle with the registry down = %q, %v; want instance a, which is up", round, id, err)
+		}
+		waitIdle()
+	}
+}
+
+// A resolver whose registry reads fail from the start, in a builder that
+// never had a set of the service, reports the error: there is nothing to
+// fall back to. One that had a set in the same builder is handed it; and
+// an empty set from the registry is remembered as such.
+func TestResolver_TheBuilderFallsBackOnlyToAGoodSetOfTheSameService(t *testing.T) {
+	a := registry.Instance{ID: "a", Name: "mem", Endpoints: []string{"grpc://127.0.0.1:7201"}}.String()
+	c := registry.NewCache()
+	b, _ := grpcresolver.NewBuilder(cacheDiscovery{c})
+	build := func(svc string) (*recorder, func()) {
+		t.Helper()
+		rec := &recorder{}
+		r, err := b.Build(target(svc), rec, resolver.BuildOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec, r.Close
+	}
+	waitFor := func(what string, rec *recorder, cond func(states []resolver.State, errs []error) bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			rec.mu.Lock()
+			ok := cond(slices.Clone(rec.states), slices.Clone(rec.errs))
+			rec.mu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 20s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	down := errors.New("registry unreachable")
+
+	// No set ever: the error.
+	c.Update(sd.Event{Err: down})
+	rec, closeR := build("mem")
+	waitFor("the error reported", rec, func(st []resolver.State, errs []error) bool {
+		return len(errs) == 1 && strings.Contains(errs[0].Error(), "registry unreachable") && len(st) == 0
+	})
+	// A set, then the resolver closed (idle) and the registry failing.
+	c.Update(sd.Event{Instances: []string{a}})
+	waitFor("the set", rec, func(st []resolver.State, _ []error) bool { return len(st) == 1 })
+	closeR()
+	c.Update(sd.Event{Err: down})
+	rec, closeR = build("mem")
+	waitFor("the last set handed to the new resolver", rec, func(st []resolver.State, errs []error) bool {
+		return len(st) == 1 && len(st[0].Addresses) == 1 && st[0].Addresses[0].Addr == "127.0.0.1:7201" && len(errs) == 0
+	})
+	// Another service of the same builder has no set to fall back to.
+	other, closeOther := build("other")
+	waitFor("the other service's error", other, func(st []resolver.State, errs []error) bool { return len(errs) == 1 && len(st) == 0 })
+	closeOther()
+	// The registry then says the service has no instance: that is
+	// remembered too.
+	c.Update(sd.Event{Instances: []string{}})
+	waitFor("the empty set", rec, func(st []resolver.State, _ []error) bool { return len(st) == 2 && len(st[1].Addresses) == 0 })
+	closeR()
+	c.Update(sd.Event{Err: down})
+	rec, closeR = build("mem")
+	defer closeR()
+	waitFor("the error after an empty set", rec, func(st []resolver.State, errs []error) bool {
+		return len(errs) == 1 && len(st) == 0
+	})
+}
