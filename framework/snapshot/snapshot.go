@@ -118,6 +118,7 @@ type Instancer struct {
 	dirty     bool     // a good set came that is not written yet
 	erring    bool     // the registry's last event was an error
 	announced bool     // the stale snapshot was announced (log, observer)
+	stopped   bool     // Stop began: nothing is announced any more
 	// announceAt announces the snapshot after the connect wait (New's);
 	// Stop stops it.
 	announceAt *time.Timer
@@ -141,8 +142,10 @@ func WithLogger(l log.Logger) Option {
 
 // WithStaleObserver calls f with true when the Instancer starts serving
 // the snapshot file and with false when the registry's first answer
-// replaces it, for a metric: "serving stale discovery" is otherwise in
-// the log and State only. f must not block.
+// replaces it or Stop ends it, for a metric: "serving stale discovery" is
+// otherwise in the log and State only. f is called with the Instancer's
+// lock held, so the calls come in the order of the changes: it must not
+// block.
 func WithStaleObserver(f func(service string, stale bool)) Option {
 	return func(s *Instancer) error {
 		if f == nil {
@@ -258,18 +261,21 @@ func (s *Instancer) loadFile() bool {
 // registry that answered in milliseconds (report j50d).
 func (s *Instancer) announceStale() {
 	s.mu.Lock()
-	if !s.state.Stale || s.announced {
+	if !s.state.Stale || s.announced || s.stopped {
 		s.mu.Unlock()
 		return
 	}
 	s.announced = true
 	st := s.state
-	s.mu.Unlock()
-	level.Warn(s.logger).Log("msg", "serving stale instance snapshot until the registry answers",
-		"service", s.service, "path", s.path, "instances", st.Instances, "written", st.SnapshotWritten)
+	// Told under mu, as handle and Stop tell false, so the observer hears
+	// the changes in their order: told after the log line, true could
+	// overtake the registry's answer and stay (audit s2).
 	if s.staleObs != nil {
 		s.staleObs(s.service, true)
 	}
+	s.mu.Unlock()
+	level.Warn(s.logger).Log("msg", "serving stale instance snapshot until the registry answers",
+		"service", s.service, "path", s.path, "instances", st.Instances, "written", st.SnapshotWritten)
 }
 
 func (s *Instancer) start(connect func(context.Context) (sd.Instancer, error)) {
@@ -503,8 +509,15 @@ func (s *Instancer) State() State {
 func (s *Instancer) Stop() {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
+		s.stopped = true
 		if s.announceAt != nil {
 			s.announceAt.Stop()
+		}
+		// Nothing is served from the snapshot any more: a metric left at
+		// stale outlived the client, and the service's next client,
+		// finding the registry up, never set it back (audit s2).
+		if s.announced && s.state.Stale && s.staleObs != nil {
+			s.staleObs(s.service, false)
 		}
 		s.mu.Unlock()
 		s.cancel()

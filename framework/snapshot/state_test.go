@@ -1,0 +1,157 @@
+package snapshot
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+	"github.com/go-kit/log"
+
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/registry/memory"
+)
+
+// gauge is a stale observer kept as a metric keeps it: one value per
+// service, the last one told.
+type gauge struct {
+	mu   sync.Mutex
+	v    map[string]bool
+	told chan bool // every call, for tests that wait on one (buffered)
+}
+
+func newGauge() *gauge { return &gauge{v: map[string]bool{}, told: make(chan bool, 16)} }
+
+func (g *gauge) set(service string, stale bool) {
+	g.mu.Lock()
+	g.v[service] = stale
+	g.mu.Unlock()
+	select {
+	case g.told <- stale:
+	default:
+	}
+}
+
+func (g *gauge) get(service string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.v[service]
+}
+
+// An Instancer stopped while it serves the snapshot tells the stale
+// observer it no longer does. Before, the metric stayed at 1 after the
+// client's Close, and the next client of the service, started with the
+// registry up, never announced a snapshot and so never set it back: a
+// process served live instances under warren_client_discovery_stale 1.
+func TestInstancer_StopWhileStaleEndsTheStaleMetric(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user.json")
+	writeSnapshot(t, path, inst(1).String())
+	g := newGauge()
+	s := must(New(silent{}, path, WithConnectWait(time.Millisecond), WithStaleObserver(g.set)))
+	waitFor(t, "the snapshot announced", func() bool { return g.get("user") })
+	s.Stop()
+	s.Stop() // idempotent, and says it once
+	if g.get("user") {
+		t.Fatal("stale observer still true after Stop")
+	}
+
+	// The next Instancer of the service, the registry up at once.
+	reg := memory.New()
+	defer reg.Close()
+	_ = reg.Register(context.Background(), inst(2))
+	inner, _ := reg.Instancer(context.Background(), "user")
+	s2 := must(New(inner, path, WithStaleObserver(g.set)))
+	defer s2.Stop()
+	waitFor(t, "the live set", func() bool { return s2.State().Source == SourceRegistry })
+	if g.get("user") {
+		t.Fatal("stale observer true while the next Instancer serves the registry's set")
+	}
+}
+
+// gatedLogger blocks the line whose msg is gate until release is closed,
+// and says on entered that it got there: the log line of one phase held
+// while another event happens.
+type gatedLogger struct {
+	gate     string
+	entered  chan struct{}
+	release  chan struct{}
+	once     sync.Once
+	fallback log.Logger
+}
+
+func (l *gatedLogger) Log(kv ...any) error {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i] == "msg" && kv[i+1] == l.gate {
+			l.once.Do(func() { close(l.entered) })
+			<-l.release
+		}
+	}
+	return l.fallback.Log(kv...)
+}
+
+// The snapshot announced (connect wait over) just as the registry
+// answers: the stale observer ends on false, the state it is in. Before,
+// announceStale told the observer true after its log line, outside the
+// lock, so a registry answer handled in between (which tells false) was
+// overtaken, and the metric said stale for as long as the process ran.
+func TestDiscovery_AnnouncementOvertakenByTheRegistryAnswerEndsNotStale(t *testing.T) {
+	dir := t.TempDir()
+	writeSnapshot(t, filepath.Join(dir, "user.json"), inst(1).String())
+	inner := stoppable{registry.NewCache()}
+	lg := &gatedLogger{gate: "serving stale instance snapshot until the registry answers",
+		entered: make(chan struct{}), release: make(chan struct{}), fallback: log.NewNopLogger()}
+	g := newGauge()
+	d := Discovery(cacheDisc{inner}, dir, WithConnectWait(time.Millisecond), WithLogger(lg), WithStaleObserver(g.set))
+	type result struct {
+		src sd.Instancer
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { // ends when the gate is released below
+		src, err := d.Instancer(context.Background(), "user")
+		done <- result{src, err}
+	}()
+	select {
+	case <-lg.entered:
+	case <-time.After(10 * time.Second):
+		close(lg.release)
+		t.Fatal("the snapshot was not announced within 10s")
+	}
+	inner.Update(sd.Event{Instances: []string{inst(2).String()}}) // the registry answers
+	// With the fix the observer heard true (before the log line) and
+	// then false; without it only false so far.
+	deadline := time.After(10 * time.Second)
+	for sawFalse := false; !sawFalse; {
+		select {
+		case v := <-g.told:
+			sawFalse = !v
+		case <-deadline:
+			close(lg.release)
+			t.Fatal("the registry's answer did not reach the stale observer within 10s")
+		}
+	}
+	close(lg.release)
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Instancer did not return within 10s of the release")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.src.Stop()
+	if st := r.src.(*Instancer).State(); st.Stale {
+		t.Fatalf("state %+v, want the registry's set", st)
+	}
+	if g.get("user") {
+		t.Fatal("stale observer ends true while the registry's set is served")
+	}
+}
+
+// cacheDisc hands out one registry.Cache as every service's instancer.
+type cacheDisc struct{ c stoppable }
+
+func (d cacheDisc) Instancer(context.Context, string) (sd.Instancer, error) { return d.c, nil }
