@@ -239,6 +239,11 @@ func newInstancer(path, service string, opts []Option) (*Instancer, error) {
 // loadFile serves the snapshot, if there is a usable one.
 func (s *Instancer) loadFile() bool {
 	f, err := readFile(s.path)
+	if err == nil && s.service != "" && f.Service != s.service {
+		// Another service's file (copied in, or a name two services
+		// share on a case-insensitive disk): not this service's instances.
+		err = fmt.Errorf("snapshot %s: of service %q, not %q", s.path, f.Service, s.service)
+	}
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			level.Warn(s.logger).Log("msg", "ignoring unreadable instance snapshot", "path", s.path, "err", err)

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/memory"
+	"github.com/warren-mesh/warren/internal/syncbuf"
 )
 
 // gauge is a stale observer kept as a metric keeps it: one value per
@@ -155,3 +157,24 @@ func TestDiscovery_AnnouncementOvertakenByTheRegistryAnswerEndsNotStale(t *testi
 type cacheDisc struct{ c stoppable }
 
 func (d cacheDisc) Instancer(context.Context, string) (sd.Instancer, error) { return d.c, nil }
+
+// A file that is another service's snapshot (copied or moved into the
+// directory, or a name two services share on a case-insensitive disk) is
+// not served as this service's instances.
+func TestDiscovery_IgnoresAnotherServicesSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	order := registry.Instance{ID: "order-1", Name: "order", Endpoints: []string{"http://127.0.0.1:9101"}}.String()
+	if err := writeFile(filepath.Join(dir, "user.json"), file{V: fileVersion, Service: "order", Written: time.Now(), Instances: []string{order}}); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncbuf.Buffer{}
+	src, err := Discovery(&flaky{}, dir, WithLogger(log.NewLogfmtLogger(logs))).Instancer(context.Background(), "user")
+	if err == nil {
+		defer src.Stop()
+		t.Fatalf("Instancer served %v (state %+v); want the registry's error, the file being order's", src.(*Instancer).Cache.State().Instances, src.(*Instancer).State())
+	}
+
+	if !strings.Contains(err.Error(), "refused") || !strings.Contains(logs.String(), `of service \"order\", not \"user\"`) {
+		t.Fatalf("Instancer error %v, log:\n%s\nwant the registry's error and the file named as order's", err, logs.String())
+	}
+}
