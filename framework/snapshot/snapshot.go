@@ -324,6 +324,9 @@ func (s *Instancer) connect(connect func(context.Context) (sd.Instancer, error))
 			inner.Register(s.events)
 			return
 		}
+		if s.ctx.Err() != nil {
+			return // Stop cancelled the attempt: not the registry's error
+		}
 		s.noteError(err)
 		if !backoff.Sleep(s.ctx, bo.Next()) {
 			return

@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -177,4 +178,32 @@ func TestDiscovery_IgnoresAnotherServicesSnapshot(t *testing.T) {
 	if !strings.Contains(err.Error(), "refused") || !strings.Contains(logs.String(), `of service \"order\", not \"user\"`) {
 		t.Fatalf("Instancer error %v, log:\n%s\nwant the registry's error and the file named as order's", err, logs.String())
 	}
+}
+
+// Stop while the registry's instancer is still being made (the registry
+// unreachable): the attempt that Stop cancels is not logged as the
+// registry being unreachable, nor kept as its error.
+func TestDiscovery_StopDuringTheConnectIsNotARegistryError(t *testing.T) {
+	dir := t.TempDir()
+	writeSnapshot(t, filepath.Join(dir, "user.json"), inst(1).String())
+	logs := &syncbuf.Buffer{}
+	src, err := Discovery(blocked{}, dir, WithConnectWait(time.Millisecond), WithLogger(log.NewLogfmtLogger(logs))).Instancer(context.Background(), "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Stop()
+	if st := src.(*Instancer).State(); st.LastError != "" {
+		t.Fatalf("state %+v after Stop; want no error (the registry was never asked to the end)", st)
+	}
+	if strings.Contains(logs.String(), "canceled") {
+		t.Fatalf("Stop logged as a registry error:\n%s", logs.String())
+	}
+}
+
+// blocked is a registry whose instancer cannot be made until ctx ends.
+type blocked struct{}
+
+func (blocked) Instancer(ctx context.Context, _ string) (sd.Instancer, error) {
+	<-ctx.Done()
+	return nil, errors.Join(errors.New("dial registry"), ctx.Err())
 }
