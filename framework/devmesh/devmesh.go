@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -392,11 +393,20 @@ func (m *Mesh) startInstance(svc string, i int, env []string) (*Instance, error)
 	// which then stops the services in order. Pdeathsig: if the launcher
 	// dies, so do they.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("devmesh: start %s-%d: %w", svc, i, err)
-	}
 	inst.cmd = cmd
+	started := make(chan error, 1)
 	go func() { // owned by the instance: ends when the process exits
+		// The kernel sends the parent-death signal when the thread that
+		// forked the child ends, not the launcher, and a thread ends with
+		// a goroutine that exits locked to it (internal/proc's, for nginx
+		// or a restarted Consul agent): fork on a thread of our own, kept
+		// until the process has exited.
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		inst.err = cmd.Wait()
 		w.flush()
 		close(inst.exited)
@@ -406,6 +416,9 @@ func (m *Mesh) startInstance(svc string, i int, env []string) (*Instance, error)
 			m.logf("%s exited unexpectedly (%s); not restarted, the mesh runs on without it", inst.ID(), exitReason(inst.err))
 		}
 	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("devmesh: start %s-%d: %w", svc, i, err)
+	}
 	m.instMu.Lock()
 	m.instances = append(m.instances, inst)
 	m.instMu.Unlock()
