@@ -394,6 +394,13 @@ func (m *Mesh) startInstance(svc string, i int, env []string) (*Instance, error)
 	// dies, so do they.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	inst.cmd = cmd
+	// Checked and recorded under one lock with Stop's list: a process
+	// started once Stop has begun would never be stopped.
+	m.instMu.Lock()
+	defer m.instMu.Unlock()
+	if m.stopping.Load() {
+		return nil, fmt.Errorf("devmesh: start %s: %w", inst.ID(), ErrStopped)
+	}
 	started := make(chan error, 1)
 	go func() { // owned by the instance: ends when the process exits
 		// The kernel sends the parent-death signal when the thread that
@@ -419,9 +426,7 @@ func (m *Mesh) startInstance(svc string, i int, env []string) (*Instance, error)
 	if err := <-started; err != nil {
 		return nil, fmt.Errorf("devmesh: start %s-%d: %w", svc, i, err)
 	}
-	m.instMu.Lock()
 	m.instances = append(m.instances, inst)
-	m.instMu.Unlock()
 	return inst, nil
 }
 
@@ -464,6 +469,10 @@ func (m *Mesh) waitReady(ctx context.Context) error {
 // ID is the instance ID the launcher gives the process: service-index,
 // unless its extra environment sets WARREN_ID.
 func (in *Instance) ID() string { return in.id }
+
+// ErrStopped is returned by StartInstance and Restart once Stop has
+// begun: a process started then would outlive the mesh.
+var ErrStopped = errors.New("the mesh is stopping")
 
 // errExited is returned by watchUntil when the watched process exits.
 var errExited = errors.New("process exited")
@@ -603,12 +612,14 @@ func (m *Mesh) Stop() error {
 }
 
 func (m *Mesh) stop() error {
+	m.instMu.Lock() // no instance starts after this list is taken
 	m.stopping.Store(true)
+	instances := append([]*Instance(nil), m.instances...)
+	m.instMu.Unlock()
 	if m.unlock != nil {
 		defer m.unlock()
 	}
 	var errs []error
-	instances := m.Instances()
 	var running []*Instance
 	for _, in := range instances {
 		select {
