@@ -118,6 +118,12 @@ func (b *Builder) Scheme() string { return Scheme }
 // first call, not NewClient.
 func (b *Builder) Build(t resolver.Target, cc resolver.ClientConn, _ resolver.BuildOptions) (resolver.Resolver, error) {
 	service := strings.TrimPrefix(t.Endpoint(), "/")
+	// An authority or a query would be ignored, silently: a target that
+	// names a registry ("warren://etcd:2379/user") or a filter
+	// ("?zone=eu") got every instance from the builder's registry.
+	if t.URL.Host != "" || t.URL.RawQuery != "" || t.URL.ForceQuery {
+		return nil, fmt.Errorf("grpcresolver: target %q: want warren:///<service>, with no authority or query (the builder's registry is used, unfiltered)", t.URL.String())
+	}
 	if !registry.ValidName(service) {
 		return nil, fmt.Errorf("grpcresolver: target %q: %q is not a service name (want warren:///<service>)", t.URL.String(), service)
 	}

@@ -162,3 +162,25 @@ func TestResolver_TheBuilderFallsBackOnlyToAGoodSetOfTheSameService(t *testing.T
 		return len(errs) == 1 && len(st) == 0
 	})
 }
+
+// A target with an authority or a query is refused: both would be
+// ignored, and a caller who meant a registry or a filter by them would
+// get every instance of the builder's registry without a word.
+func TestBuild_RefusesWhatItWouldIgnore(t *testing.T) {
+	b, _ := grpcresolver.NewBuilder(cacheDiscovery{registry.NewCache()})
+	for _, s := range []string{"warren://etcd.prod:2379/user", "warren:///user?zone=eu", "warren:///user?", "warren://user"} {
+		if r, err := b.Build(resolver.Target{URL: *mustURL(s)}, &recorder{}, resolver.BuildOptions{}); err == nil {
+			r.Close()
+			t.Errorf("Build(%q) succeeded", s)
+		}
+	}
+	for _, s := range []string{"warren:///user", "warren:user"} {
+		r, err := b.Build(resolver.Target{URL: *mustURL(s)}, &recorder{}, resolver.BuildOptions{})
+		if err != nil {
+			t.Errorf("Build(%q) = %v", s, err)
+			continue
+		}
+		r.Close()
+		r.Close() // idempotent
+	}
+}
