@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/warren-mesh/warren/framework/edge"
 )
@@ -139,6 +142,11 @@ type Result struct {
 	// usable http endpoint (gRPC-only, or https only), "service: id,id"
 	// one service after the other; empty when none was.
 	Skipped string
+	// Unresolved names, the same way, the instances left out because
+	// nginx -t refused the set and their host name does not resolve; the
+	// set without them was loaded if Written, and Sync's error makes the
+	// watcher try the whole set again.
+	Unresolved string
 }
 
 // Apply is Sync without its Result: the edge.Watcher apply function.
@@ -157,6 +165,12 @@ func (s *Syncer) Apply(ctx context.Context, snap edge.Snapshot) error {
 // failed reload every Sync writes, tests and reloads, even of the set
 // last loaded, until a reload succeeds: nginx may load the file on disk
 // later (a hung master, a restart), so it must hold the current set.
+//
+// A set nginx -t refuses because an instance's host name does not
+// resolve (nginx resolves names when it loads the file) goes out without
+// the instances whose name does not resolve (Result.Unresolved); the
+// error says so and makes the watcher try the whole set again, so the
+// others are not held back while that record stays or DNS is down.
 //
 // Until the Syncer has written a file, a snapshot with a service the
 // registry has not listed (edge.Service.Unlisted: unreachable since the
@@ -220,9 +234,45 @@ func (s *Syncer) Sync(ctx context.Context, snap edge.Snapshot) (Result, error) {
 		}
 		res.Placeholders = nil
 	}
+	err = s.load(ctx, next, prev, hadPrev)
+	if err == nil {
+		res.Written = true
+		return res, nil
+	}
+	if !errors.Is(err, ErrInvalidConfig) && !errors.Is(err, ErrTestFailed) {
+		return res, err
+	}
+	// nginx resolves host names when it loads the file, and one name that
+	// does not resolve fails nginx -t for the whole file: every later set
+	// would be refused while that record stays (or while DNS is down),
+	// withdrawals of the other instances included. The set without those
+	// instances goes out, and the error makes the watcher try the whole
+	// set again.
+	partial, left := withoutUnresolvable(ctx, d)
+	if len(left) == 0 {
+		return res, err
+	}
+	res.Unresolved = strings.Join(left, "; ")
+	pnext, rerr := s.r.render(partial)
+	if rerr != nil {
+		return res, err
+	}
+	if s.applied == nil || s.unsure || !bytes.Equal(pnext, s.applied) {
+		if perr := s.load(ctx, pnext, prev, hadPrev); perr != nil {
+			return res, err
+		}
+		res.Written = true
+	}
+	return res, fmt.Errorf("nginx: applied without the instances whose host name does not resolve (%s); the whole set is tried again on the next Apply: %w", res.Unresolved, err)
+}
+
+// load writes next, has nginx -t check it and reloads nginx. If nginx -t
+// fails, prev (or no file, without hadPrev) is put back and the error
+// wraps ErrInvalidConfig or ErrTestFailed (see Sync).
+func (s *Syncer) load(ctx context.Context, next, prev []byte, hadPrev bool) error {
 	if err := writeAtomic(s.path, next); err != nil {
 		s.stats.Failed++
-		return res, err
+		return err
 	}
 	if err := s.ctl.Test(ctx); err != nil {
 		var restore error
@@ -233,27 +283,68 @@ func (s *Syncer) Sync(ctx context.Context, snap edge.Snapshot) (Result, error) {
 		}
 		if restore != nil {
 			s.stats.Failed++
-			return res, fmt.Errorf("nginx: %w: %w; restoring the previous file also failed: %w", ErrInvalidConfig, err, restore)
+			return fmt.Errorf("nginx: %w: %w; restoring the previous file also failed: %w", ErrInvalidConfig, err, restore)
 		}
 		// Whose fault: nginx -t with the last good file back tells.
 		if hadPrev {
 			if perr := s.ctl.Test(ctx); perr != nil {
 				s.stats.Failed++
-				return res, fmt.Errorf("nginx: %w (it fails with the previous upstreams file too; that file is kept and the new set is tested again on the next try): %w", ErrTestFailed, err)
+				return fmt.Errorf("nginx: %w (it fails with the previous upstreams file too; that file is kept and the new set is tested again on the next try): %w", ErrTestFailed, err)
 			}
 		}
 		s.stats.Rejected++
-		return res, fmt.Errorf("nginx: %w (previous file kept): %w", ErrInvalidConfig, err)
+		return fmt.Errorf("nginx: %w (previous file kept): %w", ErrInvalidConfig, err)
 	}
 	if err := s.ctl.Reload(ctx); err != nil {
 		s.stats.Failed++
 		s.unsure = true
-		return res, fmt.Errorf("nginx: reload: %w", err)
+		return fmt.Errorf("nginx: reload: %w", err)
 	}
 	s.stats.Reloads++
 	s.applied, s.unsure = next, false
-	res.Written = true
-	return res, nil
+	return nil
+}
+
+// withoutUnresolvable returns d without the servers whose host is a name
+// that does not resolve (2 s per name at most), and those servers,
+// "service: id,id" per service. Only called once nginx -t has failed.
+func withoutUnresolvable(ctx context.Context, d Data) (Data, []string) {
+	failed := map[string]bool{}
+	for _, u := range d.Upstreams {
+		for _, sv := range u.Servers {
+			host, _, err := net.SplitHostPort(sv.Address)
+			if _, known := failed[host]; err != nil || known {
+				continue
+			}
+			if _, perr := netip.ParseAddr(host); perr == nil {
+				continue // an address: nothing to resolve
+			}
+			lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, lerr := net.DefaultResolver.LookupHost(lctx, host)
+			cancel()
+			failed[host] = lerr != nil
+		}
+	}
+	var left []string
+	out := d
+	out.Upstreams = make([]Upstream, len(d.Upstreams))
+	for i, u := range d.Upstreams {
+		var ids []string
+		kept := make([]Server, 0, len(u.Servers))
+		for _, sv := range u.Servers {
+			if host, _, err := net.SplitHostPort(sv.Address); err == nil && failed[host] {
+				ids = append(ids, sv.ID)
+				continue
+			}
+			kept = append(kept, sv)
+		}
+		u.Servers = kept
+		out.Upstreams[i] = u
+		if len(ids) > 0 {
+			left = append(left, u.Name+": "+strings.Join(ids, ","))
+		}
+	}
+	return out, left
 }
 
 // writeAtomic replaces path with data: a temporary file in the same
