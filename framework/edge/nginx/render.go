@@ -65,8 +65,9 @@ type Upstream struct {
 	// when the service has none (the template writes a placeholder).
 	Servers []Server
 	// Skipped counts instances without a usable http endpoint (gRPC-only,
-	// or https only: nginx is not set up for TLS to upstreams), and
-	// SkippedIDs names them.
+	// https only: nginx is not set up for TLS to upstreams; or an IPv6
+	// address with a zone, which nginx cannot parse), and SkippedIDs
+	// names them.
 	Skipped    int
 	SkippedIDs []string
 }
@@ -194,6 +195,12 @@ func (r *Renderer) Data(snap edge.Snapshot) Data {
 			var err error
 			if ok {
 				_, host, port, err = registry.ParseEndpoint(ep)
+			}
+			if err == nil && strings.Contains(host, "%") {
+				// An IPv6 address with a zone: the registry takes it,
+				// nginx cannot parse it, and one such line made nginx -t
+				// refuse every set while it stayed registered.
+				err = errors.New("nginx takes no IPv6 zone")
 			}
 			if !ok || err != nil {
 				u.Skipped++

@@ -56,3 +56,38 @@ func TestSyncer_AnUnresolvableInstanceDoesNotHoldBackTheOthers(t *testing.T) {
 	}
 	serves(t, url, "b")
 }
+
+// nginx cannot parse an IPv6 address with a zone ("[fe80::1%eth0]:80":
+// "invalid IPv6 address in upstream"), which the registry takes. Such an
+// instance is left out like one without an http endpoint; written into
+// the file, it made nginx -t refuse every set while it stayed registered
+// (audit e2, C4).
+func TestSyncer_AnIPv6AddressWithAZoneIsLeftOutNotRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := startNginx(t, "user")
+	url := p.URL() + "/user/"
+	a, b := backend(t, "a"), backend(t, "b")
+	zoned := registry.Instance{ID: "zoned", Name: "user", Endpoints: []string{"http://[fe80::1%eth0]:8080"}}
+	if _, _, _, err := registry.ParseEndpoint(zoned.Endpoints[0]); err != nil {
+		t.Fatalf("the registry no longer takes a zone: %v (this test can go)", err)
+	}
+	r, err := nginx.NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := nginx.NewSyncer(p.Upstreams(), r, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		insts []registry.Instance
+		want  string
+	}{{[]registry.Instance{a, zoned}, "a"}, {[]registry.Instance{b, zoned}, "b"}} {
+		res, err := s.Sync(ctx, edge.Snapshot{Services: []edge.Service{{Name: "user", Instances: c.insts}}})
+		if err != nil || res.Skipped != "user: zoned" {
+			t.Fatalf("%s with the zoned instance: %+v, %v; want it applied, zoned left out", c.want, res, err)
+		}
+		serves(t, url, c.want)
+	}
+}
