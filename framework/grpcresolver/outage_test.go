@@ -10,9 +10,11 @@ import (
 
 	"github.com/go-kit/kit/sd"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/status"
 
 	"github.com/warren-mesh/warren/framework/embedetcd"
 	"github.com/warren-mesh/warren/framework/grpcresolver"
@@ -182,5 +184,141 @@ func TestBuild_RefusesWhatItWouldIgnore(t *testing.T) {
 		}
 		r.Close()
 		r.Close() // idempotent
+	}
+}
+
+// A registry outage and its end, then every instance leaving and one
+// coming back, through a real etcd and grpc-go's round_robin: calls keep
+// reaching the instance through the outage (the last set stands, nothing
+// empty reaches the channel), an instance that joins after it is used,
+// calls fail while the service has none, and one that comes back is
+// found again. A guard: it passes on the code before audit s2.
+func TestResolver_AnOutageThenEveryInstanceLeavingAndOneComingBack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	srv, err := embedetcd.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	a := grpctest.StartApp(t, openEtcd(t, srv), "cycle", "a")
+	b, _ := grpcresolver.NewBuilder(openEtcd(t, srv))
+	cc, err := grpc.NewClient("warren:///cycle", grpc.WithResolvers(b),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	call := func() (string, error) {
+		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+		defer ccancel()
+		return grpctest.Say(cctx, cc, "id")
+	}
+	// until calls up to n times, 20 ms apart, until ok says the answer
+	// is the one wanted.
+	until := func(what string, n int, ok func(string, error) bool) {
+		t.Helper()
+		var id string
+		var err error
+		for range n {
+			if id, err = call(); ok(id, err) {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("%s: not within %d calls; the last = %q, %v", what, n, id, err)
+	}
+	until("a answers", 500, func(id string, err error) bool { return err == nil && id == "a" })
+
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 { // about 2 s of the outage, and more on a loaded machine
+		if id, err := call(); err != nil || id != "a" {
+			t.Fatalf("call %d during the outage = %q, %v; want a, which is up", i, id, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	bApp := grpctest.StartApp(t, openEtcd(t, srv), "cycle", "b")
+	until("b, registered after the outage, answers", 3000, func(id string, err error) bool { return err == nil && id == "b" })
+
+	// Every instance leaves.
+	for _, app := range []*grpctest.App{a, bApp} {
+		if err := app.Shutdown(); err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	}
+	until("calls fail with no instance", 3000, func(_ string, err error) bool { return status.Code(err) == codes.Unavailable })
+	grpctest.StartApp(t, openEtcd(t, srv), "cycle", "c")
+	until("c, registered after every instance left, answers", 3000, func(id string, err error) bool { return err == nil && id == "c" })
+}
+
+// Close while the registry's events keep coming: Close returns, and no
+// event reaches the channel after it. A guard: it passes on the code
+// before audit s2.
+func TestResolver_CloseWhileUpdatesAreDeliveredEndsThem(t *testing.T) {
+	one := registry.Instance{ID: "1", Name: "busy", Endpoints: []string{"grpc://127.0.0.1:7301"}}.String()
+	two := registry.Instance{ID: "2", Name: "busy", Endpoints: []string{"grpc://127.0.0.1:7302"}}.String()
+	c := registry.NewCache()
+	b, _ := grpcresolver.NewBuilder(cacheDiscovery{c})
+	for round := range 20 {
+		rec := &recorder{}
+		r, err := b.Build(target("busy"), rec, resolver.BuildOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		flooded := make(chan struct{})
+		go func() { // ends at stop
+			defer close(flooded)
+			for i := 0; i < 1_000_000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if i%2 == 0 {
+					c.Update(sd.Event{Instances: []string{one}})
+				} else {
+					c.Update(sd.Event{Instances: []string{one, two}})
+				}
+			}
+		}()
+		deadline := time.Now().Add(10 * time.Second)
+		for n := 0; n < 3; {
+			rec.mu.Lock()
+			n = len(rec.states)
+			rec.mu.Unlock()
+			if time.Now().After(deadline) {
+				close(stop)
+				t.Fatalf("round %d: %d states within 10s, want 3", round, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		closed := make(chan struct{})
+		go func() { r.Close(); r.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			close(stop)
+			t.Fatalf("round %d: Close did not return within 10s", round)
+		}
+		rec.mu.Lock()
+		n := len(rec.states)
+		rec.mu.Unlock()
+		c.Update(sd.Event{Instances: []string{two}})
+		c.Update(sd.Event{Instances: []string{one}})
+		close(stop)
+		<-flooded
+		rec.mu.Lock()
+		after := len(rec.states)
+		rec.mu.Unlock()
+		if after != n {
+			t.Fatalf("round %d: %d states reached the channel after Close", round, after-n)
+		}
 	}
 }
