@@ -525,16 +525,21 @@ func parseAll(ev sd.Event) []registry.Instance {
 // waitInstances waits until discovery shows n instances of svc, failing
 // as soon as one of the mesh's processes exits.
 func (m *Mesh) waitInstances(ctx context.Context, svc string, n int) ([]registry.Instance, error) {
-	ev, err := m.watchUntil(ctx, svc, nil, func(ev sd.Event) (bool, error) {
-		for _, in := range m.Instances() {
-			select {
-			case <-in.exited:
-				return false, fmt.Errorf("devmesh: %s-%d exited: %v", in.Service, in.Index, in.err)
-			default:
-			}
-		}
+	// Watched beside discovery, not looked at per event: an instance that
+	// dies before it registers sends no event.
+	insts := m.Instances()
+	done := make(chan struct{})
+	defer close(done)
+	ev, err := m.watchUntil(ctx, svc, anyExited(insts, done), func(ev sd.Event) (bool, error) {
 		return len(ev.Instances) >= n && ev.Err == nil, nil
 	})
+	if errors.Is(err, errExited) {
+		for _, in := range insts {
+			if !in.running() {
+				return nil, fmt.Errorf("devmesh: %s-%d exited: %v", in.Service, in.Index, in.err)
+			}
+		}
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return nil, fmt.Errorf("devmesh: %s: fewer than %d instances registered: %w", svc, n, err)
 	}
@@ -542,6 +547,33 @@ func (m *Mesh) waitInstances(ctx context.Context, svc string, n int) ([]registry
 		return nil, err
 	}
 	return parseAll(ev), nil
+}
+
+// anyExited is closed when one of insts exits; its goroutines end then or
+// when done closes.
+func anyExited(insts []*Instance, done <-chan struct{}) <-chan struct{} {
+	exited := make(chan struct{})
+	var once sync.Once
+	for _, in := range insts {
+		go func() { // owned by the caller: ends with done or the exit
+			select {
+			case <-in.exited:
+				once.Do(func() { close(exited) })
+			case <-done:
+			}
+		}()
+	}
+	return exited
+}
+
+// running says whether the instance's process has not exited yet.
+func (in *Instance) running() bool {
+	select {
+	case <-in.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 func (m *Mesh) readyz(ctx context.Context, c *http.Client, in *Instance) int {

@@ -18,8 +18,9 @@ const (
 	scriptServe = "#!/bin/sh\ntrap 'exit 0' TERM\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
 	// ignores SIGTERM (a hung drain)
 	scriptDeaf = "#!/bin/sh\ntrap '' TERM\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
-	// fails at start, before it could register
-	scriptCrash = "#!/bin/sh\necho bad config >&2\nexit 3\n"
+	// fails at start, before it could register, after the launcher has
+	// seen discovery's first (empty) list: a crash after that sent no event
+	scriptCrash = "#!/bin/sh\nsleep 2\necho bad config >&2\nexit 3\n"
 )
 
 // toyMeshUp is a toy mesh past Start: the toy registry lists nothing, so
