@@ -474,6 +474,10 @@ func (in *Instance) ID() string { return in.id }
 // begun: a process started then would outlive the mesh.
 var ErrStopped = errors.New("the mesh is stopping")
 
+// stopTimeout is how long past its grace Stop waits for the instances to
+// exit after SIGTERM before it kills them; a variable for tests.
+var stopTimeout = 20 * time.Second
+
 // errExited is returned by watchUntil when the watched process exits.
 var errExited = errors.New("process exited")
 
@@ -668,14 +672,26 @@ func (m *Mesh) stop() error {
 		_ = in.cmd.Process.Signal(syscall.SIGTERM)
 		_ = in.cmd.Process.Signal(syscall.SIGCONT) // a stopped (SIGSTOP) process must run to exit
 	}
+	// One deadline for all: they drain side by side, and n hung instances
+	// must not hold the launcher n times as long.
+	deadline := time.NewTimer(m.cfg.Grace + stopTimeout)
+	defer deadline.Stop()
+	late := false
 	for _, in := range running {
-		select {
-		case <-in.exited:
-		case <-time.After(m.cfg.Grace + 20*time.Second):
-			_ = in.cmd.Process.Kill()
-			<-in.exited
-			errs = append(errs, fmt.Errorf("%s-%d did not stop in time; killed", in.Service, in.Index))
+		if !late {
+			select {
+			case <-in.exited:
+				continue
+			case <-deadline.C:
+				late = true
+			}
 		}
+		if !in.running() {
+			continue
+		}
+		_ = in.cmd.Process.Kill()
+		<-in.exited
+		errs = append(errs, fmt.Errorf("%s-%d did not stop in time; killed", in.Service, in.Index))
 	}
 	if m.disc != nil {
 		if left := m.leftovers(); len(left) > 0 {
