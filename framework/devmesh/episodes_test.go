@@ -16,8 +16,8 @@ import (
 const (
 	// runs until SIGTERM
 	scriptServe = "#!/bin/sh\ntrap 'exit 0' TERM\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
-	// ignores SIGTERM (a hung drain)
-	scriptDeaf = "#!/bin/sh\ntrap '' TERM\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
+	// ignores SIGTERM (a hung drain); says so with a file in its data dir
+	scriptDeaf = "#!/bin/sh\ntrap '' TERM\nmkdir -p \"$WARREN_DATA_DIR\" && touch \"$WARREN_DATA_DIR/deaf-$$\"\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
 	// fails at start, before it could register, after the launcher has
 	// seen discovery's first (empty) list: a crash after that sent no event
 	scriptCrash = "#!/bin/sh\nsleep 2\necho bad config >&2\nexit 3\n"
