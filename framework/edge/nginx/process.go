@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -135,7 +136,9 @@ type StartFile struct {
 	Previous []string
 	// Placeholders are the services Start gave the `down` placeholder:
 	// all of them on a first start (no file) or when nginx refused the
-	// previous file, else those the previous run did not follow.
+	// previous file, else those the file has no set for (the previous
+	// run did not follow them, or the registry never listed them since
+	// an earlier start wrote their placeholder).
 	Placeholders []string
 	// Refused is nginx's error with the previous run's file, when it
 	// refused it (Previous is then empty).
@@ -157,6 +160,22 @@ func (f StartFile) String() string {
 
 // upstreamRE finds the upstream blocks of an upstreams file.
 var upstreamRE = regexp.MustCompile(`(?m)^[ \t]*upstream[ \t]+([A-Za-z0-9_.-]+)[ \t]*\{`)
+
+// serverRE finds the server lines of an upstream block's body.
+var serverRE = regexp.MustCompile(`(?m)^[ \t]*server[ \t]+([^;]*);`)
+
+// placeholderOnly reports whether an upstream block's body has no server
+// but the down placeholder the templates write for a service without
+// instances (server 127.0.0.1:1 down).
+func placeholderOnly(body []byte) bool {
+	for _, m := range serverRE.FindAllSubmatch(body, -1) {
+		f := strings.Fields(string(m[1]))
+		if len(f) == 0 || f[0] != "127.0.0.1:1" || !slices.Contains(f[1:], "down") {
+			return false
+		}
+	}
+	return true
+}
 
 // confData is what mainConf renders.
 type confData struct {
@@ -238,19 +257,33 @@ func Start(ctx context.Context, cfg ProcessConfig) (_ *Process, err error) {
 	if kept {
 		// The previous run's blocks stay; a service it did not follow
 		// gets a placeholder block of its own, added at the end.
-		have := map[string]bool{}
-		for _, m := range upstreamRE.FindAllSubmatch(old, -1) {
-			have[string(m[1])] = true
+		// A block holding only the placeholder is no previous set: an
+		// earlier start wrote it and the registry never listed the
+		// service since. Taken for one, it made the Syncer keep the
+		// whole file for that service, holding back the listed ones.
+		have, sets := map[string]bool{}, map[string]bool{}
+		for _, m := range upstreamRE.FindAllSubmatchIndex(old, -1) {
+			name := string(old[m[2]:m[3]])
+			have[name] = true
+			body := old[m[1]:]
+			if end := bytes.IndexByte(body, '}'); end >= 0 {
+				body = body[:end]
+			}
+			sets[name] = sets[name] || !placeholderOnly(body)
 		}
+		var add []string // services with no block at all
 		for _, svc := range cfg.Services {
-			if have[svc] {
+			if sets[svc] {
 				sf.Previous = append(sf.Previous, svc)
 			} else {
 				sf.Placeholders = append(sf.Placeholders, svc)
 			}
+			if !have[svc] {
+				add = append(add, svc)
+			}
 		}
-		if len(sf.Placeholders) > 0 {
-			add, err := r.Render(emptySnapshot(sf.Placeholders))
+		if len(add) > 0 {
+			add, err := r.Render(emptySnapshot(add))
 			if err != nil {
 				return nil, err
 			}
