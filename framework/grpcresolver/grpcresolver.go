@@ -143,9 +143,11 @@ type warrenResolver struct {
 
 	// Owned by the goroutine that reads the Instancer's events: what the
 	// channel was last told.
-	sent   []string // instance strings of the last state passed on, sorted
-	told   bool     // a state was passed on since the last reported error
-	stated bool     // a state was ever passed on
+	sent []string // instance strings of the last state passed on, sorted
+	told bool     // a state was passed on since the last reported error
+	// live: the registry has handed a set (good, or the last good one
+	// with an error); until then the builder's last set stands in.
+	live bool
 }
 
 // ResolveNow implements resolver.Resolver. Discovery pushes every change,
@@ -213,9 +215,13 @@ func (r *warrenResolver) update(ev sd.Event) {
 	switch {
 	case ev.Err == nil:
 		r.b.remember(r.service, ev.Instances)
-	case len(ev.Instances) == 0 && !r.stated:
+		r.live = true
+	case len(ev.Instances) > 0:
+		r.live = true
+	case !r.live:
 		// The registry cannot be read yet: the service's last good set
-		// stands, as the set of a watch that loses the registry does.
+		// stands, for as long as it cannot, as the set of a watch that
+		// loses the registry does.
 		ev.Instances = r.b.lastGood(r.service)
 	}
 	if ev.Err != nil && len(ev.Instances) == 0 {
@@ -275,7 +281,7 @@ func (r *warrenResolver) update(ev sd.Event) {
 		st.Addresses = append(st.Addresses, resolver.Address{Addr: k.hostport, ServerName: name, BalancerAttributes: attrs})
 		st.Endpoints = append(st.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: k.hostport, ServerName: name}}, Attributes: attrs})
 	}
-	r.sent, r.told, r.stated = key, true, true
+	r.sent, r.told = key, true
 	// An empty set is passed on too: the balancer fails calls fast instead
 	// of sending them to instances that have left.
 	_ = r.cc.UpdateState(st) // ErrBadResolverState for an empty set: the next change corrects it

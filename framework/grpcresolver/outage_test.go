@@ -152,10 +152,21 @@ func TestResolver_TheBuilderFallsBackOnlyToAGoodSetOfTheSameService(t *testing.T
 	other, closeOther := build("other")
 	waitFor("the other service's error", other, func(st []resolver.State, errs []error) bool { return len(errs) == 1 && len(st) == 0 })
 	closeOther()
+	// The registry still failing, differently: the set stands, and the
+	// channel hears of no error, as from a watch that loses the registry
+	// (its backend sends the last set with the error).
+	c.Update(sd.Event{Err: errors.New("registry still unreachable")})
+	c.Update(sd.Event{Err: errors.New("registry unreachable, again")})
+	b2 := registry.Instance{ID: "b", Name: "mem", Endpoints: []string{"grpc://127.0.0.1:7202"}}.String()
+	c.Update(sd.Event{Instances: []string{a, b2}}) // back: the barrier
+	waitFor("the registry's set after it is back", rec, func(st []resolver.State, _ []error) bool { return len(st) == 2 })
+	if _, errs, _ := rec.last(); len(errs) != 0 {
+		t.Fatalf("errors reported while the builder's set stood: %v", errs)
+	}
 	// The registry then says the service has no instance: that is
 	// remembered too.
 	c.Update(sd.Event{Instances: []string{}})
-	waitFor("the empty set", rec, func(st []resolver.State, _ []error) bool { return len(st) == 2 && len(st[1].Addresses) == 0 })
+	waitFor("the empty set", rec, func(st []resolver.State, _ []error) bool { return len(st) == 3 && len(st[2].Addresses) == 0 })
 	closeR()
 	c.Update(sd.Event{Err: down})
 	rec, closeR = build("mem")
