@@ -2,7 +2,9 @@ package nginx_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -76,4 +78,35 @@ func TestSyncer_ASetBackToTheLoadedOneAfterAFailedReloadIsWrittenAndReloaded(t *
 		t.Fatalf("after {b} was applied again the file on disk is still the failed set:\n%s", got)
 	}
 	serves(t, url, "b")
+}
+
+// A file the Syncer wrote itself is not the previous run's: when its
+// reload failed (nginx down) and the service is still unlisted, the
+// retry reported the file "kept" as the last good set from before the
+// start and returned no error, so the watcher stopped retrying and the
+// reload never came (audit e2, C2).
+func TestSyncer_AFileItsOwnFailedReloadLeftIsNotKeptAsThePreviousRuns(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := startNginx(t, "user", "order")
+	dir := strings.TrimSuffix(p.Upstreams(), "/upstreams.conf")
+	p.Stop() // nginx is down: nginx -s reload fails
+	if err := os.Remove(p.Upstreams()); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := nginx.NewRenderer()
+	s, err := nginx.NewSyncer(p.Upstreams(), r, nginx.Command{Prefix: dir, Conf: dir + "/nginx.conf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := edge.Snapshot{Services: []edge.Service{
+		{Name: "user", Unlisted: true, Err: errors.New("registry down")},
+		{Name: "order", Instances: []registry.Instance{backend(t, "o")}},
+	}}
+	if _, err := s.Sync(ctx, snap); err == nil {
+		t.Fatal("reload with nginx down: no error")
+	}
+	if res, err := s.Sync(ctx, snap); res.Kept || err == nil {
+		t.Fatalf("the retry: %+v, %v; want the reload tried again (and failing), not the file kept", res, err)
+	}
 }

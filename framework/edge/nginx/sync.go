@@ -87,7 +87,10 @@ type Syncer struct {
 	// on disk; a restarted one reads it): applied is no reason to skip a
 	// Sync until a reload succeeds.
 	unsure bool
-	stats  Stats
+	// wrote: the file on disk is one this Syncer put there (nginx -t
+	// passed), not the previous run's, even if its reload failed.
+	wrote bool
+	stats Stats
 }
 
 // Stats counts what a Syncer did.
@@ -172,11 +175,11 @@ func (s *Syncer) Apply(ctx context.Context, snap edge.Snapshot) error {
 // error says so and makes the watcher try the whole set again, so the
 // others are not held back while that record stays or DNS is down.
 //
-// Until the Syncer has written a file, a snapshot with a service the
-// registry has not listed (edge.Service.Unlisted: unreachable since the
-// start) leaves an existing file as it is: it is the last good set from
-// before the restart, and rendering would turn that service into an empty
-// upstream. With no existing file there is nothing better than the
+// Until the Syncer has written a file (one nginx -t passed, reloaded or
+// not), a snapshot with a service the registry has not listed
+// (edge.Service.Unlisted: unreachable since the start) leaves an
+// existing file as it is: it is the last good set from before the
+// restart, and rendering would turn that service into an empty upstream. With no existing file there is nothing better than the
 // placeholder; neither is there when the Control is a Process whose Start
 // found no previous set for any unlisted service (Process.Previous): the
 // set is then written, placeholders for the unlisted services.
@@ -209,7 +212,7 @@ func (s *Syncer) Sync(ctx context.Context, snap edge.Snapshot) (Result, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return res, fmt.Errorf("nginx: read %s: %w", s.path, err)
 	}
-	if hadPrev && s.applied == nil && len(res.Unlisted) > 0 {
+	if hadPrev && !s.wrote && len(res.Unlisted) > 0 {
 		// Keep the file only when it holds something better than a
 		// placeholder for an unlisted service. Where the Control says
 		// which services the file has a previous set for (a Process:
@@ -295,6 +298,7 @@ func (s *Syncer) load(ctx context.Context, next, prev []byte, hadPrev bool) erro
 		s.stats.Rejected++
 		return fmt.Errorf("nginx: %w (previous file kept): %w", ErrInvalidConfig, err)
 	}
+	s.wrote = true
 	if err := s.ctl.Reload(ctx); err != nil {
 		s.stats.Failed++
 		s.unsure = true
