@@ -239,9 +239,10 @@ func newInstancer(path, service string, opts []Option) (*Instancer, error) {
 // loadFile serves the snapshot, if there is a usable one.
 func (s *Instancer) loadFile() bool {
 	f, err := readFile(s.path)
-	if err == nil && s.service != "" && f.Service != s.service {
+	if err == nil && s.service != "" && f.Service != "" && f.Service != s.service {
 		// Another service's file (copied in, or a name two services
 		// share on a case-insensitive disk): not this service's instances.
+		// One that names none was written by New before it named it.
 		err = fmt.Errorf("snapshot %s: of service %q, not %q", s.path, f.Service, s.service)
 	}
 	if err != nil {
@@ -492,8 +493,16 @@ func (s *Instancer) save(instances []string) {
 	if len(set) == 0 || same {
 		return
 	}
+	service := s.service
+	if service == "" {
+		// New with no file knows no name: the records carry it, and the
+		// next start's log and stale observer (a metric label) need it.
+		if inst, err := registry.ParseInstance(set[0]); err == nil {
+			service = inst.Name
+		}
+	}
 	now := time.Now()
-	if err := s.writeFn(s.path, file{V: fileVersion, Service: s.service, Written: now.UTC(), Instances: set}); err != nil {
+	if err := s.writeFn(s.path, file{V: fileVersion, Service: service, Written: now.UTC(), Instances: set}); err != nil {
 		level.Error(s.logger).Log("msg", "cannot write instance snapshot", "path", s.path, "err", err)
 		s.mu.Lock()
 		s.state.LastError = err.Error()

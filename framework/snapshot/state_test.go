@@ -211,22 +211,25 @@ func (blocked) Instancer(ctx context.Context, _ string) (sd.Instancer, error) {
 
 // Two Instancers writing one file (two clients of a service in one
 // process, or two processes sharing --snapshot-dir): a reader sees one
-// whole file or the other, never a torn or foreign-looking one, and no
-// temp file is left. A guard: it passes on the code before audit s2.
+// whole file or the other, never a torn one, and no temp file is left.
+// A guard: it passes on the code before audit s2 (but for the service
+// name, which New now writes: TestNew_NamesTheServiceInTheFileItStarts).
 func TestInstancer_TwoWritersOfOneFileNeverTearIt(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "user.json")
 	fast := func(s *Instancer) error { s.writeEvery = time.Millisecond; return nil }
 	w1, w2 := must(New(silent{}, path, fast)), must(New(silent{}, path, fast))
+	defer w1.Stop()
+	defer w2.Stop()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for i, w := range []*Instancer{w1, w2} {
-		wg.Go(func() { // ends at stop or after 2000 sets
-			for n := 0; n < 2000; n++ {
+		wg.Go(func() { // ends at stop or after 300 sets
+			for n := range 300 {
 				select {
 				case <-stop:
 					return
-				default:
+				case <-time.After(time.Millisecond):
 				}
 				set := []string{inst(1 + i).String()}
 				if n%2 == 1 {
@@ -236,30 +239,31 @@ func TestInstancer_TwoWritersOfOneFileNeverTearIt(t *testing.T) {
 			}
 		})
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	reads := 0
-	for time.Now().Before(deadline) && reads < 5000 {
-		f, err := readFile(path)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-		case err != nil:
-			close(stop)
-			wg.Wait()
-			t.Fatalf("read %d: %v", reads, err)
-		case f.Service != "user" || len(f.Instances) == 0:
-			close(stop)
-			wg.Wait()
-			t.Fatalf("read %d: %+v", reads, f)
+	writing := make(chan struct{})
+	go func() { wg.Wait(); close(writing) }() // ends when both writers have
+	defer func() { close(stop); <-writing }()
+	waitFor(t, "the first file", func() bool { _, err := os.Stat(path); return err == nil })
+	deadline := time.After(20 * time.Second)
+	for reads := 0; ; reads++ {
+		select {
+		case <-writing:
+			if reads < 10 {
+				t.Fatalf("only %d reads while the writers wrote", reads)
+			}
+			w1.Stop()
+			w2.Stop()
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Fatalf("dir holds %d entries after both stopped (temp files left?)", len(entries))
+			}
+			return
+		case <-deadline:
+			t.Fatal("writers not done within 20s")
+		default:
 		}
-		reads++
-	}
-	close(stop)
-	wg.Wait()
-	w1.Stop()
-	w2.Stop()
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Fatalf("dir holds %d entries after both stopped (temp files left?)", len(entries))
+		if f, err := readFile(path); err != nil || f.Service != "user" || len(f.Instances) == 0 {
+			t.Fatalf("read %d: %+v, %v", reads, f, err)
+		}
+		time.Sleep(100 * time.Microsecond)
 	}
 }
 
@@ -308,4 +312,27 @@ func TestInstancer_StopTwiceDuringAWrite(t *testing.T) {
 	if f, err := readFile(path); err != nil || len(f.Instances) != 1 {
 		t.Fatalf("file = %+v, %v", f, err)
 	}
+}
+
+// New, which has no service name but the file's, names the service in the
+// file it writes when there was none before: the next start's stale
+// observer (a metric label) and log lines then name the service, and
+// Discovery reading the same file serves it. Before, the file said
+// service "" and so did the next start's metric.
+func TestNew_NamesTheServiceInTheFileItStarts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user.json")
+	reg := memory.New()
+	defer reg.Close()
+	_ = reg.Register(context.Background(), inst(1))
+	inner, _ := reg.Instancer(context.Background(), "user")
+	s := must(New(inner, path))
+	waitFor(t, "the file written", func() bool { _, err := readFile(path); return err == nil })
+	s.Stop()
+	if f, _ := readFile(path); f.Service != "user" {
+		t.Fatalf("file names service %q, want user", f.Service)
+	}
+	g := newGauge()
+	s = must(New(silent{}, path, WithConnectWait(time.Millisecond), WithStaleObserver(g.set)))
+	defer s.Stop()
+	waitFor(t, "the snapshot announced under the service's name", func() bool { return g.get("user") })
 }
