@@ -14,10 +14,10 @@ import (
 // Scripts the toy mesh runs as services. Each ends by itself within 60 s
 // whatever happens, so no test leaves a process behind for long.
 const (
-	// runs until SIGTERM
-	scriptServe = "#!/bin/sh\ntrap 'exit 0' TERM\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
-	// ignores SIGTERM (a hung drain); says so with a file in its data dir
-	scriptDeaf = "#!/bin/sh\ntrap '' TERM\nmkdir -p \"$WARREN_DATA_DIR\" && touch \"$WARREN_DATA_DIR/deaf-$$\"\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
+	// runs until SIGTERM; says it handles it with a file in its data dir
+	scriptServe = "#!/bin/sh\ntrap 'exit 0' TERM\nmkdir -p \"$WARREN_DATA_DIR\" && touch \"$WARREN_DATA_DIR/up-$$\"\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
+	// ignores SIGTERM (a hung drain); says so with a file in its data dir too
+	scriptDeaf = "#!/bin/sh\ntrap '' TERM\nmkdir -p \"$WARREN_DATA_DIR\" && touch \"$WARREN_DATA_DIR/up-$$\"\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
 	// fails at start, before it could register, after the launcher has
 	// seen discovery's first (empty) list: a crash after that sent no event
 	scriptCrash = "#!/bin/sh\nsleep 2\necho bad config >&2\nexit 3\n"
@@ -63,5 +63,20 @@ func alive(in *Instance) bool {
 		return false
 	default:
 		return true
+	}
+}
+
+// waitUp waits until n processes of svc have set their SIGTERM trap (the
+// scripts' files), so a signal after it finds them handling it.
+func waitUp(t *testing.T, m *Mesh, svc string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		marks, _ := filepath.Glob(filepath.Join(m.cfg.StateDir, "data", svc, "up-*"))
+		if len(marks) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d %s processes up after 30s", len(marks), n, svc)
+		}
 	}
 }

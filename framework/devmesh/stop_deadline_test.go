@@ -1,7 +1,6 @@
 package devmesh
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,16 +15,7 @@ func TestStop_HungInstancesShareOneDeadline(t *testing.T) {
 	stopTimeout = 3 * time.Second
 	const n = 6
 	m, out := toyMeshUp(t, map[string]string{"alpha": scriptDeaf}, n)
-	// Every script has set its trap before the SIGTERM comes.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		marks, _ := filepath.Glob(filepath.Join(m.cfg.StateDir, "data", "alpha", "deaf-*"))
-		if len(marks) == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d instances ignore SIGTERM after 30s\n%s", len(marks), n, out)
-		}
-	}
+	waitUp(t, m, "alpha", n) // every script has set its trap before the SIGTERM comes
 	began := time.Now()
 	err := m.Stop()
 	took := time.Since(began)

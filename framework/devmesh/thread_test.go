@@ -73,6 +73,7 @@ func TestStartInstance_SurvivesTheEndOfTheThreadThatStartedIt(t *testing.T) {
 			t.Errorf("%s ended (%v) while the launcher runs\n%s", in.ID(), in.Err(), out)
 		}
 	}
+	waitUp(t, m, "alpha", 2) // both handle SIGTERM before Stop sends it
 	if err := m.Stop(); err != nil {
 		t.Fatalf("Stop: %v\n%s", err, out)
 	}
