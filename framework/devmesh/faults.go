@@ -115,13 +115,16 @@ func (m *Mesh) waitListed(ctx context.Context, in *Instance) (registry.Instance,
 }
 
 // Restart stops the instance with SIGTERM (it withdraws, drains and
-// deregisters), waits for it to exit, then starts a new process with the
+// deregisters; a SIGSTOPped one is resumed for it), waits for it to exit, then starts a new process with the
 // same index, ID and extra environment and waits until it is ready. The
 // new process listens on a new port unless the environment fixes one.
 func (m *Mesh) Restart(ctx context.Context, in *Instance) (*Instance, error) {
 	if err := m.Signal(in, syscall.SIGTERM); err != nil {
 		return nil, err
 	}
+	// A process hung with SIGSTOP (Signal) acts on the SIGTERM only once
+	// it runs again, as in Stop.
+	_ = in.cmd.Process.Signal(syscall.SIGCONT)
 	select {
 	case <-in.exited:
 	case <-ctx.Done():
