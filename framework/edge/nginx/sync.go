@@ -310,25 +310,42 @@ func (s *Syncer) load(ctx context.Context, next, prev []byte, hadPrev bool) erro
 }
 
 // withoutUnresolvable returns d without the servers whose host is a name
-// that does not resolve (2 s per name at most), and those servers,
-// "service: id,id" per service. Only called once nginx -t has failed.
+// that does not resolve, and those servers, "service: id,id" per
+// service. The names are looked up side by side, 2 s for all of them (a
+// DNS outage must not hold the watcher for 2 s per name); one not
+// answered by then counts as not resolving. Only called once nginx -t
+// has failed.
 func withoutUnresolvable(ctx context.Context, d Data) (Data, []string) {
-	failed := map[string]bool{}
+	names := map[string]bool{}
 	for _, u := range d.Upstreams {
 		for _, sv := range u.Servers {
 			host, _, err := net.SplitHostPort(sv.Address)
-			if _, known := failed[host]; err != nil || known {
+			if err != nil {
 				continue
 			}
-			if _, perr := netip.ParseAddr(host); perr == nil {
-				continue // an address: nothing to resolve
+			if _, perr := netip.ParseAddr(host); perr != nil {
+				names[host] = true // a name, not an address
 			}
-			lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			_, lerr := net.DefaultResolver.LookupHost(lctx, host)
-			cancel()
-			failed[host] = lerr != nil
 		}
 	}
+	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var (
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		failed = map[string]bool{}
+	)
+	for name := range names {
+		wg.Add(1)
+		go func() { // owned by withoutUnresolvable: ends with lctx at the latest
+			defer wg.Done()
+			_, err := net.DefaultResolver.LookupHost(lctx, name)
+			mu.Lock()
+			failed[name] = err != nil
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
 	var left []string
 	out := d
 	out.Upstreams = make([]Upstream, len(d.Upstreams))
