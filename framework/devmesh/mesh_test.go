@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 		}, bootstrap.WithRegistries(etcd.Backend()))
 		return
 	}
+	if os.Getenv(launcherEnv) != "" {
+		os.Exit(playLauncher())
+	}
 	os.Exit(m.Run())
 }
 
