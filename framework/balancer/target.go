@@ -218,6 +218,15 @@ func (t *Target) Call(ctx context.Context, req any) (any, error) {
 		}
 	}
 	failed := err != nil && (outpaced || t.failed(err))
+	if err != nil && !failed && ctx.Err() != nil {
+		// The caller gave up (a cancel that is no failure of the
+		// instance): no answer, so neither a latency sample nor a
+		// success. Recorded as one, it restarted a hung instance's run
+		// of timeouts and readmitted it from a cancelled probe; the
+		// probe's slot frees after WithProbeTimeout, as for any probe
+		// that never reports.
+		return resp, err
+	}
 	if !outpaced {
 		t.observe(end-start, end, failed)
 	}
