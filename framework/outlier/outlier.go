@@ -11,7 +11,9 @@
 // traffic to a sick instance beats sending it nowhere. When the threshold
 // keeps a failing instance in, the instances already ejected are probed at
 // once rather than after their cooldowns: one ejected for a passing stall
-// is then readmitted, and its slot ejects the failing one.
+// is then readmitted, and its slot ejects the failing one. So are they when
+// instances in rotation leave the set and the ejected are left over the
+// threshold.
 package outlier
 
 import (
@@ -506,10 +508,18 @@ func (b *Breaker) Release() {
 	if o := b.d.observer; o != nil {
 		o.BreakerReleased(b.instance, State(b.state.Load()))
 	}
-	b.d.mu.Lock()
-	b.d.total--
+	d := b.d
+	d.mu.Lock()
+	d.total--
 	if State(b.state.Load()) != Closed {
-		b.d.ejected--
+		d.ejected--
 	}
-	b.d.mu.Unlock()
+	// Instances in rotation that leave can leave the ejected over the cap,
+	// or alone in the set; the balancers then fall back to them without a
+	// probe, and an open breaker ignores the answers. As when the
+	// threshold refuses an ejection: probe the ejected at once.
+	if d.ejected > 0 && (d.ejected > d.total*d.maxPercent/100 || d.total-d.ejected < 1) {
+		d.refusedAt.Store(d.now().UnixNano())
+	}
+	d.mu.Unlock()
 }

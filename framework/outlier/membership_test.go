@@ -1,0 +1,46 @@
+package outlier
+
+import (
+	"testing"
+	"time"
+)
+
+// Instances that leave can leave the ejected over the panic threshold:
+// of four, two ejected (50 %), then instances in rotation leave
+// discovery. With both gone every instance left is ejected, and the
+// balancers fall back to them without a probe, whose answers an open
+// breaker ignores: a recovered instance stayed out for its whole cooldown
+// (an hour here, up to 5 m by default). The threshold's rule holds here
+// too: once the ejected are over the cap they are probed at once, as when
+// it refuses an ejection; while they are within it they wait.
+func TestDetector_ReleaseLeavingTheEjectedOverTheCapProbesThemAtOnce(t *testing.T) {
+	c := newClock()
+	d := must(New(WithConsecutiveFailures(1), WithCooldown(time.Hour, time.Hour), WithClock(c.now)))
+	bs := breakers(d, 6)
+	fail(bs[0], 1)
+	fail(bs[1], 1)
+	if e, _ := d.Ejected(); e != 2 {
+		t.Fatalf("%d ejected, want 2", e)
+	}
+	c.advance(time.Millisecond)
+	bs[5].Release()
+	bs[4].Release() // 2 of 4 ejected: within 50 %
+	if !bs[0].Ejected() || bs[0].Allow() || bs[1].Allow() {
+		t.Fatal("probed early while the ejected are within the cap")
+	}
+	c.advance(time.Millisecond)
+	bs[3].Release()
+	bs[2].Release()
+	if e, total := d.Ejected(); e != 2 || total != 2 {
+		t.Fatalf("%d ejected of %d, want 2 of 2", e, total)
+	}
+	for i, b := range bs[:2] {
+		if b.Ejected() || !b.Allow() {
+			t.Fatalf("instance %d: still cooling down with every instance left ejected", i)
+		}
+	}
+	bs[0].Record(false)
+	if bs[0].State() != Closed {
+		t.Fatalf("after a good probe: %s, want closed", bs[0].State())
+	}
+}
