@@ -44,3 +44,41 @@ func TestDetector_ReleaseLeavingTheEjectedOverTheCapProbesThemAtOnce(t *testing.
 		t.Fatalf("after a good probe: %s, want closed", bs[0].State())
 	}
 }
+
+// A probe let through early (a threshold refusal, ProbeEjected) that
+// fails repeats the ejection it cut short; it does not double it. Before,
+// each early probe doubled the cooldown: a few refusals or retries with
+// nowhere else to go while an instance was briefly sick gave it the 5 m
+// cap within milliseconds, and once they stopped a recovered instance
+// stayed out for those 5 minutes.
+func TestBreaker_FailedEarlyProbesDoNotDoubleTheCooldown(t *testing.T) {
+	c := newClock()
+	d := must(New(WithConsecutiveFailures(1), WithCooldown(10*time.Second, 5*time.Minute), WithClock(c.now)))
+	b := breakers(d, 4)[0]
+	fail(b, 1) // ejected for 10s
+	for i := range 6 {
+		c.advance(time.Millisecond)
+		d.ProbeEjected()
+		if !b.Allow() {
+			t.Fatalf("early probe %d refused", i+1)
+		}
+		b.Record(true) // still sick
+	}
+	c.advance(10*time.Second - time.Millisecond)
+	if b.Allow() {
+		t.Fatal("probed before the 10s cooldown ended")
+	}
+	c.advance(time.Millisecond)
+	if !b.Allow() {
+		t.Fatal("no probe 10s after the last failed early probe: early probes doubled the cooldown")
+	}
+	b.Record(true) // a probe at the end of its cooldown that fails doubles it
+	c.advance(20*time.Second - time.Millisecond)
+	if b.Allow() {
+		t.Fatal("probed before the doubled 20s cooldown ended")
+	}
+	c.advance(time.Millisecond)
+	if !b.Allow() {
+		t.Fatal("no probe after the doubled 20s cooldown")
+	}
+}

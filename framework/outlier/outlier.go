@@ -11,7 +11,9 @@
 // traffic to a sick instance beats sending it nowhere. When the threshold
 // keeps a failing instance in, the instances already ejected are probed at
 // once rather than after their cooldowns: one ejected for a passing stall
-// is then readmitted, and its slot ejects the failing one. So are they when
+// is then readmitted, and its slot ejects the failing one (an early probe
+// that fails ejects it again for as long as before, not twice as long).
+// So are they when
 // instances in rotation leave the set and the ejected are left over the
 // threshold.
 package outlier
@@ -320,6 +322,7 @@ type Breaker struct {
 	outSince  time.Time // start of the first of the ejections in a row
 	ejections int       // in a row, for the doubling cooldown
 	probeAt   time.Time // when the current half-open probe was let through
+	early     bool      // the probe was let through before the cooldown ended
 	released  bool
 }
 
@@ -370,6 +373,7 @@ func (b *Breaker) Allow() bool {
 		if b.coolingLocked(now) {
 			return false
 		}
+		b.early = now.Before(b.until) // a refusal or ProbeEjected cut it short
 		b.setLocked(Change{To: HalfOpen})
 		b.probeAt = now
 		return true
@@ -446,10 +450,10 @@ func (b *Breaker) record(failed bool, kind Failure, err error) {
 		case b.outpaced.Load() >= b.failures.Load():
 			reason = ReasonOutpaced
 		}
-		b.ejectLocked(now, reason, err)
+		b.ejectLocked(now, reason, err, false)
 	case HalfOpen:
 		if failed {
-			b.ejectLocked(now, ReasonProbe, err)
+			b.ejectLocked(now, ReasonProbe, err, b.early)
 			return
 		}
 		b.setLocked(Change{From: HalfOpen, To: Closed, Out: now.Sub(b.outSince)})
@@ -465,16 +469,23 @@ func (b *Breaker) record(failed bool, kind Failure, err error) {
 }
 
 // ejectLocked opens the breaker, for reason, on err; the ejection slot
-// is already counted.
-func (b *Breaker) ejectLocked(now time.Time, reason Reason, err error) {
-	cd := b.d.cooldown << min(b.ejections, 16)
+// is already counted. again repeats the last ejection's cooldown instead
+// of doubling it: the failed probe was let through before that cooldown
+// ended, and early probes must not run the doubling up to its cap within
+// moments, keeping a recovered instance out for minutes after.
+func (b *Breaker) ejectLocked(now time.Time, reason Reason, err error, again bool) {
+	steps := b.ejections
+	if again && steps > 0 {
+		steps--
+	}
+	cd := b.d.cooldown << min(steps, 16)
 	if cd > b.d.maxCooldown || cd <= 0 {
 		cd = b.d.maxCooldown
 	}
 	if b.ejections == 0 {
 		b.outSince = now
 	}
-	b.ejections++
+	b.ejections = steps + 1
 	b.since, b.until = now, now.Add(cd)
 	b.failures.Store(0)
 	b.timeouts.Store(0)
