@@ -1,6 +1,8 @@
 package outlier
 
 import (
+	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -80,5 +82,52 @@ func TestBreaker_FailedEarlyProbesDoNotDoubleTheCooldown(t *testing.T) {
 	c.advance(time.Millisecond)
 	if !b.Allow() {
 		t.Fatal("no probe after the doubled 20s cooldown")
+	}
+}
+
+// events records the order of what an Observer hears.
+type events struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (e *events) BreakerChanged(_ string, _, to State) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.got = append(e.got, "changed to "+to.String())
+}
+
+func (e *events) BreakerReleased(string, State) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.got = append(e.got, "released")
+}
+
+func (e *events) list() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.got)
+}
+
+// A breaker released while ejected (its instance left discovery) stays
+// as it was: a pick from the set before the change that asks Allow after
+// the cooldown claims no probe and tells the observer nothing. Before, it
+// moved to half-open and the observer heard it after BreakerReleased:
+// metrics made the instance's breaker series again after its release had
+// deleted it, for an instance that is gone.
+func TestBreaker_ReleasedBreakerNeitherProbesNorReportsAfterItsRelease(t *testing.T) {
+	c := newClock()
+	ev := &events{}
+	d := must(New(WithConsecutiveFailures(1), WithCooldown(time.Second, time.Second), WithObserver(ev), WithClock(c.now)))
+	b := breakers(d, 4)[0]
+	fail(b, 1)
+	b.Release()
+	c.advance(time.Second)
+	if b.Allow() {
+		t.Error("a released breaker let a probe through")
+	}
+	b.Record(false)
+	if got, want := ev.list(), []string{"changed to open", "released"}; !slices.Equal(got, want) {
+		t.Fatalf("observer heard %q, want %q", got, want)
 	}
 }

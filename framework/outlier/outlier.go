@@ -365,6 +365,12 @@ func (b *Breaker) Allow() bool {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.released {
+		// The instance left the set (a pick from the set before): no
+		// probe, and no transition for an observer that heard the
+		// release.
+		return false
+	}
 	now := b.d.now()
 	switch State(b.state.Load()) {
 	case Closed:
