@@ -42,8 +42,9 @@ const Header = "Idempotency-Key"
 const MaxLen = 128
 
 type (
-	ctxKey    struct{}
-	effectKey struct{}
+	ctxKey     struct{}
+	effectKey  struct{}
+	attemptKey struct{}
 )
 
 // NewKey returns a fresh random key (16 bytes, hex).
@@ -70,6 +71,26 @@ func FromContext(ctx context.Context) (string, bool) {
 func EffectKey(ctx context.Context) (string, bool) {
 	k, ok := ctx.Value(effectKey{}).(string)
 	return k, ok && k != ""
+}
+
+// Attempt is what Do tells a Store about the execution of Do calling it,
+// in the context of Claim, Complete and Release (AttemptFrom). A Store of
+// your own records it with the claim; one that ignores it still works,
+// without the guard below.
+type Attempt struct {
+	// ID is unique per execution of Do. Release ends a claim only while it
+	// is ID's: an execution that outlived its claim and then failed must
+	// not free the claim of the execution that took it over — in the same
+	// process too, where both share one Store — or a third would run
+	// beside that one.
+	ID string
+}
+
+// AttemptFrom returns, inside a Store method that Do calls, the attempt
+// calling it. Outside Do there is none.
+func AttemptFrom(ctx context.Context) (Attempt, bool) {
+	a, ok := ctx.Value(attemptKey{}).(Attempt)
+	return a, ok
 }
 
 // Valid reports whether a key received from a peer is usable: printable
@@ -110,7 +131,8 @@ type Store interface {
 	// Complete saves the result of key's call and ends the claim.
 	Complete(ctx context.Context, key string, result []byte) error
 	// Release gives the claim up without a result (the call failed), so a
-	// retry runs it again.
+	// retry runs it again; only the claim of the attempt releasing
+	// (AttemptFrom(ctx)), not one another attempt took over meanwhile.
 	Release(ctx context.Context, key string) error
 }
 
@@ -209,7 +231,10 @@ func Do[T any](ctx context.Context, s Store, op string, fn func(context.Context)
 		sum := sha256.Sum256(b)
 		digest = hex.EncodeToString(sum[:])
 	}
-	prev, st, err := s.Claim(ctx, key, time.Now().Add(DefaultClaimTTL))
+	// The store's calls carry this execution's identity; fn's context does
+	// not, so a Do nested in fn gets its own.
+	actx := context.WithValue(ctx, attemptKey{}, Attempt{ID: NewKey()})
+	prev, st, err := s.Claim(actx, key, time.Now().Add(DefaultClaimTTL))
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return zero, fmt.Errorf("idempotency: claim %s: %w", key, err) // the caller's deadline or cancel
@@ -239,7 +264,7 @@ func Do[T any](ctx context.Context, s Store, op string, fn func(context.Context)
 	out, err := fn(context.WithValue(ctx, effectKey{}, key))
 	// The claim is settled even when the caller went away: the effect (or
 	// its absence) is what a retry must see.
-	sctx := context.WithoutCancel(ctx)
+	sctx := context.WithoutCancel(actx)
 	if err != nil {
 		if rerr := s.Release(sctx, key); rerr != nil {
 			return zero, errors.Join(err, fmt.Errorf("idempotency: release %s: %w", key, rerr))

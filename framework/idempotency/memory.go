@@ -20,9 +20,10 @@ type MemoryStore struct {
 }
 
 type entry struct {
-	until  time.Time // claim expiry while in progress; forget time once done
-	done   bool
-	result []byte
+	until   time.Time // claim expiry while in progress; forget time once done
+	done    bool
+	result  []byte
+	attempt string // the claiming execution of Do (Attempt.ID)
 }
 
 // NewMemoryStore returns a store that keeps results for keep (at least a
@@ -32,7 +33,7 @@ func NewMemoryStore(keep time.Duration) *MemoryStore {
 }
 
 // Claim implements Store.
-func (m *MemoryStore) Claim(_ context.Context, key string, until time.Time) ([]byte, State, error) {
+func (m *MemoryStore) Claim(ctx context.Context, key string, until time.Time) ([]byte, State, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
@@ -43,7 +44,8 @@ func (m *MemoryStore) Claim(_ context.Context, key string, until time.Time) ([]b
 		}
 		return nil, Busy, nil
 	}
-	m.entries[key] = &entry{until: until}
+	a, _ := AttemptFrom(ctx)
+	m.entries[key] = &entry{until: until, attempt: a.ID}
 	return nil, Claimed, nil
 }
 
@@ -55,11 +57,14 @@ func (m *MemoryStore) Complete(_ context.Context, key string, result []byte) err
 	return nil
 }
 
-// Release implements Store.
-func (m *MemoryStore) Release(_ context.Context, key string) error {
+// Release implements Store. It frees only the claim of the attempt
+// releasing (AttemptFrom): one that outlived its claim leaves the claim
+// of the attempt that took it over, and a saved result stays.
+func (m *MemoryStore) Release(ctx context.Context, key string) error {
+	a, _ := AttemptFrom(ctx)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.entries[key]; ok && !e.done {
+	if e, ok := m.entries[key]; ok && !e.done && e.attempt == a.ID {
 		delete(m.entries, key)
 	}
 	return nil

@@ -5,19 +5,20 @@
 // being applied once per instance.
 //
 // Each key is one etcd key, <prefix><op>/<key>, whose value holds the
-// claim's expiry and the Store that holds it, or once the call is done its
-// result and when it is forgotten. Claim is one transaction in the common
+// claim's expiry and the attempt that holds it (its Store and its
+// idempotency.Attempt), or once the call is done its result and when it
+// is forgotten. Claim is one transaction in the common
 // case: create the key if it does not exist (compare on its create
 // revision), else read it; taking over an expired claim is a second one
 // that compares on the revision read, so of several attempts that find it
 // expired exactly one takes it.
 //
-// Complete and Release end only a claim this Store holds: an attempt that
-// was stopped (SIGSTOP, a hang) and resumed after an attempt on another
-// instance took its expired claim over neither overwrites the result that
-// attempt saves nor frees the key under it. Two attempts of one key inside
-// one process share their Store and so the claim; the effect carrying
-// idempotency.EffectKey makes them answer the same result anyway.
+// Complete and Release end only a claim the calling attempt holds (this
+// Store's, made by the same execution of idempotency.Do: its Attempt): an
+// attempt that was stopped (SIGSTOP, a hang) and resumed after another
+// attempt — on another instance or this one — took its expired claim over
+// neither overwrites the result that attempt saves nor frees the key under
+// it.
 //
 // Results are kept for a retention (WithRetention, default
 // DefaultRetention), as idempotency.MemoryStore keeps them; a retry later
@@ -66,7 +67,7 @@ type Store struct {
 
 // record is a key's value.
 type record struct {
-	Holder string    `json:"holder,omitempty"` // the claiming Store, while in progress
+	Holder string    `json:"holder,omitempty"` // the claiming Store and attempt, while in progress
 	Until  time.Time `json:"until"`            // claim expiry; once done, when the result is forgotten
 	Done   bool      `json:"done,omitempty"`
 	Result []byte    `json:"result,omitempty"`
@@ -114,7 +115,7 @@ func (s *Store) Claim(ctx context.Context, key string, until time.Time) ([]byte,
 }
 
 func (s *Store) claim(ctx context.Context, k string, until time.Time) ([]byte, idempotency.State, error) {
-	val, err := json.Marshal(record{Holder: s.holder, Until: until})
+	val, err := json.Marshal(record{Holder: s.holderOf(ctx), Until: until})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -203,6 +204,7 @@ func (s *Store) settle(ctx context.Context, k string, write func(mine clientv3.C
 		return err
 	}
 	kvs := get.Kvs
+	holder := s.holderOf(ctx)
 	for range maxRounds {
 		if len(kvs) == 0 {
 			return nil // released or forgotten: no claim to end
@@ -211,8 +213,8 @@ func (s *Store) settle(ctx context.Context, k string, write func(mine clientv3.C
 		if err != nil {
 			return err
 		}
-		if r.Done || r.Holder != s.holder {
-			return nil // saved already, or another instance's claim now
+		if r.Done || r.Holder != holder {
+			return nil // saved already, or another attempt's claim now
 		}
 		resp, err := write(clientv3.Compare(clientv3.ModRevision(k), "=", kvs[0].ModRevision))
 		if err != nil {
@@ -224,6 +226,16 @@ func (s *Store) settle(ctx context.Context, k string, write func(mine clientv3.C
 		kvs = resp.Responses[0].GetResponseRange().Kvs
 	}
 	return errContended
+}
+
+// holderOf names the claims of the attempt calling (idempotency.Attempt):
+// two executions of one key in this process are two holders, so one that
+// outlived its claim does not end the claim of the one that took it over.
+func (s *Store) holderOf(ctx context.Context) string {
+	if a, ok := idempotency.AttemptFrom(ctx); ok && a.ID != "" {
+		return s.holder + "/" + a.ID
+	}
+	return s.holder
 }
 
 // put commits: if cmp, put val at k under a lease lasting at least until
