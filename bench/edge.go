@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -29,6 +28,7 @@ import (
 	"github.com/warren-mesh/warren/framework/embedetcd"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/etcd"
+	"github.com/warren-mesh/warren/internal/proc"
 )
 
 // edgeSamples is how many register and deregister round trips each edge
@@ -271,7 +271,6 @@ func edgeXDS(ctx context.Context, rep *report, reg registry.Registrar, disc regi
 	}
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), xdsClientEnv+"=xds:///"+svc, "GRPC_XDS_BOOTSTRAP="+bootPath)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = io.Discard
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -281,7 +280,11 @@ func edgeXDS(ctx context.Context, rep *report, reg registry.Registrar, disc regi
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
+	// Forked on a thread kept for the child's life: the parent-death
+	// signal follows the forking thread, and this process's nginx and
+	// Consul (internal/proc) end theirs when they stop.
+	p, err := proc.Run(cmd)
+	if err != nil {
 		return err
 	}
 	answers := make(chan answer, 1024)
@@ -306,13 +309,10 @@ func edgeXDS(ctx context.Context, rep *report, reg registry.Registrar, disc regi
 	}()
 	defer func() {
 		stdin.Close() // the client ends when its stdin closes
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-p.Exited():
 		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
+			p.Kill()
 		}
 		<-read
 	}()

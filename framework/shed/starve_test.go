@@ -12,9 +12,10 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/warren-mesh/warren/internal/proc"
 )
 
 // burnEnv makes the test binary a CPU burner: it spins for the given
@@ -53,14 +54,11 @@ func startBurners(t *testing.T, n int, d time.Duration) {
 	for range n {
 		cmd := exec.Command(exe)
 		cmd.Env = append(os.Environ(), burnEnv+"="+strconv.Itoa(int(d/time.Millisecond)), "GOMAXPROCS=1")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
+		p, err := proc.Run(cmd) // killed with this process, whatever thread ends
+		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
+		t.Cleanup(p.Kill)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/warren-mesh/warren/framework/edge/xds"
 	"github.com/warren-mesh/warren/framework/registry"
 	"github.com/warren-mesh/warren/framework/registry/memory"
+	"github.com/warren-mesh/warren/internal/proc"
 )
 
 // clientEnv makes the test binary a proxyless gRPC client (TestMain):
@@ -112,7 +112,6 @@ func startClient(t *testing.T, bootstrap []byte, target string) *client {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), clientEnv+"="+target, "GRPC_XDS_BOOTSTRAP="+path)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +121,8 @@ func startClient(t *testing.T, bootstrap []byte, target string) *client {
 		t.Fatal(err)
 	}
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Run(cmd) // killed with this process, whatever thread ends
+	if err != nil {
 		t.Fatal(err)
 	}
 	c := &client{cmd: cmd}
@@ -138,13 +138,10 @@ func startClient(t *testing.T, bootstrap []byte, target string) *client {
 	}()
 	t.Cleanup(func() {
 		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-p.Exited():
 		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
+			p.Kill()
 		}
 		<-read
 	})

@@ -9,13 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-kit/kit/sd"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/proc"
 	"github.com/warren-mesh/warren/internal/zk"
 )
 
@@ -207,11 +207,14 @@ func TestSIGKILLedRegistrar_GoneWithinSessionTimeoutPlus1s(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	// Forked on a thread kept for the child's life: the kernel's
+	// parent-death signal follows the forking thread, and the ZooKeeper
+	// servers' internal/proc goroutines end theirs when a server stops.
+	p, err := proc.Run(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(p.Kill)
 	line := make(chan string, 1)
 	go func() {
 		s, _ := bufio.NewReader(out).ReadString('\n')
@@ -226,11 +229,8 @@ func TestSIGKILLedRegistrar_GoneWithinSessionTimeoutPlus1s(t *testing.T) {
 		t.Fatal("registrar process did not register within 60s")
 	}
 	w.await(t, 30*time.Second, "the process's instance", noErr(exactly("killed-1")))
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
 	killed := time.Now()
-	cmd.Wait()
+	p.Kill()
 	at := w.await(t, 30*time.Second, "the killed process's instance gone", noErr(exactly()))
 	took := at.Sub(killed)
 	t.Logf("SIGKILLed registrar gone from discovery %s after the kill (session timeout %s)", took.Round(time.Millisecond), testSession)
