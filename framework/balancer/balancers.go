@@ -30,6 +30,25 @@ func scan(ts []*Target, start int, avoid *Target) *Target {
 	return ts[(start+1)%n]
 }
 
+// maxDraws bounds the random draws of a pick that meets targets out of
+// rotation before it scans.
+const maxDraws = 8
+
+// randomPick returns a random target that is not avoid and may take
+// traffic, drawing again past one that is out; after maxDraws misses (most
+// targets out) it scans from a random start. Drawing again, rather than
+// scanning on from the miss, spreads an ejected target's share over every
+// target in rotation instead of handing all of it to its successor.
+func randomPick(ts []*Target, avoid *Target) *Target {
+	n := len(ts)
+	for range min(n, maxDraws) {
+		if t := ts[rand.IntN(n)]; t != avoid && t.Allow() {
+			return t
+		}
+	}
+	return scan(ts, rand.IntN(n), avoid)
+}
+
 // set holds an immutable target slice for lock-free reads. It keeps the
 // slice Update was given without copying it: Update's contract is that the
 // caller never modifies it after (the endpointer makes a new one per
@@ -60,10 +79,21 @@ func (b *RoundRobin) Update(ts []*Target) { b.store(ts) }
 // Pick implements Balancer.
 func (b *RoundRobin) Pick(_ context.Context, avoid *Target) (*Target, error) {
 	ts := b.load()
-	if len(ts) == 0 {
+	n := uint64(len(ts))
+	if n == 0 {
 		return nil, ErrNoEndpoints
 	}
-	return scan(ts, int((b.next.Add(1)-1)%uint64(len(ts))), avoid), nil
+	// A target out of rotation passes its turn on through the shared
+	// counter, so the next turn is consumed too: the turns of an ejected
+	// target spread over the others instead of all going to its successor.
+	start := int((b.next.Add(1) - 1) % n)
+	for i, k := start, uint64(0); k < n; k++ {
+		if t := ts[i]; t != avoid && t.Allow() {
+			return t, nil
+		}
+		i = int((b.next.Add(1) - 1) % n)
+	}
+	return scan(ts, start, avoid), nil
 }
 
 // Random sends each request to a uniformly random target. It uses
@@ -83,7 +113,7 @@ func (b *Random) Pick(_ context.Context, avoid *Target) (*Target, error) {
 	if len(ts) == 0 {
 		return nil, ErrNoEndpoints
 	}
-	return scan(ts, rand.IntN(len(ts)), avoid), nil
+	return randomPick(ts, avoid), nil
 }
 
 // P2C picks two random targets and sends the request to the less loaded,
@@ -114,29 +144,33 @@ func (b *P2C) Pick(_ context.Context, avoid *Target) (*Target, error) {
 	case 1:
 		return scan(ts, 0, avoid), nil
 	}
-	i := rand.IntN(n)
-	j := rand.IntN(n - 1)
-	if j >= i {
-		j++
-	}
-	a, c := ts[i], ts[j]
-	okA := a != avoid && !a.Ejected()
-	okC := c != avoid && !c.Ejected()
-	switch {
-	case okA && okC:
-		if cost(c) < cost(a) {
-			a, c = c, a
-			i = j
+	// Both draws out of rotation: draw a new pair rather than scan on
+	// from the first, which gave an ejected target's share to its
+	// successor in the list.
+	for range maxDraws {
+		i := rand.IntN(n)
+		j := rand.IntN(n - 1)
+		if j >= i {
+			j++
 		}
-	case okC:
-		a, i = c, j
-	case !okA:
-		return scan(ts, i, avoid), nil
+		a, c := ts[i], ts[j]
+		okA := a != avoid && !a.Ejected()
+		okC := c != avoid && !c.Ejected()
+		switch {
+		case okA && okC:
+			if cost(c) < cost(a) {
+				a = c
+			}
+		case okC:
+			a = c
+		case !okA:
+			continue
+		}
+		if a.Allow() {
+			return a, nil
+		}
 	}
-	if a.Allow() {
-		return a, nil
-	}
-	return scan(ts, i, avoid), nil
+	return randomPick(ts, avoid), nil
 }
 
 // GoKit adapts a Balancer to go-kit's lb.Balancer, so lb.Retry or any

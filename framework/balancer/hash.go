@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -123,7 +122,7 @@ func (h *ConsistentHash) Pick(ctx context.Context, avoid *Target) (*Target, erro
 	}
 	key, ok := h.key(ctx)
 	if !ok {
-		return scan(r.ts, rand.IntN(len(r.ts)), avoid), nil
+		return randomPick(r.ts, avoid), nil
 	}
 	kh := hash([]byte(key))
 	start, _ := slices.BinarySearch(r.points, kh)

@@ -91,9 +91,17 @@ func (b *Weighted) Pick(_ context.Context, avoid *Target) (*Target, error) {
 	if s == nil || len(s.ts) == 0 {
 		return nil, ErrNoEndpoints
 	}
-	i := int(s.seq[(b.next.Add(1)-1)%uint64(len(s.seq))])
-	if t := s.ts[i]; t != avoid && t.Allow() {
-		return t, nil
+	// A target out of rotation passes its turn on to the next turn of
+	// the schedule, not to its successor in the list: its share goes to
+	// the others by their weights. Bounded: a heavy target's turns come in
+	// runs, and when most targets are out the scan below is cheaper.
+	n := uint64(len(s.seq))
+	i := int(s.seq[(b.next.Add(1)-1)%n])
+	for range min(len(s.seq), 2*len(s.ts)+maxDraws) {
+		if t := s.ts[i]; t != avoid && t.Allow() {
+			return t, nil
+		}
+		i = int(s.seq[(b.next.Add(1)-1)%n])
 	}
-	return scan(s.ts, i+1, avoid), nil
+	return scan(s.ts, i, avoid), nil
 }
