@@ -98,3 +98,116 @@ func closeOnce(c chan struct{}) {
 		close(c)
 	}
 }
+
+// ledger is an effect written the way the package asks: one entry per
+// EffectKey, and a write that finds its key's entry answers it.
+type ledger struct {
+	mu      sync.Mutex
+	byKey   map[string]string
+	written int
+}
+
+func (l *ledger) add(email string) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		k, _ := EffectKey(ctx)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if e, ok := l.byKey[k]; ok {
+			return e, nil
+		}
+		l.byKey[k] = email
+		l.written++
+		return email, nil
+	}
+}
+
+// A key reused with another request (Request) is refused while the first
+// call holds it, and after that call's claim expired with its effect made
+// (its instance stopped inside the handler): a takeover would run fn,
+// which finds the first call's effect by its EffectKey and answers it to
+// the other request. The first call, resumed, and its retries still get
+// its own result.
+func TestDo_KeyReusedWhileClaimedIsRefused(t *testing.T) {
+	type req struct{ Email string }
+	s := NewMemoryStore(time.Minute)
+	c := &clock{t: time.Now()}
+	s.now = c.now
+	ctx := NewContext(context.Background(), "k")
+	l := &ledger{byKey: map[string]string{}}
+
+	stopped, resume, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { closeOnce(resume) })
+	var first string
+	var firstErr error
+	go func() {
+		defer close(done)
+		first, firstErr = Do(ctx, s, "Create", func(ctx context.Context) (string, error) {
+			e, err := l.add("a@x")(ctx)
+			close(stopped) // the effect is made; the instance stops here
+			<-resume
+			return e, err
+		}, Request(req{"a@x"}))
+	}()
+	waitFor(t, "the first call's effect", stopped)
+	claimedBy := time.Now()
+	if got, err := Do(ctx, s, "Create", l.add("b@x"), Request(req{"b@x"})); !errors.Is(err, ErrKeyReused) {
+		t.Fatalf("another request while the first call holds the key: %q, %v; want ErrKeyReused", got, err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	c.set(claimedBy.Add(DefaultClaimTTL)) // the first claim expired
+	if got, err := Do(ctx, s, "Create", l.add("b@x"), Request(req{"b@x"})); !errors.Is(err, ErrKeyReused) {
+		t.Fatalf("another request over the expired claim: %q, %v; want ErrKeyReused", got, err)
+	}
+	// The first call's own retry takes the expired claim over and answers
+	// its effect.
+	if got, err := Do(ctx, s, "Create", l.add("a@x"), Request(req{"a@x"})); err != nil || got != "a@x" {
+		t.Fatalf("the first call's retry: %q, %v; want a@x", got, err)
+	}
+	close(resume)
+	waitFor(t, "the resumed first call", done)
+	if firstErr != nil || first != "a@x" || l.written != 1 {
+		t.Fatalf("resumed first call: %q, %v, %d writes; want a@x, one write", first, firstErr, l.written)
+	}
+	if got, err := Do(ctx, s, "Create", l.add("a@x"), Request(req{"a@x"})); err != nil || got != "a@x" {
+		t.Fatalf("a later retry: %q, %v; want a@x", got, err)
+	}
+}
+
+// A panicking fn neither settles its key nor holds it forever: the key
+// is in progress for the claim's TTL, like an instance stopped inside the
+// handler, and then taken over.
+func TestDo_PanicHoldsTheKeyForTheClaimTTLOnly(t *testing.T) {
+	s := NewMemoryStore(time.Minute)
+	c := &clock{t: time.Now()}
+	s.now = c.now
+	ctx := NewContext(context.Background(), "k")
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = Do(ctx, s, "Create", func(context.Context) (result, error) { panic("handler bug") })
+	}()
+	runs := 0
+	fn := func(context.Context) (result, error) { runs++; return result{N: runs}, nil }
+	if _, err := Do(ctx, s, "Create", fn); !errors.Is(err, ErrInProgress) {
+		t.Fatalf("right after the panic: %v, want ErrInProgress", err)
+	}
+	c.set(time.Now().Add(DefaultClaimTTL))
+	if got, err := Do(ctx, s, "Create", fn); err != nil || got.N != 1 {
+		t.Fatalf("after the claim's TTL: %+v, %v; want a run", got, err)
+	}
+}
+
+// A nil result saved with its request's digest is answered as nil.
+func TestDo_NilResultWithRequestIsReplayed(t *testing.T) {
+	s := NewMemoryStore(time.Minute)
+	ctx := NewContext(context.Background(), "k")
+	runs := 0
+	fn := func(context.Context) (*result, error) { runs++; return nil, nil }
+	for range 2 {
+		if got, err := Do(ctx, s, "Create", fn, Request("r")); err != nil || got != nil {
+			t.Fatalf("Do = %v, %v; want nil, nil", got, err)
+		}
+	}
+	if runs != 1 {
+		t.Fatalf("fn ran %d times", runs)
+	}
+}

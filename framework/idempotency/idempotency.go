@@ -76,7 +76,7 @@ func EffectKey(ctx context.Context) (string, bool) {
 // Attempt is what Do tells a Store about the execution of Do calling it,
 // in the context of Claim, Complete and Release (AttemptFrom). A Store of
 // your own records it with the claim; one that ignores it still works,
-// without the guard below.
+// without the guards below.
 type Attempt struct {
 	// ID is unique per execution of Do. Release ends a claim only while it
 	// is ID's: an execution that outlived its claim and then failed must
@@ -84,6 +84,13 @@ type Attempt struct {
 	// process too, where both share one Store — or a third would run
 	// beside that one.
 	ID string
+	// Request is the digest of the call's request (Do's Request option),
+	// "" without. Claim answers Reused, taking nothing, when the key is
+	// claimed for another request, live or expired: a key reused while
+	// its first call runs, or after that call's instance stopped inside
+	// the handler, would otherwise run fn, which finds the first call's
+	// effect by its EffectKey and answers it to the other request.
+	Request string
 }
 
 // AttemptFrom returns, inside a Store method that Do calls, the attempt
@@ -118,6 +125,10 @@ const (
 	Done
 	// Busy: another execution holds an unexpired claim on the key.
 	Busy
+	// Reused: the key is claimed, live or expired, for another request
+	// than the caller's (Attempt.Request); nothing was taken. A Store that
+	// does not record requests never answers it.
+	Reused
 )
 
 // Store keeps the outcome of keyed calls. Implement it over the service's
@@ -126,7 +137,8 @@ const (
 // package etcdstore serves instances that share etcd.
 type Store interface {
 	// Claim atomically takes key until the given time unless it is Done
-	// (then it returns the saved result) or held by an unexpired claim.
+	// (then it returns the saved result), held by an unexpired claim, or
+	// claimed for another request (Reused; see Attempt).
 	Claim(ctx context.Context, key string, until time.Time) (result []byte, st State, err error)
 	// Complete saves the result of key's call and ends the claim.
 	Complete(ctx context.Context, key string, result []byte) error
@@ -207,7 +219,10 @@ type saved struct {
 // fail the call: the effect is made and its answer known.
 //
 // With Request(req) the request is compared too: a key sent again with a
-// different request (a caller's bug, a replayed key) gets ErrKeyReused.
+// different request (a caller's bug, a replayed key) gets ErrKeyReused —
+// once its result is saved, and, with a Store that records
+// Attempt.Request (MemoryStore, etcdstore), while the first call holds
+// the key or after its claim expired.
 // Without it a key is taken for one logical call whatever the request —
 // Warren's client makes one per call and sends it on each of that call's
 // attempts only — and such a reuse gets the first call's result.
@@ -233,7 +248,7 @@ func Do[T any](ctx context.Context, s Store, op string, fn func(context.Context)
 	}
 	// The store's calls carry this execution's identity; fn's context does
 	// not, so a Do nested in fn gets its own.
-	actx := context.WithValue(ctx, attemptKey{}, Attempt{ID: NewKey()})
+	actx := context.WithValue(ctx, attemptKey{}, Attempt{ID: NewKey(), Request: digest})
 	prev, st, err := s.Claim(actx, key, time.Now().Add(DefaultClaimTTL))
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -245,6 +260,8 @@ func Do[T any](ctx context.Context, s Store, op string, fn func(context.Context)
 			fmt.Errorf("idempotency: claim %s: %w", key, err))
 	case st == Busy:
 		return zero, ErrInProgress
+	case st == Reused:
+		return zero, ErrKeyReused
 	case st == Done:
 		// A result saved with its request's digest (Request) is an
 		// envelope; one saved without is the result itself.

@@ -8,8 +8,9 @@ import (
 
 // MemoryStore is a Store in the process's memory, for a service with a
 // single instance or tests; a service of several instances implements
-// Store over the storage they share. Results are kept for the retention
-// given to NewMemoryStore, then forgotten.
+// Store over the storage they share. Results, and the request each claim
+// was made for (Attempt.Request), are kept for the retention given to
+// NewMemoryStore, then forgotten.
 type MemoryStore struct {
 	keep time.Duration
 	now  func() time.Time
@@ -21,9 +22,11 @@ type MemoryStore struct {
 
 type entry struct {
 	until   time.Time // claim expiry while in progress; forget time once done
+	forget  time.Time // when the entry is dropped: a claim is kept a retention too
 	done    bool
 	result  []byte
 	attempt string // the claiming execution of Do (Attempt.ID)
+	request string // the claiming call's request digest (Attempt.Request)
 }
 
 // NewMemoryStore returns a store that keeps results for keep (at least a
@@ -38,14 +41,19 @@ func (m *MemoryStore) Claim(ctx context.Context, key string, until time.Time) ([
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweepLocked(now)
-	if e, ok := m.entries[key]; ok && now.Before(e.until) {
-		if e.done {
-			return e.result, Done, nil
-		}
-		return nil, Busy, nil
-	}
 	a, _ := AttemptFrom(ctx)
-	m.entries[key] = &entry{until: until, attempt: a.ID}
+	if e, ok := m.entries[key]; ok && now.Before(e.forget) {
+		switch {
+		case e.done:
+			return e.result, Done, nil
+		case e.request != "" && a.Request != "" && e.request != a.Request:
+			// Expired or not, the key was taken for another request.
+			return nil, Reused, nil
+		case now.Before(e.until):
+			return nil, Busy, nil
+		}
+	}
+	m.entries[key] = &entry{until: until, forget: later(until, now.Add(m.keep)), attempt: a.ID, request: a.Request}
 	return nil, Claimed, nil
 }
 
@@ -53,7 +61,8 @@ func (m *MemoryStore) Claim(ctx context.Context, key string, until time.Time) ([
 func (m *MemoryStore) Complete(_ context.Context, key string, result []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.entries[key] = &entry{until: m.now().Add(m.keep), done: true, result: result}
+	forget := m.now().Add(m.keep)
+	m.entries[key] = &entry{until: forget, forget: forget, done: true, result: result}
 	return nil
 }
 
@@ -85,8 +94,15 @@ func (m *MemoryStore) sweepLocked(now time.Time) {
 	}
 	m.swept = now
 	for k, e := range m.entries {
-		if !now.Before(e.until) {
+		if !now.Before(e.forget) {
 			delete(m.entries, k)
 		}
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

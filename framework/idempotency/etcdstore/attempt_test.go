@@ -125,3 +125,67 @@ func TestClaim_AfterTheBucketLeaseIsRevoked(t *testing.T) {
 }
 
 func clientv3LeaseID(id int64) clientv3.LeaseID { return clientv3.LeaseID(id) }
+
+// A key reused with another request on another instance is refused
+// (ErrKeyReused) while the first call holds it and after that call's
+// claim expired with its effect made: a takeover would answer the first
+// call's effect (found by EffectKey) to the other request, and save it
+// under the other request's digest, so the first call's own retries were
+// then refused. They get the first call's result.
+func TestDo_KeyReusedOnAnotherInstanceIsRefused(t *testing.T) {
+	type req struct{ Email string }
+	first, other := newStore(t), newStore(t)
+	c := &clock{t: time.Now()}
+	first.now, other.now = c.now, c.now
+	ctx := idempotency.NewContext(context.Background(), idempotency.NewKey())
+	var (
+		mu      sync.Mutex
+		byKey   = map[string]string{}
+		written int
+	)
+	add := func(email string) func(context.Context) (string, error) {
+		return func(ctx context.Context) (string, error) {
+			k, _ := idempotency.EffectKey(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if e, ok := byKey[k]; ok {
+				return e, nil
+			}
+			byKey[k] = email
+			written++
+			return email, nil
+		}
+	}
+
+	stopped, resume, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { closeOnce(resume) })
+	go func() {
+		defer close(done)
+		_, _ = idempotency.Do(ctx, first, "op", func(ctx context.Context) (string, error) {
+			e, err := add("a@x")(ctx)
+			close(stopped) // the effect is made; the instance stops here
+			<-resume
+			return e, err
+		}, idempotency.Request(req{"a@x"}))
+	}()
+	waitFor(t, "the first call's effect", stopped)
+	claimedBy := time.Now()
+	if got, err := idempotency.Do(ctx, other, "op", add("b@x"), idempotency.Request(req{"b@x"})); !errors.Is(err, idempotency.ErrKeyReused) {
+		t.Fatalf("another request while the first call holds the key: %q, %v; want ErrKeyReused", got, err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	c.set(claimedBy.Add(idempotency.DefaultClaimTTL)) // the first claim expired
+	if got, err := idempotency.Do(ctx, other, "op", add("b@x"), idempotency.Request(req{"b@x"})); !errors.Is(err, idempotency.ErrKeyReused) {
+		t.Fatalf("another request over the expired claim: %q, %v; want ErrKeyReused", got, err)
+	}
+	close(resume) // the stopped instance resumes: its claim was not taken over
+	waitFor(t, "the resumed first call", done)
+	for _, s := range []*Store{other, first} {
+		if got, err := idempotency.Do(ctx, s, "op", add("a@x"), idempotency.Request(req{"a@x"})); err != nil || got != "a@x" {
+			t.Fatalf("the first call's retry: %q, %v; want a@x", got, err)
+		}
+	}
+	if written != 1 {
+		t.Fatalf("%d writes, want one", written)
+	}
+}

@@ -67,10 +67,11 @@ type Store struct {
 
 // record is a key's value.
 type record struct {
-	Holder string    `json:"holder,omitempty"` // the claiming Store and attempt, while in progress
-	Until  time.Time `json:"until"`            // claim expiry; once done, when the result is forgotten
-	Done   bool      `json:"done,omitempty"`
-	Result []byte    `json:"result,omitempty"`
+	Holder  string    `json:"holder,omitempty"`  // the claiming Store and attempt, while in progress
+	Request string    `json:"request,omitempty"` // the claiming call's request digest (idempotency.Attempt)
+	Until   time.Time `json:"until"`             // claim expiry; once done, when the result is forgotten
+	Done    bool      `json:"done,omitempty"`
+	Result  []byte    `json:"result,omitempty"`
 }
 
 var _ idempotency.Store = (*Store)(nil)
@@ -115,7 +116,8 @@ func (s *Store) Claim(ctx context.Context, key string, until time.Time) ([]byte,
 }
 
 func (s *Store) claim(ctx context.Context, k string, until time.Time) ([]byte, idempotency.State, error) {
-	val, err := json.Marshal(record{Holder: s.holderOf(ctx), Until: until})
+	a, _ := idempotency.AttemptFrom(ctx)
+	val, err := json.Marshal(record{Holder: s.holderOf(ctx), Request: a.Request, Until: until})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -142,10 +144,15 @@ func (s *Store) claim(ctx context.Context, k string, until time.Time) ([]byte, i
 		if derr != nil {
 			return nil, 0, derr
 		}
+		if r.Done && s.now().Before(r.Until) {
+			return r.Result, idempotency.Done, nil
+		}
+		if !r.Done && r.Request != "" && a.Request != "" && r.Request != a.Request {
+			// Live or expired, the claim was made for another request: a
+			// takeover would answer that request's effect (EffectKey).
+			return nil, idempotency.Reused, nil
+		}
 		if s.now().Before(r.Until) {
-			if r.Done {
-				return r.Result, idempotency.Done, nil
-			}
 			return nil, idempotency.Busy, nil
 		}
 		// An expired claim (its attempt stopped mid-call) or a result past
