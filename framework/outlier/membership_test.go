@@ -131,3 +131,35 @@ func TestBreaker_ReleasedBreakerNeitherProbesNorReportsAfterItsRelease(t *testin
 		t.Fatalf("observer heard %q, want %q", got, want)
 	}
 }
+
+// An ejection whose cooldown has ended and that nothing has probed frees
+// its slot, unprobed, for a failing instance the threshold would
+// otherwise keep in; one still cooling does not. The readmission says
+// why (ReasonExpired).
+func TestDetector_ExpiredEjectionGivesItsSlotToAFailingInstance(t *testing.T) {
+	c := newClock()
+	ch := &changes{}
+	d := must(New(WithConsecutiveFailures(1), WithCooldown(time.Second, time.Minute), WithObserver(ch), WithClock(c.now)))
+	bs := breakers(d, 4)
+	fail(bs[0], 1)
+	c.advance(time.Millisecond)
+	fail(bs[1], 1)
+	c.advance(999 * time.Millisecond) // bs[0]'s cooldown is over, bs[1]'s not
+	fail(bs[2], 1)
+	if bs[0].State() != Closed || bs[1].State() != Open || bs[2].State() != Open {
+		t.Fatalf("states %s %s %s, want closed (expired), open, open", bs[0].State(), bs[1].State(), bs[2].State())
+	}
+	if e, _ := d.Ejected(); e != 2 {
+		t.Fatalf("%d ejected, want 2", e)
+	}
+	ch.mu.Lock()
+	expired := slices.ContainsFunc(ch.got, func(c Change) bool { return c.To == Closed && c.Reason == ReasonExpired })
+	ch.mu.Unlock()
+	if !expired {
+		t.Error("the unprobed readmission was not reported with ReasonExpired")
+	}
+	fail(bs[3], 1) // nothing expired: kept in by the threshold
+	if bs[1].State() != Open || bs[3].State() != Closed {
+		t.Fatalf("a still-cooling ejection gave its slot: %s, %s", bs[1].State(), bs[3].State())
+	}
+}

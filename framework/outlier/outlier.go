@@ -64,8 +64,9 @@ type Detector struct {
 	changes      ChangeObserver // observer, if it is one
 
 	mu      sync.Mutex
-	total   int // live breakers
-	ejected int // breakers not Closed
+	total   int                   // live breakers
+	ejected int                   // breakers not Closed
+	out     map[*Breaker]struct{} // those breakers
 
 	// refusedAt is when the panic threshold last kept a failing instance
 	// in (d.now() in unix nanoseconds; 0: never).
@@ -164,7 +165,9 @@ type ChangeObserver interface {
 // Change is one breaker transition and what led to it.
 type Change struct {
 	From, To State
-	// Reason names the rule that ejected the instance, when To is Open.
+	// Reason names the rule that ejected the instance, when To is Open;
+	// when To is Closed it is ReasonExpired for an instance readmitted
+	// without a probe, and empty for one a good probe readmitted.
 	Reason Reason
 	// Cooldown is how long the ejection lasts, when To is Open: the
 	// detector's cooldown, doubled for each ejection in a row.
@@ -193,6 +196,9 @@ const (
 	ReasonOutpaced Reason = "outpaced"
 	// ReasonProbe: the probe of an ejected instance failed.
 	ReasonProbe Reason = "probe"
+	// ReasonExpired (To Closed): readmitted without a probe, its cooldown
+	// over, to free a slot of the panic threshold for a failing instance.
+	ReasonExpired Reason = "expired"
 )
 
 // Failure is the kind of a failed request, for RecordError.
@@ -239,6 +245,7 @@ func New(opts ...Option) (*Detector, error) {
 		maxPercent:   50,
 		probeTimeout: 5 * time.Second,
 		now:          time.Now,
+		out:          map[*Breaker]struct{}{},
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -279,16 +286,55 @@ func (d *Detector) NewBreaker(opts ...BreakerOption) *Breaker {
 	return b
 }
 
-// tryEject reserves an ejection slot if the panic threshold allows it.
-func (d *Detector) tryEject() bool {
+// tryEject reserves an ejection slot for b (its lock held) if the panic
+// threshold allows it.
+func (d *Detector) tryEject(b *Breaker) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.ejected+1 > d.total*d.maxPercent/100 || d.total-d.ejected <= 1 {
+	if d.fullLocked() {
+		d.expireLocked(b)
+	}
+	if d.fullLocked() {
 		d.refusedAt.Store(d.now().UnixNano())
 		return false
 	}
 	d.ejected++
+	d.out[b] = struct{}{}
 	return true
+}
+
+func (d *Detector) fullLocked() bool {
+	return d.ejected+1 > d.total*d.maxPercent/100 || d.total-d.ejected <= 1
+}
+
+// expireLocked readmits, unprobed, the ejected breakers (other than
+// self) whose cooldown has ended: they hold slots of the threshold though
+// nothing has probed them, as when a zone-aware balancer keeps traffic in
+// its zone while instances of another zone, ejected during a spill, wait
+// for a probe that never comes; and a failing instance was then kept in
+// for good. Their cooldown is over, so they are fair game for traffic
+// anyway; they keep their run of ejections, so a next one lasts longer.
+// A breaker busy under its own lock is left alone: its lock is taken
+// after the detector's here, before it elsewhere.
+func (d *Detector) expireLocked(self *Breaker) {
+	now := d.now()
+	for o := range d.out {
+		if o == self || !o.mu.TryLock() {
+			continue
+		}
+		if !o.released && State(o.state.Load()) == Open && !now.Before(o.until) {
+			o.setLocked(Change{To: Closed, Reason: ReasonExpired, Out: now.Sub(o.outSince)})
+			o.failures.Store(0)
+			o.timeouts.Store(0)
+			o.outpaced.Store(0)
+			d.ejected--
+			delete(d.out, o)
+		}
+		o.mu.Unlock()
+		if !d.fullLocked() {
+			return
+		}
+	}
 }
 
 // ProbeEjected lets every instance ejected now be probed at once, as when
@@ -299,9 +345,10 @@ func (d *Detector) tryEject() bool {
 // until its attempts end, so the threshold alone would not ask.
 func (d *Detector) ProbeEjected() { d.refusedAt.Store(d.now().UnixNano()) }
 
-func (d *Detector) readmit() {
+func (d *Detector) readmit(b *Breaker) {
 	d.mu.Lock()
 	d.ejected--
+	delete(d.out, b)
 	d.mu.Unlock()
 }
 
@@ -441,7 +488,7 @@ func (b *Breaker) record(failed bool, kind Failure, err error) {
 		if !failed || (int(b.failures.Load()) < b.d.consecutive && int(b.timeouts.Load()) < b.d.timeouts) {
 			return // another goroutine got here first
 		}
-		if !b.d.tryEject() {
+		if !b.d.tryEject(b) {
 			// Panic threshold: keep the instance in, but start counting
 			// again so the next run of failures asks once more.
 			b.failures.Store(0)
@@ -467,7 +514,7 @@ func (b *Breaker) record(failed bool, kind Failure, err error) {
 		b.timeouts.Store(0)
 		b.outpaced.Store(0)
 		b.ejections = 0
-		b.d.readmit()
+		b.d.readmit(b)
 	case Open:
 		// A request sent before the ejection finished late; it says
 		// nothing new.
@@ -530,6 +577,7 @@ func (b *Breaker) Release() {
 	d.total--
 	if State(b.state.Load()) != Closed {
 		d.ejected--
+		delete(d.out, b)
 	}
 	// Instances in rotation that leave can leave the ejected over the cap,
 	// or alone in the set; the balancers then fall back to them without a
