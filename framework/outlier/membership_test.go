@@ -163,3 +163,28 @@ func TestDetector_ExpiredEjectionGivesItsSlotToAFailingInstance(t *testing.T) {
 		t.Fatalf("a still-cooling ejection gave its slot: %s, %s", bs[1].State(), bs[3].State())
 	}
 }
+
+// An instance readmitted unprobed (ReasonExpired) starts a new run of
+// ejections: its next one lasts the base cooldown, not a doubled one.
+func TestDetector_ExpiredReadmissionEndsTheRunOfEjections(t *testing.T) {
+	c := newClock()
+	d := must(New(WithConsecutiveFailures(1), WithCooldown(time.Second, time.Minute), WithClock(c.now)))
+	bs := breakers(d, 4)
+	fail(bs[0], 1)
+	c.advance(time.Second)
+	bs[0].Allow()
+	bs[0].Record(true) // failed probe: 2s
+	fail(bs[1], 1)
+	c.advance(2 * time.Second) // both expired, neither probed
+	fail(bs[2], 1)             // takes a slot: bs[0] or bs[1] readmitted unprobed
+	fail(bs[3], 1)             // takes the other
+	if bs[0].State() != Closed || bs[1].State() != Closed {
+		t.Fatalf("states %s %s, want both readmitted", bs[0].State(), bs[1].State())
+	}
+	c.advance(time.Minute) // bs[2], bs[3] expire too
+	fail(bs[0], 1)
+	c.advance(time.Second)
+	if !bs[0].Allow() {
+		t.Fatal("no probe 1s after an ejection that followed an unprobed readmission; its old run doubled it")
+	}
+}

@@ -313,7 +313,8 @@ func (d *Detector) fullLocked() bool {
 // its zone while instances of another zone, ejected during a spill, wait
 // for a probe that never comes; and a failing instance was then kept in
 // for good. Their cooldown is over, so they are fair game for traffic
-// anyway; they keep their run of ejections, so a next one lasts longer.
+// anyway. Their run of ejections ends too: kept, only a good probe would
+// end it, and one failure a week later would be ejected for minutes.
 // A breaker busy under its own lock is left alone: its lock is taken
 // after the detector's here, before it elsewhere.
 func (d *Detector) expireLocked(self *Breaker) {
@@ -327,6 +328,7 @@ func (d *Detector) expireLocked(self *Breaker) {
 			o.failures.Store(0)
 			o.timeouts.Store(0)
 			o.outpaced.Store(0)
+			o.ejections = 0
 			d.ejected--
 			delete(d.out, o)
 		}
