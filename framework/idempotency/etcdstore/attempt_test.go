@@ -189,3 +189,53 @@ func TestDo_KeyReusedOnAnotherInstanceIsRefused(t *testing.T) {
 		t.Fatalf("%d writes, want one", written)
 	}
 }
+
+// The instance's etcd client closed while a keyed call runs (the process
+// stopping): Complete cannot save the result, yet the call answers its
+// effect; another instance's attempt is told in progress while the claim
+// holds, then takes it over and answers the same effect, written once.
+func TestDo_ClientClosedDuringTheCallLeavesTheKeyToTheTakeover(t *testing.T) {
+	cli := newClient(t)
+	closing, err := New(cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newStore(t)
+	c := &clock{t: time.Now()}
+	other.now = c.now
+	ctx := idempotency.NewContext(context.Background(), idempotency.NewKey())
+	var (
+		mu      sync.Mutex
+		byKey   = map[string]string{}
+		written int
+	)
+	add := func(name string) func(context.Context) (string, error) {
+		return func(ctx context.Context) (string, error) {
+			k, _ := idempotency.EffectKey(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if e, ok := byKey[k]; ok {
+				return e, nil
+			}
+			byKey[k] = name
+			written++
+			return name, nil
+		}
+	}
+	claimedBy := time.Now()
+	got, err := idempotency.Do(ctx, closing, "op", func(ctx context.Context) (string, error) {
+		e, err := add("first")(ctx)
+		cli.Close()
+		return e, err
+	})
+	if err != nil || got != "first" {
+		t.Fatalf("the call whose client closed: %q, %v; want its effect", got, err)
+	}
+	if _, err := idempotency.Do(ctx, other, "op", add("retry")); !errors.Is(err, idempotency.ErrInProgress) {
+		t.Fatalf("another instance while the claim holds: %v, want ErrInProgress", err)
+	}
+	c.set(claimedBy.Add(idempotency.DefaultClaimTTL + time.Minute)) // well past the claim
+	if got, err := idempotency.Do(ctx, other, "op", add("retry")); err != nil || got != "first" || written != 1 {
+		t.Fatalf("the takeover: %q, %v, %d writes; want first, one write", got, err, written)
+	}
+}
