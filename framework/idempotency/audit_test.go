@@ -3,6 +3,7 @@ package idempotency
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -209,5 +210,35 @@ func TestDo_NilResultWithRequestIsReplayed(t *testing.T) {
 	}
 	if runs != 1 {
 		t.Fatalf("fn ran %d times", runs)
+	}
+}
+
+// A result JSON cannot encode (NaN) after fn made its effect: the call
+// answers the effect instead of failing it (the caller would apply it
+// again under a new key), and the key is not left in progress: the next
+// attempt runs fn at once, which answers the effect by its EffectKey.
+func TestDo_UnencodableResultAnswersTheEffectAndFreesTheKey(t *testing.T) {
+	s := NewMemoryStore(time.Minute)
+	c := &clock{t: time.Now()}
+	s.now = c.now // frozen: a claim left behind would still hold
+	ctx := NewContext(context.Background(), "k")
+	effects := map[string]float64{}
+	runs := 0
+	fn := func(ctx context.Context) (float64, error) {
+		runs++
+		k, _ := EffectKey(ctx)
+		if _, ok := effects[k]; !ok {
+			effects[k] = math.NaN()
+		}
+		return effects[k], nil
+	}
+	for i := range 2 {
+		got, err := Do(ctx, s, "Measure", fn)
+		if err != nil || !math.IsNaN(got) {
+			t.Fatalf("attempt %d: %v, %v; want the effect's NaN, no error", i+1, got, err)
+		}
+	}
+	if runs != 2 || len(effects) != 1 {
+		t.Fatalf("%d runs, %d effects; want fn run by each attempt (nothing saved) and one effect", runs, len(effects))
 	}
 }

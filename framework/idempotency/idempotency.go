@@ -216,7 +216,9 @@ type saved struct {
 // A Store that fails before fn runs makes Do answer svcerr.Unavailable
 // (CodeStoreUnavailable): nothing was applied, and a Warren client retries
 // a keyed call on it. One that fails to save the result after fn does not
-// fail the call: the effect is made and its answer known.
+// fail the call: the effect is made and its answer known. Nor does a
+// result that JSON cannot encode: it is answered and not saved, and a
+// retry runs fn again, which answers the effect found by its EffectKey.
 //
 // With Request(req) the request is compared too: a key sent again with a
 // different request (a caller's bug, a replayed key) gets ErrKeyReused —
@@ -293,7 +295,14 @@ func Do[T any](ctx context.Context, s Store, op string, fn func(context.Context)
 		b, err = json.Marshal(saved{Request: digest, Result: b})
 	}
 	if err != nil {
-		return zero, fmt.Errorf("idempotency: encode result of %s: %w", key, err)
+		// A result JSON cannot hold (NaN, a func) is an answer not saved,
+		// as when the store fails below: the effect is made, so answer it
+		// rather than fail a call the caller would apply again. The claim
+		// is released, so a retry runs fn at once, which finds the effect
+		// by its EffectKey, instead of being told ErrInProgress until the
+		// claim expires.
+		_ = s.Release(sctx, key)
+		return out, nil
 	}
 	// A result the store could not save does not fail the call: the
 	// effect is made and its answer known. Answering an error would have
