@@ -142,9 +142,15 @@ func (b breakerObserver) BreakerChangedWith(instance string, c outlier.Change) {
 			"service", b.service, "instance", id, "reason", c.Reason, "cooldown", c.Cooldown, "last_error", lastError(c.Err))
 	case c.To == outlier.Open:
 		if ok, since := b.reprobe.due(id); ok {
-			level.Info(b.logger).Log("msg", "ejected instance failed its probe; ejected again, for longer", "service", b.service, "instance", id,
+			// The cooldown doubles only for a probe at its end; an early
+			// probe (the panic threshold, ProbeEjected) keeps it.
+			level.Info(b.logger).Log("msg", "ejected instance failed its probe; ejected again", "service", b.service, "instance", id,
 				"cooldown", c.Cooldown, "last_error", lastError(c.Err), "failed_probes_not_logged", since)
 		}
+	case c.To == outlier.Closed && c.Reason == outlier.ReasonExpired:
+		b.reprobe.forget(id)
+		level.Info(b.logger).Log("msg", "ejected instance back in rotation unprobed: its cooldown was over and a failing instance needed its slot", "service", b.service, "instance", id,
+			"out_for", c.Out.Round(time.Millisecond))
 	case c.To == outlier.Closed:
 		b.reprobe.forget(id)
 		level.Info(b.logger).Log("msg", "ejected instance answered its probe; back in rotation", "service", b.service, "instance", id,

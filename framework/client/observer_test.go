@@ -44,3 +44,22 @@ func TestBreakerObserver_FailedProbesAreLoggedOncePerInterval(t *testing.T) {
 		t.Fatalf("a readmission did not start the count over: %d lines\n%s", n, logs.String())
 	}
 }
+
+// A readmission without a probe (outlier.ReasonExpired: the cooldown was
+// over and a failing instance needed the slot) does not claim the
+// instance answered a probe: an on-call reading "answered its probe"
+// would take it for a proven instance.
+func TestBreakerObserver_AnUnprobedReadmissionSaysSo(t *testing.T) {
+	var logs bytes.Buffer
+	b := newBreakerObserver("user", NopObserver{}, log.NewLogfmtLogger(&logs))
+	inst := "http://127.0.0.1:1/?id=u-1&name=user"
+	b.BreakerChangedWith(inst, outlier.Change{From: outlier.Open, To: outlier.Closed, Reason: outlier.ReasonExpired, Out: time.Minute})
+	if got := logs.String(); strings.Contains(got, "answered its probe") || !strings.Contains(got, "back in rotation unprobed") {
+		t.Fatalf("log %q: want the unprobed readmission said as such", got)
+	}
+	logs.Reset()
+	b.BreakerChangedWith(inst, outlier.Change{From: outlier.HalfOpen, To: outlier.Closed, Out: time.Minute})
+	if got := logs.String(); !strings.Contains(got, "answered its probe") {
+		t.Fatalf("log %q: want a probed readmission said as one", got)
+	}
+}
