@@ -6,10 +6,13 @@
 // One file per key (named by the key's SHA-256) holds the claim's expiry,
 // and once the call is done its result and when it may be forgotten. A
 // claim appears atomically (hard link of a complete file, which fails when
-// the name exists); completing renames the result over it. Taking over an
-// expired claim is a read, then a rename: two attempts that find one key's
-// claim expired at the same moment may both take it, and the effect
-// carrying the key (idempotency.EffectKey) keeps the call applied once.
+// the name exists); completing renames the result over it. A claim names
+// the execution of idempotency.Do that made it and its request's digest
+// (idempotency.Attempt): a release frees only its own claim, and a key
+// claimed for another request is answered Reused. Every read-then-write
+// of a key's file (a takeover, a release, a sweep's removal, and the
+// completion they must not straddle) holds the directory's lock file
+// (flock), which every instance sharing the directory takes.
 //
 // Results are kept for a retention (WithRetention, default
 // DefaultRetention), as idempotency.MemoryStore keeps them: a retry later
@@ -30,6 +33,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/idempotency"
@@ -57,6 +61,10 @@ type entry struct {
 	Until  time.Time       `json:"until"`
 	Done   bool            `json:"done"`
 	Result json.RawMessage `json:"result,omitempty"`
+	// Attempt and Request are the claiming execution of Do and its
+	// request's digest (idempotency.Attempt); "" in files of older builds.
+	Attempt string `json:"attempt,omitempty"`
+	Request string `json:"request,omitempty"`
 }
 
 // Option configures a Store.
@@ -114,6 +122,21 @@ func (s *Store) write(e entry) (string, error) {
 	return f.Name(), nil
 }
 
+// locked runs f holding the directory's lock file. It is opened per call:
+// flock is per open file, so goroutines of one instance exclude each
+// other as instances do.
+func (s *Store) locked(f func() error) error {
+	lf, err := os.OpenFile(filepath.Join(s.dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("idemdir: %w", err)
+	}
+	defer lf.Close() // releases the lock
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("idemdir: lock %s: %w", lf.Name(), err)
+	}
+	return f()
+}
+
 func (s *Store) read(p string) (entry, error) {
 	var e entry
 	b, err := os.ReadFile(p)
@@ -127,39 +150,51 @@ func (s *Store) read(p string) (entry, error) {
 }
 
 // Claim implements idempotency.Store.
-func (s *Store) Claim(_ context.Context, key string, until time.Time) ([]byte, idempotency.State, error) {
+func (s *Store) Claim(ctx context.Context, key string, until time.Time) ([]byte, idempotency.State, error) {
 	s.sweep()
 	p := s.path(key)
-	tmp, err := s.write(entry{Until: until})
+	a, _ := idempotency.AttemptFrom(ctx)
+	tmp, err := s.write(entry{Until: until, Attempt: a.ID, Request: a.Request})
 	if err != nil {
 		return nil, 0, err
 	}
 	defer os.Remove(tmp)
-	for range 3 {
-		if err := os.Link(tmp, p); err == nil {
-			return nil, idempotency.Claimed, nil
-		} else if !errors.Is(err, fs.ErrExist) {
-			return nil, 0, fmt.Errorf("idemdir: %w", err)
-		}
+	if err := os.Link(tmp, p); err == nil {
+		return nil, idempotency.Claimed, nil
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, 0, fmt.Errorf("idemdir: %w", err)
+	}
+	var res []byte
+	state := idempotency.Claimed
+	err = s.locked(func() error {
 		e, err := s.read(p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			continue // released meanwhile: try again
+			// Released meanwhile.
 		case err != nil:
-			return nil, 0, err
+			return err
 		case e.Done && !s.expired(e, p):
-			return e.Result, idempotency.Done, nil
+			res, state = e.Result, idempotency.Done
+			return nil
+		case !e.Done && e.Request != "" && a.Request != "" && e.Request != a.Request:
+			// Expired or not, the key was taken for another request.
+			state = idempotency.Reused
+			return nil
 		case !e.Done && s.now().Before(e.Until):
-			return nil, idempotency.Busy, nil
+			state = idempotency.Busy
+			return nil
 		}
-		// An expired claim (its instance stopped mid-call), or a result
-		// past its retention: take it over.
+		// Free, an expired claim (its instance stopped mid-call), or a
+		// result past its retention: take it.
 		if err := os.Rename(tmp, p); err != nil {
-			return nil, 0, fmt.Errorf("idemdir: %w", err)
+			return fmt.Errorf("idemdir: %w", err)
 		}
-		return nil, idempotency.Claimed, nil
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return nil, idempotency.Busy, nil
+	return res, state, nil
 }
 
 // Complete implements idempotency.Store.
@@ -168,25 +203,34 @@ func (s *Store) Complete(_ context.Context, key string, result []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, s.path(key)); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("idemdir: %w", err)
-	}
-	return nil
+	return s.locked(func() error {
+		if err := os.Rename(tmp, s.path(key)); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("idemdir: %w", err)
+		}
+		return nil
+	})
 }
 
-// Release implements idempotency.Store. A key already done keeps its
-// result: the releasing attempt may be a stopped one that resumed after a
-// retry took its claim over and recorded the answer.
-func (s *Store) Release(_ context.Context, key string) error {
+// Release implements idempotency.Store. It frees only the releasing
+// attempt's own claim: the releasing attempt may be a stopped one that
+// resumed after a retry took its claim over — still running, or done with
+// its answer recorded — and freeing that would let a third attempt run
+// beside the retry, or lose its answer.
+func (s *Store) Release(ctx context.Context, key string) error {
+	a, _ := idempotency.AttemptFrom(ctx)
 	p := s.path(key)
-	if e, err := s.read(p); err == nil && e.Done {
+	return s.locked(func() error {
+		e, err := s.read(p)
+		if errors.Is(err, fs.ErrNotExist) || (err == nil && (e.Done || e.Attempt != a.ID)) {
+			return nil
+		}
+		// An unreadable file is removed: nothing can be learnt from it.
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("idemdir: %w", err)
+		}
 		return nil
-	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("idemdir: %w", err)
-	}
-	return nil
+	})
 }
 
 // expired reports whether the entry read from p may be forgotten: a claim
@@ -235,11 +279,14 @@ func (s *Store) sweep() {
 			os.Remove(p)
 			continue
 		}
-		if e, err := s.read(p); err != nil || !s.expired(e, p) {
-			continue
-		}
-		if cur, err := os.Lstat(p); err == nil && os.SameFile(fi, cur) {
-			os.Remove(p)
-		}
+		_ = s.locked(func() error {
+			if e, err := s.read(p); err != nil || !s.expired(e, p) {
+				return nil
+			}
+			if cur, err := os.Lstat(p); err == nil && os.SameFile(fi, cur) {
+				os.Remove(p)
+			}
+			return nil
+		})
 	}
 }
