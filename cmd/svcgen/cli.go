@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"flag"
@@ -11,9 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/warren-mesh/warren/cmd/svcgen/internal/gen"
+	"golang.org/x/mod/modfile"
 )
 
 // Exit codes.
@@ -205,11 +204,10 @@ func (c *cli) repo(flagRoot string) (repo, error) {
 	if err != nil {
 		return repo{}, fmt.Errorf("read the module: %w", err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if m, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "module "); ok {
-			return repo{root: root, module: strings.Trim(strings.TrimSpace(m), `"`)}, nil
-		}
+	// The module line as the go command reads it: a trailing comment or
+	// quotes are not part of the path.
+	if m := modfile.ModulePath(b); m != "" {
+		return repo{root: root, module: m}, nil
 	}
 	return repo{}, fmt.Errorf("%s has no module line", filepath.Join(root, "go.mod"))
 }

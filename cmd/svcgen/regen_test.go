@@ -1,0 +1,54 @@
+package main
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	modpath "golang.org/x/mod/module"
+)
+
+// The tests in this file guard what audit g3 found in gen's and new's
+// failure modes: a gen stopped part-way, a file edited while gen runs, the
+// leftovers of a killed new, and go.mod module lines svcgen misread.
+
+// TestNew_ModuleLineAsTheGoCommandReadsIt: a go.mod whose module line has
+// a trailing comment (or a quoted path) is the module the go command
+// builds; svcgen took the comment for part of the path and wrote imports
+// such as "example.com/shop // our shop/services/payment" into the new
+// main. Fails without modfile.ModulePath in repo (cli.go).
+func TestNew_ModuleLineAsTheGoCommandReadsIt(t *testing.T) {
+	for _, line := range []string{
+		"module example.com/shop // our shop",
+		"module \"example.com/shop\"",
+		"module example.com/shop",
+	} {
+		t.Run(strconv.Quote(line), func(t *testing.T) {
+			root := t.TempDir()
+			if err := os.WriteFile(filepath.Join(root, "go.mod"), []byte(line+"\n\ngo 1.26\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if code, out, errOut := runCLI(t, "new", "payment", "--root", root); code != exitOK {
+				t.Fatalf("new: exit %d\n%s%s", code, out, errOut)
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(root, "services", "payment", "cmd", "payment", "main.go"), nil, parser.ImportsOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, im := range f.Imports {
+				p, _ := strconv.Unquote(im.Path.Value)
+				if err := modpath.CheckImportPath(p); err != nil {
+					t.Errorf("main.go imports %q: %v", p, err)
+				}
+				found = found || p == "example.com/shop/services/payment"
+			}
+			if !found {
+				t.Errorf("main.go does not import example.com/shop/services/payment")
+			}
+		})
+	}
+}
