@@ -24,12 +24,9 @@ func (c *cli) targets(r repo, args []string) ([]target, error) {
 		if rel, err := filepath.Rel(services, c.wd); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
 			args = []string{filepath.Join(services, strings.Split(filepath.ToSlash(rel), "/")[0])}
 		} else {
-			matches, _ := filepath.Glob(filepath.Join(services, "*", "service.go"))
-			if len(matches) == 0 {
+			args = serviceDirs(r.root)
+			if len(args) == 0 {
 				return nil, fmt.Errorf("no services in %s (a service is services/NAME/service.go); create one with `%s new NAME`", services, c.self(r))
-			}
-			for _, m := range matches {
-				args = append(args, filepath.Dir(m))
 			}
 		}
 	}
@@ -59,6 +56,22 @@ func (c *cli) targets(r repo, args []string) ([]target, error) {
 		out = append(out, target{name: name, rel: rel, dir: dir})
 	}
 	return out, nil
+}
+
+// serviceDirs are the directories services/NAME with a service.go. A
+// name starting with a dot is no service (the go command ignores such
+// directories too): `svcgen new` builds a service in
+// services/.svcgen-NAME-* before renaming it into place, and a new that
+// was killed leaves that behind.
+func serviceDirs(root string) []string {
+	matches, _ := filepath.Glob(filepath.Join(root, "services", "*", "service.go"))
+	var dirs []string
+	for _, m := range matches {
+		if dir := filepath.Dir(m); !strings.HasPrefix(filepath.Base(dir), ".") {
+			dirs = append(dirs, dir)
+		}
+	}
+	return dirs
 }
 
 // newHint ends the message about a service that does not exist: how to

@@ -25,16 +25,15 @@ func (c *cli) list(args []string) error {
 	if err != nil {
 		return err
 	}
-	matches, _ := filepath.Glob(filepath.Join(r.root, "services", "*", "service.go"))
-	if len(matches) == 0 {
+	dirs := serviceDirs(r.root)
+	if len(dirs) == 0 {
 		fmt.Fprintf(c.stdout, "no services yet; create one with `%s new NAME`\n", c.self(r))
 		return nil
 	}
 	var probs gen.Problems
 	var buf bytes.Buffer
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
-	for _, m := range matches {
-		dir := filepath.Dir(m)
+	for _, dir := range dirs {
 		name := filepath.Base(dir)
 		files, err := readGo(dir)
 		if err != nil {

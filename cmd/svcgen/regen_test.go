@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	modpath "golang.org/x/mod/module"
@@ -14,6 +15,39 @@ import (
 // The tests in this file guard what audit g3 found in gen's and new's
 // failure modes: a gen stopped part-way, a file edited while gen runs, the
 // leftovers of a killed new, and go.mod module lines svcgen misread.
+
+// TestGen_LeftoverOfAKilledNewIsNoService: svcgen new builds the service
+// in services/.svcgen-NAME-* and renames it into place; a new killed
+// before the rename (Ctrl-C runs no deferred cleanup) leaves that
+// directory. gen with no name and list took it for a service whose name
+// is invalid and refused to do anything until it was deleted. Fails
+// without serviceDirs skipping dot directories (cli_gen.go).
+func TestGen_LeftoverOfAKilledNewIsNoService(t *testing.T) {
+	root := fakeRoot(t)
+	if code, _, errOut := runCLI(t, "new", "payment", "--root", root); code != exitOK {
+		t.Fatalf("new: exit %d: %s", code, errOut)
+	}
+	// What `new order` leaves when killed after writing its files.
+	left := filepath.Join(root, "services", ".svcgen-order-1234567")
+	for rel, b := range snapshot(t, filepath.Join(root, "services", "payment")) {
+		p := filepath.Join(left, filepath.FromSlash(strings.ReplaceAll(rel, "payment", "order")))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(strings.ReplaceAll(string(b), "payment", "order")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, out, errOut := runCLI(t, "gen", "--root", root); code != exitOK || strings.TrimSpace(out) != "services/payment: up to date" {
+		t.Errorf("gen beside a killed new's leftover: exit %d\n%s%s\nwant 0, payment up to date", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, "list", "--root", root); code != exitOK || strings.Contains(out+errOut, ".svcgen") {
+		t.Errorf("list beside a killed new's leftover: exit %d\n%s%s\nwant 0, payment only", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, "new", "order", "--root", root); code != exitOK {
+		t.Errorf("new order after a killed one: exit %d\n%s%s", code, out, errOut)
+	}
+}
 
 // TestNew_ModuleLineAsTheGoCommandReadsIt: a go.mod whose module line has
 // a trailing comment (or a quoted path) is the module the go command
