@@ -231,11 +231,48 @@ func (c *cli) self(r repo) string {
 type fileWrite struct {
 	path string
 	data []byte
+	// old is the content the new one was made from (existed: there was a
+	// file): commit replaces the file only while it still holds exactly
+	// that, so an edit saved while svcgen ran is not lost.
+	old     []byte
+	existed bool
 }
 
+// errChanged is commit's refusal: a file changed on disk after svcgen read
+// it (the user's editor saved it, or another svcgen run wrote it).
+type errChanged struct{ path string }
+
+func (e errChanged) Error() string {
+	return fmt.Sprintf("%s changed while svcgen ran, so svcgen did not replace it (your change is kept); run the command again", e.path)
+}
+
+// unchanged reports whether the file at w.path still holds w.old.
+func (w fileWrite) unchanged() error {
+	cur, err := os.ReadFile(w.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && !w.existed:
+		return nil
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return err
+	case err != nil || !w.existed || !bytes.Equal(cur, w.old):
+		return errChanged{w.path}
+	}
+	return nil
+}
+
+// renameFile is os.Rename; tests replace it to interrupt a commit part-way.
+var renameFile = os.Rename
+
 // commit writes every file to a temporary file beside it first and then
-// renames them all, so a failed write changes nothing.
+// renames them all, so a failed write changes nothing. A file that changed
+// since it was read is never replaced: checked before anything is
+// written, and again just before its own rename.
 func commit(writes []fileWrite) error {
+	for _, w := range writes {
+		if err := w.unchanged(); err != nil {
+			return err
+		}
+	}
 	tmps := make([]string, len(writes))
 	cleanup := func() {
 		for _, t := range tmps {
@@ -262,7 +299,11 @@ func commit(writes []fileWrite) error {
 		}
 	}
 	for i, w := range writes {
-		if err := os.Rename(tmps[i], w.path); err != nil {
+		if err := w.unchanged(); err != nil {
+			cleanup()
+			return err
+		}
+		if err := renameFile(tmps[i], w.path); err != nil {
 			cleanup()
 			return fmt.Errorf("replace %s: %w", w.path, err)
 		}

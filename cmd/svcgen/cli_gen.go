@@ -195,7 +195,8 @@ func (c *cli) gen(args []string) error {
 	var writes []fileWrite
 	for _, res := range results {
 		for _, fn := range slices.Sorted(mapKeys(res.writes)) {
-			writes = append(writes, fileWrite{path: filepath.Join(res.t.dir, fn), data: res.writes[fn]})
+			old, existed := res.old[fn]
+			writes = append(writes, fileWrite{path: filepath.Join(res.t.dir, fn), data: res.writes[fn], old: old, existed: existed})
 		}
 	}
 	// Deploy entries in step: a service missing from a deploy file with
@@ -225,7 +226,7 @@ func (c *cli) gen(args []string) error {
 			case i >= 0:
 				writes[i].data = nb
 			default:
-				writes = append(writes, fileWrite{path: path, data: nb})
+				writes = append(writes, fileWrite{path: path, data: nb, old: b, existed: true})
 			}
 			switch {
 			case what == gen.DeployGRPCPort:

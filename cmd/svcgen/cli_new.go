@@ -163,7 +163,7 @@ func deployEdits(root, name string, grpc bool) ([]fileWrite, error) {
 			return nil, fmt.Errorf("%s: %w; nothing was written", f, err)
 		}
 		if ok {
-			out = append(out, fileWrite{path: path, data: nb})
+			out = append(out, fileWrite{path: path, data: nb, old: b, existed: true})
 		}
 	}
 	return out, nil

@@ -16,6 +16,55 @@ import (
 // failure modes: a gen stopped part-way, a file edited while gen runs, the
 // leftovers of a killed new, and go.mod module lines svcgen misread.
 
+// TestGen_AnEditSavedWhileGenRunsIsKept: service.go saved (by the user's
+// editor, or by a second gen) after gen read it and before gen replaced
+// it with the stub appended: gen used to rename its copy over the file,
+// and the edit was gone. Now gen refuses to replace a file that changed,
+// exits 1 saying so, and the next gen appends the stub to the file as
+// the user left it. Fails without the unchanged check in commit (cli.go).
+func TestGen_AnEditSavedWhileGenRunsIsKept(t *testing.T) {
+	root := fakeRoot(t)
+	if code, _, errOut := runCLI(t, "new", "payment", "--root", root); code != exitOK {
+		t.Fatalf("new: exit %d: %s", code, errOut)
+	}
+	sf := filepath.Join(root, "services", "payment", "service.go")
+	addMethod(t, sf, "\tStatus(ctx context.Context, req StatusRequest) (StatusResponse, error)")
+	v1, err := os.ReadFile(sf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := string(v1) + "\n// helper is the user's, saved while gen ran.\nfunc helper() string { return \"mine\" }\n"
+	saved := false
+	renameFile = func(from, to string) error {
+		if !saved { // the first of gen's renames: gen has read service.go long since
+			saved = true
+			if err := os.WriteFile(sf, []byte(v2), 0o644); err != nil {
+				return err
+			}
+		}
+		return os.Rename(from, to)
+	}
+	t.Cleanup(func() { renameFile = os.Rename })
+	code, out, errOut := runCLI(t, "gen", "payment", "--root", root)
+	renameFile = os.Rename
+	if got, _ := os.ReadFile(sf); string(got) != v2 {
+		t.Fatalf("the edit saved while gen ran is lost (exit %d)\n%s%s\nservice.go now:\n%s", code, out, errOut, got)
+	}
+	if code != exitFailed || !strings.Contains(errOut, "changed while svcgen ran") {
+		t.Errorf("gen over a file saved meanwhile: exit %d\n%s%s\nwant 1 saying service.go changed", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, "gen", "payment", "--root", root); code != exitOK {
+		t.Fatalf("gen again: exit %d\n%s%s", code, out, errOut)
+	}
+	got, _ := os.ReadFile(sf)
+	if !strings.HasPrefix(string(got), v2) || !strings.Contains(string(got), "func (s *PaymentService) Status(") {
+		t.Errorf("after gen again, service.go is not the saved file with the Status stub appended:\n%s", got)
+	}
+	if code, out, errOut := runCLI(t, "gen", "payment", "--root", root); code != exitOK || strings.TrimSpace(out) != "services/payment: up to date" {
+		t.Errorf("third gen: exit %d\n%s%s\nwant up to date", code, out, errOut)
+	}
+}
+
 // TestGen_LeftoverOfAKilledNewIsNoService: svcgen new builds the service
 // in services/.svcgen-NAME-* and renames it into place; a new killed
 // before the rename (Ctrl-C runs no deferred cleanup) leaves that
