@@ -194,7 +194,7 @@ func (c *cli) gen(args []string) error {
 	}
 	var writes []fileWrite
 	for _, res := range results {
-		for _, fn := range slices.Sorted(mapKeys(res.writes)) {
+		for _, fn := range protoLast(slices.Sorted(mapKeys(res.writes))) {
 			old, existed := res.old[fn]
 			writes = append(writes, fileWrite{path: filepath.Join(res.t.dir, fn), data: res.writes[fn], old: old, existed: existed})
 		}
@@ -309,6 +309,25 @@ func (c *cli) gen(args []string) error {
 		rels = append(rels, res.t.rel)
 	}
 	return c.typecheck(r.root, rels)
+}
+
+// protoLast orders a service's files so that each .proto is replaced
+// after everything else, its .pb.go files included: gen runs protoc only
+// for a .proto that changed (or a missing .pb.go), so a run stopped
+// part-way must leave the old .proto for the next run to see the change
+// and compile it again.
+func protoLast(fns []string) []string {
+	slices.SortStableFunc(fns, func(a, b string) int {
+		pa, pb := strings.HasSuffix(a, ".proto"), strings.HasSuffix(b, ".proto")
+		switch {
+		case pa == pb:
+			return 0
+		case pa:
+			return 1
+		}
+		return -1
+	})
+	return fns
 }
 
 func indent(b []byte) string {

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"errors"
 	"go/parser"
 	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	modpath "golang.org/x/mod/module"
 )
@@ -15,6 +18,89 @@ import (
 // The tests in this file guard what audit g3 found in gen's and new's
 // failure modes: a gen stopped part-way, a file edited while gen runs, the
 // leftovers of a killed new, and go.mod module lines svcgen misread.
+
+// failRenameAt makes the k-th rename of a commit (0-based) fail, as a
+// write error or a kill at that point would stop it, and restores
+// os.Rename when the test ends. commit renames one file at a time, and
+// no test here is parallel.
+func failRenameAt(t *testing.T, k int) {
+	t.Helper()
+	n := 0
+	renameFile = func(from, to string) error {
+		n++
+		if n-1 == k {
+			return errors.New("injected failure (audit g3)")
+		}
+		return os.Rename(from, to)
+	}
+	t.Cleanup(func() { renameFile = os.Rename })
+}
+
+// grpcServiceWithNewMethod is a fake repository with the gRPC service
+// ledger whose interface has gained Post, not generated yet.
+func grpcServiceWithNewMethod(t *testing.T) string {
+	t.Helper()
+	root := fakeRoot(t)
+	linkBin(t, root)
+	if code, out, errOut := runCLI(t, "new", "ledger", "--grpc", "--root", root); code != exitOK {
+		t.Fatalf("svcgen new --grpc: exit %d\n%s%s (needs `make protoc`)", code, out, errOut)
+	}
+	addMethod(t, filepath.Join(root, "services", "ledger", "service.go"),
+		"\tPost(ctx context.Context, req PostRequest) (PostResponse, error)")
+	return root
+}
+
+// TestGen_StoppedPartWayIsRepairedByTheNextGen: a gen whose commit stops
+// after any number of its renames (a failed rename; a kill at that point
+// leaves the same files) is followed by a plain gen, which must leave
+// exactly what one uninterrupted gen leaves. gen runs protoc only for a
+// .proto that changed, so a run stopped after the new .proto was in place
+// but before ledger_grpc.pb.go was left the old gRPC stubs (no Post) for
+// good: the service did not build and every later gen, and gen --verify,
+// said "up to date". Fails without protoLast in cli_gen.go.
+func TestGen_StoppedPartWayIsRepairedByTheNextGen(t *testing.T) {
+	if _, err := exec.LookPath("protoc"); err != nil {
+		t.Fatalf("protoc not on PATH (make protoc): %v", err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	clean := grpcServiceWithNewMethod(t)
+	n := 0
+	renameFile = func(from, to string) error { n++; return os.Rename(from, to) }
+	code, out, errOut := runCLI(t, "gen", "ledger", "--root", clean)
+	renameFile = os.Rename
+	if code != exitOK {
+		t.Fatalf("gen: exit %d\n%s%s", code, out, errOut)
+	}
+	want := snapshot(t, filepath.Join(clean, "services", "ledger"))
+	if n < 5 || n > 50 {
+		t.Fatalf("gen renamed %d files; want the service's files (5 to 50)", n)
+	}
+	for k := 0; k < n; k++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("out of time after %d of %d interruption points", k, n)
+		}
+		root := grpcServiceWithNewMethod(t)
+		failRenameAt(t, k)
+		if code, out, errOut := runCLI(t, "gen", "ledger", "--root", root); code != exitFailed || !strings.Contains(errOut, "injected failure") {
+			t.Fatalf("gen stopped at rename %d: exit %d\n%s%s\nwant 1 with the injected failure", k, code, out, errOut)
+		}
+		renameFile = os.Rename
+		if code, out, errOut := runCLI(t, "gen", "ledger", "--root", root); code != exitOK {
+			t.Fatalf("gen after the one stopped at rename %d: exit %d\n%s%s", k, code, out, errOut)
+		}
+		got := snapshot(t, filepath.Join(root, "services", "ledger"))
+		for p, w := range want {
+			if got[p] != w {
+				t.Errorf("stopped at rename %d, then gen: %s differs from an uninterrupted gen's", k, p)
+			}
+		}
+		for p := range got {
+			if _, ok := want[p]; !ok {
+				t.Errorf("stopped at rename %d, then gen: %s is left over", k, p)
+			}
+		}
+	}
+}
 
 // TestGen_AnEditSavedWhileGenRunsIsKept: service.go saved (by the user's
 // editor, or by a second gen) after gen read it and before gen replaced
