@@ -127,9 +127,17 @@ func (a *adaptive) refresh() {
 // p99 of both. Called with mu held.
 func (a *adaptive) recompute(now time.Time) {
 	a.computed.Store(now.UnixNano())
-	if now.Sub(a.rotated) >= adaptiveWindow {
+	if since := now.Sub(a.rotated); since >= adaptiveWindow {
 		next := 1 - a.cur.Load()
 		a.windows[next].reset()
+		if since >= 2*adaptiveWindow {
+			// Rotations are taken only when attempts come: after a quiet
+			// spell of two windows or more, the window being written
+			// holds samples older than the last 10–20 s too, and an
+			// incident's level would set the deadline (and the hedge
+			// delay) of the first attempts after it.
+			a.windows[1-next].reset()
+		}
 		a.cur.Store(next)
 		a.rotated = now
 	}

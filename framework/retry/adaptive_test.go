@@ -152,3 +152,30 @@ func TestAdaptiveTimeout_DocumentedDefaults(t *testing.T) {
 		t.Fatalf("after attempts of 1s: %s, want the 2s cap", got)
 	}
 }
+
+// A latency level learnt before a quiet spell is not the "last 10–20 s"
+// once the spell has lasted two windows: the next attempts find neither
+// the old deadline nor the old hedge delay (p99). Before, the first
+// reading after an hour of quiet rotated once and kept the window of an
+// hour ago, so 200 slow attempts of then outvoted 30 fast ones of now.
+func TestAdaptiveTimeout_ForgetsLatencyLearntBeforeAQuietSpell(t *testing.T) {
+	c := &fakeClock{t: time.Unix(1000, 0)}
+	p := adaptivePolicy(c)
+	// An incident: 200 attempts of 400ms within one window, as many
+	// callers at once make them.
+	for range 200 {
+		p.adaptive.observe(400 * time.Millisecond)
+	}
+	c.advance(adaptiveRefresh)
+	if got := p.AttemptTimeout(); got < time.Second {
+		t.Fatalf("after 200 attempts of 400ms: %s, want about 4 × 400ms", got)
+	}
+	c.advance(time.Hour) // quiet
+	teach(t, p, c, 30, 10*time.Millisecond)
+	if got := p.AttemptTimeout(); got != DefaultAdaptiveFloor {
+		t.Fatalf("after an hour of quiet and 30 attempts of 10ms: %s, want the floor %s (the incident forgotten)", got, DefaultAdaptiveFloor)
+	}
+	if got := p.adaptive.latencyP99(); got > 20*time.Millisecond {
+		t.Fatalf("p99 after the quiet spell = %s, want that of the 10ms attempts", got)
+	}
+}
