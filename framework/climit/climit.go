@@ -63,7 +63,10 @@ type Limiter struct {
 	inflight atomic.Int64
 	limit    atomic.Int64
 	limited  atomic.Uint64
-	driftAt  atomic.Int64 // unix ns of the last drift back up
+	// driftAt is unix ns of the last drift back up or, while the limit
+	// is cut, of the last moment a call found it at least half used: the
+	// limit has been light (or idle) since.
+	driftAt atomic.Int64
 
 	mu       sync.Mutex
 	est      float64
@@ -149,9 +152,12 @@ type Token struct {
 // Acquire admits a call, or returns false when the limit is reached.
 func (l *Limiter) Acquire() (Token, bool) {
 	n := l.inflight.Add(1)
-	if n > l.limit.Load() {
+	if lim := l.limit.Load(); n > lim {
 		l.inflight.Add(-1)
 		l.limited.Add(1)
+		if l.lat == nil && float64(lim) < l.initial {
+			l.recoverQuiet()
+		}
 		return Token{}, false
 	}
 	t := Token{l: l, inflight: n}
@@ -187,6 +193,9 @@ func (t Token) Release(o Outcome) {
 		l.mu.Lock()
 		// est is read under mu: Dropped writes it concurrently.
 		if float64(t.inflight) >= l.est/2 {
+			if l.est < l.initial {
+				l.driftAt.Store(l.now().UnixNano()) // in use: not light
+			}
 			l.est = math.Min(l.max, l.est+1/l.est)
 			l.limit.Store(int64(l.est))
 		}
@@ -218,7 +227,10 @@ const (
 	DriftEvery   = 100 * time.Millisecond
 )
 
-// drift moves a cut limit back towards its start (see RecoverAfter).
+// drift moves a cut limit back towards its start (see RecoverAfter): a
+// step for every DriftEvery the limit has been light since the later of
+// the last drift (or use) and RecoverAfter after the last drop, so a
+// quiet spell between two light calls counts as the light time it is.
 func (l *Limiter) drift() {
 	now := l.now()
 	if now.UnixNano()-l.driftAt.Load() < int64(DriftEvery) {
@@ -226,12 +238,42 @@ func (l *Limiter) drift() {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.driftLocked(now)
+}
+
+func (l *Limiter) driftLocked(now time.Time) {
 	if now.Sub(l.lastDrop) < RecoverAfter || now.UnixNano()-l.driftAt.Load() < int64(DriftEvery) || l.est >= l.initial {
 		return
 	}
+	from := max(l.driftAt.Load(), l.lastDrop.Add(RecoverAfter-DriftEvery).UnixNano())
+	steps := max(1, min((now.UnixNano()-from)/int64(DriftEvery), 1000))
 	l.driftAt.Store(now.UnixNano())
-	l.est = math.Min(l.initial, l.est+math.Max(1, (l.initial-l.est)/10))
+	for range steps {
+		if l.est >= l.initial {
+			break
+		}
+		l.est = math.Min(l.initial, l.est+math.Max(1, (l.initial-l.est)/10))
+	}
 	l.limit.Store(int64(l.est))
+}
+
+// recoverQuiet is drift for a call the cut limit refused: it counts a
+// quiet spell (no call completed with the limit in use, no drift, no
+// refusal for RecoverAfter) as light time, so the first burst after it
+// meets the limit that spell restored instead of the one the incident
+// left (without it, nothing moved the limit while no call came). The
+// refusal itself finds the limit in use, and restarts that count.
+func (l *Limiter) recoverQuiet() {
+	now := l.now()
+	if now.UnixNano()-l.driftAt.Load() < int64(RecoverAfter) {
+		return // in use lately (or just drifted): not quiet
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.UnixNano()-l.driftAt.Load() >= int64(RecoverAfter) {
+		l.driftLocked(now)
+	}
+	l.driftAt.Store(now.UnixNano())
 }
 
 // Stats is a Limiter's state.

@@ -306,3 +306,70 @@ func TestMiddleware_PanicDoesNotCutTheLimit(t *testing.T) {
 		t.Fatalf("limit after a recovered panic %d, want 4 unchanged", n)
 	}
 }
+
+// A limit an incident cut comes back over a quiet spell too, not only
+// under light calls: the next burst after a minute without calls finds
+// (nearly) the limit a fresh client has, as the server's shedder does
+// after quiet. Before, a client whose traffic stopped (a quiet night, its
+// callers moved elsewhere) kept the floor for good, and the first 100
+// calls after it met a limit of 20: 80 refused with ErrLimited.
+func TestLimiter_ACutLimitComesBackOverAQuietSpell(t *testing.T) {
+	clk := &clock{t: time.Unix(1, 0)}
+	l := mustNew(t, WithLimits(500, 20, 5000), WithClock(clk.now))
+	for range 40 {
+		clk.t = clk.t.Add(100 * time.Millisecond)
+		tok, _ := l.Acquire()
+		tok.Release(Dropped)
+	}
+	if n := l.Stats().Limit; n != 20 {
+		t.Fatalf("limit after 40 drops = %d, want the floor 20", n)
+	}
+	clk.t = clk.t.Add(time.Minute) // no calls at all
+	var toks []Token
+	refused := 0
+	for range 100 { // a burst, all at once
+		tok, ok := l.Acquire()
+		if !ok {
+			refused++
+			continue
+		}
+		toks = append(toks, tok)
+	}
+	for _, tok := range toks {
+		tok.Release(Success)
+	}
+	if refused > 1 {
+		t.Fatalf("a burst of 100 calls after a minute of quiet: %d refused (limit %d), want at most the one that found the cut limit", refused, l.Stats().Limit)
+	}
+
+	// The quiet spell counts only from the last drop's RecoverAfter on,
+	// and a cap that binds is not quiet: a burst within RecoverAfter of a
+	// drop still meets the cut limit.
+	tok, _ := l.Acquire()
+	tok.Release(Dropped)
+	cut := l.Stats().Limit
+	clk.t = clk.t.Add(RecoverAfter - 100*time.Millisecond)
+	toks, refused = toks[:0], 0
+	for range cut + 50 {
+		tok, ok := l.Acquire()
+		if !ok {
+			refused++
+			continue
+		}
+		toks = append(toks, tok)
+	}
+	if n := l.Stats().Limit; n != cut {
+		t.Fatalf("limit moved from %d to %d within %v of a drop", cut, n, RecoverAfter)
+	}
+	if refused != 50 {
+		t.Fatalf("burst of %d within %v of a drop: %d refused, want 50", cut+50, RecoverAfter, refused)
+	}
+	// Still bound a second later, with no call completing: not quiet.
+	clk.t = clk.t.Add(time.Second)
+	if _, ok := l.Acquire(); ok {
+		t.Fatalf("call admitted past a bound limit of %d a second after the burst", cut)
+	}
+	for _, tok := range toks {
+		tok.Release(Ignored)
+	}
+}
