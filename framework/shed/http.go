@@ -1,12 +1,15 @@
 package shed
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/svcerr"
@@ -113,6 +116,14 @@ func Middleware(l *Limiter, opts ...HTTPOption) (func(http.Handler) http.Handler
 				return
 			}
 			r = r.WithContext(tok.watch(r.Context())) // before the defer copies tok
+			if r.Method == http.MethodConnect || r.Header["Upgrade"] != nil {
+				// A handler that may take the connection over (a
+				// websocket) is released when it does: see upgradeWriter.
+				u := &upgradeWriter{ResponseWriter: w, tok: tok}
+				defer u.release()
+				next.ServeHTTP(u, r)
+				return
+			}
 			defer tok.Release()
 			next.ServeHTTP(w, r)
 		})
@@ -202,3 +213,37 @@ func (e exemption) mayMatch(r *http.Request) bool {
 	}
 	return false
 }
+
+// upgradeWriter releases a request's token when its handler hijacks the
+// connection (a websocket upgrade, a CONNECT tunnel): from then on the
+// connection lives as long as its peer wants, which is no request in
+// flight. Counted, four websockets held an instance with a limit of 4
+// full while it did nothing, and each one's lifetime became a latency
+// sample when it closed. Only requests that ask for an upgrade get one,
+// so the others allocate nothing more.
+type upgradeWriter struct {
+	http.ResponseWriter
+	tok      Token
+	released atomic.Bool // the handler may hijack on another goroutine
+}
+
+func (u *upgradeWriter) release() {
+	if u.released.CompareAndSwap(false, true) {
+		u.tok.Release()
+	}
+}
+
+// Hijack hands the connection over and ends the request's turn in flight.
+func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(u.ResponseWriter).Hijack()
+	if err == nil {
+		u.release()
+	}
+	return c, rw, err
+}
+
+// Flush keeps http.Flusher working through the wrapper.
+func (u *upgradeWriter) Flush() { _ = http.NewResponseController(u.ResponseWriter).Flush() }
+
+// Unwrap lets http.ResponseController reach deadlines and the rest.
+func (u *upgradeWriter) Unwrap() http.ResponseWriter { return u.ResponseWriter }
