@@ -73,6 +73,13 @@ type waitControl struct {
 func (c *waitControl) update(now, w int64) bool {
 	gap := now - c.prev
 	c.prev = now
+	if c.armed && gap >= c.hold {
+		// Readings are taken by requests: none for the hold means
+		// nothing came that could wait, or the process did not run —
+		// no queue that lasted either way. An incident's arming must
+		// not refuse the first burst after a quiet spell at once.
+		c.armed = false
+	}
 	if w <= c.target {
 		c.aboveFrom = 0
 		if c.armed && now-c.lastAbove >= c.hold {

@@ -211,3 +211,32 @@ func TestWaitControl_AStallsBurstIsNotAQueueThatLasted(t *testing.T) {
 	step(1000*ms, 5, false, "below the target for the hold: disarmed")
 	step(10*ms, 50, false, "disarmed")
 }
+
+// An armed signal does not outlive a spell without readings: readings
+// are taken by requests, so a gap longer than the hold means nothing
+// came that could have waited (or the process did not run, which is no
+// queue that lasted either). Before, the signal armed by an incident
+// stayed armed through an hour of quiet, and the first burst after it
+// was refused at once, without the persistence a fresh instance asks.
+func TestWaitControl_AnArmedSignalDoesNotOutliveAQuietSpell(t *testing.T) {
+	ms := int64(time.Millisecond)
+	c := waitControl{target: 10, every: 10 * ms, persist: 100 * ms, hold: 1000 * ms}
+	now := int64(1_000_000) * ms
+	step := func(d, w int64, want bool, what string) {
+		t.Helper()
+		now += d
+		if got := c.update(now, w); got != want {
+			t.Fatalf("%s: armed %v, want %v (%+v)", what, got, want, c)
+		}
+	}
+	for range 10 {
+		step(10*ms, 50, false, "a queue lasting less than 100 ms")
+	}
+	step(10*ms, 50, true, "a queue lasting 100 ms: armed")
+	step(3_600_000*ms, 50, false, "an hour without a reading, then a burst: a new streak")
+	for range 9 {
+		step(10*ms, 50, false, "the burst lasting less than 100 ms")
+	}
+	step(10*ms, 50, true, "the burst lasting 100 ms: armed again")
+	step(1500*ms, 50, false, "1.5 s (past the hold) without a reading: a new streak")
+}
