@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warren-mesh/warren/framework/registry"
@@ -12,16 +14,28 @@ type Discovery struct {
 	instances *prometheus.GaugeVec
 	skipped   *prometheus.GaugeVec
 	failover  *prometheus.GaugeVec
+
+	// Several Failovers of one service in a process (an HTTP and a gRPC
+	// client, the edge, the mesh page) share a source's series, so it
+	// counts them: 1 while any has the source active. Set by the last to
+	// report, one starting wiped a sibling's 1 and one stopped left its
+	// own (audit m4).
+	mu     sync.Mutex
+	active map[serviceSource]int // Failovers with the source active; absent at 0
 }
 
+type serviceSource struct{ service, source string }
+
 var (
-	_ registry.Observer         = (*Discovery)(nil)
-	_ registry.FailoverObserver = (*Discovery)(nil)
+	_ registry.Observer                = (*Discovery)(nil)
+	_ registry.FailoverObserver        = (*Discovery)(nil)
+	_ registry.FailoverSourcesObserver = (*Discovery)(nil)
 )
 
 // NewDiscovery registers the discovery series on r.
 func NewDiscovery(r prometheus.Registerer) *Discovery {
 	m := &Discovery{
+		active: map[serviceSource]int{},
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "registry", Name: "watch_restarts_total",
 			Help: "Times the watch (etcd) or blocking-query loop (Consul) of a service broke off and started over.",
@@ -43,9 +57,36 @@ func NewDiscovery(r prometheus.Registerer) *Discovery {
 	return m
 }
 
-// FailoverSource implements registry.FailoverObserver.
+// FailoverSource implements registry.FailoverObserver: active counts one
+// more Failover with the source active, !active one fewer (none below
+// 0); the series is 1 while the count is above 0. ReportFailover tells
+// each Failover's changes once and gives its sources back when it stops.
 func (m *Discovery) FailoverSource(service, source string, active bool) {
-	m.failover.WithLabelValues(service, source).Set(oneIf(active))
+	k := serviceSource{service, source}
+	m.mu.Lock()
+	defer m.mu.Unlock() // held while set, so the sets keep the counts' order
+	n := m.active[k]
+	switch {
+	case active:
+		n++
+	case n > 0:
+		n--
+	}
+	if n == 0 {
+		delete(m.active, k)
+	} else {
+		m.active[k] = n
+	}
+	m.failover.WithLabelValues(service, source).Set(oneIf(n > 0))
+}
+
+// FailoverSources implements registry.FailoverSourcesObserver: a source
+// with no series yet gets one at 0, for dashboards; one another Failover
+// has active keeps its 1.
+func (m *Discovery) FailoverSources(service string, sources []string) {
+	for _, s := range sources {
+		m.failover.WithLabelValues(service, s)
+	}
 }
 
 // WatchRestarted implements registry.Observer.
