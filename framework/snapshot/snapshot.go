@@ -143,7 +143,9 @@ func WithLogger(l log.Logger) Option {
 // WithStaleObserver calls f with true when the Instancer starts serving
 // the snapshot file and with false when the registry's first answer
 // replaces it or Stop ends it, for a metric: "serving stale discovery" is
-// otherwise in the log and State only. f is called with the Instancer's
+// otherwise in the log and State only. f hears true at most once and
+// false once after it, so several Instancers of one service can share a
+// counting f (package metrics' does). f is called with the Instancer's
 // lock held, so the calls come in the order of the changes: it must not
 // block.
 func WithStaleObserver(f func(service string, stale bool)) Option {
@@ -536,6 +538,10 @@ func (s *Instancer) Stop() {
 		if s.announced && s.state.Stale && s.staleObs != nil {
 			s.staleObs(s.service, false)
 		}
+		// Told once: a registry answer handled before the inner is
+		// deregistered told false again, taking another instancer's
+		// count from a shared metric (audit m4).
+		s.announced = false
 		s.mu.Unlock()
 		s.cancel()
 		<-s.connDone
