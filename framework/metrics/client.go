@@ -74,6 +74,10 @@ type Client struct {
 
 	mu    sync.Mutex
 	codes map[serviceMethod]map[string]bool // the codes kept per method, well-known ones aside
+	// Clients of the service serving their snapshot: several clients of
+	// one service (HTTP and gRPC) share its series, and the first to stop
+	// set 0 while another still served stale (audit m4). Absent at 0.
+	staleN map[string]int
 }
 
 var (
@@ -87,6 +91,7 @@ var (
 func NewClient(r prometheus.Registerer) *Client {
 	c := &Client{
 		codes:  map[serviceMethod]map[string]bool{},
+		staleN: map[string]int{},
 		limits: newClientLimits(),
 		picks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "client", Name: "picks_total",
@@ -172,9 +177,26 @@ func (c *Client) ClientStarted(service string) {
 	c.svcEjects.WithLabelValues(service)
 }
 
-// DiscoveryStale implements client.StaleObserver.
+// DiscoveryStale implements client.StaleObserver: stale counts one more
+// client serving its snapshot, !stale one fewer (none below 0); the
+// series is 1 while the count is above 0. Each snapshot instancer tells
+// false once after each true (snapshot.WithStaleObserver).
 func (c *Client) DiscoveryStale(service string, stale bool) {
-	c.stale.WithLabelValues(service).Set(oneIf(stale))
+	c.mu.Lock()
+	defer c.mu.Unlock() // held while set, so the sets keep the counts' order
+	n := c.staleN[service]
+	switch {
+	case stale:
+		n++
+	case n > 0:
+		n--
+	}
+	if n == 0 {
+		delete(c.staleN, service)
+	} else {
+		c.staleN[service] = n
+	}
+	c.stale.WithLabelValues(service).Set(oneIf(n > 0))
 }
 
 // MethodDone implements client.MethodObserver.
