@@ -44,6 +44,7 @@ type shedLog struct {
 	pending  atomic.Uint64
 	byReason [3]atomic.Uint64 // refusals since the last line, by logReasons
 	lastLine atomic.Int64     // unix ns of the last line; 0: none yet
+	lastShed atomic.Int64     // unix ns of the last refusal
 
 	mu sync.Mutex
 }
@@ -55,6 +56,15 @@ var logReasons = [3]Reason{ReasonLimit, ReasonWaiting, ReasonQueue}
 func (g *shedLog) refused(l *Limiter, now int64, why Reason) {
 	if g.logger == nil {
 		return
+	}
+	if prev := g.lastShed.Swap(now); now-prev >= 2*g.every && g.pending.Load() > 0 {
+		// Refusals no line told yet ended a quiet spell ago: they are an
+		// earlier episode's, told as such before this one is announced.
+		g.mu.Lock()
+		if g.pending.Load() > 0 && g.lastLine.Load() <= prev { // not told meanwhile
+			g.summary(l, prev, "shed load", true)
+		}
+		g.mu.Unlock()
 	}
 	first := g.pending.Add(1) == 1
 	for i, r := range logReasons {
@@ -75,7 +85,7 @@ func (g *shedLog) refused(l *Limiter, now int64, why Reason) {
 			"reason", why, "limit", l.limit.Load(), "in_flight", l.inflight.Load())
 		g.reset(now)
 	case now-last >= g.every:
-		g.summary(l, now, "still shedding load")
+		g.summary(l, now, "still shedding load", false)
 	}
 }
 
@@ -88,12 +98,23 @@ func (g *shedLog) admitted(l *Limiter, now int64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.pending.Load() > 0 && now-g.lastLine.Load() >= g.every {
-		g.summary(l, now, "shed load")
+		if last := g.lastShed.Load(); now-last >= 2*g.every {
+			// The refusals ended a quiet spell ago: the line is of then,
+			// so the next refusal is announced as an episode of its own.
+			g.summary(l, last, "shed load", true)
+			return
+		}
+		g.summary(l, now, "shed load", false)
 	}
 }
 
-func (g *shedLog) summary(l *Limiter, now int64, msg string) {
+// summary writes the line of the refusals no line told yet, as of now;
+// until says now is the last refusal, a while ago (the line says when).
+func (g *shedLog) summary(l *Limiter, now int64, msg string, until bool) {
 	kv := []any{"msg", msg, "refused", g.pending.Load(), "over", time.Duration(now - g.lastLine.Load()).Round(time.Millisecond)}
+	if until {
+		kv = append(kv, "until", time.Unix(0, now).UTC())
+	}
 	for i, r := range logReasons {
 		if n := g.byReason[i].Load(); n > 0 {
 			kv = append(kv, "refused_"+string(r), n)

@@ -71,3 +71,51 @@ func TestLog_FirstRefusalAtOnceThenOneLinePerInterval(t *testing.T) {
 		t.Fatal("the limiter without a logger admitted past its limit")
 	}
 }
+
+// Refusals an episode ended with, and that no line told yet, are told as
+// that episode's — with when they ended — and the next episode, after a
+// quiet spell, is announced at once as its own. Before, the leftover of
+// the first was summarised at the second's first request ("shed load …
+// over=1h0m0s" as the second began, which then went unannounced for an
+// interval), or, if the second began with a refusal, as "still shedding
+// load" over an hour, the count of both together.
+func TestLog_TheNextEpisodeIsNotTheLeftoverOfThePrevious(t *testing.T) {
+	const every = 10 * time.Second
+	for _, beginsAdmitted := range []bool{true, false} {
+		clk := &fakeClock{t: time.Unix(1_000_000, 0)}
+		var out syncbuf.Buffer
+		l := mustNew(t, WithQueueProbe(nil), WithLimits(1, 1, 1), WithClock(clk.Now), WithLogger(log.NewLogfmtLogger(&out), every))
+		held, _ := l.Acquire()
+		for range 100 {
+			l.Acquire()
+		}
+		clk.Add(every)
+		for range 6 { // the interval's line, then 5 refusals no line tells
+			l.Acquire()
+		}
+		if n := strings.Count(out.String(), "\n"); n != 2 {
+			t.Fatalf("episode one: %d lines, want 2:\n%s", n, out.String())
+		}
+		ended := clk.Now()
+		if beginsAdmitted {
+			held.Release()
+		}
+		clk.Add(time.Hour) // quiet: no requests at all
+
+		if beginsAdmitted {
+			held, _ = l.Acquire() // episode two: admitted, then refused
+		}
+		l.Acquire()
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 4 {
+			t.Fatalf("begins admitted %v: %d lines, want the leftover's and the announcement of episode two:\n%s", beginsAdmitted, len(lines), out.String())
+		}
+		if !strings.Contains(lines[2], `msg="shed load" refused=5 `) || !strings.Contains(lines[2], "until="+ended.UTC().Format(time.RFC3339)) {
+			t.Fatalf("begins admitted %v: third line %q, want the 5 left over from episode one, until it ended (%s)", beginsAdmitted, lines[2], ended.UTC().Format(time.RFC3339))
+		}
+		if !strings.Contains(lines[3], `msg="shedding load: refusing requests`) {
+			t.Fatalf("begins admitted %v: fourth line %q, want episode two announced", beginsAdmitted, lines[3])
+		}
+		held.Release()
+	}
+}
