@@ -403,21 +403,47 @@ func (l *Limiter) updateRatio(now time.Time) {
 	}
 	defer l.ratioMu.Unlock()
 	adm, shed := l.admitted.Load(), l.shedQueue.Load()+l.shedLimit.Load()+l.shedWait.Load()
-	da, ds := adm-l.ratioAdm, shed-l.ratioShed
-	l.ratioAdm, l.ratioShed = adm, shed
-	cur := 0.0
-	if da+ds > 0 {
-		cur = float64(ds) / float64(da+ds)
-	}
-	// Idle intervals count as shedding nothing.
-	w := math.Pow(0.5, float64(now.UnixNano()-last)/float64(ratioEvery))
 	old := math.Float64frombits(l.ratioBits.Load())
-	l.ratioBits.Store(math.Float64bits(old*w + cur*(1-w)))
+	l.ratioBits.Store(math.Float64bits(foldRatio(old, adm-l.ratioAdm, shed-l.ratioShed, now.UnixNano()-last)))
+	l.ratioAdm, l.ratioShed = adm, shed
+}
+
+// foldRatio folds the decisions taken since the last update, elapsed ago,
+// into the shed ratio old. They were taken within its first interval: a
+// decision after that would have updated the ratio itself. So they count
+// as that one interval, and the rest of elapsed, in which nothing came,
+// as intervals shedding nothing. (Counted as the last interval, the
+// refusals an episode ended with were, after an hour of quiet, the whole
+// ratio: Retry-After 5 s for the next episode's first callers.)
+func foldRatio(old float64, admitted, shed uint64, elapsed int64) float64 {
+	cur := 0.0
+	if admitted+shed > 0 {
+		cur = float64(shed) / float64(admitted+shed)
+	}
+	w := math.Pow(0.5, float64(min(elapsed, int64(ratioEvery)))/float64(ratioEvery))
+	r := old*w + cur*(1-w)
+	if quiet := elapsed - int64(ratioEvery); quiet > 0 {
+		r *= math.Pow(0.5, float64(quiet)/float64(ratioEvery))
+	}
+	return r
 }
 
 // ShedRatio is the share of requests shed lately (an average over about
-// the last few hundred milliseconds), from 0 to 1.
+// the last few hundred milliseconds), from 0 to 1, as of the last request.
 func (l *Limiter) ShedRatio() float64 { return math.Float64frombits(l.ratioBits.Load()) }
+
+// shedRatioNow is ShedRatio brought up to now, for readers between
+// requests (metrics): an idle instance sheds nothing.
+func (l *Limiter) shedRatioNow(now time.Time) float64 {
+	l.ratioMu.Lock()
+	defer l.ratioMu.Unlock()
+	elapsed := now.UnixNano() - l.ratioAt.Load()
+	if elapsed < int64(ratioEvery) {
+		return l.ShedRatio()
+	}
+	adm, shed := l.admitted.Load(), l.shedQueue.Load()+l.shedLimit.Load()+l.shedWait.Load()
+	return foldRatio(l.ShedRatio(), adm-l.ratioAdm, shed-l.ratioShed, elapsed)
+}
 
 // readQueue takes a queue reading when one is due.
 func (l *Limiter) readQueue(now time.Time) {
@@ -470,7 +496,8 @@ type Stats struct {
 	// QueueTarget is the run queue length refusals start above (0: the
 	// signal is off, as for WaitingTarget).
 	QueueTarget int64
-	// ShedRatio is ShedRatio().
+	// ShedRatio is ShedRatio() brought up to now: it falls while no
+	// request comes.
 	ShedRatio float64
 }
 
@@ -495,6 +522,6 @@ func (l *Limiter) Stats() Stats {
 		QueueLength:   l.queueLen.Load(),
 		QueueDelay:    time.Duration(l.delay.Load()),
 		QueueTarget:   queueTarget,
-		ShedRatio:     l.ShedRatio(),
+		ShedRatio:     l.shedRatioNow(l.now()),
 	}
 }

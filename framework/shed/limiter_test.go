@@ -380,3 +380,41 @@ func TestNew_DocumentedDefaults(t *testing.T) {
 		t.Fatalf("limit after latency kept rising = %d, want the floor 10", n)
 	}
 }
+
+// The shed ratio (Retry-After, warren_shed_ratio) is the share shed
+// lately: an hour of quiet leaves it at zero, both as the metrics read it
+// during the quiet and as the next request finds it. Before, the idle
+// instance kept reporting the ratio of its last busy moment, and the
+// first request after the quiet folded the last refusals of an hour ago
+// in as if they were the last 100 ms: ratio 1, Retry-After 5 s for the
+// next episode's first callers.
+func TestLimiter_ShedRatioDecaysOverAQuietSpell(t *testing.T) {
+	clk := newFakeClock()
+	l := mustNew(t, WithLimits(1, 1, 1), WithClock(clk.Now))
+	held, _ := l.Acquire()
+	for range 2 {
+		for range 10 {
+			l.Acquire() // refused
+		}
+		clk.Add(ratioEvery)
+	}
+	if r := l.ShedRatio(); r < 0.3 {
+		t.Fatalf("shed ratio while shedding = %v, want well above 0", r)
+	}
+	for range 10 {
+		l.Acquire() // refused: the last of the episode
+	}
+	held.Release()
+	clk.Add(time.Hour)
+	if r := l.Stats().ShedRatio; r > 0.01 {
+		t.Fatalf("shed ratio read after an hour without requests = %v, want about 0", r)
+	}
+	tok, why := l.Acquire()
+	if why != Admitted {
+		t.Fatalf("first request after the quiet: %s", why)
+	}
+	defer tok.Release()
+	if r := l.ShedRatio(); r > 0.01 {
+		t.Fatalf("shed ratio at the first request after an hour of quiet = %v, want about 0", r)
+	}
+}
