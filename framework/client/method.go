@@ -53,8 +53,10 @@ type ServiceObserver interface {
 
 // StaleObserver is an Observer that also hears when a client with
 // WithSnapshot starts serving the snapshot file instead of the registry
-// (stale true) and when the registry's answer replaces it (false).
-// Package metrics has a Prometheus one.
+// (stale true) and when the registry's answer replaces it (false). The
+// calls are balanced per client: false once after each true (at the
+// latest when the client closes), so an observer shared by several
+// clients of a service can count them, as package metrics' does.
 type StaleObserver interface {
 	DiscoveryStale(service string, stale bool)
 }
