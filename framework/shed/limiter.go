@@ -107,6 +107,8 @@ type Limiter struct {
 	winCount atomic.Int64
 	winPeak  atomic.Int64
 	winStart atomic.Int64 // unix ns
+	idleFrom atomic.Int64 // unix ns nothing was in flight from; 0: in use
+	winIdle  atomic.Int64 // ns of the current window with nothing in flight
 	probeAt  atomic.Int64 // unix ns of the last queue reading
 
 	ratioAt   atomic.Int64  // unix ns of the last shed ratio update
@@ -283,6 +285,7 @@ func New(opts ...Option) (*Limiter, error) {
 	l.limit.Store(int64(s.initial))
 	t := s.now().UnixNano()
 	l.winStart.Store(t)
+	l.idleFrom.Store(t)
 	l.probeAt.Store(t)
 	l.ratioAt.Store(t)
 	if l.probe != nil {
@@ -333,6 +336,13 @@ func (l *Limiter) Acquire() (Token, Reason) {
 		l.log.refused(l, now.UnixNano(), ReasonLimit)
 		return Token{}, ReasonLimit
 	}
+	if n == 1 {
+		// The instance was idle until now: light time, whatever the rest
+		// of the window does (see record).
+		if from := l.idleFrom.Swap(0); from > 0 {
+			l.winIdle.Add(max(0, now.UnixNano()-from))
+		}
+	}
 	l.log.admitted(l, now.UnixNano())
 	for {
 		p := l.winPeak.Load()
@@ -351,7 +361,14 @@ func (t Token) Release() {
 		return
 	}
 	now := t.l.now()
-	t.l.inflight.Add(-1)
+	if t.l.inflight.Add(-1) == 0 {
+		t.l.idleFrom.Store(now.UnixNano())
+		if t.l.inflight.Load() != 0 {
+			// A request came in between: it found no idle start to
+			// take, and none began.
+			t.l.idleFrom.CompareAndSwap(now.UnixNano(), 0)
+		}
+	}
 	// The time the handler waited on calls to other services is theirs,
 	// not this instance's: a hung dependency must not read as this
 	// instance being full (report j50a 1). The request still counts in
@@ -377,6 +394,7 @@ func (l *Limiter) record(now time.Time, rtt time.Duration) {
 	cnt := l.winCount.Swap(0)
 	sum := l.winSum.Swap(0)
 	peak := l.winPeak.Swap(l.inflight.Load())
+	idle := l.winIdle.Swap(0)
 	l.winStart.Store(now.UnixNano())
 	if cnt <= 0 {
 		return
@@ -384,8 +402,18 @@ func (l *Limiter) record(now time.Time, rtt time.Duration) {
 	// A window that a quiet spell stretched (it closes after minSamples
 	// requests) counts as the windows it spans: an idle instance's limit
 	// drifts back towards its start (gradient.Limit) as a busy one's does.
+	avg := time.Duration(sum / cnt)
 	spans := int(min(now.UnixNano()-start, int64(1<<40)) / int64(l.window))
-	lim := l.grad.UpdateSpan(time.Duration(sum/cnt), peak, spans)
+	if idleSpans := int(min(idle, int64(1<<40)) / int64(l.window)); idleSpans > 0 && 2*peak >= l.limit.Load() {
+		// The spell ended in a burst that used the limit: the window
+		// is the burst's, but the spell before it was light time all
+		// the same (nothing in flight). Without this, 30 s of quiet
+		// counted as nothing and the next burst met the limit an
+		// incident had cut, window after window (report j50a 2).
+		l.grad.UpdateSpan(avg, 0, idleSpans)
+		spans = 1
+	}
+	lim := l.grad.UpdateSpan(avg, peak, spans)
 	l.limit.Store(max(1, int64(math.Round(lim))))
 }
 

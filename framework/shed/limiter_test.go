@@ -418,3 +418,53 @@ func TestLimiter_ShedRatioDecaysOverAQuietSpell(t *testing.T) {
 		t.Fatalf("shed ratio at the first request after an hour of quiet = %v, want about 0", r)
 	}
 }
+
+// A quiet spell brings a cut limit back even when the traffic after it
+// comes as a burst: the spell (nothing in flight) is light time whatever
+// the window it ends in does. Before, the window the spell stretched
+// closed with the burst's peak in it, so it counted as one binding window
+// and the spell as nothing: after 30 s of quiet the limit an incident cut
+// to ~15 still held, and a burst of 100 callers was refused down to it
+// window after window, where a fresh instance refuses none.
+func TestLimiter_ACutLimitComesBackOverAQuietSpellEndedByABurst(t *testing.T) {
+	clk := newFakeClock()
+	l := mustNew(t, WithQueueProbe(nil), WithClock(clk.Now))
+	for range 20 {
+		runWindow(t, l, clk, 110*time.Millisecond)
+	}
+	for range 40 { // the incident: every request in flight waits 2 s
+		runWindow(t, l, clk, 2*time.Second)
+	}
+	cut := l.Stats().Limit
+	if cut > 100 {
+		t.Fatalf("limit after the incident = %d, want it cut (≤ 100)", cut)
+	}
+	clk.Add(30 * time.Second) // nothing comes
+	// The burst: 100 callers, each calling again as soon as answered
+	// (5 ms), for 300 ms.
+	refused := make([]int, 0, 60)
+	for range 60 {
+		var toks []Token
+		n := 0
+		for range 100 {
+			tok, why := l.Acquire()
+			if why != Admitted {
+				n++
+				continue
+			}
+			toks = append(toks, tok)
+		}
+		clk.Add(5 * time.Millisecond)
+		for _, tok := range toks {
+			tok.Release()
+		}
+		refused = append(refused, n)
+	}
+	late := 0
+	for _, n := range refused[30:] { // from 150 ms on, past the first window
+		late += n
+	}
+	if late > 0 {
+		t.Fatalf("limit cut to %d, 30 s of quiet, then a burst of 100: %d refused after its first window (limit %d; refusals per 5 ms: %v), want none", cut, late, l.Stats().Limit, refused)
+	}
+}
