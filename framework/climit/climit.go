@@ -163,6 +163,9 @@ func (l *Limiter) Acquire() (Token, bool) {
 	t := Token{l: l, inflight: n}
 	if l.lat != nil {
 		t.start = l.now()
+		if n == 1 {
+			l.lat.busy(t.start.UnixNano())
+		}
 		l.lat.peakAt(n)
 	}
 	return t, true
@@ -174,7 +177,9 @@ func (t Token) Release(o Outcome) {
 	if l == nil {
 		return
 	}
-	l.inflight.Add(-1)
+	if l.inflight.Add(-1) == 0 && l.lat != nil {
+		l.lat.idleAt(l.now().UnixNano(), &l.inflight)
+	}
 	switch o {
 	case Success:
 		if l.lat != nil {

@@ -44,6 +44,8 @@ type latency struct {
 	peak       atomic.Int64 // most calls in flight in the window
 	start      atomic.Int64 // unix ns the window began
 	closing    atomic.Bool  // a Release is closing the window
+	idleFrom   atomic.Int64 // unix ns no call was in flight from; 0: in use
+	idle       atomic.Int64 // ns of the window with no call in flight
 
 	grad gradient.Limit // under Limiter.mu
 }
@@ -51,7 +53,26 @@ type latency struct {
 func newLatency(s latencySettings, initial, min, max int, now time.Time) *latency {
 	l := &latency{latencySettings: s, grad: gradient.NewLowest(initial, min, max, s.tolerance)}
 	l.start.Store(now.UnixNano())
+	l.idleFrom.Store(now.UnixNano())
 	return l
+}
+
+// busy notes that the call at now is the only one in flight: the time
+// since the last one ended was idle (see sample).
+func (l *latency) busy(now int64) {
+	if from := l.idleFrom.Swap(0); from > 0 {
+		l.idle.Add(max(0, now-from))
+	}
+}
+
+// idleAt notes that the last call in flight ended at now.
+func (l *latency) idleAt(now int64, inflight *atomic.Int64) {
+	l.idleFrom.Store(now)
+	if inflight.Load() != 0 {
+		// A call came in between: it found no idle start to take, and
+		// none began.
+		l.idleFrom.CompareAndSwap(now, 0)
+	}
 }
 
 // peakAt notes n calls in flight.
@@ -80,6 +101,7 @@ func (l *Limiter) sample(now, start time.Time) {
 	}
 	cnt, sum := w.count.Swap(0), w.sum.Swap(0)
 	peak := w.peak.Swap(l.inflight.Load())
+	idle := w.idle.Swap(0)
 	w.start.Store(now.UnixNano())
 	if cnt <= 0 {
 		return
@@ -88,7 +110,16 @@ func (l *Limiter) sample(now, start time.Time) {
 	defer l.mu.Unlock()
 	// A window a quiet spell stretched counts as the windows it spans
 	// (gradient.Limit.UpdateSpan: a cut limit drifts back up).
+	avg := time.Duration(sum / cnt)
 	spans := int(min(now.UnixNano()-begun, int64(1<<40)) / int64(w.window))
-	l.est = w.grad.UpdateSpan(time.Duration(sum/cnt), peak, spans)
+	if idleSpans := int(min(idle, int64(1<<40)) / int64(w.window)); idleSpans > 0 && 2*peak >= l.limit.Load() {
+		// The spell ended in a burst that used the limit: the window is
+		// the burst's, but the time with no call in flight before it
+		// was light all the same. Without this, 30 s of quiet counted
+		// as nothing and the burst met the limit an incident had cut.
+		w.grad.UpdateSpan(avg, 0, idleSpans)
+		spans = 1
+	}
+	l.est = w.grad.UpdateSpan(avg, peak, spans)
 	l.limit.Store(max(1, int64(l.est)))
 }

@@ -78,3 +78,47 @@ func TestWithLatency_BadToleranceIsAnError(t *testing.T) {
 		t.Fatal("WithLatency(1) accepted, want an error")
 	}
 }
+
+// With WithLatency too, a quiet spell brings a cut limit back when the
+// traffic after it comes as a burst: the spell is light time, whatever
+// the window it ends in does. Before, the window the spell stretched
+// closed with the burst's peak in it and counted as one binding window,
+// so the spell counted as nothing and the burst met the cut limit.
+func TestLimiter_WithLatencyACutLimitComesBackOverAQuietSpellEndedByABurst(t *testing.T) {
+	clk := &clock{t: time.Unix(1, 0)}
+	l := mustNew(t, WithLimits(100, 2, 1000), WithLatency(2), WithClock(clk.now))
+	rounds(t, l, clk, 300, time.Millisecond) // a baseline at 1 ms
+	for range 60 {                           // an incident: every call refused as overloaded
+		clk.t = clk.t.Add(100 * time.Millisecond)
+		tok, _ := l.Acquire()
+		tok.Release(Dropped)
+	}
+	cut := l.Stats().Limit
+	if cut > 10 {
+		t.Fatalf("limit after 60 drops = %d, want it cut (≤ 10)", cut)
+	}
+	clk.t = clk.t.Add(30 * time.Second) // nothing comes
+	// The burst: 50 callers, each calling again as soon as answered
+	// (1 ms, the baseline), for 300 ms.
+	late := 0
+	for i := range 300 {
+		var toks []Token
+		for range 50 {
+			tok, ok := l.Acquire()
+			if !ok {
+				if i >= 150 { // past the burst's first windows
+					late++
+				}
+				continue
+			}
+			toks = append(toks, tok)
+		}
+		clk.t = clk.t.Add(time.Millisecond)
+		for _, tok := range toks {
+			tok.Release(Success)
+		}
+	}
+	if late > 0 {
+		t.Fatalf("limit cut to %d, 30 s of quiet, then a burst of 50 at the baseline round trip: %d refused from 150 ms on (limit %d), want none", cut, late, l.Stats().Limit)
+	}
+}
