@@ -28,11 +28,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/kit/sd"
 	kitgrpc "github.com/go-kit/kit/transport/grpc"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
@@ -181,12 +183,30 @@ func (cfg config) factory(inst registry.Instance) (endpoint.Endpoint, io.Closer,
 	// The dialer first: a grpc.WithContextDialer among the caller's dial
 	// options replaces it (WithContextDialer keeps it).
 	ic := &instanceConn{addr: addr, id: inst.ID}
-	cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithContextDialer(ic.noting(cfg.instanceDialer()))}, cfg.dialOpts...)...)
+	cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithContextDialer(ic.noting(cfg.instanceDialer())), grpc.WithConnectParams(reconnect)}, cfg.dialOpts...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("grpc client for %s: %w", ep, err)
 	}
 	ic.cc = cc // NewClient dials nothing: no call can reach ic before this
 	return ic.call, cc, nil
+}
+
+// reconnect is how an instance's connection redials after failing: at
+// most a second apart. The connection lives as long as the instance is
+// in discovery, and grpc-go keeps redialing it by itself with a backoff
+// that grows to 120 s while the instance is unreachable; an instance
+// that came back at the same address before leaving discovery (a crash
+// restarted within its lease, a registry outage) then had every call
+// fail fast on the stale TRANSIENT_FAILURE until the next dial, 8 s or
+// more after six failed ones (TestClient_AnInstanceBackAtItsAddress
+// IsCalledWithoutTheOutagesBackoff). Backing off the instance is the
+// balancer's and outlier ejection's job, as over HTTP, which dials per
+// attempt; the cost is one dial a second per client to an instance that
+// is listed but down. WithDialOptions(grpc.WithConnectParams(...))
+// replaces it.
+var reconnect = grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 250 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+	MinConnectTimeout: 20 * time.Second, // grpc-go's default; a zero here would be taken as none
 }
 
 // dial connects to an instance over TCP, with no proxy (calls stay in the
