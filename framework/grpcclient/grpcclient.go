@@ -36,7 +36,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -269,7 +268,6 @@ func (ic *instanceConn) call(ctx context.Context, x any) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("grpc client: request is %T; gRPC clients are called through their endpoints (NewEndpoint)", x)
 	}
-	before := ic.cc.GetState()
 	var resp any
 	var err error
 	if len(c.m.kitOpts) == 0 {
@@ -310,7 +308,13 @@ func (ic *instanceConn) call(ctx context.Context, x any) (any, error) {
 		Status:   st,
 		Instance: ic.addr,
 		ID:       ic.id,
-		NotSent:  before == connectivity.TransientFailure || before == connectivity.Shutdown || notSentMessage(st.Message()),
+		// From the status alone, not from the connection's state when
+		// the call began: a call that began in TRANSIENT_FAILURE may be
+		// sent once the connection is back, and then lost mid-call (a
+		// non-idempotent call ran on two instances, audit c4 C2). A call
+		// failed fast in TRANSIENT_FAILURE carries the connection's error,
+		// which notSentMessage recognises.
+		NotSent: notSentMessage(st.Message()),
 	}
 	if st.Code() == codes.Unavailable && notSentMessage(st.Message()) {
 		if p := ic.refused.Load(); p != nil {
