@@ -57,6 +57,7 @@ type Server struct {
 	stop     chan struct{} // closed when shutting down: ends health watches
 	stopOnce sync.Once
 	inFlight atomic.Int64
+	streams  atomic.Int64 // the service's streams being handled (countStreams)
 }
 
 var _ transport.Server = (*Server)(nil)
@@ -148,6 +149,7 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 	sopts := append([]grpc.ServerOption{
 		grpc.MaxHeaderListSize(MaxHeaderListBytes),
 		grpc.ChainUnaryInterceptor(chain...),
+		grpc.ChainStreamInterceptor(s.countStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveMinTime, PermitWithoutStream: true}),
 		grpc.UnknownServiceHandler(grpctransport.UnknownServiceHandler(h.Logger, known, grpctransport.WithAccessLog(h.AccessLog))),
 	}, s.o.serverOpts...)
@@ -272,11 +274,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		left := s.inFlight.Load()
+		left, streams := s.inFlight.Load(), s.streams.Load()
 		srv.Stop()
 		<-done
-		return fmt.Errorf("%w: %d gRPC call(s) still in flight after %s: %w",
-			transport.ErrDrainTimeout, left, time.Since(start).Round(time.Millisecond), context.Cause(ctx))
+		if left == 0 && streams == 0 {
+			// Only idle connections were left, which GracefulStop holds
+			// on for their GOAWAY round trip (up to a minute for a hung
+			// client): closing them cuts nothing, as the HTTP server
+			// closes its idle ones. Reporting an overrun of 0 calls made
+			// a drain given no time look failed (audit c4 S1).
+			return nil
+		}
+		what := fmt.Sprintf("%d gRPC call(s)", left)
+		if streams > 0 {
+			what += fmt.Sprintf(" and %d stream(s)", streams)
+		}
+		return fmt.Errorf("%w: %s still in flight after %s: %w",
+			transport.ErrDrainTimeout, what, time.Since(start).Round(time.Millisecond), context.Cause(ctx))
 	}
 }
 
@@ -310,6 +324,20 @@ func (s *Server) InFlight() int64 { return s.inFlight.Load() }
 
 // TLS returns the server's TLS configuration (nil for plain gRPC).
 func (s *Server) TLS() *tls.Config { return s.o.tls }
+
+// countStreams counts the service's streaming calls, so a drain that
+// cuts one says so. A health Watch is not counted: it ends by itself when
+// the server starts shutting down.
+func (s *Server) countStreams(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if info.FullMethod == healthWatch {
+		return h(srv, ss)
+	}
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
+	return h(srv, ss)
+}
+
+const healthWatch = "/grpc.health.v1.Health/Watch"
 
 func (s *Server) countInFlight(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	s.inFlight.Add(1)

@@ -1,0 +1,97 @@
+package grpcserver_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
+	"github.com/warren-mesh/warren/framework/health"
+	"github.com/warren-mesh/warren/framework/transport"
+	"github.com/warren-mesh/warren/framework/transport/grpcserver"
+)
+
+// A drain given no time (the App's second signal cancels the drain's
+// context) with no call in flight cuts nothing: Shutdown returns nil, as
+// the HTTP server's does, not ErrDrainTimeout naming 0 calls. Neither an
+// idle client connection, which GracefulStop waits on for a GOAWAY round
+// trip, nor a health Watch, which ends by itself, is an overrun.
+func TestShutdown_AnExpiredDrainWithNothingInFlightIsNoOverrun(t *testing.T) {
+	for i := range 5 { // a race decided once could pass by luck
+		s := serve(t, "n")
+		cc := dial(t, s.ep)
+		if _, err := grpctest.Say(context.Background(), cc, "x"); err != nil {
+			t.Fatal(err)
+		}
+		wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
+		w, err := healthpb.NewHealthClient(cc).Watch(wctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Recv(); err != nil { // the Watch handler is running
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		err = s.Shutdown(ctx)
+		wcancel()
+		if err != nil {
+			t.Fatalf("round %d: Shutdown with nothing in flight = %v, want nil (errors.Is ErrDrainTimeout: %t)", i, err, errors.Is(err, transport.ErrDrainTimeout))
+		}
+	}
+}
+
+// A streaming call of the service that outlasts the drain is cut and
+// reported: counting only unary calls, the report named 0 calls.
+func TestShutdown_ACutStreamIsReported(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	desc := grpc.ServiceDesc{
+		ServiceName: "warren.test.v1.Hold",
+		HandlerType: (*any)(nil),
+		Streams: []grpc.StreamDesc{{StreamName: "Hold", ServerStreams: true, Handler: func(_ any, ss grpc.ServerStream) error {
+			entered <- struct{}{}
+			<-ss.Context().Done()
+			return ss.Context().Err()
+		}}},
+	}
+	s, err := grpcserver.New(func(g *grpc.Server) { g.RegisterService(&desc, struct{}{}) }, grpcserver.WithAddr("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := s.Listen(transport.Host{Service: "hold", Live: health.NewSet(time.Second), Ready: health.NewSet(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	defer func() {
+		s.Close()
+		select {
+		case <-served:
+		case <-time.After(20 * time.Second):
+			t.Error("Serve did not return within 20s of Close")
+		}
+	}()
+	cc := dial(t, "grpc://"+addr.String())
+	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer scancel()
+	if _, err := cc.NewStream(sctx, &grpc.StreamDesc{ServerStreams: true}, "/warren.test.v1.Hold/Hold"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered:
+	case <-sctx.Done():
+		t.Fatal("the stream's handler never ran")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err = s.Shutdown(ctx)
+	if !errors.Is(err, transport.ErrDrainTimeout) || !strings.Contains(err.Error(), "1 stream") {
+		t.Fatalf("Shutdown = %v, want ErrDrainTimeout naming 1 stream", err)
+	}
+}
