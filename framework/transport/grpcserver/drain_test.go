@@ -3,6 +3,7 @@ package grpcserver_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +94,45 @@ func TestShutdown_ACutStreamIsReported(t *testing.T) {
 	err = s.Shutdown(ctx)
 	if !errors.Is(err, transport.ErrDrainTimeout) || !strings.Contains(err.Error(), "1 stream") {
 		t.Fatalf("Shutdown = %v, want ErrDrainTimeout naming 1 stream", err)
+	}
+}
+
+// Shutdown before Serve has begun (the App's drain racing its Serve
+// goroutine) makes the Serve that follows return nil at once and close
+// the listener: nothing accepts on the port. A second Shutdown and a
+// Close after it return nil.
+func TestShutdown_BeforeServeThenServeReturnsAndTheListenerIsClosed(t *testing.T) {
+	s, err := grpcserver.New(func(g *grpc.Server) { grpctest.Register(g, "n") }, grpcserver.WithAddr("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := s.Listen(transport.Host{Service: "echo", Live: health.NewSet(time.Second), Ready: health.NewSet(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown before Serve = %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve after Shutdown = %v, want nil", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Serve after Shutdown did not return")
+	}
+	if c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr.String()); err == nil {
+		c.Close()
+		t.Fatalf("%s still accepts connections after Shutdown and Serve", addr)
+	}
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("second Shutdown = %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close after Shutdown = %v", err)
 	}
 }
