@@ -76,8 +76,8 @@ type Client struct {
 	codes map[serviceMethod]map[string]bool // the codes kept per method, well-known ones aside
 	// Clients of the service serving their snapshot: several clients of
 	// one service (HTTP and gRPC) share its series, and the first to stop
-	// set 0 while another still served stale (audit m4). Absent at 0.
-	staleN map[string]int
+	// set 0 while another still served stale (audit m4).
+	staleN owners[string]
 }
 
 var (
@@ -91,7 +91,6 @@ var (
 func NewClient(r prometheus.Registerer) *Client {
 	c := &Client{
 		codes:  map[serviceMethod]map[string]bool{},
-		staleN: map[string]int{},
 		limits: newClientLimits(),
 		picks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "client", Name: "picks_total",
@@ -182,21 +181,7 @@ func (c *Client) ClientStarted(service string) {
 // series is 1 while the count is above 0. Each snapshot instancer tells
 // false once after each true (snapshot.WithStaleObserver).
 func (c *Client) DiscoveryStale(service string, stale bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock() // held while set, so the sets keep the counts' order
-	n := c.staleN[service]
-	switch {
-	case stale:
-		n++
-	case n > 0:
-		n--
-	}
-	if n == 0 {
-		delete(c.staleN, service)
-	} else {
-		c.staleN[service] = n
-	}
-	c.stale.WithLabelValues(service).Set(oneIf(n > 0))
+	c.staleN.report(service, stale, func(any bool) { c.stale.WithLabelValues(service).Set(oneIf(any)) })
 }
 
 // MethodDone implements client.MethodObserver.

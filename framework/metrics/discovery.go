@@ -1,8 +1,6 @@
 package metrics
 
 import (
-	"sync"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warren-mesh/warren/framework/registry"
@@ -20,8 +18,7 @@ type Discovery struct {
 	// counts them: 1 while any has the source active. Set by the last to
 	// report, one starting wiped a sibling's 1 and one stopped left its
 	// own (audit m4).
-	mu     sync.Mutex
-	active map[serviceSource]int // Failovers with the source active; absent at 0
+	active owners[serviceSource]
 }
 
 type serviceSource struct{ service, source string }
@@ -35,7 +32,6 @@ var (
 // NewDiscovery registers the discovery series on r.
 func NewDiscovery(r prometheus.Registerer) *Discovery {
 	m := &Discovery{
-		active: map[serviceSource]int{},
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "registry", Name: "watch_restarts_total",
 			Help: "Times the watch (etcd) or blocking-query loop (Consul) of a service broke off and started over.",
@@ -62,22 +58,9 @@ func NewDiscovery(r prometheus.Registerer) *Discovery {
 // 0); the series is 1 while the count is above 0. ReportFailover tells
 // each Failover's changes once and gives its sources back when it stops.
 func (m *Discovery) FailoverSource(service, source string, active bool) {
-	k := serviceSource{service, source}
-	m.mu.Lock()
-	defer m.mu.Unlock() // held while set, so the sets keep the counts' order
-	n := m.active[k]
-	switch {
-	case active:
-		n++
-	case n > 0:
-		n--
-	}
-	if n == 0 {
-		delete(m.active, k)
-	} else {
-		m.active[k] = n
-	}
-	m.failover.WithLabelValues(service, source).Set(oneIf(n > 0))
+	m.active.report(serviceSource{service, source}, active, func(any bool) {
+		m.failover.WithLabelValues(service, source).Set(oneIf(any))
+	})
 }
 
 // FailoverSources implements registry.FailoverSourcesObserver: a source
