@@ -35,7 +35,11 @@
 #     paused...) or was restarted since COMMAND started (a crash loop:
 #     its restart count grew), naming it with its exit code and last log
 #     line, or after WAIT_HEALTHY_TIMEOUT seconds (default 300). Like
-#     `docker compose up --wait` of Compose v2.
+#     `docker compose up --wait` of Compose v2. When COMMAND itself fails,
+#     it names each container of the project that died or was restarted,
+#     with its exit code and last log line, before exiting with COMMAND's
+#     status: podman's own answer for a container that crashed during
+#     `start` can be just "read /proc/PID/cgroup: no such process".
 #
 # Exit status: COMMAND's, or 1 when the wait fails.
 set -u
@@ -148,14 +152,34 @@ cmd=$!
 wait "$cmd"
 rc=$?
 cmd=
-if [ $rc -ne 0 ] || [ $wait_healthy -eq 0 ]; then
-	exit $rc
-fi
 
 # lastlog prints a container's last log line, indented, to say why it died.
 lastlog() {
 	podman logs --tail 1 "$1" 2>&1 | tail -n 1 | sed 's/^/    last log: /'
 }
+
+if [ $rc -ne 0 ] && [ $wait_healthy -eq 1 ]; then
+	# Say which containers died or were restarted (ever, not only since
+	# COMMAND started: a crash loop is worth naming either way). A
+	# container COMMAND created but never started is not news.
+	now=$(snapshot 2>/dev/null) || exit $rc
+	printf '%s\n' "$now" | awk '
+		$1 == "" { next }
+		{
+			name = $2; st = $3; restarts = $4 + 0; code = $5
+			died = (st == "exited" || st == "stopped") && code != 0
+			if (died || restarts > 0)
+				print name " " name " " st (st == "running" ? "" : " (exit code " code ")") ", restarted " restarts " times"
+		}
+	' | while read -r name msg; do
+		echo "with-podman.sh: $1 failed; $msg" >&2
+		lastlog "$name" >&2
+	done
+	exit $rc
+fi
+if [ $rc -ne 0 ] || [ $wait_healthy -eq 0 ]; then
+	exit $rc
+fi
 
 deadline=$(($(date +%s) + ${WAIT_HEALTHY_TIMEOUT:-300}))
 while :; do

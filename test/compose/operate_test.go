@@ -228,6 +228,17 @@ func crashLoopFails(ctx context.Context, t *testing.T, e *engine, timings map[st
 		t.Fatalf("up failed after %s, but not saying a %s* container crash-loops and why: %v\n%s", took.Round(time.Second), named, err, tail(out, 30))
 	}
 	t.Logf("crash-looping user: up failed after %s, as it must: %s", took.Round(time.Second), firstLine(out, "restarting:", "unhealthy"))
+
+	// A compose command that fails on its own (podman's start of a
+	// container that crashed at once can fail with just "read
+	// /proc/PID/cgroup: no such process") must still get the dead
+	// containers named: `false` stands in for it, with the stack above
+	// crash-looping.
+	out, err = s.e.run(ctx, 2*time.Minute, []string{"COMPOSE_PROJECT_NAME=" + s.project},
+		"deploy/compose/with-podman.sh", "--wait-healthy", "false")
+	if err == nil || !strings.Contains(out, "false failed; "+named) || !strings.Contains(out, "unknown flag --no-such-flag") {
+		t.Errorf("--wait-healthy false with %s* crash-looping: err %v; want a failure naming it and why it died:\n%s", named, err, tail(out, 10))
+	}
 	s.downAndCheck(ctx, t)
 }
 
