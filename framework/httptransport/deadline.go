@@ -68,6 +68,12 @@ type deadlineBody struct {
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
+	if b.eof {
+		// The body is all in and net/http reads the connection in the
+		// background for the client's hang-up: a deadline armed now would
+		// end that read and cancel the handler's context as it passed.
+		return b.ReadCloser.Read(p)
+	}
 	now := time.Now()
 	if b.end.IsZero() && b.total > 0 {
 		b.end = now.Add(b.total)

@@ -1,0 +1,93 @@
+package httptransport
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/kit/endpoint"
+	"github.com/go-kit/log"
+)
+
+// slowServer is echoServer whose endpoint works for work after decoding
+// the body and answers 200 only if its context was not cancelled.
+func slowServer(t *testing.T, work time.Duration, opts ...HandlerOption) string {
+	t.Helper()
+	e := func(ctx context.Context, req any) (any, error) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(work):
+			return req, nil
+		}
+	}
+	rt := NewRouter()
+	rt.Handle("POST /slow", NewServer(endpoint.Endpoint(e), DecodeJSON[map[string]any](), EncodeJSON, log.NewNopLogger()))
+	srv := &http.Server{Handler: Handler(rt, log.NewNopLogger(), 0, opts...), ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(JSONErrors(ln))
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// A handler that has read its whole body and then works for longer than
+// the body's idle limit keeps its context: the limits bound reading the
+// body, not the work after it. (The body's last read deadline stayed on
+// the connection, net/http's background read for a client hang-up hit
+// it, and the handler's context was cancelled: 499 after 10 s of work.)
+func TestBodyTimeouts_HandlerWorkingAfterItsBodyKeepsItsContext(t *testing.T) {
+	addr := slowServer(t, 1500*time.Millisecond, WithBodyTimeouts(5*time.Second, 300*time.Millisecond))
+	cl := &http.Client{Timeout: 20 * time.Second}
+	defer cl.CloseIdleConnections()
+	for i := range 2 { // the second on the kept-alive connection
+		resp, err := cl.Post("http://"+addr+"/slow", "application/json", strings.NewReader(`{"a":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("call %d: %d %s; want 200 (the handler's context was cancelled by the body's read deadline)", i, resp.StatusCode, b)
+		}
+	}
+}
+
+// BodyTimeouts on its own (an exported middleware): a handler that reads
+// its body to the end and then once more (io.ReadAll, then a decoder's
+// check for trailing data) keeps its context while it works on.
+func TestBodyTimeouts_AReadAfterTheEndDoesNotArmADeadline(t *testing.T) {
+	h := BodyTimeouts(5*time.Second, 300*time.Millisecond)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		_, _ = r.Body.Read(make([]byte, 1)) // after the end: io.EOF again
+		select {
+		case <-r.Context().Done():
+			w.WriteHeader(StatusClientClosedRequest)
+		case <-time.After(1500 * time.Millisecond):
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	cl := &http.Client{Timeout: 20 * time.Second}
+	defer cl.CloseIdleConnections()
+	resp, err := cl.Post("http://"+ln.Addr().String()+"/", "application/json", strings.NewReader(`{"a":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d; want 200 (the handler's context was cancelled by a deadline armed after the body's end)", resp.StatusCode)
+	}
+}
