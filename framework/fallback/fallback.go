@@ -103,9 +103,10 @@ func (c *Cache[K, V]) Get(k K) (V, bool) { return c.lru.Get(k) }
 func (c *Cache[K, V]) Len() int { return c.lru.Len() }
 
 // Cached is a fallback that remembers answers: every successful call
-// stores its answer under key(req), and a Degradable failure returns the
-// stored answer for the same key if there is one, else what then returns
-// (nil then: the original error).
+// stores its answer under key(req), every other answer (a business
+// error: not found, denied...) drops it, and a Degradable failure returns
+// the stored answer for the same key if there is one, else what then
+// returns (nil then: the original error).
 type Cached[Req any, K comparable, Resp any] struct {
 	cache *Cache[K, Resp]
 	key   func(Req) K
@@ -125,6 +126,12 @@ func (c *Cached[Req, K, Resp]) Call(ctx context.Context, req Req, call func(cont
 		return resp, nil
 	}
 	if !Degradable(err) {
+		if !errors.Is(err, context.Canceled) {
+			// The service's latest word for the key is not that answer
+			// (the record was deleted, the caller may no longer see
+			// it): an outage after it must not bring it back.
+			c.cache.lru.Remove(c.key(req))
+		}
 		return resp, err
 	}
 	if v, ok := c.cache.Get(c.key(req)); ok {
