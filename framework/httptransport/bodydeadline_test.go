@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,5 +90,44 @@ func TestBodyTimeouts_AReadAfterTheEndDoesNotArmADeadline(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d; want 200 (the handler's context was cancelled by a deadline armed after the body's end)", resp.StatusCode)
+	}
+}
+
+// A handler that answers without reading its body (a refusal before
+// decoding) leaves net/http to discard the rest, bytes already sent;
+// with the idle limit off (0) that discard must still get its time, or
+// every such answer closes the connection and the caller redials.
+func TestBodyTimeouts_UnreadBodyKeepsTheConnectionWithIdleLimitOff(t *testing.T) {
+	h := BodyTimeouts(30*time.Second, 0)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized) // the body is never read
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int64
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ConnState: func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	cl := &http.Client{Timeout: 20 * time.Second}
+	defer cl.CloseIdleConnections()
+	body := strings.Repeat("x", 64<<10) // more than net/http reads with the headers
+	for i := range 3 {
+		resp, err := cl.Post("http://"+ln.Addr().String()+"/", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("call %d: status %d", i, resp.StatusCode)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("3 calls in turn took %d connections; want 1 (the unread body's discard was given no time)", n)
 	}
 }

@@ -53,8 +53,14 @@ func BodyTimeouts(total, idle time.Duration) Middleware {
 			// A body not read to the end: net/http discards the rest after
 			// the handler, which must not wait on a client that stopped
 			// sending either. Bytes already here are still read in time;
-			// otherwise the connection is closed.
-			_ = b.rc.SetReadDeadline(time.Now().Add(min(b.idle, time.Second)))
+			// otherwise the connection is closed. With the idle limit off
+			// the second still applies: a deadline of now would close it
+			// every time.
+			wait := time.Second
+			if b.idle > 0 {
+				wait = min(b.idle, wait)
+			}
+			_ = b.rc.SetReadDeadline(time.Now().Add(wait))
 		})
 	}
 }
