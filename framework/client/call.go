@@ -255,7 +255,7 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		}
 		return r.decode()
 	}
-	err = c.policy.Do(ctx, r.idempotent || r.keyed, func(ctx context.Context, _ int) error {
+	err = c.methodPolicy(r.apiMethod).Do(ctx, r.idempotent || r.keyed, func(ctx context.Context, _ int) error {
 		c.countAttempt(r.note.begin())
 		_, err := c.attemptAny(ctx, r, &r.last, &r.note)
 		r.note.ended(err)

@@ -124,13 +124,18 @@ type Client struct {
 	bal      balancer.Balancer
 	detector *outlier.Detector
 	policy   *retry.Policy
-	maxBody  int64
-	obs      Observer
-	limiter  *climit.Limiter
-	answers  answers      // per-instance successes, for the limit's outcomes (answers.go)
-	tracer   trace.Tracer // nil: no per-method spans
-	logger   log.Logger   // nil: none
-	spill    *spill       // nil: the instancer cannot spill (spill.go)
+	// newPolicy makes a named method's own policy (methodPolicy); nil
+	// with WithRetryPolicy, whose policy serves every call as is.
+	newPolicy func() (*retry.Policy, error)
+	policies  sync.Map // API method name → *retry.Policy
+	npolicies atomic.Int32
+	maxBody   int64
+	obs       Observer
+	limiter   *climit.Limiter
+	answers   answers      // per-instance successes, for the limit's outcomes (answers.go)
+	tracer    trace.Tracer // nil: no per-method spans
+	logger    log.Logger   // nil: none
+	spill     *spill       // nil: the instancer cannot spill (spill.go)
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -433,11 +438,16 @@ func build(src sd.Instancer, service string, cfg config) (*Client, error) {
 			// turns hedging back on.
 			ropts = append(ropts, retry.WithoutHedging())
 		}
-		p, err := retry.New(append(ropts, cfg.retryOpts...)...)
+		ropts = append(ropts, cfg.retryOpts...)
+		p, err := retry.New(ropts...)
 		if err != nil {
 			return nil, err
 		}
 		c.policy = p
+		// Each named method's policy learns its own deadline and hedge
+		// delay and spends the one budget (methodPolicy).
+		ropts = append(slices.Clip(ropts), retry.WithBudget(p.Budget()))
+		c.newPolicy = func() (*retry.Policy, error) { return retry.New(ropts...) }
 	}
 	if !cfg.noOutlier {
 		oopts := append([]outlier.Option{outlier.WithObserver(newBreakerObserver(service, cfg.obs, cfg.logger))}, cfg.outlierOpts...)
@@ -489,6 +499,42 @@ func build(src sd.Instancer, service string, cfg config) (*Client, error) {
 	}
 	c.tellLimit(cfg.obs)
 	return c, nil
+}
+
+// maxMethodPolicies bounds the methods that get a policy of their own: a
+// generated client has a few dozen; names made per call (a bug) share the
+// client's policy past it instead of growing the map without end.
+const maxMethodPolicies = 256
+
+// methodPolicy returns the retry policy of a call of the API method named
+// method (Method, DoMethod): one per method, sharing the client's retry
+// budget. The adaptive per-attempt deadline and the hedge delay are learnt
+// from the attempts a policy sees; learnt over every method together, a
+// method slow by design (a report taking 600 ms beside lookups taking
+// 2 ms) had its attempts cut off at the fast method's deadline, hedged at
+// its p99 and sent again: each call did its work three times and struck
+// healthy instances with timeouts (TestClient_SlowMethodIsNotCutOffByAFastMethodsDeadline).
+// Unnamed calls, and every call of a client given WithRetryPolicy, use
+// the client's policy.
+func (c *Client) methodPolicy(method string) *retry.Policy {
+	if method == "" || c.newPolicy == nil {
+		return c.policy
+	}
+	if p, ok := c.policies.Load(method); ok {
+		return p.(*retry.Policy)
+	}
+	if c.npolicies.Load() >= maxMethodPolicies {
+		return c.policy
+	}
+	p, err := c.newPolicy()
+	if err != nil {
+		return c.policy // not reached: the same options made c.policy
+	}
+	v, loaded := c.policies.LoadOrStore(method, p)
+	if !loaded {
+		c.npolicies.Add(1)
+	}
+	return v.(*retry.Policy)
 }
 
 // classify adds the client's own errors to retry.Classify.
@@ -660,6 +706,12 @@ func (c *Client) State() State {
 		s.Retries, s.RetriesRefused = b.Stats()
 	}
 	s.Hedges, s.HedgesRefused = c.policy.Hedges(), c.policy.HedgesRefused()
+	c.policies.Range(func(_, v any) bool {
+		p := v.(*retry.Policy)
+		s.Hedges += p.Hedges()
+		s.HedgesRefused += p.HedgesRefused()
+		return true
+	})
 	if c.limiter != nil {
 		ls := c.limiter.Stats()
 		s.Limit, s.Limited = ls.Limit, ls.Limited

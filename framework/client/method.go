@@ -31,7 +31,7 @@ func Method(name string) CallOption { return func(r *request) { r.apiMethod = na
 func (c *Client) DoMethod(ctx context.Context, method string, req any, idempotent bool) (resp any, err error) {
 	ctx, done := c.observeMethod(ctx, method)
 	defer func() { done(err) }()
-	return c.Do(ctx, req, idempotent)
+	return c.do(ctx, method, req, idempotent)
 }
 
 // MethodObserver is an Observer that also hears each finished call of a

@@ -55,6 +55,12 @@ type InstanceFailure interface {
 // idempotent call may be hedged (retry.WithHedging): the endpoint must then
 // be safe to call twice at once with the same req.
 func (c *Client) Do(ctx context.Context, req any, idempotent bool) (resp any, err error) {
+	return c.do(ctx, "", req, idempotent)
+}
+
+// do is Do for a call of the API method named method ("" if unnamed),
+// which picks its retry policy (methodPolicy).
+func (c *Client) do(ctx context.Context, method string, req any, idempotent bool) (resp any, err error) {
 	if c.closed.Load() {
 		return nil, fmt.Errorf("client %s: %w", c.service, ErrClosed)
 	}
@@ -70,7 +76,7 @@ func (c *Client) Do(ctx context.Context, req any, idempotent bool) (resp any, er
 	} else {
 		d = &doCall{c: c, req: req}
 	}
-	if err = c.policy.Do(ctx, idempotent, d.attempt); err != nil {
+	if err = c.methodPolicy(method).Do(ctx, idempotent, d.attempt); err != nil {
 		if errors.Is(err, retry.ErrBudgetExhausted) {
 			c.obs.RetryBudgetExhausted(c.service)
 		}
