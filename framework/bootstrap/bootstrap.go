@@ -73,7 +73,8 @@ type Deps struct {
 	TracerProvider trace.TracerProvider
 	// Shedder is the HTTP server's load shedder, nil with
 	// --load-shedding=false. To exempt routes, add
-	// app.WithShedding(d.Shedder, shed.WithExempt("POST /x")) to AppOptions.
+	// app.WithShedding(d.Shedder, shed.WithExempt("POST /x")) to AppOptions;
+	// with --load-shedding=false nothing is shed all the same.
 	Shedder *shed.Limiter
 
 	clientOpts []client.Option     // metrics, tracing and TLS of calls
@@ -100,9 +101,10 @@ func (d *Deps) ClientOptions() []client.Option {
 
 // GRPCServerOptions returns the gRPC server options the configuration
 // implies beyond those of grpcserver.Settings.Options: the process's
-// tracing, a server span per call continuing the caller's trace, and with
+// tracing, a server span per call continuing the caller's trace, with
 // --debug-listen the warren_grpc_server_* series, as the HTTP server has
-// (docs/observability.md). Generated NewTransports add them.
+// (docs/observability.md), and with --load-shedding=false no shedding.
+// Generated NewTransports add them after Settings.Options.
 func (d *Deps) GRPCServerOptions() []grpcserver.Option { return slices.Clone(d.grpcOpts) }
 
 // OnClose has c closed in the release phase, after in-flight requests
@@ -269,7 +271,11 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 				metrics.NewShed(deps.Metrics, deps.Shedder)
 			}
 		} else {
+			// Every transport: a gRPC server given no shedder (d.Shedder
+			// is nil) makes one of its own. The App gets WithoutShedding
+			// again after the build's options (below).
 			deps.AppOptions = append(deps.AppOptions, app.WithoutShedding())
+			deps.grpcOpts = append(deps.grpcOpts, grpcserver.WithoutShedding())
 		}
 	}
 	{ // tracing: spans for served requests and for calls, W3C propagation
@@ -346,6 +352,12 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 		return errors.Join(fmt.Errorf("build %s: %w", cfg.Service, err), closeAll(deps.closers, reg))
 	}
 	opts := append(cfg.AppOptions(logger), deps.AppOptions...)
+	if !cfg.LoadShedding {
+		// The flag wins over a build that exempts routes as Deps.Shedder
+		// says, app.WithShedding(d.Shedder, …): with d.Shedder nil that
+		// is the default limiter, and shedding came back on.
+		opts = append(opts, app.WithoutShedding())
+	}
 	for _, s := range ts.Servers {
 		opts = append(opts, app.WithServer(s))
 	}
