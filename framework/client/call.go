@@ -409,16 +409,20 @@ type instanceShared struct {
 	obs     Observer
 	service string
 	maxBody int64
+	live    *liveIDs
 }
 
-// Close drops the instance's idle connections and reports its release;
+// Close drops the instance's idle connections and reports its release
+// unless a newer record of the same instance is in the set (liveIDs);
 // the endpointer calls it once the instance has left discovery and its
 // last call has returned.
 func (h *instanceHTTP) Close() error {
 	if tr := h.tr.Load(); tr != nil {
 		tr.CloseIdleConnections()
 	}
-	h.obs.InstanceReleased(h.service, h.id)
+	if h.live.done(h.id) {
+		h.obs.InstanceReleased(h.service, h.id)
+	}
 	return nil
 }
 

@@ -600,7 +600,7 @@ func instanceFailure(err error) bool {
 // Its closer drops the instance's idle connections and reports the release
 // once the endpointer has retired it and its last call has returned.
 func factory(cfg config, service string, maxBody int64) endpointer.InstanceFactory {
-	shared := &instanceShared{cfg: &cfg, obs: cfg.obs, service: service, maxBody: maxBody}
+	shared := &instanceShared{cfg: &cfg, obs: cfg.obs, service: service, maxBody: maxBody, live: newLiveIDs()}
 	return func(inst registry.Instance) (endpoint.Endpoint, io.Closer, error) {
 		// The endpoint of the transport this client speaks; an instance
 		// serving only others (gRPC) is not a target for it.
@@ -621,6 +621,7 @@ func factory(cfg config, service string, maxBody int64) endpointer.InstanceFacto
 			addr:           strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://"),
 			id:             inst.ID,
 		}
+		shared.live.add(inst.ID)
 		return h.call, h, nil
 	}
 }
@@ -648,6 +649,37 @@ func (h *instanceHTTP) client() *http.Client {
 		})
 	})
 	return h.hc.Load()
+}
+
+// liveIDs counts each instance ID's targets not yet closed. A record
+// changed in place (the same ID and address, a new version or weight) is
+// a new target while calls may still be out on the old one; the old
+// one's close, after them, must not report the instance released while
+// the new one serves it: package metrics drops the instance's series on
+// that word (TestClient_RecordChangedInPlaceIsNotReleasedWhileListed).
+type liveIDs struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func newLiveIDs() *liveIDs { return &liveIDs{n: map[string]int{}} }
+
+func (l *liveIDs) add(id string) {
+	l.mu.Lock()
+	l.n[id]++
+	l.mu.Unlock()
+}
+
+// done counts one of id's targets closed and reports whether it was the
+// last.
+func (l *liveIDs) done(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n[id]--; l.n[id] > 0 {
+		return false
+	}
+	delete(l.n, id)
+	return true
 }
 
 type closerFunc func() error

@@ -108,12 +108,14 @@ func (d *doCall) attempt(ctx context.Context, _ int) error {
 // instanceFactory adapts f to the endpointer (which parsed the instance)
 // and reports picks and releases to the observer, as the HTTP factory does.
 func instanceFactory(cfg config, service string, f InstanceFactory) endpointer.InstanceFactory {
+	live := newLiveIDs()
 	return func(inst registry.Instance) (endpoint.Endpoint, io.Closer, error) {
 		ep, closer, err := f(inst)
 		if err != nil {
 			return nil, nil, err
 		}
 		id := inst.ID // not inst: its metadata map would stay alive too
+		live.add(id)
 		call := func(ctx context.Context, req any) (any, error) {
 			cfg.obs.Picked(service, id) // inside the target's in-flight window
 			return ep(ctx, req)
@@ -123,7 +125,9 @@ func instanceFactory(cfg config, service string, f InstanceFactory) endpointer.I
 			if closer != nil {
 				err = closer.Close()
 			}
-			cfg.obs.InstanceReleased(service, id)
+			if live.done(id) { // as the HTTP closer: not while a newer record serves it
+				cfg.obs.InstanceReleased(service, id)
+			}
 			return err
 		}), nil
 	}
