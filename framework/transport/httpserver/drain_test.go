@@ -1,12 +1,18 @@
 package httpserver
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/warren-mesh/warren/framework/transport"
 )
 
 // A drain that runs out of time with no request in flight cut nothing:
@@ -80,6 +86,106 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("waited 10s for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A hijacked connection (a websocket-style handler) is a call in flight
+// like any other: the drain waits for its handler, then cuts it and says
+// so, and Close cuts it at once. net/http's Shutdown and Close leave
+// hijacked connections alone, so they went on being served, by a
+// goroutine nobody owned, after the server had stopped.
+func TestShutdown_HijackedConnectionIsDrainedThenCut(t *testing.T) {
+	s, addr, _, done := serveCounting(t, hijackEcho(t))
+	echoOnce := upgrade(t, addr)
+	if err := echoOnce(); err != nil {
+		t.Fatalf("echo before the drain: %v", err)
+	}
+	if n := s.InFlight(); n != 1 {
+		t.Fatalf("InFlight = %d with the hijacking handler running, want 1", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err := s.Shutdown(ctx)
+	if !errors.Is(err, transport.ErrDrainTimeout) || !strings.Contains(err.Error(), "1 HTTP request(s) and 1 hijacked connection(s)") {
+		t.Fatalf("Shutdown with a hijacked connection served on = %v; want ErrDrainTimeout naming 1 request", err)
+	}
+	waitServe(t, done)
+	if err := echoOnce(); err == nil {
+		t.Fatal("the hijacked connection is still served after the drain cut it")
+	}
+	waitFor(t, "the hijacking handler to return", func() bool { return s.InFlight() == 0 })
+}
+
+// Close cuts hijacked connections at once: the server stops serving.
+func TestClose_CutsHijackedConnections(t *testing.T) {
+	s, addr, _, done := serveCounting(t, hijackEcho(t))
+	echoOnce := upgrade(t, addr)
+	if err := echoOnce(); err != nil {
+		t.Fatalf("echo before Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitServe(t, done)
+	if err := echoOnce(); err == nil {
+		t.Fatal("the hijacked connection is still served after Close")
+	}
+	waitFor(t, "the hijacking handler to return", func() bool { return s.InFlight() == 0 })
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+}
+
+// hijackEcho is a websocket-style handler: it hijacks the connection,
+// answers 101 and echoes lines until the connection fails.
+func hijackEcho(t *testing.T) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer c.Close()
+		_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		_ = rw.Flush()
+		for {
+			line, err := rw.ReadString('\n')
+			if err != nil {
+				return
+			}
+			_, _ = rw.WriteString(line)
+			if rw.Flush() != nil {
+				return
+			}
+		}
+	})
+}
+
+// upgrade opens a connection to hijackEcho and returns a function that
+// sends a line and checks it comes back.
+func upgrade(t *testing.T, addr string) func() error {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second)) // the test's own bound
+	fmt.Fprint(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	return func() error {
+		if _, err := fmt.Fprint(c, "ping\n"); err != nil {
+			return err
+		}
+		line, err := br.ReadString('\n')
+		if err == nil && line != "ping\n" {
+			err = fmt.Errorf("echoed %q", line)
+		}
+		return err
 	}
 }
 

@@ -12,6 +12,7 @@
 package httpserver
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -53,6 +54,13 @@ type Server struct {
 	probeCl  *http.Client
 	nonce    string // set by Listen, read by Probe after it
 	shedMW   func(http.Handler) http.Handler
+
+	// The hijacked connections (websockets, tunnels), which net/http's
+	// Shutdown and Close leave alone: the drain waits for them and cuts
+	// them, Close cuts them.
+	hjMu     sync.Mutex
+	hijacked map[*hijackedConn]struct{}
+	cut      bool // Close or a drain's end: a connection hijacked now is closed
 }
 
 var _ transport.Server = (*Server)(nil)
@@ -209,17 +217,46 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	start := time.Now()
-	if err := srv.Shutdown(ctx); err != nil {
-		left := s.inFlight.Load()
+	err := srv.Shutdown(ctx)
+	if err == nil {
+		// net/http does not wait for hijacked connections: their handlers,
+		// and the connections themselves, are calls in flight too.
+		err = s.waitHijacked(ctx)
+	}
+	if err != nil {
+		left, hj := s.inFlight.Load(), s.hijackedCount()
 		srv.Close()
-		if left == 0 && ctx.Err() != nil {
+		s.cutHijacked()
+		if left == 0 && hj == 0 && ctx.Err() != nil {
 			// Only connections without a request were left (net/http
 			// counts one that has sent nothing as idle only after 5 s):
 			// closing them cut nothing, as grpcserver says of its idle ones.
 			return nil
 		}
-		return fmt.Errorf("%w: %d HTTP request(s) still in flight after %s: %w",
-			transport.ErrDrainTimeout, left, time.Since(start).Round(time.Millisecond), causeOf(ctx, err))
+		what := fmt.Sprintf("%d HTTP request(s)", left)
+		if hj > 0 {
+			what += fmt.Sprintf(" and %d hijacked connection(s)", hj)
+		}
+		return fmt.Errorf("%w: %s still in flight after %s: %w",
+			transport.ErrDrainTimeout, what, time.Since(start).Round(time.Millisecond), causeOf(ctx, err))
+	}
+	return nil
+}
+
+// waitHijacked waits, until ctx ends, for the handlers still running
+// (only hijacking ones are, once http.Server.Shutdown has returned) and
+// for the hijacked connections to be closed.
+func (s *Server) waitHijacked(ctx context.Context) error {
+	wait := time.Millisecond
+	for s.inFlight.Load() > 0 || s.hijackedCount() > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 100*time.Millisecond)
 	}
 	return nil
 }
@@ -242,6 +279,7 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	s.probeCl.CloseIdleConnections()
+	s.cutHijacked()
 	var err error
 	if s.srv != nil {
 		err = s.srv.Close() // closes the listener if Serve has taken it
@@ -267,8 +305,77 @@ func (s *Server) countInFlight(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.inFlight.Add(1)
 		defer s.inFlight.Add(-1)
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(&hijackWriter{ResponseWriter: w, s: s}, r)
 	})
+}
+
+// hijackWriter records the connection its handler hijacks.
+type hijackWriter struct {
+	http.ResponseWriter
+	s *Server
+}
+
+// Hijack hands the connection over, tracked until it is closed.
+func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	hc := &hijackedConn{Conn: c, s: w.s}
+	w.s.hjMu.Lock()
+	cut := w.s.cut
+	if !cut {
+		if w.s.hijacked == nil {
+			w.s.hijacked = map[*hijackedConn]struct{}{}
+		}
+		w.s.hijacked[hc] = struct{}{}
+	}
+	w.s.hjMu.Unlock()
+	if cut { // hijacked as the server stopped: it serves no more
+		_ = c.Close()
+	}
+	return hc, rw, nil
+}
+
+// Flush keeps http.Flusher working through the wrapper.
+func (w *hijackWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+
+// Unwrap lets http.ResponseController reach deadlines and the rest.
+func (w *hijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// hijackedConn is a hijacked connection; closing it untracks it.
+type hijackedConn struct {
+	net.Conn
+	s *Server
+}
+
+// NetConn returns the connection it wraps.
+func (c *hijackedConn) NetConn() net.Conn { return c.Conn }
+
+func (c *hijackedConn) Close() error {
+	c.s.hjMu.Lock()
+	delete(c.s.hijacked, c)
+	c.s.hjMu.Unlock()
+	return c.Conn.Close()
+}
+
+func (s *Server) hijackedCount() int {
+	s.hjMu.Lock()
+	defer s.hjMu.Unlock()
+	return len(s.hijacked)
+}
+
+// cutHijacked closes the hijacked connections, and any hijacked from now
+// on; their handlers see their reads and writes fail.
+func (s *Server) cutHijacked() {
+	s.hjMu.Lock()
+	s.cut = true
+	conns := s.hijacked
+	s.hijacked = nil
+	s.hjMu.Unlock()
+	for c := range conns {
+		_ = c.Conn.Close()
+	}
 }
 
 // selfCheckTLS is the probe's client TLS configuration (nil for plain
