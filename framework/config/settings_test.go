@@ -97,3 +97,26 @@ func filepathOf(args []string) string {
 	}
 	return ""
 }
+
+// A --config value reaches the Config as written (version: 1.10 stays
+// 1.10, as WARREN_VERSION=1.10 gives it), and a file the parser refuses is
+// named in the error, as a refused value of it is.
+func TestParse_ConfigFileValuesAsWrittenAndItsFaultsNameIt(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "svc.yaml")
+	os.WriteFile(file, []byte("version: 1.10\nzone: 012\n"), 0o644)
+	c, err := Parse("svc", "", backends, []string{"--config", file}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Version != "1.10" || c.Zone != "012" {
+		t.Errorf("version %q zone %q, want 1.10 and 012 as written", c.Version, c.Zone)
+	}
+	for _, in := range []string{"listen: \":9000\"\n---\ngrace: 5s\n", "grace: 5s\ngrace: 7s\n", "a: [b\n"} {
+		os.WriteFile(file, []byte(in), 0o644)
+		_, err := Parse("svc", "", backends, []string{"--config", file}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "--config "+file+": ") {
+			t.Errorf("%q: err = %v, want one naming --config %s", in, err, file)
+		}
+	}
+}

@@ -126,11 +126,23 @@ func checkValues(fs *flag.FlagSet, st *parseState) {
 // yamlParser is the --config parser, noting which key is being set.
 func (st *parseState) yamlParser(r io.Reader, set func(name, value string) error) error {
 	defer func() { st.key = "" }()
-	return svcsettings.YAMLParser(r, func(name, value string) error {
+	err := svcsettings.YAMLParser(r, func(name, value string) error {
 		st.key = name
 		return set(name, value)
 	})
+	var ve *valueError
+	if err != nil && !errors.As(err, &ve) && !strings.Contains(err.Error(), "config file flag ") {
+		return &fileError{err} // the file's own fault: parseError names it
+	}
+	return err
 }
+
+// fileError is what the --config file itself got wrong (not YAML, a
+// second document, a key given twice), for parseError to name the file.
+type fileError struct{ err error }
+
+func (e *fileError) Error() string { return e.err.Error() }
+func (e *fileError) Unwrap() error { return e.err }
 
 // ParseFlags parses args and the WARREN_* variables into fs (a flag wins
 // over its variable) as a service's Parse does, for a command that has
@@ -157,7 +169,14 @@ func ParseFlags(fs *flag.FlagSet, args []string) error {
 // others.
 func parseError(err error, st *parseState, fs *flag.FlagSet, help string) error {
 	var ve *valueError
+	var fe *fileError
 	switch {
+	case errors.As(err, &fe):
+		file := ""
+		if f := fs.Lookup("config"); f != nil {
+			file = f.Value.String()
+		}
+		return fmt.Errorf("--config %s: %w", file, fe.err)
 	case errors.As(err, &ve) && ve.key != "": // the --config file
 		file := ""
 		if f := fs.Lookup("config"); f != nil {
