@@ -87,7 +87,7 @@ func (e *edgeFlags) open(ctx context.Context, logger log.Logger) (registry.Regis
 			r.Close()
 			return nil, nil, regcli.Usage{Msg: fmt.Sprintf("the %s backend cannot list its services: name them with --services", e.reg.Name())}
 		}
-		if services, err = cat.Services(ctx); err != nil {
+		if services, err = listServices(ctx, cat, logger); err != nil {
 			r.Close()
 			return nil, nil, fmt.Errorf("list services: %w", err)
 		}
@@ -99,6 +99,42 @@ func (e *edgeFlags) open(ctx context.Context, logger log.Logger) (registry.Regis
 		warnUnlisted(ctx, r, services, logger)
 	}
 	return r, services, nil
+}
+
+// listWarnEvery is how often listServices repeats that it still waits.
+const listWarnEvery = 30 * time.Second
+
+// listServices asks the registry for its services, and while it does not
+// answer (an attempt runs out of unlistedCheckTime: etcd down, whose
+// client waits for a connection) says so and asks again until ctx ends:
+// an edge started during an outage waited in silence. An error the
+// registry gives before that (refused credentials, Consul down) ends it.
+func listServices(ctx context.Context, cat registry.Catalog, logger log.Logger) ([]string, error) {
+	var warned time.Time
+	for wait := 500 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		actx, cancel := context.WithTimeout(ctx, unlistedCheckTime)
+		services, err := cat.Services(actx)
+		timedOut := actx.Err() != nil
+		cancel()
+		if err == nil {
+			if !warned.IsZero() {
+				level.Info(logger).Log("msg", "the registry answered; following the services it lists", "services", joinNames(services))
+			}
+			return services, nil
+		}
+		if ctx.Err() != nil || !timedOut {
+			return nil, err
+		}
+		if time.Since(warned) >= listWarnEvery {
+			level.Warn(logger).Log("msg", "the registry does not answer; waiting for it to list the services to follow (name them with --services to start without it)", "err", err)
+			warned = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
 }
 
 // unlistedCheckTime bounds the start-up look at the registry's service
