@@ -269,7 +269,18 @@ func WithPlaintextPeers() Option { return func(c *config) error { c.plaintextOK 
 
 // ErrPlaintextPeer is why a client with WithTLS skips an instance that
 // publishes no TLS endpoint (the endpointer logs it with the instance).
-var ErrPlaintextPeer = errors.New("instance publishes no TLS endpoint and this client speaks TLS only (client.WithPlaintextPeers allows it)")
+// It matches registry.ErrInvalidInstance too: such an instance is not one
+// for this client for good, and the endpointer does not build it again
+// (it does an instance whose build failed otherwise).
+var ErrPlaintextPeer error = plaintextPeer{}
+
+type plaintextPeer struct{}
+
+func (plaintextPeer) Error() string {
+	return "instance publishes no TLS endpoint and this client speaks TLS only (client.WithPlaintextPeers allows it)"
+}
+
+func (plaintextPeer) Is(target error) bool { return target == registry.ErrInvalidInstance }
 
 // WithObserver reports picks, retries, budget refusals and breaker
 // changes to o (package metrics has a Prometheus one). Default: none.

@@ -49,6 +49,11 @@ func TestClient_WithTLSSkipsPlaintextInstances(t *testing.T) {
 			if !c.wantPlain && !strings.Contains(logs.String(), "publishes no TLS endpoint") {
 				t.Fatalf("the skipped instance is not logged with why:\n%s", logs)
 			}
+			// Skipped for good (registry.ErrInvalidInstance), not built
+			// again every few seconds as a build that may succeed later is.
+			if strings.Contains(logs.String(), "retry=later") {
+				t.Fatalf("the plaintext instance is kept to be built again:\n%s", logs)
+			}
 		})
 	}
 }

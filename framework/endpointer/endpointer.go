@@ -12,13 +12,16 @@ package endpointer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/kit/sd"
@@ -58,8 +61,14 @@ type Endpointer struct {
 	ready     chan struct{}
 	readyOnce sync.Once
 
-	mu      sync.Mutex // guards byID, closed and failing; held by update and Close
-	byID    map[string]*balancer.Target
+	mu   sync.Mutex // guards byID, unbuilt, closed and failing; held by update and Close
+	byID map[string]*balancer.Target
+	// unbuilt holds the instances discovery lists whose build failed for
+	// a reason that may pass (any but registry.ErrInvalidInstance: an
+	// instance registered a moment before it listens, to a factory that
+	// dials). The instancer names an instance once, so they are built
+	// again on a timer (rebuild), not on its next event.
+	unbuilt map[string]struct{}
 	closed  bool
 	failing bool // discovery's last word was an error
 	// discoveryErr is that error (nil while discovery answers), for
@@ -120,6 +129,7 @@ func New(src sd.Instancer, f sd.Factory, opts ...Option) *Endpointer {
 		done:    make(chan struct{}),
 		ready:   make(chan struct{}),
 		byID:    map[string]*balancer.Target{},
+		unbuilt: map[string]struct{}{},
 	}
 	for i, o := range opts {
 		if o == nil {
@@ -144,18 +154,87 @@ func New(src sd.Instancer, f sd.Factory, opts ...Option) *Endpointer {
 	return e
 }
 
+// Spacing of the builds of unbuilt instances: doubling from
+// rebuildFirst to rebuildMax while some stay unbuilt.
+const (
+	rebuildFirst = time.Second
+	rebuildMax   = 30 * time.Second
+)
+
 func (e *Endpointer) receive() {
 	defer close(e.done)
+	var timer *time.Timer
+	var due <-chan time.Time // set while a rebuild is scheduled
+	wait := rebuildFirst
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		select {
 		case ev := <-e.events:
 			e.update(ev)
 		case d := <-e.deltas:
 			e.apply(d)
+		case <-due:
+			due = nil
+			e.rebuild()
+			wait = min(2*wait, rebuildMax)
 		case <-e.stop:
 			return
 		}
+		if due != nil {
+			continue
+		}
+		if !e.anyUnbuilt() {
+			wait = rebuildFirst
+			continue
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		due = timer.C
 	}
+}
+
+func (e *Endpointer) anyUnbuilt() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.unbuilt) > 0
+}
+
+// rebuild builds the unbuilt instances again and publishes those built.
+func (e *Endpointer) rebuild() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	var born []*balancer.Target
+	ids := slices.Collect(maps.Keys(e.unbuilt)) // a failure puts its id back
+	clear(e.unbuilt)
+	for _, id := range ids {
+		if t := e.addLocked(id); t != nil {
+			born = append(born, t)
+		}
+	}
+	if len(born) > 0 {
+		e.publishChangeLocked(nil, born)
+	}
+}
+
+// failedLocked logs a failed build of id and keeps it for rebuild unless
+// the instance is invalid for good.
+func (e *Endpointer) failedLocked(id string, err error) {
+	if errors.Is(err, registry.ErrInvalidInstance) {
+		level.Warn(e.logger).Log("msg", "skipping instance", "instance", id, "err", err)
+		return
+	}
+	e.unbuilt[id] = struct{}{}
+	level.Warn(e.logger).Log("msg", "skipping instance", "instance", id, "err", err, "retry", "later")
 }
 
 // noteDiscovery logs discovery going wrong and coming right, once each:
@@ -211,6 +290,7 @@ func (e *Endpointer) apply(d registry.Delta) {
 		}
 	}
 	for _, id := range d.Removed {
+		delete(e.unbuilt, id)
 		if t, ok := e.byID[id]; ok {
 			delete(e.byID, id)
 			t.Retire()
@@ -255,9 +335,10 @@ func (e *Endpointer) addLocked(id string) *balancer.Target {
 	}
 	t, err := e.build(id)
 	if err != nil {
-		level.Warn(e.logger).Log("msg", "skipping instance", "instance", id, "err", err)
+		e.failedLocked(id, err)
 		return nil
 	}
+	delete(e.unbuilt, id)
 	e.byID[id] = t
 	return t
 }
@@ -276,6 +357,7 @@ func (e *Endpointer) update(ev sd.Event) {
 		return
 	}
 	next := make(map[string]*balancer.Target, len(ev.Instances))
+	clear(e.unbuilt) // the whole set: those listed are tried now
 	for _, id := range ev.Instances {
 		if t, ok := e.byID[id]; ok {
 			next[id] = t
@@ -285,9 +367,12 @@ func (e *Endpointer) update(ev sd.Event) {
 		if _, dup := next[id]; dup {
 			continue
 		}
+		if _, ok := e.unbuilt[id]; ok {
+			continue // a duplicate of one that failed
+		}
 		t, err := e.build(id)
 		if err != nil {
-			level.Warn(e.logger).Log("msg", "skipping instance", "instance", id, "err", err)
+			e.failedLocked(id, err)
 			continue
 		}
 		next[id] = t
@@ -444,6 +529,7 @@ func (e *Endpointer) Close() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		e.closed = true
+		clear(e.unbuilt)
 		for _, t := range e.byID {
 			t.Retire()
 		}
