@@ -4,35 +4,9 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// eventLog is an Observer that records picks and releases in order.
-type eventLog struct {
-	NopObserver
-	mu     sync.Mutex
-	events []string
-}
-
-func (l *eventLog) Picked(_, id string) {
-	l.mu.Lock()
-	l.events = append(l.events, "picked "+id)
-	l.mu.Unlock()
-}
-
-func (l *eventLog) InstanceReleased(_, id string) {
-	l.mu.Lock()
-	l.events = append(l.events, "released "+id)
-	l.mu.Unlock()
-}
-
-func (l *eventLog) snapshot() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.events...)
-}
 
 // An instance whose record changes in place — the same ID and address,
 // a new version or weight — becomes a new target while a call is still
@@ -61,7 +35,7 @@ func TestClient_RecordChangedInPlaceIsNotReleasedWhileListed(t *testing.T) {
 	})
 	b.inst.Version = "1"
 	reg := newRegistry(t, b.inst)
-	obs := &eventLog{}
+	obs := &releaseLog{}
 	c := newClient(t, reg, WithObserver(obs))
 	id := b.inst.ID
 
@@ -100,10 +74,10 @@ func TestClient_RecordChangedInPlaceIsNotReleasedWhileListed(t *testing.T) {
 	}
 	// The old target's closer runs as its call returns; give it time.
 	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) && !strings.HasPrefix(last(obs.snapshot()), "released") {
+	for time.Now().Before(deadline) && !strings.HasPrefix(last(obs.list()), "released") {
 		time.Sleep(10 * time.Millisecond)
 	}
-	ev := obs.snapshot()
+	ev := obs.list()
 	t.Logf("events: %q", ev)
 	if last(ev) == "released "+id {
 		t.Errorf("instance %s reported released while it is still listed (events %q)", id, ev)
@@ -113,10 +87,10 @@ func TestClient_RecordChangedInPlaceIsNotReleasedWhileListed(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline = time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && last(obs.snapshot()) != "released "+id {
+	for time.Now().Before(deadline) && last(obs.list()) != "released "+id {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if ev := obs.snapshot(); last(ev) != "released "+id {
+	if ev := obs.list(); last(ev) != "released "+id {
 		t.Errorf("after it left discovery: events %q, want its release last", ev)
 	}
 }
