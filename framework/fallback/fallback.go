@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/warren-mesh/warren/framework/svcerr"
 )
@@ -80,27 +80,61 @@ func Middleware[Req, Resp any](f Func[Req, Resp]) endpoint.Middleware {
 }
 
 // Cache keeps the last good answers by key for a bounded time, least
-// recently used evicted first (hashicorp/golang-lru's expirable LRU). It is
-// safe for concurrent use.
+// recently used evicted first (hashicorp/golang-lru). It is safe for
+// concurrent use and runs no goroutine: an answer past its time is
+// refused when read and its room goes to newer ones. (hashicorp's
+// expirable LRU, used before, swept on a ticker whose goroutine never
+// ends and keeps the cache reachable: each Cache made leaked it and its
+// answers, TestCache_RunsNoGoroutine.)
 type Cache[K comparable, V any] struct {
-	lru *expirable.LRU[K, V]
+	lru *lru.Cache[K, cached[V]]
+	ttl time.Duration
 }
+
+// cached is one answer and when it stops being served (zero: never).
+type cached[V any] struct {
+	v     V
+	until time.Time
+}
+
+func (e cached[V]) live(now time.Time) bool { return e.until.IsZero() || now.Before(e.until) }
 
 // NewCache returns a cache of at most size entries (at least 1), each kept
 // for ttl (0: until evicted). A stale answer is often better than none, but
 // how stale is the caller's call: pick ttl for the data.
 func NewCache[K comparable, V any](size int, ttl time.Duration) *Cache[K, V] {
-	return &Cache[K, V]{lru: expirable.NewLRU[K, V](max(size, 1), nil, max(ttl, 0))}
+	l, _ := lru.New[K, cached[V]](max(size, 1)) // errs only on a size below 1
+	return &Cache[K, V]{lru: l, ttl: max(ttl, 0)}
 }
 
 // Put stores v under k.
-func (c *Cache[K, V]) Put(k K, v V) { c.lru.Add(k, v) }
+func (c *Cache[K, V]) Put(k K, v V) {
+	e := cached[V]{v: v}
+	if c.ttl > 0 {
+		e.until = time.Now().Add(c.ttl)
+	}
+	c.lru.Add(k, e)
+}
 
 // Get returns the answer stored under k, if it is still kept.
-func (c *Cache[K, V]) Get(k K) (V, bool) { return c.lru.Get(k) }
+func (c *Cache[K, V]) Get(k K) (V, bool) {
+	if e, ok := c.lru.Get(k); ok && e.live(time.Now()) {
+		return e.v, true
+	}
+	var zero V
+	return zero, false
+}
 
-// Len returns the number of answers kept.
-func (c *Cache[K, V]) Len() int { return c.lru.Len() }
+// Len returns the number of answers kept (not past their time).
+func (c *Cache[K, V]) Len() int {
+	n, now := 0, time.Now()
+	for _, e := range c.lru.Values() {
+		if e.live(now) {
+			n++
+		}
+	}
+	return n
+}
 
 // Cached is a fallback that remembers answers: every successful call
 // stores its answer under key(req), every other answer (a business
