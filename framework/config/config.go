@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -284,6 +285,9 @@ func ParseWith(service, version string, backends registry.Backends, args []strin
 		return c, withSources(fmt.Errorf("config: --registry: %w", err), fs, src)
 	}
 	c.RegistrySettings = settings[c.Registry]
+	if err := otherBackendSet(backends, c.Registry, src); err != nil {
+		return c, withSources(err, fs, src)
+	}
 	if err := c.Validate(); err != nil {
 		return c, withSources(err, fs, src)
 	}
@@ -293,6 +297,37 @@ func ParseWith(service, version string, backends registry.Backends, args []strin
 		}
 	}
 	return c, nil
+}
+
+// otherBackendSet refuses a flag of a backend --registry does not name,
+// set while --registry itself was left at its default: WARREN_CONSUL_ADDR
+// without WARREN_REGISTRY=consul opened the default backend and ignored
+// the address, and the service waited on a registry nobody runs. With
+// --registry set, another backend's flags are a shared environment's and
+// are left alone. src holds the flags Parse saw set.
+func otherBackendSet(backends registry.Backends, selected string, src map[string]string) error {
+	if _, chosen := src["registry"]; chosen {
+		return nil
+	}
+	names := make([]string, 0, len(src))
+	for name := range src {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, b := range backends {
+		if b.Name == selected {
+			continue
+		}
+		own := flag.NewFlagSet(b.Name, flag.ContinueOnError)
+		b.Bind(own)
+		for _, name := range names {
+			if own.Lookup(name) != nil {
+				return fmt.Errorf("config: --%s is a setting of the %s registry, but --registry is not set and its default is %s, which ignores it: set --registry %s, or leave --%s out",
+					name, b.Name, selected, b.Name, name)
+			}
+		}
+	}
+	return nil
 }
 
 // FlagDefault is a program's own default for one flag (its name without dashes).

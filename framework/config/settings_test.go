@@ -120,3 +120,25 @@ func TestParse_ConfigFileValuesAsWrittenAndItsFaultsNameIt(t *testing.T) {
 		}
 	}
 }
+
+// A setting of a backend --registry does not name, given while --registry
+// was left at its default, is refused naming both and where the value came
+// from: WARREN_OTHER_ENDPOINTS without WARREN_REGISTRY=other opened the
+// default backend and ignored it. With --registry given, another backend's
+// settings (a shared environment) are left alone.
+func TestParse_AnotherBackendsSettingWithoutRegistryIsRefused(t *testing.T) {
+	t.Setenv("WARREN_OTHER_ENDPOINTS", "10.0.0.9:2379")
+	_, err := Parse("svc", "", backends, nil, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--other-endpoints (from WARREN_OTHER_ENDPOINTS)") || !strings.Contains(err.Error(), "set --registry other") {
+		t.Fatalf("err = %v, want a refusal naming --other-endpoints, its variable and --registry other", err)
+	}
+	for _, args := range [][]string{{"--registry", "toy"}, {"--registry", "other"}} {
+		if _, err := Parse("svc", "", backends, args, io.Discard); err != nil {
+			t.Errorf("%v: %v, want accepted", args, err)
+		}
+	}
+	t.Setenv("WARREN_REGISTRY", "toy")
+	if _, err := Parse("svc", "", backends, nil, io.Discard); err != nil {
+		t.Errorf("WARREN_REGISTRY=toy: %v, want accepted", err)
+	}
+}
