@@ -207,19 +207,37 @@ func (e *Endpointer) anyUnbuilt() bool {
 }
 
 // rebuild builds the unbuilt instances again and publishes those built.
+// The builds run without e.mu (a factory that dials may take seconds):
+// only this goroutine changes the set and unbuilt, so they are as left.
 func (e *Endpointer) rebuild() {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
+	ids := slices.Collect(maps.Keys(e.unbuilt))
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
 		return
 	}
-	var born []*balancer.Target
-	ids := slices.Collect(maps.Keys(e.unbuilt)) // a failure puts its id back
-	clear(e.unbuilt)
+	built := make(map[string]*balancer.Target, len(ids))
+	failed := make(map[string]error)
 	for _, id := range ids {
-		if t := e.addLocked(id); t != nil {
-			born = append(born, t)
+		if t, err := e.build(id); err != nil {
+			failed[id] = err
+		} else {
+			built[id] = t
 		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var born []*balancer.Target
+	for _, id := range ids {
+		if t, ok := built[id]; ok {
+			delete(e.unbuilt, id)
+			e.byID[id] = t
+			born = append(born, t)
+			continue
+		}
+		delete(e.unbuilt, id)
+		e.failedLocked(id, failed[id]) // kept unless invalid for good
 	}
 	if len(born) > 0 {
 		e.publishChangeLocked(nil, born)

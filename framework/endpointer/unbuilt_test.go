@@ -2,6 +2,7 @@ package endpointer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -141,5 +142,51 @@ func TestEndpointer_DoesNotRetryAnInvalidInstance(t *testing.T) {
 	time.Sleep(2*rebuildFirst + rebuildFirst/2) // past two rebuilds, were there any
 	if n := len(builds); n != 0 {
 		t.Fatalf("an invalid instance was built %d more times", n)
+	}
+}
+
+// A rebuild runs the factory without the endpointer's lock: a factory
+// that dials may take seconds, and go-kit balancers ask Endpoints on
+// every request.
+func TestEndpointer_RebuildDoesNotHoldEndpoints(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reg := memory.New()
+	defer reg.Close()
+	src, err := reg.Instancer(ctx, "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inBuild := make(chan struct{}, 10)
+	release := make(chan struct{})
+	var builds int
+	e := New(src, func(instance string) (endpoint.Endpoint, io.Closer, error) {
+		builds++ // the receive goroutine only
+		if builds == 1 {
+			return nil, nil, errors.New("not listening yet")
+		}
+		inBuild <- struct{}{}
+		<-release
+		return func(context.Context, any) (any, error) { return instance, nil }, nil, nil
+	})
+	defer e.Close()
+	defer close(release)
+	if err := reg.Register(ctx, inst(1)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-inBuild: // the rebuild is in the factory
+	case <-ctx.Done():
+		t.Fatal("no rebuild")
+	}
+	got := make(chan error, 1)
+	go func() { _, err := e.Endpoints(); got <- err }()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Endpoints blocked while a rebuild was in the factory")
 	}
 }
