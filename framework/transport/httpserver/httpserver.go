@@ -61,7 +61,16 @@ type Server struct {
 	hjMu     sync.Mutex
 	hijacked map[*hijackedConn]struct{}
 	cut      bool // Close or a drain's end: a connection hijacked now is closed
+
+	draining   atomic.Bool  // Shutdown has begun: every answer closes its connection
+	lastActive atomic.Int64 // when a request last began or ended on any connection (Unix ns)
 }
+
+// Quiescing at the start of a drain (see quiesce).
+const (
+	quietPeriod = 250 * time.Millisecond
+	maxQuiesce  = 5 * time.Second
+)
 
 var _ transport.Server = (*Server)(nil)
 
@@ -146,6 +155,7 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 	if s.o.tls != nil {
 		root = withTLSState(root)
 	}
+	root = s.closeWhenDraining(root)
 	srv := &http.Server{
 		Handler:           root,
 		ConnContext:       connContext,
@@ -153,11 +163,20 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 		IdleTimeout:       s.o.idle,
 		MaxHeaderBytes:    64 << 10,
 	}
+	var shedState func(net.Conn, http.ConnState)
 	if s.shedMW != nil {
 		// The shedder can count the requests waiting on idle
 		// connections, the queue a CPU-bound service has in front of
 		// its handler (shed.WithWaitingTarget; off by default).
-		srv.ConnState = s.o.shedder.ConnState
+		shedState = s.o.shedder.ConnState
+	}
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateActive || st == http.StateIdle {
+			s.lastActive.Store(time.Now().UnixNano()) // for quiesce
+		}
+		if shedState != nil {
+			shedState(c, st)
+		}
 	}
 	s.mu.Lock()
 	s.ln, s.srv = ln, srv
@@ -178,10 +197,11 @@ func (s *Server) Serve() error {
 		return nil
 	}
 	// JSONErrors: net/http's own 400/431 answers are JSON like every other.
-	if err := srv.Serve(httptransport.JSONErrors(ln)); !errors.Is(err, http.ErrServerClosed) {
-		return err
+	err := srv.Serve(httptransport.JSONErrors(ln))
+	if errors.Is(err, http.ErrServerClosed) || (s.draining.Load() && errors.Is(err, net.ErrClosed)) {
+		return nil // Shutdown closed the listener, before http.Server's own
 	}
-	return nil
+	return err
 }
 
 // Probe GETs endpoint/healthz with the self-check header and checks the
@@ -207,17 +227,27 @@ func (s *Server) Probe(ctx context.Context, endpoint string) error {
 	return nil
 }
 
-// Shutdown is http.Server.Shutdown bounded by ctx; what is still running
-// when ctx ends is closed and reported with ErrDrainTimeout.
+// Shutdown drains: it closes the listener, answers with Connection: close
+// until callers stop using their kept-alive connections (quiesce), then
+// runs http.Server.Shutdown bounded by ctx and waits for hijacked
+// connections; what is still running when ctx ends is closed and reported
+// with ErrDrainTimeout.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	srv := s.srv
+	srv, ln := s.srv, s.ln
 	s.mu.Unlock()
 	if srv == nil {
 		return nil
 	}
 	start := time.Now()
+	if s.draining.CompareAndSwap(false, true) {
+		_ = ln.Close() // new connections are refused from here on
+		s.quiesce(ctx)
+	}
 	err := srv.Shutdown(ctx)
+	if errors.Is(err, net.ErrClosed) {
+		err = nil // the listener closed above
+	}
 	if err == nil {
 		// net/http does not wait for hijacked connections: their handlers,
 		// and the connections themselves, are calls in flight too.
@@ -241,6 +271,50 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			transport.ErrDrainTimeout, what, time.Since(start).Round(time.Millisecond), causeOf(ctx, err))
 	}
 	return nil
+}
+
+// quiesce lets callers stop using their kept-alive connections before
+// http.Server.Shutdown closes the idle ones. A connection closed while
+// idle can cross a request its caller has just sent on it: the caller
+// reads EOF or a reset, cannot tell whether the request was acted on, and
+// may not retry a POST (6 to 11 calls failed so in each run of
+// TestShutdown_RestartAtTheSameAddressFailsNoCall). While draining,
+// every answer says Connection: close, so each connection in use carries
+// one more request and is closed by its caller's side of the exchange;
+// once no request has begun or ended for quietPeriod, the connections
+// left have been idle that long and their callers have moved on. Bounded
+// by maxQuiesce and half of ctx's time; no wait if callers left already
+// (the App's withdraw and grace period come first).
+func (s *Server) quiesce(ctx context.Context) {
+	end := time.Now().Add(maxQuiesce)
+	if dl, ok := ctx.Deadline(); ok {
+		end = time.Now().Add(min(maxQuiesce, time.Until(dl)/2))
+	}
+	for {
+		now := time.Now()
+		quiet := now.Sub(time.Unix(0, s.lastActive.Load()))
+		if quiet >= quietPeriod || !now.Before(end) {
+			return
+		}
+		t := time.NewTimer(min(quietPeriod-quiet, end.Sub(now)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// closeWhenDraining makes every answer given while draining close its
+// connection (see quiesce).
+func (s *Server) closeWhenDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // waitHijacked waits, until ctx ends, for the handlers still running
@@ -282,7 +356,11 @@ func (s *Server) Close() error {
 	s.cutHijacked()
 	var err error
 	if s.srv != nil {
-		err = s.srv.Close() // closes the listener if Serve has taken it
+		// Closes the listener if Serve has taken it (and Shutdown has not
+		// closed it already).
+		if err = s.srv.Close(); errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
 	}
 	if s.ln != nil {
 		// Serve may not have run (a start-up that failed after Listen,
