@@ -221,3 +221,35 @@ func TestShutdown_BeforeServeAndTwice(t *testing.T) {
 		t.Fatalf("Close after Shutdown = %v", err)
 	}
 }
+
+// Close before Listen (an App that aborted before this transport's turn
+// to bind) leaves nothing to bind: Listen after it fails and leaves the
+// port free, where before it bound a port that nothing could release
+// (Serve returned at once, Close was already done).
+func TestListen_AfterCloseFailsAndBindsNothing(t *testing.T) {
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := free.Addr().String()
+	free.Close()
+	s, err := New(http.NotFoundHandler(), WithAddr(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Listen(host("n")); err == nil {
+		t.Error("Listen after Close succeeded")
+	}
+	if err := s.Serve(); err != nil {
+		t.Errorf("Serve after Close = %v, want nil", err)
+	}
+	_ = s.Close()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the port is bound after Close, Listen, Serve and Close: %v", err)
+	}
+	ln.Close()
+}

@@ -116,6 +116,12 @@ func (s *Server) Scheme() string {
 
 // Listen binds the address (WithAddr) and builds the server around h.
 func (s *Server) Listen(h transport.Host) (net.Addr, error) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed { // nothing would release the port: Close has been
+		return nil, errors.New("http: Listen after Close")
+	}
 	ln, err := net.Listen("tcp", s.o.addr)
 	if err != nil {
 		return nil, fmt.Errorf("http: listen on %s: %w", s.o.addr, err)
@@ -179,9 +185,13 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 		}
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed { // closed while binding
+		_ = ln.Close()
+		return nil, errors.New("http: Listen after Close")
+	}
 	s.ln, s.srv = ln, srv
 	s.nonce = h.Nonce
-	s.mu.Unlock()
 	return addr, nil
 }
 
@@ -190,11 +200,11 @@ func (s *Server) Serve() error {
 	s.mu.Lock()
 	srv, ln, closed := s.srv, s.ln, s.closed
 	s.mu.Unlock()
-	if srv == nil {
-		return errors.New("http: Serve before Listen")
-	}
 	if closed {
 		return nil
+	}
+	if srv == nil {
+		return errors.New("http: Serve before Listen")
 	}
 	// JSONErrors: net/http's own 400/431 answers are JSON like every other.
 	err := srv.Serve(httptransport.JSONErrors(ln))
