@@ -150,6 +150,11 @@ type statusWriter struct {
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		// Informational (103 Early Hints): the status is still to come.
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
 	if !w.wroteHeader {
 		w.code, w.wroteHeader = code, true
 	}
