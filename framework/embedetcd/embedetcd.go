@@ -86,6 +86,7 @@ type Server struct {
 	mu     sync.Mutex
 	etcd   *embed.Etcd
 	door   *frontDoor
+	locked *os.File // the data dir's lock while etcd runs (lockDir)
 	closed bool
 	// While etcd is down: its own client and peer ports, and the front
 	// door's, let go just before each is bound again.
@@ -167,20 +168,28 @@ func (s *Server) Start() error {
 	if s.etcd != nil {
 		return nil
 	}
-	e, door, err := s.run()
+	cfg := s.config()
+	// Before the ports are let go of: a dir in use fails the Start at
+	// once, and the ports stay held.
+	locked, err := lockDir(cfg.Dir)
 	if err != nil {
+		return err
+	}
+	e, door, err := s.run(cfg)
+	if err != nil {
+		locked.Close()
 		s.hold() // for a later Start, as after Stop
 		return err
 	}
-	s.etcd, s.door = e, door
+	s.etcd, s.door, s.locked = e, door, locked
 	return nil
 }
 
 // run lets go of etcd's held ports and starts it on them, then does the
 // same for the front door once etcd serves.
-func (s *Server) run() (*embed.Etcd, *frontDoor, error) {
+func (s *Server) run(cfg *embed.Config) (*embed.Etcd, *frontDoor, error) {
 	s.heldOwn.Release()
-	e, err := startWithRetry(s.config())
+	e, err := startWithRetry(cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("embedetcd: start on %s: %w", s.opts.dir, err)
 	}
@@ -235,7 +244,8 @@ func (s *Server) stopLocked() {
 	s.door.close()
 	s.etcd.Close()
 	<-s.etcd.Server.StopNotify()
-	s.etcd, s.door = nil, nil
+	s.locked.Close() // etcd has let go of the dir
+	s.etcd, s.door, s.locked = nil, nil, nil
 }
 
 // Close stops etcd and removes a temporary data dir. It is idempotent.
