@@ -3,8 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -247,7 +245,10 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 		if r.header == nil {
 			r.header = http.Header{}
 		}
-		r.header.Set(idempotency.Header, callKey(ctx, method, path))
+		// One key per logical call: derived from the key of the call
+		// being served, if any, so a retried upstream call sends the
+		// same keys downstream; fresh otherwise.
+		r.header.Set(idempotency.Header, idempotency.Derive(ctx, method+" "+path))
 	}
 	if r.noRetry {
 		if _, err := c.attemptAny(ctx, r, &r.last, &r.note); err != nil {
@@ -543,18 +544,6 @@ func (e *unsentError) RetryClass() retry.Class {
 	// A deadline too: the attempt's own may be retried for any method, and
 	// the policy stops by itself when the caller's has passed.
 	return retry.Unprocessed
-}
-
-// callKey is the idempotency key of one logical call: derived from the key
-// of the call being served, if any, so a retried upstream call sends the
-// same key downstream; fresh otherwise.
-func callKey(ctx context.Context, method, path string) string {
-	in, ok := idempotency.FromContext(ctx)
-	if !ok {
-		return idempotency.NewKey()
-	}
-	sum := sha256.Sum256([]byte(in + "\x00" + method + " " + path))
-	return hex.EncodeToString(sum[:16])
 }
 
 // ErrBadMethod is the answer, before anything is sent, to a call whose

@@ -112,18 +112,35 @@ func TestKeyed_SameKeyOnEveryAttempt_EffectAppliedOnce(t *testing.T) {
 	}
 }
 
-// A call served under a key passes a key derived from it downstream, so a
-// retried upstream call repeats the same downstream key.
-func TestCallKey_DerivedFromIncomingKey(t *testing.T) {
-	in := idempotency.NewContext(context.Background(), "upstream-1")
-	a, b := callKey(in, "POST", "/users"), callKey(in, "POST", "/users")
-	if a != b || a == "upstream-1" || !idempotency.Valid(a) {
-		t.Fatalf("derived keys %q, %q; want one valid key, not the upstream's", a, b)
+// A call served under a key passes keys derived from it downstream, the
+// n-th call to one method and path its n-th key, so a retried upstream
+// call (a new served context with the same key) repeats the same keys.
+// With a key of the caller's own, every call to one method and path gets
+// the same key: trying one again gets the first try's result.
+func TestDerive_FromIncomingKey(t *testing.T) {
+	run := func() []string {
+		in := idempotency.NewServedContext(context.Background(), "upstream-1")
+		return []string{
+			idempotency.Derive(in, "POST /users"), idempotency.Derive(in, "POST /users"), idempotency.Derive(in, "POST /orders"),
+		}
 	}
-	if callKey(in, "POST", "/orders") == a {
-		t.Fatal("another path got the same derived key")
+	a, b := run(), run()
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("a retried upstream call derived %v, the first %v; want the same keys", b, a)
 	}
-	if callKey(context.Background(), "POST", "/users") == callKey(context.Background(), "POST", "/users") {
+	for _, k := range a {
+		if k == "upstream-1" || !idempotency.Valid(k) {
+			t.Fatalf("derived key %q: want a valid key, not the upstream's", k)
+		}
+	}
+	if a[0] == a[1] || a[0] == a[2] || a[1] == a[2] {
+		t.Fatalf("derived keys %v: want the second call to a path and another path to get keys of their own", a)
+	}
+	mine := idempotency.NewContext(context.Background(), "upstream-1")
+	if k1, k2 := idempotency.Derive(mine, "POST /users"), idempotency.Derive(mine, "POST /users"); k1 != k2 || k1 != a[0] {
+		t.Fatalf("a key of the caller's own derived %q then %q; want %q both times", k1, k2, a[0])
+	}
+	if idempotency.Derive(context.Background(), "POST /users") == idempotency.Derive(context.Background(), "POST /users") {
 		t.Fatal("calls without an incoming key share a key")
 	}
 }

@@ -2,8 +2,6 @@ package grpcclient
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"reflect"
@@ -86,7 +84,7 @@ func NewEndpoint(c *Client, fullMethod string, enc kitgrpc.EncodeRequestFunc, de
 	}
 	return func(ctx context.Context, req any) (any, error) {
 		if m.keyed {
-			ctx = context.WithValue(ctx, keyCtx{}, callKey(ctx, fullMethod))
+			ctx = context.WithValue(ctx, keyCtx{}, idempotency.Derive(ctx, fullMethod))
 		}
 		x := &call{m: m, req: req}
 		if m.apiMethod != "" {
@@ -157,17 +155,6 @@ func splitMethod(full string) (svc, name string, err error) {
 // keyCtx carries a keyed call's idempotency key from the endpoint to
 // every attempt's metadata.
 type keyCtx struct{}
-
-// callKey is a keyed call's key: derived from the key of the call being
-// served, if any, else new.
-func callKey(ctx context.Context, fullMethod string) string {
-	in, ok := idempotency.FromContext(ctx)
-	if !ok {
-		return idempotency.NewKey()
-	}
-	sum := sha256.Sum256([]byte(in + "\x00" + fullMethod))
-	return hex.EncodeToString(sum[:16])
-}
 
 // propagateKey sends a keyed call's idempotency key as metadata.
 func propagateKey(ctx context.Context, md *metadata.MD) context.Context {

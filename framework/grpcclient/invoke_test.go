@@ -70,17 +70,19 @@ func TestEndpoint_DirectCallMatchesGoKitClient(t *testing.T) {
 	withMD := metadata.AppendToOutgoingContext(base, "x-caller", "c1")
 	for _, tc := range []struct {
 		name string
-		ctx  context.Context
+		ctx  func() context.Context // each call's: a served call counts the keyed calls it makes
 		opts []grpcclient.EndpointOption
 	}{
-		{"plain", base, nil},
-		{"caller metadata", withMD, nil},
-		{"request ID and caller metadata", requestid.NewContext(withMD, "req-1"), nil},
-		{"keyed inside a keyed call", idempotency.NewContext(requestid.NewContext(base, "req-2"), "upstream-1"), []grpcclient.EndpointOption{grpcclient.Keyed()}},
+		{"plain", func() context.Context { return base }, nil},
+		{"caller metadata", func() context.Context { return withMD }, nil},
+		{"request ID and caller metadata", func() context.Context { return requestid.NewContext(withMD, "req-1") }, nil},
+		{"keyed inside a keyed call", func() context.Context {
+			return idempotency.NewContext(requestid.NewContext(base, "req-2"), "upstream-1")
+		}, []grpcclient.EndpointOption{grpcclient.Keyed()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			direct := call(tc.ctx, tc.opts...)
-			viaKit := call(tc.ctx, append(tc.opts, noop)...)
+			direct := call(tc.ctx(), tc.opts...)
+			viaKit := call(tc.ctx(), append(tc.opts, noop)...)
 			if direct.method != grpctest.SayMethod || viaKit.method != grpctest.SayMethod {
 				t.Errorf("encoder saw method %v (direct), %v (go-kit); want %s", direct.method, viaKit.method, grpctest.SayMethod)
 			}
@@ -90,12 +92,27 @@ func TestEndpoint_DirectCallMatchesGoKitClient(t *testing.T) {
 					t.Errorf("metadata %s: direct sent %q, go-kit's client %q", k, d, g)
 				}
 			}
-			if id, ok := requestid.FromContext(tc.ctx); ok && len(direct.md.Get(grpctransport.RequestIDKey)) == 0 {
+			if id, ok := requestid.FromContext(tc.ctx()); ok && len(direct.md.Get(grpctransport.RequestIDKey)) == 0 {
 				t.Errorf("request ID %s not sent", id)
 			}
 			if tc.opts != nil && len(direct.md.Get(grpctransport.IdempotencyKey)) == 0 {
 				t.Error("keyed call sent no idempotency key")
 			}
 		})
+	}
+
+	// Two keyed calls to one method inside one served call (a debit and
+	// a credit) are two effects: two keys. The call served again (a
+	// retry upstream) repeats both.
+	keys := func() []string {
+		served := idempotency.NewServedContext(base, "upstream-2")
+		return []string{
+			call(served, grpcclient.Keyed()).md.Get(grpctransport.IdempotencyKey)[0],
+			call(served, grpcclient.Keyed()).md.Get(grpctransport.IdempotencyKey)[0],
+		}
+	}
+	first, again := keys(), keys()
+	if first[0] == first[1] || first[0] != again[0] || first[1] != again[1] {
+		t.Errorf("keys of two keyed calls to one method in a served call %q, served again %q; want two keys, repeated", first, again)
 	}
 }

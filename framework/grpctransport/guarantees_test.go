@@ -112,9 +112,19 @@ func TestUnaryServerInterceptor_Guarantees(t *testing.T) {
 		t.Errorf("malformed idempotency key: %v, handler ran %v; want INVALID_ARGUMENT before the handler", err, ran)
 	}
 	var key string
-	call(in, "/t.S/M", metadata.Pairs(IdempotencyKey, "k-1"), func(ctx context.Context, _ any) (any, error) { key, _ = idempotency.FromContext(ctx); return "r", nil })
+	var derived [2]string
+	call(in, "/t.S/M", metadata.Pairs(IdempotencyKey, "k-1"), func(ctx context.Context, _ any) (any, error) {
+		key, _ = idempotency.FromContext(ctx)
+		derived[0], derived[1] = idempotency.Derive(ctx, "/t.S/Debit"), idempotency.Derive(ctx, "/t.S/Debit")
+		return "r", nil
+	})
 	if key != "k-1" {
 		t.Errorf("idempotency key in the handler's context: %q", key)
+	}
+	// The key is the served call's: two keyed calls the handler makes to
+	// one method are two effects (idempotency.NewServedContext).
+	if derived[0] == derived[1] {
+		t.Errorf("two keyed calls to one method from a served call derived one key %q", derived[0])
 	}
 
 	err = call(in, "/t.S/Boom", nil, func(context.Context, any) (any, error) { panic("bug") })

@@ -69,7 +69,7 @@ func UnaryServerInterceptor(logger log.Logger, opts ...InterceptorOption) grpc.U
 				return nil, Status(svcerr.Errorf(svcerr.InvalidArgument, "invalid_idempotency_key",
 					"%s must be 1 to %d printable ASCII characters without spaces", IdempotencyKey, idempotency.MaxLen)).Err()
 			}
-			ctx = idempotency.NewContext(ctx, key) // where idempotency.Do finds it
+			ctx = idempotency.NewServedContext(ctx, key) // where idempotency.Do and Derive find it
 		}
 		_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDKey, id)) // fails only outside a real call (tests calling the handler directly)
 		defer func() {

@@ -135,3 +135,21 @@ func TestHandler_MalformedIdempotencyKeyIs400(t *testing.T) {
 		t.Fatalf("malformed key: %d %s, handler calls %d; want 400 invalid_idempotency_key, no call", rec.Code, rec.Body, calls.Load())
 	}
 }
+
+// A valid key is the served call's (idempotency.NewServedContext): the
+// handler finds it, and two keyed calls it makes to one path are two
+// effects, each with a key of its own.
+func TestHandler_IdempotencyKeyIsTheServedCalls(t *testing.T) {
+	var key string
+	var derived [2]string
+	h := Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		key, _ = idempotency.FromContext(r.Context())
+		derived[0], derived[1] = idempotency.Derive(r.Context(), "POST /entries"), idempotency.Derive(r.Context(), "POST /entries")
+	}), log.NewNopLogger(), 0)
+	req := httptest.NewRequest("POST", "/pay", nil)
+	req.Header.Set(idempotency.Header, "k-1")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if key != "k-1" || derived[0] == derived[1] {
+		t.Fatalf("handler saw key %q and derived %q; want k-1 and two keys", key, derived)
+	}
+}

@@ -71,8 +71,9 @@ func RequestID() Middleware {
 	}
 }
 
-// IdempotencyKey puts the request's Idempotency-Key in the context
-// (idempotency.FromContext), where idempotency.Do finds it. A malformed
+// IdempotencyKey puts the request's Idempotency-Key in the context as
+// the served call's key (idempotency.NewServedContext), where
+// idempotency.Do finds it and keyed calls the handler makes derive theirs. A malformed
 // key is refused with 400: serving the call without it would give up the
 // protection the caller asked for.
 func IdempotencyKey() Middleware {
@@ -88,7 +89,7 @@ func IdempotencyKey() Middleware {
 					"%s must be 1 to %d printable ASCII characters without spaces", idempotency.Header, idempotency.MaxLen))
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(idempotency.NewContext(r.Context(), key)))
+			next.ServeHTTP(w, r.WithContext(idempotency.NewServedContext(r.Context(), key)))
 		})
 	}
 }

@@ -54,17 +54,6 @@ func NewKey() string {
 	return hex.EncodeToString(b[:])
 }
 
-// NewContext returns ctx carrying key.
-func NewContext(ctx context.Context, key string) context.Context {
-	return context.WithValue(ctx, ctxKey{}, key)
-}
-
-// FromContext returns the key of the call being served, if it has one.
-func FromContext(ctx context.Context) (string, bool) {
-	k, ok := ctx.Value(ctxKey{}).(string)
-	return k, ok && k != ""
-}
-
 // EffectKey returns, inside the fn that Do runs, the key to store with the
 // effect: the call's key scoped by op ("user.Create/<key>"). A call without
 // a key has none. See the package comment for why the effect carries it.
