@@ -38,7 +38,12 @@ const SelfCheckHeader = "X-Warren-Selfcheck"
 const (
 	DefaultAddr              = ":8080"
 	DefaultReadHeaderTimeout = 5 * time.Second
-	DefaultIdleTimeout       = 90 * time.Second
+	// DefaultIdleTimeout is above the idle timeout of the callers a
+	// service meets: Warren's client (45 s) and Go's http.DefaultTransport
+	// (90 s). A caller closes an idle connection before the server does,
+	// so it never sends a request on one the server is closing at that
+	// moment (which fails with EOF, not retried for a POST without a key).
+	DefaultIdleTimeout = 120 * time.Second
 )
 
 // Server serves one http.Handler; see the package doc.

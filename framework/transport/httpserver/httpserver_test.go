@@ -141,3 +141,14 @@ func TestNew_RefusesBadOptions(t *testing.T) {
 		t.Error("New accepted a nil handler")
 	}
 }
+
+// Callers drop an idle connection before the server closes it, so none
+// sends a request on a connection being closed (the keep-alive race):
+// the default idle timeout is above Go's http.DefaultTransport's, which
+// non-Warren Go callers use (Warren's client checks its own).
+func TestDefaultIdleTimeout_AboveGoDefaultTransports(t *testing.T) {
+	goIdle := http.DefaultTransport.(*http.Transport).IdleConnTimeout
+	if goIdle <= 0 || DefaultIdleTimeout <= goIdle {
+		t.Fatalf("server idle timeout %s, http.DefaultTransport's %s: want the server's above", DefaultIdleTimeout, goIdle)
+	}
+}
