@@ -330,6 +330,7 @@ type frontDoor struct {
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
 	closed   bool
+	done     chan struct{} // closed by close(), ends a backoff at once
 	wg       sync.WaitGroup
 }
 
@@ -338,7 +339,7 @@ func openFrontDoor(addr, target string, accepted *atomic.Int64) (*frontDoor, err
 	if err != nil {
 		return nil, fmt.Errorf("embedetcd: %w", err)
 	}
-	d := &frontDoor{ln: ln, target: target, conns: map[net.Conn]struct{}{}, accepted: accepted}
+	d := &frontDoor{ln: ln, target: target, conns: map[net.Conn]struct{}{}, accepted: accepted, done: make(chan struct{})}
 	d.wg.Add(1)
 	go d.accept()
 	return d, nil
@@ -346,11 +347,25 @@ func openFrontDoor(addr, target string, accepted *atomic.Int64) (*frontDoor, err
 
 func (d *frontDoor) accept() {
 	defer d.wg.Done()
+	var backoff time.Duration
 	for {
 		c, err := d.ln.Accept()
-		if err != nil {
+		if errors.Is(err, net.ErrClosed) {
 			return // listener closed by close()
 		}
+		if err != nil {
+			// Out of descriptors, say: a moment's trouble, as net/http
+			// takes it. Returning would leave the port listening with
+			// nobody accepting, and every later client hanging.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			select {
+			case <-d.done:
+				return
+			case <-time.After(backoff):
+			}
+			continue
+		}
+		backoff = 0
 		d.accepted.Add(1)
 		up, err := net.DialTimeout("tcp", d.target, 2*time.Second)
 		if err != nil {
@@ -397,6 +412,7 @@ func (d *frontDoor) pipe(dst, src net.Conn) {
 func (d *frontDoor) close() {
 	d.mu.Lock()
 	d.closed = true
+	close(d.done)
 	d.ln.Close()
 	for c := range d.conns {
 		c.Close()

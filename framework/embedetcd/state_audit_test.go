@@ -1,8 +1,12 @@
 package embedetcd
 
 import (
+	"context"
+	"net"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -152,4 +156,89 @@ func TestServer_TwoStartsTogetherOnANewDirOneFails(t *testing.T) {
 	if len(failed) != 1 || !strings.Contains(failed[0].Error(), "in use") {
 		t.Fatalf("failed Starts: %v; want exactly one, saying the dir is in use", failed)
 	}
+}
+
+// A failed accept (the process out of file descriptors for a moment, as
+// a benchmark with many clients may be) does not end the front door: once
+// descriptors are free again, new clients reach etcd. It used to return
+// from its accept loop for good, leaving a listener nobody accepted on
+// while Running said true: every later client hung until Stop.
+func TestServer_FrontDoorOutlivesRunningOutOfDescriptors(t *testing.T) {
+	s, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	// Use up every descriptor, with the limit lowered so that it takes a
+	// few hundred files, then dial: the dial's socket is the last one, so
+	// the door's accept fails with EMFILE.
+	low := lim
+	low.Cur = uint64(countOpenFDs(t)) + 200
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	var hogs []*os.File
+	var conns []net.Conn
+	release := func() {
+		for _, c := range conns {
+			c.Close()
+		}
+		for _, f := range hogs {
+			f.Close()
+		}
+		conns, hogs = nil, nil
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+	defer release()
+	// A descriptor freed elsewhere in the process (etcd's, the runtime's)
+	// lets an accept through: try a few times, each with every descriptor
+	// taken again but the dial's.
+	failedAccept := false
+	for attempt := 0; attempt < 5 && !failedAccept; attempt++ {
+		for range 1000 {
+			f, err := os.Open(os.DevNull)
+			if err != nil {
+				break
+			}
+			hogs = append(hogs, f)
+		}
+		if len(hogs) == 0 {
+			break
+		}
+		hogs[len(hogs)-1].Close() // room for the dial's socket, none for the accept
+		hogs = hogs[:len(hogs)-1]
+		before := s.Accepted()
+		c, err := net.DialTimeout("tcp", s.Endpoints()[0], 2*time.Second)
+		if err != nil {
+			continue
+		}
+		conns = append(conns, c)
+		time.Sleep(300 * time.Millisecond) // for the door to meet the accept
+		failedAccept = s.Accepted() == before
+	}
+	release()
+	if !failedAccept {
+		t.Skip("could not make the door's accept fail with EMFILE in 5 tries")
+	}
+
+	cli := newClient(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := cli.Put(ctx, "k", "v"); err != nil {
+		t.Fatalf("a new client after the descriptors came back: %v (Running=%v)", err, s.Running())
+	}
+}
+
+func countOpenFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	return len(ents)
 }
