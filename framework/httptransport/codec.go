@@ -46,7 +46,7 @@ func DecodeJSON[T any]() kithttp.DecodeRequestFunc {
 
 func decodeBody(r *http.Request, v any) error {
 	body := r.Body
-	if _, limited := body.(*maxBytesMarker); !limited {
+	if limited, _ := r.Context().Value(bodyLimitedKey{}).(bool); !limited {
 		body = http.MaxBytesReader(nil, body, DefaultMaxBody)
 	}
 	dec := json.NewDecoder(body)
@@ -218,6 +218,6 @@ func badJSONPath(v reflect.Value, path string) string {
 	return path
 }
 
-// maxBytesMarker tags a body already limited by LimitBody, so DecodeJSON
-// does not stack a second, smaller limit on it.
-type maxBytesMarker struct{ io.ReadCloser }
+// bodyLimitedKey marks, in a request's context, a body already limited by
+// LimitBody, so DecodeJSON does not stack a second, smaller limit on it.
+type bodyLimitedKey struct{}

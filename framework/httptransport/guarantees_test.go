@@ -69,6 +69,43 @@ func TestDecodeJSON_LimitsTheBodyWithoutLimitBody(t *testing.T) {
 	}
 }
 
+// A body limit above 1 MiB holds for DecodeJSON behind a middleware of
+// the service's that wraps the body (to count or log it): DecodeJSON
+// does not stack its own 1 MiB on it, and the limit itself still holds.
+func TestDecodeJSON_KeepsHandlersLimitBehindABodyWrappingMiddleware(t *testing.T) {
+	const limit = 4 << 20
+	dec := DecodeJSON[createReq]()
+	var got atomic.Int64
+	wrapping := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Body = struct{ io.ReadCloser }{r.Body} // a counting or logging wrapper
+			next.ServeHTTP(w, r)
+		})
+	}
+	h := Handler(wrapping(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, err := dec(r.Context(), r)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		got.Store(int64(len(v.(createReq).Name)))
+	})), log.NewNopLogger(), limit)
+	post := func(n int) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		body := `{"name":"` + strings.Repeat("x", n) + `"}`
+		req := httptest.NewRequest("POST", "/users", strings.NewReader(body))
+		req.ContentLength = -1 // unknown: the limit is met while reading
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := post(2 << 20); rec.Code != http.StatusOK || got.Load() != 2<<20 {
+		t.Fatalf("2 MiB body under a 4 MiB limit: %d %s, decoded %d bytes; want 200", rec.Code, rec.Body, got.Load())
+	}
+	if rec := post(limit); rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a body over the 4 MiB limit: %d %s; want 413", rec.Code, rec.Body)
+	}
+}
+
 // Recover re-panics http.ErrAbortHandler, as net/http expects of it (the
 // connection is aborted, nothing is logged or answered).
 func TestRecover_ErrAbortHandlerIsRepanicked(t *testing.T) {

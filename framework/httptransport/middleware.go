@@ -2,6 +2,7 @@ package httptransport
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -104,8 +105,12 @@ func LimitBody(max int64) Middleware {
 				WriteError(w, &http.MaxBytesError{Limit: max})
 				return
 			}
-			r.Body = &maxBytesMarker{http.MaxBytesReader(w, r.Body, max)}
-			next.ServeHTTP(w, r)
+			r.Body = http.MaxBytesReader(w, r.Body, max)
+			// Said in the context, not by the body's type: a middleware of
+			// the service's that wraps the body (to count or log it) would
+			// hide a marker, and DecodeJSON would stack its 1 MiB on a
+			// larger limit.
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyLimitedKey{}, true)))
 		})
 	}
 }
