@@ -18,6 +18,7 @@ package jwtauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -49,6 +50,11 @@ type claimsKey struct{}
 // A token must carry an expiry ("exp"): golang-jwt alone accepts one
 // without, which would then be valid forever. Services that share an
 // issuer should also pin their audience (jwt.WithAudience).
+//
+// A keyFunc's error is the token's fault (401) unless it carries an
+// *svcerr.Error, whose kind the call is then answered with: a keyFunc
+// that fetches keys returns svcerr.Wrap(svcerr.Unavailable, …) when its
+// key source is down, so callers retry rather than drop a valid token.
 func Middleware(keyFunc jwt.Keyfunc, opts ...jwt.ParserOption) endpoint.Middleware {
 	parser := jwt.NewParser(append([]jwt.ParserOption{jwt.WithExpirationRequired()}, opts...)...)
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
@@ -66,6 +72,14 @@ func Middleware(keyFunc jwt.Keyfunc, opts ...jwt.ParserOption) endpoint.Middlewa
 			}
 			claims := jwt.MapClaims{}
 			if _, err := parser.ParseWithClaims(tok, claims, keyFunc); err != nil {
+				// A keyFunc that could not get the key and says what kind
+				// of failure that is (svcerr.Wrap(svcerr.Unavailable, …)
+				// for its key source down) is answered with it: the token
+				// may well be valid, and "invalid token" is not retried.
+				var kerr *svcerr.Error
+				if errors.Is(err, jwt.ErrTokenUnverifiable) && errors.As(err, &kerr) {
+					return nil, fmt.Errorf("jwtauth: verification key: %w", kerr)
+				}
 				return nil, svcerr.Errorf(svcerr.Unauthenticated, CodeUnauthenticated, "invalid token: %w", err)
 			}
 			return next(context.WithValue(ctx, claimsKey{}, claims), req)
