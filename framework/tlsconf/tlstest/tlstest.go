@@ -57,7 +57,9 @@ func NewCA(t testing.TB) *CA {
 		t.Fatal(err)
 	}
 	ca := &CA{t: t, dir: t.TempDir(), cert: cert, key: key}
-	ca.CertFile = ca.write("ca.pem", "CERTIFICATE", der)
+	// In a directory of its own: Issue("ca") writes DIR/ca.pem, which
+	// would replace the trust file with a leaf.
+	ca.CertFile = ca.writeIn(t.TempDir(), "ca.pem", "CERTIFICATE", der)
 	return ca
 }
 
@@ -103,7 +105,11 @@ func (ca *CA) IssueFor(name string, hosts ...string) Pair {
 }
 
 func (ca *CA) write(name, typ string, der []byte) string {
-	p := filepath.Join(ca.dir, name)
+	return ca.writeIn(ca.dir, name, typ, der)
+}
+
+func (ca *CA) writeIn(dir, name, typ string, der []byte) string {
+	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		ca.t.Fatal(err)
 	}
