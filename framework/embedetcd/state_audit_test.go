@@ -2,6 +2,7 @@ package embedetcd
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"strings"
@@ -241,4 +242,76 @@ func countOpenFDs(t *testing.T) int {
 		t.Skip("no /proc/self/fd:", err)
 	}
 	return len(ents)
+}
+
+// A Start that failed (its dir in use) leaves the Server as it was: its
+// ports still held, nothing running, and a later Start — once the dir is
+// free — serves the data the other etcd wrote. Stop and Close work in
+// every phase and twice.
+func TestServer_AFailedStartLeavesItReadyForTheNext(t *testing.T) {
+	dir := t.TempDir()
+	first, err := Start(WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := newClient(t, first).Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := New(WithDir(dir), WithStartTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for range 2 {
+		if err := s.Stop(); err != nil { // before any Start, twice
+			t.Fatalf("Stop before Start: %v", err)
+		}
+	}
+	if err := s.Start(); err == nil {
+		t.Fatal("started on a dir in use")
+	}
+	if s.Running() {
+		t.Fatal("Running after a failed Start")
+	}
+	for _, addr := range []string{s.front, s.client, s.peer} {
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			t.Fatalf("after a failed Start %s could be bound by someone else", addr)
+		}
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatalf("Stop after a failed Start: %v", err)
+	}
+
+	if err := first.Close(); err != nil { // the dir is free
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start once the dir is free: %v", err)
+	}
+	cli := newClient(t, s)
+	resp, err := cli.Get(ctx, "k")
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "v" {
+		t.Fatalf("Get on the freed dir = %v, %v", resp, err)
+	}
+	for range 2 {
+		if err := s.Stop(); err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+	}
+	for range 2 {
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close after Stop: %v", err)
+		}
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatalf("Stop after Close: %v", err)
+	}
+	if err := s.Start(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Start after Close = %v, want ErrClosed", err)
+	}
 }
