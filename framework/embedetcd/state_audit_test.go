@@ -1,10 +1,13 @@
 package embedetcd
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -314,4 +317,83 @@ func TestServer_AFailedStartLeavesItReadyForTheNext(t *testing.T) {
 	if err := s.Start(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Start after Close = %v, want ErrClosed", err)
 	}
+}
+
+// A process killed (SIGKILL) while its etcd ran on a dir leaves no lock
+// behind: the next Server on the dir starts, with the data written before
+// the kill. (The kernel drops flocks with the process; the lock file that
+// stays is not a lock.)
+func TestServer_ADirLeftByAKilledProcessStarts(t *testing.T) {
+	if os.Getenv("EMBEDETCD_HELPER_DIR") != "" {
+		t.Skip("in the helper process")
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelper_RunEtcdUntilKilled$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "EMBEDETCD_HELPER_DIR="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	line := make(chan string, 1)
+	go func() { // owned by the test: ends when the helper's stdout closes
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "written ") {
+				line <- sc.Text()
+			}
+		}
+		close(line)
+	}()
+	select {
+	case _, ok := <-line:
+		if !ok {
+			t.Fatal("the helper exited before writing")
+		}
+	case <-ctx.Done():
+		t.Fatal("the helper did not write within 60s")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	s, err := New(WithDir(dir), WithStartTimeout(15*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start on the dir a killed process left: %v", err)
+	}
+	resp, err := newClient(t, s).Get(ctx, "k")
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "v" {
+		t.Fatalf("Get after the kill = %v, %v", resp, err)
+	}
+}
+
+// TestHelper_RunEtcdUntilKilled is the process the test above kills: it
+// runs etcd on EMBEDETCD_HELPER_DIR, writes k=v, says so, and waits.
+func TestHelper_RunEtcdUntilKilled(t *testing.T) {
+	dir := os.Getenv("EMBEDETCD_HELPER_DIR")
+	if dir == "" {
+		t.Skip("helper process only")
+	}
+	s, err := Start(WithDir(dir), WithFsync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := newClient(t, s).Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("written k")
+	time.Sleep(60 * time.Second) // killed long before
 }
