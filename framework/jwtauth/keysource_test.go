@@ -90,3 +90,33 @@ func TestMiddleware_KeySourceOutageIsTheKeyFuncsKindNotInvalidToken(t *testing.T
 		t.Errorf("plain keyFunc error: kind %s, want %s", got, svcerr.Unauthenticated)
 	}
 }
+
+// A key rotation with golang-jwt's VerificationKeySet: while the keyFunc
+// offers both keys, tokens signed with either are admitted; once the old
+// key is dropped, its tokens are refused (401) and the new key's still
+// admitted. The middleware keeps no key of its own between calls.
+func TestMiddleware_KeyRotationFollowsTheKeyFunc(t *testing.T) {
+	oldKey, newKey := []byte("old-key"), []byte("new-key")
+	var keys atomic.Pointer[jwt.VerificationKeySet]
+	keys.Store(&jwt.VerificationKeySet{Keys: []jwt.VerificationKey{oldKey}})
+	e := Middleware(func(*jwt.Token) (any, error) { return *keys.Load(), nil },
+		jwt.WithValidMethods([]string{"HS256"}))(func(context.Context, any) (any, error) { return nil, nil })
+	exp := time.Now().Add(time.Hour).Unix()
+	oldTok := "Bearer " + token(t, jwt.MapClaims{"sub": "ada", "exp": exp}, oldKey)
+	newTok := "Bearer " + token(t, jwt.MapClaims{"sub": "ada", "exp": exp}, newKey)
+	check := func(phase, tok string, want svcerr.Kind) {
+		t.Helper()
+		err := call(e, tok)
+		if got := svcerr.KindOf(err); (want == "" && err != nil) || (want != "" && got != want) {
+			t.Errorf("%s: err %v (kind %s), want kind %q", phase, err, got, want)
+		}
+	}
+	check("before: old", oldTok, "")
+	check("before: new", newTok, svcerr.Unauthenticated)
+	keys.Store(&jwt.VerificationKeySet{Keys: []jwt.VerificationKey{oldKey, newKey}})
+	check("overlap: old", oldTok, "")
+	check("overlap: new", newTok, "")
+	keys.Store(&jwt.VerificationKeySet{Keys: []jwt.VerificationKey{newKey}})
+	check("after: old", oldTok, svcerr.Unauthenticated)
+	check("after: new", newTok, "")
+}
