@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/warren-mesh/warren/framework/grpctransport/grpctest"
 	"github.com/warren-mesh/warren/framework/health"
@@ -134,5 +135,78 @@ func TestShutdown_BeforeServeThenServeReturnsAndTheListenerIsClosed(t *testing.T
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close after Shutdown = %v", err)
+	}
+}
+
+// A long-lived stream learns that the drain has begun
+// (transport.Draining on its context) and ends itself with a last
+// message: the drain ends without cutting it, long before its timeout.
+// A unary handler's context carries the same signal.
+func TestShutdown_TellsStreamsTheDrainBegan(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	var unaryHasIt bool
+	desc := grpc.ServiceDesc{
+		ServiceName: "warren.test.v1.Hold",
+		HandlerType: (*any)(nil),
+		Streams: []grpc.StreamDesc{{StreamName: "Hold", ServerStreams: true, Handler: func(_ any, ss grpc.ServerStream) error {
+			entered <- struct{}{}
+			select {
+			case <-transport.Draining(ss.Context()):
+				return ss.SendMsg(wrapperspb.String("going away"))
+			case <-time.After(30 * time.Second): // past the drain's timeout below
+				return nil
+			}
+		}}},
+	}
+	s, err := grpcserver.New(func(g *grpc.Server) {
+		g.RegisterService(&desc, struct{}{})
+		grpctest.Register(g, "n")
+	}, grpcserver.WithAddr("127.0.0.1:0"), grpcserver.WithUnaryInterceptors(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		unaryHasIt = transport.Draining(ctx) != nil
+		return h(ctx, req)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := s.Listen(transport.Host{Service: "hold", Live: health.NewSet(time.Second), Ready: health.NewSet(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	defer func() {
+		s.Close()
+		select {
+		case <-served:
+		case <-time.After(20 * time.Second):
+			t.Error("Serve did not return within 20s of Close")
+		}
+	}()
+	cc := dial(t, "grpc://"+addr.String())
+	if _, err := grpctest.Say(context.Background(), cc, "x"); err != nil || !unaryHasIt {
+		t.Fatalf("unary call: %v; its context carries the drain signal: %t", err, unaryHasIt)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer scancel()
+	st, err := cc.NewStream(sctx, &grpc.StreamDesc{ServerStreams: true}, "/warren.test.v1.Hold/Hold")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered:
+	case <-sctx.Done():
+		t.Fatal("the stream's handler never ran")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a stream that ends when told = %v; want nil, nothing cut", err)
+	}
+	var last wrapperspb.StringValue
+	if err := st.RecvMsg(&last); err != nil || last.GetValue() != "going away" {
+		t.Fatalf("last message %q, %v; want the handler's going away", last.GetValue(), err)
 	}
 }

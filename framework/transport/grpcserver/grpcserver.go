@@ -334,13 +334,23 @@ func (s *Server) countStreams(srv any, ss grpc.ServerStream, info *grpc.StreamSe
 	}
 	s.streams.Add(1)
 	defer s.streams.Add(-1)
-	return h(srv, ss)
+	return h(srv, drainingStream{ss, transport.WithDraining(ss.Context(), s.stop)})
 }
+
+// drainingStream is a service's stream whose context says when the drain
+// begins (transport.Draining), so a long-lived stream can end on its own
+// terms instead of holding GracefulStop until the drain's timeout.
+type drainingStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (d drainingStream) Context() context.Context { return d.ctx }
 
 const healthWatch = "/grpc.health.v1.Health/Watch"
 
 func (s *Server) countInFlight(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
-	return h(ctx, req)
+	return h(transport.WithDraining(ctx, s.stop), req)
 }

@@ -253,3 +253,51 @@ func TestListen_AfterCloseFailsAndBindsNothing(t *testing.T) {
 	}
 	ln.Close()
 }
+
+// A handler learns that the drain has begun (transport.Draining) and ends
+// its websocket on its own terms, with a last message: the drain then
+// ends without cutting anything, long before its timeout.
+func TestShutdown_TellsHandlersTheDrainBegan(t *testing.T) {
+	if transport.Draining(context.Background()) != nil {
+		t.Fatal("Draining outside a served call is not nil")
+	}
+	s, addr, _, done := serveCounting(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer c.Close()
+		_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nhello\n")
+		_ = rw.Flush()
+		select {
+		case <-transport.Draining(r.Context()):
+			_, _ = rw.WriteString("going away\n")
+			_ = rw.Flush()
+		case <-time.After(30 * time.Second): // past the drain's timeout below
+		}
+	}))
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprint(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+	br := bufio.NewReader(c)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	if line, err := br.ReadString('\n'); err != nil || line != "hello\n" {
+		t.Fatalf("first message %q, %v", line, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a websocket that ends when told = %v; want nil, nothing cut", err)
+	}
+	if line, err := br.ReadString('\n'); err != nil || line != "going away\n" {
+		t.Fatalf("last message %q, %v; want the handler's going away", line, err)
+	}
+	waitServe(t, done)
+}

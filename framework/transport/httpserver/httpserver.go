@@ -67,7 +67,9 @@ type Server struct {
 	hijacked map[*hijackedConn]struct{}
 	cut      bool // Close or a drain's end: a connection hijacked now is closed
 
-	draining   atomic.Bool  // Shutdown has begun: every answer closes its connection
+	draining   atomic.Bool   // Shutdown has begun: every answer closes its connection
+	drainCh    chan struct{} // closed when the drain begins (transport.Draining)
+	drainOnce  sync.Once
 	lastActive atomic.Int64 // when a request last began or ended on any connection (Unix ns)
 }
 
@@ -88,7 +90,7 @@ func New(h http.Handler, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{handler: h, o: o}
+	s := &Server{handler: h, o: o, drainCh: make(chan struct{})}
 	if !o.noShed {
 		if s.o.shedder == nil {
 			l, err := shed.New()
@@ -168,7 +170,10 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 	}
 	root = s.closeWhenDraining(root)
 	srv := &http.Server{
-		Handler:           root,
+		Handler: root,
+		BaseContext: func(net.Listener) context.Context {
+			return transport.WithDraining(context.Background(), s.drainCh)
+		},
 		ConnContext:       connContext,
 		ReadHeaderTimeout: s.o.readHeader,
 		IdleTimeout:       s.o.idle,
@@ -257,6 +262,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	start := time.Now()
 	if s.draining.CompareAndSwap(false, true) {
 		_ = ln.Close() // new connections are refused from here on
+		s.drainBegins()
 		s.quiesce(ctx)
 	}
 	err := srv.Shutdown(ctx)
@@ -287,6 +293,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return nil
 }
+
+// drainBegins tells the calls being served (transport.Draining), so
+// long-lived ones (websockets) end on their own terms instead of holding
+// the drain until its timeout cuts them.
+func (s *Server) drainBegins() { s.drainOnce.Do(func() { close(s.drainCh) }) }
 
 // quiesce lets callers stop using their kept-alive connections before
 // http.Server.Shutdown closes the idle ones. A connection closed while
@@ -367,6 +378,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.drainBegins() // and ends: what still listens for it stops now
 	s.probeCl.CloseIdleConnections()
 	s.cutHijacked()
 	var err error
