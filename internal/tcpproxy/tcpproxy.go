@@ -30,6 +30,10 @@ type Proxy struct {
 	blocked bool
 	closed  bool
 	done    chan struct{} // closed by Close: ends delays in progress
+	// changed is closed and replaced by SetDelay and Block, so answers
+	// held by a delay look again: a stall that ends releases them, a cut
+	// ends their connections.
+	changed chan struct{}
 	wg      sync.WaitGroup
 }
 
@@ -47,7 +51,7 @@ func New(target string, opts ...Option) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tcpproxy: %w", err)
 	}
-	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}, done: make(chan struct{}), changed: make(chan struct{})}
 	for _, o := range opts {
 		o(p)
 	}
@@ -61,7 +65,21 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
 // SetDelay adds d before each chunk the target sends back. HTTP/1.1
 // answers one request at a time per connection, so every answer is d late.
-func (p *Proxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
+// A new delay applies to the answers held already, counted from when each
+// arrived: SetDelay(0) releases them all at once.
+func (p *Proxy) SetDelay(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delay.Store(int64(d))
+	p.wakeLocked()
+}
+
+// wakeLocked makes every held answer look at the delay and its
+// connection again.
+func (p *Proxy) wakeLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
 
 // Matched is how many chunks towards the target contained the mark.
 func (p *Proxy) Matched() int64 { return p.matched.Load() }
@@ -80,7 +98,9 @@ func (p *Proxy) Block() {
 	p.blocked = true
 	for c := range p.conns {
 		c.Close()
+		delete(p.conns, c) // so a held answer sees its connection is gone
 	}
+	p.wakeLocked()
 }
 
 // Unblock lets connections through again.
@@ -172,15 +192,8 @@ func (p *Proxy) pipe(dst, src net.Conn, answer bool) {
 		}
 		if n > 0 {
 			if answer {
-				if d := time.Duration(p.delay.Load()); d > 0 {
-					// A delay of hours is a hang: Close must still end it.
-					t := time.NewTimer(d)
-					select {
-					case <-t.C:
-					case <-p.done:
-						t.Stop()
-						return
-					}
+				if p.delay.Load() > 0 && !p.hold(time.Now(), dst) {
+					return
 				}
 			} else if p.mark != nil && bytes.Contains(buf[:n], p.mark) {
 				p.matched.Add(1)
@@ -192,5 +205,31 @@ func (p *Proxy) pipe(dst, src net.Conn, answer bool) {
 		if err != nil {
 			return // EOF or closed
 		}
+	}
+}
+
+// hold waits until the delay in force has passed since arrived, and
+// reports false when dst was cut (Block) or the proxy closed meanwhile. A
+// delay of hours is a hang: SetDelay, Block and Close must still end it.
+func (p *Proxy) hold(arrived time.Time, dst net.Conn) bool {
+	for {
+		p.mu.Lock()
+		_, live := p.conns[dst]
+		changed, closed := p.changed, p.closed
+		wait := time.Until(arrived.Add(time.Duration(p.delay.Load())))
+		p.mu.Unlock()
+		switch {
+		case closed || !live:
+			return false
+		case wait <= 0:
+			return true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-changed:
+		case <-p.done:
+		}
+		t.Stop()
 	}
 }
