@@ -96,9 +96,20 @@ func (s *Server) Middleware(next http.Handler) http.Handler {
 		rw := &codeWriter{ResponseWriter: w}
 		defer func() {
 			s.inFlight.Dec()
+			code := rw.status()
+			if p := recover(); p != nil {
+				// The server's Recover, outside this middleware, answers
+				// 500 unless a status is out (http.ErrAbortHandler: the
+				// connection is cut, no answer at all); counted as 200,
+				// the default, a panic hid from every error rate.
+				if rw.code == 0 {
+					code = http.StatusInternalServerError
+				}
+				defer panic(p)
+			}
 			method, route := splitPattern(r.Method, httptransport.RouteOf(r.Context()))
 			s.duration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
-			s.requests.WithLabelValues(method, route, strconv.Itoa(rw.status())).Inc()
+			s.requests.WithLabelValues(method, route, strconv.Itoa(code)).Inc()
 		}()
 		next.ServeHTTP(rw, r)
 	})
@@ -138,7 +149,9 @@ type codeWriter struct {
 }
 
 func (w *codeWriter) WriteHeader(code int) {
-	if w.code == 0 {
+	// An informational status (103 Early Hints) goes out before the
+	// answer and is not its status; 101 Switching Protocols is final.
+	if w.code == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.code = code
 	}
 	w.ResponseWriter.WriteHeader(code)
