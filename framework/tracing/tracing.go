@@ -12,10 +12,12 @@
 package tracing
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -25,6 +27,7 @@ import (
 	"github.com/go-kit/log/level"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -49,14 +52,30 @@ func Propagator() propagation.TextMapPropagator {
 func Server(tp trace.TracerProvider, prop propagation.TextMapPropagator) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		named := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, r)
-			if route := httptransport.RouteOf(r.Context()); route != "" {
+			sw := &statusWriter{ResponseWriter: w}
+			defer func() {
 				span := trace.SpanFromContext(r.Context())
-				span.SetName(route)
-				if _, path, ok := strings.Cut(route, " "); ok {
-					span.SetAttributes(attribute.String("http.route", path))
+				if route := httptransport.RouteOf(r.Context()); route != "" {
+					span.SetName(route)
+					if _, path, ok := strings.Cut(route, " "); ok {
+						span.SetAttributes(attribute.String("http.route", path))
+					}
 				}
-			}
+				if p := recover(); p != nil {
+					// The server's Recover, outside this middleware,
+					// answers 500 (http.ErrAbortHandler: cuts the
+					// connection); otelhttp ends the span without a
+					// status, so the panic's trace read as a success.
+					span.SetStatus(otelcodes.Error, fmt.Sprint("panic: ", p))
+					if sw.code != 0 {
+						span.SetAttributes(attribute.Int("http.response.status_code", sw.code))
+					} else if p != http.ErrAbortHandler { //nolint:errorlint // a sentinel, compared as net/http does
+						span.SetAttributes(attribute.Int("http.response.status_code", http.StatusInternalServerError))
+					}
+					panic(p)
+				}
+			}()
+			next.ServeHTTP(sw, r)
 		})
 		h := otelhttp.NewHandler(named, "server",
 			otelhttp.WithTracerProvider(tp),
@@ -114,6 +133,11 @@ type Config struct {
 	SampleRatio float64
 }
 
+// MaxAttributeValueLength bounds a span attribute's value (in
+// characters) unless OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT or
+// OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT set another bound.
+const MaxAttributeValueLength = 2048
+
 // ExportErrorEvery is how often at most Config.Logger gets an export
 // failure line; the failures in between are counted in the next one.
 const ExportErrorEvery = 10 * time.Second
@@ -132,7 +156,15 @@ func NewProvider(ctx context.Context, cfg Config) (trace.TracerProvider, func(co
 	if cfg.InstanceID != "" {
 		attrs = append(attrs, attribute.String("service.instance.id", cfg.InstanceID))
 	}
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(resource.NewSchemaless(attrs...))}
+	// Attributes copy what callers send (User-Agent, Host, the path),
+	// unbounded by default: one caller's 48 KB header made each of its
+	// spans 48 KB, and a batch over the collector's message limit is
+	// refused whole, other requests' spans with it.
+	limits := sdktrace.NewSpanLimits() // the OTEL_*_LIMIT variables, if set
+	if limits.AttributeValueLengthLimit < 0 {
+		limits.AttributeValueLengthLimit = MaxAttributeValueLength
+	}
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(resource.NewSchemaless(attrs...)), sdktrace.WithRawSpanLimits(limits)}
 	// Without a sampler the SDK takes OTEL_TRACES_SAMPLER, else
 	// ParentBased(AlwaysSample): a span per request, which under a flood
 	// fills the batch queue (2048 spans) and the rest are dropped.
@@ -217,4 +249,46 @@ func (e *loggedExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadO
 	level.Warn(e.logger).Log("msg", "trace export failed; spans dropped", "exporter", e.name,
 		"failures", failures, "spans", dropped, "err", err)
 	return nil
+}
+
+// statusWriter records the status a handler wrote, for the span of a
+// handler that panics (otelhttp's record of it is not reachable).
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) { // not 103
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush keeps streaming handlers working.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		if w.code == 0 {
+			w.code = http.StatusOK
+		}
+		f.Flush()
+	}
+}
+
+// Hijack keeps connection-upgrading handlers working.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if h, ok := w.ResponseWriter.(http.Hijacker); ok {
+		return h.Hijack()
+	}
+	return nil, nil, errors.New("tracing: response writer does not support hijacking")
 }
