@@ -27,7 +27,8 @@ type Store interface {
 	// idempotency.EffectKey; "" for an unkeyed call, stored every time):
 	// when an order was stored under the key already — an earlier attempt
 	// of this call whose answer was never recorded — Create stores nothing
-	// and returns that order.
+	// and returns that order, or idempotency.ErrKeyReused when that order
+	// is for another user or other items (see sameCall).
 	Create(ctx context.Context, o Order, key string) (Order, error)
 	Get(ctx context.Context, id string) (Order, error)
 	// List returns up to limit orders with IDs after the given one, of
@@ -39,6 +40,19 @@ func newID() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("o-%x-%s", time.Now().UnixNano(), hex.EncodeToString(b[:]))
+}
+
+// sameCall answers held, the order stored under a key, to the attempt
+// that would store o: held if it is o's user and items, else
+// idempotency.ErrKeyReused. The key's record in the idempotency store,
+// which compares the whole request, is forgotten after its retention;
+// the order stays under its key for good, and without this a key reused
+// after that would be answered another call's order.
+func sameCall(held, o Order) (Order, error) {
+	if held.UserID != o.UserID || !slices.Equal(held.Items, o.Items) {
+		return Order{}, fmt.Errorf("order store: the key placed another order: %w", idempotency.ErrKeyReused)
+	}
+	return held, nil
 }
 
 // MemoryStore is a Store in this process's memory, and its
@@ -60,7 +74,7 @@ func (m *MemoryStore) Create(_ context.Context, o Order, key string) (Order, err
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if id, ok := m.byKey[key]; ok && key != "" {
-		return m.orders[id], nil
+		return sameCall(m.orders[id], o)
 	}
 	m.orders[o.ID] = o
 	if key != "" {
@@ -132,7 +146,7 @@ func (s *DirStore) Create(_ context.Context, o Order, key string) (Order, error)
 	held, err := s.d.PutUnique(key, o.ID, o)
 	switch {
 	case errors.Is(err, fs.ErrExist) && held.ID != "":
-		return held, nil
+		return sameCall(held, o)
 	case err != nil:
 		return Order{}, fmt.Errorf("order store: %w", err)
 	}

@@ -27,7 +27,8 @@ type Store interface {
 	// call's idempotency.EffectKey; "" for an unkeyed call) in the same
 	// write. An email address taken by a user created under the same
 	// non-empty key is an earlier attempt of this call whose answer was
-	// never recorded: Create returns that user instead of ErrEmailTaken.
+	// never recorded: Create returns that user instead of ErrEmailTaken
+	// (idempotency.ErrKeyReused if that user has another name).
 	Create(ctx context.Context, u User, key string) (User, error)
 	Get(ctx context.Context, id string) (User, error)
 	// List returns up to limit users with IDs after the given one.
@@ -48,13 +49,20 @@ type record struct {
 	Key string `json:"idempotency_key,omitempty"`
 }
 
-// answer returns the stored user if the address is taken by an earlier
-// attempt of the call keyed key, else ErrEmailTaken.
-func (r record) answer(key string) (User, error) {
-	if key != "" && r.Key == key {
-		return r.User, nil
+// answer answers u, an attempt keyed key to create a user with r's
+// address: r's user if r was created by an earlier attempt of that call,
+// else ErrEmailTaken. Under the same key with another name it is
+// idempotency.ErrKeyReused: the key's record in the idempotency store,
+// which compares the whole request, is forgotten after its retention,
+// while r keeps its key for good.
+func (r record) answer(u User, key string) (User, error) {
+	switch {
+	case key == "" || r.Key != key:
+		return User{}, fmt.Errorf("%q: %w", r.Email, ErrEmailTaken)
+	case r.Name != u.Name:
+		return User{}, fmt.Errorf("user store: the key created another user: %w", idempotency.ErrKeyReused)
 	}
-	return User{}, fmt.Errorf("%q: %w", r.Email, ErrEmailTaken)
+	return r.User, nil
 }
 
 // MemoryStore is a Store in this process's memory, and its
@@ -76,7 +84,7 @@ func (m *MemoryStore) Create(_ context.Context, u User, key string) (User, error
 	defer m.mu.Unlock()
 	for _, other := range m.users {
 		if other.Email == u.Email {
-			return other.answer(key)
+			return other.answer(u, key)
 		}
 	}
 	m.users[u.ID] = record{User: u, Key: key}
@@ -142,7 +150,7 @@ func (s *DirStore) Create(_ context.Context, u User, key string) (User, error) {
 	held, err := s.d.PutUnique(u.Email, u.ID, record{User: u, Key: key})
 	switch {
 	case errors.Is(err, fs.ErrExist):
-		return held.answer(key)
+		return held.answer(u, key)
 	case err != nil:
 		return User{}, fmt.Errorf("user store: %w", err)
 	}
