@@ -110,23 +110,30 @@ func (d *Dir[T]) path(id string) (string, error) {
 // Put writes v under id, replacing any earlier record atomically and
 // durably.
 func (d *Dir[T]) Put(id string, v T) error {
+	_, err := d.put(id, v)
+	return err
+}
+
+// put is Put; placed says whether the record was renamed into place, so a
+// failure after that (the directory sync) left it there.
+func (d *Dir[T]) put(id string, v T) (placed bool, err error) {
 	p, err := d.path(id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("jsondir: %w", err)
+		return false, fmt.Errorf("jsondir: %w", err)
 	}
 	tmp, err := d.writeTemp(b)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := os.Rename(tmp, p); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("jsondir: %w", err)
+		return false, fmt.Errorf("jsondir: %w", err)
 	}
-	return d.syncDir()
+	return true, d.syncDir()
 }
 
 // claim is the content of a claim file: the record it guards, so a claim
@@ -182,8 +189,17 @@ func (d *Dir[T]) PutUnique(key, id string, v T) (T, error) {
 			os.Remove(cp)
 			return zero, err
 		}
-		if err := d.Put(id, v); err != nil {
-			os.Remove(cp) // not acknowledged: give the key back
+		if placed, err := d.put(id, v); err != nil {
+			// Not acknowledged: give the key back, and first take back a
+			// record the failure left in place, or the key would be free
+			// with a record holding it, and a second PutUnique of the key
+			// would succeed beside it. A crash between the two removals
+			// leaves the claim, which the next Open completes: a record
+			// with its claim, never one without.
+			if p, _ := d.path(id); placed {
+				os.Remove(p)
+			}
+			os.Remove(cp)
 			return zero, err
 		}
 		return v, nil
