@@ -58,7 +58,9 @@ type record struct {
 func (r record) answer(u User, key string) (User, error) {
 	switch {
 	case key == "" || r.Key != key:
-		return User{}, fmt.Errorf("%q: %w", r.Email, ErrEmailTaken)
+		// u's address, not r's: r is the zero record when the claim's
+		// record could not be read (an older build's empty claim).
+		return User{}, fmt.Errorf("%q: %w", u.Email, ErrEmailTaken)
 	case r.Name != u.Name:
 		return User{}, fmt.Errorf("user store: the key created another user: %w", idempotency.ErrKeyReused)
 	}
