@@ -216,39 +216,63 @@ func logErrors(exp sdktrace.SpanExporter, name string, logger log.Logger) sdktra
 	if logger == nil {
 		return exp
 	}
-	return &loggedExporter{SpanExporter: exp, name: name, logger: logger}
+	return &loggedExporter{SpanExporter: exp, name: name, logger: logger, now: time.Now}
 }
 
 type loggedExporter struct {
 	sdktrace.SpanExporter
 	name   string
 	logger log.Logger
+	now    func() time.Time
 
 	mu       sync.Mutex
 	last     time.Time // of the last line
-	failures int       // since the last line
+	failures int       // not logged yet
 	dropped  int
+	lastErr  error
 }
 
+// ExportSpans exports spans and logs a line when failures are pending and
+// the last line is ExportErrorEvery old, on a failure and on a success
+// alike: the failures after an outage's first line are logged once
+// exports work again, not held for the next outage's first line, which
+// counted them as its own, or lost at exit (Shutdown logs them).
 func (e *loggedExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
 	err := e.SpanExporter.ExportSpans(ctx, spans)
-	if err == nil {
-		return nil
-	}
 	e.mu.Lock()
-	e.failures++
-	e.dropped += len(spans)
-	now := time.Now()
-	if !e.last.IsZero() && now.Sub(e.last) < ExportErrorEvery {
+	if err != nil {
+		e.failures++
+		e.dropped += len(spans)
+		e.lastErr = err
+	}
+	now := e.now()
+	if e.failures == 0 || !e.last.IsZero() && now.Sub(e.last) < ExportErrorEvery {
 		e.mu.Unlock()
 		return nil
 	}
-	failures, dropped := e.failures, e.dropped
-	e.last, e.failures, e.dropped = now, 0, 0
+	e.last = now
+	e.flushLocked()
+	return nil
+}
+
+// Shutdown logs the failures not logged yet, then shuts the exporter down.
+func (e *loggedExporter) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	if e.failures > 0 {
+		e.flushLocked()
+	} else {
+		e.mu.Unlock()
+	}
+	return e.SpanExporter.Shutdown(ctx)
+}
+
+// flushLocked logs the pending failures and unlocks e.mu.
+func (e *loggedExporter) flushLocked() {
+	failures, dropped, err := e.failures, e.dropped, e.lastErr
+	e.failures, e.dropped, e.lastErr = 0, 0, nil
 	e.mu.Unlock()
 	level.Warn(e.logger).Log("msg", "trace export failed; spans dropped", "exporter", e.name,
 		"failures", failures, "spans", dropped, "err", err)
-	return nil
 }
 
 // statusWriter records the status a handler wrote, for the span of a
