@@ -141,13 +141,19 @@ func New(kind Kind, code, message string) *Error {
 }
 
 // Errorf returns an *Error of the given kind whose message is formatted;
-// %w in format makes the argument the cause. The message, cause's text
+// %w in format makes the argument the cause (several %w: all of them). The message, cause's text
 // included, is what callers are sent (but for the private part of an
 // *Error made by Wrap); use Wrap for a cause they should not read.
 func Errorf(kind Kind, code, format string, args ...any) *Error {
 	err := fmt.Errorf(format, args...)
 	e := New(kind, code, err.Error())
-	e.Err = errors.Unwrap(err)
+	if multi, ok := err.(interface{ Unwrap() []error }); ok {
+		// Several %w: errors.Unwrap is nil for them, and errors.Is
+		// lost every cause.
+		e.Err = errors.Join(multi.Unwrap()...)
+	} else {
+		e.Err = errors.Unwrap(err)
+	}
 	var public []any
 	for i, a := range args {
 		if ae, ok := a.(error); ok && Public(ae) != ae.Error() {

@@ -113,3 +113,21 @@ func TestIs_PeersDeadlineMatchesContextDeadline(t *testing.T) {
 		}
 	}
 }
+
+// Errorf with several %w keeps every one of them as a cause, as
+// fmt.Errorf does: errors.Unwrap of such an error is nil, and the
+// causes were lost (errors.Is no longer found a peer's sentinel or a
+// context error among them).
+func TestErrorf_SeveralCausesAreAllKept(t *testing.T) {
+	ledger := fmt.Errorf("ledger: %w", context.DeadlineExceeded)
+	err := Errorf(Unavailable, "charge_failed", "charge: %w; refund: %w", ledger, errNotFound)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, errNotFound) {
+		t.Errorf("errors.Is lost a cause of %v", err)
+	}
+	if KindOf(err) != Unavailable || err.Code != "charge_failed" {
+		t.Errorf("kind %s code %s; want unavailable charge_failed", KindOf(err), err.Code)
+	}
+	if got := Public(err); got != "charge: ledger: context deadline exceeded; refund: user not found" {
+		t.Errorf("Public = %q", got)
+	}
+}
