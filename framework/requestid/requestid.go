@@ -18,9 +18,33 @@ const MaxLen = 128
 
 type ctxKey struct{}
 
-// NewContext returns ctx carrying id.
+// NewContext returns ctx carrying id. An id that no peer would accept
+// (not Valid: a service's own, from a queued message or an order
+// reference) is made one (Sanitize), so that the calls made with ctx
+// carry the ID its logs show: as it was, grpc-go refused to send it and
+// the call failed INTERNAL, and an HTTP callee dropped it for one of its
+// own. An empty id is none.
 func NewContext(ctx context.Context, id string) context.Context {
+	if id != "" && !Valid(id) {
+		id = Sanitize(id)
+	}
 	return context.WithValue(ctx, ctxKey{}, id)
+}
+
+// Sanitize returns id made Valid: its first MaxLen bytes, each one that
+// is not printable ASCII, or a space, replaced by '_'. An empty id stays
+// empty.
+func Sanitize(id string) string {
+	if Valid(id) || id == "" {
+		return id
+	}
+	b := []byte(id[:min(len(id), MaxLen)])
+	for i, c := range b {
+		if c <= ' ' || c > '~' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }
 
 // FromContext returns the ID carried by ctx, if any.
