@@ -124,3 +124,23 @@ func TestProxy_BlockEndsConnectionsHeldByADelay(t *testing.T) {
 		t.Fatalf("after Unblock: %q, %v", line, err)
 	}
 }
+
+// An answer held by a stall that ends while the proxy is silent is lost
+// like every other chunk of the silence: it used to be let through, a
+// chunk of the stall crossing the partition that followed it.
+func TestProxy_AnswerReleasedDuringASilenceIsLost(t *testing.T) {
+	p, err := New(echo(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, got := holdOne(t, p)
+	p.SetSilent(true)
+	p.SetDelay(0)
+	// The hold ends (its pipe reads again) before the verdict is judged.
+	waitPipes(t, "the hold ending", func(held, _ int) bool { return held == 0 })
+	c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if line := <-got; !strings.HasPrefix(line, "error: ") {
+		t.Fatalf("got %q through a silent proxy", line)
+	}
+}

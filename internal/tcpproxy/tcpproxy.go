@@ -190,12 +190,16 @@ func (p *Proxy) pipe(dst, src net.Conn, answer bool) {
 		if n > 0 && p.silent.Load() {
 			n = 0 // lost on the way
 		}
+		if n > 0 && answer && p.delay.Load() > 0 {
+			if !p.hold(time.Now(), dst) {
+				return
+			}
+			if p.silent.Load() {
+				n = 0 // silenced while held: lost like the rest
+			}
+		}
 		if n > 0 {
-			if answer {
-				if p.delay.Load() > 0 && !p.hold(time.Now(), dst) {
-					return
-				}
-			} else if p.mark != nil && bytes.Contains(buf[:n], p.mark) {
+			if !answer && p.mark != nil && bytes.Contains(buf[:n], p.mark) {
 				p.matched.Add(1)
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
