@@ -133,3 +133,33 @@ func TestNewProvider_HostileHeadersDoNotBloatSpans(t *testing.T) {
 		t.Errorf("span line holds %d bytes of the User-Agent; want at most about %d", n, MaxAttributeValueLength)
 	}
 }
+
+// A span is named by its route, or by its method before (or without) a
+// Router: a method a caller makes up ("BREW", or 40 KB of letters) is no
+// name, or every such word would be an operation of its own in the
+// tracing backend, as long as the caller likes. Such spans are "HTTP"
+// (OpenTelemetry's name for a method it does not know).
+func TestServer_MadeUpMethodsDoNotNameSpans(t *testing.T) {
+	spans := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
+	defer tp.Shutdown(context.Background())
+	plain := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}) // no Router: no route recorded
+	base := serve(t, plain, Server(tp, Propagator()))
+
+	for _, m := range []string{"GET", "BREW", strings.Repeat("X", 40<<10)} {
+		req, _ := http.NewRequest(m, base+"/x", nil)
+		if got := do(t, req); got != http.StatusOK {
+			t.Fatalf("%.10s answered %d; want 200", m, got)
+		}
+	}
+	var names []string
+	for _, s := range spans.GetSpans() {
+		names = append(names, s.Name)
+	}
+	if len(names) != 3 || names[0] != "GET" || names[1] != "HTTP" || names[2] != "HTTP" {
+		for i := range names {
+			names[i] = names[i][:min(len(names[i]), 20)]
+		}
+		t.Errorf("span names %q; want GET, HTTP, HTTP", names)
+	}
+}

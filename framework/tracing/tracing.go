@@ -87,13 +87,26 @@ func Server(tp trace.TracerProvider, prop propagation.TextMapPropagator) func(ht
 				if route := httptransport.RouteOf(r.Context()); route != "" {
 					return route
 				}
-				return r.Method
+				return spanMethod(r.Method)
 			}),
 		)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h.ServeHTTP(w, httptransport.WithRouteSlot(r))
 		})
 	}
+}
+
+// spanMethod names a span of a request no route has named: its method
+// if it is a standard one, else "HTTP", as OpenTelemetry does, since a
+// caller can send any word (of up to the header limit) as a method, and
+// each would be an operation of its own in a tracing backend.
+func spanMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "HTTP"
 }
 
 // Transport returns a RoundTripper wrapper (client.WithRoundTripper) that
