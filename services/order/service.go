@@ -174,6 +174,22 @@ func (s *OrderService) create(ctx context.Context, req CreateRequest) (Order, er
 		return Order{}, svcerr.Errorf(svcerr.InvalidArgument, ErrInvalid.Code, "invalid order: %s", strings.Join(problems, "; "))
 	}
 
+	// An earlier attempt of this keyed call may have placed the order and
+	// stopped before its answer was recorded. It is answered without
+	// asking the user service: when that is down, "order not placed"
+	// would be false, and a caller told so places it again, under a new
+	// key — a second order.
+	key, _ := idempotency.EffectKey(ctx)
+	if key != "" {
+		held, ok, err := s.store.Placed(ctx, key)
+		switch {
+		case err != nil:
+			return Order{}, fmt.Errorf("create order: %w", err)
+		case ok:
+			return sameCall(held, Order{UserID: req.UserID, Items: req.Items})
+		}
+	}
+
 	u, err := s.users.Get(ctx, user.GetRequest{ID: req.UserID})
 	switch {
 	case errors.Is(err, user.ErrNotFound), errors.Is(err, user.ErrInvalid):
@@ -196,7 +212,6 @@ func (s *OrderService) create(ctx context.Context, req CreateRequest) (Order, er
 	// Stored once per key: an attempt stopped or killed after the write,
 	// before Do recorded its answer, leaves the order for the retry to
 	// answer instead of placing a second one (see package idempotency).
-	key, _ := idempotency.EffectKey(ctx)
 	o, err = s.store.Create(ctx, o, key)
 	if err != nil {
 		return Order{}, fmt.Errorf("create order: %w", err)

@@ -30,6 +30,9 @@ type Store interface {
 	// and returns that order, or idempotency.ErrKeyReused when that order
 	// is for another user or other items (see sameCall).
 	Create(ctx context.Context, o Order, key string) (Order, error)
+	// Placed returns the order stored under key (non-empty) by Create,
+	// and false when there is none.
+	Placed(ctx context.Context, key string) (Order, bool, error)
 	Get(ctx context.Context, id string) (Order, error)
 	// List returns up to limit orders with IDs after the given one, of
 	// userID when it is not empty.
@@ -81,6 +84,17 @@ func (m *MemoryStore) Create(_ context.Context, o Order, key string) (Order, err
 		m.byKey[key] = o.ID
 	}
 	return o, nil
+}
+
+// Placed implements Store.
+func (m *MemoryStore) Placed(_ context.Context, key string) (Order, bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	id, ok := m.byKey[key]
+	if !ok || key == "" {
+		return Order{}, false, nil
+	}
+	return m.orders[id], true, nil
 }
 
 // Get implements Store.
@@ -151,6 +165,21 @@ func (s *DirStore) Create(_ context.Context, o Order, key string) (Order, error)
 		return Order{}, fmt.Errorf("order store: %w", err)
 	}
 	return o, nil
+}
+
+// Placed implements Store.
+func (s *DirStore) Placed(_ context.Context, key string) (Order, bool, error) {
+	if key == "" {
+		return Order{}, false, nil
+	}
+	o, err := s.d.Held(key)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Order{}, false, nil
+	case err != nil:
+		return Order{}, false, fmt.Errorf("order store: %w", err)
+	}
+	return o, true, nil
 }
 
 // Get implements Store.

@@ -207,6 +207,13 @@ func (d *Dir[T]) PutUnique(key, id string, v T) (T, error) {
 	return zero, fmt.Errorf("jsondir: key taken and given back repeatedly: %w", fs.ErrExist)
 }
 
+// Held returns the record that holds key (PutUnique), writing it first if
+// a crash left only its claim; an error wrapping fs.ErrNotExist when no
+// record holds key.
+func (d *Dir[T]) Held(key string) (T, error) {
+	return d.holder(d.claimPath(key))
+}
+
 // errEmptyClaim marks a claim of an older version, which carried no record:
 // its record was written long ago.
 var errEmptyClaim = errors.New("empty claim of an older version")

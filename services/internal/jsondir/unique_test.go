@@ -41,3 +41,17 @@ func TestDir_PutUniqueThatFailsAfterTheRenameLeavesNoRecord(t *testing.T) {
 		t.Fatalf("records after a failed and a good PutUnique of one key, and a restart: %v, %v; want [u-2]", ids, err)
 	}
 }
+
+// Held finds the record that holds a key, and nothing for a free key.
+func TestDir_HeldReturnsTheRecordHoldingAKey(t *testing.T) {
+	d := open(t, t.TempDir())
+	if _, err := d.Held("k"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Held of a free key: %v, want fs.ErrNotExist", err)
+	}
+	if _, err := d.PutUnique("k", "r-1", rec{7}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.Held("k"); err != nil || got.N != 7 {
+		t.Fatalf("Held = %+v, %v; want the record {7}", got, err)
+	}
+}
