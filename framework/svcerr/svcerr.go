@@ -294,11 +294,17 @@ func (e *Error) Is(target error) bool {
 	return e.Kind == t.Kind && e.Code == t.Code
 }
 
-// KindOf returns the Kind of the first *Error in err's chain, or Internal.
+// KindOf returns the Kind of the first *Error in err's chain; without
+// one, DeadlineExceeded for a context deadline (what the transports
+// answer for it; a fallback for a caller's own deadline was counted as
+// "internal", a bug of the service called) and Internal for the rest.
 func KindOf(err error) Kind {
 	var e *Error
-	if errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
 		return e.Kind
+	case errors.Is(err, context.DeadlineExceeded):
+		return DeadlineExceeded
 	}
 	return Internal
 }
