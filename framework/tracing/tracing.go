@@ -66,7 +66,11 @@ func Server(tp trace.TracerProvider, prop propagation.TextMapPropagator) func(ht
 					// answers 500 (http.ErrAbortHandler: cuts the
 					// connection); otelhttp ends the span without a
 					// status, so the panic's trace read as a success.
-					span.SetStatus(otelcodes.Error, fmt.Sprint("panic: ", p))
+					msg := fmt.Sprint("panic: ", p)
+					if len(msg) > 200 { // a status description has no attribute limit
+						msg = strings.ToValidUTF8(msg[:200], "") + "…"
+					}
+					span.SetStatus(otelcodes.Error, msg)
 					if sw.code != 0 {
 						span.SetAttributes(attribute.Int("http.response.status_code", sw.code))
 					} else if p != http.ErrAbortHandler { //nolint:errorlint // a sentinel, compared as net/http does
@@ -152,7 +156,8 @@ type Config struct {
 const MaxAttributeValueLength = 2048
 
 // ExportErrorEvery is how often at most Config.Logger gets an export
-// failure line; the failures in between are counted in the next one.
+// failure line; the failures in between are counted in the next one,
+// written on a later export (failed or not) or at shutdown.
 const ExportErrorEvery = 10 * time.Second
 
 // NewProvider returns the provider cfg asks for and its shutdown, which
