@@ -28,6 +28,12 @@ var ErrClosed = registry.ErrClosed
 // Server is the shared state several Registries see: what a registry
 // server is to its clients.
 type Server struct {
+	// pub serialises publishing: a change is made under mu, and the set
+	// is read under mu and sent to the watchers after mu is released, so
+	// a watcher that reads the Registry (Instances, Status) while it
+	// handles an event does not hang a Register waiting for it to read.
+	// Taken before mu, it sends the sets in the order they were made.
+	pub      sync.Mutex
 	mu       sync.Mutex
 	services map[string]map[string]entry // name → id → entry
 	caches   map[string]*registry.Cache
@@ -78,8 +84,8 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	}
 	s := r.srv
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if r.closed {
+		s.mu.Unlock()
 		return fmt.Errorf("memory registry: %w", ErrClosed)
 	}
 	set := s.services[inst.Name]
@@ -91,6 +97,7 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	if had && old.owner != r && old.inst.HostPort() != inst.HostPort() {
 		err := fmt.Errorf("%w: %s is held by %s, refused for %s", registry.ErrConflict, inst.ID, old.inst.HostPort(), inst.HostPort())
 		r.held.Failed(err)
+		s.mu.Unlock()
 		return err
 	}
 	if had && old.owner != r {
@@ -98,7 +105,8 @@ func (r *Registry) Register(ctx context.Context, inst registry.Instance) error {
 	}
 	set[inst.ID] = entry{inst: inst, owner: r}
 	r.held.Put(heldKey(inst), struct{}{}, registry.StateRegistered)
-	s.publishLocked(inst.Name)
+	s.mu.Unlock()
+	s.publish(inst.Name)
 	return nil
 }
 
@@ -111,14 +119,15 @@ func (r *Registry) Deregister(ctx context.Context, inst registry.Instance) error
 	}
 	s := r.srv
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r.closed {
-		return nil
-	}
-	if e, ok := s.services[inst.Name][inst.ID]; ok && e.owner == r {
+	e, ok := s.services[inst.Name][inst.ID]
+	mine := !r.closed && ok && e.owner == r
+	if mine {
 		delete(s.services[inst.Name], inst.ID)
 		r.held.Withdraw(heldKey(inst))
-		s.publishLocked(inst.Name)
+	}
+	s.mu.Unlock()
+	if mine {
+		s.publish(inst.Name)
 	}
 	return nil
 }
@@ -169,24 +178,28 @@ func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer,
 func (r *Registry) Close() error {
 	s := r.srv
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if r.closed {
+		s.mu.Unlock()
 		return nil
 	}
 	r.closed = true
+	var changed []string
 	for name, set := range s.services {
-		changed := false
+		n := len(set)
 		for id, e := range set {
 			if e.owner == r {
 				delete(set, id)
-				changed = true
 			}
 		}
-		if changed {
-			s.publishLocked(name)
+		if len(set) != n {
+			changed = append(changed, name)
 		}
 	}
 	r.held.Close()
+	s.mu.Unlock()
+	for _, name := range changed {
+		s.publish(name)
+	}
 	return nil
 }
 
@@ -200,18 +213,34 @@ func (s *Server) cacheLocked(service string) *registry.Cache {
 	return c
 }
 
-func (s *Server) publishLocked(service string) {
-	if c := s.caches[service]; c != nil {
-		s.fillLocked(service, c)
+// publish sends the service's current set to its watchers, if it has
+// any, outside mu (see Server.pub). Call it without mu held.
+func (s *Server) publish(service string) {
+	s.pub.Lock()
+	defer s.pub.Unlock()
+	s.mu.Lock()
+	c := s.caches[service]
+	var set []string
+	if c != nil {
+		set = s.setLocked(service)
+	}
+	s.mu.Unlock()
+	if c != nil {
+		c.Update(sd.Event{Instances: set})
 	}
 }
 
+// fillLocked gives a new cache, which no one watches yet, its first set.
 func (s *Server) fillLocked(service string, c *registry.Cache) {
+	c.Update(sd.Event{Instances: s.setLocked(service)})
+}
+
+func (s *Server) setLocked(service string) []string {
 	set := make([]string, 0, len(s.services[service]))
 	for _, e := range s.services[service] {
 		set = append(set, e.inst.String())
 	}
-	c.Update(sd.Event{Instances: set})
+	return set
 }
 
 // instancer gives each caller its own (no-op) Stop.
