@@ -37,7 +37,7 @@ func TestNew_DefaultsAreTheDocumentedOnes(t *testing.T) {
 		{"watchdog interval (WithWatchdog)", o.watchdogInterval, 5 * time.Second},
 		{"release timeout", o.releaseTimeout, 5 * time.Second},
 		{"HTTP header read timeout (WithHTTPTimeouts)", o.readHeader, 5 * time.Second},
-		{"HTTP idle timeout (WithHTTPTimeouts)", o.idle, 90 * time.Second},
+		{"HTTP idle timeout (WithHTTPTimeouts)", o.idle, 120 * time.Second},
 		{"watchdog re-registration bound", DefaultRegisterTimeout, 15 * time.Second},
 		{"readiness cache age", ReadinessCacheAge, time.Second},
 		{"repeated signal window", repeatWindow, time.Second},
