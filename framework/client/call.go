@@ -194,7 +194,6 @@ func (c *Client) Invoke(ctx context.Context, method, path string, in, out any, o
 	if err := checkMethod(method); err != nil {
 		return fmt.Errorf("client %s: %w", c.service, err)
 	}
-	ctx = withCallID(ctx)
 	// The wait is the called service's, not the serving instance's: its
 	// load shedder leaves it out of its latency signal (internal/downstream).
 	defer downstream.Begin(ctx)()
@@ -545,17 +544,6 @@ func (e *unsentError) RetryClass() retry.Class {
 	// A deadline too: the attempt's own may be retried for any method, and
 	// the policy stops by itself when the caller's has passed.
 	return retry.Unprocessed
-}
-
-// withCallID gives a call made outside any request (a background job, a
-// start-up call) a request ID of its own, so every attempt and hedge of
-// it carries the same one and its log lines can be joined; without it
-// each attempt's server made its own.
-func withCallID(ctx context.Context) context.Context {
-	if _, ok := requestid.FromContext(ctx); ok {
-		return ctx
-	}
-	return requestid.NewContext(ctx, requestid.New())
 }
 
 // ErrBadMethod is the answer, before anything is sent, to a call whose

@@ -29,7 +29,6 @@ func Method(name string) CallOption { return func(r *request) { r.apiMethod = na
 // calls with it, so a method has the same span and series whichever
 // transport carries it.
 func (c *Client) DoMethod(ctx context.Context, method string, req any, idempotent bool) (resp any, err error) {
-	ctx = withCallID(ctx) // before observeMethod: its log line names it
 	ctx, done := c.observeMethod(ctx, method)
 	defer func() { done(err) }()
 	return c.do(ctx, method, req, idempotent)

@@ -64,7 +64,6 @@ func (c *Client) do(ctx context.Context, method string, req any, idempotent bool
 	if c.closed.Load() {
 		return nil, fmt.Errorf("client %s: %w", c.service, ErrClosed)
 	}
-	ctx = withCallID(ctx)         // as in Invoke
 	defer downstream.Begin(ctx)() // as in Invoke
 	var d *doCall
 	if c.limiter != nil {
