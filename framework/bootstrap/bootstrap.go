@@ -417,15 +417,16 @@ func closeAll(closers []io.Closer, reg io.Closer) error {
 const healthcheckSynopsis = "healthcheck [flags]\texit 0 when this host's instance is ready (GET /readyz on --listen's port; --exclude registered leaves the registration out): a container health check"
 
 // healthcheck is `SERVICE healthcheck [--exclude CHECK] [flags]`: GET
-// /readyz on the configured listen port of this host, exit 0 when ready.
+// /readyz on the configured listen address of this host (loopback when
+// --listen has no host or an unspecified one), exit 0 when ready.
 // Container images without a shell or curl use it as their HEALTHCHECK.
 // --exclude CHECK (repeatable, or comma-separated) asks
 // /readyz?exclude=CHECK, so a probe that must not follow the registry
 // (docs/lifecycle.md: a container engine's health check) passes
 // --exclude registered. With --tls-cert it speaks HTTPS and presents that
 // certificate, so it passes a server that requires client certificates;
-// the server's certificate is not verified (it is this host's own service
-// on loopback).
+// the server's certificate is not verified (it is this host's own
+// service).
 func healthcheck(ctx context.Context, service, version string, o options, args []string, helpOut, out io.Writer) int {
 	args, excluded, err := healthcheckExcludes(args)
 	if err != nil {
@@ -437,7 +438,7 @@ func healthcheck(ctx context.Context, service, version string, o options, args [
 	cfg, err := config.ParseWith(service, version, o.registries, args, helpOut, config.ParseOptions{Defaults: o.defaults, Settings: o.settings,
 		Command: "healthcheck"})
 	if errors.Is(err, config.ErrHelp) {
-		fmt.Fprintf(helpOut, "\n%s healthcheck asks GET /readyz of this host's instance on --listen's port (HTTPS with --tls-cert) and exits 0 when it is ready, 1 when not, 2 on bad flags: the health check of a container without a shell.\n", service)
+		fmt.Fprintf(helpOut, "\n%s healthcheck asks GET /readyz of this host's instance at --listen (127.0.0.1 when --listen names no single address; HTTPS with --tls-cert) and exits 0 when it is ready, 1 when not, 2 on bad flags: the health check of a container without a shell.\n", service)
 		fmt.Fprintf(helpOut, "\n--exclude CHECK (repeatable, or comma-separated; a flag of healthcheck only, no variable) asks GET /readyz?exclude=CHECK: that check is left out of the answer, the others (draining included) still count. A container engine's health check should pass --exclude registered with an etcd, Consul or ZooKeeper registry, so a registry outage does not turn every container unhealthy at once (docs/lifecycle.md); not with the kubernetes registry, where the registration is the readiness. A check the instance does not have makes healthcheck exit 2.\n")
 		return 0
 	}
@@ -445,7 +446,7 @@ func healthcheck(ctx context.Context, service, version string, o options, args [
 		fmt.Fprintf(out, "%s healthcheck: %v\n", service, err)
 		return 2
 	}
-	_, port, err := net.SplitHostPort(cfg.Listen)
+	host, port, err := net.SplitHostPort(cfg.Listen)
 	if err != nil || port == "0" {
 		fmt.Fprintf(out, "%s healthcheck: %v\n", service, cfg.NameSources(fmt.Errorf("--listen %q has no fixed port to probe", cfg.Listen)))
 		return 2
@@ -460,10 +461,10 @@ func healthcheck(ctx context.Context, service, version string, o options, args [
 			fmt.Fprintf(out, "%s healthcheck: %v\n", service, cfg.NameSources(err))
 			return 2
 		}
-		tc.InsecureSkipVerify = true //nolint:gosec // our own process on loopback
+		tc.InsecureSkipVerify = true //nolint:gosec // our own process on this host
 		scheme, hc = "https", &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
 	}
-	target := scheme + "://" + net.JoinHostPort("127.0.0.1", port) + "/readyz"
+	target := scheme + "://" + net.JoinHostPort(probeHost(host), port) + "/readyz"
 	if len(excluded) > 0 {
 		q := url.Values{"exclude": excluded}
 		target += "?" + q.Encode()
@@ -493,6 +494,16 @@ func healthcheck(ctx context.Context, service, version string, o options, args [
 		return 1
 	}
 	return 0
+}
+
+// probeHost is where healthcheck finds the instance: the host of --listen
+// when it names one address (a service on [::1] or 10.0.0.5 does not
+// answer on 127.0.0.1), loopback when it listens on every address.
+func probeHost(listenHost string) string {
+	if ip := net.ParseIP(listenHost); listenHost == "" || (ip != nil && ip.IsUnspecified()) {
+		return "127.0.0.1"
+	}
+	return listenHost
 }
 
 // healthcheckExcludes takes --exclude CHECK / --exclude=CHECK (one or two

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -394,6 +395,54 @@ func TestRun_AccessLogFlag(t *testing.T) {
 		})
 		if got := strings.Contains(out.String(), "msg=access method=GET path=/hello"); got != c.want {
 			t.Errorf("--access-log=%s: access line %v, want %v:\n%s", c.flag, got, c.want, out)
+		}
+	}
+}
+
+// A service listening on one address that is not 127.0.0.1 ([::1] here;
+// 10.0.0.5 in a pod) answers only there: healthcheck must probe it, not
+// 127.0.0.1, or the container is never healthy.
+func TestHealthcheck_ProbesTheAddressListenNames(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	args := []string{"--registry", "toy", "--listen", "[::1]:" + port, "--grace", "0s"}
+	out := &syncbuf.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, "svc", "1", args, out, hello, toys) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("did not stop")
+		}
+	}()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var probe syncbuf.Buffer
+		if Run(context.Background(), "svc", "1", append([]string{"healthcheck"}, args...), &probe, nil, toys) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healthcheck of a service on [::1] never passed: %s\nservice log:\n%s", &probe, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestProbeHost(t *testing.T) {
+	for listen, want := range map[string]string{
+		"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "127.0.0.1",
+		"127.0.0.1": "127.0.0.1", "::1": "::1", "10.0.0.5": "10.0.0.5", "svc.local": "svc.local",
+	} {
+		if got := probeHost(listen); got != want {
+			t.Errorf("probeHost(%q) = %q, want %q", listen, got, want)
 		}
 	}
 }
