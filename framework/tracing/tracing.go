@@ -38,6 +38,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/warren-mesh/warren/framework/httptransport"
+	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/internal/redact"
 )
 
@@ -115,14 +116,92 @@ func spanMethod(m string) string {
 
 // Transport returns a RoundTripper wrapper (client.WithRoundTripper) that
 // starts a client span per request and sends the trace context along.
+//
+// An attempt the retry policy called off because the other attempt of a
+// hedged pair answered first (retry.ErrHedgeUnneeded) did not fail: its
+// span gets warren.attempt.outcome=hedge_unneeded and status Ok, not the
+// Error "context canceled" otelhttp gives every cancelled request, which
+// counted each needless hedge as a failure in error rates read from
+// spans. A first attempt outpaced by its hedge (retry.ErrOutpaced) gets
+// warren.attempt.outcome=outpaced and stays an Error: its instance was
+// slow. With a no-op provider (tracing off) nothing is added.
 func Transport(tp trace.TracerProvider, prop propagation.TextMapPropagator) func(http.RoundTripper) http.RoundTripper {
+	_, off := tp.(noop.TracerProvider)
 	return func(rt http.RoundTripper) http.RoundTripper {
+		if !off {
+			rt = calledOff{rt}
+		}
 		return otelhttp.NewTransport(rt,
 			otelhttp.WithTracerProvider(tp),
 			otelhttp.WithPropagators(prop),
 			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
 			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "call " + r.Method }),
 		)
+	}
+}
+
+// Values of warren.attempt.outcome, set on an attempt's client span when
+// the retry policy called the attempt off.
+var (
+	outcomeHedgeUnneeded = attribute.String("warren.attempt.outcome", "hedge_unneeded")
+	outcomeOutpaced      = attribute.String("warren.attempt.outcome", "outpaced")
+)
+
+// calledOff sits inside otelhttp's Transport, so it sees an attempt's
+// failure (and its answer's body's) before otelhttp marks the span
+// Error: the SDK ignores an Error after Ok (Ok is final), while Unset
+// cannot be kept, as otelhttp's Error would replace it. Order matters.
+type calledOff struct{ next http.RoundTripper }
+
+func (c calledOff) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(r)
+	if err != nil {
+		markCalledOff(r.Context())
+		return resp, err
+	}
+	// The client reads the body inside the attempt: a hedge called off
+	// there fails its read. Wrapped only when there is a span to mark and
+	// a read that can fail: an answer otelhttp marks Error anyway (4xx,
+	// 5xx) and a protocol switch (a body that writes) are left alone.
+	if resp.StatusCode < 400 && resp.Body != nil && resp.Body != http.NoBody && trace.SpanFromContext(r.Context()).IsRecording() {
+		if _, rw := resp.Body.(io.Writer); !rw {
+			resp.Body = &calledOffBody{ReadCloser: resp.Body, ctx: r.Context()}
+		}
+	}
+	return resp, nil
+}
+
+type calledOffBody struct {
+	io.ReadCloser
+	ctx context.Context
+}
+
+func (b *calledOffBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF { //nolint:errorlint // io.EOF is returned unwrapped by contract
+		markCalledOff(b.ctx)
+	}
+	return n, err
+}
+
+// markCalledOff marks the span of an attempt whose context the retry
+// policy cancelled because of its hedged pair. The cause is compared,
+// not matched with errors.Is: retry's errPanicked wraps ErrHedgeUnneeded
+// (the other attempt panicked), and that call failed.
+func markCalledOff(ctx context.Context) {
+	if ctx.Err() == nil {
+		return
+	}
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	switch context.Cause(ctx) { //nolint:errorlint // sentinels, compared on purpose (above)
+	case retry.ErrHedgeUnneeded:
+		span.SetAttributes(outcomeHedgeUnneeded)
+		span.SetStatus(otelcodes.Ok, "")
+	case retry.ErrOutpaced:
+		span.SetAttributes(outcomeOutpaced)
 	}
 }
 
