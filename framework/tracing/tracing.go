@@ -282,7 +282,7 @@ func NewProvider(ctx context.Context, cfg Config) (trace.TracerProvider, func(co
 		opts = append(opts, sdktrace.WithBatcher(logErrors(exp, "otlp", cfg.Logger)))
 	}
 	if cfg.Stdout != nil {
-		exp, err := stdouttrace.New(stdouttrace.WithWriter(cfg.Stdout))
+		exp, err := newStdoutExporter(cfg.Stdout)
 		if err != nil {
 			return nil, nil, fmt.Errorf("tracing: stdout exporter: %w", err)
 		}
@@ -304,6 +304,54 @@ func NewProvider(ctx context.Context, cfg Config) (trace.TracerProvider, func(co
 		}
 		return fmt.Errorf("tracing: shutdown: %w", err)
 	}, nil
+}
+
+// stdoutExporter is stdouttrace's exporter writing through a writer that
+// never fails it: its json.Encoder keeps the first write error and
+// returns it for every span after, so one failed write to the log output
+// (a full disk, a pipe gone for a moment) ended the spans for good. The
+// writes that failed are the export's error instead, which logErrors
+// counts and logs (or, without a logger, OpenTelemetry's handler gets).
+type stdoutExporter struct {
+	*stdouttrace.Exporter
+	mu sync.Mutex // one export at a time, so each reports its own writes
+	w  *forgivingWriter
+}
+
+func newStdoutExporter(w io.Writer) (*stdoutExporter, error) {
+	fw := &forgivingWriter{w: w}
+	exp, err := stdouttrace.New(stdouttrace.WithWriter(fw))
+	if err != nil {
+		return nil, err
+	}
+	return &stdoutExporter{Exporter: exp, w: fw}, nil
+}
+
+func (e *stdoutExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	err := e.Exporter.ExportSpans(ctx, spans)
+	if e.w.failed > 0 { // one write per span: json.Encoder writes each value whole
+		err = errors.Join(err, fmt.Errorf("tracing: %d of %d spans not written to stdout: %w", e.w.failed, len(spans), e.w.err))
+		e.w.failed, e.w.err = 0, nil
+	}
+	return err
+}
+
+// forgivingWriter records a failed write and reports success to the
+// encoder. Only stdoutExporter.ExportSpans writes, under its mu.
+type forgivingWriter struct {
+	w      io.Writer
+	failed int
+	err    error // the last failed write's
+}
+
+func (f *forgivingWriter) Write(p []byte) (int, error) {
+	if _, err := f.w.Write(p); err != nil {
+		f.failed++
+		f.err = err
+	}
+	return len(p), nil
 }
 
 // logErrors returns exp reporting its export failures to logger instead
