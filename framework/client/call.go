@@ -408,6 +408,7 @@ type instanceHTTP struct {
 type instanceShared struct {
 	cfg     *config
 	obs     Observer
+	inst    InstanceObserver // obs, if it is one
 	service string
 	maxBody int64
 	live    *liveIDs

@@ -612,6 +612,7 @@ func instanceFailure(err error) bool {
 // once the endpointer has retired it and its last call has returned.
 func factory(cfg config, service string, maxBody int64) endpointer.InstanceFactory {
 	shared := &instanceShared{cfg: &cfg, obs: cfg.obs, service: service, maxBody: maxBody, live: newLiveIDs()}
+	shared.inst, _ = cfg.obs.(InstanceObserver)
 	return func(inst registry.Instance) (endpoint.Endpoint, io.Closer, error) {
 		// The endpoint of the transport this client speaks; an instance
 		// serving only others (gRPC) is not a target for it.
@@ -632,7 +633,7 @@ func factory(cfg config, service string, maxBody int64) endpointer.InstanceFacto
 			addr:           strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://"),
 			id:             inst.ID,
 		}
-		shared.live.add(inst.ID)
+		acquired(shared.inst, service, inst.ID, shared.live.add(inst.ID))
 		return h.call, h, nil
 	}
 }
@@ -668,6 +669,8 @@ func (h *instanceHTTP) client() *http.Client {
 // one's close, after them, must not report the instance released while
 // the new one serves it: package metrics drops the instance's series on
 // that word (TestClient_RecordChangedInPlaceIsNotReleasedWhileListed).
+// The first target of an ID is the instance's acquisition
+// (InstanceObserver), the last one's close its release.
 type liveIDs struct {
 	mu sync.Mutex
 	n  map[string]int
@@ -675,10 +678,22 @@ type liveIDs struct {
 
 func newLiveIDs() *liveIDs { return &liveIDs{n: map[string]int{}} }
 
-func (l *liveIDs) add(id string) {
+// add counts one more target of id and reports whether it is the only
+// one: the instance has just entered the client's set.
+func (l *liveIDs) add(id string) bool {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.n[id]++
-	l.mu.Unlock()
+	return l.n[id] == 1
+}
+
+// acquired tells obs, if it is an InstanceObserver, that id entered the
+// client's set; first is liveIDs.add's answer. Called as a target is made,
+// never per call.
+func acquired(obs InstanceObserver, service, id string, first bool) {
+	if first && obs != nil {
+		obs.InstanceAcquired(service, id)
+	}
 }
 
 // done counts one of id's targets closed and reports whether it was the

@@ -3,12 +3,14 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/warren-mesh/warren/framework/outlier"
 	"github.com/warren-mesh/warren/framework/registry"
 )
 
@@ -93,5 +95,48 @@ func TestClient_ReportsAnInstanceReleasedOnceAfterItsLastPick(t *testing.T) {
 		if slices.Index(ev, released) != len(ev)-1 || strings.Count(strings.Join(ev, "\n"), released) != 1 {
 			t.Fatalf("events %v: want the release once, last", ev)
 		}
+	}
+}
+
+// acquireLog is a releaseLog that also implements InstanceObserver.
+type acquireLog struct{ releaseLog }
+
+func (l *acquireLog) InstanceAcquired(_, instance string) { l.add("acquired " + instance) }
+
+func (l *acquireLog) BreakerReleased(_, instance string, last outlier.State) {
+	l.add(fmt.Sprintf("breaker released %s %d", instance, last))
+}
+
+// An InstanceObserver hears an instance acquired once per client, before
+// its first pick, and the instance's breaker released before the
+// instance. An observer shared by several clients counts the clients
+// holding an instance with it (package metrics, audit o6 R1); releaseLog,
+// which does not implement it, still hears releases
+// (TestClient_ReportsAnInstanceReleasedOnceAfterItsLastPick).
+func TestClient_ReportsAnInstanceAcquiredOnceBeforeItsPicks(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := startBackend(t, "", nil)
+	reg := newRegistry(t, b.inst)
+	obs := &acquireLog{}
+	c := newClient(t, reg, WithObserver(obs))
+	id := b.inst.ID
+	for range 2 {
+		if err := c.Invoke(ctx, "GET", "/x", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := reg.Deregister(ctx, b.inst); err != nil {
+		t.Fatal(err)
+	}
+	released := "released " + id
+	for deadline := time.Now().Add(10 * time.Second); !slices.Contains(obs.list(), released); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no release within 10s: %v", obs.list())
+		}
+	}
+	want := []string{"acquired " + id, "picked " + id, "picked " + id, fmt.Sprintf("breaker released %s %d", id, outlier.Closed), released}
+	if ev := obs.list(); !slices.Equal(ev, want) {
+		t.Errorf("events %q, want %q", ev, want)
 	}
 }

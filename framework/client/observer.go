@@ -29,7 +29,8 @@ type Observer interface {
 	BreakerChanged(service, instance string, from, to outlier.State)
 	// InstanceReleased reports that instance left the client's set and its
 	// last call has returned: nothing more is reported for it, so its
-	// per-instance state (metric series) can go.
+	// per-instance state (metric series) can go, unless another client
+	// sharing the observer still holds the instance (InstanceObserver).
 	InstanceReleased(service, instance string)
 }
 
@@ -41,6 +42,30 @@ type Observer interface {
 // implements it (warren_client_hedges_total).
 type HedgeObserver interface {
 	Hedged(service string)
+}
+
+// InstanceObserver is an Observer that also hears each instance enter a
+// client's set and each of the client's breakers of an instance leave.
+// One observer may serve several clients of a service (bootstrap gives
+// every client of a process one metrics.Client: an HTTP and a gRPC
+// client of user, say); with these calls it can count the clients that
+// hold an instance and keep the instance's state until the last lets it
+// go, where InstanceReleased alone told it of one client's release only
+// (audit o6 R1). It is a separate interface, as HedgeObserver is, so that
+// an Observer written before it still compiles; such an Observer hears
+// InstanceReleased as before. metrics.Client implements it.
+type InstanceObserver interface {
+	// InstanceAcquired reports that instance entered the client's set
+	// (its first target with that ID was made), before any Picked for
+	// it. The client's one InstanceReleased for it ends this.
+	InstanceAcquired(service, instance string)
+	// BreakerReleased reports that one of the client's breakers of
+	// instance left with its target, in state last (Closed unless the
+	// client had the instance ejected or probing); it reports no more
+	// changes. It comes before the client's InstanceReleased of the
+	// instance, or, for a record changed in place, while the instance
+	// stays in the set with a new breaker (Closed).
+	BreakerReleased(service, instance string, last outlier.State)
 }
 
 // NopObserver ignores everything.
@@ -77,6 +102,7 @@ func (NopObserver) InstanceReleased(string, string) {}
 type breakerObserver struct {
 	service string
 	obs     Observer
+	inst    InstanceObserver // obs, if it is one
 	logger  log.Logger
 	reprobe *reprobeLog
 }
@@ -95,7 +121,8 @@ type reprobeLog struct {
 }
 
 func newBreakerObserver(service string, obs Observer, logger log.Logger) breakerObserver {
-	return breakerObserver{service: service, obs: obs, logger: logger,
+	inst, _ := obs.(InstanceObserver)
+	return breakerObserver{service: service, obs: obs, inst: inst, logger: logger,
 		reprobe: &reprobeLog{now: time.Now, last: map[string]time.Time{}, silent: map[string]int{}}}
 }
 
@@ -178,11 +205,17 @@ func lastError(err error) string {
 	return s
 }
 
-// BreakerReleased is not passed on: the instance's release is reported
-// once, by its transport's closer, after its last call (InstanceReleased).
-// Its failed-probe count goes.
-func (b breakerObserver) BreakerReleased(instance string, _ outlier.State) {
-	b.reprobe.forget(instanceID(instance))
+// BreakerReleased goes to an InstanceObserver only: the instance's
+// release is reported once, by its transport's closer, after its last
+// call (InstanceReleased), but an observer shared with other clients
+// needs the state this client's breaker left in to know what the others
+// still have. Its failed-probe count goes.
+func (b breakerObserver) BreakerReleased(instance string, last outlier.State) {
+	id := instanceID(instance)
+	b.reprobe.forget(id)
+	if b.inst != nil {
+		b.inst.BreakerReleased(b.service, id, last)
+	}
 }
 
 func instanceID(s string) string {

@@ -106,16 +106,18 @@ func (d *doCall) attempt(ctx context.Context, _ int) error {
 }
 
 // instanceFactory adapts f to the endpointer (which parsed the instance)
-// and reports picks and releases to the observer, as the HTTP factory does.
+// and reports acquisitions, picks and releases to the observer, as the
+// HTTP factory does.
 func instanceFactory(cfg config, service string, f InstanceFactory) endpointer.InstanceFactory {
 	live := newLiveIDs()
+	instObs, _ := cfg.obs.(InstanceObserver)
 	return func(inst registry.Instance) (endpoint.Endpoint, io.Closer, error) {
 		ep, closer, err := f(inst)
 		if err != nil {
 			return nil, nil, err
 		}
 		id := inst.ID // not inst: its metadata map would stay alive too
-		live.add(id)
+		acquired(instObs, service, id, live.add(id))
 		call := func(ctx context.Context, req any) (any, error) {
 			cfg.obs.Picked(service, id) // inside the target's in-flight window
 			return ep(ctx, req)

@@ -78,20 +78,74 @@ type Client struct {
 	// one service (HTTP and gRPC) share its series, and the first to stop
 	// set 0 while another still served stale (audit m4).
 	staleN owners[string]
+	// Clients holding each instance (client.InstanceObserver): its
+	// series are shared by them and go with the last one's release.
+	// Deleted at each client's release, they came back from 0 (a counter
+	// reset) while another client still sent to the instance (audit o6
+	// R1).
+	holders owners[serviceInstance]
+	// The holders' breakers of each instance that are not closed, for
+	// breaker_state: the worst state among them, where each client's
+	// change overwrote the others'. Guarded by bmu; taken inside
+	// holders' lock, never around it.
+	bmu      sync.Mutex
+	breakers map[serviceInstance]*breakerCount
+}
+
+type serviceInstance struct{ service, instance string }
+
+// breakerCount counts an instance's breakers (one per client holding it,
+// one more while a record changed in place drains) by state; closed ones
+// are not counted.
+type breakerCount struct {
+	open, halfOpen int
+	// released: a breaker left open or half-open, and breaker_state may
+	// still show it; its client's InstanceReleased sets the gauge again.
+	released bool
+}
+
+// move counts one breaker in state s more (by +1) or fewer (-1), none
+// below 0.
+func (b *breakerCount) move(s outlier.State, by int) {
+	switch s {
+	case outlier.Open:
+		b.open = max(b.open+by, 0)
+	case outlier.HalfOpen:
+		b.halfOpen = max(b.halfOpen+by, 0)
+	}
+}
+
+// worst is the state breaker_state shows: open if any holder has the
+// instance ejected, else half-open if any probes it, else closed. An
+// instance that one client has ejected is out of rotation for that
+// client's callers, so it reads out whatever the others think: an alert
+// or dashboard on breaker_state == 1 sees every ejection. Half-open (2)
+// is a probe on its way to a verdict, milder than open, so the order is
+// not the numeric one.
+func (b *breakerCount) worst() outlier.State {
+	switch {
+	case b.open > 0:
+		return outlier.Open
+	case b.halfOpen > 0:
+		return outlier.HalfOpen
+	}
+	return outlier.Closed
 }
 
 var (
-	_ client.Observer        = (*Client)(nil)
-	_ client.MethodObserver  = (*Client)(nil)
-	_ client.StaleObserver   = (*Client)(nil)
-	_ client.ServiceObserver = (*Client)(nil)
+	_ client.Observer         = (*Client)(nil)
+	_ client.MethodObserver   = (*Client)(nil)
+	_ client.StaleObserver    = (*Client)(nil)
+	_ client.ServiceObserver  = (*Client)(nil)
+	_ client.InstanceObserver = (*Client)(nil)
 )
 
 // NewClient registers the client series on r.
 func NewClient(r prometheus.Registerer) *Client {
 	c := &Client{
-		codes:  map[serviceMethod]map[string]bool{},
-		limits: newClientLimits(),
+		codes:    map[serviceMethod]map[string]bool{},
+		breakers: map[serviceInstance]*breakerCount{},
+		limits:   newClientLimits(),
 		picks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "client", Name: "picks_total",
 			Help: "Attempts sent, by called service and the instance the balancer picked.",
@@ -142,8 +196,9 @@ func NewClient(r prometheus.Registerer) *Client {
 // breaker series (0, closed) unless it has one, so a dashboard sees every
 // instance the client sends to, not only those whose breaker ever moved;
 // the client reports picks, not the instances it learns, so an instance
-// gets its series with its first attempt. The client never reports a pick
-// after an instance's release, so this cannot bring a deleted series back.
+// gets its series with its first attempt. A client never reports a pick
+// after its release of an instance, and the series go only with the last
+// holder's release, so this cannot bring a deleted series back.
 func (c *Client) Picked(service, instance string) {
 	c.picks.WithLabelValues(service, instance).Inc()
 	c.breakerSet.WithLabelValues(service, instance) // made at 0 if absent; a state already set is kept
@@ -158,13 +213,54 @@ func (c *Client) Hedged(service string) { c.hedges.WithLabelValues(service).Inc(
 // RetryBudgetExhausted implements client.Observer.
 func (c *Client) RetryBudgetExhausted(service string) { c.exhausted.WithLabelValues(service).Inc() }
 
-// BreakerChanged implements client.Observer.
-func (c *Client) BreakerChanged(service, instance string, _, to outlier.State) {
+// BreakerChanged implements client.Observer: ejections count every
+// client's; breaker_state is the worst state among the breakers of the
+// clients holding the instance (breakerCount.worst).
+func (c *Client) BreakerChanged(service, instance string, from, to outlier.State) {
 	if to == outlier.Open {
 		c.ejections.WithLabelValues(service, instance).Inc()
 		c.svcEjects.WithLabelValues(service).Inc()
 	}
-	c.breakerSet.WithLabelValues(service, instance).Set(float64(to))
+	k := serviceInstance{service, instance}
+	c.bmu.Lock()
+	defer c.bmu.Unlock()
+	b := c.breakers[k]
+	if b == nil {
+		b = &breakerCount{}
+		c.breakers[k] = b
+	}
+	b.move(from, -1)
+	b.move(to, +1)
+	b.released = false // the gauge is set from the counts now
+	c.breakerSet.WithLabelValues(service, instance).Set(float64(b.worst()))
+	if b.open == 0 && b.halfOpen == 0 {
+		delete(c.breakers, k)
+	}
+}
+
+// InstanceAcquired implements client.InstanceObserver: one more client
+// holds the instance.
+func (c *Client) InstanceAcquired(service, instance string) {
+	c.holders.report(serviceInstance{service, instance}, true, func(bool) {})
+}
+
+// BreakerReleased implements client.InstanceObserver: a breaker left in
+// state last no longer counts. The gauge keeps showing it until its
+// client's InstanceReleased, or the instance's next breaker change: a
+// client's breaker goes as the instance leaves its set, before its last
+// calls have returned, and for an instance no other client holds the
+// series go at that release anyway.
+func (c *Client) BreakerReleased(service, instance string, last outlier.State) {
+	if last == outlier.Closed {
+		return
+	}
+	k := serviceInstance{service, instance}
+	c.bmu.Lock()
+	defer c.bmu.Unlock()
+	if b := c.breakers[k]; b != nil {
+		b.move(last, -1)
+		b.released = true
+	}
 }
 
 // ClientStarted implements client.ServiceObserver: the service's counters
@@ -221,9 +317,33 @@ func (c *Client) codeLabel(service, method, code string) string {
 }
 
 // InstanceReleased implements client.Observer: the instance's series go
-// with it, so a mesh that replaces instances all day keeps a bounded set.
+// with the last client holding it (InstanceAcquired), so a mesh that
+// replaces instances all day keeps a bounded set, and a client that
+// still sends to an instance another has let go keeps its counts. While
+// others hold it, breaker_state drops a breaker the releasing client
+// left open. A client that reports no acquisitions (an Observer wrapping
+// this one without client.InstanceObserver) holds nothing here: its
+// release deletes the series, as before holders were counted.
 func (c *Client) InstanceReleased(service, instance string) {
-	c.picks.DeleteLabelValues(service, instance)
-	c.ejections.DeleteLabelValues(service, instance)
-	c.breakerSet.DeleteLabelValues(service, instance)
+	k := serviceInstance{service, instance}
+	c.holders.report(k, false, func(held bool) {
+		c.bmu.Lock()
+		defer c.bmu.Unlock()
+		b := c.breakers[k]
+		if held {
+			if b != nil && b.released {
+				// A breaker that left open or half-open showed until now.
+				c.breakerSet.WithLabelValues(service, instance).Set(float64(b.worst()))
+				b.released = false
+				if b.open == 0 && b.halfOpen == 0 {
+					delete(c.breakers, k)
+				}
+			}
+			return
+		}
+		delete(c.breakers, k)
+		c.picks.DeleteLabelValues(service, instance)
+		c.ejections.DeleteLabelValues(service, instance)
+		c.breakerSet.DeleteLabelValues(service, instance)
+	})
 }

@@ -137,3 +137,38 @@ func TestClient_HedgesAreNotRetries(t *testing.T) {
 		t.Fatalf("after a hedge: hedges_total %v, retries_total %v; want 1, 0", h, r)
 	}
 }
+
+// breaker_state of an instance two clients hold is the worst of their
+// breakers, open over half-open over closed (not the numeric order: 2,
+// half-open, is a probe on its way to a verdict); a breaker that leaves
+// with its client stops counting at that client's release (audit o6 R1).
+func TestClient_BreakerStateIsTheWorstOfTheHolders(t *testing.T) {
+	r := prometheus.NewRegistry()
+	c := NewClient(r)
+	state := func(step string, want outlier.State) {
+		t.Helper()
+		if v := testutil.ToFloat64(c.breakerSet.WithLabelValues("echo", "a")); v != float64(want) {
+			t.Errorf("%s: breaker_state = %v, want %v", step, v, float64(want))
+		}
+	}
+	c.InstanceAcquired("echo", "a") // client 1
+	c.InstanceAcquired("echo", "a") // client 2
+	c.Picked("echo", "a")
+	c.BreakerChanged("echo", "a", outlier.Closed, outlier.Open) // 1 ejects
+	c.BreakerChanged("echo", "a", outlier.Closed, outlier.Open) // 2 ejects
+	c.BreakerChanged("echo", "a", outlier.Open, outlier.HalfOpen)
+	state("one open, one half-open", outlier.Open)
+	c.BreakerReleased("echo", "a", outlier.Open) // 1 lets it go
+	state("1's breaker gone, 1 not yet released", outlier.Open)
+	c.InstanceReleased("echo", "a")
+	state("1 released, 2 half-open", outlier.HalfOpen)
+	c.BreakerChanged("echo", "a", outlier.HalfOpen, outlier.Closed)
+	state("2 readmitted it", outlier.Closed)
+	c.BreakerReleased("echo", "a", outlier.Closed)
+	c.InstanceReleased("echo", "a")
+	for _, s := range series(t, r) {
+		if strings.Contains(s, "instance=a") {
+			t.Errorf("series %s outlived the last client's release", s)
+		}
+	}
+}
