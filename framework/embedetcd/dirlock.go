@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"go.etcd.io/etcd/server/v3/storage/datadir"
+
+	"github.com/warren-mesh/warren/internal/dirlock"
 )
 
 // lockFile is the file in the data dir a running Server holds locked.
@@ -24,7 +26,7 @@ func lockDir(dir string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedetcd: lock data dir: %w", err)
 	}
-	ok, err := tryLock(f)
+	ok, err := dirlock.TryLock(f)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("embedetcd: lock data dir %s: %w", dir, err)
@@ -42,7 +44,7 @@ func lockDir(dir string) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("embedetcd: open %s: %w", db, err)
 	default:
-		ok, err := tryLock(g)
+		ok, err := dirlock.TryLock(g)
 		g.Close() // and with it the probe's lock
 		if err != nil || !ok {
 			f.Close()

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 )
 
 // ErrHeld is returned (wrapped, naming the holder) by Lock when another
@@ -27,18 +26,20 @@ func Lock(dir string) (release func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	ok, err := TryLock(f)
+	if err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			holder := "another process"
-			if b, err := os.ReadFile(path); err == nil {
-				if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-					holder = "pid " + strconv.Itoa(pid)
-				}
-			}
-			return nil, fmt.Errorf("%s: %w (%s)", path, ErrHeld, holder)
-		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if !ok {
+		f.Close()
+		holder := "another process"
+		if b, err := os.ReadFile(path); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				holder = "pid " + strconv.Itoa(pid)
+			}
+		}
+		return nil, fmt.Errorf("%s: %w (%s)", path, ErrHeld, holder)
 	}
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)

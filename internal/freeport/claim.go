@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/warren-mesh/warren/internal/dirlock"
 )
 
 // A claim marks a port as another server's to every picker on the
@@ -45,7 +47,7 @@ func claimPort(port int) *claim {
 	if err != nil {
 		return nil
 	}
-	if !tryLock(f) {
+	if ok, err := dirlock.TryLock(f); err != nil || !ok {
 		f.Close()
 		return nil
 	}
@@ -60,7 +62,8 @@ func claimed(port int) bool {
 		return false // no lock file: never claimed
 	}
 	defer f.Close() // and with it the lock, if taken
-	return !tryLock(f)
+	ok, err := dirlock.TryLock(f)
+	return err != nil || !ok
 }
 
 // drop ends the claim (closing the file unlocks it). It does nothing on
