@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,4 +101,43 @@ func last(s []string) string {
 		return ""
 	}
 	return s[len(s)-1]
+}
+
+// The same with no call out on the old record: the registries' delta
+// path used to close the old target before building the new one, so the
+// instance was reported released (its series deleted and started over)
+// on every version or weight change.
+func TestClient_RecordChangedInPlaceIsNotReleasedWithNothingInFlight(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := startBackend(t, "", nil)
+	b.inst.Version = "1"
+	reg := newRegistry(t, b.inst)
+	obs := &releaseLog{}
+	c := newClient(t, reg, WithObserver(obs))
+	id := b.inst.ID
+	if _, err := Call[echoReq, echoResp](ctx, c, "GET", "/echo", echoReq{}); err != nil {
+		t.Fatal(err)
+	}
+	v2 := b.inst
+	v2.Version = "2"
+	if err := reg.Register(ctx, v2); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ts := c.Targets()
+		if len(ts) == 1 && ts[0].Instance().Version == "2" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the client never saw the new record")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := Call[echoReq, echoResp](ctx, c, "GET", "/echo", echoReq{}); err != nil {
+		t.Fatalf("call on the new record: %v", err)
+	}
+	if ev := obs.list(); slices.Contains(ev, "released "+id) {
+		t.Errorf("instance %s reported released by a change of its record (events %q)", id, ev)
+	}
 }

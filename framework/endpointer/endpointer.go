@@ -307,7 +307,21 @@ func (e *Endpointer) apply(d registry.Delta) {
 			e.byID = make(map[string]*balancer.Target, len(d.Added))
 		}
 	}
+	// Joiners are built before leavers retire, as update does: a record
+	// changed in place (its old string leaves as its new one joins) then
+	// always has a target for its instance ID, so the instance is never
+	// released in between — its breaker, its ejection and its metric
+	// series stay, as they do when a call is still out on the old record.
+	for _, id := range d.Added {
+		if t := e.addLocked(id); t != nil {
+			born = append(born, t)
+		}
+	}
+	rejoined := rejoinedIn(d)
 	for _, id := range d.Removed {
+		if rejoined(id) {
+			continue // left and joined in one change: kept, as update keeps it
+		}
 		delete(e.unbuilt, id)
 		if t, ok := e.byID[id]; ok {
 			delete(e.byID, id)
@@ -315,15 +329,26 @@ func (e *Endpointer) apply(d registry.Delta) {
 			gone = append(gone, t)
 		}
 	}
-	for _, id := range d.Added {
-		if t := e.addLocked(id); t != nil {
-			born = append(born, t)
-		}
-	}
 	if len(gone) > 0 || len(born) > 0 {
 		e.publishChangeLocked(gone, born)
 	}
 	e.markReady()
+}
+
+// rejoinedIn reports whether an instance string of d.Removed is also in
+// d.Added (a Cache given one string to remove and add in one Apply).
+func rejoinedIn(d registry.Delta) func(string) bool {
+	switch {
+	case len(d.Removed) == 0 || len(d.Added) == 0:
+		return func(string) bool { return false }
+	case len(d.Added) <= smallChange:
+		return func(id string) bool { return slices.Contains(d.Added, id) }
+	}
+	added := make(map[string]struct{}, len(d.Added))
+	for _, id := range d.Added {
+		added[id] = struct{}{}
+	}
+	return func(id string) bool { _, ok := added[id]; return ok }
 }
 
 // first builds a whole set into an empty endpointer: the instance strings
