@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -13,6 +15,7 @@ import (
 	"google.golang.org/grpc/stats"
 
 	"github.com/warren-mesh/warren/framework/grpctransport"
+	"github.com/warren-mesh/warren/framework/retry"
 )
 
 // attemptTracing is the stats handler of every instance's connection when
@@ -38,7 +41,8 @@ func attemptTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator)
 
 // attemptNames renames otelgrpc's client spans: its name, the bare full
 // method, is also the server span's, and "call …" tells the attempt from
-// the call ("user.Get") and from the server's side at a glance.
+// the call ("user.Get") and from the server's side at a glance. It also
+// marks the span of an attempt the retry policy called off (HandleRPC).
 type attemptNames struct{ stats.Handler }
 
 func (h attemptNames) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
@@ -47,4 +51,48 @@ func (h attemptNames) TagRPC(ctx context.Context, info *stats.RPCTagInfo) contex
 		span.SetName("call " + strings.TrimPrefix(info.FullMethodName, "/"))
 	}
 	return ctx
+}
+
+// Values of warren.attempt.outcome, set on an attempt's span when the
+// retry policy called the attempt off (as framework/tracing does for
+// HTTP attempts).
+var (
+	outcomeHedgeUnneeded = attribute.String("warren.attempt.outcome", "hedge_unneeded")
+	outcomeOutpaced      = attribute.String("warren.attempt.outcome", "outpaced")
+)
+
+// HandleRPC marks, before otelgrpc ends it, the span of an attempt the
+// retry policy cancelled because of its hedged pair. otelgrpc sets Error
+// for every non-OK status, CANCELLED included, so each needless hedge
+// (retry.ErrHedgeUnneeded: the attempt it hedged answered first) was a
+// failure in error rates read from spans: its span gets
+// warren.attempt.outcome=hedge_unneeded and status Ok, set first because
+// the SDK ignores an Error after Ok (Unset would be overwritten). A first
+// attempt outpaced by its hedge (retry.ErrOutpaced) gets
+// warren.attempt.outcome=outpaced and stays an Error: its instance was
+// slow. grpc-go hands HandleRPC its stream's context, a child of the
+// attempt's, which carries the attempt's cause (checked by
+// TestTracing_HedgeLoserIsNotAnErrorSpan).
+func (h attemptNames) HandleRPC(ctx context.Context, rs stats.RPCStats) {
+	if end, ok := rs.(*stats.End); ok && end.Error != nil && ctx.Err() != nil {
+		markCalledOff(ctx)
+	}
+	h.Handler.HandleRPC(ctx, rs)
+}
+
+// markCalledOff compares the cause rather than matching it with
+// errors.Is: retry's errPanicked wraps ErrHedgeUnneeded (the other
+// attempt panicked), and that call failed.
+func markCalledOff(ctx context.Context) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	switch context.Cause(ctx) { //nolint:errorlint // sentinels, compared on purpose (above)
+	case retry.ErrHedgeUnneeded:
+		span.SetAttributes(outcomeHedgeUnneeded)
+		span.SetStatus(otelcodes.Ok, "")
+	case retry.ErrOutpaced:
+		span.SetAttributes(outcomeOutpaced)
+	}
 }
