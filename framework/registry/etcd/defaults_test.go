@@ -20,7 +20,7 @@ func TestDefaults_AreTheDocumentedOnes(t *testing.T) {
 		{"TTL", c.ttl, 10 * time.Second},
 		{"dial timeout", c.dialTimeout, 5 * time.Second},
 		{"request timeout", c.requestTimeout, 5 * time.Second},
-		{"keepalive time", c.keepAliveTime, 5 * time.Second},
+		{"keepalive time", c.keepAliveTime, 10 * time.Second},
 		{"keepalive timeout", c.keepAliveTimeout, 3 * time.Second},
 		{"backoff min", c.backoffMin, 200 * time.Millisecond},
 		{"backoff max", c.backoffMax, 5 * time.Second},

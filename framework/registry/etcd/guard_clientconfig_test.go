@@ -6,7 +6,7 @@ import (
 )
 
 // The client the Registry makes pings its connection (WithDialKeepAlive,
-// 5 s and 3 s by default; docs/registry-etcd.md, "network half-open"):
+// 10 s and 3 s by default; docs/registry-etcd.md, "network half-open"):
 // without the keepalive a half-open connection is never noticed, the
 // instancers' watch waits on it and no registration is rewritten. The
 // defaults are pinned in TestDefaults_AreTheDocumentedOnes; this pins
@@ -17,7 +17,7 @@ func TestGuard_KeepaliveReachesTheClient(t *testing.T) {
 		opts            []Option
 		every, deadline time.Duration
 	}{
-		{"default", nil, 5 * time.Second, 3 * time.Second},
+		{"default", nil, 10 * time.Second, 3 * time.Second},
 		{"given", []Option{WithDialKeepAlive(12*time.Second, 4*time.Second)}, 12 * time.Second, 4 * time.Second},
 	} {
 		c := defaultConfig()

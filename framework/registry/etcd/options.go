@@ -25,7 +25,7 @@ const (
 	DefaultTTL              = 10 * time.Second
 	DefaultDialTimeout      = 5 * time.Second
 	DefaultRequestTimeout   = 5 * time.Second
-	DefaultKeepAliveTime    = 5 * time.Second // etcd refuses client pings more often than every 5 s
+	DefaultKeepAliveTime    = 10 * time.Second // what grpc-go uses: it raises any shorter interval to 10 s
 	DefaultKeepAliveTimeout = 3 * time.Second
 	DefaultBackoffMin       = 200 * time.Millisecond
 	DefaultBackoffMax       = 5 * time.Second
@@ -110,8 +110,9 @@ func WithRequestTimeout(d time.Duration) Option { return func(c *config) { c.req
 
 // WithDialKeepAlive sets the gRPC keepalive ping interval and how long to
 // wait for its answer, so a half-open connection (peer gone without a FIN)
-// is noticed in time+timeout. etcd servers reject pings more often than
-// every 5 s by default. Default 5 s and 3 s.
+// is noticed in time+timeout. grpc-go raises an interval under 10 s to
+// 10 s (and etcd servers refuse pings more often than every 5 s by
+// default). Default 10 s and 3 s.
 func WithDialKeepAlive(interval, timeout time.Duration) Option {
 	return func(c *config) { c.keepAliveTime, c.keepAliveTimeout = interval, timeout }
 }
