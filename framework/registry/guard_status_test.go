@@ -62,3 +62,24 @@ func TestGuard_TrackerWorstStateWinsWhateverTheOrder(t *testing.T) {
 		}
 	}
 }
+
+// A DNS label does not end with a dash (RFC 1123): "user-" was accepted
+// and registered on etcd or Consul, then refused as a Kubernetes Service
+// name or a DNS SRV label. svcgen already refused it; the registry did not.
+func TestValidName_RefusesATrailingDashAsAnyDNSLabel(t *testing.T) {
+	for name, want := range map[string]bool{
+		"user-":  false,
+		"u-":     false,
+		"a":      true,
+		"a-b":    true,
+		"a--b":   true, // RFC 1123 allows it (xn--)
+		"user-2": true,
+	} {
+		if got := ValidName(name); got != want {
+			t.Errorf("ValidName(%q) = %v, want %v", name, got, want)
+		}
+		if got := nameRE.MatchString(name); got != want {
+			t.Errorf("nameRE, used in the error message, says %q is %v, want %v", name, got, want)
+		}
+	}
+}

@@ -56,14 +56,15 @@ type Instance struct {
 }
 
 // nameRE is the rule ValidName checks (by hand), for error messages.
-var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+var nameRE = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // ValidName reports whether s is usable as a service name: lower-case
-// letters, digits and dashes, starting with a letter, at most 63 characters
-// (a DNS label, so the name also works in Consul and Kubernetes).
+// letters, digits and dashes, starting with a letter and not ending with a
+// dash, at most 63 characters (a DNS label, so the name also works in
+// Consul, DNS SRV and Kubernetes).
 func ValidName(s string) bool {
 	// By hand, as nameRE reads: a full sync checks every record's name.
-	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
+	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' || s[len(s)-1] == '-' {
 		return false
 	}
 	for i := 1; i < len(s); i++ {
