@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -271,6 +272,9 @@ func TestList_ShowsServicesMethodsAndRoutes(t *testing.T) {
 func TestInit_MistakesExitTwoAndWriteNothing(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "keep"), []byte("mine"), 0o644)
+	// Where a refused init would have made its project: never the source
+	// tree (the default ./shop), should a broken check let one through.
+	fresh := filepath.Join(t.TempDir(), "shop")
 	for _, c := range []struct {
 		args []string
 		want string
@@ -278,9 +282,9 @@ func TestInit_MistakesExitTwoAndWriteNothing(t *testing.T) {
 	}{
 		{[]string{"init"}, "missing the module path", exitUsage},
 		{[]string{"init", "a", "b"}, "one module at a time", exitUsage},
-		{[]string{"init", "Example..com/x", "--warren", "v0.1.0"}, `module path "Example..com/x"`, exitUsage},
-		{[]string{"init", "example.com/shop", "--warren", "latest"}, `Warren version "latest": want a module version`, exitUsage},
-		{[]string{"init", "example.com/shop", "--replace", filepath.Join(dir, "nowhere")}, "no go.mod there", exitUsage},
+		{[]string{"init", "Example..com/x", "--warren", "v0.1.0", "--dir", fresh}, `module path "Example..com/x"`, exitUsage},
+		{[]string{"init", "example.com/shop", "--warren", "latest", "--dir", fresh}, `Warren version "latest": want a module version`, exitUsage},
+		{[]string{"init", "example.com/shop", "--replace", filepath.Join(dir, "nowhere"), "--dir", fresh}, "no go.mod there", exitUsage},
 		{[]string{"init", "example.com/shop", "--warren", "v0.1.0", "--dir", dir}, "exists and is not empty", exitFailed},
 		// init makes a new directory; --root was accepted and ignored once.
 		{[]string{"init", "example.com/shop", "--warren", "v0.1.0", "--dir", dir, "--root", dir}, "init takes no --root", exitUsage},
@@ -292,6 +296,9 @@ func TestInit_MistakesExitTwoAndWriteNothing(t *testing.T) {
 		}
 	}
 	sameFiles(t, map[string]string{"keep": "mine"}, snapshot(t, dir))
+	if _, err := os.Stat(fresh); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused init made %s (stat: %v)", fresh, err)
+	}
 }
 
 func TestInit_WritesTheProjectWithTheRequestedVersion(t *testing.T) {
