@@ -340,12 +340,18 @@ func WithMaxResponseBytes(n int64) Option {
 // (DefaultIdleConnTimeout) shorter than the server's.
 func DefaultTransport() *http.Transport {
 	return &http.Transport{
-		DialContext: (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second,
+		DialContext: (&net.Dialer{Timeout: DefaultDialTimeout, KeepAlive: 30 * time.Second,
 			Control: tcpopt.UserTimeout(DefaultUnackedTimeout)}).DialContext,
 		MaxIdleConnsPerHost: 128,
 		IdleConnTimeout:     DefaultIdleConnTimeout,
 	}
 }
+
+// DefaultDialTimeout bounds DefaultTransport's dial to one instance: a
+// dial that fails is safe to retry on another for any method, so an
+// instance that does not answer SYNs costs a call 2 s, not the kernel's
+// minutes.
+const DefaultDialTimeout = 2 * time.Second
 
 // DefaultUnackedTimeout is how long a request may go unacknowledged by
 // the instance's TCP stack before the connection is closed (Linux:

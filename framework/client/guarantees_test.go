@@ -100,6 +100,9 @@ func TestDefaults_AsDocumented(t *testing.T) {
 	if tr.MaxIdleConnsPerHost != 128 || tr.Proxy != nil {
 		t.Errorf("DefaultTransport: %d idle connections per host, proxy set %v; want 128 and none", tr.MaxIdleConnsPerHost, tr.Proxy != nil)
 	}
+	if DefaultDialTimeout != 2*time.Second {
+		t.Errorf("DefaultDialTimeout = %v, want 2s", DefaultDialTimeout)
+	}
 	if DefaultUnackedTimeout != 20*time.Second {
 		t.Errorf("DefaultUnackedTimeout = %v, want 20s", DefaultUnackedTimeout)
 	}
