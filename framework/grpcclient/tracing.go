@@ -5,8 +5,6 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
-	"go.opentelemetry.io/otel/attribute"
-	otelcodes "go.opentelemetry.io/otel/codes"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -15,7 +13,7 @@ import (
 	"google.golang.org/grpc/stats"
 
 	"github.com/warren-mesh/warren/framework/grpctransport"
-	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/internal/attemptspan"
 )
 
 // attemptTracing is the stats handler of every instance's connection when
@@ -53,14 +51,6 @@ func (h attemptNames) TagRPC(ctx context.Context, info *stats.RPCTagInfo) contex
 	return ctx
 }
 
-// Values of warren.attempt.outcome, set on an attempt's span when the
-// retry policy called the attempt off (as framework/tracing does for
-// HTTP attempts).
-var (
-	outcomeHedgeUnneeded = attribute.String("warren.attempt.outcome", "hedge_unneeded")
-	outcomeOutpaced      = attribute.String("warren.attempt.outcome", "outpaced")
-)
-
 // HandleRPC marks, before otelgrpc ends it, the span of an attempt the
 // retry policy cancelled because of its hedged pair. otelgrpc sets Error
 // for every non-OK status, CANCELLED included, so each needless hedge
@@ -75,24 +65,7 @@ var (
 // TestTracing_HedgeLoserIsNotAnErrorSpan).
 func (h attemptNames) HandleRPC(ctx context.Context, rs stats.RPCStats) {
 	if end, ok := rs.(*stats.End); ok && end.Error != nil && ctx.Err() != nil {
-		markCalledOff(ctx)
+		attemptspan.MarkCalledOff(ctx)
 	}
 	h.Handler.HandleRPC(ctx, rs)
-}
-
-// markCalledOff compares the cause rather than matching it with
-// errors.Is: retry's errPanicked wraps ErrHedgeUnneeded (the other
-// attempt panicked), and that call failed.
-func markCalledOff(ctx context.Context) {
-	span := trace.SpanFromContext(ctx)
-	if !span.IsRecording() {
-		return
-	}
-	switch context.Cause(ctx) { //nolint:errorlint // sentinels, compared on purpose (above)
-	case retry.ErrHedgeUnneeded:
-		span.SetAttributes(outcomeHedgeUnneeded)
-		span.SetStatus(otelcodes.Ok, "")
-	case retry.ErrOutpaced:
-		span.SetAttributes(outcomeOutpaced)
-	}
 }

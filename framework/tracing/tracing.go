@@ -38,7 +38,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/warren-mesh/warren/framework/httptransport"
-	"github.com/warren-mesh/warren/framework/retry"
+	"github.com/warren-mesh/warren/internal/attemptspan"
 	"github.com/warren-mesh/warren/internal/redact"
 )
 
@@ -140,13 +140,6 @@ func Transport(tp trace.TracerProvider, prop propagation.TextMapPropagator) func
 	}
 }
 
-// Values of warren.attempt.outcome, set on an attempt's client span when
-// the retry policy called the attempt off.
-var (
-	outcomeHedgeUnneeded = attribute.String("warren.attempt.outcome", "hedge_unneeded")
-	outcomeOutpaced      = attribute.String("warren.attempt.outcome", "outpaced")
-)
-
 // calledOff sits inside otelhttp's Transport, so it sees an attempt's
 // failure (and its answer's body's) before otelhttp marks the span
 // Error: the SDK ignores an Error after Ok (Ok is final), while Unset
@@ -156,7 +149,7 @@ type calledOff struct{ next http.RoundTripper }
 func (c calledOff) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := c.next.RoundTrip(r)
 	if err != nil {
-		markCalledOff(r.Context())
+		attemptspan.MarkCalledOff(r.Context())
 		return resp, err
 	}
 	// The client reads the body inside the attempt: a hedge called off
@@ -179,30 +172,9 @@ type calledOffBody struct {
 func (b *calledOffBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && err != io.EOF { //nolint:errorlint // io.EOF is returned unwrapped by contract
-		markCalledOff(b.ctx)
+		attemptspan.MarkCalledOff(b.ctx)
 	}
 	return n, err
-}
-
-// markCalledOff marks the span of an attempt whose context the retry
-// policy cancelled because of its hedged pair. The cause is compared,
-// not matched with errors.Is: retry's errPanicked wraps ErrHedgeUnneeded
-// (the other attempt panicked), and that call failed.
-func markCalledOff(ctx context.Context) {
-	if ctx.Err() == nil {
-		return
-	}
-	span := trace.SpanFromContext(ctx)
-	if !span.IsRecording() {
-		return
-	}
-	switch context.Cause(ctx) { //nolint:errorlint // sentinels, compared on purpose (above)
-	case retry.ErrHedgeUnneeded:
-		span.SetAttributes(outcomeHedgeUnneeded)
-		span.SetStatus(otelcodes.Ok, "")
-	case retry.ErrOutpaced:
-		span.SetAttributes(outcomeOutpaced)
-	}
 }
 
 // Config says where spans go. Both exporters may be on at once.
