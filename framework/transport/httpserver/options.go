@@ -121,7 +121,7 @@ func WithoutShedding() Option {
 }
 
 // WithTimeouts sets the time to read a request's headers and how long an
-// idle keep-alive connection stays open (defaults 5s and 90s).
+// idle keep-alive connection stays open (defaults 5s and 120s: DefaultReadHeaderTimeout, DefaultIdleTimeout).
 func WithTimeouts(readHeader, idle time.Duration) Option {
 	return func(o *options) error {
 		if readHeader <= 0 || idle <= 0 {
