@@ -325,8 +325,8 @@ func WithMaxBodyBytes(n int64) Option {
 }
 
 // WithHTTPTimeouts sets the HTTP server's header read timeout and idle
-// keep-alive timeout (defaults 5s and 90s); the debug listener uses them
-// too.
+// keep-alive timeout (defaults 5s and 120s: DefaultReadHeaderTime,
+// DefaultIdleTimeout); the debug listener uses them too.
 func WithHTTPTimeouts(readHeader, idle time.Duration) Option {
 	fwd := forward("WithHTTPTimeouts", httpserver.WithTimeouts(readHeader, idle))
 	return func(o *options) error {
