@@ -122,10 +122,11 @@ var predeclared = map[string]bool{
 func PackageName(name string) (string, error) {
 	const rule = "use 1 to 63 lower-case letters, digits and single dashes, starting with a letter and ending with a letter or digit (an RFC 1123 DNS label, e.g. payment, fraud-check)"
 	switch {
+	case strings.HasSuffix(name, "-") && registry.ValidName(strings.TrimRight(name, "-")):
+		// The one mistake named on its own: registry.ValidName refuses it too.
+		return "", fmt.Errorf("service name %q ends with a dash, which a DNS label may not: %s", name, rule)
 	case !registry.ValidName(name):
 		return "", fmt.Errorf("service name %q is not valid: %s", name, rule)
-	case strings.HasSuffix(name, "-"):
-		return "", fmt.Errorf("service name %q ends with a dash, which a DNS label may not: %s", name, rule)
 	case strings.Contains(name, "--"):
 		// Valid in RFC 1123, but reserved for encodings (xn--) and lost in
 		// the Go names: a--b and a-b would both be package ab, type AB.
