@@ -100,3 +100,56 @@ func TestDebugHandler_AnswersItsListenHost(t *testing.T) {
 		}
 	}
 }
+
+// closerFunc is an io.Closer of a function.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// The debug listener closes after the release too (docs/observability.md:
+// "closes last, after the drain and the release"): a scrape still answers
+// while the service's closers and the registry are being released. A
+// closer of the service's own holds the release open here.
+func TestRun_DebugListenerAnswersDuringTheRelease(t *testing.T) {
+	srv := memory.NewServer()
+	inRelease := make(chan struct{})
+	goOn := make(chan struct{})
+	var once sync.Once
+	let := func() { once.Do(func() { close(goOn) }) }
+	defer let()
+	hold := closerFunc(func() error {
+		close(inRelease)
+		select {
+		case <-goOn:
+		case <-time.After(time.Minute): // the test's own bound
+		}
+		return nil
+	})
+	metricsH := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "up 1\n") })
+	a, err := New("svc", http.NotFoundHandler(), srv.Registry(), testOptions(&journal{}, WithDebugListener("127.0.0.1:0", metricsH),
+		WithCloser(hold))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.opts.releaseTimeout = 2 * time.Minute // the closer, not the bound, ends the release here
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := start(t, a, ctx)
+	debugURL := "http://" + a.DebugAddr() + "/metrics"
+	c := &http.Client{Timeout: 10 * time.Second}
+	cancel()
+	select {
+	case <-inRelease:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the release did not reach the service's closer within 30s")
+	}
+	if got := status(t, c, debugURL); got != http.StatusOK {
+		t.Fatalf("debug listener answered %d during the release; want 200", got)
+	}
+	let()
+	wait(t, done)
+	if resp, err := c.Get(debugURL); err == nil {
+		resp.Body.Close()
+		t.Fatalf("debug listener answered %d after Run returned; want it closed", resp.StatusCode)
+	}
+}
