@@ -57,6 +57,16 @@ type handler struct {
 	hosts       []string
 }
 
+// newHandler is a page's handler with the documented defaults (at most
+// four pushes a second, 1 MiB/s, a heartbeat every 15 s) and opts.
+func newHandler(v *View, opts []HandlerOption) *handler {
+	h := &handler{v: v, minInterval: 250 * time.Millisecond, rate: 1 << 20, heartbeat: 15 * time.Second}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
 // Handler serves the page and its data:
 //
 //	GET /            the page (embedded; no external resources)
@@ -68,10 +78,7 @@ type handler struct {
 // to requests whose Host is an IP address, localhost or a name of
 // WithAllowedHosts; others get 421.
 func Handler(v *View, opts ...HandlerOption) http.Handler {
-	h := &handler{v: v, minInterval: 250 * time.Millisecond, rate: 1 << 20, heartbeat: 15 * time.Second}
-	for _, o := range opts {
-		o(h)
-	}
+	h := newHandler(v, opts)
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
 		panic(err) // the embedded tree is part of the binary: cannot happen
