@@ -18,9 +18,14 @@ import (
 // interact.) A socket leaves the set when it is closed: the kernel drops
 // it then, before its descriptor can be reused.
 type poller struct {
-	f    *os.File // the epoll descriptor; closed with the poller (finalizer)
+	f    *os.File // the epoll descriptor; closed by close (the finalizer if nobody does)
 	fd   int
 	bufs sync.Pool // *[]unix.EpollEvent, for counts made concurrently
+
+	// mu is held (read) by every use of fd and (write) by close, so a
+	// call never reaches a descriptor number the process reused after it.
+	mu     sync.RWMutex
+	closed bool
 }
 
 func newPoller() (*poller, error) {
@@ -29,6 +34,21 @@ func newPoller() (*poller, error) {
 		return nil, fmt.Errorf("shed: the waiting signal's epoll set: %w", err)
 	}
 	return &poller{f: os.NewFile(uintptr(fd), "shed-waiting"), fd: fd}, nil
+}
+
+// close releases the epoll set; from then on the poller counts nothing.
+// Calling it again does nothing.
+func (p *poller) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	if err := p.f.Close(); err != nil {
+		return fmt.Errorf("shed: close the waiting signal's epoll set: %w", err)
+	}
+	return nil
 }
 
 // add puts c's socket in the set; remove takes it out (for a connection
@@ -45,6 +65,11 @@ func (p *poller) ctl(c net.Conn, op int) {
 	if err != nil {
 		return
 	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return
+	}
 	// Control holds the descriptor open while it runs. EEXIST and ENOENT
 	// (in already, out already) need nothing done.
 	_ = rc.Control(func(fd uintptr) {
@@ -55,8 +80,13 @@ func (p *poller) ctl(c net.Conn, op int) {
 }
 
 // count returns how many sockets in the set hold unread bytes (or an end
-// of stream not yet read), counting at most max.
+// of stream not yet read), counting at most max; 0 once closed.
 func (p *poller) count(max int) int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return 0
+	}
 	bp, _ := p.bufs.Get().(*[]unix.EpollEvent)
 	if bp == nil || len(*bp) < max {
 		b := make([]unix.EpollEvent, max)

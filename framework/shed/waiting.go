@@ -49,6 +49,10 @@ type waiting struct {
 	conns atomic.Int64 // connections between requests at the last reading
 	armed atomic.Bool  // requests that find more than the target waiting are refused
 
+	// closed is set by Close: no connection is counted or tracked after
+	// it (checked under mu for the idle set, under rmu for readings).
+	closed atomic.Bool
+
 	rmu sync.Mutex  // held by the request taking a reading
 	ctl waitControl // its settings are fixed at New; the rest under rmu
 }
@@ -101,17 +105,20 @@ func (c *waitControl) update(now, w int64) bool {
 // closed one leaves it by itself; a hijacked one is taken out: its bytes
 // are no longer requests) and tracks the connections between requests.
 func (q *waiting) connState(c net.Conn, s http.ConnState) {
-	if q.poll == nil {
+	if q.poll == nil || q.closed.Load() {
 		return
 	}
 	switch s {
 	case http.StateNew:
-		q.poll.add(c)
+		q.poll.add(c) // nothing once closed
 	case http.StateHijacked:
 		q.poll.remove(c)
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.closed.Load() { // Close emptied the set: keep no connection past it
+		return
+	}
 	switch s {
 	case http.StateNew, http.StateIdle:
 		if q.idle == nil {
@@ -136,6 +143,9 @@ func (q *waiting) read(now int64) {
 		return
 	}
 	defer q.rmu.Unlock()
+	if q.closed.Load() { // a reading now would count nothing and keep what it found
+		return
+	}
 	w := int64(q.poll.count(waitReadMax))
 	q.mu.Lock()
 	n := len(q.idle)
@@ -187,3 +197,33 @@ const (
 // with unread frames counts as one waiting request, however many it
 // carries (its reader drains the socket as fast as it runs).
 func (l *Limiter) ConnState(c net.Conn, s http.ConnState) { l.wait.connState(c, s) }
+
+// close ends the count: the poller's epoll set is released, the idle set
+// emptied, and a reading under way is waited for and forgotten, so the
+// signal neither refuses nor reports a count from then on.
+func (q *waiting) close() error {
+	if q.poll == nil || !q.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	q.mu.Lock()
+	q.idle = nil
+	q.mu.Unlock()
+	err := q.poll.close()
+	q.rmu.Lock()
+	q.armed.Store(false)
+	q.last.Store(0)
+	q.conns.Store(0)
+	q.rmu.Unlock()
+	return err
+}
+
+// Close releases what the waiting signal holds: its epoll descriptor
+// (WithWaitingTarget; a Limiter without the signal holds nothing). From
+// then on the signal counts nothing and never refuses, while the rest of
+// the Limiter goes on deciding: Close may come while a server still
+// admits requests and reports connections (Acquire, Release, ConnState
+// and Stats stay safe). Call it once every server using the Limiter has
+// stopped; calling it again does nothing and returns nil. bootstrap hands
+// the limiter it makes to the App, which closes it in its release phase
+// and on a failed start-up (docs/overload.md).
+func (l *Limiter) Close() error { return l.wait.close() }
