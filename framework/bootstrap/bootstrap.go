@@ -74,7 +74,9 @@ type Deps struct {
 	// Shedder is the HTTP server's load shedder, nil with
 	// --load-shedding=false. To exempt routes, add
 	// app.WithShedding(d.Shedder, shed.WithExempt("POST /x")) to AppOptions;
-	// with --load-shedding=false nothing is shed all the same.
+	// with --load-shedding=false nothing is shed all the same. Run closes
+	// it (the App's release phase, after the drain, or a failed start-up);
+	// the build function does not.
 	Shedder *shed.Limiter
 
 	clientOpts []client.Option     // metrics, tracing and TLS of calls
@@ -234,6 +236,16 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 	}
 	deps.AppOptions = append(deps.AppOptions, app.WithStartLine(configLine...))
 	var regObs registry.Observer
+	// The shedder is run's to close until the App owns it (a closer,
+	// released after the drain): with --shed-waiting it holds an epoll
+	// descriptor, which a failed start left to the garbage collector.
+	var shedder *shed.Limiter // the one run made, whatever the build does with Deps
+	appOwnsShedder := false
+	defer func() {
+		if shedder != nil && !appOwnsShedder {
+			_ = shedder.Close()
+		}
+	}()
 	{ // metrics, served with pprof (unless --debug-pprof=false) on the debug listener
 		if cfg.DebugListen != "" {
 			deps.Metrics = metrics.NewRegistry()
@@ -265,7 +277,7 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 			if err != nil {
 				return err
 			}
-			deps.Shedder = l
+			shedder, deps.Shedder = l, l
 			deps.AppOptions = append(deps.AppOptions, app.WithShedding(deps.Shedder))
 			if deps.Metrics != nil {
 				metrics.NewShed(deps.Metrics, deps.Shedder)
@@ -351,7 +363,14 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 	if err != nil {
 		return errors.Join(fmt.Errorf("build %s: %w", cfg.Service, err), closeAll(deps.closers, reg))
 	}
-	opts := append(cfg.AppOptions(logger), deps.AppOptions...)
+	opts := cfg.AppOptions(logger)
+	if shedder != nil {
+		// Released after the drain (no server counts with it any more)
+		// and on a failed start-up; the first closer, so closed after
+		// the service's own (newest first).
+		opts = append(opts, app.WithCloser(shedder))
+	}
+	opts = append(opts, deps.AppOptions...)
 	if !cfg.LoadShedding {
 		// The flag wins over a build that exempts routes as Deps.Shedder
 		// says, app.WithShedding(d.Shedder, …): with d.Shedder nil that
@@ -369,6 +388,7 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 		return errors.Join(err, closeAll(deps.closers, reg))
 	}
 	id.app.Store(a)
+	appOwnsShedder = true
 	return a.Run(ctx) // from here the App closes them, also when start-up fails
 }
 
