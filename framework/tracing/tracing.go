@@ -49,8 +49,26 @@ func Propagator() propagation.TextMapPropagator {
 
 // Server returns middleware that continues the caller's trace (or starts
 // one) with a server span per request, named after the route pattern
-// ("GET /users/{id}") once the Router has matched it.
-func Server(tp trace.TracerProvider, prop propagation.TextMapPropagator) func(http.Handler) http.Handler {
+// ("GET /users/{id}") once the Router has matched it. WithPublicEndpoint
+// starts a trace per request instead, for a service outside callers reach.
+func Server(tp trace.TracerProvider, prop propagation.TextMapPropagator, opts ...ServerOption) func(http.Handler) http.Handler {
+	in, newRoot := newServerOptions(opts).inbound(tp, prop)
+	hopts := []otelhttp.Option{
+		otelhttp.WithTracerProvider(tp),
+		otelhttp.WithPropagators(in),
+		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+		// Called at the start (no route yet: the method) and again
+		// after the handler, when the Router has recorded the route.
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+			if route := httptransport.RouteOf(r.Context()); route != "" {
+				return route
+			}
+			return spanMethod(r.Method)
+		}),
+	}
+	if newRoot {
+		hopts = append(hopts, publicHTTP())
+	}
 	return func(next http.Handler) http.Handler {
 		named := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			sw := &statusWriter{ResponseWriter: w}
@@ -82,19 +100,7 @@ func Server(tp trace.TracerProvider, prop propagation.TextMapPropagator) func(ht
 			}()
 			next.ServeHTTP(sw, r)
 		})
-		h := otelhttp.NewHandler(named, "server",
-			otelhttp.WithTracerProvider(tp),
-			otelhttp.WithPropagators(prop),
-			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
-			// Called at the start (no route yet: the method) and again
-			// after the handler, when the Router has recorded the route.
-			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
-				if route := httptransport.RouteOf(r.Context()); route != "" {
-					return route
-				}
-				return spanMethod(r.Method)
-			}),
-		)
+		h := otelhttp.NewHandler(named, "server", hopts...)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h.ServeHTTP(w, httptransport.WithRouteSlot(r))
 		})
