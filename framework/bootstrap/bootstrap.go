@@ -103,7 +103,8 @@ func (d *Deps) ClientOptions() []client.Option {
 
 // GRPCServerOptions returns the gRPC server options the configuration
 // implies beyond those of grpcserver.Settings.Options: the process's
-// tracing, a server span per call continuing the caller's trace, with
+// tracing, a server span per call continuing the caller's trace (with
+// --trace-public-endpoint a new trace linked to it), with
 // --debug-listen the warren_grpc_server_* series, as the HTTP server has
 // (docs/observability.md), and with --load-shedding=false no shedding.
 // Generated NewTransports add them after Settings.Options.
@@ -311,11 +312,15 @@ func run(ctx context.Context, cfg config.Config, logOut io.Writer, logger log.Lo
 			}
 		}()
 		prop := tracing.Propagator()
+		var served []tracing.ServerOption
+		if cfg.TracePublicEndpoint { // outside callers: their trace context is not followed
+			served = append(served, tracing.WithPublicEndpoint())
+		}
 		deps.TracerProvider = tp
-		deps.AppOptions = append(deps.AppOptions, app.WithHTTPMiddleware(tracing.Server(tp, prop)))
+		deps.AppOptions = append(deps.AppOptions, app.WithHTTPMiddleware(tracing.Server(tp, prop, served...)))
 		deps.clientOpts = append(deps.clientOpts, client.WithRoundTripper(tracing.Transport(tp, prop)), client.WithTracerProvider(tp),
 			client.WithPropagator(prop)) // gRPC attempts (grpcclient)
-		deps.grpcOpts = append(deps.grpcOpts, grpcserver.WithTracing(tp, prop))
+		deps.grpcOpts = append(deps.grpcOpts, grpcserver.WithTracing(tp, prop, served...))
 	}
 	{ // TLS between services: HTTPS, mTLS with --tls-client-ca
 		// The server's files first: an operator who gave --tls-cert is

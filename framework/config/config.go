@@ -109,6 +109,10 @@ type Config struct {
 	// TraceSampleRatio is the share of traces started here that are
 	// recorded (1: all; OTEL_TRACES_SAMPLER then decides if set).
 	TraceSampleRatio float64
+	// TracePublicEndpoint starts a trace per served request, keeping the
+	// caller's only as a link, and drops its baggage: for a service that
+	// takes requests from outside the mesh (tracing.WithPublicEndpoint).
+	TracePublicEndpoint bool
 
 	// Service-to-service TLS (docs/security.md).
 	TLSCert     string // serve HTTPS with this certificate…
@@ -185,6 +189,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", c.OTLPEndpoint, "OTLP/gRPC trace collector: http://host:4317 (plaintext), https://host:4317 or host:4317 (TLS); empty: off")
 	fs.BoolVar(&c.TraceStdout, "trace-stdout", c.TraceStdout, "write every span as a JSON line to the log output (demo)")
 	fs.Float64Var(&c.TraceSampleRatio, "trace-sample-ratio", c.TraceSampleRatio, "share of the traces this service starts that are recorded, 0 < r <= 1 (calls in a caller's trace follow the caller's choice; 1: all, or OTEL_TRACES_SAMPLER if set)")
+	fs.BoolVar(&c.TracePublicEndpoint, "trace-public-endpoint", c.TracePublicEndpoint, "for a service outside callers reach: start a new trace for every request served (HTTP and gRPC), keeping the caller's traceparent only as a span link, so it can neither force nor suppress sampling, and drop its baggage (default: follow the caller, as services inside the mesh must)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve HTTPS with this certificate file (PEM); also presented when calling services that require client certificates")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "key file of --tls-cert")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "require client certificates signed by this CA file (mutual TLS)")

@@ -10,7 +10,8 @@ import (
 
 // README.md, "Observability and security": metrics, profiles and traces
 // are off until asked for (--debug-listen, --otlp-endpoint,
-// --trace-stdout); TLS is off until --tls-cert; snapshots and the data
+// --trace-stdout), and a served request follows its caller's trace
+// until --trace-public-endpoint; TLS is off until --tls-cert; snapshots and the data
 // directory are off until given. TestParse_DefaultsAreTheDocumentedOnes
 // pins the numbers; these empty defaults no test read: a Default with a
 // debug listener or stdout tracing on passed every test.
@@ -19,11 +20,11 @@ func TestParse_OffUntilAskedForByDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := fmt.Sprintf("debug-listen=%q otlp-endpoint=%q trace-stdout=%v tls-cert=%q tls-key=%q tls-client-ca=%q tls-ca=%q tls-plaintext-peers=%v "+
+	got := fmt.Sprintf("debug-listen=%q otlp-endpoint=%q trace-stdout=%v trace-public-endpoint=%v tls-cert=%q tls-key=%q tls-client-ca=%q tls-ca=%q tls-plaintext-peers=%v "+
 		"snapshot-dir=%q data-dir=%q advertise=%q id=%q zone=%q weight=%d tags=%q debug-allowed-hosts=%q",
-		c.DebugListen, c.OTLPEndpoint, c.TraceStdout, c.TLSCert, c.TLSKey, c.TLSClientCA, c.TLSCA, c.TLSPlaintextPeers,
+		c.DebugListen, c.OTLPEndpoint, c.TraceStdout, c.TracePublicEndpoint, c.TLSCert, c.TLSKey, c.TLSClientCA, c.TLSCA, c.TLSPlaintextPeers,
 		c.SnapshotDir, c.DataDir, c.Advertise, c.ID, c.Zone, c.Weight, c.Tags, c.DebugAllowedHosts)
-	want := `debug-listen="" otlp-endpoint="" trace-stdout=false tls-cert="" tls-key="" tls-client-ca="" tls-ca="" tls-plaintext-peers=false ` +
+	want := `debug-listen="" otlp-endpoint="" trace-stdout=false trace-public-endpoint=false tls-cert="" tls-key="" tls-client-ca="" tls-ca="" tls-plaintext-peers=false ` +
 		`snapshot-dir="" data-dir="" advertise="" id="" zone="" weight=0 tags=[] debug-allowed-hosts=[]`
 	if got != want {
 		t.Fatalf("defaults\n got %s\nwant %s", got, want)
