@@ -34,8 +34,8 @@ type CallOption func(*request)
 // it is retried on any retryable failure, including those after which the
 // server may have acted (reset connections, timeouts, 502, 504). GET, HEAD
 // and OPTIONS are idempotent already; anything else is retried only when
-// the request surely did not reach the service (refused or failed dial,
-// a load shedder's 503).
+// no method can have run (refused or failed dial, a load shedder's 503,
+// a Warren server's 408 body_timeout).
 func Idempotent() CallOption { return Idempotency(true) }
 
 // Idempotency overrides whether the call is idempotent, whatever its method

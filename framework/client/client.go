@@ -94,7 +94,7 @@ func (c *Client) unreachable(ctx context.Context, err error) error {
 // Unprocessed reports whether no attempt of a failed call can have been
 // acted on: each was refused before any handler ran (a connection
 // refused, a request that never left whole, a load shedder's overload
-// answer, a 429). Such a call may be sent again, whatever its method.
+// answer, a 429, a Warren server's 408 body_timeout). Such a call may be sent again, whatever its method.
 // False when some attempt may have reached a handler (a connection reset
 // or cut mid-call, an attempt's timeout, a handler's error) or when err
 // is nil.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warren-mesh/warren/framework/httptransport"
 	"github.com/warren-mesh/warren/framework/idempotency"
 	"github.com/warren-mesh/warren/framework/retry"
 	"github.com/warren-mesh/warren/framework/svcerr"
@@ -67,10 +68,12 @@ func (e *Error) Error() string {
 // service (PassedOn). A Warren router's own 404 route_not_found and 405
 // method_not_allowed (Unrouted) ran no handler: retried elsewhere for any
 // request, since during a rolling deploy an instance of the previous
-// release lacks the new routes. Everything else describes the request,
-// not the instance.
+// release lacks the new routes. So is a Warren server's own 408
+// body_timeout (bodyNotReceived): the body did not reach the instance in
+// time, so no method ran. Everything else describes the request, not the
+// instance.
 func (e *Error) RetryClass() retry.Class {
-	if e.Unrouted() {
+	if e.Unrouted() || e.bodyNotReceived() {
 		return retry.Unprocessed
 	}
 	switch e.Status {
@@ -155,6 +158,17 @@ func (e *Error) Unrouted() bool {
 	}
 	return e.Status == http.StatusNotFound && e.Code == codeRouteNotFound ||
 		e.Status == http.StatusMethodNotAllowed && e.Code == codeMethodNotAllowed
+}
+
+// bodyNotReceived reports whether the answer is a Warren server's own 408
+// body_timeout (httptransport.CodeBodyTimeout): the instance gave up
+// reading the request body, and a Warren handler decodes the whole body
+// before the method runs, so the method did not run. Another instance,
+// over another path, may get the body in time. A 408 without that code
+// (a proxy's, or a handler's own) says nothing of what ran, and one
+// passed on from another service is that service's.
+func (e *Error) bodyNotReceived() bool {
+	return e.Status == http.StatusRequestTimeout && e.Code == httptransport.CodeBodyTimeout && !e.PassedOn
 }
 
 // RetryFree implements retry.Freer: an unrouted answer's retry spends no

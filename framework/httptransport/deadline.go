@@ -22,8 +22,14 @@ const (
 )
 
 // ErrBodyTimeout is the (wrapped) error of a body read that hit a body
-// limit; it answers 408.
+// limit; it answers 408 with code CodeBodyTimeout.
 var ErrBodyTimeout = errors.New("request body not received in time")
+
+// CodeBodyTimeout is the code of the 408 that answers ErrBodyTimeout. A
+// Warren client takes that answer (and only with this code: a proxy's 408
+// says nothing of the handler) as "no method ran": a Warren handler
+// decodes the whole body before the method runs.
+const CodeBodyTimeout = "body_timeout"
 
 // BodyTimeouts bounds reading each request body: total from the first
 // read, idle for each wait for more bytes. It sets the connection's read

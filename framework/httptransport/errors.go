@@ -85,7 +85,7 @@ func Classify(err error) (int, ErrorBody) {
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, ErrorBody{Error: "request body exceeds " + itoa(tooBig.Limit) + " bytes", Code: "body_too_large"}
 	case errors.Is(err, ErrBodyTimeout):
-		return http.StatusRequestTimeout, ErrorBody{Error: ErrBodyTimeout.Error(), Code: "body_timeout"}
+		return http.StatusRequestTimeout, ErrorBody{Error: ErrBodyTimeout.Error(), Code: CodeBodyTimeout}
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, ErrorBody{Error: "deadline exceeded", Code: string(svcerr.DeadlineExceeded)}
 	case errors.Is(err, context.Canceled):
