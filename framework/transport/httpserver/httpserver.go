@@ -55,10 +55,15 @@ type Server struct {
 	ln       net.Listener
 	srv      *http.Server
 	closed   bool
-	inFlight atomic.Int64
-	probeCl  *http.Client
-	nonce    string // set by Listen, read by Probe after it
-	shedMW   func(http.Handler) http.Handler
+	inFlight atomic.Int64 // service requests in their handlers
+	// Connections with a request under way (StateActive: read, handled or
+	// being answered; activeConn), and handlers still running on a
+	// connection they hijacked: the requests a forced end of the drain
+	// cuts.
+	active, hjRunning atomic.Int64
+	probeCl           *http.Client
+	nonce             string // set by Listen, read by Probe after it
+	shedMW            func(http.Handler) http.Handler
 
 	// The hijacked connections (websockets, tunnels), which net/http's
 	// Shutdown and Close leave alone: the drain waits for them and cuts
@@ -190,6 +195,7 @@ func (s *Server) Listen(h transport.Host) (net.Addr, error) {
 		if st == http.StateActive || st == http.StateIdle {
 			s.lastActive.Store(time.Now().UnixNano()) // for quiesce
 		}
+		s.countActive(c, st)
 		if shedState != nil {
 			shedState(c, st)
 		}
@@ -217,7 +223,7 @@ func (s *Server) Serve() error {
 		return errors.New("http: Serve before Listen")
 	}
 	// JSONErrors: net/http's own 400/431 answers are JSON like every other.
-	err := srv.Serve(httptransport.JSONErrors(ln))
+	err := srv.Serve(activeListener{httptransport.JSONErrors(ln)})
 	if errors.Is(err, http.ErrServerClosed) || (s.draining.Load() && errors.Is(err, net.ErrClosed)) {
 		return nil // Shutdown closed the listener, before http.Server's own
 	}
@@ -275,7 +281,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = s.waitHijacked(ctx)
 	}
 	if err != nil {
-		left, hj := s.inFlight.Load(), s.hijackedCount()
+		// Every request under way: the service's in their handlers, and
+		// also a health check, and an answer whose handler has returned
+		// while its last bytes wait on a slow reader (active).
+		left := max(s.inFlight.Load(), s.active.Load()+s.hjRunning.Load())
+		hj := s.hijackedCount()
 		srv.Close()
 		s.cutHijacked()
 		if left == 0 && hj == 0 && ctx.Err() != nil {
@@ -409,15 +419,24 @@ func (s *Server) InFlight() int64 { return s.inFlight.Load() }
 func (s *Server) countInFlight(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.inFlight.Add(1)
-		defer s.inFlight.Add(-1)
-		h.ServeHTTP(&hijackWriter{ResponseWriter: w, s: s}, r)
+		hw := &hijackWriter{ResponseWriter: w, s: s}
+		defer s.handlerDone(hw)
+		h.ServeHTTP(hw, r)
 	})
+}
+
+func (s *Server) handlerDone(hw *hijackWriter) {
+	s.inFlight.Add(-1)
+	if hw.took.Load() {
+		s.hjRunning.Add(-1)
+	}
 }
 
 // hijackWriter records the connection its handler hijacks.
 type hijackWriter struct {
 	http.ResponseWriter
-	s *Server
+	s    *Server
+	took atomic.Bool // the handler hijacked its connection
 }
 
 // Hijack hands the connection over, tracked until it is closed.
@@ -425,6 +444,9 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
+	}
+	if !w.took.Swap(true) {
+		w.s.hjRunning.Add(1) // its connection is no longer active
 	}
 	hc := &hijackedConn{Conn: c, s: w.s}
 	w.s.hjMu.Lock()
