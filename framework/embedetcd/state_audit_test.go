@@ -15,6 +15,12 @@ import (
 	"time"
 )
 
+// dirInUseBound is how long a Start on a dir in use may take to fail:
+// it fails in lockDir, before etcd starts, so in milliseconds; the bound
+// is for a loaded machine. Without the lock the Start waits in etcd's db
+// lock forever, and the test says so after this, not after minutes.
+const dirInUseBound = 15 * time.Second
+
 // A second Server on a data dir a running etcd holds (a test that left one
 // running, the same dir given twice) fails its Start saying the dir is in
 // use, within its start timeout: etcd alone waits for the db file's lock
@@ -51,9 +57,11 @@ func TestServer_StartOnADirInUseFailsSayingSo(t *testing.T) {
 		if err := second.Close(); err != nil {
 			t.Errorf("Close after the failed Start: %v", err)
 		}
-	case <-time.After(60 * time.Second):
-		// Let the stuck Start through (it then runs on the first's data)
-		// so the test leaves nothing behind, and fail.
+	case <-time.After(dirInUseBound):
+		// Say so first (the clean-up may take a while), then let the
+		// stuck Start through (it then runs on the first's data) so the
+		// test leaves nothing behind.
+		t.Errorf("guarantee \"Start on a dir another Server runs on fails at once\": Start did not return within %s (start timeout 3s; it waits in etcd's db lock)", dirInUseBound)
 		first.Close()
 		firstClosed = true
 		select {
@@ -61,11 +69,46 @@ func TestServer_StartOnADirInUseFailsSayingSo(t *testing.T) {
 			second.Close()
 		case <-time.After(60 * time.Second):
 		}
-		t.Fatal("Start on a data dir in use did not return within 60s (start timeout 3s)")
+		t.FailNow()
 	}
 	// The first is unharmed.
 	if !first.Running() {
 		t.Fatal("the first server stopped")
+	}
+}
+
+// The Server's own lock alone keeps a second Server off the dir, before
+// any db file exists (two Starts together on a new dir, the window the
+// test below can only hit by chance): the lock is held here as a running
+// Server holds it, and a Start on the dir fails at once saying so, where
+// without it etcd would start on a dir another Server is starting on.
+func TestServer_StartOnADirAnotherServerHoldsFailsBeforeEtcdStarts(t *testing.T) {
+	dir := t.TempDir()
+	held, err := lockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	s, err := New(WithDir(dir), WithStartTimeout(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	started := make(chan error, 1)
+	go func() { started <- s.Start() }()
+	select {
+	case err := <-started:
+		if err == nil {
+			t.Fatalf("guarantee \"Start on a dir another Server runs on fails at once\": etcd started on a dir whose %s another Server holds", lockFile)
+		}
+		if !strings.Contains(err.Error(), "in use by another embedded etcd") || !strings.Contains(err.Error(), dir) {
+			t.Errorf("Start error does not say another Server holds the dir: %v", err)
+		}
+		if s.Running() {
+			t.Error("Running after a failed Start")
+		}
+	case <-time.After(dirInUseBound):
+		t.Fatalf("guarantee \"Start on a dir another Server runs on fails at once\": Start did not return within %s (start timeout 3s)", dirInUseBound)
 	}
 }
 
@@ -109,14 +152,15 @@ func TestServer_StartOnADirAnotherEtcdRunsOnFailsSayingSo(t *testing.T) {
 			t.Errorf("Start on the other etcd's dir = %v, want an error saying it is in use", err)
 		}
 		s.Close()
-	case <-time.After(60 * time.Second):
+	case <-time.After(dirInUseBound):
+		t.Errorf("guarantee \"Start on a dir whose db file another etcd holds locked fails at once\": Start did not return within %s (start timeout 3s; it waits in etcd's db lock)", dirInUseBound)
 		closeOther() // let the stuck Start through, so nothing is left behind
 		select {
 		case <-started:
 			s.Close()
 		case <-time.After(60 * time.Second):
 		}
-		t.Fatal("Start on a dir another etcd runs on did not return within 60s (start timeout 3s)")
+		t.FailNow()
 	}
 }
 
@@ -138,21 +182,40 @@ func TestServer_TwoStartsTogetherOnANewDirOneFails(t *testing.T) {
 		go func() { errs <- s.Start() }()
 	}
 	var failed []error
-	deadline := time.After(60 * time.Second)
-	for range srvs {
+	// The loser fails in its lock, before etcd starts: within the short
+	// bound. The winner may take its start timeout.
+	quick, deadline := time.After(dirInUseBound), time.After(60*time.Second)
+	for returned := 0; returned < len(srvs); {
 		select {
 		case err := <-errs:
+			returned++
 			if err != nil {
 				failed = append(failed, err)
 			}
-		case <-deadline:
-			// Closing the running one lets the stuck Start through (whose
-			// own Close waits for it: not on this goroutine).
-			for _, s := range srvs {
-				go s.Close()
+			continue
+		case <-quick:
+			if quick = nil; len(failed) > 0 {
+				continue
 			}
-			t.Fatal("a Start on the shared new dir did not return within 60s (start timeout 5s)")
+			t.Errorf("guarantee \"Start on a dir another Server runs on fails at once\": neither Start on the shared new dir failed within %s (one waits in etcd's db lock)", dirInUseBound)
+		case <-deadline:
+			t.Errorf("a Start on the shared new dir did not return within 60s (start timeout 5s)")
 		}
+		// Closing the running one lets the stuck Start through (whose
+		// own Close waits for it: not on this goroutine); wait for both,
+		// so a failed run leaves no etcd on the removed dir behind.
+		closed := make(chan struct{}, len(srvs))
+		for _, s := range srvs {
+			go func() { s.Close(); closed <- struct{}{} }()
+		}
+		for range srvs {
+			select {
+			case <-closed:
+			case <-time.After(60 * time.Second):
+				t.Fatal("the Servers did not close within 60s")
+			}
+		}
+		t.FailNow()
 	}
 	for _, s := range srvs {
 		s.Close()
