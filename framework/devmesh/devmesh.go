@@ -386,6 +386,8 @@ func (m *Mesh) startInstance(svc string, i int, env []string) (*Instance, error)
 		"WARREN_SNAPSHOT_DIR="+filepath.Join(m.cfg.StateDir, "snapshots", fmt.Sprintf("%s-%d", svc, i)),
 	)
 	cmd.Env = append(cmd.Env, env...)
+	// The process's slot, not its ID: unique even when two processes
+	// claim one ID (a fault test's duplicate), so their lines stay apart.
 	prefix := m.paint(svc, fmt.Sprintf("%7s |", fmt.Sprintf("%s-%d", svc, i)))
 	w := &prefixWriter{out: m.cfg.Out, outMu: &m.outMu, prefix: prefix + " "}
 	cmd.Stdout, cmd.Stderr = w, w
@@ -424,7 +426,7 @@ func (m *Mesh) startInstance(svc string, i int, env []string) (*Instance, error)
 		}
 	}()
 	if err := <-started; err != nil {
-		return nil, fmt.Errorf("devmesh: start %s-%d: %w", svc, i, err)
+		return nil, fmt.Errorf("devmesh: start %s: %w", inst.ID(), err)
 	}
 	m.instances = append(m.instances, inst)
 	return inst, nil
@@ -456,9 +458,9 @@ func (m *Mesh) waitReady(ctx context.Context) error {
 			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("devmesh: %s-%d not ready: %w", in.Service, in.Index, ctx.Err())
+				return fmt.Errorf("devmesh: %s not ready: %w", in.ID(), ctx.Err())
 			case <-in.exited:
-				return fmt.Errorf("devmesh: %s-%d exited: %v", in.Service, in.Index, in.err)
+				return fmt.Errorf("devmesh: %s exited: %v", in.ID(), in.err)
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
@@ -467,7 +469,9 @@ func (m *Mesh) waitReady(ctx context.Context) error {
 }
 
 // ID is the instance ID the launcher gives the process: service-index,
-// unless its extra environment sets WARREN_ID.
+// unless its extra environment sets WARREN_ID. The launcher's messages
+// name the instance by it, the ID it registers under; its output lines
+// keep the service-index prefix, which two processes never share.
 func (in *Instance) ID() string { return in.id }
 
 // ErrStopped is returned by StartInstance and Restart once Stop has
@@ -540,7 +544,7 @@ func (m *Mesh) waitInstances(ctx context.Context, svc string, n int) ([]registry
 	if errors.Is(err, errExited) {
 		for _, in := range insts {
 			if !in.running() {
-				return nil, fmt.Errorf("devmesh: %s-%d exited: %v", in.Service, in.Index, in.err)
+				return nil, fmt.Errorf("devmesh: %s exited: %v", in.ID(), in.err)
 			}
 		}
 	}
@@ -691,7 +695,7 @@ func (m *Mesh) stop() error {
 		}
 		_ = in.cmd.Process.Kill()
 		<-in.exited
-		errs = append(errs, fmt.Errorf("%s-%d did not stop in time; killed", in.Service, in.Index))
+		errs = append(errs, fmt.Errorf("%s did not stop in time; killed", in.ID()))
 	}
 	if m.disc != nil {
 		if left := m.leftovers(); len(left) > 0 {
