@@ -6,8 +6,9 @@
 // process is a client of etcd or Consul, and follows the same contract
 // (docs/registry.md): an ID held by one Registry is refused to another at a
 // different address (registry.ErrConflict) and taken over at the same
-// address; Close withdraws only what that Registry holds. New gives a
-// Registry with a Server of its own.
+// address; Close withdraws only what that Registry holds and stops only
+// the instancers made from it. New gives a Registry with a Server of its
+// own.
 package memory
 
 import (
@@ -51,7 +52,7 @@ func NewServer() *Server {
 
 // Registry returns a new client of the server.
 func (s *Server) Registry() *Registry {
-	return &Registry{srv: s, held: registry.NewTracker[struct{}]()}
+	return &Registry{srv: s, held: registry.NewTracker[struct{}](), instancers: map[*instancer]struct{}{}}
 }
 
 // Registry is one client of a Server. The zero value is not usable; call
@@ -60,8 +61,9 @@ type Registry struct {
 	srv *Server
 
 	// Guarded by srv.mu.
-	closed bool
-	held   *registry.Tracker[struct{}] // the instances this Registry holds, by name/ID
+	closed     bool
+	held       *registry.Tracker[struct{}] // the instances this Registry holds, by name/ID
+	instancers map[*instancer]struct{}     // made by Instancer and not yet stopped
 }
 
 var (
@@ -157,7 +159,9 @@ func (r *Registry) Instances(service string) []registry.Instance {
 }
 
 // Instancer returns an sd.Instancer for service. All instancers of one
-// service share a cache; Stop on one does not affect the others.
+// service share a cache on the Server; Stop on one ends the
+// subscriptions made through it and no other. The caller must Stop it;
+// Close stops any still running.
 func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -171,10 +175,22 @@ func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer,
 	if r.closed {
 		return nil, fmt.Errorf("memory registry: %w", ErrClosed)
 	}
-	return instancer{Cache: s.cacheLocked(service)}, nil
+	in := newInstancer(s.cacheLocked(service), r)
+	r.instancers[in] = struct{}{}
+	return in, nil
 }
 
-// Close withdraws every instance this Registry holds. It is idempotent.
+// forget drops a stopped instancer from the ones Close stops.
+func (r *Registry) forget(in *instancer) {
+	r.srv.mu.Lock()
+	defer r.srv.mu.Unlock()
+	delete(r.instancers, in)
+}
+
+// Close withdraws every instance this Registry holds, then stops the
+// instancers made from it (their subscribers get the withdrawal first,
+// then nothing more); other Registries of the Server, and their
+// instancers, go on. It is idempotent.
 func (r *Registry) Close() error {
 	s := r.srv
 	s.mu.Lock()
@@ -196,9 +212,14 @@ func (r *Registry) Close() error {
 		}
 	}
 	r.held.Close()
+	instancers := r.instancers
+	r.instancers = map[*instancer]struct{}{}
 	s.mu.Unlock()
 	for _, name := range changed {
 		s.publish(name)
+	}
+	for in := range instancers {
+		in.Stop()
 	}
 	return nil
 }
@@ -242,13 +263,6 @@ func (s *Server) setLocked(service string) []string {
 	}
 	return set
 }
-
-// instancer gives each caller its own (no-op) Stop.
-type instancer struct {
-	*registry.Cache
-}
-
-func (instancer) Stop() {}
 
 var _ registry.Catalog = (*Registry)(nil)
 
