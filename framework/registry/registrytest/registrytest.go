@@ -101,6 +101,8 @@ func Run(t *testing.T, h Harness) {
 		{"CloseWithdrawsAndIsIdempotent", s.closeWithdraws},
 		{"CallsAfterClose", s.callsAfterClose},
 		{"InstancerStopIsIdempotent", s.instancerStop},
+		{"InstancerStopEndsItsSubscriptions", s.instancerStopEndsItsSubscriptions},
+		{"CloseStopsItsInstancers", s.closeStopsItsInstancers},
 		{"FirstEventAfterInstancerHasTheSet", s.firstEventHasTheSet},
 		{"WatcherSeesChangesInOrder", s.watcherInOrder},
 		{"CatalogListsServicesWithInstances", s.catalog},
