@@ -7,6 +7,7 @@ package tcpproxy
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -24,6 +25,9 @@ type Proxy struct {
 	delay   atomic.Int64 // nanoseconds added before each chunk of the answer
 	matched atomic.Int64
 	silent  atomic.Bool // chunks are dropped both ways; connections stay open
+	// acceptErrors counts failed accepts, so a test can tell that it
+	// made one fail.
+	acceptErrors atomic.Int64
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -128,13 +132,38 @@ func (p *Proxy) Close() {
 	p.wg.Wait()
 }
 
+// Bounds of the wait after a failed accept, as net/http's Server has
+// them: 5 ms doubling up to 1 s.
+const (
+	acceptRetryMin = 5 * time.Millisecond
+	acceptRetryMax = time.Second
+)
+
 func (p *Proxy) accept() {
 	defer p.wg.Done()
+	var wait time.Duration
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
-			return // closed
+			// Only Close ends the loop. Anything else (EMFILE: the process
+			// out of descriptors for a moment) is waited out: returning
+			// left a port nobody accepted on, and a fault test failed
+			// long after, with clients hanging on the proxy.
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			p.acceptErrors.Add(1)
+			wait = min(max(2*wait, acceptRetryMin), acceptRetryMax)
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-p.done:
+				t.Stop()
+				return
+			}
+			continue
 		}
+		wait = 0
 		if !p.track(c) {
 			continue
 		}
