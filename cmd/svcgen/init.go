@@ -84,9 +84,13 @@ func (c *cli) init(args []string) error {
 	if err := createDir(filepath.Dir(target), base, placed); err != nil {
 		return fmt.Errorf("create the project: %w", err)
 	}
-	rel, err := filepath.Rel(c.wd, target)
-	if err != nil {
-		rel = target
+	// The path as the user gave it when absolute; relative to the working
+	// directory otherwise (../../tmp/shop for /tmp/shop helped no one).
+	rel := *dir
+	if !filepath.IsAbs(rel) {
+		if rel, err = filepath.Rel(c.wd, target); err != nil {
+			rel = target
+		}
 	}
 	fmt.Fprintf(c.stdout, "created %s (module %s):\n", rel, mod)
 	for _, p := range slices.Sorted(mapKeys(files)) {
