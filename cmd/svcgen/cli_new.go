@@ -110,11 +110,7 @@ func (c *cli) new(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := createDir(r.root, rel, files); err != nil {
-		return err
-	}
-	if err := commit(deploys); err != nil {
-		os.RemoveAll(dir) // nothing half done: the service goes with its deploy entries
+	if err := placeService(r.root, rel, files, deploys, commit); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "created %s:\n", rel)
@@ -169,15 +165,41 @@ func deployEdits(root, name string, grpc bool) ([]fileWrite, error) {
 	return out, nil
 }
 
+// placeService writes a new service: its directory (createDir), then its
+// deploy entries with commitDeploys (commit; a test passes one that lets
+// a deploy file change first). When the entries cannot be written the
+// directory goes again, and services/ when it made that, so a failed new
+// leaves no half-made service.
+func placeService(root, rel string, files map[string][]byte, deploys []fileWrite, commitDeploys func([]fileWrite) error) error {
+	dir := filepath.Join(root, filepath.FromSlash(rel))
+	made := missingDirs(filepath.Dir(dir))
+	if err := createDir(root, rel, files); err != nil {
+		return err
+	}
+	if err := commitDeploys(deploys); err != nil {
+		os.RemoveAll(dir)
+		removeEmpty(made)
+		return err
+	}
+	return nil
+}
+
 // createDir writes files (paths relative to root, all under rel) into a
 // temporary directory beside rel and renames it into place, so a failure
-// leaves no half-made service.
-func createDir(root, rel string, files map[string][]byte) error {
+// leaves no half-made service, nor the parent directories it made for it
+// (services/ of a project's first service).
+func createDir(root, rel string, files map[string][]byte) (err error) {
 	final := filepath.Join(root, filepath.FromSlash(rel))
 	parent := filepath.Dir(final)
+	made := missingDirs(parent)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			removeEmpty(made)
+		}
+	}()
 	tmp, err := os.MkdirTemp(parent, ".svcgen-"+filepath.Base(final)+"-")
 	if err != nil {
 		return err
@@ -203,4 +225,26 @@ func createDir(root, rel string, files map[string][]byte) error {
 		return fmt.Errorf("move the new service into place: %w", err)
 	}
 	return nil
+}
+
+// missingDirs are dir and those of its parents that do not exist yet,
+// deepest first: what os.MkdirAll(dir) would make.
+func missingDirs(dir string) []string {
+	var out []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || filepath.Dir(d) == d {
+			return out
+		}
+		out = append(out, d)
+	}
+}
+
+// removeEmpty removes the directories missingDirs listed, deepest first,
+// each only while it is empty: something else put there stays.
+func removeEmpty(dirs []string) {
+	for _, d := range dirs {
+		if os.Remove(d) != nil {
+			return
+		}
+	}
 }
