@@ -34,8 +34,9 @@ var (
 // their tests type-checked, no test binary linked nor run, and none of
 // vet's other reports, which are `make test`'s business), and turns a
 // failure into a message that says which method drifted, or which test
-// file, and what to change.
-func typecheck(root string, rels []string) error {
+// file, and what to change. wrote: this gen run wrote something; when it
+// wrote nothing the code was up to date, and the message says so.
+func typecheck(root string, rels []string, wrote bool) error {
 	if len(rels) == 0 {
 		return nil
 	}
@@ -55,19 +56,36 @@ func typecheck(root string, rels []string) error {
 		return err
 	}
 	if out != "" {
-		var b strings.Builder
-		b.WriteString("the generated code was written, but the service does not compile:\n")
-		writeCompilerLines(&b, out)
-		for _, m := range implementsRE.FindAllStringSubmatch(out, -1) {
-			fmt.Fprintf(&b, "%s: %s no longer implements Service (%s): the generated code follows the interface, and svcgen never rewrites your methods; change the method's signature to the `want` line above, or the interface back to the `have` line\n", m[1], m[2], m[3])
-		}
-		return errDrift{strings.TrimRight(b.String(), "\n")}
+		return buildDrift(root, out, wrote)
 	}
 	out, err = runGo(ctx, root, append([]string{"vet", "-buildtag"}, pkgs...)...)
 	if err != nil || out == "" {
 		return err
 	}
-	return testDrift(out)
+	return testDrift(root, out, wrote)
+}
+
+// genState opens the report of a failed check: what this gen run did to
+// the generated code. A run that wrote nothing found it up to date, so
+// the failure was there before the run.
+func genState(wrote bool) string {
+	if wrote {
+		return "the generated code was written"
+	}
+	return "the generated code is up to date"
+}
+
+// buildDrift is the message for services that do not compile: the
+// compiler's report, and what to do about a method that drifted from the
+// interface.
+func buildDrift(root, out string, wrote bool) error {
+	var b strings.Builder
+	b.WriteString(genState(wrote) + ", but the service does not compile:\n")
+	writeCompilerLines(&b, out)
+	for _, m := range implementsRE.FindAllStringSubmatch(out, -1) {
+		fmt.Fprintf(&b, "%s: %s no longer implements Service (%s): the generated code follows the interface, and svcgen never rewrites your methods; change the method's signature to the `want` line above, or the interface back to the `have` line\n", m[1], m[2], m[3])
+	}
+	return errDrift{strings.TrimRight(b.String(), "\n")}
 }
 
 // testDrift is the message for tests that no longer compile although the
@@ -75,9 +93,9 @@ func typecheck(root string, rels []string) error {
 // interface. svcgen's own tests (*_gen_test.go) were just rewritten to
 // follow the interface; the others — conformance_test.go too, which
 // `svcgen new` wrote once — are the user's, and gen never edits them.
-func testDrift(out string) error {
+func testDrift(root, out string, wrote bool) error {
 	var b strings.Builder
-	b.WriteString("the generated code was written and the service builds, but its tests do not compile:\n")
+	b.WriteString(genState(wrote) + " and the service builds, but its tests do not compile:\n")
 	writeCompilerLines(&b, out)
 	said := map[string]bool{}
 	for _, m := range testFileRE.FindAllStringSubmatch(out, -1) {

@@ -308,7 +308,7 @@ func (c *cli) gen(args []string) error {
 	for _, res := range results {
 		rels = append(rels, res.t.rel)
 	}
-	return c.typecheck(r.root, rels)
+	return c.typecheck(r.root, rels, len(writes) > 0)
 }
 
 // protoLast orders a service's files so that each .proto is replaced
