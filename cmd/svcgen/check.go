@@ -76,14 +76,22 @@ func genState(wrote bool) string {
 }
 
 // buildDrift is the message for services that do not compile: the
-// compiler's report, and what to do about a method that drifted from the
-// interface.
+// compiler's report, what to do about a method that drifted from the
+// interface, and which failing files are not the project's at all.
 func buildDrift(root, out string, wrote bool) error {
+	notes, onlyOutside := outsideNotes(root, out)
 	var b strings.Builder
-	b.WriteString(genState(wrote) + ", but the service does not compile:\n")
+	b.WriteString(genState(wrote) + ", but the service does not compile")
+	if onlyOutside {
+		b.WriteString(", because code it imports from outside this project does not (your code is not at fault)")
+	}
+	b.WriteString(":\n")
 	writeCompilerLines(&b, out)
 	for _, m := range implementsRE.FindAllStringSubmatch(out, -1) {
 		fmt.Fprintf(&b, "%s: %s no longer implements Service (%s): the generated code follows the interface, and svcgen never rewrites your methods; change the method's signature to the `want` line above, or the interface back to the `have` line\n", m[1], m[2], m[3])
+	}
+	for _, n := range notes {
+		b.WriteString(n + "\n")
 	}
 	return errDrift{strings.TrimRight(b.String(), "\n")}
 }
@@ -93,9 +101,16 @@ func buildDrift(root, out string, wrote bool) error {
 // interface. svcgen's own tests (*_gen_test.go) were just rewritten to
 // follow the interface; the others — conformance_test.go too, which
 // `svcgen new` wrote once — are the user's, and gen never edits them.
+// A package only tests import can fail to compile outside the project
+// too: such files are named as not the project's.
 func testDrift(root, out string, wrote bool) error {
+	notes, onlyOutside := outsideNotes(root, out)
 	var b strings.Builder
-	b.WriteString(genState(wrote) + " and the service builds, but its tests do not compile:\n")
+	b.WriteString(genState(wrote) + " and the service builds, but its tests do not compile")
+	if onlyOutside {
+		b.WriteString(", because code they import from outside this project does not (your code is not at fault)")
+	}
+	b.WriteString(":\n")
 	writeCompilerLines(&b, out)
 	said := map[string]bool{}
 	for _, m := range testFileRE.FindAllStringSubmatch(out, -1) {
@@ -111,6 +126,9 @@ func testDrift(root, out string, wrote bool) error {
 			what = "it uses " + mm[1] + ", which the service no longer declares"
 		}
 		fmt.Fprintf(&b, "%s:%s: %s: this test file is yours (`svcgen new` wrote it once; gen never rewrites or deletes your code), so change or delete the tests of what the interface dropped or changed; `go vet` then passes\n", file, line, what)
+	}
+	for _, n := range notes {
+		b.WriteString(n + "\n")
 	}
 	return errDrift{strings.TrimRight(b.String(), "\n")}
 }
