@@ -53,7 +53,9 @@ func decodeBody(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		switch {
-		case errors.As(err, &tooBig), errors.Is(err, ErrBodyTimeout):
+		case errors.Is(err, ErrBodyTimeout):
+			return bodyNotDecoded{err} // before the method: CodeBodyTimeout
+		case errors.As(err, &tooBig):
 			return err
 		case errors.Is(err, io.EOF) && dec.InputOffset() == 0:
 			// Empty (or all-space) body: zero value. Told by the decoder not
@@ -66,7 +68,10 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) || errors.Is(err, ErrBodyTimeout) {
+		if errors.Is(err, ErrBodyTimeout) {
+			return bodyNotDecoded{err}
+		}
+		if errors.As(err, &tooBig) {
 			return err
 		}
 		return fmt.Errorf("%w: trailing data after the JSON value", ErrMalformedJSON)

@@ -22,14 +22,30 @@ const (
 )
 
 // ErrBodyTimeout is the (wrapped) error of a body read that hit a body
-// limit; it answers 408 with code CodeBodyTimeout.
+// limit; it answers 408, with code CodeBodyTimeout when Warren's decoder
+// was reading the body (DecodeJSON, DecodeBody: before the method ran)
+// and CodeBodyTimeoutInHandler when anything else was (a method or
+// handler that reads the body itself, and may have acted on part of it).
 var ErrBodyTimeout = errors.New("request body not received in time")
 
-// CodeBodyTimeout is the code of the 408 that answers ErrBodyTimeout. A
-// Warren client takes that answer (and only with this code: a proxy's 408
-// says nothing of the handler) as "no method ran": a Warren handler
-// decodes the whole body before the method runs.
+// CodeBodyTimeout is the code of the 408 that answers ErrBodyTimeout met
+// by Warren's decoder. A Warren client takes that answer (and only with
+// this code: a proxy's 408 says nothing of the handler) as "no method
+// ran": the decoder reads the whole body before the method runs.
 const CodeBodyTimeout = "body_timeout"
+
+// CodeBodyTimeoutInHandler is the code of the 408 that answers
+// ErrBodyTimeout met outside Warren's decoder: the method (or a handler
+// of the service's own) was reading the body and may have acted on what
+// it read, so a client retries it only as it retries a timeout.
+const CodeBodyTimeoutInHandler = "body_timeout_in_handler"
+
+// bodyNotDecoded marks ErrBodyTimeout met by Warren's decoder (decodeBody):
+// the method never got the request.
+type bodyNotDecoded struct{ err error }
+
+func (e bodyNotDecoded) Error() string { return e.err.Error() }
+func (e bodyNotDecoded) Unwrap() error { return e.err }
 
 // BodyTimeouts bounds reading each request body: total from the first
 // read, idle for each wait for more bytes. It sets the connection's read

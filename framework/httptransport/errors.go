@@ -85,7 +85,11 @@ func Classify(err error) (int, ErrorBody) {
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, ErrorBody{Error: "request body exceeds " + itoa(tooBig.Limit) + " bytes", Code: "body_too_large"}
 	case errors.Is(err, ErrBodyTimeout):
-		return http.StatusRequestTimeout, ErrorBody{Error: ErrBodyTimeout.Error(), Code: CodeBodyTimeout}
+		code := CodeBodyTimeoutInHandler // read by the method: it may have acted
+		if errors.As(err, new(bodyNotDecoded)) {
+			code = CodeBodyTimeout
+		}
+		return http.StatusRequestTimeout, ErrorBody{Error: ErrBodyTimeout.Error(), Code: code}
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, ErrorBody{Error: "deadline exceeded", Code: string(svcerr.DeadlineExceeded)}
 	case errors.Is(err, context.Canceled):

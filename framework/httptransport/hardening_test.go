@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +156,28 @@ func TestJSONErrors_ConnectionsGiveOutTheirSocket(t *testing.T) {
 	}
 	if _, ok := nc.NetConn().(*net.TCPConn); !ok {
 		t.Fatalf("NetConn() is %T, want the *net.TCPConn", nc.NetConn())
+	}
+}
+
+// A body that stalls while the method itself reads it (a decoder of the
+// service's own that hands the method r.Body) is answered 408 with
+// body_timeout_in_handler: the method may have acted on part of it, so a
+// client must not take it for "no method ran" (body_timeout, which only
+// Warren's decoder gives).
+func TestBodyTimeouts_AStallWhileTheMethodReadsIsAnsweredInHandler(t *testing.T) {
+	read := func(_ context.Context, req any) (any, error) {
+		_, err := io.Copy(io.Discard, req.(io.Reader))
+		return nil, err
+	}
+	rawBody := func(_ context.Context, r *http.Request) (any, error) { return r.Body, nil }
+	rt := NewRouter()
+	rt.Handle("POST /upload", NewServer(read, rawBody, EncodeJSON, log.NewNopLogger()))
+	srv := httptest.NewServer(Handler(rt, log.NewNopLogger(), 0, WithBodyTimeouts(2*time.Second, 300*time.Millisecond)))
+	t.Cleanup(srv.Close)
+	c := dial(t, srv.Listener.Addr().String())
+	fmt.Fprint(c, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+	body := readJSONAnswer(t, c, http.StatusRequestTimeout)
+	if body.Code != CodeBodyTimeoutInHandler {
+		t.Fatalf("code %q, want %q", body.Code, CodeBodyTimeoutInHandler)
 	}
 }
