@@ -44,8 +44,10 @@ func newServerOptions(opts []ServerOption) serverOptions {
 // dropped: none of it reaches the handler's context or the calls the
 // service makes. The headers themselves are left in the request (a
 // handler, reqmeta, still sees them), as is everything not trace
-// context (the request ID). With a no-op provider (tracing off) nothing
-// of the caller's is followed at all: there is no span to link from.
+// context (the request ID). With a provider that makes no spans (tracing
+// off: noop.NewTracerProvider, or OpenTelemetry's global provider before
+// an SDK is set, or trace.NewNoopTracerProvider) nothing of the caller's
+// is followed at all: there is no span to link from.
 //
 // Without it a server follows its caller, as services inside the mesh
 // must, or every hop would start a trace of its own.
@@ -60,11 +62,36 @@ func (o serverOptions) inbound(tp trace.TracerProvider, prop propagation.TextMap
 		return prop, false
 	}
 	if _, off := tp.(noop.TracerProvider); off {
-		// A no-op tracer ignores WithNewRoot and keeps the extracted
-		// span context, which the service's calls would then carry on.
+		// Nothing to link from: extracting would be wasted. Only a
+		// shortcut: forgetCaller makes other spanless providers safe.
 		return spanContextOnly{prop: prop, none: true}, false
 	}
 	return spanContextOnly{prop: prop}, true
+}
+
+// forgetCaller returns ctx without the caller's span context if the
+// server span did not replace it, and whether it did so. A tracer that
+// makes no spans ignores WithNewRoot and keeps the remote span context
+// extracted for the link (the global provider before an SDK is set,
+// trace.NewNoopTracerProvider, a wrapper of either), and the handler's
+// calls would carry the caller's trace on, sampled flag included. A span
+// this server started is never remote, so a check per request covers
+// every provider, and one that gets an SDK later, at no allocation when
+// the span is the server's own.
+func forgetCaller(ctx context.Context) (context.Context, bool) {
+	if !trace.SpanContextFromContext(ctx).IsRemote() {
+		return ctx, false
+	}
+	return trace.ContextWithSpanContext(ctx, trace.SpanContext{}), true
+}
+
+// publicGRPC is a public endpoint's stats handler: the context otelgrpc's
+// TagRPC returns is the call's (the handler's), so it is fixed there.
+type publicGRPC struct{ stats.Handler }
+
+func (h publicGRPC) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
+	ctx, _ = forgetCaller(h.Handler.TagRPC(ctx, info))
+	return ctx
 }
 
 // spanContextOnly extracts with prop and keeps only the span context
@@ -103,7 +130,8 @@ func publicHTTP() otelhttp.Option {
 // WithPublicEndpoint every call starts its own trace, as Server does for
 // HTTP. grpc.health.v1 calls get no span. With a no-op provider only the
 // caller's context is put into the call's context
-// (grpctransport.ExtractTraceContext; nothing with WithPublicEndpoint).
+// (grpctransport.ExtractTraceContext; nothing with WithPublicEndpoint,
+// whatever the provider).
 // grpcserver.WithTracing installs it.
 func GRPCServer(tp trace.TracerProvider, prop propagation.TextMapPropagator, opts ...ServerOption) stats.Handler {
 	in, newRoot := newServerOptions(opts).inbound(tp, prop)
@@ -118,10 +146,11 @@ func GRPCServer(tp trace.TracerProvider, prop propagation.TextMapPropagator, opt
 		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
 		otelgrpc.WithFilter(notHealth),
 	}
-	if newRoot {
-		hopts = append(hopts, otelgrpc.WithPublicEndpoint())
+	if !newRoot {
+		return otelgrpc.NewServerHandler(hopts...)
 	}
-	return otelgrpc.NewServerHandler(hopts...)
+	hopts = append(hopts, otelgrpc.WithPublicEndpoint())
+	return publicGRPC{otelgrpc.NewServerHandler(hopts...)}
 }
 
 // notHealth is false for grpc.health.v1 calls: probes would drown the

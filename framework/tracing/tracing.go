@@ -52,7 +52,8 @@ func Propagator() propagation.TextMapPropagator {
 // ("GET /users/{id}") once the Router has matched it. WithPublicEndpoint
 // starts a trace per request instead, for a service outside callers reach.
 func Server(tp trace.TracerProvider, prop propagation.TextMapPropagator, opts ...ServerOption) func(http.Handler) http.Handler {
-	in, newRoot := newServerOptions(opts).inbound(tp, prop)
+	o := newServerOptions(opts)
+	in, newRoot := o.inbound(tp, prop)
 	hopts := []otelhttp.Option{
 		otelhttp.WithTracerProvider(tp),
 		otelhttp.WithPropagators(in),
@@ -98,7 +99,13 @@ func Server(tp trace.TracerProvider, prop propagation.TextMapPropagator, opts ..
 					panic(p)
 				}
 			}()
-			next.ServeHTTP(sw, r)
+			in := r // r stays the span's, for the deferred naming
+			if o.public {
+				if ctx, forgot := forgetCaller(r.Context()); forgot {
+					in = r.WithContext(ctx)
+				}
+			}
+			next.ServeHTTP(sw, in)
 		})
 		h := otelhttp.NewHandler(named, "server", hopts...)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
