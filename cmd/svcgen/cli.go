@@ -266,16 +266,26 @@ var renameFile = os.Rename
 // commit writes every file to a temporary file beside it first and then
 // renames them all, so a failed write changes nothing. A file that changed
 // since it was read is never replaced: checked before anything is
-// written, and again just before its own rename.
-func commit(writes []fileWrite) error {
+// written, and again just before its own rename. A rename that fails
+// leaves the files renamed before it new (gen's next run completes them).
+func commit(writes []fileWrite) error { return commitWrites(writes, false) }
+
+// commitAll is commit that puts the files it already replaced back as
+// they were when a later one cannot be replaced: svcgen new's deploy
+// files, where one listing a service that new then removes would make
+// the next `new NAME` refuse.
+func commitAll(writes []fileWrite) error { return commitWrites(writes, true) }
+
+func commitWrites(writes []fileWrite, undo bool) error {
 	for _, w := range writes {
 		if err := w.unchanged(); err != nil {
 			return err
 		}
 	}
 	tmps := make([]string, len(writes))
+	var olds []string // undo: the previous content of each file, kept before its rename
 	cleanup := func() {
-		for _, t := range tmps {
+		for _, t := range append(tmps, olds...) {
 			if t != "" {
 				os.Remove(t)
 			}
@@ -298,17 +308,34 @@ func commit(writes []fileWrite) error {
 			return fmt.Errorf("write %s: %w", w.path, err)
 		}
 	}
-	for i, w := range writes {
-		if err := w.unchanged(); err != nil {
+	if undo {
+		var err error
+		if olds, err = keepOld(writes); err != nil {
 			cleanup()
 			return err
 		}
-		if err := renameFile(tmps[i], w.path); err != nil {
+	}
+	for i, w := range writes {
+		err := w.unchanged()
+		if err == nil {
+			if err = renameFile(tmps[i], w.path); err != nil {
+				err = fmt.Errorf("replace %s: %w", w.path, err)
+			}
+		}
+		if err != nil {
+			if undo && i > 0 {
+				if uerr := putBack(writes[:i], olds); uerr != nil {
+					err = errors.Join(err, uerr)
+				} else {
+					err = fmt.Errorf("%w; the files replaced before it were put back as they were", err)
+				}
+			}
 			cleanup()
-			return fmt.Errorf("replace %s: %w", w.path, err)
+			return err
 		}
 		tmps[i] = ""
 	}
+	cleanup() // the kept old contents
 	return nil
 }
 

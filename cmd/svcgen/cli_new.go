@@ -110,7 +110,7 @@ func (c *cli) new(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := placeService(r.root, rel, files, deploys, commit); err != nil {
+	if err := placeService(r.root, rel, files, deploys, commitAll); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "created %s:\n", rel)
@@ -166,10 +166,12 @@ func deployEdits(root, name string, grpc bool) ([]fileWrite, error) {
 }
 
 // placeService writes a new service: its directory (createDir), then its
-// deploy entries with commitDeploys (commit; a test passes one that lets
-// a deploy file change first). When the entries cannot be written the
+// deploy entries with commitDeploys (commitAll, which puts back the
+// deploy files it replaced when a later one fails; a test passes one that
+// lets a deploy file change first). When the entries cannot be written the
 // directory goes again, and services/ when it made that, so a failed new
-// leaves no half-made service.
+// leaves the project as it was. Only when a deploy file could not be put
+// back does the service stay, so that no entry names a missing directory.
 func placeService(root, rel string, files map[string][]byte, deploys []fileWrite, commitDeploys func([]fileWrite) error) error {
 	dir := filepath.Join(root, filepath.FromSlash(rel))
 	made := missingDirs(filepath.Dir(dir))
@@ -177,6 +179,10 @@ func placeService(root, rel string, files map[string][]byte, deploys []fileWrite
 		return err
 	}
 	if err := commitDeploys(deploys); err != nil {
+		var kept errNotPutBack
+		if errors.As(err, &kept) {
+			return fmt.Errorf("%w; %s is kept, since a deploy file may list it: check the deploy files, then run `svcgen gen %s` to complete its entries", err, rel, filepath.Base(rel))
+		}
 		os.RemoveAll(dir)
 		removeEmpty(made)
 		return err
