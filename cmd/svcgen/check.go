@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -34,9 +37,10 @@ var (
 // their tests type-checked, no test binary linked nor run, and none of
 // vet's other reports, which are `make test`'s business), and turns a
 // failure into a message that says which method drifted, or which test
-// file, and what to change. wrote: this gen run wrote something; when it
-// wrote nothing the code was up to date, and the message says so.
-func typecheck(root string, rels []string, wrote bool) error {
+// file, and what to change. wrote: whether this gen run wrote each
+// service's generated code (by rel); one it did not write was up to date,
+// and the message says so.
+func typecheck(root string, rels []string, wrote map[string]bool) error {
 	if len(rels) == 0 {
 		return nil
 	}
@@ -66,22 +70,61 @@ func typecheck(root string, rels []string, wrote bool) error {
 }
 
 // genState opens the report of a failed check: what this gen run did to
-// the generated code. A run that wrote nothing found it up to date, so
-// the failure was there before the run.
-func genState(wrote bool) string {
-	if wrote {
-		return "the generated code was written"
+// the generated code of the services the report names (all of them when
+// it names none: only files outside the project fail). A service whose
+// code it did not write was up to date, so its failure was there before
+// the run.
+func genState(root, out string, wrote map[string]bool) string {
+	var written, current []string
+	for _, rel := range failing(root, out, slices.Sorted(maps.Keys(wrote))) {
+		if wrote[rel] {
+			written = append(written, rel)
+		} else {
+			current = append(current, rel)
+		}
 	}
-	return "the generated code is up to date"
+	switch {
+	case len(current) == 0:
+		return "the generated code was written"
+	case len(written) == 0:
+		return "the generated code is up to date"
+	}
+	return fmt.Sprintf("the generated code of %s was written and that of %s is up to date", strings.Join(written, ", "), strings.Join(current, ", "))
+}
+
+// failing are the services of rels with a file in the compiler's report;
+// all of rels when it names none of theirs.
+func failing(root, out string, rels []string) []string {
+	var named []string
+	for _, rel := range rels {
+		for _, l := range strings.Split(out, "\n") {
+			m := compilerFileRE.FindStringSubmatch(strings.TrimSpace(l))
+			if m == nil {
+				continue
+			}
+			file := m[1]
+			if !filepath.IsAbs(file) {
+				file = filepath.Join(root, file) // the go command ran in root
+			}
+			if r, err := filepath.Rel(root, file); err == nil && strings.HasPrefix(filepath.ToSlash(r), rel+"/") {
+				named = append(named, rel)
+				break
+			}
+		}
+	}
+	if len(named) == 0 {
+		return rels
+	}
+	return named
 }
 
 // buildDrift is the message for services that do not compile: the
 // compiler's report, what to do about a method that drifted from the
 // interface, and which failing files are not the project's at all.
-func buildDrift(root, out string, wrote bool) error {
+func buildDrift(root, out string, wrote map[string]bool) error {
 	notes, onlyOutside := outsideNotes(root, out)
 	var b strings.Builder
-	b.WriteString(genState(wrote) + ", but the service does not compile")
+	b.WriteString(genState(root, out, wrote) + ", but the service does not compile")
 	if onlyOutside {
 		b.WriteString(", because code it imports from outside this project does not (your code is not at fault)")
 	}
@@ -103,10 +146,10 @@ func buildDrift(root, out string, wrote bool) error {
 // `svcgen new` wrote once — are the user's, and gen never edits them.
 // A package only tests import can fail to compile outside the project
 // too: such files are named as not the project's.
-func testDrift(root, out string, wrote bool) error {
+func testDrift(root, out string, wrote map[string]bool) error {
 	notes, onlyOutside := outsideNotes(root, out)
 	var b strings.Builder
-	b.WriteString(genState(wrote) + " and the service builds, but its tests do not compile")
+	b.WriteString(genState(root, out, wrote) + " and the service builds, but its tests do not compile")
 	if onlyOutside {
 		b.WriteString(", because code they import from outside this project does not (your code is not at fault)")
 	}

@@ -67,8 +67,9 @@ type cli struct {
 	lookPath func(string) (string, error)
 	// typecheck compiles the services gen wrote (the typecheck func);
 	// nil in tests of the CLI alone, whose fake repositories have no
-	// framework to compile against. wrote: gen wrote something.
-	typecheck func(root string, rels []string, wrote bool) error
+	// framework to compile against. wrote: by service (rel), whether gen
+	// wrote its generated code (deploy files do not count).
+	typecheck func(root string, rels []string, wrote map[string]bool) error
 }
 
 // run runs svcgen with args (without the program name) and returns the

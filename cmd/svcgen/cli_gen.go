@@ -305,10 +305,12 @@ func (c *cli) gen(args []string) error {
 		return nil
 	}
 	var rels []string
+	wrote := map[string]bool{} // the service's own files, not the deploy files
 	for _, res := range results {
 		rels = append(rels, res.t.rel)
+		wrote[res.t.rel] = len(res.writes) > 0
 	}
-	return c.typecheck(r.root, rels, len(writes) > 0)
+	return c.typecheck(r.root, rels, wrote)
 }
 
 // protoLast orders a service's files so that each .proto is replaced

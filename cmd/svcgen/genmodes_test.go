@@ -16,7 +16,7 @@ import (
 
 // runIn runs svcgen with the working directory wd and typecheck as gen's
 // compile step.
-func runIn(wd string, typecheck func(string, []string, bool) error, args ...string) (int, string, string) {
+func runIn(wd string, typecheck func(string, []string, map[string]bool) error, args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	c := &cli{stdout: &out, stderr: &errb, wd: wd, lookPath: exec.LookPath, typecheck: typecheck}
 	code := c.run(args)
@@ -61,7 +61,7 @@ func TestGen_ChecksWhatItWroteUnlessNoCheckAndDriftExitsOne(t *testing.T) {
 		t.Fatalf("new: exit %d: %s", code, errOut)
 	}
 	var checked [][]string
-	drift := func(r string, rels []string, _ bool) error {
+	drift := func(r string, rels []string, _ map[string]bool) error {
 		if r != root {
 			t.Errorf("typecheck root %q, want %q", r, root)
 		}

@@ -76,7 +76,8 @@ func TestTypecheck_AnErrorOutsideTheProjectIsNotBlamedOnTheService(t *testing.T)
 		}, []string{"outside this project", "not in this project"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			err := typecheck(root, []string{"services/" + c.service}, c.wrote)
+			rel := "services/" + c.service
+			err := typecheck(root, []string{rel}, map[string]bool{rel: c.wrote})
 			var drift errDrift
 			if !errors.As(err, &drift) {
 				t.Fatalf("typecheck: %v, want the drift report", err)
