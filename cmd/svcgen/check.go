@@ -122,13 +122,9 @@ func failing(root, out string, rels []string) []string {
 // compiler's report, what to do about a method that drifted from the
 // interface, and which failing files are not the project's at all.
 func buildDrift(root, out string, wrote map[string]bool) error {
-	notes, onlyOutside := outsideNotes(root, out)
+	notes, why := causes(root, out, "it imports", "it needs")
 	var b strings.Builder
-	b.WriteString(genState(root, out, wrote) + ", but the service does not compile")
-	if onlyOutside {
-		b.WriteString(", because code it imports from outside this project does not (your code is not at fault)")
-	}
-	b.WriteString(":\n")
+	b.WriteString(genState(root, out, wrote) + ", but the service does not compile" + why + ":\n")
 	writeCompilerLines(&b, out)
 	for _, m := range implementsRE.FindAllStringSubmatch(out, -1) {
 		fmt.Fprintf(&b, "%s: %s no longer implements Service (%s): the generated code follows the interface, and svcgen never rewrites your methods; change the method's signature to the `want` line above, or the interface back to the `have` line\n", m[1], m[2], m[3])
@@ -147,13 +143,9 @@ func buildDrift(root, out string, wrote map[string]bool) error {
 // A package only tests import can fail to compile outside the project
 // too: such files are named as not the project's.
 func testDrift(root, out string, wrote map[string]bool) error {
-	notes, onlyOutside := outsideNotes(root, out)
+	notes, why := causes(root, out, "they import", "they need")
 	var b strings.Builder
-	b.WriteString(genState(root, out, wrote) + " and the service builds, but its tests do not compile")
-	if onlyOutside {
-		b.WriteString(", because code they import from outside this project does not (your code is not at fault)")
-	}
-	b.WriteString(":\n")
+	b.WriteString(genState(root, out, wrote) + " and the service builds, but its tests do not compile" + why + ":\n")
 	writeCompilerLines(&b, out)
 	said := map[string]bool{}
 	for _, m := range testFileRE.FindAllStringSubmatch(out, -1) {

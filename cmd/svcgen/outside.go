@@ -25,8 +25,8 @@ func outsideNotes(root, out string) (notes []string, onlyOutside bool) {
 	said := map[string]bool{}
 	for _, l := range strings.Split(out, "\n") {
 		m := compilerFileRE.FindStringSubmatch(strings.TrimSpace(l))
-		if m == nil {
-			continue
+		if m == nil || moduleErrRE.MatchString(l) {
+			continue // a go.mod/go.sum problem is the project's: moduleNote
 		}
 		file := m[1]
 		abs := file
@@ -57,6 +57,51 @@ func outsideNotes(root, out string) (notes []string, onlyOutside bool) {
 		notes = append(notes, fmt.Sprintf("%s: not in this project but in %s; neither svcgen's code nor yours is at fault: %s, then run gen again", file, where, fix))
 	}
 	return notes, outside > 0 && inside == 0
+}
+
+// moduleErrRE finds the go command's reports that the project's go.mod or
+// go.sum lacks a module the build needs. They name the file whose import
+// needs it, which may be in a replaced checkout that gained a dependency:
+// its requirements are resolved in the project, so the fix is there. The
+// last one is vet's report of a package the go command could not load.
+var moduleErrRE = regexp.MustCompile(`missing go\.sum entry|no required module provides package|cannot find module providing package|updates to go\.mod needed|could not import \S+ \(open : no such file or directory\)`)
+
+// moduleNote is the note for a report with go.mod/go.sum problems: run go
+// mod tidy in the project; "" without any. only: no other error in the
+// report names a file.
+func moduleNote(root, out string) (note string, only bool) {
+	mod, other := 0, 0
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case moduleErrRE.MatchString(l):
+			mod++
+		case compilerFileRE.MatchString(strings.TrimSpace(l)):
+			other++
+		}
+	}
+	if mod == 0 {
+		return "", false
+	}
+	return fmt.Sprintf("the project's go.mod or go.sum does not list every module this code needs (a replaced checkout that gained a dependency does this too); neither svcgen's code nor yours is at fault: run `go mod tidy` in %s, then run gen again", root), other == 0
+}
+
+// causes are the notes on a compiler report's failures that are not the
+// project's code (outsideNotes, moduleNote), and the headline's ending
+// when no failure is: why the code does not compile. imports, needs: the
+// verbs with their subject ("it imports", "they need").
+func causes(root, out, imports, needs string) (notes []string, why string) {
+	notes, onlyOutside := outsideNotes(root, out)
+	mod, onlyModule := moduleNote(root, out)
+	if mod != "" {
+		notes = append(notes, mod)
+	}
+	switch {
+	case onlyModule:
+		why = ", because the project's go.mod or go.sum does not list a module " + needs + " (your code is not at fault)"
+	case onlyOutside:
+		why = ", because code " + imports + " from outside this project does not (your code is not at fault)"
+	}
+	return notes, why
 }
 
 // moduleOf is the module of a directory outside the project: the nearest

@@ -118,3 +118,82 @@ func TestOutsideNotes_NamesAModuleOfTheModuleCacheWithItsVersion(t *testing.T) {
 		t.Errorf("a report with a file of the project too: notes %q, only outside %v; want one note and false", notes, only)
 	}
 }
+
+// TestTypecheck_AModuleTheProjectDoesNotListIsTheProjectsToTidy (review
+// s58-r2 F4): a replaced checkout that gained a dependency (lib imports
+// golang.org/x/mod, which the shop's go.sum lacks), or the service's own
+// import of a module go.mod does not require, fails with the go command's
+// module report at the importing file. The fix is `go mod tidy` in the
+// project, not in the checkout: gen says so and does not call the
+// checkout's code broken. Offline: GOPROXY=off, and the go command
+// reports these before it would download anything.
+func TestTypecheck_AModuleTheProjectDoesNotListIsTheProjectsToTidy(t *testing.T) {
+	t.Setenv("GOWORK", "off")
+	t.Setenv("GOPROXY", "off")
+	tmp := t.TempDir()
+	writeTree(t, filepath.Join(tmp, "lib"), map[string]string{
+		"go.mod": "module example.com/lib\n\ngo 1.22\n\nrequire golang.org/x/mod v0.20.0\n",
+		"lib.go": "package lib\n\nimport \"golang.org/x/mod/semver\"\n\nvar V = semver.IsValid(\"v1\")\n",
+	})
+	root := filepath.Join(tmp, "shop")
+	writeTree(t, root, map[string]string{
+		"go.mod":                      "module example.com/shop\n\ngo 1.22\n\nrequire example.com/lib v0.0.0\n\nreplace example.com/lib => ../lib\n",
+		"services/payment/payment.go": "package payment\n\nimport \"example.com/lib\"\n\nvar X = lib.V\n",
+		"services/refund/refund.go":   "package refund\n\nimport \"example.com/nothere/x\"\n\nvar X = x.Y\n",
+	})
+	tidy := "the project's go.mod or go.sum does not list every module this code needs (a replaced checkout that gained a dependency does this too); neither svcgen's code nor yours is at fault: run `go mod tidy` in " + root + ", then run gen again"
+	for _, c := range []struct{ service, goflags, line string }{
+		{"payment", "", "  ../lib/lib.go:3:8: missing go.sum entry for module providing package golang.org/x/mod/semver"},
+		{"refund", "", "  services/refund/refund.go:3:8: no required module provides package example.com/nothere/x"},
+		{"refund", "-mod=readonly", "  services/refund/refund.go:3:8: cannot find module providing package example.com/nothere/x"},
+	} {
+		t.Run(c.service+c.goflags, func(t *testing.T) {
+			t.Setenv("GOFLAGS", c.goflags)
+			rel := "services/" + c.service
+			err := typecheck(root, []string{rel}, map[string]bool{rel: false})
+			var drift errDrift
+			if !errors.As(err, &drift) {
+				t.Fatalf("typecheck: %v, want the drift report", err)
+			}
+			msg := err.Error()
+			for _, w := range []string{
+				"the generated code is up to date, but the service does not compile, because the project's go.mod or go.sum does not list a module it needs (your code is not at fault):\n",
+				c.line, tidy,
+			} {
+				if !strings.Contains(msg, w) {
+					t.Errorf("report lacks %q:\n%s", w, msg)
+				}
+			}
+			for _, n := range []string{"not in this project", "compile again", "outside this project"} {
+				if strings.Contains(msg, n) {
+					t.Errorf("report has %q:\n%s", n, msg)
+				}
+			}
+		})
+	}
+}
+
+// TestModuleNote_TellsModuleReportsFromCompileErrors: vet's "could not
+// import … (open : …)", a package the go command could not load, counts as
+// a module problem; a type error does not, and a report with both is not
+// one of module problems only.
+func TestModuleNote_TellsModuleReportsFromCompileErrors(t *testing.T) {
+	const (
+		notLoaded = "vet: ../warren/framework/reqmeta/reqmeta.go:18:2: could not import google.golang.org/grpc (open : no such file or directory)\n"
+		typeErr   = "services/payment/service.go:9:2: undefined: z\n"
+	)
+	for _, c := range []struct {
+		out        string
+		note, only bool
+	}{
+		{notLoaded, true, true},
+		{typeErr, false, false},
+		{notLoaded + typeErr, true, false},
+		{"go: updates to go.mod needed; to update it:\n\tgo mod tidy\n", true, true},
+	} {
+		note, only := moduleNote("/shop", c.out)
+		if (note != "") != c.note || only != c.only {
+			t.Errorf("%q: note %q, only %v; want a note: %v, only: %v", c.out, note, only, c.note, c.only)
+		}
+	}
+}
