@@ -70,18 +70,39 @@ func (c *cli) init(args []string) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	if entries, err := os.ReadDir(target); err == nil && len(entries) > 0 {
+	entries, err := os.ReadDir(target)
+	switch {
+	case err == nil && len(entries) > 0:
 		return fmt.Errorf("%s exists and is not empty; svcgen init creates a new project (pick another --dir)", target)
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return err
 	}
-	os.Remove(target) // an empty directory given as --dir; createDir puts the project there
+	// An empty directory given as --dir goes, for createDir to rename the
+	// project there, and comes back if that fails: it is the user's.
+	var empty os.FileInfo
+	var link string // --dir is a symlink to an empty directory
+	if err == nil {
+		if empty, err = os.Lstat(target); err != nil {
+			return err
+		}
+		if empty.Mode()&os.ModeSymlink != 0 {
+			if link, err = os.Readlink(target); err != nil {
+				return err
+			}
+		}
+		if err := os.Remove(target); err != nil {
+			return fmt.Errorf("make room for the project: %w", err)
+		}
+	}
 	base := filepath.Base(target)
 	placed := map[string][]byte{}
 	for p, b := range files {
 		placed[base+"/"+p] = b
 	}
 	if err := createDir(filepath.Dir(target), base, placed); err != nil {
+		if empty != nil {
+			err = errors.Join(err, restoreDir(target, empty, link))
+		}
 		return fmt.Errorf("create the project: %w", err)
 	}
 	// The path as the user gave it when absolute; relative to the working
@@ -99,6 +120,28 @@ func (c *cli) init(args []string) error {
 	// The first tidy comes before go tool: the new go.mod has no go.sum,
 	// and go tool svcgen would fail on every missing checksum.
 	fmt.Fprintf(c.stdout, "Next:\n  cd %s\n  go mod tidy\n  go tool svcgen new payment\n  go mod tidy\n  make test\n  make up\n", rel)
+	return nil
+}
+
+// restoreDir makes the empty directory init removed again, with its mode
+// and times (its owner is the process's, as it was unless root ran init
+// in someone else's directory), or the symlink to it (link).
+func restoreDir(path string, fi os.FileInfo, link string) error {
+	if link != "" {
+		if err := os.Symlink(link, path); err != nil {
+			return fmt.Errorf("put back the symlink %s: %w", path, err)
+		}
+		return nil
+	}
+	if err := os.Mkdir(path, fi.Mode().Perm()); err != nil {
+		return fmt.Errorf("put back the empty %s: %w", path, err)
+	}
+	if err := os.Chmod(path, fi.Mode().Perm()); err != nil { // not narrowed by the umask
+		return fmt.Errorf("put back the mode of %s: %w", path, err)
+	}
+	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
+		return fmt.Errorf("put back the times of %s: %w", path, err)
+	}
 	return nil
 }
 
