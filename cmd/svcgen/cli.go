@@ -286,9 +286,11 @@ func commitWrites(writes []fileWrite, undo bool) error {
 	tmps := make([]string, len(writes))
 	var olds []string // undo: the previous content of each file, kept before its rename
 	cleanup := func() {
-		for _, t := range append(tmps, olds...) {
-			if t != "" {
-				os.Remove(t)
+		for _, ts := range [][]string{tmps, olds} {
+			for _, t := range ts {
+				if t != "" {
+					os.Remove(t)
+				}
 			}
 		}
 	}
