@@ -41,20 +41,47 @@ type DeltaInstancer interface {
 // one of them is registered.
 //
 // Sends are synchronous, as in go-kit: a subscriber must keep reading its
-// channel until it has called Deregister.
+// channel until it has called Deregister. It may call Deregister, or
+// Stop, from its handler while a change waits for it: both end that send
+// first, then wait for the rest of the change to be sent. It must not
+// Register a channel from there (Register waits for the change to be
+// sent, which waits for the handler).
 type Cache struct {
+	// mu orders the changes: it is held while a change is sent.
 	mu     sync.Mutex
 	set    map[string]struct{}
 	err    error
 	known  bool
 	sorted []string // the set, sorted; nil when stale
-	subs   map[chan<- sd.Event]struct{}
-	deltas map[chan<- Delta]struct{}
+	// The subscriptions, written under mu and lookup; read under either.
+	// Deregister finds one under lookup alone, never held while sending,
+	// to end a send that waits for its caller.
+	lookup sync.Mutex
+	subs   map[chan<- sd.Event]*subscription
+	deltas map[chan<- Delta]*subscription
+
+	stop     chan struct{} // closed by Stop
+	stopOnce sync.Once
 }
+
+// subscription is one registered channel; done ends a send waiting for
+// it.
+type subscription struct {
+	done chan struct{}
+	once sync.Once
+}
+
+func newSubscription() *subscription { return &subscription{done: make(chan struct{})} }
+
+func (s *subscription) end() { s.once.Do(func() { close(s.done) }) }
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
-	return &Cache{set: map[string]struct{}{}, subs: map[chan<- sd.Event]struct{}{}, deltas: map[chan<- Delta]struct{}{}}
+	return &Cache{
+		set:  map[string]struct{}{},
+		subs: map[chan<- sd.Event]*subscription{}, deltas: map[chan<- Delta]*subscription{},
+		stop: make(chan struct{}),
+	}
 }
 
 // Update replaces the set and notifies subscribers when it changed. An
@@ -63,6 +90,9 @@ func NewCache() *Cache {
 func (c *Cache) Update(ev sd.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.stopped() {
+		return
+	}
 	next := make(map[string]struct{}, len(ev.Instances))
 	var added []string
 	if len(c.set) == 0 {
@@ -88,9 +118,12 @@ func (c *Cache) Update(ev sd.Event) {
 	if c.known && len(added) == 0 && len(removed) == 0 && sameErr(c.err, ev.Err) {
 		return
 	}
+	prevSet, prevErr, prevKnown, prevSorted := c.set, c.err, c.known, c.sorted
 	c.set, c.err, c.known = next, ev.Err, true
 	c.sorted = nil
-	c.notifyLocked(Delta{Added: added, Removed: removed, Err: ev.Err})
+	if c.notifyLocked(Delta{Added: added, Removed: removed, Err: ev.Err}) {
+		c.set, c.err, c.known, c.sorted = prevSet, prevErr, prevKnown, prevSorted
+	}
 }
 
 // Apply changes the set by one delta (instances already present or
@@ -99,6 +132,9 @@ func (c *Cache) Update(ev sd.Event) {
 func (c *Cache) Apply(added, removed []string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.stopped() {
+		return
+	}
 	d := Delta{Err: err}
 	for _, s := range removed {
 		if _, ok := c.set[s]; ok {
@@ -115,23 +151,68 @@ func (c *Cache) Apply(added, removed []string, err error) {
 	if c.known && len(d.Added) == 0 && len(d.Removed) == 0 && sameErr(c.err, err) {
 		return
 	}
+	prevErr, prevKnown, prevSorted := c.err, c.known, c.sorted
 	c.err, c.known = err, true
 	if len(d.Added) > 0 || len(d.Removed) > 0 {
 		c.sorted = nil
 	}
-	c.notifyLocked(d)
+	if c.notifyLocked(d) {
+		for _, s := range d.Added {
+			delete(c.set, s)
+		}
+		for _, s := range d.Removed {
+			c.set[s] = struct{}{}
+		}
+		c.err, c.known, c.sorted = prevErr, prevKnown, prevSorted
+	}
 }
 
-func (c *Cache) notifyLocked(d Delta) {
-	for ch := range c.deltas {
-		ch <- d
+// notifyLocked sends a change to every subscriber, and reports whether
+// Stop abandoned it before any got it: the caller then puts the state
+// back, so that State after Stop is the newest one a subscriber got.
+func (c *Cache) notifyLocked(d Delta) (abandoned bool) {
+	tried, sent := false, false
+	for ch, sub := range c.deltas {
+		tried = true
+		sent = send(ch, d, sub, c.stop) || sent
 	}
-	if len(c.subs) == 0 {
-		return
+	if len(c.subs) > 0 {
+		ev := c.eventLocked()
+		for ch, sub := range c.subs {
+			tried = true
+			sent = send(ch, sd.Event{Instances: slices.Clone(ev.Instances), Err: ev.Err}, sub, c.stop) || sent
+		}
 	}
-	ev := c.eventLocked()
-	for ch := range c.subs {
-		ch <- sd.Event{Instances: slices.Clone(ev.Instances), Err: ev.Err}
+	return tried && !sent && c.stopped()
+}
+
+// send hands v to ch unless the subscription or the cache ends first
+// (whoever ends it may be ch's reader, in its handler); it reports
+// whether ch got v.
+func send[T any](ch chan<- T, v T, sub *subscription, stop <-chan struct{}) bool {
+	select {
+	case <-sub.done:
+		return false
+	case <-stop:
+		return false
+	default:
+	}
+	select {
+	case ch <- v:
+		return true
+	case <-sub.done:
+		return false
+	case <-stop:
+		return false
+	}
+}
+
+func (c *Cache) stopped() bool {
+	select {
+	case <-c.stop:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -163,43 +244,89 @@ func (c *Cache) Len() int {
 }
 
 // Register implements sd.Instancer. The channel receives the current state
-// at once (if any state is known yet) and every change after.
+// at once (if any state is known yet) and every change after. After Stop
+// it receives the state once and is not subscribed.
 func (c *Cache) Register(ch chan<- sd.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.subs[ch] = struct{}{}
+	sub, stop := subscribeLocked(c, c.subs, ch)
 	if c.known {
 		ev := c.eventLocked()
-		ch <- sd.Event{Instances: slices.Clone(ev.Instances), Err: ev.Err}
+		// Stop (or Deregister) from another goroutine ends the wait.
+		send(ch, sd.Event{Instances: slices.Clone(ev.Instances), Err: ev.Err}, sub, stop)
 	}
 }
 
-// Deregister implements sd.Instancer.
-func (c *Cache) Deregister(ch chan<- sd.Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.subs, ch)
-}
+// Deregister implements sd.Instancer. Called from ch's handler while a
+// change waits for it, it ends that send (see Cache).
+func (c *Cache) Deregister(ch chan<- sd.Event) { unsubscribe(c, c.subs, ch) }
 
-// RegisterDelta implements DeltaInstancer.
+// RegisterDelta implements DeltaInstancer, with Register's rules.
 func (c *Cache) RegisterDelta(ch chan<- Delta) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.deltas[ch] = struct{}{}
+	sub, stop := subscribeLocked(c, c.deltas, ch)
 	if c.known {
 		all := make([]string, 0, len(c.set))
 		for s := range c.set {
 			all = append(all, s)
 		}
-		ch <- Delta{Added: all, Err: c.err}
+		send(ch, Delta{Added: all, Err: c.err}, sub, stop)
 	}
 }
 
-// DeregisterDelta implements DeltaInstancer.
-func (c *Cache) DeregisterDelta(ch chan<- Delta) {
+// DeregisterDelta implements DeltaInstancer, with Deregister's rules.
+func (c *Cache) DeregisterDelta(ch chan<- Delta) { unsubscribe(c, c.deltas, ch) }
+
+// subscribeLocked adds ch to subs (c.subs or c.deltas; c.mu held) and
+// returns its subscription and what ends a send of the current state to
+// it: after Stop ch is not added and gets the state once, with nothing to
+// end that send but its own Deregister.
+func subscribeLocked[T any](c *Cache, subs map[chan<- T]*subscription, ch chan<- T) (*subscription, <-chan struct{}) {
+	sub := newSubscription()
+	if c.stopped() {
+		return sub, nil
+	}
+	c.lookup.Lock()
+	subs[ch] = sub
+	c.lookup.Unlock()
+	return sub, c.stop
+}
+
+// unsubscribe ends ch's subscription in subs: first a send waiting for
+// it (the caller may be ch's reader, in its handler), then, once no
+// change is being sent, the entry, so that ch gets nothing more.
+func unsubscribe[T any](c *Cache, subs map[chan<- T]*subscription, ch chan<- T) {
+	c.lookup.Lock()
+	sub := subs[ch]
+	c.lookup.Unlock()
+	if sub == nil {
+		return
+	}
+	sub.end()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.deltas, ch)
+	c.lookup.Lock()
+	if subs[ch] == sub { // not a later Register's
+		delete(subs, ch)
+	}
+	c.lookup.Unlock()
+}
+
+// Stop ends every subscription, as an instancer's Stop does: a change
+// waiting for a subscriber is not sent (the caller may be that
+// subscriber, in its handler), later Updates and Applies change nothing,
+// State stays the newest state a subscriber got, and Register sends it
+// once without subscribing. It returns once no change is being sent, and
+// is idempotent.
+func (c *Cache) Stop() {
+	c.stopOnce.Do(func() { close(c.stop) })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lookup.Lock()
+	defer c.lookup.Unlock()
+	clear(c.subs)
+	clear(c.deltas)
 }
 
 func sameErr(a, b error) bool {

@@ -115,6 +115,9 @@ func (r *Registry) startInstancer(ctx context.Context, service string, opts ...I
 func (in *Instancer) Stop() {
 	in.once.Do(func() {
 		in.cancel()
+		// A subscriber may be calling Stop from its handler while loop
+		// waits to send it a change: end that send, or done never comes.
+		in.Cache.Stop()
 		<-in.done
 		in.r.mu.Lock()
 		delete(in.r.instancers, in)

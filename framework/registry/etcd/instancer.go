@@ -147,6 +147,9 @@ func (in *Instancer) State() sd.Event { return in.cache.State() }
 func (in *Instancer) Stop() {
 	in.stopOnce.Do(func() {
 		in.cancel()
+		// A subscriber may be calling Stop from its handler while run
+		// waits to send it a change: end that send, or done never comes.
+		in.cache.Stop()
 		<-in.done
 		if in.onStop != nil {
 			in.onStop(in)

@@ -125,6 +125,9 @@ func (in *Instancer) Skipped() map[string]string {
 func (in *Instancer) Stop() {
 	in.stopOnce.Do(func() {
 		in.cancel()
+		// A subscriber may be calling Stop from its handler while run
+		// waits to send it a change: end that send, or done never comes.
+		in.cache.Stop()
 		<-in.done
 		in.r.forget(in)
 	})

@@ -36,8 +36,8 @@ type Server struct {
 	// Taken before mu, it sends the sets in the order they were made.
 	pub      sync.Mutex
 	mu       sync.Mutex
-	services map[string]map[string]entry // name → id → entry
-	caches   map[string]*registry.Cache
+	services map[string]map[string]entry        // name → id → entry
+	watchers map[string]map[*instancer]struct{} // name → instancers not stopped
 }
 
 type entry struct {
@@ -47,7 +47,7 @@ type entry struct {
 
 // NewServer returns an empty Server.
 func NewServer() *Server {
-	return &Server{services: map[string]map[string]entry{}, caches: map[string]*registry.Cache{}}
+	return &Server{services: map[string]map[string]entry{}, watchers: map[string]map[*instancer]struct{}{}}
 }
 
 // Registry returns a new client of the server.
@@ -158,8 +158,8 @@ func (r *Registry) Instances(service string) []registry.Instance {
 	return out
 }
 
-// Instancer returns an sd.Instancer for service. All instancers of one
-// service share a cache on the Server; Stop on one ends the
+// Instancer returns an sd.Instancer for service, with a cache of its own
+// that every change of the service reaches; Stop on one ends the
 // subscriptions made through it and no other. The caller must Stop it;
 // Close stops any still running.
 func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer, error) {
@@ -175,16 +175,29 @@ func (r *Registry) Instancer(ctx context.Context, service string) (sd.Instancer,
 	if r.closed {
 		return nil, fmt.Errorf("memory registry: %w", ErrClosed)
 	}
-	in := newInstancer(s.cacheLocked(service), r)
+	in := &instancer{Cache: registry.NewCache(), reg: r, service: service}
+	// Filled under mu: a change made after it reaches the instancer by
+	// publish, which reads the set and the watchers together.
+	in.Update(sd.Event{Instances: s.setLocked(service)})
+	if s.watchers[service] == nil {
+		s.watchers[service] = map[*instancer]struct{}{}
+	}
+	s.watchers[service][in] = struct{}{}
 	r.instancers[in] = struct{}{}
 	return in, nil
 }
 
-// forget drops a stopped instancer from the ones Close stops.
+// forget drops a stopped instancer from the ones Close stops and the
+// ones changes reach.
 func (r *Registry) forget(in *instancer) {
-	r.srv.mu.Lock()
-	defer r.srv.mu.Unlock()
+	s := r.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	delete(r.instancers, in)
+	delete(s.watchers[in.service], in)
+	if len(s.watchers[in.service]) == 0 {
+		delete(s.watchers, in.service)
+	}
 }
 
 // Close withdraws every instance this Registry holds, then stops the
@@ -224,36 +237,25 @@ func (r *Registry) Close() error {
 	return nil
 }
 
-func (s *Server) cacheLocked(service string) *registry.Cache {
-	c := s.caches[service]
-	if c == nil {
-		c = registry.NewCache()
-		s.caches[service] = c
-		s.fillLocked(service, c)
-	}
-	return c
-}
-
 // publish sends the service's current set to its watchers, if it has
 // any, outside mu (see Server.pub). Call it without mu held.
 func (s *Server) publish(service string) {
 	s.pub.Lock()
 	defer s.pub.Unlock()
 	s.mu.Lock()
-	c := s.caches[service]
 	var set []string
-	if c != nil {
+	ins := make([]*instancer, 0, len(s.watchers[service]))
+	for in := range s.watchers[service] {
+		ins = append(ins, in)
+	}
+	if len(ins) > 0 {
 		set = s.setLocked(service)
 	}
 	s.mu.Unlock()
-	if c != nil {
-		c.Update(sd.Event{Instances: set})
+	for _, in := range ins {
+		// One stopped meanwhile ignores it (registry.Cache.Stop).
+		in.Update(sd.Event{Instances: set})
 	}
-}
-
-// fillLocked gives a new cache, which no one watches yet, its first set.
-func (s *Server) fillLocked(service string, c *registry.Cache) {
-	c.Update(sd.Event{Instances: s.setLocked(service)})
 }
 
 func (s *Server) setLocked(service string) []string {

@@ -140,3 +140,74 @@ func TestRegistry_CloseSendsTheWithdrawalThenStopsItsInstancers(t *testing.T) {
 		t.Errorf("another Registry's subscriber got %v after the Close, want b", ev.Instances)
 	}
 }
+
+// After Stop, State (and a Register) give the newest set a subscriber of
+// the instancer got, never an older one, while another Registry keeps
+// registering as Stop runs. Stop used to read the state first and end
+// the subscriptions after, one by one: a change published in between
+// reached some subscribers and not State (review s58-r2 F7). Each round
+// stops an instancer with many subscribers under a stream of changes;
+// the outcome does not depend on where Stop falls in the stream.
+func TestInstancer_StateAfterStopIsTheNewestSetItsSubscribersGot(t *testing.T) {
+	ctx := context.Background()
+	const rounds, subs, changes = 300, 64, 200
+	for round := range rounds {
+		srv := NewServer()
+		r, pub := srv.Registry(), srv.Registry()
+		in, err := r.Instancer(ctx, "svc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var chs []chan sd.Event
+		for range subs {
+			ch := make(chan sd.Event, changes+2) // never full: no reader needed
+			in.Register(ch)
+			chs = append(chs, ch)
+		}
+		started, stop, published := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+		go func() { // ends after at most changes Registers
+			for i := range changes {
+				if i == 5 {
+					close(started)
+				}
+				select {
+				case <-stop:
+					published <- nil
+					return
+				default:
+				}
+				if err := pub.Register(ctx, testInstance(fmt.Sprintf("i%d", i), 1000+i)); err != nil {
+					published <- err
+					return
+				}
+			}
+			published <- nil
+		}()
+		<-started
+		in.Stop()
+		close(stop)
+		if err := <-published; err != nil {
+			t.Fatal(err)
+		}
+		var newest []string
+		for _, ch := range chs {
+			var last []string
+			for len(ch) > 0 {
+				last = (<-ch).Instances
+			}
+			if len(last) > len(newest) { // the set only grows
+				newest = last
+			}
+		}
+		state := in.(interface{ State() sd.Event }).State()
+		late := make(chan sd.Event, 1)
+		in.Register(late)
+		lateSet := (<-late).Instances
+		if !slices.Equal(state.Instances, newest) || !slices.Equal(lateSet, newest) {
+			t.Fatalf("round %d: State after Stop has %d instances, a Register after it %d; the newest set a subscriber got has %d",
+				round, len(state.Instances), len(lateSet), len(newest))
+		}
+		r.Close()
+		pub.Close()
+	}
+}

@@ -16,6 +16,7 @@ import (
 // backend's own tests can wait for the state they expect without writing
 // the subscriber loop again. Safe for concurrent use.
 type Recorder struct {
+	ch      chan sd.Event // the channel it reads
 	mu      sync.Mutex
 	events  []sd.Event
 	changed chan struct{} // closed and replaced on every event
@@ -25,8 +26,15 @@ type Recorder struct {
 // then but leaves stopping in to its owner.
 func Record(t testing.TB, in sd.Instancer) *Recorder {
 	t.Helper()
-	r := &Recorder{changed: make(chan struct{})}
+	return record(t, in)
+}
+
+// record subscribes one Recorder's channel to every instancer of ins, and
+// deregisters it from each when the test ends.
+func record(t testing.TB, ins ...sd.Instancer) *Recorder {
+	t.Helper()
 	ch := make(chan sd.Event)
+	r := &Recorder{ch: ch, changed: make(chan struct{})}
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -43,9 +51,13 @@ func Record(t testing.TB, in sd.Instancer) *Recorder {
 			}
 		}
 	}()
-	in.Register(ch)
+	for _, in := range ins {
+		in.Register(ch)
+	}
 	t.Cleanup(func() {
-		in.Deregister(ch)
+		for _, in := range ins {
+			in.Deregister(ch)
+		}
 		close(stop)
 		<-done
 	})

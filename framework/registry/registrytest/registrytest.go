@@ -103,6 +103,8 @@ func Run(t *testing.T, h Harness) {
 		{"InstancerStopIsIdempotent", s.instancerStop},
 		{"InstancerStopEndsItsSubscriptions", s.instancerStopEndsItsSubscriptions},
 		{"CloseStopsItsInstancers", s.closeStopsItsInstancers},
+		{"ChannelOfTwoInstancersOutlivesTheStopOfOne", s.channelOfTwoInstancersOutlivesOne},
+		{"StopOrDeregisterFromItsHandler", s.stopFromItsHandler},
 		{"FirstEventAfterInstancerHasTheSet", s.firstEventHasTheSet},
 		{"WatcherSeesChangesInOrder", s.watcherInOrder},
 		{"CatalogListsServicesWithInstances", s.catalog},

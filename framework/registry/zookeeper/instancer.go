@@ -129,6 +129,10 @@ func (in *Instancer) State() sd.Event { return in.cache.State() }
 func (in *Instancer) Stop() {
 	in.stopOnce.Do(func() {
 		in.cancel()
+		// A subscriber may be calling Stop from its handler while a
+		// change waits to be sent to it: end that send, or done (and
+		// the forwarders) never come.
+		in.cache.Stop()
 		<-in.done
 		in.fwd.Wait()
 		in.r.forget(in)
