@@ -32,7 +32,9 @@ import (
 )
 
 // ErrNoBinary is returned (wrapped) when no consul binary can be found.
-var ErrNoBinary = errors.New("consul binary not found: run `make bin/consul` (or set WARREN_CONSUL_BIN)")
+// Its text is read in projects of their own too (make up REGISTRY=consul
+// of a generated project), where the make target does not exist.
+var ErrNoBinary = errors.New("consul binary not found: put consul on PATH or set WARREN_CONSUL_BIN (in Warren's own repository: make bin/consul)")
 
 // SkipEnv names the variable that, set to 1, lets test packages skip
 // Consul tests instead of failing when no agent can be started.
