@@ -48,17 +48,26 @@ var kindStatus = map[svcerr.Kind]int{
 }
 
 // KindForStatus is the inverse mapping clients use to rebuild a peer's
-// error; statuses without a kind of their own map to Internal.
+// error; statuses without a kind of their own map to Internal, but for
+// 405 (InvalidArgument), 502 (Unavailable) and 408 (Unavailable).
+//
+// A 408 is a request body the server did not receive in time (a Warren
+// server's body_timeout, a proxy's client_body_timeout): a transport
+// failure of that call, as a connection cut or an attempt's own timeout
+// is (client.ErrUnreachable), not a bug of the service (Internal, 500
+// when passed on) nor the caller's deadline (DeadlineExceeded, which
+// matches context.DeadlineExceeded and cuts a client's concurrency
+// limit).
 func KindForStatus(status int) svcerr.Kind {
 	for k, s := range kindStatus {
 		if s == status && k != svcerr.Internal {
 			return k
 		}
 	}
-	switch {
-	case status == http.StatusMethodNotAllowed:
+	switch status {
+	case http.StatusMethodNotAllowed:
 		return svcerr.InvalidArgument
-	case status == http.StatusBadGateway:
+	case http.StatusBadGateway, http.StatusRequestTimeout:
 		return svcerr.Unavailable
 	}
 	return svcerr.Internal

@@ -15,6 +15,8 @@ import (
 
 	"github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/log"
+
+	"github.com/warren-mesh/warren/framework/svcerr"
 )
 
 // echoServer is a real http.Server on loopback whose one route decodes a
@@ -181,3 +183,47 @@ func TestBodyTimeouts_AStallWhileTheMethodReadsIsAnsweredInHandler(t *testing.T)
 		t.Fatalf("code %q, want %q", body.Code, CodeBodyTimeoutInHandler)
 	}
 }
+
+// Both of a real server's 408s — the decoder's body_timeout and the
+// method's body_timeout_in_handler — read on the caller's side as
+// Unavailable, the kind of a call's transport failure, not Internal (a
+// bug of the service: 500 when passed on) nor DeadlineExceeded (the
+// caller's deadline). A handler's own error with status 408 gets that
+// kind's code.
+func TestBodyTimeouts_BothAnswersReadAsUnavailable(t *testing.T) {
+	_, decoding := echoServer(t, WithBodyTimeouts(2*time.Second, 300*time.Millisecond))
+	read := func(_ context.Context, req any) (any, error) {
+		_, err := io.Copy(io.Discard, req.(io.Reader))
+		return nil, err
+	}
+	rawBody := func(_ context.Context, r *http.Request) (any, error) { return r.Body, nil }
+	rt := NewRouter()
+	rt.Handle("POST /echo", NewServer(read, rawBody, EncodeJSON, log.NewNopLogger()))
+	reading := httptest.NewServer(Handler(rt, log.NewNopLogger(), 0, WithBodyTimeouts(2*time.Second, 300*time.Millisecond)))
+	t.Cleanup(reading.Close)
+
+	for _, tc := range []struct{ name, addr, code string }{
+		{"the decoder reads", decoding, CodeBodyTimeout},
+		{"the method reads", reading.Listener.Addr().String(), CodeBodyTimeoutInHandler},
+	} {
+		c := dial(t, tc.addr)
+		fmt.Fprint(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n")
+		body := readJSONAnswer(t, c, http.StatusRequestTimeout)
+		if body.Code != tc.code {
+			t.Fatalf("%s: code %q, want %q", tc.name, body.Code, tc.code)
+		}
+	}
+	if k := KindForStatus(http.StatusRequestTimeout); k != svcerr.Unavailable {
+		t.Fatalf("a client reads the 408 as %s, want %s", k, svcerr.Unavailable)
+	}
+	if st, body := Classify(statusCoder(http.StatusRequestTimeout)); st != http.StatusRequestTimeout || body.Code != string(svcerr.Unavailable) {
+		t.Fatalf("a handler's 408 is classified %d %+v; want 408 with code %q", st, body, svcerr.Unavailable)
+	}
+}
+
+// statusCoder is an error with an HTTP status of its own (go-kit's
+// StatusCoder), as a handler may return.
+type statusCoder int
+
+func (e statusCoder) Error() string   { return http.StatusText(int(e)) }
+func (e statusCoder) StatusCode() int { return int(e) }

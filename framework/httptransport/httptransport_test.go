@@ -161,8 +161,27 @@ func TestKindForStatus_InvertsTheMapping(t *testing.T) {
 			t.Errorf("KindForStatus(%d) = %s, want %s", st, got, kind)
 		}
 	}
-	if KindForStatus(502) != svcerr.Unavailable {
-		t.Error("502 should be unavailable")
+	// Statuses no kind answers with: the nearest kind, else Internal.
+	for _, row := range []struct {
+		status int
+		kind   svcerr.Kind
+	}{
+		{405, svcerr.InvalidArgument},
+		{502, svcerr.Unavailable},
+		// A body not received in time (body_timeout, a proxy's 408): the
+		// call's transport failed, not the service (Internal, 500 when
+		// passed on) nor the caller's deadline (DeadlineExceeded).
+		{408, svcerr.Unavailable},
+		{402, svcerr.Internal},
+		{406, svcerr.Internal},
+		{410, svcerr.Internal},
+		{418, svcerr.Internal},
+		{505, svcerr.Internal},
+		{599, svcerr.Internal},
+	} {
+		if got := KindForStatus(row.status); got != row.kind {
+			t.Errorf("KindForStatus(%d) = %s, want %s", row.status, got, row.kind)
+		}
 	}
 }
 
