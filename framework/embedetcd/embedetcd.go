@@ -36,6 +36,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/internal/acceptloop"
 	"github.com/warren-mesh/warren/internal/freeport"
 )
 
@@ -347,38 +348,27 @@ func openFrontDoor(addr, target string, accepted *atomic.Int64) (*frontDoor, err
 
 func (d *frontDoor) accept() {
 	defer d.wg.Done()
-	var backoff time.Duration
-	for {
-		c, err := d.ln.Accept()
-		if errors.Is(err, net.ErrClosed) {
-			return // listener closed by close()
-		}
-		if err != nil {
-			// Out of descriptors, say: a moment's trouble, as net/http
-			// takes it. Returning would leave the port listening with
-			// nobody accepting, and every later client hanging.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			select {
-			case <-d.done:
-				return
-			case <-time.After(backoff):
-			}
-			continue
-		}
-		backoff = 0
-		d.accepted.Add(1)
-		up, err := net.DialTimeout("tcp", d.target, 2*time.Second)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		if !d.track(c, up) {
-			return
-		}
-		d.wg.Add(2)
-		go d.pipe(c, up)
-		go d.pipe(up, c)
+	// A failed accept (out of descriptors, say) is waited out, as net/http
+	// takes it: returning would leave the port listening with nobody
+	// accepting, and every later client hanging. Run returns once close()
+	// closes the listener (or for a listener that cannot accept at all).
+	_ = acceptloop.Run(d.ln, d.forward, acceptloop.WithStop(d.done))
+}
+
+// forward joins an accepted client connection to etcd's own listener.
+func (d *frontDoor) forward(c net.Conn) {
+	d.accepted.Add(1)
+	up, err := net.DialTimeout("tcp", d.target, 2*time.Second)
+	if err != nil {
+		c.Close()
+		return
 	}
+	if !d.track(c, up) { // closed meanwhile: track closed both
+		return
+	}
+	d.wg.Add(2)
+	go d.pipe(c, up)
+	go d.pipe(up, c)
 }
 
 func (d *frontDoor) track(cs ...net.Conn) bool {

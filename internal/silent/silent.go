@@ -8,13 +8,23 @@ import (
 	"net"
 	"sync"
 	"testing"
+
+	"github.com/warren-mesh/warren/internal/acceptloop"
 )
 
 // Listen listens on 127.0.0.1 on a free port and returns the address.
 // Connections are accepted and held unanswered; the listener and every
 // connection close when the test ends, and the accepting goroutine has
-// returned by then.
+// returned by then. A failed accept (the test process out of descriptors
+// for a moment) is waited out: the listener goes on accepting.
 func Listen(t testing.TB) string {
+	t.Helper()
+	return listen(t)
+}
+
+// listen is Listen with options for the accept loop (its tests count the
+// failed accepts).
+func listen(t testing.TB, opts ...acceptloop.Option) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -23,23 +33,25 @@ func Listen(t testing.TB) string {
 	var (
 		mu    sync.Mutex
 		conns []net.Conn
-		done  = make(chan struct{})
+		stop  = make(chan struct{})
+		done  = make(chan error, 1)
 	)
-	go func() { // owned by the test: ends when the cleanup closes ln
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
+	hold := func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+	}
+	go func() { // owned by the test: ends when the cleanup closes stop and ln
+		done <- acceptloop.Run(ln, hold, append(opts, acceptloop.WithStop(stop))...)
 	}()
 	t.Cleanup(func() {
+		close(stop)
 		ln.Close()
-		<-done
+		if err := <-done; err != nil {
+			// The listener broke under the test: say so, or the test
+			// fails with clients that merely hang.
+			t.Errorf("silent: %v", err)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		for _, c := range conns {

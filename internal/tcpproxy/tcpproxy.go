@@ -7,12 +7,13 @@ package tcpproxy
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/warren-mesh/warren/internal/acceptloop"
 )
 
 // Proxy forwards TCP connections from its own 127.0.0.1 port to a target.
@@ -132,59 +133,40 @@ func (p *Proxy) Close() {
 	p.wg.Wait()
 }
 
-// Bounds of the wait after a failed accept, as net/http's Server has
-// them: 5 ms doubling up to 1 s.
-const (
-	acceptRetryMin = 5 * time.Millisecond
-	acceptRetryMax = time.Second
-)
-
+// accept runs the proxy's accept loop until Close. A failed accept
+// (EMFILE: the process out of descriptors for a moment) is waited out, and
+// Close ends the wait at once: returning left a port nobody accepted on,
+// and a fault test failed long after, with clients hanging on the proxy.
 func (p *Proxy) accept() {
 	defer p.wg.Done()
-	var wait time.Duration
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			// Only Close ends the loop. Anything else (EMFILE: the process
-			// out of descriptors for a moment) is waited out: returning
-			// left a port nobody accepted on, and a fault test failed
-			// long after, with clients hanging on the proxy.
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			p.acceptErrors.Add(1)
-			wait = min(max(2*wait, acceptRetryMin), acceptRetryMax)
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-p.done:
-				t.Stop()
-				return
-			}
-			continue
-		}
-		wait = 0
-		if !p.track(c) {
-			continue
-		}
-		// Dial aside: a target that is down must not hold up accepting.
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			up, err := net.DialTimeout("tcp", p.target, 2*time.Second)
-			if err != nil {
-				p.drop(c)
-				return
-			}
-			if !p.track(up) {
-				p.drop(c)
-				return
-			}
-			p.wg.Add(2)
-			go p.pipe(up, c, false)
-			go p.pipe(c, up, true)
-		}()
+	_ = acceptloop.Run(p.ln, p.serve, acceptloop.WithStop(p.done),
+		acceptloop.WithFailed(func(error) { p.acceptErrors.Add(1) }))
+	// Run's only error says the listener cannot accept at all; nothing
+	// here can mend that, and Close still cleans up.
+}
+
+// serve forwards c to the target, unless the proxy is blocked.
+func (p *Proxy) serve(c net.Conn) {
+	if !p.track(c) {
+		return
 	}
+	// Dial aside: a target that is down must not hold up accepting.
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		up, err := net.DialTimeout("tcp", p.target, 2*time.Second)
+		if err != nil {
+			p.drop(c)
+			return
+		}
+		if !p.track(up) {
+			p.drop(c)
+			return
+		}
+		p.wg.Add(2)
+		go p.pipe(up, c, false)
+		go p.pipe(c, up, true)
+	}()
 }
 
 // track adds c to the live connections, or closes it while blocked.

@@ -2,13 +2,14 @@ package tcpproxy
 
 import (
 	"bufio"
-	"errors"
 	"io"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/warren-mesh/warren/internal/acceptloop"
 )
 
 // echo serves lines back on a loopback port until the test ends.
@@ -21,26 +22,19 @@ func echo(t *testing.T) string {
 	var wg sync.WaitGroup
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	wg.Add(1)
-	go func() {
+	go func() { // ends when the cleanup closes ln
 		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if err != nil {
-				// Out of descriptors (the fd-limit test): Linux fails an
-				// accept with EMFILE even with no connection waiting.
-				time.Sleep(5 * time.Millisecond)
-				continue
-			}
+		// acceptloop: the fd-limit test leaves this echo, too, out of
+		// descriptors, and Linux fails an accept with EMFILE even with
+		// no connection waiting.
+		_ = acceptloop.Run(ln, func(c net.Conn) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				defer c.Close()
 				io.Copy(c, c)
 			}()
-		}
+		})
 	}()
 	return ln.Addr().String()
 }

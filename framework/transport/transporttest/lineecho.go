@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/warren-mesh/warren/framework/transport"
+	"github.com/warren-mesh/warren/internal/acceptloop"
 )
 
 // nonceRequest is the line a probe sends; the server answers with the nonce.
@@ -32,6 +33,9 @@ type LineEcho struct {
 	serving sync.WaitGroup // one per connection handler
 	stopped chan struct{}  // closed by Shutdown and Close
 	once    sync.Once
+	// loopOpts are added to the accept loop's options (the tests count
+	// failed accepts with them).
+	loopOpts []acceptloop.Option
 }
 
 var _ transport.Server = (*LineEcho)(nil)
@@ -56,7 +60,12 @@ func (s *LineEcho) Listen(h transport.Host) (net.Addr, error) {
 	return ln.Addr(), nil
 }
 
-// Serve accepts connections until Shutdown or Close.
+// Serve accepts connections until Shutdown or Close, and returns nil
+// then. A failed accept (the process out of descriptors for a moment) is
+// waited out, as net/http's and grpc-go's Serve do, so the App does not
+// stop the service for it; an accept that says the listener cannot accept
+// at all is returned (wrapping acceptloop.ErrBroken): the transport
+// stopped on its own, which is what Serve's error is for.
 func (s *LineEcho) Serve() error {
 	s.mu.Lock()
 	ln := s.ln
@@ -64,27 +73,24 @@ func (s *LineEcho) Serve() error {
 	if ln == nil {
 		return errors.New("echo: Serve before Listen")
 	}
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			select {
-			case <-s.stopped:
-				return nil
-			default:
-				return err
-			}
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			continue
-		}
-		s.conns[c] = struct{}{}
-		s.serving.Add(1)
-		s.mu.Unlock()
-		go s.handle(c) // owned by s: ends when c closes; Shutdown/Close wait for it
+	opts := append([]acceptloop.Option{acceptloop.WithStop(s.stopped)}, s.loopOpts...)
+	if err := acceptloop.Run(ln, s.accepted, opts...); err != nil {
+		return fmt.Errorf("echo: %w", err)
 	}
+	return nil
+}
+
+// accepted serves c, unless Shutdown or Close came first.
+func (s *LineEcho) accepted(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.serving.Add(1)
+	go s.handle(c) // owned by s: ends when c closes; Shutdown/Close wait for it
 }
 
 func (s *LineEcho) handle(c net.Conn) {
