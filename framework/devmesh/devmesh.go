@@ -383,6 +383,8 @@ func (m *Mesh) startInstance(svc string, i int, env []string) (*Instance, error)
 		"WARREN_ZONE="+zone,
 		"WARREN_GRACE="+m.cfg.Grace.String(),
 		"WARREN_DATA_DIR="+filepath.Join(m.cfg.StateDir, "data", svc),
+		// By slot, not ID, like the output prefix: two processes may claim
+		// one ID, and must not write one snapshot (docs/demo.md).
 		"WARREN_SNAPSHOT_DIR="+filepath.Join(m.cfg.StateDir, "snapshots", fmt.Sprintf("%s-%d", svc, i)),
 	)
 	cmd.Env = append(cmd.Env, env...)
@@ -433,7 +435,7 @@ func (m *Mesh) startInstance(svc string, i int, env []string) (*Instance, error)
 }
 
 // waitReady watches discovery until every service has its instances, then
-// checks each one's /readyz.
+// checks each one's readiness (/readyz, or gRPC health; see ready).
 func (m *Mesh) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.ReadyTimeout)
 	defer cancel()
@@ -453,14 +455,14 @@ func (m *Mesh) waitReady(ctx context.Context) error {
 	client := &http.Client{Timeout: 2 * time.Second}
 	for _, in := range m.Instances() {
 		for {
-			if st := m.readyz(ctx, client, in); st == http.StatusOK {
+			if ok, _ := m.ready(ctx, client, in); ok {
 				break
 			}
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("devmesh: %s not ready: %w", in.ID(), ctx.Err())
 			case <-in.exited:
-				return fmt.Errorf("devmesh: %s exited: %v", in.ID(), in.err)
+				return in.exitedError()
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
@@ -544,7 +546,7 @@ func (m *Mesh) waitInstances(ctx context.Context, svc string, n int) ([]registry
 	if errors.Is(err, errExited) {
 		for _, in := range insts {
 			if !in.running() {
-				return nil, fmt.Errorf("devmesh: %s exited: %v", in.ID(), in.err)
+				return nil, in.exitedError()
 			}
 		}
 	}
@@ -582,23 +584,6 @@ func (in *Instance) running() bool {
 	default:
 		return true
 	}
-}
-
-func (m *Mesh) readyz(ctx context.Context, c *http.Client, in *Instance) int {
-	if in.Registered.ID == "" {
-		return 0
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, httpURL(in.Registered)+"/readyz", nil)
-	if err != nil {
-		return 0
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 // Services returns the service names, sorted.
@@ -739,6 +724,17 @@ func (m *Mesh) leftovers() []string {
 		}
 	}
 	return left
+}
+
+// exitedError is the error for an instance whose process exited while the
+// launcher waited on it. It wraps how the process ended, so a caller can
+// errors.As it to an *exec.ExitError (the exit status) or a start error;
+// after exit 0 there is nothing to wrap, and the message says the status.
+func (in *Instance) exitedError() error {
+	if in.err == nil {
+		return fmt.Errorf("devmesh: %s exited: exit status 0", in.ID())
+	}
+	return fmt.Errorf("devmesh: %s exited: %w", in.ID(), in.err)
 }
 
 // exitReason says how a process ended, for the launcher's log.

@@ -70,8 +70,9 @@ func (m *Mesh) StartInstance(svc string, opts InstanceOptions) (*Instance, error
 	return m.startInstance(svc, next, opts.Env)
 }
 
-// WaitReady waits until discovery lists the instance's ID and its /readyz
-// answers 200, and fills in.Registered. It fails at once if the process
+// WaitReady waits until discovery lists the instance's ID and it answers
+// ready (/readyz 200, or gRPC health SERVING for an instance without
+// HTTP), and fills in.Registered. It fails at once if the process
 // exits meanwhile.
 func (m *Mesh) WaitReady(ctx context.Context, in *Instance) error {
 	ri, err := m.waitListed(ctx, in)
@@ -80,12 +81,12 @@ func (m *Mesh) WaitReady(ctx context.Context, in *Instance) error {
 	}
 	in.Registered = ri
 	client := &http.Client{Timeout: 2 * time.Second}
-	for m.readyz(ctx, client, in) != http.StatusOK {
+	for ok, _ := m.ready(ctx, client, in); !ok; ok, _ = m.ready(ctx, client, in) {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("devmesh: %s not ready: %w", in.ID(), ctx.Err())
 		case <-in.exited:
-			return fmt.Errorf("devmesh: %s exited: %v", in.ID(), in.err)
+			return in.exitedError()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -107,7 +108,7 @@ func (m *Mesh) waitListed(ctx context.Context, in *Instance) (registry.Instance,
 	})
 	switch {
 	case errors.Is(err, errExited):
-		return registry.Instance{}, fmt.Errorf("devmesh: %s exited: %v", in.ID(), in.err)
+		return registry.Instance{}, in.exitedError()
 	case err != nil:
 		return registry.Instance{}, fmt.Errorf("devmesh: %s not registered: %w", in.ID(), err)
 	}

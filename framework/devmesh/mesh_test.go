@@ -3,7 +3,6 @@ package devmesh_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -30,8 +29,9 @@ func TestMain(m *testing.M) {
 		// the mesh's output.
 		fmt.Printf("fake told WARREN_GRACE=%s WARREN_ETCD_TTL=%s WARREN_ZONE=%s\n",
 			os.Getenv("WARREN_GRACE"), os.Getenv("WARREN_ETCD_TTL"), os.Getenv("WARREN_ZONE"))
-		bootstrap.Main(filepath.Base(os.Args[0]), "test", func(context.Context, *bootstrap.Deps) (bootstrap.Transports, error) {
-			return bootstrap.HTTP(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })), nil
+		name := filepath.Base(os.Args[0])
+		bootstrap.Main(name, "test", func(context.Context, *bootstrap.Deps) (bootstrap.Transports, error) {
+			return fakeTransports(name)
 		}, bootstrap.WithRegistries(etcd.Backend()))
 		return
 	}

@@ -1,6 +1,7 @@
 package devmesh
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,5 +59,37 @@ func TestInstance_NamedByTheIDItRegistersUnderInEveryMessage(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "alpha-2") {
 		t.Errorf("Stop = %v; names alpha-own alpha-2 (service-index), a name it does not register under", err)
+	}
+}
+
+// serves like scriptServe, and first says which snapshot directory it was given
+const scriptSaysSnapshotDir = "#!/bin/sh\ntrap 'exit 0' TERM\necho \"snapshots in $WARREN_SNAPSHOT_DIR\"\nmkdir -p \"$WARREN_DATA_DIR\" && touch \"$WARREN_DATA_DIR/up-$$\"\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
+
+// docs/demo.md: an instance's snapshot directory is named by its slot
+// (service-index), like its output prefix, not by its ID: two processes may
+// claim one ID (test/faults' duplicate-ID test), and by ID they would write
+// one directory. A guard of that choice (it passes on the code it was
+// written against): the duplicate of alpha-1 gets alpha-2's directory.
+func TestStartInstance_ADuplicateIDGetsASnapshotDirOfItsOwn(t *testing.T) {
+	m, out := toyMeshUp(t, map[string]string{"alpha": scriptSaysSnapshotDir}, 1)
+	dup, err := m.StartInstance("alpha", InstanceOptions{Env: []string{"WARREN_ID=alpha-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dup.ID() != "alpha-1" || dup.Index != 2 {
+		t.Fatalf("duplicate is %s at index %d; want ID alpha-1 at index 2", dup.ID(), dup.Index)
+	}
+	waitUp(t, m, "alpha", 2) // each echoed before it marked itself up
+	snaps := filepath.Join(m.cfg.StateDir, "snapshots")
+	for _, want := range []string{
+		"alpha-1 | snapshots in " + filepath.Join(snaps, "alpha-1") + "\n",
+		"alpha-2 | snapshots in " + filepath.Join(snaps, "alpha-2") + "\n",
+	} {
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), want); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("no line %q within 10s: the two processes of ID alpha-1 do not each have their slot's snapshot directory\n%s", strings.TrimSpace(want), out)
+				break
+			}
+		}
 	}
 }

@@ -14,23 +14,42 @@ import (
 )
 
 // PrintSummary writes the instance table and the demo's curl commands.
+// The table shows every endpoint an instance registered, as discovery
+// lists it (what callers see): HTTP and gRPC each in a column of their
+// own, "-" when it serves none, so the gRPC address a user needs for
+// grpcurl or a client is there beside the HTTP one.
 func (m *Mesh) PrintSummary(w io.Writer) {
 	m.outMu.Lock()
 	defer m.outMu.Unlock()
 	client := &http.Client{Timeout: 2 * time.Second}
 	fmt.Fprintln(w)
+	insts := m.Instances()
+	cols := make([]endpointColumns, len(insts))
+	other := false // a column for other schemes only when one is used
+	for i, in := range insts {
+		cols[i] = columnsOf(in.Registered)
+		other = other || cols[i].other != "-"
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tINSTANCE ID\tADDRESS\tZONE\tSTATE\tMETRICS")
-	for _, in := range m.Instances() {
+	header := "SERVICE\tINSTANCE\tHTTP\tGRPC\t"
+	if other {
+		header += "OTHER\t"
+	}
+	fmt.Fprintln(tw, header+"ZONE\tSTATE\tMETRICS")
+	for i, in := range insts {
 		state := "ready"
-		if st := m.readyz(context.Background(), client, in); st != http.StatusOK {
-			state = fmt.Sprintf("not ready (%d)", st)
+		if ok, why := m.ready(context.Background(), client, in); !ok {
+			state = "not ready (" + why + ")"
 		}
 		metrics := in.Registered.Metadata[app.MetricsMetadataKey]
 		if metrics == "" {
 			metrics = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Service, in.Registered.ID, in.Registered.HostPort(), in.Zone, state, metrics)
+		row := fmt.Sprintf("%s\t%s\t%s\t%s\t", in.Service, in.Registered.ID, cols[i].http, cols[i].grpc)
+		if other {
+			row += cols[i].other + "\t"
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\n", row, in.Zone, state, metrics)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nregistry: %s — every instance above is registered and ready.\n", m.cfg.Registry)
@@ -75,4 +94,40 @@ func (m *Mesh) grpcHint(u registry.Instance) string {
 func httpURL(inst registry.Instance) string {
 	ep, _ := inst.Endpoint("http", "https")
 	return ep
+}
+
+// endpointColumns are an instance's endpoints as the summary shows them.
+type endpointColumns struct{ http, grpc, other string }
+
+// columnsOf sorts inst's endpoints into the table's columns. A plaintext
+// endpoint shows as host:port, which fits the columns and is what curl
+// (with http://) and grpcurl -plaintext take; a TLS one keeps its scheme
+// (https://, grpcs://) so it is not mistaken for plaintext. Endpoints of
+// other schemes go to the OTHER column in full.
+func columnsOf(inst registry.Instance) endpointColumns {
+	var h, g, o []string
+	for _, ep := range inst.Endpoints {
+		scheme, hostPort, _ := strings.Cut(ep, "://")
+		switch scheme {
+		case "http":
+			h = append(h, hostPort)
+		case "grpc":
+			g = append(g, hostPort)
+		case "https":
+			h = append(h, ep)
+		case "grpcs":
+			g = append(g, ep)
+		default:
+			o = append(o, ep)
+		}
+	}
+	return endpointColumns{http: cell(h), grpc: cell(g), other: cell(o)}
+}
+
+// cell joins a column's entries, "-" when there are none.
+func cell(s []string) string {
+	if len(s) == 0 {
+		return "-"
+	}
+	return strings.Join(s, ",")
 }
