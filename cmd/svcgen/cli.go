@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/warren-mesh/warren/cmd/svcgen/internal/gen"
 	"golang.org/x/mod/modfile"
@@ -20,7 +21,7 @@ const (
 	exitOK      = 0
 	exitFailed  = 1 // the service has problems, or a file could not be written
 	exitUsage   = 2 // the command line is wrong
-	docsPointer = "docs/svcgen.md"
+	docsPointer = "Warren's docs/svcgen.md"
 )
 
 const usage = `svcgen writes the endpoint, HTTP transport and client code of Warren
@@ -214,18 +215,42 @@ func (c *cli) repo(flagRoot string) (repo, error) {
 }
 
 // self is how the user runs svcgen here, for hints: the command on PATH,
-// the module's tool, or go run.
+// the module's tool, or go run. A go command is given the project's
+// directory (go -C) when the one svcgen runs in would not do: outside the
+// project (svcgen run with --root), where the module's tool is unknown,
+// or, for ./cmd/svcgen, anywhere but the root.
 func (c *cli) self(r repo) string {
 	if _, err := c.lookPath("svcgen"); err == nil {
 		return "svcgen"
 	}
+	inside := within(c.wd, r.root)
+	goIn := func(rest string, ok bool) string {
+		if ok {
+			return "go " + rest
+		}
+		return "go -C " + shellWord(r.root) + " " + rest
+	}
 	if b, err := os.ReadFile(filepath.Join(r.root, "go.mod")); err == nil && bytes.Contains(b, []byte(gen.FrameworkModule+"/cmd/svcgen")) {
-		return "go tool svcgen"
+		return goIn("tool svcgen", inside)
 	}
 	if r.module == gen.FrameworkModule {
-		return "go run ./cmd/svcgen"
+		return goIn("run ./cmd/svcgen", filepath.Clean(c.wd) == filepath.Clean(r.root))
 	}
-	return "go run " + gen.FrameworkModule + "/cmd/svcgen"
+	return goIn("run "+gen.FrameworkModule+"/cmd/svcgen", inside)
+}
+
+// within reports whether dir is root or below it.
+func within(dir, root string) bool {
+	rel, err := filepath.Rel(root, dir)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// shellWord quotes s for a command line a user pastes, when it needs it.
+func shellWord(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`*?[]{}()<>|&;#~") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // fileWrite is one file gen replaces.
@@ -268,8 +293,21 @@ var renameFile = os.Rename
 // renames them all, so a failed write changes nothing. A file that changed
 // since it was read is never replaced: checked before anything is
 // written, and again just before its own rename. A rename that fails
-// leaves the files renamed before it new (gen's next run completes them).
+// leaves the files renamed before it new (gen's next run completes them),
+// and says so with errPartWay.
 func commit(writes []fileWrite) error { return commitWrites(writes, false) }
+
+// errPartWay is commit's failure after it replaced some of the files
+// (done of of): the project is part new, part old, until gen runs again.
+type errPartWay struct {
+	err      error
+	done, of int
+}
+
+func (e errPartWay) Error() string {
+	return fmt.Sprintf("%v; %d of the %d files were replaced before it, the others not", e.err, e.done, e.of)
+}
+func (e errPartWay) Unwrap() error { return e.err }
 
 // commitAll is commit that puts the files it already replaced back as
 // they were when a later one cannot be replaced: svcgen new's deploy
@@ -326,6 +364,9 @@ func commitWrites(writes []fileWrite, undo bool) error {
 			}
 		}
 		if err != nil {
+			if !undo && i > 0 {
+				err = errPartWay{err: err, done: i, of: len(writes)}
+			}
 			if undo && i > 0 {
 				if uerr := putBack(writes[:i], olds); uerr != nil {
 					err = errors.Join(err, uerr)

@@ -51,7 +51,7 @@ func (c *cli) targets(r repo, args []string) ([]target, error) {
 			if _, derr := os.Stat(dir); derr != nil {
 				return nil, fmt.Errorf("no service %s: %s does not exist%s", name, rel, c.newHint(r, name))
 			}
-			return nil, fmt.Errorf("%s has no service.go: svcgen reads the Service interface from services/NAME/service.go", rel)
+			return nil, fmt.Errorf("%s has no service.go: svcgen reads the Service interface from %s/service.go", rel, rel)
 		}
 		out = append(out, target{name: name, rel: rel, dir: dir})
 	}
@@ -249,12 +249,12 @@ func (c *cli) gen(args []string) error {
 		}
 		for _, res := range results {
 			for _, pb := range res.missing {
-				stale = append(stale, res.t.rel+"/"+pb+" (missing: run svcgen gen --protoc)")
+				stale = append(stale, res.t.rel+"/"+pb+" (missing; gen compiles it with protoc)")
 			}
 		}
 		if len(stale) > 0 {
 			slices.Sort(stale)
-			return errOutOfDate(stale)
+			return errOutOfDate{files: stale, self: c.self(r)}
 		}
 		for _, res := range results {
 			fmt.Fprintf(c.stdout, "%s: up to date\n", res.t.rel)
@@ -263,6 +263,11 @@ func (c *cli) gen(args []string) error {
 	}
 	if !*dry {
 		if err := commit(writes); err != nil {
+			if errors.As(err, new(errPartWay)) {
+				// What docs/svcgen.md promises: the next gen sees what is
+				// still old and writes it, .proto last so protoc runs too.
+				return fmt.Errorf("%w, so a service may not build, or a deploy file may lack an entry, until gen runs again: run `%s` once the cause is fixed, and it completes them", err, c.genAgain(r, names(ts), *rootFlag != "", *renumber, *force))
+			}
 			return err
 		}
 	}
@@ -313,6 +318,36 @@ func (c *cli) gen(args []string) error {
 	return c.typecheck(r.root, rels, wrote)
 }
 
+// genAgain is the gen command line that repeats this one in the same
+// project, for a hint: its services by name (positional arguments may be
+// paths relative to where it ran; none may mean the working directory's
+// service) and the flags that change what gen writes. svcgen on PATH is
+// given the project's root when this run was; a go command finds it
+// itself (cli.self).
+func (c *cli) genAgain(r repo, services []string, root, renumber, protoc bool) string {
+	self := c.self(r)
+	args := append([]string{self, "gen"}, services...)
+	if renumber {
+		args = append(args, "--renumber")
+	}
+	if protoc {
+		args = append(args, "--protoc")
+	}
+	if root && self == "svcgen" {
+		args = append(args, "--root", shellWord(r.root))
+	}
+	return strings.Join(args, " ")
+}
+
+// names are the services of ts, in order.
+func names(ts []target) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.name
+	}
+	return out
+}
+
 // protoLast orders a service's files so that each .proto is replaced
 // after everything else, its .pb.go files included: gen runs protoc only
 // for a .proto that changed (or a missing .pb.go), so a run stopped
@@ -344,9 +379,13 @@ func indent(b []byte) string {
 }
 
 // errOutOfDate is gen --verify's answer when gen would change files: their
-// paths, relative to the repository root.
-type errOutOfDate []string
+// paths, relative to the repository root, and svcgen as it runs here
+// (cli.self), for the command that brings them up to date.
+type errOutOfDate struct {
+	files []string
+	self  string
+}
 
 func (e errOutOfDate) Error() string {
-	return fmt.Sprintf("the generated code is out of date with service.go; run `svcgen gen` and commit what it writes. Files it would change:\n  %s", strings.Join(e, "\n  "))
+	return fmt.Sprintf("the generated code is out of date with service.go; run `%s gen` and commit what it writes. Files it would change:\n  %s", e.self, strings.Join(e.files, "\n  "))
 }

@@ -110,7 +110,7 @@ func (c *cli) new(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := placeService(r.root, rel, files, deploys, commitAll); err != nil {
+	if err := placeService(r.root, rel, files, deploys, commitAll, c.self(r)); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "created %s:\n", rel)
@@ -171,8 +171,9 @@ func deployEdits(root, name string, grpc bool) ([]fileWrite, error) {
 // lets a deploy file change first). When the entries cannot be written the
 // directory goes again, and services/ when it made that, so a failed new
 // leaves the project as it was. Only when a deploy file could not be put
-// back does the service stay, so that no entry names a missing directory.
-func placeService(root, rel string, files map[string][]byte, deploys []fileWrite, commitDeploys func([]fileWrite) error) error {
+// back does the service stay, so that no entry names a missing directory;
+// the message then names the gen that completes it, run as self (cli.self).
+func placeService(root, rel string, files map[string][]byte, deploys []fileWrite, commitDeploys func([]fileWrite) error, self string) error {
 	dir := filepath.Join(root, filepath.FromSlash(rel))
 	made := missingDirs(filepath.Dir(dir))
 	if err := createDir(root, rel, files); err != nil {
@@ -181,7 +182,7 @@ func placeService(root, rel string, files map[string][]byte, deploys []fileWrite
 	if err := commitDeploys(deploys); err != nil {
 		var kept errNotPutBack
 		if errors.As(err, &kept) {
-			return fmt.Errorf("%w; %s is kept, since a deploy file may list it: check the deploy files, then run `svcgen gen %s` to complete its entries", err, rel, filepath.Base(rel))
+			return fmt.Errorf("%w; %s is kept, since a deploy file may list it: check the deploy files, then run `%s gen %s` to complete its entries", err, rel, self, filepath.Base(rel))
 		}
 		os.RemoveAll(dir)
 		removeEmpty(made)

@@ -26,7 +26,7 @@ func TestGen_VerifyListsWhatIsOutOfDateAndWritesNothing(t *testing.T) {
 	if code != exitFailed {
 		t.Fatalf("gen --verify after a new method: exit %d, want %d\n%s%s", code, exitFailed, out, errOut)
 	}
-	for _, want := range []string{"out of date with service.go", "run `svcgen gen`",
+	for _, want := range []string{"out of date with service.go", "gen` and commit what it writes",
 		"services/payment/endpoint_gen.go", "services/payment/transport_gen.go", "services/payment/client_gen.go",
 		"services/payment/service.go"} { // the stub gen would append
 		if !strings.Contains(errOut, want) {

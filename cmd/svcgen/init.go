@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -123,26 +124,49 @@ func (c *cli) init(args []string) error {
 	return nil
 }
 
-// restoreDir makes the empty directory init removed again, with its mode
-// and times (its owner is the process's, as it was unless root ran init
-// in someone else's directory), or the symlink to it (link).
+// restoreDir makes the empty directory init removed again, with its
+// owner, mode and times, or the symlink to it (link) with its owner.
+// Only root can give a file away, so init run by someone else cannot put
+// back an owner other than its own (a directory another user made in a
+// parent you may write to): the directory is back all the same, with its
+// mode and times, and errOwnerNotPutBack says whose it is now.
 func restoreDir(path string, fi os.FileInfo, link string) error {
 	if link != "" {
 		if err := os.Symlink(link, path); err != nil {
 			return fmt.Errorf("put back the symlink %s: %w", path, err)
 		}
-		return nil
+		return restoreOwner(path, fi)
 	}
 	if err := os.Mkdir(path, fi.Mode().Perm()); err != nil {
 		return fmt.Errorf("put back the empty %s: %w", path, err)
 	}
-	if err := os.Chmod(path, fi.Mode().Perm()); err != nil { // not narrowed by the umask
-		return fmt.Errorf("put back the mode of %s: %w", path, err)
+	// The owner before the mode: a chown may clear set-id bits.
+	owner := restoreOwner(path, fi)
+	// Not narrowed by the umask, and with the setgid and sticky bits a
+	// shared directory has (Perm drops them).
+	mode := fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+	if err := os.Chmod(path, mode); err != nil {
+		return errors.Join(owner, fmt.Errorf("put back the mode of %s: %w", path, err))
 	}
 	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
-		return fmt.Errorf("put back the times of %s: %w", path, err)
+		return errors.Join(owner, fmt.Errorf("put back the times of %s: %w", path, err))
 	}
-	return nil
+	return owner
+}
+
+// errOwnerNotPutBack is restoreDir's report that the directory (or
+// symlink) is back but not with its owner. It comes after init's own
+// error, which it does not hide, and deliberately does not unwrap to the
+// chown's error: errors.Is(err, fs.ErrPermission) on init's error stays
+// about what made init fail, not about this.
+type errOwnerNotPutBack struct {
+	path     string
+	uid, gid uint32
+	err      error
+}
+
+func (e errOwnerNotPutBack) Error() string {
+	return fmt.Sprintf("%s is back, but owned by the user svcgen ran as, not by %d:%d as it was (%v; only root can give a file to another user)", e.path, e.uid, e.gid, e.err)
 }
 
 // ownVersion is the Warren version this svcgen was built from: its own

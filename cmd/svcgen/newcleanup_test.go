@@ -159,7 +159,7 @@ func TestNew_DeployEntriesThatCannotBeWrittenTakeTheServiceWithThem(t *testing.T
 		}
 		return commit(ws)
 	}
-	err = placeService(root, "services/payment", files, deploys, saveWhileNewRuns)
+	err = placeService(root, "services/payment", files, deploys, saveWhileNewRuns, "svcgen")
 	var changed errChanged
 	if !errors.As(err, &changed) || changed.path != compose {
 		t.Fatalf("placeService: %v; want compose.yaml changed while svcgen ran", err)

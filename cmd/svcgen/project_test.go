@@ -90,7 +90,64 @@ func TestInit_FreshModuleOutsideTheRepositoryBuildsTestsAndRunsUp(t *testing.T) 
 	tidy(t, proj)
 	goIn(t, proj, nil, "vet", "./...")
 	goIn(t, proj, nil, "test", "-count=1", "./...")
-	makeUp(t, proj, "payment")
+	etcdAddr := makeUp(t, proj, "payment")
+	byHand(t, proj, etcdAddr)
+}
+
+// byHand runs docs/svcgen.md's instance started by hand beside `make up`
+// — its `go build` and `bin/payment …` lines as they stand there, PORT
+// the mesh's etcd — waits until it is registered and ready, stops it
+// with SIGTERM and checks that it released its registration. The line
+// once passed --grpc-listen, which the HTTP-only payment of `svcgen new
+// payment` refuses (exit 2, unknown flag).
+func byHand(t *testing.T, proj, etcdAddr string) {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "svcgen.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var build, run []string
+	for _, l := range strings.Split(string(doc), "\n") {
+		switch {
+		case strings.HasPrefix(l, "go build -o bin/ ./services/payment/cmd/payment"):
+			build = strings.Fields(l)
+		case strings.HasPrefix(l, "bin/payment --listen"):
+			run = strings.Fields(strings.ReplaceAll(l, "127.0.0.1:PORT", etcdAddr))
+		}
+	}
+	if build == nil || run == nil {
+		t.Fatalf("docs/svcgen.md has no `go build -o bin/ ./services/payment/cmd/payment` and `bin/payment --listen …` lines")
+	}
+	goIn(t, proj, nil, build[1:]...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(proj, run[0]), run[1:]...)
+	cmd.Dir = proj
+	var out syncbuf.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }() // owned by byHand: ends when the instance does (ctx kills it at the latest)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for !strings.Contains(out.String(), "phase=run ready=true") {
+		select {
+		case err := <-exited:
+			t.Fatalf("docs/svcgen.md's %s exited before it was ready: %v\n%s", strings.Join(run, " "), err, out.String())
+		case <-ctx.Done():
+			t.Fatalf("docs/svcgen.md's %s was not ready within 2 minutes:\n%s", strings.Join(run, " "), out.String())
+		case <-tick.C:
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-exited; err != nil {
+		t.Fatalf("the instance started by hand, on SIGTERM: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "phase=release") || !strings.Contains(out.String(), "phase=exit err=none") {
+		t.Errorf("the instance started by hand did not release its registration on SIGTERM:\n%s", out.String())
+	}
 }
 
 // tidy runs go mod tidy -e through the environment's module proxy and
@@ -135,12 +192,15 @@ func goIn(t *testing.T, dir string, env []string, args ...string) {
 	t.Logf("go %s: %s", strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
 }
 
-var readyLine = regexp.MustCompile(`(?m)^(\S+)\s+\S+\s+127\.0\.0\.1:\d+\s+\S+\s+ready\b`)
+var etcdLine = regexp.MustCompile(`etcd \(embedded\) listening on (127\.0\.0\.1:\d+)`)
+
+var readyLine = regexp.MustCompile(`(?m)^(\S+)\s+\S+\s+127\.0\.0\.1:\d+\s+\S+\s+\S+\s+ready\b`) // SERVICE INSTANCE HTTP GRPC ZONE STATE
 
 // makeUp runs the project's `make up`, waits for its summary (printed once
 // every instance is registered and ready), checks that service is in it,
-// and stops the mesh with SIGINT, as Ctrl-C would.
-func makeUp(t *testing.T, dir, service string) {
+// and stops the mesh with SIGINT, as Ctrl-C would (when the test ends).
+// It returns the address of the mesh's embedded etcd.
+func makeUp(t *testing.T, dir, service string) string {
 	t.Helper()
 	cmd := exec.Command("make", "up")
 	cmd.Dir = dir
@@ -188,6 +248,7 @@ func makeUp(t *testing.T, dir, service string) {
 		io.Copy(io.Discard, pr)
 	}()
 	var log strings.Builder
+	var etcdAddr string
 	ready := 0
 	deadline := time.After(8 * time.Minute) // a cold build of the launcher and the service on a loaded machine
 	for {
@@ -197,6 +258,9 @@ func makeUp(t *testing.T, dir, service string) {
 				t.Fatalf("make up ended before the mesh was up:\n%s", log.String())
 			}
 			log.WriteString(l + "\n")
+			if m := etcdLine.FindStringSubmatch(l); m != nil {
+				etcdAddr = m[1]
+			}
 			if m := readyLine.FindStringSubmatch(l); m != nil && m[1] == service {
 				ready++
 			}
@@ -204,8 +268,11 @@ func makeUp(t *testing.T, dir, service string) {
 				if ready == 0 {
 					t.Fatalf("the mesh is up without %s ready:\n%s", service, log.String())
 				}
+				if etcdAddr == "" {
+					t.Fatalf("make up did not say where its etcd listens:\n%s", log.String())
+				}
 				t.Logf("make up: %d %s instances registered and ready", ready, service)
-				return
+				return etcdAddr
 			}
 		case <-deadline:
 			t.Fatalf("make up: the mesh was not up within 8 minutes:\n%s", log.String())

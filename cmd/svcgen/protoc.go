@@ -61,7 +61,7 @@ func needProtoc(dir, proto string, src, old []byte, force bool) bool {
 type errMissingTool struct{ name, bin string }
 
 func (e errMissingTool) Error() string {
-	return fmt.Sprintf("%s not found in %s or on PATH; `make protoc` builds protoc's Go plugins into bin/ and checks for protoc itself (Debian: apt-get install protobuf-compiler libprotobuf-dev; see docs/svcgen.md, gRPC)", e.name, e.bin)
+	return fmt.Sprintf("%s not found in %s or on PATH; `make protoc` builds protoc's Go plugins into bin/ and checks for protoc itself (Debian: apt-get install protobuf-compiler libprotobuf-dev; see Warren's docs/svcgen.md, gRPC)", e.name, e.bin)
 }
 
 // findTool finds one of protocTools.

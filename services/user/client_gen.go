@@ -100,7 +100,7 @@ func (c *Client) List(ctx context.Context, req ListRequest) (ListResponse, error
 // service could not answer — down, overloaded, too slow, or refused by the
 // client's own concurrency limit (fallback.Degradable) — after retries.
 // They never see business errors (not found, invalid). A nil field falls
-// through to the error. See docs/overload.md.
+// through to the error. See Warren's docs/overload.md.
 type Fallbacks struct {
 	Create fallback.Func[CreateRequest, User]
 	Get    fallback.Func[GetRequest, User]

@@ -58,6 +58,9 @@ type grpcMethod struct {
 	// Doc is the method's doc comment as .proto comment lines
 	// (protodoc.go).
 	Doc []string
+	// ReqRef and RespRef name the request and response messages in the
+	// rpc line (rpcRef).
+	ReqRef, RespRef string
 }
 
 // Idempotent says whether the .proto marks the rpc IDEMPOTENT.
@@ -128,6 +131,9 @@ func (e GRPCEmitter) Prepare(svc *Service, pkg *Package) (Transport, Problems) {
 		}
 		gs.Methods = append(gs.Methods, gm)
 	}
+	for _, gm := range gs.Methods {
+		gm.ReqRef, gm.RespRef = gs.rpcRef(gm.Req), gs.rpcRef(gm.Resp)
+	}
 	mp.nameReachers(svc.Methods, probs)
 	gs.document(pkg)
 	for _, msg := range gs.Messages {
@@ -174,6 +180,21 @@ func (e GRPCEmitter) Prepare(svc *Service, pkg *Package) (Transport, Problems) {
 		}
 	}
 	return gs, probs
+}
+
+// rpcRef is how an rpc line names the message msg. protoc looks a name
+// in an rpc line up from inside the service first, where a method of the
+// same name (Charge beside a type Charge) hides the message and the file
+// is refused ("Charge" is not a message type); such a message is named
+// from the root (.payment.v1.Charge). The others keep their short names,
+// so the .proto of a service without such a clash does not change.
+func (gs *grpcService) rpcRef(msg string) string {
+	for _, m := range gs.Methods {
+		if m.Name == msg {
+			return "." + gs.ProtoPackage + "." + msg
+		}
+	}
+	return msg
 }
 
 // Unwired implements MainWiring: a main serves gRPC through

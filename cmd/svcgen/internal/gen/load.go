@@ -97,7 +97,7 @@ func load(dir, name, module string, files map[string][]byte, prev fs.FS, opt Opt
 			return nil, s.probs.sorted()
 		}
 		return nil, Problems{{Pos: token.Position{Filename: filepath.ToSlash(filepath.Join(dir, "service.go"))},
-			Msg: "no `type Service interface { … }` found: svcgen generates code for the methods of the Service interface (see docs/svcgen.md)"}}
+			Msg: "no `type Service interface { … }` found: svcgen generates code for the methods of the Service interface (see Warren's docs/svcgen.md)"}}
 	}
 	// Methods whose signature is wrong are left out; the emitters check
 	// the others (a bad core annotation does not hide a bad route), so
