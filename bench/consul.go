@@ -24,6 +24,7 @@ const (
 	// are timed per consumer, back to back (cheap, and p99 needs them)
 	// and spaced.
 	consulSamples       = 500
+	consulRounds        = 3 // of the back to back changes
 	consulSpacedSamples = 100
 	// consulBurst is how many changes follow each other back to back
 	// before the next consumer takes its turn.
@@ -143,21 +144,41 @@ func benchConsulPropagation(ctx context.Context, rep *report) error {
 		}
 	}
 
-	// Back to back: each consumer in turn makes a burst of changes.
+	// Back to back: each consumer in turn makes a burst of changes, in
+	// consulRounds rounds; the goals are judged on the median of the
+	// rounds' ratios (a p99 of 500 samples is its 5th largest, which one
+	// burst of outside load can move), the rows show all rounds pooled.
 	q0 := queries.n.Load()
-	for round := range consulSamples * 2 / consulBurst {
-		for k := range consumers {
-			c := consumers[(round+k)%len(consumers)]
-			cpu0 := processCPU()
-			for i := range consulBurst {
-				up := i%2 == 0
-				d, err := change(c, up)
-				if err != nil {
-					return fmt.Errorf("%s: back to back: %w", c.name, err)
+	type ratios struct{ r50, r99 []float64 }
+	judgedRatios := map[string]*ratios{"register": {}, "deregister": {}}
+	for range consulRounds {
+		rt := map[string]*times{}
+		for _, c := range consumers {
+			rt[c.name] = &times{}
+		}
+		for turn := range consulSamples * 2 / consulBurst {
+			for k := range consumers {
+				c := consumers[(turn+k)%len(consumers)]
+				cpu0 := processCPU()
+				for i := range consulBurst {
+					up := i%2 == 0
+					d, err := change(c, up)
+					if err != nil {
+						return fmt.Errorf("%s: back to back: %w", c.name, err)
+					}
+					record(b2b[c.name], up, d)
+					record(rt[c.name], up, d)
 				}
-				record(b2b[c.name], up, d)
+				b2b[c.name].cpu += processCPU() - cpu0
 			}
-			b2b[c.name].cpu += processCPU() - cpu0
+		}
+		for dir, r := range judgedRatios {
+			w, k := rt["warren"].up, rt["go-kit"].up
+			if dir == "deregister" {
+				w, k = rt["warren"].down, rt["go-kit"].down
+			}
+			r.r50 = append(r.r50, float64(percentile(w, 50))/float64(percentile(k, 50)))
+			r.r99 = append(r.r99, float64(percentile(w, 99))/float64(percentile(k, 99)))
 		}
 	}
 	warrenQueries := queries.n.Load() - q0
@@ -184,6 +205,9 @@ func benchConsulPropagation(ctx context.Context, rep *report) error {
 		n    int
 	}{{"back to back", b2b, consulSamples}, {"spaced 100ms", spaced, consulSpacedSamples}} {
 		note := fmt.Sprintf("n=%d per consumer, %d+1 instances, -dev agent on loopback", p.n, consulBase)
+		if p.name == "back to back" {
+			note = fmt.Sprintf("n=%d per consumer and round, %d rounds, %d+1 instances, -dev agent on loopback", p.n, consulRounds, consulBase)
+		}
 		for _, dir := range []string{"register", "deregister"} {
 			pick := func(name string) []time.Duration {
 				if dir == "register" {
@@ -200,12 +224,15 @@ func benchConsulPropagation(ctx context.Context, rep *report) error {
 			w, k := pick("warren"), pick("go-kit")
 			r50 := float64(percentile(w, 50)) / float64(percentile(k, 50))
 			r99 := float64(percentile(w, 99)) / float64(percentile(k, 99))
+			if p.name == "back to back" {
+				r50, r99 = median(judgedRatios[dir].r50), median(judgedRatios[dir].r99)
+			}
 			if p.name == "back to back" && dir == "deregister" {
 				// The other consumers sit in blocking queries meanwhile, so
 				// this is the driver (the same for all) plus the consumer:
 				// a figure that barely moves with other load.
 				rep.add(row{Suite: suite, Metric: "back to back queries per change (warren)",
-					Value: float64(warrenQueries) / float64(2*consulSamples), Unit: "×",
+					Value: float64(warrenQueries) / float64(2*consulSamples*consulRounds), Unit: "×",
 					Note: "health queries Warren sent / changes; 1 = none waited for a token or repeated"})
 				for _, c := range consumers {
 					n := len(p.t[c.name].up) + len(p.t[c.name].down)
@@ -215,8 +242,11 @@ func benchConsulPropagation(ctx context.Context, rep *report) error {
 				}
 			}
 			if p.name == "back to back" {
-				rep.judged(row{Suite: suite, Metric: metric + " p50 warren/go-kit", Value: r50, Unit: "×", Goal: "≤ 1.2× go-kit", Note: note}, r50 <= 1.2)
-				rep.judged(row{Suite: suite, Metric: metric + " p99 warren/go-kit", Value: r99, Unit: "×", Goal: "≤ 1.5× go-kit", Note: note}, r99 <= 1.5)
+				rn := fmt.Sprintf("; median of %d rounds' ratios", consulRounds)
+				rep.judged(row{Suite: suite, Metric: metric + " p50 warren/go-kit", Value: r50, Unit: "×", Goal: "≤ 1.2× go-kit",
+					Note: note + rn + " (" + fmtRatios(judgedRatios[dir].r50) + ")"}, r50 <= 1.2)
+				rep.judged(row{Suite: suite, Metric: metric + " p99 warren/go-kit", Value: r99, Unit: "×", Goal: "≤ 1.5× go-kit",
+					Note: note + rn + " (" + fmtRatios(judgedRatios[dir].r99) + ")"}, r99 <= 1.5)
 			} else {
 				// Spaced changes were never limited: no goal, shown to
 				// prove the fix left them alone.

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-kit/kit/sd"
@@ -18,8 +19,12 @@ import (
 	"github.com/warren-mesh/warren/framework/registry/etcd"
 )
 
-// etcdSamples is how many timed round trips each propagation figure has.
-const etcdSamples = 1000
+// etcdSamples is how many timed round trips each propagation figure has
+// per round, and etcdRounds how many rounds the suite runs.
+const (
+	etcdSamples = 1000
+	etcdRounds  = 3
+)
 
 // benchEtcdPropagation measures, against one embedded etcd on loopback:
 //
@@ -100,71 +105,120 @@ func etcdPropagation(ctx context.Context, rep *report, srv *embedetcd.Server) er
 		}
 	}
 
+	// Each round's p99 is compared with the raw floor of the same round,
+	// and the goal judged on the median of those ratios: a p99 is the
+	// tail of 1000 samples, and one burst of outside load in one round
+	// should not decide the row (issue 19: judged rows run ≥ 3 rounds).
 	const warmup = 20
-	var rawPut, rawDel, up, down []time.Duration
+	var rounds []etcdRound
 	val := `{"v":1}`
-	for i := range warmup + etcdSamples {
-		key := "/raw/" + strconv.Itoa(i%8)
-		start := time.Now()
-		if _, err := writer.Put(ctx, key, val); err != nil {
-			return err
+	for round := range etcdRounds {
+		var r etcdRound
+		n := etcdSamples
+		if round == 0 {
+			n += warmup
 		}
-		if err := rawEvent(key, clientv3.EventTypePut); err != nil {
-			return err
-		}
-		dPut := time.Since(start)
+		for i := range n {
+			key := "/raw/" + strconv.Itoa(i%8)
+			start := time.Now()
+			if _, err := writer.Put(ctx, key, val); err != nil {
+				return err
+			}
+			if err := rawEvent(key, clientv3.EventTypePut); err != nil {
+				return err
+			}
+			dPut := time.Since(start)
 
-		start = time.Now()
-		if _, err := writer.Delete(ctx, key); err != nil {
-			return err
-		}
-		if err := rawEvent(key, clientv3.EventTypeDelete); err != nil {
-			return err
-		}
-		dDel := time.Since(start)
+			start = time.Now()
+			if _, err := writer.Delete(ctx, key); err != nil {
+				return err
+			}
+			if err := rawEvent(key, clientv3.EventTypeDelete); err != nil {
+				return err
+			}
+			dDel := time.Since(start)
 
-		start = time.Now()
-		if err := reg.Register(ctx, inst); err != nil {
-			return err
-		}
-		if err := sub.await(ctx, func(ev sd.Event) bool { return slices.Contains(ev.Instances, want) }); err != nil {
-			return err
-		}
-		dUp := time.Since(start)
+			start = time.Now()
+			if err := reg.Register(ctx, inst); err != nil {
+				return err
+			}
+			if err := sub.await(ctx, func(ev sd.Event) bool { return slices.Contains(ev.Instances, want) }); err != nil {
+				return err
+			}
+			dUp := time.Since(start)
 
-		start = time.Now()
-		if err := reg.Deregister(ctx, inst); err != nil {
-			return err
-		}
-		if err := sub.await(ctx, func(ev sd.Event) bool { return !slices.Contains(ev.Instances, want) }); err != nil {
-			return err
-		}
-		dDown := time.Since(start)
+			start = time.Now()
+			if err := reg.Deregister(ctx, inst); err != nil {
+				return err
+			}
+			if err := sub.await(ctx, func(ev sd.Event) bool { return !slices.Contains(ev.Instances, want) }); err != nil {
+				return err
+			}
+			dDown := time.Since(start)
 
-		if i >= warmup {
-			rawPut, rawDel = append(rawPut, dPut), append(rawDel, dDel)
-			up, down = append(up, dUp), append(down, dDown)
+			if round > 0 || i >= warmup {
+				r.rawPut, r.rawDel = append(r.rawPut, dPut), append(r.rawDel, dDel)
+				r.up, r.down = append(r.up, dUp), append(r.down, dDown)
+			}
 		}
+		rounds = append(rounds, r)
 	}
 
 	const suite = "etcd-propagation"
-	note := fmt.Sprintf("n=%d, embedded etcd on loopback", etcdSamples)
-	for _, m := range []struct {
+	note := fmt.Sprintf("n=%d per round, %d rounds, median of the rounds; embedded etcd on loopback", etcdSamples, etcdRounds)
+	series := []struct {
 		name string
-		ds   []time.Duration
-	}{{"raw put→watch event", rawPut}, {"raw delete→watch event", rawDel}} {
-		rep.add(row{Suite: suite, Metric: m.name + " p50", Value: ms(percentile(m.ds, 50)), Unit: "ms", Note: note})
-		rep.add(row{Suite: suite, Metric: m.name + " p99", Value: ms(percentile(m.ds, 99)), Unit: "ms", Note: note})
+		ds   func(etcdRound) []time.Duration
+	}{
+		{"raw put→watch event", func(r etcdRound) []time.Duration { return r.rawPut }},
+		{"raw delete→watch event", func(r etcdRound) []time.Duration { return r.rawDel }},
+		{"register→event", func(r etcdRound) []time.Duration { return r.up }},
+		{"deregister→event", func(r etcdRound) []time.Duration { return r.down }},
 	}
-	rep.add(row{Suite: suite, Metric: "register→event p50", Value: ms(percentile(up, 50)), Unit: "ms", Note: "grant + claim txn + watch"})
-	upGoal := 2 * percentile(rawPut, 99)
-	rep.judged(row{Suite: suite, Metric: "register→event p99", Value: ms(percentile(up, 99)), Unit: "ms",
-		Goal: fmt.Sprintf("≤ 2× raw put p99 (%.2f ms)", ms(upGoal))}, percentile(up, 99) <= upGoal)
-	rep.add(row{Suite: suite, Metric: "deregister→event p50", Value: ms(percentile(down, 50)), Unit: "ms", Note: "delete guarded by our lease + watch"})
-	downGoal := percentile(rawDel, 99) * 3 / 2
-	rep.judged(row{Suite: suite, Metric: "deregister→event p99", Value: ms(percentile(down, 99)), Unit: "ms",
-		Goal: fmt.Sprintf("≤ 1.5× raw delete p99 (%.2f ms)", ms(downGoal))}, percentile(down, 99) <= downGoal)
+	for _, m := range series {
+		for _, p := range []float64{50, 99} {
+			rep.add(row{Suite: suite, Metric: fmt.Sprintf("%s p%.0f", m.name, p), Unit: "ms", Note: note,
+				Value: median(roundValues(rounds, func(r etcdRound) float64 { return ms(percentile(m.ds(r), p)) }))})
+		}
+	}
+	for _, g := range []struct {
+		metric     string
+		ours, raw  func(etcdRound) []time.Duration
+		limit      float64
+		goal, what string
+	}{
+		{"register→event p99 / raw put p99", series[2].ds, series[0].ds, 2, "≤ 2×", "grant + claim txn + watch"},
+		{"deregister→event p99 / raw delete p99", series[3].ds, series[1].ds, 1.5, "≤ 1.5×", "delete guarded by our lease + watch"},
+	} {
+		ratios := roundValues(rounds, func(r etcdRound) float64 {
+			return float64(percentile(g.ours(r), 99)) / float64(percentile(g.raw(r), 99))
+		})
+		v := median(ratios)
+		rep.judged(row{Suite: suite, Metric: g.metric, Value: v, Unit: "×", Goal: g.goal,
+			Note: fmt.Sprintf("%s; median of %d rounds' ratios (%s)", g.what, etcdRounds, fmtRatios(ratios))}, v <= g.limit)
+	}
 	return nil
+}
+
+// etcdRound is one round's samples of the etcd-propagation suite.
+type etcdRound struct{ rawPut, rawDel, up, down []time.Duration }
+
+// roundValues is f of each round, in order.
+func roundValues[R any](rounds []R, f func(R) float64) []float64 {
+	vs := make([]float64, len(rounds))
+	for i, r := range rounds {
+		vs[i] = f(r)
+	}
+	return vs
+}
+
+// fmtRatios lists ratios as "1.02, 0.98, 1.10".
+func fmtRatios(rs []float64) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = strconv.FormatFloat(r, 'f', 2, 64)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func scaleLabel(n int) string {
