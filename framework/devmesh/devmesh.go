@@ -148,8 +148,8 @@ func ServiceDirs(root string) ([]string, error) {
 	return out, nil
 }
 
-// Start builds every service, starts the registry and the instances, and
-// returns once all are registered and ready. On error everything started
+// Start starts the registry, builds every service, starts the instances,
+// and returns once all are registered and ready. On error everything started
 // is stopped.
 func Start(ctx context.Context, cfg Config) (*Mesh, error) {
 	cfg = withDefaults(cfg)
@@ -180,14 +180,17 @@ func Start(ctx context.Context, cfg Config) (*Mesh, error) {
 			m.services = append(m.services, s)
 		}
 	}
+	// The registry before the build: a server that cannot start (no
+	// consul binary, say) fails in a second, not after the services were
+	// compiled for nothing. A failed build stops it (the deferred Stop).
+	if err := m.startRegistry(ctx); err != nil {
+		return nil, err
+	}
 	if cfg.BinDir == "" {
 		m.cfg.BinDir = filepath.Join(cfg.StateDir, "bin")
 		if err := m.build(ctx); err != nil {
 			return nil, err
 		}
-	}
-	if err := m.startRegistry(ctx); err != nil {
-		return nil, err
 	}
 	// Each run starts clean: demo data, and snapshots that would point at
 	// the previous run's ports.

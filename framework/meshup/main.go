@@ -1,10 +1,10 @@
 // Package meshup is the dev mesh launcher behind `make up` as a library: it
-// builds every service under services/, starts a throwaway registry server
-// and two instances of each service on it, prints where they are and how
-// to call them (with the live mesh page, and an edge proxy on request),
-// and on Ctrl-C stops everything in order. A module with a registry
-// backend of its own runs it from its cmd/meshup/main.go, listing that
-// backend's dev server:
+// starts a throwaway registry server, builds every service under
+// services/, starts two instances of each service on it, prints where
+// they are and how to call them (with the live mesh page, and an edge
+// proxy on request), and on Ctrl-C stops everything in order. A module
+// with a registry backend of its own runs it from its cmd/meshup/main.go,
+// listing that backend's dev server:
 //
 //	func main() { meshup.Main(hregdev.Backend(), etcddev.Backend()) }
 //
