@@ -147,16 +147,7 @@ func (c *cli) gen(args []string) error {
 		return err
 	}
 	// Everything is generated before anything is written.
-	type result struct {
-		t      target
-		out    *gen.Output
-		writes map[string][]byte // changed files
-		old    map[string][]byte
-		// missing are .pb.go files --verify found missing without
-		// running protoc.
-		missing []string
-	}
-	var results []result
+	var results []genResult
 	var probs gen.Problems
 	for _, t := range ts {
 		files, err := readGo(t.dir)
@@ -172,7 +163,7 @@ func (c *cli) gen(args []string) error {
 		if err != nil {
 			return err
 		}
-		res := result{t: t, out: out, writes: map[string][]byte{}, old: files}
+		res := genResult{t: t, out: out, writes: map[string][]byte{}, old: files}
 		res.missing, err = c.extraFiles(r.root, t, out, files, *force, *verify && !*force)
 		if err != nil {
 			var ps gen.Problems
@@ -276,30 +267,14 @@ func (c *cli) gen(args []string) error {
 		fmt.Fprintf(c.stdout, "%s %s\n", map[bool]string{false: "added", true: "would add"}[*dry], d)
 	}
 	for _, res := range results {
+		// A service's notes come after what gen did to it, which they
+		// are about (they came first, above the lines they explain).
+		c.writeLines(res, verb, *dry)
 		for _, n := range res.out.Notes {
 			fmt.Fprintf(c.stderr, "svcgen gen: note: %s\n", n)
 		}
 		for _, n := range mainNotes(res.t, res.out.Service) {
 			fmt.Fprintf(c.stderr, "svcgen gen: note: %s\n", n)
-		}
-		if len(res.writes) == 0 {
-			fmt.Fprintf(c.stdout, "%s: up to date\n", res.t.rel)
-			continue
-		}
-		for _, fn := range slices.Sorted(mapKeys(res.writes)) {
-			path := res.t.rel + "/" + fn
-			if text, ok := res.out.Appended[fn]; ok {
-				fmt.Fprintf(c.stdout, "%s: %s %s: appended for you to fill in:\n%s", res.t.rel, verb, path, indent(text))
-				continue
-			}
-			what := "update"
-			if _, existed := res.old[fn]; !existed {
-				what = "create"
-			}
-			fmt.Fprintf(c.stdout, "%s: %s %s (%s)\n", res.t.rel, verb, path, what)
-			if *dry {
-				fmt.Fprintf(c.stdout, "=== %s\n%s", path, res.writes[fn])
-			}
 		}
 	}
 	if *dry {
@@ -316,6 +291,41 @@ func (c *cli) gen(args []string) error {
 		wrote[res.t.rel] = len(res.writes) > 0
 	}
 	return c.typecheck(r.root, rels, wrote)
+}
+
+// genResult is what gen made of one service, before anything is written.
+type genResult struct {
+	t      target
+	out    *gen.Output
+	writes map[string][]byte // changed files
+	old    map[string][]byte
+	// missing are .pb.go files --verify found missing without running
+	// protoc.
+	missing []string
+}
+
+// writeLines says what gen wrote (or, in a dry run, would write) of one
+// service: "up to date", or a line per file.
+func (c *cli) writeLines(res genResult, verb string, dry bool) {
+	if len(res.writes) == 0 {
+		fmt.Fprintf(c.stdout, "%s: up to date\n", res.t.rel)
+		return
+	}
+	for _, fn := range slices.Sorted(mapKeys(res.writes)) {
+		path := res.t.rel + "/" + fn
+		if text, ok := res.out.Appended[fn]; ok {
+			fmt.Fprintf(c.stdout, "%s: %s %s: appended for you to fill in:\n%s", res.t.rel, verb, path, indent(text))
+			continue
+		}
+		what := "update"
+		if _, existed := res.old[fn]; !existed {
+			what = "create"
+		}
+		fmt.Fprintf(c.stdout, "%s: %s %s (%s)\n", res.t.rel, verb, path, what)
+		if dry {
+			fmt.Fprintf(c.stdout, "=== %s\n%s", path, res.writes[fn])
+		}
+	}
 }
 
 // genAgain is the gen command line that repeats this one in the same
