@@ -111,12 +111,36 @@ func TestRecordString_TakesTheFastPathForWhatRegistrarsWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		var f flatRecord
-		s, ok := recordStringFast(b, &f)
+		_, _, s, ok := recordStringFast(b, &f)
 		if !ok {
 			t.Fatalf("fast path refused %s", b)
 		}
 		if s != inst.String() {
 			t.Fatalf("fast path rendered %q, String %q", s, inst.String())
+		}
+	}
+}
+
+// RecordString scans the record in place; what it returns must not point
+// into it: an instancer's etcd client may reuse the buffer.
+func TestRecordString_KeepsNothingOfTheRecordBuffer(t *testing.T) {
+	for _, inst := range []Instance{
+		{ID: "user-1", Name: "user", Endpoints: []string{"http://10.0.0.1:80"}, Weight: 250},
+		{ID: "user-1", Name: "user", Endpoints: []string{"grpc://host-a.example:81", "http://host-a.example:80"}, Zone: "a", Metadata: map[string]string{"id": "x", "name": "y"}},
+	} {
+		b, err := EncodeRecord(inst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, name, s, err := RecordString(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range b {
+			b[i] = 'x'
+		}
+		if id != inst.ID || name != inst.Name || s != inst.String() {
+			t.Fatalf("after the record's buffer changed: %q %q %q, want %q %q %q", id, name, s, inst.ID, inst.Name, inst.String())
 		}
 	}
 }

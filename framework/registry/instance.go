@@ -348,7 +348,11 @@ func instanceString(eps []string, id, name, version, zone string, weight int, ta
 	if weight <= 0 {
 		weight = DefaultWeight // EffectiveWeight
 	}
-	param(qWeight, strconv.Itoa(weight))
+	// Digits need no escaping; appended from the stack, as a weight of
+	// 100 or more would be a string allocated per record.
+	var digits [20]byte
+	param(qWeight, "")
+	b.Write(strconv.AppendInt(digits[:0], int64(weight), 10))
 	if zone != "" {
 		param(qZone, zone)
 	}

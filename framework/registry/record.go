@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // recordVersion is the schema version of the stored JSON record. Readers
@@ -150,10 +151,12 @@ func LegacyEndpoint(scheme, address string, port int) (string, error) {
 // on the fields as scanned, and otherwise hands the record to
 // DecodeRecordString, so what it accepts, and every error, is that
 // function's (FuzzRecordString checks that).
+//
+// Nothing it returns shares memory with b: the caller may reuse b.
 func RecordString(b []byte) (id, name, s string, err error) {
 	var f flatRecord // 3.5 KiB of stack, not a heap object per record
-	if s, ok := recordStringFast(b, &f); ok {
-		return f.id, f.name, s, nil
+	if id, name, s, ok := recordStringFast(b, &f); ok {
+		return id, name, s, nil
 	}
 	inst, s, err := DecodeRecordString(b)
 	return inst.ID, inst.Name, s, err
@@ -162,21 +165,52 @@ func RecordString(b []byte) (id, name, s string, err error) {
 // recordStringFast scans b into f and renders the instance string of a
 // record written by EncodeRecord in the usual shape (endpoints present, a
 // plain first host) that passes validation, or reports ok=false for
-// DecodeRecordString to decide.
-func recordStringFast(b []byte, f *flatRecord) (s string, ok bool) {
-	if len(b) > MaxRecordSize || !scanFlat(string(b), f) || f.v != recordVersion || !f.valid() {
-		return "", false
+// DecodeRecordString to decide. It returns the instance's ID and name
+// too, as substrings of s when s carries them unescaped (it does for
+// what registrars write), else as copies.
+//
+// The record is scanned in place, not copied: f's strings point into b
+// and are dead once this returns (nothing returned points into b). A
+// full sync decodes every record of a service, and the copy was one
+// allocation of the record's size per record.
+func recordStringFast(b []byte, f *flatRecord) (id, name, s string, ok bool) {
+	if len(b) > MaxRecordSize {
+		return "", "", "", false
+	}
+	view := unsafe.String(unsafe.SliceData(b), len(b)) // read only, within this call
+	if !scanFlat(view, f) || f.v != recordVersion || !f.valid() {
+		return "", "", "", false
 	}
 	meta := f.meta[:f.nMeta]
 	if len(meta) > 1 {
 		slices.SortFunc(meta, byKey)
 		for k := 1; k < len(meta); k++ {
 			if meta[k].k == meta[k-1].k {
-				return "", false // repeated key: the last wins, which only the map keeps
+				return "", "", "", false // repeated key: the last wins, which only the map keeps
 			}
 		}
 	}
-	return instanceString(f.endpoints[:f.nEndpoints], f.id, f.name, f.version, f.zone, f.weight, f.tags[:f.nTags], meta), true
+	s = instanceString(f.endpoints[:f.nEndpoints], f.id, f.name, f.version, f.zone, f.weight, f.tags[:f.nTags], meta)
+	return paramIn(s, qID, f.id), paramIn(s, qName, f.name), s, true
+}
+
+// paramIn returns v as a substring of the instance string s when s holds
+// key=v unescaped, else a copy of v. Values in s are query-escaped, so
+// "?key=" or "&key=" only starts that key's parameter (a metadata key is
+// "m."+key), and an unescaped value ends at '&' or the end.
+func paramIn(s, key, v string) string {
+	for _, sep := range [...]string{"?", "&"} {
+		i := strings.Index(s, sep+key+"=")
+		if i < 0 {
+			continue
+		}
+		rest := s[i+len(sep)+len(key)+1:]
+		if len(rest) >= len(v) && rest[:len(v)] == v && (len(rest) == len(v) || rest[len(v)] == '&') {
+			return rest[:len(v)]
+		}
+		break
+	}
+	return strings.Clone(v)
 }
 
 // valid reports whether Instance.validString would accept the instance
