@@ -127,6 +127,7 @@ func TestRecordString_KeepsNothingOfTheRecordBuffer(t *testing.T) {
 	for _, inst := range []Instance{
 		{ID: "user-1", Name: "user", Endpoints: []string{"http://10.0.0.1:80"}, Weight: 250},
 		{ID: "user-1", Name: "user", Endpoints: []string{"grpc://host-a.example:81", "http://host-a.example:80"}, Zone: "a", Metadata: map[string]string{"id": "x", "name": "y"}},
+		{ID: "%25+u", Name: "user", Endpoints: []string{"http://10.0.0.1:80"}}, // escaped in the string
 	} {
 		b, err := EncodeRecord(inst)
 		if err != nil {

@@ -306,6 +306,13 @@ func byKey(a, b metaPair) int { return strings.Compare(a.k, b.k) }
 // instanceString renders String from an instance's fields, meta sorted
 // by key: Instance.String, and RecordString straight from a record's.
 func instanceString(eps []string, id, name, version, zone string, weight int, tags []string, meta []metaPair) string {
+	s, _, _ := renderInstance(eps, id, name, version, zone, weight, tags, meta)
+	return s
+}
+
+// renderInstance is instanceString that also gives where in s the ID's
+// and the name's (escaped) values are, start and end.
+func renderInstance(eps []string, id, name, version, zone string, weight int, tags []string, meta []metaPair) (s string, idAt, nameAt [2]int) {
 	// Built by hand, in url.Values.Encode's order (keys sorted, each
 	// key's values in order): every record of a full sync is rendered,
 	// and the map and sort of url.Values were most of its cost.
@@ -318,23 +325,25 @@ func instanceString(eps []string, id, name, version, zone string, weight int, ta
 	first := true
 	// param writes key (which needs no escaping: the q* keys, and "m."
 	// before an escaped metadata key) and the escaped value.
-	param := func(key, v string) {
+	param := func(key, v string) [2]int {
 		if !first {
 			b.WriteByte('&')
 		}
 		first = false
 		b.WriteString(key)
 		b.WriteByte('=')
+		at := b.Len()
 		b.WriteString(url.QueryEscape(v))
+		return [2]int{at, b.Len()}
 	}
 	for _, ep := range eps[min(1, len(eps)):] {
 		param(qEndpoint, ep)
 	}
-	param(qID, id)
+	idAt = param(qID, id)
 	for _, p := range meta {
 		param(qMeta+url.QueryEscape(p.k), p.v)
 	}
-	param(qName, name)
+	nameAt = param(qName, name)
 	if !sort.StringsAreSorted(tags) {
 		tags = slices.Clone(tags)
 		sort.Strings(tags)
@@ -356,7 +365,7 @@ func instanceString(eps []string, id, name, version, zone string, weight int, ta
 	if zone != "" {
 		param(qZone, zone)
 	}
-	return b.String()
+	return b.String(), idAt, nameAt
 }
 
 // ParseInstance is the inverse of Instance.String. A bare "host:port" is

@@ -190,25 +190,16 @@ func recordStringFast(b []byte, f *flatRecord) (id, name, s string, ok bool) {
 			}
 		}
 	}
-	s = instanceString(f.endpoints[:f.nEndpoints], f.id, f.name, f.version, f.zone, f.weight, f.tags[:f.nTags], meta)
-	return paramIn(s, qID, f.id), paramIn(s, qName, f.name), s, true
+	s, idAt, nameAt := renderInstance(f.endpoints[:f.nEndpoints], f.id, f.name, f.version, f.zone, f.weight, f.tags[:f.nTags], meta)
+	return valueIn(s, idAt, f.id), valueIn(s, nameAt, f.name), s, true
 }
 
-// paramIn returns v as a substring of the instance string s when s holds
-// key=v unescaped, else a copy of v. Values in s are query-escaped, so
-// "?key=" or "&key=" only starts that key's parameter (a metadata key is
-// "m."+key), and an unescaped value ends at '&' or the end.
-func paramIn(s, key, v string) string {
-	for _, sep := range [...]string{"?", "&"} {
-		i := strings.Index(s, sep+key+"=")
-		if i < 0 {
-			continue
-		}
-		rest := s[i+len(sep)+len(key)+1:]
-		if len(rest) >= len(v) && rest[:len(v)] == v && (len(rest) == len(v) || rest[len(v)] == '&') {
-			return rest[:len(v)]
-		}
-		break
+// valueIn returns v as s[at[0]:at[1]], where s holds v query-escaped,
+// when escaping left it as it was (the same length and bytes: escaping
+// lengthens whatever it changes, but for ' ' to '+'), else a copy of v.
+func valueIn(s string, at [2]int, v string) string {
+	if w := s[at[0]:at[1]]; w == v {
+		return w
 	}
 	return strings.Clone(v)
 }
