@@ -258,21 +258,30 @@ func (in *Instancer) list(ctx context.Context) error {
 	// WithRequireLeader: a member without a leader (cut off from the
 	// others, or mid-election) refuses at once instead of holding the read
 	// for the whole request timeout, and the client asks the next member.
-	next := make(map[string]string, len(in.set))
+	//
+	// The records are gathered in a slice and the set made at its final
+	// size: the count is known only at the end of a stream, and a map
+	// grown from empty (a first listing) rehashed itself all the way up.
+	type member struct{ key, s string }
+	members := make([]member, 0, len(in.set))
 	skipped := map[string]error{}
 	h, err := in.lister.list(clientv3.WithRequireLeader(ctx), in.cli.KV, in.prefix,
-		func() { clear(next); clear(skipped) },
+		func() { members = members[:0]; clear(skipped) },
 		func(kvs []*mvccpb.KeyValue) {
 			for i, d := range in.decodeAll(kvs) {
 				if kv := kvs[i]; d.err != nil {
 					skipped[string(kv.Key)] = d.err
 				} else {
-					next[setKey(kv.Key[len(in.prefix):], d.s)] = d.s
+					members = append(members, member{setKey(kv.Key[len(in.prefix):], d.s), d.s})
 				}
 			}
 		})
 	if err != nil {
 		return fmt.Errorf("etcd: list %s: %w", in.prefix, in.explain(in.cli, err))
+	}
+	next := make(map[string]string, len(members))
+	for _, m := range members {
+		next[m.key] = m.s
 	}
 	if in.listed && h.ClusterId != in.clusterID {
 		level.Warn(in.logger).Log("msg", "etcd cluster ID changed; set rebuilt from a full listing",
