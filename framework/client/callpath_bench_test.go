@@ -1,0 +1,203 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-kit/kit/sd"
+
+	"github.com/warren-mesh/warren/framework/registry"
+	"github.com/warren-mesh/warren/framework/retry"
+)
+
+// The call path's cost, as bench/client.go's request-path suite sees it
+// (a 256 B JSON POST to loopback instances) but one call at a time, so
+// allocs/op and B/op are the client's own and deterministic. Compare
+// BenchmarkCallPath/warren* with BenchmarkCallPath/raw, net/http doing
+// the same POST by hand.
+
+type callPathReq struct {
+	ID   int    `json:"id"`
+	Text string `json:"text"`
+}
+
+type callPathResp struct {
+	ID   int    `json:"id"`
+	Text string `json:"text"`
+}
+
+func callPathEcho(w http.ResponseWriter, r *http.Request) {
+	var in callPathReq
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(callPathResp(in))
+}
+
+// callPathServers starts n echo servers on 127.0.0.1 and returns their
+// instance records, as registry.Instance strings.
+func callPathServers(b *testing.B, n int) []string {
+	b.Helper()
+	var insts []string
+	for range n {
+		srv := httptest.NewServer(http.HandlerFunc(callPathEcho))
+		b.Cleanup(srv.Close)
+		port := srv.Listener.Addr().(*net.TCPAddr).Port
+		insts = append(insts, registry.Instance{
+			ID: registry.DefaultID("bench", "127.0.0.1", port), Name: "bench",
+			Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", port)},
+		}.String())
+	}
+	return insts
+}
+
+func BenchmarkCallPath(b *testing.B) {
+	text := strings.Repeat("x", 256)
+	for _, n := range []int{1, 3} {
+		insts := callPathServers(b, n)
+		ctx := context.Background()
+
+		b.Run(fmt.Sprintf("warren/instances=%d", n), func(b *testing.B) {
+			c, err := NewFromInstancer(sd.FixedInstancer(insts), "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			// The path a generated client takes: its method's endpoint.
+			ep := NewEndpoint[callPathReq, callPathResp](c, "POST", func(callPathReq) string { return "/echo" })
+			runCallPath(b, func(i int) (int, error) {
+				resp, err := ep(ctx, callPathReq{ID: i, Text: text})
+				if err != nil {
+					return 0, err
+				}
+				return resp.(callPathResp).ID, nil
+			})
+		})
+
+		b.Run(fmt.Sprintf("warren+attempt-timeout/instances=%d", n), func(b *testing.B) {
+			// bench/client.go's "warren+attempt-timeout": a fixed
+			// per-attempt timeout of a second, through client.Call.
+			c, err := NewFromInstancer(sd.FixedInstancer(insts), "bench", WithRetry(retry.WithPerAttemptTimeout(time.Second)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			runCallPath(b, func(i int) (int, error) {
+				resp, err := Call[callPathReq, callPathResp](ctx, c, "POST", "/echo", callPathReq{ID: i, Text: text})
+				return resp.ID, err
+			})
+		})
+
+		b.Run(fmt.Sprintf("raw/instances=%d", n), func(b *testing.B) {
+			r := newRawCallPath(insts)
+			defer r.tr.CloseIdleConnections()
+			runCallPath(b, func(i int) (int, error) {
+				resp, err := r.call(ctx, callPathReq{ID: i, Text: text})
+				return resp.ID, err
+			})
+		})
+
+		b.Run(fmt.Sprintf("raw+deadline/instances=%d", n), func(b *testing.B) {
+			// The raw call under a deadline of its own, as a careful
+			// client sets one: what the attempt timeout compares with.
+			r := newRawCallPath(insts)
+			defer r.tr.CloseIdleConnections()
+			runCallPath(b, func(i int) (int, error) {
+				ctx, cancel := context.WithTimeout(ctx, time.Second)
+				defer cancel()
+				resp, err := r.call(ctx, callPathReq{ID: i, Text: text})
+				return resp.ID, err
+			})
+		})
+	}
+}
+
+func runCallPath(b *testing.B, call func(i int) (int, error)) {
+	b.Helper()
+	for i := range 10 { // connections up, policies warm
+		if _, err := call(i); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		i++
+		id, err := call(i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if id != i {
+			b.Fatalf("answer for %d says %d", i, id)
+		}
+	}
+}
+
+// rawCallPath is bench/client.go's raw contender: one transport, an
+// atomic round robin over the base URLs, JSON in and out.
+type rawCallPath struct {
+	tr    *http.Transport
+	hc    *http.Client
+	bases []string
+	next  atomic.Uint64
+}
+
+func newRawCallPath(insts []string) *rawCallPath {
+	r := &rawCallPath{tr: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 128,
+		IdleConnTimeout:     90 * time.Second,
+	}}
+	r.hc = &http.Client{Transport: r.tr}
+	for _, s := range insts {
+		inst, err := registry.ParseInstance(s)
+		if err != nil {
+			panic(err)
+		}
+		base, _ := inst.Endpoint("http")
+		u, _ := url.Parse(base)
+		r.bases = append(r.bases, "http://"+u.Host)
+	}
+	return r
+}
+
+func (r *rawCallPath) call(ctx context.Context, in callPathReq) (callPathResp, error) {
+	var out callPathResp
+	body, err := json.Marshal(in)
+	if err != nil {
+		return out, err
+	}
+	base := r.bases[(r.next.Add(1)-1)%uint64(len(r.bases))]
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"/echo", bytes.NewReader(body))
+	if err != nil {
+		return out, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return out, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return out, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return out, json.Unmarshal(b, &out)
+}
