@@ -127,6 +127,23 @@ type request struct {
 	answer []byte // the winning answer's body, its status and instance
 	status int
 	from   string
+
+	// sent0 is the first attempt's body state (instanceHTTP.call), held
+	// here so the only attempt most calls make allocates none of its own;
+	// sent0Taken says an attempt has claimed it. A hedge or retry makes
+	// its own: the hedge runs beside the first attempt, and net/http may
+	// still be reading the first attempt's body when a retry starts.
+	sent0      wroteRequest
+	sent0Taken atomic.Bool
+}
+
+// sendState returns the body state of one attempt: the request's own for
+// the first attempt to ask, a new one for every other.
+func (r *request) sendState() *wroteRequest {
+	if r.sent0Taken.CompareAndSwap(false, true) {
+		return &r.sent0
+	}
+	return &wroteRequest{}
 }
 
 // decode decodes the winning answer into r.out. It runs once the attempts
@@ -441,9 +458,10 @@ func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
 	reqCtx, body := ctx, io.Reader(nil)
 	var sent *wroteRequest
 	if r.body != nil {
-		sent = &wroteRequest{}
+		sent = r.sendState()
 		sent.trace.WroteRequest = sent.wrote
-		reqCtx, body = httptrace.WithClientTrace(ctx, &sent.trace), bytes.NewReader(r.body)
+		sent.body.Reset(r.body)
+		reqCtx, body = httptrace.WithClientTrace(ctx, &sent.trace), &sent.body
 	}
 	hr, err := http.NewRequestWithContext(reqCtx, r.method, h.base+r.path, body)
 	if err != nil {
@@ -516,12 +534,17 @@ func sendsBody(method string) bool {
 	return true
 }
 
-// wroteRequest learns from net/http whether a request was written whole
-// (headers and body), on this connection or on a fresh one net/http
-// replayed it on.
+// wroteRequest is one attempt's body, and learns from net/http whether
+// the request was written whole (headers and body), on this connection or
+// on a fresh one net/http replayed it on. The reader and the trace share
+// one allocation (or none: request.sent0). An attempt has a reader of its
+// own: net/http may still be reading it after the attempt has returned
+// (an answer that came before the body was written), while a hedge or
+// retry sends the same bytes.
 type wroteRequest struct {
 	trace httptrace.ClientTrace
 	ok    atomic.Bool
+	body  bytes.Reader
 }
 
 func (w *wroteRequest) wrote(info httptrace.WroteRequestInfo) {
