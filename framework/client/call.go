@@ -429,6 +429,30 @@ type instanceShared struct {
 	service string
 	maxBody int64
 	live    *liveIDs
+	timeout atomic.Pointer[timeoutValue] // the latest TimeoutHeader value sent
+}
+
+// timeoutValue is a TimeoutHeader value sent, and the milliseconds it says.
+type timeoutValue struct {
+	ms int64
+	v  [1]string
+}
+
+// timeoutHeader returns the TimeoutHeader value for d left. Calls under a
+// fixed per-attempt timeout mostly have the same milliseconds left as the
+// call before: they get the value it sent, a slice allocated and
+// formatted once (net/http and any RoundTripper only read it, as
+// http.RoundTripper's contract asks; jsonContentType is shared the same
+// way). Any other d costs what it did before the cache: one allocation
+// for the slice, one for the text.
+func (s *instanceShared) timeoutHeader(d time.Duration) []string {
+	ms := max(d.Milliseconds(), 1) // what FormatTimeout writes
+	if tv := s.timeout.Load(); tv != nil && tv.ms == ms {
+		return tv.v[:]
+	}
+	tv := &timeoutValue{ms: ms, v: [1]string{httptransport.FormatTimeout(d)}}
+	s.timeout.Store(tv)
+	return tv.v[:]
 }
 
 // Close drops the instance's idle connections and reports its release
@@ -477,7 +501,7 @@ func (h *instanceHTTP) call(ctx context.Context, x any) (any, error) {
 		hr.Header.Set(requestid.Header, id)
 	}
 	if dl, ok := ctx.Deadline(); ok { // the handler's deadline too (httptransport.RequestTimeout)
-		hr.Header[httptransport.TimeoutHeader] = []string{httptransport.FormatTimeout(time.Until(dl))}
+		hr.Header[httptransport.TimeoutHeader] = h.timeoutHeader(time.Until(dl))
 	}
 	resp, err := h.client().Do(hr)
 	if err != nil {
