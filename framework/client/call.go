@@ -549,10 +549,12 @@ var jsonContentType = []string{"application/json"}
 // Client.Do, which turns it into an Authorization header.
 func (h *instanceHTTP) do(hr *http.Request) (*http.Response, error) {
 	hc := h.client()
-	if hr.URL.User != nil {
+	rt := hc.Transport
+	if hr.URL.User != nil || rt == nil {
+		// A WithRoundTripper wrapper that returned nil leaves the client
+		// net/http's DefaultTransport, as it always did; only Do knows.
 		return hc.Do(hr)
 	}
-	rt := hc.Transport
 	resp, err := rt.RoundTrip(hr)
 	if err != nil {
 		if resp != nil {

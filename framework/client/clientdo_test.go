@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -91,5 +92,30 @@ func TestInstanceHTTP_DoAnswersAsHTTPClientDo(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A WithRoundTripper wrapper that returns nil leaves the instance's
+// http.Client with no transport of its own: it sends through net/http's
+// DefaultTransport, as it did before attempts bypassed http.Client.Do,
+// instead of panicking on a nil RoundTripper.
+func TestInstanceHTTP_DoWithANilWrappedTransportSendsAsHTTPClientDoes(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer srv.Close()
+	h := &instanceHTTP{instanceShared: &instanceShared{cfg: &config{
+		newTransport: DefaultTransport,
+		wrapRT:       func(http.RoundTripper) http.RoundTripper { return nil },
+	}}}
+	r, err := http.NewRequest(http.MethodGet, srv.URL+"/x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.do(r)
+	if err != nil {
+		t.Fatalf("do with a nil wrapped transport: %v", err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(b) != "ok" {
+		t.Fatalf("answer %d %q, want 200 \"ok\"", resp.StatusCode, b)
 	}
 }
