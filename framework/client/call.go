@@ -438,24 +438,24 @@ type instanceShared struct {
 // timeoutValue is a TimeoutHeader value sent, and the milliseconds it says.
 type timeoutValue struct {
 	ms int64
-	v  [1]string
+	v  string
 }
 
 // timeoutHeader returns the TimeoutHeader value for d left. Calls under a
 // fixed per-attempt timeout mostly have the same milliseconds left as the
-// call before: they get the value it sent, a slice allocated and
-// formatted once (net/http and any RoundTripper only read it, as
-// http.RoundTripper's contract asks; jsonContentType is shared the same
-// way). Any other d costs what it did before the cache: one allocation
-// for the slice, one for the text.
+// call before: they reuse the text it sent, formatted once. Each attempt
+// still gets a slice of its own (one allocation): a RoundTripper wrapper
+// that edits its request's value in place, which http.RoundTripper's
+// contract forbids but happens, must change only that request, not what
+// concurrent calls send (TestClient_ATimeoutHeaderEditedInPlaceStaysWithItsRequest).
 func (s *instanceShared) timeoutHeader(d time.Duration) []string {
 	ms := max(d.Milliseconds(), 1) // what FormatTimeout writes
 	if tv := s.timeout.Load(); tv != nil && tv.ms == ms {
-		return tv.v[:]
+		return []string{tv.v}
 	}
-	tv := &timeoutValue{ms: ms, v: [1]string{httptransport.FormatTimeout(d)}}
+	tv := &timeoutValue{ms: ms, v: httptransport.FormatTimeout(d)}
 	s.timeout.Store(tv)
-	return tv.v[:]
+	return []string{tv.v}
 }
 
 // Close drops the instance's idle connections and reports its release
@@ -584,7 +584,13 @@ func (h *instanceHTTP) do(hr *http.Request) (*http.Response, error) {
 		if loc := resp.Header.Get("Location"); loc != "" {
 			if _, perr := hr.URL.Parse(loc); perr != nil {
 				_ = resp.Body.Close()
-				return nil, urlError(hr, fmt.Errorf("failed to parse Location header %q: %v", loc, perr))
+				err := urlError(hr, fmt.Errorf("failed to parse Location header %q: %v", loc, perr))
+				if resp.Request != nil && resp.Request.URL != nil {
+					// The URL the answer came from, as Client.Do names it: a
+					// wrapper may have sent the request on elsewhere.
+					err.(*url.Error).URL = stripPassword(resp.Request.URL)
+				}
+				return nil, err
 			}
 		}
 	}
@@ -594,6 +600,15 @@ func (h *instanceHTTP) do(hr *http.Request) (*http.Response, error) {
 // urlError wraps err as http.Client.Do does.
 func urlError(hr *http.Request, err error) error {
 	return &url.Error{Op: hr.Method[:1] + strings.ToLower(hr.Method[1:]), URL: hr.URL.String(), Err: err}
+}
+
+// stripPassword is u as http.Client.Do's errors show it: a password in it
+// replaced by ***.
+func stripPassword(u *url.URL) string {
+	if _, has := u.User.Password(); has {
+		return strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1)
+	}
+	return u.String()
 }
 
 // readBody reads an answer's body, up to max bytes and one more, which

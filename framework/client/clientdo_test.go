@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -53,6 +54,11 @@ func TestInstanceHTTP_DoAnswersAsHTTPClientDo(t *testing.T) {
 		{"308 unparseable Location", answer(308, http.Header{"Location": {"%zz"}}, "", true)},
 		{"302 without Location", answer(302, http.Header{}, "moved", true)},
 		{"304", answer(304, http.Header{"Location": {"http://[::1"}}, "", true)},
+		// A wrapper that sent the request on elsewhere (a sidecar): the
+		// error names the URL the answer came from, as Client.Do's does,
+		// its password hidden.
+		{"301 unparseable Location from another URL", rewritten("127.0.0.1:15001", nil)},
+		{"301 unparseable Location from a URL with a password", rewritten("127.0.0.1:15001", url.UserPassword("u", "secret"))},
 	}
 	for _, tc := range cases {
 		for _, method := range []string{http.MethodPost, http.MethodGet, http.MethodHead} {
@@ -92,6 +98,16 @@ func TestInstanceHTTP_DoAnswersAsHTTPClientDo(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// rewritten is a RoundTripper that sends the request on to host (with
+// user info) and gets a 301 whose Location does not parse.
+func rewritten(host string, user *url.Userinfo) func(*http.Request) (*http.Response, error) {
+	return func(r *http.Request) (*http.Response, error) {
+		r2 := r.Clone(r.Context())
+		r2.URL.Host, r2.URL.User = host, user
+		return &http.Response{StatusCode: 301, Header: http.Header{"Location": {"http://[::1"}}, Body: http.NoBody, Request: r2}, nil
 	}
 }
 

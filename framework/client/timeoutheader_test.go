@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,5 +66,48 @@ func TestClient_TimeoutHeaderSaysEachCallsDeadline(t *testing.T) {
 			t.Errorf("call %d (deadline %s): %s = %q, want %d to %d ms; all: %q",
 				i, s.deadline, httptransport.TimeoutHeader, got[i], s.min, s.max, got)
 		}
+	}
+}
+
+// A RoundTripper wrapper that edits its request's X-Request-Timeout value
+// in place (http.RoundTripper's contract forbids it; it happens) changes
+// that request alone: the value another call sends, concurrently or
+// later, is its own (review s60 F1: the text cached for reuse was handed
+// out in one shared slice, so 193 of 200 calls arrived carrying another
+// call's edit, and -race reported the write against net/http's read).
+func TestClient_ATimeoutHeaderEditedInPlaceStaysWithItsRequest(t *testing.T) {
+	s := &instanceShared{}
+	a := s.timeoutHeader(5 * time.Second)
+	a[0] = "1"
+	if b := s.timeoutHeader(5 * time.Second); b[0] != "5000" {
+		t.Fatalf("a later request with 5 s left sends %s %q: another request's edit", httptransport.TimeoutHeader, b[0])
+	}
+
+	b := startBackend(t, "", nil)
+	var polluted atomic.Int64
+	c := newClient(t, newRegistry(t, b.inst), WithRoundTripper(func(next http.RoundTripper) http.RoundTripper {
+		return rtFunc(func(r *http.Request) (*http.Response, error) {
+			if v := r.Header[httptransport.TimeoutHeader]; len(v) == 1 {
+				if v[0] == "1000" {
+					polluted.Add(1) // 30 s left, yet it says 1 s: another call's edit
+				}
+				v[0] = "1000" // forward at most 1 s, in place
+			}
+			return next.RoundTrip(r)
+		})
+	}))
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for i := range 100 {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				_, _ = Call[echoReq, echoResp](ctx, c, "POST", "/echo", echoReq{N: i})
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	if n := polluted.Load(); n > 0 {
+		t.Fatalf("%d of 200 calls arrived carrying another call's edited %s", n, httptransport.TimeoutHeader)
 	}
 }
