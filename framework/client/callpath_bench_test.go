@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -65,64 +66,69 @@ func callPathServers(b *testing.B, n int) []string {
 }
 
 func BenchmarkCallPath(b *testing.B) {
-	text := strings.Repeat("x", 256)
 	for _, n := range []int{1, 3} {
 		insts := callPathServers(b, n)
-		ctx := context.Background()
-
-		b.Run(fmt.Sprintf("warren/instances=%d", n), func(b *testing.B) {
-			c, err := NewFromInstancer(sd.FixedInstancer(insts), "bench")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			// The path a generated client takes: its method's endpoint.
-			ep := NewEndpoint[callPathReq, callPathResp](c, "POST", func(callPathReq) string { return "/echo" })
-			runCallPath(b, func(i int) (int, error) {
-				resp, err := ep(ctx, callPathReq{ID: i, Text: text})
-				if err != nil {
-					return 0, err
-				}
-				return resp.(callPathResp).ID, nil
-			})
-		})
-
-		b.Run(fmt.Sprintf("warren+attempt-timeout/instances=%d", n), func(b *testing.B) {
-			// bench/client.go's "warren+attempt-timeout": a fixed
-			// per-attempt timeout of a second, through client.Call.
-			c, err := NewFromInstancer(sd.FixedInstancer(insts), "bench", WithRetry(retry.WithPerAttemptTimeout(time.Second)))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			runCallPath(b, func(i int) (int, error) {
-				resp, err := Call[callPathReq, callPathResp](ctx, c, "POST", "/echo", callPathReq{ID: i, Text: text})
-				return resp.ID, err
-			})
-		})
-
-		b.Run(fmt.Sprintf("raw/instances=%d", n), func(b *testing.B) {
-			r := newRawCallPath(insts)
-			defer r.tr.CloseIdleConnections()
-			runCallPath(b, func(i int) (int, error) {
-				resp, err := r.call(ctx, callPathReq{ID: i, Text: text})
-				return resp.ID, err
-			})
-		})
-
-		b.Run(fmt.Sprintf("raw+deadline/instances=%d", n), func(b *testing.B) {
-			// The raw call under a deadline of its own, as a careful
-			// client sets one: what the attempt timeout compares with.
-			r := newRawCallPath(insts)
-			defer r.tr.CloseIdleConnections()
-			runCallPath(b, func(i int) (int, error) {
-				ctx, cancel := context.WithTimeout(ctx, time.Second)
-				defer cancel()
-				resp, err := r.call(ctx, callPathReq{ID: i, Text: text})
-				return resp.ID, err
-			})
-		})
+		callPathContenders(b, fmt.Sprintf("/instances=%d", n), insts, runCallPath,
+			func() (*rawCallPath, func()) { r := newRawCallPath(insts); return r, r.tr.CloseIdleConnections })
 	}
+}
+
+// callPathContenders runs the four ways a call is measured, each as a
+// sub-benchmark named with suffix, through run: Warren's client the way a
+// generated client calls it (its method's endpoint), Warren with
+// bench/client.go's fixed per-attempt timeout of a second (through
+// client.Call), raw net/http, and raw net/http under a deadline of its
+// own per call, as a careful client sets one (what the attempt timeout
+// compares with). opts are added to both Warren clients; raw makes the
+// raw client and the func that releases it.
+func callPathContenders(b *testing.B, suffix string, insts []string, run func(*testing.B, func(int) (int, error)),
+	raw func() (*rawCallPath, func()), opts ...Option) {
+	ctx := context.Background()
+	text := strings.Repeat("x", 256)
+	b.Run("warren"+suffix, func(b *testing.B) {
+		c, err := NewFromInstancer(sd.FixedInstancer(insts), "bench", opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		ep := NewEndpoint[callPathReq, callPathResp](c, "POST", func(callPathReq) string { return "/echo" })
+		run(b, func(i int) (int, error) {
+			resp, err := ep(ctx, callPathReq{ID: i, Text: text})
+			if err != nil {
+				return 0, err
+			}
+			return resp.(callPathResp).ID, nil
+		})
+	})
+	b.Run("warren+attempt-timeout"+suffix, func(b *testing.B) {
+		c, err := NewFromInstancer(sd.FixedInstancer(insts), "bench", append(slices.Clone(opts), WithRetry(retry.WithPerAttemptTimeout(time.Second)))...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		run(b, func(i int) (int, error) {
+			resp, err := Call[callPathReq, callPathResp](ctx, c, "POST", "/echo", callPathReq{ID: i, Text: text})
+			return resp.ID, err
+		})
+	})
+	b.Run("raw"+suffix, func(b *testing.B) {
+		r, done := raw()
+		defer done()
+		run(b, func(i int) (int, error) {
+			resp, err := r.call(ctx, callPathReq{ID: i, Text: text})
+			return resp.ID, err
+		})
+	})
+	b.Run("raw+deadline"+suffix, func(b *testing.B) {
+		r, done := raw()
+		defer done()
+		run(b, func(i int) (int, error) {
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			resp, err := r.call(ctx, callPathReq{ID: i, Text: text})
+			return resp.ID, err
+		})
+	})
 }
 
 func runCallPath(b *testing.B, call func(i int) (int, error)) {
@@ -207,9 +213,7 @@ func (r *rawCallPath) call(ctx context.Context, in callPathReq) (callPathResp, e
 // concurrency) to 3 instances: what is shared between calls (counters,
 // pools, the balancer) is contended as under load.
 func BenchmarkCallPathParallel(b *testing.B) {
-	text := strings.Repeat("x", 256)
 	insts := callPathServers(b, 3)
-	ctx := context.Background()
 	run := func(b *testing.B, call func(i int) (int, error)) {
 		for i := range 10 {
 			if _, err := call(i); err != nil {
@@ -233,50 +237,8 @@ func BenchmarkCallPathParallel(b *testing.B) {
 			}
 		})
 	}
-	b.Run("warren", func(b *testing.B) {
-		c, err := NewFromInstancer(sd.FixedInstancer(insts), "bench")
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		ep := NewEndpoint[callPathReq, callPathResp](c, "POST", func(callPathReq) string { return "/echo" })
-		run(b, func(i int) (int, error) {
-			resp, err := ep(ctx, callPathReq{ID: i, Text: text})
-			if err != nil {
-				return 0, err
-			}
-			return resp.(callPathResp).ID, nil
-		})
-	})
-	b.Run("warren+attempt-timeout", func(b *testing.B) {
-		c, err := NewFromInstancer(sd.FixedInstancer(insts), "bench", WithRetry(retry.WithPerAttemptTimeout(time.Second)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		run(b, func(i int) (int, error) {
-			resp, err := Call[callPathReq, callPathResp](ctx, c, "POST", "/echo", callPathReq{ID: i, Text: text})
-			return resp.ID, err
-		})
-	})
-	b.Run("raw", func(b *testing.B) {
-		r := newRawCallPath(insts)
-		defer r.tr.CloseIdleConnections()
-		run(b, func(i int) (int, error) {
-			resp, err := r.call(ctx, callPathReq{ID: i, Text: text})
-			return resp.ID, err
-		})
-	})
-	b.Run("raw+deadline", func(b *testing.B) {
-		r := newRawCallPath(insts)
-		defer r.tr.CloseIdleConnections()
-		run(b, func(i int) (int, error) {
-			ctx, cancel := context.WithTimeout(ctx, time.Second)
-			defer cancel()
-			resp, err := r.call(ctx, callPathReq{ID: i, Text: text})
-			return resp.ID, err
-		})
-	})
+	callPathContenders(b, "", insts, run,
+		func() (*rawCallPath, func()) { r := newRawCallPath(insts); return r, r.tr.CloseIdleConnections })
 }
 
 // echoRoundTripper answers every request in memory with its own body, so
@@ -304,53 +266,12 @@ func (echoRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 // net/http's http.Client over the same round tripper), steady even on a
 // loaded machine.
 func BenchmarkCallPathInMemory(b *testing.B) {
-	text := strings.Repeat("x", 256)
 	insts := []string{
 		registry.Instance{ID: "bench-1", Name: "bench", Endpoints: []string{"http://127.0.0.1:1"}}.String(),
 		registry.Instance{ID: "bench-2", Name: "bench", Endpoints: []string{"http://127.0.0.1:2"}}.String(),
 		registry.Instance{ID: "bench-3", Name: "bench", Endpoints: []string{"http://127.0.0.1:3"}}.String(),
 	}
 	inMemory := WithRoundTripper(func(http.RoundTripper) http.RoundTripper { return echoRoundTripper{} })
-	ctx := context.Background()
-	b.Run("warren", func(b *testing.B) {
-		c, err := NewFromInstancer(sd.FixedInstancer(insts), "bench", inMemory)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		ep := NewEndpoint[callPathReq, callPathResp](c, "POST", func(callPathReq) string { return "/echo" })
-		runCallPath(b, func(i int) (int, error) {
-			resp, err := ep(ctx, callPathReq{ID: i, Text: text})
-			if err != nil {
-				return 0, err
-			}
-			return resp.(callPathResp).ID, nil
-		})
-	})
-	b.Run("warren+attempt-timeout", func(b *testing.B) {
-		c, err := NewFromInstancer(sd.FixedInstancer(insts), "bench", inMemory, WithRetry(retry.WithPerAttemptTimeout(time.Second)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		runCallPath(b, func(i int) (int, error) {
-			resp, err := Call[callPathReq, callPathResp](ctx, c, "POST", "/echo", callPathReq{ID: i, Text: text})
-			return resp.ID, err
-		})
-	})
 	raw := &rawCallPath{hc: &http.Client{Transport: echoRoundTripper{}}, bases: []string{"http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3"}}
-	b.Run("raw", func(b *testing.B) {
-		runCallPath(b, func(i int) (int, error) {
-			resp, err := raw.call(ctx, callPathReq{ID: i, Text: text})
-			return resp.ID, err
-		})
-	})
-	b.Run("raw+deadline", func(b *testing.B) {
-		runCallPath(b, func(i int) (int, error) {
-			ctx, cancel := context.WithTimeout(ctx, time.Second)
-			defer cancel()
-			resp, err := raw.call(ctx, callPathReq{ID: i, Text: text})
-			return resp.ID, err
-		})
-	})
+	callPathContenders(b, "", insts, runCallPath, func() (*rawCallPath, func()) { return raw, func() {} }, inMemory)
 }
