@@ -10,10 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/warren-mesh/warren/cmd/svcgen/internal/gen"
 	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/semver"
 )
 
 // Exit codes.
@@ -66,6 +68,11 @@ type cli struct {
 	// lookPath finds a command on PATH (exec.LookPath), for the hints
 	// that name svcgen.
 	lookPath func(string) (string, error)
+	// executable and buildInfo say how this svcgen was built and where
+	// it runs from (os.Executable, debug.ReadBuildInfo), for the hints
+	// in a project that lists no svcgen tool; nil: not known.
+	executable func() (string, error)
+	buildInfo  func() (*debug.BuildInfo, bool)
 	// typecheck compiles the services gen wrote (the typecheck func);
 	// nil in tests of the CLI alone, whose fake repositories have no
 	// framework to compile against. wrote: by service (rel), whether gen
@@ -81,7 +88,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "svcgen: %v\n", err)
 		return exitFailed
 	}
-	c := &cli{stdout: stdout, stderr: stderr, wd: wd, lookPath: exec.LookPath, typecheck: typecheck}
+	c := &cli{stdout: stdout, stderr: stderr, wd: wd, lookPath: exec.LookPath, typecheck: typecheck,
+		executable: os.Executable, buildInfo: debug.ReadBuildInfo}
 	return c.run(args)
 }
 
@@ -215,7 +223,9 @@ func (c *cli) repo(flagRoot string) (repo, error) {
 }
 
 // self is how the user runs svcgen here, for hints: the command on PATH,
-// the module's tool, or go run. A go command is given the project's
+// the module's tool, go run in Warren's repository, or, in a project
+// that lists no tool, the binary that ran (or the go run PKG@VERSION that
+// built it). A go command is given the project's
 // directory (go -C) when the one svcgen runs in would not do: outside the
 // project (svcgen run with --root), where the module's tool is unknown,
 // or, for ./cmd/svcgen, anywhere but the root.
@@ -236,7 +246,56 @@ func (c *cli) self(r repo) string {
 	if r.module == gen.FrameworkModule {
 		return goIn("run ./cmd/svcgen", filepath.Clean(c.wd) == filepath.Clean(r.root))
 	}
+	// A project of the user's own that lists no tool: `go run` of the
+	// package inside it needs go.sum entries for svcgen's own
+	// dependencies, which the project's code does not import. Name what
+	// ran instead: this binary where it stays (installed, or built by
+	// hand), or, for the throwaway binary of `go run PKG@VERSION`, that
+	// command, which needs nothing of the project.
+	if exe, ok := c.installed(); ok {
+		return shellWord(exe)
+	}
+	if v, ok := c.frameworkVersion(); ok {
+		return "go run " + gen.FrameworkModule + "/cmd/svcgen@" + v
+	}
 	return goIn("run "+gen.FrameworkModule+"/cmd/svcgen", inside)
+}
+
+// installed returns the path of the running svcgen when it is a binary
+// that stays where it is: not one that `go run` built into a temporary
+// directory (.../go-build.../exe/svcgen), removed when svcgen exits.
+func (c *cli) installed() (string, bool) {
+	if c.executable == nil {
+		return "", false
+	}
+	exe, err := c.executable()
+	if err != nil || exe == "" || !filepath.IsAbs(exe) {
+		return "", false
+	}
+	dir := filepath.Dir(exe)
+	if filepath.Base(dir) == "exe" && strings.Contains(filepath.ToSlash(dir), "/go-build") {
+		return "", false
+	}
+	return exe, true
+}
+
+// frameworkVersion returns the released version of Warren this svcgen
+// was built from, when it was built as Warren's own main module (go run
+// or go install of PKG@VERSION): a version `go run PKG@VERSION` fetches
+// again. A build inside a module (a devel version) gives none.
+func (c *cli) frameworkVersion() (string, bool) {
+	if c.buildInfo == nil {
+		return "", false
+	}
+	bi, ok := c.buildInfo()
+	if !ok || bi == nil || bi.Main.Path != gen.FrameworkModule {
+		return "", false
+	}
+	v := bi.Main.Version
+	if !semver.IsValid(v) || semver.Build(v) != "" {
+		return "", false // "(devel)", empty, or a local build's "+dirty"
+	}
+	return v, true
 }
 
 // within reports whether dir is root or below it.

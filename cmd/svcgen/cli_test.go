@@ -9,8 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/warren-mesh/warren/cmd/svcgen/internal/gen"
 )
 
 // runCLI runs svcgen with args and returns the exit code and output. gen
@@ -396,26 +399,45 @@ func TestNew_AddsTheServiceToComposeInBothProfiles(t *testing.T) {
 }
 
 // TestNew_HintNamesACommandThatRuns: the "Next:" lines name svcgen as the
-// user can run it: on PATH, as the module's tool, or with go run.
+// user can run it: on PATH, as the module's tool, or with go run; in a
+// project of the user's own that lists no tool, the binary that ran when
+// it stays where it is, or `go run PKG@VERSION` for the one `go run
+// PKG@VERSION` built (a bare `go run PKG` there needs go.sum entries for
+// svcgen's own dependencies, which the project does not have).
 func TestNew_HintNamesACommandThatRuns(t *testing.T) {
 	notFound := func(string) (string, error) { return "", exec.ErrNotFound }
 	found := func(string) (string, error) { return "/usr/local/bin/svcgen", nil }
+	exe := func(path string) func() (string, error) { return func() (string, error) { return path, nil } }
+	goRunExe := exe(filepath.Join(os.TempDir(), "go-build2841", "b001", "exe", "svcgen"))
+	built := func(main, version string) func() (*debug.BuildInfo, bool) {
+		return func() (*debug.BuildInfo, bool) {
+			return &debug.BuildInfo{Main: debug.Module{Path: main, Version: version}}, true
+		}
+	}
+	const shop = "module example.com/shop\n"
 	for _, c := range []struct {
 		name  string
 		gomod string
 		look  func(string) (string, error)
+		exe   func() (string, error)
+		bi    func() (*debug.BuildInfo, bool)
 		want  string
 	}{
-		{"on PATH", "module example.com/shop\n", found, "then: svcgen gen payment"},
-		{"a tool of the module", "module example.com/shop\n\ntool github.com/warren-mesh/warren/cmd/svcgen\n", notFound, "then: go tool svcgen gen payment"},
-		{"Warren's repository", "module github.com/warren-mesh/warren\n", notFound, "then: go run ./cmd/svcgen gen payment"},
-		{"elsewhere", "module example.com/shop\n", notFound, "then: go run github.com/warren-mesh/warren/cmd/svcgen gen payment"},
+		{"on PATH", shop, found, nil, nil, "then: svcgen gen payment"},
+		{"a tool of the module", "module example.com/shop\n\ntool github.com/warren-mesh/warren/cmd/svcgen\n", notFound, nil, nil, "then: go tool svcgen gen payment"},
+		{"Warren's repository", "module github.com/warren-mesh/warren\n", notFound, nil, nil, "then: go run ./cmd/svcgen gen payment"},
+		{"elsewhere", shop, notFound, nil, nil, "then: go run github.com/warren-mesh/warren/cmd/svcgen gen payment"},
+		{"elsewhere, installed off PATH", shop, notFound, exe("/home/ann/go/bin/svcgen"), built(gen.FrameworkModule, "v0.4.0"), "then: /home/ann/go/bin/svcgen gen payment"},
+		{"elsewhere, installed in a directory with a space", shop, notFound, exe("/opt/my tools/svcgen"), nil, "then: '/opt/my tools/svcgen' gen payment"},
+		{"elsewhere, go run PKG@VERSION", shop, notFound, goRunExe, built(gen.FrameworkModule, "v0.4.0"), "then: go run github.com/warren-mesh/warren/cmd/svcgen@v0.4.0 gen payment"},
+		{"elsewhere, go run inside the project", shop, notFound, goRunExe, built("example.com/shop", "(devel)"), "then: go run github.com/warren-mesh/warren/cmd/svcgen gen payment"},
+		{"elsewhere, go run of a local build", shop, notFound, goRunExe, built(gen.FrameworkModule, "v0.4.1-0.20261207101010-0123456789ab+dirty"), "then: go run github.com/warren-mesh/warren/cmd/svcgen gen payment"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root := t.TempDir()
 			os.WriteFile(filepath.Join(root, "go.mod"), []byte(c.gomod), 0o644)
 			var out, errb bytes.Buffer
-			cl := &cli{stdout: &out, stderr: &errb, wd: root, lookPath: c.look}
+			cl := &cli{stdout: &out, stderr: &errb, wd: root, lookPath: c.look, executable: c.exe, buildInfo: c.bi}
 			if err := cl.new([]string{"payment"}); err != nil {
 				t.Fatal(err)
 			}
