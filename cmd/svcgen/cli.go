@@ -262,8 +262,10 @@ func (c *cli) self(r repo) string {
 }
 
 // installed returns the path of the running svcgen when it is a binary
-// that stays where it is: not one that `go run` built into a temporary
-// directory (.../go-build.../exe/svcgen), removed when svcgen exits.
+// that stays where it is: not one the go command built for the run, into
+// a temporary directory (go run: .../go-build123/b001/exe/svcgen, removed
+// when svcgen exits) or its build cache (go tool: .../go-build/ab/…-d/svcgen,
+// trimmed when unused).
 func (c *cli) installed() (string, bool) {
 	if c.executable == nil {
 		return "", false
@@ -272,9 +274,10 @@ func (c *cli) installed() (string, bool) {
 	if err != nil || exe == "" || !filepath.IsAbs(exe) {
 		return "", false
 	}
-	dir := filepath.Dir(exe)
-	if filepath.Base(dir) == "exe" && strings.Contains(filepath.ToSlash(dir), "/go-build") {
-		return "", false
+	for _, dir := range strings.Split(filepath.ToSlash(filepath.Dir(exe)), "/") {
+		if strings.HasPrefix(dir, "go-build") {
+			return "", false
+		}
 	}
 	return exe, true
 }

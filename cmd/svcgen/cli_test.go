@@ -432,6 +432,7 @@ func TestNew_HintNamesACommandThatRuns(t *testing.T) {
 		{"elsewhere, go run PKG@VERSION", shop, notFound, goRunExe, built(gen.FrameworkModule, "v0.4.0"), "then: go run github.com/warren-mesh/warren/cmd/svcgen@v0.4.0 gen payment"},
 		{"elsewhere, go run inside the project", shop, notFound, goRunExe, built("example.com/shop", "(devel)"), "then: go run github.com/warren-mesh/warren/cmd/svcgen gen payment"},
 		{"elsewhere, go run of a local build", shop, notFound, goRunExe, built(gen.FrameworkModule, "v0.4.1-0.20261207101010-0123456789ab+dirty"), "then: go run github.com/warren-mesh/warren/cmd/svcgen gen payment"},
+		{"elsewhere, another project's go tool", shop, notFound, exe("/home/ann/.cache/go-build/3f/3f9a0c-d/svcgen"), built("example.com/tools", "(devel)"), "then: go run github.com/warren-mesh/warren/cmd/svcgen gen payment"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root := t.TempDir()
