@@ -74,7 +74,7 @@ func benchScale(ctx context.Context, rep *report) error {
 			for _, sys := range []struct {
 				name string
 				run  func(context.Context, *embedetcd.Server, *scaleRecords) (scaleRound, error)
-			}{{"warren", warrenScale}, {"go-kit", kitScale}, {"client", clientScale}} {
+			}{{"warren", warrenScale}, {"go-kit", kitScale}, {"client", clientScale}, {"warren-addr", warrenAddrScale}, {"go-kit-addr", kitAddrScale}} {
 				r, err := sys.run(ctx, srv, recs)
 				if err != nil {
 					recs.drop(ctx)
@@ -250,36 +250,47 @@ func warrenDiscovery(ctx context.Context, srv *embedetcd.Server) (*etcd.Registry
 }
 
 func warrenScale(ctx context.Context, srv *embedetcd.Server, recs *scaleRecords) (scaleRound, error) {
+	b := &builds{}
+	return warrenSync(ctx, srv, recs, b, b.factory)
+}
+
+// warrenSync measures Warren's instancer + endpointer with factory f; b,
+// when not nil, is f's builds, for the change figures.
+func warrenSync(ctx context.Context, srv *embedetcd.Server, recs *scaleRecords, b *builds, f sd.Factory) (scaleRound, error) {
 	disc, err := warrenDiscovery(ctx, srv)
 	if err != nil {
 		return scaleRound{}, err
 	}
 	defer disc.Close()
-	b := &builds{}
 	return measured(ctx, recs, b, func() (func() int, func(), error) {
 		in, err := disc.NewInstancer(ctx, recs.service)
 		if err != nil {
 			return nil, nil, err
 		}
-		e := endpointer.New(in, b.factory)
+		e := endpointer.New(in, f)
 		return func() int { return len(e.Targets()) }, func() { e.Close(); in.Stop() }, nil
 	})
 }
 
 func kitScale(ctx context.Context, srv *embedetcd.Server, recs *scaleRecords) (scaleRound, error) {
+	b := &builds{}
+	return kitSync(ctx, srv, recs, b, b.factory)
+}
+
+// kitSync is warrenSync for go-kit's sd/etcdv3 instancer + sd.NewEndpointer.
+func kitSync(ctx context.Context, srv *embedetcd.Server, recs *scaleRecords, b *builds, f sd.Factory) (scaleRound, error) {
 	kctx, cancel := context.WithCancel(ctx)
 	defer cancel() // go-kit's client has no Close; its context ends it
 	cli, err := kitetcd.NewClient(kctx, srv.Endpoints(), kitetcd.ClientOptions{})
 	if err != nil {
 		return scaleRound{}, err
 	}
-	b := &builds{}
 	return measured(ctx, recs, b, func() (func() int, func(), error) {
 		in, err := kitetcd.NewInstancer(cli, recs.prefix, log.NewNopLogger())
 		if err != nil {
 			return nil, nil, err
 		}
-		e := sd.NewEndpointer(in, b.factory, log.NewNopLogger())
+		e := sd.NewEndpointer(in, f, log.NewNopLogger())
 		return func() int { eps, _ := e.Endpoints(); return len(eps) }, func() { e.Close(); in.Stop() }, nil
 	})
 }
@@ -351,6 +362,7 @@ func reportScale(rep *report, figures map[int]map[string][]scaleRound) {
 	ch := at(10000, "client", heapKiB)
 	rep.judged(row{Suite: suite, Metric: "10k: full client heap (warren)", Value: ch / 1024, Unit: "MiB",
 		Goal: "≤ 10 MiB", Note: note + "; P2C, breakers, transports on first call"}, ch <= 10*1024)
+	reportAddrScale(rep, func(sys string) string { return triple(sys, syncMs) }, at(10000, "warren-addr", syncMs), at(10000, "go-kit-addr", syncMs))
 	ws, ks := at(10000, "warren", syncMs), at(10000, "go-kit", syncMs)
 	rep.judged(row{Suite: suite, Metric: "10k: full sync to a usable endpointer (warren)", Value: ws, Unit: "ms",
 		Goal: fmt.Sprintf("≤ go-kit (%.2f ms)", ks), Note: note}, ws <= ks)
