@@ -291,12 +291,12 @@ func (c *cli) frameworkVersion() (string, bool) {
 		return "", false
 	}
 	bi, ok := c.buildInfo()
-	if !ok || bi == nil || bi.Main.Path != gen.FrameworkModule {
+	if !ok || bi == nil {
 		return "", false
 	}
-	v := bi.Main.Version
+	v := mainVersion(bi)
 	if !semver.IsValid(v) || semver.Build(v) != "" {
-		return "", false // "(devel)", empty, or a local build's "+dirty"
+		return "", false // none, or a local build's "+dirty"
 	}
 	return v, true
 }

@@ -169,6 +169,16 @@ func (e errOwnerNotPutBack) Error() string {
 	return fmt.Sprintf("%s is back, but owned by the user svcgen ran as, not by %d:%d as it was (%v; only root can give a file to another user)", e.path, e.uid, e.gid, e.err)
 }
 
+// mainVersion is the Warren version bi was built from when Warren is
+// its main module (go install or go run of …@version); "" when another
+// module is, or for a build in a checkout ("(devel)").
+func mainVersion(bi *debug.BuildInfo) string {
+	if bi.Main.Path != gen.FrameworkModule || bi.Main.Version == "(devel)" {
+		return ""
+	}
+	return bi.Main.Version
+}
+
 // ownVersion is the Warren version this svcgen was built from: its own
 // module's when installed with `go install …@version`, or the required
 // one when run as a tool of another module; "" from a checkout.
@@ -178,10 +188,7 @@ func ownVersion() string {
 		return ""
 	}
 	if bi.Main.Path == gen.FrameworkModule {
-		if v := bi.Main.Version; v != "" && v != "(devel)" {
-			return v
-		}
-		return ""
+		return mainVersion(bi)
 	}
 	for _, d := range bi.Deps {
 		if d.Path == gen.FrameworkModule && d.Version != "" && d.Version != "(devel)" {
