@@ -364,6 +364,40 @@ func TestTarget_HoldEndsAndAZeroHoldIsAnOrdinaryError(t *testing.T) {
 	}
 }
 
+// WithEpoch's contract: any past instant serves as the target's epoch (an
+// endpointer gives a whole set the one it read at its start). A target
+// counting from an hour back holds an overloaded instance for the hold and
+// no longer, and keeps and decays its latency, as one counting from its
+// making does.
+func TestTarget_AnEpochFromThePastKeepsHoldsAndLatency(t *testing.T) {
+	inst := registry.Instance{ID: "svc-0", Name: "svc", Endpoints: []string{registry.EndpointURL("http", "127.0.0.1", 10000)}}
+	tg := NewCheckedTarget(inst.String(), nop, WithEpoch(time.Now().Add(-time.Hour)))
+	tg.Endpoint = func(context.Context, any) (any, error) { time.Sleep(20 * time.Millisecond); return nil, nil }
+	if _, err := tg.Call(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if l := tg.Latency(); l < 10*time.Millisecond || l > time.Second {
+		t.Fatalf("latency %s after a 20ms call, want about 20ms", l)
+	}
+	first := tg.Latency()
+	time.Sleep(300 * time.Millisecond)
+	if l := tg.Latency(); l >= first || l <= 0 {
+		t.Fatalf("idle latency %s, want decayed from %s and above zero", l, first)
+	}
+	tg.Endpoint = func(context.Context, any) (any, error) { return nil, overloaded{200 * time.Millisecond} }
+	tg.Call(context.Background(), nil)
+	if !tg.Held() {
+		t.Fatal("not held after an overload answer")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for tg.Held() {
+		if time.Now().After(deadline) {
+			t.Fatal("a 200ms hold did not end in 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // A target's latency estimate decays while it is idle, but not while a
 // call is in flight: a hung instance, whose calls never complete, keeps
 // looking as slow as it was instead of drifting towards zero and drawing
