@@ -7,6 +7,7 @@
 package consulcluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,8 +17,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/warren-mesh/warren/framework/registry/consul/consultest"
@@ -67,6 +70,7 @@ type Cluster struct {
 	// agent's ports held, make bench's leader kill stopped routing to the
 	// backend added during the fault (cause not found).
 	claimed freeport.Keeper
+	rejoins atomic.Int64 // joins WaitReady made (Rejoins)
 }
 
 // ErrExited is returned (wrapped) by WaitReady when an agent's process
@@ -266,11 +270,45 @@ func (c *Cluster) Leader(ctx context.Context) (*Agent, error) {
 
 // WaitReady waits until every running agent knows the leader and sees
 // every running agent as an alive LAN member.
+//
+// An agent that keeps seeing a running member as not alive for
+// rejoinAfter is made to join that member (PUT /v1/agent/join), as an
+// operator would with `consul join`, and again every rejoinAfter while it
+// still does. Gossip alone may never correct such a view: an agent that
+// holds a restarted member dead at an incarnation at least as high as
+// the member's own drops the member's alive messages unanswered
+// (hashicorp/memberlist#311), and on a loaded machine one server kept a
+// restarted client agent failed that way for two minutes. A join
+// exchanges full state with the member, which then refutes the stale
+// record. Rejoins counts these joins.
 func (c *Cluster) WaitReady(ctx context.Context) error {
 	var last error
+	staleSince := map[[2]*Agent]time.Time{} // {observer, member}: first seen not alive, or last joined
 	for {
-		if last = c.ready(ctx); last == nil {
+		stale, err := c.ready(ctx)
+		if err == nil && len(stale) == 0 {
 			return nil
+		}
+		last = err
+		if len(stale) > 0 {
+			last = errors.Join(fmt.Errorf("not alive: %v", stale), err)
+		}
+		now := time.Now()
+		for k := range staleSince {
+			if !slices.ContainsFunc(stale, func(s staleView) bool { return s.key() == k }) {
+				delete(staleSince, k)
+			}
+		}
+		for _, s := range stale {
+			since, ok := staleSince[s.key()]
+			if !ok {
+				staleSince[s.key()] = now
+				continue
+			}
+			if now.Sub(since) >= rejoinAfter {
+				staleSince[s.key()] = now
+				c.rejoin(ctx, s)
+			}
 		}
 		// An agent that died will not become ready: say so now, not at
 		// the deadline.
@@ -279,35 +317,121 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("consulcluster %s not ready: %w (last: %v)\n%s", c.DC, ctx.Err(), last, c.Logs(800))
+			return fmt.Errorf("consulcluster %s not ready: %w (last: %v; re-joins so far: %d)\n%s",
+				c.DC, ctx.Err(), last, c.Rejoins(), c.Logs(800))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-func (c *Cluster) ready(ctx context.Context) error {
-	running := c.running(c.all())
+// rejoinAfter is how long WaitReady lets gossip bring a running member
+// alive into an agent's view before it makes the agent join the member.
+// Unloaded, a restarted agent is seen alive everywhere within a second.
+const rejoinAfter = 5 * time.Second
+
+// staleView is a running member that a running agent does not see alive.
+type staleView struct {
+	observer, member *Agent
+	status           string // serf's status of member in observer's view
+}
+
+func (s staleView) key() [2]*Agent { return [2]*Agent{s.observer, s.member} }
+
+func (s staleView) String() string {
+	return fmt.Sprintf("%s sees %s %s", s.observer.Name, s.member.Name, s.status)
+}
+
+// rejoin makes s.observer join s.member's LAN address. A failed join is
+// left to the next try: WaitReady judges by the members seen.
+func (c *Cluster) rejoin(ctx context.Context, s staleView) {
+	c.rejoins.Add(1)
+	_, _ = call(ctx, http.MethodPut, s.observer.Addr(), fmt.Sprintf("/v1/agent/join/127.0.0.1:%d", s.member.lan), 5*time.Second)
+}
+
+// Rejoins is how many times WaitReady made an agent join a member it did
+// not see alive (see WaitReady).
+func (c *Cluster) Rejoins() int { return int(c.rejoins.Load()) }
+
+// ready returns nil, nil once every running agent knows the leader and
+// sees every running agent alive. Otherwise it returns the views that lack
+// a running member, and the first agent that does not know the leader or
+// cannot say (still looking at every other agent's view, so that an agent
+// nobody sees, which knows no leader either, is found).
+func (c *Cluster) ready(ctx context.Context) ([]staleView, error) {
+	running := map[string]*Agent{}
 	for _, a := range c.all() {
-		if !a.Running() {
-			continue
-		}
-		l, err := get(ctx, a.Addr(), "/v1/status/leader")
-		if err != nil {
-			return fmt.Errorf("%s: %w", a.Name, err)
-		}
-		if strings.Trim(strings.TrimSpace(l), `"`) == "" {
-			return fmt.Errorf("%s: no leader", a.Name)
-		}
-		members, err := get(ctx, a.Addr(), "/v1/agent/members")
-		if err != nil {
-			return fmt.Errorf("%s: %w", a.Name, err)
-		}
-		// Status 1 is alive; count the alive members by their marker.
-		if alive := strings.Count(members, `"Status":1`); alive < running {
-			return fmt.Errorf("%s sees %d alive members of %d", a.Name, alive, running)
+		if a.Running() {
+			running[a.Name] = a
 		}
 	}
-	return nil
+	var stale []staleView
+	var first error
+	for _, a := range c.all() {
+		if running[a.Name] == nil {
+			continue
+		}
+		status, err := a.view(ctx)
+		if err != nil {
+			first = cmp.Or(first, err)
+			continue
+		}
+		for _, m := range c.all() {
+			if running[m.Name] == nil {
+				continue
+			}
+			if st, ok := status[m.Name]; !ok || st != serfAlive {
+				name := "unknown"
+				if ok {
+					name = serfStatus(st)
+				}
+				stale = append(stale, staleView{observer: a, member: m, status: name})
+			}
+		}
+	}
+	return stale, first
+}
+
+// view returns the serf status of every LAN member a sees, by name; an
+// error if a cannot say or knows no leader.
+func (a *Agent) view(ctx context.Context) (map[string]int, error) {
+	l, err := get(ctx, a.Addr(), "/v1/status/leader")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", a.Name, err)
+	}
+	if strings.Trim(strings.TrimSpace(l), `"`) == "" {
+		return nil, fmt.Errorf("%s: no leader", a.Name)
+	}
+	got, err := get(ctx, a.Addr(), "/v1/agent/members")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", a.Name, err)
+	}
+	var members []member
+	if err := json.Unmarshal([]byte(got), &members); err != nil {
+		return nil, fmt.Errorf("%s: members: %w", a.Name, err)
+	}
+	status := map[string]int{}
+	for _, m := range members {
+		status[m.Name] = m.Status
+	}
+	return status, nil
+}
+
+// member is one entry of /v1/agent/members.
+type member struct {
+	Name   string
+	Status int
+}
+
+// serfAlive is a member's Status while serf sees it alive.
+const serfAlive = 1
+
+// serfStatus names a member's Status as serf does.
+func serfStatus(s int) string {
+	names := []string{"none", "alive", "leaving", "left", "failed"}
+	if s >= 0 && s < len(names) {
+		return names[s]
+	}
+	return fmt.Sprintf("status %d", s)
 }
 
 // Logs returns the tail (n bytes each) of every agent's output.
