@@ -94,6 +94,9 @@ func TestConsulCluster_Faults(t *testing.T) {
 		},
 	}
 	runPhases(t, ctx, m, func() string { return c.Logs(1500) }, nil, phases...)
+	// A repair whose restarted agent gossip did not bring back into
+	// every view needed WaitReady's joins; say how many it made.
+	t.Logf("consulcluster %s: WaitReady made %d joins of a member an agent did not see alive", c.DC, c.Rejoins())
 }
 
 // movedHome waits until the home agent holds every id and the other agent
