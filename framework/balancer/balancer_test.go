@@ -345,18 +345,7 @@ func TestTarget_OverloadAnswerHoldsTheTargetWithoutCountingAFailure(t *testing.T
 func TestTarget_HoldEndsAndAZeroHoldIsAnOrdinaryError(t *testing.T) {
 	ts := targets(t, nil, "")
 	tg := ts[0]
-	tg.Endpoint = func(context.Context, any) (any, error) { return nil, overloaded{20 * time.Millisecond} }
-	tg.Call(context.Background(), nil)
-	if !tg.Held() {
-		t.Fatal("not held after an overload answer")
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for tg.Held() {
-		if time.Now().After(deadline) {
-			t.Fatal("a 20ms hold did not end in 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	holdEnds(t, tg, 20*time.Millisecond)
 	tg.Endpoint = func(context.Context, any) (any, error) { return nil, overloaded{0} }
 	tg.Call(context.Background(), nil)
 	if tg.Held() {
@@ -384,7 +373,14 @@ func TestTarget_AnEpochFromThePastKeepsHoldsAndLatency(t *testing.T) {
 	if l := tg.Latency(); l >= first || l <= 0 {
 		t.Fatalf("idle latency %s, want decayed from %s and above zero", l, first)
 	}
-	tg.Endpoint = func(context.Context, any) (any, error) { return nil, overloaded{200 * time.Millisecond} }
+	holdEnds(t, tg, 200*time.Millisecond)
+}
+
+// holdEnds has tg answer "overloaded, leave me alone for hold" and checks
+// that it is held at once and no longer held within 10 s.
+func holdEnds(t *testing.T, tg *Target, hold time.Duration) {
+	t.Helper()
+	tg.Endpoint = func(context.Context, any) (any, error) { return nil, overloaded{hold} }
 	tg.Call(context.Background(), nil)
 	if !tg.Held() {
 		t.Fatal("not held after an overload answer")
@@ -392,7 +388,7 @@ func TestTarget_AnEpochFromThePastKeepsHoldsAndLatency(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for tg.Held() {
 		if time.Now().After(deadline) {
-			t.Fatal("a 200ms hold did not end in 10s")
+			t.Fatalf("a %s hold did not end in 10s", hold)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
