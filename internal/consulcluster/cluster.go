@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -293,23 +292,19 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 		if len(stale) > 0 {
 			last = errors.Join(fmt.Errorf("not alive: %v", stale), err)
 		}
-		now := time.Now()
-		for k := range staleSince {
-			if !slices.ContainsFunc(stale, func(s staleView) bool { return s.key() == k }) {
-				delete(staleSince, k)
-			}
-		}
+		// Made afresh from this look: a view that came right is forgotten.
+		now, next := time.Now(), make(map[[2]*Agent]time.Time, len(stale))
 		for _, s := range stale {
 			since, ok := staleSince[s.key()]
 			if !ok {
-				staleSince[s.key()] = now
-				continue
-			}
-			if now.Sub(since) >= rejoinAfter {
-				staleSince[s.key()] = now
+				since = now
+			} else if now.Sub(since) >= rejoinAfter {
+				since = now
 				c.rejoin(ctx, s)
 			}
+			next[s.key()] = since
 		}
+		staleSince = next
 		// An agent that died will not become ready: say so now, not at
 		// the deadline.
 		if a := c.exited(); a != nil {

@@ -101,7 +101,7 @@ func TestWaitReady_MakesAnAgentJoinAMemberItDoesNotSeeAlive(t *testing.T) {
 	}
 	for {
 		view, err := s.view(ctx)
-		if err == nil && view[a.Name] == 3 { // left
+		if err == nil && serfStatus(view[a.Name]) == "left" {
 			break
 		}
 		if ctx.Err() != nil {
